@@ -1,0 +1,69 @@
+# qtune — build, demo and tests.  `make`, `make demo`, `make test`, `make asan`.
+CC      ?= cc
+BUILD   ?= build
+OPT     ?= -O2 -g
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+ifeq ($(CI),true)
+WARN    += -Werror
+endif
+PKGS    := ncursesw openblas libcjson yaml-0.1 libpcre2-8
+# Recursively expanded on purpose: pkg-config runs when a recipe needs the
+# flags, i.e. after the deps stamp has installed what was missing.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+CFLAGS  += $(OPT) $(WARN) -std=gnu11 -pthread $(SANITIZE)
+CPPFLAGS = -Iengine -Isessions -Itui -Ipanels -Icli $(PKG_CFLAGS) -D_GNU_SOURCE
+LDLIBS   = $(PKG_LIBS) -lm -lpthread
+LDFLAGS += $(SANITIZE) -pthread
+
+ENGINE_SRC := $(sort $(wildcard engine/*.c sessions/*.c))
+UI_SRC     := $(sort $(wildcard tui/*.c panels/*.c cli/*.c))
+TEST_SRC   := $(sort $(wildcard tests/unit/test_*.c))
+ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
+UI_OBJ     := $(UI_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN   := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+DEPS_OK    := $(BUILD)/.deps-ok
+
+.PHONY: all demo test unit asan clean deps
+all: qtune
+
+deps: $(DEPS_OK)
+$(DEPS_OK): scripts/deps.sh
+	@QTUNE_TEST_DEPS=$(TEST_DEPS) sh scripts/deps.sh
+	@mkdir -p $(@D) && touch $@
+
+$(BUILD)/%.o: %.c | $(DEPS_OK)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/libqtengine.a: $(ENGINE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/qtune: $(UI_OBJ) $(BUILD)/libqtengine.a
+	$(CC) $(LDFLAGS) -o $@ $(UI_OBJ) $(BUILD)/libqtengine.a $(LDLIBS)
+
+qtune: $(BUILD)/qtune
+	@cp $< $@
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libqtengine.a | $(DEPS_OK)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libqtengine.a $(LDFLAGS) $(LDLIBS)
+
+unit: $(TEST_BIN)
+
+test: TEST_DEPS=1
+test: $(BUILD)/qtune $(TEST_BIN)
+	@QTUNE_BIN=$(BUILD)/qtune QTUNE_TESTBIN=$(BUILD)/tests sh tests/run.sh
+
+demo: qtune
+	./qtune share/models/tiny-glm-moe
+
+asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	    SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=undefined" test
+
+clean:
+	rm -rf build build-asan qtune tests/out
+
+-include $(ENGINE_OBJ:.o=.d) $(UI_OBJ:.o=.d)

@@ -1,0 +1,64 @@
+/* cli.h — what the command-line front end shares: each command is a function
+ * taking (argc, argv) with argv[0] the command name, returning the exit code. */
+#ifndef QT_CLI_H
+#define QT_CLI_H
+#include <stdio.h>
+
+#include "qt.h"
+
+/* Prints "qtune: <msg>" to stderr and returns 1 (or 2 for usage errors). */
+int cli_fail(const qt_err *err);
+int cli_failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int cli_usage(const char *cmd, const char *usage);
+
+/* Prints a cJSON document (as void* to keep cJSON out of this header) on
+ * stdout, formatted, followed by a newline; frees it. */
+void cli_print_json(void *cjson);
+
+/* 1 when arg equals one of the help spellings. */
+int cli_is_help(const char *arg);
+
+/* Commands.  Each lives in cli/cmd_<name>.c; the table in main.c lists only
+ * those linked in (weak references), so a build never offers a command it
+ * does not have. */
+#define QT_COMMANDS(X)                                                           \
+    X(open, "[open] MODEL [-r RECIPE] [-s SESSION]", "open the workbench (TUI)")     \
+    X(inspect, "inspect MODEL [--json]", "model summary and tensor table")          \
+    X(preview, "preview MODEL (-r RECIPE | --scheme S) [--calib FILE] [--filter RE] [--json]", \
+      "weight error of every tensor under a recipe or scheme")                      \
+    X(lint, "lint MODEL -r RECIPE [--tp N] [--json]", "check a recipe for what vLLM refuses") \
+    X(deploy, "deploy MODEL -r RECIPE [--gpu NAME] [--tp N] [--ctx N] [--batch N] [--kv-dtype T] [--json]", \
+      "size, GPUs needed and cost of serving a recipe")                              \
+    X(eval, "eval MODEL (-r RECIPE | --scheme S | --quantized OUT) --data FILE [--ctx N] [--chunks N] [--json]", \
+      "KL divergence and perplexity against the original")                          \
+    X(quantize, "quantize MODEL -r RECIPE -o OUT [--calib FILE] [--force]",          \
+      "write a compressed-tensors checkpoint")                                       \
+    X(sensitivity, "sensitivity MODEL --scheme S --data FILE [--by group|layer] [--json]", \
+      "KL cost of quantizing each group alone")                                      \
+    X(tokenize, "tokenize MODEL [--file F | TEXT] [--json]", "token ids of a text")   \
+    X(engine, "engine --session NAME [--foreground]", "run the engine daemon")        \
+    X(ls, "ls", "list sessions")                                                     \
+    X(attach, "attach SESSION", "reattach to a session")                             \
+    X(kill, "kill SESSION", "stop a session's daemon")                               \
+    X(bench, "bench NAME [--json]", "performance benchmarks")
+
+#define QT_CMD_DECL(name, usage, summary) \
+    int qt_cmd_##name(int argc, char **argv) __attribute__((weak));
+QT_COMMANDS(QT_CMD_DECL)
+#undef QT_CMD_DECL
+
+/* Benchmarks, each in the file of the feature it measures: fills a cJSON
+ * object (name, metric, value, baseline, ratio, unit, detail) or an error. */
+#define QT_BENCHES(X)                                                        \
+    X(inspect, "open the GLM-4.6 metadata model (~45,000 tensors)")          \
+    X(preview, "error statistics throughput vs memcpy")                     \
+    X(forward, "forward pass GFLOP/s vs OpenBLAS sgemm")                    \
+    X(quantize, "checkpoint write throughput vs plain copy")                \
+    X(ui, "time per frame replaying 1,000 navigation keys")
+
+#define QT_BENCH_DECL(name, summary) \
+    int qt_bench_##name(void **json_out, qt_err *err) __attribute__((weak));
+QT_BENCHES(QT_BENCH_DECL)
+#undef QT_BENCH_DECL
+
+#endif

@@ -1,0 +1,88 @@
+/* main.c — command dispatch.  `qtune MODEL` is `qtune open MODEL`. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <locale.h>
+
+#include <cJSON.h>
+
+#include "cli.h"
+
+struct cli_cmd {
+    const char *name, *usage, *summary;
+    int (*fn)(int, char **);
+};
+
+static const struct cli_cmd commands[] = {
+#define QT_CMD_ROW(n, u, s) {#n, u, s, qt_cmd_##n},
+    QT_COMMANDS(QT_CMD_ROW)
+#undef QT_CMD_ROW
+};
+#define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
+
+int cli_fail(const qt_err *err) {
+    fprintf(stderr, "qtune: %s\n", err->msg);
+    return 1;
+}
+
+int cli_failf(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("qtune: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+int cli_usage(const char *cmd, const char *usage) {
+    fprintf(stderr, "qtune: %s: usage: qtune %s\n", cmd, usage);
+    return 2;
+}
+
+void cli_print_json(void *doc) {
+    char *s = cJSON_Print((cJSON *)doc);
+    if (s) { fputs(s, stdout); fputc('\n', stdout); free(s); }
+    cJSON_Delete((cJSON *)doc);
+}
+
+int cli_is_help(const char *a) {
+    return a && (!strcmp(a, "--help") || !strcmp(a, "-h") || !strcmp(a, "help"));
+}
+
+static void print_help(FILE *f) {
+    fprintf(f, "qtune %s — a terminal workbench for tuning LLM quantization\n\n"
+               "usage:\n", QT_VERSION);
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (commands[i].fn) fprintf(f, "  qtune %-40s %s\n", commands[i].usage, commands[i].summary);
+    fprintf(f, "\nEvery command takes --help.  Errors go to stderr as \"qtune: <what>: <why>\".\n");
+}
+
+static const struct cli_cmd *find_cmd(const char *name) {
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (commands[i].fn && !strcmp(commands[i].name, name)) return &commands[i];
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    setlocale(LC_ALL, "");
+    setlocale(LC_NUMERIC, "C");   /* JSON and figures always use '.' */
+    if (argc < 2 || cli_is_help(argv[1])) {
+        print_help(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) { printf("qtune %s\n", QT_VERSION); return 0; }
+    const struct cli_cmd *c = find_cmd(argv[1]);
+    if (c) {
+        if (argc >= 3 && cli_is_help(argv[2]) && strcmp(c->name, "bench") != 0) {
+            printf("usage: qtune %s\n  %s\n", c->usage, c->summary);
+            return 0;
+        }
+        return c->fn(argc - 1, argv + 1);
+    }
+    /* Not a command: a model path opens the workbench. */
+    if (argv[1][0] != '-' && qt_cmd_open && (strchr(argv[1], '/') || strchr(argv[1], '.')))
+        return qt_cmd_open(argc, argv);
+    return cli_failf("%s: unknown command (see qtune --help)", argv[1]);
+}

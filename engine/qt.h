@@ -1,0 +1,44 @@
+/* qt.h — conventions shared by every engine module.
+ *
+ * The engine never prints and never exits.  A function that can fail returns
+ * QT_OK (0) or QT_ERR (-1) and, on failure, fills a qt_err with one line of
+ * the form "<what>: <why>" (usually "<file>: <problem>") that the caller
+ * shows as "qtune: <msg>". */
+#ifndef QT_H
+#define QT_H
+#include <stddef.h>
+#include <stdint.h>
+
+#define QT_OK 0
+#define QT_ERR (-1)
+#define QT_VERSION "0.1.0"
+
+typedef struct qt_err {
+    char msg[1024];
+} qt_err;
+
+/* Formats a message into err (may be NULL) and returns QT_ERR. */
+int qt_err_set(qt_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prefixes an existing message: "<prefix>: <old msg>"; returns QT_ERR. */
+int qt_err_prefix(qt_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Allocation helpers that never return NULL for n > 0 unless out of memory;
+ * callers check.  qt_strdup(NULL) returns NULL. */
+char *qt_strdup(const char *s);
+char *qt_strndup(const char *s, size_t n);
+
+/* Reads a whole (small) file; *len gets its size; caller frees.  For JSON
+ * configs, tokenizers and recipes, never for weights (those are mmap'd). */
+char *qt_read_file(const char *path, size_t *len, qt_err *err);
+
+/* Writes data to path atomically: temp file in the same directory, fsync,
+ * rename, fsync of the directory. */
+int qt_write_file_atomic(const char *path, const void *data, size_t len, qt_err *err);
+
+/* Number of worker threads to use (QTUNE_THREADS or the online CPUs). */
+int qt_nthreads(void);
+
+/* Monotonic clock in seconds. */
+double qt_now(void);
+
+#endif

@@ -1,0 +1,29 @@
+#!/bin/sh
+# Checks that the system packages qtune builds against are present; installs
+# the missing ones with apt-get when run as root, otherwise prints the exact
+# command to run.  Exit 0 when everything is there.
+set -u
+missing=""
+need() { # need PKGCONFIG-NAME DEBIAN-PACKAGE
+    if ! pkg-config --exists "$1" 2>/dev/null; then missing="$missing $2"; fi
+}
+command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
+need ncursesw   libncurses-dev
+need openblas   libopenblas-dev
+need libcjson   libcjson-dev
+need yaml-0.1   libyaml-dev
+need libpcre2-8 libpcre2-dev
+if [ "${QTUNE_TEST_DEPS:-0}" = 1 ]; then
+    command -v tmux >/dev/null 2>&1 || missing="$missing tmux"
+fi
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "qtune: installing:$missing" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2 && apt-get install -y -qq $missing >&2 && exit 0
+    echo "qtune: apt-get install failed for:$missing" >&2
+    exit 1
+fi
+echo "qtune: missing packages:$missing" >&2
+echo "qtune: run: sudo apt-get install -y$missing" >&2
+exit 1

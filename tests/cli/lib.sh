@@ -1,0 +1,20 @@
+# Helpers for CLI test scripts: source this, then call ok/fail/expect_*.
+# Every check prints "PASS name" or "FAIL name" for tests/run.sh to count.
+set -u
+Q=${QTUNE_BIN:-build/qtune}
+T=${QTUNE_TEST_OUT:-/tmp/qtune-test}/$(basename "$0" .sh).d
+rm -rf "$T"; mkdir -p "$T"
+M=share/models/tiny-glm-moe
+pass() { echo "PASS $1"; }
+fail() { echo "FAIL $1${2:+: $2}"; }
+# check NAME CONDITION-COMMAND...: passes when the command succeeds
+check() { n=$1; shift; if "$@"; then pass "$n"; else fail "$n"; fi; }
+# expect_err NAME PATTERN CMD...: the command must fail (non-zero, no signal)
+# and print one line on stderr matching PATTERN
+expect_err() {
+    n=$1; pat=$2; shift 2
+    "$@" >"$T/out" 2>"$T/err"; rc=$?
+    if [ "$rc" = 0 ]; then fail "$n" "exit 0"; return; fi
+    if [ "$rc" -ge 128 ]; then fail "$n" "killed by signal $((rc-128))"; return; fi
+    if grep -q -- "$pat" "$T/err"; then pass "$n"; else fail "$n" "stderr: $(head -c 300 "$T/err")"; fi
+}

@@ -1,0 +1,45 @@
+#!/bin/sh
+# Runs every unit test binary and every CLI/screen test script; each prints
+# lines "PASS name" / "FAIL name".  A binary or script that dies without
+# reporting counts as one failure.  Ends with "N passed, N failed".
+set -u
+cd "$(dirname "$0")/.."
+: "${QTUNE_BIN:=build/qtune}"
+: "${QTUNE_TESTBIN:=build/tests}"
+export QTUNE_BIN QTUNE_ROOT="$(pwd)"
+OUT=tests/out
+rm -rf "$OUT"; mkdir -p "$OUT"
+export QTUNE_TEST_OUT="$(pwd)/$OUT"
+export QTUNE_HOME="$(pwd)/$OUT/home"
+export XDG_RUNTIME_DIR="$(pwd)/$OUT/run"
+mkdir -p "$QTUNE_HOME" "$XDG_RUNTIME_DIR"; chmod 700 "$XDG_RUNTIME_DIR"
+pass=0; fail=0
+run_one() { # run_one NAME CMD...
+    name=$1; shift
+    log="$OUT/$name.log"
+    "$@" >"$log" 2>&1
+    rc=$?
+    p=$(grep -c '^PASS ' "$log"); f=$(grep -c '^FAIL ' "$log")
+    if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; echo "FAIL $name (exit $rc)" >>"$log"; fi
+    pass=$((pass + p)); fail=$((fail + f))
+    if [ "$f" != 0 ]; then
+        echo "--- $name: $p passed, $f failed"; grep -v '^PASS ' "$log" | tail -n 40
+    else
+        echo "--- $name: $p passed"
+    fi
+}
+filter=${QTUNE_TEST_FILTER:-}
+for t in "$QTUNE_TESTBIN"/test_*; do
+    [ -x "$t" ] || continue
+    n=$(basename "$t")
+    case "$n" in *"$filter"*) ;; *) continue;; esac
+    run_one "$n" "$t"
+done
+for t in tests/cli/test_*.sh; do
+    [ -f "$t" ] || continue
+    n=$(basename "$t" .sh)
+    case "$n" in *"$filter"*) ;; *) continue;; esac
+    run_one "$n" sh "$t"
+done
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
