@@ -202,10 +202,11 @@ static int run_jobs(struct job *jobs, int nthreads, int64_t total, const struct 
 
 static int preview_source(const struct source *src, int64_t rows, int64_t cols,
                           enum qt_dtype wdtype, const struct qt_scheme *s, const float *d,
-                          int nthreads, struct qt_qstats *out, qt_err *err) {
+                          float global_amax, int nthreads, struct qt_qstats *out, qt_err *err) {
     struct qt_qctx c;
     memset(out, 0, sizeof *out);
     if (qt_qctx_init(&c, s, wdtype, rows, cols, d, err) != QT_OK) return QT_ERR;
+    c.global_amax = global_amax;
     /* Small tensors are not worth a thread: about 256K elements per thread. */
     int64_t per = 1 << 18;
     int64_t want = (rows * cols + per - 1) / per;
@@ -231,10 +232,81 @@ static int preview_source(const struct source *src, int64_t rows, int64_t cols,
     return rc;
 }
 
+/* Absolute maximum of a tensor's values (as the weight dtype holds them). */
+static int tensor_amax(const struct qt_model *m, int ti, struct qt_preview_cache *cache, float *out,
+                       qt_err *err) {
+    char key[64];
+    snprintf(key, sizeof key, "%d|amax", ti);
+    int ci = cache ? qt_hmap_get(&cache->map, key) : -1;
+    if (ci >= 0) { *out = (float)cache->e[ci].st.max_abs; return QT_OK; }
+    const struct qt_tensor *t = &m->tensors[ti];
+    int64_t rows = qt_tensor_rows(t), cols = qt_tensor_cols(t), chunk = 64;
+    float *buf = malloc((size_t)(chunk * cols) * sizeof(float));
+    if (!buf) return qt_err_set(err, "preview: out of memory");
+    struct source src = {.m = m, .t = t};
+    if (t->dtype == QT_DT_BF16 && t->scale < 0) src.bf16 = t->data;
+    else if (t->dtype != QT_DT_F16 && t->dtype != QT_DT_F32) src.round_bf16 = 1;
+    float a = 0.0f;
+    for (int64_t r = 0; r < rows; r += chunk) {
+        int64_t n = r + chunk > rows ? rows - r : chunk;
+        if (source_read(&src, r, n, cols, buf, err) != QT_OK) { free(buf); return QT_ERR; }
+        float mn, mx;
+        qt_quant_minmax(buf, n * cols, &mn, &mx);
+        if (-mn > a) a = -mn;
+        if (mx > a) a = mx;
+    }
+    free(buf);
+    *out = a;
+    if (cache) {
+        struct qt_qstats st = {.max_abs = a};
+        cache_put(cache, key, NULL, &st);
+    }
+    return QT_OK;
+}
+
+/* Modules whose NVFP4 global scale llm-compressor fuses (vLLM runs them as
+ * one kernel): siblings under one parent module. */
+static const char *const fuse_sets[][4] = {
+    {"gate_proj", "up_proj", NULL},
+    {"q_proj", "k_proj", "v_proj", NULL},
+    {"q_a_proj", "kv_a_proj_with_mqa", NULL},
+    {"w1", "w3", NULL},
+};
+
+/* The amax an NVFP4 global scale of tensor ti derives from: the maximum over
+ * its fused siblings (itself when it has none). */
+static int fused_amax(const struct qt_model *m, int ti, struct qt_preview_cache *cache,
+                      float *out, qt_err *err) {
+    const char *name = m->tensors[ti].name;
+    size_t n = strlen(name);
+    if (tensor_amax(m, ti, cache, out, err) != QT_OK) return QT_ERR;
+    if (n < 8 || strcmp(name + n - 7, ".weight")) return QT_OK;
+    const char *leaf_end = name + n - 7, *leaf = leaf_end;
+    while (leaf > name && leaf[-1] != '.') leaf--;
+    size_t plen = (size_t)(leaf - name), llen = (size_t)(leaf_end - leaf);
+    for (size_t f = 0; f < sizeof fuse_sets / sizeof fuse_sets[0]; f++) {
+        int in = 0;
+        for (int k = 0; fuse_sets[f][k]; k++)
+            if (strlen(fuse_sets[f][k]) == llen && !strncmp(fuse_sets[f][k], leaf, llen)) in = 1;
+        if (!in) continue;
+        for (int k = 0; fuse_sets[f][k]; k++) {
+            char sib[1024];
+            if (snprintf(sib, sizeof sib, "%.*s%s.weight", (int)plen, name, fuse_sets[f][k]) >= (int)sizeof sib)
+                continue;
+            int si = qt_model_find_index(m, sib);
+            if (si < 0 || si == ti || !m->tensors[si].data) continue;
+            float a;
+            if (tensor_amax(m, si, cache, &a, err) != QT_OK) return QT_ERR;
+            if (a > *out) *out = a;
+        }
+    }
+    return QT_OK;
+}
+
 int qt_preview_bf16(const uint16_t *w, int64_t rows, int64_t cols, const struct qt_scheme *s,
                     const float *d, int nthreads, struct qt_qstats *out, qt_err *err) {
     struct source src = {.bf16 = w};
-    return preview_source(&src, rows, cols, QT_DT_BF16, s, d, nthreads, out, err);
+    return preview_source(&src, rows, cols, QT_DT_BF16, s, d, 0.0f, nthreads, out, err);
 }
 
 int qt_preview_tensor(const struct qt_model *m, int ti, const struct qt_scheme *s,
@@ -258,7 +330,9 @@ int qt_preview_tensor(const struct qt_model *m, int ti, const struct qt_scheme *
     if (wd == QT_DT_BF16 && t->scale < 0) src.bf16 = t->data;
     if (wd != QT_DT_BF16 && wd != QT_DT_F16 && wd != QT_DT_F32) { wd = QT_DT_BF16; src.round_bf16 = 1; }
     if (t->scale >= 0 && wd == QT_DT_BF16) src.round_bf16 = 1;
-    int rc = preview_source(&src, qt_tensor_rows(t), qt_tensor_cols(t), wd, s, d,
+    float gamax = 0.0f;
+    if (s->kind == QT_SCHEME_NVFP4 && fused_amax(m, ti, cache, &gamax, err) != QT_OK) return QT_ERR;
+    int rc = preview_source(&src, qt_tensor_rows(t), qt_tensor_cols(t), wd, s, d, gamax,
                             qt_nthreads(), out, err);
     if (rc != QT_OK) return qt_err_prefix(err, "%s", t->name);
     if (cache) cache_put(cache, key, d, out);
