@@ -3,9 +3,8 @@
  * fused error statistics behind the preview.
  *
  * One element kernel exists twice: portable C and AVX2/FMA (chosen at run
- * time).  Both accumulate in the same order — float lanes j % 8, flushed to
- * double every 64 elements of a scale-cell segment — so they give the same
- * figures. */
+ * time).  Both compute every element the same way and accumulate in the same
+ * order (struct lanes), so they give the same figures to the last bit. */
 #include "quant.h"
 
 #include <float.h>
@@ -202,7 +201,7 @@ static void cell_params(const struct qt_qctx *c, float mn, float mx, struct kpar
 
 /* Accumulator of one row: the element in column c goes to float lane c % 16
  * (two AVX2 registers, so that two FMA chains overlap); float lanes are
- * spilled into double lanes after every 64 columns, and the double lanes are
+ * spilled into double lanes after every 128 columns, and the double lanes are
  * summed in order at the end of the row.  Both kernels follow this order, so
  * they give the same sums. */
 #define NLANES 16
@@ -266,7 +265,7 @@ static void seg_scalar(const float *x, int64_t n, const struct kparams *p, float
             l->w2[k] = fmaf(x[j], x[j], l->w2[k]);
             float a = fabsf(e);
             if (a > l->mx[k]) l->mx[k] = a;
-            if ((c & 63) == 63) lanes_spill(l);
+            if ((c & 127) == 127) lanes_spill(l);
         }
     }
 }
@@ -418,7 +417,7 @@ AVX2 static INLINE void seg_avx2_t(const void *x, int bf16src, int64_t n, const 
             eb = _mm256_fmadd_ps(f, f, eb);
             wb = _mm256_fmadd_ps(xb, xb, wb);
             mb = _mm256_max_ps(mb, _mm256_and_ps(f, absmask));
-            if (((col0 + j) & 63) == 48) {
+            if (((col0 + j) & 127) == 112) {
                 v_spill(l->de, ea);
                 v_spill(l->de + 8, eb);
                 v_spill(l->dw, wa);
@@ -445,7 +444,7 @@ AVX2 static INLINE void seg_avx2_t(const void *x, int bf16src, int64_t n, const 
             eb = _mm256_fmadd_ps(e, e, eb);
             wb = _mm256_fmadd_ps(vx, vx, wb);
             mb = _mm256_max_ps(mb, _mm256_and_ps(e, absmask));
-            if ((c & 63) == 56) {       /* spill, as lanes_spill does */
+            if ((c & 127) == 120) {      /* spill, as lanes_spill does */
                 v_spill(l->de, ea);
                 v_spill(l->de + 8, eb);
                 v_spill(l->dw, wa);
