@@ -299,12 +299,12 @@ AVX2 static inline __m256 v_rne(__m256 x) {
 }
 
 AVX2 static inline __m256 v_fp8_round(__m256 t) {
-    /* normal range: round the bit pattern to 3 mantissa bits (the sign bit
-     * rides along: |t| <= 448 never carries into it) */
-    __m256i u = _mm256_castps_si256(t);
-    __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 20), _mm256_set1_epi32(1));
-    u = _mm256_add_epi32(u, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7ffff)));
-    __m256 r = _mm256_castsi256_ps(_mm256_and_si256(u, _mm256_set1_epi32((int)0xfff00000u)));
+    /* normal range: round to 4 significant bits by Veltkamp splitting with
+     * 2^20 + 1 (checked exhaustively like v_rnd_bf16; |t| <= 448 after the
+     * clamp, so nothing overflows) */
+    __m256 p = _mm256_mul_ps(t, _mm256_set1_ps(1048577.0f));
+    __asm__("" : "+x"(p));
+    __m256 r = _mm256_sub_ps(p, _mm256_sub_ps(p, t));
     /* subnormals (|t| < 2^-6, rare): quantum 2^-9 */
     __m256 a = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), t);
     __m256 small = _mm256_cmp_ps(a, _mm256_set1_ps(0.015625f), _CMP_LT_OQ);
