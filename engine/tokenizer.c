@@ -266,7 +266,7 @@ struct qt_tok {
     struct added_tok *added;    // (n_added)
     size_t n_added;
     struct added_set raw_set, norm_set;
-    pcre2_code *re_alnum;       // single_word: one alphanumeric character
+    pcre2_code *re_alnum;       // single_word: one word character (Rust's \w)
 
     struct norm_step *norm;     // (n_norm)
     size_t n_norm;
@@ -390,11 +390,13 @@ static pcre2_code *re_compile(const char *pat, size_t len, uint32_t extra, qt_er
                               const char *path) {
     int ec;
     PCRE2_SIZE eo;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, len, PCRE2_UTF | PCRE2_UCP | extra, &ec, &eo, NULL);
+    /* UCP is refused with LITERAL, and a literal does not need it. */
+    uint32_t opts = PCRE2_UTF | extra | ((extra & PCRE2_LITERAL) ? 0 : PCRE2_UCP);
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, len, opts, &ec, &eo, NULL);
     if (!re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(ec, msg, sizeof msg);
-        qt_err_set(err, "%s: pre-tokenizer regex at offset %zu: %s", path, (size_t)eo, (char *)msg);
+        qt_err_set(err, "%s: regex /%.60s/ at offset %zu: %s", path, pat, (size_t)eo, (char *)msg);
         return NULL;
     }
     pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);  // falls back to the interpreter if JIT is missing
@@ -1310,7 +1312,7 @@ static int load_json(struct qt_tok *tok, const cJSON *root, qt_err *err) {
     for (size_t i = 0; i < tok->n_added; i++) {
         struct added_tok *t = &tok->added[i];
         if (t->single_word && !tok->re_alnum &&
-            !(tok->re_alnum = re_compile("^[\\p{Alphabetic}\\p{N}]", PCRE2_ZERO_TERMINATED, 0, err, tok->path)))
+            !(tok->re_alnum = re_compile("^[\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}]", PCRE2_ZERO_TERMINATED, 0, err, tok->path)))
             return QT_ERR;
         if (!t->normalized || !tok->n_norm) continue;
         if (utf8_invalid_at(t->content, t->len) < t->len)
@@ -1324,6 +1326,9 @@ static int load_json(struct qt_tok *tok, const cJSON *root, qt_err *err) {
         free(t->content);
         t->content = c;
         t->len = rl;
+        /* The reference also decodes such a token to its normalized form. */
+        free(tok->id_tok[t->id]);
+        if (!(tok->id_tok[t->id] = qt_strndup(r, rl))) return oom(err);
     }
     if (build_added_set(tok, &tok->raw_set, 0) != QT_OK || build_added_set(tok, &tok->norm_set, 1) != QT_OK)
         return oom(err);
