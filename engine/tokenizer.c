@@ -464,9 +464,12 @@ static int normalize(struct qt_tok *tok, const char *s, size_t len, const char *
         switch (st->kind) {
         case NORM_NFC: {
             size_t bad = qt_unicode_nfc_quick(in, n);
-            if (bad < n)
-                return qt_err_set(err, "tokenizer: the NFC normalizer would change the text at byte %zu, "
-                                       "and only text already in NFC is supported", bad);
+            if (bad < n) {
+                uint32_t cp;
+                utf8_get(in + bad, &cp);
+                return qt_err_set(err, "tokenizer: text is not in NFC (at U+%04X) and this tokenizer's NFC "
+                                       "normalizer only accepts text already in NFC", (unsigned)cp);
+            }
             if (buf_add(out, in, n) != QT_OK) return oom(err);
             break;
         }
