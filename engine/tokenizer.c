@@ -768,7 +768,7 @@ static int pretok(struct qt_tok *tok, size_t k, const char *s, size_t len, qt_er
         size_t n;
         if (split_segments(tok, st, SPLIT_ISOLATED, 0, s, len, &n, err) != QT_OK) return QT_ERR;
         for (size_t i = 0; i < n; i++) {
-            struct seg g = st->segs[i];     // copy: deeper levels may not touch segs, but be safe
+            struct seg g = st->segs[i];
             if (pt_bytelevel_piece(tok, k, s + g.a, g.b - g.a, err) != QT_OK) return QT_ERR;
         }
         return QT_OK;
@@ -958,15 +958,13 @@ const char *qt_tok_id_to_token(const struct qt_tok *tok, int32_t id) {
 }
 
 int32_t qt_tok_token_to_id(const struct qt_tok *tok, const char *token) {
-    size_t n = strlen(token);
-    for (size_t i = 0; i < tok->n_added; i++)
-        if (tok->added[i].len == n && !memcmp(tok->added[i].content, token, n) && !tok->added[i].normalized)
-            return tok->added[i].id;
+    /* Added tokens first, as the reference does (by the string they decode to). */
+    for (size_t i = 0; i < tok->n_added; i++) {
+        const char *t = tok->id_tok[tok->added[i].id];
+        if (t && !strcmp(t, token)) return tok->added[i].id;
+    }
     int32_t id;
-    if (smap_get(&tok->vocab, token, n, &id, NULL)) return id;
-    for (size_t i = 0; i < tok->n_added; i++)
-        if (tok->id_tok[tok->added[i].id] && !strcmp(tok->id_tok[tok->added[i].id], token))
-            return tok->added[i].id;
+    if (smap_get(&tok->vocab, token, strlen(token), &id, NULL)) return id;
     return -1;
 }
 
