@@ -92,12 +92,10 @@ static int parse_acts_part(const char *s, struct qt_qargs *a) {
 int qt_recipe_scheme_args(const char *s, struct qt_qargs *w, struct qt_qargs *a, qt_err *err) {
     memset(w, 0, sizeof *w);
     memset(a, 0, sizeof *a);
-    int b;
-    char tail[32] = "";
     /* Presets, as llm-compressor's PRESET_SCHEMES define them. */
-    if (sscanf(s, "W%dA16%31s", &b, tail) >= 1 && b >= 2 && b <= 8) {
-        if (!*tail) { qa_int(w, b, 1, "group", 128); return QT_OK; }
-        if (!strcmp(tail, "_ASYM")) { qa_int(w, b, 0, "group", 128); return QT_OK; }
+    if (s[0] == 'W' && s[1] >= '2' && s[1] <= '8' && !strncmp(s + 2, "A16", 3)) {
+        if (!s[5]) { qa_int(w, s[1] - '0', 1, "group", 128); return QT_OK; }
+        if (!strcmp(s + 5, "_ASYM")) { qa_int(w, s[1] - '0', 0, "group", 128); return QT_OK; }
     }
     if (!strcmp(s, "W8A8") || !strcmp(s, "INT8")) {
         qa_int(w, 8, 1, "channel", 0);
