@@ -234,8 +234,8 @@ int qt_lint_run(const struct qt_recipe *r, const struct qt_model *m, const struc
             goto oom;
     }
     if (router.n && (rc = add(L, "QT004", QT_SEV_WARNING, &router, err,
-                              "router quantized in %d layer(s): expert selection becomes noisy and vLLM "
-                              "runs the gate unquantized; add 're:.*mlp\\.gate$' to ignore", router.n)))
+                              "router quantized in %d layer(s): expert selection becomes noisy, and vLLM's MoE "
+                              "models build the gate unquantized; add 're:.*mlp\\.gate$' to ignore", router.n)))
         goto fail;
     free(router.v);
 
