@@ -354,7 +354,8 @@ int qt_lint_run(const struct qt_recipe *r, const struct qt_model *m, const struc
                 const char *kind = how == QT_MATCH_REGEX ? "regexes" : how == QT_MATCH_EXACT ? "exact names" : "class names";
                 const char *ex = m->tensors[tl.v[0]].name;
                 if ((rc = add(L, "QT010", QT_SEV_WARNING, &tl, err,
-                              "groups '%s' and '%s' both match %d module(s) by %s (e.g. %s); '%s' wins by order only",
+                              "groups '%s' and '%s' both match %d module(s) by %s (e.g. %s); '%s' wins only because "
+                              "compressed-tensors takes the first target in sorted order",
                               r->groups[a].name, r->groups[b].name, tl.n, kind, ex, r->groups[b].name)))
                     goto fail;
             }

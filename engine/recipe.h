@@ -146,10 +146,12 @@ struct qt_resolution {
 
 /* Resolves every tensor of m through r.  Only 2-D weights (".weight" of a
  * Linear, router, embedding or MTP projection) can be quantized; norms and
- * biases are matched (for pattern counts) but always kept.  Among groups,
- * the strongest match wins (exact > regex > class); equal strength in one
- * modifier: the later group wins and ambiguous_group is set; across
- * modifiers the later modifier wins.  Fills r's target_hits/ignore_hits
+ * biases are matched (for pattern counts) but always kept.  Within a
+ * modifier, as compressed-tensors' match_targets: the strongest match wins
+ * (exact > regex > class); at equal strength the target whose text sorts
+ * first, and the same text in two groups goes to the later group;
+ * ambiguous_group is set when another group matched at the same strength.
+ * Across modifiers the later modifier wins.  Fills r's target_hits/ignore_hits
  * (modules matched per pattern).  Caller frees with qt_resolution_free. */
 int qt_recipe_resolve(struct qt_recipe *r, const struct qt_model *m, struct qt_resolution *out,
                       qt_err *err);

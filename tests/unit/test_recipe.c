@@ -247,6 +247,35 @@ TU_TEST(precedence_exact_regex_class) {
     qt_model_free(m);
 }
 
+/* Equal strength: compressed-tensors sorts the targets and takes the first,
+ * whatever the group order (sorted(['re:.*self_attn\\..*', 're:.*q_proj$'])
+ * puts q_proj first). */
+TU_TEST(tie_sorted_target_wins) {
+    struct qt_model *m = tiny();
+    if (!m) { TU_CHECK(0); return; }
+    const char *orders[2] = {
+        "QuantizationModifier:\n  config_groups:\n"
+        "    a: {targets: ['re:.*self_attn\\..*'], weights: {num_bits: 8, strategy: channel}}\n"
+        "    b: {targets: ['re:.*q_proj$'], weights: {num_bits: 4, group_size: 128}}\n",
+        "QuantizationModifier:\n  config_groups:\n"
+        "    b: {targets: ['re:.*q_proj$'], weights: {num_bits: 4, group_size: 128}}\n"
+        "    a: {targets: ['re:.*self_attn\\..*'], weights: {num_bits: 8, strategy: channel}}\n"};
+    for (int k = 0; k < 2; k++) {
+        struct qt_recipe *r = parse_ok(orders[k]);
+        struct qt_resolution res;
+        qt_err err;
+        if (!r || qt_recipe_resolve(r, m, &res, &err) != QT_OK) { TU_CHECK(0); qt_recipe_free(r); continue; }
+        int q = find(m, "model.layers.2.self_attn.q_proj.weight");
+        int o = find(m, "model.layers.2.self_attn.o_proj.weight");
+        TU_CHECKF(!strcmp(res.t[q].scheme, "int4-g128-sym"), "order %d: %s", k, res.t[q].scheme);
+        TU_CHECK(res.t[q].ambiguous_group >= 0 && !strcmp(r->groups[res.t[q].ambiguous_group].name, "a"));
+        TU_CHECK(!strcmp(res.t[o].scheme, "int8-ch-sym") && res.t[o].ambiguous_group < 0);
+        qt_resolution_free(&res);
+        qt_recipe_free(r);
+    }
+    qt_model_free(m);
+}
+
 TU_TEST(edit_api) {
     struct qt_model *m = tiny();
     struct qt_recipe *r = NULL;
@@ -316,6 +345,7 @@ int main(void) {
     TU_RUN(other_layouts);
     TU_RUN(resolve_reference_recipes);
     TU_RUN(precedence_exact_regex_class);
+    TU_RUN(tie_sorted_target_wins);
     TU_RUN(edit_api);
     return TU_END();
 }
