@@ -110,7 +110,9 @@ int qt_recipe_save(const struct qt_recipe *r, const char *path, qt_err *err);
  * such as W4A16 or a canonical scheme string; "bf16" = keep): removes target
  * from every group of the first quantization modifier, then adds it to a
  * config group with that scheme (creating "group_N") or, for bf16, to
- * `ignore`.  A modifier written with `scheme:` is rewritten as config_groups. */
+ * `ignore`.  A modifier written with `scheme:` is rewritten as config_groups.
+ * As in compressed-tensors, another ignore pattern that matches the modules
+ * still wins; the resolution's ignored_by says which, for the TUI to show. */
 int qt_recipe_set_scheme(struct qt_recipe *r, const char *target, const char *scheme, qt_err *err);
 /* Adds / removes an ignore pattern of the first quantization modifier.
  * Adding an existing pattern or removing a missing one is not an error. */

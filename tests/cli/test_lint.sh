@@ -16,6 +16,10 @@ check lint_json_exit1 test $? = 1
 check lint_json_code grep -q '"code":[[:space:]]*"QT006"' "$T/tp2.json"
 check lint_json_severity grep -q '"severity":[[:space:]]*"error"' "$T/tp2.json"
 check lint_json_tensors test "$(grep -o '"model.layers.[1-3].mlp[a-z_.0-9]*down_proj.weight"' "$T/tp2.json" | wc -l)" = 51
+# live match counts per pattern
+$Q lint $M -r recipes/tiny-w4a16.yaml --json >"$T/ok.json"
+check lint_json_quantized grep -q '"tensors_quantized":[[:space:]]*172' "$T/ok.json"
+check lint_json_pattern_lm_head sh -c "tr -d '\n\t ' <'$T/ok.json' | grep -q '\"pattern\":\"lm_head\",\"kind\":\"ignore\",\"modifier\":\"QuantizationModifier\",\"matches\":1'"
 # per channel is fine at TP 2
 cat >"$T/w8a8.yaml" <<'YAML'
 quant_stage:
