@@ -47,4 +47,7 @@ expect_err deploy_bad_kv "--kv-dtype: unknown type 'int3'" $Q deploy $M -r recip
 printf 'gpus: [{name: X}]\n' >"$T/badgpus.yaml"
 expect_err deploy_bad_catalog "badgpus.yaml:1:8: GPU entry lacks memory_gib" \
     $Q deploy $M -r recipes/tiny-w4a16.yaml --gpus "$T/badgpus.yaml"
+$Q deploy $M --json >"$T/bf16.json"
+inspect_bytes=$($Q inspect $M --json | sed -n "s/^$TAB$TAB\"bytes\":[[:space:]]*\([0-9]*\),*\$/\1/p")
+check deploy_no_recipe_bf16 test "$(num "$T/bf16.json" weights_bytes)" = "$inspect_bytes"
 check deploy_help sh -c "$Q deploy --help | grep -q usage"
