@@ -72,6 +72,27 @@ void qt_parallel_for(int64_t n, void (*fn)(void *arg, int64_t i0, int64_t i1), v
     }
 }
 
+/* y (n, out) = x (n, in) W^T with W (out, in), rows of x split over our
+ * threads, each running a single-threaded OpenBLAS sgemm (OpenBLAS's own
+ * threads spin between calls and starve ours on small machines). */
+struct mm_arg {
+    const float *x, *w;
+    float *y;
+    int64_t out, in;
+};
+
+static void mm_rows(void *p, int64_t r0, int64_t r1) {
+    struct mm_arg *A = p;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(r1 - r0), (int)A->out, (int)A->in, 1.0f,
+                A->x + r0 * A->in, (int)A->in, A->w, (int)A->in, 0.0f, A->y + r0 * A->out, (int)A->out);
+}
+
+static void matmul_nt(const float *x, const float *w, float *y, int64_t n, int64_t out, int64_t in) {
+    struct mm_arg A = {x, w, y, out, in};
+    if (n * out * in < (1 << 20)) mm_rows(&A, 0, n);
+    else qt_parallel_for(n, mm_rows, &A);
+}
+
 /* ---- setup --------------------------------------------------------------- */
 
 static int find_role(const struct qt_model *m, int layer, enum qt_role r, int expert) {
@@ -114,6 +135,7 @@ int qt_fwd_init(const struct qt_model *m, const struct qt_fwd_hooks *hooks,
         return qt_err_set(err, "%s: config lacks heads, head_dim, hidden size or vocabulary", m->path);
     struct qt_fwd *f = calloc(1, sizeof *f);
     if (!f) return qt_err_set(err, "out of memory");
+    openblas_set_num_threads(1);   /* we thread ourselves: see matmul_nt */
     f->m = m;
     if (hooks) f->hooks = *hooks;
     f->n_layers = c->n_layers;
@@ -319,8 +341,7 @@ static int linear(struct qt_fwd *f, int ti, const float *x, int64_t n, float *y,
     if (f->hooks.observe) f->hooks.observe(f->hooks.ctx, ti, x, n, in);
     const float *W = load_weight(f, ti, err);
     if (!W) return QT_ERR;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)out, (int)in, 1.0f, x, (int)in, W,
-                (int)in, 0.0f, y, (int)out);
+    matmul_nt(x, W, y, n, out, in);
     if (bias)
         for (int64_t r = 0; r < n; r++)
             for (int64_t j = 0; j < out; j++) y[r * out + j] += bias[j];
@@ -387,54 +408,81 @@ static void qkr_rows(void *p, int64_t r0, int64_t r1) {
     }
 }
 
-/* Causal GQA attention of one (sequence, head): scores in fp32, softmax. */
+/* Causal GQA attention: per (sequence, head) and block of queries, scores
+ * S = Q K^T over the keys up to the block's end (sgemm), masked softmax in
+ * fp32 (rows in parallel), then O = P V (sgemm). */
+struct sm_arg {
+    float *s;                       /* (rows, ld) scores -> probabilities */
+    int ld, i0;                     /* query row r is position i0 + r */
+    float scale;
+};
+
+static void softmax_rows(void *p, int64_t r0, int64_t r1) {
+    struct sm_arg *A = p;
+    for (int64_t r = r0; r < r1; r++) {
+        float *row = A->s + r * A->ld;
+        int n = A->i0 + (int)r + 1;   /* keys 0..i visible */
+        float mx = -INFINITY;
+        for (int j = 0; j < n; j++) {
+            row[j] *= A->scale;
+            if (row[j] > mx) mx = row[j];
+        }
+        float sum = 0;
+        for (int j = 0; j < n; j++) {
+            row[j] = expf(row[j] - mx);
+            sum += row[j];
+        }
+        float inv = 1.0f / sum;
+        for (int j = 0; j < n; j++) row[j] *= inv;
+        for (int j = n; j < A->ld; j++) row[j] = 0;
+    }
+}
+
+enum { ATT_BLOCK = 128 };
+
 struct att_arg {
     const float *q, *k, *v;         /* (ntok, nh*hd), (ntok, nkv*hd), (ntok, nkv*hd) */
     float *o;                       /* (ntok, nh*hd) */
-    int nh, nkv, hd, seqlen;
-    float scale;
+    int nh, nkv, hd, T;
+    int fail;
 };
 
 static void att_units(void *p, int64_t u0, int64_t u1) {
     struct att_arg *A = p;
-    int T = A->seqlen, hd = A->hd;
-    int64_t qs = (int64_t)A->nh * hd, ks = (int64_t)A->nkv * hd;
-    float *sc = malloc(sizeof(float) * (size_t)T);
-    if (!sc) return;
+    int T = A->T, hd = A->hd, nh = A->nh;
+    int64_t qs = (int64_t)nh * hd, ks = (int64_t)A->nkv * hd;
+    int B = T < ATT_BLOCK ? T : ATT_BLOCK;
+    float *S = malloc(sizeof(float) * (size_t)B * (size_t)T);   /* (B, T) scores of a query block */
+    if (!S) {
+        A->fail = 1;
+        return;
+    }
+    float scale = 1.0f / sqrtf((float)hd);
     for (int64_t u = u0; u < u1; u++) {
-        int64_t s = u / A->nh;
-        int h = (int)(u % A->nh), kh = h / (A->nh / A->nkv);
+        int64_t s = u / nh;
+        int h = (int)(u % nh), kh = h / (nh / A->nkv);
         const float *Q = A->q + s * T * qs + (int64_t)h * hd;
         const float *K = A->k + s * T * ks + (int64_t)kh * hd;
         const float *V = A->v + s * T * ks + (int64_t)kh * hd;
         float *O = A->o + s * T * qs + (int64_t)h * hd;
-        for (int i = 0; i < T; i++) {
-            const float *qi = Q + i * qs;
-            float mx = -INFINITY;
-            for (int j = 0; j <= i; j++) {
-                const float *kj = K + j * ks;
-                float d = 0;
-                for (int e = 0; e < hd; e++) d += qi[e] * kj[e];
-                d *= A->scale;
-                sc[j] = d;
-                if (d > mx) mx = d;
-            }
-            float sum = 0;
-            for (int j = 0; j <= i; j++) {
-                sc[j] = expf(sc[j] - mx);
-                sum += sc[j];
-            }
-            float inv = 1.0f / sum;
-            float *oi = O + i * qs;
-            for (int e = 0; e < hd; e++) oi[e] = 0;
-            for (int j = 0; j <= i; j++) {
-                const float *vj = V + j * ks;
-                float w = sc[j] * inv;
-                for (int e = 0; e < hd; e++) oi[e] += w * vj[e];
-            }
+        for (int i0 = 0; i0 < T; i0 += B) {
+            int nb = T - i0 < B ? T - i0 : B, nk = i0 + nb;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, nk, hd, 1.0f, Q + i0 * qs, (int)qs, K, (int)ks,
+                        0.0f, S, nk);
+            struct sm_arg sa = {S, nk, i0, scale};
+            softmax_rows(&sa, 0, nb);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, hd, nk, 1.0f, S, nk, V, (int)ks, 0.0f,
+                        O + i0 * qs, (int)qs);
         }
     }
-    free(sc);
+    free(S);
+}
+
+static int attention(const float *q, const float *k, const float *v, float *o, int nseq, int T, int nh, int nkv,
+                     int hd, qt_err *err) {
+    struct att_arg A = {q, k, v, o, nh, nkv, hd, T, 0};
+    qt_parallel_for((int64_t)nseq * nh, att_units, &A);
+    return A.fail ? qt_err_set(err, "out of memory") : QT_OK;
 }
 
 static float silu(float x) { return x / (1.0f + expf(-x)); }
@@ -487,7 +535,7 @@ static int moe(struct qt_fwd *f, const struct fwd_layer *L, const float *x, int6
             free(W);
             goto out;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, E, H, 1.0f, x, H, W, H, 0.0f, logits, E);
+        matmul_nt(x, W, logits, n, E, H);
         free(W);
     }
     if (L->router_bias >= 0 && read_vec(f, L->router_bias, bias, err)) goto out;
@@ -655,8 +703,7 @@ int qt_fwd_layer(struct qt_fwd *f, int layer, float *h, int nseq, int seqlen, qt
     qt_parallel_for(n, qkr_rows, &qa);
     struct qkr_arg ka = {f, k, nk, nkv, hd, seqlen, eps};
     qt_parallel_for(n, qkr_rows, &ka);
-    struct att_arg aa = {q, k, v, o, nh, nkv, hd, seqlen, 1.0f / sqrtf((float)hd)};
-    qt_parallel_for((int64_t)nseq * nh, att_units, &aa);
+    if (attention(q, k, v, o, nseq, seqlen, nh, nkv, hd, err)) goto out;
     if (linear(f, L->o, o, n, y, bo, err)) goto out;
     for (int64_t i = 0; i < n * H; i++) h[i] += y[i];
     /* MLP */
