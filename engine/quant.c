@@ -443,13 +443,14 @@ int qt_qctx_init(struct qt_qctx *c, const struct qt_scheme *s, enum qt_dtype wdt
 
 void qt_qctx_finish_observe(struct qt_qctx *c) {
     if (c->s.kind != QT_SCHEME_NVFP4) return;
-    /* generate_gparam: 448 * 6 / amax with amax a D tensor, so a D result,
-     * then widened to float32. */
+    /* generate_gparam: 448 * 6 / amax with amax a D tensor; torch evaluates
+     * scalar / tensor as tensor.reciprocal() * scalar, each step in D, then
+     * widens to float32. */
     float mn = c->gmin < 0.0f ? c->gmin : 0.0f, mx = c->gmax > 0.0f ? c->gmax : 0.0f;
     float amax = c->global_amax > 0.0f ? c->global_amax : (-mn > mx ? -mn : mx);
     float tiny = c->wdtype == QT_DT_F16 ? 6.103515625e-05f : FLT_MIN;
     if (amax < tiny) amax = tiny;
-    float gs = rnd_w(c->wdtype, 2688.0f / amax);
+    float gs = rnd_w(c->wdtype, rnd_w(c->wdtype, 1.0f / amax) * 2688.0f);
     if (!isfinite(gs)) gs = 1.0f;
     c->gs = gs;
 }

@@ -16,7 +16,7 @@
  *   per element:
  *     t = rnd(w / s); asym: t = rnd(t + zp); t = clamp(t, qmin, qmax)
  *     q = rne(t) (int) | e4m3(t) (fp8);  w' = rnd((q - zp) * s)
- *   nvfp4 (group 16): gs = f32(rnd(2688 / max(amax_tensor, tiny(D)))),
+ *   nvfp4 (group 16): gs = f32(rnd(rnd(1 / max(amax_tensor, tiny(D))) * 2688)),
  *     sc = e4m3(gs * rnd(amax_group / 6)) (0 -> 0.125), s = sc / gs (f32),
  *     q = e2m1(clamp(w / s, -6, 6)) (f32), w' = rnd(q * s)
  *   mxfp4 (group 32): e = floor(log2(pow2 of amax, rounded as ct does)) - 2,
