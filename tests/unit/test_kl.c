@@ -1,4 +1,4 @@
-/* test_eval.c — KL statistics, the base cache, and tests/refs/eval_kl.json. */
+/* test_kl.c — KL statistics, the base cache, and tests/refs/eval_kl.json. */
 #include <stdint.h>
 
 #include "eval.h"
