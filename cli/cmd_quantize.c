@@ -13,8 +13,9 @@
 #include "cli_recipe.h"
 #include "writer.h"
 
+#define USAGE "quantize MODEL -r RECIPE -o OUT [--calib FILE] [--max-shard-size 5GB] [--force] [--json]"
 static const char usage[] =
-    "usage: qtune quantize MODEL -r RECIPE -o OUT [--calib FILE] [--max-shard-size 5GB] [--force] [--json]\n"
+    "usage: qtune " USAGE "\n"
     "  Writes OUT as a compressed-tensors checkpoint (vLLM): pack-quantized int weights,\n"
     "  int-quantized W8A8, float-quantized FP8; everything else copied unchanged.\n"
     "  OUT appears only when complete; an existing OUT is replaced only with --force.\n";
@@ -62,11 +63,11 @@ int qt_cmd_quantize(int argc, char **argv) {
         else if (!strcmp(a, "--max-shard-size")) { if (++i >= argc) return cli_failf("%s: missing value", a); shard = argv[i]; }
         else if (!strcmp(a, "--force")) force = 1;
         else if (!strcmp(a, "--json")) json = 1;
-        else if (a[0] == '-') return cli_usage("quantize", usage);
+        else if (a[0] == '-') return cli_usage("quantize", USAGE);
         else if (!model) model = a;
-        else return cli_usage("quantize", usage);
+        else return cli_usage("quantize", USAGE);
     }
-    if (!model || !recipe || !out) return cli_usage("quantize", usage);
+    if (!model || !recipe || !out) return cli_usage("quantize", USAGE);
     qt_err err;
     uint64_t max_shard = 0;
     if (shard && qt_write_parse_size(shard, &max_shard, &err) != QT_OK) return cli_fail(&err);

@@ -776,7 +776,7 @@ int qt_write_ct(const struct qt_model *m, const struct qt_write_params *p, struc
         else qt_err_set(err, "%s: %s; and the partial output could not be removed: %s", out, why.msg, e2.msg);
         size_t l = strlen(err->msg);
         if (l + 40 < sizeof err->msg && !strstr(err->msg, "could not be removed"))
-            snprintf(err->msg + l, sizeof err->msg - l, " (nothing written)");
+            snprintf(err->msg + l, sizeof err->msg - l, " (partial output removed)");
     }
     if (res) {
         res->n_quantized = ws.n_quantized;
