@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -287,7 +288,7 @@ static int write_all(int fd, const void *buf, uint64_t n, const char *path, qt_e
 }
 
 static void modbuf_clear(struct modbuf *b) {
-    if (b->tensor >= 0) qt_qtensor_free(&b->q);
+    qt_qtensor_free(&b->q);   /* safe on a zeroed qtensor */
     free(b->packed);
     free(b->zp_packed);
     free(b->scale);
@@ -399,19 +400,93 @@ struct wstate {
 
 static int is_cancelled(const struct qt_write_params *p) { return p->cancel && *p->cancel; }
 
+/* Modules are quantized a batch at a time on qt_nthreads() threads while the
+ * writer thread writes them in order; a batch holds at most BATCH_MAX modules
+ * and about BATCH_BYTES of float32 input. */
+#define BATCH_MAX 64
+#define BATCH_BYTES (1ull << 30)
+
+struct batch {
+    const struct wstate *ws;
+    struct modbuf *b;         /* (n) slots, .tensor set, filled by the workers */
+    int n;
+    int next;                 /* next slot to fill (under mu) */
+    int rc;
+    qt_err err;
+    pthread_mutex_t mu;
+};
+
+static void *batch_worker(void *arg) {
+    struct batch *bt = arg;
+    for (;;) {
+        pthread_mutex_lock(&bt->mu);
+        int k = bt->rc == QT_OK && !is_cancelled(bt->ws->p) ? bt->next++ : bt->n;
+        pthread_mutex_unlock(&bt->mu);
+        if (k >= bt->n) return NULL;
+        struct modbuf *b = &bt->b[k];
+        int ti = b->tensor;
+        b->tensor = -1;
+        qt_err e;
+        if (modbuf_fill(b, bt->ws->m, ti, &bt->ws->gs[bt->ws->p->tensor_group[ti]], &e) != QT_OK) {
+            pthread_mutex_lock(&bt->mu);
+            if (bt->rc == QT_OK) { bt->rc = QT_ERR; bt->err = e; }
+            pthread_mutex_unlock(&bt->mu);
+        }
+    }
+}
+
+/* Clears the slots and quantizes the next quantized modules from entry i on. */
+static int batch_fill(const struct wstate *ws, int i, struct modbuf *slots, int *nslots, qt_err *err) {
+    for (int k = 0; k < *nslots; k++) modbuf_clear(&slots[k]);
+    int n = 0;
+    uint64_t bytes = 0;
+    for (; i < ws->pl.n && n < BATCH_MAX; i++) {
+        const struct out_entry *e = &ws->pl.e[i];
+        if (e->part == PART_RAW || !e->last) continue;
+        uint64_t sz = (uint64_t)qt_tensor_numel(&ws->m->tensors[e->tensor]) * 6;
+        if (n > 0 && bytes + sz > BATCH_BYTES) break;
+        bytes += sz;
+        memset(&slots[n], 0, sizeof slots[n]);
+        slots[n++].tensor = e->tensor;
+    }
+    struct batch bt = {.ws = ws, .b = slots, .n = n, .rc = QT_OK};
+    pthread_mutex_init(&bt.mu, NULL);
+    int nt = qt_nthreads();
+    if (nt > n) nt = n;
+    if (nt > 64) nt = 64;
+    pthread_t th[64];
+    int started = 0;
+    for (int k = 1; k < nt; k++)
+        if (pthread_create(&th[started], NULL, batch_worker, &bt) == 0) started++;
+    batch_worker(&bt);
+    for (int k = 0; k < started; k++) pthread_join(th[k], NULL);
+    pthread_mutex_destroy(&bt.mu);
+    *nslots = n;
+    if (bt.rc != QT_OK) { *err = bt.err; return QT_ERR; }
+    if (is_cancelled(ws->p)) return qt_err_set(err, "cancelled");
+    return QT_OK;
+}
+
+static struct modbuf *slot_of(struct modbuf *slots, int n, int tensor) {
+    for (int k = 0; k < n; k++)
+        if (slots[k].tensor == tensor) return &slots[k];
+    return NULL;
+}
+
 static int write_shards(struct wstate *ws, const char *dir, qt_err *err) {
     const struct qt_model *m = ws->m;
     const struct qt_write_params *p = ws->p;
-    struct modbuf b;
-    memset(&b, 0, sizeof b);
-    b.tensor = -1;
+    struct modbuf *slots = calloc(BATCH_MAX, sizeof *slots);   /* (BATCH_MAX) */
+    int nslots = 0;
+    if (!slots) return qt_err_set(err, "out of memory");
+    static const struct modbuf none = {.tensor = -1};
     char name[64], path[4200];
     int rc = QT_OK, i = 0;
     for (int s = 0; s < ws->pl.n_shards && rc == QT_OK; s++) {
         shard_name(&ws->pl, s, name, sizeof name);
         snprintf(path, sizeof path, "%s/%s", dir, name);
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0) return qt_err_set(err, "%s: %s", path, strerror(errno));
+        if (fd < 0) { rc = qt_err_set(err, "%s: %s", path, strerror(errno)); break; }
         uint64_t hlen;
         char *hdr = shard_header(&ws->pl, s, &hlen);
         if (!hdr) rc = qt_err_set(err, "out of memory");
@@ -421,13 +496,18 @@ static int write_shards(struct wstate *ws, const char *dir, qt_err *err) {
             const struct out_entry *e = &ws->pl.e[i];
             const struct qt_tensor *t = &m->tensors[e->tensor];
             if (is_cancelled(p)) { rc = qt_err_set(err, "cancelled"); break; }
-            if (e->part != PART_RAW && b.tensor != e->tensor) {
-                modbuf_clear(&b);
-                rc = modbuf_fill(&b, m, e->tensor, &ws->gs[p->tensor_group[e->tensor]], err);
-                if (rc != QT_OK) break;
+            const struct modbuf *b = &none;
+            if (e->part != PART_RAW) {
+                struct modbuf *sb = slot_of(slots, nslots, e->tensor);
+                if (!sb) {
+                    if ((rc = batch_fill(ws, i, slots, &nslots, err)) != QT_OK) break;
+                    sb = slot_of(slots, nslots, e->tensor);
+                    if (!sb) { rc = qt_err_set(err, "%s: not quantized", t->name); break; }
+                }
+                b = sb;
             }
             if (e->part == PART_RAW && !t->data) { rc = qt_err_set(err, "%s: no data", t->name); break; }
-            rc = write_all(fd, entry_bytes(e, &b, m), e->nbytes, path, err);
+            rc = write_all(fd, entry_bytes(e, b, m), e->nbytes, path, err);
             ws->written += (int64_t)e->nbytes;
             if (rc != QT_OK || !e->last) continue;
             ws->done += (int64_t)t->nbytes;
@@ -447,14 +527,15 @@ static int write_shards(struct wstate *ws, const char *dir, qt_err *err) {
                 for (int k = i; k >= 0 && ws->pl.e[k].tensor == e->tensor; k--) ob += ws->pl.e[k].nbytes;
                 cJSON_AddNumberToObject(row, "bytes_written", (double)ob);
                 cJSON_AddItemToArray(ws->modules, row);
-                modbuf_clear(&b);
+                modbuf_clear((struct modbuf *)b);
             }
             if (p->progress) p->progress(p->progress_ud, ws->done, ws->total, t->name);
         }
         if (rc == QT_OK && fsync(fd) != 0) rc = qt_err_set(err, "%s: %s", path, strerror(errno));
         if (close(fd) != 0 && rc == QT_OK) rc = qt_err_set(err, "%s: %s", path, strerror(errno));
     }
-    modbuf_clear(&b);
+    for (int k = 0; k < nslots; k++) modbuf_clear(&slots[k]);
+    free(slots);
     return rc;
 }
 
