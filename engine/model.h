@@ -36,6 +36,7 @@
     X(INDEXER_WQ_B, "indexer_wq_b", 1) X(INDEXER_WK, "indexer_wk", 1)   \
     X(INDEXER_K_NORM, "indexer_k_norm", 0)                              \
     X(INDEXER_WEIGHTS_PROJ, "indexer_weights_proj", 1)                  \
+    X(LINEAR, "linear", 1)                                              \
     X(WEIGHT_SCALE, "weight_scale", 0)
 
 enum qt_role {

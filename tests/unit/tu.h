@@ -42,7 +42,7 @@ static inline const char *tu_tmpdir(const char *name) {
     static char buf[4096];
     const char *o = getenv("QTUNE_TEST_OUT");
     snprintf(buf, sizeof buf, "%s/%s.d", o ? o : "/tmp", name);
-    char cmd[4200]; snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", buf, buf);
+    char cmd[8400]; snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", buf, buf);
     if (system(cmd) != 0) return "/tmp";
     return buf;
 }

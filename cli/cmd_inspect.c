@@ -1,0 +1,169 @@
+/* cmd_inspect.c — `qtune inspect MODEL [--json]`: model summary and tensor
+ * table, grouped by layer with routed experts summarized. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "cli.h"
+#include "format.h"
+#include "model.h"
+
+static const char usage[] = "inspect MODEL [--json]";
+
+static int n_experts_seen(const struct qt_model *m) {
+    int e = -1;
+    for (int i = 0; i < m->n_tensors; i++)
+        if (m->tensors[i].expert > e) e = m->tensors[i].expert;
+    return e + 1;
+}
+
+static int n_layers_seen(const struct qt_model *m, int mtp) {
+    int mx = -1, mn = 1 << 30;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const struct qt_tensor *t = &m->tensors[i];
+        if (t->layer < 0 || t->mtp != mtp) continue;
+        if (t->layer > mx) mx = t->layer;
+        if (t->layer < mn) mn = t->layer;
+    }
+    return mx < 0 ? 0 : mx - mn + 1;
+}
+
+static cJSON *model_json(const struct qt_model *m) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "path", m->path);
+    cJSON_AddStringToObject(j, "arch", m->cfg.model_type);
+    if (m->cfg.architecture[0]) cJSON_AddStringToObject(j, "architecture", m->cfg.architecture);
+    cJSON_AddBoolToObject(j, "known_arch", m->known_arch);
+    cJSON_AddBoolToObject(j, "metadata_only", m->metadata_only);
+    cJSON_AddBoolToObject(j, "fused_experts", m->fused_experts);
+    cJSON_AddNumberToObject(j, "layers", m->known_arch ? m->cfg.n_layers : n_layers_seen(m, 0));
+    cJSON_AddNumberToObject(j, "mtp_layers", m->known_arch ? m->cfg.n_mtp : n_layers_seen(m, 1));
+    cJSON_AddNumberToObject(j, "experts", m->known_arch ? m->cfg.n_experts : n_experts_seen(m));
+    cJSON_AddNumberToObject(j, "experts_per_token", m->cfg.top_k);
+    cJSON_AddNumberToObject(j, "shared_experts", m->cfg.n_shared_experts);
+    cJSON_AddNumberToObject(j, "hidden", m->cfg.hidden);
+    cJSON_AddNumberToObject(j, "vocab", m->cfg.vocab);
+    cJSON_AddNumberToObject(j, "params", (double)qt_model_params(m, 0));
+    cJSON_AddNumberToObject(j, "mtp_params", (double)qt_model_params(m, 1));
+    cJSON_AddNumberToObject(j, "bytes", (double)qt_model_bytes(m, -1));
+    cJSON_AddNumberToObject(j, "tensors", m->n_tensors);
+    cJSON_AddNumberToObject(j, "files", m->n_files);
+    cJSON_AddStringToObject(j, "dtype", qt_dtype_name(m->cfg.dtype));
+    return j;
+}
+
+static cJSON *tensor_json(const struct qt_model *m, const struct qt_tensor *t) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "name", t->name);
+    cJSON *sh = cJSON_AddArrayToObject(j, "shape");
+    for (int d = 0; d < t->ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->shape[d]));
+    cJSON_AddStringToObject(j, "dtype", qt_dtype_name(t->dtype));
+    cJSON_AddStringToObject(j, "role", qt_role_name(t->role));
+    cJSON_AddNumberToObject(j, "layer", t->layer);
+    cJSON_AddNumberToObject(j, "expert", t->expert);
+    cJSON_AddBoolToObject(j, "mtp", t->mtp);
+    if (t->group >= 0) cJSON_AddStringToObject(j, "group", m->groups[t->group].name);
+    else cJSON_AddNullToObject(j, "group");
+    if (t->source) cJSON_AddStringToObject(j, "source", t->source);
+    return j;
+}
+
+static const char *short_name(const struct qt_tensor *t) {
+    const char *p = strstr(t->name, "layers.");
+    if (!p || t->layer < 0) return t->name;
+    p = strchr(p + 7, '.');
+    return p ? p + 1 : t->name;
+}
+
+static void print_text(const struct qt_model *m) {
+    char a[64], b[64], c[64];
+    const struct qt_config *cf = &m->cfg;
+    printf("model     %s\n", m->path);
+    printf("arch      %s%s%s%s\n", cf->model_type, cf->architecture[0] ? " (" : "", cf->architecture,
+           cf->architecture[0] ? ")" : "");
+    if (!m->known_arch) printf("          unknown architecture: roles guessed from tensor names\n");
+    printf("layers    %d", m->known_arch ? cf->n_layers : n_layers_seen(m, 0));
+    if (cf->n_mtp) printf(" + %d MTP", cf->n_mtp);
+    if (cf->n_experts) printf("    experts %d (top-%d, %d shared)", cf->n_experts, cf->top_k, cf->n_shared_experts);
+    printf("    hidden %d    vocab %d\n", cf->hidden, cf->vocab);
+    printf("params    %s", qt_fmt_count(qt_model_params(m, 0), a, sizeof a));
+    if (qt_model_params(m, 1)) printf(" (+%s MTP)", qt_fmt_count(qt_model_params(m, 1), b, sizeof b));
+    printf("    %s    %s\n", qt_fmt_bytes((double)qt_model_bytes(m, -1), c, sizeof c), qt_dtype_name(cf->dtype));
+    printf("tensors   %d in %d file%s%s%s\n\n", m->n_tensors, m->n_files, m->n_files == 1 ? "" : "s",
+           m->metadata_only ? " (metadata only: derived from config.json)" : "",
+           m->fused_experts ? " (fused 3-D expert layout)" : "");
+    printf("  %-16s %-44s %-14s %-8s %9s  %s\n", "role", "tensor", "shape", "dtype", "params", "fused group");
+    int last_layer = -2;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const struct qt_tensor *t = &m->tensors[i];
+        if (t->layer != last_layer && t->layer >= 0) {
+            int moe = 0;
+            for (int k = i; k < m->n_tensors && m->tensors[k].layer == t->layer; k++)
+                if (m->tensors[k].role == QT_ROLE_ROUTER) moe = 1;
+            printf("layer %d%s%s\n", t->layer, t->mtp ? " (MTP)" : "", moe ? " — MoE" : " — dense");
+        } else if (t->layer < 0 && last_layer >= 0) {
+            printf("model\n");
+        }
+        last_layer = t->layer;
+        if (t->expert >= 0) {
+            /* Summarize the run of routed experts of this layer. */
+            int k = i, ne = 0;
+            int64_t params = 0;
+            const struct qt_tensor *f[3] = {0};
+            while (k < m->n_tensors && m->tensors[k].layer == t->layer && m->tensors[k].expert >= 0) {
+                const struct qt_tensor *x = &m->tensors[k];
+                params += qt_tensor_numel(x);
+                if (x->expert + 1 > ne) ne = x->expert + 1;
+                if (x->role == QT_ROLE_EXPERT_GATE && !f[0]) f[0] = x;
+                if (x->role == QT_ROLE_EXPERT_UP && !f[1]) f[1] = x;
+                if (x->role == QT_ROLE_EXPERT_DOWN && !f[2]) f[2] = x;
+                k++;
+            }
+            char sh[3][48] = {"-", "-", "-"};
+            for (int q = 0; q < 3; q++) if (f[q]) qt_fmt_shape(f[q]->shape, f[q]->ndim, sh[q], sizeof sh[q]);
+            char what[96];
+            snprintf(what, sizeof what, "mlp.experts.{0..%d}.{gate,up,down}", ne - 1);
+            printf("  %-16s %-44s %-14s %-8s %9s  %s\n", "experts", what, sh[0], qt_dtype_name(t->dtype),
+                   qt_fmt_count(params, a, sizeof a), t->group >= 0 ? "experts" : "");
+            printf("  %-16s %-44s %-14s   (%d tensors; down %s)\n", "", "", "", k - i, sh[2]);
+            i = k - 1;
+            continue;
+        }
+        qt_fmt_shape(t->shape, t->ndim, b, sizeof b);
+        const char *g = "";
+        if (t->group >= 0) {
+            const char *gn = m->groups[t->group].name, *dot = strrchr(gn, '.');
+            g = dot ? dot + 1 : gn;
+        }
+        printf("  %-16s %-44s %-14s %-8s %9s  %s\n", qt_role_name(t->role), short_name(t), b, qt_dtype_name(t->dtype),
+               qt_fmt_count(qt_tensor_numel(t), a, sizeof a), g);
+    }
+}
+
+int qt_cmd_inspect(int argc, char **argv) {
+    const char *path = NULL;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--json")) json = 1;
+        else if (argv[i][0] == '-') return cli_usage("inspect", usage);
+        else if (!path) path = argv[i];
+        else return cli_usage("inspect", usage);
+    }
+    if (!path) return cli_usage("inspect", usage);
+    qt_err err = {{0}};
+    struct qt_model *m;
+    if (qt_model_open(path, &m, &err) != QT_OK) return cli_fail(&err);
+    if (json) {
+        cJSON *doc = cJSON_CreateObject();
+        cJSON_AddItemToObject(doc, "model", model_json(m));
+        cJSON *ts = cJSON_AddArrayToObject(doc, "tensors");
+        for (int i = 0; i < m->n_tensors; i++) cJSON_AddItemToArray(ts, tensor_json(m, &m->tensors[i]));
+        cli_print_json(doc);
+    } else {
+        print_text(m);
+    }
+    qt_model_free(m);
+    return 0;
+}
