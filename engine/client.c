@@ -281,7 +281,7 @@ int qt_client_connect(const char *session, int flags, int64_t since,
         }
     }
     qt_conn_init(&c->conn, fd);
-    if (say_hello(c, since, err)) { qt_client_close(c); return QT_ERR; }
+    if (!(flags & QT_CLIENT_RAW) && say_hello(c, since, err)) { qt_client_close(c); return QT_ERR; }
     *out = c;
     return QT_OK;
 }

@@ -26,6 +26,7 @@ struct qt_client;
 
 #define QT_CLIENT_START  1   /* start `qtune engine --session NAME` when none runs */
 #define QT_CLIENT_INPROC 2   /* run the daemon in a thread of this process (--no-daemon) */
+#define QT_CLIENT_RAW    4   /* connect only: no hello (the caller speaks for itself) */
 
 /* Connects to session's daemon and says hello.  since >= 0 asks for every
  * event after that seq (the replay arrives through qt_client_next); -1 asks
