@@ -452,7 +452,7 @@ static void job_message(struct qt_daemon *d, struct qt_job *j, const char *line)
         j->rate = el > 0 ? (double)j->done / el : 0;
         j->eta = j->rate > 0 && j->total >= j->done ? (double)(j->total - j->done) / j->rate : -1;
         if (now - j->last_emit >= 0.2 || j->done >= j->total) job_progress_event(d, j);
-        if (now - j->last_save >= 1.0) job_save(d, j);
+        if (now - j->last_save >= 0.5) job_save(d, j);
     } else if (cJSON_IsString(v = cJSON_GetObjectItem(m, "log"))) {
         if (now - j->log_window >= 1.0) { j->log_window = now; j->log_count = 0; }
         if (j->log_count++ < 5) {
