@@ -750,6 +750,8 @@ int qt_daemon_new(const char *session, int listen_it, struct qt_daemon **out, qt
     const char *mj = getenv("QTUNE_MAX_JOBS");
     if (mj && atoi(mj) > 0) d->max_jobs = atoi(mj);
     d->listening = listen_it;
+    /* check the socket directory before creating anything */
+    if (listen_it && qt_session_socket_path(session, 1, d->sock, sizeof d->sock, err)) goto fail;
     if (qt_session_open(session, 1, &d->s, err)) goto fail;
     if (take_lock(d, err)) goto fail;
     char path[PATH_MAX];
@@ -768,15 +770,23 @@ fail:
 
 int qt_daemon_detach(struct qt_daemon *d, int *is_parent, qt_err *err) {
     fflush(NULL);
+    int ready[2];   /* the daemon writes a byte once its pid file is there */
+    if (pipe2(ready, O_CLOEXEC) != 0) return qt_err_set(err, "pipe: %s", strerror(errno));
     pid_t p = fork();
-    if (p < 0) return qt_err_set(err, "fork: %s", strerror(errno));
+    if (p < 0) { close(ready[0]); close(ready[1]); return qt_err_set(err, "fork: %s", strerror(errno)); }
     if (p > 0) {
+        close(ready[1]);
         int st;
         while (waitpid(p, &st, 0) < 0 && errno == EINTR) {}
         *is_parent = 1;
-        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) return qt_err_set(err, "daemon: could not detach");
+        char b = 0;
+        ssize_t r;
+        while ((r = read(ready[0], &b, 1)) < 0 && errno == EINTR) {}
+        close(ready[0]);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || r != 1) return qt_err_set(err, "daemon: could not detach");
         return QT_OK;
     }
+    close(ready[0]);
     if (setsid() < 0) _exit(1);
     signal(SIGHUP, SIG_IGN);
     p = fork();
@@ -790,6 +800,8 @@ int qt_daemon_detach(struct qt_daemon *d, int *is_parent, qt_err *err) {
     if (d->log) { dup2(fileno(d->log), 2); }
     write_pid(d);
     qt_daemon_log(d, "detached, pid %d", (int)d->pid);
+    if (write(ready[1], "1", 1) != 1) { /* the parent has gone; nothing to tell */ }
+    close(ready[1]);
     return QT_OK;
 }
 

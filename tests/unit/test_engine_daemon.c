@@ -1,4 +1,4 @@
-/* test_daemon.c — the engine daemon through the client library, against the
+/* test_engine_daemon.c — the engine daemon through the client library, against the
  * real binary ($QTUNE_BIN engine): clients and daemons killed mid-job,
  * two clients, crashing and cancelled workers, malformed and oversized
  * lines, protocol errors, the in-process daemon.  Uses the test job kind
@@ -510,7 +510,7 @@ int main(void) {
     if (bin && realpath(bin, abs)) setenv("QTUNE_ENGINE_BIN", abs, 1);
     else setenv("QTUNE_ENGINE_BIN", tu_path("build/qtune"), 1);
     /* a fresh home of its own each run, so the run is repeatable */
-    setenv("QTUNE_HOME", tu_tmpdir("test_daemon"), 1);
+    setenv("QTUNE_HOME", tu_tmpdir("test_engine_daemon"), 1);
     signal(SIGPIPE, SIG_IGN);
     TU_RUN(test_client_killed_mid_job);
     TU_RUN(test_two_clients);
