@@ -1,6 +1,7 @@
 /* daemon_ops.c — one function per protocol op (docs/protocol.md).  Each
  * fills the reply's result object or fails with a one-line error. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,6 +187,65 @@ static int op_tensors(struct qt_daemon *d, struct qt_client_slot *c, const cJSON
     return QT_OK;
 }
 
+/* detail {tensor, bins?}: summary statistics and a histogram of one
+ * tensor's weights, from at most ~4M sampled elements (whole rows, evenly
+ * strided), for the detail panel. */
+static int op_detail(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
+    (void)c;
+    const struct qt_model *m = qt_daemon_model(d, err);
+    if (!m) return QT_ERR;
+    const char *name = req_str(req, "tensor");
+    if (!name) return qt_err_set(err, "detail: no \"tensor\" name");
+    const struct qt_tensor *t = qt_model_find(m, name);
+    if (!t) return qt_err_set(err, "detail: %s: no such tensor", name);
+    int bins = req_int(req, "bins", 64);
+    if (bins < 1 || bins > 1024) return qt_err_set(err, "detail: bins must be 1..1024");
+    int64_t rows = qt_tensor_rows(t), cols = qt_tensor_cols(t);
+    const int64_t budget = 4 << 20;
+    int64_t stride = rows * cols > budget ? (rows * cols + budget - 1) / budget : 1;
+    if (stride > rows) stride = rows;
+    int64_t nrows = (rows + stride - 1) / stride;
+    float *v = malloc((size_t)(nrows * cols) * sizeof *v);   /* (nrows, cols) sampled rows */
+    int *hist = calloc((size_t)bins, sizeof *hist);          /* (bins) */
+    if (!v || !hist) { free(v); free(hist); return qt_err_set(err, "detail: out of memory"); }
+    for (int64_t r = 0; r < nrows; r++)
+        if (qt_tensor_read_f32(m, t, r * stride, 1, v + r * cols, err)) { free(v); free(hist); return QT_ERR; }
+    int64_t n = nrows * cols;
+    double lo = n ? v[0] : 0, hi = n ? v[0] : 0, sum = 0, sum2 = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double x = v[i];
+        if (x < lo) lo = x;
+        if (x > hi) hi = x;
+        sum += x;
+        sum2 += x * x;
+    }
+    double w = hi > lo ? (hi - lo) / bins : 1;
+    for (int64_t i = 0; i < n; i++) {
+        int b = (int)((v[i] - lo) / w);
+        hist[b < 0 ? 0 : b >= bins ? bins - 1 : b]++;
+    }
+    double mean = n ? sum / (double)n : 0, var = n ? sum2 / (double)n - mean * mean : 0;
+    cJSON_AddStringToObject(res, "name", t->name);
+    cJSON *sh = cJSON_AddArrayToObject(res, "shape");
+    for (int a = 0; a < t->ndim; a++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->shape[a]));
+    cJSON_AddStringToObject(res, "dtype", qt_dtype_name(t->dtype));
+    cJSON_AddStringToObject(res, "role", qt_role_name(t->role));
+    cJSON_AddNumberToObject(res, "rows_sampled", (double)nrows);
+    cJSON_AddNumberToObject(res, "elements", (double)n);
+    cJSON_AddNumberToObject(res, "min", lo);
+    cJSON_AddNumberToObject(res, "max", hi);
+    cJSON_AddNumberToObject(res, "mean", mean);
+    cJSON_AddNumberToObject(res, "std", var > 0 ? sqrt(var) : 0);
+    cJSON_AddNumberToObject(res, "absmax", fabs(lo) > fabs(hi) ? fabs(lo) : fabs(hi));
+    cJSON *h = cJSON_AddObjectToObject(res, "hist");
+    cJSON_AddNumberToObject(h, "lo", lo);
+    cJSON_AddNumberToObject(h, "hi", hi);
+    cJSON_AddItemToObject(h, "counts", cJSON_CreateIntArray(hist, bins));
+    free(v);
+    free(hist);
+    return QT_OK;
+}
+
 static int op_preview(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)d; (void)c; (void)req; (void)res;
     return qt_err_set(err, "preview: not available in this build");
@@ -365,7 +425,8 @@ static const struct {
 } ops[] = {
     {"hello", op_hello},           {"session", op_session},
     {"open", op_open},             {"model", op_model},
-    {"tensors", op_tensors},       {"preview", op_preview},
+    {"tensors", op_tensors},       {"detail", op_detail},
+    {"preview", op_preview},
     {"recipe_get", op_recipe_get}, {"recipe_set", op_recipe_set},
     {"undo", op_undo},             {"redo", op_redo},
     {"variant_store", op_variant_store}, {"variant_get", op_variant_get},

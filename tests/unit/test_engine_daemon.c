@@ -441,6 +441,20 @@ TU_TEST(test_malformed_and_oversized) {
     r = call_ok(c, "{\"op\":\"tensors\",\"filter\":\"layers\\\\.1\\\\.mlp\\\\.experts\\\\.3\\\\.\",\"limit\":2}");
     TU_CHECK(r && num(r, "count") == 3 && cJSON_GetArraySize(cJSON_GetObjectItem(r, "tensors")) == 2);
     cJSON_Delete(r);
+    r = call_ok(c, "{\"op\":\"detail\",\"tensor\":\"model.layers.1.mlp.experts.3.up_proj.weight\",\"bins\":16}");
+    TU_CHECK(r != NULL);
+    if (r) {
+        const cJSON *cnt = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "hist"), "counts"), *x;
+        double total = 0;
+        cJSON_ArrayForEach(x, cnt) total += x->valuedouble;
+        TU_CHECK(cJSON_GetArraySize(cnt) == 16);
+        TU_CHECK(total == num(r, "elements") && total > 0);
+        TU_CHECK(num(r, "min") <= num(r, "mean") && num(r, "mean") <= num(r, "max") && num(r, "std") > 0);
+        TU_CHECK(num(r, "absmax") >= num(r, "max") && num(r, "absmax") >= -num(r, "min"));
+    }
+    cJSON_Delete(r);
+    r = call(c, "{\"op\":\"detail\",\"tensor\":\"nope\"}", &err);
+    TU_CHECK(!r && strstr(err.msg, "no such tensor"));
     qt_client_close(c);
     /* before hello, and a version this daemon does not speak */
     c = conn("proto", QT_CLIENT_RAW, -1);
