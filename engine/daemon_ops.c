@@ -46,7 +46,9 @@ static void recipe_event(struct qt_daemon *d) {
     qt_err err;
     recipe_state(d, ev, 0, &err);
     char *t = qt_session_recipe(d->s, &err);
-    cJSON_AddStringToObject(ev, "text", t ? t : "");
+    /* the event log keeps 4096 events: big recipes are fetched with recipe_get */
+    if (t && strlen(t) <= 65536) cJSON_AddStringToObject(ev, "text", t);
+    else cJSON_AddNullToObject(ev, "text");
     free(t);
     qt_daemon_emit(d, ev);
 }
