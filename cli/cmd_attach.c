@@ -132,6 +132,12 @@ int qt_cmd_attach(int argc, char **argv) {
     cJSON_ArrayForEach(j, cJSON_GetObjectItem(h, "jobs")) print_job(j);
     fflush(stdout);
     int rc = 0;
+    if (!follow) {
+        /* replies come in order: once this one is back, so is the replay */
+        cJSON *req = cJSON_CreateObject();
+        cJSON_AddStringToObject(req, "op", "session");
+        cJSON_Delete(qt_client_call(c, req, 10000, &err));
+    }
     for (;;) {
         cJSON *m;
         while ((m = qt_client_next(c))) {
@@ -140,15 +146,9 @@ int qt_cmd_attach(int argc, char **argv) {
         }
         fflush(stdout);
         if (stop) break;
-        if (!follow) {
-            /* the replay (if asked) follows the hello reply at once; take
-             * what is there and stop */
-            struct pollfd p = {.fd = qt_client_fd(c), .events = POLLIN};
-            if (poll(&p, 1, since >= 0 ? 200 : 0) <= 0) break;
-        } else {
-            struct pollfd p = {.fd = qt_client_fd(c), .events = qt_client_poll_events(c)};
-            if (poll(&p, 1, 1000) < 0 && errno != EINTR) break;
-        }
+        if (!follow) break;
+        struct pollfd p = {.fd = qt_client_fd(c), .events = qt_client_poll_events(c)};
+        if (poll(&p, 1, 1000) < 0 && errno != EINTR) break;
         if (qt_client_pump(c, &err)) {
             while ((m = qt_client_next(c))) {
                 if (cJSON_GetObjectItem(m, "event")) print_event(m);

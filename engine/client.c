@@ -277,7 +277,14 @@ int qt_client_connect(const char *session, int flags, int64_t since,
                     return qt_err_set(err, "session %s: no engine daemon runs", session);
                 return QT_ERR;
             }
-            if (start_daemon(session, err) || try_connect(sock, &fd, err)) { free(c); return QT_ERR; }
+            qt_err serr;
+            if (start_daemon(session, &serr)) {
+                /* another client may have started it just now */
+                if (try_connect(sock, &fd, err)) { *err = serr; free(c); return QT_ERR; }
+            } else if (try_connect(sock, &fd, err)) {
+                free(c);
+                return QT_ERR;
+            }
         }
     }
     qt_conn_init(&c->conn, fd);

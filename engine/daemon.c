@@ -490,8 +490,6 @@ static void job_reap(struct qt_daemon *d, struct qt_job *j, int status) {
         int code = WEXITSTATUS(status);
         snprintf(j->exit_desc, sizeof j->exit_desc, "exit %d", code);
         if (code == 0) {
-            job_save(d, j);
-            if (j->total > 0 && j->done < j->total) { /* keep what it reported */ }
             job_set_state(d, j, JOB_DONE);
             return;
         }
@@ -666,7 +664,7 @@ static void client_line(struct qt_daemon *d, struct qt_client_slot *c, const cha
 
 static void client_read(struct qt_daemon *d, struct qt_client_slot *c) {
     qt_err err;
-    if (qt_conn_fill(&c->conn, &err)) { c->dead = 1; return; }
+    if (!c->conn.eof && qt_conn_fill(&c->conn, &err)) { c->dead = 1; return; }
     for (int k = 0; k < LINES_PER_TURN; k++) {
         char *line;
         size_t len;
@@ -680,8 +678,8 @@ static void client_read(struct qt_daemon *d, struct qt_client_slot *c) {
         }
         if (len == 0) continue;
         client_line(d, c, line, len);
-        if (d->quitting && d->quit_now) break;
     }
+    c->more = memchr(c->conn.in + c->conn.in_off, '\n', c->conn.in_len - c->conn.in_off) != NULL;
 }
 
 /* ---------------------------------------------------------------- setup */
@@ -920,7 +918,7 @@ int qt_daemon_run(struct qt_daemon *d, int handle_signals, qt_err *err) {
         int c0 = n;
         for (int i = 0; i < d->n_clients; i++) {
             struct qt_client_slot *c = d->clients[i];
-            short ev = POLLIN;
+            short ev = c->conn.eof ? 0 : POLLIN;   /* a half-closed peer reads only */
             if (qt_conn_pending(&c->conn)) ev |= POLLOUT;
             pf[n++] = (struct pollfd){c->conn.fd, ev, 0};
         }
@@ -932,12 +930,15 @@ int qt_daemon_run(struct qt_daemon *d, int handle_signals, qt_err *err) {
         int timeout = -1;
         if (running) timeout = reaping ? 20 : 250;
         if (d->quitting) timeout = 20;
+        for (int i = 0; i < d->n_clients; i++)
+            if (d->clients[i]->more) timeout = 0;   /* requests left from the last turn */
         int r = poll(pf, (nfds_t)n, timeout);
         if (r < 0 && errno != EINTR) { qt_daemon_log(d, "poll: %s", strerror(errno)); break; }
         int nclients = d->n_clients;
         /* interactive first: requests, then new connections, then workers */
-        for (int i = 0; i < nclients && r > 0; i++)
-            if (pf[c0 + i].revents & (POLLIN | POLLHUP | POLLERR)) client_read(d, d->clients[i]);
+        for (int i = 0; i < nclients; i++)
+            if ((r > 0 && (pf[c0 + i].revents & (POLLIN | POLLHUP | POLLERR))) || d->clients[i]->more)
+                client_read(d, d->clients[i]);
         for (int k = 0; k < nj && r > 0; k++) {
             struct qt_job *j = d->jobs[jmap[k]];
             if (!(pf[j0 + k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
@@ -958,9 +959,10 @@ int qt_daemon_run(struct qt_daemon *d, int handle_signals, qt_err *err) {
             struct qt_client_slot *c = d->clients[i];
             qt_err e2;
             if (!c->dead && qt_conn_flush(&c->conn, &e2)) c->dead = 1;
+            /* a client that closed its side is served to the end of what it
+             * sent and dropped once its replies are out (or cannot be) */
             if (c->dead) client_drop(d, i, "connection error");
-            else if (c->conn.eof && !qt_conn_pending(&c->conn)) client_drop(d, i, "disconnected");
-            else if (c->conn.eof) client_drop(d, i, "disconnected (output discarded)");
+            else if (c->conn.eof && !c->more && !qt_conn_pending(&c->conn)) client_drop(d, i, "disconnected");
             else if (qt_conn_pending(&c->conn) > CLIENT_OUT_CAP) client_drop(d, i, "dropped: does not read its output");
         }
         if (d->quit_now) break;

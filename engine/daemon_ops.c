@@ -87,7 +87,8 @@ static int op_hello(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *
     if (cJSON_IsNumber(since)) {
         int64_t s = (int64_t)since->valuedouble;
         if (s < 0) s = 0;
-        gap = d->n_ring ? s < d->first_seq - 1 : s < d->seq;
+        /* a client ahead of us saw events of a lost log: it must refresh too */
+        gap = s > d->seq || (d->n_ring ? s < d->first_seq - 1 : s < d->seq);
         c->replay_since = s;
     }
     cJSON_AddBoolToObject(res, "gap", gap);

@@ -41,6 +41,7 @@ struct qt_client_slot {
     int num;                   /* for the log */
     int hello;                 /* said hello */
     int dead;
+    int more;                  /* complete requests still buffered */
     int64_t replay_since;      /* >= 0: replay after the pending reply */
 };
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -470,6 +471,41 @@ TU_TEST(test_malformed_and_oversized) {
     qt_client_close(c);
 }
 
+TU_TEST(test_pipelined_half_close) {
+    /* 100 requests in one write, then the client closes its sending side (as
+     * `socat` does at the end of its input): every one gets its reply, in
+     * order, before the daemon closes the connection */
+    struct qt_client *c = conn("pipe", QT_CLIENT_START | QT_CLIENT_RAW, -1);
+    TU_CHECK(c != NULL);
+    if (!c) return;
+    char *buf = malloc(100 * 64);
+    size_t len = (size_t)sprintf(buf, "{\"id\":0,\"op\":\"hello\",\"version\":1}\n");
+    for (int i = 1; i < 100; i++) len += (size_t)sprintf(buf + len, "{\"id\":%d,\"op\":\"recipe_get\"}\n", i);
+    qt_err err;
+    TU_CHECK(qt_client_send_raw(c, buf, len, &err) == QT_OK);
+    free(buf);
+    TU_CHECK(shutdown(qt_client_fd(c), SHUT_WR) == 0);
+    int next = 0, ok = 1;
+    double t0 = qt_now();
+    while (qt_now() - t0 < WAIT_S) {
+        struct pollfd p = {.fd = qt_client_fd(c), .events = POLLIN};
+        poll(&p, 1, 100);
+        int gone = qt_client_pump(c, &err) != QT_OK;
+        cJSON *m;
+        while ((m = qt_client_next(c))) {
+            if (cJSON_GetObjectItem(m, "ok")) {
+                ok &= (int)num(m, "id") == next && cJSON_IsTrue(cJSON_GetObjectItem(m, "ok"));
+                next++;
+            }
+            cJSON_Delete(m);
+        }
+        if (gone) break;
+    }
+    TU_CHECK(ok);
+    TU_CHECK(next == 100);
+    qt_client_close(c);
+}
+
 TU_TEST(test_inproc) {
     struct qt_client *c = conn("inproc", QT_CLIENT_INPROC, -1);
     TU_CHECK(c != NULL);
@@ -532,6 +568,7 @@ int main(void) {
     TU_RUN(test_worker_crash_and_failure);
     TU_RUN(test_cancel_and_shutdown);
     TU_RUN(test_malformed_and_oversized);
+    TU_RUN(test_pipelined_half_close);
     TU_RUN(test_inproc);
     cleanup();
     return TU_END();
