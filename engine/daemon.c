@@ -752,8 +752,14 @@ int qt_daemon_new(const char *session, int listen_it, struct qt_daemon **out, qt
     if (listen_it && qt_session_socket_path(session, 1, d->sock, sizeof d->sock, err)) goto fail;
     if (qt_session_open(session, 1, &d->s, err)) goto fail;
     if (take_lock(d, err)) goto fail;
-    char path[PATH_MAX];
-    d->log = fopen(qt_session_path(d->s, "daemon.log", path, sizeof path), "ae");
+    char path[PATH_MAX], old[PATH_MAX + 8];
+    qt_session_path(d->s, "daemon.log", path, sizeof path);
+    struct stat lst;
+    if (stat(path, &lst) == 0 && lst.st_size > (8 << 20)) {   /* keep one old log */
+        snprintf(old, sizeof old, "%s.1", path);
+        rename(path, old);
+    }
+    d->log = fopen(path, "ae");
     if (listen_it && bind_socket(d, err)) goto fail;
     events_load(d);
     jobs_load(d);
