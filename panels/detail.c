@@ -20,8 +20,14 @@ static int line(struct app *a, const struct tui_rect *r, int *y, enum tui_style 
     va_end(ap);
     int x = r->x + 1;
     if (key) x += tui_printf(&a->scr, r, x, *y, -1, TS_DIM, "%-8s ", key);
-    tui_puts(&a->scr, r, x, *y, r->x + r->w - x, st, buf);
-    (*y)++;
+    /* long values (patterns, names) wrap onto up to two more lines */
+    int w = r->x + r->w - x, len = (int)strlen(buf), off = 0;
+    for (int k = 0; k < 3 && off < len && *y < r->y + r->h && w > 0; k++) {
+        tui_puts(&a->scr, r, x, *y, w, st, buf + off);
+        off += w;
+        (*y)++;
+    }
+    if (len == 0) (*y)++;
     return 1;
 }
 
