@@ -217,7 +217,7 @@ static int finish_model(struct qt_model *m, qt_err *err) {
         t->group = -1;
         t->scale = -1;
     }
-    qsort(m->tensors, (size_t)m->n_tensors, sizeof *m->tensors, tensor_cmp);
+    if (m->n_tensors) qsort(m->tensors, (size_t)m->n_tensors, sizeof *m->tensors, tensor_cmp);
     if (build_index(m, err) != QT_OK) return QT_ERR;
     link_scales(m);
     return build_groups(m, err);
@@ -335,7 +335,7 @@ static int open_dir_shards(struct qt_model *m, qt_err *err) {
         names[n++] = qt_strdup(de->d_name);
     }
     closedir(d);
-    qsort(names, (size_t)n, sizeof *names, str_cmp);
+    if (n) qsort(names, (size_t)n, sizeof *names, str_cmp);
     char path[4096];
     for (int i = 0; i < n && rc == QT_OK; i++) {
         snprintf(path, sizeof path, "%s/%s", m->path, names[i]);
