@@ -74,7 +74,8 @@ int app_dirty(const struct app *a) { return a->src->recipe_version != a->src->sa
 int app_action_available(const struct app *a, enum tui_action act) {
     int caps = a->src->caps;
     switch (act) {
-    case TA_COMMIT: case TA_JOBS: case TA_CANCEL: return (caps & SRC_CAP_JOBS) != 0;
+    case TA_COMMIT: return (caps & SRC_CAP_JOBS) && a->src->commit_kind[0];
+    case TA_JOBS: case TA_CANCEL: return (caps & SRC_CAP_JOBS) != 0;
     case TA_DEPLOY: return (caps & SRC_CAP_DEPLOY) != 0;
     case TA_DETACH: return (caps & SRC_CAP_DETACH) != 0;
     default: return 1;
@@ -85,6 +86,10 @@ void app_source_changed(struct app *a) {
     mt_update(&a->tree, a->src);
     cmp_clear(a);
     a->src->changed = 0;
+    if (a->src->note[0]) {
+        app_msg(a, a->src->note_err ? TS_ERROR : TS_INFO, "%s", a->src->note);
+        a->src->note[0] = 0;
+    }
 }
 
 /* ---- drawing ---- */
@@ -109,6 +114,10 @@ static void draw_status(struct app *a) {
     snprintf(right, sizeof right, "engine %s%s%s ", src->engine_state, src->session[0] ? " @" : "",
              src->session);
     int len = (int)mbstowcs(NULL, line, 0), rlen = (int)mbstowcs(NULL, right, 0);
+    if (x + rlen + 1 >= r->w) {   /* narrow: the state alone */
+        snprintf(right, sizeof right, "%s ", src->engine_state);
+        rlen = (int)mbstowcs(NULL, right, 0);
+    }
     if (x + len + rlen + 1 < r->w) x += tui_puts(s, r, x, r->y, -1, TS_STATUS, line);
     if (x + rlen + 1 < r->w) tui_puts(s, r, r->w - rlen, r->y, -1, TS_STATUS, right);
 }
@@ -528,7 +537,7 @@ void app_key(struct app *a, int key) {
         if (a->src->ops->job_submit(a->src, &err) != QT_OK) app_msg(a, TS_ERROR, "%s", err.msg);
         else {
             a->src->saved_version = a->src->recipe_version;
-            app_msg(a, TS_INFO, "committed: quantize + eval job submitted (o: jobs)");
+            app_msg(a, TS_INFO, "committed: %s job submitted (o: jobs)", a->src->commit_kind);
         }
         break;
     case TA_DETACH: a->detach = 1; break;

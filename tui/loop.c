@@ -53,7 +53,7 @@ int tui_run(struct src *s, const struct tui_opts *o, qt_err *err) {
     tui_term_flush(t, &a.scr, 0);
     while (!a.quit && !a.detach) {
         struct pollfd fds[3] = {{STDIN_FILENO, POLLIN, 0}, {winch_pipe[0], POLLIN, 0},
-                                {s->ops->fd(s), POLLIN, 0}};
+                                {s->ops->fd(s), (short)(POLLIN | s->ops->events(s)), 0}};
         int nf = fds[2].fd >= 0 ? 3 : 2;
         int pr = poll(fds, (nfds_t)nf, -1);
         if (pr < 0 && errno != EINTR) break;
@@ -66,7 +66,7 @@ int tui_run(struct src *s, const struct tui_opts *o, qt_err *err) {
             app_resize(&a, w, h);
             a.repaint = 1;
         }
-        if (nf == 3 && (fds[2].revents & (POLLIN | POLLHUP))) {
+        if (nf == 3 && fds[2].revents) {
             if (s->ops->pump(s) || s->changed) app_source_changed(&a);
         }
         if (fds[0].revents & POLLIN) {
@@ -99,16 +99,18 @@ static void pump(struct app *a) {
     if ((s->ops->pump(s) || s->changed)) app_source_changed(a);
 }
 
-static int wait_idle(struct app *a) {
+/* Waits until the engine has answered every request (jobs too with
+ * jobs = 1), at most 60 s. */
+static int wait_idle(struct app *a, int jobs) {
     struct src *s = a->src;
     double t0 = qt_now();
     for (;;) {
         pump(a);
-        if (s->ops->idle(s)) return QT_OK;
+        if (jobs ? s->ops->idle(s) : !s->ops->pending(s)) return QT_OK;
         if (qt_now() - t0 > 60) return QT_ERR;
         int fd = s->ops->fd(s);
         if (fd >= 0) {
-            struct pollfd p = {fd, POLLIN, 0};
+            struct pollfd p = {fd, (short)(POLLIN | s->ops->events(s)), 0};
             poll(&p, 1, 100);
         } else {
             usleep(10000);
@@ -131,7 +133,12 @@ int tui_run_script(struct src *s, const struct tui_opts *o, const char *path, qt
         char *p = line;
         while (*p == ' ' || *p == '\t') p++;
         if (!*p || *p == '#') continue;
-        pump(&a);
+        /* like a person, each line waits for the answers to the one before:
+         * screens do not depend on timing */
+        if (wait_idle(&a, 0) != QT_OK) {
+            rc = qt_err_set(err, "%s:%d: engine did not answer within 60 s", path, lineno);
+            break;
+        }
         if (!strncmp(p, ":dump ", 6)) {
             app_draw(&a);
             FILE *out = fopen(p + 6, "w");
@@ -156,7 +163,7 @@ int tui_run_script(struct src *s, const struct tui_opts *o, const char *path, qt
             else
                 app_resize(&a, nw, nh);
         } else if (!strcmp(p, ":wait-idle")) {
-            if (wait_idle(&a) != QT_OK)
+            if (wait_idle(&a, 1) != QT_OK)
                 rc = qt_err_set(err, "%s:%d: engine still busy after 60 s", path, lineno);
         } else if (*p == ':') {
             rc = qt_err_set(err, "%s:%d: unknown command %s", path, lineno, p);
@@ -170,6 +177,7 @@ int tui_run_script(struct src *s, const struct tui_opts *o, const char *path, qt
             }
         }
     }
+    if (rc == QT_OK) wait_idle(&a, 0);
     fclose(f);
     int detach = a.detach;
     app_free(&a);

@@ -233,6 +233,7 @@ struct local {
 static int l_fd(struct src *s) { (void)s; return -1; }
 static int l_pump(struct src *s) { (void)s; return 0; }
 static int l_idle(struct src *s) { (void)s; return 1; }
+static int l_pending(struct src *s) { (void)s; return 0; }
 
 static void l_show(struct src *s) {
     struct local *l = s->impl;
@@ -300,9 +301,11 @@ static void l_close(struct src *s) {
     free(l);
 }
 
+static short l_events(struct src *s) { (void)s; return 0; }
+
 static const struct src_ops local_ops = {
     .name = "local",
-    .fd = l_fd, .pump = l_pump, .idle = l_idle,
+    .fd = l_fd, .events = l_events, .pump = l_pump, .idle = l_idle, .pending = l_pending,
     .recipe_set = l_recipe_set, .undo = l_undo, .redo = l_redo,
     .variant_store = l_variant_store,
     .job_submit = l_job_submit, .job_cancel = l_job_cancel,

@@ -58,12 +58,16 @@ struct src;
 
 struct src_ops {
     const char *name;
-    /* fd to poll for engine messages, -1 when none. */
+    /* fd to poll for engine messages, -1 when none, and the poll events. */
     int (*fd)(struct src *s);
+    short (*events)(struct src *s);
     /* Reads what the engine sent; returns 1 when the state changed. */
     int (*pump)(struct src *s);
-    /* 1 when no request is outstanding (script `:wait-idle`). */
+    /* 1 when no request is outstanding and no job is queued or running
+     * (script `:wait-idle`). */
     int (*idle)(struct src *s);
+    /* Requests sent and not yet answered. */
+    int (*pending)(struct src *s);
     /* Replaces the recipe text (a new history step). */
     int (*recipe_set)(struct src *s, const char *text, qt_err *err);
     int (*undo)(struct src *s, qt_err *err);
@@ -101,7 +105,23 @@ struct src {
     int n_findings;
     struct src_finding *findings;  /* (n_findings) */
     int changed;              /* set by the source, cleared by the UI after a redraw */
+    char note[256];           /* a message from the engine for the message line */
+    int note_err;             /* 1: the note is an error */
+    char commit_kind[16];     /* job kind `c` submits ("" when commit is not offered) */
+    int quit_ok;              /* after close: the engine was asked to stop */
 };
+
+/* Opens a source over the engine daemon of session (NULL: the model's
+ * directory name): connects (starting the daemon, or with inproc running it
+ * in a thread over a socketpair), opens model_path in the session (NULL:
+ * the session's model, as `qtune attach` does), sets the recipe file's text
+ * when given.  The model's description is also opened here, read-only, for
+ * the tree.  Caller frees with src_close. */
+int src_open_daemon(const char *model_path, const char *recipe_path, const char *session,
+                    int inproc, struct src **out, qt_err *err);
+/* Asks the daemon to stop when it has no jobs (quit, as opposed to detach);
+ * returns the number of jobs that keep it running. */
+int src_shutdown_idle(struct src *s);
 
 /* Opens the in-process source: the model at path, the recipe file (or an
  * empty recipe), a session label.  Caller frees with src_close. */
@@ -121,8 +141,7 @@ int64_t src_tensor_bytes(const struct qt_tensor *t, const struct qt_qargs *w);
 
 /* ---- edits: each is one history step ---- */
 
-/* Gives every target (pattern) the scheme computed by `step` from the
- * target's current scheme.  cur[i] is target i's current scheme. */
+/* Gives target i (a pattern) scheme i, for i < n. */
 int src_edit_schemes(struct src *s, int n, const char *const *targets, const char *const *schemes,
                      qt_err *err);
 /* Adds (on = 1) or removes targets from the ignore list. */

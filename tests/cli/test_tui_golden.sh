@@ -21,7 +21,8 @@ r p
 :dump D/04-pattern.txt
 <Enter>
 # 05 variants: A = both layers, B = after undo; compare
-a u b C
+a u
+b C
 :dump D/05-compare.txt
 # 06 help, generated from the key table
 <Esc> ?
@@ -39,7 +40,8 @@ run_case() { # run_case SIZE GLYPHS LOCALE [OPTS]
     d="$T/$size-$gl"; mkdir -p "$d"
     sed "s|D/|$d/|" "$T/script" >"$d/script"
     cols=${size%x*}; lines=${size#*x}
-    if ! LC_ALL=$loc COLUMNS=$cols LINES=$lines QTUNE_SCRIPT="$d/script" "$Q" "$M" "$@" \
+    if ! QTUNE_HOME="$d/home" LC_ALL=$loc COLUMNS=$cols LINES=$lines QTUNE_SCRIPT="$d/script" \
+            "$Q" "$M" --no-daemon "$@" \
             >"$d/out" 2>"$d/err"; then
         fail "tui golden $size $gl: run" "$(head -c 300 "$d/err")"; return
     fi
@@ -59,12 +61,12 @@ run_case 120x40 ascii C.UTF-8 --ascii
 # The glyph table follows the locale: a non-UTF-8 locale draws ASCII.
 d="$T/80x24-clocale"; mkdir -p "$d"
 sed "s|D/|$d/|" "$T/script" >"$d/script"
-LC_ALL=C LANG=C COLUMNS=80 LINES=24 QTUNE_SCRIPT="$d/script" "$Q" "$M" >/dev/null 2>&1
+QTUNE_HOME="$d/home" LC_ALL=C LANG=C COLUMNS=80 LINES=24 QTUNE_SCRIPT="$d/script" "$Q" "$M" --no-daemon >/dev/null 2>&1
 check "tui C locale draws ASCII" cmp -s "$d/02-experts-int4.txt" "$T/80x24-ascii/02-experts-int4.txt"
 # ASCII screens hold nothing but ASCII.
 check "tui ascii screens are ASCII" sh -c "! LC_ALL=C grep -q '[^ -~]' $T/80x24-ascii/*.txt $T/120x40-ascii/*.txt"
 # A script error names the line.
 printf 'j\n<Bogus>\n' >"$T/bad"
-expect_err "tui script unknown key" 'bad:2: unknown key <Bogus>' env QTUNE_SCRIPT="$T/bad" "$Q" "$M"
+expect_err "tui script unknown key" 'bad:2: unknown key <Bogus>' env QTUNE_HOME="$T/home" QTUNE_SCRIPT="$T/bad" "$Q" "$M" --no-daemon
 # Not a terminal and no script: refuse, do not draw garbage.
-expect_err "tui refuses a non-tty" 'not a terminal' sh -c "'$Q' '$M' </dev/null"
+expect_err "tui refuses a non-tty" 'not a terminal' sh -c "'$Q' '$M' --no-daemon </dev/null"
