@@ -1,6 +1,10 @@
 /* app.c — frame drawing and key dispatch of the workbench. */
 #include "app.h"
 
+#include <cJSON.h>
+
+#include "session.h"
+
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -547,4 +551,57 @@ void app_key(struct app *a, int key) {
     default:
         break;
     }
+}
+
+/* ---- the screen state kept in the session ---- */
+
+static int state_path(const struct app *a, char *buf, size_t n) {
+    char home[2048];
+    qt_err err;
+    if (!a->src->session[0] || qt_session_home(home, sizeof home, &err) != QT_OK) return -1;
+    snprintf(buf, n, "%s/sessions/%s/tui.json", home, a->src->session);
+    return 0;
+}
+
+void app_state_save(const struct app *a) {
+    char path[2300];
+    if (state_path(a, path, sizeof path) != 0) return;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "nodes", a->tree.n);
+    cJSON_AddNumberToObject(j, "cursor", app_selected(a));
+    cJSON_AddNumberToObject(j, "top", a->tree_l.top);
+    cJSON_AddStringToObject(j, "side", a->side->name);
+    cJSON *e = cJSON_AddArrayToObject(j, "expanded");
+    for (int i = 1; i < a->tree.n; i++)
+        if (a->tree.nodes[i].expanded) cJSON_AddItemToArray(e, cJSON_CreateNumber(i));
+    char *text = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    qt_err err;
+    if (text) qt_write_file_atomic(path, text, strlen(text), &err);
+    free(text);
+}
+
+void app_state_load(struct app *a) {
+    char path[2300];
+    if (state_path(a, path, sizeof path) != 0) return;
+    size_t len;
+    qt_err err;
+    char *text = qt_read_file(path, &len, &err);
+    if (!text) return;
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    const cJSON *n = cJSON_GetObjectItem(j, "nodes");
+    if (cJSON_IsNumber(n) && n->valueint == a->tree.n) {   /* same model, same tree */
+        const cJSON *e;
+        cJSON_ArrayForEach(e, cJSON_GetObjectItem(j, "expanded"))
+            if (cJSON_IsNumber(e) && e->valueint > 0 && e->valueint < a->tree.n)
+                a->tree.nodes[e->valueint].expanded = 1;
+        mt_visible(&a->tree);
+        const cJSON *c = cJSON_GetObjectItem(j, "cursor"), *t = cJSON_GetObjectItem(j, "top");
+        if (cJSON_IsNumber(t)) a->tree_l.top = t->valueint;
+        if (cJSON_IsNumber(c) && c->valueint > 0 && c->valueint < a->tree.n) app_select(a, c->valueint);
+        const char *side = cJSON_GetStringValue(cJSON_GetObjectItem(j, "side"));
+        if (side && !strcmp(side, "recipe")) a->side = &panel_recipe;
+    }
+    cJSON_Delete(j);
 }

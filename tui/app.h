@@ -94,6 +94,11 @@ void app_msg(struct app *a, enum tui_style st, const char *fmt, ...) __attribute
 int app_selected(const struct app *a);
 /* Moves the tree cursor to node i (revealing it). */
 void app_select(struct app *a, int node);
+/* Saves / restores what the person was looking at (cursor, expanded nodes,
+ * side pane) in the session directory (tui.json), so that `qtune attach`
+ * brings the same screen back.  Failures are silent: it is a convenience. */
+void app_state_save(const struct app *a);
+void app_state_load(struct app *a);
 /* Uncommitted (unsaved) edits since the last commit or write. */
 int app_dirty(const struct app *a);
 

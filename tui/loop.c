@@ -21,6 +21,19 @@ static void on_winch(int sig) {
     errno = e;
 }
 
+/* Pumps the source until every request is answered or secs have passed. */
+static void drain(struct app *a, double secs) {
+    struct src *s = a->src;
+    double t0 = qt_now();
+    while (s->ops->pending(s) && qt_now() - t0 < secs) {
+        int fd = s->ops->fd(s);
+        if (fd < 0) break;
+        struct pollfd p = {fd, (short)(POLLIN | s->ops->events(s)), 0};
+        poll(&p, 1, 50);
+        s->ops->pump(s);
+    }
+}
+
 int tui_run(struct src *s, const struct tui_opts *o, qt_err *err) {
     if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))
         return qt_err_set(err, "open: not a terminal (QTUNE_SCRIPT=FILE runs a key script; "
@@ -49,6 +62,7 @@ int tui_run(struct src *s, const struct tui_opts *o, qt_err *err) {
         sigaction(SIGWINCH, &old, NULL);
         return QT_ERR;
     }
+    app_state_load(&a);
     app_draw(&a);
     tui_term_flush(t, &a.scr, 0);
     while (!a.quit && !a.detach) {
@@ -79,6 +93,9 @@ int tui_run(struct src *s, const struct tui_opts *o, qt_err *err) {
         a.repaint = 0;
     }
     int detach = a.detach;
+    app_state_save(&a);
+    /* what was asked (a commit just before detaching) must reach the engine */
+    drain(&a, 5);
     app_free(&a);
     tui_term_close(t);
     sigaction(SIGWINCH, &old, NULL);
