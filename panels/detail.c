@@ -134,7 +134,7 @@ static void detail_draw(struct app *a, const struct tui_rect *r, int focused) {
         line(a, r, &y, TS_DIM, "weights", "metadata only: no histogram");
     }
     if (!(src->caps & SRC_CAP_PREVIEW))
-        line(a, r, &y, TS_DIM, "error", "needs the engine preview (not in this build)");
+        line(a, r, &y, TS_DIM, "error", "not in this build");
 }
 
 const struct panel_ops panel_detail = {

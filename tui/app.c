@@ -68,9 +68,12 @@ int app_selected(const struct app *a) {
 
 void app_select(struct app *a, int node) {
     mt_reveal(&a->tree, node);
-    int k = mt_vis_index(&a->tree, node);
-    if (k >= 0) a->tree_l.cur = k;
-    wg_list_fix(&a->tree_l, a->tree.n_vis, a->lay.tree.h - 1);
+    int k = mt_vis_index(&a->tree, node), h = a->lay.tree.h - 1;
+    if (k >= 0) {
+        a->tree_l.cur = k;
+        if (k < a->tree_l.top || k >= a->tree_l.top + h) a->tree_l.top = k - h / 2;   /* jumps land mid-screen */
+    }
+    wg_list_fix(&a->tree_l, a->tree.n_vis, h);
 }
 
 int app_dirty(const struct app *a) { return a->src->recipe_version != a->src->saved_version; }

@@ -368,3 +368,8 @@ void tui_strcpy(char *dst, size_t n, const char *src) {
     memcpy(dst, src, k);
     dst[k] = 0;
 }
+
+void tui_term_set_size(struct tui_term *t, int w, int h) {
+    (void)t;
+    resizeterm(h, w);
+}

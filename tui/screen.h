@@ -119,6 +119,8 @@ void tui_term_resized(struct tui_term *t);
 /* One frame: erase, copy every cell, wnoutrefresh, one doupdate.  With
  * repaint, the next doupdate redraws the whole terminal (Ctrl-L). */
 void tui_term_flush(struct tui_term *t, const struct tui_screen *s, int repaint);
+/* Forces the terminal size (benchmarks writing to a file). */
+void tui_term_set_size(struct tui_term *t, int w, int h);
 /* Bare frame: erase + doupdate, the benchmark baseline. */
 void tui_term_flush_bare(struct tui_term *t);
 /* Reads one key without blocking; returns 0 when none (see keys.h codes). */

@@ -27,13 +27,23 @@ b C
 # 06 help, generated from the key table
 <Esc> ?
 :dump D/06-help.txt
-# 07 quit with uncommitted edits asks, defaulting to No
+# 07 search (/ then n): expert 7 of layer 2, revealed in the tree
+<Esc> /
+:type expert 7
+<Enter> n
+:dump D/07-search.txt
+# 08 marks: two experts marked, one key edits both (one undo step)
+<Home> /
+:type expert 3
+<Enter> <Space> <Space> -
+:dump D/08-marks.txt
+# 09 quit with uncommitted edits asks, defaulting to No
 <Esc> q
-:dump D/07-quit.txt
+:dump D/09-quit.txt
 <Enter>
-# 08 below the minimum size
+# 10 below the minimum size
 :size 70x20
-:dump D/08-small.txt
+:dump D/10-small.txt
 KEYS
 run_case() { # run_case SIZE GLYPHS LOCALE [OPTS]
     size=$1; gl=$2; loc=$3; shift 3
