@@ -10,12 +10,14 @@
 #include <cJSON.h>
 #include <pcre2.h>
 
+#include "calib.h"
 #include "cli.h"
+#include "eval.h"
 #include "model.h"
 #include "preview.h"
 #include "scheme.h"
 
-static const char usage[] = "preview MODEL --scheme S [--filter RE] [--json]";
+static const char usage[] = "preview MODEL --scheme S [--calib FILE] [--filter RE] [--json]";
 
 /* Marks in sel (n_tensors) the tensors whose name the regex finds. */
 static int filter_select(const struct qt_model *m, const char *re, unsigned char *sel) {
@@ -94,13 +96,14 @@ static void fmt_count(char *b, size_t n, double v) {
 }
 
 static void print_text(const struct qt_model *m, const struct qt_scheme *s,
-                       const struct qt_preview_row *rows, int n, const struct qt_preview_total *tot) {
+                       const struct qt_preview_row *rows, int n, const struct qt_preview_total *tot,
+                       int with_out) {
     char sc[QT_SCHEME_STR_MAX], p[32], b[32];
     const char *preset = qt_scheme_preset_name(s);
     printf("model   %s\nscheme  %s%s%s%s\n\n", m->path, qt_scheme_format(s, sc, sizeof sc),
            preset ? " (" : "", preset ? preset : "", preset ? ")" : "");
-    printf("%-52s %-16s %8s %9s %10s %8s %10s\n", "tensor", "scheme", "params", "bytes", "rel_rmse",
-           "sqnr_db", "max_abs");
+    printf("%-52s %-16s %8s %9s %10s %8s %10s%s\n", "tensor", "scheme", "params", "bytes", "rel_rmse",
+           "sqnr_db", "max_abs", with_out ? "    rel_out" : "");
     for (int i = 0; i < n; i++) {
         const struct qt_preview_row *r = &rows[i];
         const struct qt_tensor *t = &m->tensors[r->tensor];
@@ -113,8 +116,13 @@ static void print_text(const struct qt_model *m, const struct qt_scheme *s,
             printf("%-52s %-16s %8s %9s %10s %8s %10s%s%s\n", t->name, sc, p, b, "kept", "", "",
                    r->failed ? "  " : "", r->failed ? r->error : "");
         else
-            printf("%-52s %-16s %8s %9s %10.6f %8.2f %10.3g\n", t->name, sc, p, b,
+        {
+            printf("%-52s %-16s %8s %9s %10.6f %8.2f %10.3g", t->name, sc, p, b,
                    qt_qstats_rel_rmse(&r->st), qt_qstats_sqnr_db(&r->st), r->st.max_abs);
+            if (with_out && r->st.dw2 > 0) printf(" %10.6f", qt_qstats_rel_out(&r->st));
+            else if (with_out) printf(" %10s", "-");
+            putchar('\n');
+        }
     }
     fmt_count(p, sizeof p, (double)tot->params);
     fmt_count(b, sizeof b, (double)tot->bytes);
@@ -125,7 +133,7 @@ static void print_text(const struct qt_model *m, const struct qt_scheme *s,
 }
 
 int qt_cmd_preview(int argc, char **argv) {
-    const char *model = NULL, *scheme = NULL, *filter = NULL;
+    const char *model = NULL, *scheme = NULL, *filter = NULL, *calib = NULL;
     int json = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -136,9 +144,10 @@ int qt_cmd_preview(int argc, char **argv) {
             return 0;
         }
         if (!strcmp(a, "--json")) json = 1;
-        else if (!strcmp(a, "--scheme") || !strcmp(a, "--filter")) {
+        else if (!strcmp(a, "--scheme") || !strcmp(a, "--filter") || !strcmp(a, "--calib")) {
             if (i + 1 >= argc) return cli_usage("preview", usage);
             if (!strcmp(a, "--scheme")) scheme = argv[++i];
+            else if (!strcmp(a, "--calib")) calib = argv[++i];
             else filter = argv[++i];
         } else if (a[0] == '-') return cli_failf("preview: unknown option %s (usage: qtune %s)", a, usage);
         else if (!model) model = a;
@@ -157,17 +166,31 @@ int qt_cmd_preview(int argc, char **argv) {
     struct qt_preview_row *rows = NULL;
     int n = 0;
     struct qt_preview_total tot;
+    struct qt_calib *cal = NULL;
+    float **d = NULL;
     if (!per || (filter && !sel) || !cache) { rc = cli_failf("preview: out of memory"); goto out; }
     for (int i = 0; i < m->n_tensors; i++) per[i] = s;
     if (filter && filter_select(m, filter, sel) != 0) goto out;
-    if (qt_preview_run(m, per, sel, NULL, cache, &rows, &n, &tot, &err) != QT_OK) {
+    if (calib) {
+        /* importance vectors E[x_j^2] from one forward over the text, cached */
+        char dir[4096];
+        struct qt_calib_params cp = {.calib_path = calib, .cache_dir = qt_eval_default_cache_dir(dir, sizeof dir)};
+        if (qt_calib_run(m, &cp, &cal, &err) != QT_OK) { rc = cli_failf("preview: --calib: %s", err.msg); goto out; }
+        if (!(d = qt_calib_importance_all(cal, m))) { rc = cli_failf("preview: out of memory"); goto out; }
+        if (!json)
+            fprintf(stderr, "calibration: %lld tokens%s; %d of %d Linears got no token\n", (long long)cal->tokens,
+                    cal->from_cache ? " (cached)" : "", cal->n_unseen, cal->n_linear);
+    }
+    if (qt_preview_run(m, per, sel, (const float *const *)d, cache, &rows, &n, &tot, &err) != QT_OK) {
         rc = cli_failf("preview: %s", err.msg);
         goto out;
     }
     if (json) cli_print_json(to_json(m, &s, rows, n, &tot));
-    else print_text(m, &s, rows, n, &tot);
+    else print_text(m, &s, rows, n, &tot, d != NULL);
     rc = 0;
 out:
+    qt_calib_importance_free(d, m->n_tensors);
+    qt_calib_free(cal);
     free(rows);
     free(per);
     free(sel);
