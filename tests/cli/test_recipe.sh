@@ -26,7 +26,7 @@ printf 'QuantizationModifier:\n  targets: [Linear]\n  scheme: W4A16\n  ignore: [
 expect_err recipe_regex_error "re.yaml:4:21: pattern 're:model.(layers': missing closing parenthesis at offset 6" \
     $Q lint $M -r "$T/re.yaml"
 printf 'QuantizationModifier:\n  scheme: W5A5\n' >"$T/preset.yaml"
-expect_err recipe_unknown_preset "preset.yaml:2:11: W5A5: unknown scheme" $Q lint $M -r "$T/preset.yaml"
+expect_err recipe_unknown_preset "preset.yaml:2:11: scheme W5A5: unknown" $Q lint $M -r "$T/preset.yaml"
 expect_err recipe_missing_file "qtune: $T/none.yaml: No such file" $Q lint $M -r "$T/none.yaml"
 printf -- '- GPTQModifier: 3\n' >"$T/args.yaml"
 expect_err recipe_args_not_map "args.yaml:1:17: arguments of a modifier must be a mapping" $Q lint $M -r "$T/args.yaml"

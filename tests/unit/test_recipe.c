@@ -59,7 +59,8 @@ TU_TEST(parse_stages) {
     TU_CHECK(r->n_groups == 1 && r->groups[0].mod == 2);
     TU_CHECK(!strcmp(r->groups[0].scheme, "int8-ch-sym+aint8-tok"));
     TU_CHECK(r->groups[0].n_targets == 1 && !strcmp(r->groups[0].targets[0].text, "Linear"));
-    TU_CHECK(r->mods[2].kv.present && r->mods[2].kv.num_bits == 8 && !strcmp(r->mods[2].kv.type, "float"));
+    TU_CHECK(r->mods[2].kv_bits == 8 && !strcmp(r->mods[2].kv_type, "float"));
+    TU_CHECK(!strcmp(r->groups[0].actorder, "static")); /* the modifier's actorder */
     TU_CHECK(!strncmp(r->header, "# header comment kept\n# second line\n", 36));
     qt_recipe_free(r);
 }
@@ -155,7 +156,7 @@ TU_TEST(other_layouts) {
                  "          input_activations: {num_bits: 8, type: float, strategy: group, group_size: 128, dynamic: true}\n");
     TU_CHECK(r && r->n_groups == 2);
     if (r) {
-        TU_CHECK(!strcmp(r->groups[0].scheme, "int4-g32-asym") && !strcmp(r->groups[0].weights.actorder, "group"));
+        TU_CHECK(!strcmp(r->groups[0].scheme, "int4-g32-asym") && !strcmp(r->groups[0].actorder, "group"));
         TU_CHECKF(!strcmp(r->groups[1].scheme, "fp8-b128+afp8-g128"), "%s", r->groups[1].scheme);
     }
     qt_recipe_free(r);
