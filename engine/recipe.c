@@ -847,3 +847,89 @@ fail:
     qt_recipe_reparse(r, &tmp);
     return QT_ERR;
 }
+
+/* The quantizable modules (".weight" tensors) that pattern text matches and
+ * no ignore of modifier mi excludes; names malloc'd into *out (*n). */
+static int modules_of(const struct qt_recipe *r, int mi, const struct qt_model *m, const char *text,
+                      char ***out, int *n, qt_err *err) {
+    struct qt_pattern p;
+    *out = NULL;
+    *n = 0;
+    if (qt_pattern_compile(text, &p, err) != QT_OK) return QT_ERR;
+    char mod[1024];
+    char **v = calloc((size_t)m->n_tensors + 1, sizeof *v);
+    if (!v) { qt_pattern_free(&p); return qt_err_set(err, "out of memory"); }
+    int k = 0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const struct qt_tensor *t = &m->tensors[i];
+        if (!qt_recipe_quantizable(t)) continue;
+        qt_match_module(t, mod, sizeof mod);
+        if (!qt_pattern_match(&p, mod, t->role, NULL)) continue;
+        int ig = 0;
+        for (int j = 0; mi >= 0 && j < r->mods[mi].n_ignore && !ig; j++)
+            ig = qt_pattern_match(&r->mods[mi].ignore[j], mod, t->role, NULL) != QT_MATCH_NONE;
+        if (!ig && !(v[k++] = strdup(mod))) { qt_pattern_free(&p); *out = v; *n = k; return qt_err_set(err, "out of memory"); }
+    }
+    qt_pattern_free(&p);
+    *out = v;
+    *n = k;
+    return QT_OK;
+}
+
+static void free_names(char **v, int n) {
+    for (int i = 0; i < n; i++) free(v[i]);
+    free(v);
+}
+
+int qt_recipe_set_scheme_on(struct qt_recipe *r, const struct qt_model *m, const char *target,
+                            const char *scheme, qt_err *err) {
+    struct qt_yaml *saved = m ? qt_yaml_copy(r->root) : NULL;
+    if (m && !saved) return qt_err_set(err, "out of memory");
+    if (qt_recipe_set_scheme(r, target, scheme, err) != QT_OK) { qt_yaml_free(saved); return QT_ERR; }
+    if (!m || strncmp(target, "re:", 3) || !strcmp(scheme, "bf16")) { qt_yaml_free(saved); return QT_OK; }
+    /* Does the new regex lose, for some module, to another group's target of
+     * the same strength (which sorts first)? */
+    struct qt_resolution res;
+    if (qt_recipe_resolve(r, m, &res, err) != QT_OK) goto fail;
+    int mi = -1;
+    for (int i = 0; i < r->n_mods && mi < 0; i++)
+        if (r->mods[i].quantizes) mi = i;
+    char **names = NULL;
+    int n = 0, lost = 0;
+    char want[QT_SCHEME_STR_MAX];
+    struct qt_scheme ws;
+    if (qt_scheme_parse(scheme, &ws, err) != QT_OK || modules_of(r, mi, m, target, &names, &n, err) != QT_OK) {
+        qt_resolution_free(&res);
+        free_names(names, n);
+        goto fail;
+    }
+    qt_scheme_format(&ws, want, sizeof want);
+    for (int k = 0; k < n && !lost; k++) {
+        char wname[1100];
+        snprintf(wname, sizeof wname, "%s.weight", names[k]);
+        int ti = qt_model_find_index(m, wname);
+        if (ti >= 0 && strcmp(res.t[ti].scheme, want)) lost = 1;
+    }
+    qt_resolution_free(&res);
+    if (!lost) { free_names(names, n); qt_yaml_free(saved); return QT_OK; }
+    /* Exact names beat every regex: name the modules one by one. */
+    struct qt_yaml *args = quant_args(r, err);
+    struct qt_yaml *cg = args ? qt_yaml_get(args, "config_groups") : NULL;
+    for (int i = 0; cg && i < cg->n; i++) {
+        struct qt_yaml *t = qt_yaml_get(cg->items[i], "targets");
+        int k = seq_find(t, target);
+        if (k >= 0) qt_yaml_remove(t, k);
+    }
+    int rc = qt_recipe_reparse(r, err);
+    for (int k = 0; k < n && rc == QT_OK; k++) rc = qt_recipe_set_scheme(r, names[k], scheme, err);
+    free_names(names, n);
+    if (rc != QT_OK) goto fail;
+    qt_yaml_free(saved);
+    return QT_OK;
+fail:
+    qt_yaml_free(r->root);
+    r->root = saved;
+    qt_err tmp;
+    qt_recipe_reparse(r, &tmp);
+    return QT_ERR;
+}

@@ -106,6 +106,13 @@ int qt_recipe_save(const struct qt_recipe *r, const char *path, qt_err *err);
  * As in compressed-tensors, another ignore pattern that matches the modules
  * still wins; the resolution's ignored_by says which, for the TUI to show. */
 int qt_recipe_set_scheme(struct qt_recipe *r, const char *target, const char *scheme, qt_err *err);
+/* Same, and with the model: when a regex target would lose some of its
+ * modules to another group's regex that compressed-tensors ranks first (at
+ * equal strength the target text that sorts first wins), the target is
+ * replaced by the exact names of the modules it matches, which beat every
+ * regex.  For the TUI's node edits, so that an edit does what it says. */
+int qt_recipe_set_scheme_on(struct qt_recipe *r, const struct qt_model *m, const char *target,
+                            const char *scheme, qt_err *err);
 /* Adds / removes an ignore pattern of the first quantization modifier.
  * Adding an existing pattern or removing a missing one is not an error. */
 int qt_recipe_add_ignore(struct qt_recipe *r, const char *pattern, qt_err *err);

@@ -277,6 +277,36 @@ TU_TEST(tie_sorted_target_wins) {
     qt_model_free(m);
 }
 
+/* A node override written as a regex loses to a broader regex that sorts
+ * first; with the model, the edit names the modules exactly instead. */
+TU_TEST(edit_override_wins) {
+    struct qt_model *m = tiny();
+    struct qt_recipe *r = NULL, *r2 = NULL;
+    qt_err err = {{0}};
+    if (!m || qt_recipe_new(&r, &err) != QT_OK || qt_recipe_new(&r2, &err) != QT_OK) { TU_CHECK(0); goto out; }
+    const char *all = "re:model\\.layers\\.1\\.mlp\\.experts\\.", *e3 = "re:model\\.layers\\.1\\.mlp\\.experts\\.3\\.";
+    TU_CHECK(qt_recipe_set_scheme(r, all, "W4A16", &err) == QT_OK && qt_recipe_set_scheme(r, e3, "int3-g128-sym", &err) == QT_OK);
+    TU_CHECK(qt_recipe_set_scheme_on(r2, m, all, "W4A16", &err) == QT_OK);
+    TU_CHECK(qt_recipe_set_scheme_on(r2, m, e3, "int3-g128-sym", &err) == QT_OK);
+    struct qt_resolution a, b;
+    TU_CHECK(qt_recipe_resolve(r, m, &a, &err) == QT_OK && qt_recipe_resolve(r2, m, &b, &err) == QT_OK);
+    int up3 = find(m, "model.layers.1.mlp.experts.3.up_proj.weight"), up4 = find(m, "model.layers.1.mlp.experts.4.up_proj.weight");
+    /* compressed-tensors: the broader regex sorts first and wins */
+    TU_CHECK(!strcmp(a.t[up3].scheme, "int4-g128-sym") && a.t[up3].ambiguous_group >= 0);
+    /* the model-aware edit gets what it asked for, by exact names */
+    TU_CHECK(!strcmp(b.t[up3].scheme, "int3-g128-sym") && b.t[up3].how == QT_MATCH_EXACT);
+    TU_CHECK(!strcmp(b.t[up4].scheme, "int4-g128-sym"));
+    char *text = qt_recipe_dump(r2, NULL, &err);
+    TU_CHECK(text && strstr(text, "model.layers.1.mlp.experts.3.down_proj") && !strstr(text, "experts\\.3\\."));
+    free(text);
+    qt_resolution_free(&a);
+    qt_resolution_free(&b);
+out:
+    qt_recipe_free(r);
+    qt_recipe_free(r2);
+    qt_model_free(m);
+}
+
 TU_TEST(edit_api) {
     struct qt_model *m = tiny();
     struct qt_recipe *r = NULL;
@@ -347,6 +377,7 @@ int main(void) {
     TU_RUN(resolve_reference_recipes);
     TU_RUN(precedence_exact_regex_class);
     TU_RUN(tie_sorted_target_wins);
+    TU_RUN(edit_override_wins);
     TU_RUN(edit_api);
     return TU_END();
 }
