@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "client.h"
+#include "tuiopen.h"
 
 static const char usage[] = "attach SESSION [--since SEQ] [--no-follow] [--no-start] [--raw]";
 
@@ -120,6 +121,14 @@ int qt_cmd_attach(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     if (raw) return raw_mode(name, start);
+    /* On a terminal (or under a key script) attach brings the workbench back;
+     * piped, it prints the state and follows events as text. */
+    const char *script = getenv("QTUNE_SCRIPT");
+    if (qt_tui_open && follow && since < 0 && start &&
+        ((isatty(0) && isatty(1)) || (script && *script))) {
+        struct tui_opts o = {0};
+        return qt_tui_open(NULL, NULL, name, 0, &o);
+    }
     qt_err err;
     struct qt_client *c;
     if (qt_client_connect(name, start ? QT_CLIENT_START : 0, since, &c, &err)) return cli_fail(&err);
