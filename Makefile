@@ -29,7 +29,7 @@ all: qtune
 
 deps: $(DEPS_OK)
 $(DEPS_OK): scripts/deps.sh
-	@QTUNE_TEST_DEPS=$(TEST_DEPS) sh scripts/deps.sh
+	@sh scripts/deps.sh
 	@mkdir -p $(@D) && touch $@
 
 $(BUILD)/%.o: %.c | $(DEPS_OK)
@@ -52,8 +52,8 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libqtengine.a | $(DEPS_OK)
 
 unit: $(TEST_BIN)
 
-test: TEST_DEPS=1
 test: $(BUILD)/qtune $(TEST_BIN)
+	@QTUNE_TEST_DEPS=1 sh scripts/deps.sh
 	@QTUNE_BIN=$(BUILD)/qtune QTUNE_TESTBIN=$(BUILD)/tests sh tests/run.sh
 
 demo: qtune

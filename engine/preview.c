@@ -152,15 +152,23 @@ static void *job_main(void *arg) {
     if (j->observe) {
         for (int64_t r = j->b0; r < j->b1; r += rows_per) {
             int64_t n = r + rows_per > j->b1 ? j->b1 - r : rows_per;
-            if ((j->rc = source_read(j->src, r, n, cols, buf, &j->err)) != QT_OK) goto done;
             float a, b;
-            qt_quant_minmax(buf, n * cols, &a, &b);
+            if (j->src->bf16) {
+                qt_quant_minmax_bf16(j->src->bf16 + r * cols, n * cols, &a, &b);
+            } else {
+                if ((j->rc = source_read(j->src, r, n, cols, buf, &j->err)) != QT_OK) goto done;
+                qt_quant_minmax(buf, n * cols, &a, &b);
+            }
             if (a < j->mn) j->mn = a;
             if (b > j->mx) j->mx = b;
         }
     } else {
         for (int64_t b = j->b0; b < j->b1; b++) {
             int64_t r0 = b * band, n = r0 + band > c->rows ? c->rows - r0 : band;
+            if (j->src->bf16) {
+                qt_quant_band_stats_bf16(c, j->src->bf16 + r0 * cols, r0, n, buf, scratch, &j->st);
+                continue;
+            }
             if ((j->rc = source_read(j->src, r0, n, cols, buf, &j->err)) != QT_OK) goto done;
             qt_quant_band_stats(c, buf, r0, n, scratch, &j->st);
         }

@@ -132,4 +132,10 @@ void qt_qctx_finish_observe(struct qt_qctx *c);
 void qt_quant_band_stats(const struct qt_qctx *c, const float *x, int64_t row0, int64_t nrows,
                          float *scratch, struct qt_qstats *st);
 
+/* The same from BF16 rows x (nrows, cols); buf holds nrows * cols floats
+ * for the schemes that need a widened copy (block, importance, no AVX2). */
+void qt_quant_band_stats_bf16(const struct qt_qctx *c, const uint16_t *x, int64_t row0, int64_t nrows,
+                              float *buf, float *scratch, struct qt_qstats *st);
+void qt_quant_minmax_bf16(const uint16_t *x, int64_t n, float *mn, float *mx);
+
 #endif

@@ -266,7 +266,7 @@ struct qt_tok {
     struct added_tok *added;    // (n_added)
     size_t n_added;
     struct added_set raw_set, norm_set;
-    pcre2_code *re_alnum;       // single_word: one alphanumeric character
+    pcre2_code *re_alnum;       // single_word: one word character (Rust's \w)
 
     struct norm_step *norm;     // (n_norm)
     size_t n_norm;
@@ -390,11 +390,13 @@ static pcre2_code *re_compile(const char *pat, size_t len, uint32_t extra, qt_er
                               const char *path) {
     int ec;
     PCRE2_SIZE eo;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, len, PCRE2_UTF | PCRE2_UCP | extra, &ec, &eo, NULL);
+    /* UCP is refused with LITERAL, and a literal does not need it. */
+    uint32_t opts = PCRE2_UTF | extra | ((extra & PCRE2_LITERAL) ? 0 : PCRE2_UCP);
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, len, opts, &ec, &eo, NULL);
     if (!re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(ec, msg, sizeof msg);
-        qt_err_set(err, "%s: pre-tokenizer regex at offset %zu: %s", path, (size_t)eo, (char *)msg);
+        qt_err_set(err, "%s: regex /%.60s/ at offset %zu: %s", path, pat, (size_t)eo, (char *)msg);
         return NULL;
     }
     pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);  // falls back to the interpreter if JIT is missing
@@ -462,9 +464,12 @@ static int normalize(struct qt_tok *tok, const char *s, size_t len, const char *
         switch (st->kind) {
         case NORM_NFC: {
             size_t bad = qt_unicode_nfc_quick(in, n);
-            if (bad < n)
-                return qt_err_set(err, "tokenizer: the NFC normalizer would change the text at byte %zu, "
-                                       "and only text already in NFC is supported", bad);
+            if (bad < n) {
+                uint32_t cp;
+                utf8_get(in + bad, &cp);
+                return qt_err_set(err, "tokenizer: text is not in NFC (at U+%04X) and this tokenizer's NFC "
+                                       "normalizer only accepts text already in NFC", (unsigned)cp);
+            }
             if (buf_add(out, in, n) != QT_OK) return oom(err);
             break;
         }
@@ -763,7 +768,7 @@ static int pretok(struct qt_tok *tok, size_t k, const char *s, size_t len, qt_er
         size_t n;
         if (split_segments(tok, st, SPLIT_ISOLATED, 0, s, len, &n, err) != QT_OK) return QT_ERR;
         for (size_t i = 0; i < n; i++) {
-            struct seg g = st->segs[i];     // copy: deeper levels may not touch segs, but be safe
+            struct seg g = st->segs[i];
             if (pt_bytelevel_piece(tok, k, s + g.a, g.b - g.a, err) != QT_OK) return QT_ERR;
         }
         return QT_OK;
@@ -953,15 +958,13 @@ const char *qt_tok_id_to_token(const struct qt_tok *tok, int32_t id) {
 }
 
 int32_t qt_tok_token_to_id(const struct qt_tok *tok, const char *token) {
-    size_t n = strlen(token);
-    for (size_t i = 0; i < tok->n_added; i++)
-        if (tok->added[i].len == n && !memcmp(tok->added[i].content, token, n) && !tok->added[i].normalized)
-            return tok->added[i].id;
+    /* Added tokens first, as the reference does (by the string they decode to). */
+    for (size_t i = 0; i < tok->n_added; i++) {
+        const char *t = tok->id_tok[tok->added[i].id];
+        if (t && !strcmp(t, token)) return tok->added[i].id;
+    }
     int32_t id;
-    if (smap_get(&tok->vocab, token, n, &id, NULL)) return id;
-    for (size_t i = 0; i < tok->n_added; i++)
-        if (tok->id_tok[tok->added[i].id] && !strcmp(tok->id_tok[tok->added[i].id], token))
-            return tok->added[i].id;
+    if (smap_get(&tok->vocab, token, strlen(token), &id, NULL)) return id;
     return -1;
 }
 
@@ -1310,7 +1313,7 @@ static int load_json(struct qt_tok *tok, const cJSON *root, qt_err *err) {
     for (size_t i = 0; i < tok->n_added; i++) {
         struct added_tok *t = &tok->added[i];
         if (t->single_word && !tok->re_alnum &&
-            !(tok->re_alnum = re_compile("^[\\p{Alphabetic}\\p{N}]", PCRE2_ZERO_TERMINATED, 0, err, tok->path)))
+            !(tok->re_alnum = re_compile("^[\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}]", PCRE2_ZERO_TERMINATED, 0, err, tok->path)))
             return QT_ERR;
         if (!t->normalized || !tok->n_norm) continue;
         if (utf8_invalid_at(t->content, t->len) < t->len)
@@ -1324,6 +1327,9 @@ static int load_json(struct qt_tok *tok, const cJSON *root, qt_err *err) {
         free(t->content);
         t->content = c;
         t->len = rl;
+        /* The reference also decodes such a token to its normalized form. */
+        free(tok->id_tok[t->id]);
+        if (!(tok->id_tok[t->id] = qt_strndup(r, rl))) return oom(err);
     }
     if (build_added_set(tok, &tok->raw_set, 0) != QT_OK || build_added_set(tok, &tok->norm_set, 1) != QT_OK)
         return oom(err);
