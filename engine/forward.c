@@ -411,9 +411,9 @@ static void qkr_rows(void *p, int64_t r0, int64_t r1) {
     }
 }
 
-/* Causal GQA attention: per (sequence, head) and block of queries, scores
- * S = Q K^T over the keys up to the block's end (sgemm), masked softmax in
- * fp32 (rows in parallel), then O = P V (sgemm). */
+/* Causal GQA attention: (sequence, head) units spread over the threads; per
+ * block of queries, scores S = Q K^T over the keys up to the block's end
+ * (sgemm), masked softmax in fp32, then O = P V (sgemm). */
 struct sm_arg {
     float *s;                       /* (rows, ld) scores -> probabilities */
     int ld, i0;                     /* query row r is position i0 + r */
