@@ -218,7 +218,21 @@ int qt_cmd_preview(int argc, char **argv) {
         rc = cli_failf("preview: %s", err.msg);
         goto out;
     }
-    if (json) cli_print_json(to_json(m, &s, rows, n, &tot, recipe, rec ? &res : NULL));
+    if (json) {
+        cJSON *doc = to_json(m, &s, rows, n, &tot, recipe, rec ? &res : NULL);
+        if (cal) {
+            /* what the importance vectors rest on, and the Linears they miss */
+            cJSON *c = cJSON_AddObjectToObject(doc, "calibration");
+            cJSON_AddStringToObject(c, "file", calib);
+            cJSON_AddNumberToObject(c, "tokens", (double)cal->tokens);
+            cJSON_AddBoolToObject(c, "cached", cal->from_cache);
+            cJSON_AddNumberToObject(c, "linears", cal->n_linear);
+            cJSON *u = cJSON_AddArrayToObject(c, "unseen");
+            for (int i = 0; i < cal->n_unseen; i++)
+                cJSON_AddItemToArray(u, cJSON_CreateString(m->tensors[cal->unseen[i]].name));
+        }
+        cli_print_json(doc);
+    }
     else print_text(m, &s, rows, n, &tot, d != NULL, recipe, rec ? &res : NULL);
     rc = 0;
 out:
