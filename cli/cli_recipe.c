@@ -10,6 +10,7 @@
 int cli_recipe_open(const char *model, const char *recipe, struct cli_recipe_ctx *c, qt_err *err) {
     memset(c, 0, sizeof *c);
     if (qt_model_open(model, &c->model, err) != QT_OK) return QT_ERR;
+    if (!recipe) return QT_OK; /* the unquantized model */
     if (qt_recipe_load(recipe, &c->recipe, err) != QT_OK ||
         qt_recipe_resolve(c->recipe, c->model, &c->res, err) != QT_OK) {
         cli_recipe_close(c);

@@ -11,7 +11,8 @@ struct cli_recipe_ctx {
     struct qt_resolution res;
 };
 
-/* Opens model and recipe, resolves; on failure everything is freed and err
+/* Opens model and recipe, resolves; recipe NULL opens the model alone
+ * (c->recipe NULL, c->res empty).  On failure everything is freed and err
  * says why. */
 int cli_recipe_open(const char *model, const char *recipe, struct cli_recipe_ctx *c, qt_err *err);
 void cli_recipe_close(struct cli_recipe_ctx *c);

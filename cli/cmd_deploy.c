@@ -1,6 +1,7 @@
-/* cmd_deploy.c — `qtune deploy MODEL -r RECIPE [--gpu NAME] [--tp N] [--ctx N]
+/* cmd_deploy.c — `qtune deploy MODEL [-r RECIPE] [--gpu NAME] [--tp N] [--ctx N]
  * [--batch N] [--kv-dtype T] [--util F] [--gpus FILE] [--json]`: what serving
- * the recipe needs and costs (formulas in engine/deploy.h). */
+ * the recipe (without one: the unquantized model) needs and costs (formulas
+ * in engine/deploy.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,7 @@
 #include "format.h"
 
 static const char usage[] =
-    "deploy MODEL -r RECIPE [--gpu NAME] [--tp N] [--ctx N] [--batch N] [--kv-dtype auto|bf16|fp16|fp8]\n"
+    "deploy MODEL [-r RECIPE] [--gpu NAME] [--tp N] [--ctx N] [--batch N] [--kv-dtype auto|bf16|fp16|fp8]\n"
     "       [--util F] [--gpus FILE] [--json]";
 
 /* The catalog: --gpus FILE, $QTUNE_GPUS, share/gpus.yaml next to the binary
@@ -138,7 +139,7 @@ int qt_cmd_deploy(int argc, char **argv) {
         if (rc) return rc;
         i++;
     }
-    if (!model || !recipe) return cli_usage("deploy", usage);
+    if (!model) return cli_usage("deploy", usage);
     int kvb = kv_dtype_bytes(kv);
     if (kvb < 0) return cli_failf("--kv-dtype: unknown type '%s' (auto, bf16, fp16, fp8)", kv);
     qt_err err = {{0}};
@@ -157,7 +158,7 @@ int qt_cmd_deploy(int argc, char **argv) {
     struct qt_deploy_opts o = {.gpu = g, .tp = (int)tp, .ctx = ctx, .batch = (int)batch, .util = util, .kv_bytes = kvb};
     struct qt_deploy d;
     int rc = 0;
-    if (qt_deploy_estimate(c.model, c.recipe, &c.res, &o, &d, &err) != QT_OK) rc = cli_fail(&err);
+    if (qt_deploy_estimate(c.model, c.recipe, c.recipe ? &c.res : NULL, &o, &d, &err) != QT_OK) rc = cli_fail(&err);
     else if (json) cli_print_json(deploy_json(&d, g));
     else print_text(&d, g);
     cli_recipe_close(&c);

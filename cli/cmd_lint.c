@@ -23,6 +23,35 @@ static void print_text(const struct qt_model *m, const struct qt_lint *L) {
            L->n_warnings == 1 ? "" : "s");
 }
 
+/* Every target and ignore pattern with the number of modules it matches (the
+ * recipe panel's live counts). */
+static cJSON *patterns_json(const struct qt_recipe *r) {
+    cJSON *arr = cJSON_CreateArray();
+    for (int i = 0; i < r->n_mods; i++) {
+        const struct qt_modifier *md = &r->mods[i];
+        for (int g = md->first_group; g < md->first_group + md->n_groups; g++)
+            for (int k = 0; k < r->groups[g].n_targets; k++) {
+                cJSON *o = cJSON_CreateObject();
+                cJSON_AddStringToObject(o, "pattern", r->groups[g].targets[k].text);
+                cJSON_AddStringToObject(o, "kind", "target");
+                cJSON_AddStringToObject(o, "modifier", md->type);
+                cJSON_AddStringToObject(o, "group", r->groups[g].name);
+                cJSON_AddStringToObject(o, "scheme", r->groups[g].scheme);
+                cJSON_AddNumberToObject(o, "matches", r->groups[g].target_hits[k]);
+                cJSON_AddItemToArray(arr, o);
+            }
+        for (int k = 0; k < md->n_ignore; k++) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "pattern", md->ignore[k].text);
+            cJSON_AddStringToObject(o, "kind", "ignore");
+            cJSON_AddStringToObject(o, "modifier", md->type);
+            cJSON_AddNumberToObject(o, "matches", md->ignore_hits[k]);
+            cJSON_AddItemToArray(arr, o);
+        }
+    }
+    return arr;
+}
+
 static cJSON *lint_json(const struct qt_model *m, const struct qt_lint *L) {
     cJSON *j = cJSON_CreateObject();
     cJSON *arr = cJSON_AddArrayToObject(j, "findings");
@@ -70,7 +99,12 @@ int qt_cmd_lint(int argc, char **argv) {
         cli_recipe_close(&c);
         return cli_fail(&err);
     }
-    if (json) cli_print_json(lint_json(c.model, &L));
+    if (json) {
+        cJSON *doc = lint_json(c.model, &L);
+        cJSON_AddItemToObject(doc, "patterns", patterns_json(c.recipe));
+        cJSON_AddNumberToObject(doc, "tensors_quantized", c.res.n_quantized);
+        cli_print_json(doc);
+    }
     else print_text(c.model, &L);
     int rc = L.n_errors ? 1 : 0;
     qt_lint_free(&L);

@@ -175,14 +175,17 @@ static int lint_broad(struct qt_lint *L, const struct qt_model *m, const struct 
 
 static int allowed_group(int g) { return g == -1 || g == 32 || g == 64 || g == 128; }
 
-/* Role split by tensor parallelism: 1 column (rows), 2 row (cols), 0 none. */
+/* Role split by tensor parallelism as vLLM shards it: 1 column-parallel
+ * (output rows split), 2 row-parallel (input columns split), 0 replicated or
+ * padded.  Routed experts are split along the expert width (no expert
+ * parallelism assumed). */
 static int tp_kind(enum qt_role r) {
     switch (r) {
     case QT_ROLE_ATTN_Q: case QT_ROLE_ATTN_K: case QT_ROLE_ATTN_V:
     case QT_ROLE_MLP_GATE: case QT_ROLE_MLP_UP: case QT_ROLE_SHARED_GATE: case QT_ROLE_SHARED_UP:
     case QT_ROLE_EXPERT_GATE: case QT_ROLE_EXPERT_UP: case QT_ROLE_ATTN_Q_B: case QT_ROLE_ATTN_KV_B:
-    case QT_ROLE_LM_HEAD: case QT_ROLE_MTP_HEAD: case QT_ROLE_EMBED: case QT_ROLE_MTP_EMBED:
         return 1;
+    /* lm_head and embeddings are vocab-parallel: vLLM pads the vocabulary */
     case QT_ROLE_ATTN_O: case QT_ROLE_MLP_DOWN: case QT_ROLE_SHARED_DOWN: case QT_ROLE_EXPERT_DOWN:
         return 2;
     default:
@@ -234,8 +237,8 @@ int qt_lint_run(const struct qt_recipe *r, const struct qt_model *m, const struc
             goto oom;
     }
     if (router.n && (rc = add(L, "QT004", QT_SEV_WARNING, &router, err,
-                              "router quantized in %d layer(s): expert selection becomes noisy and vLLM "
-                              "runs the gate unquantized; add 're:.*mlp\\.gate$' to ignore", router.n)))
+                              "router quantized in %d layer(s): expert selection becomes noisy, and vLLM's MoE "
+                              "models build the gate unquantized; add 're:.*mlp\\.gate$' to ignore", router.n)))
         goto fail;
     free(router.v);
 
@@ -354,7 +357,8 @@ int qt_lint_run(const struct qt_recipe *r, const struct qt_model *m, const struc
                 const char *kind = how == QT_MATCH_REGEX ? "regexes" : how == QT_MATCH_EXACT ? "exact names" : "class names";
                 const char *ex = m->tensors[tl.v[0]].name;
                 if ((rc = add(L, "QT010", QT_SEV_WARNING, &tl, err,
-                              "groups '%s' and '%s' both match %d module(s) by %s (e.g. %s); '%s' wins by order only",
+                              "groups '%s' and '%s' both match %d module(s) by %s (e.g. %s); '%s' wins only because "
+                              "compressed-tensors takes the first target in sorted order",
                               r->groups[a].name, r->groups[b].name, tl.n, kind, ex, r->groups[b].name)))
                     goto fail;
             }

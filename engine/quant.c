@@ -200,21 +200,36 @@ static void cell_params(const struct qt_qctx *c, float mn, float mx, struct kpar
 
 /* ---- element kernels --------------------------------------------------- */
 
-/* Accumulator of one segment: float lanes flushed to double every 64. */
+/* Accumulator of one row: the element in column c goes to float lane c % 16
+ * (two AVX2 registers, so that two FMA chains overlap); float lanes are
+ * spilled into double lanes after every 64 columns, and the double lanes are
+ * summed in order at the end of the row.  Both kernels follow this order, so
+ * they give the same sums. */
+#define NLANES 16
 struct lanes {
-    float e2[8], w2[8], mx[8];
+    float e2[NLANES], w2[NLANES], mx[NLANES];
+    double de[NLANES], dw[NLANES];
 };
 
-static inline void lanes_flush(struct lanes *l, struct qt_qstats *st) {
+static inline void lanes_spill(struct lanes *l) {
+    for (int k = 0; k < NLANES; k++) {
+        l->de[k] += (double)l->e2[k];
+        l->dw[k] += (double)l->w2[k];
+        l->e2[k] = l->w2[k] = 0.0f;
+    }
+}
+
+static inline void lanes_done(struct lanes *l, struct qt_qstats *st) {
+    lanes_spill(l);
     double e = 0, w = 0;
-    for (int k = 0; k < 8; k++) {
-        e += (double)l->e2[k];
-        w += (double)l->w2[k];
+    for (int k = 0; k < NLANES; k++) {
+        e += l->de[k];
+        w += l->dw[k];
         if (l->mx[k] > st->max_abs) st->max_abs = l->mx[k];
-        l->e2[k] = l->w2[k] = l->mx[k] = 0.0f;
     }
     st->err2 += e;
     st->w2 += w;
+    memset(l, 0, sizeof *l);
 }
 
 /* w' of one element. */
@@ -229,12 +244,11 @@ static inline float elem_deq(const struct kparams *p, float x, float *q_out) {
     return rnd_w(p->dt, (q - p->zp) * p->s);
 }
 
-/* Portable kernel over one segment x (n): statistics into st (may be NULL),
- * w' into out (may be NULL), codes into codes (may be NULL). */
+/* Portable kernel over one segment x (n) starting at column col0 of its row:
+ * statistics into the row accumulator l (may be NULL), w' into out (may be
+ * NULL), codes into codes (may be NULL). */
 static void seg_scalar(const float *x, int64_t n, const struct kparams *p, float *out,
-                       int8_t *codes, struct qt_qstats *st) {
-    struct lanes l;
-    memset(&l, 0, sizeof l);
+                       int8_t *codes, struct lanes *l, int64_t col0) {
     for (int64_t j = 0; j < n; j++) {
         float q;
         float wq = elem_deq(p, x[j], &q);
@@ -244,17 +258,17 @@ static void seg_scalar(const float *x, int64_t n, const struct kparams *p, float
             else if (p->kind == EK_FP8) codes[j] = (int8_t)qt_f32_to_fp8e4m3(q);
             else codes[j] = fp4_code(q);
         }
-        if (st) {
+        if (l) {
+            int64_t c = col0 + j;
             float e = x[j] - wq;
-            int k = (int)(j & 7);
-            l.e2[k] = fmaf(e, e, l.e2[k]);
-            l.w2[k] = fmaf(x[j], x[j], l.w2[k]);
+            int k = (int)(c & (NLANES - 1));
+            l->e2[k] = fmaf(e, e, l->e2[k]);
+            l->w2[k] = fmaf(x[j], x[j], l->w2[k]);
             float a = fabsf(e);
-            if (a > l.mx[k]) l.mx[k] = a;
-            if ((j & 63) == 63) lanes_flush(&l, st);
+            if (a > l->mx[k]) l->mx[k] = a;
+            if ((c & 63) == 63) lanes_spill(l);
         }
     }
-    if (st && (n & 63)) lanes_flush(&l, st);
 }
 
 static void minmax_scalar(const float *x, int64_t n, float *mn, float *mx) {
@@ -282,16 +296,20 @@ AVX2 static inline __m256 v_rne(__m256 x) {
 }
 
 AVX2 static inline __m256 v_fp8_round(__m256 t) {
-    const __m256 sign = _mm256_set1_ps(-0.0f);
-    __m256 a = _mm256_andnot_ps(sign, t);
-    __m256 sub = _mm256_mul_ps(v_rne(_mm256_mul_ps(a, _mm256_set1_ps(512.0f))),
-                               _mm256_set1_ps(1.0f / 512.0f));
-    __m256i u = _mm256_castps_si256(a);
+    /* normal range: round the bit pattern to 3 mantissa bits (the sign bit
+     * rides along: |t| <= 448 never carries into it) */
+    __m256i u = _mm256_castps_si256(t);
     __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 20), _mm256_set1_epi32(1));
     u = _mm256_add_epi32(u, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7ffff)));
-    __m256 nor = _mm256_castsi256_ps(_mm256_and_si256(u, _mm256_set1_epi32((int)0xfff00000u)));
-    __m256 r = _mm256_blendv_ps(nor, sub, _mm256_cmp_ps(a, _mm256_set1_ps(0.015625f), _CMP_LT_OQ));
-    return _mm256_or_ps(r, _mm256_and_ps(sign, t));
+    __m256 r = _mm256_castsi256_ps(_mm256_and_si256(u, _mm256_set1_epi32((int)0xfff00000u)));
+    /* subnormals (|t| < 2^-6, rare): quantum 2^-9 */
+    __m256 a = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), t);
+    __m256 small = _mm256_cmp_ps(a, _mm256_set1_ps(0.015625f), _CMP_LT_OQ);
+    if (_mm256_movemask_ps(small)) {
+        __m256 sub = _mm256_mul_ps(v_rne(_mm256_mul_ps(t, _mm256_set1_ps(512.0f))), _mm256_set1_ps(1.0f / 512.0f));
+        r = _mm256_blendv_ps(r, sub, small);
+    }
+    return r;
 }
 
 AVX2 static inline __m256 v_fp4_round(__m256 t) {
@@ -305,53 +323,196 @@ AVX2 static inline __m256 v_fp4_round(__m256 t) {
     return _mm256_or_ps(r, _mm256_and_ps(sign, t));
 }
 
-/* The AVX2 twin of seg_scalar without codes (work dtype bf16 or f32). */
-AVX2 static void seg_avx2(const float *x, int64_t n, const struct kparams *p, float *out,
-                          struct qt_qstats *st) {
+#define INLINE __attribute__((always_inline)) inline
+
+/* 8 elements from x at j: float32, or BF16 widened (bf16src). */
+AVX2 static INLINE __m256 v_load(const void *x, int bf16src, int64_t j) {
+    if (bf16src) {
+        __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)x + j));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    }
+    return _mm256_loadu_ps((const float *)x + j);
+}
+
+/* The last m < 8 elements, zero padded (zeros leave every sum unchanged). */
+AVX2 static INLINE __m256 v_load_tail(const void *x, int bf16src, int64_t j, int64_t m) {
+    if (bf16src) {
+        uint16_t t[8] = {0};
+        memcpy(t, (const uint16_t *)x + j, (size_t)m * 2);
+        return v_load(t, 1, 0);
+    }
+    float t[8] = {0};
+    memcpy(t, (const float *)x + j, (size_t)m * 4);
+    return _mm256_loadu_ps(t);
+}
+
+/* Division the fast way: q0 = x*y, r = x - q0*s (exact), q = q0 + r*y with
+ * y = RN(1/s) is RN(x/s) (Markstein) unless the quotient underflows; tiny
+ * quotients round to 0 in every element format anyway, and the callers keep
+ * s in [2^-90, 2^90] so that r cannot underflow for quotients that matter.
+ * Checked exhaustively against division for all bf16 pairs. */
+AVX2 static INLINE __m256 v_div(__m256 x, __m256 s, __m256 y, int exact) {
+    if (exact) return _mm256_div_ps(x, s);
+    __m256 q0 = _mm256_mul_ps(x, y);
+    __m256 r = _mm256_fnmadd_ps(q0, s, x);
+    return _mm256_fmadd_ps(r, y, q0);
+}
+
+/* w' of 8 elements. */
+AVX2 static INLINE __m256 v_deq(__m256 vx, __m256 vs, __m256 vy, __m256 vzp, __m256 vlo, __m256 vhi,
+                                int exact, int kind, int bf, int rt, int zp) {
+    __m256 t = v_div(vx, vs, vy, exact);
+    if (rt) t = v_rnd_bf16(t);
+    if (zp) {
+        t = _mm256_add_ps(t, vzp);
+        if (bf) t = v_rnd_bf16(t);
+    }
+    t = _mm256_min_ps(_mm256_max_ps(t, vlo), vhi);
+    __m256 q = kind == EK_INT ? v_rne(t) : kind == EK_FP8 ? v_fp8_round(t) : v_fp4_round(t);
+    __m256 wq = _mm256_mul_ps(zp ? _mm256_sub_ps(q, vzp) : q, vs);
+    return bf ? v_rnd_bf16(wq) : wq;
+}
+
+/* d[0..7] += (double)v, lane by lane. */
+AVX2 static INLINE void v_spill(double *d, __m256 v) {
+    _mm256_storeu_pd(d, _mm256_add_pd(_mm256_loadu_pd(d), _mm256_cvtps_pd(_mm256_castps256_ps128(v))));
+    _mm256_storeu_pd(d + 4, _mm256_add_pd(_mm256_loadu_pd(d + 4), _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
+}
+
+/* The AVX2 twin of seg_scalar without codes.  kind, bf (work dtype bf16),
+ * rt (round w/s to bf16) and zp are constants in the specialized callers.
+ * col0 is a multiple of 8; the vector at column c feeds accumulator A when
+ * c % 16 == 0, B when c % 16 == 8. */
+AVX2 static INLINE void seg_avx2_t(const void *x, int bf16src, int64_t n, const struct kparams *p,
+                                   float *out, struct lanes *l, int64_t col0,
+                                   int kind, int bf, int rt, int zp, int exact) {
     const __m256 vs = _mm256_set1_ps(p->s), vzp = _mm256_set1_ps(p->zp);
+    const __m256 vy = _mm256_set1_ps(1.0f / p->s);
     const __m256 vlo = _mm256_set1_ps(p->lo), vhi = _mm256_set1_ps(p->hi);
     const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-    const int bf = p->rnd_bf16, zp = p->zp != 0.0f;
-    __m256 e2 = _mm256_setzero_ps(), w2 = e2, mx = e2;
-    struct lanes l;
+    __m256 ea = _mm256_setzero_ps(), eb = ea, wa = ea, wb = ea, ma = ea, mb = ea;
+    if (l) {
+        ea = _mm256_loadu_ps(l->e2);
+        eb = _mm256_loadu_ps(l->e2 + 8);
+        wa = _mm256_loadu_ps(l->w2);
+        wb = _mm256_loadu_ps(l->w2 + 8);
+        ma = _mm256_loadu_ps(l->mx);
+        mb = _mm256_loadu_ps(l->mx + 8);
+    }
     for (int64_t j = 0; j < n; j += 8) {
-        __m256 vx;
-        float tmp[8];
-        if (j + 8 <= n) {
-            vx = _mm256_loadu_ps(x + j);
-        } else {            /* zero padding leaves every sum unchanged */
-            memset(tmp, 0, sizeof tmp);
-            memcpy(tmp, x + j, (size_t)(n - j) * sizeof(float));
-            vx = _mm256_loadu_ps(tmp);
-        }
-        __m256 t = _mm256_div_ps(vx, vs);
-        if (p->round_t && bf) t = v_rnd_bf16(t);
-        if (zp) {
-            t = _mm256_add_ps(t, vzp);
-            if (bf) t = v_rnd_bf16(t);
-        }
-        t = _mm256_min_ps(_mm256_max_ps(t, vlo), vhi);
-        __m256 q = p->kind == EK_INT ? v_rne(t) : p->kind == EK_FP8 ? v_fp8_round(t) : v_fp4_round(t);
-        __m256 wq = _mm256_mul_ps(_mm256_sub_ps(q, vzp), vs);
-        if (bf) wq = v_rnd_bf16(wq);
+        __m256 vx = j + 8 <= n ? v_load(x, bf16src, j) : v_load_tail(x, bf16src, j, n - j);
+        __m256 wq = v_deq(vx, vs, vy, vzp, vlo, vhi, exact, kind, bf, rt, zp);
         if (out) {
             if (j + 8 <= n) _mm256_storeu_ps(out + j, wq);
-            else { _mm256_storeu_ps(tmp, wq); memcpy(out + j, tmp, (size_t)(n - j) * sizeof(float)); }
-        }
-        if (st) {
-            __m256 e = _mm256_sub_ps(vx, wq);
-            e2 = _mm256_fmadd_ps(e, e, e2);
-            w2 = _mm256_fmadd_ps(vx, vx, w2);
-            mx = _mm256_max_ps(mx, _mm256_and_ps(e, absmask));
-            if ((j & 63) == 56 || j + 8 >= n) {
-                _mm256_storeu_ps(l.e2, e2);
-                _mm256_storeu_ps(l.w2, w2);
-                _mm256_storeu_ps(l.mx, mx);
-                lanes_flush(&l, st);
-                e2 = w2 = mx = _mm256_setzero_ps();
+            else {
+                float tmp[8];
+                _mm256_storeu_ps(tmp, wq);
+                memcpy(out + j, tmp, (size_t)(n - j) * sizeof(float));
             }
         }
+        if (!l) continue;
+        int64_t c = col0 + j;
+        __m256 e = _mm256_sub_ps(vx, wq);
+        if (c & 8) {
+            eb = _mm256_fmadd_ps(e, e, eb);
+            wb = _mm256_fmadd_ps(vx, vx, wb);
+            mb = _mm256_max_ps(mb, _mm256_and_ps(e, absmask));
+            if ((c & 63) == 56) {       /* spill, as lanes_spill does */
+                v_spill(l->de, ea);
+                v_spill(l->de + 8, eb);
+                v_spill(l->dw, wa);
+                v_spill(l->dw + 8, wb);
+                ea = eb = wa = wb = _mm256_setzero_ps();
+            }
+        } else {
+            ea = _mm256_fmadd_ps(e, e, ea);
+            wa = _mm256_fmadd_ps(vx, vx, wa);
+            ma = _mm256_max_ps(ma, _mm256_and_ps(e, absmask));
+        }
     }
+    if (l) {
+        _mm256_storeu_ps(l->e2, ea);
+        _mm256_storeu_ps(l->e2 + 8, eb);
+        _mm256_storeu_ps(l->w2, wa);
+        _mm256_storeu_ps(l->w2 + 8, wb);
+        _mm256_storeu_ps(l->mx, ma);
+        _mm256_storeu_ps(l->mx + 8, mb);
+    }
+}
+
+/* Specializations for the preview's hot cases (statistics only, bf16). */
+#define SEG_SPEC(name, src, kind, rt, zp)                                                   \
+    AVX2 static void name(const void *x, int64_t n, const struct kparams *p, struct lanes *l, \
+                          int64_t col0) {                                                   \
+        seg_avx2_t(x, src, n, p, NULL, l, col0, kind, 1, rt, zp, 0);                        \
+    }
+SEG_SPEC(seg_int_f, 0, EK_INT, 1, 0)
+SEG_SPEC(seg_int_h, 1, EK_INT, 1, 0)
+SEG_SPEC(seg_intz_f, 0, EK_INT, 1, 1)
+SEG_SPEC(seg_intz_h, 1, EK_INT, 1, 1)
+SEG_SPEC(seg_fp8_f, 0, EK_FP8, 1, 0)
+SEG_SPEC(seg_fp8_h, 1, EK_FP8, 1, 0)
+SEG_SPEC(seg_mx_f, 0, EK_FP4, 1, 0)
+SEG_SPEC(seg_mx_h, 1, EK_FP4, 1, 0)
+SEG_SPEC(seg_nv_f, 0, EK_FP4, 0, 0)
+SEG_SPEC(seg_nv_h, 1, EK_FP4, 0, 0)
+
+AVX2 static void seg_avx2_any(const void *x, int bf16src, int64_t n, const struct kparams *p,
+                              float *out, struct lanes *l, int64_t col0) {
+    seg_avx2_t(x, bf16src, n, p, out, l, col0, p->kind, p->rnd_bf16, p->round_t && p->rnd_bf16,
+               p->zp != 0.0f, !(p->s >= 0x1p-90f && p->s <= 0x1p90f));
+}
+
+static void seg_avx2(const void *x, int bf16src, int64_t n, const struct kparams *p, float *out,
+                     struct lanes *l, int64_t col0) {
+    if (!out && l && p->rnd_bf16 && p->s >= 0x1p-90f && p->s <= 0x1p90f) {
+        int zp = p->zp != 0.0f;
+        void (*f)(const void *, int64_t, const struct kparams *, struct lanes *, int64_t);
+        if (p->kind == EK_INT) f = zp ? (bf16src ? seg_intz_h : seg_intz_f) : (bf16src ? seg_int_h : seg_int_f);
+        else if (p->kind == EK_FP8) f = bf16src ? seg_fp8_h : seg_fp8_f;
+        else if (p->round_t) f = bf16src ? seg_mx_h : seg_mx_f;
+        else f = bf16src ? seg_nv_h : seg_nv_f;
+        f(x, n, p, l, col0);
+        return;
+    }
+    seg_avx2_any(x, bf16src, n, p, out, l, col0);
+}
+
+AVX2 static INLINE float v_hmin(__m256 v) {
+    __m128 a = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    a = _mm_min_ps(a, _mm_movehl_ps(a, a));
+    a = _mm_min_ss(a, _mm_shuffle_ps(a, a, 1));
+    return _mm_cvtss_f32(a);
+}
+
+AVX2 static INLINE float v_hmax(__m256 v) {
+    __m128 a = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    a = _mm_max_ps(a, _mm_movehl_ps(a, a));
+    a = _mm_max_ss(a, _mm_shuffle_ps(a, a, 1));
+    return _mm_cvtss_f32(a);
+}
+
+AVX2 static void minmax_bf16_avx2(const uint16_t *x, int64_t n, float *mn, float *mx) {
+    __m256 a = _mm256_set1_ps(INFINITY), b = _mm256_set1_ps(-INFINITY);
+    __m256 a2 = a, b2 = b;
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m256 v = v_load(x, 1, j), w = v_load(x, 1, j + 8);
+        a = _mm256_min_ps(a, v);
+        b = _mm256_max_ps(b, v);
+        a2 = _mm256_min_ps(a2, w);
+        b2 = _mm256_max_ps(b2, w);
+    }
+    float r = v_hmin(_mm256_min_ps(a, a2)), s = v_hmax(_mm256_max_ps(b, b2));
+    for (; j < n; j++) {
+        uint16_t h;
+        memcpy(&h, x + j, 2);
+        float f = qt_bf16_to_f32(h);
+        if (f < r) r = f;
+        if (f > s) s = f;
+    }
+    *mn = r;
+    *mx = s;
 }
 
 AVX2 static void minmax_avx2(const float *x, int64_t n, float *mn, float *mx) {
@@ -362,14 +523,7 @@ AVX2 static void minmax_avx2(const float *x, int64_t n, float *mn, float *mx) {
         a = _mm256_min_ps(a, v);
         b = _mm256_max_ps(b, v);
     }
-    float la[8], lb[8];
-    _mm256_storeu_ps(la, a);
-    _mm256_storeu_ps(lb, b);
-    float r = INFINITY, s = -INFINITY;
-    for (int k = 0; k < 8; k++) {
-        if (la[k] < r) r = la[k];
-        if (lb[k] > s) s = lb[k];
-    }
+    float r = v_hmin(a), s = v_hmax(b);
     for (; j < n; j++) {
         if (x[j] < r) r = x[j];
         if (x[j] > s) s = x[j];
@@ -409,15 +563,18 @@ void qt_quant_minmax(const float *x, int64_t n, float *mn, float *mx) {
     minmax_scalar(x, n, mn, mx);
 }
 
+/* The AVX2 kernel needs segments that start on a multiple of 8 columns and
+ * fill whole vectors unless they end the row. */
 static void seg_run(const float *x, int64_t n, const struct kparams *p, float *out, int8_t *codes,
-                    struct qt_qstats *st) {
+                    struct lanes *l, int64_t col0, int64_t cols) {
 #ifdef QT_HAVE_X86
-    if (!codes && p->dt != QT_DT_F16 && qt_quant_simd_active()) {
-        seg_avx2(x, n, p, out, st);
+    if (!codes && p->dt != QT_DT_F16 && qt_quant_simd_active() && (col0 & 7) == 0 &&
+        ((n & 7) == 0 || col0 + n == cols)) {
+        seg_avx2(x, 0, n, p, out, l, col0);
         return;
     }
 #endif
-    seg_scalar(x, n, p, out, codes, st);
+    seg_scalar(x, n, p, out, codes, l, col0);
 }
 
 /* ---- tensor driver ----------------------------------------------------- */
@@ -443,13 +600,14 @@ int qt_qctx_init(struct qt_qctx *c, const struct qt_scheme *s, enum qt_dtype wdt
 
 void qt_qctx_finish_observe(struct qt_qctx *c) {
     if (c->s.kind != QT_SCHEME_NVFP4) return;
-    /* generate_gparam: 448 * 6 / amax with amax a D tensor, so a D result,
-     * then widened to float32. */
+    /* generate_gparam: 448 * 6 / amax with amax a D tensor; torch evaluates
+     * scalar / tensor as tensor.reciprocal() * scalar, each step in D, then
+     * widens to float32. */
     float mn = c->gmin < 0.0f ? c->gmin : 0.0f, mx = c->gmax > 0.0f ? c->gmax : 0.0f;
     float amax = c->global_amax > 0.0f ? c->global_amax : (-mn > mx ? -mn : mx);
     float tiny = c->wdtype == QT_DT_F16 ? 6.103515625e-05f : FLT_MIN;
     if (amax < tiny) amax = tiny;
-    float gs = rnd_w(c->wdtype, 2688.0f / amax);
+    float gs = rnd_w(c->wdtype, rnd_w(c->wdtype, 1.0f / amax) * 2688.0f);
     if (!isfinite(gs)) gs = 1.0f;
     c->gs = gs;
 }
@@ -483,6 +641,8 @@ static void band_run(const struct qt_qctx *c, const float *x, int64_t row0, int6
             cell_params(c, mn, mx, &bp[b]);
         }
     }
+    struct lanes l;
+    memset(&l, 0, sizeof l);
     for (int64_t r = 0; r < nrows; r++) {
         const float *xr = x + r * cols;
         float *out = deq ? deq + r * cols : (c->d ? scratch : NULL);
@@ -499,7 +659,7 @@ static void band_run(const struct qt_qctx *c, const float *x, int64_t row0, int6
                 p = &gp;
             }
             int8_t *codes = qt ? qt->q + (row0 + r) * cols + c0 : NULL;
-            seg_run(xr + c0, n, p, out ? out + c0 : NULL, codes, st);
+            seg_run(xr + c0, n, p, out ? out + c0 : NULL, codes, st ? &l : NULL, c0, cols);
             if (qt && (r == 0 || !bp) && (c->s.strategy != QT_STRAT_TENSOR || row0 + r == 0)) {
                 int64_t si = c->s.strategy == QT_STRAT_TENSOR ? 0
                            : bp ? (row0 / c->band) * qt->scols + b
@@ -509,6 +669,7 @@ static void band_run(const struct qt_qctx *c, const float *x, int64_t row0, int6
                 if (qt->scale_code) qt->scale_code[si] = p->code;
             }
         }
+        if (st) lanes_done(&l, st);
         if (st && c->d) {
             double de = 0, dw = 0;
             for (int64_t j = 0; j < cols; j++) {
@@ -527,6 +688,62 @@ static void band_run(const struct qt_qctx *c, const float *x, int64_t row0, int6
 void qt_quant_band_stats(const struct qt_qctx *c, const float *x, int64_t row0, int64_t nrows,
                          float *scratch, struct qt_qstats *st) {
     band_run(c, x, row0, nrows, scratch, st, NULL, NULL);
+}
+
+void qt_quant_minmax_bf16(const uint16_t *x, int64_t n, float *mn, float *mx) {
+#ifdef QT_HAVE_X86
+    if (qt_quant_simd_active()) { minmax_bf16_avx2(x, n, mn, mx); return; }
+#endif
+    float a = INFINITY, b = -INFINITY;
+    for (int64_t j = 0; j < n; j++) {
+        uint16_t h;
+        memcpy(&h, x + j, 2);
+        float f = qt_bf16_to_f32(h);
+        if (f < a) a = f;
+        if (f > b) b = f;
+    }
+    *mn = a;
+    *mx = b;
+}
+
+void qt_quant_band_stats_bf16(const struct qt_qctx *c, const uint16_t *x, int64_t row0, int64_t nrows,
+                              float *buf, float *scratch, struct qt_qstats *st) {
+    const int64_t cols = c->cols;
+#ifdef QT_HAVE_X86
+    /* Straight from BF16: no widened copy of the rows. */
+    int64_t seg = c->s.strategy == QT_STRAT_GROUP ? c->s.group : cols;
+    if (qt_quant_simd_active() && c->wdtype == QT_DT_BF16 && !c->d && (seg % 8 == 0 || seg == cols) &&
+        (c->s.strategy == QT_STRAT_GROUP || c->s.strategy == QT_STRAT_CHANNEL ||
+         c->s.strategy == QT_STRAT_TENSOR)) {
+        struct kparams tp, gp;
+        struct lanes l;
+        memset(&l, 0, sizeof l);
+        if (c->s.strategy == QT_STRAT_TENSOR) cell_params(c, c->gmin, c->gmax, &tp);
+        for (int64_t r = 0; r < nrows; r++) {
+            for (int64_t c0 = 0; c0 < cols; c0 += seg) {
+                int64_t n = c0 + seg > cols ? cols - c0 : seg;
+                const uint16_t *xs = x + r * cols + c0;
+                const struct kparams *p = &tp;
+                if (c->s.strategy != QT_STRAT_TENSOR) {
+                    float mn, mx;
+                    minmax_bf16_avx2(xs, n, &mn, &mx);
+                    cell_params(c, mn, mx, &gp);
+                    p = &gp;
+                }
+                seg_avx2(xs, 1, n, p, NULL, &l, c0);
+            }
+            lanes_done(&l, st);
+        }
+        st->n += nrows * cols;
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < nrows * cols; i++) {
+        uint16_t h;
+        memcpy(&h, x + i, 2);
+        buf[i] = qt_bf16_to_f32(h);
+    }
+    band_run(c, buf, row0, nrows, scratch, st, NULL, NULL);
 }
 
 /* Whole-tensor run behind the public entry points. */

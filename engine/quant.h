@@ -16,7 +16,7 @@
  *   per element:
  *     t = rnd(w / s); asym: t = rnd(t + zp); t = clamp(t, qmin, qmax)
  *     q = rne(t) (int) | e4m3(t) (fp8);  w' = rnd((q - zp) * s)
- *   nvfp4 (group 16): gs = f32(rnd(2688 / max(amax_tensor, tiny(D)))),
+ *   nvfp4 (group 16): gs = f32(rnd(rnd(1 / max(amax_tensor, tiny(D))) * 2688)),
  *     sc = e4m3(gs * rnd(amax_group / 6)) (0 -> 0.125), s = sc / gs (f32),
  *     q = e2m1(clamp(w / s, -6, 6)) (f32), w' = rnd(q * s)
  *   mxfp4 (group 32): e = floor(log2(pow2 of amax, rounded as ct does)) - 2,
@@ -131,5 +131,11 @@ void qt_qctx_finish_observe(struct qt_qctx *c);
  * least cols floats. */
 void qt_quant_band_stats(const struct qt_qctx *c, const float *x, int64_t row0, int64_t nrows,
                          float *scratch, struct qt_qstats *st);
+
+/* The same from BF16 rows x (nrows, cols); buf holds nrows * cols floats
+ * for the schemes that need a widened copy (block, importance, no AVX2). */
+void qt_quant_band_stats_bf16(const struct qt_qctx *c, const uint16_t *x, int64_t row0, int64_t nrows,
+                              float *buf, float *scratch, struct qt_qstats *st);
+void qt_quant_minmax_bf16(const uint16_t *x, int64_t n, float *mn, float *mx);
 
 #endif

@@ -1,0 +1,127 @@
+/* cmd_ls.c — `qtune ls [--json]`: sessions with their model, recipe,
+ * daemon and active jobs. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "cli.h"
+#include "client.h"
+#include "session.h"
+
+static const char usage[] = "ls [--json]";
+
+/* First line of the recipe that is not a comment or blank, for a glance. */
+static void recipe_glance(const char *t, char *buf, size_t n) {
+    buf[0] = 0;
+    while (t && *t) {
+        const char *e = strchr(t, '\n');
+        size_t len = e ? (size_t)(e - t) : strlen(t);
+        const char *p = t;
+        while (p < t + len && (*p == ' ' || *p == '\t')) p++;
+        if (p < t + len && *p != '#') {
+            snprintf(buf, n, "%.*s", (int)(t + len - p), p);
+            return;
+        }
+        t = e ? e + 1 : NULL;
+    }
+}
+
+static cJSON *session_json(const char *name, qt_err *err) {
+    struct qt_session *s;
+    if (qt_session_open(name, 0, &s, err)) return NULL;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", name);
+    if (s->model) cJSON_AddStringToObject(o, "model", s->model);
+    else cJSON_AddNullToObject(o, "model");
+    cJSON_AddNumberToObject(o, "recipe_version", s->hist_cur);
+    char *txt = qt_session_recipe(s, err);
+    char glance[256];
+    recipe_glance(txt, glance, sizeof glance);
+    cJSON_AddStringToObject(o, "recipe", glance);
+    free(txt);
+    char sock[PATH_MAX];
+    qt_err e2;
+    int up = qt_client_probe(name, sock, sizeof sock, &e2);
+    cJSON_AddBoolToObject(o, "daemon", up == 1);
+    cJSON *jobs = cJSON_AddArrayToObject(o, "jobs");
+    int *ids, n;
+    if (qt_session_job_ids(s, &ids, &n, &e2) == QT_OK) {
+        for (int i = 0; i < n; i++) {
+            char rel[64], path[PATH_MAX];
+            snprintf(rel, sizeof rel, "jobs/%d/job.json", ids[i]);
+            char *jt = qt_read_file(qt_session_path(s, rel, path, sizeof path), NULL, NULL);
+            cJSON *j = jt ? cJSON_Parse(jt) : NULL;
+            free(jt);
+            const char *st = cJSON_GetStringValue(cJSON_GetObjectItem(j, "state"));
+            if (st && (!strcmp(st, "running") || !strcmp(st, "queued"))) {
+                if (up != 1 && !strcmp(st, "running"))   /* its daemon is gone */
+                    cJSON_ReplaceItemInObject(j, "state", cJSON_CreateString("interrupted"));
+                cJSON_DeleteItemFromObject(j, "pid");
+                cJSON_AddItemToArray(jobs, j);
+            } else {
+                cJSON_Delete(j);
+            }
+        }
+        free(ids);
+    }
+    qt_session_free(s);
+    return o;
+}
+
+int qt_cmd_ls(int argc, char **argv) {
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--json")) json = 1;
+        else return cli_usage("ls", usage);
+    }
+    qt_err err;
+    char **names;
+    int n;
+    if (qt_session_list(&names, &n, &err)) return cli_fail(&err);
+    cJSON *arr = cJSON_CreateArray();
+    for (int i = 0; i < n; i++) {
+        cJSON *o = session_json(names[i], &err);
+        if (!o) { fprintf(stderr, "qtune: %s\n", err.msg); continue; }
+        cJSON_AddItemToArray(arr, o);
+    }
+    qt_session_names_free(names, n);
+    if (json) {
+        cJSON *doc = cJSON_CreateObject();
+        cJSON_AddItemToObject(doc, "sessions", arr);
+        cli_print_json(doc);
+        return 0;
+    }
+    if (!cJSON_GetArraySize(arr)) {
+        printf("no sessions\n");
+        cJSON_Delete(arr);
+        return 0;
+    }
+    printf("%-20s %-7s %-40s %-28s %s\n", "SESSION", "ENGINE", "MODEL", "RECIPE", "JOBS");
+    cJSON *o;
+    cJSON_ArrayForEach(o, arr) {
+        const char *model = cJSON_GetStringValue(cJSON_GetObjectItem(o, "model"));
+        const char *base = model ? strrchr(model, '/') : NULL;
+        char rec[64];
+        snprintf(rec, sizeof rec, "v%d %.24s", cJSON_GetObjectItem(o, "recipe_version")->valueint,
+                 cJSON_GetStringValue(cJSON_GetObjectItem(o, "recipe")));
+        char jobs[256] = "";
+        cJSON *j;
+        cJSON_ArrayForEach(j, cJSON_GetObjectItem(o, "jobs")) {
+            size_t l = strlen(jobs);
+            snprintf(jobs + l, sizeof jobs - l, "%s#%d %s %s %.0f/%.0f", l ? ", " : "",
+                     cJSON_GetObjectItem(j, "id")->valueint,
+                     cJSON_GetStringValue(cJSON_GetObjectItem(j, "kind")),
+                     cJSON_GetStringValue(cJSON_GetObjectItem(j, "state")),
+                     cJSON_GetNumberValue(cJSON_GetObjectItem(j, "done")),
+                     cJSON_GetNumberValue(cJSON_GetObjectItem(j, "total")));
+        }
+        printf("%-20s %-7s %-40.40s %-28s %s\n", cJSON_GetStringValue(cJSON_GetObjectItem(o, "name")),
+               cJSON_IsTrue(cJSON_GetObjectItem(o, "daemon")) ? "up" : "-",
+               model ? (base && strlen(model) > 40 ? base + 1 : model) : "-", rec, jobs[0] ? jobs : "-");
+    }
+    cJSON_Delete(arr);
+    return 0;
+}

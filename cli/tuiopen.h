@@ -1,0 +1,13 @@
+/* tuiopen.h — opening the workbench from a command (open, attach). */
+#ifndef QT_TUIOPEN_H
+#define QT_TUIOPEN_H
+#include "loop.h"
+
+/* Opens the workbench on session (NULL: named after the model) with model
+ * (NULL: the session's model, as attach does) and runs it on the terminal or
+ * the QTUNE_SCRIPT script.  inproc runs the engine in this process.  Returns
+ * the exit code.  Weak so that commands linking it stay optional. */
+int qt_tui_open(const char *model, const char *recipe, const char *session, int inproc,
+                const struct tui_opts *o) __attribute__((weak));
+
+#endif

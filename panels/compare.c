@@ -1,0 +1,91 @@
+/* compare.c — variants A and B side by side: size, bits per weight, tensors
+ * quantized, and the tensors whose scheme differs.  Error and KL columns
+ * appear when the engine reports them (preview / eval). */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+
+/* Summarizes both variants once per change (cleared by app on edits). */
+static void compute(struct app *a) {
+    if (a->cmp_valid) return;
+    struct src *s = a->src;
+    for (int k = 0; k < 2; k++) {
+        memset(&a->cmp_sum[k], 0, sizeof a->cmp_sum[k]);
+        a->cmp_schemes[k] = NULL;
+        if (s->variant[k]) src_summarize(s, s->variant[k], &a->cmp_sum[k], &a->cmp_schemes[k]);
+        if (a->cmp_schemes[k]) a->cmp_sum[k].ok = 1;
+    }
+    a->n_cmp_diff = 0;
+    if (a->cmp_schemes[0] && a->cmp_schemes[1]) {
+        a->cmp_diff = malloc(sizeof(int) * (size_t)s->model->n_tensors);
+        for (int i = 0; a->cmp_diff && i < s->model->n_tensors; i++)
+            if (strcmp(a->cmp_schemes[0][i], a->cmp_schemes[1][i])) a->cmp_diff[a->n_cmp_diff++] = i;
+    }
+    a->cmp_valid = 1;
+}
+
+static void compare_draw(struct app *a, const struct tui_rect *r, int focused) {
+    (void)focused;
+    struct tui_screen *s = &a->scr;
+    compute(a);
+    struct tui_rect head = {r->x, r->y, r->w, 1};
+    tui_fill(s, &head, L' ', TS_HEADER);
+    tui_puts(s, r, r->x + 1, r->y, r->w - 1, TS_HEADER, "compare variants (a / b store them, Esc close)");
+    int y = r->y + 2;
+    char b1[32], b2[32];
+    tui_printf(s, r, r->x + 2, y++, -1, TS_TITLE, "%-14s %-22s %-22s", "", "A", "B");
+    const struct src_summary *A = &a->cmp_sum[0], *B = &a->cmp_sum[1];
+    const char *sa = a->src->variant[0] ? (A->ok ? "" : A->err) : "(empty: press a)";
+    const char *sb = a->src->variant[1] ? (B->ok ? "" : B->err) : "(empty: press b)";
+    if (*sa || *sb) tui_printf(s, r, r->x + 2, y++, -1, TS_WARN, "%-14s %-22.22s %-22.22s", "", sa, sb);
+    tui_printf(s, r, r->x + 2, y++, -1, TS_NORMAL, "%-14s %-22s %-22s", "size",
+               A->ok ? wg_bytes(A->bytes_after, b1, sizeof b1) : "-", B->ok ? wg_bytes(B->bytes_after, b2, sizeof b2) : "-");
+    snprintf(b1, sizeof b1, "%.3f", A->bpw);
+    snprintf(b2, sizeof b2, "%.3f", B->bpw);
+    tui_printf(s, r, r->x + 2, y++, -1, TS_NORMAL, "%-14s %-22s %-22s", "bpw", A->ok ? b1 : "-", B->ok ? b2 : "-");
+    snprintf(b1, sizeof b1, "%d", A->n_quantized);
+    snprintf(b2, sizeof b2, "%d", B->n_quantized);
+    tui_printf(s, r, r->x + 2, y++, -1, TS_NORMAL, "%-14s %-22s %-22s", "quantized", A->ok ? b1 : "-", B->ok ? b2 : "-");
+    y++;
+    if (!A->ok || !B->ok) return;
+    tui_printf(s, r, r->x + 2, y++, -1, TS_TITLE, "%d tensors differ", a->n_cmp_diff);
+    int h = r->y + r->h - y;
+    wg_list_fix(&a->compare_l, a->n_cmp_diff, h);
+    int nw = r->w - 2 - 2 * 17;
+    if (nw < 10) nw = 10;
+    char mod[512];
+    for (int row = 0; row < h; row++) {
+        int k = a->compare_l.top + row;
+        if (k >= a->n_cmp_diff) break;
+        int ti = a->cmp_diff[k];
+        qt_tensor_module(&a->src->model->tensors[ti], mod, sizeof mod);
+        int len = (int)strlen(mod);
+        const char *shown = len > nw ? mod + len - nw : mod;   /* keep the informative tail */
+        tui_printf(s, r, r->x + 2, y + row, -1, TS_NORMAL, "%-*s %-16s %-16s", nw, shown,
+                   a->cmp_schemes[0][ti], a->cmp_schemes[1][ti]);
+    }
+}
+
+static int compare_key(struct app *a, enum tui_action act, int key) {
+    (void)key;
+    int n = a->n_cmp_diff, h = a->lay.body.h - 10;
+    switch (act) {
+    case TA_DOWN: a->compare_l.top++; a->compare_l.cur = a->compare_l.top + h - 1; break;
+    case TA_UP: a->compare_l.cur = --a->compare_l.top; break;
+    case TA_PGDN: a->compare_l.top += h; a->compare_l.cur = a->compare_l.top + h - 1; break;
+    case TA_PGUP: a->compare_l.top -= h; a->compare_l.cur = a->compare_l.top; break;
+    case TA_HOME: a->compare_l.cur = a->compare_l.top = 0; break;
+    case TA_END: a->compare_l.cur = n - 1; break;
+    default: return 0;
+    }
+    if (a->compare_l.top < 0) a->compare_l.top = 0;
+    if (a->compare_l.cur < 0) a->compare_l.cur = 0;
+    return 1;
+}
+
+const struct panel_ops panel_compare = {
+    .name = "compare", .title = "compare", .draw = compare_draw, .key = compare_key,
+};

@@ -1,0 +1,142 @@
+/* detail.c — the selected node: what it is, the recipe entry that decides
+ * its scheme, bytes before and after, the weight histogram (models with
+ * weights), bits per weight of its parts as a sparkline. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "app.h"
+
+static int line(struct app *a, const struct tui_rect *r, int *y, enum tui_style st, const char *key,
+                const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static int line(struct app *a, const struct tui_rect *r, int *y, enum tui_style st, const char *key,
+                const char *fmt, ...) {
+    if (*y >= r->y + r->h) return 0;
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    int x = r->x + 1;
+    if (key) x += tui_printf(&a->scr, r, x, *y, -1, TS_DIM, "%-8s ", key);
+    /* long values (patterns, names) wrap onto up to two more lines */
+    int w = r->x + r->w - x, len = (int)strlen(buf), off = 0;
+    for (int k = 0; k < 3 && off < len && *y < r->y + r->h && w > 0; k++) {
+        tui_puts(&a->scr, r, x, *y, w, st, buf + off);
+        off += w;
+        (*y)++;
+    }
+    if (len == 0) (*y)++;
+    return 1;
+}
+
+/* Why tensor ti has its scheme, in recipe words. */
+static void why(const struct app *a, int ti, char *buf, size_t n) {
+    const struct qt_recipe *rc = a->src->recipe;
+    const struct qt_resolved *rv = &a->src->res.t[ti];
+    if (!rc) { snprintf(buf, n, "-"); return; }
+    if (rv->quantized && rv->group >= 0) {
+        const struct qt_rgroup *g = &rc->groups[rv->group];
+        snprintf(buf, n, "%s: %s", g->name, rv->target >= 0 ? g->targets[rv->target].text : "?");
+    } else if (rv->ignored_by_mod >= 0 && rv->ignored_by >= 0) {
+        snprintf(buf, n, "ignore: %s", rc->mods[rv->ignored_by_mod].ignore[rv->ignored_by].text);
+    } else {
+        snprintf(buf, n, "no target matches");
+    }
+}
+
+static void detail_draw(struct app *a, const struct tui_rect *r, int focused) {
+    (void)focused;
+    struct tui_screen *s = &a->scr;
+    const struct src *src = a->src;
+    int i = app_selected(a);
+    int y = r->y;
+    if (!i) return;
+    const struct mt_node *n = &a->tree.nodes[i];
+    char b1[32], b2[32], w[256];
+    tui_puts(s, r, r->x + 1, y++, r->w - 1, TS_TITLE, n->label);
+    line(a, r, &y, TS_NORMAL, "target", "%s", n->target);
+    if (n->tensor >= 0) {
+        const struct qt_tensor *t = &src->model->tensors[n->tensor];
+        char shape[64] = "[";
+        for (int d = 0; d < t->ndim; d++)
+            snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%lld", d ? ", " : "",
+                     (long long)t->shape[d]);
+        strcat(shape, "]");
+        line(a, r, &y, TS_NORMAL, "shape", "%s %s", shape, qt_dtype_name(t->dtype));
+        line(a, r, &y, TS_NORMAL, "role", "%s%s%s", qt_role_name(t->role), t->group >= 0 ? "  fused " : "",
+             t->group >= 0 ? strrchr(src->model->groups[t->group].name, '.') + 1 : "");
+    } else {
+        line(a, r, &y, TS_NORMAL, "tensors", "%d", n->n_members);
+    }
+    line(a, r, &y, TS_NORMAL, "params", "%s", wg_count(n->params, b1, sizeof b1));
+    if (n->scheme) {
+        line(a, r, &y, strcmp(n->scheme, "bf16") ? TS_QUANT : TS_KEPT, "scheme", "%s", n->scheme);
+    } else {
+        /* mixed: the distinct schemes and how many tensors have each */
+        const char *seen[4];
+        int cnt[4], ns = 0, more = 0;
+        for (int k = 0; k < n->n_members; k++) {
+            const char *sc = src->res.t[a->tree.members[n->first_member + k]].scheme;
+            int j = 0;
+            while (j < ns && strcmp(seen[j], sc)) j++;
+            if (j < ns) cnt[j]++;
+            else if (ns < 4) { seen[ns] = sc; cnt[ns++] = 1; }
+            else more = 1;
+        }
+        line(a, r, &y, TS_MIXED, "scheme", "mixed (fused groups must agree)");
+        for (int j = 0; j < ns; j++) line(a, r, &y, TS_NORMAL, "", "%3d x %s", cnt[j], seen[j]);
+        if (more) line(a, r, &y, TS_NORMAL, "", "...");
+    }
+    if (n->n_members && src->res.t) {
+        why(a, a->tree.members[n->first_member], w, sizeof w);
+        line(a, r, &y, TS_NORMAL, "by", "%s", w);
+    }
+    line(a, r, &y, TS_NORMAL, "bytes", "%s -> %s", wg_bytes(n->bytes_before, b1, sizeof b1),
+         wg_bytes(n->bytes_after, b2, sizeof b2));
+    if (n->params)
+        line(a, r, &y, TS_NORMAL, "bpw", "%.2f", 8.0 * (double)n->bytes_after / (double)n->params);
+    y++;
+    if (n->tensor < 0 && mt_has_children(&a->tree, i)) {
+        /* bits per weight of the children, one cell each */
+        double v[256];
+        int nv = 0;
+        for (int c = n->first_child; c >= 0 && nv < 256 && nv < r->w - 11; c = a->tree.nodes[c].next)
+            v[nv++] = a->tree.nodes[c].params ? 8.0 * a->tree.nodes[c].bytes_after / a->tree.nodes[c].params : 0;
+        if (y < r->y + r->h) {
+            tui_printf(s, r, r->x + 1, y, -1, TS_DIM, "%-8s ", "parts");
+            wg_sparkline(s, r, a->g, r->x + 10, y, v, nv);
+            y++;
+        }
+    }
+    if (n->tensor >= 0 && (src->caps & SRC_CAP_HIST)) {
+        if (a->hist_tensor != n->tensor) {
+            qt_err err = {{0}};
+            a->hist_tensor = n->tensor;
+            a->hist_ok = src_histogram(a->src, n->tensor, 64, a->hist, &a->hist_lo, &a->hist_hi,
+                                       &a->hist_rows, &err) == QT_OK;
+            snprintf(a->hist_err, sizeof a->hist_err, "%.127s", err.msg);
+        }
+        if (a->hist_ok) {
+            line(a, r, &y, TS_DIM, "weights", "%d rows, [%.3g, %.3g]", a->hist_rows, a->hist_lo, a->hist_hi);
+            int hh = r->y + r->h - y;
+            if (hh > 6) hh = 6;
+            if (hh > 0) {
+                struct tui_rect hr = {r->x + 1, y, r->w - 2, hh};
+                wg_histogram(s, &hr, a->g, a->hist, 64);
+                y += hh;
+            }
+        } else {
+            line(a, r, &y, TS_ERROR, "weights", "%s", a->hist_err);
+        }
+    } else if (n->tensor >= 0 && src->model->metadata_only) {
+        line(a, r, &y, TS_DIM, "weights", "metadata only: no histogram");
+    }
+    if (!(src->caps & SRC_CAP_PREVIEW))
+        line(a, r, &y, TS_DIM, "error", "not in this build");
+}
+
+const struct panel_ops panel_detail = {
+    .name = "detail", .title = "detail", .draw = detail_draw,
+};

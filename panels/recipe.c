@@ -1,0 +1,140 @@
+/* recipe.c — the recipe as it will be saved (the YAML text the engine
+ * holds), then every target and ignore pattern with the number of modules it
+ * matches on this model, then lint findings when the engine lints.  Enter on
+ * a pattern jumps to the first tensor it decides. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+
+#define MAXL 4096
+
+struct rline {
+    char text[256];
+    enum tui_style st;
+    int jump;     /* tensor to jump to on Enter, -1 */
+};
+
+/* Builds the panel's lines; returns how many (at most max). */
+static int build(struct app *a, struct rline *L, int max) {
+    const struct src *s = a->src;
+    int n = 0;
+    const char *p = s->recipe_text ? s->recipe_text : "";
+    while (*p && n < max) {
+        const char *e = strchr(p, '\n');
+        int len = e ? (int)(e - p) : (int)strlen(p);
+        snprintf(L[n].text, sizeof L[n].text, "%.*s", len, p);
+        L[n].st = p[0] == '#' ? TS_DIM : TS_NORMAL;
+        L[n].jump = -1;
+        n++;
+        p += len + (e ? 1 : 0);
+    }
+    if (n < max) { L[n].text[0] = 0; L[n].st = TS_NORMAL; L[n++].jump = -1; }
+    const struct qt_recipe *r = s->recipe;
+    if (!r) {
+        if (n < max) { snprintf(L[n].text, sizeof L[n].text, "error: %.240s", s->sum.err); L[n].st = TS_ERROR; L[n++].jump = -1; }
+        return n;
+    }
+    if (n < max) { snprintf(L[n].text, sizeof L[n].text, "matches"); L[n].st = TS_TITLE; L[n++].jump = -1; }
+    for (int g = 0; g < r->n_groups && n < max; g++) {
+        const struct qt_rgroup *G = &r->groups[g];
+        for (int k = 0; k < G->n_targets && n < max; k++) {
+            snprintf(L[n].text, sizeof L[n].text, "%5d  %s -> %s", G->target_hits[k], G->targets[k].text, G->scheme);
+            L[n].st = G->target_hits[k] ? TS_NORMAL : TS_WARN;
+            L[n].jump = -1;
+            for (int t = 0; t < s->res.n; t++)
+                if (s->res.t[t].group == g && s->res.t[t].target == k) { L[n].jump = t; break; }
+            n++;
+        }
+    }
+    for (int m = 0; m < r->n_mods && n < max; m++) {
+        const struct qt_modifier *M = &r->mods[m];
+        for (int k = 0; k < M->n_ignore && n < max; k++) {
+            snprintf(L[n].text, sizeof L[n].text, "%5d  ignore %s", M->ignore_hits[k], M->ignore[k].text);
+            L[n].st = M->ignore_hits[k] ? TS_DIM : TS_WARN;
+            L[n].jump = -1;
+            for (int t = 0; t < s->res.n; t++)
+                if (s->res.t[t].ignored_by_mod == m && s->res.t[t].ignored_by == k) { L[n].jump = t; break; }
+            n++;
+        }
+    }
+    if (s->caps & SRC_CAP_LINT) {
+        if (n < max) { L[n].text[0] = 0; L[n].st = TS_NORMAL; L[n++].jump = -1; }
+        if (n < max) { snprintf(L[n].text, sizeof L[n].text, "lint (%d)", s->n_findings); L[n].st = TS_TITLE; L[n++].jump = -1; }
+        for (int f = 0; f < s->n_findings && n < max; f++) {
+            const struct src_finding *F = &s->findings[f];
+            snprintf(L[n].text, sizeof L[n].text, "%s %s %s", F->code, F->severity, F->message);
+            L[n].st = !strcmp(F->severity, "error") ? TS_ERROR : TS_WARN;
+            L[n].jump = F->n_tensors ? F->tensors[0] : -1;
+            n++;
+        }
+    }
+    return n;
+}
+
+static struct rline lines[MAXL];
+
+static void recipe_draw(struct app *a, const struct tui_rect *r, int focused) {
+    struct tui_screen *s = &a->scr;
+    int n = build(a, lines, MAXL);
+    struct tui_rect head = {r->x, r->y, r->w, 1};
+    tui_fill(s, &head, L' ', TS_HEADER);
+    tui_printf(s, r, r->x + 1, r->y, r->w - 1, TS_HEADER, "recipe v%d%s", a->src->recipe_version,
+               focused ? "  (Enter: jump)" : "  (Tab to scroll)");
+    int h = r->h - 1;
+    wg_list_fix(&a->recipe_l, n, h);
+    for (int row = 0; row < h; row++) {
+        int k = a->recipe_l.top + row;
+        if (k >= n) break;
+        int y = r->y + 1 + row;
+        tui_puts(s, r, r->x + 1, y, r->w - 1, lines[k].st, lines[k].text);
+        if (focused && k == a->recipe_l.cur) tui_restyle(s, r->x, y, r->w, TS_CURSOR);
+    }
+}
+
+static int recipe_key(struct app *a, enum tui_action act, int key) {
+    (void)key;
+    int n = build(a, lines, MAXL), h = a->lay.side.h - 1;
+    switch (act) {
+    case TA_DOWN: wg_list_move(&a->recipe_l, 1, n, h); return 1;
+    case TA_UP: wg_list_move(&a->recipe_l, -1, n, h); return 1;
+    case TA_PGDN: wg_list_move(&a->recipe_l, h - 1, n, h); return 1;
+    case TA_PGUP: wg_list_move(&a->recipe_l, -(h - 1), n, h); return 1;
+    case TA_HOME: wg_list_move(&a->recipe_l, INT_MIN, n, h); return 1;
+    case TA_END: wg_list_move(&a->recipe_l, INT_MAX, n, h); return 1;
+    case TA_EXPAND: {
+        int t = a->recipe_l.cur < n ? lines[a->recipe_l.cur].jump : -1;
+        if (t < 0) { app_msg(a, TS_DIM, "nothing to jump to on this line"); return 1; }
+        int node = mt_leaf_of(&a->tree, t);
+        if (node > 0) {
+            app_select(a, node);
+            a->focus_side = 0;
+            app_msg(a, TS_INFO, "%s", a->tree.nodes[node].target);
+        }
+        return 1;
+    }
+    default:
+        return 0;
+    }
+}
+
+static int recipe_search(struct app *a, const char *text, int dir) {
+    int n = build(a, lines, MAXL);
+    int step = dir < 0 ? -1 : 1;
+    for (int k = dir == 0 ? 0 : 1; k <= n; k++) {
+        int i = ((a->recipe_l.cur + step * k) % n + n) % n;
+        if (strcasestr(lines[i].text, text)) {
+            a->recipe_l.cur = i;
+            wg_list_fix(&a->recipe_l, n, a->lay.side.h - 1);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+const struct panel_ops panel_recipe = {
+    .name = "recipe", .title = "recipe", .draw = recipe_draw, .key = recipe_key,
+    .search = recipe_search,
+};

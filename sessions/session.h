@@ -1,0 +1,82 @@
+/* session.h — the session store: one directory per session under
+ * $QTUNE_HOME (or $XDG_STATE_HOME/qtune, default ~/.local/state/qtune)
+ * /sessions/NAME/, holding session.json, the current recipe, every edit in
+ * history/ (undo/redo, crash recovery), variants A and B, a preview cache and
+ * one directory per job.  Every file is written atomically (temp + fsync +
+ * rename); history is the source of truth and recipe.yaml its mirror. */
+#ifndef QT_SESSION_H
+#define QT_SESSION_H
+#include <stddef.h>
+
+#include "qt.h"
+
+#define QT_SESSION_NAME_MAX 64
+
+struct qt_session {
+    char *name;
+    char *dir;            /* .../sessions/NAME */
+    char *model;          /* absolute model path, NULL when none opened yet */
+    double created;       /* unix time */
+    int hist_cur;         /* history entry that is the current recipe (0: empty) */
+    int hist_max;         /* newest entry; > hist_cur after undo */
+};
+
+/* Writes the qtune state home ($QTUNE_HOME, else $XDG_STATE_HOME/qtune, else
+ * $HOME/.local/state/qtune) into buf.  Fails when no candidate is set. */
+int qt_session_home(char *buf, size_t n, qt_err *err);
+
+/* 1 when name is a valid session name: 1..64 of [A-Za-z0-9._-], not
+ * starting with '.'. */
+int qt_session_name_ok(const char *name);
+
+/* Opens session NAME, creating its directory tree when create is set (and
+ * failing with "no such session" otherwise).  Repairs recipe.yaml from
+ * history when a crash left them apart.  Free with qt_session_free. */
+int qt_session_open(const char *name, int create, struct qt_session **out, qt_err *err);
+void qt_session_free(struct qt_session *s);
+
+/* Records the model path (made absolute) in session.json. */
+int qt_session_set_model(struct qt_session *s, const char *model, qt_err *err);
+
+/* Writes "<dir>/<rel>" into buf (size n); returns buf. */
+char *qt_session_path(const struct qt_session *s, const char *rel, char *buf, size_t n);
+
+/* The current recipe text (caller frees); "" when no edit yet. */
+char *qt_session_recipe(const struct qt_session *s, qt_err *err);
+
+/* Makes text the current recipe as a new numbered history entry; entries
+ * after the current one (the redo tail) are dropped. */
+int qt_session_recipe_set(struct qt_session *s, const char *text, qt_err *err);
+
+/* Moves one entry back / forward in history and rewrites recipe.yaml.
+ * Fail with "nothing to undo" / "nothing to redo" at the ends. */
+int qt_session_undo(struct qt_session *s, qt_err *err);
+int qt_session_redo(struct qt_session *s, qt_err *err);
+int qt_session_can_undo(const struct qt_session *s);
+int qt_session_can_redo(const struct qt_session *s);
+
+/* Variant slots 'A' and 'B'.  get returns NULL with no error when the slot
+ * is empty (err->msg[0] == 0); caller frees. */
+int qt_session_variant_store(struct qt_session *s, char slot, const char *text, qt_err *err);
+char *qt_session_variant_get(const struct qt_session *s, char slot, qt_err *err);
+
+/* Creates jobs/ID/ with the next free id (1, 2, ...); *id gets it and
+ * dir (size n) its path. */
+int qt_session_job_new(struct qt_session *s, int *id, char *dir, size_t n, qt_err *err);
+
+/* Job ids present under jobs/, ascending; *ids is malloc'd (caller frees). */
+int qt_session_job_ids(const struct qt_session *s, int **ids, int *n, qt_err *err);
+
+/* Names of every session under the home, sorted; free with
+ * qt_session_names_free. */
+int qt_session_list(char ***names, int *n, qt_err *err);
+void qt_session_names_free(char **names, int n);
+
+/* Writes the socket path for session name into buf:
+ * $XDG_RUNTIME_DIR/qtune/NAME.sock, else /tmp/qtune-$UID/NAME.sock.  When
+ * mkdir is set, creates the directory 0700.  Checks that the directory is a
+ * directory (not a link), owned by the user, mode 0700; fails otherwise with
+ * a message saying how to fix it. */
+int qt_session_socket_path(const char *name, int mkdir_it, char *buf, size_t n, qt_err *err);
+
+#endif

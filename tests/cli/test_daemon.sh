@@ -1,0 +1,137 @@
+# qtune engine / ls / attach / kill: daemon start, stale socket, unsafe
+# socket directory, a second daemon refused, a request stream replayed with
+# `attach --raw` (malformed and oversized lines included), kill asking for
+# --force when jobs run.  Every daemon started here is stopped at the end.
+. tests/cli/lib.sh
+
+export QTUNE_HOME="$T/home" QTUNE_TEST_JOBS=1
+RUN="$T/run"
+mkdir -p "$QTUNE_HOME" "$RUN"; chmod 700 "$RUN"
+export XDG_RUNTIME_DIR="$RUN"
+SOCKDIR="$RUN/qtune"
+
+cleanup() {
+    for f in "$QTUNE_HOME"/sessions/*/daemon.pid; do
+        [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
+    done
+    return 0
+}
+trap cleanup EXIT
+
+# wait_gone PID: bounded wait for a process to exit (zombies count as gone)
+wait_gone() {
+    i=0
+    while [ $i -lt 300 ]; do
+        st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
+        case "$st" in ""|Z|X) return 0;; esac
+        i=$((i+1)); sleep 0.02
+    done
+    return 1
+}
+# wait_grep FILE PATTERN: bounded wait for a line to appear
+wait_grep() {
+    i=0
+    while [ $i -lt 300 ]; do
+        grep -q -- "$2" "$1" 2>/dev/null && return 0
+        i=$((i+1)); sleep 0.02
+    done
+    return 1
+}
+
+# --- start, ls, a second daemon refused
+$Q engine --session one >"$T/out" 2>"$T/err"
+check engine_starts test $? = 0
+check engine_socket test -S "$SOCKDIR/one.sock"
+check engine_sockdir_0700 test "$(stat -c %a "$SOCKDIR")" = 700
+check engine_pid_file test -s "$QTUNE_HOME/sessions/one/daemon.pid"
+P1=$(cat "$QTUNE_HOME/sessions/one/daemon.pid")
+# detached: a session of its own (not ours), no controlling terminal
+check engine_own_session test "$(ps -o sid= -p "$P1" | tr -d ' ')" != "$(ps -o sid= -p $$ | tr -d ' ')"
+check engine_no_tty test "$(ps -o tty= -p "$P1" | tr -d ' ')" = "?"
+expect_err engine_second_refused "a daemon already runs" $Q engine --session one
+expect_err engine_bad_name "bad session name" $Q engine --session ../x
+expect_err engine_usage "usage" $Q engine
+$Q ls >"$T/ls" 2>&1
+check ls_lists_session grep -q '^one  *up ' "$T/ls"
+
+# --- the documented example session, replayed over the socket
+cat >"$T/req" <<REQ
+{"id":1,"op":"hello","version":1}
+{"id":2,"op":"open","model":"$(pwd)/$M"}
+{"id":3,"op":"recipe_set","text":"default: int4-g128-sym\nignore: [lm_head]\n"}
+{"id":4,"op":"undo"}
+this is not json
+{"id":5,"op":"job_list"}
+REQ
+$Q attach one --raw <"$T/req" >"$T/resp" 2>"$T/err"
+check raw_exit test $? = 0
+check raw_hello grep -q '^{"id":1,"ok":true,"result":{"version":1,"session":"one"' "$T/resp"
+check raw_open grep -q '^{"id":2,"ok":true,"result":{"model":".*tiny-glm-moe","arch":"glm4_moe"' "$T/resp"
+check raw_recipe_event grep -q '^{"event":"recipe","seq":1,"version":1,' "$T/resp"
+check raw_undo grep -q '^{"id":4,"ok":true,"result":{"text":"","version":0,"can_undo":false,"can_redo":true}}' "$T/resp"
+check raw_malformed grep -q '^{"id":null,"ok":false,"error":"request: not a JSON object"}' "$T/resp"
+check raw_survives grep -q '^{"id":5,"ok":true,"result":{"jobs":\[\]}}' "$T/resp"
+# an oversized line (2 MiB) gets an error and the connection survives
+{ echo '{"id":1,"op":"hello","version":1}'
+  head -c 2097152 /dev/zero | tr '\0' 'a'; echo
+  echo '{"id":2,"op":"session"}'; } | $Q attach one --raw >"$T/big" 2>&1
+check raw_oversized grep -q '"ok":false,"error":"request: line longer than 1048576 bytes"' "$T/big"
+check raw_after_oversized grep -q '^{"id":2,"ok":true' "$T/big"
+
+# --- a stale socket (daemon killed) is removed by the next daemon
+kill -9 "$P1"; wait_gone "$P1"
+check stale_left_behind test -S "$SOCKDIR/one.sock"
+expect_err attach_no_daemon "no engine daemon runs" $Q attach one --no-start --no-follow
+$Q engine --session one 2>"$T/err"
+check stale_restart test $? = 0
+check stale_logged grep -q "removing stale socket" "$QTUNE_HOME/sessions/one/daemon.log"
+$Q attach one --no-start --no-follow >"$T/att" 2>&1
+check attach_state grep -q '^session one  engine pid [0-9]*  model .*tiny-glm-moe  recipe v0' "$T/att"
+
+# --- kill: refuses without --force when a job runs and stdin is no tty
+printf '%s\n' '{"id":1,"op":"hello","version":1}' \
+    '{"id":2,"op":"job_submit","kind":"test","params":{"steps":5000,"step_ms":20}}' |
+    $Q attach one --raw >"$T/sub" 2>&1
+check job_submitted grep -q '^{"id":2,"ok":true,"result":{"job":{"id":1,"kind":"test"' "$T/sub"
+check job_running wait_grep "$QTUNE_HOME/sessions/one/jobs/1/job.json" '"state":.*"running"'
+$Q ls >"$T/ls" 2>&1
+check ls_running_job grep -q '^one  *up .*#1 test running' "$T/ls"
+$Q ls --json >"$T/ls.json" 2>&1
+check ls_json grep -q '"daemon":[[:space:]]*true' "$T/ls.json"
+expect_err kill_needs_force "use --force" $Q kill one </dev/null
+check kill_left_running test -S "$SOCKDIR/one.sock"
+P2=$(cat "$QTUNE_HOME/sessions/one/daemon.pid")
+$Q kill one --force >"$T/out" 2>&1
+check kill_force grep -q "stopped session one" "$T/out"
+check kill_gone wait_gone "$P2"
+check kill_socket_removed test ! -e "$SOCKDIR/one.sock"
+check kill_job_cancelled grep -q '"state":[[:space:]]*"cancelled"' "$QTUNE_HOME/sessions/one/jobs/1/job.json"
+$Q ls >"$T/ls" 2>&1
+check ls_down grep -q '^one  *- ' "$T/ls"
+expect_err kill_none "no engine daemon runs" $Q kill one
+# attach starts a daemon when none runs, and replays events on request
+$Q attach one --no-follow --since 0 >"$T/att" 2>&1
+check attach_starts grep -q '^session one  engine pid' "$T/att"
+check attach_replay grep -q '^\[1\] recipe: version 1' "$T/att"
+check attach_replay_job grep -q 'job 1 (test): cancelled' "$T/att"
+$Q kill one >/dev/null 2>&1
+
+# --- an unsafe socket directory is refused
+BAD="$T/badrun"; mkdir -p "$BAD/qtune"; chmod 755 "$BAD/qtune"
+XDG_RUNTIME_DIR="$BAD" expect_err sockdir_mode "mode 0755, want 0700" $Q engine --session two
+XDG_RUNTIME_DIR="$BAD" expect_err sockdir_mode_attach "want 0700" $Q attach two --no-follow
+check sockdir_no_session test ! -e "$QTUNE_HOME/sessions/two"
+rmdir "$BAD/qtune"; mkdir -p "$T/elsewhere"; chmod 700 "$T/elsewhere"; ln -s "$T/elsewhere" "$BAD/qtune"
+XDG_RUNTIME_DIR="$BAD" expect_err sockdir_symlink "not a directory" $Q engine --session two
+rm "$BAD/qtune"
+if [ "$(id -u)" = 0 ]; then
+    mkdir -m 700 "$BAD/qtune"; chown 12345 "$BAD/qtune"
+    XDG_RUNTIME_DIR="$BAD" expect_err sockdir_owner "owned by uid 12345" $Q engine --session two
+fi
+
+# --- no daemon left behind
+left=0
+for f in "$QTUNE_HOME"/sessions/*/daemon.pid; do
+    [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null && left=1
+done
+check no_daemon_left test $left = 0

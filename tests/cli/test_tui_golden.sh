@@ -1,0 +1,82 @@
+#!/bin/sh
+# Golden screens: a key script (QTUNE_SCRIPT) drives the workbench on the
+# tiny model onto a virtual screen; every `:dump` is compared with
+# tests/golden/tui-SIZE-GLYPHS-NN-what.txt at 80x24 and 120x40, UTF-8 and
+# ASCII.  QTUNE_UPDATE_GOLDEN=1 rewrites the goldens (review the diff).
+. tests/cli/lib.sh
+G=tests/golden
+cat >"$T/script" <<'KEYS'
+# 01 the model as it opens: everything bf16, the empty recipe
+:dump D/01-open.txt
+# 02 layer 1's routed experts: bf16 -> int8 -> ... -> int4, group 128
+j j <Enter> j j j <Enter>
+- - - - -
+:dump D/02-experts-int4.txt
+# 03 the recipe pane: the YAML as it will be saved, with match counts
+r
+:dump D/03-recipe.txt
+# 04 a target pattern with its live match count, before it is added
+r p
+:type model\.layers\.[23]\.mlp\.experts\.
+:dump D/04-pattern.txt
+<Enter>
+# 05 variants: A = both layers, B = after undo; compare
+a u
+b C
+:dump D/05-compare.txt
+# 06 help, generated from the key table
+<Esc> ?
+:dump D/06-help.txt
+# 07 search (/ then n): expert 7 of layer 2, revealed in the tree
+<Esc> /
+:type expert 7
+<Enter> n
+:dump D/07-search.txt
+# 08 marks: two experts marked, one key edits both (one undo step)
+<Home> /
+:type expert 3
+<Enter> <Space> <Space> -
+:dump D/08-marks.txt
+# 09 quit with uncommitted edits asks, defaulting to No
+<Esc> q
+:dump D/09-quit.txt
+<Enter>
+# 10 below the minimum size
+:size 70x20
+:dump D/10-small.txt
+KEYS
+run_case() { # run_case SIZE GLYPHS LOCALE [OPTS]
+    size=$1; gl=$2; loc=$3; shift 3
+    d="$T/$size-$gl"; mkdir -p "$d"
+    sed "s|D/|$d/|" "$T/script" >"$d/script"
+    cols=${size%x*}; lines=${size#*x}
+    if ! QTUNE_HOME="$d/home" LC_ALL=$loc COLUMNS=$cols LINES=$lines QTUNE_SCRIPT="$d/script" \
+            "$Q" "$M" --no-daemon "$@" \
+            >"$d/out" 2>"$d/err"; then
+        fail "tui golden $size $gl: run" "$(head -c 300 "$d/err")"; return
+    fi
+    for f in "$d"/[0-9]*.txt; do
+        n=$(basename "$f")
+        g="$G/tui-$size-$gl-$n"
+        if [ "${QTUNE_UPDATE_GOLDEN:-}" = 1 ]; then cp "$f" "$g"; fi
+        if [ ! -f "$g" ]; then fail "tui golden $size $gl $n" "no golden $g"; continue; fi
+        if diff -u "$g" "$f" >"$d/$n.diff"; then pass "tui golden $size $gl $n"
+        else fail "tui golden $size $gl $n" "$(head -n 20 "$d/$n.diff")"; fi
+    done
+}
+run_case 80x24 utf8 C.UTF-8
+run_case 120x40 utf8 C.UTF-8
+run_case 80x24 ascii C.UTF-8 --ascii
+run_case 120x40 ascii C.UTF-8 --ascii
+# The glyph table follows the locale: a non-UTF-8 locale draws ASCII.
+d="$T/80x24-clocale"; mkdir -p "$d"
+sed "s|D/|$d/|" "$T/script" >"$d/script"
+QTUNE_HOME="$d/home" LC_ALL=C LANG=C COLUMNS=80 LINES=24 QTUNE_SCRIPT="$d/script" "$Q" "$M" --no-daemon >/dev/null 2>&1
+check "tui C locale draws ASCII" cmp -s "$d/02-experts-int4.txt" "$T/80x24-ascii/02-experts-int4.txt"
+# ASCII screens hold nothing but ASCII.
+check "tui ascii screens are ASCII" sh -c "! LC_ALL=C grep -q '[^ -~]' $T/80x24-ascii/*.txt $T/120x40-ascii/*.txt"
+# A script error names the line.
+printf 'j\n<Bogus>\n' >"$T/bad"
+expect_err "tui script unknown key" 'bad:2: unknown key <Bogus>' env QTUNE_HOME="$T/home" QTUNE_SCRIPT="$T/bad" "$Q" "$M" --no-daemon
+# Not a terminal and no script: refuse, do not draw garbage.
+expect_err "tui refuses a non-tty" 'not a terminal' sh -c "'$Q' '$M' --no-daemon </dev/null"

@@ -1,0 +1,85 @@
+#!/bin/sh
+# End to end under tmux: open the demo model in a real terminal, change the
+# bits of an expert group and see its row change, commit (a job on the
+# engine daemon), detach, reattach with `qtune attach` and see the finished
+# job, resize, quit.  Polls capture-pane with bounded retries; no fixed
+# sleeps.  The tmux server (own socket) and the daemon are stopped at the end.
+. tests/cli/lib.sh
+if ! command -v tmux >/dev/null 2>&1; then
+    echo "tmux not installed: skipping the end-to-end TUI test"
+    exit 0
+fi
+SOCK="qtune-e2e-$$"
+SESS=e2e$$
+H="$T/home"; R="$T/run"
+mkdir -p "$H" "$R"; chmod 700 "$R"
+QB=$(cd "$(dirname "$Q")" && pwd)/$(basename "$Q")
+tm() { tmux -L "$SOCK" "$@"; }
+cleanup() {
+    QTUNE_HOME="$H" XDG_RUNTIME_DIR="$R" "$QB" kill "$SESS" >/dev/null 2>&1
+    tm kill-server >/dev/null 2>&1
+}
+trap cleanup EXIT INT TERM
+# wait_for NAME TEXT: polls the pane (up to ~10 s) until it shows TEXT
+wait_for() {
+    i=0
+    while [ $i -lt 200 ]; do
+        tm capture-pane -p -t "$SESS" >"$T/screen" 2>/dev/null
+        if grep -qF -- "$2" "$T/screen"; then pass "$1"; return 0; fi
+        i=$((i + 1)); sleep 0.05
+    done
+    fail "$1" "no '$2' on screen: $(cat "$T/screen" | head -n 40)"
+    return 1
+}
+keys() { tm send-keys -t "$SESS" "$@"; }
+ENV="env QTUNE_HOME=$H XDG_RUNTIME_DIR=$R QTUNE_TEST_JOBS=1 LC_ALL=C.UTF-8 TERM=xterm-256color"
+tm new-session -d -s "$SESS" -x 120 -y 40 "env PS1='qtsh> ' sh"
+keys "$ENV $QB $M -s $SESS" Enter
+wait_for "tmux: workbench opens" "layer 1  MoE" || exit 0
+wait_for "tmux: hint bar with letters" "q quit"
+# layer 1 -> its routed experts; int8 then int4 (group 128)
+keys j j Enter j j j
+wait_for "tmux: expert group selected" "target   re:model\\.layers\\.1\\.mlp\\.experts\\."
+grep "routed experts" "$T/screen" | grep -q "bf16 .*3.0 MiB" && pass "tmux: experts start in bf16" \
+    || fail "tmux: experts start in bf16" "$(grep 'routed experts' "$T/screen")"
+keys - - - - -
+wait_for "tmux: bits change shows in the row" "int4-g128-sym  792.0 KiB"
+wait_for "tmux: status shows the new size" "29.5 MiB [+]"
+# commit: the job goes to the daemon; detach at once
+keys c
+wait_for "tmux: commit submits a job" "job 1 (test)"
+keys d
+wait_for "tmux: detach leaves the session running" "detached: session $SESS keeps running"
+# reattach: the same screen, with the job (finished by now or soon)
+keys "$ENV $QB attach $SESS" Enter
+wait_for "tmux: attach brings the workbench back" "routed experts"
+keys o
+wait_for "tmux: jobs panel shows the finished job" "done"
+grep -q "#1 .*test" "$T/screen" && pass "tmux: the job is the committed one" \
+    || fail "tmux: the job is the committed one" "$(head -n 8 "$T/screen")"
+keys Escape
+# the recipe edit survived the detach (the daemon holds it)
+wait_for "tmux: recipe kept across attach" "int4-g128-sym"
+# resize: smaller than the minimum, then back
+tm resize-window -t "$SESS" -x 70 -y 20
+wait_for "tmux: too-small screen" "terminal too small"
+tm resize-window -t "$SESS" -x 100 -y 30
+wait_for "tmux: redraws after resize" "routed experts"
+keys C-l
+wait_for "tmux: Ctrl-L repaints" "q quit"
+# quit: nothing uncommitted, so no question; the idle daemon stops
+keys q
+i=0
+while [ $i -lt 200 ]; do   # the shell prompt is the last line again
+    tm capture-pane -p -t "$SESS" | grep -v '^ *$' | tail -n 1 >"$T/last"
+    grep -q '^qtsh>' "$T/last" && break
+    i=$((i + 1)); sleep 0.05
+done
+check "tmux: quit returns to the shell" grep -q '^qtsh>' "$T/last"
+i=0
+while [ $i -lt 100 ] && QTUNE_HOME="$H" XDG_RUNTIME_DIR="$R" "$QB" ls 2>/dev/null | grep -q "$SESS.*running"; do
+    i=$((i + 1)); sleep 0.05
+done
+QTUNE_HOME="$H" XDG_RUNTIME_DIR="$R" "$QB" ls >"$T/ls" 2>&1
+if grep -q "$SESS.*running" "$T/ls"; then fail "tmux: quit stops the idle daemon" "$(cat "$T/ls")"
+else pass "tmux: quit stops the idle daemon"; fi

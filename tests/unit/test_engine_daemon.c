@@ -1,0 +1,575 @@
+/* test_engine_daemon.c — the engine daemon through the client library, against the
+ * real binary ($QTUNE_BIN engine): clients and daemons killed mid-job,
+ * two clients, crashing and cancelled workers, malformed and oversized
+ * lines, protocol errors, the in-process daemon.  Uses the test job kind
+ * (QTUNE_TEST_JOBS=1).  Every wait is bounded; every daemon is stopped. */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+
+#include "client.h"
+#include "session.h"
+#include "tu.h"
+
+#define WAIT_S 30.0
+
+static const char *sessions[16];
+static int n_sessions;
+
+static void track(const char *s) {
+    for (int i = 0; i < n_sessions; i++) if (!strcmp(sessions[i], s)) return;
+    sessions[n_sessions++] = s;
+}
+
+static struct qt_client *conn(const char *s, int flags, int64_t since) {
+    track(s);
+    qt_err err;
+    struct qt_client *c;
+    if (qt_client_connect(s, flags, since, &c, &err)) {
+        printf("  connect %s: %s\n", s, err.msg);
+        return NULL;
+    }
+    return c;
+}
+
+/* Sends a request given as JSON text; returns the result or NULL (err). */
+static cJSON *call(struct qt_client *c, const char *json, qt_err *err) {
+    cJSON *req = cJSON_Parse(json);
+    if (!req) { qt_err_set(err, "bad test json"); return NULL; }
+    return qt_client_call(c, req, 15000, err);
+}
+
+static cJSON *call_ok(struct qt_client *c, const char *json) {
+    qt_err err;
+    cJSON *r = call(c, json, &err);
+    if (!r) printf("  %s: %s\n", json, err.msg);
+    return r;
+}
+
+static double num(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItem(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+static const char *str(const cJSON *o, const char *k) {
+    const char *s = cJSON_GetStringValue(cJSON_GetObjectItem(o, k));
+    return s ? s : "";
+}
+
+/* Moves every message the client has into events (events only). */
+static int drain(struct qt_client *c, cJSON *events) {
+    qt_err err;
+    int rc = qt_client_pump(c, &err);
+    cJSON *m;
+    while ((m = qt_client_next(c))) {
+        if (cJSON_GetObjectItem(m, "event")) cJSON_AddItemToArray(events, m);
+        else cJSON_Delete(m);
+    }
+    return rc;
+}
+
+/* Waits until events holds a match; pred gets each event. */
+static int wait_for(struct qt_client *c, cJSON *events, int (*pred)(const cJSON *, const void *),
+                    const void *arg) {
+    double t0 = qt_now();
+    int seen = 0;
+    while (qt_now() - t0 < WAIT_S) {
+        int n = cJSON_GetArraySize(events);
+        for (; seen < n; seen++)
+            if (pred(cJSON_GetArrayItem(events, seen), arg)) return 1;
+        struct pollfd p = {.fd = qt_client_fd(c), .events = qt_client_poll_events(c)};
+        poll(&p, 1, 100);
+        if (drain(c, events) && cJSON_GetArraySize(events) == seen) return 0;
+    }
+    return 0;
+}
+
+struct job_state { int id; const char *state; };
+static int is_job_state(const cJSON *ev, const void *a) {
+    const struct job_state *js = a;
+    const cJSON *j = cJSON_GetObjectItem(ev, "job");
+    return !strcmp(str(ev, "event"), "job") && (int)num(j, "id") == js->id && !strcmp(str(j, "state"), js->state);
+}
+struct progress_at { int id; int done; };
+static int is_progress(const cJSON *ev, const void *a) {
+    const struct progress_at *p = a;
+    return !strcmp(str(ev, "event"), "progress") && (int)num(ev, "job") == p->id && num(ev, "done") >= p->done;
+}
+
+static int submit(struct qt_client *c, const char *params) {
+    char req[512];
+    snprintf(req, sizeof req, "{\"op\":\"job_submit\",\"kind\":\"test\",\"params\":%s}", params);
+    cJSON *r = call_ok(c, req);
+    int id = r ? (int)num(cJSON_GetObjectItem(r, "job"), "id") : -1;
+    cJSON_Delete(r);
+    return id;
+}
+
+/* 1 while pid exists and is not a zombie. */
+static int alive(int pid) {
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
+static int wait_dead(int pid) {
+    for (int i = 0; i < 300; i++) {
+        if (!alive(pid)) return 1;
+        usleep(20000);
+    }
+    return 0;
+}
+
+static int contiguous(const cJSON *events, int64_t from) {
+    int64_t want = from;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, events) {
+        if ((int64_t)num(e, "seq") != want) {
+            printf("  seq %.0f where %lld was due\n", num(e, "seq"), (long long)want);
+            return 0;
+        }
+        want++;
+    }
+    return 1;
+}
+
+/* ---- tests */
+
+TU_TEST(test_client_killed_mid_job) {
+    struct qt_client *c0 = conn("killc", QT_CLIENT_START, -1);
+    TU_CHECK(c0 != NULL);
+    if (!c0) return;
+    int64_t seq0 = (int64_t)num(qt_client_hello(c0), "seq");
+    qt_client_close(c0);
+    int p[2];
+    TU_CHECK(pipe(p) == 0);
+    fflush(stdout);
+    pid_t kid = fork();
+    if (kid == 0) {
+        close(p[0]);
+        struct qt_client *c = conn("killc", 0, -1);
+        if (!c) _exit(1);
+        int id = submit(c, "{\"steps\":15,\"step_ms\":40}");
+        cJSON *ev = cJSON_CreateArray();
+        struct job_state js = {id, "running"};
+        if (wait_for(c, ev, is_job_state, &js)) { char b = 1; if (write(p[1], &id, sizeof id) < 0) _exit(1); (void)b; }
+        for (;;) pause();
+    }
+    close(p[1]);
+    int id = -1;
+    TU_CHECK(read(p[0], &id, sizeof id) == (ssize_t)sizeof id);
+    close(p[0]);
+    kill(kid, SIGKILL);
+    int st;
+    waitpid(kid, &st, 0);
+    TU_CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    /* a new client asks for everything after seq0 */
+    struct qt_client *c = conn("killc", 0, seq0);
+    TU_CHECK(c != NULL);
+    if (!c) return;
+    cJSON *ev = cJSON_CreateArray();
+    struct job_state done = {id, "done"};
+    TU_CHECK(wait_for(c, ev, is_job_state, &done));
+    TU_CHECK(contiguous(ev, seq0 + 1));
+    struct job_state q = {id, "queued"}, r = {id, "running"};
+    int saw_q = 0, saw_r = 0, saw_full = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, ev) {
+        saw_q |= is_job_state(e, &q);
+        saw_r |= is_job_state(e, &r);
+        struct progress_at pa = {id, 15};
+        saw_full |= is_progress(e, &pa) && num(e, "total") == 15;
+    }
+    TU_CHECK(saw_q && saw_r && saw_full);
+    char req[128];
+    snprintf(req, sizeof req, "{\"op\":\"job_get\",\"job\":%d}", id);
+    cJSON *res = call_ok(c, req);
+    TU_CHECK(res && num(cJSON_GetObjectItem(res, "report"), "steps") == 15);
+    TU_CHECK(res && strstr(str(res, "log"), "step 15/15") != NULL);
+    TU_CHECK(res && !strcmp(str(cJSON_GetObjectItem(res, "job"), "state"), "done"));
+    cJSON_Delete(res);
+    cJSON_Delete(ev);
+    qt_client_close(c);
+}
+
+TU_TEST(test_two_clients) {
+    struct qt_client *a = conn("twoc", QT_CLIENT_START, -1), *b = conn("twoc", 0, -1);
+    TU_CHECK(a && b);
+    if (!a || !b) { qt_client_close(a); qt_client_close(b); return; }
+    cJSON *ea = cJSON_CreateArray(), *eb = cJSON_CreateArray();
+    int id = submit(a, "{\"steps\":6,\"step_ms\":30}");
+    cJSON_Delete(call_ok(b, "{\"op\":\"recipe_set\",\"text\":\"default: int8\\n\"}"));
+    struct job_state done = {id, "done"};
+    TU_CHECK(wait_for(a, ea, is_job_state, &done));
+    TU_CHECK(wait_for(b, eb, is_job_state, &done));
+    char *sa = cJSON_PrintUnformatted(ea), *sb = cJSON_PrintUnformatted(eb);
+    TU_CHECK(sa && sb && !strcmp(sa, sb));
+    TU_CHECK(sa && strstr(sa, "\"event\":\"recipe\"") && strstr(sa, "\"event\":\"progress\""));
+    free(sa);
+    free(sb);
+    cJSON_Delete(ea);
+    cJSON_Delete(eb);
+    qt_client_close(a);
+    qt_client_close(b);
+}
+
+/* The worker pid job.json records once it shows progress (done > 0). */
+static int read_worker_pid(const char *session, int id) {
+    struct qt_session *s;
+    qt_err err;
+    if (qt_session_open(session, 0, &s, &err)) return -1;
+    char rel[64], path[PATH_MAX];
+    snprintf(rel, sizeof rel, "jobs/%d/job.json", id);
+    char *t = qt_read_file(qt_session_path(s, rel, path, sizeof path), NULL, NULL);
+    qt_session_free(s);
+    cJSON *o = t ? cJSON_Parse(t) : NULL;
+    free(t);
+    int pid = num(o, "done") > 0 ? (int)num(o, "pid") : -1;
+    cJSON_Delete(o);
+    return pid;
+}
+
+TU_TEST(test_daemon_killed_mid_job) {
+    struct qt_client *c = conn("killd", QT_CLIENT_START, -1);
+    TU_CHECK(c != NULL);
+    if (!c) return;
+    int dpid = (int)num(qt_client_hello(c), "daemon_pid");
+    for (int i = 1; i <= 3; i++) {
+        char req[128];
+        snprintf(req, sizeof req, "{\"op\":\"recipe_set\",\"text\":\"r: %d\\n\"}", i);
+        cJSON_Delete(call_ok(c, req));
+    }
+    cJSON_Delete(call_ok(c, "{\"op\":\"undo\"}"));
+    int id = submit(c, "{\"steps\":400,\"step_ms\":20}");
+    cJSON *ev = cJSON_CreateArray();
+    struct progress_at pa = {id, 3};
+    TU_CHECK(wait_for(c, ev, is_progress, &pa));
+    /* job.json is saved at most twice a second while running: wait for it */
+    int wpid = -1;
+    for (int i = 0; i < 500 && wpid <= 0; i++) { wpid = read_worker_pid("killd", id); if (wpid <= 0) usleep(20000); }
+    TU_CHECK(wpid > 0);
+    int64_t last = qt_client_last_seq(c);
+    TU_CHECK(kill(dpid, SIGKILL) == 0);
+    TU_CHECK(wait_dead(dpid));
+    if (wpid > 0) TU_CHECK(wait_dead(wpid));   /* the worker dies with its daemon */
+    qt_client_close(c);
+    cJSON_Delete(ev);
+    /* a new daemon starts; the job shows as interrupted with its progress */
+    c = conn("killd", QT_CLIENT_START, last);
+    TU_CHECK(c != NULL);
+    if (!c) return;
+    const cJSON *h = qt_client_hello(c);
+    TU_CHECK((int)num(h, "daemon_pid") != dpid);
+    const cJSON *j = cJSON_GetArrayItem(cJSON_GetObjectItem(h, "jobs"), 0);
+    TU_CHECK(!strcmp(str(j, "state"), "interrupted"));
+    TU_CHECK(num(j, "done") >= 1 && num(j, "total") == 400);
+    TU_CHECK(strstr(str(j, "error"), "stopped") != NULL);
+    ev = cJSON_CreateArray();
+    struct job_state js = {id, "interrupted"};
+    TU_CHECK(wait_for(c, ev, is_job_state, &js));   /* replayed: what it missed */
+    cJSON_Delete(ev);
+    /* recipe history intact */
+    cJSON *r = call_ok(c, "{\"op\":\"recipe_get\"}");
+    TU_CHECK(r && num(r, "version") == 2 && !strcmp(str(r, "text"), "r: 2\n"));
+    TU_CHECK(r && cJSON_IsTrue(cJSON_GetObjectItem(r, "can_redo")));
+    cJSON_Delete(r);
+    r = call_ok(c, "{\"op\":\"redo\"}");
+    TU_CHECK(r && num(r, "version") == 3 && !strcmp(str(r, "text"), "r: 3\n"));
+    cJSON_Delete(r);
+    qt_client_close(c);
+}
+
+TU_TEST(test_worker_crash_and_failure) {
+    struct qt_client *c = conn("crash", QT_CLIENT_START, -1);
+    TU_CHECK(c != NULL);
+    if (!c) return;
+    cJSON *ev = cJSON_CreateArray();
+    int id = submit(c, "{\"steps\":10,\"step_ms\":10,\"crash_at\":2}");
+    struct job_state js = {id, "failed"};
+    TU_CHECK(wait_for(c, ev, is_job_state, &js));
+    char req[128];
+    snprintf(req, sizeof req, "{\"op\":\"job_get\",\"job\":%d}", id);
+    cJSON *r = call_ok(c, req);
+    const cJSON *j = cJSON_GetObjectItem(r, "job");
+    TU_CHECK(!strcmp(str(j, "exit"), "signal 6"));
+    TU_CHECK(strstr(str(j, "error"), "signal 6") && strstr(str(j, "error"), "crashing at step 2"));
+    TU_CHECK(strstr(str(r, "log"), "crashing at step 2") != NULL);
+    cJSON_Delete(r);
+    id = submit(c, "{\"steps\":10,\"step_ms\":10,\"fail_at\":1}");
+    js.id = id;
+    TU_CHECK(wait_for(c, ev, is_job_state, &js));
+    snprintf(req, sizeof req, "{\"op\":\"job_get\",\"job\":%d}", id);
+    r = call_ok(c, req);
+    j = cJSON_GetObjectItem(r, "job");
+    TU_CHECK(!strcmp(str(j, "exit"), "exit 1"));
+    TU_CHECK(strstr(str(j, "error"), "failing at step 1") != NULL);
+    cJSON_Delete(r);
+    /* the daemon keeps serving */
+    r = call_ok(c, "{\"op\":\"session\"}");
+    TU_CHECK(r && !strcmp(str(r, "session"), "crash"));
+    cJSON_Delete(r);
+    cJSON_Delete(ev);
+    qt_client_close(c);
+}
+
+TU_TEST(test_cancel_and_shutdown) {
+    struct qt_client *c = conn("cancel", QT_CLIENT_START, -1);
+    TU_CHECK(c != NULL);
+    if (!c) return;
+    cJSON *ev = cJSON_CreateArray();
+    int a = submit(c, "{\"steps\":1000,\"step_ms\":20}");
+    int b = submit(c, "{\"steps\":1000,\"step_ms\":20}");
+    struct job_state ra = {a, "running"};
+    TU_CHECK(wait_for(c, ev, is_job_state, &ra));
+    char req[128];
+    snprintf(req, sizeof req, "{\"op\":\"job_cancel\",\"job\":%d}", b);
+    cJSON *r = call_ok(c, req);   /* queued: cancelled at once */
+    TU_CHECK(r && !strcmp(str(cJSON_GetObjectItem(r, "job"), "state"), "cancelled"));
+    cJSON_Delete(r);
+    qt_err err;
+    r = call(c, "{\"op\":\"shutdown\"}", &err);   /* refused: a job runs */
+    TU_CHECK(!r && strstr(err.msg, "1 job running or queued"));
+    cJSON_Delete(r);
+    snprintf(req, sizeof req, "{\"op\":\"job_cancel\",\"job\":%d}", a);
+    cJSON_Delete(call_ok(c, req));
+    struct job_state ca = {a, "cancelled"};
+    TU_CHECK(wait_for(c, ev, is_job_state, &ca));
+    r = call(c, "{\"op\":\"job_cancel\",\"job\":99}", &err);
+    TU_CHECK(!r && strstr(err.msg, "no job 99"));
+    /* shutdown: the daemon exits and removes its socket */
+    int dpid = (int)num(qt_client_hello(c), "daemon_pid");
+    r = call_ok(c, "{\"op\":\"shutdown\"}");
+    TU_CHECK(r != NULL);
+    cJSON_Delete(r);
+    TU_CHECK(wait_dead(dpid));
+    char sock[PATH_MAX];
+    TU_CHECK(qt_client_probe("cancel", sock, sizeof sock, &err) == 0);
+    TU_CHECK(access(sock, F_OK) != 0);
+    cJSON_Delete(ev);
+    qt_client_close(c);
+}
+
+/* Waits for the next reply (a message with "ok"). */
+static cJSON *next_reply(struct qt_client *c) {
+    double t0 = qt_now();
+    while (qt_now() - t0 < WAIT_S) {
+        cJSON *m;
+        while ((m = qt_client_next(c))) {
+            if (cJSON_GetObjectItem(m, "ok")) return m;
+            cJSON_Delete(m);
+        }
+        struct pollfd p = {.fd = qt_client_fd(c), .events = qt_client_poll_events(c)};
+        poll(&p, 1, 100);
+        qt_err err;
+        if (qt_client_pump(c, &err) && !qt_client_next(c)) return NULL;
+    }
+    return NULL;
+}
+
+TU_TEST(test_malformed_and_oversized) {
+    struct qt_client *c = conn("proto", QT_CLIENT_START, -1);
+    TU_CHECK(c != NULL);
+    if (!c) return;
+    qt_err err;
+    TU_CHECK(qt_client_send_raw(c, "this is not json\n", 17, &err) == QT_OK);
+    cJSON *m = next_reply(c);
+    TU_CHECK(m && cJSON_IsFalse(cJSON_GetObjectItem(m, "ok")) && cJSON_IsNull(cJSON_GetObjectItem(m, "id")));
+    TU_CHECK(m && strstr(str(m, "error"), "not a JSON object"));
+    cJSON_Delete(m);
+    TU_CHECK(qt_client_send_raw(c, "{\"id\":7}\n", 9, &err) == QT_OK);
+    m = next_reply(c);
+    TU_CHECK(m && num(m, "id") == 7 && strstr(str(m, "error"), "no \"op\""));
+    cJSON_Delete(m);
+    size_t big = (2u << 20) + 10;
+    char *line = malloc(big + 1);
+    memset(line, 'x', big);
+    memcpy(line, "{\"id\":8,\"op\":\"session\",\"pad\":\"", 30);
+    line[big - 2] = '"';
+    line[big - 1] = '}';
+    line[big] = '\n';
+    /* send it in pieces while reading, as a real client would */
+    size_t off = 0;
+    while (off < big + 1) {
+        size_t k = big + 1 - off < 262144 ? big + 1 - off : 262144;
+        TU_CHECK(qt_client_send_raw(c, line + off, k, &err) == QT_OK);
+        off += k;
+        struct pollfd p = {.fd = qt_client_fd(c), .events = qt_client_poll_events(c)};
+        poll(&p, 1, 50);
+        qt_client_pump(c, &err);
+    }
+    free(line);
+    m = next_reply(c);
+    TU_CHECK(m && cJSON_IsFalse(cJSON_GetObjectItem(m, "ok")) && strstr(str(m, "error"), "longer than"));
+    cJSON_Delete(m);
+    /* the connection survived */
+    cJSON *r = call_ok(c, "{\"op\":\"session\"}");
+    TU_CHECK(r && !strcmp(str(r, "session"), "proto"));
+    cJSON_Delete(r);
+    /* errors by op */
+    r = call(c, "{\"op\":\"frobnicate\"}", &err);
+    TU_CHECK(!r && strstr(err.msg, "frobnicate: unknown op"));
+    r = call(c, "{\"op\":\"job_submit\",\"kind\":\"nope\"}", &err);
+    TU_CHECK(!r && strstr(err.msg, "unknown job kind") && strstr(err.msg, "quantize"));
+    r = call(c, "{\"op\":\"undo\"}", &err);
+    TU_CHECK(!r && strstr(err.msg, "nothing to undo"));
+    r = call(c, "{\"op\":\"variant_get\",\"slot\":\"Z\"}", &err);
+    TU_CHECK(!r && strstr(err.msg, "slot"));
+    cJSON_Delete(call_ok(c, "{\"op\":\"variant_store\",\"slot\":\"B\",\"text\":\"b\\n\"}"));
+    r = call_ok(c, "{\"op\":\"variant_get\",\"slot\":\"B\"}");
+    TU_CHECK(r && !strcmp(str(r, "text"), "b\n"));
+    cJSON_Delete(r);
+    r = call(c, "{\"op\":\"open\",\"model\":\"/nonexistent/model\"}", &err);
+    TU_CHECK(!r && strstr(err.msg, "/nonexistent/model"));
+    char req[PATH_MAX + 64];
+    snprintf(req, sizeof req, "{\"op\":\"open\",\"model\":\"%s\"}", tu_path("share/models/tiny-glm-moe"));
+    r = call_ok(c, req);
+    TU_CHECK(r && num(r, "tensors") > 100 && !strcmp(str(r, "arch"), "glm4_moe"));
+    cJSON_Delete(r);
+    r = call_ok(c, "{\"op\":\"tensors\",\"filter\":\"layers\\\\.1\\\\.mlp\\\\.experts\\\\.3\\\\.\",\"limit\":2}");
+    TU_CHECK(r && num(r, "count") == 3 && cJSON_GetArraySize(cJSON_GetObjectItem(r, "tensors")) == 2);
+    cJSON_Delete(r);
+    r = call_ok(c, "{\"op\":\"detail\",\"tensor\":\"model.layers.1.mlp.experts.3.up_proj.weight\",\"bins\":16}");
+    TU_CHECK(r != NULL);
+    if (r) {
+        const cJSON *cnt = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "hist"), "counts"), *x;
+        double total = 0;
+        cJSON_ArrayForEach(x, cnt) total += x->valuedouble;
+        TU_CHECK(cJSON_GetArraySize(cnt) == 16);
+        TU_CHECK(total == num(r, "elements") && total > 0);
+        TU_CHECK(num(r, "min") <= num(r, "mean") && num(r, "mean") <= num(r, "max") && num(r, "std") > 0);
+        TU_CHECK(num(r, "absmax") >= num(r, "max") && num(r, "absmax") >= -num(r, "min"));
+    }
+    cJSON_Delete(r);
+    r = call(c, "{\"op\":\"detail\",\"tensor\":\"nope\"}", &err);
+    TU_CHECK(!r && strstr(err.msg, "no such tensor"));
+    qt_client_close(c);
+    /* before hello, and a version this daemon does not speak */
+    c = conn("proto", QT_CLIENT_RAW, -1);
+    TU_CHECK(c != NULL);
+    if (!c) return;
+    r = call(c, "{\"op\":\"session\"}", &err);
+    TU_CHECK(!r && strstr(err.msg, "say hello first"));
+    r = call(c, "{\"op\":\"hello\",\"version\":99}", &err);
+    TU_CHECK(!r && strstr(err.msg, "version 99 not supported"));
+    r = call_ok(c, "{\"op\":\"hello\",\"version\":1}");
+    TU_CHECK(r != NULL);
+    cJSON_Delete(r);
+    qt_client_close(c);
+}
+
+TU_TEST(test_pipelined_half_close) {
+    /* 100 requests in one write, then the client closes its sending side (as
+     * `socat` does at the end of its input): every one gets its reply, in
+     * order, before the daemon closes the connection */
+    struct qt_client *c = conn("pipe", QT_CLIENT_START | QT_CLIENT_RAW, -1);
+    TU_CHECK(c != NULL);
+    if (!c) return;
+    char *buf = malloc(100 * 64);
+    size_t len = (size_t)sprintf(buf, "{\"id\":0,\"op\":\"hello\",\"version\":1}\n");
+    for (int i = 1; i < 100; i++) len += (size_t)sprintf(buf + len, "{\"id\":%d,\"op\":\"recipe_get\"}\n", i);
+    qt_err err;
+    TU_CHECK(qt_client_send_raw(c, buf, len, &err) == QT_OK);
+    free(buf);
+    TU_CHECK(shutdown(qt_client_fd(c), SHUT_WR) == 0);
+    int next = 0, ok = 1;
+    double t0 = qt_now();
+    while (qt_now() - t0 < WAIT_S) {
+        struct pollfd p = {.fd = qt_client_fd(c), .events = POLLIN};
+        poll(&p, 1, 100);
+        int gone = qt_client_pump(c, &err) != QT_OK;
+        cJSON *m;
+        while ((m = qt_client_next(c))) {
+            if (cJSON_GetObjectItem(m, "ok")) {
+                ok &= (int)num(m, "id") == next && cJSON_IsTrue(cJSON_GetObjectItem(m, "ok"));
+                next++;
+            }
+            cJSON_Delete(m);
+        }
+        if (gone) break;
+    }
+    TU_CHECK(ok);
+    TU_CHECK(next == 100);
+    qt_client_close(c);
+}
+
+TU_TEST(test_inproc) {
+    struct qt_client *c = conn("inproc", QT_CLIENT_INPROC, -1);
+    TU_CHECK(c != NULL);
+    if (!c) return;
+    TU_CHECK((int)num(qt_client_hello(c), "daemon_pid") == (int)getpid());
+    cJSON_Delete(call_ok(c, "{\"op\":\"recipe_set\",\"text\":\"x: 1\\n\"}"));
+    int id = submit(c, "{\"steps\":3,\"step_ms\":5}");
+    cJSON *ev = cJSON_CreateArray();
+    struct job_state js = {id, "done"};
+    TU_CHECK(wait_for(c, ev, is_job_state, &js));
+    cJSON_Delete(ev);
+    qt_client_close(c);
+    /* the session outlives the in-process daemon */
+    struct qt_session *s;
+    qt_err err;
+    TU_CHECK(qt_session_open("inproc", 0, &s, &err) == QT_OK);
+    if (!s) return;
+    char path[PATH_MAX];
+    TU_CHECK(access(qt_session_path(s, "jobs/1/report.json", path, sizeof path), F_OK) == 0);
+    char *t = qt_session_recipe(s, &err);
+    TU_CHECK(t && !strcmp(t, "x: 1\n"));
+    free(t);
+    qt_session_free(s);
+    /* a second daemon for a session that has one is refused */
+    c = conn("inproc2", QT_CLIENT_START, -1);
+    TU_CHECK(c != NULL);
+    struct qt_client *c2 = NULL;
+    TU_CHECK(qt_client_connect("inproc2", QT_CLIENT_INPROC, -1, &c2, &err) == QT_ERR);
+    TU_CHECK(strstr(err.msg, "already runs") != NULL);
+    qt_client_close(c);
+}
+
+/* Stops every daemon the tests started: shutdown, then SIGKILL by pid. */
+static void cleanup(void) {
+    for (int i = 0; i < n_sessions; i++) {
+        qt_err err;
+        struct qt_client *c;
+        if (qt_client_connect(sessions[i], 0, -1, &c, &err) == QT_OK) {
+            int pid = (int)num(qt_client_hello(c), "daemon_pid");
+            cJSON *r = call(c, "{\"op\":\"shutdown\",\"force\":true}", &err);
+            cJSON_Delete(r);
+            qt_client_close(c);
+            if (pid > 0 && !wait_dead(pid)) kill(pid, SIGKILL);
+        }
+    }
+}
+
+int main(void) {
+    setenv("QTUNE_TEST_JOBS", "1", 1);
+    const char *bin = getenv("QTUNE_BIN");
+    char abs[PATH_MAX];
+    if (bin && realpath(bin, abs)) setenv("QTUNE_ENGINE_BIN", abs, 1);
+    else setenv("QTUNE_ENGINE_BIN", tu_path("build/qtune"), 1);
+    /* a fresh home of its own each run, so the run is repeatable */
+    setenv("QTUNE_HOME", tu_tmpdir("test_engine_daemon"), 1);
+    signal(SIGPIPE, SIG_IGN);
+    TU_RUN(test_client_killed_mid_job);
+    TU_RUN(test_two_clients);
+    TU_RUN(test_daemon_killed_mid_job);
+    TU_RUN(test_worker_crash_and_failure);
+    TU_RUN(test_cancel_and_shutdown);
+    TU_RUN(test_malformed_and_oversized);
+    TU_RUN(test_pipelined_half_close);
+    TU_RUN(test_inproc);
+    cleanup();
+    return TU_END();
+}

@@ -1,0 +1,610 @@
+/* app.c — frame drawing and key dispatch of the workbench. */
+#include "app.h"
+
+#include <cJSON.h>
+
+#include "session.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int app_init(struct app *a, struct src *s, int w, int h, int ascii, qt_err *err) {
+    memset(a, 0, sizeof *a);
+    a->src = s;
+    a->g = tui_glyphs_choose(ascii);
+    if (tui_screen_init(&a->scr, w, h, a->g == &tui_glyphs_ascii) != 0)
+        return qt_err_set(err, "screen: out of memory");
+    if (mt_build(&a->tree, s, err) != QT_OK) { tui_screen_free(&a->scr); return QT_ERR; }
+    a->side = &panel_detail;
+    a->hist_tensor = -1;
+    app_resize(a, w, h);
+    return QT_OK;
+}
+
+static void cmp_clear(struct app *a) {
+    for (int k = 0; k < 2; k++) {
+        if (a->cmp_schemes[k]) {
+            for (int i = 0; i < a->src->model->n_tensors; i++) free(a->cmp_schemes[k][i]);
+            free(a->cmp_schemes[k]);
+            a->cmp_schemes[k] = NULL;
+        }
+    }
+    free(a->cmp_diff);
+    a->cmp_diff = NULL;
+    a->n_cmp_diff = 0;
+    a->cmp_valid = 0;
+}
+
+void app_free(struct app *a) {
+    cmp_clear(a);
+    mt_free(&a->tree);
+    tui_screen_free(&a->scr);
+}
+
+void app_resize(struct app *a, int w, int h) {
+    if (w != a->scr.w || h != a->scr.h) tui_screen_resize(&a->scr, w, h);
+    tui_layout_compute(w, h, &a->lay);
+    if (a->lay.too_small) return;
+    if (panel_tree.resize) panel_tree.resize(a, &a->lay.tree);
+    if (a->side->resize) a->side->resize(a, &a->lay.side);
+    if (a->full && a->full->resize) a->full->resize(a, &a->lay.body);
+}
+
+void app_msg(struct app *a, enum tui_style st, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a->msg, sizeof a->msg, fmt, ap);
+    va_end(ap);
+    a->msg_style = st;
+}
+
+int app_selected(const struct app *a) {
+    if (a->tree.n_vis == 0) return 0;
+    return a->tree.vis[a->tree_l.cur];
+}
+
+void app_select(struct app *a, int node) {
+    mt_reveal(&a->tree, node);
+    int k = mt_vis_index(&a->tree, node), h = a->lay.tree.h - 1;
+    if (k >= 0) {
+        a->tree_l.cur = k;
+        if (k < a->tree_l.top || k >= a->tree_l.top + h) a->tree_l.top = k - h / 2;   /* jumps land mid-screen */
+    }
+    wg_list_fix(&a->tree_l, a->tree.n_vis, h);
+}
+
+int app_dirty(const struct app *a) { return a->src->recipe_version != a->src->saved_version; }
+
+int app_action_available(const struct app *a, enum tui_action act) {
+    int caps = a->src->caps;
+    switch (act) {
+    case TA_COMMIT: return (caps & SRC_CAP_JOBS) && a->src->commit_kind[0];
+    case TA_JOBS: case TA_CANCEL: return (caps & SRC_CAP_JOBS) != 0;
+    case TA_DEPLOY: return (caps & SRC_CAP_DEPLOY) != 0;
+    case TA_DETACH: return (caps & SRC_CAP_DETACH) != 0;
+    default: return 1;
+    }
+}
+
+void app_source_changed(struct app *a) {
+    mt_update(&a->tree, a->src);
+    cmp_clear(a);
+    a->src->changed = 0;
+    if (a->src->note[0]) {
+        app_msg(a, a->src->note_err ? TS_ERROR : TS_INFO, "%s", a->src->note);
+        a->src->note[0] = 0;
+    }
+}
+
+/* ---- drawing ---- */
+
+static void draw_status(struct app *a) {
+    struct tui_screen *s = &a->scr;
+    const struct tui_rect *r = &a->lay.status;
+    const struct src *src = a->src;
+    tui_fill(s, r, L' ', TS_STATUS);
+    char b1[32], line[512];
+    int x = tui_printf(s, r, 0, r->y, -1, TS_STATUS_KEY, " %s", src->model_name);
+    x += tui_printf(s, r, x, r->y, -1, TS_STATUS, " %s%s", src->model->cfg.model_type,
+                    src->model->metadata_only ? " (metadata)" : "");
+    if (src->recipe)
+        snprintf(line, sizeof line, "%srecipe %s%s  %.2f bpw", a->g->sep,
+                 wg_bytes(src->sum.bytes_after, b1, sizeof b1), app_dirty(a) ? " [+]" : "", src->sum.bpw);
+    else
+        snprintf(line, sizeof line, "%srecipe error", a->g->sep);
+    x += tui_puts(s, r, x, r->y, -1, TS_STATUS, line);
+    snprintf(line, sizeof line, "%s%d quantized", a->g->sep, src->sum.n_quantized);
+    char right[128];
+    snprintf(right, sizeof right, "engine %s%s%s ", src->engine_state, src->session[0] ? " @" : "",
+             src->session);
+    int len = (int)mbstowcs(NULL, line, 0), rlen = (int)mbstowcs(NULL, right, 0);
+    if (x + rlen + 1 >= r->w) {   /* narrow: the state alone */
+        snprintf(right, sizeof right, "%s ", src->engine_state);
+        rlen = (int)mbstowcs(NULL, right, 0);
+    }
+    if (x + len + rlen + 1 < r->w) x += tui_puts(s, r, x, r->y, -1, TS_STATUS, line);
+    if (x + rlen + 1 < r->w) tui_puts(s, r, r->w - rlen, r->y, -1, TS_STATUS, right);
+}
+
+static void draw_hints(struct app *a) {
+    struct tui_screen *s = &a->scr;
+    const struct tui_rect *r = &a->lay.hints;
+    tui_fill(s, r, L' ', TS_HINT);
+    char k[16];
+    /* help first and quit last, always; the rest while they fit */
+    static const enum tui_action order[] = {
+        TA_HELP, TA_BITS_UP, TA_GROUP, TA_SYM, TA_TYPE, TA_IGNORE, TA_PATTERN, TA_UNDO, TA_RECIPE,
+        TA_COMMIT, TA_JOBS, TA_DETACH, TA_MARK, TA_SEARCH, TA_COMPARE, TA_WRITE, TA_DEPLOY,
+    };
+    int quit_w = 7, x = 0;
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+        enum tui_action act = order[i];
+        if (!app_action_available(a, act)) continue;
+        const char *label = tui_keydefs[act - 1].hint;
+        tui_action_key(act, k, sizeof k);
+        if (act == TA_BITS_UP) { snprintf(k, sizeof k, "+-"); label = "bits"; }
+        int w = (int)strlen(k) + (int)strlen(label) + 2;
+        if (x + w + quit_w > r->w) break;
+        x += tui_puts(s, r, x, r->y, -1, TS_HINT_KEY, k);
+        x += tui_puts(s, r, x + 1, r->y, -1, TS_HINT, label) + 2;
+    }
+    tui_puts(s, r, r->w - 6, r->y, -1, TS_HINT_KEY, "q");
+    tui_puts(s, r, r->w - 4, r->y, -1, TS_HINT, "quit");
+}
+
+static const char *prompt_label(enum prompt_kind k) {
+    switch (k) {
+    case PR_SEARCH: return "/";
+    case PR_TARGET: return "target pattern: ";
+    case PR_IGNORE: return "ignore pattern: ";
+    case PR_WRITE: return "write recipe to: ";
+    default: return "";
+    }
+}
+
+static void draw_msg(struct app *a) {
+    struct tui_screen *s = &a->scr;
+    const struct tui_rect *r = &a->lay.msg;
+    if (a->prompt) {
+        int x = tui_puts(s, r, 0, r->y, -1, TS_PROMPT, prompt_label(a->prompt));
+        x += tui_puts(s, r, x, r->y, -1, TS_NORMAL, a->pbuf);
+        tui_putc(s, r, x, r->y, TS_CURSOR, L' ');
+        if (a->pinfo[0]) {
+            int len = (int)mbstowcs(NULL, a->pinfo, 0);
+            int px = r->w - len - 1;
+            if (px < x + 2) px = x + 2;
+            tui_puts(s, r, px, r->y, -1, a->pinfo_style, a->pinfo);
+        }
+        return;
+    }
+    tui_puts(s, r, 0, r->y, -1, a->msg_style, a->msg);
+}
+
+static void draw_dialog(struct app *a) {
+    if (a->dialog != DLG_QUIT) return;
+    struct tui_rect in = wg_box(&a->scr, a->g, 52, 6, "quit");
+    int edits = a->src->recipe_version - a->src->saved_version;
+    if (edits < 0) edits = -edits;
+    tui_printf(&a->scr, &in, in.x, in.y, in.w, TS_NORMAL, "The recipe has uncommitted edits (%d).", edits);
+    tui_puts(&a->scr, &in, in.x, in.y + 1, in.w, TS_NORMAL, "Quit and lose them?");
+    int x = in.x;
+    x += tui_puts(&a->scr, &in, x, in.y + 3, -1, TS_HINT_KEY, "y");
+    x += tui_puts(&a->scr, &in, x, in.y + 3, -1, TS_NORMAL, " yes   ");
+    x += tui_puts(&a->scr, &in, x, in.y + 3, -1, TS_CURSOR, "N");
+    tui_puts(&a->scr, &in, x, in.y + 3, -1, TS_NORMAL, " no (default)");
+}
+
+void app_draw(struct app *a) {
+    struct tui_screen *s = &a->scr;
+    tui_screen_erase(s);
+    a->frames++;
+    if (a->lay.too_small) {
+        const char *l1 = "terminal too small";
+        char l2[64];
+        snprintf(l2, sizeof l2, "%dx%d, need %dx%d", s->w, s->h, TUI_MIN_W, TUI_MIN_H);
+        int y = s->h / 2 - 1;
+        if (y < 0) y = 0;
+        int x1 = (s->w - (int)strlen(l1)) / 2, x2 = (s->w - (int)strlen(l2)) / 2;
+        tui_puts(s, NULL, x1 < 0 ? 0 : x1, y, -1, TS_WARN, l1);
+        tui_puts(s, NULL, x2 < 0 ? 0 : x2, y + 1, -1, TS_NORMAL, l2);
+        return;
+    }
+    draw_status(a);
+    if (a->full) {
+        a->full->draw(a, &a->lay.body, 1);
+    } else {
+        panel_tree.draw(a, &a->lay.tree, !a->focus_side);
+        for (int y = a->lay.sep.y; y < a->lay.sep.y + a->lay.sep.h; y++)
+            tui_putc(s, NULL, a->lay.sep.x, y, TS_BORDER, a->g->vline);
+        a->side->draw(a, &a->lay.side, a->focus_side);
+    }
+    draw_msg(a);
+    draw_hints(a);
+    draw_dialog(a);
+}
+
+/* ---- scheme steps ---- */
+
+/* Computes the next scheme of cur under an edit action; 0 when there is no
+ * change to make (msg says why). */
+static int scheme_step(const char *cur, enum tui_action act, char *out, size_t n, char *msg,
+                       size_t mn) {
+    struct qt_qargs w, x;
+    qt_err err;
+    int kept = !strcmp(cur, "bf16");
+    if (!kept && qt_recipe_scheme_args(cur, &w, &x, &err) != QT_OK) {
+        tui_strcpy(msg, mn, err.msg);
+        return 0;
+    }
+    if (kept) {
+        const char *to = act == TA_BITS_UP ? NULL : act == TA_BITS_DOWN ? "int8-g128-sym"
+                         : act == TA_TYPE ? "fp8-ch" : "int4-g128-sym";
+        if (!to) { snprintf(msg, mn, "already kept in bf16"); return 0; }
+        tui_strcpy(out, n, to);
+        return 1;
+    }
+    int isint = !strcmp(w.type, "int"), fp4 = !isint && w.num_bits == 4;
+    switch (act) {
+    case TA_BITS_UP:
+        if (isint && w.num_bits < 8) { w.num_bits++; break; }
+        if (fp4) { snprintf(out, n, "fp8-ch"); return 1; }
+        snprintf(out, n, "bf16");
+        return 1;
+    case TA_BITS_DOWN:
+        if (isint && w.num_bits > 2) { w.num_bits--; break; }
+        if (!isint && !fp4) { snprintf(out, n, "nvfp4"); return 1; }
+        snprintf(msg, mn, "%s: no fewer bits", cur);
+        return 0;
+    case TA_GROUP:
+        if (isint) {
+            static const int cyc[] = {32, 64, 128, 0};
+            int g = !strcmp(w.strategy, "group") ? w.group_size : 0, k = 0;
+            while (k < 4 && cyc[k] != g) k++;
+            int ng = cyc[(k + 1) % 4];
+            w.group_size = ng;
+            tui_strcpy(w.strategy, sizeof w.strategy, ng ? "group" : "channel");
+        } else if (!fp4) {
+            const char *st = w.strategy;
+            tui_strcpy(out, n, !strcmp(st, "channel") ? "fp8-t" : !strcmp(st, "tensor") ? "fp8-b128" : "fp8-ch");
+            return 1;
+        } else {
+            tui_strcpy(out, n, w.group_size == 16 ? "mxfp4" : "nvfp4");
+            return 1;
+        }
+        break;
+    case TA_SYM:
+        if (!isint) { snprintf(msg, mn, "%s: floating point is always symmetric", cur); return 0; }
+        w.symmetric = !w.symmetric;
+        break;
+    case TA_TYPE:
+        tui_strcpy(out, n, isint ? "fp8-ch" : fp4 ? "int4-g128-sym" : "nvfp4");
+        return 1;
+    default:
+        return 0;
+    }
+    /* integer changes keep the activation part only for 8-bit weights */
+    qt_qargs_format(&w, isint && w.num_bits == 8 ? &x : NULL, out, n);
+    return 1;
+}
+
+/* Nodes an edit applies to: the marked ones, else the selected one. */
+static int edit_nodes(struct app *a, int *out, int max) {
+    int n = 0;
+    if (a->tree.n_marked) {
+        for (int i = 1; i < a->tree.n && n < max; i++)
+            if (a->tree.nodes[i].marked) out[n++] = i;
+    } else if (a->tree.n_vis) {
+        out[n++] = app_selected(a);
+    }
+    return n;
+}
+
+static const char *node_scheme(const struct app *a, int i) {
+    const struct mt_node *nd = &a->tree.nodes[i];
+    if (nd->scheme) return nd->scheme;
+    if (nd->n_members && a->src->res.t) return a->src->res.t[a->tree.members[nd->first_member]].scheme;
+    return "bf16";
+}
+
+static void do_edit(struct app *a, enum tui_action act) {
+    int nodes[256];
+    int n = edit_nodes(a, nodes, 256);
+    if (!n) return;
+    const char *targets[256];
+    char (*schemes)[64] = calloc((size_t)n, 64);
+    const char *sp[256];
+    char why[256] = "";
+    int k = 0;
+    qt_err err = {{0}};
+    if (act == TA_IGNORE) {
+        /* all selected kept -> unignore them, else ignore them */
+        int all_kept = 1;
+        for (int i = 0; i < n; i++)
+            if (a->tree.nodes[nodes[i]].n_quantized) all_kept = 0;
+        for (int i = 0; i < n; i++) targets[k++] = a->tree.nodes[nodes[i]].target;
+        if (src_edit_ignore(a->src, k, targets, !all_kept, &err) != QT_OK)
+            app_msg(a, TS_ERROR, "%s", err.msg);
+        else
+            app_msg(a, TS_INFO, "%s %s%s", all_kept ? "unignored" : "ignored", targets[0],
+                    k > 1 ? " and more" : "");
+        free(schemes);
+        app_source_changed(a);
+        return;
+    }
+    if (!schemes) return;
+    for (int i = 0; i < n; i++) {
+        const char *cur = node_scheme(a, nodes[i]);
+        if (!scheme_step(cur, act, schemes[k], 64, why, sizeof why)) continue;
+        targets[k] = a->tree.nodes[nodes[i]].target;
+        sp[k] = schemes[k];
+        k++;
+    }
+    if (!k) {
+        app_msg(a, TS_WARN, "%s", why);
+    } else if (src_edit_schemes(a->src, k, targets, sp, &err) != QT_OK) {
+        app_msg(a, TS_ERROR, "%s", err.msg);
+    } else {
+        app_source_changed(a);
+        const struct mt_node *nd = &a->tree.nodes[nodes[0]];
+        const char *now = node_scheme(a, nodes[0]);
+        if (strcmp(now, sp[0]))
+            app_msg(a, TS_WARN, "%s -> %s, but it resolves to %s (a stronger pattern wins)",
+                    nd->target, sp[0], now);
+        else
+            app_msg(a, TS_INFO, "%s -> %s%s", nd->target, sp[0], k > 1 ? " (and marked nodes)" : "");
+    }
+    free(schemes);
+}
+
+/* ---- prompts ---- */
+
+static void prompt_live(struct app *a) {
+    a->pinfo[0] = 0;
+    if (a->prompt != PR_TARGET && a->prompt != PR_IGNORE) return;
+    if (!a->plen) {
+        snprintf(a->pinfo, sizeof a->pinfo, "name, class or re:REGEX");
+        a->pinfo_style = TS_DIM;
+        return;
+    }
+    qt_err err = {{0}};
+    int c = src_match_count(a->src, a->pbuf, &err);
+    if (c < 0) {
+        tui_strcpy(a->pinfo, sizeof a->pinfo, err.msg);
+        a->pinfo_style = TS_ERROR;
+    } else {
+        snprintf(a->pinfo, sizeof a->pinfo, "%d module%s", c, c == 1 ? "" : "s");
+        a->pinfo_style = c ? TS_INFO : TS_WARN;
+    }
+}
+
+static void prompt_open(struct app *a, enum prompt_kind k, const char *init) {
+    a->prompt = k;
+    tui_strcpy(a->pbuf, sizeof a->pbuf, init ? init : "");
+    a->plen = (int)strlen(a->pbuf);
+    prompt_live(a);
+}
+
+static int search_from(struct app *a, const char *text, int dir) {
+    const struct panel_ops *p = a->full ? a->full : a->focus_side ? a->side : &panel_tree;
+    if (!p->search) p = &panel_tree;
+    if (!p->search(a, text, dir)) {
+        app_msg(a, TS_WARN, "not found: %s", text);
+        return 0;
+    }
+    return 1;
+}
+
+static void prompt_accept(struct app *a) {
+    enum prompt_kind k = a->prompt;
+    a->prompt = PR_NONE;
+    qt_err err = {{0}};
+    if (k == PR_SEARCH) {
+        if (!a->plen) return;
+        tui_strcpy(a->search, sizeof a->search, a->pbuf);
+        search_from(a, a->search, 0);
+    } else if (k == PR_TARGET || k == PR_IGNORE) {
+        if (!a->plen) return;
+        int c = src_match_count(a->src, a->pbuf, &err);
+        if (c < 0) { app_msg(a, TS_ERROR, "%s", err.msg); return; }
+        int sel = app_selected(a);
+        const char *sc = node_scheme(a, sel);
+        if (!strcmp(sc, "bf16")) sc = "int4-g128-sym";
+        if (src_add_pattern(a->src, a->pbuf, k == PR_TARGET ? sc : NULL, &err) != QT_OK) {
+            app_msg(a, TS_ERROR, "%s", err.msg);
+            return;
+        }
+        app_source_changed(a);
+        if (k == PR_TARGET) app_msg(a, TS_INFO, "target %s -> %s (%d modules)", a->pbuf, sc, c);
+        else app_msg(a, TS_INFO, "ignore %s (%d modules)", a->pbuf, c);
+    } else if (k == PR_WRITE) {
+        if (!a->plen) return;
+        if (src_write_recipe(a->src, a->pbuf, &err) != QT_OK) app_msg(a, TS_ERROR, "%s", err.msg);
+        else app_msg(a, TS_INFO, "wrote %s", a->pbuf);
+    }
+}
+
+static void prompt_key(struct app *a, int key) {
+    if (key == TK_ESC) { a->prompt = PR_NONE; app_msg(a, TS_NORMAL, "%s", ""); return; }
+    if (key == TK_ENTER) { prompt_accept(a); return; }
+    if (key == TK_BS) {
+        while (a->plen > 0 && ((unsigned char)a->pbuf[a->plen - 1] & 0xc0) == 0x80) a->plen--;
+        if (a->plen > 0) a->plen--;
+        a->pbuf[a->plen] = 0;
+    } else if (key >= 32 && key < TK_BASE && key != 127) {
+        char mb[8];
+        mbstate_t ms;
+        memset(&ms, 0, sizeof ms);
+        size_t k = wcrtomb(mb, (wchar_t)key, &ms);
+        if (k != (size_t)-1 && a->plen + (int)k < (int)sizeof a->pbuf - 1) {
+            memcpy(a->pbuf + a->plen, mb, k);
+            a->plen += (int)k;
+            a->pbuf[a->plen] = 0;
+        }
+    } else {
+        return;
+    }
+    prompt_live(a);
+}
+
+/* ---- dispatch ---- */
+
+static void open_full(struct app *a, const struct panel_ops *p) {
+    a->full = a->full == p ? NULL : p;
+    if (a->full && a->full->resize) a->full->resize(a, &a->lay.body);
+}
+
+void app_key(struct app *a, int key) {
+    if (key == TK_RESIZE) return;
+    if (a->dialog == DLG_QUIT) {
+        if (key == 'y' || key == 'Y') a->quit = 1;
+        a->dialog = DLG_NONE;
+        return;
+    }
+    if (a->prompt) { prompt_key(a, key); return; }
+    a->msg[0] = 0;
+    enum tui_action act = tui_key_action(key);
+    if (act == TA_NONE) {
+        char kn[16];
+        app_msg(a, TS_DIM, "key %s: unbound (? for help)", tui_key_name(key, kn, sizeof kn));
+        return;
+    }
+    if (!app_action_available(a, act)) {
+        app_msg(a, TS_WARN, "%s: needs the engine daemon (not available in this session)",
+                tui_keydefs[act - 1].help);
+        return;
+    }
+    if (a->lay.too_small && act != TA_QUIT && act != TA_REPAINT) return;
+    if (a->full && a->full->key && a->full->key(a, act, key)) return;
+    if (!a->full && a->focus_side && a->side->key && a->side->key(a, act, key)) return;
+    if (!a->full && !a->focus_side && panel_tree.key(a, act, key)) return;
+    qt_err err = {{0}};
+    switch (act) {
+    case TA_QUIT:
+        if (a->full) { a->full = NULL; break; }
+        if (app_dirty(a)) a->dialog = DLG_QUIT;
+        else a->quit = 1;
+        break;
+    case TA_BACK:
+        if (a->full) a->full = NULL;
+        else if (a->focus_side) a->focus_side = 0;
+        else if (a->tree.n_marked) {
+            for (int i = 0; i < a->tree.n; i++) a->tree.nodes[i].marked = 0;
+            a->tree.n_marked = 0;
+            app_msg(a, TS_INFO, "marks cleared");
+        }
+        break;
+    case TA_HELP: open_full(a, &panel_help); break;
+    case TA_JOBS: open_full(a, &panel_jobs); break;
+    case TA_DEPLOY: open_full(a, &panel_deploy); break;
+    case TA_COMPARE: open_full(a, &panel_compare); break;
+    case TA_REPAINT: a->repaint = 1; break;
+    case TA_RECIPE:
+        a->full = NULL;
+        a->side = a->side == &panel_recipe ? &panel_detail : &panel_recipe;
+        if (a->side->resize) a->side->resize(a, &a->lay.side);
+        break;
+    case TA_NEXT_PANEL:
+        if (a->full) a->full = NULL;
+        else a->focus_side = !a->focus_side;
+        break;
+    case TA_SEARCH: prompt_open(a, PR_SEARCH, NULL); break;
+    case TA_SEARCH_NEXT:
+    case TA_SEARCH_PREV:
+        if (!a->search[0]) app_msg(a, TS_WARN, "no search yet (/ to search)");
+        else search_from(a, a->search, act == TA_SEARCH_NEXT ? 1 : -1);
+        break;
+    case TA_PATTERN: prompt_open(a, PR_TARGET, "re:"); break;
+    case TA_PATTERN_IGN: prompt_open(a, PR_IGNORE, "re:"); break;
+    case TA_WRITE:
+        prompt_open(a, PR_WRITE, a->src->recipe_path ? a->src->recipe_path : "recipe.yaml");
+        break;
+    case TA_UNDO:
+    case TA_REDO:
+        if ((act == TA_UNDO ? a->src->ops->undo : a->src->ops->redo)(a->src, &err) != QT_OK)
+            app_msg(a, TS_WARN, "%s", err.msg);
+        else {
+            app_source_changed(a);
+            app_msg(a, TS_INFO, "%s: recipe version %d", act == TA_UNDO ? "undone" : "redone",
+                    a->src->recipe_version);
+        }
+        break;
+    case TA_VARIANT_A:
+    case TA_VARIANT_B:
+        if (a->src->ops->variant_store(a->src, act == TA_VARIANT_B, &err) != QT_OK)
+            app_msg(a, TS_ERROR, "%s", err.msg);
+        else {
+            cmp_clear(a);
+            app_msg(a, TS_INFO, "stored the recipe as variant %c", act == TA_VARIANT_A ? 'A' : 'B');
+        }
+        break;
+    case TA_COMMIT:
+        if (a->src->ops->job_submit(a->src, &err) != QT_OK) app_msg(a, TS_ERROR, "%s", err.msg);
+        else {
+            a->src->saved_version = a->src->recipe_version;
+            app_msg(a, TS_INFO, "committed: %s job submitted (o: jobs)", a->src->commit_kind);
+        }
+        break;
+    case TA_DETACH: a->detach = 1; break;
+    case TA_BITS_UP: case TA_BITS_DOWN: case TA_GROUP: case TA_SYM: case TA_TYPE: case TA_IGNORE:
+        do_edit(a, act);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- the screen state kept in the session ---- */
+
+static int state_path(const struct app *a, char *buf, size_t n) {
+    char home[2048];
+    qt_err err;
+    if (!a->src->session[0] || qt_session_home(home, sizeof home, &err) != QT_OK) return -1;
+    snprintf(buf, n, "%s/sessions/%s/tui.json", home, a->src->session);
+    return 0;
+}
+
+void app_state_save(const struct app *a) {
+    char path[2300];
+    if (state_path(a, path, sizeof path) != 0) return;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "nodes", a->tree.n);
+    cJSON_AddNumberToObject(j, "cursor", app_selected(a));
+    cJSON_AddNumberToObject(j, "top", a->tree_l.top);
+    cJSON_AddStringToObject(j, "side", a->side->name);
+    cJSON *e = cJSON_AddArrayToObject(j, "expanded");
+    for (int i = 1; i < a->tree.n; i++)
+        if (a->tree.nodes[i].expanded) cJSON_AddItemToArray(e, cJSON_CreateNumber(i));
+    char *text = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    qt_err err;
+    if (text) qt_write_file_atomic(path, text, strlen(text), &err);
+    free(text);
+}
+
+void app_state_load(struct app *a) {
+    char path[2300];
+    if (state_path(a, path, sizeof path) != 0) return;
+    size_t len;
+    qt_err err;
+    char *text = qt_read_file(path, &len, &err);
+    if (!text) return;
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    const cJSON *n = cJSON_GetObjectItem(j, "nodes");
+    if (cJSON_IsNumber(n) && n->valueint == a->tree.n) {   /* same model, same tree */
+        const cJSON *e;
+        cJSON_ArrayForEach(e, cJSON_GetObjectItem(j, "expanded"))
+            if (cJSON_IsNumber(e) && e->valueint > 0 && e->valueint < a->tree.n)
+                a->tree.nodes[e->valueint].expanded = 1;
+        mt_visible(&a->tree);
+        const cJSON *c = cJSON_GetObjectItem(j, "cursor"), *t = cJSON_GetObjectItem(j, "top");
+        if (cJSON_IsNumber(t)) a->tree_l.top = t->valueint;
+        if (cJSON_IsNumber(c) && c->valueint > 0 && c->valueint < a->tree.n) app_select(a, c->valueint);
+        const char *side = cJSON_GetStringValue(cJSON_GetObjectItem(j, "side"));
+        if (side && !strcmp(side, "recipe")) a->side = &panel_recipe;
+    }
+    cJSON_Delete(j);
+}

@@ -1,0 +1,105 @@
+/* app.h — the workbench: state shared by the panels, the panel ops table,
+ * frame drawing and key dispatch.  The event loop (loop.c) feeds keys and
+ * engine messages in; a frame comes out into app->scr. */
+#ifndef QT_TUI_APP_H
+#define QT_TUI_APP_H
+#include "keys.h"
+#include "layout.h"
+#include "mtree.h"
+#include "screen.h"
+#include "source.h"
+#include "widgets.h"
+
+struct app;
+
+/* One panel: a file in panels/ exports one of these. */
+struct panel_ops {
+    const char *name;
+    const char *title;
+    /* Draws into r; focused says whether keys go to it. */
+    void (*draw)(struct app *a, const struct tui_rect *r, int focused);
+    /* Handles an action (key: the raw key); returns 1 when handled. */
+    int (*key)(struct app *a, enum tui_action act, int key);
+    /* The panel's rectangle changed (scroll positions follow). */
+    void (*resize)(struct app *a, const struct tui_rect *r);
+    /* Gained (on = 1) or lost focus. */
+    void (*focus)(struct app *a, int on);
+    /* Finds text from the current position in direction dir (+1/-1); returns
+     * 1 when found.  NULL: the panel is not searchable. */
+    int (*search)(struct app *a, const char *text, int dir);
+};
+
+extern const struct panel_ops panel_tree, panel_detail, panel_recipe, panel_jobs, panel_compare,
+    panel_deploy, panel_help;
+
+enum prompt_kind { PR_NONE, PR_SEARCH, PR_TARGET, PR_IGNORE, PR_WRITE };
+enum dialog_kind { DLG_NONE, DLG_QUIT };
+
+struct app {
+    struct src *src;
+    struct mtree tree;
+    struct tui_screen scr;
+    const struct tui_glyphs *g;
+    struct tui_layout lay;
+    /* panels */
+    const struct panel_ops *side;     /* detail or recipe */
+    const struct panel_ops *full;     /* a full-body panel (help, jobs ...) or NULL */
+    int focus_side;                   /* 1: keys go to the side pane */
+    struct wg_list tree_l, recipe_l, help_l, jobs_l, compare_l;
+    /* message line */
+    char msg[256];
+    enum tui_style msg_style;
+    /* prompt */
+    enum prompt_kind prompt;
+    char pbuf[256];
+    int plen;
+    char pinfo[128];                  /* live info right of the prompt */
+    enum tui_style pinfo_style;
+    char search[256];
+    /* dialog */
+    enum dialog_kind dialog;
+    /* the detail panel's histogram cache */
+    int hist_tensor;
+    int64_t hist[64];                 /* (64) bins */
+    double hist_lo, hist_hi;
+    int hist_rows, hist_ok;
+    char hist_err[128];
+    /* compare cache: summaries and per-tensor schemes of A and B */
+    int cmp_valid;
+    struct src_summary cmp_sum[2];
+    char **cmp_schemes[2];            /* (n_tensors) each */
+    int *cmp_diff;                    /* (n_cmp_diff) tensor indices whose schemes differ */
+    int n_cmp_diff;
+    /* outcome */
+    int quit, detach, repaint;
+    int frames;
+};
+
+/* Sets up the app over an open source, drawing on a w x h screen. */
+int app_init(struct app *a, struct src *s, int w, int h, int ascii, qt_err *err);
+void app_free(struct app *a);
+/* Resizes the virtual screen and relayouts. */
+void app_resize(struct app *a, int w, int h);
+/* Draws a whole frame into a->scr. */
+void app_draw(struct app *a);
+/* Handles one key. */
+void app_key(struct app *a, int key);
+/* The source reported a change (new recipe, job progress). */
+void app_source_changed(struct app *a);
+/* 1 when the action is offered (its engine call exists). */
+int app_action_available(const struct app *a, enum tui_action act);
+/* Message line. */
+void app_msg(struct app *a, enum tui_style st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The selected tree node (0 when the tree is empty). */
+int app_selected(const struct app *a);
+/* Moves the tree cursor to node i (revealing it). */
+void app_select(struct app *a, int node);
+/* Saves / restores what the person was looking at (cursor, expanded nodes,
+ * side pane) in the session directory (tui.json), so that `qtune attach`
+ * brings the same screen back.  Failures are silent: it is a convenience. */
+void app_state_save(const struct app *a);
+void app_state_load(struct app *a);
+/* Uncommitted (unsaved) edits since the last commit or write. */
+int app_dirty(const struct app *a);
+
+#endif

@@ -1,0 +1,162 @@
+/* source.h — where the TUI gets what it shows: the model description, the
+ * current recipe and how it resolves, per-tensor previews, lint findings,
+ * variants and jobs.  Panels read `struct src`; they never compute.
+ *
+ * A backend (ops table) moves recipe texts, variants and jobs between the
+ * TUI and an engine: `local` runs the engine library in this process (no
+ * daemon; what tests use until the daemon lands), a daemon backend will speak
+ * docs/protocol.md.  caps says which engine calls the backend has; the UI
+ * hides what is not there.
+ *
+ * Recipe edits are made here with the recipe module's edit API
+ * (qt_recipe_set_scheme / add_ignore / remove_ignore), then sent as one new
+ * recipe text: one user action = one undo step. */
+#ifndef QT_TUI_SOURCE_H
+#define QT_TUI_SOURCE_H
+#include <stdint.h>
+
+#include "model.h"
+#include "qt.h"
+#include "recipe.h"
+
+enum {
+    SRC_CAP_PREVIEW = 1,   /* per-(tensor, scheme) error statistics */
+    SRC_CAP_LINT = 2,
+    SRC_CAP_DEPLOY = 4,
+    SRC_CAP_JOBS = 8,      /* quantize / eval jobs, commit */
+    SRC_CAP_HIST = 16,     /* weight histograms (needs weights) */
+    SRC_CAP_DETACH = 32,   /* the engine outlives this client */
+};
+
+struct src_job {
+    int id;
+    char kind[16], state[16], stage[64];
+    double done, total, rate, eta;   /* eta < 0: unknown */
+    char error[256];
+};
+
+struct src_finding {
+    char code[8], severity[8];
+    char *message;
+    int n_tensors;
+    int *tensors;             /* (n_tensors) model tensor indices */
+};
+
+/* What a recipe text comes to on this model (also used for variants). */
+struct src_summary {
+    int ok;                   /* 0: the text did not parse / resolve; see err */
+    char err[256];
+    int64_t params;           /* all tensors */
+    int64_t bytes_before, bytes_after;   /* all tensors */
+    int64_t q_params;         /* quantizable weights (Linear .weight) */
+    int64_t q_bytes_after;    /* their bytes after */
+    int n_quantized;
+    double bpw;               /* bits per quantizable weight */
+};
+
+struct src;
+
+struct src_ops {
+    const char *name;
+    /* fd to poll for engine messages, -1 when none, and the poll events. */
+    int (*fd)(struct src *s);
+    short (*events)(struct src *s);
+    /* Reads what the engine sent; returns 1 when the state changed. */
+    int (*pump)(struct src *s);
+    /* 1 when no request is outstanding and no job is queued or running
+     * (script `:wait-idle`). */
+    int (*idle)(struct src *s);
+    /* Requests sent and not yet answered. */
+    int (*pending)(struct src *s);
+    /* Replaces the recipe text (a new history step). */
+    int (*recipe_set)(struct src *s, const char *text, qt_err *err);
+    int (*undo)(struct src *s, qt_err *err);
+    int (*redo)(struct src *s, qt_err *err);
+    int (*variant_store)(struct src *s, int slot, qt_err *err);   /* slot 0 = A, 1 = B */
+    int (*job_submit)(struct src *s, qt_err *err);
+    int (*job_cancel)(struct src *s, int id, qt_err *err);
+    void (*close)(struct src *s);
+};
+
+struct src {
+    const struct src_ops *ops;
+    void *impl;
+    int caps;
+    char engine_state[48];    /* "local", "idle", "busy 1 job" ... */
+    char session[64];
+    /* model description (metadata: no weights are read by the TUI) */
+    struct qt_model *model;
+    char model_name[128];     /* last path component, for the status line */
+    /* the current recipe as the engine holds it */
+    char *recipe_text;
+    int recipe_version, can_undo, can_redo;
+    int saved_version;        /* version last written or committed */
+    char *recipe_path;        /* -r file, where `w` writes */
+    /* its resolution (rebuilt whenever recipe_text changes) */
+    struct qt_recipe *recipe;
+    struct qt_resolution res;
+    int64_t *bytes_after;     /* (model->n_tensors) */
+    struct src_summary sum;
+    /* variants A, B: texts (NULL when empty) */
+    char *variant[2];
+    /* jobs and lint findings as last reported */
+    int n_jobs;
+    struct src_job *jobs;     /* (n_jobs) oldest first */
+    int n_findings;
+    struct src_finding *findings;  /* (n_findings) */
+    int changed;              /* set by the source, cleared by the UI after a redraw */
+    char note[256];           /* a message from the engine for the message line */
+    int note_err;             /* 1: the note is an error */
+    char commit_kind[16];     /* job kind `c` submits ("" when commit is not offered) */
+    int quit_ok;              /* after close: the engine was asked to stop */
+};
+
+/* Opens a source over the engine daemon of session (NULL: the model's
+ * directory name): connects (starting the daemon, or with inproc running it
+ * in a thread over a socketpair), opens model_path in the session (NULL:
+ * the session's model, as `qtune attach` does), sets the recipe file's text
+ * when given.  The model's description is also opened here, read-only, for
+ * the tree.  Caller frees with src_close. */
+int src_open_daemon(const char *model_path, const char *recipe_path, const char *session,
+                    int inproc, struct src **out, qt_err *err);
+/* Asks the daemon to stop when it has no jobs (quit, as opposed to detach);
+ * returns the number of jobs that keep it running. */
+int src_shutdown_idle(struct src *s);
+
+/* Opens the in-process source: the model at path, the recipe file (or an
+ * empty recipe), a session label.  Caller frees with src_close. */
+int src_open_local(const char *model_path, const char *recipe_path, const char *session,
+                   struct src **out, qt_err *err);
+void src_close(struct src *s);
+
+/* Called by backends after recipe_text changed: parses, resolves, sums. */
+void src_recipe_changed(struct src *s);
+
+/* Summarizes a recipe text on the source's model; fills schemes (n_tensors
+ * canonical scheme strings, caller frees each and the array) when not NULL. */
+void src_summarize(struct src *s, const char *text, struct src_summary *sum, char ***schemes);
+
+/* Bytes a tensor takes under weight args w (NULL or !present: unchanged). */
+int64_t src_tensor_bytes(const struct qt_tensor *t, const struct qt_qargs *w);
+
+/* ---- edits: each is one history step ---- */
+
+/* Gives target i (a pattern) scheme i, for i < n. */
+int src_edit_schemes(struct src *s, int n, const char *const *targets, const char *const *schemes,
+                     qt_err *err);
+/* Adds (on = 1) or removes targets from the ignore list. */
+int src_edit_ignore(struct src *s, int n, const char *const *targets, int on, qt_err *err);
+/* Adds pattern as a target with scheme, or to ignore (scheme NULL). */
+int src_add_pattern(struct src *s, const char *pattern, const char *scheme, qt_err *err);
+/* Modules (quantizable 2-D weights) a pattern matches; -1 and err when it
+ * does not compile. */
+int src_match_count(struct src *s, const char *pattern, qt_err *err);
+/* Writes the current recipe to path (atomically). */
+int src_write_recipe(struct src *s, const char *path, qt_err *err);
+
+/* Histogram of a tensor's weights over bins: counts (bins), range [lo, hi],
+ * from up to 64 evenly spaced rows.  Needs SRC_CAP_HIST. */
+int src_histogram(struct src *s, int tensor, int bins, int64_t *counts, double *lo, double *hi,
+                  int *rows_used, qt_err *err);
+
+#endif

@@ -1,0 +1,425 @@
+/* source_daemon.c — the source over the engine daemon (docs/protocol.md,
+ * engine/client.h).  Requests are sent without waiting; replies and events
+ * are applied in pump(), so the keyboard never waits for the engine.  Recipe
+ * edits are applied optimistically (the text sent becomes the current text at
+ * once) and confirmed by the reply and the `recipe` event. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "client.h"
+#include "job.h"
+#include "screen.h"
+#include "session.h"
+#include "source.h"
+
+enum req_kind { RQ_RECIPE, RQ_VARIANT, RQ_VARIANT_GET, RQ_SUBMIT, RQ_CANCEL, RQ_OTHER };
+
+struct pending {
+    int id;
+    enum req_kind kind;
+    int slot;   /* variants: 0 = A, 1 = B */
+};
+
+struct dsrc {
+    struct qt_client *c;
+    int inproc;
+    struct pending pend[64];
+    int n_pend;
+    int gone;
+};
+
+static const char *jstr(const cJSON *o, const char *k) {
+    const char *s = cJSON_GetStringValue(cJSON_GetObjectItem(o, k));
+    return s ? s : "";
+}
+
+static double jnum(const cJSON *o, const char *k, double dflt) {
+    const cJSON *v = cJSON_GetObjectItem(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
+
+static void note(struct src *s, int is_err, const char *msg) {
+    tui_strcpy(s->note, sizeof s->note, msg);
+    s->note_err = is_err;
+    s->changed = 1;
+}
+
+static void set_state(struct src *s) {
+    struct dsrc *d = s->impl;
+    int running = 0, queued = 0;
+    for (int i = 0; i < s->n_jobs; i++) {
+        if (!strcmp(s->jobs[i].state, "running")) running++;
+        if (!strcmp(s->jobs[i].state, "queued")) queued++;
+    }
+    if (d->gone) snprintf(s->engine_state, sizeof s->engine_state, "gone");
+    else if (running || queued) snprintf(s->engine_state, sizeof s->engine_state, "busy %d job%s", running + queued, running + queued == 1 ? "" : "s");
+    else if (d->n_pend) snprintf(s->engine_state, sizeof s->engine_state, "working");
+    else snprintf(s->engine_state, sizeof s->engine_state, "%s", d->inproc ? "in-process" : "idle");
+}
+
+static struct src_job *job_slot(struct src *s, int id) {
+    for (int i = 0; i < s->n_jobs; i++)
+        if (s->jobs[i].id == id) return &s->jobs[i];
+    struct src_job *j = realloc(s->jobs, sizeof *j * (size_t)(s->n_jobs + 1));
+    if (!j) return NULL;
+    s->jobs = j;
+    memset(&j[s->n_jobs], 0, sizeof *j);
+    j[s->n_jobs].id = id;
+    j[s->n_jobs].eta = -1;
+    return &j[s->n_jobs++];
+}
+
+static void job_update(struct src *s, const cJSON *J) {
+    struct src_job *j = job_slot(s, (int)jnum(J, "id", 0));
+    if (!j) return;
+    tui_strcpy(j->kind, sizeof j->kind, jstr(J, "kind"));
+    tui_strcpy(j->state, sizeof j->state, jstr(J, "state"));
+    tui_strcpy(j->stage, sizeof j->stage, jstr(J, "stage"));
+    tui_strcpy(j->error, sizeof j->error, jstr(J, "error"));
+    j->done = jnum(J, "done", 0);
+    j->total = jnum(J, "total", 0);
+    j->rate = jnum(J, "rate", 0);
+    j->eta = jnum(J, "eta", -1);
+}
+
+/* A recipe result or event: text (may be null: fetch it), version, undo/redo. */
+static void recipe_update(struct src *s, const cJSON *r) {
+    struct dsrc *d = s->impl;
+    const cJSON *t = cJSON_GetObjectItem(r, "text");
+    s->recipe_version = (int)jnum(r, "version", s->recipe_version);
+    s->can_undo = cJSON_IsTrue(cJSON_GetObjectItem(r, "can_undo"));
+    s->can_redo = cJSON_IsTrue(cJSON_GetObjectItem(r, "can_redo"));
+    if (cJSON_IsString(t)) {
+        if (!s->recipe_text || strcmp(s->recipe_text, t->valuestring)) {
+            free(s->recipe_text);
+            s->recipe_text = qt_strdup(t->valuestring);
+            src_recipe_changed(s);
+        }
+    } else if (d->c) {
+        cJSON *q = cJSON_CreateObject();
+        cJSON_AddStringToObject(q, "op", "recipe_get");
+        qt_err err;
+        int id = qt_client_send(d->c, q, &err);
+        if (id > 0 && d->n_pend < 64) d->pend[d->n_pend++] = (struct pending){id, RQ_RECIPE, 0};
+    }
+    s->changed = 1;
+}
+
+static void handle(struct src *s, const cJSON *m) {
+    struct dsrc *d = s->impl;
+    const char *ev = cJSON_GetStringValue(cJSON_GetObjectItem(m, "event"));
+    if (ev) {
+        if (!strcmp(ev, "recipe")) recipe_update(s, m);
+        else if (!strcmp(ev, "job")) job_update(s, cJSON_GetObjectItem(m, "job"));
+        else if (!strcmp(ev, "progress")) {
+            struct src_job *j = job_slot(s, (int)jnum(m, "job", 0));
+            if (j) {
+                j->done = jnum(m, "done", j->done);
+                j->total = jnum(m, "total", j->total);
+                j->rate = jnum(m, "rate", 0);
+                j->eta = jnum(m, "eta", -1);
+                tui_strcpy(j->stage, sizeof j->stage, jstr(m, "stage"));
+            }
+        }
+        s->changed = 1;
+        return;
+    }
+    const cJSON *idv = cJSON_GetObjectItem(m, "id");
+    int id = cJSON_IsNumber(idv) ? idv->valueint : -1;
+    enum req_kind kind = RQ_OTHER;
+    int slot = 0;
+    for (int i = 0; i < d->n_pend; i++) {
+        if (d->pend[i].id != id) continue;
+        kind = d->pend[i].kind;
+        slot = d->pend[i].slot;
+        d->pend[i] = d->pend[--d->n_pend];
+        break;
+    }
+    if (!cJSON_IsTrue(cJSON_GetObjectItem(m, "ok"))) {
+        note(s, 1, jstr(m, "error"));
+        if (kind == RQ_RECIPE && d->c) {   /* our optimistic text is wrong: fetch the truth */
+            cJSON *q = cJSON_CreateObject();
+            cJSON_AddStringToObject(q, "op", "recipe_get");
+            qt_err err;
+            int nid = qt_client_send(d->c, q, &err);
+            if (nid > 0 && d->n_pend < 64) d->pend[d->n_pend++] = (struct pending){nid, RQ_RECIPE, 0};
+        }
+        return;
+    }
+    const cJSON *res = cJSON_GetObjectItem(m, "result");
+    if (kind == RQ_RECIPE) recipe_update(s, res);
+    else if (kind == RQ_VARIANT && d->c && d->n_pend < 64) {
+        /* stored: fetch the text the daemon stored, for the compare panel */
+        cJSON *q = cJSON_CreateObject();
+        cJSON_AddStringToObject(q, "op", "variant_get");
+        cJSON_AddStringToObject(q, "slot", slot ? "B" : "A");
+        qt_err err;
+        int nid = qt_client_send(d->c, q, &err);
+        if (nid > 0) d->pend[d->n_pend++] = (struct pending){nid, RQ_VARIANT_GET, slot};
+    } else if (kind == RQ_VARIANT_GET) {
+        const cJSON *t = cJSON_GetObjectItem(res, "text");
+        free(s->variant[slot]);
+        s->variant[slot] = cJSON_IsString(t) ? qt_strdup(t->valuestring) : NULL;
+    } else if (kind == RQ_SUBMIT || kind == RQ_CANCEL) {
+        const cJSON *J = cJSON_GetObjectItem(res, "job");
+        job_update(s, J);
+        char b[128];
+        snprintf(b, sizeof b, "job %d (%s): %s", (int)jnum(J, "id", 0), jstr(J, "kind"), jstr(J, "state"));
+        note(s, 0, b);
+    }
+    s->changed = 1;
+}
+
+static int d_fd(struct src *s) {
+    struct dsrc *d = s->impl;
+    return d->gone ? -1 : qt_client_fd(d->c);
+}
+
+static short d_events(struct src *s) {
+    struct dsrc *d = s->impl;
+    return d->gone ? 0 : qt_client_poll_events(d->c);
+}
+
+static int d_pump(struct src *s) {
+    struct dsrc *d = s->impl;
+    if (d->gone) return 0;
+    qt_err err = {{0}};
+    int gone = qt_client_pump(d->c, &err) != QT_OK;
+    for (cJSON *m; (m = qt_client_next(d->c)); cJSON_Delete(m)) handle(s, m);
+    if (gone) {
+        d->gone = 1;
+        d->n_pend = 0;
+        note(s, 1, "engine: connection closed (the daemon has gone)");
+    }
+    set_state(s);
+    int ch = s->changed;
+    return ch;
+}
+
+static int d_pending(struct src *s) {
+    struct dsrc *d = s->impl;
+    return d->n_pend;
+}
+
+static int d_idle(struct src *s) {
+    struct dsrc *d = s->impl;
+    if (d->gone || d->n_pend) return d->gone;
+    for (int i = 0; i < s->n_jobs; i++)
+        if (!strcmp(s->jobs[i].state, "running") || !strcmp(s->jobs[i].state, "queued")) return 0;
+    return 1;
+}
+
+/* Sends req (taken) and remembers what its reply is for. */
+static int send_req_slot(struct src *s, cJSON *req, enum req_kind kind, int slot, qt_err *err) {
+    struct dsrc *d = s->impl;
+    if (d->gone) { cJSON_Delete(req); return qt_err_set(err, "engine: not connected"); }
+    if (d->n_pend >= 64) { cJSON_Delete(req); return qt_err_set(err, "engine: too many requests in flight"); }
+    int id = qt_client_send(d->c, req, err);
+    if (id < 0) return QT_ERR;
+    d->pend[d->n_pend++] = (struct pending){id, kind, slot};
+    set_state(s);
+    return QT_OK;
+}
+
+static int send_req(struct src *s, cJSON *req, enum req_kind kind, qt_err *err) {
+    return send_req_slot(s, req, kind, 0, err);
+}
+
+static cJSON *op(const char *name) {
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "op", name);
+    return r;
+}
+
+static int d_recipe_set(struct src *s, const char *text, qt_err *err) {
+    cJSON *r = op("recipe_set");
+    cJSON_AddStringToObject(r, "text", text);
+    if (send_req(s, r, RQ_RECIPE, err) != QT_OK) return QT_ERR;
+    free(s->recipe_text);   /* optimistic: the next edit builds on this text */
+    s->recipe_text = qt_strdup(text);
+    s->recipe_version++;
+    s->can_undo = 1;
+    s->can_redo = 0;
+    src_recipe_changed(s);
+    return QT_OK;
+}
+
+static int d_undo(struct src *s, qt_err *err) {
+    if (!s->can_undo) return qt_err_set(err, "undo: nothing to undo");
+    return send_req(s, op("undo"), RQ_RECIPE, err);
+}
+
+static int d_redo(struct src *s, qt_err *err) {
+    if (!s->can_redo) return qt_err_set(err, "redo: nothing to redo");
+    return send_req(s, op("redo"), RQ_RECIPE, err);
+}
+
+static int d_variant_store(struct src *s, int slot, qt_err *err) {
+    cJSON *r = op("variant_store");
+    cJSON_AddStringToObject(r, "slot", slot ? "B" : "A");
+    /* no text: the daemon stores its current recipe, which (requests being
+     * served in order) includes every edit and undo sent before */
+    return send_req_slot(s, r, RQ_VARIANT, slot, err);
+}
+
+static int d_job_submit(struct src *s, qt_err *err) {
+    if (!s->commit_kind[0]) return qt_err_set(err, "commit: quantize jobs are not in this build");
+    cJSON *r = op("job_submit");
+    cJSON_AddStringToObject(r, "kind", s->commit_kind);
+    cJSON *p = cJSON_AddObjectToObject(r, "params");
+    if (!strcmp(s->commit_kind, "quantize")) {
+        char home[PATH_MAX], out[PATH_MAX + 256];
+        qt_err e2;
+        if (qt_session_home(home, sizeof home, &e2) != QT_OK) { cJSON_Delete(r); return qt_err_set(err, "%s", e2.msg); }
+        snprintf(out, sizeof out, "%s/sessions/%s/checkpoints/v%d", home, s->session, s->recipe_version);
+        cJSON_AddStringToObject(p, "out", out);
+    } else {
+        cJSON_AddNumberToObject(p, "steps", 20);
+        cJSON_AddNumberToObject(p, "step_ms", 50);
+    }
+    cJSON_AddStringToObject(r, "text", s->recipe_text ? s->recipe_text : "");
+    return send_req(s, r, RQ_SUBMIT, err);
+}
+
+static int d_job_cancel(struct src *s, int id, qt_err *err) {
+    cJSON *r = op("job_cancel");
+    cJSON_AddNumberToObject(r, "job", id);
+    return send_req(s, r, RQ_CANCEL, err);
+}
+
+static void d_close(struct src *s) {
+    struct dsrc *d = s->impl;
+    if (!d) return;
+    if (d->c) qt_client_close(d->c);
+    free(d);
+    s->impl = NULL;
+}
+
+static const struct src_ops daemon_ops = {
+    .name = "daemon",
+    .fd = d_fd, .events = d_events, .pump = d_pump, .idle = d_idle, .pending = d_pending,
+    .recipe_set = d_recipe_set, .undo = d_undo, .redo = d_redo,
+    .variant_store = d_variant_store,
+    .job_submit = d_job_submit, .job_cancel = d_job_cancel,
+    .close = d_close,
+};
+
+int src_shutdown_idle(struct src *s) {
+    struct dsrc *d = s->impl;
+    int busy = 0;
+    for (int i = 0; i < s->n_jobs; i++)
+        if (!strcmp(s->jobs[i].state, "running") || !strcmp(s->jobs[i].state, "queued")) busy++;
+    if (!d || d->gone || d->inproc || busy || s->ops != &daemon_ops) return busy;
+    qt_err err;
+    cJSON *r = op("shutdown");
+    cJSON_Delete(qt_client_call(d->c, r, 5000, &err));
+    s->quit_ok = 1;
+    return 0;
+}
+
+/* Synchronous call at startup (before the first frame). */
+static cJSON *call(struct dsrc *d, cJSON *req, qt_err *err) {
+    return qt_client_call(d->c, req, 30000, err);
+}
+
+int src_open_daemon(const char *model_path, const char *recipe_path, const char *session,
+                    int inproc, struct src **out, qt_err *err) {
+    struct src *s = calloc(1, sizeof *s);
+    struct dsrc *d = calloc(1, sizeof *d);
+    if (!s || !d) { free(s); free(d); return qt_err_set(err, "out of memory"); }
+    s->ops = &daemon_ops;
+    s->impl = d;
+    d->inproc = inproc;
+    char name[128];
+    if (session) {
+        tui_strcpy(name, sizeof name, session);
+    } else {
+        /* default session: the model's directory name, made a valid name */
+        char tmp[PATH_MAX];
+        tui_strcpy(tmp, sizeof tmp, model_path ? model_path : "qtune");
+        size_t n = strlen(tmp);
+        while (n > 1 && tmp[n - 1] == '/') tmp[--n] = 0;
+        const char *b = strrchr(tmp, '/');
+        tui_strcpy(name, sizeof name, b ? b + 1 : tmp);
+        char *dot = strstr(name, ".config.json");
+        if (dot) *dot = 0;
+        for (char *p = name; *p; p++)
+            if (!(*p == '-' || *p == '_' || *p == '.' || (*p >= '0' && *p <= '9') ||
+                  ((*p | 32) >= 'a' && (*p | 32) <= 'z')))
+                *p = '_';
+        if (name[0] == '.' || !name[0]) name[0] = 's';
+    }
+    tui_strcpy(s->session, sizeof s->session, name);
+    if (qt_client_connect(name, inproc ? QT_CLIENT_INPROC : QT_CLIENT_START, -1, &d->c, err) != QT_OK)
+        goto fail;
+    const cJSON *h = qt_client_hello(d->c);
+    const char *have = cJSON_GetStringValue(cJSON_GetObjectItem(h, "model"));
+    char abs[PATH_MAX];
+    if (model_path) {
+        if (!realpath(model_path, abs)) { qt_err_set(err, "%s: no such model", model_path); goto fail; }
+        if (!have || strcmp(have, abs)) {
+            cJSON *r = op("open");
+            cJSON_AddStringToObject(r, "model", abs);
+            cJSON *res = call(d, r, err);
+            if (!res) goto fail;
+            cJSON_Delete(res);
+        }
+    } else {
+        if (!have) { qt_err_set(err, "session %s: no model (qtune open MODEL -s %s)", name, name); goto fail; }
+        tui_strcpy(abs, sizeof abs, have);
+    }
+    if (qt_model_open(abs, &s->model, err) != QT_OK) goto fail;
+    {
+        const char *b = strrchr(abs, '/');
+        tui_strcpy(s->model_name, sizeof s->model_name, b ? b + 1 : abs);
+        char *dot = strstr(s->model_name, ".config.json");
+        if (dot) *dot = 0;
+    }
+    s->bytes_after = calloc((size_t)s->model->n_tensors + 1, sizeof *s->bytes_after);
+    if (!s->bytes_after) { qt_err_set(err, "out of memory"); goto fail; }
+    const cJSON *j;
+    cJSON_ArrayForEach(j, cJSON_GetObjectItem(h, "jobs")) job_update(s, j);
+    if (recipe_path) {
+        size_t len;
+        char *text = qt_read_file(recipe_path, &len, err);
+        if (!text) goto fail;
+        struct qt_recipe *r;
+        if (qt_recipe_parse(text, len, recipe_path, &r, err) != QT_OK) { free(text); goto fail; }
+        qt_recipe_free(r);
+        cJSON *q = op("recipe_set");
+        cJSON_AddStringToObject(q, "text", text);
+        free(text);
+        cJSON *res = call(d, q, err);
+        if (!res) goto fail;
+        cJSON_Delete(res);
+        s->recipe_path = qt_strdup(recipe_path);
+    }
+    cJSON *res = call(d, op("recipe_get"), err);
+    if (!res) goto fail;
+    recipe_update(s, res);
+    cJSON_Delete(res);
+    if (!s->recipe_text) s->recipe_text = qt_strdup("");
+    src_recipe_changed(s);
+    if (!s->recipe) {
+        qt_err_set(err, "session %s: recipe: %s", name, s->sum.err);
+        goto fail;
+    }
+    /* what `c` submits: quantize when this engine has it; the `test` job
+     * kind when the daemon offers it (QTUNE_TEST_JOBS=1, end-to-end tests) */
+    const struct qt_job_kind *k = qt_job_kind_find("quantize");
+    if (k && k->run) snprintf(s->commit_kind, sizeof s->commit_kind, "quantize");
+    else if ((k = qt_job_kind_find("test")) && k->run) snprintf(s->commit_kind, sizeof s->commit_kind, "test");
+    s->caps = SRC_CAP_JOBS | (inproc ? 0 : SRC_CAP_DETACH) | (s->model->metadata_only ? 0 : SRC_CAP_HIST);
+    s->saved_version = s->recipe_version;
+    s->changed = 0;
+    set_state(s);
+    *out = s;
+    return QT_OK;
+fail:
+    src_close(s);
+    return QT_ERR;
+}
