@@ -199,6 +199,12 @@ static int build_plan(const struct qt_model *m, const struct qt_write_params *p,
         const struct qt_tensor *t = &m->tensors[i];
         int g = p->tensor_group[i];
         if (drop[i]) continue;
+        if (g < 0 && t->ct) {
+            rc = qt_err_set(err, "%s: a quantized module of the source checkpoint left unquantized: copying "
+                            "compressed-tensors modules is not supported (quantize it or start from the BF16 model)",
+                            t->name);
+            break;
+        }
         if (g < 0) {
             if (plan_add(pl, t->name, "", t->dtype, 0, 0, 0, i, PART_RAW) != QT_OK) { rc = qt_err_set(err, "out of memory"); break; }
             struct out_entry *e = &pl->e[pl->n - 1];
