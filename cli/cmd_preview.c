@@ -76,10 +76,16 @@ static cJSON *to_json(const struct qt_model *m, const struct qt_scheme *s,
         int q = !qt_scheme_is_kept(&r->scheme);
         cJSON_AddBoolToObject(o, "quantized", q);
         cJSON_AddNumberToObject(o, "params", (double)r->params);
-        cJSON_AddNumberToObject(o, "rel_rmse", q ? qt_qstats_rel_rmse(&r->st) : 0.0);
-        if (q) add_num_or_null(o, "sqnr_db", qt_qstats_sqnr_db(&r->st));
-        else cJSON_AddNullToObject(o, "sqnr_db");
-        cJSON_AddNumberToObject(o, "max_abs", q ? r->st.max_abs : 0.0);
+        if (r->no_weights) {
+            cJSON_AddNullToObject(o, "rel_rmse");
+            cJSON_AddNullToObject(o, "sqnr_db");
+            cJSON_AddNullToObject(o, "max_abs");
+        } else {
+            cJSON_AddNumberToObject(o, "rel_rmse", q ? qt_qstats_rel_rmse(&r->st) : 0.0);
+            if (q) add_num_or_null(o, "sqnr_db", qt_qstats_sqnr_db(&r->st));
+            else cJSON_AddNullToObject(o, "sqnr_db");
+            cJSON_AddNumberToObject(o, "max_abs", q ? r->st.max_abs : 0.0);
+        }
         cJSON_AddNumberToObject(o, "bytes", (double)r->bytes);
         if (q && r->st.dw2 > 0) cJSON_AddNumberToObject(o, "rel_out", qt_qstats_rel_out(&r->st));
         if (r->failed) cJSON_AddStringToObject(o, "error", r->error);
@@ -94,7 +100,8 @@ static cJSON *to_json(const struct qt_model *m, const struct qt_scheme *s,
     cJSON_AddNumberToObject(t, "params", (double)tot->params);
     cJSON_AddNumberToObject(t, "bytes", (double)tot->bytes);
     cJSON_AddNumberToObject(t, "bpw", tot->bpw);
-    cJSON_AddNumberToObject(t, "rel_rmse", qt_qstats_rel_rmse(&tot->st));
+    if (tot->no_weights) cJSON_AddNullToObject(t, "rel_rmse");
+    else cJSON_AddNumberToObject(t, "rel_rmse", qt_qstats_rel_rmse(&tot->st));
     cJSON_AddNumberToObject(t, "quantized", (double)tot->n_quantized);
     cJSON_AddNumberToObject(t, "kept", (double)tot->n_kept);
     return doc;
@@ -126,7 +133,9 @@ static void print_text(const struct qt_model *m, const struct qt_scheme *s,
         fmt_count(p, sizeof p, (double)r->params);
         fmt_count(b, sizeof b, (double)r->bytes);
         qt_scheme_format(&r->scheme, sc, sizeof sc);
-        if (qt_scheme_is_kept(&r->scheme))
+        if (r->no_weights)
+            printf("%-52s %-16s %8s %9s %10s\n", t->name, sc, p, b, "no data");
+        else if (qt_scheme_is_kept(&r->scheme))
             printf("%-52s %-16s %8s %9s %10s %8s %10s%s%s\n", t->name, sc, p, b, "kept", "", "",
                    r->failed ? "  " : "", r->failed ? r->error : "");
         else
@@ -143,8 +152,9 @@ static void print_text(const struct qt_model *m, const struct qt_scheme *s,
     fmt_count(p, sizeof p, (double)tot->params);
     fmt_count(b, sizeof b, (double)tot->bytes);
     printf("\ntotal   %lld tensors quantized, %lld kept; quantizable weights: %s params, %s bytes, "
-           "%.3f bpw; rel_rmse %.6f\n", (long long)tot->n_quantized, (long long)tot->n_kept, p, b,
-           tot->bpw, qt_qstats_rel_rmse(&tot->st));
+           "%.3f bpw", (long long)tot->n_quantized, (long long)tot->n_kept, p, b, tot->bpw);
+    if (tot->no_weights) printf(" (config only: no error figures)\n");
+    else printf("; rel_rmse %.6f\n", qt_qstats_rel_rmse(&tot->st));
 }
 
 int qt_cmd_preview(int argc, char **argv) {
@@ -208,7 +218,21 @@ int qt_cmd_preview(int argc, char **argv) {
         rc = cli_failf("preview: %s", err.msg);
         goto out;
     }
-    if (json) cli_print_json(to_json(m, &s, rows, n, &tot, recipe, rec ? &res : NULL));
+    if (json) {
+        cJSON *doc = to_json(m, &s, rows, n, &tot, recipe, rec ? &res : NULL);
+        if (cal) {
+            /* what the importance vectors rest on, and the Linears they miss */
+            cJSON *c = cJSON_AddObjectToObject(doc, "calibration");
+            cJSON_AddStringToObject(c, "file", calib);
+            cJSON_AddNumberToObject(c, "tokens", (double)cal->tokens);
+            cJSON_AddBoolToObject(c, "cached", cal->from_cache);
+            cJSON_AddNumberToObject(c, "linears", cal->n_linear);
+            cJSON *u = cJSON_AddArrayToObject(c, "unseen");
+            for (int i = 0; i < cal->n_unseen; i++)
+                cJSON_AddItemToArray(u, cJSON_CreateString(m->tensors[cal->unseen[i]].name));
+        }
+        cli_print_json(doc);
+    }
     else print_text(m, &s, rows, n, &tot, d != NULL, recipe, rec ? &res : NULL);
     rc = 0;
 out:
