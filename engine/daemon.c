@@ -330,13 +330,16 @@ static void on_worker_term(int sig) { (void)sig; worker_cancel = 1; }
  * (cancelled).  Never returns. */
 static void worker_main(struct qt_daemon *d, struct qt_job *j, const struct qt_job_kind *k,
                         int wfd, const char *recipe) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != d->pid) _exit(4);      /* the daemon died before we got here */
-    setpgid(0, 0);
-    if (setpriority(PRIO_PROCESS, 0, 10) != 0) { /* best effort: batch below interactive */ }
     struct sigaction sa = {0};
     sa.sa_handler = on_worker_term;
     sigaction(SIGTERM, &sa, NULL);
+    /* the daemon dying cancels the job: it stops at its next check and
+     * cleans up (the writer removes its partial output); the next daemon
+     * shows it as interrupted */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != d->pid) _exit(4);      /* the daemon died before we got here */
+    setpgid(0, 0);
+    if (setpriority(PRIO_PROCESS, 0, 10) != 0) { /* best effort: batch below interactive */ }
     signal(SIGINT, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
