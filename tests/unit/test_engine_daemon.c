@@ -687,7 +687,7 @@ TU_TEST(test_quantize_job) {
     const char *tmp = tu_tmpdir("test_engine_daemon_q");
     char cli_out[PATH_MAX], job_out[PATH_MAX], cmd[3 * PATH_MAX];
     snprintf(cli_out, sizeof cli_out, "%s/cli", tmp);
-    snprintf(job_out, sizeof job_out, "%s/job", tmp);
+    snprintf(job_out, sizeof job_out, "%s/new/dirs/job", tmp);   /* parents created */
     snprintf(cmd, sizeof cmd, "'%s' quantize '%s' -r '%s' -o '%s' >/dev/null 2>&1", getenv("QTUNE_ENGINE_BIN"),
              tu_path("share/models/tiny-glm-moe"), tu_path("recipes/tiny-w4a16.yaml"), cli_out);
     TU_CHECK(system(cmd) == 0);
