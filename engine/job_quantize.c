@@ -2,6 +2,7 @@
  * session's model and written as a compressed-tensors checkpoint
  * (engine/writer.h), with progress in bytes of source weights, cancellable
  * (the writer removes its partial output). */
+#include <errno.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -48,6 +49,25 @@ static int check_modifiers(const struct qt_recipe *r, qt_err *err) {
         if (md->kv_bits > 0)
             return qt_err_set(err, "%s: kv_cache_scheme needs calibrated k/v scales, which qtune does not compute yet",
                               md->type);
+    }
+    return QT_OK;
+}
+
+/* mkdir -p of out's parent (the writer creates out itself, atomically). */
+static int make_parent(const char *out, qt_err *err) {
+    char dir[PATH_MAX];
+    if (snprintf(dir, sizeof dir, "%s", out) >= (int)sizeof dir) return qt_err_set(err, "%s: path too long", out);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir) return QT_OK;
+    *slash = 0;
+    for (char *p = dir + 1; ; p++) {
+        if (*p == '/' || *p == 0) {
+            char c = *p;
+            *p = 0;
+            if (mkdir(dir, 0755) != 0 && errno != EEXIST) return qt_err_set(err, "%s: %s", dir, strerror(errno));
+            *p = c;
+            if (!c) break;
+        }
     }
     return QT_OK;
 }
@@ -117,6 +137,7 @@ int qt_job_quantize_run(struct qt_job_ctx *ctx, qt_err *err) {
         .calib = pstr(ctx->params, "calib"), .progress = on_progress, .progress_ud = ctx,
         .cancel = (const volatile int *)ctx->cancel,
     };
+    if (make_parent(out, err)) goto done;
     qt_job_log(ctx, "quantize: %d tensors in %d groups -> %s", res.n_quantized, ng, out);
     struct qt_write_result wr;
     if (qt_write_ct(m, &wp, &wr, err)) goto done;
