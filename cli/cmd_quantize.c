@@ -18,7 +18,10 @@ static const char usage[] =
     "usage: qtune " USAGE "\n"
     "  Writes OUT as a compressed-tensors checkpoint (vLLM): pack-quantized int weights,\n"
     "  int-quantized W8A8, float-quantized FP8; everything else copied unchanged.\n"
-    "  OUT appears only when complete; an existing OUT is replaced only with --force.\n";
+    "  OUT appears only when complete; an existing OUT is replaced only with --force.\n"
+    "  Round-to-nearest only: GPTQ, AWQ, SmoothQuant and SparseGPT modifiers are refused.\n"
+    "  --calib FILE is recorded in qtune-report.json (round-to-nearest needs no calibration).\n"
+    "  --max-shard-size takes B, KB, MB, GB (default 5GB), KiB, MiB, GiB.\n";
 
 static volatile sig_atomic_t cancel_flag;
 static void on_signal(int sig) { (void)sig; cancel_flag = 1; }
