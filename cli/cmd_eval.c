@@ -128,6 +128,7 @@ int qt_cmd_eval(int argc, char **argv) {
             printf("quantized   %s (%d tensors)\n", ckpt ? ckpt : scheme ? scheme : recipe, st.tensors_quantized);
             printf("data        %s: %d chunks of %d tokens%s, %lld positions\n", data, base->nseq, base->ctx,
                    p.second_half ? " (second half scored)" : "", (long long)st.positions);
+            printf("base        %s\n", base->from_cache ? "hidden states from the cache" : base->cache_path ? "computed (now cached)" : "computed");
             printf("KL          mean %.6f ± %.6f   median %.6f   p90 %.6f   p99 %.6f   p99.9 %.6f   max %.6f\n",
                    st.kld_mean, st.kld_stderr, st.kld_median, st.kld_p90, st.kld_p99, st.kld_p999, st.kld_max);
             printf("same top    %.2f%%\n", 100 * st.same_top_p);

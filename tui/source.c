@@ -1,6 +1,7 @@
 /* source.c — the TUI's view of the engine: recipe resolution, sums, edits,
  * and the in-process ("local", --no-daemon) backend. */
 #include "source.h"
+#include "deploy.h"
 #include "screen.h"
 
 #include <math.h>
@@ -10,28 +11,9 @@
 
 /* ---- sums ---- */
 
-int64_t src_tensor_bytes(const struct qt_tensor *t, const struct qt_qargs *w) {
-    if (!w || !w->present) return (int64_t)t->nbytes;
-    int64_t rows = qt_tensor_rows(t), cols = qt_tensor_cols(t), n = rows * cols;
-    int b = w->num_bits;
-    if (!strcmp(w->type, "float") && b == 4) {          /* nvfp4 / mxfp4 */
-        int g = w->group_size > 0 ? w->group_size : 16;
-        return n / 2 + rows * ((cols + g - 1) / g) + (g == 16 ? 4 : 0);
-    }
-    int64_t scales;
-    if (!strcmp(w->strategy, "tensor")) scales = 1;
-    else if (!strcmp(w->strategy, "block")) {
-        int e = w->block[0] > 0 ? w->block[0] : 128;
-        scales = ((rows + e - 1) / e) * ((cols + e - 1) / e);
-    } else if (w->group_size > 0) scales = rows * ((cols + w->group_size - 1) / w->group_size);
-    else scales = rows;
-    int64_t sbytes = scales * 2;                       /* scales in the weight dtype (bf16) */
-    if (!strcmp(w->type, "float")) return n + (!strcmp(w->strategy, "tensor") ? 4 : sbytes);
-    /* pack-quantized: int32 words of ceil(cols*b/32) per row; 8-bit int8 */
-    int64_t packed = b == 8 ? n : rows * ((cols * b + 31) / 32) * 4;
-    int64_t zp = 0;
-    if (!w->symmetric) zp = ((rows * b + 31) / 32) * 4 * (scales / (rows ? rows : 1));
-    return packed + sbytes + zp;
+int64_t src_tensor_bytes(const struct qt_tensor *t, const struct qt_scheme *s, const char *actorder) {
+    /* one obvious place: the deploy estimate's bytes (qt_quant_bytes + g_idx) */
+    return (int64_t)qt_deploy_tensor_bytes(t, s, actorder);
 }
 
 static void sum_resolution(const struct qt_model *m, const struct qt_resolution *res,
@@ -41,7 +23,7 @@ static void sum_resolution(const struct qt_model *m, const struct qt_resolution 
     for (int i = 0; i < m->n_tensors; i++) {
         const struct qt_tensor *t = &m->tensors[i];
         const struct qt_resolved *rv = &res->t[i];
-        int64_t after = src_tensor_bytes(t, rv->quantized ? rv->weights : NULL);
+        int64_t after = src_tensor_bytes(t, rv->quantized ? rv->s : NULL, rv->actorder);
         if (bytes_after) bytes_after[i] = after;
         sum->params += qt_tensor_numel(t);
         sum->bytes_before += (int64_t)t->nbytes;
@@ -127,7 +109,7 @@ int src_edit_schemes(struct src *s, int n, const char *const *targets, const cha
     for (int i = 0; i < n; i++) {
         int rc = QT_OK;
         if (strcmp(schemes[i], "bf16")) rc = qt_recipe_remove_ignore(r, targets[i], err);
-        if (rc == QT_OK) rc = qt_recipe_set_scheme(r, targets[i], schemes[i], err);
+        if (rc == QT_OK) rc = qt_recipe_set_scheme_on(r, s->model, targets[i], schemes[i], err);
         if (rc != QT_OK) { qt_recipe_free(r); return QT_ERR; }
     }
     return edit_end(s, r, err);
