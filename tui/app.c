@@ -411,8 +411,10 @@ static void prompt_accept(struct app *a) {
         int c = src_match_count(a->src, a->pbuf, &err);
         if (c < 0) { app_msg(a, TS_ERROR, "%s", err.msg); return; }
         int sel = app_selected(a);
-        const char *sc = node_scheme(a, sel);
-        if (!strcmp(sc, "bf16")) sc = "int4-g128-sym";
+        /* copied: the edit below frees the resolution node_scheme points into */
+        char sc[QT_SCHEME_STR_MAX];
+        tui_strcpy(sc, sizeof sc, node_scheme(a, sel));
+        if (!strcmp(sc, "bf16")) tui_strcpy(sc, sizeof sc, "int4-g128-sym");
         if (src_add_pattern(a->src, a->pbuf, k == PR_TARGET ? sc : NULL, &err) != QT_OK) {
             app_msg(a, TS_ERROR, "%s", err.msg);
             return;
