@@ -2,6 +2,7 @@
  * session's model and written as a compressed-tensors checkpoint
  * (engine/writer.h), with progress in bytes of source weights, cancellable
  * (the writer removes its partial output). */
+#include <errno.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,6 +34,25 @@ int qt_job_quantize_check(const void *params, qt_err *err) {
     const char *shard = pstr(params, "max_shard_size");
     uint64_t sz;
     if (shard && qt_write_parse_size(shard, &sz, err)) return qt_err_prefix(err, "quantize: params.max_shard_size");
+    return QT_OK;
+}
+
+/* mkdir -p of out's parent (the writer creates out itself, atomically). */
+static int make_parent(const char *out, qt_err *err) {
+    char dir[PATH_MAX];
+    if (snprintf(dir, sizeof dir, "%s", out) >= (int)sizeof dir) return qt_err_set(err, "%s: path too long", out);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir) return QT_OK;
+    *slash = 0;
+    for (char *q = dir + 1; ; q++) {
+        if (*q == '/' || *q == 0) {
+            char c = *q;
+            *q = 0;
+            if (mkdir(dir, 0755) != 0 && errno != EEXIST) return qt_err_set(err, "%s: %s", dir, strerror(errno));
+            *q = c;
+            if (!c) break;
+        }
+    }
     return QT_OK;
 }
 
@@ -68,6 +88,7 @@ int qt_job_quantize_run(struct qt_job_ctx *ctx, qt_err *err) {
         .calib = pstr(ctx->params, "calib"), .progress = on_progress, .progress_ud = ctx,
         .cancel = (const volatile int *)ctx->cancel,
     };
+    if (make_parent(out, err)) goto done;
     qt_job_log(ctx, "quantize: %d tensors -> %s", res.n_quantized, out);
     struct qt_write_result wr;
     /* refuses GPTQ/AWQ/... and kv_cache_scheme, maps recipe groups to config groups */
