@@ -21,6 +21,7 @@ struct mt_node {
     int64_t params, bytes_before, bytes_after;
     const char *scheme;       /* common scheme, NULL when members differ ("mixed") */
     int n_quantized;
+    int mixed, seen;          /* scratch of mt_update */
 };
 
 struct mtree {
