@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "format.h"
 #include "model.h"
+#include "ct_read.h"
 
 static const char usage[] = "inspect MODEL [--json]";
 
@@ -51,7 +52,14 @@ static cJSON *model_json(const struct qt_model *m) {
     cJSON_AddNumberToObject(j, "tensors", m->n_tensors);
     cJSON_AddNumberToObject(j, "files", m->n_files);
     cJSON_AddStringToObject(j, "dtype", qt_dtype_name(m->cfg.dtype));
+    if (qt_ct_format(m)) cJSON_AddStringToObject(j, "quantization", qt_ct_format(m));
     return j;
+}
+
+/* The dtype column: a quantized module's scheme, else the dtype. */
+static const char *dtype_or_scheme(const struct qt_model *m, const struct qt_tensor *t) {
+    const char *scheme;
+    return qt_ct_info(m, t, &scheme, NULL, NULL) ? scheme : qt_dtype_name(t->dtype);
 }
 
 static cJSON *tensor_json(const struct qt_model *m, const struct qt_tensor *t) {
@@ -67,6 +75,12 @@ static cJSON *tensor_json(const struct qt_model *m, const struct qt_tensor *t) {
     if (t->group >= 0) cJSON_AddStringToObject(j, "group", m->groups[t->group].name);
     else cJSON_AddNullToObject(j, "group");
     if (t->source) cJSON_AddStringToObject(j, "source", t->source);
+    const char *scheme, *fmt, *cg;
+    if (qt_ct_info(m, t, &scheme, &fmt, &cg)) {   /* a quantized module of a compressed-tensors checkpoint */
+        cJSON_AddStringToObject(j, "scheme", scheme);
+        cJSON_AddStringToObject(j, "format", fmt);
+        cJSON_AddStringToObject(j, "config_group", cg);
+    }
     return j;
 }
 
@@ -94,6 +108,7 @@ static void print_text(const struct qt_model *m) {
     printf("tensors   %d in %d file%s%s%s\n\n", m->n_tensors, m->n_files, m->n_files == 1 ? "" : "s",
            m->metadata_only ? " (metadata only: derived from config.json)" : "",
            m->fused_experts ? " (fused 3-D expert layout)" : "");
+    if (qt_ct_format(m)) printf("quantized compressed-tensors %s: the dtype column shows each module's scheme\n\n", qt_ct_format(m));
     printf("  %-16s %-44s %-14s %-8s %9s  %s\n", "role", "tensor", "shape", "dtype", "params", "fused group");
     int last_layer = -2;
     for (int i = 0; i < m->n_tensors; i++) {
@@ -125,7 +140,7 @@ static void print_text(const struct qt_model *m) {
             for (int q = 0; q < 3; q++) if (f[q]) qt_fmt_shape(f[q]->shape, f[q]->ndim, sh[q], sizeof sh[q]);
             char what[96];
             snprintf(what, sizeof what, "mlp.experts.{0..%d}.{gate,up,down}", ne - 1);
-            printf("  %-16s %-44s %-14s %-8s %9s  %s\n", "experts", what, sh[0], qt_dtype_name(t->dtype),
+            printf("  %-16s %-44s %-14s %-8s %9s  %s\n", "experts", what, sh[0], dtype_or_scheme(m, t),
                    qt_fmt_count(params, a, sizeof a), t->group >= 0 ? "experts" : "");
             printf("  %-16s %-44s %-14s   (%d tensors; down %s)\n", "", "", "", k - i, sh[2]);
             i = k - 1;
@@ -137,7 +152,7 @@ static void print_text(const struct qt_model *m) {
             const char *gn = m->groups[t->group].name, *dot = strrchr(gn, '.');
             g = dot ? dot + 1 : gn;
         }
-        printf("  %-16s %-44s %-14s %-8s %9s  %s\n", qt_role_name(t->role), short_name(t), b, qt_dtype_name(t->dtype),
+        printf("  %-16s %-44s %-14s %-8s %9s  %s\n", qt_role_name(t->role), short_name(t), b, dtype_or_scheme(m, t),
                qt_fmt_count(qt_tensor_numel(t), a, sizeof a), g);
     }
 }

@@ -34,6 +34,22 @@ static char *py_to_pcre2(const char *re) {
     return out;
 }
 
+/* Offset of the last '(' left open in re (escapes and classes skipped);
+ * dflt when none is found. */
+static PCRE2_SIZE unclosed_paren(const char *re, PCRE2_SIZE dflt) {
+    PCRE2_SIZE stack[64];
+    int n = 0, in_class = 0;
+    for (PCRE2_SIZE i = 0; re[i]; i++) {
+        char c = re[i];
+        if (c == '\\' && re[i + 1]) { i++; continue; }
+        if (in_class) { if (c == ']') in_class = 0; continue; }
+        if (c == '[') { in_class = 1; if (re[i + 1] == ']') i++; continue; }
+        if (c == '(' && n < 64) stack[n++] = i;
+        else if (c == ')' && n > 0) n--;
+    }
+    return n > 0 ? stack[n - 1] : dflt;
+}
+
 int qt_pattern_compile(const char *text, struct qt_pattern *p, qt_err *err) {
     memset(p, 0, sizeof *p);
     p->text = strdup(text ? text : "");
@@ -49,6 +65,9 @@ int qt_pattern_compile(const char *text, struct qt_pattern *p, qt_err *err) {
                                   PCRE2_ANCHORED | PCRE2_UTF, &code, &off, NULL);
     free(re);
     if (!c) {
+        /* PCRE2 reports a missing ')' at the end of the pattern; point at the
+         * unclosed '(' instead, as Python does. */
+        if (code == PCRE2_ERROR_MISSING_CLOSING_PARENTHESIS) off = unclosed_paren(p->text + 3, off);
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(code, msg, sizeof msg);
         qt_err_set(err, "pattern '%s': %s at offset %zu", text, (const char *)msg, (size_t)off);

@@ -12,6 +12,7 @@
 #include <cJSON.h>
 
 #include "arch.h"
+#include "ct_read.h"
 #include "hmap.h"
 #include "safetensors.h"
 
@@ -429,6 +430,7 @@ int qt_model_open(const char *path, struct qt_model **out, qt_err *err) {
     }
     for (int fi = 0; fi < m->n_files; fi++)
         if (add_file_tensors(m, &l, fi, err) != QT_OK) goto fail;
+    if (path_exists(cfg) && qt_ct_attach(m, &l, cfg, err) != QT_OK) goto fail;
     m->tensors = l.v;
     m->n_tensors = l.n;
     l.v = NULL;
@@ -462,6 +464,7 @@ void qt_model_free(struct qt_model *m) {
     for (int i = 0; i < m->n_files; i++) qt_st_close(m->files[i]);
     free(m->files);
     if (m->index) { qt_hmap_free(m->index); free(m->index); }
+    qt_ct_free(m->ct);
     free(m->path);
     free(m);
 }
@@ -500,6 +503,7 @@ int64_t qt_model_bytes(const struct qt_model *m, int mtp) {
 
 int qt_tensor_read_f32(const struct qt_model *m, const struct qt_tensor *t,
                        int64_t row0, int64_t nrows, float *out, qt_err *err) {
+    if (t->ct) return qt_ct_read_f32(m, t, row0, nrows, out, err);
     if (!t->data)
         return qt_err_set(err, "%s: tensor \"%s\": no weights (the model was opened from its config only)", m->path, t->name);
     int64_t rows = qt_tensor_rows(t), cols = qt_tensor_cols(t);

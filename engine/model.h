@@ -80,6 +80,9 @@ struct qt_tensor {
     char *source;             /* on-disk tensor name when it differs (fused 3-D), else NULL */
     int scale;                /* index of an FP8 source's weight_scale / weight_scale_inv, -1 */
     int scale_inv;            /* 1 when scale is a 128x128 block weight_scale_inv */
+    int ct;                   /* 1 + index of its compressed-tensors module (ct_read.h) when
+                                 the tensor is the logical weight of a quantized module
+                                 (data NULL: read it with qt_tensor_read_f32), else 0 */
 };
 
 struct qt_config {
@@ -114,6 +117,7 @@ struct qt_model {
     int n_files;
     struct qt_st_file **files;  /* (n_files) */
     void *index;                /* name -> tensor hash (private) */
+    void *ct;                   /* compressed-tensors modules (ct_read.h), NULL if none */
 };
 
 /* Opens a model: a directory with config.json and safetensors (single file or

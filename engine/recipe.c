@@ -92,12 +92,10 @@ static int parse_acts_part(const char *s, struct qt_qargs *a) {
 int qt_recipe_scheme_args(const char *s, struct qt_qargs *w, struct qt_qargs *a, qt_err *err) {
     memset(w, 0, sizeof *w);
     memset(a, 0, sizeof *a);
-    int b;
-    char tail[32] = "";
     /* Presets, as llm-compressor's PRESET_SCHEMES define them. */
-    if (sscanf(s, "W%dA16%31s", &b, tail) >= 1 && b >= 2 && b <= 8) {
-        if (!*tail) { qa_int(w, b, 1, "group", 128); return QT_OK; }
-        if (!strcmp(tail, "_ASYM")) { qa_int(w, b, 0, "group", 128); return QT_OK; }
+    if (s[0] == 'W' && s[1] >= '2' && s[1] <= '8' && !strncmp(s + 2, "A16", 3)) {
+        if (!s[5]) { qa_int(w, s[1] - '0', 1, "group", 128); return QT_OK; }
+        if (!strcmp(s + 5, "_ASYM")) { qa_int(w, s[1] - '0', 0, "group", 128); return QT_OK; }
     }
     if (!strcmp(s, "W8A8") || !strcmp(s, "INT8")) {
         qa_int(w, 8, 1, "channel", 0);
@@ -582,19 +580,25 @@ int qt_recipe_resolve(struct qt_recipe *r, const struct qt_model *m, struct qt_r
                 for (int k = 0; k < md->n_sparse_targets; k++)
                     if (qt_pattern_match(&md->sparse_targets[k], mod, t->role, NULL)) { o->sparse = 1; break; }
             if (!md->quantizes) continue;
+            /* compressed-tensors' match_targets: the strongest match wins; at
+             * equal strength the target text that sorts first; the same text
+             * in two groups maps to the later group (target_to_scheme). */
             int best = QT_MATCH_NONE, bg = -1, bt = -1, amb = -1;
+            const char *btext = NULL;
             for (int g = md->first_group; g < md->first_group + md->n_groups; g++) {
                 struct qt_rgroup *gr = &r->groups[g];
-                int gs = QT_MATCH_NONE, gt = -1;
                 for (int k = 0; k < gr->n_targets; k++) {
                     int s = (int)qt_pattern_match(&gr->targets[k], mod, t->role, NULL);
                     if (!s) continue;
                     gr->target_hits[k]++;
-                    if (s > gs) { gs = s; gt = k; }
+                    const char *tx = gr->targets[k].text;
+                    int c = btext ? strcmp(tx, btext) : -1;
+                    if (s > best) { best = s; bg = g; bt = k; btext = tx; amb = -1; }
+                    else if (s == best && g != bg) {
+                        if (c <= 0) { amb = bg; bg = g; bt = k; btext = tx; }
+                        else amb = g;
+                    } else if (s == best && c < 0) { bt = k; btext = tx; }
                 }
-                if (!gs) continue;
-                if (gs > best) { best = gs; bg = g; bt = gt; amb = -1; }
-                else if (gs == best) { amb = bg; bg = g; bt = gt; }
             }
             if (bg < 0) continue;
             if (ig >= 0) {

@@ -110,7 +110,9 @@ int qt_recipe_save(const struct qt_recipe *r, const char *path, qt_err *err);
  * such as W4A16 or a canonical scheme string; "bf16" = keep): removes target
  * from every group of the first quantization modifier, then adds it to a
  * config group with that scheme (creating "group_N") or, for bf16, to
- * `ignore`.  A modifier written with `scheme:` is rewritten as config_groups. */
+ * `ignore`.  A modifier written with `scheme:` is rewritten as config_groups.
+ * As in compressed-tensors, another ignore pattern that matches the modules
+ * still wins; the resolution's ignored_by says which, for the TUI to show. */
 int qt_recipe_set_scheme(struct qt_recipe *r, const char *target, const char *scheme, qt_err *err);
 /* Adds / removes an ignore pattern of the first quantization modifier.
  * Adding an existing pattern or removing a missing one is not an error. */
@@ -146,10 +148,12 @@ struct qt_resolution {
 
 /* Resolves every tensor of m through r.  Only 2-D weights (".weight" of a
  * Linear, router, embedding or MTP projection) can be quantized; norms and
- * biases are matched (for pattern counts) but always kept.  Among groups,
- * the strongest match wins (exact > regex > class); equal strength in one
- * modifier: the later group wins and ambiguous_group is set; across
- * modifiers the later modifier wins.  Fills r's target_hits/ignore_hits
+ * biases are matched (for pattern counts) but always kept.  Within a
+ * modifier, as compressed-tensors' match_targets: the strongest match wins
+ * (exact > regex > class); at equal strength the target whose text sorts
+ * first, and the same text in two groups goes to the later group;
+ * ambiguous_group is set when another group matched at the same strength.
+ * Across modifiers the later modifier wins.  Fills r's target_hits/ignore_hits
  * (modules matched per pattern).  Caller frees with qt_resolution_free. */
 int qt_recipe_resolve(struct qt_recipe *r, const struct qt_model *m, struct qt_resolution *out,
                       qt_err *err);

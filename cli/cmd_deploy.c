@@ -1,0 +1,167 @@
+/* cmd_deploy.c — `qtune deploy MODEL [-r RECIPE] [--gpu NAME] [--tp N] [--ctx N]
+ * [--batch N] [--kv-dtype T] [--util F] [--gpus FILE] [--json]`: what serving
+ * the recipe (without one: the unquantized model) needs and costs (formulas
+ * in engine/deploy.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+
+#include "cli.h"
+#include "cli_recipe.h"
+#include "deploy.h"
+#include "format.h"
+
+static const char usage[] =
+    "deploy MODEL [-r RECIPE] [--gpu NAME] [--tp N] [--ctx N] [--batch N] [--kv-dtype auto|bf16|fp16|fp8]\n"
+    "       [--util F] [--gpus FILE] [--json]";
+
+/* The catalog: --gpus FILE, $QTUNE_GPUS, share/gpus.yaml next to the binary
+ * (or ../share/qtune/ for an install), then ./share/gpus.yaml. */
+static int load_catalog(const char *file, struct qt_gpu_catalog *cat, qt_err *err) {
+    if (file) return qt_gpu_catalog_load(file, cat, err);
+    const char *env = getenv("QTUNE_GPUS");
+    if (env && *env) return qt_gpu_catalog_load(env, cat, err);
+    char exe[4096], path[4200];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = 0;
+        static const char *const rel[] = {"share/gpus.yaml", "../share/qtune/gpus.yaml", "../share/gpus.yaml"};
+        for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+            snprintf(path, sizeof path, "%s/%s", exe, rel[i]);
+            if (access(path, R_OK) == 0) return qt_gpu_catalog_load(path, cat, err);
+        }
+    }
+    return qt_gpu_catalog_load("share/gpus.yaml", cat, err);
+}
+
+static int kv_dtype_bytes(const char *s) {
+    if (!strcmp(s, "auto")) return 0;
+    if (!strcmp(s, "bf16") || !strcmp(s, "fp16") || !strcmp(s, "f16") || !strcmp(s, "half")) return 2;
+    if (!strcmp(s, "fp8") || !strcmp(s, "fp8_e4m3") || !strcmp(s, "fp8_e5m2") || !strcmp(s, "int8")) return 1;
+    if (!strcmp(s, "fp32") || !strcmp(s, "float32")) return 4;
+    return -1;
+}
+
+static cJSON *deploy_json(const struct qt_deploy *d, const struct qt_gpu *g) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "weights_bytes", d->weights_bytes);
+    cJSON_AddNumberToObject(j, "mtp_bytes", d->mtp_bytes);
+    cJSON_AddNumberToObject(j, "weights_bytes_without_mtp", d->weights_bytes - d->mtp_bytes);
+    cJSON_AddNumberToObject(j, "replicated_bytes", d->replicated_bytes);
+    cJSON_AddNumberToObject(j, "active_bytes_per_token", d->active_bytes);
+    cJSON_AddNumberToObject(j, "kv_bytes_per_token", d->kv_bytes_per_token);
+    cJSON_AddNumberToObject(j, "kv_element_bytes", d->kv_bytes);
+    cJSON_AddStringToObject(j, "kv_layout", d->kv_mla ? "mla" : "gqa");
+    cJSON *arr = cJSON_AddArrayToObject(j, "per_gpu");
+    for (int k = 0; k < 4; k++) {
+        const struct qt_deploy_tp *p = &d->per_gpu[k];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "tp", p->tp);
+        cJSON_AddNumberToObject(o, "weights_bytes", p->weights_bytes);
+        cJSON_AddNumberToObject(o, "kv_bytes_per_token", p->kv_bytes_per_token);
+        cJSON_AddNumberToObject(o, "max_tokens", (double)p->max_tokens);
+        cJSON_AddNumberToObject(o, "max_ctx", (double)p->max_ctx);
+        cJSON_AddBoolToObject(o, "fits", p->fits);
+        cJSON_AddItemToArray(arr, o);
+    }
+    cJSON *gj = cJSON_AddObjectToObject(j, "gpu");
+    cJSON_AddStringToObject(gj, "name", g->name);
+    cJSON_AddNumberToObject(gj, "memory_bytes", g->mem_bytes);
+    cJSON_AddNumberToObject(gj, "bandwidth_bytes_s", g->bw_bytes);
+    cJSON_AddNumberToObject(gj, "price_hour", g->price_hour);
+    cJSON_AddNumberToObject(j, "gpus_needed", d->gpus_needed);
+    cJSON_AddNumberToObject(j, "tp", d->tp);
+    cJSON_AddNumberToObject(j, "ctx", (double)d->ctx);
+    cJSON_AddNumberToObject(j, "batch", d->batch);
+    cJSON_AddNumberToObject(j, "util", d->util);
+    cJSON_AddNumberToObject(j, "tok_s_bound", d->tok_s_bound);
+    cJSON_AddNumberToObject(j, "tok_s_bound_ctx", d->tok_s_bound_ctx);
+    cJSON_AddNumberToObject(j, "cost_per_hour", d->cost_per_hour);
+    cJSON_AddNumberToObject(j, "cost_per_mtok", d->cost_per_mtok);
+    return j;
+}
+
+static void print_text(const struct qt_deploy *d, const struct qt_gpu *g) {
+    char a[32], b[32], c[32];
+    printf("weights     %s (MTP %s; without MTP %s)\n", qt_fmt_bytes(d->weights_bytes, a, sizeof a),
+           qt_fmt_bytes(d->mtp_bytes, b, sizeof b), qt_fmt_bytes(d->weights_bytes - d->mtp_bytes, c, sizeof c));
+    printf("KV cache    %s per token (%s, %d byte%s per element)\n", qt_fmt_bytes(d->kv_bytes_per_token, a, sizeof a),
+           d->kv_mla ? "MLA latent" : "GQA", d->kv_bytes, d->kv_bytes == 1 ? "" : "s");
+    printf("GPU         %s: %s, %.0f GB/s, $%.2f/h; utilization %.2f, ctx %lld x batch %d\n", g->name,
+           qt_fmt_bytes(g->mem_bytes, a, sizeof a), g->bw_bytes / 1e9, g->price_hour, d->util,
+           (long long)d->ctx, d->batch);
+    printf("  TP  weights/GPU   KV/token/GPU       max ctx  fits\n");
+    for (int k = 0; k < 4; k++) {
+        const struct qt_deploy_tp *p = &d->per_gpu[k];
+        printf("  %2d  %11s  %13s  %12lld  %s\n", p->tp, qt_fmt_bytes(p->weights_bytes, a, sizeof a),
+               qt_fmt_bytes(p->kv_bytes_per_token, b, sizeof b), (long long)p->max_ctx, p->fits ? "yes" : "no");
+    }
+    if (d->gpus_needed) printf("GPUs needed %d\n", d->gpus_needed);
+    else printf("GPUs needed more than 8 (does not fit on 8 x %s)\n", g->name);
+    printf("decode      <= %.0f tok/s at TP %d (weights only), <= %.0f tok/s reading the KV of %lld tokens\n",
+           d->tok_s_bound, d->tp, d->tok_s_bound_ctx, (long long)d->ctx);
+    printf("cost        $%.2f/hour, >= $%.3f per million tokens (batch %d)\n", d->cost_per_hour, d->cost_per_mtok,
+           d->batch);
+}
+
+int qt_cmd_deploy(int argc, char **argv) {
+    const char *model = NULL, *recipe = NULL, *gpu = "H100-80G", *gpus = NULL, *kv = "auto";
+    int json = 0;
+    long tp = 0, ctx = 8192, batch = 1;
+    double util = 0.9;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int rc = 0;
+        if (cli_is_help(a)) { printf("usage: qtune %s\n", usage); return 0; }
+        if (!strcmp(a, "--json")) { json = 1; continue; }
+        if (!v && a[0] == '-') return cli_failf("deploy: %s: missing value", a);
+        if (!strcmp(a, "-r") || !strcmp(a, "--recipe")) recipe = v;
+        else if (!strcmp(a, "--gpu")) gpu = v;
+        else if (!strcmp(a, "--gpus")) gpus = v;
+        else if (!strcmp(a, "--kv-dtype")) kv = v;
+        else if (!strcmp(a, "--tp")) {
+            rc = cli_parse_int("--tp", v, 1, 8, &tp);
+            if (!rc && tp != 1 && tp != 2 && tp != 4 && tp != 8) return cli_failf("--tp: expected 1, 2, 4 or 8");
+        } else if (!strcmp(a, "--ctx")) rc = cli_parse_int("--ctx", v, 1, 100000000, &ctx);
+        else if (!strcmp(a, "--batch")) rc = cli_parse_int("--batch", v, 1, 1000000, &batch);
+        else if (!strcmp(a, "--util")) {
+            char *end;
+            util = strtod(v, &end);
+            if (*end || util <= 0 || util > 1) return cli_failf("--util: expected a fraction in (0, 1], not '%s'", v);
+        } else if (a[0] == '-') return cli_failf("deploy: unknown option %s", a);
+        else { if (model) return cli_usage("deploy", usage); model = a; continue; }
+        if (rc) return rc;
+        i++;
+    }
+    if (!model) return cli_usage("deploy", usage);
+    int kvb = kv_dtype_bytes(kv);
+    if (kvb < 0) return cli_failf("--kv-dtype: unknown type '%s' (auto, bf16, fp16, fp8)", kv);
+    qt_err err = {{0}};
+    struct qt_gpu_catalog cat;
+    if (load_catalog(gpus, &cat, &err) != QT_OK) return cli_fail(&err);
+    const struct qt_gpu *g = qt_gpu_find(&cat, gpu);
+    if (!g) {
+        char names[1024] = "";
+        for (int i = 0; i < cat.n; i++)
+            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", cat.g[i].name);
+        qt_gpu_catalog_free(&cat);
+        return cli_failf("--gpu %s: not in the catalog (%s)", gpu, names);
+    }
+    struct cli_recipe_ctx c;
+    if (cli_recipe_open(model, recipe, &c, &err) != QT_OK) { qt_gpu_catalog_free(&cat); return cli_fail(&err); }
+    struct qt_deploy_opts o = {.gpu = g, .tp = (int)tp, .ctx = ctx, .batch = (int)batch, .util = util, .kv_bytes = kvb};
+    struct qt_deploy d;
+    int rc = 0;
+    if (qt_deploy_estimate(c.model, c.recipe, c.recipe ? &c.res : NULL, &o, &d, &err) != QT_OK) rc = cli_fail(&err);
+    else if (json) cli_print_json(deploy_json(&d, g));
+    else print_text(&d, g);
+    cli_recipe_close(&c);
+    qt_gpu_catalog_free(&cat);
+    return rc;
+}

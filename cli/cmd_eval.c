@@ -1,0 +1,132 @@
+/* cmd_eval.c — `qtune eval MODEL (-r RECIPE | --scheme S) --data FILE
+ * [--ctx N] [--chunks N] [--second-half] [--json]`: KL divergence and
+ * perplexity of the round-to-nearest quantized model against the original
+ * (DESIGN §6, §10).  The base model's hidden states are cached under
+ * $QTUNE_HOME/cache.  --f32-arith dequantizes in fp32 with bf16 scales (the
+ * protocol of tests/refs/eval_kl.json) instead of the checkpoint's bf16
+ * arithmetic. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+
+#include "cli.h"
+#include "eval.h"
+#include "model.h"
+#include "qplan.h"
+
+static const char usage[] =
+    "eval MODEL (-r RECIPE | --scheme S) --data FILE [--ctx N] [--chunks N] [--second-half] [--f32-arith] [--json]";
+
+static void progress(void *ctx, int64_t done, int64_t total) {
+    const char *what = ctx;
+    fprintf(stderr, "\r%s %lld/%lld", what, (long long)done, (long long)total);
+    if (done == total) fputc('\n', stderr);
+}
+
+static int parse_int(const char *s, int *out) {
+    char *e;
+    long v = strtol(s, &e, 10);
+    if (*s == 0 || *e || v <= 0 || v > 1 << 24) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+cJSON *qt_cli_kl_json(const struct qt_kl_stats *st);
+cJSON *qt_cli_kl_json(const struct qt_kl_stats *st) {
+    cJSON *j = cJSON_CreateObject(), *k = cJSON_CreateObject();
+    cJSON_AddNumberToObject(k, "mean", st->kld_mean);
+    cJSON_AddNumberToObject(k, "stderr", st->kld_stderr);
+    cJSON_AddNumberToObject(k, "median", st->kld_median);
+    cJSON_AddNumberToObject(k, "p90", st->kld_p90);
+    cJSON_AddNumberToObject(k, "p99", st->kld_p99);
+    cJSON_AddNumberToObject(k, "p999", st->kld_p999);
+    cJSON_AddNumberToObject(k, "max", st->kld_max);
+    cJSON_AddItemToObject(j, "kld", k);
+    cJSON_AddNumberToObject(j, "same_top_p", st->same_top_p);
+    cJSON_AddNumberToObject(j, "ppl_base", st->ppl_base);
+    cJSON_AddNumberToObject(j, "ppl_q", st->ppl_q);
+    cJSON_AddNumberToObject(j, "ln_ppl_ratio", st->ln_ppl_ratio);
+    cJSON_AddNumberToObject(j, "rms_dp", st->rms_dp);
+    cJSON_AddNumberToObject(j, "positions", (double)st->positions);
+    cJSON_AddNumberToObject(j, "tensors_quantized", st->tensors_quantized);
+    return j;
+}
+
+int qt_cmd_eval(int argc, char **argv) {
+    const char *model = NULL, *recipe = NULL, *scheme = NULL, *data = NULL;
+    struct qt_eval_params p = {0};
+    int json = 0, f32 = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int has = i + 1 < argc;
+        if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "--second-half")) p.second_half = 1;
+        else if (!strcmp(a, "--f32-arith")) f32 = 1;
+        else if ((!strcmp(a, "-r") || !strcmp(a, "--recipe")) && has) recipe = argv[++i];
+        else if (!strcmp(a, "--scheme") && has) scheme = argv[++i];
+        else if (!strcmp(a, "--data") && has) data = argv[++i];
+        else if (!strcmp(a, "--ctx") && has) {
+            if (parse_int(argv[++i], &p.ctx)) return cli_failf("eval: --ctx: not a positive number: %s", argv[i]);
+        } else if (!strcmp(a, "--chunks") && has) {
+            if (parse_int(argv[++i], &p.chunks)) return cli_failf("eval: --chunks: not a positive number: %s", argv[i]);
+        } else if (!strcmp(a, "--quantized")) {
+            return cli_failf("eval: --quantized: evaluating a written checkpoint is not implemented yet");
+        } else if (a[0] == '-' && a[1]) {
+            return cli_failf("eval: unknown option %s (usage: qtune %s)", a, usage);
+        } else if (!model) model = a;
+        else return cli_usage("eval", usage);
+    }
+    if (!model || !data || (!recipe == !scheme)) return cli_usage("eval", usage);
+    if (p.ctx && p.ctx < 2) return cli_failf("eval: --ctx must be at least 2");
+
+    qt_err err = {{0}};
+    struct qt_model *m = NULL;
+    if (qt_model_open(model, &m, &err) != QT_OK) return cli_fail(&err);
+    struct qt_qplan plan;
+    int rc = scheme ? qt_qplan_uniform(m, scheme, &plan, &err) : qt_qplan_from_recipe(m, recipe, &plan, &err);
+    if (rc != QT_OK) {
+        qt_model_free(m);
+        return cli_fail(&err);
+    }
+    plan.f32_arith = f32;
+    char cache[4096];
+    p.data_path = data;
+    p.cache_dir = qt_eval_default_cache_dir(cache, sizeof cache);
+    int tty = isatty(2) && !json;
+    if (tty) {
+        p.progress = progress;
+        p.progress_ctx = "base";
+    }
+    struct qt_eval_base *base = NULL;
+    struct qt_kl_stats st;
+    rc = qt_eval_base_init(m, &p, &base, &err);
+    if (rc == QT_OK) {
+        struct qt_fwd_hooks hk = qt_qplan_hooks(&plan);
+        p.progress_ctx = "quantized";
+        rc = qt_eval_run(m, base, &hk, 0, &p, &st, &err);
+        st.tensors_quantized = plan.n_quantized;
+    }
+    if (rc == QT_OK) {
+        if (json) {
+            cli_print_json(qt_cli_kl_json(&st));
+        } else {
+            printf("model       %s\n", model);
+            printf("quantized   %s (%d tensors)\n", scheme ? scheme : recipe, st.tensors_quantized);
+            printf("data        %s: %d chunks of %d tokens%s, %lld positions\n", data, base->nseq, base->ctx,
+                   p.second_half ? " (second half scored)" : "", (long long)st.positions);
+            printf("KL          mean %.6f ± %.6f   median %.6f   p90 %.6f   p99 %.6f   p99.9 %.6f   max %.6f\n",
+                   st.kld_mean, st.kld_stderr, st.kld_median, st.kld_p90, st.kld_p99, st.kld_p999, st.kld_max);
+            printf("same top    %.2f%%\n", 100 * st.same_top_p);
+            printf("PPL         base %.4f   quantized %.4f   ln ratio %+.6f\n", st.ppl_base, st.ppl_q,
+                   st.ln_ppl_ratio);
+            printf("RMS Δp      %.4f%%\n", 100 * st.rms_dp);
+        }
+    }
+    qt_eval_base_free(base);
+    qt_qplan_free(&plan);
+    qt_model_free(m);
+    return rc == QT_OK ? 0 : cli_fail(&err);
+}

@@ -1,0 +1,113 @@
+/* cmd_lint.c — `qtune lint MODEL -r RECIPE [--tp N] [--json]`: the findings
+ * QT001..QT010 of a recipe on a model; exit 1 when one is an error. */
+#include <stdio.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "cli.h"
+#include "cli_recipe.h"
+#include "lint.h"
+
+static const char usage[] = "lint MODEL -r RECIPE [--tp N] [--json]";
+
+static void print_text(const struct qt_model *m, const struct qt_lint *L) {
+    for (int i = 0; i < L->n; i++) {
+        const struct qt_finding *f = &L->f[i];
+        printf("%s %-7s %s\n", f->code, qt_severity_name(f->severity), f->message);
+        int show = f->n_tensors < 5 ? f->n_tensors : 5;
+        for (int k = 0; k < show; k++) printf("        %s\n", m->tensors[f->tensors[k]].name);
+        if (f->n_tensors > show) printf("        ... and %d more\n", f->n_tensors - show);
+    }
+    printf("%d error%s, %d warning%s\n", L->n_errors, L->n_errors == 1 ? "" : "s", L->n_warnings,
+           L->n_warnings == 1 ? "" : "s");
+}
+
+/* Every target and ignore pattern with the number of modules it matches (the
+ * recipe panel's live counts). */
+static cJSON *patterns_json(const struct qt_recipe *r) {
+    cJSON *arr = cJSON_CreateArray();
+    for (int i = 0; i < r->n_mods; i++) {
+        const struct qt_modifier *md = &r->mods[i];
+        for (int g = md->first_group; g < md->first_group + md->n_groups; g++)
+            for (int k = 0; k < r->groups[g].n_targets; k++) {
+                cJSON *o = cJSON_CreateObject();
+                cJSON_AddStringToObject(o, "pattern", r->groups[g].targets[k].text);
+                cJSON_AddStringToObject(o, "kind", "target");
+                cJSON_AddStringToObject(o, "modifier", md->type);
+                cJSON_AddStringToObject(o, "group", r->groups[g].name);
+                cJSON_AddStringToObject(o, "scheme", r->groups[g].scheme);
+                cJSON_AddNumberToObject(o, "matches", r->groups[g].target_hits[k]);
+                cJSON_AddItemToArray(arr, o);
+            }
+        for (int k = 0; k < md->n_ignore; k++) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "pattern", md->ignore[k].text);
+            cJSON_AddStringToObject(o, "kind", "ignore");
+            cJSON_AddStringToObject(o, "modifier", md->type);
+            cJSON_AddNumberToObject(o, "matches", md->ignore_hits[k]);
+            cJSON_AddItemToArray(arr, o);
+        }
+    }
+    return arr;
+}
+
+static cJSON *lint_json(const struct qt_model *m, const struct qt_lint *L) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(j, "findings");
+    for (int i = 0; i < L->n; i++) {
+        const struct qt_finding *f = &L->f[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "code", f->code);
+        cJSON_AddStringToObject(o, "severity", qt_severity_name(f->severity));
+        cJSON_AddStringToObject(o, "message", f->message);
+        cJSON *t = cJSON_AddArrayToObject(o, "tensors");
+        for (int k = 0; k < f->n_tensors; k++)
+            cJSON_AddItemToArray(t, cJSON_CreateString(m->tensors[f->tensors[k]].name));
+        cJSON_AddItemToArray(arr, o);
+    }
+    cJSON_AddNumberToObject(j, "errors", L->n_errors);
+    cJSON_AddNumberToObject(j, "warnings", L->n_warnings);
+    return j;
+}
+
+int qt_cmd_lint(int argc, char **argv) {
+    const char *model = NULL, *recipe = NULL;
+    int json = 0;
+    long tp = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (cli_is_help(a)) { printf("usage: qtune %s\n", usage); return 0; }
+        if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "-r") || !strcmp(a, "--recipe")) {
+            if (++i >= argc) return cli_usage("lint", usage);
+            recipe = argv[i];
+        } else if (!strcmp(a, "--tp")) {
+            int rc = cli_parse_int("--tp", i + 1 < argc ? argv[++i] : NULL, 1, 1024, &tp);
+            if (rc) return rc;
+        } else if (a[0] == '-') return cli_failf("lint: unknown option %s", a);
+        else if (!model) model = a;
+        else return cli_usage("lint", usage);
+    }
+    if (!model || !recipe) return cli_usage("lint", usage);
+    qt_err err = {{0}};
+    struct cli_recipe_ctx c;
+    if (cli_recipe_open(model, recipe, &c, &err) != QT_OK) return cli_fail(&err);
+    struct qt_lint L;
+    struct qt_lint_opts o = {.tp = (int)tp};
+    if (qt_lint_run(c.recipe, c.model, &c.res, &o, &L, &err) != QT_OK) {
+        cli_recipe_close(&c);
+        return cli_fail(&err);
+    }
+    if (json) {
+        cJSON *doc = lint_json(c.model, &L);
+        cJSON_AddItemToObject(doc, "patterns", patterns_json(c.recipe));
+        cJSON_AddNumberToObject(doc, "tensors_quantized", c.res.n_quantized);
+        cli_print_json(doc);
+    }
+    else print_text(c.model, &L);
+    int rc = L.n_errors ? 1 : 0;
+    qt_lint_free(&L);
+    cli_recipe_close(&c);
+    return rc;
+}

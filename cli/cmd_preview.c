@@ -1,0 +1,190 @@
+/* cmd_preview.c — `qtune preview MODEL --scheme S [--filter RE] [--json]`:
+ * the weight error of every quantizable Linear weight under one scheme, the
+ * kept tensors alongside, and totals with bits per weight. */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+#include <pcre2.h>
+
+#include "calib.h"
+#include "cli.h"
+#include "eval.h"
+#include "model.h"
+#include "preview.h"
+#include "scheme.h"
+
+static const char usage[] = "preview MODEL --scheme S [--calib FILE] [--filter RE] [--json]";
+
+/* Marks in sel (n_tensors) the tensors whose name the regex finds. */
+static int filter_select(const struct qt_model *m, const char *re, unsigned char *sel) {
+    int ec;
+    PCRE2_SIZE eo;
+    pcre2_code *code = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, 0, &ec, &eo, NULL);
+    if (!code) {
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(ec, msg, sizeof msg);
+        return cli_failf("preview: --filter %s: %s at offset %zu", re, (char *)msg, (size_t)eo);
+    }
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(code, NULL);
+    for (int i = 0; i < m->n_tensors; i++)
+        sel[i] = pcre2_match(code, (PCRE2_SPTR)m->tensors[i].name, PCRE2_ZERO_TERMINATED, 0, 0, md, NULL) >= 0;
+    pcre2_match_data_free(md);
+    pcre2_code_free(code);
+    return 0;
+}
+
+static void add_num_or_null(cJSON *o, const char *k, double v) {
+    if (isfinite(v)) cJSON_AddNumberToObject(o, k, v);
+    else cJSON_AddNullToObject(o, k);
+}
+
+static cJSON *to_json(const struct qt_model *m, const struct qt_scheme *s,
+                      const struct qt_preview_row *rows, int n, const struct qt_preview_total *tot) {
+    char buf[QT_SCHEME_STR_MAX];
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddStringToObject(doc, "model", m->path);
+    cJSON_AddStringToObject(doc, "scheme", qt_scheme_format(s, buf, sizeof buf));
+    const char *preset = qt_scheme_preset_name(s);
+    if (preset) cJSON_AddStringToObject(doc, "preset", preset);
+    else cJSON_AddNullToObject(doc, "preset");
+    cJSON *arr = cJSON_AddArrayToObject(doc, "tensors");
+    for (int i = 0; i < n; i++) {
+        const struct qt_preview_row *r = &rows[i];
+        const struct qt_tensor *t = &m->tensors[r->tensor];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", t->name);
+        cJSON_AddStringToObject(o, "role", qt_role_name(t->role));
+        cJSON_AddStringToObject(o, "scheme", qt_scheme_format(&r->scheme, buf, sizeof buf));
+        int q = !qt_scheme_is_kept(&r->scheme);
+        cJSON_AddBoolToObject(o, "quantized", q);
+        cJSON_AddNumberToObject(o, "params", (double)r->params);
+        cJSON_AddNumberToObject(o, "rel_rmse", q ? qt_qstats_rel_rmse(&r->st) : 0.0);
+        if (q) add_num_or_null(o, "sqnr_db", qt_qstats_sqnr_db(&r->st));
+        else cJSON_AddNullToObject(o, "sqnr_db");
+        cJSON_AddNumberToObject(o, "max_abs", q ? r->st.max_abs : 0.0);
+        cJSON_AddNumberToObject(o, "bytes", (double)r->bytes);
+        if (q && r->st.dw2 > 0) cJSON_AddNumberToObject(o, "rel_out", qt_qstats_rel_out(&r->st));
+        if (r->failed) cJSON_AddStringToObject(o, "error", r->error);
+        cJSON_AddItemToArray(arr, o);
+    }
+    cJSON *t = cJSON_AddObjectToObject(doc, "total");
+    cJSON_AddNumberToObject(t, "params", (double)tot->params);
+    cJSON_AddNumberToObject(t, "bytes", (double)tot->bytes);
+    cJSON_AddNumberToObject(t, "bpw", tot->bpw);
+    cJSON_AddNumberToObject(t, "rel_rmse", qt_qstats_rel_rmse(&tot->st));
+    cJSON_AddNumberToObject(t, "quantized", (double)tot->n_quantized);
+    cJSON_AddNumberToObject(t, "kept", (double)tot->n_kept);
+    return doc;
+}
+
+static void fmt_count(char *b, size_t n, double v) {
+    if (v >= 1e9) snprintf(b, n, "%.2fG", v / 1e9);
+    else if (v >= 1e6) snprintf(b, n, "%.2fM", v / 1e6);
+    else if (v >= 1e3) snprintf(b, n, "%.1fK", v / 1e3);
+    else snprintf(b, n, "%.0f", v);
+}
+
+static void print_text(const struct qt_model *m, const struct qt_scheme *s,
+                       const struct qt_preview_row *rows, int n, const struct qt_preview_total *tot,
+                       int with_out) {
+    char sc[QT_SCHEME_STR_MAX], p[32], b[32];
+    const char *preset = qt_scheme_preset_name(s);
+    printf("model   %s\nscheme  %s%s%s%s\n\n", m->path, qt_scheme_format(s, sc, sizeof sc),
+           preset ? " (" : "", preset ? preset : "", preset ? ")" : "");
+    printf("%-52s %-16s %8s %9s %10s %8s %10s%s\n", "tensor", "scheme", "params", "bytes", "rel_rmse",
+           "sqnr_db", "max_abs", with_out ? "    rel_out" : "");
+    for (int i = 0; i < n; i++) {
+        const struct qt_preview_row *r = &rows[i];
+        const struct qt_tensor *t = &m->tensors[r->tensor];
+        fmt_count(p, sizeof p, (double)r->params);
+        fmt_count(b, sizeof b, (double)r->bytes);
+        qt_scheme_format(&r->scheme, sc, sizeof sc);
+        if (qt_scheme_is_kept(&r->scheme))
+            printf("%-52s %-16s %8s %9s %10s %8s %10s%s%s\n", t->name, sc, p, b, "kept", "", "",
+                   r->failed ? "  " : "", r->failed ? r->error : "");
+        else
+        {
+            printf("%-52s %-16s %8s %9s %10.6f %8.2f %10.3g", t->name, sc, p, b,
+                   qt_qstats_rel_rmse(&r->st), qt_qstats_sqnr_db(&r->st), r->st.max_abs);
+            if (with_out && r->st.dw2 > 0) printf(" %10.6f", qt_qstats_rel_out(&r->st));
+            else if (with_out) printf(" %10s", "-");
+            putchar('\n');
+        }
+    }
+    fmt_count(p, sizeof p, (double)tot->params);
+    fmt_count(b, sizeof b, (double)tot->bytes);
+    printf("\ntotal   %lld tensors quantized, %lld kept; quantizable weights: %s params, %s bytes, "
+           "%.3f bpw; rel_rmse %.6f\n", (long long)tot->n_quantized, (long long)tot->n_kept, p, b,
+           tot->bpw, qt_qstats_rel_rmse(&tot->st));
+}
+
+int qt_cmd_preview(int argc, char **argv) {
+    const char *model = NULL, *scheme = NULL, *filter = NULL, *calib = NULL;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (cli_is_help(a)) {
+            printf("usage: qtune %s\n  weight error of every quantizable Linear weight under a scheme\n"
+                   "  S: a scheme (int4-g128-sym, fp8-ch, nvfp4 ...) or a preset (W4A16, FP8_DYNAMIC ...)\n",
+                   usage);
+            return 0;
+        }
+        if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "--scheme") || !strcmp(a, "--filter") || !strcmp(a, "--calib")) {
+            if (i + 1 >= argc) return cli_usage("preview", usage);
+            if (!strcmp(a, "--scheme")) scheme = argv[++i];
+            else if (!strcmp(a, "--calib")) calib = argv[++i];
+            else filter = argv[++i];
+        } else if (a[0] == '-') return cli_failf("preview: unknown option %s (usage: qtune %s)", a, usage);
+        else if (!model) model = a;
+        else return cli_usage("preview", usage);
+    }
+    if (!model || !scheme) return cli_usage("preview", usage);
+    qt_err err = {{0}};
+    struct qt_scheme s;
+    if (qt_scheme_parse(scheme, &s, &err) != QT_OK) return cli_failf("preview: %s", err.msg);
+    struct qt_model *m = NULL;
+    if (qt_model_open(model, &m, &err) != QT_OK) return cli_fail(&err);
+    int rc = 1;
+    struct qt_scheme *per = calloc((size_t)(m->n_tensors ? m->n_tensors : 1), sizeof *per);
+    unsigned char *sel = filter ? calloc((size_t)(m->n_tensors ? m->n_tensors : 1), 1) : NULL;
+    struct qt_preview_cache *cache = qt_preview_cache_new();
+    struct qt_preview_row *rows = NULL;
+    int n = 0;
+    struct qt_preview_total tot;
+    struct qt_calib *cal = NULL;
+    float **d = NULL;
+    if (!per || (filter && !sel) || !cache) { rc = cli_failf("preview: out of memory"); goto out; }
+    for (int i = 0; i < m->n_tensors; i++) per[i] = s;
+    if (filter && filter_select(m, filter, sel) != 0) goto out;
+    if (calib) {
+        /* importance vectors E[x_j^2] from one forward over the text, cached */
+        char dir[4096];
+        struct qt_calib_params cp = {.calib_path = calib, .cache_dir = qt_eval_default_cache_dir(dir, sizeof dir)};
+        if (qt_calib_run(m, &cp, &cal, &err) != QT_OK) { rc = cli_failf("preview: --calib: %s", err.msg); goto out; }
+        if (!(d = qt_calib_importance_all(cal, m))) { rc = cli_failf("preview: out of memory"); goto out; }
+        if (!json)
+            fprintf(stderr, "calibration: %lld tokens%s; %d of %d Linears got no token\n", (long long)cal->tokens,
+                    cal->from_cache ? " (cached)" : "", cal->n_unseen, cal->n_linear);
+    }
+    if (qt_preview_run(m, per, sel, (const float *const *)d, cache, &rows, &n, &tot, &err) != QT_OK) {
+        rc = cli_failf("preview: %s", err.msg);
+        goto out;
+    }
+    if (json) cli_print_json(to_json(m, &s, rows, n, &tot));
+    else print_text(m, &s, rows, n, &tot, d != NULL);
+    rc = 0;
+out:
+    qt_calib_importance_free(d, m->n_tensors);
+    qt_calib_free(cal);
+    free(rows);
+    free(per);
+    free(sel);
+    qt_preview_cache_free(cache);
+    qt_model_free(m);
+    return rc;
+}

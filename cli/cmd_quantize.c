@@ -1,0 +1,160 @@
+/* cmd_quantize.c — qtune quantize MODEL -r RECIPE -o OUT: resolve the recipe,
+ * refuse what qtune cannot run faithfully, write the checkpoint. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+
+#include "cli.h"
+#include "cli_recipe.h"
+#include "writer.h"
+
+#define USAGE "quantize MODEL -r RECIPE -o OUT [--calib FILE] [--max-shard-size 5GB] [--force] [--json]"
+static const char usage[] =
+    "usage: qtune " USAGE "\n"
+    "  Writes OUT as a compressed-tensors checkpoint (vLLM): pack-quantized int weights,\n"
+    "  int-quantized W8A8, float-quantized FP8; everything else copied unchanged.\n"
+    "  OUT appears only when complete; an existing OUT is replaced only with --force.\n";
+
+static volatile sig_atomic_t cancel_flag;
+static void on_signal(int sig) { (void)sig; cancel_flag = 1; }
+
+struct prog { int tty; double last; };
+
+static void on_progress(void *ud, int64_t done, int64_t total, const char *tensor) {
+    struct prog *p = ud;
+    if (!p->tty) return;
+    double now = qt_now();
+    if (done < total && now - p->last < 0.1) return;
+    p->last = now;
+    fprintf(stderr, "\r\033[K%5.1f%%  %s", total ? 100.0 * (double)done / (double)total : 100.0, tensor);
+    if (done >= total) fputc('\n', stderr);
+}
+
+/* Refuses modifiers qtune does not implement: never silently round-to-nearest
+ * what the recipe asks GPTQ/AWQ/... to do. */
+static int check_modifiers(const struct qt_recipe *r, qt_err *err) {
+    for (int i = 0; i < r->n_mods; i++) {
+        const struct qt_modifier *md = &r->mods[i];
+        if (md->algo != QT_ALGO_RTN)
+            return qt_err_set(err, "%s: %s is not implemented yet; qtune quantize would only round to nearest. "
+                              "Use QuantizationModifier for round-to-nearest", md->type,
+                              md->algo == QT_ALGO_OTHER ? "this modifier" : qt_algo_name(md->algo));
+        if (md->kv.present)
+            return qt_err_set(err, "%s: kv_cache_scheme needs calibrated k/v scales, which qtune does not compute yet",
+                              md->type);
+    }
+    return QT_OK;
+}
+
+int qt_cmd_quantize(int argc, char **argv) {
+    const char *model = NULL, *recipe = NULL, *out = NULL, *calib = NULL, *shard = NULL;
+    int force = 0, json = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (cli_is_help(a)) { fputs(usage, stdout); return 0; }
+        if (!strcmp(a, "-r") || !strcmp(a, "--recipe")) { if (++i >= argc) return cli_failf("%s: missing value", a); recipe = argv[i]; }
+        else if (!strcmp(a, "-o") || !strcmp(a, "--out")) { if (++i >= argc) return cli_failf("%s: missing value", a); out = argv[i]; }
+        else if (!strcmp(a, "--calib")) { if (++i >= argc) return cli_failf("%s: missing value", a); calib = argv[i]; }
+        else if (!strcmp(a, "--max-shard-size")) { if (++i >= argc) return cli_failf("%s: missing value", a); shard = argv[i]; }
+        else if (!strcmp(a, "--force")) force = 1;
+        else if (!strcmp(a, "--json")) json = 1;
+        else if (a[0] == '-') return cli_usage("quantize", USAGE);
+        else if (!model) model = a;
+        else return cli_usage("quantize", USAGE);
+    }
+    if (!model || !recipe || !out) return cli_usage("quantize", USAGE);
+    qt_err err;
+    uint64_t max_shard = 0;
+    if (shard && qt_write_parse_size(shard, &max_shard, &err) != QT_OK) return cli_fail(&err);
+    if (calib) {
+        struct stat st;
+        if (stat(calib, &st) != 0) return cli_failf("%s: cannot read calibration file", calib);
+    }
+    struct stat st;
+    if (!force && stat(out, &st) == 0) return cli_failf("%s: already exists (use --force to replace it)", out);
+
+    struct cli_recipe_ctx c;
+    if (cli_recipe_open(model, recipe, &c, &err) != QT_OK) return cli_fail(&err);
+    int rc = 1;
+    const struct qt_model *m = c.model;
+    int nrg = c.recipe->n_groups;
+    int *tg = malloc(((size_t)m->n_tensors + 1) * sizeof *tg);
+    int *map = malloc(((size_t)nrg + 1) * sizeof *map);           /* recipe group -> ct group */
+    struct qt_ct_group *groups = calloc((size_t)nrg + 1, sizeof *groups);
+    const char **targets = NULL;
+    char (*names)[32] = calloc((size_t)nrg + 1, sizeof *names);
+    size_t ntot = 0;
+    for (int g = 0; g < nrg; g++) ntot += (size_t)c.recipe->groups[g].n_targets;
+    targets = calloc(ntot + 1, sizeof *targets);
+    char *yaml = NULL;
+    if (!tg || !map || !groups || !names || !targets) { cli_failf("out of memory"); goto done; }
+    if (check_modifiers(c.recipe, &err) != QT_OK) { qt_err_prefix(&err, "%s", recipe); cli_fail(&err); goto done; }
+    for (int g = 0; g < nrg; g++) map[g] = -1;
+    int ng = 0;
+    size_t tk = 0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const struct qt_resolved *rv = &c.res.t[i];
+        tg[i] = -1;
+        if (!rv->quantized || rv->group < 0) continue;
+        int g = rv->group;
+        if (map[g] < 0) {
+            const struct qt_rgroup *rg = &c.recipe->groups[g];
+            map[g] = ng;
+            snprintf(names[ng], sizeof names[ng], "group_%d", ng);
+            groups[ng].name = names[ng];
+            groups[ng].scheme = rg->scheme;
+            groups[ng].targets = targets + tk;
+            groups[ng].n_targets = rg->n_targets;
+            for (int k = 0; k < rg->n_targets; k++) targets[tk++] = rg->targets[k].text;
+            ng++;
+        }
+        tg[i] = map[g];
+    }
+    size_t ylen;
+    yaml = qt_recipe_dump(c.recipe, &ylen, &err);
+    if (!yaml) { cli_fail(&err); goto done; }
+
+    signal(SIGXFSZ, SIG_IGN);   /* a file size limit makes write() fail with EFBIG instead of killing us */
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    struct prog pr = {isatty(2) && !json, 0};
+    struct qt_write_params p = {
+        .out = out, .max_shard_bytes = max_shard, .force = force, .n_groups = ng, .groups = groups,
+        .tensor_group = tg, .recipe_yaml = yaml, .recipe_path = recipe, .calib = calib,
+        .progress = on_progress, .progress_ud = &pr, .cancel = (const volatile int *)&cancel_flag,
+    };
+    struct qt_write_result res;
+    if (qt_write_ct(m, &p, &res, &err) != QT_OK) { cli_fail(&err); goto done; }
+    if (json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "out", out);
+        cJSON_AddNumberToObject(j, "modules_quantized", res.n_quantized);
+        cJSON_AddNumberToObject(j, "tensors_kept", res.n_kept);
+        cJSON_AddNumberToObject(j, "shards", res.n_shards);
+        cJSON_AddNumberToObject(j, "bytes_source", (double)res.bytes_source);
+        cJSON_AddNumberToObject(j, "bytes_written", (double)res.bytes_written);
+        cJSON_AddNumberToObject(j, "seconds", res.seconds);
+        cli_print_json(j);
+    } else {
+        printf("wrote %s: %d modules quantized, %d tensors kept, %d shard%s, %.1f MB from %.1f MB in %.2f s\n", out,
+               res.n_quantized, res.n_kept, res.n_shards, res.n_shards == 1 ? "" : "s",
+               (double)res.bytes_written / 1e6, (double)res.bytes_source / 1e6, res.seconds);
+    }
+    rc = 0;
+done:
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    free(yaml);
+    free(tg);
+    free(map);
+    free(groups);
+    free(names);
+    free(targets);
+    cli_recipe_close(&c);
+    return rc;
+}

@@ -1,0 +1,53 @@
+# qtune deploy: the published GLM-4.6-AWQ size, KV per token, the catalog and
+# its override, options and errors.
+. tests/cli/lib.sh
+G=share/models/meta
+
+# num FILE KEY: the number of top-level "KEY" in cJSON output (one tab deep)
+TAB=$(printf '\t')
+num() { sed -n "s/^$TAB\"$2\":[[:space:]]*\([-0-9.e+]*\),*\$/\1/p" "$1" | head -n 1; }
+
+$Q deploy $G/GLM-4.6.config.json -r recipes/glm-4.6-awq-w4a16.yaml --json >"$T/g46.json"
+check deploy_json_exit0 test $? = 0
+# ~176 GiB without MTP (bullpoint/GLM-4.6-AWQ): within 1%
+check deploy_glm46_awq_176gib awk -v b="$(num "$T/g46.json" weights_bytes_without_mtp)" \
+    'BEGIN { g = b / 1073741824; exit !(g > 174.24 && g < 177.76) }'
+check deploy_mtp_bytes awk -v b="$(num "$T/g46.json" mtp_bytes)" 'BEGIN { exit !(b > 9e9) }'
+check deploy_gpus_needed test "$(num "$T/g46.json" gpus_needed)" = 4
+check deploy_per_gpu_rows test "$(grep -c '"tp":' "$T/g46.json")" = 5
+check deploy_fields sh -c "grep -q '\"tok_s_bound\"' '$T/g46.json' && grep -q '\"cost_per_hour\"' '$T/g46.json' && grep -q '\"cost_per_mtok\"' '$T/g46.json' && grep -q '\"max_ctx\"' '$T/g46.json' && grep -q '\"fits\"' '$T/g46.json'"
+
+$Q deploy $G/GLM-4.5-Air.config.json -r recipes/glm-4.5-air-sq-gptq-w8a8-2of4.yaml --json >"$T/air.json"
+check deploy_air_kv_188416 test "$(num "$T/air.json" kv_bytes_per_token)" = 188416
+$Q deploy $G/GLM-4.5-Air.config.json -r recipes/glm-4.5-air-sq-gptq-w8a8-2of4.yaml --kv-dtype fp8 --json >"$T/air8.json"
+check deploy_kv_fp8_halves test "$(num "$T/air8.json" kv_bytes_per_token)" = 94208
+$Q deploy $G/GLM-5.config.json -r recipes/glm-5-w8a16.yaml --gpu B200 --tp 8 --json >"$T/g5.json"
+check deploy_glm5_mla_kv test "$(num "$T/g5.json" kv_bytes_per_token)" = 89856
+check deploy_tp_option test "$(num "$T/g5.json" tp)" = 8
+
+# text output
+$Q deploy $G/GLM-4.6.config.json -r recipes/glm-4.6-awq-w4a16.yaml --gpu "RTX PRO 6000 96G" --ctx 32768 --batch 4 >"$T/g46.txt"
+check deploy_text_gpu grep -q '^GPU         RTX-PRO-6000-96G' "$T/g46.txt"
+check deploy_text_table grep -q '^   4 ' "$T/g46.txt"
+check deploy_text_ctx grep -q 'ctx 32768 x batch 4' "$T/g46.txt"
+
+# the catalog can be replaced
+cat >"$T/gpus.yaml" <<'YAML'
+gpus:
+  - {name: MyCard, memory_gib: 1000, bandwidth_gbs: 1000, price_hour: 1.0}
+YAML
+$Q deploy $G/GLM-4.6.config.json -r recipes/glm-4.6-awq-w4a16.yaml --gpus "$T/gpus.yaml" --gpu mycard --json >"$T/my.json"
+check deploy_gpus_override test "$(num "$T/my.json" gpus_needed)" = 1
+check deploy_cost_per_hour test "$(num "$T/my.json" cost_per_hour)" = 1
+
+expect_err deploy_unknown_gpu "qtune: --gpu TPU: not in the catalog (A100-80G, H100-80G" \
+    $Q deploy $M -r recipes/tiny-w4a16.yaml --gpu TPU
+expect_err deploy_bad_tp "--tp: expected 1, 2, 4 or 8" $Q deploy $M -r recipes/tiny-w4a16.yaml --tp 3
+expect_err deploy_bad_kv "--kv-dtype: unknown type 'int3'" $Q deploy $M -r recipes/tiny-w4a16.yaml --kv-dtype int3
+printf 'gpus: [{name: X}]\n' >"$T/badgpus.yaml"
+expect_err deploy_bad_catalog "badgpus.yaml:1:8: GPU entry lacks memory_gib" \
+    $Q deploy $M -r recipes/tiny-w4a16.yaml --gpus "$T/badgpus.yaml"
+$Q deploy $M --json >"$T/bf16.json"
+inspect_bytes=$($Q inspect $M --json | sed -n "s/^$TAB$TAB\"bytes\":[[:space:]]*\([0-9]*\),*\$/\1/p")
+check deploy_no_recipe_bf16 test "$(num "$T/bf16.json" weights_bytes)" = "$inspect_bytes"
+check deploy_help sh -c "$Q deploy --help | grep -q usage"

@@ -1,0 +1,76 @@
+# qtune quantize: a compressed-tensors checkpoint from the tiny model, read
+# back by inspect; atomic output (existing OUT, --force, disk full); refused
+# algorithms.
+. tests/cli/lib.sh
+
+R=recipes/tiny-w4a16.yaml
+O=$T/w4
+$Q quantize $M -r $R -o $O >"$T/q.out" 2>"$T/q.err"
+check quantize_exit test $? = 0
+check quantize_says grep -q "^wrote $O: 172 modules quantized" "$T/q.out"
+check quantize_config grep -q '"quant_method":[[:space:]]*"compressed-tensors"' "$O/config.json"
+check quantize_format grep -q '"format":[[:space:]]*"pack-quantized"' "$O/config.json"
+check quantize_status grep -q '"quantization_status":[[:space:]]*"compressed"' "$O/config.json"
+check quantize_ignore_lm_head grep -q '"lm_head"' "$O/config.json"
+check quantize_ignore_mtp grep -q '"model.layers.4.eh_proj"' "$O/config.json"
+check quantize_keeps_arch grep -q '"model_type":[[:space:]]*"glm4_moe"' "$O/config.json"
+check quantize_tokenizer cmp -s $M/tokenizer.json "$O/tokenizer.json"
+check quantize_generation cmp -s $M/generation_config.json "$O/generation_config.json"
+check quantize_recipe grep -q 'scheme: W4A16' "$O/recipe.yaml"
+check quantize_report grep -q '"modules_quantized":[[:space:]]*172' "$O/qtune-report.json"
+check quantize_report_version grep -q '"qtune_version"' "$O/qtune-report.json"
+check quantize_no_partial sh -c "! ls -d $T/w4.partial-* 2>/dev/null"
+
+# read back: every tensor (279, the MTP layer included), schemes shown
+$Q inspect $O --json >"$T/i.json" 2>"$T/i.err"
+check inspect_out_exit test $? = 0
+check inspect_out_279 test "$(grep -c '"role":' "$T/i.json")" = 279
+check inspect_out_schemes test "$(grep -c '"scheme":[[:space:]]*"int4-g128-sym"' "$T/i.json")" = 172
+check inspect_out_format grep -q '"quantization":[[:space:]]*"pack-quantized"' "$T/i.json"
+check inspect_out_mtp_kept sh -c "grep -A8 '\"model.layers.4.eh_proj.weight\"' '$T/i.json' | grep -q '\"dtype\":[[:space:]]*\"BF16\"'"
+$Q inspect $O >"$T/i.txt"
+check inspect_out_text grep -q 'quantized compressed-tensors pack-quantized' "$T/i.txt"
+
+# an existing OUT is refused, replaced with --force
+expect_err quantize_exists 'already exists' $Q quantize $M -r $R -o $O
+$Q quantize $M -r $R -o $O --force >/dev/null 2>&1
+check quantize_force test $? = 0
+check quantize_force_clean sh -c "test \"\$(ls $T | grep -c '^w4')\" = 1"
+
+# sharding with an index
+$Q quantize $M -r $R -o $T/sh --max-shard-size 8MB >/dev/null 2>&1
+check quantize_shards test -f $T/sh/model-00001-of-00004.safetensors
+check quantize_index grep -q '"total_size"' $T/sh/model.safetensors.index.json
+$Q inspect $T/sh --json >"$T/sh.json" 2>&1
+check quantize_shards_read test "$(grep -c '"scheme":' "$T/sh.json")" = 172
+expect_err quantize_bad_size 'not a size' $Q quantize $M -r $R -o $T/x --max-shard-size lots
+
+# W8A8 -> int-quantized, FP8_DYNAMIC -> float-quantized
+printf 'quant_stage:\n  quant_modifiers:\n    QuantizationModifier:\n      targets: [Linear]\n      ignore: [lm_head]\n      scheme: %s\n' W8A8 >"$T/w8a8.yaml"
+$Q quantize $M -r "$T/w8a8.yaml" -o $T/w8a8 >/dev/null 2>&1
+check quantize_w8a8 grep -q '"format":[[:space:]]*"int-quantized"' $T/w8a8/config.json
+printf 'quant_stage:\n  quant_modifiers:\n    QuantizationModifier:\n      targets: [Linear]\n      ignore: [lm_head]\n      scheme: %s\n' FP8_DYNAMIC >"$T/fp8.yaml"
+$Q quantize $M -r "$T/fp8.yaml" -o $T/fp8 --json >"$T/fp8.json" 2>&1
+check quantize_fp8 grep -q '"format":[[:space:]]*"float-quantized"' $T/fp8/config.json
+check quantize_json grep -q '"modules_quantized":[[:space:]]*229' "$T/fp8.json"
+
+# disk full (a file size limit): fails, says why, leaves nothing behind
+(ulimit -f 2000; exec $Q quantize $M -r $R -o $T/full) >"$T/full.out" 2>"$T/full.err"
+rc=$?
+check quantize_full_fails test "$rc" != 0 -a "$rc" -lt 128
+check quantize_full_says grep -q 'File too large' "$T/full.err"
+check quantize_full_no_out test ! -e $T/full
+check quantize_full_no_partial sh -c "! ls -d $T/full.partial-* 2>/dev/null"
+
+# algorithms qtune does not run are refused, naming the modifier
+printf 'quant_stage:\n  quant_modifiers:\n    GPTQModifier:\n      targets: [Linear]\n      ignore: [lm_head]\n      scheme: W4A16\n' >"$T/gptq.yaml"
+expect_err quantize_refuses_gptq 'GPTQModifier: GPTQ is not implemented' $Q quantize $M -r "$T/gptq.yaml" -o $T/gptq
+check quantize_refuses_gptq_no_out test ! -e $T/gptq
+printf 'quant_stage:\n  quant_modifiers:\n    SmoothQuantModifier:\n      smoothing_strength: 0.8\n    QuantizationModifier:\n      targets: [Linear]\n      ignore: [lm_head]\n      scheme: W8A8\n' >"$T/sq.yaml"
+expect_err quantize_refuses_smoothquant 'SmoothQuantModifier: SmoothQuant is not implemented' $Q quantize $M -r "$T/sq.yaml" -o $T/sq
+expect_err quantize_refuses_awq 'AWQModifier: AWQ' $Q quantize $M -r recipes/glm-4.6-awq-w4a16.yaml -o $T/awq
+printf 'quant_stage:\n  quant_modifiers:\n    QuantizationModifier:\n      targets: [Linear]\n      ignore: [lm_head]\n      scheme: NVFP4A16\n' >"$T/fp4.yaml"
+expect_err quantize_refuses_fp4 'not implemented' $Q quantize $M -r "$T/fp4.yaml" -o $T/fp4
+check quantize_refuses_fp4_no_partial sh -c "! ls -d $T/fp4 $T/fp4.partial-* 2>/dev/null"
+expect_err quantize_usage 'usage' $Q quantize $M -r $R
+check quantize_help sh -c "$Q quantize --help | grep -q usage"

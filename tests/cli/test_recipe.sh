@@ -1,0 +1,47 @@
+# Recipes: every recipe in recipes/ loads and lints clean on the model it was
+# written for; broken YAML and regexes give one "qtune: file:line:col: why"
+# line and a non-zero exit.
+. tests/cli/lib.sh
+G=share/models/meta
+
+# recipe -> model it targets
+for pair in tiny-w4a16:$M tiny-w8a16:$M glm-4.6-awq-w4a16:$G/GLM-4.6.config.json \
+            glm-4.5-air-sq-gptq-w8a8-2of4:$G/GLM-4.5-Air.config.json \
+            glm-5-w8a16:$G/GLM-5.config.json glm-5-gptq-w4a16:$G/GLM-5.config.json \
+            glm-4.x-fp8-dynamic:$G/GLM-4.7.config.json; do
+    r=${pair%%:*}; mdl=${pair#*:}
+    check "recipe_has_source_comment_$r" grep -q '^# ' recipes/$r.yaml
+    $Q lint "$mdl" -r recipes/$r.yaml >"$T/$r.txt" 2>&1
+    check "recipe_lints_clean_$r" grep -q '^0 errors, 0 warnings$' "$T/$r.txt"
+done
+
+# the GLM-4.6 AWQ recipe keeps what the published checkpoint keeps
+$Q lint $G/GLM-4.6.config.json -r recipes/glm-4.6-awq-w4a16.yaml --json >"$T/g46.json"
+check recipe_glm46_no_findings grep -q '"findings":[[:space:]]*\[\]' "$T/g46.json"
+
+# broken YAML: file, line and column
+printf 'quant_stage:\n  quant_modifiers:\n    GPTQModifier:\n      targets: [Linear\n      scheme: W4A16\n' >"$T/bad.yaml"
+expect_err recipe_yaml_error_position "qtune: $T/bad.yaml:5:13: " $Q lint $M -r "$T/bad.yaml"
+printf 'QuantizationModifier:\n  targets: [Linear]\n  scheme: W4A16\n  ignore: [lm_head, "re:model.(layers"]\n' >"$T/re.yaml"
+expect_err recipe_regex_error "re.yaml:4:21: pattern 're:model.(layers': missing closing parenthesis at offset 6" \
+    $Q lint $M -r "$T/re.yaml"
+printf 'QuantizationModifier:\n  scheme: W5A5\n' >"$T/preset.yaml"
+expect_err recipe_unknown_preset "preset.yaml:2:11: W5A5: unknown scheme" $Q lint $M -r "$T/preset.yaml"
+expect_err recipe_missing_file "qtune: $T/none.yaml: No such file" $Q lint $M -r "$T/none.yaml"
+printf -- '- GPTQModifier: 3\n' >"$T/args.yaml"
+expect_err recipe_args_not_map "args.yaml:1:17: arguments of a modifier must be a mapping" $Q lint $M -r "$T/args.yaml"
+check recipe_err_one_line test "$(wc -l <"$T/err")" = 1
+
+# llm-compressor's other layouts: a bare list and a single modifier
+cat >"$T/list.yaml" <<'YAML'
+- QuantizationModifier: {targets: [Linear], scheme: W8A16, ignore: [lm_head, 're:model\.layers\.4\.']}
+YAML
+$Q lint $M -r "$T/list.yaml" >"$T/list.txt"
+check recipe_list_layout grep -q '^0 errors, 0 warnings$' "$T/list.txt"
+cat >"$T/one.yaml" <<'YAML'
+GPTQModifier:
+  scheme: W8A16
+  ignore: [lm_head, 're:model\.layers\.4\.']
+YAML
+$Q lint $M -r "$T/one.yaml" >"$T/one.txt"
+check recipe_single_modifier grep -q '^0 errors, 0 warnings$' "$T/one.txt"
