@@ -1,6 +1,7 @@
 /* source.c — the TUI's view of the engine: recipe resolution, sums, edits,
  * and the in-process ("local", --no-daemon) backend. */
 #include "source.h"
+#include "deploy.h"
 #include "screen.h"
 
 #include <math.h>
@@ -11,27 +12,7 @@
 /* ---- sums ---- */
 
 int64_t src_tensor_bytes(const struct qt_tensor *t, const struct qt_qargs *w) {
-    if (!w || !w->present) return (int64_t)t->nbytes;
-    int64_t rows = qt_tensor_rows(t), cols = qt_tensor_cols(t), n = rows * cols;
-    int b = w->num_bits;
-    if (!strcmp(w->type, "float") && b == 4) {          /* nvfp4 / mxfp4 */
-        int g = w->group_size > 0 ? w->group_size : 16;
-        return n / 2 + rows * ((cols + g - 1) / g) + (g == 16 ? 4 : 0);
-    }
-    int64_t scales;
-    if (!strcmp(w->strategy, "tensor")) scales = 1;
-    else if (!strcmp(w->strategy, "block")) {
-        int e = w->block[0] > 0 ? w->block[0] : 128;
-        scales = ((rows + e - 1) / e) * ((cols + e - 1) / e);
-    } else if (w->group_size > 0) scales = rows * ((cols + w->group_size - 1) / w->group_size);
-    else scales = rows;
-    int64_t sbytes = scales * 2;                       /* scales in the weight dtype (bf16) */
-    if (!strcmp(w->type, "float")) return n + (!strcmp(w->strategy, "tensor") ? 4 : sbytes);
-    /* pack-quantized: int32 words of ceil(cols*b/32) per row; 8-bit int8 */
-    int64_t packed = b == 8 ? n : rows * ((cols * b + 31) / 32) * 4;
-    int64_t zp = 0;
-    if (!w->symmetric) zp = ((rows * b + 31) / 32) * 4 * (scales / (rows ? rows : 1));
-    return packed + sbytes + zp;
+    return (int64_t)qt_deploy_tensor_bytes(t, w);   /* the engine's count, as `qtune deploy` */
 }
 
 static void sum_resolution(const struct qt_model *m, const struct qt_resolution *res,

@@ -43,7 +43,7 @@ wait_for "tmux: expert group selected" "target   re:model\\.layers\\.1\\.mlp\\.e
 grep "routed experts" "$T/screen" | grep -q "bf16 .*3.0 MiB" && pass "tmux: experts start in bf16" \
     || fail "tmux: experts start in bf16" "$(grep 'routed experts' "$T/screen")"
 keys - - - - -
-wait_for "tmux: bits change shows in the row" "int4-g128-sym  792.0 KiB"
+wait_for "tmux: bits change shows in the row" "int4-g128-sym  792.8 KiB"
 wait_for "tmux: status shows the new size" "29.5 MiB [+]"
 # commit: the job goes to the daemon; detach at once
 keys c
