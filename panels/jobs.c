@@ -30,7 +30,9 @@ static void jobs_draw(struct app *a, const struct tui_rect *r, int focused) {
         int bw = r->w - 40;
         if (bw < 10) bw = 10;
         wg_bar(s, r, a->g, r->x + 6, y + 1, bw, frac);
-        tui_printf(s, r, r->x + 7 + bw, y + 1, -1, TS_NORMAL, "%3.0f%% %s", 100 * frac, j->error[0] ? j->error : eta);
+        tui_printf(s, r, r->x + 7 + bw, y + 1, -1, j->error[0] ? TS_ERROR : TS_NORMAL, "%3.0f%% %s", 100 * frac,
+                   j->error[0] ? j->error : eta);
+        if (j->result[0]) tui_puts(s, r, r->x + 40, y, r->w - 40, TS_INFO, j->result);
         if (k == a->jobs_l.cur) tui_putc(s, r, r->x, y, TS_CURSOR, a->g->cursor);
     }
     if (!src->n_jobs) tui_puts(s, r, r->x + 2, r->y + 2, -1, TS_DIM, "no jobs yet (c commits the recipe)");

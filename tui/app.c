@@ -116,6 +116,22 @@ static void draw_status(struct app *a) {
     else
         snprintf(line, sizeof line, "%srecipe error", a->g->sep);
     x += tui_puts(s, r, x, r->y, -1, TS_STATUS, line);
+    /* lint summary and the smallest setup the recipe fits, when the engine says */
+    char extra[128] = "";
+    if ((src->caps & SRC_CAP_LINT) && (src->n_lint_errors || src->n_lint_warnings))
+        snprintf(extra, sizeof extra, "%slint %dE %dW", a->g->sep, src->n_lint_errors, src->n_lint_warnings);
+    const cJSON *dp = src->deploy;
+    if (dp) {
+        int need = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(dp, "gpus_needed"));
+        const char *gname = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(dp, "gpu"), "name"));
+        size_t el = strlen(extra);
+        if (need > 0) snprintf(extra + el, sizeof extra - el, "%sfits %dx%s", a->g->sep, need, gname ? gname : "?");
+        else snprintf(extra + el, sizeof extra - el, "%sover 8x%s", a->g->sep, gname ? gname : "?");
+    }
+    if (extra[0]) {
+        int elen = (int)mbstowcs(NULL, extra, 0);
+        if (x + elen + 12 < r->w) x += tui_puts(s, r, x, r->y, -1, TS_STATUS, extra);
+    }
     snprintf(line, sizeof line, "%s%d quantized", a->g->sep, src->sum.n_quantized);
     char right[128];
     snprintf(right, sizeof right, "engine %s%s%s ", src->engine_state, src->session[0] ? " @" : "",

@@ -26,8 +26,8 @@ void wg_list_move(struct wg_list *l, int delta, int n, int h) {
 void wg_cols_fit(struct wg_col *c, int n, int w) {
     int maxprio = 0;
     for (int i = 0; i < n; i++) {
-        c[i].shown = 1;
-        if (c[i].prio > maxprio) maxprio = c[i].prio;
+        c[i].shown = !c[i].absent;
+        if (c[i].shown && c[i].prio > maxprio) maxprio = c[i].prio;
     }
     for (;;) {
         int used = 0, flex = -1;
@@ -146,6 +146,10 @@ struct tui_rect wg_box(struct tui_screen *s, const struct tui_glyphs *g, int w, 
     tui_putc(s, NULL, b.x + w - 1, b.y + h - 1, TS_BORDER, g->corner_br);
     if (title) tui_printf(s, NULL, b.x + 2, b.y, w - 4, TS_TITLE, " %s ", title);
     return (struct tui_rect){b.x + 2, b.y + 1, w - 4, h - 2};
+}
+
+int wg_heat(double rel) {
+    return rel < 0.01 ? 0 : rel < 0.03 ? 1 : rel < 0.06 ? 2 : rel < 0.12 ? 3 : 4;
 }
 
 const char *wg_count(int64_t n, char *buf, int len) {
