@@ -28,6 +28,7 @@
 #include "daemon_ops.h"
 #include "job.h"
 #include "model.h"
+#include "preview.h"
 #include "proto.h"
 #include "session.h"
 
@@ -826,6 +827,7 @@ static void daemon_release(struct qt_daemon *d, int cleanup) {
     if (d->events_fd >= 0) close(d->events_fd);
     if (cleanup && d->log) qt_daemon_log(d, "exit");
     if (d->log) fclose(d->log);
+    qt_preview_cache_free(d->pcache);
     if (d->model) qt_model_free(d->model);
     qt_session_free(d->s);
     free(d);
@@ -838,6 +840,7 @@ void qt_daemon_forget(struct qt_daemon *d) {
     d->bound = 0;
     if (d->log) { fclose(d->log); d->log = NULL; }
     d->model = NULL;    /* not opened in the parent anyway */
+    d->pcache = NULL;
     daemon_release(d, 0);
 }
 

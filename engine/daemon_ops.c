@@ -13,6 +13,7 @@
 #include "daemon_ops.h"
 #include "job.h"
 #include "model.h"
+#include "preview.h"
 #include "session.h"
 
 typedef int (*op_fn)(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req,
@@ -20,17 +21,17 @@ typedef int (*op_fn)(struct qt_daemon *d, struct qt_client_slot *c, const cJSON 
 
 /* ---- helpers */
 
-static const char *req_str(const cJSON *req, const char *k) {
+const char *qt_dop_str(const cJSON *req, const char *k) {
     const cJSON *v = cJSON_GetObjectItem(req, k);
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static int req_int(const cJSON *req, const char *k, int def) {
+int qt_dop_int(const cJSON *req, const char *k, int def) {
     const cJSON *v = cJSON_GetObjectItem(req, k);
     return cJSON_IsNumber(v) ? v->valueint : def;
 }
 
-static void recipe_state(struct qt_daemon *d, cJSON *o, int with_text, qt_err *err) {
+void qt_dop_recipe_state(struct qt_daemon *d, cJSON *o, int with_text, qt_err *err) {
     if (with_text) {
         char *t = qt_session_recipe(d->s, err);
         cJSON_AddStringToObject(o, "text", t ? t : "");
@@ -41,10 +42,10 @@ static void recipe_state(struct qt_daemon *d, cJSON *o, int with_text, qt_err *e
     cJSON_AddBoolToObject(o, "can_redo", qt_session_can_redo(d->s));
 }
 
-static void recipe_event(struct qt_daemon *d) {
+void qt_dop_recipe_event(struct qt_daemon *d) {
     cJSON *ev = qt_daemon_event("recipe");
     qt_err err;
-    recipe_state(d, ev, 0, &err);
+    qt_dop_recipe_state(d, ev, 0, &err);
     char *t = qt_session_recipe(d->s, &err);
     /* the event log keeps 4096 events: big recipes are fetched with recipe_get */
     if (t && strlen(t) <= 65536) cJSON_AddStringToObject(ev, "text", t);
@@ -92,7 +93,7 @@ static int op_hello(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *
         c->replay_since = s;
     }
     cJSON_AddBoolToObject(res, "gap", gap);
-    const char *who = req_str(req, "client");
+    const char *who = qt_dop_str(req, "client");
     qt_daemon_log(d, "client %d: hello%s%s", c->num, who ? " from " : "", who ? who : "");
     c->hello = 1;
     return QT_OK;
@@ -118,12 +119,14 @@ static void model_summary(const struct qt_model *m, cJSON *res) {
 
 static int op_open(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
-    const char *path = req_str(req, "model");
+    const char *path = qt_dop_str(req, "model");
     if (!path) return qt_err_set(err, "open: no \"model\" path");
     struct qt_model *m;
     if (qt_model_open(path, &m, err)) return QT_ERR;
     if (qt_session_set_model(d->s, path, err)) { qt_model_free(m); return QT_ERR; }
     if (d->model) qt_model_free(d->model);
+    qt_preview_cache_free(d->pcache);
+    d->pcache = NULL;
     d->model = m;
     model_summary(m, res);
     cJSON_ReplaceItemInObject(res, "model", cJSON_CreateString(d->s->model));
@@ -143,8 +146,8 @@ static int op_tensors(struct qt_daemon *d, struct qt_client_slot *c, const cJSON
     (void)c;
     const struct qt_model *m = qt_daemon_model(d, err);
     if (!m) return QT_ERR;
-    const char *filter = req_str(req, "filter");
-    int offset = req_int(req, "offset", 0), limit = req_int(req, "limit", -1);
+    const char *filter = qt_dop_str(req, "filter");
+    int offset = qt_dop_int(req, "offset", 0), limit = qt_dop_int(req, "limit", -1);
     if (offset < 0) offset = 0;
     pcre2_code *re = NULL;
     pcre2_match_data *md = NULL;
@@ -197,11 +200,11 @@ static int op_detail(struct qt_daemon *d, struct qt_client_slot *c, const cJSON 
     (void)c;
     const struct qt_model *m = qt_daemon_model(d, err);
     if (!m) return QT_ERR;
-    const char *name = req_str(req, "tensor");
+    const char *name = qt_dop_str(req, "tensor");
     if (!name) return qt_err_set(err, "detail: no \"tensor\" name");
     const struct qt_tensor *t = qt_model_find(m, name);
     if (!t) return qt_err_set(err, "detail: %s: no such tensor", name);
-    int bins = req_int(req, "bins", 64);
+    int bins = qt_dop_int(req, "bins", 64);
     if (bins < 1 || bins > 1024) return qt_err_set(err, "detail: bins must be 1..1024");
     int64_t rows = qt_tensor_rows(t), cols = qt_tensor_cols(t);
     const int64_t budget = 4 << 20;
@@ -249,55 +252,40 @@ static int op_detail(struct qt_daemon *d, struct qt_client_slot *c, const cJSON 
     return QT_OK;
 }
 
-static int op_preview(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
-    (void)d; (void)c; (void)req; (void)res;
-    return qt_err_set(err, "preview: not available in this build");
-}
-
-static int op_lint(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
-    (void)d; (void)c; (void)req; (void)res;
-    return qt_err_set(err, "lint: not available in this build");
-}
-
-static int op_deploy(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
-    (void)d; (void)c; (void)req; (void)res;
-    return qt_err_set(err, "deploy: not available in this build");
-}
-
 static int op_recipe_get(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c; (void)req;
-    recipe_state(d, res, 1, err);
+    qt_dop_recipe_state(d, res, 1, err);
     return QT_OK;
 }
 
 static int op_recipe_set(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
-    const char *text = req_str(req, "text");
+    const char *text = qt_dop_str(req, "text");
     if (!text) return qt_err_set(err, "recipe_set: no \"text\"");
     if (qt_session_recipe_set(d->s, text, err)) return QT_ERR;
-    recipe_event(d);
-    recipe_state(d, res, 1, err);
+    qt_dop_recipe_event(d);
+    qt_dop_recipe_state(d, res, 1, err);
     return QT_OK;
 }
 
 static int op_undo(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c; (void)req;
     if (qt_session_undo(d->s, err)) return QT_ERR;
-    recipe_event(d);
-    recipe_state(d, res, 1, err);
+    qt_dop_recipe_event(d);
+    qt_dop_recipe_state(d, res, 1, err);
     return QT_OK;
 }
 
 static int op_redo(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c; (void)req;
     if (qt_session_redo(d->s, err)) return QT_ERR;
-    recipe_event(d);
-    recipe_state(d, res, 1, err);
+    qt_dop_recipe_event(d);
+    qt_dop_recipe_state(d, res, 1, err);
     return QT_OK;
 }
 
 static int slot_of(const cJSON *req, char *slot, qt_err *err) {
-    const char *s = req_str(req, "slot");
+    const char *s = qt_dop_str(req, "slot");
     if (!s || (strcmp(s, "A") && strcmp(s, "B"))) return qt_err_set(err, "variant: \"slot\" must be \"A\" or \"B\"");
     *slot = s[0];
     return QT_OK;
@@ -307,7 +295,7 @@ static int op_variant_store(struct qt_daemon *d, struct qt_client_slot *c, const
     (void)c;
     char slot;
     if (slot_of(req, &slot, err)) return QT_ERR;
-    const char *text = req_str(req, "text");
+    const char *text = qt_dop_str(req, "text");
     char *cur = NULL;
     if (!text) {
         cur = qt_session_recipe(d->s, err);
@@ -340,7 +328,7 @@ static int op_variant_get(struct qt_daemon *d, struct qt_client_slot *c, const c
 
 static int op_job_submit(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
-    const char *kind = req_str(req, "kind");
+    const char *kind = qt_dop_str(req, "kind");
     if (!kind) return qt_err_set(err, "job_submit: no \"kind\"");
     const struct qt_job_kind *k = qt_job_kind_find(kind);
     if (!k) {
@@ -354,7 +342,7 @@ static int op_job_submit(struct qt_daemon *d, struct qt_client_slot *c, const cJ
     const cJSON *p = cJSON_GetObjectItem(req, "params");
     if (p && !cJSON_IsObject(p)) return qt_err_set(err, "job_submit: \"params\" must be an object");
     if (k->check && k->check(p ? p : NULL, err)) return qt_err_prefix(err, "job_submit: %s", kind);
-    const char *text = req_str(req, "text");
+    const char *text = qt_dop_str(req, "text");
     char *cur = NULL;
     if (!text) {
         cur = qt_session_recipe(d->s, err);
@@ -429,11 +417,12 @@ static const struct {
     {"hello", op_hello},           {"session", op_session},
     {"open", op_open},             {"model", op_model},
     {"tensors", op_tensors},       {"detail", op_detail},
-    {"preview", op_preview},
+    {"preview", qt_dop_preview},
     {"recipe_get", op_recipe_get}, {"recipe_set", op_recipe_set},
     {"undo", op_undo},             {"redo", op_redo},
     {"variant_store", op_variant_store}, {"variant_get", op_variant_get},
-    {"lint", op_lint},             {"deploy", op_deploy},
+    {"resolve", qt_dop_resolve},   {"recipe_edit", qt_dop_recipe_edit},
+    {"lint", qt_dop_lint},         {"deploy", qt_dop_deploy},
     {"job_submit", op_job_submit}, {"job_list", op_job_list},
     {"job_get", op_job_get},       {"job_cancel", op_job_cancel},
     {"shutdown", op_shutdown},

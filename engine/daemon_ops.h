@@ -47,10 +47,12 @@ struct qt_client_slot {
 
 struct qt_session;
 struct qt_model;
+struct qt_preview_cache;
 
 struct qt_daemon {
     struct qt_session *s;
     struct qt_model *model;    /* opened lazily */
+    struct qt_preview_cache *pcache;   /* per (tensor, scheme) of model */
     pid_t pid;
     int listening, bound;
     char sock[108];
@@ -82,6 +84,22 @@ int qt_daemon_job_cancel(struct qt_daemon *d, struct qt_job *j, qt_err *err);
 int qt_daemon_jobs_active(const struct qt_daemon *d);
 const struct qt_model *qt_daemon_model(struct qt_daemon *d, qt_err *err);
 void qt_daemon_quit(struct qt_daemon *d);
+
+/* Op helpers and ops shared by daemon_ops.c, daemon_preview.c and
+ * daemon_recipe.c (split so that no file includes both scheme.h and
+ * recipe.h). */
+const char *qt_dop_str(const cJSON *req, const char *k);
+int qt_dop_int(const cJSON *req, const char *k, int def);
+void qt_dop_recipe_state(struct qt_daemon *d, cJSON *o, int with_text, qt_err *err);
+void qt_dop_recipe_event(struct qt_daemon *d);
+void qt_dop_size(const struct qt_model *m, const char *const *schemes, int64_t *params, int64_t *bytes);
+#define QT_DOP(name) int qt_dop_##name(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, \
+                                       cJSON *res, qt_err *err)
+QT_DOP(preview);
+QT_DOP(resolve);
+QT_DOP(recipe_edit);
+QT_DOP(lint);
+QT_DOP(deploy);
 
 /* Serves one request: fills result (an empty object) and returns QT_OK, or
  * returns QT_ERR with err. */

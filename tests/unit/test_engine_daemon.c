@@ -506,6 +506,92 @@ TU_TEST(test_pipelined_half_close) {
     qt_client_close(c);
 }
 
+TU_TEST(test_engine_ops) {
+    /* preview, resolve, recipe_edit, lint, deploy on the tiny model, in-process */
+    struct qt_client *c = conn("ops", QT_CLIENT_INPROC, -1);
+    TU_CHECK(c != NULL);
+    if (!c) return;
+    char req[PATH_MAX + 256];
+    snprintf(req, sizeof req, "{\"op\":\"open\",\"model\":\"%s\"}", tu_path("share/models/tiny-glm-moe"));
+    cJSON_Delete(call_ok(c, req));
+    const char *up = "model.layers.1.mlp.experts.3.up_proj.weight";
+    snprintf(req, sizeof req, "{\"op\":\"preview\",\"tensors\":[\"%s\"],\"schemes\":[\"int4-g128-sym\",\"W8A16\",\"bf16\",\"int4-g1000-sym\"]}", up);
+    cJSON *r = call_ok(c, req);
+    const cJSON *a = cJSON_GetObjectItem(r, "results");
+    TU_CHECK(cJSON_GetArraySize(a) == 4);
+    const cJSON *x0 = cJSON_GetArrayItem(a, 0), *x1 = cJSON_GetArrayItem(a, 1), *x2 = cJSON_GetArrayItem(a, 2),
+                *x3 = cJSON_GetArrayItem(a, 3);
+    TU_CHECK(!strcmp(str(x0, "scheme"), "int4-g128-sym") && num(x0, "rel_rmse") > 0.05 && num(x0, "rel_rmse") < 0.2);
+    TU_CHECK(!strcmp(str(x1, "scheme"), "int8-g128-sym") && num(x1, "rel_rmse") < num(x0, "rel_rmse") / 8);
+    TU_CHECK(num(x0, "bytes") < num(x1, "bytes") && num(x1, "bytes") < num(x2, "bytes") && num(x2, "bytes") == 65536);
+    TU_CHECK(num(x2, "rel_rmse") == 0 && cJSON_IsNull(cJSON_GetObjectItem(x2, "sqnr_db")));
+    TU_CHECK(strstr(str(x3, "error"), "group size") != NULL);
+    cJSON_Delete(r);
+    /* the same pair again comes from the cache */
+    snprintf(req, sizeof req, "{\"op\":\"preview\",\"pairs\":[[\"%s\",\"int4-g128-sym\"]]}", up);
+    r = call_ok(c, req);
+    TU_CHECK(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(r, "results"), 0), "cached")));
+    cJSON_Delete(r);
+    qt_err err;
+    r = call(c, "{\"op\":\"preview\",\"tensors\":[\"nope\"],\"schemes\":[\"int4\"]}", &err);
+    TU_CHECK(!r && strstr(err.msg, "nope: no such tensor"));
+    /* resolve before any recipe: everything kept, 16 bits a weight */
+    r = call_ok(c, "{\"op\":\"resolve\",\"limit\":0}");
+    TU_CHECK(r && num(r, "n_quantized") == 0 && num(cJSON_GetObjectItem(r, "total"), "bpw") == 16);
+    cJSON_Delete(r);
+    /* the fixture recipe: 172 tensors int4-g128 (tests/refs/eval_kl.json) */
+    size_t n;
+    char *rec = qt_read_file(tu_path("recipes/tiny-w4a16.yaml"), &n, &err);
+    TU_CHECK(rec != NULL);
+    if (!rec) { qt_client_close(c); return; }
+    cJSON *q = cJSON_CreateObject();
+    cJSON_AddStringToObject(q, "op", "recipe_set");
+    cJSON_AddStringToObject(q, "text", rec);
+    free(rec);
+    cJSON_Delete(qt_client_call(c, q, 15000, &err));
+    r = call_ok(c, "{\"op\":\"resolve\",\"filter\":\"^model\\\\.layers\\\\.1\\\\.self_attn\\\\.q_proj\\\\.weight$\"}");
+    TU_CHECK(r && num(r, "n_quantized") == 172 && num(r, "count") == 1);
+    const cJSON *t0 = cJSON_GetArrayItem(cJSON_GetObjectItem(r, "tensors"), 0);
+    TU_CHECK(!strcmp(str(t0, "scheme"), "int4-g128-sym") && !strcmp(str(t0, "algo"), "RTN"));
+    double bpw = num(cJSON_GetObjectItem(r, "total"), "bpw");
+    TU_CHECK(bpw > 4 && bpw < 16);
+    int lm_ignored = 0;
+    const cJSON *pt;
+    cJSON_ArrayForEach(pt, cJSON_GetObjectItem(r, "patterns"))
+        lm_ignored |= !strcmp(str(pt, "pattern"), "lm_head") && !strcmp(str(pt, "kind"), "ignore") && num(pt, "matches") == 1;
+    TU_CHECK(lm_ignored);
+    cJSON_Delete(r);
+    r = call_ok(c, "{\"op\":\"lint\"}");
+    TU_CHECK(r && num(r, "errors") == 0);
+    cJSON_Delete(r);
+    /* an edit: attention to int8 — a new history entry, undoable */
+    r = call_ok(c, "{\"op\":\"recipe_edit\",\"action\":\"set_scheme\",\"target\":\"re:.*self_attn.*\",\"scheme\":\"W8A16\"}");
+    TU_CHECK(r && num(r, "version") == 2 && strstr(str(r, "text"), "num_bits: 8"));
+    cJSON_Delete(r);
+    r = call_ok(c, "{\"op\":\"resolve\",\"filter\":\"^model\\\\.layers\\\\.1\\\\.self_attn\\\\.q_proj\\\\.weight$\"}");
+    t0 = cJSON_GetArrayItem(cJSON_GetObjectItem(r, "tensors"), 0);
+    TU_CHECK(!strcmp(str(t0, "scheme"), "int8-g128-sym"));
+    TU_CHECK(num(cJSON_GetObjectItem(r, "total"), "bpw") > bpw);
+    cJSON_Delete(r);
+    r = call(c, "{\"op\":\"recipe_edit\",\"action\":\"frob\"}", &err);
+    TU_CHECK(!r && strstr(err.msg, "unknown action"));
+    cJSON_Delete(call_ok(c, "{\"op\":\"undo\"}"));
+    /* a group split across schemes is a lint error */
+    r = call_ok(c, "{\"op\":\"lint\",\"text\":\"QuantizationModifier:\\n  targets: ['re:.*q_proj$']\\n  scheme: W4A16\\n\"}");
+    char *txt = r ? cJSON_PrintUnformatted(r) : NULL;
+    TU_CHECK(r && num(r, "errors") >= 1 && txt && strstr(txt, "QT001") != NULL);
+    free(txt);
+    cJSON_Delete(r);
+    r = call(c, "{\"op\":\"lint\",\"text\":\"a: [\"}", &err);
+    TU_CHECK(!r && strstr(err.msg, "recipe"));
+    r = call_ok(c, "{\"op\":\"deploy\",\"gpu\":\"H100\"}");
+    TU_CHECK(r && num(r, "weights_bytes") > 0 && num(r, "gpus_needed") == 1 && cJSON_GetArraySize(cJSON_GetObjectItem(r, "per_gpu")) == 4);
+    cJSON_Delete(r);
+    r = call(c, "{\"op\":\"deploy\",\"gpu\":\"nosuchgpu\"}", &err);
+    TU_CHECK(!r && strstr(err.msg, "not in the catalog"));
+    qt_client_close(c);
+}
+
 TU_TEST(test_inproc) {
     struct qt_client *c = conn("inproc", QT_CLIENT_INPROC, -1);
     TU_CHECK(c != NULL);
@@ -569,6 +655,7 @@ int main(void) {
     TU_RUN(test_cancel_and_shutdown);
     TU_RUN(test_malformed_and_oversized);
     TU_RUN(test_pipelined_half_close);
+    TU_RUN(test_engine_ops);
     TU_RUN(test_inproc);
     cleanup();
     return TU_END();
