@@ -35,7 +35,9 @@ static void jobs_draw(struct app *a, const struct tui_rect *r, int focused) {
         if (j->result[0]) tui_puts(s, r, r->x + 40, y, r->w - 40, TS_INFO, j->result);
         if (k == a->jobs_l.cur) tui_putc(s, r, r->x, y, TS_CURSOR, a->g->cursor);
     }
-    if (!src->n_jobs) tui_puts(s, r, r->x + 2, r->y + 2, -1, TS_DIM, "no jobs yet (c commits the recipe)");
+    if (!src->n_jobs)
+        tui_puts(s, r, r->x + 2, r->y + 2, -1, TS_DIM,
+                 app_action_available(a, TA_COMMIT) ? "no jobs yet (c commits the recipe)" : "no jobs yet");
 }
 
 static int jobs_key(struct app *a, enum tui_action act, int key) {

@@ -15,9 +15,9 @@ static const struct wg_col cols_tpl[C_N] = {
     [C_PARAMS] = {"params", 7, 1, 3, 0, 0, 0},
     [C_HEAT] = {"", 1, 0, 0, 0, 0, 0},
     [C_SCHEME] = {"scheme", 14, 0, 0, 0, 0, 0},
-    [C_BYTES] = {"after", 9, 1, 1, 0, 0, 0},
+    [C_BYTES] = {"after", 6, 1, 2, 0, 0, 0},
     [C_BPW] = {"bpw", 5, 1, 4, 0, 0, 0},
-    [C_ERR] = {"err%", 5, 1, 2, 0, 0, 0},
+    [C_ERR] = {"err%", 5, 1, 1, 0, 0, 0},
 };
 
 /* Relative RMS error of a node under the current recipe from the previews:
@@ -88,7 +88,7 @@ static void tree_draw(struct app *a, const struct tui_rect *r, int focused) {
         const char *sc = n->scheme ? n->scheme : "mixed";
         enum tui_style st = !n->scheme ? TS_MIXED : !strcmp(sc, "bf16") ? TS_KEPT : TS_QUANT;
         wg_cell(s, r, y, &c[C_SCHEME], st, sc);
-        wg_cell(s, r, y, &c[C_BYTES], TS_NORMAL, wg_bytes(n->bytes_after, b, sizeof b));
+        wg_cell(s, r, y, &c[C_BYTES], TS_NORMAL, wg_bytes_short(n->bytes_after, b, sizeof b));
         if (n->params) snprintf(b, sizeof b, "%.2f", 8.0 * (double)n->bytes_after / (double)n->params);
         else snprintf(b, sizeof b, "-");
         wg_cell(s, r, y, &c[C_BPW], TS_NORMAL, b);

@@ -167,3 +167,11 @@ const char *wg_bytes(int64_t n, char *buf, int len) {
     else snprintf(buf, (size_t)len, "%.1f GiB", n / 1073741824.0);
     return buf;
 }
+
+const char *wg_bytes_short(int64_t n, char *buf, int len) {
+    if (n < 1024) snprintf(buf, (size_t)len, "%lldB", (long long)n);
+    else if (n < 1024 * 1024) snprintf(buf, (size_t)len, "%.1fK", n / 1024.0);
+    else if (n < (int64_t)1 << 30) snprintf(buf, (size_t)len, "%.1fM", n / 1048576.0);
+    else snprintf(buf, (size_t)len, "%.1fG", n / 1073741824.0);
+    return buf;
+}

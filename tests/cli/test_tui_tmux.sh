@@ -20,12 +20,13 @@ cleanup() {
     tm kill-server >/dev/null 2>&1
 }
 trap cleanup EXIT INT TERM
-# wait_for NAME TEXT: polls the pane (up to ~10 s) until it shows TEXT
+# wait_for NAME TEXT [-E]: polls the pane (up to ~10 s) until it shows TEXT
+# (a fixed string, or an extended regex with -E)
 wait_for() {
-    i=0
+    i=0; mode=${3:--F}
     while [ $i -lt 200 ]; do
         tm capture-pane -p -t "$SESS" >"$T/screen" 2>/dev/null
-        if grep -qF -- "$2" "$T/screen"; then pass "$1"; return 0; fi
+        if grep -q $mode -- "$2" "$T/screen"; then pass "$1"; return 0; fi
         i=$((i + 1)); sleep 0.05
     done
     fail "$1" "no '$2' on screen: $(cat "$T/screen" | head -n 40)"
@@ -40,10 +41,12 @@ wait_for "tmux: hint bar with letters" "q quit"
 # layer 1 -> its routed experts; int8 then int4 (group 128)
 keys j j Enter j j j
 wait_for "tmux: expert group selected" "target   re:model\\.layers\\.1\\.mlp\\.experts\\."
-grep "routed experts" "$T/screen" | grep -q "bf16 .*3.0 MiB" && pass "tmux: experts start in bf16" \
-    || fail "tmux: experts start in bf16" "$(grep 'routed experts' "$T/screen")"
+grep "routed experts" "$T/screen" | grep -Eq "bf16 +3\.0M +16\.00 +[│|]" && pass "tmux: experts start in bf16, no error" \
+    || fail "tmux: experts start in bf16, no error" "$(grep 'routed experts' "$T/screen")"
 keys - - - - -
-wait_for "tmux: bits change shows in the row" "int4-g128-sym  792.8 KiB"
+wait_for "tmux: bits change shows in the row" "int4-g128-sym  792.8K"
+# the engine's preview of the 48 tensors lands in the row's error column
+wait_for "tmux: preview error of the group" 'routed experts.*int4-g128-sym +792\.8K +4\.13 +[0-9]+\.[0-9][0-9] ' -E
 wait_for "tmux: status shows the new size" "29.5 MiB [+]"
 # commit: the job goes to the daemon; detach at once
 keys c
