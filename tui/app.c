@@ -3,6 +3,7 @@
 
 #include <cJSON.h>
 
+#include "edit.h"
 #include "session.h"
 
 #include <limits.h>
@@ -329,50 +330,41 @@ static void do_edit(struct app *a, enum tui_action act) {
     int nodes[256];
     int n = edit_nodes(a, nodes, 256);
     if (!n) return;
-    const char *targets[256];
-    char (*schemes)[64] = calloc((size_t)n, 64);
-    const char *sp[256];
+    char schemes[256][64];
     char why[256] = "";
-    int k = 0;
-    qt_err err = {{0}};
-    if (act == TA_IGNORE) {
-        /* all selected kept -> unignore them, else ignore them */
-        int all_kept = 1;
+    int ok[256], k = 0, all_kept = 1;
+    if (act == TA_IGNORE)
         for (int i = 0; i < n; i++)
             if (a->tree.nodes[nodes[i]].n_quantized) all_kept = 0;
-        for (int i = 0; i < n; i++) targets[k++] = a->tree.nodes[nodes[i]].target;
-        if (src_edit_ignore(a->src, k, targets, !all_kept, &err) != QT_OK)
-            app_msg(a, TS_ERROR, "%s", err.msg);
-        else
-            app_msg(a, TS_INFO, "%s %s%s", all_kept ? "unignored" : "ignored", targets[0],
-                    k > 1 ? " and more" : "");
-        free(schemes);
-        app_source_changed(a);
-        return;
-    }
-    if (!schemes) return;
     for (int i = 0; i < n; i++) {
-        const char *cur = node_scheme(a, nodes[i]);
-        if (!scheme_step(cur, act, schemes[k], 64, why, sizeof why)) continue;
-        targets[k] = a->tree.nodes[nodes[i]].target;
-        sp[k] = schemes[k];
-        k++;
+        ok[i] = act == TA_IGNORE ? 1 : scheme_step(node_scheme(a, nodes[i]), act, schemes[i], 64, why, sizeof why);
+        k += ok[i];
     }
-    if (!k) {
-        app_msg(a, TS_WARN, "%s", why);
-    } else if (src_edit_schemes(a->src, k, targets, sp, &err) != QT_OK) {
-        app_msg(a, TS_ERROR, "%s", err.msg);
-    } else {
-        app_source_changed(a);
-        const struct mt_node *nd = &a->tree.nodes[nodes[0]];
-        const char *now = node_scheme(a, nodes[0]);
-        if (strcmp(now, sp[0]))
-            app_msg(a, TS_WARN, "%s -> %s, but it resolves to %s (a stronger pattern wins)",
-                    nd->target, sp[0], now);
-        else
-            app_msg(a, TS_INFO, "%s -> %s%s", nd->target, sp[0], k > 1 ? " (and marked nodes)" : "");
+    if (!k) { app_msg(a, TS_WARN, "%s", why); return; }
+    qt_err err = {{0}};
+    struct qt_recipe *r;
+    if (src_edit_begin(a->src, &r, &err) != QT_OK) { app_msg(a, TS_ERROR, "%s", err.msg); return; }
+    for (int i = 0; i < n; i++) {
+        if (!ok[i]) continue;
+        const char *sc = act != TA_IGNORE ? schemes[i] : all_kept ? NULL : "bf16";
+        if (edit_node_scheme(&a->tree, r, nodes[i], sc, &err) != QT_OK) {
+            qt_recipe_free(r);
+            app_msg(a, TS_ERROR, "%s", err.msg);
+            return;
+        }
     }
-    free(schemes);
+    if (src_edit_commit(a->src, r, &err) != QT_OK) { app_msg(a, TS_ERROR, "%s", err.msg); return; }
+    app_source_changed(a);
+    const struct mt_node *nd = &a->tree.nodes[nodes[0]];
+    const char *now = node_scheme(a, nodes[0]);
+    const char *want = act == TA_IGNORE ? (all_kept ? NULL : "bf16") : schemes[0];
+    if (act == TA_IGNORE && all_kept)
+        app_msg(a, now && strcmp(now, "bf16") ? TS_INFO : TS_WARN, "%s: not ignored (%s)", nd->target,
+                now && strcmp(now, "bf16") ? now : "no target matches it");
+    else if (want && strcmp(now, want))
+        app_msg(a, TS_WARN, "%s -> %s, but it resolves to %s", nd->target, want, now);
+    else
+        app_msg(a, TS_INFO, "%s -> %s%s", nd->target, want, n > 1 ? " (and marked nodes)" : "");
 }
 
 /* ---- prompts ---- */

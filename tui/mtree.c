@@ -168,6 +168,7 @@ int mt_build(struct mtree *t, const struct src *s, qt_err *err) {
     free(pstr);
     free(plen);
     t->nodes[0].target = qt_strdup("Linear");
+    t->model = m;
     t->nodes[0].expanded = 1;
     free(last_child);
     free(layer_node);

@@ -87,13 +87,13 @@ void src_summarize(struct src *s, const char *text, struct src_summary *sum, cha
 /* ---- edits ---- */
 
 /* Parses the current text into a fresh recipe to edit. */
-static int edit_begin(struct src *s, struct qt_recipe **r, qt_err *err) {
+int src_edit_begin(struct src *s, struct qt_recipe **r, qt_err *err) {
     const char *text = s->recipe_text ? s->recipe_text : "";
     if (!*text) return qt_recipe_new(r, err);
     return qt_recipe_parse(text, strlen(text), "recipe", r, err);
 }
 
-static int edit_end(struct src *s, struct qt_recipe *r, qt_err *err) {
+int src_edit_commit(struct src *s, struct qt_recipe *r, qt_err *err) {
     size_t len;
     char *text = qt_recipe_dump(r, &len, err);
     qt_recipe_free(r);
@@ -107,34 +107,34 @@ static int edit_end(struct src *s, struct qt_recipe *r, qt_err *err) {
 int src_edit_schemes(struct src *s, int n, const char *const *targets, const char *const *schemes,
                      qt_err *err) {
     struct qt_recipe *r;
-    if (edit_begin(s, &r, err) != QT_OK) return QT_ERR;
+    if (src_edit_begin(s, &r, err) != QT_OK) return QT_ERR;
     for (int i = 0; i < n; i++) {
         int rc = QT_OK;
         if (strcmp(schemes[i], "bf16")) rc = qt_recipe_remove_ignore(r, targets[i], err);
         if (rc == QT_OK) rc = qt_recipe_set_scheme(r, targets[i], schemes[i], err);
         if (rc != QT_OK) { qt_recipe_free(r); return QT_ERR; }
     }
-    return edit_end(s, r, err);
+    return src_edit_commit(s, r, err);
 }
 
 int src_edit_ignore(struct src *s, int n, const char *const *targets, int on, qt_err *err) {
     struct qt_recipe *r;
-    if (edit_begin(s, &r, err) != QT_OK) return QT_ERR;
+    if (src_edit_begin(s, &r, err) != QT_OK) return QT_ERR;
     for (int i = 0; i < n; i++) {
         int rc = on ? qt_recipe_add_ignore(r, targets[i], err)
                     : qt_recipe_remove_ignore(r, targets[i], err);
         if (rc != QT_OK) { qt_recipe_free(r); return QT_ERR; }
     }
-    return edit_end(s, r, err);
+    return src_edit_commit(s, r, err);
 }
 
 int src_add_pattern(struct src *s, const char *pattern, const char *scheme, qt_err *err) {
     struct qt_recipe *r;
-    if (edit_begin(s, &r, err) != QT_OK) return QT_ERR;
+    if (src_edit_begin(s, &r, err) != QT_OK) return QT_ERR;
     int rc = scheme ? qt_recipe_set_scheme(r, pattern, scheme, err)
                     : qt_recipe_add_ignore(r, pattern, err);
     if (rc != QT_OK) { qt_recipe_free(r); return QT_ERR; }
-    return edit_end(s, r, err);
+    return src_edit_commit(s, r, err);
 }
 
 int src_match_count(struct src *s, const char *pattern, qt_err *err) {

@@ -175,6 +175,12 @@ int64_t src_tensor_bytes(const struct qt_tensor *t, const struct qt_qargs *w);
 
 /* ---- edits: each is one history step ---- */
 
+/* A recipe edit in several steps, one history entry: begin parses the
+ * current text into *r (an empty recipe when there is none); commit dumps r,
+ * frees it and sends the text when it changed. */
+int src_edit_begin(struct src *s, struct qt_recipe **r, qt_err *err);
+int src_edit_commit(struct src *s, struct qt_recipe *r, qt_err *err);
+
 /* Gives target i (a pattern) scheme i, for i < n. */
 int src_edit_schemes(struct src *s, int n, const char *const *targets, const char *const *schemes,
                      qt_err *err);

@@ -41,9 +41,22 @@ b C
 <Esc> q
 :dump D/09-quit.txt
 <Enter>
-# 10 below the minimum size
+# 10 a tensor: the engine's error table bits x group, the weight histogram
+<Home> /
+:type expert 0
+<Enter> <Enter> j
+:dump D/10-tensor.txt
+# 11 the deployment table for the default GPU
+D
+:dump D/11-deploy.txt
+# 12 lint findings in the recipe pane; Enter jumps to the tensor named
+<Esc> r <Tab> <End>
+:dump D/12-lint.txt
+<Enter>
+:dump D/13-lint-jump.txt
+# 14 below the minimum size
 :size 70x20
-:dump D/10-small.txt
+:dump D/14-small.txt
 KEYS
 run_case() { # run_case SIZE GLYPHS LOCALE [OPTS]
     size=$1; gl=$2; loc=$3; shift 3
