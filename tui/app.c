@@ -154,7 +154,7 @@ static void draw_hints(struct app *a) {
     /* help first and quit last, always; the rest while they fit */
     static const enum tui_action order[] = {
         TA_HELP, TA_BITS_UP, TA_GROUP, TA_SYM, TA_TYPE, TA_IGNORE, TA_PATTERN, TA_UNDO, TA_RECIPE,
-        TA_COMMIT, TA_JOBS, TA_DETACH, TA_MARK, TA_SEARCH, TA_COMPARE, TA_WRITE, TA_DEPLOY,
+        TA_COMMIT, TA_JOBS, TA_DEPLOY, TA_DETACH, TA_COMPARE, TA_MARK, TA_SEARCH, TA_WRITE,
     };
     int quit_w = 7, x = 0;
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {

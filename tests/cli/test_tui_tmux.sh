@@ -70,6 +70,26 @@ tm resize-window -t "$SESS" -x 100 -y 30
 wait_for "tmux: redraws after resize" "routed experts"
 keys C-l
 wait_for "tmux: Ctrl-L repaints" "q quit"
+# NO_COLOR: the same screen in monochrome (attributes, no color escapes)
+keys d
+wait_for "tmux: detach again" "detached: session $SESS keeps running"
+keys "$ENV NO_COLOR=1 $QB attach $SESS" Enter
+wait_for "tmux: attach with NO_COLOR" "routed experts"
+tm capture-pane -e -p -t "$SESS" >"$T/esc"
+ESC=$(printf '\033')
+if grep -Eq "${ESC}\[([0-9;]*;)?(3[0-7]|4[0-7]|38;5;[0-9]+|48;5;[0-9]+)[;m]" "$T/esc"; then
+    fail "tmux: NO_COLOR draws no colors" "$(grep -Eo "${ESC}\[[0-9;]*m" "$T/esc" | sort -u | tr -d '\033' | head -5)"
+else pass "tmux: NO_COLOR draws no colors"; fi
+grep -Eq "${ESC}\[([0-9;]*;)?7[;m]" "$T/esc" && pass "tmux: monochrome cursor in reverse video" \
+    || fail "tmux: monochrome cursor in reverse video" "$(grep -Eo "${ESC}\[[0-9;]*m" "$T/esc" | sort -u | tr -d '\033' | head -5)"
+# and with colors, there are colors (the check above can fail)
+keys d
+wait_for "tmux: detach once more" "detached: session $SESS keeps running"
+keys "$ENV $QB attach $SESS" Enter
+wait_for "tmux: attach with colors" "routed experts"
+tm capture-pane -e -p -t "$SESS" >"$T/esc"
+grep -Eq "${ESC}\[([0-9;]*;)?(3[0-7]|4[0-7])[;m]" "$T/esc" && pass "tmux: colors without NO_COLOR" \
+    || fail "tmux: colors without NO_COLOR"
 # quit: nothing uncommitted, so no question; the idle daemon stops
 keys q
 i=0
