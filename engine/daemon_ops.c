@@ -341,7 +341,7 @@ static int op_job_submit(struct qt_daemon *d, struct qt_client_slot *c, const cJ
     if (k->needs_model && !d->s->model) return qt_err_set(err, "job_submit: no model opened in this session (send open first)");
     const cJSON *p = cJSON_GetObjectItem(req, "params");
     if (p && !cJSON_IsObject(p)) return qt_err_set(err, "job_submit: \"params\" must be an object");
-    if (k->check && k->check(p ? p : NULL, err)) return qt_err_prefix(err, "job_submit: %s", kind);
+    if (k->check && k->check(p ? p : NULL, err)) return qt_err_prefix(err, "job_submit");
     const char *text = qt_dop_str(req, "text");
     char *cur = NULL;
     if (!text) {

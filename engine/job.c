@@ -85,8 +85,8 @@ static int test_run(struct qt_job_ctx *ctx, qt_err *err) {
 static const struct qt_job_kind kinds[] = {
     /* name, check, run, needs_model */
     {"quantize", NULL, NULL, 1},
-    {"eval", NULL, NULL, 1},
-    {"sensitivity", NULL, NULL, 1},
+    {"eval", qt_job_eval_check, qt_job_eval_run, 1},
+    {"sensitivity", qt_job_sensitivity_check, qt_job_sensitivity_run, 1},
 };
 static const struct qt_job_kind test_kind = {"test", NULL, test_run, 0};
 

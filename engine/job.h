@@ -44,6 +44,13 @@ struct qt_job_kind {
     int needs_model;
 };
 
+/* The kinds (engine/job_eval.c, ...): params checks at submit time and
+ * runs in the worker.  params are documented in docs/protocol.md. */
+int qt_job_eval_check(const void *params, qt_err *err);
+int qt_job_eval_run(struct qt_job_ctx *ctx, qt_err *err);
+int qt_job_sensitivity_check(const void *params, qt_err *err);
+int qt_job_sensitivity_run(struct qt_job_ctx *ctx, qt_err *err);
+
 /* The kind named name, or NULL.  The test kind "test" exists only when the
  * environment has QTUNE_TEST_JOBS=1. */
 const struct qt_job_kind *qt_job_kind_find(const char *name);

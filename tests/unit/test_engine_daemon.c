@@ -17,6 +17,9 @@
 #include <cJSON.h>
 
 #include "client.h"
+#include "eval.h"
+#include "model.h"
+#include "qplan.h"
 #include "session.h"
 #include "tu.h"
 
@@ -592,6 +595,84 @@ TU_TEST(test_engine_ops) {
     qt_client_close(c);
 }
 
+/* KL mean of the fixture recipe computed here with the engine calls the
+ * eval job makes. */
+static double direct_kl(const char *recipe, int ctx, int chunks) {
+    qt_err err;
+    struct qt_model *m;
+    if (qt_model_open(tu_path("share/models/tiny-glm-moe"), &m, &err)) return -1;
+    struct qt_qplan plan;
+    double r = -1;
+    if (qt_qplan_from_recipe(m, recipe, &plan, &err) == QT_OK) {
+        char cache[PATH_MAX];
+        struct qt_eval_params p = {.data_path = tu_path("share/data/eval.txt"), .ctx = ctx, .chunks = chunks,
+                                   .cache_dir = qt_eval_default_cache_dir(cache, sizeof cache)};
+        struct qt_eval_base *base;
+        struct qt_kl_stats st;
+        if (qt_eval_base_init(m, &p, &base, &err) == QT_OK) {
+            struct qt_fwd_hooks hk = qt_qplan_hooks(&plan);
+            if (qt_eval_run(m, base, &hk, 0, &p, &st, &err) == QT_OK) r = st.kld_mean;
+            qt_eval_base_free(base);
+        }
+        qt_qplan_free(&plan);
+    }
+    if (r < 0) printf("  direct eval: %s\n", err.msg);
+    qt_model_free(m);
+    return r;
+}
+
+TU_TEST(test_eval_job) {
+    struct qt_client *c = conn("evaljob", QT_CLIENT_START, -1);
+    TU_CHECK(c != NULL);
+    if (!c) return;
+    char req[PATH_MAX + 256];
+    snprintf(req, sizeof req, "{\"op\":\"open\",\"model\":\"%s\"}", tu_path("share/models/tiny-glm-moe"));
+    cJSON_Delete(call_ok(c, req));
+    qt_err err;
+    /* no recipe yet: the job fails and says why */
+    snprintf(req, sizeof req, "{\"op\":\"job_submit\",\"kind\":\"eval\",\"params\":{\"data\":\"%s\",\"ctx\":128,\"chunks\":2}}",
+             tu_path("share/data/eval.txt"));
+    cJSON *r = call_ok(c, req);
+    int id = (int)num(cJSON_GetObjectItem(r, "job"), "id");
+    cJSON_Delete(r);
+    cJSON *ev = cJSON_CreateArray();
+    struct job_state js = {id, "failed"};
+    TU_CHECK(wait_for(c, ev, is_job_state, &js));
+    char *rec = qt_read_file(tu_path("recipes/tiny-w4a16.yaml"), NULL, &err);
+    cJSON *q = cJSON_CreateObject();
+    cJSON_AddStringToObject(q, "op", "recipe_set");
+    cJSON_AddStringToObject(q, "text", rec ? rec : "");
+    free(rec);
+    cJSON_Delete(qt_client_call(c, q, 15000, &err));
+    r = call_ok(c, req);
+    id = (int)num(cJSON_GetObjectItem(r, "job"), "id");
+    cJSON_Delete(r);
+    js = (struct job_state){id, "done"};
+    TU_CHECK(wait_for(c, ev, is_job_state, &js));
+    snprintf(req, sizeof req, "{\"op\":\"job_get\",\"job\":%d}", id);
+    r = call_ok(c, req);
+    const cJSON *rep = cJSON_GetObjectItem(r, "report");
+    double want = direct_kl(tu_path("recipes/tiny-w4a16.yaml"), 128, 2);
+    TU_CHECK(want > 0);
+    TU_NEAR(num(cJSON_GetObjectItem(rep, "kld"), "mean"), want, 1e-12 * want);
+    TU_CHECK(num(rep, "tensors_quantized") == 172 && num(rep, "chunks") == 2);
+    cJSON_Delete(r);
+    /* a long eval cancelled after its first progress report */
+    snprintf(req, sizeof req, "{\"op\":\"job_submit\",\"kind\":\"eval\",\"params\":{\"data\":\"%s\",\"ctx\":512,\"chunks\":16}}",
+             tu_path("share/data/eval.txt"));
+    r = call_ok(c, req);
+    id = (int)num(cJSON_GetObjectItem(r, "job"), "id");
+    cJSON_Delete(r);
+    struct progress_at pa = {id, 1};
+    TU_CHECK(wait_for(c, ev, is_progress, &pa));
+    snprintf(req, sizeof req, "{\"op\":\"job_cancel\",\"job\":%d}", id);
+    cJSON_Delete(call_ok(c, req));
+    js = (struct job_state){id, "cancelled"};
+    TU_CHECK(wait_for(c, ev, is_job_state, &js));
+    cJSON_Delete(ev);
+    qt_client_close(c);
+}
+
 TU_TEST(test_inproc) {
     struct qt_client *c = conn("inproc", QT_CLIENT_INPROC, -1);
     TU_CHECK(c != NULL);
@@ -656,6 +737,7 @@ int main(void) {
     TU_RUN(test_malformed_and_oversized);
     TU_RUN(test_pipelined_half_close);
     TU_RUN(test_engine_ops);
+    TU_RUN(test_eval_job);
     TU_RUN(test_inproc);
     cleanup();
     return TU_END();

@@ -1,0 +1,193 @@
+/* job_eval.c — the eval and sensitivity job kinds: the engine's KL
+ * evaluation (engine/eval.h) and sensitivity scan (engine/sensitivity.h) of
+ * the job's frozen recipe, or of one uniform scheme, run in a worker. */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+
+#include "eval.h"
+#include "job.h"
+#include "model.h"
+#include "qplan.h"
+#include "sensitivity.h"
+
+static const char *pstr(const void *params, const char *k) {
+    return cJSON_GetStringValue(cJSON_GetObjectItem((const cJSON *)params, k));
+}
+
+static int pint(const void *params, const char *k, int def, int lo, const char *kind, int *out, qt_err *err) {
+    const cJSON *v = cJSON_GetObjectItem((const cJSON *)params, k);
+    if (!v) { *out = def; return QT_OK; }
+    if (!cJSON_IsNumber(v) || v->valuedouble != (double)v->valueint || v->valueint < lo)
+        return qt_err_set(err, "%s: params.%s: expected an integer of at least %d", kind, k, lo);
+    *out = v->valueint;
+    return QT_OK;
+}
+
+/* Common checks: data readable, ctx/chunks sane, scheme a string. */
+static int check_common(const void *params, const char *kind, qt_err *err) {
+    const char *data = pstr(params, "data");
+    int x;
+    if (!data) return qt_err_set(err, "%s: params.data (the evaluation text) is required", kind);
+    if (access(data, R_OK) != 0) return qt_err_set(err, "%s: %s: cannot read it", kind, data);
+    if (pint(params, "ctx", 0, 2, kind, &x, err) || pint(params, "chunks", 0, 1, kind, &x, err)) return QT_ERR;
+    const cJSON *s = cJSON_GetObjectItem((const cJSON *)params, "scheme");
+    if (s && !cJSON_IsString(s)) return qt_err_set(err, "%s: params.scheme must be a string", kind);
+    return QT_OK;
+}
+
+int qt_job_eval_check(const void *params, qt_err *err) { return check_common(params, "eval", err); }
+
+int qt_job_sensitivity_check(const void *params, qt_err *err) {
+    if (check_common(params, "sensitivity", err)) return QT_ERR;
+    const char *by = pstr(params, "by");
+    if (by && strcmp(by, "group") && strcmp(by, "layer"))
+        return qt_err_set(err, "sensitivity: params.by: expected group or layer, not %s", by);
+    return QT_OK;
+}
+
+struct progress_ctx {
+    struct qt_job_ctx *job;
+    const char *stage;
+};
+
+static void on_progress(void *p, int64_t done, int64_t total) {
+    struct progress_ctx *pc = p;
+    qt_job_progress(pc->job, done, total, pc->stage);
+}
+
+/* The plan: params.scheme for every Linear, else the frozen recipe. */
+static int make_plan(struct qt_job_ctx *ctx, const char *kind, struct qt_qplan *plan, qt_err *err) {
+    const char *scheme = pstr(ctx->params, "scheme");
+    const cJSON *f32 = cJSON_GetObjectItem((const cJSON *)ctx->params, "f32_arith");
+    int rc;
+    if (scheme) {
+        rc = qt_qplan_uniform(ctx->model, scheme, plan, err);
+    } else {
+        const char *p = ctx->recipe;
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+        if (!*p) return qt_err_set(err, "%s: the session has no recipe (set one, or give params.scheme)", kind);
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/recipe.yaml", ctx->dir);
+        rc = qt_qplan_from_recipe(ctx->model, path, plan, err);
+    }
+    if (rc == QT_OK) plan->f32_arith = cJSON_IsTrue(f32);
+    return rc;
+}
+
+static void params_eval(struct qt_job_ctx *ctx, struct qt_eval_params *p, char *cache, size_t n,
+                        struct progress_ctx *pc, int ctx_def, int chunks_def) {
+    qt_err e2;
+    memset(p, 0, sizeof *p);
+    p->data_path = pstr(ctx->params, "data");
+    pint(ctx->params, "ctx", ctx_def, 2, "", &p->ctx, &e2);
+    pint(ctx->params, "chunks", chunks_def, 1, "", &p->chunks, &e2);
+    p->second_half = cJSON_IsTrue(cJSON_GetObjectItem((const cJSON *)ctx->params, "second_half"));
+    p->cache_dir = qt_eval_default_cache_dir(cache, n);
+    p->progress = on_progress;
+    p->progress_ctx = pc;
+    p->cancel = (volatile int *)ctx->cancel;
+}
+
+static cJSON *kl_json(const struct qt_kl_stats *st) {
+    cJSON *j = cJSON_CreateObject(), *k = cJSON_AddObjectToObject(j, "kld");
+    cJSON_AddNumberToObject(k, "mean", st->kld_mean);
+    cJSON_AddNumberToObject(k, "stderr", st->kld_stderr);
+    cJSON_AddNumberToObject(k, "median", st->kld_median);
+    cJSON_AddNumberToObject(k, "p90", st->kld_p90);
+    cJSON_AddNumberToObject(k, "p99", st->kld_p99);
+    cJSON_AddNumberToObject(k, "p999", st->kld_p999);
+    cJSON_AddNumberToObject(k, "max", st->kld_max);
+    cJSON_AddNumberToObject(j, "same_top_p", st->same_top_p);
+    cJSON_AddNumberToObject(j, "ppl_base", st->ppl_base);
+    cJSON_AddNumberToObject(j, "ppl_q", st->ppl_q);
+    cJSON_AddNumberToObject(j, "ln_ppl_ratio", st->ln_ppl_ratio);
+    cJSON_AddNumberToObject(j, "rms_dp", st->rms_dp);
+    cJSON_AddNumberToObject(j, "positions", (double)st->positions);
+    cJSON_AddNumberToObject(j, "tensors_quantized", st->tensors_quantized);
+    return j;
+}
+
+int qt_job_eval_run(struct qt_job_ctx *ctx, qt_err *err) {
+    struct qt_qplan plan;
+    if (make_plan(ctx, "eval", &plan, err)) return QT_ERR;
+    struct progress_ctx pc = {ctx, "base"};
+    struct qt_eval_params p;
+    char cache[PATH_MAX];
+    params_eval(ctx, &p, cache, sizeof cache, &pc, 0, 0);
+    qt_job_log(ctx, "eval: %d tensors quantized, data %s", plan.n_quantized, p.data_path);
+    struct qt_eval_base *base = NULL;
+    struct qt_kl_stats st;
+    int rc = qt_eval_base_init(ctx->model, &p, &base, err);
+    if (rc == QT_OK) {
+        qt_job_log(ctx, "base: %d chunks of %d tokens%s", base->nseq, base->ctx, base->from_cache ? " (cached)" : "");
+        struct qt_fwd_hooks hk = qt_qplan_hooks(&plan);
+        pc.stage = "quantized";
+        rc = qt_eval_run(ctx->model, base, &hk, 0, &p, &st, err);
+        st.tensors_quantized = plan.n_quantized;
+    }
+    if (rc == QT_OK) {
+        cJSON *r = kl_json(&st);
+        cJSON_AddNumberToObject(r, "chunks", base->nseq);
+        cJSON_AddNumberToObject(r, "ctx", base->ctx);
+        cJSON_AddStringToObject(r, "data", p.data_path);
+        const char *scheme = pstr(ctx->params, "scheme");
+        if (scheme) cJSON_AddStringToObject(r, "scheme", scheme);
+        ctx->report = r;
+        qt_job_log(ctx, "KL mean %.6f ± %.6f, same top %.2f%%, ln PPL ratio %+.6f", st.kld_mean, st.kld_stderr,
+                   100 * st.same_top_p, st.ln_ppl_ratio);
+    }
+    qt_eval_base_free(base);
+    qt_qplan_free(&plan);
+    return rc;
+}
+
+int qt_job_sensitivity_run(struct qt_job_ctx *ctx, qt_err *err) {
+    struct qt_qplan plan;
+    if (make_plan(ctx, "sensitivity", &plan, err)) return QT_ERR;
+    struct progress_ctx pc = {ctx, "units"};
+    struct qt_sens_params p = {.by = QT_SENS_GROUP};
+    char cache[PATH_MAX];
+    params_eval(ctx, &p.eval, cache, sizeof cache, &pc, 512, 4);   /* the CLI's defaults */
+    const char *by = pstr(ctx->params, "by");
+    if (by && !strcmp(by, "layer")) p.by = QT_SENS_LAYER;
+    qt_job_log(ctx, "sensitivity by %s: %d tensors quantized, data %s", p.by == QT_SENS_LAYER ? "layer" : "group",
+               plan.n_quantized, p.eval.data_path);
+    struct qt_sens_result r;
+    memset(&r, 0, sizeof r);
+    int rc = qt_sensitivity_run(ctx->model, &plan, &p, &r, err);
+    if (rc == QT_OK) {
+        cJSON *doc = cJSON_CreateObject();
+        cJSON_AddStringToObject(doc, "by", p.by == QT_SENS_LAYER ? "layer" : "group");
+        cJSON_AddNumberToObject(doc, "ctx", r.ctx);
+        cJSON_AddNumberToObject(doc, "chunks", r.nseq);
+        cJSON *arr = cJSON_AddArrayToObject(doc, "units");
+        for (int k = 0; k < r.n_units; k++) {
+            const struct qt_sens_unit *u = &r.units[k];
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "rank", k + 1);
+            cJSON_AddStringToObject(o, "name", u->name);
+            cJSON_AddStringToObject(o, "kind", u->kind);
+            cJSON_AddNumberToObject(o, "layer", u->layer);
+            cJSON_AddNumberToObject(o, "tensors", u->n_tensors);
+            cJSON_AddNumberToObject(o, "params", (double)u->params);
+            cJSON_AddNumberToObject(o, "dkl", u->st.kld_mean);
+            cJSON_AddNumberToObject(o, "dkl_stderr", u->st.kld_stderr);
+            cJSON_AddNumberToObject(o, "kld_p99", u->st.kld_p99);
+            cJSON_AddNumberToObject(o, "same_top_p", u->st.same_top_p);
+            cJSON_AddNumberToObject(o, "ln_ppl_ratio", u->st.ln_ppl_ratio);
+            cJSON_AddItemToArray(arr, o);
+        }
+        cJSON_AddNumberToObject(doc, "sum_dkl", r.sum_dkl);
+        cJSON_AddItemToObject(doc, "all", kl_json(&r.all));
+        ctx->report = doc;
+        qt_job_log(ctx, "%d units; sum of single-unit ΔKL %.6f, all together %.6f", r.n_units, r.sum_dkl,
+                   r.all.kld_mean);
+    }
+    qt_sens_result_free(&r);
+    qt_qplan_free(&plan);
+    return rc;
+}
