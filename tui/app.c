@@ -552,7 +552,9 @@ void app_key(struct app *a, int key) {
         if (a->src->ops->job_submit(a->src, &err) != QT_OK) app_msg(a, TS_ERROR, "%s", err.msg);
         else {
             a->src->saved_version = a->src->recipe_version;
-            app_msg(a, TS_INFO, "committed: %s job submitted (o: jobs)", a->src->commit_kind);
+            app_msg(a, TS_INFO, "committed: %s%s job submitted (o: jobs)%s", a->src->commit_kind,
+                    a->src->commit_eval ? " + eval" : "",
+                    !strcmp(a->src->commit_kind, "eval") ? "; quantize jobs are not in this build" : "");
         }
         break;
     case TA_DETACH: a->detach = 1; break;

@@ -383,34 +383,39 @@ static int d_variant_store(struct src *s, int slot, qt_err *err) {
     return send_req_slot(s, r, RQ_VARIANT, slot, err);
 }
 
+static cJSON *submit_req(struct src *s, const char *kind) {
+    cJSON *r = op("job_submit");
+    cJSON_AddStringToObject(r, "kind", kind);
+    cJSON_AddStringToObject(r, "text", s->recipe_text ? s->recipe_text : "");
+    cJSON_AddObjectToObject(r, "params");
+    return r;
+}
+
+/* Commit: the recipe, frozen, as jobs: quantize (a checkpoint in the
+ * session) then eval (KL against the original on share/data/eval.txt), as
+ * far as this engine has them. */
 static int d_job_submit(struct src *s, qt_err *err) {
     struct dsrc *d = s->impl;
-    if (!s->commit_kind[0]) return qt_err_set(err, "commit: quantize jobs are not in this build");
-    cJSON *r = op("job_submit");
-    cJSON_AddStringToObject(r, "kind", s->commit_kind);
-    cJSON *p = cJSON_AddObjectToObject(r, "params");
+    if (!s->commit_kind[0]) return qt_err_set(err, "commit: no job kind to run in this build");
+    if (!strcmp(s->commit_kind, "test")) {
+        cJSON *r = submit_req(s, "test"), *p = cJSON_GetObjectItem(r, "params");
+        cJSON_AddNumberToObject(p, "steps", 20);
+        cJSON_AddNumberToObject(p, "step_ms", 50);
+        return send_req(s, r, RQ_SUBMIT, err);
+    }
     if (!strcmp(s->commit_kind, "quantize")) {
         char home[PATH_MAX], out[PATH_MAX + 256];
         qt_err e2;
-        if (qt_session_home(home, sizeof home, &e2) != QT_OK) { cJSON_Delete(r); return qt_err_set(err, "%s", e2.msg); }
+        if (qt_session_home(home, sizeof home, &e2) != QT_OK) return qt_err_set(err, "%s", e2.msg);
         snprintf(out, sizeof out, "%s/sessions/%s/checkpoints/v%d", home, s->session, s->recipe_version);
-        cJSON_AddStringToObject(p, "out", out);
-        if (s->commit_eval) {   /* the eval job follows the quantize job in the queue */
-            cJSON *e = op("job_submit");
-            cJSON_AddStringToObject(e, "kind", "eval");
-            cJSON *ep = cJSON_AddObjectToObject(e, "params");
-            cJSON_AddStringToObject(ep, "data", d->eval_data);
-            cJSON_AddStringToObject(e, "text", s->recipe_text ? s->recipe_text : "");
-            cJSON_AddStringToObject(r, "text", s->recipe_text ? s->recipe_text : "");
-            if (send_req(s, r, RQ_SUBMIT, err) != QT_OK) { cJSON_Delete(e); return QT_ERR; }
-            return send_req(s, e, RQ_SUBMIT, err);
-        }
-    } else {
-        cJSON_AddNumberToObject(p, "steps", 20);
-        cJSON_AddNumberToObject(p, "step_ms", 50);
+        cJSON *r = submit_req(s, "quantize");
+        cJSON_AddStringToObject(cJSON_GetObjectItem(r, "params"), "out", out);
+        if (send_req(s, r, RQ_SUBMIT, err) != QT_OK) return QT_ERR;
+        if (!s->commit_eval) return QT_OK;
     }
-    cJSON_AddStringToObject(r, "text", s->recipe_text ? s->recipe_text : "");
-    return send_req(s, r, RQ_SUBMIT, err);
+    cJSON *e = submit_req(s, "eval");
+    cJSON_AddStringToObject(cJSON_GetObjectItem(e, "params"), "data", d->eval_data);
+    return send_req(s, e, RQ_SUBMIT, err);
 }
 
 static int d_job_cancel(struct src *s, int id, qt_err *err) {
@@ -631,14 +636,19 @@ int src_open_daemon(const char *model_path, const char *recipe_path, const char 
         qt_err_set(err, "session %s: recipe: %s", name, s->sum.err);
         goto fail;
     }
-    /* what `c` submits: quantize (+ eval) when this engine has them; the
-     * `test` job kind when the daemon offers it (QTUNE_TEST_JOBS=1, tests) */
-    const struct qt_job_kind *k = qt_job_kind_find("quantize");
-    if (k && k->run && !s->model->metadata_only) {
+    /* what `c` submits: quantize + eval, as far as this engine has them;
+     * else the `test` job kind when the daemon offers it (QTUNE_TEST_JOBS=1) */
+    const struct qt_job_kind *kq = qt_job_kind_find("quantize"), *ke = qt_job_kind_find("eval");
+    int can_q = kq && kq->run && !s->model->metadata_only;
+    int can_e = ke && ke->run && !s->model->metadata_only &&
+                share_file("data/eval.txt", d->eval_data, sizeof d->eval_data);
+    const struct qt_job_kind *kt = qt_job_kind_find("test");
+    if (can_q) {
         snprintf(s->commit_kind, sizeof s->commit_kind, "quantize");
-        k = qt_job_kind_find("eval");
-        if (k && k->run && share_file("data/eval.txt", d->eval_data, sizeof d->eval_data)) s->commit_eval = 1;
-    } else if ((k = qt_job_kind_find("test")) && k->run) {
+        s->commit_eval = can_e;
+    } else if (can_e) {
+        snprintf(s->commit_kind, sizeof s->commit_kind, "eval");
+    } else if (kt && kt->run) {
         snprintf(s->commit_kind, sizeof s->commit_kind, "test");
     }
     s->caps = SRC_CAP_JOBS | (inproc ? 0 : SRC_CAP_DETACH) | (s->model->metadata_only ? 0 : SRC_CAP_HIST);
