@@ -1,15 +1,16 @@
 /* source.c — the TUI's view of the engine: recipe resolution, sums, edits,
  * and the in-process ("local", --no-daemon) backend. */
 #include "source.h"
-#include "deploy.h"
-
-#include <cJSON.h>
-#include "screen.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cJSON.h>
+
+#include "deploy.h"
+#include "screen.h"
 
 /* ---- sums ---- */
 
@@ -102,30 +103,6 @@ int src_edit_commit(struct src *s, struct qt_recipe *r, qt_err *err) {
     if (!s->recipe_text || strcmp(text, s->recipe_text)) rc = s->ops->recipe_set(s, text, err);
     free(text);
     return rc;
-}
-
-int src_edit_schemes(struct src *s, int n, const char *const *targets, const char *const *schemes,
-                     qt_err *err) {
-    struct qt_recipe *r;
-    if (src_edit_begin(s, &r, err) != QT_OK) return QT_ERR;
-    for (int i = 0; i < n; i++) {
-        int rc = QT_OK;
-        if (strcmp(schemes[i], "bf16")) rc = qt_recipe_remove_ignore(r, targets[i], err);
-        if (rc == QT_OK) rc = qt_recipe_set_scheme(r, targets[i], schemes[i], err);
-        if (rc != QT_OK) { qt_recipe_free(r); return QT_ERR; }
-    }
-    return src_edit_commit(s, r, err);
-}
-
-int src_edit_ignore(struct src *s, int n, const char *const *targets, int on, qt_err *err) {
-    struct qt_recipe *r;
-    if (src_edit_begin(s, &r, err) != QT_OK) return QT_ERR;
-    for (int i = 0; i < n; i++) {
-        int rc = on ? qt_recipe_add_ignore(r, targets[i], err)
-                    : qt_recipe_remove_ignore(r, targets[i], err);
-        if (rc != QT_OK) { qt_recipe_free(r); return QT_ERR; }
-    }
-    return src_edit_commit(s, r, err);
 }
 
 int src_add_pattern(struct src *s, const char *pattern, const char *scheme, qt_err *err) {

@@ -181,11 +181,6 @@ int64_t src_tensor_bytes(const struct qt_tensor *t, const struct qt_qargs *w);
 int src_edit_begin(struct src *s, struct qt_recipe **r, qt_err *err);
 int src_edit_commit(struct src *s, struct qt_recipe *r, qt_err *err);
 
-/* Gives target i (a pattern) scheme i, for i < n. */
-int src_edit_schemes(struct src *s, int n, const char *const *targets, const char *const *schemes,
-                     qt_err *err);
-/* Adds (on = 1) or removes targets from the ignore list. */
-int src_edit_ignore(struct src *s, int n, const char *const *targets, int on, qt_err *err);
 /* Adds pattern as a target with scheme, or to ignore (scheme NULL). */
 int src_add_pattern(struct src *s, const char *pattern, const char *scheme, qt_err *err);
 /* Modules (quantizable 2-D weights) a pattern matches; -1 and err when it
