@@ -216,6 +216,7 @@ static void draw_dialog(struct app *a) {
 
 void app_draw(struct app *a) {
     struct tui_screen *s = &a->scr;
+    if (a->src->changed) app_source_changed(a);   /* never draw from a replaced recipe */
     tui_screen_erase(s);
     a->frames++;
     if (a->lay.too_small) {
@@ -417,9 +418,10 @@ static void prompt_accept(struct app *a) {
         if (!a->plen) return;
         int c = src_match_count(a->src, a->pbuf, &err);
         if (c < 0) { app_msg(a, TS_ERROR, "%s", err.msg); return; }
-        int sel = app_selected(a);
-        const char *sc = node_scheme(a, sel);
-        if (!strcmp(sc, "bf16")) sc = "int4-g128-sym";
+        /* a copy: the edit replaces the recipe the node's scheme points into */
+        char sc[64];
+        tui_strcpy(sc, sizeof sc, node_scheme(a, app_selected(a)));
+        if (!strcmp(sc, "bf16")) tui_strcpy(sc, sizeof sc, "int4-g128-sym");
         if (src_add_pattern(a->src, a->pbuf, k == PR_TARGET ? sc : NULL, &err) != QT_OK) {
             app_msg(a, TS_ERROR, "%s", err.msg);
             return;
