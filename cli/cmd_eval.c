@@ -16,9 +16,10 @@
 #include "eval.h"
 #include "model.h"
 #include "qplan.h"
+#include "ct_eval.h"
 
 static const char usage[] =
-    "eval MODEL (-r RECIPE | --scheme S) --data FILE [--ctx N] [--chunks N] [--second-half] [--f32-arith] [--json]";
+    "eval MODEL (-r RECIPE | --scheme S | --quantized OUT) --data FILE [--ctx N] [--chunks N] [--second-half] [--f32-arith] [--json]";
 
 static void progress(void *ctx, int64_t done, int64_t total) {
     const char *what = ctx;
@@ -56,7 +57,7 @@ cJSON *qt_cli_kl_json(const struct qt_kl_stats *st) {
 }
 
 int qt_cmd_eval(int argc, char **argv) {
-    const char *model = NULL, *recipe = NULL, *scheme = NULL, *data = NULL;
+    const char *model = NULL, *recipe = NULL, *scheme = NULL, *data = NULL, *ckpt = NULL;
     struct qt_eval_params p = {0};
     int json = 0, f32 = 0;
     for (int i = 1; i < argc; i++) {
@@ -72,22 +73,32 @@ int qt_cmd_eval(int argc, char **argv) {
             if (parse_int(argv[++i], &p.ctx)) return cli_failf("eval: --ctx: not a positive number: %s", argv[i]);
         } else if (!strcmp(a, "--chunks") && has) {
             if (parse_int(argv[++i], &p.chunks)) return cli_failf("eval: --chunks: not a positive number: %s", argv[i]);
-        } else if (!strcmp(a, "--quantized")) {
-            return cli_failf("eval: --quantized: evaluating a written checkpoint is not implemented yet");
+        } else if (!strcmp(a, "--quantized") && has) {
+            ckpt = argv[++i];
         } else if (a[0] == '-' && a[1]) {
             return cli_failf("eval: unknown option %s (usage: qtune %s)", a, usage);
         } else if (!model) model = a;
         else return cli_usage("eval", usage);
     }
-    if (!model || !data || (!recipe == !scheme)) return cli_usage("eval", usage);
+    if (!model || !data || (!!recipe + !!scheme + !!ckpt) != 1) return cli_usage("eval", usage);
     if (p.ctx && p.ctx < 2) return cli_failf("eval: --ctx must be at least 2");
 
     qt_err err = {{0}};
     struct qt_model *m = NULL;
     if (qt_model_open(model, &m, &err) != QT_OK) return cli_fail(&err);
     struct qt_qplan plan;
-    int rc = scheme ? qt_qplan_uniform(m, scheme, &plan, &err) : qt_qplan_from_recipe(m, recipe, &plan, &err);
+    /* --quantized OUT: the checkpoint as written, its weights through hooks */
+    struct qt_model *cm = NULL;
+    struct qt_ct_hooks ch = {0};
+    int rc = ckpt ? qt_model_open(ckpt, &cm, &err) : QT_OK;
+    if (rc == QT_OK && ckpt) rc = qt_ct_hooks_init(m, cm, &ch, &err);
+    if (rc == QT_OK) {
+        if (ckpt) rc = qt_qplan_init(m, &plan, &err);
+        else rc = scheme ? qt_qplan_uniform(m, scheme, &plan, &err) : qt_qplan_from_recipe(m, recipe, &plan, &err);
+    }
     if (rc != QT_OK) {
+        qt_ct_hooks_free(&ch);
+        qt_model_free(cm);
         qt_model_free(m);
         return cli_fail(&err);
     }
@@ -104,19 +115,20 @@ int qt_cmd_eval(int argc, char **argv) {
     struct qt_kl_stats st;
     rc = qt_eval_base_init(m, &p, &base, &err);
     if (rc == QT_OK) {
-        struct qt_fwd_hooks hk = qt_qplan_hooks(&plan);
+        struct qt_fwd_hooks hk = ckpt ? qt_ct_fwd_hooks(&ch) : qt_qplan_hooks(&plan);
         p.progress_ctx = "quantized";
         rc = qt_eval_run(m, base, &hk, 0, &p, &st, &err);
-        st.tensors_quantized = plan.n_quantized;
+        st.tensors_quantized = ckpt ? ch.n_quantized : plan.n_quantized;
     }
     if (rc == QT_OK) {
         if (json) {
             cli_print_json(qt_cli_kl_json(&st));
         } else {
             printf("model       %s\n", model);
-            printf("quantized   %s (%d tensors)\n", scheme ? scheme : recipe, st.tensors_quantized);
+            printf("quantized   %s (%d tensors)\n", ckpt ? ckpt : scheme ? scheme : recipe, st.tensors_quantized);
             printf("data        %s: %d chunks of %d tokens%s, %lld positions\n", data, base->nseq, base->ctx,
                    p.second_half ? " (second half scored)" : "", (long long)st.positions);
+            printf("base        %s\n", base->from_cache ? "hidden states from the cache" : base->cache_path ? "computed (now cached)" : "computed");
             printf("KL          mean %.6f ± %.6f   median %.6f   p90 %.6f   p99 %.6f   p99.9 %.6f   max %.6f\n",
                    st.kld_mean, st.kld_stderr, st.kld_median, st.kld_p90, st.kld_p99, st.kld_p999, st.kld_max);
             printf("same top    %.2f%%\n", 100 * st.same_top_p);
@@ -127,6 +139,8 @@ int qt_cmd_eval(int argc, char **argv) {
     }
     qt_eval_base_free(base);
     qt_qplan_free(&plan);
+    qt_ct_hooks_free(&ch);
+    qt_model_free(cm);
     qt_model_free(m);
     return rc == QT_OK ? 0 : cli_fail(&err);
 }

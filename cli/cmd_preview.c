@@ -1,6 +1,8 @@
-/* cmd_preview.c — `qtune preview MODEL --scheme S [--filter RE] [--json]`:
- * the weight error of every quantizable Linear weight under one scheme, the
- * kept tensors alongside, and totals with bits per weight. */
+/* cmd_preview.c — `qtune preview MODEL (--scheme S | -r RECIPE) [--filter RE]
+ * [--json]`: the weight error of every quantizable Linear weight under one
+ * scheme or as a recipe resolves it, the kept tensors alongside, and totals
+ * with bits per weight.  Recipe algorithms qtune does not run yet (GPTQ, AWQ)
+ * are previewed as round-to-nearest and labelled so. */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <math.h>
 #include <stdio.h>
@@ -15,9 +17,10 @@
 #include "eval.h"
 #include "model.h"
 #include "preview.h"
+#include "recipe.h"
 #include "scheme.h"
 
-static const char usage[] = "preview MODEL --scheme S [--calib FILE] [--filter RE] [--json]";
+static const char usage[] = "preview MODEL (--scheme S | -r RECIPE) [--calib FILE] [--filter RE] [--json]";
 
 /* Marks in sel (n_tensors) the tensors whose name the regex finds. */
 static int filter_select(const struct qt_model *m, const char *re, unsigned char *sel) {
@@ -42,13 +45,24 @@ static void add_num_or_null(cJSON *o, const char *k, double v) {
     else cJSON_AddNullToObject(o, k);
 }
 
+/* With a recipe (res not NULL): the algorithm that chose tensor ti's scheme
+ * and the one the preview ran, e.g. "GPTQ" / "RTN"; NULL when kept. */
+static const char *algo_of(const struct qt_resolution *res, int ti, const char **ran) {
+    if (!res || !res->t[ti].quantized) return NULL;
+    *ran = qt_algo_name(res->t[ti].preview_algo);
+    return qt_algo_name(res->t[ti].algo);
+}
+
 static cJSON *to_json(const struct qt_model *m, const struct qt_scheme *s,
-                      const struct qt_preview_row *rows, int n, const struct qt_preview_total *tot) {
+                      const struct qt_preview_row *rows, int n, const struct qt_preview_total *tot,
+                      const char *recipe, const struct qt_resolution *res) {
     char buf[QT_SCHEME_STR_MAX];
     cJSON *doc = cJSON_CreateObject();
     cJSON_AddStringToObject(doc, "model", m->path);
-    cJSON_AddStringToObject(doc, "scheme", qt_scheme_format(s, buf, sizeof buf));
-    const char *preset = qt_scheme_preset_name(s);
+    if (recipe) cJSON_AddStringToObject(doc, "recipe", recipe);
+    if (recipe) cJSON_AddNullToObject(doc, "scheme");
+    else cJSON_AddStringToObject(doc, "scheme", qt_scheme_format(s, buf, sizeof buf));
+    const char *preset = recipe ? NULL : qt_scheme_preset_name(s);
     if (preset) cJSON_AddStringToObject(doc, "preset", preset);
     else cJSON_AddNullToObject(doc, "preset");
     cJSON *arr = cJSON_AddArrayToObject(doc, "tensors");
@@ -62,20 +76,32 @@ static cJSON *to_json(const struct qt_model *m, const struct qt_scheme *s,
         int q = !qt_scheme_is_kept(&r->scheme);
         cJSON_AddBoolToObject(o, "quantized", q);
         cJSON_AddNumberToObject(o, "params", (double)r->params);
-        cJSON_AddNumberToObject(o, "rel_rmse", q ? qt_qstats_rel_rmse(&r->st) : 0.0);
-        if (q) add_num_or_null(o, "sqnr_db", qt_qstats_sqnr_db(&r->st));
-        else cJSON_AddNullToObject(o, "sqnr_db");
-        cJSON_AddNumberToObject(o, "max_abs", q ? r->st.max_abs : 0.0);
+        if (r->no_weights) {
+            cJSON_AddNullToObject(o, "rel_rmse");
+            cJSON_AddNullToObject(o, "sqnr_db");
+            cJSON_AddNullToObject(o, "max_abs");
+        } else {
+            cJSON_AddNumberToObject(o, "rel_rmse", q ? qt_qstats_rel_rmse(&r->st) : 0.0);
+            if (q) add_num_or_null(o, "sqnr_db", qt_qstats_sqnr_db(&r->st));
+            else cJSON_AddNullToObject(o, "sqnr_db");
+            cJSON_AddNumberToObject(o, "max_abs", q ? r->st.max_abs : 0.0);
+        }
         cJSON_AddNumberToObject(o, "bytes", (double)r->bytes);
         if (q && r->st.dw2 > 0) cJSON_AddNumberToObject(o, "rel_out", qt_qstats_rel_out(&r->st));
         if (r->failed) cJSON_AddStringToObject(o, "error", r->error);
+        const char *ran = NULL, *algo = algo_of(res, r->tensor, &ran);
+        if (algo) {
+            cJSON_AddStringToObject(o, "algo", algo);
+            cJSON_AddStringToObject(o, "preview_algo", ran);
+        }
         cJSON_AddItemToArray(arr, o);
     }
     cJSON *t = cJSON_AddObjectToObject(doc, "total");
     cJSON_AddNumberToObject(t, "params", (double)tot->params);
     cJSON_AddNumberToObject(t, "bytes", (double)tot->bytes);
     cJSON_AddNumberToObject(t, "bpw", tot->bpw);
-    cJSON_AddNumberToObject(t, "rel_rmse", qt_qstats_rel_rmse(&tot->st));
+    if (tot->no_weights) cJSON_AddNullToObject(t, "rel_rmse");
+    else cJSON_AddNumberToObject(t, "rel_rmse", qt_qstats_rel_rmse(&tot->st));
     cJSON_AddNumberToObject(t, "quantized", (double)tot->n_quantized);
     cJSON_AddNumberToObject(t, "kept", (double)tot->n_kept);
     return doc;
@@ -90,11 +116,15 @@ static void fmt_count(char *b, size_t n, double v) {
 
 static void print_text(const struct qt_model *m, const struct qt_scheme *s,
                        const struct qt_preview_row *rows, int n, const struct qt_preview_total *tot,
-                       int with_out) {
+                       int with_out, const char *recipe, const struct qt_resolution *res) {
     char sc[QT_SCHEME_STR_MAX], p[32], b[32];
-    const char *preset = qt_scheme_preset_name(s);
-    printf("model   %s\nscheme  %s%s%s%s\n\n", m->path, qt_scheme_format(s, sc, sizeof sc),
-           preset ? " (" : "", preset ? preset : "", preset ? ")" : "");
+    if (recipe) {
+        printf("model   %s\nrecipe  %s (%d tensors quantized)\n\n", m->path, recipe, res->n_quantized);
+    } else {
+        const char *preset = qt_scheme_preset_name(s);
+        printf("model   %s\nscheme  %s%s%s%s\n\n", m->path, qt_scheme_format(s, sc, sizeof sc),
+               preset ? " (" : "", preset ? preset : "", preset ? ")" : "");
+    }
     printf("%-52s %-16s %8s %9s %10s %8s %10s%s\n", "tensor", "scheme", "params", "bytes", "rel_rmse",
            "sqnr_db", "max_abs", with_out ? "    rel_out" : "");
     for (int i = 0; i < n; i++) {
@@ -103,7 +133,9 @@ static void print_text(const struct qt_model *m, const struct qt_scheme *s,
         fmt_count(p, sizeof p, (double)r->params);
         fmt_count(b, sizeof b, (double)r->bytes);
         qt_scheme_format(&r->scheme, sc, sizeof sc);
-        if (qt_scheme_is_kept(&r->scheme))
+        if (r->no_weights)
+            printf("%-52s %-16s %8s %9s %10s\n", t->name, sc, p, b, "no data");
+        else if (qt_scheme_is_kept(&r->scheme))
             printf("%-52s %-16s %8s %9s %10s %8s %10s%s%s\n", t->name, sc, p, b, "kept", "", "",
                    r->failed ? "  " : "", r->failed ? r->error : "");
         else
@@ -112,18 +144,21 @@ static void print_text(const struct qt_model *m, const struct qt_scheme *s,
                    qt_qstats_rel_rmse(&r->st), qt_qstats_sqnr_db(&r->st), r->st.max_abs);
             if (with_out && r->st.dw2 > 0) printf(" %10.6f", qt_qstats_rel_out(&r->st));
             else if (with_out) printf(" %10s", "-");
+            const char *ran = NULL, *algo = algo_of(res, r->tensor, &ran);
+            if (algo && strcmp(algo, ran)) printf("  %s, previewed as %s", algo, ran);
             putchar('\n');
         }
     }
     fmt_count(p, sizeof p, (double)tot->params);
     fmt_count(b, sizeof b, (double)tot->bytes);
     printf("\ntotal   %lld tensors quantized, %lld kept; quantizable weights: %s params, %s bytes, "
-           "%.3f bpw; rel_rmse %.6f\n", (long long)tot->n_quantized, (long long)tot->n_kept, p, b,
-           tot->bpw, qt_qstats_rel_rmse(&tot->st));
+           "%.3f bpw", (long long)tot->n_quantized, (long long)tot->n_kept, p, b, tot->bpw);
+    if (tot->no_weights) printf(" (config only: no error figures)\n");
+    else printf("; rel_rmse %.6f\n", qt_qstats_rel_rmse(&tot->st));
 }
 
 int qt_cmd_preview(int argc, char **argv) {
-    const char *model = NULL, *scheme = NULL, *filter = NULL, *calib = NULL;
+    const char *model = NULL, *scheme = NULL, *filter = NULL, *calib = NULL, *recipe = NULL;
     int json = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -134,19 +169,21 @@ int qt_cmd_preview(int argc, char **argv) {
             return 0;
         }
         if (!strcmp(a, "--json")) json = 1;
-        else if (!strcmp(a, "--scheme") || !strcmp(a, "--filter") || !strcmp(a, "--calib")) {
+        else if (!strcmp(a, "--scheme") || !strcmp(a, "--filter") || !strcmp(a, "--calib") ||
+                 !strcmp(a, "-r") || !strcmp(a, "--recipe")) {
             if (i + 1 >= argc) return cli_usage("preview", usage);
             if (!strcmp(a, "--scheme")) scheme = argv[++i];
+            else if (a[1] == 'r' || !strcmp(a, "--recipe")) recipe = argv[++i];
             else if (!strcmp(a, "--calib")) calib = argv[++i];
             else filter = argv[++i];
         } else if (a[0] == '-') return cli_failf("preview: unknown option %s (usage: qtune %s)", a, usage);
         else if (!model) model = a;
         else return cli_usage("preview", usage);
     }
-    if (!model || !scheme) return cli_usage("preview", usage);
+    if (!model || !scheme == !recipe) return cli_usage("preview", usage);
     qt_err err = {{0}};
     struct qt_scheme s;
-    if (qt_scheme_parse(scheme, &s, &err) != QT_OK) return cli_failf("preview: %s", err.msg);
+    if (qt_scheme_parse(scheme ? scheme : "bf16", &s, &err) != QT_OK) return cli_failf("preview: %s", err.msg);
     struct qt_model *m = NULL;
     if (qt_model_open(model, &m, &err) != QT_OK) return cli_fail(&err);
     int rc = 1;
@@ -158,8 +195,14 @@ int qt_cmd_preview(int argc, char **argv) {
     struct qt_preview_total tot;
     struct qt_calib *cal = NULL;
     float **d = NULL;
+    struct qt_recipe *rec = NULL;
+    struct qt_resolution res = {0};
     if (!per || (filter && !sel) || !cache) { rc = cli_failf("preview: out of memory"); goto out; }
-    for (int i = 0; i < m->n_tensors; i++) per[i] = s;
+    if (recipe && (qt_recipe_load(recipe, &rec, &err) != QT_OK || qt_recipe_resolve(rec, m, &res, &err) != QT_OK)) {
+        rc = cli_fail(&err);
+        goto out;
+    }
+    for (int i = 0; i < m->n_tensors; i++) per[i] = rec && res.t[i].quantized ? *res.t[i].s : s;
     if (filter && filter_select(m, filter, sel) != 0) goto out;
     if (calib) {
         /* importance vectors E[x_j^2] from one forward over the text, cached */
@@ -175,10 +218,26 @@ int qt_cmd_preview(int argc, char **argv) {
         rc = cli_failf("preview: %s", err.msg);
         goto out;
     }
-    if (json) cli_print_json(to_json(m, &s, rows, n, &tot));
-    else print_text(m, &s, rows, n, &tot, d != NULL);
+    if (json) {
+        cJSON *doc = to_json(m, &s, rows, n, &tot, recipe, rec ? &res : NULL);
+        if (cal) {
+            /* what the importance vectors rest on, and the Linears they miss */
+            cJSON *c = cJSON_AddObjectToObject(doc, "calibration");
+            cJSON_AddStringToObject(c, "file", calib);
+            cJSON_AddNumberToObject(c, "tokens", (double)cal->tokens);
+            cJSON_AddBoolToObject(c, "cached", cal->from_cache);
+            cJSON_AddNumberToObject(c, "linears", cal->n_linear);
+            cJSON *u = cJSON_AddArrayToObject(c, "unseen");
+            for (int i = 0; i < cal->n_unseen; i++)
+                cJSON_AddItemToArray(u, cJSON_CreateString(m->tensors[cal->unseen[i]].name));
+        }
+        cli_print_json(doc);
+    }
+    else print_text(m, &s, rows, n, &tot, d != NULL, recipe, rec ? &res : NULL);
     rc = 0;
 out:
+    qt_resolution_free(&res);
+    qt_recipe_free(rec);
     qt_calib_importance_free(d, m->n_tensors);
     qt_calib_free(cal);
     free(rows);

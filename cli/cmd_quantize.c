@@ -44,7 +44,7 @@ static int check_modifiers(const struct qt_recipe *r, qt_err *err) {
             return qt_err_set(err, "%s: %s is not implemented yet; qtune quantize would only round to nearest. "
                               "Use QuantizationModifier for round-to-nearest", md->type,
                               md->algo == QT_ALGO_OTHER ? "this modifier" : qt_algo_name(md->algo));
-        if (md->kv.present)
+        if (md->kv_bits > 0)
             return qt_err_set(err, "%s: kv_cache_scheme needs calibrated k/v scales, which qtune does not compute yet",
                               md->type);
     }

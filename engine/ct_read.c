@@ -207,7 +207,8 @@ static int add_module(struct qt_model *m, struct ct_model *c, struct qt_tensor_l
         int ish = qt_hmap_get(h, nm);
         if (ish < 0 || l->v[ish].dtype != QT_DT_I64 || numel(&l->v[ish]) != 2 || !l->v[ish].data)
             return qt_err_set(err, "%s: %s: weight_packed without an I64 [2] weight_shape", m->path, mod);
-        const int64_t *shp = l->v[ish].data;
+        int64_t shp[2];
+        memcpy(shp, l->v[ish].data, sizeof shp);   /* safetensors data need not be aligned */
         cm.rows = shp[0];
         cm.cols = shp[1];
         drop[ish] = 1;

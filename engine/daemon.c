@@ -340,6 +340,7 @@ static void worker_main(struct qt_daemon *d, struct qt_job *j, const struct qt_j
     signal(SIGINT, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);   /* a file size limit fails write() with EFBIG instead of killing */
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/log", j->dir);
     int lfd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0600);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "quant.h"
 #include "yamltree.h"
 
 /* ---- catalog ---- */
@@ -88,37 +89,12 @@ const struct qt_gpu *qt_gpu_find(const struct qt_gpu_catalog *c, const char *nam
 
 /* ---- bytes ---- */
 
-double qt_deploy_tensor_bytes(const struct qt_tensor *t, const struct qt_qargs *w) {
-    if (!w || !w->present) return (double)t->nbytes;
-    double rows = (double)qt_tensor_rows(t), cols = (double)qt_tensor_cols(t);
-    double sdt = (double)qt_dtype_size(t->dtype == QT_DT_F32 ? QT_DT_F32 : QT_DT_BF16); /* scale dtype */
-    int b = w->num_bits;
-    double ngroups; /* scale columns per row */
-    if (!strcmp(w->strategy, "group") || !strcmp(w->strategy, "tensor_group"))
-        ngroups = ceil(cols / (w->group_size > 0 ? w->group_size : cols));
-    else if (!strcmp(w->strategy, "channel")) ngroups = 1;
-    else ngroups = 0;
-    if (!strcmp(w->type, "float") && b == 4) {
-        /* nvfp4: fp8 scale per 16 + global fp32; mxfp4: e8m0 scale per 32 */
-        double g = w->group_size > 0 ? w->group_size : 16;
-        return rows * cols / 2 + rows * ceil(cols / g) + (g == 16 ? 4 : 0);
-    }
-    if (!strcmp(w->type, "float")) {
-        double wb = rows * cols * b / 8;
-        if (!strcmp(w->strategy, "block")) {
-            double br = w->block[0] > 0 ? w->block[0] : 128, bc = w->block[1] > 0 ? w->block[1] : 128;
-            return wb + ceil(rows / br) * ceil(cols / bc) * sdt;
-        }
-        if (ngroups > 0) return wb + rows * ngroups * sdt;
-        return wb + 4; /* one fp32 scale */
-    }
-    /* int: pack-quantized int32 words per row + weight_shape I64[2] */
-    double bytes = rows * ceil(cols * b / 32.0) * 4 + 16;
-    if (ngroups > 0) bytes += rows * ngroups * sdt;
-    else bytes += sdt;
-    if (!w->symmetric) bytes += ceil(rows * b / 32.0) * 4 * (ngroups > 0 ? ngroups : 1);
-    if (!strcmp(w->actorder, "group")) bytes += cols * 4;
-    return bytes;
+double qt_deploy_tensor_bytes(const struct qt_tensor *t, const struct qt_scheme *s, const char *actorder) {
+    if (!s || qt_scheme_is_kept(s)) return (double)t->nbytes;
+    int64_t rows = qt_tensor_rows(t), cols = qt_tensor_cols(t);
+    double b = (double)qt_quant_bytes(s, rows, cols, t->dtype == QT_DT_F32 ? QT_DT_F32 : QT_DT_BF16);
+    if (actorder && !strcmp(actorder, "group")) b += (double)cols * 4; /* weight_g_idx I32 [cols] */
+    return b;
 }
 
 /* Held whole on every GPU under tensor parallelism. */
@@ -154,7 +130,7 @@ int qt_deploy_estimate(const struct qt_model *m, const struct qt_recipe *r,
     for (int i = 0; i < m->n_tensors; i++) {
         const struct qt_tensor *t = &m->tensors[i];
         const struct qt_resolved *rt = res ? &res->t[i] : NULL;
-        double b = qt_deploy_tensor_bytes(t, rt && rt->quantized ? rt->weights : NULL);
+        double b = qt_deploy_tensor_bytes(t, rt && rt->quantized ? rt->s : NULL, rt ? rt->actorder : NULL);
         out->weights_bytes += b;
         if (t->mtp) { out->mtp_bytes += b; continue; }
         if (replicated(t->role)) out->replicated_bytes += b;
@@ -166,7 +142,7 @@ int qt_deploy_estimate(const struct qt_model *m, const struct qt_recipe *r,
         const struct qt_tensor *t = &m->tensors[i];
         if (!t->mtp || !replicated(t->role)) continue;
         const struct qt_resolved *rt = res ? &res->t[i] : NULL;
-        out->replicated_bytes += qt_deploy_tensor_bytes(t, rt && rt->quantized ? rt->weights : NULL);
+        out->replicated_bytes += qt_deploy_tensor_bytes(t, rt && rt->quantized ? rt->s : NULL, rt ? rt->actorder : NULL);
     }
     double frac = c->n_experts > 0 && c->top_k > 0 ? (double)c->top_k / c->n_experts : 1.0;
     if (frac > 1) frac = 1;
@@ -176,7 +152,7 @@ int qt_deploy_estimate(const struct qt_model *m, const struct qt_recipe *r,
     int kvb = o->kv_bytes;
     if (kvb <= 0 && r)
         for (int i = 0; i < r->n_mods; i++)
-            if (r->mods[i].kv.present && r->mods[i].kv.num_bits > 0) kvb = (r->mods[i].kv.num_bits + 7) / 8;
+            if (r->mods[i].kv_bits > 0) kvb = (r->mods[i].kv_bits + 7) / 8;
     if (kvb <= 0) kvb = (int)qt_dtype_size(c->dtype == QT_DT_F32 ? QT_DT_F32 : c->dtype == QT_DT_F16 ? QT_DT_F16 : QT_DT_BF16);
     out->kv_bytes = kvb;
     out->kv_mla = c->kv_lora_rank > 0;

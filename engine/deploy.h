@@ -31,6 +31,7 @@
 #include "model.h"
 #include "qt.h"
 #include "recipe.h"
+#include "scheme.h"
 
 struct qt_gpu {
     char *name;               /* "H100-80G" */
@@ -52,12 +53,10 @@ void qt_gpu_catalog_free(struct qt_gpu_catalog *c);
  * ("h100" -> H100-80G); NULL when absent or ambiguous. */
 const struct qt_gpu *qt_gpu_find(const struct qt_gpu_catalog *c, const char *name);
 
-/* Bytes of tensor t stored under weights args w (NULL: kept as stored):
- * compressed-tensors layouts — pack-quantized int32 words, scales in the
- * weight dtype, packed zero points when asymmetric, g_idx with actorder
- * group; fp8 one byte per weight; nvfp4/mxfp4 half a byte plus fp8/e8m0
- * scales. */
-double qt_deploy_tensor_bytes(const struct qt_tensor *t, const struct qt_qargs *w);
+/* Bytes of tensor t stored under scheme s (NULL or bf16: as stored):
+ * qt_quant_bytes' compressed-tensors layout, plus weight_g_idx (int32 per
+ * input column) when actorder is "group". */
+double qt_deploy_tensor_bytes(const struct qt_tensor *t, const struct qt_scheme *s, const char *actorder);
 
 struct qt_deploy_opts {
     const struct qt_gpu *gpu; /* required */

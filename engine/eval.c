@@ -242,7 +242,11 @@ int qt_eval_base_init(const struct qt_model *m, const struct qt_eval_params *p,
         }
         if (b->cache_path) {
             qt_err e2;
-            if (mkdirs(p->cache_dir, &e2) == QT_OK) base_save(b, key, &e2);   /* a cache that fails to write is no error */
+            /* a cache that fails to write is no error: the base is just not cached */
+            if (mkdirs(p->cache_dir, &e2) != QT_OK || base_save(b, key, &e2) != QT_OK) {
+                free(b->cache_path);
+                b->cache_path = NULL;
+            }
         }
     }
     if (b->npos * b->vocab * 4 <= KEEP_LOGITS_MAX) {

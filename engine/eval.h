@@ -50,7 +50,7 @@ struct qt_eval_base {
     float *states;              /* (n_layers, npos, hidden) entering each layer, or NULL */
     float *logits;              /* (npos, vocab) base logits kept in memory, or NULL */
     int from_cache;             /* 1 when loaded from the disk cache */
-    char *cache_path;           /* cache file used or written, NULL without a cache dir */
+    char *cache_path;           /* cache file read or written; NULL without a cache dir or when writing failed */
 };
 
 struct qt_kl_stats {

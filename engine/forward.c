@@ -133,6 +133,9 @@ int qt_fwd_init(const struct qt_model *m, const struct qt_fwd_hooks *hooks,
     if (c->hidden <= 0 || c->n_heads <= 0 || c->n_kv_heads <= 0 || c->head_dim <= 0 ||
         c->n_heads % c->n_kv_heads != 0 || c->vocab <= 0)
         return qt_err_set(err, "%s: config lacks heads, head_dim, hidden size or vocabulary", m->path);
+    if (c->n_experts > 1024 || c->n_group > 64 || c->top_k > c->n_experts ||
+        (c->n_group > 1 && c->n_experts % c->n_group != 0) || c->head_dim > 1024)
+        return qt_err_set(err, "%s: routing or head configuration outside what the CPU forward supports", m->path);
     struct qt_fwd *f = calloc(1, sizeof *f);
     if (!f) return qt_err_set(err, "out of memory");
     openblas_set_num_threads(1);   /* we thread ourselves: see matmul_nt */
@@ -408,9 +411,9 @@ static void qkr_rows(void *p, int64_t r0, int64_t r1) {
     }
 }
 
-/* Causal GQA attention: per (sequence, head) and block of queries, scores
- * S = Q K^T over the keys up to the block's end (sgemm), masked softmax in
- * fp32 (rows in parallel), then O = P V (sgemm). */
+/* Causal GQA attention: (sequence, head) units spread over the threads; per
+ * block of queries, scores S = Q K^T over the keys up to the block's end
+ * (sgemm), masked softmax in fp32, then O = P V (sgemm). */
 struct sm_arg {
     float *s;                       /* (rows, ld) scores -> probabilities */
     int ld, i0;                     /* query row r is position i0 + r */
@@ -672,14 +675,11 @@ int qt_fwd_layer(struct qt_fwd *f, int layer, float *h, int nseq, int seqlen, qt
     float *v = malloc(sizeof(float) * (size_t)(n * kd));       /* (n, nkv*hd) */
     float *o = malloc(sizeof(float) * (size_t)(n * qd));       /* (n, nh*hd) */
     float *y = malloc(sizeof(float) * (size_t)(n * H));        /* (n, H) */
-    float vec[3][4096];                                         /* norm weights, biases */
+    float *nin = malloc(sizeof(float) * (size_t)H);            /* (H) input_layernorm */
+    float *npost = malloc(sizeof(float) * (size_t)H);          /* (H) post_attention_layernorm */
     float *bq = NULL, *bk = NULL, *bv = NULL, *bo = NULL, *nq = NULL, *nk = NULL;
-    if (!x || !q || !k || !v || !o || !y) {
+    if (!x || !q || !k || !v || !o || !y || !nin || !npost) {
         qt_err_set(err, "out of memory");
-        goto out;
-    }
-    if (H > 4096 || qd > 65536) {
-        qt_err_set(err, "hidden size %d too large for the CPU forward", H);
         goto out;
     }
     bq = L->qb >= 0 ? malloc(sizeof(float) * (size_t)qd) : NULL;
@@ -691,11 +691,11 @@ int qt_fwd_layer(struct qt_fwd *f, int layer, float *h, int nseq, int seqlen, qt
     if ((bq && read_vec(f, L->qb, bq, err)) || (bk && read_vec(f, L->kb, bk, err)) ||
         (bv && read_vec(f, L->vb, bv, err)) || (bo && read_vec(f, L->ob, bo, err)) ||
         (nq && read_vec(f, L->qn, nq, err)) || (nk && read_vec(f, L->kn, nk, err)) ||
-        read_vec(f, L->in_norm, vec[0], err) || read_vec(f, L->post_norm, vec[1], err))
+        read_vec(f, L->in_norm, nin, err) || read_vec(f, L->post_norm, npost, err))
         goto out;
     float eps = (float)c->rms_eps;
     /* attention */
-    rmsnorm(h, x, vec[0], n, H, eps);
+    rmsnorm(h, x, nin, n, H, eps);
     if (linear(f, L->q, x, n, q, bq, err) || linear(f, L->k, x, n, k, bk, err) ||
         linear(f, L->v, x, n, v, bv, err))
         goto out;
@@ -707,7 +707,7 @@ int qt_fwd_layer(struct qt_fwd *f, int layer, float *h, int nseq, int seqlen, qt
     if (linear(f, L->o, o, n, y, bo, err)) goto out;
     for (int64_t i = 0; i < n * H; i++) h[i] += y[i];
     /* MLP */
-    rmsnorm(h, x, vec[1], n, H, eps);
+    rmsnorm(h, x, npost, n, H, eps);
     if (L->moe) {
         if (moe(f, L, x, n, y, err)) goto out;
     } else if (swiglu(f, L->gate, L->up, L->down, x, n, y, err)) {
@@ -728,19 +728,29 @@ out:
     free(bo);
     free(nq);
     free(nk);
+    free(nin);
+    free(npost);
     return rc;
 }
 
 int qt_fwd_final(struct qt_fwd *f, const float *h, int64_t ntok, float *logits, qt_err *err) {
     int H = f->m->cfg.hidden;
-    float nw[4096];
-    if (H > 4096) return qt_err_set(err, "hidden size %d too large for the CPU forward", H);
-    if (read_vec(f, f->final_norm, nw, err)) return QT_ERR;
+    float *nw = malloc(sizeof(float) * (size_t)H);   /* (H) final norm */
     float *x = malloc(sizeof(float) * (size_t)(ntok * H));
-    if (!x) return qt_err_set(err, "out of memory");
+    if (!x || !nw) {
+        free(x);
+        free(nw);
+        return qt_err_set(err, "out of memory");
+    }
+    if (read_vec(f, f->final_norm, nw, err)) {
+        free(x);
+        free(nw);
+        return QT_ERR;
+    }
     rmsnorm(h, x, nw, ntok, H, (float)f->m->cfg.rms_eps);
     int rc = linear(f, f->lm_head, x, ntok, logits, NULL, err);
     free(x);
+    free(nw);
     return rc;
 }
 

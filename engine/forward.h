@@ -1,9 +1,12 @@
 /* forward.h — a float32 forward pass of a decoder model on the CPU (OpenBLAS
  * sgemm, threaded by OpenBLAS and by our own parallel loops), DESIGN §6.
  *
- * Architectures: glm4_moe (GLM-4.5/4.6/4.7) and the plain GQA/MoE rows that
- * share its shape (qwen2/3, qwen3_moe-like sigmoid routing is not assumed for
- * softmax routers: only glm4_moe / deepseek-style sigmoid routing is run).
+ * Architectures: glm4_moe (GLM-4.5/4.6/4.7); qt_fwd_init refuses others.
+ *
+ * Threads: the forward splits matmuls over qt_nthreads() threads of its own,
+ * each calling a single-threaded sgemm; qt_fwd_init therefore sets OpenBLAS
+ * to one thread for the process (its idle workers spin between calls and
+ * starve ours).  Code that wants OpenBLAS threading sets it back itself.
  *
  * Work is layer-major: a batch of nseq sequences of seqlen tokens goes through
  * one layer at a time, so each weight is converted from the mmap once per

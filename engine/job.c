@@ -84,7 +84,7 @@ static int test_run(struct qt_job_ctx *ctx, qt_err *err) {
 
 static const struct qt_job_kind kinds[] = {
     /* name, check, run, needs_model */
-    {"quantize", NULL, NULL, 1},
+    {"quantize", qt_job_quantize_check, qt_job_quantize_run, 1},
     {"eval", qt_job_eval_check, qt_job_eval_run, 1},
     {"sensitivity", qt_job_sensitivity_check, qt_job_sensitivity_run, 1},
 };

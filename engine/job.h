@@ -50,6 +50,8 @@ int qt_job_eval_check(const void *params, qt_err *err);
 int qt_job_eval_run(struct qt_job_ctx *ctx, qt_err *err);
 int qt_job_sensitivity_check(const void *params, qt_err *err);
 int qt_job_sensitivity_run(struct qt_job_ctx *ctx, qt_err *err);
+int qt_job_quantize_check(const void *params, qt_err *err);
+int qt_job_quantize_run(struct qt_job_ctx *ctx, qt_err *err);
 
 /* The kind named name, or NULL.  The test kind "test" exists only when the
  * environment has QTUNE_TEST_JOBS=1. */

@@ -193,10 +193,10 @@ static int tp_kind(enum qt_role r) {
     }
 }
 
-/* Group size of a weights args in the QT005 sense: -1 channel, 0 n/a. */
-static int group_of(const struct qt_qargs *w) {
-    if (!strcmp(w->strategy, "channel")) return -1;
-    if (!strcmp(w->strategy, "group") || !strcmp(w->strategy, "tensor_group")) return w->group_size;
+/* Group size of a scheme in the QT005 sense: -1 channel, 0 n/a. */
+static int group_of(const struct qt_scheme *s) {
+    if (s->strategy == QT_STRAT_CHANNEL) return -1;
+    if (s->strategy == QT_STRAT_GROUP) return s->group;
     return 0;
 }
 
@@ -228,9 +228,9 @@ int qt_lint_run(const struct qt_recipe *r, const struct qt_model *m, const struc
         const struct qt_tensor *t = &m->tensors[i];
         if (!o->quantized) continue;
         if (t->role == QT_ROLE_ROUTER && il_push(&router, i)) goto oom;
-        if (t->mtp && o->weights && o->weights->num_bits < 8) {
+        if (t->mtp && o->s && o->s->bits < 8) {
             if (il_push(&mtp, i)) goto oom;
-            if (o->weights->num_bits < mtp_bits) mtp_bits = o->weights->num_bits;
+            if (o->s->bits < mtp_bits) mtp_bits = o->s->bits;
         }
         if ((t->role == QT_ROLE_LM_HEAD || t->role == QT_ROLE_EMBED || t->role == QT_ROLE_MTP_EMBED) &&
             il_push(&head, i))
@@ -245,8 +245,8 @@ int qt_lint_run(const struct qt_recipe *r, const struct qt_model *m, const struc
     /* QT005: per config group that quantizes something */
     for (int g = 0; g < r->n_groups; g++) {
         const struct qt_rgroup *G = &r->groups[g];
-        if (!G->weights.present || strcmp(G->weights.type, "int")) continue;
-        int gs = group_of(&G->weights);
+        if (G->s.kind != QT_SCHEME_INT) continue;
+        int gs = group_of(&G->s);
         if (!gs || allowed_group(gs)) continue;
         struct ilist tl = {0};
         for (int i = 0; i < m->n_tensors; i++)
@@ -264,9 +264,9 @@ int qt_lint_run(const struct qt_recipe *r, const struct qt_model *m, const struc
         for (int i = 0; i < m->n_tensors; i++) {
             const struct qt_resolved *o = &res->t[i];
             const struct qt_tensor *t = &m->tensors[i];
-            if (!o->quantized || !o->weights) continue;
+            if (!o->quantized || !o->s) continue;
             int64_t rows = qt_tensor_rows(t), cols = qt_tensor_cols(t);
-            int gs = group_of(o->weights);
+            int gs = group_of(o->s);
             if (gs > 0 && cols % gs) {
                 if (il_push(&ng, i)) goto oom;
                 if (ex_g < 0) { ex_g = i; gsz = gs; }
@@ -279,8 +279,7 @@ int qt_lint_run(const struct qt_recipe *r, const struct qt_model *m, const struc
                                     m->cfg.n_kv_heads > 0 && tp > m->cfg.n_kv_heads;
                 if (!replicated_kv) {
                     if (rows % tp) bad = 1;
-                    else if (!strcmp(o->weights->type, "int") && !o->weights->symmetric &&
-                             (rows / tp) % (32 / o->weights->num_bits))
+                    else if (o->s->kind == QT_SCHEME_INT && !o->s->sym && (rows / tp) % (32 / o->s->bits))
                         bad = 1; /* packed zero points split along the output dimension */
                 }
             } else if (kind == 2) {
@@ -302,7 +301,7 @@ int qt_lint_run(const struct qt_recipe *r, const struct qt_model *m, const struc
         if (ntp.n) {
             const struct qt_tensor *t = &m->tensors[ex_tp];
             const struct qt_resolved *o = &res->t[ex_tp];
-            int gs = group_of(o->weights);
+            int gs = group_of(o->s);
             if ((rc = add(L, "QT006", QT_SEV_ERROR, &ntp, err,
                           "%d tensor(s) do not split over --tp %d, e.g. %s [%lld, %lld] (%s-parallel%s%s)",
                           ntp.n, tp, t->name, (long long)t->shape[0], (long long)qt_tensor_cols(t),

@@ -375,7 +375,8 @@ int qt_preview_run(const struct qt_model *m, const struct qt_scheme *per_tensor,
                 snprintf(r->error, sizeof r->error, "%.199s", e2.msg);
             } else {
                 r->scheme = per_tensor[i];
-                if (qt_preview_tensor(m, i, &per_tensor[i], d ? d[i] : NULL, cache, &r->st, err) != QT_OK) {
+                if (!t->data) r->no_weights = 1;     /* config only: sizes still count */
+                else if (qt_preview_tensor(m, i, &per_tensor[i], d ? d[i] : NULL, cache, &r->st, err) != QT_OK) {
                     free(rows);
                     return QT_ERR;
                 }
@@ -394,6 +395,7 @@ int qt_preview_run(const struct qt_model *m, const struct qt_scheme *per_tensor,
         }
     }
     tot.bpw = tot.params ? 8.0 * (double)tot.bytes / (double)tot.params : 0.0;
+    tot.no_weights = m->metadata_only;
     if (total) *total = tot;
     *rows_out = rows;
     *n_rows = n;

@@ -40,6 +40,7 @@ struct qt_preview_row {
     struct qt_scheme scheme;    /* bf16 when kept */
     int quantizable;            /* qt_preview_quantizable */
     int failed;                 /* 1: the scheme does not fit (error holds why); counted as kept */
+    int no_weights;             /* 1: metadata-only model: sizes only, no statistics */
     char error[200];
     struct qt_qstats st;        /* zero for kept tensors */
     int64_t params;
@@ -51,14 +52,16 @@ struct qt_preview_total {
     int64_t n_quantized, n_kept;   /* listed tensors quantized / kept */
     double bpw;
     struct qt_qstats st;        /* summed over quantized tensors */
+    int no_weights;             /* metadata-only model: no statistics anywhere */
 };
 
 /* Runs the preview over the model's tensors.  per_tensor (m->n_tensors)
  * gives each tensor's scheme (entries of non-quantizable tensors are
  * ignored; they are reported kept).  select (m->n_tensors) or NULL picks the
  * tensors to report; d (m->n_tensors) or NULL gives importance vectors.
- * *rows_out (*n_rows) lists every selected 2-D weight, quantizable or kept;
- * the caller frees it with free(). */
+ * *rows_out (*n_rows) lists every selected tensor, quantized or kept; the
+ * caller frees it with free().  A metadata-only model gets sizes and bpw
+ * without statistics (rows marked no_weights). */
 int qt_preview_run(const struct qt_model *m, const struct qt_scheme *per_tensor,
                    const unsigned char *select, const float *const *d,
                    struct qt_preview_cache *cache, struct qt_preview_row **rows_out,

@@ -104,16 +104,54 @@ static int dequant_f32_arith(float *w, int64_t rows, int64_t cols, const struct 
     return QT_OK;
 }
 
+/* Rows are quantized independently under channel and group scales (not
+ * nvfp4, whose global scale spans the tensor): such tensors are cut into
+ * row bands dequantized in parallel. */
+struct band_arg {
+    struct qt_qplan *p;
+    const struct qt_scheme *s;
+    float *w;                   /* (rows, cols) in place */
+    int64_t cols;
+    enum qt_dtype wd;
+    int fail;
+    qt_err err;
+};
+
+static int dequant_rows(struct qt_qplan *p, const struct qt_scheme *s, float *w, int64_t rows, int64_t cols,
+                        enum qt_dtype wd, qt_err *err) {
+    int rc = 1;
+    if (p->f32_arith) rc = dequant_f32_arith(w, rows, cols, s, wd, err);
+    if (rc == 1) rc = qt_quant_dequant(w, rows, cols, s, wd, w, err);
+    return rc;
+}
+
+static void band_rows(void *arg, int64_t r0, int64_t r1) {
+    struct band_arg *A = arg;
+    qt_err e;
+    if (dequant_rows(A->p, A->s, A->w + r0 * A->cols, r1 - r0, A->cols, A->wd, &e) != QT_OK && !A->fail) {
+        A->fail = 1;
+        A->err = e;
+    }
+}
+
 static int plan_weight(void *ctx, int ti, float *out, qt_err *err) {
     struct qt_qplan *p = ctx;
     if (!qt_qplan_active(p, ti)) return 1;
     const struct qt_tensor *t = &p->m->tensors[ti];
+    const struct qt_scheme *s = &p->s[ti];
     int64_t rows = qt_tensor_rows(t), cols = qt_tensor_cols(t);
     if (qt_tensor_read_f32(p->m, t, 0, rows, out, err) != QT_OK) return QT_ERR;
     enum qt_dtype wd = t->dtype == QT_DT_F16 || t->dtype == QT_DT_F32 ? t->dtype : QT_DT_BF16;
-    int rc = 1;
-    if (p->f32_arith) rc = dequant_f32_arith(out, rows, cols, &p->s[ti], wd, err);
-    if (rc == 1) rc = qt_quant_dequant(out, rows, cols, &p->s[ti], wd, out, err);
+    int rc;
+    if ((s->strategy == QT_STRAT_CHANNEL || s->strategy == QT_STRAT_GROUP) && s->kind != QT_SCHEME_NVFP4 &&
+        rows * cols >= (1 << 16)) {
+        struct band_arg A = {p, s, out, cols, wd, 0, {{0}}};
+        qt_parallel_for(rows, band_rows, &A);
+        rc = A.fail ? QT_ERR : QT_OK;
+        if (A.fail && err) *err = A.err;
+    } else {
+        rc = dequant_rows(p, s, out, rows, cols, wd, err);
+    }
     if (rc != QT_OK) return qt_err_prefix(err, "%s", t->name);
     return QT_OK;
 }

@@ -3,9 +3,8 @@
  * fused error statistics behind the preview.
  *
  * One element kernel exists twice: portable C and AVX2/FMA (chosen at run
- * time).  Both accumulate in the same order — float lanes j % 8, flushed to
- * double every 64 elements of a scale-cell segment — so they give the same
- * figures. */
+ * time).  Both compute every element the same way and accumulate in the same
+ * order (struct lanes), so they give the same figures to the last bit. */
 #include "quant.h"
 
 #include <float.h>
@@ -202,7 +201,7 @@ static void cell_params(const struct qt_qctx *c, float mn, float mx, struct kpar
 
 /* Accumulator of one row: the element in column c goes to float lane c % 16
  * (two AVX2 registers, so that two FMA chains overlap); float lanes are
- * spilled into double lanes after every 64 columns, and the double lanes are
+ * spilled into double lanes after every 128 columns, and the double lanes are
  * summed in order at the end of the row.  Both kernels follow this order, so
  * they give the same sums. */
 #define NLANES 16
@@ -266,7 +265,7 @@ static void seg_scalar(const float *x, int64_t n, const struct kparams *p, float
             l->w2[k] = fmaf(x[j], x[j], l->w2[k]);
             float a = fabsf(e);
             if (a > l->mx[k]) l->mx[k] = a;
-            if ((c & 63) == 63) lanes_spill(l);
+            if ((c & 127) == 127) lanes_spill(l);
         }
     }
 }
@@ -284,11 +283,15 @@ static void minmax_scalar(const float *x, int64_t n, float *mn, float *mx) {
 #ifdef QT_HAVE_X86
 #define AVX2 __attribute__((target("avx2,fma")))
 
+/* Round to bf16, ties to even, by Veltkamp splitting: p = x * (2^16 + 1),
+ * p - (p - x) is x rounded to 8 significant bits.  Checked
+ * exhaustively against the bit-pattern rounding for every normal float up
+ * to 1e30; subnormals pass through unrounded, which changes no result here
+ * (a subnormal w/s quantizes to 0 whichever way it is rounded). */
 AVX2 static inline __m256 v_rnd_bf16(__m256 x) {
-    __m256i u = _mm256_castps_si256(x);
-    __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
-    u = _mm256_add_epi32(u, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff)));
-    return _mm256_castsi256_ps(_mm256_and_si256(u, _mm256_set1_epi32((int)0xffff0000u)));
+    __m256 p = _mm256_mul_ps(x, _mm256_set1_ps(65537.0f));
+    __asm__("" : "+x"(p));      /* keep p rounded: no fused p - x */
+    return _mm256_sub_ps(p, _mm256_sub_ps(p, x));
 }
 
 AVX2 static inline __m256 v_rne(__m256 x) {
@@ -296,12 +299,12 @@ AVX2 static inline __m256 v_rne(__m256 x) {
 }
 
 AVX2 static inline __m256 v_fp8_round(__m256 t) {
-    /* normal range: round the bit pattern to 3 mantissa bits (the sign bit
-     * rides along: |t| <= 448 never carries into it) */
-    __m256i u = _mm256_castps_si256(t);
-    __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 20), _mm256_set1_epi32(1));
-    u = _mm256_add_epi32(u, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7ffff)));
-    __m256 r = _mm256_castsi256_ps(_mm256_and_si256(u, _mm256_set1_epi32((int)0xfff00000u)));
+    /* normal range: round to 4 significant bits by Veltkamp splitting with
+     * 2^20 + 1 (checked exhaustively like v_rnd_bf16; |t| <= 448 after the
+     * clamp, so nothing overflows) */
+    __m256 p = _mm256_mul_ps(t, _mm256_set1_ps(1048577.0f));
+    __asm__("" : "+x"(p));
+    __m256 r = _mm256_sub_ps(p, _mm256_sub_ps(p, t));
     /* subnormals (|t| < 2^-6, rare): quantum 2^-9 */
     __m256 a = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), t);
     __m256 small = _mm256_cmp_ps(a, _mm256_set1_ps(0.015625f), _CMP_LT_OQ);
@@ -399,7 +402,31 @@ AVX2 static INLINE void seg_avx2_t(const void *x, int bf16src, int64_t n, const 
         ma = _mm256_loadu_ps(l->mx);
         mb = _mm256_loadu_ps(l->mx + 8);
     }
-    for (int64_t j = 0; j < n; j += 8) {
+    int64_t j = 0;
+    /* Statistics only, whole pairs of vectors from an even column: the hot
+     * loop, without branches on the accumulator. */
+    if (!out && l && !(col0 & 8)) {
+        for (; j + 16 <= n; j += 16) {
+            __m256 xa = v_load(x, bf16src, j), xb = v_load(x, bf16src, j + 8);
+            __m256 qa = v_deq(xa, vs, vy, vzp, vlo, vhi, exact, kind, bf, rt, zp);
+            __m256 qb = v_deq(xb, vs, vy, vzp, vlo, vhi, exact, kind, bf, rt, zp);
+            __m256 e = _mm256_sub_ps(xa, qa), f = _mm256_sub_ps(xb, qb);
+            ea = _mm256_fmadd_ps(e, e, ea);
+            wa = _mm256_fmadd_ps(xa, xa, wa);
+            ma = _mm256_max_ps(ma, _mm256_and_ps(e, absmask));
+            eb = _mm256_fmadd_ps(f, f, eb);
+            wb = _mm256_fmadd_ps(xb, xb, wb);
+            mb = _mm256_max_ps(mb, _mm256_and_ps(f, absmask));
+            if (((col0 + j) & 127) == 112) {
+                v_spill(l->de, ea);
+                v_spill(l->de + 8, eb);
+                v_spill(l->dw, wa);
+                v_spill(l->dw + 8, wb);
+                ea = eb = wa = wb = _mm256_setzero_ps();
+            }
+        }
+    }
+    for (; j < n; j += 8) {
         __m256 vx = j + 8 <= n ? v_load(x, bf16src, j) : v_load_tail(x, bf16src, j, n - j);
         __m256 wq = v_deq(vx, vs, vy, vzp, vlo, vhi, exact, kind, bf, rt, zp);
         if (out) {
@@ -417,7 +444,7 @@ AVX2 static INLINE void seg_avx2_t(const void *x, int bf16src, int64_t n, const 
             eb = _mm256_fmadd_ps(e, e, eb);
             wb = _mm256_fmadd_ps(vx, vx, wb);
             mb = _mm256_max_ps(mb, _mm256_and_ps(e, absmask));
-            if ((c & 63) == 56) {       /* spill, as lanes_spill does */
+            if ((c & 127) == 120) {      /* spill, as lanes_spill does */
                 v_spill(l->de, ea);
                 v_spill(l->de + 8, eb);
                 v_spill(l->dw, wa);
@@ -712,31 +739,37 @@ void qt_quant_band_stats_bf16(const struct qt_qctx *c, const uint16_t *x, int64_
 #ifdef QT_HAVE_X86
     /* Straight from BF16: no widened copy of the rows. */
     int64_t seg = c->s.strategy == QT_STRAT_GROUP ? c->s.group : cols;
-    if (qt_quant_simd_active() && c->wdtype == QT_DT_BF16 && !c->d && (seg % 8 == 0 || seg == cols) &&
+    int64_t nseg = (cols + seg - 1) / seg;
+    struct kparams stackp[256], *gp = nseg <= 256 ? stackp : malloc((size_t)nseg * sizeof *gp);
+    if (gp && qt_quant_simd_active() && c->wdtype == QT_DT_BF16 && !c->d && (seg % 8 == 0 || seg == cols) &&
         (c->s.strategy == QT_STRAT_GROUP || c->s.strategy == QT_STRAT_CHANNEL ||
          c->s.strategy == QT_STRAT_TENSOR)) {
-        struct kparams tp, gp;
+        /* Per row: first every cell's parameters (independent, so their
+         * reductions and divisions overlap), then the kernels. */
+        struct kparams tp;
         struct lanes l;
         memset(&l, 0, sizeof l);
         if (c->s.strategy == QT_STRAT_TENSOR) cell_params(c, c->gmin, c->gmax, &tp);
         for (int64_t r = 0; r < nrows; r++) {
-            for (int64_t c0 = 0; c0 < cols; c0 += seg) {
-                int64_t n = c0 + seg > cols ? cols - c0 : seg;
-                const uint16_t *xs = x + r * cols + c0;
-                const struct kparams *p = &tp;
-                if (c->s.strategy != QT_STRAT_TENSOR) {
+            const uint16_t *xr = x + r * cols;
+            if (c->s.strategy != QT_STRAT_TENSOR)
+                for (int64_t b = 0; b < nseg; b++) {
+                    int64_t c0 = b * seg, n = c0 + seg > cols ? cols - c0 : seg;
                     float mn, mx;
-                    minmax_bf16_avx2(xs, n, &mn, &mx);
-                    cell_params(c, mn, mx, &gp);
-                    p = &gp;
+                    minmax_bf16_avx2(xr + c0, n, &mn, &mx);
+                    cell_params(c, mn, mx, &gp[b]);
                 }
-                seg_avx2(xs, 1, n, p, NULL, &l, c0);
+            for (int64_t b = 0; b < nseg; b++) {
+                int64_t c0 = b * seg, n = c0 + seg > cols ? cols - c0 : seg;
+                seg_avx2(xr + c0, 1, n, c->s.strategy == QT_STRAT_TENSOR ? &tp : &gp[b], NULL, &l, c0);
             }
             lanes_done(&l, st);
         }
+        if (gp != stackp) free(gp);
         st->n += nrows * cols;
         return;
     }
+    if (gp != stackp) free(gp);
 #endif
     for (int64_t i = 0; i < nrows * cols; i++) {
         uint16_t h;

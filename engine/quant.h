@@ -12,7 +12,10 @@
  *     int asym: s = rnd(rnd(mx - mn) / (qmax-qmin)),
  *               zp = rne(clamp(rnd(qmin - rnd(mn / s)), qmin, qmax))
  *     fp8:      s = rnd(max(-mn, mx) / 448)
- *     s == 0 -> eps(D)   (bf16 2^-7, f16 2^-10, f32 FLT_EPSILON)
+ *     s == 0 -> eps(D)   (bf16 2^-7, f16 2^-10, f32 FLT_EPSILON); DESIGN §4's
+ *     max(s, FLT_EPSILON) is what older compressed-tensors did: 0.20 replaces
+ *     only a zero scale, by the scale dtype's eps, and so do we (w' is 0
+ *     either way; only the stored scale of an all-zero group differs)
  *   per element:
  *     t = rnd(w / s); asym: t = rnd(t + zp); t = clamp(t, qmin, qmax)
  *     q = rne(t) (int) | e4m3(t) (fp8);  w' = rnd((q - zp) * s)

@@ -26,139 +26,22 @@ const char *qt_algo_name(enum qt_algo a) {
 
 int qt_algo_runnable(enum qt_algo a) { return a == QT_ALGO_RTN; }
 
-/* ---- scheme strings (temporary until engine/scheme.h lands) ---- */
-
-static void qa_int(struct qt_qargs *q, int bits, int sym, const char *strategy, int g) {
-    memset(q, 0, sizeof *q);
-    q->present = 1;
-    q->num_bits = bits;
-    strcpy(q->type, "int");
-    q->symmetric = sym;
-    snprintf(q->strategy, sizeof q->strategy, "%s", strategy);
-    q->group_size = g;
-}
-
-static void qa_float(struct qt_qargs *q, int bits, const char *strategy, int g, int dynamic) {
-    memset(q, 0, sizeof *q);
-    q->present = 1;
-    q->num_bits = bits;
-    strcpy(q->type, "float");
-    q->symmetric = 1;
-    snprintf(q->strategy, sizeof q->strategy, "%s", strategy);
-    q->group_size = g;
-    q->dynamic = dynamic;
-    if (!strcmp(strategy, "block")) q->block[0] = q->block[1] = 128;
-}
-
-static int parse_weights_part(const char *s, struct qt_qargs *w) {
-    memset(w, 0, sizeof *w);
-    if (!strcmp(s, "bf16") || !strcmp(s, "fp16") || !strcmp(s, "none")) return QT_OK;
-    if (!strcmp(s, "nvfp4")) { qa_float(w, 4, "tensor_group", 16, 0); return QT_OK; }
-    if (!strcmp(s, "mxfp4")) { qa_float(w, 4, "group", 32, 0); return QT_OK; }
-    int bits, g;
-    char gran[16], sym[8];
-    if (sscanf(s, "int%d-%15[^-]-%7s", &bits, gran, sym) == 3 && bits >= 2 && bits <= 8 &&
-        (!strcmp(sym, "sym") || !strcmp(sym, "asym"))) {
-        int issym = !strcmp(sym, "sym");
-        if (!strcmp(gran, "ch")) qa_int(w, bits, issym, "channel", 0);
-        else if (!strcmp(gran, "t")) qa_int(w, bits, issym, "tensor", 0);
-        else if (sscanf(gran, "g%d", &g) == 1 && g > 0) qa_int(w, bits, issym, "group", g);
-        else return QT_ERR;
-        return QT_OK;
-    }
-    if (!strncmp(s, "fp8-", 4)) {
-        const char *gr = s + 4;
-        if (!strcmp(gr, "ch")) qa_float(w, 8, "channel", 0, 0);
-        else if (!strcmp(gr, "t")) qa_float(w, 8, "tensor", 0, 0);
-        else if (!strcmp(gr, "b128")) qa_float(w, 8, "block", 0, 0);
-        else if (sscanf(gr, "g%d", &g) == 1 && g > 0) qa_float(w, 8, "group", g, 0);
-        else return QT_ERR;
-        return QT_OK;
-    }
-    return QT_ERR;
-}
-
-static int parse_acts_part(const char *s, struct qt_qargs *a) {
-    memset(a, 0, sizeof *a);
-    if (!strcmp(s, "int8-tok")) { qa_int(a, 8, 1, "token", 0); a->dynamic = 1; return QT_OK; }
-    if (!strcmp(s, "fp8-tok")) { qa_float(a, 8, "token", 0, 1); return QT_OK; }
-    if (!strcmp(s, "fp8-t")) { qa_float(a, 8, "tensor", 0, 0); return QT_OK; }
-    if (!strcmp(s, "fp8-g128")) { qa_float(a, 8, "group", 128, 1); return QT_OK; }
-    if (!strcmp(s, "nvfp4")) { qa_float(a, 4, "tensor_group", 16, 1); return QT_OK; }
-    if (!strcmp(s, "mxfp4")) { qa_float(a, 4, "group", 32, 1); return QT_OK; }
-    return QT_ERR;
-}
-
-int qt_recipe_scheme_args(const char *s, struct qt_qargs *w, struct qt_qargs *a, qt_err *err) {
-    memset(w, 0, sizeof *w);
-    memset(a, 0, sizeof *a);
-    /* Presets, as llm-compressor's PRESET_SCHEMES define them. */
-    if (s[0] == 'W' && s[1] >= '2' && s[1] <= '8' && !strncmp(s + 2, "A16", 3)) {
-        if (!s[5]) { qa_int(w, s[1] - '0', 1, "group", 128); return QT_OK; }
-        if (!strcmp(s + 5, "_ASYM")) { qa_int(w, s[1] - '0', 0, "group", 128); return QT_OK; }
-    }
-    if (!strcmp(s, "W8A8") || !strcmp(s, "INT8")) {
-        qa_int(w, 8, 1, "channel", 0);
-        qa_int(a, 8, 1, "token", 0);
-        a->dynamic = 1;
-        return QT_OK;
-    }
-    if (!strcmp(s, "W4A8")) {
-        qa_int(w, 4, 1, "group", 128);
-        qa_int(a, 8, 1, "token", 0);
-        a->dynamic = 1;
-        return QT_OK;
-    }
-    if (!strcmp(s, "FP8")) { qa_float(w, 8, "tensor", 0, 0); qa_float(a, 8, "tensor", 0, 0); return QT_OK; }
-    if (!strcmp(s, "FP8_DYNAMIC")) { qa_float(w, 8, "channel", 0, 0); qa_float(a, 8, "token", 0, 1); return QT_OK; }
-    if (!strcmp(s, "FP8_BLOCK")) { qa_float(w, 8, "block", 0, 0); qa_float(a, 8, "group", 128, 1); return QT_OK; }
-    if (!strcmp(s, "NVFP4A16")) { qa_float(w, 4, "tensor_group", 16, 0); return QT_OK; }
-    if (!strcmp(s, "NVFP4")) { qa_float(w, 4, "tensor_group", 16, 0); qa_float(a, 4, "tensor_group", 16, 1); return QT_OK; }
-    if (!strcmp(s, "MXFP4A16")) { qa_float(w, 4, "group", 32, 0); return QT_OK; }
-    if (!strcmp(s, "MXFP4")) { qa_float(w, 4, "group", 32, 0); qa_float(a, 4, "group", 32, 1); return QT_OK; }
-    /* Canonical strings: WEIGHTS[+aACTS] */
-    char buf[64];
-    snprintf(buf, sizeof buf, "%s", s);
-    char *plus = strstr(buf, "+a");
-    if (plus) *plus = 0;
-    if (parse_weights_part(buf, w) != QT_OK || (plus && parse_acts_part(plus + 2, a) != QT_OK))
-        return qt_err_set(err, "%s: unknown scheme (a preset such as W4A16 or a string such as int4-g128-sym)", s);
-    return QT_OK;
-}
-
-static void fmt_gran(const struct qt_qargs *q, char *b, size_t n) {
-    if (!strcmp(q->strategy, "channel")) snprintf(b, n, "ch");
-    else if (!strcmp(q->strategy, "tensor")) snprintf(b, n, "t");
-    else if (!strcmp(q->strategy, "token")) snprintf(b, n, "tok");
-    else if (!strcmp(q->strategy, "block")) snprintf(b, n, "b%d", q->block[0] ? q->block[0] : 128);
-    else if (q->group_size > 0) snprintf(b, n, "g%d", q->group_size);
-    else snprintf(b, n, "ch");
-}
-
-void qt_qargs_format(const struct qt_qargs *w, const struct qt_qargs *a, char *buf, size_t n) {
-    char g[16], wpart[40], apart[40] = "";
-    if (!w || !w->present) { snprintf(buf, n, "bf16"); return; }
-    fmt_gran(w, g, sizeof g);
-    if (!strcmp(w->type, "float") && w->num_bits == 4)
-        snprintf(wpart, sizeof wpart, "%s", w->group_size == 16 ? "nvfp4" : "mxfp4");
-    else if (!strcmp(w->type, "float"))
-        snprintf(wpart, sizeof wpart, "fp%d-%s", w->num_bits, g);
-    else
-        snprintf(wpart, sizeof wpart, "int%d-%s-%s", w->num_bits, g, w->symmetric ? "sym" : "asym");
-    if (a && a->present) {
-        fmt_gran(a, g, sizeof g);
-        if (!strcmp(a->type, "float") && a->num_bits == 4)
-            snprintf(apart, sizeof apart, "+a%s", a->group_size == 16 ? "nvfp4" : "mxfp4");
-        else
-            snprintf(apart, sizeof apart, "+a%s%d-%s", !strcmp(a->type, "float") ? "fp" : "int",
-                     a->num_bits, g);
-    }
-    snprintf(buf, n, "%s%s", wpart, apart);
-}
-
 /* ---- parsing the tree ---- */
 
 struct ctx { struct qt_recipe *r; const char *fname; qt_err *err; };
+
+/* QuantizationArgs as read from YAML, before they become a qt_scheme. */
+struct cargs {
+    int present;              /* 0: absent / null */
+    int num_bits;
+    char type[8];             /* "int" | "float" */
+    int symmetric;
+    char strategy[16];        /* tensor | channel | group | block | token | tensor_group */
+    int group_size;
+    int block[2];
+    int dynamic;
+    char actorder[16];
+};
 
 static int at_fail(struct ctx *c, const struct qt_yaml *n, const char *fmt, const char *what) {
     if (n && n->line)
@@ -167,7 +50,7 @@ static int at_fail(struct ctx *c, const struct qt_yaml *n, const char *fmt, cons
 }
 
 /* Parses QuantizationArgs from a map node. */
-static int parse_qargs(struct ctx *c, const struct qt_yaml *m, struct qt_qargs *q) {
+static int parse_qargs(struct ctx *c, const struct qt_yaml *m, struct cargs *q) {
     memset(q, 0, sizeof *q);
     if (!m || qt_yaml_is_null(m)) return QT_OK;
     if (m->kind != QT_YAML_MAP) return at_fail(c, m, "quantization args must be a mapping", NULL);
@@ -221,6 +104,59 @@ static int parse_qargs(struct ctx *c, const struct qt_yaml *m, struct qt_qargs *
     return QT_OK;
 }
 
+/* The qt_scheme that weights args w and input args a describe; fails (at
+ * node `at`) for args qtune does not model. */
+static int to_scheme(struct ctx *c, const struct qt_yaml *at, const char *group, const struct cargs *w,
+                     const struct cargs *a, struct qt_scheme *s) {
+    memset(s, 0, sizeof *s);
+    s->sym = 1;
+    if (!w->present) { s->kind = QT_SCHEME_BF16; s->bits = 16; return QT_OK; }
+    int isint = !strcmp(w->type, "int"), b = w->num_bits;
+    const char *st = w->strategy;
+    const char *bad = NULL;
+    s->bits = b;
+    if (isint) {
+        s->kind = QT_SCHEME_INT;
+        s->sym = w->symmetric;
+        if (b < 2 || b > 8) bad = "int weights of other than 2..8 bits";
+        else if (!strcmp(st, "tensor")) s->strategy = QT_STRAT_TENSOR;
+        else if (!strcmp(st, "channel")) s->strategy = QT_STRAT_CHANNEL;
+        else if (!strcmp(st, "group") && w->group_size > 0) { s->strategy = QT_STRAT_GROUP; s->group = w->group_size; }
+        else bad = "this int weight strategy";
+    } else if (b == 8) {
+        s->kind = QT_SCHEME_FP8;
+        if (!strcmp(st, "tensor")) s->strategy = QT_STRAT_TENSOR;
+        else if (!strcmp(st, "channel")) s->strategy = QT_STRAT_CHANNEL;
+        else if (!strcmp(st, "block") && w->block[0] > 0 && w->block[0] == w->block[1]) {
+            s->strategy = QT_STRAT_BLOCK;
+            s->group = w->block[0];
+        } else bad = "this fp8 weight strategy";
+    } else if (b == 4 && !strcmp(st, "tensor_group") && w->group_size == 16) {
+        s->kind = QT_SCHEME_NVFP4; s->strategy = QT_STRAT_GROUP; s->group = 16;
+    } else if (b == 4 && !strcmp(st, "group") && w->group_size == 32) {
+        s->kind = QT_SCHEME_MXFP4; s->strategy = QT_STRAT_GROUP; s->group = 32;
+    } else {
+        bad = "these float weights";
+    }
+    if (!bad && a->present) {
+        int aint = !strcmp(a->type, "int"), ab = a->num_bits;
+        const char *as = a->strategy;
+        if (aint && ab == 8 && !strcmp(as, "token")) s->act = QT_ACT_INT8_TOK;
+        else if (!aint && ab == 8 && !strcmp(as, "token")) s->act = QT_ACT_FP8_TOK;
+        else if (!aint && ab == 8 && !strcmp(as, "tensor")) s->act = QT_ACT_FP8_TENSOR;
+        else if (!aint && ab == 8 && !strcmp(as, "group") && a->group_size == 128) s->act = QT_ACT_FP8_G128;
+        else if (!aint && ab == 4 && !strcmp(as, "tensor_group") && a->group_size == 16) s->act = QT_ACT_NVFP4;
+        else if (!aint && ab == 4 && !strcmp(as, "group") && a->group_size == 32) s->act = QT_ACT_MXFP4;
+        else bad = "these input activations";
+    }
+    if (!bad) return QT_OK;
+    if (at && at->line)
+        return qt_err_set(c->err, "%s:%d:%d: group '%s': qtune does not model %s (int 2..8 bits t/ch/g, "
+                          "fp8 t/ch/block, nvfp4, mxfp4; activations int8/fp8 per token, fp8 t/g128, fp4)",
+                          c->fname, at->line, at->col, group, bad);
+    return qt_err_set(c->err, "%s: group '%s': qtune does not model %s", c->fname, group, bad);
+}
+
 /* Compiles a list of patterns (a sequence or a single scalar). */
 static int parse_patterns(struct ctx *c, const struct qt_yaml *v, struct qt_pattern **out, int *n) {
     *out = NULL;
@@ -250,7 +186,7 @@ static int parse_patterns(struct ctx *c, const struct qt_yaml *v, struct qt_patt
 }
 
 static int add_group(struct ctx *c, int mod, const char *name, const struct qt_yaml *targets,
-                     const struct qt_qargs *w, const struct qt_qargs *a) {
+                     const struct qt_scheme *sch, const char *actorder) {
     struct qt_recipe *r = c->r;
     struct qt_rgroup *g = realloc(r->groups, (size_t)(r->n_groups + 1) * sizeof *g);
     if (!g) return qt_err_set(c->err, "out of memory");
@@ -259,12 +195,12 @@ static int add_group(struct ctx *c, int mod, const char *name, const struct qt_y
     memset(g, 0, sizeof *g);
     g->mod = mod;
     g->name = strdup(name);
-    g->weights = *w;
-    g->acts = *a;
+    g->s = *sch;
+    snprintf(g->actorder, sizeof g->actorder, "%s", actorder ? actorder : "");
     r->n_groups++;
     if (parse_patterns(c, targets, &g->targets, &g->n_targets) != QT_OK) return QT_ERR;
     g->target_hits = calloc((size_t)g->n_targets + 1, sizeof *g->target_hits);
-    qt_qargs_format(w, a, g->scheme, sizeof g->scheme);
+    qt_scheme_format(sch, g->scheme, sizeof g->scheme);
     if (!g->name || !g->target_hits) return qt_err_set(c->err, "out of memory");
     r->mods[mod].n_groups++;
     return QT_OK;
@@ -323,50 +259,54 @@ static int add_modifier(struct ctx *c, const char *stage, const char *list, cons
         }
     }
     if (!m->quantizes) return QT_OK;
-    if (parse_qargs(c, qt_yaml_get(args, "kv_cache_scheme"), &m->kv) != QT_OK) return QT_ERR;
-    /* GPTQ's modifier-level actorder applies to weights that do not set one */
+    struct cargs kv;
+    if (parse_qargs(c, qt_yaml_get(args, "kv_cache_scheme"), &kv) != QT_OK) return QT_ERR;
+    if (kv.present) {
+        m->kv_bits = kv.num_bits;
+        snprintf(m->kv_type, sizeof m->kv_type, "%s", kv.type);
+    }
+    /* GPTQ's modifier-level actorder applies to groups that do not set one */
     char actorder[16] = "";
-    if ((v = qt_yaml_get(args, "actorder")) && qt_yaml_str(v) && !qt_yaml_is_null(v))
-        snprintf(actorder, sizeof actorder, "%s", v->value);
+    if ((v = qt_yaml_get(args, "actorder")) && qt_yaml_str(v) && !qt_yaml_is_null(v)) {
+        int b;
+        if (qt_yaml_bool(v, &b)) snprintf(actorder, sizeof actorder, "%s", b ? "group" : "");
+        else snprintf(actorder, sizeof actorder, "%s", v->value);
+    }
     const struct qt_yaml *cg = qt_yaml_get(args, "config_groups");
     const struct qt_yaml *sc = qt_yaml_get(args, "scheme");
     if (cg && sc && !qt_yaml_is_null(cg) && !qt_yaml_is_null(sc))
         return at_fail(c, sc, "a modifier takes `scheme` or `config_groups`, not both: ", type);
+    struct qt_scheme sch;
     if (cg && !qt_yaml_is_null(cg)) {
         if (cg->kind != QT_YAML_MAP) return at_fail(c, cg, "config_groups must be a mapping", NULL);
         for (int i = 0; i < cg->n; i++) {
             const struct qt_yaml *g = cg->items[i];
             if (g->kind != QT_YAML_MAP) return at_fail(c, g, "a config group must be a mapping: ", cg->keys[i]);
-            struct qt_qargs w, a;
-            if (parse_qargs(c, qt_yaml_get(g, "weights"), &w) != QT_OK ||
-                parse_qargs(c, qt_yaml_get(g, "input_activations"), &a) != QT_OK)
+            struct cargs w, a;
+            const struct qt_yaml *wn = qt_yaml_get(g, "weights");
+            if (parse_qargs(c, wn, &w) != QT_OK ||
+                parse_qargs(c, qt_yaml_get(g, "input_activations"), &a) != QT_OK ||
+                to_scheme(c, wn ? wn : g, cg->keys[i], &w, &a, &sch) != QT_OK)
                 return QT_ERR;
-            if (w.present && !w.actorder[0] && actorder[0] && strcmp(actorder, "static"))
-                snprintf(w.actorder, sizeof w.actorder, "%s", actorder);
             const struct qt_yaml *t = qt_yaml_get(g, "targets");
             if (!t) return at_fail(c, g, "config group has no targets: ", cg->keys[i]);
-            if (add_group(c, mi, cg->keys[i], t, &w, &a) != QT_OK) return QT_ERR;
+            if (add_group(c, mi, cg->keys[i], t, &sch, w.actorder[0] ? w.actorder : actorder) != QT_OK)
+                return QT_ERR;
         }
     } else if (sc && qt_yaml_str(sc) && !qt_yaml_is_null(sc)) {
-        struct qt_qargs w, a;
-        if (qt_recipe_scheme_args(sc->value, &w, &a, c->err) != QT_OK)
+        if (qt_scheme_parse(sc->value, &sch, c->err) != QT_OK)
             return qt_err_prefix(c->err, "%s:%d:%d", c->fname, sc->line, sc->col);
-        if (w.present && actorder[0] && strcmp(actorder, "static"))
-            snprintf(w.actorder, sizeof w.actorder, "%s", actorder);
         const struct qt_yaml *t = qt_yaml_get(args, "targets");
         struct qt_yaml *deflt = NULL;
         if (!t || qt_yaml_is_null(t)) t = deflt = qt_yaml_scalar("Linear");
-        int rc = add_group(c, mi, sc->value, t, &w, &a);
+        int rc = add_group(c, mi, sc->value, t, &sch, actorder);
         qt_yaml_free(deflt);
         if (rc != QT_OK) return rc;
     } else if (sc && sc->kind == QT_YAML_MAP) {
         for (int i = 0; i < sc->n; i++) {
-            struct qt_qargs w, a;
-            if (qt_recipe_scheme_args(sc->keys[i], &w, &a, c->err) != QT_OK)
+            if (qt_scheme_parse(sc->keys[i], &sch, c->err) != QT_OK)
                 return qt_err_prefix(c->err, "%s:%d:%d", c->fname, sc->items[i]->line, sc->items[i]->col);
-            if (w.present && actorder[0] && strcmp(actorder, "static"))
-                snprintf(w.actorder, sizeof w.actorder, "%s", actorder);
-            if (add_group(c, mi, sc->keys[i], sc->items[i], &w, &a) != QT_OK) return QT_ERR;
+            if (add_group(c, mi, sc->keys[i], sc->items[i], &sch, actorder) != QT_OK) return QT_ERR;
         }
     }
     return QT_OK;
@@ -564,6 +504,7 @@ int qt_recipe_resolve(struct qt_recipe *r, const struct qt_model *m, struct qt_r
         struct qt_resolved *o = &out->t[i];
         o->group = o->mod = o->target = o->ignored_by = o->ignored_by_mod = o->ambiguous_group = -1;
         o->scheme = "bf16";
+        o->actorder = "";
         /* one module per ".weight": counts are per module */
         if (!ends_with(t->name, ".weight")) continue;
         qt_match_module(t, mod, sizeof mod);
@@ -606,7 +547,7 @@ int qt_recipe_resolve(struct qt_recipe *r, const struct qt_model *m, struct qt_r
                 o->ignored_by = ig;
                 continue;
             }
-            if (!can || !r->groups[bg].weights.present) continue;
+            if (!can || qt_scheme_is_kept(&r->groups[bg].s)) continue;
             o->quantized = 1;
             o->group = bg;
             o->mod = mi;
@@ -615,8 +556,8 @@ int qt_recipe_resolve(struct qt_recipe *r, const struct qt_model *m, struct qt_r
             o->ambiguous_group = amb;
             o->algo = md->algo;
             o->scheme = r->groups[bg].scheme;
-            o->weights = &r->groups[bg].weights;
-            o->acts = r->groups[bg].acts.present ? &r->groups[bg].acts : NULL;
+            o->s = &r->groups[bg].s;
+            o->actorder = r->groups[bg].actorder;
             o->ignored_by = o->ignored_by_mod = -1;
         }
         if (o->quantized) {
@@ -642,8 +583,9 @@ static struct qt_yaml *num_node(long v) {
     return qt_yaml_scalar(b);
 }
 
-/* QuantizationArgs as llm-compressor writes them. */
-static struct qt_yaml *qargs_node(const struct qt_qargs *q) {
+/* QuantizationArgs as llm-compressor writes them (fields the library
+ * derives by itself, zp_dtype and scale_dtype, are left out). */
+static struct qt_yaml *qargs_node(const struct qt_qargs *q, const char *actorder) {
     struct qt_yaml *m = qt_yaml_map(0);
     if (!m) return NULL;
     int ok = qt_yaml_set(m, "num_bits", num_node(q->num_bits)) == QT_OK &&
@@ -651,24 +593,28 @@ static struct qt_yaml *qargs_node(const struct qt_qargs *q) {
              qt_yaml_set(m, "symmetric", qt_yaml_scalar(q->symmetric ? "true" : "false")) == QT_OK &&
              qt_yaml_set(m, "strategy", qt_yaml_scalar(q->strategy)) == QT_OK;
     if (ok && q->group_size > 0) ok = qt_yaml_set(m, "group_size", num_node(q->group_size)) == QT_OK;
-    if (ok && !strcmp(q->strategy, "block")) {
+    if (ok && q->block_structure[0] > 0) {
         struct qt_yaml *b = qt_yaml_seq(1);
-        ok = b && qt_yaml_push(b, num_node(q->block[0])) == QT_OK &&
-             qt_yaml_push(b, num_node(q->block[1])) == QT_OK &&
+        ok = b && qt_yaml_push(b, num_node(q->block_structure[0])) == QT_OK &&
+             qt_yaml_push(b, num_node(q->block_structure[1])) == QT_OK &&
              qt_yaml_set(m, "block_structure", b) == QT_OK;
     }
-    if (ok) ok = qt_yaml_set(m, "dynamic", qt_yaml_scalar(q->dynamic ? "true" : "false")) == QT_OK;
-    if (ok && q->actorder[0]) ok = qt_yaml_set(m, "actorder", qt_yaml_scalar(q->actorder)) == QT_OK;
+    if (ok && q->dynamic) ok = qt_yaml_set(m, "dynamic", qt_yaml_scalar(q->dynamic)) == QT_OK;
+    if (ok && q->observer) ok = qt_yaml_set(m, "observer", qt_yaml_scalar(q->observer)) == QT_OK;
+    if (ok && actorder && *actorder) ok = qt_yaml_set(m, "actorder", qt_yaml_scalar(actorder)) == QT_OK;
     if (!ok) { qt_yaml_free(m); return NULL; }
     return m;
 }
 
-static struct qt_yaml *group_node(struct qt_yaml *targets, const struct qt_qargs *w,
-                                  const struct qt_qargs *a) {
+/* A config group {targets, weights, input_activations} for scheme s. */
+static struct qt_yaml *group_node(struct qt_yaml *targets, const struct qt_scheme *s, const char *actorder) {
     struct qt_yaml *g = qt_yaml_map(0);
     if (!g || !targets) { qt_yaml_free(g); qt_yaml_free(targets); return NULL; }
-    int ok = qt_yaml_set(g, "targets", targets) == QT_OK && qt_yaml_set(g, "weights", qargs_node(w)) == QT_OK;
-    if (ok && a->present) ok = qt_yaml_set(g, "input_activations", qargs_node(a)) == QT_OK;
+    struct qt_qargs w, a;
+    qt_scheme_qargs(s, &w, &a);
+    int ok = qt_yaml_set(g, "targets", targets) == QT_OK &&
+             qt_yaml_set(g, "weights", qargs_node(&w, actorder)) == QT_OK;
+    if (ok && a.present) ok = qt_yaml_set(g, "input_activations", qargs_node(&a, NULL)) == QT_OK;
     if (!ok) { qt_yaml_free(g); return NULL; }
     return g;
 }
@@ -748,8 +694,8 @@ static struct qt_yaml *ensure_config_groups(struct qt_yaml *args, qt_err *err) {
     int n = 0;
     char name[32];
     if (sc && qt_yaml_str(sc) && !qt_yaml_is_null(sc)) {
-        struct qt_qargs w, a;
-        if (qt_recipe_scheme_args(sc->value, &w, &a, err) != QT_OK) { qt_yaml_free(groups); return NULL; }
+        struct qt_scheme sch;
+        if (qt_scheme_parse(sc->value, &sch, err) != QT_OK) { qt_yaml_free(groups); return NULL; }
         struct qt_yaml *t = qt_yaml_get(args, "targets");
         struct qt_yaml *tc = t && !qt_yaml_is_null(t) ? qt_yaml_copy(t) : str_seq("Linear");
         if (tc && tc->kind == QT_YAML_SCALAR) {
@@ -758,11 +704,11 @@ static struct qt_yaml *ensure_config_groups(struct qt_yaml *args, qt_err *err) {
             tc = s;
         }
         snprintf(name, sizeof name, "group_%d", n++);
-        if (qt_yaml_set(groups, name, group_node(tc, &w, &a)) != QT_OK) goto oom;
+        if (qt_yaml_set(groups, name, group_node(tc, &sch, NULL)) != QT_OK) goto oom;
     } else if (sc && sc->kind == QT_YAML_MAP) {
         for (int i = 0; i < sc->n; i++) {
-            struct qt_qargs w, a;
-            if (qt_recipe_scheme_args(sc->keys[i], &w, &a, err) != QT_OK) { qt_yaml_free(groups); return NULL; }
+            struct qt_scheme sch;
+            if (qt_scheme_parse(sc->keys[i], &sch, err) != QT_OK) { qt_yaml_free(groups); return NULL; }
             struct qt_yaml *tc = qt_yaml_copy(sc->items[i]);
             if (tc && tc->kind == QT_YAML_SCALAR) {
                 struct qt_yaml *s = qt_yaml_seq(1);
@@ -770,7 +716,7 @@ static struct qt_yaml *ensure_config_groups(struct qt_yaml *args, qt_err *err) {
                 tc = s;
             }
             snprintf(name, sizeof name, "group_%d", n++);
-            if (qt_yaml_set(groups, name, group_node(tc, &w, &a)) != QT_OK) goto oom;
+            if (qt_yaml_set(groups, name, group_node(tc, &sch, NULL)) != QT_OK) goto oom;
         }
     }
     qt_yaml_del(args, "scheme");
@@ -831,9 +777,9 @@ int qt_recipe_remove_ignore(struct qt_recipe *r, const char *pattern, qt_err *er
 }
 
 int qt_recipe_set_scheme(struct qt_recipe *r, const char *target, const char *scheme, qt_err *err) {
-    struct qt_qargs w, a;
+    struct qt_scheme want_s;
     struct qt_pattern p;
-    if (qt_recipe_scheme_args(scheme, &w, &a, err) != QT_OK) return QT_ERR;
+    if (qt_scheme_parse(scheme, &want_s, err) != QT_OK) return QT_ERR;
     if (qt_pattern_compile(target, &p, err) != QT_OK) return QT_ERR;
     qt_pattern_free(&p);
     /* Work on a copy so that a failure leaves the recipe unchanged. */
@@ -842,8 +788,8 @@ int qt_recipe_set_scheme(struct qt_recipe *r, const char *target, const char *sc
     struct qt_yaml *args = quant_args(r, err);
     struct qt_yaml *cg = args ? ensure_config_groups(args, err) : NULL;
     if (!cg) goto fail;
-    char want[64];
-    qt_qargs_format(&w, &a, want, sizeof want);
+    char want[QT_SCHEME_STR_MAX];
+    qt_scheme_format(&want_s, want, sizeof want);
     /* take target out of every group (drop groups left empty) */
     for (int i = 0; i < cg->n;) {
         struct qt_yaml *t = qt_yaml_get(cg->items[i], "targets");
@@ -859,19 +805,21 @@ int qt_recipe_set_scheme(struct qt_recipe *r, const char *target, const char *sc
     struct qt_yaml *ig = ignore_seq(args);
     if (!ig) { qt_err_set(err, "out of memory"); goto fail; }
     int k = seq_find(ig, target);
-    if (!w.present) {
+    if (qt_scheme_is_kept(&want_s)) {
         if (k < 0 && qt_yaml_push(ig, qt_yaml_scalar(target)) != QT_OK) { qt_err_set(err, "out of memory"); goto fail; }
     } else {
         if (k >= 0) qt_yaml_remove(ig, k);
         struct ctx c = {r, "<recipe>", err};
         int done = 0;
         for (int i = 0; i < cg->n && !done; i++) {
-            struct qt_qargs gw, ga;
-            char have[64];
+            struct cargs gw, ga;
+            struct qt_scheme gs;
+            char have[QT_SCHEME_STR_MAX];
             if (parse_qargs(&c, qt_yaml_get(cg->items[i], "weights"), &gw) != QT_OK ||
-                parse_qargs(&c, qt_yaml_get(cg->items[i], "input_activations"), &ga) != QT_OK)
+                parse_qargs(&c, qt_yaml_get(cg->items[i], "input_activations"), &ga) != QT_OK ||
+                to_scheme(&c, NULL, cg->keys[i], &gw, &ga, &gs) != QT_OK)
                 goto fail;
-            qt_qargs_format(&gw, &ga, have, sizeof have);
+            qt_scheme_format(&gs, have, sizeof have);
             struct qt_yaml *t = qt_yaml_get(cg->items[i], "targets");
             if (strcmp(have, want) || !t || t->kind != QT_YAML_SEQ) continue;
             if (qt_yaml_push(t, qt_yaml_scalar(target)) != QT_OK) { qt_err_set(err, "out of memory"); goto fail; }
@@ -883,13 +831,99 @@ int qt_recipe_set_scheme(struct qt_recipe *r, const char *target, const char *sc
                 snprintf(name, sizeof name, "group_%d", n);
                 if (qt_yaml_find(cg, name) < 0) break;
             }
-            if (qt_yaml_set(cg, name, group_node(str_seq(target), &w, &a)) != QT_OK) {
+            if (qt_yaml_set(cg, name, group_node(str_seq(target), &want_s, NULL)) != QT_OK) {
                 qt_err_set(err, "out of memory");
                 goto fail;
             }
         }
     }
     if (qt_recipe_reparse(r, err) != QT_OK) goto fail;
+    qt_yaml_free(saved);
+    return QT_OK;
+fail:
+    qt_yaml_free(r->root);
+    r->root = saved;
+    qt_err tmp;
+    qt_recipe_reparse(r, &tmp);
+    return QT_ERR;
+}
+
+/* The quantizable modules (".weight" tensors) that pattern text matches and
+ * no ignore of modifier mi excludes; names malloc'd into *out (*n). */
+static int modules_of(const struct qt_recipe *r, int mi, const struct qt_model *m, const char *text,
+                      char ***out, int *n, qt_err *err) {
+    struct qt_pattern p;
+    *out = NULL;
+    *n = 0;
+    if (qt_pattern_compile(text, &p, err) != QT_OK) return QT_ERR;
+    char mod[1024];
+    char **v = calloc((size_t)m->n_tensors + 1, sizeof *v);
+    if (!v) { qt_pattern_free(&p); return qt_err_set(err, "out of memory"); }
+    int k = 0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const struct qt_tensor *t = &m->tensors[i];
+        if (!qt_recipe_quantizable(t)) continue;
+        qt_match_module(t, mod, sizeof mod);
+        if (!qt_pattern_match(&p, mod, t->role, NULL)) continue;
+        int ig = 0;
+        for (int j = 0; mi >= 0 && j < r->mods[mi].n_ignore && !ig; j++)
+            ig = qt_pattern_match(&r->mods[mi].ignore[j], mod, t->role, NULL) != QT_MATCH_NONE;
+        if (!ig && !(v[k++] = strdup(mod))) { qt_pattern_free(&p); *out = v; *n = k; return qt_err_set(err, "out of memory"); }
+    }
+    qt_pattern_free(&p);
+    *out = v;
+    *n = k;
+    return QT_OK;
+}
+
+static void free_names(char **v, int n) {
+    for (int i = 0; i < n; i++) free(v[i]);
+    free(v);
+}
+
+int qt_recipe_set_scheme_on(struct qt_recipe *r, const struct qt_model *m, const char *target,
+                            const char *scheme, qt_err *err) {
+    struct qt_yaml *saved = m ? qt_yaml_copy(r->root) : NULL;
+    if (m && !saved) return qt_err_set(err, "out of memory");
+    if (qt_recipe_set_scheme(r, target, scheme, err) != QT_OK) { qt_yaml_free(saved); return QT_ERR; }
+    if (!m || strncmp(target, "re:", 3) || !strcmp(scheme, "bf16")) { qt_yaml_free(saved); return QT_OK; }
+    /* Does the new regex lose, for some module, to another group's target of
+     * the same strength (which sorts first)? */
+    struct qt_resolution res;
+    if (qt_recipe_resolve(r, m, &res, err) != QT_OK) goto fail;
+    int mi = -1;
+    for (int i = 0; i < r->n_mods && mi < 0; i++)
+        if (r->mods[i].quantizes) mi = i;
+    char **names = NULL;
+    int n = 0, lost = 0;
+    char want[QT_SCHEME_STR_MAX];
+    struct qt_scheme ws;
+    if (qt_scheme_parse(scheme, &ws, err) != QT_OK || modules_of(r, mi, m, target, &names, &n, err) != QT_OK) {
+        qt_resolution_free(&res);
+        free_names(names, n);
+        goto fail;
+    }
+    qt_scheme_format(&ws, want, sizeof want);
+    for (int k = 0; k < n && !lost; k++) {
+        char wname[1100];
+        snprintf(wname, sizeof wname, "%s.weight", names[k]);
+        int ti = qt_model_find_index(m, wname);
+        if (ti >= 0 && strcmp(res.t[ti].scheme, want)) lost = 1;
+    }
+    qt_resolution_free(&res);
+    if (!lost) { free_names(names, n); qt_yaml_free(saved); return QT_OK; }
+    /* Exact names beat every regex: name the modules one by one. */
+    struct qt_yaml *args = quant_args(r, err);
+    struct qt_yaml *cg = args ? qt_yaml_get(args, "config_groups") : NULL;
+    for (int i = 0; cg && i < cg->n; i++) {
+        struct qt_yaml *t = qt_yaml_get(cg->items[i], "targets");
+        int k = seq_find(t, target);
+        if (k >= 0) qt_yaml_remove(t, k);
+    }
+    int rc = qt_recipe_reparse(r, err);
+    for (int k = 0; k < n && rc == QT_OK; k++) rc = qt_recipe_set_scheme(r, names[k], scheme, err);
+    free_names(names, n);
+    if (rc != QT_OK) goto fail;
     qt_yaml_free(saved);
     return QT_OK;
 fail:

@@ -13,7 +13,8 @@
  *   - ModifierClass: {args}                             (a list of modifiers)
  *
  * Quantization modifiers (QuantizationModifier, GPTQModifier, AWQModifier)
- * describe config groups in one of three forms:
+ * describe config groups in one of three forms (presets and schemes are
+ * engine/scheme.h's):
  *   scheme: W4A16            + targets (default [Linear])
  *   scheme: {W4A16: [targets], W8A16: [targets]}
  *   config_groups: {group_0: {targets, weights: {QuantizationArgs},
@@ -26,6 +27,7 @@
 #include "match.h"
 #include "model.h"
 #include "qt.h"
+#include "scheme.h"
 #include "yamltree.h"
 
 /* What a modifier runs.  qtune previews every quantizing algorithm as
@@ -36,19 +38,6 @@ enum qt_algo { QT_ALGO_NONE, QT_ALGO_RTN, QT_ALGO_GPTQ, QT_ALGO_AWQ, QT_ALGO_SMO
 const char *qt_algo_name(enum qt_algo a);   /* "RTN", "GPTQ", ... */
 int qt_algo_runnable(enum qt_algo a);       /* 1 when qtune runs it for real */
 
-/* compressed-tensors QuantizationArgs, the fields qtune models. */
-struct qt_qargs {
-    int present;              /* 0: no such args (e.g. no input activations) */
-    int num_bits;
-    char type[8];             /* "int" | "float" */
-    int symmetric;
-    char strategy[16];        /* tensor | channel | group | block | token | tensor_group */
-    int group_size;           /* group / tensor_group; 0 otherwise */
-    int block[2];             /* block strategy */
-    int dynamic;              /* activations: 1 dynamic, 0 static */
-    char actorder[16];        /* "" | group | weight */
-};
-
 /* One config group: a set of targets and the scheme they get. */
 struct qt_rgroup {
     char *name;               /* config_groups key, or the preset name */
@@ -56,8 +45,10 @@ struct qt_rgroup {
     int n_targets;
     struct qt_pattern *targets;   /* (n_targets) */
     int *target_hits;             /* (n_targets) modules matched, set by resolve */
-    struct qt_qargs weights, acts;
-    char scheme[64];          /* canonical scheme string, e.g. "int4-g128-sym+aint8-tok" */
+    struct qt_scheme s;       /* from its weights / input_activations QuantizationArgs
+                                 (bf16 when the group quantizes no weights) */
+    char actorder[16];        /* GPTQ activation order: "", "static", "group", "weight" */
+    char scheme[QT_SCHEME_STR_MAX];  /* canonical string of s, e.g. "int8-ch-sym+aint8-tok" */
 };
 
 struct qt_modifier {
@@ -76,7 +67,8 @@ struct qt_modifier {
     double sparsity;          /* SparseGPT: fraction of zeros */
     char mask[16];            /* SparseGPT: "2:4" or "" */
     double smoothing;         /* SmoothQuant smoothing_strength */
-    struct qt_qargs kv;       /* kv_cache_scheme */
+    int kv_bits;              /* kv_cache_scheme num_bits, 0 when absent */
+    char kv_type[8];          /* kv_cache_scheme type ("float" | "int") */
 };
 
 struct qt_recipe {
@@ -114,6 +106,13 @@ int qt_recipe_save(const struct qt_recipe *r, const char *path, qt_err *err);
  * As in compressed-tensors, another ignore pattern that matches the modules
  * still wins; the resolution's ignored_by says which, for the TUI to show. */
 int qt_recipe_set_scheme(struct qt_recipe *r, const char *target, const char *scheme, qt_err *err);
+/* Same, and with the model: when a regex target would lose some of its
+ * modules to another group's regex that compressed-tensors ranks first (at
+ * equal strength the target text that sorts first wins), the target is
+ * replaced by the exact names of the modules it matches, which beat every
+ * regex.  For the TUI's node edits, so that an edit does what it says. */
+int qt_recipe_set_scheme_on(struct qt_recipe *r, const struct qt_model *m, const char *target,
+                            const char *scheme, qt_err *err);
 /* Adds / removes an ignore pattern of the first quantization modifier.
  * Adding an existing pattern or removing a missing one is not an error. */
 int qt_recipe_add_ignore(struct qt_recipe *r, const char *pattern, qt_err *err);
@@ -137,7 +136,8 @@ struct qt_resolved {
     enum qt_algo preview_algo;/* what qtune runs for it (RTN when algo is not runnable) */
     int sparse;               /* a SparseGPT modifier targets it */
     const char *scheme;       /* canonical scheme, "bf16" when kept; points into recipe */
-    const struct qt_qargs *weights, *acts;  /* the group's args, NULL when kept */
+    const struct qt_scheme *s;/* the group's scheme, NULL when kept */
+    const char *actorder;     /* the group's activation order, "" when kept */
 };
 
 struct qt_resolution {
@@ -161,13 +161,5 @@ void qt_resolution_free(struct qt_resolution *res);
 
 /* 1 when tensor t is one qt_recipe_resolve may quantize. */
 int qt_recipe_quantizable(const struct qt_tensor *t);
-
-/* ---- scheme strings (temporary: replaced by engine/scheme.h) ---- */
-
-/* Fills w/a from a preset (W4A16, W8A8, FP8_DYNAMIC, ...) or a canonical
- * string; QT_ERR for an unknown name. */
-int qt_recipe_scheme_args(const char *s, struct qt_qargs *w, struct qt_qargs *a, qt_err *err);
-/* Canonical string of weights (+ activations) args into buf. */
-void qt_qargs_format(const struct qt_qargs *w, const struct qt_qargs *a, char *buf, size_t n);
 
 #endif

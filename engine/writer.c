@@ -199,6 +199,12 @@ static int build_plan(const struct qt_model *m, const struct qt_write_params *p,
         const struct qt_tensor *t = &m->tensors[i];
         int g = p->tensor_group[i];
         if (drop[i]) continue;
+        if (g < 0 && t->ct) {
+            rc = qt_err_set(err, "%s: a quantized module of the source checkpoint left unquantized: copying "
+                            "compressed-tensors modules is not supported (quantize it or start from the BF16 model)",
+                            t->name);
+            break;
+        }
         if (g < 0) {
             if (plan_add(pl, t->name, "", t->dtype, 0, 0, 0, i, PART_RAW) != QT_OK) { rc = qt_err_set(err, "out of memory"); break; }
             struct out_entry *e = &pl->e[pl->n - 1];
@@ -257,25 +263,37 @@ static int build_plan(const struct qt_model *m, const struct qt_write_params *p,
         uint64_t sz = 0;
         while (j < pl->n) { sz += pl->e[j].nbytes; if (pl->e[j++].last) break; }
         if (cur > 0 && cur + sz > max) { shard++; cur = 0; }
-        for (int k = i; k < j; k++) {
-            pl->e[k].shard = shard;
-            pl->e[k].offset = cur;
-            cur += pl->e[k].nbytes;
-        }
+        for (int k = i; k < j; k++) pl->e[k].shard = shard;
+        cur += sz;
         pl->total += sz;
         i = j;
     }
+    /* Offsets: within a shard, 8-byte elements first, then 4, 2, 1, as the
+     * safetensors library lays tensors out, so every tensor is aligned to its
+     * element size (the writer streams modules and pwrites each part to its
+     * place). */
+    uint64_t *off = calloc((size_t)shard + 1, sizeof *off);
+    if (!off) return qt_err_set(err, "out of memory");
+    for (size_t al = 8; al >= 1; al /= 2)
+        for (int i = 0; i < pl->n; i++) {
+            struct out_entry *e = &pl->e[i];
+            if (qt_dtype_size(e->dtype) != al) continue;
+            e->offset = off[e->shard];
+            off[e->shard] += e->nbytes;
+        }
+    free(off);
     pl->n_shards = pl->n ? shard + 1 : 0;
     return QT_OK;
 }
 
 /* ---- writing --------------------------------------------------------------- */
 
-static int write_all(int fd, const void *buf, uint64_t n, const char *path, qt_err *err) {
+/* Writes n bytes at file offset off (off < 0: at the current position). */
+static int pwrite_all(int fd, const void *buf, uint64_t n, int64_t off, const char *path, qt_err *err) {
     const uint8_t *b = buf;
     while (n > 0) {
         size_t chunk = n > (1u << 30) ? (1u << 30) : (size_t)n;
-        ssize_t w = write(fd, b, chunk);
+        ssize_t w = off < 0 ? write(fd, b, chunk) : pwrite(fd, b, chunk, (off_t)off);
         if (w < 0) {
             if (errno == EINTR) continue;
             return qt_err_set(err, "%s: %s", path, strerror(errno));
@@ -283,8 +301,13 @@ static int write_all(int fd, const void *buf, uint64_t n, const char *path, qt_e
         if (w == 0) return qt_err_set(err, "%s: write returned 0", path);
         b += w;
         n -= (uint64_t)w;
+        if (off >= 0) off += w;
     }
     return QT_OK;
+}
+
+static int write_all(int fd, const void *buf, uint64_t n, const char *path, qt_err *err) {
+    return pwrite_all(fd, buf, n, -1, path, err);
 }
 
 static void modbuf_clear(struct modbuf *b) {
@@ -487,7 +510,7 @@ static int write_shards(struct wstate *ws, const char *dir, qt_err *err) {
         snprintf(path, sizeof path, "%s/%s", dir, name);
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd < 0) { rc = qt_err_set(err, "%s: %s", path, strerror(errno)); break; }
-        uint64_t hlen;
+        uint64_t hlen = 0;
         char *hdr = shard_header(&ws->pl, s, &hlen);
         if (!hdr) rc = qt_err_set(err, "out of memory");
         else rc = write_all(fd, hdr, hlen, path, err);
@@ -507,7 +530,7 @@ static int write_shards(struct wstate *ws, const char *dir, qt_err *err) {
                 b = sb;
             }
             if (e->part == PART_RAW && !t->data) { rc = qt_err_set(err, "%s: no data", t->name); break; }
-            rc = write_all(fd, entry_bytes(e, b, m), e->nbytes, path, err);
+            rc = pwrite_all(fd, entry_bytes(e, b, m), e->nbytes, (int64_t)(hlen + e->offset), path, err);
             ws->written += (int64_t)e->nbytes;
             if (rc != QT_OK || !e->last) continue;
             ws->done += (int64_t)t->nbytes;
@@ -726,7 +749,7 @@ static int copy_side_files(const struct qt_model *m, const char *dir, cJSON *lis
     if (!d) return qt_err_set(err, "%s: %s", m->path, strerror(errno));
     struct dirent *de;
     int rc = QT_OK;
-    char src[4200], dst[4200];
+    char src[4400], dst[4400];
     while (rc == QT_OK && (de = readdir(d))) {
         if (skip_side_file(de->d_name)) continue;
         snprintf(src, sizeof src, "%s/%s", m->path, de->d_name);

@@ -250,10 +250,10 @@ void app_draw(struct app *a) {
  * change to make (msg says why). */
 static int scheme_step(const char *cur, enum tui_action act, char *out, size_t n, char *msg,
                        size_t mn) {
-    struct qt_qargs w, x;
+    struct qt_scheme w;
     qt_err err;
     int kept = !strcmp(cur, "bf16");
-    if (!kept && qt_recipe_scheme_args(cur, &w, &x, &err) != QT_OK) {
+    if (!kept && qt_scheme_parse(cur, &w, &err) != QT_OK) {
         tui_strcpy(msg, mn, err.msg);
         return 0;
     }
@@ -264,38 +264,38 @@ static int scheme_step(const char *cur, enum tui_action act, char *out, size_t n
         tui_strcpy(out, n, to);
         return 1;
     }
-    int isint = !strcmp(w.type, "int"), fp4 = !isint && w.num_bits == 4;
+    int isint = w.kind == QT_SCHEME_INT, fp4 = w.kind == QT_SCHEME_NVFP4 || w.kind == QT_SCHEME_MXFP4;
     switch (act) {
     case TA_BITS_UP:
-        if (isint && w.num_bits < 8) { w.num_bits++; break; }
+        if (isint && w.bits < 8) { w.bits++; break; }
         if (fp4) { snprintf(out, n, "fp8-ch"); return 1; }
         snprintf(out, n, "bf16");
         return 1;
     case TA_BITS_DOWN:
-        if (isint && w.num_bits > 2) { w.num_bits--; break; }
+        if (isint && w.bits > 2) { w.bits--; break; }
         if (!isint && !fp4) { snprintf(out, n, "nvfp4"); return 1; }
         snprintf(msg, mn, "%s: no fewer bits", cur);
         return 0;
     case TA_GROUP:
         if (isint) {
             static const int cyc[] = {32, 64, 128, 0};
-            int g = !strcmp(w.strategy, "group") ? w.group_size : 0, k = 0;
+            int g = w.strategy == QT_STRAT_GROUP ? w.group : 0, k = 0;
             while (k < 4 && cyc[k] != g) k++;
             int ng = cyc[(k + 1) % 4];
-            w.group_size = ng;
-            tui_strcpy(w.strategy, sizeof w.strategy, ng ? "group" : "channel");
+            w.group = ng;
+            w.strategy = ng ? QT_STRAT_GROUP : QT_STRAT_CHANNEL;
         } else if (!fp4) {
-            const char *st = w.strategy;
-            tui_strcpy(out, n, !strcmp(st, "channel") ? "fp8-t" : !strcmp(st, "tensor") ? "fp8-b128" : "fp8-ch");
+            tui_strcpy(out, n, w.strategy == QT_STRAT_CHANNEL ? "fp8-t"
+                               : w.strategy == QT_STRAT_TENSOR ? "fp8-b128" : "fp8-ch");
             return 1;
         } else {
-            tui_strcpy(out, n, w.group_size == 16 ? "mxfp4" : "nvfp4");
+            tui_strcpy(out, n, w.kind == QT_SCHEME_NVFP4 ? "mxfp4" : "nvfp4");
             return 1;
         }
         break;
     case TA_SYM:
         if (!isint) { snprintf(msg, mn, "%s: floating point is always symmetric", cur); return 0; }
-        w.symmetric = !w.symmetric;
+        w.sym = !w.sym;
         break;
     case TA_TYPE:
         tui_strcpy(out, n, isint ? "fp8-ch" : fp4 ? "int4-g128-sym" : "nvfp4");
@@ -304,7 +304,8 @@ static int scheme_step(const char *cur, enum tui_action act, char *out, size_t n
         return 0;
     }
     /* integer changes keep the activation part only for 8-bit weights */
-    qt_qargs_format(&w, isint && w.num_bits == 8 ? &x : NULL, out, n);
+    if (!(isint && w.bits == 8)) w.act = QT_ACT_NONE;
+    qt_scheme_format(&w, out, n);
     return 1;
 }
 

@@ -14,8 +14,9 @@
 
 /* ---- sums ---- */
 
-int64_t src_tensor_bytes(const struct qt_tensor *t, const struct qt_qargs *w) {
-    return (int64_t)qt_deploy_tensor_bytes(t, w);   /* the engine's count, as `qtune deploy` */
+int64_t src_tensor_bytes(const struct qt_tensor *t, const struct qt_scheme *s, const char *actorder) {
+    /* one obvious place: the deploy estimate's bytes (qt_quant_bytes + g_idx) */
+    return (int64_t)qt_deploy_tensor_bytes(t, s, actorder);
 }
 
 static void sum_resolution(const struct qt_model *m, const struct qt_resolution *res,
@@ -25,7 +26,7 @@ static void sum_resolution(const struct qt_model *m, const struct qt_resolution 
     for (int i = 0; i < m->n_tensors; i++) {
         const struct qt_tensor *t = &m->tensors[i];
         const struct qt_resolved *rv = &res->t[i];
-        int64_t after = src_tensor_bytes(t, rv->quantized ? rv->weights : NULL);
+        int64_t after = src_tensor_bytes(t, rv->quantized ? rv->s : NULL, rv->actorder);
         if (bytes_after) bytes_after[i] = after;
         sum->params += qt_tensor_numel(t);
         sum->bytes_before += (int64_t)t->nbytes;

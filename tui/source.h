@@ -170,8 +170,9 @@ void src_recipe_changed(struct src *s);
  * canonical scheme strings, caller frees each and the array) when not NULL. */
 void src_summarize(struct src *s, const char *text, struct src_summary *sum, char ***schemes);
 
-/* Bytes a tensor takes under weight args w (NULL or !present: unchanged). */
-int64_t src_tensor_bytes(const struct qt_tensor *t, const struct qt_qargs *w);
+/* Bytes a tensor takes under scheme s (NULL or bf16: unchanged), with
+ * weight_g_idx when actorder is "group". */
+int64_t src_tensor_bytes(const struct qt_tensor *t, const struct qt_scheme *s, const char *actorder);
 
 /* ---- edits: each is one history step ---- */
 

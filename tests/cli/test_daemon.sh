@@ -58,19 +58,21 @@ check ls_lists_session grep -q '^one  *up ' "$T/ls"
 cat >"$T/req" <<REQ
 {"id":1,"op":"hello","version":1}
 {"id":2,"op":"open","model":"$(pwd)/$M"}
-{"id":3,"op":"recipe_set","text":"default: int4-g128-sym\nignore: [lm_head]\n"}
-{"id":4,"op":"undo"}
+{"id":3,"op":"recipe_set","text":"QuantizationModifier:\n  targets: [Linear]\n  ignore: [lm_head]\n  scheme: W4A16\n"}
+{"id":4,"op":"preview","pairs":[["model.layers.1.mlp.experts.3.up_proj.weight","int4-g128-sym"]]}
+{"id":5,"op":"undo"}
 this is not json
-{"id":5,"op":"job_list"}
+{"id":6,"op":"job_list"}
 REQ
 $Q attach one --raw <"$T/req" >"$T/resp" 2>"$T/err"
 check raw_exit test $? = 0
 check raw_hello grep -q '^{"id":1,"ok":true,"result":{"version":1,"session":"one"' "$T/resp"
 check raw_open grep -q '^{"id":2,"ok":true,"result":{"model":".*tiny-glm-moe","arch":"glm4_moe"' "$T/resp"
 check raw_recipe_event grep -q '^{"event":"recipe","seq":1,"version":1,' "$T/resp"
-check raw_undo grep -q '^{"id":4,"ok":true,"result":{"text":"","version":0,"can_undo":false,"can_redo":true}}' "$T/resp"
+check raw_preview grep -q '^{"id":4,"ok":true,"result":{"results":\[{"name":"model.layers.1.mlp.experts.3.up_proj.weight","scheme":"int4-g128-sym","rel_rmse":0.1118' "$T/resp"
+check raw_undo grep -q '^{"id":5,"ok":true,"result":{"text":"","version":0,"can_undo":false,"can_redo":true}}' "$T/resp"
 check raw_malformed grep -q '^{"id":null,"ok":false,"error":"request: not a JSON object"}' "$T/resp"
-check raw_survives grep -q '^{"id":5,"ok":true,"result":{"jobs":\[\]}}' "$T/resp"
+check raw_survives grep -q '^{"id":6,"ok":true,"result":{"jobs":\[\]}}' "$T/resp"
 # an oversized line (2 MiB) gets an error and the connection survives
 { echo '{"id":1,"op":"hello","version":1}'
   head -c 2097152 /dev/zero | tr '\0' 'a'; echo

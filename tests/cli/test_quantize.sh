@@ -74,3 +74,16 @@ expect_err quantize_refuses_fp4 'not implemented' $Q quantize $M -r "$T/fp4.yaml
 check quantize_refuses_fp4_no_partial sh -c "! ls -d $T/fp4 $T/fp4.partial-* 2>/dev/null"
 expect_err quantize_usage 'usage' $Q quantize $M -r $R
 check quantize_help sh -c "$Q quantize --help | grep -q usage"
+
+# the checkpoint evaluates exactly as the recipe does (same dequantized
+# weights, same activation fake-quant): identical figures
+EV="--data share/data/eval.txt --chunks 2 --ctx 64 --json"
+$Q eval $M -r $R $EV >"$T/ev_r.json" 2>"$T/ev_r.err"
+$Q eval $M --quantized $O $EV >"$T/ev_q.json" 2>"$T/ev_q.err"
+check eval_quantized_exit test $? = 0
+check eval_quantized_172 grep -q '"tensors_quantized":[[:space:]]*172' "$T/ev_q.json"
+check eval_quantized_identical cmp -s "$T/ev_r.json" "$T/ev_q.json"
+$Q eval $M -r "$T/w8a8.yaml" $EV >"$T/ev8_r.json" 2>&1
+$Q eval $M --quantized $T/w8a8 $EV >"$T/ev8_q.json" 2>&1
+check eval_quantized_w8a8_identical cmp -s "$T/ev8_r.json" "$T/ev8_q.json"
+expect_err eval_quantized_not_ct 'not a compressed-tensors checkpoint' $Q eval $M --quantized $M $EV

@@ -26,7 +26,7 @@ printf 'QuantizationModifier:\n  targets: [Linear]\n  scheme: W4A16\n  ignore: [
 expect_err recipe_regex_error "re.yaml:4:21: pattern 're:model.(layers': missing closing parenthesis at offset 6" \
     $Q lint $M -r "$T/re.yaml"
 printf 'QuantizationModifier:\n  scheme: W5A5\n' >"$T/preset.yaml"
-expect_err recipe_unknown_preset "preset.yaml:2:11: W5A5: unknown scheme" $Q lint $M -r "$T/preset.yaml"
+expect_err recipe_unknown_preset "preset.yaml:2:11: scheme W5A5: unknown" $Q lint $M -r "$T/preset.yaml"
 expect_err recipe_missing_file "qtune: $T/none.yaml: No such file" $Q lint $M -r "$T/none.yaml"
 printf -- '- GPTQModifier: 3\n' >"$T/args.yaml"
 expect_err recipe_args_not_map "args.yaml:1:17: arguments of a modifier must be a mapping" $Q lint $M -r "$T/args.yaml"
@@ -45,3 +45,26 @@ GPTQModifier:
 YAML
 $Q lint $M -r "$T/one.yaml" >"$T/one.txt"
 check recipe_single_modifier grep -q '^0 errors, 0 warnings$' "$T/one.txt"
+
+# qtune preview -r: every tensor resolved through the recipe
+$Q preview $M -r recipes/tiny-w4a16.yaml --json >"$T/pv.json"
+check preview_recipe_exit0 test $? = 0
+check preview_recipe_172 grep -q '"quantized":[[:space:]]*172,' "$T/pv.json"
+check preview_recipe_int4 test "$(grep -c '"scheme":[[:space:]]*"int4-g128-sym"' "$T/pv.json")" = 172
+check preview_recipe_mtp_kept sh -c "tr -d '\n\t ' <'$T/pv.json' | grep -q '\"name\":\"model.layers.4.eh_proj.weight\",\"role\":\"mtp_eh_proj\",\"scheme\":\"bf16\"'"
+check preview_recipe_rtn grep -q '"preview_algo":[[:space:]]*"RTN"' "$T/pv.json"
+cat >"$T/gptq.yaml" <<'YAML'
+GPTQModifier:
+  scheme: W4A16
+  ignore: [lm_head, 're:model\.layers\.4\.']
+YAML
+$Q preview $M -r "$T/gptq.yaml" --json >"$T/gptq.json"
+check preview_gptq_labelled sh -c "tr -d '\n\t ' <'$T/gptq.json' | grep -q '\"algo\":\"GPTQ\",\"preview_algo\":\"RTN\"'"
+$Q preview $M -r "$T/gptq.yaml" >"$T/gptq.txt"
+check preview_gptq_text grep -q 'q_proj.weight .*GPTQ, previewed as RTN$' "$T/gptq.txt"
+# same figures as --scheme for the same tensors
+$Q preview $M --scheme W4A16 --filter 'layers\.2\.self_attn\.q_proj' --json >"$T/s.json"
+$Q preview $M -r recipes/tiny-w4a16.yaml --filter 'layers\.2\.self_attn\.q_proj' --json >"$T/r.json"
+check preview_recipe_same_error test "$(grep '"rel_rmse"' "$T/s.json" | head -1)" = "$(grep '"rel_rmse"' "$T/r.json" | head -1)"
+expect_err preview_recipe_and_scheme "usage" $Q preview $M -r recipes/tiny-w4a16.yaml --scheme W4A16
+expect_err preview_recipe_bad "qtune: $T/bad.yaml:5:13:" $Q preview $M -r "$T/bad.yaml"

@@ -45,25 +45,24 @@ out:
 
 TU_TEST(tensor_bytes) {
     struct qt_tensor t = {.ndim = 2, .shape = {256, 256}, .dtype = QT_DT_BF16, .nbytes = 256 * 256 * 2};
-    struct qt_qargs w, a;
+    struct qt_scheme s;
     qt_err err;
-    TU_CHECK(qt_deploy_tensor_bytes(&t, NULL) == 131072);
-    TU_CHECK(qt_recipe_scheme_args("W4A16", &w, &a, &err) == QT_OK);
+    TU_CHECK(qt_deploy_tensor_bytes(&t, NULL, NULL) == 131072);
+    TU_CHECK(qt_scheme_parse("W4A16", &s, &err) == QT_OK);
     /* packed 256 x 32 int32 words + scales 256 x 2 bf16 + weight_shape */
-    TU_NEAR(qt_deploy_tensor_bytes(&t, &w), 32768 + 1024 + 16, 0);
-    TU_CHECK(qt_recipe_scheme_args("W4A16_ASYM", &w, &a, &err) == QT_OK);
+    TU_NEAR(qt_deploy_tensor_bytes(&t, &s, ""), 32768 + 1024 + 16, 0);
+    /* + weight_g_idx with activation order by group */
+    TU_NEAR(qt_deploy_tensor_bytes(&t, &s, "group"), 32768 + 1024 + 16 + 1024, 0);
+    TU_NEAR(qt_deploy_tensor_bytes(&t, &s, "static"), 32768 + 1024 + 16, 0);
+    TU_CHECK(qt_scheme_parse("W4A16_ASYM", &s, &err) == QT_OK);
     /* + zero points packed along the output dim: 32 words x 2 groups */
-    TU_NEAR(qt_deploy_tensor_bytes(&t, &w), 32768 + 1024 + 16 + 256, 0);
-    strcpy(w.actorder, "group");
-    TU_NEAR(qt_deploy_tensor_bytes(&t, &w), 32768 + 1024 + 16 + 256 + 1024, 0);
-    TU_CHECK(qt_recipe_scheme_args("W8A8", &w, &a, &err) == QT_OK);
-    TU_NEAR(qt_deploy_tensor_bytes(&t, &w), 65536 + 512 + 16, 0);
-    TU_CHECK(qt_recipe_scheme_args("FP8_DYNAMIC", &w, &a, &err) == QT_OK);
-    TU_NEAR(qt_deploy_tensor_bytes(&t, &w), 65536 + 512, 0);
-    TU_CHECK(qt_recipe_scheme_args("FP8_BLOCK", &w, &a, &err) == QT_OK);
-    TU_NEAR(qt_deploy_tensor_bytes(&t, &w), 65536 + 4 * 2, 0);
-    TU_CHECK(qt_recipe_scheme_args("NVFP4A16", &w, &a, &err) == QT_OK);
-    TU_NEAR(qt_deploy_tensor_bytes(&t, &w), 32768 + 256 * 16 + 4, 0);
+    TU_NEAR(qt_deploy_tensor_bytes(&t, &s, NULL), 32768 + 1024 + 16 + 256, 0);
+    TU_CHECK(qt_scheme_parse("W8A8", &s, &err) == QT_OK);
+    TU_NEAR(qt_deploy_tensor_bytes(&t, &s, NULL), 65536 + 512, 0); /* int-quantized I8 */
+    TU_CHECK(qt_scheme_parse("FP8_DYNAMIC", &s, &err) == QT_OK);
+    TU_NEAR(qt_deploy_tensor_bytes(&t, &s, NULL), 65536 + 512, 0);
+    TU_CHECK(qt_scheme_parse("bf16", &s, &err) == QT_OK);
+    TU_NEAR(qt_deploy_tensor_bytes(&t, &s, "group"), 131072, 0);
 }
 
 TU_TEST(glm46_awq_published_size) {

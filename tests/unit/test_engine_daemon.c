@@ -673,6 +673,62 @@ TU_TEST(test_eval_job) {
     qt_client_close(c);
 }
 
+static int same_file(const char *a, const char *b) {
+    size_t na, nb;
+    char *x = qt_read_file(a, &na, NULL), *y = qt_read_file(b, &nb, NULL);
+    int same = x && y && na == nb && memcmp(x, y, na) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+TU_TEST(test_quantize_job) {
+    /* the quantize job writes the same checkpoint as `qtune quantize` */
+    const char *tmp = tu_tmpdir("test_engine_daemon_q");
+    char cli_out[PATH_MAX], job_out[PATH_MAX], cmd[3 * PATH_MAX];
+    snprintf(cli_out, sizeof cli_out, "%s/cli", tmp);
+    snprintf(job_out, sizeof job_out, "%s/job", tmp);
+    snprintf(cmd, sizeof cmd, "'%s' quantize '%s' -r '%s' -o '%s' >/dev/null 2>&1", getenv("QTUNE_ENGINE_BIN"),
+             tu_path("share/models/tiny-glm-moe"), tu_path("recipes/tiny-w4a16.yaml"), cli_out);
+    TU_CHECK(system(cmd) == 0);
+    struct qt_client *c = conn("quant", QT_CLIENT_START, -1);
+    TU_CHECK(c != NULL);
+    if (!c) return;
+    char req[3 * PATH_MAX];
+    snprintf(req, sizeof req, "{\"op\":\"open\",\"model\":\"%s\"}", tu_path("share/models/tiny-glm-moe"));
+    cJSON_Delete(call_ok(c, req));
+    qt_err err;
+    char *rec = qt_read_file(tu_path("recipes/tiny-w4a16.yaml"), NULL, &err);
+    cJSON *q = cJSON_CreateObject();
+    cJSON_AddStringToObject(q, "op", "recipe_set");
+    cJSON_AddStringToObject(q, "text", rec ? rec : "");
+    free(rec);
+    cJSON_Delete(qt_client_call(c, q, 15000, &err));
+    snprintf(req, sizeof req, "{\"op\":\"job_submit\",\"kind\":\"quantize\",\"params\":{\"out\":\"%s\"}}", cli_out);
+    cJSON *r = call(c, req, &err);   /* refuses an existing directory */
+    TU_CHECK(!r && strstr(err.msg, "already exists"));
+    snprintf(req, sizeof req, "{\"op\":\"job_submit\",\"kind\":\"quantize\",\"params\":{\"out\":\"%s\"}}", job_out);
+    r = call_ok(c, req);
+    int id = (int)num(cJSON_GetObjectItem(r, "job"), "id");
+    cJSON_Delete(r);
+    cJSON *ev = cJSON_CreateArray();
+    struct job_state js = {id, "done"};
+    TU_CHECK(wait_for(c, ev, is_job_state, &js));
+    cJSON_Delete(ev);
+    snprintf(req, sizeof req, "{\"op\":\"job_get\",\"job\":%d}", id);
+    r = call_ok(c, req);
+    TU_CHECK(r && num(cJSON_GetObjectItem(r, "report"), "modules_quantized") == 172);
+    cJSON_Delete(r);
+    char a[2 * PATH_MAX], b[2 * PATH_MAX];
+    static const char *files[] = {"model.safetensors", "config.json", "recipe.yaml", "tokenizer.json"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(a, sizeof a, "%s/%s", cli_out, files[i]);
+        snprintf(b, sizeof b, "%s/%s", job_out, files[i]);
+        TU_CHECKF(same_file(a, b), "%s differs", files[i]);
+    }
+    qt_client_close(c);
+}
+
 TU_TEST(test_inproc) {
     struct qt_client *c = conn("inproc", QT_CLIENT_INPROC, -1);
     TU_CHECK(c != NULL);
@@ -738,6 +794,7 @@ int main(void) {
     TU_RUN(test_pipelined_half_close);
     TU_RUN(test_engine_ops);
     TU_RUN(test_eval_job);
+    TU_RUN(test_quantize_job);
     TU_RUN(test_inproc);
     cleanup();
     return TU_END();

@@ -108,6 +108,31 @@ TU_TEST(base_cache_reload) {
     qt_eval_base_free(b);
 }
 
+/* Per-token activation fake-quant adds to the weight-only KL. */
+TU_TEST(activation_quant_adds_kl) {
+    struct qt_eval_params p = params(NULL);
+    p.chunks = 2;
+    p.ctx = 128;
+    struct qt_eval_base *b = NULL;
+    qt_err err;
+    TU_CHECK(qt_eval_base_init(g_m, &p, &b, &err) == QT_OK);
+    if (!b) return;
+    const char *schemes[3] = {"int8-ch-sym", "int8-ch-sym+aint8-tok", "fp8-ch+afp8-tok"};
+    double kl[3] = {0};
+    for (int i = 0; i < 3; i++) {
+        struct qt_qplan plan;
+        TU_CHECK(qt_qplan_uniform(g_m, schemes[i], &plan, &err) == QT_OK);
+        struct qt_fwd_hooks hk = qt_qplan_hooks(&plan);
+        struct qt_kl_stats st;
+        TU_CHECK(qt_eval_run(g_m, b, &hk, 0, &p, &st, &err) == QT_OK);
+        kl[i] = st.kld_mean;
+        qt_qplan_free(&plan);
+    }
+    printf("  KL int8-ch %.6f, +aint8-tok %.6f, fp8-ch+afp8-tok %.6f\n", kl[0], kl[1], kl[2]);
+    TU_CHECK(kl[0] > 0 && kl[1] > 1.5 * kl[0] && kl[2] > kl[0]);
+    qt_eval_base_free(b);
+}
+
 TU_TEST(cancel_and_errors) {
     volatile int stop = 1;
     struct qt_eval_params p = params(NULL);
@@ -142,6 +167,7 @@ int main(void) {
     TU_RUN(reference_w4a16);
     TU_RUN(reference_w8a16);
     TU_RUN(base_cache_reload);
+    TU_RUN(activation_quant_adds_kl);
     TU_RUN(cancel_and_errors);
     qt_eval_base_free(g_base);
     qt_model_free(g_m);

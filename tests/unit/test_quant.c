@@ -492,6 +492,24 @@ TU_TEST(fixture_preview_int4) {
     TU_CHECK(qt_preview_run(m, per, NULL, NULL, cache, &rows2, &n2, NULL, &err) == QT_OK);
     TU_CHECK(n2 == n && qt_preview_cache_hits(cache) - hits == 228);
     for (int i = 0; i < n && n2 == n; i++) TU_CHECK(rows2[i].st.err2 == rows[i].st.err2);
+    /* the portable path gives the same figures as the AVX2 one on real data */
+    if (qt_quant_simd_active()) {
+        const char *sc[] = {"int4-g128-sym", "int4-g128-asym", "fp8-ch", "int8-t-sym", "nvfp4", "mxfp4", "fp8-b128"};
+        for (int k = 0; k < 7; k++) {
+            struct qt_scheme x = sch(sc[k]);
+            for (int i = 0; i < n; i += 17) {
+                struct qt_qstats a, b;
+                if (!rows[i].quantizable) continue;
+                qt_quant_set_simd(1);
+                TU_CHECK(qt_preview_tensor(m, rows[i].tensor, &x, NULL, NULL, &a, &err) == QT_OK);
+                qt_quant_set_simd(0);
+                TU_CHECK(qt_preview_tensor(m, rows[i].tensor, &x, NULL, NULL, &b, &err) == QT_OK);
+                qt_quant_set_simd(1);
+                TU_CHECKF(a.err2 == b.err2 && a.w2 == b.w2 && a.max_abs == b.max_abs, "%s %s: %.17g vs %.17g",
+                          sc[k], m->tensors[rows[i].tensor].name, a.err2, b.err2);
+            }
+        }
+    }
     /* the asym check on one tensor, through qt_preview_tensor */
     int ti = qt_model_find_index(m, "model.layers.2.mlp.experts.5.down_proj.weight");
     TU_CHECK(ti >= 0);

@@ -59,7 +59,8 @@ TU_TEST(parse_stages) {
     TU_CHECK(r->n_groups == 1 && r->groups[0].mod == 2);
     TU_CHECK(!strcmp(r->groups[0].scheme, "int8-ch-sym+aint8-tok"));
     TU_CHECK(r->groups[0].n_targets == 1 && !strcmp(r->groups[0].targets[0].text, "Linear"));
-    TU_CHECK(r->mods[2].kv.present && r->mods[2].kv.num_bits == 8 && !strcmp(r->mods[2].kv.type, "float"));
+    TU_CHECK(r->mods[2].kv_bits == 8 && !strcmp(r->mods[2].kv_type, "float"));
+    TU_CHECK(!strcmp(r->groups[0].actorder, "static")); /* the modifier's actorder */
     TU_CHECK(!strncmp(r->header, "# header comment kept\n# second line\n", 36));
     qt_recipe_free(r);
 }
@@ -155,7 +156,7 @@ TU_TEST(other_layouts) {
                  "          input_activations: {num_bits: 8, type: float, strategy: group, group_size: 128, dynamic: true}\n");
     TU_CHECK(r && r->n_groups == 2);
     if (r) {
-        TU_CHECK(!strcmp(r->groups[0].scheme, "int4-g32-asym") && !strcmp(r->groups[0].weights.actorder, "group"));
+        TU_CHECK(!strcmp(r->groups[0].scheme, "int4-g32-asym") && !strcmp(r->groups[0].actorder, "group"));
         TU_CHECKF(!strcmp(r->groups[1].scheme, "fp8-b128+afp8-g128"), "%s", r->groups[1].scheme);
     }
     qt_recipe_free(r);
@@ -276,6 +277,36 @@ TU_TEST(tie_sorted_target_wins) {
     qt_model_free(m);
 }
 
+/* A node override written as a regex loses to a broader regex that sorts
+ * first; with the model, the edit names the modules exactly instead. */
+TU_TEST(edit_override_wins) {
+    struct qt_model *m = tiny();
+    struct qt_recipe *r = NULL, *r2 = NULL;
+    qt_err err = {{0}};
+    if (!m || qt_recipe_new(&r, &err) != QT_OK || qt_recipe_new(&r2, &err) != QT_OK) { TU_CHECK(0); goto out; }
+    const char *all = "re:model\\.layers\\.1\\.mlp\\.experts\\.", *e3 = "re:model\\.layers\\.1\\.mlp\\.experts\\.3\\.";
+    TU_CHECK(qt_recipe_set_scheme(r, all, "W4A16", &err) == QT_OK && qt_recipe_set_scheme(r, e3, "int3-g128-sym", &err) == QT_OK);
+    TU_CHECK(qt_recipe_set_scheme_on(r2, m, all, "W4A16", &err) == QT_OK);
+    TU_CHECK(qt_recipe_set_scheme_on(r2, m, e3, "int3-g128-sym", &err) == QT_OK);
+    struct qt_resolution a, b;
+    TU_CHECK(qt_recipe_resolve(r, m, &a, &err) == QT_OK && qt_recipe_resolve(r2, m, &b, &err) == QT_OK);
+    int up3 = find(m, "model.layers.1.mlp.experts.3.up_proj.weight"), up4 = find(m, "model.layers.1.mlp.experts.4.up_proj.weight");
+    /* compressed-tensors: the broader regex sorts first and wins */
+    TU_CHECK(!strcmp(a.t[up3].scheme, "int4-g128-sym") && a.t[up3].ambiguous_group >= 0);
+    /* the model-aware edit gets what it asked for, by exact names */
+    TU_CHECK(!strcmp(b.t[up3].scheme, "int3-g128-sym") && b.t[up3].how == QT_MATCH_EXACT);
+    TU_CHECK(!strcmp(b.t[up4].scheme, "int4-g128-sym"));
+    char *text = qt_recipe_dump(r2, NULL, &err);
+    TU_CHECK(text && strstr(text, "model.layers.1.mlp.experts.3.down_proj") && !strstr(text, "experts\\.3\\."));
+    free(text);
+    qt_resolution_free(&a);
+    qt_resolution_free(&b);
+out:
+    qt_recipe_free(r);
+    qt_recipe_free(r2);
+    qt_model_free(m);
+}
+
 TU_TEST(edit_api) {
     struct qt_model *m = tiny();
     struct qt_recipe *r = NULL;
@@ -346,6 +377,7 @@ int main(void) {
     TU_RUN(resolve_reference_recipes);
     TU_RUN(precedence_exact_regex_class);
     TU_RUN(tie_sorted_target_wins);
+    TU_RUN(edit_override_wins);
     TU_RUN(edit_api);
     return TU_END();
 }

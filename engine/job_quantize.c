@@ -1,0 +1,145 @@
+/* job_quantize.c — the quantize job kind: the frozen recipe resolved on the
+ * session's model and written as a compressed-tensors checkpoint
+ * (engine/writer.h), with progress in bytes of source weights, cancellable
+ * (the writer removes its partial output). */
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+
+#include "job.h"
+#include "model.h"
+#include "recipe.h"
+#include "writer.h"
+
+static const char *pstr(const void *params, const char *k) {
+    return cJSON_GetStringValue(cJSON_GetObjectItem((const cJSON *)params, k));
+}
+
+int qt_job_quantize_check(const void *params, qt_err *err) {
+    const char *out = pstr(params, "out");
+    if (!out || !*out) return qt_err_set(err, "quantize: params.out (the checkpoint directory) is required");
+    const cJSON *f = cJSON_GetObjectItem((const cJSON *)params, "force");
+    struct stat st;
+    if (!cJSON_IsTrue(f) && stat(out, &st) == 0)
+        return qt_err_set(err, "quantize: %s: already exists (params.force replaces it)", out);
+    const char *calib = pstr(params, "calib");
+    if (calib && access(calib, R_OK) != 0) return qt_err_set(err, "quantize: %s: cannot read calibration file", calib);
+    const char *shard = pstr(params, "max_shard_size");
+    uint64_t sz;
+    if (shard && qt_write_parse_size(shard, &sz, err)) return qt_err_prefix(err, "quantize: params.max_shard_size");
+    return QT_OK;
+}
+
+/* As qtune quantize: never round-to-nearest silently what a recipe asks
+ * GPTQ/AWQ/... to do, nor write kv scales qtune does not compute. */
+static int check_modifiers(const struct qt_recipe *r, qt_err *err) {
+    for (int i = 0; i < r->n_mods; i++) {
+        const struct qt_modifier *md = &r->mods[i];
+        if (md->algo != QT_ALGO_RTN)
+            return qt_err_set(err, "%s: %s is not implemented yet; qtune quantize would only round to nearest. "
+                              "Use QuantizationModifier for round-to-nearest", md->type,
+                              md->algo == QT_ALGO_OTHER ? "this modifier" : qt_algo_name(md->algo));
+        if (md->kv_bits > 0)
+            return qt_err_set(err, "%s: kv_cache_scheme needs calibrated k/v scales, which qtune does not compute yet",
+                              md->type);
+    }
+    return QT_OK;
+}
+
+static void on_progress(void *ud, int64_t done, int64_t total, const char *tensor) {
+    (void)tensor;
+    qt_job_progress(ud, done, total, "writing");
+}
+
+int qt_job_quantize_run(struct qt_job_ctx *ctx, qt_err *err) {
+    const struct qt_model *m = ctx->model;
+    const char *out = pstr(ctx->params, "out");
+    const char *p = ctx->recipe;
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+    if (!*p) return qt_err_set(err, "quantize: the session has no recipe");
+    struct qt_recipe *r = NULL;
+    struct qt_resolution res = {0};
+    if (qt_recipe_parse(ctx->recipe, strlen(ctx->recipe), "recipe.yaml", &r, err) ||
+        qt_recipe_resolve(r, m, &res, err) || check_modifiers(r, err)) {
+        qt_resolution_free(&res);
+        qt_recipe_free(r);
+        return QT_ERR;
+    }
+    /* recipe config groups -> compressed-tensors groups, in first-use order */
+    int nrg = r->n_groups, rc = QT_ERR;
+    size_t ntot = 0;
+    for (int g = 0; g < nrg; g++) ntot += (size_t)r->groups[g].n_targets;
+    int *tg = malloc(((size_t)m->n_tensors + 1) * sizeof *tg);              /* (n_tensors) ct group, -1 kept */
+    int *map = malloc(((size_t)nrg + 1) * sizeof *map);                      /* (nrg) recipe group -> ct group */
+    struct qt_ct_group *groups = calloc((size_t)nrg + 1, sizeof *groups);    /* (nrg) */
+    char (*names)[32] = calloc((size_t)nrg + 1, sizeof *names);             /* (nrg) */
+    const char **targets = calloc(ntot + 1, sizeof *targets);               /* (ntot) */
+    char *yaml = NULL;
+    if (!tg || !map || !groups || !names || !targets) { qt_err_set(err, "quantize: out of memory"); goto done; }
+    for (int g = 0; g < nrg; g++) map[g] = -1;
+    int ng = 0;
+    size_t tk = 0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const struct qt_resolved *rv = &res.t[i];
+        tg[i] = -1;
+        if (!rv->quantized || rv->group < 0) continue;
+        int g = rv->group;
+        if (map[g] < 0) {
+            const struct qt_rgroup *rg = &r->groups[g];
+            map[g] = ng;
+            snprintf(names[ng], sizeof names[ng], "group_%d", ng);
+            groups[ng].name = names[ng];
+            groups[ng].scheme = rg->scheme;
+            groups[ng].targets = targets + tk;
+            groups[ng].n_targets = rg->n_targets;
+            for (int k = 0; k < rg->n_targets; k++) targets[tk++] = rg->targets[k].text;
+            ng++;
+        }
+        tg[i] = map[g];
+    }
+    size_t ylen;
+    if (!(yaml = qt_recipe_dump(r, &ylen, err))) goto done;
+    uint64_t max_shard = 0;
+    const char *shard = pstr(ctx->params, "max_shard_size");
+    if (shard && qt_write_parse_size(shard, &max_shard, err)) goto done;
+    char rpath[PATH_MAX];
+    snprintf(rpath, sizeof rpath, "%s/recipe.yaml", ctx->dir);
+    struct qt_write_params wp = {
+        .out = out, .max_shard_bytes = max_shard,
+        .force = cJSON_IsTrue(cJSON_GetObjectItem((const cJSON *)ctx->params, "force")),
+        .n_groups = ng, .groups = groups, .tensor_group = tg, .recipe_yaml = yaml, .recipe_path = rpath,
+        .calib = pstr(ctx->params, "calib"), .progress = on_progress, .progress_ud = ctx,
+        .cancel = (const volatile int *)ctx->cancel,
+    };
+    qt_job_log(ctx, "quantize: %d tensors in %d groups -> %s", res.n_quantized, ng, out);
+    struct qt_write_result wr;
+    if (qt_write_ct(m, &wp, &wr, err)) goto done;
+    cJSON *rep = cJSON_CreateObject();
+    cJSON_AddStringToObject(rep, "out", out);
+    cJSON_AddNumberToObject(rep, "modules_quantized", wr.n_quantized);
+    cJSON_AddNumberToObject(rep, "tensors_kept", wr.n_kept);
+    cJSON_AddNumberToObject(rep, "shards", wr.n_shards);
+    cJSON_AddNumberToObject(rep, "bytes_source", (double)wr.bytes_source);
+    cJSON_AddNumberToObject(rep, "bytes_written", (double)wr.bytes_written);
+    cJSON_AddNumberToObject(rep, "seconds", wr.seconds);
+    ctx->report = rep;
+    qt_job_log(ctx, "wrote %s: %d modules quantized, %d tensors kept, %d shard%s", out, wr.n_quantized, wr.n_kept,
+               wr.n_shards, wr.n_shards == 1 ? "" : "s");
+    rc = QT_OK;
+done:
+    free(yaml);
+    free(tg);
+    free(map);
+    free(groups);
+    free(names);
+    free(targets);
+    qt_resolution_free(&res);
+    qt_recipe_free(r);
+    return rc;
+}
