@@ -3,7 +3,9 @@
  * are applied in pump(), so the keyboard never waits for the engine.  Recipe
  * edits are applied optimistically (the text sent becomes the current text at
  * once) and confirmed by the reply and the `recipe` event. */
+#include <errno.h>
 #include <limits.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -407,7 +409,13 @@ static int d_job_submit(struct src *s, qt_err *err) {
         char home[PATH_MAX], out[PATH_MAX + 256];
         qt_err e2;
         if (qt_session_home(home, sizeof home, &e2) != QT_OK) return qt_err_set(err, "%s", e2.msg);
+        /* checkpoints live in the session: checkpoints/v<recipe version>[-N] */
+        snprintf(out, sizeof out, "%s/sessions/%s/checkpoints", home, s->session);
+        if (mkdir(out, 0755) != 0 && errno != EEXIST) return qt_err_set(err, "commit: %s: %s", out, strerror(errno));
+        struct stat st;
         snprintf(out, sizeof out, "%s/sessions/%s/checkpoints/v%d", home, s->session, s->recipe_version);
+        for (int k = 2; stat(out, &st) == 0 && k < 1000; k++)
+            snprintf(out, sizeof out, "%s/sessions/%s/checkpoints/v%d-%d", home, s->session, s->recipe_version, k);
         cJSON *r = submit_req(s, "quantize");
         cJSON_AddStringToObject(cJSON_GetObjectItem(r, "params"), "out", out);
         if (send_req(s, r, RQ_SUBMIT, err) != QT_OK) return QT_ERR;

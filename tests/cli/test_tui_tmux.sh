@@ -50,7 +50,7 @@ wait_for "tmux: preview error of the group" 'routed experts.*int4-g128-sym +792\
 wait_for "tmux: status shows the new size" "29.5 MiB [+]"
 # commit: the job goes to the daemon; detach at once
 keys c
-wait_for "tmux: commit submits a job" "job 1 ("
+wait_for "tmux: commit submits the jobs" 'job [0-9]+ \((quantize|eval|test)\)' -E
 keys d
 wait_for "tmux: detach leaves the session running" "detached: session $SESS keeps running"
 # reattach: the same screen, with the job (finished by now or soon)
@@ -60,11 +60,13 @@ keys o
 # the committed job (an eval of the recipe: KL against the original, a few
 # seconds; quantize + eval once quantize jobs are built in) runs to the end
 TRIES=1200 wait_for "tmux: jobs panel shows the finished job" "#1 .* done" -E
-if grep -q "#1 .*eval" "$T/screen"; then
-    TRIES=200 wait_for "tmux: the eval job's KL result" "KL "
-else
-    grep -q "#1 " "$T/screen" && pass "tmux: the job is the committed one" \
-        || fail "tmux: the job is the committed one" "$(head -n 8 "$T/screen")"
+if grep -q "#2 " "$T/screen"; then   # quantize, then eval of the same recipe
+    TRIES=1200 wait_for "tmux: the eval job after it finishes" "#2 .* done" -E
+    grep -q "#1 .*quantize.*wrote " "$T/screen" && pass "tmux: the quantize job wrote the checkpoint" \
+        || fail "tmux: the quantize job wrote the checkpoint" "$(head -n 8 "$T/screen")"
+fi
+if grep -q "#[12] .*eval" "$T/screen"; then
+    wait_for "tmux: the eval job's KL result" "KL "
 fi
 keys Escape
 # the recipe edit survived the detach (the daemon holds it)
