@@ -154,6 +154,9 @@ static void detail_draw(struct app *a, const struct tui_rect *r, int focused) {
          wg_bytes(n->bytes_after, b2, sizeof b2));
     if (n->params)
         line(a, r, &y, TS_NORMAL, "bpw", "%.2f", 8.0 * (double)n->bytes_after / (double)n->params);
+    double dkl;
+    if (app_node_dkl(a, i, &dkl))
+        line(a, r, &y, TS_NORMAL, "dKL", "%.4f alone at %s", dkl, src->dkl_scheme);
     y++;
     if (n->tensor < 0 && mt_has_children(&a->tree, i)) {
         /* bits per weight of the children, one cell each */

@@ -8,7 +8,7 @@
 
 #include "app.h"
 
-enum { C_NAME, C_PARAMS, C_HEAT, C_SCHEME, C_BYTES, C_BPW, C_ERR, C_N };
+enum { C_NAME, C_PARAMS, C_HEAT, C_SCHEME, C_BYTES, C_BPW, C_ERR, C_DKL, C_N };
 
 static const struct wg_col cols_tpl[C_N] = {
     [C_NAME] = {"name", 0, 0, 0, 0, 0, 0},
@@ -18,6 +18,7 @@ static const struct wg_col cols_tpl[C_N] = {
     [C_BYTES] = {"after", 6, 1, 2, 0, 0, 0},
     [C_BPW] = {"bpw", 5, 1, 4, 0, 0, 0},
     [C_ERR] = {"err%", 5, 1, 1, 0, 0, 0},
+    [C_DKL] = {"dKL", 7, 1, 2, 0, 0, 0},
 };
 
 /* Relative RMS error of a node under the current recipe from the previews:
@@ -57,6 +58,7 @@ static void tree_draw(struct app *a, const struct tui_rect *r, int focused) {
     memcpy(c, cols_tpl, sizeof c);
     int prev = (a->src->caps & SRC_CAP_PREVIEW) != 0;
     c[C_HEAT].absent = c[C_ERR].absent = !prev;
+    c[C_DKL].absent = a->src->n_dkl == 0;   /* after a sensitivity scan (e) */
     wg_cols_fit(c, C_N, r->w - 2);
     for (int i = 0; i < C_N; i++) c[i].x += 2;   /* cursor and mark columns */
     wg_cols_header(s, r, r->y, c, C_N);
@@ -103,6 +105,11 @@ static void tree_draw(struct app *a, const struct tui_rect *r, int focused) {
             } else if (e == -1) {
                 wg_cell(s, r, y, &c[C_ERR], TS_DIM, "...");
             }
+        }
+        double dkl;
+        if (c[C_DKL].shown && app_node_dkl(a, i, &dkl)) {
+            snprintf(b, sizeof b, "%.4f", dkl);
+            wg_cell(s, r, y, &c[C_DKL], TS_NORMAL, b);
         }
         if (sel) tui_restyle(s, r->x + 1, y, r->w - 1, focused ? TS_CURSOR : TS_CURSOR_DIM);
     }

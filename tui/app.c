@@ -77,12 +77,28 @@ void app_select(struct app *a, int node) {
     wg_list_fix(&a->tree_l, a->tree.n_vis, h);
 }
 
+int app_node_dkl(const struct app *a, int node, double *dkl) {
+    const struct src *s = a->src;
+    const char *t = a->tree.nodes[node].target;
+    size_t n = strlen(t);
+    if (!s->n_dkl || strncmp(t, "re:", 3) || n < 6 || strcmp(t + n - 2, "\\.")) return 0;
+    char plain[512];
+    size_t k = 0;
+    for (size_t i = 3; i < n - 2 && k < sizeof plain - 1; i++)
+        if (t[i] != '\\') plain[k++] = t[i];
+    plain[k] = 0;
+    for (int i = 0; i < s->n_dkl; i++)
+        if (!strcmp(s->dkl_name[i], plain)) { *dkl = s->dkl[i]; return 1; }
+    return 0;
+}
+
 int app_dirty(const struct app *a) { return a->src->recipe_version != a->src->saved_version; }
 
 int app_action_available(const struct app *a, enum tui_action act) {
     int caps = a->src->caps;
     switch (act) {
     case TA_COMMIT: return (caps & SRC_CAP_JOBS) && a->src->commit_kind[0];
+    case TA_SENS: return (caps & SRC_CAP_JOBS) && a->src->can_sens && a->src->ops->sens_submit;
     case TA_JOBS: case TA_CANCEL: return (caps & SRC_CAP_JOBS) != 0;
     case TA_DEPLOY: return (caps & SRC_CAP_DEPLOY) != 0;
     case TA_DETACH: return (caps & SRC_CAP_DETACH) != 0;
@@ -154,7 +170,7 @@ static void draw_hints(struct app *a) {
     /* help first and quit last, always; the rest while they fit */
     static const enum tui_action order[] = {
         TA_HELP, TA_BITS_UP, TA_GROUP, TA_SYM, TA_TYPE, TA_IGNORE, TA_PATTERN, TA_UNDO, TA_RECIPE,
-        TA_COMMIT, TA_JOBS, TA_DEPLOY, TA_DETACH, TA_COMPARE, TA_MARK, TA_SEARCH, TA_WRITE,
+        TA_COMMIT, TA_JOBS, TA_DEPLOY, TA_DETACH, TA_SENS, TA_COMPARE, TA_MARK, TA_SEARCH, TA_WRITE,
     };
     int quit_w = 7, x = 0;
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
@@ -560,6 +576,14 @@ void app_key(struct app *a, int key) {
                     !strcmp(a->src->commit_kind, "eval") ? "; quantize jobs are not in this build" : "");
         }
         break;
+    case TA_SENS: {
+        char sc[64];
+        tui_strcpy(sc, sizeof sc, node_scheme(a, app_selected(a)));
+        if (!strcmp(sc, "bf16")) tui_strcpy(sc, sizeof sc, "int4-g128-sym");
+        if (a->src->ops->sens_submit(a->src, sc, &err) != QT_OK) app_msg(a, TS_ERROR, "%s", err.msg);
+        else app_msg(a, TS_INFO, "dKL scan of every group at %s submitted (o: jobs)", sc);
+        break;
+    }
     case TA_DETACH: a->detach = 1; break;
     case TA_BITS_UP: case TA_BITS_DOWN: case TA_GROUP: case TA_SYM: case TA_TYPE: case TA_IGNORE:
         do_edit(a, act);

@@ -439,5 +439,8 @@ void src_close(struct src *s) {
     cJSON_Delete(s->deploy);
     for (int i = 0; i < s->n_gpus; i++) free(s->gpus[i]);
     free(s->gpus);
+    for (int i = 0; i < s->n_dkl; i++) free(s->dkl_name[i]);
+    free(s->dkl_name);
+    free(s->dkl);
     free(s);
 }

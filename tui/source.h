@@ -93,6 +93,8 @@ struct src_ops {
     /* Asks for lint findings / the deployment estimate of the current recipe. */
     int (*lint_send)(struct src *s, qt_err *err);
     int (*deploy_send)(struct src *s, const char *gpu, qt_err *err);
+    /* Submits a sensitivity job: dKL of each group quantized alone to scheme. */
+    int (*sens_submit)(struct src *s, const char *scheme, qt_err *err);
     void (*close)(struct src *s);
 };
 
@@ -142,6 +144,12 @@ struct src {
     int deploy_stale, deploy_inflight;
     int n_gpus;
     char **gpus;              /* (n_gpus) catalog names, for the deploy panel */
+    /* dKL per unit from the last finished sensitivity job */
+    int can_sens;             /* the engine runs sensitivity jobs */
+    int n_dkl;
+    char **dkl_name;          /* (n_dkl) module prefixes, "model.layers.1.self_attn" */
+    double *dkl;              /* (n_dkl) mean KL increase with that unit alone quantized */
+    char dkl_scheme[48];      /* the scheme the scan used */
     int quit_ok;              /* after close: the engine was asked to stop */
 };
 

@@ -38,6 +38,7 @@ struct dsrc {
     int pv_t[64];             /* (pv_n) tensors */
     char pv_s[64][48];        /* (pv_n) schemes */
     char eval_data[4096];     /* eval text for commits ("" when none) */
+    char sens_scheme[48];     /* the scheme of the last sensitivity scan asked for */
     struct pending pend[64];
     int n_pend;
     int gone;
@@ -259,7 +260,27 @@ static void handle(struct src *s, const cJSON *m) {
         const cJSON *rep = cJSON_GetObjectItem(res, "report");
         if (j && cJSON_IsObject(rep)) {
             const cJSON *kld = cJSON_GetObjectItem(rep, "kld");
-            if (kld)
+            const cJSON *units = cJSON_GetObjectItem(rep, "units");
+            if (cJSON_IsArray(units)) {   /* sensitivity: keep dKL per unit for the tree */
+                for (int i = 0; i < s->n_dkl; i++) free(s->dkl_name[i]);
+                free(s->dkl_name);
+                free(s->dkl);
+                int n = cJSON_GetArraySize(units), k = 0;
+                s->dkl_name = calloc((size_t)n + 1, sizeof *s->dkl_name);
+                s->dkl = calloc((size_t)n + 1, sizeof *s->dkl);
+                const cJSON *u;
+                cJSON_ArrayForEach(u, units) {
+                    if (!s->dkl_name || !s->dkl) break;
+                    s->dkl_name[k] = qt_strdup(jstr(u, "name"));
+                    s->dkl[k++] = jnum(u, "dkl", 0);
+                }
+                s->n_dkl = k;
+                tui_strcpy(s->dkl_scheme, sizeof s->dkl_scheme,
+                           *jstr(rep, "scheme") ? jstr(rep, "scheme") : d->sens_scheme);
+                const cJSON *top = cJSON_GetArrayItem(units, 0);
+                snprintf(j->result, sizeof j->result, "dKL of %d groups at %s; worst %s %.4g", k,
+                         s->dkl_scheme, top ? jstr(top, "name") : "-", top ? jnum(top, "dkl", 0) : 0);
+            } else if (kld)
                 snprintf(j->result, sizeof j->result, "KL %.4g +- %.2g  same top %.1f%%  PPL %.3g -> %.3g",
                          jnum(kld, "mean", 0), jnum(kld, "stderr", 0), 100 * jnum(rep, "same_top_p", 0),
                          jnum(rep, "ppl_base", 0), jnum(rep, "ppl_q", 0));
@@ -426,6 +447,16 @@ static int d_job_submit(struct src *s, qt_err *err) {
     return send_req(s, e, RQ_SUBMIT, err);
 }
 
+static int d_sens_submit(struct src *s, const char *scheme, qt_err *err) {
+    struct dsrc *d = s->impl;
+    cJSON *r = submit_req(s, "sensitivity"), *p = cJSON_GetObjectItem(r, "params");
+    cJSON_AddStringToObject(p, "data", d->eval_data);
+    cJSON_AddStringToObject(p, "scheme", scheme);
+    cJSON_AddStringToObject(p, "by", "group");
+    tui_strcpy(d->sens_scheme, sizeof d->sens_scheme, scheme);
+    return send_req(s, r, RQ_SUBMIT, err);
+}
+
 static int d_job_cancel(struct src *s, int id, qt_err *err) {
     cJSON *r = op("job_cancel");
     cJSON_AddNumberToObject(r, "job", id);
@@ -477,6 +508,7 @@ static const struct src_ops daemon_ops = {
     .variant_store = d_variant_store,
     .job_submit = d_job_submit, .job_cancel = d_job_cancel,
     .preview_send = d_preview_send, .lint_send = d_lint_send, .deploy_send = d_deploy_send,
+    .sens_submit = d_sens_submit,
     .close = d_close,
 };
 
@@ -650,7 +682,8 @@ int src_open_daemon(const char *model_path, const char *recipe_path, const char 
     int can_q = kq && kq->run && !s->model->metadata_only;
     int can_e = ke && ke->run && !s->model->metadata_only &&
                 share_file("data/eval.txt", d->eval_data, sizeof d->eval_data);
-    const struct qt_job_kind *kt = qt_job_kind_find("test");
+    const struct qt_job_kind *kt = qt_job_kind_find("test"), *ks = qt_job_kind_find("sensitivity");
+    s->can_sens = ks && ks->run && !s->model->metadata_only && d->eval_data[0];
     if (can_q) {
         snprintf(s->commit_kind, sizeof s->commit_kind, "quantize");
         s->commit_eval = can_e;

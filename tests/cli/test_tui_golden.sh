@@ -81,6 +81,18 @@ run_case 80x24 utf8 C.UTF-8
 run_case 120x40 utf8 C.UTF-8
 run_case 80x24 ascii C.UTF-8 --ascii
 run_case 120x40 ascii C.UTF-8 --ascii
+# A dKL scan (sensitivity job, a few seconds): the dKL column and detail line.
+d="$T/dkl"; mkdir -p "$d"
+printf 'j j <Enter> j j j\ne\n:wait-idle\n:dump %s/dkl.txt\n' "$d" >"$d/script"
+if QTUNE_HOME="$d/home" LC_ALL=C.UTF-8 COLUMNS=120 LINES=30 QTUNE_SCRIPT="$d/script" "$Q" "$M" --no-daemon \
+        >"$d/out" 2>"$d/err"; then
+    g="$G/tui-120x30-utf8-dkl.txt"
+    if [ "${QTUNE_UPDATE_GOLDEN:-}" = 1 ]; then cp "$d/dkl.txt" "$g"; fi
+    if diff -u "$g" "$d/dkl.txt" >"$d/diff"; then pass "tui golden dKL scan"
+    else fail "tui golden dKL scan" "$(head -n 20 "$d/diff")"; fi
+else
+    fail "tui golden dKL scan: run" "$(head -c 300 "$d/err")"
+fi
 # The glyph table follows the locale: a non-UTF-8 locale draws ASCII.
 d="$T/80x24-clocale"; mkdir -p "$d"
 sed "s|D/|$d/|" "$T/script" >"$d/script"
