@@ -651,6 +651,13 @@ int src_open_daemon(const char *model_path, const char *recipe_path, const char 
     if (!s->bytes_after) { qt_err_set(err, "out of memory"); goto fail; }
     const cJSON *j;
     cJSON_ArrayForEach(j, cJSON_GetObjectItem(h, "jobs")) job_update(s, j);
+    /* reports of jobs that finished while no one watched (the last 16) */
+    for (int i = s->n_jobs > 16 ? s->n_jobs - 16 : 0; i < s->n_jobs; i++) {
+        if (strcmp(s->jobs[i].state, "done")) continue;
+        cJSON *q = op("job_get");
+        cJSON_AddNumberToObject(q, "job", s->jobs[i].id);
+        if (send_req_slot(s, q, RQ_JOBGET, s->jobs[i].id, err) != QT_OK) goto fail;
+    }
     if (recipe_path) {
         size_t len;
         char *text = qt_read_file(recipe_path, &len, err);
