@@ -31,7 +31,7 @@ int cli_is_help(const char *arg);
       "size, GPUs needed and cost of serving a recipe")                              \
     X(eval, "eval MODEL (-r RECIPE | --scheme S | --quantized OUT) --data FILE [--ctx N] [--chunks N] [--json]", \
       "KL divergence and perplexity against the original")                          \
-    X(quantize, "quantize MODEL -r RECIPE -o OUT [--calib FILE] [--force]",          \
+    X(quantize, "quantize MODEL -r RECIPE -o OUT [--calib FILE] [--max-shard-size 5GB] [--force] [--json]", \
       "write a compressed-tensors checkpoint")                                       \
     X(sensitivity, "sensitivity MODEL --scheme S --data FILE [--by group|layer] [--json]", \
       "KL cost of quantizing each group alone")                                      \

@@ -18,7 +18,10 @@ static const char usage[] =
     "usage: qtune " USAGE "\n"
     "  Writes OUT as a compressed-tensors checkpoint (vLLM): pack-quantized int weights,\n"
     "  int-quantized W8A8, float-quantized FP8; everything else copied unchanged.\n"
-    "  OUT appears only when complete; an existing OUT is replaced only with --force.\n";
+    "  OUT appears only when complete; an existing OUT is replaced only with --force.\n"
+    "  Round-to-nearest only: GPTQ, AWQ, SmoothQuant and SparseGPT modifiers are refused.\n"
+    "  --calib FILE is recorded in qtune-report.json (round-to-nearest needs no calibration).\n"
+    "  --max-shard-size takes B, KB, MB, GB (default 5GB), KiB, MiB, GiB.\n";
 
 static volatile sig_atomic_t cancel_flag;
 static void on_signal(int sig) { (void)sig; cancel_flag = 1; }
@@ -33,22 +36,6 @@ static void on_progress(void *ud, int64_t done, int64_t total, const char *tenso
     p->last = now;
     fprintf(stderr, "\r\033[K%5.1f%%  %s", total ? 100.0 * (double)done / (double)total : 100.0, tensor);
     if (done >= total) fputc('\n', stderr);
-}
-
-/* Refuses modifiers qtune does not implement: never silently round-to-nearest
- * what the recipe asks GPTQ/AWQ/... to do. */
-static int check_modifiers(const struct qt_recipe *r, qt_err *err) {
-    for (int i = 0; i < r->n_mods; i++) {
-        const struct qt_modifier *md = &r->mods[i];
-        if (md->algo != QT_ALGO_RTN)
-            return qt_err_set(err, "%s: %s is not implemented yet; qtune quantize would only round to nearest. "
-                              "Use QuantizationModifier for round-to-nearest", md->type,
-                              md->algo == QT_ALGO_OTHER ? "this modifier" : qt_algo_name(md->algo));
-        if (md->kv_bits > 0)
-            return qt_err_set(err, "%s: kv_cache_scheme needs calibrated k/v scales, which qtune does not compute yet",
-                              md->type);
-    }
-    return QT_OK;
 }
 
 int qt_cmd_quantize(int argc, char **argv) {
@@ -81,55 +68,16 @@ int qt_cmd_quantize(int argc, char **argv) {
     struct cli_recipe_ctx c;
     if (cli_recipe_open(model, recipe, &c, &err) != QT_OK) return cli_fail(&err);
     int rc = 1;
-    const struct qt_model *m = c.model;
-    int nrg = c.recipe->n_groups;
-    int *tg = malloc(((size_t)m->n_tensors + 1) * sizeof *tg);
-    int *map = malloc(((size_t)nrg + 1) * sizeof *map);           /* recipe group -> ct group */
-    struct qt_ct_group *groups = calloc((size_t)nrg + 1, sizeof *groups);
-    const char **targets = NULL;
-    char (*names)[32] = calloc((size_t)nrg + 1, sizeof *names);
-    size_t ntot = 0;
-    for (int g = 0; g < nrg; g++) ntot += (size_t)c.recipe->groups[g].n_targets;
-    targets = calloc(ntot + 1, sizeof *targets);
-    char *yaml = NULL;
-    if (!tg || !map || !groups || !names || !targets) { cli_failf("out of memory"); goto done; }
-    if (check_modifiers(c.recipe, &err) != QT_OK) { qt_err_prefix(&err, "%s", recipe); cli_fail(&err); goto done; }
-    for (int g = 0; g < nrg; g++) map[g] = -1;
-    int ng = 0;
-    size_t tk = 0;
-    for (int i = 0; i < m->n_tensors; i++) {
-        const struct qt_resolved *rv = &c.res.t[i];
-        tg[i] = -1;
-        if (!rv->quantized || rv->group < 0) continue;
-        int g = rv->group;
-        if (map[g] < 0) {
-            const struct qt_rgroup *rg = &c.recipe->groups[g];
-            map[g] = ng;
-            snprintf(names[ng], sizeof names[ng], "group_%d", ng);
-            groups[ng].name = names[ng];
-            groups[ng].scheme = rg->scheme;
-            groups[ng].targets = targets + tk;
-            groups[ng].n_targets = rg->n_targets;
-            for (int k = 0; k < rg->n_targets; k++) targets[tk++] = rg->targets[k].text;
-            ng++;
-        }
-        tg[i] = map[g];
-    }
-    size_t ylen;
-    yaml = qt_recipe_dump(c.recipe, &ylen, &err);
-    if (!yaml) { cli_fail(&err); goto done; }
-
     signal(SIGXFSZ, SIG_IGN);   /* a file size limit makes write() fail with EFBIG instead of killing us */
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     struct prog pr = {isatty(2) && !json, 0};
     struct qt_write_params p = {
-        .out = out, .max_shard_bytes = max_shard, .force = force, .n_groups = ng, .groups = groups,
-        .tensor_group = tg, .recipe_yaml = yaml, .recipe_path = recipe, .calib = calib,
+        .out = out, .max_shard_bytes = max_shard, .force = force, .recipe_path = recipe, .calib = calib,
         .progress = on_progress, .progress_ud = &pr, .cancel = (const volatile int *)&cancel_flag,
     };
     struct qt_write_result res;
-    if (qt_write_ct(m, &p, &res, &err) != QT_OK) { cli_fail(&err); goto done; }
+    if (qt_write_ct_recipe(c.model, c.recipe, &c.res, &p, &res, &err) != QT_OK) { cli_fail(&err); goto done; }
     if (json) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "out", out);
@@ -149,12 +97,6 @@ int qt_cmd_quantize(int argc, char **argv) {
 done:
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
-    free(yaml);
-    free(tg);
-    free(map);
-    free(groups);
-    free(names);
-    free(targets);
     cli_recipe_close(&c);
     return rc;
 }

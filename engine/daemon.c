@@ -33,7 +33,7 @@
 #include "session.h"
 
 #define EVENT_RING 4096                 /* events kept for replay */
-#define CLIENT_OUT_CAP (64u << 20)      /* a client this far behind is dropped */
+#define CLIENT_OUT_CAP (64u << 20)      /* a client this far behind is dropped ($QTUNE_CLIENT_BUFFER) */
 #define LINES_PER_TURN 32               /* requests served per client per loop turn */
 #define CANCEL_GRACE 5.0                /* seconds between SIGTERM and SIGKILL */
 #define EXIT_CANCELLED 3
@@ -330,13 +330,16 @@ static void on_worker_term(int sig) { (void)sig; worker_cancel = 1; }
  * (cancelled).  Never returns. */
 static void worker_main(struct qt_daemon *d, struct qt_job *j, const struct qt_job_kind *k,
                         int wfd, const char *recipe) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != d->pid) _exit(4);      /* the daemon died before we got here */
-    setpgid(0, 0);
-    if (setpriority(PRIO_PROCESS, 0, 10) != 0) { /* best effort: batch below interactive */ }
     struct sigaction sa = {0};
     sa.sa_handler = on_worker_term;
     sigaction(SIGTERM, &sa, NULL);
+    /* the daemon dying cancels the job: it stops at its next check and
+     * cleans up (the writer removes its partial output); the next daemon
+     * shows it as interrupted */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != d->pid) _exit(4);      /* the daemon died before we got here */
+    setpgid(0, 0);
+    if (setpriority(PRIO_PROCESS, 0, 10) != 0) { /* best effort: batch below interactive */ }
     signal(SIGINT, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
@@ -749,6 +752,9 @@ int qt_daemon_new(const char *session, int listen_it, struct qt_daemon **out, qt
     d->max_jobs = 1;
     const char *mj = getenv("QTUNE_MAX_JOBS");
     if (mj && atoi(mj) > 0) d->max_jobs = atoi(mj);
+    d->out_cap = CLIENT_OUT_CAP;
+    const char *oc = getenv("QTUNE_CLIENT_BUFFER");
+    if (oc && atoll(oc) >= 65536) d->out_cap = (size_t)atoll(oc);
     d->listening = listen_it;
     /* check the socket directory before creating anything */
     if (listen_it && qt_session_socket_path(session, 1, d->sock, sizeof d->sock, err)) goto fail;
@@ -973,7 +979,7 @@ int qt_daemon_run(struct qt_daemon *d, int handle_signals, qt_err *err) {
              * sent and dropped once its replies are out (or cannot be) */
             if (c->dead) client_drop(d, i, "connection error");
             else if (c->conn.eof && !c->more && !qt_conn_pending(&c->conn)) client_drop(d, i, "disconnected");
-            else if (qt_conn_pending(&c->conn) > CLIENT_OUT_CAP) client_drop(d, i, "dropped: does not read its output");
+            else if (qt_conn_pending(&c->conn) > d->out_cap) client_drop(d, i, "dropped: does not read its output");
         }
         if (d->quit_now) break;
     }

@@ -63,6 +63,7 @@ struct qt_daemon {
     int n_clients, cap_clients, client_counter, had_client;
     struct qt_job **jobs;
     int n_jobs, cap_jobs, max_jobs;
+    size_t out_cap;            /* bytes of unread output after which a client is dropped */
     /* event log: ring of serialized events, seq of the newest */
     char *ring[4096];
     int n_ring;

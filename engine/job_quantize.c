@@ -36,22 +36,6 @@ int qt_job_quantize_check(const void *params, qt_err *err) {
     return QT_OK;
 }
 
-/* As qtune quantize: never round-to-nearest silently what a recipe asks
- * GPTQ/AWQ/... to do, nor write kv scales qtune does not compute. */
-static int check_modifiers(const struct qt_recipe *r, qt_err *err) {
-    for (int i = 0; i < r->n_mods; i++) {
-        const struct qt_modifier *md = &r->mods[i];
-        if (md->algo != QT_ALGO_RTN)
-            return qt_err_set(err, "%s: %s is not implemented yet; qtune quantize would only round to nearest. "
-                              "Use QuantizationModifier for round-to-nearest", md->type,
-                              md->algo == QT_ALGO_OTHER ? "this modifier" : qt_algo_name(md->algo));
-        if (md->kv_bits > 0)
-            return qt_err_set(err, "%s: kv_cache_scheme needs calibrated k/v scales, which qtune does not compute yet",
-                              md->type);
-    }
-    return QT_OK;
-}
-
 static void on_progress(void *ud, int64_t done, int64_t total, const char *tensor) {
     (void)tensor;
     qt_job_progress(ud, done, total, "writing");
@@ -66,45 +50,12 @@ int qt_job_quantize_run(struct qt_job_ctx *ctx, qt_err *err) {
     struct qt_recipe *r = NULL;
     struct qt_resolution res = {0};
     if (qt_recipe_parse(ctx->recipe, strlen(ctx->recipe), "recipe.yaml", &r, err) ||
-        qt_recipe_resolve(r, m, &res, err) || check_modifiers(r, err)) {
+        qt_recipe_resolve(r, m, &res, err)) {
         qt_resolution_free(&res);
         qt_recipe_free(r);
         return QT_ERR;
     }
-    /* recipe config groups -> compressed-tensors groups, in first-use order */
-    int nrg = r->n_groups, rc = QT_ERR;
-    size_t ntot = 0;
-    for (int g = 0; g < nrg; g++) ntot += (size_t)r->groups[g].n_targets;
-    int *tg = malloc(((size_t)m->n_tensors + 1) * sizeof *tg);              /* (n_tensors) ct group, -1 kept */
-    int *map = malloc(((size_t)nrg + 1) * sizeof *map);                      /* (nrg) recipe group -> ct group */
-    struct qt_ct_group *groups = calloc((size_t)nrg + 1, sizeof *groups);    /* (nrg) */
-    char (*names)[32] = calloc((size_t)nrg + 1, sizeof *names);             /* (nrg) */
-    const char **targets = calloc(ntot + 1, sizeof *targets);               /* (ntot) */
-    char *yaml = NULL;
-    if (!tg || !map || !groups || !names || !targets) { qt_err_set(err, "quantize: out of memory"); goto done; }
-    for (int g = 0; g < nrg; g++) map[g] = -1;
-    int ng = 0;
-    size_t tk = 0;
-    for (int i = 0; i < m->n_tensors; i++) {
-        const struct qt_resolved *rv = &res.t[i];
-        tg[i] = -1;
-        if (!rv->quantized || rv->group < 0) continue;
-        int g = rv->group;
-        if (map[g] < 0) {
-            const struct qt_rgroup *rg = &r->groups[g];
-            map[g] = ng;
-            snprintf(names[ng], sizeof names[ng], "group_%d", ng);
-            groups[ng].name = names[ng];
-            groups[ng].scheme = rg->scheme;
-            groups[ng].targets = targets + tk;
-            groups[ng].n_targets = rg->n_targets;
-            for (int k = 0; k < rg->n_targets; k++) targets[tk++] = rg->targets[k].text;
-            ng++;
-        }
-        tg[i] = map[g];
-    }
-    size_t ylen;
-    if (!(yaml = qt_recipe_dump(r, &ylen, err))) goto done;
+    int rc = QT_ERR;
     uint64_t max_shard = 0;
     const char *shard = pstr(ctx->params, "max_shard_size");
     if (shard && qt_write_parse_size(shard, &max_shard, err)) goto done;
@@ -113,13 +64,14 @@ int qt_job_quantize_run(struct qt_job_ctx *ctx, qt_err *err) {
     struct qt_write_params wp = {
         .out = out, .max_shard_bytes = max_shard,
         .force = cJSON_IsTrue(cJSON_GetObjectItem((const cJSON *)ctx->params, "force")),
-        .n_groups = ng, .groups = groups, .tensor_group = tg, .recipe_yaml = yaml, .recipe_path = rpath,
+        .recipe_path = rpath,
         .calib = pstr(ctx->params, "calib"), .progress = on_progress, .progress_ud = ctx,
         .cancel = (const volatile int *)ctx->cancel,
     };
-    qt_job_log(ctx, "quantize: %d tensors in %d groups -> %s", res.n_quantized, ng, out);
+    qt_job_log(ctx, "quantize: %d tensors -> %s", res.n_quantized, out);
     struct qt_write_result wr;
-    if (qt_write_ct(m, &wp, &wr, err)) goto done;
+    /* refuses GPTQ/AWQ/... and kv_cache_scheme, maps recipe groups to config groups */
+    if (qt_write_ct_recipe(m, r, &res, &wp, &wr, err)) goto done;
     cJSON *rep = cJSON_CreateObject();
     cJSON_AddStringToObject(rep, "out", out);
     cJSON_AddNumberToObject(rep, "modules_quantized", wr.n_quantized);
@@ -133,12 +85,6 @@ int qt_job_quantize_run(struct qt_job_ctx *ctx, qt_err *err) {
                wr.n_shards, wr.n_shards == 1 ? "" : "s");
     rc = QT_OK;
 done:
-    free(yaml);
-    free(tg);
-    free(map);
-    free(groups);
-    free(names);
-    free(targets);
     qt_resolution_free(&res);
     qt_recipe_free(r);
     return rc;

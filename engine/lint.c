@@ -154,7 +154,7 @@ static int lint_broad(struct qt_lint *L, const struct qt_model *m, const struct 
         }
         if (end > 0 && end < strlen(mod) && is_word(mod[end - 1]) && is_word(mod[end])) {
             if (il_push(&mid, i)) return qt_err_set(err, "out of memory");
-            if (!ex_mid[0]) snprintf(ex_mid, sizeof ex_mid, "%s", mod);
+            if (!ex_mid[0]) snprintf(ex_mid, sizeof ex_mid, "%.255s", mod);
         }
     }
     (void)ex_num;

@@ -20,7 +20,8 @@ int qt_preview_quantizable(const struct qt_model *m, int ti);
 struct qt_preview_cache;
 struct qt_preview_cache *qt_preview_cache_new(void);
 void qt_preview_cache_free(struct qt_preview_cache *c);
-/* Number of entries and of lookups answered from the cache so far. */
+/* Number of entries (statistics, plus the tensor amax entries nvfp4's fused
+ * global scales use) and of lookups answered from the cache so far. */
 int qt_preview_cache_size(const struct qt_preview_cache *c);
 int64_t qt_preview_cache_hits(const struct qt_preview_cache *c);
 

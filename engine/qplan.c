@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "quant.h"
+#include "recipe.h"
 #include <math.h>
 
 int qt_qplan_init(const struct qt_model *m, struct qt_qplan *out, qt_err *err) {
@@ -171,17 +172,20 @@ struct qt_fwd_hooks qt_qplan_hooks(struct qt_qplan *p) {
     return h;
 }
 
-/* Bridges for qplan_recipe.c, which cannot include scheme.h (see there). */
-int qt_qplan_set_str(struct qt_qplan *p, int i, const char *scheme, qt_err *err);
-int qt_qplan_init_opaque(const struct qt_model *m, struct qt_qplan *out, qt_err *err);
-void qt_qplan_free_opaque(struct qt_qplan *p);
-
-int qt_qplan_set_str(struct qt_qplan *p, int i, const char *scheme, qt_err *err) {
-    struct qt_scheme s;
-    if (qt_scheme_parse(scheme, &s, err) != QT_OK) return qt_err_prefix(err, "%s", p->m->tensors[i].name);
-    return qt_qplan_set(p, i, &s, err);
+int qt_qplan_from_recipe(const struct qt_model *m, const char *recipe_path, struct qt_qplan *out,
+                         qt_err *err) {
+    struct qt_recipe *r = NULL;
+    if (qt_recipe_load(recipe_path, &r, err) != QT_OK) return QT_ERR;
+    struct qt_resolution res;
+    if (qt_recipe_resolve(r, m, &res, err) != QT_OK) {
+        qt_recipe_free(r);
+        return QT_ERR;
+    }
+    int rc = qt_qplan_init(m, out, err);
+    for (int i = 0; rc == QT_OK && i < m->n_tensors; i++)
+        if (res.t[i].quantized && res.t[i].s) rc = qt_qplan_set(out, i, res.t[i].s, err);
+    if (rc != QT_OK && out->quant) qt_qplan_free(out);
+    qt_resolution_free(&res);
+    qt_recipe_free(r);
+    return rc;
 }
-int qt_qplan_init_opaque(const struct qt_model *m, struct qt_qplan *out, qt_err *err) {
-    return qt_qplan_init(m, out, err);
-}
-void qt_qplan_free_opaque(struct qt_qplan *p) { qt_qplan_free(p); }

@@ -829,6 +829,18 @@ int qt_write_ct(const struct qt_model *m, const struct qt_write_params *p, struc
     for (int i = 0; i < ws.pl.n; i++)
         if (ws.pl.e[i].last) ws.total += (int64_t)m->tensors[ws.pl.e[i].tensor].nbytes;
 
+    /* create missing parent directories, as mkdir -p */
+    for (char *sl = strchr(out + 1, '/'); sl; sl = strchr(sl + 1, '/')) {
+        *sl = 0;
+        if (mkdir(out, 0755) != 0 && errno != EEXIST) {
+            qt_err_set(err, "%s: cannot create: %s", out, strerror(errno));
+            *sl = '/';
+            plan_free(&ws.pl);
+            free(gs);
+            return QT_ERR;
+        }
+        *sl = '/';
+    }
     char partial[4096 + 32];
     snprintf(partial, sizeof partial, "%s.partial-XXXXXX", out);
     if (!mkdtemp(partial)) {

@@ -72,6 +72,19 @@ struct qt_write_result {
 int qt_write_ct(const struct qt_model *m, const struct qt_write_params *p,
                 struct qt_write_result *res, qt_err *err);
 
+/* The same from a recipe (what `qtune quantize` and the daemon's quantize job
+ * call): refuses modifiers qtune does not run faithfully (GPTQ, AWQ,
+ * SmoothQuant, SparseGPT, unknown ones: the message names the modifier) and
+ * kv_cache_scheme, builds one config group per recipe group that quantizes
+ * something (its targets written as the recipe has them), and writes the
+ * recipe as recipe.yaml.  res is r resolved against m.  p supplies out,
+ * max_shard_bytes, force, recipe_path, calib, progress and cancel; its
+ * groups / tensor_group / recipe_yaml are ignored. */
+struct qt_recipe;
+struct qt_resolution;
+int qt_write_ct_recipe(const struct qt_model *m, const struct qt_recipe *r, const struct qt_resolution *res,
+                       const struct qt_write_params *p, struct qt_write_result *out, qt_err *err);
+
 /* Parses a size such as "5GB", "500MB", "2GiB", "1000" (bytes) into *out. */
 int qt_write_parse_size(const char *s, uint64_t *out, qt_err *err);
 

@@ -435,9 +435,10 @@ static void prompt_accept(struct app *a) {
         if (!a->plen) return;
         int c = src_match_count(a->src, a->pbuf, &err);
         if (c < 0) { app_msg(a, TS_ERROR, "%s", err.msg); return; }
-        /* a copy: the edit replaces the recipe the node's scheme points into */
-        char sc[64];
-        tui_strcpy(sc, sizeof sc, node_scheme(a, app_selected(a)));
+        int sel = app_selected(a);
+        /* copied: the edit below frees the resolution node_scheme points into */
+        char sc[QT_SCHEME_STR_MAX];
+        tui_strcpy(sc, sizeof sc, node_scheme(a, sel));
         if (!strcmp(sc, "bf16")) tui_strcpy(sc, sizeof sc, "int4-g128-sym");
         if (src_add_pattern(a->src, a->pbuf, k == PR_TARGET ? sc : NULL, &err) != QT_OK) {
             app_msg(a, TS_ERROR, "%s", err.msg);

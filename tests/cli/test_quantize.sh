@@ -87,3 +87,5 @@ $Q eval $M -r "$T/w8a8.yaml" $EV >"$T/ev8_r.json" 2>&1
 $Q eval $M --quantized $T/w8a8 $EV >"$T/ev8_q.json" 2>&1
 check eval_quantized_w8a8_identical cmp -s "$T/ev8_r.json" "$T/ev8_q.json"
 expect_err eval_quantized_not_ct 'not a compressed-tensors checkpoint' $Q eval $M --quantized $M $EV
+$Q quantize $M -r $R -o $T/new/sub/out >/dev/null 2>&1
+check quantize_mkdir_parents test -f $T/new/sub/out/config.json

@@ -687,7 +687,7 @@ TU_TEST(test_quantize_job) {
     const char *tmp = tu_tmpdir("test_engine_daemon_q");
     char cli_out[PATH_MAX], job_out[PATH_MAX], cmd[3 * PATH_MAX];
     snprintf(cli_out, sizeof cli_out, "%s/cli", tmp);
-    snprintf(job_out, sizeof job_out, "%s/job", tmp);
+    snprintf(job_out, sizeof job_out, "%s/new/dirs/job", tmp);   /* parents created */
     snprintf(cmd, sizeof cmd, "'%s' quantize '%s' -r '%s' -o '%s' >/dev/null 2>&1", getenv("QTUNE_ENGINE_BIN"),
              tu_path("share/models/tiny-glm-moe"), tu_path("recipes/tiny-w4a16.yaml"), cli_out);
     TU_CHECK(system(cmd) == 0);
@@ -727,6 +727,48 @@ TU_TEST(test_quantize_job) {
         TU_CHECKF(same_file(a, b), "%s differs", files[i]);
     }
     qt_client_close(c);
+}
+
+TU_TEST(test_slow_client_dropped) {
+    /* a client that asks and never reads is dropped once 1 MiB of replies
+     * waits for it; meanwhile another client is served as usual */
+    setenv("QTUNE_CLIENT_BUFFER", "1048576", 1);
+    struct qt_client *good = conn("slow", QT_CLIENT_START, -1);
+    unsetenv("QTUNE_CLIENT_BUFFER");
+    struct qt_client *slow = conn("slow", QT_CLIENT_RAW, -1);
+    TU_CHECK(good && slow);
+    if (!good || !slow) { qt_client_close(good); qt_client_close(slow); return; }
+    char req[PATH_MAX + 64];
+    snprintf(req, sizeof req, "{\"op\":\"open\",\"model\":\"%s\"}", tu_path("share/models/tiny-glm-moe"));
+    cJSON_Delete(call_ok(good, req));
+    qt_err err;
+    const char *hello = "{\"id\":0,\"op\":\"hello\",\"version\":1}\n";
+    TU_CHECK(qt_client_send_raw(slow, hello, strlen(hello), &err) == QT_OK);
+    const char *ask = "{\"id\":1,\"op\":\"tensors\"}\n";   /* ~70 KB a reply */
+    for (int i = 0; i < 60; i++) TU_CHECK(qt_client_send_raw(slow, ask, strlen(ask), &err) == QT_OK);
+    cJSON *r = call_ok(good, "{\"op\":\"session\"}");
+    TU_CHECK(r != NULL);
+    cJSON_Delete(r);
+    /* the daemon's log says it dropped the slow one */
+    struct qt_session *s;
+    int dropped = 0;
+    if (qt_session_open("slow", 0, &s, &err) == QT_OK) {
+        char path[PATH_MAX];
+        qt_session_path(s, "daemon.log", path, sizeof path);
+        for (int i = 0; i < 500 && !dropped; i++) {
+            char *log = qt_read_file(path, NULL, NULL);
+            dropped = log && strstr(log, "dropped: does not read its output");
+            free(log);
+            if (!dropped) usleep(20000);
+        }
+        qt_session_free(s);
+    }
+    TU_CHECK(dropped);
+    r = call_ok(good, "{\"op\":\"job_list\"}");
+    TU_CHECK(r != NULL);
+    cJSON_Delete(r);
+    qt_client_close(slow);
+    qt_client_close(good);
 }
 
 TU_TEST(test_inproc) {
@@ -795,6 +837,7 @@ int main(void) {
     TU_RUN(test_engine_ops);
     TU_RUN(test_eval_job);
     TU_RUN(test_quantize_job);
+    TU_RUN(test_slow_client_dropped);
     TU_RUN(test_inproc);
     cleanup();
     return TU_END();
