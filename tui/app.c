@@ -221,8 +221,9 @@ static void draw_dialog(struct app *a) {
     struct tui_rect in = wg_box(&a->scr, a->g, 52, 6, "quit");
     int edits = a->src->recipe_version - a->src->saved_version;
     if (edits < 0) edits = -edits;
-    tui_printf(&a->scr, &in, in.x, in.y, in.w, TS_NORMAL, "The recipe has uncommitted edits (%d).", edits);
-    tui_puts(&a->scr, &in, in.x, in.y + 1, in.w, TS_NORMAL, "Quit and lose them?");
+    tui_printf(&a->scr, &in, in.x, in.y, in.w, TS_NORMAL, "%d recipe edit%s not committed (c) or written (w).",
+               edits, edits == 1 ? "" : "s");
+    tui_puts(&a->scr, &in, in.x, in.y + 1, in.w, TS_NORMAL, "Quit anyway?");
     int x = in.x;
     x += tui_puts(&a->scr, &in, x, in.y + 3, -1, TS_HINT_KEY, "y");
     x += tui_puts(&a->scr, &in, x, in.y + 3, -1, TS_NORMAL, " yes   ");
