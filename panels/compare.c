@@ -2,6 +2,7 @@
  * quantized, and the tensors whose scheme differs.  Error and KL columns
  * appear when the engine reports them (preview / eval). */
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,31 @@ static void compute(struct app *a) {
     a->cmp_valid = 1;
 }
 
+/* Parameter-weighted RMS of the relative weight error over the quantizable
+ * weights of variant k (kept ones count as exact), from the engine's
+ * previews; -1 while some are still being computed. */
+static double variant_error(struct app *a, int k) {
+    struct src *s = a->src;
+    double acc = 0, params = 0;
+    int missing = 0;
+    for (int i = 0; i < s->model->n_tensors; i++) {
+        const struct qt_tensor *t = &s->model->tensors[i];
+        if (!qt_recipe_quantizable(t) || !qt_role_is_linear(t->role)) continue;
+        double p = (double)qt_tensor_numel(t);
+        params += p;
+        const char *sc = a->cmp_schemes[k][i];
+        if (!strcmp(sc, "bf16")) continue;
+        const struct src_prev *e = src_preview_get(s, i, sc);
+        if (!e || e->state == PV_NONE || e->state == PV_PENDING) {
+            src_preview_want(s, i, sc);
+            missing = 1;
+        } else if (e->state == PV_OK) {
+            acc += p * e->rel_rmse * e->rel_rmse;
+        }
+    }
+    return missing ? -1 : params > 0 ? sqrt(acc / params) : 0;
+}
+
 static void compare_draw(struct app *a, const struct tui_rect *r, int focused) {
     (void)focused;
     struct tui_screen *s = &a->scr;
@@ -49,6 +75,12 @@ static void compare_draw(struct app *a, const struct tui_rect *r, int focused) {
     snprintf(b1, sizeof b1, "%d", A->n_quantized);
     snprintf(b2, sizeof b2, "%d", B->n_quantized);
     tui_printf(s, r, r->x + 2, y++, -1, TS_NORMAL, "%-14s %-22s %-22s", "quantized", A->ok ? b1 : "-", B->ok ? b2 : "-");
+    if ((a->src->caps & SRC_CAP_PREVIEW) && A->ok && B->ok) {
+        double ea = variant_error(a, 0), eb = variant_error(a, 1);
+        if (ea >= 0) snprintf(b1, sizeof b1, "%.3f%%", 100 * ea); else snprintf(b1, sizeof b1, "...");
+        if (eb >= 0) snprintf(b2, sizeof b2, "%.3f%%", 100 * eb); else snprintf(b2, sizeof b2, "...");
+        tui_printf(s, r, r->x + 2, y++, -1, TS_NORMAL, "%-14s %-22s %-22s", "weight error", b1, b2);
+    }
     y++;
     if (!A->ok || !B->ok) return;
     tui_printf(s, r, r->x + 2, y++, -1, TS_TITLE, "%d tensors differ", a->n_cmp_diff);

@@ -46,6 +46,7 @@ enum {
     X(RECIPE,     "r",                      "recipe",  "toggle recipe / detail pane")        \
     X(WRITE,      "w",                      "write",   "write the recipe to a file")         \
     X(COMMIT,     "c",                      "commit",  "commit: quantize + eval job")        \
+    X(SENS,       "e",                      "dKL",     "estimate dKL: each group alone at the selected scheme (sensitivity job)") \
     X(JOBS,       "o",                      "jobs",    "jobs panel")                         \
     X(CANCEL,     "K",                      NULL,      "cancel the selected job")            \
     X(DEPLOY,     "D",                      "deploy",  "deploy panel")                       \
