@@ -3,7 +3,9 @@
  * metadata model (~45,000 tensors) at 120x40 and times each frame: key
  * handling, drawing the virtual screen, and the curses flush (erase, copy,
  * one doupdate) to /dev/null as TERM=xterm-256color.  Baseline, measured in
- * the same run: a bare frame (erase + doupdate of an empty screen). */
+ * the same run: a bare frame (erase + doupdate of an empty screen).  The
+ * engine runs in-process (--no-daemon) in a scratch QTUNE_HOME, removed
+ * afterwards; opening includes resolving the (empty) recipe there. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,16 +14,33 @@
 
 #include "app.h"
 #include "cli.h"
+#include "writer.h"
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
 }
 
+static int bench_ui(const char *path, void **json_out, qt_err *err);
+
 int qt_bench_ui(void **json_out, qt_err *err) {
     const char *root = getenv("QTUNE_ROOT");
-    char path[4096];
+    char path[4096], home[] = "/tmp/qtune-bench-ui-XXXXXX";
     snprintf(path, sizeof path, "%s/share/models/meta/GLM-4.6.config.json", root ? root : ".");
+    if (!mkdtemp(home)) return qt_err_set(err, "bench ui: %s: cannot create", home);
+    const char *old = getenv("QTUNE_HOME");
+    char *saved = old ? qt_strdup(old) : NULL;
+    setenv("QTUNE_HOME", home, 1);
+    int rc = bench_ui(path, json_out, err);
+    if (saved) setenv("QTUNE_HOME", saved, 1);
+    else unsetenv("QTUNE_HOME");
+    free(saved);
+    qt_err e2;
+    qt_write_rmtree(home, &e2);
+    return rc;
+}
+
+static int bench_ui(const char *path, void **json_out, qt_err *err) {
     const int W = 120, H = 40, N = 1000;
     static const char *cycle[] = {
         "j", "j", "j", "<Enter>", "j", "j", "j", "j", "<Enter>", "j", "<PgDn>", "<PgDn>", "k",
@@ -30,7 +49,7 @@ int qt_bench_ui(void **json_out, qt_err *err) {
     const int ncyc = (int)(sizeof cycle / sizeof cycle[0]);
     double t0 = qt_now();
     struct src *s;
-    if (src_open_local(path, NULL, NULL, &s, err) != QT_OK) return QT_ERR;
+    if (src_open_daemon(path, NULL, "bench-ui", 1, &s, err) != QT_OK) return QT_ERR;
     double t_open = qt_now() - t0;
     FILE *out = fopen("/dev/null", "w"), *in = fopen("/dev/null", "r");
     char why[256];

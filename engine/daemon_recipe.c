@@ -83,6 +83,23 @@ static cJSON *patterns_json(const struct qt_recipe *r) {
     return arr;
 }
 
+/* Index in patterns_json's list of the pattern that decides x's scheme:
+ * its winning target when quantized, else the ignore entry that kept it;
+ * -1 when none. */
+static int pattern_index(const struct qt_recipe *r, const struct qt_resolved *x) {
+    int k = 0;
+    for (int i = 0; i < r->n_mods; i++) {
+        const struct qt_modifier *md = &r->mods[i];
+        for (int g = md->first_group; g < md->first_group + md->n_groups; g++) {
+            if (x->quantized && x->group == g && x->target >= 0) return k + x->target;
+            k += r->groups[g].n_targets;
+        }
+        if (!x->quantized && x->ignored_by_mod == i && x->ignored_by >= 0) return k + x->ignored_by;
+        k += md->n_ignore;
+    }
+    return -1;
+}
+
 int qt_dop_resolve(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
     const struct qt_model *m = qt_daemon_model(d, err);
@@ -135,6 +152,10 @@ int qt_dop_resolve(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
         if (x && x->ignored_by_mod >= 0 && x->ignored_by >= 0)
             cJSON_AddStringToObject(o, "ignored_by", r->mods[x->ignored_by_mod].ignore[x->ignored_by].text);
         else cJSON_AddNullToObject(o, "ignored_by");
+        int pi = x ? pattern_index(r, x) : -1;
+        if (pi >= 0) cJSON_AddNumberToObject(o, "pattern", pi);
+        else cJSON_AddNullToObject(o, "pattern");
+        cJSON_AddNumberToObject(o, "bytes", qt_deploy_tensor_bytes(t, q ? x->s : NULL, q ? x->actorder : NULL));
         cJSON_AddItemToArray(arr, o);
     }
     if (md) pcre2_match_data_free(md);

@@ -9,23 +9,31 @@
 
 #include "app.h"
 
-/* Summarizes both variants once per change (cleared by app on edits). */
+/* 1 when variant k's resolution (the engine's answer) is in. */
+static int have(const struct src *s, int k) {
+    return s->variant[k] && s->vres[k].state == RS_OK && s->vres[k].t;
+}
+
+/* The tensors whose schemes differ, once per change (cleared by app when
+ * the source changes). */
 static void compute(struct app *a) {
     if (a->cmp_valid) return;
     struct src *s = a->src;
-    for (int k = 0; k < 2; k++) {
-        memset(&a->cmp_sum[k], 0, sizeof a->cmp_sum[k]);
-        a->cmp_schemes[k] = NULL;
-        if (s->variant[k]) src_summarize(s, s->variant[k], &a->cmp_sum[k], &a->cmp_schemes[k]);
-        if (a->cmp_schemes[k]) a->cmp_sum[k].ok = 1;
-    }
     a->n_cmp_diff = 0;
-    if (a->cmp_schemes[0] && a->cmp_schemes[1]) {
+    if (have(s, 0) && have(s, 1)) {
         a->cmp_diff = malloc(sizeof(int) * (size_t)s->model->n_tensors);
         for (int i = 0; a->cmp_diff && i < s->model->n_tensors; i++)
-            if (strcmp(a->cmp_schemes[0][i], a->cmp_schemes[1][i])) a->cmp_diff[a->n_cmp_diff++] = i;
+            if (strcmp(s->vres[0].t[i].scheme, s->vres[1].t[i].scheme)) a->cmp_diff[a->n_cmp_diff++] = i;
     }
     a->cmp_valid = 1;
+}
+
+/* What to say instead of variant k's figures ("" when they are in). */
+static const char *variant_note(const struct src *s, int k) {
+    if (!s->variant[k]) return k ? "(empty: press b)" : "(empty: press a)";
+    if (s->vres[k].state == RS_ERROR) return s->vres[k].err;
+    if (!have(s, k)) return "...";
+    return "";
 }
 
 /* Parameter-weighted RMS of the relative weight error over the quantizable
@@ -40,7 +48,7 @@ static double variant_error(struct app *a, int k) {
         if (!qt_recipe_quantizable(t) || !qt_role_is_linear(t->role)) continue;
         double p = (double)qt_tensor_numel(t);
         params += p;
-        const char *sc = a->cmp_schemes[k][i];
+        const char *sc = s->vres[k].t[i].scheme;
         if (!strcmp(sc, "bf16")) continue;
         const struct src_prev *e = src_preview_get(s, i, sc);
         if (!e || e->state == PV_NONE || e->state == PV_PENDING) {
@@ -63,26 +71,26 @@ static void compare_draw(struct app *a, const struct tui_rect *r, int focused) {
     int y = r->y + 2;
     char b1[32], b2[32];
     tui_printf(s, r, r->x + 2, y++, -1, TS_TITLE, "%-14s %-22s %-22s", "", "A", "B");
-    const struct src_summary *A = &a->cmp_sum[0], *B = &a->cmp_sum[1];
-    const char *sa = a->src->variant[0] ? (A->ok ? "" : A->err) : "(empty: press a)";
-    const char *sb = a->src->variant[1] ? (B->ok ? "" : B->err) : "(empty: press b)";
+    const struct src_summary *A = &a->src->vres[0].sum, *B = &a->src->vres[1].sum;
+    const char *sa = variant_note(a->src, 0), *sb = variant_note(a->src, 1);
+    int aok = !*sa, bok = !*sb;
     if (*sa || *sb) tui_printf(s, r, r->x + 2, y++, -1, TS_WARN, "%-14s %-22.22s %-22.22s", "", sa, sb);
     tui_printf(s, r, r->x + 2, y++, -1, TS_NORMAL, "%-14s %-22s %-22s", "size",
-               A->ok ? wg_bytes(A->bytes_after, b1, sizeof b1) : "-", B->ok ? wg_bytes(B->bytes_after, b2, sizeof b2) : "-");
+               aok ? wg_bytes(A->bytes_after, b1, sizeof b1) : "-", bok ? wg_bytes(B->bytes_after, b2, sizeof b2) : "-");
     snprintf(b1, sizeof b1, "%.3f", A->bpw);
     snprintf(b2, sizeof b2, "%.3f", B->bpw);
-    tui_printf(s, r, r->x + 2, y++, -1, TS_NORMAL, "%-14s %-22s %-22s", "bpw", A->ok ? b1 : "-", B->ok ? b2 : "-");
+    tui_printf(s, r, r->x + 2, y++, -1, TS_NORMAL, "%-14s %-22s %-22s", "bpw", aok ? b1 : "-", bok ? b2 : "-");
     snprintf(b1, sizeof b1, "%d", A->n_quantized);
     snprintf(b2, sizeof b2, "%d", B->n_quantized);
-    tui_printf(s, r, r->x + 2, y++, -1, TS_NORMAL, "%-14s %-22s %-22s", "quantized", A->ok ? b1 : "-", B->ok ? b2 : "-");
-    if ((a->src->caps & SRC_CAP_PREVIEW) && A->ok && B->ok) {
+    tui_printf(s, r, r->x + 2, y++, -1, TS_NORMAL, "%-14s %-22s %-22s", "quantized", aok ? b1 : "-", bok ? b2 : "-");
+    if ((a->src->caps & SRC_CAP_PREVIEW) && aok && bok) {
         double ea = variant_error(a, 0), eb = variant_error(a, 1);
         if (ea >= 0) snprintf(b1, sizeof b1, "%.3f%%", 100 * ea); else snprintf(b1, sizeof b1, "...");
         if (eb >= 0) snprintf(b2, sizeof b2, "%.3f%%", 100 * eb); else snprintf(b2, sizeof b2, "...");
         tui_printf(s, r, r->x + 2, y++, -1, TS_NORMAL, "%-14s %-22s %-22s", "weight error", b1, b2);
     }
     y++;
-    if (!A->ok || !B->ok) return;
+    if (!aok || !bok) return;
     tui_printf(s, r, r->x + 2, y++, -1, TS_TITLE, "%d tensors differ", a->n_cmp_diff);
     int h = r->y + r->h - y;
     wg_list_fix(&a->compare_l, a->n_cmp_diff, h);
@@ -97,7 +105,7 @@ static void compare_draw(struct app *a, const struct tui_rect *r, int focused) {
         int len = (int)strlen(mod);
         const char *shown = len > nw ? mod + len - nw : mod;   /* keep the informative tail */
         tui_printf(s, r, r->x + 2, y + row, -1, TS_NORMAL, "%-*s %-16s %-16s", nw, shown,
-                   a->cmp_schemes[0][ti], a->cmp_schemes[1][ti]);
+                   a->src->vres[0].t[ti].scheme, a->src->vres[1].t[ti].scheme);
     }
 }
 

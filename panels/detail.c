@@ -33,17 +33,13 @@ static int line(struct app *a, const struct tui_rect *r, int *y, enum tui_style 
 
 /* Why tensor ti has its scheme, in recipe words. */
 static void why(const struct app *a, int ti, char *buf, size_t n) {
-    const struct qt_recipe *rc = a->src->recipe;
-    const struct qt_resolved *rv = &a->src->res.t[ti];
-    if (!rc) { snprintf(buf, n, "-"); return; }
-    if (rv->quantized && rv->group >= 0) {
-        const struct qt_rgroup *g = &rc->groups[rv->group];
-        snprintf(buf, n, "%s: %s", g->name, rv->target >= 0 ? g->targets[rv->target].text : "?");
-    } else if (rv->ignored_by_mod >= 0 && rv->ignored_by >= 0) {
-        snprintf(buf, n, "ignore: %s", rc->mods[rv->ignored_by_mod].ignore[rv->ignored_by].text);
-    } else {
-        snprintf(buf, n, "no target matches");
-    }
+    const struct src_res *rs = &a->src->res;
+    const struct src_tres *rv = &rs->t[ti];
+    const struct src_pat *p = rv->pattern >= 0 && rv->pattern < rs->n_pats ? &rs->pats[rv->pattern] : NULL;
+    if (rs->state != RS_OK) snprintf(buf, n, "-");
+    else if (p && !p->ignore) snprintf(buf, n, "%.60s: %.180s", p->group, p->text);
+    else if (p) snprintf(buf, n, "ignore: %.200s", p->text);
+    else snprintf(buf, n, "no target matches");
 }
 
 /* One cell of the error table: rel RMSE in percent, "..." while asked. */
@@ -173,24 +169,26 @@ static void detail_draw(struct app *a, const struct tui_rect *r, int focused) {
     if (n->tensor >= 0 && (src->caps & SRC_CAP_PREVIEW) && qt_recipe_quantizable(&src->model->tensors[n->tensor]))
         y = error_table(a, r, y, n->tensor);
     if (n->tensor >= 0 && (src->caps & SRC_CAP_HIST)) {
-        if (a->hist_tensor != n->tensor) {
-            qt_err err = {{0}};
-            a->hist_tensor = n->tensor;
-            a->hist_ok = src_histogram(a->src, n->tensor, 64, a->hist, &a->hist_lo, &a->hist_hi,
-                                       &a->hist_rows, &err) == QT_OK;
-            snprintf(a->hist_err, sizeof a->hist_err, "%.127s", err.msg);
-        }
-        if (a->hist_ok) {
-            line(a, r, &y, TS_DIM, "weights", "%d rows, [%.3g, %.3g]", a->hist_rows, a->hist_lo, a->hist_hi);
+        /* the engine's statistics of the whole tensor (sampled rows when huge) */
+        const struct src_detail *D = src_detail_get(a->src, n->tensor);
+        int64_t rows = qt_tensor_rows(&src->model->tensors[n->tensor]);
+        if (!D) {
+            line(a, r, &y, TS_DIM, "weights", "...");
+        } else if (D->state == DT_OK) {
+            if (D->rows_sampled < rows)
+                line(a, r, &y, TS_DIM, "weights", "%lld of %lld rows, [%.3g, %.3g]", (long long)D->rows_sampled,
+                     (long long)rows, D->lo, D->hi);
+            else
+                line(a, r, &y, TS_DIM, "weights", "%lld rows, [%.3g, %.3g]", (long long)D->rows_sampled, D->lo, D->hi);
             int hh = r->y + r->h - y;
             if (hh > 6) hh = 6;
             if (hh > 0) {
                 struct tui_rect hr = {r->x + 1, y, r->w - 2, hh};
-                wg_histogram(s, &hr, a->g, a->hist, 64);
+                wg_histogram(s, &hr, a->g, D->counts, 64);
                 y += hh;
             }
         } else {
-            line(a, r, &y, TS_ERROR, "weights", "%s", a->hist_err);
+            line(a, r, &y, TS_ERROR, "weights", "%s", D->err);
         }
     } else if (n->tensor >= 0 && src->model->metadata_only) {
         line(a, r, &y, TS_DIM, "weights", "metadata only: no histogram");

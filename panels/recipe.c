@@ -32,34 +32,26 @@ static int build(struct app *a, struct rline *L, int max) {
         p += len + (e ? 1 : 0);
     }
     if (n < max) { L[n].text[0] = 0; L[n].st = TS_NORMAL; L[n++].jump = -1; }
-    const struct qt_recipe *r = s->recipe;
-    if (!r) {
-        if (n < max) { snprintf(L[n].text, sizeof L[n].text, "error: %.240s", s->sum.err); L[n].st = TS_ERROR; L[n++].jump = -1; }
+    const struct src_res *rs = &s->res;
+    if (rs->state == RS_ERROR) {
+        if (n < max) { snprintf(L[n].text, sizeof L[n].text, "error: %.240s", rs->err); L[n].st = TS_ERROR; L[n++].jump = -1; }
         return n;
     }
     if (n < max) { snprintf(L[n].text, sizeof L[n].text, "matches"); L[n].st = TS_TITLE; L[n++].jump = -1; }
-    for (int g = 0; g < r->n_groups && n < max; g++) {
-        const struct qt_rgroup *G = &r->groups[g];
-        for (int k = 0; k < G->n_targets && n < max; k++) {
-            snprintf(L[n].text, sizeof L[n].text, "%5d  %s -> %s", G->target_hits[k], G->targets[k].text, G->scheme);
-            L[n].st = G->target_hits[k] ? TS_NORMAL : TS_WARN;
-            L[n].jump = -1;
-            for (int t = 0; t < s->res.n; t++)
-                if (s->res.t[t].group == g && s->res.t[t].target == k) { L[n].jump = t; break; }
-            n++;
+    /* the engine's counts: targets first, then ignore entries */
+    for (int pass = 0; pass < 2; pass++)
+        for (int k = 0; k < rs->n_pats && n < max; k++) {
+            const struct src_pat *P = &rs->pats[k];
+            if (P->ignore != pass) continue;
+            if (pass) {
+                snprintf(L[n].text, sizeof L[n].text, "%5d  ignore %.200s", P->matches, P->text);
+                L[n].st = P->matches ? TS_DIM : TS_WARN;
+            } else {
+                snprintf(L[n].text, sizeof L[n].text, "%5d  %.180s -> %.47s", P->matches, P->text, P->scheme);
+                L[n].st = P->matches ? TS_NORMAL : TS_WARN;
+            }
+            L[n++].jump = P->first;
         }
-    }
-    for (int m = 0; m < r->n_mods && n < max; m++) {
-        const struct qt_modifier *M = &r->mods[m];
-        for (int k = 0; k < M->n_ignore && n < max; k++) {
-            snprintf(L[n].text, sizeof L[n].text, "%5d  ignore %s", M->ignore_hits[k], M->ignore[k].text);
-            L[n].st = M->ignore_hits[k] ? TS_DIM : TS_WARN;
-            L[n].jump = -1;
-            for (int t = 0; t < s->res.n; t++)
-                if (s->res.t[t].ignored_by_mod == m && s->res.t[t].ignored_by == k) { L[n].jump = t; break; }
-            n++;
-        }
-    }
     if (s->caps & SRC_CAP_LINT) {
         if (n < max) { L[n].text[0] = 0; L[n].st = TS_NORMAL; L[n++].jump = -1; }
         if (n < max) { snprintf(L[n].text, sizeof L[n].text, "lint (%d)", s->n_findings); L[n].st = TS_TITLE; L[n++].jump = -1; }

@@ -20,19 +20,11 @@ int app_init(struct app *a, struct src *s, int w, int h, int ascii, qt_err *err)
         return qt_err_set(err, "screen: out of memory");
     if (mt_build(&a->tree, s, err) != QT_OK) { tui_screen_free(&a->scr); return QT_ERR; }
     a->side = &panel_detail;
-    a->hist_tensor = -1;
     app_resize(a, w, h);
     return QT_OK;
 }
 
 static void cmp_clear(struct app *a) {
-    for (int k = 0; k < 2; k++) {
-        if (a->cmp_schemes[k]) {
-            for (int i = 0; i < a->src->model->n_tensors; i++) free(a->cmp_schemes[k][i]);
-            free(a->cmp_schemes[k]);
-            a->cmp_schemes[k] = NULL;
-        }
-    }
     free(a->cmp_diff);
     a->cmp_diff = NULL;
     a->n_cmp_diff = 0;
@@ -106,10 +98,16 @@ int app_action_available(const struct app *a, enum tui_action act) {
     }
 }
 
+static void edit_report(struct app *a);
+
 void app_source_changed(struct app *a) {
     mt_update(&a->tree, a->src);
     cmp_clear(a);
     a->src->changed = 0;
+    if (!a->src->res_stale) {   /* the engine's answer for the current text is in */
+        a->n_intent = 0;
+        if (a->check_node) edit_report(a);
+    }
     if (a->src->note[0]) {
         app_msg(a, a->src->note_err ? TS_ERROR : TS_INFO, "%s", a->src->note);
         a->src->note[0] = 0;
@@ -127,9 +125,9 @@ static void draw_status(struct app *a) {
     int x = tui_printf(s, r, 0, r->y, -1, TS_STATUS_KEY, " %s", src->model_name);
     x += tui_printf(s, r, x, r->y, -1, TS_STATUS, " %s%s", src->model->cfg.model_type,
                     src->model->metadata_only ? " (metadata)" : "");
-    if (src->recipe)
+    if (src->res.state == RS_OK)
         snprintf(line, sizeof line, "%srecipe %s%s  %.2f bpw", a->g->sep,
-                 wg_bytes(src->sum.bytes_after, b1, sizeof b1), app_dirty(a) ? " [+]" : "", src->sum.bpw);
+                 wg_bytes(src->res.sum.bytes_after, b1, sizeof b1), app_dirty(a) ? " [+]" : "", src->res.sum.bpw);
     else
         snprintf(line, sizeof line, "%srecipe error", a->g->sep);
     x += tui_puts(s, r, x, r->y, -1, TS_STATUS, line);
@@ -149,7 +147,7 @@ static void draw_status(struct app *a) {
         int elen = (int)mbstowcs(NULL, extra, 0);
         if (x + elen + 12 < r->w) x += tui_puts(s, r, x, r->y, -1, TS_STATUS, extra);
     }
-    snprintf(line, sizeof line, "%s%d quantized", a->g->sep, src->sum.n_quantized);
+    snprintf(line, sizeof line, "%s%d quantized", a->g->sep, src->res.sum.n_quantized);
     char right[128];
     snprintf(right, sizeof right, "engine %s%s%s ", src->engine_state, src->session[0] ? " @" : "",
              src->session);
@@ -338,11 +336,40 @@ static int edit_nodes(struct app *a, int *out, int max) {
     return n;
 }
 
+/* The scheme node i has: what an edit not yet resolved gave it, else the
+ * engine's resolution (its first member's when mixed). */
 static const char *node_scheme(const struct app *a, int i) {
+    for (int k = a->n_intent - 1; k >= 0; k--)
+        if (a->intent_node[k] == i) return a->intent_scheme[k];
     const struct mt_node *nd = &a->tree.nodes[i];
     if (nd->scheme) return nd->scheme;
     if (nd->n_members && a->src->res.t) return a->src->res.t[a->tree.members[nd->first_member]].scheme;
     return "bf16";
+}
+
+static void intent_add(struct app *a, int node, const char *scheme) {
+    if (a->n_intent >= 256) return;
+    a->intent_node[a->n_intent] = node;
+    tui_strcpy(a->intent_scheme[a->n_intent], sizeof a->intent_scheme[0], scheme);
+    a->n_intent++;
+}
+
+/* The last edit against the engine's resolution: done, or resolved to
+ * something else than asked (fused groups must agree, shapes, ...). */
+static void edit_report(struct app *a) {
+    int node = a->check_node;
+    a->check_node = 0;
+    if (node <= 0 || node >= a->tree.n) return;
+    const struct mt_node *nd = &a->tree.nodes[node];
+    const char *now = node_scheme(a, node);
+    const char *want = a->check_ignore && a->check_all_kept ? NULL : a->check_want;
+    if (a->check_ignore && a->check_all_kept)
+        app_msg(a, now && strcmp(now, "bf16") ? TS_INFO : TS_WARN, "%s: not ignored (%s)", nd->target,
+                now && strcmp(now, "bf16") ? now : "no target matches it");
+    else if (want && strcmp(now, want))
+        app_msg(a, TS_WARN, "%s -> %s, but it resolves to %s", nd->target, want, now);
+    else
+        app_msg(a, TS_INFO, "%s -> %s%s", nd->target, want, a->check_multi ? " (and marked nodes)" : "");
 }
 
 static void do_edit(struct app *a, enum tui_action act) {
@@ -373,17 +400,18 @@ static void do_edit(struct app *a, enum tui_action act) {
         }
     }
     if (src_edit_commit(a->src, r, &err) != QT_OK) { app_msg(a, TS_ERROR, "%s", err.msg); return; }
+    /* the rows change when the engine has resolved the new text; until then
+     * further keys build on what was asked */
+    for (int i = 0; i < n; i++)
+        if (ok[i] && !(act == TA_IGNORE && all_kept)) intent_add(a, nodes[i], act != TA_IGNORE ? schemes[i] : "bf16");
+    a->check_node = nodes[0];
+    a->check_ignore = act == TA_IGNORE;
+    a->check_all_kept = all_kept;
+    a->check_multi = n > 1;
+    tui_strcpy(a->check_want, sizeof a->check_want, act == TA_IGNORE ? "bf16" : schemes[0]);
+    if (a->src->res_stale) app_msg(a, TS_DIM, "%s -> %s ...", a->tree.nodes[nodes[0]].target,
+                                   act == TA_IGNORE && all_kept ? "not ignored" : a->check_want);
     app_source_changed(a);
-    const struct mt_node *nd = &a->tree.nodes[nodes[0]];
-    const char *now = node_scheme(a, nodes[0]);
-    const char *want = act == TA_IGNORE ? (all_kept ? NULL : "bf16") : schemes[0];
-    if (act == TA_IGNORE && all_kept)
-        app_msg(a, now && strcmp(now, "bf16") ? TS_INFO : TS_WARN, "%s: not ignored (%s)", nd->target,
-                now && strcmp(now, "bf16") ? now : "no target matches it");
-    else if (want && strcmp(now, want))
-        app_msg(a, TS_WARN, "%s -> %s, but it resolves to %s", nd->target, want, now);
-    else
-        app_msg(a, TS_INFO, "%s -> %s%s", nd->target, want, n > 1 ? " (and marked nodes)" : "");
 }
 
 /* ---- prompts ---- */
@@ -552,6 +580,7 @@ void app_key(struct app *a, int key) {
         break;
     case TA_UNDO:
     case TA_REDO:
+        a->n_intent = a->check_node = 0;   /* what the edits asked is no longer what holds */
         if ((act == TA_UNDO ? a->src->ops->undo : a->src->ops->redo)(a->src, &err) != QT_OK)
             app_msg(a, TS_WARN, "%s", err.msg);
         else {

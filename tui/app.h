@@ -58,16 +58,16 @@ struct app {
     char search[256];
     /* dialog */
     enum dialog_kind dialog;
-    /* the detail panel's histogram cache */
-    int hist_tensor;
-    int64_t hist[64];                 /* (64) bins */
-    double hist_lo, hist_hi;
-    int hist_rows, hist_ok;
-    char hist_err[128];
-    /* compare cache: summaries and per-tensor schemes of A and B */
+    /* edits sent whose resolution has not come back: the scheme each edited
+     * node was given, so that keys pressed meanwhile build on it */
+    int n_intent;
+    int intent_node[256];             /* (n_intent) tree nodes */
+    char intent_scheme[256][48];      /* (n_intent) */
+    /* the last edit, reported when its resolution comes back */
+    int check_node, check_ignore, check_all_kept, check_multi;   /* check_node 0: none */
+    char check_want[48];
+    /* compare cache: tensors whose schemes differ between variants A and B */
     int cmp_valid;
-    struct src_summary cmp_sum[2];
-    char **cmp_schemes[2];            /* (n_tensors) each */
     int *cmp_diff;                    /* (n_cmp_diff) tensor indices whose schemes differ */
     int n_cmp_diff;
     /* outcome */

@@ -217,7 +217,7 @@ void mt_update(struct mtree *t, const struct src *s) {
             const struct qt_tensor *x = &m->tensors[n->tensor];
             n->params = qt_tensor_numel(x);
             n->bytes_before = (int64_t)x->nbytes;
-            n->bytes_after = s->bytes_after ? s->bytes_after[n->tensor] : (int64_t)x->nbytes;
+            n->bytes_after = s->res.t ? s->res.t[n->tensor].bytes : (int64_t)x->nbytes;
             n->scheme = s->res.t ? s->res.t[n->tensor].scheme : "bf16";
             n->n_quantized = s->res.t && s->res.t[n->tensor].quantized;
             n->seen = 1;

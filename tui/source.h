@@ -1,16 +1,19 @@
 /* source.h — where the TUI gets what it shows: the model description, the
- * current recipe and how it resolves, per-tensor previews, lint findings,
- * variants and jobs.  Panels read `struct src`; they never compute.
+ * current recipe and how the engine resolves it, per-tensor previews and
+ * weight statistics, lint findings, variants and jobs.  Panels read `struct
+ * src`; they never compute.
  *
- * A backend (ops table) moves recipe texts, variants and jobs between the
- * TUI and an engine: `local` runs the engine library in this process (no
- * daemon; what tests use until the daemon lands), a daemon backend will speak
- * docs/protocol.md.  caps says which engine calls the backend has; the UI
- * hides what is not there.
+ * The backend (ops table) speaks docs/protocol.md to the session's engine
+ * daemon (a process, or a thread of this one with --no-daemon).  Requests
+ * are sent without waiting and answered through pump(); while an answer is
+ * pending the screen shows what it had.  caps says which engine calls the
+ * daemon answers; the UI hides what is not there.
  *
  * Recipe edits are made here with the recipe module's edit API
  * (qt_recipe_set_scheme / add_ignore / remove_ignore), then sent as one new
- * recipe text: one user action = one undo step. */
+ * recipe text: one user action = one undo step.  What a text does to each
+ * tensor (scheme, bytes, the entry deciding it) comes back from the daemon's
+ * `resolve`. */
 #ifndef QT_TUI_SOURCE_H
 #define QT_TUI_SOURCE_H
 #include <stdint.h>
@@ -24,7 +27,7 @@ enum {
     SRC_CAP_LINT = 2,
     SRC_CAP_DEPLOY = 4,
     SRC_CAP_JOBS = 8,      /* quantize / eval jobs, commit */
-    SRC_CAP_HIST = 16,     /* weight histograms (needs weights) */
+    SRC_CAP_HIST = 16,     /* weight statistics and histograms (needs weights) */
     SRC_CAP_DETACH = 32,   /* the engine outlives this client */
 };
 
@@ -43,16 +46,56 @@ struct src_finding {
     int *tensors;             /* (n_tensors) model tensor indices */
 };
 
-/* What a recipe text comes to on this model (also used for variants). */
+/* What a recipe text comes to on this model (also used for variants): sums
+ * of the engine's per-tensor answers. */
 struct src_summary {
-    int ok;                   /* 0: the text did not parse / resolve; see err */
-    char err[256];
     int64_t params;           /* all tensors */
     int64_t bytes_before, bytes_after;   /* all tensors */
     int64_t q_params;         /* quantizable weights (Linear .weight) */
     int64_t q_bytes_after;    /* their bytes after */
     int n_quantized;
     double bpw;               /* bits per quantizable weight */
+};
+
+/* One tensor as the engine resolves a recipe text. */
+struct src_tres {
+    char scheme[48];          /* canonical scheme, "bf16" when kept */
+    int quantized;            /* 1: a config group's scheme applies */
+    int pattern;              /* index in src_res.pats of the entry deciding it, -1 */
+    int64_t bytes;            /* after quantization */
+};
+
+/* One target or ignore entry of the recipe, with its live match count. */
+struct src_pat {
+    char text[256];
+    int ignore;               /* 1: an ignore entry; 0: a target */
+    char group[64];           /* a target's config group */
+    char scheme[48];          /* a target's group scheme */
+    int matches;              /* modules it matches */
+    int first;                /* the first tensor it decides, -1 */
+};
+
+/* The engine's resolution of one recipe text (the `resolve` op, paged). */
+enum { RS_NONE = 0, RS_PENDING, RS_OK, RS_ERROR };
+struct src_res {
+    int state;                /* RS_NONE: no text; RS_PENDING: first answer not in yet */
+    char err[256];            /* RS_ERROR: why ("recipe:3:5: ...") */
+    struct src_tres *t;       /* (model->n_tensors) the last complete answer; NULL before one */
+    int n_pats;
+    struct src_pat *pats;     /* (n_pats) targets then ignores, per modifier */
+    struct src_summary sum;
+};
+
+/* Statistics of one tensor's weights (the `detail` op). */
+enum { DT_NONE = 0, DT_PENDING, DT_OK, DT_ERROR };
+struct src_detail {
+    int tensor;               /* -1: none */
+    int state;                /* DT_* */
+    int64_t rows_sampled, elements;
+    double min, max, mean, std;
+    double lo, hi;            /* histogram range */
+    int64_t counts[64];       /* (64) equal bins over [lo, hi] */
+    char err[128];
 };
 
 /* One preview result: the error a tensor would suffer under a scheme. */
@@ -90,6 +133,11 @@ struct src_ops {
     /* Asks for previews of n (tensor, scheme) pairs; answers arrive through
      * pump into the preview cache. */
     int (*preview_send)(struct src *s, int n, const int *tensors, char (*schemes)[48], qt_err *err);
+    /* Asks how text resolves (paged; the answer lands in src_res_of(s, slot)):
+     * slot 0 the current recipe, 1 and 2 variants A and B. */
+    int (*resolve_send)(struct src *s, int slot, const char *text, qt_err *err);
+    /* Asks for the weight statistics of a tensor (into s->detail). */
+    int (*detail_send)(struct src *s, int tensor, qt_err *err);
     /* Asks for lint findings / the deployment estimate of the current recipe. */
     int (*lint_send)(struct src *s, qt_err *err);
     int (*deploy_send)(struct src *s, const char *gpu, qt_err *err);
@@ -112,13 +160,13 @@ struct src {
     int recipe_version, can_undo, can_redo;
     int saved_version;        /* version last written or committed */
     char *recipe_path;        /* -r file, where `w` writes */
-    /* its resolution (rebuilt whenever recipe_text changes) */
-    struct qt_recipe *recipe;
-    struct qt_resolution res;
-    int64_t *bytes_after;     /* (model->n_tensors) */
-    struct src_summary sum;
-    /* variants A, B: texts (NULL when empty) */
+    /* how the engine resolves it: the last complete answer; res_stale while
+     * the answer for the current text is on its way */
+    struct src_res res;
+    int res_stale;
+    /* variants A, B: texts (NULL when empty) and their resolutions */
     char *variant[2];
+    struct src_res vres[2];
     /* jobs and lint findings as last reported */
     int n_jobs;
     struct src_job *jobs;     /* (n_jobs) oldest first */
@@ -142,6 +190,9 @@ struct src {
     void *deploy;             /* cJSON result of the last deploy request, or NULL */
     char deploy_gpu[48], deploy_err[200];
     int deploy_stale, deploy_inflight;
+    /* weight statistics of the last tensor asked for (SRC_CAP_HIST) */
+    struct src_detail detail;
+    int detail_want, detail_inflight;
     int n_gpus;
     char **gpus;              /* (n_gpus) catalog names, for the deploy panel */
     /* dKL per unit from the last finished sensitivity job */
@@ -165,22 +216,17 @@ int src_open_daemon(const char *model_path, const char *recipe_path, const char 
  * returns the number of jobs that keep it running. */
 int src_shutdown_idle(struct src *s);
 
-/* Opens the in-process source: the model at path, the recipe file (or an
- * empty recipe), a session label.  Caller frees with src_close. */
-int src_open_local(const char *model_path, const char *recipe_path, const char *session,
-                   struct src **out, qt_err *err);
 void src_close(struct src *s);
 
-/* Called by backends after recipe_text changed: parses, resolves, sums. */
+/* Called by the backend after recipe_text changed: marks lint, deploy and
+ * the resolution stale and asks the engine to resolve the new text. */
 void src_recipe_changed(struct src *s);
 
-/* Summarizes a recipe text on the source's model; fills schemes (n_tensors
- * canonical scheme strings, caller frees each and the array) when not NULL. */
-void src_summarize(struct src *s, const char *text, struct src_summary *sum, char ***schemes);
-
-/* Bytes a tensor takes under scheme s (NULL or bf16: unchanged), with
- * weight_g_idx when actorder is "group". */
-int64_t src_tensor_bytes(const struct qt_tensor *t, const struct qt_scheme *s, const char *actorder);
+/* The resolution of slot: 0 the current recipe, 1 and 2 variants A and B. */
+struct src_res *src_res_of(struct src *s, int slot);
+/* Fills r's per-pattern first tensors and its summary from r->t. */
+void src_res_finish(const struct src *s, struct src_res *r);
+void src_res_free(struct src_res *r);
 
 /* ---- edits: each is one history step ---- */
 
@@ -205,13 +251,12 @@ const struct src_prev *src_preview_get(const struct src *s, int tensor, const ch
 /* Wishes a preview for this frame (ignored when cached or in flight). */
 void src_preview_want(struct src *s, int tensor, const char *scheme);
 /* After a frame: sends what the frame wished for (previews, up to 64 per
- * request, one request in flight) and refreshes stale lint and deploy;
- * clears the wishes. */
+ * request, one request in flight; weight statistics) and refreshes stale
+ * lint and deploy; clears the wishes. */
 void src_tick(struct src *s);
 
-/* Histogram of a tensor's weights over bins: counts (bins), range [lo, hi],
- * from up to 64 evenly spaced rows.  Needs SRC_CAP_HIST. */
-int src_histogram(struct src *s, int tensor, int bins, int64_t *counts, double *lo, double *hi,
-                  int *rows_used, qt_err *err);
+/* The weight statistics of tensor, or NULL while they are not in: wishes
+ * them for this frame (sent by src_tick, one request in flight). */
+const struct src_detail *src_detail_get(struct src *s, int tensor);
 
 #endif

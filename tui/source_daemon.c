@@ -5,6 +5,7 @@
  * once) and confirmed by the reply and the `recipe` event. */
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,12 +24,31 @@
 struct src_prev *src_prev_slot(struct src *s, int tensor, const char *scheme);
 
 enum req_kind { RQ_RECIPE, RQ_VARIANT, RQ_VARIANT_GET, RQ_SUBMIT, RQ_CANCEL, RQ_PREVIEW, RQ_LINT,
-                RQ_DEPLOY, RQ_JOBGET, RQ_OTHER };
+                RQ_DEPLOY, RQ_JOBGET, RQ_RESOLVE, RQ_DETAIL, RQ_OTHER };
 
 struct pending {
     int id;
     enum req_kind kind;
-    int slot;   /* variants: 0 = A, 1 = B */
+    int slot;   /* variants: 0 = A, 1 = B; resolve: 0 current, 1 A, 2 B; job_get: the job */
+    int gen;    /* resolve: the text generation asked about */
+};
+
+/* Tensors per resolve page: a reply line stays well under the protocol's
+ * 1 MiB (about 170 bytes a tensor); pages asked ahead, so that the daemon
+ * builds one while this side reads another. */
+#define RESOLVE_PAGE 2048
+#define RESOLVE_AHEAD 4
+
+/* One resolution being fetched, page by page: the text asked about and the
+ * answer so far, which replaces the shown one when its last page is in.
+ * Pages of an older text still on their way are dropped when they come. */
+struct fetch {
+    char *text;               /* the latest text to resolve */
+    int gen;                  /* bumped when text changes */
+    int inflight;             /* pages of this gen on their way */
+    int next;                 /* offset of the next page to ask for */
+    int got;                  /* tensors answered */
+    struct src_res stage;
 };
 
 struct dsrc {
@@ -42,6 +62,7 @@ struct dsrc {
     struct pending pend[64];
     int n_pend;
     int gone;
+    struct fetch fetch[3];    /* resolutions: current recipe, variant A, variant B */
 };
 
 static const char *jstr(const cJSON *o, const char *k) {
@@ -116,9 +137,143 @@ static void recipe_update(struct src *s, const cJSON *r) {
         cJSON_AddStringToObject(q, "op", "recipe_get");
         qt_err err;
         int id = qt_client_send(d->c, q, &err);
-        if (id > 0 && d->n_pend < 64) d->pend[d->n_pend++] = (struct pending){id, RQ_RECIPE, 0};
+        if (id > 0 && d->n_pend < 64) d->pend[d->n_pend++] = (struct pending){id, RQ_RECIPE, 0, 0};
     }
     s->changed = 1;
+}
+
+static int send_req_gen(struct src *s, cJSON *req, enum req_kind kind, int slot, int gen, qt_err *err);
+static cJSON *op(const char *name);
+static int d_resolve_send(struct src *s, int slot, const char *text, qt_err *err);
+
+/* Asks for pages of fetch slot's text until RESOLVE_AHEAD are on their
+ * way or every tensor is asked for. */
+static int resolve_pages(struct src *s, int slot, qt_err *err) {
+    struct dsrc *d = s->impl;
+    struct fetch *f = &d->fetch[slot];
+    /* leave room in the request table; d_pump asks for the rest later */
+    while (f->inflight < RESOLVE_AHEAD && f->next < s->model->n_tensors && d->n_pend < 48) {
+        cJSON *r = op("resolve");
+        cJSON_AddStringToObject(r, "text", f->text);
+        cJSON_AddNumberToObject(r, "offset", f->next);
+        cJSON_AddNumberToObject(r, "limit", RESOLVE_PAGE);
+        if (send_req_gen(s, r, RQ_RESOLVE, slot, f->gen, err) != QT_OK) return QT_ERR;
+        f->inflight++;
+        f->next += RESOLVE_PAGE;
+    }
+    return QT_OK;
+}
+
+/* A fetch ended (answered whole, or failed): the shown resolution becomes
+ * the staged one. */
+static void resolve_done(struct src *s, int slot, int state, const char *why) {
+    struct dsrc *d = s->impl;
+    struct fetch *f = &d->fetch[slot];
+    struct src_res *r = src_res_of(s, slot);
+    if (state == RS_OK) {
+        src_res_finish(s, &f->stage);
+        src_res_free(r);
+        *r = f->stage;
+        memset(&f->stage, 0, sizeof f->stage);
+        r->state = RS_OK;
+    } else {   /* keep the last answer's rows, say why this text has none */
+        src_res_free(&f->stage);
+        r->state = RS_ERROR;
+        tui_strcpy(r->err, sizeof r->err, why);
+    }
+    if (slot == 0) s->res_stale = 0;
+    s->changed = 1;
+}
+
+/* A resolve page came back: stage it, ask for the next, or finish. */
+static void resolve_reply(struct src *s, int slot, int gen, const cJSON *m) {
+    struct dsrc *d = s->impl;
+    struct fetch *f = &d->fetch[slot];
+    qt_err err = {{0}};
+    if (gen != f->gen || !f->text) return;   /* for a text since replaced */
+    f->inflight--;
+    if (!cJSON_IsTrue(cJSON_GetObjectItem(m, "ok"))) {
+        f->gen++;   /* drop the pages still coming */
+        f->inflight = 0;
+        resolve_done(s, slot, RS_ERROR, jstr(m, "error"));
+        return;
+    }
+    const cJSON *res = cJSON_GetObjectItem(m, "result");
+    int n = s->model->n_tensors;
+    struct src_res *st = &f->stage;
+    if (!st->t) {
+        st->t = calloc((size_t)n + 1, sizeof *st->t);
+        if (!st->t) { resolve_done(s, slot, RS_ERROR, "resolve: out of memory"); return; }
+        for (int i = 0; i < n; i++) {
+            tui_strcpy(st->t[i].scheme, sizeof st->t[i].scheme, "bf16");
+            st->t[i].pattern = -1;
+            st->t[i].bytes = (int64_t)s->model->tensors[i].nbytes;
+        }
+    }
+    if (!st->pats) {   /* every page carries the patterns: take the first */
+        const cJSON *arr = cJSON_GetObjectItem(res, "patterns"), *p;
+        st->pats = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof *st->pats);
+        if (!st->pats) { resolve_done(s, slot, RS_ERROR, "resolve: out of memory"); return; }
+        cJSON_ArrayForEach(p, arr) {
+            struct src_pat *P = &st->pats[st->n_pats++];
+            tui_strcpy(P->text, sizeof P->text, jstr(p, "pattern"));
+            P->ignore = !strcmp(jstr(p, "kind"), "ignore");
+            tui_strcpy(P->group, sizeof P->group, jstr(p, "group"));
+            tui_strcpy(P->scheme, sizeof P->scheme, jstr(p, "scheme"));
+            P->matches = (int)jnum(p, "matches", 0);
+            P->first = -1;
+        }
+    }
+    const cJSON *arr = cJSON_GetObjectItem(res, "tensors"), *t;
+    cJSON_ArrayForEach(t, arr) {
+        int i = (int)jnum(t, "index", -1);
+        if (i < 0 || i >= n) continue;
+        struct src_tres *x = &st->t[i];
+        tui_strcpy(x->scheme, sizeof x->scheme, jstr(t, "scheme"));
+        x->quantized = cJSON_IsString(cJSON_GetObjectItem(t, "algo"));   /* null when kept */
+        x->pattern = (int)jnum(t, "pattern", -1);
+        x->bytes = (int64_t)jnum(t, "bytes", (double)s->model->tensors[i].nbytes);
+    }
+    f->got += cJSON_GetArraySize(arr);
+    if (f->got < n && f->inflight + (f->next < n) > 0) {
+        if (resolve_pages(s, slot, &err) != QT_OK) {
+            f->gen++;
+            f->inflight = 0;
+            resolve_done(s, slot, RS_ERROR, err.msg);
+        }
+        return;
+    }
+    f->inflight = 0;
+    resolve_done(s, slot, f->got >= n ? RS_OK : RS_ERROR, "resolve: the engine answered fewer tensors than the model has");
+}
+
+/* Weight statistics of s->detail.tensor came back. */
+static void detail_reply(struct src *s, const cJSON *m) {
+    struct src_detail *D = &s->detail;
+    s->detail_inflight = 0;
+    s->changed = 1;
+    if (!cJSON_IsTrue(cJSON_GetObjectItem(m, "ok"))) {
+        D->state = DT_ERROR;
+        tui_strcpy(D->err, sizeof D->err, jstr(m, "error"));
+        return;
+    }
+    const cJSON *res = cJSON_GetObjectItem(m, "result"), *h = cJSON_GetObjectItem(res, "hist");
+    D->rows_sampled = (int64_t)jnum(res, "rows_sampled", 0);
+    D->elements = (int64_t)jnum(res, "elements", 0);
+    D->min = jnum(res, "min", 0);
+    D->max = jnum(res, "max", 0);
+    D->mean = jnum(res, "mean", 0);
+    D->std = jnum(res, "std", 0);
+    D->lo = jnum(h, "lo", 0);
+    D->hi = jnum(h, "hi", 0);
+    memset(D->counts, 0, sizeof D->counts);
+    int k = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(h, "counts")) {
+        if (k >= 64) break;
+        D->counts[k++] = (int64_t)(cJSON_IsNumber(c) ? c->valuedouble : 0);
+    }
+    D->state = DT_OK;
 }
 
 static void handle(struct src *s, const cJSON *m) {
@@ -135,7 +290,7 @@ static void handle(struct src *s, const cJSON *m) {
                 cJSON_AddNumberToObject(q, "job", jnum(J, "id", 0));
                 qt_err e2;
                 int nid = qt_client_send(d->c, q, &e2);
-                if (nid > 0) d->pend[d->n_pend++] = (struct pending){nid, RQ_JOBGET, (int)jnum(J, "id", 0)};
+                if (nid > 0) d->pend[d->n_pend++] = (struct pending){nid, RQ_JOBGET, (int)jnum(J, "id", 0), 0};
             }
         }
         else if (!strcmp(ev, "progress")) {
@@ -154,14 +309,17 @@ static void handle(struct src *s, const cJSON *m) {
     const cJSON *idv = cJSON_GetObjectItem(m, "id");
     int id = cJSON_IsNumber(idv) ? idv->valueint : -1;
     enum req_kind kind = RQ_OTHER;
-    int slot = 0;
+    int slot = 0, gen = 0;
     for (int i = 0; i < d->n_pend; i++) {
         if (d->pend[i].id != id) continue;
         kind = d->pend[i].kind;
         slot = d->pend[i].slot;
+        gen = d->pend[i].gen;
         d->pend[i] = d->pend[--d->n_pend];
         break;
     }
+    if (kind == RQ_RESOLVE) { resolve_reply(s, slot, gen, m); return; }
+    if (kind == RQ_DETAIL) { detail_reply(s, m); return; }
     if (!cJSON_IsTrue(cJSON_GetObjectItem(m, "ok"))) {
         if (kind == RQ_PREVIEW) {   /* the whole request failed: say so per pair */
             for (int i = 0; i < d->pv_n; i++) {
@@ -188,7 +346,7 @@ static void handle(struct src *s, const cJSON *m) {
             cJSON_AddStringToObject(q, "op", "recipe_get");
             qt_err err;
             int nid = qt_client_send(d->c, q, &err);
-            if (nid > 0 && d->n_pend < 64) d->pend[d->n_pend++] = (struct pending){nid, RQ_RECIPE, 0};
+            if (nid > 0 && d->n_pend < 64) d->pend[d->n_pend++] = (struct pending){nid, RQ_RECIPE, 0, 0};
         }
         return;
     }
@@ -298,11 +456,21 @@ static void handle(struct src *s, const cJSON *m) {
         cJSON_AddStringToObject(q, "slot", slot ? "B" : "A");
         qt_err err;
         int nid = qt_client_send(d->c, q, &err);
-        if (nid > 0) d->pend[d->n_pend++] = (struct pending){nid, RQ_VARIANT_GET, slot};
+        if (nid > 0) d->pend[d->n_pend++] = (struct pending){nid, RQ_VARIANT_GET, slot, 0};
     } else if (kind == RQ_VARIANT_GET) {
         const cJSON *t = cJSON_GetObjectItem(res, "text");
         free(s->variant[slot]);
         s->variant[slot] = cJSON_IsString(t) ? qt_strdup(t->valuestring) : NULL;
+        qt_err err;
+        if (!s->variant[slot]) {
+            d->fetch[slot + 1].gen++;   /* an answer on its way is for nothing */
+            free(d->fetch[slot + 1].text);
+            d->fetch[slot + 1].text = NULL;
+            src_res_free(&s->vres[slot]);
+        } else if (d_resolve_send(s, slot + 1, s->variant[slot], &err) != QT_OK) {
+            s->vres[slot].state = RS_ERROR;
+            tui_strcpy(s->vres[slot].err, sizeof s->vres[slot].err, err.msg);
+        }
     } else if (kind == RQ_SUBMIT || kind == RQ_CANCEL) {
         const cJSON *J = cJSON_GetObjectItem(res, "job");
         job_update(s, J);
@@ -329,10 +497,23 @@ static int d_pump(struct src *s) {
     qt_err err = {{0}};
     int gone = qt_client_pump(d->c, &err) != QT_OK;
     for (cJSON *m; (m = qt_client_next(d->c)); cJSON_Delete(m)) handle(s, m);
+    for (int k = 0; k < 3 && !gone; k++) {   /* pages not asked for while the table was full */
+        struct fetch *f = &d->fetch[k];
+        if (f->text && f->inflight < RESOLVE_AHEAD && f->next < s->model->n_tensors &&
+            resolve_pages(s, k, &err) != QT_OK) {
+            f->gen++;
+            f->inflight = 0;
+            f->next = s->model->n_tensors;
+            resolve_done(s, k, RS_ERROR, err.msg);
+        }
+    }
     if (gone) {
         d->gone = 1;
         d->n_pend = 0;
-        s->prev_inflight = s->lint_inflight = s->deploy_inflight = 0;
+        s->prev_inflight = s->lint_inflight = s->deploy_inflight = s->detail_inflight = 0;
+        for (int k = 0; k < 3; k++) d->fetch[k].inflight = 0;
+        s->res_stale = 0;   /* no answer will come: show what there is */
+        if (s->detail.state == DT_PENDING) s->detail.tensor = -1;
         note(s, 1, "engine: connection closed (the daemon has gone)");
     }
     set_state(s);
@@ -354,15 +535,19 @@ static int d_idle(struct src *s) {
 }
 
 /* Sends req (taken) and remembers what its reply is for. */
-static int send_req_slot(struct src *s, cJSON *req, enum req_kind kind, int slot, qt_err *err) {
+static int send_req_gen(struct src *s, cJSON *req, enum req_kind kind, int slot, int gen, qt_err *err) {
     struct dsrc *d = s->impl;
     if (d->gone) { cJSON_Delete(req); return qt_err_set(err, "engine: not connected"); }
     if (d->n_pend >= 64) { cJSON_Delete(req); return qt_err_set(err, "engine: too many requests in flight"); }
     int id = qt_client_send(d->c, req, err);
     if (id < 0) return QT_ERR;
-    d->pend[d->n_pend++] = (struct pending){id, kind, slot};
+    d->pend[d->n_pend++] = (struct pending){id, kind, slot, gen};
     set_state(s);
     return QT_OK;
+}
+
+static int send_req_slot(struct src *s, cJSON *req, enum req_kind kind, int slot, qt_err *err) {
+    return send_req_gen(s, req, kind, slot, 0, err);
 }
 
 static int send_req(struct src *s, cJSON *req, enum req_kind kind, qt_err *err) {
@@ -480,6 +665,30 @@ static int d_preview_send(struct src *s, int n, const int *tensors, char (*schem
     return send_req(s, r, RQ_PREVIEW, err);
 }
 
+/* Asks how text resolves into slot (0 current recipe, 1 A, 2 B): page 0
+ * now unless a page of an older text is on its way (its reply starts over). */
+static int d_resolve_send(struct src *s, int slot, const char *text, qt_err *err) {
+    struct dsrc *d = s->impl;
+    struct fetch *f = &d->fetch[slot];
+    char *copy = qt_strdup(text);
+    if (!copy) return qt_err_set(err, "resolve: out of memory");
+    free(f->text);
+    f->text = copy;
+    f->gen++;
+    struct src_res *r = src_res_of(s, slot);
+    if (r->state == RS_NONE) r->state = RS_PENDING;
+    src_res_free(&f->stage);
+    f->inflight = f->next = f->got = 0;
+    return resolve_pages(s, slot, err);
+}
+
+static int d_detail_send(struct src *s, int tensor, qt_err *err) {
+    cJSON *r = op("detail");
+    cJSON_AddStringToObject(r, "tensor", s->model->tensors[tensor].name);
+    cJSON_AddNumberToObject(r, "bins", 64);
+    return send_req(s, r, RQ_DETAIL, err);
+}
+
 static int d_lint_send(struct src *s, qt_err *err) {
     cJSON *r = op("lint");
     cJSON_AddStringToObject(r, "text", s->recipe_text ? s->recipe_text : "");
@@ -497,6 +706,10 @@ static void d_close(struct src *s) {
     struct dsrc *d = s->impl;
     if (!d) return;
     if (d->c) qt_client_close(d->c);
+    for (int k = 0; k < 3; k++) {
+        free(d->fetch[k].text);
+        src_res_free(&d->fetch[k].stage);
+    }
     free(d);
     s->impl = NULL;
 }
@@ -508,6 +721,7 @@ static const struct src_ops daemon_ops = {
     .variant_store = d_variant_store,
     .job_submit = d_job_submit, .job_cancel = d_job_cancel,
     .preview_send = d_preview_send, .lint_send = d_lint_send, .deploy_send = d_deploy_send,
+    .resolve_send = d_resolve_send, .detail_send = d_detail_send,
     .sens_submit = d_sens_submit,
     .close = d_close,
 };
@@ -602,6 +816,7 @@ int src_open_daemon(const char *model_path, const char *recipe_path, const char 
     s->ops = &daemon_ops;
     s->impl = d;
     d->inproc = inproc;
+    s->detail.tensor = s->detail_want = -1;
     char name[128];
     if (session) {
         tui_strcpy(name, sizeof name, session);
@@ -647,8 +862,6 @@ int src_open_daemon(const char *model_path, const char *recipe_path, const char 
         char *dot = strstr(s->model_name, ".config.json");
         if (dot) *dot = 0;
     }
-    s->bytes_after = calloc((size_t)s->model->n_tensors + 1, sizeof *s->bytes_after);
-    if (!s->bytes_after) { qt_err_set(err, "out of memory"); goto fail; }
     const cJSON *j;
     cJSON_ArrayForEach(j, cJSON_GetObjectItem(h, "jobs")) job_update(s, j);
     /* reports of jobs that finished while no one watched (the last 16) */
@@ -678,9 +891,16 @@ int src_open_daemon(const char *model_path, const char *recipe_path, const char 
     recipe_update(s, res);
     cJSON_Delete(res);
     if (!s->recipe_text) s->recipe_text = qt_strdup("");
-    src_recipe_changed(s);
-    if (!s->recipe) {
-        qt_err_set(err, "session %s: recipe: %s", name, s->sum.err);
+    if (s->res.state == RS_NONE) src_recipe_changed(s);
+    /* the first frame shows the recipe resolved: wait for it here */
+    for (double t0 = qt_now(); d->fetch[0].inflight && !d->gone && qt_now() - t0 < 60;) {
+        struct pollfd p = {qt_client_fd(d->c), (short)(POLLIN | qt_client_poll_events(d->c)), 0};
+        poll(&p, 1, 100);
+        d_pump(s);
+    }
+    if (s->res.state != RS_OK) {
+        qt_err_set(err, "session %s: recipe: %s", name,
+                   s->res.state == RS_ERROR ? s->res.err : "the engine did not resolve it within 60 s");
         goto fail;
     }
     /* what `c` submits: quantize + eval, as far as this engine has them;

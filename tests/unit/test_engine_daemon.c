@@ -563,6 +563,16 @@ TU_TEST(test_engine_ops) {
     cJSON_ArrayForEach(pt, cJSON_GetObjectItem(r, "patterns"))
         lm_ignored |= !strcmp(str(pt, "pattern"), "lm_head") && !strcmp(str(pt, "kind"), "ignore") && num(pt, "matches") == 1;
     TU_CHECK(lm_ignored);
+    /* each tensor: the entry deciding it (an index in patterns) and its bytes after */
+    const cJSON *pat = cJSON_GetArrayItem(cJSON_GetObjectItem(r, "patterns"), (int)num(t0, "pattern"));
+    TU_CHECK(cJSON_IsNumber(cJSON_GetObjectItem(t0, "pattern")) && pat && !strcmp(str(pat, "kind"), "target"));
+    TU_CHECK(num(t0, "bytes") > 0 && num(t0, "bytes") < 256 * 256 * 2 / 3);   /* [256, 256]: about 4 bits a weight, not 16 */
+    cJSON_Delete(r);
+    r = call_ok(c, "{\"op\":\"resolve\",\"filter\":\"^lm_head\\\\.weight$\"}");
+    t0 = cJSON_GetArrayItem(cJSON_GetObjectItem(r, "tensors"), 0);
+    pat = cJSON_GetArrayItem(cJSON_GetObjectItem(r, "patterns"), (int)num(t0, "pattern"));
+    TU_CHECK(t0 && pat && !strcmp(str(pat, "kind"), "ignore") && !strcmp(str(pat, "pattern"), "lm_head"));
+    TU_CHECK(t0 && !strcmp(str(t0, "scheme"), "bf16"));
     cJSON_Delete(r);
     r = call_ok(c, "{\"op\":\"lint\"}");
     TU_CHECK(r && num(r, "errors") == 0);
