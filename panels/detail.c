@@ -34,10 +34,10 @@ static int line(struct app *a, const struct tui_rect *r, int *y, enum tui_style 
 /* Why tensor ti has its scheme, in recipe words. */
 static void why(const struct app *a, int ti, char *buf, size_t n) {
     const struct src_res *rs = &a->src->res;
+    if (rs->state != RS_OK || !rs->t) { snprintf(buf, n, "-"); return; }
     const struct src_tres *rv = &rs->t[ti];
     const struct src_pat *p = rv->pattern >= 0 && rv->pattern < rs->n_pats ? &rs->pats[rv->pattern] : NULL;
-    if (rs->state != RS_OK) snprintf(buf, n, "-");
-    else if (p && !p->ignore) snprintf(buf, n, "%.60s: %.180s", p->group, p->text);
+    if (p && !p->ignore) snprintf(buf, n, "%.60s: %.180s", p->group, p->text);
     else if (p) snprintf(buf, n, "ignore: %.200s", p->text);
     else snprintf(buf, n, "no target matches");
 }

@@ -185,6 +185,17 @@ static void resolve_done(struct src *s, int slot, int state, const char *why) {
     s->changed = 1;
 }
 
+/* The fetch of slot failed: its pages still coming are dropped, none more
+ * is asked for until the text changes. */
+static void resolve_fail(struct src *s, int slot, const char *why) {
+    struct dsrc *d = s->impl;
+    struct fetch *f = &d->fetch[slot];
+    f->gen++;
+    f->inflight = 0;
+    f->next = s->model->n_tensors;
+    resolve_done(s, slot, RS_ERROR, why);
+}
+
 /* A resolve page came back: stage it, ask for the next, or finish. */
 static void resolve_reply(struct src *s, int slot, int gen, const cJSON *m) {
     struct dsrc *d = s->impl;
@@ -192,18 +203,13 @@ static void resolve_reply(struct src *s, int slot, int gen, const cJSON *m) {
     qt_err err = {{0}};
     if (gen != f->gen || !f->text) return;   /* for a text since replaced */
     f->inflight--;
-    if (!cJSON_IsTrue(cJSON_GetObjectItem(m, "ok"))) {
-        f->gen++;   /* drop the pages still coming */
-        f->inflight = 0;
-        resolve_done(s, slot, RS_ERROR, jstr(m, "error"));
-        return;
-    }
+    if (!cJSON_IsTrue(cJSON_GetObjectItem(m, "ok"))) { resolve_fail(s, slot, jstr(m, "error")); return; }
     const cJSON *res = cJSON_GetObjectItem(m, "result");
     int n = s->model->n_tensors;
     struct src_res *st = &f->stage;
     if (!st->t) {
         st->t = calloc((size_t)n + 1, sizeof *st->t);
-        if (!st->t) { resolve_done(s, slot, RS_ERROR, "resolve: out of memory"); return; }
+        if (!st->t) { resolve_fail(s, slot, "resolve: out of memory"); return; }
         for (int i = 0; i < n; i++) {
             tui_strcpy(st->t[i].scheme, sizeof st->t[i].scheme, "bf16");
             st->t[i].pattern = -1;
@@ -213,7 +219,7 @@ static void resolve_reply(struct src *s, int slot, int gen, const cJSON *m) {
     if (!st->pats) {   /* every page carries the patterns: take the first */
         const cJSON *arr = cJSON_GetObjectItem(res, "patterns"), *p;
         st->pats = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof *st->pats);
-        if (!st->pats) { resolve_done(s, slot, RS_ERROR, "resolve: out of memory"); return; }
+        if (!st->pats) { resolve_fail(s, slot, "resolve: out of memory"); return; }
         cJSON_ArrayForEach(p, arr) {
             struct src_pat *P = &st->pats[st->n_pats++];
             tui_strcpy(P->text, sizeof P->text, jstr(p, "pattern"));
@@ -236,15 +242,11 @@ static void resolve_reply(struct src *s, int slot, int gen, const cJSON *m) {
     }
     f->got += cJSON_GetArraySize(arr);
     if (f->got < n && f->inflight + (f->next < n) > 0) {
-        if (resolve_pages(s, slot, &err) != QT_OK) {
-            f->gen++;
-            f->inflight = 0;
-            resolve_done(s, slot, RS_ERROR, err.msg);
-        }
+        if (resolve_pages(s, slot, &err) != QT_OK) resolve_fail(s, slot, err.msg);
         return;
     }
-    f->inflight = 0;
-    resolve_done(s, slot, f->got >= n ? RS_OK : RS_ERROR, "resolve: the engine answered fewer tensors than the model has");
+    if (f->got < n) resolve_fail(s, slot, "resolve: the engine answered fewer tensors than the model has");
+    else resolve_done(s, slot, RS_OK, NULL);
 }
 
 /* Weight statistics of s->detail.tensor came back. */
@@ -500,12 +502,8 @@ static int d_pump(struct src *s) {
     for (int k = 0; k < 3 && !gone; k++) {   /* pages not asked for while the table was full */
         struct fetch *f = &d->fetch[k];
         if (f->text && f->inflight < RESOLVE_AHEAD && f->next < s->model->n_tensors &&
-            resolve_pages(s, k, &err) != QT_OK) {
-            f->gen++;
-            f->inflight = 0;
-            f->next = s->model->n_tensors;
-            resolve_done(s, k, RS_ERROR, err.msg);
-        }
+            resolve_pages(s, k, &err) != QT_OK)
+            resolve_fail(s, k, err.msg);
     }
     if (gone) {
         d->gone = 1;
@@ -679,7 +677,11 @@ static int d_resolve_send(struct src *s, int slot, const char *text, qt_err *err
     if (r->state == RS_NONE) r->state = RS_PENDING;
     src_res_free(&f->stage);
     f->inflight = f->next = f->got = 0;
-    return resolve_pages(s, slot, err);
+    if (resolve_pages(s, slot, err) == QT_OK) return QT_OK;
+    f->gen++;   /* nothing more of this text: drop what was asked */
+    f->inflight = 0;
+    f->next = s->model->n_tensors;
+    return QT_ERR;
 }
 
 static int d_detail_send(struct src *s, int tensor, qt_err *err) {
@@ -893,14 +895,16 @@ int src_open_daemon(const char *model_path, const char *recipe_path, const char 
     if (!s->recipe_text) s->recipe_text = qt_strdup("");
     if (s->res.state == RS_NONE) src_recipe_changed(s);
     /* the first frame shows the recipe resolved: wait for it here */
-    for (double t0 = qt_now(); d->fetch[0].inflight && !d->gone && qt_now() - t0 < 60;) {
+    for (double t0 = qt_now(); s->res.state == RS_PENDING && !d->gone && qt_now() - t0 < 60;) {
         struct pollfd p = {qt_client_fd(d->c), (short)(POLLIN | qt_client_poll_events(d->c)), 0};
         poll(&p, 1, 100);
         d_pump(s);
     }
     if (s->res.state != RS_OK) {
         qt_err_set(err, "session %s: recipe: %s", name,
-                   s->res.state == RS_ERROR ? s->res.err : "the engine did not resolve it within 60 s");
+                   s->res.state == RS_ERROR ? s->res.err
+                   : d->gone                ? "the engine went away"
+                                            : "the engine did not resolve it within 60 s");
         goto fail;
     }
     /* what `c` submits: quantize + eval, as far as this engine has them;
