@@ -381,6 +381,10 @@ static int op_job_get(struct qt_daemon *d, struct qt_client_slot *c, const cJSON
     cJSON *rep = txt ? cJSON_Parse(txt) : NULL;
     free(txt);
     cJSON_AddItemToObject(res, "report", rep ? rep : cJSON_CreateNull());
+    snprintf(path, sizeof path, "%s/recipe.yaml", j->dir);   /* the frozen recipe */
+    txt = qt_read_file(path, NULL, NULL);
+    cJSON_AddItemToObject(res, "recipe", txt ? cJSON_CreateString(txt) : cJSON_CreateNull());
+    free(txt);
     snprintf(path, sizeof path, "%s/log", j->dir);
     size_t n = 0;
     txt = qt_read_file(path, &n, NULL);
