@@ -127,6 +127,7 @@ static int op_open(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
     if (d->model) qt_model_free(d->model);
     qt_preview_cache_free(d->pcache);
     d->pcache = NULL;
+    qt_dop_calib_free(d);
     d->model = m;
     model_summary(m, res);
     cJSON_ReplaceItemInObject(res, "model", cJSON_CreateString(d->s->model));
