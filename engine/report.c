@@ -69,7 +69,7 @@ cJSON *qt_lint_json(cJSON *into, const struct qt_model *m, const struct qt_lint 
     return j;
 }
 
-cJSON *qt_patterns_json(const struct qt_recipe *r) {
+cJSON *qt_patterns_json(const struct qt_recipe *r, int null_absent) {
     cJSON *arr = cJSON_CreateArray();
     for (int i = 0; r && i < r->n_mods; i++) {
         const struct qt_modifier *md = &r->mods[i];
@@ -89,8 +89,10 @@ cJSON *qt_patterns_json(const struct qt_recipe *r) {
             cJSON_AddStringToObject(o, "pattern", md->ignore[k].text);
             cJSON_AddStringToObject(o, "kind", "ignore");
             cJSON_AddStringToObject(o, "modifier", md->type);
-            cJSON_AddNullToObject(o, "group");
-            cJSON_AddNullToObject(o, "scheme");
+            if (null_absent) {
+                cJSON_AddNullToObject(o, "group");
+                cJSON_AddNullToObject(o, "scheme");
+            }
             cJSON_AddNumberToObject(o, "matches", md->ignore_hits[k]);
             cJSON_AddItemToArray(arr, o);
         }
@@ -98,11 +100,11 @@ cJSON *qt_patterns_json(const struct qt_recipe *r) {
     return arr;
 }
 
-cJSON *qt_deploy_json(cJSON *into, const struct qt_deploy *d, const struct qt_gpu *g) {
+cJSON *qt_deploy_json(cJSON *into, const struct qt_deploy *d, const struct qt_gpu *g, int with_no_mtp) {
     cJSON *j = object_or(into);
     cJSON_AddNumberToObject(j, "weights_bytes", d->weights_bytes);
     cJSON_AddNumberToObject(j, "mtp_bytes", d->mtp_bytes);
-    cJSON_AddNumberToObject(j, "weights_bytes_without_mtp", d->weights_bytes - d->mtp_bytes);
+    if (with_no_mtp) cJSON_AddNumberToObject(j, "weights_bytes_without_mtp", d->weights_bytes - d->mtp_bytes);
     cJSON_AddNumberToObject(j, "replicated_bytes", d->replicated_bytes);
     cJSON_AddNumberToObject(j, "active_bytes_per_token", d->active_bytes);
     cJSON_AddNumberToObject(j, "kv_bytes_per_token", d->kv_bytes_per_token);
