@@ -16,6 +16,7 @@
 #include "job.h"
 #include "model.h"
 #include "recipe.h"
+#include "report.h"
 #include "writer.h"
 
 static const char *pstr(const void *params, const char *k) {
@@ -93,15 +94,7 @@ int qt_job_quantize_run(struct qt_job_ctx *ctx, qt_err *err) {
     struct qt_write_result wr;
     /* refuses GPTQ/AWQ/... and kv_cache_scheme, maps recipe groups to config groups */
     if (qt_write_ct_recipe(m, r, &res, &wp, &wr, err)) goto done;
-    cJSON *rep = cJSON_CreateObject();
-    cJSON_AddStringToObject(rep, "out", out);
-    cJSON_AddNumberToObject(rep, "modules_quantized", wr.n_quantized);
-    cJSON_AddNumberToObject(rep, "tensors_kept", wr.n_kept);
-    cJSON_AddNumberToObject(rep, "shards", wr.n_shards);
-    cJSON_AddNumberToObject(rep, "bytes_source", (double)wr.bytes_source);
-    cJSON_AddNumberToObject(rep, "bytes_written", (double)wr.bytes_written);
-    cJSON_AddNumberToObject(rep, "seconds", wr.seconds);
-    ctx->report = rep;
+    ctx->report = qt_write_json(NULL, out, &wr);
     qt_job_log(ctx, "wrote %s: %d modules quantized, %d tensors kept, %d shard%s", out, wr.n_quantized, wr.n_kept,
                wr.n_shards, wr.n_shards == 1 ? "" : "s");
     rc = QT_OK;
