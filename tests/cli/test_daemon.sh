@@ -18,12 +18,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# wait_gone PID: bounded wait for a process to exit (zombies count as gone)
+# wait_gone PID: bounded wait for a process to exit (zombies count as gone,
+# once every thread has exited: a killed multi-threaded leader turns zombie
+# while its other threads still hold its files, the listening socket too)
 wait_gone() {
     i=0
     while [ $i -lt 300 ]; do
         st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
-        case "$st" in ""|Z|X) return 0;; esac
+        case "$st" in
+        "") return 0;;
+        Z|X) [ "$(ls "/proc/$1/task" 2>/dev/null | wc -l)" -le 1 ] && return 0;;
+        esac
         i=$((i+1)); sleep 0.02
     done
     return 1
