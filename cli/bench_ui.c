@@ -31,6 +31,7 @@ int qt_bench_ui(void **json_out, qt_err *err) {
     double t0 = qt_now();
     struct src *s;
     if (src_open_local(path, NULL, NULL, &s, err) != QT_OK) return QT_ERR;
+    double t_open = qt_now() - t0;
     FILE *out = fopen("/dev/null", "w"), *in = fopen("/dev/null", "r");
     char why[256];
     struct tui_term *t = out && in ? tui_term_open("xterm-256color", out, in, 0, why, sizeof why) : NULL;
@@ -41,6 +42,7 @@ int qt_bench_ui(void **json_out, qt_err *err) {
         return qt_err_set(err, "bench ui: terminal: %s", out && in ? why : "/dev/null");
     }
     tui_term_set_size(t, W, H);
+    double t_tree0 = qt_now();
     struct app a;
     if (app_init(&a, s, W, H, 0, err) != QT_OK) {
         tui_term_close(t);
@@ -49,6 +51,7 @@ int qt_bench_ui(void **json_out, qt_err *err) {
         src_close(s);
         return QT_ERR;
     }
+    double t_tree = qt_now() - t_tree0;
     app_draw(&a);
     tui_term_flush(t, &a.scr, 0);
     double first = qt_now() - t0;
@@ -90,6 +93,8 @@ int qt_bench_ui(void **json_out, qt_err *err) {
     cJSON_AddNumberToObject(d, "max_ms", ft[N - 1] * 1e3);
     cJSON_AddNumberToObject(d, "draw_only_ms", draw_sum / N * 1e3);
     cJSON_AddNumberToObject(d, "first_frame_ms", first * 1e3);
+    cJSON_AddNumberToObject(d, "open_and_resolve_ms", t_open * 1e3);
+    cJSON_AddNumberToObject(d, "tree_build_ms", t_tree * 1e3);
     cJSON_AddNumberToObject(d, "tensors", s->model->n_tensors);
     cJSON_AddNumberToObject(d, "tree_nodes", a.tree.n);
     cJSON_AddNumberToObject(d, "max_visible_rows", max_vis);

@@ -165,6 +165,7 @@ static int op_open(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
     if (d->model) qt_model_free(d->model);
     qt_preview_cache_free(d->pcache);
     d->pcache = NULL;
+    qt_dop_calib_free(d);
     d->model = m;
     model_summary(m, res);
     cJSON_ReplaceItemInObject(res, "model", cJSON_CreateString(d->s->model));
@@ -407,6 +408,10 @@ static int op_job_get(struct qt_daemon *d, struct qt_client_slot *c, const cJSON
     cJSON *rep = txt ? cJSON_Parse(txt) : NULL;
     free(txt);
     cJSON_AddItemToObject(res, "report", rep ? rep : cJSON_CreateNull());
+    snprintf(path, sizeof path, "%s/recipe.yaml", j->dir);   /* the frozen recipe */
+    txt = qt_read_file(path, NULL, NULL);
+    cJSON_AddItemToObject(res, "recipe", txt ? cJSON_CreateString(txt) : cJSON_CreateNull());
+    free(txt);
     snprintf(path, sizeof path, "%s/log", j->dir);
     size_t n = 0;
     txt = qt_read_file(path, &n, NULL);

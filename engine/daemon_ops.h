@@ -53,6 +53,9 @@ struct qt_daemon {
     struct qt_session *s;
     struct qt_model *model;    /* opened lazily */
     struct qt_preview_cache *pcache;   /* per (tensor, scheme) of model */
+    char *calib_path;          /* calibration text of calib_d, or NULL */
+    float **calib_d;           /* (calib_n) importance vectors for preview rel_out, or NULL */
+    int calib_n;
     pid_t pid;
     int listening, bound;
     char sock[108];
@@ -113,5 +116,8 @@ QT_DOP(deploy);
  * returns QT_ERR with err. */
 int qt_daemon_op(struct qt_daemon *d, struct qt_client_slot *c, const char *op,
                  const cJSON *req, cJSON *result, qt_err *err);
+
+/* Frees the calibration statistics of the preview op (model change, exit). */
+void qt_dop_calib_free(struct qt_daemon *d);
 
 #endif

@@ -1,17 +1,87 @@
-/* deploy.c — the deployment table (DESIGN §5) for the chosen GPU, from the
- * engine's deploy call.  Offered only when the source has SRC_CAP_DEPLOY;
- * until the deploy module lands the key is hidden and this panel says so. */
+/* deploy.c — the deployment table (DESIGN §5) of the current recipe for the
+ * chosen GPU, from the engine's deploy call: weights per GPU and the context
+ * that fits at tensor parallel 1, 2, 4, 8, GPUs needed, the decode bound and
+ * the cost.  j/k (or h/l) choose the GPU from the catalog.  Offered only when
+ * the source has SRC_CAP_DEPLOY. */
+#include <cJSON.h>
+#include <stdio.h>
+#include <string.h>
+
 #include "app.h"
+
+static double num(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItem(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+static const char *ctxs(double n, char *b, int len) {
+    if (n >= 1e6) snprintf(b, (size_t)len, "%.1fM", n / 1e6);
+    else if (n >= 1e3) snprintf(b, (size_t)len, "%.0fK", n / 1e3);
+    else snprintf(b, (size_t)len, "%.0f", n);
+    return b;
+}
 
 static void deploy_draw(struct app *a, const struct tui_rect *r, int focused) {
     (void)focused;
+    struct tui_screen *s = &a->scr;
+    const struct src *src = a->src;
     struct tui_rect head = {r->x, r->y, r->w, 1};
-    tui_fill(&a->scr, &head, L' ', TS_HEADER);
-    tui_puts(&a->scr, r, r->x + 1, r->y, r->w - 1, TS_HEADER, "deploy");
-    tui_puts(&a->scr, r, r->x + 2, r->y + 2, r->w - 2, TS_DIM,
-             "the engine in this session has no deploy module");
+    tui_fill(s, &head, L' ', TS_HEADER);
+    tui_printf(s, r, r->x + 1, r->y, r->w - 1, TS_HEADER, "deploy on %s   j/k: GPU   Esc close",
+               src->deploy_gpu[0] ? src->deploy_gpu : "?");
+    int y = r->y + 2, x = r->x + 2;
+    const cJSON *d = src->deploy;
+    if (src->deploy_inflight && !d) { tui_puts(s, r, x, y, -1, TS_DIM, "asking the engine..."); return; }
+    if (!d) { tui_puts(s, r, x, y, r->w - 2, TS_ERROR, src->deploy_err[0] ? src->deploy_err : "no estimate yet"); return; }
+    char b1[32], b2[32], b3[32];
+    const cJSON *g = cJSON_GetObjectItem(d, "gpu");
+    tui_printf(s, r, x, y++, r->w - 2, TS_NORMAL, "%s: %s, %.2f TB/s, $%.2f/h",
+               cJSON_GetStringValue(cJSON_GetObjectItem(g, "name")), wg_bytes((int64_t)num(g, "memory_bytes"), b1, sizeof b1),
+               num(g, "bandwidth_bytes_s") / 1e12, num(g, "price_hour"));
+    tui_printf(s, r, x, y++, r->w - 2, TS_NORMAL, "weights %s (MTP %s)   KV %s/token (%s, %d B)",
+               wg_bytes((int64_t)num(d, "weights_bytes"), b1, sizeof b1), wg_bytes((int64_t)num(d, "mtp_bytes"), b2, sizeof b2),
+               wg_bytes((int64_t)num(d, "kv_bytes_per_token"), b3, sizeof b3),
+               cJSON_GetStringValue(cJSON_GetObjectItem(d, "kv_layout")) ? cJSON_GetStringValue(cJSON_GetObjectItem(d, "kv_layout")) : "?",
+               (int)num(d, "kv_element_bytes"));
+    tui_printf(s, r, x, y++, r->w - 2, TS_DIM, "ctx %.0f x batch %.0f at %.0f%% memory", num(d, "ctx"), num(d, "batch"), 100 * num(d, "util"));
+    y++;
+    struct tui_rect hr = {r->x, y, r->w, 1};
+    tui_fill(s, &hr, L' ', TS_HEADER);
+    tui_printf(s, r, x, y++, r->w - 2, TS_HEADER, "%3s %14s %14s %10s %6s", "tp", "weights/GPU", "KV/token/GPU", "max ctx", "fits");
+    const cJSON *p;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItem(d, "per_gpu")) {
+        int fits = cJSON_IsTrue(cJSON_GetObjectItem(p, "fits"));
+        tui_printf(s, r, x, y++, r->w - 2, fits ? TS_QUANT : TS_NORMAL, "%3d %14s %14s %10s %6s", (int)num(p, "tp"),
+                   wg_bytes((int64_t)num(p, "weights_bytes"), b1, sizeof b1),
+                   wg_bytes((int64_t)num(p, "kv_bytes_per_token"), b2, sizeof b2),
+                   num(p, "max_ctx") > 0 ? ctxs(num(p, "max_ctx"), b3, sizeof b3) : "-", fits ? "yes" : "no");
+    }
+    y++;
+    int need = (int)num(d, "gpus_needed");
+    if (need > 0)
+        tui_printf(s, r, x, y++, r->w - 2, TS_TITLE, "needs %d GPU%s (tp %d)   decode <= %.0f tok/s   $%.2f/h   $%.3f per M tokens",
+                   need, need == 1 ? "" : "s", (int)num(d, "tp"), num(d, "tok_s_bound"), num(d, "cost_per_hour"),
+                   num(d, "cost_per_mtok"));
+    else
+        tui_puts(s, r, x, y++, r->w - 2, TS_WARN, "does not fit on 8 of these GPUs");
+    if (src->deploy_inflight) tui_puts(s, r, x, y, -1, TS_DIM, "updating...");
+}
+
+static int deploy_key(struct app *a, enum tui_action act, int key) {
+    (void)key;
+    struct src *s = a->src;
+    int dir = act == TA_DOWN || act == TA_EXPAND ? 1 : act == TA_UP || act == TA_COLLAPSE ? -1 : 0;
+    if (!dir) return 0;
+    if (!s->n_gpus) return 1;
+    int cur = 0;
+    for (int i = 0; i < s->n_gpus; i++)
+        if (!strcmp(s->gpus[i], s->deploy_gpu)) cur = i;
+    cur = (cur + dir + s->n_gpus) % s->n_gpus;
+    tui_strcpy(s->deploy_gpu, sizeof s->deploy_gpu, s->gpus[cur]);
+    s->deploy_stale = 1;
+    return 1;
 }
 
 const struct panel_ops panel_deploy = {
-    .name = "deploy", .title = "deploy", .draw = deploy_draw,
+    .name = "deploy", .title = "deploy", .draw = deploy_draw, .key = deploy_key,
 };

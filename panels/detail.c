@@ -46,6 +46,63 @@ static void why(const struct app *a, int ti, char *buf, size_t n) {
     }
 }
 
+/* One cell of the error table: rel RMSE in percent, "..." while asked. */
+static void err_cell(struct app *a, const struct tui_rect *r, int x, int y, int w, int ti,
+                     const char *scheme, int current) {
+    const struct src_prev *e = src_preview_get(a->src, ti, scheme);
+    char b[16];
+    enum tui_style st = TS_NORMAL;
+    if (!e || e->state == PV_NONE || e->state == PV_PENDING) {
+        src_preview_want(a->src, ti, scheme);
+        snprintf(b, sizeof b, "...");
+        st = TS_DIM;
+    } else if (e->state == PV_ERROR) {
+        snprintf(b, sizeof b, "-");
+        st = TS_DIM;
+    } else {
+        snprintf(b, sizeof b, "%.2f", 100 * e->rel_rmse);
+        st = (enum tui_style)(TS_HEAT0 + wg_heat(e->rel_rmse));
+    }
+    int len = (int)strlen(b);
+    tui_puts(&a->scr, r, x + w - len, y, len, current ? TS_MATCH : st, b);
+}
+
+/* The error table bits x group size (symmetric int) and the fp formats,
+ * rel RMSE in percent; the current scheme's cell is highlighted.  Returns
+ * the next free row. */
+static int error_table(struct app *a, const struct tui_rect *r, int y, int ti) {
+    static const int bits[] = {8, 4, 3, 2};
+    static const int groups[] = {32, 64, 128, 0};
+    const char *cur = a->src->res.t ? a->src->res.t[ti].scheme : "bf16";
+    if (y + 7 > r->y + r->h) return y;
+    int x0 = r->x + 1, cw = 6;
+    tui_puts(&a->scr, r, x0, y, -1, TS_DIM, "err %");
+    for (int g = 0; g < 4; g++) {
+        char h[8];
+        snprintf(h, sizeof h, "%s", groups[g] ? (groups[g] == 32 ? "g32" : groups[g] == 64 ? "g64" : "g128") : "ch");
+        tui_puts(&a->scr, r, x0 + 5 + g * cw + cw - (int)strlen(h), y, -1, TS_DIM, h);
+    }
+    y++;
+    for (int b = 0; b < 4; b++, y++) {
+        tui_printf(&a->scr, r, x0, y, -1, TS_DIM, "int%d", bits[b]);
+        for (int g = 0; g < 4; g++) {
+            char sc[32];
+            if (groups[g]) snprintf(sc, sizeof sc, "int%d-g%d-sym", bits[b], groups[g]);
+            else snprintf(sc, sizeof sc, "int%d-ch-sym", bits[b]);
+            err_cell(a, r, x0 + 5 + g * cw, y, cw, ti, sc, !strcmp(sc, cur));
+        }
+    }
+    static const char *fp[] = {"fp8-ch", "nvfp4", "mxfp4"};
+    static const char *fpl[] = {"fp8", "nvfp4", "mxfp4"};
+    int x = x0;
+    for (int k = 0; k < 3; k++) {
+        x += tui_puts(&a->scr, r, x, y, -1, TS_DIM, fpl[k]);
+        err_cell(a, r, x, y, 6, ti, fp[k], !strcmp(fp[k], cur));
+        x += 7;
+    }
+    return y + 2;
+}
+
 static void detail_draw(struct app *a, const struct tui_rect *r, int focused) {
     (void)focused;
     struct tui_screen *s = &a->scr;
@@ -97,6 +154,9 @@ static void detail_draw(struct app *a, const struct tui_rect *r, int focused) {
          wg_bytes(n->bytes_after, b2, sizeof b2));
     if (n->params)
         line(a, r, &y, TS_NORMAL, "bpw", "%.2f", 8.0 * (double)n->bytes_after / (double)n->params);
+    double dkl;
+    if (app_node_dkl(a, i, &dkl))
+        line(a, r, &y, TS_NORMAL, "dKL", "%.4f alone at %s", dkl, src->dkl_scheme);
     y++;
     if (n->tensor < 0 && mt_has_children(&a->tree, i)) {
         /* bits per weight of the children, one cell each */
@@ -110,6 +170,8 @@ static void detail_draw(struct app *a, const struct tui_rect *r, int focused) {
             y++;
         }
     }
+    if (n->tensor >= 0 && (src->caps & SRC_CAP_PREVIEW) && qt_recipe_quantizable(&src->model->tensors[n->tensor]))
+        y = error_table(a, r, y, n->tensor);
     if (n->tensor >= 0 && (src->caps & SRC_CAP_HIST)) {
         if (a->hist_tensor != n->tensor) {
             qt_err err = {{0}};
@@ -133,8 +195,6 @@ static void detail_draw(struct app *a, const struct tui_rect *r, int focused) {
     } else if (n->tensor >= 0 && src->model->metadata_only) {
         line(a, r, &y, TS_DIM, "weights", "metadata only: no histogram");
     }
-    if (!(src->caps & SRC_CAP_PREVIEW))
-        line(a, r, &y, TS_DIM, "error", "not in this build");
 }
 
 const struct panel_ops panel_detail = {

@@ -23,17 +23,22 @@ static void jobs_draw(struct app *a, const struct tui_rect *r, int focused) {
         int y = r->y + 1 + 2 * row;
         enum tui_style st = !strcmp(j->state, "failed") ? TS_ERROR
                           : !strcmp(j->state, "done") ? TS_QUANT : TS_NORMAL;
-        tui_printf(s, r, r->x + 2, y, r->w - 2, st, "#%-3d %-9s %-11s %s", j->id, j->kind, j->state, j->stage);
+        int x = r->x + 2;
+        x += tui_printf(s, r, x, y, r->w - 2, st, "#%-3d %-9s %-11s %s", j->id, j->kind, j->state, j->stage);
         char eta[32] = "";
         if (j->eta >= 0 && !strcmp(j->state, "running")) snprintf(eta, sizeof eta, "ETA %.0fs", j->eta);
         double frac = j->total > 0 ? j->done / j->total : !strcmp(j->state, "done");
-        int bw = r->w - 40;
+        int bw = r->w / 2;
         if (bw < 10) bw = 10;
         wg_bar(s, r, a->g, r->x + 6, y + 1, bw, frac);
-        tui_printf(s, r, r->x + 7 + bw, y + 1, -1, TS_NORMAL, "%3.0f%% %s", 100 * frac, j->error[0] ? j->error : eta);
+        tui_printf(s, r, r->x + 7 + bw, y + 1, -1, j->error[0] ? TS_ERROR : TS_NORMAL, "%3.0f%% %s", 100 * frac,
+                   j->error[0] ? j->error : eta);
+        if (j->result[0]) tui_puts(s, r, x + 2, y, r->x + r->w - x - 2, TS_INFO, j->result);
         if (k == a->jobs_l.cur) tui_putc(s, r, r->x, y, TS_CURSOR, a->g->cursor);
     }
-    if (!src->n_jobs) tui_puts(s, r, r->x + 2, r->y + 2, -1, TS_DIM, "no jobs yet (c commits the recipe)");
+    if (!src->n_jobs)
+        tui_puts(s, r, r->x + 2, r->y + 2, -1, TS_DIM,
+                 app_action_available(a, TA_COMMIT) ? "no jobs yet (c commits the recipe)" : "no jobs yet");
 }
 
 static int jobs_key(struct app *a, enum tui_action act, int key) {

@@ -2,20 +2,52 @@
  * experts as a collapsible group, lm_head; columns params, scheme, bytes
  * after, bits per weight. */
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "app.h"
 
-enum { C_NAME, C_PARAMS, C_SCHEME, C_BYTES, C_BPW, C_N };
+enum { C_NAME, C_PARAMS, C_HEAT, C_SCHEME, C_BYTES, C_BPW, C_ERR, C_DKL, C_N };
 
 static const struct wg_col cols_tpl[C_N] = {
-    [C_NAME] = {"name", 0, 0, 0, 0, 0},
-    [C_PARAMS] = {"params", 7, 1, 2, 0, 0},
-    [C_SCHEME] = {"scheme", 14, 0, 0, 0, 0},
-    [C_BYTES] = {"after", 9, 1, 1, 0, 0},
-    [C_BPW] = {"bpw", 5, 1, 3, 0, 0},
+    [C_NAME] = {"name", 0, 0, 0, 0, 0, 0},
+    [C_PARAMS] = {"params", 7, 1, 3, 0, 0, 0},
+    [C_HEAT] = {"", 1, 0, 0, 0, 0, 0},
+    [C_SCHEME] = {"scheme", 14, 0, 0, 0, 0, 0},
+    [C_BYTES] = {"after", 6, 1, 2, 0, 0, 0},
+    [C_BPW] = {"bpw", 5, 1, 4, 0, 0, 0},
+    [C_ERR] = {"err%", 5, 1, 1, 0, 0, 0},
+    [C_DKL] = {"dKL", 7, 1, 2, 0, 0, 0},
 };
+
+/* Relative RMS error of a node under the current recipe from the previews:
+ * a tensor's own, or for a group the parameter-weighted RMS of its members
+ * (kept members count as exact).  Wishes for what is missing; returns -1
+ * while incomplete, -2 when there is nothing to show. */
+static double node_error(struct app *a, const struct mt_node *n) {
+    struct src *s = a->src;
+    if (!n->n_quantized) return -2;
+    if (n->n_members > 64) return -2;   /* big groups: ask for the rows, not the layers */
+    double acc = 0, params = 0;
+    int missing = 0;
+    for (int k = 0; k < n->n_members; k++) {
+        int ti = a->tree.members[n->first_member + k];
+        double p = (double)qt_tensor_numel(&s->model->tensors[ti]);
+        params += p;
+        if (!s->res.t[ti].quantized) continue;
+        const struct src_prev *e = src_preview_get(s, ti, s->res.t[ti].scheme);
+        if (!e || e->state == PV_NONE || e->state == PV_PENDING) {
+            src_preview_want(s, ti, s->res.t[ti].scheme);
+            missing = 1;
+            continue;
+        }
+        if (e->state == PV_ERROR) return -2;
+        acc += p * e->rel_rmse * e->rel_rmse;
+    }
+    if (missing) return -1;
+    return params > 0 ? sqrt(acc / params) : -2;
+}
 
 static int body_h(const struct tui_rect *r) { return r->h - 1; }   /* minus the header */
 
@@ -24,6 +56,9 @@ static void tree_draw(struct app *a, const struct tui_rect *r, int focused) {
     const struct mtree *t = &a->tree;
     struct wg_col c[C_N];
     memcpy(c, cols_tpl, sizeof c);
+    int prev = (a->src->caps & SRC_CAP_PREVIEW) != 0;
+    c[C_HEAT].absent = c[C_ERR].absent = !prev;
+    c[C_DKL].absent = a->src->n_dkl == 0;   /* after a sensitivity scan (e) */
     wg_cols_fit(c, C_N, r->w - 2);
     for (int i = 0; i < C_N; i++) c[i].x += 2;   /* cursor and mark columns */
     wg_cols_header(s, r, r->y, c, C_N);
@@ -55,10 +90,27 @@ static void tree_draw(struct app *a, const struct tui_rect *r, int focused) {
         const char *sc = n->scheme ? n->scheme : "mixed";
         enum tui_style st = !n->scheme ? TS_MIXED : !strcmp(sc, "bf16") ? TS_KEPT : TS_QUANT;
         wg_cell(s, r, y, &c[C_SCHEME], st, sc);
-        wg_cell(s, r, y, &c[C_BYTES], TS_NORMAL, wg_bytes(n->bytes_after, b, sizeof b));
+        wg_cell(s, r, y, &c[C_BYTES], TS_NORMAL, wg_bytes_short(n->bytes_after, b, sizeof b));
         if (n->params) snprintf(b, sizeof b, "%.2f", 8.0 * (double)n->bytes_after / (double)n->params);
         else snprintf(b, sizeof b, "-");
         wg_cell(s, r, y, &c[C_BPW], TS_NORMAL, b);
+        if (prev) {
+            double e = node_error(a, n);
+            if (e >= 0) {
+                int lv = wg_heat(e);
+                snprintf(b, sizeof b, "%.2f", 100 * e);
+                wg_cell(s, r, y, &c[C_ERR], TS_NORMAL, b);
+                if (c[C_HEAT].shown)
+                    tui_putc(s, r, r->x + c[C_HEAT].x, y, (enum tui_style)(TS_HEAT0 + lv), a->g->heat_levels[lv]);
+            } else if (e == -1) {
+                wg_cell(s, r, y, &c[C_ERR], TS_DIM, "...");
+            }
+        }
+        double dkl;
+        if (c[C_DKL].shown && app_node_dkl(a, i, &dkl)) {
+            snprintf(b, sizeof b, "%.4f", dkl);
+            wg_cell(s, r, y, &c[C_DKL], TS_NORMAL, b);
+        }
         if (sel) tui_restyle(s, r->x + 1, y, r->w - 1, focused ? TS_CURSOR : TS_CURSOR_DIM);
     }
     if (t->n_vis == 0) tui_puts(s, r, r->x + 2, r->y + 1, r->w - 2, TS_DIM, "(no weights)");

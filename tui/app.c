@@ -3,6 +3,7 @@
 
 #include <cJSON.h>
 
+#include "edit.h"
 #include "session.h"
 
 #include <limits.h>
@@ -76,12 +77,29 @@ void app_select(struct app *a, int node) {
     wg_list_fix(&a->tree_l, a->tree.n_vis, h);
 }
 
+int app_node_dkl(const struct app *a, int node, double *dkl) {
+    const struct src *s = a->src;
+    const char *t = a->tree.nodes[node].target;
+    size_t n = strlen(t);
+    if (!s->n_dkl || strncmp(t, "re:", 3) || n < 6 || strcmp(t + n - 2, "\\.")) return 0;
+    char plain[512];
+    size_t k = 0;
+    for (size_t i = 3; i < n - 2 && k < sizeof plain - 1; i++)
+        if (t[i] != '\\') plain[k++] = t[i];
+    plain[k] = 0;
+    for (int i = 0; i < s->n_dkl; i++)
+        if (!strcmp(s->dkl_name[i], plain)) { *dkl = s->dkl[i]; return 1; }
+    return 0;
+}
+
 int app_dirty(const struct app *a) { return a->src->recipe_version != a->src->saved_version; }
 
 int app_action_available(const struct app *a, enum tui_action act) {
     int caps = a->src->caps;
     switch (act) {
     case TA_COMMIT: return (caps & SRC_CAP_JOBS) && a->src->commit_kind[0];
+    case TA_SENS: return (caps & SRC_CAP_JOBS) && a->src->can_sens && a->src->ops->sens_submit;
+    case TA_EVAL_AB: return (caps & SRC_CAP_JOBS) && a->src->can_eval && a->src->ops->eval_submit;
     case TA_JOBS: case TA_CANCEL: return (caps & SRC_CAP_JOBS) != 0;
     case TA_DEPLOY: return (caps & SRC_CAP_DEPLOY) != 0;
     case TA_DETACH: return (caps & SRC_CAP_DETACH) != 0;
@@ -116,6 +134,22 @@ static void draw_status(struct app *a) {
     else
         snprintf(line, sizeof line, "%srecipe error", a->g->sep);
     x += tui_puts(s, r, x, r->y, -1, TS_STATUS, line);
+    /* lint summary and the smallest setup the recipe fits, when the engine says */
+    char extra[128] = "";
+    if ((src->caps & SRC_CAP_LINT) && (src->n_lint_errors || src->n_lint_warnings))
+        snprintf(extra, sizeof extra, "%slint %dE %dW", a->g->sep, src->n_lint_errors, src->n_lint_warnings);
+    const cJSON *dp = src->deploy;
+    if (dp) {
+        int need = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(dp, "gpus_needed"));
+        const char *gname = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(dp, "gpu"), "name"));
+        size_t el = strlen(extra);
+        if (need > 0) snprintf(extra + el, sizeof extra - el, "%sfits %dx%s", a->g->sep, need, gname ? gname : "?");
+        else snprintf(extra + el, sizeof extra - el, "%sover 8x%s", a->g->sep, gname ? gname : "?");
+    }
+    if (extra[0]) {
+        int elen = (int)mbstowcs(NULL, extra, 0);
+        if (x + elen + 12 < r->w) x += tui_puts(s, r, x, r->y, -1, TS_STATUS, extra);
+    }
     snprintf(line, sizeof line, "%s%d quantized", a->g->sep, src->sum.n_quantized);
     char right[128];
     snprintf(right, sizeof right, "engine %s%s%s ", src->engine_state, src->session[0] ? " @" : "",
@@ -137,7 +171,7 @@ static void draw_hints(struct app *a) {
     /* help first and quit last, always; the rest while they fit */
     static const enum tui_action order[] = {
         TA_HELP, TA_BITS_UP, TA_GROUP, TA_SYM, TA_TYPE, TA_IGNORE, TA_PATTERN, TA_UNDO, TA_RECIPE,
-        TA_COMMIT, TA_JOBS, TA_DETACH, TA_MARK, TA_SEARCH, TA_COMPARE, TA_WRITE, TA_DEPLOY,
+        TA_COMMIT, TA_JOBS, TA_DEPLOY, TA_DETACH, TA_SENS, TA_COMPARE, TA_MARK, TA_SEARCH, TA_WRITE,
     };
     int quit_w = 7, x = 0;
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
@@ -188,8 +222,9 @@ static void draw_dialog(struct app *a) {
     struct tui_rect in = wg_box(&a->scr, a->g, 52, 6, "quit");
     int edits = a->src->recipe_version - a->src->saved_version;
     if (edits < 0) edits = -edits;
-    tui_printf(&a->scr, &in, in.x, in.y, in.w, TS_NORMAL, "The recipe has uncommitted edits (%d).", edits);
-    tui_puts(&a->scr, &in, in.x, in.y + 1, in.w, TS_NORMAL, "Quit and lose them?");
+    tui_printf(&a->scr, &in, in.x, in.y, in.w, TS_NORMAL, "%d recipe edit%s not committed (c) or written (w).",
+               edits, edits == 1 ? "" : "s");
+    tui_puts(&a->scr, &in, in.x, in.y + 1, in.w, TS_NORMAL, "Quit anyway?");
     int x = in.x;
     x += tui_puts(&a->scr, &in, x, in.y + 3, -1, TS_HINT_KEY, "y");
     x += tui_puts(&a->scr, &in, x, in.y + 3, -1, TS_NORMAL, " yes   ");
@@ -199,6 +234,7 @@ static void draw_dialog(struct app *a) {
 
 void app_draw(struct app *a) {
     struct tui_screen *s = &a->scr;
+    if (a->src->changed) app_source_changed(a);   /* never draw from a replaced recipe */
     tui_screen_erase(s);
     a->frames++;
     if (a->lay.too_small) {
@@ -314,50 +350,41 @@ static void do_edit(struct app *a, enum tui_action act) {
     int nodes[256];
     int n = edit_nodes(a, nodes, 256);
     if (!n) return;
-    const char *targets[256];
-    char (*schemes)[64] = calloc((size_t)n, 64);
-    const char *sp[256];
+    char schemes[256][64];
     char why[256] = "";
-    int k = 0;
-    qt_err err = {{0}};
-    if (act == TA_IGNORE) {
-        /* all selected kept -> unignore them, else ignore them */
-        int all_kept = 1;
+    int ok[256], k = 0, all_kept = 1;
+    if (act == TA_IGNORE)
         for (int i = 0; i < n; i++)
             if (a->tree.nodes[nodes[i]].n_quantized) all_kept = 0;
-        for (int i = 0; i < n; i++) targets[k++] = a->tree.nodes[nodes[i]].target;
-        if (src_edit_ignore(a->src, k, targets, !all_kept, &err) != QT_OK)
-            app_msg(a, TS_ERROR, "%s", err.msg);
-        else
-            app_msg(a, TS_INFO, "%s %s%s", all_kept ? "unignored" : "ignored", targets[0],
-                    k > 1 ? " and more" : "");
-        free(schemes);
-        app_source_changed(a);
-        return;
-    }
-    if (!schemes) return;
     for (int i = 0; i < n; i++) {
-        const char *cur = node_scheme(a, nodes[i]);
-        if (!scheme_step(cur, act, schemes[k], 64, why, sizeof why)) continue;
-        targets[k] = a->tree.nodes[nodes[i]].target;
-        sp[k] = schemes[k];
-        k++;
+        ok[i] = act == TA_IGNORE ? 1 : scheme_step(node_scheme(a, nodes[i]), act, schemes[i], 64, why, sizeof why);
+        k += ok[i];
     }
-    if (!k) {
-        app_msg(a, TS_WARN, "%s", why);
-    } else if (src_edit_schemes(a->src, k, targets, sp, &err) != QT_OK) {
-        app_msg(a, TS_ERROR, "%s", err.msg);
-    } else {
-        app_source_changed(a);
-        const struct mt_node *nd = &a->tree.nodes[nodes[0]];
-        const char *now = node_scheme(a, nodes[0]);
-        if (strcmp(now, sp[0]))
-            app_msg(a, TS_WARN, "%s -> %s, but it resolves to %s (a stronger pattern wins)",
-                    nd->target, sp[0], now);
-        else
-            app_msg(a, TS_INFO, "%s -> %s%s", nd->target, sp[0], k > 1 ? " (and marked nodes)" : "");
+    if (!k) { app_msg(a, TS_WARN, "%s", why); return; }
+    qt_err err = {{0}};
+    struct qt_recipe *r;
+    if (src_edit_begin(a->src, &r, &err) != QT_OK) { app_msg(a, TS_ERROR, "%s", err.msg); return; }
+    for (int i = 0; i < n; i++) {
+        if (!ok[i]) continue;
+        const char *sc = act != TA_IGNORE ? schemes[i] : all_kept ? NULL : "bf16";
+        if (edit_node_scheme(&a->tree, r, nodes[i], sc, &err) != QT_OK) {
+            qt_recipe_free(r);
+            app_msg(a, TS_ERROR, "%s", err.msg);
+            return;
+        }
     }
-    free(schemes);
+    if (src_edit_commit(a->src, r, &err) != QT_OK) { app_msg(a, TS_ERROR, "%s", err.msg); return; }
+    app_source_changed(a);
+    const struct mt_node *nd = &a->tree.nodes[nodes[0]];
+    const char *now = node_scheme(a, nodes[0]);
+    const char *want = act == TA_IGNORE ? (all_kept ? NULL : "bf16") : schemes[0];
+    if (act == TA_IGNORE && all_kept)
+        app_msg(a, now && strcmp(now, "bf16") ? TS_INFO : TS_WARN, "%s: not ignored (%s)", nd->target,
+                now && strcmp(now, "bf16") ? now : "no target matches it");
+    else if (want && strcmp(now, want))
+        app_msg(a, TS_WARN, "%s -> %s, but it resolves to %s", nd->target, want, now);
+    else
+        app_msg(a, TS_INFO, "%s -> %s%s", nd->target, want, n > 1 ? " (and marked nodes)" : "");
 }
 
 /* ---- prompts ---- */
@@ -454,6 +481,31 @@ static void prompt_key(struct app *a, int key) {
 
 /* ---- dispatch ---- */
 
+/* E: eval jobs for the variants whose KL is unknown (no eval job of their
+ * text done, queued or running); opens the compare panel to watch them. */
+static void eval_variants(struct app *a) {
+    struct src *s = a->src;
+    if (!s->variant[0] && !s->variant[1]) {
+        app_msg(a, TS_WARN, "no variants yet: a / b store the recipe as A / B");
+        return;
+    }
+    char sent[8] = "";
+    qt_err err = {{0}};
+    for (int k = 0; k < 2; k++) {
+        const char *t = s->variant[k];
+        if (!t) continue;
+        if (k == 1 && s->variant[0] && !strcmp(t, s->variant[0]) && sent[0]) continue;   /* same text */
+        const struct src_job *j = src_eval_of(s, t);
+        if (j && strcmp(j->state, "failed") && strcmp(j->state, "interrupted")) continue;
+        if (s->ops->eval_submit(s, t, &err) != QT_OK) { app_msg(a, TS_ERROR, "%s", err.msg); return; }
+        size_t n = strlen(sent);
+        snprintf(sent + n, sizeof sent - n, "%s%c", n ? "+" : "", 'A' + k);
+    }
+    a->full = &panel_compare;
+    if (sent[0]) app_msg(a, TS_INFO, "eval of variant %s submitted (KL against the original)", sent);
+    else app_msg(a, TS_INFO, "KL of the variants: known or being measured");
+}
+
 static void open_full(struct app *a, const struct panel_ops *p) {
     a->full = a->full == p ? NULL : p;
     if (a->full && a->full->resize) a->full->resize(a, &a->lay.body);
@@ -547,9 +599,20 @@ void app_key(struct app *a, int key) {
         if (a->src->ops->job_submit(a->src, &err) != QT_OK) app_msg(a, TS_ERROR, "%s", err.msg);
         else {
             a->src->saved_version = a->src->recipe_version;
-            app_msg(a, TS_INFO, "committed: %s job submitted (o: jobs)", a->src->commit_kind);
+            app_msg(a, TS_INFO, "committed: %s%s job submitted (o: jobs)%s", a->src->commit_kind,
+                    a->src->commit_eval ? " + eval" : "",
+                    !strcmp(a->src->commit_kind, "eval") ? "; quantize jobs are not in this build" : "");
         }
         break;
+    case TA_SENS: {
+        char sc[64];
+        tui_strcpy(sc, sizeof sc, node_scheme(a, app_selected(a)));
+        if (!strcmp(sc, "bf16")) tui_strcpy(sc, sizeof sc, "int4-g128-sym");
+        if (a->src->ops->sens_submit(a->src, sc, &err) != QT_OK) app_msg(a, TS_ERROR, "%s", err.msg);
+        else app_msg(a, TS_INFO, "dKL scan of every group at %s submitted (o: jobs)", sc);
+        break;
+    }
+    case TA_EVAL_AB: eval_variants(a); break;
     case TA_DETACH: a->detach = 1; break;
     case TA_BITS_UP: case TA_BITS_DOWN: case TA_GROUP: case TA_SYM: case TA_TYPE: case TA_IGNORE:
         do_edit(a, act);

@@ -99,6 +99,8 @@ void app_select(struct app *a, int node);
  * brings the same screen back.  Failures are silent: it is a convenience. */
 void app_state_save(const struct app *a);
 void app_state_load(struct app *a);
+/* dKL of node's group from the last sensitivity scan; 0 when unknown. */
+int app_node_dkl(const struct app *a, int node, double *dkl);
 /* Uncommitted (unsaved) edits since the last commit or write. */
 int app_dirty(const struct app *a);
 

@@ -65,6 +65,7 @@ int tui_run(struct src *s, const struct tui_opts *o, qt_err *err) {
     app_state_load(&a);
     app_draw(&a);
     tui_term_flush(t, &a.scr, 0);
+    src_tick(s);
     while (!a.quit && !a.detach) {
         struct pollfd fds[3] = {{STDIN_FILENO, POLLIN, 0}, {winch_pipe[0], POLLIN, 0},
                                 {s->ops->fd(s), (short)(POLLIN | s->ops->events(s)), 0}};
@@ -91,6 +92,7 @@ int tui_run(struct src *s, const struct tui_opts *o, qt_err *err) {
         app_draw(&a);
         tui_term_flush(t, &a.scr, a.repaint);
         a.repaint = 0;
+        src_tick(s);   /* what this frame wished for (previews of the visible rows) */
     }
     int detach = a.detach;
     app_state_save(&a);
@@ -123,6 +125,8 @@ static int wait_idle(struct app *a, int jobs) {
     double t0 = qt_now();
     for (;;) {
         pump(a);
+        app_draw(a);   /* a frame states its wishes (previews of the visible rows) */
+        src_tick(s);
         if (jobs ? s->ops->idle(s) : !s->ops->pending(s)) return QT_OK;
         if (qt_now() - t0 > 60) return QT_ERR;
         int fd = s->ops->fd(s);

@@ -134,29 +134,41 @@ int mt_build(struct mtree *t, const struct src *s, qt_err *err) {
             }
         }
         if (parent == 0 && !strncmp(leaf, "model.", 6)) leaf += 6;
-        if (add_node(t, parent, leaf, ti, last_child) < 0) goto oom;
+        int li = add_node(t, parent, leaf, ti, last_child);
+        if (li < 0 || !(t->nodes[li].target = qt_strdup(mod))) goto oom;
     }
     collect(t, 0);
     /* targets: the module name of a single tensor, else the escaped common
-     * dotted prefix of the members' modules as an anchored regex */
-    char a[512], b[512];
-    for (int i = 1; i < t->n; i++) {
+     * dotted prefix of the members' modules as an anchored regex.  Children
+     * come after their parent, so one pass from the end sees every child
+     * before its parent: prefixes are merged bottom-up in O(nodes). */
+    const char **pstr = calloc((size_t)t->n, sizeof *pstr);   /* (n) prefix text */
+    size_t *plen = calloc((size_t)t->n, sizeof *plen);         /* (n) its length */
+    if (!pstr || !plen) { free(pstr); free(plen); goto oom; }
+    for (int i = t->n - 1; i >= 1; i--) {
         struct mt_node *n = &t->nodes[i];
-        if (n->n_members == 0) { n->target = qt_strdup(""); continue; }
-        qt_match_module(&m->tensors[t->members[n->first_member]], a, sizeof a);
-        if (n->n_members == 1 && n->tensor >= 0) { n->target = qt_strdup(a); continue; }
-        size_t len = strlen(a);
-        for (int k = 1; k < n->n_members; k++) {
-            qt_match_module(&m->tensors[t->members[n->first_member + k]], b, sizeof b);
-            size_t j = 0;
-            while (j < len && a[j] == b[j]) j++;
-            len = j;
+        if (n->tensor >= 0) {   /* target set when the leaf was made */
+            pstr[i] = n->target;
+            plen[i] = strlen(n->target);
+        } else if (!pstr[i]) {
+            n->target = qt_strdup("");
+        } else {
+            size_t len = plen[i];
+            while (len > 0 && pstr[i][len - 1] != '.') len--;   /* whole components only */
+            n->target = len ? regex_prefix(pstr[i], len) : qt_strdup("Linear");
         }
-        while (len > 0 && a[len - 1] != '.') len--;   /* whole components only */
-        n->target = len ? regex_prefix(a, len) : qt_strdup("Linear");
-        if (!n->target) goto oom;
+        if (!n->target) { free(pstr); free(plen); goto oom; }
+        int p = n->parent;
+        if (p <= 0 || !pstr[i]) continue;
+        if (!pstr[p]) { pstr[p] = pstr[i]; plen[p] = plen[i]; continue; }
+        size_t j = 0, lim = plen[p] < plen[i] ? plen[p] : plen[i];
+        while (j < lim && pstr[p][j] == pstr[i][j]) j++;
+        plen[p] = j;
     }
+    free(pstr);
+    free(plen);
     t->nodes[0].target = qt_strdup("Linear");
+    t->model = m;
     t->nodes[0].expanded = 1;
     free(last_child);
     free(layer_node);
@@ -189,25 +201,39 @@ void mt_free(struct mtree *t) {
 
 void mt_update(struct mtree *t, const struct src *s) {
     const struct qt_model *m = s->model;
+    /* bottom-up: leaves from their tensor, parents from their children
+     * (children have larger indices than their parent) */
     for (int i = 0; i < t->n; i++) {
         struct mt_node *n = &t->nodes[i];
         n->params = n->bytes_before = n->bytes_after = 0;
         n->scheme = NULL;
         n->n_quantized = 0;
-        int mixed = 0;
-        for (int k = 0; k < n->n_members; k++) {
-            int ti = t->members[n->first_member + k];
-            const struct qt_tensor *x = &m->tensors[ti];
-            n->params += qt_tensor_numel(x);
-            n->bytes_before += (int64_t)x->nbytes;
-            n->bytes_after += s->bytes_after ? s->bytes_after[ti] : (int64_t)x->nbytes;
-            const char *sc = s->res.t ? s->res.t[ti].scheme : "bf16";
-            if (s->res.t && s->res.t[ti].quantized) n->n_quantized++;
-            if (k == 0) n->scheme = sc;
-            else if (!mixed && n->scheme && strcmp(n->scheme, sc)) mixed = 1;
-        }
-        if (mixed) n->scheme = NULL;
+        n->mixed = 0;
+        n->seen = 0;
     }
+    for (int i = t->n - 1; i >= 1; i--) {
+        struct mt_node *n = &t->nodes[i];
+        if (n->tensor >= 0) {
+            const struct qt_tensor *x = &m->tensors[n->tensor];
+            n->params = qt_tensor_numel(x);
+            n->bytes_before = (int64_t)x->nbytes;
+            n->bytes_after = s->bytes_after ? s->bytes_after[n->tensor] : (int64_t)x->nbytes;
+            n->scheme = s->res.t ? s->res.t[n->tensor].scheme : "bf16";
+            n->n_quantized = s->res.t && s->res.t[n->tensor].quantized;
+            n->seen = 1;
+        }
+        if (!n->seen) continue;
+        struct mt_node *p = &t->nodes[n->parent];
+        p->params += n->params;
+        p->bytes_before += n->bytes_before;
+        p->bytes_after += n->bytes_after;
+        p->n_quantized += n->n_quantized;
+        if (!p->seen) p->scheme = n->scheme, p->mixed = n->mixed;
+        else if (n->mixed || !p->scheme || !n->scheme || strcmp(p->scheme, n->scheme)) p->mixed = 1;
+        p->seen = 1;
+    }
+    for (int i = 0; i < t->n; i++)
+        if (t->nodes[i].mixed) t->nodes[i].scheme = NULL;
 }
 
 void mt_visible(struct mtree *t) {

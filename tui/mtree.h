@@ -21,6 +21,7 @@ struct mt_node {
     int64_t params, bytes_before, bytes_after;
     const char *scheme;       /* common scheme, NULL when members differ ("mixed") */
     int n_quantized;
+    int mixed, seen;          /* scratch of mt_update */
 };
 
 struct mtree {
@@ -31,6 +32,7 @@ struct mtree {
     int n_vis;
     int *vis;                 /* (n_vis) visible node indices in display order */
     int n_marked;
+    const struct qt_model *model;  /* borrowed: the model the tree shows */
 };
 
 /* Builds the tree of s->model (2-D weights only; norms and biases are in the

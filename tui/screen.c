@@ -124,7 +124,7 @@ int tui_screen_dump(const struct tui_screen *s, FILE *f) {
 
 static const wchar_t utf8_eighths[9] = {L' ', L'▏', L'▎', L'▍', L'▌', L'▋', L'▊', L'▉', L'█'};
 static const wchar_t utf8_spark[8] = {L'▁', L'▂', L'▃', L'▄', L'▅', L'▆', L'▇', L'█'};
-static const wchar_t utf8_heat[5] = {L'░', L'▒', L'▓', L'█', L'█'};
+static const wchar_t utf8_heat[5] = {L'·', L'░', L'▒', L'▓', L'█'};
 static const wchar_t ascii_eighths[9] = {L' ', L' ', L' ', L' ', L'#', L'#', L'#', L'#', L'#'};
 static const wchar_t ascii_spark[4] = {L'_', L'.', L':', L'#'};
 static const wchar_t ascii_heat[5] = {L'.', L':', L'+', L'#', L'@'};

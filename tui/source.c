@@ -1,13 +1,16 @@
 /* source.c — the TUI's view of the engine: recipe resolution, sums, edits,
  * and the in-process ("local", --no-daemon) backend. */
 #include "source.h"
-#include "deploy.h"
-#include "screen.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cJSON.h>
+
+#include "deploy.h"
+#include "screen.h"
 
 /* ---- sums ---- */
 
@@ -57,6 +60,7 @@ void src_recipe_changed(struct src *s) {
     }
     s->recipe = r;
     sum_resolution(s->model, &s->res, s->bytes_after, &s->sum);
+    s->lint_stale = s->deploy_stale = 1;
     s->changed = 1;
 }
 
@@ -85,13 +89,13 @@ void src_summarize(struct src *s, const char *text, struct src_summary *sum, cha
 /* ---- edits ---- */
 
 /* Parses the current text into a fresh recipe to edit. */
-static int edit_begin(struct src *s, struct qt_recipe **r, qt_err *err) {
+int src_edit_begin(struct src *s, struct qt_recipe **r, qt_err *err) {
     const char *text = s->recipe_text ? s->recipe_text : "";
     if (!*text) return qt_recipe_new(r, err);
     return qt_recipe_parse(text, strlen(text), "recipe", r, err);
 }
 
-static int edit_end(struct src *s, struct qt_recipe *r, qt_err *err) {
+int src_edit_commit(struct src *s, struct qt_recipe *r, qt_err *err) {
     size_t len;
     char *text = qt_recipe_dump(r, &len, err);
     qt_recipe_free(r);
@@ -102,37 +106,13 @@ static int edit_end(struct src *s, struct qt_recipe *r, qt_err *err) {
     return rc;
 }
 
-int src_edit_schemes(struct src *s, int n, const char *const *targets, const char *const *schemes,
-                     qt_err *err) {
-    struct qt_recipe *r;
-    if (edit_begin(s, &r, err) != QT_OK) return QT_ERR;
-    for (int i = 0; i < n; i++) {
-        int rc = QT_OK;
-        if (strcmp(schemes[i], "bf16")) rc = qt_recipe_remove_ignore(r, targets[i], err);
-        if (rc == QT_OK) rc = qt_recipe_set_scheme_on(r, s->model, targets[i], schemes[i], err);
-        if (rc != QT_OK) { qt_recipe_free(r); return QT_ERR; }
-    }
-    return edit_end(s, r, err);
-}
-
-int src_edit_ignore(struct src *s, int n, const char *const *targets, int on, qt_err *err) {
-    struct qt_recipe *r;
-    if (edit_begin(s, &r, err) != QT_OK) return QT_ERR;
-    for (int i = 0; i < n; i++) {
-        int rc = on ? qt_recipe_add_ignore(r, targets[i], err)
-                    : qt_recipe_remove_ignore(r, targets[i], err);
-        if (rc != QT_OK) { qt_recipe_free(r); return QT_ERR; }
-    }
-    return edit_end(s, r, err);
-}
-
 int src_add_pattern(struct src *s, const char *pattern, const char *scheme, qt_err *err) {
     struct qt_recipe *r;
-    if (edit_begin(s, &r, err) != QT_OK) return QT_ERR;
+    if (src_edit_begin(s, &r, err) != QT_OK) return QT_ERR;
     int rc = scheme ? qt_recipe_set_scheme(r, pattern, scheme, err)
                     : qt_recipe_add_ignore(r, pattern, err);
     if (rc != QT_OK) { qt_recipe_free(r); return QT_ERR; }
-    return edit_end(s, r, err);
+    return src_edit_commit(s, r, err);
 }
 
 int src_match_count(struct src *s, const char *pattern, qt_err *err) {
@@ -203,6 +183,93 @@ int src_histogram(struct src *s, int tensor, int bins, int64_t *counts, double *
     *hi = a;
     *rows_used = take;
     return QT_OK;
+}
+
+/* ---- previews, lint, deploy ---- */
+
+static uint64_t prev_hash(int tensor, const char *scheme) {
+    uint64_t h = 1469598103934665603ull ^ (uint64_t)(unsigned)tensor;
+    for (const char *p = scheme; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    return h * 1099511628211ull;
+}
+
+static struct src_prev *prev_find(const struct src *s, int tensor, const char *scheme) {
+    if (!s->prev_cap) return NULL;
+    for (uint64_t k = prev_hash(tensor, scheme) & (uint64_t)(s->prev_cap - 1);;
+         k = (k + 1) & (uint64_t)(s->prev_cap - 1)) {
+        struct src_prev *e = &s->prev[k];
+        if (e->tensor < 0) return NULL;
+        if (e->tensor == tensor && !strcmp(e->scheme, scheme)) return e;
+    }
+}
+
+/* The slot of (tensor, scheme), created empty (PV_NONE) when missing. */
+struct src_prev *src_prev_slot(struct src *s, int tensor, const char *scheme);
+struct src_prev *src_prev_slot(struct src *s, int tensor, const char *scheme) {
+    struct src_prev *e = prev_find(s, tensor, scheme);
+    if (e) return e;
+    if ((s->prev_n + 1) * 10 > s->prev_cap * 7) {   /* grow at 70% */
+        int cap = s->prev_cap ? s->prev_cap * 2 : 1024;
+        struct src_prev *old = s->prev, *nw = malloc(sizeof *nw * (size_t)cap);
+        if (!nw) return NULL;
+        for (int i = 0; i < cap; i++) nw[i].tensor = -1;
+        int oldcap = s->prev_cap;
+        s->prev = nw;
+        s->prev_cap = cap;
+        for (int i = 0; i < oldcap; i++) {
+            if (old[i].tensor < 0) continue;
+            uint64_t k = prev_hash(old[i].tensor, old[i].scheme) & (uint64_t)(cap - 1);
+            while (nw[k].tensor >= 0) k = (k + 1) & (uint64_t)(cap - 1);
+            nw[k] = old[i];
+        }
+        free(old);
+    }
+    uint64_t k = prev_hash(tensor, scheme) & (uint64_t)(s->prev_cap - 1);
+    while (s->prev[k].tensor >= 0) k = (k + 1) & (uint64_t)(s->prev_cap - 1);
+    e = &s->prev[k];
+    memset(e, 0, sizeof *e);
+    e->tensor = tensor;
+    tui_strcpy(e->scheme, sizeof e->scheme, scheme);
+    s->prev_n++;
+    return e;
+}
+
+const struct src_prev *src_preview_get(const struct src *s, int tensor, const char *scheme) {
+    return prev_find(s, tensor, scheme);
+}
+
+void src_preview_want(struct src *s, int tensor, const char *scheme) {
+    if (!(s->caps & SRC_CAP_PREVIEW) || s->want_n >= 256 || !strcmp(scheme, "bf16")) return;
+    const struct src_prev *e = prev_find(s, tensor, scheme);
+    if (e && e->state != PV_NONE) return;
+    for (int i = 0; i < s->want_n; i++)
+        if (s->want_t[i] == tensor && !strcmp(s->want_s[i], scheme)) return;
+    s->want_t[s->want_n] = tensor;
+    tui_strcpy(s->want_s[s->want_n], sizeof s->want_s[0], scheme);
+    s->want_n++;
+}
+
+void src_tick(struct src *s) {
+    qt_err err = {{0}};
+    if ((s->caps & SRC_CAP_PREVIEW) && !s->prev_inflight && s->want_n && s->ops->preview_send) {
+        int n = s->want_n < 64 ? s->want_n : 64;
+        if (s->ops->preview_send(s, n, s->want_t, s->want_s, &err) == QT_OK) {
+            for (int i = 0; i < n; i++) {
+                struct src_prev *e = src_prev_slot(s, s->want_t[i], s->want_s[i]);
+                if (e) e->state = PV_PENDING;
+            }
+            s->prev_inflight = 1;
+        }
+    }
+    s->want_n = 0;
+    if ((s->caps & SRC_CAP_LINT) && s->lint_stale && !s->lint_inflight && s->ops->lint_send) {
+        s->lint_stale = 0;
+        if (s->ops->lint_send(s, &err) == QT_OK) s->lint_inflight = 1;
+    }
+    if ((s->caps & SRC_CAP_DEPLOY) && s->deploy_stale && !s->deploy_inflight && s->ops->deploy_send) {
+        s->deploy_stale = 0;
+        if (s->ops->deploy_send(s, s->deploy_gpu, &err) == QT_OK) s->deploy_inflight = 1;
+    }
 }
 
 /* ---- the local backend: history and variants in memory ---- */
@@ -368,5 +435,12 @@ void src_close(struct src *s) {
         free(s->findings[i].tensors);
     }
     free(s->findings);
+    free(s->prev);
+    cJSON_Delete(s->deploy);
+    for (int i = 0; i < s->n_gpus; i++) free(s->gpus[i]);
+    free(s->gpus);
+    for (int i = 0; i < s->n_dkl; i++) free(s->dkl_name[i]);
+    free(s->dkl_name);
+    free(s->dkl);
     free(s);
 }

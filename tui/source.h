@@ -33,6 +33,11 @@ struct src_job {
     char kind[16], state[16], stage[64];
     double done, total, rate, eta;   /* eta < 0: unknown */
     char error[256];
+    char result[256];         /* a finished job's report in one line */
+    /* eval jobs: the frozen recipe (src_text_hash) and, when done, the KL */
+    uint64_t recipe_hash;
+    int recipe_known, recipe_asked, has_kl;
+    double kl, same_top, ppl_ratio;   /* kld mean, same-top-p, PPL q / PPL base */
 };
 
 struct src_finding {
@@ -52,6 +57,17 @@ struct src_summary {
     int64_t q_bytes_after;    /* their bytes after */
     int n_quantized;
     double bpw;               /* bits per quantizable weight */
+};
+
+/* One preview result: the error a tensor would suffer under a scheme. */
+enum { PV_NONE = 0, PV_PENDING, PV_OK, PV_ERROR };
+struct src_prev {
+    int tensor;               /* -1: empty slot */
+    char scheme[48];
+    int state;                /* PV_* */
+    double rel_rmse, sqnr_db, max_abs;
+    int64_t bytes;
+    char err[96];
 };
 
 struct src;
@@ -75,6 +91,16 @@ struct src_ops {
     int (*variant_store)(struct src *s, int slot, qt_err *err);   /* slot 0 = A, 1 = B */
     int (*job_submit)(struct src *s, qt_err *err);
     int (*job_cancel)(struct src *s, int id, qt_err *err);
+    /* Asks for previews of n (tensor, scheme) pairs; answers arrive through
+     * pump into the preview cache. */
+    int (*preview_send)(struct src *s, int n, const int *tensors, char (*schemes)[48], qt_err *err);
+    /* Asks for lint findings / the deployment estimate of the current recipe. */
+    int (*lint_send)(struct src *s, qt_err *err);
+    int (*deploy_send)(struct src *s, const char *gpu, qt_err *err);
+    /* Submits a sensitivity job: dKL of each group quantized alone to scheme. */
+    int (*sens_submit)(struct src *s, const char *scheme, qt_err *err);
+    /* Submits an eval job (KL against the original) of a recipe text. */
+    int (*eval_submit)(struct src *s, const char *text, qt_err *err);
     void (*close)(struct src *s);
 };
 
@@ -108,6 +134,29 @@ struct src {
     char note[256];           /* a message from the engine for the message line */
     int note_err;             /* 1: the note is an error */
     char commit_kind[16];     /* job kind `c` submits ("" when commit is not offered) */
+    int commit_eval;          /* 1: `c` also submits an eval job after the quantize job */
+    /* preview cache (SRC_CAP_PREVIEW): open addressing on (tensor, scheme) */
+    struct src_prev *prev;    /* (prev_cap) */
+    int prev_cap, prev_n;
+    int want_n;               /* this frame's wishes, visible rows first */
+    int want_t[256];          /* (want_n) tensors */
+    char want_s[256][48];     /* (want_n) schemes */
+    int prev_inflight;
+    /* lint (SRC_CAP_LINT) and deploy (SRC_CAP_DEPLOY), refreshed after each
+     * recipe change */
+    int lint_stale, lint_inflight, n_lint_errors, n_lint_warnings;
+    void *deploy;             /* cJSON result of the last deploy request, or NULL */
+    char deploy_gpu[48], deploy_err[200];
+    int deploy_stale, deploy_inflight;
+    int n_gpus;
+    char **gpus;              /* (n_gpus) catalog names, for the deploy panel */
+    /* dKL per unit from the last finished sensitivity job */
+    int can_sens;             /* the engine runs sensitivity jobs */
+    int can_eval;             /* the engine runs eval jobs (eval_submit) */
+    int n_dkl;
+    char **dkl_name;          /* (n_dkl) module prefixes, "model.layers.1.self_attn" */
+    double *dkl;              /* (n_dkl) mean KL increase with that unit alone quantized */
+    char dkl_scheme[48];      /* the scheme the scan used */
     int quit_ok;              /* after close: the engine was asked to stop */
 };
 
@@ -129,6 +178,13 @@ int src_open_local(const char *model_path, const char *recipe_path, const char *
                    struct src **out, qt_err *err);
 void src_close(struct src *s);
 
+/* FNV-1a hash of a recipe text: eval jobs are matched to variants by it. */
+uint64_t src_text_hash(const char *text);
+/* The eval job of a recipe text to show: the newest done one with its KL,
+ * else the newest queued or running one, else the newest failed one; NULL
+ * when none. */
+const struct src_job *src_eval_of(const struct src *s, const char *text);
+
 /* Called by backends after recipe_text changed: parses, resolves, sums. */
 void src_recipe_changed(struct src *s);
 
@@ -142,11 +198,12 @@ int64_t src_tensor_bytes(const struct qt_tensor *t, const struct qt_scheme *s, c
 
 /* ---- edits: each is one history step ---- */
 
-/* Gives target i (a pattern) scheme i, for i < n. */
-int src_edit_schemes(struct src *s, int n, const char *const *targets, const char *const *schemes,
-                     qt_err *err);
-/* Adds (on = 1) or removes targets from the ignore list. */
-int src_edit_ignore(struct src *s, int n, const char *const *targets, int on, qt_err *err);
+/* A recipe edit in several steps, one history entry: begin parses the
+ * current text into *r (an empty recipe when there is none); commit dumps r,
+ * frees it and sends the text when it changed. */
+int src_edit_begin(struct src *s, struct qt_recipe **r, qt_err *err);
+int src_edit_commit(struct src *s, struct qt_recipe *r, qt_err *err);
+
 /* Adds pattern as a target with scheme, or to ignore (scheme NULL). */
 int src_add_pattern(struct src *s, const char *pattern, const char *scheme, qt_err *err);
 /* Modules (quantizable 2-D weights) a pattern matches; -1 and err when it
@@ -154,6 +211,17 @@ int src_add_pattern(struct src *s, const char *pattern, const char *scheme, qt_e
 int src_match_count(struct src *s, const char *pattern, qt_err *err);
 /* Writes the current recipe to path (atomically). */
 int src_write_recipe(struct src *s, const char *path, qt_err *err);
+
+/* ---- previews, lint, deploy: asked for by the frame, answered later ---- */
+
+/* The cached preview of (tensor, scheme), or NULL when never asked. */
+const struct src_prev *src_preview_get(const struct src *s, int tensor, const char *scheme);
+/* Wishes a preview for this frame (ignored when cached or in flight). */
+void src_preview_want(struct src *s, int tensor, const char *scheme);
+/* After a frame: sends what the frame wished for (previews, up to 64 per
+ * request, one request in flight) and refreshes stale lint and deploy;
+ * clears the wishes. */
+void src_tick(struct src *s);
 
 /* Histogram of a tensor's weights over bins: counts (bins), range [lo, hi],
  * from up to 64 evenly spaced rows.  Needs SRC_CAP_HIST. */

@@ -3,10 +3,13 @@
  * are applied in pump(), so the keyboard never waits for the engine.  Recipe
  * edits are applied optimistically (the text sent becomes the current text at
  * once) and confirmed by the reply and the `recipe` event. */
+#include <errno.h>
 #include <limits.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cJSON.h>
 
@@ -14,9 +17,13 @@
 #include "job.h"
 #include "screen.h"
 #include "session.h"
+#include "deploy.h"
 #include "source.h"
 
-enum req_kind { RQ_RECIPE, RQ_VARIANT, RQ_VARIANT_GET, RQ_SUBMIT, RQ_CANCEL, RQ_OTHER };
+struct src_prev *src_prev_slot(struct src *s, int tensor, const char *scheme);
+
+enum req_kind { RQ_RECIPE, RQ_VARIANT, RQ_VARIANT_GET, RQ_SUBMIT, RQ_CANCEL, RQ_PREVIEW, RQ_LINT,
+                RQ_DEPLOY, RQ_JOBGET, RQ_OTHER };
 
 struct pending {
     int id;
@@ -27,6 +34,11 @@ struct pending {
 struct dsrc {
     struct qt_client *c;
     int inproc;
+    int pv_n;                 /* the preview request in flight: its pairs */
+    int pv_t[64];             /* (pv_n) tensors */
+    char pv_s[64][48];        /* (pv_n) schemes */
+    char eval_data[4096];     /* eval text for commits ("" when none) */
+    char sens_scheme[48];     /* the scheme of the last sensitivity scan asked for */
     struct pending pend[64];
     int n_pend;
     int gone;
@@ -86,6 +98,20 @@ static void job_update(struct src *s, const cJSON *J) {
     j->eta = jnum(J, "eta", -1);
 }
 
+/* Asks for a job's record (report, frozen recipe); the reply is RQ_JOBGET. */
+static void ask_job(struct src *s, int id) {
+    struct dsrc *d = s->impl;
+    if (!d->c || d->n_pend >= 64) return;
+    struct src_job *j = job_slot(s, id);
+    if (j) j->recipe_asked = 1;
+    cJSON *q = cJSON_CreateObject();
+    cJSON_AddStringToObject(q, "op", "job_get");
+    cJSON_AddNumberToObject(q, "job", id);
+    qt_err e2;
+    int nid = qt_client_send(d->c, q, &e2);
+    if (nid > 0) d->pend[d->n_pend++] = (struct pending){nid, RQ_JOBGET, id};
+}
+
 /* A recipe result or event: text (may be null: fetch it), version, undo/redo. */
 static void recipe_update(struct src *s, const cJSON *r) {
     struct dsrc *d = s->impl;
@@ -114,7 +140,14 @@ static void handle(struct src *s, const cJSON *m) {
     const char *ev = cJSON_GetStringValue(cJSON_GetObjectItem(m, "event"));
     if (ev) {
         if (!strcmp(ev, "recipe")) recipe_update(s, m);
-        else if (!strcmp(ev, "job")) job_update(s, cJSON_GetObjectItem(m, "job"));
+        else if (!strcmp(ev, "job")) {
+            const cJSON *J = cJSON_GetObjectItem(m, "job");
+            job_update(s, J);
+            int jid = (int)jnum(J, "id", 0);
+            struct src_job *sj = job_slot(s, jid);
+            if (!strcmp(jstr(J, "state"), "done")) ask_job(s, jid);
+            else if (sj && !strcmp(sj->kind, "eval") && !sj->recipe_asked) ask_job(s, jid);   /* its recipe */
+        }
         else if (!strcmp(ev, "progress")) {
             struct src_job *j = job_slot(s, (int)jnum(m, "job", 0));
             if (j) {
@@ -140,6 +173,25 @@ static void handle(struct src *s, const cJSON *m) {
         break;
     }
     if (!cJSON_IsTrue(cJSON_GetObjectItem(m, "ok"))) {
+        if (kind == RQ_PREVIEW) {   /* the whole request failed: say so per pair */
+            for (int i = 0; i < d->pv_n; i++) {
+                struct src_prev *e = src_prev_slot(s, d->pv_t[i], d->pv_s[i]);
+                if (e) { e->state = PV_ERROR; tui_strcpy(e->err, sizeof e->err, jstr(m, "error")); }
+            }
+            s->prev_inflight = 0;
+            s->changed = 1;
+            return;
+        }
+        if (kind == RQ_LINT) s->lint_inflight = 0;
+        if (kind == RQ_DEPLOY) {
+            s->deploy_inflight = 0;
+            tui_strcpy(s->deploy_err, sizeof s->deploy_err, jstr(m, "error"));
+            cJSON_Delete(s->deploy);
+            s->deploy = NULL;
+            s->changed = 1;
+            return;
+        }
+        if (kind == RQ_JOBGET) return;
         note(s, 1, jstr(m, "error"));
         if (kind == RQ_RECIPE && d->c) {   /* our optimistic text is wrong: fetch the truth */
             cJSON *q = cJSON_CreateObject();
@@ -151,6 +203,113 @@ static void handle(struct src *s, const cJSON *m) {
         return;
     }
     const cJSON *res = cJSON_GetObjectItem(m, "result");
+    if (kind == RQ_PREVIEW) {
+        const cJSON *r;
+        int i = 0;
+        cJSON_ArrayForEach(r, cJSON_GetObjectItem(res, "results")) {
+            if (i >= d->pv_n) break;
+            struct src_prev *e = src_prev_slot(s, d->pv_t[i], d->pv_s[i]);
+            i++;
+            if (!e) continue;
+            if (cJSON_GetObjectItem(r, "error")) {
+                e->state = PV_ERROR;
+                tui_strcpy(e->err, sizeof e->err, jstr(r, "error"));
+                continue;
+            }
+            e->state = PV_OK;
+            e->rel_rmse = jnum(r, "rel_rmse", 0);
+            e->sqnr_db = jnum(r, "sqnr_db", 1e9);   /* null: exact */
+            e->max_abs = jnum(r, "max_abs", 0);
+            e->bytes = (int64_t)jnum(r, "bytes", 0);
+        }
+        s->prev_inflight = 0;
+        s->changed = 1;
+        return;
+    }
+    if (kind == RQ_LINT) {
+        for (int f = 0; f < s->n_findings; f++) {
+            free(s->findings[f].message);
+            free(s->findings[f].tensors);
+        }
+        free(s->findings);
+        s->findings = NULL;
+        s->n_findings = 0;
+        const cJSON *arr = cJSON_GetObjectItem(res, "findings"), *f;
+        int n = cJSON_GetArraySize(arr), k = 0;
+        s->findings = n ? calloc((size_t)n, sizeof *s->findings) : NULL;
+        cJSON_ArrayForEach(f, arr) {
+            if (!s->findings) break;
+            struct src_finding *F = &s->findings[k++];
+            tui_strcpy(F->code, sizeof F->code, jstr(f, "code"));
+            tui_strcpy(F->severity, sizeof F->severity, jstr(f, "severity"));
+            F->message = qt_strdup(jstr(f, "message"));
+            const cJSON *tl = cJSON_GetObjectItem(f, "tensors"), *tn;
+            F->tensors = calloc((size_t)cJSON_GetArraySize(tl) + 1, sizeof *F->tensors);
+            cJSON_ArrayForEach(tn, tl) {
+                int ti = cJSON_IsString(tn) ? qt_model_find_index(s->model, tn->valuestring) : -1;
+                if (ti >= 0 && F->tensors) F->tensors[F->n_tensors++] = ti;
+            }
+        }
+        s->n_findings = k;
+        s->n_lint_errors = (int)jnum(res, "errors", 0);
+        s->n_lint_warnings = (int)jnum(res, "warnings", 0);
+        s->lint_inflight = 0;
+        s->changed = 1;
+        return;
+    }
+    if (kind == RQ_DEPLOY) {
+        cJSON_Delete(s->deploy);
+        s->deploy = cJSON_Duplicate(res, 1);
+        s->deploy_err[0] = 0;
+        s->deploy_inflight = 0;
+        s->changed = 1;
+        return;
+    }
+    if (kind == RQ_JOBGET) {   /* a finished job's report, one line for the jobs panel */
+        struct src_job *j = job_slot(s, slot);
+        const cJSON *rep = cJSON_GetObjectItem(res, "report");
+        const char *rt = cJSON_GetStringValue(cJSON_GetObjectItem(res, "recipe"));
+        if (j && rt) {
+            j->recipe_hash = src_text_hash(rt);
+            j->recipe_known = 1;
+        }
+        if (j && cJSON_IsObject(rep)) {
+            const cJSON *kld = cJSON_GetObjectItem(rep, "kld");
+            const cJSON *units = cJSON_GetObjectItem(rep, "units");
+            if (cJSON_IsArray(units)) {   /* sensitivity: keep dKL per unit for the tree */
+                for (int i = 0; i < s->n_dkl; i++) free(s->dkl_name[i]);
+                free(s->dkl_name);
+                free(s->dkl);
+                int n = cJSON_GetArraySize(units), k = 0;
+                s->dkl_name = calloc((size_t)n + 1, sizeof *s->dkl_name);
+                s->dkl = calloc((size_t)n + 1, sizeof *s->dkl);
+                const cJSON *u;
+                cJSON_ArrayForEach(u, units) {
+                    if (!s->dkl_name || !s->dkl) break;
+                    s->dkl_name[k] = qt_strdup(jstr(u, "name"));
+                    s->dkl[k++] = jnum(u, "dkl", 0);
+                }
+                s->n_dkl = k;
+                tui_strcpy(s->dkl_scheme, sizeof s->dkl_scheme,
+                           *jstr(rep, "scheme") ? jstr(rep, "scheme") : d->sens_scheme);
+                const cJSON *top = cJSON_GetArrayItem(units, 0);
+                snprintf(j->result, sizeof j->result, "dKL of %d groups at %s; worst %s %.4g", k,
+                         s->dkl_scheme, top ? jstr(top, "name") : "-", top ? jnum(top, "dkl", 0) : 0);
+            } else if (kld) {
+                j->has_kl = 1;
+                j->kl = jnum(kld, "mean", 0);
+                j->same_top = jnum(rep, "same_top_p", 0);
+                double pb = jnum(rep, "ppl_base", 0);
+                j->ppl_ratio = pb > 0 ? jnum(rep, "ppl_q", 0) / pb : 0;
+                snprintf(j->result, sizeof j->result, "KL %.4g +- %.2g  same top %.1f%%  PPL %.3g -> %.3g",
+                         jnum(kld, "mean", 0), jnum(kld, "stderr", 0), 100 * jnum(rep, "same_top_p", 0),
+                         jnum(rep, "ppl_base", 0), jnum(rep, "ppl_q", 0));
+            } else if (cJSON_GetObjectItem(rep, "out"))
+                snprintf(j->result, sizeof j->result, "wrote %.200s", jstr(rep, "out"));
+        }
+        s->changed = 1;
+        return;
+    }
     if (kind == RQ_RECIPE) recipe_update(s, res);
     else if (kind == RQ_VARIANT && d->c && d->n_pend < 64) {
         /* stored: fetch the text the daemon stored, for the compare panel */
@@ -193,6 +352,7 @@ static int d_pump(struct src *s) {
     if (gone) {
         d->gone = 1;
         d->n_pend = 0;
+        s->prev_inflight = s->lint_inflight = s->deploy_inflight = 0;
         note(s, 1, "engine: connection closed (the daemon has gone)");
     }
     set_state(s);
@@ -266,22 +426,63 @@ static int d_variant_store(struct src *s, int slot, qt_err *err) {
     return send_req_slot(s, r, RQ_VARIANT, slot, err);
 }
 
-static int d_job_submit(struct src *s, qt_err *err) {
-    if (!s->commit_kind[0]) return qt_err_set(err, "commit: quantize jobs are not in this build");
+static cJSON *submit_req(struct src *s, const char *kind) {
     cJSON *r = op("job_submit");
-    cJSON_AddStringToObject(r, "kind", s->commit_kind);
-    cJSON *p = cJSON_AddObjectToObject(r, "params");
+    cJSON_AddStringToObject(r, "kind", kind);
+    cJSON_AddStringToObject(r, "text", s->recipe_text ? s->recipe_text : "");
+    cJSON_AddObjectToObject(r, "params");
+    return r;
+}
+
+/* Commit: the recipe, frozen, as jobs: quantize (a checkpoint in the
+ * session) then eval (KL against the original on share/data/eval.txt), as
+ * far as this engine has them. */
+static int d_job_submit(struct src *s, qt_err *err) {
+    struct dsrc *d = s->impl;
+    if (!s->commit_kind[0]) return qt_err_set(err, "commit: no job kind to run in this build");
+    if (!strcmp(s->commit_kind, "test")) {
+        cJSON *r = submit_req(s, "test"), *p = cJSON_GetObjectItem(r, "params");
+        cJSON_AddNumberToObject(p, "steps", 20);
+        cJSON_AddNumberToObject(p, "step_ms", 50);
+        return send_req(s, r, RQ_SUBMIT, err);
+    }
     if (!strcmp(s->commit_kind, "quantize")) {
         char home[PATH_MAX], out[PATH_MAX + 256];
         qt_err e2;
-        if (qt_session_home(home, sizeof home, &e2) != QT_OK) { cJSON_Delete(r); return qt_err_set(err, "%s", e2.msg); }
+        if (qt_session_home(home, sizeof home, &e2) != QT_OK) return qt_err_set(err, "%s", e2.msg);
+        /* checkpoints live in the session: checkpoints/v<recipe version>[-N] */
+        snprintf(out, sizeof out, "%s/sessions/%s/checkpoints", home, s->session);
+        if (mkdir(out, 0755) != 0 && errno != EEXIST) return qt_err_set(err, "commit: %s: %s", out, strerror(errno));
+        struct stat st;
         snprintf(out, sizeof out, "%s/sessions/%s/checkpoints/v%d", home, s->session, s->recipe_version);
-        cJSON_AddStringToObject(p, "out", out);
-    } else {
-        cJSON_AddNumberToObject(p, "steps", 20);
-        cJSON_AddNumberToObject(p, "step_ms", 50);
+        for (int k = 2; stat(out, &st) == 0 && k < 1000; k++)
+            snprintf(out, sizeof out, "%s/sessions/%s/checkpoints/v%d-%d", home, s->session, s->recipe_version, k);
+        cJSON *r = submit_req(s, "quantize");
+        cJSON_AddStringToObject(cJSON_GetObjectItem(r, "params"), "out", out);
+        if (send_req(s, r, RQ_SUBMIT, err) != QT_OK) return QT_ERR;
+        if (!s->commit_eval) return QT_OK;
     }
-    cJSON_AddStringToObject(r, "text", s->recipe_text ? s->recipe_text : "");
+    cJSON *e = submit_req(s, "eval");
+    cJSON_AddStringToObject(cJSON_GetObjectItem(e, "params"), "data", d->eval_data);
+    return send_req(s, e, RQ_SUBMIT, err);
+}
+
+static int d_sens_submit(struct src *s, const char *scheme, qt_err *err) {
+    struct dsrc *d = s->impl;
+    cJSON *r = submit_req(s, "sensitivity"), *p = cJSON_GetObjectItem(r, "params");
+    cJSON_AddStringToObject(p, "data", d->eval_data);
+    cJSON_AddStringToObject(p, "scheme", scheme);
+    cJSON_AddStringToObject(p, "by", "group");
+    tui_strcpy(d->sens_scheme, sizeof d->sens_scheme, scheme);
+    return send_req(s, r, RQ_SUBMIT, err);
+}
+
+static int d_eval_submit(struct src *s, const char *text, qt_err *err) {
+    struct dsrc *d = s->impl;
+    if (!s->can_eval) return qt_err_set(err, "eval: no eval jobs in this build");
+    cJSON *r = submit_req(s, "eval");
+    cJSON_ReplaceItemInObject(r, "text", cJSON_CreateString(text ? text : ""));
+    cJSON_AddStringToObject(cJSON_GetObjectItem(r, "params"), "data", d->eval_data);
     return send_req(s, r, RQ_SUBMIT, err);
 }
 
@@ -289,6 +490,36 @@ static int d_job_cancel(struct src *s, int id, qt_err *err) {
     cJSON *r = op("job_cancel");
     cJSON_AddNumberToObject(r, "job", id);
     return send_req(s, r, RQ_CANCEL, err);
+}
+
+static int d_preview_send(struct src *s, int n, const int *tensors, char (*schemes)[48], qt_err *err) {
+    struct dsrc *d = s->impl;
+    if (n > 64) n = 64;
+    cJSON *r = op("preview");
+    cJSON *pairs = cJSON_AddArrayToObject(r, "pairs");
+    for (int i = 0; i < n; i++) {
+        cJSON *p = cJSON_CreateArray();
+        cJSON_AddItemToArray(p, cJSON_CreateString(s->model->tensors[tensors[i]].name));
+        cJSON_AddItemToArray(p, cJSON_CreateString(schemes[i]));
+        cJSON_AddItemToArray(pairs, p);
+        d->pv_t[i] = tensors[i];
+        tui_strcpy(d->pv_s[i], sizeof d->pv_s[i], schemes[i]);
+    }
+    d->pv_n = n;
+    return send_req(s, r, RQ_PREVIEW, err);
+}
+
+static int d_lint_send(struct src *s, qt_err *err) {
+    cJSON *r = op("lint");
+    cJSON_AddStringToObject(r, "text", s->recipe_text ? s->recipe_text : "");
+    return send_req(s, r, RQ_LINT, err);
+}
+
+static int d_deploy_send(struct src *s, const char *gpu, qt_err *err) {
+    cJSON *r = op("deploy");
+    cJSON_AddStringToObject(r, "text", s->recipe_text ? s->recipe_text : "");
+    if (gpu && *gpu) cJSON_AddStringToObject(r, "gpu", gpu);
+    return send_req(s, r, RQ_DEPLOY, err);
 }
 
 static void d_close(struct src *s) {
@@ -305,6 +536,8 @@ static const struct src_ops daemon_ops = {
     .recipe_set = d_recipe_set, .undo = d_undo, .redo = d_redo,
     .variant_store = d_variant_store,
     .job_submit = d_job_submit, .job_cancel = d_job_cancel,
+    .preview_send = d_preview_send, .lint_send = d_lint_send, .deploy_send = d_deploy_send,
+    .sens_submit = d_sens_submit, .eval_submit = d_eval_submit,
     .close = d_close,
 };
 
@@ -319,6 +552,70 @@ int src_shutdown_idle(struct src *s) {
     cJSON_Delete(qt_client_call(d->c, r, 5000, &err));
     s->quit_ok = 1;
     return 0;
+}
+
+/* A file under share/: beside the binary, else in the working directory. */
+static int share_file(const char *rel, char *out, size_t n) {
+    if (strlen(rel) > 64) return 0;
+    char exe[2048];
+    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (k > 0) {
+        exe[k] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = 0;
+        snprintf(out, n, "%s/share/%s", exe, rel);
+        if (access(out, R_OK) == 0) return 1;
+        snprintf(out, n, "%s/../share/qtune/%s", exe, rel);
+        if (access(out, R_OK) == 0) return 1;
+    }
+    char cwd[2048];
+    if (getcwd(cwd, sizeof cwd)) {
+        snprintf(out, n, "%s/share/%s", cwd, rel);
+        if (access(out, R_OK) == 0) return 1;
+    }
+    return 0;
+}
+
+/* Which engine calls the daemon serves: each is tried once at startup; an
+ * answer (even an error about the input) means yes, "not available in this
+ * build" (or any failure) means the UI does not offer it. */
+static void probe(struct src *s, struct dsrc *d) {
+    qt_err err = {{0}};
+    if (!s->model->metadata_only) {
+        int ti = -1;
+        for (int i = 0; i < s->model->n_tensors && ti < 0; i++)
+            if (qt_recipe_quantizable(&s->model->tensors[i]) && qt_role_is_linear(s->model->tensors[i].role)) ti = i;
+        if (ti >= 0) {
+            cJSON *r = op("preview"), *pairs = cJSON_AddArrayToObject(r, "pairs"), *p = cJSON_CreateArray();
+            cJSON_AddItemToArray(p, cJSON_CreateString(s->model->tensors[ti].name));
+            cJSON_AddItemToArray(p, cJSON_CreateString("int8-ch-sym"));
+            cJSON_AddItemToArray(pairs, p);
+            cJSON *res = qt_client_call(d->c, r, 30000, &err);
+            if (res) s->caps |= SRC_CAP_PREVIEW;
+            cJSON_Delete(res);
+        }
+    }
+    cJSON *res = qt_client_call(d->c, op("lint"), 30000, &err);
+    if (res) s->caps |= SRC_CAP_LINT, s->lint_stale = 1;
+    cJSON_Delete(res);
+    /* the GPU catalog (names for the deploy panel), as qtune deploy finds it */
+    struct qt_gpu_catalog cat;
+    char path[PATH_MAX];
+    const char *env = getenv("QTUNE_GPUS");
+    int have = env && *env ? qt_gpu_catalog_load(env, &cat, &err) == QT_OK
+                           : share_file("gpus.yaml", path, sizeof path) && qt_gpu_catalog_load(path, &cat, &err) == QT_OK;
+    if (have) {
+        s->gpus = calloc((size_t)cat.n + 1, sizeof *s->gpus);
+        for (int i = 0; s->gpus && i < cat.n; i++) s->gpus[s->n_gpus++] = qt_strdup(cat.g[i].name);
+        const struct qt_gpu *h = qt_gpu_find(&cat, "H100-80G");
+        tui_strcpy(s->deploy_gpu, sizeof s->deploy_gpu, h ? h->name : cat.n ? cat.g[0].name : "");
+        qt_gpu_catalog_free(&cat);
+    }
+    cJSON *q = op("deploy");
+    if (s->deploy_gpu[0]) cJSON_AddStringToObject(q, "gpu", s->deploy_gpu);
+    res = qt_client_call(d->c, q, 30000, &err);
+    if (res) s->caps |= SRC_CAP_DEPLOY, s->deploy_stale = 1;
+    cJSON_Delete(res);
 }
 
 /* Synchronous call at startup (before the first frame). */
@@ -383,6 +680,14 @@ int src_open_daemon(const char *model_path, const char *recipe_path, const char 
     if (!s->bytes_after) { qt_err_set(err, "out of memory"); goto fail; }
     const cJSON *j;
     cJSON_ArrayForEach(j, cJSON_GetObjectItem(h, "jobs")) job_update(s, j);
+    /* reports of jobs that finished while no one watched (the last 16) */
+    for (int i = s->n_jobs > 16 ? s->n_jobs - 16 : 0; i < s->n_jobs; i++) {
+        if (strcmp(s->jobs[i].state, "done") && strcmp(s->jobs[i].kind, "eval")) continue;
+        s->jobs[i].recipe_asked = 1;
+        cJSON *q = op("job_get");
+        cJSON_AddNumberToObject(q, "job", s->jobs[i].id);
+        if (send_req_slot(s, q, RQ_JOBGET, s->jobs[i].id, err) != QT_OK) goto fail;
+    }
     if (recipe_path) {
         size_t len;
         char *text = qt_read_file(recipe_path, &len, err);
@@ -408,12 +713,25 @@ int src_open_daemon(const char *model_path, const char *recipe_path, const char 
         qt_err_set(err, "session %s: recipe: %s", name, s->sum.err);
         goto fail;
     }
-    /* what `c` submits: quantize when this engine has it; the `test` job
-     * kind when the daemon offers it (QTUNE_TEST_JOBS=1, end-to-end tests) */
-    const struct qt_job_kind *k = qt_job_kind_find("quantize");
-    if (k && k->run) snprintf(s->commit_kind, sizeof s->commit_kind, "quantize");
-    else if ((k = qt_job_kind_find("test")) && k->run) snprintf(s->commit_kind, sizeof s->commit_kind, "test");
+    /* what `c` submits: quantize + eval, as far as this engine has them;
+     * else the `test` job kind when the daemon offers it (QTUNE_TEST_JOBS=1) */
+    const struct qt_job_kind *kq = qt_job_kind_find("quantize"), *ke = qt_job_kind_find("eval");
+    int can_q = kq && kq->run && !s->model->metadata_only;
+    int can_e = ke && ke->run && !s->model->metadata_only &&
+                share_file("data/eval.txt", d->eval_data, sizeof d->eval_data);
+    const struct qt_job_kind *kt = qt_job_kind_find("test"), *ks = qt_job_kind_find("sensitivity");
+    s->can_eval = can_e;
+    s->can_sens = ks && ks->run && !s->model->metadata_only && d->eval_data[0];
+    if (can_q) {
+        snprintf(s->commit_kind, sizeof s->commit_kind, "quantize");
+        s->commit_eval = can_e;
+    } else if (can_e) {
+        snprintf(s->commit_kind, sizeof s->commit_kind, "eval");
+    } else if (kt && kt->run) {
+        snprintf(s->commit_kind, sizeof s->commit_kind, "test");
+    }
     s->caps = SRC_CAP_JOBS | (inproc ? 0 : SRC_CAP_DETACH) | (s->model->metadata_only ? 0 : SRC_CAP_HIST);
+    probe(s, d);
     s->saved_version = s->recipe_version;
     s->changed = 0;
     set_state(s);

@@ -26,8 +26,8 @@ void wg_list_move(struct wg_list *l, int delta, int n, int h) {
 void wg_cols_fit(struct wg_col *c, int n, int w) {
     int maxprio = 0;
     for (int i = 0; i < n; i++) {
-        c[i].shown = 1;
-        if (c[i].prio > maxprio) maxprio = c[i].prio;
+        c[i].shown = !c[i].absent;
+        if (c[i].shown && c[i].prio > maxprio) maxprio = c[i].prio;
     }
     for (;;) {
         int used = 0, flex = -1;
@@ -148,6 +148,10 @@ struct tui_rect wg_box(struct tui_screen *s, const struct tui_glyphs *g, int w, 
     return (struct tui_rect){b.x + 2, b.y + 1, w - 4, h - 2};
 }
 
+int wg_heat(double rel) {
+    return rel < 0.01 ? 0 : rel < 0.03 ? 1 : rel < 0.06 ? 2 : rel < 0.12 ? 3 : 4;
+}
+
 const char *wg_count(int64_t n, char *buf, int len) {
     if (n < 1000) snprintf(buf, (size_t)len, "%lld", (long long)n);
     else if (n < 1000000) snprintf(buf, (size_t)len, "%.1fK", n / 1e3);
@@ -161,5 +165,13 @@ const char *wg_bytes(int64_t n, char *buf, int len) {
     else if (n < 1024 * 1024) snprintf(buf, (size_t)len, "%.1f KiB", n / 1024.0);
     else if (n < (int64_t)1 << 30) snprintf(buf, (size_t)len, "%.1f MiB", n / 1048576.0);
     else snprintf(buf, (size_t)len, "%.1f GiB", n / 1073741824.0);
+    return buf;
+}
+
+const char *wg_bytes_short(int64_t n, char *buf, int len) {
+    if (n < 1024) snprintf(buf, (size_t)len, "%lldB", (long long)n);
+    else if (n < 1024 * 1024) snprintf(buf, (size_t)len, "%.1fK", n / 1024.0);
+    else if (n < (int64_t)1 << 30) snprintf(buf, (size_t)len, "%.1fM", n / 1048576.0);
+    else snprintf(buf, (size_t)len, "%.1fG", n / 1073741824.0);
     return buf;
 }

@@ -24,6 +24,7 @@ struct wg_col {
     const char *title;
     int width, right, prio;
     int x, shown;   /* filled by wg_cols_fit */
+    int absent;     /* 1: never shown (its data is not available) */
 };
 /* Lays the columns out in w cells (one blank between columns). */
 void wg_cols_fit(struct wg_col *c, int n, int w);
@@ -47,8 +48,13 @@ void wg_histogram(struct tui_screen *s, const struct tui_rect *h, const struct t
 struct tui_rect wg_box(struct tui_screen *s, const struct tui_glyphs *g, int w, int h,
                        const char *title);
 
+/* Heat level 0..4 of a relative RMS error (int8 ~0.5%, int4 g128 ~9%). */
+int wg_heat(double rel_rmse);
+
 /* Human numbers: 2.10M, 31.7 MiB. */
 const char *wg_count(int64_t n, char *buf, int len);
 const char *wg_bytes(int64_t n, char *buf, int len);
+/* Compact bytes for narrow columns: 792.8K, 3.0M, 1.4G (binary units). */
+const char *wg_bytes_short(int64_t n, char *buf, int len);
 
 #endif

@@ -41,9 +41,22 @@ b C
 <Esc> q
 :dump D/09-quit.txt
 <Enter>
-# 10 below the minimum size
+# 10 a tensor: the engine's error table bits x group, the weight histogram
+<Home> /
+:type expert 0
+<Enter> <Enter> j
+:dump D/10-tensor.txt
+# 11 the deployment table for the default GPU
+D
+:dump D/11-deploy.txt
+# 12 lint findings in the recipe pane; Enter jumps to the tensor named
+<Esc> r <Tab> <End>
+:dump D/12-lint.txt
+<Enter>
+:dump D/13-lint-jump.txt
+# 14 below the minimum size
 :size 70x20
-:dump D/10-small.txt
+:dump D/14-small.txt
 KEYS
 run_case() { # run_case SIZE GLYPHS LOCALE [OPTS]
     size=$1; gl=$2; loc=$3; shift 3
@@ -68,6 +81,30 @@ run_case 80x24 utf8 C.UTF-8
 run_case 120x40 utf8 C.UTF-8
 run_case 80x24 ascii C.UTF-8 --ascii
 run_case 120x40 ascii C.UTF-8 --ascii
+# A dKL scan (sensitivity job, a few seconds): the dKL column and detail line.
+d="$T/dkl"; mkdir -p "$d"
+printf 'j j <Enter> j j j\ne\n:wait-idle\n:dump %s/dkl.txt\n' "$d" >"$d/script"
+if QTUNE_HOME="$d/home" LC_ALL=C.UTF-8 COLUMNS=120 LINES=30 QTUNE_SCRIPT="$d/script" "$Q" "$M" --no-daemon \
+        >"$d/out" 2>"$d/err"; then
+    g="$G/tui-120x30-utf8-dkl.txt"
+    if [ "${QTUNE_UPDATE_GOLDEN:-}" = 1 ]; then cp "$d/dkl.txt" "$g"; fi
+    if diff -u "$g" "$d/dkl.txt" >"$d/diff"; then pass "tui golden dKL scan"
+    else fail "tui golden dKL scan" "$(head -n 20 "$d/diff")"; fi
+else
+    fail "tui golden dKL scan: run" "$(head -c 300 "$d/err")"
+fi
+# KL of variants A and B (E: two eval jobs, a few seconds): the compare panel.
+d="$T/kl"; mkdir -p "$d"
+printf 'j j <Enter> j j j\n- - - - -\na u\nb C\nE\n:wait-idle\n:dump %s/kl.txt\n' "$d" >"$d/script"
+if QTUNE_HOME="$d/home" LC_ALL=C.UTF-8 COLUMNS=120 LINES=30 QTUNE_SCRIPT="$d/script" "$Q" "$M" --no-daemon \
+        >"$d/out" 2>"$d/err"; then
+    g="$G/tui-120x30-utf8-compare-kl.txt"
+    if [ "${QTUNE_UPDATE_GOLDEN:-}" = 1 ]; then cp "$d/kl.txt" "$g"; fi
+    if diff -u "$g" "$d/kl.txt" >"$d/diff"; then pass "tui golden compare KL"
+    else fail "tui golden compare KL" "$(head -n 20 "$d/diff")"; fi
+else
+    fail "tui golden compare KL: run" "$(head -c 300 "$d/err")"
+fi
 # The glyph table follows the locale: a non-UTF-8 locale draws ASCII.
 d="$T/80x24-clocale"; mkdir -p "$d"
 sed "s|D/|$d/|" "$T/script" >"$d/script"

@@ -20,12 +20,13 @@ cleanup() {
     tm kill-server >/dev/null 2>&1
 }
 trap cleanup EXIT INT TERM
-# wait_for NAME TEXT: polls the pane (up to ~10 s) until it shows TEXT
+# wait_for NAME TEXT [-E]: polls the pane (up to ~10 s) until it shows TEXT
+# (a fixed string, or an extended regex with -E)
 wait_for() {
-    i=0
-    while [ $i -lt 200 ]; do
+    i=0; mode=${3:--F}
+    while [ $i -lt "${TRIES:-200}" ]; do
         tm capture-pane -p -t "$SESS" >"$T/screen" 2>/dev/null
-        if grep -qF -- "$2" "$T/screen"; then pass "$1"; return 0; fi
+        if grep -q $mode -- "$2" "$T/screen"; then pass "$1"; return 0; fi
         i=$((i + 1)); sleep 0.05
     done
     fail "$1" "no '$2' on screen: $(cat "$T/screen" | head -n 40)"
@@ -40,23 +41,33 @@ wait_for "tmux: hint bar with letters" "q quit"
 # layer 1 -> its routed experts; int8 then int4 (group 128)
 keys j j Enter j j j
 wait_for "tmux: expert group selected" "target   re:model\\.layers\\.1\\.mlp\\.experts\\."
-grep "routed experts" "$T/screen" | grep -q "bf16 .*3.0 MiB" && pass "tmux: experts start in bf16" \
-    || fail "tmux: experts start in bf16" "$(grep 'routed experts' "$T/screen")"
+grep "routed experts" "$T/screen" | grep -Eq "bf16 +3\.0M +16\.00 +[│|]" && pass "tmux: experts start in bf16, no error" \
+    || fail "tmux: experts start in bf16, no error" "$(grep 'routed experts' "$T/screen")"
 keys - - - - -
-wait_for "tmux: bits change shows in the row" "int4-g128-sym  792.8 KiB"
+wait_for "tmux: bits change shows in the row" "int4-g128-sym  792.8K"
+# the engine's preview of the 48 tensors lands in the row's error column
+wait_for "tmux: preview error of the group" 'routed experts.*int4-g128-sym +792\.8K +4\.13 +[0-9]+\.[0-9][0-9] ' -E
 wait_for "tmux: status shows the new size" "29.5 MiB [+]"
 # commit: the job goes to the daemon; detach at once
 keys c
-wait_for "tmux: commit submits a job" "job 1 (test)"
+wait_for "tmux: commit submits the jobs" 'job [0-9]+ \((quantize|eval|test)\)' -E
 keys d
 wait_for "tmux: detach leaves the session running" "detached: session $SESS keeps running"
 # reattach: the same screen, with the job (finished by now or soon)
 keys "$ENV $QB attach $SESS" Enter
 wait_for "tmux: attach brings the workbench back" "routed experts"
 keys o
-wait_for "tmux: jobs panel shows the finished job" "done"
-grep -q "#1 .*test" "$T/screen" && pass "tmux: the job is the committed one" \
-    || fail "tmux: the job is the committed one" "$(head -n 8 "$T/screen")"
+# the committed job (an eval of the recipe: KL against the original, a few
+# seconds; quantize + eval once quantize jobs are built in) runs to the end
+TRIES=1200 wait_for "tmux: jobs panel shows the finished job" "#1 .* done" -E
+if grep -q "#2 " "$T/screen"; then   # quantize, then eval of the same recipe
+    TRIES=1200 wait_for "tmux: the eval job after it finishes" "#2 .* done" -E
+    grep -q "#1 .*quantize.*wrote " "$T/screen" && pass "tmux: the quantize job wrote the checkpoint" \
+        || fail "tmux: the quantize job wrote the checkpoint" "$(head -n 8 "$T/screen")"
+fi
+if grep -q "#[12] .*eval" "$T/screen"; then
+    wait_for "tmux: the eval job's KL result" "KL "
+fi
 keys Escape
 # the recipe edit survived the detach (the daemon holds it)
 wait_for "tmux: recipe kept across attach" "int4-g128-sym"
@@ -67,6 +78,26 @@ tm resize-window -t "$SESS" -x 100 -y 30
 wait_for "tmux: redraws after resize" "routed experts"
 keys C-l
 wait_for "tmux: Ctrl-L repaints" "q quit"
+# NO_COLOR: the same screen in monochrome (attributes, no color escapes)
+keys d
+wait_for "tmux: detach again" "detached: session $SESS keeps running"
+keys "$ENV NO_COLOR=1 $QB attach $SESS" Enter
+wait_for "tmux: attach with NO_COLOR" "routed experts"
+tm capture-pane -e -p -t "$SESS" >"$T/esc"
+ESC=$(printf '\033')
+if grep -Eq "${ESC}\[([0-9;]*;)?(3[0-7]|4[0-7]|38;5;[0-9]+|48;5;[0-9]+)[;m]" "$T/esc"; then
+    fail "tmux: NO_COLOR draws no colors" "$(grep -Eo "${ESC}\[[0-9;]*m" "$T/esc" | sort -u | tr -d '\033' | head -5)"
+else pass "tmux: NO_COLOR draws no colors"; fi
+grep -Eq "${ESC}\[([0-9;]*;)?7[;m]" "$T/esc" && pass "tmux: monochrome cursor in reverse video" \
+    || fail "tmux: monochrome cursor in reverse video" "$(grep -Eo "${ESC}\[[0-9;]*m" "$T/esc" | sort -u | tr -d '\033' | head -5)"
+# and with colors, there are colors (the check above can fail)
+keys d
+wait_for "tmux: detach once more" "detached: session $SESS keeps running"
+keys "$ENV $QB attach $SESS" Enter
+wait_for "tmux: attach with colors" "routed experts"
+tm capture-pane -e -p -t "$SESS" >"$T/esc"
+grep -Eq "${ESC}\[([0-9;]*;)?(3[0-7]|4[0-7])[;m]" "$T/esc" && pass "tmux: colors without NO_COLOR" \
+    || fail "tmux: colors without NO_COLOR"
 # quit: nothing uncommitted, so no question; the idle daemon stops
 keys q
 i=0
