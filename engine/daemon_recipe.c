@@ -6,9 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-
 #include "daemon_ops.h"
 #include "deploy.h"
 #include "lint.h"
@@ -37,22 +34,6 @@ static int recipe_of(struct qt_daemon *d, const cJSON *req, struct qt_recipe **o
     return rc;
 }
 
-static int compile_filter(const char *filter, pcre2_code **re, pcre2_match_data **md, const char *op, qt_err *err) {
-    *re = NULL;
-    *md = NULL;
-    if (!filter) return QT_OK;
-    int ec;
-    PCRE2_SIZE eo;
-    *re = pcre2_compile((PCRE2_SPTR)filter, PCRE2_ZERO_TERMINATED, 0, &ec, &eo, NULL);
-    if (!*re) {
-        PCRE2_UCHAR msg[256];
-        pcre2_get_error_message(ec, msg, sizeof msg);
-        return qt_err_set(err, "%s: filter: %s at offset %d", op, (char *)msg, (int)eo);
-    }
-    *md = pcre2_match_data_create_from_pattern(*re, NULL);
-    return QT_OK;
-}
-
 int qt_dop_resolve(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
     const struct qt_model *m = qt_daemon_model(d, err);
@@ -61,9 +42,8 @@ int qt_dop_resolve(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
     if (recipe_of(d, req, &r, err)) return QT_ERR;
     struct qt_resolution rs = {0};
     if (r && qt_recipe_resolve(r, m, &rs, err)) { qt_recipe_free(r); return QT_ERR; }
-    pcre2_code *re;
-    pcre2_match_data *md;
-    if (compile_filter(qt_dop_str(req, "filter"), &re, &md, "resolve", err)) {
+    struct qt_dop_filter *f;
+    if (qt_dop_filter_open(qt_dop_str(req, "filter"), "resolve", &f, err)) {
         qt_resolution_free(&rs);
         qt_recipe_free(r);
         return QT_ERR;
@@ -74,8 +54,7 @@ int qt_dop_resolve(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
     const char **schemes = calloc((size_t)(m->n_tensors ? m->n_tensors : 1), sizeof *schemes);   /* (n_tensors) */
     if (!schemes) {
         cJSON_Delete(arr);
-        if (md) pcre2_match_data_free(md);
-        if (re) pcre2_code_free(re);
+        qt_dop_filter_free(f);
         qt_resolution_free(&rs);
         qt_recipe_free(r);
         return qt_err_set(err, "resolve: out of memory");
@@ -85,7 +64,7 @@ int qt_dop_resolve(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
         const struct qt_resolved *x = r ? &rs.t[i] : NULL;
         const char *scheme = x && x->quantized && x->scheme ? x->scheme : "bf16";
         schemes[i] = scheme;
-        if (re && pcre2_match(re, (PCRE2_SPTR)t->name, PCRE2_ZERO_TERMINATED, 0, 0, md, NULL) < 0) continue;
+        if (!qt_dop_filter_match(f, t->name)) continue;
         int k = count++;
         if (k < offset || (limit >= 0 && k >= offset + limit)) continue;
         cJSON *o = cJSON_CreateObject();
@@ -107,8 +86,7 @@ int qt_dop_resolve(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
         else cJSON_AddNullToObject(o, "ignored_by");
         cJSON_AddItemToArray(arr, o);
     }
-    if (md) pcre2_match_data_free(md);
-    if (re) pcre2_code_free(re);
+    qt_dop_filter_free(f);
     cJSON_AddNumberToObject(res, "count", count);
     cJSON_AddNumberToObject(res, "offset", offset);
     cJSON_AddItemToObject(res, "tensors", arr);

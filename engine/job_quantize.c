@@ -45,16 +45,7 @@ static int make_parent(const char *out, qt_err *err) {
     char *slash = strrchr(dir, '/');
     if (!slash || slash == dir) return QT_OK;
     *slash = 0;
-    for (char *q = dir + 1; ; q++) {
-        if (*q == '/' || *q == 0) {
-            char c = *q;
-            *q = 0;
-            if (mkdir(dir, 0755) != 0 && errno != EEXIST) return qt_err_set(err, "%s: %s", dir, strerror(errno));
-            *q = c;
-            if (!c) break;
-        }
-    }
-    return QT_OK;
+    return qt_mkdirs(dir, 0755, err);
 }
 
 static void on_progress(void *ud, int64_t done, int64_t total, const char *tensor) {

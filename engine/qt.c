@@ -109,8 +109,8 @@ int qt_nthreads(void) {
 int qt_mkdirs(const char *dir, mode_t mode, qt_err *err) {
     char buf[PATH_MAX];
     if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf) return qt_err_set(err, "%s: path too long", dir);
-    for (char *s = buf + 1; *s; s++) {
-        if (*s != '/') continue;
+    for (char *s = buf; *s; s++) {
+        if (*s != '/' || s == buf) continue;
         *s = 0;
         if (mkdir(buf, mode) != 0 && errno != EEXIST) return qt_err_set(err, "%s: %s", buf, strerror(errno));
         *s = '/';
