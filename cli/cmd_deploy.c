@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cJSON.h>
 
@@ -13,31 +12,11 @@
 #include "cli_recipe.h"
 #include "deploy.h"
 #include "format.h"
+#include "report.h"
 
 static const char usage[] =
     "deploy MODEL [-r RECIPE] [--gpu NAME] [--tp N] [--ctx N] [--batch N] [--kv-dtype auto|bf16|fp16|fp8]\n"
     "       [--util F] [--gpus FILE] [--json]";
-
-/* The catalog: --gpus FILE, $QTUNE_GPUS, share/gpus.yaml next to the binary
- * (or ../share/qtune/ for an install), then ./share/gpus.yaml. */
-static int load_catalog(const char *file, struct qt_gpu_catalog *cat, qt_err *err) {
-    if (file) return qt_gpu_catalog_load(file, cat, err);
-    const char *env = getenv("QTUNE_GPUS");
-    if (env && *env) return qt_gpu_catalog_load(env, cat, err);
-    char exe[4096], path[4200];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) *slash = 0;
-        static const char *const rel[] = {"share/gpus.yaml", "../share/qtune/gpus.yaml", "../share/gpus.yaml"};
-        for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
-            snprintf(path, sizeof path, "%s/%s", exe, rel[i]);
-            if (access(path, R_OK) == 0) return qt_gpu_catalog_load(path, cat, err);
-        }
-    }
-    return qt_gpu_catalog_load("share/gpus.yaml", cat, err);
-}
 
 static int kv_dtype_bytes(const char *s) {
     if (!strcmp(s, "auto")) return 0;
@@ -45,45 +24,6 @@ static int kv_dtype_bytes(const char *s) {
     if (!strcmp(s, "fp8") || !strcmp(s, "fp8_e4m3") || !strcmp(s, "fp8_e5m2") || !strcmp(s, "int8")) return 1;
     if (!strcmp(s, "fp32") || !strcmp(s, "float32")) return 4;
     return -1;
-}
-
-static cJSON *deploy_json(const struct qt_deploy *d, const struct qt_gpu *g) {
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddNumberToObject(j, "weights_bytes", d->weights_bytes);
-    cJSON_AddNumberToObject(j, "mtp_bytes", d->mtp_bytes);
-    cJSON_AddNumberToObject(j, "weights_bytes_without_mtp", d->weights_bytes - d->mtp_bytes);
-    cJSON_AddNumberToObject(j, "replicated_bytes", d->replicated_bytes);
-    cJSON_AddNumberToObject(j, "active_bytes_per_token", d->active_bytes);
-    cJSON_AddNumberToObject(j, "kv_bytes_per_token", d->kv_bytes_per_token);
-    cJSON_AddNumberToObject(j, "kv_element_bytes", d->kv_bytes);
-    cJSON_AddStringToObject(j, "kv_layout", d->kv_mla ? "mla" : "gqa");
-    cJSON *arr = cJSON_AddArrayToObject(j, "per_gpu");
-    for (int k = 0; k < 4; k++) {
-        const struct qt_deploy_tp *p = &d->per_gpu[k];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "tp", p->tp);
-        cJSON_AddNumberToObject(o, "weights_bytes", p->weights_bytes);
-        cJSON_AddNumberToObject(o, "kv_bytes_per_token", p->kv_bytes_per_token);
-        cJSON_AddNumberToObject(o, "max_tokens", (double)p->max_tokens);
-        cJSON_AddNumberToObject(o, "max_ctx", (double)p->max_ctx);
-        cJSON_AddBoolToObject(o, "fits", p->fits);
-        cJSON_AddItemToArray(arr, o);
-    }
-    cJSON *gj = cJSON_AddObjectToObject(j, "gpu");
-    cJSON_AddStringToObject(gj, "name", g->name);
-    cJSON_AddNumberToObject(gj, "memory_bytes", g->mem_bytes);
-    cJSON_AddNumberToObject(gj, "bandwidth_bytes_s", g->bw_bytes);
-    cJSON_AddNumberToObject(gj, "price_hour", g->price_hour);
-    cJSON_AddNumberToObject(j, "gpus_needed", d->gpus_needed);
-    cJSON_AddNumberToObject(j, "tp", d->tp);
-    cJSON_AddNumberToObject(j, "ctx", (double)d->ctx);
-    cJSON_AddNumberToObject(j, "batch", d->batch);
-    cJSON_AddNumberToObject(j, "util", d->util);
-    cJSON_AddNumberToObject(j, "tok_s_bound", d->tok_s_bound);
-    cJSON_AddNumberToObject(j, "tok_s_bound_ctx", d->tok_s_bound_ctx);
-    cJSON_AddNumberToObject(j, "cost_per_hour", d->cost_per_hour);
-    cJSON_AddNumberToObject(j, "cost_per_mtok", d->cost_per_mtok);
-    return j;
 }
 
 static void print_text(const struct qt_deploy *d, const struct qt_gpu *g) {
@@ -144,7 +84,7 @@ int qt_cmd_deploy(int argc, char **argv) {
     if (kvb < 0) return cli_failf("--kv-dtype: unknown type '%s' (auto, bf16, fp16, fp8)", kv);
     qt_err err = {{0}};
     struct qt_gpu_catalog cat;
-    if (load_catalog(gpus, &cat, &err) != QT_OK) return cli_fail(&err);
+    if (qt_gpu_catalog_load_default(gpus, &cat, &err) != QT_OK) return cli_fail(&err);
     const struct qt_gpu *g = qt_gpu_find(&cat, gpu);
     if (!g) {
         char names[1024] = "";
@@ -159,7 +99,7 @@ int qt_cmd_deploy(int argc, char **argv) {
     struct qt_deploy d;
     int rc = 0;
     if (qt_deploy_estimate(c.model, c.recipe, c.recipe ? &c.res : NULL, &o, &d, &err) != QT_OK) rc = cli_fail(&err);
-    else if (json) cli_print_json(deploy_json(&d, g));
+    else if (json) cli_print_json(qt_deploy_json(NULL, &d, g, 1));
     else print_text(&d, g);
     cli_recipe_close(&c);
     qt_gpu_catalog_free(&cat);

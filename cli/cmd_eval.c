@@ -16,6 +16,7 @@
 #include "eval.h"
 #include "model.h"
 #include "qplan.h"
+#include "report.h"
 #include "ct_eval.h"
 
 static const char usage[] =
@@ -33,27 +34,6 @@ static int parse_int(const char *s, int *out) {
     if (*s == 0 || *e || v <= 0 || v > 1 << 24) return -1;
     *out = (int)v;
     return 0;
-}
-
-cJSON *qt_cli_kl_json(const struct qt_kl_stats *st);
-cJSON *qt_cli_kl_json(const struct qt_kl_stats *st) {
-    cJSON *j = cJSON_CreateObject(), *k = cJSON_CreateObject();
-    cJSON_AddNumberToObject(k, "mean", st->kld_mean);
-    cJSON_AddNumberToObject(k, "stderr", st->kld_stderr);
-    cJSON_AddNumberToObject(k, "median", st->kld_median);
-    cJSON_AddNumberToObject(k, "p90", st->kld_p90);
-    cJSON_AddNumberToObject(k, "p99", st->kld_p99);
-    cJSON_AddNumberToObject(k, "p999", st->kld_p999);
-    cJSON_AddNumberToObject(k, "max", st->kld_max);
-    cJSON_AddItemToObject(j, "kld", k);
-    cJSON_AddNumberToObject(j, "same_top_p", st->same_top_p);
-    cJSON_AddNumberToObject(j, "ppl_base", st->ppl_base);
-    cJSON_AddNumberToObject(j, "ppl_q", st->ppl_q);
-    cJSON_AddNumberToObject(j, "ln_ppl_ratio", st->ln_ppl_ratio);
-    cJSON_AddNumberToObject(j, "rms_dp", st->rms_dp);
-    cJSON_AddNumberToObject(j, "positions", (double)st->positions);
-    cJSON_AddNumberToObject(j, "tensors_quantized", st->tensors_quantized);
-    return j;
 }
 
 int qt_cmd_eval(int argc, char **argv) {
@@ -122,7 +102,7 @@ int qt_cmd_eval(int argc, char **argv) {
     }
     if (rc == QT_OK) {
         if (json) {
-            cli_print_json(qt_cli_kl_json(&st));
+            cli_print_json(qt_eval_json(NULL, &st));
         } else {
             printf("model       %s\n", model);
             printf("quantized   %s (%d tensors)\n", ckpt ? ckpt : scheme ? scheme : recipe, st.tensors_quantized);

@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "cli_recipe.h"
 #include "lint.h"
+#include "report.h"
 
 static const char usage[] = "lint MODEL -r RECIPE [--tp N] [--json]";
 
@@ -21,54 +22,6 @@ static void print_text(const struct qt_model *m, const struct qt_lint *L) {
     }
     printf("%d error%s, %d warning%s\n", L->n_errors, L->n_errors == 1 ? "" : "s", L->n_warnings,
            L->n_warnings == 1 ? "" : "s");
-}
-
-/* Every target and ignore pattern with the number of modules it matches (the
- * recipe panel's live counts). */
-static cJSON *patterns_json(const struct qt_recipe *r) {
-    cJSON *arr = cJSON_CreateArray();
-    for (int i = 0; i < r->n_mods; i++) {
-        const struct qt_modifier *md = &r->mods[i];
-        for (int g = md->first_group; g < md->first_group + md->n_groups; g++)
-            for (int k = 0; k < r->groups[g].n_targets; k++) {
-                cJSON *o = cJSON_CreateObject();
-                cJSON_AddStringToObject(o, "pattern", r->groups[g].targets[k].text);
-                cJSON_AddStringToObject(o, "kind", "target");
-                cJSON_AddStringToObject(o, "modifier", md->type);
-                cJSON_AddStringToObject(o, "group", r->groups[g].name);
-                cJSON_AddStringToObject(o, "scheme", r->groups[g].scheme);
-                cJSON_AddNumberToObject(o, "matches", r->groups[g].target_hits[k]);
-                cJSON_AddItemToArray(arr, o);
-            }
-        for (int k = 0; k < md->n_ignore; k++) {
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "pattern", md->ignore[k].text);
-            cJSON_AddStringToObject(o, "kind", "ignore");
-            cJSON_AddStringToObject(o, "modifier", md->type);
-            cJSON_AddNumberToObject(o, "matches", md->ignore_hits[k]);
-            cJSON_AddItemToArray(arr, o);
-        }
-    }
-    return arr;
-}
-
-static cJSON *lint_json(const struct qt_model *m, const struct qt_lint *L) {
-    cJSON *j = cJSON_CreateObject();
-    cJSON *arr = cJSON_AddArrayToObject(j, "findings");
-    for (int i = 0; i < L->n; i++) {
-        const struct qt_finding *f = &L->f[i];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "code", f->code);
-        cJSON_AddStringToObject(o, "severity", qt_severity_name(f->severity));
-        cJSON_AddStringToObject(o, "message", f->message);
-        cJSON *t = cJSON_AddArrayToObject(o, "tensors");
-        for (int k = 0; k < f->n_tensors; k++)
-            cJSON_AddItemToArray(t, cJSON_CreateString(m->tensors[f->tensors[k]].name));
-        cJSON_AddItemToArray(arr, o);
-    }
-    cJSON_AddNumberToObject(j, "errors", L->n_errors);
-    cJSON_AddNumberToObject(j, "warnings", L->n_warnings);
-    return j;
 }
 
 int qt_cmd_lint(int argc, char **argv) {
@@ -100,8 +53,8 @@ int qt_cmd_lint(int argc, char **argv) {
         return cli_fail(&err);
     }
     if (json) {
-        cJSON *doc = lint_json(c.model, &L);
-        cJSON_AddItemToObject(doc, "patterns", patterns_json(c.recipe));
+        cJSON *doc = qt_lint_json(NULL, c.model, &L);
+        cJSON_AddItemToObject(doc, "patterns", qt_patterns_json(c.recipe, 0));
         cJSON_AddNumberToObject(doc, "tensors_quantized", c.res.n_quantized);
         cli_print_json(doc);
     }

@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "cli_recipe.h"
+#include "report.h"
 #include "writer.h"
 
 #define USAGE "quantize MODEL -r RECIPE -o OUT [--calib FILE] [--max-shard-size 5GB] [--force] [--json]"
@@ -79,15 +80,7 @@ int qt_cmd_quantize(int argc, char **argv) {
     struct qt_write_result res;
     if (qt_write_ct_recipe(c.model, c.recipe, &c.res, &p, &res, &err) != QT_OK) { cli_fail(&err); goto done; }
     if (json) {
-        cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "out", out);
-        cJSON_AddNumberToObject(j, "modules_quantized", res.n_quantized);
-        cJSON_AddNumberToObject(j, "tensors_kept", res.n_kept);
-        cJSON_AddNumberToObject(j, "shards", res.n_shards);
-        cJSON_AddNumberToObject(j, "bytes_source", (double)res.bytes_source);
-        cJSON_AddNumberToObject(j, "bytes_written", (double)res.bytes_written);
-        cJSON_AddNumberToObject(j, "seconds", res.seconds);
-        cli_print_json(j);
+        cli_print_json(qt_write_json(NULL, out, &res));
     } else {
         printf("wrote %s: %d modules quantized, %d tensors kept, %d shard%s, %.1f MB from %.1f MB in %.2f s\n", out,
                res.n_quantized, res.n_kept, res.n_shards, res.n_shards == 1 ? "" : "s",

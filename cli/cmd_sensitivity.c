@@ -15,12 +15,11 @@
 #include "eval.h"
 #include "model.h"
 #include "qplan.h"
+#include "report.h"
 #include "sensitivity.h"
 
 static const char usage[] = "sensitivity MODEL (--scheme S | -r RECIPE) --data FILE [--by group|layer] "
                             "[--ctx N] [--chunks N] [--f32-arith] [--json]";
-
-cJSON *qt_cli_kl_json(const struct qt_kl_stats *st);   /* cmd_eval.c */
 
 static void progress(void *ctx, int64_t done, int64_t total) {
     (void)ctx;
@@ -86,29 +85,7 @@ int qt_cmd_sensitivity(int argc, char **argv) {
         cJSON *doc = cJSON_CreateObject();
         cJSON_AddStringToObject(doc, "model", model);
         cJSON_AddStringToObject(doc, scheme ? "scheme" : "recipe", scheme ? scheme : recipe);
-        cJSON_AddStringToObject(doc, "by", p.by == QT_SENS_LAYER ? "layer" : "group");
-        cJSON_AddNumberToObject(doc, "ctx", r.ctx);
-        cJSON_AddNumberToObject(doc, "chunks", r.nseq);
-        cJSON *arr = cJSON_AddArrayToObject(doc, "units");
-        for (int k = 0; k < r.n_units; k++) {
-            const struct qt_sens_unit *u = &r.units[k];
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddNumberToObject(o, "rank", k + 1);
-            cJSON_AddStringToObject(o, "name", u->name);
-            cJSON_AddStringToObject(o, "kind", u->kind);
-            cJSON_AddNumberToObject(o, "layer", u->layer);
-            cJSON_AddNumberToObject(o, "tensors", u->n_tensors);
-            cJSON_AddNumberToObject(o, "params", (double)u->params);
-            cJSON_AddNumberToObject(o, "dkl", u->st.kld_mean);
-            cJSON_AddNumberToObject(o, "dkl_stderr", u->st.kld_stderr);
-            cJSON_AddNumberToObject(o, "kld_p99", u->st.kld_p99);
-            cJSON_AddNumberToObject(o, "same_top_p", u->st.same_top_p);
-            cJSON_AddNumberToObject(o, "ln_ppl_ratio", u->st.ln_ppl_ratio);
-            cJSON_AddItemToArray(arr, o);
-        }
-        cJSON_AddNumberToObject(doc, "sum_dkl", r.sum_dkl);
-        cJSON_AddItemToObject(doc, "all", qt_cli_kl_json(&r.all));
-        cli_print_json(doc);
+        cli_print_json(qt_sens_json(doc, &r, p.by));
     } else if (rc == QT_OK) {
         printf("model   %s\nquant   %s\ndata    %s: %d chunks of %d tokens\n\n", model, scheme ? scheme : recipe,
                data, r.nseq, r.ctx);

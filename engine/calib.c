@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "forward.h"
+#include "hmap.h"
 #include "safetensors.h"
 #include "tokenizer.h"
 
@@ -263,27 +264,6 @@ out:
 
 /* ---- run ----------------------------------------------------------------- */
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n) {
-    const unsigned char *s = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
-static int mkdirs(const char *dir) {
-    char buf[PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", dir);
-    for (char *s = buf + 1; *s; s++) {
-        if (*s != '/') continue;
-        *s = 0;
-        if (mkdir(buf, 0700) != 0 && errno != EEXIST) return -1;
-        *s = '/';
-    }
-    return mkdir(buf, 0700) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 int qt_calib_run(const struct qt_model *m, const struct qt_calib_params *p, struct qt_calib **out,
                  qt_err *err) {
     *out = NULL;
@@ -293,20 +273,20 @@ int qt_calib_run(const struct qt_model *m, const struct qt_calib_params *p, stru
     if (!text) return QT_ERR;
     char *cpath = NULL;
     if (p->cache_dir) {
-        uint64_t h = fnv(1469598103934665603ull, CALIB_MAGIC, 8);
+        uint64_t h = qt_hash_more(QT_HASH_SEED, CALIB_MAGIC, 8);
         char rp[PATH_MAX];
         const char *mp = realpath(m->path, rp) ? rp : m->path;
-        h = fnv(h, mp, strlen(mp) + 1);
+        h = qt_hash_more(h, mp, strlen(mp) + 1);
         for (int i = 0; i < m->n_files; i++) {
             struct stat st;
             if (stat(m->files[i]->path, &st) == 0) {
                 int64_t v[3] = {(int64_t)st.st_size, (int64_t)st.st_mtim.tv_sec, (int64_t)st.st_mtim.tv_nsec};
-                h = fnv(h, v, sizeof v);
+                h = qt_hash_more(h, v, sizeof v);
             }
         }
-        h = fnv(h, text, len);
+        h = qt_hash_more(h, text, len);
         int32_t v[3] = {ctx, chunks, p->xtx};
-        h = fnv(h, v, sizeof v);
+        h = qt_hash_more(h, v, sizeof v);
         size_t n = strlen(p->cache_dir) + 64;
         cpath = malloc(n);
         if (cpath) snprintf(cpath, n, "%s/calib-%016llx.bin", p->cache_dir, (unsigned long long)h);
@@ -380,8 +360,8 @@ int qt_calib_run(const struct qt_model *m, const struct qt_calib_params *p, stru
         qt_err_set(err, "out of memory");
         goto out;
     }
-    if (cpath && mkdirs(p->cache_dir) == 0) {
-        qt_err e2;
+    qt_err e2;
+    if (cpath && qt_mkdirs(p->cache_dir, 0700, &e2) == QT_OK) {
         if (qt_calib_save(c, m, cpath, &e2) == QT_OK) {
             c->cache_path = cpath;
             cpath = NULL;

@@ -835,6 +835,7 @@ static void daemon_release(struct qt_daemon *d, int cleanup) {
     if (cleanup && d->log) qt_daemon_log(d, "exit");
     if (d->log) fclose(d->log);
     qt_preview_cache_free(d->pcache);
+    qt_dop_calib_free(d);
     if (d->model) qt_model_free(d->model);
     qt_session_free(d->s);
     free(d);
@@ -848,6 +849,8 @@ void qt_daemon_forget(struct qt_daemon *d) {
     if (d->log) { fclose(d->log); d->log = NULL; }
     d->model = NULL;    /* not opened in the parent anyway */
     d->pcache = NULL;
+    d->calib_d = NULL;   /* the parent's */
+    d->calib_n = 0;
     daemon_release(d, 0);
 }
 

@@ -72,6 +72,44 @@ static void session_state(struct qt_daemon *d, cJSON *res) {
     cJSON_AddItemToObject(res, "jobs", jobs_array(d));
 }
 
+struct qt_dop_filter {
+    pcre2_code *re;
+    pcre2_match_data *md;
+};
+
+int qt_dop_filter_open(const char *filter, const char *op, struct qt_dop_filter **out, qt_err *err) {
+    *out = NULL;
+    if (!filter) return QT_OK;
+    int ec;
+    PCRE2_SIZE eo;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)filter, PCRE2_ZERO_TERMINATED, 0, &ec, &eo, NULL);
+    if (!re) {
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(ec, msg, sizeof msg);
+        return qt_err_set(err, "%s: filter: %s at offset %d", op, (char *)msg, (int)eo);
+    }
+    struct qt_dop_filter *f = malloc(sizeof *f);
+    if (!f) {
+        pcre2_code_free(re);
+        return qt_err_set(err, "%s: out of memory", op);
+    }
+    f->re = re;
+    f->md = pcre2_match_data_create_from_pattern(re, NULL);
+    *out = f;
+    return QT_OK;
+}
+
+int qt_dop_filter_match(const struct qt_dop_filter *f, const char *name) {
+    return !f || pcre2_match(f->re, (PCRE2_SPTR)name, PCRE2_ZERO_TERMINATED, 0, 0, f->md, NULL) >= 0;
+}
+
+void qt_dop_filter_free(struct qt_dop_filter *f) {
+    if (!f) return;
+    if (f->md) pcre2_match_data_free(f->md);
+    pcre2_code_free(f->re);
+    free(f);
+}
+
 /* ---- ops */
 
 static int op_hello(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
@@ -127,6 +165,7 @@ static int op_open(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
     if (d->model) qt_model_free(d->model);
     qt_preview_cache_free(d->pcache);
     d->pcache = NULL;
+    qt_dop_calib_free(d);
     d->model = m;
     model_summary(m, res);
     cJSON_ReplaceItemInObject(res, "model", cJSON_CreateString(d->s->model));
@@ -149,24 +188,13 @@ static int op_tensors(struct qt_daemon *d, struct qt_client_slot *c, const cJSON
     const char *filter = qt_dop_str(req, "filter");
     int offset = qt_dop_int(req, "offset", 0), limit = qt_dop_int(req, "limit", -1);
     if (offset < 0) offset = 0;
-    pcre2_code *re = NULL;
-    pcre2_match_data *md = NULL;
-    if (filter) {
-        int ec;
-        PCRE2_SIZE eo;
-        re = pcre2_compile((PCRE2_SPTR)filter, PCRE2_ZERO_TERMINATED, 0, &ec, &eo, NULL);
-        if (!re) {
-            PCRE2_UCHAR msg[256];
-            pcre2_get_error_message(ec, msg, sizeof msg);
-            return qt_err_set(err, "tensors: filter: %s at offset %d", (char *)msg, (int)eo);
-        }
-        md = pcre2_match_data_create_from_pattern(re, NULL);
-    }
+    struct qt_dop_filter *f;
+    if (qt_dop_filter_open(filter, "tensors", &f, err)) return QT_ERR;
     cJSON *arr = cJSON_CreateArray();
     int count = 0;
     for (int i = 0; i < m->n_tensors; i++) {
         const struct qt_tensor *t = &m->tensors[i];
-        if (re && pcre2_match(re, (PCRE2_SPTR)t->name, PCRE2_ZERO_TERMINATED, 0, 0, md, NULL) < 0) continue;
+        if (!qt_dop_filter_match(f, t->name)) continue;
         int k = count++;
         if (k < offset || (limit >= 0 && k >= offset + limit)) continue;
         cJSON *o = cJSON_CreateObject();
@@ -185,8 +213,7 @@ static int op_tensors(struct qt_daemon *d, struct qt_client_slot *c, const cJSON
         cJSON_AddNumberToObject(o, "bytes", (double)t->nbytes);
         cJSON_AddItemToArray(arr, o);
     }
-    if (md) pcre2_match_data_free(md);
-    if (re) pcre2_code_free(re);
+    qt_dop_filter_free(f);
     cJSON_AddNumberToObject(res, "count", count);
     cJSON_AddNumberToObject(res, "offset", offset);
     cJSON_AddItemToObject(res, "tensors", arr);
@@ -381,6 +408,10 @@ static int op_job_get(struct qt_daemon *d, struct qt_client_slot *c, const cJSON
     cJSON *rep = txt ? cJSON_Parse(txt) : NULL;
     free(txt);
     cJSON_AddItemToObject(res, "report", rep ? rep : cJSON_CreateNull());
+    snprintf(path, sizeof path, "%s/recipe.yaml", j->dir);   /* the frozen recipe */
+    txt = qt_read_file(path, NULL, NULL);
+    cJSON_AddItemToObject(res, "recipe", txt ? cJSON_CreateString(txt) : cJSON_CreateNull());
+    free(txt);
     snprintf(path, sizeof path, "%s/log", j->dir);
     size_t n = 0;
     txt = qt_read_file(path, &n, NULL);

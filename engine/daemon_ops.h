@@ -53,6 +53,9 @@ struct qt_daemon {
     struct qt_session *s;
     struct qt_model *model;    /* opened lazily */
     struct qt_preview_cache *pcache;   /* per (tensor, scheme) of model */
+    char *calib_path;          /* calibration text of calib_d, or NULL */
+    float **calib_d;           /* (calib_n) importance vectors for preview rel_out, or NULL */
+    int calib_n;
     pid_t pid;
     int listening, bound;
     char sock[108];
@@ -93,6 +96,13 @@ const char *qt_dop_str(const cJSON *req, const char *k);
 int qt_dop_int(const cJSON *req, const char *k, int def);
 void qt_dop_recipe_state(struct qt_daemon *d, cJSON *o, int with_text, qt_err *err);
 void qt_dop_recipe_event(struct qt_daemon *d);
+/* The "filter" of the tensor listings (tensors, resolve): a PCRE2 regex
+ * searched in tensor names.  filter NULL: *out NULL, which matches every
+ * name.  A bad regex fails with "<op>: filter: <why> at offset N". */
+struct qt_dop_filter;
+int qt_dop_filter_open(const char *filter, const char *op, struct qt_dop_filter **out, qt_err *err);
+int qt_dop_filter_match(const struct qt_dop_filter *f, const char *name);
+void qt_dop_filter_free(struct qt_dop_filter *f);
 void qt_dop_size(const struct qt_model *m, const char *const *schemes, int64_t *params, int64_t *bytes);
 #define QT_DOP(name) int qt_dop_##name(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, \
                                        cJSON *res, qt_err *err)
@@ -106,5 +116,8 @@ QT_DOP(deploy);
  * returns QT_ERR with err. */
 int qt_daemon_op(struct qt_daemon *d, struct qt_client_slot *c, const char *op,
                  const cJSON *req, cJSON *result, qt_err *err);
+
+/* Frees the calibration statistics of the preview op (model change, exit). */
+void qt_dop_calib_free(struct qt_daemon *d);
 
 #endif

@@ -7,7 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "calib.h"
 #include "daemon_ops.h"
+#include "eval.h"
 #include "model.h"
 #include "preview.h"
 #include "quant.h"
@@ -23,7 +25,7 @@ static void num_or_null(cJSON *o, const char *k, double v) {
 /* One (tensor, scheme) pair into arr.  An unknown tensor or scheme fails the
  * request; a pair that cannot be computed gets "error". */
 static int preview_pair(struct qt_daemon *d, const struct qt_model *m, const char *name, const char *scheme,
-                        cJSON *arr, qt_err *err) {
+                        int calib, cJSON *arr, qt_err *err) {
     int ti = qt_model_find_index(m, name);
     if (ti < 0) return qt_err_set(err, "preview: %s: no such tensor", name);
     struct qt_scheme s;
@@ -56,15 +58,43 @@ static int preview_pair(struct qt_daemon *d, const struct qt_model *m, const cha
     if (!d->pcache && !(d->pcache = qt_preview_cache_new())) return qt_err_set(err, "preview: out of memory");
     int64_t hits = qt_preview_cache_hits(d->pcache);
     struct qt_qstats st;
-    if (qt_preview_tensor(m, ti, &s, NULL, d->pcache, &st, &e2)) {
+    const float *imp = calib && d->calib_d ? d->calib_d[ti] : NULL;
+    if (qt_preview_tensor(m, ti, &s, imp, d->pcache, &st, &e2)) {
         cJSON_AddStringToObject(o, "error", e2.msg);
         return QT_OK;
     }
     cJSON_AddNumberToObject(o, "rel_rmse", qt_qstats_rel_rmse(&st));
     num_or_null(o, "sqnr_db", qt_qstats_sqnr_db(&st));
     cJSON_AddNumberToObject(o, "max_abs", st.max_abs);
+    if (imp) num_or_null(o, "rel_out", qt_qstats_rel_out(&st));
     cJSON_AddNumberToObject(o, "bytes", (double)qt_quant_bytes(&s, rows, cols, wd));
     cJSON_AddBoolToObject(o, "cached", qt_preview_cache_hits(d->pcache) > hits);
+    return QT_OK;
+}
+
+void qt_dop_calib_free(struct qt_daemon *d) {
+    if (d->calib_d) qt_calib_importance_free(d->calib_d, d->calib_n);
+    d->calib_d = NULL;
+    d->calib_n = 0;
+    free(d->calib_path);
+    d->calib_path = NULL;
+}
+
+/* The importance vectors of calibration text path, computed once per
+ * session and model (or loaded from $QTUNE_HOME/cache) on the first request
+ * that names it: a forward over the text, seconds on the tiny model. */
+static int calib_ensure(struct qt_daemon *d, const struct qt_model *m, const char *path, qt_err *err) {
+    if (d->calib_path && !strcmp(d->calib_path, path)) return QT_OK;
+    qt_dop_calib_free(d);
+    char cache[PATH_MAX];
+    struct qt_calib_params p = {.calib_path = path, .cache_dir = qt_eval_default_cache_dir(cache, sizeof cache)};
+    struct qt_calib *c;
+    if (qt_calib_run(m, &p, &c, err)) return qt_err_prefix(err, "preview: calib");
+    d->calib_d = qt_calib_importance_all(c, m);
+    d->calib_n = m->n_tensors;
+    qt_calib_free(c);
+    if (!d->calib_d) return qt_err_set(err, "preview: calib: out of memory");
+    d->calib_path = qt_strdup(path);
     return QT_OK;
 }
 
@@ -72,6 +102,9 @@ int qt_dop_preview(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
     (void)c;
     const struct qt_model *m = qt_daemon_model(d, err);
     if (!m) return QT_ERR;
+    const char *calib = cJSON_GetStringValue(cJSON_GetObjectItem(req, "calib"));
+    if (calib && calib_ensure(d, m, calib, err)) return QT_ERR;
+    int cal = calib != NULL;
     const cJSON *tensors = cJSON_GetObjectItem(req, "tensors"), *schemes = cJSON_GetObjectItem(req, "schemes");
     const cJSON *pairs = cJSON_GetObjectItem(req, "pairs"), *x, *y;
     cJSON *arr = cJSON_AddArrayToObject(res, "results");
@@ -80,7 +113,7 @@ int qt_dop_preview(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
             const cJSON *a = cJSON_GetArrayItem(x, 0), *b = cJSON_GetArrayItem(x, 1);
             if (!cJSON_IsString(a) || !cJSON_IsString(b))
                 return qt_err_set(err, "preview: \"pairs\" must be [[tensor, scheme], ...]");
-            if (preview_pair(d, m, a->valuestring, b->valuestring, arr, err)) return QT_ERR;
+            if (preview_pair(d, m, a->valuestring, b->valuestring, cal, arr, err)) return QT_ERR;
         }
         return QT_OK;
     }
@@ -90,7 +123,7 @@ int qt_dop_preview(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
         if (!cJSON_IsString(x)) return qt_err_set(err, "preview: \"tensors\" must hold strings");
         cJSON_ArrayForEach(y, schemes) {
             if (!cJSON_IsString(y)) return qt_err_set(err, "preview: \"schemes\" must hold strings");
-            if (preview_pair(d, m, x->valuestring, y->valuestring, arr, err)) return QT_ERR;
+            if (preview_pair(d, m, x->valuestring, y->valuestring, cal, arr, err)) return QT_ERR;
         }
     }
     return QT_OK;

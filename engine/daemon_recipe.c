@@ -1,21 +1,17 @@
 /* daemon_recipe.c — the daemon's recipe ops: resolve (per-tensor schemes and
  * live pattern counts), recipe_edit, lint and deploy (engine/recipe.h,
  * lint.h, deploy.h). */
-#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
 
 #include "daemon_ops.h"
 #include "deploy.h"
 #include "lint.h"
 #include "model.h"
 #include "recipe.h"
+#include "report.h"
 #include "session.h"
 
 /* ---- recipes: resolve, edit, lint, deploy */
@@ -38,52 +34,7 @@ static int recipe_of(struct qt_daemon *d, const cJSON *req, struct qt_recipe **o
     return rc;
 }
 
-static int compile_filter(const char *filter, pcre2_code **re, pcre2_match_data **md, const char *op, qt_err *err) {
-    *re = NULL;
-    *md = NULL;
-    if (!filter) return QT_OK;
-    int ec;
-    PCRE2_SIZE eo;
-    *re = pcre2_compile((PCRE2_SPTR)filter, PCRE2_ZERO_TERMINATED, 0, &ec, &eo, NULL);
-    if (!*re) {
-        PCRE2_UCHAR msg[256];
-        pcre2_get_error_message(ec, msg, sizeof msg);
-        return qt_err_set(err, "%s: filter: %s at offset %d", op, (char *)msg, (int)eo);
-    }
-    *md = pcre2_match_data_create_from_pattern(*re, NULL);
-    return QT_OK;
-}
-
-static cJSON *patterns_json(const struct qt_recipe *r) {
-    cJSON *arr = cJSON_CreateArray();
-    for (int i = 0; r && i < r->n_mods; i++) {
-        const struct qt_modifier *md = &r->mods[i];
-        for (int g = md->first_group; g < md->first_group + md->n_groups; g++)
-            for (int k = 0; k < r->groups[g].n_targets; k++) {
-                cJSON *o = cJSON_CreateObject();
-                cJSON_AddStringToObject(o, "pattern", r->groups[g].targets[k].text);
-                cJSON_AddStringToObject(o, "kind", "target");
-                cJSON_AddStringToObject(o, "modifier", md->type);
-                cJSON_AddStringToObject(o, "group", r->groups[g].name);
-                cJSON_AddStringToObject(o, "scheme", r->groups[g].scheme);
-                cJSON_AddNumberToObject(o, "matches", r->groups[g].target_hits[k]);
-                cJSON_AddItemToArray(arr, o);
-            }
-        for (int k = 0; k < md->n_ignore; k++) {
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "pattern", md->ignore[k].text);
-            cJSON_AddStringToObject(o, "kind", "ignore");
-            cJSON_AddStringToObject(o, "modifier", md->type);
-            cJSON_AddNullToObject(o, "group");
-            cJSON_AddNullToObject(o, "scheme");
-            cJSON_AddNumberToObject(o, "matches", md->ignore_hits[k]);
-            cJSON_AddItemToArray(arr, o);
-        }
-    }
-    return arr;
-}
-
-/* Index in patterns_json's list of the pattern that decides x's scheme:
+/* Index in qt_patterns_json's list of the pattern that decides x's scheme:
  * its winning target when quantized, else the ignore entry that kept it;
  * -1 when none. */
 static int pattern_index(const struct qt_recipe *r, const struct qt_resolved *x) {
@@ -108,9 +59,8 @@ int qt_dop_resolve(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
     if (recipe_of(d, req, &r, err)) return QT_ERR;
     struct qt_resolution rs = {0};
     if (r && qt_recipe_resolve(r, m, &rs, err)) { qt_recipe_free(r); return QT_ERR; }
-    pcre2_code *re;
-    pcre2_match_data *md;
-    if (compile_filter(qt_dop_str(req, "filter"), &re, &md, "resolve", err)) {
+    struct qt_dop_filter *f;
+    if (qt_dop_filter_open(qt_dop_str(req, "filter"), "resolve", &f, err)) {
         qt_resolution_free(&rs);
         qt_recipe_free(r);
         return QT_ERR;
@@ -121,8 +71,7 @@ int qt_dop_resolve(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
     const char **schemes = calloc((size_t)(m->n_tensors ? m->n_tensors : 1), sizeof *schemes);   /* (n_tensors) */
     if (!schemes) {
         cJSON_Delete(arr);
-        if (md) pcre2_match_data_free(md);
-        if (re) pcre2_code_free(re);
+        qt_dop_filter_free(f);
         qt_resolution_free(&rs);
         qt_recipe_free(r);
         return qt_err_set(err, "resolve: out of memory");
@@ -132,7 +81,7 @@ int qt_dop_resolve(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
         const struct qt_resolved *x = r ? &rs.t[i] : NULL;
         const char *scheme = x && x->quantized && x->scheme ? x->scheme : "bf16";
         schemes[i] = scheme;
-        if (re && pcre2_match(re, (PCRE2_SPTR)t->name, PCRE2_ZERO_TERMINATED, 0, 0, md, NULL) < 0) continue;
+        if (!qt_dop_filter_match(f, t->name)) continue;
         int k = count++;
         if (k < offset || (limit >= 0 && k >= offset + limit)) continue;
         cJSON *o = cJSON_CreateObject();
@@ -158,12 +107,11 @@ int qt_dop_resolve(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
         cJSON_AddNumberToObject(o, "bytes", qt_deploy_tensor_bytes(t, q ? x->s : NULL, q ? x->actorder : NULL));
         cJSON_AddItemToArray(arr, o);
     }
-    if (md) pcre2_match_data_free(md);
-    if (re) pcre2_code_free(re);
+    qt_dop_filter_free(f);
     cJSON_AddNumberToObject(res, "count", count);
     cJSON_AddNumberToObject(res, "offset", offset);
     cJSON_AddItemToObject(res, "tensors", arr);
-    cJSON_AddItemToObject(res, "patterns", patterns_json(r));
+    cJSON_AddItemToObject(res, "patterns", qt_patterns_json(r, 1));
     cJSON_AddNumberToObject(res, "n_quantized", r ? rs.n_quantized : 0);
     int64_t params, bytes;
     qt_dop_size(m, schemes, &params, &bytes);
@@ -218,10 +166,8 @@ int qt_dop_lint(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req,
     if (!m) return QT_ERR;
     struct qt_recipe *r;
     if (recipe_of(d, req, &r, err)) return QT_ERR;
-    cJSON *arr = cJSON_AddArrayToObject(res, "findings");
     if (!r) {   /* nothing quantized: nothing to find */
-        cJSON_AddNumberToObject(res, "errors", 0);
-        cJSON_AddNumberToObject(res, "warnings", 0);
+        qt_lint_json(res, m, NULL);
         return QT_OK;
     }
     struct qt_resolution rs = {0};
@@ -231,44 +177,12 @@ int qt_dop_lint(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req,
     int rc = qt_recipe_resolve(r, m, &rs, err);
     if (rc == QT_OK) rc = qt_lint_run(r, m, &rs, &o, &L, err);
     if (rc == QT_OK) {
-        for (int i = 0; i < L.n; i++) {
-            const struct qt_finding *f = &L.f[i];
-            cJSON *fo = cJSON_CreateObject();
-            cJSON_AddStringToObject(fo, "code", f->code);
-            cJSON_AddStringToObject(fo, "severity", qt_severity_name(f->severity));
-            cJSON_AddStringToObject(fo, "message", f->message);
-            cJSON *t = cJSON_AddArrayToObject(fo, "tensors");
-            for (int k = 0; k < f->n_tensors; k++)
-                cJSON_AddItemToArray(t, cJSON_CreateString(m->tensors[f->tensors[k]].name));
-            cJSON_AddItemToArray(arr, fo);
-        }
-        cJSON_AddNumberToObject(res, "errors", L.n_errors);
-        cJSON_AddNumberToObject(res, "warnings", L.n_warnings);
+        qt_lint_json(res, m, &L);
         qt_lint_free(&L);
     }
     qt_resolution_free(&rs);
     qt_recipe_free(r);
     return rc;
-}
-
-/* The GPU catalog: $QTUNE_GPUS, share/gpus.yaml beside the binary (or
- * ../share/qtune/ for an install), then ./share/gpus.yaml — as qtune deploy. */
-static int gpu_catalog(struct qt_gpu_catalog *cat, qt_err *err) {
-    const char *env = getenv("QTUNE_GPUS");
-    if (env && *env) return qt_gpu_catalog_load(env, cat, err);
-    char exe[PATH_MAX], path[PATH_MAX + 64];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) *slash = 0;
-        static const char *const rel[] = {"share/gpus.yaml", "../share/qtune/gpus.yaml", "../share/gpus.yaml"};
-        for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
-            snprintf(path, sizeof path, "%s/%s", exe, rel[i]);
-            if (access(path, R_OK) == 0) return qt_gpu_catalog_load(path, cat, err);
-        }
-    }
-    return qt_gpu_catalog_load("share/gpus.yaml", cat, err);
 }
 
 int qt_dop_deploy(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
@@ -291,7 +205,7 @@ int qt_dop_deploy(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *re
         else return qt_err_set(err, "deploy: kv_dtype %s: unknown (auto, bf16, fp16, fp8)", kv);
     }
     struct qt_gpu_catalog cat;
-    if (gpu_catalog(&cat, err)) return QT_ERR;
+    if (qt_gpu_catalog_load_default(NULL, &cat, err)) return QT_ERR;
     const struct qt_gpu *g = qt_gpu_find(&cat, gname);
     if (!g) { qt_gpu_catalog_free(&cat); return qt_err_set(err, "deploy: gpu %s: not in the catalog", gname); }
     struct qt_recipe *r = NULL;
@@ -302,39 +216,7 @@ int qt_dop_deploy(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *re
     struct qt_deploy_opts o = {.gpu = g, .tp = tp, .ctx = (int64_t)ctx, .batch = batch, .util = util, .kv_bytes = kvb};
     if (rc == QT_OK) rc = qt_deploy_estimate(m, r, r ? &rs : NULL, &o, &dp, err);
     if (rc == QT_OK) {
-        cJSON_AddNumberToObject(res, "weights_bytes", dp.weights_bytes);
-        cJSON_AddNumberToObject(res, "mtp_bytes", dp.mtp_bytes);
-        cJSON_AddNumberToObject(res, "replicated_bytes", dp.replicated_bytes);
-        cJSON_AddNumberToObject(res, "active_bytes_per_token", dp.active_bytes);
-        cJSON_AddNumberToObject(res, "kv_bytes_per_token", dp.kv_bytes_per_token);
-        cJSON_AddNumberToObject(res, "kv_element_bytes", dp.kv_bytes);
-        cJSON_AddStringToObject(res, "kv_layout", dp.kv_mla ? "mla" : "gqa");
-        cJSON *arr = cJSON_AddArrayToObject(res, "per_gpu");
-        for (int k = 0; k < 4; k++) {
-            const struct qt_deploy_tp *p = &dp.per_gpu[k];
-            cJSON *o2 = cJSON_CreateObject();
-            cJSON_AddNumberToObject(o2, "tp", p->tp);
-            cJSON_AddNumberToObject(o2, "weights_bytes", p->weights_bytes);
-            cJSON_AddNumberToObject(o2, "kv_bytes_per_token", p->kv_bytes_per_token);
-            cJSON_AddNumberToObject(o2, "max_tokens", (double)p->max_tokens);
-            cJSON_AddNumberToObject(o2, "max_ctx", (double)p->max_ctx);
-            cJSON_AddBoolToObject(o2, "fits", p->fits);
-            cJSON_AddItemToArray(arr, o2);
-        }
-        cJSON *gj = cJSON_AddObjectToObject(res, "gpu");
-        cJSON_AddStringToObject(gj, "name", g->name);
-        cJSON_AddNumberToObject(gj, "memory_bytes", g->mem_bytes);
-        cJSON_AddNumberToObject(gj, "bandwidth_bytes_s", g->bw_bytes);
-        cJSON_AddNumberToObject(gj, "price_hour", g->price_hour);
-        cJSON_AddNumberToObject(res, "gpus_needed", dp.gpus_needed);
-        cJSON_AddNumberToObject(res, "tp", dp.tp);
-        cJSON_AddNumberToObject(res, "ctx", (double)dp.ctx);
-        cJSON_AddNumberToObject(res, "batch", dp.batch);
-        cJSON_AddNumberToObject(res, "util", dp.util);
-        cJSON_AddNumberToObject(res, "tok_s_bound", dp.tok_s_bound);
-        cJSON_AddNumberToObject(res, "tok_s_bound_ctx", dp.tok_s_bound_ctx);
-        cJSON_AddNumberToObject(res, "cost_per_hour", dp.cost_per_hour);
-        cJSON_AddNumberToObject(res, "cost_per_mtok", dp.cost_per_mtok);
+        qt_deploy_json(res, &dp, g, 0);
     }
     qt_resolution_free(&rs);
     qt_recipe_free(r);

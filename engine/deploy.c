@@ -2,11 +2,13 @@
 #include "deploy.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "quant.h"
 #include "yamltree.h"
@@ -61,6 +63,25 @@ done:
     qt_yaml_free(root);
     if (rc != QT_OK) qt_gpu_catalog_free(out);
     return rc;
+}
+
+int qt_gpu_catalog_load_default(const char *file, struct qt_gpu_catalog *out, qt_err *err) {
+    if (file) return qt_gpu_catalog_load(file, out, err);
+    const char *env = getenv("QTUNE_GPUS");
+    if (env && *env) return qt_gpu_catalog_load(env, out, err);
+    char exe[PATH_MAX], path[PATH_MAX + 64];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = 0;
+        static const char *const rel[] = {"share/gpus.yaml", "../share/qtune/gpus.yaml", "../share/gpus.yaml"};
+        for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+            snprintf(path, sizeof path, "%s/%s", exe, rel[i]);
+            if (access(path, R_OK) == 0) return qt_gpu_catalog_load(path, out, err);
+        }
+    }
+    return qt_gpu_catalog_load("share/gpus.yaml", out, err);
 }
 
 /* Compares names ignoring case and treating ' ', '_' and '-' alike; with

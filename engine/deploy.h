@@ -48,6 +48,11 @@ struct qt_gpu_catalog {
 /* Loads a catalog: `gpus:` a list of {name, memory_gib, bandwidth_gbs
  * (GB/s, 1e9), price_hour}.  Errors name the file, line and column. */
 int qt_gpu_catalog_load(const char *path, struct qt_gpu_catalog *out, qt_err *err);
+/* The catalog qtune uses (qtune deploy, the daemon's deploy): file when not
+ * NULL, else $QTUNE_GPUS, else share/gpus.yaml beside the running binary
+ * (../share/qtune/gpus.yaml or ../share/gpus.yaml for an install), else
+ * ./share/gpus.yaml.  Free with qt_gpu_catalog_free. */
+int qt_gpu_catalog_load_default(const char *file, struct qt_gpu_catalog *out, qt_err *err);
 void qt_gpu_catalog_free(struct qt_gpu_catalog *c);
 /* Lookup ignoring case and ' '/'_'/'-' differences, else a unique prefix
  * ("h100" -> H100-80G); NULL when absent or ambiguous. */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "hmap.h"
 #include "safetensors.h"
 #include "tokenizer.h"
 
@@ -23,32 +24,10 @@ struct base_hdr {
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n) {
-    const unsigned char *s = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 static int cancelled(const struct qt_eval_params *p) { return p->cancel && *p->cancel; }
 
 static void report(const struct qt_eval_params *p, int64_t done, int64_t total) {
     if (p->progress) p->progress(p->progress_ctx, done, total);
-}
-
-static int mkdirs(const char *dir, qt_err *err) {
-    char buf[PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", dir);
-    for (char *s = buf + 1; *s; s++) {
-        if (*s != '/') continue;
-        *s = 0;
-        if (mkdir(buf, 0700) != 0 && errno != EEXIST) return qt_err_set(err, "%s: %s", buf, strerror(errno));
-        *s = '/';
-    }
-    if (mkdir(buf, 0700) != 0 && errno != EEXIST) return qt_err_set(err, "%s: %s", buf, strerror(errno));
-    return QT_OK;
 }
 
 char *qt_eval_default_cache_dir(char *buf, size_t n) {
@@ -62,23 +41,23 @@ char *qt_eval_default_cache_dir(char *buf, size_t n) {
 /* Key of the base cache: model files (path, size, mtime), text, ctx, chunks. */
 static uint64_t base_key(const struct qt_model *m, const char *text, size_t len, int ctx, int chunks,
                          int states) {
-    uint64_t h = 1469598103934665603ull;
-    h = fnv(h, BASE_MAGIC, sizeof BASE_MAGIC);
+    uint64_t h = QT_HASH_SEED;
+    h = qt_hash_more(h, BASE_MAGIC, sizeof BASE_MAGIC);
     char rp[PATH_MAX];
     const char *mp = realpath(m->path, rp) ? rp : m->path;
-    h = fnv(h, mp, strlen(mp) + 1);
+    h = qt_hash_more(h, mp, strlen(mp) + 1);
     for (int i = 0; i < m->n_files; i++) {
         struct stat st;
         const char *fp = m->files[i]->path;
-        h = fnv(h, fp, strlen(fp) + 1);
+        h = qt_hash_more(h, fp, strlen(fp) + 1);
         if (stat(fp, &st) == 0) {
             int64_t v[3] = {(int64_t)st.st_size, (int64_t)st.st_mtim.tv_sec, (int64_t)st.st_mtim.tv_nsec};
-            h = fnv(h, v, sizeof v);
+            h = qt_hash_more(h, v, sizeof v);
         }
     }
-    h = fnv(h, text, len);
+    h = qt_hash_more(h, text, len);
     int32_t v[3] = {ctx, chunks, states};
-    return fnv(h, v, sizeof v);
+    return qt_hash_more(h, v, sizeof v);
 }
 
 void qt_eval_base_free(struct qt_eval_base *b) {
@@ -243,7 +222,7 @@ int qt_eval_base_init(const struct qt_model *m, const struct qt_eval_params *p,
         if (b->cache_path) {
             qt_err e2;
             /* a cache that fails to write is no error: the base is just not cached */
-            if (mkdirs(p->cache_dir, &e2) != QT_OK || base_save(b, key, &e2) != QT_OK) {
+            if (qt_mkdirs(p->cache_dir, 0700, &e2) != QT_OK || base_save(b, key, &e2) != QT_OK) {
                 free(b->cache_path);
                 b->cache_path = NULL;
             }

@@ -6,12 +6,13 @@
 
 #include "qt.h"
 
-uint64_t qt_hash_bytes(const void *p, size_t n) {
+uint64_t qt_hash_more(uint64_t h, const void *p, size_t n) {
     const unsigned char *s = p;
-    uint64_t h = 1469598103934665603ull;
     for (size_t i = 0; i < n; i++) { h ^= s[i]; h *= 1099511628211ull; }
     return h;
 }
+
+uint64_t qt_hash_bytes(const void *p, size_t n) { return qt_hash_more(QT_HASH_SEED, p, n); }
 
 int qt_hmap_init(struct qt_hmap *h, size_t expect) {
     size_t cap = 16;

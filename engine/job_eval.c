@@ -12,6 +12,7 @@
 #include "job.h"
 #include "model.h"
 #include "qplan.h"
+#include "report.h"
 #include "sensitivity.h"
 
 static const char *pstr(const void *params, const char *k) {
@@ -92,25 +93,6 @@ static void params_eval(struct qt_job_ctx *ctx, struct qt_eval_params *p, char *
     p->cancel = (volatile int *)ctx->cancel;
 }
 
-static cJSON *kl_json(const struct qt_kl_stats *st) {
-    cJSON *j = cJSON_CreateObject(), *k = cJSON_AddObjectToObject(j, "kld");
-    cJSON_AddNumberToObject(k, "mean", st->kld_mean);
-    cJSON_AddNumberToObject(k, "stderr", st->kld_stderr);
-    cJSON_AddNumberToObject(k, "median", st->kld_median);
-    cJSON_AddNumberToObject(k, "p90", st->kld_p90);
-    cJSON_AddNumberToObject(k, "p99", st->kld_p99);
-    cJSON_AddNumberToObject(k, "p999", st->kld_p999);
-    cJSON_AddNumberToObject(k, "max", st->kld_max);
-    cJSON_AddNumberToObject(j, "same_top_p", st->same_top_p);
-    cJSON_AddNumberToObject(j, "ppl_base", st->ppl_base);
-    cJSON_AddNumberToObject(j, "ppl_q", st->ppl_q);
-    cJSON_AddNumberToObject(j, "ln_ppl_ratio", st->ln_ppl_ratio);
-    cJSON_AddNumberToObject(j, "rms_dp", st->rms_dp);
-    cJSON_AddNumberToObject(j, "positions", (double)st->positions);
-    cJSON_AddNumberToObject(j, "tensors_quantized", st->tensors_quantized);
-    return j;
-}
-
 int qt_job_eval_run(struct qt_job_ctx *ctx, qt_err *err) {
     struct qt_qplan plan;
     if (make_plan(ctx, "eval", &plan, err)) return QT_ERR;
@@ -130,7 +112,7 @@ int qt_job_eval_run(struct qt_job_ctx *ctx, qt_err *err) {
         st.tensors_quantized = plan.n_quantized;
     }
     if (rc == QT_OK) {
-        cJSON *r = kl_json(&st);
+        cJSON *r = qt_eval_json(NULL, &st);
         cJSON_AddNumberToObject(r, "chunks", base->nseq);
         cJSON_AddNumberToObject(r, "ctx", base->ctx);
         cJSON_AddStringToObject(r, "data", p.data_path);
@@ -160,30 +142,7 @@ int qt_job_sensitivity_run(struct qt_job_ctx *ctx, qt_err *err) {
     memset(&r, 0, sizeof r);
     int rc = qt_sensitivity_run(ctx->model, &plan, &p, &r, err);
     if (rc == QT_OK) {
-        cJSON *doc = cJSON_CreateObject();
-        cJSON_AddStringToObject(doc, "by", p.by == QT_SENS_LAYER ? "layer" : "group");
-        cJSON_AddNumberToObject(doc, "ctx", r.ctx);
-        cJSON_AddNumberToObject(doc, "chunks", r.nseq);
-        cJSON *arr = cJSON_AddArrayToObject(doc, "units");
-        for (int k = 0; k < r.n_units; k++) {
-            const struct qt_sens_unit *u = &r.units[k];
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddNumberToObject(o, "rank", k + 1);
-            cJSON_AddStringToObject(o, "name", u->name);
-            cJSON_AddStringToObject(o, "kind", u->kind);
-            cJSON_AddNumberToObject(o, "layer", u->layer);
-            cJSON_AddNumberToObject(o, "tensors", u->n_tensors);
-            cJSON_AddNumberToObject(o, "params", (double)u->params);
-            cJSON_AddNumberToObject(o, "dkl", u->st.kld_mean);
-            cJSON_AddNumberToObject(o, "dkl_stderr", u->st.kld_stderr);
-            cJSON_AddNumberToObject(o, "kld_p99", u->st.kld_p99);
-            cJSON_AddNumberToObject(o, "same_top_p", u->st.same_top_p);
-            cJSON_AddNumberToObject(o, "ln_ppl_ratio", u->st.ln_ppl_ratio);
-            cJSON_AddItemToArray(arr, o);
-        }
-        cJSON_AddNumberToObject(doc, "sum_dkl", r.sum_dkl);
-        cJSON_AddItemToObject(doc, "all", kl_json(&r.all));
-        ctx->report = doc;
+        ctx->report = qt_sens_json(NULL, &r, p.by);
         qt_job_log(ctx, "%d units; sum of single-unit ΔKL %.6f, all together %.6f", r.n_units, r.sum_dkl,
                    r.all.kld_mean);
     }

@@ -16,6 +16,7 @@
 #include "job.h"
 #include "model.h"
 #include "recipe.h"
+#include "report.h"
 #include "writer.h"
 
 static const char *pstr(const void *params, const char *k) {
@@ -44,16 +45,7 @@ static int make_parent(const char *out, qt_err *err) {
     char *slash = strrchr(dir, '/');
     if (!slash || slash == dir) return QT_OK;
     *slash = 0;
-    for (char *q = dir + 1; ; q++) {
-        if (*q == '/' || *q == 0) {
-            char c = *q;
-            *q = 0;
-            if (mkdir(dir, 0755) != 0 && errno != EEXIST) return qt_err_set(err, "%s: %s", dir, strerror(errno));
-            *q = c;
-            if (!c) break;
-        }
-    }
-    return QT_OK;
+    return qt_mkdirs(dir, 0755, err);
 }
 
 static void on_progress(void *ud, int64_t done, int64_t total, const char *tensor) {
@@ -93,15 +85,7 @@ int qt_job_quantize_run(struct qt_job_ctx *ctx, qt_err *err) {
     struct qt_write_result wr;
     /* refuses GPTQ/AWQ/... and kv_cache_scheme, maps recipe groups to config groups */
     if (qt_write_ct_recipe(m, r, &res, &wp, &wr, err)) goto done;
-    cJSON *rep = cJSON_CreateObject();
-    cJSON_AddStringToObject(rep, "out", out);
-    cJSON_AddNumberToObject(rep, "modules_quantized", wr.n_quantized);
-    cJSON_AddNumberToObject(rep, "tensors_kept", wr.n_kept);
-    cJSON_AddNumberToObject(rep, "shards", wr.n_shards);
-    cJSON_AddNumberToObject(rep, "bytes_source", (double)wr.bytes_source);
-    cJSON_AddNumberToObject(rep, "bytes_written", (double)wr.bytes_written);
-    cJSON_AddNumberToObject(rep, "seconds", wr.seconds);
-    ctx->report = rep;
+    ctx->report = qt_write_json(NULL, out, &wr);
     qt_job_log(ctx, "wrote %s: %d modules quantized, %d tensors kept, %d shard%s", out, wr.n_quantized, wr.n_kept,
                wr.n_shards, wr.n_shards == 1 ? "" : "s");
     rc = QT_OK;

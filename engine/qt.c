@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +104,19 @@ int qt_nthreads(void) {
     if (s && atoi(s) > 0) return atoi(s);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)(n > 256 ? 256 : n) : 1;
+}
+
+int qt_mkdirs(const char *dir, mode_t mode, qt_err *err) {
+    char buf[PATH_MAX];
+    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf) return qt_err_set(err, "%s: path too long", dir);
+    for (char *s = buf; *s; s++) {
+        if (*s != '/' || s == buf) continue;
+        *s = 0;
+        if (mkdir(buf, mode) != 0 && errno != EEXIST) return qt_err_set(err, "%s: %s", buf, strerror(errno));
+        *s = '/';
+    }
+    if (mkdir(buf, mode) != 0 && errno != EEXIST) return qt_err_set(err, "%s: %s", buf, strerror(errno));
+    return QT_OK;
 }
 
 double qt_now(void) {

@@ -8,6 +8,7 @@
 #define QT_H
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define QT_OK 0
 #define QT_ERR (-1)
@@ -34,6 +35,10 @@ char *qt_read_file(const char *path, size_t *len, qt_err *err);
 /* Writes data to path atomically: temp file in the same directory, fsync,
  * rename, fsync of the directory. */
 int qt_write_file_atomic(const char *path, const void *data, size_t len, qt_err *err);
+
+/* mkdir -p: creates dir and each missing parent with mode; QT_OK when it
+ * already exists. */
+int qt_mkdirs(const char *dir, mode_t mode, qt_err *err);
 
 /* Number of worker threads to use (QTUNE_THREADS or the online CPUs). */
 int qt_nthreads(void);

@@ -1,6 +1,7 @@
 /* compare.c — variants A and B side by side: size, bits per weight, tensors
- * quantized, and the tensors whose scheme differs.  Error and KL columns
- * appear when the engine reports them (preview / eval). */
+ * quantized, weight error (previews), KL (the eval job whose frozen recipe
+ * is the variant's text; E submits them) and the tensors whose scheme
+ * differs. */
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -61,13 +62,35 @@ static double variant_error(struct app *a, int k) {
     return missing ? -1 : params > 0 ? sqrt(acc / params) : 0;
 }
 
+/* The KL cells of one variant: kld mean (or the job's state and progress),
+ * same-top-p and the PPL ratio; "-" when unknown. */
+static void variant_kl(struct app *a, int k, char *kl, char *top, char *ppl, size_t n) {
+    const struct src_job *j = a->src->variant[k] ? src_eval_of(a->src, a->src->variant[k]) : NULL;
+    snprintf(kl, n, "-");
+    snprintf(top, n, "-");
+    snprintf(ppl, n, "-");
+    if (!j) return;
+    if (j->has_kl) {
+        snprintf(kl, n, "%.4f", j->kl);
+        snprintf(top, n, "%.1f%%", 100 * j->same_top);
+        snprintf(ppl, n, "%.4f", j->ppl_ratio);
+    } else if (!strcmp(j->state, "running")) {
+        snprintf(kl, n, "running%s %d%%", a->g->ellipsis, j->total > 0 ? (int)(100 * j->done / j->total) : 0);
+    } else {
+        snprintf(kl, n, "%s (job %d)", j->state, j->id);
+    }
+}
+
 static void compare_draw(struct app *a, const struct tui_rect *r, int focused) {
     (void)focused;
     struct tui_screen *s = &a->scr;
     compute(a);
     struct tui_rect head = {r->x, r->y, r->w, 1};
     tui_fill(s, &head, L' ', TS_HEADER);
-    tui_puts(s, r, r->x + 1, r->y, r->w - 1, TS_HEADER, "compare variants (a / b store them, Esc close)");
+    int can_eval = app_action_available(a, TA_EVAL_AB);
+    tui_puts(s, r, r->x + 1, r->y, r->w - 1, TS_HEADER,
+             can_eval ? "compare variants (a / b store them, E measures KL, Esc close)"
+                      : "compare variants (a / b store them, Esc close)");
     int y = r->y + 2;
     char b1[32], b2[32];
     tui_printf(s, r, r->x + 2, y++, -1, TS_TITLE, "%-14s %-22s %-22s", "", "A", "B");
@@ -88,6 +111,16 @@ static void compare_draw(struct app *a, const struct tui_rect *r, int focused) {
         if (ea >= 0) snprintf(b1, sizeof b1, "%.3f%%", 100 * ea); else snprintf(b1, sizeof b1, "...");
         if (eb >= 0) snprintf(b2, sizeof b2, "%.3f%%", 100 * eb); else snprintf(b2, sizeof b2, "...");
         tui_printf(s, r, r->x + 2, y++, -1, TS_NORMAL, "%-14s %-22s %-22s", "weight error", b1, b2);
+    }
+    if (can_eval) {
+        char k1[48], k2[48], t1[48], t2[48], p1[48], p2[48];
+        variant_kl(a, 0, k1, t1, p1, sizeof k1);
+        variant_kl(a, 1, k2, t2, p2, sizeof k2);
+        /* by column, not printf widths: "running…" is wider in bytes than on screen */
+        const char *rows[3][3] = {{"KL", k1, k2}, {"same top", t1, t2}, {"PPL ratio", p1, p2}};
+        for (int i = 0; i < 3; i++, y++)
+            for (int c = 0; c < 3; c++)
+                tui_puts(s, r, r->x + 2 + (c ? 15 + 23 * (c - 1) : 0), y, c ? 22 : 14, TS_NORMAL, rows[i][c]);
     }
     y++;
     if (!aok || !bok) return;
@@ -111,7 +144,7 @@ static void compare_draw(struct app *a, const struct tui_rect *r, int focused) {
 
 static int compare_key(struct app *a, enum tui_action act, int key) {
     (void)key;
-    int n = a->n_cmp_diff, h = a->lay.body.h - 10;
+    int n = a->n_cmp_diff, h = a->lay.body.h - 13;
     switch (act) {
     case TA_DOWN: a->compare_l.top++; a->compare_l.cur = a->compare_l.top + h - 1; break;
     case TA_UP: a->compare_l.cur = --a->compare_l.top; break;

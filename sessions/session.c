@@ -37,24 +37,6 @@ int qt_session_name_ok(const char *name) {
     return 1;
 }
 
-/* mkdir -p with mode for the last components created. */
-static int mkdirs(const char *path, mode_t mode, qt_err *err) {
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
-        return qt_err_set(err, "%s: path too long", path);
-    for (char *p = tmp + 1; ; p++) {
-        if (*p == '/' || *p == 0) {
-            char c = *p;
-            *p = 0;
-            if (mkdir(tmp, mode) != 0 && errno != EEXIST)
-                return qt_err_set(err, "%s: %s", tmp, strerror(errno));
-            *p = c;
-            if (!c) break;
-        }
-    }
-    return QT_OK;
-}
-
 char *qt_session_path(const struct qt_session *s, const char *rel, char *buf, size_t n) {
     snprintf(buf, n, "%s/%s", s->dir, rel);
     return buf;
@@ -162,9 +144,9 @@ int qt_session_open(const char *name, int create, struct qt_session **out, qt_er
     s->dir = qt_strdup(dir);
     char sub[PATH_MAX];
     static const char *subs[] = {"history", "variants", "cache", "jobs"};
-    if (mkdirs(dir, 0700, err)) goto fail;
+    if (qt_mkdirs(dir, 0700, err)) goto fail;
     for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
-        if (mkdirs(qt_session_path(s, subs[i], sub, sizeof sub), 0700, err)) goto fail;
+        if (qt_mkdirs(qt_session_path(s, subs[i], sub, sizeof sub), 0700, err)) goto fail;
     qt_session_path(s, "session.json", sub, sizeof sub);
     if (access(sub, F_OK) != 0) {
         s->created = unix_now();

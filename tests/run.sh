@@ -9,9 +9,13 @@ cd "$(dirname "$0")/.."
 export QTUNE_BIN QTUNE_ROOT="$(pwd)"
 OUT=tests/out
 rm -rf "$OUT"; mkdir -p "$OUT"
-export QTUNE_TEST_OUT="$(pwd)/$OUT"
-export QTUNE_HOME="$(pwd)/$OUT/home"
-export XDG_RUNTIME_DIR="$(pwd)/$OUT/run"
+# Scratch space (sessions, sockets, written checkpoints) lives under a short
+# /tmp path: a unix socket path must fit in 108 bytes whatever the checkout's
+# path.  Logs stay in tests/out.
+SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/qtune-test.XXXXXX") || exit 1
+export QTUNE_TEST_OUT="$SCRATCH"
+export QTUNE_HOME="$SCRATCH/home"
+export XDG_RUNTIME_DIR="$SCRATCH/run"
 mkdir -p "$QTUNE_HOME" "$XDG_RUNTIME_DIR"; chmod 700 "$XDG_RUNTIME_DIR"
 pass=0; fail=0
 run_one() { # run_one NAME CMD...
@@ -41,5 +45,6 @@ for t in tests/cli/test_*.sh; do
     case "$n" in *"$filter"*) ;; *) continue;; esac
     run_one "$n" sh "$t"
 done
+if [ "$fail" = 0 ]; then rm -rf "$SCRATCH"; else echo "scratch kept in $SCRATCH"; fi
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -91,6 +91,7 @@ int app_action_available(const struct app *a, enum tui_action act) {
     switch (act) {
     case TA_COMMIT: return (caps & SRC_CAP_JOBS) && a->src->commit_kind[0];
     case TA_SENS: return (caps & SRC_CAP_JOBS) && a->src->can_sens && a->src->ops->sens_submit;
+    case TA_EVAL_AB: return (caps & SRC_CAP_JOBS) && a->src->can_eval && a->src->ops->eval_submit;
     case TA_JOBS: case TA_CANCEL: return (caps & SRC_CAP_JOBS) != 0;
     case TA_DEPLOY: return (caps & SRC_CAP_DEPLOY) != 0;
     case TA_DETACH: return (caps & SRC_CAP_DETACH) != 0;
@@ -508,6 +509,31 @@ static void prompt_key(struct app *a, int key) {
 
 /* ---- dispatch ---- */
 
+/* E: eval jobs for the variants whose KL is unknown (no eval job of their
+ * text done, queued or running); opens the compare panel to watch them. */
+static void eval_variants(struct app *a) {
+    struct src *s = a->src;
+    if (!s->variant[0] && !s->variant[1]) {
+        app_msg(a, TS_WARN, "no variants yet: a / b store the recipe as A / B");
+        return;
+    }
+    char sent[8] = "";
+    qt_err err = {{0}};
+    for (int k = 0; k < 2; k++) {
+        const char *t = s->variant[k];
+        if (!t) continue;
+        if (k == 1 && s->variant[0] && !strcmp(t, s->variant[0]) && sent[0]) continue;   /* same text */
+        const struct src_job *j = src_eval_of(s, t);
+        if (j && strcmp(j->state, "failed") && strcmp(j->state, "interrupted")) continue;
+        if (s->ops->eval_submit(s, t, &err) != QT_OK) { app_msg(a, TS_ERROR, "%s", err.msg); return; }
+        size_t n = strlen(sent);
+        snprintf(sent + n, sizeof sent - n, "%s%c", n ? "+" : "", 'A' + k);
+    }
+    a->full = &panel_compare;
+    if (sent[0]) app_msg(a, TS_INFO, "eval of variant %s submitted (KL against the original)", sent);
+    else app_msg(a, TS_INFO, "KL of the variants: known or being measured");
+}
+
 static void open_full(struct app *a, const struct panel_ops *p) {
     a->full = a->full == p ? NULL : p;
     if (a->full && a->full->resize) a->full->resize(a, &a->lay.body);
@@ -615,6 +641,7 @@ void app_key(struct app *a, int key) {
         else app_msg(a, TS_INFO, "dKL scan of every group at %s submitted (o: jobs)", sc);
         break;
     }
+    case TA_EVAL_AB: eval_variants(a); break;
     case TA_DETACH: a->detach = 1; break;
     case TA_BITS_UP: case TA_BITS_DOWN: case TA_GROUP: case TA_SYM: case TA_TYPE: case TA_IGNORE:
         do_edit(a, act);

@@ -43,6 +43,7 @@ enum {
     X(VARIANT_A,  "a",                      NULL,      "store the recipe as variant A")      \
     X(VARIANT_B,  "b",                      NULL,      "store the recipe as variant B")      \
     X(COMPARE,    "C",                      "A/B",     "compare variants A and B")           \
+    X(EVAL_AB,    "E",                      NULL,      "KL of variants A and B (eval jobs; compare panel)") \
     X(RECIPE,     "r",                      "recipe",  "toggle recipe / detail pane")        \
     X(WRITE,      "w",                      "write",   "write the recipe to a file")         \
     X(COMMIT,     "c",                      "commit",  "commit: quantize + eval job")        \

@@ -37,6 +37,10 @@ struct src_job {
     double done, total, rate, eta;   /* eta < 0: unknown */
     char error[256];
     char result[256];         /* a finished job's report in one line */
+    /* eval jobs: the frozen recipe (src_text_hash) and, when done, the KL */
+    uint64_t recipe_hash;
+    int recipe_known, recipe_asked, has_kl;
+    double kl, same_top, ppl_ratio;   /* kld mean, same-top-p, PPL q / PPL base */
 };
 
 struct src_finding {
@@ -143,6 +147,8 @@ struct src_ops {
     int (*deploy_send)(struct src *s, const char *gpu, qt_err *err);
     /* Submits a sensitivity job: dKL of each group quantized alone to scheme. */
     int (*sens_submit)(struct src *s, const char *scheme, qt_err *err);
+    /* Submits an eval job (KL against the original) of a recipe text. */
+    int (*eval_submit)(struct src *s, const char *text, qt_err *err);
     void (*close)(struct src *s);
 };
 
@@ -197,6 +203,7 @@ struct src {
     char **gpus;              /* (n_gpus) catalog names, for the deploy panel */
     /* dKL per unit from the last finished sensitivity job */
     int can_sens;             /* the engine runs sensitivity jobs */
+    int can_eval;             /* the engine runs eval jobs (eval_submit) */
     int n_dkl;
     char **dkl_name;          /* (n_dkl) module prefixes, "model.layers.1.self_attn" */
     double *dkl;              /* (n_dkl) mean KL increase with that unit alone quantized */
@@ -217,6 +224,13 @@ int src_open_daemon(const char *model_path, const char *recipe_path, const char 
 int src_shutdown_idle(struct src *s);
 
 void src_close(struct src *s);
+
+/* FNV-1a hash of a recipe text: eval jobs are matched to variants by it. */
+uint64_t src_text_hash(const char *text);
+/* The eval job of a recipe text to show: the newest done one with its KL,
+ * else the newest queued or running one, else the newest failed one; NULL
+ * when none. */
+const struct src_job *src_eval_of(const struct src *s, const char *text);
 
 /* Called by the backend after recipe_text changed: marks lint, deploy and
  * the resolution stale and asks the engine to resolve the new text. */

@@ -119,6 +119,20 @@ static void job_update(struct src *s, const cJSON *J) {
     j->eta = jnum(J, "eta", -1);
 }
 
+/* Asks for a job's record (report, frozen recipe); the reply is RQ_JOBGET. */
+static void ask_job(struct src *s, int id) {
+    struct dsrc *d = s->impl;
+    if (!d->c || d->n_pend >= 64) return;
+    struct src_job *j = job_slot(s, id);
+    if (j) j->recipe_asked = 1;
+    cJSON *q = cJSON_CreateObject();
+    cJSON_AddStringToObject(q, "op", "job_get");
+    cJSON_AddNumberToObject(q, "job", id);
+    qt_err e2;
+    int nid = qt_client_send(d->c, q, &e2);
+    if (nid > 0) d->pend[d->n_pend++] = (struct pending){nid, RQ_JOBGET, id, 0};
+}
+
 /* A recipe result or event: text (may be null: fetch it), version, undo/redo. */
 static void recipe_update(struct src *s, const cJSON *r) {
     struct dsrc *d = s->impl;
@@ -286,14 +300,10 @@ static void handle(struct src *s, const cJSON *m) {
         else if (!strcmp(ev, "job")) {
             const cJSON *J = cJSON_GetObjectItem(m, "job");
             job_update(s, J);
-            if (!strcmp(jstr(J, "state"), "done") && d->c && d->n_pend < 64) {
-                cJSON *q = cJSON_CreateObject();
-                cJSON_AddStringToObject(q, "op", "job_get");
-                cJSON_AddNumberToObject(q, "job", jnum(J, "id", 0));
-                qt_err e2;
-                int nid = qt_client_send(d->c, q, &e2);
-                if (nid > 0) d->pend[d->n_pend++] = (struct pending){nid, RQ_JOBGET, (int)jnum(J, "id", 0), 0};
-            }
+            int jid = (int)jnum(J, "id", 0);
+            struct src_job *sj = job_slot(s, jid);
+            if (!strcmp(jstr(J, "state"), "done")) ask_job(s, jid);
+            else if (sj && !strcmp(sj->kind, "eval") && !sj->recipe_asked) ask_job(s, jid);   /* its recipe */
         }
         else if (!strcmp(ev, "progress")) {
             struct src_job *j = job_slot(s, (int)jnum(m, "job", 0));
@@ -418,6 +428,11 @@ static void handle(struct src *s, const cJSON *m) {
     if (kind == RQ_JOBGET) {   /* a finished job's report, one line for the jobs panel */
         struct src_job *j = job_slot(s, slot);
         const cJSON *rep = cJSON_GetObjectItem(res, "report");
+        const char *rt = cJSON_GetStringValue(cJSON_GetObjectItem(res, "recipe"));
+        if (j && rt) {
+            j->recipe_hash = src_text_hash(rt);
+            j->recipe_known = 1;
+        }
         if (j && cJSON_IsObject(rep)) {
             const cJSON *kld = cJSON_GetObjectItem(rep, "kld");
             const cJSON *units = cJSON_GetObjectItem(rep, "units");
@@ -440,11 +455,16 @@ static void handle(struct src *s, const cJSON *m) {
                 const cJSON *top = cJSON_GetArrayItem(units, 0);
                 snprintf(j->result, sizeof j->result, "dKL of %d groups at %s; worst %s %.4g", k,
                          s->dkl_scheme, top ? jstr(top, "name") : "-", top ? jnum(top, "dkl", 0) : 0);
-            } else if (kld)
+            } else if (kld) {
+                j->has_kl = 1;
+                j->kl = jnum(kld, "mean", 0);
+                j->same_top = jnum(rep, "same_top_p", 0);
+                double pb = jnum(rep, "ppl_base", 0);
+                j->ppl_ratio = pb > 0 ? jnum(rep, "ppl_q", 0) / pb : 0;
                 snprintf(j->result, sizeof j->result, "KL %.4g +- %.2g  same top %.1f%%  PPL %.3g -> %.3g",
                          jnum(kld, "mean", 0), jnum(kld, "stderr", 0), 100 * jnum(rep, "same_top_p", 0),
                          jnum(rep, "ppl_base", 0), jnum(rep, "ppl_q", 0));
-            else if (cJSON_GetObjectItem(rep, "out"))
+            } else if (cJSON_GetObjectItem(rep, "out"))
                 snprintf(j->result, sizeof j->result, "wrote %.200s", jstr(rep, "out"));
         }
         s->changed = 1;
@@ -640,6 +660,15 @@ static int d_sens_submit(struct src *s, const char *scheme, qt_err *err) {
     return send_req(s, r, RQ_SUBMIT, err);
 }
 
+static int d_eval_submit(struct src *s, const char *text, qt_err *err) {
+    struct dsrc *d = s->impl;
+    if (!s->can_eval) return qt_err_set(err, "eval: no eval jobs in this build");
+    cJSON *r = submit_req(s, "eval");
+    cJSON_ReplaceItemInObject(r, "text", cJSON_CreateString(text ? text : ""));
+    cJSON_AddStringToObject(cJSON_GetObjectItem(r, "params"), "data", d->eval_data);
+    return send_req(s, r, RQ_SUBMIT, err);
+}
+
 static int d_job_cancel(struct src *s, int id, qt_err *err) {
     cJSON *r = op("job_cancel");
     cJSON_AddNumberToObject(r, "job", id);
@@ -724,7 +753,7 @@ static const struct src_ops daemon_ops = {
     .job_submit = d_job_submit, .job_cancel = d_job_cancel,
     .preview_send = d_preview_send, .lint_send = d_lint_send, .deploy_send = d_deploy_send,
     .resolve_send = d_resolve_send, .detail_send = d_detail_send,
-    .sens_submit = d_sens_submit,
+    .sens_submit = d_sens_submit, .eval_submit = d_eval_submit,
     .close = d_close,
 };
 
@@ -868,7 +897,8 @@ int src_open_daemon(const char *model_path, const char *recipe_path, const char 
     cJSON_ArrayForEach(j, cJSON_GetObjectItem(h, "jobs")) job_update(s, j);
     /* reports of jobs that finished while no one watched (the last 16) */
     for (int i = s->n_jobs > 16 ? s->n_jobs - 16 : 0; i < s->n_jobs; i++) {
-        if (strcmp(s->jobs[i].state, "done")) continue;
+        if (strcmp(s->jobs[i].state, "done") && strcmp(s->jobs[i].kind, "eval")) continue;
+        s->jobs[i].recipe_asked = 1;
         cJSON *q = op("job_get");
         cJSON_AddNumberToObject(q, "job", s->jobs[i].id);
         if (send_req_slot(s, q, RQ_JOBGET, s->jobs[i].id, err) != QT_OK) goto fail;
@@ -914,6 +944,7 @@ int src_open_daemon(const char *model_path, const char *recipe_path, const char 
     int can_e = ke && ke->run && !s->model->metadata_only &&
                 share_file("data/eval.txt", d->eval_data, sizeof d->eval_data);
     const struct qt_job_kind *kt = qt_job_kind_find("test"), *ks = qt_job_kind_find("sensitivity");
+    s->can_eval = can_e;
     s->can_sens = ks && ks->run && !s->model->metadata_only && d->eval_data[0];
     if (can_q) {
         snprintf(s->commit_kind, sizeof s->commit_kind, "quantize");

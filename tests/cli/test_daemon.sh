@@ -18,12 +18,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# wait_gone PID: bounded wait for a process to exit (zombies count as gone)
+# wait_gone PID: bounded wait for a process to exit (zombies count as gone,
+# once every thread has exited: a killed multi-threaded leader turns zombie
+# while its other threads still hold its files, the listening socket too)
 wait_gone() {
     i=0
     while [ $i -lt 300 ]; do
         st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
-        case "$st" in ""|Z|X) return 0;; esac
+        case "$st" in
+        "") return 0;;
+        Z|X) [ "$(ls "/proc/$1/task" 2>/dev/null | wc -l)" -le 1 ] && return 0;;
+        esac
         i=$((i+1)); sleep 0.02
     done
     return 1
@@ -73,6 +78,11 @@ check raw_preview grep -q '^{"id":4,"ok":true,"result":{"results":\[{"name":"mod
 check raw_undo grep -q '^{"id":5,"ok":true,"result":{"text":"","version":0,"can_undo":false,"can_redo":true}}' "$T/resp"
 check raw_malformed grep -q '^{"id":null,"ok":false,"error":"request: not a JSON object"}' "$T/resp"
 check raw_survives grep -q '^{"id":6,"ok":true,"result":{"jobs":\[\]}}' "$T/resp"
+# preview with calibration statistics: rel_out appears (computed once per session)
+printf '{"id":1,"op":"hello","version":1}\n{"id":2,"op":"preview","pairs":[["model.layers.1.mlp.experts.3.up_proj.weight","int4-g128-sym"]],"calib":"%s"}\n{"id":3,"op":"preview","pairs":[["model.layers.1.mlp.experts.3.up_proj.weight","int4-g128-sym"]]}\n' \
+    "$(pwd)/share/data/calib.txt" | $Q attach one --raw >"$T/cresp" 2>"$T/err"
+check raw_preview_calib grep -q '^{"id":2,"ok":true,.*"rel_out":0\.11' "$T/cresp"
+check raw_preview_no_calib sh -c "grep '^{\"id\":3,\"ok\":true' '$T/cresp' | grep -qv rel_out"
 # an oversized line (2 MiB) gets an error and the connection survives
 { echo '{"id":1,"op":"hello","version":1}'
   head -c 2097152 /dev/zero | tr '\0' 'a'; echo

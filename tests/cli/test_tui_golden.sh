@@ -93,6 +93,18 @@ if QTUNE_HOME="$d/home" LC_ALL=C.UTF-8 COLUMNS=120 LINES=30 QTUNE_SCRIPT="$d/scr
 else
     fail "tui golden dKL scan: run" "$(head -c 300 "$d/err")"
 fi
+# KL of variants A and B (E: two eval jobs, a few seconds): the compare panel.
+d="$T/kl"; mkdir -p "$d"
+printf 'j j <Enter> j j j\n- - - - -\na u\nb C\nE\n:wait-idle\n:dump %s/kl.txt\n' "$d" >"$d/script"
+if QTUNE_HOME="$d/home" LC_ALL=C.UTF-8 COLUMNS=120 LINES=30 QTUNE_SCRIPT="$d/script" "$Q" "$M" --no-daemon \
+        >"$d/out" 2>"$d/err"; then
+    g="$G/tui-120x30-utf8-compare-kl.txt"
+    if [ "${QTUNE_UPDATE_GOLDEN:-}" = 1 ]; then cp "$d/kl.txt" "$g"; fi
+    if diff -u "$g" "$d/kl.txt" >"$d/diff"; then pass "tui golden compare KL"
+    else fail "tui golden compare KL" "$(head -n 20 "$d/diff")"; fi
+else
+    fail "tui golden compare KL: run" "$(head -c 300 "$d/err")"
+fi
 # The glyph table follows the locale: a non-UTF-8 locale draws ASCII.
 d="$T/80x24-clocale"; mkdir -p "$d"
 sed "s|D/|$d/|" "$T/script" >"$d/script"
