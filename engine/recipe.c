@@ -776,6 +776,16 @@ int qt_recipe_remove_ignore(struct qt_recipe *r, const char *pattern, qt_err *er
     return qt_recipe_reparse(r, err);
 }
 
+/* Puts back the tree saved before a failed edit and re-derives the recipe
+ * from it; returns QT_ERR for the caller to pass on. */
+static int recipe_rollback(struct qt_recipe *r, struct qt_yaml *saved) {
+    qt_yaml_free(r->root);
+    r->root = saved;
+    qt_err tmp;
+    qt_recipe_reparse(r, &tmp);
+    return QT_ERR;
+}
+
 int qt_recipe_set_scheme(struct qt_recipe *r, const char *target, const char *scheme, qt_err *err) {
     struct qt_scheme want_s;
     struct qt_pattern p;
@@ -841,11 +851,7 @@ int qt_recipe_set_scheme(struct qt_recipe *r, const char *target, const char *sc
     qt_yaml_free(saved);
     return QT_OK;
 fail:
-    qt_yaml_free(r->root);
-    r->root = saved;
-    qt_err tmp;
-    qt_recipe_reparse(r, &tmp);
-    return QT_ERR;
+    return recipe_rollback(r, saved);
 }
 
 /* The quantizable modules (".weight" tensors) that pattern text matches and
@@ -927,9 +933,5 @@ int qt_recipe_set_scheme_on(struct qt_recipe *r, const struct qt_model *m, const
     qt_yaml_free(saved);
     return QT_OK;
 fail:
-    qt_yaml_free(r->root);
-    r->root = saved;
-    qt_err tmp;
-    qt_recipe_reparse(r, &tmp);
-    return QT_ERR;
+    return recipe_rollback(r, saved);
 }
