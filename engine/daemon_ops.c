@@ -285,30 +285,31 @@ static int op_recipe_get(struct qt_daemon *d, struct qt_client_slot *c, const cJ
     return QT_OK;
 }
 
+/* A recipe change was stored: tell every client, answer with the new state. */
+static int recipe_changed(struct qt_daemon *d, cJSON *res, qt_err *err) {
+    qt_dop_recipe_event(d);
+    qt_dop_recipe_state(d, res, 1, err);
+    return QT_OK;
+}
+
 static int op_recipe_set(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
     const char *text = qt_dop_str(req, "text");
     if (!text) return qt_err_set(err, "recipe_set: no \"text\"");
     if (qt_session_recipe_set(d->s, text, err)) return QT_ERR;
-    qt_dop_recipe_event(d);
-    qt_dop_recipe_state(d, res, 1, err);
-    return QT_OK;
+    return recipe_changed(d, res, err);
 }
 
 static int op_undo(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c; (void)req;
     if (qt_session_undo(d->s, err)) return QT_ERR;
-    qt_dop_recipe_event(d);
-    qt_dop_recipe_state(d, res, 1, err);
-    return QT_OK;
+    return recipe_changed(d, res, err);
 }
 
 static int op_redo(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c; (void)req;
     if (qt_session_redo(d->s, err)) return QT_ERR;
-    qt_dop_recipe_event(d);
-    qt_dop_recipe_state(d, res, 1, err);
-    return QT_OK;
+    return recipe_changed(d, res, err);
 }
 
 static int slot_of(const cJSON *req, char *slot, qt_err *err) {
