@@ -9,6 +9,7 @@
 
 #include <cJSON.h>
 
+#include "preview.h"
 #include "screen.h"
 
 /* ---- resolutions ---- */
@@ -36,8 +37,9 @@ void src_res_finish(const struct src *s, struct src_res *r) {
         sum->params += qt_tensor_numel(t);
         sum->bytes_before += (int64_t)t->nbytes;
         sum->bytes_after += x->bytes;
-        /* bits per weight over the Linear weights, as the tree's rows */
-        if (qt_recipe_quantizable(t) && qt_role_is_linear(t->role)) {
+        /* bits per weight over the quantizable weights as the engine counts
+         * them (Linear weights but lm_head: qtune preview, resolve's total) */
+        if (qt_preview_quantizable(m, i)) {
             sum->q_params += qt_tensor_numel(t);
             sum->q_bytes_after += x->bytes;
         }

@@ -55,7 +55,7 @@ struct src_finding {
 struct src_summary {
     int64_t params;           /* all tensors */
     int64_t bytes_before, bytes_after;   /* all tensors */
-    int64_t q_params;         /* quantizable weights (Linear .weight) */
+    int64_t q_params;         /* quantizable weights (Linear .weight but lm_head, as preview counts) */
     int64_t q_bytes_after;    /* their bytes after */
     int n_quantized;
     double bpw;               /* bits per quantizable weight */
