@@ -89,6 +89,17 @@ check raw_preview_no_calib sh -c "grep '^{\"id\":3,\"ok\":true' '$T/cresp' | gre
   echo '{"id":2,"op":"session"}'; } | $Q attach one --raw >"$T/big" 2>&1
 check raw_oversized grep -q '"ok":false,"error":"request: line longer than 1048576 bytes"' "$T/big"
 check raw_after_oversized grep -q '^{"id":2,"ok":true' "$T/big"
+# match: what one pattern matches (the pattern prompt's live count)
+cat >"$T/mreq" <<'REQ'
+{"id":1,"op":"hello","version":1}
+{"id":2,"op":"match","pattern":"re:model\\.layers\\.[23]\\.mlp\\.experts\\.","limit":2}
+{"id":3,"op":"match","pattern":"re:(x"}
+{"id":4,"op":"resolve","compact":true,"offset":270,"limit":5}
+REQ
+$Q attach one --raw <"$T/mreq" >"$T/mresp" 2>"$T/err"
+check raw_match grep -q '^{"id":2,"ok":true,"result":{"modules":96,"names":\["model.layers.2.mlp.experts.0.gate_proj","model.layers.2.mlp.experts.0.up_proj"\]}}' "$T/mresp"
+check raw_match_bad_regex grep -q '^{"id":3,"ok":false,"error":"pattern '"'"'re:(x'"'"': missing closing parenthesis' "$T/mresp"
+check raw_resolve_compact grep -q '^{"id":4,"ok":true,"result":{"count":279,"offset":270,"schemes":\["bf16"\],"s":\[0,0,0,0,0\],"p":\[-1,-1,-1,-1,-1\],"b":\[' "$T/mresp"
 
 # --- a stale socket (daemon killed) is removed by the next daemon
 kill -9 "$P1"; wait_gone "$P1"
