@@ -57,7 +57,7 @@ test: $(BUILD)/qtune $(TEST_BIN)
 	@QTUNE_BIN=$(BUILD)/qtune QTUNE_TESTBIN=$(BUILD)/tests sh tests/run.sh
 
 demo: qtune
-	./qtune share/models/tiny-glm-moe
+	./qtune share/models/tiny-glm-moe --calib share/data/calib.txt
 
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \

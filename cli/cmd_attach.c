@@ -127,7 +127,7 @@ int qt_cmd_attach(int argc, char **argv) {
     if (qt_tui_open && follow && since < 0 && start &&
         ((isatty(0) && isatty(1)) || (script && *script))) {
         struct tui_opts o = {0};
-        return qt_tui_open(NULL, NULL, name, 0, &o);
+        return qt_tui_open(NULL, NULL, name, NULL, 0, &o);
     }
     qt_err err;
     struct qt_client *c;

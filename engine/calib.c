@@ -300,6 +300,12 @@ int qt_calib_run(const struct qt_model *m, const struct qt_calib_params *p, stru
             return QT_OK;
         }
     }
+    if (p->cache_only) {
+        free(text);
+        free(cpath);
+        return qt_err_set(err, "%s: no calibration statistics of this model cached%s", p->calib_path,
+                          p->cache_dir ? "" : " (no cache directory)");
+    }
     struct qt_calib *c = NULL;
     struct qt_fwd *f = NULL;
     struct qt_tok *tok = NULL;

@@ -20,6 +20,7 @@ struct qt_calib_params {
     int chunks;                 /* sequences at most (default 16 when 0) */
     int xtx;                    /* also accumulate XᵀX (float32, cols x cols per tensor) */
     const char *cache_dir;      /* NULL: neither load nor save */
+    int cache_only;             /* only load from cache_dir: fail when not cached */
     void (*progress)(void *progress_ctx, int64_t done, int64_t total);
     void *progress_ctx;
     volatile int *cancel;       /* non-zero: stop, fail "cancelled" */

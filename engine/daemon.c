@@ -495,6 +495,13 @@ static void job_reap(struct qt_daemon *d, struct qt_job *j, int status) {
         int code = WEXITSTATUS(status);
         snprintf(j->exit_desc, sizeof j->exit_desc, "exit %d", code);
         if (code == 0) {
+            /* fresh calibration statistics in the cache: the preview op
+             * reloads them on its next request naming a calibration text */
+            if (!strcmp(j->kind, "calib")) {
+                qt_preview_cache_free(d->pcache);
+                d->pcache = NULL;
+                qt_dop_calib_free(d);
+            }
             job_set_state(d, j, JOB_DONE);
             return;
         }

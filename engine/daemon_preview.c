@@ -80,20 +80,27 @@ void qt_dop_calib_free(struct qt_daemon *d) {
     d->calib_path = NULL;
 }
 
-/* The importance vectors of calibration text path, computed once per
- * session and model (or loaded from $QTUNE_HOME/cache) on the first request
- * that names it: a forward over the text, seconds on the tiny model. */
+/* The importance vectors of calibration text path, loaded once per session
+ * and model from $QTUNE_HOME/cache, where a `calib` job put them.  Never a
+ * forward pass here: the daemon stays responsive; a text not yet calibrated
+ * is an error that says to run the job. */
 static int calib_ensure(struct qt_daemon *d, const struct qt_model *m, const char *path, qt_err *err) {
     if (d->calib_path && !strcmp(d->calib_path, path)) return QT_OK;
-    qt_dop_calib_free(d);
     char cache[PATH_MAX];
-    struct qt_calib_params p = {.calib_path = path, .cache_dir = qt_eval_default_cache_dir(cache, sizeof cache)};
+    struct qt_calib_params p = {.calib_path = path, .cache_dir = qt_eval_default_cache_dir(cache, sizeof cache),
+                                .cache_only = 1};
     struct qt_calib *c;
     if (qt_calib_run(m, &p, &c, err)) return qt_err_prefix(err, "preview: calib");
-    d->calib_d = qt_calib_importance_all(c, m);
-    d->calib_n = m->n_tensors;
+    float **imp = qt_calib_importance_all(c, m);
     qt_calib_free(c);
-    if (!d->calib_d) return qt_err_set(err, "preview: calib: out of memory");
+    if (!imp) return qt_err_set(err, "preview: calib: out of memory");
+    /* cached results point at the old vectors: a new allocation could reuse
+     * their address, so they go too */
+    qt_dop_calib_free(d);
+    qt_preview_cache_free(d->pcache);
+    d->pcache = NULL;
+    d->calib_d = imp;
+    d->calib_n = m->n_tensors;
     d->calib_path = qt_strdup(path);
     return QT_OK;
 }

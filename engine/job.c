@@ -87,6 +87,7 @@ static const struct qt_job_kind kinds[] = {
     {"quantize", qt_job_quantize_check, qt_job_quantize_run, 1},
     {"eval", qt_job_eval_check, qt_job_eval_run, 1},
     {"sensitivity", qt_job_sensitivity_check, qt_job_sensitivity_run, 1},
+    {"calib", qt_job_calib_check, qt_job_calib_run, 1},
 };
 static const struct qt_job_kind test_kind = {"test", NULL, test_run, 0};
 

@@ -1,6 +1,7 @@
-/* job_eval.c — the eval and sensitivity job kinds: the engine's KL
+/* job_eval.c — the job kinds that run the forward pass: the engine's KL
  * evaluation (engine/eval.h) and sensitivity scan (engine/sensitivity.h) of
- * the job's frozen recipe, or of one uniform scheme, run in a worker. */
+ * the job's frozen recipe, or of one uniform scheme, and the calibration
+ * statistics (engine/calib.h) the preview's weighted error needs. */
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 
 #include <cJSON.h>
 
+#include "calib.h"
 #include "eval.h"
 #include "job.h"
 #include "model.h"
@@ -148,5 +150,44 @@ int qt_job_sensitivity_run(struct qt_job_ctx *ctx, qt_err *err) {
     }
     qt_sens_result_free(&r);
     qt_qplan_free(&plan);
+    return rc;
+}
+
+/* ---- calib: statistics into $QTUNE_HOME/cache for the preview's rel_out */
+
+int qt_job_calib_check(const void *params, qt_err *err) {
+    const char *path = pstr(params, "calib");
+    if (!path) return qt_err_set(err, "calib: params.calib (the calibration text) is required");
+    if (path[0] != '/') return qt_err_set(err, "calib: params.calib: %s: give an absolute path", path);
+    if (access(path, R_OK) != 0) return qt_err_set(err, "calib: %s: cannot read it", path);
+    return QT_OK;
+}
+
+int qt_job_calib_run(struct qt_job_ctx *ctx, qt_err *err) {
+    struct progress_ctx pc = {ctx, "layers"};
+    char cache[PATH_MAX];
+    struct qt_calib_params p = {.calib_path = pstr(ctx->params, "calib"),
+                                .cache_dir = qt_eval_default_cache_dir(cache, sizeof cache),
+                                .progress = on_progress, .progress_ctx = &pc,
+                                .cancel = (volatile int *)ctx->cancel};
+    qt_job_log(ctx, "calib: %s", p.calib_path);
+    struct qt_calib *c;
+    if (qt_calib_run(ctx->model, &p, &c, err)) return QT_ERR;
+    int rc = QT_OK;
+    if (!c->cache_path) {
+        rc = qt_err_set(err, "calib: could not save the statistics under %s", cache);
+    } else {
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddStringToObject(r, "calib", p.calib_path);
+        cJSON_AddNumberToObject(r, "tokens", (double)c->tokens);
+        cJSON_AddNumberToObject(r, "linears", c->n_linear);
+        cJSON_AddNumberToObject(r, "unseen", c->n_unseen);
+        cJSON_AddBoolToObject(r, "from_cache", c->from_cache);
+        cJSON_AddStringToObject(r, "cache", c->cache_path);
+        ctx->report = r;
+        qt_job_log(ctx, "%lld tokens, %d Linears observed (%d saw no token)%s", (long long)c->tokens,
+                   c->n_linear - c->n_unseen, c->n_unseen, c->from_cache ? " (cached)" : "");
+    }
+    qt_calib_free(c);
     return rc;
 }

@@ -99,6 +99,31 @@ static int error_table(struct app *a, const struct tui_rect *r, int y, int ti) {
     return y + 2;
 }
 
+/* The calibration-weighted error of the tensor's current scheme (DESIGN §4
+ * rel_out: the output error of the Linear on the calibration inputs), once
+ * a calib job has produced statistics. */
+static void calib_line(struct app *a, const struct tui_rect *r, int *y, int ti) {
+    struct src *src = a->src;
+    const char *cur = src->res.t ? src->res.t[ti].scheme : "bf16";
+    if (!src->calib_ready) return;   /* S (help) runs the calib job */
+    if (!strcmp(cur, "bf16")) {
+        line(a, r, y, TS_NORMAL, "out err", "0 (kept)");
+        return;
+    }
+    const struct src_prev *e = src_preview_get(src, ti, cur);
+    if (!e || e->state == PV_NONE || e->state == PV_PENDING) {
+        src_preview_want(src, ti, cur);
+        line(a, r, y, TS_DIM, "out err", "...");
+    } else if (e->state == PV_ERROR) {
+        line(a, r, y, TS_DIM, "out err", "-");
+    } else if (!e->has_out) {
+        line(a, r, y, TS_DIM, "out err", "- (no calibration token)");
+    } else {
+        line(a, r, y, (enum tui_style)(TS_HEAT0 + wg_heat(e->rel_out)), "out err", "%.2f%% (weights %.2f%%)", 100 * e->rel_out,
+             100 * e->rel_rmse);
+    }
+}
+
 static void detail_draw(struct app *a, const struct tui_rect *r, int focused) {
     (void)focused;
     struct tui_screen *s = &a->scr;
@@ -166,8 +191,10 @@ static void detail_draw(struct app *a, const struct tui_rect *r, int focused) {
             y++;
         }
     }
-    if (n->tensor >= 0 && (src->caps & SRC_CAP_PREVIEW) && qt_recipe_quantizable(&src->model->tensors[n->tensor]))
+    if (n->tensor >= 0 && (src->caps & SRC_CAP_PREVIEW) && qt_recipe_quantizable(&src->model->tensors[n->tensor])) {
+        calib_line(a, r, &y, n->tensor);
         y = error_table(a, r, y, n->tensor);
+    }
     if (n->tensor >= 0 && (src->caps & SRC_CAP_HIST)) {
         /* the engine's statistics of the whole tensor (sampled rows when huge) */
         const struct src_detail *D = src_detail_get(a->src, n->tensor);

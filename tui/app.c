@@ -93,6 +93,7 @@ int app_action_available(const struct app *a, enum tui_action act) {
     case TA_COMMIT: return (caps & SRC_CAP_JOBS) && a->src->commit_kind[0];
     case TA_SENS: return (caps & SRC_CAP_JOBS) && a->src->can_sens && a->src->ops->sens_submit;
     case TA_EVAL_AB: return (caps & SRC_CAP_JOBS) && a->src->can_eval && a->src->ops->eval_submit;
+    case TA_CALIB: return (caps & SRC_CAP_JOBS) && a->src->can_calib && a->src->ops->calib_submit;
     case TA_JOBS: case TA_CANCEL: return (caps & SRC_CAP_JOBS) != 0;
     case TA_DEPLOY: return (caps & SRC_CAP_DEPLOY) != 0;
     case TA_DETACH: return (caps & SRC_CAP_DETACH) != 0;
@@ -664,6 +665,10 @@ void app_key(struct app *a, int key) {
         break;
     }
     case TA_EVAL_AB: eval_variants(a); break;
+    case TA_CALIB:
+        if (a->src->ops->calib_submit(a->src, NULL, &err) != QT_OK) app_msg(a, TS_ERROR, "%s", err.msg);
+        else app_msg(a, TS_INFO, "calibration statistics job submitted (o: jobs)");
+        break;
     case TA_DETACH: a->detach = 1; break;
     case TA_BITS_UP: case TA_BITS_DOWN: case TA_GROUP: case TA_SYM: case TA_TYPE: case TA_IGNORE:
         do_edit(a, act);

@@ -48,6 +48,7 @@ enum {
     X(WRITE,      "w",                      "write",   "write the recipe to a file")         \
     X(COMMIT,     "c",                      "commit",  "commit: quantize + eval job")        \
     X(SENS,       "e",                      "dKL",     "estimate dKL: each group alone at the selected scheme (sensitivity job)") \
+    X(CALIB,      "S",                      "calib",   "calibration statistics (calib job): the detail panel adds the calibration-weighted error") \
     X(JOBS,       "o",                      "jobs",    "jobs panel")                         \
     X(CANCEL,     "K",                      NULL,      "cancel the selected job")            \
     X(DEPLOY,     "D",                      "deploy",  "deploy panel")                       \

@@ -173,6 +173,12 @@ struct src_prev *src_prev_slot(struct src *s, int tensor, const char *scheme) {
     return e;
 }
 
+void src_preview_clear(struct src *s) {
+    for (int i = 0; i < s->prev_cap; i++) s->prev[i].tensor = -1;
+    s->prev_n = 0;
+    s->changed = 1;
+}
+
 const struct src_prev *src_preview_get(const struct src *s, int tensor, const char *scheme) {
     return prev_find(s, tensor, scheme);
 }

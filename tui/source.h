@@ -109,6 +109,8 @@ struct src_prev {
     char scheme[48];
     int state;                /* PV_* */
     double rel_rmse, sqnr_db, max_abs;
+    double rel_out;           /* calibration-weighted error (has_out) */
+    int has_out;              /* 1: asked with calibration statistics and the tensor was observed */
     int64_t bytes;
     char err[96];
 };
@@ -163,6 +165,9 @@ struct src_ops {
     int (*sens_submit)(struct src *s, const char *scheme, qt_err *err);
     /* Submits an eval job (KL against the original) of a recipe text. */
     int (*eval_submit)(struct src *s, const char *text, qt_err *err);
+    /* Submits a calib job over path (NULL: the session's calibration text,
+     * else share/data/calib.txt); when it is done, previews carry rel_out. */
+    int (*calib_submit)(struct src *s, const char *path, qt_err *err);
     void (*close)(struct src *s);
 };
 
@@ -224,6 +229,13 @@ struct src {
     char **dkl_name;          /* (n_dkl) module prefixes, "model.layers.1.self_attn" */
     double *dkl;              /* (n_dkl) mean KL increase with that unit alone quantized */
     char dkl_scheme[48];      /* the scheme the scan used */
+    /* calibration statistics (calib jobs): previews are asked with calib_path
+     * once calib_ready, and then carry rel_out */
+    int can_calib;            /* the engine runs calib jobs */
+    char calib_path[1024];    /* absolute path of the calibration text ("" when none) */
+    int calib_ready;          /* a calib job over calib_path is done */
+    int calib_job;            /* the newest calib job whose report was taken, 0 when none */
+    int calib_gen;            /* bumped when the statistics change (answers to older asks are dropped) */
     int quit_ok;              /* after close: the engine was asked to stop */
 };
 
@@ -276,6 +288,10 @@ const struct src_match *src_match_want(struct src *s, const char *pattern);
 int src_write_recipe(struct src *s, const char *path, qt_err *err);
 
 /* ---- previews, lint, deploy: asked for by the frame, answered later ---- */
+
+/* Forgets every preview (they are asked again as rows are drawn): after the
+ * calibration statistics changed. */
+void src_preview_clear(struct src *s);
 
 /* The cached preview of (tensor, scheme), or NULL when never asked. */
 const struct src_prev *src_preview_get(const struct src *s, int tensor, const char *scheme);

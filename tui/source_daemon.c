@@ -60,6 +60,7 @@ struct dsrc {
     char pv_s[64][48];        /* (pv_n) schemes */
     char eval_data[4096];     /* eval text for commits ("" when none) */
     char sens_scheme[48];     /* the scheme of the last sensitivity scan asked for */
+    char calib_want[1024];    /* the calibration text of the last calib job asked for */
     struct pending pend[64];
     int n_pend;
     int gone;
@@ -327,6 +328,29 @@ static void match_reply(struct src *s, int gen, const cJSON *m) {
     s->changed = 1;
 }
 
+/* The statistics the previews were asked with are gone. */
+static void calib_lost(struct src *s, const char *why) {
+    s->calib_ready = 0;
+    s->calib_gen++;
+    src_preview_clear(s);
+    note(s, 1, why);
+}
+
+/* A done calib job's report: the newest one decides what previews are
+ * asked with (a reattach finds it among the session's jobs). */
+static void calib_report(struct src *s, struct src_job *j, const cJSON *rep) {
+    const char *path = jstr(rep, "calib");
+    snprintf(j->result, sizeof j->result, "%lld tokens over %.160s%s", (long long)jnum(rep, "tokens", 0),
+             strrchr(path, '/') ? strrchr(path, '/') + 1 : path,
+             cJSON_IsTrue(cJSON_GetObjectItem(rep, "from_cache")) ? " (cached)" : "");
+    if (j->id < s->calib_job || !*path) return;
+    s->calib_job = j->id;
+    tui_strcpy(s->calib_path, sizeof s->calib_path, path);
+    s->calib_ready = 1;
+    s->calib_gen++;
+    src_preview_clear(s);
+}
+
 static void handle(struct src *s, const cJSON *m) {
     struct dsrc *d = s->impl;
     const char *ev = cJSON_GetStringValue(cJSON_GetObjectItem(m, "event"));
@@ -369,6 +393,19 @@ static void handle(struct src *s, const cJSON *m) {
     if (kind == RQ_DETAIL) { detail_reply(s, m); return; }
     if (kind == RQ_MATCH) { match_reply(s, gen, m); return; }
     if (!cJSON_IsTrue(cJSON_GetObjectItem(m, "ok"))) {
+        if (kind == RQ_PREVIEW && gen == s->calib_gen && s->calib_ready &&
+            !strncmp(jstr(m, "error"), "preview: calib:", 15)) {
+            /* the statistics are gone (another model, a cleared cache):
+             * previews without them, and say why */
+            calib_lost(s, jstr(m, "error"));
+            s->prev_inflight = 0;
+            return;
+        }
+        if (kind == RQ_PREVIEW && gen != s->calib_gen) {   /* asked before the statistics changed */
+            s->prev_inflight = 0;
+            s->changed = 1;
+            return;
+        }
         if (kind == RQ_PREVIEW) {   /* the whole request failed: say so per pair */
             for (int i = 0; i < d->pv_n; i++) {
                 struct src_prev *e = src_prev_slot(s, d->pv_t[i], d->pv_s[i]);
@@ -399,6 +436,11 @@ static void handle(struct src *s, const cJSON *m) {
         return;
     }
     const cJSON *res = cJSON_GetObjectItem(m, "result");
+    if (kind == RQ_PREVIEW && gen != s->calib_gen) {   /* asked before the statistics changed */
+        s->prev_inflight = 0;
+        s->changed = 1;
+        return;
+    }
     if (kind == RQ_PREVIEW) {
         const cJSON *r;
         int i = 0;
@@ -416,6 +458,9 @@ static void handle(struct src *s, const cJSON *m) {
             e->rel_rmse = jnum(r, "rel_rmse", 0);
             e->sqnr_db = jnum(r, "sqnr_db", 1e9);   /* null: exact */
             e->max_abs = jnum(r, "max_abs", 0);
+            const cJSON *ro = cJSON_GetObjectItem(r, "rel_out");
+            e->has_out = cJSON_IsNumber(ro);
+            e->rel_out = e->has_out ? ro->valuedouble : 0;
             e->bytes = (int64_t)jnum(r, "bytes", 0);
         }
         s->prev_inflight = 0;
@@ -472,7 +517,9 @@ static void handle(struct src *s, const cJSON *m) {
         if (j && cJSON_IsObject(rep)) {
             const cJSON *kld = cJSON_GetObjectItem(rep, "kld");
             const cJSON *units = cJSON_GetObjectItem(rep, "units");
-            if (cJSON_IsArray(units)) {   /* sensitivity: keep dKL per unit for the tree */
+            if (!strcmp(j->kind, "calib")) {
+                calib_report(s, j, rep);
+            } else if (cJSON_IsArray(units)) {   /* sensitivity: keep dKL per unit for the tree */
                 for (int i = 0; i < s->n_dkl; i++) free(s->dkl_name[i]);
                 free(s->dkl_name);
                 free(s->dkl);
@@ -706,6 +753,28 @@ static int d_eval_submit(struct src *s, const char *text, qt_err *err) {
     return send_req(s, r, RQ_SUBMIT, err);
 }
 
+static int share_file(const char *rel, char *out, size_t n);
+
+static int d_calib_submit(struct src *s, const char *path, qt_err *err) {
+    struct dsrc *d = s->impl;
+    if (!s->can_calib) return qt_err_set(err, "calibration: needs a model with weights and an engine with calib jobs");
+    char abs[PATH_MAX];
+    if (!path) path = d->calib_want[0] ? d->calib_want : s->calib_path[0] ? s->calib_path : NULL;
+    if (!path) {
+        if (!share_file("data/calib.txt", abs, sizeof abs))
+            return qt_err_set(err, "calibration: no calibration text (share/data/calib.txt; qtune open --calib FILE)");
+    } else if (!realpath(path, abs)) {
+        return qt_err_set(err, "calibration: %s: %s", path, strerror(errno));
+    }
+    if (access(abs, R_OK) != 0) return qt_err_set(err, "calibration: %s: %s", abs, strerror(errno));
+    cJSON *r = op("job_submit");
+    cJSON_AddStringToObject(r, "kind", "calib");
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(r, "params"), "calib", abs);
+    if (send_req(s, r, RQ_SUBMIT, err) != QT_OK) return QT_ERR;
+    tui_strcpy(d->calib_want, sizeof d->calib_want, abs);
+    return QT_OK;
+}
+
 static int d_job_cancel(struct src *s, int id, qt_err *err) {
     cJSON *r = op("job_cancel");
     cJSON_AddNumberToObject(r, "job", id);
@@ -726,7 +795,8 @@ static int d_preview_send(struct src *s, int n, const int *tensors, char (*schem
         tui_strcpy(d->pv_s[i], sizeof d->pv_s[i], schemes[i]);
     }
     d->pv_n = n;
-    return send_req(s, r, RQ_PREVIEW, err);
+    if (s->calib_ready && s->calib_path[0]) cJSON_AddStringToObject(r, "calib", s->calib_path);
+    return send_req_gen(s, r, RQ_PREVIEW, 0, s->calib_gen, err);
 }
 
 /* Asks how text resolves into slot (0 current recipe, 1 A, 2 B): page 0
@@ -797,7 +867,7 @@ static const struct src_ops daemon_ops = {
     .job_submit = d_job_submit, .job_cancel = d_job_cancel,
     .preview_send = d_preview_send, .lint_send = d_lint_send, .deploy_send = d_deploy_send,
     .resolve_send = d_resolve_send, .detail_send = d_detail_send, .match_send = d_match_send,
-    .sens_submit = d_sens_submit, .eval_submit = d_eval_submit,
+    .sens_submit = d_sens_submit, .eval_submit = d_eval_submit, .calib_submit = d_calib_submit,
     .close = d_close,
 };
 
@@ -988,6 +1058,8 @@ int src_open_daemon(const char *model_path, const char *recipe_path, const char 
     int can_e = ke && ke->run && !s->model->metadata_only &&
                 share_file("data/eval.txt", d->eval_data, sizeof d->eval_data);
     const struct qt_job_kind *kt = qt_job_kind_find("test"), *ks = qt_job_kind_find("sensitivity");
+    const struct qt_job_kind *kc = qt_job_kind_find("calib");
+    s->can_calib = kc && kc->run && !s->model->metadata_only;
     s->can_eval = can_e;
     s->can_sens = ks && ks->run && !s->model->metadata_only && d->eval_data[0];
     if (can_q) {

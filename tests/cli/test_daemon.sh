@@ -78,11 +78,6 @@ check raw_preview grep -q '^{"id":4,"ok":true,"result":{"results":\[{"name":"mod
 check raw_undo grep -q '^{"id":5,"ok":true,"result":{"text":"","version":0,"can_undo":false,"can_redo":true}}' "$T/resp"
 check raw_malformed grep -q '^{"id":null,"ok":false,"error":"request: not a JSON object"}' "$T/resp"
 check raw_survives grep -q '^{"id":6,"ok":true,"result":{"jobs":\[\]}}' "$T/resp"
-# preview with calibration statistics: rel_out appears (computed once per session)
-printf '{"id":1,"op":"hello","version":1}\n{"id":2,"op":"preview","pairs":[["model.layers.1.mlp.experts.3.up_proj.weight","int4-g128-sym"]],"calib":"%s"}\n{"id":3,"op":"preview","pairs":[["model.layers.1.mlp.experts.3.up_proj.weight","int4-g128-sym"]]}\n' \
-    "$(pwd)/share/data/calib.txt" | $Q attach one --raw >"$T/cresp" 2>"$T/err"
-check raw_preview_calib grep -q '^{"id":2,"ok":true,.*"rel_out":0\.11' "$T/cresp"
-check raw_preview_no_calib sh -c "grep '^{\"id\":3,\"ok\":true' '$T/cresp' | grep -qv rel_out"
 # an oversized line (2 MiB) gets an error and the connection survives
 { echo '{"id":1,"op":"hello","version":1}'
   head -c 2097152 /dev/zero | tr '\0' 'a'; echo
@@ -100,6 +95,27 @@ $Q attach one --raw <"$T/mreq" >"$T/mresp" 2>"$T/err"
 check raw_match grep -q '^{"id":2,"ok":true,"result":{"modules":96,"names":\["model.layers.2.mlp.experts.0.gate_proj","model.layers.2.mlp.experts.0.up_proj"\]}}' "$T/mresp"
 check raw_match_bad_regex grep -q '^{"id":3,"ok":false,"error":"pattern '"'"'re:(x'"'"': missing closing parenthesis' "$T/mresp"
 check raw_resolve_compact grep -q '^{"id":4,"ok":true,"result":{"count":279,"offset":270,"schemes":\["bf16"\],"s":\[0,0,0,0,0\],"p":\[-1,-1,-1,-1,-1\],"b":\[' "$T/mresp"
+
+# preview with calibration statistics: before a calib job the request says
+# to run one (never a forward pass in the daemon); after it rel_out appears
+CAL="$(pwd)/share/data/calib.txt"
+OPEN=$(printf '{"id":0,"op":"open","model":"%s"}' "$(pwd)/$M")
+PV='"pairs":[["model.layers.1.mlp.experts.3.up_proj.weight","int4-g128-sym"]]'
+printf '{"id":1,"op":"hello","version":1}\n%s\n{"id":2,"op":"preview",%s,"calib":"%s"}\n' "$OPEN" "$PV" "$CAL" |
+    $Q attach cal --raw >"$T/cresp" 2>"$T/err"
+check raw_preview_calib_missing grep -q '^{"id":2,"ok":false,"error":"preview: calib: .*calib.txt: no calibration statistics of this model cached"' "$T/cresp"
+printf '{"id":1,"op":"hello","version":1}\n{"id":2,"op":"job_submit","kind":"calib","params":{"calib":"relative.txt"}}\n{"id":3,"op":"job_submit","kind":"calib","params":{"calib":"%s"}}\n' "$CAL" |
+    $Q attach cal --raw >"$T/cresp" 2>"$T/err"
+check raw_calib_relative_refused grep -q '^{"id":2,"ok":false,"error":"job_submit: calib: params.calib: relative.txt: give an absolute path"' "$T/cresp"
+CJ=$(sed -n 's/^{"id":3,"ok":true,"result":{"job":{"id":\([0-9]*\),"kind":"calib".*/\1/p' "$T/cresp")
+check raw_calib_submitted test -n "$CJ"
+check raw_calib_done wait_grep "$QTUNE_HOME/sessions/cal/jobs/$CJ/job.json" '"state":.*"done"'
+check raw_calib_report grep -q '"tokens":[[:space:]]*8192' "$QTUNE_HOME/sessions/cal/jobs/$CJ/report.json"
+printf '{"id":1,"op":"hello","version":1}\n{"id":2,"op":"preview",%s,"calib":"%s"}\n{"id":3,"op":"preview",%s}\n' \
+    "$PV" "$CAL" "$PV" | $Q attach cal --raw >"$T/cresp" 2>"$T/err"
+check raw_preview_calib grep -q '^{"id":2,"ok":true,.*"rel_out":0\.11' "$T/cresp"
+check raw_preview_no_calib sh -c "grep '^{\"id\":3,\"ok\":true' '$T/cresp' | grep -qv rel_out"
+$Q kill cal >/dev/null 2>&1
 
 # --- a stale socket (daemon killed) is removed by the next daemon
 kill -9 "$P1"; wait_gone "$P1"

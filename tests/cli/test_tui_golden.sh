@@ -105,6 +105,21 @@ if QTUNE_HOME="$d/home" LC_ALL=C.UTF-8 COLUMNS=120 LINES=30 QTUNE_SCRIPT="$d/scr
 else
     fail "tui golden compare KL: run" "$(head -c 300 "$d/err")"
 fi
+# Calibration statistics (--calib: a calib job, about a second): the detail
+# panel's calibration-weighted error of an int4 expert tensor.
+d="$T/calib"; mkdir -p "$d"
+printf 'j j <Enter> j j j <Enter>\n- - - - -\n/\n:type expert 0\n<Enter> <Enter> j\n:wait-idle\n:dump %s/calib.txt\n' "$d" >"$d/script"
+if QTUNE_HOME="$d/home" LC_ALL=C.UTF-8 COLUMNS=120 LINES=30 QTUNE_SCRIPT="$d/script" "$Q" "$M" --no-daemon \
+        --calib share/data/calib.txt >"$d/out" 2>"$d/err"; then
+    g="$G/tui-120x30-utf8-calib.txt"
+    if [ "${QTUNE_UPDATE_GOLDEN:-}" = 1 ]; then cp "$d/calib.txt" "$g"; fi
+    if diff -u "$g" "$d/calib.txt" >"$d/diff"; then pass "tui golden calibration-weighted error"
+    else fail "tui golden calibration-weighted error" "$(head -n 20 "$d/diff")"; fi
+else
+    fail "tui golden calib: run" "$(head -c 300 "$d/err")"
+fi
+expect_err "tui --calib unreadable" "open: --calib: $T/none.txt: No such file" \
+    env QTUNE_HOME="$T/home" QTUNE_SCRIPT="$T/script" "$Q" "$M" --no-daemon --calib "$T/none.txt"
 # The glyph table follows the locale: a non-UTF-8 locale draws ASCII.
 d="$T/80x24-clocale"; mkdir -p "$d"
 sed "s|D/|$d/|" "$T/script" >"$d/script"
