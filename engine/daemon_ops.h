@@ -108,6 +108,7 @@ void qt_dop_size(const struct qt_model *m, const char *const *schemes, int64_t *
                                        cJSON *res, qt_err *err)
 QT_DOP(preview);
 QT_DOP(resolve);
+QT_DOP(match);
 QT_DOP(recipe_edit);
 QT_DOP(lint);
 QT_DOP(deploy);

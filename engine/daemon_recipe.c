@@ -1,6 +1,6 @@
 /* daemon_recipe.c — the daemon's recipe ops: resolve (per-tensor schemes and
- * live pattern counts), recipe_edit, lint and deploy (engine/recipe.h,
- * lint.h, deploy.h). */
+ * live pattern counts), match (what one pattern matches), recipe_edit, lint
+ * and deploy (engine/recipe.h, lint.h, deploy.h). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +51,43 @@ static int pattern_index(const struct qt_recipe *r, const struct qt_resolved *x)
     return -1;
 }
 
+/* A growing text buffer for the compact form's number lists. */
+struct numlist {
+    char *b;
+    size_t n, cap;
+    int err;
+};
+
+static void numlist_add(struct numlist *l, long long v) {
+    if (l->err) return;
+    if (l->n + 24 > l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 4096;
+        char *b = realloc(l->b, cap);
+        if (!b) { l->err = 1; return; }
+        l->b = b;
+        l->cap = cap;
+    }
+    if (!l->n) l->b[l->n++] = '[';
+    else l->b[l->n++] = ',';
+    l->n += (size_t)snprintf(l->b + l->n, l->cap - l->n, "%lld", v);
+}
+
+/* Closes the list and adds it to o as key (raw JSON, printed as is); frees
+ * the buffer either way. */
+static int numlist_put(cJSON *o, const char *key, struct numlist *l) {
+    int ok = 0;
+    if (!l->err && !l->n) {
+        ok = cJSON_AddRawToObject(o, key, "[]") != NULL;
+    } else if (!l->err) {   /* numlist_add left room for "]" */
+        l->b[l->n++] = ']';
+        l->b[l->n] = 0;
+        ok = cJSON_AddRawToObject(o, key, l->b) != NULL;
+    }
+    free(l->b);
+    memset(l, 0, sizeof *l);
+    return ok ? QT_OK : QT_ERR;
+}
+
 int qt_dop_resolve(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
     const struct qt_model *m = qt_daemon_model(d, err);
@@ -65,11 +102,18 @@ int qt_dop_resolve(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
         qt_recipe_free(r);
         return QT_ERR;
     }
+    int compact = cJSON_IsTrue(cJSON_GetObjectItem(req, "compact"));
     int offset = qt_dop_int(req, "offset", 0), limit = qt_dop_int(req, "limit", -1), count = 0;
     if (offset < 0) offset = 0;
     cJSON *arr = cJSON_CreateArray();
     const char **schemes = calloc((size_t)(m->n_tensors ? m->n_tensors : 1), sizeof *schemes);   /* (n_tensors) */
-    if (!schemes) {
+    /* compact form: the page's distinct schemes and one list per field */
+    const char **names = calloc((size_t)(m->n_tensors ? m->n_tensors : 1), sizeof *names);   /* (n_names) */
+    int n_names = 0;
+    struct numlist li = {0}, ls = {0}, lp = {0}, lb = {0}, lq = {0};
+    if (!schemes || !names) {
+        free(schemes);
+        free(names);
         cJSON_Delete(arr);
         qt_dop_filter_free(f);
         qt_resolution_free(&rs);
@@ -84,11 +128,24 @@ int qt_dop_resolve(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
         if (!qt_dop_filter_match(f, t->name)) continue;
         int k = count++;
         if (k < offset || (limit >= 0 && k >= offset + limit)) continue;
+        int q = x && x->quantized;
+        int pi = x ? pattern_index(r, x) : -1;
+        double bytes = qt_deploy_tensor_bytes(t, q ? x->s : NULL, q ? x->actorder : NULL);
+        if (compact) {
+            int si = 0;
+            while (si < n_names && strcmp(names[si], scheme)) si++;
+            if (si == n_names) names[n_names++] = scheme;
+            if (f) numlist_add(&li, i);
+            numlist_add(&ls, si);
+            numlist_add(&lp, pi);
+            numlist_add(&lb, (long long)bytes);
+            numlist_add(&lq, q);
+            continue;
+        }
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "index", i);
         cJSON_AddStringToObject(o, "name", t->name);
         cJSON_AddStringToObject(o, "scheme", scheme);
-        int q = x && x->quantized;
         if (q) {
             cJSON_AddStringToObject(o, "algo", qt_algo_name(x->algo));
             cJSON_AddStringToObject(o, "preview_algo", qt_algo_name(x->preview_algo));
@@ -101,16 +158,27 @@ int qt_dop_resolve(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
         if (x && x->ignored_by_mod >= 0 && x->ignored_by >= 0)
             cJSON_AddStringToObject(o, "ignored_by", r->mods[x->ignored_by_mod].ignore[x->ignored_by].text);
         else cJSON_AddNullToObject(o, "ignored_by");
-        int pi = x ? pattern_index(r, x) : -1;
         if (pi >= 0) cJSON_AddNumberToObject(o, "pattern", pi);
         else cJSON_AddNullToObject(o, "pattern");
-        cJSON_AddNumberToObject(o, "bytes", qt_deploy_tensor_bytes(t, q ? x->s : NULL, q ? x->actorder : NULL));
+        cJSON_AddNumberToObject(o, "bytes", bytes);
         cJSON_AddItemToArray(arr, o);
     }
     qt_dop_filter_free(f);
     cJSON_AddNumberToObject(res, "count", count);
     cJSON_AddNumberToObject(res, "offset", offset);
-    cJSON_AddItemToObject(res, "tensors", arr);
+    int rc = QT_OK;
+    if (compact) {
+        cJSON_Delete(arr);
+        cJSON *sa = cJSON_AddArrayToObject(res, "schemes");
+        for (int k = 0; k < n_names; k++) cJSON_AddItemToArray(sa, cJSON_CreateString(names[k]));
+        if ((f && numlist_put(res, "i", &li)) || numlist_put(res, "s", &ls) || numlist_put(res, "p", &lp) ||
+            numlist_put(res, "b", &lb) || numlist_put(res, "q", &lq))
+            rc = qt_err_set(err, "resolve: out of memory");
+    } else {
+        cJSON_AddItemToObject(res, "tensors", arr);
+    }
+    free(li.b), free(ls.b), free(lp.b), free(lb.b), free(lq.b);
+    free(names);
     cJSON_AddItemToObject(res, "patterns", qt_patterns_json(r, 1));
     cJSON_AddNumberToObject(res, "n_quantized", r ? rs.n_quantized : 0);
     int64_t params, bytes;
@@ -122,9 +190,35 @@ int qt_dop_resolve(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
     cJSON_AddNumberToObject(tot, "bpw", params ? 8.0 * (double)bytes / (double)params : 0);
     qt_resolution_free(&rs);
     qt_recipe_free(r);
-    return QT_OK;
+    return rc;
 }
 
+int qt_dop_match(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
+    (void)c;
+    const char *text = qt_dop_str(req, "pattern");
+    if (!text) return qt_err_set(err, "match: no \"pattern\"");
+    int limit = qt_dop_int(req, "limit", 8);
+    if (limit < 0) limit = 0;
+    if (limit > 1024) limit = 1024;
+    const struct qt_model *m = qt_daemon_model(d, err);
+    if (!m) return QT_ERR;
+    struct qt_pattern p;
+    if (qt_pattern_compile(text, &p, err) != QT_OK) return QT_ERR;
+    int n = 0;
+    char mod[512];
+    cJSON *names = cJSON_CreateArray();
+    for (int i = 0; i < m->n_tensors; i++) {
+        const struct qt_tensor *t = &m->tensors[i];
+        if (!qt_recipe_quantizable(t)) continue;
+        qt_match_module(t, mod, sizeof mod);
+        if (qt_pattern_match(&p, mod, t->role, NULL) == QT_MATCH_NONE) continue;
+        if (n++ < limit) cJSON_AddItemToArray(names, cJSON_CreateString(mod));
+    }
+    qt_pattern_free(&p);
+    cJSON_AddNumberToObject(res, "modules", n);
+    cJSON_AddItemToObject(res, "names", names);
+    return QT_OK;
+}
 
 int qt_dop_recipe_edit(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;

@@ -52,6 +52,7 @@ void app_msg(struct app *a, enum tui_style st, const char *fmt, ...) {
     vsnprintf(a->msg, sizeof a->msg, fmt, ap);
     va_end(ap);
     a->msg_style = st;
+    a->msg_match = 0;
 }
 
 int app_selected(const struct app *a) {
@@ -113,6 +114,13 @@ void app_source_changed(struct app *a) {
     if (a->src->note[0]) {
         app_msg(a, a->src->note_err ? TS_ERROR : TS_INFO, "%s", a->src->note);
         a->src->note[0] = 0;
+    }
+    const struct src_match *mt = &a->src->match;
+    if (a->msg_match && (mt->gen != a->msg_match || mt->state != MT_PENDING)) {   /* an accepted pattern's count */
+        size_t n = strlen(a->msg);
+        if (mt->gen == a->msg_match && mt->state == MT_OK)
+            snprintf(a->msg + n, sizeof a->msg - n, " (%d module%s)", mt->modules, mt->modules == 1 ? "" : "s");
+        a->msg_match = 0;
     }
 }
 
@@ -198,10 +206,13 @@ static const char *prompt_label(enum prompt_kind k) {
     }
 }
 
+static void prompt_live(struct app *a);
+
 static void draw_msg(struct app *a) {
     struct tui_screen *s = &a->scr;
     const struct tui_rect *r = &a->lay.msg;
     if (a->prompt) {
+        prompt_live(a);   /* the engine's answer may have come since the last key */
         int x = tui_puts(s, r, 0, r->y, -1, TS_PROMPT, prompt_label(a->prompt));
         x += tui_puts(s, r, x, r->y, -1, TS_NORMAL, a->pbuf);
         tui_putc(s, r, x, r->y, TS_CURSOR, L' ');
@@ -426,12 +437,17 @@ static void prompt_live(struct app *a) {
         a->pinfo_style = TS_DIM;
         return;
     }
-    qt_err err = {{0}};
-    int c = src_match_count(a->src, a->pbuf, &err);
-    if (c < 0) {
-        tui_strcpy(a->pinfo, sizeof a->pinfo, err.msg);
+    /* counted by the engine (the `match` op); "..." until the answer for
+     * this very text is in */
+    const struct src_match *mt = src_match_want(a->src, a->pbuf);
+    if (mt->state == MT_PENDING) {
+        snprintf(a->pinfo, sizeof a->pinfo, "...");
+        a->pinfo_style = TS_DIM;
+    } else if (mt->state == MT_ERROR) {
+        tui_strcpy(a->pinfo, sizeof a->pinfo, mt->err);
         a->pinfo_style = TS_ERROR;
     } else {
+        int c = mt->modules;
         snprintf(a->pinfo, sizeof a->pinfo, "%d module%s", c, c == 1 ? "" : "s");
         a->pinfo_style = c ? TS_INFO : TS_WARN;
     }
@@ -464,8 +480,11 @@ static void prompt_accept(struct app *a) {
         search_from(a, a->search, 0);
     } else if (k == PR_TARGET || k == PR_IGNORE) {
         if (!a->plen) return;
-        int c = src_match_count(a->src, a->pbuf, &err);
-        if (c < 0) { app_msg(a, TS_ERROR, "%s", err.msg); return; }
+        /* the count as the engine answered it for this text; when it is not
+         * in yet, the message gets it when it comes (app_source_changed).  A
+         * pattern that does not compile is refused by the edit itself. */
+        const struct src_match *mt = src_match_want(a->src, a->pbuf);
+        int c = mt->state == MT_OK ? mt->modules : -1, gen = mt->gen;
         int sel = app_selected(a);
         /* copied: the edit below frees the resolution node_scheme points into */
         char sc[QT_SCHEME_STR_MAX];
@@ -476,8 +495,11 @@ static void prompt_accept(struct app *a) {
             return;
         }
         app_source_changed(a);
-        if (k == PR_TARGET) app_msg(a, TS_INFO, "target %s -> %s (%d modules)", a->pbuf, sc, c);
-        else app_msg(a, TS_INFO, "ignore %s (%d modules)", a->pbuf, c);
+        if (k == PR_TARGET) app_msg(a, TS_INFO, "target %s -> %s", a->pbuf, sc);
+        else app_msg(a, TS_INFO, "ignore %s", a->pbuf);
+        size_t n = strlen(a->msg);
+        if (c >= 0) snprintf(a->msg + n, sizeof a->msg - n, " (%d module%s)", c, c == 1 ? "" : "s");
+        else if (mt->state == MT_PENDING) a->msg_match = gen;
     } else if (k == PR_WRITE) {
         if (!a->plen) return;
         if (src_write_recipe(a->src, a->pbuf, &err) != QT_OK) app_msg(a, TS_ERROR, "%s", err.msg);

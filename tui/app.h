@@ -49,6 +49,7 @@ struct app {
     /* message line */
     char msg[256];
     enum tui_style msg_style;
+    int msg_match;                    /* > 0: the message gets the match count of this generation (src->match) */
     /* prompt */
     enum prompt_kind prompt;
     char pbuf[256];

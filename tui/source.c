@@ -90,19 +90,15 @@ int src_add_pattern(struct src *s, const char *pattern, const char *scheme, qt_e
     return src_edit_commit(s, r, err);
 }
 
-int src_match_count(struct src *s, const char *pattern, qt_err *err) {
-    struct qt_pattern p;
-    if (qt_pattern_compile(pattern, &p, err) != QT_OK) return -1;
-    int n = 0;
-    char mod[512];
-    for (int i = 0; i < s->model->n_tensors; i++) {
-        const struct qt_tensor *t = &s->model->tensors[i];
-        if (!qt_recipe_quantizable(t)) continue;
-        qt_match_module(t, mod, sizeof mod);
-        if (qt_pattern_match(&p, mod, t->role, NULL) != QT_MATCH_NONE) n++;
+const struct src_match *src_match_want(struct src *s, const char *pattern) {
+    struct src_match *mt = &s->match;
+    if (mt->state == MT_NONE || strcmp(mt->text, pattern)) {
+        tui_strcpy(mt->text, sizeof mt->text, pattern);
+        mt->gen++;
+        mt->state = MT_PENDING;
+        s->changed = 1;
     }
-    qt_pattern_free(&p);
-    return n;
+    return mt;
 }
 
 int src_write_recipe(struct src *s, const char *path, qt_err *err) {
@@ -222,6 +218,15 @@ void src_tick(struct src *s) {
         }
     }
     s->detail_want = -1;
+    struct src_match *mt = &s->match;
+    if (mt->state == MT_PENDING && !mt->sent) {
+        if (s->ops->match_send && s->ops->match_send(s, mt->text, mt->gen, &err) == QT_OK) {
+            mt->sent = mt->gen;
+        } else {
+            mt->state = MT_ERROR;
+            tui_strcpy(mt->err, sizeof mt->err, s->ops->match_send ? err.msg : "match: not offered by this engine");
+        }
+    }
     if ((s->caps & SRC_CAP_LINT) && s->lint_stale && !s->lint_inflight && s->ops->lint_send) {
         s->lint_stale = 0;
         if (s->ops->lint_send(s, &err) == QT_OK) s->lint_inflight = 1;

@@ -115,6 +115,17 @@ struct src_prev {
     char err[96];
 };
 
+/* What the pattern prompt's text matches (the `match` op). */
+enum { MT_NONE = 0, MT_PENDING, MT_OK, MT_ERROR };
+struct src_match {
+    char text[256];           /* the pattern last wished for */
+    int gen;                  /* bumped when text changes */
+    int sent;                 /* generation of the request in flight, 0: none */
+    int state;                /* MT_* of text: MT_PENDING until its answer is in */
+    int modules;              /* MT_OK: quantizable modules it matches */
+    char err[200];            /* MT_ERROR: why (the pattern does not compile) */
+};
+
 struct src;
 
 struct src_ops {
@@ -142,6 +153,9 @@ struct src_ops {
     /* Asks how text resolves (paged; the answer lands in src_res_of(s, slot)):
      * slot 0 the current recipe, 1 and 2 variants A and B. */
     int (*resolve_send)(struct src *s, int slot, const char *text, qt_err *err);
+    /* Asks what pattern matches; the answer for generation gen lands in
+     * s->match (dropped when the text has changed since). */
+    int (*match_send)(struct src *s, const char *pattern, int gen, qt_err *err);
     /* Asks for the weight statistics of a tensor (into s->detail). */
     int (*detail_send)(struct src *s, int tensor, qt_err *err);
     /* Asks for lint findings / the deployment estimate of the current recipe. */
@@ -201,6 +215,8 @@ struct src {
     void *deploy;             /* cJSON result of the last deploy request, or NULL */
     char deploy_gpu[48], deploy_err[200];
     int deploy_stale, deploy_inflight;
+    /* the pattern prompt's live match count (src_match_want) */
+    struct src_match match;
     /* weight statistics of the last tensor asked for (SRC_CAP_HIST) */
     struct src_detail detail;
     int detail_want, detail_inflight;
@@ -264,9 +280,10 @@ int src_edit_commit(struct src *s, struct qt_recipe *r, qt_err *err);
 
 /* Adds pattern as a target with scheme, or to ignore (scheme NULL). */
 int src_add_pattern(struct src *s, const char *pattern, const char *scheme, qt_err *err);
-/* Modules (quantizable 2-D weights) a pattern matches; -1 and err when it
- * does not compile. */
-int src_match_count(struct src *s, const char *pattern, qt_err *err);
+/* What pattern matches, as the engine answers: returns s->match, whose
+ * state is MT_PENDING until the answer for this text is in (src_tick asks,
+ * one request in flight; answers for an older text are dropped). */
+const struct src_match *src_match_want(struct src *s, const char *pattern);
 /* Writes the current recipe to path (atomically). */
 int src_write_recipe(struct src *s, const char *path, qt_err *err);
 
@@ -281,8 +298,8 @@ const struct src_prev *src_preview_get(const struct src *s, int tensor, const ch
 /* Wishes a preview for this frame (ignored when cached or in flight). */
 void src_preview_want(struct src *s, int tensor, const char *scheme);
 /* After a frame: sends what the frame wished for (previews, up to 64 per
- * request, one request in flight; weight statistics) and refreshes stale
- * lint and deploy; clears the wishes. */
+ * request, one request in flight; weight statistics; the pattern prompt's
+ * match count) and refreshes stale lint and deploy; clears the wishes. */
 void src_tick(struct src *s);
 
 /* The weight statistics of tensor, or NULL while they are not in: wishes

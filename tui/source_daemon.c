@@ -24,19 +24,20 @@
 struct src_prev *src_prev_slot(struct src *s, int tensor, const char *scheme);
 
 enum req_kind { RQ_RECIPE, RQ_VARIANT, RQ_VARIANT_GET, RQ_SUBMIT, RQ_CANCEL, RQ_PREVIEW, RQ_LINT,
-                RQ_DEPLOY, RQ_JOBGET, RQ_RESOLVE, RQ_DETAIL, RQ_OTHER };
+                RQ_DEPLOY, RQ_JOBGET, RQ_RESOLVE, RQ_DETAIL, RQ_MATCH, RQ_OTHER };
 
 struct pending {
     int id;
     enum req_kind kind;
     int slot;   /* variants: 0 = A, 1 = B; resolve: 0 current, 1 A, 2 B; job_get: the job */
-    int gen;    /* resolve: the text generation asked about */
+    int gen;    /* resolve, match: the text generation asked about */
 };
 
-/* Tensors per resolve page: a reply line stays well under the protocol's
- * 1 MiB (about 170 bytes a tensor); pages asked ahead, so that the daemon
+/* Tensors per resolve page, asked in the compact form (parallel lists, no
+ * names): a reply line stays well under the protocol's 1 MiB (at most ~45
+ * bytes a tensor, ~15 typical); pages asked ahead, so that the daemon
  * builds one while this side reads another. */
-#define RESOLVE_PAGE 2048
+#define RESOLVE_PAGE 8192
 #define RESOLVE_AHEAD 4
 
 /* One resolution being fetched, page by page: the text asked about and the
@@ -172,6 +173,7 @@ static int resolve_pages(struct src *s, int slot, qt_err *err) {
         cJSON_AddStringToObject(r, "text", f->text);
         cJSON_AddNumberToObject(r, "offset", f->next);
         cJSON_AddNumberToObject(r, "limit", RESOLVE_PAGE);
+        cJSON_AddTrueToObject(r, "compact");
         if (send_req_gen(s, r, RQ_RESOLVE, slot, f->gen, err) != QT_OK) return QT_ERR;
         f->inflight++;
         f->next += RESOLVE_PAGE;
@@ -245,17 +247,33 @@ static void resolve_reply(struct src *s, int slot, int gen, const cJSON *m) {
             P->first = -1;
         }
     }
-    const cJSON *arr = cJSON_GetObjectItem(res, "tensors"), *t;
-    cJSON_ArrayForEach(t, arr) {
-        int i = (int)jnum(t, "index", -1);
+    /* compact form: tensors from offset in model order, one list per field,
+     * schemes as indices into the page's "schemes" */
+    const cJSON *names = cJSON_GetObjectItem(res, "schemes");
+    const cJSON *ls = cJSON_GetObjectItem(res, "s"), *lp = cJSON_GetObjectItem(res, "p");
+    const cJSON *lb = cJSON_GetObjectItem(res, "b"), *lq = cJSON_GetObjectItem(res, "q");
+    int n_names = cJSON_GetArraySize(names), got = cJSON_GetArraySize(ls);
+    if (!cJSON_IsArray(ls) || cJSON_GetArraySize(lp) != got || cJSON_GetArraySize(lb) != got ||
+        cJSON_GetArraySize(lq) != got) {
+        resolve_fail(s, slot, "resolve: the engine's compact answer is malformed");
+        return;
+    }
+    const char **sn = calloc((size_t)n_names + 1, sizeof *sn);   /* (n_names) */
+    if (!sn) { resolve_fail(s, slot, "resolve: out of memory"); return; }
+    for (int k = 0; k < n_names; k++) sn[k] = cJSON_GetStringValue(cJSON_GetArrayItem(names, k));
+    int i = (int)jnum(res, "offset", 0);
+    for (const cJSON *a = ls->child, *b = lp->child, *c = lb->child, *e = lq->child; a && b && c && e;
+         a = a->next, b = b->next, c = c->next, e = e->next, i++) {
         if (i < 0 || i >= n) continue;
         struct src_tres *x = &st->t[i];
-        tui_strcpy(x->scheme, sizeof x->scheme, jstr(t, "scheme"));
-        x->quantized = cJSON_IsString(cJSON_GetObjectItem(t, "algo"));   /* null when kept */
-        x->pattern = (int)jnum(t, "pattern", -1);
-        x->bytes = (int64_t)jnum(t, "bytes", (double)s->model->tensors[i].nbytes);
+        int si = (int)a->valuedouble;
+        tui_strcpy(x->scheme, sizeof x->scheme, si >= 0 && si < n_names && sn[si] ? sn[si] : "bf16");
+        x->quantized = e->valuedouble != 0;
+        x->pattern = (int)b->valuedouble;
+        x->bytes = (int64_t)c->valuedouble;
     }
-    f->got += cJSON_GetArraySize(arr);
+    free(sn);
+    f->got += got;
     if (f->got < n && f->inflight + (f->next < n) > 0) {
         if (resolve_pages(s, slot, &err) != QT_OK) resolve_fail(s, slot, err.msg);
         return;
@@ -291,6 +309,23 @@ static void detail_reply(struct src *s, const cJSON *m) {
         D->counts[k++] = (int64_t)(cJSON_IsNumber(c) ? c->valuedouble : 0);
     }
     D->state = DT_OK;
+}
+
+/* The match count of the pattern prompt's text of generation gen came
+ * back: kept when the text is still the same, else dropped (src_tick asks
+ * for the newer one). */
+static void match_reply(struct src *s, int gen, const cJSON *m) {
+    struct src_match *mt = &s->match;
+    mt->sent = 0;
+    if (gen != mt->gen) return;
+    if (cJSON_IsTrue(cJSON_GetObjectItem(m, "ok"))) {
+        mt->state = MT_OK;
+        mt->modules = (int)jnum(cJSON_GetObjectItem(m, "result"), "modules", 0);
+    } else {
+        mt->state = MT_ERROR;
+        tui_strcpy(mt->err, sizeof mt->err, jstr(m, "error"));
+    }
+    s->changed = 1;
 }
 
 /* The statistics the previews were asked with are gone. */
@@ -356,6 +391,7 @@ static void handle(struct src *s, const cJSON *m) {
     }
     if (kind == RQ_RESOLVE) { resolve_reply(s, slot, gen, m); return; }
     if (kind == RQ_DETAIL) { detail_reply(s, m); return; }
+    if (kind == RQ_MATCH) { match_reply(s, gen, m); return; }
     if (!cJSON_IsTrue(cJSON_GetObjectItem(m, "ok"))) {
         if (kind == RQ_PREVIEW && gen == s->calib_gen && s->calib_ready &&
             !strncmp(jstr(m, "error"), "preview: calib:", 15)) {
@@ -576,6 +612,7 @@ static int d_pump(struct src *s) {
         d->gone = 1;
         d->n_pend = 0;
         s->prev_inflight = s->lint_inflight = s->deploy_inflight = s->detail_inflight = 0;
+        s->match.sent = 0;
         for (int k = 0; k < 3; k++) d->fetch[k].inflight = 0;
         s->res_stale = 0;   /* no answer will come: show what there is */
         if (s->detail.state == DT_PENDING) s->detail.tensor = -1;
@@ -783,6 +820,13 @@ static int d_resolve_send(struct src *s, int slot, const char *text, qt_err *err
     return QT_ERR;
 }
 
+static int d_match_send(struct src *s, const char *pattern, int gen, qt_err *err) {
+    cJSON *r = op("match");
+    cJSON_AddStringToObject(r, "pattern", pattern);
+    cJSON_AddNumberToObject(r, "limit", 0);
+    return send_req_gen(s, r, RQ_MATCH, 0, gen, err);
+}
+
 static int d_detail_send(struct src *s, int tensor, qt_err *err) {
     cJSON *r = op("detail");
     cJSON_AddStringToObject(r, "tensor", s->model->tensors[tensor].name);
@@ -822,7 +866,7 @@ static const struct src_ops daemon_ops = {
     .variant_store = d_variant_store,
     .job_submit = d_job_submit, .job_cancel = d_job_cancel,
     .preview_send = d_preview_send, .lint_send = d_lint_send, .deploy_send = d_deploy_send,
-    .resolve_send = d_resolve_send, .detail_send = d_detail_send,
+    .resolve_send = d_resolve_send, .detail_send = d_detail_send, .match_send = d_match_send,
     .sens_submit = d_sens_submit, .eval_submit = d_eval_submit, .calib_submit = d_calib_submit,
     .close = d_close,
 };

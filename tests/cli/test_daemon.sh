@@ -84,6 +84,17 @@ check raw_survives grep -q '^{"id":6,"ok":true,"result":{"jobs":\[\]}}' "$T/resp
   echo '{"id":2,"op":"session"}'; } | $Q attach one --raw >"$T/big" 2>&1
 check raw_oversized grep -q '"ok":false,"error":"request: line longer than 1048576 bytes"' "$T/big"
 check raw_after_oversized grep -q '^{"id":2,"ok":true' "$T/big"
+# match: what one pattern matches (the pattern prompt's live count)
+cat >"$T/mreq" <<'REQ'
+{"id":1,"op":"hello","version":1}
+{"id":2,"op":"match","pattern":"re:model\\.layers\\.[23]\\.mlp\\.experts\\.","limit":2}
+{"id":3,"op":"match","pattern":"re:(x"}
+{"id":4,"op":"resolve","compact":true,"offset":270,"limit":5}
+REQ
+$Q attach one --raw <"$T/mreq" >"$T/mresp" 2>"$T/err"
+check raw_match grep -q '^{"id":2,"ok":true,"result":{"modules":96,"names":\["model.layers.2.mlp.experts.0.gate_proj","model.layers.2.mlp.experts.0.up_proj"\]}}' "$T/mresp"
+check raw_match_bad_regex grep -q '^{"id":3,"ok":false,"error":"pattern '"'"'re:(x'"'"': missing closing parenthesis' "$T/mresp"
+check raw_resolve_compact grep -q '^{"id":4,"ok":true,"result":{"count":279,"offset":270,"schemes":\["bf16"\],"s":\[0,0,0,0,0\],"p":\[-1,-1,-1,-1,-1\],"b":\[' "$T/mresp"
 
 # preview with calibration statistics: before a calib job the request says
 # to run one (never a forward pass in the daemon); after it rel_out appears
