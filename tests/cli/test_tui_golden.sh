@@ -81,43 +81,32 @@ run_case 80x24 utf8 C.UTF-8
 run_case 120x40 utf8 C.UTF-8
 run_case 80x24 ascii C.UTF-8 --ascii
 run_case 120x40 ascii C.UTF-8 --ascii
+# one_screen NAME WHAT KEYS [OPTION...]: a script of KEYS ending in one dump
+# after :wait-idle (jobs run to the end), at 120x30 UTF-8, against
+# tests/golden/tui-120x30-utf8-NAME.txt
+one_screen() {
+    name=$1 what=$2 keys=$3; shift 3
+    d="$T/$name"; mkdir -p "$d"
+    printf '%s\n:wait-idle\n:dump %s/screen.txt\n' "$keys" "$d" >"$d/script"
+    if QTUNE_HOME="$d/home" LC_ALL=C.UTF-8 COLUMNS=120 LINES=30 QTUNE_SCRIPT="$d/script" "$Q" "$M" --no-daemon \
+            "$@" >"$d/out" 2>"$d/err"; then
+        g="$G/tui-120x30-utf8-$name.txt"
+        if [ "${QTUNE_UPDATE_GOLDEN:-}" = 1 ]; then cp "$d/screen.txt" "$g"; fi
+        if diff -u "$g" "$d/screen.txt" >"$d/diff"; then pass "tui golden $what"
+        else fail "tui golden $what" "$(head -n 20 "$d/diff")"; fi
+    else
+        fail "tui golden $what: run" "$(head -c 300 "$d/err")"
+    fi
+}
 # A dKL scan (sensitivity job, a few seconds): the dKL column and detail line.
-d="$T/dkl"; mkdir -p "$d"
-printf 'j j <Enter> j j j\ne\n:wait-idle\n:dump %s/dkl.txt\n' "$d" >"$d/script"
-if QTUNE_HOME="$d/home" LC_ALL=C.UTF-8 COLUMNS=120 LINES=30 QTUNE_SCRIPT="$d/script" "$Q" "$M" --no-daemon \
-        >"$d/out" 2>"$d/err"; then
-    g="$G/tui-120x30-utf8-dkl.txt"
-    if [ "${QTUNE_UPDATE_GOLDEN:-}" = 1 ]; then cp "$d/dkl.txt" "$g"; fi
-    if diff -u "$g" "$d/dkl.txt" >"$d/diff"; then pass "tui golden dKL scan"
-    else fail "tui golden dKL scan" "$(head -n 20 "$d/diff")"; fi
-else
-    fail "tui golden dKL scan: run" "$(head -c 300 "$d/err")"
-fi
+one_screen dkl "dKL scan" "$(printf 'j j <Enter> j j j\ne')"
 # KL of variants A and B (E: two eval jobs, a few seconds): the compare panel.
-d="$T/kl"; mkdir -p "$d"
-printf 'j j <Enter> j j j\n- - - - -\na u\nb C\nE\n:wait-idle\n:dump %s/kl.txt\n' "$d" >"$d/script"
-if QTUNE_HOME="$d/home" LC_ALL=C.UTF-8 COLUMNS=120 LINES=30 QTUNE_SCRIPT="$d/script" "$Q" "$M" --no-daemon \
-        >"$d/out" 2>"$d/err"; then
-    g="$G/tui-120x30-utf8-compare-kl.txt"
-    if [ "${QTUNE_UPDATE_GOLDEN:-}" = 1 ]; then cp "$d/kl.txt" "$g"; fi
-    if diff -u "$g" "$d/kl.txt" >"$d/diff"; then pass "tui golden compare KL"
-    else fail "tui golden compare KL" "$(head -n 20 "$d/diff")"; fi
-else
-    fail "tui golden compare KL: run" "$(head -c 300 "$d/err")"
-fi
+one_screen compare-kl "compare KL" "$(printf 'j j <Enter> j j j\n- - - - -\na u\nb C\nE')"
 # Calibration statistics (--calib: a calib job, about a second): the detail
 # panel's calibration-weighted error of an int4 expert tensor.
-d="$T/calib"; mkdir -p "$d"
-printf 'j j <Enter> j j j <Enter>\n- - - - -\n/\n:type expert 0\n<Enter> <Enter> j\n:wait-idle\n:dump %s/calib.txt\n' "$d" >"$d/script"
-if QTUNE_HOME="$d/home" LC_ALL=C.UTF-8 COLUMNS=120 LINES=30 QTUNE_SCRIPT="$d/script" "$Q" "$M" --no-daemon \
-        --calib share/data/calib.txt >"$d/out" 2>"$d/err"; then
-    g="$G/tui-120x30-utf8-calib.txt"
-    if [ "${QTUNE_UPDATE_GOLDEN:-}" = 1 ]; then cp "$d/calib.txt" "$g"; fi
-    if diff -u "$g" "$d/calib.txt" >"$d/diff"; then pass "tui golden calibration-weighted error"
-    else fail "tui golden calibration-weighted error" "$(head -n 20 "$d/diff")"; fi
-else
-    fail "tui golden calib: run" "$(head -c 300 "$d/err")"
-fi
+one_screen calib "calibration-weighted error" \
+    "$(printf 'j j <Enter> j j j <Enter>\n- - - - -\n/\n:type expert 0\n<Enter> <Enter> j')" \
+    --calib share/data/calib.txt
 expect_err "tui --calib unreadable" "open: --calib: $T/none.txt: No such file" \
     env QTUNE_HOME="$T/home" QTUNE_SCRIPT="$T/script" "$Q" "$M" --no-daemon --calib "$T/none.txt"
 # The glyph table follows the locale: a non-UTF-8 locale draws ASCII.
