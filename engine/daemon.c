@@ -841,6 +841,7 @@ static void daemon_release(struct qt_daemon *d, int cleanup) {
     if (d->events_fd >= 0) close(d->events_fd);
     if (cleanup && d->log) qt_daemon_log(d, "exit");
     if (d->log) fclose(d->log);
+    qt_dop_rescache_free(d);
     qt_preview_cache_free(d->pcache);
     qt_dop_calib_free(d);
     if (d->model) qt_model_free(d->model);

@@ -163,6 +163,7 @@ static int op_open(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
     if (qt_model_open(path, &m, err)) return QT_ERR;
     if (qt_session_set_model(d->s, path, err)) { qt_model_free(m); return QT_ERR; }
     if (d->model) qt_model_free(d->model);
+    qt_dop_rescache_free(d);
     qt_preview_cache_free(d->pcache);
     d->pcache = NULL;
     qt_dop_calib_free(d);

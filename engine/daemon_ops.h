@@ -48,11 +48,13 @@ struct qt_client_slot {
 struct qt_session;
 struct qt_model;
 struct qt_preview_cache;
+struct qt_dop_rescache;
 
 struct qt_daemon {
     struct qt_session *s;
     struct qt_model *model;    /* opened lazily */
     struct qt_preview_cache *pcache;   /* per (tensor, scheme) of model */
+    struct qt_dop_rescache *rescache;  /* recipe texts resolved on model (daemon_recipe.c) */
     char *calib_path;          /* calibration text of calib_d, or NULL */
     float **calib_d;           /* (calib_n) importance vectors for preview rel_out, or NULL */
     int calib_n;
@@ -117,6 +119,9 @@ QT_DOP(deploy);
  * returns QT_ERR with err. */
 int qt_daemon_op(struct qt_daemon *d, struct qt_client_slot *c, const char *op,
                  const cJSON *req, cJSON *result, qt_err *err);
+
+/* Frees the resolutions the resolve op keeps (model change, exit). */
+void qt_dop_rescache_free(struct qt_daemon *d);
 
 /* Frees the calibration statistics of the preview op (model change, exit). */
 void qt_dop_calib_free(struct qt_daemon *d);

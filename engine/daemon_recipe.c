@@ -88,49 +88,128 @@ static int numlist_put(cJSON *o, const char *key, struct numlist *l) {
     return ok ? QT_OK : QT_ERR;
 }
 
+/* The last few texts resolved on the session's model.  The TUI asks one
+ * text page by page (6 pages on GLM-4.6) and keeps variants A and B beside
+ * the current recipe: parsing and resolving 45k tensors is ~60 ms, a page of
+ * the answer a fraction of that. */
+#define RESCACHE_N 4
+struct resolved {
+    char *text;                  /* NULL: a free slot */
+    const struct qt_model *m;    /* resolved on */
+    struct qt_recipe *r;         /* NULL: the empty recipe */
+    struct qt_resolution rs;
+    const char **schemes;        /* (n_tensors) canonical scheme or "bf16" (point into r) */
+    double *bytes;               /* (n_tensors) after quantization */
+    int64_t params, total;       /* quantizable weights and their bytes after (qt_dop_size) */
+    uint64_t used;
+};
+struct qt_dop_rescache {
+    struct resolved e[RESCACHE_N];
+    uint64_t tick;
+};
+
+static void resolved_clear(struct resolved *x) {
+    free(x->text);
+    qt_resolution_free(&x->rs);
+    qt_recipe_free(x->r);
+    free(x->schemes);
+    free(x->bytes);
+    memset(x, 0, sizeof *x);
+}
+
+void qt_dop_rescache_free(struct qt_daemon *d) {
+    if (!d->rescache) return;
+    for (int i = 0; i < RESCACHE_N; i++) resolved_clear(&d->rescache->e[i]);
+    free(d->rescache);
+    d->rescache = NULL;
+}
+
+/* The resolution of the request's "text" (else the current recipe) on m,
+ * from the cache or made and cached.  Owned by the cache: valid until the
+ * next call. */
+static const struct resolved *resolved_of(struct qt_daemon *d, const struct qt_model *m, const cJSON *req,
+                                          qt_err *err) {
+    if (!d->rescache && !(d->rescache = calloc(1, sizeof *d->rescache)))
+        return qt_err_set(err, "resolve: out of memory"), NULL;
+    struct qt_dop_rescache *c = d->rescache;
+    const char *text = qt_dop_str(req, "text");
+    char *cur = NULL;
+    if (!text) {
+        if (!(cur = qt_session_recipe(d->s, err))) return NULL;
+        text = cur;
+    }
+    struct resolved *x = NULL;
+    for (int i = 0; i < RESCACHE_N && !x; i++)
+        if (c->e[i].text && c->e[i].m == m && !strcmp(c->e[i].text, text)) x = &c->e[i];
+    if (x) {
+        free(cur);
+        x->used = ++c->tick;
+        return x;
+    }
+    x = &c->e[0];   /* the least recently used slot (a free one first) */
+    for (int i = 1; i < RESCACHE_N; i++)
+        if (x->text && (!c->e[i].text || c->e[i].used < x->used)) x = &c->e[i];
+    resolved_clear(x);
+    const char *p = text;
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+    size_t n = (size_t)(m->n_tensors ? m->n_tensors : 1);
+    x->schemes = calloc(n, sizeof *x->schemes);
+    x->bytes = calloc(n, sizeof *x->bytes);
+    x->text = qt_strdup(text);
+    free(cur);
+    if (!x->schemes || !x->bytes || !x->text) {
+        resolved_clear(x);
+        return qt_err_set(err, "resolve: out of memory"), NULL;
+    }
+    if (*p && (qt_recipe_parse(x->text, strlen(x->text), "recipe", &x->r, err) ||
+               qt_recipe_resolve(x->r, m, &x->rs, err))) {
+        resolved_clear(x);
+        return NULL;
+    }
+    for (int i = 0; i < m->n_tensors; i++) {
+        const struct qt_resolved *t = x->r ? &x->rs.t[i] : NULL;
+        int q = t && t->quantized;
+        x->schemes[i] = q && t->scheme ? t->scheme : "bf16";
+        x->bytes[i] = qt_deploy_tensor_bytes(&m->tensors[i], q ? t->s : NULL, q ? t->actorder : NULL);
+    }
+    qt_dop_size(m, x->schemes, &x->params, &x->total);
+    x->m = m;
+    x->used = ++c->tick;
+    return x;
+}
+
 int qt_dop_resolve(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
     const struct qt_model *m = qt_daemon_model(d, err);
     if (!m) return QT_ERR;
-    struct qt_recipe *r;
-    if (recipe_of(d, req, &r, err)) return QT_ERR;
-    struct qt_resolution rs = {0};
-    if (r && qt_recipe_resolve(r, m, &rs, err)) { qt_recipe_free(r); return QT_ERR; }
+    const struct resolved *rv = resolved_of(d, m, req, err);
+    if (!rv) return QT_ERR;
+    const struct qt_recipe *r = rv->r;
     struct qt_dop_filter *f;
-    if (qt_dop_filter_open(qt_dop_str(req, "filter"), "resolve", &f, err)) {
-        qt_resolution_free(&rs);
-        qt_recipe_free(r);
-        return QT_ERR;
-    }
+    if (qt_dop_filter_open(qt_dop_str(req, "filter"), "resolve", &f, err)) return QT_ERR;
     int compact = cJSON_IsTrue(cJSON_GetObjectItem(req, "compact"));
     int offset = qt_dop_int(req, "offset", 0), limit = qt_dop_int(req, "limit", -1), count = 0;
     if (offset < 0) offset = 0;
     cJSON *arr = cJSON_CreateArray();
-    const char **schemes = calloc((size_t)(m->n_tensors ? m->n_tensors : 1), sizeof *schemes);   /* (n_tensors) */
     /* compact form: the page's distinct schemes and one list per field */
     const char **names = calloc((size_t)(m->n_tensors ? m->n_tensors : 1), sizeof *names);   /* (n_names) */
     int n_names = 0;
     struct numlist li = {0}, ls = {0}, lp = {0}, lb = {0}, lq = {0};
-    if (!schemes || !names) {
-        free(schemes);
-        free(names);
+    if (!names) {
         cJSON_Delete(arr);
         qt_dop_filter_free(f);
-        qt_resolution_free(&rs);
-        qt_recipe_free(r);
         return qt_err_set(err, "resolve: out of memory");
     }
     for (int i = 0; i < m->n_tensors; i++) {
         const struct qt_tensor *t = &m->tensors[i];
-        const struct qt_resolved *x = r ? &rs.t[i] : NULL;
-        const char *scheme = x && x->quantized && x->scheme ? x->scheme : "bf16";
-        schemes[i] = scheme;
+        const struct qt_resolved *x = r ? &rv->rs.t[i] : NULL;
+        const char *scheme = rv->schemes[i];
         if (!qt_dop_filter_match(f, t->name)) continue;
         int k = count++;
         if (k < offset || (limit >= 0 && k >= offset + limit)) continue;
         int q = x && x->quantized;
         int pi = x ? pattern_index(r, x) : -1;
-        double bytes = qt_deploy_tensor_bytes(t, q ? x->s : NULL, q ? x->actorder : NULL);
+        double bytes = rv->bytes[i];
         if (compact) {
             int si = 0;
             while (si < n_names && strcmp(names[si], scheme)) si++;
@@ -180,16 +259,11 @@ int qt_dop_resolve(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
     free(li.b), free(ls.b), free(lp.b), free(lb.b), free(lq.b);
     free(names);
     cJSON_AddItemToObject(res, "patterns", qt_patterns_json(r, 1));
-    cJSON_AddNumberToObject(res, "n_quantized", r ? rs.n_quantized : 0);
-    int64_t params, bytes;
-    qt_dop_size(m, schemes, &params, &bytes);
-    free(schemes);
+    cJSON_AddNumberToObject(res, "n_quantized", r ? rv->rs.n_quantized : 0);
     cJSON *tot = cJSON_AddObjectToObject(res, "total");
-    cJSON_AddNumberToObject(tot, "params", (double)params);
-    cJSON_AddNumberToObject(tot, "bytes", (double)bytes);
-    cJSON_AddNumberToObject(tot, "bpw", params ? 8.0 * (double)bytes / (double)params : 0);
-    qt_resolution_free(&rs);
-    qt_recipe_free(r);
+    cJSON_AddNumberToObject(tot, "params", (double)rv->params);
+    cJSON_AddNumberToObject(tot, "bytes", (double)rv->total);
+    cJSON_AddNumberToObject(tot, "bpw", rv->params ? 8.0 * (double)rv->total / (double)rv->params : 0);
     return rc;
 }
 

@@ -130,6 +130,54 @@ TU_TEST(test_resolve_compact_agrees) {
     cJSON_Delete(r);
 }
 
+/* Tensors whose scheme in the daemon's (full) answer for text differs from
+ * resolving text here; -1 when a step fails. */
+static int differs_from_local(const char *text) {
+    cJSON *r = resolve(text, 0, 0, -1, NULL);
+    if (!r) return -1;
+    struct qt_recipe *rc = NULL;
+    struct qt_resolution rs = {0};
+    qt_err err;
+    int bad = 0;
+    if (*text && (qt_recipe_parse(text, strlen(text), "t", &rc, &err) || qt_recipe_resolve(rc, m, &rs, &err))) {
+        printf("  %s\n", err.msg);
+        bad = -1;
+    }
+    const cJSON *t = cJSON_GetObjectItem(r, "tensors")->child;
+    for (int i = 0; bad >= 0 && i < m->n_tensors; i++, t = t ? t->next : NULL) {
+        const struct qt_resolved *x = rc ? &rs.t[i] : NULL;
+        const char *want = x && x->quantized && x->scheme ? x->scheme : "bf16";
+        if (!t || strcmp(want, cJSON_GetStringValue(cJSON_GetObjectItem(t, "scheme")))) bad++;
+    }
+    if (bad >= 0 && num(r, "n_quantized") != (rc ? rs.n_quantized : 0)) bad++;
+    qt_resolution_free(&rs);
+    qt_recipe_free(rc);
+    cJSON_Delete(r);
+    return bad;
+}
+
+/* The daemon keeps the last few resolutions by text: asking texts in turn,
+ * more of them than it keeps, and again, each answer is that text's. */
+TU_TEST(test_resolve_cache) {
+    char *t[5] = {recipe("recipes/tiny-w4a16.yaml"), recipe("recipes/tiny-w8a16.yaml"),
+                  recipe("recipes/glm-4.x-fp8-dynamic.yaml"), qt_strdup(""), NULL};
+    TU_CHECK(t[0] && t[1] && t[2] && t[3]);
+    if (!t[0] || !t[1] || !t[2] || !t[3]) return;
+    /* t[0] with one more ignore entry: a 5th resolution, close to the 1st */
+    const char *at = strstr(t[0], "ignore: [lm_head,");
+    TU_CHECKF(at != NULL, "tiny-w4a16.yaml ignores lm_head");
+    if (!at) return;
+    size_t n = strlen(t[0]), k0 = (size_t)(at - t[0]) + strlen("ignore: [lm_head,");
+    t[4] = malloc(n + 64);
+    TU_CHECK(t[4] != NULL);
+    if (!t[4]) return;
+    snprintf(t[4], n + 64, "%.*s 're:.*o_proj',%s", (int)k0, t[0], t[0] + k0);
+    static const int order[] = {0, 1, 0, 2, 3, 4, 1, 0, 4, 2, 3, 0};
+    for (size_t k = 0; k < sizeof order / sizeof order[0]; k++)
+        TU_CHECKF(differs_from_local(t[order[k]]) == 0, "step %zu (text %d)", k, order[k]);
+    for (int i = 0; i < 5; i++) free(t[i]);
+}
+
 /* Modules a pattern matches, counted here the way the TUI used to. */
 static int count_here(const char *pattern) {
     struct qt_pattern p;
@@ -193,6 +241,7 @@ int main(void) {
     if (!r) { printf("FAIL open: %s\n", err.msg); return 1; }
     cJSON_Delete(r);
     TU_RUN(test_resolve_compact_agrees);
+    TU_RUN(test_resolve_cache);
     TU_RUN(test_match);
     qt_client_close(c);
     qt_model_free(m);
