@@ -99,7 +99,7 @@ int qt_cmd_deploy(int argc, char **argv) {
     struct qt_deploy d;
     int rc = 0;
     if (qt_deploy_estimate(c.model, c.recipe, c.recipe ? &c.res : NULL, &o, &d, &err) != QT_OK) rc = cli_fail(&err);
-    else if (json) cli_print_json(qt_deploy_json(NULL, &d, g, 1));
+    else if (json) cli_print_json(qt_deploy_json(NULL, &d, g));
     else print_text(&d, g);
     cli_recipe_close(&c);
     qt_gpu_catalog_free(&cat);

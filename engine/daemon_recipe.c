@@ -16,21 +16,30 @@
 
 /* ---- recipes: resolve, edit, lint, deploy */
 
+/* The request's "text", else the current recipe (then *own is the copy to
+ * free; NULL otherwise).  NULL with err when the recipe cannot be read. */
+static const char *text_of(struct qt_daemon *d, const cJSON *req, char **own, qt_err *err) {
+    *own = NULL;
+    const char *text = qt_dop_str(req, "text");
+    if (text) return text;
+    return *own = qt_session_recipe(d->s, err);
+}
+
+/* 1 when text is only white space (the empty recipe: nothing quantized). */
+static int blank(const char *text) {
+    while (*text == ' ' || *text == '\t' || *text == '\n' || *text == '\r') text++;
+    return !*text;
+}
+
 /* Parses the request's "text" or the current recipe; *out is NULL for an
  * empty recipe (nothing quantized). */
 static int recipe_of(struct qt_daemon *d, const cJSON *req, struct qt_recipe **out, qt_err *err) {
     *out = NULL;
-    const char *text = qt_dop_str(req, "text");
-    char *cur = NULL;
-    if (!text) {
-        if (!(cur = qt_session_recipe(d->s, err))) return QT_ERR;
-        text = cur;
-    }
-    const char *p = text;
-    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
-    int rc = QT_OK;
-    if (*p) rc = qt_recipe_parse(text, strlen(text), "recipe", out, err);
-    free(cur);
+    char *own;
+    const char *text = text_of(d, req, &own, err);
+    if (!text) return QT_ERR;
+    int rc = blank(text) ? QT_OK : qt_recipe_parse(text, strlen(text), "recipe", out, err);
+    free(own);
     return rc;
 }
 
@@ -132,12 +141,9 @@ static const struct resolved *resolved_of(struct qt_daemon *d, const struct qt_m
     if (!d->rescache && !(d->rescache = calloc(1, sizeof *d->rescache)))
         return qt_err_set(err, "resolve: out of memory"), NULL;
     struct qt_dop_rescache *c = d->rescache;
-    const char *text = qt_dop_str(req, "text");
-    char *cur = NULL;
-    if (!text) {
-        if (!(cur = qt_session_recipe(d->s, err))) return NULL;
-        text = cur;
-    }
+    char *cur;
+    const char *text = text_of(d, req, &cur, err);
+    if (!text) return NULL;
     struct resolved *x = NULL;
     for (int i = 0; i < RESCACHE_N && !x; i++)
         if (c->e[i].text && c->e[i].m == m && !strcmp(c->e[i].text, text)) x = &c->e[i];
@@ -150,8 +156,7 @@ static const struct resolved *resolved_of(struct qt_daemon *d, const struct qt_m
     for (int i = 1; i < RESCACHE_N; i++)
         if (x->text && (!c->e[i].text || c->e[i].used < x->used)) x = &c->e[i];
     resolved_clear(x);
-    const char *p = text;
-    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+    int empty = blank(text);
     size_t n = (size_t)(m->n_tensors ? m->n_tensors : 1);
     x->schemes = calloc(n, sizeof *x->schemes);
     x->bytes = calloc(n, sizeof *x->bytes);
@@ -161,7 +166,7 @@ static const struct resolved *resolved_of(struct qt_daemon *d, const struct qt_m
         resolved_clear(x);
         return qt_err_set(err, "resolve: out of memory"), NULL;
     }
-    if (*p && (qt_recipe_parse(x->text, strlen(x->text), "recipe", &x->r, err) ||
+    if (!empty && (qt_recipe_parse(x->text, strlen(x->text), "recipe", &x->r, err) ||
                qt_recipe_resolve(x->r, m, &x->rs, err))) {
         resolved_clear(x);
         return NULL;
@@ -384,7 +389,7 @@ int qt_dop_deploy(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *re
     struct qt_deploy_opts o = {.gpu = g, .tp = tp, .ctx = (int64_t)ctx, .batch = batch, .util = util, .kv_bytes = kvb};
     if (rc == QT_OK) rc = qt_deploy_estimate(m, r, r ? &rs : NULL, &o, &dp, err);
     if (rc == QT_OK) {
-        qt_deploy_json(res, &dp, g, 0);
+        qt_deploy_json(res, &dp, g);
     }
     qt_resolution_free(&rs);
     qt_recipe_free(r);

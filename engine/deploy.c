@@ -69,18 +69,8 @@ int qt_gpu_catalog_load_default(const char *file, struct qt_gpu_catalog *out, qt
     if (file) return qt_gpu_catalog_load(file, out, err);
     const char *env = getenv("QTUNE_GPUS");
     if (env && *env) return qt_gpu_catalog_load(env, out, err);
-    char exe[PATH_MAX], path[PATH_MAX + 64];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) *slash = 0;
-        static const char *const rel[] = {"share/gpus.yaml", "../share/qtune/gpus.yaml", "../share/gpus.yaml"};
-        for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
-            snprintf(path, sizeof path, "%s/%s", exe, rel[i]);
-            if (access(path, R_OK) == 0) return qt_gpu_catalog_load(path, out, err);
-        }
-    }
+    char path[PATH_MAX];
+    if (qt_share_find("gpus.yaml", path, sizeof path)) return qt_gpu_catalog_load(path, out, err);
     return qt_gpu_catalog_load("share/gpus.yaml", out, err);
 }
 

@@ -124,3 +124,21 @@ double qt_now(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
+
+int qt_share_find(const char *rel, char *out, size_t n) {
+    char exe[PATH_MAX];
+    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (k > 0) {
+        exe[k] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = 0;
+        static const char *const dirs[] = {"share", "../share/qtune", "../share"};
+        for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+            if (snprintf(out, n, "%s/%s/%s", exe, dirs[i], rel) < (int)n && access(out, R_OK) == 0) return 1;
+        }
+    }
+    char cwd[PATH_MAX];
+    if (getcwd(cwd, sizeof cwd) && snprintf(out, n, "%s/share/%s", cwd, rel) < (int)n && access(out, R_OK) == 0)
+        return 1;
+    return 0;
+}

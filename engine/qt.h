@@ -46,4 +46,10 @@ int qt_nthreads(void);
 /* Monotonic clock in seconds. */
 double qt_now(void);
 
+/* A file qtune ships under share/ (rel: "gpus.yaml", "data/calib.txt"):
+ * beside the binary (share/REL, then ../share/qtune/REL and ../share/REL),
+ * else share/REL in the working directory.  Fills out and returns 1 when a
+ * readable file is found, else 0. */
+int qt_share_find(const char *rel, char *out, size_t n);
+
 #endif

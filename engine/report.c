@@ -100,11 +100,11 @@ cJSON *qt_patterns_json(const struct qt_recipe *r, int null_absent) {
     return arr;
 }
 
-cJSON *qt_deploy_json(cJSON *into, const struct qt_deploy *d, const struct qt_gpu *g, int with_no_mtp) {
+cJSON *qt_deploy_json(cJSON *into, const struct qt_deploy *d, const struct qt_gpu *g) {
     cJSON *j = object_or(into);
     cJSON_AddNumberToObject(j, "weights_bytes", d->weights_bytes);
     cJSON_AddNumberToObject(j, "mtp_bytes", d->mtp_bytes);
-    if (with_no_mtp) cJSON_AddNumberToObject(j, "weights_bytes_without_mtp", d->weights_bytes - d->mtp_bytes);
+    cJSON_AddNumberToObject(j, "weights_bytes_without_mtp", d->weights_bytes - d->mtp_bytes);
     cJSON_AddNumberToObject(j, "replicated_bytes", d->replicated_bytes);
     cJSON_AddNumberToObject(j, "active_bytes_per_token", d->active_bytes);
     cJSON_AddNumberToObject(j, "kv_bytes_per_token", d->kv_bytes_per_token);

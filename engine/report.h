@@ -41,14 +41,13 @@ cJSON *qt_lint_json(cJSON *into, const struct qt_model *m, const struct qt_lint 
 cJSON *qt_patterns_json(const struct qt_recipe *r, int null_absent);
 
 /* Serving estimate d on gpu g: weights_bytes, mtp_bytes,
- * [weights_bytes_without_mtp,] replicated_bytes, active_bytes_per_token,
+ * weights_bytes_without_mtp, replicated_bytes, active_bytes_per_token,
  * kv_bytes_per_token, kv_element_bytes, kv_layout, per_gpu[{tp,
  * weights_bytes, kv_bytes_per_token, max_tokens, max_ctx, fits}],
  * gpu{name, memory_bytes, bandwidth_bytes_s, price_hour}, gpus_needed, tp,
  * ctx, batch, util, tok_s_bound, tok_s_bound_ctx, cost_per_hour,
- * cost_per_mtok.  weights_bytes_without_mtp only with_no_mtp (qtune deploy
- * --json has it, the daemon's deploy reply does not). */
-cJSON *qt_deploy_json(cJSON *into, const struct qt_deploy *d, const struct qt_gpu *g, int with_no_mtp);
+ * cost_per_mtok.  The same for qtune deploy --json and the daemon's deploy. */
+cJSON *qt_deploy_json(cJSON *into, const struct qt_deploy *d, const struct qt_gpu *g);
 
 /* A written checkpoint (qtune quantize --json, the quantize job's report):
  * out, modules_quantized, tensors_kept, shards, bytes_source,

@@ -753,15 +753,13 @@ static int d_eval_submit(struct src *s, const char *text, qt_err *err) {
     return send_req(s, r, RQ_SUBMIT, err);
 }
 
-static int share_file(const char *rel, char *out, size_t n);
-
 static int d_calib_submit(struct src *s, const char *path, qt_err *err) {
     struct dsrc *d = s->impl;
     if (!s->can_calib) return qt_err_set(err, "calibration: needs a model with weights and an engine with calib jobs");
     char abs[PATH_MAX];
     if (!path) path = d->calib_want[0] ? d->calib_want : s->calib_path[0] ? s->calib_path : NULL;
     if (!path) {
-        if (!share_file("data/calib.txt", abs, sizeof abs))
+        if (!qt_share_find("data/calib.txt", abs, sizeof abs))
             return qt_err_set(err, "calibration: no calibration text (share/data/calib.txt; qtune open --calib FILE)");
     } else if (!realpath(path, abs)) {
         return qt_err_set(err, "calibration: %s: %s", path, strerror(errno));
@@ -884,28 +882,6 @@ int src_shutdown_idle(struct src *s) {
     return 0;
 }
 
-/* A file under share/: beside the binary, else in the working directory. */
-static int share_file(const char *rel, char *out, size_t n) {
-    if (strlen(rel) > 64) return 0;
-    char exe[2048];
-    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (k > 0) {
-        exe[k] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) *slash = 0;
-        snprintf(out, n, "%s/share/%s", exe, rel);
-        if (access(out, R_OK) == 0) return 1;
-        snprintf(out, n, "%s/../share/qtune/%s", exe, rel);
-        if (access(out, R_OK) == 0) return 1;
-    }
-    char cwd[2048];
-    if (getcwd(cwd, sizeof cwd)) {
-        snprintf(out, n, "%s/share/%s", cwd, rel);
-        if (access(out, R_OK) == 0) return 1;
-    }
-    return 0;
-}
-
 /* Which engine calls the daemon serves: each is tried once at startup; an
  * answer (even an error about the input) means yes, "not available in this
  * build" (or any failure) means the UI does not offer it. */
@@ -930,10 +906,7 @@ static void probe(struct src *s, struct dsrc *d) {
     cJSON_Delete(res);
     /* the GPU catalog (names for the deploy panel), as qtune deploy finds it */
     struct qt_gpu_catalog cat;
-    char path[PATH_MAX];
-    const char *env = getenv("QTUNE_GPUS");
-    int have = env && *env ? qt_gpu_catalog_load(env, &cat, &err) == QT_OK
-                           : share_file("gpus.yaml", path, sizeof path) && qt_gpu_catalog_load(path, &cat, &err) == QT_OK;
+    int have = qt_gpu_catalog_load_default(NULL, &cat, &err) == QT_OK;
     if (have) {
         s->gpus = calloc((size_t)cat.n + 1, sizeof *s->gpus);
         for (int i = 0; s->gpus && i < cat.n; i++) s->gpus[s->n_gpus++] = qt_strdup(cat.g[i].name);
@@ -1056,7 +1029,7 @@ int src_open_daemon(const char *model_path, const char *recipe_path, const char 
     const struct qt_job_kind *kq = qt_job_kind_find("quantize"), *ke = qt_job_kind_find("eval");
     int can_q = kq && kq->run && !s->model->metadata_only;
     int can_e = ke && ke->run && !s->model->metadata_only &&
-                share_file("data/eval.txt", d->eval_data, sizeof d->eval_data);
+                qt_share_find("data/eval.txt", d->eval_data, sizeof d->eval_data);
     const struct qt_job_kind *kt = qt_job_kind_find("test"), *ks = qt_job_kind_find("sensitivity");
     const struct qt_job_kind *kc = qt_job_kind_find("calib");
     s->can_calib = kc && kc->run && !s->model->metadata_only;
