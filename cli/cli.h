@@ -17,29 +17,31 @@ void cli_print_json(void *cjson);
 
 /* 1 when arg equals one of the help spellings. */
 int cli_is_help(const char *arg);
+/* Prints "usage: qtune USAGE" on stdout (CMD --help) and returns 0. */
+int cli_help(const char *usage);
 
 /* Commands.  Each lives in cli/cmd_<name>.c; the table in main.c lists only
  * those linked in (weak references), so a build never offers a command it
  * does not have. */
 #define QT_COMMANDS(X)                                                           \
-    X(open, "[open] MODEL [-r RECIPE] [-s SESSION]", "open the workbench (TUI)")     \
+    X(open, "[open] MODEL [-r RECIPE] [-s SESSION] [--calib FILE] [--ascii] [--no-color] [--no-daemon]", "open the workbench (TUI)")     \
     X(inspect, "inspect MODEL [--json]", "model summary and tensor table")          \
-    X(preview, "preview MODEL (-r RECIPE | --scheme S) [--calib FILE] [--filter RE] [--json]", \
+    X(preview, "preview MODEL (--scheme S | -r RECIPE) [--calib FILE] [--filter RE] [--json]", \
       "weight error of every tensor under a recipe or scheme")                      \
     X(lint, "lint MODEL -r RECIPE [--tp N] [--json]", "check a recipe for what vLLM refuses") \
-    X(deploy, "deploy MODEL -r RECIPE [--gpu NAME] [--tp N] [--ctx N] [--batch N] [--kv-dtype T] [--json]", \
+    X(deploy, "deploy MODEL [-r RECIPE] [--gpu NAME] [--tp N] [--ctx N] [--batch N] [--kv-dtype T] [--util F] [--gpus FILE] [--json]", \
       "size, GPUs needed and cost of serving a recipe")                              \
-    X(eval, "eval MODEL (-r RECIPE | --scheme S | --quantized OUT) --data FILE [--ctx N] [--chunks N] [--json]", \
+    X(eval, "eval MODEL (-r RECIPE | --scheme S | --quantized OUT) --data FILE [--ctx N] [--chunks N] [--second-half] [--f32-arith] [--json]", \
       "KL divergence and perplexity against the original")                          \
     X(quantize, "quantize MODEL -r RECIPE -o OUT [--calib FILE] [--max-shard-size 5GB] [--force] [--json]", \
       "write a compressed-tensors checkpoint")                                       \
-    X(sensitivity, "sensitivity MODEL --scheme S --data FILE [--by group|layer] [--json]", \
+    X(sensitivity, "sensitivity MODEL (--scheme S | -r RECIPE) --data FILE [--by group|layer] [--ctx N] [--chunks N] [--f32-arith] [--json]", \
       "KL cost of quantizing each group alone")                                      \
     X(tokenize, "tokenize MODEL [--file F | TEXT] [--json]", "token ids of a text")   \
     X(engine, "engine --session NAME [--foreground]", "run the engine daemon")        \
-    X(ls, "ls", "list sessions")                                                     \
-    X(attach, "attach SESSION", "reattach to a session")                             \
-    X(kill, "kill SESSION", "stop a session's daemon")                               \
+    X(ls, "ls [--json]", "list sessions")                                                     \
+    X(attach, "attach SESSION [--since SEQ] [--no-follow] [--no-start] [--raw]", "reattach to a session")                             \
+    X(kill, "kill SESSION [--force]", "stop a session's daemon")                               \
     X(bench, "bench NAME [--json]", "performance benchmarks")
 
 #define QT_CMD_DECL(name, usage, summary) \

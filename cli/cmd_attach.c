@@ -108,6 +108,7 @@ int qt_cmd_attach(int argc, char **argv) {
     long long since = -1;
     int follow = 1, start = 1, raw = 0;
     for (int i = 1; i < argc; i++) {
+        if (cli_is_help(argv[i])) return cli_help(usage);
         if (!strcmp(argv[i], "--since") && i + 1 < argc) since = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--no-follow")) follow = 0;
         else if (!strcmp(argv[i], "--no-start")) start = 0;

@@ -13,6 +13,7 @@ int qt_cmd_engine(int argc, char **argv) {
     const char *name = NULL;
     int fg = 0;
     for (int i = 1; i < argc; i++) {
+        if (cli_is_help(argv[i])) return cli_help(usage);
         if ((!strcmp(argv[i], "--session") || !strcmp(argv[i], "-s")) && i + 1 < argc) name = argv[++i];
         else if (!strcmp(argv[i], "--foreground") || !strcmp(argv[i], "-f")) fg = 1;
         else return cli_usage("engine", usage);

@@ -41,6 +41,13 @@ int qt_cmd_eval(int argc, char **argv) {
     struct qt_eval_params p = {0};
     int json = 0, f32 = 0;
     for (int i = 1; i < argc; i++) {
+        if (cli_is_help(argv[i])) {
+            cli_help(usage);
+            puts("  KL divergence, top-1 agreement and perplexity of the quantized model against the original\n"
+                 "  on FILE (tokenized by the model's tokenizer.json).  Defaults: --ctx 512 tokens a chunk,\n"
+                 "  --chunks 16 at most; --second-half scores only the second half of each chunk.");
+            return 0;
+        }
         const char *a = argv[i];
         int has = i + 1 < argc;
         if (!strcmp(a, "--json")) json = 1;

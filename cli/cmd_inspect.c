@@ -161,6 +161,7 @@ int qt_cmd_inspect(int argc, char **argv) {
     const char *path = NULL;
     int json = 0;
     for (int i = 1; i < argc; i++) {
+        if (cli_is_help(argv[i])) return cli_help(usage);
         if (!strcmp(argv[i], "--json")) json = 1;
         else if (argv[i][0] == '-') return cli_usage("inspect", usage);
         else if (!path) path = argv[i];

@@ -16,6 +16,7 @@ int qt_cmd_kill(int argc, char **argv) {
     const char *name = NULL;
     int force = 0;
     for (int i = 1; i < argc; i++) {
+        if (cli_is_help(argv[i])) return cli_help(usage);
         if (!strcmp(argv[i], "--force") || !strcmp(argv[i], "-f")) force = 1;
         else if (argv[i][0] != '-' && !name) name = argv[i];
         else return cli_usage("kill", usage);

@@ -74,6 +74,7 @@ static cJSON *session_json(const char *name, qt_err *err) {
 int qt_cmd_ls(int argc, char **argv) {
     int json = 0;
     for (int i = 1; i < argc; i++) {
+        if (cli_is_help(argv[i])) return cli_help(usage);
         if (!strcmp(argv[i], "--json")) json = 1;
         else return cli_usage("ls", usage);
     }

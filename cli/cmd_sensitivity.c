@@ -40,6 +40,13 @@ int qt_cmd_sensitivity(int argc, char **argv) {
     struct qt_sens_params p = {.eval = {.ctx = 512, .chunks = 4}, .by = QT_SENS_GROUP};
     int json = 0, f32 = 0;
     for (int i = 1; i < argc; i++) {
+        if (cli_is_help(argv[i])) {
+            cli_help(usage);
+            puts("  KL increase with each group (--by group: a layer's attention, router, shared expert,\n"
+                 "  routed experts ...; --by layer) quantized alone, ranked.  Defaults: --ctx 512 tokens\n"
+                 "  a chunk, --chunks 4 (a scan runs the model once per unit).");
+            return 0;
+        }
         const char *a = argv[i];
         int has = i + 1 < argc;
         if (!strcmp(a, "--json")) json = 1;

@@ -30,6 +30,7 @@ int qt_cmd_tokenize(int argc, char **argv) {
     const char *model = NULL, *file = NULL, *text = NULL;
     int json = 0;
     for (int i = 1; i < argc; i++) {
+        if (cli_is_help(argv[i])) return cli_help(TOKENIZE_USAGE);
         if (!strcmp(argv[i], "--json")) json = 1;
         else if (!strcmp(argv[i], "--file")) {
             if (++i >= argc) return cli_usage("tokenize", TOKENIZE_USAGE);

@@ -47,6 +47,11 @@ void cli_print_json(void *doc) {
     cJSON_Delete((cJSON *)doc);
 }
 
+int cli_help(const char *usage) {
+    printf("usage: qtune %s\n", usage);
+    return 0;
+}
+
 int cli_is_help(const char *a) {
     return a && (!strcmp(a, "--help") || !strcmp(a, "-h") || !strcmp(a, "help"));
 }
@@ -55,7 +60,7 @@ static void print_help(FILE *f) {
     fprintf(f, "qtune %s — a terminal workbench for tuning LLM quantization\n\n"
                "usage:\n", QT_VERSION);
     for (int i = 0; i < N_COMMANDS; i++)
-        if (commands[i].fn) fprintf(f, "  qtune %-40s %s\n", commands[i].usage, commands[i].summary);
+        if (commands[i].fn) fprintf(f, "  qtune %s\n      %s\n", commands[i].usage, commands[i].summary);
     fprintf(f, "\nEvery command takes --help.  Errors go to stderr as \"qtune: <what>: <why>\".\n");
 }
 
@@ -75,10 +80,6 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "--version")) { printf("qtune %s\n", QT_VERSION); return 0; }
     const struct cli_cmd *c = find_cmd(argv[1]);
     if (c) {
-        if (argc >= 3 && cli_is_help(argv[2]) && strcmp(c->name, "bench") != 0) {
-            printf("usage: qtune %s\n  %s\n", c->usage, c->summary);
-            return 0;
-        }
         return c->fn(argc - 1, argv + 1);
     }
     /* Not a command: a model path opens the workbench. */
