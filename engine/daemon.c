@@ -28,7 +28,6 @@
 #include "daemon_ops.h"
 #include "job.h"
 #include "model.h"
-#include "preview.h"
 #include "proto.h"
 #include "session.h"
 
@@ -498,9 +497,7 @@ static void job_reap(struct qt_daemon *d, struct qt_job *j, int status) {
             /* fresh calibration statistics in the cache: the preview op
              * reloads them on its next request naming a calibration text */
             if (!strcmp(j->kind, "calib")) {
-                qt_preview_cache_free(d->pcache);
-                d->pcache = NULL;
-                qt_dop_calib_free(d);
+                qt_dop_preview_reset(d);
             }
             job_set_state(d, j, JOB_DONE);
             return;
@@ -842,8 +839,7 @@ static void daemon_release(struct qt_daemon *d, int cleanup) {
     if (cleanup && d->log) qt_daemon_log(d, "exit");
     if (d->log) fclose(d->log);
     qt_dop_rescache_free(d);
-    qt_preview_cache_free(d->pcache);
-    qt_dop_calib_free(d);
+    qt_dop_preview_reset(d);
     if (d->model) qt_model_free(d->model);
     qt_session_free(d->s);
     free(d);

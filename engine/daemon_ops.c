@@ -13,7 +13,6 @@
 #include "daemon_ops.h"
 #include "job.h"
 #include "model.h"
-#include "preview.h"
 #include "session.h"
 
 typedef int (*op_fn)(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req,
@@ -164,9 +163,7 @@ static int op_open(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
     if (qt_session_set_model(d->s, path, err)) { qt_model_free(m); return QT_ERR; }
     if (d->model) qt_model_free(d->model);
     qt_dop_rescache_free(d);
-    qt_preview_cache_free(d->pcache);
-    d->pcache = NULL;
-    qt_dop_calib_free(d);
+    qt_dop_preview_reset(d);
     d->model = m;
     model_summary(m, res);
     cJSON_ReplaceItemInObject(res, "model", cJSON_CreateString(d->s->model));

@@ -123,7 +123,8 @@ int qt_daemon_op(struct qt_daemon *d, struct qt_client_slot *c, const char *op,
 /* Frees the resolutions the resolve op keeps (model change, exit). */
 void qt_dop_rescache_free(struct qt_daemon *d);
 
-/* Frees the calibration statistics of the preview op (model change, exit). */
-void qt_dop_calib_free(struct qt_daemon *d);
+/* Frees the preview op's cache and its calibration statistics (model
+ * change, new statistics, exit). */
+void qt_dop_preview_reset(struct qt_daemon *d);
 
 #endif

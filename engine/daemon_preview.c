@@ -72,7 +72,11 @@ static int preview_pair(struct qt_daemon *d, const struct qt_model *m, const cha
     return QT_OK;
 }
 
-void qt_dop_calib_free(struct qt_daemon *d) {
+void qt_dop_preview_reset(struct qt_daemon *d) {
+    /* cached results point at the importance vectors: they go together (a
+     * new allocation could reuse an old vector's address) */
+    qt_preview_cache_free(d->pcache);
+    d->pcache = NULL;
     if (d->calib_d) qt_calib_importance_free(d->calib_d, d->calib_n);
     d->calib_d = NULL;
     d->calib_n = 0;
@@ -94,11 +98,7 @@ static int calib_ensure(struct qt_daemon *d, const struct qt_model *m, const cha
     float **imp = qt_calib_importance_all(c, m);
     qt_calib_free(c);
     if (!imp) return qt_err_set(err, "preview: calib: out of memory");
-    /* cached results point at the old vectors: a new allocation could reuse
-     * their address, so they go too */
-    qt_dop_calib_free(d);
-    qt_preview_cache_free(d->pcache);
-    d->pcache = NULL;
+    qt_dop_preview_reset(d);
     d->calib_d = imp;
     d->calib_n = m->n_tensors;
     d->calib_path = qt_strdup(path);
