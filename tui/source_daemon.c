@@ -392,18 +392,18 @@ static void handle(struct src *s, const cJSON *m) {
     if (kind == RQ_RESOLVE) { resolve_reply(s, slot, gen, m); return; }
     if (kind == RQ_DETAIL) { detail_reply(s, m); return; }
     if (kind == RQ_MATCH) { match_reply(s, gen, m); return; }
+    if (kind == RQ_PREVIEW && gen != s->calib_gen) {   /* asked before the statistics changed */
+        s->prev_inflight = 0;
+        s->changed = 1;
+        return;
+    }
     if (!cJSON_IsTrue(cJSON_GetObjectItem(m, "ok"))) {
-        if (kind == RQ_PREVIEW && gen == s->calib_gen && s->calib_ready &&
+        if (kind == RQ_PREVIEW && s->calib_ready &&
             !strncmp(jstr(m, "error"), "preview: calib:", 15)) {
             /* the statistics are gone (another model, a cleared cache):
              * previews without them, and say why */
             calib_lost(s, jstr(m, "error"));
             s->prev_inflight = 0;
-            return;
-        }
-        if (kind == RQ_PREVIEW && gen != s->calib_gen) {   /* asked before the statistics changed */
-            s->prev_inflight = 0;
-            s->changed = 1;
             return;
         }
         if (kind == RQ_PREVIEW) {   /* the whole request failed: say so per pair */
@@ -436,11 +436,6 @@ static void handle(struct src *s, const cJSON *m) {
         return;
     }
     const cJSON *res = cJSON_GetObjectItem(m, "result");
-    if (kind == RQ_PREVIEW && gen != s->calib_gen) {   /* asked before the statistics changed */
-        s->prev_inflight = 0;
-        s->changed = 1;
-        return;
-    }
     if (kind == RQ_PREVIEW) {
         const cJSON *r;
         int i = 0;
