@@ -321,20 +321,6 @@ static int is_ws(uint32_t c) {
            c == 0x205F || c == 0x3000;
 }
 
-/* Decodes the (valid) UTF-8 character at s; returns its length. */
-static size_t utf8_get(const char *s, uint32_t *cp) {
-    const unsigned char *u = (const unsigned char *)s;
-    if (u[0] < 0x80) { *cp = u[0]; return 1; }
-    if (u[0] < 0xE0) { *cp = (uint32_t)(u[0] & 0x1F) << 6 | (u[1] & 0x3F); return 2; }
-    if (u[0] < 0xF0) {
-        *cp = (uint32_t)(u[0] & 0x0F) << 12 | (uint32_t)(u[1] & 0x3F) << 6 | (u[2] & 0x3F);
-        return 3;
-    }
-    *cp = (uint32_t)(u[0] & 0x07) << 18 | (uint32_t)(u[1] & 0x3F) << 12 |
-          (uint32_t)(u[2] & 0x3F) << 6 | (u[3] & 0x3F);
-    return 4;
-}
-
 /* Length of the character before s + end (valid UTF-8). */
 static size_t utf8_prev_len(const char *s, size_t end) {
     size_t k = 1;
@@ -420,7 +406,7 @@ static int re_each(struct qt_tok *tok, pcre2_code *re, const char *s, size_t len
         size_t a = ov[0], b = ov[1];
         if (b == a) {
             uint32_t cp;
-            off = a + utf8_get(s + a, &cp);
+            off = a + qt_utf8_decode(s + a, &cp);
             continue;
         }
         if (fn(ctx, a, b) != QT_OK) return oom(err);
@@ -466,7 +452,7 @@ static int normalize(struct qt_tok *tok, const char *s, size_t len, const char *
             size_t bad = qt_unicode_nfc_quick(in, n);
             if (bad < n) {
                 uint32_t cp;
-                utf8_get(in + bad, &cp);
+                qt_utf8_decode(in + bad, &cp);
                 return qt_err_set(err, "tokenizer: text is not in NFC (at U+%04X) and this tokenizer's NFC "
                                        "normalizer only accepts text already in NFC", (unsigned)cp);
             }
@@ -481,13 +467,13 @@ static int normalize(struct qt_tok *tok, const char *s, size_t len, const char *
             size_t a = 0, b = n;
             uint32_t cp;
             while (st->left && a < b) {
-                size_t l = utf8_get(in + a, &cp);
+                size_t l = qt_utf8_decode(in + a, &cp);
                 if (!is_ws(cp)) break;
                 a += l;
             }
             while (st->right && b > a) {
                 size_t l = utf8_prev_len(in, b);
-                utf8_get(in + b - l, &cp);
+                qt_utf8_decode(in + b - l, &cp);
                 if (!is_ws(cp)) break;
                 b -= l;
             }
@@ -568,7 +554,7 @@ static int bpe_merge_word(struct qt_tok *tok, const char *s, size_t len, qt_err 
     int prev_unk = 0;
     for (size_t i = 0; i < len;) {
         uint32_t cp;
-        size_t l = utf8_get(s + i, &cp);
+        size_t l = qt_utf8_decode(s + i, &cp);
         if (smap_get(&tok->vocab, s + i, l, &id, NULL)) {
             if (ivec_add(w, id) != QT_OK) return oom(err);
             prev_unk = 0;
@@ -794,7 +780,7 @@ static int alnum_before(struct qt_tok *tok, const char *s, size_t end) {
 static int alnum_at(struct qt_tok *tok, const char *s, size_t at, size_t len) {
     if (at >= len) return 0;
     uint32_t cp;
-    size_t l = utf8_get(s + at, &cp);
+    size_t l = qt_utf8_decode(s + at, &cp);
     return pcre2_match(tok->re_alnum, (PCRE2_SPTR)(s + at), l, 0, PCRE2_NO_UTF_CHECK, tok->md, NULL) >= 0;
 }
 
@@ -827,7 +813,7 @@ static int split_added(struct qt_tok *tok, const struct added_set *set, const ch
             while (na > 0) {
                 size_t l = utf8_prev_len(s, na);
                 uint32_t cp;
-                utf8_get(s + na - l, &cp);
+                qt_utf8_decode(s + na - l, &cp);
                 if (!is_ws(cp)) break;
                 na -= l;
             }
@@ -836,7 +822,7 @@ static int split_added(struct qt_tok *tok, const struct added_set *set, const ch
         if (at->rstrip) {
             while (b < len) {
                 uint32_t cp;
-                size_t l = utf8_get(s + b, &cp);
+                size_t l = qt_utf8_decode(s + b, &cp);
                 if (!is_ws(cp)) break;
                 b += l;
             }
@@ -925,7 +911,7 @@ int qt_tok_decode(const struct qt_tok *tok, const int32_t *ids, size_t n, char *
         int ok = 1;
         for (size_t j = 0; j < tl;) {
             uint32_t cp;
-            j += utf8_get(t + j, &cp);
+            j += qt_utf8_decode(t + j, &cp);
             if (cp >= 512 || !cp_byte[cp]) { ok = 0; break; }
             char b = (char)(cp_byte[cp] - 1);
             if (buf_add(&raw, &b, 1) != QT_OK) goto nomem;

@@ -57,18 +57,6 @@ static int composes(uint32_t a, uint32_t b) {
     return 0;
 }
 
-static size_t utf8_next(const unsigned char *u, uint32_t *cp) {
-    if (u[0] < 0x80) { *cp = u[0]; return 1; }
-    if (u[0] < 0xE0) { *cp = (uint32_t)(u[0] & 0x1F) << 6 | (u[1] & 0x3F); return 2; }
-    if (u[0] < 0xF0) {
-        *cp = (uint32_t)(u[0] & 0x0F) << 12 | (uint32_t)(u[1] & 0x3F) << 6 | (u[2] & 0x3F);
-        return 3;
-    }
-    *cp = (uint32_t)(u[0] & 0x07) << 18 | (uint32_t)(u[1] & 0x3F) << 12 |
-          (uint32_t)(u[2] & 0x3F) << 6 | (u[3] & 0x3F);
-    return 4;
-}
-
 size_t qt_unicode_nfc_quick(const char *s, size_t n) {
     const unsigned char *u = (const unsigned char *)s;
     unsigned last = 0;          // class ending the previous character's decomposition
@@ -78,7 +66,7 @@ size_t qt_unicode_nfc_quick(const char *s, size_t n) {
     unsigned max_between = 0;   // their highest class
     for (size_t i = 0; i < n;) {
         uint32_t c;
-        size_t l = utf8_next(u + i, &c);
+        size_t l = qt_utf8_decode((const char *)u + i, &c);
         if (c < 0x300) {        // fast path: nothing below U+0300 is a mark or changes
             last = tail_ccc(c, 0);
             starter = c;
