@@ -577,6 +577,18 @@ static struct qt_yaml *str_seq(const char *s) {
     return q;
 }
 
+/* n, or when n is a scalar a one-item sequence holding it (targets written
+ * as `targets: Linear`).  Takes ownership of n; NULL when out of memory. */
+static struct qt_yaml *scalar_to_seq(struct qt_yaml *n) {
+    if (!n || n->kind != QT_YAML_SCALAR) return n;
+    struct qt_yaml *s = qt_yaml_seq(1);
+    if (qt_yaml_push(s, n) != QT_OK) {   /* frees n */
+        qt_yaml_free(s);
+        return NULL;
+    }
+    return s;
+}
+
 static struct qt_yaml *num_node(long v) {
     char b[32];
     snprintf(b, sizeof b, "%ld", v);
@@ -697,24 +709,14 @@ static struct qt_yaml *ensure_config_groups(struct qt_yaml *args, qt_err *err) {
         struct qt_scheme sch;
         if (qt_scheme_parse(sc->value, &sch, err) != QT_OK) { qt_yaml_free(groups); return NULL; }
         struct qt_yaml *t = qt_yaml_get(args, "targets");
-        struct qt_yaml *tc = t && !qt_yaml_is_null(t) ? qt_yaml_copy(t) : str_seq("Linear");
-        if (tc && tc->kind == QT_YAML_SCALAR) {
-            struct qt_yaml *s = qt_yaml_seq(1);
-            if (s) qt_yaml_push(s, tc);
-            tc = s;
-        }
+        struct qt_yaml *tc = scalar_to_seq(t && !qt_yaml_is_null(t) ? qt_yaml_copy(t) : str_seq("Linear"));
         snprintf(name, sizeof name, "group_%d", n++);
         if (qt_yaml_set(groups, name, group_node(tc, &sch, NULL)) != QT_OK) goto oom;
     } else if (sc && sc->kind == QT_YAML_MAP) {
         for (int i = 0; i < sc->n; i++) {
             struct qt_scheme sch;
             if (qt_scheme_parse(sc->keys[i], &sch, err) != QT_OK) { qt_yaml_free(groups); return NULL; }
-            struct qt_yaml *tc = qt_yaml_copy(sc->items[i]);
-            if (tc && tc->kind == QT_YAML_SCALAR) {
-                struct qt_yaml *s = qt_yaml_seq(1);
-                if (s) qt_yaml_push(s, tc);
-                tc = s;
-            }
+            struct qt_yaml *tc = scalar_to_seq(qt_yaml_copy(sc->items[i]));
             snprintf(name, sizeof name, "group_%d", n++);
             if (qt_yaml_set(groups, name, group_node(tc, &sch, NULL)) != QT_OK) goto oom;
         }
