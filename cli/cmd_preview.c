@@ -3,18 +3,17 @@
  * scheme or as a recipe resolves it, the kept tensors alongside, and totals
  * with bits per weight.  Recipe algorithms qtune does not run yet (GPTQ, AWQ)
  * are previewed as round-to-nearest and labelled so. */
-#define PCRE2_CODE_UNIT_WIDTH 8
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cJSON.h>
-#include <pcre2.h>
 
 #include "calib.h"
 #include "cli.h"
 #include "eval.h"
+#include "match.h"
 #include "model.h"
 #include "preview.h"
 #include "recipe.h"
@@ -24,19 +23,11 @@ static const char usage[] = "preview MODEL (--scheme S | -r RECIPE) [--calib FIL
 
 /* Marks in sel (n_tensors) the tensors whose name the regex finds. */
 static int filter_select(const struct qt_model *m, const char *re, unsigned char *sel) {
-    int ec;
-    PCRE2_SIZE eo;
-    pcre2_code *code = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, 0, &ec, &eo, NULL);
-    if (!code) {
-        PCRE2_UCHAR msg[256];
-        pcre2_get_error_message(ec, msg, sizeof msg);
-        return cli_failf("preview: --filter %s: %s at offset %zu", re, (char *)msg, (size_t)eo);
-    }
-    pcre2_match_data *md = pcre2_match_data_create_from_pattern(code, NULL);
-    for (int i = 0; i < m->n_tensors; i++)
-        sel[i] = pcre2_match(code, (PCRE2_SPTR)m->tensors[i].name, PCRE2_ZERO_TERMINATED, 0, 0, md, NULL) >= 0;
-    pcre2_match_data_free(md);
-    pcre2_code_free(code);
+    struct qt_name_filter *f;
+    qt_err err;
+    if (qt_name_filter_open(re, &f, &err) != QT_OK) return cli_failf("preview: --filter %s: %s", re, err.msg);
+    for (int i = 0; i < m->n_tensors; i++) sel[i] = qt_name_filter_match(f, m->tensors[i].name);
+    qt_name_filter_free(f);
     return 0;
 }
 

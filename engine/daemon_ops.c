@@ -7,11 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
 
 #include "daemon_ops.h"
 #include "job.h"
+#include "match.h"
 #include "model.h"
 #include "session.h"
 
@@ -69,44 +68,6 @@ static void session_state(struct qt_daemon *d, cJSON *res) {
     else cJSON_AddNullToObject(res, "model");
     cJSON_AddNumberToObject(res, "recipe_version", d->s->hist_cur);
     cJSON_AddItemToObject(res, "jobs", jobs_array(d));
-}
-
-struct qt_dop_filter {
-    pcre2_code *re;
-    pcre2_match_data *md;
-};
-
-int qt_dop_filter_open(const char *filter, const char *op, struct qt_dop_filter **out, qt_err *err) {
-    *out = NULL;
-    if (!filter) return QT_OK;
-    int ec;
-    PCRE2_SIZE eo;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)filter, PCRE2_ZERO_TERMINATED, 0, &ec, &eo, NULL);
-    if (!re) {
-        PCRE2_UCHAR msg[256];
-        pcre2_get_error_message(ec, msg, sizeof msg);
-        return qt_err_set(err, "%s: filter: %s at offset %d", op, (char *)msg, (int)eo);
-    }
-    struct qt_dop_filter *f = malloc(sizeof *f);
-    if (!f) {
-        pcre2_code_free(re);
-        return qt_err_set(err, "%s: out of memory", op);
-    }
-    f->re = re;
-    f->md = pcre2_match_data_create_from_pattern(re, NULL);
-    *out = f;
-    return QT_OK;
-}
-
-int qt_dop_filter_match(const struct qt_dop_filter *f, const char *name) {
-    return !f || pcre2_match(f->re, (PCRE2_SPTR)name, PCRE2_ZERO_TERMINATED, 0, 0, f->md, NULL) >= 0;
-}
-
-void qt_dop_filter_free(struct qt_dop_filter *f) {
-    if (!f) return;
-    if (f->md) pcre2_match_data_free(f->md);
-    pcre2_code_free(f->re);
-    free(f);
 }
 
 /* ---- ops */
@@ -186,13 +147,13 @@ static int op_tensors(struct qt_daemon *d, struct qt_client_slot *c, const cJSON
     const char *filter = qt_dop_str(req, "filter");
     int offset = qt_dop_int(req, "offset", 0), limit = qt_dop_int(req, "limit", -1);
     if (offset < 0) offset = 0;
-    struct qt_dop_filter *f;
-    if (qt_dop_filter_open(filter, "tensors", &f, err)) return QT_ERR;
+    struct qt_name_filter *f;
+    if (qt_name_filter_open(filter, &f, err)) return qt_err_prefix(err, "tensors: filter");
     cJSON *arr = cJSON_CreateArray();
     int count = 0;
     for (int i = 0; i < m->n_tensors; i++) {
         const struct qt_tensor *t = &m->tensors[i];
-        if (!qt_dop_filter_match(f, t->name)) continue;
+        if (!qt_name_filter_match(f, t->name)) continue;
         int k = count++;
         if (k < offset || (limit >= 0 && k >= offset + limit)) continue;
         cJSON *o = cJSON_CreateObject();
@@ -211,7 +172,7 @@ static int op_tensors(struct qt_daemon *d, struct qt_client_slot *c, const cJSON
         cJSON_AddNumberToObject(o, "bytes", (double)t->nbytes);
         cJSON_AddItemToArray(arr, o);
     }
-    qt_dop_filter_free(f);
+    qt_name_filter_free(f);
     cJSON_AddNumberToObject(res, "count", count);
     cJSON_AddNumberToObject(res, "offset", offset);
     cJSON_AddItemToObject(res, "tensors", arr);

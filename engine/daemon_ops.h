@@ -98,13 +98,6 @@ const char *qt_dop_str(const cJSON *req, const char *k);
 int qt_dop_int(const cJSON *req, const char *k, int def);
 void qt_dop_recipe_state(struct qt_daemon *d, cJSON *o, int with_text, qt_err *err);
 void qt_dop_recipe_event(struct qt_daemon *d);
-/* The "filter" of the tensor listings (tensors, resolve): a PCRE2 regex
- * searched in tensor names.  filter NULL: *out NULL, which matches every
- * name.  A bad regex fails with "<op>: filter: <why> at offset N". */
-struct qt_dop_filter;
-int qt_dop_filter_open(const char *filter, const char *op, struct qt_dop_filter **out, qt_err *err);
-int qt_dop_filter_match(const struct qt_dop_filter *f, const char *name);
-void qt_dop_filter_free(struct qt_dop_filter *f);
 void qt_dop_size(const struct qt_model *m, const char *const *schemes, int64_t *params, int64_t *bytes);
 #define QT_DOP(name) int qt_dop_##name(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, \
                                        cJSON *res, qt_err *err)

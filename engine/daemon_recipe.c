@@ -9,6 +9,7 @@
 #include "daemon_ops.h"
 #include "deploy.h"
 #include "lint.h"
+#include "match.h"
 #include "model.h"
 #include "recipe.h"
 #include "report.h"
@@ -190,8 +191,8 @@ int qt_dop_resolve(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
     const struct resolved *rv = resolved_of(d, m, req, err);
     if (!rv) return QT_ERR;
     const struct qt_recipe *r = rv->r;
-    struct qt_dop_filter *f;
-    if (qt_dop_filter_open(qt_dop_str(req, "filter"), "resolve", &f, err)) return QT_ERR;
+    struct qt_name_filter *f;
+    if (qt_name_filter_open(qt_dop_str(req, "filter"), &f, err)) return qt_err_prefix(err, "resolve: filter");
     int compact = cJSON_IsTrue(cJSON_GetObjectItem(req, "compact"));
     int offset = qt_dop_int(req, "offset", 0), limit = qt_dop_int(req, "limit", -1), count = 0;
     if (offset < 0) offset = 0;
@@ -202,14 +203,14 @@ int qt_dop_resolve(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
     struct numlist li = {0}, ls = {0}, lp = {0}, lb = {0}, lq = {0};
     if (!names) {
         cJSON_Delete(arr);
-        qt_dop_filter_free(f);
+        qt_name_filter_free(f);
         return qt_err_set(err, "resolve: out of memory");
     }
     for (int i = 0; i < m->n_tensors; i++) {
         const struct qt_tensor *t = &m->tensors[i];
         const struct qt_resolved *x = r ? &rv->rs.t[i] : NULL;
         const char *scheme = rv->schemes[i];
-        if (!qt_dop_filter_match(f, t->name)) continue;
+        if (!qt_name_filter_match(f, t->name)) continue;
         int k = count++;
         if (k < offset || (limit >= 0 && k >= offset + limit)) continue;
         int q = x && x->quantized;
@@ -247,7 +248,7 @@ int qt_dop_resolve(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
         cJSON_AddNumberToObject(o, "bytes", bytes);
         cJSON_AddItemToArray(arr, o);
     }
-    qt_dop_filter_free(f);
+    qt_name_filter_free(f);
     cJSON_AddNumberToObject(res, "count", count);
     cJSON_AddNumberToObject(res, "offset", offset);
     int rc = QT_OK;

@@ -135,3 +135,43 @@ char *qt_match_module(const struct qt_tensor *t, char *buf, size_t n) {
     }
     return buf;
 }
+
+/* ---- name filters */
+
+struct qt_name_filter {
+    pcre2_code *re;
+    pcre2_match_data *md;
+};
+
+int qt_name_filter_open(const char *filter, struct qt_name_filter **out, qt_err *err) {
+    *out = NULL;
+    if (!filter) return QT_OK;
+    int ec;
+    PCRE2_SIZE eo;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)filter, PCRE2_ZERO_TERMINATED, 0, &ec, &eo, NULL);
+    if (!re) {
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(ec, msg, sizeof msg);
+        return qt_err_set(err, "%s at offset %d", (char *)msg, (int)eo);
+    }
+    struct qt_name_filter *f = malloc(sizeof *f);
+    if (!f) {
+        pcre2_code_free(re);
+        return qt_err_set(err, "out of memory");
+    }
+    f->re = re;
+    f->md = pcre2_match_data_create_from_pattern(re, NULL);
+    *out = f;
+    return QT_OK;
+}
+
+int qt_name_filter_match(const struct qt_name_filter *f, const char *name) {
+    return !f || pcre2_match(f->re, (PCRE2_SPTR)name, PCRE2_ZERO_TERMINATED, 0, 0, f->md, NULL) >= 0;
+}
+
+void qt_name_filter_free(struct qt_name_filter *f) {
+    if (!f) return;
+    if (f->md) pcre2_match_data_free(f->md);
+    pcre2_code_free(f->re);
+    free(f);
+}

@@ -52,4 +52,12 @@ int qt_pattern_is_class(const char *text);
  * router module.  Writes into buf (size n) and returns buf. */
 char *qt_match_module(const struct qt_tensor *t, char *buf, size_t n);
 
+/* A PCRE2 regex searched in names (preview's --filter, the filter of the
+ * daemon's tensors and resolve ops).  re NULL: *out NULL, which matches
+ * every name.  A bad regex fails with "<why> at offset N". */
+struct qt_name_filter;
+int qt_name_filter_open(const char *re, struct qt_name_filter **out, qt_err *err);
+int qt_name_filter_match(const struct qt_name_filter *f, const char *name);
+void qt_name_filter_free(struct qt_name_filter *f);
+
 #endif
