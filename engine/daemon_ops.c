@@ -140,22 +140,36 @@ static int op_model(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *
     return QT_OK;
 }
 
+void qt_dop_page_init(const cJSON *req, struct qt_dop_page *pg) {
+    pg->offset = qt_dop_int(req, "offset", 0);
+    if (pg->offset < 0) pg->offset = 0;
+    pg->limit = qt_dop_int(req, "limit", -1);
+    pg->count = 0;
+}
+
+int qt_dop_page_take(struct qt_dop_page *pg) {
+    int k = pg->count++;
+    return k >= pg->offset && (pg->limit < 0 || k < pg->offset + pg->limit);
+}
+
+void qt_dop_page_put(const struct qt_dop_page *pg, cJSON *res) {
+    cJSON_AddNumberToObject(res, "count", pg->count);
+    cJSON_AddNumberToObject(res, "offset", pg->offset);
+}
+
 static int op_tensors(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
     const struct qt_model *m = qt_daemon_model(d, err);
     if (!m) return QT_ERR;
     const char *filter = qt_dop_str(req, "filter");
-    int offset = qt_dop_int(req, "offset", 0), limit = qt_dop_int(req, "limit", -1);
-    if (offset < 0) offset = 0;
+    struct qt_dop_page pg;
+    qt_dop_page_init(req, &pg);
     struct qt_name_filter *f;
     if (qt_name_filter_open(filter, &f, err)) return qt_err_prefix(err, "tensors: filter");
     cJSON *arr = cJSON_CreateArray();
-    int count = 0;
     for (int i = 0; i < m->n_tensors; i++) {
         const struct qt_tensor *t = &m->tensors[i];
-        if (!qt_name_filter_match(f, t->name)) continue;
-        int k = count++;
-        if (k < offset || (limit >= 0 && k >= offset + limit)) continue;
+        if (!qt_name_filter_match(f, t->name) || !qt_dop_page_take(&pg)) continue;
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "index", i);
         cJSON_AddStringToObject(o, "name", t->name);
@@ -173,8 +187,7 @@ static int op_tensors(struct qt_daemon *d, struct qt_client_slot *c, const cJSON
         cJSON_AddItemToArray(arr, o);
     }
     qt_name_filter_free(f);
-    cJSON_AddNumberToObject(res, "count", count);
-    cJSON_AddNumberToObject(res, "offset", offset);
+    qt_dop_page_put(&pg, res);
     cJSON_AddItemToObject(res, "tensors", arr);
     return QT_OK;
 }

@@ -98,6 +98,15 @@ const char *qt_dop_str(const cJSON *req, const char *k);
 int qt_dop_int(const cJSON *req, const char *k, int def);
 void qt_dop_recipe_state(struct qt_daemon *d, cJSON *o, int with_text, qt_err *err);
 void qt_dop_recipe_event(struct qt_daemon *d);
+/* Paging of the tensor listings (tensors, resolve): "offset" (>= 0) and
+ * "limit" (< 0: to the end) from the request; take counts one listed item
+ * and returns 1 when it is on the page; put adds "count" and "offset". */
+struct qt_dop_page {
+    int offset, limit, count;
+};
+void qt_dop_page_init(const cJSON *req, struct qt_dop_page *pg);
+int qt_dop_page_take(struct qt_dop_page *pg);
+void qt_dop_page_put(const struct qt_dop_page *pg, cJSON *res);
 void qt_dop_size(const struct qt_model *m, const char *const *schemes, int64_t *params, int64_t *bytes);
 #define QT_DOP(name) int qt_dop_##name(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, \
                                        cJSON *res, qt_err *err)

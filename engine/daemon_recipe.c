@@ -194,8 +194,8 @@ int qt_dop_resolve(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
     struct qt_name_filter *f;
     if (qt_name_filter_open(qt_dop_str(req, "filter"), &f, err)) return qt_err_prefix(err, "resolve: filter");
     int compact = cJSON_IsTrue(cJSON_GetObjectItem(req, "compact"));
-    int offset = qt_dop_int(req, "offset", 0), limit = qt_dop_int(req, "limit", -1), count = 0;
-    if (offset < 0) offset = 0;
+    struct qt_dop_page pg;
+    qt_dop_page_init(req, &pg);
     cJSON *arr = cJSON_CreateArray();
     /* compact form: the page's distinct schemes and one list per field */
     const char **names = calloc((size_t)(m->n_tensors ? m->n_tensors : 1), sizeof *names);   /* (n_names) */
@@ -210,9 +210,7 @@ int qt_dop_resolve(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
         const struct qt_tensor *t = &m->tensors[i];
         const struct qt_resolved *x = r ? &rv->rs.t[i] : NULL;
         const char *scheme = rv->schemes[i];
-        if (!qt_name_filter_match(f, t->name)) continue;
-        int k = count++;
-        if (k < offset || (limit >= 0 && k >= offset + limit)) continue;
+        if (!qt_name_filter_match(f, t->name) || !qt_dop_page_take(&pg)) continue;
         int q = x && x->quantized;
         int pi = x ? pattern_index(r, x) : -1;
         double bytes = rv->bytes[i];
@@ -249,8 +247,7 @@ int qt_dop_resolve(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
         cJSON_AddItemToArray(arr, o);
     }
     qt_name_filter_free(f);
-    cJSON_AddNumberToObject(res, "count", count);
-    cJSON_AddNumberToObject(res, "offset", offset);
+    qt_dop_page_put(&pg, res);
     int rc = QT_OK;
     if (compact) {
         cJSON_Delete(arr);
