@@ -107,6 +107,13 @@ static int is_progress(const cJSON *ev, const void *a) {
     return !strcmp(str(ev, "event"), "progress") && (int)num(ev, "job") == p->id && num(ev, "done") >= p->done;
 }
 
+/* The job_get reply of job id (NULL after printing why). */
+static cJSON *job_get(struct qt_client *c, int id) {
+    char req[64];
+    snprintf(req, sizeof req, "{\"op\":\"job_get\",\"job\":%d}", id);
+    return call_ok(c, req);
+}
+
 static int submit(struct qt_client *c, const char *params) {
     char req[512];
     snprintf(req, sizeof req, "{\"op\":\"job_submit\",\"kind\":\"test\",\"params\":%s}", params);
@@ -198,9 +205,7 @@ TU_TEST(test_client_killed_mid_job) {
         saw_full |= is_progress(e, &pa) && num(e, "total") == 15;
     }
     TU_CHECK(saw_q && saw_r && saw_full);
-    char req[128];
-    snprintf(req, sizeof req, "{\"op\":\"job_get\",\"job\":%d}", id);
-    cJSON *res = call_ok(c, req);
+    cJSON *res = job_get(c, id);
     TU_CHECK(res && num(cJSON_GetObjectItem(res, "report"), "steps") == 15);
     TU_CHECK(res && strstr(str(res, "log"), "step 15/15") != NULL);
     TU_CHECK(res && !strcmp(str(cJSON_GetObjectItem(res, "job"), "state"), "done"));
@@ -304,9 +309,7 @@ TU_TEST(test_worker_crash_and_failure) {
     int id = submit(c, "{\"steps\":10,\"step_ms\":10,\"crash_at\":2}");
     struct job_state js = {id, "failed"};
     TU_CHECK(wait_for(c, ev, is_job_state, &js));
-    char req[128];
-    snprintf(req, sizeof req, "{\"op\":\"job_get\",\"job\":%d}", id);
-    cJSON *r = call_ok(c, req);
+    cJSON *r = job_get(c, id);
     const cJSON *j = cJSON_GetObjectItem(r, "job");
     TU_CHECK(!strcmp(str(j, "exit"), "signal 6"));
     TU_CHECK(strstr(str(j, "error"), "signal 6") && strstr(str(j, "error"), "crashing at step 2"));
@@ -315,8 +318,7 @@ TU_TEST(test_worker_crash_and_failure) {
     id = submit(c, "{\"steps\":10,\"step_ms\":10,\"fail_at\":1}");
     js.id = id;
     TU_CHECK(wait_for(c, ev, is_job_state, &js));
-    snprintf(req, sizeof req, "{\"op\":\"job_get\",\"job\":%d}", id);
-    r = call_ok(c, req);
+    r = job_get(c, id);
     j = cJSON_GetObjectItem(r, "job");
     TU_CHECK(!strcmp(str(j, "exit"), "exit 1"));
     TU_CHECK(strstr(str(j, "error"), "failing at step 1") != NULL);
@@ -659,8 +661,7 @@ TU_TEST(test_eval_job) {
     cJSON_Delete(r);
     js = (struct job_state){id, "done"};
     TU_CHECK(wait_for(c, ev, is_job_state, &js));
-    snprintf(req, sizeof req, "{\"op\":\"job_get\",\"job\":%d}", id);
-    r = call_ok(c, req);
+    r = job_get(c, id);
     const cJSON *rep = cJSON_GetObjectItem(r, "report");
     double want = direct_kl(tu_path("recipes/tiny-w4a16.yaml"), 128, 2);
     TU_CHECK(want > 0);
@@ -725,8 +726,7 @@ TU_TEST(test_quantize_job) {
     struct job_state js = {id, "done"};
     TU_CHECK(wait_for(c, ev, is_job_state, &js));
     cJSON_Delete(ev);
-    snprintf(req, sizeof req, "{\"op\":\"job_get\",\"job\":%d}", id);
-    r = call_ok(c, req);
+    r = job_get(c, id);
     TU_CHECK(r && num(cJSON_GetObjectItem(r, "report"), "modules_quantized") == 172);
     cJSON_Delete(r);
     char a[2 * PATH_MAX], b[2 * PATH_MAX];
