@@ -198,10 +198,10 @@ int qt_dop_resolve(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
     qt_dop_page_init(req, &pg);
     cJSON *arr = cJSON_CreateArray();
     /* compact form: the page's distinct schemes and one list per field */
-    const char **names = calloc((size_t)(m->n_tensors ? m->n_tensors : 1), sizeof *names);   /* (n_names) */
+    const char **names = compact ? calloc((size_t)(m->n_tensors ? m->n_tensors : 1), sizeof *names) : NULL;   /* (n_names) */
     int n_names = 0;
     struct numlist li = {0}, ls = {0}, lp = {0}, lb = {0}, lq = {0};
-    if (!names) {
+    if (compact && !names) {
         cJSON_Delete(arr);
         qt_name_filter_free(f);
         return qt_err_set(err, "resolve: out of memory");
