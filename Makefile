@@ -12,11 +12,11 @@ PKGS    := ncursesw openblas libcjson yaml-0.1 libpcre2-8
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
 CFLAGS  += $(OPT) $(WARN) -std=gnu11 -pthread $(SANITIZE)
-CPPFLAGS = -Iengine -Isessions -Itui -Ipanels -Icli $(PKG_CFLAGS) -D_GNU_SOURCE
+CPPFLAGS = -Iengine -I. -Itui -Ipanels -Icli $(PKG_CFLAGS) -D_GNU_SOURCE
 LDLIBS   = $(PKG_LIBS) -lm -lpthread
 LDFLAGS += $(SANITIZE) -pthread
 
-ENGINE_SRC := $(sort $(wildcard engine/*.c sessions/*.c))
+ENGINE_SRC := $(sort $(wildcard engine/*/*.c sessions/*.c))
 UI_SRC     := $(sort $(wildcard tui/*.c panels/*.c cli/*.c))
 TEST_SRC   := $(sort $(wildcard tests/unit/test_*.c))
 ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)

@@ -11,8 +11,8 @@
 #include <cJSON.h>
 
 #include "cli.h"
-#include "forward.h"
-#include "model.h"
+#include "eval/forward.h"
+#include "model/model.h"
 
 static double sgemm_rate(int M, int N, int K, int reps) {
     float *a = malloc(sizeof(float) * (size_t)M * K), *b = malloc(sizeof(float) * (size_t)N * K);

@@ -7,9 +7,9 @@
 
 #include <cJSON.h>
 
-#include "arch.h"
+#include "model/arch.h"
 #include "cli.h"
-#include "model.h"
+#include "model/model.h"
 
 int qt_bench_inspect(void **json_out, qt_err *err) {
     const char *root = getenv("QTUNE_ROOT");

@@ -9,10 +9,10 @@
 #include <cJSON.h>
 
 #include "cli.h"
-#include "dtype.h"
-#include "preview.h"
-#include "quant.h"
-#include "scheme.h"
+#include "base/dtype.h"
+#include "eval/preview.h"
+#include "quant/quant.h"
+#include "quant/scheme.h"
 
 /* A weight-like BF16 buffer: roughly gaussian (sum of uniforms), sigma 0.02. */
 static void fill(uint16_t *w, int64_t n) {

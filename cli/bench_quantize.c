@@ -14,8 +14,8 @@
 #include <cJSON.h>
 
 #include "cli.h"
-#include "model.h"
-#include "writer.h"
+#include "model/model.h"
+#include "io/writer.h"
 
 /* Copies every .safetensors file of src into dst; *bytes gets the total. */
 static int copy_weights(const char *src, const char *dst, int64_t *bytes, qt_err *err) {

@@ -14,7 +14,7 @@
 
 #include "app.h"
 #include "cli.h"
-#include "writer.h"
+#include "io/writer.h"
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;

@@ -4,7 +4,7 @@
 #define QT_CLI_H
 #include <stdio.h>
 
-#include "qt.h"
+#include "base/qt.h"
 
 /* Prints "qtune: <msg>" to stderr and returns 1 (or 2 for usage errors). */
 int cli_fail(const qt_err *err);

@@ -2,8 +2,8 @@
  * opening a model and a recipe and resolving one through the other. */
 #ifndef QT_CLI_RECIPE_H
 #define QT_CLI_RECIPE_H
-#include "model.h"
-#include "recipe.h"
+#include "model/model.h"
+#include "recipe/recipe.h"
 
 struct cli_recipe_ctx {
     struct qt_model *model;

@@ -14,7 +14,7 @@
 #include <cJSON.h>
 
 #include "cli.h"
-#include "client.h"
+#include "daemon/client.h"
 #include "tuiopen.h"
 
 static const char usage[] = "attach SESSION [--since SEQ] [--no-follow] [--no-start] [--raw]";

@@ -10,9 +10,9 @@
 
 #include "cli.h"
 #include "cli_recipe.h"
-#include "deploy.h"
-#include "format.h"
-#include "report.h"
+#include "recipe/deploy.h"
+#include "base/format.h"
+#include "io/report.h"
 
 static const char usage[] =
     "deploy MODEL [-r RECIPE] [--gpu NAME] [--tp N] [--ctx N] [--batch N] [--kv-dtype auto|bf16|fp16|fp8]\n"

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "daemon.h"
+#include "daemon/daemon.h"
 
 static const char usage[] = "engine --session NAME [--foreground]";
 

@@ -13,11 +13,11 @@
 #include <cJSON.h>
 
 #include "cli.h"
-#include "eval.h"
-#include "model.h"
-#include "qplan.h"
-#include "report.h"
-#include "ct_eval.h"
+#include "eval/eval.h"
+#include "model/model.h"
+#include "eval/qplan.h"
+#include "io/report.h"
+#include "eval/ct_eval.h"
 
 static const char usage[] =
     "eval MODEL (-r RECIPE | --scheme S | --quantized OUT) --data FILE [--ctx N] [--chunks N] [--second-half] [--f32-arith] [--json]";

@@ -7,9 +7,9 @@
 #include <cJSON.h>
 
 #include "cli.h"
-#include "format.h"
-#include "model.h"
-#include "ct_read.h"
+#include "base/format.h"
+#include "model/model.h"
+#include "model/ct_read.h"
 
 static const char usage[] = "inspect MODEL [--json]";
 

@@ -8,7 +8,7 @@
 #include <cJSON.h>
 
 #include "cli.h"
-#include "client.h"
+#include "daemon/client.h"
 
 static const char usage[] = "kill SESSION [--force]";
 

@@ -7,8 +7,8 @@
 
 #include "cli.h"
 #include "cli_recipe.h"
-#include "lint.h"
-#include "report.h"
+#include "recipe/lint.h"
+#include "io/report.h"
 
 static const char usage[] = "lint MODEL -r RECIPE [--tp N] [--json]";
 

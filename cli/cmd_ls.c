@@ -8,8 +8,8 @@
 #include <cJSON.h>
 
 #include "cli.h"
-#include "client.h"
-#include "session.h"
+#include "daemon/client.h"
+#include "sessions/session.h"
 
 static const char usage[] = "ls [--json]";
 

@@ -10,14 +10,14 @@
 
 #include <cJSON.h>
 
-#include "calib.h"
+#include "eval/calib.h"
 #include "cli.h"
-#include "eval.h"
-#include "match.h"
-#include "model.h"
-#include "preview.h"
-#include "recipe.h"
-#include "scheme.h"
+#include "eval/eval.h"
+#include "model/match.h"
+#include "model/model.h"
+#include "eval/preview.h"
+#include "recipe/recipe.h"
+#include "quant/scheme.h"
 
 static const char usage[] = "preview MODEL (--scheme S | -r RECIPE) [--calib FILE] [--filter RE] [--json]";
 

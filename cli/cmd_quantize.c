@@ -11,8 +11,8 @@
 
 #include "cli.h"
 #include "cli_recipe.h"
-#include "report.h"
-#include "writer.h"
+#include "io/report.h"
+#include "io/writer.h"
 
 #define USAGE "quantize MODEL -r RECIPE -o OUT [--calib FILE] [--max-shard-size 5GB] [--force] [--json]"
 static const char usage[] =

@@ -12,11 +12,11 @@
 #include <cJSON.h>
 
 #include "cli.h"
-#include "eval.h"
-#include "model.h"
-#include "qplan.h"
-#include "report.h"
-#include "sensitivity.h"
+#include "eval/eval.h"
+#include "model/model.h"
+#include "eval/qplan.h"
+#include "io/report.h"
+#include "eval/sensitivity.h"
 
 static const char usage[] = "sensitivity MODEL (--scheme S | -r RECIPE) --data FILE [--by group|layer] "
                             "[--ctx N] [--chunks N] [--f32-arith] [--json]";

@@ -9,7 +9,7 @@
 #include <cJSON.h>
 
 #include "cli.h"
-#include "tokenizer.h"
+#include "model/tokenizer.h"
 
 #define TOKENIZE_USAGE "tokenize MODEL [--file F | TEXT] [--json]"
 

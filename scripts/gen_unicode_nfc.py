@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes engine/unicode_nfc_tables.h: the tables of the NFC quick check
+"""Writes engine/base/unicode_nfc_tables.h: the tables of the NFC quick check
 (canonical combining classes, NFC_QC=No / Maybe code points, primary
 composition pairs) from Python's unicodedata.  Development-time only; the
 generated file is committed."""
@@ -74,4 +74,4 @@ o.append("static const uint32_t nfc_pairs[][2] = {\n" +
 o.append("/* (starter, class of the last mark of its canonical decomposition), sorted. */")
 o.append("static const uint32_t nfc_tail[][2] = {\n" +
          ",\n".join("    {0x%X, %d}" % p for p in tail) + "\n};")
-open(sys.argv[1] if len(sys.argv) > 1 else "engine/unicode_nfc_tables.h", "w").write("\n".join(o) + "\n")
+open(sys.argv[1] if len(sys.argv) > 1 else "engine/base/unicode_nfc_tables.h", "w").write("\n".join(o) + "\n")

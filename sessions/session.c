@@ -1,6 +1,6 @@
 /* session.c — the session directory: layout, session.json, recipe history
  * with undo/redo, variants, job directories, socket paths. */
-#include "session.h"
+#include "sessions/session.h"
 
 #include <dirent.h>
 #include <errno.h>

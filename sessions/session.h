@@ -8,7 +8,7 @@
 #define QT_SESSION_H
 #include <stddef.h>
 
-#include "qt.h"
+#include "base/qt.h"
 
 #define QT_SESSION_NAME_MAX 64
 

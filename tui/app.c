@@ -4,7 +4,7 @@
 #include <cJSON.h>
 
 #include "edit.h"
-#include "session.h"
+#include "sessions/session.h"
 
 #include <limits.h>
 #include <stdarg.h>

@@ -12,7 +12,7 @@
 #ifndef QT_TUI_EDIT_H
 #define QT_TUI_EDIT_H
 #include "mtree.h"
-#include "recipe.h"
+#include "recipe/recipe.h"
 
 /* Gives node i the scheme sc ("bf16": ignore it; NULL: no entry of its own,
  * i.e. un-ignore and let wider targets decide) in r. */

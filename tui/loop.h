@@ -18,7 +18,7 @@
  * The script ends at its last line, or when the app quits or detaches. */
 #ifndef QT_TUI_LOOP_H
 #define QT_TUI_LOOP_H
-#include "qt.h"
+#include "base/qt.h"
 #include "source.h"
 
 struct tui_opts {

@@ -9,7 +9,7 @@
 
 #include <cJSON.h>
 
-#include "preview.h"
+#include "eval/preview.h"
 #include "screen.h"
 
 /* ---- resolutions ---- */

@@ -18,9 +18,9 @@
 #define QT_TUI_SOURCE_H
 #include <stdint.h>
 
-#include "model.h"
-#include "qt.h"
-#include "recipe.h"
+#include "model/model.h"
+#include "base/qt.h"
+#include "recipe/recipe.h"
 
 enum {
     SRC_CAP_PREVIEW = 1,   /* per-(tensor, scheme) error statistics */

@@ -14,11 +14,11 @@
 
 #include <cJSON.h>
 
-#include "client.h"
-#include "job.h"
+#include "daemon/client.h"
+#include "daemon/job.h"
 #include "screen.h"
-#include "session.h"
-#include "deploy.h"
+#include "sessions/session.h"
+#include "recipe/deploy.h"
 #include "source.h"
 
 struct src_prev *src_prev_slot(struct src *s, int tensor, const char *scheme);

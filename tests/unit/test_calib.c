@@ -2,9 +2,9 @@
  * direct computation, XᵀX diagonal, cache round trip, unrouted experts. */
 #include <stdint.h>
 
-#include "calib.h"
-#include "model.h"
-#include "tokenizer.h"
+#include "eval/calib.h"
+#include "model/model.h"
+#include "model/tokenizer.h"
 #include "tu.h"
 
 static struct qt_model *g_m;

@@ -10,10 +10,10 @@
 
 #include <cJSON.h>
 
-#include "client.h"
-#include "match.h"
-#include "model.h"
-#include "recipe.h"
+#include "daemon/client.h"
+#include "model/match.h"
+#include "model/model.h"
+#include "recipe/recipe.h"
 #include "tu.h"
 
 static struct qt_client *c;

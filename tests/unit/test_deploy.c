@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "deploy.h"
-#include "model.h"
-#include "recipe.h"
+#include "recipe/deploy.h"
+#include "model/model.h"
+#include "recipe/recipe.h"
 #include "tu.h"
 
 #define GiB (1024.0 * 1024.0 * 1024.0)

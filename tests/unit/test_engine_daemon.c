@@ -16,11 +16,11 @@
 
 #include <cJSON.h>
 
-#include "client.h"
-#include "eval.h"
-#include "model.h"
-#include "qplan.h"
-#include "session.h"
+#include "daemon/client.h"
+#include "eval/eval.h"
+#include "model/model.h"
+#include "eval/qplan.h"
+#include "sessions/session.h"
 #include "tu.h"
 
 #define WAIT_S 30.0

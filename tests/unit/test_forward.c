@@ -1,8 +1,8 @@
 /* test_forward.c — the float32 forward against transformers' logits. */
 #include <stdint.h>
 
-#include "forward.h"
-#include "model.h"
+#include "eval/forward.h"
+#include "model/model.h"
 #include "tu.h"
 
 enum { NSEQ = 4, SEQ = 64, VOCAB = 8192 };

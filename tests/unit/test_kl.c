@@ -1,9 +1,9 @@
 /* test_kl.c — KL statistics, the base cache, and tests/refs/eval_kl.json. */
 #include <stdint.h>
 
-#include "eval.h"
-#include "model.h"
-#include "qplan.h"
+#include "eval/eval.h"
+#include "model/model.h"
+#include "eval/qplan.h"
 #include "tu.h"
 
 TU_TEST(summarize_nearest_rank) {

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lint.h"
-#include "model.h"
-#include "recipe.h"
+#include "recipe/lint.h"
+#include "model/model.h"
+#include "recipe/recipe.h"
 #include "tu.h"
 
 static struct qt_model *tiny, *glm46;

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "match.h"
+#include "model/match.h"
 #include "tu.h"
 
 /* 1 when pattern text matches module (role as given). */

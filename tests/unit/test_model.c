@@ -4,10 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arch.h"
-#include "dtype.h"
-#include "model.h"
-#include "safetensors.h"
+#include "model/arch.h"
+#include "base/dtype.h"
+#include "model/model.h"
+#include "model/safetensors.h"
 #include "tu.h"
 
 static struct qt_model *open_ok(const char *path) {

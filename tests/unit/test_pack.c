@@ -7,7 +7,7 @@
  * pack_to_int32; no Python runs here.) */
 #include <stdint.h>
 
-#include "pack.h"
+#include "quant/pack.h"
 #include "tu.h"
 
 #define U32(x) ((int32_t)(uint32_t)(x))

@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dtype.h"
-#include "model.h"
-#include "preview.h"
-#include "quant.h"
-#include "scheme.h"
+#include "base/dtype.h"
+#include "model/model.h"
+#include "eval/preview.h"
+#include "quant/quant.h"
+#include "quant/scheme.h"
 #include "tu.h"
 
 static struct qt_scheme sch(const char *s) {

@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
-#include "recipe.h"
+#include "model/model.h"
+#include "recipe/recipe.h"
 #include "tu.h"
-#include "yamltree.h"
+#include "base/yamltree.h"
 
 static const char full[] =
     "# header comment kept\n"

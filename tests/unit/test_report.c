@@ -6,10 +6,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "hmap.h"
-#include "model.h"
-#include "recipe.h"
-#include "report.h"
+#include "base/hmap.h"
+#include "model/model.h"
+#include "recipe/recipe.h"
+#include "io/report.h"
 #include "tu.h"
 
 static const char *keys(const cJSON *o, char *buf, size_t n) {

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "scheme.h"
+#include "quant/scheme.h"
 #include "tu.h"
 
 static int parses_to(const char *in, const char *canon) {

@@ -1,8 +1,8 @@
 /* test_sensitivity.c — units, ranking, restart from base states equals a
  * full recompute, by-layer grouping. */
-#include "model.h"
-#include "qplan.h"
-#include "sensitivity.h"
+#include "model/model.h"
+#include "eval/qplan.h"
+#include "eval/sensitivity.h"
 #include "tu.h"
 
 static struct qt_model *g_m;

@@ -10,8 +10,8 @@
 
 #include <cJSON.h>
 
-#include "proto.h"
-#include "session.h"
+#include "daemon/proto.h"
+#include "sessions/session.h"
 #include "tu.h"
 
 static char home[3000];

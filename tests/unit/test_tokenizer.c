@@ -8,8 +8,8 @@
 
 #include <cJSON.h>
 
-#include "qt.h"
-#include "tokenizer.h"
+#include "base/qt.h"
+#include "model/tokenizer.h"
 #include "tu.h"
 
 #define TINY "share/models/tiny-glm-moe/tokenizer.json"

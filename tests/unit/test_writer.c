@@ -7,14 +7,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ct_read.h"
-#include "dtype.h"
-#include "model.h"
-#include "quant.h"
-#include "safetensors.h"
-#include "scheme.h"
+#include "model/ct_read.h"
+#include "base/dtype.h"
+#include "model/model.h"
+#include "quant/quant.h"
+#include "model/safetensors.h"
+#include "quant/scheme.h"
 #include "tu.h"
-#include "writer.h"
+#include "io/writer.h"
 
 #define U32(x) ((int32_t)(uint32_t)(x))
 

@@ -1,0 +1,311 @@
+/* client.c — connect (or start) a session daemon, say hello, exchange JSON
+ * lines without blocking. */
+#include "daemon/client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemon/daemon.h"
+#include "daemon/proto.h"
+#include "sessions/session.h"
+
+struct qt_client {
+    struct qt_conn conn;
+    int next_id;
+    cJSON **q;                 /* (q_cap) ring of received, not yet handed out */
+    int q_head, q_len, q_cap;
+    cJSON *hello;
+    int64_t last_seq;
+    int gone;
+    /* in-process daemon */
+    struct qt_daemon *d;
+    pthread_t thread;
+    int has_thread;
+};
+
+static int q_push(struct qt_client *c, cJSON *m) {
+    if (c->q_len == c->q_cap) {
+        int nc = c->q_cap ? c->q_cap * 2 : 64;
+        cJSON **p = malloc((size_t)nc * sizeof *p);
+        if (!p) return QT_ERR;
+        for (int i = 0; i < c->q_len; i++) p[i] = c->q[(c->q_head + i) % c->q_cap];
+        free(c->q);
+        c->q = p;
+        c->q_cap = nc;
+        c->q_head = 0;
+    }
+    c->q[(c->q_head + c->q_len) % c->q_cap] = m;
+    c->q_len++;
+    return QT_OK;
+}
+
+static cJSON *q_pop_at(struct qt_client *c, int k) {
+    /* removes the k-th queued message, keeping the order of the rest */
+    cJSON *m = c->q[(c->q_head + k) % c->q_cap];
+    for (int i = k; i > 0; i--) c->q[(c->q_head + i) % c->q_cap] = c->q[(c->q_head + i - 1) % c->q_cap];
+    c->q_head = (c->q_head + 1) % c->q_cap;
+    c->q_len--;
+    return m;
+}
+
+/* Moves complete lines from the connection into the queue. */
+static void parse_lines(struct qt_client *c) {
+    char *line;
+    size_t len;
+    int r;
+    while ((r = qt_conn_line(&c->conn, &line, &len)) != 0) {
+        if (r == 2) continue;
+        cJSON *m = cJSON_ParseWithLength(line, len);
+        if (!cJSON_IsObject(m)) {
+            cJSON_Delete(m);
+            m = cJSON_CreateObject();
+            cJSON_AddStringToObject(m, "raw", line);
+        }
+        if (q_push(c, m)) cJSON_Delete(m);
+    }
+}
+
+int qt_client_pump(struct qt_client *c, qt_err *err) {
+    if (c->gone) return qt_err_set(err, "engine: connection closed");
+    if (qt_conn_flush(&c->conn, err) || qt_conn_fill(&c->conn, err)) {
+        c->gone = 1;
+        parse_lines(c);
+        return qt_err_prefix(err, "engine");
+    }
+    parse_lines(c);
+    if (c->conn.eof) { c->gone = 1; return qt_err_set(err, "engine: connection closed"); }
+    return QT_OK;
+}
+
+cJSON *qt_client_next(struct qt_client *c) {
+    if (!c->q_len) return NULL;
+    cJSON *m = q_pop_at(c, 0);
+    const cJSON *s = cJSON_GetObjectItem(m, "seq");
+    if (cJSON_GetObjectItem(m, "event") && cJSON_IsNumber(s) && (int64_t)s->valuedouble > c->last_seq)
+        c->last_seq = (int64_t)s->valuedouble;
+    return m;
+}
+
+int64_t qt_client_last_seq(const struct qt_client *c) { return c->last_seq; }
+int qt_client_fd(const struct qt_client *c) { return c->conn.fd; }
+const cJSON *qt_client_hello(const struct qt_client *c) { return c->hello; }
+
+short qt_client_poll_events(const struct qt_client *c) {
+    return (short)(POLLIN | (qt_conn_pending(&c->conn) ? POLLOUT : 0));
+}
+
+int qt_client_send(struct qt_client *c, cJSON *req, qt_err *err) {
+    if (!cJSON_IsObject(req)) { cJSON_Delete(req); qt_err_set(err, "request: not an object"); return -1; }
+    int id;
+    const cJSON *v = cJSON_GetObjectItem(req, "id");
+    if (cJSON_IsNumber(v)) id = v->valueint;
+    else { id = ++c->next_id; cJSON_AddNumberToObject(req, "id", id); }
+    int rc = qt_conn_send(&c->conn, req);
+    cJSON_Delete(req);
+    if (rc) { qt_err_set(err, "engine: out of memory"); return -1; }
+    if (qt_conn_flush(&c->conn, err)) { c->gone = 1; qt_err_prefix(err, "engine"); return -1; }
+    return id;
+}
+
+int qt_client_send_raw(struct qt_client *c, const char *data, size_t len, qt_err *err) {
+    if (qt_conn_queue(&c->conn, data, len)) return qt_err_set(err, "engine: out of memory");
+    if (qt_conn_flush(&c->conn, err)) { c->gone = 1; return qt_err_prefix(err, "engine"); }
+    return QT_OK;
+}
+
+cJSON *qt_client_call(struct qt_client *c, cJSON *req, int timeout_ms, qt_err *err) {
+    int id = qt_client_send(c, req, err);
+    if (id < 0) return NULL;
+    double deadline = qt_now() + timeout_ms / 1000.0;
+    for (;;) {
+        for (int k = 0; k < c->q_len; k++) {
+            cJSON *m = c->q[(c->q_head + k) % c->q_cap];
+            const cJSON *mid = cJSON_GetObjectItem(m, "id");
+            if (!cJSON_IsNumber(mid) || mid->valueint != id || cJSON_GetObjectItem(m, "event")) continue;
+            m = q_pop_at(c, k);
+            cJSON *res = NULL;
+            if (cJSON_IsTrue(cJSON_GetObjectItem(m, "ok"))) {
+                res = cJSON_DetachItemFromObject(m, "result");
+                if (!res) res = cJSON_CreateObject();
+            } else {
+                const char *e = cJSON_GetStringValue(cJSON_GetObjectItem(m, "error"));
+                qt_err_set(err, "%s", e ? e : "engine: request failed");
+            }
+            cJSON_Delete(m);
+            return res;
+        }
+        if (c->gone) { qt_err_set(err, "engine: connection closed"); return NULL; }
+        double left = deadline - qt_now();
+        if (left <= 0) { qt_err_set(err, "engine: no reply in %d ms", timeout_ms); return NULL; }
+        struct pollfd p = {.fd = c->conn.fd, .events = qt_client_poll_events(c)};
+        int ms = (int)(left * 1000) + 1;
+        if (poll(&p, 1, ms > 100 ? 100 : ms) < 0 && errno != EINTR) {
+            qt_err_set(err, "engine: poll: %s", strerror(errno));
+            return NULL;
+        }
+        qt_err e2;
+        if (qt_client_pump(c, &e2)) { /* keep what arrived; report next turn */ }
+    }
+}
+
+static int say_hello(struct qt_client *c, int64_t since, qt_err *err) {
+    cJSON *req = cJSON_CreateObject();
+    cJSON_AddStringToObject(req, "op", "hello");
+    cJSON_AddNumberToObject(req, "version", QT_PROTO_VERSION);
+    if (since >= 0) cJSON_AddNumberToObject(req, "since", (double)since);
+    c->hello = qt_client_call(c, req, 10000, err);
+    if (!c->hello) return QT_ERR;
+    const cJSON *s = cJSON_GetObjectItem(c->hello, "seq");
+    c->last_seq = since >= 0 ? since : cJSON_IsNumber(s) ? (int64_t)s->valuedouble : 0;
+    return QT_OK;
+}
+
+static int try_connect(const char *sock, int *fd, qt_err *err) {
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", sock);
+    *fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (*fd < 0) return qt_err_set(err, "socket: %s", strerror(errno));
+    if (connect(*fd, (struct sockaddr *)&a, sizeof a) == 0) return QT_OK;
+    int e = errno;
+    close(*fd);
+    *fd = -1;
+    errno = e;
+    return qt_err_set(err, "%s: %s", sock, strerror(e));
+}
+
+int qt_client_probe(const char *session, char *sock, size_t n, qt_err *err) {
+    if (qt_session_socket_path(session, 1, sock, n, err)) return QT_ERR;
+    int fd;
+    if (try_connect(sock, &fd, err)) return 0;
+    close(fd);
+    return 1;
+}
+
+/* Runs `qtune engine --session NAME`, which returns once the daemon listens;
+ * its stderr becomes the error message when it fails. */
+static int start_daemon(const char *session, qt_err *err) {
+    const char *exe = getenv("QTUNE_ENGINE_BIN");
+    char self[PATH_MAX];
+    if (!exe || !*exe) {
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (n <= 0) return qt_err_set(err, "engine: cannot find the qtune binary (set QTUNE_ENGINE_BIN)");
+        self[n] = 0;
+        exe = self;
+    }
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) return qt_err_set(err, "engine: pipe: %s", strerror(errno));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) { close(p[0]); close(p[1]); return qt_err_set(err, "engine: fork: %s", strerror(errno)); }
+    if (pid == 0) {
+        dup2(p[1], 2);
+        int nfd = open("/dev/null", O_RDWR);
+        if (nfd >= 0) { dup2(nfd, 0); dup2(nfd, 1); }
+        execl(exe, "qtune", "engine", "--session", session, (char *)NULL);
+        dprintf(2, "qtune: %s: %s\n", exe, strerror(errno));
+        _exit(127);
+    }
+    close(p[1]);
+    char msg[900];
+    size_t got = 0;
+    for (;;) {
+        ssize_t r = read(p[0], msg + got, sizeof msg - 1 - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+        if (got == sizeof msg - 1) break;
+    }
+    msg[got] = 0;
+    close(p[0]);
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return QT_OK;
+    msg[strcspn(msg, "\n")] = 0;
+    const char *m = strncmp(msg, "qtune: ", 7) == 0 ? msg + 7 : msg;
+    return qt_err_set(err, "%s", *m ? m : "engine: the daemon did not start");
+}
+
+static void *inproc_main(void *arg) {
+    struct qt_client *c = arg;
+    qt_err err;
+    qt_daemon_run(c->d, 0, &err);
+    return NULL;
+}
+
+int qt_client_connect(const char *session, int flags, int64_t since,
+                      struct qt_client **out, qt_err *err) {
+    *out = NULL;
+    struct qt_client *c = calloc(1, sizeof *c);
+    if (!c) return qt_err_set(err, "engine: out of memory");
+    c->conn.fd = -1;
+    int fd = -1;
+    if (flags & QT_CLIENT_INPROC) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+            free(c);
+            return qt_err_set(err, "socketpair: %s", strerror(errno));
+        }
+        if (qt_daemon_new(session, 0, &c->d, err)) { close(sv[0]); close(sv[1]); free(c); return QT_ERR; }
+        if (qt_daemon_add_client(c->d, sv[1], err)) { close(sv[0]); qt_daemon_free(c->d); free(c); return QT_ERR; }
+        if (pthread_create(&c->thread, NULL, inproc_main, c) != 0) {
+            close(sv[0]);
+            qt_daemon_free(c->d);
+            free(c);
+            return qt_err_set(err, "engine: cannot start a thread");
+        }
+        c->has_thread = 1;
+        fd = sv[0];
+    } else {
+        char sock[PATH_MAX];
+        if (qt_session_socket_path(session, 1, sock, sizeof sock, err)) { free(c); return QT_ERR; }
+        if (try_connect(sock, &fd, err)) {
+            int e = errno;
+            if (!(flags & QT_CLIENT_START) || (e != ECONNREFUSED && e != ENOENT)) {
+                free(c);
+                if (e == ECONNREFUSED || e == ENOENT)
+                    return qt_err_set(err, "session %s: no engine daemon runs", session);
+                return QT_ERR;
+            }
+            qt_err serr;
+            if (start_daemon(session, &serr)) {
+                /* another client may have started it just now */
+                if (try_connect(sock, &fd, err)) { *err = serr; free(c); return QT_ERR; }
+            } else if (try_connect(sock, &fd, err)) {
+                free(c);
+                return QT_ERR;
+            }
+        }
+    }
+    qt_conn_init(&c->conn, fd);
+    if (!(flags & QT_CLIENT_RAW) && say_hello(c, since, err)) { qt_client_close(c); return QT_ERR; }
+    *out = c;
+    return QT_OK;
+}
+
+void qt_client_close(struct qt_client *c) {
+    if (!c) return;
+    if (c->conn.fd >= 0) {
+        qt_err e;
+        qt_conn_flush_wait(&c->conn, 200, &e);
+    }
+    qt_conn_close(&c->conn);
+    if (c->has_thread) {
+        pthread_join(c->thread, NULL);
+        qt_daemon_free(c->d);
+    }
+    while (c->q_len) cJSON_Delete(q_pop_at(c, 0));
+    free(c->q);
+    cJSON_Delete(c->hello);
+    free(c);
+}

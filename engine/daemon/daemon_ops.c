@@ -1,0 +1,443 @@
+/* daemon_ops.c — one function per protocol op (docs/protocol.md).  Each
+ * fills the reply's result object or fails with a one-line error. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+
+#include "daemon/daemon_ops.h"
+#include "daemon/job.h"
+#include "model/match.h"
+#include "model/model.h"
+#include "sessions/session.h"
+
+typedef int (*op_fn)(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req,
+                     cJSON *res, qt_err *err);
+
+/* ---- helpers */
+
+const char *qt_dop_str(const cJSON *req, const char *k) {
+    const cJSON *v = cJSON_GetObjectItem(req, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+int qt_dop_int(const cJSON *req, const char *k, int def) {
+    const cJSON *v = cJSON_GetObjectItem(req, k);
+    return cJSON_IsNumber(v) ? v->valueint : def;
+}
+
+void qt_dop_recipe_state(struct qt_daemon *d, cJSON *o, int with_text, qt_err *err) {
+    if (with_text) {
+        char *t = qt_session_recipe(d->s, err);
+        cJSON_AddStringToObject(o, "text", t ? t : "");
+        free(t);
+    }
+    cJSON_AddNumberToObject(o, "version", d->s->hist_cur);
+    cJSON_AddBoolToObject(o, "can_undo", qt_session_can_undo(d->s));
+    cJSON_AddBoolToObject(o, "can_redo", qt_session_can_redo(d->s));
+}
+
+void qt_dop_recipe_event(struct qt_daemon *d) {
+    cJSON *ev = qt_daemon_event("recipe");
+    qt_err err;
+    qt_dop_recipe_state(d, ev, 0, &err);
+    char *t = qt_session_recipe(d->s, &err);
+    /* the event log keeps 4096 events: big recipes are fetched with recipe_get */
+    if (t && strlen(t) <= 65536) cJSON_AddStringToObject(ev, "text", t);
+    else cJSON_AddNullToObject(ev, "text");
+    free(t);
+    qt_daemon_emit(d, ev);
+}
+
+static cJSON *jobs_array(struct qt_daemon *d) {
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; i < d->n_jobs; i++) cJSON_AddItemToArray(a, qt_daemon_job_json(d->jobs[i]));
+    return a;
+}
+
+static void session_state(struct qt_daemon *d, cJSON *res) {
+    cJSON_AddNumberToObject(res, "version", QT_PROTO_VERSION);
+    cJSON_AddStringToObject(res, "session", d->s->name);
+    cJSON_AddNumberToObject(res, "daemon_pid", d->pid);
+    cJSON_AddNumberToObject(res, "seq", (double)d->seq);
+    cJSON_AddNumberToObject(res, "first_seq", (double)(d->n_ring ? d->first_seq : d->seq + 1));
+    if (d->s->model) cJSON_AddStringToObject(res, "model", d->s->model);
+    else cJSON_AddNullToObject(res, "model");
+    cJSON_AddNumberToObject(res, "recipe_version", d->s->hist_cur);
+    cJSON_AddItemToObject(res, "jobs", jobs_array(d));
+}
+
+/* ---- ops */
+
+static int op_hello(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
+    const cJSON *v = cJSON_GetObjectItem(req, "version");
+    if (!cJSON_IsNumber(v))
+        return qt_err_set(err, "hello: no protocol \"version\" (this daemon speaks %d)", QT_PROTO_VERSION);
+    if (v->valueint != QT_PROTO_VERSION)
+        return qt_err_set(err, "hello: protocol version %d not supported (this daemon speaks %d)",
+                          v->valueint, QT_PROTO_VERSION);
+    const cJSON *since = cJSON_GetObjectItem(req, "since");
+    session_state(d, res);
+    int gap = 0;
+    c->replay_since = -1;
+    if (cJSON_IsNumber(since)) {
+        int64_t s = (int64_t)since->valuedouble;
+        if (s < 0) s = 0;
+        /* a client ahead of us saw events of a lost log: it must refresh too */
+        gap = s > d->seq || (d->n_ring ? s < d->first_seq - 1 : s < d->seq);
+        c->replay_since = s;
+    }
+    cJSON_AddBoolToObject(res, "gap", gap);
+    const char *who = qt_dop_str(req, "client");
+    qt_daemon_log(d, "client %d: hello%s%s", c->num, who ? " from " : "", who ? who : "");
+    c->hello = 1;
+    return QT_OK;
+}
+
+static int op_session(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
+    (void)c; (void)req; (void)err;
+    session_state(d, res);
+    return QT_OK;
+}
+
+static void model_summary(const struct qt_model *m, cJSON *res) {
+    cJSON_AddStringToObject(res, "model", m->path);
+    cJSON_AddStringToObject(res, "arch", m->cfg.model_type);
+    cJSON_AddNumberToObject(res, "layers", m->cfg.n_layers);
+    cJSON_AddNumberToObject(res, "mtp_layers", m->cfg.n_mtp);
+    cJSON_AddNumberToObject(res, "experts", m->cfg.n_experts);
+    cJSON_AddNumberToObject(res, "tensors", m->n_tensors);
+    cJSON_AddNumberToObject(res, "params", (double)qt_model_params(m, -1));
+    cJSON_AddNumberToObject(res, "bytes", (double)qt_model_bytes(m, -1));
+    cJSON_AddBoolToObject(res, "metadata_only", m->metadata_only);
+}
+
+static int op_open(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
+    (void)c;
+    const char *path = qt_dop_str(req, "model");
+    if (!path) return qt_err_set(err, "open: no \"model\" path");
+    struct qt_model *m;
+    if (qt_model_open(path, &m, err)) return QT_ERR;
+    if (qt_session_set_model(d->s, path, err)) { qt_model_free(m); return QT_ERR; }
+    if (d->model) qt_model_free(d->model);
+    qt_dop_rescache_free(d);
+    qt_dop_preview_reset(d);
+    d->model = m;
+    model_summary(m, res);
+    cJSON_ReplaceItemInObject(res, "model", cJSON_CreateString(d->s->model));
+    qt_daemon_log(d, "opened %s (%d tensors)", d->s->model, m->n_tensors);
+    return QT_OK;
+}
+
+static int op_model(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
+    (void)c; (void)req;
+    const struct qt_model *m = qt_daemon_model(d, err);
+    if (!m) return QT_ERR;
+    model_summary(m, res);
+    return QT_OK;
+}
+
+void qt_dop_page_init(const cJSON *req, struct qt_dop_page *pg) {
+    pg->offset = qt_dop_int(req, "offset", 0);
+    if (pg->offset < 0) pg->offset = 0;
+    pg->limit = qt_dop_int(req, "limit", -1);
+    pg->count = 0;
+}
+
+int qt_dop_page_take(struct qt_dop_page *pg) {
+    int k = pg->count++;
+    return k >= pg->offset && (pg->limit < 0 || k < pg->offset + pg->limit);
+}
+
+void qt_dop_page_put(const struct qt_dop_page *pg, cJSON *res) {
+    cJSON_AddNumberToObject(res, "count", pg->count);
+    cJSON_AddNumberToObject(res, "offset", pg->offset);
+}
+
+static int op_tensors(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
+    (void)c;
+    const struct qt_model *m = qt_daemon_model(d, err);
+    if (!m) return QT_ERR;
+    const char *filter = qt_dop_str(req, "filter");
+    struct qt_dop_page pg;
+    qt_dop_page_init(req, &pg);
+    struct qt_name_filter *f;
+    if (qt_name_filter_open(filter, &f, err)) return qt_err_prefix(err, "tensors: filter");
+    cJSON *arr = cJSON_CreateArray();
+    for (int i = 0; i < m->n_tensors; i++) {
+        const struct qt_tensor *t = &m->tensors[i];
+        if (!qt_name_filter_match(f, t->name) || !qt_dop_page_take(&pg)) continue;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "index", i);
+        cJSON_AddStringToObject(o, "name", t->name);
+        cJSON *sh = cJSON_AddArrayToObject(o, "shape");
+        for (int a = 0; a < t->ndim; a++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->shape[a]));
+        cJSON_AddStringToObject(o, "dtype", qt_dtype_name(t->dtype));
+        cJSON_AddStringToObject(o, "role", qt_role_name(t->role));
+        cJSON_AddNumberToObject(o, "layer", t->layer);
+        cJSON_AddNumberToObject(o, "expert", t->expert);
+        cJSON_AddNumberToObject(o, "mtp", t->mtp);
+        if (t->group >= 0 && t->group < m->n_groups) cJSON_AddStringToObject(o, "group", m->groups[t->group].name);
+        else cJSON_AddNullToObject(o, "group");
+        cJSON_AddNumberToObject(o, "params", (double)qt_tensor_numel(t));
+        cJSON_AddNumberToObject(o, "bytes", (double)t->nbytes);
+        cJSON_AddItemToArray(arr, o);
+    }
+    qt_name_filter_free(f);
+    qt_dop_page_put(&pg, res);
+    cJSON_AddItemToObject(res, "tensors", arr);
+    return QT_OK;
+}
+
+/* detail {tensor, bins?}: summary statistics and a histogram of one
+ * tensor's weights, from at most ~4M sampled elements (whole rows, evenly
+ * strided), for the detail panel. */
+static int op_detail(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
+    (void)c;
+    const struct qt_model *m = qt_daemon_model(d, err);
+    if (!m) return QT_ERR;
+    const char *name = qt_dop_str(req, "tensor");
+    if (!name) return qt_err_set(err, "detail: no \"tensor\" name");
+    const struct qt_tensor *t = qt_model_find(m, name);
+    if (!t) return qt_err_set(err, "detail: %s: no such tensor", name);
+    int bins = qt_dop_int(req, "bins", 64);
+    if (bins < 1 || bins > 1024) return qt_err_set(err, "detail: bins must be 1..1024");
+    int64_t rows = qt_tensor_rows(t), cols = qt_tensor_cols(t);
+    const int64_t budget = 4 << 20;
+    int64_t stride = rows * cols > budget ? (rows * cols + budget - 1) / budget : 1;
+    if (stride > rows) stride = rows;
+    int64_t nrows = (rows + stride - 1) / stride;
+    float *v = malloc((size_t)(nrows * cols) * sizeof *v);   /* (nrows, cols) sampled rows */
+    int *hist = calloc((size_t)bins, sizeof *hist);          /* (bins) */
+    if (!v || !hist) { free(v); free(hist); return qt_err_set(err, "detail: out of memory"); }
+    for (int64_t r = 0; r < nrows; r++)
+        if (qt_tensor_read_f32(m, t, r * stride, 1, v + r * cols, err)) { free(v); free(hist); return QT_ERR; }
+    int64_t n = nrows * cols;
+    double lo = n ? v[0] : 0, hi = n ? v[0] : 0, sum = 0, sum2 = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double x = v[i];
+        if (x < lo) lo = x;
+        if (x > hi) hi = x;
+        sum += x;
+        sum2 += x * x;
+    }
+    double w = hi > lo ? (hi - lo) / bins : 1;
+    for (int64_t i = 0; i < n; i++) {
+        int b = (int)((v[i] - lo) / w);
+        hist[b < 0 ? 0 : b >= bins ? bins - 1 : b]++;
+    }
+    double mean = n ? sum / (double)n : 0, var = n ? sum2 / (double)n - mean * mean : 0;
+    cJSON_AddStringToObject(res, "name", t->name);
+    cJSON *sh = cJSON_AddArrayToObject(res, "shape");
+    for (int a = 0; a < t->ndim; a++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->shape[a]));
+    cJSON_AddStringToObject(res, "dtype", qt_dtype_name(t->dtype));
+    cJSON_AddStringToObject(res, "role", qt_role_name(t->role));
+    cJSON_AddNumberToObject(res, "rows_sampled", (double)nrows);
+    cJSON_AddNumberToObject(res, "elements", (double)n);
+    cJSON_AddNumberToObject(res, "min", lo);
+    cJSON_AddNumberToObject(res, "max", hi);
+    cJSON_AddNumberToObject(res, "mean", mean);
+    cJSON_AddNumberToObject(res, "std", var > 0 ? sqrt(var) : 0);
+    cJSON_AddNumberToObject(res, "absmax", fabs(lo) > fabs(hi) ? fabs(lo) : fabs(hi));
+    cJSON *h = cJSON_AddObjectToObject(res, "hist");
+    cJSON_AddNumberToObject(h, "lo", lo);
+    cJSON_AddNumberToObject(h, "hi", hi);
+    cJSON_AddItemToObject(h, "counts", cJSON_CreateIntArray(hist, bins));
+    free(v);
+    free(hist);
+    return QT_OK;
+}
+
+static int op_recipe_get(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
+    (void)c; (void)req;
+    qt_dop_recipe_state(d, res, 1, err);
+    return QT_OK;
+}
+
+/* A recipe change was stored: tell every client, answer with the new state. */
+static int recipe_changed(struct qt_daemon *d, cJSON *res, qt_err *err) {
+    qt_dop_recipe_event(d);
+    qt_dop_recipe_state(d, res, 1, err);
+    return QT_OK;
+}
+
+static int op_recipe_set(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
+    (void)c;
+    const char *text = qt_dop_str(req, "text");
+    if (!text) return qt_err_set(err, "recipe_set: no \"text\"");
+    if (qt_session_recipe_set(d->s, text, err)) return QT_ERR;
+    return recipe_changed(d, res, err);
+}
+
+static int op_undo(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
+    (void)c; (void)req;
+    if (qt_session_undo(d->s, err)) return QT_ERR;
+    return recipe_changed(d, res, err);
+}
+
+static int op_redo(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
+    (void)c; (void)req;
+    if (qt_session_redo(d->s, err)) return QT_ERR;
+    return recipe_changed(d, res, err);
+}
+
+static int slot_of(const cJSON *req, char *slot, qt_err *err) {
+    const char *s = qt_dop_str(req, "slot");
+    if (!s || (strcmp(s, "A") && strcmp(s, "B"))) return qt_err_set(err, "variant: \"slot\" must be \"A\" or \"B\"");
+    *slot = s[0];
+    return QT_OK;
+}
+
+static int op_variant_store(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
+    (void)c;
+    char slot;
+    if (slot_of(req, &slot, err)) return QT_ERR;
+    const char *text = qt_dop_str(req, "text");
+    char *cur = NULL;
+    if (!text) {
+        cur = qt_session_recipe(d->s, err);
+        if (!cur) return QT_ERR;
+        text = cur;
+    }
+    int rc = qt_session_variant_store(d->s, slot, text, err);
+    if (rc == QT_OK) {
+        char sl[2] = {slot, 0};
+        cJSON_AddStringToObject(res, "slot", sl);
+        cJSON_AddNumberToObject(res, "bytes", (double)strlen(text));
+    }
+    free(cur);
+    return rc;
+}
+
+static int op_variant_get(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
+    (void)c;
+    char slot;
+    if (slot_of(req, &slot, err)) return QT_ERR;
+    char *t = qt_session_variant_get(d->s, slot, err);
+    if (!t && err->msg[0]) return QT_ERR;
+    char sl[2] = {slot, 0};
+    cJSON_AddStringToObject(res, "slot", sl);
+    if (t) cJSON_AddStringToObject(res, "text", t);
+    else cJSON_AddNullToObject(res, "text");
+    free(t);
+    return QT_OK;
+}
+
+static int op_job_submit(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
+    (void)c;
+    const char *kind = qt_dop_str(req, "kind");
+    if (!kind) return qt_err_set(err, "job_submit: no \"kind\"");
+    const struct qt_job_kind *k = qt_job_kind_find(kind);
+    if (!k) {
+        char names[256] = "";
+        for (const char *const *n = qt_job_kind_names(); *n; n++)
+            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", names[0] ? ", " : "", *n);
+        return qt_err_set(err, "job_submit: %s: unknown job kind (%s)", kind, names);
+    }
+    if (!k->run) return qt_err_set(err, "job_submit: %s: not available in this build", kind);
+    if (k->needs_model && !d->s->model) return qt_err_set(err, "job_submit: no model opened in this session (send open first)");
+    const cJSON *p = cJSON_GetObjectItem(req, "params");
+    if (p && !cJSON_IsObject(p)) return qt_err_set(err, "job_submit: \"params\" must be an object");
+    if (k->check && k->check(p ? p : NULL, err)) return qt_err_prefix(err, "job_submit");
+    const char *text = qt_dop_str(req, "text");
+    char *cur = NULL;
+    if (!text) {
+        cur = qt_session_recipe(d->s, err);
+        if (!cur) return QT_ERR;
+        text = cur;
+    }
+    struct qt_job *j = qt_daemon_job_add(d, kind, p ? cJSON_Duplicate(p, 1) : cJSON_CreateObject(), text, err);
+    free(cur);
+    if (!j) return QT_ERR;
+    cJSON_AddItemToObject(res, "job", qt_daemon_job_json(j));
+    return QT_OK;
+}
+
+static int op_job_list(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
+    (void)c; (void)req; (void)err;
+    cJSON_AddItemToObject(res, "jobs", jobs_array(d));
+    return QT_OK;
+}
+
+static struct qt_job *req_job(struct qt_daemon *d, const cJSON *req, const char *op, qt_err *err) {
+    const cJSON *v = cJSON_GetObjectItem(req, "job");
+    if (!cJSON_IsNumber(v)) { qt_err_set(err, "%s: no \"job\" id", op); return NULL; }
+    struct qt_job *j = qt_daemon_job_find(d, v->valueint);
+    if (!j) qt_err_set(err, "%s: no job %d", op, v->valueint);
+    return j;
+}
+
+static int op_job_get(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
+    (void)c;
+    struct qt_job *j = req_job(d, req, "job_get", err);
+    if (!j) return QT_ERR;
+    cJSON_AddItemToObject(res, "job", qt_daemon_job_json(j));
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/report.json", j->dir);
+    char *txt = qt_read_file(path, NULL, NULL);
+    cJSON *rep = txt ? cJSON_Parse(txt) : NULL;
+    free(txt);
+    cJSON_AddItemToObject(res, "report", rep ? rep : cJSON_CreateNull());
+    snprintf(path, sizeof path, "%s/recipe.yaml", j->dir);   /* the frozen recipe */
+    txt = qt_read_file(path, NULL, NULL);
+    cJSON_AddItemToObject(res, "recipe", txt ? cJSON_CreateString(txt) : cJSON_CreateNull());
+    free(txt);
+    snprintf(path, sizeof path, "%s/log", j->dir);
+    size_t n = 0;
+    txt = qt_read_file(path, &n, NULL);
+    size_t keep = 64 * 1024;
+    cJSON_AddStringToObject(res, "log", !txt ? "" : n > keep ? txt + n - keep : txt);
+    free(txt);
+    return QT_OK;
+}
+
+static int op_job_cancel(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
+    (void)c;
+    struct qt_job *j = req_job(d, req, "job_cancel", err);
+    if (!j) return QT_ERR;
+    if (qt_daemon_job_cancel(d, j, err)) return qt_err_prefix(err, "job_cancel");
+    cJSON_AddItemToObject(res, "job", qt_daemon_job_json(j));
+    return QT_OK;
+}
+
+static int op_shutdown(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
+    (void)res;
+    int force = cJSON_IsTrue(cJSON_GetObjectItem(req, "force"));
+    int n = qt_daemon_jobs_active(d);
+    if (n && !force)
+        return qt_err_set(err, "shutdown: %d job%s running or queued (force to cancel them)", n, n == 1 ? "" : "s");
+    qt_daemon_log(d, "client %d: shutdown%s", c->num, force ? " (force)" : "");
+    qt_daemon_quit(d);
+    return QT_OK;
+}
+
+static const struct {
+    const char *name;
+    op_fn fn;
+} ops[] = {
+    {"hello", op_hello},           {"session", op_session},
+    {"open", op_open},             {"model", op_model},
+    {"tensors", op_tensors},       {"detail", op_detail},
+    {"preview", qt_dop_preview},
+    {"recipe_get", op_recipe_get}, {"recipe_set", op_recipe_set},
+    {"undo", op_undo},             {"redo", op_redo},
+    {"variant_store", op_variant_store}, {"variant_get", op_variant_get},
+    {"resolve", qt_dop_resolve},   {"match", qt_dop_match},
+    {"recipe_edit", qt_dop_recipe_edit},
+    {"lint", qt_dop_lint},         {"deploy", qt_dop_deploy},
+    {"job_submit", op_job_submit}, {"job_list", op_job_list},
+    {"job_get", op_job_get},       {"job_cancel", op_job_cancel},
+    {"shutdown", op_shutdown},
+};
+
+int qt_daemon_op(struct qt_daemon *d, struct qt_client_slot *c, const char *op,
+                 const cJSON *req, cJSON *result, qt_err *err) {
+    if (!c->hello && strcmp(op, "hello") != 0)
+        return qt_err_set(err, "%s: say hello first ({\"op\":\"hello\",\"version\":%d})", op, QT_PROTO_VERSION);
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        if (!strcmp(ops[i].name, op)) return ops[i].fn(d, c, req, result, err);
+    return qt_err_set(err, "%s: unknown op", op);
+}

@@ -1,0 +1,156 @@
+/* daemon_preview.c — the daemon's preview op (engine/preview.h): weight
+ * error of given tensors under given schemes, cached per (tensor, scheme). */
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "eval/calib.h"
+#include "daemon/daemon_ops.h"
+#include "eval/eval.h"
+#include "model/model.h"
+#include "eval/preview.h"
+#include "quant/quant.h"
+#include "quant/scheme.h"
+
+/* ---- preview */
+
+static void num_or_null(cJSON *o, const char *k, double v) {
+    if (isfinite(v)) cJSON_AddNumberToObject(o, k, v);
+    else cJSON_AddNullToObject(o, k);
+}
+
+/* One (tensor, scheme) pair into arr.  An unknown tensor or scheme fails the
+ * request; a pair that cannot be computed gets "error". */
+static int preview_pair(struct qt_daemon *d, const struct qt_model *m, const char *name, const char *scheme,
+                        int calib, cJSON *arr, qt_err *err) {
+    int ti = qt_model_find_index(m, name);
+    if (ti < 0) return qt_err_set(err, "preview: %s: no such tensor", name);
+    struct qt_scheme s;
+    if (qt_scheme_parse(scheme, &s, err)) return qt_err_prefix(err, "preview");
+    const struct qt_tensor *t = &m->tensors[ti];
+    char canon[QT_SCHEME_STR_MAX];
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", t->name);
+    cJSON_AddStringToObject(o, "scheme", qt_scheme_format(&s, canon, sizeof canon));
+    cJSON_AddItemToArray(arr, o);
+    int64_t rows = qt_tensor_rows(t), cols = qt_tensor_cols(t);
+    enum qt_dtype wd = t->dtype == QT_DT_F16 || t->dtype == QT_DT_F32 ? t->dtype : QT_DT_BF16;
+    if (qt_scheme_is_kept(&s)) {
+        cJSON_AddNumberToObject(o, "rel_rmse", 0);
+        cJSON_AddNullToObject(o, "sqnr_db");
+        cJSON_AddNumberToObject(o, "max_abs", 0);
+        cJSON_AddNumberToObject(o, "bytes", (double)t->nbytes);
+        cJSON_AddFalseToObject(o, "cached");
+        return QT_OK;
+    }
+    qt_err e2 = {{0}};
+    if (t->ndim != 2) {
+        cJSON_AddStringToObject(o, "error", "not a 2-D weight");
+        return QT_OK;
+    }
+    if (qt_scheme_check_shape(&s, rows, cols, &e2)) {
+        cJSON_AddStringToObject(o, "error", e2.msg);
+        return QT_OK;
+    }
+    if (!d->pcache && !(d->pcache = qt_preview_cache_new())) return qt_err_set(err, "preview: out of memory");
+    int64_t hits = qt_preview_cache_hits(d->pcache);
+    struct qt_qstats st;
+    const float *imp = calib && d->calib_d ? d->calib_d[ti] : NULL;
+    if (qt_preview_tensor(m, ti, &s, imp, d->pcache, &st, &e2)) {
+        cJSON_AddStringToObject(o, "error", e2.msg);
+        return QT_OK;
+    }
+    cJSON_AddNumberToObject(o, "rel_rmse", qt_qstats_rel_rmse(&st));
+    num_or_null(o, "sqnr_db", qt_qstats_sqnr_db(&st));
+    cJSON_AddNumberToObject(o, "max_abs", st.max_abs);
+    if (imp) num_or_null(o, "rel_out", qt_qstats_rel_out(&st));
+    cJSON_AddNumberToObject(o, "bytes", (double)qt_quant_bytes(&s, rows, cols, wd));
+    cJSON_AddBoolToObject(o, "cached", qt_preview_cache_hits(d->pcache) > hits);
+    return QT_OK;
+}
+
+void qt_dop_preview_reset(struct qt_daemon *d) {
+    /* cached results point at the importance vectors: they go together (a
+     * new allocation could reuse an old vector's address) */
+    qt_preview_cache_free(d->pcache);
+    d->pcache = NULL;
+    if (d->calib_d) qt_calib_importance_free(d->calib_d, d->calib_n);
+    d->calib_d = NULL;
+    d->calib_n = 0;
+    free(d->calib_path);
+    d->calib_path = NULL;
+}
+
+/* The importance vectors of calibration text path, loaded once per session
+ * and model from $QTUNE_HOME/cache, where a `calib` job put them.  Never a
+ * forward pass here: the daemon stays responsive; a text not yet calibrated
+ * is an error that says to run the job. */
+static int calib_ensure(struct qt_daemon *d, const struct qt_model *m, const char *path, qt_err *err) {
+    if (d->calib_path && !strcmp(d->calib_path, path)) return QT_OK;
+    char cache[PATH_MAX];
+    struct qt_calib_params p = {.calib_path = path, .cache_dir = qt_eval_default_cache_dir(cache, sizeof cache),
+                                .cache_only = 1};
+    struct qt_calib *c;
+    if (qt_calib_run(m, &p, &c, err)) return qt_err_prefix(err, "preview: calib");
+    float **imp = qt_calib_importance_all(c, m);
+    qt_calib_free(c);
+    if (!imp) return qt_err_set(err, "preview: calib: out of memory");
+    qt_dop_preview_reset(d);
+    d->calib_d = imp;
+    d->calib_n = m->n_tensors;
+    d->calib_path = qt_strdup(path);
+    return QT_OK;
+}
+
+int qt_dop_preview(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
+    (void)c;
+    const struct qt_model *m = qt_daemon_model(d, err);
+    if (!m) return QT_ERR;
+    const char *calib = cJSON_GetStringValue(cJSON_GetObjectItem(req, "calib"));
+    if (calib && calib_ensure(d, m, calib, err)) return QT_ERR;
+    int cal = calib != NULL;
+    const cJSON *tensors = cJSON_GetObjectItem(req, "tensors"), *schemes = cJSON_GetObjectItem(req, "schemes");
+    const cJSON *pairs = cJSON_GetObjectItem(req, "pairs"), *x, *y;
+    cJSON *arr = cJSON_AddArrayToObject(res, "results");
+    if (cJSON_IsArray(pairs)) {
+        cJSON_ArrayForEach(x, pairs) {
+            const cJSON *a = cJSON_GetArrayItem(x, 0), *b = cJSON_GetArrayItem(x, 1);
+            if (!cJSON_IsString(a) || !cJSON_IsString(b))
+                return qt_err_set(err, "preview: \"pairs\" must be [[tensor, scheme], ...]");
+            if (preview_pair(d, m, a->valuestring, b->valuestring, cal, arr, err)) return QT_ERR;
+        }
+        return QT_OK;
+    }
+    if (!cJSON_IsArray(tensors) || !cJSON_IsArray(schemes))
+        return qt_err_set(err, "preview: give \"tensors\" and \"schemes\" (arrays of strings), or \"pairs\"");
+    cJSON_ArrayForEach(x, tensors) {
+        if (!cJSON_IsString(x)) return qt_err_set(err, "preview: \"tensors\" must hold strings");
+        cJSON_ArrayForEach(y, schemes) {
+            if (!cJSON_IsString(y)) return qt_err_set(err, "preview: \"schemes\" must hold strings");
+            if (preview_pair(d, m, x->valuestring, y->valuestring, cal, arr, err)) return QT_ERR;
+        }
+    }
+    return QT_OK;
+}
+
+/* Params and bytes after quantization of the quantizable weights when tensor
+ * i gets schemes[i] ("bf16" or NULL: kept), as the preview totals count them. */
+void qt_dop_size(const struct qt_model *m, const char *const *schemes, int64_t *params, int64_t *bytes) {
+    *params = *bytes = 0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        if (!qt_preview_quantizable(m, i)) continue;
+        const struct qt_tensor *t = &m->tensors[i];
+        enum qt_dtype wd = t->dtype == QT_DT_F16 || t->dtype == QT_DT_F32 ? t->dtype : QT_DT_BF16;
+        struct qt_scheme s;
+        qt_err e2;
+        *params += qt_tensor_numel(t);
+        if (schemes[i] && strcmp(schemes[i], "bf16") && qt_scheme_parse(schemes[i], &s, &e2) == QT_OK &&
+            !qt_scheme_is_kept(&s))
+            *bytes += qt_quant_bytes(&s, qt_tensor_rows(t), qt_tensor_cols(t), wd);
+        else
+            *bytes += (int64_t)t->nbytes;
+    }
+}

@@ -1,0 +1,193 @@
+/* job_eval.c — the job kinds that run the forward pass: the engine's KL
+ * evaluation (engine/eval.h) and sensitivity scan (engine/sensitivity.h) of
+ * the job's frozen recipe, or of one uniform scheme, and the calibration
+ * statistics (engine/calib.h) the preview's weighted error needs. */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+
+#include "eval/calib.h"
+#include "eval/eval.h"
+#include "daemon/job.h"
+#include "model/model.h"
+#include "eval/qplan.h"
+#include "io/report.h"
+#include "eval/sensitivity.h"
+
+static const char *pstr(const void *params, const char *k) {
+    return cJSON_GetStringValue(cJSON_GetObjectItem((const cJSON *)params, k));
+}
+
+static int pint(const void *params, const char *k, int def, int lo, const char *kind, int *out, qt_err *err) {
+    const cJSON *v = cJSON_GetObjectItem((const cJSON *)params, k);
+    if (!v) { *out = def; return QT_OK; }
+    if (!cJSON_IsNumber(v) || v->valuedouble != (double)v->valueint || v->valueint < lo)
+        return qt_err_set(err, "%s: params.%s: expected an integer of at least %d", kind, k, lo);
+    *out = v->valueint;
+    return QT_OK;
+}
+
+/* Common checks: data readable, ctx/chunks sane, scheme a string. */
+static int check_common(const void *params, const char *kind, qt_err *err) {
+    const char *data = pstr(params, "data");
+    int x;
+    if (!data) return qt_err_set(err, "%s: params.data (the evaluation text) is required", kind);
+    if (access(data, R_OK) != 0) return qt_err_set(err, "%s: %s: cannot read it", kind, data);
+    if (pint(params, "ctx", 0, 2, kind, &x, err) || pint(params, "chunks", 0, 1, kind, &x, err)) return QT_ERR;
+    const cJSON *s = cJSON_GetObjectItem((const cJSON *)params, "scheme");
+    if (s && !cJSON_IsString(s)) return qt_err_set(err, "%s: params.scheme must be a string", kind);
+    return QT_OK;
+}
+
+int qt_job_eval_check(const void *params, qt_err *err) { return check_common(params, "eval", err); }
+
+int qt_job_sensitivity_check(const void *params, qt_err *err) {
+    if (check_common(params, "sensitivity", err)) return QT_ERR;
+    const char *by = pstr(params, "by");
+    if (by && strcmp(by, "group") && strcmp(by, "layer"))
+        return qt_err_set(err, "sensitivity: params.by: expected group or layer, not %s", by);
+    return QT_OK;
+}
+
+struct progress_ctx {
+    struct qt_job_ctx *job;
+    const char *stage;
+};
+
+static void on_progress(void *p, int64_t done, int64_t total) {
+    struct progress_ctx *pc = p;
+    qt_job_progress(pc->job, done, total, pc->stage);
+}
+
+/* The plan: params.scheme for every Linear, else the frozen recipe. */
+static int make_plan(struct qt_job_ctx *ctx, const char *kind, struct qt_qplan *plan, qt_err *err) {
+    const char *scheme = pstr(ctx->params, "scheme");
+    const cJSON *f32 = cJSON_GetObjectItem((const cJSON *)ctx->params, "f32_arith");
+    int rc;
+    if (scheme) {
+        rc = qt_qplan_uniform(ctx->model, scheme, plan, err);
+    } else {
+        const char *p = ctx->recipe;
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+        if (!*p) return qt_err_set(err, "%s: the session has no recipe (set one, or give params.scheme)", kind);
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/recipe.yaml", ctx->dir);
+        rc = qt_qplan_from_recipe(ctx->model, path, plan, err);
+    }
+    if (rc == QT_OK) plan->f32_arith = cJSON_IsTrue(f32);
+    return rc;
+}
+
+static void params_eval(struct qt_job_ctx *ctx, struct qt_eval_params *p, char *cache, size_t n,
+                        struct progress_ctx *pc, int ctx_def, int chunks_def) {
+    qt_err e2;
+    memset(p, 0, sizeof *p);
+    p->data_path = pstr(ctx->params, "data");
+    pint(ctx->params, "ctx", ctx_def, 2, "", &p->ctx, &e2);
+    pint(ctx->params, "chunks", chunks_def, 1, "", &p->chunks, &e2);
+    p->second_half = cJSON_IsTrue(cJSON_GetObjectItem((const cJSON *)ctx->params, "second_half"));
+    p->cache_dir = qt_eval_default_cache_dir(cache, n);
+    p->progress = on_progress;
+    p->progress_ctx = pc;
+    p->cancel = (volatile int *)ctx->cancel;
+}
+
+int qt_job_eval_run(struct qt_job_ctx *ctx, qt_err *err) {
+    struct qt_qplan plan;
+    if (make_plan(ctx, "eval", &plan, err)) return QT_ERR;
+    struct progress_ctx pc = {ctx, "base"};
+    struct qt_eval_params p;
+    char cache[PATH_MAX];
+    params_eval(ctx, &p, cache, sizeof cache, &pc, 0, 0);
+    qt_job_log(ctx, "eval: %d tensors quantized, data %s", plan.n_quantized, p.data_path);
+    struct qt_eval_base *base = NULL;
+    struct qt_kl_stats st;
+    int rc = qt_eval_base_init(ctx->model, &p, &base, err);
+    if (rc == QT_OK) {
+        qt_job_log(ctx, "base: %d chunks of %d tokens%s", base->nseq, base->ctx, base->from_cache ? " (cached)" : "");
+        struct qt_fwd_hooks hk = qt_qplan_hooks(&plan);
+        pc.stage = "quantized";
+        rc = qt_eval_run(ctx->model, base, &hk, 0, &p, &st, err);
+        st.tensors_quantized = plan.n_quantized;
+    }
+    if (rc == QT_OK) {
+        cJSON *r = qt_eval_json(NULL, &st);
+        cJSON_AddNumberToObject(r, "chunks", base->nseq);
+        cJSON_AddNumberToObject(r, "ctx", base->ctx);
+        cJSON_AddStringToObject(r, "data", p.data_path);
+        const char *scheme = pstr(ctx->params, "scheme");
+        if (scheme) cJSON_AddStringToObject(r, "scheme", scheme);
+        ctx->report = r;
+        qt_job_log(ctx, "KL mean %.6f ± %.6f, same top %.2f%%, ln PPL ratio %+.6f", st.kld_mean, st.kld_stderr,
+                   100 * st.same_top_p, st.ln_ppl_ratio);
+    }
+    qt_eval_base_free(base);
+    qt_qplan_free(&plan);
+    return rc;
+}
+
+int qt_job_sensitivity_run(struct qt_job_ctx *ctx, qt_err *err) {
+    struct qt_qplan plan;
+    if (make_plan(ctx, "sensitivity", &plan, err)) return QT_ERR;
+    struct progress_ctx pc = {ctx, "units"};
+    struct qt_sens_params p = {.by = QT_SENS_GROUP};
+    char cache[PATH_MAX];
+    params_eval(ctx, &p.eval, cache, sizeof cache, &pc, 512, 4);   /* the CLI's defaults */
+    const char *by = pstr(ctx->params, "by");
+    if (by && !strcmp(by, "layer")) p.by = QT_SENS_LAYER;
+    qt_job_log(ctx, "sensitivity by %s: %d tensors quantized, data %s", p.by == QT_SENS_LAYER ? "layer" : "group",
+               plan.n_quantized, p.eval.data_path);
+    struct qt_sens_result r;
+    memset(&r, 0, sizeof r);
+    int rc = qt_sensitivity_run(ctx->model, &plan, &p, &r, err);
+    if (rc == QT_OK) {
+        ctx->report = qt_sens_json(NULL, &r, p.by);
+        qt_job_log(ctx, "%d units; sum of single-unit ΔKL %.6f, all together %.6f", r.n_units, r.sum_dkl,
+                   r.all.kld_mean);
+    }
+    qt_sens_result_free(&r);
+    qt_qplan_free(&plan);
+    return rc;
+}
+
+/* ---- calib: statistics into $QTUNE_HOME/cache for the preview's rel_out */
+
+int qt_job_calib_check(const void *params, qt_err *err) {
+    const char *path = pstr(params, "calib");
+    if (!path) return qt_err_set(err, "calib: params.calib (the calibration text) is required");
+    if (path[0] != '/') return qt_err_set(err, "calib: params.calib: %s: give an absolute path", path);
+    if (access(path, R_OK) != 0) return qt_err_set(err, "calib: %s: cannot read it", path);
+    return QT_OK;
+}
+
+int qt_job_calib_run(struct qt_job_ctx *ctx, qt_err *err) {
+    struct progress_ctx pc = {ctx, "layers"};
+    char cache[PATH_MAX];
+    struct qt_calib_params p = {.calib_path = pstr(ctx->params, "calib"),
+                                .cache_dir = qt_eval_default_cache_dir(cache, sizeof cache),
+                                .progress = on_progress, .progress_ctx = &pc,
+                                .cancel = (volatile int *)ctx->cancel};
+    qt_job_log(ctx, "calib: %s", p.calib_path);
+    struct qt_calib *c;
+    if (qt_calib_run(ctx->model, &p, &c, err)) return QT_ERR;
+    int rc = QT_OK;
+    if (!c->cache_path) {
+        rc = qt_err_set(err, "calib: could not save the statistics under %s", cache);
+    } else {
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddStringToObject(r, "calib", p.calib_path);
+        cJSON_AddNumberToObject(r, "tokens", (double)c->tokens);
+        cJSON_AddNumberToObject(r, "linears", c->n_linear);
+        cJSON_AddNumberToObject(r, "unseen", c->n_unseen);
+        cJSON_AddBoolToObject(r, "from_cache", c->from_cache);
+        cJSON_AddStringToObject(r, "cache", c->cache_path);
+        ctx->report = r;
+        qt_job_log(ctx, "%lld tokens, %d Linears observed (%d saw no token)%s", (long long)c->tokens,
+                   c->n_linear - c->n_unseen, c->n_unseen, c->from_cache ? " (cached)" : "");
+    }
+    qt_calib_free(c);
+    return rc;
+}

@@ -1,0 +1,96 @@
+/* job_quantize.c — the quantize job kind: the frozen recipe resolved on the
+ * session's model and written as a compressed-tensors checkpoint
+ * (engine/writer.h), with progress in bytes of source weights, cancellable
+ * (the writer removes its partial output). */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+
+#include "daemon/job.h"
+#include "model/model.h"
+#include "recipe/recipe.h"
+#include "io/report.h"
+#include "io/writer.h"
+
+static const char *pstr(const void *params, const char *k) {
+    return cJSON_GetStringValue(cJSON_GetObjectItem((const cJSON *)params, k));
+}
+
+int qt_job_quantize_check(const void *params, qt_err *err) {
+    const char *out = pstr(params, "out");
+    if (!out || !*out) return qt_err_set(err, "quantize: params.out (the checkpoint directory) is required");
+    const cJSON *f = cJSON_GetObjectItem((const cJSON *)params, "force");
+    struct stat st;
+    if (!cJSON_IsTrue(f) && stat(out, &st) == 0)
+        return qt_err_set(err, "quantize: %s: already exists (params.force replaces it)", out);
+    const char *calib = pstr(params, "calib");
+    if (calib && access(calib, R_OK) != 0) return qt_err_set(err, "quantize: %s: cannot read calibration file", calib);
+    const char *shard = pstr(params, "max_shard_size");
+    uint64_t sz;
+    if (shard && qt_write_parse_size(shard, &sz, err)) return qt_err_prefix(err, "quantize: params.max_shard_size");
+    return QT_OK;
+}
+
+/* mkdir -p of out's parent (the writer creates out itself, atomically). */
+static int make_parent(const char *out, qt_err *err) {
+    char dir[PATH_MAX];
+    if (snprintf(dir, sizeof dir, "%s", out) >= (int)sizeof dir) return qt_err_set(err, "%s: path too long", out);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir) return QT_OK;
+    *slash = 0;
+    return qt_mkdirs(dir, 0755, err);
+}
+
+static void on_progress(void *ud, int64_t done, int64_t total, const char *tensor) {
+    (void)tensor;
+    qt_job_progress(ud, done, total, "writing");
+}
+
+int qt_job_quantize_run(struct qt_job_ctx *ctx, qt_err *err) {
+    const struct qt_model *m = ctx->model;
+    const char *out = pstr(ctx->params, "out");
+    const char *p = ctx->recipe;
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+    if (!*p) return qt_err_set(err, "quantize: the session has no recipe");
+    struct qt_recipe *r = NULL;
+    struct qt_resolution res = {0};
+    if (qt_recipe_parse(ctx->recipe, strlen(ctx->recipe), "recipe.yaml", &r, err) ||
+        qt_recipe_resolve(r, m, &res, err)) {
+        qt_resolution_free(&res);
+        qt_recipe_free(r);
+        return QT_ERR;
+    }
+    int rc = QT_ERR;
+    uint64_t max_shard = 0;
+    const char *shard = pstr(ctx->params, "max_shard_size");
+    if (shard && qt_write_parse_size(shard, &max_shard, err)) goto done;
+    char rpath[PATH_MAX];
+    snprintf(rpath, sizeof rpath, "%s/recipe.yaml", ctx->dir);
+    struct qt_write_params wp = {
+        .out = out, .max_shard_bytes = max_shard,
+        .force = cJSON_IsTrue(cJSON_GetObjectItem((const cJSON *)ctx->params, "force")),
+        .recipe_path = rpath,
+        .calib = pstr(ctx->params, "calib"), .progress = on_progress, .progress_ud = ctx,
+        .cancel = (const volatile int *)ctx->cancel,
+    };
+    if (make_parent(out, err)) goto done;
+    qt_job_log(ctx, "quantize: %d tensors -> %s", res.n_quantized, out);
+    struct qt_write_result wr;
+    /* refuses GPTQ/AWQ/... and kv_cache_scheme, maps recipe groups to config groups */
+    if (qt_write_ct_recipe(m, r, &res, &wp, &wr, err)) goto done;
+    ctx->report = qt_write_json(NULL, out, &wr);
+    qt_job_log(ctx, "wrote %s: %d modules quantized, %d tensors kept, %d shard%s", out, wr.n_quantized, wr.n_kept,
+               wr.n_shards, wr.n_shards == 1 ? "" : "s");
+    rc = QT_OK;
+done:
+    qt_resolution_free(&res);
+    qt_recipe_free(r);
+    return rc;
+}

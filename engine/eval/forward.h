@@ -1,0 +1,88 @@
+/* forward.h — a float32 forward pass of a decoder model on the CPU (OpenBLAS
+ * sgemm, threaded by OpenBLAS and by our own parallel loops), DESIGN §6.
+ *
+ * Architectures: glm4_moe (GLM-4.5/4.6/4.7); qt_fwd_init refuses others.
+ *
+ * Threads: the forward splits matmuls over qt_nthreads() threads of its own,
+ * each calling a single-threaded sgemm; qt_fwd_init therefore sets OpenBLAS
+ * to one thread for the process (its idle workers spin between calls and
+ * starve ours).  Code that wants OpenBLAS threading sets it back itself.
+ *
+ * Work is layer-major: a batch of nseq sequences of seqlen tokens goes through
+ * one layer at a time, so each weight is converted from the mmap once per
+ * batch.  Only the weights of the layer being computed are held as float32
+ * (one projection or one routed expert at a time), never the whole model.
+ *
+ * Hooks let a caller
+ *   - substitute weights per tensor (dequantized weights for quantized eval),
+ *   - fake-quantize the input of a Linear per token (W8A8 / FP8 dynamic),
+ *   - observe the rows entering every Linear (calibration statistics; a routed
+ *     expert sees only the tokens routed to it),
+ * and, through qt_fwd_embed / qt_fwd_layer / qt_fwd_final, capture the hidden
+ * states entering any layer and restart from them (sensitivity scans). */
+#ifndef QT_FORWARD_H
+#define QT_FORWARD_H
+#include <stdint.h>
+
+#include "model/model.h"
+#include "base/qt.h"
+
+/* Per-token dynamic activation fake-quantization of a Linear's input. */
+enum qt_fwd_act { QT_FWD_ACT_NONE, QT_FWD_ACT_INT8_TOK, QT_FWD_ACT_FP8_TOK };
+
+struct qt_fwd_hooks {
+    void *ctx;
+    /* Fills out (rows, cols) with the float32 weight to use for tensor ti
+     * (an index into model->tensors) and returns QT_OK; returns 1 to use the
+     * model's own weight; QT_ERR (with err) aborts the forward.  NULL: always
+     * the model's weights.  May be called from one thread at a time only. */
+    int (*weight)(void *ctx, int ti, float *out, qt_err *err);
+    /* Activation fake-quant for the input of Linear ti; NULL: none. */
+    enum qt_fwd_act (*act)(void *ctx, int ti);
+    /* Sees x (n, cols), the rows entering Linear ti (after activation
+     * fake-quant, i.e. what the matmul consumes).  NULL: nothing. */
+    void (*observe)(void *ctx, int ti, const float *x, int64_t n, int64_t cols);
+};
+
+struct qt_fwd;
+
+/* Prepares a forward for model m (which must outlive it and have weights).
+ * hooks may be NULL; it is copied.  Fails for architectures or configs the
+ * forward does not implement, or missing tensors.  Free with qt_fwd_free. */
+int qt_fwd_init(const struct qt_model *m, const struct qt_fwd_hooks *hooks,
+                struct qt_fwd **out, qt_err *err);
+void qt_fwd_free(struct qt_fwd *f);
+
+/* Replaces the hooks (NULL: none). */
+void qt_fwd_set_hooks(struct qt_fwd *f, const struct qt_fwd_hooks *hooks);
+
+/* Number of decoder layers the forward runs (MTP layers excluded). */
+int qt_fwd_n_layers(const struct qt_fwd *f);
+
+/* h (ntok, hidden) = embedding rows of tokens (ntok).  Fails on an id out of
+ * the vocabulary. */
+int qt_fwd_embed(struct qt_fwd *f, const int32_t *tokens, int64_t ntok, float *h, qt_err *err);
+
+/* Runs decoder layer `layer` in place on h (nseq * seqlen, hidden): nseq
+ * independent sequences of seqlen tokens, positions 0..seqlen-1, causal. */
+int qt_fwd_layer(struct qt_fwd *f, int layer, float *h, int nseq, int seqlen, qt_err *err);
+
+/* logits (ntok, vocab) = lm_head(final_norm(h (ntok, hidden))). */
+int qt_fwd_final(struct qt_fwd *f, const float *h, int64_t ntok, float *logits, qt_err *err);
+
+/* Whole forward: tokens (nseq, seqlen) -> logits (nseq, seqlen, vocab). */
+int qt_fwd_run(struct qt_fwd *f, const int32_t *tokens, int nseq, int seqlen,
+               float *logits, qt_err *err);
+
+/* Floating-point operations of one forward over nseq x seqlen tokens
+ * (2 per multiply-add, matmuls and attention only; routed experts counted at
+ * top_k per token). */
+double qt_fwd_flops(const struct qt_model *m, int nseq, int seqlen);
+
+/* Per-token fake quantization of x (n, cols) in place (exposed for tests). */
+void qt_fwd_act_quant(enum qt_fwd_act a, float *x, int64_t n, int64_t cols);
+
+/* Runs fn(arg, i) for i in [0, n) on qt_nthreads() threads (static blocks). */
+void qt_parallel_for(int64_t n, void (*fn)(void *arg, int64_t i0, int64_t i1), void *arg);
+
+#endif

@@ -1,0 +1,403 @@
+/* preview.c — error statistics of tensors under schemes, in parallel, from
+ * the mmap'd weights, with a (tensor, scheme) cache. */
+#include "eval/preview.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/hmap.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define QT_HAVE_X86 1
+#endif
+
+int qt_preview_quantizable(const struct qt_model *m, int ti) {
+    const struct qt_tensor *t = &m->tensors[ti];
+    if (t->ndim != 2 || !qt_role_is_linear(t->role)) return 0;
+    if (t->role == QT_ROLE_LM_HEAD || t->role == QT_ROLE_MTP_HEAD) return 0;
+    size_t n = strlen(t->name);
+    return n > 7 && !strcmp(t->name + n - 7, ".weight");
+}
+
+/* ---- cache ------------------------------------------------------------- */
+
+struct centry {
+    char *key;                  /* "ti|canonical scheme" */
+    const float *d;             /* importance vector the entry was computed with */
+    struct qt_qstats st;
+};
+
+struct qt_preview_cache {
+    struct qt_hmap map;         /* key -> index into e */
+    struct centry *e;           /* (n) */
+    int n, cap;
+    int64_t hits;
+};
+
+struct qt_preview_cache *qt_preview_cache_new(void) {
+    struct qt_preview_cache *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    if (qt_hmap_init(&c->map, 256) != QT_OK) { free(c); return NULL; }
+    return c;
+}
+
+void qt_preview_cache_free(struct qt_preview_cache *c) {
+    if (!c) return;
+    qt_hmap_free(&c->map);
+    for (int i = 0; i < c->n; i++) free(c->e[i].key);
+    free(c->e);
+    free(c);
+}
+
+int qt_preview_cache_size(const struct qt_preview_cache *c) { return c ? c->n : 0; }
+int64_t qt_preview_cache_hits(const struct qt_preview_cache *c) { return c ? c->hits : 0; }
+
+static void cache_key(int ti, const struct qt_scheme *s, char *buf, size_t n) {
+    char sc[QT_SCHEME_STR_MAX];
+    snprintf(buf, n, "%d|%s", ti, qt_scheme_format(s, sc, sizeof sc));
+}
+
+static void cache_put(struct qt_preview_cache *c, const char *key, const float *d,
+                      const struct qt_qstats *st) {
+    int i = qt_hmap_get(&c->map, key);
+    if (i >= 0) { c->e[i].d = d; c->e[i].st = *st; return; }
+    if (c->n == c->cap) {
+        int cap = c->cap ? 2 * c->cap : 256;
+        struct centry *e = realloc(c->e, (size_t)cap * sizeof *e);
+        if (!e) return;                 /* a cache that cannot grow just forgets */
+        c->e = e;
+        c->cap = cap;
+    }
+    char *k = qt_strdup(key);
+    if (!k) return;
+    if (qt_hmap_put(&c->map, k, c->n) != QT_OK) { free(k); return; }
+    c->e[c->n].key = k;
+    c->e[c->n].d = d;
+    c->e[c->n].st = *st;
+    c->n++;
+}
+
+/* ---- BF16 rows to float ------------------------------------------------ */
+
+#ifdef QT_HAVE_X86
+__attribute__((target("avx2"))) static void bf16_to_f32_avx2(const uint16_t *s, float *d, int64_t n) {
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m128i h = _mm_loadu_si128((const __m128i *)(s + j));
+        __m256i u = _mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16);
+        _mm256_storeu_ps(d + j, _mm256_castsi256_ps(u));
+    }
+    for (; j < n; j++) { uint16_t h; memcpy(&h, s + j, 2); d[j] = qt_bf16_to_f32(h); }
+}
+#endif
+
+static void bf16_rows(const uint16_t *s, float *d, int64_t n) {
+#ifdef QT_HAVE_X86
+    if (qt_quant_simd_active()) { bf16_to_f32_avx2(s, d, n); return; }
+#endif
+    for (int64_t j = 0; j < n; j++) { uint16_t h; memcpy(&h, s + j, 2); d[j] = qt_bf16_to_f32(h); }
+}
+
+/* ---- parallel driver --------------------------------------------------- */
+
+/* Where rows come from: a BF16 buffer, or the model's reader. */
+struct source {
+    const uint16_t *bf16;       /* (rows, cols) or NULL */
+    const struct qt_model *m;
+    const struct qt_tensor *t;
+    int round_bf16;             /* reader values rounded to bf16 (FP8 sources) */
+};
+
+static int source_read(const struct source *src, int64_t row0, int64_t nrows, int64_t cols,
+                       float *out, qt_err *err) {
+    if (src->bf16) {
+        bf16_rows(src->bf16 + row0 * cols, out, nrows * cols);
+        return QT_OK;
+    }
+    if (qt_tensor_read_f32(src->m, src->t, row0, nrows, out, err) != QT_OK) return QT_ERR;
+    if (src->round_bf16)
+        for (int64_t i = 0; i < nrows * cols; i++) out[i] = qt_bf16_to_f32(qt_f32_to_bf16(out[i]));
+    return QT_OK;
+}
+
+struct job {
+    const struct source *src;
+    struct qt_qctx *c;
+    int64_t b0, b1;             /* bands [b0, b1) */
+    int observe;                /* 1: min/max pass only */
+    float mn, mx;
+    struct qt_qstats st;
+    int rc;
+    qt_err err;
+};
+
+static void *job_main(void *arg) {
+    struct job *j = arg;
+    const struct qt_qctx *c = j->c;
+    int64_t band = c->band, cols = c->cols;
+    int64_t rows_per = j->observe ? 16 : band;   /* observe in chunks of rows */
+    float *buf = malloc((size_t)(rows_per * cols) * sizeof(float));
+    float *scratch = malloc((size_t)cols * sizeof(float));
+    j->mn = INFINITY;
+    j->mx = -INFINITY;
+    memset(&j->st, 0, sizeof j->st);
+    if (!buf || !scratch) {
+        j->rc = qt_err_set(&j->err, "preview: out of memory");
+        goto done;
+    }
+    if (j->observe) {
+        for (int64_t r = j->b0; r < j->b1; r += rows_per) {
+            int64_t n = r + rows_per > j->b1 ? j->b1 - r : rows_per;
+            float a, b;
+            if (j->src->bf16) {
+                qt_quant_minmax_bf16(j->src->bf16 + r * cols, n * cols, &a, &b);
+            } else {
+                if ((j->rc = source_read(j->src, r, n, cols, buf, &j->err)) != QT_OK) goto done;
+                qt_quant_minmax(buf, n * cols, &a, &b);
+            }
+            if (a < j->mn) j->mn = a;
+            if (b > j->mx) j->mx = b;
+        }
+    } else {
+        for (int64_t b = j->b0; b < j->b1; b++) {
+            int64_t r0 = b * band, n = r0 + band > c->rows ? c->rows - r0 : band;
+            if (j->src->bf16) {
+                qt_quant_band_stats_bf16(c, j->src->bf16 + r0 * cols, r0, n, buf, scratch, &j->st);
+                continue;
+            }
+            if ((j->rc = source_read(j->src, r0, n, cols, buf, &j->err)) != QT_OK) goto done;
+            qt_quant_band_stats(c, buf, r0, n, scratch, &j->st);
+        }
+    }
+    j->rc = QT_OK;
+done:
+    free(buf);
+    free(scratch);
+    return NULL;
+}
+
+/* Runs jobs over [0, total) split across nthreads; the last runs inline. */
+static int run_jobs(struct job *jobs, int nthreads, int64_t total, const struct source *src,
+                    struct qt_qctx *c, int observe, qt_err *err) {
+    pthread_t th[256];
+    int started[256] = {0};
+    for (int i = 0; i < nthreads; i++) {
+        memset(&jobs[i], 0, sizeof jobs[i]);
+        jobs[i].src = src;
+        jobs[i].c = c;
+        jobs[i].observe = observe;
+        jobs[i].b0 = total * i / nthreads;
+        jobs[i].b1 = total * (i + 1) / nthreads;
+    }
+    for (int i = 0; i + 1 < nthreads; i++)
+        started[i] = pthread_create(&th[i], NULL, job_main, &jobs[i]) == 0;
+    job_main(&jobs[nthreads - 1]);
+    for (int i = 0; i + 1 < nthreads; i++) {
+        if (started[i]) pthread_join(th[i], NULL);
+        else job_main(&jobs[i]);
+    }
+    for (int i = 0; i < nthreads; i++)
+        if (jobs[i].rc != QT_OK) {
+            if (err) *err = jobs[i].err;
+            return QT_ERR;
+        }
+    return QT_OK;
+}
+
+static int preview_source(const struct source *src, int64_t rows, int64_t cols,
+                          enum qt_dtype wdtype, const struct qt_scheme *s, const float *d,
+                          float global_amax, int nthreads, struct qt_qstats *out, qt_err *err) {
+    struct qt_qctx c;
+    memset(out, 0, sizeof *out);
+    if (qt_qctx_init(&c, s, wdtype, rows, cols, d, err) != QT_OK) return QT_ERR;
+    c.global_amax = global_amax;
+    /* Small tensors are not worth a thread: about 256K elements per thread. */
+    int64_t per = 1 << 18;
+    int64_t want = (rows * cols + per - 1) / per;
+    if (nthreads > want) nthreads = (int)want;
+    if (nthreads > 256) nthreads = 256;
+    if (nthreads < 1) nthreads = 1;
+    struct job *jobs = calloc((size_t)nthreads, sizeof *jobs);
+    if (!jobs) return qt_err_set(err, "preview: out of memory");
+    int rc = QT_OK;
+    if (c.needs_global) {
+        rc = run_jobs(jobs, nthreads, rows, src, &c, 1, err);
+        for (int i = 0; rc == QT_OK && i < nthreads; i++) {
+            if (jobs[i].mn < c.gmin) c.gmin = jobs[i].mn;
+            if (jobs[i].mx > c.gmax) c.gmax = jobs[i].mx;
+        }
+        qt_qctx_finish_observe(&c);
+    }
+    int64_t bands = (rows + c.band - 1) / c.band;
+    if (rc == QT_OK && nthreads > bands) nthreads = (int)bands;
+    if (rc == QT_OK) rc = run_jobs(jobs, nthreads, bands, src, &c, 0, err);
+    for (int i = 0; rc == QT_OK && i < nthreads; i++) qt_qstats_add(out, &jobs[i].st);
+    free(jobs);
+    return rc;
+}
+
+/* Absolute maximum of a tensor's values (as the weight dtype holds them). */
+static int tensor_amax(const struct qt_model *m, int ti, struct qt_preview_cache *cache, float *out,
+                       qt_err *err) {
+    char key[64];
+    snprintf(key, sizeof key, "%d|amax", ti);
+    int ci = cache ? qt_hmap_get(&cache->map, key) : -1;
+    if (ci >= 0) { *out = (float)cache->e[ci].st.max_abs; return QT_OK; }
+    const struct qt_tensor *t = &m->tensors[ti];
+    int64_t rows = qt_tensor_rows(t), cols = qt_tensor_cols(t), chunk = 64;
+    float *buf = malloc((size_t)(chunk * cols) * sizeof(float));
+    if (!buf) return qt_err_set(err, "preview: out of memory");
+    struct source src = {.m = m, .t = t};
+    if (t->dtype == QT_DT_BF16 && t->scale < 0) src.bf16 = t->data;
+    else if (t->dtype != QT_DT_F16 && t->dtype != QT_DT_F32) src.round_bf16 = 1;
+    float a = 0.0f;
+    for (int64_t r = 0; r < rows; r += chunk) {
+        int64_t n = r + chunk > rows ? rows - r : chunk;
+        if (source_read(&src, r, n, cols, buf, err) != QT_OK) { free(buf); return QT_ERR; }
+        float mn, mx;
+        qt_quant_minmax(buf, n * cols, &mn, &mx);
+        if (-mn > a) a = -mn;
+        if (mx > a) a = mx;
+    }
+    free(buf);
+    *out = a;
+    if (cache) {
+        struct qt_qstats st = {.max_abs = a};
+        cache_put(cache, key, NULL, &st);
+    }
+    return QT_OK;
+}
+
+/* Modules whose NVFP4 global scale llm-compressor fuses (vLLM runs them as
+ * one kernel): siblings under one parent module. */
+static const char *const fuse_sets[][4] = {
+    {"gate_proj", "up_proj", NULL},
+    {"q_proj", "k_proj", "v_proj", NULL},
+    {"q_a_proj", "kv_a_proj_with_mqa", NULL},
+    {"w1", "w3", NULL},
+};
+
+/* The amax an NVFP4 global scale of tensor ti derives from: the maximum over
+ * its fused siblings (itself when it has none). */
+static int fused_amax(const struct qt_model *m, int ti, struct qt_preview_cache *cache,
+                      float *out, qt_err *err) {
+    const char *name = m->tensors[ti].name;
+    size_t n = strlen(name);
+    if (tensor_amax(m, ti, cache, out, err) != QT_OK) return QT_ERR;
+    if (n < 8 || strcmp(name + n - 7, ".weight")) return QT_OK;
+    const char *leaf_end = name + n - 7, *leaf = leaf_end;
+    while (leaf > name && leaf[-1] != '.') leaf--;
+    size_t plen = (size_t)(leaf - name), llen = (size_t)(leaf_end - leaf);
+    for (size_t f = 0; f < sizeof fuse_sets / sizeof fuse_sets[0]; f++) {
+        int in = 0;
+        for (int k = 0; fuse_sets[f][k]; k++)
+            if (strlen(fuse_sets[f][k]) == llen && !strncmp(fuse_sets[f][k], leaf, llen)) in = 1;
+        if (!in) continue;
+        for (int k = 0; fuse_sets[f][k]; k++) {
+            char sib[1024];
+            if (snprintf(sib, sizeof sib, "%.*s%s.weight", (int)plen, name, fuse_sets[f][k]) >= (int)sizeof sib)
+                continue;
+            int si = qt_model_find_index(m, sib);
+            if (si < 0 || si == ti || !m->tensors[si].data) continue;
+            float a;
+            if (tensor_amax(m, si, cache, &a, err) != QT_OK) return QT_ERR;
+            if (a > *out) *out = a;
+        }
+    }
+    return QT_OK;
+}
+
+int qt_preview_bf16(const uint16_t *w, int64_t rows, int64_t cols, const struct qt_scheme *s,
+                    const float *d, int nthreads, struct qt_qstats *out, qt_err *err) {
+    struct source src = {.bf16 = w};
+    return preview_source(&src, rows, cols, QT_DT_BF16, s, d, 0.0f, nthreads, out, err);
+}
+
+int qt_preview_tensor(const struct qt_model *m, int ti, const struct qt_scheme *s,
+                      const float *d, struct qt_preview_cache *cache,
+                      struct qt_qstats *out, qt_err *err) {
+    const struct qt_tensor *t = &m->tensors[ti];
+    char key[128];
+    cache_key(ti, s, key, sizeof key);
+    if (cache) {
+        int i = qt_hmap_get(&cache->map, key);
+        if (i >= 0 && cache->e[i].d == d) {
+            cache->hits++;
+            *out = cache->e[i].st;
+            return QT_OK;
+        }
+    }
+    if (!t->data)
+        return qt_err_set(err, "%s: no weights (the model was opened from its config only)", t->name);
+    struct source src = {.m = m, .t = t};
+    enum qt_dtype wd = t->dtype;
+    if (wd == QT_DT_BF16 && t->scale < 0) src.bf16 = t->data;
+    if (wd != QT_DT_BF16 && wd != QT_DT_F16 && wd != QT_DT_F32) { wd = QT_DT_BF16; src.round_bf16 = 1; }
+    if (t->scale >= 0 && wd == QT_DT_BF16) src.round_bf16 = 1;
+    float gamax = 0.0f;
+    if (s->kind == QT_SCHEME_NVFP4 && fused_amax(m, ti, cache, &gamax, err) != QT_OK) return QT_ERR;
+    int rc = preview_source(&src, qt_tensor_rows(t), qt_tensor_cols(t), wd, s, d, gamax,
+                            qt_nthreads(), out, err);
+    if (rc != QT_OK) return qt_err_prefix(err, "%s", t->name);
+    if (cache) cache_put(cache, key, d, out);
+    return QT_OK;
+}
+
+int qt_preview_run(const struct qt_model *m, const struct qt_scheme *per_tensor,
+                   const unsigned char *select, const float *const *d,
+                   struct qt_preview_cache *cache, struct qt_preview_row **rows_out,
+                   int *n_rows, struct qt_preview_total *total, qt_err *err) {
+    struct qt_preview_row *rows = calloc((size_t)(m->n_tensors ? m->n_tensors : 1), sizeof *rows);
+    if (!rows) return qt_err_set(err, "preview: out of memory");
+    struct qt_preview_total tot;
+    memset(&tot, 0, sizeof tot);
+    int n = 0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const struct qt_tensor *t = &m->tensors[i];
+        if (select && !select[i]) continue;
+        if (t->role == QT_ROLE_WEIGHT_SCALE) continue;
+        struct qt_preview_row *r = &rows[n++];
+        r->tensor = i;
+        r->params = qt_tensor_numel(t);
+        r->quantizable = qt_preview_quantizable(m, i);
+        r->scheme.kind = QT_SCHEME_BF16;
+        r->scheme.bits = 16;
+        r->scheme.sym = 1;
+        enum qt_dtype wd = t->dtype == QT_DT_F16 || t->dtype == QT_DT_F32 ? t->dtype : QT_DT_BF16;
+        if (r->quantizable && !qt_scheme_is_kept(&per_tensor[i])) {
+            qt_err e2 = {{0}};
+            if (qt_scheme_check_shape(&per_tensor[i], qt_tensor_rows(t), qt_tensor_cols(t), &e2) != QT_OK) {
+                r->failed = 1;
+                snprintf(r->error, sizeof r->error, "%.199s", e2.msg);
+            } else {
+                r->scheme = per_tensor[i];
+                if (!t->data) r->no_weights = 1;     /* config only: sizes still count */
+                else if (qt_preview_tensor(m, i, &per_tensor[i], d ? d[i] : NULL, cache, &r->st, err) != QT_OK) {
+                    free(rows);
+                    return QT_ERR;
+                }
+            }
+        }
+        if (qt_scheme_is_kept(&r->scheme)) r->bytes = (int64_t)t->nbytes;
+        else r->bytes = qt_quant_bytes(&r->scheme, qt_tensor_rows(t), qt_tensor_cols(t), wd);
+        if (qt_scheme_is_kept(&r->scheme)) tot.n_kept++;
+        else {
+            tot.n_quantized++;
+            qt_qstats_add(&tot.st, &r->st);
+        }
+        if (r->quantizable) {
+            tot.params += r->params;
+            tot.bytes += r->bytes;
+        }
+    }
+    tot.bpw = tot.params ? 8.0 * (double)tot.bytes / (double)tot.params : 0.0;
+    tot.no_weights = m->metadata_only;
+    if (total) *total = tot;
+    *rows_out = rows;
+    *n_rows = n;
+    return QT_OK;
+}

@@ -1,0 +1,136 @@
+/* sensitivity.c — single-unit ΔKL scans restarting from base states. */
+#include "eval/sensitivity.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *unit_kind(const struct qt_tensor *t, char *suffix, size_t n) {
+    switch (t->role) {
+    case QT_ROLE_ATTN_Q: case QT_ROLE_ATTN_K: case QT_ROLE_ATTN_V: case QT_ROLE_ATTN_O:
+        snprintf(suffix, n, "self_attn");
+        return "attention";
+    case QT_ROLE_MLP_GATE: case QT_ROLE_MLP_UP: case QT_ROLE_MLP_DOWN:
+        snprintf(suffix, n, "mlp");
+        return "dense";
+    case QT_ROLE_SHARED_GATE: case QT_ROLE_SHARED_UP: case QT_ROLE_SHARED_DOWN:
+        snprintf(suffix, n, "mlp.shared_experts");
+        return "shared";
+    case QT_ROLE_EXPERT_GATE: case QT_ROLE_EXPERT_UP: case QT_ROLE_EXPERT_DOWN:
+        snprintf(suffix, n, "mlp.experts");
+        return "experts";
+    default:
+        return NULL;
+    }
+}
+
+void qt_sens_result_free(struct qt_sens_result *r) {
+    if (!r) return;
+    free(r->units);
+    memset(r, 0, sizeof *r);
+}
+
+struct prog {
+    const struct qt_sens_params *p;
+    int64_t base, per, total;   /* work units: layers + chunks per eval */
+};
+
+static void sub_progress(void *ctx, int64_t done, int64_t total) {
+    struct prog *g = ctx;
+    (void)total;
+    if (g->p->eval.progress) g->p->eval.progress(g->p->eval.progress_ctx, g->base + done, g->total);
+}
+
+static int cmp_unit(const void *a, const void *b) {
+    double x = ((const struct qt_sens_unit *)a)->st.kld_mean, y = ((const struct qt_sens_unit *)b)->st.kld_mean;
+    return (x < y) - (x > y);
+}
+
+int qt_sensitivity_run(const struct qt_model *m, struct qt_qplan *plan, const struct qt_sens_params *p,
+                       struct qt_sens_result *out, qt_err *err) {
+    memset(out, 0, sizeof *out);
+    int n = m->n_tensors;
+    int *unit_of = malloc(sizeof(int) * (size_t)(n + 1));   /* (n) unit index of tensor i, -1 */
+    struct qt_sens_unit *u = calloc((size_t)(n + 1), sizeof *u);
+    unsigned char *saved = plan->only;
+    unsigned char *only = calloc((size_t)(n + 1), 1);
+    struct qt_eval_base *base = NULL;
+    int rc = QT_ERR, nu = 0;
+    if (!unit_of || !u || !only) {
+        qt_err_set(err, "out of memory");
+        goto out;
+    }
+    /* units in model order */
+    for (int i = 0; i < n; i++) {
+        unit_of[i] = -1;
+        const struct qt_tensor *t = &m->tensors[i];
+        char suffix[64];
+        const char *kind = unit_kind(t, suffix, sizeof suffix);
+        if (!kind || !plan->quant[i] || t->layer < 0 || t->mtp) continue;
+        char name[128];
+        if (p->by == QT_SENS_LAYER) {
+            snprintf(name, sizeof name, "model.layers.%d", t->layer);
+            kind = "layer";
+        } else {
+            snprintf(name, sizeof name, "model.layers.%d.%s", t->layer, suffix);
+        }
+        int k;
+        for (k = 0; k < nu; k++)
+            if (!strcmp(u[k].name, name)) break;
+        if (k == nu) {
+            snprintf(u[nu].name, sizeof u[nu].name, "%s", name);
+            u[nu].kind = kind;
+            u[nu].layer = t->layer;
+            nu++;
+        }
+        unit_of[i] = k;
+        u[k].n_tensors++;
+        u[k].params += qt_tensor_numel(t);
+    }
+    if (nu == 0) {
+        qt_err_set(err, "the scheme quantizes no Linear of the decoder layers");
+        goto out;
+    }
+    struct qt_eval_params ep = p->eval;
+    ep.keep_states = 1;
+    struct prog g = {p, 0, 0, 0};
+    ep.progress = sub_progress;
+    ep.progress_ctx = &g;
+    int L = m->cfg.n_layers, chunks = ep.chunks > 0 ? ep.chunks : 16;
+    /* total work: base (L + 1), each unit (L - layer + chunks), all (L + chunks) */
+    g.total = L + 1 + L + chunks;
+    for (int k = 0; k < nu; k++) g.total += L - u[k].layer + chunks;
+    if (qt_eval_base_init(m, &ep, &base, err) != QT_OK) goto out;
+    g.base = L + 1;
+    /* the chunk count is known now: recompute the total with it */
+    g.total = L + 1 + L + base->nseq;
+    for (int k = 0; k < nu; k++) g.total += L - u[k].layer + base->nseq;
+    struct qt_fwd_hooks hk = qt_qplan_hooks(plan);
+    plan->only = only;
+    for (int k = 0; k < nu; k++) {
+        for (int i = 0; i < n; i++) only[i] = unit_of[i] == k;
+        if (qt_eval_run(m, base, &hk, u[k].layer, &ep, &u[k].st, err) != QT_OK) goto out;
+        u[k].st.tensors_quantized = u[k].n_tensors;
+        g.base += L - u[k].layer + base->nseq;
+    }
+    for (int i = 0; i < n; i++) only[i] = unit_of[i] >= 0;
+    if (qt_eval_run(m, base, &hk, 0, &ep, &out->all, err) != QT_OK) goto out;
+    int nq = 0;
+    for (int i = 0; i < n; i++) nq += unit_of[i] >= 0;
+    out->all.tensors_quantized = nq;
+    for (int k = 0; k < nu; k++) out->sum_dkl += u[k].st.kld_mean;
+    qsort(u, (size_t)nu, sizeof *u, cmp_unit);
+    out->units = u;
+    out->n_units = nu;
+    out->nseq = base->nseq;
+    out->ctx = base->ctx;
+    u = NULL;
+    rc = QT_OK;
+out:
+    plan->only = saved;
+    free(only);
+    free(unit_of);
+    free(u);
+    qt_eval_base_free(base);
+    return rc;
+}

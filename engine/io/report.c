@@ -1,0 +1,152 @@
+/* report.c — the JSON of engine results shared by the CLI and the daemon
+ * (report.h). */
+#include "io/report.h"
+
+static cJSON *object_or(cJSON *into) { return into ? into : cJSON_CreateObject(); }
+
+cJSON *qt_eval_json(cJSON *into, const struct qt_kl_stats *st) {
+    cJSON *j = object_or(into), *k = cJSON_AddObjectToObject(j, "kld");
+    cJSON_AddNumberToObject(k, "mean", st->kld_mean);
+    cJSON_AddNumberToObject(k, "stderr", st->kld_stderr);
+    cJSON_AddNumberToObject(k, "median", st->kld_median);
+    cJSON_AddNumberToObject(k, "p90", st->kld_p90);
+    cJSON_AddNumberToObject(k, "p99", st->kld_p99);
+    cJSON_AddNumberToObject(k, "p999", st->kld_p999);
+    cJSON_AddNumberToObject(k, "max", st->kld_max);
+    cJSON_AddNumberToObject(j, "same_top_p", st->same_top_p);
+    cJSON_AddNumberToObject(j, "ppl_base", st->ppl_base);
+    cJSON_AddNumberToObject(j, "ppl_q", st->ppl_q);
+    cJSON_AddNumberToObject(j, "ln_ppl_ratio", st->ln_ppl_ratio);
+    cJSON_AddNumberToObject(j, "rms_dp", st->rms_dp);
+    cJSON_AddNumberToObject(j, "positions", (double)st->positions);
+    cJSON_AddNumberToObject(j, "tensors_quantized", st->tensors_quantized);
+    return j;
+}
+
+cJSON *qt_sens_json(cJSON *into, const struct qt_sens_result *r, enum qt_sens_by by) {
+    cJSON *doc = object_or(into);
+    cJSON_AddStringToObject(doc, "by", by == QT_SENS_LAYER ? "layer" : "group");
+    cJSON_AddNumberToObject(doc, "ctx", r->ctx);
+    cJSON_AddNumberToObject(doc, "chunks", r->nseq);
+    cJSON *arr = cJSON_AddArrayToObject(doc, "units");
+    for (int k = 0; k < r->n_units; k++) {
+        const struct qt_sens_unit *u = &r->units[k];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "rank", k + 1);
+        cJSON_AddStringToObject(o, "name", u->name);
+        cJSON_AddStringToObject(o, "kind", u->kind);
+        cJSON_AddNumberToObject(o, "layer", u->layer);
+        cJSON_AddNumberToObject(o, "tensors", u->n_tensors);
+        cJSON_AddNumberToObject(o, "params", (double)u->params);
+        cJSON_AddNumberToObject(o, "dkl", u->st.kld_mean);
+        cJSON_AddNumberToObject(o, "dkl_stderr", u->st.kld_stderr);
+        cJSON_AddNumberToObject(o, "kld_p99", u->st.kld_p99);
+        cJSON_AddNumberToObject(o, "same_top_p", u->st.same_top_p);
+        cJSON_AddNumberToObject(o, "ln_ppl_ratio", u->st.ln_ppl_ratio);
+        cJSON_AddItemToArray(arr, o);
+    }
+    cJSON_AddNumberToObject(doc, "sum_dkl", r->sum_dkl);
+    cJSON_AddItemToObject(doc, "all", qt_eval_json(NULL, &r->all));
+    return doc;
+}
+
+cJSON *qt_lint_json(cJSON *into, const struct qt_model *m, const struct qt_lint *L) {
+    cJSON *j = object_or(into);
+    cJSON *arr = cJSON_AddArrayToObject(j, "findings");
+    for (int i = 0; L && i < L->n; i++) {
+        const struct qt_finding *f = &L->f[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "code", f->code);
+        cJSON_AddStringToObject(o, "severity", qt_severity_name(f->severity));
+        cJSON_AddStringToObject(o, "message", f->message);
+        cJSON *t = cJSON_AddArrayToObject(o, "tensors");
+        for (int k = 0; k < f->n_tensors; k++)
+            cJSON_AddItemToArray(t, cJSON_CreateString(m->tensors[f->tensors[k]].name));
+        cJSON_AddItemToArray(arr, o);
+    }
+    cJSON_AddNumberToObject(j, "errors", L ? L->n_errors : 0);
+    cJSON_AddNumberToObject(j, "warnings", L ? L->n_warnings : 0);
+    return j;
+}
+
+cJSON *qt_patterns_json(const struct qt_recipe *r, int null_absent) {
+    cJSON *arr = cJSON_CreateArray();
+    for (int i = 0; r && i < r->n_mods; i++) {
+        const struct qt_modifier *md = &r->mods[i];
+        for (int g = md->first_group; g < md->first_group + md->n_groups; g++)
+            for (int k = 0; k < r->groups[g].n_targets; k++) {
+                cJSON *o = cJSON_CreateObject();
+                cJSON_AddStringToObject(o, "pattern", r->groups[g].targets[k].text);
+                cJSON_AddStringToObject(o, "kind", "target");
+                cJSON_AddStringToObject(o, "modifier", md->type);
+                cJSON_AddStringToObject(o, "group", r->groups[g].name);
+                cJSON_AddStringToObject(o, "scheme", r->groups[g].scheme);
+                cJSON_AddNumberToObject(o, "matches", r->groups[g].target_hits[k]);
+                cJSON_AddItemToArray(arr, o);
+            }
+        for (int k = 0; k < md->n_ignore; k++) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "pattern", md->ignore[k].text);
+            cJSON_AddStringToObject(o, "kind", "ignore");
+            cJSON_AddStringToObject(o, "modifier", md->type);
+            if (null_absent) {
+                cJSON_AddNullToObject(o, "group");
+                cJSON_AddNullToObject(o, "scheme");
+            }
+            cJSON_AddNumberToObject(o, "matches", md->ignore_hits[k]);
+            cJSON_AddItemToArray(arr, o);
+        }
+    }
+    return arr;
+}
+
+cJSON *qt_deploy_json(cJSON *into, const struct qt_deploy *d, const struct qt_gpu *g) {
+    cJSON *j = object_or(into);
+    cJSON_AddNumberToObject(j, "weights_bytes", d->weights_bytes);
+    cJSON_AddNumberToObject(j, "mtp_bytes", d->mtp_bytes);
+    cJSON_AddNumberToObject(j, "weights_bytes_without_mtp", d->weights_bytes - d->mtp_bytes);
+    cJSON_AddNumberToObject(j, "replicated_bytes", d->replicated_bytes);
+    cJSON_AddNumberToObject(j, "active_bytes_per_token", d->active_bytes);
+    cJSON_AddNumberToObject(j, "kv_bytes_per_token", d->kv_bytes_per_token);
+    cJSON_AddNumberToObject(j, "kv_element_bytes", d->kv_bytes);
+    cJSON_AddStringToObject(j, "kv_layout", d->kv_mla ? "mla" : "gqa");
+    cJSON *arr = cJSON_AddArrayToObject(j, "per_gpu");
+    for (int k = 0; k < 4; k++) {
+        const struct qt_deploy_tp *p = &d->per_gpu[k];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "tp", p->tp);
+        cJSON_AddNumberToObject(o, "weights_bytes", p->weights_bytes);
+        cJSON_AddNumberToObject(o, "kv_bytes_per_token", p->kv_bytes_per_token);
+        cJSON_AddNumberToObject(o, "max_tokens", (double)p->max_tokens);
+        cJSON_AddNumberToObject(o, "max_ctx", (double)p->max_ctx);
+        cJSON_AddBoolToObject(o, "fits", p->fits);
+        cJSON_AddItemToArray(arr, o);
+    }
+    cJSON *gj = cJSON_AddObjectToObject(j, "gpu");
+    cJSON_AddStringToObject(gj, "name", g->name);
+    cJSON_AddNumberToObject(gj, "memory_bytes", g->mem_bytes);
+    cJSON_AddNumberToObject(gj, "bandwidth_bytes_s", g->bw_bytes);
+    cJSON_AddNumberToObject(gj, "price_hour", g->price_hour);
+    cJSON_AddNumberToObject(j, "gpus_needed", d->gpus_needed);
+    cJSON_AddNumberToObject(j, "tp", d->tp);
+    cJSON_AddNumberToObject(j, "ctx", (double)d->ctx);
+    cJSON_AddNumberToObject(j, "batch", d->batch);
+    cJSON_AddNumberToObject(j, "util", d->util);
+    cJSON_AddNumberToObject(j, "tok_s_bound", d->tok_s_bound);
+    cJSON_AddNumberToObject(j, "tok_s_bound_ctx", d->tok_s_bound_ctx);
+    cJSON_AddNumberToObject(j, "cost_per_hour", d->cost_per_hour);
+    cJSON_AddNumberToObject(j, "cost_per_mtok", d->cost_per_mtok);
+    return j;
+}
+
+cJSON *qt_write_json(cJSON *into, const char *out, const struct qt_write_result *wr) {
+    cJSON *j = object_or(into);
+    cJSON_AddStringToObject(j, "out", out);
+    cJSON_AddNumberToObject(j, "modules_quantized", wr->n_quantized);
+    cJSON_AddNumberToObject(j, "tensors_kept", wr->n_kept);
+    cJSON_AddNumberToObject(j, "shards", wr->n_shards);
+    cJSON_AddNumberToObject(j, "bytes_source", (double)wr->bytes_source);
+    cJSON_AddNumberToObject(j, "bytes_written", (double)wr->bytes_written);
+    cJSON_AddNumberToObject(j, "seconds", wr->seconds);
+    return j;
+}

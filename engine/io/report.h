@@ -1,0 +1,57 @@
+/* report.h — the JSON of engine results, built once for every front end:
+ * `qtune ... --json` (cli/), the daemon's replies (engine/daemon_*.c) and
+ * its jobs' report.json (engine/job_*.c).  Field names and order are the
+ * contract of DESIGN §10 and docs/protocol.md.
+ *
+ * Each builder takes `into`: an object to add the fields to (the caller
+ * may have put fields of its own first), or NULL for a new object.  It
+ * returns `into` (or the new object); the caller owns it and frees it with
+ * cJSON_Delete (or hands it on to a parent). */
+#ifndef QT_REPORT_H
+#define QT_REPORT_H
+#include <cJSON.h>
+
+#include "recipe/deploy.h"
+#include "eval/eval.h"
+#include "recipe/lint.h"
+#include "eval/sensitivity.h"
+#include "io/writer.h"
+
+/* KL evaluation (qtune eval --json): kld{mean, stderr, median, p90, p99,
+ * p999, max}, same_top_p, ppl_base, ppl_q, ln_ppl_ratio, rms_dp, positions,
+ * tensors_quantized. */
+cJSON *qt_eval_json(cJSON *into, const struct qt_kl_stats *st);
+
+/* Sensitivity scan: by, ctx, chunks, units[{rank, name, kind, layer,
+ * tensors, params, dkl, dkl_stderr, kld_p99, same_top_p, ln_ppl_ratio}]
+ * (ranked), sum_dkl, all (qt_eval_json of everything quantized). */
+cJSON *qt_sens_json(cJSON *into, const struct qt_sens_result *r, enum qt_sens_by by);
+
+/* Lint findings of a recipe on m: findings[{code, severity, message,
+ * tensors[] (names)}], errors, warnings.  L NULL: no findings (an empty
+ * recipe). */
+cJSON *qt_lint_json(cJSON *into, const struct qt_model *m, const struct qt_lint *L);
+
+/* Every target and ignore pattern of r with the number of modules it
+ * matches (r resolved, so its hit counts are filled), as a new array of
+ * {pattern, kind: target|ignore, modifier, group, scheme, matches}.  An
+ * ignore row has no group or scheme: with null_absent they are written as
+ * null (the daemon's resolve, docs/protocol.md), without it left out
+ * (qtune lint --json).  r NULL: an empty array. */
+cJSON *qt_patterns_json(const struct qt_recipe *r, int null_absent);
+
+/* Serving estimate d on gpu g: weights_bytes, mtp_bytes,
+ * weights_bytes_without_mtp, replicated_bytes, active_bytes_per_token,
+ * kv_bytes_per_token, kv_element_bytes, kv_layout, per_gpu[{tp,
+ * weights_bytes, kv_bytes_per_token, max_tokens, max_ctx, fits}],
+ * gpu{name, memory_bytes, bandwidth_bytes_s, price_hour}, gpus_needed, tp,
+ * ctx, batch, util, tok_s_bound, tok_s_bound_ctx, cost_per_hour,
+ * cost_per_mtok.  The same for qtune deploy --json and the daemon's deploy. */
+cJSON *qt_deploy_json(cJSON *into, const struct qt_deploy *d, const struct qt_gpu *g);
+
+/* A written checkpoint (qtune quantize --json, the quantize job's report):
+ * out, modules_quantized, tensors_kept, shards, bytes_source,
+ * bytes_written, seconds. */
+cJSON *qt_write_json(cJSON *into, const char *out, const struct qt_write_result *wr);
+
+#endif

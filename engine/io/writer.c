@@ -1,0 +1,910 @@
+/* writer.c — compressed-tensors checkpoint writer: plan the output tensors,
+ * stream them into shards (quantizing one module at a time), then config,
+ * index, side files and the report, all inside OUT.partial-XXXXXX. */
+#include "io/writer.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+
+#include "quant/pack.h"
+#include "quant/quant.h"
+#include "model/safetensors.h"
+#include "quant/scheme.h"
+
+enum part { PART_RAW, PART_PACKED, PART_QWEIGHT, PART_SCALE, PART_ZP, PART_SHAPE };
+
+/* One tensor of the output. */
+struct out_entry {
+    char *name;
+    enum qt_dtype dtype;
+    int ndim;
+    int64_t shape[4];
+    uint64_t nbytes;
+    int tensor;               /* model tensor index */
+    enum part part;
+    int last;                 /* last entry of its module */
+    int shard;
+    uint64_t offset;          /* within the shard's data */
+};
+
+struct plan {
+    int n, cap;
+    struct out_entry *e;      /* (n) in model order, a module's parts together */
+    int n_shards;
+    uint64_t total;           /* sum of nbytes */
+};
+
+/* Buffers of the module being written. */
+struct modbuf {
+    int tensor;               /* -1 when empty */
+    struct qt_qtensor q;
+    int32_t *packed;          /* (rows, words(cols)) pack-quantized */
+    int32_t *zp_packed;       /* (words(srows), scols) */
+    void *scale;              /* (srows, scols) in the weight dtype */
+    int64_t shape[2];         /* weight_shape */
+};
+
+static int ends_with(const char *s, const char *suf) {
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && !strcmp(s + a - b, suf);
+}
+
+int qt_write_parse_size(const char *s, uint64_t *out, qt_err *err) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno || v <= 0) return qt_err_set(err, "%s: not a size (e.g. 5GB, 500MB)", s);
+    while (*end == ' ') end++;
+    char u[8] = {0};
+    for (int i = 0; end[i] && i < 7; i++) u[i] = (char)toupper((unsigned char)end[i]);
+    double mul;
+    if (!*u || !strcmp(u, "B")) mul = 1;
+    else if (!strcmp(u, "KB") || !strcmp(u, "K")) mul = 1e3;
+    else if (!strcmp(u, "MB") || !strcmp(u, "M")) mul = 1e6;
+    else if (!strcmp(u, "GB") || !strcmp(u, "G")) mul = 1e9;
+    else if (!strcmp(u, "TB") || !strcmp(u, "T")) mul = 1e12;
+    else if (!strcmp(u, "KIB")) mul = 1024.0;
+    else if (!strcmp(u, "MIB")) mul = 1024.0 * 1024;
+    else if (!strcmp(u, "GIB")) mul = 1024.0 * 1024 * 1024;
+    else return qt_err_set(err, "%s: unknown size unit (B, KB, MB, GB, TB, KiB, MiB, GiB)", s);
+    *out = (uint64_t)(v * mul);
+    if (*out == 0) return qt_err_set(err, "%s: size must be at least one byte", s);
+    return QT_OK;
+}
+
+int qt_write_rmtree(const char *path, qt_err *err) {
+    struct stat st;
+    if (lstat(path, &st) != 0) return errno == ENOENT ? QT_OK : qt_err_set(err, "%s: %s", path, strerror(errno));
+    if (!S_ISDIR(st.st_mode)) {
+        if (unlink(path) != 0) return qt_err_set(err, "%s: %s", path, strerror(errno));
+        return QT_OK;
+    }
+    DIR *d = opendir(path);
+    if (!d) return qt_err_set(err, "%s: %s", path, strerror(errno));
+    struct dirent *de;
+    int rc = QT_OK;
+    char sub[4096];
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
+        if (qt_write_rmtree(sub, err) != QT_OK) rc = QT_ERR;
+    }
+    closedir(d);
+    if (rmdir(path) != 0 && rc == QT_OK) rc = qt_err_set(err, "%s: %s", path, strerror(errno));
+    return rc;
+}
+
+/* ---- planning -------------------------------------------------------------- */
+
+static int plan_add(struct plan *p, const char *module, const char *suffix, enum qt_dtype dt, int ndim,
+                    int64_t d0, int64_t d1, int tensor, enum part part) {
+    if (p->n == p->cap) {
+        int nc = p->cap ? p->cap * 2 : 256;
+        struct out_entry *ne = realloc(p->e, (size_t)nc * sizeof *ne);
+        if (!ne) return QT_ERR;
+        p->e = ne;
+        p->cap = nc;
+    }
+    struct out_entry *e = &p->e[p->n];
+    memset(e, 0, sizeof *e);
+    size_t len = strlen(module) + strlen(suffix) + 1;
+    e->name = malloc(len);
+    if (!e->name) return QT_ERR;
+    snprintf(e->name, len, "%s%s", module, suffix);
+    e->dtype = dt;
+    e->ndim = ndim;
+    e->shape[0] = d0;
+    e->shape[1] = d1;
+    e->nbytes = (uint64_t)d0 * (uint64_t)(ndim > 1 ? d1 : 1) * qt_dtype_size(dt);
+    e->tensor = tensor;
+    e->part = part;
+    p->n++;
+    return QT_OK;
+}
+
+static void plan_free(struct plan *p) {
+    for (int i = 0; i < p->n; i++) free(p->e[i].name);
+    free(p->e);
+    memset(p, 0, sizeof *p);
+}
+
+/* The dtype the quantizer works in and scales are stored in. */
+static enum qt_dtype work_dtype(const struct qt_model *m, const struct qt_tensor *t) {
+    if (t->dtype == QT_DT_BF16 || t->dtype == QT_DT_F16 || t->dtype == QT_DT_F32) return t->dtype;
+    if (m->cfg.dtype == QT_DT_F16 || m->cfg.dtype == QT_DT_F32) return m->cfg.dtype;
+    return QT_DT_BF16;
+}
+
+/* Scale grid of a scheme for a rows x cols weight, as compressed-tensors
+ * shapes weight_scale: tensor (1,), channel (N, 1), group (N, K/g), block
+ * (ceil(N/b), ceil(K/b)). */
+static int scale_shape(const struct qt_scheme *s, int64_t rows, int64_t cols, int64_t shape[2]) {
+    switch (s->strategy) {
+    case QT_STRAT_TENSOR: shape[0] = 1; shape[1] = 0; return 1;
+    case QT_STRAT_CHANNEL: shape[0] = rows; shape[1] = 1; return 2;
+    case QT_STRAT_GROUP: shape[0] = rows; shape[1] = cols / s->group; return 2;
+    case QT_STRAT_BLOCK:
+        shape[0] = (rows + s->group - 1) / s->group;
+        shape[1] = (cols + s->group - 1) / s->group;
+        return 2;
+    default: return 0;
+    }
+}
+
+/* Whether the writer can produce a module of scheme s; fills err if not. */
+static int check_writable(const struct qt_scheme *s, const char *module, qt_err *err) {
+    char sb[QT_SCHEME_STR_MAX];
+    qt_scheme_format(s, sb, sizeof sb);
+    if (s->kind == QT_SCHEME_NVFP4 || s->kind == QT_SCHEME_MXFP4)
+        return qt_err_set(err, "%s: %s: writing fp4 checkpoints is not implemented", module, sb);
+    if (s->act == QT_ACT_FP8_TENSOR || s->act == QT_ACT_NVFP4)
+        return qt_err_set(err, "%s: %s: static activation quantization needs calibrated input scales, "
+                          "which qtune does not compute yet", module, sb);
+    if (s->kind == QT_SCHEME_INT && (s->bits < 1 || s->bits > 8))
+        return qt_err_set(err, "%s: %s: int weights of %d bits cannot be written", module, sb, s->bits);
+    return QT_OK;
+}
+
+/* compressed-tensors format of a module: pack-quantized for int weights
+ * without int activations (packing happens whether or not b < 8 — llm-compressor
+ * infers pack-quantized for W8A16 too), int-quantized for W8A8, float-quantized
+ * for fp8. */
+static const char *module_format(const struct qt_scheme *s) {
+    if (s->kind == QT_SCHEME_INT) return s->act == QT_ACT_NONE ? "pack-quantized" : "int-quantized";
+    return "float-quantized";
+}
+
+static int build_plan(const struct qt_model *m, const struct qt_write_params *p, const struct qt_scheme *gs,
+                      struct plan *pl, qt_err *err) {
+    char mod[512];
+    /* FP8 sources: a weight_scale goes with its weight, dropped when the weight is requantized. */
+    int *drop = calloc((size_t)m->n_tensors + 1, sizeof *drop);
+    if (!drop) return qt_err_set(err, "out of memory");
+    for (int i = 0; i < m->n_tensors; i++) {
+        const struct qt_tensor *t = &m->tensors[i];
+        if (t->scale >= 0 && p->tensor_group[i] >= 0) drop[t->scale] = 1;
+    }
+    int rc = QT_OK;
+    for (int i = 0; i < m->n_tensors && rc == QT_OK; i++) {
+        const struct qt_tensor *t = &m->tensors[i];
+        int g = p->tensor_group[i];
+        if (drop[i]) continue;
+        if (g < 0 && t->ct) {
+            rc = qt_err_set(err, "%s: a quantized module of the source checkpoint left unquantized: copying "
+                            "compressed-tensors modules is not supported (quantize it or start from the BF16 model)",
+                            t->name);
+            break;
+        }
+        if (g < 0) {
+            if (plan_add(pl, t->name, "", t->dtype, 0, 0, 0, i, PART_RAW) != QT_OK) { rc = qt_err_set(err, "out of memory"); break; }
+            struct out_entry *e = &pl->e[pl->n - 1];
+            e->ndim = t->ndim;
+            for (int d = 0; d < t->ndim && d < 4; d++) e->shape[d] = t->shape[d];
+            e->nbytes = t->nbytes;
+            e->last = 1;
+            continue;
+        }
+        if (g >= p->n_groups) { rc = qt_err_set(err, "%s: config group %d out of range", t->name, g); break; }
+        const struct qt_scheme *s = &gs[g];
+        qt_tensor_module(t, mod, sizeof mod);
+        if (t->ndim != 2 || !ends_with(t->name, ".weight")) {
+            rc = qt_err_set(err, "%s: only 2-D .weight tensors can be quantized", t->name);
+            break;
+        }
+        if (check_writable(s, mod, err) != QT_OK || qt_scheme_check_shape(s, t->shape[0], t->shape[1], err) != QT_OK) {
+            if (!strstr(err->msg, mod)) qt_err_prefix(err, "%s", mod);
+            rc = QT_ERR;
+            break;
+        }
+        int64_t N = t->shape[0], K = t->shape[1], ss[2] = {0, 0};
+        int snd = scale_shape(s, N, K, ss);
+        enum qt_dtype wd = work_dtype(m, t);
+        int ok = 1;
+        char pre[520];
+        snprintf(pre, sizeof pre, "%s.", mod);
+        if (!strcmp(module_format(s), "pack-quantized")) {
+            ok &= plan_add(pl, pre, "weight_packed", QT_DT_I32, 2, N, qt_pack_words(K, s->bits), i, PART_PACKED) == QT_OK;
+            ok &= plan_add(pl, pre, "weight_scale", wd, snd, ss[0], ss[1], i, PART_SCALE) == QT_OK;
+            if (!s->sym) {
+                if (s->strategy == QT_STRAT_GROUP || s->strategy == QT_STRAT_CHANNEL)
+                    ok &= plan_add(pl, pre, "weight_zero_point", QT_DT_I32, 2, qt_pack_words(ss[0], s->bits), ss[1], i,
+                                   PART_ZP) == QT_OK;
+                else
+                    ok &= plan_add(pl, pre, "weight_zero_point", QT_DT_I8, snd, ss[0], ss[1], i, PART_ZP) == QT_OK;
+            }
+            ok &= plan_add(pl, pre, "weight_shape", QT_DT_I64, 1, 2, 0, i, PART_SHAPE) == QT_OK;
+        } else {
+            enum qt_dtype qd = s->kind == QT_SCHEME_INT ? QT_DT_I8 : QT_DT_F8_E4M3;
+            ok &= plan_add(pl, pre, "weight", qd, 2, N, K, i, PART_QWEIGHT) == QT_OK;
+            ok &= plan_add(pl, pre, "weight_scale", wd, snd, ss[0], ss[1], i, PART_SCALE) == QT_OK;
+            if (!s->sym) ok &= plan_add(pl, pre, "weight_zero_point", QT_DT_I8, snd, ss[0], ss[1], i, PART_ZP) == QT_OK;
+        }
+        if (!ok) { rc = qt_err_set(err, "out of memory"); break; }
+        pl->e[pl->n - 1].last = 1;
+    }
+    free(drop);
+    if (rc != QT_OK) return rc;
+    /* Shards: whole modules, a new shard when the next module would overflow. */
+    uint64_t max = p->max_shard_bytes ? p->max_shard_bytes : QT_WRITE_DEFAULT_SHARD;
+    uint64_t cur = 0;
+    int shard = 0;
+    for (int i = 0; i < pl->n;) {
+        int j = i;
+        uint64_t sz = 0;
+        while (j < pl->n) { sz += pl->e[j].nbytes; if (pl->e[j++].last) break; }
+        if (cur > 0 && cur + sz > max) { shard++; cur = 0; }
+        for (int k = i; k < j; k++) pl->e[k].shard = shard;
+        cur += sz;
+        pl->total += sz;
+        i = j;
+    }
+    /* Offsets: within a shard, 8-byte elements first, then 4, 2, 1, as the
+     * safetensors library lays tensors out, so every tensor is aligned to its
+     * element size (the writer streams modules and pwrites each part to its
+     * place). */
+    uint64_t *off = calloc((size_t)shard + 1, sizeof *off);
+    if (!off) return qt_err_set(err, "out of memory");
+    for (size_t al = 8; al >= 1; al /= 2)
+        for (int i = 0; i < pl->n; i++) {
+            struct out_entry *e = &pl->e[i];
+            if (qt_dtype_size(e->dtype) != al) continue;
+            e->offset = off[e->shard];
+            off[e->shard] += e->nbytes;
+        }
+    free(off);
+    pl->n_shards = pl->n ? shard + 1 : 0;
+    return QT_OK;
+}
+
+/* ---- writing --------------------------------------------------------------- */
+
+/* Writes n bytes at file offset off (off < 0: at the current position). */
+static int pwrite_all(int fd, const void *buf, uint64_t n, int64_t off, const char *path, qt_err *err) {
+    const uint8_t *b = buf;
+    while (n > 0) {
+        size_t chunk = n > (1u << 30) ? (1u << 30) : (size_t)n;
+        ssize_t w = off < 0 ? write(fd, b, chunk) : pwrite(fd, b, chunk, (off_t)off);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return qt_err_set(err, "%s: %s", path, strerror(errno));
+        }
+        if (w == 0) return qt_err_set(err, "%s: write returned 0", path);
+        b += w;
+        n -= (uint64_t)w;
+        if (off >= 0) off += w;
+    }
+    return QT_OK;
+}
+
+static int write_all(int fd, const void *buf, uint64_t n, const char *path, qt_err *err) {
+    return pwrite_all(fd, buf, n, -1, path, err);
+}
+
+static void modbuf_clear(struct modbuf *b) {
+    qt_qtensor_free(&b->q);   /* safe on a zeroed qtensor */
+    free(b->packed);
+    free(b->zp_packed);
+    free(b->scale);
+    memset(b, 0, sizeof *b);
+    b->tensor = -1;
+}
+
+/* Quantizes tensor ti into b under scheme s. */
+static int modbuf_fill(struct modbuf *b, const struct qt_model *m, int ti, const struct qt_scheme *s, qt_err *err) {
+    const struct qt_tensor *t = &m->tensors[ti];
+    int64_t N = t->shape[0], K = t->shape[1];
+    enum qt_dtype wd = work_dtype(m, t);
+    float *w = malloc((size_t)(N * K) * sizeof *w);   /* (N, K) */
+    if (!w) return qt_err_set(err, "%s: out of memory (%lld x %lld)", t->name, (long long)N, (long long)K);
+    int rc = qt_tensor_read_f32(m, t, 0, N, w, err);
+    /* Source values widened to float; round to the work dtype as the
+     * quantizer expects (FP8 sources dequantize to arbitrary floats). */
+    if (rc == QT_OK && t->dtype != wd)
+        for (int64_t i = 0; i < N * K; i++)
+            w[i] = wd == QT_DT_BF16 ? qt_bf16_to_f32(qt_f32_to_bf16(w[i]))
+                 : wd == QT_DT_F16 ? qt_f16_to_f32(qt_f32_to_f16(w[i])) : w[i];
+    if (rc == QT_OK) rc = qt_quant_tensor(w, N, K, s, wd, 0, &b->q, NULL, err);
+    free(w);
+    if (rc != QT_OK) return qt_err_prefix(err, "%s", t->name);
+    b->tensor = ti;
+    int64_t ns = b->q.srows * b->q.scols;
+    size_t es = qt_dtype_size(wd);
+    b->scale = malloc((size_t)ns * es);
+    if (!b->scale) return qt_err_set(err, "out of memory");
+    for (int64_t i = 0; i < ns; i++) {
+        if (wd == QT_DT_BF16) ((uint16_t *)b->scale)[i] = qt_f32_to_bf16(b->q.scale[i]);
+        else if (wd == QT_DT_F16) ((uint16_t *)b->scale)[i] = qt_f32_to_f16(b->q.scale[i]);
+        else ((float *)b->scale)[i] = b->q.scale[i];
+    }
+    b->shape[0] = N;
+    b->shape[1] = K;
+    if (s->kind == QT_SCHEME_INT && s->act == QT_ACT_NONE) {
+        b->packed = malloc((size_t)(N * qt_pack_words(K, s->bits)) * sizeof(int32_t));
+        if (!b->packed) return qt_err_set(err, "out of memory");
+        if (qt_pack_rows(b->q.q, N, K, s->bits, b->packed, err) != QT_OK) return qt_err_prefix(err, "%s", t->name);
+        if (!s->sym && (s->strategy == QT_STRAT_GROUP || s->strategy == QT_STRAT_CHANNEL)) {
+            b->zp_packed = malloc((size_t)(qt_pack_words(b->q.srows, s->bits) * b->q.scols) * sizeof(int32_t));
+            if (!b->zp_packed) return qt_err_set(err, "out of memory");
+            if (qt_pack_cols(b->q.zero, b->q.srows, b->q.scols, s->bits, b->zp_packed, err) != QT_OK)
+                return qt_err_prefix(err, "%s", t->name);
+        }
+    }
+    return QT_OK;
+}
+
+static const void *entry_bytes(const struct out_entry *e, const struct modbuf *b, const struct qt_model *m) {
+    switch (e->part) {
+    case PART_RAW: return m->tensors[e->tensor].data;
+    case PART_PACKED: return b->packed;
+    case PART_QWEIGHT: return b->q.q;
+    case PART_SCALE: return b->scale;
+    case PART_ZP: return b->zp_packed ? (const void *)b->zp_packed : (const void *)b->q.zero;
+    case PART_SHAPE: return b->shape;
+    }
+    return NULL;
+}
+
+static void shard_name(const struct plan *pl, int s, char *buf, size_t n) {
+    if (pl->n_shards == 1) snprintf(buf, n, "model.safetensors");
+    else snprintf(buf, n, "model-%05d-of-%05d.safetensors", s + 1, pl->n_shards);
+}
+
+/* The safetensors header of shard s, padded with spaces to a multiple of 8. */
+static char *shard_header(const struct plan *pl, int s, uint64_t *len) {
+    cJSON *h = cJSON_CreateObject();
+    cJSON *md = cJSON_AddObjectToObject(h, "__metadata__");
+    cJSON_AddStringToObject(md, "format", "pt");
+    for (int i = 0; i < pl->n; i++) {
+        const struct out_entry *e = &pl->e[i];
+        if (e->shard != s) continue;
+        cJSON *o = cJSON_AddObjectToObject(h, e->name);
+        cJSON_AddStringToObject(o, "dtype", qt_dtype_name(e->dtype));
+        cJSON *sh = cJSON_AddArrayToObject(o, "shape");
+        for (int d = 0; d < e->ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)e->shape[d]));
+        cJSON *off = cJSON_AddArrayToObject(o, "data_offsets");
+        cJSON_AddItemToArray(off, cJSON_CreateNumber((double)e->offset));
+        cJSON_AddItemToArray(off, cJSON_CreateNumber((double)(e->offset + e->nbytes)));
+    }
+    char *js = cJSON_PrintUnformatted(h);
+    cJSON_Delete(h);
+    if (!js) return NULL;
+    size_t n = strlen(js), padded = (n + 7) & ~(size_t)7;
+    char *out = malloc(8 + padded);
+    if (!out) { free(js); return NULL; }
+    uint64_t hl = padded;
+    for (int i = 0; i < 8; i++) out[i] = (char)((hl >> (8 * i)) & 0xff);
+    memcpy(out + 8, js, n);
+    memset(out + 8 + n, ' ', padded - n);
+    free(js);
+    *len = 8 + padded;
+    return out;
+}
+
+struct wstate {
+    const struct qt_model *m;
+    const struct qt_write_params *p;
+    const struct qt_scheme *gs;   /* (p->n_groups) parsed group schemes */
+    struct plan pl;
+    int64_t done, total;      /* source bytes */
+    int64_t written;
+    int n_quantized, n_kept;
+    cJSON *modules;           /* report rows */
+};
+
+static int is_cancelled(const struct qt_write_params *p) { return p->cancel && *p->cancel; }
+
+/* Modules are quantized a batch at a time on qt_nthreads() threads while the
+ * writer thread writes them in order; a batch holds at most BATCH_MAX modules
+ * and about BATCH_BYTES of float32 input. */
+#define BATCH_MAX 64
+#define BATCH_BYTES (1ull << 30)
+
+struct batch {
+    const struct wstate *ws;
+    struct modbuf *b;         /* (n) slots, .tensor set, filled by the workers */
+    int n;
+    int next;                 /* next slot to fill (under mu) */
+    int rc;
+    qt_err err;
+    pthread_mutex_t mu;
+};
+
+static void *batch_worker(void *arg) {
+    struct batch *bt = arg;
+    for (;;) {
+        pthread_mutex_lock(&bt->mu);
+        int k = bt->rc == QT_OK && !is_cancelled(bt->ws->p) ? bt->next++ : bt->n;
+        pthread_mutex_unlock(&bt->mu);
+        if (k >= bt->n) return NULL;
+        struct modbuf *b = &bt->b[k];
+        int ti = b->tensor;
+        b->tensor = -1;
+        qt_err e;
+        if (modbuf_fill(b, bt->ws->m, ti, &bt->ws->gs[bt->ws->p->tensor_group[ti]], &e) != QT_OK) {
+            pthread_mutex_lock(&bt->mu);
+            if (bt->rc == QT_OK) { bt->rc = QT_ERR; bt->err = e; }
+            pthread_mutex_unlock(&bt->mu);
+        }
+    }
+}
+
+/* Clears the slots and quantizes the next quantized modules from entry i on. */
+static int batch_fill(const struct wstate *ws, int i, struct modbuf *slots, int *nslots, qt_err *err) {
+    for (int k = 0; k < *nslots; k++) modbuf_clear(&slots[k]);
+    int n = 0;
+    uint64_t bytes = 0;
+    for (; i < ws->pl.n && n < BATCH_MAX; i++) {
+        const struct out_entry *e = &ws->pl.e[i];
+        if (e->part == PART_RAW || !e->last) continue;
+        uint64_t sz = (uint64_t)qt_tensor_numel(&ws->m->tensors[e->tensor]) * 6;
+        if (n > 0 && bytes + sz > BATCH_BYTES) break;
+        bytes += sz;
+        memset(&slots[n], 0, sizeof slots[n]);
+        slots[n++].tensor = e->tensor;
+    }
+    struct batch bt = {.ws = ws, .b = slots, .n = n, .rc = QT_OK};
+    pthread_mutex_init(&bt.mu, NULL);
+    int nt = qt_nthreads();
+    if (nt > n) nt = n;
+    if (nt > 64) nt = 64;
+    pthread_t th[64];
+    int started = 0;
+    for (int k = 1; k < nt; k++)
+        if (pthread_create(&th[started], NULL, batch_worker, &bt) == 0) started++;
+    batch_worker(&bt);
+    for (int k = 0; k < started; k++) pthread_join(th[k], NULL);
+    pthread_mutex_destroy(&bt.mu);
+    *nslots = n;
+    if (bt.rc != QT_OK) { *err = bt.err; return QT_ERR; }
+    if (is_cancelled(ws->p)) return qt_err_set(err, "cancelled");
+    return QT_OK;
+}
+
+static struct modbuf *slot_of(struct modbuf *slots, int n, int tensor) {
+    for (int k = 0; k < n; k++)
+        if (slots[k].tensor == tensor) return &slots[k];
+    return NULL;
+}
+
+static int write_shards(struct wstate *ws, const char *dir, qt_err *err) {
+    const struct qt_model *m = ws->m;
+    const struct qt_write_params *p = ws->p;
+    struct modbuf *slots = calloc(BATCH_MAX, sizeof *slots);   /* (BATCH_MAX) */
+    int nslots = 0;
+    if (!slots) return qt_err_set(err, "out of memory");
+    static const struct modbuf none = {.tensor = -1};
+    char name[64], path[4200];
+    int rc = QT_OK, i = 0;
+    for (int s = 0; s < ws->pl.n_shards && rc == QT_OK; s++) {
+        shard_name(&ws->pl, s, name, sizeof name);
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0) { rc = qt_err_set(err, "%s: %s", path, strerror(errno)); break; }
+        uint64_t hlen = 0;
+        char *hdr = shard_header(&ws->pl, s, &hlen);
+        if (!hdr) rc = qt_err_set(err, "out of memory");
+        else rc = write_all(fd, hdr, hlen, path, err);
+        free(hdr);
+        for (; rc == QT_OK && i < ws->pl.n && ws->pl.e[i].shard == s; i++) {
+            const struct out_entry *e = &ws->pl.e[i];
+            const struct qt_tensor *t = &m->tensors[e->tensor];
+            if (is_cancelled(p)) { rc = qt_err_set(err, "cancelled"); break; }
+            const struct modbuf *b = &none;
+            if (e->part != PART_RAW) {
+                struct modbuf *sb = slot_of(slots, nslots, e->tensor);
+                if (!sb) {
+                    if ((rc = batch_fill(ws, i, slots, &nslots, err)) != QT_OK) break;
+                    sb = slot_of(slots, nslots, e->tensor);
+                    if (!sb) { rc = qt_err_set(err, "%s: not quantized", t->name); break; }
+                }
+                b = sb;
+            }
+            if (e->part == PART_RAW && !t->data) { rc = qt_err_set(err, "%s: no data", t->name); break; }
+            rc = pwrite_all(fd, entry_bytes(e, b, m), e->nbytes, (int64_t)(hlen + e->offset), path, err);
+            ws->written += (int64_t)e->nbytes;
+            if (rc != QT_OK || !e->last) continue;
+            ws->done += (int64_t)t->nbytes;
+            if (e->part == PART_RAW) {
+                ws->n_kept++;
+            } else {
+                ws->n_quantized++;
+                char sb[QT_SCHEME_STR_MAX], mod[512];
+                const struct qt_scheme *sc = &ws->gs[p->tensor_group[e->tensor]];
+                cJSON *row = cJSON_CreateObject();
+                cJSON_AddStringToObject(row, "module", qt_tensor_module(t, mod, sizeof mod));
+                cJSON_AddStringToObject(row, "scheme", qt_scheme_format(sc, sb, sizeof sb));
+                cJSON_AddStringToObject(row, "format", module_format(sc));
+                cJSON_AddStringToObject(row, "group", p->groups[p->tensor_group[e->tensor]].name);
+                cJSON_AddNumberToObject(row, "bytes_source", (double)t->nbytes);
+                uint64_t ob = 0;
+                for (int k = i; k >= 0 && ws->pl.e[k].tensor == e->tensor; k--) ob += ws->pl.e[k].nbytes;
+                cJSON_AddNumberToObject(row, "bytes_written", (double)ob);
+                cJSON_AddItemToArray(ws->modules, row);
+                modbuf_clear((struct modbuf *)b);
+            }
+            if (p->progress) p->progress(p->progress_ud, ws->done, ws->total, t->name);
+        }
+        if (rc == QT_OK && fsync(fd) != 0) rc = qt_err_set(err, "%s: %s", path, strerror(errno));
+        if (close(fd) != 0 && rc == QT_OK) rc = qt_err_set(err, "%s: %s", path, strerror(errno));
+    }
+    for (int k = 0; k < nslots; k++) modbuf_clear(&slots[k]);
+    free(slots);
+    return rc;
+}
+
+static int write_json(const char *dir, const char *name, cJSON *j, qt_err *err) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    char *s = cJSON_Print(j);
+    if (!s) return qt_err_set(err, "%s: out of memory", path);
+    size_t n = strlen(s);
+    s[n] = '\n';   /* cJSON_Print's buffer has room for the terminator we replace */
+    int rc = qt_write_file_atomic(path, s, n + 1, err);
+    free(s);
+    return rc;
+}
+
+static int write_index(struct wstate *ws, const char *dir, qt_err *err) {
+    if (ws->pl.n_shards <= 1) return QT_OK;
+    int n = ws->pl.n;
+    int *ord = malloc((size_t)(n ? n : 1) * sizeof *ord);
+    if (!ord) return qt_err_set(err, "out of memory");
+    for (int i = 0; i < n; i++) ord[i] = i;
+    /* weight_map sorted by name, as transformers writes it */
+    for (int i = 1; i < n; i++) {
+        int v = ord[i], j = i;
+        while (j > 0 && strcmp(ws->pl.e[ord[j - 1]].name, ws->pl.e[v].name) > 0) { ord[j] = ord[j - 1]; j--; }
+        ord[j] = v;
+    }
+    cJSON *root = cJSON_CreateObject();
+    cJSON *md = cJSON_AddObjectToObject(root, "metadata");
+    cJSON_AddNumberToObject(md, "total_size", (double)ws->pl.total);
+    cJSON *wm = cJSON_AddObjectToObject(root, "weight_map");
+    char name[64];
+    for (int i = 0; i < n; i++) {
+        shard_name(&ws->pl, ws->pl.e[ord[i]].shard, name, sizeof name);
+        cJSON_AddStringToObject(wm, ws->pl.e[ord[i]].name, name);
+    }
+    free(ord);
+    int rc = write_json(dir, "model.safetensors.index.json", root, err);
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* QuantizationArgs as compressed-tensors serializes them (keys sorted). */
+static cJSON *qargs_json(const struct qt_qargs *a, int weights) {
+    if (!a->present) return cJSON_CreateNull();
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNullToObject(o, "actorder");
+    if (a->block_structure[0]) {
+        cJSON *b = cJSON_AddArrayToObject(o, "block_structure");
+        cJSON_AddItemToArray(b, cJSON_CreateNumber(a->block_structure[0]));
+        cJSON_AddItemToArray(b, cJSON_CreateNumber(a->block_structure[1]));
+    } else {
+        cJSON_AddNullToObject(o, "block_structure");
+    }
+    if (a->dynamic && !strcmp(a->dynamic, "local")) cJSON_AddStringToObject(o, "dynamic", "local");
+    else cJSON_AddBoolToObject(o, "dynamic", a->dynamic && !strcmp(a->dynamic, "true"));
+    if (a->group_size) cJSON_AddNumberToObject(o, "group_size", a->group_size);
+    else cJSON_AddNullToObject(o, "group_size");
+    cJSON_AddNumberToObject(o, "num_bits", a->num_bits);
+    /* RTN computes weight scales from min/max; dynamic activations have no observer. */
+    const char *obs = a->observer ? a->observer : weights ? "minmax" : NULL;
+    if (obs) cJSON_AddStringToObject(o, "observer", obs);
+    else cJSON_AddNullToObject(o, "observer");
+    cJSON_AddObjectToObject(o, "observer_kwargs");
+    if (a->strategy) cJSON_AddStringToObject(o, "strategy", a->strategy);
+    else cJSON_AddNullToObject(o, "strategy");
+    cJSON_AddBoolToObject(o, "symmetric", a->symmetric);
+    cJSON_AddStringToObject(o, "type", a->type ? a->type : "int");
+    return o;
+}
+
+/* The quantization_config object (keys sorted as the library dumps them). */
+static cJSON *quant_config(const struct wstate *ws, qt_err *err) {
+    const struct qt_model *m = ws->m;
+    const struct qt_write_params *p = ws->p;
+    int *used = calloc((size_t)p->n_groups + 1, sizeof *used);
+    if (!used) { qt_err_set(err, "out of memory"); return NULL; }
+    for (int i = 0; i < m->n_tensors; i++)
+        if (p->tensor_group[i] >= 0) used[p->tensor_group[i]] = 1;
+    const char *fmt = NULL;
+    int mixed = 0;
+    for (int g = 0; g < p->n_groups; g++) {
+        if (!used[g]) continue;
+        const char *f = module_format(&ws->gs[g]);
+        if (fmt && strcmp(fmt, f)) mixed = 1;
+        fmt = f;
+    }
+    cJSON *q = cJSON_CreateObject();
+    cJSON *cg = cJSON_AddObjectToObject(q, "config_groups");
+    for (int g = 0; g < p->n_groups; g++) {
+        if (!used[g]) continue;
+        const struct qt_ct_group *G = &p->groups[g];
+        struct qt_qargs wa, ia;
+        qt_scheme_qargs(&ws->gs[g], &wa, &ia);
+        cJSON *o = cJSON_AddObjectToObject(cg, G->name);
+        if (mixed) cJSON_AddStringToObject(o, "format", module_format(&ws->gs[g]));
+        else cJSON_AddNullToObject(o, "format");
+        cJSON_AddItemToObject(o, "input_activations", qargs_json(&ia, 0));
+        cJSON_AddNullToObject(o, "output_activations");
+        cJSON *tg = cJSON_AddArrayToObject(o, "targets");
+        for (int k = 0; k < G->n_targets; k++) cJSON_AddItemToArray(tg, cJSON_CreateString(G->targets[k]));
+        if (G->n_targets == 0) {   /* no recipe targets: name every module of the group */
+            char mod[512];
+            for (int i = 0; i < m->n_tensors; i++)
+                if (p->tensor_group[i] == g)
+                    cJSON_AddItemToArray(tg, cJSON_CreateString(qt_tensor_module(&m->tensors[i], mod, sizeof mod)));
+        }
+        cJSON_AddItemToObject(o, "weights", qargs_json(&wa, 1));
+    }
+    free(used);
+    cJSON_AddStringToObject(q, "format", mixed ? "mixed-precision" : fmt ? fmt : "dense");
+    cJSON_AddNullToObject(q, "global_compression_ratio");
+    cJSON *ig = cJSON_AddArrayToObject(q, "ignore");
+    char mod[512];
+    for (int i = 0; i < m->n_tensors; i++) {
+        const struct qt_tensor *t = &m->tensors[i];
+        if (p->tensor_group[i] >= 0 || !qt_role_is_linear(t->role) || t->ndim != 2 || !ends_with(t->name, ".weight"))
+            continue;
+        cJSON_AddItemToArray(ig, cJSON_CreateString(qt_tensor_module(t, mod, sizeof mod)));
+    }
+    if (p->kv_cache_json) {
+        cJSON *kv = cJSON_Parse(p->kv_cache_json);
+        if (!kv) { cJSON_Delete(q); qt_err_set(err, "kv_cache_scheme: not valid JSON"); return NULL; }
+        cJSON_AddItemToObject(q, "kv_cache_scheme", kv);
+    } else {
+        cJSON_AddNullToObject(q, "kv_cache_scheme");
+    }
+    cJSON_AddNullToObject(q, "moe_sparsity_config");
+    cJSON_AddStringToObject(q, "quant_method", "compressed-tensors");
+    cJSON_AddStringToObject(q, "quantization_status", "compressed");
+    cJSON_AddObjectToObject(q, "sparsity_config");
+    cJSON_AddObjectToObject(q, "transform_config");
+    return q;
+}
+
+static int write_config(struct wstate *ws, const char *dir, qt_err *err) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", ws->m->path);
+    char *text = qt_read_file(path, NULL, err);
+    if (!text) return QT_ERR;
+    cJSON *cfg = cJSON_Parse(text);
+    free(text);
+    if (!cJSON_IsObject(cfg)) { cJSON_Delete(cfg); return qt_err_set(err, "%s: not a JSON object", path); }
+    cJSON_DeleteItemFromObjectCaseSensitive(cfg, "quantization_config");
+    cJSON *q = quant_config(ws, err);
+    if (!q) { cJSON_Delete(cfg); return QT_ERR; }
+    cJSON_AddItemToObject(cfg, "quantization_config", q);
+    int rc = write_json(dir, "config.json", cfg, err);
+    cJSON_Delete(cfg);
+    return rc;
+}
+
+/* Files of the model directory that are not copied: weights (replaced) and
+ * what the writer writes itself. */
+static int skip_side_file(const char *n) {
+    static const char *const exact[] = {"config.json", "model.safetensors.index.json", "recipe.yaml",
+                                        "qtune-report.json", "pytorch_model.bin.index.json", NULL};
+    static const char *const ext[] = {".safetensors", ".bin", ".pt", ".pth", ".gguf", ".ckpt", ".h5",
+                                      ".msgpack", ".onnx", NULL};
+    if (n[0] == '.') return 1;
+    for (int i = 0; exact[i]; i++) if (!strcmp(n, exact[i])) return 1;
+    for (int i = 0; ext[i]; i++) if (ends_with(n, ext[i])) return 1;
+    return 0;
+}
+
+static int copy_file(const char *src, const char *dst, qt_err *err) {
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0) return qt_err_set(err, "%s: %s", src, strerror(errno));
+    int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out < 0) { close(in); return qt_err_set(err, "%s: %s", dst, strerror(errno)); }
+    static __thread char buf[1 << 16];
+    int rc = QT_OK;
+    for (;;) {
+        ssize_t r = read(in, buf, sizeof buf);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) { rc = qt_err_set(err, "%s: %s", src, strerror(errno)); break; }
+        if (r == 0) break;
+        if ((rc = write_all(out, buf, (uint64_t)r, dst, err)) != QT_OK) break;
+    }
+    if (rc == QT_OK && fsync(out) != 0) rc = qt_err_set(err, "%s: %s", dst, strerror(errno));
+    close(in);
+    if (close(out) != 0 && rc == QT_OK) rc = qt_err_set(err, "%s: %s", dst, strerror(errno));
+    return rc;
+}
+
+static int copy_side_files(const struct qt_model *m, const char *dir, cJSON *list, qt_err *err) {
+    DIR *d = opendir(m->path);
+    if (!d) return qt_err_set(err, "%s: %s", m->path, strerror(errno));
+    struct dirent *de;
+    int rc = QT_OK;
+    char src[4400], dst[4400];
+    while (rc == QT_OK && (de = readdir(d))) {
+        if (skip_side_file(de->d_name)) continue;
+        snprintf(src, sizeof src, "%s/%s", m->path, de->d_name);
+        struct stat st;
+        if (stat(src, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        snprintf(dst, sizeof dst, "%s/%s", dir, de->d_name);
+        rc = copy_file(src, dst, err);
+        if (rc == QT_OK) cJSON_AddItemToArray(list, cJSON_CreateString(de->d_name));
+    }
+    closedir(d);
+    return rc;
+}
+
+static int sync_dir(const char *dir) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int r = fsync(fd);
+    close(fd);
+    return r;
+}
+
+/* Moves the finished partial directory to its final name, replacing an
+ * existing OUT only when forced (the old one is moved aside first, so a
+ * failure never loses both). */
+static int publish(const char *partial, const char *out, int force, qt_err *err) {
+    struct stat st;
+    if (stat(out, &st) == 0) {
+        if (!force) return qt_err_set(err, "%s: already exists (use --force to replace it)", out);
+        char old[4200];
+        snprintf(old, sizeof old, "%s.old-%s", out, strrchr(partial, '-') + 1);
+        if (rename(out, old) != 0) return qt_err_set(err, "%s: cannot move aside: %s", out, strerror(errno));
+        if (rename(partial, out) != 0) {
+            int e = errno;
+            if (rename(old, out) != 0) { /* keep old: the message names it */
+                return qt_err_set(err, "%s: %s (previous checkpoint left at %s)", out, strerror(e), old);
+            }
+            return qt_err_set(err, "%s: %s", out, strerror(e));
+        }
+        qt_err tmp;
+        qt_write_rmtree(old, &tmp);
+    } else if (rename(partial, out) != 0) {
+        return qt_err_set(err, "%s: %s", out, strerror(errno));
+    }
+    char parent[4096];
+    snprintf(parent, sizeof parent, "%s", out);
+    char *sl = strrchr(parent, '/');
+    if (sl && sl != parent) *sl = 0; else if (sl) sl[1] = 0; else snprintf(parent, sizeof parent, ".");
+    sync_dir(parent);
+    return QT_OK;
+}
+
+int qt_write_ct(const struct qt_model *m, const struct qt_write_params *p, struct qt_write_result *res,
+                qt_err *err) {
+    double t0 = qt_now();
+    if (res) memset(res, 0, sizeof *res);
+    if (m->metadata_only) return qt_err_set(err, "%s: no weights (the model was opened from its config only)", m->path);
+    if (!p->out || !*p->out) return qt_err_set(err, "quantize: no output directory");
+    char out[4096];
+    snprintf(out, sizeof out, "%s", p->out);
+    for (size_t n = strlen(out); n > 1 && out[n - 1] == '/';) out[--n] = 0;
+    struct stat st;
+    if (stat(out, &st) == 0 && !p->force) return qt_err_set(err, "%s: already exists (use --force to replace it)", out);
+
+    struct wstate ws;
+    memset(&ws, 0, sizeof ws);
+    ws.m = m;
+    ws.p = p;
+    struct qt_scheme *gs = calloc((size_t)p->n_groups + 1, sizeof *gs);
+    if (!gs) return qt_err_set(err, "out of memory");
+    for (int g = 0; g < p->n_groups; g++)
+        if (qt_scheme_parse(p->groups[g].scheme, &gs[g], err) != QT_OK) {
+            free(gs);
+            return qt_err_prefix(err, "config group %s", p->groups[g].name);
+        }
+    ws.gs = gs;
+    if (build_plan(m, p, gs, &ws.pl, err) != QT_OK) { plan_free(&ws.pl); free(gs); return QT_ERR; }
+    for (int i = 0; i < ws.pl.n; i++)
+        if (ws.pl.e[i].last) ws.total += (int64_t)m->tensors[ws.pl.e[i].tensor].nbytes;
+
+    /* create missing parent directories, as mkdir -p */
+    for (char *sl = strchr(out + 1, '/'); sl; sl = strchr(sl + 1, '/')) {
+        *sl = 0;
+        if (mkdir(out, 0755) != 0 && errno != EEXIST) {
+            qt_err_set(err, "%s: cannot create: %s", out, strerror(errno));
+            *sl = '/';
+            plan_free(&ws.pl);
+            free(gs);
+            return QT_ERR;
+        }
+        *sl = '/';
+    }
+    char partial[4096 + 32];
+    snprintf(partial, sizeof partial, "%s.partial-XXXXXX", out);
+    if (!mkdtemp(partial)) {
+        plan_free(&ws.pl);
+        return qt_err_set(err, "%s: cannot create: %s", partial, strerror(errno));
+    }
+    chmod(partial, 0755);
+    ws.modules = cJSON_CreateArray();
+    cJSON *files = cJSON_CreateArray();
+    int rc = write_shards(&ws, partial, err);
+    if (rc == QT_OK && is_cancelled(p)) rc = qt_err_set(err, "cancelled");
+    if (rc == QT_OK) rc = write_index(&ws, partial, err);
+    if (rc == QT_OK) rc = write_config(&ws, partial, err);
+    if (rc == QT_OK) rc = copy_side_files(m, partial, files, err);
+    if (rc == QT_OK && p->recipe_yaml) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/recipe.yaml", partial);
+        rc = qt_write_file_atomic(path, p->recipe_yaml, strlen(p->recipe_yaml), err);
+    }
+    double secs = qt_now() - t0;
+    if (rc == QT_OK) {
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddStringToObject(r, "qtune_version", QT_VERSION);
+        cJSON_AddStringToObject(r, "model", m->path);
+        if (p->recipe_path) cJSON_AddStringToObject(r, "recipe", p->recipe_path);
+        else cJSON_AddNullToObject(r, "recipe");
+        if (p->calib) cJSON_AddStringToObject(r, "calib", p->calib);
+        else cJSON_AddNullToObject(r, "calib");
+        cJSON_AddStringToObject(r, "algorithm", "RTN");
+        cJSON_AddNumberToObject(r, "seconds", secs);
+        cJSON_AddNumberToObject(r, "modules_quantized", ws.n_quantized);
+        cJSON_AddNumberToObject(r, "tensors_kept", ws.n_kept);
+        cJSON_AddNumberToObject(r, "bytes_source", (double)ws.total);
+        cJSON_AddNumberToObject(r, "bytes_written", (double)ws.written);
+        cJSON_AddNumberToObject(r, "shards", ws.pl.n_shards);
+        cJSON_AddItemToObject(r, "files_copied", files);
+        files = NULL;
+        cJSON_AddItemToObject(r, "modules", ws.modules);
+        ws.modules = NULL;
+        rc = write_json(partial, "qtune-report.json", r, err);
+        cJSON_Delete(r);
+    }
+    if (rc == QT_OK && is_cancelled(p)) rc = qt_err_set(err, "cancelled");
+    if (rc == QT_OK) sync_dir(partial);
+    if (rc == QT_OK) rc = publish(partial, out, p->force, err);
+    if (rc != QT_OK) {
+        qt_err e2, why = *err;
+        if (qt_write_rmtree(partial, &e2) == QT_OK) qt_err_prefix(err, "%s", out);
+        else qt_err_set(err, "%s: %s; and the partial output could not be removed: %s", out, why.msg, e2.msg);
+        size_t l = strlen(err->msg);
+        if (l + 40 < sizeof err->msg && !strstr(err->msg, "could not be removed"))
+            snprintf(err->msg + l, sizeof err->msg - l, " (partial output removed)");
+    }
+    if (res) {
+        res->n_quantized = ws.n_quantized;
+        res->n_kept = ws.n_kept;
+        res->n_shards = ws.pl.n_shards;
+        res->bytes_source = ws.total;
+        res->bytes_written = ws.written;
+        res->seconds = qt_now() - t0;
+    }
+    cJSON_Delete(ws.modules);
+    cJSON_Delete(files);
+    plan_free(&ws.pl);
+    free(gs);
+    return rc;
+}

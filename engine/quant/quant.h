@@ -1,0 +1,144 @@
+/* quant.h — round-to-nearest quantization of a weight matrix under a scheme,
+ * computed as compressed-tensors 0.20 computes it (DESIGN §4), and the error
+ * statistics the preview shows.
+ *
+ * Arithmetic, for a weight stored in dtype D (BF16 normally; the "work dtype",
+ * in which torch does every step because min/max, scales and the weight are
+ * all D tensors).  rnd() rounds a float32 result to D (identity for F32):
+ *
+ *   per scale cell (group / row / tensor / block):
+ *     mn = min(0, min w), mx = max(0, max w)
+ *     int sym:  s = rnd(max(-mn, mx) / ((qmax-qmin)/2)),  zp = 0
+ *     int asym: s = rnd(rnd(mx - mn) / (qmax-qmin)),
+ *               zp = rne(clamp(rnd(qmin - rnd(mn / s)), qmin, qmax))
+ *     fp8:      s = rnd(max(-mn, mx) / 448)
+ *     s == 0 -> eps(D)   (bf16 2^-7, f16 2^-10, f32 FLT_EPSILON); DESIGN §4's
+ *     max(s, FLT_EPSILON) is what older compressed-tensors did: 0.20 replaces
+ *     only a zero scale, by the scale dtype's eps, and so do we (w' is 0
+ *     either way; only the stored scale of an all-zero group differs)
+ *   per element:
+ *     t = rnd(w / s); asym: t = rnd(t + zp); t = clamp(t, qmin, qmax)
+ *     q = rne(t) (int) | e4m3(t) (fp8);  w' = rnd((q - zp) * s)
+ *   nvfp4 (group 16): gs = f32(rnd(rnd(1 / max(amax_tensor, tiny(D))) * 2688)),
+ *     sc = e4m3(gs * rnd(amax_group / 6)) (0 -> 0.125), s = sc / gs (f32),
+ *     q = e2m1(clamp(w / s, -6, 6)) (f32), w' = rnd(q * s)
+ *   mxfp4 (group 32): e = floor(log2(pow2 of amax, rounded as ct does)) - 2,
+ *     code = clamp(127 + e, 0, 255) (E8M0), s = rnd(2^(code-127)),
+ *     q = e2m1(clamp(rnd(w / s), -6, 6)), w' = rnd(q * s)
+ *
+ * The input w is float32 holding values of D (a BF16 weight widened). */
+#ifndef QT_QUANT_H
+#define QT_QUANT_H
+#include <stdint.h>
+
+#include "base/dtype.h"
+#include "base/qt.h"
+#include "quant/scheme.h"
+
+/* Quantized form of a tensor, what a checkpoint writer needs. */
+struct qt_qtensor {
+    struct qt_scheme scheme;
+    enum qt_dtype wdtype;   /* weight (work and scale) dtype */
+    int64_t rows, cols;
+    int64_t srows, scols;   /* scale grid: tensor 1x1, channel rows x 1,
+                               group rows x cols/g, block ceil(rows/b) x ceil(cols/b) */
+    int8_t *q;              /* (rows, cols) int: q in [qmin, qmax]; fp8: e4m3 bits;
+                               fp4: e2m1 code (sign << 3 | magnitude index 0..7) */
+    float *scale;           /* (srows, scols) scale as stored, widened to float
+                               (nvfp4: the fp8 group scale before dividing by gs) */
+    int8_t *zero;           /* (srows, scols) zero points, asym int only, else NULL */
+    uint8_t *scale_code;    /* (srows, scols) nvfp4: e4m3 bits; mxfp4: E8M0 exponent; else NULL */
+    float global_scale;     /* nvfp4 weight_global_scale, else 0 */
+};
+
+/* Quantizes w (rows, cols) under s.  Fills out (caller frees with
+ * qt_qtensor_free); deq (rows, cols), when not NULL, gets w'.  wdtype is the
+ * weight dtype (BF16, F16 or F32).  global_amax > 0 overrides the tensor amax
+ * from which nvfp4 derives its global scale (vLLM fuses q/k/v and gate/up
+ * global scales); pass 0 to use w's own. */
+int qt_quant_tensor(const float *w, int64_t rows, int64_t cols, const struct qt_scheme *s,
+                    enum qt_dtype wdtype, float global_amax, struct qt_qtensor *out,
+                    float *deq, qt_err *err);
+void qt_qtensor_free(struct qt_qtensor *q);
+
+/* Fake quantization: out (rows, cols) = w' (may equal w). */
+int qt_quant_dequant(const float *w, int64_t rows, int64_t cols, const struct qt_scheme *s,
+                     enum qt_dtype wdtype, float *out, qt_err *err);
+
+/* Error statistics, summed; combine partial sums with qt_qstats_add. */
+struct qt_qstats {
+    double err2;            /* sum (w - w')^2 */
+    double w2;              /* sum w^2 */
+    double max_abs;         /* max |w - w'| */
+    double derr2;           /* sum_j d_j sum_i (w - w')^2_ij (when d was given) */
+    double dw2;             /* sum_j d_j sum_i w^2_ij */
+    int64_t n;              /* elements */
+};
+void qt_qstats_add(struct qt_qstats *acc, const struct qt_qstats *b);
+double qt_qstats_rel_rmse(const struct qt_qstats *st);   /* sqrt(err2 / w2); 0 if w2 == 0 */
+double qt_qstats_sqnr_db(const struct qt_qstats *st);    /* -20 log10(rel_rmse); INFINITY if exact */
+double qt_qstats_rel_out(const struct qt_qstats *st);    /* sqrt(derr2 / dw2); NAN without d */
+
+/* Fused error path: statistics of w under s without materializing w'.  d
+ * (cols) is the importance vector E[x_j^2] or NULL. */
+int qt_quant_error(const float *w, int64_t rows, int64_t cols, const struct qt_scheme *s,
+                   enum qt_dtype wdtype, const float *d, struct qt_qstats *out, qt_err *err);
+
+/* Bytes of the tensor once written (packed weights, scales, zero points,
+ * global scales, weight_shape); a kept tensor counts rows*cols*size(wdtype). */
+int64_t qt_quant_bytes(const struct qt_scheme *s, int64_t rows, int64_t cols, enum qt_dtype wdtype);
+
+/* Fixed-bin histograms for the detail panel. */
+struct qt_hist {
+    int nbins;
+    double lo, hi;          /* range covered by the bins */
+    int64_t *counts;        /* (nbins) */
+};
+void qt_hist_free(struct qt_hist *h);
+
+/* Histogram of the weights over [-amax, amax] and of the RMS error of each
+ * scale cell segment (a group; a row for channel/tensor; a block row for
+ * block) over [0, max].  Either output may be NULL; free with qt_hist_free. */
+int qt_quant_histograms(const float *w, int64_t rows, int64_t cols, const struct qt_scheme *s,
+                        enum qt_dtype wdtype, int nbins, struct qt_hist *weights,
+                        struct qt_hist *cell_err, qt_err *err);
+
+/* ---- Engine-internal: the streaming pieces the preview drives in parallel. */
+
+/* Which kernels run: 1 = AVX2/FMA when the CPU has them (default), 0 = the
+ * portable C path.  Returns the previous setting.  For tests and benchmarks. */
+int qt_quant_set_simd(int on);
+int qt_quant_simd_active(void);
+
+/* Tensor-level state of a streaming quantization. */
+struct qt_qctx {
+    struct qt_scheme s;
+    enum qt_dtype wdtype;
+    int64_t rows, cols;
+    int band;               /* rows per band: block edge for BLOCK, else 1 */
+    int needs_global;       /* 1: tensor min/max must be observed first (TENSOR, NVFP4) */
+    float gmin, gmax;       /* observed tensor min / max */
+    float global_amax;      /* nvfp4 override (0: use observed) */
+    float gs;               /* nvfp4 global scale (after qt_qctx_finish_observe) */
+    const float *d;         /* (cols) importance or NULL */
+};
+
+int qt_qctx_init(struct qt_qctx *c, const struct qt_scheme *s, enum qt_dtype wdtype,
+                 int64_t rows, int64_t cols, const float *d, qt_err *err);
+/* Min and max of n floats (vectorized). */
+void qt_quant_minmax(const float *x, int64_t n, float *mn, float *mx);
+/* Call after folding every row's min/max into c->gmin/gmax. */
+void qt_qctx_finish_observe(struct qt_qctx *c);
+/* Statistics of a band of rows [row0, row0 + nrows) given as float32 x
+ * (nrows, cols); nrows is c->band except for the last band.  scratch holds at
+ * least cols floats. */
+void qt_quant_band_stats(const struct qt_qctx *c, const float *x, int64_t row0, int64_t nrows,
+                         float *scratch, struct qt_qstats *st);
+
+/* The same from BF16 rows x (nrows, cols); buf holds nrows * cols floats
+ * for the schemes that need a widened copy (block, importance, no AVX2). */
+void qt_quant_band_stats_bf16(const struct qt_qctx *c, const uint16_t *x, int64_t row0, int64_t nrows,
+                              float *buf, float *scratch, struct qt_qstats *st);
+void qt_quant_minmax_bf16(const uint16_t *x, int64_t n, float *mn, float *mx);
+
+#endif

@@ -1,0 +1,102 @@
+/* scheme.h — what a tensor becomes: a quantization scheme, its canonical
+ * string ("int4-g128-sym", "fp8-ch+afp8-tok", "nvfp4" …), llm-compressor's
+ * preset names (W4A16, FP8_DYNAMIC, NVFP4 …) and the compressed-tensors
+ * QuantizationArgs a scheme stands for.  DESIGN §4. */
+#ifndef QT_SCHEME_H
+#define QT_SCHEME_H
+#include <stddef.h>
+
+#include "base/qt.h"
+
+enum qt_scheme_kind {
+    QT_SCHEME_BF16,     /* kept in the source dtype */
+    QT_SCHEME_INT,      /* integer, 2..8 bits */
+    QT_SCHEME_FP8,      /* fp8 e4m3, scale = amax/448 */
+    QT_SCHEME_NVFP4,    /* e2m1, group 16, fp8 e4m3 group scales + fp32 global scale */
+    QT_SCHEME_MXFP4,    /* e2m1, group 32, E8M0 group scales */
+};
+
+/* Granularity of the weight scales. */
+enum qt_strategy {
+    QT_STRAT_NONE,      /* bf16 */
+    QT_STRAT_TENSOR,    /* one scale for the tensor */
+    QT_STRAT_CHANNEL,   /* one scale per output row */
+    QT_STRAT_GROUP,     /* one scale per `group` inputs of a row */
+    QT_STRAT_BLOCK,     /* one scale per block x block tile */
+};
+
+/* Activation (input) quantization that goes with the weights. */
+enum qt_act {
+    QT_ACT_NONE,        /* A16 */
+    QT_ACT_INT8_TOK,    /* "+aint8-tok":  int8 sym per token, dynamic (W8A8) */
+    QT_ACT_FP8_TOK,     /* "+afp8-tok":   fp8 per token, dynamic (FP8_DYNAMIC) */
+    QT_ACT_FP8_TENSOR,  /* "+afp8-t":     fp8 per tensor, static (FP8) */
+    QT_ACT_FP8_G128,    /* "+afp8-g128":  fp8 group 128, dynamic (FP8_BLOCK) */
+    QT_ACT_NVFP4,       /* "+anvfp4":     fp4 group 16, local dynamic (NVFP4) */
+    QT_ACT_MXFP4,       /* "+amxfp4":     fp4 group 32, E8M0, dynamic (MXFP4) */
+    QT_ACT_COUNT
+};
+
+struct qt_scheme {
+    enum qt_scheme_kind kind;
+    int bits;               /* 16 (bf16), 2..8 (int), 8 (fp8), 4 (fp4) */
+    enum qt_strategy strategy;
+    int group;              /* group size (GROUP; 16 nvfp4, 32 mxfp4), block edge (BLOCK), else 0 */
+    int sym;                /* 1 symmetric (zero point 0); fp always 1 */
+    enum qt_act act;
+};
+
+/* Longest canonical string plus room. */
+#define QT_SCHEME_STR_MAX 64
+
+/* Parses a canonical scheme string or an llm-compressor preset name (preset
+ * names are case-insensitive: "w4a16", "FP8_DYNAMIC").  Fills out and returns
+ * QT_OK; on an unknown string returns QT_ERR with a message listing what is
+ * accepted. */
+int qt_scheme_parse(const char *s, struct qt_scheme *out, qt_err *err);
+
+/* Writes the canonical string of s into buf (size n, >= QT_SCHEME_STR_MAX is
+ * always enough) and returns buf. */
+char *qt_scheme_format(const struct qt_scheme *s, char *buf, size_t n);
+
+/* The llm-compressor preset whose weights and activations equal s
+ * ("W4A16", "FP8_DYNAMIC" …), or NULL when none does. */
+const char *qt_scheme_preset_name(const struct qt_scheme *s);
+
+/* 1 when the scheme leaves the tensor unquantized. */
+int qt_scheme_is_kept(const struct qt_scheme *s);
+
+/* Equality of all fields that matter (what qt_scheme_format prints). */
+int qt_scheme_equal(const struct qt_scheme *a, const struct qt_scheme *b);
+
+/* Checks that a rows x cols weight can take the scheme (group dividing the
+ * columns, as compressed-tensors requires; blocks may be partial). */
+int qt_scheme_check_shape(const struct qt_scheme *s, long long rows, long long cols, qt_err *err);
+
+/* compressed-tensors QuantizationArgs (the fields config.json carries).  String
+ * fields point to static strings; NULL means the field is null / omitted. */
+struct qt_qargs {
+    int present;            /* 0: no such args (bf16 weights, A16 inputs) */
+    int num_bits;
+    const char *type;       /* "int" | "float" */
+    int symmetric;
+    int group_size;         /* 0: null */
+    const char *strategy;   /* "tensor" "channel" "group" "block" "token" "tensor_group" */
+    int block_structure[2]; /* {0,0}: null */
+    const char *dynamic;    /* "false" | "true" | "local" (JSON: false / true / "local") */
+    const char *observer;   /* as the preset sets it, else NULL (library default) */
+    const char *scale_dtype;/* "float8_e4m3fn" (nvfp4), "uint8" (mx), NULL (weight dtype) */
+    const char *zp_dtype;   /* "int8", "float8_e4m3fn", "uint8" */
+    const char *actorder;   /* NULL (RTN) */
+};
+
+/* Fills the weight and input-activation QuantizationArgs of s (either pointer
+ * may be NULL). */
+void qt_scheme_qargs(const struct qt_scheme *s, struct qt_qargs *weights, struct qt_qargs *inputs);
+
+/* The compressed-tensors "format" a module with this scheme is written in:
+ * "pack-quantized", "int-quantized", "float-quantized", "nvfp4-pack-quantized",
+ * "mxfp4-pack-quantized", or "dense" for bf16. */
+const char *qt_scheme_ct_format(const struct qt_scheme *s);
+
+#endif

@@ -1,0 +1,60 @@
+/* lint.h — what vLLM (compressed-tensors) will refuse or what a recipe does
+ * that its author probably did not mean, found before any quantization runs.
+ *
+ * Codes (DESIGN §5) and severities.  Errors are what makes vLLM refuse to
+ * load or run the checkpoint; warnings are legal but likely mistakes:
+ *   QT001 error    a fused group (qkv_proj, gate_up_proj, shared gate/up, MLA q)
+ *                  split across schemes — vLLM loads one scheme per fused layer
+ *   QT002 error    routed experts of one layer on different schemes — the fused
+ *                  MoE kernel takes one scheme for all experts
+ *   QT003 warning  a regex matching more than its text suggests
+ *                  (re:model.layers.1.* hits layers 10-19; re:.*mlp.gate hits
+ *                  gate_proj because re.match does not anchor the end)
+ *   QT004 warning  the router (mlp.gate) quantized
+ *   QT005 error    int group size outside {-1 (channel), 32, 64, 128}: no
+ *                  Marlin / machete kernel
+ *   QT006 error    a quantized dimension not divisible by the group size, or
+ *                  the tensor-parallel split (--tp) leaves a shard that is not
+ *                  (column-parallel: output rows; row-parallel: input columns
+ *                  per rank divisible by the group size)
+ *   QT007 warning  MTP layer below 8 bits (draft acceptance collapses)
+ *   QT008 warning  a target or ignore pattern that matches nothing
+ *   QT009 warning  lm_head or the embeddings quantized
+ *   QT010 warning  two groups matching one module at the same strength
+ *                  (e.g. two regexes): which scheme wins is order-dependent */
+#ifndef QT_LINT_H
+#define QT_LINT_H
+#include "model/model.h"
+#include "base/qt.h"
+#include "recipe/recipe.h"
+
+enum qt_severity { QT_SEV_WARNING, QT_SEV_ERROR };
+
+const char *qt_severity_name(enum qt_severity s);  /* "warning" | "error" */
+
+struct qt_finding {
+    char code[8];             /* "QT001" */
+    enum qt_severity severity;
+    char *message;            /* one line */
+    int n_tensors;
+    int *tensors;             /* (n_tensors) indices into model->tensors */
+};
+
+struct qt_lint {
+    int n;
+    struct qt_finding *f;     /* (n) in code order */
+    int n_errors, n_warnings;
+};
+
+struct qt_lint_opts {
+    int tp;                   /* tensor-parallel size for QT006 (default 1) */
+};
+
+/* Lints recipe r on model m given its resolution res (from
+ * qt_recipe_resolve, which also fills the pattern hit counts QT008 reads).
+ * opts may be NULL.  Caller frees out with qt_lint_free. */
+int qt_lint_run(const struct qt_recipe *r, const struct qt_model *m, const struct qt_resolution *res,
+                const struct qt_lint_opts *opts, struct qt_lint *out, qt_err *err);
+void qt_lint_free(struct qt_lint *l);
+
+#endif
