@@ -1,0 +1,685 @@
+/* pipeline.c — the sequential calibration pipeline (see pipeline.h). */
+#include "algo/pipeline.h"
+
+#include <cJSON.h>
+#include <cblas.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "algo/gptq.h"
+#include "eval/forward.h"
+#include "model/tokenizer.h"
+
+enum tkind { TK_NONE, TK_RTN, TK_GPTQ };
+
+/* Where a tensor's result lies in the spill file. */
+struct rec {
+    int has;
+    int64_t off;                /* codes (rows*cols) | scale (ns floats) | zero (ns) | g_idx (cols int32) */
+    int64_t srows, scols;
+    int zero, gidx;
+    struct qt_qtensor shape;    /* scheme, wdtype, rows, cols, srows, scols (no arrays) */
+};
+
+struct qt_pipe {
+    const struct qt_model *m;
+    int n;
+    struct rec *rec;            /* (n) */
+    float **kept;               /* (n) replaced non-quantized tensors or NULL */
+    int64_t *tokens;            /* (n) rows observed, -1 not observed */
+    double *out_err, *rtn_err;  /* (n) */
+    uint8_t *fallback;          /* (n) */
+    uint8_t *kind;              /* (n) enum tkind */
+    uint8_t *ao;                /* (n) 1 + enum qt_actorder GPTQ ran with, 0 not GPTQ */
+    double *layer_s;            /* (n_layers) */
+    int n_layers;
+    int nseq, seqlen;
+    int64_t text_tokens;
+    int fd;
+    char *spill;
+    int64_t spill_end;
+    char gptq_desc[160];
+};
+
+/* ---- recipe reading --------------------------------------------------- */
+
+int qt_pipe_needed(const struct qt_recipe *r, const struct qt_resolution *res) {
+    for (int i = 0; i < r->n_mods; i++)
+        if (r->mods[i].algo == QT_ALGO_SMOOTHQUANT || r->mods[i].algo == QT_ALGO_AWQ ||
+            r->mods[i].algo == QT_ALGO_SPARSEGPT)
+            return 1;
+    for (int i = 0; i < res->n; i++)
+        if (res->t[i].quantized && res->t[i].algo == QT_ALGO_GPTQ) return 1;
+    return 0;
+}
+
+static double arg_num(const struct qt_modifier *md, const char *key, double def) {
+    const struct qt_yaml *v = md->args ? qt_yaml_get(md->args, key) : NULL;
+    double d;
+    if (v && !qt_yaml_is_null(v) && qt_yaml_num(v, &d) == QT_OK) return d;
+    return def;
+}
+
+/* GPTQ arguments of a modifier and group; llm-compressor 0.14 defaults. */
+static int gptq_args(const struct qt_recipe *r, const struct qt_resolved *rv, struct qt_gptq_args *a, qt_err *err) {
+    qt_gptq_args_default(a);
+    const struct qt_modifier *md = &r->mods[rv->mod];
+    a->block_size = (int)arg_num(md, "block_size", 128);
+    a->dampening_frac = arg_num(md, "dampening_frac", 0.01);
+    if (a->block_size < 1 || a->block_size > 1 << 16)
+        return qt_err_set(err, "%s: block_size %d out of range", md->type, a->block_size);
+    if (!(a->dampening_frac >= 0 && a->dampening_frac < 1e6))
+        return qt_err_set(err, "%s: dampening_frac %g out of range", md->type, a->dampening_frac);
+    /* actorder: the group's, else the modifier's; absent means static (the
+     * 0.14 default), an explicit null means none */
+    const struct qt_yaml *v = md->args ? qt_yaml_get(md->args, "actorder") : NULL;
+    const char *ao = rv->actorder && *rv->actorder ? rv->actorder : NULL;
+    if (!ao && v) ao = qt_yaml_is_null(v) ? "" : qt_yaml_str(v) ? qt_yaml_str(v) : "";
+    if (!ao) ao = "static";
+    int b;
+    if (v && !rv->actorder[0] && qt_yaml_bool(v, &b) == QT_OK) ao = b ? "group" : "";
+    if (qt_gptq_parse_actorder(ao, &a->actorder, err) != QT_OK) return qt_err_prefix(err, "%s", md->type);
+    return QT_OK;
+}
+
+/* ---- checks ----------------------------------------------------------- */
+
+int qt_pipe_check(const struct qt_model *m, const struct qt_pipe_params *p, qt_err *err) {
+    int seqlen = p->seqlen > 0 ? p->seqlen : QT_PIPE_SEQLEN;
+    if (p->samples < 0) return qt_err_set(err, "--calib-samples: %d: must be at least 1", p->samples);
+    if (p->seqlen < 0 || seqlen < 2 || seqlen > 1 << 20)
+        return qt_err_set(err, "--calib-len: %d: must be between 2 and 1048576", p->seqlen);
+    if (!p->calib_path) return qt_err_set(err, "a calibrated recipe needs calibration text (--calib FILE)");
+    if (m->metadata_only) return qt_err_set(err, "%s: no weights (opened from its config only)", m->path);
+    char tp[4200];
+    snprintf(tp, sizeof tp, "%s/tokenizer.json", m->path);
+    struct stat st;
+    if (stat(tp, &st) != 0) return qt_err_set(err, "%s: the model has no tokenizer.json; calibration needs one", m->path);
+    if (stat(p->calib_path, &st) != 0)
+        return qt_err_set(err, "%s: cannot read calibration text: %s", p->calib_path, strerror(errno));
+    if (!S_ISREG(st.st_mode)) return qt_err_set(err, "%s: calibration text is not a regular file", p->calib_path);
+    if (st.st_size == 0) return qt_err_set(err, "%s: calibration text is empty", p->calib_path);
+    /* a text of fewer bytes than one sample's tokens cannot hold one sample */
+    if (st.st_size < seqlen)
+        return qt_err_set(err, "%s: %lld bytes, too short for one sample of %d tokens (--calib-len)", p->calib_path,
+                          (long long)st.st_size, seqlen);
+    return QT_OK;
+}
+
+/* ---- hooks ------------------------------------------------------------ */
+
+struct hess {
+    double *h;                  /* (cols, cols) Σ x xᵀ */
+    int64_t cols, n;
+};
+
+struct ctx {
+    const struct qt_model *m;
+    struct qt_pipe *P;
+    int *rep;                   /* (n) tensor whose Hessian slot ti uses */
+    struct hess *H;             /* (n) by rep */
+    uint8_t *want;              /* (n) 1: accumulate rep ti in this pass */
+    float **cur;                /* (n) weight to substitute, or NULL */
+    int observing;
+    int count;                  /* 1: count rows per tensor in this pass */
+    int fail;
+    const float *last_x;
+    int64_t last_n;
+    int last_rep;
+    float *tmp;                 /* (tmp_cap) xᵀx of one call */
+    int64_t tmp_cap;
+};
+
+static int hook_weight(void *vc, int ti, float *out, qt_err *err) {
+    (void)err;
+    struct ctx *c = vc;
+    /* observation runs the layer as it was; the quantized weights feed only
+     * the propagation to the next layer */
+    if (c->observing || !c->cur[ti]) return 1;
+    memcpy(out, c->cur[ti], sizeof(float) * (size_t)qt_tensor_numel(&c->m->tensors[ti]));
+    return QT_OK;
+}
+
+struct syrk_arg { const float *x; int64_t n, cols; float *out; };
+
+/* rows [i0, i1) of xᵀx: out[i][j] for j in [0, cols) */
+static void xtx_rows(void *p, int64_t i0, int64_t i1) {
+    struct syrk_arg *A = p;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(i1 - i0), (int)A->cols, (int)A->n, 1.0f, A->x + i0,
+                (int)A->cols, A->x, (int)A->cols, 0.0f, A->out + i0 * A->cols, (int)A->cols);
+}
+
+static void hook_observe(void *vc, int ti, const float *x, int64_t n, int64_t cols) {
+    struct ctx *c = vc;
+    if (!c->observing || n <= 0 || c->fail) return;
+    int rp = c->rep[ti];
+    int dup = rp == c->last_rep && x == c->last_x && n == c->last_n;
+    c->last_rep = rp;
+    c->last_x = x;
+    c->last_n = n;
+    if (c->count) {
+        if (c->P->tokens[ti] < 0) c->P->tokens[ti] = 0;
+        c->P->tokens[ti] += n;
+    }
+    if (!c->want[rp] || dup) return;
+    struct hess *H = &c->H[rp];
+    if (!H->h) {
+        H->h = calloc((size_t)(cols * cols), sizeof(double));
+        H->cols = cols;
+        if (!H->h) { c->fail = 1; return; }
+    }
+    if (cols * cols > c->tmp_cap) {
+        free(c->tmp);
+        c->tmp = malloc(sizeof(float) * (size_t)(cols * cols));
+        c->tmp_cap = c->tmp ? cols * cols : 0;
+        if (!c->tmp) { c->fail = 1; return; }
+    }
+    /* float32 products of one batch (≤ 8192 rows), summed in double */
+    struct syrk_arg A = {x, n, cols, c->tmp};
+    if (cols * cols * n < (1 << 24)) xtx_rows(&A, 0, cols);
+    else qt_parallel_for(cols, xtx_rows, &A);
+    for (int64_t i = 0; i < cols * cols; i++) H->h[i] += c->tmp[i];
+    H->n += n;
+}
+
+/* ---- helpers ---------------------------------------------------------- */
+
+/* The tensor of layer l / expert e with role r, or -1. */
+static int find(const struct qt_model *m, int l, int e, enum qt_role r) {
+    for (int i = 0; i < m->n_tensors; i++) {
+        const struct qt_tensor *t = &m->tensors[i];
+        if (t->layer == l && t->expert == e && t->role == r && !t->mtp) return i;
+    }
+    return -1;
+}
+
+static int shared_input_rep(const struct qt_model *m, int ti) {
+    const struct qt_tensor *t = &m->tensors[ti];
+    int r = -1;
+    switch (t->role) {
+    case QT_ROLE_ATTN_K: case QT_ROLE_ATTN_V: r = find(m, t->layer, t->expert, QT_ROLE_ATTN_Q); break;
+    case QT_ROLE_MLP_UP: r = find(m, t->layer, t->expert, QT_ROLE_MLP_GATE); break;
+    case QT_ROLE_SHARED_UP: r = find(m, t->layer, t->expert, QT_ROLE_SHARED_GATE); break;
+    case QT_ROLE_EXPERT_UP: r = find(m, t->layer, t->expert, QT_ROLE_EXPERT_GATE); break;
+    default: break;
+    }
+    return r >= 0 ? r : ti;
+}
+
+static enum qt_dtype work_dtype(const struct qt_model *m, const struct qt_tensor *t) {
+    if (t->dtype == QT_DT_BF16 || t->dtype == QT_DT_F16 || t->dtype == QT_DT_F32) return t->dtype;
+    if (m->cfg.dtype == QT_DT_F16 || m->cfg.dtype == QT_DT_F32) return m->cfg.dtype;
+    return QT_DT_BF16;
+}
+
+static float to_w(enum qt_dtype dt, float x) {
+    if (dt == QT_DT_BF16) return qt_bf16_to_f32(qt_f32_to_bf16(x));
+    if (dt == QT_DT_F16) return qt_f16_to_f32(qt_f32_to_f16(x));
+    return x;
+}
+
+/* The weight of ti as float32 values of its work dtype: w (rows, cols). */
+static float *read_weight(const struct qt_model *m, int ti, qt_err *err) {
+    const struct qt_tensor *t = &m->tensors[ti];
+    int64_t R = qt_tensor_rows(t), C = qt_tensor_cols(t);
+    float *w = malloc(sizeof(float) * (size_t)(R * C));
+    if (!w) { qt_err_set(err, "%s: out of memory", t->name); return NULL; }
+    if (qt_tensor_read_f32(m, t, 0, R, w, err) != QT_OK) { free(w); return NULL; }
+    enum qt_dtype wd = work_dtype(m, t);
+    if (t->dtype != wd)
+        for (int64_t i = 0; i < R * C; i++) w[i] = to_w(wd, w[i]);
+    return w;
+}
+
+static int pwrite_full(int fd, const void *buf, size_t n, int64_t off) {
+    const char *b = buf;
+    while (n > 0) {
+        ssize_t w = pwrite(fd, b, n, (off_t)off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        b += w;
+        n -= (size_t)w;
+        off += w;
+    }
+    return 0;
+}
+
+static int pread_full(int fd, void *buf, size_t n, int64_t off) {
+    char *b = buf;
+    while (n > 0) {
+        ssize_t r = pread(fd, b, n, (off_t)off);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        b += r;
+        n -= (size_t)r;
+        off += r;
+    }
+    return 0;
+}
+
+/* Appends q (and g_idx) of tensor ti to the spill file. */
+static int spill(struct qt_pipe *P, int ti, const struct qt_qtensor *q, const int32_t *g_idx, qt_err *err) {
+    struct rec *R = &P->rec[ti];
+    int64_t ns = q->srows * q->scols, off = P->spill_end;
+    R->off = off;
+    R->srows = q->srows;
+    R->scols = q->scols;
+    R->zero = q->zero != NULL;
+    R->gidx = g_idx != NULL;
+    R->shape = *q;
+    R->shape.q = NULL;
+    R->shape.scale = NULL;
+    R->shape.zero = NULL;
+    R->shape.scale_code = NULL;
+    size_t nq = (size_t)(q->rows * q->cols);
+    int bad = pwrite_full(P->fd, q->q, nq, off);
+    off += (int64_t)nq;
+    bad |= pwrite_full(P->fd, q->scale, sizeof(float) * (size_t)ns, off);
+    off += (int64_t)sizeof(float) * ns;
+    if (q->zero) { bad |= pwrite_full(P->fd, q->zero, (size_t)ns, off); off += ns; }
+    if (g_idx) { bad |= pwrite_full(P->fd, g_idx, sizeof(int32_t) * (size_t)q->cols, off); off += 4 * q->cols; }
+    if (bad) return qt_err_set(err, "%s: cannot write: %s", P->spill, strerror(errno));
+    P->spill_end = off;
+    R->has = 1;
+    return QT_OK;
+}
+
+int qt_pipe_get(const struct qt_pipe *p, int ti, struct qt_qtensor *q, int32_t *g_idx, qt_err *err) {
+    if (!p || ti < 0 || ti >= p->n || !p->rec[ti].has) return 1;
+    const struct rec *R = &p->rec[ti];
+    *q = R->shape;
+    int64_t ns = R->srows * R->scols;
+    size_t nq = (size_t)(q->rows * q->cols);
+    q->q = malloc(nq + 1);
+    q->scale = malloc(sizeof(float) * (size_t)ns + 1);
+    q->zero = R->zero ? malloc((size_t)ns + 1) : NULL;
+    if (!q->q || !q->scale || (R->zero && !q->zero)) { qt_qtensor_free(q); return qt_err_set(err, "out of memory"); }
+    int64_t off = R->off;
+    int bad = pread_full(p->fd, q->q, nq, off);
+    off += (int64_t)nq;
+    bad |= pread_full(p->fd, q->scale, sizeof(float) * (size_t)ns, off);
+    off += 4 * ns;
+    if (R->zero) { bad |= pread_full(p->fd, q->zero, (size_t)ns, off); off += ns; }
+    if (R->gidx && g_idx) bad |= pread_full(p->fd, g_idx, sizeof(int32_t) * (size_t)q->cols, off);
+    if (bad) { qt_qtensor_free(q); return qt_err_set(err, "%s: cannot read back: %s", p->spill, strerror(errno)); }
+    return QT_OK;
+}
+
+int qt_pipe_has_gidx(const struct qt_pipe *p, int ti) {
+    return p && ti >= 0 && ti < p->n && p->rec[ti].has && p->rec[ti].gidx;
+}
+
+const char *qt_pipe_actorder(const struct qt_pipe *p, int ti) {
+    if (!p || ti < 0 || ti >= p->n || !p->ao[ti]) return NULL;
+    enum qt_actorder a = (enum qt_actorder)(p->ao[ti] - 1);
+    return a == QT_ACTORDER_GROUP ? "group" : a == QT_ACTORDER_STATIC ? "static" : NULL;
+}
+
+int qt_pipe_kept(const struct qt_pipe *p, int ti, float *out) {
+    if (!p || ti < 0 || ti >= p->n || !p->kept[ti]) return 1;
+    memcpy(out, p->kept[ti], sizeof(float) * (size_t)qt_tensor_numel(&p->m->tensors[ti]));
+    return QT_OK;
+}
+
+int64_t qt_pipe_tokens(const struct qt_pipe *p, int ti) { return p && ti >= 0 && ti < p->n ? p->tokens[ti] : -1; }
+double qt_pipe_out_err(const struct qt_pipe *p, int ti, double *rtn_err) {
+    if (!p || ti < 0 || ti >= p->n) { if (rtn_err) *rtn_err = NAN; return NAN; }
+    if (rtn_err) *rtn_err = p->rtn_err[ti];
+    return p->out_err[ti];
+}
+int qt_pipe_fallback(const struct qt_pipe *p, int ti) { return p && ti >= 0 && ti < p->n && p->fallback[ti]; }
+int qt_pipe_samples(const struct qt_pipe *p, int *seqlen) {
+    if (seqlen) *seqlen = p ? p->seqlen : 0;
+    return p ? p->nseq : 0;
+}
+
+void qt_pipe_free(struct qt_pipe *p) {
+    if (!p) return;
+    if (p->fd >= 0) close(p->fd);
+    if (p->spill) unlink(p->spill);
+    free(p->spill);
+    for (int i = 0; p->kept && i < p->n; i++) free(p->kept[i]);
+    free(p->kept);
+    free(p->rec);
+    free(p->tokens);
+    free(p->out_err);
+    free(p->rtn_err);
+    free(p->fallback);
+    free(p->kind);
+    free(p->ao);
+    free(p->layer_s);
+    free(p);
+}
+
+/* ---- the run ---------------------------------------------------------- */
+
+/* Quantizes tensor ti of the current layer; c->cur[ti] gets its dequantized
+ * weight for the propagation pass. */
+static int quantize_one(struct ctx *c, const struct qt_recipe *r, const struct qt_resolution *res, int ti,
+                        const double *hfb, int64_t fb_n, qt_err *err) {
+    const struct qt_model *m = c->m;
+    struct qt_pipe *P = c->P;
+    const struct qt_tensor *t = &m->tensors[ti];
+    const struct qt_resolved *rv = &res->t[ti];
+    int64_t R = qt_tensor_rows(t), C = qt_tensor_cols(t);
+    enum qt_dtype wd = work_dtype(m, t);
+    float *w = read_weight(m, ti, err);
+    if (!w) return QT_ERR;
+    float *deq = malloc(sizeof(float) * (size_t)(R * C));
+    int32_t *gi = malloc(sizeof(int32_t) * (size_t)C);
+    struct qt_qtensor q;
+    memset(&q, 0, sizeof q);
+    int rc = QT_ERR, has_g = 0;
+    if (!deq || !gi) { qt_err_set(err, "%s: out of memory", t->name); goto out; }
+    if (P->kind[ti] == TK_GPTQ) {
+        struct qt_gptq_args a;
+        if (gptq_args(r, rv, &a, err) != QT_OK) goto out;
+        P->ao[ti] = (uint8_t)(1 + a.actorder);
+        const struct hess *H = &c->H[c->rep[ti]];
+        const double *h = H->h;
+        int64_t nt = H->n;
+        if (t->expert >= 0 && nt < C && hfb) {   /* the low-token rule (pipeline.h) */
+            h = hfb;
+            P->fallback[ti] = 1;
+            nt = fb_n;
+        }
+        if (!h || nt == 0) {
+            /* never observed (no routed expert saw a token): RTN is all there is */
+            P->fallback[ti] = 1;
+            if (qt_quant_tensor(w, R, C, rv->s, wd, 0, &q, deq, err) != QT_OK) goto out;
+        } else {
+            struct qt_gptq_stats st;
+            if (qt_gptq_quantize(w, R, C, h, rv->s, wd, &a, NULL, &q, gi, deq, &st, err) != QT_OK) goto out;
+            has_g = a.actorder == QT_ACTORDER_GROUP && rv->s->strategy == QT_STRAT_GROUP;
+            P->out_err[ti] = st.out_err;
+            P->rtn_err[ti] = st.rtn_err;
+        }
+    } else {
+        if (qt_quant_tensor(w, R, C, rv->s, wd, 0, &q, deq, err) != QT_OK) goto out;
+        const double *h = c->H[c->rep[ti]].h;
+        if (h) P->rtn_err[ti] = P->out_err[ti] = qt_gptq_out_err(w, deq, R, C, h);
+    }
+    if (spill(P, ti, &q, has_g ? gi : NULL, err) != QT_OK) goto out;
+    c->cur[ti] = deq;
+    deq = NULL;
+    rc = QT_OK;
+out:
+    if (rc != QT_OK) qt_err_prefix(err, "%s", t->name);
+    qt_qtensor_free(&q);
+    free(w);
+    free(deq);
+    free(gi);
+    return rc;
+}
+
+int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struct qt_resolution *res,
+                const struct qt_pipe_params *pp, struct qt_pipe **out, qt_err *err) {
+    *out = NULL;
+    if (qt_pipe_check(m, pp, err) != QT_OK) return QT_ERR;
+    for (int i = 0; i < r->n_mods; i++) {
+        const struct qt_modifier *md = &r->mods[i];
+        if (md->algo != QT_ALGO_RTN && md->algo != QT_ALGO_GPTQ)
+            return qt_err_set(err, "%s: %s is not implemented yet", md->type, qt_algo_name(md->algo));
+    }
+    int seqlen = pp->seqlen > 0 ? pp->seqlen : QT_PIPE_SEQLEN;
+    int want_seq = pp->samples > 0 ? pp->samples : QT_PIPE_SAMPLES;
+    int n = m->n_tensors, H = m->cfg.hidden;
+    double t0 = qt_now();
+    struct qt_pipe *P = calloc(1, sizeof *P);
+    struct ctx c;
+    memset(&c, 0, sizeof c);
+    struct qt_fwd *f = NULL;
+    struct qt_tok *tok = NULL;
+    char *text = NULL;
+    int32_t *ids = NULL;
+    float *h = NULL, *tmp = NULL;
+    int rc = QT_ERR;
+    if (!P) return qt_err_set(err, "out of memory");
+    P->m = m;
+    P->n = n;
+    P->fd = -1;
+    P->rec = calloc((size_t)n + 1, sizeof *P->rec);
+    P->kept = calloc((size_t)n + 1, sizeof *P->kept);
+    P->tokens = malloc(sizeof(int64_t) * ((size_t)n + 1));
+    P->out_err = malloc(sizeof(double) * ((size_t)n + 1));
+    P->rtn_err = malloc(sizeof(double) * ((size_t)n + 1));
+    P->fallback = calloc((size_t)n + 1, 1);
+    P->kind = calloc((size_t)n + 1, 1);
+    P->ao = calloc((size_t)n + 1, 1);
+    c.m = m;
+    c.P = P;
+    c.rep = malloc(sizeof(int) * ((size_t)n + 1));
+    c.H = calloc((size_t)n + 1, sizeof *c.H);
+    c.want = calloc((size_t)n + 1, 1);
+    c.cur = calloc((size_t)n + 1, sizeof *c.cur);
+    c.last_rep = -1;
+    if (!P->rec || !P->kept || !P->tokens || !P->out_err || !P->rtn_err || !P->fallback || !P->kind || !P->ao || !c.rep ||
+        !c.H || !c.want || !c.cur) {
+        qt_err_set(err, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        P->tokens[i] = -1;
+        P->out_err[i] = P->rtn_err[i] = NAN;
+        c.rep[i] = shared_input_rep(m, i);
+        const struct qt_resolved *rv = &res->t[i];
+        const struct qt_tensor *t = &m->tensors[i];
+        if (!rv->quantized || !rv->s || t->layer < 0 || t->mtp) continue;
+        P->kind[i] = rv->algo == QT_ALGO_GPTQ ? TK_GPTQ : TK_RTN;
+        if (P->kind[i] == TK_GPTQ) {
+            struct qt_gptq_args a;
+            if (gptq_args(r, rv, &a, err) != QT_OK) goto out;
+            if (rv->s->kind != QT_SCHEME_INT && rv->s->kind != QT_SCHEME_FP8) {
+                qt_err_set(err, "%s: GPTQ runs int and fp8 weights only (scheme %s)", t->name, rv->scheme);
+                goto out;
+            }
+            if (!P->gptq_desc[0])
+                snprintf(P->gptq_desc, sizeof P->gptq_desc, "block_size %d, dampening_frac %g, actorder %s",
+                         a.block_size, a.dampening_frac,
+                         a.actorder == QT_ACTORDER_GROUP ? "group" : a.actorder == QT_ACTORDER_STATIC ? "static" : "null");
+        }
+    }
+    /* calibration tokens */
+    size_t len;
+    text = qt_read_file(pp->calib_path, &len, err);
+    if (!text) goto out;
+    char tp[4200];
+    snprintf(tp, sizeof tp, "%s/tokenizer.json", m->path);
+    size_t nids = 0;
+    if (qt_tok_load(tp, &tok, err) != QT_OK) goto out;
+    if (qt_tok_encode(tok, text, len, &ids, &nids, err) != QT_OK) { qt_err_prefix(err, "%s", pp->calib_path); goto out; }
+    P->text_tokens = (int64_t)nids;
+    int nseq = (int)(nids / (size_t)seqlen);
+    if (nseq < 1) {
+        qt_err_set(err, "%s: %zu tokens, fewer than one sample of %d (--calib-len)", pp->calib_path, nids, seqlen);
+        goto out;
+    }
+    if (nseq > want_seq) nseq = want_seq;
+    P->nseq = nseq;
+    P->seqlen = seqlen;
+    /* the spill file, unlinked at free */
+    {
+        const char *dir = pp->spill_dir ? pp->spill_dir : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+        size_t pl = strlen(dir) + 40;
+        P->spill = malloc(pl);
+        if (!P->spill) { qt_err_set(err, "out of memory"); goto out; }
+        snprintf(P->spill, pl, "%s/qtune-calib-XXXXXX", dir);
+        P->fd = mkstemp(P->spill);
+        if (P->fd < 0) {
+            qt_err_set(err, "%s: cannot create: %s", P->spill, strerror(errno));
+            free(P->spill);
+            P->spill = NULL;
+            goto out;
+        }
+    }
+    struct qt_fwd_hooks hk = {.ctx = &c, .weight = hook_weight, .observe = hook_observe};
+    if (qt_fwd_init(m, &hk, &f, err) != QT_OK) goto out;
+    int L = qt_fwd_n_layers(f);
+    P->n_layers = L;
+    P->layer_s = calloc((size_t)L + 1, sizeof(double));
+    int64_t npos = (int64_t)nseq * seqlen;
+    int bseq = (int)(8192 / seqlen) > 0 ? (int)(8192 / seqlen) : 1;   /* sequences per forward batch */
+    h = malloc(sizeof(float) * (size_t)(npos * H));                   /* (npos, H) hidden states */
+    tmp = malloc(sizeof(float) * (size_t)((int64_t)bseq * seqlen * H)); /* (bseq*seqlen, H) */
+    if (!P->layer_s || !h || !tmp) { qt_err_set(err, "out of memory (%lld calibration tokens)", (long long)npos); goto out; }
+    if (qt_fwd_embed(f, ids, npos, h, err) != QT_OK) goto out;
+    for (int l = 0; l < L; l++) {
+        double tl = qt_now();
+        /* this layer's tensors, and Hessian slots split into passes within the budget */
+        int any = 0;
+        for (int i = 0; i < n; i++)
+            if (m->tensors[i].layer == l && P->kind[i]) any = 1;
+        if (any) {
+            int *todo = malloc(sizeof(int) * ((size_t)n + 1));
+            int nt = 0;
+            if (!todo) { qt_err_set(err, "out of memory"); goto out; }
+            for (int i = 0; i < n; i++)
+                if (m->tensors[i].layer == l && P->kind[i]) todo[nt++] = i;
+            int k0 = 0;
+            while (k0 < nt) {
+                /* pick reps until the budget is reached */
+                uint64_t bytes = 0;
+                int k1 = k0;
+                memset(c.want, 0, (size_t)n);
+                while (k1 < nt) {
+                    int rp = c.rep[todo[k1]];
+                    uint64_t cb = 8ull * (uint64_t)qt_tensor_cols(&m->tensors[todo[k1]]) *
+                                  (uint64_t)qt_tensor_cols(&m->tensors[todo[k1]]);
+                    if (!c.want[rp]) {
+                        if (k1 > k0 && bytes + cb > QT_PIPE_HESS_BUDGET) break;
+                        bytes += cb;
+                        c.want[rp] = 1;
+                    }
+                    k1++;
+                }
+                /* keep whole fused sets together: extend over members of wanted reps */
+                while (k1 < nt && c.want[c.rep[todo[k1]]]) k1++;
+                /* observe */
+                c.observing = 1;
+                c.count = k0 == 0;   /* token counts from the first pass only */
+                for (int s0 = 0; s0 < nseq; s0 += bseq) {
+                    if (pp->cancel && *pp->cancel) { free(todo); qt_err_set(err, "cancelled"); goto out; }
+                    int nb = nseq - s0 < bseq ? nseq - s0 : bseq;
+                    int64_t rows = (int64_t)nb * seqlen;
+                    memcpy(tmp, h + (int64_t)s0 * seqlen * H, sizeof(float) * (size_t)(rows * H));
+                    c.last_x = NULL;
+                    c.last_rep = -1;
+                    if (qt_fwd_layer(f, l, tmp, nb, seqlen, err) != QT_OK) { free(todo); goto out; }
+                    if (c.fail) { free(todo); qt_err_set(err, "out of memory (Hessians of layer %d)", l); goto out; }
+                }
+                c.observing = 0;
+                /* pooled Hessians of the routed experts, per projection, for the low-token rule */
+                double *pool[3] = {NULL, NULL, NULL};
+                int64_t pool_n[3] = {0, 0, 0};
+                for (int k = k0; k < k1; k++) {
+                    const struct qt_tensor *t = &m->tensors[todo[k]];
+                    if (t->expert < 0 || c.rep[todo[k]] != todo[k]) continue;
+                    int pi = t->role == QT_ROLE_EXPERT_DOWN ? 1 : 0;
+                    const struct hess *hs = &c.H[todo[k]];
+                    if (!hs->h) continue;
+                    if (!pool[pi]) pool[pi] = calloc((size_t)(hs->cols * hs->cols), sizeof(double));
+                    if (!pool[pi]) continue;
+                    for (int64_t j = 0; j < hs->cols * hs->cols; j++) pool[pi][j] += hs->h[j];
+                    pool_n[pi] += hs->n;
+                }
+                int qrc = QT_OK;
+                for (int k = k0; k < k1 && qrc == QT_OK; k++) {
+                    int ti = todo[k];
+                    const struct qt_tensor *t = &m->tensors[ti];
+                    int pi = t->role == QT_ROLE_EXPERT_DOWN ? 1 : 0;
+                    if (pp->cancel && *pp->cancel) qrc = qt_err_set(err, "cancelled");
+                    else qrc = quantize_one(&c, r, res, ti, t->expert >= 0 ? pool[pi] : NULL, pool_n[pi], err);
+                }
+                for (int pi = 0; pi < 3; pi++) free(pool[pi]);
+                for (int i = 0; i < n; i++)
+                    if (c.want[i]) { free(c.H[i].h); c.H[i].h = NULL; c.H[i].n = 0; }
+                if (qrc != QT_OK) { free(todo); goto out; }
+                k0 = k1;
+            }
+            free(todo);
+        }
+        /* propagate with the quantized weights */
+        for (int s0 = 0; s0 < nseq; s0 += bseq) {
+            if (pp->cancel && *pp->cancel) { qt_err_set(err, "cancelled"); goto out; }
+            int nb = nseq - s0 < bseq ? nseq - s0 : bseq;
+            if (qt_fwd_layer(f, l, h + (int64_t)s0 * seqlen * H, nb, seqlen, err) != QT_OK) goto out;
+        }
+        for (int i = 0; i < n; i++)
+            if (c.cur[i]) { free(c.cur[i]); c.cur[i] = NULL; }
+        P->layer_s[l] = qt_now() - tl;
+        if (pp->progress) pp->progress(pp->progress_ud, l + 1, L, qt_now() - t0);
+    }
+    rc = QT_OK;
+out:
+    qt_fwd_free(f);
+    qt_tok_free(tok);
+    free(text);
+    free(ids);
+    free(h);
+    free(tmp);
+    for (int i = 0; c.H && i < n; i++) free(c.H[i].h);
+    for (int i = 0; c.cur && i < n; i++) free(c.cur[i]);
+    free(c.H);
+    free(c.cur);
+    free(c.rep);
+    free(c.want);
+    free(c.tmp);
+    if (rc == QT_OK) *out = P;
+    else qt_pipe_free(P);
+    return rc;
+}
+
+/* ---- report ----------------------------------------------------------- */
+
+struct cJSON *qt_pipe_report(const struct qt_pipe *p) {
+    cJSON *o = cJSON_CreateObject();
+    if (!o || !p) return o;
+    const struct qt_model *m = p->m;
+    cJSON_AddNumberToObject(o, "samples", p->nseq);
+    cJSON_AddNumberToObject(o, "sample_len", p->seqlen);
+    cJSON_AddNumberToObject(o, "text_tokens", (double)p->text_tokens);
+    cJSON_AddStringToObject(o, "pipeline", "sequential");
+    if (p->gptq_desc[0]) cJSON_AddStringToObject(o, "gptq", p->gptq_desc);
+    cJSON_AddStringToObject(o, "low_token_rule",
+                            "a routed expert observed on fewer tokens than its input width is quantized by GPTQ "
+                            "with the pooled Hessian of all tokens routed to the layer's experts (same projection); "
+                            "one that saw no token at all, by round-to-nearest");
+    cJSON *ls = cJSON_AddArrayToObject(o, "layer_seconds");
+    for (int l = 0; l < p->n_layers; l++) cJSON_AddItemToArray(ls, cJSON_CreateNumber(p->layer_s[l]));
+    cJSON *mods = cJSON_AddArrayToObject(o, "modules");
+    cJSON *fb = cJSON_AddArrayToObject(o, "low_token_experts");
+    cJSON *ex = cJSON_AddObjectToObject(o, "expert_tokens");
+    char mod[512];
+    for (int i = 0; i < p->n; i++) {
+        const struct qt_tensor *t = &m->tensors[i];
+        if (!p->kind[i]) continue;
+        qt_tensor_module(t, mod, sizeof mod);
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "module", mod);
+        cJSON_AddStringToObject(e, "algorithm", p->kind[i] == TK_GPTQ && !(p->fallback[i] && p->tokens[i] <= 0) ? "GPTQ" : "RTN");
+        cJSON_AddNumberToObject(e, "tokens", (double)(p->tokens[i] < 0 ? 0 : p->tokens[i]));
+        if (!isnan(p->out_err[i])) cJSON_AddNumberToObject(e, "out_err", p->out_err[i]);
+        if (!isnan(p->rtn_err[i])) cJSON_AddNumberToObject(e, "rtn_out_err", p->rtn_err[i]);
+        if (p->fallback[i]) cJSON_AddTrueToObject(e, "low_token_fallback");
+        if (p->rec[i].gidx) cJSON_AddTrueToObject(e, "g_idx");
+        cJSON_AddItemToArray(mods, e);
+        if (p->fallback[i]) {
+            cJSON *f = cJSON_CreateObject();
+            cJSON_AddStringToObject(f, "module", mod);
+            cJSON_AddNumberToObject(f, "tokens", (double)(p->tokens[i] < 0 ? 0 : p->tokens[i]));
+            cJSON_AddItemToArray(fb, f);
+        }
+        if (t->expert >= 0 && t->role == QT_ROLE_EXPERT_GATE) {
+            char key[64];
+            snprintf(key, sizeof key, "%d.%d", t->layer, t->expert);
+            cJSON_AddNumberToObject(ex, key, (double)(p->tokens[i] < 0 ? 0 : p->tokens[i]));
+        }
+    }
+    return o;
+}
