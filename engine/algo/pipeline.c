@@ -148,11 +148,16 @@ static int hook_weight(void *vc, int ti, float *out, qt_err *err) {
 
 struct syrk_arg { const float *x; int64_t n, cols; float *out; };
 
-/* rows [i0, i1) of xᵀx: out[i][j] for j in [0, cols) */
+/* Rows [i0, i1) of the upper triangle of xᵀx: out[i][j] for j >= i0 (the
+ * diagonal block with syrk, the rest with one gemm; half of a full gemm). */
 static void xtx_rows(void *p, int64_t i0, int64_t i1) {
     struct syrk_arg *A = p;
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(i1 - i0), (int)A->cols, (int)A->n, 1.0f, A->x + i0,
-                (int)A->cols, A->x, (int)A->cols, 0.0f, A->out + i0 * A->cols, (int)A->cols);
+    int64_t C = A->cols, nb = i1 - i0;
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)nb, (int)A->n, 1.0f, A->x + i0, (int)C, 0.0f,
+                A->out + i0 * C + i0, (int)C);
+    if (i1 < C)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nb, (int)(C - i1), (int)A->n, 1.0f, A->x + i0,
+                    (int)C, A->x + i1, (int)C, 0.0f, A->out + i0 * C + i1, (int)C);
 }
 
 static void hook_observe(void *vc, int ti, const float *x, int64_t n, int64_t cols) {
@@ -184,7 +189,11 @@ static void hook_observe(void *vc, int ti, const float *x, int64_t n, int64_t co
     struct syrk_arg A = {x, n, cols, c->tmp};
     if (cols * cols * n < (1 << 24)) xtx_rows(&A, 0, cols);
     else qt_parallel_for(cols, xtx_rows, &A);
-    for (int64_t i = 0; i < cols * cols; i++) H->h[i] += c->tmp[i];
+    for (int64_t i = 0; i < cols; i++) {
+        const float *t = c->tmp + i * cols;
+        double *hr = H->h + i * cols;
+        for (int64_t j = i; j < cols; j++) hr[j] += t[j];
+    }
     H->n += n;
 }
 
@@ -574,6 +583,12 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
                     if (c.fail) { free(todo); qt_err_set(err, "out of memory (Hessians of layer %d)", l); goto out; }
                 }
                 c.observing = 0;
+                for (int i = 0; i < n; i++) {   /* the upper triangles were accumulated: mirror them */
+                    struct hess *hs = &c.H[i];
+                    if (!c.want[i] || !hs->h) continue;
+                    for (int64_t a = 0; a < hs->cols; a++)
+                        for (int64_t b = a + 1; b < hs->cols; b++) hs->h[b * hs->cols + a] = hs->h[a * hs->cols + b];
+                }
                 /* pooled Hessians of the routed experts, per projection, for the low-token rule */
                 double *pool[3] = {NULL, NULL, NULL};
                 int64_t pool_n[3] = {0, 0, 0};
@@ -604,8 +619,8 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
             }
             free(todo);
         }
-        /* propagate with the quantized weights */
-        for (int s0 = 0; s0 < nseq; s0 += bseq) {
+        /* propagate with the quantized weights (the last layer's outputs feed nothing) */
+        for (int s0 = 0; s0 < nseq && l + 1 < L; s0 += bseq) {
             if (pp->cancel && *pp->cancel) { qt_err_set(err, "cancelled"); goto out; }
             int nb = nseq - s0 < bseq ? nseq - s0 : bseq;
             if (qt_fwd_layer(f, l, h + (int64_t)s0 * seqlen * H, nb, seqlen, err) != QT_OK) goto out;
@@ -614,6 +629,32 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
             if (c.cur[i]) { free(c.cur[i]); c.cur[i] = NULL; }
         P->layer_s[l] = qt_now() - tl;
         if (pp->progress) pp->progress(pp->progress_ud, l + 1, L, qt_now() - t0);
+    }
+    /* GPTQ modules outside the decoder layers (the MTP layer, which the
+     * sequential pipeline does not run, and lm_head when targeted) are
+     * rounded to nearest; under actorder group they still get a g_idx (the
+     * identity grouping), as every module of such a config group must */
+    for (int i = 0; i < n; i++) {
+        const struct qt_resolved *rv = &res->t[i];
+        if (!rv->quantized || !rv->s || rv->algo != QT_ALGO_GPTQ || P->rec[i].has) continue;
+        struct qt_gptq_args a;
+        if (gptq_args(r, rv, &a, err) != QT_OK) goto out;
+        P->ao[i] = (uint8_t)(1 + a.actorder);
+        if (a.actorder != QT_ACTORDER_GROUP || rv->s->strategy != QT_STRAT_GROUP) continue;
+        const struct qt_tensor *t = &m->tensors[i];
+        int64_t R = qt_tensor_rows(t), C = qt_tensor_cols(t);
+        float *w = read_weight(m, i, err);
+        int32_t *gi = malloc(sizeof(int32_t) * (size_t)C + 1);
+        struct qt_qtensor q;
+        memset(&q, 0, sizeof q);
+        int qrc = w && gi ? qt_quant_tensor(w, R, C, rv->s, work_dtype(m, t), 0, &q, NULL, err) : QT_ERR;
+        if (!gi && w) qt_err_set(err, "out of memory");
+        for (int64_t j = 0; gi && j < C; j++) gi[j] = (int32_t)(j / rv->s->group);
+        if (qrc == QT_OK) qrc = spill(P, i, &q, gi, err);
+        qt_qtensor_free(&q);
+        free(w);
+        free(gi);
+        if (qrc != QT_OK) { qt_err_prefix(err, "%s", t->name); goto out; }
     }
     rc = QT_OK;
 out:

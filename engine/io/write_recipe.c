@@ -86,7 +86,7 @@ int qt_write_ct_recipe(const struct qt_model *m, const struct qt_recipe *r, cons
         for (int i = 0; i < m->n_tensors; i++) {
             const struct qt_resolved *rv = &res->t[i];
             if (tg[i] < 0 || rv->algo != QT_ALGO_GPTQ) continue;
-            groups[tg[i]].actorder = qt_pipe_has_gidx(pipe, i) ? "group" : qt_pipe_actorder(pipe, i);
+            groups[tg[i]].actorder = qt_pipe_actorder(pipe, i);
         }
         q.pipe = pipe;
         q.algorithm = "GPTQ";
