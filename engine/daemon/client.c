@@ -92,8 +92,8 @@ cJSON *qt_client_next(struct qt_client *c) {
     if (!c->q_len) return NULL;
     cJSON *m = q_pop_at(c, 0);
     const cJSON *s = cJSON_GetObjectItem(m, "seq");
-    if (cJSON_GetObjectItem(m, "event") && cJSON_IsNumber(s) && (int64_t)s->valuedouble > c->last_seq)
-        c->last_seq = (int64_t)s->valuedouble;
+    int64_t sv = qt_json_i64(s, 0, INT64_MAX / 2, -1);
+    if (cJSON_GetObjectItem(m, "event") && sv > c->last_seq) c->last_seq = sv;
     return m;
 }
 
@@ -167,7 +167,7 @@ static int say_hello(struct qt_client *c, int64_t since, qt_err *err) {
     c->hello = qt_client_call(c, req, 10000, err);
     if (!c->hello) return QT_ERR;
     const cJSON *s = cJSON_GetObjectItem(c->hello, "seq");
-    c->last_seq = since >= 0 ? since : cJSON_IsNumber(s) ? (int64_t)s->valuedouble : 0;
+    c->last_seq = since >= 0 ? since : qt_json_i64(s, 0, INT64_MAX / 2, 0);
     return QT_OK;
 }
 
