@@ -1042,6 +1042,7 @@ int qt_daemon_run(struct qt_daemon *d, int handle_signals, qt_err *err) {
         sigaction(SIGINT, &sa, NULL);
         signal(SIGHUP, SIG_IGN);
         signal(SIGPIPE, SIG_IGN);
+        signal(SIGXFSZ, SIG_IGN);   /* past ulimit -f a save fails with EFBIG and is reported */
     }
     jobs_schedule(d);
     struct pollfd *pf = NULL;
