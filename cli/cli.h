@@ -15,6 +15,8 @@ int cli_usage(const char *cmd, const char *usage);
  * that redraw with \r and ESC[K write to the raw stderr and escape the
  * untrusted part themselves with cli_esc (into buf of size n; returns buf). */
 FILE *cli_raw_stderr(void);
+/* Gives curses the real stdout/stderr back (the TUI guards its cells). */
+void cli_unfilter_output(void);
 const char *cli_esc(const char *s, char *buf, size_t n);
 
 /* Prints a cJSON document (as void* to keep cJSON out of this header) on

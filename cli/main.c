@@ -39,9 +39,18 @@ struct out_filter {
     size_t npend;
 };
 
-static FILE *raw_err;
+static FILE *raw_out, *raw_err;
 
 FILE *cli_raw_stderr(void) { return raw_err ? raw_err : stderr; }
+
+void cli_unfilter_output(void) {
+    if (!raw_out) return;
+    fflush(stdout);
+    fflush(stderr);
+    stdout = raw_out;
+    stderr = raw_err;
+    raw_out = raw_err = NULL;
+}
 
 const char *cli_esc(const char *s, char *buf, size_t n) { return qt_text_escape(s, buf, n, 0); }
 
@@ -113,6 +122,7 @@ static void filter_output(void) {
     if (!o || !e) { if (o) fclose(o); if (e) fclose(e); return; }
     setvbuf(o, NULL, isatty(1) ? _IOLBF : _IOFBF, 1 << 16);
     setvbuf(e, NULL, _IOLBF, 1 << 12);
+    raw_out = stdout;
     raw_err = stderr;
     stdout = o;
     stderr = e;
