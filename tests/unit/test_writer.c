@@ -80,7 +80,8 @@ TU_TEST(known_answer_bytes) {
     const char *tg0[] = {"model.layers.0.mlp.gate_proj"}, *tg1[] = {"model.layers.0.mlp.up_proj"},
                *tg2[] = {"model.layers.0.mlp.down_proj"};
     struct qt_ct_group groups[3] = {
-        {"group_0", 1, tg0, "int4-g4-sym"}, {"group_1", 1, tg1, "int4-g4-asym"}, {"group_2", 1, tg2, "int8-ch-sym"}};
+        {"group_0", 1, tg0, "int4-g4-sym", NULL}, {"group_1", 1, tg1, "int4-g4-asym", NULL},
+        {"group_2", 1, tg2, "int8-ch-sym", NULL}};
     int *tgi = malloc((size_t)m->n_tensors * sizeof *tgi);
     for (int i = 0; i < m->n_tensors; i++) {
         const char *n = m->tensors[i].name;
