@@ -23,6 +23,7 @@
 #include "eval/qplan.h"
 #include "base/format.h"
 #include "io/writer.h"
+#include "io/report.h"
 #include "plot.h"
 #include "recipe/deploy.h"
 #include "recipe/lint.h"
@@ -37,6 +38,7 @@ static const char help_text[] =
     "  expert, a dense MLP — under each candidate scheme on --data (defaults: --dkl-ctx 512 tokens a\n"
     "  chunk, --dkl-chunks 4), then picks one candidate per unit minimising Σ ΔKL within the target\n"
     "  (an exact multiple-choice knapsack) and writes the recipe (-o) as patterns per layer range.\n"
+    "  --target-bytes also takes a scheme (W4A16, int3-g128-sym): the size of that scheme on every unit.\n"
     "  Candidates default to what vLLM runs: int4-ch/g128/g64/g32, int8-ch/g128, fp8-ch, bf16.\n"
     "  --dkl FILE reuses the table of an earlier `plan --json` or --dkl-out FILE; --eval FILE measures the planned\n"
     "  recipe's KL on another text (ctx 512, 16 chunks, as qtune eval).  Predicted KL = Σ ΔKL x the\n"
@@ -151,20 +153,6 @@ static void print_curve(const struct qt_plan *p, const struct qt_plan_curve *cv,
     free(x);
 }
 
-static cJSON *point_json(const struct qt_plan *p, const struct qt_plan_point *pt) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "bytes", pt->bytes);
-    cJSON_AddNumberToObject(o, "bpw", pt->bpw);
-    cJSON_AddNumberToObject(o, "sum_dkl", pt->sum_dkl);
-    cJSON_AddNumberToObject(o, "predicted_kl", pred(p, pt->sum_dkl));
-    if (pt->uniform >= 0) {
-        cJSON_AddStringToObject(o, "scheme", p->cand_name[pt->uniform]);
-        if (isfinite(p->uniform_kl[pt->uniform]))
-            cJSON_AddNumberToObject(o, "measured_kl_dkl_text", p->uniform_kl[pt->uniform]);
-    }
-    return o;
-}
-
 /* KL of the planned allocation on another text (eval's protocol: 16
  * chunks of 512 tokens). */
 static int eval_choice(const struct qt_plan *p, const int *choice, const struct qt_resolution *bres,
@@ -274,10 +262,15 @@ int qt_cmd_plan(int argc, char **argv) {
     if (qt_plan_init(c.model, &po, &p, &err) != QT_OK) goto fail;
 
     double budget = 0;
-    if (o.target_bytes) {
+    struct qt_scheme like;
+    if (o.target_bytes && qt_scheme_parse(o.target_bytes, &like, NULL) == QT_OK) {
+        /* --target-bytes W4A16: the size of that scheme everywhere */
+        if (qt_plan_budget_uniform(&p, &like, &budget, &err) != QT_OK) goto fail;
+        snprintf(target_desc, sizeof target_desc, "--target-bytes %s (its uniform size)", o.target_bytes);
+    } else if (o.target_bytes) {
         uint64_t b;
         if (qt_write_parse_size(o.target_bytes, &b, &err) != QT_OK) {
-            qt_err_prefix(&err, "plan: --target-bytes");
+            qt_err_prefix(&err, "plan: --target-bytes (a size such as 180GiB, or a scheme: its uniform size)");
             goto fail;
         }
         budget = (double)b;
@@ -417,44 +410,18 @@ int qt_cmd_plan(int argc, char **argv) {
         cJSON_AddStringToObject(d, "format", o.format == QT_PLAN_CT ? "ct" : "gguf");
         cJSON_AddStringToObject(d, "target", target_desc);
         cJSON_AddNumberToObject(d, "target_bytes", budget);
-        cJSON_AddNumberToObject(d, "fixed_bytes", p.fixed_bytes);
-        cJSON_AddNumberToObject(d, "planned_params", (double)p.unit_params);
-        cJSON_AddNumberToObject(d, "kappa", p.kappa);
-        cJSON *pl = cJSON_AddObjectToObject(d, "plan");
-        cJSON_AddNumberToObject(pl, "bytes", sol.bytes);
-        cJSON_AddNumberToObject(pl, "bpw", sol.bpw);
-        cJSON_AddNumberToObject(pl, "sum_dkl", sol.sum_dkl);
-        cJSON_AddNumberToObject(pl, "predicted_kl", pred(&p, sol.sum_dkl));
-        cJSON_AddNumberToObject(pl, "lower_bound_sum_dkl", sol.lower_bound);
+        qt_plan_json(d, &p, &sol, &cv, 0);
+        cJSON *pl = cJSON_GetObjectItem(d, "plan");
         if (have_eval) {
             cJSON_AddStringToObject(pl, "eval_data", o.eval);
             cJSON_AddNumberToObject(pl, "measured_kl", est.kld_mean);
             cJSON_AddNumberToObject(pl, "measured_kl_stderr", est.kld_stderr);
             cJSON_AddNumberToObject(pl, "same_top_p", est.same_top_p);
         }
-        cJSON *us = cJSON_AddArrayToObject(pl, "units");
-        for (int u = 0; u < p.n_units; u++) {
-            cJSON *x = cJSON_CreateObject();
-            cJSON_AddStringToObject(x, "name", p.units[u].name);
-            cJSON_AddStringToObject(x, "kind", p.units[u].kind);
-            cJSON_AddNumberToObject(x, "layer", p.units[u].layer);
-            cJSON_AddStringToObject(x, "scheme", p.cand_name[sol.choice[u]]);
-            cJSON_AddNumberToObject(x, "bytes", p.units[u].bytes[sol.choice[u]]);
-            cJSON_AddNumberToObject(x, "dkl", p.units[u].dkl[sol.choice[u]]);
-            cJSON_AddItemToArray(us, x);
-        }
-        cJSON *ca = cJSON_AddArrayToObject(d, "curve"), *ua = cJSON_AddArrayToObject(d, "uniform");
-        for (int i = 0; i < cv.n; i++) cJSON_AddItemToArray(ca, point_json(&p, &cv.pt[i]));
-        for (int i = 0; i < cv.n_uniform; i++) cJSON_AddItemToArray(ua, point_json(&p, &cv.uni[i]));
         cJSON *li = cJSON_AddObjectToObject(d, "lint");
         cJSON_AddNumberToObject(li, "errors", lint.n_errors);
         cJSON_AddNumberToObject(li, "warnings", lint.n_warnings);
         if (o.outp) cJSON_AddStringToObject(d, "recipe", o.outp);
-        char *tbl = qt_plan_dkl_json(&p, &err);
-        if (tbl) {
-            cJSON_AddItemToObject(d, "dkl", cJSON_Parse(tbl));
-            free(tbl);
-        }
         cli_print_json(d);
     } else {
         printf("ΔKL         on %s: %d chunks of %d tokens; additivity %.3f (KL of a uniform recipe / Σ of its "

@@ -188,6 +188,19 @@ double qt_plan_budget_bpw(const struct qt_plan *p, double bpw) {
     return p->fixed_bytes + bpw * (double)p->unit_params / 8.0;
 }
 
+int qt_plan_budget_uniform(const struct qt_plan *p, const struct qt_scheme *s, double *out, qt_err *err) {
+    double b = p->fixed_bytes;
+    for (int u = 0; u < p->n_units; u++)
+        for (int j = 0; j < p->units[u].n_tensors; j++) {
+            const struct qt_tensor *t = &p->m->tensors[p->units[u].tensors[j]];
+            if (!qt_scheme_is_kept(s) && qt_scheme_check_shape(s, qt_tensor_rows(t), qt_tensor_cols(t), err) != QT_OK)
+                return qt_err_prefix(err, "plan: %s", t->name);
+            b += qt_deploy_tensor_bytes(t, s, NULL);
+        }
+    *out = b;
+    return QT_OK;
+}
+
 int qt_plan_budget_gpus(const struct qt_plan *p, const struct qt_recipe *r, const struct qt_resolution *res,
                         const struct qt_deploy_opts *o, double *out, qt_err *err) {
     static const int tps[4] = {1, 2, 4, 8};

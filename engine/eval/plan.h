@@ -111,6 +111,9 @@ int qt_plan_uniform_ok(const struct qt_plan *p, int c);
  * cache of ctx·batch tokens fit n GPUs at tensor parallel n (deploy.h's
  * formulas with the fixed part's replicated bytes; base r/res may be NULL). */
 double qt_plan_budget_bpw(const struct qt_plan *p, double bpw);
+/* The size of the uniform recipe giving s to every unit (s need not be a
+ * candidate); fails when s does not fit some unit. */
+int qt_plan_budget_uniform(const struct qt_plan *p, const struct qt_scheme *s, double *out, qt_err *err);
 int qt_plan_budget_gpus(const struct qt_plan *p, const struct qt_recipe *r, const struct qt_resolution *res,
                         const struct qt_deploy_opts *o, double *out, qt_err *err);
 
