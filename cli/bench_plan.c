@@ -1,6 +1,6 @@
 /* bench_plan.c — `qtune bench plan`: the planner's search on GLM-4.6
- * metadata (share/models/meta/GLM-4.6.config.json: 92 layers, 273 units x
- * 8 candidates) once ΔKL is known (synthetic here: the search does not look
+ * metadata (share/models/meta/GLM-4.6.config.json: 92 layers, 457 units x
+ * 11 candidates) once ΔKL is known (synthetic here: the search does not look
  * at where the numbers come from).  Timed: the exact knapsack at 4.5 bpw
  * (32768 grid cells), the 48-point Pareto curve and writing the recipe;
  * against opening the metadata model, measured in the same run.  Goal (issue
@@ -23,7 +23,7 @@ static void synth(struct qt_plan *p) {
     for (int u = 0; u < p->n_units; u++) {
         struct qt_plan_unit *un = &p->units[u];
         s = s * 1103515245u + 12345u;
-        double w = (0.5 + (double)(s >> 16 & 1023) / 1024.0) * (strcmp(un->kind, "attention") ? 1 : 3);
+        double w = (0.5 + (double)(s >> 16 & 1023) / 1024.0) * (strcmp(un->kind, "qkv") && strcmp(un->kind, "o_proj") ? 1 : 3);
         for (int c = 0; c < p->n_cand; c++) {
             if (un->bytes[c] < 0) continue;
             double bpw = un->bytes[c] * 8.0 / (double)un->params;

@@ -34,12 +34,13 @@ static const char usage[] =
     "       [--dkl-ctx N] [--dkl-chunks N] [--eval FILE] [--points N] [--ascii] [--json]";
 
 static const char help_text[] =
-    "  Measures the KL cost (ΔKL) of each unit — a layer's attention, its routed experts, its shared\n"
-    "  expert, a dense MLP — under each candidate scheme on --data (defaults: --dkl-ctx 512 tokens a\n"
+    "  Measures the KL cost (ΔKL) of each unit — a fused group (qkv, gate_up, the shared expert's\n"
+    "  gate_up, all routed experts of a layer) or another Linear (o_proj, down) — under each candidate scheme on --data (defaults: --dkl-ctx 512 tokens a\n"
     "  chunk, --dkl-chunks 4), then picks one candidate per unit minimising Σ ΔKL within the target\n"
     "  (an exact multiple-choice knapsack) and writes the recipe (-o) as patterns per layer range.\n"
     "  --target-bytes also takes a scheme (W4A16, int3-g128-sym): the size of that scheme on every unit.\n"
-    "  Candidates default to what vLLM runs: int4-ch/g128/g64/g32, int8-ch/g128, fp8-ch, bf16.\n"
+    "  Candidates default to what vLLM runs: int4-ch/g128/g64/g32 sym, int4-g128/g64/g32 asym,\n"
+    "  int8-ch/g128, fp8-ch, bf16.\n"
     "  --dkl FILE reuses the table of an earlier `plan --json` or --dkl-out FILE; --eval FILE measures the planned\n"
     "  recipe's KL on another text (ctx 512, 16 chunks, as qtune eval).  Predicted KL = Σ ΔKL x the\n"
     "  additivity factor measured on the uniform recipes.  --format gguf is refused until qtune has\n"
@@ -59,16 +60,33 @@ static void progress(void *ctx, int64_t done, int64_t total) {
     if (done >= total) fputc('\n', stderr);
 }
 
-/* "attention 0-1,3 int8-ch-sym; 2 int4-g32-sym" per kind: the allocation in
+/* The unit kinds of p in order of first appearance (at most 16) into k;
+ * returns how many. */
+static int unit_kinds(const struct qt_plan *p, const char **k, int *count) {
+    int n = 0;
+    for (int u = 0; u < p->n_units; u++) {
+        int j = 0;
+        while (j < n && strcmp(k[j], p->units[u].kind)) j++;
+        if (j == n && n < 16) {
+            k[n] = p->units[u].kind;
+            count[n++] = 0;
+        }
+        if (j < n) count[j]++;
+    }
+    return n;
+}
+
+/* "qkv  int8-ch-sym  layers 0-1,3" per kind and scheme: the allocation in
  * layer runs. */
 static void print_alloc(const struct qt_plan *p, const int *choice) {
-    static const char *kinds[] = {"attention", "dense", "shared", "experts"};
-    for (int k = 0; k < 4; k++) {
+    const char *kinds[16];
+    int cnt[16], nk = unit_kinds(p, kinds, cnt);
+    for (int k = 0; k < nk; k++) {
         int any = 0;
         for (int c = 0; c < p->n_cand; c++) {
             char runs[1024] = "";
             size_t len = 0;
-            int prev = -2, start = -1, cnt = 0;
+            int prev = -2, start = -1, nr = 0;
             for (int u = 0; u <= p->n_units; u++) {
                 int hit = u < p->n_units && !strcmp(p->units[u].kind, kinds[k]) && choice[u] == c;
                 int l = hit ? p->units[u].layer : -10;
@@ -77,15 +95,15 @@ static void print_alloc(const struct qt_plan *p, const int *choice) {
                     continue;
                 }
                 if (start >= 0 && len + 32 < sizeof runs) {
-                    len += (size_t)snprintf(runs + len, sizeof runs - len, "%s%d", cnt ? "," : "", start);
+                    len += (size_t)snprintf(runs + len, sizeof runs - len, "%s%d", nr ? "," : "", start);
                     if (prev > start) len += (size_t)snprintf(runs + len, sizeof runs - len, "-%d", prev);
-                    cnt++;
+                    nr++;
                 }
                 start = hit ? l : -1;
                 prev = hit ? l : -2;
             }
-            if (!cnt) continue;
-            printf("  %-10s %-16s layers %s\n", any ? "" : kinds[k], p->cand_name[c], runs);
+            if (!nr) continue;
+            printf("  %-14s %-16s layers %s\n", any ? "" : kinds[k], p->cand_name[c], runs);
             any = 1;
         }
     }
@@ -98,7 +116,7 @@ static int utf8_locale(void) {
     return cs && (!strcmp(cs, "UTF-8") || !strcmp(cs, "utf8"));
 }
 
-static double pred(const struct qt_plan *p, double sum) { return sum * p->kappa; }
+static double pred(const struct qt_plan *p, double sum) { return qt_plan_predict(p, sum); }
 
 static void print_curve(const struct qt_plan *p, const struct qt_plan_curve *cv, const struct qt_plan_solution *sol,
                         int ascii) {
@@ -292,13 +310,13 @@ int qt_cmd_plan(int argc, char **argv) {
     }
 
     if (!o.json) {
-        int kinds[4] = {0};
-        static const char *kn[] = {"attention", "dense", "shared", "experts"};
-        for (int u = 0; u < p.n_units; u++)
-            for (int k = 0; k < 4; k++) kinds[k] += !strcmp(p.units[u].kind, kn[k]);
+        const char *kinds[16];
+        int cnt[16], nk = unit_kinds(&p, kinds, cnt);
+        char kl[512] = "";
+        for (int k = 0; k < nk; k++)
+            snprintf(kl + strlen(kl), sizeof kl - strlen(kl), "%s%d %s", k ? ", " : "", cnt[k], kinds[k]);
         printf("model       %s\n", o.model);
-        printf("units       %d (%d attention, %d dense, %d shared, %d experts): %s weights planned\n", p.n_units,
-               kinds[0], kinds[1], kinds[2], kinds[3], qt_fmt_count(p.unit_params, a1, sizeof a1));
+        printf("units       %d (%s): %s weights planned\n", p.n_units, kl, qt_fmt_count(p.unit_params, a1, sizeof a1));
         printf("fixed       %s (everything outside the units, as %s)\n", qt_fmt_bytes(p.fixed_bytes, a1, sizeof a1),
                o.base ? o.base : "stored: embeddings, lm_head, router, norms, MTP");
         printf("target      %s = %s (%.2f bpw over the planned weights)\n", target_desc,
@@ -384,10 +402,10 @@ int qt_cmd_plan(int argc, char **argv) {
     char header[2048];
     snprintf(header, sizeof header,
              "# Planned by qtune plan (%s): %s, %.2f bits per weight over the planned weights.\n"
-             "# Predicted KL %.4f = sum of single-unit dKL %.4f x additivity %.3f, measured on %s\n"
-             "# (%d chunks of %d tokens).  One scheme per layer attention / dense MLP / shared expert /\n"
-             "# routed experts, round-to-nearest.\n",
-             target_desc, qt_fmt_bytes(sol.bytes, a1, sizeof a1), sol.bpw, pred(&p, sol.sum_dkl), sol.sum_dkl, p.kappa,
+             "# Predicted KL %.4f (sum of single-unit dKL %.4f x additivity %.3f), measured on %s\n"
+             "# (%d chunks of %d tokens).  One scheme per fused group (qkv, gate_up, routed experts)\n"
+             "# and per other Linear of each layer, round-to-nearest.\n",
+             target_desc, qt_fmt_bytes(sol.bytes, a1, sizeof a1), sol.bpw, pred(&p, sol.sum_dkl), sol.sum_dkl, sol.sum_dkl > 0 ? pred(&p, sol.sum_dkl) / sol.sum_dkl : 1,
              p.data[0] ? p.data : "(table)", p.nseq, p.ctx);
     if (qt_plan_recipe(&p, sol.choice, o.base, header, &out_r, &err) != QT_OK) goto fail;
     {
@@ -424,12 +442,14 @@ int qt_cmd_plan(int argc, char **argv) {
         if (o.outp) cJSON_AddStringToObject(d, "recipe", o.outp);
         cli_print_json(d);
     } else {
-        printf("ΔKL         on %s: %d chunks of %d tokens; additivity %.3f (KL of a uniform recipe / Σ of its "
-               "single-unit ΔKL, median over the candidates)\n\n",
-               p.data[0] ? p.data : o.dkl, p.nseq, p.ctx, p.kappa);
-        printf("plan        %s, %.3f bpw: predicted KL %.5f (Σ ΔKL %.5f; no allocation within the target has Σ "
-               "below %.5f)\n",
-               qt_fmt_bytes(sol.bytes, a1, sizeof a1), sol.bpw, pred(&p, sol.sum_dkl), sol.sum_dkl, sol.lower_bound);
+        printf("ΔKL         on %s: %d chunks of %d tokens; additivity (KL of a uniform recipe / Σ of its "
+               "single-unit ΔKL)", p.data[0] ? p.data : o.dkl, p.nseq, p.ctx);
+        for (int k = 0; k < p.n_fit; k++) printf("%s%.2f at Σ %.4f", k ? ", " : " ", p.fit_kl[k] / p.fit_sum[k], p.fit_sum[k]);
+        printf("\n\n");
+        printf("plan        %s, %.3f bpw: predicted KL %.5f (Σ ΔKL %.5f x additivity %.3f; no allocation within the "
+               "target has Σ below %.5f)\n",
+               qt_fmt_bytes(sol.bytes, a1, sizeof a1), sol.bpw, pred(&p, sol.sum_dkl), sol.sum_dkl,
+               sol.sum_dkl > 0 ? pred(&p, sol.sum_dkl) / sol.sum_dkl : 1, sol.lower_bound);
         if (have_eval)
             printf("measured    KL %.5f ± %.5f on %s (16 chunks of 512 tokens); predicted/measured %.2f\n",
                    est.kld_mean, est.kld_stderr, o.eval, est.kld_mean > 0 ? pred(&p, sol.sum_dkl) / est.kld_mean : 0);

@@ -148,8 +148,8 @@ int qt_job_plan_run(struct qt_job_ctx *ctx, qt_err *err) {
         qt_recipe_free(rec);
         if (src != QT_OK) goto out;
         cJSON_AddStringToObject(cJSON_GetObjectItem(r, "plan"), "recipe_path", out_path);
-        qt_job_log(ctx, "plan: %.0f bytes, %.3f bpw, predicted KL %.5f (Σ ΔKL %.5f x %.3f)", sol.bytes, sol.bpw,
-                   sol.sum_dkl * p.kappa, sol.sum_dkl, p.kappa);
+        qt_job_log(ctx, "plan: %.0f bytes, %.3f bpw, predicted KL %.5f (Σ ΔKL %.5f; median additivity %.3f)", sol.bytes, sol.bpw,
+                   qt_plan_predict(&p, sol.sum_dkl), sol.sum_dkl, p.kappa);
     }
     qt_job_log(ctx, "curve: %d points, %d uniform recipes; additivity %.3f", cv.n, cv.n_uniform, p.kappa);
     rc = QT_OK;

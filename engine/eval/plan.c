@@ -15,7 +15,8 @@
 #include "recipe/lint.h"
 
 const char qt_plan_ct_candidates[] =
-    "int4-ch-sym,int4-g128-sym,int4-g64-sym,int4-g32-sym,int8-ch-sym,int8-g128-sym,fp8-ch,bf16";
+    "int4-ch-sym,int4-g128-sym,int4-g64-sym,int4-g32-sym,int4-g128-asym,int4-g64-asym,int4-g32-asym,int8-ch-sym,"
+    "int8-g128-sym,fp8-ch,bf16";
 
 void qt_plan_free(struct qt_plan *p) {
     if (!p) return;
@@ -78,7 +79,7 @@ int qt_plan_init(const struct qt_model *m, const struct qt_plan_opts *o, struct 
         unit_of[i] = -1;
         const struct qt_tensor *t = &m->tensors[i];
         char name[128];
-        const char *kind = qt_sens_unit_of(t, QT_SENS_GROUP, name, sizeof name);
+        const char *kind = qt_sens_unit_of(m, t, QT_SENS_FUSED, name, sizeof name);
         if (!kind || !qt_recipe_quantizable(t)) continue;
         if (o->base && !o->base_res->t[i].quantized) continue;   /* the base keeps it: fixed */
         int k = nu - 1;
@@ -242,16 +243,39 @@ static int cmp_double(const void *a, const void *b) {
 static void compute_kappa(struct qt_plan *p) {
     double r[QT_PLAN_MAX_CAND];
     int nr = 0;
+    p->n_fit = 0;
     for (int c = 0; c < p->n_cand; c++) {
-        if (qt_scheme_is_kept(&p->cand[c]) || !isfinite(p->uniform_kl[c])) continue;
+        if (qt_scheme_is_kept(&p->cand[c]) || !isfinite(p->uniform_kl[c]) || !qt_plan_uniform_ok(p, c)) continue;
         double s = 0;
         for (int u = 0; u < p->n_units; u++) s += p->units[u].dkl[c];
-        if (s > 0 && isfinite(s)) r[nr++] = p->uniform_kl[c] / s;
+        if (!(s > 0 && isfinite(s) && p->uniform_kl[c] > 0)) continue;
+        r[nr++] = p->uniform_kl[c] / s;
+        /* sorted insert by Σ */
+        int k = p->n_fit++;
+        while (k > 0 && p->fit_sum[k - 1] > s) {
+            p->fit_sum[k] = p->fit_sum[k - 1];
+            p->fit_kl[k] = p->fit_kl[k - 1];
+            k--;
+        }
+        p->fit_sum[k] = s;
+        p->fit_kl[k] = p->uniform_kl[c];
     }
     p->kappa = 1;
     if (!nr) return;
     qsort(r, (size_t)nr, sizeof r[0], cmp_double);
     p->kappa = nr % 2 ? r[nr / 2] : 0.5 * (r[nr / 2 - 1] + r[nr / 2]);
+}
+
+double qt_plan_predict(const struct qt_plan *p, double sum) {
+    int n = p->n_fit;
+    if (n == 0 || !(sum > 0)) return sum;
+    if (sum <= p->fit_sum[0]) return sum * p->fit_kl[0] / p->fit_sum[0];
+    if (sum >= p->fit_sum[n - 1]) return sum * p->fit_kl[n - 1] / p->fit_sum[n - 1];
+    int k = 1;
+    while (p->fit_sum[k] < sum) k++;
+    double k0 = p->fit_kl[k - 1] / p->fit_sum[k - 1], k1 = p->fit_kl[k] / p->fit_sum[k];
+    double t = log(sum / p->fit_sum[k - 1]) / log(p->fit_sum[k] / p->fit_sum[k - 1]);
+    return sum * (k0 + t * (k1 - k0));
 }
 
 int qt_plan_measure(struct qt_plan *p, const struct qt_eval_params *ep, qt_err *err) {
@@ -284,7 +308,7 @@ int qt_plan_measure(struct qt_plan *p, const struct qt_eval_params *ep, qt_err *
             for (int j = 0; j < un->n_tensors && rc == QT_OK; j++) rc = qt_qplan_set(&qp, un->tensors[j], &p->cand[c], err);
             any = 1;
         }
-        struct qt_sens_params sp = {.eval = e, .by = QT_SENS_GROUP};
+        struct qt_sens_params sp = {.eval = e, .by = QT_SENS_FUSED};
         struct qt_sens_result r = {0};
         if (rc == QT_OK && any) rc = qt_sensitivity_scan(m, base, &qp, &sp, &r, err);
         for (int k = 0; rc == QT_OK && k < r.n_units; k++)

@@ -72,6 +72,8 @@ struct qt_plan {
     int measured;
     double uniform_kl[QT_PLAN_MAX_CAND];  /* (n_cand) KL with every unit at c on the measuring text; NAN */
     double kappa;               /* additivity factor: median over candidates of KL(all) / Σ ΔKL; 1 unknown */
+    int n_fit;                  /* uniform recipes the prediction is fitted on */
+    double fit_sum[QT_PLAN_MAX_CAND], fit_kl[QT_PLAN_MAX_CAND];  /* (n_fit) their Σ ΔKL and KL, by Σ */
     int nseq, ctx;              /* measuring text: chunks of ctx tokens */
     char data[256];             /* measuring text's path */
 };
@@ -98,6 +100,14 @@ int qt_plan_measure(struct qt_plan *p, const struct qt_eval_params *ep, qt_err *
  * loading checks that units and candidates match p's. */
 char *qt_plan_dkl_json(const struct qt_plan *p, qt_err *err);
 int qt_plan_load_dkl(struct qt_plan *p, const char *json, size_t len, const char *fname, qt_err *err);
+
+/* Predicted KL of an allocation whose Σ ΔKL is sum: sum × κ(sum), κ the
+ * ratio KL(all units) / Σ ΔKL of the uniform recipes, interpolated in log Σ
+ * between the two uniform recipes around sum (constant beyond them).  The
+ * ratio grows with the size of the error (errors interact more as they grow:
+ * 0.37 for int8, 0.77 for int4, 0.9 for int3, 1.2 for int2 on the fixture),
+ * so one constant would misjudge both ends.  sum itself when nothing was fitted. */
+double qt_plan_predict(const struct qt_plan *p, double sum);
 
 /* Bytes of the whole model with choice (n_units candidate indices). */
 double qt_plan_bytes(const struct qt_plan *p, const int *choice);

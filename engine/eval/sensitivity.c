@@ -25,13 +25,43 @@ static const char *unit_kind(const struct qt_tensor *t, char *suffix, size_t n) 
     }
 }
 
-const char *qt_sens_unit_of(const struct qt_tensor *t, enum qt_sens_by by, char *name, size_t n) {
+/* Kind of a Linear outside any fused group, as a unit of its own. */
+static const char *single_kind(enum qt_role r) {
+    switch (r) {
+    case QT_ROLE_ATTN_O: return "o_proj";
+    case QT_ROLE_ATTN_Q_B: return "q_b";
+    case QT_ROLE_ATTN_KV_B: return "kv_b";
+    case QT_ROLE_MLP_DOWN: return "down";
+    case QT_ROLE_SHARED_DOWN: return "shared_down";
+    default: return NULL;
+    }
+}
+
+const char *qt_sens_unit_of(const struct qt_model *m, const struct qt_tensor *t, enum qt_sens_by by, char *name,
+                            size_t n) {
     char suffix[64];
     const char *kind = unit_kind(t, suffix, sizeof suffix);
     if (!kind || t->layer < 0 || t->mtp) return NULL;
     if (by == QT_SENS_LAYER) {
         snprintf(name, n, "model.layers.%d", t->layer);
         return "layer";
+    }
+    if (by == QT_SENS_FUSED) {
+        static const char *const gkind[QT_GROUP_KIND_COUNT] = {"qkv", "gate_up", "shared_gate_up", "experts",
+                                                              "q_a_kv_a"};
+        if (t->group >= 0 && t->group < m->n_groups) {
+            const struct qt_group *g = &m->groups[t->group];
+            snprintf(name, n, "%s", g->name);
+            return gkind[g->kind];
+        }
+        if (t->expert >= 0) {   /* a lone routed expert tensor: still the layer's experts */
+            snprintf(name, n, "model.layers.%d.mlp.experts", t->layer);
+            return "experts";
+        }
+        const char *k = single_kind(t->role);
+        if (!k) return NULL;
+        qt_tensor_module(t, name, n);
+        return k;
     }
     snprintf(name, n, "model.layers.%d.%s", t->layer, suffix);
     return kind;
@@ -93,7 +123,7 @@ int qt_sensitivity_scan(const struct qt_model *m, const struct qt_eval_base *bas
         unit_of[i] = -1;
         const struct qt_tensor *t = &m->tensors[i];
         char name[128];
-        const char *kind = qt_sens_unit_of(t, p->by, name, sizeof name);
+        const char *kind = qt_sens_unit_of(m, t, p->by, name, sizeof name);
         if (!kind || !plan->quant[i]) continue;
         int k;
         for (k = 0; k < nu; k++)

@@ -158,7 +158,7 @@ static cJSON *plan_point(const struct qt_plan *p, const struct qt_plan_point *pt
     cJSON_AddNumberToObject(o, "bytes", pt->bytes);
     cJSON_AddNumberToObject(o, "bpw", pt->bpw);
     cJSON_AddNumberToObject(o, "sum_dkl", pt->sum_dkl);
-    cJSON_AddNumberToObject(o, "predicted_kl", pt->sum_dkl * p->kappa);
+    cJSON_AddNumberToObject(o, "predicted_kl", qt_plan_predict(p, pt->sum_dkl));
     if (pt->uniform >= 0) {
         cJSON_AddStringToObject(o, "scheme", p->cand_name[pt->uniform]);
         if (isfinite(p->uniform_kl[pt->uniform]))
@@ -195,7 +195,7 @@ cJSON *qt_plan_json(cJSON *into, const struct qt_plan *p, const struct qt_plan_s
         cJSON_AddNumberToObject(pl, "bytes", sol->bytes);
         cJSON_AddNumberToObject(pl, "bpw", sol->bpw);
         cJSON_AddNumberToObject(pl, "sum_dkl", sol->sum_dkl);
-        cJSON_AddNumberToObject(pl, "predicted_kl", sol->sum_dkl * p->kappa);
+        cJSON_AddNumberToObject(pl, "predicted_kl", qt_plan_predict(p, sol->sum_dkl));
         cJSON_AddNumberToObject(pl, "lower_bound_sum_dkl", sol->lower_bound);
         cJSON *us = cJSON_AddArrayToObject(pl, "units");
         for (int u = 0; u < p->n_units; u++) {

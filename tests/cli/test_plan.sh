@@ -9,7 +9,7 @@ QUICK="--data $C --dkl-ctx 64 --dkl-chunks 1 --candidates int4-ch-sym,int8-ch-sy
 # the size side needs no weights
 $Q plan $G/GLM-4.6.config.json --gpus 4 --gpu H100-80G >"$T/glm.txt" 2>"$T/err"
 check plan_config_exit test $? = 0
-check plan_config_units grep -q '^units  *273 (92 attention, 3 dense, 89 shared, 89 experts)' "$T/glm.txt"
+check plan_config_units grep -q '^units  *457 (92 qkv, 92 o_proj, 3 gate_up, 3 down, 89 experts, 89 shared_gate_up, 89 shared_down)' "$T/glm.txt"
 check plan_config_fits grep -q '^fits  *yes' "$T/glm.txt"
 check plan_config_needs_weights grep -q 'needs the weights' "$T/glm.txt"
 $Q plan $G/GLM-4.6.config.json --target-bpw 3 --json >"$T/glm.json"
