@@ -78,6 +78,8 @@ int qt_bench_forward(void **json_out, qt_err *err) {
     cJSON_AddNumberToObject(j, "value", gf);
     cJSON_AddNumberToObject(j, "baseline", peak);
     cJSON_AddNumberToObject(j, "ratio", peak > 0 ? gf / peak : 0);
+    cJSON_AddNumberToObject(j, "tokens_per_s", (double)n / best);
+    cJSON_AddNumberToObject(j, "forward_ms", best * 1e3);
     cJSON_AddStringToObject(j, "unit", "GFLOP/s");
     cJSON *d = cJSON_AddObjectToObject(j, "detail");
     cJSON_AddNumberToObject(d, "tokens_per_s", (double)n / best);

@@ -56,6 +56,10 @@ void qt_fwd_free(struct qt_fwd *f);
 /* Replaces the hooks (NULL: none). */
 void qt_fwd_set_hooks(struct qt_fwd *f, const struct qt_fwd_hooks *hooks);
 
+/* "cuda" when the layers and the head run on the GPU (the CUDA backend was
+ * active at qt_fwd_init), else "cpu". */
+const char *qt_fwd_backend(const struct qt_fwd *f);
+
 /* Number of decoder layers the forward runs (MTP layers excluded). */
 int qt_fwd_n_layers(const struct qt_fwd *f);
 
