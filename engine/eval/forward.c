@@ -127,12 +127,8 @@ static int need(const struct qt_model *m, int ti, const char *what, int layer, q
 /* The GPU forward's view of the hooks: the same weights load_weight gives. */
 static int gpu_weight(void *ctx, int ti, float *out, qt_err *err) {
     struct qt_fwd *f = ctx;
-    const struct qt_tensor *t = &f->m->tensors[ti];
-    if (f->hooks.weight) {
-        int rc = f->hooks.weight(f->hooks.ctx, ti, out, err);
-        if (rc != 1) return rc;
-    }
-    return qt_tensor_read_f32(f->m, t, 0, qt_tensor_rows(t), out, err);
+    /* 1: the model's own weight, which the GPU side reads itself */
+    return f->hooks.weight ? f->hooks.weight(f->hooks.ctx, ti, out, err) : 1;
 }
 
 static int gpu_act(void *ctx, int ti) {
@@ -273,6 +269,13 @@ int qt_fwd_init(const struct qt_model *m, const struct qt_fwd_hooks *hooks,
 }
 
 const char *qt_fwd_backend(const struct qt_fwd *f) { return f->gpu ? "cuda" : "cpu"; }
+
+int qt_fwd_gpu_stats(struct qt_fwd *f, struct qt_cuda_fwd_timing *t) {
+    memset(t, 0, sizeof *t);
+    if (!f->gpu) return 0;
+    qt_cuda_fwd_stats(f->gpu, t);
+    return 1;
+}
 
 void qt_fwd_free(struct qt_fwd *f) {
     if (!f) return;

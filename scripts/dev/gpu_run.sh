@@ -28,6 +28,12 @@ for step in ${STEPS:-test preview forward gptq hf}; do
     gptq) echo "== torch gptq baseline"; PYTHONUNBUFFERED=1 timeout 150 python3 scripts/dev/bench_gptq_torch.py | tee /tmp/tg.json
           b=$(sed -n 's/.*"torch_gptq_layer_s": \([0-9.]*\).*/\1/p' /tmp/tg.json)
           echo "== bench gptq cuda"; QTUNE_GPTQ_BASELINE_S=$b timeout 90 build/qtune bench gptq --backend cuda --json ;;
+    stream) echo "== synthetic GLM-4.5-Air checkpoint (${AIR_LAYERS:-8} layers)"
+            df -h /tmp | tail -1; free -g | head -2
+            PYTHONUNBUFFERED=1 timeout 200 python3 scripts/dev/make_air_ckpt.py ${AIR_LAYERS:-8} /tmp/air >/tmp/air.log 2>&1; tail -2 /tmp/air.log
+            du -sh /tmp/air
+            echo "== bench forward, GLM-4.5-Air shapes, cache capped at ${AIR_CACHE_MB:-12000} MB"
+            QTUNE_CUDA_CACHE_MB=${AIR_CACHE_MB:-12000} QTUNE_BENCH_MODEL=/tmp/air QTUNE_BENCH_REPS=2 timeout 200 build/qtune bench forward --backend cuda --json ;;
     *) echo "== $step"; sh -c "$step" ;;
     esac
 done

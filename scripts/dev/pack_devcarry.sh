@@ -12,8 +12,9 @@ rm -rf "$DEST"; mkdir -p "$DEST/build/tests" "$DEST/libs"
     [ -f "$f" ] || continue
     mkdir -p "$DEST/$(dirname "$f")"; cp "$f" "$DEST/$f"
 done
-cp build/qtune "$DEST/build/qtune"
-cp build/tests/test_cuda "$DEST/build/tests/"
+B=${BUILD:-build}
+cp "$B/qtune" "$DEST/build/qtune"
+cp "$B/tests/test_cuda" "$DEST/build/tests/"
 strip "$DEST/build/qtune" "$DEST/build/tests/test_cuda"
 t=$(mktemp -d)
 for l in libcjson.so.1 libgfortran.so.5 libncursesw.so.6 libopenblas.so.0 libpcre2-8.so.0 \

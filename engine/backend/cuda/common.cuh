@@ -17,7 +17,8 @@ struct cu_ctx {
 };
 
 /* The process's context, opened on first use; NULL with err filled when the
- * device cannot be used.  Callers hold cu_lock() around their GPU work. */
+ * device cannot be used.  Callers hold cu_lock() around their GPU work and
+ * release it around callbacks into the caller (which may call back in). */
 struct cu_ctx *cu_get(qt_err *err);
 void cu_lock(void);
 void cu_unlock(void);

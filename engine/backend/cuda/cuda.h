@@ -77,6 +77,9 @@ int qt_cuda_bench_preview(int64_t rows, int64_t cols, const struct qt_scheme *s,
  * sees the rows entering Linear ti (copied back to host memory). */
 struct qt_cuda_fwd_cb {
     void *ctx;
+    /* QT_OK: out holds the weight; 1: use the model's own; QT_ERR.  Called
+     * from one thread at a time (the streaming thread while streaming),
+     * never with the backend's lock held. */
     int (*weight)(void *ctx, int ti, float *out, qt_err *err);
     int (*act)(void *ctx, int ti);
     void (*observe)(void *ctx, int ti, const float *x, int64_t n, int64_t cols);
@@ -122,10 +125,23 @@ int qt_cuda_fwd_layer(struct qt_cuda_fwd *g, const struct qt_cuda_layer *L, floa
 int qt_cuda_fwd_final(struct qt_cuda_fwd *g, int norm_ti, int head_ti, const float *h, int64_t ntok,
                       float *logits, qt_err *err);
 
-/* Bytes of weights the forward holds on the GPU, and seconds spent so far
- * reading weights (host side), uploading them and computing. */
-void qt_cuda_fwd_stats(const struct qt_cuda_fwd *g, int64_t *resident, double *t_read,
-                       double *t_upload, double *t_compute);
+/* Where a forward's time went (seconds, summed over calls):
+ *   read      host side: the weight callback, or copying BF16 rows from the
+ *             mmap into pinned memory (on the streaming thread, overlapped)
+ *   upload    host-to-device copies of weights (events on the copy stream
+ *             when streaming, overlapped with the GEMMs)
+ *   wait      the layers waiting for a streamed weight (what overlap hid
+ *             not: read + upload that the compute could not cover)
+ *   layers    wall time inside qt_cuda_fwd_layer
+ * resident: bytes of float32 weights held on the GPU; streamed: bytes of
+ * weights uploaded by the streaming path; streaming: 1 once the cache was
+ * full (or QTUNE_CUDA_CACHE_MB reached) and weights began to stream. */
+struct qt_cuda_fwd_timing {
+    int64_t resident, streamed;
+    double read, upload, wait, layers;
+    int streaming;
+};
+void qt_cuda_fwd_stats(struct qt_cuda_fwd *g, struct qt_cuda_fwd_timing *t);
 
 /* ---- GPTQ (gptq.cu) -------------------------------------------------------- */
 

@@ -23,6 +23,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+enum { PF_FREE, PF_READING, PF_READY, PF_UPLOADING };
+
+/* Streaming state: a reader thread fills two pinned slots with the planned
+ * weights; uploads run on their own stream, one weight ahead of the GEMMs. */
+struct pf {
+    int started, quit;
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int *list, n, list_cap;     /* planned tensor indices, in order of use */
+    int next_read, next_use;
+    int64_t cap;                /* elements per slot */
+    void *host[2];              /* pinned */
+    float *dev[2];
+    void *stage[2];             /* bf16 before widening */
+    int state[2], slot_ti[2], slot_bf16[2], slot_rc[2];
+    qt_err err;
+    cudaStream_t cs;
+    cudaEvent_t up_start[2], up_done[2], used_done[2];
+    double t_read, t_upload;    /* the reader's share (under mu) */
+};
+
 struct qt_cuda_fwd {
     const struct qt_model *m;
     struct qt_cuda_fwd_cfg cfg;
@@ -32,9 +54,14 @@ struct qt_cuda_fwd {
     int64_t resident;
     float *hw;                  /* host staging of one weight */
     size_t hw_cap;
-    struct cu_buf stream_w;     /* a weight that is not cached */
+    struct cu_buf stream_w;     /* a weight that is not cached, loaded synchronously */
+    struct cu_buf stream_stage; /* its bf16 form */
+    int streaming;              /* the cache is full: weights stream */
+    int64_t cache_cap;          /* bytes the cache may hold (QTUNE_CUDA_CACHE_MB), -1: what fits */
+    int64_t streamed;           /* bytes uploaded by the streaming path */
+    struct pf pf;
     struct cu_buf h, x, q, k, v, o, y, a, b, xe, ye, lg, sel, wt, tok, tw, xq, obs;
-    double t_read, t_upload, t_compute;
+    double t_read, t_upload, t_compute, t_wait, t_layers;
 };
 
 /* ---- kernels ------------------------------------------------------------- */
@@ -306,10 +333,251 @@ static void drop_cache(struct qt_cuda_fwd *g) {
     g->resident = 0;
 }
 
-/* Device float32 of tensor ti (rows, cols): a weight through the callback
- * (weight = 1) or a vector read from the model (norms, biases, router). */
-static const float *dev_tensor(struct qt_cuda_fwd *g, struct cu_ctx *cx, int ti, int weight, qt_err *err) {
+/* ---- weights: cache, synchronous loads, streaming with double buffering -- */
+
+/* Host copy of tensor ti into buf (pinned, numel floats): a Linear weight
+ * through the callback (a substitute, or 1: the model's own), else the
+ * model's values.  The model's own BF16 weights are copied raw (half the
+ * bytes; *bf16 = 1) and widened on the GPU.  Runs without the lock. */
+static int fetch_host(struct qt_cuda_fwd *g, int ti, int weight, void *buf, int *bf16, qt_err *err) {
+    const struct qt_tensor *t = &g->m->tensors[ti];
+    *bf16 = 0;
+    if (weight) {
+        int rc = g->cb.weight(g->cb.ctx, ti, (float *)buf, err);
+        if (rc != 1) return rc;
+    }
+    if (t->dtype == QT_DT_BF16 && t->data && t->scale < 0) {
+        memcpy(buf, t->data, (size_t)qt_tensor_numel(t) * 2);
+        *bf16 = 1;
+        return QT_OK;
+    }
+    return qt_tensor_read_f32(g->m, t, 0, qt_tensor_rows(t), (float *)buf, err);
+}
+
+__global__ void k_widen(const uint16_t *s, float *d, int64_t n) {
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        d[i] = __uint_as_float((uint32_t)s[i] << 16);
+}
+
+/* Puts host data (n elements, bf16 or float) into dst (float, device) on
+ * stream st; stage holds n bf16 for the widening. */
+static int put(struct cu_ctx *cx, cudaStream_t cst, float *dst, void *stage, const void *host, int64_t n, int bf16,
+               qt_err *err) {
+    if (!bf16) {
+        CU_TRY(cudaMemcpyAsync(dst, host, (size_t)n * 4, cudaMemcpyHostToDevice, cst), "upload weight");
+        return QT_OK;
+    }
+    CU_TRY(cudaMemcpyAsync(stage, host, (size_t)n * 2, cudaMemcpyHostToDevice, cst), "upload weight");
+    k_widen<<<blocks(cx, n), 256, 0, cst>>>((const uint16_t *)stage, dst, n);
+    CU_TRY(cudaGetLastError(), "widen kernel");
+    return QT_OK;
+}
+
+/* Whether a weight of bytes may join the cache (vectors always do). */
+static int cache_room(struct qt_cuda_fwd *g, size_t bytes) {
+    if (!g->cb.cache_weights || g->streaming) return 0;
+    if (g->cache_cap >= 0 && g->resident + (int64_t)bytes > g->cache_cap) return 0;
+    size_t fr = 0, tot = 0;
+    cudaMemGetInfo(&fr, &tot);
+    /* keep 1 GiB plus a quarter of the card for activations and streaming */
+    return fr >= bytes + (1ull << 30) + tot / 4;
+}
+
+/* The streaming reader: fetches the planned weights into the two pinned
+ * slots ahead of their use. */
+static void *pf_main(void *arg) {
+    struct qt_cuda_fwd *g = (struct qt_cuda_fwd *)arg;
+    struct pf *P = &g->pf;
+    pthread_mutex_lock(&P->mu);
+    for (;;) {
+        while (!P->quit && (P->next_read >= P->n || P->state[P->next_read % 2] == PF_READY))
+            pthread_cond_wait(&P->cv, &P->mu);
+        if (P->quit) break;
+        int k = P->next_read, slot = k % 2, ti = P->list[k];
+        if (P->state[slot] == PF_UPLOADING) {
+            /* the pinned slot is free once its upload is done */
+            pthread_mutex_unlock(&P->mu);
+            cudaEventSynchronize(P->up_done[slot]);
+            float ms = 0;
+            cudaEventElapsedTime(&ms, P->up_start[slot], P->up_done[slot]);
+            pthread_mutex_lock(&P->mu);
+            P->t_upload += ms * 1e-3;
+            P->state[slot] = PF_FREE;
+        }
+        P->state[slot] = PF_READING;
+        pthread_mutex_unlock(&P->mu);
+        double t0 = qt_now();
+        qt_err e;
+        e.msg[0] = 0;
+        int bf = 0, rc = fetch_host(g, ti, 1, P->host[slot], &bf, &e);
+        double dt = qt_now() - t0;
+        pthread_mutex_lock(&P->mu);
+        P->t_read += dt;
+        P->slot_ti[slot] = ti;
+        P->slot_bf16[slot] = bf;
+        P->slot_rc[slot] = rc;
+        if (rc != QT_OK) P->err = e;
+        P->state[slot] = PF_READY;
+        P->next_read++;
+        pthread_cond_broadcast(&P->cv);
+    }
+    pthread_mutex_unlock(&P->mu);
+    return NULL;
+}
+
+/* Starts streaming: slots sized for the largest Linear weight. */
+static int pf_start(struct qt_cuda_fwd *g, struct cu_ctx *cx, qt_err *err) {
+    struct pf *P = &g->pf;
+    if (P->started) return QT_OK;
+    int64_t mx = 0;
+    for (int i = 0; i < g->m->n_tensors; i++)
+        if (g->m->tensors[i].ndim == 2 && qt_tensor_numel(&g->m->tensors[i]) > mx) mx = qt_tensor_numel(&g->m->tensors[i]);
+    P->cap = mx;
+    for (int s = 0; s < 2; s++) {
+        if (cudaMallocHost(&P->host[s], (size_t)mx * 4) != cudaSuccess) {
+            P->host[s] = NULL;
+            return qt_err_set(err, "out of pinned host memory (2 x %lld MiB of streaming buffers)", (long long)(mx * 4) >> 20);
+        }
+        if (cu_alloc((void **)&P->dev[s], (size_t)mx * 4, "streaming weight buffer", err) ||
+            cu_alloc(&P->stage[s], (size_t)mx * 2, "streaming weight buffer", err))
+            return QT_ERR;
+        cudaEventCreateWithFlags(&P->used_done[s], cudaEventDisableTiming);
+        cudaEventCreate(&P->up_start[s]);
+        cudaEventCreate(&P->up_done[s]);
+        cudaEventRecord(P->used_done[s], cx->st);
+        P->state[s] = PF_FREE;
+    }
+    CU_TRY(cudaStreamCreateWithFlags(&P->cs, cudaStreamNonBlocking), "copy stream");
+    pthread_mutex_init(&P->mu, NULL);
+    pthread_cond_init(&P->cv, NULL);
+    if (pthread_create(&P->th, NULL, pf_main, g) != 0) return qt_err_set(err, "cannot start the streaming thread");
+    P->started = 1;
+    return QT_OK;
+}
+
+/* Plans the next weights to use, in order (those not cached). */
+static void pf_plan(struct qt_cuda_fwd *g, const int *tis, int n) {
+    struct pf *P = &g->pf;
+    if (!P->started) return;
+    pthread_mutex_lock(&P->mu);
+    for (int i = 0; i < n; i++) {
+        if (tis[i] < 0 || (g->wcache && g->wcache[tis[i]])) continue;
+        if (P->n == P->list_cap) {
+            int c = P->list_cap ? 2 * P->list_cap : 256;
+            int *l = (int *)realloc(P->list, sizeof(int) * (size_t)c);
+            if (!l) break;     /* unplanned weights load synchronously */
+            P->list = l;
+            P->list_cap = c;
+        }
+        P->list[P->n++] = tis[i];
+    }
+    pthread_cond_broadcast(&P->cv);
+    pthread_mutex_unlock(&P->mu);
+}
+
+/* Forgets what is planned once the reader is idle (between layers). */
+static void pf_reset(struct qt_cuda_fwd *g) {
+    struct pf *P = &g->pf;
+    if (!P->started) return;
+    pthread_mutex_lock(&P->mu);
+    P->n = P->next_read;    /* no new reads */
+    while (P->state[0] == PF_READING || P->state[1] == PF_READING) pthread_cond_wait(&P->cv, &P->mu);
+    for (int s = 0; s < 2; s++)
+        if (P->state[s] == PF_READY) P->state[s] = PF_FREE;    /* read, never used */
+    P->n = P->next_read = P->next_use = 0;
+    pthread_mutex_unlock(&P->mu);
+}
+
+/* The planned weight ti on the GPU (slot *slot_out); NULL when ti is not
+ * the next planned weight (the caller loads it synchronously). */
+static const float *pf_get(struct qt_cuda_fwd *g, struct cu_ctx *cx, int ti, int *slot_out, qt_err *err) {
+    struct pf *P = &g->pf;
+    if (!P->started) return NULL;
+    pthread_mutex_lock(&P->mu);
+    if (P->next_use >= P->n || P->list[P->next_use] != ti) {
+        pthread_mutex_unlock(&P->mu);
+        return NULL;
+    }
+    int slot = P->next_use % 2;
+    double t0 = qt_now();
+    cu_unlock();    /* the reader's callback may need the GPU */
+    while (!(P->state[slot] == PF_READY && P->next_read > P->next_use)) pthread_cond_wait(&P->cv, &P->mu);
+    pthread_mutex_unlock(&P->mu);
+    cu_lock();
+    g->t_wait += qt_now() - t0;
+    pthread_mutex_lock(&P->mu);
+    int rc = P->slot_rc[slot], bf = P->slot_bf16[slot];
+    if (rc != QT_OK) {
+        if (err) *err = P->err;
+        P->state[slot] = PF_FREE;
+        P->next_use++;
+        pthread_cond_broadcast(&P->cv);
+        pthread_mutex_unlock(&P->mu);
+        return NULL;
+    }
+    pthread_mutex_unlock(&P->mu);
+    int64_t n = qt_tensor_numel(&g->m->tensors[ti]);
+    /* the device slot is free once the GEMM that last read it is done */
+    cudaStreamWaitEvent(P->cs, P->used_done[slot], 0);
+    cudaEventRecord(P->up_start[slot], P->cs);
+    int prc = put(cx, P->cs, P->dev[slot], P->stage[slot], P->host[slot], n, bf, err);
+    cudaEventRecord(P->up_done[slot], P->cs);
+    cudaStreamWaitEvent(cx->st, P->up_done[slot], 0);
+    pthread_mutex_lock(&P->mu);
+    P->state[slot] = PF_UPLOADING;
+    P->next_use++;
+    pthread_cond_broadcast(&P->cv);
+    pthread_mutex_unlock(&P->mu);
+    if (prc != QT_OK) return NULL;
+    g->streamed += (int64_t)n * (bf ? 2 : 4);
+    *slot_out = slot;
+    return P->dev[slot];
+}
+
+static void pf_stop(struct qt_cuda_fwd *g) {
+    struct pf *P = &g->pf;
+    if (!P->started) return;
+    pthread_mutex_lock(&P->mu);
+    P->quit = 1;
+    pthread_cond_broadcast(&P->cv);
+    pthread_mutex_unlock(&P->mu);
+    pthread_join(P->th, NULL);
+    cudaStreamSynchronize(P->cs);
+    for (int s = 0; s < 2; s++) {
+        cudaFreeHost(P->host[s]);
+        cudaFree(P->dev[s]);
+        cudaFree(P->stage[s]);
+        cudaEventDestroy(P->used_done[s]);
+        cudaEventDestroy(P->up_start[s]);
+        cudaEventDestroy(P->up_done[s]);
+    }
+    cudaStreamDestroy(P->cs);
+    pthread_mutex_destroy(&P->mu);
+    pthread_cond_destroy(&P->cv);
+    free(P->list);
+    memset(P, 0, sizeof *P);
+}
+
+/* Device float32 of tensor ti (rows, cols): a Linear weight (weight = 1;
+ * cached, streamed, or loaded into stream_w) or a vector read from the
+ * model (norms, biases, router: always cached).  *slot gets the streaming
+ * slot it came from (-1 otherwise): the caller records used_done after its
+ * last use. */
+static const float *dev_tensor_slot(struct qt_cuda_fwd *g, struct cu_ctx *cx, int ti, int weight, int *slot,
+                                    qt_err *err) {
+    *slot = -1;
     if (g->wcache && g->wcache[ti]) return g->wcache[ti];
+    if (weight && g->streaming) {
+        qt_err e2;
+        e2.msg[0] = 0;
+        const float *p = pf_get(g, cx, ti, slot, &e2);
+        if (p) return p;
+        if (e2.msg[0]) {
+            if (err) *err = e2;
+            return NULL;
+        }
+        pf_reset(g);    /* not planned: the reader must be idle before the callback runs here */
+    }
     const struct qt_tensor *t = &g->m->tensors[ti];
     size_t n = (size_t)qt_tensor_numel(t), bytes = n * sizeof(float);
     if (n > g->hw_cap) {
@@ -325,39 +593,39 @@ static const float *dev_tensor(struct qt_cuda_fwd *g, struct cu_ctx *cx, int ti,
         g->hw_cap = n;
     }
     double t0 = qt_now();
-    int rc = weight ? g->cb.weight(g->cb.ctx, ti, g->hw, err)
-                    : qt_tensor_read_f32(g->m, t, 0, qt_tensor_rows(t), g->hw, err);
+    /* The callback may quantize on the GPU itself (qplan's hooks call
+     * qt_cuda_quant, from several threads): it runs without the lock. */
+    cu_unlock();
+    int bf = 0, rc = fetch_host(g, ti, weight, g->hw, &bf, err);
+    cu_lock();
     if (rc != QT_OK) return NULL;
     double t1 = qt_now();
     g->t_read += t1 - t0;
     float *dst = NULL;
-    int cache = g->wcache && (g->cb.cache_weights || !weight);
-    if (cache && !weight) {
-        /* vectors (norms, biases, the router) always stay: several are in
-         * use at once and they are small */
+    int cache = 1;
+    if (!weight) {
         if (cudaMalloc((void **)&dst, bytes) != cudaSuccess) {
             cudaGetLastError();
             qt_err_set(err, "CUDA: out of GPU memory: %s (asked %zu KiB)", t->name, bytes >> 10);
             return NULL;
         }
-    } else if (cache) {
-        size_t fr = 0, tot = 0;
-        cudaMemGetInfo(&fr, &tot);
-        /* keep 1 GiB plus a quarter of the card for activations */
-        if (fr < bytes + (1ull << 30) + tot / 4 || cudaMalloc((void **)&dst, bytes) != cudaSuccess) {
-            cudaGetLastError();
-            dst = NULL;
-            cache = 0;
-        }
+    } else if (!cache_room(g, bytes) || cudaMalloc((void **)&dst, bytes) != cudaSuccess) {
+        cudaGetLastError();
+        dst = NULL;
+        cache = 0;
+        /* from now on weights stream, one planned weight ahead */
+        if (g->cb.cache_weights && !g->streaming && pf_start(g, cx, err) == QT_OK) g->streaming = 1;
     }
     if (!cache) {
-        if (need(&g->stream_w, bytes, t->name, err)) return NULL;
+        if (need(&g->stream_w, bytes, t->name, err) || need(&g->stream_stage, n * 2, t->name, err)) return NULL;
         dst = (float *)g->stream_w.p;
+    } else if (bf && need(&g->stream_stage, n * 2, t->name, err)) {
+        return NULL;
     }
-    cudaError_t e = cudaMemcpyAsync(dst, g->hw, bytes, cudaMemcpyHostToDevice, cx->st);
-    if (e == cudaSuccess) e = cudaStreamSynchronize(cx->st);   /* hw is reused next call */
-    if (e != cudaSuccess) {
-        cu_fail(err, "upload weight", e);
+    if (put(cx, cx->st, dst, g->stream_stage.p, g->hw, (int64_t)n, bf, err)) return NULL;
+    cudaError_t se = cudaStreamSynchronize(cx->st);   /* hw and the stage are reused next call */
+    if (se != cudaSuccess) {
+        cu_fail(err, "upload weight", se);
         return NULL;
     }
     g->t_upload += qt_now() - t1;
@@ -366,6 +634,11 @@ static const float *dev_tensor(struct qt_cuda_fwd *g, struct cu_ctx *cx, int ti,
         g->resident += (int64_t)bytes;
     }
     return dst;
+}
+
+static const float *dev_tensor(struct qt_cuda_fwd *g, struct cu_ctx *cx, int ti, int weight, qt_err *err) {
+    int slot;
+    return dev_tensor_slot(g, cx, ti, weight, &slot, err);
 }
 
 /* y (n, out) = x (n, in) W^T + bias for Linear ti (activation fake-quant
@@ -393,10 +666,13 @@ static int linear(struct qt_cuda_fwd *g, struct cu_ctx *cx, int ti, const float 
             free(hx);
             return cu_fail(err, "download activations", e);
         }
+        cu_unlock();    /* as the weight callback: it may use the GPU */
         g->cb.observe(g->cb.ctx, ti, hx, n, in);
+        cu_lock();
         free(hx);
     }
-    const float *W = dev_tensor(g, cx, ti, 1, err);
+    int slot;
+    const float *W = dev_tensor_slot(g, cx, ti, 1, &slot, err);
     if (!W) return QT_ERR;
     double t0 = qt_now();
     const float one = 1.0f, zero = 0.0f;
@@ -409,7 +685,8 @@ static int linear(struct qt_cuda_fwd *g, struct cu_ctx *cx, int ti, const float 
         k_bias<<<blocks(cx, n * out), 256, 0, cx->st>>>(y, b, n, out);
         LAUNCHED("bias kernel");
     }
-    if (!g->wcache || !g->wcache[ti]) CU_TRY(cudaStreamSynchronize(cx->st), "linear");   /* stream_w is reused */
+    if (slot >= 0) CU_TRY(cudaEventRecord(g->pf.used_done[slot], cx->st), "linear");
+    else if (!g->wcache || !g->wcache[ti]) CU_TRY(cudaStreamSynchronize(cx->st), "linear");   /* stream_w is reused */
     g->t_compute += qt_now() - t0;
     return QT_OK;
 }
@@ -504,6 +781,13 @@ static int moe(struct qt_cuda_fwd *g, struct cu_ctx *cx, const struct qt_cuda_la
             goto out;
         }
     }
+    if (g->pf.started) {
+        for (int e = 0; e < E; e++)
+            if (cnt[e + 1] > cnt[e]) {
+                int plan[3] = {L->eg[e], L->eu[e], L->ed[e]};
+                pf_plan(g, plan, 3);
+            }
+    }
     if (L->sgate >= 0) {
         if (swiglu(g, cx, L->sgate, L->sup, L->sdown, x, n, y, err)) goto out;
     } else if (cudaMemsetAsync(y, 0, (size_t)(n * H) * 4, cx->st) != cudaSuccess) {
@@ -569,6 +853,12 @@ static int layer_locked(struct qt_cuda_fwd *g, struct cu_ctx *cx, const struct q
         return QT_ERR;
     float *h = (float *)g->h.p, *x = (float *)g->x.p, *q = (float *)g->q.p, *k = (float *)g->k.p;
     float *v = (float *)g->v.p, *o = (float *)g->o.p, *y = (float *)g->y.p;
+    pf_reset(g);
+    {
+        int plan[7] = {L->q, L->k, L->v, L->o, L->moe ? L->sgate : L->gate, L->moe ? L->sup : L->up,
+                       L->moe ? L->sdown : L->down};
+        pf_plan(g, plan, 7);
+    }
     CU_TRY(cudaMemcpyAsync(h, hh, (size_t)(n * H) * 4, cudaMemcpyHostToDevice, cx->st), "upload hidden states");
     const float *nin = dev_tensor(g, cx, L->in_norm, 0, err);
     const float *npost = nin ? dev_tensor(g, cx, L->post_norm, 0, err) : NULL;
@@ -624,6 +914,8 @@ extern "C" int qt_cuda_fwd_init(const struct qt_model *m, const struct qt_cuda_f
         g->cfg = *cfg;
         g->cfg.inv_freq = NULL;
         g->cb = *cb;
+        const char *cap = getenv("QTUNE_CUDA_CACHE_MB");
+        g->cache_cap = cap && *cap ? (int64_t)atoll(cap) << 20 : -1;
         g->wcache = (float **)calloc((size_t)m->n_tensors, sizeof(float *));
         if (!g->wcache) rc = qt_err_set(err, "out of memory");
     }
@@ -643,12 +935,13 @@ extern "C" int qt_cuda_fwd_init(const struct qt_model *m, const struct qt_cuda_f
 
 extern "C" void qt_cuda_fwd_free(struct qt_cuda_fwd *g) {
     if (!g) return;
+    pf_stop(g);
     cu_lock();
     drop_cache(g);
     free(g->wcache);
     if (g->inv_freq_d) cudaFree(g->inv_freq_d);
     if (g->hw) cudaFreeHost(g->hw);
-    struct cu_buf *bufs[] = {&g->stream_w, &g->h, &g->x, &g->q, &g->k, &g->v, &g->o, &g->y, &g->a, &g->b,
+    struct cu_buf *bufs[] = {&g->stream_w, &g->stream_stage, &g->h, &g->x, &g->q, &g->k, &g->v, &g->o, &g->y, &g->a, &g->b,
                              &g->xe, &g->ye, &g->lg, &g->sel, &g->wt, &g->tok, &g->tw, &g->xq, &g->obs};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) cu_buf_free(bufs[i]);
     cu_unlock();
@@ -666,7 +959,9 @@ extern "C" int qt_cuda_fwd_layer(struct qt_cuda_fwd *g, const struct qt_cuda_lay
                                  int seqlen, qt_err *err) {
     cu_lock();
     struct cu_ctx *cx = cu_get(err);
+    double t0 = qt_now();
     int rc = cx ? layer_locked(g, cx, L, h, nseq, seqlen, err) : QT_ERR;
+    g->t_layers += qt_now() - t0;
     cu_unlock();
     return rc;
 }
@@ -678,6 +973,8 @@ static int final_locked(struct qt_cuda_fwd *g, struct cu_ctx *cx, int norm_ti, i
     if (need(&g->h, (size_t)(ntok * H) * 4, "hidden states", err) || need(&g->x, (size_t)(ntok * H) * 4, "normed", err) ||
         need(&g->lg, (size_t)(ntok * V) * 4, "logits", err))
         return QT_ERR;
+    pf_reset(g);
+    pf_plan(g, &head_ti, 1);
     CU_TRY(cudaMemcpyAsync(g->h.p, hh, (size_t)(ntok * H) * 4, cudaMemcpyHostToDevice, cx->st), "upload");
     const float *nw = dev_tensor(g, cx, norm_ti, 0, err);
     if (!nw) return QT_ERR;
@@ -698,10 +995,19 @@ extern "C" int qt_cuda_fwd_final(struct qt_cuda_fwd *g, int norm_ti, int head_ti
     return rc;
 }
 
-extern "C" void qt_cuda_fwd_stats(const struct qt_cuda_fwd *g, int64_t *resident, double *t_read, double *t_upload,
-                                  double *t_compute) {
-    if (resident) *resident = g->resident;
-    if (t_read) *t_read = g->t_read;
-    if (t_upload) *t_upload = g->t_upload;
-    if (t_compute) *t_compute = g->t_compute;
+extern "C" void qt_cuda_fwd_stats(struct qt_cuda_fwd *g, struct qt_cuda_fwd_timing *t) {
+    memset(t, 0, sizeof *t);
+    t->resident = g->resident;
+    t->streamed = g->streamed;
+    t->read = g->t_read;
+    t->upload = g->t_upload;
+    t->wait = g->t_wait;
+    t->layers = g->t_layers;
+    if (g->pf.started) {
+        pthread_mutex_lock(&g->pf.mu);
+        t->read += g->pf.t_read;
+        t->upload += g->pf.t_upload;
+        pthread_mutex_unlock(&g->pf.mu);
+    }
+    t->streaming = g->streaming;
 }

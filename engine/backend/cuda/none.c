@@ -51,13 +51,9 @@ int qt_cuda_fwd_final(struct qt_cuda_fwd *g, int norm_ti, int head_ti, const flo
     return none(err);
 }
 
-void qt_cuda_fwd_stats(const struct qt_cuda_fwd *g, int64_t *resident, double *t_read,
-                       double *t_upload, double *t_compute) {
+void qt_cuda_fwd_stats(struct qt_cuda_fwd *g, struct qt_cuda_fwd_timing *t) {
     (void)g;
-    if (resident) *resident = 0;
-    if (t_read) *t_read = 0;
-    if (t_upload) *t_upload = 0;
-    if (t_compute) *t_compute = 0;
+    memset(t, 0, sizeof *t);
 }
 
 int qt_cuda_gptq(int n, const float *w, int64_t rows, int64_t cols, const float *h,
