@@ -862,7 +862,7 @@ TU_TEST(test_plan_job) {
     TU_CHECK(cJSON_GetArraySize(curve) >= 2 && cJSON_GetArraySize(cJSON_GetObjectItem(rep, "uniform")) == 3);
     int with_recipe = 0;
     cJSON_ArrayForEach(pt, curve) with_recipe += strstr(str(pt, "recipe"), "quant_stage") != NULL &&
-                                                 cJSON_GetArraySize(cJSON_GetObjectItem(pt, "choice")) == 11;
+                                                 cJSON_GetArraySize(cJSON_GetObjectItem(pt, "choice")) == 19;
     TU_CHECK(with_recipe == cJSON_GetArraySize(curve));
     struct qt_recipe *rec = NULL;
     TU_CHECK(qt_recipe_load(str(plan, "recipe_path"), &rec, &err) == QT_OK);
