@@ -567,6 +567,7 @@ int qt_model_open_gguf(const char *path, struct qt_model **out, qt_err *err) {
         m->tensors = l.v;
         m->n_tensors = l.n;
         l.v = NULL;
+        l.n = 0;
         rc = qt_model_finish(m, err);
     }
     if (rc == QT_OK) {
