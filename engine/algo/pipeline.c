@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "algo/gptq.h"
+#include "algo/smoothquant.h"
 #include "eval/forward.h"
 #include "model/tokenizer.h"
 
@@ -31,7 +32,11 @@ struct qt_pipe {
     const struct qt_model *m;
     int n;
     struct rec *rec;            /* (n) */
-    float **kept;               /* (n) replaced non-quantized tensors or NULL */
+    float **kept;               /* (n) replaced values (smoothed norms, router) or NULL */
+    float **colscale;           /* (n) smoothing: W[:, j] *= colscale[j] (cols), or NULL */
+    uint8_t *act;               /* (n) enum qt_fwd_act of the quantized Linear's input */
+    double *smooth_diff;        /* (n_layers) smoothed vs original layer output, max rel. diff; NAN none */
+    double alpha;               /* SmoothQuant smoothing_strength, < 0: no SmoothQuant */
     int64_t *tokens;            /* (n) rows observed, -1 not observed */
     double *out_err, *rtn_err;  /* (n) */
     uint8_t *fallback;          /* (n) */
@@ -112,6 +117,26 @@ int qt_pipe_check(const struct qt_model *m, const struct qt_pipe_params *p, qt_e
     return QT_OK;
 }
 
+/* ---- smoothing state --------------------------------------------------- */
+
+/* out (numel) = tensor ti as smoothing left it; 1 when smoothing did not
+ * touch it. */
+static int smoothed(const struct qt_pipe *P, int ti, float *out, qt_err *err) {
+    const struct qt_tensor *t = &P->m->tensors[ti];
+    int64_t ne = qt_tensor_numel(t);
+    if (P->kept[ti]) {
+        memcpy(out, P->kept[ti], sizeof(float) * (size_t)ne);
+        return QT_OK;
+    }
+    if (!P->colscale[ti]) return 1;
+    int64_t R = qt_tensor_rows(t), C = qt_tensor_cols(t);
+    if (qt_tensor_read_f32(P->m, t, 0, R, out, err) != QT_OK) return QT_ERR;
+    const float *cs = P->colscale[ti];
+    for (int64_t r = 0; r < R; r++)
+        for (int64_t j = 0; j < C; j++) out[r * C + j] *= cs[j];   /* powers of two: exact */
+    return QT_OK;
+}
+
 /* ---- hooks ------------------------------------------------------------ */
 
 struct hess {
@@ -127,6 +152,8 @@ struct ctx {
     uint8_t *want;              /* (n) 1: accumulate rep ti in this pass */
     float **cur;                /* (n) weight to substitute, or NULL */
     int observing;
+    int amax_mode;              /* 1: this pass records max|x_j| into amax[rep] instead of Hessians */
+    float **amax;               /* (n) by rep, (cols) */
     int count;                  /* 1: count rows per tensor in this pass */
     int fail;
     const float *last_x;
@@ -141,9 +168,15 @@ static int hook_weight(void *vc, int ti, float *out, qt_err *err) {
     struct ctx *c = vc;
     /* observation runs the layer as it was; the quantized weights feed only
      * the propagation to the next layer */
-    if (c->observing || !c->cur[ti]) return 1;
+    if (c->observing || !c->cur[ti]) return smoothed(c->P, ti, out, err);
     memcpy(out, c->cur[ti], sizeof(float) * (size_t)qt_tensor_numel(&c->m->tensors[ti]));
     return QT_OK;
+}
+
+/* The quantized model's activation fake-quant, in the propagation only. */
+static enum qt_fwd_act hook_act(void *vc, int ti) {
+    struct ctx *c = vc;
+    return c->observing ? QT_FWD_ACT_NONE : (enum qt_fwd_act)c->P->act[ti];
 }
 
 struct syrk_arg { const float *x; int64_t n, cols; float *out; };
@@ -173,6 +206,17 @@ static void hook_observe(void *vc, int ti, const float *x, int64_t n, int64_t co
         c->P->tokens[ti] += n;
     }
     if (!c->want[rp] || dup) return;
+    if (c->amax_mode) {
+        if (!c->amax[rp]) c->amax[rp] = calloc((size_t)cols, sizeof(float));
+        if (!c->amax[rp]) { c->fail = 1; return; }
+        float *a = c->amax[rp];
+        for (int64_t r = 0; r < n; r++)
+            for (int64_t j = 0; j < cols; j++) {
+                float v = fabsf(x[r * cols + j]);
+                if (v > a[j]) a[j] = v;
+            }
+        return;
+    }
     struct hess *H = &c->H[rp];
     if (!H->h) {
         H->h = calloc((size_t)(cols * cols), sizeof(double));
@@ -234,12 +278,14 @@ static float to_w(enum qt_dtype dt, float x) {
 }
 
 /* The weight of ti as float32 values of its work dtype: w (rows, cols). */
-static float *read_weight(const struct qt_model *m, int ti, qt_err *err) {
+static float *read_weight(const struct qt_pipe *P, int ti, qt_err *err) {
+    const struct qt_model *m = P->m;
     const struct qt_tensor *t = &m->tensors[ti];
     int64_t R = qt_tensor_rows(t), C = qt_tensor_cols(t);
     float *w = malloc(sizeof(float) * (size_t)(R * C));
     if (!w) { qt_err_set(err, "%s: out of memory", t->name); return NULL; }
-    if (qt_tensor_read_f32(m, t, 0, R, w, err) != QT_OK) { free(w); return NULL; }
+    int src = smoothed(P, ti, w, err);
+    if (src == QT_ERR || (src == 1 && qt_tensor_read_f32(m, t, 0, R, w, err) != QT_OK)) { free(w); return NULL; }
     enum qt_dtype wd = work_dtype(m, t);
     if (t->dtype != wd)
         for (int64_t i = 0; i < R * C; i++) w[i] = to_w(wd, w[i]);
@@ -331,9 +377,9 @@ const char *qt_pipe_actorder(const struct qt_pipe *p, int ti) {
 }
 
 int qt_pipe_kept(const struct qt_pipe *p, int ti, float *out) {
-    if (!p || ti < 0 || ti >= p->n || !p->kept[ti]) return 1;
-    memcpy(out, p->kept[ti], sizeof(float) * (size_t)qt_tensor_numel(&p->m->tensors[ti]));
-    return QT_OK;
+    if (!p || ti < 0 || ti >= p->n) return 1;
+    qt_err e;
+    return smoothed(p, ti, out, &e) == QT_OK ? QT_OK : 1;
 }
 
 int64_t qt_pipe_tokens(const struct qt_pipe *p, int ti) { return p && ti >= 0 && ti < p->n ? p->tokens[ti] : -1; }
@@ -354,7 +400,11 @@ void qt_pipe_free(struct qt_pipe *p) {
     if (p->spill) unlink(p->spill);
     free(p->spill);
     for (int i = 0; p->kept && i < p->n; i++) free(p->kept[i]);
+    for (int i = 0; p->colscale && i < p->n; i++) free(p->colscale[i]);
     free(p->kept);
+    free(p->colscale);
+    free(p->act);
+    free(p->smooth_diff);
     free(p->rec);
     free(p->tokens);
     free(p->out_err);
@@ -364,6 +414,178 @@ void qt_pipe_free(struct qt_pipe *p) {
     free(p->ao);
     free(p->layer_s);
     free(p);
+}
+
+/* ---- SmoothQuant -------------------------------------------------------- */
+
+/* One smooth layer (a norm) and every Linear that reads its output. */
+struct smap {
+    int smooth;                 /* norm tensor */
+    int n;
+    int *cons;                  /* (n) consumers; the router among them */
+};
+
+static int is_consumer(enum qt_role r, int post) {
+    if (!post) return r == QT_ROLE_ATTN_Q || r == QT_ROLE_ATTN_K || r == QT_ROLE_ATTN_V;
+    return r == QT_ROLE_MLP_GATE || r == QT_ROLE_MLP_UP || r == QT_ROLE_SHARED_GATE || r == QT_ROLE_SHARED_UP ||
+           r == QT_ROLE_EXPERT_GATE || r == QT_ROLE_EXPERT_UP || r == QT_ROLE_ROUTER;
+}
+
+/* Whether a SmoothQuantModifier's `mappings` name this smooth layer (no
+ * mappings: the glm4_moe defaults, both norms of every layer).  Mappings are
+ * [[balance...], smooth] lists or {smooth_layer, balance_layers} maps; only
+ * the smooth layer matters, the consumers come from the graph. */
+static int mapping_wants(const struct qt_yaml *maps, const char *module, qt_err *err) {
+    if (!maps || qt_yaml_is_null(maps)) return 1;
+    for (int i = 0; i < maps->n; i++) {
+        const struct qt_yaml *e = maps->items[i], *sm = NULL;
+        if (e->kind == QT_YAML_SEQ && e->n == 2) sm = e->items[1];
+        else if (e->kind == QT_YAML_MAP) sm = qt_yaml_get(e, "smooth_layer");
+        const char *txt = sm ? qt_yaml_str(sm) : NULL;
+        if (!txt) continue;
+        struct qt_pattern pt;
+        if (qt_pattern_compile(txt, &pt, err) != QT_OK) return -1;
+        int hit = qt_pattern_match(&pt, module, QT_ROLE_NORM, NULL) != QT_MATCH_NONE;
+        qt_pattern_free(&pt);
+        if (hit) return 1;
+    }
+    return 0;
+}
+
+/* Runs rows [0, nb*seqlen) of h through layer l on a copy: out. */
+static int run_copy(struct qt_fwd *f, int l, const float *h, float *out, int nb, int seqlen, int H, qt_err *err) {
+    memcpy(out, h, sizeof(float) * (size_t)((int64_t)nb * seqlen * H));
+    return qt_fwd_layer(f, l, out, nb, seqlen, err);
+}
+
+/* SmoothQuant on layer l: max|x| of every smooth layer's output over the
+ * calibration tokens (one pass), power-of-two factors, then the norm and all
+ * its consumers rescaled; the layer's output on the first batch is compared
+ * before and after (it must not move by more than 1e-3 relative). */
+static int smooth_layer(struct ctx *c, struct qt_fwd *f, const struct qt_yaml *maps, const float *h, float *tmp,
+                        float *ref, int nseq, int seqlen, int bseq, int l, const volatile int *cancel, qt_err *err) {
+    struct qt_pipe *P = c->P;
+    const struct qt_model *m = c->m;
+    int n = m->n_tensors, H = m->cfg.hidden, rc = QT_ERR;
+    struct smap mp[2];
+    memset(mp, 0, sizeof mp);
+    float *amax = malloc(sizeof(float) * (size_t)H), *wmax = malloc(sizeof(float) * (size_t)H);
+    float *s = malloc(sizeof(float) * (size_t)H), *w = NULL;
+    char nm[256];
+    if (!amax || !wmax || !s) { qt_err_set(err, "out of memory"); goto out; }
+    for (int k = 0; k < 2; k++) {
+        snprintf(nm, sizeof nm, "model.layers.%d.%s", l, k ? "post_attention_layernorm" : "input_layernorm");
+        int want = mapping_wants(maps, nm, err);
+        if (want < 0) goto out;
+        mp[k].smooth = -1;
+        if (!want) continue;
+        snprintf(nm + strlen(nm), sizeof nm - strlen(nm), ".weight");
+        mp[k].smooth = qt_model_find_index(m, nm);
+        mp[k].cons = malloc(sizeof(int) * ((size_t)n + 1));
+        if (!mp[k].cons) { qt_err_set(err, "out of memory"); goto out; }
+        for (int i = 0; i < n && mp[k].smooth >= 0; i++) {
+            const struct qt_tensor *t = &m->tensors[i];
+            if (t->layer == l && !t->mtp && t->ndim == 2 && is_consumer(t->role, k)) mp[k].cons[mp[k].n++] = i;
+        }
+        if (mp[k].n == 0) mp[k].smooth = -1;
+    }
+    /* pass: max|x| at the consumers (the shared expert, or the union of
+     * the routed experts, covers every token) */
+    memset(c->want, 0, (size_t)n);
+    for (int k = 0; k < 2; k++)
+        for (int q = 0; mp[k].smooth >= 0 && q < mp[k].n; q++)
+            if (m->tensors[mp[k].cons[q]].role != QT_ROLE_ROUTER) c->want[c->rep[mp[k].cons[q]]] = 1;
+    c->observing = 1;
+    c->amax_mode = 1;
+    c->count = 0;
+    for (int s0 = 0; s0 < nseq; s0 += bseq) {
+        if (cancel && *cancel) { qt_err_set(err, "cancelled"); goto out; }
+        int nb = nseq - s0 < bseq ? nseq - s0 : bseq;
+        c->last_x = NULL;
+        c->last_rep = -1;
+        if (run_copy(f, l, h + (int64_t)s0 * seqlen * H, tmp, nb, seqlen, H, err) != QT_OK) goto out;
+        if (c->fail) { qt_err_set(err, "out of memory"); goto out; }
+    }
+    c->amax_mode = 0;
+    memset(c->want, 0, (size_t)n);
+    int nb0 = nseq < bseq ? nseq : bseq;
+    int64_t nr = (int64_t)nb0 * seqlen * H;
+    if (run_copy(f, l, h, ref, nb0, seqlen, H, err) != QT_OK) goto out;
+    for (int k = 0; k < 2; k++) {
+        if (mp[k].smooth < 0) continue;
+        for (int j = 0; j < H; j++) amax[j] = wmax[j] = 0;
+        for (int q = 0; q < mp[k].n; q++) {
+            int ti = mp[k].cons[q];
+            const struct qt_tensor *t = &m->tensors[ti];
+            if (t->role == QT_ROLE_ROUTER) continue;   /* compensated, not a quantized consumer */
+            const float *a = c->amax[c->rep[ti]];
+            for (int j = 0; a && j < H; j++) amax[j] = fmaxf(amax[j], a[j]);
+            int64_t R = qt_tensor_rows(t);
+            free(w);
+            w = read_weight(P, ti, err);
+            if (!w) goto out;
+            for (int64_t r = 0; r < R; r++)
+                for (int j = 0; j < H; j++) wmax[j] = fmaxf(wmax[j], fabsf(w[r * H + j]));
+        }
+        qt_sq_scales(amax, wmax, H, P->alpha, s);
+        /* the norm: w / s; every consumer: W[:, j] * s_j (the router too) */
+        int sn = mp[k].smooth;
+        float *nw = malloc(sizeof(float) * (size_t)H);
+        if (!nw) { qt_err_set(err, "out of memory"); goto out; }
+        if (smoothed(P, sn, nw, err) == 1 && qt_tensor_read_f32(m, &m->tensors[sn], 0, qt_tensor_rows(&m->tensors[sn]), nw, err) != QT_OK) {
+            free(nw);
+            goto out;
+        }
+        for (int j = 0; j < H; j++) nw[j] /= s[j];
+        free(P->kept[sn]);
+        P->kept[sn] = nw;
+        for (int q = 0; q < mp[k].n; q++) {
+            int ti = mp[k].cons[q];
+            const struct qt_tensor *t = &m->tensors[ti];
+            if (t->role == QT_ROLE_ROUTER) {
+                int64_t R = qt_tensor_rows(t);
+                free(w);
+                w = read_weight(P, ti, err);
+                if (!w) goto out;
+                for (int64_t r = 0; r < R; r++)
+                    for (int j = 0; j < H; j++) w[r * H + j] *= s[j];
+                free(P->kept[ti]);
+                P->kept[ti] = w;
+                w = NULL;
+                continue;
+            }
+            if (!P->colscale[ti]) {
+                P->colscale[ti] = malloc(sizeof(float) * (size_t)H);
+                if (!P->colscale[ti]) { qt_err_set(err, "out of memory"); goto out; }
+                for (int j = 0; j < H; j++) P->colscale[ti][j] = 1;
+            }
+            for (int j = 0; j < H; j++) P->colscale[ti][j] *= s[j];
+        }
+    }
+    /* the function-preservation check */
+    if (run_copy(f, l, h, tmp, nb0, seqlen, H, err) != QT_OK) goto out;
+    double dmax = 0, ymax = 0;
+    for (int64_t i = 0; i < nr; i++) {
+        dmax = fmax(dmax, fabs((double)tmp[i] - ref[i]));
+        ymax = fmax(ymax, fabs((double)ref[i]));
+    }
+    P->smooth_diff[l] = ymax > 0 ? dmax / ymax : 0;
+    if (!(P->smooth_diff[l] < 1e-3)) {
+        qt_err_set(err, "layer %d: smoothing changed the layer's output by %.3g (relative, limit 1e-3)", l,
+                   P->smooth_diff[l]);
+        goto out;
+    }
+    rc = QT_OK;
+out:
+    c->observing = 0;
+    c->amax_mode = 0;
+    for (int i = 0; i < n; i++) { free(c->amax[i]); c->amax[i] = NULL; }
+    for (int k = 0; k < 2; k++) free(mp[k].cons);
+    free(amax);
+    free(wmax);
+    free(s);
+    free(w);
+    return rc;
 }
 
 /* ---- the run ---------------------------------------------------------- */
@@ -378,7 +600,7 @@ static int quantize_one(struct ctx *c, const struct qt_recipe *r, const struct q
     const struct qt_resolved *rv = &res->t[ti];
     int64_t R = qt_tensor_rows(t), C = qt_tensor_cols(t);
     enum qt_dtype wd = work_dtype(m, t);
-    float *w = read_weight(m, ti, err);
+    float *w = read_weight(P, ti, err);
     if (!w) return QT_ERR;
     float *deq = malloc(sizeof(float) * (size_t)(R * C));
     int32_t *gi = malloc(sizeof(int32_t) * (size_t)C);
@@ -433,7 +655,7 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
     if (qt_pipe_check(m, pp, err) != QT_OK) return QT_ERR;
     for (int i = 0; i < r->n_mods; i++) {
         const struct qt_modifier *md = &r->mods[i];
-        if (md->algo != QT_ALGO_RTN && md->algo != QT_ALGO_GPTQ)
+        if (md->algo != QT_ALGO_RTN && md->algo != QT_ALGO_GPTQ && md->algo != QT_ALGO_SMOOTHQUANT)
             return qt_err_set(err, "%s: %s is not implemented yet", md->type, qt_algo_name(md->algo));
     }
     int seqlen = pp->seqlen > 0 ? pp->seqlen : QT_PIPE_SEQLEN;
@@ -447,7 +669,7 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
     struct qt_tok *tok = NULL;
     char *text = NULL;
     int32_t *ids = NULL;
-    float *h = NULL, *tmp = NULL;
+    float *h = NULL, *tmp = NULL, *ref = NULL;
     int rc = QT_ERR;
     if (!P) return qt_err_set(err, "out of memory");
     P->m = m;
@@ -460,6 +682,10 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
     P->rtn_err = malloc(sizeof(double) * ((size_t)n + 1));
     P->fallback = calloc((size_t)n + 1, 1);
     P->kind = calloc((size_t)n + 1, 1);
+    P->colscale = calloc((size_t)n + 1, sizeof *P->colscale);
+    P->act = calloc((size_t)n + 1, 1);
+    c.amax = calloc((size_t)n + 1, sizeof *c.amax);
+    P->alpha = -1;
     P->ao = calloc((size_t)n + 1, 1);
     c.m = m;
     c.P = P;
@@ -468,11 +694,21 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
     c.want = calloc((size_t)n + 1, 1);
     c.cur = calloc((size_t)n + 1, sizeof *c.cur);
     c.last_rep = -1;
-    if (!P->rec || !P->kept || !P->tokens || !P->out_err || !P->rtn_err || !P->fallback || !P->kind || !P->ao || !c.rep ||
+    if (!P->rec || !P->kept || !P->tokens || !P->out_err || !P->rtn_err || !P->fallback || !P->kind || !P->ao || !P->colscale || !P->act || !c.amax || !c.rep ||
         !c.H || !c.want || !c.cur) {
         qt_err_set(err, "out of memory");
         goto out;
     }
+    const struct qt_yaml *sq_maps = NULL;
+    for (int i = 0; i < r->n_mods; i++)
+        if (r->mods[i].algo == QT_ALGO_SMOOTHQUANT) {
+            P->alpha = r->mods[i].smoothing;
+            sq_maps = r->mods[i].args ? qt_yaml_get(r->mods[i].args, "mappings") : NULL;
+            if (!(P->alpha >= 0 && P->alpha <= 1)) {
+                qt_err_set(err, "SmoothQuantModifier: smoothing_strength %g is outside [0, 1]", P->alpha);
+                goto out;
+            }
+        }
     for (int i = 0; i < n; i++) {
         P->tokens[i] = -1;
         P->out_err[i] = P->rtn_err[i] = NAN;
@@ -481,6 +717,8 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
         const struct qt_tensor *t = &m->tensors[i];
         if (!rv->quantized || !rv->s || t->layer < 0 || t->mtp) continue;
         P->kind[i] = rv->algo == QT_ALGO_GPTQ ? TK_GPTQ : TK_RTN;
+        P->act[i] = rv->s->act == QT_ACT_INT8_TOK ? QT_FWD_ACT_INT8_TOK
+                  : rv->s->act == QT_ACT_FP8_TOK ? QT_FWD_ACT_FP8_TOK : QT_FWD_ACT_NONE;
         if (P->kind[i] == TK_GPTQ) {
             struct qt_gptq_args a;
             if (gptq_args(r, rv, &a, err) != QT_OK) goto out;
@@ -527,19 +765,25 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
             goto out;
         }
     }
-    struct qt_fwd_hooks hk = {.ctx = &c, .weight = hook_weight, .observe = hook_observe};
+    struct qt_fwd_hooks hk = {.ctx = &c, .weight = hook_weight, .act = hook_act, .observe = hook_observe};
     if (qt_fwd_init(m, &hk, &f, err) != QT_OK) goto out;
     int L = qt_fwd_n_layers(f);
     P->n_layers = L;
     P->layer_s = calloc((size_t)L + 1, sizeof(double));
+    P->smooth_diff = malloc(sizeof(double) * ((size_t)L + 1));
+    for (int l = 0; P->smooth_diff && l < L; l++) P->smooth_diff[l] = NAN;
     int64_t npos = (int64_t)nseq * seqlen;
     int bseq = (int)(8192 / seqlen) > 0 ? (int)(8192 / seqlen) : 1;   /* sequences per forward batch */
     h = malloc(sizeof(float) * (size_t)(npos * H));                   /* (npos, H) hidden states */
     tmp = malloc(sizeof(float) * (size_t)((int64_t)bseq * seqlen * H)); /* (bseq*seqlen, H) */
-    if (!P->layer_s || !h || !tmp) { qt_err_set(err, "out of memory (%lld calibration tokens)", (long long)npos); goto out; }
+    ref = P->alpha >= 0 ? malloc(sizeof(float) * (size_t)((int64_t)bseq * seqlen * H)) : NULL;
+    if (!P->layer_s || !P->smooth_diff || !h || !tmp || (P->alpha >= 0 && !ref)) { qt_err_set(err, "out of memory (%lld calibration tokens)", (long long)npos); goto out; }
     if (qt_fwd_embed(f, ids, npos, h, err) != QT_OK) goto out;
     for (int l = 0; l < L; l++) {
         double tl = qt_now();
+        if (P->alpha >= 0 &&
+            smooth_layer(&c, f, sq_maps, h, tmp, ref, nseq, seqlen, bseq, l, pp->cancel, err) != QT_OK)
+            goto out;
         /* this layer's tensors, and Hessian slots split into passes within the budget */
         int any = 0;
         for (int i = 0; i < n; i++)
@@ -643,7 +887,7 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
         if (a.actorder != QT_ACTORDER_GROUP || rv->s->strategy != QT_STRAT_GROUP) continue;
         const struct qt_tensor *t = &m->tensors[i];
         int64_t R = qt_tensor_rows(t), C = qt_tensor_cols(t);
-        float *w = read_weight(m, i, err);
+        float *w = read_weight(P, i, err);
         int32_t *gi = malloc(sizeof(int32_t) * (size_t)C + 1);
         struct qt_qtensor q;
         memset(&q, 0, sizeof q);
@@ -664,6 +908,9 @@ out:
     free(ids);
     free(h);
     free(tmp);
+    free(ref);
+    for (int i = 0; c.amax && i < n; i++) free(c.amax[i]);
+    free(c.amax);
     for (int i = 0; c.H && i < n; i++) free(c.H[i].h);
     for (int i = 0; c.cur && i < n; i++) free(c.cur[i]);
     free(c.H);
@@ -691,6 +938,15 @@ struct cJSON *qt_pipe_report(const struct qt_pipe *p) {
                             "a routed expert observed on fewer tokens than its input width is quantized by GPTQ "
                             "with the pooled Hessian of all tokens routed to the layer's experts (same projection); "
                             "one that saw no token at all, by round-to-nearest");
+    if (p->alpha >= 0) {
+        cJSON *sq = cJSON_AddObjectToObject(o, "smoothquant");
+        cJSON_AddNumberToObject(sq, "smoothing_strength", p->alpha);
+        cJSON_AddStringToObject(sq, "compensated", "every consumer of each smoothed norm, the router included; "
+                                                   "factors rounded to powers of two");
+        cJSON *d = cJSON_AddArrayToObject(sq, "max_rel_output_change");
+        for (int l = 0; l < p->n_layers; l++)
+            cJSON_AddItemToArray(d, isnan(p->smooth_diff[l]) ? cJSON_CreateNull() : cJSON_CreateNumber(p->smooth_diff[l]));
+    }
     cJSON *ls = cJSON_AddArrayToObject(o, "layer_seconds");
     for (int l = 0; l < p->n_layers; l++) cJSON_AddItemToArray(ls, cJSON_CreateNumber(p->layer_s[l]));
     cJSON *mods = cJSON_AddArrayToObject(o, "modules");

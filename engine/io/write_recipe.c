@@ -11,7 +11,7 @@
 static int check_modifiers(const struct qt_recipe *r, qt_err *err) {
     for (int i = 0; i < r->n_mods; i++) {
         const struct qt_modifier *md = &r->mods[i];
-        if (md->algo != QT_ALGO_RTN && md->algo != QT_ALGO_GPTQ)
+        if (md->algo != QT_ALGO_RTN && md->algo != QT_ALGO_GPTQ && md->algo != QT_ALGO_SMOOTHQUANT)
             return qt_err_set(err, "%s: %s is not implemented yet; qtune quantize would only round to nearest. "
                               "Use QuantizationModifier for round-to-nearest", md->type,
                               md->algo == QT_ALGO_OTHER ? "this modifier" : qt_algo_name(md->algo));
@@ -89,7 +89,10 @@ int qt_write_ct_recipe(const struct qt_model *m, const struct qt_recipe *r, cons
             groups[tg[i]].actorder = qt_pipe_actorder(pipe, i);
         }
         q.pipe = pipe;
-        q.algorithm = "GPTQ";
+        int sq = 0, gq = 0;
+        for (int i = 0; i < r->n_mods; i++) sq |= r->mods[i].algo == QT_ALGO_SMOOTHQUANT;
+        for (int i = 0; i < m->n_tensors; i++) gq |= res->t[i].quantized && res->t[i].algo == QT_ALGO_GPTQ;
+        q.algorithm = sq && gq ? "SmoothQuant+GPTQ" : sq ? "SmoothQuant+RTN" : "GPTQ";
     }
     rc = qt_write_ct(m, &q, out, err);
 done:
