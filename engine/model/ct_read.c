@@ -85,14 +85,18 @@ static int args_to_scheme(const cJSON *w, const cJSON *a, struct qt_scheme *s, c
     if (!strcmp(type, "int")) s->kind = QT_SCHEME_INT;
     else if (!strcmp(type, "float") && s->bits == 8) s->kind = QT_SCHEME_FP8;
     else return qt_err_set(err, "%s: weights of type %s with %d bits are not readable", where, type, s->bits);
+    if (s->bits < 1 || s->bits > 8)   /* packing and unpacking shift by bits - 1 */
+        return qt_err_set(err, "%s: weights of %d bits are not readable (1 to 8)", where, s->bits);
     if (!strat) strat = gs > 0 ? "group" : gs == -1 ? "channel" : "tensor";
     if (!strcmp(strat, "tensor")) s->strategy = QT_STRAT_TENSOR;
     else if (!strcmp(strat, "channel")) s->strategy = QT_STRAT_CHANNEL;
     else if (!strcmp(strat, "group") && gs > 0) { s->strategy = QT_STRAT_GROUP; s->group = gs; }
     else if (!strcmp(strat, "block")) {
         const cJSON *b = cJSON_GetObjectItemCaseSensitive(w, "block_structure");
-        if (!cJSON_IsArray(b) || cJSON_GetArraySize(b) != 2 || cJSON_GetArrayItem(b, 0)->valueint != cJSON_GetArrayItem(b, 1)->valueint)
-            return qt_err_set(err, "%s: block strategy needs a square block_structure", where);
+        if (!cJSON_IsArray(b) || cJSON_GetArraySize(b) != 2 || !cJSON_IsNumber(cJSON_GetArrayItem(b, 0)) ||
+            cJSON_GetArrayItem(b, 0)->valueint != cJSON_GetArrayItem(b, 1)->valueint ||
+            cJSON_GetArrayItem(b, 0)->valueint < 1 || cJSON_GetArrayItem(b, 0)->valueint > (1 << 20))
+            return qt_err_set(err, "%s: block strategy needs a square block_structure of 1 to 2^20", where);
         s->strategy = QT_STRAT_BLOCK;
         s->group = cJSON_GetArrayItem(b, 0)->valueint;
     } else {
@@ -243,7 +247,12 @@ static int add_module(struct qt_model *m, struct ct_model *c, struct qt_tensor_l
         cm.zp = malloc((size_t)nz);
         if (!cm.zp) return qt_err_set(err, "out of memory");
         if (z->dtype == QT_DT_I32 && packed && numel(z) == qt_pack_words(cm.srows, G->s.bits) * cm.scols) {
-            qt_unpack_cols(z->data, cm.srows, cm.scols, G->s.bits, cm.zp);
+            /* aligned copy: the file puts the words at any offset */
+            int32_t *zw = malloc((size_t)numel(z) * sizeof *zw);
+            if (!zw) { free(cm.zp); return qt_err_set(err, "out of memory"); }
+            memcpy(zw, z->data, (size_t)numel(z) * sizeof *zw);
+            qt_unpack_cols(zw, cm.srows, cm.scols, G->s.bits, cm.zp);
+            free(zw);
         } else if (z->dtype == QT_DT_I8 && numel(z) == nz) {
             memcpy(cm.zp, z->data, (size_t)nz);
         } else {
