@@ -64,6 +64,7 @@ QT_COMMANDS(QT_CMD_DECL)
     X(preview, "error statistics throughput vs memcpy")                     \
     X(forward, "forward pass GFLOP/s vs OpenBLAS sgemm")                    \
     X(quantize, "checkpoint write throughput vs plain copy")                \
+    X(gptq, "GPTQ of a GLM-4.6 MoE layer on the GPU (CUDA backend)")        \
     X(ui, "time per frame replaying 1,000 navigation keys")
 
 #define QT_BENCH_DECL(name, summary) \

@@ -12,6 +12,7 @@
 
 #include "base/unicode.h"
 #include "cli.h"
+#include "backend/select.h"
 
 struct cli_cmd {
     const char *name, *usage, *summary;
@@ -173,13 +174,49 @@ static void print_help(FILE *f) {
                "usage:\n", QT_VERSION);
     for (int i = 0; i < N_COMMANDS; i++)
         if (commands[i].fn) fprintf(f, "  qtune %s\n      %s\n", commands[i].usage, commands[i].summary);
-    fprintf(f, "\nEvery command takes --help.  Errors go to stderr as \"qtune: <what>: <why>\".\n");
+    fprintf(f, "\nCommands that compute take --backend cpu|cuda|auto (default auto: the GPU when one is present).\n");
+    fprintf(f, "Every command takes --help.  Errors go to stderr as \"qtune: <what>: <why>\".\n");
 }
 
 static const struct cli_cmd *find_cmd(const char *name) {
     for (int i = 0; i < N_COMMANDS; i++)
         if (commands[i].fn && !strcmp(commands[i].name, name)) return &commands[i];
     return NULL;
+}
+
+/* `--backend cpu|cuda|auto` (or --backend=NAME) anywhere after the command
+ * chooses the backend for every command that computes; it is taken out of
+ * argv before the command sees it and passed on to child processes (the
+ * engine daemon) as QTUNE_BACKEND.  Returns 0, or 1 after printing the
+ * reason the backend cannot be used. */
+static int take_backend(int *argc, char **argv) {
+    const char *name = NULL;
+    int j = 1;
+    for (int i = 1; i < *argc; i++) {
+        if (!strcmp(argv[i], "--backend") && i + 1 < *argc) {
+            name = argv[++i];
+            continue;
+        }
+        if (!strncmp(argv[i], "--backend=", 10)) {
+            name = argv[i] + 10;
+            continue;
+        }
+        if (!strcmp(argv[i], "--backend")) {
+            cli_failf("--backend: needs cpu, cuda or auto");
+            return 1;
+        }
+        argv[j++] = argv[i];
+    }
+    argv[j] = NULL;
+    *argc = j;
+    if (!name) return 0;
+    qt_err err = {{0}};
+    if (qt_backend_choose(name, &err) != QT_OK) {
+        cli_fail(&err);
+        return 1;
+    }
+    setenv("QTUNE_BACKEND", name, 1);
+    return 0;
 }
 
 int main(int argc, char **argv) {
@@ -198,6 +235,7 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "--version")) { printf("qtune %s\n", QT_VERSION); return 0; }
+    if (take_backend(&argc, argv) != 0) return 1;
     const struct cli_cmd *c = find_cmd(argv[1]);
     if (c) {
         return c->fn(argc - 1, argv + 1);

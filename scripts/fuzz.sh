@@ -17,8 +17,9 @@ if ! ls "$rt"/libclang_rt.fuzzer*.a >/dev/null 2>&1 && ! ls "$rt"/../*/libclang_
     echo "qtune: fuzz: no libFuzzer runtime under $rt (apt-get install libclang-rt-14-dev)" >&2; exit 1
 fi
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
-# the engine library, instrumented for coverage but without libFuzzer's main
-make -s BUILD=$B CC="$CLANG" OPT="-O1 -g" SANITIZE="$SAN -fsanitize=fuzzer-no-link" $B/libqtengine.a || exit 1
+# the engine library (no CUDA backend), instrumented for coverage but without
+# libFuzzer's main
+make -s BUILD=$B CC="$CLANG" NVCC= OPT="-O1 -g" SANITIZE="$SAN -fsanitize=fuzzer-no-link" $B/libqtengine.a || exit 1
 flags=$(pkg-config --cflags --libs ncursesw openblas libcjson yaml-0.1 libpcre2-8)
 export QTUNE_ROOT="$(pwd)"
 export ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1" UBSAN_OPTIONS="print_stacktrace=1"
