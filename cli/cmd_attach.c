@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "daemon/client.h"
+#include "sessions/session.h"
 #include "tuiopen.h"
 
 static const char usage[] = "attach SESSION [--since SEQ] [--no-follow] [--no-start] [--raw]";
@@ -117,6 +118,16 @@ int qt_cmd_attach(int argc, char **argv) {
         else return cli_usage("attach", usage);
     }
     if (!name) return cli_usage("attach", usage);
+    /* attach reconnects; it never creates a session (a typo would otherwise
+     * start a daemon with no model and leave a phantom in `qtune ls`) */
+    if (!qt_session_name_ok(name)) return cli_failf("attach %s: bad session name (qtune ls lists sessions)", name);
+    {
+        qt_err serr;
+        struct qt_session *s;
+        if (qt_session_open(name, 0, &s, &serr) != QT_OK)
+            return cli_failf("attach %s: no such session (qtune ls lists sessions)", name);
+        qt_session_free(s);
+    }
     struct sigaction sa = {0};
     sa.sa_handler = on_int;
     sigaction(SIGINT, &sa, NULL);

@@ -13,8 +13,9 @@
 #include "cli_recipe.h"
 #include "io/report.h"
 #include "io/writer.h"
+#include "recipe/lint.h"
 
-#define USAGE "quantize MODEL -r RECIPE -o OUT [--calib FILE] [--max-shard-size 5GB] [--force] [--json]"
+#define USAGE "quantize MODEL -r RECIPE -o OUT [--calib FILE] [--max-shard-size 5GB] [--tp N] [--ep] [--allow-lint-errors] [--force] [--json]"
 static const char usage[] =
     "usage: qtune " USAGE "\n"
     "  Writes OUT as a compressed-tensors checkpoint (vLLM): pack-quantized int weights,\n"
@@ -22,7 +23,9 @@ static const char usage[] =
     "  OUT appears only when complete; an existing OUT is replaced only with --force.\n"
     "  Round-to-nearest only: GPTQ, AWQ, SmoothQuant and SparseGPT modifiers are refused.\n"
     "  --calib FILE is recorded in qtune-report.json (round-to-nearest needs no calibration).\n"
-    "  --max-shard-size takes B, KB, MB, GB (default 5GB), KiB, MiB, GiB.\n";
+    "  --max-shard-size takes B, KB, MB, GB (default 5GB), KiB, MiB, GiB.\n"
+    "  A recipe with lint errors (what vLLM refuses to load, `qtune lint`, checked at\n"
+    "  --tp N, default 1, and --ep) is refused; --allow-lint-errors writes it anyway.\n";
 
 static volatile sig_atomic_t cancel_flag;
 static void on_signal(int sig) { (void)sig; cancel_flag = 1; }
@@ -41,7 +44,8 @@ static void on_progress(void *ud, int64_t done, int64_t total, const char *tenso
 
 int qt_cmd_quantize(int argc, char **argv) {
     const char *model = NULL, *recipe = NULL, *out = NULL, *calib = NULL, *shard = NULL;
-    int force = 0, json = 0;
+    int force = 0, json = 0, allow_lint = 0, ep = 0;
+    long tp = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cli_is_help(a)) { fputs(usage, stdout); return 0; }
@@ -50,6 +54,12 @@ int qt_cmd_quantize(int argc, char **argv) {
         else if (!strcmp(a, "--calib")) { if (++i >= argc) return cli_failf("%s: missing value", a); calib = argv[i]; }
         else if (!strcmp(a, "--max-shard-size")) { if (++i >= argc) return cli_failf("%s: missing value", a); shard = argv[i]; }
         else if (!strcmp(a, "--force")) force = 1;
+        else if (!strcmp(a, "--allow-lint-errors")) allow_lint = 1;
+        else if (!strcmp(a, "--ep")) ep = 1;
+        else if (!strcmp(a, "--tp")) {
+            int prc = cli_parse_int("--tp", i + 1 < argc ? argv[++i] : NULL, 1, 1024, &tp);
+            if (prc) return prc;
+        }
         else if (!strcmp(a, "--json")) json = 1;
         else if (a[0] == '-') return cli_usage("quantize", USAGE);
         else if (!model) model = a;
@@ -69,6 +79,24 @@ int qt_cmd_quantize(int argc, char **argv) {
     struct cli_recipe_ctx c;
     if (cli_recipe_open(model, recipe, &c, &err) != QT_OK) return cli_fail(&err);
     int rc = 1;
+    if (!allow_lint) {
+        /* vLLM reads one expert's scheme for the whole fused layer and
+         * refuses shapes its kernels cannot run: a checkpoint with a lint
+         * error loads wrongly or not at all, so it is not written */
+        struct qt_lint L;
+        struct qt_lint_opts lo = {.tp = (int)tp, .ep = ep};
+        if (qt_lint_run(c.recipe, c.model, &c.res, &lo, &L, &err) != QT_OK) { cli_fail(&err); goto done; }
+        int first = -1;
+        for (int i = 0; i < L.n && first < 0; i++)
+            if (L.f[i].severity == QT_SEV_ERROR) first = i;
+        if (first >= 0) {
+            cli_failf("%s: %d lint error%s, first %s %s (qtune lint lists them; --allow-lint-errors writes it anyway)",
+                      recipe, L.n_errors, L.n_errors == 1 ? "" : "s", L.f[first].code, L.f[first].message);
+            qt_lint_free(&L);
+            goto done;
+        }
+        qt_lint_free(&L);
+    }
     signal(SIGXFSZ, SIG_IGN);   /* a file size limit makes write() fail with EFBIG instead of killing us */
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);

@@ -18,30 +18,21 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# wait_gone PID: bounded wait for a process to exit (zombies count as gone,
-# once every thread has exited: a killed multi-threaded leader turns zombie
-# while its other threads still hold its files, the listening socket too)
-wait_gone() {
-    i=0
-    while [ $i -lt 300 ]; do
-        st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
-        case "$st" in
-        "") return 0;;
-        Z|X) [ "$(ls "/proc/$1/task" 2>/dev/null | wc -l)" -le 1 ] && return 0;;
-        esac
-        i=$((i+1)); sleep 0.02
-    done
+# gone PID: the process has exited (zombies count as gone, once every
+# thread has exited: a killed multi-threaded leader turns zombie while its
+# other threads still hold its files, the listening socket too)
+gone() {
+    st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
+    case "$st" in
+    "") return 0;;
+    Z|X) [ "$(ls "/proc/$1/task" 2>/dev/null | wc -l)" -le 1 ] && return 0;;
+    esac
     return 1
 }
-# wait_grep FILE PATTERN: bounded wait for a line to appear
-wait_grep() {
-    i=0
-    while [ $i -lt 300 ]; do
-        grep -q -- "$2" "$1" 2>/dev/null && return 0
-        i=$((i+1)); sleep 0.02
-    done
-    return 1
-}
+# wait_gone PID / wait_grep FILE PATTERN: wait for the event (lib.sh's
+# wait_until: a generous deadline, never a tight fixed time)
+wait_gone() { wait_until gone "$1"; }
+wait_grep() { wait_until grep -q -- "$2" "$1"; }
 
 # --- start, ls, a second daemon refused
 $Q engine --session one >"$T/out" 2>"$T/err"
@@ -99,6 +90,8 @@ check raw_resolve_compact grep -q '^{"id":4,"ok":true,"result":{"count":279,"off
 # preview with calibration statistics: before a calib job the request says
 # to run one (never a forward pass in the daemon); after it rel_out appears
 CAL="$(pwd)/share/data/calib.txt"
+$Q engine --session cal 2>"$T/err"
+check engine_cal_starts test $? = 0
 OPEN=$(printf '{"id":0,"op":"open","model":"%s"}' "$(pwd)/$M")
 PV='"pairs":[["model.layers.1.mlp.experts.3.up_proj.weight","int4-g128-sym"]]'
 printf '{"id":1,"op":"hello","version":1}\n%s\n{"id":2,"op":"preview",%s,"calib":"%s"}\n' "$OPEN" "$PV" "$CAL" |
@@ -155,10 +148,20 @@ check attach_replay grep -q '^\[1\] recipe: version 1' "$T/att"
 check attach_replay_job grep -q 'job 1 (test): cancelled' "$T/att"
 $Q kill one >/dev/null 2>&1
 
+# --- attach never creates a session: an unknown name is a one-line error
+expect_err attach_unknown "attach nosuch: no such session (qtune ls lists sessions)" $Q attach nosuch --no-follow
+$Q attach nosuch --no-follow >/dev/null 2>&1
+check attach_unknown_exit1 test $? = 1
+check attach_unknown_one_line test "$(wc -l <"$T/err")" = 1
+expect_err attach_unknown_raw "no such session" $Q attach nosuch --raw </dev/null
+check attach_unknown_no_dir test ! -e "$QTUNE_HOME/sessions/nosuch"
+$Q ls >"$T/ls" 2>&1
+check attach_unknown_not_listed sh -c "! grep -q '^nosuch' '$T/ls'"
+
 # --- an unsafe socket directory is refused
 BAD="$T/badrun"; mkdir -p "$BAD/qtune"; chmod 755 "$BAD/qtune"
 XDG_RUNTIME_DIR="$BAD" expect_err sockdir_mode "mode 0755, want 0700" $Q engine --session two
-XDG_RUNTIME_DIR="$BAD" expect_err sockdir_mode_attach "want 0700" $Q attach two --no-follow
+XDG_RUNTIME_DIR="$BAD" expect_err sockdir_mode_attach "want 0700" $Q attach one --no-follow
 check sockdir_no_session test ! -e "$QTUNE_HOME/sessions/two"
 rmdir "$BAD/qtune"; mkdir -p "$T/elsewhere"; chmod 700 "$T/elsewhere"; ln -s "$T/elsewhere" "$BAD/qtune"
 XDG_RUNTIME_DIR="$BAD" expect_err sockdir_symlink "not a directory" $Q engine --session two

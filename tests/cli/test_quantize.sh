@@ -89,3 +89,20 @@ check eval_quantized_w8a8_identical cmp -s "$T/ev8_r.json" "$T/ev8_q.json"
 expect_err eval_quantized_not_ct 'not a compressed-tensors checkpoint' $Q eval $M --quantized $M $EV
 $Q quantize $M -r $R -o $T/new/sub/out >/dev/null 2>&1
 check quantize_mkdir_parents test -f $T/new/sub/out/config.json
+
+# a recipe with lint errors (int3: vLLM's WNA16 kernels serve 4 and 8 bits;
+# an asymmetric expert group) is refused before anything is written, unless
+# --allow-lint-errors; --tp is the lint's too
+cat >"$T/int3.yaml" <<'YAML'
+QuantizationModifier:
+  targets: [Linear]
+  ignore: [lm_head, 're:.*mlp\.gate$', 're:model\.layers\.4\.']
+  scheme: W3A16
+YAML
+expect_err quantize_lint_refused "int3.yaml: 1 lint error, first QT011 .*serve 4 and 8 bits only.*--allow-lint-errors" \
+    $Q quantize $M -r "$T/int3.yaml" -o "$T/int3"
+check quantize_lint_nothing_written test ! -e "$T/int3"
+check quantize_lint_one_line test "$(wc -l <"$T/err")" = 1
+$Q quantize $M -r "$T/int3.yaml" -o "$T/int3" --allow-lint-errors >/dev/null 2>&1
+check quantize_allow_lint_errors test -f "$T/int3/config.json"
+expect_err quantize_lint_tp "first QT006" $Q quantize $M -r $R -o "$T/tp2" --tp 2
