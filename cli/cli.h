@@ -37,7 +37,7 @@ int cli_help(const char *usage);
       "write a compressed-tensors checkpoint")                                       \
     X(sensitivity, "sensitivity MODEL (--scheme S | -r RECIPE) --data FILE [--by group|layer] [--ctx N] [--chunks N] [--f32-arith] [--json]", \
       "KL cost of quantizing each group alone")                                      \
-    X(tokenize, "tokenize MODEL [--file F | TEXT] [--json]", "token ids of a text")   \
+    X(tokenize, "tokenize MODEL [--file F | TEXT] [--pieces] [--json]", "token ids (and pieces) of a text")   \
     X(engine, "engine --session NAME [--foreground]", "run the engine daemon")        \
     X(ls, "ls [--json]", "list sessions")                                                     \
     X(attach, "attach SESSION [--since SEQ] [--no-follow] [--no-start] [--raw]", "reattach to a session")                             \

@@ -19,6 +19,16 @@
 #include "tuiopen.h"
 
 static const char usage[] = "attach SESSION [--since SEQ] [--no-follow] [--no-start] [--raw]";
+static const char help[] =
+    "usage: qtune attach SESSION [--since SEQ] [--no-follow] [--no-start] [--raw]\n"
+    "  Brings an existing session back: on a terminal the workbench; piped, the session's\n"
+    "  state and then its events as text until Ctrl-C.  Starts the session's engine when\n"
+    "  none runs; never creates a session (qtune ls lists them).\n"
+    "  --since SEQ   replay the events after SEQ first (default: none, only new ones)\n"
+    "  --no-follow   print the state (and the replay) and exit\n"
+    "  --no-start    fail when no engine runs instead of starting one\n"
+    "  --raw         copy stdin lines to the engine and its lines to stdout (the protocol,\n"
+    "                docs/protocol.md); exits once every request has its reply\n";
 
 static volatile sig_atomic_t stop;
 static void on_int(int sig) { (void)sig; stop = 1; }
@@ -109,7 +119,7 @@ int qt_cmd_attach(int argc, char **argv) {
     long long since = -1;
     int follow = 1, start = 1, raw = 0;
     for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) return cli_help(usage);
+        if (cli_is_help(argv[i])) { fputs(help, stdout); return 0; }
         if (!strcmp(argv[i], "--since") && i + 1 < argc) since = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--no-follow")) follow = 0;
         else if (!strcmp(argv[i], "--no-start")) start = 0;

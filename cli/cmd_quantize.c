@@ -9,6 +9,7 @@
 
 #include <cJSON.h>
 
+#include "base/format.h"
 #include "cli.h"
 #include "cli_recipe.h"
 #include "io/report.h"
@@ -110,9 +111,11 @@ int qt_cmd_quantize(int argc, char **argv) {
     if (json) {
         cli_print_json(qt_write_json(NULL, out, &res));
     } else {
-        printf("wrote %s: %d modules quantized, %d tensors kept, %d shard%s, %.1f MB from %.1f MB in %.2f s\n", out,
+        char bw[32], bs[32];
+        printf("wrote %s: %d modules quantized, %d tensors kept, %d shard%s, %s from %s in %.2f s\n", out,
                res.n_quantized, res.n_kept, res.n_shards, res.n_shards == 1 ? "" : "s",
-               (double)res.bytes_written / 1e6, (double)res.bytes_source / 1e6, res.seconds);
+               qt_fmt_bytes((double)res.bytes_written, bw, sizeof bw),
+               qt_fmt_bytes((double)res.bytes_source, bs, sizeof bs), res.seconds);
     }
     rc = 0;
 done:

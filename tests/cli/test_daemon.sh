@@ -108,6 +108,12 @@ printf '{"id":1,"op":"hello","version":1}\n{"id":2,"op":"preview",%s,"calib":"%s
     "$PV" "$CAL" "$PV" | $Q attach cal --raw >"$T/cresp" 2>"$T/err"
 check raw_preview_calib grep -q '^{"id":2,"ok":true,.*"rel_out":0\.11' "$T/cresp"
 check raw_preview_no_calib sh -c "grep '^{\"id\":3,\"ok\":true' '$T/cresp' | grep -qv rel_out"
+# ls names what the recipe does (algorithm and scheme), not its first line
+printf '{"id":1,"op":"hello","version":1}\n{"id":2,"op":"recipe_set","text":"quant_stage:\\n  quant_modifiers:\\n    GPTQModifier:\\n      targets: [Linear]\\n      ignore: [lm_head]\\n      scheme: W4A16\\n"}\n' |
+    $Q attach cal --raw >"$T/cresp" 2>"$T/err"
+$Q ls >"$T/ls" 2>&1
+check ls_recipe_name grep -q '^cal  *up  .* v1 GPTQ W4A16 ' "$T/ls"
+check ls_recipe_not_stage sh -c "! grep -q 'quant_stage:' '$T/ls'"
 $Q kill cal >/dev/null 2>&1
 
 # --- a stale socket (daemon killed) is removed by the next daemon

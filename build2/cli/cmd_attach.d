@@ -1,0 +1,19 @@
+build2/cli/cmd_attach.o: cli/cmd_attach.c /usr/include/cjson/cJSON.h \
+ cli/cli.h engine/base/qt.h engine/daemon/client.h sessions/session.h \
+ cli/tuiopen.h tui/loop.h tui/source.h engine/model/model.h \
+ engine/base/dtype.h engine/recipe/recipe.h engine/model/match.h \
+ engine/quant/scheme.h engine/base/yamltree.h
+/usr/include/cjson/cJSON.h:
+cli/cli.h:
+engine/base/qt.h:
+engine/daemon/client.h:
+sessions/session.h:
+cli/tuiopen.h:
+tui/loop.h:
+tui/source.h:
+engine/model/model.h:
+engine/base/dtype.h:
+engine/recipe/recipe.h:
+engine/model/match.h:
+engine/quant/scheme.h:
+engine/base/yamltree.h:

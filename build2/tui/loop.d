@@ -1,0 +1,19 @@
+build2/tui/loop.o: tui/loop.c tui/loop.h engine/base/qt.h tui/source.h \
+ engine/model/model.h engine/base/dtype.h engine/recipe/recipe.h \
+ engine/model/match.h engine/quant/scheme.h engine/base/yamltree.h \
+ tui/app.h tui/keys.h tui/layout.h tui/screen.h tui/mtree.h tui/widgets.h
+tui/loop.h:
+engine/base/qt.h:
+tui/source.h:
+engine/model/model.h:
+engine/base/dtype.h:
+engine/recipe/recipe.h:
+engine/model/match.h:
+engine/quant/scheme.h:
+engine/base/yamltree.h:
+tui/app.h:
+tui/keys.h:
+tui/layout.h:
+tui/screen.h:
+tui/mtree.h:
+tui/widgets.h:

@@ -1,0 +1,12 @@
+build2/tui/source_eval.o: tui/source_eval.c tui/source.h \
+ engine/model/model.h engine/base/dtype.h engine/base/qt.h \
+ engine/recipe/recipe.h engine/model/match.h engine/quant/scheme.h \
+ engine/base/yamltree.h
+tui/source.h:
+engine/model/model.h:
+engine/base/dtype.h:
+engine/base/qt.h:
+engine/recipe/recipe.h:
+engine/model/match.h:
+engine/quant/scheme.h:
+engine/base/yamltree.h:
