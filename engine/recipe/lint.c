@@ -473,7 +473,9 @@ int qt_lint_run(const struct qt_recipe *r, const struct qt_model *m, const struc
         if (ng.n) {
             const struct qt_tensor *t = &m->tensors[ex_g];
             if ((rc = add(L, "QT006", QT_SEV_ERROR, &ng, err,
-                          "%d tensor(s) have an input dimension not divisible by group size %d, e.g. %s [%lld, %lld]",
+                          "%d tensor(s) have an input dimension not divisible by group size %d, e.g. %s [%lld, %lld]: "
+                          "qtune and compressed-tensors quantize the partial last group, but vLLM's kernels "
+                          "need K divisible by the group",
                           ng.n, gsz, t->name, (long long)t->shape[0], (long long)qt_tensor_cols(t))))
                 goto fail;
         }
