@@ -11,6 +11,14 @@ int cli_fail(const qt_err *err);
 int cli_failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_usage(const char *cmd, const char *usage);
 
+/* stdout and stderr escape control characters (see main.c); progress lines
+ * that redraw with \r and ESC[K write to the raw stderr and escape the
+ * untrusted part themselves with cli_esc (into buf of size n; returns buf). */
+FILE *cli_raw_stderr(void);
+/* Gives curses the real stdout/stderr back (the TUI guards its cells). */
+void cli_unfilter_output(void);
+const char *cli_esc(const char *s, char *buf, size_t n);
+
 /* Prints a cJSON document (as void* to keep cJSON out of this header) on
  * stdout, formatted, followed by a newline; frees it. */
 void cli_print_json(void *cjson);
@@ -33,10 +41,12 @@ int cli_help(const char *usage);
       "size, GPUs needed and cost of serving a recipe")                              \
     X(eval, "eval MODEL (-r RECIPE | --scheme S | --quantized OUT) --data FILE [--ctx N] [--chunks N] [--second-half] [--f32-arith] [--json]", \
       "KL divergence and perplexity against the original")                          \
-    X(quantize, "quantize MODEL -r RECIPE -o OUT [--calib FILE] [--max-shard-size 5GB] [--tp N] [--ep] [--allow-lint-errors] [--force] [--json]", \
+    X(quantize, "quantize MODEL -r RECIPE -o OUT [--format ct|gguf] [--calib FILE] [--max-shard-size 5GB] [--tp N] [--ep] [--allow-lint-errors] [--force] [--json]", \
       "write a compressed-tensors checkpoint")                                       \
     X(sensitivity, "sensitivity MODEL (--scheme S | -r RECIPE) --data FILE [--by group|layer] [--ctx N] [--chunks N] [--f32-arith] [--json]", \
       "KL cost of quantizing each group alone")                                      \
+    X(plan, "plan MODEL [--data FILE] (--target-bytes SIZE | --target-bpw B | --gpus N --gpu NAME [--ctx N] [--batch N]) [--format ct|gguf] [--candidates LIST] [-r BASE_RECIPE] [-o RECIPE] [--dkl FILE] [--eval FILE] [--json]", \
+      "the recipe with the least KL for a size, a bpw or GPUs")                     \
     X(tokenize, "tokenize MODEL [--file F | TEXT] [--pieces] [--json]", "token ids (and pieces) of a text")   \
     X(engine, "engine --session NAME [--foreground]", "run the engine daemon")        \
     X(ls, "ls [--json]", "list sessions")                                                     \
@@ -55,12 +65,17 @@ QT_COMMANDS(QT_CMD_DECL)
     X(inspect, "open the GLM-4.6 metadata model (~45,000 tensors)")          \
     X(preview, "error statistics throughput vs memcpy")                     \
     X(forward, "forward pass GFLOP/s vs OpenBLAS sgemm")                    \
-    X(quantize, "checkpoint write throughput vs plain copy")                \
-    X(ui, "time per frame replaying 1,000 navigation keys")
+    X(quantize, "checkpoint write throughput vs plain copy (--format gguf: Q4_K_M GGUF)") \
+    X(gptq, "GPTQ of a GLM-4.6 MoE layer on the GPU (CUDA backend)")        \
+    X(ui, "time per frame replaying 1,000 navigation keys")                  \
+    X(plan, "GLM-4.6 planner search (knapsack + curve) once ΔKL is known")
 
 #define QT_BENCH_DECL(name, summary) \
     int qt_bench_##name(void **json_out, qt_err *err) __attribute__((weak));
 QT_BENCHES(QT_BENCH_DECL)
 #undef QT_BENCH_DECL
+/* `qtune bench quantize --format gguf`: the output format a benchmark
+ * measures ("ct" unless given). */
+extern const char *qt_bench_format;
 
 #endif

@@ -6,6 +6,7 @@
 #include <cJSON.h>
 
 #include "cli.h"
+#include "backend/select.h"
 
 struct bench_row {
     const char *name, *summary;
@@ -19,8 +20,10 @@ static const struct bench_row benches[] = {
 };
 #define N_BENCHES (int)(sizeof benches / sizeof benches[0])
 
+const char *qt_bench_format = "ct";
+
 static int bench_help(FILE *f) {
-    fprintf(f, "usage: qtune bench NAME [--json]\n");
+    fprintf(f, "usage: qtune bench NAME [--format ct|gguf] [--json]\n");
     for (int i = 0; i < N_BENCHES; i++)
         if (benches[i].fn) fprintf(f, "  %-10s %s\n", benches[i].name, benches[i].summary);
     return 0;
@@ -34,6 +37,8 @@ static void print_text(const cJSON *j) {
            cJSON_GetStringValue(name), cJSON_GetStringValue(metric),
            v ? v->valuedouble : 0, cJSON_GetStringValue(u), b ? b->valuedouble : 0,
            cJSON_GetStringValue(u), r ? r->valuedouble : 0);
+    const cJSON *dev = cJSON_GetObjectItem(j, "device");
+    if (dev) printf("  %-28s %s\n", "backend", cJSON_GetStringValue(dev));
     const cJSON *d = cJSON_GetObjectItem(j, "detail"), *it;
     cJSON_ArrayForEach(it, d) {
         if (cJSON_IsNumber(it)) printf("  %-28s %.6g\n", it->string, it->valuedouble);
@@ -47,6 +52,11 @@ int qt_cmd_bench(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) return bench_help(stdout);
         if (!strcmp(argv[i], "--json")) json = 1;
+        else if (!strcmp(argv[i], "--format")) {
+            if (++i >= argc) return cli_failf("bench: --format: missing value");
+            if (strcmp(argv[i], "ct") && strcmp(argv[i], "gguf")) return cli_failf("bench: --format %s: expected ct or gguf", argv[i]);
+            qt_bench_format = argv[i];
+        }
         else if (argv[i][0] == '-') return cli_failf("bench: unknown option %s", argv[i]);
         else name = argv[i];
     }
@@ -56,6 +66,10 @@ int qt_cmd_bench(int argc, char **argv) {
         void *doc = NULL;
         qt_err err = {{0}};
         if (benches[i].fn(&doc, &err) != QT_OK) return cli_fail(&err);
+        char be[256];
+        qt_backend_describe(be, sizeof be);
+        cJSON_AddStringToObject((cJSON *)doc, "backend", qt_backend_active_name());
+        cJSON_AddStringToObject((cJSON *)doc, "device", be);
         if (json) cli_print_json(doc);
         else { print_text(doc); cJSON_Delete(doc); }
         return 0;

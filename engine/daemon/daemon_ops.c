@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 
@@ -88,8 +89,7 @@ static int op_hello(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *
     int gap = 0;
     c->replay_since = -1;
     if (cJSON_IsNumber(since)) {
-        int64_t s = (int64_t)since->valuedouble;
-        if (s < 0) s = 0;
+        int64_t s = qt_json_i64(since, 0, INT64_MAX / 2, 0);
         /* a client ahead of us saw events of a lost log: it must refresh too */
         gap = s > d->seq || (d->n_ring ? s < d->first_seq - 1 : s < d->seq);
         c->replay_since = s;
@@ -156,7 +156,8 @@ void qt_dop_page_init(const cJSON *req, struct qt_dop_page *pg) {
 
 int qt_dop_page_take(struct qt_dop_page *pg) {
     int k = pg->count++;
-    return k >= pg->offset && (pg->limit < 0 || k < pg->offset + pg->limit);
+    /* k - offset, never offset + limit: both come from the client (INT_MAX) */
+    return k >= pg->offset && (pg->limit < 0 || k - pg->offset < pg->limit);
 }
 
 void qt_dop_page_put(const struct qt_dop_page *pg, cJSON *res) {
@@ -333,8 +334,39 @@ static int op_variant_get(struct qt_daemon *d, struct qt_client_slot *c, const c
     return QT_OK;
 }
 
+/* Makes the path params of a job (out, data, calib) absolute against the
+ * client's working directory (/proc/PID/cwd of the peer), not the
+ * daemon's: "out": "q4" from a shell in ~/models lands in ~/models/q4.
+ * Refuses a relative path when the peer's directory cannot be known. */
+static int absolute_paths(const struct qt_client_slot *c, cJSON *p, qt_err *err) {
+    static const char *const keys[] = {"out", "data", "calib"};
+    char cwd[PATH_MAX] = "";
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        cJSON *v = cJSON_GetObjectItem(p, keys[i]);
+        if (!cJSON_IsString(v) || !v->valuestring[0] || v->valuestring[0] == '/') continue;
+        if (!cwd[0]) {
+            struct ucred cr;
+            socklen_t cl = sizeof cr;
+            char link[64];
+            ssize_t n = -1;
+            if (getsockopt(c->conn.fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0 && cr.pid > 0) {
+                snprintf(link, sizeof link, "/proc/%d/cwd", (int)cr.pid);
+                n = readlink(link, cwd, sizeof cwd - 1);
+            }
+            if (n <= 0 || cwd[0] != '/')
+                return qt_err_set(err, "job_submit: params.%s \"%s\" is relative and the client's directory is "
+                                  "unknown; give an absolute path", keys[i], v->valuestring);
+            cwd[n] = 0;
+        }
+        char abs[2 * PATH_MAX];
+        if (snprintf(abs, sizeof abs, "%s/%s", strcmp(cwd, "/") ? cwd : "", v->valuestring) >= PATH_MAX)
+            return qt_err_set(err, "job_submit: params.%s: path too long", keys[i]);
+        cJSON_ReplaceItemInObject(p, keys[i], cJSON_CreateString(abs));
+    }
+    return QT_OK;
+}
+
 static int op_job_submit(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
-    (void)c;
     const char *kind = qt_dop_str(req, "kind");
     if (!kind) return qt_err_set(err, "job_submit: no \"kind\"");
     const struct qt_job_kind *k = qt_job_kind_find(kind);
@@ -348,17 +380,21 @@ static int op_job_submit(struct qt_daemon *d, struct qt_client_slot *c, const cJ
     if (k->needs_model && !d->s->model) return qt_err_set(err, "job_submit: no model opened in this session (send open first)");
     if (k->needs_model && d->model && d->model->metadata_only)
         return qt_err_set(err, "job_submit: %s: " QT_NO_WEIGHTS " (open a checkpoint with its safetensors)", kind);
-    const cJSON *p = cJSON_GetObjectItem(req, "params");
-    if (p && !cJSON_IsObject(p)) return qt_err_set(err, "job_submit: \"params\" must be an object");
-    if (k->check && k->check(p ? p : NULL, err)) return qt_err_prefix(err, "job_submit");
+    const cJSON *p0 = cJSON_GetObjectItem(req, "params");
+    if (p0 && !cJSON_IsObject(p0)) return qt_err_set(err, "job_submit: \"params\" must be an object");
+    cJSON *p = p0 ? cJSON_Duplicate(p0, 1) : cJSON_CreateObject();
+    if (!p) return qt_err_set(err, "job_submit: out of memory");
+    int bad = absolute_paths(c, p, err) != QT_OK;
+    if (!bad && k->check && k->check(p, err) != QT_OK) bad = qt_err_prefix(err, "job_submit") != QT_OK;
+    if (bad) { cJSON_Delete(p); return QT_ERR; }
     const char *text = qt_dop_str(req, "text");
     char *cur = NULL;
     if (!text) {
         cur = qt_session_recipe(d->s, err);
-        if (!cur) return QT_ERR;
+        if (!cur) { cJSON_Delete(p); return QT_ERR; }
         text = cur;
     }
-    struct qt_job *j = qt_daemon_job_add(d, kind, p ? cJSON_Duplicate(p, 1) : cJSON_CreateObject(), text, err);
+    struct qt_job *j = qt_daemon_job_add(d, kind, p, text, err);
     free(cur);
     if (!j) return QT_ERR;
     cJSON_AddItemToObject(res, "job", qt_daemon_job_json(j));

@@ -367,7 +367,9 @@ int qt_dop_deploy(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *re
     const cJSON *u = cJSON_GetObjectItem(req, "util");
     double util = cJSON_IsNumber(u) ? u->valuedouble : 0.9;
     if (tp != 0 && tp != 1 && tp != 2 && tp != 4 && tp != 8) return qt_err_set(err, "deploy: tp must be 1, 2, 4 or 8");
-    if (batch < 1 || ctx < 0 || (cJSON_GetObjectItem(req, "ctx") && ctx < 1) || util <= 0 || util > 1)
+    /* ctx is cast to int64 below: refuse what does not fit (1e300) first;
+     * absent (0) means the engine's default */
+    if (batch < 1 || (cJSON_GetObjectItem(req, "ctx") && !(ctx >= 1 && ctx <= 1e12)) || !(util > 0 && util <= 1))
         return qt_err_set(err, "deploy: bad ctx, batch or util");
     int kvb = 0;
     const char *kv = qt_dop_str(req, "kv_dtype");

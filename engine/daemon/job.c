@@ -31,6 +31,9 @@ static void write_line(int fd, cJSON *msg) {
 
 void qt_job_progress(struct qt_job_ctx *ctx, int64_t done, int64_t total, const char *stage) {
     double now = qt_now();
+    ctx->last_done = done;
+    ctx->last_total = total;
+    snprintf(ctx->last_stage, sizeof ctx->last_stage, "%s", stage ? stage : "");
     if (done < total && now - ctx->last_progress < 0.2) return;
     ctx->last_progress = now;
     cJSON *m = cJSON_CreateObject();
@@ -88,6 +91,7 @@ static const struct qt_job_kind kinds[] = {
     {"eval", qt_job_eval_check, qt_job_eval_run, 1},
     {"sensitivity", qt_job_sensitivity_check, qt_job_sensitivity_run, 1},
     {"calib", qt_job_calib_check, qt_job_calib_run, 1},
+    {"plan", qt_job_plan_check, qt_job_plan_run, 1},
 };
 static const struct qt_job_kind test_kind = {"test", NULL, test_run, 0};
 

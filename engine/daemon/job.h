@@ -24,6 +24,8 @@ struct qt_job_ctx {
     /* private */
     int fd;                          /* pipe to the daemon */
     double last_progress;
+    int64_t last_done, last_total;   /* the latest progress, throttled or not */
+    char last_stage[64];
 };
 
 /* Reports progress: done of total units, stage a short label (may be NULL).
@@ -52,6 +54,8 @@ int qt_job_sensitivity_check(const void *params, qt_err *err);
 int qt_job_sensitivity_run(struct qt_job_ctx *ctx, qt_err *err);
 int qt_job_calib_check(const void *params, qt_err *err);
 int qt_job_calib_run(struct qt_job_ctx *ctx, qt_err *err);
+int qt_job_plan_check(const void *params, qt_err *err);
+int qt_job_plan_run(struct qt_job_ctx *ctx, qt_err *err);
 int qt_job_quantize_check(const void *params, qt_err *err);
 int qt_job_quantize_run(struct qt_job_ctx *ctx, qt_err *err);
 

@@ -24,11 +24,18 @@
 #define QT_FORWARD_H
 #include <stdint.h>
 
+#include "backend/cuda/cuda.h"
 #include "model/model.h"
 #include "base/qt.h"
 
 /* Per-token dynamic activation fake-quantization of a Linear's input. */
-enum qt_fwd_act { QT_FWD_ACT_NONE, QT_FWD_ACT_INT8_TOK, QT_FWD_ACT_FP8_TOK };
+/* Activation fake-quant of a Linear's input.  The GGML_* values are what
+ * llama.cpp's CPU backend does to the activations before a matmul with a
+ * weight of a given type (its vec_dot_type): Q8_0 blocks of 32 (legacy and
+ * Q8_0/IQ4_NL weights), Q8_K blocks of 256 (K types, IQ4_XS), BF16 or F16
+ * rounding (BF16/F16 weights). */
+enum qt_fwd_act { QT_FWD_ACT_NONE, QT_FWD_ACT_INT8_TOK, QT_FWD_ACT_FP8_TOK,
+                  QT_FWD_ACT_GGML_Q8_0, QT_FWD_ACT_GGML_Q8_K, QT_FWD_ACT_GGML_BF16, QT_FWD_ACT_GGML_F16 };
 
 struct qt_fwd_hooks {
     void *ctx;
@@ -55,6 +62,13 @@ void qt_fwd_free(struct qt_fwd *f);
 
 /* Replaces the hooks (NULL: none). */
 void qt_fwd_set_hooks(struct qt_fwd *f, const struct qt_fwd_hooks *hooks);
+
+/* "cuda" when the layers and the head run on the GPU (the CUDA backend was
+ * active at qt_fwd_init), else "cpu". */
+const char *qt_fwd_backend(const struct qt_fwd *f);
+
+/* The GPU forward's timing split (cuda.h); returns 0 (and zeros) on the CPU. */
+int qt_fwd_gpu_stats(struct qt_fwd *f, struct qt_cuda_fwd_timing *t);
 
 /* Number of decoder layers the forward runs (MTP layers excluded). */
 int qt_fwd_n_layers(const struct qt_fwd *f);
