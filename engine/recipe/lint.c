@@ -374,6 +374,8 @@ static int lint_kv(struct qt_lint *L, const struct qt_recipe *r, qt_err *err) {
         if (rc) return rc;
     }
     return QT_OK;
+}
+
 /* QT006 for one tensor under s: 0 fine, 1 the group does not divide the
  * input dimension, 2 the tensor-parallel split (tp > 1) leaves a shard that
  * does not take the scheme. */

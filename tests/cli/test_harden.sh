@@ -27,7 +27,6 @@ wait_grep() {
     done
     return 1
 }
-# raw SESSION: requests on stdin, replies on stdout (starts the daemon)
 # raw NAME: the protocol over attach --raw (attach never creates a session:
 # the engine does)
 raw() { [ -d "$QTUNE_HOME/sessions/$1" ] || $Q engine --session "$1" >/dev/null 2>&1; $Q attach "$1" --raw; }
