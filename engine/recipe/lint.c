@@ -403,6 +403,19 @@ static int split_bad(const struct qt_model *m, const struct qt_tensor *t, const 
 int qt_lint_scheme_fits(const struct qt_model *m, int i, const struct qt_scheme *s, int tp) {
     if (qt_scheme_is_kept(s)) return 1;
     if (s->kind == QT_SCHEME_INT && !allowed_group(group_of(s)) && group_of(s) != 0) return 0;
+    /* what vLLM's loader refuses per tensor: QT011 bits, QT012 asymmetric experts */
+    if (int_bits_refusal(s)) return 0;
+    if (s->kind == QT_SCHEME_INT && !s->sym && is_expert(m->tensors[i].role)) return 0;
+    /* QT014 per tensor: Marlin's input columns per GPU % 128 (and output
+     * rows % 64 for a Linear not fused with others) */
+    const struct qt_tensor *t = &m->tensors[i];
+    if (s->kind == QT_SCHEME_INT && s->act == QT_ACT_NONE && !is_expert(t->role) && qt_role_is_linear(t->role)) {
+        int kind = tp_kind(t->role), p = tp > 0 ? tp : 1;
+        int64_t k = kind == 2 ? qt_tensor_cols(t) / p : qt_tensor_cols(t);
+        int64_t n = kind == 1 ? rows_per_gpu(m, t, p) : qt_tensor_rows(t);
+        if (k % 128) return 0;
+        if (t->group < 0 && n % 64) return 0;
+    }
     return split_bad(m, &m->tensors[i], s, tp) == 0;
 }
 
