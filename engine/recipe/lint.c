@@ -403,8 +403,8 @@ static int split_bad(const struct qt_model *m, const struct qt_tensor *t, const 
 int qt_lint_scheme_fits(const struct qt_model *m, int i, const struct qt_scheme *s, int tp) {
     if (qt_scheme_is_kept(s)) return 1;
     if (s->kind == QT_SCHEME_INT && !allowed_group(group_of(s)) && group_of(s) != 0) return 0;
-    /* what vLLM's loader refuses per tensor: QT011 bits, QT012 asymmetric experts */
-    if (int_bits_refusal(s)) return 0;
+    /* what vLLM's loader refuses per tensor: QT012 asymmetric experts (QT011's
+     * bits are the candidates' business: a planner may be asked for int3) */
     if (s->kind == QT_SCHEME_INT && !s->sym && is_expert(m->tensors[i].role)) return 0;
     /* QT014 per tensor: Marlin's input columns per GPU % 128 (and output
      * rows % 64 for a Linear not fused with others) */
