@@ -101,9 +101,11 @@ static int quantize_gguf(const char *model, const char *recipe, const char *out,
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     if (wr != QT_OK) { cli_fail(&err); goto done; }
+    char first[4200];
+    qt_gguf_split_path(out, 0, res.n_shards, first, sizeof first);   /* the file llama.cpp is given */
     if (json) {
         cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "out", out);
+        cJSON_AddStringToObject(j, "out", first);
         cJSON_AddStringToObject(j, "format", "gguf");
         cJSON_AddNumberToObject(j, "tensors", plan.n);
         cJSON_AddNumberToObject(j, "tensors_quantized", res.n_quantized);
@@ -115,7 +117,7 @@ static int quantize_gguf(const char *model, const char *recipe, const char *out,
         cJSON_AddNumberToObject(j, "seconds", res.seconds);
         cli_print_json(j);
     } else {
-        printf("wrote %s: %d tensors (%d quantized, %d fallback), %d file%s, %.1f MB (%.2f bpw) from %.1f MB in %.2f s\n", out,
+        printf("wrote %s: %d tensors (%d quantized, %d fallback), %d file%s, %.1f MB (%.2f bpw) from %.1f MB in %.2f s\n", first,
                plan.n, res.n_quantized, plan.n_fallback, res.n_shards, res.n_shards == 1 ? "" : "s",
                (double)res.bytes_written / 1e6, plan.params ? 8.0 * (double)plan.bytes / (double)plan.params : 0,
                (double)res.bytes_source / 1e6, res.seconds);
