@@ -1,9 +1,0 @@
-build2/engine/daemon/client.o: engine/daemon/client.c \
- engine/daemon/client.h /usr/include/cjson/cJSON.h engine/base/qt.h \
- engine/daemon/daemon.h engine/daemon/proto.h sessions/session.h
-engine/daemon/client.h:
-/usr/include/cjson/cJSON.h:
-engine/base/qt.h:
-engine/daemon/daemon.h:
-engine/daemon/proto.h:
-sessions/session.h:
