@@ -91,6 +91,7 @@ static const struct qt_job_kind kinds[] = {
     {"eval", qt_job_eval_check, qt_job_eval_run, 1},
     {"sensitivity", qt_job_sensitivity_check, qt_job_sensitivity_run, 1},
     {"calib", qt_job_calib_check, qt_job_calib_run, 1},
+    {"plan", qt_job_plan_check, qt_job_plan_run, 1},
 };
 static const struct qt_job_kind test_kind = {"test", NULL, test_run, 0};
 
