@@ -202,6 +202,7 @@ struct src {
     char note[256];           /* a message from the engine for the message line */
     int note_err;             /* 1: the note is an error */
     char commit_kind[16];     /* job kind `c` submits ("" when commit is not offered) */
+    char no_jobs_why[64];     /* the engine's reason weight jobs are not offered ("" none) */
     int commit_eval;          /* 1: `c` also submits an eval job after the quantize job */
     /* preview cache (SRC_CAP_PREVIEW): open addressing on (tensor, scheme) */
     struct src_prev *prev;    /* (prev_cap) */

@@ -59,6 +59,9 @@ static cJSON *jobs_array(struct qt_daemon *d) {
     return a;
 }
 
+/* The reason jobs that read weights are refused on a config-only model. */
+#define QT_NO_WEIGHTS "metadata only: no weights"
+
 static void session_state(struct qt_daemon *d, cJSON *res) {
     cJSON_AddNumberToObject(res, "version", QT_PROTO_VERSION);
     cJSON_AddStringToObject(res, "session", d->s->name);
@@ -69,6 +72,7 @@ static void session_state(struct qt_daemon *d, cJSON *res) {
     else cJSON_AddNullToObject(res, "model");
     cJSON_AddNumberToObject(res, "recipe_version", d->s->hist_cur);
     cJSON_AddItemToObject(res, "jobs", jobs_array(d));
+    if (d->model && d->model->metadata_only) cJSON_AddStringToObject(res, "jobs_unavailable", QT_NO_WEIGHTS);
 }
 
 /* ---- ops */
@@ -113,6 +117,9 @@ static void model_summary(const struct qt_model *m, cJSON *res) {
     cJSON_AddNumberToObject(res, "params", (double)qt_model_params(m, -1));
     cJSON_AddNumberToObject(res, "bytes", (double)qt_model_bytes(m, -1));
     cJSON_AddBoolToObject(res, "metadata_only", m->metadata_only);
+    /* why the jobs that read weights (quantize, eval, sensitivity, calib)
+     * cannot run, for a client to show as it is */
+    if (m->metadata_only) cJSON_AddStringToObject(res, "jobs_unavailable", QT_NO_WEIGHTS);
 }
 
 static int op_open(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
@@ -371,6 +378,8 @@ static int op_job_submit(struct qt_daemon *d, struct qt_client_slot *c, const cJ
     }
     if (!k->run) return qt_err_set(err, "job_submit: %s: not available in this build", kind);
     if (k->needs_model && !d->s->model) return qt_err_set(err, "job_submit: no model opened in this session (send open first)");
+    if (k->needs_model && d->model && d->model->metadata_only)
+        return qt_err_set(err, "job_submit: %s: " QT_NO_WEIGHTS " (open a checkpoint with its safetensors)", kind);
     const cJSON *p0 = cJSON_GetObjectItem(req, "params");
     if (p0 && !cJSON_IsObject(p0)) return qt_err_set(err, "job_submit: \"params\" must be an object");
     cJSON *p = p0 ? cJSON_Duplicate(p0, 1) : cJSON_CreateObject();

@@ -28,5 +28,8 @@ $Q plan $M --target-bytes W3A16 --dkl $DKL --candidates $A --eval $E --json >"$T
 check plan_q_w3_exit test $? = 0
 m3=$(val "$T/w3.json" measured_kl); p3=$(val "$T/w3.json" predicted_kl)
 echo "W3A16 size: measured $m3 predicted $p3 (uniform 0.2432)"
-check plan_q_w3_better le "$m3" "0.8 * 0.2432"
+# 0.8 was reached with asymmetric expert candidates, which vLLM's fused MoE
+# refuses (lint QT012; the planner no longer offers them): 0.9 until the
+# planner recovers the margin with candidates vLLM loads
+check plan_q_w3_better le "$m3" "0.9 * 0.2432"
 check plan_q_w3_predicted le "($p3 - $m3) * ($p3 - $m3)" "(0.25 * $m3) * (0.25 * $m3)"
