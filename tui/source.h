@@ -177,6 +177,7 @@ struct src {
     int caps;
     char engine_state[48];    /* "local", "idle", "busy 1 job" ... */
     char session[64];
+    char device[96];          /* "NVIDIA H200 139.2 GiB free" on the CUDA backend, else "" */
     /* model description (metadata: no weights are read by the TUI) */
     struct qt_model *model;
     char model_name[128];     /* last path component, for the status line */
