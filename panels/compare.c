@@ -46,7 +46,7 @@ static double variant_error(struct app *a, int k) {
     int missing = 0;
     for (int i = 0; i < s->model->n_tensors; i++) {
         const struct qt_tensor *t = &s->model->tensors[i];
-        if (!qt_recipe_quantizable(t) || !qt_role_is_linear(t->role)) continue;
+        if (!a->tree.listed[i] || !qt_role_is_linear(t->role)) continue;   /* the tree lists the quantizable */
         double p = (double)qt_tensor_numel(t);
         params += p;
         const char *sc = s->vres[k].t[i].scheme;

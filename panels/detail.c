@@ -191,7 +191,7 @@ static void detail_draw(struct app *a, const struct tui_rect *r, int focused) {
             y++;
         }
     }
-    if (n->tensor >= 0 && (src->caps & SRC_CAP_PREVIEW) && qt_recipe_quantizable(&src->model->tensors[n->tensor])) {
+    if (n->tensor >= 0 && (src->caps & SRC_CAP_PREVIEW)) {   /* the tree lists quantizable weights only */
         calib_line(a, r, &y, n->tensor);
         y = error_table(a, r, y, n->tensor);
     }

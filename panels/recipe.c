@@ -59,7 +59,7 @@ static int build(struct app *a, struct rline *L, int max) {
             const struct src_finding *F = &s->findings[f];
             snprintf(L[n].text, sizeof L[n].text, "%s %s %s", F->code, F->severity, F->message);
             L[n].st = !strcmp(F->severity, "error") ? TS_ERROR : TS_WARN;
-            L[n].jump = F->n_tensors ? F->tensors[0] : -1;
+            L[n].jump = F->first;
             n++;
         }
     }

@@ -3,8 +3,6 @@
 
 #include <cJSON.h>
 
-#include "edit.h"
-#include "sessions/session.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -107,9 +105,9 @@ void app_source_changed(struct app *a) {
     mt_update(&a->tree, a->src);
     cmp_clear(a);
     a->src->changed = 0;
-    if (!a->src->res_stale) {   /* the engine's answer for the current text is in */
-        a->n_intent = 0;
-        if (a->check_node) edit_report(a);
+    if (a->src->edit.seq != a->edit_seen) {   /* an edit's answer is in */
+        a->edit_seen = a->src->edit.seq;
+        edit_report(a);
     }
     if (a->src->note[0]) {
         app_msg(a, a->src->note_err ? TS_ERROR : TS_INFO, "%s", a->src->note);
@@ -272,70 +270,7 @@ void app_draw(struct app *a) {
     draw_dialog(a);
 }
 
-/* ---- scheme steps ---- */
-
-/* Computes the next scheme of cur under an edit action; 0 when there is no
- * change to make (msg says why). */
-static int scheme_step(const char *cur, enum tui_action act, char *out, size_t n, char *msg,
-                       size_t mn) {
-    struct qt_scheme w;
-    qt_err err;
-    int kept = !strcmp(cur, "bf16");
-    if (!kept && qt_scheme_parse(cur, &w, &err) != QT_OK) {
-        tui_strcpy(msg, mn, err.msg);
-        return 0;
-    }
-    if (kept) {
-        const char *to = act == TA_BITS_UP ? NULL : act == TA_BITS_DOWN ? "int8-g128-sym"
-                         : act == TA_TYPE ? "fp8-ch" : "int4-g128-sym";
-        if (!to) { snprintf(msg, mn, "already kept in bf16"); return 0; }
-        tui_strcpy(out, n, to);
-        return 1;
-    }
-    int isint = w.kind == QT_SCHEME_INT, fp4 = w.kind == QT_SCHEME_NVFP4 || w.kind == QT_SCHEME_MXFP4;
-    switch (act) {
-    case TA_BITS_UP:
-        if (isint && w.bits < 8) { w.bits++; break; }
-        if (fp4) { snprintf(out, n, "fp8-ch"); return 1; }
-        snprintf(out, n, "bf16");
-        return 1;
-    case TA_BITS_DOWN:
-        if (isint && w.bits > 2) { w.bits--; break; }
-        if (!isint && !fp4) { snprintf(out, n, "nvfp4"); return 1; }
-        snprintf(msg, mn, "%s: no fewer bits", cur);
-        return 0;
-    case TA_GROUP:
-        if (isint) {
-            static const int cyc[] = {32, 64, 128, 0};
-            int g = w.strategy == QT_STRAT_GROUP ? w.group : 0, k = 0;
-            while (k < 4 && cyc[k] != g) k++;
-            int ng = cyc[(k + 1) % 4];
-            w.group = ng;
-            w.strategy = ng ? QT_STRAT_GROUP : QT_STRAT_CHANNEL;
-        } else if (!fp4) {
-            tui_strcpy(out, n, w.strategy == QT_STRAT_CHANNEL ? "fp8-t"
-                               : w.strategy == QT_STRAT_TENSOR ? "fp8-b128" : "fp8-ch");
-            return 1;
-        } else {
-            tui_strcpy(out, n, w.kind == QT_SCHEME_NVFP4 ? "mxfp4" : "nvfp4");
-            return 1;
-        }
-        break;
-    case TA_SYM:
-        if (!isint) { snprintf(msg, mn, "%s: floating point is always symmetric", cur); return 0; }
-        w.sym = !w.sym;
-        break;
-    case TA_TYPE:
-        tui_strcpy(out, n, isint ? "fp8-ch" : fp4 ? "int4-g128-sym" : "nvfp4");
-        return 1;
-    default:
-        return 0;
-    }
-    /* integer changes keep the activation part only for 8-bit weights */
-    if (!(isint && w.bits == 8)) w.act = QT_ACT_NONE;
-    qt_scheme_format(&w, out, n);
-    return 1;
-}
+/* ---- edits: intents the engine applies ---- */
 
 /* Nodes an edit applies to: the marked ones, else the selected one. */
 static int edit_nodes(struct app *a, int *out, int max) {
@@ -349,82 +284,69 @@ static int edit_nodes(struct app *a, int *out, int max) {
     return n;
 }
 
-/* The scheme node i has: what an edit not yet resolved gave it, else the
- * engine's resolution (its first member's when mixed). */
+/* The message of the last edit's answer: done, refused, or resolved to
+ * something else than asked (fused groups must agree, shapes, ...). */
+static void edit_report(struct app *a) {
+    const struct src_edit *E = &a->src->edit;
+    if (!E->ok) { app_msg(a, TS_ERROR, "%s", E->why); return; }
+    if (E->pattern) {
+        if (E->ignore) app_msg(a, TS_INFO, "ignore %s", E->node);
+        else app_msg(a, TS_INFO, "target %s -> %s", E->node, E->scheme);
+        /* the count as the engine answered it for this text; when it is
+         * not in yet, the message gets it when it comes */
+        const struct src_match *mt = &a->src->match;
+        size_t n = strlen(a->msg);
+        if (a->pat_count >= 0) snprintf(a->msg + n, sizeof a->msg - n, " (%d module%s)", a->pat_count, a->pat_count == 1 ? "" : "s");
+        else if (mt->gen == a->pat_gen && mt->state == MT_PENDING) a->msg_match = a->pat_gen;
+        return;
+    }
+    if (!E->stepped) { app_msg(a, TS_WARN, "%s", E->why); return; }
+    const char *now = E->now[0] ? E->now : "bf16";
+    int kept = !strcmp(now, "bf16");
+    if (E->ignore && E->all_kept)
+        app_msg(a, kept ? TS_WARN : TS_INFO, "%s: not ignored (%s)", E->node, kept ? "no target matches it" : now);
+    else if (strcmp(now, E->scheme))
+        app_msg(a, TS_WARN, "%s -> %s, but it resolves to %s", E->node, E->scheme, now);
+    else
+        app_msg(a, TS_INFO, "%s -> %s%s", E->node, E->scheme, E->multi ? " (and marked nodes)" : "");
+}
+
+/* The scheme node i has in the engine's resolution (its first member's,
+ * the common one when they agree), as an edit steps from it. */
 static const char *node_scheme(const struct app *a, int i) {
-    for (int k = a->n_intent - 1; k >= 0; k--)
-        if (a->intent_node[k] == i) return a->intent_scheme[k];
     const struct mt_node *nd = &a->tree.nodes[i];
-    if (nd->scheme) return nd->scheme;
     if (nd->n_members && a->src->res.t) return a->src->res.t[a->tree.members[nd->first_member]].scheme;
     return "bf16";
 }
 
-static void intent_add(struct app *a, int node, const char *scheme) {
-    if (a->n_intent >= 256) return;
-    a->intent_node[a->n_intent] = node;
-    tui_strcpy(a->intent_scheme[a->n_intent], sizeof a->intent_scheme[0], scheme);
-    a->n_intent++;
+static const char *edit_action(enum tui_action act) {
+    switch (act) {
+    case TA_BITS_UP: return "bits+";
+    case TA_BITS_DOWN: return "bits-";
+    case TA_GROUP: return "group";
+    case TA_SYM: return "sym";
+    case TA_TYPE: return "type";
+    case TA_IGNORE: return "ignore";
+    default: return NULL;
+    }
 }
 
-/* The last edit against the engine's resolution: done, or resolved to
- * something else than asked (fused groups must agree, shapes, ...). */
-static void edit_report(struct app *a) {
-    int node = a->check_node;
-    a->check_node = 0;
-    if (node <= 0 || node >= a->tree.n) return;
-    const struct mt_node *nd = &a->tree.nodes[node];
-    const char *now = node_scheme(a, node);
-    const char *want = a->check_ignore && a->check_all_kept ? NULL : a->check_want;
-    if (a->check_ignore && a->check_all_kept)
-        app_msg(a, now && strcmp(now, "bf16") ? TS_INFO : TS_WARN, "%s: not ignored (%s)", nd->target,
-                now && strcmp(now, "bf16") ? now : "no target matches it");
-    else if (want && strcmp(now, want))
-        app_msg(a, TS_WARN, "%s -> %s, but it resolves to %s", nd->target, want, now);
-    else
-        app_msg(a, TS_INFO, "%s -> %s%s", nd->target, want, a->check_multi ? " (and marked nodes)" : "");
-}
-
+/* One key, one request: the nodes (by their targets) and the action; the
+ * engine steps each node's scheme and answers with everything the frame
+ * shows (source.h). */
 static void do_edit(struct app *a, enum tui_action act) {
     int nodes[256];
     int n = edit_nodes(a, nodes, 256);
-    if (!n) return;
-    char schemes[256][64];
-    char why[256] = "";
-    int ok[256], k = 0, all_kept = 1;
-    if (act == TA_IGNORE)
-        for (int i = 0; i < n; i++)
-            if (a->tree.nodes[nodes[i]].n_quantized) all_kept = 0;
-    for (int i = 0; i < n; i++) {
-        ok[i] = act == TA_IGNORE ? 1 : scheme_step(node_scheme(a, nodes[i]), act, schemes[i], 64, why, sizeof why);
-        k += ok[i];
-    }
-    if (!k) { app_msg(a, TS_WARN, "%s", why); return; }
+    const char *action = edit_action(act);
+    if (!n || !action) return;
+    const char *targets[256];
+    for (int i = 0; i < n; i++) targets[i] = a->tree.nodes[nodes[i]].target;
     qt_err err = {{0}};
-    struct qt_recipe *r;
-    if (src_edit_begin(a->src, &r, &err) != QT_OK) { app_msg(a, TS_ERROR, "%s", err.msg); return; }
-    for (int i = 0; i < n; i++) {
-        if (!ok[i]) continue;
-        const char *sc = act != TA_IGNORE ? schemes[i] : all_kept ? NULL : "bf16";
-        if (edit_node_scheme(&a->tree, r, nodes[i], sc, &err) != QT_OK) {
-            qt_recipe_free(r);
-            app_msg(a, TS_ERROR, "%s", err.msg);
-            return;
-        }
+    if (a->src->ops->edit_send(a->src, action, n, targets, NULL, NULL, &err) != QT_OK) {
+        app_msg(a, TS_ERROR, "%s", err.msg);
+        return;
     }
-    if (src_edit_commit(a->src, r, &err) != QT_OK) { app_msg(a, TS_ERROR, "%s", err.msg); return; }
-    /* the rows change when the engine has resolved the new text; until then
-     * further keys build on what was asked */
-    for (int i = 0; i < n; i++)
-        if (ok[i] && !(act == TA_IGNORE && all_kept)) intent_add(a, nodes[i], act != TA_IGNORE ? schemes[i] : "bf16");
-    a->check_node = nodes[0];
-    a->check_ignore = act == TA_IGNORE;
-    a->check_all_kept = all_kept;
-    a->check_multi = n > 1;
-    tui_strcpy(a->check_want, sizeof a->check_want, act == TA_IGNORE ? "bf16" : schemes[0]);
-    if (a->src->res_stale) app_msg(a, TS_DIM, "%s -> %s ...", a->tree.nodes[nodes[0]].target,
-                                   act == TA_IGNORE && all_kept ? "not ignored" : a->check_want);
-    app_source_changed(a);
+    app_msg(a, TS_DIM, "%s: %s ...", targets[0], action);
 }
 
 /* ---- prompts ---- */
@@ -480,30 +402,20 @@ static void prompt_accept(struct app *a) {
         search_from(a, a->search, 0);
     } else if (k == PR_TARGET || k == PR_IGNORE) {
         if (!a->plen) return;
-        /* the count as the engine answered it for this text; when it is not
-         * in yet, the message gets it when it comes (app_source_changed).  A
-         * pattern that does not compile is refused by the edit itself. */
+        /* the count as the engine answered it for this text (kept for the
+         * message when the edit's answer comes).  A pattern that does not
+         * compile is refused by the edit itself. */
         const struct src_match *mt = src_match_want(a->src, a->pbuf);
-        int c = mt->state == MT_OK ? mt->modules : -1, gen = mt->gen;
-        int sel = app_selected(a);
-        /* copied: the edit below frees the resolution node_scheme points into */
-        char sc[QT_SCHEME_STR_MAX];
-        tui_strcpy(sc, sizeof sc, node_scheme(a, sel));
-        if (!strcmp(sc, "bf16")) tui_strcpy(sc, sizeof sc, "int4-g128-sym");
-        if (src_add_pattern(a->src, a->pbuf, k == PR_TARGET ? sc : NULL, &err) != QT_OK) {
+        a->pat_count = mt->state == MT_OK ? mt->modules : -1;
+        a->pat_gen = mt->gen;
+        /* a target takes the scheme of the node the person stands on */
+        const char *sel = a->tree.n_vis ? a->tree.nodes[app_selected(a)].target : NULL;
+        if (a->src->ops->edit_send(a->src, k == PR_TARGET ? "target" : "ignore-pattern", sel ? 1 : 0, &sel, NULL,
+                                   a->pbuf, &err) != QT_OK)
             app_msg(a, TS_ERROR, "%s", err.msg);
-            return;
-        }
-        app_source_changed(a);
-        if (k == PR_TARGET) app_msg(a, TS_INFO, "target %s -> %s", a->pbuf, sc);
-        else app_msg(a, TS_INFO, "ignore %s", a->pbuf);
-        size_t n = strlen(a->msg);
-        if (c >= 0) snprintf(a->msg + n, sizeof a->msg - n, " (%d module%s)", c, c == 1 ? "" : "s");
-        else if (mt->state == MT_PENDING) a->msg_match = gen;
     } else if (k == PR_WRITE) {
         if (!a->plen) return;
         if (src_write_recipe(a->src, a->pbuf, &err) != QT_OK) app_msg(a, TS_ERROR, "%s", err.msg);
-        else app_msg(a, TS_INFO, "wrote %s", a->pbuf);
     }
 }
 
@@ -629,7 +541,6 @@ void app_key(struct app *a, int key) {
         break;
     case TA_UNDO:
     case TA_REDO:
-        a->n_intent = a->check_node = 0;   /* what the edits asked is no longer what holds */
         if ((act == TA_UNDO ? a->src->ops->undo : a->src->ops->redo)(a->src, &err) != QT_OK)
             app_msg(a, TS_WARN, "%s", err.msg);
         else {
@@ -680,11 +591,10 @@ void app_key(struct app *a, int key) {
 
 /* ---- the screen state kept in the session ---- */
 
+/* tui.json in the session's directory, as the daemon names it. */
 static int state_path(const struct app *a, char *buf, size_t n) {
-    char home[2048];
-    qt_err err;
-    if (!a->src->session[0] || qt_session_home(home, sizeof home, &err) != QT_OK) return -1;
-    snprintf(buf, n, "%s/sessions/%s/tui.json", home, a->src->session);
+    if (!a->src->session_dir[0]) return -1;
+    snprintf(buf, n, "%s/tui.json", a->src->session_dir);
     return 0;
 }
 

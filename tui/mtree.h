@@ -8,6 +8,7 @@
 #define QT_TUI_MTREE_H
 #include <stdint.h>
 
+#include "recipe/tree.h"
 #include "source.h"
 
 struct mt_node {
@@ -32,6 +33,7 @@ struct mtree {
     int n_vis;
     int *vis;                 /* (n_vis) visible node indices in display order */
     int n_marked;
+    unsigned char *listed;    /* (model n_tensors) 1: a leaf of the tree (a quantizable weight) */
     const struct qt_model *model;  /* borrowed: the model the tree shows */
 };
 

@@ -1,11 +1,13 @@
 /* source.c — the TUI's view of the engine: resolutions as the daemon sends
- * them (and their sums), recipe edits, the preview cache and what a frame
+ * them (and their sums), the preview cache and what a frame
  * wishes to be asked (source_daemon.c sends it). */
 #include "source.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cJSON.h>
 
@@ -63,33 +65,6 @@ void src_recipe_changed(struct src *s) {
 
 /* ---- edits ---- */
 
-/* Parses the current text into a fresh recipe to edit. */
-int src_edit_begin(struct src *s, struct qt_recipe **r, qt_err *err) {
-    const char *text = s->recipe_text ? s->recipe_text : "";
-    if (!*text) return qt_recipe_new(r, err);
-    return qt_recipe_parse(text, strlen(text), "recipe", r, err);
-}
-
-int src_edit_commit(struct src *s, struct qt_recipe *r, qt_err *err) {
-    size_t len;
-    char *text = qt_recipe_dump(r, &len, err);
-    qt_recipe_free(r);
-    if (!text) return QT_ERR;
-    int rc = QT_OK;
-    if (!s->recipe_text || strcmp(text, s->recipe_text)) rc = s->ops->recipe_set(s, text, err);
-    free(text);
-    return rc;
-}
-
-int src_add_pattern(struct src *s, const char *pattern, const char *scheme, qt_err *err) {
-    struct qt_recipe *r;
-    if (src_edit_begin(s, &r, err) != QT_OK) return QT_ERR;
-    int rc = scheme ? qt_recipe_set_scheme(r, pattern, scheme, err)
-                    : qt_recipe_add_ignore(r, pattern, err);
-    if (rc != QT_OK) { qt_recipe_free(r); return QT_ERR; }
-    return src_edit_commit(s, r, err);
-}
-
 const struct src_match *src_match_want(struct src *s, const char *pattern) {
     struct src_match *mt = &s->match;
     if (mt->state == MT_NONE || strcmp(mt->text, pattern)) {
@@ -102,21 +77,16 @@ const struct src_match *src_match_want(struct src *s, const char *pattern) {
 }
 
 int src_write_recipe(struct src *s, const char *path, qt_err *err) {
-    const char *text = s->recipe_text ? s->recipe_text : "";
-    char *fresh = NULL;
-    if (!*text) {   /* nothing edited yet: write the empty recipe as it would be saved */
-        struct qt_recipe *r;
-        size_t len;
-        if (qt_recipe_new(&r, err) != QT_OK) return QT_ERR;
-        fresh = qt_recipe_dump(r, &len, err);
-        qt_recipe_free(r);
-        if (!fresh) return QT_ERR;
-        text = fresh;
+    if (!s->ops->write_send) return qt_err_set(err, "write: not offered by this engine");
+    char abs[4096];
+    if (path[0] == '/') {
+        tui_strcpy(abs, sizeof abs, path);
+    } else {   /* the daemon's working directory is not ours */
+        char cwd[2048];
+        if (!getcwd(cwd, sizeof cwd)) return qt_err_set(err, "write: %s: %s", path, strerror(errno));
+        snprintf(abs, sizeof abs, "%s/%s", cwd, path);
     }
-    int rc = qt_write_file_atomic(path, text, strlen(text), err);
-    free(fresh);
-    if (rc == QT_OK) s->saved_version = s->recipe_version;
-    return rc;
+    return s->ops->write_send(s, abs, err);
 }
 
 const struct src_detail *src_detail_get(struct src *s, int tensor) {
@@ -249,10 +219,7 @@ void src_close(struct src *s) {
     free(s->variant[0]);
     free(s->variant[1]);
     free(s->jobs);
-    for (int i = 0; i < s->n_findings; i++) {
-        free(s->findings[i].message);
-        free(s->findings[i].tensors);
-    }
+    for (int i = 0; i < s->n_findings; i++) free(s->findings[i].message);
     free(s->findings);
     free(s->prev);
     cJSON_Delete(s->deploy);

@@ -9,18 +9,18 @@
  * pending the screen shows what it had.  caps says which engine calls the
  * daemon answers; the UI hides what is not there.
  *
- * Recipe edits are made here with the recipe module's edit API
- * (qt_recipe_set_scheme / add_ignore / remove_ignore), then sent as one new
- * recipe text: one user action = one undo step.  What a text does to each
- * tensor (scheme, bytes, the entry deciding it) comes back from the daemon's
- * `resolve`. */
+ * The daemon owns the recipe: a key press that edits it sends one edit
+ * intent (the `edit` op: the nodes by their tree target and the action), and
+ * the answer carries the new recipe, its lint counts, the deployment
+ * estimate and the resolution as a change of the one before, so one key is
+ * one request and one history step.  What other texts do to each tensor
+ * (variants, undo) comes back from the daemon's `resolve`, paged. */
 #ifndef QT_TUI_SOURCE_H
 #define QT_TUI_SOURCE_H
 #include <stdint.h>
 
 #include "model/model.h"
 #include "base/qt.h"
-#include "recipe/recipe.h"
 
 enum {
     SRC_CAP_PREVIEW = 1,   /* per-(tensor, scheme) error statistics */
@@ -46,8 +46,8 @@ struct src_job {
 struct src_finding {
     char code[8], severity[8];
     char *message;
-    int n_tensors;
-    int *tensors;             /* (n_tensors) model tensor indices */
+    int n_tensors;            /* tensors it names */
+    int first;                /* the first one's model index (Enter jumps there), -1 */
 };
 
 /* What a recipe text comes to on this model (also used for variants): sums
@@ -126,6 +126,22 @@ struct src_match {
     char err[200];            /* MT_ERROR: why (the pattern does not compile) */
 };
 
+/* The last edit intent as the engine answered it (app.c makes the message
+ * line of it). */
+struct src_edit {
+    int seq;                  /* bumped per answer; 0: none yet */
+    int ok;                   /* 0: refused, why holds the error */
+    int pattern;              /* 1: a target / ignore pattern was added */
+    int ignore;               /* the action was ignore (nodes) or ignore-pattern */
+    int all_kept;             /* ignore of kept nodes: they were un-ignored */
+    int multi;                /* more than one node */
+    int stepped;              /* 0: no node could take the step (why says why) */
+    char node[256];           /* the first node's target, or the pattern */
+    char scheme[48];          /* what it was asked to get */
+    char now[48];             /* what the first node resolves to after the edit */
+    char why[256];
+};
+
 struct src;
 
 struct src_ops {
@@ -140,8 +156,15 @@ struct src_ops {
     int (*idle)(struct src *s);
     /* Requests sent and not yet answered. */
     int (*pending)(struct src *s);
-    /* Replaces the recipe text (a new history step). */
-    int (*recipe_set)(struct src *s, const char *text, qt_err *err);
+    /* Sends an edit intent: action ("bits-", "ignore", "target" ...,
+     * recipe/edit.h) on n nodes named by their tree targets; scheme and
+     * pattern where the action takes them (NULL otherwise).  The answer
+     * lands in s->edit. */
+    int (*edit_send)(struct src *s, const char *action, int n, const char *const *nodes, const char *scheme,
+                     const char *pattern, qt_err *err);
+    /* Asks the engine to write the current recipe to path (answered with a
+     * note). */
+    int (*write_send)(struct src *s, const char *path, qt_err *err);
     int (*undo)(struct src *s, qt_err *err);
     int (*redo)(struct src *s, qt_err *err);
     int (*variant_store)(struct src *s, int slot, qt_err *err);   /* slot 0 = A, 1 = B */
@@ -237,6 +260,8 @@ struct src {
     int calib_job;            /* the newest calib job whose report was taken, 0 when none */
     int calib_gen;            /* bumped when the statistics change (answers to older asks are dropped) */
     int quit_ok;              /* after close: the engine was asked to stop */
+    struct src_edit edit;     /* the last edit intent's answer */
+    char session_dir[1024];   /* the session's directory, as the daemon says ("" when unknown) */
 };
 
 /* Opens a source over the engine daemon of session (NULL: the model's
@@ -272,19 +297,12 @@ void src_res_free(struct src_res *r);
 
 /* ---- edits: each is one history step ---- */
 
-/* A recipe edit in several steps, one history entry: begin parses the
- * current text into *r (an empty recipe when there is none); commit dumps r,
- * frees it and sends the text when it changed. */
-int src_edit_begin(struct src *s, struct qt_recipe **r, qt_err *err);
-int src_edit_commit(struct src *s, struct qt_recipe *r, qt_err *err);
-
-/* Adds pattern as a target with scheme, or to ignore (scheme NULL). */
-int src_add_pattern(struct src *s, const char *pattern, const char *scheme, qt_err *err);
 /* What pattern matches, as the engine answers: returns s->match, whose
  * state is MT_PENDING until the answer for this text is in (src_tick asks,
  * one request in flight; answers for an older text are dropped). */
 const struct src_match *src_match_want(struct src *s, const char *pattern);
-/* Writes the current recipe to path (atomically). */
+/* Asks the engine to write the current recipe to path (atomically); a
+ * relative path is taken from this process's working directory. */
 int src_write_recipe(struct src *s, const char *path, qt_err *err);
 
 /* ---- previews, lint, deploy: asked for by the frame, answered later ---- */

@@ -1,8 +1,9 @@
 /* source_daemon.c — the source over the engine daemon (docs/protocol.md,
- * engine/client.h).  Requests are sent without waiting; replies and events
+ * daemon/client.h).  Requests are sent without waiting; replies and events
  * are applied in pump(), so the keyboard never waits for the engine.  Recipe
- * edits are applied optimistically (the text sent becomes the current text at
- * once) and confirmed by the reply and the `recipe` event. */
+ * edits are intents the daemon applies in order: a key pressed before the
+ * last answer came builds on the edits before it there, and each answer
+ * brings the recipe, lint counts, deployment and resolution it made. */
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -14,17 +15,15 @@
 
 #include <cJSON.h>
 
+#include "base/hmap.h"
 #include "daemon/client.h"
-#include "daemon/job.h"
 #include "screen.h"
-#include "sessions/session.h"
-#include "recipe/deploy.h"
 #include "source.h"
 
 struct src_prev *src_prev_slot(struct src *s, int tensor, const char *scheme);
 
 enum req_kind { RQ_RECIPE, RQ_VARIANT, RQ_VARIANT_GET, RQ_SUBMIT, RQ_CANCEL, RQ_PREVIEW, RQ_LINT,
-                RQ_DEPLOY, RQ_JOBGET, RQ_RESOLVE, RQ_DETAIL, RQ_MATCH, RQ_OTHER };
+                RQ_DEPLOY, RQ_JOBGET, RQ_RESOLVE, RQ_DETAIL, RQ_MATCH, RQ_EDIT, RQ_WRITE, RQ_OTHER };
 
 struct pending {
     int id;
@@ -64,6 +63,7 @@ struct dsrc {
     struct pending pend[64];
     int n_pend;
     int gone;
+    int n_edit;               /* edit intents sent and not answered */
     struct fetch fetch[3];    /* resolutions: current recipe, variant A, variant B */
 };
 
@@ -138,6 +138,7 @@ static void ask_job(struct src *s, int id) {
 /* A recipe result or event: text (may be null: fetch it), version, undo/redo. */
 static void recipe_update(struct src *s, const cJSON *r) {
     struct dsrc *d = s->impl;
+    if (d->n_edit && cJSON_GetObjectItem(r, "event")) return;   /* the edit's answer has the newer state */
     const cJSON *t = cJSON_GetObjectItem(r, "text");
     s->recipe_version = (int)jnum(r, "version", s->recipe_version);
     s->can_undo = cJSON_IsTrue(cJSON_GetObjectItem(r, "can_undo"));
@@ -213,6 +214,61 @@ static void resolve_fail(struct src *s, int slot, const char *why) {
     resolve_done(s, slot, RS_ERROR, why);
 }
 
+/* The patterns of a resolution answer (every resolve page carries them;
+ * the first page's are taken) into r. */
+static int pats_parse(struct src_res *r, const cJSON *res) {
+    const cJSON *arr = cJSON_GetObjectItem(res, "patterns"), *p;
+    free(r->pats);
+    r->n_pats = 0;
+    r->pats = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof *r->pats);
+    if (!r->pats) return QT_ERR;
+    cJSON_ArrayForEach(p, arr) {
+        struct src_pat *P = &r->pats[r->n_pats++];
+        tui_strcpy(P->text, sizeof P->text, jstr(p, "pattern"));
+        P->ignore = !strcmp(jstr(p, "kind"), "ignore");
+        tui_strcpy(P->group, sizeof P->group, jstr(p, "group"));
+        tui_strcpy(P->scheme, sizeof P->scheme, jstr(p, "scheme"));
+        P->matches = (int)jnum(p, "matches", 0);
+        P->first = -1;
+    }
+    return QT_OK;
+}
+
+/* Applies a compact answer's lists to r->t (n tensors): the k-th entry is
+ * tensor i[k] when the answer lists "i", else offset + k; schemes are
+ * indices into its "schemes".  Returns the entries applied, or -1 with why. */
+static int compact_apply(struct src_res *r, const cJSON *res, int n, const char **why) {
+    const cJSON *names = cJSON_GetObjectItem(res, "schemes");
+    const cJSON *ls = cJSON_GetObjectItem(res, "s"), *lp = cJSON_GetObjectItem(res, "p");
+    const cJSON *lb = cJSON_GetObjectItem(res, "b"), *lq = cJSON_GetObjectItem(res, "q");
+    const cJSON *li = cJSON_GetObjectItem(res, "i");
+    int n_names = cJSON_GetArraySize(names), got = cJSON_GetArraySize(ls);
+    if (!cJSON_IsArray(ls) || cJSON_GetArraySize(lp) != got || cJSON_GetArraySize(lb) != got ||
+        cJSON_GetArraySize(lq) != got || (li && cJSON_GetArraySize(li) != got)) {
+        *why = "resolve: the engine's compact answer is malformed";
+        return -1;
+    }
+    const char **sn = calloc((size_t)n_names + 1, sizeof *sn);   /* (n_names) */
+    if (!sn) { *why = "resolve: out of memory"; return -1; }
+    for (int k = 0; k < n_names; k++) sn[k] = cJSON_GetStringValue(cJSON_GetArrayItem(names, k));
+    int i = (int)jnum(res, "offset", 0);
+    const cJSON *ix = li ? li->child : NULL;
+    for (const cJSON *a = ls->child, *b = lp->child, *c = lb->child, *e = lq->child; a && b && c && e;
+         a = a->next, b = b->next, c = c->next, e = e->next, i++) {
+        int ti = ix ? (int)ix->valuedouble : i;
+        if (ix) ix = ix->next;
+        if (ti < 0 || ti >= n) continue;
+        struct src_tres *x = &r->t[ti];
+        int si = (int)a->valuedouble;
+        tui_strcpy(x->scheme, sizeof x->scheme, si >= 0 && si < n_names && sn[si] ? sn[si] : "bf16");
+        x->quantized = e->valuedouble != 0;
+        x->pattern = (int)b->valuedouble;
+        x->bytes = (int64_t)c->valuedouble;
+    }
+    free(sn);
+    return got;
+}
+
 /* A resolve page came back: stage it, ask for the next, or finish. */
 static void resolve_reply(struct src *s, int slot, int gen, const cJSON *m) {
     struct dsrc *d = s->impl;
@@ -233,46 +289,10 @@ static void resolve_reply(struct src *s, int slot, int gen, const cJSON *m) {
             st->t[i].bytes = (int64_t)s->model->tensors[i].nbytes;
         }
     }
-    if (!st->pats) {   /* every page carries the patterns: take the first */
-        const cJSON *arr = cJSON_GetObjectItem(res, "patterns"), *p;
-        st->pats = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof *st->pats);
-        if (!st->pats) { resolve_fail(s, slot, "resolve: out of memory"); return; }
-        cJSON_ArrayForEach(p, arr) {
-            struct src_pat *P = &st->pats[st->n_pats++];
-            tui_strcpy(P->text, sizeof P->text, jstr(p, "pattern"));
-            P->ignore = !strcmp(jstr(p, "kind"), "ignore");
-            tui_strcpy(P->group, sizeof P->group, jstr(p, "group"));
-            tui_strcpy(P->scheme, sizeof P->scheme, jstr(p, "scheme"));
-            P->matches = (int)jnum(p, "matches", 0);
-            P->first = -1;
-        }
-    }
-    /* compact form: tensors from offset in model order, one list per field,
-     * schemes as indices into the page's "schemes" */
-    const cJSON *names = cJSON_GetObjectItem(res, "schemes");
-    const cJSON *ls = cJSON_GetObjectItem(res, "s"), *lp = cJSON_GetObjectItem(res, "p");
-    const cJSON *lb = cJSON_GetObjectItem(res, "b"), *lq = cJSON_GetObjectItem(res, "q");
-    int n_names = cJSON_GetArraySize(names), got = cJSON_GetArraySize(ls);
-    if (!cJSON_IsArray(ls) || cJSON_GetArraySize(lp) != got || cJSON_GetArraySize(lb) != got ||
-        cJSON_GetArraySize(lq) != got) {
-        resolve_fail(s, slot, "resolve: the engine's compact answer is malformed");
-        return;
-    }
-    const char **sn = calloc((size_t)n_names + 1, sizeof *sn);   /* (n_names) */
-    if (!sn) { resolve_fail(s, slot, "resolve: out of memory"); return; }
-    for (int k = 0; k < n_names; k++) sn[k] = cJSON_GetStringValue(cJSON_GetArrayItem(names, k));
-    int i = (int)jnum(res, "offset", 0);
-    for (const cJSON *a = ls->child, *b = lp->child, *c = lb->child, *e = lq->child; a && b && c && e;
-         a = a->next, b = b->next, c = c->next, e = e->next, i++) {
-        if (i < 0 || i >= n) continue;
-        struct src_tres *x = &st->t[i];
-        int si = (int)a->valuedouble;
-        tui_strcpy(x->scheme, sizeof x->scheme, si >= 0 && si < n_names && sn[si] ? sn[si] : "bf16");
-        x->quantized = e->valuedouble != 0;
-        x->pattern = (int)b->valuedouble;
-        x->bytes = (int64_t)c->valuedouble;
-    }
-    free(sn);
+    if (!st->pats && pats_parse(st, res) != QT_OK) { resolve_fail(s, slot, "resolve: out of memory"); return; }
+    const char *why = NULL;
+    int got = compact_apply(st, res, n, &why);
+    if (got < 0) { resolve_fail(s, slot, why); return; }
     f->got += got;
     if (f->got < n && f->inflight + (f->next < n) > 0) {
         if (resolve_pages(s, slot, &err) != QT_OK) resolve_fail(s, slot, err.msg);
@@ -351,6 +371,125 @@ static void calib_report(struct src *s, struct src_job *j, const cJSON *rep) {
     src_preview_clear(s);
 }
 
+/* Takes an edit answer's resolution, a change of the one before the edit,
+ * when the shown one is that one (complete, nothing on its way, the same
+ * text: the answer's base hash); returns 0 when it cannot, and the text is
+ * then asked page by page. */
+static int delta_take(struct src *s, const cJSON *rd, const char *text) {
+    struct dsrc *d = s->impl;
+    struct fetch *f = &d->fetch[0];
+    struct src_res *r = &s->res;
+    int n = s->model->n_tensors;
+    if (!cJSON_IsObject(rd) || r->state != RS_OK || !r->t || !f->text || f->inflight || f->next < n) return 0;
+    char hex[24];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)qt_hash_bytes(f->text, strlen(f->text)));
+    if (strcmp(hex, jstr(rd, "base"))) return 0;
+    const cJSON *rm = cJSON_GetObjectItem(rd, "remap");
+    int n_old = r->n_pats, *remap = calloc((size_t)n_old + 1, sizeof *remap);   /* (n_old) */
+    char *copy = qt_strdup(text);
+    if (!remap || !copy || cJSON_GetArraySize(rm) != n_old) { free(remap); free(copy); return 0; }
+    for (int k = 0; k < n_old; k++) remap[k] = (int)cJSON_GetNumberValue(cJSON_GetArrayItem(rm, k));
+    struct src_res nr = {0};
+    const char *why = NULL;
+    nr.t = malloc(sizeof *nr.t * (size_t)(n + 1));
+    if (!nr.t || pats_parse(&nr, rd) != QT_OK) { free(remap); free(copy); src_res_free(&nr); return 0; }
+    memcpy(nr.t, r->t, sizeof *nr.t * (size_t)n);
+    for (int i = 0; i < n; i++) {   /* unchanged tensors: their pattern's new index */
+        int p = nr.t[i].pattern;
+        nr.t[i].pattern = p >= 0 && p < n_old ? remap[p] : -1;
+    }
+    free(remap);
+    if (compact_apply(&nr, rd, n, &why) < 0) { free(copy); src_res_free(&nr); return 0; }
+    src_res_finish(s, &nr);
+    nr.state = RS_OK;
+    src_res_free(r);
+    *r = nr;
+    free(f->text);
+    f->text = copy;
+    f->gen++;
+    s->res_stale = 0;
+    return 1;
+}
+
+/* Lint findings and counts: a lint answer (findings name their tensors) or
+ * an edit answer's lint (each finding's count and first tensor index). */
+static void lint_take(struct src *s, const cJSON *res) {
+    for (int f = 0; f < s->n_findings; f++) free(s->findings[f].message);
+    free(s->findings);
+    s->findings = NULL;
+    s->n_findings = 0;
+    const cJSON *arr = cJSON_GetObjectItem(res, "findings"), *f;
+    int n = cJSON_GetArraySize(arr), k = 0;
+    s->findings = n ? calloc((size_t)n, sizeof *s->findings) : NULL;
+    cJSON_ArrayForEach(f, arr) {
+        if (!s->findings) break;
+        struct src_finding *F = &s->findings[k++];
+        tui_strcpy(F->code, sizeof F->code, jstr(f, "code"));
+        tui_strcpy(F->severity, sizeof F->severity, jstr(f, "severity"));
+        F->message = qt_strdup(jstr(f, "message"));
+        const cJSON *tl = cJSON_GetObjectItem(f, "tensors");
+        if (cJSON_IsArray(tl)) {
+            const cJSON *t0 = cJSON_GetArrayItem(tl, 0);
+            F->n_tensors = cJSON_GetArraySize(tl);
+            F->first = cJSON_IsString(t0) ? qt_model_find_index(s->model, t0->valuestring) : -1;
+        } else {
+            F->n_tensors = (int)jnum(f, "tensors", 0);
+            F->first = (int)jnum(f, "first", -1);
+        }
+    }
+    s->n_findings = k;
+    s->n_lint_errors = (int)jnum(res, "errors", 0);
+    s->n_lint_warnings = (int)jnum(res, "warnings", 0);
+}
+
+/* An edit intent's answer: the new recipe, what the edit asked and got,
+ * lint counts, deployment and the resolution. */
+static void edit_reply(struct src *s, const cJSON *m) {
+    struct dsrc *d = s->impl;
+    struct src_edit *E = &s->edit;
+    if (d->n_edit > 0) d->n_edit--;
+    E->seq++;
+    s->changed = 1;
+    if (!cJSON_IsTrue(cJSON_GetObjectItem(m, "ok"))) {
+        E->ok = 0;
+        tui_strcpy(E->why, sizeof E->why, jstr(m, "error"));
+        return;
+    }
+    const cJSON *res = cJSON_GetObjectItem(m, "result");
+    E->ok = 1;
+    E->all_kept = cJSON_IsTrue(cJSON_GetObjectItem(res, "all_kept"));
+    E->stepped = !cJSON_GetObjectItem(res, "why");
+    tui_strcpy(E->scheme, sizeof E->scheme, jstr(res, "scheme"));
+    tui_strcpy(E->now, sizeof E->now, jstr(res, "now"));
+    tui_strcpy(E->why, sizeof E->why, jstr(res, "why"));
+    s->recipe_version = (int)jnum(res, "version", s->recipe_version);
+    s->can_undo = cJSON_IsTrue(cJSON_GetObjectItem(res, "can_undo"));
+    s->can_redo = cJSON_IsTrue(cJSON_GetObjectItem(res, "can_redo"));
+    const char *text = jstr(res, "text");
+    if (s->recipe_text && !strcmp(s->recipe_text, text)) return;   /* nothing changed */
+    free(s->recipe_text);
+    s->recipe_text = qt_strdup(text);
+    const cJSON *lint = cJSON_GetObjectItem(res, "lint"), *dp = cJSON_GetObjectItem(res, "deploy");
+    if (!delta_take(s, cJSON_GetObjectItem(res, "resolve"), text)) {
+        src_recipe_changed(s);   /* pages, and lint and deploy as for any new text */
+        return;
+    }
+    if (cJSON_IsObject(lint)) {
+        lint_take(s, lint);
+    } else {
+        s->lint_stale = 1;
+    }
+    /* the estimate is for the GPU the deploy panel showed when the key was
+     * pressed: ask again if it has changed since */
+    if (cJSON_IsObject(dp) && !strcmp(jstr(cJSON_GetObjectItem(dp, "gpu"), "name"), s->deploy_gpu)) {
+        cJSON_Delete(s->deploy);
+        s->deploy = cJSON_Duplicate(dp, 1);
+        s->deploy_err[0] = 0;
+    } else {
+        s->deploy_stale = 1;
+    }
+}
+
 static void handle(struct src *s, const cJSON *m) {
     struct dsrc *d = s->impl;
     const char *ev = cJSON_GetStringValue(cJSON_GetObjectItem(m, "event"));
@@ -390,6 +529,7 @@ static void handle(struct src *s, const cJSON *m) {
         break;
     }
     if (kind == RQ_RESOLVE) { resolve_reply(s, slot, gen, m); return; }
+    if (kind == RQ_EDIT) { edit_reply(s, m); return; }
     if (kind == RQ_DETAIL) { detail_reply(s, m); return; }
     if (kind == RQ_MATCH) { match_reply(s, gen, m); return; }
     if (kind == RQ_PREVIEW && gen != s->calib_gen) {   /* asked before the statistics changed */
@@ -463,32 +603,7 @@ static void handle(struct src *s, const cJSON *m) {
         return;
     }
     if (kind == RQ_LINT) {
-        for (int f = 0; f < s->n_findings; f++) {
-            free(s->findings[f].message);
-            free(s->findings[f].tensors);
-        }
-        free(s->findings);
-        s->findings = NULL;
-        s->n_findings = 0;
-        const cJSON *arr = cJSON_GetObjectItem(res, "findings"), *f;
-        int n = cJSON_GetArraySize(arr), k = 0;
-        s->findings = n ? calloc((size_t)n, sizeof *s->findings) : NULL;
-        cJSON_ArrayForEach(f, arr) {
-            if (!s->findings) break;
-            struct src_finding *F = &s->findings[k++];
-            tui_strcpy(F->code, sizeof F->code, jstr(f, "code"));
-            tui_strcpy(F->severity, sizeof F->severity, jstr(f, "severity"));
-            F->message = qt_strdup(jstr(f, "message"));
-            const cJSON *tl = cJSON_GetObjectItem(f, "tensors"), *tn;
-            F->tensors = calloc((size_t)cJSON_GetArraySize(tl) + 1, sizeof *F->tensors);
-            cJSON_ArrayForEach(tn, tl) {
-                int ti = cJSON_IsString(tn) ? qt_model_find_index(s->model, tn->valuestring) : -1;
-                if (ti >= 0 && F->tensors) F->tensors[F->n_tensors++] = ti;
-            }
-        }
-        s->n_findings = k;
-        s->n_lint_errors = (int)jnum(res, "errors", 0);
-        s->n_lint_warnings = (int)jnum(res, "warnings", 0);
+        lint_take(s, res);
         s->lint_inflight = 0;
         s->changed = 1;
         return;
@@ -549,6 +664,12 @@ static void handle(struct src *s, const cJSON *m) {
         return;
     }
     if (kind == RQ_RECIPE) recipe_update(s, res);
+    else if (kind == RQ_WRITE) {
+        s->saved_version = (int)jnum(res, "version", s->saved_version);
+        char b[300];
+        snprintf(b, sizeof b, "wrote %.280s", jstr(res, "path"));
+        note(s, 0, b);
+    }
     else if (kind == RQ_VARIANT && d->c && d->n_pend < 64) {
         /* stored: fetch the text the daemon stored, for the compare panel */
         cJSON *q = cJSON_CreateObject();
@@ -657,17 +778,30 @@ static cJSON *op(const char *name) {
     return r;
 }
 
-static int d_recipe_set(struct src *s, const char *text, qt_err *err) {
-    cJSON *r = op("recipe_set");
-    cJSON_AddStringToObject(r, "text", text);
-    if (send_req(s, r, RQ_RECIPE, err) != QT_OK) return QT_ERR;
-    free(s->recipe_text);   /* optimistic: the next edit builds on this text */
-    s->recipe_text = qt_strdup(text);
-    s->recipe_version++;
-    s->can_undo = 1;
-    s->can_redo = 0;
-    src_recipe_changed(s);
+static int d_edit_send(struct src *s, const char *action, int n, const char *const *nodes, const char *scheme,
+                       const char *pattern, qt_err *err) {
+    struct dsrc *d = s->impl;
+    cJSON *r = op("edit");
+    cJSON_AddStringToObject(r, "action", action);
+    cJSON *nl = cJSON_AddArrayToObject(r, "nodes");
+    for (int i = 0; i < n; i++) cJSON_AddItemToArray(nl, cJSON_CreateString(nodes[i]));
+    if (scheme) cJSON_AddStringToObject(r, "scheme", scheme);
+    if (pattern) cJSON_AddStringToObject(r, "pattern", pattern);
+    if (s->deploy_gpu[0]) cJSON_AddStringToObject(r, "gpu", s->deploy_gpu);
+    if (send_req(s, r, RQ_EDIT, err) != QT_OK) return QT_ERR;
+    d->n_edit++;
+    struct src_edit *E = &s->edit;
+    E->pattern = pattern != NULL;
+    E->ignore = !strcmp(action, "ignore") || !strcmp(action, "ignore-pattern");
+    E->multi = n > 1;
+    tui_strcpy(E->node, sizeof E->node, pattern ? pattern : n ? nodes[0] : "");
     return QT_OK;
+}
+
+static int d_write_send(struct src *s, const char *path, qt_err *err) {
+    cJSON *r = op("recipe_write");
+    cJSON_AddStringToObject(r, "path", path);
+    return send_req(s, r, RQ_WRITE, err);
 }
 
 static int d_undo(struct src *s, qt_err *err) {
@@ -708,19 +842,8 @@ static int d_job_submit(struct src *s, qt_err *err) {
         cJSON_AddNumberToObject(p, "step_ms", 50);
         return send_req(s, r, RQ_SUBMIT, err);
     }
-    if (!strcmp(s->commit_kind, "quantize")) {
-        char home[PATH_MAX], out[PATH_MAX + 256];
-        qt_err e2;
-        if (qt_session_home(home, sizeof home, &e2) != QT_OK) return qt_err_set(err, "%s", e2.msg);
-        /* checkpoints live in the session: checkpoints/v<recipe version>[-N] */
-        snprintf(out, sizeof out, "%s/sessions/%s/checkpoints", home, s->session);
-        if (mkdir(out, 0755) != 0 && errno != EEXIST) return qt_err_set(err, "commit: %s: %s", out, strerror(errno));
-        struct stat st;
-        snprintf(out, sizeof out, "%s/sessions/%s/checkpoints/v%d", home, s->session, s->recipe_version);
-        for (int k = 2; stat(out, &st) == 0 && k < 1000; k++)
-            snprintf(out, sizeof out, "%s/sessions/%s/checkpoints/v%d-%d", home, s->session, s->recipe_version, k);
+    if (!strcmp(s->commit_kind, "quantize")) {   /* the daemon puts it in the session's checkpoints/ */
         cJSON *r = submit_req(s, "quantize");
-        cJSON_AddStringToObject(cJSON_GetObjectItem(r, "params"), "out", out);
         if (send_req(s, r, RQ_SUBMIT, err) != QT_OK) return QT_ERR;
         if (!s->commit_eval) return QT_OK;
     }
@@ -855,7 +978,7 @@ static void d_close(struct src *s) {
 static const struct src_ops daemon_ops = {
     .name = "daemon",
     .fd = d_fd, .events = d_events, .pump = d_pump, .idle = d_idle, .pending = d_pending,
-    .recipe_set = d_recipe_set, .undo = d_undo, .redo = d_redo,
+    .edit_send = d_edit_send, .write_send = d_write_send, .undo = d_undo, .redo = d_redo,
     .variant_store = d_variant_store,
     .job_submit = d_job_submit, .job_cancel = d_job_cancel,
     .preview_send = d_preview_send, .lint_send = d_lint_send, .deploy_send = d_deploy_send,
@@ -877,43 +1000,56 @@ int src_shutdown_idle(struct src *s) {
     return 0;
 }
 
-/* Which engine calls the daemon serves: each is tried once at startup; an
- * answer (even an error about the input) means yes, "not available in this
- * build" (or any failure) means the UI does not offer it. */
-static void probe(struct src *s, struct dsrc *d) {
-    qt_err err = {{0}};
-    if (!s->model->metadata_only) {
-        int ti = -1;
-        for (int i = 0; i < s->model->n_tensors && ti < 0; i++)
-            if (qt_recipe_quantizable(&s->model->tensors[i]) && qt_role_is_linear(s->model->tensors[i].role)) ti = i;
-        if (ti >= 0) {
-            cJSON *r = op("preview"), *pairs = cJSON_AddArrayToObject(r, "pairs"), *p = cJSON_CreateArray();
-            cJSON_AddItemToArray(p, cJSON_CreateString(s->model->tensors[ti].name));
-            cJSON_AddItemToArray(p, cJSON_CreateString("int8-ch-sym"));
-            cJSON_AddItemToArray(pairs, p);
-            cJSON *res = qt_client_call(d->c, r, 30000, &err);
-            if (res) s->caps |= SRC_CAP_PREVIEW;
-            cJSON_Delete(res);
-        }
+/* Whether the daemon's hello lists op and, on a model with (weights) or
+ * without weights, can answer it. */
+static int has_op(const cJSON *h, const char *name, int weights) {
+    const cJSON *o;
+    cJSON_ArrayForEach(o, cJSON_GetObjectItem(h, "ops"))
+        if (!strcmp(jstr(o, "op"), name)) return weights || strcmp(jstr(o, "needs"), "weights");
+    return 0;
+}
+
+/* Whether the daemon's hello lists job kind as runnable here. */
+static int can_run(const cJSON *h, const char *kind, int weights) {
+    const cJSON *o;
+    cJSON_ArrayForEach(o, cJSON_GetObjectItem(h, "job_kinds"))
+        if (!strcmp(jstr(o, "kind"), kind))
+            return cJSON_IsTrue(cJSON_GetObjectItem(o, "runnable")) &&
+                   (weights || !cJSON_IsTrue(cJSON_GetObjectItem(o, "needs_weights")));
+    return 0;
+}
+
+/* What the UI offers: the engine's capabilities as its hello lists them
+ * (ops and job kinds), on a model with or without weights; the GPU
+ * catalog's names for the deploy panel. */
+static void capabilities(struct src *s, struct dsrc *d, const cJSON *h, int weights) {
+    s->caps = (has_op(h, "job_submit", weights) ? SRC_CAP_JOBS : 0) | (d->inproc ? 0 : SRC_CAP_DETACH) |
+              (has_op(h, "detail", weights) ? SRC_CAP_HIST : 0) | (has_op(h, "preview", weights) ? SRC_CAP_PREVIEW : 0);
+    if (has_op(h, "lint", weights)) s->caps |= SRC_CAP_LINT, s->lint_stale = 1;
+    if (has_op(h, "deploy", weights)) s->caps |= SRC_CAP_DEPLOY, s->deploy_stale = 1;
+    qt_err err;
+    cJSON *g = has_op(h, "gpus", weights) ? qt_client_call(d->c, op("gpus"), 30000, &err) : NULL;
+    const cJSON *names = cJSON_GetObjectItem(g, "gpus"), *v;
+    s->gpus = calloc((size_t)cJSON_GetArraySize(names) + 1, sizeof *s->gpus);
+    cJSON_ArrayForEach(v, names)
+        if (s->gpus && cJSON_IsString(v)) s->gpus[s->n_gpus++] = qt_strdup(v->valuestring);
+    tui_strcpy(s->deploy_gpu, sizeof s->deploy_gpu, jstr(g, "default"));
+    cJSON_Delete(g);
+    /* what `c` submits: quantize + eval, as far as this engine has them;
+     * else the `test` job kind when the daemon offers it (QTUNE_TEST_JOBS=1) */
+    int can_q = can_run(h, "quantize", weights);
+    int can_e = can_run(h, "eval", weights) && qt_share_find("data/eval.txt", d->eval_data, sizeof d->eval_data);
+    s->can_calib = can_run(h, "calib", weights);
+    s->can_eval = can_e;
+    s->can_sens = can_run(h, "sensitivity", weights) && d->eval_data[0];
+    if (can_q) {
+        snprintf(s->commit_kind, sizeof s->commit_kind, "quantize");
+        s->commit_eval = can_e;
+    } else if (can_e) {
+        snprintf(s->commit_kind, sizeof s->commit_kind, "eval");
+    } else if (can_run(h, "test", weights)) {
+        snprintf(s->commit_kind, sizeof s->commit_kind, "test");
     }
-    cJSON *res = qt_client_call(d->c, op("lint"), 30000, &err);
-    if (res) s->caps |= SRC_CAP_LINT, s->lint_stale = 1;
-    cJSON_Delete(res);
-    /* the GPU catalog (names for the deploy panel), as qtune deploy finds it */
-    struct qt_gpu_catalog cat;
-    int have = qt_gpu_catalog_load_default(NULL, &cat, &err) == QT_OK;
-    if (have) {
-        s->gpus = calloc((size_t)cat.n + 1, sizeof *s->gpus);
-        for (int i = 0; s->gpus && i < cat.n; i++) s->gpus[s->n_gpus++] = qt_strdup(cat.g[i].name);
-        const struct qt_gpu *h = qt_gpu_find(&cat, "H100-80G");
-        tui_strcpy(s->deploy_gpu, sizeof s->deploy_gpu, h ? h->name : cat.n ? cat.g[0].name : "");
-        qt_gpu_catalog_free(&cat);
-    }
-    cJSON *q = op("deploy");
-    if (s->deploy_gpu[0]) cJSON_AddStringToObject(q, "gpu", s->deploy_gpu);
-    res = qt_client_call(d->c, q, 30000, &err);
-    if (res) s->caps |= SRC_CAP_DEPLOY, s->deploy_stale = 1;
-    cJSON_Delete(res);
 }
 
 /* Synchronous call at startup (before the first frame). */
@@ -989,11 +1125,9 @@ int src_open_daemon(const char *model_path, const char *recipe_path, const char 
         size_t len;
         char *text = qt_read_file(recipe_path, &len, err);
         if (!text) goto fail;
-        struct qt_recipe *r;
-        if (qt_recipe_parse(text, len, recipe_path, &r, err) != QT_OK) { free(text); goto fail; }
-        qt_recipe_free(r);
         cJSON *q = op("recipe_set");
         cJSON_AddStringToObject(q, "text", text);
+        cJSON_AddStringToObject(q, "check", recipe_path);   /* refused with FILE:LINE:COL when it does not parse */
         free(text);
         cJSON *res = call(d, q, err);
         if (!res) goto fail;
@@ -1019,27 +1153,7 @@ int src_open_daemon(const char *model_path, const char *recipe_path, const char 
                                             : "the engine did not resolve it within 60 s");
         goto fail;
     }
-    /* what `c` submits: quantize + eval, as far as this engine has them;
-     * else the `test` job kind when the daemon offers it (QTUNE_TEST_JOBS=1) */
-    const struct qt_job_kind *kq = qt_job_kind_find("quantize"), *ke = qt_job_kind_find("eval");
-    int can_q = kq && kq->run && !s->model->metadata_only;
-    int can_e = ke && ke->run && !s->model->metadata_only &&
-                qt_share_find("data/eval.txt", d->eval_data, sizeof d->eval_data);
-    const struct qt_job_kind *kt = qt_job_kind_find("test"), *ks = qt_job_kind_find("sensitivity");
-    const struct qt_job_kind *kc = qt_job_kind_find("calib");
-    s->can_calib = kc && kc->run && !s->model->metadata_only;
-    s->can_eval = can_e;
-    s->can_sens = ks && ks->run && !s->model->metadata_only && d->eval_data[0];
-    if (can_q) {
-        snprintf(s->commit_kind, sizeof s->commit_kind, "quantize");
-        s->commit_eval = can_e;
-    } else if (can_e) {
-        snprintf(s->commit_kind, sizeof s->commit_kind, "eval");
-    } else if (kt && kt->run) {
-        snprintf(s->commit_kind, sizeof s->commit_kind, "test");
-    }
-    s->caps = SRC_CAP_JOBS | (inproc ? 0 : SRC_CAP_DETACH) | (s->model->metadata_only ? 0 : SRC_CAP_HIST);
-    probe(s, d);
+    capabilities(s, d, h, !s->model->metadata_only);
     s->saved_version = s->recipe_version;
     s->changed = 0;
     set_state(s);

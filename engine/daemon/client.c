@@ -22,6 +22,7 @@
 
 struct qt_client {
     struct qt_conn conn;
+    int trace_fd;              /* QTUNE_CLIENT_TRACE: every request sent is appended, -1 */
     int next_id;
     cJSON **q;                 /* (q_cap) ring of received, not yet handed out */
     int q_head, q_len, q_cap;
@@ -105,12 +106,29 @@ short qt_client_poll_events(const struct qt_client *c) {
     return (short)(POLLIN | (qt_conn_pending(&c->conn) ? POLLOUT : 0));
 }
 
+/* Appends req's line to the trace (one write: lines of several writers
+ * on O_APPEND stay whole). */
+static void qt_client_trace(struct qt_client *c, const cJSON *req) {
+    char *line = cJSON_PrintUnformatted(req);
+    if (!line) return;
+    size_t n = strlen(line);
+    char *b = realloc(line, n + 2);
+    if (b) {
+        b[n] = '\n';
+        ssize_t w = write(c->trace_fd, b, n + 1);
+        (void)w;   /* a diagnostic: a short write loses a trace line only */
+        line = b;
+    }
+    free(line);
+}
+
 int qt_client_send(struct qt_client *c, cJSON *req, qt_err *err) {
     if (!cJSON_IsObject(req)) { cJSON_Delete(req); qt_err_set(err, "request: not an object"); return -1; }
     int id;
     const cJSON *v = cJSON_GetObjectItem(req, "id");
     if (cJSON_IsNumber(v)) id = v->valueint;
     else { id = ++c->next_id; cJSON_AddNumberToObject(req, "id", id); }
+    if (c->trace_fd >= 0) qt_client_trace(c, req);
     int rc = qt_conn_send(&c->conn, req);
     cJSON_Delete(req);
     if (rc) { qt_err_set(err, "engine: out of memory"); return -1; }
@@ -249,6 +267,7 @@ int qt_client_connect(const char *session, int flags, int64_t since,
     struct qt_client *c = calloc(1, sizeof *c);
     if (!c) return qt_err_set(err, "engine: out of memory");
     c->conn.fd = -1;
+    c->trace_fd = -1;
     int fd = -1;
     if (flags & QT_CLIENT_INPROC) {
         int sv[2];
@@ -288,6 +307,8 @@ int qt_client_connect(const char *session, int flags, int64_t since,
         }
     }
     qt_conn_init(&c->conn, fd);
+    const char *tr = getenv("QTUNE_CLIENT_TRACE");
+    if (tr && *tr) c->trace_fd = open(tr, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (!(flags & QT_CLIENT_RAW) && say_hello(c, since, err)) { qt_client_close(c); return QT_ERR; }
     *out = c;
     return QT_OK;
@@ -300,6 +321,7 @@ void qt_client_close(struct qt_client *c) {
         qt_conn_flush_wait(&c->conn, 200, &e);
     }
     qt_conn_close(&c->conn);
+    if (c->trace_fd >= 0) close(c->trace_fd);
     if (c->has_thread) {
         pthread_join(c->thread, NULL);
         qt_daemon_free(c->d);

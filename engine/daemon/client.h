@@ -44,7 +44,9 @@ int qt_client_fd(const struct qt_client *c);
 short qt_client_poll_events(const struct qt_client *c);
 
 /* Sends a request.  Takes ownership of req; gives it an integer "id" when it
- * has none and returns that id (>= 1), or -1 with err. */
+ * has none and returns that id (>= 1), or -1 with err.  With the environment
+ * variable QTUNE_CLIENT_TRACE=FILE (read at connect) each request's line is
+ * also appended to FILE: tests count what a key press sends. */
 int qt_client_send(struct qt_client *c, cJSON *req, qt_err *err);
 /* Sends raw bytes as they are (tests, `qtune attach --raw`). */
 int qt_client_send_raw(struct qt_client *c, const char *data, size_t len, qt_err *err);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 
@@ -27,6 +28,13 @@ const char *qt_dop_str(const cJSON *req, const char *k) {
 int qt_dop_int(const cJSON *req, const char *k, int def) {
     const cJSON *v = cJSON_GetObjectItem(req, k);
     return cJSON_IsNumber(v) ? v->valueint : def;
+}
+
+const char *qt_dop_text(struct qt_daemon *d, const cJSON *req, char **own, qt_err *err) {
+    *own = NULL;
+    const char *text = qt_dop_str(req, "text");
+    if (text) return text;
+    return *own = qt_session_recipe(d->s, err);
 }
 
 void qt_dop_recipe_state(struct qt_daemon *d, cJSON *o, int with_text, qt_err *err) {
@@ -67,11 +75,19 @@ static void session_state(struct qt_daemon *d, cJSON *res) {
     if (d->s->model) cJSON_AddStringToObject(res, "model", d->s->model);
     else cJSON_AddNullToObject(res, "model");
     cJSON_AddNumberToObject(res, "recipe_version", d->s->hist_cur);
+    cJSON_AddStringToObject(res, "dir", d->s->dir);
     cJSON_AddItemToObject(res, "jobs", jobs_array(d));
 }
 
 /* ---- ops */
 
+/* hello {version, since?, client?}
+ *   -> {version, session, daemon_pid, seq, first_seq, model, recipe_version,
+ *       jobs[], gap, ops[{op, needs, summary}], job_kinds[{kind, runnable,
+ *       needs_model, needs_weights, summary}]}
+ * The first request of a connection; ops and job_kinds are this engine's
+ * capabilities, generated from the op and job kind tables. */
+static void capabilities(cJSON *res);
 static int op_hello(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     const cJSON *v = cJSON_GetObjectItem(req, "version");
     if (!cJSON_IsNumber(v))
@@ -91,12 +107,14 @@ static int op_hello(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *
         c->replay_since = s;
     }
     cJSON_AddBoolToObject(res, "gap", gap);
+    capabilities(res);
     const char *who = qt_dop_str(req, "client");
     qt_daemon_log(d, "client %d: hello%s%s", c->num, who ? " from " : "", who ? who : "");
     c->hello = 1;
     return QT_OK;
 }
 
+/* session {} -> hello's session fields (no replay, no ops). */
 static int op_session(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c; (void)req; (void)err;
     session_state(d, res);
@@ -115,6 +133,9 @@ static void model_summary(const struct qt_model *m, cJSON *res) {
     cJSON_AddBoolToObject(res, "metadata_only", m->metadata_only);
 }
 
+/* open {model} -> {model, arch, layers, mtp_layers, experts, tensors,
+ *                  params, bytes, metadata_only}
+ * Opens (or re-opens) the session's model and records it. */
 static int op_open(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
     const char *path = qt_dop_str(req, "model");
@@ -132,6 +153,7 @@ static int op_open(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
     return QT_OK;
 }
 
+/* model {} -> open's fields for the session's model (opened lazily). */
 static int op_model(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c; (void)req;
     const struct qt_model *m = qt_daemon_model(d, err);
@@ -157,6 +179,9 @@ void qt_dop_page_put(const struct qt_dop_page *pg, cJSON *res) {
     cJSON_AddNumberToObject(res, "offset", pg->offset);
 }
 
+/* tensors {filter?, offset?, limit?, compact?}
+ *   -> {count, offset, tensors[qt_tensor_json]} | compact lists
+ * The model's tensors, paged. */
 static int op_tensors(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
     const struct qt_model *m = qt_daemon_model(d, err);
@@ -192,8 +217,10 @@ static int op_tensors(struct qt_daemon *d, struct qt_client_slot *c, const cJSON
     return QT_OK;
 }
 
-/* detail {tensor, bins?}: summary statistics and a histogram of one
- * tensor's weights, from at most ~4M sampled elements (whole rows, evenly
+/* detail {tensor, bins?}
+ *   -> {name, shape, dtype, role, rows_sampled, elements, min, max, mean,
+ *       std, absmax, hist{lo, hi, counts[]}}
+ * Summary statistics and a histogram of one tensor's weights, from at most ~4M sampled elements (whole rows, evenly
  * strided), for the detail panel. */
 static int op_detail(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
@@ -251,6 +278,7 @@ static int op_detail(struct qt_daemon *d, struct qt_client_slot *c, const cJSON 
     return QT_OK;
 }
 
+/* recipe_get {} -> {text, version, can_undo, can_redo} */
 static int op_recipe_get(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c; (void)req;
     qt_dop_recipe_state(d, res, 1, err);
@@ -264,20 +292,27 @@ static int recipe_changed(struct qt_daemon *d, cJSON *res, qt_err *err) {
     return QT_OK;
 }
 
+/* recipe_set {text, check?} -> {text, version, can_undo, can_redo}
+ * A history step and a recipe event.  With check (a file name for the
+ * message) a text that does not parse is refused: "FILE:LINE:COL: why". */
 static int op_recipe_set(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
     const char *text = qt_dop_str(req, "text");
     if (!text) return qt_err_set(err, "recipe_set: no \"text\"");
+    const char *check = qt_dop_str(req, "check");
+    if (check && qt_dop_recipe_check(text, check, err)) return QT_ERR;
     if (qt_session_recipe_set(d->s, text, err)) return QT_ERR;
     return recipe_changed(d, res, err);
 }
 
+/* undo {} -> recipe_get's fields after one step back; a recipe event. */
 static int op_undo(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c; (void)req;
     if (qt_session_undo(d->s, err)) return QT_ERR;
     return recipe_changed(d, res, err);
 }
 
+/* redo {} -> recipe_get's fields after one step forward; a recipe event. */
 static int op_redo(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c; (void)req;
     if (qt_session_redo(d->s, err)) return QT_ERR;
@@ -291,17 +326,15 @@ static int slot_of(const cJSON *req, char *slot, qt_err *err) {
     return QT_OK;
 }
 
+/* variant_store {slot: "A"|"B", text?} -> {slot, bytes}
+ * Keeps text (default: the current recipe) as variant slot. */
 static int op_variant_store(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
     char slot;
     if (slot_of(req, &slot, err)) return QT_ERR;
-    const char *text = qt_dop_str(req, "text");
-    char *cur = NULL;
-    if (!text) {
-        cur = qt_session_recipe(d->s, err);
-        if (!cur) return QT_ERR;
-        text = cur;
-    }
+    char *cur;
+    const char *text = qt_dop_text(d, req, &cur, err);
+    if (!text) return QT_ERR;
     int rc = qt_session_variant_store(d->s, slot, text, err);
     if (rc == QT_OK) {
         char sl[2] = {slot, 0};
@@ -312,6 +345,7 @@ static int op_variant_store(struct qt_daemon *d, struct qt_client_slot *c, const
     return rc;
 }
 
+/* variant_get {slot} -> {slot, text|null} */
 static int op_variant_get(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
     char slot;
@@ -326,6 +360,23 @@ static int op_variant_get(struct qt_daemon *d, struct qt_client_slot *c, const c
     return QT_OK;
 }
 
+/* checkpoints/v<recipe version>[-N] in the session directory, created up
+ * to checkpoints/ (the writer refuses an existing output). */
+static int checkpoint_dir(struct qt_daemon *d, char *out, size_t n, qt_err *err) {
+    if (n < PATH_MAX) return qt_err_set(err, "commit: path buffer too small");
+    char dir[PATH_MAX - 32];   /* room for /vN-K in out */
+    qt_session_path(d->s, "checkpoints", dir, sizeof dir);
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) return qt_err_set(err, "commit: %s: %s", dir, strerror(errno));
+    struct stat st;
+    snprintf(out, n, "%s/v%d", dir, d->s->hist_cur);
+    for (int k = 2; stat(out, &st) == 0 && k < 1000; k++) snprintf(out, n, "%s/v%d-%d", dir, d->s->hist_cur, k);
+    return QT_OK;
+}
+
+/* job_submit {kind, text?, params?} -> {job}
+ * Queues a job of kind on text (default: the current recipe), frozen.  A
+ * quantize job without params.out writes a checkpoint in the session
+ * (checkpoints/v<recipe version>[-N]). */
 static int op_job_submit(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
     const char *kind = qt_dop_str(req, "kind");
@@ -341,21 +392,28 @@ static int op_job_submit(struct qt_daemon *d, struct qt_client_slot *c, const cJ
     if (k->needs_model && !d->s->model) return qt_err_set(err, "job_submit: no model opened in this session (send open first)");
     const cJSON *p = cJSON_GetObjectItem(req, "params");
     if (p && !cJSON_IsObject(p)) return qt_err_set(err, "job_submit: \"params\" must be an object");
-    if (k->check && k->check(p ? p : NULL, err)) return qt_err_prefix(err, "job_submit");
-    const char *text = qt_dop_str(req, "text");
-    char *cur = NULL;
-    if (!text) {
-        cur = qt_session_recipe(d->s, err);
-        if (!cur) return QT_ERR;
-        text = cur;
+    cJSON *own_p = NULL;
+    if (!strcmp(kind, "quantize") && !qt_dop_str(p, "out")) {
+        /* a commit from the TUI: a checkpoint in the session */
+        char out[PATH_MAX + 32];
+        if (checkpoint_dir(d, out, sizeof out, err)) return QT_ERR;
+        own_p = p ? cJSON_Duplicate(p, 1) : cJSON_CreateObject();
+        cJSON_AddStringToObject(own_p, "out", out);
+        p = own_p;
     }
+    if (k->check && k->check(p ? p : NULL, err)) { cJSON_Delete(own_p); return qt_err_prefix(err, "job_submit"); }
+    char *cur;
+    const char *text = qt_dop_text(d, req, &cur, err);
+    if (!text) { cJSON_Delete(own_p); return QT_ERR; }
     struct qt_job *j = qt_daemon_job_add(d, kind, p ? cJSON_Duplicate(p, 1) : cJSON_CreateObject(), text, err);
+    cJSON_Delete(own_p);
     free(cur);
     if (!j) return QT_ERR;
     cJSON_AddItemToObject(res, "job", qt_daemon_job_json(j));
     return QT_OK;
 }
 
+/* job_list {} -> {jobs[]} */
 static int op_job_list(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c; (void)req; (void)err;
     cJSON_AddItemToObject(res, "jobs", jobs_array(d));
@@ -370,6 +428,7 @@ static struct qt_job *req_job(struct qt_daemon *d, const cJSON *req, const char 
     return j;
 }
 
+/* job_get {job} -> {job, report|null, recipe|null, log} */
 static int op_job_get(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
     struct qt_job *j = req_job(d, req, "job_get", err);
@@ -394,6 +453,7 @@ static int op_job_get(struct qt_daemon *d, struct qt_client_slot *c, const cJSON
     return QT_OK;
 }
 
+/* job_cancel {job} -> {job} */
 static int op_job_cancel(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
     struct qt_job *j = req_job(d, req, "job_cancel", err);
@@ -403,6 +463,7 @@ static int op_job_cancel(struct qt_daemon *d, struct qt_client_slot *c, const cJ
     return QT_OK;
 }
 
+/* shutdown {force?} -> {}; refused while jobs run unless force. */
 static int op_shutdown(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)res;
     int force = cJSON_IsTrue(cJSON_GetObjectItem(req, "force"));
@@ -414,24 +475,69 @@ static int op_shutdown(struct qt_daemon *d, struct qt_client_slot *c, const cJSO
     return QT_OK;
 }
 
-static const struct {
+/* The ops, declaratively: hello's list is generated from this table
+ * (docs/protocol.md documents each; the contract comment sits by its
+ * function).  needs: what the session must have for the op to answer. */
+enum { NEEDS_NONE, NEEDS_MODEL, NEEDS_WEIGHTS };
+static const struct op_row {
     const char *name;
     op_fn fn;
+    int needs;
+    const char *summary;
 } ops[] = {
-    {"hello", op_hello},           {"session", op_session},
-    {"open", op_open},             {"model", op_model},
-    {"tensors", op_tensors},       {"detail", op_detail},
-    {"preview", qt_dop_preview},
-    {"recipe_get", op_recipe_get}, {"recipe_set", op_recipe_set},
-    {"undo", op_undo},             {"redo", op_redo},
-    {"variant_store", op_variant_store}, {"variant_get", op_variant_get},
-    {"resolve", qt_dop_resolve},   {"match", qt_dop_match},
-    {"recipe_edit", qt_dop_recipe_edit},
-    {"lint", qt_dop_lint},         {"deploy", qt_dop_deploy},
-    {"job_submit", op_job_submit}, {"job_list", op_job_list},
-    {"job_get", op_job_get},       {"job_cancel", op_job_cancel},
-    {"shutdown", op_shutdown},
+    {"hello", op_hello, NEEDS_NONE, "protocol version, session state, this engine's ops and job kinds"},
+    {"session", op_session, NEEDS_NONE, "session state"},
+    {"open", op_open, NEEDS_NONE, "open a model in the session"},
+    {"model", op_model, NEEDS_MODEL, "the session's model in numbers"},
+    {"tensors", op_tensors, NEEDS_MODEL, "the model's tensors, paged"},
+    {"detail", op_detail, NEEDS_WEIGHTS, "statistics and a histogram of one tensor's weights"},
+    {"preview", qt_dop_preview, NEEDS_WEIGHTS, "error of (tensor, scheme) pairs"},
+    {"recipe_get", op_recipe_get, NEEDS_NONE, "the current recipe"},
+    {"recipe_set", op_recipe_set, NEEDS_NONE, "replace the current recipe (a history step)"},
+    {"recipe_write", qt_dop_recipe_write, NEEDS_NONE, "write the current recipe to a file"},
+    {"undo", op_undo, NEEDS_NONE, "one history step back"},
+    {"redo", op_redo, NEEDS_NONE, "one history step forward"},
+    {"variant_store", op_variant_store, NEEDS_NONE, "keep a recipe as variant A or B"},
+    {"variant_get", op_variant_get, NEEDS_NONE, "a variant's text"},
+    {"resolve", qt_dop_resolve, NEEDS_MODEL, "what a recipe does to every tensor, paged"},
+    {"match", qt_dop_match, NEEDS_MODEL, "what one pattern matches"},
+    {"edit", qt_dop_edit, NEEDS_MODEL, "an edit intent on tree nodes (one key press)"},
+    {"recipe_edit", qt_dop_recipe_edit, NEEDS_NONE, "one entry-level recipe change"},
+    {"lint", qt_dop_lint, NEEDS_MODEL, "lint findings of a recipe"},
+    {"deploy", qt_dop_deploy, NEEDS_MODEL, "deployment estimate of a recipe on a GPU"},
+    {"gpus", qt_dop_gpus, NEEDS_NONE, "the GPU catalog's names"},
+    {"job_submit", op_job_submit, NEEDS_NONE, "queue a job"},
+    {"job_list", op_job_list, NEEDS_NONE, "every job"},
+    {"job_get", op_job_get, NEEDS_NONE, "one job's record, report, frozen recipe and log"},
+    {"job_cancel", op_job_cancel, NEEDS_NONE, "cancel a job"},
+    {"shutdown", op_shutdown, NEEDS_NONE, "stop the daemon"},
 };
+
+static const char *const needs_names[] = {[NEEDS_NONE] = NULL, [NEEDS_MODEL] = "model", [NEEDS_WEIGHTS] = "weights"};
+
+/* hello's capabilities: the op table and the job kind table. */
+static void capabilities(cJSON *res) {
+    cJSON *a = cJSON_AddArrayToObject(res, "ops");
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "op", ops[i].name);
+        if (needs_names[ops[i].needs]) cJSON_AddStringToObject(o, "needs", needs_names[ops[i].needs]);
+        else cJSON_AddNullToObject(o, "needs");
+        cJSON_AddStringToObject(o, "summary", ops[i].summary);
+        cJSON_AddItemToArray(a, o);
+    }
+    cJSON *k = cJSON_AddArrayToObject(res, "job_kinds");
+    for (int i = 0; qt_job_kind_at(i); i++) {
+        const struct qt_job_kind *jk = qt_job_kind_at(i);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "kind", jk->name);
+        cJSON_AddBoolToObject(o, "runnable", jk->run != NULL);
+        cJSON_AddBoolToObject(o, "needs_model", jk->needs_model);
+        cJSON_AddBoolToObject(o, "needs_weights", jk->needs_weights);
+        cJSON_AddStringToObject(o, "summary", jk->summary);
+        cJSON_AddItemToArray(k, o);
+    }
+}
 
 int qt_daemon_op(struct qt_daemon *d, struct qt_client_slot *c, const char *op,
                  const cJSON *req, cJSON *result, qt_err *err) {
