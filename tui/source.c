@@ -11,7 +11,6 @@
 
 #include <cJSON.h>
 
-#include "eval/preview.h"
 #include "screen.h"
 
 /* ---- resolutions ---- */
@@ -39,14 +38,12 @@ void src_res_finish(const struct src *s, struct src_res *r) {
         sum->params += qt_tensor_numel(t);
         sum->bytes_before += (int64_t)t->nbytes;
         sum->bytes_after += x->bytes;
-        /* bits per weight over the quantizable weights as the engine counts
-         * them (Linear weights but lm_head: qtune preview, resolve's total) */
-        if (qt_preview_quantizable(m, i)) {
-            sum->q_params += qt_tensor_numel(t);
-            sum->q_bytes_after += x->bytes;
-        }
         sum->n_quantized += x->quantized;
     }
+    /* bits per weight over the quantizable weights as the engine counts
+     * them (resolve's total: Linear weights but lm_head, as qtune preview) */
+    sum->q_params = r->total_params;
+    sum->q_bytes_after = r->total_bytes;
     sum->bpw = sum->q_params ? 8.0 * (double)sum->q_bytes_after / (double)sum->q_params : 0;
 }
 

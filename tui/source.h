@@ -87,6 +87,7 @@ struct src_res {
     struct src_tres *t;       /* (model->n_tensors) the last complete answer; NULL before one */
     int n_pats;
     struct src_pat *pats;     /* (n_pats) targets then ignores, per modifier */
+    int64_t total_params, total_bytes;   /* the answer's total: quantizable weights and their bytes after */
     struct src_summary sum;
 };
 

@@ -214,10 +214,12 @@ static void resolve_fail(struct src *s, int slot, const char *why) {
     resolve_done(s, slot, RS_ERROR, why);
 }
 
-/* The patterns of a resolution answer (every resolve page carries them;
- * the first page's are taken) into r. */
+/* The patterns and total of a resolution answer (every resolve page
+ * carries them; the first page's are taken) into r. */
 static int pats_parse(struct src_res *r, const cJSON *res) {
-    const cJSON *arr = cJSON_GetObjectItem(res, "patterns"), *p;
+    const cJSON *arr = cJSON_GetObjectItem(res, "patterns"), *p, *tot = cJSON_GetObjectItem(res, "total");
+    r->total_params = (int64_t)jnum(tot, "params", 0);
+    r->total_bytes = (int64_t)jnum(tot, "bytes", 0);
     free(r->pats);
     r->n_pats = 0;
     r->pats = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof *r->pats);
@@ -1089,6 +1091,7 @@ int src_open_daemon(const char *model_path, const char *recipe_path, const char 
     if (qt_client_connect(name, inproc ? QT_CLIENT_INPROC : QT_CLIENT_START, -1, &d->c, err) != QT_OK)
         goto fail;
     const cJSON *h = qt_client_hello(d->c);
+    tui_strcpy(s->session_dir, sizeof s->session_dir, jstr(h, "dir"));   /* session paths come from sessions/ */
     const char *have = cJSON_GetStringValue(cJSON_GetObjectItem(h, "model"));
     char abs[PATH_MAX];
     if (model_path) {
@@ -1104,7 +1107,8 @@ int src_open_daemon(const char *model_path, const char *recipe_path, const char 
         if (!have) { qt_err_set(err, "session %s: no model (qtune open MODEL -s %s)", name, name); goto fail; }
         tui_strcpy(abs, sizeof abs, have);
     }
-    if (qt_model_open(abs, &s->model, err) != QT_OK) goto fail;
+    /* the model as the daemon describes it: this process opens no files */
+    if (qt_client_model(d->c, &s->model, err) != QT_OK) goto fail;
     {
         const char *b = strrchr(abs, '/');
         tui_strcpy(s->model_name, sizeof s->model_name, b ? b + 1 : abs);

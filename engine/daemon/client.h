@@ -65,6 +65,14 @@ cJSON *qt_client_next(struct qt_client *c);
  * connection). */
 cJSON *qt_client_call(struct qt_client *c, cJSON *req, int timeout_ms, qt_err *err);
 
+struct qt_model;
+/* The session's model as its daemon describes it (`model`, then `tensors`
+ * in the compact form, paged): the tensor table (names, shapes, dtypes,
+ * roles, layers, experts, fused groups, bytes) and the config's counts, no
+ * files and no weights.  What a thin client shows instead of opening the
+ * model itself.  Waits (startup); free with qt_model_free. */
+int qt_client_model(struct qt_client *c, struct qt_model **out, qt_err *err);
+
 /* Seq of the newest event handed out by qt_client_next (or the hello seq):
  * pass it as since when reconnecting. */
 int64_t qt_client_last_seq(const struct qt_client *c);

@@ -12,6 +12,8 @@
 #include "daemon/daemon_ops.h"
 #include "daemon/job.h"
 #include "model/match.h"
+#include "base/hmap.h"
+#include "io/report.h"
 #include "model/model.h"
 #include "sessions/session.h"
 
@@ -179,42 +181,153 @@ void qt_dop_page_put(const struct qt_dop_page *pg, cJSON *res) {
     cJSON_AddNumberToObject(res, "offset", pg->offset);
 }
 
+/* Index of name in arr (added when new): the few dtypes and roles of a page. */
+static int name_index(cJSON *arr, const char *name) {
+    int k = 0;
+    const cJSON *v;
+    cJSON_ArrayForEach(v, arr) {
+        if (!strcmp(v->valuestring, name)) return k;
+        k++;
+    }
+    cJSON_AddItemToArray(arr, cJSON_CreateString(name));
+    return k;
+}
+
+/* A JSON list built as text (added raw): numbers with %lld, strings
+ * escaped.  cJSON's own number printing (print, read back, print again) is
+ * most of the time of a 45,000-tensor description. */
+struct rawlist {
+    char *b;
+    size_t n, cap;
+    int err;
+};
+
+static void raw_reserve(struct rawlist *l, size_t more) {
+    if (l->err || l->n + more + 2 <= l->cap) return;
+    size_t cap = l->cap ? l->cap : 4096;
+    while (l->n + more + 2 > cap) cap *= 2;
+    char *b = realloc(l->b, cap);
+    if (!b) { l->err = 1; return; }
+    l->b = b;
+    l->cap = cap;
+}
+
+static void raw_sep(struct rawlist *l) {
+    raw_reserve(l, 1);
+    if (l->err) return;
+    char ch = l->n ? ',' : '[';
+    l->b[l->n++] = ch;
+}
+
+static void raw_int(struct rawlist *l, long long v) {
+    raw_sep(l);
+    raw_reserve(l, 24);
+    if (!l->err) l->n += (size_t)snprintf(l->b + l->n, l->cap - l->n, "%lld", v);
+}
+
+static void raw_str(struct rawlist *l, const char *s) {
+    raw_sep(l);
+    raw_reserve(l, strlen(s) * 6 + 2);
+    if (l->err) return;
+    l->b[l->n++] = '"';
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') l->b[l->n++] = '\\', l->b[l->n++] = (char)*p;
+        else if (*p < 0x20) l->n += (size_t)snprintf(l->b + l->n, l->cap - l->n, "\\u%04x", *p);
+        else l->b[l->n++] = (char)*p;
+    }
+    l->b[l->n++] = '"';
+}
+
+/* Adds the list to o as key and frees its buffer; 1 when out of memory. */
+static int raw_put(cJSON *o, const char *key, struct rawlist *l) {
+    int bad = l->err;
+    if (!bad) {
+        raw_reserve(l, 1);
+        if (!l->n) l->b[l->n++] = '[';
+        l->b[l->n++] = ']';
+        l->b[l->n] = 0;
+        bad = l->err || !cJSON_AddRawToObject(o, key, l->b);
+    }
+    free(l->b);
+    memset(l, 0, sizeof *l);
+    return bad;
+}
+
 /* tensors {filter?, offset?, limit?, compact?}
- *   -> {count, offset, tensors[qt_tensor_json]} | compact lists
- * The model's tensors, paged. */
+ *   -> {count, offset, tensors[{index, qt_tensor_json's fields}]}
+ *   compact -> {count, offset, names[], ndim[], dims[] (the shapes, flat),
+ *               dtypes[], dtype[], roles[], role[], layer[], expert[], mtp[],
+ *               groups[], group[], i[]? (with a filter)}
+ * The model's tensors, paged.  The compact form is how a client learns the
+ * model it shows (the TUI opens no model of its own): parallel lists, dtype,
+ * role and group as indices into the page's name lists (-1: no group);
+ * bytes are the shape's elements times the dtype's size. */
 static int op_tensors(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
     const struct qt_model *m = qt_daemon_model(d, err);
     if (!m) return QT_ERR;
     const char *filter = qt_dop_str(req, "filter");
+    int compact = cJSON_IsTrue(cJSON_GetObjectItem(req, "compact"));
     struct qt_dop_page pg;
     qt_dop_page_init(req, &pg);
     struct qt_name_filter *f;
     if (qt_name_filter_open(filter, &f, err)) return qt_err_prefix(err, "tensors: filter");
-    cJSON *arr = cJSON_CreateArray();
-    for (int i = 0; i < m->n_tensors; i++) {
+    if (!compact) {
+        cJSON *arr = cJSON_CreateArray();
+        for (int i = 0; i < m->n_tensors; i++) {
+            if (!qt_name_filter_match(f, m->tensors[i].name) || !qt_dop_page_take(&pg)) continue;
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "index", i);
+            cJSON_AddItemToArray(arr, qt_tensor_json(o, m, i));
+        }
+        qt_name_filter_free(f);
+        qt_dop_page_put(&pg, res);
+        cJSON_AddItemToObject(res, "tensors", arr);
+        return QT_OK;
+    }
+    enum { L_NAME, L_NDIM, L_DIMS, L_DTYPE, L_ROLE, L_LAYER, L_EXPERT, L_MTP, L_GROUP, L_GNAME, L_I, L_N };
+    static const char *const keys[L_N] = {"names", "ndim", "dims", "dtype", "role", "layer", "expert", "mtp",
+                                          "group", "groups", "i"};
+    struct rawlist L[L_N];
+    memset(L, 0, sizeof L);
+    cJSON *dtypes = cJSON_CreateArray(), *roles = cJSON_CreateArray();
+    struct qt_hmap gmap = {0};   /* group name -> index in the page's groups (keys borrowed from m) */
+    int oom = qt_hmap_init(&gmap, 1024) != QT_OK, n_g = 0;
+    for (int i = 0; i < m->n_tensors && !oom; i++) {
         const struct qt_tensor *t = &m->tensors[i];
         if (!qt_name_filter_match(f, t->name) || !qt_dop_page_take(&pg)) continue;
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "index", i);
-        cJSON_AddStringToObject(o, "name", t->name);
-        cJSON *sh = cJSON_AddArrayToObject(o, "shape");
-        for (int a = 0; a < t->ndim; a++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->shape[a]));
-        cJSON_AddStringToObject(o, "dtype", qt_dtype_name(t->dtype));
-        cJSON_AddStringToObject(o, "role", qt_role_name(t->role));
-        cJSON_AddNumberToObject(o, "layer", t->layer);
-        cJSON_AddNumberToObject(o, "expert", t->expert);
-        cJSON_AddNumberToObject(o, "mtp", t->mtp);
-        if (t->group >= 0 && t->group < m->n_groups) cJSON_AddStringToObject(o, "group", m->groups[t->group].name);
-        else cJSON_AddNullToObject(o, "group");
-        cJSON_AddNumberToObject(o, "params", (double)qt_tensor_numel(t));
-        cJSON_AddNumberToObject(o, "bytes", (double)t->nbytes);
-        cJSON_AddItemToArray(arr, o);
+        raw_str(&L[L_NAME], t->name);
+        raw_int(&L[L_NDIM], t->ndim);
+        for (int a = 0; a < t->ndim; a++) raw_int(&L[L_DIMS], (long long)t->shape[a]);
+        raw_int(&L[L_DTYPE], name_index(dtypes, qt_dtype_name(t->dtype)));
+        raw_int(&L[L_ROLE], name_index(roles, qt_role_name(t->role)));
+        raw_int(&L[L_LAYER], t->layer);
+        raw_int(&L[L_EXPERT], t->expert);
+        raw_int(&L[L_MTP], t->mtp);
+        int g = -1;
+        if (t->group >= 0 && t->group < m->n_groups) {   /* thousands on GLM-4.6: by name through a map */
+            const char *gn = m->groups[t->group].name;
+            if ((g = qt_hmap_get(&gmap, gn)) < 0) {
+                g = n_g++;
+                raw_str(&L[L_GNAME], gn);
+                if (qt_hmap_put(&gmap, gn, g) != QT_OK) oom = 1;
+            }
+        }
+        raw_int(&L[L_GROUP], g);
+        if (f) raw_int(&L[L_I], i);
     }
     qt_name_filter_free(f);
+    qt_hmap_free(&gmap);
     qt_dop_page_put(&pg, res);
-    cJSON_AddItemToObject(res, "tensors", arr);
-    return QT_OK;
+    for (int k = 0; k < L_N; k++) {
+        if (k == L_I && !L[k].n) { free(L[k].b); continue; }
+        if (k == L_DTYPE) cJSON_AddItemToObject(res, "dtypes", dtypes), dtypes = NULL;
+        if (k == L_ROLE) cJSON_AddItemToObject(res, "roles", roles), roles = NULL;
+        oom |= raw_put(res, keys[k], &L[k]);
+    }
+    cJSON_Delete(dtypes);
+    cJSON_Delete(roles);
+    return oom ? qt_err_set(err, "tensors: out of memory") : QT_OK;
 }
 
 /* detail {tensor, bins?}

@@ -1,0 +1,12 @@
+build2/cli/bench_preview.o: cli/bench_preview.c \
+ /usr/include/cjson/cJSON.h cli/cli.h engine/base/qt.h \
+ engine/base/dtype.h engine/eval/preview.h engine/model/model.h \
+ engine/quant/quant.h engine/quant/scheme.h
+/usr/include/cjson/cJSON.h:
+cli/cli.h:
+engine/base/qt.h:
+engine/base/dtype.h:
+engine/eval/preview.h:
+engine/model/model.h:
+engine/quant/quant.h:
+engine/quant/scheme.h:

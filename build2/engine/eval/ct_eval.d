@@ -1,0 +1,12 @@
+build2/engine/eval/ct_eval.o: engine/eval/ct_eval.c engine/eval/ct_eval.h \
+ engine/eval/forward.h engine/model/model.h engine/base/dtype.h \
+ engine/base/qt.h engine/model/ct_read.h engine/model/arch.h \
+ engine/quant/scheme.h
+engine/eval/ct_eval.h:
+engine/eval/forward.h:
+engine/model/model.h:
+engine/base/dtype.h:
+engine/base/qt.h:
+engine/model/ct_read.h:
+engine/model/arch.h:
+engine/quant/scheme.h:

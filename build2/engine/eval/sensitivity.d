@@ -1,0 +1,12 @@
+build2/engine/eval/sensitivity.o: engine/eval/sensitivity.c \
+ engine/eval/sensitivity.h engine/eval/eval.h engine/eval/forward.h \
+ engine/model/model.h engine/base/dtype.h engine/base/qt.h \
+ engine/eval/qplan.h engine/quant/scheme.h
+engine/eval/sensitivity.h:
+engine/eval/eval.h:
+engine/eval/forward.h:
+engine/model/model.h:
+engine/base/dtype.h:
+engine/base/qt.h:
+engine/eval/qplan.h:
+engine/quant/scheme.h:
