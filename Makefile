@@ -13,18 +13,34 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
 CFLAGS  += $(OPT) $(WARN) -std=gnu11 -pthread $(SANITIZE)
 CPPFLAGS = -Iengine -I. -Itui -Ipanels -Icli $(PKG_CFLAGS) -D_GNU_SOURCE
-LDLIBS   = $(PKG_LIBS) -lm -lpthread
+LDLIBS   = $(PKG_LIBS) $(CUDA_LIBS) -lm -lpthread
 LDFLAGS += $(SANITIZE) -pthread
 
 ENGINE_SRC := $(sort $(wildcard engine/*/*.c sessions/*.c))
+
+# CUDA backend (engine/backend/cuda): built when nvcc is found (make NVCC=
+# builds without it).  One target, sm_90 machine code plus its PTX for newer
+# GPUs; cudart linked statically, cuBLAS dynamically from the toolkit.
+NVCC    ?= $(shell command -v nvcc 2>/dev/null)
+ifneq ($(strip $(NVCC)),)
+CUDA_HOME ?= $(patsubst %/bin/,%,$(dir $(realpath $(NVCC))))
+CUDA_LIB  := $(firstword $(wildcard $(CUDA_HOME)/lib64 $(CUDA_HOME)/lib))
+NVFLAGS ?= -O3 -std=c++17 -gencode=arch=compute_90,code=[sm_90,compute_90] -Xcompiler -Wall
+CUDA_SRC := $(sort $(wildcard engine/backend/cuda/*.cu))
+CUDA_OBJ := $(CUDA_SRC:%.cu=$(BUILD)/%.o)
+CUDA_LIBS := -L$(CUDA_LIB) -Wl,-rpath,$(CUDA_LIB) -lcublas -lcusolver -lcudart_static -ldl -lrt -lstdc++
+else
+CUDA_OBJ := $(BUILD)/engine/backend/cuda/none.o
+CUDA_LIBS :=
+endif
 UI_SRC     := $(sort $(wildcard tui/*.c panels/*.c cli/*.c))
 TEST_SRC   := $(sort $(wildcard tests/unit/test_*.c))
-ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
+ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o) $(CUDA_OBJ)
 UI_OBJ     := $(UI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN   := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 DEPS_OK    := $(BUILD)/.deps-ok
 
-.PHONY: all demo test unit asan clean deps
+.PHONY: all demo test test-cuda unit asan clean deps
 all: qtune
 
 deps: $(DEPS_OK)
@@ -35,6 +51,12 @@ $(DEPS_OK): scripts/deps.sh
 $(BUILD)/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+# quant.cu and fwd.cu share quant.c's arithmetic: no fused multiply-adds the
+# CPU does not do (explicit fmaf stays fused).
+$(BUILD)/engine/backend/cuda/%.o: engine/backend/cuda/%.cu | $(DEPS_OK)
+	@mkdir -p $(@D)
+	$(NVCC) -Iengine -I. -D_GNU_SOURCE $(NVFLAGS) -fmad=false -MMD -MP -c -o $@ $<
 
 $(BUILD)/libqtengine.a: $(ENGINE_OBJ)
 	@rm -f $@
@@ -55,6 +77,11 @@ unit: $(TEST_BIN)
 test: $(BUILD)/qtune $(TEST_BIN)
 	@QTUNE_TEST_DEPS=1 sh scripts/deps.sh
 	@QTUNE_BIN=$(BUILD)/qtune QTUNE_TESTBIN=$(BUILD)/tests sh tests/run.sh
+
+# The CUDA backend against the CPU one, on a machine with a GPU (SKIP lines
+# without one).
+test-cuda: $(BUILD)/qtune $(BUILD)/tests/test_cuda
+	@QTUNE_BIN=$(BUILD)/qtune QTUNE_TESTBIN=$(BUILD)/tests sh tests/cuda/run.sh
 
 demo: qtune
 	./qtune share/models/tiny-glm-moe --calib share/data/calib.txt

@@ -38,9 +38,17 @@ int qt_bench_forward(void **json_out, qt_err *err) {
     const char *root = getenv("QTUNE_ROOT");
     char path[4096];
     snprintf(path, sizeof path, "%s/share/models/tiny-glm-moe", root ? root : ".");
+    /* QTUNE_BENCH_MODEL / _NSEQ / _SEQ / _REPS: another checkpoint and batch
+     * (the GPU streaming runs of docs/cuda-notes.md) */
+    const char *em = getenv("QTUNE_BENCH_MODEL");
+    if (em && *em) snprintf(path, sizeof path, "%s", em);
     struct qt_model *m;
     if (qt_model_open(path, &m, err) != QT_OK) return QT_ERR;
-    const int nseq = 4, seq = 512, reps = 3;
+    const char *ev;
+    int nseq = 4, seq = 512, reps = 3;
+    if ((ev = getenv("QTUNE_BENCH_NSEQ")) && atoi(ev) > 0) nseq = atoi(ev);
+    if ((ev = getenv("QTUNE_BENCH_SEQ")) && atoi(ev) > 0) seq = atoi(ev);
+    if ((ev = getenv("QTUNE_BENCH_REPS")) && atoi(ev) > 0) reps = atoi(ev);
     int64_t n = (int64_t)nseq * seq;
     int32_t *tok = malloc(sizeof(int32_t) * (size_t)n);
     float *logits = malloc(sizeof(float) * (size_t)n * (size_t)m->cfg.vocab);
@@ -59,6 +67,8 @@ int qt_bench_forward(void **json_out, qt_err *err) {
         if (t < best) best = t;
     }
     double flops = qt_fwd_flops(m, nseq, seq);
+    struct qt_cuda_fwd_timing gt;
+    int on_gpu = qt_fwd_gpu_stats(f, &gt);
     qt_fwd_free(f);
     free(tok);
     free(logits);
@@ -69,7 +79,7 @@ int qt_bench_forward(void **json_out, qt_err *err) {
     int nt = qt_nthreads();
     openblas_set_num_threads(nt);
     double peak = sgemm_rate(2048, 2048, 2048, 3);
-    double head = sgemm_rate((int)n, m->cfg.vocab, m->cfg.hidden, 3);
+    double head = on_gpu ? 0 : sgemm_rate((int)n, m->cfg.vocab, m->cfg.hidden, 3);
     openblas_set_num_threads(1);   /* as the forward leaves it */
     double gf = flops / best / 1e9;
     cJSON *j = cJSON_CreateObject();
@@ -78,6 +88,20 @@ int qt_bench_forward(void **json_out, qt_err *err) {
     cJSON_AddNumberToObject(j, "value", gf);
     cJSON_AddNumberToObject(j, "baseline", peak);
     cJSON_AddNumberToObject(j, "ratio", peak > 0 ? gf / peak : 0);
+    cJSON_AddNumberToObject(j, "tokens_per_s", (double)n / best);
+    if (on_gpu) {
+        cJSON *g = cJSON_AddObjectToObject(j, "gpu");
+        cJSON_AddNumberToObject(g, "runs", reps);
+        cJSON_AddNumberToObject(g, "layers_s", gt.layers);
+        cJSON_AddNumberToObject(g, "read_s", gt.read);
+        cJSON_AddNumberToObject(g, "upload_s", gt.upload);
+        cJSON_AddNumberToObject(g, "wait_s", gt.wait);
+        cJSON_AddNumberToObject(g, "resident_gib", (double)gt.resident / 1073741824.0);
+        cJSON_AddNumberToObject(g, "streamed_gib", (double)gt.streamed / 1073741824.0);
+        cJSON_AddBoolToObject(g, "streaming", gt.streaming);
+        cJSON_AddNumberToObject(g, "model_gib", (double)qt_model_bytes(m, -1) / 1073741824.0);
+    }
+    cJSON_AddNumberToObject(j, "forward_ms", best * 1e3);
     cJSON_AddStringToObject(j, "unit", "GFLOP/s");
     cJSON *d = cJSON_AddObjectToObject(j, "detail");
     cJSON_AddNumberToObject(d, "tokens_per_s", (double)n / best);

@@ -11,6 +11,14 @@ int cli_fail(const qt_err *err);
 int cli_failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_usage(const char *cmd, const char *usage);
 
+/* stdout and stderr escape control characters (see main.c); progress lines
+ * that redraw with \r and ESC[K write to the raw stderr and escape the
+ * untrusted part themselves with cli_esc (into buf of size n; returns buf). */
+FILE *cli_raw_stderr(void);
+/* Gives curses the real stdout/stderr back (the TUI guards its cells). */
+void cli_unfilter_output(void);
+const char *cli_esc(const char *s, char *buf, size_t n);
+
 /* Prints a cJSON document (as void* to keep cJSON out of this header) on
  * stdout, formatted, followed by a newline; frees it. */
 void cli_print_json(void *cjson);
@@ -56,6 +64,7 @@ QT_COMMANDS(QT_CMD_DECL)
     X(preview, "error statistics throughput vs memcpy")                     \
     X(forward, "forward pass GFLOP/s vs OpenBLAS sgemm")                    \
     X(quantize, "checkpoint write throughput vs plain copy")                \
+    X(gptq, "GPTQ of a GLM-4.6 MoE layer on the GPU (CUDA backend)")        \
     X(ui, "time per frame replaying 1,000 navigation keys")
 
 #define QT_BENCH_DECL(name, summary) \

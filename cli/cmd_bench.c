@@ -6,6 +6,7 @@
 #include <cJSON.h>
 
 #include "cli.h"
+#include "backend/select.h"
 
 struct bench_row {
     const char *name, *summary;
@@ -34,6 +35,8 @@ static void print_text(const cJSON *j) {
            cJSON_GetStringValue(name), cJSON_GetStringValue(metric),
            v ? v->valuedouble : 0, cJSON_GetStringValue(u), b ? b->valuedouble : 0,
            cJSON_GetStringValue(u), r ? r->valuedouble : 0);
+    const cJSON *dev = cJSON_GetObjectItem(j, "device");
+    if (dev) printf("  %-28s %s\n", "backend", cJSON_GetStringValue(dev));
     const cJSON *d = cJSON_GetObjectItem(j, "detail"), *it;
     cJSON_ArrayForEach(it, d) {
         if (cJSON_IsNumber(it)) printf("  %-28s %.6g\n", it->string, it->valuedouble);
@@ -56,6 +59,10 @@ int qt_cmd_bench(int argc, char **argv) {
         void *doc = NULL;
         qt_err err = {{0}};
         if (benches[i].fn(&doc, &err) != QT_OK) return cli_fail(&err);
+        char be[256];
+        qt_backend_describe(be, sizeof be);
+        cJSON_AddStringToObject((cJSON *)doc, "backend", qt_backend_active_name());
+        cJSON_AddStringToObject((cJSON *)doc, "device", be);
         if (json) cli_print_json(doc);
         else { print_text(doc); cJSON_Delete(doc); }
         return 0;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "backend/select.h"
 #include "daemon/daemon.h"
 
 static const char usage[] = "engine --session NAME [--foreground]";
@@ -34,6 +35,8 @@ int qt_cmd_engine(int argc, char **argv) {
         qt_daemon_log_to_stderr(d, 1);
         fprintf(stderr, "qtune: engine for session %s on %s\n", name, qt_daemon_socket_path(d));
     }
+    /* jobs run in forked workers: they, not the daemon, open the GPU */
+    qt_backend_gpu_in_children_only();
     int rc = qt_daemon_run(d, 1, &err);
     qt_daemon_free(d);
     return rc ? cli_fail(&err) : 0;

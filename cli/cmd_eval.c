@@ -24,8 +24,10 @@ static const char usage[] =
 
 static void progress(void *ctx, int64_t done, int64_t total) {
     const char *what = ctx;
-    fprintf(stderr, "\r%s %lld/%lld", what, (long long)done, (long long)total);
-    if (done == total) fputc('\n', stderr);
+    FILE *e = cli_raw_stderr();   /* redraws with \r */
+    fprintf(e, "\r%s %lld/%lld", what, (long long)done, (long long)total);
+    if (done == total) fputc('\n', e);
+    fflush(e);
 }
 
 static int parse_int(const char *s, int *out) {

@@ -7,6 +7,7 @@
 #include <cJSON.h>
 
 #include "cli.h"
+#include "backend/select.h"
 #include "io/report.h"
 #include "base/format.h"
 #include "model/model.h"
@@ -53,6 +54,12 @@ static cJSON *model_json(const struct qt_model *m) {
     cJSON_AddNumberToObject(j, "tensors", m->n_tensors);
     cJSON_AddNumberToObject(j, "files", m->n_files);
     cJSON_AddStringToObject(j, "dtype", qt_dtype_name(m->cfg.dtype));
+    {
+        char be[256];
+        qt_backend_describe(be, sizeof be);
+        cJSON_AddStringToObject(j, "backend", qt_backend_active_name());
+        cJSON_AddStringToObject(j, "device", be);
+    }
     if (qt_ct_format(m)) cJSON_AddStringToObject(j, "quantization", qt_ct_format(m));
     return j;
 }
@@ -84,6 +91,11 @@ static void print_text(const struct qt_model *m) {
     printf("params    %s", qt_fmt_count(qt_model_params(m, 0), a, sizeof a));
     if (qt_model_params(m, 1)) printf(" (+%s MTP)", qt_fmt_count(qt_model_params(m, 1), b, sizeof b));
     printf("    %s    %s\n", qt_fmt_bytes((double)qt_model_bytes(m, -1), c, sizeof c), qt_dtype_name(cf->dtype));
+    {
+        char be[256];
+        qt_backend_describe(be, sizeof be);
+        printf("backend   %s\n", be);
+    }
     printf("tensors   %d in %d file%s%s%s\n\n", m->n_tensors, m->n_files, m->n_files == 1 ? "" : "s",
            m->metadata_only ? " (metadata only: derived from config.json)" : "",
            m->fused_experts ? " (fused 3-D expert layout)" : "");

@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "daemon/client.h"
+#include "daemon/proto.h"
 #include "sessions/session.h"
 
 static const char usage[] = "ls [--json]";
@@ -31,7 +32,8 @@ static void recipe_glance(const char *t, char *buf, size_t n) {
 
 static cJSON *session_json(const char *name, qt_err *err) {
     struct qt_session *s;
-    if (qt_session_open(name, 0, &s, err)) return NULL;
+    if (qt_session_open(name, 0, &s, err)) return NULL;   /* read-only: ls never writes */
+    if (s->note[0]) fprintf(stderr, "qtune: %s\n", s->note);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", name);
     if (s->model) cJSON_AddStringToObject(o, "model", s->model);
@@ -52,7 +54,8 @@ static cJSON *session_json(const char *name, qt_err *err) {
         for (int i = 0; i < n; i++) {
             char rel[64], path[PATH_MAX];
             snprintf(rel, sizeof rel, "jobs/%d/job.json", ids[i]);
-            char *jt = qt_read_file(qt_session_path(s, rel, path, sizeof path), NULL, NULL);
+            (void)path;
+            char *jt = qt_session_read(s, rel, NULL, NULL);
             cJSON *j = jt ? cJSON_Parse(jt) : NULL;
             free(jt);
             const char *st = cJSON_GetStringValue(cJSON_GetObjectItem(j, "state"));
@@ -106,18 +109,19 @@ int qt_cmd_ls(int argc, char **argv) {
         const char *model = cJSON_GetStringValue(cJSON_GetObjectItem(o, "model"));
         const char *base = model ? strrchr(model, '/') : NULL;
         char rec[64];
-        snprintf(rec, sizeof rec, "v%d %.24s", cJSON_GetObjectItem(o, "recipe_version")->valueint,
+        snprintf(rec, sizeof rec, "v%d %.24s", (int)qt_json_i64(cJSON_GetObjectItem(o, "recipe_version"), 0, INT_MAX, 0),
                  cJSON_GetStringValue(cJSON_GetObjectItem(o, "recipe")));
         char jobs[256] = "";
         cJSON *j;
         cJSON_ArrayForEach(j, cJSON_GetObjectItem(o, "jobs")) {
             size_t l = strlen(jobs);
-            snprintf(jobs + l, sizeof jobs - l, "%s#%d %s %s %.0f/%.0f", l ? ", " : "",
-                     cJSON_GetObjectItem(j, "id")->valueint,
-                     cJSON_GetStringValue(cJSON_GetObjectItem(j, "kind")),
+            /* job.json is a file: any field may be missing or odd */
+            const char *kind = cJSON_GetStringValue(cJSON_GetObjectItem(j, "kind"));
+            snprintf(jobs + l, sizeof jobs - l, "%s#%lld %.16s %s %lld/%lld", l ? ", " : "",
+                     (long long)qt_json_i64(cJSON_GetObjectItem(j, "id"), 0, INT_MAX, 0), kind ? kind : "?",
                      cJSON_GetStringValue(cJSON_GetObjectItem(j, "state")),
-                     cJSON_GetNumberValue(cJSON_GetObjectItem(j, "done")),
-                     cJSON_GetNumberValue(cJSON_GetObjectItem(j, "total")));
+                     (long long)qt_json_i64(cJSON_GetObjectItem(j, "done"), 0, INT64_MAX / 2, 0),
+                     (long long)qt_json_i64(cJSON_GetObjectItem(j, "total"), 0, INT64_MAX / 2, 0));
         }
         printf("%-20s %-7s %-40.40s %-28s %s\n", cJSON_GetStringValue(cJSON_GetObjectItem(o, "name")),
                cJSON_IsTrue(cJSON_GetObjectItem(o, "daemon")) ? "up" : "-",

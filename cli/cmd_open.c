@@ -27,6 +27,7 @@ int qt_tui_open(const char *model, const char *recipe, const char *session, cons
                 const struct tui_opts *o) {
     qt_err err = {{0}};
     struct src *s;
+    cli_unfilter_output();   /* curses writes the terminal itself; cells are guarded in tui/ */
     const char *script = getenv("QTUNE_SCRIPT");
     int scripted = script && *script;
     if (!scripted && (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)))

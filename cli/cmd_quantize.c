@@ -35,8 +35,12 @@ static void on_progress(void *ud, int64_t done, int64_t total, const char *tenso
     double now = qt_now();
     if (done < total && now - p->last < 0.1) return;
     p->last = now;
-    fprintf(stderr, "\r\033[K%5.1f%%  %s", total ? 100.0 * (double)done / (double)total : 100.0, tensor);
-    if (done >= total) fputc('\n', stderr);
+    char esc[512];
+    FILE *e = cli_raw_stderr();   /* \r and ESC[K are ours; the name is escaped */
+    fprintf(e, "\r\033[K%5.1f%%  %s", total ? 100.0 * (double)done / (double)total : 100.0,
+            cli_esc(tensor, esc, sizeof esc));
+    if (done >= total) fputc('\n', e);
+    fflush(e);
 }
 
 int qt_cmd_quantize(int argc, char **argv) {

@@ -23,7 +23,8 @@ static const char usage[] = "sensitivity MODEL (--scheme S | -r RECIPE) --data F
 
 static void progress(void *ctx, int64_t done, int64_t total) {
     (void)ctx;
-    fprintf(stderr, "\rsensitivity %lld/%lld", (long long)done, (long long)total);
+    fprintf(cli_raw_stderr(), "\rsensitivity %lld/%lld", (long long)done, (long long)total);
+    fflush(cli_raw_stderr());
     if (done >= total) fputc('\n', stderr);
 }
 

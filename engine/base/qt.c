@@ -37,12 +37,38 @@ int qt_err_prefix(qt_err *err, const char *fmt, ...) {
 char *qt_strdup(const char *s) { return s ? strdup(s) : NULL; }
 char *qt_strndup(const char *s, size_t n) { return s ? strndup(s, n) : NULL; }
 
-char *qt_read_file(const char *path, size_t *len, qt_err *err) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) { qt_err_set(err, "%s: %s", path, strerror(errno)); return NULL; }
+int qt_open_regular(const char *path, int flags, struct stat *st, qt_err *err) {
+    /* O_NONBLOCK: opening a FIFO for reading would wait for a writer */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | flags);
+    if (fd < 0) {
+        if (errno == ELOOP && (flags & O_NOFOLLOW))
+            qt_err_set(err, "%s: is a symbolic link; refusing to follow it", path);
+        else
+            qt_err_set(err, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        const char *what = S_ISFIFO(sb.st_mode) ? "a FIFO" : S_ISDIR(sb.st_mode) ? "a directory"
+                         : S_ISSOCK(sb.st_mode) ? "a socket" : (S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode)) ? "a device"
+                         : "not regular";
+        qt_err_set(err, "%s: not a regular file (%s)", path, what);
+        close(fd);
+        return -1;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    if (st) *st = sb;
+    return fd;
+}
+
+char *qt_read_file_ex(const char *path, size_t *len, size_t max, int flags, qt_err *err) {
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        qt_err_set(err, "%s: not a regular file", path);
+    int fd = qt_open_regular(path, flags, &st, err);
+    if (fd < 0) return NULL;
+    if ((uint64_t)st.st_size > (uint64_t)max) {
+        qt_err_set(err, "%s: %llu bytes, more than the %llu this file may have", path,
+                   (unsigned long long)st.st_size, (unsigned long long)max);
         close(fd);
         return NULL;
     }
@@ -63,11 +89,18 @@ char *qt_read_file(const char *path, size_t *len, qt_err *err) {
     return buf;
 }
 
+char *qt_read_file(const char *path, size_t *len, qt_err *err) {
+    return qt_read_file_ex(path, len, QT_READ_FILE_MAX, 0, err);
+}
+
 int qt_write_file_atomic(const char *path, const void *data, size_t len, qt_err *err) {
+    /* pid and a per-process counter: two threads (or a crashed earlier
+     * writer of the same pid) never share a temp file */
+    static _Atomic unsigned seq;
     char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp-%d", path, (int)getpid()) >= (int)sizeof tmp)
+    if (snprintf(tmp, sizeof tmp, "%s.tmp-%d-%u", path, (int)getpid(), seq++) >= (int)sizeof tmp)
         return qt_err_set(err, "%s: path too long", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0) return qt_err_set(err, "%s: %s", tmp, strerror(errno));
     const char *p = data;
     size_t left = len;

@@ -8,6 +8,7 @@
 #define QT_H
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #define QT_OK 0
@@ -28,12 +29,29 @@ int qt_err_prefix(qt_err *err, const char *fmt, ...) __attribute__((format(print
 char *qt_strdup(const char *s);
 char *qt_strndup(const char *s, size_t n);
 
-/* Reads a whole (small) file; *len gets its size; caller frees.  For JSON
- * configs, tokenizers and recipes, never for weights (those are mmap'd). */
-char *qt_read_file(const char *path, size_t *len, qt_err *err);
+/* Opens path read-only for a reader that needs a regular file: refuses a
+ * FIFO, device, socket or directory with "<path>: not a regular file"
+ * instead of blocking on it (the open itself never waits).  flags adds to
+ * O_RDONLY|O_CLOEXEC (e.g. O_NOFOLLOW); st (may be NULL) gets fstat's answer.
+ * Returns the fd (blocking mode) or -1 with err filled. */
+int qt_open_regular(const char *path, int flags, struct stat *st, qt_err *err);
 
-/* Writes data to path atomically: temp file in the same directory, fsync,
- * rename, fsync of the directory. */
+/* Largest file qt_read_file reads whole: a bigger one is refused, never
+ * allocated (tokenizer.json of large vocabularies is ~30 MB). */
+#define QT_READ_FILE_MAX ((size_t)1 << 30)
+
+/* Reads a whole (small) regular file; *len gets its size; caller frees.  For
+ * JSON configs, tokenizers and recipes, never for weights (those are
+ * mmap'd).  Refuses non-regular files and files over QT_READ_FILE_MAX. */
+char *qt_read_file(const char *path, size_t *len, qt_err *err);
+/* The same with a size bound (bytes) and open flags added (O_NOFOLLOW for
+ * session files). */
+char *qt_read_file_ex(const char *path, size_t *len, size_t max, int flags, qt_err *err);
+
+/* Writes data to path atomically: temp file in the same directory
+ * (PATH.tmp-PID-N, created exclusively, never through a link), fsync, rename,
+ * fsync of the directory.  A write error (disk full, EFBIG past ulimit -f)
+ * is reported and the temp file removed. */
 int qt_write_file_atomic(const char *path, const void *data, size_t len, qt_err *err);
 
 /* mkdir -p: creates dir and each missing parent with mode; QT_OK when it

@@ -175,7 +175,27 @@ struct loader {
     struct anchor *anchors;   /* (n_anchors) */
     int n_anchors;
     qt_err *err;
+    long nodes, alias_nodes;  /* built so far, in all / by alias copies */
+    int depth;
 };
+
+static long tree_size(const struct qt_yaml *n) {
+    long k = 1;
+    for (int i = 0; i < n->n; i++) k += tree_size(n->items[i]);
+    return k;
+}
+
+/* Counts k more nodes against the bounds; QT_ERR with the message when over. */
+static int budget(struct loader *L, long k, int alias, int line, int col) {
+    L->nodes += k;
+    if (alias) L->alias_nodes += k;
+    if (alias && L->alias_nodes > QT_YAML_MAX_ALIAS_NODES)
+        return qt_err_set(L->err, "%s:%d:%d: aliases expand to more than %d nodes; refusing (an alias bomb?)",
+                          L->fname, line, col, QT_YAML_MAX_ALIAS_NODES);
+    if (L->nodes > QT_YAML_MAX_NODES)
+        return qt_err_set(L->err, "%s:%d:%d: more than %d nodes; refusing", L->fname, line, col, QT_YAML_MAX_NODES);
+    return QT_OK;
+}
 
 static int parse_fail(struct loader *L) {
     yaml_parser_t *p = &L->p;
@@ -206,6 +226,8 @@ static int load_node(struct loader *L, yaml_event_t *ev, struct qt_yaml **out) {
     case YAML_ALIAS_EVENT: {
         for (int i = L->n_anchors - 1; i >= 0; i--)
             if (!strcmp(L->anchors[i].name, (const char *)ev->data.alias.anchor)) {
+                /* counted before copying: the copy itself is the blow-up */
+                if (budget(L, tree_size(L->anchors[i].node), 1, line, col)) return QT_ERR;
                 n = qt_yaml_copy(L->anchors[i].node);
                 if (!n) return qt_err_set(L->err, "%s: out of memory", L->fname);
                 *out = n;
@@ -215,9 +237,14 @@ static int load_node(struct loader *L, yaml_event_t *ev, struct qt_yaml **out) {
                           (const char *)ev->data.alias.anchor);
     }
     case YAML_SCALAR_EVENT: {
+        if (memchr(ev->data.scalar.value, 0, ev->data.scalar.length))
+            return qt_err_set(L->err, "%s:%d:%d: a string contains a NUL character (\\0); refusing", L->fname, line,
+                              col);
+        if (budget(L, 1, 0, line, col)) return QT_ERR;
         n = node_new(QT_YAML_SCALAR);
         if (!n) return qt_err_set(L->err, "%s: out of memory", L->fname);
         n->value = strndup((const char *)ev->data.scalar.value, ev->data.scalar.length);
+        if (!n->value) { free(n); return qt_err_set(L->err, "%s: out of memory", L->fname); }
         switch (ev->data.scalar.style) {
         case YAML_SINGLE_QUOTED_SCALAR_STYLE: n->style = QT_YS_SINGLE; break;
         case YAML_DOUBLE_QUOTED_SCALAR_STYLE: n->style = QT_YS_DOUBLE; break;
@@ -233,6 +260,10 @@ static int load_node(struct loader *L, yaml_event_t *ev, struct qt_yaml **out) {
     case YAML_SEQUENCE_START_EVENT:
     case YAML_MAPPING_START_EVENT: {
         int is_map = ev->type == YAML_MAPPING_START_EVENT;
+        if (L->depth >= QT_YAML_MAX_DEPTH)
+            return qt_err_set(L->err, "%s:%d:%d: nested deeper than %d levels; refusing", L->fname, line, col,
+                              QT_YAML_MAX_DEPTH);
+        if (budget(L, 1, 0, line, col)) return QT_ERR;
         n = node_new(is_map ? QT_YAML_MAP : QT_YAML_SEQ);
         if (!n) return qt_err_set(L->err, "%s: out of memory", L->fname);
         n->flow = is_map ? ev->data.mapping_start.style == YAML_FLOW_MAPPING_STYLE
@@ -259,15 +290,26 @@ static int load_node(struct loader *L, yaml_event_t *ev, struct qt_yaml **out) {
                     return qt_err_set(L->err, "%s:%d:%d: mapping keys must be plain strings",
                                       L->fname, kl, kc);
                 }
-                key = strndup((const char *)e.data.scalar.value, e.data.scalar.length);
+                int nul = memchr(e.data.scalar.value, 0, e.data.scalar.length) != NULL;
+                int kl = (int)e.start_mark.line + 1, kc = (int)e.start_mark.column + 1;
+                key = nul ? NULL : strndup((const char *)e.data.scalar.value, e.data.scalar.length);
                 yaml_event_delete(&e);
+                if (!key) {
+                    free(anchor_copy);
+                    qt_yaml_free(n);
+                    return nul ? qt_err_set(L->err, "%s:%d:%d: a key contains a NUL character (\\0); refusing",
+                                            L->fname, kl, kc)
+                               : qt_err_set(L->err, "%s: out of memory", L->fname);
+                }
                 if (!yaml_parser_parse(&L->p, &e)) {
                     free(key); free(anchor_copy); qt_yaml_free(n);
                     return parse_fail(L);
                 }
             }
             struct qt_yaml *child = NULL;
+            L->depth++;
             int rc = load_node(L, &e, &child);
+            L->depth--;
             yaml_event_delete(&e);
             if (rc == QT_OK && grow(n)) rc = qt_err_set(L->err, "%s: out of memory", L->fname);
             if (rc != QT_OK) { free(key); qt_yaml_free(child); free(anchor_copy); qt_yaml_free(n); return rc; }
@@ -288,6 +330,9 @@ int qt_yaml_load(const char *text, size_t len, const char *fname, struct qt_yaml
                  qt_err *err) {
     struct loader L = {.fname = fname ? fname : "<yaml>", .err = err};
     *out = NULL;
+    if (len > QT_YAML_MAX_BYTES)
+        return qt_err_set(err, "%s: %zu bytes, more than the %zu a YAML document may have; refusing", L.fname, len,
+                          QT_YAML_MAX_BYTES);
     if (!yaml_parser_initialize(&L.p)) return qt_err_set(err, "%s: out of memory", L.fname);
     yaml_parser_set_input_string(&L.p, (const unsigned char *)text, len);
     struct qt_yaml *root = NULL;
@@ -326,7 +371,7 @@ int qt_yaml_load(const char *text, size_t len, const char *fname, struct qt_yaml
 
 int qt_yaml_load_file(const char *path, struct qt_yaml **out, qt_err *err) {
     size_t len;
-    char *text = qt_read_file(path, &len, err);
+    char *text = qt_read_file_ex(path, &len, QT_YAML_MAX_BYTES, 0, err);
     if (!text) return QT_ERR;
     int rc = qt_yaml_load(text, len, path, out, err);
     free(text);

@@ -25,10 +25,20 @@ struct qt_yaml {
     int line, col;            /* 1-based position in the source, 0 for built nodes */
 };
 
+/* Bounds on what a document may make the loader build (a 520-byte document
+ * of nested aliases would otherwise expand to gigabytes): bytes of text,
+ * nesting depth, nodes in all, and nodes copied by aliases. */
+#define QT_YAML_MAX_BYTES ((size_t)64 << 20)
+#define QT_YAML_MAX_DEPTH 256
+#define QT_YAML_MAX_NODES 2000000
+#define QT_YAML_MAX_ALIAS_NODES 100000
+
 /* Parses one YAML document from text (len bytes).  fname names the source in
  * errors: "<fname>:<line>:<col>: <problem>".  An empty document gives an empty
- * map.  Aliases are expanded by copying.  Caller frees *out with
- * qt_yaml_free. */
+ * map.  Aliases are expanded by copying.  Refuses, with a message naming
+ * the limit, a document past the QT_YAML_MAX_* bounds and a scalar holding
+ * a NUL ("\0" in a double-quoted string: never silently cut).  Caller
+ * frees *out with qt_yaml_free. */
 int qt_yaml_load(const char *text, size_t len, const char *fname, struct qt_yaml **out,
                  qt_err *err);
 /* Reads and parses a file. */

@@ -95,8 +95,8 @@ cJSON *qt_client_next(struct qt_client *c) {
     if (!c->q_len) return NULL;
     cJSON *m = q_pop_at(c, 0);
     const cJSON *s = cJSON_GetObjectItem(m, "seq");
-    if (cJSON_GetObjectItem(m, "event") && cJSON_IsNumber(s) && (int64_t)s->valuedouble > c->last_seq)
-        c->last_seq = (int64_t)s->valuedouble;
+    int64_t sv = qt_json_i64(s, 0, INT64_MAX / 2, -1);
+    if (cJSON_GetObjectItem(m, "event") && sv > c->last_seq) c->last_seq = sv;
     return m;
 }
 
@@ -184,15 +184,28 @@ cJSON *qt_client_call(struct qt_client *c, cJSON *req, int timeout_ms, qt_err *e
     return id < 0 ? NULL : wait_reply(c, id, timeout_ms, err);
 }
 
-static int say_hello(struct qt_client *c, int64_t since, qt_err *err) {
+static int say_hello(struct qt_client *c, const char *session, int64_t since, qt_err *err) {
     cJSON *req = cJSON_CreateObject();
     cJSON_AddStringToObject(req, "op", "hello");
     cJSON_AddNumberToObject(req, "version", QT_PROTO_VERSION);
     if (since >= 0) cJSON_AddNumberToObject(req, "since", (double)since);
-    c->hello = qt_client_call(c, req, 10000, err);
-    if (!c->hello) return QT_ERR;
+    qt_err e2 = {{0}};
+    c->hello = qt_client_call(c, req, 10000, &e2);
+    /* a peer that is not a qtune daemon (another program on the socket)
+     * answers garbage, echoes, closes or says nothing: say so, not "failed" */
+    const cJSON *ver = cJSON_GetObjectItem(c->hello, "version");
+    const char *who = cJSON_GetStringValue(cJSON_GetObjectItem(c->hello, "session"));
+    if (!c->hello && strncmp(e2.msg, "hello:", 6)) {
+        return qt_err_set(err, "session %s: what serves the socket is not a qtune engine daemon (%s)", session,
+                          e2.msg);
+    }
+    if (!c->hello) return qt_err_set(err, "%s", e2.msg);
+    if (!cJSON_IsNumber(ver) || !who || strcmp(who, session)) {
+        return qt_err_set(err, "session %s: what serves the socket is not a qtune engine daemon (its hello reply "
+                          "lacks the protocol version and session)", session);
+    }
     const cJSON *s = cJSON_GetObjectItem(c->hello, "seq");
-    c->last_seq = since >= 0 ? since : cJSON_IsNumber(s) ? (int64_t)s->valuedouble : 0;
+    c->last_seq = since >= 0 ? since : qt_json_i64(s, 0, INT64_MAX / 2, 0);
     return QT_OK;
 }
 
@@ -316,7 +329,7 @@ int qt_client_connect(const char *session, int flags, int64_t since,
     qt_conn_init(&c->conn, fd);
     const char *tr = getenv("QTUNE_CLIENT_TRACE");
     if (tr && *tr) c->trace_fd = open(tr, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (!(flags & QT_CLIENT_RAW) && say_hello(c, since, err)) { qt_client_close(c); return QT_ERR; }
+    if (!(flags & QT_CLIENT_RAW) && say_hello(c, session, since, err)) { qt_client_close(c); return QT_ERR; }
     *out = c;
     return QT_OK;
 }

@@ -4,6 +4,7 @@
  * that report over a pipe, so a crashing job can only fail itself. */
 #include "daemon/daemon.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -29,6 +30,7 @@
 #include "daemon/job.h"
 #include "model/model.h"
 #include "daemon/proto.h"
+#include "io/writer.h"
 #include "sessions/session.h"
 
 #define EVENT_RING 4096                 /* events kept for replay */
@@ -104,8 +106,9 @@ static void events_load(struct qt_daemon *d) {
         for (char *l = strtok_r(txt, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
             cJSON *o = cJSON_Parse(l);
             cJSON *sq = cJSON_GetObjectItem(o, "seq");
-            if (cJSON_IsNumber(sq) && (int64_t)sq->valuedouble > d->seq) {
-                d->seq = (int64_t)sq->valuedouble;
+            int64_t sv = qt_json_i64(sq, 0, INT64_MAX / 2, -1);
+            if (sv > d->seq) {
+                d->seq = sv;
                 ring_push(d, d->seq, qt_strdup(l));
             }
             cJSON_Delete(o);
@@ -129,7 +132,7 @@ cJSON *qt_daemon_event(const char *kind) {
 void qt_daemon_emit(struct qt_daemon *d, cJSON *ev) {
     d->seq++;
     cJSON_SetNumberValue(cJSON_GetObjectItem(ev, "seq"), (double)d->seq);
-    char *line = cJSON_PrintUnformatted(ev);
+    char *line = qt_json_print(ev);
     cJSON_Delete(ev);
     if (!line) return;
     size_t n = strlen(line);
@@ -215,6 +218,8 @@ cJSON *qt_daemon_job_json(const struct qt_job *j) {
 static void job_save(struct qt_daemon *d, struct qt_job *j) {
     cJSON *o = qt_daemon_job_json(j);
     if (j->pid > 0) cJSON_AddNumberToObject(o, "pid", j->pid);
+    /* proves to the next daemon that this user's daemon made the job */
+    cJSON_AddStringToObject(o, "token", d->token);
     char *txt = cJSON_Print(o);
     cJSON_Delete(o);
     char path[PATH_MAX];
@@ -270,6 +275,83 @@ static void job_free(struct qt_job *j) {
     free(j);
 }
 
+/* An interrupted quantize job's OUT.partial-* directories: the worker
+ * removes its own when it can; a SIGKILLed one cannot.  Only those of this
+ * user created since the job started. */
+static void remove_partials(struct qt_daemon *d, const struct qt_job *j) {
+    const char *out = cJSON_GetStringValue(cJSON_GetObjectItem(j->params, "out"));
+    if (strcmp(j->kind, "quantize") || !out || !*out) return;
+    char dir[PATH_MAX], base[PATH_MAX + 16];
+    if (snprintf(dir, sizeof dir, "%s", out) >= (int)sizeof dir) return;
+    char *slash = strrchr(dir, '/');
+    if (slash) { *slash = 0; snprintf(base, sizeof base, "%s.partial-", slash + 1); }
+    else { snprintf(base, sizeof base, "%s.partial-", dir); snprintf(dir, sizeof dir, "."); }
+    if (!dir[0]) snprintf(dir, sizeof dir, "/");
+    DIR *dd = opendir(dir);
+    if (!dd) return;
+    struct dirent *e;
+    size_t bl = strlen(base);
+    while ((e = readdir(dd))) {
+        if (strncmp(e->d_name, base, bl) || strlen(e->d_name) != bl + 6) continue;
+        char p[2 * PATH_MAX];
+        if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) >= (int)sizeof p) continue;
+        struct stat st;
+        if (lstat(p, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid()) continue;
+        if (j->started > 0 && (double)st.st_mtime < j->started - 2) continue;
+        qt_err e2;
+        if (qt_write_rmtree(p, &e2) == QT_OK) qt_daemon_log(d, "job %d: removed %s left by a killed worker", j->id, p);
+        else qt_daemon_log(d, "job %d: %s", j->id, e2.msg);
+    }
+    closedir(dd);
+}
+
+/* 1 when name is a temp file of qt_write_file_atomic ("X.tmp-PID-N" or the
+ * older "X.tmp-PID") whose writer is gone. */
+static int stale_temp(const char *name) {
+    const char *t = strstr(name, ".tmp-");
+    if (!t) return 0;
+    char *end;
+    long pid = strtol(t + 5, &end, 10);
+    if (end == t + 5 || pid <= 0) return 0;
+    if (*end == '-') { strtol(end + 1, &end, 10); }
+    if (*end) return 0;
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+static void clean_temps_in(struct qt_daemon *d, const char *dir, int depth) {
+    DIR *dd = opendir(dir);
+    if (!dd) return;
+    struct dirent *e;
+    while ((e = readdir(dd))) {
+        if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2]))) continue;
+        char p[PATH_MAX + 256];
+        if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) >= (int)sizeof p) continue;
+        struct stat st;
+        if (lstat(p, &st) != 0) continue;
+        if (S_ISDIR(st.st_mode) && depth > 0) clean_temps_in(d, p, depth - 1);
+        else if (S_ISREG(st.st_mode) && stale_temp(e->d_name) && unlink(p) == 0)
+            qt_daemon_log(d, "removed %s left by a killed writer", p);
+    }
+    closedir(dd);
+}
+
+/* How far an interrupted job got, for its message: the last progress it
+ * reported (bytes shown as such for quantize), else that it reported none. */
+static void job_reached(const struct qt_job *j, char *msg, size_t n) {
+    char got[160];
+    if (j->total > 0 && !strcmp(j->kind, "quantize"))
+        snprintf(got, sizeof got, "reached %.1f of %.1f MB", (double)j->done / 1e6, (double)j->total / 1e6);
+    else if (j->total > 0)
+        snprintf(got, sizeof got, "reached %lld/%lld", (long long)j->done, (long long)j->total);
+    else if (j->started > 0)
+        snprintf(got, sizeof got, "after %.0f s, before its first progress report",
+                 (j->finished > j->started ? j->finished : unix_now()) - j->started);
+    else
+        snprintf(got, sizeof got, "before its first progress report");
+    snprintf(msg, n, "the engine daemon stopped while the job ran (%s%s%.64s)", got, j->stage[0] ? " in " : "",
+             j->stage);
+}
+
 /* Loads jobs/ * /job.json; a job left running or starting by a dead daemon
  * becomes interrupted. */
 static void jobs_load(struct qt_daemon *d) {
@@ -279,10 +361,15 @@ static void jobs_load(struct qt_daemon *d) {
     for (int i = 0; i < n; i++) {
         char rel[64], path[PATH_MAX];
         snprintf(rel, sizeof rel, "jobs/%d/job.json", ids[i]);
-        char *txt = qt_read_file(qt_session_path(d->s, rel, path, sizeof path), NULL, NULL);
+        /* never through a link, only the user's own file */
+        qt_err e2;
+        char *txt = qt_session_read(d->s, rel, NULL, &e2);
+        if (!txt && errno != ENOENT) qt_daemon_log(d, "job %d: %s", ids[i], e2.msg);
         cJSON *o = txt ? cJSON_Parse(txt) : NULL;
         free(txt);
         if (!cJSON_IsObject(o)) { cJSON_Delete(o); continue; }
+        const char *tok = cJSON_GetStringValue(cJSON_GetObjectItem(o, "token"));
+        int ours = tok && d->token[0] && !strcmp(tok, d->token);
         struct qt_job *j = job_alloc(d);
         if (!j) { cJSON_Delete(o); break; }
         j->id = ids[i];
@@ -296,18 +383,37 @@ static void jobs_load(struct qt_daemon *d) {
         if (cJSON_IsNumber(v = cJSON_GetObjectItem(o, "submitted"))) j->submitted = v->valuedouble;
         if (cJSON_IsNumber(v = cJSON_GetObjectItem(o, "started"))) j->started = v->valuedouble;
         if (cJSON_IsNumber(v = cJSON_GetObjectItem(o, "finished"))) j->finished = v->valuedouble;
-        if (cJSON_IsNumber(v = cJSON_GetObjectItem(o, "done"))) j->done = (int64_t)v->valuedouble;
-        if (cJSON_IsNumber(v = cJSON_GetObjectItem(o, "total"))) j->total = (int64_t)v->valuedouble;
+        j->done = qt_json_i64(cJSON_GetObjectItem(o, "done"), 0, INT64_MAX / 2, 0);
+        j->total = qt_json_i64(cJSON_GetObjectItem(o, "total"), 0, INT64_MAX / 2, 0);
         if (cJSON_IsNumber(v = cJSON_GetObjectItem(o, "rate"))) j->rate = v->valuedouble;
         if (cJSON_IsString(v = cJSON_GetObjectItem(o, "stage"))) snprintf(j->stage, sizeof j->stage, "%s", v->valuestring);
         if (cJSON_IsString(v = cJSON_GetObjectItem(o, "error"))) j->error = qt_strdup(v->valuestring);
         if (cJSON_IsString(v = cJSON_GetObjectItem(o, "exit"))) snprintf(j->exit_desc, sizeof j->exit_desc, "%s", v->valuestring);
         cJSON_Delete(o);
-        if (j->state == JOB_RUNNING) {
+        (void)path;
+        if (j->state == JOB_QUEUED && !ours) {
+            /* planted by someone else, or from before tokens: never run */
             free(j->error);
-            char msg[256];
-            snprintf(msg, sizeof msg, "the engine daemon stopped while the job ran (reached %lld/%lld%s%s)",
-                     (long long)j->done, (long long)j->total, j->stage[0] ? " in " : "", j->stage);
+            j->error = qt_strdup("not created by this user's daemon (no valid job token): not run; submit it again");
+            qt_daemon_log(d, "job %d: refusing a queued job without this session's token", j->id);
+            job_set_state(d, j, JOB_FAILED);
+        } else if (j->state == JOB_RUNNING) {
+            snprintf(rel, sizeof rel, "jobs/%d/reached.json", ids[i]);
+            char *rt = qt_session_read(d->s, rel, NULL, NULL);
+            cJSON *ro = rt ? cJSON_Parse(rt) : NULL;
+            free(rt);
+            int64_t rd = qt_json_i64(cJSON_GetObjectItem(ro, "done"), 0, INT64_MAX / 2, -1);
+            if (rd >= j->done) {
+                j->done = rd;
+                j->total = qt_json_i64(cJSON_GetObjectItem(ro, "total"), 0, INT64_MAX / 2, j->total);
+                const char *st = cJSON_GetStringValue(cJSON_GetObjectItem(ro, "stage"));
+                if (st) snprintf(j->stage, sizeof j->stage, "%s", st);
+            }
+            cJSON_Delete(ro);
+            remove_partials(d, j);
+            free(j->error);
+            char msg[384];
+            job_reached(j, msg, sizeof msg);
             j->error = qt_strdup(msg);
             job_set_state(d, j, JOB_INTERRUPTED);
         }
@@ -363,6 +469,19 @@ static void worker_main(struct qt_daemon *d, struct qt_job *j, const struct qt_j
     ctx.fd = 3;
     qt_err err = {{0}};
     int rc = k->run(&ctx, &err);
+    if (worker_cancel && getppid() != d->pid) {
+        /* the daemon died: leave how far we got for the next one, which
+         * says so in the interrupted job's message */
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "done", (double)ctx.last_done);
+        cJSON_AddNumberToObject(o, "total", (double)ctx.last_total);
+        cJSON_AddStringToObject(o, "stage", ctx.last_stage);
+        char *s = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        snprintf(path, sizeof path, "%s/reached.json", j->dir);
+        if (s) qt_write_file_atomic(path, s, strlen(s), &err);
+        free(s);
+    }
     if (worker_cancel) {
         qt_job_log(&ctx, "cancelled");
         _exit(EXIT_CANCELLED);
@@ -425,6 +544,7 @@ static void job_start(struct qt_daemon *d, struct qt_job *j) {
     j->started = unix_now();
     j->t_start = qt_now();
     j->done = j->total = 0;
+    j->saved_progress = 0;
     j->stage[0] = 0;
     qt_daemon_log(d, "job %d (%s): worker pid %d", j->id, j->kind, (int)pid);
     job_set_state(d, j, JOB_RUNNING);
@@ -449,14 +569,16 @@ static void job_message(struct qt_daemon *d, struct qt_job *j, const char *line)
     cJSON *v;
     double now = qt_now();
     if (cJSON_IsNumber(v = cJSON_GetObjectItem(m, "done"))) {
-        j->done = (int64_t)v->valuedouble;
-        if (cJSON_IsNumber(v = cJSON_GetObjectItem(m, "total"))) j->total = (int64_t)v->valuedouble;
+        j->done = qt_json_i64(v, 0, INT64_MAX / 2, 0);
+        if (cJSON_IsNumber(v = cJSON_GetObjectItem(m, "total"))) j->total = qt_json_i64(v, 0, INT64_MAX / 2, 0);
         if (cJSON_IsString(v = cJSON_GetObjectItem(m, "stage"))) snprintf(j->stage, sizeof j->stage, "%s", v->valuestring);
         double el = now - j->t_start;
         j->rate = el > 0 ? (double)j->done / el : 0;
         j->eta = j->rate > 0 && j->total >= j->done ? (double)(j->total - j->done) / j->rate : -1;
         if (now - j->last_emit >= 0.2 || j->done >= j->total) job_progress_event(d, j);
-        if (now - j->last_save >= 0.5) job_save(d, j);
+        /* the first progress at once, then at most twice a second: what a
+         * killed daemon leaves says how far the job got */
+        if (now - j->last_save >= 0.5 || !j->saved_progress) { job_save(d, j); j->saved_progress = 1; }
     } else if (cJSON_IsString(v = cJSON_GetObjectItem(m, "log"))) {
         if (now - j->log_window >= 1.0) { j->log_window = now; j->log_count = 0; }
         if (j->log_count++ < 5) {
@@ -626,7 +748,6 @@ static void client_error(struct qt_client_slot *c, cJSON *id, const char *msg) {
 }
 
 static void client_line(struct qt_daemon *d, struct qt_client_slot *c, const char *line, size_t len) {
-    (void)len;
     cJSON *req = cJSON_ParseWithLength(line, len);
     if (!cJSON_IsObject(req)) {
         cJSON_Delete(req);
@@ -636,6 +757,12 @@ static void client_line(struct qt_daemon *d, struct qt_client_slot *c, const cha
     cJSON *id = cJSON_GetObjectItem(req, "id");
     if (id && !cJSON_IsNumber(id) && !cJSON_IsString(id)) {
         client_error(c, NULL, "request: id must be a number or a string");
+        cJSON_Delete(req);
+        return;
+    }
+    if (qt_json_has_nul(line, len)) {
+        /* cJSON ends a string there: a recipe would be cut short, silently */
+        client_error(c, id, "request: a string contains a NUL character (\\u0000); refused");
         cJSON_Delete(req);
         return;
     }
@@ -764,6 +891,7 @@ int qt_daemon_new(const char *session, int listen_it, struct qt_daemon **out, qt
     if (listen_it && qt_session_socket_path(session, 1, d->sock, sizeof d->sock, err)) goto fail;
     if (qt_session_open(session, 1, &d->s, err)) goto fail;
     if (take_lock(d, err)) goto fail;
+    if (qt_session_token(d->s, d->token, err)) goto fail;
     char path[PATH_MAX], old[PATH_MAX + 8];
     qt_session_path(d->s, "daemon.log", path, sizeof path);
     struct stat lst;
@@ -773,6 +901,8 @@ int qt_daemon_new(const char *session, int listen_it, struct qt_daemon **out, qt
     }
     d->log = fopen(path, "ae");
     if (listen_it && bind_socket(d, err)) goto fail;
+    if (d->s->note[0]) qt_daemon_log(d, "%s", d->s->note);
+    clean_temps_in(d, d->s->dir, 2);   /* session, history/.., jobs/ID/ */
     events_load(d);
     jobs_load(d);
     write_pid(d);
@@ -912,6 +1042,7 @@ int qt_daemon_run(struct qt_daemon *d, int handle_signals, qt_err *err) {
         sigaction(SIGINT, &sa, NULL);
         signal(SIGHUP, SIG_IGN);
         signal(SIGPIPE, SIG_IGN);
+        signal(SIGXFSZ, SIG_IGN);   /* past ulimit -f a save fails with EFBIG and is reported */
     }
     jobs_schedule(d);
     struct pollfd *pf = NULL;

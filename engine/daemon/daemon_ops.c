@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -102,8 +103,7 @@ static int op_hello(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *
     int gap = 0;
     c->replay_since = -1;
     if (cJSON_IsNumber(since)) {
-        int64_t s = (int64_t)since->valuedouble;
-        if (s < 0) s = 0;
+        int64_t s = qt_json_i64(since, 0, INT64_MAX / 2, 0);
         /* a client ahead of us saw events of a lost log: it must refresh too */
         gap = s > d->seq || (d->n_ring ? s < d->first_seq - 1 : s < d->seq);
         c->replay_since = s;
@@ -173,7 +173,8 @@ void qt_dop_page_init(const cJSON *req, struct qt_dop_page *pg) {
 
 int qt_dop_page_take(struct qt_dop_page *pg) {
     int k = pg->count++;
-    return k >= pg->offset && (pg->limit < 0 || k < pg->offset + pg->limit);
+    /* k - offset, never offset + limit: both come from the client (INT_MAX) */
+    return k >= pg->offset && (pg->limit < 0 || k - pg->offset < pg->limit);
 }
 
 void qt_dop_page_put(const struct qt_dop_page *pg, cJSON *res) {
@@ -486,12 +487,44 @@ static int checkpoint_dir(struct qt_daemon *d, char *out, size_t n, qt_err *err)
     return QT_OK;
 }
 
+/* Makes the path params of a job (out, data, calib) absolute against the
+ * client's working directory (/proc/PID/cwd of the peer), not the
+ * daemon's: "out": "q4" from a shell in ~/models lands in ~/models/q4.
+ * Refuses a relative path when the peer's directory cannot be known. */
+static int absolute_paths(const struct qt_client_slot *c, cJSON *p, qt_err *err) {
+    static const char *const keys[] = {"out", "data", "calib"};
+    char cwd[PATH_MAX] = "";
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        cJSON *v = cJSON_GetObjectItem(p, keys[i]);
+        if (!cJSON_IsString(v) || !v->valuestring[0] || v->valuestring[0] == '/') continue;
+        if (!cwd[0]) {
+            struct ucred cr;
+            socklen_t cl = sizeof cr;
+            char link[64];
+            ssize_t n = -1;
+            if (getsockopt(c->conn.fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0 && cr.pid > 0) {
+                snprintf(link, sizeof link, "/proc/%d/cwd", (int)cr.pid);
+                n = readlink(link, cwd, sizeof cwd - 1);
+            }
+            if (n <= 0 || cwd[0] != '/')
+                return qt_err_set(err, "job_submit: params.%s \"%s\" is relative and the client's directory is "
+                                  "unknown; give an absolute path", keys[i], v->valuestring);
+            cwd[n] = 0;
+        }
+        char abs[2 * PATH_MAX];
+        if (snprintf(abs, sizeof abs, "%s/%s", strcmp(cwd, "/") ? cwd : "", v->valuestring) >= PATH_MAX)
+            return qt_err_set(err, "job_submit: params.%s: path too long", keys[i]);
+        cJSON_ReplaceItemInObject(p, keys[i], cJSON_CreateString(abs));
+    }
+    return QT_OK;
+}
+
+
 /* job_submit {kind, text?, params?} -> {job}
  * Queues a job of kind on text (default: the current recipe), frozen.  A
  * quantize job without params.out writes a checkpoint in the session
  * (checkpoints/v<recipe version>[-N]). */
 static int op_job_submit(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
-    (void)c;
     const char *kind = qt_dop_str(req, "kind");
     if (!kind) return qt_err_set(err, "job_submit: no \"kind\"");
     const struct qt_job_kind *k = qt_job_kind_find(kind);
@@ -503,23 +536,23 @@ static int op_job_submit(struct qt_daemon *d, struct qt_client_slot *c, const cJ
     }
     if (!k->run) return qt_err_set(err, "job_submit: %s: not available in this build", kind);
     if (k->needs_model && !d->s->model) return qt_err_set(err, "job_submit: no model opened in this session (send open first)");
-    const cJSON *p = cJSON_GetObjectItem(req, "params");
-    if (p && !cJSON_IsObject(p)) return qt_err_set(err, "job_submit: \"params\" must be an object");
-    cJSON *own_p = NULL;
-    if (!strcmp(kind, "quantize") && !qt_dop_str(p, "out")) {
+    const cJSON *p0 = cJSON_GetObjectItem(req, "params");
+    if (p0 && !cJSON_IsObject(p0)) return qt_err_set(err, "job_submit: \"params\" must be an object");
+    cJSON *p = p0 ? cJSON_Duplicate(p0, 1) : cJSON_CreateObject();
+    if (!p) return qt_err_set(err, "job_submit: out of memory");
+    int bad = absolute_paths(c, p, err) != QT_OK;
+    if (!bad && !strcmp(kind, "quantize") && !qt_dop_str(p, "out")) {
         /* a commit from the TUI: a checkpoint in the session */
         char out[PATH_MAX + 32];
-        if (checkpoint_dir(d, out, sizeof out, err)) return QT_ERR;
-        own_p = p ? cJSON_Duplicate(p, 1) : cJSON_CreateObject();
-        cJSON_AddStringToObject(own_p, "out", out);
-        p = own_p;
+        if (checkpoint_dir(d, out, sizeof out, err)) bad = 1;
+        else cJSON_AddStringToObject(p, "out", out);
     }
-    if (k->check && k->check(p ? p : NULL, err)) { cJSON_Delete(own_p); return qt_err_prefix(err, "job_submit"); }
+    if (!bad && k->check && k->check(p, err) != QT_OK) bad = qt_err_prefix(err, "job_submit") != QT_OK;
+    if (bad) { cJSON_Delete(p); return QT_ERR; }
     char *cur;
     const char *text = qt_dop_text(d, req, &cur, err);
-    if (!text) { cJSON_Delete(own_p); return QT_ERR; }
-    struct qt_job *j = qt_daemon_job_add(d, kind, p ? cJSON_Duplicate(p, 1) : cJSON_CreateObject(), text, err);
-    cJSON_Delete(own_p);
+    if (!text) { cJSON_Delete(p); return QT_ERR; }
+    struct qt_job *j = qt_daemon_job_add(d, kind, p, text, err);
     free(cur);
     if (!j) return QT_ERR;
     cJSON_AddItemToObject(res, "job", qt_daemon_job_json(j));

@@ -33,6 +33,7 @@ struct qt_job {
     int pipe_open;
     int cancel_requested;
     double cancel_deadline, t_start, last_emit, last_save, log_window;
+    int saved_progress;        /* job.json has the first progress of this run */
     int log_count;
 };
 
@@ -75,6 +76,7 @@ struct qt_daemon {
     int64_t seq, first_seq;
     int events_lines;
     int quitting, quit_now;
+    char token[33];            /* the session's job token (qt_session_token) */
 };
 
 void qt_daemon_log(struct qt_daemon *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

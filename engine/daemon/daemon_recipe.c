@@ -389,7 +389,9 @@ static int deploy_put(const struct qt_model *m, const struct resolved *rv, const
     const cJSON *u = cJSON_GetObjectItem(req, "util");
     double util = cJSON_IsNumber(u) ? u->valuedouble : 0.9;
     if (tp != 0 && tp != 1 && tp != 2 && tp != 4 && tp != 8) return qt_err_set(err, "deploy: tp must be 1, 2, 4 or 8");
-    if (batch < 1 || ctx < 1 || util <= 0 || util > 1) return qt_err_set(err, "deploy: bad ctx, batch or util");
+    /* ctx is cast to int64 below: refuse what does not fit (1e300) first */
+    if (batch < 1 || !(ctx >= 1 && ctx <= 1e12) || !(util > 0 && util <= 1))
+        return qt_err_set(err, "deploy: bad ctx, batch or util");
     int kvb = 0;
     const char *kv = qt_dop_str(req, "kv_dtype");
     if (kv && strcmp(kv, "auto")) {

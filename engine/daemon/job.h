@@ -24,6 +24,8 @@ struct qt_job_ctx {
     /* private */
     int fd;                          /* pipe to the daemon */
     double last_progress;
+    int64_t last_done, last_total;   /* the latest progress, throttled or not */
+    char last_stage[64];
 };
 
 /* Reports progress: done of total units, stage a short label (may be NULL).

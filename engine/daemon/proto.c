@@ -11,6 +11,19 @@
 
 #include <cJSON.h>
 
+#include "base/unicode.h"
+
+int64_t qt_json_i64(const void *v, int64_t lo, int64_t hi, int64_t def) {
+    const cJSON *j = v;
+    if (!cJSON_IsNumber(j)) return def;
+    double d = j->valuedouble;
+    /* compare in double first: (int64_t) of a double outside the range is
+     * undefined; 2^63 itself does not fit, hence the strict bound */
+    if (!(d > (double)lo)) return lo;
+    if (!(d < (double)hi) || !(d < 9223372036854775807.0)) return hi;
+    return (int64_t)d;
+}
+
 void qt_conn_init(struct qt_conn *c, int fd) {
     memset(c, 0, sizeof *c);
     c->fd = fd;
@@ -116,8 +129,31 @@ int qt_conn_queue(struct qt_conn *c, const char *data, size_t len) {
     return QT_OK;
 }
 
-int qt_conn_send(struct qt_conn *c, const void *msg) {
+char *qt_json_print(const void *msg) {
     char *s = cJSON_PrintUnformatted((const cJSON *)msg);
+    if (!s) return NULL;
+    size_t n = strlen(s);
+    if (qt_utf8_valid(s, n)) return s;
+    char *t = qt_utf8_sanitize(s, n, NULL);
+    free(s);
+    return t;
+}
+
+int qt_json_has_nul(const char *s, size_t n) {
+    if (memchr(s, 0, n)) return 1;
+    int in_str = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!in_str) { if (s[i] == '"') in_str = 1; continue; }
+        if (s[i] == '"') { in_str = 0; continue; }
+        if (s[i] != '\\' || i + 1 >= n) continue;
+        i++;   /* the escaped character: \\ and \" are consumed here */
+        if (s[i] == 'u' && i + 4 < n && !memcmp(s + i + 1, "0000", 4)) return 1;
+    }
+    return 0;
+}
+
+int qt_conn_send(struct qt_conn *c, const void *msg) {
+    char *s = qt_json_print(msg);
     if (!s) return QT_ERR;
     size_t n = strlen(s);
     int rc = qt_conn_queue(c, s, n);

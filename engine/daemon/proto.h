@@ -5,6 +5,7 @@
 #ifndef QT_PROTO_H
 #define QT_PROTO_H
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/qt.h"
 
@@ -21,6 +22,10 @@ struct qt_conn {
     int eof;               /* peer closed its side */
 };
 
+/* A JSON number (cJSON *) as an int64 clamped to [lo, hi]; def when v is not
+ * a number.  Never casts an out-of-range double (1e300, -1e300). */
+int64_t qt_json_i64(const void *v, int64_t lo, int64_t hi, int64_t def);
+
 /* Takes fd (made non-blocking); qt_conn_close closes it and frees buffers. */
 void qt_conn_init(struct qt_conn *c, int fd);
 void qt_conn_close(struct qt_conn *c);
@@ -34,6 +39,16 @@ int qt_conn_fill(struct qt_conn *c, qt_err *err);
  * is buffered; 2 when a line over QT_PROTO_LINE_MAX was dropped (once per
  * such line; its remainder is skipped as it arrives). */
 int qt_conn_line(struct qt_conn *c, char **line, size_t *len);
+
+/* A message printed unformatted (malloc'd) and made valid UTF-8: a tensor
+ * name or file text that is not UTF-8 never leaves the daemon as such
+ * (bad bytes become U+FFFD).  NULL when out of memory. */
+char *qt_json_print(const void *cjson);
+
+/* 1 when a JSON text carries a NUL: a raw 0 byte or a \u0000 escape inside
+ * a string.  cJSON would cut the string there, silently; requests that
+ * carry one are refused instead. */
+int qt_json_has_nul(const char *s, size_t n);
 
 /* Queues one message (cJSON *, printed unformatted + '\n') or raw bytes. */
 int qt_conn_send(struct qt_conn *c, const void *cjson);

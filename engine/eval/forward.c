@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cuda/cuda.h"
+#include "backend/select.h"
 #include "base/dtype.h"
 
 /* Tensor indices of one decoder layer (-1 when absent). */
@@ -34,6 +36,7 @@ struct qt_fwd {
     size_t w_cap;
     float *xq;                      /* activation fake-quant copy */
     size_t xq_cap;
+    struct qt_cuda_fwd *gpu;        /* the layer and the head on the GPU (CUDA backend) */
 };
 
 /* ---- threads ------------------------------------------------------------- */
@@ -119,6 +122,40 @@ static int find_norm(const struct qt_model *m, int layer, const char *suffix) {
 static int need(const struct qt_model *m, int ti, const char *what, int layer, qt_err *err) {
     if (ti >= 0) return QT_OK;
     return qt_err_set(err, "%s: layer %d has no %s tensor", m->path, layer, what);
+}
+
+/* The GPU forward's view of the hooks: the same weights load_weight gives. */
+static int gpu_weight(void *ctx, int ti, float *out, qt_err *err) {
+    struct qt_fwd *f = ctx;
+    /* 1: the model's own weight, which the GPU side reads itself */
+    return f->hooks.weight ? f->hooks.weight(f->hooks.ctx, ti, out, err) : 1;
+}
+
+static int gpu_act(void *ctx, int ti) {
+    struct qt_fwd *f = ctx;
+    return f->hooks.act ? (int)f->hooks.act(f->hooks.ctx, ti) : 0;
+}
+
+static void gpu_observe(void *ctx, int ti, const float *x, int64_t n, int64_t cols) {
+    struct qt_fwd *f = ctx;
+    f->hooks.observe(f->hooks.ctx, ti, x, n, cols);
+}
+
+static struct qt_cuda_fwd_cb gpu_cb(struct qt_fwd *f) {
+    struct qt_cuda_fwd_cb cb = {f, gpu_weight, gpu_act, f->hooks.observe ? gpu_observe : NULL, 1};
+    return cb;
+}
+
+static int gpu_init(struct qt_fwd *f, qt_err *err) {
+    const struct qt_config *c = &f->m->cfg;
+    struct qt_cuda_fwd_cfg g = {
+        .hidden = c->hidden, .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads, .head_dim = c->head_dim,
+        .rot = f->rot, .n_experts = c->n_experts, .top_k = c->top_k, .n_group = c->n_group,
+        .topk_group = c->topk_group, .norm_topk_prob = c->norm_topk_prob,
+        .routed_scaling = (float)c->routed_scaling, .eps = (float)c->rms_eps, .inv_freq = f->inv_freq,
+    };
+    struct qt_cuda_fwd_cb cb = gpu_cb(f);
+    return qt_cuda_fwd_init(f->m, &g, &cb, &f->gpu, err);
 }
 
 int qt_fwd_init(const struct qt_model *m, const struct qt_fwd_hooks *hooks,
@@ -222,12 +259,22 @@ int qt_fwd_init(const struct qt_model *m, const struct qt_fwd_hooks *hooks,
             if (L->eg[e] < 0 || L->eu[e] < 0 || L->ed[e] < 0)
                 rc = qt_err_set(err, "%s: layer %d: routed expert %d is incomplete", m->path, l, e);
     }
+    if (rc == QT_OK && qt_backend_active() == QT_BACKEND_CUDA) rc = gpu_init(f, err);
     if (rc != QT_OK) {
         qt_fwd_free(f);
         return QT_ERR;
     }
     *out = f;
     return QT_OK;
+}
+
+const char *qt_fwd_backend(const struct qt_fwd *f) { return f->gpu ? "cuda" : "cpu"; }
+
+int qt_fwd_gpu_stats(struct qt_fwd *f, struct qt_cuda_fwd_timing *t) {
+    memset(t, 0, sizeof *t);
+    if (!f->gpu) return 0;
+    qt_cuda_fwd_stats(f->gpu, t);
+    return 1;
 }
 
 void qt_fwd_free(struct qt_fwd *f) {
@@ -238,6 +285,7 @@ void qt_fwd_free(struct qt_fwd *f) {
             free(f->L[l].eu);
             free(f->L[l].ed);
         }
+    qt_cuda_fwd_free(f->gpu);
     free(f->L);
     free(f->inv_freq);
     free(f->w);
@@ -248,6 +296,10 @@ void qt_fwd_free(struct qt_fwd *f) {
 void qt_fwd_set_hooks(struct qt_fwd *f, const struct qt_fwd_hooks *hooks) {
     if (hooks) f->hooks = *hooks;
     else memset(&f->hooks, 0, sizeof f->hooks);
+    if (f->gpu) {
+        struct qt_cuda_fwd_cb cb = gpu_cb(f);
+        qt_cuda_fwd_set_cb(f->gpu, &cb);
+    }
 }
 
 int qt_fwd_n_layers(const struct qt_fwd *f) { return f->n_layers; }
@@ -665,6 +717,14 @@ int qt_fwd_layer(struct qt_fwd *f, int layer, float *h, int nseq, int seqlen, qt
     if (layer < 0 || layer >= f->n_layers) return qt_err_set(err, "layer %d out of range", layer);
     const struct qt_config *c = &f->m->cfg;
     const struct fwd_layer *L = &f->L[layer];
+    if (f->gpu) {
+        struct qt_cuda_layer G = {
+            L->in_norm, L->post_norm, L->q, L->k, L->v, L->o, L->qb, L->kb, L->vb, L->ob, L->qn, L->kn,
+            L->gate, L->up, L->down, L->router, L->router_bias, L->sgate, L->sup, L->sdown,
+            L->eg, L->eu, L->ed, L->moe,
+        };
+        return qt_cuda_fwd_layer(f->gpu, &G, h, nseq, seqlen, err);
+    }
     int64_t n = (int64_t)nseq * seqlen;
     int H = c->hidden, nh = c->n_heads, nkv = c->n_kv_heads, hd = c->head_dim;
     int64_t qd = (int64_t)nh * hd, kd = (int64_t)nkv * hd;
@@ -734,6 +794,7 @@ out:
 }
 
 int qt_fwd_final(struct qt_fwd *f, const float *h, int64_t ntok, float *logits, qt_err *err) {
+    if (f->gpu) return qt_cuda_fwd_final(f->gpu, f->final_norm, f->lm_head, h, ntok, logits, err);
     int H = f->m->cfg.hidden;
     float *nw = malloc(sizeof(float) * (size_t)H);   /* (H) final norm */
     float *x = malloc(sizeof(float) * (size_t)(ntok * H));

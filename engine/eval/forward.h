@@ -24,6 +24,7 @@
 #define QT_FORWARD_H
 #include <stdint.h>
 
+#include "backend/cuda/cuda.h"
 #include "model/model.h"
 #include "base/qt.h"
 
@@ -55,6 +56,13 @@ void qt_fwd_free(struct qt_fwd *f);
 
 /* Replaces the hooks (NULL: none). */
 void qt_fwd_set_hooks(struct qt_fwd *f, const struct qt_fwd_hooks *hooks);
+
+/* "cuda" when the layers and the head run on the GPU (the CUDA backend was
+ * active at qt_fwd_init), else "cpu". */
+const char *qt_fwd_backend(const struct qt_fwd *f);
+
+/* The GPU forward's timing split (cuda.h); returns 0 (and zeros) on the CPU. */
+int qt_fwd_gpu_stats(struct qt_fwd *f, struct qt_cuda_fwd_timing *t);
 
 /* Number of decoder layers the forward runs (MTP layers excluded). */
 int qt_fwd_n_layers(const struct qt_fwd *f);

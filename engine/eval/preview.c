@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cuda/cuda.h"
+#include "backend/select.h"
 #include "base/hmap.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -215,6 +217,9 @@ static int preview_source(const struct source *src, int64_t rows, int64_t cols,
     memset(out, 0, sizeof *out);
     if (qt_qctx_init(&c, s, wdtype, rows, cols, d, err) != QT_OK) return QT_ERR;
     c.global_amax = global_amax;
+    /* BF16 weights go to the GPU as they are (half the bytes of float) */
+    if (src->bf16 && qt_backend_active() == QT_BACKEND_CUDA)
+        return qt_cuda_quant(src->bf16, 1, rows, cols, s, wdtype, global_amax, d, out, NULL, NULL, err);
     /* Small tensors are not worth a thread: about 256K elements per thread. */
     int64_t per = 1 << 18;
     int64_t want = (rows * cols + per - 1) / per;

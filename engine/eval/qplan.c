@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/select.h"
 #include "quant/quant.h"
 #include "recipe/recipe.h"
 #include <math.h>
@@ -89,7 +90,7 @@ static int dequant_f32_arith(float *w, int64_t rows, int64_t cols, const struct 
                              enum qt_dtype wd, qt_err *err) {
     if (s->kind != QT_SCHEME_INT || s->strategy == QT_STRAT_BLOCK) return 1;
     struct qt_qtensor q;
-    if (qt_quant_tensor(w, rows, cols, s, wd, 0, &q, NULL, err) != QT_OK) return QT_ERR;
+    if (qt_be_quant_tensor(w, rows, cols, s, wd, 0, &q, NULL, err) != QT_OK) return QT_ERR;
     int qmax = (1 << (s->bits - 1)) - 1, qmin = -qmax - 1;
     for (int64_t r = 0; r < rows; r++) {
         int64_t sr = q.srows == 1 ? 0 : r;
@@ -122,7 +123,7 @@ static int dequant_rows(struct qt_qplan *p, const struct qt_scheme *s, float *w,
                         enum qt_dtype wd, qt_err *err) {
     int rc = 1;
     if (p->f32_arith) rc = dequant_f32_arith(w, rows, cols, s, wd, err);
-    if (rc == 1) rc = qt_quant_dequant(w, rows, cols, s, wd, w, err);
+    if (rc == 1) rc = qt_be_quant_dequant(w, rows, cols, s, wd, w, err);
     return rc;
 }
 

@@ -2,6 +2,7 @@
  * (report.h). */
 #include "io/report.h"
 
+#include "backend/select.h"
 #include "model/ct_read.h"
 
 static cJSON *object_or(cJSON *into) { return into ? into : cJSON_CreateObject(); }
@@ -22,6 +23,7 @@ cJSON *qt_eval_json(cJSON *into, const struct qt_kl_stats *st) {
     cJSON_AddNumberToObject(j, "rms_dp", st->rms_dp);
     cJSON_AddNumberToObject(j, "positions", (double)st->positions);
     cJSON_AddNumberToObject(j, "tensors_quantized", st->tensors_quantized);
+    cJSON_AddStringToObject(j, "backend", qt_backend_active_name());
     return j;
 }
 
@@ -175,5 +177,6 @@ cJSON *qt_write_json(cJSON *into, const char *out, const struct qt_write_result 
     cJSON_AddNumberToObject(j, "bytes_source", (double)wr->bytes_source);
     cJSON_AddNumberToObject(j, "bytes_written", (double)wr->bytes_written);
     cJSON_AddNumberToObject(j, "seconds", wr->seconds);
+    cJSON_AddStringToObject(j, "backend", qt_backend_active_name());
     return j;
 }

@@ -19,7 +19,7 @@
 
 /* KL evaluation (qtune eval --json): kld{mean, stderr, median, p90, p99,
  * p999, max}, same_top_p, ppl_base, ppl_q, ln_ppl_ratio, rms_dp, positions,
- * tensors_quantized. */
+ * tensors_quantized, backend ("cpu" | "cuda": where the forward ran). */
 cJSON *qt_eval_json(cJSON *into, const struct qt_kl_stats *st);
 
 /* Sensitivity scan: by, ctx, chunks, units[{rank, name, kind, layer,
@@ -58,7 +58,7 @@ cJSON *qt_deploy_json(cJSON *into, const struct qt_deploy *d, const struct qt_gp
 
 /* A written checkpoint (qtune quantize --json, the quantize job's report):
  * out, modules_quantized, tensors_kept, shards, bytes_source,
- * bytes_written, seconds. */
+ * bytes_written, seconds, backend ("cpu" | "cuda": where it quantized). */
 cJSON *qt_write_json(cJSON *into, const char *out, const struct qt_write_result *wr);
 
 #endif

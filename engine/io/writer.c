@@ -16,6 +16,7 @@
 
 #include <cJSON.h>
 
+#include "backend/select.h"
 #include "quant/pack.h"
 #include "quant/quant.h"
 #include "model/safetensors.h"
@@ -333,7 +334,7 @@ static int modbuf_fill(struct modbuf *b, const struct qt_model *m, int ti, const
         for (int64_t i = 0; i < N * K; i++)
             w[i] = wd == QT_DT_BF16 ? qt_bf16_to_f32(qt_f32_to_bf16(w[i]))
                  : wd == QT_DT_F16 ? qt_f16_to_f32(qt_f32_to_f16(w[i])) : w[i];
-    if (rc == QT_OK) rc = qt_quant_tensor(w, N, K, s, wd, 0, &b->q, NULL, err);
+    if (rc == QT_OK) rc = qt_be_quant_tensor(w, N, K, s, wd, 0, &b->q, NULL, err);
     free(w);
     if (rc != QT_OK) return qt_err_prefix(err, "%s", t->name);
     b->tensor = ti;

@@ -332,14 +332,20 @@ int qt_ct_read_f32(const struct qt_model *m, const struct qt_tensor *t, int64_t 
     if (row0 < 0 || nrows < 0 || row0 + nrows > R)
         return qt_err_set(err, "%s: rows [%lld, %lld) out of range (%lld rows)", t->name, (long long)row0,
                           (long long)(row0 + nrows), (long long)R);
+    int64_t words = cm->packed ? qt_pack_words(C, s->bits) : 0;
     int8_t *codes = malloc((size_t)C);            /* (C) one row of codes */
     float *srow = malloc((size_t)cm->scols * sizeof *srow);   /* (scols) the row's scales */
-    if (!codes || !srow) { free(codes); free(srow); return qt_err_set(err, "out of memory"); }
+    int32_t *wrow = malloc((size_t)(words ? words : 1) * sizeof *wrow);   /* (words) the row's packed words */
+    if (!codes || !srow || !wrow) { free(codes); free(srow); free(wrow); return qt_err_set(err, "out of memory"); }
     size_t ss = qt_dtype_size(cm->wdt);
-    int64_t words = qt_pack_words(C, s->bits);
     for (int64_t r = row0; r < row0 + nrows; r++) {
         float *o = out + (r - row0) * C;
-        if (cm->packed) qt_unpack_rows((const int32_t *)cm->q + r * words, 1, C, s->bits, codes);
+        /* the packed tensor sits at whatever offset the file gives it: copy
+         * the row to aligned words rather than load int32 in place */
+        if (cm->packed) {
+            memcpy(wrow, (const uint8_t *)cm->q + (size_t)(r * words) * sizeof *wrow, (size_t)words * sizeof *wrow);
+            qt_unpack_rows(wrow, 1, C, s->bits, codes);
+        }
         else memcpy(codes, (const int8_t *)cm->q + r * C, (size_t)C);
         int64_t sr = s->strategy == QT_STRAT_TENSOR ? 0 : s->strategy == QT_STRAT_BLOCK ? r / s->group : r;
         qt_dtype_to_f32(cm->wdt, (const uint8_t *)cm->scale + (size_t)(sr * cm->scols) * ss, srow, (size_t)cm->scols);
@@ -354,6 +360,7 @@ int qt_ct_read_f32(const struct qt_model *m, const struct qt_tensor *t, int64_t 
     }
     free(codes);
     free(srow);
+    free(wrow);
     return QT_OK;
 }
 

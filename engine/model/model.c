@@ -377,9 +377,12 @@ int qt_model_from_config(const char *config_path, struct qt_model **out, qt_err 
     struct qt_tensor_list l = {0};
     if (load_config(m, config_path, &arch, err) != QT_OK) goto fail;
     if (qt_arch_tensors(arch, &m->cfg, &l, err) != QT_OK) { qt_err_prefix(err, "%s", config_path); goto fail; }
+    /* m owns the tensors from here: the list is emptied so that the error
+     * path below frees them once, through qt_model_free */
     m->tensors = l.v;
     m->n_tensors = l.n;
     l.v = NULL;
+    l.n = 0;
     if (finish_model(m, err) != QT_OK) goto fail;
     *out = m;
     return QT_OK;
@@ -438,13 +441,22 @@ int qt_model_open(const char *path, struct qt_model **out, qt_err *err) {
     for (int fi = 0; fi < m->n_files; fi++)
         if (add_file_tensors(m, &l, fi, err) != QT_OK) goto fail;
     if (path_exists(cfg) && qt_ct_attach(m, &l, cfg, err) != QT_OK) goto fail;
+    /* m owns the tensors from here (see qt_model_from_config) */
     m->tensors = l.v;
     m->n_tensors = l.n;
     l.v = NULL;
+    l.n = 0;
     if (finish_model(m, err) != QT_OK) goto fail;
     for (int i = 1; i < m->n_tensors; i++)
         if (!strcmp(m->tensors[i].name, m->tensors[i - 1].name)) {
-            qt_err_set(err, "%s: tensor \"%s\" appears twice", m->path, m->tensors[i].name);
+            int fa = m->tensors[i - 1].file, fb = m->tensors[i].file;
+            if (fa >= 0 && fb >= 0 && fa != fb) {
+                const char *a = strrchr(m->files[fa]->path, '/'), *b = strrchr(m->files[fb]->path, '/');
+                qt_err_set(err, "%s: tensor \"%s\" is in two shards (%s and %s)", m->path, m->tensors[i].name,
+                           a ? a + 1 : m->files[fa]->path, b ? b + 1 : m->files[fb]->path);
+            } else {
+                qt_err_set(err, "%s: tensor \"%s\" appears twice", m->path, m->tensors[i].name);
+            }
             goto fail;
         }
     *out = m;

@@ -107,10 +107,9 @@ static int st_parse_header(struct qt_st_file *f, const char *hdr, uint64_t hlen,
 
 int qt_st_open(const char *path, struct qt_st_file **out, qt_err *err) {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return qt_err_set(err, "%s: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) { close(fd); return qt_err_set(err, "%s: not a regular file", path); }
+    int fd = qt_open_regular(path, 0, &st, err);   /* a FIFO is refused, never waited on */
+    if (fd < 0) return QT_ERR;
     struct qt_st_file *f = calloc(1, sizeof *f);
     if (!f) { close(fd); return qt_err_set(err, "%s: out of memory", path); }
     f->path = qt_strdup(path);

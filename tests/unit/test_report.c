@@ -23,7 +23,7 @@ TU_TEST(eval_and_write_fields) {
     struct qt_kl_stats st = {.kld_mean = 0.5, .same_top_p = 0.9, .positions = 7, .tensors_quantized = 3};
     char b[512];
     cJSON *j = qt_eval_json(NULL, &st);
-    TU_CHECK(!strcmp(keys(j, b, sizeof b), "kld,same_top_p,ppl_base,ppl_q,ln_ppl_ratio,rms_dp,positions,tensors_quantized"));
+    TU_CHECK(!strcmp(keys(j, b, sizeof b), "kld,same_top_p,ppl_base,ppl_q,ln_ppl_ratio,rms_dp,positions,tensors_quantized,backend"));
     TU_CHECK(!strcmp(keys(cJSON_GetObjectItem(j, "kld"), b, sizeof b), "mean,stderr,median,p90,p99,p999,max"));
     TU_CHECK(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "kld"), "mean")->valuedouble == 0.5);
     TU_CHECK(cJSON_GetObjectItem(j, "positions")->valuedouble == 7);
@@ -33,7 +33,7 @@ TU_TEST(eval_and_write_fields) {
     j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "mine", "x");
     TU_CHECK(qt_write_json(j, "out", &wr) == j);
-    TU_CHECK(!strcmp(keys(j, b, sizeof b), "mine,out,modules_quantized,tensors_kept,shards,bytes_source,bytes_written,seconds"));
+    TU_CHECK(!strcmp(keys(j, b, sizeof b), "mine,out,modules_quantized,tensors_kept,shards,bytes_source,bytes_written,seconds,backend"));
     cJSON_Delete(j);
 }
 

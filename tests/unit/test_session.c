@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cJSON.h>
@@ -113,7 +114,7 @@ TU_TEST(test_crash_repair) {
     qt_session_path(s, "history/000003.yaml", path, sizeof path);
     TU_CHECK(qt_write_file_atomic(path, "x: 3\n", 5, &err) == QT_OK);
     qt_session_free(s);
-    TU_CHECK(qt_session_open("crash", 0, &s, &err) == QT_OK);
+    TU_CHECK(qt_session_open("crash", QT_SESSION_WRITE, &s, &err) == QT_OK);
     if (!s) return;
     TU_CHECK(file_is(s, "recipe.yaml", "x: 2\n"));
     TU_CHECK(access(path, F_OK) != 0);
@@ -161,6 +162,240 @@ TU_TEST(test_variants_jobs_list) {
     TU_CHECK(found == 2);
     for (int i = 1; i < n; i++) TU_CHECK(strcmp(names[i - 1], names[i]) < 0);
     qt_session_names_free(names, n);
+}
+
+/* Writes text to the session file rel (test set-up, bypassing the store). */
+static void put(const struct qt_session *s, const char *rel, const char *text) {
+    char path[4200];
+    qt_err err;
+    TU_CHECK(qt_write_file_atomic(qt_session_path(s, rel, path, sizeof path), text, strlen(text), &err) == QT_OK);
+}
+
+TU_TEST(test_malformed_meta_recovers) {
+    /* issue 18.2: a session.json whose history is missing or of the wrong
+     * type made every opener (even qtune ls) delete history/ and empty
+     * recipe.yaml.  Now: reported, recovered from history/ and recipe.yaml,
+     * nothing deleted */
+    static const char *bad[] = {
+        "{\"name\":\"mal\",\"model\":null}",
+        "{\"name\":\"mal\",\"history\":7}",
+        "{\"name\":\"mal\",\"history\":{\"cur\":\"x\",\"max\":[]}}",
+        "{\"name\":\"mal\",\"history\":{\"cur\":1e300,\"max\":-5}}",
+        "not json at all",
+        "{\"name\":\"mal\",\"history\":{\"cur\":9,\"max\":9}}",   /* entries that do not exist */
+    };
+    for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+        struct qt_session *s;
+        qt_err err;
+        char name[32];
+        snprintf(name, sizeof name, "mal%zu", b);
+        TU_CHECK(qt_session_open(name, QT_SESSION_CREATE, &s, &err) == QT_OK);
+        if (!s) return;
+        TU_CHECK(qt_session_recipe_set(s, "m: 1\n", &err) == QT_OK);
+        TU_CHECK(qt_session_recipe_set(s, "m: 2\n", &err) == QT_OK);
+        TU_CHECK(qt_session_recipe_set(s, "m: 3\n", &err) == QT_OK);
+        TU_CHECK(qt_session_undo(s, &err) == QT_OK);   /* current: entry 2 of 3 */
+        put(s, "session.json", bad[b]);
+        qt_session_free(s);
+        /* a reader: recovers in memory, changes nothing */
+        TU_CHECK(qt_session_open(name, 0, &s, &err) == QT_OK);
+        if (!s) return;
+        TU_CHECKF(s->hist_cur == 2 && s->hist_max == 3, "case %zu: %d/%d", b, s->hist_cur, s->hist_max);
+        TU_CHECK(strstr(s->note, "recovered") != NULL);
+        TU_CHECK(file_is(s, "history/000001.yaml", "m: 1\n") && file_is(s, "history/000003.yaml", "m: 3\n"));
+        TU_CHECK(file_is(s, "recipe.yaml", "m: 2\n"));
+        TU_CHECK(file_is(s, "session.json", bad[b]));
+        TU_CHECK(qt_session_recipe_set(s, "no: 1\n", &err) == QT_ERR && strstr(err.msg, "read-only"));
+        qt_session_free(s);
+        /* a writer: rewrites session.json (the bad one kept), keeps history */
+        TU_CHECK(qt_session_open(name, QT_SESSION_WRITE, &s, &err) == QT_OK);
+        if (!s) return;
+        TU_CHECK(s->hist_cur == 2 && s->hist_max == 3);
+        TU_CHECK(file_is(s, "session.json.bad", bad[b]));
+        TU_CHECK(qt_session_redo(s, &err) == QT_OK);
+        char *r = recipe(s);
+        TU_CHECK(r && !strcmp(r, "m: 3\n"));
+        free(r);
+        qt_session_free(s);
+    }
+    /* session.json gone altogether while history/ has entries */
+    struct qt_session *s;
+    qt_err err;
+    TU_CHECK(qt_session_open("mal0", QT_SESSION_WRITE, &s, &err) == QT_OK);
+    if (!s) return;
+    char path[4200];
+    unlink(qt_session_path(s, "session.json", path, sizeof path));
+    qt_session_free(s);
+    TU_CHECK(qt_session_open("mal0", QT_SESSION_WRITE, &s, &err) == QT_OK);
+    if (!s) return;
+    TU_CHECK(s->hist_max == 3 && s->hist_cur == 3 && file_is(s, "history/000003.yaml", "m: 3\n"));
+    qt_session_free(s);
+}
+
+TU_TEST(test_reader_during_writes) {
+    /* issue 18.3: qtune ls (a reader) opening the session while the daemon
+     * saved edits deleted entries.  A child writes N edits while we open
+     * the session read-only in a loop; every edit must survive, in order */
+    enum { N = 300 };
+    struct qt_session *s;
+    qt_err err;
+    TU_CHECK(qt_session_open("race", QT_SESSION_CREATE, &s, &err) == QT_OK);
+    if (!s) return;
+    qt_session_free(s);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct qt_session *w;
+        if (qt_session_open("race", QT_SESSION_WRITE, &w, &err)) _exit(2);
+        for (int i = 1; i <= N; i++) {
+            char t[32];
+            snprintf(t, sizeof t, "v: %d\n", i);
+            if (qt_session_recipe_set(w, t, &err)) _exit(3);
+        }
+        qt_session_free(w);
+        _exit(0);
+    }
+    int st = 0, opens = 0;
+    for (;;) {   /* bounded by the child, which ends after N edits */
+        if (qt_session_open("race", 0, &s, &err) == QT_OK) {
+            char *r = recipe(s);
+            free(r);
+            qt_session_free(s);
+            opens++;
+        }
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid || r < 0) break;
+    }
+    TU_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    TU_CHECK(opens > 0);
+    TU_CHECK(qt_session_open("race", QT_SESSION_WRITE, &s, &err) == QT_OK);
+    if (!s) return;
+    TU_CHECKF(s->hist_cur == N && s->hist_max == N, "%d/%d", s->hist_cur, s->hist_max);
+    int lost = 0;
+    for (int i = 1; i <= N; i++) {
+        char rel[64], want[32];
+        snprintf(rel, sizeof rel, "history/%06d.yaml", i);
+        snprintf(want, sizeof want, "v: %d\n", i);
+        lost += !file_is(s, rel, want);
+    }
+    TU_CHECKF(lost == 0, "%d of %d entries lost", lost, N);
+    int undos = 0;
+    while (qt_session_can_undo(s) && qt_session_undo(s, &err) == QT_OK) undos++;
+    TU_CHECK(undos == N);
+    qt_session_free(s);
+}
+
+TU_TEST(test_writers_serialize) {
+    /* two writers at once: the lock and the re-read under it keep both
+     * writers' edits (2 x 100 entries, none overwritten) */
+    enum { N = 100 };
+    struct qt_session *s;
+    qt_err err;
+    TU_CHECK(qt_session_open("two", QT_SESSION_CREATE, &s, &err) == QT_OK);
+    if (!s) return;
+    qt_session_free(s);
+    fflush(NULL);
+    pid_t p[2];
+    for (int c = 0; c < 2; c++) {
+        p[c] = fork();
+        if (p[c] == 0) {
+            struct qt_session *w;
+            if (qt_session_open("two", QT_SESSION_WRITE, &w, &err)) _exit(2);
+            for (int i = 0; i < N; i++) {
+                char t[32];
+                snprintf(t, sizeof t, "w%d: %d\n", c, i);
+                if (qt_session_recipe_set(w, t, &err)) _exit(3);
+            }
+            qt_session_free(w);
+            _exit(0);
+        }
+    }
+    for (int c = 0; c < 2; c++) {
+        int st = 0;
+        waitpid(p[c], &st, 0);
+        TU_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    TU_CHECK(qt_session_open("two", 0, &s, &err) == QT_OK);
+    if (!s) return;
+    TU_CHECKF(s->hist_max == 2 * N, "%d", s->hist_max);
+    qt_session_free(s);
+}
+
+TU_TEST(test_foreign_tree_refused) {
+    /* issue 18.5: a world-writable home, sessions/ or session directory, a
+     * sessions/ replaced by a link, or a tree owned by another user is
+     * refused (tests run as root: chown to nobody simulates another user) */
+    struct qt_session *s;
+    qt_err err;
+    TU_CHECK(qt_session_open("own", QT_SESSION_CREATE, &s, &err) == QT_OK);
+    if (!s) return;
+    char sdir[4200], sessions[4200];
+    snprintf(sdir, sizeof sdir, "%s", s->dir);
+    qt_session_free(s);
+    snprintf(sessions, sizeof sessions, "%s/sessions", home);
+    const char *dirs[] = {home, sessions, sdir};
+    for (int i = 0; i < 3; i++) {
+        struct stat st0;
+        stat(dirs[i], &st0);
+        chmod(dirs[i], 0777);
+        TU_CHECKF(qt_session_open("own", 0, &s, &err) == QT_ERR && strstr(err.msg, "writable by group or others"),
+                  "%s: %s", dirs[i], err.msg);
+        TU_CHECK(qt_session_open("own", QT_SESSION_CREATE, &s, &err) == QT_ERR);
+        chmod(dirs[i], st0.st_mode & 07777);
+    }
+    char **names;
+    int n;
+    chmod(sessions, 0777);
+    TU_CHECK(qt_session_list(&names, &n, &err) == QT_ERR && strstr(err.msg, "writable"));
+    chmod(sessions, 0700);
+    if (geteuid() == 0) {
+        TU_CHECK(chown(sdir, 65534, 65534) == 0);
+        TU_CHECK(qt_session_open("own", 0, &s, &err) == QT_ERR && strstr(err.msg, "owned by uid 65534"));
+        TU_CHECK(chown(sdir, 0, 0) == 0);
+        char sj[4300];
+        snprintf(sj, sizeof sj, "%s/session.json", sdir);
+        TU_CHECK(chown(sj, 65534, 65534) == 0);
+        TU_CHECK(qt_session_open("own", 0, &s, &err) == QT_ERR && strstr(err.msg, "owned by uid 65534"));
+        TU_CHECK(chown(sj, 0, 0) == 0);
+    }
+    /* sessions/ replaced by a link to someone else's directory */
+    char moved[4300], cmd[18000];
+    snprintf(moved, sizeof moved, "%s/elsewhere", home);
+    TU_CHECK(rename(sessions, moved) == 0);
+    TU_CHECK(symlink(moved, sessions) == 0);
+    TU_CHECK(qt_session_open("own", 0, &s, &err) == QT_ERR && strstr(err.msg, "symbolic link"));
+    TU_CHECK(qt_session_open("own", QT_SESSION_CREATE, &s, &err) == QT_ERR);
+    unlink(sessions);
+    TU_CHECK(rename(moved, sessions) == 0);
+    /* a session file that is a link is not followed */
+    char sj[4300], target[4300];
+    snprintf(sj, sizeof sj, "%s/session.json", sdir);
+    snprintf(target, sizeof target, "%s/target.json", home);
+    snprintf(cmd, sizeof cmd, "mv '%s' '%s' && ln -s '%s' '%s'", sj, target, target, sj);
+    TU_CHECK(system(cmd) == 0);
+    TU_CHECK(qt_session_open("own", 0, &s, &err) == QT_ERR && strstr(err.msg, "symbolic link"));
+    TU_CHECK(qt_session_open("own", QT_SESSION_WRITE, &s, &err) == QT_ERR);
+    unlink(sj);
+    TU_CHECK(rename(target, sj) == 0);
+    TU_CHECK(qt_session_open("own", 0, &s, &err) == QT_OK);
+    qt_session_free(s);
+}
+
+TU_TEST(test_token) {
+    struct qt_session *s;
+    qt_err err;
+    TU_CHECK(qt_session_open("tok", QT_SESSION_CREATE, &s, &err) == QT_OK);
+    if (!s) return;
+    char a[33], b[33];
+    TU_CHECK(qt_session_token(s, a, &err) == QT_OK && strlen(a) == 32);
+    TU_CHECK(qt_session_token(s, b, &err) == QT_OK && !strcmp(a, b));
+    char path[4200];
+    qt_session_path(s, "token", path, sizeof path);
+    struct stat st;
+    TU_CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+    chmod(path, 0644);
+    TU_CHECK(qt_session_token(s, b, &err) == QT_ERR && strstr(err.msg, "not private"));
+    qt_session_free(s);
 }
 
 TU_TEST(test_socket_dir) {
@@ -269,6 +504,11 @@ int main(void) {
     TU_RUN(test_history);
     TU_RUN(test_crash_repair);
     TU_RUN(test_variants_jobs_list);
+    TU_RUN(test_malformed_meta_recovers);
+    TU_RUN(test_reader_during_writes);
+    TU_RUN(test_writers_serialize);
+    TU_RUN(test_foreign_tree_refused);
+    TU_RUN(test_token);
     TU_RUN(test_socket_dir);
     TU_RUN(test_framing);
     return TU_END();

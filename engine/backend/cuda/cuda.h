@@ -1,0 +1,179 @@
+/* cuda.h — the CUDA backend's C entry points (the .cu files beside it,
+ * built with nvcc when it is found; engine/backend/cuda/none.c stands in when
+ * it is not, answering every call with "built without CUDA").
+ *
+ * What runs on the GPU, each against the CPU code as its reference:
+ *   - quantization (quant.cu): error statistics, codes, scales and zero
+ *     points of every scheme, bit for bit what engine/quant/quant.c computes
+ *     (the per-cell and per-element arithmetic is the same function, ported
+ *     to device code; sums differ only in their order);
+ *   - the glm4_moe decoder layer (fwd.cu): cuBLAS sgemm for every Linear,
+ *     RMSNorm, partial NeoX RoPE, causal GQA attention without a score
+ *     matrix (flash-style online softmax), sigmoid router with correction
+ *     bias and top-k, routed experts over the tokens each received, shared
+ *     expert.  Float32 throughout (cuBLAS default math: no TF32).
+ *
+ * Device memory comes from plain cudaMalloc (never managed memory).  One
+ * device (0), one stream, one cuBLAS handle per process, created on first
+ * use under a lock; the entry points are serialized by that lock, so callers
+ * on several threads take turns.  Every failure is one line in err: "CUDA:
+ * no driver …", "CUDA: no device …", "CUDA: out of GPU memory: … (asked N MiB,
+ * M MiB free of T MiB)". */
+#ifndef QT_BACKEND_CUDA_H
+#define QT_BACKEND_CUDA_H
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+#include "base/dtype.h"
+#include "base/qt.h"
+#include "model/model.h"
+#include "quant/quant.h"
+#include "quant/scheme.h"
+
+/* 1 when this binary was built with the CUDA backend (nvcc found). */
+int qt_cuda_compiled(void);
+
+struct qt_cuda_info {
+    char name[256];             /* "NVIDIA H200" */
+    int cc_major, cc_minor;     /* compute capability */
+    int sms;                    /* multiprocessors */
+    int driver, runtime;        /* versions as CUDA encodes them (13000 = 13.0) */
+    int64_t mem_free, mem_total;/* bytes, at the time of the call */
+};
+
+/* Opens device 0 (first call) and fills info.  QT_ERR with the reason when
+ * there is no driver, no device, or the device cannot be used. */
+int qt_cuda_probe(struct qt_cuda_info *info, qt_err *err);
+
+/* One quantization on the GPU, the twin of quant.c's run over a whole
+ * tensor.  w (rows, cols) is host memory: BF16 bits when w_bf16, else
+ * float32 holding values of wdtype.  d (cols) importance or NULL;
+ * global_amax as qt_quant_tensor.  Outputs, each optional (NULL):
+ *   st   statistics (as qt_quant_error),
+ *   deq  (rows, cols) w' as float32,
+ *   qt   codes/scales/zero points/scale codes: the caller has laid it out
+ *        as qt_quant_tensor does (arrays allocated, sizes set).
+ * The scheme must not be bf16. */
+int qt_cuda_quant(const void *w, int w_bf16, int64_t rows, int64_t cols, const struct qt_scheme *s,
+                  enum qt_dtype wdtype, float global_amax, const float *d, struct qt_qstats *st,
+                  float *deq, struct qt_qtensor *qt, qt_err *err);
+
+/* The benchmark's kernels on device-resident data: a rows x cols BF16 buffer
+ * (gaussian-like, made on the GPU) is previewed under s (statistics only)
+ * and copied device to device; reps timed runs of each, interleaved, with
+ * CUDA events.  *t_preview and *t_copy get the median seconds; *rel the
+ * preview's rel_rmse. */
+int qt_cuda_bench_preview(int64_t rows, int64_t cols, const struct qt_scheme *s, int reps,
+                          double *t_preview, double *t_copy, double *rel, qt_err *err);
+
+/* ---- forward (fwd.cu) ------------------------------------------------------ */
+
+/* How the GPU forward gets what only the caller knows.  weight fills out
+ * (rows, cols) float32 for tensor ti (the model's own weight, or a
+ * substitute); act says the per-token activation fake-quant of Linear ti's
+ * input (0 none, 1 int8, 2 fp8, as enum qt_fwd_act); observe, when not NULL,
+ * sees the rows entering Linear ti (copied back to host memory). */
+struct qt_cuda_fwd_cb {
+    void *ctx;
+    /* QT_OK: out holds the weight; 1: use the model's own; QT_ERR.  Called
+     * from one thread at a time (the streaming thread while streaming),
+     * never with the backend's lock held. */
+    int (*weight)(void *ctx, int ti, float *out, qt_err *err);
+    int (*act)(void *ctx, int ti);
+    void (*observe)(void *ctx, int ti, const float *x, int64_t n, int64_t cols);
+    /* 1: weights may stay on the GPU between calls (the same tensor index
+     * always gives the same weight); 0: fetched for each layer call. */
+    int cache_weights;
+};
+
+/* Tensor indices of one decoder layer, as the CPU forward resolves them
+ * (-1 when absent). */
+struct qt_cuda_layer {
+    int in_norm, post_norm;
+    int q, k, v, o, qb, kb, vb, ob, qn, kn;
+    int gate, up, down;
+    int router, router_bias;
+    int sgate, sup, sdown;
+    const int *eg, *eu, *ed;    /* (n_experts) */
+    int moe;
+};
+
+struct qt_cuda_fwd_cfg {
+    int hidden, n_heads, n_kv_heads, head_dim, rot;
+    int n_experts, top_k, n_group, topk_group, norm_topk_prob;
+    float routed_scaling, eps;
+    const float *inv_freq;      /* (rot/2) */
+};
+
+struct qt_cuda_fwd;
+
+/* A GPU forward over model m (which must outlive it). */
+int qt_cuda_fwd_init(const struct qt_model *m, const struct qt_cuda_fwd_cfg *cfg,
+                     const struct qt_cuda_fwd_cb *cb, struct qt_cuda_fwd **out, qt_err *err);
+void qt_cuda_fwd_free(struct qt_cuda_fwd *g);
+void qt_cuda_fwd_set_cb(struct qt_cuda_fwd *g, const struct qt_cuda_fwd_cb *cb);
+
+/* One decoder layer in place on host h (nseq * seqlen, hidden), as
+ * qt_fwd_layer (h goes up and comes back each call). */
+int qt_cuda_fwd_layer(struct qt_cuda_fwd *g, const struct qt_cuda_layer *L, float *h, int nseq,
+                      int seqlen, qt_err *err);
+
+/* logits (ntok, vocab) = x W^T for the normed h: final RMSNorm with weight
+ * tensor norm_ti, then Linear head_ti. */
+int qt_cuda_fwd_final(struct qt_cuda_fwd *g, int norm_ti, int head_ti, const float *h, int64_t ntok,
+                      float *logits, qt_err *err);
+
+/* Where a forward's time went (seconds, summed over calls):
+ *   read      host side: the weight callback, or copying BF16 rows from the
+ *             mmap into pinned memory (on the streaming thread, overlapped)
+ *   upload    host-to-device copies of weights (events on the copy stream
+ *             when streaming, overlapped with the GEMMs)
+ *   wait      the layers waiting for a streamed weight (what overlap hid
+ *             not: read + upload that the compute could not cover)
+ *   layers    wall time inside qt_cuda_fwd_layer
+ * resident: bytes of float32 weights held on the GPU; streamed: bytes of
+ * weights uploaded by the streaming path; streaming: 1 once the cache was
+ * full (or QTUNE_CUDA_CACHE_MB reached) and weights began to stream. */
+struct qt_cuda_fwd_timing {
+    int64_t resident, streamed;
+    double read, upload, wait, layers;
+    int streaming;
+};
+void qt_cuda_fwd_stats(struct qt_cuda_fwd *g, struct qt_cuda_fwd_timing *t);
+
+/* ---- GPTQ (gptq.cu) -------------------------------------------------------- */
+
+/* GPTQ of n matrices of one shape, batched (the routed experts of a layer):
+ * w (n, rows, cols) host float32 values of wdtype; h (n, cols, cols) host
+ * float32 Hessians (any positive multiple of Σ x xᵀ; only the upper triangle
+ * of each is read).  Natural column order, block_size columns per lazy
+ * block (<= 128), dampening fraction damp.  Outputs (host): codes (n, rows,
+ * cols) int8 (fp8: e4m3 bits), scale and zero (n, srows, scols) as
+ * qt_quant_tensor lays them out (zero only for asym int; may be NULL
+ * otherwise), deq (n, rows, cols) w' or NULL.  Int and fp8 schemes. */
+int qt_cuda_gptq(int n, const float *w, int64_t rows, int64_t cols, const float *h,
+                 const struct qt_scheme *s, enum qt_dtype wdtype, int block_size, double damp,
+                 int8_t *codes, float *scale, int8_t *zero, float *deq, qt_err *err);
+
+struct qt_cuda_gptq_times {
+    double hessian;             /* accumulating every expert's Hessians */
+    double cholesky;            /* dampening, chol(H^-1) (gate/up share one) */
+    double columns;             /* scale grid, column loop and block updates */
+    double total;
+};
+
+/* The GPTQ of one MoE layer on data made on the GPU: E experts of gate and
+ * up (inter, hidden) and down (hidden, inter), ntok calibration tokens
+ * routed top_k each with a skewed expert load; Hessians accumulated from
+ * the routed rows.  *gptq_err and *rtn_err: expert 0's gate output error
+ * Σ e H eᵀ / Σ w H wᵀ after GPTQ and after round-to-nearest. */
+int qt_cuda_bench_gptq(int E, int64_t hidden, int64_t inter, int64_t ntok, int top_k,
+                       const struct qt_scheme *s, struct qt_cuda_gptq_times *t, double *gptq_err,
+                       double *rtn_err, qt_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,492 @@
+/* gptq.cu — GPTQ on the GPU, the matrices of one shape (the routed experts
+ * of a MoE layer) batched, float32 like llm-compressor's GPTQModifier, with
+ * engine/algo/gptq.c's semantics for natural column order (actorder none):
+ *
+ *   dead inputs (H_jj == 0): H_jj = 1, W[:, j] = 0
+ *   H += dampening_frac · mean(diag H) · I;  U = chol(H⁻¹) upper
+ *     (cuSOLVER: potrf, potri, potrf on the row-major upper triangle)
+ *   the scale grid: round-to-nearest of the (dead-zeroed) W (quant.cu)
+ *   per block of block_size columns (k_block, one thread per row, the block
+ *   of U and the rows' block of W in shared memory):
+ *     q = Q(w_j) with its cell's fixed scale;  e = (w_j - q) / U_jj
+ *     W[:, j+1..block end] -= e · U[j, j+1..]
+ *   then W[:, block end..] -= E_block · U[block, block end..] (one strided
+ *   batched sgemm over the matrices)
+ *
+ * Q is gptq.c's quant1: float32 w / scale (+ zp), clamp, round half even (or
+ * e4m3), w' rounded to the weight dtype.  Hessians come from the caller
+ * (qt_cuda_gptq) or are accumulated here (the benchmark: cublasSsyrk of the
+ * rows each expert received). */
+#include "backend/cuda/common.cuh"
+#include "backend/cuda/qarith.cuh"
+
+#include <cusolverDn.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { GQ_ROWS = 64 };          /* rows (threads) per block of k_block */
+
+/* Dead columns and dampening of each matrix's H (row-major upper = the
+ * column-major lower cuSOLVER reads), one block per matrix. */
+__global__ void k_damp(float *H, int64_t C, double frac, unsigned char *dead) {
+    float *h = H + (int64_t)blockIdx.x * C * C;
+    unsigned char *dd = dead + (int64_t)blockIdx.x * C;
+    double s = 0;
+    for (int64_t j = threadIdx.x; j < C; j += blockDim.x) {
+        float d = h[j * C + j];
+        dd[j] = d == 0.0f;
+        if (d == 0.0f) h[j * C + j] = d = 1.0f;
+        s += d;
+    }
+    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+    __shared__ double sh[32];
+    __shared__ float damp;
+    if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = s;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        double t = 0;
+        for (int k = 0; k < (int)(blockDim.x >> 5); k++) t += sh[k];
+        damp = (float)(frac * (t / (double)C));
+    }
+    __syncthreads();
+    for (int64_t j = threadIdx.x; j < C; j += blockDim.x) h[j * C + j] += damp;
+}
+
+__global__ void k_zero_dead(float *W, int64_t rows, int64_t C, const unsigned char *dead, int64_t n_all) {
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n_all; i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t m = i / (rows * C), j = i % C;
+        if (dead[m * C + j]) W[i] = 0.0f;
+    }
+}
+
+/* What k_block needs of the scheme. */
+struct gq {
+    int fp8, qmin, qmax, dt, strat;
+    int64_t g, scols, srows;
+};
+
+__device__ __forceinline__ float quant1(const gq &G, float w, float sc, float zp, int8_t *code) {
+    if (G.fp8) {
+        float t = __fdiv_rn(w, sc);
+        t = t < -448.0f ? -448.0f : t > 448.0f ? 448.0f : t;
+        uint32_t b = d_f32_to_fp8e4m3(t);
+        *code = (int8_t)b;
+        return d_rnd_w(G.dt, d_fp8e4m3_to_f32(b) * sc);
+    }
+    float t = __fdiv_rn(w, sc) + zp;
+    t = t < (float)G.qmin ? (float)G.qmin : t > (float)G.qmax ? (float)G.qmax : t;
+    float q = rintf(t);
+    *code = (int8_t)(int)q;
+    return d_rnd_w(G.dt, (q - zp) * sc);
+}
+
+__device__ __forceinline__ int64_t gq_cell(const gq &G, int64_t r, int64_t c) {
+    switch (G.strat) {
+    case QT_STRAT_TENSOR: return 0;
+    case QT_STRAT_CHANNEL: return r;
+    case QT_STRAT_GROUP: return r * G.scols + c / G.g;
+    default: return (r / G.g) * G.scols + c / G.g;
+    }
+}
+
+/* Columns [i1, i1 + nb) of every row of every matrix.  grid (ceil(rows /
+ * GQ_ROWS), n); W (n, rows, C) updated in place (w' written over the
+ * processed columns), U (n, C, C), E (n, rows, bs) the scaled errors. */
+__global__ void __launch_bounds__(GQ_ROWS) k_block(float *W, const float *U, float *E, int8_t *codes, const float *scale,
+                                                   const int8_t *zero, int64_t rows, int64_t C, int64_t i1, int nb,
+                                                   int bs, gq G) {
+    extern __shared__ float sm[];
+    float *Ub = sm;                              /* (nb, nb) U[i1.., i1..] */
+    float *Ws = Ub + nb * nb;                    /* (GQ_ROWS, nb + 1) */
+    int64_t m = blockIdx.y;
+    const float *Um = U + m * C * C;
+    for (int e = threadIdx.x; e < nb * nb; e += blockDim.x) {
+        int a = e / nb, b = e - a * nb;
+        Ub[e] = b >= a ? Um[(i1 + a) * C + i1 + b] : 0.0f;
+    }
+    int64_t r0 = (int64_t)blockIdx.x * GQ_ROWS;
+    int nr = rows - r0 < GQ_ROWS ? (int)(rows - r0) : GQ_ROWS;
+    float *Wm = W + m * rows * C;
+    for (int e = threadIdx.x; e < nr * nb; e += blockDim.x) {   /* coalesced along the columns */
+        int a = e / nb, b = e - a * nb;
+        Ws[a * (nb + 1) + b] = Wm[(r0 + a) * C + i1 + b];
+    }
+    __syncthreads();
+    int t = threadIdx.x;
+    if (t < nr) {
+        int64_t r = r0 + t;
+        float *wr = Ws + t * (nb + 1);
+        int64_t so = m * G.srows * G.scols;
+        float *er = E + (m * rows + r) * bs;
+        int8_t *cr = codes + (m * rows + r) * C;
+        for (int j = 0; j < nb; j++) {
+            int64_t cell = so + gq_cell(G, G.strat == QT_STRAT_TENSOR ? 0 : r, i1 + j);
+            float sc = scale[cell], zp = zero ? (float)zero[cell] : 0.0f;
+            float w = wr[j];
+            int8_t code;
+            float q = quant1(G, w, sc, zp, &code);
+            float e = (w - q) / Ub[j * nb + j];
+            const float *u = Ub + j * nb;
+            for (int k = j + 1; k < nb; k++) wr[k] = fmaf(-e, u[k], wr[k]);
+            wr[j] = q;
+            er[j] = e;
+            cr[i1 + j] = code;
+        }
+    }
+    __syncthreads();
+    for (int e = threadIdx.x; e < nr * nb; e += blockDim.x) {
+        int a = e / nb, b = e - a * nb;
+        Wm[(r0 + a) * C + i1 + b] = Ws[a * (nb + 1) + b];
+    }
+}
+
+struct gq_ctx {
+    cusolverDnHandle_t sol;
+    int ready;
+};
+static struct gq_ctx gs;
+
+static int sol_get(struct cu_ctx *cx, qt_err *err) {
+    if (gs.ready) return QT_OK;
+    if (cusolverDnCreate(&gs.sol) != CUSOLVER_STATUS_SUCCESS) return qt_err_set(err, "CUDA: cusolverDnCreate failed");
+    cusolverDnSetStream(gs.sol, cx->st);
+    gs.ready = 1;
+    return QT_OK;
+}
+
+/* U = chol(H⁻¹) upper of each of n matrices (C, C) in place (row-major
+ * upper triangle, which is cuSOLVER's column-major lower). */
+static int chol_inv(struct cu_ctx *cx, float *H, int n, int64_t C, qt_err *err) {
+    if (sol_get(cx, err)) return QT_ERR;
+    int lw1 = 0, lw2 = 0;
+    if (cusolverDnSpotrf_bufferSize(gs.sol, CUBLAS_FILL_MODE_LOWER, (int)C, H, (int)C, &lw1) != CUSOLVER_STATUS_SUCCESS ||
+        cusolverDnSpotri_bufferSize(gs.sol, CUBLAS_FILL_MODE_LOWER, (int)C, H, (int)C, &lw2) != CUSOLVER_STATUS_SUCCESS)
+        return qt_err_set(err, "CUDA: cuSOLVER workspace query failed");
+    int lw = lw1 > lw2 ? lw1 : lw2;
+    static struct cu_buf work, info;
+    if (cu_buf_need(&work, (size_t)lw * 4 + 4, "GPTQ: cuSOLVER workspace", err) ||
+        cu_buf_need(&info, (size_t)n * 3 * sizeof(int), "GPTQ: cuSOLVER info", err))
+        return QT_ERR;
+    int *dinfo = (int *)info.p;
+    CU_TRY(cudaMemsetAsync(dinfo, 0, (size_t)n * 3 * sizeof(int), cx->st), "GPTQ: clear");
+    for (int m = 0; m < n; m++) {
+        float *h = H + (int64_t)m * C * C;
+        cusolverStatus_t a = cusolverDnSpotrf(gs.sol, CUBLAS_FILL_MODE_LOWER, (int)C, h, (int)C, (float *)work.p, lw,
+                                              dinfo + 3 * m);
+        cusolverStatus_t b = cusolverDnSpotri(gs.sol, CUBLAS_FILL_MODE_LOWER, (int)C, h, (int)C, (float *)work.p, lw,
+                                              dinfo + 3 * m + 1);
+        cusolverStatus_t c = cusolverDnSpotrf(gs.sol, CUBLAS_FILL_MODE_LOWER, (int)C, h, (int)C, (float *)work.p, lw,
+                                              dinfo + 3 * m + 2);
+        if (a || b || c) return qt_err_set(err, "CUDA: cuSOLVER call failed (matrix %d)", m);
+    }
+    int *hinfo = (int *)malloc((size_t)n * 3 * sizeof(int));
+    if (!hinfo) return qt_err_set(err, "out of memory");
+    cudaError_t e = cudaMemcpyAsync(hinfo, dinfo, (size_t)n * 3 * sizeof(int), cudaMemcpyDeviceToHost, cx->st);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(cx->st);
+    if (e != cudaSuccess) {
+        free(hinfo);
+        return cu_fail(err, "GPTQ: Cholesky", e);
+    }
+    for (int m = 0; m < n; m++)
+        if (hinfo[3 * m] || hinfo[3 * m + 1] || hinfo[3 * m + 2]) {
+            int bad = hinfo[3 * m] ? hinfo[3 * m] : hinfo[3 * m + 1] ? hinfo[3 * m + 1] : hinfo[3 * m + 2];
+            free(hinfo);
+            return qt_err_set(err, "GPTQ (raise dampening_frac): Cholesky of matrix %d failed (minor %d)", m, bad);
+        }
+    free(hinfo);
+    return QT_OK;
+}
+
+/* The column loop over n matrices W (n, rows, C) with factors U (n, C, C):
+ * codes (n, rows, C), the scale grid (n, srows, scols) from RTN of W first
+ * (scale, zero: device outputs), W ends as w'. */
+static int columns(struct cu_ctx *cx, int n, float *W, const float *U, int64_t rows, int64_t C,
+                   const struct qt_scheme *s, enum qt_dtype wd, int bs, int8_t *codes, float *scale, int8_t *zero,
+                   qt_err *err) {
+    struct qt_qctx c;
+    if (qt_qctx_init(&c, s, wd, rows, C, NULL, err)) return QT_ERR;
+    gq G;
+    memset(&G, 0, sizeof G);
+    G.fp8 = s->kind == QT_SCHEME_FP8;
+    G.qmin = -(1 << (s->bits - 1));
+    G.qmax = (1 << (s->bits - 1)) - 1;
+    G.dt = (int)wd;
+    G.strat = (int)s->strategy;
+    G.g = s->group;
+    switch (s->strategy) {
+    case QT_STRAT_TENSOR: G.srows = G.scols = 1; break;
+    case QT_STRAT_CHANNEL: G.srows = rows; G.scols = 1; break;
+    case QT_STRAT_GROUP: G.srows = rows; G.scols = C / s->group; break;
+    default: G.srows = (rows + s->group - 1) / s->group; G.scols = (C + s->group - 1) / s->group; break;
+    }
+    int64_t ns = G.srows * G.scols;
+    for (int m = 0; m < n; m++) {
+        struct qt_qctx cm = c;
+        if (cu_quant_f32_dev(cx, W + (int64_t)m * rows * C, &cm, NULL, NULL, scale + m * ns, zero ? zero + m * ns : NULL,
+                             NULL, err))
+            return QT_ERR;
+    }
+    static struct cu_buf eb;
+    if (cu_buf_need(&eb, (size_t)n * rows * bs * 4, "GPTQ: block errors", err)) return QT_ERR;
+    float *E = (float *)eb.p;
+    size_t smem = (size_t)(bs * bs + GQ_ROWS * (bs + 1)) * 4;
+    static size_t smem_set;
+    if (smem > smem_set) {
+        CU_TRY(cudaFuncSetAttribute(k_block, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem), "GPTQ: shared memory");
+        smem_set = smem;
+    }
+    dim3 grid((unsigned)((rows + GQ_ROWS - 1) / GQ_ROWS), (unsigned)n);
+    for (int64_t i1 = 0; i1 < C; i1 += bs) {
+        int nb = (int)(C - i1 < bs ? C - i1 : bs);
+        k_block<<<grid, GQ_ROWS, smem, cx->st>>>(W, U, E, codes, scale, zero, rows, C, i1, nb, bs, G);
+        CU_TRY(cudaGetLastError(), "GPTQ: column kernel");
+        int64_t i2 = i1 + nb;
+        if (i2 >= C) break;
+        /* W[:, i2:] -= E (rows, nb) · U[i1:i2, i2:] for every matrix; column-major:
+         * W^T[i2:, :] (C-i2, rows) -= U_blk^T (C-i2, nb) · E^T (nb, rows) */
+        const float alpha = -1.0f, beta = 1.0f;
+        cublasStatus_t st = cublasSgemmStridedBatched(
+            cx->blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)(C - i2), (int)rows, nb, &alpha, U + i1 * C + i2, (int)C, C * C, E,
+            bs, rows * bs, &beta, W + i2, (int)C, rows * C, n);
+        if (st != CUBLAS_STATUS_SUCCESS) return cu_blas_fail(err, "GPTQ: block update", st);
+    }
+    return QT_OK;
+}
+
+static int gptq_dev(struct cu_ctx *cx, int n, float *W, float *H, int64_t rows, int64_t C, const struct qt_scheme *s,
+                    enum qt_dtype wd, int bs, double damp, int8_t *codes, float *scale, int8_t *zero, int factor,
+                    double *t_chol, double *t_cols, qt_err *err) {
+    static struct cu_buf dead;
+    if (cu_buf_need(&dead, (size_t)n * C, "GPTQ: dead columns", err)) return QT_ERR;
+    double t0 = qt_now();
+    if (factor) {
+        k_damp<<<n, 256, 0, cx->st>>>(H, C, damp, (unsigned char *)dead.p);
+        CU_TRY(cudaGetLastError(), "GPTQ: dampening kernel");
+        if (chol_inv(cx, H, n, C, err)) return QT_ERR;
+    } else {
+        /* U already factored by an earlier call on the same H: the dead
+         * columns are those of that call */
+    }
+    double t1 = qt_now();
+    int64_t all = (int64_t)n * rows * C;
+    k_zero_dead<<<cx->prop.multiProcessorCount * 8, 256, 0, cx->st>>>(W, rows, C, (const unsigned char *)dead.p, all);
+    CU_TRY(cudaGetLastError(), "GPTQ: dead columns kernel");
+    if (columns(cx, n, W, H, rows, C, s, wd, bs, codes, scale, zero, err)) return QT_ERR;
+    CU_TRY(cudaStreamSynchronize(cx->st), "GPTQ");
+    double t2 = qt_now();
+    if (t_chol) *t_chol += t1 - t0;
+    if (t_cols) *t_cols += t2 - t1;
+    return QT_OK;
+}
+
+static int check_scheme(const struct qt_scheme *s, int64_t rows, int64_t cols, qt_err *err) {
+    if (s->kind != QT_SCHEME_INT && s->kind != QT_SCHEME_FP8)
+        return qt_err_set(err, "GPTQ: scheme kind not supported (int or fp8 weights only)");
+    return qt_scheme_check_shape(s, rows, cols, err);
+}
+
+extern "C" int qt_cuda_gptq(int n, const float *w, int64_t rows, int64_t cols, const float *h,
+                            const struct qt_scheme *s, enum qt_dtype wdtype, int block_size, double damp,
+                            int8_t *codes, float *scale, int8_t *zero, float *deq, qt_err *err) {
+    if (check_scheme(s, rows, cols, err)) return QT_ERR;
+    int bs = block_size > 0 ? block_size : 128;
+    if (bs > 128) bs = 128;
+    int64_t ns;
+    switch (s->strategy) {
+    case QT_STRAT_TENSOR: ns = 1; break;
+    case QT_STRAT_CHANNEL: ns = rows; break;
+    case QT_STRAT_GROUP: ns = rows * (cols / s->group); break;
+    default: ns = ((rows + s->group - 1) / s->group) * ((cols + s->group - 1) / s->group); break;
+    }
+    cu_lock();
+    struct cu_ctx *cx = cu_get(err);
+    int rc = cx ? QT_OK : QT_ERR;
+    float *dW = NULL, *dH = NULL, *dS = NULL;
+    int8_t *dC = NULL, *dZ = NULL;
+    size_t nw = (size_t)n * rows * cols, nh = (size_t)n * cols * cols, nsc = (size_t)n * ns;
+    if (rc == QT_OK) rc = cu_alloc((void **)&dW, nw * 4, "GPTQ: weights", err);
+    if (rc == QT_OK) rc = cu_alloc((void **)&dH, nh * 4, "GPTQ: Hessians", err);
+    if (rc == QT_OK) rc = cu_alloc((void **)&dC, nw, "GPTQ: codes", err);
+    if (rc == QT_OK) rc = cu_alloc((void **)&dS, nsc * 4, "GPTQ: scales", err);
+    if (rc == QT_OK && zero) rc = cu_alloc((void **)&dZ, nsc, "GPTQ: zero points", err);
+    if (rc == QT_OK && (cudaMemcpyAsync(dW, w, nw * 4, cudaMemcpyHostToDevice, cx->st) != cudaSuccess ||
+                        cudaMemcpyAsync(dH, h, nh * 4, cudaMemcpyHostToDevice, cx->st) != cudaSuccess))
+        rc = qt_err_set(err, "CUDA: GPTQ upload failed");
+    if (rc == QT_OK)
+        rc = gptq_dev(cx, n, dW, dH, rows, cols, s, wdtype, bs, damp, dC, dS, s->sym || s->kind == QT_SCHEME_FP8 ? NULL : dZ,
+                      1, NULL, NULL, err);
+    if (rc == QT_OK) {
+        cudaError_t e = cudaMemcpyAsync(codes, dC, nw, cudaMemcpyDeviceToHost, cx->st);
+        if (e == cudaSuccess) e = cudaMemcpyAsync(scale, dS, nsc * 4, cudaMemcpyDeviceToHost, cx->st);
+        if (e == cudaSuccess && zero && dZ) e = cudaMemcpyAsync(zero, dZ, nsc, cudaMemcpyDeviceToHost, cx->st);
+        if (e == cudaSuccess && deq) e = cudaMemcpyAsync(deq, dW, nw * 4, cudaMemcpyDeviceToHost, cx->st);
+        if (e == cudaSuccess) e = cudaStreamSynchronize(cx->st);
+        if (e != cudaSuccess) rc = cu_fail(err, "GPTQ: download", e);
+    }
+    cudaFree(dW);
+    cudaFree(dH);
+    cudaFree(dC);
+    cudaFree(dS);
+    cudaFree(dZ);
+    cu_unlock();
+    return rc;
+}
+
+/* ---- benchmark: one GLM-4.6-shaped MoE layer ----------------------------- */
+
+__global__ void k_randn(float *x, int64_t n, uint64_t seed, float sigma) {
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        uint64_t z = (uint64_t)i * 0x9E3779B97F4A7C15ull + seed;
+        float g = 0;
+        for (int k = 0; k < 4; k++) {
+            z ^= z >> 30; z *= 0xBF58476D1CE4E5B9ull; z ^= z >> 27; z *= 0x94D049BB133111EBull; z ^= z >> 31;
+            g += (float)(z >> 40) * (1.0f / 16777216.0f);
+        }
+        float v = (g - 2.0f) * 1.7320508f * sigma;
+        x[i] = __uint_as_float((__float_as_uint(v) + 0x7fffu + ((__float_as_uint(v) >> 16) & 1u)) & 0xffff0000u);
+    }
+}
+
+/* sum a ∘ b over n (double), into *out (zeroed by the caller). */
+__global__ void k_dot(const float *a, const float *b, int64_t n, double *out) {
+    double s = 0;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        s += (double)a[i] * b[i];
+    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+    if ((threadIdx.x & 31) == 0) atomicAdd(out, s);
+}
+
+__global__ void k_sub(float *y, const float *a, const float *b, int64_t n) {
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        y[i] = a[i] - b[i];
+}
+
+/* Σ_r e_r H e_rᵀ for e (rows, C), H (C, C) symmetric: T = e H, then sum e∘T. */
+static int quad(struct cu_ctx *cx, const float *e, const float *H, int64_t rows, int64_t C, float *T, double *dacc,
+                double *out, qt_err *err) {
+    const float one = 1.0f, zero = 0.0f;
+    cublasStatus_t st = cublasSgemm(cx->blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)C, (int)rows, (int)C, &one, H, (int)C, e,
+                                    (int)C, &zero, T, (int)C);
+    if (st != CUBLAS_STATUS_SUCCESS) return cu_blas_fail(err, "GPTQ: check", st);
+    CU_TRY(cudaMemsetAsync(dacc, 0, 8, cx->st), "clear");
+    k_dot<<<cx->prop.multiProcessorCount * 4, 256, 0, cx->st>>>(e, T, rows * C, dacc);
+    CU_TRY(cudaMemcpyAsync(out, dacc, 8, cudaMemcpyDeviceToHost, cx->st), "download");
+    CU_TRY(cudaStreamSynchronize(cx->st), "check");
+    return QT_OK;
+}
+
+extern "C" int qt_cuda_bench_gptq(int E, int64_t hidden, int64_t inter, int64_t ntok, int top_k,
+                                  const struct qt_scheme *s, struct qt_cuda_gptq_times *t, double *gptq_err,
+                                  double *rtn_err, qt_err *err) {
+    memset(t, 0, sizeof *t);
+    if (check_scheme(s, inter, hidden, err) || check_scheme(s, hidden, inter, err)) return QT_ERR;
+    cu_lock();
+    struct cu_ctx *cx = cu_get(err);
+    if (!cx) {
+        cu_unlock();
+        return QT_ERR;
+    }
+    /* routing: expert e gets a share ∝ 1 / (1 + e/16) of the ntok * top_k
+     * slots (a realistic skew: the busiest expert sees ~6x the idlest) */
+    int64_t *cnt = (int64_t *)calloc((size_t)E + 1, sizeof(int64_t));
+    double wsum = 0;
+    for (int e = 0; e < E; e++) wsum += 1.0 / (1.0 + e / 16.0);
+    int64_t slots = ntok * top_k, given = 0;
+    for (int e = 0; e < E && cnt; e++) {
+        cnt[e + 1] = (int64_t)((double)slots * (1.0 / (1.0 + e / 16.0)) / wsum);
+        given += cnt[e + 1];
+    }
+    if (cnt) cnt[1] += slots - given;
+    for (int e = 0; e < E && cnt; e++) cnt[e + 1] += cnt[e];
+    int rc = cnt ? QT_OK : qt_err_set(err, "out of memory");
+    int64_t nwu = (int64_t)E * inter * hidden;     /* gate / up / down weights each */
+    float *Xi = NULL, *Xm = NULL, *Hi = NULL, *Hm = NULL, *Wg = NULL, *Wu = NULL, *Wd = NULL, *W0 = NULL, *H0 = NULL;
+    float *Sc = NULL, *T = NULL;
+    int8_t *Cd = NULL, *Zp = NULL;
+    double *dacc = NULL;
+    int asym = s->kind == QT_SCHEME_INT && !s->sym;
+    int64_t nsc = nwu;   /* enough for any grid */
+    if (rc == QT_OK) rc = cu_alloc((void **)&Xi, (size_t)slots * hidden * 4, "bench: expert inputs", err);
+    if (rc == QT_OK) rc = cu_alloc((void **)&Xm, (size_t)slots * inter * 4, "bench: expert activations", err);
+    if (rc == QT_OK) rc = cu_alloc((void **)&Hi, (size_t)E * hidden * hidden * 4, "bench: Hessians", err);
+    if (rc == QT_OK) rc = cu_alloc((void **)&Hm, (size_t)E * inter * inter * 4, "bench: Hessians", err);
+    if (rc == QT_OK) rc = cu_alloc((void **)&Wg, (size_t)nwu * 4, "bench: gate", err);
+    if (rc == QT_OK) rc = cu_alloc((void **)&Wu, (size_t)nwu * 4, "bench: up", err);
+    if (rc == QT_OK) rc = cu_alloc((void **)&Wd, (size_t)nwu * 4, "bench: down", err);
+    if (rc == QT_OK) rc = cu_alloc((void **)&W0, (size_t)inter * hidden * 4 * 2, "bench: check copy", err);
+    if (rc == QT_OK) rc = cu_alloc((void **)&H0, (size_t)hidden * hidden * 4, "bench: check Hessian", err);
+    if (rc == QT_OK) rc = cu_alloc((void **)&T, (size_t)inter * hidden * 4, "bench: check", err);
+    if (rc == QT_OK) rc = cu_alloc((void **)&Cd, (size_t)nwu, "bench: codes", err);
+    if (rc == QT_OK) rc = cu_alloc((void **)&Sc, (size_t)nsc / 16 * 4 + 4096, "bench: scales", err);
+    if (rc == QT_OK && asym) rc = cu_alloc((void **)&Zp, (size_t)nsc / 16 + 4096, "bench: zero points", err);
+    if (rc == QT_OK) rc = cu_alloc((void **)&dacc, 8, "bench", err);
+    int grid = cx->prop.multiProcessorCount * 8;
+    if (rc == QT_OK) {
+        k_randn<<<grid, 256, 0, cx->st>>>(Xi, slots * hidden, 11, 1.0f);
+        k_randn<<<grid, 256, 0, cx->st>>>(Xm, slots * inter, 12, 0.5f);
+        k_randn<<<grid, 256, 0, cx->st>>>(Wg, nwu, 13, 0.02f);
+        k_randn<<<grid, 256, 0, cx->st>>>(Wu, nwu, 14, 0.02f);
+        k_randn<<<grid, 256, 0, cx->st>>>(Wd, nwu, 15, 0.02f);
+        if (cudaGetLastError() != cudaSuccess || cudaStreamSynchronize(cx->st) != cudaSuccess)
+            rc = qt_err_set(err, "CUDA: bench setup failed");
+    }
+    /* the check: expert 0's gate, its full Hessian and weight kept aside */
+    if (rc == QT_OK) {
+        const float one = 1.0f, zero = 0.0f;
+        int64_t n0 = cnt[1] - cnt[0];
+        cublasSgemm(cx->blas, CUBLAS_OP_N, CUBLAS_OP_T, (int)hidden, (int)hidden, (int)n0, &one, Xi, (int)hidden, Xi,
+                    (int)hidden, &zero, H0, (int)hidden);
+        cudaMemcpyAsync(W0, Wg, (size_t)inter * hidden * 4, cudaMemcpyDeviceToDevice, cx->st);
+    }
+    double t0 = qt_now();
+    /* Hessians: H_e = X_e^T X_e over the rows expert e received (lower
+     * column-major = upper row-major, what the factorization reads) */
+    for (int e = 0; e < E && rc == QT_OK; e++) {
+        const float one = 1.0f, zero = 0.0f;
+        int64_t ne = cnt[e + 1] - cnt[e];
+        cublasStatus_t a = cublasSsyrk(cx->blas, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, (int)hidden, (int)ne, &one,
+                                       Xi + cnt[e] * hidden, (int)hidden, &zero, Hi + (int64_t)e * hidden * hidden,
+                                       (int)hidden);
+        cublasStatus_t b = cublasSsyrk(cx->blas, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, (int)inter, (int)ne, &one,
+                                       Xm + cnt[e] * inter, (int)inter, &zero, Hm + (int64_t)e * inter * inter, (int)inter);
+        if (a || b) rc = qt_err_set(err, "CUDA: bench Hessian failed");
+    }
+    if (rc == QT_OK && cudaStreamSynchronize(cx->st) != cudaSuccess) rc = qt_err_set(err, "CUDA: bench Hessian failed");
+    double t1 = qt_now();
+    t->hessian = t1 - t0;
+    /* gate and up share their input, hence H and its factor */
+    if (rc == QT_OK)
+        rc = gptq_dev(cx, E, Wg, Hi, inter, hidden, s, QT_DT_BF16, 128, 0.01, Cd, Sc, Zp, 1, &t->cholesky, &t->columns, err);
+    if (rc == QT_OK)
+        rc = gptq_dev(cx, E, Wu, Hi, inter, hidden, s, QT_DT_BF16, 128, 0.01, Cd, Sc, Zp, 0, &t->cholesky, &t->columns, err);
+    if (rc == QT_OK)
+        rc = gptq_dev(cx, E, Wd, Hm, hidden, inter, s, QT_DT_BF16, 128, 0.01, Cd, Sc, Zp, 1, &t->cholesky, &t->columns, err);
+    t->total = qt_now() - t0;
+    /* output error of expert 0's gate: GPTQ against round-to-nearest */
+    if (rc == QT_OK) {
+        int64_t n = inter * hidden;
+        float *e = W0 + n, *rtn = T;
+        double num = 0, den = 0, rn = 0;
+        struct qt_qctx c;
+        qt_qctx_init(&c, s, QT_DT_BF16, inter, hidden, NULL, NULL);
+        rc = cu_quant_f32_dev(cx, W0, &c, rtn, NULL, NULL, NULL, NULL, err);
+        if (rc == QT_OK) {
+            k_sub<<<grid, 256, 0, cx->st>>>(e, W0, rtn, n);
+            rc = quad(cx, e, H0, inter, hidden, rtn, dacc, &rn, err);
+        }
+        if (rc == QT_OK) {
+            k_sub<<<grid, 256, 0, cx->st>>>(e, W0, Wg, n);
+            rc = quad(cx, e, H0, inter, hidden, rtn, dacc, &num, err);
+        }
+        if (rc == QT_OK) rc = quad(cx, W0, H0, inter, hidden, rtn, dacc, &den, err);
+        *gptq_err = den > 0 ? num / den : NAN;
+        *rtn_err = den > 0 ? rn / den : NAN;
+    }
+    free(cnt);
+    void *ps[] = {Xi, Xm, Hi, Hm, Wg, Wu, Wd, W0, H0, Sc, T, Cd, Zp, dacc};
+    for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
+        if (ps[i]) cudaFree(ps[i]);
+    cu_unlock();
+    return rc;
+}

@@ -1,0 +1,151 @@
+/* select.c — the backend choice of the process and the dispatching helpers. */
+#include "backend/select.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cuda/cuda.h"
+
+static pthread_mutex_t sel_mu = PTHREAD_MUTEX_INITIALIZER;
+static int chosen = -1;         /* enum qt_backend_kind, -1: not resolved */
+static int children_only;       /* this process stays on the CPU; children choose */
+static int touched;             /* this process has called into CUDA */
+static int atfork_set;
+
+static void at_child(void) {
+    if (touched) {
+        chosen = QT_BACKEND_CPU;    /* CUDA does not survive fork */
+        children_only = 1;
+    } else if (children_only) {
+        children_only = 0;
+        chosen = -1;
+    }
+}
+
+void qt_backend_gpu_in_children_only(void) {
+    pthread_mutex_lock(&sel_mu);
+    if (!atfork_set) atfork_set = pthread_atfork(NULL, NULL, at_child) == 0;
+    children_only = 1;
+    pthread_mutex_unlock(&sel_mu);
+}
+
+static int open_cuda(qt_err *err) {
+    struct qt_cuda_info info;
+    if (children_only) return qt_err_set(err, "CUDA: not in this process (its forked workers use the GPU)");
+    if (!atfork_set) atfork_set = pthread_atfork(NULL, NULL, at_child) == 0;
+    touched = 1;
+    return qt_cuda_probe(&info, err);
+}
+
+int qt_backend_choose(const char *name, qt_err *err) {
+    int k;
+    if (!strcmp(name, "cpu")) {
+        k = QT_BACKEND_CPU;
+    } else if (!strcmp(name, "cuda")) {
+        if (open_cuda(err) != QT_OK) return qt_err_prefix(err, "--backend cuda");
+        k = QT_BACKEND_CUDA;
+    } else if (!strcmp(name, "auto")) {
+        k = open_cuda(NULL) == QT_OK ? QT_BACKEND_CUDA : QT_BACKEND_CPU;
+    } else {
+        return qt_err_set(err, "--backend %s: unknown backend (cpu, cuda or auto)", name);
+    }
+    pthread_mutex_lock(&sel_mu);
+    chosen = k;
+    pthread_mutex_unlock(&sel_mu);
+    return QT_OK;
+}
+
+enum qt_backend_kind qt_backend_active(void) {
+    pthread_mutex_lock(&sel_mu);
+    int k = chosen;
+    pthread_mutex_unlock(&sel_mu);
+    if (k >= 0) return (enum qt_backend_kind)k;
+    const char *env = getenv("QTUNE_BACKEND");
+    if (!env || !*env || qt_backend_choose(env, NULL) != QT_OK) qt_backend_choose("auto", NULL);
+    pthread_mutex_lock(&sel_mu);
+    k = chosen;
+    pthread_mutex_unlock(&sel_mu);
+    return (enum qt_backend_kind)k;
+}
+
+const char *qt_backend_active_name(void) {
+    return qt_backend_active() == QT_BACKEND_CUDA ? "cuda" : "cpu";
+}
+
+void qt_backend_describe(char *buf, size_t n) {
+    if (qt_backend_active() == QT_BACKEND_CUDA) {
+        struct qt_cuda_info info;
+        touched = 1;
+        if (qt_cuda_probe(&info, NULL) == QT_OK) {
+            snprintf(buf, n, "cuda: %s, %.1f GiB free of %.1f GiB", info.name, (double)info.mem_free / 1073741824.0,
+                     (double)info.mem_total / 1073741824.0);
+            return;
+        }
+    }
+    snprintf(buf, n, "cpu: %d threads, %s kernels", qt_nthreads(), qt_quant_simd_active() ? "AVX2/FMA" : "portable");
+}
+
+void qt_backend_mem(int64_t *free_b, int64_t *total_b) {
+    *free_b = *total_b = 0;
+    struct qt_cuda_info info;
+    if (qt_backend_active() == QT_BACKEND_CUDA && (touched = 1) && qt_cuda_probe(&info, NULL) == QT_OK) {
+        *free_b = info.mem_free;
+        *total_b = info.mem_total;
+    }
+}
+
+/* qt_quant_tensor's layout of out, without computing it (the GPU fills it). */
+static int qtensor_alloc(struct qt_qtensor *out, const struct qt_scheme *s, enum qt_dtype wdtype, int64_t rows,
+                         int64_t cols, qt_err *err) {
+    memset(out, 0, sizeof *out);
+    out->scheme = *s;
+    out->wdtype = wdtype;
+    out->rows = rows;
+    out->cols = cols;
+    switch (s->strategy) {
+    case QT_STRAT_TENSOR: out->srows = out->scols = 1; break;
+    case QT_STRAT_CHANNEL: out->srows = rows; out->scols = 1; break;
+    case QT_STRAT_GROUP: out->srows = rows; out->scols = cols / s->group; break;
+    case QT_STRAT_BLOCK:
+        out->srows = (rows + s->group - 1) / s->group;
+        out->scols = (cols + s->group - 1) / s->group;
+        break;
+    default: return qt_err_set(err, "quantize: no strategy");
+    }
+    size_t ns = (size_t)(out->srows * out->scols);
+    int zp = s->kind == QT_SCHEME_INT && !s->sym, sc = s->kind == QT_SCHEME_NVFP4 || s->kind == QT_SCHEME_MXFP4;
+    out->q = malloc((size_t)(rows * cols) + 1);
+    out->scale = calloc(ns, sizeof(float));
+    if (zp) out->zero = calloc(ns, 1);
+    if (sc) out->scale_code = calloc(ns, 1);
+    if (!out->q || !out->scale || (zp && !out->zero) || (sc && !out->scale_code)) {
+        qt_qtensor_free(out);
+        return qt_err_set(err, "quantize: out of memory");
+    }
+    return QT_OK;
+}
+
+int qt_be_quant_tensor(const float *w, int64_t rows, int64_t cols, const struct qt_scheme *s,
+                       enum qt_dtype wdtype, float global_amax, struct qt_qtensor *out,
+                       float *deq, qt_err *err) {
+    if (qt_backend_active() != QT_BACKEND_CUDA || s->kind == QT_SCHEME_BF16)
+        return qt_quant_tensor(w, rows, cols, s, wdtype, global_amax, out, deq, err);
+    memset(out, 0, sizeof *out);
+    if (qt_scheme_check_shape(s, rows, cols, err) != QT_OK) return QT_ERR;
+    if (qtensor_alloc(out, s, wdtype, rows, cols, err) != QT_OK) return QT_ERR;
+    if (qt_cuda_quant(w, 0, rows, cols, s, wdtype, global_amax, NULL, NULL, deq, out, err) != QT_OK) {
+        qt_qtensor_free(out);
+        return QT_ERR;
+    }
+    return QT_OK;
+}
+
+int qt_be_quant_dequant(const float *w, int64_t rows, int64_t cols, const struct qt_scheme *s,
+                        enum qt_dtype wdtype, float *out, qt_err *err) {
+    if (qt_backend_active() != QT_BACKEND_CUDA || s->kind == QT_SCHEME_BF16)
+        return qt_quant_dequant(w, rows, cols, s, wdtype, out, err);
+    /* the GPU reads its own copy of w: out may equal w */
+    return qt_cuda_quant(w, 0, rows, cols, s, wdtype, 0.0f, NULL, NULL, out, NULL, err);
+}

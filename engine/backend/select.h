@@ -1,0 +1,50 @@
+/* select.h — which backend computes: the CPU (reference) or the CUDA GPU.
+ * `--backend cpu|cuda|auto` on the command line (or QTUNE_BACKEND) sets it
+ * once per process; auto (the default) takes the GPU when the CUDA backend
+ * is built and a device opens, else the CPU.  The dispatching helpers below
+ * are what the preview, the quantizer and the evaluation call instead of the
+ * CPU kernels. */
+#ifndef QT_BACKEND_SELECT_H
+#define QT_BACKEND_SELECT_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/dtype.h"
+#include "base/qt.h"
+#include "quant/quant.h"
+#include "quant/scheme.h"
+
+enum qt_backend_kind { QT_BACKEND_CPU, QT_BACKEND_CUDA };
+
+/* Chooses the backend by name ("cpu", "cuda", "auto").  "cuda" opens the
+ * device now and fails with the reason (not built, no driver, no device);
+ * "auto" never fails. */
+int qt_backend_choose(const char *name, qt_err *err);
+
+/* The backend in use (resolving auto, or QTUNE_BACKEND, on first call). */
+enum qt_backend_kind qt_backend_active(void);
+const char *qt_backend_active_name(void);   /* "cpu" | "cuda" */
+
+/* One line naming the backend and device: "cuda: NVIDIA H200, 139.2 GiB
+ * free of 139.8 GiB" or "cpu: 16 threads, AVX2/FMA kernels". */
+void qt_backend_describe(char *buf, size_t n);
+
+/* For a process that forks workers without exec (the engine daemon): CUDA
+ * cannot be used across fork, so this process computes on the CPU and never
+ * opens the device, while the children it forks choose afresh (and may take
+ * the GPU).  A child forked after this process did open the device is held
+ * to the CPU. */
+void qt_backend_gpu_in_children_only(void);
+
+/* Free and total bytes of the device (0 on the CPU backend). */
+void qt_backend_mem(int64_t *free_b, int64_t *total_b);
+
+/* qt_quant_tensor / qt_quant_dequant on the active backend (same contract,
+ * same results bit for bit). */
+int qt_be_quant_tensor(const float *w, int64_t rows, int64_t cols, const struct qt_scheme *s,
+                       enum qt_dtype wdtype, float global_amax, struct qt_qtensor *out,
+                       float *deq, qt_err *err);
+int qt_be_quant_dequant(const float *w, int64_t rows, int64_t cols, const struct qt_scheme *s,
+                        enum qt_dtype wdtype, float *out, qt_err *err);
+
+#endif

@@ -1,0 +1,60 @@
+"""Development only: a synthetic checkpoint with GLM-4.5-Air's real shapes
+(hidden 4096, 96 heads x 128, 8 KV heads, 128 experts of 1408, one shared
+expert, first layer dense 10944, vocab 151552) and N decoder layers, random
+BF16 weights (sigma 0.02, norms 1), for the streaming runs on the GPU
+machine (docs/cuda-notes.md).  Usage: make_air_ckpt.py N OUTDIR"""
+import json, os, sys
+
+import torch
+from safetensors.torch import save_file
+
+n_layers, out = int(sys.argv[1]), sys.argv[2]
+os.makedirs(out, exist_ok=True)
+cfg = json.load(open(os.path.join(os.path.dirname(__file__), "../../share/models/meta/GLM-4.5-Air.config.json")))
+cfg["num_hidden_layers"] = n_layers
+cfg["num_nextn_predict_layers"] = 0
+json.dump(cfg, open(os.path.join(out, "config.json"), "w"), indent=1)
+H, I, MI, E, V = cfg["hidden_size"], cfg["intermediate_size"], cfg["moe_intermediate_size"], cfg["n_routed_experts"], cfg["vocab_size"]
+q, kv = cfg["num_attention_heads"] * cfg["head_dim"], cfg["num_key_value_heads"] * cfg["head_dim"]
+g = torch.Generator(device="cuda").manual_seed(0)
+
+
+def rnd(*shape):
+    return (torch.randn(*shape, device="cuda", generator=g) * 0.02).to(torch.bfloat16).cpu()
+
+
+wmap = {}
+
+
+def shard(name, tensors):
+    save_file(tensors, os.path.join(out, name))
+    for k in tensors:
+        wmap[k] = name
+
+
+shard("embed.safetensors", {"model.embed_tokens.weight": rnd(V, H)})
+for l in range(n_layers):
+    p = f"model.layers.{l}."
+    t = {p + "input_layernorm.weight": torch.ones(H, dtype=torch.bfloat16),
+         p + "post_attention_layernorm.weight": torch.ones(H, dtype=torch.bfloat16),
+         p + "self_attn.q_proj.weight": rnd(q, H), p + "self_attn.q_proj.bias": rnd(q),
+         p + "self_attn.k_proj.weight": rnd(kv, H), p + "self_attn.k_proj.bias": rnd(kv),
+         p + "self_attn.v_proj.weight": rnd(kv, H), p + "self_attn.v_proj.bias": rnd(kv),
+         p + "self_attn.o_proj.weight": rnd(H, q)}
+    if l < cfg["first_k_dense_replace"]:
+        t.update({p + "mlp.gate_proj.weight": rnd(I, H), p + "mlp.up_proj.weight": rnd(I, H),
+                  p + "mlp.down_proj.weight": rnd(H, I)})
+    else:
+        t[p + "mlp.gate.weight"] = rnd(E, H)
+        t[p + "mlp.gate.e_score_correction_bias"] = torch.zeros(E, dtype=torch.float32)
+        for e in range(E):
+            t[p + f"mlp.experts.{e}.gate_proj.weight"] = rnd(MI, H)
+            t[p + f"mlp.experts.{e}.up_proj.weight"] = rnd(MI, H)
+            t[p + f"mlp.experts.{e}.down_proj.weight"] = rnd(H, MI)
+        t[p + "mlp.shared_experts.gate_proj.weight"] = rnd(MI, H)
+        t[p + "mlp.shared_experts.up_proj.weight"] = rnd(MI, H)
+        t[p + "mlp.shared_experts.down_proj.weight"] = rnd(H, MI)
+    shard(f"layer-{l:03d}.safetensors", t)
+    print("layer", l, flush=True)
+shard("head.safetensors", {"model.norm.weight": torch.ones(H, dtype=torch.bfloat16), "lm_head.weight": rnd(V, H)})
+json.dump({"metadata": {}, "weight_map": wmap}, open(os.path.join(out, "model.safetensors.index.json"), "w"))

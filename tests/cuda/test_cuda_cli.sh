@@ -1,0 +1,36 @@
+# The CUDA backend through the command line: selection and its errors, the
+# backend named by inspect and bench, and eval / preview figures equal to
+# the CPU backend's (KL to 4 significant digits, per-tensor error to 6).
+. tests/cli/lib.sh
+D=share/data/eval.txt
+S="--ctx 256 --chunks 4"
+if ! $Q inspect $M --backend cuda >"$T/insp" 2>"$T/err"; then
+    echo "SKIP cuda cli: $(cat "$T/err")"
+    exit 0
+fi
+check cuda_inspect_names_device grep -q '^backend   cuda: ' "$T/insp"
+$Q inspect $M --backend cuda --json >"$T/insp.json"
+check cuda_inspect_json grep -q '"backend":[[:space:]]*"cuda"' "$T/insp.json"
+expect_err cuda_no_device 'CUDA: no device' env CUDA_VISIBLE_DEVICES= $Q inspect $M --backend cuda
+check cuda_no_device_auto_cpu sh -c "CUDA_VISIBLE_DEVICES= $Q inspect $M | grep -q '^backend   cpu: '"
+expect_err cuda_bad_backend 'unknown backend' $Q inspect $M --backend tpu
+
+# sig4 FILE KEY: the value of "KEY": in FILE to 4 significant digits
+sig() { sed -n "s/.*\"$2\":[[:space:]]*\([-0-9.eE+]*\).*/\1/p" "$1" | head -n 1 | awk -v d="$3" '{ printf "%.*g\n", d, $1 }'; }
+for sc in W4A16 FP8_DYNAMIC; do
+    QTUNE_HOME="$T/h-cpu-$sc" $Q eval $M --scheme $sc --data $D $S --json --backend cpu >"$T/cpu-$sc.json" 2>"$T/e1"
+    QTUNE_HOME="$T/h-gpu-$sc" $Q eval $M --scheme $sc --data $D $S --json --backend cuda >"$T/gpu-$sc.json" 2>"$T/e2"
+    for k in mean median p99 max same_top_p ppl_base ppl_q; do
+        a=$(sig "$T/cpu-$sc.json" $k 4); b=$(sig "$T/gpu-$sc.json" $k 4)
+        echo "  eval $sc $k cpu $a cuda $b"
+        check "cuda_eval_${sc}_$k" test -n "$a" -a "$a" = "$b"
+    done
+done
+for sc in int4-g128-asym fp8-b128 nvfp4; do
+    $Q preview $M --scheme $sc --json --backend cpu >"$T/pc.json" 2>&1
+    $Q preview $M --scheme $sc --json --backend cuda >"$T/pg.json" 2>&1
+    grep '"rel_rmse"' "$T/pc.json" | awk '{ printf "%.6g\n", $2 }' >"$T/pc.txt"
+    grep '"rel_rmse"' "$T/pg.json" | awk '{ printf "%.6g\n", $2 }' >"$T/pg.txt"
+    check "cuda_preview_${sc}_rows" test "$(wc -l <"$T/pc.txt")" -gt 100
+    check "cuda_preview_${sc}_equal" cmp -s "$T/pc.txt" "$T/pg.txt"
+done
