@@ -492,215 +492,253 @@ static void edit_reply(struct src *s, const cJSON *m) {
     }
 }
 
+/* ---- replies: one handler per request kind (the reply table below) */
+
+/* The reply's result when it succeeded, else NULL. */
+static const cJSON *ok_result(const cJSON *m) {
+    return cJSON_IsTrue(cJSON_GetObjectItem(m, "ok")) ? cJSON_GetObjectItem(m, "result") : NULL;
+}
+
+static void on_resolve(struct src *s, const struct pending *p, const cJSON *m) { resolve_reply(s, p->slot, p->gen, m); }
+static void on_edit(struct src *s, const struct pending *p, const cJSON *m) { (void)p; edit_reply(s, m); }
+static void on_detail(struct src *s, const struct pending *p, const cJSON *m) { (void)p; detail_reply(s, m); }
+static void on_match(struct src *s, const struct pending *p, const cJSON *m) { match_reply(s, p->gen, m); }
+
+static void on_preview(struct src *s, const struct pending *p, const cJSON *m) {
+    struct dsrc *d = s->impl;
+    s->prev_inflight = 0;
+    s->changed = 1;
+    if (p->gen != s->calib_gen) return;   /* asked before the statistics changed */
+    const cJSON *res = ok_result(m), *r;
+    if (!res && s->calib_ready && !strncmp(jstr(m, "error"), "preview: calib:", 15)) {
+        /* the statistics are gone (another model, a cleared cache):
+         * previews without them, and say why */
+        calib_lost(s, jstr(m, "error"));
+        return;
+    }
+    if (!res) {   /* the whole request failed: say so per pair */
+        for (int i = 0; i < d->pv_n; i++) {
+            struct src_prev *e = src_prev_slot(s, d->pv_t[i], d->pv_s[i]);
+            if (e) { e->state = PV_ERROR; tui_strcpy(e->err, sizeof e->err, jstr(m, "error")); }
+        }
+        return;
+    }
+    int i = 0;
+    cJSON_ArrayForEach(r, cJSON_GetObjectItem(res, "results")) {
+        if (i >= d->pv_n) break;
+        struct src_prev *e = src_prev_slot(s, d->pv_t[i], d->pv_s[i]);
+        i++;
+        if (!e) continue;
+        if (cJSON_GetObjectItem(r, "error")) {
+            e->state = PV_ERROR;
+            tui_strcpy(e->err, sizeof e->err, jstr(r, "error"));
+            continue;
+        }
+        e->state = PV_OK;
+        e->rel_rmse = jnum(r, "rel_rmse", 0);
+        e->sqnr_db = jnum(r, "sqnr_db", 1e9);   /* null: exact */
+        e->max_abs = jnum(r, "max_abs", 0);
+        const cJSON *ro = cJSON_GetObjectItem(r, "rel_out");
+        e->has_out = cJSON_IsNumber(ro);
+        e->rel_out = e->has_out ? ro->valuedouble : 0;
+        e->bytes = (int64_t)jnum(r, "bytes", 0);
+    }
+}
+
+static void on_lint(struct src *s, const struct pending *p, const cJSON *m) {
+    (void)p;
+    const cJSON *res = ok_result(m);
+    s->lint_inflight = 0;
+    if (!res) { note(s, 1, jstr(m, "error")); return; }
+    lint_take(s, res);
+    s->changed = 1;
+}
+
+static void on_deploy(struct src *s, const struct pending *p, const cJSON *m) {
+    (void)p;
+    const cJSON *res = ok_result(m);
+    s->deploy_inflight = 0;
+    cJSON_Delete(s->deploy);
+    s->deploy = res ? cJSON_Duplicate(res, 1) : NULL;
+    tui_strcpy(s->deploy_err, sizeof s->deploy_err, res ? "" : jstr(m, "error"));
+    s->changed = 1;
+}
+
+/* A finished job's report, one line for the jobs panel (and the dKL
+ * column, the calibration statistics, the variants' KL). */
+static void on_job_get(struct src *s, const struct pending *p, const cJSON *m) {
+    struct dsrc *d = s->impl;
+    const cJSON *res = ok_result(m);
+    if (!res) return;
+    struct src_job *j = job_slot(s, p->slot);
+    const cJSON *rep = cJSON_GetObjectItem(res, "report");
+    const char *rt = cJSON_GetStringValue(cJSON_GetObjectItem(res, "recipe"));
+    if (j && rt) {
+        j->recipe_hash = src_text_hash(rt);
+        j->recipe_known = 1;
+    }
+    s->changed = 1;
+    if (!j || !cJSON_IsObject(rep)) return;
+    const cJSON *kld = cJSON_GetObjectItem(rep, "kld");
+    const cJSON *units = cJSON_GetObjectItem(rep, "units");
+    if (!strcmp(j->kind, "calib")) {
+        calib_report(s, j, rep);
+    } else if (cJSON_IsArray(units)) {   /* sensitivity: keep dKL per unit for the tree */
+        for (int i = 0; i < s->n_dkl; i++) free(s->dkl_name[i]);
+        free(s->dkl_name);
+        free(s->dkl);
+        int n = cJSON_GetArraySize(units), k = 0;
+        s->dkl_name = calloc((size_t)n + 1, sizeof *s->dkl_name);
+        s->dkl = calloc((size_t)n + 1, sizeof *s->dkl);
+        const cJSON *u;
+        cJSON_ArrayForEach(u, units) {
+            if (!s->dkl_name || !s->dkl) break;
+            s->dkl_name[k] = qt_strdup(jstr(u, "name"));
+            s->dkl[k++] = jnum(u, "dkl", 0);
+        }
+        s->n_dkl = k;
+        tui_strcpy(s->dkl_scheme, sizeof s->dkl_scheme, *jstr(rep, "scheme") ? jstr(rep, "scheme") : d->sens_scheme);
+        const cJSON *top = cJSON_GetArrayItem(units, 0);
+        snprintf(j->result, sizeof j->result, "dKL of %d groups at %s; worst %s %.4g", k, s->dkl_scheme,
+                 top ? jstr(top, "name") : "-", top ? jnum(top, "dkl", 0) : 0);
+    } else if (kld) {
+        j->has_kl = 1;
+        j->kl = jnum(kld, "mean", 0);
+        j->same_top = jnum(rep, "same_top_p", 0);
+        double pb = jnum(rep, "ppl_base", 0);
+        j->ppl_ratio = pb > 0 ? jnum(rep, "ppl_q", 0) / pb : 0;
+        snprintf(j->result, sizeof j->result, "KL %.4g +- %.2g  same top %.1f%%  PPL %.3g -> %.3g",
+                 jnum(kld, "mean", 0), jnum(kld, "stderr", 0), 100 * jnum(rep, "same_top_p", 0),
+                 jnum(rep, "ppl_base", 0), jnum(rep, "ppl_q", 0));
+    } else if (cJSON_GetObjectItem(rep, "out")) {
+        snprintf(j->result, sizeof j->result, "wrote %.200s", jstr(rep, "out"));
+    }
+}
+
+/* recipe_get, undo, redo: the recipe state; a refusal says why and the
+ * shown state is fetched again. */
+static void on_recipe(struct src *s, const struct pending *p, const cJSON *m) {
+    (void)p;
+    struct dsrc *d = s->impl;
+    const cJSON *res = ok_result(m);
+    if (res) { recipe_update(s, res); return; }
+    note(s, 1, jstr(m, "error"));
+    if (d->c && d->n_pend < 64) {
+        cJSON *q = cJSON_CreateObject();
+        cJSON_AddStringToObject(q, "op", "recipe_get");
+        qt_err err;
+        int nid = qt_client_send(d->c, q, &err);
+        if (nid > 0) d->pend[d->n_pend++] = (struct pending){nid, RQ_RECIPE, 0, 0};
+    }
+}
+
+static void on_write(struct src *s, const struct pending *p, const cJSON *m) {
+    (void)p;
+    const cJSON *res = ok_result(m);
+    if (!res) { note(s, 1, jstr(m, "error")); return; }
+    s->saved_version = (int)jnum(res, "version", s->saved_version);
+    char b[300];
+    snprintf(b, sizeof b, "wrote %.280s", jstr(res, "path"));
+    note(s, 0, b);
+}
+
+/* Stored: fetch the text the daemon stored, for the compare panel. */
+static void on_variant(struct src *s, const struct pending *p, const cJSON *m) {
+    struct dsrc *d = s->impl;
+    if (!ok_result(m)) { note(s, 1, jstr(m, "error")); return; }
+    if (!d->c || d->n_pend >= 64) return;
+    cJSON *q = cJSON_CreateObject();
+    cJSON_AddStringToObject(q, "op", "variant_get");
+    cJSON_AddStringToObject(q, "slot", p->slot ? "B" : "A");
+    qt_err err;
+    int nid = qt_client_send(d->c, q, &err);
+    if (nid > 0) d->pend[d->n_pend++] = (struct pending){nid, RQ_VARIANT_GET, p->slot, 0};
+}
+
+static void on_variant_get(struct src *s, const struct pending *p, const cJSON *m) {
+    struct dsrc *d = s->impl;
+    const cJSON *res = ok_result(m);
+    if (!res) { note(s, 1, jstr(m, "error")); return; }
+    int slot = p->slot;
+    const cJSON *t = cJSON_GetObjectItem(res, "text");
+    free(s->variant[slot]);
+    s->variant[slot] = cJSON_IsString(t) ? qt_strdup(t->valuestring) : NULL;
+    qt_err err;
+    if (!s->variant[slot]) {
+        d->fetch[slot + 1].gen++;   /* an answer on its way is for nothing */
+        free(d->fetch[slot + 1].text);
+        d->fetch[slot + 1].text = NULL;
+        src_res_free(&s->vres[slot]);
+    } else if (d_resolve_send(s, slot + 1, s->variant[slot], &err) != QT_OK) {
+        s->vres[slot].state = RS_ERROR;
+        tui_strcpy(s->vres[slot].err, sizeof s->vres[slot].err, err.msg);
+    }
+}
+
+/* job_submit, job_cancel: the job as it is now. */
+static void on_job(struct src *s, const struct pending *p, const cJSON *m) {
+    (void)p;
+    const cJSON *res = ok_result(m);
+    if (!res) { note(s, 1, jstr(m, "error")); return; }
+    const cJSON *J = cJSON_GetObjectItem(res, "job");
+    job_update(s, J);
+    char b[128];
+    snprintf(b, sizeof b, "job %d (%s): %s", (int)jnum(J, "id", 0), jstr(J, "kind"), jstr(J, "state"));
+    note(s, 0, b);
+}
+
+static void on_other(struct src *s, const struct pending *p, const cJSON *m) {
+    (void)p;
+    if (!ok_result(m)) note(s, 1, jstr(m, "error"));
+}
+
+/* What each reply does to the source, by the kind of its request. */
+static void (*const on_reply[RQ_OTHER + 1])(struct src *s, const struct pending *p, const cJSON *m) = {
+    [RQ_RECIPE] = on_recipe,   [RQ_VARIANT] = on_variant, [RQ_VARIANT_GET] = on_variant_get,
+    [RQ_SUBMIT] = on_job,      [RQ_CANCEL] = on_job,      [RQ_PREVIEW] = on_preview,
+    [RQ_LINT] = on_lint,       [RQ_DEPLOY] = on_deploy,   [RQ_JOBGET] = on_job_get,
+    [RQ_RESOLVE] = on_resolve, [RQ_DETAIL] = on_detail,   [RQ_MATCH] = on_match,
+    [RQ_EDIT] = on_edit,       [RQ_WRITE] = on_write,     [RQ_OTHER] = on_other,
+};
+
+/* An event: jobs, progress, the recipe changed (by any client). */
+static void on_event(struct src *s, const cJSON *m, const char *ev) {
+    if (!strcmp(ev, "recipe")) recipe_update(s, m);
+    else if (!strcmp(ev, "job")) {
+        const cJSON *J = cJSON_GetObjectItem(m, "job");
+        job_update(s, J);
+        int jid = (int)jnum(J, "id", 0);
+        struct src_job *sj = job_slot(s, jid);
+        if (!strcmp(jstr(J, "state"), "done")) ask_job(s, jid);
+        else if (sj && !strcmp(sj->kind, "eval") && !sj->recipe_asked) ask_job(s, jid);   /* its recipe */
+    }
+    else if (!strcmp(ev, "progress")) {
+        struct src_job *j = job_slot(s, (int)jnum(m, "job", 0));
+        if (j) {
+            j->done = jnum(m, "done", j->done);
+            j->total = jnum(m, "total", j->total);
+            j->rate = jnum(m, "rate", 0);
+            j->eta = jnum(m, "eta", -1);
+            tui_strcpy(j->stage, sizeof j->stage, jstr(m, "stage"));
+        }
+    }
+    s->changed = 1;
+}
+
 static void handle(struct src *s, const cJSON *m) {
     struct dsrc *d = s->impl;
     const char *ev = cJSON_GetStringValue(cJSON_GetObjectItem(m, "event"));
-    if (ev) {
-        if (!strcmp(ev, "recipe")) recipe_update(s, m);
-        else if (!strcmp(ev, "job")) {
-            const cJSON *J = cJSON_GetObjectItem(m, "job");
-            job_update(s, J);
-            int jid = (int)jnum(J, "id", 0);
-            struct src_job *sj = job_slot(s, jid);
-            if (!strcmp(jstr(J, "state"), "done")) ask_job(s, jid);
-            else if (sj && !strcmp(sj->kind, "eval") && !sj->recipe_asked) ask_job(s, jid);   /* its recipe */
-        }
-        else if (!strcmp(ev, "progress")) {
-            struct src_job *j = job_slot(s, (int)jnum(m, "job", 0));
-            if (j) {
-                j->done = jnum(m, "done", j->done);
-                j->total = jnum(m, "total", j->total);
-                j->rate = jnum(m, "rate", 0);
-                j->eta = jnum(m, "eta", -1);
-                tui_strcpy(j->stage, sizeof j->stage, jstr(m, "stage"));
-            }
-        }
-        s->changed = 1;
-        return;
-    }
+    if (ev) { on_event(s, m, ev); return; }
     const cJSON *idv = cJSON_GetObjectItem(m, "id");
     int id = cJSON_IsNumber(idv) ? idv->valueint : -1;
-    enum req_kind kind = RQ_OTHER;
-    int slot = 0, gen = 0;
+    struct pending p = {id, RQ_OTHER, 0, 0};
     for (int i = 0; i < d->n_pend; i++) {
         if (d->pend[i].id != id) continue;
-        kind = d->pend[i].kind;
-        slot = d->pend[i].slot;
-        gen = d->pend[i].gen;
+        p = d->pend[i];
         d->pend[i] = d->pend[--d->n_pend];
         break;
     }
-    if (kind == RQ_RESOLVE) { resolve_reply(s, slot, gen, m); return; }
-    if (kind == RQ_EDIT) { edit_reply(s, m); return; }
-    if (kind == RQ_DETAIL) { detail_reply(s, m); return; }
-    if (kind == RQ_MATCH) { match_reply(s, gen, m); return; }
-    if (kind == RQ_PREVIEW && gen != s->calib_gen) {   /* asked before the statistics changed */
-        s->prev_inflight = 0;
-        s->changed = 1;
-        return;
-    }
-    if (!cJSON_IsTrue(cJSON_GetObjectItem(m, "ok"))) {
-        if (kind == RQ_PREVIEW && s->calib_ready &&
-            !strncmp(jstr(m, "error"), "preview: calib:", 15)) {
-            /* the statistics are gone (another model, a cleared cache):
-             * previews without them, and say why */
-            calib_lost(s, jstr(m, "error"));
-            s->prev_inflight = 0;
-            return;
-        }
-        if (kind == RQ_PREVIEW) {   /* the whole request failed: say so per pair */
-            for (int i = 0; i < d->pv_n; i++) {
-                struct src_prev *e = src_prev_slot(s, d->pv_t[i], d->pv_s[i]);
-                if (e) { e->state = PV_ERROR; tui_strcpy(e->err, sizeof e->err, jstr(m, "error")); }
-            }
-            s->prev_inflight = 0;
-            s->changed = 1;
-            return;
-        }
-        if (kind == RQ_LINT) s->lint_inflight = 0;
-        if (kind == RQ_DEPLOY) {
-            s->deploy_inflight = 0;
-            tui_strcpy(s->deploy_err, sizeof s->deploy_err, jstr(m, "error"));
-            cJSON_Delete(s->deploy);
-            s->deploy = NULL;
-            s->changed = 1;
-            return;
-        }
-        if (kind == RQ_JOBGET) return;
-        note(s, 1, jstr(m, "error"));
-        if (kind == RQ_RECIPE && d->c) {   /* our optimistic text is wrong: fetch the truth */
-            cJSON *q = cJSON_CreateObject();
-            cJSON_AddStringToObject(q, "op", "recipe_get");
-            qt_err err;
-            int nid = qt_client_send(d->c, q, &err);
-            if (nid > 0 && d->n_pend < 64) d->pend[d->n_pend++] = (struct pending){nid, RQ_RECIPE, 0, 0};
-        }
-        return;
-    }
-    const cJSON *res = cJSON_GetObjectItem(m, "result");
-    if (kind == RQ_PREVIEW) {
-        const cJSON *r;
-        int i = 0;
-        cJSON_ArrayForEach(r, cJSON_GetObjectItem(res, "results")) {
-            if (i >= d->pv_n) break;
-            struct src_prev *e = src_prev_slot(s, d->pv_t[i], d->pv_s[i]);
-            i++;
-            if (!e) continue;
-            if (cJSON_GetObjectItem(r, "error")) {
-                e->state = PV_ERROR;
-                tui_strcpy(e->err, sizeof e->err, jstr(r, "error"));
-                continue;
-            }
-            e->state = PV_OK;
-            e->rel_rmse = jnum(r, "rel_rmse", 0);
-            e->sqnr_db = jnum(r, "sqnr_db", 1e9);   /* null: exact */
-            e->max_abs = jnum(r, "max_abs", 0);
-            const cJSON *ro = cJSON_GetObjectItem(r, "rel_out");
-            e->has_out = cJSON_IsNumber(ro);
-            e->rel_out = e->has_out ? ro->valuedouble : 0;
-            e->bytes = (int64_t)jnum(r, "bytes", 0);
-        }
-        s->prev_inflight = 0;
-        s->changed = 1;
-        return;
-    }
-    if (kind == RQ_LINT) {
-        lint_take(s, res);
-        s->lint_inflight = 0;
-        s->changed = 1;
-        return;
-    }
-    if (kind == RQ_DEPLOY) {
-        cJSON_Delete(s->deploy);
-        s->deploy = cJSON_Duplicate(res, 1);
-        s->deploy_err[0] = 0;
-        s->deploy_inflight = 0;
-        s->changed = 1;
-        return;
-    }
-    if (kind == RQ_JOBGET) {   /* a finished job's report, one line for the jobs panel */
-        struct src_job *j = job_slot(s, slot);
-        const cJSON *rep = cJSON_GetObjectItem(res, "report");
-        const char *rt = cJSON_GetStringValue(cJSON_GetObjectItem(res, "recipe"));
-        if (j && rt) {
-            j->recipe_hash = src_text_hash(rt);
-            j->recipe_known = 1;
-        }
-        if (j && cJSON_IsObject(rep)) {
-            const cJSON *kld = cJSON_GetObjectItem(rep, "kld");
-            const cJSON *units = cJSON_GetObjectItem(rep, "units");
-            if (!strcmp(j->kind, "calib")) {
-                calib_report(s, j, rep);
-            } else if (cJSON_IsArray(units)) {   /* sensitivity: keep dKL per unit for the tree */
-                for (int i = 0; i < s->n_dkl; i++) free(s->dkl_name[i]);
-                free(s->dkl_name);
-                free(s->dkl);
-                int n = cJSON_GetArraySize(units), k = 0;
-                s->dkl_name = calloc((size_t)n + 1, sizeof *s->dkl_name);
-                s->dkl = calloc((size_t)n + 1, sizeof *s->dkl);
-                const cJSON *u;
-                cJSON_ArrayForEach(u, units) {
-                    if (!s->dkl_name || !s->dkl) break;
-                    s->dkl_name[k] = qt_strdup(jstr(u, "name"));
-                    s->dkl[k++] = jnum(u, "dkl", 0);
-                }
-                s->n_dkl = k;
-                tui_strcpy(s->dkl_scheme, sizeof s->dkl_scheme,
-                           *jstr(rep, "scheme") ? jstr(rep, "scheme") : d->sens_scheme);
-                const cJSON *top = cJSON_GetArrayItem(units, 0);
-                snprintf(j->result, sizeof j->result, "dKL of %d groups at %s; worst %s %.4g", k,
-                         s->dkl_scheme, top ? jstr(top, "name") : "-", top ? jnum(top, "dkl", 0) : 0);
-            } else if (kld) {
-                j->has_kl = 1;
-                j->kl = jnum(kld, "mean", 0);
-                j->same_top = jnum(rep, "same_top_p", 0);
-                double pb = jnum(rep, "ppl_base", 0);
-                j->ppl_ratio = pb > 0 ? jnum(rep, "ppl_q", 0) / pb : 0;
-                snprintf(j->result, sizeof j->result, "KL %.4g +- %.2g  same top %.1f%%  PPL %.3g -> %.3g",
-                         jnum(kld, "mean", 0), jnum(kld, "stderr", 0), 100 * jnum(rep, "same_top_p", 0),
-                         jnum(rep, "ppl_base", 0), jnum(rep, "ppl_q", 0));
-            } else if (cJSON_GetObjectItem(rep, "out"))
-                snprintf(j->result, sizeof j->result, "wrote %.200s", jstr(rep, "out"));
-        }
-        s->changed = 1;
-        return;
-    }
-    if (kind == RQ_RECIPE) recipe_update(s, res);
-    else if (kind == RQ_WRITE) {
-        s->saved_version = (int)jnum(res, "version", s->saved_version);
-        char b[300];
-        snprintf(b, sizeof b, "wrote %.280s", jstr(res, "path"));
-        note(s, 0, b);
-    }
-    else if (kind == RQ_VARIANT && d->c && d->n_pend < 64) {
-        /* stored: fetch the text the daemon stored, for the compare panel */
-        cJSON *q = cJSON_CreateObject();
-        cJSON_AddStringToObject(q, "op", "variant_get");
-        cJSON_AddStringToObject(q, "slot", slot ? "B" : "A");
-        qt_err err;
-        int nid = qt_client_send(d->c, q, &err);
-        if (nid > 0) d->pend[d->n_pend++] = (struct pending){nid, RQ_VARIANT_GET, slot, 0};
-    } else if (kind == RQ_VARIANT_GET) {
-        const cJSON *t = cJSON_GetObjectItem(res, "text");
-        free(s->variant[slot]);
-        s->variant[slot] = cJSON_IsString(t) ? qt_strdup(t->valuestring) : NULL;
-        qt_err err;
-        if (!s->variant[slot]) {
-            d->fetch[slot + 1].gen++;   /* an answer on its way is for nothing */
-            free(d->fetch[slot + 1].text);
-            d->fetch[slot + 1].text = NULL;
-            src_res_free(&s->vres[slot]);
-        } else if (d_resolve_send(s, slot + 1, s->variant[slot], &err) != QT_OK) {
-            s->vres[slot].state = RS_ERROR;
-            tui_strcpy(s->vres[slot].err, sizeof s->vres[slot].err, err.msg);
-        }
-    } else if (kind == RQ_SUBMIT || kind == RQ_CANCEL) {
-        const cJSON *J = cJSON_GetObjectItem(res, "job");
-        job_update(s, J);
-        char b[128];
-        snprintf(b, sizeof b, "job %d (%s): %s", (int)jnum(J, "id", 0), jstr(J, "kind"), jstr(J, "state"));
-        note(s, 0, b);
-    }
+    on_reply[p.kind](s, &p, m);
     s->changed = 1;
 }
 
