@@ -72,26 +72,26 @@ int app_node_dkl(const struct app *a, int node, double *dkl) {
     const struct src *s = a->src;
     const char *t = a->tree.nodes[node].target;
     size_t n = strlen(t);
-    if (!s->n_dkl || strncmp(t, "re:", 3) || n < 6 || strcmp(t + n - 2, "\\.")) return 0;
+    if (!s->jobs.n_dkl || strncmp(t, "re:", 3) || n < 6 || strcmp(t + n - 2, "\\.")) return 0;
     char plain[512];
     size_t k = 0;
     for (size_t i = 3; i < n - 2 && k < sizeof plain - 1; i++)
         if (t[i] != '\\') plain[k++] = t[i];
     plain[k] = 0;
-    for (int i = 0; i < s->n_dkl; i++)
-        if (!strcmp(s->dkl_name[i], plain)) { *dkl = s->dkl[i]; return 1; }
+    for (int i = 0; i < s->jobs.n_dkl; i++)
+        if (!strcmp(s->jobs.dkl_name[i], plain)) { *dkl = s->jobs.dkl[i]; return 1; }
     return 0;
 }
 
-int app_dirty(const struct app *a) { return a->src->recipe_version != a->src->saved_version; }
+int app_dirty(const struct app *a) { return a->src->recipe.version != a->src->recipe.saved_version; }
 
 int app_action_available(const struct app *a, enum tui_action act) {
     int caps = a->src->caps;
     switch (act) {
-    case TA_COMMIT: return (caps & SRC_CAP_JOBS) && a->src->commit_kind[0];
-    case TA_SENS: return (caps & SRC_CAP_JOBS) && a->src->can_sens && a->src->ops->sens_submit;
-    case TA_EVAL_AB: return (caps & SRC_CAP_JOBS) && a->src->can_eval && a->src->ops->eval_submit;
-    case TA_CALIB: return (caps & SRC_CAP_JOBS) && a->src->can_calib && a->src->ops->calib_submit;
+    case TA_COMMIT: return (caps & SRC_CAP_JOBS) && a->src->jobs.commit_kind[0];
+    case TA_SENS: return (caps & SRC_CAP_JOBS) && a->src->jobs.can_sens && a->src->ops->sens_submit;
+    case TA_EVAL_AB: return (caps & SRC_CAP_JOBS) && a->src->jobs.can_eval && a->src->ops->eval_submit;
+    case TA_CALIB: return (caps & SRC_CAP_JOBS) && a->src->calib.can && a->src->ops->calib_submit;
     case TA_JOBS: case TA_CANCEL: return (caps & SRC_CAP_JOBS) != 0;
     case TA_DEPLOY: return (caps & SRC_CAP_DEPLOY) != 0;
     case TA_DETACH: return (caps & SRC_CAP_DETACH) != 0;
@@ -133,17 +133,17 @@ static void draw_status(struct app *a) {
     int x = tui_printf(s, r, 0, r->y, -1, TS_STATUS_KEY, " %s", src->model_name);
     x += tui_printf(s, r, x, r->y, -1, TS_STATUS, " %s%s", src->model->cfg.model_type,
                     src->model->metadata_only ? " (metadata)" : "");
-    if (src->res.state == RS_OK)
+    if (src->resol.cur.state == RS_OK)
         snprintf(line, sizeof line, "%srecipe %s%s  %.2f bpw", a->g->sep,
-                 wg_bytes(src->res.sum.bytes_after, b1, sizeof b1), app_dirty(a) ? " [+]" : "", src->res.sum.bpw);
+                 wg_bytes(src->resol.cur.sum.bytes_after, b1, sizeof b1), app_dirty(a) ? " [+]" : "", src->resol.cur.sum.bpw);
     else
         snprintf(line, sizeof line, "%srecipe error", a->g->sep);
     x += tui_puts(s, r, x, r->y, -1, TS_STATUS, line);
     /* lint summary and the smallest setup the recipe fits, when the engine says */
     char extra[128] = "";
-    if ((src->caps & SRC_CAP_LINT) && (src->n_lint_errors || src->n_lint_warnings))
-        snprintf(extra, sizeof extra, "%slint %dE %dW", a->g->sep, src->n_lint_errors, src->n_lint_warnings);
-    const cJSON *dp = src->deploy;
+    if ((src->caps & SRC_CAP_LINT) && (src->lint.n_errors || src->lint.n_warnings))
+        snprintf(extra, sizeof extra, "%slint %dE %dW", a->g->sep, src->lint.n_errors, src->lint.n_warnings);
+    const cJSON *dp = src->deploy.result;
     if (dp) {
         int need = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(dp, "gpus_needed"));
         const char *gname = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(dp, "gpu"), "name"));
@@ -155,7 +155,7 @@ static void draw_status(struct app *a) {
         int elen = (int)mbstowcs(NULL, extra, 0);
         if (x + elen + 12 < r->w) x += tui_puts(s, r, x, r->y, -1, TS_STATUS, extra);
     }
-    snprintf(line, sizeof line, "%s%d quantized", a->g->sep, src->res.sum.n_quantized);
+    snprintf(line, sizeof line, "%s%d quantized", a->g->sep, src->resol.cur.sum.n_quantized);
     char right[128];
     snprintf(right, sizeof right, "engine %s%s%s ", src->engine_state, src->session[0] ? " @" : "",
              src->session);
@@ -228,7 +228,7 @@ static void draw_msg(struct app *a) {
 static void draw_dialog(struct app *a) {
     if (a->dialog != DLG_QUIT) return;
     struct tui_rect in = wg_box(&a->scr, a->g, 52, 6, "quit");
-    int edits = a->src->recipe_version - a->src->saved_version;
+    int edits = a->src->recipe.version - a->src->recipe.saved_version;
     if (edits < 0) edits = -edits;
     tui_printf(&a->scr, &in, in.x, in.y, in.w, TS_NORMAL, "%d recipe edit%s not committed (c) or written (w).",
                edits, edits == 1 ? "" : "s");
@@ -315,7 +315,7 @@ static void edit_report(struct app *a) {
  * the common one when they agree), as an edit steps from it. */
 static const char *node_scheme(const struct app *a, int i) {
     const struct mt_node *nd = &a->tree.nodes[i];
-    if (nd->n_members && a->src->res.t) return a->src->res.t[a->tree.members[nd->first_member]].scheme;
+    if (nd->n_members && a->src->resol.cur.t) return a->src->resol.cur.t[a->tree.members[nd->first_member]].scheme;
     return "bf16";
 }
 
@@ -448,16 +448,16 @@ static void prompt_key(struct app *a, int key) {
  * text done, queued or running); opens the compare panel to watch them. */
 static void eval_variants(struct app *a) {
     struct src *s = a->src;
-    if (!s->variant[0] && !s->variant[1]) {
+    if (!s->recipe.variant[0] && !s->recipe.variant[1]) {
         app_msg(a, TS_WARN, "no variants yet: a / b store the recipe as A / B");
         return;
     }
     char sent[8] = "";
     qt_err err = {{0}};
     for (int k = 0; k < 2; k++) {
-        const char *t = s->variant[k];
+        const char *t = s->recipe.variant[k];
         if (!t) continue;
-        if (k == 1 && s->variant[0] && !strcmp(t, s->variant[0]) && sent[0]) continue;   /* same text */
+        if (k == 1 && s->recipe.variant[0] && !strcmp(t, s->recipe.variant[0]) && sent[0]) continue;   /* same text */
         const struct src_job *j = src_eval_of(s, t);
         if (j && strcmp(j->state, "failed") && strcmp(j->state, "interrupted")) continue;
         if (s->ops->eval_submit(s, t, &err) != QT_OK) { app_msg(a, TS_ERROR, "%s", err.msg); return; }
@@ -537,7 +537,7 @@ void app_key(struct app *a, int key) {
     case TA_PATTERN: prompt_open(a, PR_TARGET, "re:"); break;
     case TA_PATTERN_IGN: prompt_open(a, PR_IGNORE, "re:"); break;
     case TA_WRITE:
-        prompt_open(a, PR_WRITE, a->src->recipe_path ? a->src->recipe_path : "recipe.yaml");
+        prompt_open(a, PR_WRITE, a->src->recipe.path ? a->src->recipe.path : "recipe.yaml");
         break;
     case TA_UNDO:
     case TA_REDO:
@@ -546,7 +546,7 @@ void app_key(struct app *a, int key) {
         else {
             app_source_changed(a);
             app_msg(a, TS_INFO, "%s: recipe version %d", act == TA_UNDO ? "undone" : "redone",
-                    a->src->recipe_version);
+                    a->src->recipe.version);
         }
         break;
     case TA_VARIANT_A:
@@ -561,10 +561,10 @@ void app_key(struct app *a, int key) {
     case TA_COMMIT:
         if (a->src->ops->job_submit(a->src, &err) != QT_OK) app_msg(a, TS_ERROR, "%s", err.msg);
         else {
-            a->src->saved_version = a->src->recipe_version;
-            app_msg(a, TS_INFO, "committed: %s%s job submitted (o: jobs)%s", a->src->commit_kind,
-                    a->src->commit_eval ? " + eval" : "",
-                    !strcmp(a->src->commit_kind, "eval") ? "; quantize jobs are not in this build" : "");
+            a->src->recipe.saved_version = a->src->recipe.version;
+            app_msg(a, TS_INFO, "committed: %s%s job submitted (o: jobs)%s", a->src->jobs.commit_kind,
+                    a->src->jobs.commit_eval ? " + eval" : "",
+                    !strcmp(a->src->jobs.commit_kind, "eval") ? "; quantize jobs are not in this build" : "");
         }
         break;
     case TA_SENS: {

@@ -76,9 +76,9 @@ void mt_update(struct mtree *t, const struct src *s) {
             const struct qt_tensor *x = &m->tensors[n->tensor];
             n->params = qt_tensor_numel(x);
             n->bytes_before = (int64_t)x->nbytes;
-            n->bytes_after = s->res.t ? s->res.t[n->tensor].bytes : (int64_t)x->nbytes;
-            n->scheme = s->res.t ? s->res.t[n->tensor].scheme : "bf16";
-            n->n_quantized = s->res.t && s->res.t[n->tensor].quantized;
+            n->bytes_after = s->resol.cur.t ? s->resol.cur.t[n->tensor].bytes : (int64_t)x->nbytes;
+            n->scheme = s->resol.cur.t ? s->resol.cur.t[n->tensor].scheme : "bf16";
+            n->n_quantized = s->resol.cur.t && s->resol.cur.t[n->tensor].quantized;
             n->seen = 1;
         }
         if (!n->seen) continue;

@@ -41,7 +41,7 @@ struct mtree {
  * totals but not listed).  Returns QT_OK or QT_ERR when out of memory. */
 int mt_build(struct mtree *t, const struct src *s, qt_err *err);
 void mt_free(struct mtree *t);
-/* Recomputes aggregates from s->res and s->bytes_after. */
+/* Recomputes aggregates from s->resol.cur and s->bytes_after. */
 void mt_update(struct mtree *t, const struct src *s);
 /* Rebuilds the visible list after expand/collapse. */
 void mt_visible(struct mtree *t);

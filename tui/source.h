@@ -195,74 +195,101 @@ struct src_ops {
     void (*close)(struct src *s);
 };
 
-struct src {
-    const struct src_ops *ops;
-    void *impl;
-    int caps;
-    char engine_state[48];    /* "local", "idle", "busy 1 job" ... */
-    char session[64];
-    /* model description (metadata: no weights are read by the TUI) */
-    struct qt_model *model;
-    char model_name[128];     /* last path component, for the status line */
-    /* the current recipe as the engine holds it */
-    char *recipe_text;
-    int recipe_version, can_undo, can_redo;
+/* The state the source keeps, one struct per concern. */
+
+/* The current recipe as the engine holds it, and the variants' texts. */
+struct src_recipe {
+    char *text;
+    int version, can_undo, can_redo;
     int saved_version;        /* version last written or committed */
-    char *recipe_path;        /* -r file, where `w` writes */
-    /* how the engine resolves it: the last complete answer; res_stale while
-     * the answer for the current text is on its way */
-    struct src_res res;
-    int res_stale;
-    /* variants A, B: texts (NULL when empty) and their resolutions */
-    char *variant[2];
-    struct src_res vres[2];
-    /* jobs and lint findings as last reported */
-    int n_jobs;
-    struct src_job *jobs;     /* (n_jobs) oldest first */
-    int n_findings;
-    struct src_finding *findings;  /* (n_findings) */
-    int changed;              /* set by the source, cleared by the UI after a redraw */
-    char note[256];           /* a message from the engine for the message line */
-    int note_err;             /* 1: the note is an error */
+    char *path;               /* -r file, where `w` writes */
+    char *variant[2];         /* variants A, B (NULL when empty) */
+};
+
+/* How the engine resolves the current recipe and the variants. */
+struct src_resolution {
+    struct src_res cur;       /* the last complete answer for the current recipe */
+    int stale;                /* the answer for the current text is on its way */
+    struct src_res variant[2];   /* variants A, B */
+};
+
+/* Jobs as last reported, what `c` submits, the last sensitivity scan. */
+struct src_jobs {
+    int n;
+    struct src_job *list;     /* (n) oldest first */
     char commit_kind[16];     /* job kind `c` submits ("" when commit is not offered) */
     int commit_eval;          /* 1: `c` also submits an eval job after the quantize job */
-    /* preview cache (SRC_CAP_PREVIEW): open addressing on (tensor, scheme) */
-    struct src_prev *prev;    /* (prev_cap) */
-    int prev_cap, prev_n;
-    int want_n;               /* this frame's wishes, visible rows first */
-    int want_t[256];          /* (want_n) tensors */
-    char want_s[256][48];     /* (want_n) schemes */
-    int prev_inflight;
-    /* lint (SRC_CAP_LINT) and deploy (SRC_CAP_DEPLOY), refreshed after each
-     * recipe change */
-    int lint_stale, lint_inflight, n_lint_errors, n_lint_warnings;
-    void *deploy;             /* cJSON result of the last deploy request, or NULL */
-    char deploy_gpu[48], deploy_err[200];
-    int deploy_stale, deploy_inflight;
-    /* the pattern prompt's live match count (src_match_want) */
-    struct src_match match;
-    /* weight statistics of the last tensor asked for (SRC_CAP_HIST) */
-    struct src_detail detail;
-    int detail_want, detail_inflight;
-    int n_gpus;
-    char **gpus;              /* (n_gpus) catalog names, for the deploy panel */
-    /* dKL per unit from the last finished sensitivity job */
     int can_sens;             /* the engine runs sensitivity jobs */
     int can_eval;             /* the engine runs eval jobs (eval_submit) */
     int n_dkl;
     char **dkl_name;          /* (n_dkl) module prefixes, "model.layers.1.self_attn" */
     double *dkl;              /* (n_dkl) mean KL increase with that unit alone quantized */
     char dkl_scheme[48];      /* the scheme the scan used */
-    /* calibration statistics (calib jobs): previews are asked with calib_path
-     * once calib_ready, and then carry rel_out */
-    int can_calib;            /* the engine runs calib jobs */
-    char calib_path[1024];    /* absolute path of the calibration text ("" when none) */
-    int calib_ready;          /* a calib job over calib_path is done */
-    int calib_job;            /* the newest calib job whose report was taken, 0 when none */
-    int calib_gen;            /* bumped when the statistics change (answers to older asks are dropped) */
-    int quit_ok;              /* after close: the engine was asked to stop */
-    struct src_edit edit;     /* the last edit intent's answer */
+};
+
+/* The preview cache (SRC_CAP_PREVIEW): open addressing on (tensor, scheme),
+ * and this frame's wishes. */
+struct src_preview {
+    struct src_prev *slots;   /* (cap) */
+    int cap, n;
+    int want_n;               /* this frame's wishes, visible rows first */
+    int want_t[256];          /* (want_n) tensors */
+    char want_s[256][48];     /* (want_n) schemes */
+    int inflight;
+};
+
+/* Lint findings (SRC_CAP_LINT): from a lint answer or an edit's answer. */
+struct src_lint {
+    int stale, inflight, n_errors, n_warnings;
+    int n_findings;
+    struct src_finding *findings;  /* (n_findings) */
+};
+
+/* The deployment estimate (SRC_CAP_DEPLOY) and the GPU catalog's names. */
+struct src_deploy {
+    void *result;             /* cJSON result of the last deploy answer, or NULL */
+    char gpu[48], err[200];
+    int stale, inflight;
+    int n_gpus;
+    char **gpus;              /* (n_gpus) catalog names, for the deploy panel */
+};
+
+/* Calibration statistics (calib jobs): previews are asked with path once
+ * ready, and then carry rel_out. */
+struct src_calib {
+    int can;                  /* the engine runs calib jobs */
+    char path[1024];          /* absolute path of the calibration text ("" when none) */
+    int ready;                /* a calib job over path is done */
+    int job;                  /* the newest calib job whose report was taken, 0 when none */
+    int gen;                  /* bumped when the statistics change (answers to older asks are dropped) */
+};
+
+struct src {
+    const struct src_ops *ops;
+    void *impl;
+    int caps;
+    char engine_state[48];    /* "local", "idle", "busy 1 job" ... */
+    char session[64];
     char session_dir[1024];   /* the session's directory, as the daemon says ("" when unknown) */
+    /* the model as the daemon describes it (no file of it is opened here) */
+    struct qt_model *model;
+    char model_name[128];     /* last path component, for the status line */
+    struct src_recipe recipe;
+    struct src_resolution resol;
+    struct src_jobs jobs;
+    struct src_preview preview;
+    struct src_lint lint;
+    struct src_deploy deploy;
+    struct src_calib calib;
+    struct src_edit edit;     /* the last edit intent's answer */
+    struct src_match match;   /* the pattern prompt's live match count (src_match_want) */
+    /* weight statistics of the last tensor asked for (SRC_CAP_HIST) */
+    struct src_detail detail;
+    int detail_want, detail_inflight;
+    int changed;              /* set by the source, cleared by the UI after a redraw */
+    char note[256];           /* a message from the engine for the message line */
+    int note_err;             /* 1: the note is an error */
+    int quit_ok;              /* after close: the engine was asked to stop */
 };
 
 /* Opens a source over the engine daemon of session (NULL: the model's

@@ -86,9 +86,9 @@ static void note(struct src *s, int is_err, const char *msg) {
 static void set_state(struct src *s) {
     struct dsrc *d = s->impl;
     int running = 0, queued = 0;
-    for (int i = 0; i < s->n_jobs; i++) {
-        if (!strcmp(s->jobs[i].state, "running")) running++;
-        if (!strcmp(s->jobs[i].state, "queued")) queued++;
+    for (int i = 0; i < s->jobs.n; i++) {
+        if (!strcmp(s->jobs.list[i].state, "running")) running++;
+        if (!strcmp(s->jobs.list[i].state, "queued")) queued++;
     }
     if (d->gone) snprintf(s->engine_state, sizeof s->engine_state, "gone");
     else if (running || queued) snprintf(s->engine_state, sizeof s->engine_state, "busy %d job%s", running + queued, running + queued == 1 ? "" : "s");
@@ -97,15 +97,15 @@ static void set_state(struct src *s) {
 }
 
 static struct src_job *job_slot(struct src *s, int id) {
-    for (int i = 0; i < s->n_jobs; i++)
-        if (s->jobs[i].id == id) return &s->jobs[i];
-    struct src_job *j = realloc(s->jobs, sizeof *j * (size_t)(s->n_jobs + 1));
+    for (int i = 0; i < s->jobs.n; i++)
+        if (s->jobs.list[i].id == id) return &s->jobs.list[i];
+    struct src_job *j = realloc(s->jobs.list, sizeof *j * (size_t)(s->jobs.n + 1));
     if (!j) return NULL;
-    s->jobs = j;
-    memset(&j[s->n_jobs], 0, sizeof *j);
-    j[s->n_jobs].id = id;
-    j[s->n_jobs].eta = -1;
-    return &j[s->n_jobs++];
+    s->jobs.list = j;
+    memset(&j[s->jobs.n], 0, sizeof *j);
+    j[s->jobs.n].id = id;
+    j[s->jobs.n].eta = -1;
+    return &j[s->jobs.n++];
 }
 
 static void job_update(struct src *s, const cJSON *J) {
@@ -140,13 +140,13 @@ static void recipe_update(struct src *s, const cJSON *r) {
     struct dsrc *d = s->impl;
     if (d->n_edit && cJSON_GetObjectItem(r, "event")) return;   /* the edit's answer has the newer state */
     const cJSON *t = cJSON_GetObjectItem(r, "text");
-    s->recipe_version = (int)jnum(r, "version", s->recipe_version);
-    s->can_undo = cJSON_IsTrue(cJSON_GetObjectItem(r, "can_undo"));
-    s->can_redo = cJSON_IsTrue(cJSON_GetObjectItem(r, "can_redo"));
+    s->recipe.version = (int)jnum(r, "version", s->recipe.version);
+    s->recipe.can_undo = cJSON_IsTrue(cJSON_GetObjectItem(r, "can_undo"));
+    s->recipe.can_redo = cJSON_IsTrue(cJSON_GetObjectItem(r, "can_redo"));
     if (cJSON_IsString(t)) {
-        if (!s->recipe_text || strcmp(s->recipe_text, t->valuestring)) {
-            free(s->recipe_text);
-            s->recipe_text = qt_strdup(t->valuestring);
+        if (!s->recipe.text || strcmp(s->recipe.text, t->valuestring)) {
+            free(s->recipe.text);
+            s->recipe.text = qt_strdup(t->valuestring);
             src_recipe_changed(s);
         }
     } else if (d->c) {
@@ -199,7 +199,7 @@ static void resolve_done(struct src *s, int slot, int state, const char *why) {
         r->state = RS_ERROR;
         tui_strcpy(r->err, sizeof r->err, why);
     }
-    if (slot == 0) s->res_stale = 0;
+    if (slot == 0) s->resol.stale = 0;
     s->changed = 1;
 }
 
@@ -352,8 +352,8 @@ static void match_reply(struct src *s, int gen, const cJSON *m) {
 
 /* The statistics the previews were asked with are gone. */
 static void calib_lost(struct src *s, const char *why) {
-    s->calib_ready = 0;
-    s->calib_gen++;
+    s->calib.ready = 0;
+    s->calib.gen++;
     src_preview_clear(s);
     note(s, 1, why);
 }
@@ -365,11 +365,11 @@ static void calib_report(struct src *s, struct src_job *j, const cJSON *rep) {
     snprintf(j->result, sizeof j->result, "%lld tokens over %.160s%s", (long long)jnum(rep, "tokens", 0),
              strrchr(path, '/') ? strrchr(path, '/') + 1 : path,
              cJSON_IsTrue(cJSON_GetObjectItem(rep, "from_cache")) ? " (cached)" : "");
-    if (j->id < s->calib_job || !*path) return;
-    s->calib_job = j->id;
-    tui_strcpy(s->calib_path, sizeof s->calib_path, path);
-    s->calib_ready = 1;
-    s->calib_gen++;
+    if (j->id < s->calib.job || !*path) return;
+    s->calib.job = j->id;
+    tui_strcpy(s->calib.path, sizeof s->calib.path, path);
+    s->calib.ready = 1;
+    s->calib.gen++;
     src_preview_clear(s);
 }
 
@@ -380,7 +380,7 @@ static void calib_report(struct src *s, struct src_job *j, const cJSON *rep) {
 static int delta_take(struct src *s, const cJSON *rd, const char *text) {
     struct dsrc *d = s->impl;
     struct fetch *f = &d->fetch[0];
-    struct src_res *r = &s->res;
+    struct src_res *r = &s->resol.cur;
     int n = s->model->n_tensors;
     if (!cJSON_IsObject(rd) || r->state != RS_OK || !r->t || !f->text || f->inflight || f->next < n) return 0;
     char hex[24];
@@ -409,23 +409,23 @@ static int delta_take(struct src *s, const cJSON *rd, const char *text) {
     free(f->text);
     f->text = copy;
     f->gen++;
-    s->res_stale = 0;
+    s->resol.stale = 0;
     return 1;
 }
 
 /* Lint findings and counts: a lint answer (findings name their tensors) or
  * an edit answer's lint (each finding's count and first tensor index). */
 static void lint_take(struct src *s, const cJSON *res) {
-    for (int f = 0; f < s->n_findings; f++) free(s->findings[f].message);
-    free(s->findings);
-    s->findings = NULL;
-    s->n_findings = 0;
+    for (int f = 0; f < s->lint.n_findings; f++) free(s->lint.findings[f].message);
+    free(s->lint.findings);
+    s->lint.findings = NULL;
+    s->lint.n_findings = 0;
     const cJSON *arr = cJSON_GetObjectItem(res, "findings"), *f;
     int n = cJSON_GetArraySize(arr), k = 0;
-    s->findings = n ? calloc((size_t)n, sizeof *s->findings) : NULL;
+    s->lint.findings = n ? calloc((size_t)n, sizeof *s->lint.findings) : NULL;
     cJSON_ArrayForEach(f, arr) {
-        if (!s->findings) break;
-        struct src_finding *F = &s->findings[k++];
+        if (!s->lint.findings) break;
+        struct src_finding *F = &s->lint.findings[k++];
         tui_strcpy(F->code, sizeof F->code, jstr(f, "code"));
         tui_strcpy(F->severity, sizeof F->severity, jstr(f, "severity"));
         F->message = qt_strdup(jstr(f, "message"));
@@ -439,9 +439,9 @@ static void lint_take(struct src *s, const cJSON *res) {
             F->first = (int)jnum(f, "first", -1);
         }
     }
-    s->n_findings = k;
-    s->n_lint_errors = (int)jnum(res, "errors", 0);
-    s->n_lint_warnings = (int)jnum(res, "warnings", 0);
+    s->lint.n_findings = k;
+    s->lint.n_errors = (int)jnum(res, "errors", 0);
+    s->lint.n_warnings = (int)jnum(res, "warnings", 0);
 }
 
 /* An edit intent's answer: the new recipe, what the edit asked and got,
@@ -464,13 +464,13 @@ static void edit_reply(struct src *s, const cJSON *m) {
     tui_strcpy(E->scheme, sizeof E->scheme, jstr(res, "scheme"));
     tui_strcpy(E->now, sizeof E->now, jstr(res, "now"));
     tui_strcpy(E->why, sizeof E->why, jstr(res, "why"));
-    s->recipe_version = (int)jnum(res, "version", s->recipe_version);
-    s->can_undo = cJSON_IsTrue(cJSON_GetObjectItem(res, "can_undo"));
-    s->can_redo = cJSON_IsTrue(cJSON_GetObjectItem(res, "can_redo"));
+    s->recipe.version = (int)jnum(res, "version", s->recipe.version);
+    s->recipe.can_undo = cJSON_IsTrue(cJSON_GetObjectItem(res, "can_undo"));
+    s->recipe.can_redo = cJSON_IsTrue(cJSON_GetObjectItem(res, "can_redo"));
     const char *text = jstr(res, "text");
-    if (s->recipe_text && !strcmp(s->recipe_text, text)) return;   /* nothing changed */
-    free(s->recipe_text);
-    s->recipe_text = qt_strdup(text);
+    if (s->recipe.text && !strcmp(s->recipe.text, text)) return;   /* nothing changed */
+    free(s->recipe.text);
+    s->recipe.text = qt_strdup(text);
     const cJSON *lint = cJSON_GetObjectItem(res, "lint"), *dp = cJSON_GetObjectItem(res, "deploy");
     if (!delta_take(s, cJSON_GetObjectItem(res, "resolve"), text)) {
         src_recipe_changed(s);   /* pages, and lint and deploy as for any new text */
@@ -479,16 +479,16 @@ static void edit_reply(struct src *s, const cJSON *m) {
     if (cJSON_IsObject(lint)) {
         lint_take(s, lint);
     } else {
-        s->lint_stale = 1;
+        s->lint.stale = 1;
     }
     /* the estimate is for the GPU the deploy panel showed when the key was
      * pressed: ask again if it has changed since */
-    if (cJSON_IsObject(dp) && !strcmp(jstr(cJSON_GetObjectItem(dp, "gpu"), "name"), s->deploy_gpu)) {
-        cJSON_Delete(s->deploy);
-        s->deploy = cJSON_Duplicate(dp, 1);
-        s->deploy_err[0] = 0;
+    if (cJSON_IsObject(dp) && !strcmp(jstr(cJSON_GetObjectItem(dp, "gpu"), "name"), s->deploy.gpu)) {
+        cJSON_Delete(s->deploy.result);
+        s->deploy.result = cJSON_Duplicate(dp, 1);
+        s->deploy.err[0] = 0;
     } else {
-        s->deploy_stale = 1;
+        s->deploy.stale = 1;
     }
 }
 
@@ -506,11 +506,11 @@ static void on_match(struct src *s, const struct pending *p, const cJSON *m) { m
 
 static void on_preview(struct src *s, const struct pending *p, const cJSON *m) {
     struct dsrc *d = s->impl;
-    s->prev_inflight = 0;
+    s->preview.inflight = 0;
     s->changed = 1;
-    if (p->gen != s->calib_gen) return;   /* asked before the statistics changed */
+    if (p->gen != s->calib.gen) return;   /* asked before the statistics changed */
     const cJSON *res = ok_result(m), *r;
-    if (!res && s->calib_ready && !strncmp(jstr(m, "error"), "preview: calib:", 15)) {
+    if (!res && s->calib.ready && !strncmp(jstr(m, "error"), "preview: calib:", 15)) {
         /* the statistics are gone (another model, a cleared cache):
          * previews without them, and say why */
         calib_lost(s, jstr(m, "error"));
@@ -548,7 +548,7 @@ static void on_preview(struct src *s, const struct pending *p, const cJSON *m) {
 static void on_lint(struct src *s, const struct pending *p, const cJSON *m) {
     (void)p;
     const cJSON *res = ok_result(m);
-    s->lint_inflight = 0;
+    s->lint.inflight = 0;
     if (!res) { note(s, 1, jstr(m, "error")); return; }
     lint_take(s, res);
     s->changed = 1;
@@ -557,10 +557,10 @@ static void on_lint(struct src *s, const struct pending *p, const cJSON *m) {
 static void on_deploy(struct src *s, const struct pending *p, const cJSON *m) {
     (void)p;
     const cJSON *res = ok_result(m);
-    s->deploy_inflight = 0;
-    cJSON_Delete(s->deploy);
-    s->deploy = res ? cJSON_Duplicate(res, 1) : NULL;
-    tui_strcpy(s->deploy_err, sizeof s->deploy_err, res ? "" : jstr(m, "error"));
+    s->deploy.inflight = 0;
+    cJSON_Delete(s->deploy.result);
+    s->deploy.result = res ? cJSON_Duplicate(res, 1) : NULL;
+    tui_strcpy(s->deploy.err, sizeof s->deploy.err, res ? "" : jstr(m, "error"));
     s->changed = 1;
 }
 
@@ -584,22 +584,22 @@ static void on_job_get(struct src *s, const struct pending *p, const cJSON *m) {
     if (!strcmp(j->kind, "calib")) {
         calib_report(s, j, rep);
     } else if (cJSON_IsArray(units)) {   /* sensitivity: keep dKL per unit for the tree */
-        for (int i = 0; i < s->n_dkl; i++) free(s->dkl_name[i]);
-        free(s->dkl_name);
-        free(s->dkl);
+        for (int i = 0; i < s->jobs.n_dkl; i++) free(s->jobs.dkl_name[i]);
+        free(s->jobs.dkl_name);
+        free(s->jobs.dkl);
         int n = cJSON_GetArraySize(units), k = 0;
-        s->dkl_name = calloc((size_t)n + 1, sizeof *s->dkl_name);
-        s->dkl = calloc((size_t)n + 1, sizeof *s->dkl);
+        s->jobs.dkl_name = calloc((size_t)n + 1, sizeof *s->jobs.dkl_name);
+        s->jobs.dkl = calloc((size_t)n + 1, sizeof *s->jobs.dkl);
         const cJSON *u;
         cJSON_ArrayForEach(u, units) {
-            if (!s->dkl_name || !s->dkl) break;
-            s->dkl_name[k] = qt_strdup(jstr(u, "name"));
-            s->dkl[k++] = jnum(u, "dkl", 0);
+            if (!s->jobs.dkl_name || !s->jobs.dkl) break;
+            s->jobs.dkl_name[k] = qt_strdup(jstr(u, "name"));
+            s->jobs.dkl[k++] = jnum(u, "dkl", 0);
         }
-        s->n_dkl = k;
-        tui_strcpy(s->dkl_scheme, sizeof s->dkl_scheme, *jstr(rep, "scheme") ? jstr(rep, "scheme") : d->sens_scheme);
+        s->jobs.n_dkl = k;
+        tui_strcpy(s->jobs.dkl_scheme, sizeof s->jobs.dkl_scheme, *jstr(rep, "scheme") ? jstr(rep, "scheme") : d->sens_scheme);
         const cJSON *top = cJSON_GetArrayItem(units, 0);
-        snprintf(j->result, sizeof j->result, "dKL of %d groups at %s; worst %s %.4g", k, s->dkl_scheme,
+        snprintf(j->result, sizeof j->result, "dKL of %d groups at %s; worst %s %.4g", k, s->jobs.dkl_scheme,
                  top ? jstr(top, "name") : "-", top ? jnum(top, "dkl", 0) : 0);
     } else if (kld) {
         j->has_kl = 1;
@@ -636,7 +636,7 @@ static void on_write(struct src *s, const struct pending *p, const cJSON *m) {
     (void)p;
     const cJSON *res = ok_result(m);
     if (!res) { note(s, 1, jstr(m, "error")); return; }
-    s->saved_version = (int)jnum(res, "version", s->saved_version);
+    s->recipe.saved_version = (int)jnum(res, "version", s->recipe.saved_version);
     char b[300];
     snprintf(b, sizeof b, "wrote %.280s", jstr(res, "path"));
     note(s, 0, b);
@@ -661,17 +661,17 @@ static void on_variant_get(struct src *s, const struct pending *p, const cJSON *
     if (!res) { note(s, 1, jstr(m, "error")); return; }
     int slot = p->slot;
     const cJSON *t = cJSON_GetObjectItem(res, "text");
-    free(s->variant[slot]);
-    s->variant[slot] = cJSON_IsString(t) ? qt_strdup(t->valuestring) : NULL;
+    free(s->recipe.variant[slot]);
+    s->recipe.variant[slot] = cJSON_IsString(t) ? qt_strdup(t->valuestring) : NULL;
     qt_err err;
-    if (!s->variant[slot]) {
+    if (!s->recipe.variant[slot]) {
         d->fetch[slot + 1].gen++;   /* an answer on its way is for nothing */
         free(d->fetch[slot + 1].text);
         d->fetch[slot + 1].text = NULL;
-        src_res_free(&s->vres[slot]);
-    } else if (d_resolve_send(s, slot + 1, s->variant[slot], &err) != QT_OK) {
-        s->vres[slot].state = RS_ERROR;
-        tui_strcpy(s->vres[slot].err, sizeof s->vres[slot].err, err.msg);
+        src_res_free(&s->resol.variant[slot]);
+    } else if (d_resolve_send(s, slot + 1, s->recipe.variant[slot], &err) != QT_OK) {
+        s->resol.variant[slot].state = RS_ERROR;
+        tui_strcpy(s->resol.variant[slot].err, sizeof s->resol.variant[slot].err, err.msg);
     }
 }
 
@@ -767,10 +767,10 @@ static int d_pump(struct src *s) {
     if (gone) {
         d->gone = 1;
         d->n_pend = 0;
-        s->prev_inflight = s->lint_inflight = s->deploy_inflight = s->detail_inflight = 0;
+        s->preview.inflight = s->lint.inflight = s->deploy.inflight = s->detail_inflight = 0;
         s->match.sent = 0;
         for (int k = 0; k < 3; k++) d->fetch[k].inflight = 0;
-        s->res_stale = 0;   /* no answer will come: show what there is */
+        s->resol.stale = 0;   /* no answer will come: show what there is */
         if (s->detail.state == DT_PENDING) s->detail.tensor = -1;
         note(s, 1, "engine: connection closed (the daemon has gone)");
     }
@@ -787,8 +787,8 @@ static int d_pending(struct src *s) {
 static int d_idle(struct src *s) {
     struct dsrc *d = s->impl;
     if (d->gone || d->n_pend) return d->gone;
-    for (int i = 0; i < s->n_jobs; i++)
-        if (!strcmp(s->jobs[i].state, "running") || !strcmp(s->jobs[i].state, "queued")) return 0;
+    for (int i = 0; i < s->jobs.n; i++)
+        if (!strcmp(s->jobs.list[i].state, "running") || !strcmp(s->jobs.list[i].state, "queued")) return 0;
     return 1;
 }
 
@@ -827,7 +827,7 @@ static int d_edit_send(struct src *s, const char *action, int n, const char *con
     for (int i = 0; i < n; i++) cJSON_AddItemToArray(nl, cJSON_CreateString(nodes[i]));
     if (scheme) cJSON_AddStringToObject(r, "scheme", scheme);
     if (pattern) cJSON_AddStringToObject(r, "pattern", pattern);
-    if (s->deploy_gpu[0]) cJSON_AddStringToObject(r, "gpu", s->deploy_gpu);
+    if (s->deploy.gpu[0]) cJSON_AddStringToObject(r, "gpu", s->deploy.gpu);
     if (send_req(s, r, RQ_EDIT, err) != QT_OK) return QT_ERR;
     d->n_edit++;
     struct src_edit *E = &s->edit;
@@ -845,12 +845,12 @@ static int d_write_send(struct src *s, const char *path, qt_err *err) {
 }
 
 static int d_undo(struct src *s, qt_err *err) {
-    if (!s->can_undo) return qt_err_set(err, "undo: nothing to undo");
+    if (!s->recipe.can_undo) return qt_err_set(err, "undo: nothing to undo");
     return send_req(s, op("undo"), RQ_RECIPE, err);
 }
 
 static int d_redo(struct src *s, qt_err *err) {
-    if (!s->can_redo) return qt_err_set(err, "redo: nothing to redo");
+    if (!s->recipe.can_redo) return qt_err_set(err, "redo: nothing to redo");
     return send_req(s, op("redo"), RQ_RECIPE, err);
 }
 
@@ -865,7 +865,7 @@ static int d_variant_store(struct src *s, int slot, qt_err *err) {
 static cJSON *submit_req(struct src *s, const char *kind) {
     cJSON *r = op("job_submit");
     cJSON_AddStringToObject(r, "kind", kind);
-    cJSON_AddStringToObject(r, "text", s->recipe_text ? s->recipe_text : "");
+    cJSON_AddStringToObject(r, "text", s->recipe.text ? s->recipe.text : "");
     cJSON_AddObjectToObject(r, "params");
     return r;
 }
@@ -875,17 +875,17 @@ static cJSON *submit_req(struct src *s, const char *kind) {
  * far as this engine has them. */
 static int d_job_submit(struct src *s, qt_err *err) {
     struct dsrc *d = s->impl;
-    if (!s->commit_kind[0]) return qt_err_set(err, "commit: no job kind to run in this build");
-    if (!strcmp(s->commit_kind, "test")) {
+    if (!s->jobs.commit_kind[0]) return qt_err_set(err, "commit: no job kind to run in this build");
+    if (!strcmp(s->jobs.commit_kind, "test")) {
         cJSON *r = submit_req(s, "test"), *p = cJSON_GetObjectItem(r, "params");
         cJSON_AddNumberToObject(p, "steps", 20);
         cJSON_AddNumberToObject(p, "step_ms", 50);
         return send_req(s, r, RQ_SUBMIT, err);
     }
-    if (!strcmp(s->commit_kind, "quantize")) {   /* the daemon puts it in the session's checkpoints/ */
+    if (!strcmp(s->jobs.commit_kind, "quantize")) {   /* the daemon puts it in the session's checkpoints/ */
         cJSON *r = submit_req(s, "quantize");
         if (send_req(s, r, RQ_SUBMIT, err) != QT_OK) return QT_ERR;
-        if (!s->commit_eval) return QT_OK;
+        if (!s->jobs.commit_eval) return QT_OK;
     }
     cJSON *e = submit_req(s, "eval");
     cJSON_AddStringToObject(cJSON_GetObjectItem(e, "params"), "data", d->eval_data);
@@ -904,7 +904,7 @@ static int d_sens_submit(struct src *s, const char *scheme, qt_err *err) {
 
 static int d_eval_submit(struct src *s, const char *text, qt_err *err) {
     struct dsrc *d = s->impl;
-    if (!s->can_eval) return qt_err_set(err, "eval: no eval jobs in this build");
+    if (!s->jobs.can_eval) return qt_err_set(err, "eval: no eval jobs in this build");
     cJSON *r = submit_req(s, "eval");
     cJSON_ReplaceItemInObject(r, "text", cJSON_CreateString(text ? text : ""));
     cJSON_AddStringToObject(cJSON_GetObjectItem(r, "params"), "data", d->eval_data);
@@ -913,9 +913,9 @@ static int d_eval_submit(struct src *s, const char *text, qt_err *err) {
 
 static int d_calib_submit(struct src *s, const char *path, qt_err *err) {
     struct dsrc *d = s->impl;
-    if (!s->can_calib) return qt_err_set(err, "calibration: needs a model with weights and an engine with calib jobs");
+    if (!s->calib.can) return qt_err_set(err, "calibration: needs a model with weights and an engine with calib jobs");
     char abs[PATH_MAX];
-    if (!path) path = d->calib_want[0] ? d->calib_want : s->calib_path[0] ? s->calib_path : NULL;
+    if (!path) path = d->calib_want[0] ? d->calib_want : s->calib.path[0] ? s->calib.path : NULL;
     if (!path) {
         if (!qt_share_find("data/calib.txt", abs, sizeof abs))
             return qt_err_set(err, "calibration: no calibration text (share/data/calib.txt; qtune open --calib FILE)");
@@ -951,8 +951,8 @@ static int d_preview_send(struct src *s, int n, const int *tensors, char (*schem
         tui_strcpy(d->pv_s[i], sizeof d->pv_s[i], schemes[i]);
     }
     d->pv_n = n;
-    if (s->calib_ready && s->calib_path[0]) cJSON_AddStringToObject(r, "calib", s->calib_path);
-    return send_req_gen(s, r, RQ_PREVIEW, 0, s->calib_gen, err);
+    if (s->calib.ready && s->calib.path[0]) cJSON_AddStringToObject(r, "calib", s->calib.path);
+    return send_req_gen(s, r, RQ_PREVIEW, 0, s->calib.gen, err);
 }
 
 /* Asks how text resolves into slot (0 current recipe, 1 A, 2 B): page 0
@@ -992,13 +992,13 @@ static int d_detail_send(struct src *s, int tensor, qt_err *err) {
 
 static int d_lint_send(struct src *s, qt_err *err) {
     cJSON *r = op("lint");
-    cJSON_AddStringToObject(r, "text", s->recipe_text ? s->recipe_text : "");
+    cJSON_AddStringToObject(r, "text", s->recipe.text ? s->recipe.text : "");
     return send_req(s, r, RQ_LINT, err);
 }
 
 static int d_deploy_send(struct src *s, const char *gpu, qt_err *err) {
     cJSON *r = op("deploy");
-    cJSON_AddStringToObject(r, "text", s->recipe_text ? s->recipe_text : "");
+    cJSON_AddStringToObject(r, "text", s->recipe.text ? s->recipe.text : "");
     if (gpu && *gpu) cJSON_AddStringToObject(r, "gpu", gpu);
     return send_req(s, r, RQ_DEPLOY, err);
 }
@@ -1030,8 +1030,8 @@ static const struct src_ops daemon_ops = {
 int src_shutdown_idle(struct src *s) {
     struct dsrc *d = s->impl;
     int busy = 0;
-    for (int i = 0; i < s->n_jobs; i++)
-        if (!strcmp(s->jobs[i].state, "running") || !strcmp(s->jobs[i].state, "queued")) busy++;
+    for (int i = 0; i < s->jobs.n; i++)
+        if (!strcmp(s->jobs.list[i].state, "running") || !strcmp(s->jobs.list[i].state, "queued")) busy++;
     if (!d || d->gone || d->inproc || busy || s->ops != &daemon_ops) return busy;
     qt_err err;
     cJSON *r = op("shutdown");
@@ -1065,30 +1065,30 @@ static int can_run(const cJSON *h, const char *kind, int weights) {
 static void capabilities(struct src *s, struct dsrc *d, const cJSON *h, int weights) {
     s->caps = (has_op(h, "job_submit", weights) ? SRC_CAP_JOBS : 0) | (d->inproc ? 0 : SRC_CAP_DETACH) |
               (has_op(h, "detail", weights) ? SRC_CAP_HIST : 0) | (has_op(h, "preview", weights) ? SRC_CAP_PREVIEW : 0);
-    if (has_op(h, "lint", weights)) s->caps |= SRC_CAP_LINT, s->lint_stale = 1;
-    if (has_op(h, "deploy", weights)) s->caps |= SRC_CAP_DEPLOY, s->deploy_stale = 1;
+    if (has_op(h, "lint", weights)) s->caps |= SRC_CAP_LINT, s->lint.stale = 1;
+    if (has_op(h, "deploy", weights)) s->caps |= SRC_CAP_DEPLOY, s->deploy.stale = 1;
     qt_err err;
     cJSON *g = has_op(h, "gpus", weights) ? qt_client_call(d->c, op("gpus"), 30000, &err) : NULL;
     const cJSON *names = cJSON_GetObjectItem(g, "gpus"), *v;
-    s->gpus = calloc((size_t)cJSON_GetArraySize(names) + 1, sizeof *s->gpus);
+    s->deploy.gpus = calloc((size_t)cJSON_GetArraySize(names) + 1, sizeof *s->deploy.gpus);
     cJSON_ArrayForEach(v, names)
-        if (s->gpus && cJSON_IsString(v)) s->gpus[s->n_gpus++] = qt_strdup(v->valuestring);
-    tui_strcpy(s->deploy_gpu, sizeof s->deploy_gpu, jstr(g, "default"));
+        if (s->deploy.gpus && cJSON_IsString(v)) s->deploy.gpus[s->deploy.n_gpus++] = qt_strdup(v->valuestring);
+    tui_strcpy(s->deploy.gpu, sizeof s->deploy.gpu, jstr(g, "default"));
     cJSON_Delete(g);
     /* what `c` submits: quantize + eval, as far as this engine has them;
      * else the `test` job kind when the daemon offers it (QTUNE_TEST_JOBS=1) */
     int can_q = can_run(h, "quantize", weights);
     int can_e = can_run(h, "eval", weights) && qt_share_find("data/eval.txt", d->eval_data, sizeof d->eval_data);
-    s->can_calib = can_run(h, "calib", weights);
-    s->can_eval = can_e;
-    s->can_sens = can_run(h, "sensitivity", weights) && d->eval_data[0];
+    s->calib.can = can_run(h, "calib", weights);
+    s->jobs.can_eval = can_e;
+    s->jobs.can_sens = can_run(h, "sensitivity", weights) && d->eval_data[0];
     if (can_q) {
-        snprintf(s->commit_kind, sizeof s->commit_kind, "quantize");
-        s->commit_eval = can_e;
+        snprintf(s->jobs.commit_kind, sizeof s->jobs.commit_kind, "quantize");
+        s->jobs.commit_eval = can_e;
     } else if (can_e) {
-        snprintf(s->commit_kind, sizeof s->commit_kind, "eval");
+        snprintf(s->jobs.commit_kind, sizeof s->jobs.commit_kind, "eval");
     } else if (can_run(h, "test", weights)) {
-        snprintf(s->commit_kind, sizeof s->commit_kind, "test");
+        snprintf(s->jobs.commit_kind, sizeof s->jobs.commit_kind, "test");
     }
 }
 
@@ -1156,12 +1156,12 @@ int src_open_daemon(const char *model_path, const char *recipe_path, const char 
     const cJSON *j;
     cJSON_ArrayForEach(j, cJSON_GetObjectItem(h, "jobs")) job_update(s, j);
     /* reports of jobs that finished while no one watched (the last 16) */
-    for (int i = s->n_jobs > 16 ? s->n_jobs - 16 : 0; i < s->n_jobs; i++) {
-        if (strcmp(s->jobs[i].state, "done") && strcmp(s->jobs[i].kind, "eval")) continue;
-        s->jobs[i].recipe_asked = 1;
+    for (int i = s->jobs.n > 16 ? s->jobs.n - 16 : 0; i < s->jobs.n; i++) {
+        if (strcmp(s->jobs.list[i].state, "done") && strcmp(s->jobs.list[i].kind, "eval")) continue;
+        s->jobs.list[i].recipe_asked = 1;
         cJSON *q = op("job_get");
-        cJSON_AddNumberToObject(q, "job", s->jobs[i].id);
-        if (send_req_slot(s, q, RQ_JOBGET, s->jobs[i].id, err) != QT_OK) goto fail;
+        cJSON_AddNumberToObject(q, "job", s->jobs.list[i].id);
+        if (send_req_slot(s, q, RQ_JOBGET, s->jobs.list[i].id, err) != QT_OK) goto fail;
     }
     if (recipe_path) {
         size_t len;
@@ -1174,29 +1174,29 @@ int src_open_daemon(const char *model_path, const char *recipe_path, const char 
         cJSON *res = call(d, q, err);
         if (!res) goto fail;
         cJSON_Delete(res);
-        s->recipe_path = qt_strdup(recipe_path);
+        s->recipe.path = qt_strdup(recipe_path);
     }
     cJSON *res = call(d, op("recipe_get"), err);
     if (!res) goto fail;
     recipe_update(s, res);
     cJSON_Delete(res);
-    if (!s->recipe_text) s->recipe_text = qt_strdup("");
-    if (s->res.state == RS_NONE) src_recipe_changed(s);
+    if (!s->recipe.text) s->recipe.text = qt_strdup("");
+    if (s->resol.cur.state == RS_NONE) src_recipe_changed(s);
     /* the first frame shows the recipe resolved: wait for it here */
-    for (double t0 = qt_now(); s->res.state == RS_PENDING && !d->gone && qt_now() - t0 < 60;) {
+    for (double t0 = qt_now(); s->resol.cur.state == RS_PENDING && !d->gone && qt_now() - t0 < 60;) {
         struct pollfd p = {qt_client_fd(d->c), (short)(POLLIN | qt_client_poll_events(d->c)), 0};
         poll(&p, 1, 100);
         d_pump(s);
     }
-    if (s->res.state != RS_OK) {
+    if (s->resol.cur.state != RS_OK) {
         qt_err_set(err, "session %s: recipe: %s", name,
-                   s->res.state == RS_ERROR ? s->res.err
+                   s->resol.cur.state == RS_ERROR ? s->resol.cur.err
                    : d->gone                ? "the engine went away"
                                             : "the engine did not resolve it within 60 s");
         goto fail;
     }
     capabilities(s, d, h, !s->model->metadata_only);
-    s->saved_version = s->recipe_version;
+    s->recipe.saved_version = s->recipe.version;
     s->changed = 0;
     set_state(s);
     *out = s;
