@@ -63,7 +63,7 @@ QT_COMMANDS(QT_CMD_DECL)
     X(inspect, "open the GLM-4.6 metadata model (~45,000 tensors)")          \
     X(preview, "error statistics throughput vs memcpy")                     \
     X(forward, "forward pass GFLOP/s vs OpenBLAS sgemm")                    \
-    X(quantize, "checkpoint write throughput vs plain copy")                \
+    X(quantize, "checkpoint write throughput vs plain copy (--format gguf: Q4_K_M GGUF)") \
     X(gptq, "GPTQ of a GLM-4.6 MoE layer on the GPU (CUDA backend)")        \
     X(ui, "time per frame replaying 1,000 navigation keys")
 
@@ -71,5 +71,8 @@ QT_COMMANDS(QT_CMD_DECL)
     int qt_bench_##name(void **json_out, qt_err *err) __attribute__((weak));
 QT_BENCHES(QT_BENCH_DECL)
 #undef QT_BENCH_DECL
+/* `qtune bench quantize --format gguf`: the output format a benchmark
+ * measures ("ct" unless given). */
+extern const char *qt_bench_format;
 
 #endif

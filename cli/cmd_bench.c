@@ -20,8 +20,10 @@ static const struct bench_row benches[] = {
 };
 #define N_BENCHES (int)(sizeof benches / sizeof benches[0])
 
+const char *qt_bench_format = "ct";
+
 static int bench_help(FILE *f) {
-    fprintf(f, "usage: qtune bench NAME [--json]\n");
+    fprintf(f, "usage: qtune bench NAME [--format ct|gguf] [--json]\n");
     for (int i = 0; i < N_BENCHES; i++)
         if (benches[i].fn) fprintf(f, "  %-10s %s\n", benches[i].name, benches[i].summary);
     return 0;
@@ -50,6 +52,11 @@ int qt_cmd_bench(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) return bench_help(stdout);
         if (!strcmp(argv[i], "--json")) json = 1;
+        else if (!strcmp(argv[i], "--format")) {
+            if (++i >= argc) return cli_failf("bench: --format: missing value");
+            if (strcmp(argv[i], "ct") && strcmp(argv[i], "gguf")) return cli_failf("bench: --format %s: expected ct or gguf", argv[i]);
+            qt_bench_format = argv[i];
+        }
         else if (argv[i][0] == '-') return cli_failf("bench: unknown option %s", argv[i]);
         else name = argv[i];
     }

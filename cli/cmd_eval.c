@@ -13,6 +13,7 @@
 #include <cJSON.h>
 
 #include "cli.h"
+#include "quant/ggml_quants.h"
 #include "eval/eval.h"
 #include "model/model.h"
 #include "eval/qplan.h"
@@ -80,7 +81,13 @@ int qt_cmd_eval(int argc, char **argv) {
     struct qt_model *cm = NULL;
     struct qt_ct_hooks ch = {0};
     int rc = ckpt ? qt_model_open(ckpt, &cm, &err) : QT_OK;
-    if (rc == QT_OK && ckpt) rc = qt_ct_hooks_init(m, cm, &ch, &err);
+    /* a GGUF file runs as a model of its own (every tensor dequantized as
+     * llama.cpp reads it, the embedding and output included) */
+    const int gguf = rc == QT_OK && cm && cm->gguf;
+    if (gguf && (cm->cfg.hidden != m->cfg.hidden || cm->cfg.n_layers != m->cfg.n_layers || cm->cfg.vocab != m->cfg.vocab))
+        rc = qt_err_set(&err, "%s: not a GGUF of %s (hidden %d, %d layers, vocab %d there; %d, %d, %d here)", ckpt, model,
+                        cm->cfg.hidden, cm->cfg.n_layers, cm->cfg.vocab, m->cfg.hidden, m->cfg.n_layers, m->cfg.vocab);
+    if (rc == QT_OK && ckpt && !gguf) rc = qt_ct_hooks_init(m, cm, &ch, &err);
     if (rc == QT_OK) {
         if (ckpt) rc = qt_qplan_init(m, &plan, &err);
         else rc = scheme ? qt_qplan_uniform(m, scheme, &plan, &err) : qt_qplan_from_recipe(m, recipe, &plan, &err);
@@ -106,8 +113,15 @@ int qt_cmd_eval(int argc, char **argv) {
     if (rc == QT_OK) {
         struct qt_fwd_hooks hk = ckpt ? qt_ct_fwd_hooks(&ch) : qt_qplan_hooks(&plan);
         p.progress_ctx = "quantized";
-        rc = qt_eval_run(m, base, &hk, 0, &p, &st, &err);
+        rc = gguf ? qt_eval_run(cm, base, NULL, 0, &p, &st, &err) : qt_eval_run(m, base, &hk, 0, &p, &st, &err);
         st.tensors_quantized = ckpt ? ch.n_quantized : plan.n_quantized;
+        if (gguf) {
+            st.tensors_quantized = 0;
+            for (int i = 0; i < cm->n_tensors; i++) {
+                const struct qt_tensor *t = &cm->tensors[i];
+                if (t->gg && t->gg - 1 != QT_GGML_F32 && t->gg - 1 != QT_GGML_F16 && t->gg - 1 != QT_GGML_BF16) st.tensors_quantized++;
+            }
+        }
     }
     if (rc == QT_OK) {
         if (json) {

@@ -9,6 +9,8 @@
 #include "cli.h"
 #include "backend/select.h"
 #include "io/report.h"
+#include "model/gguf.h"
+#include "quant/ggml_quants.h"
 #include "base/format.h"
 #include "model/model.h"
 #include "model/ct_read.h"
@@ -52,7 +54,8 @@ static cJSON *model_json(const struct qt_model *m) {
     cJSON_AddNumberToObject(j, "mtp_params", (double)qt_model_params(m, 1));
     cJSON_AddNumberToObject(j, "bytes", (double)qt_model_bytes(m, -1));
     cJSON_AddNumberToObject(j, "tensors", m->n_tensors);
-    cJSON_AddNumberToObject(j, "files", m->n_files);
+    cJSON_AddNumberToObject(j, "files", m->gguf ? ((const struct qt_gguf *)m->gguf)->n_files : m->n_files);
+    if (m->gguf) cJSON_AddStringToObject(j, "format", "gguf");
     cJSON_AddStringToObject(j, "dtype", qt_dtype_name(m->cfg.dtype));
     {
         char be[256];
@@ -67,6 +70,7 @@ static cJSON *model_json(const struct qt_model *m) {
 /* The dtype column: a quantized module's scheme, else the dtype. */
 static const char *dtype_or_scheme(const struct qt_model *m, const struct qt_tensor *t) {
     const char *scheme;
+    if (t->gg) return qt_ggml_type_name(t->gg - 1);   /* a GGUF file: its ggml type */
     return qt_ct_info(m, t, &scheme, NULL, NULL) ? scheme : qt_dtype_name(t->dtype);
 }
 
@@ -96,9 +100,11 @@ static void print_text(const struct qt_model *m) {
         qt_backend_describe(be, sizeof be);
         printf("backend   %s\n", be);
     }
-    printf("tensors   %d in %d file%s%s%s\n\n", m->n_tensors, m->n_files, m->n_files == 1 ? "" : "s",
+    int nfiles = m->gguf ? ((const struct qt_gguf *)m->gguf)->n_files : m->n_files;
+    printf("tensors   %d in %d %sfile%s%s%s\n\n", m->n_tensors, nfiles, m->gguf ? "GGUF " : "", nfiles == 1 ? "" : "s",
            m->metadata_only ? " (metadata only: derived from config.json)" : "",
            m->fused_experts ? " (fused 3-D expert layout)" : "");
+    if (m->gguf) printf("GGUF: the dtype column shows each tensor's ggml type (stacked experts listed per expert)\n\n");
     if (qt_ct_format(m)) printf("quantized compressed-tensors %s: the dtype column shows each module's scheme\n\n", qt_ct_format(m));
     printf("  %-16s %-44s %-14s %-8s %9s  %s\n", "role", "tensor", "shape", "dtype", "params", "fused group");
     int last_layer = -2;

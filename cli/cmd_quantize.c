@@ -12,9 +12,11 @@
 #include "cli.h"
 #include "cli_recipe.h"
 #include "io/report.h"
+#include "io/gguf_write.h"
 #include "io/writer.h"
+#include "recipe/gguf_plan.h"
 
-#define USAGE "quantize MODEL -r RECIPE -o OUT [--calib FILE] [--max-shard-size 5GB] [--force] [--json]"
+#define USAGE "quantize MODEL -r RECIPE -o OUT [--format ct|gguf] [--gguf-type T] [--imatrix FILE] [--calib FILE] [--max-shard-size 5GB] [--threads N] [--force] [--json]"
 static const char usage[] =
     "usage: qtune " USAGE "\n"
     "  Writes OUT as a compressed-tensors checkpoint (vLLM): pack-quantized int weights,\n"
@@ -22,7 +24,11 @@ static const char usage[] =
     "  OUT appears only when complete; an existing OUT is replaced only with --force.\n"
     "  Round-to-nearest only: GPTQ, AWQ, SmoothQuant and SparseGPT modifiers are refused.\n"
     "  --calib FILE is recorded in qtune-report.json (round-to-nearest needs no calibration).\n"
-    "  --max-shard-size takes B, KB, MB, GB (default 5GB), KiB, MiB, GiB.\n";
+    "  --max-shard-size takes B, KB, MB, GB (default 5GB), KiB, MiB, GiB.\n"
+    "  --format gguf writes OUT.gguf for llama.cpp (glm4moe) instead: per-tensor GGUF types from the\n"
+    "  recipe's qtune_gguf section (docs/gguf.md) or --gguf-type (a llama-quantize type: Q8_0, Q4_K_M,\n"
+    "  Q5_K_M, IQ4_XS, BF16, ...), importance-weighted with --imatrix FILE (llama.cpp's imatrix,\n"
+    "  .dat or GGUF); split into OUT-00001-of-0000N.gguf only when --max-shard-size is given.\n";
 
 static volatile sig_atomic_t cancel_flag;
 static void on_signal(int sig) { (void)sig; cancel_flag = 1; }
@@ -43,8 +49,74 @@ static void on_progress(void *ud, int64_t done, int64_t total, const char *tenso
     fflush(e);
 }
 
+/* --format gguf: the plan from the recipe's qtune_gguf section (or
+ * --gguf-type), then the GGUF writer. */
+static int quantize_gguf(const char *model, const char *recipe, const char *out, const char *gguf_type,
+                         const char *imatrix, uint64_t split, int force, int json, int threads) {
+    qt_err err;
+    struct cli_recipe_ctx c;
+    if (cli_recipe_open(model, recipe, &c, &err) != QT_OK) return cli_fail(&err);
+    struct qt_gguf_spec spec;
+    struct qt_gguf_plan plan = {0};
+    struct qt_imatrix im = {0};
+    int rc = 1, have_im = 0;
+    if (qt_gguf_spec_from_yaml(c.recipe->root, recipe, &spec, &err) != QT_OK) { cli_fail(&err); goto done0; }
+    if (gguf_type) {
+        struct qt_gguf_spec t;
+        if (qt_gguf_spec_from_ftype(gguf_type, &t, &err) != QT_OK) { cli_fail(&err); goto done; }
+        spec.ftype = t.ftype;
+    }
+    if (imatrix) {
+        if (qt_imatrix_load(imatrix, &im, &err) != QT_OK) { cli_fail(&err); goto done; }
+        have_im = 1;
+    }
+    if (qt_gguf_plan_build(c.model, &spec, have_im, &plan, &err) != QT_OK) { cli_fail(&err); goto done; }
+    signal(SIGXFSZ, SIG_IGN);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    struct prog pr = {isatty(2) && !json, 0};
+    struct qt_gguf_write_params p = {
+        .out = out, .max_split_bytes = split, .force = force, .imatrix = have_im ? &im : NULL, .recipe_path = recipe,
+        .progress = on_progress, .progress_ud = &pr, .cancel = (const volatile int *)&cancel_flag, .threads = threads,
+    };
+    struct qt_write_result res;
+    int wr = qt_gguf_write(c.model, &plan, &p, &res, &err);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    if (wr != QT_OK) { cli_fail(&err); goto done; }
+    if (json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "out", out);
+        cJSON_AddStringToObject(j, "format", "gguf");
+        cJSON_AddNumberToObject(j, "tensors", plan.n);
+        cJSON_AddNumberToObject(j, "tensors_quantized", res.n_quantized);
+        cJSON_AddNumberToObject(j, "tensors_fallback", plan.n_fallback);
+        cJSON_AddNumberToObject(j, "files", res.n_shards);
+        cJSON_AddNumberToObject(j, "bytes_written", (double)res.bytes_written);
+        cJSON_AddNumberToObject(j, "bytes_source", (double)res.bytes_source);
+        cJSON_AddNumberToObject(j, "bpw", plan.params ? 8.0 * (double)plan.bytes / (double)plan.params : 0);
+        cJSON_AddNumberToObject(j, "seconds", res.seconds);
+        cli_print_json(j);
+    } else {
+        printf("wrote %s: %d tensors (%d quantized, %d fallback), %d file%s, %.1f MB (%.2f bpw) from %.1f MB in %.2f s\n", out,
+               plan.n, res.n_quantized, plan.n_fallback, res.n_shards, res.n_shards == 1 ? "" : "s",
+               (double)res.bytes_written / 1e6, plan.params ? 8.0 * (double)plan.bytes / (double)plan.params : 0,
+               (double)res.bytes_source / 1e6, res.seconds);
+    }
+    rc = 0;
+done:
+    qt_gguf_spec_free(&spec);
+done0:
+    qt_gguf_plan_free(&plan);
+    qt_imatrix_free(&im);
+    cli_recipe_close(&c);
+    return rc;
+}
+
 int qt_cmd_quantize(int argc, char **argv) {
     const char *model = NULL, *recipe = NULL, *out = NULL, *calib = NULL, *shard = NULL;
+    const char *format = "ct", *gguf_type = NULL, *imatrix = NULL;
+    long threads = 0;
     int force = 0, json = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -53,6 +125,13 @@ int qt_cmd_quantize(int argc, char **argv) {
         else if (!strcmp(a, "-o") || !strcmp(a, "--out")) { if (++i >= argc) return cli_failf("%s: missing value", a); out = argv[i]; }
         else if (!strcmp(a, "--calib")) { if (++i >= argc) return cli_failf("%s: missing value", a); calib = argv[i]; }
         else if (!strcmp(a, "--max-shard-size")) { if (++i >= argc) return cli_failf("%s: missing value", a); shard = argv[i]; }
+        else if (!strcmp(a, "--format")) { if (++i >= argc) return cli_failf("%s: missing value", a); format = argv[i]; }
+        else if (!strcmp(a, "--gguf-type")) { if (++i >= argc) return cli_failf("%s: missing value", a); gguf_type = argv[i]; }
+        else if (!strcmp(a, "--imatrix")) { if (++i >= argc) return cli_failf("%s: missing value", a); imatrix = argv[i]; }
+        else if (!strcmp(a, "--threads")) {
+            if (++i >= argc) return cli_failf("%s: missing value", a);
+            if (cli_parse_int("--threads", argv[i], 1, 16, &threads)) return 1;
+        }
         else if (!strcmp(a, "--force")) force = 1;
         else if (!strcmp(a, "--json")) json = 1;
         else if (a[0] == '-') return cli_usage("quantize", USAGE);
@@ -60,6 +139,8 @@ int qt_cmd_quantize(int argc, char **argv) {
         else return cli_usage("quantize", USAGE);
     }
     if (!model || !recipe || !out) return cli_usage("quantize", USAGE);
+    if (strcmp(format, "ct") && strcmp(format, "gguf")) return cli_failf("quantize: --format %s: expected ct or gguf", format);
+    if (strcmp(format, "gguf") && (gguf_type || imatrix)) return cli_failf("quantize: --gguf-type and --imatrix need --format gguf");
     qt_err err;
     uint64_t max_shard = 0;
     if (shard && qt_write_parse_size(shard, &max_shard, &err) != QT_OK) return cli_fail(&err);
@@ -69,6 +150,7 @@ int qt_cmd_quantize(int argc, char **argv) {
     }
     struct stat st;
     if (!force && stat(out, &st) == 0) return cli_failf("%s: already exists (use --force to replace it)", out);
+    if (!strcmp(format, "gguf")) return quantize_gguf(model, recipe, out, gguf_type, imatrix, shard ? max_shard : 0, force, json, (int)threads);
 
     struct cli_recipe_ctx c;
     if (cli_recipe_open(model, recipe, &c, &err) != QT_OK) return cli_fail(&err);

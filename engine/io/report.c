@@ -4,6 +4,7 @@
 
 #include "backend/select.h"
 #include "model/ct_read.h"
+#include "quant/ggml_quants.h"
 
 static cJSON *object_or(cJSON *into) { return into ? into : cJSON_CreateObject(); }
 
@@ -79,7 +80,8 @@ cJSON *qt_tensor_json(cJSON *into, const struct qt_model *m, int i) {
     cJSON_AddStringToObject(j, "name", t->name);
     cJSON *sh = cJSON_AddArrayToObject(j, "shape");
     for (int d = 0; d < t->ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->shape[d]));
-    cJSON_AddStringToObject(j, "dtype", qt_dtype_name(t->dtype));
+    /* a GGUF tensor's dtype is its ggml block type (Q4_K, ...) */
+    cJSON_AddStringToObject(j, "dtype", t->gg ? qt_ggml_type_name(t->gg - 1) : qt_dtype_name(t->dtype));
     cJSON_AddStringToObject(j, "role", qt_role_name(t->role));
     cJSON_AddNumberToObject(j, "layer", t->layer);
     cJSON_AddNumberToObject(j, "expert", t->expert);

@@ -37,4 +37,7 @@ struct qt_tensor_list {
 int qt_arch_tensors(const struct qt_arch *a, const struct qt_config *c, struct qt_tensor_list *out, qt_err *err);
 int qt_tensor_list_add(struct qt_tensor_list *l, const char *name, enum qt_dtype dt, int ndim,
                        int64_t d0, int64_t d1, int64_t d2);
+/* Classifies, sorts and indexes m's tensors and builds its fused groups
+ * (the last step of every way of opening a model). */
+int qt_model_finish(struct qt_model *m, qt_err *err);
 #endif

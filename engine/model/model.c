@@ -12,6 +12,8 @@
 #include <cJSON.h>
 
 #include "model/arch.h"
+#include "model/gguf.h"
+#include "quant/ggml_quants.h"
 #include "model/ct_read.h"
 #include "base/hmap.h"
 #include "model/safetensors.h"
@@ -217,7 +219,7 @@ static int build_index(struct qt_model *m, qt_err *err) {
     return QT_OK;
 }
 
-static int finish_model(struct qt_model *m, qt_err *err) {
+int qt_model_finish(struct qt_model *m, qt_err *err) {
     for (int i = 0; i < m->n_tensors; i++) {
         struct qt_tensor *t = &m->tensors[i];
         tensor_classify(m, t);
@@ -383,7 +385,7 @@ int qt_model_from_config(const char *config_path, struct qt_model **out, qt_err 
     m->n_tensors = l.n;
     l.v = NULL;
     l.n = 0;
-    if (finish_model(m, err) != QT_OK) goto fail;
+    if (qt_model_finish(m, err) != QT_OK) goto fail;
     *out = m;
     return QT_OK;
 fail:
@@ -398,6 +400,7 @@ int qt_model_open(const char *path, struct qt_model **out, qt_err *err) {
     if (!path_exists(path)) return qt_err_set(err, "%s: %s", path, strerror(errno));
     char cfg[4096], idx[4096], one[4096];
     if (!is_dir(path)) {
+        if (ends_with(path, ".gguf")) return qt_model_open_gguf(path, out, err);
         if (ends_with(path, ".json") && !ends_with(path, ".safetensors.index.json")) return qt_model_from_config(path, out, err);
         if (!ends_with(path, ".safetensors"))
             return qt_err_set(err, "%s: not a model: expected a directory, a config.json or a .safetensors file", path);
@@ -446,7 +449,7 @@ int qt_model_open(const char *path, struct qt_model **out, qt_err *err) {
     m->n_tensors = l.n;
     l.v = NULL;
     l.n = 0;
-    if (finish_model(m, err) != QT_OK) goto fail;
+    if (qt_model_finish(m, err) != QT_OK) goto fail;
     for (int i = 1; i < m->n_tensors; i++)
         if (!strcmp(m->tensors[i].name, m->tensors[i - 1].name)) {
             int fa = m->tensors[i - 1].file, fb = m->tensors[i].file;
@@ -484,6 +487,7 @@ void qt_model_free(struct qt_model *m) {
     free(m->files);
     if (m->index) { qt_hmap_free(m->index); free(m->index); }
     qt_ct_free(m->ct);
+    qt_gguf_close(m->gguf);
     free(m->path);
     free(m);
 }
@@ -529,6 +533,13 @@ int qt_tensor_read_f32(const struct qt_model *m, const struct qt_tensor *t,
     if (row0 < 0 || nrows < 0 || row0 + nrows > rows)
         return qt_err_set(err, "%s: rows [%lld, %lld) out of range (%lld rows)", t->name, (long long)row0,
                           (long long)(row0 + nrows), (long long)rows);
+    if (t->gg) {
+        size_t rs = qt_ggml_row_size(t->gg - 1, cols);
+        if (qt_ggml_dequantize(t->gg - 1, (const uint8_t *)t->data + (size_t)row0 * rs, out, nrows * cols) != 0)
+            return qt_err_set(err, "%s: tensor \"%s\": GGUF type %s cannot be dequantized by qtune", m->path, t->name,
+                              qt_ggml_type_name(t->gg - 1));
+        return QT_OK;
+    }
     size_t es = qt_dtype_size(t->dtype);
     qt_dtype_to_f32(t->dtype, (const uint8_t *)t->data + (size_t)(row0 * cols) * es, out, (size_t)(nrows * cols));
     if (t->scale < 0) return QT_OK;

@@ -83,6 +83,8 @@ struct qt_tensor {
     int ct;                   /* 1 + index of its compressed-tensors module (ct_read.h) when
                                  the tensor is the logical weight of a quantized module
                                  (data NULL: read it with qt_tensor_read_f32), else 0 */
+    int gg;                   /* 1 + ggml type id when data holds GGUF blocks (a GGUF file
+                                 opened as a model: quant/ggml_quants.h), else 0 */
 };
 
 struct qt_config {
@@ -118,11 +120,13 @@ struct qt_model {
     struct qt_st_file **files;  /* (n_files) */
     void *index;                /* name -> tensor hash (private) */
     void *ct;                   /* compressed-tensors modules (ct_read.h), NULL if none */
+    void *gguf;                 /* struct qt_gguf (gguf.h) when opened from a GGUF file */
 };
 
 /* Opens a model: a directory with config.json and safetensors (single file or
  * sharded with model.safetensors.index.json), a directory or file with only
- * config.json (metadata only), or a single .safetensors file. */
+ * config.json (metadata only), a single .safetensors file, or a .gguf file
+ * (gguf.h: Hugging Face names, weights dequantized on read). */
 int qt_model_open(const char *path, struct qt_model **out, qt_err *err);
 void qt_model_free(struct qt_model *m);
 

@@ -1,0 +1,45 @@
+# GGUF output for llama.cpp: quantize --format gguf (types from the recipe's
+# qtune_gguf section or --gguf-type), inspect and eval --quantized read the
+# file back; one-line errors.  The bytes are proved by tests/unit
+# (test_ggml_quants, test_gguf); llama.cpp itself by hand (docs/bench.md).
+. tests/cli/lib.sh
+D=share/data/eval.txt
+cat >"$T/r.yaml" <<'Y'
+quant_stage:
+  quant_modifiers:
+    QuantizationModifier:
+      ignore: [lm_head]
+qtune_gguf:
+  ftype: Q4_K_M
+  tensor_types:
+    - ffn_down_exps=Q8_0
+Y
+$Q quantize $M -r "$T/r.yaml" --format gguf -o "$T/m.gguf" >"$T/q.out" 2>"$T/q.err"
+check gguf_quantize_exit test $? = 0
+check gguf_quantize_says grep -q "^wrote $T/m.gguf: 99 tensors" "$T/q.out"
+check gguf_magic sh -c "head -c 4 '$T/m.gguf' | grep -q GGUF"
+check gguf_no_partial sh -c "! ls $T | grep -q partial"
+$Q inspect "$T/m.gguf" --json >"$T/i.json" 2>"$T/i.err"
+check gguf_inspect_exit test $? = 0
+check gguf_inspect_format grep -q '"format":[[:space:]]*"gguf"' "$T/i.json"
+check gguf_inspect_279 test "$(grep -c '"role":' "$T/i.json")" = 279
+check gguf_inspect_q8_experts test "$(grep -c '"dtype":[[:space:]]*"Q8_0"' "$T/i.json")" -ge 64
+$Q inspect "$T/m.gguf" >"$T/i.txt"
+check gguf_inspect_text grep -q 'Q6_K' "$T/i.txt"
+$Q eval $M --quantized "$T/m.gguf" --data $D --ctx 128 --chunks 2 --json >"$T/e.json" 2>"$T/e.err"
+check gguf_eval_exit test $? = 0
+check gguf_eval_kl grep -q '"mean":' "$T/e.json"
+# a plain BF16 conversion (no qtune_gguf section) evaluates as the original: KL 0
+$Q quantize $M -r recipes/tiny-w4a16.yaml --format gguf --gguf-type BF16 -o "$T/b.gguf" >/dev/null 2>&1
+$Q eval $M --quantized "$T/b.gguf" --data $D --ctx 128 --chunks 2 >"$T/b.txt" 2>&1
+check gguf_eval_bf16_zero grep -q '^KL  *mean 0.000000 ' "$T/b.txt"
+# errors
+expect_err gguf_exists 'already exists' $Q quantize $M -r "$T/r.yaml" --format gguf -o "$T/m.gguf"
+expect_err gguf_bad_type 'not one of' $Q quantize $M -r "$T/r.yaml" --format gguf --gguf-type Q4_K_X -o "$T/x.gguf"
+expect_err gguf_bad_format 'expected ct or gguf' $Q quantize $M -r "$T/r.yaml" --format onnx -o "$T/x.gguf"
+expect_err gguf_imatrix_missing 'nope.dat' $Q quantize $M -r "$T/r.yaml" --format gguf --imatrix "$T/nope.dat" -o "$T/x.gguf"
+printf 'qtune_gguf:\n  ftype: Q4_K_M\n  tensor_types: [ "ffn_up=IQ2_XXS" ]\n' >"$T/bad.yaml"
+expect_err gguf_bad_recipe 'not one qtune writes' $Q quantize $M -r "$T/bad.yaml" --format gguf -o "$T/x.gguf"
+head -c 5000 "$T/m.gguf" >"$T/cut.gguf"
+expect_err gguf_truncated 'cut.gguf' $Q inspect "$T/cut.gguf"
+check gguf_errors_no_output sh -c "! ls $T | grep -q '^x.gguf'"
