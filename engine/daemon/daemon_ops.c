@@ -33,6 +33,17 @@ int qt_dop_int(const cJSON *req, const char *k, int def) {
     return cJSON_IsNumber(v) ? v->valueint : def;
 }
 
+size_t qt_dop_itoa(char *out, long long v) {
+    char tmp[24];
+    size_t n = 0, k = 0;
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    do tmp[n++] = (char)('0' + u % 10); while (u /= 10);
+    if (v < 0) out[k++] = '-';
+    while (n) out[k++] = tmp[--n];
+    out[k] = 0;
+    return k;
+}
+
 const char *qt_dop_text(struct qt_daemon *d, const cJSON *req, char **own, qt_err *err) {
     *own = NULL;
     const char *text = qt_dop_str(req, "text");
@@ -223,7 +234,7 @@ static void raw_sep(struct rawlist *l) {
 static void raw_int(struct rawlist *l, long long v) {
     raw_sep(l);
     raw_reserve(l, 24);
-    if (!l->err) l->n += (size_t)snprintf(l->b + l->n, l->cap - l->n, "%lld", v);
+    if (!l->err) l->n += qt_dop_itoa(l->b + l->n, v);
 }
 
 static void raw_str(struct rawlist *l, const char *s) {

@@ -74,7 +74,7 @@ static void numlist_add(struct numlist *l, long long v) {
     }
     if (!l->n) l->b[l->n++] = '[';
     else l->b[l->n++] = ',';
-    l->n += (size_t)snprintf(l->b + l->n, l->cap - l->n, "%lld", v);
+    l->n += qt_dop_itoa(l->b + l->n, v);
 }
 
 /* Closes the list and adds it to o as key (raw JSON, printed as is); frees
