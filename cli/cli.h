@@ -45,6 +45,8 @@ int cli_help(const char *usage);
       "write a compressed-tensors checkpoint")                                       \
     X(sensitivity, "sensitivity MODEL (--scheme S | -r RECIPE) --data FILE [--by group|layer] [--ctx N] [--chunks N] [--f32-arith] [--json]", \
       "KL cost of quantizing each group alone")                                      \
+    X(plan, "plan MODEL [--data FILE] (--target-bytes SIZE | --target-bpw B | --gpus N --gpu NAME [--ctx N] [--batch N]) [--format ct|gguf] [--candidates LIST] [-r BASE_RECIPE] [-o RECIPE] [--dkl FILE] [--eval FILE] [--json]", \
+      "the recipe with the least KL for a size, a bpw or GPUs")                     \
     X(tokenize, "tokenize MODEL [--file F | TEXT] [--json]", "token ids of a text")   \
     X(engine, "engine --session NAME [--foreground]", "run the engine daemon")        \
     X(ls, "ls [--json]", "list sessions")                                                     \
@@ -65,7 +67,8 @@ QT_COMMANDS(QT_CMD_DECL)
     X(forward, "forward pass GFLOP/s vs OpenBLAS sgemm")                    \
     X(quantize, "checkpoint write throughput vs plain copy (--format gguf: Q4_K_M GGUF)") \
     X(gptq, "GPTQ of a GLM-4.6 MoE layer on the GPU (CUDA backend)")        \
-    X(ui, "time per frame replaying 1,000 navigation keys")
+    X(ui, "time per frame replaying 1,000 navigation keys")                  \
+    X(plan, "GLM-4.6 planner search (knapsack + curve) once ΔKL is known")
 
 #define QT_BENCH_DECL(name, summary) \
     int qt_bench_##name(void **json_out, qt_err *err) __attribute__((weak));

@@ -21,7 +21,7 @@
 #include "eval/ct_eval.h"
 
 static const char usage[] =
-    "eval MODEL (-r RECIPE | --scheme S | --quantized OUT) --data FILE [--ctx N] [--chunks N] [--second-half] [--f32-arith] [--json]";
+    "eval MODEL (-r RECIPE | --scheme S | --quantized OUT) --data FILE [--ctx N] [--chunks N] [--second-half] [--f32-arith] [--ggml-arith] [--json]";
 
 static void progress(void *ctx, int64_t done, int64_t total) {
     const char *what = ctx;
@@ -39,16 +39,35 @@ static int parse_int(const char *s, int *out) {
     return 0;
 }
 
+/* --ggml-arith on a GGUF file: each Linear's input as llama.cpp's CPU
+ * backend converts it for the weight's type (its vec_dot_type). */
+static enum qt_fwd_act gguf_act(void *ctx, int ti) {
+    const struct qt_model *cm = ctx;
+    int g = cm->tensors[ti].gg - 1;
+    switch (g) {
+    case QT_GGML_BF16: return QT_FWD_ACT_GGML_BF16;
+    case QT_GGML_F16: return QT_FWD_ACT_GGML_F16;
+    case QT_GGML_Q4_0: case QT_GGML_Q4_1: case QT_GGML_Q5_0: case QT_GGML_Q5_1: case QT_GGML_Q8_0: case QT_GGML_IQ4_NL:
+        return QT_FWD_ACT_GGML_Q8_0;
+    case QT_GGML_Q2_K: case QT_GGML_Q3_K: case QT_GGML_Q4_K: case QT_GGML_Q5_K: case QT_GGML_Q6_K: case QT_GGML_IQ4_XS:
+        return QT_FWD_ACT_GGML_Q8_K;
+    default: return QT_FWD_ACT_NONE;
+    }
+}
+
 int qt_cmd_eval(int argc, char **argv) {
     const char *model = NULL, *recipe = NULL, *scheme = NULL, *data = NULL, *ckpt = NULL;
     struct qt_eval_params p = {0};
-    int json = 0, f32 = 0;
+    int json = 0, f32 = 0, ggml_arith = 0;
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) {
             cli_help(usage);
             puts("  KL divergence, top-1 agreement and perplexity of the quantized model against the original\n"
                  "  on FILE (tokenized by the model's tokenizer.json).  Defaults: --ctx 512 tokens a chunk,\n"
-                 "  --chunks 16 at most; --second-half scores only the second half of each chunk.");
+                 "  --chunks 16 at most; --second-half scores only the second half of each chunk.\n"
+                 "  --quantized FILE.gguf evaluates the dequantized GGUF; --ggml-arith rounds activations as\n"
+                 "  llama.cpp's CPU backend does (Q8_0/Q8_K for quantized weights, BF16 in the base), the\n"
+                 "  arithmetic of llama-perplexity --kl-divergence against the BF16 GGUF.");
             return 0;
         }
         const char *a = argv[i];
@@ -56,6 +75,7 @@ int qt_cmd_eval(int argc, char **argv) {
         if (!strcmp(a, "--json")) json = 1;
         else if (!strcmp(a, "--second-half")) p.second_half = 1;
         else if (!strcmp(a, "--f32-arith")) f32 = 1;
+        else if (!strcmp(a, "--ggml-arith")) ggml_arith = 1;
         else if ((!strcmp(a, "-r") || !strcmp(a, "--recipe")) && has) recipe = argv[++i];
         else if (!strcmp(a, "--scheme") && has) scheme = argv[++i];
         else if (!strcmp(a, "--data") && has) data = argv[++i];
@@ -71,6 +91,8 @@ int qt_cmd_eval(int argc, char **argv) {
         else return cli_usage("eval", usage);
     }
     if (!model || !data || (!!recipe + !!scheme + !!ckpt) != 1) return cli_usage("eval", usage);
+    if (ggml_arith && (!ckpt || strlen(ckpt) < 5 || strcmp(ckpt + strlen(ckpt) - 5, ".gguf")))
+        return cli_failf("eval: --ggml-arith needs --quantized FILE.gguf");
     if (p.ctx && p.ctx < 2) return cli_failf("eval: --ctx must be at least 2");
 
     qt_err err = {{0}};
@@ -109,11 +131,14 @@ int qt_cmd_eval(int argc, char **argv) {
     }
     struct qt_eval_base *base = NULL;
     struct qt_kl_stats st;
+    if (ggml_arith) p.base_act = QT_FWD_ACT_GGML_BF16;   /* llama.cpp's base: the BF16 GGUF */
+    if (gguf) p.base_model = m;
     rc = qt_eval_base_init(m, &p, &base, &err);
     if (rc == QT_OK) {
         struct qt_fwd_hooks hk = ckpt ? qt_ct_fwd_hooks(&ch) : qt_qplan_hooks(&plan);
         p.progress_ctx = "quantized";
-        rc = gguf ? qt_eval_run(cm, base, NULL, 0, &p, &st, &err) : qt_eval_run(m, base, &hk, 0, &p, &st, &err);
+        struct qt_fwd_hooks gk = {.ctx = cm, .act = gguf_act};
+        rc = gguf ? qt_eval_run(cm, base, ggml_arith ? &gk : NULL, 0, &p, &st, &err) : qt_eval_run(m, base, &hk, 0, &p, &st, &err);
         st.tensors_quantized = ckpt ? ch.n_quantized : plan.n_quantized;
         if (gguf) {
             st.tensors_quantized = 0;

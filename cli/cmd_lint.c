@@ -6,6 +6,7 @@
 #include <cJSON.h>
 
 #include "cli.h"
+#include "recipe/gguf_plan.h"
 #include "cli_recipe.h"
 #include "recipe/lint.h"
 #include "io/report.h"
@@ -51,6 +52,21 @@ int qt_cmd_lint(int argc, char **argv) {
     if (qt_lint_run(c.recipe, c.model, &c.res, &o, &L, &err) != QT_OK) {
         cli_recipe_close(&c);
         return cli_fail(&err);
+    }
+    /* a recipe with a qtune_gguf section: the GGUF findings too */
+    if (qt_yaml_get(c.recipe->root, "qtune_gguf")) {
+        struct qt_gguf_spec gs;
+        struct qt_gguf_plan gp = {0};
+        int grc = qt_gguf_spec_from_yaml(c.recipe->root, recipe, &gs, &err);
+        if (grc == QT_OK) grc = qt_gguf_plan_build(c.model, &gs, 0, &gp, &err);
+        if (grc == QT_OK) grc = qt_gguf_lint(c.model, &gs, &gp, &L, &err);
+        qt_gguf_plan_free(&gp);
+        qt_gguf_spec_free(&gs);
+        if (grc != QT_OK) {
+            qt_lint_free(&L);
+            cli_recipe_close(&c);
+            return cli_fail(&err);
+        }
     }
     if (json) {
         cJSON *doc = qt_lint_json(NULL, c.model, &L);

@@ -12,6 +12,8 @@
 #include "cli.h"
 #include "cli_recipe.h"
 #include "io/report.h"
+#include "eval/calib.h"
+#include "eval/eval.h"
 #include "io/gguf_write.h"
 #include "io/writer.h"
 #include "recipe/gguf_plan.h"
@@ -28,7 +30,7 @@ static const char usage[] =
     "  --format gguf writes OUT.gguf for llama.cpp (glm4moe) instead: per-tensor GGUF types from the\n"
     "  recipe's qtune_gguf section (docs/gguf.md) or --gguf-type (a llama-quantize type: Q8_0, Q4_K_M,\n"
     "  Q5_K_M, IQ4_XS, BF16, ...), importance-weighted with --imatrix FILE (llama.cpp's imatrix,\n"
-    "  .dat or GGUF); split into OUT-00001-of-0000N.gguf only when --max-shard-size is given.\n";
+    "  .dat or GGUF) or from qtune's calibration statistics with --calib FILE; split into OUT-00001-of-0000N.gguf only when --max-shard-size is given.\n";
 
 static volatile sig_atomic_t cancel_flag;
 static void on_signal(int sig) { (void)sig; cancel_flag = 1; }
@@ -52,7 +54,7 @@ static void on_progress(void *ud, int64_t done, int64_t total, const char *tenso
 /* --format gguf: the plan from the recipe's qtune_gguf section (or
  * --gguf-type), then the GGUF writer. */
 static int quantize_gguf(const char *model, const char *recipe, const char *out, const char *gguf_type,
-                         const char *imatrix, uint64_t split, int force, int json, int threads) {
+                         const char *imatrix, const char *calib, uint64_t split, int force, int json, int threads) {
     qt_err err;
     struct cli_recipe_ctx c;
     if (cli_recipe_open(model, recipe, &c, &err) != QT_OK) return cli_fail(&err);
@@ -70,7 +72,18 @@ static int quantize_gguf(const char *model, const char *recipe, const char *out,
         if (qt_imatrix_load(imatrix, &im, &err) != QT_OK) { cli_fail(&err); goto done; }
         have_im = 1;
     }
-    if (qt_gguf_plan_build(c.model, &spec, have_im, &plan, &err) != QT_OK) { cli_fail(&err); goto done; }
+    if (qt_gguf_plan_build(c.model, &spec, have_im || calib, &plan, &err) != QT_OK) { cli_fail(&err); goto done; }
+    if (calib) {
+        /* importance from qtune's calibration statistics (cached as for the TUI) */
+        char cache[4096];
+        struct qt_calib_params cp = {.calib_path = calib, .cache_dir = qt_eval_default_cache_dir(cache, sizeof cache)};
+        struct qt_calib *cs = NULL;
+        if (qt_calib_run(c.model, &cp, &cs, &err) != QT_OK) { cli_fail(&err); goto done; }
+        int r = qt_imatrix_from_calib(c.model, cs, &plan, &im, &err);
+        qt_calib_free(cs);
+        if (r != QT_OK) { cli_fail(&err); goto done; }
+        have_im = 1;
+    }
     signal(SIGXFSZ, SIG_IGN);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
@@ -150,7 +163,10 @@ int qt_cmd_quantize(int argc, char **argv) {
     }
     struct stat st;
     if (!force && stat(out, &st) == 0) return cli_failf("%s: already exists (use --force to replace it)", out);
-    if (!strcmp(format, "gguf")) return quantize_gguf(model, recipe, out, gguf_type, imatrix, shard ? max_shard : 0, force, json, (int)threads);
+    if (!strcmp(format, "gguf")) {
+        if (imatrix && calib) return cli_failf("quantize: --imatrix and --calib: give one importance source");
+        return quantize_gguf(model, recipe, out, gguf_type, imatrix, calib, shard ? max_shard : 0, force, json, (int)threads);
+    }
 
     struct cli_recipe_ctx c;
     if (cli_recipe_open(model, recipe, &c, &err) != QT_OK) return cli_fail(&err);

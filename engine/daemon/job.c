@@ -91,6 +91,7 @@ static const struct qt_job_kind kinds[] = {
     {"eval", qt_job_eval_check, qt_job_eval_run, 1, 1, "KL of the quantized model against the original on a text"},
     {"sensitivity", qt_job_sensitivity_check, qt_job_sensitivity_run, 1, 1, "dKL of each unit quantized alone"},
     {"calib", qt_job_calib_check, qt_job_calib_run, 1, 1, "calibration statistics (input importance) over a text"},
+    {"plan", qt_job_plan_check, qt_job_plan_run, 1, 1, "a bit-allocation plan: dKL of each (unit, scheme), then the Pareto curve"},
 };
 static const struct qt_job_kind test_kind = {"test", NULL, test_run, 0, 0, "a job that only steps (QTUNE_TEST_JOBS=1)"};
 

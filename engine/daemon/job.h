@@ -56,6 +56,8 @@ int qt_job_sensitivity_check(const void *params, qt_err *err);
 int qt_job_sensitivity_run(struct qt_job_ctx *ctx, qt_err *err);
 int qt_job_calib_check(const void *params, qt_err *err);
 int qt_job_calib_run(struct qt_job_ctx *ctx, qt_err *err);
+int qt_job_plan_check(const void *params, qt_err *err);
+int qt_job_plan_run(struct qt_job_ctx *ctx, qt_err *err);
 int qt_job_quantize_check(const void *params, qt_err *err);
 int qt_job_quantize_run(struct qt_job_ctx *ctx, qt_err *err);
 

@@ -40,7 +40,7 @@ char *qt_eval_default_cache_dir(char *buf, size_t n) {
 
 /* Key of the base cache: model files (path, size, mtime), text, ctx, chunks. */
 static uint64_t base_key(const struct qt_model *m, const char *text, size_t len, int ctx, int chunks,
-                         int states) {
+                         int states, int act) {
     uint64_t h = QT_HASH_SEED;
     h = qt_hash_more(h, BASE_MAGIC, sizeof BASE_MAGIC);
     char rp[PATH_MAX];
@@ -57,7 +57,9 @@ static uint64_t base_key(const struct qt_model *m, const char *text, size_t len,
     }
     h = qt_hash_more(h, text, len);
     int32_t v[3] = {ctx, chunks, states};
-    return qt_hash_more(h, v, sizeof v);
+    h = qt_hash_more(h, v, sizeof v);
+    if (act) h = qt_hash_more(h, &act, sizeof act);   /* unchanged keys for the plain base */
+    return h;
 }
 
 void qt_eval_base_free(struct qt_eval_base *b) {
@@ -142,6 +144,12 @@ static char *tokenizer_path(const struct qt_model *m) {
 
 /* ---- base ---------------------------------------------------------------- */
 
+/* The base forward's hooks: one activation rounding for every Linear. */
+static enum qt_fwd_act base_act_of(void *ctx, int ti) {
+    (void)ti;
+    return *(const enum qt_fwd_act *)ctx;
+}
+
 int qt_eval_base_init(const struct qt_model *m, const struct qt_eval_params *p,
                       struct qt_eval_base **out, qt_err *err) {
     *out = NULL;
@@ -151,7 +159,8 @@ int qt_eval_base_init(const struct qt_model *m, const struct qt_eval_params *p,
     char *text = qt_read_file(p->data_path, &len, err);
     if (!text) return QT_ERR;
     struct qt_fwd *f = NULL;
-    if (qt_fwd_init(m, NULL, &f, err) != QT_OK) {
+    struct qt_fwd_hooks bh = {.ctx = (void *)&p->base_act, .act = base_act_of};
+    if (qt_fwd_init(m, p->base_act ? &bh : NULL, &f, err) != QT_OK) {
         free(text);
         return QT_ERR;
     }
@@ -166,7 +175,7 @@ int qt_eval_base_init(const struct qt_model *m, const struct qt_eval_params *p,
     b->vocab = m->cfg.vocab;
     b->n_layers = qt_fwd_n_layers(f);
     int rc = QT_ERR;
-    uint64_t key = base_key(m, text, len, ctx, chunks, p->keep_states);
+    uint64_t key = base_key(m, text, len, ctx, chunks, p->keep_states, (int)p->base_act);
     if (p->cache_dir) {
         char name[64];
         snprintf(name, sizeof name, "/eval-base-%016llx.bin", (unsigned long long)key);
@@ -325,7 +334,8 @@ int qt_eval_run(const struct qt_model *m, const struct qt_eval_base *base,
         return qt_err_set(err, "restarting at layer %d needs the base states (keep_states)", start_layer);
     struct qt_fwd *fq = NULL, *fb = NULL;
     if (qt_fwd_init(m, hooks, &fq, err) != QT_OK) return QT_ERR;
-    if (!base->logits && qt_fwd_init(m, NULL, &fb, err) != QT_OK) {
+    struct qt_fwd_hooks bh = {.ctx = (void *)&p->base_act, .act = base_act_of};
+    if (!base->logits && qt_fwd_init(p->base_model ? p->base_model : m, p->base_act ? &bh : NULL, &fb, err) != QT_OK) {
         qt_fwd_free(fq);
         return QT_ERR;
     }

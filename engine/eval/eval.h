@@ -40,6 +40,13 @@ struct qt_eval_params {
     void (*progress)(void *progress_ctx, int64_t done, int64_t total);
     void *progress_ctx;
     volatile int *cancel;       /* non-zero: stop at the next layer / chunk, fail "cancelled" */
+    /* base: activation rounding of every Linear of the base forward (part of
+     * the cache key); QT_FWD_ACT_GGML_BF16 is llama.cpp running a BF16 GGUF */
+    enum qt_fwd_act base_act;
+    /* qt_eval_run: the model whose final norm and lm_head turn the base
+     * states into logits when they are not kept (NULL: the run's model).
+     * Set when the run's model is another file (a GGUF of the base). */
+    const struct qt_model *base_model;
 };
 
 struct qt_eval_base {

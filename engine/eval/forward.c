@@ -345,10 +345,43 @@ struct aq_arg {
     int64_t cols;
 };
 
+/* llama.cpp's activation types (ggml-cpu quantize_row_q8_0 / q8_K, fp32 to
+ * bf16/f16), applied and undone: the values its integer dot products see. */
+static void ggml_act_row(enum qt_fwd_act a, float *x, int64_t cols) {
+    if (a == QT_FWD_ACT_GGML_BF16) {
+        for (int64_t j = 0; j < cols; j++) x[j] = qt_bf16_to_f32(qt_f32_to_bf16(x[j]));
+        return;
+    }
+    if (a == QT_FWD_ACT_GGML_F16) {
+        for (int64_t j = 0; j < cols; j++) x[j] = qt_f16_to_f32(qt_f32_to_f16(x[j]));
+        return;
+    }
+    const int64_t bs = a == QT_FWD_ACT_GGML_Q8_0 ? 32 : 256;
+    for (int64_t b = 0; b + bs <= cols; b += bs) {
+        float *v = x + b;
+        float amax = 0, vmax = 0;
+        for (int64_t j = 0; j < bs; j++)
+            if (fabsf(v[j]) > amax) { amax = fabsf(v[j]); vmax = v[j]; }
+        if (a == QT_FWD_ACT_GGML_Q8_0) {
+            /* d = amax/127 stored as f16; q = round(x * 127/amax), ties to even (the AVX path) */
+            const float d = qt_f16_to_f32(qt_f32_to_f16(amax / 127.f)), id = amax != 0.0f ? 127.f / amax : 0.0f;
+            for (int64_t j = 0; j < bs; j++) v[j] = nearbyintf(v[j] * id) * d;
+        } else {
+            if (!amax) { memset(v, 0, (size_t)bs * sizeof *v); continue; }
+            const float is = -127.f / vmax, d = 1 / is;
+            for (int64_t j = 0; j < bs; j++) {
+                float q = nearbyintf(is * v[j]);
+                v[j] = (q > 127 ? 127 : q) * d;
+            }
+        }
+    }
+}
+
 static void aq_rows(void *p, int64_t r0, int64_t r1) {
     struct aq_arg *A = p;
     for (int64_t r = r0; r < r1; r++) {
         float *x = A->x + r * A->cols;
+        if (A->a >= QT_FWD_ACT_GGML_Q8_0) { ggml_act_row(A->a, x, A->cols); continue; }
         float amax = 0;
         for (int64_t j = 0; j < A->cols; j++) amax = fmaxf(amax, fabsf(x[j]));
         if (A->a == QT_FWD_ACT_INT8_TOK) {

@@ -29,7 +29,13 @@
 #include "base/qt.h"
 
 /* Per-token dynamic activation fake-quantization of a Linear's input. */
-enum qt_fwd_act { QT_FWD_ACT_NONE, QT_FWD_ACT_INT8_TOK, QT_FWD_ACT_FP8_TOK };
+/* Activation fake-quant of a Linear's input.  The GGML_* values are what
+ * llama.cpp's CPU backend does to the activations before a matmul with a
+ * weight of a given type (its vec_dot_type): Q8_0 blocks of 32 (legacy and
+ * Q8_0/IQ4_NL weights), Q8_K blocks of 256 (K types, IQ4_XS), BF16 or F16
+ * rounding (BF16/F16 weights). */
+enum qt_fwd_act { QT_FWD_ACT_NONE, QT_FWD_ACT_INT8_TOK, QT_FWD_ACT_FP8_TOK,
+                  QT_FWD_ACT_GGML_Q8_0, QT_FWD_ACT_GGML_Q8_K, QT_FWD_ACT_GGML_BF16, QT_FWD_ACT_GGML_F16 };
 
 struct qt_fwd_hooks {
     void *ctx;

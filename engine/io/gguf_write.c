@@ -13,6 +13,7 @@
 
 #include <cJSON.h>
 
+#include "eval/calib.h"
 #include "model/gguf.h"
 #include "quant/ggml_quants.h"
 
@@ -89,6 +90,33 @@ static int im_add(struct qt_imatrix *im, const char *name, size_t nl, int64_t le
     im->len[im->n] = len;
     *v = im->v[im->n];
     im->n++;
+    return QT_OK;
+}
+
+int qt_imatrix_from_calib(const struct qt_model *m, const struct qt_calib *c, const struct qt_gguf_plan *p,
+                          struct qt_imatrix *im, qt_err *err) {
+    memset(im, 0, sizeof *im);
+    for (int i = 0; i < p->n; i++) {
+        const struct qt_gguf_out *o = &p->t[i];
+        if (!o->quantizable) continue;
+        int any = 0;
+        for (int e = 0; e < o->n_src && !any; e++) {
+            int ti = o->src[e];
+            any = ti < c->n && c->sumsq[ti] && c->count[ti] > 0;
+        }
+        if (!any) continue;
+        float *v;
+        if (im_add(im, o->name, strlen(o->name), o->ne[0] * o->n_src, &v) != QT_OK) {
+            qt_imatrix_free(im);
+            return qt_err_set(err, "out of memory");
+        }
+        for (int e = 0; e < o->n_src; e++) {
+            float *d = v + (size_t)e * (size_t)o->ne[0];
+            if (qt_calib_importance(c, m, o->src[e], d) != 0)
+                for (int64_t k = 0; k < o->ne[0]; k++) d[k] = 1;
+        }
+    }
+    im->source = qt_strdup("calibration");
     return QT_OK;
 }
 

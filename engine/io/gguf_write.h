@@ -47,6 +47,15 @@ const float *qt_imatrix_find(const struct qt_imatrix *im, const char *name, int6
  * [1, n_mat]; value = in_sum2 / counts).  One-line errors on bad input. */
 int qt_imatrix_load(const char *path, struct qt_imatrix *im, qt_err *err);
 
+/* Importance vectors from qtune's calibration statistics (eval/calib.h:
+ * E[x_j²] per input column, llama-imatrix's sum / count) for every
+ * quantizable tensor of plan p; stacked experts get one slice per expert,
+ * 1.0 for an expert no token was routed to (as llama.cpp reads a zero count).
+ * Tensors without statistics (the output head) get none. */
+struct qt_calib;
+int qt_imatrix_from_calib(const struct qt_model *m, const struct qt_calib *c, const struct qt_gguf_plan *p,
+                          struct qt_imatrix *im, qt_err *err);
+
 struct qt_gguf_write_params {
     const char *out;              /* OUT.gguf */
     uint64_t max_split_bytes;     /* 0: one file */

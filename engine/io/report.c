@@ -1,6 +1,8 @@
 /* report.c — the JSON of engine results shared by the CLI and the daemon
  * (report.h). */
 #include "io/report.h"
+#include <math.h>
+#include <stdlib.h>
 
 #include "backend/select.h"
 #include "model/ct_read.h"
@@ -181,4 +183,74 @@ cJSON *qt_write_json(cJSON *into, const char *out, const struct qt_write_result 
     cJSON_AddNumberToObject(j, "seconds", wr->seconds);
     cJSON_AddStringToObject(j, "backend", qt_backend_active_name());
     return j;
+}
+
+static cJSON *plan_point(const struct qt_plan *p, const struct qt_plan_point *pt, int choices) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "bytes", pt->bytes);
+    cJSON_AddNumberToObject(o, "bpw", pt->bpw);
+    cJSON_AddNumberToObject(o, "sum_dkl", pt->sum_dkl);
+    cJSON_AddNumberToObject(o, "predicted_kl", qt_plan_predict(p, pt->sum_dkl));
+    if (pt->uniform >= 0) {
+        cJSON_AddStringToObject(o, "scheme", p->cand_name[pt->uniform]);
+        if (isfinite(p->uniform_kl[pt->uniform]))
+            cJSON_AddNumberToObject(o, "measured_kl_dkl_text", p->uniform_kl[pt->uniform]);
+    }
+    if (choices && pt->uniform < 0) {
+        cJSON *c = cJSON_AddArrayToObject(o, "choice");
+        for (int u = 0; u < p->n_units; u++) cJSON_AddItemToArray(c, cJSON_CreateNumber(pt->choice[u]));
+    }
+    return o;
+}
+
+cJSON *qt_plan_json(cJSON *into, const struct qt_plan *p, const struct qt_plan_solution *sol,
+                    const struct qt_plan_curve *cv, int choices) {
+    cJSON *d = into ? into : cJSON_CreateObject();
+    cJSON_AddNumberToObject(d, "fixed_bytes", p->fixed_bytes);
+    cJSON_AddNumberToObject(d, "planned_params", (double)p->unit_params);
+    cJSON_AddNumberToObject(d, "min_bytes", p->min_bytes);
+    cJSON_AddNumberToObject(d, "max_bytes", p->max_bytes);
+    cJSON_AddNumberToObject(d, "kappa", p->kappa);
+    cJSON *ca = cJSON_AddArrayToObject(d, "candidates");
+    for (int c = 0; c < p->n_cand; c++) cJSON_AddItemToArray(ca, cJSON_CreateString(p->cand_name[c]));
+    cJSON *ua = cJSON_AddArrayToObject(d, "units");
+    for (int u = 0; u < p->n_units; u++) {
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddStringToObject(x, "name", p->units[u].name);
+        cJSON_AddStringToObject(x, "kind", p->units[u].kind);
+        cJSON_AddNumberToObject(x, "layer", p->units[u].layer);
+        cJSON_AddNumberToObject(x, "params", (double)p->units[u].params);
+        cJSON_AddItemToArray(ua, x);
+    }
+    if (sol) {
+        cJSON *pl = cJSON_AddObjectToObject(d, "plan");
+        cJSON_AddNumberToObject(pl, "bytes", sol->bytes);
+        cJSON_AddNumberToObject(pl, "bpw", sol->bpw);
+        cJSON_AddNumberToObject(pl, "sum_dkl", sol->sum_dkl);
+        cJSON_AddNumberToObject(pl, "predicted_kl", qt_plan_predict(p, sol->sum_dkl));
+        cJSON_AddNumberToObject(pl, "lower_bound_sum_dkl", sol->lower_bound);
+        cJSON *us = cJSON_AddArrayToObject(pl, "units");
+        for (int u = 0; u < p->n_units; u++) {
+            const struct qt_plan_unit *un = &p->units[u];
+            cJSON *x = cJSON_CreateObject();
+            cJSON_AddStringToObject(x, "name", un->name);
+            cJSON_AddStringToObject(x, "kind", un->kind);
+            cJSON_AddNumberToObject(x, "layer", un->layer);
+            cJSON_AddStringToObject(x, "scheme", p->cand_name[sol->choice[u]]);
+            cJSON_AddNumberToObject(x, "bytes", un->bytes[sol->choice[u]]);
+            cJSON_AddNumberToObject(x, "dkl", un->dkl[sol->choice[u]]);
+            cJSON_AddItemToArray(us, x);
+        }
+    }
+    if (cv) {
+        cJSON *c = cJSON_AddArrayToObject(d, "curve"), *u = cJSON_AddArrayToObject(d, "uniform");
+        for (int i = 0; i < cv->n; i++) cJSON_AddItemToArray(c, plan_point(p, &cv->pt[i], choices));
+        for (int i = 0; i < cv->n_uniform; i++) cJSON_AddItemToArray(u, plan_point(p, &cv->uni[i], 0));
+    }
+    char *tbl = qt_plan_dkl_json(p, NULL);
+    if (tbl) {
+        cJSON_AddItemToObject(d, "dkl", cJSON_Parse(tbl));
+        free(tbl);
+    }
+    return d;
 }

@@ -14,6 +14,7 @@
 #include "recipe/deploy.h"
 #include "eval/eval.h"
 #include "recipe/lint.h"
+#include "eval/plan.h"
 #include "eval/sensitivity.h"
 #include "io/writer.h"
 
@@ -60,5 +61,17 @@ cJSON *qt_deploy_json(cJSON *into, const struct qt_deploy *d, const struct qt_gp
  * out, modules_quantized, tensors_kept, shards, bytes_source,
  * bytes_written, seconds, backend ("cpu" | "cuda": where it quantized). */
 cJSON *qt_write_json(cJSON *into, const char *out, const struct qt_write_result *wr);
+
+/* The planner (qtune plan --json, the plan job's report): fixed_bytes,
+ * planned_params, min_bytes, max_bytes, kappa, candidates[], units[{name,
+ * kind, layer, params}], plan{bytes, bpw, sum_dkl, predicted_kl,
+ * lower_bound_sum_dkl, units[{name, kind, layer, scheme, bytes, dkl}]}
+ * (sol NULL: none), curve[{bytes, bpw, sum_dkl, predicted_kl[, choice[]]}],
+ * uniform[{bytes, bpw, sum_dkl, predicted_kl, scheme,
+ * measured_kl_dkl_text}] (cv NULL: none), dkl{the ΔKL table,
+ * qt_plan_dkl_json}.  choices: add each curve point's candidate index per
+ * unit. */
+cJSON *qt_plan_json(cJSON *into, const struct qt_plan *p, const struct qt_plan_solution *sol,
+                    const struct qt_plan_curve *cv, int choices);
 
 #endif

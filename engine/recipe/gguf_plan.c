@@ -11,6 +11,7 @@
 
 #include "model/gguf.h"
 #include "quant/ggml_quants.h"
+#include "recipe/lint.h"
 
 /* ---- file types ----------------------------------------------------------- */
 
@@ -417,4 +418,65 @@ int qt_gguf_plan_build(const struct qt_model *m, const struct qt_gguf_spec *s, i
         p->params += p->t[i].ne[0] * p->t[i].ne[1] * p->t[i].ne[2];
     }
     return QT_OK;
+}
+
+/* ---- lint ----------------------------------------------------------------- */
+
+static int lint_add(struct qt_lint *L, const char *code, int *tensors, int n, const char *msg, qt_err *err) {
+    struct qt_finding *f = realloc(L->f, (size_t)(L->n + 1) * sizeof *f);
+    if (!f) { free(tensors); return qt_err_set(err, "out of memory"); }
+    L->f = f;
+    f = &L->f[L->n++];
+    memset(f, 0, sizeof *f);
+    snprintf(f->code, sizeof f->code, "%s", code);
+    f->severity = QT_SEV_WARNING;
+    f->message = qt_strdup(msg);
+    f->tensors = tensors;
+    f->n_tensors = n;
+    L->n_warnings++;
+    return f->message ? QT_OK : qt_err_set(err, "out of memory");
+}
+
+int qt_gguf_lint(const struct qt_model *m, const struct qt_gguf_spec *s, const struct qt_gguf_plan *p,
+                 struct qt_lint *L, qt_err *err) {
+    (void)m;
+    char *done = calloc((size_t)p->n + 1, 1);
+    if (!done) return qt_err_set(err, "out of memory");
+    int rc = QT_OK;
+    for (int i = 0; i < p->n && rc == QT_OK; i++) {
+        const struct qt_gguf_out *o = &p->t[i];
+        if (done[i] || o->type == o->wanted) continue;
+        int n = 0, nsrc = 0;
+        for (int k = i; k < p->n; k++)
+            if (p->t[k].wanted == o->wanted && p->t[k].type == o->type) nsrc += p->t[k].n_src;
+        int *tl = malloc((size_t)(nsrc ? nsrc : 1) * sizeof *tl);
+        if (!tl) { rc = qt_err_set(err, "out of memory"); break; }
+        int nt = 0;
+        for (int k = i; k < p->n; k++)
+            if (p->t[k].wanted == o->wanted && p->t[k].type == o->type) {
+                done[k] = 1;
+                nt++;
+                for (int e = 0; e < p->t[k].n_src; e++) tl[n++] = p->t[k].src[e];
+            }
+        char msg[600], why[300];
+        qt_gguf_lint_type(o->wanted, o->ne[0], why, sizeof why);
+        snprintf(msg, sizeof msg, "%d GGUF tensor%s as %s: %s (e.g. %s)", nt, nt == 1 ? "" : "s",
+                 qt_ggml_type_name(o->wanted), why, o->name);
+        rc = lint_add(L, "GG001", tl, n, msg, err);
+    }
+    for (int k = 0; k < s->n_over && rc == QT_OK; k++) {
+        int hit = 0;
+        pcre2_match_data *md = pcre2_match_data_create_from_pattern(s->over[k].re, NULL);
+        for (int i = 0; md && i < p->n && !hit; i++)
+            hit = pcre2_match(s->over[k].re, (PCRE2_SPTR)p->t[i].name, PCRE2_ZERO_TERMINATED, 0, 0, md, NULL) >= 0;
+        pcre2_match_data_free(md);
+        if (!hit) {
+            char msg[700];
+            snprintf(msg, sizeof msg, "qtune_gguf tensor_types pattern '%s' matches no GGUF tensor (names are like blk.3.ffn_down_exps.weight)",
+                     s->over[k].pattern);
+            rc = lint_add(L, "GG002", NULL, 0, msg, err);
+        }
+    }
+    free(done);
+    return rc;
 }

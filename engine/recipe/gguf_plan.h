@@ -98,6 +98,17 @@ void qt_gguf_plan_free(struct qt_gguf_plan *p);
 /* Bytes of one planned tensor. */
 int64_t qt_gguf_out_bytes(const struct qt_gguf_out *o);
 
+/* GGUF findings appended to a lint (recipe/lint.h), for `qtune lint` on a
+ * recipe with a qtune_gguf section:
+ *   GG001 warning  tensors whose row length the chosen type's block does not
+ *                  divide (256 for K types and IQ4_XS): llama-quantize, and
+ *                  qtune, write the fallback type instead (one finding per
+ *                  wanted -> written pair, naming the tensors)
+ *   GG002 warning  a tensor_types pattern that matches no GGUF tensor name */
+struct qt_lint;
+int qt_gguf_lint(const struct qt_model *m, const struct qt_gguf_spec *s, const struct qt_gguf_plan *p,
+                 struct qt_lint *L, qt_err *err);
+
 /* Lint for a ggml type on a tensor of row length ncols: NULL when llama.cpp
  * can run it, else why not (e.g. "row length 128 is not a multiple of Q4_K's
  * 256-element block: llama-quantize writes Q5_0"). */

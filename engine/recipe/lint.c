@@ -200,6 +200,36 @@ static int group_of(const struct qt_scheme *s) {
     return 0;
 }
 
+/* QT006 for one tensor under s: 0 fine, 1 the group does not divide the
+ * input dimension, 2 the tensor-parallel split (tp > 1) leaves a shard that
+ * does not take the scheme. */
+static int split_bad(const struct qt_model *m, const struct qt_tensor *t, const struct qt_scheme *s, int tp) {
+    int64_t rows = qt_tensor_rows(t), cols = qt_tensor_cols(t);
+    int gs = group_of(s);
+    if (gs > 0 && cols % gs) return 1;
+    if (tp <= 1) return 0;
+    int kind = tp_kind(t->role), bad = 0;
+    if (kind == 1) {
+        int replicated_kv = (t->role == QT_ROLE_ATTN_K || t->role == QT_ROLE_ATTN_V) &&
+                            m->cfg.n_kv_heads > 0 && tp > m->cfg.n_kv_heads;
+        if (!replicated_kv) {
+            if (rows % tp) bad = 1;
+            else if (s->kind == QT_SCHEME_INT && !s->sym && (rows / tp) % (32 / s->bits))
+                bad = 1; /* packed zero points split along the output dimension */
+        }
+    } else if (kind == 2) {
+        if (cols % tp) bad = 1;
+        else if (gs > 0 && (cols / tp) % gs) bad = 1;
+    }
+    return bad ? 2 : 0;
+}
+
+int qt_lint_scheme_fits(const struct qt_model *m, int i, const struct qt_scheme *s, int tp) {
+    if (qt_scheme_is_kept(s)) return 1;
+    if (s->kind == QT_SCHEME_INT && !allowed_group(group_of(s)) && group_of(s) != 0) return 0;
+    return split_bad(m, &m->tensors[i], s, tp) == 0;
+}
+
 int qt_lint_run(const struct qt_recipe *r, const struct qt_model *m, const struct qt_resolution *res,
                 const struct qt_lint_opts *opts, struct qt_lint *out, qt_err *err) {
     memset(out, 0, sizeof *out);
@@ -265,26 +295,11 @@ int qt_lint_run(const struct qt_recipe *r, const struct qt_model *m, const struc
             const struct qt_resolved *o = &res->t[i];
             const struct qt_tensor *t = &m->tensors[i];
             if (!o->quantized || !o->s) continue;
-            int64_t rows = qt_tensor_rows(t), cols = qt_tensor_cols(t);
-            int gs = group_of(o->s);
-            if (gs > 0 && cols % gs) {
+            int bad = split_bad(m, t, o->s, tp);
+            if (bad == 1) {
                 if (il_push(&ng, i)) goto oom;
-                if (ex_g < 0) { ex_g = i; gsz = gs; }
+                if (ex_g < 0) { ex_g = i; gsz = group_of(o->s); }
                 continue;
-            }
-            if (tp <= 1) continue;
-            int kind = tp_kind(t->role), bad = 0;
-            if (kind == 1) {
-                int replicated_kv = (t->role == QT_ROLE_ATTN_K || t->role == QT_ROLE_ATTN_V) &&
-                                    m->cfg.n_kv_heads > 0 && tp > m->cfg.n_kv_heads;
-                if (!replicated_kv) {
-                    if (rows % tp) bad = 1;
-                    else if (o->s->kind == QT_SCHEME_INT && !o->s->sym && (rows / tp) % (32 / o->s->bits))
-                        bad = 1; /* packed zero points split along the output dimension */
-                }
-            } else if (kind == 2) {
-                if (cols % tp) bad = 1;
-                else if (gs > 0 && (cols / tp) % gs) bad = 1;
             }
             if (bad) {
                 if (il_push(&ntp, i)) goto oom;

@@ -57,4 +57,9 @@ int qt_lint_run(const struct qt_recipe *r, const struct qt_model *m, const struc
                 const struct qt_lint_opts *opts, struct qt_lint *out, qt_err *err);
 void qt_lint_free(struct qt_lint *l);
 
+/* 1 when giving tensor i scheme s raises neither QT005 (group size without a
+ * kernel) nor QT006 (group or tensor-parallel split at tp) — what a planner
+ * checks per candidate so that its recipe is lint-clean by construction. */
+int qt_lint_scheme_fits(const struct qt_model *m, int i, const struct qt_scheme *s, int tp);
+
 #endif

@@ -33,6 +33,20 @@ check gguf_eval_kl grep -q '"mean":' "$T/e.json"
 $Q quantize $M -r recipes/tiny-w4a16.yaml --format gguf --gguf-type BF16 -o "$T/b.gguf" >/dev/null 2>&1
 $Q eval $M --quantized "$T/b.gguf" --data $D --ctx 128 --chunks 2 >"$T/b.txt" 2>&1
 check gguf_eval_bf16_zero grep -q '^KL  *mean 0.000000 ' "$T/b.txt"
+# llama.cpp's activation arithmetic (--ggml-arith) moves the KL a little, not to zero
+$Q eval $M --quantized "$T/m.gguf" --data $D --ctx 128 --chunks 2 --second-half --ggml-arith >"$T/g.txt" 2>&1
+check gguf_eval_ggml_arith grep -q '^KL  *mean 0\.0[0-9]' "$T/g.txt"
+expect_err gguf_ggml_arith_needs_gguf 'needs --quantized FILE.gguf' $Q eval $M --scheme W4A16 --data $D --ggml-arith
+# importance from qtune's own calibration statistics
+$Q quantize $M -r "$T/r.yaml" --format gguf --calib share/data/calib.txt -o "$T/c.gguf" >"$T/c.out" 2>&1
+check gguf_calib_imatrix test $? = 0
+check gguf_calib_differs sh -c "! cmp -s '$T/m.gguf' '$T/c.gguf'"
+expect_err gguf_two_importances 'give one importance source' $Q quantize $M -r "$T/r.yaml" --format gguf --calib share/data/calib.txt --imatrix x.dat -o "$T/x.gguf"
+# lint: the GGUF findings of a qtune_gguf section (shape fallbacks, dead patterns)
+printf 'qtune_gguf:\n  ftype: Q4_K_M\n  tensor_types: [ "ffn_dwn=Q8_0" ]\n' >"$T/l.yaml"
+$Q lint $M -r "$T/l.yaml" >"$T/l.txt" 2>&1
+check gguf_lint_fallback grep -q '^GG001 warning 4 GGUF tensors as Q4_K: row length 128 .* writes Q5_0' "$T/l.txt"
+check gguf_lint_dead_pattern grep -q "^GG002 warning .*'ffn_dwn' matches no GGUF tensor" "$T/l.txt"
 # errors
 expect_err gguf_exists 'already exists' $Q quantize $M -r "$T/r.yaml" --format gguf -o "$T/m.gguf"
 expect_err gguf_bad_type 'not one of' $Q quantize $M -r "$T/r.yaml" --format gguf --gguf-type Q4_K_X -o "$T/x.gguf"

@@ -20,6 +20,7 @@
 #include "eval/eval.h"
 #include "model/model.h"
 #include "eval/qplan.h"
+#include "recipe/recipe.h"
 #include "sessions/session.h"
 #include "tu.h"
 
@@ -828,6 +829,49 @@ static void cleanup(void) {
     }
 }
 
+TU_TEST(test_plan_job) {
+    struct qt_client *c = conn("planjob", QT_CLIENT_START, -1);
+    TU_CHECK(c != NULL);
+    if (!c) return;
+    char req[PATH_MAX + 512];
+    snprintf(req, sizeof req, "{\"op\":\"open\",\"model\":\"%s\"}", tu_path("share/models/tiny-glm-moe"));
+    cJSON_Delete(call_ok(c, req));
+    qt_err err;
+    /* two targets: refused at submit time */
+    snprintf(req, sizeof req, "{\"op\":\"job_submit\",\"kind\":\"plan\",\"params\":{\"data\":\"%s\","
+             "\"target_bpw\":5,\"target_bytes\":1000}}", tu_path("share/data/calib.txt"));
+    cJSON *q = cJSON_Parse(req);
+    cJSON *r = qt_client_call(c, q, 15000, &err);
+    TU_CHECKF(!r && strstr(err.msg, "at most one"), "%s", r ? "accepted" : err.msg);
+    cJSON_Delete(r);
+    snprintf(req, sizeof req, "{\"op\":\"job_submit\",\"kind\":\"plan\",\"params\":{\"data\":\"%s\",\"ctx\":64,"
+             "\"chunks\":1,\"candidates\":\"int4-ch-sym,int8-ch-sym,bf16\",\"target_bpw\":5,\"points\":6}}",
+             tu_path("share/data/calib.txt"));
+    r = call_ok(c, req);
+    int id = (int)num(cJSON_GetObjectItem(r, "job"), "id");
+    cJSON_Delete(r);
+    cJSON *ev = cJSON_CreateArray();
+    struct job_state js = {id, "done"};
+    TU_CHECK(wait_for(c, ev, is_job_state, &js));
+    r = job_get(c, id);
+    const cJSON *rep = cJSON_GetObjectItem(r, "report");
+    const cJSON *plan = cJSON_GetObjectItem(rep, "plan");
+    TU_CHECK(num(plan, "bytes") > 0 && num(plan, "bytes") <= num(rep, "target_bytes"));
+    TU_CHECK(num(plan, "bpw") > 4 && num(plan, "bpw") <= 5);
+    const cJSON *curve = cJSON_GetObjectItem(rep, "curve"), *pt;
+    TU_CHECK(cJSON_GetArraySize(curve) >= 2 && cJSON_GetArraySize(cJSON_GetObjectItem(rep, "uniform")) == 3);
+    int with_recipe = 0;
+    cJSON_ArrayForEach(pt, curve) with_recipe += strstr(str(pt, "recipe"), "quant_stage") != NULL &&
+                                                 cJSON_GetArraySize(cJSON_GetObjectItem(pt, "choice")) == 19;
+    TU_CHECK(with_recipe == cJSON_GetArraySize(curve));
+    struct qt_recipe *rec = NULL;
+    TU_CHECK(qt_recipe_load(str(plan, "recipe_path"), &rec, &err) == QT_OK);
+    qt_recipe_free(rec);
+    cJSON_Delete(r);
+    cJSON_Delete(ev);
+    qt_client_close(c);
+}
+
 int main(void) {
     setenv("QTUNE_TEST_JOBS", "1", 1);
     const char *bin = getenv("QTUNE_BIN");
@@ -847,6 +891,7 @@ int main(void) {
     TU_RUN(test_engine_ops);
     TU_RUN(test_eval_job);
     TU_RUN(test_quantize_job);
+    TU_RUN(test_plan_job);
     TU_RUN(test_slow_client_dropped);
     TU_RUN(test_inproc);
     cleanup();

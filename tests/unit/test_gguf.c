@@ -300,6 +300,48 @@ TU_TEST(gguf_imatrix_legacy) {
     TU_CHECK(qt_imatrix_load(p, &im, &err) == QT_ERR && strstr(err.msg, "truncated"));
 }
 
+static void put_str(FILE *f, const char *s) { uint64_t l = strlen(s); fwrite(&l, 8, 1, f); fwrite(s, 1, l, f); }
+
+/* The GGUF imatrix format of llama-imatrix: NAME.in_sum2 [ne0, n_mat] and
+ * NAME.counts [1, n_mat], value = sum / count (1 where the count is 0). */
+TU_TEST(gguf_imatrix_gguf) {
+    const char *dir = tu_tmpdir("gguf_imatrix2");
+    char p[4200];
+    snprintf(p, sizeof p, "%s/im.gguf", dir);
+    FILE *f = fopen(p, "wb");
+    uint32_t u;
+    uint64_t n;
+    fwrite("GGUF", 1, 4, f);
+    u = 3; fwrite(&u, 4, 1, f);
+    n = 2; fwrite(&n, 8, 1, f);   /* tensors */
+    n = 1; fwrite(&n, 8, 1, f);   /* keys */
+    put_str(f, "general.type"); u = 8; fwrite(&u, 4, 1, f); put_str(f, "imatrix");
+    put_str(f, "blk.1.ffn_up_exps.weight.in_sum2");
+    u = 2; fwrite(&u, 4, 1, f);
+    n = 2; fwrite(&n, 8, 1, f); n = 2; fwrite(&n, 8, 1, f);
+    u = 0; fwrite(&u, 4, 1, f);
+    n = 0; fwrite(&n, 8, 1, f);
+    put_str(f, "blk.1.ffn_up_exps.weight.counts");
+    u = 2; fwrite(&u, 4, 1, f);
+    n = 1; fwrite(&n, 8, 1, f); n = 2; fwrite(&n, 8, 1, f);
+    u = 0; fwrite(&u, 4, 1, f);
+    n = 32; fwrite(&n, 8, 1, f);
+    long at = ftell(f);
+    static const char zeros[32];
+    fwrite(zeros, 1, (size_t)((32 - at % 32) % 32), f);
+    float sums[8] = {6, 9, 3, 12, 0, 0, 0, 0}, counts[2] = {3, 0};
+    fwrite(sums, 4, 8, f);            /* 4 used + padding to 32 */
+    fwrite(counts, 4, 2, f);
+    fclose(f);
+    struct qt_imatrix im;
+    qt_err err;
+    TU_CHECKF(qt_imatrix_load(p, &im, &err) == QT_OK, "%s", err.msg);
+    int64_t len = 0;
+    const float *v = qt_imatrix_find(&im, "blk.1.ffn_up_exps.weight", &len);
+    TU_CHECK(v && len == 4 && v[0] == 2 && v[1] == 3 && v[2] == 1 && v[3] == 1);
+    qt_imatrix_free(&im);
+}
+
 int main(void) {
     TU_RUN(gguf_names);
     TU_RUN(gguf_plan_q4_k_m);
@@ -307,5 +349,6 @@ int main(void) {
     TU_RUN(gguf_write_read);
     TU_RUN(gguf_bad_files);
     TU_RUN(gguf_imatrix_legacy);
+    TU_RUN(gguf_imatrix_gguf);
     return TU_END();
 }
