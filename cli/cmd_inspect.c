@@ -16,6 +16,14 @@
 #include "model/ct_read.h"
 
 static const char usage[] = "inspect MODEL [--json]";
+static const char help[] =
+    "usage: qtune inspect MODEL [--json]\n"
+    "  The model summary (architecture, layers, experts, parameters, size, dtype or the\n"
+    "  quantization of a checkpoint qtune wrote) and one line per tensor: role, name,\n"
+    "  shape, dtype or scheme, parameters, fused group.\n"
+    "  MODEL   a checkpoint directory, a .safetensors file or a config.json alone\n"
+    "  --json  {model{arch, layers, mtp_layers, experts, params, bytes, dtype},\n"
+    "           tensors[{name, shape, dtype, role, layer, expert, group}]}\n";
 
 static int n_experts_seen(const struct qt_model *m) {
     int e = -1;
@@ -158,7 +166,7 @@ int qt_cmd_inspect(int argc, char **argv) {
     const char *path = NULL;
     int json = 0;
     for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) return cli_help(usage);
+        if (cli_is_help(argv[i])) { fputs(help, stdout); return 0; }
         if (!strcmp(argv[i], "--json")) json = 1;
         else if (argv[i][0] == '-') return cli_usage("inspect", usage);
         else if (!path) path = argv[i];

@@ -490,8 +490,10 @@ void app_key(struct app *a, int key) {
         return;
     }
     if (!app_action_available(a, act)) {
-        app_msg(a, TS_WARN, "%s: needs the engine daemon (not available in this session)",
-                tui_keydefs[act - 1].help);
+        int weights = act == TA_COMMIT || act == TA_SENS || act == TA_EVAL_AB || act == TA_CALIB;
+        app_msg(a, TS_WARN, "%s: %s", tui_keydefs[act - 1].help,
+                weights && a->src->jobs.no_jobs_why[0] ? a->src->jobs.no_jobs_why
+                                                  : "needs the engine daemon (not available in this session)");
         return;
     }
     if (a->lay.too_small && act != TA_QUIT && act != TA_REPAINT) return;

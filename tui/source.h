@@ -218,6 +218,7 @@ struct src_jobs {
     int n;
     struct src_job *list;     /* (n) oldest first */
     char commit_kind[16];     /* job kind `c` submits ("" when commit is not offered) */
+    char no_jobs_why[64];     /* the engine's reason weight jobs are not offered ("" none) */
     int commit_eval;          /* 1: `c` also submits an eval job after the quantize job */
     int can_sens;             /* the engine runs sensitivity jobs */
     int can_eval;             /* the engine runs eval jobs (eval_submit) */

@@ -1139,9 +1139,16 @@ int src_open_daemon(const char *model_path, const char *recipe_path, const char 
             cJSON_AddStringToObject(r, "model", abs);
             cJSON *res = call(d, r, err);
             if (!res) goto fail;
+            const char *why = cJSON_GetStringValue(cJSON_GetObjectItem(res, "jobs_unavailable"));
+            tui_strcpy(s->jobs.no_jobs_why, sizeof s->jobs.no_jobs_why, why ? why : "");
             cJSON_Delete(res);
+        } else {
+            const char *why = cJSON_GetStringValue(cJSON_GetObjectItem(h, "jobs_unavailable"));
+            tui_strcpy(s->jobs.no_jobs_why, sizeof s->jobs.no_jobs_why, why ? why : "");
         }
     } else {
+        const char *why = cJSON_GetStringValue(cJSON_GetObjectItem(h, "jobs_unavailable"));
+        tui_strcpy(s->jobs.no_jobs_why, sizeof s->jobs.no_jobs_why, why ? why : "");
         if (!have) { qt_err_set(err, "session %s: no model (qtune open MODEL -s %s)", name, name); goto fail; }
         tui_strcpy(abs, sizeof abs, have);
     }

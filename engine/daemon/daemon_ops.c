@@ -80,6 +80,9 @@ static cJSON *jobs_array(struct qt_daemon *d) {
     return a;
 }
 
+/* The reason jobs that read weights are refused on a config-only model. */
+#define QT_NO_WEIGHTS "metadata only: no weights"
+
 static void session_state(struct qt_daemon *d, cJSON *res) {
     cJSON_AddNumberToObject(res, "version", QT_PROTO_VERSION);
     cJSON_AddStringToObject(res, "session", d->s->name);
@@ -91,6 +94,7 @@ static void session_state(struct qt_daemon *d, cJSON *res) {
     cJSON_AddNumberToObject(res, "recipe_version", d->s->hist_cur);
     cJSON_AddStringToObject(res, "dir", d->s->dir);
     cJSON_AddItemToObject(res, "jobs", jobs_array(d));
+    if (d->model && d->model->metadata_only) cJSON_AddStringToObject(res, "jobs_unavailable", QT_NO_WEIGHTS);
 }
 
 /* ---- ops */
@@ -144,6 +148,9 @@ static void model_summary(const struct qt_model *m, cJSON *res) {
     cJSON_AddNumberToObject(res, "params", (double)qt_model_params(m, -1));
     cJSON_AddNumberToObject(res, "bytes", (double)qt_model_bytes(m, -1));
     cJSON_AddBoolToObject(res, "metadata_only", m->metadata_only);
+    /* why the jobs that read weights (quantize, eval, sensitivity, calib)
+     * cannot run, for a client to show as it is */
+    if (m->metadata_only) cJSON_AddStringToObject(res, "jobs_unavailable", QT_NO_WEIGHTS);
 }
 
 /* open {model} -> {model, arch, layers, mtp_layers, experts, tensors,
@@ -547,6 +554,8 @@ static int op_job_submit(struct qt_daemon *d, struct qt_client_slot *c, const cJ
     }
     if (!k->run) return qt_err_set(err, "job_submit: %s: not available in this build", kind);
     if (k->needs_model && !d->s->model) return qt_err_set(err, "job_submit: no model opened in this session (send open first)");
+    if (k->needs_model && d->model && d->model->metadata_only)
+        return qt_err_set(err, "job_submit: %s: " QT_NO_WEIGHTS " (open a checkpoint with its safetensors)", kind);
     const cJSON *p0 = cJSON_GetObjectItem(req, "params");
     if (p0 && !cJSON_IsObject(p0)) return qt_err_set(err, "job_submit: \"params\" must be an object");
     cJSON *p = p0 ? cJSON_Duplicate(p0, 1) : cJSON_CreateObject();

@@ -385,12 +385,14 @@ static int deploy_put(const struct qt_model *m, const struct resolved *rv, const
                       qt_err *err) {
     const char *gname = qt_dop_str(req, "gpu") ? qt_dop_str(req, "gpu") : "H100-80G";
     int tp = qt_dop_int(req, "tp", 0), batch = qt_dop_int(req, "batch", 1);
-    double ctx = cJSON_IsNumber(cJSON_GetObjectItem(req, "ctx")) ? cJSON_GetObjectItem(req, "ctx")->valuedouble : 8192;
+    /* no ctx: the engine's default (8192, or the model's limit when smaller) */
+    double ctx = cJSON_IsNumber(cJSON_GetObjectItem(req, "ctx")) ? cJSON_GetObjectItem(req, "ctx")->valuedouble : 0;
     const cJSON *u = cJSON_GetObjectItem(req, "util");
     double util = cJSON_IsNumber(u) ? u->valuedouble : 0.9;
     if (tp != 0 && tp != 1 && tp != 2 && tp != 4 && tp != 8) return qt_err_set(err, "deploy: tp must be 1, 2, 4 or 8");
-    /* ctx is cast to int64 below: refuse what does not fit (1e300) first */
-    if (batch < 1 || !(ctx >= 1 && ctx <= 1e12) || !(util > 0 && util <= 1))
+    /* ctx is cast to int64 below: refuse what does not fit (1e300) first;
+     * absent (0) means the engine's default */
+    if (batch < 1 || (cJSON_GetObjectItem(req, "ctx") && !(ctx >= 1 && ctx <= 1e12)) || !(util > 0 && util <= 1))
         return qt_err_set(err, "deploy: bad ctx, batch or util");
     int kvb = 0;
     const char *kv = qt_dop_str(req, "kv_dtype");

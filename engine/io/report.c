@@ -152,6 +152,7 @@ cJSON *qt_deploy_json(cJSON *into, const struct qt_deploy *d, const struct qt_gp
         cJSON_AddNumberToObject(o, "kv_bytes_per_token", p->kv_bytes_per_token);
         cJSON_AddNumberToObject(o, "max_tokens", (double)p->max_tokens);
         cJSON_AddNumberToObject(o, "max_ctx", (double)p->max_ctx);
+        cJSON_AddNumberToObject(o, "max_concurrency", p->concurrency);
         cJSON_AddBoolToObject(o, "fits", p->fits);
         cJSON_AddItemToArray(arr, o);
     }
@@ -163,6 +164,8 @@ cJSON *qt_deploy_json(cJSON *into, const struct qt_deploy *d, const struct qt_gp
     cJSON_AddNumberToObject(j, "gpus_needed", d->gpus_needed);
     cJSON_AddNumberToObject(j, "tp", d->tp);
     cJSON_AddNumberToObject(j, "ctx", (double)d->ctx);
+    cJSON_AddNumberToObject(j, "max_position_embeddings", (double)d->ctx_limit);
+    cJSON_AddBoolToObject(j, "ctx_over_limit", d->ctx_over_limit);
     cJSON_AddNumberToObject(j, "batch", d->batch);
     cJSON_AddNumberToObject(j, "util", d->util);
     cJSON_AddNumberToObject(j, "tok_s_bound", d->tok_s_bound);

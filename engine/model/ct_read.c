@@ -165,7 +165,7 @@ static int group_of(const struct ct_model *c, const char *module, const char *wn
 static void scale_grid(const struct qt_scheme *s, int64_t rows, int64_t cols, int64_t *sr, int64_t *sc) {
     switch (s->strategy) {
     case QT_STRAT_CHANNEL: *sr = rows; *sc = 1; break;
-    case QT_STRAT_GROUP: *sr = rows; *sc = cols / s->group; break;
+    case QT_STRAT_GROUP: *sr = rows; *sc = (cols + s->group - 1) / s->group; break;   /* [N, ceil(K/g)] */
     case QT_STRAT_BLOCK: *sr = (rows + s->group - 1) / s->group; *sc = (cols + s->group - 1) / s->group; break;
     default: *sr = 1; *sc = 1; break;
     }
@@ -224,7 +224,8 @@ static int add_module(struct qt_model *m, struct ct_model *c, struct qt_tensor_l
         if ((q->dtype == QT_DT_I8) != (G->s.kind == QT_SCHEME_INT))
             return qt_err_set(err, "%s: %s.weight: %s under a %s group", m->path, mod, qt_dtype_name(q->dtype), G->scheme);
     }
-    if (cm.rows <= 0 || cm.cols <= 0 || (G->s.strategy == QT_STRAT_GROUP && cm.cols % G->s.group))
+    if (cm.rows <= 0 || cm.cols <= 0 ||
+        (G->s.strategy == QT_STRAT_GROUP && cm.cols % G->s.group && G->s.kind != QT_SCHEME_INT))
         return qt_err_set(err, "%s: %s: shape [%lld, %lld] does not fit %s", m->path, mod, (long long)cm.rows,
                           (long long)cm.cols, G->scheme);
     scale_grid(&G->s, cm.rows, cm.cols, &cm.srows, &cm.scols);

@@ -101,6 +101,7 @@ struct qt_config {
     int index_n_heads, index_head_dim, index_topk;
     /* qwen3_moe: decoder_sparse_step, mlp_only_layers is not modelled */
     int sparse_step;
+    int max_pos;              /* max_position_embeddings: the context the model was built for, 0 unknown */
     enum qt_dtype dtype;      /* torch_dtype / dtype of the weights */
 };
 
