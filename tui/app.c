@@ -156,9 +156,9 @@ static void draw_status(struct app *a) {
         if (x + elen + 12 < r->w) x += tui_puts(s, r, x, r->y, -1, TS_STATUS, extra);
     }
     snprintf(line, sizeof line, "%s%d quantized", a->g->sep, src->resol.cur.sum.n_quantized);
-    char right[128];
-    snprintf(right, sizeof right, "engine %s%s%s ", src->engine_state, src->session[0] ? " @" : "",
-             src->session);
+    char right[256];
+    snprintf(right, sizeof right, "engine %s%s%s%s%s ", src->engine_state, src->session[0] ? " @" : "",
+             src->session, src->device[0] ? a->g->sep : "", src->device);
     int len = (int)mbstowcs(NULL, line, 0), rlen = (int)mbstowcs(NULL, right, 0);
     if (x + rlen + 1 >= r->w) {   /* narrow: the state alone */
         snprintf(right, sizeof right, "%s ", src->engine_state);

@@ -272,6 +272,7 @@ struct src {
     char engine_state[48];    /* "local", "idle", "busy 1 job" ... */
     char session[64];
     char session_dir[1024];   /* the session's directory, as the daemon says ("" when unknown) */
+    char device[96];          /* "NVIDIA H200 139.2 GiB free" on the CUDA backend, else "" */
     /* the model as the daemon describes it (no file of it is opened here) */
     struct qt_model *model;
     char model_name[128];     /* last path component, for the status line */

@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,8 @@
 
 #include <cJSON.h>
 
+#include "backend/cuda/cuda.h"
+#include "backend/select.h"
 #include "base/hmap.h"
 #include "daemon/client.h"
 #include "screen.h"
@@ -65,6 +68,8 @@ struct dsrc {
     int gone;
     int n_edit;               /* edit intents sent and not answered */
     struct fetch fetch[3];    /* resolutions: current recipe, variant A, variant B */
+    int probe_fd, probe_pid;  /* the device probe child (backend/select.h), -1 when none */
+    int probe_jobs;           /* running jobs when it was started: a job's end probes again */
 };
 
 static const char *jstr(const cJSON *o, const char *k) {
@@ -752,9 +757,31 @@ static short d_events(struct src *s) {
     return d->gone ? 0 : qt_client_poll_events(d->c);
 }
 
+/* The status line's device and free memory: a forked probe at open and
+ * after each job ends (the TUI itself never opens the GPU). */
+static void device_probe(struct src *s) {
+    struct dsrc *d = s->impl;
+    int running = 0;
+    for (int i = 0; i < s->jobs.n; i++) running += !strcmp(s->jobs.list[i].state, "running");
+    if (d->probe_fd >= 0) {
+        char line[96];
+        int r = qt_backend_probe_poll(d->probe_fd, d->probe_pid, line, sizeof line);
+        if (r == 0) return;
+        d->probe_fd = d->probe_pid = -1;
+        if (r == 1 && strcmp(line, s->device)) {
+            tui_strcpy(s->device, sizeof s->device, line);
+            s->changed = 1;
+        }
+    } else if (running < d->probe_jobs && s->device[0]) {
+        d->probe_fd = qt_backend_probe_start(&d->probe_pid);
+    }
+    d->probe_jobs = running;
+}
+
 static int d_pump(struct src *s) {
     struct dsrc *d = s->impl;
     if (d->gone) return 0;
+    device_probe(s);
     qt_err err = {{0}};
     int gone = qt_client_pump(d->c, &err) != QT_OK;
     for (cJSON *m; (m = qt_client_next(d->c)); cJSON_Delete(m)) handle(s, m);
@@ -1007,6 +1034,10 @@ static void d_close(struct src *s) {
     struct dsrc *d = s->impl;
     if (!d) return;
     if (d->c) qt_client_close(d->c);
+    if (d->probe_fd >= 0) {
+        close(d->probe_fd);
+        if (d->probe_pid > 0) waitpid(d->probe_pid, NULL, 0);
+    }
     for (int k = 0; k < 3; k++) {
         free(d->fetch[k].text);
         src_res_free(&d->fetch[k].stage);
@@ -1105,6 +1136,8 @@ int src_open_daemon(const char *model_path, const char *recipe_path, const char 
     s->ops = &daemon_ops;
     s->impl = d;
     d->inproc = inproc;
+    d->probe_fd = d->probe_pid = -1;
+    if (qt_cuda_compiled()) d->probe_fd = qt_backend_probe_start(&d->probe_pid);
     s->detail.tensor = s->detail_want = -1;
     char name[128];
     if (session) {
