@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "backend/select.h"
+#include "io/report.h"
 #include "model/gguf.h"
 #include "quant/ggml_quants.h"
 #include "base/format.h"
@@ -79,29 +80,6 @@ static const char *dtype_or_scheme(const struct qt_model *m, const struct qt_ten
     const char *scheme;
     if (t->gg) return qt_ggml_type_name(t->gg - 1);   /* a GGUF file: its ggml type */
     return qt_ct_info(m, t, &scheme, NULL, NULL) ? scheme : qt_dtype_name(t->dtype);
-}
-
-static cJSON *tensor_json(const struct qt_model *m, const struct qt_tensor *t) {
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "name", t->name);
-    cJSON *sh = cJSON_AddArrayToObject(j, "shape");
-    for (int d = 0; d < t->ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->shape[d]));
-    cJSON_AddStringToObject(j, "dtype", t->gg ? qt_ggml_type_name(t->gg - 1) : qt_dtype_name(t->dtype));
-    if (t->gg) cJSON_AddNumberToObject(j, "bytes", (double)t->nbytes);
-    cJSON_AddStringToObject(j, "role", qt_role_name(t->role));
-    cJSON_AddNumberToObject(j, "layer", t->layer);
-    cJSON_AddNumberToObject(j, "expert", t->expert);
-    cJSON_AddBoolToObject(j, "mtp", t->mtp);
-    if (t->group >= 0) cJSON_AddStringToObject(j, "group", m->groups[t->group].name);
-    else cJSON_AddNullToObject(j, "group");
-    if (t->source) cJSON_AddStringToObject(j, "source", t->source);
-    const char *scheme, *fmt, *cg;
-    if (qt_ct_info(m, t, &scheme, &fmt, &cg)) {   /* a quantized module of a compressed-tensors checkpoint */
-        cJSON_AddStringToObject(j, "scheme", scheme);
-        cJSON_AddStringToObject(j, "format", fmt);
-        cJSON_AddStringToObject(j, "config_group", cg);
-    }
-    return j;
 }
 
 static const char *short_name(const struct qt_tensor *t) {
@@ -202,7 +180,7 @@ int qt_cmd_inspect(int argc, char **argv) {
         cJSON *doc = cJSON_CreateObject();
         cJSON_AddItemToObject(doc, "model", model_json(m));
         cJSON *ts = cJSON_AddArrayToObject(doc, "tensors");
-        for (int i = 0; i < m->n_tensors; i++) cJSON_AddItemToArray(ts, tensor_json(m, &m->tensors[i]));
+        for (int i = 0; i < m->n_tensors; i++) cJSON_AddItemToArray(ts, qt_tensor_json(NULL, m, i));
         cli_print_json(doc);
     } else {
         print_text(m);

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 
 #include "backend/select.h"
+#include "model/ct_read.h"
+#include "quant/ggml_quants.h"
 
 static cJSON *object_or(cJSON *into) { return into ? into : cJSON_CreateObject(); }
 
@@ -71,6 +73,32 @@ cJSON *qt_lint_json(cJSON *into, const struct qt_model *m, const struct qt_lint 
     }
     cJSON_AddNumberToObject(j, "errors", L ? L->n_errors : 0);
     cJSON_AddNumberToObject(j, "warnings", L ? L->n_warnings : 0);
+    return j;
+}
+
+cJSON *qt_tensor_json(cJSON *into, const struct qt_model *m, int i) {
+    const struct qt_tensor *t = &m->tensors[i];
+    cJSON *j = object_or(into);
+    cJSON_AddStringToObject(j, "name", t->name);
+    cJSON *sh = cJSON_AddArrayToObject(j, "shape");
+    for (int d = 0; d < t->ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->shape[d]));
+    /* a GGUF tensor's dtype is its ggml block type (Q4_K, ...) */
+    cJSON_AddStringToObject(j, "dtype", t->gg ? qt_ggml_type_name(t->gg - 1) : qt_dtype_name(t->dtype));
+    cJSON_AddStringToObject(j, "role", qt_role_name(t->role));
+    cJSON_AddNumberToObject(j, "layer", t->layer);
+    cJSON_AddNumberToObject(j, "expert", t->expert);
+    cJSON_AddBoolToObject(j, "mtp", t->mtp);
+    if (t->group >= 0 && t->group < m->n_groups) cJSON_AddStringToObject(j, "group", m->groups[t->group].name);
+    else cJSON_AddNullToObject(j, "group");
+    if (t->source) cJSON_AddStringToObject(j, "source", t->source);
+    const char *scheme, *fmt, *cg;
+    if (qt_ct_info(m, t, &scheme, &fmt, &cg)) {   /* a quantized module of a compressed-tensors checkpoint */
+        cJSON_AddStringToObject(j, "scheme", scheme);
+        cJSON_AddStringToObject(j, "format", fmt);
+        cJSON_AddStringToObject(j, "config_group", cg);
+    }
+    cJSON_AddNumberToObject(j, "params", (double)qt_tensor_numel(t));
+    cJSON_AddNumberToObject(j, "bytes", (double)t->nbytes);
     return j;
 }
 

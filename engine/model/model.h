@@ -135,6 +135,11 @@ void qt_model_free(struct qt_model *m);
  * to assign roles); exposed for tests. */
 int qt_model_from_config(const char *config_path, struct qt_model **out, qt_err *err);
 
+/* (Re)builds the name index of a model whose tensor table the caller
+ * filled: a client's description of the model its daemon opened
+ * (qt_client_model), which has no files.  qt_model_free frees it. */
+int qt_model_index(struct qt_model *m, qt_err *err);
+
 const struct qt_tensor *qt_model_find(const struct qt_model *m, const char *name);
 int qt_model_find_index(const struct qt_model *m, const char *name);
 
