@@ -38,9 +38,16 @@ TEST_SRC   := $(sort $(wildcard tests/unit/test_*.c))
 ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o) $(CUDA_OBJ)
 UI_OBJ     := $(UI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN   := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+# Fuzz harnesses (tests/fuzz/fuzz_NAME.c): `make test` links each with
+# replay.c as build/tests/test_fuzz_NAME, which replays its seed corpus and
+# regression inputs; `make fuzz` builds them with libFuzzer and runs each.
+FUZZ_SRC   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_NAMES := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
+FUZZ_BIN   := $(FUZZ_NAMES:%=$(BUILD)/tests/test_fuzz_%)
+FUZZ_SECONDS ?= 60
 DEPS_OK    := $(BUILD)/.deps-ok
 
-.PHONY: all demo test test-cuda unit asan clean deps
+.PHONY: all demo test test-cuda unit asan clean deps fuzz
 all: qtune
 
 deps: $(DEPS_OK)
@@ -72,9 +79,18 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libqtengine.a | $(DEPS_OK)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libqtengine.a $(LDFLAGS) $(LDLIBS)
 
-unit: $(TEST_BIN)
+$(BUILD)/tests/test_fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(BUILD)/libqtengine.a | $(DEPS_OK)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/fuzz -DFUZZ_NAME='"$*"' -o $@ $< tests/fuzz/replay.c $(BUILD)/libqtengine.a $(LDFLAGS) $(LDLIBS)
 
-test: $(BUILD)/qtune $(TEST_BIN)
+unit: $(TEST_BIN) $(FUZZ_BIN)
+
+# clang's libFuzzer with ASan+UBSan: each harness runs FUZZ_SECONDS on a
+# copy of its seed corpus (scripts/fuzz.sh; executions go to build-fuzz/).
+fuzz:
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) sh scripts/fuzz.sh $(FUZZ_NAMES)
+
+test: $(BUILD)/qtune $(TEST_BIN) $(FUZZ_BIN)
 	@QTUNE_TEST_DEPS=1 sh scripts/deps.sh
 	@QTUNE_BIN=$(BUILD)/qtune QTUNE_TESTBIN=$(BUILD)/tests sh tests/run.sh
 
@@ -91,6 +107,6 @@ asan:
 	    SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=undefined" test
 
 clean:
-	rm -rf build build-asan qtune tests/out
+	rm -rf build build-asan build-fuzz qtune tests/out
 
 -include $(ENGINE_OBJ:.o=.d) $(UI_OBJ:.o=.d)

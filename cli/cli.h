@@ -36,18 +36,18 @@ int cli_help(const char *usage);
     X(inspect, "inspect MODEL [--json]", "model summary and tensor table")          \
     X(preview, "preview MODEL (--scheme S | -r RECIPE) [--calib FILE] [--filter RE] [--json]", \
       "weight error of every tensor under a recipe or scheme")                      \
-    X(lint, "lint MODEL -r RECIPE [--tp N] [--json]", "check a recipe for what vLLM refuses") \
+    X(lint, "lint MODEL -r RECIPE [--tp N] [--ep] [--json]", "check a recipe for what vLLM refuses") \
     X(deploy, "deploy MODEL [-r RECIPE] [--gpu NAME] [--tp N] [--ctx N] [--batch N] [--kv-dtype T] [--util F] [--gpus FILE] [--json]", \
       "size, GPUs needed and cost of serving a recipe")                              \
     X(eval, "eval MODEL (-r RECIPE | --scheme S | --quantized OUT) --data FILE [--ctx N] [--chunks N] [--second-half] [--f32-arith] [--json]", \
       "KL divergence and perplexity against the original")                          \
-    X(quantize, "quantize MODEL -r RECIPE -o OUT [--calib FILE] [--max-shard-size 5GB] [--force] [--json]", \
+    X(quantize, "quantize MODEL -r RECIPE -o OUT [--format ct|gguf] [--calib FILE] [--max-shard-size 5GB] [--tp N] [--ep] [--allow-lint-errors] [--force] [--json]", \
       "write a compressed-tensors checkpoint")                                       \
     X(sensitivity, "sensitivity MODEL (--scheme S | -r RECIPE) --data FILE [--by group|layer] [--ctx N] [--chunks N] [--f32-arith] [--json]", \
       "KL cost of quantizing each group alone")                                      \
     X(plan, "plan MODEL [--data FILE] (--target-bytes SIZE | --target-bpw B | --gpus N --gpu NAME [--ctx N] [--batch N]) [--format ct|gguf] [--candidates LIST] [-r BASE_RECIPE] [-o RECIPE] [--dkl FILE] [--eval FILE] [--json]", \
       "the recipe with the least KL for a size, a bpw or GPUs")                     \
-    X(tokenize, "tokenize MODEL [--file F | TEXT] [--json]", "token ids of a text")   \
+    X(tokenize, "tokenize MODEL [--file F | TEXT] [--pieces] [--json]", "token ids (and pieces) of a text")   \
     X(engine, "engine --session NAME [--foreground]", "run the engine daemon")        \
     X(ls, "ls [--json]", "list sessions")                                                     \
     X(attach, "attach SESSION [--since SEQ] [--no-follow] [--no-start] [--raw]", "reattach to a session")                             \

@@ -15,9 +15,20 @@
 
 #include "cli.h"
 #include "daemon/client.h"
+#include "sessions/session.h"
 #include "tuiopen.h"
 
 static const char usage[] = "attach SESSION [--since SEQ] [--no-follow] [--no-start] [--raw]";
+static const char help[] =
+    "usage: qtune attach SESSION [--since SEQ] [--no-follow] [--no-start] [--raw]\n"
+    "  Brings an existing session back: on a terminal the workbench; piped, the session's\n"
+    "  state and then its events as text until Ctrl-C.  Starts the session's engine when\n"
+    "  none runs; never creates a session (qtune ls lists them).\n"
+    "  --since SEQ   replay the events after SEQ first (default: none, only new ones)\n"
+    "  --no-follow   print the state (and the replay) and exit\n"
+    "  --no-start    fail when no engine runs instead of starting one\n"
+    "  --raw         copy stdin lines to the engine and its lines to stdout (the protocol,\n"
+    "                docs/protocol.md); exits once every request has its reply\n";
 
 static volatile sig_atomic_t stop;
 static void on_int(int sig) { (void)sig; stop = 1; }
@@ -108,7 +119,7 @@ int qt_cmd_attach(int argc, char **argv) {
     long long since = -1;
     int follow = 1, start = 1, raw = 0;
     for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) return cli_help(usage);
+        if (cli_is_help(argv[i])) { fputs(help, stdout); return 0; }
         if (!strcmp(argv[i], "--since") && i + 1 < argc) since = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--no-follow")) follow = 0;
         else if (!strcmp(argv[i], "--no-start")) start = 0;
@@ -117,6 +128,16 @@ int qt_cmd_attach(int argc, char **argv) {
         else return cli_usage("attach", usage);
     }
     if (!name) return cli_usage("attach", usage);
+    /* attach reconnects; it never creates a session (a typo would otherwise
+     * start a daemon with no model and leave a phantom in `qtune ls`) */
+    if (!qt_session_name_ok(name)) return cli_failf("attach %s: bad session name (qtune ls lists sessions)", name);
+    {
+        qt_err serr;
+        struct qt_session *s;
+        if (qt_session_open(name, 0, &s, &serr) != QT_OK)
+            return cli_failf("attach %s: no such session (qtune ls lists sessions)", name);
+        qt_session_free(s);
+    }
     struct sigaction sa = {0};
     sa.sa_handler = on_int;
     sigaction(SIGINT, &sa, NULL);

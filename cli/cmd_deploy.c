@@ -17,6 +17,23 @@
 static const char usage[] =
     "deploy MODEL [-r RECIPE] [--gpu NAME] [--tp N] [--ctx N] [--batch N] [--kv-dtype auto|bf16|fp16|fp8]\n"
     "       [--util F] [--gpus FILE] [--json]";
+static const char help[] =
+    "  Size, GPUs needed, KV capacity, decode bound and cost of serving the recipe\n"
+    "  (without -r: the unquantized model) at tensor parallel 1, 2, 4 and 8.\n"
+    "  -r RECIPE       an llm-compressor recipe (default: none, the model as stored)\n"
+    "  --gpu NAME      a GPU of the catalog (default H100-80G; a unique prefix is enough)\n"
+    "  --tp N          1, 2, 4 or 8 for the decode and cost lines (default: the smallest that fits)\n"
+    "  --ctx N         tokens per request (default 8192, or the model's max_position_embeddings\n"
+    "                  when smaller; a larger value is warned about: vLLM refuses it)\n"
+    "  --batch N       requests served at once (default 1)\n"
+    "  --kv-dtype T    KV cache element: auto (the recipe's kv_cache_scheme, else the model\n"
+    "                  dtype), bf16, fp16 or fp8 (default auto)\n"
+    "  --util F        fraction of GPU memory vLLM may use (default 0.9, --gpu-memory-utilization)\n"
+    "  --gpus FILE     the GPU catalog (default share/gpus.yaml, or $QTUNE_GPUS)\n"
+    "  --json          one JSON document (per_gpu[{tp, weights_bytes, kv_bytes_per_token,\n"
+    "                  max_tokens, max_ctx, max_concurrency, fits}], ...)\n"
+    "  max ctx is capped at the model's max_position_embeddings; KV tokens is the cache's\n"
+    "  capacity and concurrency how many requests of ctx tokens it holds at once.\n";
 
 static int kv_dtype_bytes(const char *s) {
     if (!strcmp(s, "auto")) return 0;
@@ -35,11 +52,15 @@ static void print_text(const struct qt_deploy *d, const struct qt_gpu *g) {
     printf("GPU         %s: %s, %.0f GB/s, $%.2f/h; utilization %.2f, ctx %lld x batch %d\n", g->name,
            qt_fmt_bytes(g->mem_bytes, a, sizeof a), g->bw_bytes / 1e9, g->price_hour, d->util,
            (long long)d->ctx, d->batch);
-    printf("  TP  weights/GPU   KV/token/GPU       max ctx  fits\n");
+    if (d->ctx_limit > 0) printf("max ctx     %lld tokens (max_position_embeddings)\n", (long long)d->ctx_limit);
+    printf("  TP  weights/GPU   KV/token/GPU     KV tokens   max ctx  concurrency  fits\n");
     for (int k = 0; k < 4; k++) {
         const struct qt_deploy_tp *p = &d->per_gpu[k];
-        printf("  %2d  %11s  %13s  %12lld  %s\n", p->tp, qt_fmt_bytes(p->weights_bytes, a, sizeof a),
-               qt_fmt_bytes(p->kv_bytes_per_token, b, sizeof b), (long long)p->max_ctx, p->fits ? "yes" : "no");
+        char conc[32];
+        snprintf(conc, sizeof conc, "%.2fx", p->concurrency);
+        printf("  %2d  %11s  %13s  %12lld  %8lld  %11s  %s\n", p->tp, qt_fmt_bytes(p->weights_bytes, a, sizeof a),
+               qt_fmt_bytes(p->kv_bytes_per_token, b, sizeof b), (long long)p->max_tokens, (long long)p->max_ctx,
+               conc, p->fits ? "yes" : "no");
     }
     if (d->gpus_needed) printf("GPUs needed %d\n", d->gpus_needed);
     else printf("GPUs needed more than 8 (does not fit on 8 x %s)\n", g->name);
@@ -52,13 +73,13 @@ static void print_text(const struct qt_deploy *d, const struct qt_gpu *g) {
 int qt_cmd_deploy(int argc, char **argv) {
     const char *model = NULL, *recipe = NULL, *gpu = "H100-80G", *gpus = NULL, *kv = "auto";
     int json = 0;
-    long tp = 0, ctx = 8192, batch = 1;
+    long tp = 0, ctx = 0, batch = 1;
     double util = 0.9;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         int rc = 0;
-        if (cli_is_help(a)) { printf("usage: qtune %s\n", usage); return 0; }
+        if (cli_is_help(a)) { printf("usage: qtune %s\n%s", usage, help); return 0; }
         if (!strcmp(a, "--json")) { json = 1; continue; }
         if (!v && a[0] == '-') return cli_failf("deploy: %s: missing value", a);
         if (!strcmp(a, "-r") || !strcmp(a, "--recipe")) recipe = v;
@@ -99,8 +120,14 @@ int qt_cmd_deploy(int argc, char **argv) {
     struct qt_deploy d;
     int rc = 0;
     if (qt_deploy_estimate(c.model, c.recipe, c.recipe ? &c.res : NULL, &o, &d, &err) != QT_OK) rc = cli_fail(&err);
-    else if (json) cli_print_json(qt_deploy_json(NULL, &d, g));
-    else print_text(&d, g);
+    else {
+        if (d.ctx_over_limit)
+            fprintf(stderr, "qtune: warning: --ctx %lld is beyond the model's limit of %lld tokens "
+                    "(max_position_embeddings): vLLM refuses a longer --max-model-len\n",
+                    (long long)d.ctx, (long long)d.ctx_limit);
+        if (json) cli_print_json(qt_deploy_json(NULL, &d, g));
+        else print_text(&d, g);
+    }
     cli_recipe_close(&c);
     qt_gpu_catalog_free(&cat);
     return rc;

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "backend/select.h"
+#include "io/report.h"
 #include "model/gguf.h"
 #include "quant/ggml_quants.h"
 #include "base/format.h"
@@ -15,6 +16,14 @@
 #include "model/ct_read.h"
 
 static const char usage[] = "inspect MODEL [--json]";
+static const char help[] =
+    "usage: qtune inspect MODEL [--json]\n"
+    "  The model summary (architecture, layers, experts, parameters, size, dtype or the\n"
+    "  quantization of a checkpoint qtune wrote) and one line per tensor: role, name,\n"
+    "  shape, dtype or scheme, parameters, fused group.\n"
+    "  MODEL   a checkpoint directory, a .safetensors file or a config.json alone\n"
+    "  --json  {model{arch, layers, mtp_layers, experts, params, bytes, dtype},\n"
+    "           tensors[{name, shape, dtype, role, layer, expert, group}]}\n";
 
 static int n_experts_seen(const struct qt_model *m) {
     int e = -1;
@@ -71,29 +80,6 @@ static const char *dtype_or_scheme(const struct qt_model *m, const struct qt_ten
     const char *scheme;
     if (t->gg) return qt_ggml_type_name(t->gg - 1);   /* a GGUF file: its ggml type */
     return qt_ct_info(m, t, &scheme, NULL, NULL) ? scheme : qt_dtype_name(t->dtype);
-}
-
-static cJSON *tensor_json(const struct qt_model *m, const struct qt_tensor *t) {
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "name", t->name);
-    cJSON *sh = cJSON_AddArrayToObject(j, "shape");
-    for (int d = 0; d < t->ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->shape[d]));
-    cJSON_AddStringToObject(j, "dtype", t->gg ? qt_ggml_type_name(t->gg - 1) : qt_dtype_name(t->dtype));
-    if (t->gg) cJSON_AddNumberToObject(j, "bytes", (double)t->nbytes);
-    cJSON_AddStringToObject(j, "role", qt_role_name(t->role));
-    cJSON_AddNumberToObject(j, "layer", t->layer);
-    cJSON_AddNumberToObject(j, "expert", t->expert);
-    cJSON_AddBoolToObject(j, "mtp", t->mtp);
-    if (t->group >= 0) cJSON_AddStringToObject(j, "group", m->groups[t->group].name);
-    else cJSON_AddNullToObject(j, "group");
-    if (t->source) cJSON_AddStringToObject(j, "source", t->source);
-    const char *scheme, *fmt, *cg;
-    if (qt_ct_info(m, t, &scheme, &fmt, &cg)) {   /* a quantized module of a compressed-tensors checkpoint */
-        cJSON_AddStringToObject(j, "scheme", scheme);
-        cJSON_AddStringToObject(j, "format", fmt);
-        cJSON_AddStringToObject(j, "config_group", cg);
-    }
-    return j;
 }
 
 static const char *short_name(const struct qt_tensor *t) {
@@ -180,7 +166,7 @@ int qt_cmd_inspect(int argc, char **argv) {
     const char *path = NULL;
     int json = 0;
     for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) return cli_help(usage);
+        if (cli_is_help(argv[i])) { fputs(help, stdout); return 0; }
         if (!strcmp(argv[i], "--json")) json = 1;
         else if (argv[i][0] == '-') return cli_usage("inspect", usage);
         else if (!path) path = argv[i];
@@ -194,7 +180,7 @@ int qt_cmd_inspect(int argc, char **argv) {
         cJSON *doc = cJSON_CreateObject();
         cJSON_AddItemToObject(doc, "model", model_json(m));
         cJSON *ts = cJSON_AddArrayToObject(doc, "tensors");
-        for (int i = 0; i < m->n_tensors; i++) cJSON_AddItemToArray(ts, tensor_json(m, &m->tensors[i]));
+        for (int i = 0; i < m->n_tensors; i++) cJSON_AddItemToArray(ts, qt_tensor_json(NULL, m, i));
         cli_print_json(doc);
     } else {
         print_text(m);

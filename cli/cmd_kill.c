@@ -11,12 +11,18 @@
 #include "daemon/client.h"
 
 static const char usage[] = "kill SESSION [--force]";
+static const char help[] =
+    "usage: qtune kill SESSION [--force]\n"
+    "  Stops a session's engine daemon; the session (recipe, history, variants, jobs)\n"
+    "  stays on disk for the next qtune attach.  With jobs running or queued it asks\n"
+    "  first on a terminal and refuses elsewhere.\n"
+    "  --force, -f   cancel running and queued jobs without asking\n";
 
 int qt_cmd_kill(int argc, char **argv) {
     const char *name = NULL;
     int force = 0;
     for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) return cli_help(usage);
+        if (cli_is_help(argv[i])) { fputs(help, stdout); return 0; }
         if (!strcmp(argv[i], "--force") || !strcmp(argv[i], "-f")) force = 1;
         else if (argv[i][0] != '-' && !name) name = argv[i];
         else return cli_usage("kill", usage);

@@ -1,5 +1,5 @@
-/* cmd_lint.c — `qtune lint MODEL -r RECIPE [--tp N] [--json]`: the findings
- * QT001..QT010 of a recipe on a model; exit 1 when one is an error. */
+/* cmd_lint.c — `qtune lint MODEL -r RECIPE [--tp N] [--ep] [--json]`: the
+ * findings QT001..QT016 of a recipe on a model; exit 1 when one is an error. */
 #include <stdio.h>
 #include <string.h>
 
@@ -11,7 +11,23 @@
 #include "recipe/lint.h"
 #include "io/report.h"
 
-static const char usage[] = "lint MODEL -r RECIPE [--tp N] [--json]";
+#define USAGE "lint MODEL -r RECIPE [--tp N] [--ep] [--json]"
+static const char usage[] = USAGE;
+static const char help[] =
+    "usage: qtune " USAGE "\n"
+    "  Checks a recipe against what vLLM's compressed-tensors loader refuses (errors) and\n"
+    "  what is legal but likely a mistake (warnings); exit 1 when there is an error.\n"
+    "  -r RECIPE  an llm-compressor recipe (YAML)\n"
+    "  --tp N     tensor-parallel size the checkpoint will be served at (default 1)\n"
+    "  --ep       experts split by expert parallelism (vLLM --enable-expert-parallel):\n"
+    "             each GPU holds whole experts, so their shapes are not split by --tp\n"
+    "  --json     one JSON document: findings[{code, severity, message, tensors[]}]\n"
+    "  Codes: QT001 fused group split  QT002 experts on different schemes  QT003 broad regex\n"
+    "         QT004 router quantized  QT005 group size without a kernel  QT006 shape vs group/TP\n"
+    "         QT007 MTP below 8 bits  QT008 pattern matches nothing  QT009 lm_head/embeddings\n"
+    "         QT010 ambiguous groups  QT011 int bits vLLM serves  QT012 asymmetric experts\n"
+    "         QT013 MoE kernel fallback refuses  QT014 Marlin shape  QT015 kv cache scheme\n"
+    "         QT016 actorder without group strategy\n";
 
 static void print_text(const struct qt_model *m, const struct qt_lint *L) {
     for (int i = 0; i < L->n; i++) {
@@ -27,12 +43,13 @@ static void print_text(const struct qt_model *m, const struct qt_lint *L) {
 
 int qt_cmd_lint(int argc, char **argv) {
     const char *model = NULL, *recipe = NULL;
-    int json = 0;
+    int json = 0, ep = 0;
     long tp = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (cli_is_help(a)) { printf("usage: qtune %s\n", usage); return 0; }
+        if (cli_is_help(a)) { fputs(help, stdout); return 0; }
         if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "--ep")) ep = 1;
         else if (!strcmp(a, "-r") || !strcmp(a, "--recipe")) {
             if (++i >= argc) return cli_usage("lint", usage);
             recipe = argv[i];
@@ -48,7 +65,7 @@ int qt_cmd_lint(int argc, char **argv) {
     struct cli_recipe_ctx c;
     if (cli_recipe_open(model, recipe, &c, &err) != QT_OK) return cli_fail(&err);
     struct qt_lint L;
-    struct qt_lint_opts o = {.tp = (int)tp};
+    struct qt_lint_opts o = {.tp = (int)tp, .ep = ep};
     if (qt_lint_run(c.recipe, c.model, &c.res, &o, &L, &err) != QT_OK) {
         cli_recipe_close(&c);
         return cli_fail(&err);

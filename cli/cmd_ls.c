@@ -9,25 +9,52 @@
 
 #include "cli.h"
 #include "daemon/client.h"
+#include "recipe/recipe.h"
 #include "daemon/proto.h"
 #include "sessions/session.h"
 
 static const char usage[] = "ls [--json]";
 
-/* First line of the recipe that is not a comment or blank, for a glance. */
+/* What the recipe does, in a few words: the algorithm of each modifier that
+ * quantizes and the scheme of its first group (the preset name when one
+ * matches), "+N" for further groups — "RTN W4A16", "AWQ W4A16 +2",
+ * "GPTQ W8A8".  "-" for an empty recipe; a recipe qtune cannot parse shows
+ * its first line that is not a comment. */
 static void recipe_glance(const char *t, char *buf, size_t n) {
-    buf[0] = 0;
-    while (t && *t) {
-        const char *e = strchr(t, '\n');
-        size_t len = e ? (size_t)(e - t) : strlen(t);
-        const char *p = t;
-        while (p < t + len && (*p == ' ' || *p == '\t')) p++;
-        if (p < t + len && *p != '#') {
-            snprintf(buf, n, "%.*s", (int)(t + len - p), p);
-            return;
+    snprintf(buf, n, "-");
+    if (!t) return;
+    const char *p = t;
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+    if (!*p) return;
+    struct qt_recipe *r = NULL;
+    qt_err err;
+    if (qt_recipe_parse(t, strlen(t), "recipe.yaml", &r, &err) != QT_OK) {
+        while (t && *t) {
+            const char *e = strchr(t, '\n');
+            size_t len = e ? (size_t)(e - t) : strlen(t);
+            const char *q = t;
+            while (q < t + len && (*q == ' ' || *q == '\t')) q++;
+            if (q < t + len && *q != '#') { snprintf(buf, n, "%.*s", (int)(t + len - q), q); return; }
+            t = e ? e + 1 : NULL;
         }
-        t = e ? e + 1 : NULL;
+        return;
     }
+    size_t len = 0;
+    buf[0] = 0;
+    for (int i = 0; i < r->n_mods && len + 1 < n; i++) {
+        const struct qt_modifier *m = &r->mods[i];
+        if (!m->quantizes && m->algo != QT_ALGO_SMOOTHQUANT && m->algo != QT_ALGO_SPARSEGPT) continue;
+        len += (size_t)snprintf(buf + len, n - len, "%s%s", len ? ", " : "", qt_algo_name(m->algo));
+        if (len + 1 >= n) break;
+        if (m->n_groups > 0) {
+            const struct qt_rgroup *g = &r->groups[m->first_group];
+            const char *preset = qt_scheme_preset_name(&g->s);
+            len += (size_t)snprintf(buf + len, n - len, " %s", preset ? preset : g->scheme);
+            if (len + 1 < n && m->n_groups > 1) len += (size_t)snprintf(buf + len, n - len, " +%d", m->n_groups - 1);
+        }
+    }
+    if (!buf[0]) snprintf(buf, n, "no quantization");
+    qt_recipe_free(r);
 }
 
 static cJSON *session_json(const char *name, qt_err *err) {

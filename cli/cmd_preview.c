@@ -11,6 +11,7 @@
 #include <cJSON.h>
 
 #include "eval/calib.h"
+#include "base/format.h"
 #include "cli.h"
 #include "eval/eval.h"
 #include "model/match.h"
@@ -122,7 +123,7 @@ static void print_text(const struct qt_model *m, const struct qt_scheme *s,
         const struct qt_preview_row *r = &rows[i];
         const struct qt_tensor *t = &m->tensors[r->tensor];
         fmt_count(p, sizeof p, (double)r->params);
-        fmt_count(b, sizeof b, (double)r->bytes);
+        qt_fmt_bytes((double)r->bytes, b, sizeof b);   /* bytes in KiB/MiB/GiB, as everywhere */
         qt_scheme_format(&r->scheme, sc, sizeof sc);
         if (r->no_weights)
             printf("%-52s %-16s %8s %9s %10s\n", t->name, sc, p, b, "no data");
@@ -141,8 +142,8 @@ static void print_text(const struct qt_model *m, const struct qt_scheme *s,
         }
     }
     fmt_count(p, sizeof p, (double)tot->params);
-    fmt_count(b, sizeof b, (double)tot->bytes);
-    printf("\ntotal   %lld tensors quantized, %lld kept; quantizable weights: %s params, %s bytes, "
+    qt_fmt_bytes((double)tot->bytes, b, sizeof b);
+    printf("\ntotal   %lld tensors quantized, %lld kept; quantizable weights: %s params, %s, "
            "%.3f bpw", (long long)tot->n_quantized, (long long)tot->n_kept, p, b, tot->bpw);
     if (tot->no_weights) printf(" (config only: no error figures)\n");
     else printf("; rel_rmse %.6f\n", qt_qstats_rel_rmse(&tot->st));

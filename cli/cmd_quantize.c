@@ -9,6 +9,7 @@
 
 #include <cJSON.h>
 
+#include "base/format.h"
 #include "cli.h"
 #include "cli_recipe.h"
 #include "io/report.h"
@@ -17,8 +18,9 @@
 #include "io/gguf_write.h"
 #include "io/writer.h"
 #include "recipe/gguf_plan.h"
+#include "recipe/lint.h"
 
-#define USAGE "quantize MODEL -r RECIPE -o OUT [--format ct|gguf] [--gguf-type T] [--imatrix FILE] [--calib FILE] [--calib-samples 128] [--calib-len 512] [--max-shard-size 5GB] [--threads N] [--force] [--json]"
+#define USAGE "quantize MODEL -r RECIPE -o OUT [--format ct|gguf] [--gguf-type T] [--imatrix FILE] [--calib FILE] [--calib-samples 128] [--calib-len 512] [--max-shard-size 5GB] [--threads N] [--tp N] [--ep] [--allow-lint-errors] [--force] [--json]"
 static const char usage[] =
     "usage: qtune " USAGE "\n"
     "  Writes OUT as a compressed-tensors checkpoint (vLLM): pack-quantized int weights,\n"
@@ -32,7 +34,9 @@ static const char usage[] =
     "  --format gguf writes OUT.gguf for llama.cpp (glm4moe) instead: per-tensor GGUF types from the\n"
     "  recipe's qtune_gguf section (docs/gguf.md) or --gguf-type (a llama-quantize type: Q8_0, Q4_K_M,\n"
     "  Q5_K_M, IQ4_XS, BF16, ...), importance-weighted with --imatrix FILE (llama.cpp's imatrix,\n"
-    "  .dat or GGUF) or from qtune's calibration statistics with --calib FILE; split into OUT-00001-of-0000N.gguf only when --max-shard-size is given.\n";
+    "  .dat or GGUF) or from qtune's calibration statistics with --calib FILE; split into OUT-00001-of-0000N.gguf only when --max-shard-size is given.\n"
+    "  A recipe with lint errors (what vLLM refuses to load, `qtune lint`, checked at\n"
+    "  --tp N, default 1, and --ep) is refused; --allow-lint-errors writes it anyway.\n";
 
 static volatile sig_atomic_t cancel_flag;
 static void on_signal(int sig) { (void)sig; cancel_flag = 1; }
@@ -107,9 +111,11 @@ static int quantize_gguf(const char *model, const char *recipe, const char *out,
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     if (wr != QT_OK) { cli_fail(&err); goto done; }
+    char first[4200];
+    qt_gguf_split_path(out, 0, res.n_shards, first, sizeof first);   /* the file llama.cpp is given */
     if (json) {
         cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "out", out);
+        cJSON_AddStringToObject(j, "out", first);
         cJSON_AddStringToObject(j, "format", "gguf");
         cJSON_AddNumberToObject(j, "tensors", plan.n);
         cJSON_AddNumberToObject(j, "tensors_quantized", res.n_quantized);
@@ -121,7 +127,7 @@ static int quantize_gguf(const char *model, const char *recipe, const char *out,
         cJSON_AddNumberToObject(j, "seconds", res.seconds);
         cli_print_json(j);
     } else {
-        printf("wrote %s: %d tensors (%d quantized, %d fallback), %d file%s, %.1f MB (%.2f bpw) from %.1f MB in %.2f s\n", out,
+        printf("wrote %s: %d tensors (%d quantized, %d fallback), %d file%s, %.1f MB (%.2f bpw) from %.1f MB in %.2f s\n", first,
                plan.n, res.n_quantized, plan.n_fallback, res.n_shards, res.n_shards == 1 ? "" : "s",
                (double)res.bytes_written / 1e6, plan.params ? 8.0 * (double)plan.bytes / (double)plan.params : 0,
                (double)res.bytes_source / 1e6, res.seconds);
@@ -141,6 +147,8 @@ int qt_cmd_quantize(int argc, char **argv) {
     int force = 0, json = 0, samples = 0, clen = 0;
     const char *format = "ct", *gguf_type = NULL, *imatrix = NULL;
     long threads = 0;
+    int allow_lint = 0, ep = 0;
+    long tp = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cli_is_help(a)) { fputs(usage, stdout); return 0; }
@@ -163,6 +171,12 @@ int qt_cmd_quantize(int argc, char **argv) {
             if (cli_parse_int("--threads", argv[i], 1, 16, &threads)) return 1;
         }
         else if (!strcmp(a, "--force")) force = 1;
+        else if (!strcmp(a, "--allow-lint-errors")) allow_lint = 1;
+        else if (!strcmp(a, "--ep")) ep = 1;
+        else if (!strcmp(a, "--tp")) {
+            int prc = cli_parse_int("--tp", i + 1 < argc ? argv[++i] : NULL, 1, 1024, &tp);
+            if (prc) return prc;
+        }
         else if (!strcmp(a, "--json")) json = 1;
         else if (a[0] == '-') return cli_usage("quantize", USAGE);
         else if (!model) model = a;
@@ -188,6 +202,24 @@ int qt_cmd_quantize(int argc, char **argv) {
     struct cli_recipe_ctx c;
     if (cli_recipe_open(model, recipe, &c, &err) != QT_OK) return cli_fail(&err);
     int rc = 1;
+    if (!allow_lint) {
+        /* vLLM reads one expert's scheme for the whole fused layer and
+         * refuses shapes its kernels cannot run: a checkpoint with a lint
+         * error loads wrongly or not at all, so it is not written */
+        struct qt_lint L;
+        struct qt_lint_opts lo = {.tp = (int)tp, .ep = ep};
+        if (qt_lint_run(c.recipe, c.model, &c.res, &lo, &L, &err) != QT_OK) { cli_fail(&err); goto done; }
+        int first = -1;
+        for (int i = 0; i < L.n && first < 0; i++)
+            if (L.f[i].severity == QT_SEV_ERROR) first = i;
+        if (first >= 0) {
+            cli_failf("%s: %d lint error%s, first %s %s (qtune lint lists them; --allow-lint-errors writes it anyway)",
+                      recipe, L.n_errors, L.n_errors == 1 ? "" : "s", L.f[first].code, L.f[first].message);
+            qt_lint_free(&L);
+            goto done;
+        }
+        qt_lint_free(&L);
+    }
     signal(SIGXFSZ, SIG_IGN);   /* a file size limit makes write() fail with EFBIG instead of killing us */
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
@@ -202,9 +234,11 @@ int qt_cmd_quantize(int argc, char **argv) {
     if (json) {
         cli_print_json(qt_write_json(NULL, out, &res));
     } else {
-        printf("wrote %s: %d modules quantized, %d tensors kept, %d shard%s, %.1f MB from %.1f MB in %.2f s\n", out,
+        char bw[32], bs[32];
+        printf("wrote %s: %d modules quantized, %d tensors kept, %d shard%s, %s from %s in %.2f s\n", out,
                res.n_quantized, res.n_kept, res.n_shards, res.n_shards == 1 ? "" : "s",
-               (double)res.bytes_written / 1e6, (double)res.bytes_source / 1e6, res.seconds);
+               qt_fmt_bytes((double)res.bytes_written, bw, sizeof bw),
+               qt_fmt_bytes((double)res.bytes_source, bs, sizeof bs), res.seconds);
     }
     rc = 0;
 done:

@@ -12,7 +12,7 @@
 
 /* 1 when variant k's resolution (the engine's answer) is in. */
 static int have(const struct src *s, int k) {
-    return s->variant[k] && s->vres[k].state == RS_OK && s->vres[k].t;
+    return s->recipe.variant[k] && s->resol.variant[k].state == RS_OK && s->resol.variant[k].t;
 }
 
 /* The tensors whose schemes differ, once per change (cleared by app when
@@ -24,15 +24,15 @@ static void compute(struct app *a) {
     if (have(s, 0) && have(s, 1)) {
         a->cmp_diff = malloc(sizeof(int) * (size_t)s->model->n_tensors);
         for (int i = 0; a->cmp_diff && i < s->model->n_tensors; i++)
-            if (strcmp(s->vres[0].t[i].scheme, s->vres[1].t[i].scheme)) a->cmp_diff[a->n_cmp_diff++] = i;
+            if (strcmp(s->resol.variant[0].t[i].scheme, s->resol.variant[1].t[i].scheme)) a->cmp_diff[a->n_cmp_diff++] = i;
     }
     a->cmp_valid = 1;
 }
 
 /* What to say instead of variant k's figures ("" when they are in). */
 static const char *variant_note(const struct src *s, int k) {
-    if (!s->variant[k]) return k ? "(empty: press b)" : "(empty: press a)";
-    if (s->vres[k].state == RS_ERROR) return s->vres[k].err;
+    if (!s->recipe.variant[k]) return k ? "(empty: press b)" : "(empty: press a)";
+    if (s->resol.variant[k].state == RS_ERROR) return s->resol.variant[k].err;
     if (!have(s, k)) return "...";
     return "";
 }
@@ -46,10 +46,10 @@ static double variant_error(struct app *a, int k) {
     int missing = 0;
     for (int i = 0; i < s->model->n_tensors; i++) {
         const struct qt_tensor *t = &s->model->tensors[i];
-        if (!qt_recipe_quantizable(t) || !qt_role_is_linear(t->role)) continue;
+        if (!a->tree.listed[i] || !qt_role_is_linear(t->role)) continue;   /* the tree lists the quantizable */
         double p = (double)qt_tensor_numel(t);
         params += p;
-        const char *sc = s->vres[k].t[i].scheme;
+        const char *sc = s->resol.variant[k].t[i].scheme;
         if (!strcmp(sc, "bf16")) continue;
         const struct src_prev *e = src_preview_get(s, i, sc);
         if (!e || e->state == PV_NONE || e->state == PV_PENDING) {
@@ -65,7 +65,7 @@ static double variant_error(struct app *a, int k) {
 /* The KL cells of one variant: kld mean (or the job's state and progress),
  * same-top-p and the PPL ratio; "-" when unknown. */
 static void variant_kl(struct app *a, int k, char *kl, char *top, char *ppl, size_t n) {
-    const struct src_job *j = a->src->variant[k] ? src_eval_of(a->src, a->src->variant[k]) : NULL;
+    const struct src_job *j = a->src->recipe.variant[k] ? src_eval_of(a->src, a->src->recipe.variant[k]) : NULL;
     snprintf(kl, n, "-");
     snprintf(top, n, "-");
     snprintf(ppl, n, "-");
@@ -94,7 +94,7 @@ static void compare_draw(struct app *a, const struct tui_rect *r, int focused) {
     int y = r->y + 2;
     char b1[32], b2[32];
     tui_printf(s, r, r->x + 2, y++, -1, TS_TITLE, "%-14s %-22s %-22s", "", "A", "B");
-    const struct src_summary *A = &a->src->vres[0].sum, *B = &a->src->vres[1].sum;
+    const struct src_summary *A = &a->src->resol.variant[0].sum, *B = &a->src->resol.variant[1].sum;
     const char *sa = variant_note(a->src, 0), *sb = variant_note(a->src, 1);
     int aok = !*sa, bok = !*sb;
     if (*sa || *sb) tui_printf(s, r, r->x + 2, y++, -1, TS_WARN, "%-14s %-22.22s %-22.22s", "", sa, sb);
@@ -138,7 +138,7 @@ static void compare_draw(struct app *a, const struct tui_rect *r, int focused) {
         int len = (int)strlen(mod);
         const char *shown = len > nw ? mod + len - nw : mod;   /* keep the informative tail */
         tui_printf(s, r, r->x + 2, y + row, -1, TS_NORMAL, "%-*s %-16s %-16s", nw, shown,
-                   a->src->vres[0].t[ti].scheme, a->src->vres[1].t[ti].scheme);
+                   a->src->resol.variant[0].t[ti].scheme, a->src->resol.variant[1].t[ti].scheme);
     }
 }
 

@@ -28,11 +28,11 @@ static void deploy_draw(struct app *a, const struct tui_rect *r, int focused) {
     struct tui_rect head = {r->x, r->y, r->w, 1};
     tui_fill(s, &head, L' ', TS_HEADER);
     tui_printf(s, r, r->x + 1, r->y, r->w - 1, TS_HEADER, "deploy on %s   j/k: GPU   Esc close",
-               src->deploy_gpu[0] ? src->deploy_gpu : "?");
+               src->deploy.gpu[0] ? src->deploy.gpu : "?");
     int y = r->y + 2, x = r->x + 2;
-    const cJSON *d = src->deploy;
-    if (src->deploy_inflight && !d) { tui_puts(s, r, x, y, -1, TS_DIM, "asking the engine..."); return; }
-    if (!d) { tui_puts(s, r, x, y, r->w - 2, TS_ERROR, src->deploy_err[0] ? src->deploy_err : "no estimate yet"); return; }
+    const cJSON *d = src->deploy.result;
+    if (src->deploy.inflight && !d) { tui_puts(s, r, x, y, -1, TS_DIM, "asking the engine..."); return; }
+    if (!d) { tui_puts(s, r, x, y, r->w - 2, TS_ERROR, src->deploy.err[0] ? src->deploy.err : "no estimate yet"); return; }
     char b1[32], b2[32], b3[32];
     const cJSON *g = cJSON_GetObjectItem(d, "gpu");
     tui_printf(s, r, x, y++, r->w - 2, TS_NORMAL, "%s: %s, %.2f TB/s, $%.2f/h",
@@ -64,7 +64,7 @@ static void deploy_draw(struct app *a, const struct tui_rect *r, int focused) {
                    num(d, "cost_per_mtok"));
     else
         tui_puts(s, r, x, y++, r->w - 2, TS_WARN, "does not fit on 8 of these GPUs");
-    if (src->deploy_inflight) tui_puts(s, r, x, y, -1, TS_DIM, "updating...");
+    if (src->deploy.inflight) tui_puts(s, r, x, y, -1, TS_DIM, "updating...");
 }
 
 static int deploy_key(struct app *a, enum tui_action act, int key) {
@@ -72,13 +72,13 @@ static int deploy_key(struct app *a, enum tui_action act, int key) {
     struct src *s = a->src;
     int dir = act == TA_DOWN || act == TA_EXPAND ? 1 : act == TA_UP || act == TA_COLLAPSE ? -1 : 0;
     if (!dir) return 0;
-    if (!s->n_gpus) return 1;
+    if (!s->deploy.n_gpus) return 1;
     int cur = 0;
-    for (int i = 0; i < s->n_gpus; i++)
-        if (!strcmp(s->gpus[i], s->deploy_gpu)) cur = i;
-    cur = (cur + dir + s->n_gpus) % s->n_gpus;
-    tui_strcpy(s->deploy_gpu, sizeof s->deploy_gpu, s->gpus[cur]);
-    s->deploy_stale = 1;
+    for (int i = 0; i < s->deploy.n_gpus; i++)
+        if (!strcmp(s->deploy.gpus[i], s->deploy.gpu)) cur = i;
+    cur = (cur + dir + s->deploy.n_gpus) % s->deploy.n_gpus;
+    tui_strcpy(s->deploy.gpu, sizeof s->deploy.gpu, s->deploy.gpus[cur]);
+    s->deploy.stale = 1;
     return 1;
 }
 

@@ -33,7 +33,7 @@ static int line(struct app *a, const struct tui_rect *r, int *y, enum tui_style 
 
 /* Why tensor ti has its scheme, in recipe words. */
 static void why(const struct app *a, int ti, char *buf, size_t n) {
-    const struct src_res *rs = &a->src->res;
+    const struct src_res *rs = &a->src->resol.cur;
     if (rs->state != RS_OK || !rs->t) { snprintf(buf, n, "-"); return; }
     const struct src_tres *rv = &rs->t[ti];
     const struct src_pat *p = rv->pattern >= 0 && rv->pattern < rs->n_pats ? &rs->pats[rv->pattern] : NULL;
@@ -69,7 +69,7 @@ static void err_cell(struct app *a, const struct tui_rect *r, int x, int y, int 
 static int error_table(struct app *a, const struct tui_rect *r, int y, int ti) {
     static const int bits[] = {8, 4, 3, 2};
     static const int groups[] = {32, 64, 128, 0};
-    const char *cur = a->src->res.t ? a->src->res.t[ti].scheme : "bf16";
+    const char *cur = a->src->resol.cur.t ? a->src->resol.cur.t[ti].scheme : "bf16";
     if (y + 7 > r->y + r->h) return y;
     int x0 = r->x + 1, cw = 6;
     tui_puts(&a->scr, r, x0, y, -1, TS_DIM, "err %");
@@ -104,8 +104,8 @@ static int error_table(struct app *a, const struct tui_rect *r, int y, int ti) {
  * a calib job has produced statistics. */
 static void calib_line(struct app *a, const struct tui_rect *r, int *y, int ti) {
     struct src *src = a->src;
-    const char *cur = src->res.t ? src->res.t[ti].scheme : "bf16";
-    if (!src->calib_ready) return;   /* S (help) runs the calib job */
+    const char *cur = src->resol.cur.t ? src->resol.cur.t[ti].scheme : "bf16";
+    if (!src->calib.ready) return;   /* S (help) runs the calib job */
     if (!strcmp(cur, "bf16")) {
         line(a, r, y, TS_NORMAL, "out err", "0 (kept)");
         return;
@@ -156,7 +156,7 @@ static void detail_draw(struct app *a, const struct tui_rect *r, int focused) {
         const char *seen[4];
         int cnt[4], ns = 0, more = 0;
         for (int k = 0; k < n->n_members; k++) {
-            const char *sc = src->res.t[a->tree.members[n->first_member + k]].scheme;
+            const char *sc = src->resol.cur.t[a->tree.members[n->first_member + k]].scheme;
             int j = 0;
             while (j < ns && strcmp(seen[j], sc)) j++;
             if (j < ns) cnt[j]++;
@@ -167,7 +167,7 @@ static void detail_draw(struct app *a, const struct tui_rect *r, int focused) {
         for (int j = 0; j < ns; j++) line(a, r, &y, TS_NORMAL, "", "%3d x %s", cnt[j], seen[j]);
         if (more) line(a, r, &y, TS_NORMAL, "", "...");
     }
-    if (n->n_members && src->res.t) {
+    if (n->n_members && src->resol.cur.t) {
         why(a, a->tree.members[n->first_member], w, sizeof w);
         line(a, r, &y, TS_NORMAL, "by", "%s", w);
     }
@@ -177,7 +177,7 @@ static void detail_draw(struct app *a, const struct tui_rect *r, int focused) {
         line(a, r, &y, TS_NORMAL, "bpw", "%.2f", 8.0 * (double)n->bytes_after / (double)n->params);
     double dkl;
     if (app_node_dkl(a, i, &dkl))
-        line(a, r, &y, TS_NORMAL, "dKL", "%.4f alone at %s", dkl, src->dkl_scheme);
+        line(a, r, &y, TS_NORMAL, "dKL", "%.4f alone at %s", dkl, src->jobs.dkl_scheme);
     y++;
     if (n->tensor < 0 && mt_has_children(&a->tree, i)) {
         /* bits per weight of the children, one cell each */
@@ -191,7 +191,7 @@ static void detail_draw(struct app *a, const struct tui_rect *r, int focused) {
             y++;
         }
     }
-    if (n->tensor >= 0 && (src->caps & SRC_CAP_PREVIEW) && qt_recipe_quantizable(&src->model->tensors[n->tensor])) {
+    if (n->tensor >= 0 && (src->caps & SRC_CAP_PREVIEW)) {   /* the tree lists quantizable weights only */
         calib_line(a, r, &y, n->tensor);
         y = error_table(a, r, y, n->tensor);
     }

@@ -13,13 +13,13 @@ static void jobs_draw(struct app *a, const struct tui_rect *r, int focused) {
     const struct src *src = a->src;
     struct tui_rect head = {r->x, r->y, r->w, 1};
     tui_fill(s, &head, L' ', TS_HEADER);
-    tui_printf(s, r, r->x + 1, r->y, r->w - 1, TS_HEADER, "jobs (%d)   K cancel   Esc close", src->n_jobs);
+    tui_printf(s, r, r->x + 1, r->y, r->w - 1, TS_HEADER, "jobs (%d)   K cancel   Esc close", src->jobs.n);
     int h = (r->h - 1) / 2;
-    wg_list_fix(&a->jobs_l, src->n_jobs, h);
+    wg_list_fix(&a->jobs_l, src->jobs.n, h);
     for (int row = 0; row < h; row++) {
         int k = a->jobs_l.top + row;
-        if (k >= src->n_jobs) break;
-        const struct src_job *j = &src->jobs[k];
+        if (k >= src->jobs.n) break;
+        const struct src_job *j = &src->jobs.list[k];
         int y = r->y + 1 + 2 * row;
         enum tui_style st = !strcmp(j->state, "failed") ? TS_ERROR
                           : !strcmp(j->state, "done") ? TS_QUANT : TS_NORMAL;
@@ -36,14 +36,14 @@ static void jobs_draw(struct app *a, const struct tui_rect *r, int focused) {
         if (j->result[0]) tui_puts(s, r, x + 2, y, r->x + r->w - x - 2, TS_INFO, j->result);
         if (k == a->jobs_l.cur) tui_putc(s, r, r->x, y, TS_CURSOR, a->g->cursor);
     }
-    if (!src->n_jobs)
+    if (!src->jobs.n)
         tui_puts(s, r, r->x + 2, r->y + 2, -1, TS_DIM,
                  app_action_available(a, TA_COMMIT) ? "no jobs yet (c commits the recipe)" : "no jobs yet");
 }
 
 static int jobs_key(struct app *a, enum tui_action act, int key) {
     (void)key;
-    int n = a->src->n_jobs, h = (a->lay.body.h - 1) / 2;
+    int n = a->src->jobs.n, h = (a->lay.body.h - 1) / 2;
     qt_err err = {{0}};
     switch (act) {
     case TA_DOWN: wg_list_move(&a->jobs_l, 1, n, h); return 1;
@@ -52,10 +52,10 @@ static int jobs_key(struct app *a, enum tui_action act, int key) {
     case TA_END: wg_list_move(&a->jobs_l, INT_MAX, n, h); return 1;
     case TA_CANCEL:
         if (!n) return 1;
-        if (a->src->ops->job_cancel(a->src, a->src->jobs[a->jobs_l.cur].id, &err) != QT_OK)
+        if (a->src->ops->job_cancel(a->src, a->src->jobs.list[a->jobs_l.cur].id, &err) != QT_OK)
             app_msg(a, TS_ERROR, "%s", err.msg);
         else
-            app_msg(a, TS_INFO, "cancel requested for job %d", a->src->jobs[a->jobs_l.cur].id);
+            app_msg(a, TS_INFO, "cancel requested for job %d", a->src->jobs.list[a->jobs_l.cur].id);
         return 1;
     default:
         return 0;

@@ -21,7 +21,7 @@ struct rline {
 static int build(struct app *a, struct rline *L, int max) {
     const struct src *s = a->src;
     int n = 0;
-    const char *p = s->recipe_text ? s->recipe_text : "";
+    const char *p = s->recipe.text ? s->recipe.text : "";
     while (*p && n < max) {
         const char *e = strchr(p, '\n');
         int len = e ? (int)(e - p) : (int)strlen(p);
@@ -32,7 +32,7 @@ static int build(struct app *a, struct rline *L, int max) {
         p += len + (e ? 1 : 0);
     }
     if (n < max) { L[n].text[0] = 0; L[n].st = TS_NORMAL; L[n++].jump = -1; }
-    const struct src_res *rs = &s->res;
+    const struct src_res *rs = &s->resol.cur;
     if (rs->state == RS_ERROR) {
         if (n < max) { snprintf(L[n].text, sizeof L[n].text, "error: %.240s", rs->err); L[n].st = TS_ERROR; L[n++].jump = -1; }
         return n;
@@ -54,12 +54,12 @@ static int build(struct app *a, struct rline *L, int max) {
         }
     if (s->caps & SRC_CAP_LINT) {
         if (n < max) { L[n].text[0] = 0; L[n].st = TS_NORMAL; L[n++].jump = -1; }
-        if (n < max) { snprintf(L[n].text, sizeof L[n].text, "lint (%d)", s->n_findings); L[n].st = TS_TITLE; L[n++].jump = -1; }
-        for (int f = 0; f < s->n_findings && n < max; f++) {
-            const struct src_finding *F = &s->findings[f];
+        if (n < max) { snprintf(L[n].text, sizeof L[n].text, "lint (%d)", s->lint.n_findings); L[n].st = TS_TITLE; L[n++].jump = -1; }
+        for (int f = 0; f < s->lint.n_findings && n < max; f++) {
+            const struct src_finding *F = &s->lint.findings[f];
             snprintf(L[n].text, sizeof L[n].text, "%s %s %s", F->code, F->severity, F->message);
             L[n].st = !strcmp(F->severity, "error") ? TS_ERROR : TS_WARN;
-            L[n].jump = F->n_tensors ? F->tensors[0] : -1;
+            L[n].jump = F->first;
             n++;
         }
     }
@@ -73,7 +73,7 @@ static void recipe_draw(struct app *a, const struct tui_rect *r, int focused) {
     int n = build(a, lines, MAXL);
     struct tui_rect head = {r->x, r->y, r->w, 1};
     tui_fill(s, &head, L' ', TS_HEADER);
-    tui_printf(s, r, r->x + 1, r->y, r->w - 1, TS_HEADER, "recipe v%d%s", a->src->recipe_version,
+    tui_printf(s, r, r->x + 1, r->y, r->w - 1, TS_HEADER, "recipe v%d%s", a->src->recipe.version,
                focused ? "  (Enter: jump)" : "  (Tab to scroll)");
     int h = r->h - 1;
     wg_list_fix(&a->recipe_l, n, h);

@@ -35,10 +35,10 @@ static double node_error(struct app *a, const struct mt_node *n) {
         int ti = a->tree.members[n->first_member + k];
         double p = (double)qt_tensor_numel(&s->model->tensors[ti]);
         params += p;
-        if (!s->res.t[ti].quantized) continue;
-        const struct src_prev *e = src_preview_get(s, ti, s->res.t[ti].scheme);
+        if (!s->resol.cur.t[ti].quantized) continue;
+        const struct src_prev *e = src_preview_get(s, ti, s->resol.cur.t[ti].scheme);
         if (!e || e->state == PV_NONE || e->state == PV_PENDING) {
-            src_preview_want(s, ti, s->res.t[ti].scheme);
+            src_preview_want(s, ti, s->resol.cur.t[ti].scheme);
             missing = 1;
             continue;
         }
@@ -58,7 +58,7 @@ static void tree_draw(struct app *a, const struct tui_rect *r, int focused) {
     memcpy(c, cols_tpl, sizeof c);
     int prev = (a->src->caps & SRC_CAP_PREVIEW) != 0;
     c[C_HEAT].absent = c[C_ERR].absent = !prev;
-    c[C_DKL].absent = a->src->n_dkl == 0;   /* after a sensitivity scan (e) */
+    c[C_DKL].absent = a->src->jobs.n_dkl == 0;   /* after a sensitivity scan (e) */
     wg_cols_fit(c, C_N, r->w - 2);
     for (int i = 0; i < C_N; i++) c[i].x += 2;   /* cursor and mark columns */
     wg_cols_header(s, r, r->y, c, C_N);

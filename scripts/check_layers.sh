@@ -38,5 +38,20 @@ for f in $(find engine sessions -name '*.[ch]' -o -name '*.cu' -o -name '*.cuh' 
         fi
     done
 done
+# The TUI is a thin client (docs/tui.md): tui/ and panels/ include from the
+# engine only the protocol client, base/ helpers and the description structs
+# the protocol carries -- no recipe parsing, resolving, scheme stepping or
+# capability tables of their own.
+# backend/select.h and backend/cuda/cuda.h: the status line's device probe
+# (a forked child, main's CUDA work), to move behind the daemon's hello.
+THIN="daemon/client.h base/* model/model.h recipe/tree.h backend/select.h backend/cuda/cuda.h"
+for f in $(find tui panels -name '*.[ch]' | sort); do
+    for h in $(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$f"); do
+        case $h in */*) ;; *) continue;; esac   # the TUI's own headers
+        ok=0
+        for a in $THIN; do case $h in $a) ok=1;; esac; done
+        [ "$ok" = 1 ] || { echo "FAIL layers: $f includes $h (a thin client includes only $THIN)"; bad=1; }
+    done
+done
 [ "$bad" = 0 ] && echo "PASS layers"
 exit 0

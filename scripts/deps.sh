@@ -16,6 +16,18 @@ need libpcre2-8 libpcre2-dev
 if [ "${QTUNE_TEST_DEPS:-0}" = 1 ]; then
     command -v tmux >/dev/null 2>&1 || missing="$missing tmux"
 fi
+# make fuzz: clang and its libFuzzer runtime (Debian 12: clang-14, whose
+# libclang_rt.fuzzer*.a ships in libclang-rt-14-dev; libclang-rt-dev is the
+# default version's)
+if [ "${QTUNE_FUZZ_DEPS:-0}" = 1 ]; then
+    if ! command -v clang >/dev/null 2>&1; then
+        missing="$missing clang libclang-rt-dev"
+    else
+        rt=$(clang -print-runtime-dir 2>/dev/null)
+        ls "$rt"/libclang_rt.fuzzer*.a >/dev/null 2>&1 || ls "$rt"/../*/libclang_rt.fuzzer*.a >/dev/null 2>&1 ||
+            missing="$missing libclang-rt-dev"
+    fi
+fi
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "qtune: installing:$missing" >&2

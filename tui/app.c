@@ -3,8 +3,6 @@
 
 #include <cJSON.h>
 
-#include "edit.h"
-#include "sessions/session.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -74,26 +72,26 @@ int app_node_dkl(const struct app *a, int node, double *dkl) {
     const struct src *s = a->src;
     const char *t = a->tree.nodes[node].target;
     size_t n = strlen(t);
-    if (!s->n_dkl || strncmp(t, "re:", 3) || n < 6 || strcmp(t + n - 2, "\\.")) return 0;
+    if (!s->jobs.n_dkl || strncmp(t, "re:", 3) || n < 6 || strcmp(t + n - 2, "\\.")) return 0;
     char plain[512];
     size_t k = 0;
     for (size_t i = 3; i < n - 2 && k < sizeof plain - 1; i++)
         if (t[i] != '\\') plain[k++] = t[i];
     plain[k] = 0;
-    for (int i = 0; i < s->n_dkl; i++)
-        if (!strcmp(s->dkl_name[i], plain)) { *dkl = s->dkl[i]; return 1; }
+    for (int i = 0; i < s->jobs.n_dkl; i++)
+        if (!strcmp(s->jobs.dkl_name[i], plain)) { *dkl = s->jobs.dkl[i]; return 1; }
     return 0;
 }
 
-int app_dirty(const struct app *a) { return a->src->recipe_version != a->src->saved_version; }
+int app_dirty(const struct app *a) { return a->src->recipe.version != a->src->recipe.saved_version; }
 
 int app_action_available(const struct app *a, enum tui_action act) {
     int caps = a->src->caps;
     switch (act) {
-    case TA_COMMIT: return (caps & SRC_CAP_JOBS) && a->src->commit_kind[0];
-    case TA_SENS: return (caps & SRC_CAP_JOBS) && a->src->can_sens && a->src->ops->sens_submit;
-    case TA_EVAL_AB: return (caps & SRC_CAP_JOBS) && a->src->can_eval && a->src->ops->eval_submit;
-    case TA_CALIB: return (caps & SRC_CAP_JOBS) && a->src->can_calib && a->src->ops->calib_submit;
+    case TA_COMMIT: return (caps & SRC_CAP_JOBS) && a->src->jobs.commit_kind[0];
+    case TA_SENS: return (caps & SRC_CAP_JOBS) && a->src->jobs.can_sens && a->src->ops->sens_submit;
+    case TA_EVAL_AB: return (caps & SRC_CAP_JOBS) && a->src->jobs.can_eval && a->src->ops->eval_submit;
+    case TA_CALIB: return (caps & SRC_CAP_JOBS) && a->src->calib.can && a->src->ops->calib_submit;
     case TA_JOBS: case TA_CANCEL: return (caps & SRC_CAP_JOBS) != 0;
     case TA_DEPLOY: return (caps & SRC_CAP_DEPLOY) != 0;
     case TA_DETACH: return (caps & SRC_CAP_DETACH) != 0;
@@ -107,9 +105,9 @@ void app_source_changed(struct app *a) {
     mt_update(&a->tree, a->src);
     cmp_clear(a);
     a->src->changed = 0;
-    if (!a->src->res_stale) {   /* the engine's answer for the current text is in */
-        a->n_intent = 0;
-        if (a->check_node) edit_report(a);
+    if (a->src->edit.seq != a->edit_seen) {   /* an edit's answer is in */
+        a->edit_seen = a->src->edit.seq;
+        edit_report(a);
     }
     if (a->src->note[0]) {
         app_msg(a, a->src->note_err ? TS_ERROR : TS_INFO, "%s", a->src->note);
@@ -135,17 +133,17 @@ static void draw_status(struct app *a) {
     int x = tui_printf(s, r, 0, r->y, -1, TS_STATUS_KEY, " %s", src->model_name);
     x += tui_printf(s, r, x, r->y, -1, TS_STATUS, " %s%s", src->model->cfg.model_type,
                     src->model->metadata_only ? " (metadata)" : "");
-    if (src->res.state == RS_OK)
+    if (src->resol.cur.state == RS_OK)
         snprintf(line, sizeof line, "%srecipe %s%s  %.2f bpw", a->g->sep,
-                 wg_bytes(src->res.sum.bytes_after, b1, sizeof b1), app_dirty(a) ? " [+]" : "", src->res.sum.bpw);
+                 wg_bytes(src->resol.cur.sum.bytes_after, b1, sizeof b1), app_dirty(a) ? " [+]" : "", src->resol.cur.sum.bpw);
     else
         snprintf(line, sizeof line, "%srecipe error", a->g->sep);
     x += tui_puts(s, r, x, r->y, -1, TS_STATUS, line);
     /* lint summary and the smallest setup the recipe fits, when the engine says */
     char extra[128] = "";
-    if ((src->caps & SRC_CAP_LINT) && (src->n_lint_errors || src->n_lint_warnings))
-        snprintf(extra, sizeof extra, "%slint %dE %dW", a->g->sep, src->n_lint_errors, src->n_lint_warnings);
-    const cJSON *dp = src->deploy;
+    if ((src->caps & SRC_CAP_LINT) && (src->lint.n_errors || src->lint.n_warnings))
+        snprintf(extra, sizeof extra, "%slint %dE %dW", a->g->sep, src->lint.n_errors, src->lint.n_warnings);
+    const cJSON *dp = src->deploy.result;
     if (dp) {
         int need = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(dp, "gpus_needed"));
         const char *gname = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(dp, "gpu"), "name"));
@@ -157,10 +155,10 @@ static void draw_status(struct app *a) {
         int elen = (int)mbstowcs(NULL, extra, 0);
         if (x + elen + 12 < r->w) x += tui_puts(s, r, x, r->y, -1, TS_STATUS, extra);
     }
-    snprintf(line, sizeof line, "%s%d quantized", a->g->sep, src->res.sum.n_quantized);
-    char right[128];
-    snprintf(right, sizeof right, "engine %s%s%s ", src->engine_state, src->session[0] ? " @" : "",
-             src->session);
+    snprintf(line, sizeof line, "%s%d quantized", a->g->sep, src->resol.cur.sum.n_quantized);
+    char right[256];
+    snprintf(right, sizeof right, "engine %s%s%s%s%s ", src->engine_state, src->session[0] ? " @" : "",
+             src->session, src->device[0] ? a->g->sep : "", src->device);
     int len = (int)mbstowcs(NULL, line, 0), rlen = (int)mbstowcs(NULL, right, 0);
     if (x + rlen + 1 >= r->w) {   /* narrow: the state alone */
         snprintf(right, sizeof right, "%s ", src->engine_state);
@@ -230,7 +228,7 @@ static void draw_msg(struct app *a) {
 static void draw_dialog(struct app *a) {
     if (a->dialog != DLG_QUIT) return;
     struct tui_rect in = wg_box(&a->scr, a->g, 52, 6, "quit");
-    int edits = a->src->recipe_version - a->src->saved_version;
+    int edits = a->src->recipe.version - a->src->recipe.saved_version;
     if (edits < 0) edits = -edits;
     tui_printf(&a->scr, &in, in.x, in.y, in.w, TS_NORMAL, "%d recipe edit%s not committed (c) or written (w).",
                edits, edits == 1 ? "" : "s");
@@ -272,70 +270,7 @@ void app_draw(struct app *a) {
     draw_dialog(a);
 }
 
-/* ---- scheme steps ---- */
-
-/* Computes the next scheme of cur under an edit action; 0 when there is no
- * change to make (msg says why). */
-static int scheme_step(const char *cur, enum tui_action act, char *out, size_t n, char *msg,
-                       size_t mn) {
-    struct qt_scheme w;
-    qt_err err;
-    int kept = !strcmp(cur, "bf16");
-    if (!kept && qt_scheme_parse(cur, &w, &err) != QT_OK) {
-        tui_strcpy(msg, mn, err.msg);
-        return 0;
-    }
-    if (kept) {
-        const char *to = act == TA_BITS_UP ? NULL : act == TA_BITS_DOWN ? "int8-g128-sym"
-                         : act == TA_TYPE ? "fp8-ch" : "int4-g128-sym";
-        if (!to) { snprintf(msg, mn, "already kept in bf16"); return 0; }
-        tui_strcpy(out, n, to);
-        return 1;
-    }
-    int isint = w.kind == QT_SCHEME_INT, fp4 = w.kind == QT_SCHEME_NVFP4 || w.kind == QT_SCHEME_MXFP4;
-    switch (act) {
-    case TA_BITS_UP:
-        if (isint && w.bits < 8) { w.bits++; break; }
-        if (fp4) { snprintf(out, n, "fp8-ch"); return 1; }
-        snprintf(out, n, "bf16");
-        return 1;
-    case TA_BITS_DOWN:
-        if (isint && w.bits > 2) { w.bits--; break; }
-        if (!isint && !fp4) { snprintf(out, n, "nvfp4"); return 1; }
-        snprintf(msg, mn, "%s: no fewer bits", cur);
-        return 0;
-    case TA_GROUP:
-        if (isint) {
-            static const int cyc[] = {32, 64, 128, 0};
-            int g = w.strategy == QT_STRAT_GROUP ? w.group : 0, k = 0;
-            while (k < 4 && cyc[k] != g) k++;
-            int ng = cyc[(k + 1) % 4];
-            w.group = ng;
-            w.strategy = ng ? QT_STRAT_GROUP : QT_STRAT_CHANNEL;
-        } else if (!fp4) {
-            tui_strcpy(out, n, w.strategy == QT_STRAT_CHANNEL ? "fp8-t"
-                               : w.strategy == QT_STRAT_TENSOR ? "fp8-b128" : "fp8-ch");
-            return 1;
-        } else {
-            tui_strcpy(out, n, w.kind == QT_SCHEME_NVFP4 ? "mxfp4" : "nvfp4");
-            return 1;
-        }
-        break;
-    case TA_SYM:
-        if (!isint) { snprintf(msg, mn, "%s: floating point is always symmetric", cur); return 0; }
-        w.sym = !w.sym;
-        break;
-    case TA_TYPE:
-        tui_strcpy(out, n, isint ? "fp8-ch" : fp4 ? "int4-g128-sym" : "nvfp4");
-        return 1;
-    default:
-        return 0;
-    }
-    /* integer changes keep the activation part only for 8-bit weights */
-    if (!(isint && w.bits == 8)) w.act = QT_ACT_NONE;
-    qt_scheme_format(&w, out, n);
-    return 1;
-}
+/* ---- edits: intents the engine applies ---- */
 
 /* Nodes an edit applies to: the marked ones, else the selected one. */
 static int edit_nodes(struct app *a, int *out, int max) {
@@ -349,82 +284,69 @@ static int edit_nodes(struct app *a, int *out, int max) {
     return n;
 }
 
-/* The scheme node i has: what an edit not yet resolved gave it, else the
- * engine's resolution (its first member's when mixed). */
+/* The message of the last edit's answer: done, refused, or resolved to
+ * something else than asked (fused groups must agree, shapes, ...). */
+static void edit_report(struct app *a) {
+    const struct src_edit *E = &a->src->edit;
+    if (!E->ok) { app_msg(a, TS_ERROR, "%s", E->why); return; }
+    if (E->pattern) {
+        if (E->ignore) app_msg(a, TS_INFO, "ignore %s", E->node);
+        else app_msg(a, TS_INFO, "target %s -> %s", E->node, E->scheme);
+        /* the count as the engine answered it for this text; when it is
+         * not in yet, the message gets it when it comes */
+        const struct src_match *mt = &a->src->match;
+        size_t n = strlen(a->msg);
+        if (a->pat_count >= 0) snprintf(a->msg + n, sizeof a->msg - n, " (%d module%s)", a->pat_count, a->pat_count == 1 ? "" : "s");
+        else if (mt->gen == a->pat_gen && mt->state == MT_PENDING) a->msg_match = a->pat_gen;
+        return;
+    }
+    if (!E->stepped) { app_msg(a, TS_WARN, "%s", E->why); return; }
+    const char *now = E->now[0] ? E->now : "bf16";
+    int kept = !strcmp(now, "bf16");
+    if (E->ignore && E->all_kept)
+        app_msg(a, kept ? TS_WARN : TS_INFO, "%s: not ignored (%s)", E->node, kept ? "no target matches it" : now);
+    else if (strcmp(now, E->scheme))
+        app_msg(a, TS_WARN, "%s -> %s, but it resolves to %s", E->node, E->scheme, now);
+    else
+        app_msg(a, TS_INFO, "%s -> %s%s", E->node, E->scheme, E->multi ? " (and marked nodes)" : "");
+}
+
+/* The scheme node i has in the engine's resolution (its first member's,
+ * the common one when they agree), as an edit steps from it. */
 static const char *node_scheme(const struct app *a, int i) {
-    for (int k = a->n_intent - 1; k >= 0; k--)
-        if (a->intent_node[k] == i) return a->intent_scheme[k];
     const struct mt_node *nd = &a->tree.nodes[i];
-    if (nd->scheme) return nd->scheme;
-    if (nd->n_members && a->src->res.t) return a->src->res.t[a->tree.members[nd->first_member]].scheme;
+    if (nd->n_members && a->src->resol.cur.t) return a->src->resol.cur.t[a->tree.members[nd->first_member]].scheme;
     return "bf16";
 }
 
-static void intent_add(struct app *a, int node, const char *scheme) {
-    if (a->n_intent >= 256) return;
-    a->intent_node[a->n_intent] = node;
-    tui_strcpy(a->intent_scheme[a->n_intent], sizeof a->intent_scheme[0], scheme);
-    a->n_intent++;
+static const char *edit_action(enum tui_action act) {
+    switch (act) {
+    case TA_BITS_UP: return "bits+";
+    case TA_BITS_DOWN: return "bits-";
+    case TA_GROUP: return "group";
+    case TA_SYM: return "sym";
+    case TA_TYPE: return "type";
+    case TA_IGNORE: return "ignore";
+    default: return NULL;
+    }
 }
 
-/* The last edit against the engine's resolution: done, or resolved to
- * something else than asked (fused groups must agree, shapes, ...). */
-static void edit_report(struct app *a) {
-    int node = a->check_node;
-    a->check_node = 0;
-    if (node <= 0 || node >= a->tree.n) return;
-    const struct mt_node *nd = &a->tree.nodes[node];
-    const char *now = node_scheme(a, node);
-    const char *want = a->check_ignore && a->check_all_kept ? NULL : a->check_want;
-    if (a->check_ignore && a->check_all_kept)
-        app_msg(a, now && strcmp(now, "bf16") ? TS_INFO : TS_WARN, "%s: not ignored (%s)", nd->target,
-                now && strcmp(now, "bf16") ? now : "no target matches it");
-    else if (want && strcmp(now, want))
-        app_msg(a, TS_WARN, "%s -> %s, but it resolves to %s", nd->target, want, now);
-    else
-        app_msg(a, TS_INFO, "%s -> %s%s", nd->target, want, a->check_multi ? " (and marked nodes)" : "");
-}
-
+/* One key, one request: the nodes (by their targets) and the action; the
+ * engine steps each node's scheme and answers with everything the frame
+ * shows (source.h). */
 static void do_edit(struct app *a, enum tui_action act) {
     int nodes[256];
     int n = edit_nodes(a, nodes, 256);
-    if (!n) return;
-    char schemes[256][64];
-    char why[256] = "";
-    int ok[256], k = 0, all_kept = 1;
-    if (act == TA_IGNORE)
-        for (int i = 0; i < n; i++)
-            if (a->tree.nodes[nodes[i]].n_quantized) all_kept = 0;
-    for (int i = 0; i < n; i++) {
-        ok[i] = act == TA_IGNORE ? 1 : scheme_step(node_scheme(a, nodes[i]), act, schemes[i], 64, why, sizeof why);
-        k += ok[i];
-    }
-    if (!k) { app_msg(a, TS_WARN, "%s", why); return; }
+    const char *action = edit_action(act);
+    if (!n || !action) return;
+    const char *targets[256];
+    for (int i = 0; i < n; i++) targets[i] = a->tree.nodes[nodes[i]].target;
     qt_err err = {{0}};
-    struct qt_recipe *r;
-    if (src_edit_begin(a->src, &r, &err) != QT_OK) { app_msg(a, TS_ERROR, "%s", err.msg); return; }
-    for (int i = 0; i < n; i++) {
-        if (!ok[i]) continue;
-        const char *sc = act != TA_IGNORE ? schemes[i] : all_kept ? NULL : "bf16";
-        if (edit_node_scheme(&a->tree, r, nodes[i], sc, &err) != QT_OK) {
-            qt_recipe_free(r);
-            app_msg(a, TS_ERROR, "%s", err.msg);
-            return;
-        }
+    if (a->src->ops->edit_send(a->src, action, n, targets, NULL, NULL, &err) != QT_OK) {
+        app_msg(a, TS_ERROR, "%s", err.msg);
+        return;
     }
-    if (src_edit_commit(a->src, r, &err) != QT_OK) { app_msg(a, TS_ERROR, "%s", err.msg); return; }
-    /* the rows change when the engine has resolved the new text; until then
-     * further keys build on what was asked */
-    for (int i = 0; i < n; i++)
-        if (ok[i] && !(act == TA_IGNORE && all_kept)) intent_add(a, nodes[i], act != TA_IGNORE ? schemes[i] : "bf16");
-    a->check_node = nodes[0];
-    a->check_ignore = act == TA_IGNORE;
-    a->check_all_kept = all_kept;
-    a->check_multi = n > 1;
-    tui_strcpy(a->check_want, sizeof a->check_want, act == TA_IGNORE ? "bf16" : schemes[0]);
-    if (a->src->res_stale) app_msg(a, TS_DIM, "%s -> %s ...", a->tree.nodes[nodes[0]].target,
-                                   act == TA_IGNORE && all_kept ? "not ignored" : a->check_want);
-    app_source_changed(a);
+    app_msg(a, TS_DIM, "%s: %s ...", targets[0], action);
 }
 
 /* ---- prompts ---- */
@@ -480,30 +402,20 @@ static void prompt_accept(struct app *a) {
         search_from(a, a->search, 0);
     } else if (k == PR_TARGET || k == PR_IGNORE) {
         if (!a->plen) return;
-        /* the count as the engine answered it for this text; when it is not
-         * in yet, the message gets it when it comes (app_source_changed).  A
-         * pattern that does not compile is refused by the edit itself. */
+        /* the count as the engine answered it for this text (kept for the
+         * message when the edit's answer comes).  A pattern that does not
+         * compile is refused by the edit itself. */
         const struct src_match *mt = src_match_want(a->src, a->pbuf);
-        int c = mt->state == MT_OK ? mt->modules : -1, gen = mt->gen;
-        int sel = app_selected(a);
-        /* copied: the edit below frees the resolution node_scheme points into */
-        char sc[QT_SCHEME_STR_MAX];
-        tui_strcpy(sc, sizeof sc, node_scheme(a, sel));
-        if (!strcmp(sc, "bf16")) tui_strcpy(sc, sizeof sc, "int4-g128-sym");
-        if (src_add_pattern(a->src, a->pbuf, k == PR_TARGET ? sc : NULL, &err) != QT_OK) {
+        a->pat_count = mt->state == MT_OK ? mt->modules : -1;
+        a->pat_gen = mt->gen;
+        /* a target takes the scheme of the node the person stands on */
+        const char *sel = a->tree.n_vis ? a->tree.nodes[app_selected(a)].target : NULL;
+        if (a->src->ops->edit_send(a->src, k == PR_TARGET ? "target" : "ignore-pattern", sel ? 1 : 0, &sel, NULL,
+                                   a->pbuf, &err) != QT_OK)
             app_msg(a, TS_ERROR, "%s", err.msg);
-            return;
-        }
-        app_source_changed(a);
-        if (k == PR_TARGET) app_msg(a, TS_INFO, "target %s -> %s", a->pbuf, sc);
-        else app_msg(a, TS_INFO, "ignore %s", a->pbuf);
-        size_t n = strlen(a->msg);
-        if (c >= 0) snprintf(a->msg + n, sizeof a->msg - n, " (%d module%s)", c, c == 1 ? "" : "s");
-        else if (mt->state == MT_PENDING) a->msg_match = gen;
     } else if (k == PR_WRITE) {
         if (!a->plen) return;
         if (src_write_recipe(a->src, a->pbuf, &err) != QT_OK) app_msg(a, TS_ERROR, "%s", err.msg);
-        else app_msg(a, TS_INFO, "wrote %s", a->pbuf);
     }
 }
 
@@ -536,16 +448,16 @@ static void prompt_key(struct app *a, int key) {
  * text done, queued or running); opens the compare panel to watch them. */
 static void eval_variants(struct app *a) {
     struct src *s = a->src;
-    if (!s->variant[0] && !s->variant[1]) {
+    if (!s->recipe.variant[0] && !s->recipe.variant[1]) {
         app_msg(a, TS_WARN, "no variants yet: a / b store the recipe as A / B");
         return;
     }
     char sent[8] = "";
     qt_err err = {{0}};
     for (int k = 0; k < 2; k++) {
-        const char *t = s->variant[k];
+        const char *t = s->recipe.variant[k];
         if (!t) continue;
-        if (k == 1 && s->variant[0] && !strcmp(t, s->variant[0]) && sent[0]) continue;   /* same text */
+        if (k == 1 && s->recipe.variant[0] && !strcmp(t, s->recipe.variant[0]) && sent[0]) continue;   /* same text */
         const struct src_job *j = src_eval_of(s, t);
         if (j && strcmp(j->state, "failed") && strcmp(j->state, "interrupted")) continue;
         if (s->ops->eval_submit(s, t, &err) != QT_OK) { app_msg(a, TS_ERROR, "%s", err.msg); return; }
@@ -578,8 +490,10 @@ void app_key(struct app *a, int key) {
         return;
     }
     if (!app_action_available(a, act)) {
-        app_msg(a, TS_WARN, "%s: needs the engine daemon (not available in this session)",
-                tui_keydefs[act - 1].help);
+        int weights = act == TA_COMMIT || act == TA_SENS || act == TA_EVAL_AB || act == TA_CALIB;
+        app_msg(a, TS_WARN, "%s: %s", tui_keydefs[act - 1].help,
+                weights && a->src->jobs.no_jobs_why[0] ? a->src->jobs.no_jobs_why
+                                                  : "needs the engine daemon (not available in this session)");
         return;
     }
     if (a->lay.too_small && act != TA_QUIT && act != TA_REPAINT) return;
@@ -625,17 +539,16 @@ void app_key(struct app *a, int key) {
     case TA_PATTERN: prompt_open(a, PR_TARGET, "re:"); break;
     case TA_PATTERN_IGN: prompt_open(a, PR_IGNORE, "re:"); break;
     case TA_WRITE:
-        prompt_open(a, PR_WRITE, a->src->recipe_path ? a->src->recipe_path : "recipe.yaml");
+        prompt_open(a, PR_WRITE, a->src->recipe.path ? a->src->recipe.path : "recipe.yaml");
         break;
     case TA_UNDO:
     case TA_REDO:
-        a->n_intent = a->check_node = 0;   /* what the edits asked is no longer what holds */
         if ((act == TA_UNDO ? a->src->ops->undo : a->src->ops->redo)(a->src, &err) != QT_OK)
             app_msg(a, TS_WARN, "%s", err.msg);
         else {
             app_source_changed(a);
             app_msg(a, TS_INFO, "%s: recipe version %d", act == TA_UNDO ? "undone" : "redone",
-                    a->src->recipe_version);
+                    a->src->recipe.version);
         }
         break;
     case TA_VARIANT_A:
@@ -650,10 +563,10 @@ void app_key(struct app *a, int key) {
     case TA_COMMIT:
         if (a->src->ops->job_submit(a->src, &err) != QT_OK) app_msg(a, TS_ERROR, "%s", err.msg);
         else {
-            a->src->saved_version = a->src->recipe_version;
-            app_msg(a, TS_INFO, "committed: %s%s job submitted (o: jobs)%s", a->src->commit_kind,
-                    a->src->commit_eval ? " + eval" : "",
-                    !strcmp(a->src->commit_kind, "eval") ? "; quantize jobs are not in this build" : "");
+            a->src->recipe.saved_version = a->src->recipe.version;
+            app_msg(a, TS_INFO, "committed: %s%s job submitted (o: jobs)%s", a->src->jobs.commit_kind,
+                    a->src->jobs.commit_eval ? " + eval" : "",
+                    !strcmp(a->src->jobs.commit_kind, "eval") ? "; quantize jobs are not in this build" : "");
         }
         break;
     case TA_SENS: {
@@ -680,11 +593,10 @@ void app_key(struct app *a, int key) {
 
 /* ---- the screen state kept in the session ---- */
 
+/* tui.json in the session's directory, as the daemon names it. */
 static int state_path(const struct app *a, char *buf, size_t n) {
-    char home[2048];
-    qt_err err;
-    if (!a->src->session[0] || qt_session_home(home, sizeof home, &err) != QT_OK) return -1;
-    snprintf(buf, n, "%s/sessions/%s/tui.json", home, a->src->session);
+    if (!a->src->session_dir[0]) return -1;
+    snprintf(buf, n, "%s/tui.json", a->src->session_dir);
     return 0;
 }
 

@@ -59,14 +59,10 @@ struct app {
     char search[256];
     /* dialog */
     enum dialog_kind dialog;
-    /* edits sent whose resolution has not come back: the scheme each edited
-     * node was given, so that keys pressed meanwhile build on it */
-    int n_intent;
-    int intent_node[256];             /* (n_intent) tree nodes */
-    char intent_scheme[256][48];      /* (n_intent) */
-    /* the last edit, reported when its resolution comes back */
-    int check_node, check_ignore, check_all_kept, check_multi;   /* check_node 0: none */
-    char check_want[48];
+    /* edits: the last answer reported (src->edit.seq); the pattern prompt's
+     * match count when it was accepted (-1: not in yet, then pat_gen's) */
+    int edit_seen;
+    int pat_count, pat_gen;
     /* compare cache: tensors whose schemes differ between variants A and B */
     int cmp_valid;
     int *cmp_diff;                    /* (n_cmp_diff) tensor indices whose schemes differ */

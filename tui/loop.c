@@ -128,7 +128,7 @@ static int wait_idle(struct app *a, int jobs) {
         app_draw(a);   /* a frame states its wishes (previews of the visible rows) */
         src_tick(s);
         if (jobs ? s->ops->idle(s) : !s->ops->pending(s)) return QT_OK;
-        if (qt_now() - t0 > 60) return QT_ERR;
+        if (qt_now() - t0 > 300) return QT_ERR;   /* generous: script runs happen on loaded machines */
         int fd = s->ops->fd(s);
         if (fd >= 0) {
             struct pollfd p = {fd, (short)(POLLIN | s->ops->events(s)), 0};
@@ -183,9 +183,17 @@ int tui_run_script(struct src *s, const struct tui_opts *o, const char *path, qt
                 rc = qt_err_set(err, "%s:%d: :size wants WxH", path, lineno);
             else
                 app_resize(&a, nw, nh);
+        } else if (!strncmp(p, ":trace ", 7)) {
+            /* a marker in the client's request trace (QTUNE_CLIENT_TRACE) */
+            const char *tr = getenv("QTUNE_CLIENT_TRACE");
+            int fd = tr && *tr ? open(tr, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600) : -1;
+            char mark[4200];
+            int len = snprintf(mark, sizeof mark, "# %s\n", p + 7);
+            if (fd >= 0 && write(fd, mark, (size_t)len) != len) rc = qt_err_set(err, "%s:%d: trace: cannot write", path, lineno);
+            if (fd >= 0) close(fd);
         } else if (!strcmp(p, ":wait-idle")) {
             if (wait_idle(&a, 1) != QT_OK)
-                rc = qt_err_set(err, "%s:%d: engine still busy after 60 s", path, lineno);
+                rc = qt_err_set(err, "%s:%d: engine still busy after 300 s", path, lineno);
         } else if (*p == ':') {
             rc = qt_err_set(err, "%s:%d: unknown command %s", path, lineno, p);
         } else {

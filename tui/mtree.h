@@ -8,6 +8,7 @@
 #define QT_TUI_MTREE_H
 #include <stdint.h>
 
+#include "recipe/tree.h"
 #include "source.h"
 
 struct mt_node {
@@ -32,6 +33,7 @@ struct mtree {
     int n_vis;
     int *vis;                 /* (n_vis) visible node indices in display order */
     int n_marked;
+    unsigned char *listed;    /* (model n_tensors) 1: a leaf of the tree (a quantizable weight) */
     const struct qt_model *model;  /* borrowed: the model the tree shows */
 };
 
@@ -39,7 +41,7 @@ struct mtree {
  * totals but not listed).  Returns QT_OK or QT_ERR when out of memory. */
 int mt_build(struct mtree *t, const struct src *s, qt_err *err);
 void mt_free(struct mtree *t);
-/* Recomputes aggregates from s->res and s->bytes_after. */
+/* Recomputes aggregates from s->resol.cur and s->bytes_after. */
 void mt_update(struct mtree *t, const struct src *s);
 /* Rebuilds the visible list after expand/collapse. */
 void mt_visible(struct mtree *t);

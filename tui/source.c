@@ -1,21 +1,22 @@
 /* source.c — the TUI's view of the engine: resolutions as the daemon sends
- * them (and their sums), recipe edits, the preview cache and what a frame
+ * them (and their sums), the preview cache and what a frame
  * wishes to be asked (source_daemon.c sends it). */
 #include "source.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cJSON.h>
 
-#include "eval/preview.h"
 #include "screen.h"
 
 /* ---- resolutions ---- */
 
 struct src_res *src_res_of(struct src *s, int slot) {
-    return slot == 0 ? &s->res : &s->vres[slot == 1 ? 0 : 1];
+    return slot == 0 ? &s->resol.cur : &s->resol.variant[slot == 1 ? 0 : 1];
 }
 
 void src_res_free(struct src_res *r) {
@@ -37,58 +38,29 @@ void src_res_finish(const struct src *s, struct src_res *r) {
         sum->params += qt_tensor_numel(t);
         sum->bytes_before += (int64_t)t->nbytes;
         sum->bytes_after += x->bytes;
-        /* bits per weight over the quantizable weights as the engine counts
-         * them (Linear weights but lm_head: qtune preview, resolve's total) */
-        if (qt_preview_quantizable(m, i)) {
-            sum->q_params += qt_tensor_numel(t);
-            sum->q_bytes_after += x->bytes;
-        }
         sum->n_quantized += x->quantized;
     }
+    /* bits per weight over the quantizable weights as the engine counts
+     * them (resolve's total: Linear weights but lm_head, as qtune preview) */
+    sum->q_params = r->total_params;
+    sum->q_bytes_after = r->total_bytes;
     sum->bpw = sum->q_params ? 8.0 * (double)sum->q_bytes_after / (double)sum->q_params : 0;
 }
 
 void src_recipe_changed(struct src *s) {
     qt_err err = {{0}};
-    s->lint_stale = s->deploy_stale = 1;
+    s->lint.stale = s->deploy.stale = 1;
     s->changed = 1;
     if (!s->ops->resolve_send) return;
-    if (s->ops->resolve_send(s, 0, s->recipe_text ? s->recipe_text : "", &err) == QT_OK) {
-        s->res_stale = 1;
+    if (s->ops->resolve_send(s, 0, s->recipe.text ? s->recipe.text : "", &err) == QT_OK) {
+        s->resol.stale = 1;
     } else {
-        s->res.state = RS_ERROR;
-        tui_strcpy(s->res.err, sizeof s->res.err, err.msg);
+        s->resol.cur.state = RS_ERROR;
+        tui_strcpy(s->resol.cur.err, sizeof s->resol.cur.err, err.msg);
     }
 }
 
 /* ---- edits ---- */
-
-/* Parses the current text into a fresh recipe to edit. */
-int src_edit_begin(struct src *s, struct qt_recipe **r, qt_err *err) {
-    const char *text = s->recipe_text ? s->recipe_text : "";
-    if (!*text) return qt_recipe_new(r, err);
-    return qt_recipe_parse(text, strlen(text), "recipe", r, err);
-}
-
-int src_edit_commit(struct src *s, struct qt_recipe *r, qt_err *err) {
-    size_t len;
-    char *text = qt_recipe_dump(r, &len, err);
-    qt_recipe_free(r);
-    if (!text) return QT_ERR;
-    int rc = QT_OK;
-    if (!s->recipe_text || strcmp(text, s->recipe_text)) rc = s->ops->recipe_set(s, text, err);
-    free(text);
-    return rc;
-}
-
-int src_add_pattern(struct src *s, const char *pattern, const char *scheme, qt_err *err) {
-    struct qt_recipe *r;
-    if (src_edit_begin(s, &r, err) != QT_OK) return QT_ERR;
-    int rc = scheme ? qt_recipe_set_scheme(r, pattern, scheme, err)
-                    : qt_recipe_add_ignore(r, pattern, err);
-    if (rc != QT_OK) { qt_recipe_free(r); return QT_ERR; }
-    return src_edit_commit(s, r, err);
-}
 
 const struct src_match *src_match_want(struct src *s, const char *pattern) {
     struct src_match *mt = &s->match;
@@ -102,21 +74,16 @@ const struct src_match *src_match_want(struct src *s, const char *pattern) {
 }
 
 int src_write_recipe(struct src *s, const char *path, qt_err *err) {
-    const char *text = s->recipe_text ? s->recipe_text : "";
-    char *fresh = NULL;
-    if (!*text) {   /* nothing edited yet: write the empty recipe as it would be saved */
-        struct qt_recipe *r;
-        size_t len;
-        if (qt_recipe_new(&r, err) != QT_OK) return QT_ERR;
-        fresh = qt_recipe_dump(r, &len, err);
-        qt_recipe_free(r);
-        if (!fresh) return QT_ERR;
-        text = fresh;
+    if (!s->ops->write_send) return qt_err_set(err, "write: not offered by this engine");
+    char abs[4096];
+    if (path[0] == '/') {
+        tui_strcpy(abs, sizeof abs, path);
+    } else {   /* the daemon's working directory is not ours */
+        char cwd[2048];
+        if (!getcwd(cwd, sizeof cwd)) return qt_err_set(err, "write: %s: %s", path, strerror(errno));
+        snprintf(abs, sizeof abs, "%s/%s", cwd, path);
     }
-    int rc = qt_write_file_atomic(path, text, strlen(text), err);
-    free(fresh);
-    if (rc == QT_OK) s->saved_version = s->recipe_version;
-    return rc;
+    return s->ops->write_send(s, abs, err);
 }
 
 const struct src_detail *src_detail_get(struct src *s, int tensor) {
@@ -135,10 +102,10 @@ static uint64_t prev_hash(int tensor, const char *scheme) {
 }
 
 static struct src_prev *prev_find(const struct src *s, int tensor, const char *scheme) {
-    if (!s->prev_cap) return NULL;
-    for (uint64_t k = prev_hash(tensor, scheme) & (uint64_t)(s->prev_cap - 1);;
-         k = (k + 1) & (uint64_t)(s->prev_cap - 1)) {
-        struct src_prev *e = &s->prev[k];
+    if (!s->preview.cap) return NULL;
+    for (uint64_t k = prev_hash(tensor, scheme) & (uint64_t)(s->preview.cap - 1);;
+         k = (k + 1) & (uint64_t)(s->preview.cap - 1)) {
+        struct src_prev *e = &s->preview.slots[k];
         if (e->tensor < 0) return NULL;
         if (e->tensor == tensor && !strcmp(e->scheme, scheme)) return e;
     }
@@ -149,14 +116,14 @@ struct src_prev *src_prev_slot(struct src *s, int tensor, const char *scheme);
 struct src_prev *src_prev_slot(struct src *s, int tensor, const char *scheme) {
     struct src_prev *e = prev_find(s, tensor, scheme);
     if (e) return e;
-    if ((s->prev_n + 1) * 10 > s->prev_cap * 7) {   /* grow at 70% */
-        int cap = s->prev_cap ? s->prev_cap * 2 : 1024;
-        struct src_prev *old = s->prev, *nw = malloc(sizeof *nw * (size_t)cap);
+    if ((s->preview.n + 1) * 10 > s->preview.cap * 7) {   /* grow at 70% */
+        int cap = s->preview.cap ? s->preview.cap * 2 : 1024;
+        struct src_prev *old = s->preview.slots, *nw = malloc(sizeof *nw * (size_t)cap);
         if (!nw) return NULL;
         for (int i = 0; i < cap; i++) nw[i].tensor = -1;
-        int oldcap = s->prev_cap;
-        s->prev = nw;
-        s->prev_cap = cap;
+        int oldcap = s->preview.cap;
+        s->preview.slots = nw;
+        s->preview.cap = cap;
         for (int i = 0; i < oldcap; i++) {
             if (old[i].tensor < 0) continue;
             uint64_t k = prev_hash(old[i].tensor, old[i].scheme) & (uint64_t)(cap - 1);
@@ -165,19 +132,19 @@ struct src_prev *src_prev_slot(struct src *s, int tensor, const char *scheme) {
         }
         free(old);
     }
-    uint64_t k = prev_hash(tensor, scheme) & (uint64_t)(s->prev_cap - 1);
-    while (s->prev[k].tensor >= 0) k = (k + 1) & (uint64_t)(s->prev_cap - 1);
-    e = &s->prev[k];
+    uint64_t k = prev_hash(tensor, scheme) & (uint64_t)(s->preview.cap - 1);
+    while (s->preview.slots[k].tensor >= 0) k = (k + 1) & (uint64_t)(s->preview.cap - 1);
+    e = &s->preview.slots[k];
     memset(e, 0, sizeof *e);
     e->tensor = tensor;
     tui_strcpy(e->scheme, sizeof e->scheme, scheme);
-    s->prev_n++;
+    s->preview.n++;
     return e;
 }
 
 void src_preview_clear(struct src *s) {
-    for (int i = 0; i < s->prev_cap; i++) s->prev[i].tensor = -1;
-    s->prev_n = 0;
+    for (int i = 0; i < s->preview.cap; i++) s->preview.slots[i].tensor = -1;
+    s->preview.n = 0;
     s->changed = 1;
 }
 
@@ -186,29 +153,29 @@ const struct src_prev *src_preview_get(const struct src *s, int tensor, const ch
 }
 
 void src_preview_want(struct src *s, int tensor, const char *scheme) {
-    if (!(s->caps & SRC_CAP_PREVIEW) || s->want_n >= 256 || !strcmp(scheme, "bf16")) return;
+    if (!(s->caps & SRC_CAP_PREVIEW) || s->preview.want_n >= 256 || !strcmp(scheme, "bf16")) return;
     const struct src_prev *e = prev_find(s, tensor, scheme);
     if (e && e->state != PV_NONE) return;
-    for (int i = 0; i < s->want_n; i++)
-        if (s->want_t[i] == tensor && !strcmp(s->want_s[i], scheme)) return;
-    s->want_t[s->want_n] = tensor;
-    tui_strcpy(s->want_s[s->want_n], sizeof s->want_s[0], scheme);
-    s->want_n++;
+    for (int i = 0; i < s->preview.want_n; i++)
+        if (s->preview.want_t[i] == tensor && !strcmp(s->preview.want_s[i], scheme)) return;
+    s->preview.want_t[s->preview.want_n] = tensor;
+    tui_strcpy(s->preview.want_s[s->preview.want_n], sizeof s->preview.want_s[0], scheme);
+    s->preview.want_n++;
 }
 
 void src_tick(struct src *s) {
     qt_err err = {{0}};
-    if ((s->caps & SRC_CAP_PREVIEW) && !s->prev_inflight && s->want_n && s->ops->preview_send) {
-        int n = s->want_n < 64 ? s->want_n : 64;
-        if (s->ops->preview_send(s, n, s->want_t, s->want_s, &err) == QT_OK) {
+    if ((s->caps & SRC_CAP_PREVIEW) && !s->preview.inflight && s->preview.want_n && s->ops->preview_send) {
+        int n = s->preview.want_n < 64 ? s->preview.want_n : 64;
+        if (s->ops->preview_send(s, n, s->preview.want_t, s->preview.want_s, &err) == QT_OK) {
             for (int i = 0; i < n; i++) {
-                struct src_prev *e = src_prev_slot(s, s->want_t[i], s->want_s[i]);
+                struct src_prev *e = src_prev_slot(s, s->preview.want_t[i], s->preview.want_s[i]);
                 if (e) e->state = PV_PENDING;
             }
-            s->prev_inflight = 1;
+            s->preview.inflight = 1;
         }
     }
-    s->want_n = 0;
+    s->preview.want_n = 0;
     if ((s->caps & SRC_CAP_HIST) && s->detail_want >= 0 && !s->detail_inflight && s->ops->detail_send &&
         s->detail_want != s->detail.tensor) {
         if (s->ops->detail_send(s, s->detail_want, &err) == QT_OK) {
@@ -227,39 +194,36 @@ void src_tick(struct src *s) {
             tui_strcpy(mt->err, sizeof mt->err, s->ops->match_send ? err.msg : "match: not offered by this engine");
         }
     }
-    if ((s->caps & SRC_CAP_LINT) && s->lint_stale && !s->lint_inflight && s->ops->lint_send) {
-        s->lint_stale = 0;
-        if (s->ops->lint_send(s, &err) == QT_OK) s->lint_inflight = 1;
+    if ((s->caps & SRC_CAP_LINT) && s->lint.stale && !s->lint.inflight && s->ops->lint_send) {
+        s->lint.stale = 0;
+        if (s->ops->lint_send(s, &err) == QT_OK) s->lint.inflight = 1;
     }
-    if ((s->caps & SRC_CAP_DEPLOY) && s->deploy_stale && !s->deploy_inflight && s->ops->deploy_send) {
-        s->deploy_stale = 0;
-        if (s->ops->deploy_send(s, s->deploy_gpu, &err) == QT_OK) s->deploy_inflight = 1;
+    if ((s->caps & SRC_CAP_DEPLOY) && s->deploy.stale && !s->deploy.inflight && s->ops->deploy_send) {
+        s->deploy.stale = 0;
+        if (s->ops->deploy_send(s, s->deploy.gpu, &err) == QT_OK) s->deploy.inflight = 1;
     }
 }
 
 void src_close(struct src *s) {
     if (!s) return;
     if (s->ops && s->ops->close) s->ops->close(s);
-    src_res_free(&s->res);
-    src_res_free(&s->vres[0]);
-    src_res_free(&s->vres[1]);
+    src_res_free(&s->resol.cur);
+    src_res_free(&s->resol.variant[0]);
+    src_res_free(&s->resol.variant[1]);
     qt_model_free(s->model);
-    free(s->recipe_text);
-    free(s->recipe_path);
-    free(s->variant[0]);
-    free(s->variant[1]);
-    free(s->jobs);
-    for (int i = 0; i < s->n_findings; i++) {
-        free(s->findings[i].message);
-        free(s->findings[i].tensors);
-    }
-    free(s->findings);
-    free(s->prev);
-    cJSON_Delete(s->deploy);
-    for (int i = 0; i < s->n_gpus; i++) free(s->gpus[i]);
-    free(s->gpus);
-    for (int i = 0; i < s->n_dkl; i++) free(s->dkl_name[i]);
-    free(s->dkl_name);
-    free(s->dkl);
+    free(s->recipe.text);
+    free(s->recipe.path);
+    free(s->recipe.variant[0]);
+    free(s->recipe.variant[1]);
+    free(s->jobs.list);
+    for (int i = 0; i < s->lint.n_findings; i++) free(s->lint.findings[i].message);
+    free(s->lint.findings);
+    free(s->preview.slots);
+    cJSON_Delete(s->deploy.result);
+    for (int i = 0; i < s->deploy.n_gpus; i++) free(s->deploy.gpus[i]);
+    free(s->deploy.gpus);
+    for (int i = 0; i < s->jobs.n_dkl; i++) free(s->jobs.dkl_name[i]);
+    free(s->jobs.dkl_name);
+    free(s->jobs.dkl);
     free(s);
 }

@@ -9,18 +9,18 @@
  * pending the screen shows what it had.  caps says which engine calls the
  * daemon answers; the UI hides what is not there.
  *
- * Recipe edits are made here with the recipe module's edit API
- * (qt_recipe_set_scheme / add_ignore / remove_ignore), then sent as one new
- * recipe text: one user action = one undo step.  What a text does to each
- * tensor (scheme, bytes, the entry deciding it) comes back from the daemon's
- * `resolve`. */
+ * The daemon owns the recipe: a key press that edits it sends one edit
+ * intent (the `edit` op: the nodes by their tree target and the action), and
+ * the answer carries the new recipe, its lint counts, the deployment
+ * estimate and the resolution as a change of the one before, so one key is
+ * one request and one history step.  What other texts do to each tensor
+ * (variants, undo) comes back from the daemon's `resolve`, paged. */
 #ifndef QT_TUI_SOURCE_H
 #define QT_TUI_SOURCE_H
 #include <stdint.h>
 
 #include "model/model.h"
 #include "base/qt.h"
-#include "recipe/recipe.h"
 
 enum {
     SRC_CAP_PREVIEW = 1,   /* per-(tensor, scheme) error statistics */
@@ -46,8 +46,8 @@ struct src_job {
 struct src_finding {
     char code[8], severity[8];
     char *message;
-    int n_tensors;
-    int *tensors;             /* (n_tensors) model tensor indices */
+    int n_tensors;            /* tensors it names */
+    int first;                /* the first one's model index (Enter jumps there), -1 */
 };
 
 /* What a recipe text comes to on this model (also used for variants): sums
@@ -87,6 +87,7 @@ struct src_res {
     struct src_tres *t;       /* (model->n_tensors) the last complete answer; NULL before one */
     int n_pats;
     struct src_pat *pats;     /* (n_pats) targets then ignores, per modifier */
+    int64_t total_params, total_bytes;   /* the answer's total: quantizable weights and their bytes after */
     struct src_summary sum;
 };
 
@@ -126,6 +127,22 @@ struct src_match {
     char err[200];            /* MT_ERROR: why (the pattern does not compile) */
 };
 
+/* The last edit intent as the engine answered it (app.c makes the message
+ * line of it). */
+struct src_edit {
+    int seq;                  /* bumped per answer; 0: none yet */
+    int ok;                   /* 0: refused, why holds the error */
+    int pattern;              /* 1: a target / ignore pattern was added */
+    int ignore;               /* the action was ignore (nodes) or ignore-pattern */
+    int all_kept;             /* ignore of kept nodes: they were un-ignored */
+    int multi;                /* more than one node */
+    int stepped;              /* 0: no node could take the step (why says why) */
+    char node[256];           /* the first node's target, or the pattern */
+    char scheme[48];          /* what it was asked to get */
+    char now[48];             /* what the first node resolves to after the edit */
+    char why[256];
+};
+
 struct src;
 
 struct src_ops {
@@ -140,8 +157,15 @@ struct src_ops {
     int (*idle)(struct src *s);
     /* Requests sent and not yet answered. */
     int (*pending)(struct src *s);
-    /* Replaces the recipe text (a new history step). */
-    int (*recipe_set)(struct src *s, const char *text, qt_err *err);
+    /* Sends an edit intent: action ("bits-", "ignore", "target" ...,
+     * recipe/edit.h) on n nodes named by their tree targets; scheme and
+     * pattern where the action takes them (NULL otherwise).  The answer
+     * lands in s->edit. */
+    int (*edit_send)(struct src *s, const char *action, int n, const char *const *nodes, const char *scheme,
+                     const char *pattern, qt_err *err);
+    /* Asks the engine to write the current recipe to path (answered with a
+     * note). */
+    int (*write_send)(struct src *s, const char *path, qt_err *err);
     int (*undo)(struct src *s, qt_err *err);
     int (*redo)(struct src *s, qt_err *err);
     int (*variant_store)(struct src *s, int slot, qt_err *err);   /* slot 0 = A, 1 = B */
@@ -171,71 +195,102 @@ struct src_ops {
     void (*close)(struct src *s);
 };
 
-struct src {
-    const struct src_ops *ops;
-    void *impl;
-    int caps;
-    char engine_state[48];    /* "local", "idle", "busy 1 job" ... */
-    char session[64];
-    /* model description (metadata: no weights are read by the TUI) */
-    struct qt_model *model;
-    char model_name[128];     /* last path component, for the status line */
-    /* the current recipe as the engine holds it */
-    char *recipe_text;
-    int recipe_version, can_undo, can_redo;
+/* The state the source keeps, one struct per concern. */
+
+/* The current recipe as the engine holds it, and the variants' texts. */
+struct src_recipe {
+    char *text;
+    int version, can_undo, can_redo;
     int saved_version;        /* version last written or committed */
-    char *recipe_path;        /* -r file, where `w` writes */
-    /* how the engine resolves it: the last complete answer; res_stale while
-     * the answer for the current text is on its way */
-    struct src_res res;
-    int res_stale;
-    /* variants A, B: texts (NULL when empty) and their resolutions */
-    char *variant[2];
-    struct src_res vres[2];
-    /* jobs and lint findings as last reported */
-    int n_jobs;
-    struct src_job *jobs;     /* (n_jobs) oldest first */
-    int n_findings;
-    struct src_finding *findings;  /* (n_findings) */
-    int changed;              /* set by the source, cleared by the UI after a redraw */
-    char note[256];           /* a message from the engine for the message line */
-    int note_err;             /* 1: the note is an error */
+    char *path;               /* -r file, where `w` writes */
+    char *variant[2];         /* variants A, B (NULL when empty) */
+};
+
+/* How the engine resolves the current recipe and the variants. */
+struct src_resolution {
+    struct src_res cur;       /* the last complete answer for the current recipe */
+    int stale;                /* the answer for the current text is on its way */
+    struct src_res variant[2];   /* variants A, B */
+};
+
+/* Jobs as last reported, what `c` submits, the last sensitivity scan. */
+struct src_jobs {
+    int n;
+    struct src_job *list;     /* (n) oldest first */
     char commit_kind[16];     /* job kind `c` submits ("" when commit is not offered) */
+    char no_jobs_why[64];     /* the engine's reason weight jobs are not offered ("" none) */
     int commit_eval;          /* 1: `c` also submits an eval job after the quantize job */
-    /* preview cache (SRC_CAP_PREVIEW): open addressing on (tensor, scheme) */
-    struct src_prev *prev;    /* (prev_cap) */
-    int prev_cap, prev_n;
-    int want_n;               /* this frame's wishes, visible rows first */
-    int want_t[256];          /* (want_n) tensors */
-    char want_s[256][48];     /* (want_n) schemes */
-    int prev_inflight;
-    /* lint (SRC_CAP_LINT) and deploy (SRC_CAP_DEPLOY), refreshed after each
-     * recipe change */
-    int lint_stale, lint_inflight, n_lint_errors, n_lint_warnings;
-    void *deploy;             /* cJSON result of the last deploy request, or NULL */
-    char deploy_gpu[48], deploy_err[200];
-    int deploy_stale, deploy_inflight;
-    /* the pattern prompt's live match count (src_match_want) */
-    struct src_match match;
-    /* weight statistics of the last tensor asked for (SRC_CAP_HIST) */
-    struct src_detail detail;
-    int detail_want, detail_inflight;
-    int n_gpus;
-    char **gpus;              /* (n_gpus) catalog names, for the deploy panel */
-    /* dKL per unit from the last finished sensitivity job */
     int can_sens;             /* the engine runs sensitivity jobs */
     int can_eval;             /* the engine runs eval jobs (eval_submit) */
     int n_dkl;
     char **dkl_name;          /* (n_dkl) module prefixes, "model.layers.1.self_attn" */
     double *dkl;              /* (n_dkl) mean KL increase with that unit alone quantized */
     char dkl_scheme[48];      /* the scheme the scan used */
-    /* calibration statistics (calib jobs): previews are asked with calib_path
-     * once calib_ready, and then carry rel_out */
-    int can_calib;            /* the engine runs calib jobs */
-    char calib_path[1024];    /* absolute path of the calibration text ("" when none) */
-    int calib_ready;          /* a calib job over calib_path is done */
-    int calib_job;            /* the newest calib job whose report was taken, 0 when none */
-    int calib_gen;            /* bumped when the statistics change (answers to older asks are dropped) */
+};
+
+/* The preview cache (SRC_CAP_PREVIEW): open addressing on (tensor, scheme),
+ * and this frame's wishes. */
+struct src_preview {
+    struct src_prev *slots;   /* (cap) */
+    int cap, n;
+    int want_n;               /* this frame's wishes, visible rows first */
+    int want_t[256];          /* (want_n) tensors */
+    char want_s[256][48];     /* (want_n) schemes */
+    int inflight;
+};
+
+/* Lint findings (SRC_CAP_LINT): from a lint answer or an edit's answer. */
+struct src_lint {
+    int stale, inflight, n_errors, n_warnings;
+    int n_findings;
+    struct src_finding *findings;  /* (n_findings) */
+};
+
+/* The deployment estimate (SRC_CAP_DEPLOY) and the GPU catalog's names. */
+struct src_deploy {
+    void *result;             /* cJSON result of the last deploy answer, or NULL */
+    char gpu[48], err[200];
+    int stale, inflight;
+    int n_gpus;
+    char **gpus;              /* (n_gpus) catalog names, for the deploy panel */
+};
+
+/* Calibration statistics (calib jobs): previews are asked with path once
+ * ready, and then carry rel_out. */
+struct src_calib {
+    int can;                  /* the engine runs calib jobs */
+    char path[1024];          /* absolute path of the calibration text ("" when none) */
+    int ready;                /* a calib job over path is done */
+    int job;                  /* the newest calib job whose report was taken, 0 when none */
+    int gen;                  /* bumped when the statistics change (answers to older asks are dropped) */
+};
+
+struct src {
+    const struct src_ops *ops;
+    void *impl;
+    int caps;
+    char engine_state[48];    /* "local", "idle", "busy 1 job" ... */
+    char session[64];
+    char session_dir[1024];   /* the session's directory, as the daemon says ("" when unknown) */
+    char device[96];          /* "NVIDIA H200 139.2 GiB free" on the CUDA backend, else "" */
+    /* the model as the daemon describes it (no file of it is opened here) */
+    struct qt_model *model;
+    char model_name[128];     /* last path component, for the status line */
+    struct src_recipe recipe;
+    struct src_resolution resol;
+    struct src_jobs jobs;
+    struct src_preview preview;
+    struct src_lint lint;
+    struct src_deploy deploy;
+    struct src_calib calib;
+    struct src_edit edit;     /* the last edit intent's answer */
+    struct src_match match;   /* the pattern prompt's live match count (src_match_want) */
+    /* weight statistics of the last tensor asked for (SRC_CAP_HIST) */
+    struct src_detail detail;
+    int detail_want, detail_inflight;
+    int changed;              /* set by the source, cleared by the UI after a redraw */
+    char note[256];           /* a message from the engine for the message line */
+    int note_err;             /* 1: the note is an error */
     int quit_ok;              /* after close: the engine was asked to stop */
 };
 
@@ -272,19 +327,12 @@ void src_res_free(struct src_res *r);
 
 /* ---- edits: each is one history step ---- */
 
-/* A recipe edit in several steps, one history entry: begin parses the
- * current text into *r (an empty recipe when there is none); commit dumps r,
- * frees it and sends the text when it changed. */
-int src_edit_begin(struct src *s, struct qt_recipe **r, qt_err *err);
-int src_edit_commit(struct src *s, struct qt_recipe *r, qt_err *err);
-
-/* Adds pattern as a target with scheme, or to ignore (scheme NULL). */
-int src_add_pattern(struct src *s, const char *pattern, const char *scheme, qt_err *err);
 /* What pattern matches, as the engine answers: returns s->match, whose
  * state is MT_PENDING until the answer for this text is in (src_tick asks,
  * one request in flight; answers for an older text are dropped). */
 const struct src_match *src_match_want(struct src *s, const char *pattern);
-/* Writes the current recipe to path (atomically). */
+/* Asks the engine to write the current recipe to path (atomically); a
+ * relative path is taken from this process's working directory. */
 int src_write_recipe(struct src *s, const char *path, qt_err *err);
 
 /* ---- previews, lint, deploy: asked for by the frame, answered later ---- */

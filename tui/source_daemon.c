@@ -1,12 +1,14 @@
 /* source_daemon.c — the source over the engine daemon (docs/protocol.md,
- * engine/client.h).  Requests are sent without waiting; replies and events
+ * daemon/client.h).  Requests are sent without waiting; replies and events
  * are applied in pump(), so the keyboard never waits for the engine.  Recipe
- * edits are applied optimistically (the text sent becomes the current text at
- * once) and confirmed by the reply and the `recipe` event. */
+ * edits are intents the daemon applies in order: a key pressed before the
+ * last answer came builds on the edits before it there, and each answer
+ * brings the recipe, lint counts, deployment and resolution it made. */
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,17 +16,17 @@
 
 #include <cJSON.h>
 
+#include "backend/cuda/cuda.h"
+#include "backend/select.h"
+#include "base/hmap.h"
 #include "daemon/client.h"
-#include "daemon/job.h"
 #include "screen.h"
-#include "sessions/session.h"
-#include "recipe/deploy.h"
 #include "source.h"
 
 struct src_prev *src_prev_slot(struct src *s, int tensor, const char *scheme);
 
 enum req_kind { RQ_RECIPE, RQ_VARIANT, RQ_VARIANT_GET, RQ_SUBMIT, RQ_CANCEL, RQ_PREVIEW, RQ_LINT,
-                RQ_DEPLOY, RQ_JOBGET, RQ_RESOLVE, RQ_DETAIL, RQ_MATCH, RQ_OTHER };
+                RQ_DEPLOY, RQ_JOBGET, RQ_RESOLVE, RQ_DETAIL, RQ_MATCH, RQ_EDIT, RQ_WRITE, RQ_OTHER };
 
 struct pending {
     int id;
@@ -64,7 +66,10 @@ struct dsrc {
     struct pending pend[64];
     int n_pend;
     int gone;
+    int n_edit;               /* edit intents sent and not answered */
     struct fetch fetch[3];    /* resolutions: current recipe, variant A, variant B */
+    int probe_fd, probe_pid;  /* the device probe child (backend/select.h), -1 when none */
+    int probe_jobs;           /* running jobs when it was started: a job's end probes again */
 };
 
 static const char *jstr(const cJSON *o, const char *k) {
@@ -86,9 +91,9 @@ static void note(struct src *s, int is_err, const char *msg) {
 static void set_state(struct src *s) {
     struct dsrc *d = s->impl;
     int running = 0, queued = 0;
-    for (int i = 0; i < s->n_jobs; i++) {
-        if (!strcmp(s->jobs[i].state, "running")) running++;
-        if (!strcmp(s->jobs[i].state, "queued")) queued++;
+    for (int i = 0; i < s->jobs.n; i++) {
+        if (!strcmp(s->jobs.list[i].state, "running")) running++;
+        if (!strcmp(s->jobs.list[i].state, "queued")) queued++;
     }
     if (d->gone) snprintf(s->engine_state, sizeof s->engine_state, "gone");
     else if (running || queued) snprintf(s->engine_state, sizeof s->engine_state, "busy %d job%s", running + queued, running + queued == 1 ? "" : "s");
@@ -97,15 +102,15 @@ static void set_state(struct src *s) {
 }
 
 static struct src_job *job_slot(struct src *s, int id) {
-    for (int i = 0; i < s->n_jobs; i++)
-        if (s->jobs[i].id == id) return &s->jobs[i];
-    struct src_job *j = realloc(s->jobs, sizeof *j * (size_t)(s->n_jobs + 1));
+    for (int i = 0; i < s->jobs.n; i++)
+        if (s->jobs.list[i].id == id) return &s->jobs.list[i];
+    struct src_job *j = realloc(s->jobs.list, sizeof *j * (size_t)(s->jobs.n + 1));
     if (!j) return NULL;
-    s->jobs = j;
-    memset(&j[s->n_jobs], 0, sizeof *j);
-    j[s->n_jobs].id = id;
-    j[s->n_jobs].eta = -1;
-    return &j[s->n_jobs++];
+    s->jobs.list = j;
+    memset(&j[s->jobs.n], 0, sizeof *j);
+    j[s->jobs.n].id = id;
+    j[s->jobs.n].eta = -1;
+    return &j[s->jobs.n++];
 }
 
 static void job_update(struct src *s, const cJSON *J) {
@@ -138,14 +143,15 @@ static void ask_job(struct src *s, int id) {
 /* A recipe result or event: text (may be null: fetch it), version, undo/redo. */
 static void recipe_update(struct src *s, const cJSON *r) {
     struct dsrc *d = s->impl;
+    if (d->n_edit && cJSON_GetObjectItem(r, "event")) return;   /* the edit's answer has the newer state */
     const cJSON *t = cJSON_GetObjectItem(r, "text");
-    s->recipe_version = (int)jnum(r, "version", s->recipe_version);
-    s->can_undo = cJSON_IsTrue(cJSON_GetObjectItem(r, "can_undo"));
-    s->can_redo = cJSON_IsTrue(cJSON_GetObjectItem(r, "can_redo"));
+    s->recipe.version = (int)jnum(r, "version", s->recipe.version);
+    s->recipe.can_undo = cJSON_IsTrue(cJSON_GetObjectItem(r, "can_undo"));
+    s->recipe.can_redo = cJSON_IsTrue(cJSON_GetObjectItem(r, "can_redo"));
     if (cJSON_IsString(t)) {
-        if (!s->recipe_text || strcmp(s->recipe_text, t->valuestring)) {
-            free(s->recipe_text);
-            s->recipe_text = qt_strdup(t->valuestring);
+        if (!s->recipe.text || strcmp(s->recipe.text, t->valuestring)) {
+            free(s->recipe.text);
+            s->recipe.text = qt_strdup(t->valuestring);
             src_recipe_changed(s);
         }
     } else if (d->c) {
@@ -198,7 +204,7 @@ static void resolve_done(struct src *s, int slot, int state, const char *why) {
         r->state = RS_ERROR;
         tui_strcpy(r->err, sizeof r->err, why);
     }
-    if (slot == 0) s->res_stale = 0;
+    if (slot == 0) s->resol.stale = 0;
     s->changed = 1;
 }
 
@@ -211,6 +217,63 @@ static void resolve_fail(struct src *s, int slot, const char *why) {
     f->inflight = 0;
     f->next = s->model->n_tensors;
     resolve_done(s, slot, RS_ERROR, why);
+}
+
+/* The patterns and total of a resolution answer (every resolve page
+ * carries them; the first page's are taken) into r. */
+static int pats_parse(struct src_res *r, const cJSON *res) {
+    const cJSON *arr = cJSON_GetObjectItem(res, "patterns"), *p, *tot = cJSON_GetObjectItem(res, "total");
+    r->total_params = (int64_t)jnum(tot, "params", 0);
+    r->total_bytes = (int64_t)jnum(tot, "bytes", 0);
+    free(r->pats);
+    r->n_pats = 0;
+    r->pats = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof *r->pats);
+    if (!r->pats) return QT_ERR;
+    cJSON_ArrayForEach(p, arr) {
+        struct src_pat *P = &r->pats[r->n_pats++];
+        tui_strcpy(P->text, sizeof P->text, jstr(p, "pattern"));
+        P->ignore = !strcmp(jstr(p, "kind"), "ignore");
+        tui_strcpy(P->group, sizeof P->group, jstr(p, "group"));
+        tui_strcpy(P->scheme, sizeof P->scheme, jstr(p, "scheme"));
+        P->matches = (int)jnum(p, "matches", 0);
+        P->first = -1;
+    }
+    return QT_OK;
+}
+
+/* Applies a compact answer's lists to r->t (n tensors): the k-th entry is
+ * tensor i[k] when the answer lists "i", else offset + k; schemes are
+ * indices into its "schemes".  Returns the entries applied, or -1 with why. */
+static int compact_apply(struct src_res *r, const cJSON *res, int n, const char **why) {
+    const cJSON *names = cJSON_GetObjectItem(res, "schemes");
+    const cJSON *ls = cJSON_GetObjectItem(res, "s"), *lp = cJSON_GetObjectItem(res, "p");
+    const cJSON *lb = cJSON_GetObjectItem(res, "b"), *lq = cJSON_GetObjectItem(res, "q");
+    const cJSON *li = cJSON_GetObjectItem(res, "i");
+    int n_names = cJSON_GetArraySize(names), got = cJSON_GetArraySize(ls);
+    if (!cJSON_IsArray(ls) || cJSON_GetArraySize(lp) != got || cJSON_GetArraySize(lb) != got ||
+        cJSON_GetArraySize(lq) != got || (li && cJSON_GetArraySize(li) != got)) {
+        *why = "resolve: the engine's compact answer is malformed";
+        return -1;
+    }
+    const char **sn = calloc((size_t)n_names + 1, sizeof *sn);   /* (n_names) */
+    if (!sn) { *why = "resolve: out of memory"; return -1; }
+    for (int k = 0; k < n_names; k++) sn[k] = cJSON_GetStringValue(cJSON_GetArrayItem(names, k));
+    int i = (int)jnum(res, "offset", 0);
+    const cJSON *ix = li ? li->child : NULL;
+    for (const cJSON *a = ls->child, *b = lp->child, *c = lb->child, *e = lq->child; a && b && c && e;
+         a = a->next, b = b->next, c = c->next, e = e->next, i++) {
+        int ti = ix ? (int)ix->valuedouble : i;
+        if (ix) ix = ix->next;
+        if (ti < 0 || ti >= n) continue;
+        struct src_tres *x = &r->t[ti];
+        int si = (int)a->valuedouble;
+        tui_strcpy(x->scheme, sizeof x->scheme, si >= 0 && si < n_names && sn[si] ? sn[si] : "bf16");
+        x->quantized = e->valuedouble != 0;
+        x->pattern = (int)b->valuedouble;
+        x->bytes = (int64_t)c->valuedouble;
+    }
+    free(sn);
+    return got;
 }
 
 /* A resolve page came back: stage it, ask for the next, or finish. */
@@ -233,46 +296,10 @@ static void resolve_reply(struct src *s, int slot, int gen, const cJSON *m) {
             st->t[i].bytes = (int64_t)s->model->tensors[i].nbytes;
         }
     }
-    if (!st->pats) {   /* every page carries the patterns: take the first */
-        const cJSON *arr = cJSON_GetObjectItem(res, "patterns"), *p;
-        st->pats = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof *st->pats);
-        if (!st->pats) { resolve_fail(s, slot, "resolve: out of memory"); return; }
-        cJSON_ArrayForEach(p, arr) {
-            struct src_pat *P = &st->pats[st->n_pats++];
-            tui_strcpy(P->text, sizeof P->text, jstr(p, "pattern"));
-            P->ignore = !strcmp(jstr(p, "kind"), "ignore");
-            tui_strcpy(P->group, sizeof P->group, jstr(p, "group"));
-            tui_strcpy(P->scheme, sizeof P->scheme, jstr(p, "scheme"));
-            P->matches = (int)jnum(p, "matches", 0);
-            P->first = -1;
-        }
-    }
-    /* compact form: tensors from offset in model order, one list per field,
-     * schemes as indices into the page's "schemes" */
-    const cJSON *names = cJSON_GetObjectItem(res, "schemes");
-    const cJSON *ls = cJSON_GetObjectItem(res, "s"), *lp = cJSON_GetObjectItem(res, "p");
-    const cJSON *lb = cJSON_GetObjectItem(res, "b"), *lq = cJSON_GetObjectItem(res, "q");
-    int n_names = cJSON_GetArraySize(names), got = cJSON_GetArraySize(ls);
-    if (!cJSON_IsArray(ls) || cJSON_GetArraySize(lp) != got || cJSON_GetArraySize(lb) != got ||
-        cJSON_GetArraySize(lq) != got) {
-        resolve_fail(s, slot, "resolve: the engine's compact answer is malformed");
-        return;
-    }
-    const char **sn = calloc((size_t)n_names + 1, sizeof *sn);   /* (n_names) */
-    if (!sn) { resolve_fail(s, slot, "resolve: out of memory"); return; }
-    for (int k = 0; k < n_names; k++) sn[k] = cJSON_GetStringValue(cJSON_GetArrayItem(names, k));
-    int i = (int)jnum(res, "offset", 0);
-    for (const cJSON *a = ls->child, *b = lp->child, *c = lb->child, *e = lq->child; a && b && c && e;
-         a = a->next, b = b->next, c = c->next, e = e->next, i++) {
-        if (i < 0 || i >= n) continue;
-        struct src_tres *x = &st->t[i];
-        int si = (int)a->valuedouble;
-        tui_strcpy(x->scheme, sizeof x->scheme, si >= 0 && si < n_names && sn[si] ? sn[si] : "bf16");
-        x->quantized = e->valuedouble != 0;
-        x->pattern = (int)b->valuedouble;
-        x->bytes = (int64_t)c->valuedouble;
-    }
-    free(sn);
+    if (!st->pats && pats_parse(st, res) != QT_OK) { resolve_fail(s, slot, "resolve: out of memory"); return; }
+    const char *why = NULL;
+    int got = compact_apply(st, res, n, &why);
+    if (got < 0) { resolve_fail(s, slot, why); return; }
     f->got += got;
     if (f->got < n && f->inflight + (f->next < n) > 0) {
         if (resolve_pages(s, slot, &err) != QT_OK) resolve_fail(s, slot, err.msg);
@@ -330,8 +357,8 @@ static void match_reply(struct src *s, int gen, const cJSON *m) {
 
 /* The statistics the previews were asked with are gone. */
 static void calib_lost(struct src *s, const char *why) {
-    s->calib_ready = 0;
-    s->calib_gen++;
+    s->calib.ready = 0;
+    s->calib.gen++;
     src_preview_clear(s);
     note(s, 1, why);
 }
@@ -343,241 +370,380 @@ static void calib_report(struct src *s, struct src_job *j, const cJSON *rep) {
     snprintf(j->result, sizeof j->result, "%lld tokens over %.160s%s", (long long)jnum(rep, "tokens", 0),
              strrchr(path, '/') ? strrchr(path, '/') + 1 : path,
              cJSON_IsTrue(cJSON_GetObjectItem(rep, "from_cache")) ? " (cached)" : "");
-    if (j->id < s->calib_job || !*path) return;
-    s->calib_job = j->id;
-    tui_strcpy(s->calib_path, sizeof s->calib_path, path);
-    s->calib_ready = 1;
-    s->calib_gen++;
+    if (j->id < s->calib.job || !*path) return;
+    s->calib.job = j->id;
+    tui_strcpy(s->calib.path, sizeof s->calib.path, path);
+    s->calib.ready = 1;
+    s->calib.gen++;
     src_preview_clear(s);
+}
+
+/* Takes an edit answer's resolution, a change of the one before the edit,
+ * when the shown one is that one (complete, nothing on its way, the same
+ * text: the answer's base hash); returns 0 when it cannot, and the text is
+ * then asked page by page. */
+static int delta_take(struct src *s, const cJSON *rd, const char *text) {
+    struct dsrc *d = s->impl;
+    struct fetch *f = &d->fetch[0];
+    struct src_res *r = &s->resol.cur;
+    int n = s->model->n_tensors;
+    if (!cJSON_IsObject(rd) || r->state != RS_OK || !r->t || !f->text || f->inflight || f->next < n) return 0;
+    char hex[24];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)qt_hash_bytes(f->text, strlen(f->text)));
+    if (strcmp(hex, jstr(rd, "base"))) return 0;
+    const cJSON *rm = cJSON_GetObjectItem(rd, "remap");
+    int n_old = r->n_pats, *remap = calloc((size_t)n_old + 1, sizeof *remap);   /* (n_old) */
+    char *copy = qt_strdup(text);
+    if (!remap || !copy || cJSON_GetArraySize(rm) != n_old) { free(remap); free(copy); return 0; }
+    for (int k = 0; k < n_old; k++) remap[k] = (int)cJSON_GetNumberValue(cJSON_GetArrayItem(rm, k));
+    struct src_res nr = {0};
+    const char *why = NULL;
+    nr.t = malloc(sizeof *nr.t * (size_t)(n + 1));
+    if (!nr.t || pats_parse(&nr, rd) != QT_OK) { free(remap); free(copy); src_res_free(&nr); return 0; }
+    memcpy(nr.t, r->t, sizeof *nr.t * (size_t)n);
+    for (int i = 0; i < n; i++) {   /* unchanged tensors: their pattern's new index */
+        int p = nr.t[i].pattern;
+        nr.t[i].pattern = p >= 0 && p < n_old ? remap[p] : -1;
+    }
+    free(remap);
+    if (compact_apply(&nr, rd, n, &why) < 0) { free(copy); src_res_free(&nr); return 0; }
+    src_res_finish(s, &nr);
+    nr.state = RS_OK;
+    src_res_free(r);
+    *r = nr;
+    free(f->text);
+    f->text = copy;
+    f->gen++;
+    s->resol.stale = 0;
+    return 1;
+}
+
+/* Lint findings and counts: a lint answer (findings name their tensors) or
+ * an edit answer's lint (each finding's count and first tensor index). */
+static void lint_take(struct src *s, const cJSON *res) {
+    for (int f = 0; f < s->lint.n_findings; f++) free(s->lint.findings[f].message);
+    free(s->lint.findings);
+    s->lint.findings = NULL;
+    s->lint.n_findings = 0;
+    const cJSON *arr = cJSON_GetObjectItem(res, "findings"), *f;
+    int n = cJSON_GetArraySize(arr), k = 0;
+    s->lint.findings = n ? calloc((size_t)n, sizeof *s->lint.findings) : NULL;
+    cJSON_ArrayForEach(f, arr) {
+        if (!s->lint.findings) break;
+        struct src_finding *F = &s->lint.findings[k++];
+        tui_strcpy(F->code, sizeof F->code, jstr(f, "code"));
+        tui_strcpy(F->severity, sizeof F->severity, jstr(f, "severity"));
+        F->message = qt_strdup(jstr(f, "message"));
+        const cJSON *tl = cJSON_GetObjectItem(f, "tensors");
+        if (cJSON_IsArray(tl)) {
+            const cJSON *t0 = cJSON_GetArrayItem(tl, 0);
+            F->n_tensors = cJSON_GetArraySize(tl);
+            F->first = cJSON_IsString(t0) ? qt_model_find_index(s->model, t0->valuestring) : -1;
+        } else {
+            F->n_tensors = (int)jnum(f, "tensors", 0);
+            F->first = (int)jnum(f, "first", -1);
+        }
+    }
+    s->lint.n_findings = k;
+    s->lint.n_errors = (int)jnum(res, "errors", 0);
+    s->lint.n_warnings = (int)jnum(res, "warnings", 0);
+}
+
+/* An edit intent's answer: the new recipe, what the edit asked and got,
+ * lint counts, deployment and the resolution. */
+static void edit_reply(struct src *s, const cJSON *m) {
+    struct dsrc *d = s->impl;
+    struct src_edit *E = &s->edit;
+    if (d->n_edit > 0) d->n_edit--;
+    E->seq++;
+    s->changed = 1;
+    if (!cJSON_IsTrue(cJSON_GetObjectItem(m, "ok"))) {
+        E->ok = 0;
+        tui_strcpy(E->why, sizeof E->why, jstr(m, "error"));
+        return;
+    }
+    const cJSON *res = cJSON_GetObjectItem(m, "result");
+    E->ok = 1;
+    E->all_kept = cJSON_IsTrue(cJSON_GetObjectItem(res, "all_kept"));
+    E->stepped = !cJSON_GetObjectItem(res, "why");
+    tui_strcpy(E->scheme, sizeof E->scheme, jstr(res, "scheme"));
+    tui_strcpy(E->now, sizeof E->now, jstr(res, "now"));
+    tui_strcpy(E->why, sizeof E->why, jstr(res, "why"));
+    s->recipe.version = (int)jnum(res, "version", s->recipe.version);
+    s->recipe.can_undo = cJSON_IsTrue(cJSON_GetObjectItem(res, "can_undo"));
+    s->recipe.can_redo = cJSON_IsTrue(cJSON_GetObjectItem(res, "can_redo"));
+    const char *text = jstr(res, "text");
+    if (s->recipe.text && !strcmp(s->recipe.text, text)) return;   /* nothing changed */
+    free(s->recipe.text);
+    s->recipe.text = qt_strdup(text);
+    const cJSON *lint = cJSON_GetObjectItem(res, "lint"), *dp = cJSON_GetObjectItem(res, "deploy");
+    if (!delta_take(s, cJSON_GetObjectItem(res, "resolve"), text)) {
+        src_recipe_changed(s);   /* pages, and lint and deploy as for any new text */
+        return;
+    }
+    if (cJSON_IsObject(lint)) {
+        lint_take(s, lint);
+    } else {
+        s->lint.stale = 1;
+    }
+    /* the estimate is for the GPU the deploy panel showed when the key was
+     * pressed: ask again if it has changed since */
+    if (cJSON_IsObject(dp) && !strcmp(jstr(cJSON_GetObjectItem(dp, "gpu"), "name"), s->deploy.gpu)) {
+        cJSON_Delete(s->deploy.result);
+        s->deploy.result = cJSON_Duplicate(dp, 1);
+        s->deploy.err[0] = 0;
+    } else {
+        s->deploy.stale = 1;
+    }
+}
+
+/* ---- replies: one handler per request kind (the reply table below) */
+
+/* The reply's result when it succeeded, else NULL. */
+static const cJSON *ok_result(const cJSON *m) {
+    return cJSON_IsTrue(cJSON_GetObjectItem(m, "ok")) ? cJSON_GetObjectItem(m, "result") : NULL;
+}
+
+static void on_resolve(struct src *s, const struct pending *p, const cJSON *m) { resolve_reply(s, p->slot, p->gen, m); }
+static void on_edit(struct src *s, const struct pending *p, const cJSON *m) { (void)p; edit_reply(s, m); }
+static void on_detail(struct src *s, const struct pending *p, const cJSON *m) { (void)p; detail_reply(s, m); }
+static void on_match(struct src *s, const struct pending *p, const cJSON *m) { match_reply(s, p->gen, m); }
+
+static void on_preview(struct src *s, const struct pending *p, const cJSON *m) {
+    struct dsrc *d = s->impl;
+    s->preview.inflight = 0;
+    s->changed = 1;
+    if (p->gen != s->calib.gen) return;   /* asked before the statistics changed */
+    const cJSON *res = ok_result(m), *r;
+    if (!res && s->calib.ready && !strncmp(jstr(m, "error"), "preview: calib:", 15)) {
+        /* the statistics are gone (another model, a cleared cache):
+         * previews without them, and say why */
+        calib_lost(s, jstr(m, "error"));
+        return;
+    }
+    if (!res) {   /* the whole request failed: say so per pair */
+        for (int i = 0; i < d->pv_n; i++) {
+            struct src_prev *e = src_prev_slot(s, d->pv_t[i], d->pv_s[i]);
+            if (e) { e->state = PV_ERROR; tui_strcpy(e->err, sizeof e->err, jstr(m, "error")); }
+        }
+        return;
+    }
+    int i = 0;
+    cJSON_ArrayForEach(r, cJSON_GetObjectItem(res, "results")) {
+        if (i >= d->pv_n) break;
+        struct src_prev *e = src_prev_slot(s, d->pv_t[i], d->pv_s[i]);
+        i++;
+        if (!e) continue;
+        if (cJSON_GetObjectItem(r, "error")) {
+            e->state = PV_ERROR;
+            tui_strcpy(e->err, sizeof e->err, jstr(r, "error"));
+            continue;
+        }
+        e->state = PV_OK;
+        e->rel_rmse = jnum(r, "rel_rmse", 0);
+        e->sqnr_db = jnum(r, "sqnr_db", 1e9);   /* null: exact */
+        e->max_abs = jnum(r, "max_abs", 0);
+        const cJSON *ro = cJSON_GetObjectItem(r, "rel_out");
+        e->has_out = cJSON_IsNumber(ro);
+        e->rel_out = e->has_out ? ro->valuedouble : 0;
+        e->bytes = (int64_t)jnum(r, "bytes", 0);
+    }
+}
+
+static void on_lint(struct src *s, const struct pending *p, const cJSON *m) {
+    (void)p;
+    const cJSON *res = ok_result(m);
+    s->lint.inflight = 0;
+    if (!res) { note(s, 1, jstr(m, "error")); return; }
+    lint_take(s, res);
+    s->changed = 1;
+}
+
+static void on_deploy(struct src *s, const struct pending *p, const cJSON *m) {
+    (void)p;
+    const cJSON *res = ok_result(m);
+    s->deploy.inflight = 0;
+    cJSON_Delete(s->deploy.result);
+    s->deploy.result = res ? cJSON_Duplicate(res, 1) : NULL;
+    tui_strcpy(s->deploy.err, sizeof s->deploy.err, res ? "" : jstr(m, "error"));
+    s->changed = 1;
+}
+
+/* A finished job's report, one line for the jobs panel (and the dKL
+ * column, the calibration statistics, the variants' KL). */
+static void on_job_get(struct src *s, const struct pending *p, const cJSON *m) {
+    struct dsrc *d = s->impl;
+    const cJSON *res = ok_result(m);
+    if (!res) return;
+    struct src_job *j = job_slot(s, p->slot);
+    const cJSON *rep = cJSON_GetObjectItem(res, "report");
+    const char *rt = cJSON_GetStringValue(cJSON_GetObjectItem(res, "recipe"));
+    if (j && rt) {
+        j->recipe_hash = src_text_hash(rt);
+        j->recipe_known = 1;
+    }
+    s->changed = 1;
+    if (!j || !cJSON_IsObject(rep)) return;
+    const cJSON *kld = cJSON_GetObjectItem(rep, "kld");
+    const cJSON *units = cJSON_GetObjectItem(rep, "units");
+    if (!strcmp(j->kind, "calib")) {
+        calib_report(s, j, rep);
+    } else if (cJSON_IsArray(units)) {   /* sensitivity: keep dKL per unit for the tree */
+        for (int i = 0; i < s->jobs.n_dkl; i++) free(s->jobs.dkl_name[i]);
+        free(s->jobs.dkl_name);
+        free(s->jobs.dkl);
+        int n = cJSON_GetArraySize(units), k = 0;
+        s->jobs.dkl_name = calloc((size_t)n + 1, sizeof *s->jobs.dkl_name);
+        s->jobs.dkl = calloc((size_t)n + 1, sizeof *s->jobs.dkl);
+        const cJSON *u;
+        cJSON_ArrayForEach(u, units) {
+            if (!s->jobs.dkl_name || !s->jobs.dkl) break;
+            s->jobs.dkl_name[k] = qt_strdup(jstr(u, "name"));
+            s->jobs.dkl[k++] = jnum(u, "dkl", 0);
+        }
+        s->jobs.n_dkl = k;
+        tui_strcpy(s->jobs.dkl_scheme, sizeof s->jobs.dkl_scheme, *jstr(rep, "scheme") ? jstr(rep, "scheme") : d->sens_scheme);
+        const cJSON *top = cJSON_GetArrayItem(units, 0);
+        snprintf(j->result, sizeof j->result, "dKL of %d groups at %s; worst %s %.4g", k, s->jobs.dkl_scheme,
+                 top ? jstr(top, "name") : "-", top ? jnum(top, "dkl", 0) : 0);
+    } else if (kld) {
+        j->has_kl = 1;
+        j->kl = jnum(kld, "mean", 0);
+        j->same_top = jnum(rep, "same_top_p", 0);
+        double pb = jnum(rep, "ppl_base", 0);
+        j->ppl_ratio = pb > 0 ? jnum(rep, "ppl_q", 0) / pb : 0;
+        snprintf(j->result, sizeof j->result, "KL %.4g +- %.2g  same top %.1f%%  PPL %.3g -> %.3g",
+                 jnum(kld, "mean", 0), jnum(kld, "stderr", 0), 100 * jnum(rep, "same_top_p", 0),
+                 jnum(rep, "ppl_base", 0), jnum(rep, "ppl_q", 0));
+    } else if (cJSON_GetObjectItem(rep, "out")) {
+        snprintf(j->result, sizeof j->result, "wrote %.200s", jstr(rep, "out"));
+    }
+}
+
+/* recipe_get, undo, redo: the recipe state; a refusal says why and the
+ * shown state is fetched again. */
+static void on_recipe(struct src *s, const struct pending *p, const cJSON *m) {
+    (void)p;
+    struct dsrc *d = s->impl;
+    const cJSON *res = ok_result(m);
+    if (res) { recipe_update(s, res); return; }
+    note(s, 1, jstr(m, "error"));
+    if (d->c && d->n_pend < 64) {
+        cJSON *q = cJSON_CreateObject();
+        cJSON_AddStringToObject(q, "op", "recipe_get");
+        qt_err err;
+        int nid = qt_client_send(d->c, q, &err);
+        if (nid > 0) d->pend[d->n_pend++] = (struct pending){nid, RQ_RECIPE, 0, 0};
+    }
+}
+
+static void on_write(struct src *s, const struct pending *p, const cJSON *m) {
+    (void)p;
+    const cJSON *res = ok_result(m);
+    if (!res) { note(s, 1, jstr(m, "error")); return; }
+    s->recipe.saved_version = (int)jnum(res, "version", s->recipe.saved_version);
+    char b[300];
+    snprintf(b, sizeof b, "wrote %.280s", jstr(res, "path"));
+    note(s, 0, b);
+}
+
+/* Stored: fetch the text the daemon stored, for the compare panel. */
+static void on_variant(struct src *s, const struct pending *p, const cJSON *m) {
+    struct dsrc *d = s->impl;
+    if (!ok_result(m)) { note(s, 1, jstr(m, "error")); return; }
+    if (!d->c || d->n_pend >= 64) return;
+    cJSON *q = cJSON_CreateObject();
+    cJSON_AddStringToObject(q, "op", "variant_get");
+    cJSON_AddStringToObject(q, "slot", p->slot ? "B" : "A");
+    qt_err err;
+    int nid = qt_client_send(d->c, q, &err);
+    if (nid > 0) d->pend[d->n_pend++] = (struct pending){nid, RQ_VARIANT_GET, p->slot, 0};
+}
+
+static void on_variant_get(struct src *s, const struct pending *p, const cJSON *m) {
+    struct dsrc *d = s->impl;
+    const cJSON *res = ok_result(m);
+    if (!res) { note(s, 1, jstr(m, "error")); return; }
+    int slot = p->slot;
+    const cJSON *t = cJSON_GetObjectItem(res, "text");
+    free(s->recipe.variant[slot]);
+    s->recipe.variant[slot] = cJSON_IsString(t) ? qt_strdup(t->valuestring) : NULL;
+    qt_err err;
+    if (!s->recipe.variant[slot]) {
+        d->fetch[slot + 1].gen++;   /* an answer on its way is for nothing */
+        free(d->fetch[slot + 1].text);
+        d->fetch[slot + 1].text = NULL;
+        src_res_free(&s->resol.variant[slot]);
+    } else if (d_resolve_send(s, slot + 1, s->recipe.variant[slot], &err) != QT_OK) {
+        s->resol.variant[slot].state = RS_ERROR;
+        tui_strcpy(s->resol.variant[slot].err, sizeof s->resol.variant[slot].err, err.msg);
+    }
+}
+
+/* job_submit, job_cancel: the job as it is now. */
+static void on_job(struct src *s, const struct pending *p, const cJSON *m) {
+    (void)p;
+    const cJSON *res = ok_result(m);
+    if (!res) { note(s, 1, jstr(m, "error")); return; }
+    const cJSON *J = cJSON_GetObjectItem(res, "job");
+    job_update(s, J);
+    char b[128];
+    snprintf(b, sizeof b, "job %d (%s): %s", (int)jnum(J, "id", 0), jstr(J, "kind"), jstr(J, "state"));
+    note(s, 0, b);
+}
+
+static void on_other(struct src *s, const struct pending *p, const cJSON *m) {
+    (void)p;
+    if (!ok_result(m)) note(s, 1, jstr(m, "error"));
+}
+
+/* What each reply does to the source, by the kind of its request. */
+static void (*const on_reply[RQ_OTHER + 1])(struct src *s, const struct pending *p, const cJSON *m) = {
+    [RQ_RECIPE] = on_recipe,   [RQ_VARIANT] = on_variant, [RQ_VARIANT_GET] = on_variant_get,
+    [RQ_SUBMIT] = on_job,      [RQ_CANCEL] = on_job,      [RQ_PREVIEW] = on_preview,
+    [RQ_LINT] = on_lint,       [RQ_DEPLOY] = on_deploy,   [RQ_JOBGET] = on_job_get,
+    [RQ_RESOLVE] = on_resolve, [RQ_DETAIL] = on_detail,   [RQ_MATCH] = on_match,
+    [RQ_EDIT] = on_edit,       [RQ_WRITE] = on_write,     [RQ_OTHER] = on_other,
+};
+
+/* An event: jobs, progress, the recipe changed (by any client). */
+static void on_event(struct src *s, const cJSON *m, const char *ev) {
+    if (!strcmp(ev, "recipe")) recipe_update(s, m);
+    else if (!strcmp(ev, "job")) {
+        const cJSON *J = cJSON_GetObjectItem(m, "job");
+        job_update(s, J);
+        int jid = (int)jnum(J, "id", 0);
+        struct src_job *sj = job_slot(s, jid);
+        if (!strcmp(jstr(J, "state"), "done")) ask_job(s, jid);
+        else if (sj && !strcmp(sj->kind, "eval") && !sj->recipe_asked) ask_job(s, jid);   /* its recipe */
+    }
+    else if (!strcmp(ev, "progress")) {
+        struct src_job *j = job_slot(s, (int)jnum(m, "job", 0));
+        if (j) {
+            j->done = jnum(m, "done", j->done);
+            j->total = jnum(m, "total", j->total);
+            j->rate = jnum(m, "rate", 0);
+            j->eta = jnum(m, "eta", -1);
+            tui_strcpy(j->stage, sizeof j->stage, jstr(m, "stage"));
+        }
+    }
+    s->changed = 1;
 }
 
 static void handle(struct src *s, const cJSON *m) {
     struct dsrc *d = s->impl;
     const char *ev = cJSON_GetStringValue(cJSON_GetObjectItem(m, "event"));
-    if (ev) {
-        if (!strcmp(ev, "recipe")) recipe_update(s, m);
-        else if (!strcmp(ev, "job")) {
-            const cJSON *J = cJSON_GetObjectItem(m, "job");
-            job_update(s, J);
-            int jid = (int)jnum(J, "id", 0);
-            struct src_job *sj = job_slot(s, jid);
-            if (!strcmp(jstr(J, "state"), "done")) ask_job(s, jid);
-            else if (sj && !strcmp(sj->kind, "eval") && !sj->recipe_asked) ask_job(s, jid);   /* its recipe */
-        }
-        else if (!strcmp(ev, "progress")) {
-            struct src_job *j = job_slot(s, (int)jnum(m, "job", 0));
-            if (j) {
-                j->done = jnum(m, "done", j->done);
-                j->total = jnum(m, "total", j->total);
-                j->rate = jnum(m, "rate", 0);
-                j->eta = jnum(m, "eta", -1);
-                tui_strcpy(j->stage, sizeof j->stage, jstr(m, "stage"));
-            }
-        }
-        s->changed = 1;
-        return;
-    }
+    if (ev) { on_event(s, m, ev); return; }
     const cJSON *idv = cJSON_GetObjectItem(m, "id");
     int id = cJSON_IsNumber(idv) ? idv->valueint : -1;
-    enum req_kind kind = RQ_OTHER;
-    int slot = 0, gen = 0;
+    struct pending p = {id, RQ_OTHER, 0, 0};
     for (int i = 0; i < d->n_pend; i++) {
         if (d->pend[i].id != id) continue;
-        kind = d->pend[i].kind;
-        slot = d->pend[i].slot;
-        gen = d->pend[i].gen;
+        p = d->pend[i];
         d->pend[i] = d->pend[--d->n_pend];
         break;
     }
-    if (kind == RQ_RESOLVE) { resolve_reply(s, slot, gen, m); return; }
-    if (kind == RQ_DETAIL) { detail_reply(s, m); return; }
-    if (kind == RQ_MATCH) { match_reply(s, gen, m); return; }
-    if (kind == RQ_PREVIEW && gen != s->calib_gen) {   /* asked before the statistics changed */
-        s->prev_inflight = 0;
-        s->changed = 1;
-        return;
-    }
-    if (!cJSON_IsTrue(cJSON_GetObjectItem(m, "ok"))) {
-        if (kind == RQ_PREVIEW && s->calib_ready &&
-            !strncmp(jstr(m, "error"), "preview: calib:", 15)) {
-            /* the statistics are gone (another model, a cleared cache):
-             * previews without them, and say why */
-            calib_lost(s, jstr(m, "error"));
-            s->prev_inflight = 0;
-            return;
-        }
-        if (kind == RQ_PREVIEW) {   /* the whole request failed: say so per pair */
-            for (int i = 0; i < d->pv_n; i++) {
-                struct src_prev *e = src_prev_slot(s, d->pv_t[i], d->pv_s[i]);
-                if (e) { e->state = PV_ERROR; tui_strcpy(e->err, sizeof e->err, jstr(m, "error")); }
-            }
-            s->prev_inflight = 0;
-            s->changed = 1;
-            return;
-        }
-        if (kind == RQ_LINT) s->lint_inflight = 0;
-        if (kind == RQ_DEPLOY) {
-            s->deploy_inflight = 0;
-            tui_strcpy(s->deploy_err, sizeof s->deploy_err, jstr(m, "error"));
-            cJSON_Delete(s->deploy);
-            s->deploy = NULL;
-            s->changed = 1;
-            return;
-        }
-        if (kind == RQ_JOBGET) return;
-        note(s, 1, jstr(m, "error"));
-        if (kind == RQ_RECIPE && d->c) {   /* our optimistic text is wrong: fetch the truth */
-            cJSON *q = cJSON_CreateObject();
-            cJSON_AddStringToObject(q, "op", "recipe_get");
-            qt_err err;
-            int nid = qt_client_send(d->c, q, &err);
-            if (nid > 0 && d->n_pend < 64) d->pend[d->n_pend++] = (struct pending){nid, RQ_RECIPE, 0, 0};
-        }
-        return;
-    }
-    const cJSON *res = cJSON_GetObjectItem(m, "result");
-    if (kind == RQ_PREVIEW) {
-        const cJSON *r;
-        int i = 0;
-        cJSON_ArrayForEach(r, cJSON_GetObjectItem(res, "results")) {
-            if (i >= d->pv_n) break;
-            struct src_prev *e = src_prev_slot(s, d->pv_t[i], d->pv_s[i]);
-            i++;
-            if (!e) continue;
-            if (cJSON_GetObjectItem(r, "error")) {
-                e->state = PV_ERROR;
-                tui_strcpy(e->err, sizeof e->err, jstr(r, "error"));
-                continue;
-            }
-            e->state = PV_OK;
-            e->rel_rmse = jnum(r, "rel_rmse", 0);
-            e->sqnr_db = jnum(r, "sqnr_db", 1e9);   /* null: exact */
-            e->max_abs = jnum(r, "max_abs", 0);
-            const cJSON *ro = cJSON_GetObjectItem(r, "rel_out");
-            e->has_out = cJSON_IsNumber(ro);
-            e->rel_out = e->has_out ? ro->valuedouble : 0;
-            e->bytes = (int64_t)jnum(r, "bytes", 0);
-        }
-        s->prev_inflight = 0;
-        s->changed = 1;
-        return;
-    }
-    if (kind == RQ_LINT) {
-        for (int f = 0; f < s->n_findings; f++) {
-            free(s->findings[f].message);
-            free(s->findings[f].tensors);
-        }
-        free(s->findings);
-        s->findings = NULL;
-        s->n_findings = 0;
-        const cJSON *arr = cJSON_GetObjectItem(res, "findings"), *f;
-        int n = cJSON_GetArraySize(arr), k = 0;
-        s->findings = n ? calloc((size_t)n, sizeof *s->findings) : NULL;
-        cJSON_ArrayForEach(f, arr) {
-            if (!s->findings) break;
-            struct src_finding *F = &s->findings[k++];
-            tui_strcpy(F->code, sizeof F->code, jstr(f, "code"));
-            tui_strcpy(F->severity, sizeof F->severity, jstr(f, "severity"));
-            F->message = qt_strdup(jstr(f, "message"));
-            const cJSON *tl = cJSON_GetObjectItem(f, "tensors"), *tn;
-            F->tensors = calloc((size_t)cJSON_GetArraySize(tl) + 1, sizeof *F->tensors);
-            cJSON_ArrayForEach(tn, tl) {
-                int ti = cJSON_IsString(tn) ? qt_model_find_index(s->model, tn->valuestring) : -1;
-                if (ti >= 0 && F->tensors) F->tensors[F->n_tensors++] = ti;
-            }
-        }
-        s->n_findings = k;
-        s->n_lint_errors = (int)jnum(res, "errors", 0);
-        s->n_lint_warnings = (int)jnum(res, "warnings", 0);
-        s->lint_inflight = 0;
-        s->changed = 1;
-        return;
-    }
-    if (kind == RQ_DEPLOY) {
-        cJSON_Delete(s->deploy);
-        s->deploy = cJSON_Duplicate(res, 1);
-        s->deploy_err[0] = 0;
-        s->deploy_inflight = 0;
-        s->changed = 1;
-        return;
-    }
-    if (kind == RQ_JOBGET) {   /* a finished job's report, one line for the jobs panel */
-        struct src_job *j = job_slot(s, slot);
-        const cJSON *rep = cJSON_GetObjectItem(res, "report");
-        const char *rt = cJSON_GetStringValue(cJSON_GetObjectItem(res, "recipe"));
-        if (j && rt) {
-            j->recipe_hash = src_text_hash(rt);
-            j->recipe_known = 1;
-        }
-        if (j && cJSON_IsObject(rep)) {
-            const cJSON *kld = cJSON_GetObjectItem(rep, "kld");
-            const cJSON *units = cJSON_GetObjectItem(rep, "units");
-            if (!strcmp(j->kind, "calib")) {
-                calib_report(s, j, rep);
-            } else if (cJSON_IsArray(units)) {   /* sensitivity: keep dKL per unit for the tree */
-                for (int i = 0; i < s->n_dkl; i++) free(s->dkl_name[i]);
-                free(s->dkl_name);
-                free(s->dkl);
-                int n = cJSON_GetArraySize(units), k = 0;
-                s->dkl_name = calloc((size_t)n + 1, sizeof *s->dkl_name);
-                s->dkl = calloc((size_t)n + 1, sizeof *s->dkl);
-                const cJSON *u;
-                cJSON_ArrayForEach(u, units) {
-                    if (!s->dkl_name || !s->dkl) break;
-                    s->dkl_name[k] = qt_strdup(jstr(u, "name"));
-                    s->dkl[k++] = jnum(u, "dkl", 0);
-                }
-                s->n_dkl = k;
-                tui_strcpy(s->dkl_scheme, sizeof s->dkl_scheme,
-                           *jstr(rep, "scheme") ? jstr(rep, "scheme") : d->sens_scheme);
-                const cJSON *top = cJSON_GetArrayItem(units, 0);
-                snprintf(j->result, sizeof j->result, "dKL of %d groups at %s; worst %s %.4g", k,
-                         s->dkl_scheme, top ? jstr(top, "name") : "-", top ? jnum(top, "dkl", 0) : 0);
-            } else if (kld) {
-                j->has_kl = 1;
-                j->kl = jnum(kld, "mean", 0);
-                j->same_top = jnum(rep, "same_top_p", 0);
-                double pb = jnum(rep, "ppl_base", 0);
-                j->ppl_ratio = pb > 0 ? jnum(rep, "ppl_q", 0) / pb : 0;
-                snprintf(j->result, sizeof j->result, "KL %.4g +- %.2g  same top %.1f%%  PPL %.3g -> %.3g",
-                         jnum(kld, "mean", 0), jnum(kld, "stderr", 0), 100 * jnum(rep, "same_top_p", 0),
-                         jnum(rep, "ppl_base", 0), jnum(rep, "ppl_q", 0));
-            } else if (cJSON_GetObjectItem(rep, "out"))
-                snprintf(j->result, sizeof j->result, "wrote %.200s", jstr(rep, "out"));
-        }
-        s->changed = 1;
-        return;
-    }
-    if (kind == RQ_RECIPE) recipe_update(s, res);
-    else if (kind == RQ_VARIANT && d->c && d->n_pend < 64) {
-        /* stored: fetch the text the daemon stored, for the compare panel */
-        cJSON *q = cJSON_CreateObject();
-        cJSON_AddStringToObject(q, "op", "variant_get");
-        cJSON_AddStringToObject(q, "slot", slot ? "B" : "A");
-        qt_err err;
-        int nid = qt_client_send(d->c, q, &err);
-        if (nid > 0) d->pend[d->n_pend++] = (struct pending){nid, RQ_VARIANT_GET, slot, 0};
-    } else if (kind == RQ_VARIANT_GET) {
-        const cJSON *t = cJSON_GetObjectItem(res, "text");
-        free(s->variant[slot]);
-        s->variant[slot] = cJSON_IsString(t) ? qt_strdup(t->valuestring) : NULL;
-        qt_err err;
-        if (!s->variant[slot]) {
-            d->fetch[slot + 1].gen++;   /* an answer on its way is for nothing */
-            free(d->fetch[slot + 1].text);
-            d->fetch[slot + 1].text = NULL;
-            src_res_free(&s->vres[slot]);
-        } else if (d_resolve_send(s, slot + 1, s->variant[slot], &err) != QT_OK) {
-            s->vres[slot].state = RS_ERROR;
-            tui_strcpy(s->vres[slot].err, sizeof s->vres[slot].err, err.msg);
-        }
-    } else if (kind == RQ_SUBMIT || kind == RQ_CANCEL) {
-        const cJSON *J = cJSON_GetObjectItem(res, "job");
-        job_update(s, J);
-        char b[128];
-        snprintf(b, sizeof b, "job %d (%s): %s", (int)jnum(J, "id", 0), jstr(J, "kind"), jstr(J, "state"));
-        note(s, 0, b);
-    }
+    on_reply[p.kind](s, &p, m);
     s->changed = 1;
 }
 
@@ -591,9 +757,31 @@ static short d_events(struct src *s) {
     return d->gone ? 0 : qt_client_poll_events(d->c);
 }
 
+/* The status line's device and free memory: a forked probe at open and
+ * after each job ends (the TUI itself never opens the GPU). */
+static void device_probe(struct src *s) {
+    struct dsrc *d = s->impl;
+    int running = 0;
+    for (int i = 0; i < s->jobs.n; i++) running += !strcmp(s->jobs.list[i].state, "running");
+    if (d->probe_fd >= 0) {
+        char line[96];
+        int r = qt_backend_probe_poll(d->probe_fd, d->probe_pid, line, sizeof line);
+        if (r == 0) return;
+        d->probe_fd = d->probe_pid = -1;
+        if (r == 1 && strcmp(line, s->device)) {
+            tui_strcpy(s->device, sizeof s->device, line);
+            s->changed = 1;
+        }
+    } else if (running < d->probe_jobs && s->device[0]) {
+        d->probe_fd = qt_backend_probe_start(&d->probe_pid);
+    }
+    d->probe_jobs = running;
+}
+
 static int d_pump(struct src *s) {
     struct dsrc *d = s->impl;
     if (d->gone) return 0;
+    device_probe(s);
     qt_err err = {{0}};
     int gone = qt_client_pump(d->c, &err) != QT_OK;
     for (cJSON *m; (m = qt_client_next(d->c)); cJSON_Delete(m)) handle(s, m);
@@ -606,10 +794,10 @@ static int d_pump(struct src *s) {
     if (gone) {
         d->gone = 1;
         d->n_pend = 0;
-        s->prev_inflight = s->lint_inflight = s->deploy_inflight = s->detail_inflight = 0;
+        s->preview.inflight = s->lint.inflight = s->deploy.inflight = s->detail_inflight = 0;
         s->match.sent = 0;
         for (int k = 0; k < 3; k++) d->fetch[k].inflight = 0;
-        s->res_stale = 0;   /* no answer will come: show what there is */
+        s->resol.stale = 0;   /* no answer will come: show what there is */
         if (s->detail.state == DT_PENDING) s->detail.tensor = -1;
         note(s, 1, "engine: connection closed (the daemon has gone)");
     }
@@ -626,8 +814,8 @@ static int d_pending(struct src *s) {
 static int d_idle(struct src *s) {
     struct dsrc *d = s->impl;
     if (d->gone || d->n_pend) return d->gone;
-    for (int i = 0; i < s->n_jobs; i++)
-        if (!strcmp(s->jobs[i].state, "running") || !strcmp(s->jobs[i].state, "queued")) return 0;
+    for (int i = 0; i < s->jobs.n; i++)
+        if (!strcmp(s->jobs.list[i].state, "running") || !strcmp(s->jobs.list[i].state, "queued")) return 0;
     return 1;
 }
 
@@ -657,26 +845,39 @@ static cJSON *op(const char *name) {
     return r;
 }
 
-static int d_recipe_set(struct src *s, const char *text, qt_err *err) {
-    cJSON *r = op("recipe_set");
-    cJSON_AddStringToObject(r, "text", text);
-    if (send_req(s, r, RQ_RECIPE, err) != QT_OK) return QT_ERR;
-    free(s->recipe_text);   /* optimistic: the next edit builds on this text */
-    s->recipe_text = qt_strdup(text);
-    s->recipe_version++;
-    s->can_undo = 1;
-    s->can_redo = 0;
-    src_recipe_changed(s);
+static int d_edit_send(struct src *s, const char *action, int n, const char *const *nodes, const char *scheme,
+                       const char *pattern, qt_err *err) {
+    struct dsrc *d = s->impl;
+    cJSON *r = op("edit");
+    cJSON_AddStringToObject(r, "action", action);
+    cJSON *nl = cJSON_AddArrayToObject(r, "nodes");
+    for (int i = 0; i < n; i++) cJSON_AddItemToArray(nl, cJSON_CreateString(nodes[i]));
+    if (scheme) cJSON_AddStringToObject(r, "scheme", scheme);
+    if (pattern) cJSON_AddStringToObject(r, "pattern", pattern);
+    if (s->deploy.gpu[0]) cJSON_AddStringToObject(r, "gpu", s->deploy.gpu);
+    if (send_req(s, r, RQ_EDIT, err) != QT_OK) return QT_ERR;
+    d->n_edit++;
+    struct src_edit *E = &s->edit;
+    E->pattern = pattern != NULL;
+    E->ignore = !strcmp(action, "ignore") || !strcmp(action, "ignore-pattern");
+    E->multi = n > 1;
+    tui_strcpy(E->node, sizeof E->node, pattern ? pattern : n ? nodes[0] : "");
     return QT_OK;
 }
 
+static int d_write_send(struct src *s, const char *path, qt_err *err) {
+    cJSON *r = op("recipe_write");
+    cJSON_AddStringToObject(r, "path", path);
+    return send_req(s, r, RQ_WRITE, err);
+}
+
 static int d_undo(struct src *s, qt_err *err) {
-    if (!s->can_undo) return qt_err_set(err, "undo: nothing to undo");
+    if (!s->recipe.can_undo) return qt_err_set(err, "undo: nothing to undo");
     return send_req(s, op("undo"), RQ_RECIPE, err);
 }
 
 static int d_redo(struct src *s, qt_err *err) {
-    if (!s->can_redo) return qt_err_set(err, "redo: nothing to redo");
+    if (!s->recipe.can_redo) return qt_err_set(err, "redo: nothing to redo");
     return send_req(s, op("redo"), RQ_RECIPE, err);
 }
 
@@ -691,7 +892,7 @@ static int d_variant_store(struct src *s, int slot, qt_err *err) {
 static cJSON *submit_req(struct src *s, const char *kind) {
     cJSON *r = op("job_submit");
     cJSON_AddStringToObject(r, "kind", kind);
-    cJSON_AddStringToObject(r, "text", s->recipe_text ? s->recipe_text : "");
+    cJSON_AddStringToObject(r, "text", s->recipe.text ? s->recipe.text : "");
     cJSON_AddObjectToObject(r, "params");
     return r;
 }
@@ -701,28 +902,17 @@ static cJSON *submit_req(struct src *s, const char *kind) {
  * far as this engine has them. */
 static int d_job_submit(struct src *s, qt_err *err) {
     struct dsrc *d = s->impl;
-    if (!s->commit_kind[0]) return qt_err_set(err, "commit: no job kind to run in this build");
-    if (!strcmp(s->commit_kind, "test")) {
+    if (!s->jobs.commit_kind[0]) return qt_err_set(err, "commit: no job kind to run in this build");
+    if (!strcmp(s->jobs.commit_kind, "test")) {
         cJSON *r = submit_req(s, "test"), *p = cJSON_GetObjectItem(r, "params");
         cJSON_AddNumberToObject(p, "steps", 20);
         cJSON_AddNumberToObject(p, "step_ms", 50);
         return send_req(s, r, RQ_SUBMIT, err);
     }
-    if (!strcmp(s->commit_kind, "quantize")) {
-        char home[PATH_MAX], out[PATH_MAX + 256];
-        qt_err e2;
-        if (qt_session_home(home, sizeof home, &e2) != QT_OK) return qt_err_set(err, "%s", e2.msg);
-        /* checkpoints live in the session: checkpoints/v<recipe version>[-N] */
-        snprintf(out, sizeof out, "%s/sessions/%s/checkpoints", home, s->session);
-        if (mkdir(out, 0755) != 0 && errno != EEXIST) return qt_err_set(err, "commit: %s: %s", out, strerror(errno));
-        struct stat st;
-        snprintf(out, sizeof out, "%s/sessions/%s/checkpoints/v%d", home, s->session, s->recipe_version);
-        for (int k = 2; stat(out, &st) == 0 && k < 1000; k++)
-            snprintf(out, sizeof out, "%s/sessions/%s/checkpoints/v%d-%d", home, s->session, s->recipe_version, k);
+    if (!strcmp(s->jobs.commit_kind, "quantize")) {   /* the daemon puts it in the session's checkpoints/ */
         cJSON *r = submit_req(s, "quantize");
-        cJSON_AddStringToObject(cJSON_GetObjectItem(r, "params"), "out", out);
         if (send_req(s, r, RQ_SUBMIT, err) != QT_OK) return QT_ERR;
-        if (!s->commit_eval) return QT_OK;
+        if (!s->jobs.commit_eval) return QT_OK;
     }
     cJSON *e = submit_req(s, "eval");
     cJSON_AddStringToObject(cJSON_GetObjectItem(e, "params"), "data", d->eval_data);
@@ -741,7 +931,7 @@ static int d_sens_submit(struct src *s, const char *scheme, qt_err *err) {
 
 static int d_eval_submit(struct src *s, const char *text, qt_err *err) {
     struct dsrc *d = s->impl;
-    if (!s->can_eval) return qt_err_set(err, "eval: no eval jobs in this build");
+    if (!s->jobs.can_eval) return qt_err_set(err, "eval: no eval jobs in this build");
     cJSON *r = submit_req(s, "eval");
     cJSON_ReplaceItemInObject(r, "text", cJSON_CreateString(text ? text : ""));
     cJSON_AddStringToObject(cJSON_GetObjectItem(r, "params"), "data", d->eval_data);
@@ -750,9 +940,9 @@ static int d_eval_submit(struct src *s, const char *text, qt_err *err) {
 
 static int d_calib_submit(struct src *s, const char *path, qt_err *err) {
     struct dsrc *d = s->impl;
-    if (!s->can_calib) return qt_err_set(err, "calibration: needs a model with weights and an engine with calib jobs");
+    if (!s->calib.can) return qt_err_set(err, "calibration: needs a model with weights and an engine with calib jobs");
     char abs[PATH_MAX];
-    if (!path) path = d->calib_want[0] ? d->calib_want : s->calib_path[0] ? s->calib_path : NULL;
+    if (!path) path = d->calib_want[0] ? d->calib_want : s->calib.path[0] ? s->calib.path : NULL;
     if (!path) {
         if (!qt_share_find("data/calib.txt", abs, sizeof abs))
             return qt_err_set(err, "calibration: no calibration text (share/data/calib.txt; qtune open --calib FILE)");
@@ -788,8 +978,8 @@ static int d_preview_send(struct src *s, int n, const int *tensors, char (*schem
         tui_strcpy(d->pv_s[i], sizeof d->pv_s[i], schemes[i]);
     }
     d->pv_n = n;
-    if (s->calib_ready && s->calib_path[0]) cJSON_AddStringToObject(r, "calib", s->calib_path);
-    return send_req_gen(s, r, RQ_PREVIEW, 0, s->calib_gen, err);
+    if (s->calib.ready && s->calib.path[0]) cJSON_AddStringToObject(r, "calib", s->calib.path);
+    return send_req_gen(s, r, RQ_PREVIEW, 0, s->calib.gen, err);
 }
 
 /* Asks how text resolves into slot (0 current recipe, 1 A, 2 B): page 0
@@ -829,13 +1019,13 @@ static int d_detail_send(struct src *s, int tensor, qt_err *err) {
 
 static int d_lint_send(struct src *s, qt_err *err) {
     cJSON *r = op("lint");
-    cJSON_AddStringToObject(r, "text", s->recipe_text ? s->recipe_text : "");
+    cJSON_AddStringToObject(r, "text", s->recipe.text ? s->recipe.text : "");
     return send_req(s, r, RQ_LINT, err);
 }
 
 static int d_deploy_send(struct src *s, const char *gpu, qt_err *err) {
     cJSON *r = op("deploy");
-    cJSON_AddStringToObject(r, "text", s->recipe_text ? s->recipe_text : "");
+    cJSON_AddStringToObject(r, "text", s->recipe.text ? s->recipe.text : "");
     if (gpu && *gpu) cJSON_AddStringToObject(r, "gpu", gpu);
     return send_req(s, r, RQ_DEPLOY, err);
 }
@@ -844,6 +1034,10 @@ static void d_close(struct src *s) {
     struct dsrc *d = s->impl;
     if (!d) return;
     if (d->c) qt_client_close(d->c);
+    if (d->probe_fd >= 0) {
+        close(d->probe_fd);
+        if (d->probe_pid > 0) waitpid(d->probe_pid, NULL, 0);
+    }
     for (int k = 0; k < 3; k++) {
         free(d->fetch[k].text);
         src_res_free(&d->fetch[k].stage);
@@ -855,7 +1049,7 @@ static void d_close(struct src *s) {
 static const struct src_ops daemon_ops = {
     .name = "daemon",
     .fd = d_fd, .events = d_events, .pump = d_pump, .idle = d_idle, .pending = d_pending,
-    .recipe_set = d_recipe_set, .undo = d_undo, .redo = d_redo,
+    .edit_send = d_edit_send, .write_send = d_write_send, .undo = d_undo, .redo = d_redo,
     .variant_store = d_variant_store,
     .job_submit = d_job_submit, .job_cancel = d_job_cancel,
     .preview_send = d_preview_send, .lint_send = d_lint_send, .deploy_send = d_deploy_send,
@@ -867,8 +1061,8 @@ static const struct src_ops daemon_ops = {
 int src_shutdown_idle(struct src *s) {
     struct dsrc *d = s->impl;
     int busy = 0;
-    for (int i = 0; i < s->n_jobs; i++)
-        if (!strcmp(s->jobs[i].state, "running") || !strcmp(s->jobs[i].state, "queued")) busy++;
+    for (int i = 0; i < s->jobs.n; i++)
+        if (!strcmp(s->jobs.list[i].state, "running") || !strcmp(s->jobs.list[i].state, "queued")) busy++;
     if (!d || d->gone || d->inproc || busy || s->ops != &daemon_ops) return busy;
     qt_err err;
     cJSON *r = op("shutdown");
@@ -877,43 +1071,56 @@ int src_shutdown_idle(struct src *s) {
     return 0;
 }
 
-/* Which engine calls the daemon serves: each is tried once at startup; an
- * answer (even an error about the input) means yes, "not available in this
- * build" (or any failure) means the UI does not offer it. */
-static void probe(struct src *s, struct dsrc *d) {
-    qt_err err = {{0}};
-    if (!s->model->metadata_only) {
-        int ti = -1;
-        for (int i = 0; i < s->model->n_tensors && ti < 0; i++)
-            if (qt_recipe_quantizable(&s->model->tensors[i]) && qt_role_is_linear(s->model->tensors[i].role)) ti = i;
-        if (ti >= 0) {
-            cJSON *r = op("preview"), *pairs = cJSON_AddArrayToObject(r, "pairs"), *p = cJSON_CreateArray();
-            cJSON_AddItemToArray(p, cJSON_CreateString(s->model->tensors[ti].name));
-            cJSON_AddItemToArray(p, cJSON_CreateString("int8-ch-sym"));
-            cJSON_AddItemToArray(pairs, p);
-            cJSON *res = qt_client_call(d->c, r, 30000, &err);
-            if (res) s->caps |= SRC_CAP_PREVIEW;
-            cJSON_Delete(res);
-        }
+/* Whether the daemon's hello lists op and, on a model with (weights) or
+ * without weights, can answer it. */
+static int has_op(const cJSON *h, const char *name, int weights) {
+    const cJSON *o;
+    cJSON_ArrayForEach(o, cJSON_GetObjectItem(h, "ops"))
+        if (!strcmp(jstr(o, "op"), name)) return weights || strcmp(jstr(o, "needs"), "weights");
+    return 0;
+}
+
+/* Whether the daemon's hello lists job kind as runnable here. */
+static int can_run(const cJSON *h, const char *kind, int weights) {
+    const cJSON *o;
+    cJSON_ArrayForEach(o, cJSON_GetObjectItem(h, "job_kinds"))
+        if (!strcmp(jstr(o, "kind"), kind))
+            return cJSON_IsTrue(cJSON_GetObjectItem(o, "runnable")) &&
+                   (weights || !cJSON_IsTrue(cJSON_GetObjectItem(o, "needs_weights")));
+    return 0;
+}
+
+/* What the UI offers: the engine's capabilities as its hello lists them
+ * (ops and job kinds), on a model with or without weights; the GPU
+ * catalog's names for the deploy panel. */
+static void capabilities(struct src *s, struct dsrc *d, const cJSON *h, int weights) {
+    s->caps = (has_op(h, "job_submit", weights) ? SRC_CAP_JOBS : 0) | (d->inproc ? 0 : SRC_CAP_DETACH) |
+              (has_op(h, "detail", weights) ? SRC_CAP_HIST : 0) | (has_op(h, "preview", weights) ? SRC_CAP_PREVIEW : 0);
+    if (has_op(h, "lint", weights)) s->caps |= SRC_CAP_LINT, s->lint.stale = 1;
+    if (has_op(h, "deploy", weights)) s->caps |= SRC_CAP_DEPLOY, s->deploy.stale = 1;
+    qt_err err;
+    cJSON *g = has_op(h, "gpus", weights) ? qt_client_call(d->c, op("gpus"), 30000, &err) : NULL;
+    const cJSON *names = cJSON_GetObjectItem(g, "gpus"), *v;
+    s->deploy.gpus = calloc((size_t)cJSON_GetArraySize(names) + 1, sizeof *s->deploy.gpus);
+    cJSON_ArrayForEach(v, names)
+        if (s->deploy.gpus && cJSON_IsString(v)) s->deploy.gpus[s->deploy.n_gpus++] = qt_strdup(v->valuestring);
+    tui_strcpy(s->deploy.gpu, sizeof s->deploy.gpu, jstr(g, "default"));
+    cJSON_Delete(g);
+    /* what `c` submits: quantize + eval, as far as this engine has them;
+     * else the `test` job kind when the daemon offers it (QTUNE_TEST_JOBS=1) */
+    int can_q = can_run(h, "quantize", weights);
+    int can_e = can_run(h, "eval", weights) && qt_share_find("data/eval.txt", d->eval_data, sizeof d->eval_data);
+    s->calib.can = can_run(h, "calib", weights);
+    s->jobs.can_eval = can_e;
+    s->jobs.can_sens = can_run(h, "sensitivity", weights) && d->eval_data[0];
+    if (can_q) {
+        snprintf(s->jobs.commit_kind, sizeof s->jobs.commit_kind, "quantize");
+        s->jobs.commit_eval = can_e;
+    } else if (can_e) {
+        snprintf(s->jobs.commit_kind, sizeof s->jobs.commit_kind, "eval");
+    } else if (can_run(h, "test", weights)) {
+        snprintf(s->jobs.commit_kind, sizeof s->jobs.commit_kind, "test");
     }
-    cJSON *res = qt_client_call(d->c, op("lint"), 30000, &err);
-    if (res) s->caps |= SRC_CAP_LINT, s->lint_stale = 1;
-    cJSON_Delete(res);
-    /* the GPU catalog (names for the deploy panel), as qtune deploy finds it */
-    struct qt_gpu_catalog cat;
-    int have = qt_gpu_catalog_load_default(NULL, &cat, &err) == QT_OK;
-    if (have) {
-        s->gpus = calloc((size_t)cat.n + 1, sizeof *s->gpus);
-        for (int i = 0; s->gpus && i < cat.n; i++) s->gpus[s->n_gpus++] = qt_strdup(cat.g[i].name);
-        const struct qt_gpu *h = qt_gpu_find(&cat, "H100-80G");
-        tui_strcpy(s->deploy_gpu, sizeof s->deploy_gpu, h ? h->name : cat.n ? cat.g[0].name : "");
-        qt_gpu_catalog_free(&cat);
-    }
-    cJSON *q = op("deploy");
-    if (s->deploy_gpu[0]) cJSON_AddStringToObject(q, "gpu", s->deploy_gpu);
-    res = qt_client_call(d->c, q, 30000, &err);
-    if (res) s->caps |= SRC_CAP_DEPLOY, s->deploy_stale = 1;
-    cJSON_Delete(res);
 }
 
 /* Synchronous call at startup (before the first frame). */
@@ -929,6 +1136,8 @@ int src_open_daemon(const char *model_path, const char *recipe_path, const char 
     s->ops = &daemon_ops;
     s->impl = d;
     d->inproc = inproc;
+    d->probe_fd = d->probe_pid = -1;
+    if (qt_cuda_compiled()) d->probe_fd = qt_backend_probe_start(&d->probe_pid);
     s->detail.tensor = s->detail_want = -1;
     char name[128];
     if (session) {
@@ -953,6 +1162,7 @@ int src_open_daemon(const char *model_path, const char *recipe_path, const char 
     if (qt_client_connect(name, inproc ? QT_CLIENT_INPROC : QT_CLIENT_START, -1, &d->c, err) != QT_OK)
         goto fail;
     const cJSON *h = qt_client_hello(d->c);
+    tui_strcpy(s->session_dir, sizeof s->session_dir, jstr(h, "dir"));   /* session paths come from sessions/ */
     const char *have = cJSON_GetStringValue(cJSON_GetObjectItem(h, "model"));
     char abs[PATH_MAX];
     if (model_path) {
@@ -962,13 +1172,21 @@ int src_open_daemon(const char *model_path, const char *recipe_path, const char 
             cJSON_AddStringToObject(r, "model", abs);
             cJSON *res = call(d, r, err);
             if (!res) goto fail;
+            const char *why = cJSON_GetStringValue(cJSON_GetObjectItem(res, "jobs_unavailable"));
+            tui_strcpy(s->jobs.no_jobs_why, sizeof s->jobs.no_jobs_why, why ? why : "");
             cJSON_Delete(res);
+        } else {
+            const char *why = cJSON_GetStringValue(cJSON_GetObjectItem(h, "jobs_unavailable"));
+            tui_strcpy(s->jobs.no_jobs_why, sizeof s->jobs.no_jobs_why, why ? why : "");
         }
     } else {
+        const char *why = cJSON_GetStringValue(cJSON_GetObjectItem(h, "jobs_unavailable"));
+        tui_strcpy(s->jobs.no_jobs_why, sizeof s->jobs.no_jobs_why, why ? why : "");
         if (!have) { qt_err_set(err, "session %s: no model (qtune open MODEL -s %s)", name, name); goto fail; }
         tui_strcpy(abs, sizeof abs, have);
     }
-    if (qt_model_open(abs, &s->model, err) != QT_OK) goto fail;
+    /* the model as the daemon describes it: this process opens no files */
+    if (qt_client_model(d->c, &s->model, err) != QT_OK) goto fail;
     {
         const char *b = strrchr(abs, '/');
         tui_strcpy(s->model_name, sizeof s->model_name, b ? b + 1 : abs);
@@ -978,69 +1196,47 @@ int src_open_daemon(const char *model_path, const char *recipe_path, const char 
     const cJSON *j;
     cJSON_ArrayForEach(j, cJSON_GetObjectItem(h, "jobs")) job_update(s, j);
     /* reports of jobs that finished while no one watched (the last 16) */
-    for (int i = s->n_jobs > 16 ? s->n_jobs - 16 : 0; i < s->n_jobs; i++) {
-        if (strcmp(s->jobs[i].state, "done") && strcmp(s->jobs[i].kind, "eval")) continue;
-        s->jobs[i].recipe_asked = 1;
+    for (int i = s->jobs.n > 16 ? s->jobs.n - 16 : 0; i < s->jobs.n; i++) {
+        if (strcmp(s->jobs.list[i].state, "done") && strcmp(s->jobs.list[i].kind, "eval")) continue;
+        s->jobs.list[i].recipe_asked = 1;
         cJSON *q = op("job_get");
-        cJSON_AddNumberToObject(q, "job", s->jobs[i].id);
-        if (send_req_slot(s, q, RQ_JOBGET, s->jobs[i].id, err) != QT_OK) goto fail;
+        cJSON_AddNumberToObject(q, "job", s->jobs.list[i].id);
+        if (send_req_slot(s, q, RQ_JOBGET, s->jobs.list[i].id, err) != QT_OK) goto fail;
     }
     if (recipe_path) {
         size_t len;
         char *text = qt_read_file(recipe_path, &len, err);
         if (!text) goto fail;
-        struct qt_recipe *r;
-        if (qt_recipe_parse(text, len, recipe_path, &r, err) != QT_OK) { free(text); goto fail; }
-        qt_recipe_free(r);
         cJSON *q = op("recipe_set");
         cJSON_AddStringToObject(q, "text", text);
+        cJSON_AddStringToObject(q, "check", recipe_path);   /* refused with FILE:LINE:COL when it does not parse */
         free(text);
         cJSON *res = call(d, q, err);
         if (!res) goto fail;
         cJSON_Delete(res);
-        s->recipe_path = qt_strdup(recipe_path);
+        s->recipe.path = qt_strdup(recipe_path);
     }
     cJSON *res = call(d, op("recipe_get"), err);
     if (!res) goto fail;
     recipe_update(s, res);
     cJSON_Delete(res);
-    if (!s->recipe_text) s->recipe_text = qt_strdup("");
-    if (s->res.state == RS_NONE) src_recipe_changed(s);
+    if (!s->recipe.text) s->recipe.text = qt_strdup("");
+    if (s->resol.cur.state == RS_NONE) src_recipe_changed(s);
     /* the first frame shows the recipe resolved: wait for it here */
-    for (double t0 = qt_now(); s->res.state == RS_PENDING && !d->gone && qt_now() - t0 < 60;) {
+    for (double t0 = qt_now(); s->resol.cur.state == RS_PENDING && !d->gone && qt_now() - t0 < 60;) {
         struct pollfd p = {qt_client_fd(d->c), (short)(POLLIN | qt_client_poll_events(d->c)), 0};
         poll(&p, 1, 100);
         d_pump(s);
     }
-    if (s->res.state != RS_OK) {
+    if (s->resol.cur.state != RS_OK) {
         qt_err_set(err, "session %s: recipe: %s", name,
-                   s->res.state == RS_ERROR ? s->res.err
+                   s->resol.cur.state == RS_ERROR ? s->resol.cur.err
                    : d->gone                ? "the engine went away"
                                             : "the engine did not resolve it within 60 s");
         goto fail;
     }
-    /* what `c` submits: quantize + eval, as far as this engine has them;
-     * else the `test` job kind when the daemon offers it (QTUNE_TEST_JOBS=1) */
-    const struct qt_job_kind *kq = qt_job_kind_find("quantize"), *ke = qt_job_kind_find("eval");
-    int can_q = kq && kq->run && !s->model->metadata_only;
-    int can_e = ke && ke->run && !s->model->metadata_only &&
-                qt_share_find("data/eval.txt", d->eval_data, sizeof d->eval_data);
-    const struct qt_job_kind *kt = qt_job_kind_find("test"), *ks = qt_job_kind_find("sensitivity");
-    const struct qt_job_kind *kc = qt_job_kind_find("calib");
-    s->can_calib = kc && kc->run && !s->model->metadata_only;
-    s->can_eval = can_e;
-    s->can_sens = ks && ks->run && !s->model->metadata_only && d->eval_data[0];
-    if (can_q) {
-        snprintf(s->commit_kind, sizeof s->commit_kind, "quantize");
-        s->commit_eval = can_e;
-    } else if (can_e) {
-        snprintf(s->commit_kind, sizeof s->commit_kind, "eval");
-    } else if (kt && kt->run) {
-        snprintf(s->commit_kind, sizeof s->commit_kind, "test");
-    }
-    s->caps = SRC_CAP_JOBS | (inproc ? 0 : SRC_CAP_DETACH) | (s->model->metadata_only ? 0 : SRC_CAP_HIST);
-    probe(s, d);
-    s->saved_version = s->recipe_version;
+    capabilities(s, d, h, !s->model->metadata_only);
+    s->recipe.saved_version = s->recipe.version;
     s->changed = 0;
     set_state(s);
     *out = s;

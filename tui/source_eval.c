@@ -17,8 +17,8 @@ const struct src_job *src_eval_of(const struct src *s, const char *text) {
     if (!text) return NULL;
     uint64_t h = src_text_hash(text);
     const struct src_job *done = NULL, *live = NULL, *failed = NULL;
-    for (int i = 0; i < s->n_jobs; i++) {
-        const struct src_job *j = &s->jobs[i];
+    for (int i = 0; i < s->jobs.n; i++) {
+        const struct src_job *j = &s->jobs.list[i];
         if (strcmp(j->kind, "eval") || !j->recipe_known || j->recipe_hash != h) continue;
         if (!strcmp(j->state, "done") && j->has_kl) done = j;
         else if (!strcmp(j->state, "queued") || !strcmp(j->state, "running")) live = j;

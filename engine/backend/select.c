@@ -1,10 +1,14 @@
 /* select.c — the backend choice of the process and the dispatching helpers. */
 #include "backend/select.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "backend/cuda/cuda.h"
 
@@ -148,4 +152,48 @@ int qt_be_quant_dequant(const float *w, int64_t rows, int64_t cols, const struct
         return qt_quant_dequant(w, rows, cols, s, wdtype, out, err);
     /* the GPU reads its own copy of w: out may equal w */
     return qt_cuda_quant(w, 0, rows, cols, s, wdtype, 0.0f, NULL, NULL, out, NULL, err);
+}
+
+int qt_backend_probe_start(int *pid) {
+    int p[2];
+    *pid = -1;
+    if (pipe(p) != 0) return -1;
+    pid_t c = fork();
+    if (c < 0) {
+        close(p[0]);
+        close(p[1]);
+        return -1;
+    }
+    if (c == 0) {
+        /* the child: its own choice (QTUNE_BACKEND or auto), then one line */
+        close(p[0]);
+        char line[320] = "";
+        struct qt_cuda_info info;
+        const char *env = getenv("QTUNE_BACKEND");
+        int want = !env || !*env || strcmp(env, "cpu") != 0;
+        touched = 1;
+        if (want && qt_cuda_probe(&info, NULL) == QT_OK)
+            snprintf(line, sizeof line, "%s %.1f GiB free", info.name, (double)info.mem_free / 1073741824.0);
+        size_t len = strlen(line) + 1;
+        ssize_t w = write(p[1], line, len);
+        (void)w;
+        _exit(0);
+    }
+    close(p[1]);
+    fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_NONBLOCK);
+    fcntl(p[0], F_SETFD, FD_CLOEXEC);
+    *pid = (int)c;
+    return p[0];
+}
+
+int qt_backend_probe_poll(int fd, int pid, char *buf, size_t n) {
+    char tmp[320];
+    ssize_t r = read(fd, tmp, sizeof tmp - 1);
+    if (r < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
+    close(fd);
+    if (pid > 0) waitpid((pid_t)pid, NULL, 0);
+    if (r <= 0) return -1;
+    tmp[r] = 0;
+    snprintf(buf, n, "%s", tmp);
+    return 1;
 }

@@ -36,6 +36,16 @@ void qt_backend_describe(char *buf, size_t n);
  * to the CPU. */
 void qt_backend_gpu_in_children_only(void);
 
+/* The GPU as a forked child sees it, for a process that must not open the
+ * device itself (the TUI, the daemon): qt_backend_probe_start forks a child
+ * that chooses the backend afresh and, when that is CUDA, writes a short
+ * line ("NVIDIA H200 139.2 GiB free") to a pipe; it returns the pipe's
+ * non-blocking read end, or -1.  qt_backend_probe_poll returns 1 with buf
+ * filled ("" on the CPU backend) and the child reaped, 0 while the child is
+ * still at work, -1 on failure (fd closed, child reaped either way). */
+int qt_backend_probe_start(int *pid);
+int qt_backend_probe_poll(int fd, int pid, char *buf, size_t n);
+
 /* Free and total bytes of the device (0 on the CPU backend). */
 void qt_backend_mem(int64_t *free_b, int64_t *total_b);
 

@@ -16,12 +16,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/hmap.h"
 #include "daemon/daemon.h"
+#include "model/model.h"
 #include "daemon/proto.h"
 #include "sessions/session.h"
 
 struct qt_client {
     struct qt_conn conn;
+    int trace_fd;              /* QTUNE_CLIENT_TRACE: every request sent is appended, -1 */
     int next_id;
     cJSON **q;                 /* (q_cap) ring of received, not yet handed out */
     int q_head, q_len, q_cap;
@@ -105,12 +108,29 @@ short qt_client_poll_events(const struct qt_client *c) {
     return (short)(POLLIN | (qt_conn_pending(&c->conn) ? POLLOUT : 0));
 }
 
+/* Appends req's line to the trace (one write: lines of several writers
+ * on O_APPEND stay whole). */
+static void qt_client_trace(struct qt_client *c, const cJSON *req) {
+    char *line = cJSON_PrintUnformatted(req);
+    if (!line) return;
+    size_t n = strlen(line);
+    char *b = realloc(line, n + 2);
+    if (b) {
+        b[n] = '\n';
+        ssize_t w = write(c->trace_fd, b, n + 1);
+        (void)w;   /* a diagnostic: a short write loses a trace line only */
+        line = b;
+    }
+    free(line);
+}
+
 int qt_client_send(struct qt_client *c, cJSON *req, qt_err *err) {
     if (!cJSON_IsObject(req)) { cJSON_Delete(req); qt_err_set(err, "request: not an object"); return -1; }
     int id;
     const cJSON *v = cJSON_GetObjectItem(req, "id");
     if (cJSON_IsNumber(v)) id = v->valueint;
     else { id = ++c->next_id; cJSON_AddNumberToObject(req, "id", id); }
+    if (c->trace_fd >= 0) qt_client_trace(c, req);
     int rc = qt_conn_send(&c->conn, req);
     cJSON_Delete(req);
     if (rc) { qt_err_set(err, "engine: out of memory"); return -1; }
@@ -124,9 +144,9 @@ int qt_client_send_raw(struct qt_client *c, const char *data, size_t len, qt_err
     return QT_OK;
 }
 
-cJSON *qt_client_call(struct qt_client *c, cJSON *req, int timeout_ms, qt_err *err) {
-    int id = qt_client_send(c, req, err);
-    if (id < 0) return NULL;
+/* Waits up to timeout_ms for the reply to request id (messages meanwhile
+ * stay queued); its result (caller frees) or NULL with err. */
+static cJSON *wait_reply(struct qt_client *c, int id, int timeout_ms, qt_err *err) {
     double deadline = qt_now() + timeout_ms / 1000.0;
     for (;;) {
         for (int k = 0; k < c->q_len; k++) {
@@ -157,6 +177,11 @@ cJSON *qt_client_call(struct qt_client *c, cJSON *req, int timeout_ms, qt_err *e
         qt_err e2;
         if (qt_client_pump(c, &e2)) { /* keep what arrived; report next turn */ }
     }
+}
+
+cJSON *qt_client_call(struct qt_client *c, cJSON *req, int timeout_ms, qt_err *err) {
+    int id = qt_client_send(c, req, err);
+    return id < 0 ? NULL : wait_reply(c, id, timeout_ms, err);
 }
 
 static int say_hello(struct qt_client *c, const char *session, int64_t since, qt_err *err) {
@@ -262,6 +287,7 @@ int qt_client_connect(const char *session, int flags, int64_t since,
     struct qt_client *c = calloc(1, sizeof *c);
     if (!c) return qt_err_set(err, "engine: out of memory");
     c->conn.fd = -1;
+    c->trace_fd = -1;
     int fd = -1;
     if (flags & QT_CLIENT_INPROC) {
         int sv[2];
@@ -301,6 +327,8 @@ int qt_client_connect(const char *session, int flags, int64_t since,
         }
     }
     qt_conn_init(&c->conn, fd);
+    const char *tr = getenv("QTUNE_CLIENT_TRACE");
+    if (tr && *tr) c->trace_fd = open(tr, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (!(flags & QT_CLIENT_RAW) && say_hello(c, session, since, err)) { qt_client_close(c); return QT_ERR; }
     *out = c;
     return QT_OK;
@@ -313,6 +341,7 @@ void qt_client_close(struct qt_client *c) {
         qt_conn_flush_wait(&c->conn, 200, &e);
     }
     qt_conn_close(&c->conn);
+    if (c->trace_fd >= 0) close(c->trace_fd);
     if (c->has_thread) {
         pthread_join(c->thread, NULL);
         qt_daemon_free(c->d);
@@ -321,4 +350,191 @@ void qt_client_close(struct qt_client *c) {
     free(c->q);
     cJSON_Delete(c->hello);
     free(c);
+}
+
+/* ---- the model as the daemon describes it */
+
+/* Index of a page's name in table (n entries), -1 when none. */
+static int enum_of(const char *name, const char *(*fn)(int), int n) {
+    for (int e = 0; name && e < n; e++)
+        if (!strcmp(fn(e), name)) return e;
+    return -1;
+}
+static const char *role_at(int e) { return qt_role_name((enum qt_role)e); }
+static const char *dtype_at(int e) { return qt_dtype_name((enum qt_dtype)e); }
+
+/* One compact `tensors` page into m->tensors from offset; group names into
+ * gnames (the model's groups, by name). */
+static int take_page(struct qt_model *m, const cJSON *res, struct qt_hmap *gidx, char ***gnames, int *n_groups,
+                     int *cap_groups, qt_err *err) {
+    const cJSON *names = cJSON_GetObjectItem(res, "names"), *v;
+    const cJSON *ndim = cJSON_GetObjectItem(res, "ndim"), *dims = cJSON_GetObjectItem(res, "dims");
+    const cJSON *dtypes = cJSON_GetObjectItem(res, "dtypes");
+    const cJSON *roles = cJSON_GetObjectItem(res, "roles"), *groups = cJSON_GetObjectItem(res, "groups");
+    const cJSON *ld = cJSON_GetObjectItem(res, "dtype"), *lr = cJSON_GetObjectItem(res, "role");
+    const cJSON *ll = cJSON_GetObjectItem(res, "layer"), *le = cJSON_GetObjectItem(res, "expert");
+    const cJSON *lm = cJSON_GetObjectItem(res, "mtp"), *lg = cJSON_GetObjectItem(res, "group");
+    int off = cJSON_IsNumber(cJSON_GetObjectItem(res, "offset")) ? cJSON_GetObjectItem(res, "offset")->valueint : -1;
+    int n = cJSON_GetArraySize(names);
+    if (off < 0 || off + n > m->n_tensors) return qt_err_set(err, "engine: model description: a page out of range");
+    /* the page's name lists as the engine's enums and the model's groups */
+    int nd = cJSON_GetArraySize(dtypes), nr = cJSON_GetArraySize(roles), ng = cJSON_GetArraySize(groups);
+    int *dmap = calloc((size_t)nd + 1, sizeof *dmap), *rmap = calloc((size_t)nr + 1, sizeof *rmap);   /* (nd), (nr) */
+    int *gmap = calloc((size_t)ng + 1, sizeof *gmap);                                                 /* (ng) */
+    int rc = QT_OK;
+    if (!dmap || !rmap || !gmap) { rc = qt_err_set(err, "engine: out of memory"); goto out; }
+    for (int k = 0; k < nd; k++)
+        if ((dmap[k] = enum_of(cJSON_GetStringValue(cJSON_GetArrayItem(dtypes, k)), dtype_at, QT_DT_COUNT)) < 0)
+            dmap[k] = QT_DT_BF16;
+    for (int k = 0; k < nr; k++)
+        if ((rmap[k] = enum_of(cJSON_GetStringValue(cJSON_GetArrayItem(roles, k)), role_at, QT_ROLE_COUNT)) < 0)
+            rmap[k] = QT_ROLE_OTHER;
+    for (int k = 0; k < ng; k++) {
+        const char *gn = cJSON_GetStringValue(cJSON_GetArrayItem(groups, k));
+        if (!gn) { gmap[k] = -1; continue; }
+        int g = qt_hmap_get(gidx, gn);
+        if (g < 0) {
+            if (*n_groups == *cap_groups) {
+                int cap = *cap_groups ? *cap_groups * 2 : 256;
+                char **ng2 = realloc(*gnames, sizeof *ng2 * (size_t)cap);
+                if (!ng2) { rc = qt_err_set(err, "engine: out of memory"); goto out; }
+                *gnames = ng2;
+                *cap_groups = cap;
+            }
+            g = *n_groups;
+            if (!((*gnames)[g] = qt_strdup(gn)) || qt_hmap_put(gidx, (*gnames)[g], g) != QT_OK) {
+                free((*gnames)[g]);
+                rc = qt_err_set(err, "engine: out of memory");
+                goto out;
+            }
+            (*n_groups)++;
+        }
+        gmap[k] = g;
+    }
+    /* the lists walked side by side (cJSON arrays are linked lists) */
+    const cJSON *sh = ndim ? ndim->child : NULL, *xs = dims ? dims->child : NULL;
+    const cJSON *xd = ld ? ld->child : NULL, *xr = lr ? lr->child : NULL;
+    const cJSON *xl = ll ? ll->child : NULL, *xe = le ? le->child : NULL, *xm = lm ? lm->child : NULL;
+    const cJSON *xg = lg ? lg->child : NULL;
+    int k = 0;
+    cJSON_ArrayForEach(v, names) {
+        struct qt_tensor *t = &m->tensors[off + k];
+        if (!sh || !xd || !xr || !xl || !xe || !xm || !xg) { rc = qt_err_set(err, "engine: model description: lists of different lengths"); goto out; }
+        if (!cJSON_IsString(v) || !(t->name = qt_strdup(v->valuestring))) { rc = qt_err_set(err, "engine: model description: a tensor without a name"); goto out; }
+        int nd_t = (int)sh->valuedouble;
+        if (nd_t < 0 || nd_t > 4) { rc = qt_err_set(err, "engine: model description: %d dimensions", nd_t); goto out; }
+        for (t->ndim = 0; t->ndim < nd_t; t->ndim++, xs = xs->next) {
+            if (!xs) { rc = qt_err_set(err, "engine: model description: shapes cut short"); goto out; }
+            t->shape[t->ndim] = (int64_t)xs->valuedouble;
+        }
+        int di = (int)xd->valuedouble, ri = (int)xr->valuedouble, gi = (int)xg->valuedouble;
+        t->dtype = di >= 0 && di < nd ? (enum qt_dtype)dmap[di] : QT_DT_BF16;
+        t->role = ri >= 0 && ri < nr ? (enum qt_role)rmap[ri] : QT_ROLE_OTHER;
+        t->layer = (int)xl->valuedouble;
+        t->expert = (int)xe->valuedouble;
+        t->mtp = xm->valuedouble > 0;
+        t->group = gi >= 0 && gi < ng ? gmap[gi] : -1;
+        t->nbytes = (uint64_t)qt_tensor_numel(t) * qt_dtype_size(t->dtype);   /* as the engine counts it */
+        t->file = t->scale = -1;
+        sh = sh->next, xd = xd->next, xr = xr->next, xl = xl->next, xe = xe->next, xm = xm->next, xg = xg->next;
+        k++;
+    }
+out:
+    free(dmap);
+    free(rmap);
+    free(gmap);
+    return rc;
+}
+
+int qt_client_model(struct qt_client *c, struct qt_model **out, qt_err *err) {
+    *out = NULL;
+    cJSON *q = cJSON_CreateObject();
+    cJSON_AddStringToObject(q, "op", "model");
+    cJSON *sum = qt_client_call(c, q, 60000, err);
+    if (!sum) return QT_ERR;
+    struct qt_model *m = calloc(1, sizeof *m);
+    struct qt_hmap gidx = {0};
+    char **gnames = NULL;
+    int n_groups = 0, cap_groups = 0, rc = QT_OK;
+    int n = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(sum, "tensors"));
+    if (!m || n < 0 || qt_hmap_init(&gidx, 1024) != QT_OK || !(m->tensors = calloc((size_t)n + 1, sizeof *m->tensors))) {
+        rc = qt_err_set(err, "engine: out of memory");
+        goto out;
+    }
+    m->n_tensors = n;
+    const char *path = cJSON_GetStringValue(cJSON_GetObjectItem(sum, "model"));
+    const char *arch = cJSON_GetStringValue(cJSON_GetObjectItem(sum, "arch"));
+    m->path = qt_strdup(path ? path : "");
+    snprintf(m->cfg.model_type, sizeof m->cfg.model_type, "%s", arch ? arch : "");
+    m->cfg.n_layers = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(sum, "layers"));
+    m->cfg.n_mtp = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(sum, "mtp_layers"));
+    m->cfg.n_experts = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(sum, "experts"));
+    m->metadata_only = cJSON_IsTrue(cJSON_GetObjectItem(sum, "metadata_only"));
+    m->known_arch = 1;
+    /* pages of 8192 (a reply line stays under 1 MiB), four asked ahead so
+     * that the daemon builds one while this side reads another */
+    const int page = 8192;
+    int next = 0, got = 0, inflight = 0, ids[64], offs[64];
+    while (rc == QT_OK && got < n) {
+        while (inflight < 4 && next < n) {
+            cJSON *r = cJSON_CreateObject();
+            cJSON_AddStringToObject(r, "op", "tensors");
+            cJSON_AddNumberToObject(r, "offset", next);
+            cJSON_AddNumberToObject(r, "limit", page);
+            cJSON_AddTrueToObject(r, "compact");
+            int id = qt_client_send(c, r, err);
+            if (id < 0) { rc = QT_ERR; break; }
+            ids[inflight] = id;
+            offs[inflight++] = next;
+            next += page;
+        }
+        if (rc != QT_OK || !inflight) break;
+        /* the oldest page's reply (replies come in request order) */
+        cJSON *res = wait_reply(c, ids[0], 60000, err);
+        if (!res) { rc = QT_ERR; break; }
+        rc = take_page(m, res, &gidx, &gnames, &n_groups, &cap_groups, err);
+        got += cJSON_GetArraySize(cJSON_GetObjectItem(res, "names"));
+        cJSON_Delete(res);
+        if (got <= offs[0]) { rc = qt_err_set(err, "engine: model description: an empty page"); break; }
+        memmove(ids, ids + 1, sizeof ids[0] * (size_t)(inflight - 1));
+        memmove(offs, offs + 1, sizeof offs[0] * (size_t)(inflight - 1));
+        inflight--;
+    }
+    for (int i = 0; rc == QT_OK && i < n; i++)
+        if (!m->tensors[i].name) rc = qt_err_set(err, "engine: model description: tensor %d missing", i);
+    if (rc == QT_OK && n_groups) {   /* the fused groups, members from the tensors' indices */
+        if (!(m->groups = calloc((size_t)n_groups, sizeof *m->groups))) rc = qt_err_set(err, "engine: out of memory");
+        for (int g = 0; rc == QT_OK && g < n_groups; g++) {
+            m->groups[g].name = gnames[g];
+            gnames[g] = NULL;
+            m->groups[g].layer = -1;
+            m->n_groups++;
+        }
+        for (int i = 0; rc == QT_OK && i < n; i++)
+            if (m->tensors[i].group >= 0) m->groups[m->tensors[i].group].n_members++;
+        for (int g = 0; rc == QT_OK && g < n_groups; g++) {
+            m->groups[g].members = calloc((size_t)m->groups[g].n_members + 1, sizeof(int));
+            if (!m->groups[g].members) rc = qt_err_set(err, "engine: out of memory");
+            m->groups[g].n_members = 0;
+        }
+        for (int i = 0; rc == QT_OK && i < n; i++) {
+            struct qt_group *G = m->tensors[i].group >= 0 ? &m->groups[m->tensors[i].group] : NULL;
+            if (G) {
+                G->members[G->n_members++] = i;
+                if (G->layer < 0) G->layer = m->tensors[i].layer;
+            }
+        }
+    }
+    if (rc == QT_OK) rc = qt_model_index(m, err);
+out:
+    for (int g = 0; g < n_groups; g++) free(gnames ? gnames[g] : NULL);
+    free(gnames);
+    qt_hmap_free(&gidx);
+    cJSON_Delete(sum);
+    if (rc != QT_OK) {
+        qt_model_free(m);
+        return QT_ERR;
+    }
+    *out = m;
+    return QT_OK;
 }

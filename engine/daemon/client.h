@@ -44,7 +44,9 @@ int qt_client_fd(const struct qt_client *c);
 short qt_client_poll_events(const struct qt_client *c);
 
 /* Sends a request.  Takes ownership of req; gives it an integer "id" when it
- * has none and returns that id (>= 1), or -1 with err. */
+ * has none and returns that id (>= 1), or -1 with err.  With the environment
+ * variable QTUNE_CLIENT_TRACE=FILE (read at connect) each request's line is
+ * also appended to FILE: tests count what a key press sends. */
 int qt_client_send(struct qt_client *c, cJSON *req, qt_err *err);
 /* Sends raw bytes as they are (tests, `qtune attach --raw`). */
 int qt_client_send_raw(struct qt_client *c, const char *data, size_t len, qt_err *err);
@@ -62,6 +64,14 @@ cJSON *qt_client_next(struct qt_client *c);
  * (caller frees) or NULL with err (the daemon's error, a timeout or a lost
  * connection). */
 cJSON *qt_client_call(struct qt_client *c, cJSON *req, int timeout_ms, qt_err *err);
+
+struct qt_model;
+/* The session's model as its daemon describes it (`model`, then `tensors`
+ * in the compact form, paged): the tensor table (names, shapes, dtypes,
+ * roles, layers, experts, fused groups, bytes) and the config's counts, no
+ * files and no weights.  What a thin client shows instead of opening the
+ * model itself.  Waits (startup); free with qt_model_free. */
+int qt_client_model(struct qt_client *c, struct qt_model **out, qt_err *err);
 
 /* Seq of the newest event handed out by qt_client_next (or the hello seq):
  * pass it as since when reconnecting. */

@@ -94,7 +94,7 @@ static void events_compact(struct qt_daemon *d) {
         qt_daemon_log(d, "events: %s", err.msg);
     free(buf);
     d->events_lines = d->n_ring;
-    d->events_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    d->events_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 }
 
 static void events_load(struct qt_daemon *d) {
@@ -116,7 +116,7 @@ static void events_load(struct qt_daemon *d) {
         }
         free(txt);
     }
-    d->events_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    d->events_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (d->events_lines > 2 * EVENT_RING) events_compact(d);
 }
 
@@ -451,7 +451,7 @@ static void worker_main(struct qt_daemon *d, struct qt_job *j, const struct qt_j
     signal(SIGXFSZ, SIG_IGN);   /* a file size limit fails write() with EFBIG instead of killing */
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/log", j->dir);
-    int lfd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0600);
+    int lfd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, 0600);
     int nfd = open("/dev/null", O_RDONLY);
     if (lfd < 0 || nfd < 0) _exit(1);
     /* fd 0: /dev/null, 1 and 2: the job log, 3: the pipe to the daemon */
@@ -823,7 +823,7 @@ static void client_read(struct qt_daemon *d, struct qt_client_slot *c) {
 static int take_lock(struct qt_daemon *d, qt_err *err) {
     char path[PATH_MAX];
     qt_session_path(d->s, "daemon.lock", path, sizeof path);
-    d->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    d->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (d->lock_fd < 0) return qt_err_set(err, "%s: %s", path, strerror(errno));
     if (flock(d->lock_fd, LOCK_EX | LOCK_NB) != 0) {
         char pp[PATH_MAX];
@@ -899,7 +899,10 @@ int qt_daemon_new(const char *session, int listen_it, struct qt_daemon **out, qt
         snprintf(old, sizeof old, "%s.1", path);
         rename(path, old);
     }
-    d->log = fopen(path, "ae");
+    /* session files are never opened through a link */
+    int lfd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    d->log = lfd >= 0 ? fdopen(lfd, "a") : NULL;
+    if (!d->log && lfd >= 0) close(lfd);
     if (listen_it && bind_socket(d, err)) goto fail;
     if (d->s->note[0]) qt_daemon_log(d, "%s", d->s->note);
     clean_temps_in(d, d->s->dir, 2);   /* session, history/.., jobs/ID/ */

@@ -6,12 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 
 #include "daemon/daemon_ops.h"
 #include "daemon/job.h"
 #include "model/match.h"
+#include "base/hmap.h"
+#include "io/report.h"
 #include "model/model.h"
 #include "sessions/session.h"
 
@@ -28,6 +31,24 @@ const char *qt_dop_str(const cJSON *req, const char *k) {
 int qt_dop_int(const cJSON *req, const char *k, int def) {
     const cJSON *v = cJSON_GetObjectItem(req, k);
     return cJSON_IsNumber(v) ? v->valueint : def;
+}
+
+size_t qt_dop_itoa(char *out, long long v) {
+    char tmp[24];
+    size_t n = 0, k = 0;
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    do tmp[n++] = (char)('0' + u % 10); while (u /= 10);
+    if (v < 0) out[k++] = '-';
+    while (n) out[k++] = tmp[--n];
+    out[k] = 0;
+    return k;
+}
+
+const char *qt_dop_text(struct qt_daemon *d, const cJSON *req, char **own, qt_err *err) {
+    *own = NULL;
+    const char *text = qt_dop_str(req, "text");
+    if (text) return text;
+    return *own = qt_session_recipe(d->s, err);
 }
 
 void qt_dop_recipe_state(struct qt_daemon *d, cJSON *o, int with_text, qt_err *err) {
@@ -59,6 +80,9 @@ static cJSON *jobs_array(struct qt_daemon *d) {
     return a;
 }
 
+/* The reason jobs that read weights are refused on a config-only model. */
+#define QT_NO_WEIGHTS "metadata only: no weights"
+
 static void session_state(struct qt_daemon *d, cJSON *res) {
     cJSON_AddNumberToObject(res, "version", QT_PROTO_VERSION);
     cJSON_AddStringToObject(res, "session", d->s->name);
@@ -68,11 +92,20 @@ static void session_state(struct qt_daemon *d, cJSON *res) {
     if (d->s->model) cJSON_AddStringToObject(res, "model", d->s->model);
     else cJSON_AddNullToObject(res, "model");
     cJSON_AddNumberToObject(res, "recipe_version", d->s->hist_cur);
+    cJSON_AddStringToObject(res, "dir", d->s->dir);
     cJSON_AddItemToObject(res, "jobs", jobs_array(d));
+    if (d->model && d->model->metadata_only) cJSON_AddStringToObject(res, "jobs_unavailable", QT_NO_WEIGHTS);
 }
 
 /* ---- ops */
 
+/* hello {version, since?, client?}
+ *   -> {version, session, daemon_pid, seq, first_seq, model, recipe_version,
+ *       jobs[], gap, ops[{op, needs, summary}], job_kinds[{kind, runnable,
+ *       needs_model, needs_weights, summary}]}
+ * The first request of a connection; ops and job_kinds are this engine's
+ * capabilities, generated from the op and job kind tables. */
+static void capabilities(cJSON *res);
 static int op_hello(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     const cJSON *v = cJSON_GetObjectItem(req, "version");
     if (!cJSON_IsNumber(v))
@@ -91,12 +124,14 @@ static int op_hello(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *
         c->replay_since = s;
     }
     cJSON_AddBoolToObject(res, "gap", gap);
+    capabilities(res);
     const char *who = qt_dop_str(req, "client");
     qt_daemon_log(d, "client %d: hello%s%s", c->num, who ? " from " : "", who ? who : "");
     c->hello = 1;
     return QT_OK;
 }
 
+/* session {} -> hello's session fields (no replay, no ops). */
 static int op_session(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c; (void)req; (void)err;
     session_state(d, res);
@@ -113,8 +148,14 @@ static void model_summary(const struct qt_model *m, cJSON *res) {
     cJSON_AddNumberToObject(res, "params", (double)qt_model_params(m, -1));
     cJSON_AddNumberToObject(res, "bytes", (double)qt_model_bytes(m, -1));
     cJSON_AddBoolToObject(res, "metadata_only", m->metadata_only);
+    /* why the jobs that read weights (quantize, eval, sensitivity, calib)
+     * cannot run, for a client to show as it is */
+    if (m->metadata_only) cJSON_AddStringToObject(res, "jobs_unavailable", QT_NO_WEIGHTS);
 }
 
+/* open {model} -> {model, arch, layers, mtp_layers, experts, tensors,
+ *                  params, bytes, metadata_only}
+ * Opens (or re-opens) the session's model and records it. */
 static int op_open(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
     const char *path = qt_dop_str(req, "model");
@@ -132,6 +173,7 @@ static int op_open(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
     return QT_OK;
 }
 
+/* model {} -> open's fields for the session's model (opened lazily). */
 static int op_model(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c; (void)req;
     const struct qt_model *m = qt_daemon_model(d, err);
@@ -158,43 +200,159 @@ void qt_dop_page_put(const struct qt_dop_page *pg, cJSON *res) {
     cJSON_AddNumberToObject(res, "offset", pg->offset);
 }
 
+/* Index of name in arr (added when new): the few dtypes and roles of a page. */
+static int name_index(cJSON *arr, const char *name) {
+    int k = 0;
+    const cJSON *v;
+    cJSON_ArrayForEach(v, arr) {
+        if (!strcmp(v->valuestring, name)) return k;
+        k++;
+    }
+    cJSON_AddItemToArray(arr, cJSON_CreateString(name));
+    return k;
+}
+
+/* A JSON list built as text (added raw): numbers with %lld, strings
+ * escaped.  cJSON's own number printing (print, read back, print again) is
+ * most of the time of a 45,000-tensor description. */
+struct rawlist {
+    char *b;
+    size_t n, cap;
+    int err;
+};
+
+static void raw_reserve(struct rawlist *l, size_t more) {
+    if (l->err || l->n + more + 2 <= l->cap) return;
+    size_t cap = l->cap ? l->cap : 4096;
+    while (l->n + more + 2 > cap) cap *= 2;
+    char *b = realloc(l->b, cap);
+    if (!b) { l->err = 1; return; }
+    l->b = b;
+    l->cap = cap;
+}
+
+static void raw_sep(struct rawlist *l) {
+    raw_reserve(l, 1);
+    if (l->err) return;
+    char ch = l->n ? ',' : '[';
+    l->b[l->n++] = ch;
+}
+
+static void raw_int(struct rawlist *l, long long v) {
+    raw_sep(l);
+    raw_reserve(l, 24);
+    if (!l->err) l->n += qt_dop_itoa(l->b + l->n, v);
+}
+
+static void raw_str(struct rawlist *l, const char *s) {
+    raw_sep(l);
+    raw_reserve(l, strlen(s) * 6 + 2);
+    if (l->err) return;
+    l->b[l->n++] = '"';
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') l->b[l->n++] = '\\', l->b[l->n++] = (char)*p;
+        else if (*p < 0x20) l->n += (size_t)snprintf(l->b + l->n, l->cap - l->n, "\\u%04x", *p);
+        else l->b[l->n++] = (char)*p;
+    }
+    l->b[l->n++] = '"';
+}
+
+/* Adds the list to o as key and frees its buffer; 1 when out of memory. */
+static int raw_put(cJSON *o, const char *key, struct rawlist *l) {
+    int bad = l->err;
+    if (!bad) {
+        raw_reserve(l, 1);
+        if (!l->n) l->b[l->n++] = '[';
+        l->b[l->n++] = ']';
+        l->b[l->n] = 0;
+        bad = l->err || !cJSON_AddRawToObject(o, key, l->b);
+    }
+    free(l->b);
+    memset(l, 0, sizeof *l);
+    return bad;
+}
+
+/* tensors {filter?, offset?, limit?, compact?}
+ *   -> {count, offset, tensors[{index, qt_tensor_json's fields}]}
+ *   compact -> {count, offset, names[], ndim[], dims[] (the shapes, flat),
+ *               dtypes[], dtype[], roles[], role[], layer[], expert[], mtp[],
+ *               groups[], group[], i[]? (with a filter)}
+ * The model's tensors, paged.  The compact form is how a client learns the
+ * model it shows (the TUI opens no model of its own): parallel lists, dtype,
+ * role and group as indices into the page's name lists (-1: no group);
+ * bytes are the shape's elements times the dtype's size. */
 static int op_tensors(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
     const struct qt_model *m = qt_daemon_model(d, err);
     if (!m) return QT_ERR;
     const char *filter = qt_dop_str(req, "filter");
+    int compact = cJSON_IsTrue(cJSON_GetObjectItem(req, "compact"));
     struct qt_dop_page pg;
     qt_dop_page_init(req, &pg);
     struct qt_name_filter *f;
     if (qt_name_filter_open(filter, &f, err)) return qt_err_prefix(err, "tensors: filter");
-    cJSON *arr = cJSON_CreateArray();
-    for (int i = 0; i < m->n_tensors; i++) {
+    if (!compact) {
+        cJSON *arr = cJSON_CreateArray();
+        for (int i = 0; i < m->n_tensors; i++) {
+            if (!qt_name_filter_match(f, m->tensors[i].name) || !qt_dop_page_take(&pg)) continue;
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "index", i);
+            cJSON_AddItemToArray(arr, qt_tensor_json(o, m, i));
+        }
+        qt_name_filter_free(f);
+        qt_dop_page_put(&pg, res);
+        cJSON_AddItemToObject(res, "tensors", arr);
+        return QT_OK;
+    }
+    enum { L_NAME, L_NDIM, L_DIMS, L_DTYPE, L_ROLE, L_LAYER, L_EXPERT, L_MTP, L_GROUP, L_GNAME, L_I, L_N };
+    static const char *const keys[L_N] = {"names", "ndim", "dims", "dtype", "role", "layer", "expert", "mtp",
+                                          "group", "groups", "i"};
+    struct rawlist L[L_N];
+    memset(L, 0, sizeof L);
+    cJSON *dtypes = cJSON_CreateArray(), *roles = cJSON_CreateArray();
+    struct qt_hmap gmap = {0};   /* group name -> index in the page's groups (keys borrowed from m) */
+    int oom = qt_hmap_init(&gmap, 1024) != QT_OK, n_g = 0;
+    for (int i = 0; i < m->n_tensors && !oom; i++) {
         const struct qt_tensor *t = &m->tensors[i];
         if (!qt_name_filter_match(f, t->name) || !qt_dop_page_take(&pg)) continue;
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "index", i);
-        cJSON_AddStringToObject(o, "name", t->name);
-        cJSON *sh = cJSON_AddArrayToObject(o, "shape");
-        for (int a = 0; a < t->ndim; a++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->shape[a]));
-        cJSON_AddStringToObject(o, "dtype", qt_dtype_name(t->dtype));
-        cJSON_AddStringToObject(o, "role", qt_role_name(t->role));
-        cJSON_AddNumberToObject(o, "layer", t->layer);
-        cJSON_AddNumberToObject(o, "expert", t->expert);
-        cJSON_AddNumberToObject(o, "mtp", t->mtp);
-        if (t->group >= 0 && t->group < m->n_groups) cJSON_AddStringToObject(o, "group", m->groups[t->group].name);
-        else cJSON_AddNullToObject(o, "group");
-        cJSON_AddNumberToObject(o, "params", (double)qt_tensor_numel(t));
-        cJSON_AddNumberToObject(o, "bytes", (double)t->nbytes);
-        cJSON_AddItemToArray(arr, o);
+        raw_str(&L[L_NAME], t->name);
+        raw_int(&L[L_NDIM], t->ndim);
+        for (int a = 0; a < t->ndim; a++) raw_int(&L[L_DIMS], (long long)t->shape[a]);
+        raw_int(&L[L_DTYPE], name_index(dtypes, qt_dtype_name(t->dtype)));
+        raw_int(&L[L_ROLE], name_index(roles, qt_role_name(t->role)));
+        raw_int(&L[L_LAYER], t->layer);
+        raw_int(&L[L_EXPERT], t->expert);
+        raw_int(&L[L_MTP], t->mtp);
+        int g = -1;
+        if (t->group >= 0 && t->group < m->n_groups) {   /* thousands on GLM-4.6: by name through a map */
+            const char *gn = m->groups[t->group].name;
+            if ((g = qt_hmap_get(&gmap, gn)) < 0) {
+                g = n_g++;
+                raw_str(&L[L_GNAME], gn);
+                if (qt_hmap_put(&gmap, gn, g) != QT_OK) oom = 1;
+            }
+        }
+        raw_int(&L[L_GROUP], g);
+        if (f) raw_int(&L[L_I], i);
     }
     qt_name_filter_free(f);
+    qt_hmap_free(&gmap);
     qt_dop_page_put(&pg, res);
-    cJSON_AddItemToObject(res, "tensors", arr);
-    return QT_OK;
+    for (int k = 0; k < L_N; k++) {
+        if (k == L_I && !L[k].n) { free(L[k].b); continue; }
+        if (k == L_DTYPE) cJSON_AddItemToObject(res, "dtypes", dtypes), dtypes = NULL;
+        if (k == L_ROLE) cJSON_AddItemToObject(res, "roles", roles), roles = NULL;
+        oom |= raw_put(res, keys[k], &L[k]);
+    }
+    cJSON_Delete(dtypes);
+    cJSON_Delete(roles);
+    return oom ? qt_err_set(err, "tensors: out of memory") : QT_OK;
 }
 
-/* detail {tensor, bins?}: summary statistics and a histogram of one
- * tensor's weights, from at most ~4M sampled elements (whole rows, evenly
+/* detail {tensor, bins?}
+ *   -> {name, shape, dtype, role, rows_sampled, elements, min, max, mean,
+ *       std, absmax, hist{lo, hi, counts[]}}
+ * Summary statistics and a histogram of one tensor's weights, from at most ~4M sampled elements (whole rows, evenly
  * strided), for the detail panel. */
 static int op_detail(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
@@ -252,6 +410,7 @@ static int op_detail(struct qt_daemon *d, struct qt_client_slot *c, const cJSON 
     return QT_OK;
 }
 
+/* recipe_get {} -> {text, version, can_undo, can_redo} */
 static int op_recipe_get(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c; (void)req;
     qt_dop_recipe_state(d, res, 1, err);
@@ -265,20 +424,27 @@ static int recipe_changed(struct qt_daemon *d, cJSON *res, qt_err *err) {
     return QT_OK;
 }
 
+/* recipe_set {text, check?} -> {text, version, can_undo, can_redo}
+ * A history step and a recipe event.  With check (a file name for the
+ * message) a text that does not parse is refused: "FILE:LINE:COL: why". */
 static int op_recipe_set(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
     const char *text = qt_dop_str(req, "text");
     if (!text) return qt_err_set(err, "recipe_set: no \"text\"");
+    const char *check = qt_dop_str(req, "check");
+    if (check && qt_dop_recipe_check(text, check, err)) return QT_ERR;
     if (qt_session_recipe_set(d->s, text, err)) return QT_ERR;
     return recipe_changed(d, res, err);
 }
 
+/* undo {} -> recipe_get's fields after one step back; a recipe event. */
 static int op_undo(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c; (void)req;
     if (qt_session_undo(d->s, err)) return QT_ERR;
     return recipe_changed(d, res, err);
 }
 
+/* redo {} -> recipe_get's fields after one step forward; a recipe event. */
 static int op_redo(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c; (void)req;
     if (qt_session_redo(d->s, err)) return QT_ERR;
@@ -292,17 +458,15 @@ static int slot_of(const cJSON *req, char *slot, qt_err *err) {
     return QT_OK;
 }
 
+/* variant_store {slot: "A"|"B", text?} -> {slot, bytes}
+ * Keeps text (default: the current recipe) as variant slot. */
 static int op_variant_store(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
     char slot;
     if (slot_of(req, &slot, err)) return QT_ERR;
-    const char *text = qt_dop_str(req, "text");
-    char *cur = NULL;
-    if (!text) {
-        cur = qt_session_recipe(d->s, err);
-        if (!cur) return QT_ERR;
-        text = cur;
-    }
+    char *cur;
+    const char *text = qt_dop_text(d, req, &cur, err);
+    if (!text) return QT_ERR;
     int rc = qt_session_variant_store(d->s, slot, text, err);
     if (rc == QT_OK) {
         char sl[2] = {slot, 0};
@@ -313,6 +477,7 @@ static int op_variant_store(struct qt_daemon *d, struct qt_client_slot *c, const
     return rc;
 }
 
+/* variant_get {slot} -> {slot, text|null} */
 static int op_variant_get(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
     char slot;
@@ -324,6 +489,19 @@ static int op_variant_get(struct qt_daemon *d, struct qt_client_slot *c, const c
     if (t) cJSON_AddStringToObject(res, "text", t);
     else cJSON_AddNullToObject(res, "text");
     free(t);
+    return QT_OK;
+}
+
+/* checkpoints/v<recipe version>[-N] in the session directory, created up
+ * to checkpoints/ (the writer refuses an existing output). */
+static int checkpoint_dir(struct qt_daemon *d, char *out, size_t n, qt_err *err) {
+    if (n < PATH_MAX) return qt_err_set(err, "commit: path buffer too small");
+    char dir[PATH_MAX - 32];   /* room for /vN-K in out */
+    qt_session_path(d->s, "checkpoints", dir, sizeof dir);
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) return qt_err_set(err, "commit: %s: %s", dir, strerror(errno));
+    struct stat st;
+    snprintf(out, n, "%s/v%d", dir, d->s->hist_cur);
+    for (int k = 2; stat(out, &st) == 0 && k < 1000; k++) snprintf(out, n, "%s/v%d-%d", dir, d->s->hist_cur, k);
     return QT_OK;
 }
 
@@ -359,6 +537,11 @@ static int absolute_paths(const struct qt_client_slot *c, cJSON *p, qt_err *err)
     return QT_OK;
 }
 
+
+/* job_submit {kind, text?, params?} -> {job}
+ * Queues a job of kind on text (default: the current recipe), frozen.  A
+ * quantize job without params.out writes a checkpoint in the session
+ * (checkpoints/v<recipe version>[-N]). */
 static int op_job_submit(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     const char *kind = qt_dop_str(req, "kind");
     if (!kind) return qt_err_set(err, "job_submit: no \"kind\"");
@@ -371,20 +554,24 @@ static int op_job_submit(struct qt_daemon *d, struct qt_client_slot *c, const cJ
     }
     if (!k->run) return qt_err_set(err, "job_submit: %s: not available in this build", kind);
     if (k->needs_model && !d->s->model) return qt_err_set(err, "job_submit: no model opened in this session (send open first)");
+    if (k->needs_model && d->model && d->model->metadata_only)
+        return qt_err_set(err, "job_submit: %s: " QT_NO_WEIGHTS " (open a checkpoint with its safetensors)", kind);
     const cJSON *p0 = cJSON_GetObjectItem(req, "params");
     if (p0 && !cJSON_IsObject(p0)) return qt_err_set(err, "job_submit: \"params\" must be an object");
     cJSON *p = p0 ? cJSON_Duplicate(p0, 1) : cJSON_CreateObject();
     if (!p) return qt_err_set(err, "job_submit: out of memory");
     int bad = absolute_paths(c, p, err) != QT_OK;
+    if (!bad && !strcmp(kind, "quantize") && !qt_dop_str(p, "out")) {
+        /* a commit from the TUI: a checkpoint in the session */
+        char out[PATH_MAX + 32];
+        if (checkpoint_dir(d, out, sizeof out, err)) bad = 1;
+        else cJSON_AddStringToObject(p, "out", out);
+    }
     if (!bad && k->check && k->check(p, err) != QT_OK) bad = qt_err_prefix(err, "job_submit") != QT_OK;
     if (bad) { cJSON_Delete(p); return QT_ERR; }
-    const char *text = qt_dop_str(req, "text");
-    char *cur = NULL;
-    if (!text) {
-        cur = qt_session_recipe(d->s, err);
-        if (!cur) { cJSON_Delete(p); return QT_ERR; }
-        text = cur;
-    }
+    char *cur;
+    const char *text = qt_dop_text(d, req, &cur, err);
+    if (!text) { cJSON_Delete(p); return QT_ERR; }
     struct qt_job *j = qt_daemon_job_add(d, kind, p, text, err);
     free(cur);
     if (!j) return QT_ERR;
@@ -392,6 +579,7 @@ static int op_job_submit(struct qt_daemon *d, struct qt_client_slot *c, const cJ
     return QT_OK;
 }
 
+/* job_list {} -> {jobs[]} */
 static int op_job_list(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c; (void)req; (void)err;
     cJSON_AddItemToObject(res, "jobs", jobs_array(d));
@@ -406,6 +594,7 @@ static struct qt_job *req_job(struct qt_daemon *d, const cJSON *req, const char 
     return j;
 }
 
+/* job_get {job} -> {job, report|null, recipe|null, log} */
 static int op_job_get(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
     struct qt_job *j = req_job(d, req, "job_get", err);
@@ -430,6 +619,7 @@ static int op_job_get(struct qt_daemon *d, struct qt_client_slot *c, const cJSON
     return QT_OK;
 }
 
+/* job_cancel {job} -> {job} */
 static int op_job_cancel(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
     struct qt_job *j = req_job(d, req, "job_cancel", err);
@@ -439,6 +629,7 @@ static int op_job_cancel(struct qt_daemon *d, struct qt_client_slot *c, const cJ
     return QT_OK;
 }
 
+/* shutdown {force?} -> {}; refused while jobs run unless force. */
 static int op_shutdown(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)res;
     int force = cJSON_IsTrue(cJSON_GetObjectItem(req, "force"));
@@ -450,24 +641,69 @@ static int op_shutdown(struct qt_daemon *d, struct qt_client_slot *c, const cJSO
     return QT_OK;
 }
 
-static const struct {
+/* The ops, declaratively: hello's list is generated from this table
+ * (docs/protocol.md documents each; the contract comment sits by its
+ * function).  needs: what the session must have for the op to answer. */
+enum { NEEDS_NONE, NEEDS_MODEL, NEEDS_WEIGHTS };
+static const struct op_row {
     const char *name;
     op_fn fn;
+    int needs;
+    const char *summary;
 } ops[] = {
-    {"hello", op_hello},           {"session", op_session},
-    {"open", op_open},             {"model", op_model},
-    {"tensors", op_tensors},       {"detail", op_detail},
-    {"preview", qt_dop_preview},
-    {"recipe_get", op_recipe_get}, {"recipe_set", op_recipe_set},
-    {"undo", op_undo},             {"redo", op_redo},
-    {"variant_store", op_variant_store}, {"variant_get", op_variant_get},
-    {"resolve", qt_dop_resolve},   {"match", qt_dop_match},
-    {"recipe_edit", qt_dop_recipe_edit},
-    {"lint", qt_dop_lint},         {"deploy", qt_dop_deploy},
-    {"job_submit", op_job_submit}, {"job_list", op_job_list},
-    {"job_get", op_job_get},       {"job_cancel", op_job_cancel},
-    {"shutdown", op_shutdown},
+    {"hello", op_hello, NEEDS_NONE, "protocol version, session state, this engine's ops and job kinds"},
+    {"session", op_session, NEEDS_NONE, "session state"},
+    {"open", op_open, NEEDS_NONE, "open a model in the session"},
+    {"model", op_model, NEEDS_MODEL, "the session's model in numbers"},
+    {"tensors", op_tensors, NEEDS_MODEL, "the model's tensors, paged"},
+    {"detail", op_detail, NEEDS_WEIGHTS, "statistics and a histogram of one tensor's weights"},
+    {"preview", qt_dop_preview, NEEDS_WEIGHTS, "error of (tensor, scheme) pairs"},
+    {"recipe_get", op_recipe_get, NEEDS_NONE, "the current recipe"},
+    {"recipe_set", op_recipe_set, NEEDS_NONE, "replace the current recipe (a history step)"},
+    {"recipe_write", qt_dop_recipe_write, NEEDS_NONE, "write the current recipe to a file"},
+    {"undo", op_undo, NEEDS_NONE, "one history step back"},
+    {"redo", op_redo, NEEDS_NONE, "one history step forward"},
+    {"variant_store", op_variant_store, NEEDS_NONE, "keep a recipe as variant A or B"},
+    {"variant_get", op_variant_get, NEEDS_NONE, "a variant's text"},
+    {"resolve", qt_dop_resolve, NEEDS_MODEL, "what a recipe does to every tensor, paged"},
+    {"match", qt_dop_match, NEEDS_MODEL, "what one pattern matches"},
+    {"edit", qt_dop_edit, NEEDS_MODEL, "an edit intent on tree nodes (one key press)"},
+    {"recipe_edit", qt_dop_recipe_edit, NEEDS_NONE, "one entry-level recipe change"},
+    {"lint", qt_dop_lint, NEEDS_MODEL, "lint findings of a recipe"},
+    {"deploy", qt_dop_deploy, NEEDS_MODEL, "deployment estimate of a recipe on a GPU"},
+    {"gpus", qt_dop_gpus, NEEDS_NONE, "the GPU catalog's names"},
+    {"job_submit", op_job_submit, NEEDS_NONE, "queue a job"},
+    {"job_list", op_job_list, NEEDS_NONE, "every job"},
+    {"job_get", op_job_get, NEEDS_NONE, "one job's record, report, frozen recipe and log"},
+    {"job_cancel", op_job_cancel, NEEDS_NONE, "cancel a job"},
+    {"shutdown", op_shutdown, NEEDS_NONE, "stop the daemon"},
 };
+
+static const char *const needs_names[] = {[NEEDS_NONE] = NULL, [NEEDS_MODEL] = "model", [NEEDS_WEIGHTS] = "weights"};
+
+/* hello's capabilities: the op table and the job kind table. */
+static void capabilities(cJSON *res) {
+    cJSON *a = cJSON_AddArrayToObject(res, "ops");
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "op", ops[i].name);
+        if (needs_names[ops[i].needs]) cJSON_AddStringToObject(o, "needs", needs_names[ops[i].needs]);
+        else cJSON_AddNullToObject(o, "needs");
+        cJSON_AddStringToObject(o, "summary", ops[i].summary);
+        cJSON_AddItemToArray(a, o);
+    }
+    cJSON *k = cJSON_AddArrayToObject(res, "job_kinds");
+    for (int i = 0; qt_job_kind_at(i); i++) {
+        const struct qt_job_kind *jk = qt_job_kind_at(i);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "kind", jk->name);
+        cJSON_AddBoolToObject(o, "runnable", jk->run != NULL);
+        cJSON_AddBoolToObject(o, "needs_model", jk->needs_model);
+        cJSON_AddBoolToObject(o, "needs_weights", jk->needs_weights);
+        cJSON_AddStringToObject(o, "summary", jk->summary);
+        cJSON_AddItemToArray(k, o);
+    }
+}
 
 int qt_daemon_op(struct qt_daemon *d, struct qt_client_slot *c, const char *op,
                  const cJSON *req, cJSON *result, qt_err *err) {

@@ -98,6 +98,14 @@ void qt_daemon_quit(struct qt_daemon *d);
  * recipe.h). */
 const char *qt_dop_str(const cJSON *req, const char *k);
 int qt_dop_int(const cJSON *req, const char *k, int def);
+/* Writes v in decimal at out (room for 21 bytes) and returns its length:
+ * the long number lists of tensors and resolve (snprintf's general path
+ * was a tenth of a GLM-4.6 description's time). */
+size_t qt_dop_itoa(char *out, long long v);
+/* The request's "text", else the current recipe (then *own is the copy to
+ * free; NULL otherwise): what every op that takes a recipe reads.  NULL with
+ * err when the current recipe cannot be read. */
+const char *qt_dop_text(struct qt_daemon *d, const cJSON *req, char **own, qt_err *err);
 void qt_dop_recipe_state(struct qt_daemon *d, cJSON *o, int with_text, qt_err *err);
 void qt_dop_recipe_event(struct qt_daemon *d);
 /* Paging of the tensor listings (tensors, resolve): "offset" (>= 0) and
@@ -116,6 +124,12 @@ QT_DOP(preview);
 QT_DOP(resolve);
 QT_DOP(match);
 QT_DOP(recipe_edit);
+QT_DOP(edit);
+QT_DOP(recipe_write);
+QT_DOP(gpus);
+/* QT_OK when text parses as a recipe (blank is the empty recipe); else
+ * QT_ERR with "name:LINE:COL: why". */
+int qt_dop_recipe_check(const char *text, const char *name, qt_err *err);
 QT_DOP(lint);
 QT_DOP(deploy);
 

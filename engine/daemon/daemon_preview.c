@@ -105,6 +105,10 @@ static int calib_ensure(struct qt_daemon *d, const struct qt_model *m, const cha
     return QT_OK;
 }
 
+/* preview {tensors[], schemes[]} | {pairs[[tensor, scheme]...]}, calib?
+ *   -> {results[{name, scheme, rel_rmse, sqnr_db, max_abs, bytes, cached,
+ *       rel_out?} | {name, scheme, error}]}
+ * The error each tensor would suffer under each scheme (needs weights). */
 int qt_dop_preview(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
     const struct qt_model *m = qt_daemon_model(d, err);

@@ -8,6 +8,9 @@
 
 #include "daemon/daemon_ops.h"
 #include "recipe/deploy.h"
+#include "recipe/edit.h"
+#include "recipe/tree.h"
+#include "base/hmap.h"
 #include "recipe/lint.h"
 #include "model/match.h"
 #include "model/model.h"
@@ -17,14 +20,6 @@
 
 /* ---- recipes: resolve, edit, lint, deploy */
 
-/* The request's "text", else the current recipe (then *own is the copy to
- * free; NULL otherwise).  NULL with err when the recipe cannot be read. */
-static const char *text_of(struct qt_daemon *d, const cJSON *req, char **own, qt_err *err) {
-    *own = NULL;
-    const char *text = qt_dop_str(req, "text");
-    if (text) return text;
-    return *own = qt_session_recipe(d->s, err);
-}
 
 /* 1 when text is only white space (the empty recipe: nothing quantized). */
 static int blank(const char *text) {
@@ -37,7 +32,7 @@ static int blank(const char *text) {
 static int recipe_of(struct qt_daemon *d, const cJSON *req, struct qt_recipe **out, qt_err *err) {
     *out = NULL;
     char *own;
-    const char *text = text_of(d, req, &own, err);
+    const char *text = qt_dop_text(d, req, &own, err);
     if (!text) return QT_ERR;
     int rc = blank(text) ? QT_OK : qt_recipe_parse(text, strlen(text), "recipe", out, err);
     free(own);
@@ -79,7 +74,7 @@ static void numlist_add(struct numlist *l, long long v) {
     }
     if (!l->n) l->b[l->n++] = '[';
     else l->b[l->n++] = ',';
-    l->n += (size_t)snprintf(l->b + l->n, l->cap - l->n, "%lld", v);
+    l->n += qt_dop_itoa(l->b + l->n, v);
 }
 
 /* Closes the list and adds it to o as key (raw JSON, printed as is); frees
@@ -116,6 +111,8 @@ struct resolved {
 struct qt_dop_rescache {
     struct resolved e[RESCACHE_N];
     uint64_t tick;
+    struct qt_tree tree;         /* the edit op's nodes, built on first use */
+    const struct qt_model *tree_m;   /* tree is of this model, NULL: not built */
 };
 
 static void resolved_clear(struct resolved *x) {
@@ -130,26 +127,24 @@ static void resolved_clear(struct resolved *x) {
 void qt_dop_rescache_free(struct qt_daemon *d) {
     if (!d->rescache) return;
     for (int i = 0; i < RESCACHE_N; i++) resolved_clear(&d->rescache->e[i]);
+    if (d->rescache->tree_m) qt_tree_free(&d->rescache->tree);
     free(d->rescache);
     d->rescache = NULL;
 }
 
-/* The resolution of the request's "text" (else the current recipe) on m,
- * from the cache or made and cached.  Owned by the cache: valid until the
- * next call. */
-static const struct resolved *resolved_of(struct qt_daemon *d, const struct qt_model *m, const cJSON *req,
-                                          qt_err *err) {
+/* The resolution of text on m, from the cache or made and cached: the one
+ * resolution of a text that resolve, lint, deploy and edit share.  Owned by
+ * the cache: valid until the second next call (a call takes the least
+ * recently used slot, never the one the call before returned). */
+static const struct resolved *resolved_text(struct qt_daemon *d, const struct qt_model *m, const char *text,
+                                            qt_err *err) {
     if (!d->rescache && !(d->rescache = calloc(1, sizeof *d->rescache)))
         return qt_err_set(err, "resolve: out of memory"), NULL;
     struct qt_dop_rescache *c = d->rescache;
-    char *cur;
-    const char *text = text_of(d, req, &cur, err);
-    if (!text) return NULL;
     struct resolved *x = NULL;
     for (int i = 0; i < RESCACHE_N && !x; i++)
         if (c->e[i].text && c->e[i].m == m && !strcmp(c->e[i].text, text)) x = &c->e[i];
     if (x) {
-        free(cur);
         x->used = ++c->tick;
         return x;
     }
@@ -162,7 +157,6 @@ static const struct resolved *resolved_of(struct qt_daemon *d, const struct qt_m
     x->schemes = calloc(n, sizeof *x->schemes);
     x->bytes = calloc(n, sizeof *x->bytes);
     x->text = qt_strdup(text);
-    free(cur);
     if (!x->schemes || !x->bytes || !x->text) {
         resolved_clear(x);
         return qt_err_set(err, "resolve: out of memory"), NULL;
@@ -184,6 +178,63 @@ static const struct resolved *resolved_of(struct qt_daemon *d, const struct qt_m
     return x;
 }
 
+/* The resolution of the request's "text", else of the current recipe. */
+static const struct resolved *resolved_of(struct qt_daemon *d, const struct qt_model *m, const cJSON *req,
+                                          qt_err *err) {
+    char *own;
+    const char *text = qt_dop_text(d, req, &own, err);
+    if (!text) return NULL;
+    const struct resolved *x = resolved_text(d, m, text, err);
+    free(own);
+    return x;
+}
+
+/* Adds the compact form of tensors idx (n of them, model indices in model
+ * order) of rv to res: "schemes", "s", "p", "b", "q", and "i" when with_i. */
+static int compact_put(cJSON *res, const struct resolved *rv, const int *idx, int n, int with_i, qt_err *err) {
+    const char **names = calloc((size_t)n + 1, sizeof *names);   /* (n_names) distinct schemes */
+    int n_names = 0;
+    struct numlist li = {0}, ls = {0}, lp = {0}, lb = {0}, lq = {0};
+    if (!names) return qt_err_set(err, "resolve: out of memory");
+    for (int k = 0; k < n; k++) {
+        int i = idx[k];
+        const struct qt_resolved *x = rv->r ? &rv->rs.t[i] : NULL;
+        const char *scheme = rv->schemes[i];
+        int si = 0;
+        while (si < n_names && strcmp(names[si], scheme)) si++;
+        if (si == n_names) names[n_names++] = scheme;
+        if (with_i) numlist_add(&li, i);
+        numlist_add(&ls, si);
+        numlist_add(&lp, x ? pattern_index(rv->r, x) : -1);
+        numlist_add(&lb, (long long)rv->bytes[i]);
+        numlist_add(&lq, x && x->quantized);
+    }
+    cJSON *sa = cJSON_AddArrayToObject(res, "schemes");
+    for (int k = 0; k < n_names; k++) cJSON_AddItemToArray(sa, cJSON_CreateString(names[k]));
+    int rc = QT_OK;
+    if ((with_i && numlist_put(res, "i", &li)) || numlist_put(res, "s", &ls) || numlist_put(res, "p", &lp) ||
+        numlist_put(res, "b", &lb) || numlist_put(res, "q", &lq))
+        rc = qt_err_set(err, "resolve: out of memory");
+    free(li.b), free(ls.b), free(lp.b), free(lb.b), free(lq.b);
+    free(names);
+    return rc;
+}
+
+/* What every page of a resolution carries: patterns, n_quantized, total. */
+static void resolve_totals(cJSON *res, const struct resolved *rv) {
+    cJSON_AddItemToObject(res, "patterns", qt_patterns_json(rv->r, 1));
+    cJSON_AddNumberToObject(res, "n_quantized", rv->r ? rv->rs.n_quantized : 0);
+    cJSON *tot = cJSON_AddObjectToObject(res, "total");
+    cJSON_AddNumberToObject(tot, "params", (double)rv->params);
+    cJSON_AddNumberToObject(tot, "bytes", (double)rv->total);
+    cJSON_AddNumberToObject(tot, "bpw", rv->params ? 8.0 * (double)rv->total / (double)rv->params : 0);
+}
+
+/* resolve {text?, filter?, offset?, limit?, compact?}
+ *   -> {count, offset, tensors[{index, name, scheme, algo, preview_algo,
+ *       group, ignored_by, pattern, bytes}] | compact lists, patterns,
+ *       n_quantized, total{params, bytes, bpw}}
+ * What a text (default: the current recipe) does to every tensor, paged. */
 int qt_dop_resolve(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
     const struct qt_model *m = qt_daemon_model(d, err);
@@ -196,80 +247,51 @@ int qt_dop_resolve(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
     int compact = cJSON_IsTrue(cJSON_GetObjectItem(req, "compact"));
     struct qt_dop_page pg;
     qt_dop_page_init(req, &pg);
-    cJSON *arr = cJSON_CreateArray();
-    /* compact form: the page's distinct schemes and one list per field */
-    const char **names = compact ? calloc((size_t)(m->n_tensors ? m->n_tensors : 1), sizeof *names) : NULL;   /* (n_names) */
-    int n_names = 0;
-    struct numlist li = {0}, ls = {0}, lp = {0}, lb = {0}, lq = {0};
-    if (compact && !names) {
-        cJSON_Delete(arr);
-        qt_name_filter_free(f);
-        return qt_err_set(err, "resolve: out of memory");
-    }
-    for (int i = 0; i < m->n_tensors; i++) {
-        const struct qt_tensor *t = &m->tensors[i];
-        const struct qt_resolved *x = r ? &rv->rs.t[i] : NULL;
-        const char *scheme = rv->schemes[i];
-        if (!qt_name_filter_match(f, t->name) || !qt_dop_page_take(&pg)) continue;
-        int q = x && x->quantized;
-        int pi = x ? pattern_index(r, x) : -1;
-        double bytes = rv->bytes[i];
-        if (compact) {
-            int si = 0;
-            while (si < n_names && strcmp(names[si], scheme)) si++;
-            if (si == n_names) names[n_names++] = scheme;
-            if (f) numlist_add(&li, i);
-            numlist_add(&ls, si);
-            numlist_add(&lp, pi);
-            numlist_add(&lb, (long long)bytes);
-            numlist_add(&lq, q);
-            continue;
-        }
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "index", i);
-        cJSON_AddStringToObject(o, "name", t->name);
-        cJSON_AddStringToObject(o, "scheme", scheme);
-        if (q) {
-            cJSON_AddStringToObject(o, "algo", qt_algo_name(x->algo));
-            cJSON_AddStringToObject(o, "preview_algo", qt_algo_name(x->preview_algo));
-        } else {
-            cJSON_AddNullToObject(o, "algo");
-            cJSON_AddNullToObject(o, "preview_algo");
-        }
-        if (q && x->group >= 0) cJSON_AddStringToObject(o, "group", r->groups[x->group].name);
-        else cJSON_AddNullToObject(o, "group");
-        if (x && x->ignored_by_mod >= 0 && x->ignored_by >= 0)
-            cJSON_AddStringToObject(o, "ignored_by", r->mods[x->ignored_by_mod].ignore[x->ignored_by].text);
-        else cJSON_AddNullToObject(o, "ignored_by");
-        if (pi >= 0) cJSON_AddNumberToObject(o, "pattern", pi);
-        else cJSON_AddNullToObject(o, "pattern");
-        cJSON_AddNumberToObject(o, "bytes", bytes);
-        cJSON_AddItemToArray(arr, o);
-    }
-    qt_name_filter_free(f);
+    int *idx = malloc(sizeof(int) * (size_t)(m->n_tensors + 1));   /* (n_idx) the page's tensors */
+    int n_idx = 0;
+    if (!idx) { qt_name_filter_free(f); return qt_err_set(err, "resolve: out of memory"); }
+    for (int i = 0; i < m->n_tensors; i++)
+        if (qt_name_filter_match(f, m->tensors[i].name) && qt_dop_page_take(&pg)) idx[n_idx++] = i;
     qt_dop_page_put(&pg, res);
     int rc = QT_OK;
     if (compact) {
-        cJSON_Delete(arr);
-        cJSON *sa = cJSON_AddArrayToObject(res, "schemes");
-        for (int k = 0; k < n_names; k++) cJSON_AddItemToArray(sa, cJSON_CreateString(names[k]));
-        if ((f && numlist_put(res, "i", &li)) || numlist_put(res, "s", &ls) || numlist_put(res, "p", &lp) ||
-            numlist_put(res, "b", &lb) || numlist_put(res, "q", &lq))
-            rc = qt_err_set(err, "resolve: out of memory");
+        rc = compact_put(res, rv, idx, n_idx, f != NULL, err);
     } else {
-        cJSON_AddItemToObject(res, "tensors", arr);
+        cJSON *arr = cJSON_AddArrayToObject(res, "tensors");
+        for (int k = 0; k < n_idx; k++) {
+            int i = idx[k];
+            const struct qt_resolved *x = r ? &rv->rs.t[i] : NULL;
+            int q = x && x->quantized, pi = x ? pattern_index(r, x) : -1;
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "index", i);
+            cJSON_AddStringToObject(o, "name", m->tensors[i].name);
+            cJSON_AddStringToObject(o, "scheme", rv->schemes[i]);
+            if (q) {
+                cJSON_AddStringToObject(o, "algo", qt_algo_name(x->algo));
+                cJSON_AddStringToObject(o, "preview_algo", qt_algo_name(x->preview_algo));
+            } else {
+                cJSON_AddNullToObject(o, "algo");
+                cJSON_AddNullToObject(o, "preview_algo");
+            }
+            if (q && x->group >= 0) cJSON_AddStringToObject(o, "group", r->groups[x->group].name);
+            else cJSON_AddNullToObject(o, "group");
+            if (x && x->ignored_by_mod >= 0 && x->ignored_by >= 0)
+                cJSON_AddStringToObject(o, "ignored_by", r->mods[x->ignored_by_mod].ignore[x->ignored_by].text);
+            else cJSON_AddNullToObject(o, "ignored_by");
+            if (pi >= 0) cJSON_AddNumberToObject(o, "pattern", pi);
+            else cJSON_AddNullToObject(o, "pattern");
+            cJSON_AddNumberToObject(o, "bytes", rv->bytes[i]);
+            cJSON_AddItemToArray(arr, o);
+        }
     }
-    free(li.b), free(ls.b), free(lp.b), free(lb.b), free(lq.b);
-    free(names);
-    cJSON_AddItemToObject(res, "patterns", qt_patterns_json(r, 1));
-    cJSON_AddNumberToObject(res, "n_quantized", r ? rv->rs.n_quantized : 0);
-    cJSON *tot = cJSON_AddObjectToObject(res, "total");
-    cJSON_AddNumberToObject(tot, "params", (double)rv->params);
-    cJSON_AddNumberToObject(tot, "bytes", (double)rv->total);
-    cJSON_AddNumberToObject(tot, "bpw", rv->params ? 8.0 * (double)rv->total / (double)rv->params : 0);
+    free(idx);
+    qt_name_filter_free(f);
+    resolve_totals(res, rv);
     return rc;
 }
 
+/* match {pattern, limit?} -> {modules, names[]}
+ * What one target or ignore pattern matches (the TUI's pattern prompt). */
 int qt_dop_match(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
     const char *text = qt_dop_str(req, "pattern");
@@ -297,6 +319,10 @@ int qt_dop_match(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req
     return QT_OK;
 }
 
+/* recipe_edit {action: set_scheme|add_ignore|remove_ignore, target?,
+ *              scheme?, pattern?} -> recipe_get's fields
+ * One entry-level change of the current recipe (scripts; the TUI sends
+ * `edit` intents). */
 int qt_dop_recipe_edit(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
     const char *action = qt_dop_str(req, "action");
@@ -331,43 +357,42 @@ int qt_dop_recipe_edit(struct qt_daemon *d, struct qt_client_slot *c, const cJSO
     return QT_OK;
 }
 
+/* Lint findings of rv (none for the empty recipe: L zeroed). */
+static int lint_of(const struct qt_model *m, const struct resolved *rv, int tp, struct qt_lint *L, qt_err *err) {
+    memset(L, 0, sizeof *L);
+    if (!rv->r) return QT_OK;
+    struct qt_lint_opts o = {.tp = tp < 1 ? 1 : tp};
+    return qt_lint_run(rv->r, m, &rv->rs, &o, L, err);
+}
+
+/* lint {text?, tp?} -> {findings[{code, severity, message, tensors[]}], errors, warnings} */
 int qt_dop_lint(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
     const struct qt_model *m = qt_daemon_model(d, err);
     if (!m) return QT_ERR;
-    struct qt_recipe *r;
-    if (recipe_of(d, req, &r, err)) return QT_ERR;
-    if (!r) {   /* nothing quantized: nothing to find */
-        qt_lint_json(res, m, NULL);
-        return QT_OK;
-    }
-    struct qt_resolution rs = {0};
-    struct qt_lint L = {0};
-    struct qt_lint_opts o = {.tp = qt_dop_int(req, "tp", 1)};
-    if (o.tp < 1) o.tp = 1;
-    int rc = qt_recipe_resolve(r, m, &rs, err);
-    if (rc == QT_OK) rc = qt_lint_run(r, m, &rs, &o, &L, err);
-    if (rc == QT_OK) {
-        qt_lint_json(res, m, &L);
-        qt_lint_free(&L);
-    }
-    qt_resolution_free(&rs);
-    qt_recipe_free(r);
-    return rc;
+    const struct resolved *rv = resolved_of(d, m, req, err);
+    if (!rv) return QT_ERR;
+    struct qt_lint L;
+    if (lint_of(m, rv, qt_dop_int(req, "tp", 1), &L, err)) return QT_ERR;
+    qt_lint_json(res, m, rv->r ? &L : NULL);
+    qt_lint_free(&L);
+    return QT_OK;
 }
 
-int qt_dop_deploy(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
-    (void)c;
-    const struct qt_model *m = qt_daemon_model(d, err);
-    if (!m) return QT_ERR;
+/* The deployment estimate of rv with req's options (gpu, tp, ctx, batch,
+ * util, kv_dtype) into res (qt_deploy_json's fields). */
+static int deploy_put(const struct qt_model *m, const struct resolved *rv, const cJSON *req, cJSON *res,
+                      qt_err *err) {
     const char *gname = qt_dop_str(req, "gpu") ? qt_dop_str(req, "gpu") : "H100-80G";
     int tp = qt_dop_int(req, "tp", 0), batch = qt_dop_int(req, "batch", 1);
-    double ctx = cJSON_IsNumber(cJSON_GetObjectItem(req, "ctx")) ? cJSON_GetObjectItem(req, "ctx")->valuedouble : 8192;
+    /* no ctx: the engine's default (8192, or the model's limit when smaller) */
+    double ctx = cJSON_IsNumber(cJSON_GetObjectItem(req, "ctx")) ? cJSON_GetObjectItem(req, "ctx")->valuedouble : 0;
     const cJSON *u = cJSON_GetObjectItem(req, "util");
     double util = cJSON_IsNumber(u) ? u->valuedouble : 0.9;
     if (tp != 0 && tp != 1 && tp != 2 && tp != 4 && tp != 8) return qt_err_set(err, "deploy: tp must be 1, 2, 4 or 8");
-    /* ctx is cast to int64 below: refuse what does not fit (1e300) first */
-    if (batch < 1 || !(ctx >= 1 && ctx <= 1e12) || !(util > 0 && util <= 1))
+    /* ctx is cast to int64 below: refuse what does not fit (1e300) first;
+     * absent (0) means the engine's default */
+    if (batch < 1 || (cJSON_GetObjectItem(req, "ctx") && !(ctx >= 1 && ctx <= 1e12)) || !(util > 0 && util <= 1))
         return qt_err_set(err, "deploy: bad ctx, batch or util");
     int kvb = 0;
     const char *kv = qt_dop_str(req, "kv_dtype");
@@ -381,19 +406,270 @@ int qt_dop_deploy(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *re
     if (qt_gpu_catalog_load_default(NULL, &cat, err)) return QT_ERR;
     const struct qt_gpu *g = qt_gpu_find(&cat, gname);
     if (!g) { qt_gpu_catalog_free(&cat); return qt_err_set(err, "deploy: gpu %s: not in the catalog", gname); }
-    struct qt_recipe *r = NULL;
-    struct qt_resolution rs = {0};
-    int rc = recipe_of(d, req, &r, err);
-    if (rc == QT_OK && r) rc = qt_recipe_resolve(r, m, &rs, err);
     struct qt_deploy dp;
     struct qt_deploy_opts o = {.gpu = g, .tp = tp, .ctx = (int64_t)ctx, .batch = batch, .util = util, .kv_bytes = kvb};
-    if (rc == QT_OK) rc = qt_deploy_estimate(m, r, r ? &rs : NULL, &o, &dp, err);
-    if (rc == QT_OK) {
-        qt_deploy_json(res, &dp, g);
-    }
-    qt_resolution_free(&rs);
-    qt_recipe_free(r);
+    int rc = qt_deploy_estimate(m, rv->r, rv->r ? &rv->rs : NULL, &o, &dp, err);
+    if (rc == QT_OK) qt_deploy_json(res, &dp, g);
     qt_gpu_catalog_free(&cat);
     return rc;
 }
 
+/* deploy {text?, gpu?, tp?, ctx?, batch?, util?, kv_dtype?} -> qt_deploy_json's fields */
+int qt_dop_deploy(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
+    (void)c;
+    const struct qt_model *m = qt_daemon_model(d, err);
+    if (!m) return QT_ERR;
+    const struct resolved *rv = resolved_of(d, m, req, err);
+    return rv ? deploy_put(m, rv, req, res, err) : QT_ERR;
+}
+
+/* gpus {} -> {gpus[NAME...], default}
+ * The GPU catalog as deploy reads it (the deploy panel steps through it). */
+int qt_dop_gpus(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
+    (void)d; (void)c; (void)req;
+    struct qt_gpu_catalog cat;
+    if (qt_gpu_catalog_load_default(NULL, &cat, err)) return QT_ERR;
+    cJSON *a = cJSON_AddArrayToObject(res, "gpus");
+    for (int i = 0; i < cat.n; i++) cJSON_AddItemToArray(a, cJSON_CreateString(cat.g[i].name));
+    const struct qt_gpu *h = qt_gpu_find(&cat, "H100-80G");
+    cJSON_AddStringToObject(res, "default", h ? h->name : cat.n ? cat.g[0].name : "");
+    qt_gpu_catalog_free(&cat);
+    return QT_OK;
+}
+
+int qt_dop_recipe_check(const char *text, const char *name, qt_err *err) {
+    if (blank(text)) return QT_OK;
+    struct qt_recipe *r;
+    if (qt_recipe_parse(text, strlen(text), name, &r, err)) return QT_ERR;
+    qt_recipe_free(r);
+    return QT_OK;
+}
+
+/* recipe_write {path} -> {path, bytes, version}
+ * Writes the current recipe to path (absolute; atomically, through a
+ * temporary name).  Nothing edited yet: the empty recipe as it is saved. */
+int qt_dop_recipe_write(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
+    (void)c;
+    const char *path = qt_dop_str(req, "path");
+    if (!path || !*path) return qt_err_set(err, "recipe_write: no \"path\"");
+    char *text = qt_session_recipe(d->s, err);
+    if (!text) return QT_ERR;
+    if (blank(text)) {
+        struct qt_recipe *r;
+        size_t len;
+        free(text);
+        if (qt_recipe_new(&r, err)) return QT_ERR;
+        text = qt_recipe_dump(r, &len, err);
+        qt_recipe_free(r);
+        if (!text) return QT_ERR;
+    }
+    int rc = qt_write_file_atomic(path, text, strlen(text), err);
+    if (rc == QT_OK) {
+        cJSON_AddStringToObject(res, "path", path);
+        cJSON_AddNumberToObject(res, "bytes", (double)strlen(text));
+        cJSON_AddNumberToObject(res, "version", d->s->hist_cur);
+    }
+    free(text);
+    return rc;
+}
+
+/* ---- edit intents */
+
+/* The tree of m the edit op's nodes name, built once per model. */
+static const struct qt_tree *tree_of(struct qt_daemon *d, const struct qt_model *m, qt_err *err) {
+    if (!d->rescache && !(d->rescache = calloc(1, sizeof *d->rescache)))
+        return qt_err_set(err, "edit: out of memory"), NULL;
+    struct qt_dop_rescache *c = d->rescache;
+    if (c->tree_m == m) return &c->tree;
+    if (c->tree_m) qt_tree_free(&c->tree);
+    c->tree_m = NULL;
+    if (qt_tree_build(&c->tree, m, err)) return NULL;
+    c->tree_m = m;
+    return &c->tree;
+}
+
+/* One pattern of a recipe as the client knows it: kind, text and group.
+ * Fills keys in qt_patterns_json's order; returns their number. */
+struct patkey {
+    int ignore;
+    const char *text, *group;
+};
+static int pattern_keys(const struct qt_recipe *r, struct patkey **out) {
+    int n = 0;
+    for (int i = 0; r && i < r->n_mods; i++) {
+        for (int g = r->mods[i].first_group; g < r->mods[i].first_group + r->mods[i].n_groups; g++)
+            n += r->groups[g].n_targets;
+        n += r->mods[i].n_ignore;
+    }
+    struct patkey *k = *out = calloc((size_t)n + 1, sizeof *k);
+    if (!k) return -1;
+    n = 0;
+    for (int i = 0; r && i < r->n_mods; i++) {
+        const struct qt_modifier *md = &r->mods[i];
+        for (int g = md->first_group; g < md->first_group + md->n_groups; g++)
+            for (int t = 0; t < r->groups[g].n_targets; t++)
+                k[n++] = (struct patkey){0, r->groups[g].targets[t].text, r->groups[g].name};
+        for (int t = 0; t < md->n_ignore; t++) k[n++] = (struct patkey){1, md->ignore[t].text, NULL};
+    }
+    return n;
+}
+
+/* Most tensors an edit reply lists as changed; beyond, the client pages
+ * `resolve` (a line stays well under 1 MiB at ~45 bytes a tensor). */
+#define EDIT_DELTA_MAX 16384
+
+/* The resolution nv as a change of ov (the text before the edit), into res:
+ * {base, remap, count, compact lists of the changed tensors with "i",
+ * patterns, n_quantized, total}.  A tensor not listed keeps its scheme,
+ * bytes and quantized flag, and its pattern index k becomes remap[k] (-1
+ * stays -1).  Returns 0 when too many changed (res untouched), 1 when put,
+ * QT_ERR when out of memory. */
+static int delta_put(cJSON *res, const struct qt_model *m, const struct resolved *ov, const struct resolved *nv,
+                     qt_err *err) {
+    struct patkey *ok = NULL, *nk = NULL;
+    int no = pattern_keys(ov->r, &ok), nn = pattern_keys(nv->r, &nk);
+    int *remap = calloc((size_t)(no > 0 ? no : 0) + 1, sizeof *remap);   /* (no) old pattern -> new, -1 */
+    int *idx = malloc(sizeof(int) * (size_t)(m->n_tensors + 1));        /* (n_idx) changed tensors */
+    int n_idx = 0, rc = 1;
+    if (no < 0 || nn < 0 || !remap || !idx) { rc = qt_err_set(err, "edit: out of memory"); goto out; }
+    for (int k = 0; k < no; k++) {
+        remap[k] = -1;
+        for (int j = 0; j < nn && remap[k] < 0; j++)
+            if (ok[k].ignore == nk[j].ignore && !strcmp(ok[k].text, nk[j].text) &&
+                (!ok[k].group || !strcmp(ok[k].group, nk[j].group)))
+                remap[k] = j;
+    }
+    for (int i = 0; i < m->n_tensors; i++) {
+        const struct qt_resolved *a = ov->r ? &ov->rs.t[i] : NULL, *b = nv->r ? &nv->rs.t[i] : NULL;
+        int pa = a ? pattern_index(ov->r, a) : -1, pb = b ? pattern_index(nv->r, b) : -1;
+        if (strcmp(ov->schemes[i], nv->schemes[i]) || ov->bytes[i] != nv->bytes[i] ||
+            (a && a->quantized) != (b && b->quantized) || (pa >= 0 ? remap[pa] : -1) != pb) {
+            if (n_idx == EDIT_DELTA_MAX) { rc = 0; goto out; }
+            idx[n_idx++] = i;
+        }
+    }
+    char hex[24];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)qt_hash_bytes(ov->text, strlen(ov->text)));
+    cJSON_AddStringToObject(res, "base", hex);
+    cJSON_AddItemToObject(res, "remap", cJSON_CreateIntArray(remap, no));
+    cJSON_AddNumberToObject(res, "count", n_idx);
+    if (compact_put(res, nv, idx, n_idx, 1, err)) rc = QT_ERR;
+    else resolve_totals(res, nv);
+out:
+    free(ok);
+    free(nk);
+    free(remap);
+    free(idx);
+    return rc;
+}
+
+/* edit {nodes:[TARGET...], action, scheme?, pattern?, gpu?, tp?}
+ *   -> {text, version, can_undo, can_redo, changed, scheme, all_kept,
+ *       why?, now, lint{findings[{code, severity, message, tensors: N,
+ *       first: INDEX|-1}], errors, warnings}, deploy{...}|null, deploy_error?,
+ *       resolve{base, remap, count, schemes, i, s, p, b, q, patterns,
+ *       n_quantized, total}|null}
+ * An edit intent (recipe/edit.h) applied to the current recipe as one
+ * history step; nodes are named by their tree target.  The reply carries
+ * what the client shows after a key press, so that one key is one request:
+ * the new recipe, the lint counts, the deployment estimate for gpu, and the
+ * resolution as a change of the one before the edit (null when more than
+ * EDIT_DELTA_MAX tensors changed: page `resolve`). */
+int qt_dop_edit(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
+    (void)c;
+    const char *aname = qt_dop_str(req, "action");
+    int act = qt_edit_action_parse(aname);
+    if (act < 0) return qt_err_set(err, "edit: action %s: unknown (%s)", aname ? aname : "missing", qt_edit_action_list());
+    const struct qt_model *m = qt_daemon_model(d, err);
+    if (!m) return QT_ERR;
+    const struct qt_tree *t = tree_of(d, m, err);
+    if (!t) return QT_ERR;
+    const cJSON *nl = cJSON_GetObjectItem(req, "nodes"), *v;
+    if (nl && !cJSON_IsArray(nl)) return qt_err_set(err, "edit: \"nodes\" must be a list of node targets");
+    int n = cJSON_GetArraySize(nl), k = 0;
+    if (n > t->n) return qt_err_set(err, "edit: %d nodes: the tree has %d", n, t->n);
+    int *nodes = malloc(sizeof(int) * (size_t)(n + 1));   /* (n) tree nodes */
+    if (!nodes) return qt_err_set(err, "edit: out of memory");
+    cJSON_ArrayForEach(v, nl) {
+        int i = cJSON_IsString(v) ? qt_tree_find(t, v->valuestring) : -1;
+        if (i < 0) {
+            free(nodes);
+            return qt_err_set(err, "edit: node %.200s: not a node of this model's tree",
+                              cJSON_IsString(v) ? v->valuestring : "(not a string)");
+        }
+        nodes[k++] = i;
+    }
+    struct qt_edit e = {.action = act, .n_nodes = n, .nodes = nodes, .scheme = qt_dop_str(req, "scheme"),
+                        .pattern = qt_dop_str(req, "pattern")};
+    char *base_text = qt_session_recipe(d->s, err), *text = NULL;
+    const struct resolved *ov = base_text ? resolved_text(d, m, base_text, err) : NULL;
+    struct qt_recipe *r = NULL;
+    struct qt_edit_outcome o;
+    int rc = ov ? QT_OK : QT_ERR;
+    if (rc == QT_OK)
+        rc = blank(base_text) ? qt_recipe_new(&r, err) : qt_recipe_parse(base_text, strlen(base_text), "recipe", &r, err);
+    if (rc == QT_OK) rc = qt_edit_apply(t, r, ov->schemes, &e, &o, err);
+    size_t len;
+    if (rc == QT_OK && o.changed && !(text = qt_recipe_dump(r, &len, err))) rc = QT_ERR;
+    qt_recipe_free(r);
+    int stored = rc == QT_OK && text && strcmp(text, base_text);
+    if (stored && qt_session_recipe_set(d->s, text, err)) rc = QT_ERR;
+    if (rc != QT_OK) {
+        free(nodes);
+        free(base_text);
+        free(text);
+        return QT_ERR;
+    }
+    if (stored) qt_dop_recipe_event(d);
+    qt_dop_recipe_state(d, res, 1, err);
+    cJSON_AddBoolToObject(res, "changed", stored);
+    cJSON_AddStringToObject(res, "scheme", o.scheme);
+    cJSON_AddBoolToObject(res, "all_kept", o.all_kept);
+    if (!o.changed) cJSON_AddStringToObject(res, "why", o.why);
+    /* the new text's resolution: the one lint, deploy and later pages share */
+    const struct resolved *nv = stored ? resolved_text(d, m, text, err) : ov;
+    if (!nv) rc = QT_ERR;
+    if (rc == QT_OK) {
+        if (n) cJSON_AddStringToObject(res, "now", qt_tree_node_scheme(t, nv->schemes, nodes[0]));
+        else cJSON_AddNullToObject(res, "now");
+        struct qt_lint L;
+        if (lint_of(m, nv, qt_dop_int(req, "tp", 1), &L, err) == QT_OK) {
+            /* findings with their tensor count and first index, not every
+             * name (a finding may name thousands of tensors) */
+            cJSON *lo = cJSON_AddObjectToObject(res, "lint"), *fa = cJSON_AddArrayToObject(lo, "findings");
+            for (int f = 0; nv->r && f < L.n; f++) {
+                const struct qt_finding *F = &L.f[f];
+                cJSON *fo = cJSON_CreateObject();
+                cJSON_AddStringToObject(fo, "code", F->code);
+                cJSON_AddStringToObject(fo, "severity", qt_severity_name(F->severity));
+                cJSON_AddStringToObject(fo, "message", F->message);
+                cJSON_AddNumberToObject(fo, "tensors", F->n_tensors);
+                cJSON_AddNumberToObject(fo, "first", F->n_tensors ? F->tensors[0] : -1);
+                cJSON_AddItemToArray(fa, fo);
+            }
+            cJSON_AddNumberToObject(lo, "errors", nv->r ? L.n_errors : 0);
+            cJSON_AddNumberToObject(lo, "warnings", nv->r ? L.n_warnings : 0);
+            qt_lint_free(&L);
+        } else {
+            cJSON_AddNullToObject(res, "lint");
+        }
+        cJSON *dp = cJSON_CreateObject();
+        qt_err de = {{0}};
+        if (deploy_put(m, nv, req, dp, &de) == QT_OK) {
+            cJSON_AddItemToObject(res, "deploy", dp);
+        } else {
+            cJSON_Delete(dp);
+            cJSON_AddNullToObject(res, "deploy");
+            cJSON_AddStringToObject(res, "deploy_error", de.msg);
+        }
+        cJSON *rd = cJSON_CreateObject();
+        int put = delta_put(rd, m, ov, nv, err);
+        if (put == 1) cJSON_AddItemToObject(res, "resolve", rd);
+        else cJSON_Delete(rd), cJSON_AddNullToObject(res, "resolve");
+        if (put == QT_ERR) rc = QT_ERR;
+    }
+    free(nodes);
+    free(base_text);
+    free(text);
+    return rc;
+}

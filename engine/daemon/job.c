@@ -86,14 +86,14 @@ static int test_run(struct qt_job_ctx *ctx, qt_err *err) {
 }
 
 static const struct qt_job_kind kinds[] = {
-    /* name, check, run, needs_model */
-    {"quantize", qt_job_quantize_check, qt_job_quantize_run, 1},
-    {"eval", qt_job_eval_check, qt_job_eval_run, 1},
-    {"sensitivity", qt_job_sensitivity_check, qt_job_sensitivity_run, 1},
-    {"calib", qt_job_calib_check, qt_job_calib_run, 1},
-    {"plan", qt_job_plan_check, qt_job_plan_run, 1},
+    /* name, check, run, needs_model, needs_weights, summary */
+    {"quantize", qt_job_quantize_check, qt_job_quantize_run, 1, 1, "write the compressed-tensors checkpoint of the recipe"},
+    {"eval", qt_job_eval_check, qt_job_eval_run, 1, 1, "KL of the quantized model against the original on a text"},
+    {"sensitivity", qt_job_sensitivity_check, qt_job_sensitivity_run, 1, 1, "dKL of each unit quantized alone"},
+    {"calib", qt_job_calib_check, qt_job_calib_run, 1, 1, "calibration statistics (input importance) over a text"},
+    {"plan", qt_job_plan_check, qt_job_plan_run, 1, 1, "a bit-allocation plan: dKL of each (unit, scheme), then the Pareto curve"},
 };
-static const struct qt_job_kind test_kind = {"test", NULL, test_run, 0};
+static const struct qt_job_kind test_kind = {"test", NULL, test_run, 0, 0, "a job that only steps (QTUNE_TEST_JOBS=1)"};
 
 const struct qt_job_kind *qt_job_kind_find(const char *name) {
     if (!name) return NULL;
@@ -102,6 +102,12 @@ const struct qt_job_kind *qt_job_kind_find(const char *name) {
     const char *t = getenv("QTUNE_TEST_JOBS");
     if (t && !strcmp(t, "1") && !strcmp(name, test_kind.name)) return &test_kind;
     return NULL;
+}
+
+const struct qt_job_kind *qt_job_kind_at(int i) {
+    int n = (int)(sizeof kinds / sizeof kinds[0]);
+    if (i >= 0 && i < n) return &kinds[i];
+    return i == n ? qt_job_kind_find(test_kind.name) : NULL;
 }
 
 const char *const *qt_job_kind_names(void) {

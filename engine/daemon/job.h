@@ -44,6 +44,8 @@ struct qt_job_kind {
      * the kind's engine call is not built in. */
     int (*run)(struct qt_job_ctx *ctx, qt_err *err);
     int needs_model;
+    int needs_weights;               /* a metadata-only model cannot run it */
+    const char *summary;             /* one line for `hello` (docs/protocol.md) */
 };
 
 /* The kinds (engine/job_eval.c, ...): params checks at submit time and
@@ -62,6 +64,10 @@ int qt_job_quantize_run(struct qt_job_ctx *ctx, qt_err *err);
 /* The kind named name, or NULL.  The test kind "test" exists only when the
  * environment has QTUNE_TEST_JOBS=1. */
 const struct qt_job_kind *qt_job_kind_find(const char *name);
+
+/* The i-th kind (0, 1, ... until NULL), the test kind last when enabled:
+ * `hello` lists them. */
+const struct qt_job_kind *qt_job_kind_at(int i);
 
 /* Names of the kinds users can submit, NULL-terminated. */
 const char *const *qt_job_kind_names(void);

@@ -18,6 +18,7 @@
 #include "recipe/recipe.h"
 #include "io/report.h"
 #include "io/writer.h"
+#include "recipe/lint.h"
 
 static const char *pstr(const void *params, const char *k) {
     return cJSON_GetStringValue(cJSON_GetObjectItem((const cJSON *)params, k));
@@ -86,6 +87,22 @@ int qt_job_quantize_run(struct qt_job_ctx *ctx, qt_err *err) {
         return QT_ERR;
     }
     int rc = QT_ERR;
+    if (!cJSON_IsTrue(cJSON_GetObjectItem((const cJSON *)ctx->params, "allow_lint_errors"))) {
+        /* as `qtune quantize`: a checkpoint vLLM refuses or loads wrongly is not written */
+        const cJSON *tpn = cJSON_GetObjectItem((const cJSON *)ctx->params, "tp");
+        struct qt_lint_opts lo = {.tp = cJSON_IsNumber(tpn) ? (int)tpn->valuedouble : 1,
+                                  .ep = cJSON_IsTrue(cJSON_GetObjectItem((const cJSON *)ctx->params, "ep"))};
+        struct qt_lint L;
+        if (qt_lint_run(r, m, &res, &lo, &L, err)) goto done;
+        for (int i = 0; i < L.n; i++)
+            if (L.f[i].severity == QT_SEV_ERROR) {
+                qt_err_set(err, "quantize: %d lint error%s, first %s %s (params.allow_lint_errors writes it anyway)",
+                           L.n_errors, L.n_errors == 1 ? "" : "s", L.f[i].code, L.f[i].message);
+                qt_lint_free(&L);
+                goto done;
+            }
+        qt_lint_free(&L);
+    }
     uint64_t max_shard = 0;
     const char *shard = pstr(ctx->params, "max_shard_size");
     if (shard && qt_write_parse_size(shard, &max_shard, err)) goto done;

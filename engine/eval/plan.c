@@ -60,8 +60,8 @@ int qt_plan_init(const struct qt_model *m, const struct qt_plan_opts *o, struct 
     out->kappa = 1;
     for (int c = 0; c < QT_PLAN_MAX_CAND; c++) out->uniform_kl[c] = NAN;
     if (o->format == QT_PLAN_GGUF)
-        return qt_err_set(err, "plan: --format gguf: qtune has no GGUF types yet (they arrive with the GGUF "
-                          "writer); use --format ct");
+        return qt_err_set(err, "plan: --format gguf: not supported yet (its units would be single tensors "
+                          "and its candidates GGUF types); use --format ct");
     if (o->base && (!o->base_res || o->base_res->n != m->n_tensors))
         return qt_err_set(err, "plan: the base recipe was not resolved against this model");
     if (parse_candidates(out, o->candidates ? o->candidates : qt_plan_ct_candidates, err) != QT_OK) return QT_ERR;

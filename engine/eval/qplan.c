@@ -95,7 +95,8 @@ static int dequant_f32_arith(float *w, int64_t rows, int64_t cols, const struct 
     for (int64_t r = 0; r < rows; r++) {
         int64_t sr = q.srows == 1 ? 0 : r;
         for (int64_t c = 0; c < cols; c++) {
-            int64_t k = sr * q.scols + c * q.scols / cols;
+            /* the scale of column c: its group (the last may be partial) */
+            int64_t k = sr * q.scols + (s->strategy == QT_STRAT_GROUP ? c / s->group : c * q.scols / cols);
             float sc = q.scale[k], zp = q.zero ? (float)q.zero[k] : 0.0f;
             float t = nearbyintf(w[r * cols + c] / sc + zp);
             t = t < qmin ? (float)qmin : t > qmax ? (float)qmax : t;

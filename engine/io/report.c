@@ -5,6 +5,8 @@
 #include <stdlib.h>
 
 #include "backend/select.h"
+#include "model/ct_read.h"
+#include "quant/ggml_quants.h"
 
 static cJSON *object_or(cJSON *into) { return into ? into : cJSON_CreateObject(); }
 
@@ -74,6 +76,32 @@ cJSON *qt_lint_json(cJSON *into, const struct qt_model *m, const struct qt_lint 
     return j;
 }
 
+cJSON *qt_tensor_json(cJSON *into, const struct qt_model *m, int i) {
+    const struct qt_tensor *t = &m->tensors[i];
+    cJSON *j = object_or(into);
+    cJSON_AddStringToObject(j, "name", t->name);
+    cJSON *sh = cJSON_AddArrayToObject(j, "shape");
+    for (int d = 0; d < t->ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->shape[d]));
+    /* a GGUF tensor's dtype is its ggml block type (Q4_K, ...) */
+    cJSON_AddStringToObject(j, "dtype", t->gg ? qt_ggml_type_name(t->gg - 1) : qt_dtype_name(t->dtype));
+    cJSON_AddStringToObject(j, "role", qt_role_name(t->role));
+    cJSON_AddNumberToObject(j, "layer", t->layer);
+    cJSON_AddNumberToObject(j, "expert", t->expert);
+    cJSON_AddBoolToObject(j, "mtp", t->mtp);
+    if (t->group >= 0 && t->group < m->n_groups) cJSON_AddStringToObject(j, "group", m->groups[t->group].name);
+    else cJSON_AddNullToObject(j, "group");
+    if (t->source) cJSON_AddStringToObject(j, "source", t->source);
+    const char *scheme, *fmt, *cg;
+    if (qt_ct_info(m, t, &scheme, &fmt, &cg)) {   /* a quantized module of a compressed-tensors checkpoint */
+        cJSON_AddStringToObject(j, "scheme", scheme);
+        cJSON_AddStringToObject(j, "format", fmt);
+        cJSON_AddStringToObject(j, "config_group", cg);
+    }
+    cJSON_AddNumberToObject(j, "params", (double)qt_tensor_numel(t));
+    cJSON_AddNumberToObject(j, "bytes", (double)t->nbytes);
+    return j;
+}
+
 cJSON *qt_patterns_json(const struct qt_recipe *r, int null_absent) {
     cJSON *arr = cJSON_CreateArray();
     for (int i = 0; r && i < r->n_mods; i++) {
@@ -124,6 +152,7 @@ cJSON *qt_deploy_json(cJSON *into, const struct qt_deploy *d, const struct qt_gp
         cJSON_AddNumberToObject(o, "kv_bytes_per_token", p->kv_bytes_per_token);
         cJSON_AddNumberToObject(o, "max_tokens", (double)p->max_tokens);
         cJSON_AddNumberToObject(o, "max_ctx", (double)p->max_ctx);
+        cJSON_AddNumberToObject(o, "max_concurrency", p->concurrency);
         cJSON_AddBoolToObject(o, "fits", p->fits);
         cJSON_AddItemToArray(arr, o);
     }
@@ -135,6 +164,8 @@ cJSON *qt_deploy_json(cJSON *into, const struct qt_deploy *d, const struct qt_gp
     cJSON_AddNumberToObject(j, "gpus_needed", d->gpus_needed);
     cJSON_AddNumberToObject(j, "tp", d->tp);
     cJSON_AddNumberToObject(j, "ctx", (double)d->ctx);
+    cJSON_AddNumberToObject(j, "max_position_embeddings", (double)d->ctx_limit);
+    cJSON_AddBoolToObject(j, "ctx_over_limit", d->ctx_over_limit);
     cJSON_AddNumberToObject(j, "batch", d->batch);
     cJSON_AddNumberToObject(j, "util", d->util);
     cJSON_AddNumberToObject(j, "tok_s_bound", d->tok_s_bound);

@@ -28,6 +28,13 @@ cJSON *qt_eval_json(cJSON *into, const struct qt_kl_stats *st);
  * (ranked), sum_dkl, all (qt_eval_json of everything quantized). */
 cJSON *qt_sens_json(cJSON *into, const struct qt_sens_result *r, enum qt_sens_by by);
 
+/* Tensor i of m, as `qtune inspect --json` and the daemon's tensors op
+ * list it: name, shape, dtype, role, layer, expert, mtp (bool), group
+ * (null when not fused), source (when the on-disk name differs), scheme,
+ * format, config_group (a quantized module of a compressed-tensors
+ * checkpoint), params, bytes. */
+cJSON *qt_tensor_json(cJSON *into, const struct qt_model *m, int i);
+
 /* Lint findings of a recipe on m: findings[{code, severity, message,
  * tensors[] (names)}], errors, warnings.  L NULL: no findings (an empty
  * recipe). */

@@ -154,7 +154,7 @@ static int scale_shape(const struct qt_scheme *s, int64_t rows, int64_t cols, in
     switch (s->strategy) {
     case QT_STRAT_TENSOR: shape[0] = 1; shape[1] = 0; return 1;
     case QT_STRAT_CHANNEL: shape[0] = rows; shape[1] = 1; return 2;
-    case QT_STRAT_GROUP: shape[0] = rows; shape[1] = cols / s->group; return 2;
+    case QT_STRAT_GROUP: shape[0] = rows; shape[1] = (cols + s->group - 1) / s->group; return 2;   /* [N, ceil(K/g)] */
     case QT_STRAT_BLOCK:
         shape[0] = (rows + s->group - 1) / s->group;
         shape[1] = (cols + s->group - 1) / s->group;

@@ -3,9 +3,10 @@
  *
  * Per quantized module P (weight N x K, weight dtype D, usually BF16):
  *   int, 16-bit activations   "pack-quantized":  P.weight_packed I32 [N, ceil(K·b/32)],
- *                              P.weight_scale D [N, K/g] ([N, 1] channel, [1] tensor),
+ *                              P.weight_scale D [N, ceil(K/g)] ([N, 1] channel, [1] tensor;
+ *                              a partial last group has its own scale, as compressed-tensors),
  *                              P.weight_shape I64 [2], asym: P.weight_zero_point I32
- *                              [ceil(N·b/32), K/g] (packed along the output dimension)
+ *                              [ceil(N·b/32), ceil(K/g)] (packed along the output dimension)
  *   int with int activations  "int-quantized":   P.weight I8 [N, K] + P.weight_scale D
  *   fp8                        "float-quantized": P.weight F8_E4M3 [N, K] + P.weight_scale D
  * Everything else is copied byte for byte (the MTP layer included).

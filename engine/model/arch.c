@@ -99,6 +99,7 @@ int qt_config_parse(const char *path, const char *text, struct qt_config *c,
     I("n_group", 1, 0, n_group);
     I("topk_group", 1, 0, topk_group);
     I("decoder_sparse_step", 1, 0, sparse_step);
+    I("max_position_embeddings", 0, 0, max_pos);
     if (a && a->qk_norm == 2) c->use_qk_norm = 1;
     if (a && a->moe != QT_MOE_NONE) {
         I(a->experts_key, 0, 1, n_experts);

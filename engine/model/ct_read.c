@@ -89,14 +89,18 @@ static int args_to_scheme(const cJSON *w, const cJSON *a, struct qt_scheme *s, c
     if (!strcmp(type, "int")) s->kind = QT_SCHEME_INT;
     else if (!strcmp(type, "float") && s->bits == 8) s->kind = QT_SCHEME_FP8;
     else return qt_err_set(err, "%s: weights of type %s with %d bits are not readable", where, type, s->bits);
+    if (s->bits < 1 || s->bits > 8)   /* packing and unpacking shift by bits - 1 */
+        return qt_err_set(err, "%s: weights of %d bits are not readable (1 to 8)", where, s->bits);
     if (!strat) strat = gs > 0 ? "group" : gs == -1 ? "channel" : "tensor";
     if (!strcmp(strat, "tensor")) s->strategy = QT_STRAT_TENSOR;
     else if (!strcmp(strat, "channel")) s->strategy = QT_STRAT_CHANNEL;
     else if (!strcmp(strat, "group") && gs > 0) { s->strategy = QT_STRAT_GROUP; s->group = gs; }
     else if (!strcmp(strat, "block")) {
         const cJSON *b = cJSON_GetObjectItemCaseSensitive(w, "block_structure");
-        if (!cJSON_IsArray(b) || cJSON_GetArraySize(b) != 2 || cJSON_GetArrayItem(b, 0)->valueint != cJSON_GetArrayItem(b, 1)->valueint)
-            return qt_err_set(err, "%s: block strategy needs a square block_structure", where);
+        if (!cJSON_IsArray(b) || cJSON_GetArraySize(b) != 2 || !cJSON_IsNumber(cJSON_GetArrayItem(b, 0)) ||
+            cJSON_GetArrayItem(b, 0)->valueint != cJSON_GetArrayItem(b, 1)->valueint ||
+            cJSON_GetArrayItem(b, 0)->valueint < 1 || cJSON_GetArrayItem(b, 0)->valueint > (1 << 20))
+            return qt_err_set(err, "%s: block strategy needs a square block_structure of 1 to 2^20", where);
         s->strategy = QT_STRAT_BLOCK;
         s->group = cJSON_GetArrayItem(b, 0)->valueint;
     } else {
@@ -169,7 +173,7 @@ static int group_of(const struct ct_model *c, const char *module, const char *wn
 static void scale_grid(const struct qt_scheme *s, int64_t rows, int64_t cols, int64_t *sr, int64_t *sc) {
     switch (s->strategy) {
     case QT_STRAT_CHANNEL: *sr = rows; *sc = 1; break;
-    case QT_STRAT_GROUP: *sr = rows; *sc = cols / s->group; break;
+    case QT_STRAT_GROUP: *sr = rows; *sc = (cols + s->group - 1) / s->group; break;   /* [N, ceil(K/g)] */
     case QT_STRAT_BLOCK: *sr = (rows + s->group - 1) / s->group; *sc = (cols + s->group - 1) / s->group; break;
     default: *sr = 1; *sc = 1; break;
     }
@@ -228,7 +232,8 @@ static int add_module(struct qt_model *m, struct ct_model *c, struct qt_tensor_l
         if ((q->dtype == QT_DT_I8) != (G->s.kind == QT_SCHEME_INT))
             return qt_err_set(err, "%s: %s.weight: %s under a %s group", m->path, mod, qt_dtype_name(q->dtype), G->scheme);
     }
-    if (cm.rows <= 0 || cm.cols <= 0 || (G->s.strategy == QT_STRAT_GROUP && cm.cols % G->s.group))
+    if (cm.rows <= 0 || cm.cols <= 0 ||
+        (G->s.strategy == QT_STRAT_GROUP && cm.cols % G->s.group && G->s.kind != QT_SCHEME_INT))
         return qt_err_set(err, "%s: %s: shape [%lld, %lld] does not fit %s", m->path, mod, (long long)cm.rows,
                           (long long)cm.cols, G->scheme);
     scale_grid(&G->s, cm.rows, cm.cols, &cm.srows, &cm.scols);
@@ -247,7 +252,12 @@ static int add_module(struct qt_model *m, struct ct_model *c, struct qt_tensor_l
         cm.zp = malloc((size_t)nz);
         if (!cm.zp) return qt_err_set(err, "out of memory");
         if (z->dtype == QT_DT_I32 && packed && numel(z) == qt_pack_words(cm.srows, G->s.bits) * cm.scols) {
-            qt_unpack_cols(z->data, cm.srows, cm.scols, G->s.bits, cm.zp);
+            /* aligned copy: the file puts the words at any offset */
+            int32_t *zw = malloc((size_t)numel(z) * sizeof *zw);
+            if (!zw) { free(cm.zp); return qt_err_set(err, "out of memory"); }
+            memcpy(zw, z->data, (size_t)numel(z) * sizeof *zw);
+            qt_unpack_cols(zw, cm.srows, cm.scols, G->s.bits, cm.zp);
+            free(zw);
         } else if (z->dtype == QT_DT_I8 && numel(z) == nz) {
             memcpy(cm.zp, z->data, (size_t)nz);
         } else {

@@ -203,6 +203,13 @@ static void link_scales(struct qt_model *m) {
     }
 }
 
+static int build_index(struct qt_model *m, qt_err *err);
+
+int qt_model_index(struct qt_model *m, qt_err *err) {
+    if (m->index) { qt_hmap_free(m->index); free(m->index); m->index = NULL; }
+    return build_index(m, err);
+}
+
 static int build_index(struct qt_model *m, qt_err *err) {
     struct qt_hmap *h = calloc(1, sizeof *h);
     if (!h || qt_hmap_init(h, (size_t)m->n_tensors) != QT_OK) { free(h); return qt_err_set(err, "out of memory"); }

@@ -101,6 +101,7 @@ struct qt_config {
     int index_n_heads, index_head_dim, index_topk;
     /* qwen3_moe: decoder_sparse_step, mlp_only_layers is not modelled */
     int sparse_step;
+    int max_pos;              /* max_position_embeddings: the context the model was built for, 0 unknown */
     enum qt_dtype dtype;      /* torch_dtype / dtype of the weights */
 };
 
@@ -133,6 +134,11 @@ void qt_model_free(struct qt_model *m);
 /* Builds the tensor table a config implies (used for metadata-only models and
  * to assign roles); exposed for tests. */
 int qt_model_from_config(const char *config_path, struct qt_model **out, qt_err *err);
+
+/* (Re)builds the name index of a model whose tensor table the caller
+ * filled: a client's description of the model its daemon opened
+ * (qt_client_model), which has no files.  qt_model_free frees it. */
+int qt_model_index(struct qt_model *m, qt_err *err);
 
 const struct qt_tensor *qt_model_find(const struct qt_model *m, const char *name);
 int qt_model_find_index(const struct qt_model *m, const char *name);

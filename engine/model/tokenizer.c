@@ -612,6 +612,7 @@ static int bpe_word(struct qt_tok *tok, const char *s, size_t len, qt_err *err) 
     if (!len) return QT_OK;
     int32_t off, cnt;
     if (smap_get(&tok->cache, s, len, &off, &cnt)) {
+        if (!cnt) return QT_OK;
         if (ivec_reserve(&tok->out, (size_t)cnt) != QT_OK) return oom(err);
         memcpy(tok->out.p + tok->out.n, tok->cache_ids.p + off, (size_t)cnt * sizeof(int32_t));
         tok->out.n += (size_t)cnt;
@@ -619,6 +620,7 @@ static int bpe_word(struct qt_tok *tok, const char *s, size_t len, qt_err *err) 
     }
     if (bpe_merge_word(tok, s, len, err) != QT_OK) return QT_ERR;
     struct ivec *w = &tok->word;
+    if (!w->n) return QT_OK;   /* nothing to copy (and the vectors may still be NULL) */
     if (ivec_reserve(&tok->out, w->n) != QT_OK) return oom(err);
     memcpy(tok->out.p + tok->out.n, w->p, w->n * sizeof(int32_t));
     tok->out.n += w->n;
@@ -1238,15 +1240,23 @@ static int load_model(struct qt_tok *tok, const cJSON *model, qt_err *err) {
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab"), *it;
     if (!cJSON_IsObject(vocab)) return qt_err_set(err, "%s: model.vocab is missing or not an object", tok->path);
     int32_t max_id = -1;
+    size_t n_entries = tok->n_added;
     cJSON_ArrayForEach(it, vocab) {
         if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble >= (1 << 30))
             return qt_err_set(err, "%s: vocab entry \"%.40s\" has no valid id", tok->path, it->string);
         int32_t id = (int32_t)it->valuedouble;
         if (smap_put(&tok->vocab, it->string, strlen(it->string), id, 0) != QT_OK) return oom(err);
         if (id > max_id) max_id = id;
+        n_entries++;
     }
     for (size_t i = 0; i < tok->n_added; i++)
         if (tok->added[i].id > max_id) max_id = tok->added[i].id;
+    /* the id table is sized by the largest id: a 100-byte file naming id
+     * 2^30 would allocate 8 GB.  Real vocabularies are dense; allow holes up
+     * to twice the entries (plus room for reserved ranges) */
+    if ((size_t)max_id + 1 > 2 * n_entries + 65536)
+        return qt_err_set(err, "%s: vocabulary ids go up to %d for %zu tokens; refusing so sparse a table", tok->path,
+                          (int)max_id, n_entries);
     tok->vocab_size = max_id + 1;
     tok->id_tok = calloc((size_t)tok->vocab_size + 1, sizeof *tok->id_tok);
     if (!tok->id_tok) return oom(err);

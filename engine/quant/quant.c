@@ -820,7 +820,7 @@ int qt_quant_tensor(const float *w, int64_t rows, int64_t cols, const struct qt_
     switch (s->strategy) {
     case QT_STRAT_TENSOR: out->srows = out->scols = 1; break;
     case QT_STRAT_CHANNEL: out->srows = rows; out->scols = 1; break;
-    case QT_STRAT_GROUP: out->srows = rows; out->scols = cols / s->group; break;
+    case QT_STRAT_GROUP: out->srows = rows; out->scols = (cols + s->group - 1) / s->group; break;   /* last may be partial */
     case QT_STRAT_BLOCK:
         out->srows = (rows + s->group - 1) / s->group;
         out->scols = (cols + s->group - 1) / s->group;

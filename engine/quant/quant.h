@@ -41,7 +41,8 @@ struct qt_qtensor {
     enum qt_dtype wdtype;   /* weight (work and scale) dtype */
     int64_t rows, cols;
     int64_t srows, scols;   /* scale grid: tensor 1x1, channel rows x 1,
-                               group rows x cols/g, block ceil(rows/b) x ceil(cols/b) */
+                               group rows x ceil(cols/g) (the last group may be partial),
+                               block ceil(rows/b) x ceil(cols/b) */
     int8_t *q;              /* (rows, cols) int: q in [qmin, qmax]; fp8: e4m3 bits;
                                fp4: e2m1 code (sign << 3 | magnitude index 0..7) */
     float *scale;           /* (srows, scols) scale as stored, widened to float

@@ -172,7 +172,10 @@ int qt_scheme_is_kept(const struct qt_scheme *s) { return s->kind == QT_SCHEME_B
 int qt_scheme_check_shape(const struct qt_scheme *s, long long rows, long long cols, qt_err *err) {
     char c[QT_SCHEME_STR_MAX];
     if (rows <= 0 || cols <= 0) return qt_err_set(err, "%s: empty weight", qt_scheme_format(s, c, sizeof c));
-    if (s->strategy == QT_STRAT_GROUP && cols % s->group != 0)
+    /* int groups may end in a partial group, as compressed-tensors quantizes
+     * them (ceil(K/g) scales per row; lint QT006 says vLLM's kernels refuse
+     * it); fp4 groups are packed in fixed blocks and must divide */
+    if (s->strategy == QT_STRAT_GROUP && cols % s->group != 0 && s->kind != QT_SCHEME_INT)
         return qt_err_set(err, "%s: %lld input columns are not a multiple of the group size %d",
                           qt_scheme_format(s, c, sizeof c), cols, s->group);
     return QT_OK;

@@ -69,8 +69,10 @@ int qt_scheme_is_kept(const struct qt_scheme *s);
 /* Equality of all fields that matter (what qt_scheme_format prints). */
 int qt_scheme_equal(const struct qt_scheme *a, const struct qt_scheme *b);
 
-/* Checks that a rows x cols weight can take the scheme (group dividing the
- * columns, as compressed-tensors requires; blocks may be partial). */
+/* Checks that a rows x cols weight can take the scheme.  Blocks and int
+ * groups may be partial at the end (an int group scheme then has
+ * ceil(cols/group) scales per row, as compressed-tensors writes them); fp4
+ * groups must divide the columns. */
 int qt_scheme_check_shape(const struct qt_scheme *s, long long rows, long long cols, qt_err *err);
 
 /* compressed-tensors QuantizationArgs (the fields config.json carries).  String

@@ -133,7 +133,9 @@ int qt_deploy_estimate(const struct qt_model *m, const struct qt_recipe *r,
     if (!o || !o->gpu) return qt_err_set(err, "deploy: no GPU given");
     if (res && res->n != m->n_tensors) return qt_err_set(err, "deploy: resolution does not belong to this model");
     const struct qt_config *c = &m->cfg;
-    out->ctx = o->ctx > 0 ? o->ctx : 8192;
+    out->ctx_limit = c->max_pos > 0 ? c->max_pos : 0;
+    out->ctx = o->ctx > 0 ? o->ctx : out->ctx_limit > 0 && out->ctx_limit < 8192 ? out->ctx_limit : 8192;
+    out->ctx_over_limit = out->ctx_limit > 0 && out->ctx > out->ctx_limit;
     out->batch = o->batch > 0 ? o->batch : 1;
     out->util = o->util > 0 && o->util <= 1 ? o->util : 0.9;
 
@@ -185,6 +187,8 @@ int qt_deploy_estimate(const struct qt_model *m, const struct qt_recipe *r,
         if (usable > 0 && p->kv_bytes_per_token > 0) {
             p->max_tokens = (int64_t)floor(usable / p->kv_bytes_per_token);
             p->max_ctx = p->max_tokens / out->batch;
+            if (out->ctx_limit > 0 && p->max_ctx > out->ctx_limit) p->max_ctx = out->ctx_limit;
+            p->concurrency = (double)p->max_tokens / (double)out->ctx;
         }
         p->fits = usable > 0 && (double)p->max_tokens >= need;
         if (p->fits && !out->gpus_needed) out->gpus_needed = tp;

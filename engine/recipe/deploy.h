@@ -14,8 +14,12 @@
  *               qk_rope_head_dim)·bytes, replicated on every GPU.  MTP layers
  *               are not counted.
  *   fit         usable = memory · utilization − weights per GPU; tokens =
- *               usable / KV per token per GPU; max_ctx = tokens / batch.  No
- *               allowance for activations or CUDA graphs: an upper bound.
+ *               usable / KV per token per GPU (the KV capacity, vLLM's "GPU
+ *               KV cache size"); max_ctx = min(tokens / batch, the model's
+ *               max_position_embeddings) — vLLM refuses a longer
+ *               --max-model-len; concurrency = tokens / ctx (vLLM's "maximum
+ *               concurrency" for ctx tokens per request).  No allowance for
+ *               activations or CUDA graphs: an upper bound.
  *   GPUs needed the smallest tp in {1,2,4,8} where ctx·batch tokens fit.
  *   decode      tok_s_bound = tp · bandwidth / bytes read per token at batch
  *               1: every non-MTP weight except the embedding table, with
@@ -66,7 +70,8 @@ double qt_deploy_tensor_bytes(const struct qt_tensor *t, const struct qt_scheme 
 struct qt_deploy_opts {
     const struct qt_gpu *gpu; /* required */
     int tp;                   /* 0: the smallest that fits */
-    int64_t ctx;              /* tokens per sequence (default 8192) */
+    int64_t ctx;              /* tokens per sequence (default 8192, at most
+                                 the model's max_position_embeddings) */
     int batch;                /* sequences (default 1) */
     double util;              /* memory utilization (default 0.9) */
     int kv_bytes;             /* bytes per KV element, 0: from the recipe's
@@ -78,7 +83,8 @@ struct qt_deploy_tp {
     double weights_bytes;     /* per GPU */
     double kv_bytes_per_token;/* per GPU */
     int64_t max_tokens;       /* KV tokens that fit per GPU group */
-    int64_t max_ctx;          /* max_tokens / batch */
+    int64_t max_ctx;          /* max_tokens / batch, capped at the model's limit */
+    double concurrency;       /* max_tokens / ctx: requests of ctx tokens served at once */
     int fits;                 /* ctx·batch tokens fit */
 };
 
@@ -98,6 +104,8 @@ struct qt_deploy {
     int64_t ctx;
     int batch;
     double util;
+    int64_t ctx_limit;        /* the model's max_position_embeddings, 0 unknown */
+    int ctx_over_limit;       /* 1: the ctx asked for is beyond ctx_limit (vLLM refuses it) */
 };
 
 /* Estimates serving r on m (res from qt_recipe_resolve; r/res may be NULL for

@@ -1,4 +1,4 @@
-/* lint.c — QT001..QT010 over a resolved recipe. */
+/* lint.c — QT001..QT016 over a resolved recipe. */
 #include "recipe/lint.h"
 
 #include <ctype.h>
@@ -200,6 +200,182 @@ static int group_of(const struct qt_scheme *s) {
     return 0;
 }
 
+/* ---- what vLLM's compressed-tensors loader refuses (QT011..QT016) ----
+ * Each rule restates one refusal of vLLM's loader
+ * (model_executor/layers/quantization/compressed_tensors/: the scheme
+ * dispatch, CompressedTensorsWNA16, the MoE method selection, the Marlin
+ * shape checks, the kv-cache validator) so that a recipe is refused here,
+ * in seconds, not after hours of quantization. */
+
+/* Why vLLM has no kernel for int weights of scheme s, or NULL when it has
+ * one: weight-only int (WNA16, dense and MoE) serves 4 and 8 bits; with int8
+ * per-token activations vLLM runs 8-bit weights (W8A8, per channel or per
+ * tensor) and 4-bit group weights (W4A8). */
+static const char *int_bits_refusal(const struct qt_scheme *s) {
+    if (s->kind != QT_SCHEME_INT) return NULL;
+    if (s->act == QT_ACT_NONE)
+        return s->bits == 4 || s->bits == 8 ? NULL : "vLLM's WNA16 kernels serve 4 and 8 bits only";
+    if (s->act == QT_ACT_INT8_TOK) {
+        if (s->bits == 8 && s->sym && (s->strategy == QT_STRAT_CHANNEL || s->strategy == QT_STRAT_TENSOR)) return NULL;
+        if (s->bits == 4 && s->sym && s->strategy == QT_STRAT_GROUP) return NULL;
+        return "with int8 activations vLLM serves symmetric 8-bit weights per channel or tensor (W8A8) "
+               "or symmetric 4-bit group weights (W4A8)";
+    }
+    return "vLLM has no kernel for int weights with these activations";
+}
+
+static int is_expert(enum qt_role r) {
+    return r == QT_ROLE_EXPERT_GATE || r == QT_ROLE_EXPERT_UP || r == QT_ROLE_EXPERT_DOWN;
+}
+
+/* QT011 (bits vLLM serves), QT012 (asymmetric MoE), QT016 (activation
+ * order without group strategy): one finding per config group. */
+static int lint_schemes(struct qt_lint *L, const struct qt_recipe *r, const struct qt_model *m,
+                        const struct qt_resolution *res, qt_err *err) {
+    for (int g = 0; g < r->n_groups; g++) {
+        const struct qt_rgroup *G = &r->groups[g];
+        struct ilist all = {0}, moe = {0};
+        for (int i = 0; i < m->n_tensors; i++) {
+            if (res->t[i].group != g || !res->t[i].quantized) continue;
+            if (il_push(&all, i)) return qt_err_set(err, "out of memory");
+            if (is_expert(m->tensors[i].role) && il_push(&moe, i)) return qt_err_set(err, "out of memory");
+        }
+        int rc = QT_OK;
+        const char *why = int_bits_refusal(&G->s);
+        if (all.n && why) {
+            struct ilist copy = {0};
+            for (int k = 0; k < all.n && !rc; k++) rc = il_push(&copy, all.v[k]);
+            if (rc || (rc = add(L, "QT011", QT_SEV_ERROR, &copy, err,
+                                "group '%s': %s: %s (%d tensor(s))", G->name, G->scheme, why, all.n)))
+                { free(copy.v); goto out; }
+        }
+        if (moe.n && G->s.kind == QT_SCHEME_INT && !G->s.sym) {
+            if ((rc = add(L, "QT012", QT_SEV_ERROR, &moe, err,
+                          "group '%s': %s on routed experts: vLLM's fused MoE kernels take symmetric int "
+                          "weights only (\"Only symmetric quantization is supported for MoE\")",
+                          G->name, G->scheme)))
+                goto out;
+        }
+        if (all.n && G->actorder[0] && strcmp(G->actorder, "none") && G->s.strategy != QT_STRAT_GROUP) {
+            rc = add(L, "QT016", QT_SEV_ERROR, &all, err,
+                     "group '%s': actorder %s needs the group strategy (compressed-tensors: \"Must use group "
+                     "quantization strategy in order to apply activation ordering\")", G->name, G->actorder);
+            if (rc) goto out;
+        }
+    out:
+        free(all.v);
+        free(moe.v);
+        if (rc) return rc;
+    }
+    return QT_OK;
+}
+
+/* Rows a column-parallel module keeps per GPU under tensor parallelism tp:
+ * K and V are replicated when there are fewer KV heads than GPUs. */
+static int64_t rows_per_gpu(const struct qt_model *m, const struct qt_tensor *t, int tp) {
+    int64_t rows = qt_tensor_rows(t);
+    if ((t->role == QT_ROLE_ATTN_K || t->role == QT_ROLE_ATTN_V) && m->cfg.n_kv_heads > 0 && tp > m->cfg.n_kv_heads)
+        return rows / m->cfg.n_kv_heads;
+    return rows / tp;
+}
+
+/* QT014: vLLM runs dense WNA16 Linears with Marlin, which needs the output
+ * rows per GPU of the (fused) layer divisible by 64 and its input columns
+ * per GPU divisible by 128 (verify_marlin_supports_shape).  Routed experts
+ * are not Linears (QT013). */
+static int lint_marlin_dense(struct qt_lint *L, const struct qt_model *m, const struct qt_resolution *res,
+                             int tp, qt_err *err) {
+    struct ilist bad = {0};
+    int ex = -1;
+    long long ex_n = 0, ex_k = 0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const struct qt_resolved *o = &res->t[i];
+        const struct qt_tensor *t = &m->tensors[i];
+        if (!o->quantized || !o->s || o->s->kind != QT_SCHEME_INT || o->s->act != QT_ACT_NONE) continue;
+        if (is_expert(t->role)) continue;
+        int kind = tp_kind(t->role);
+        int64_t n = kind == 1 ? rows_per_gpu(m, t, tp) : qt_tensor_rows(t);
+        int64_t k = kind == 2 ? qt_tensor_cols(t) / tp : qt_tensor_cols(t);
+        if (t->group >= 0 && m->groups[t->group].kind != QT_GROUP_EXPERTS) {
+            /* a fused layer (qkv_proj, gate_up_proj): Marlin sees the sum */
+            const struct qt_group *G = &m->groups[t->group];
+            n = 0;
+            for (int j = 0; j < G->n_members; j++) n += rows_per_gpu(m, &m->tensors[G->members[j]], tp);
+        }
+        if (n % 64 == 0 && k % 128 == 0) continue;
+        if (il_push(&bad, i)) return qt_err_set(err, "out of memory");
+        if (ex < 0) { ex = i; ex_n = (long long)n; ex_k = (long long)k; }
+    }
+    if (!bad.n) return QT_OK;
+    return add(L, "QT014", QT_SEV_ERROR, &bad, err,
+               "%d int weight-only tensor(s) have a shape vLLM's Marlin kernel refuses at --tp %d, e.g. %s: "
+               "%lld output rows per GPU (need a multiple of 64), %lld input columns per GPU (need a "
+               "multiple of 128); keep them in BF16 or use another scheme",
+               bad.n, tp, m->tensors[ex].name, ex_n, ex_k);
+}
+
+/* QT013: the fused MoE layer of a layer whose experts take int weight-only
+ * quantization.  vLLM prefers Marlin MoE, which needs hidden % 128 == 0 and
+ * the expert width per GPU divisible by max(64, group); otherwise it falls
+ * back to the Triton WNA16 MoE kernel, which refuses channel-wise scales
+ * and activation order group/dynamic.  Under expert parallelism (ep) the
+ * experts are whole on each GPU. */
+static int lint_moe_kernel(struct qt_lint *L, const struct qt_model *m, const struct qt_resolution *res,
+                           int tp, int ep, qt_err *err) {
+    for (int g = 0; g < m->n_groups; g++) {
+        const struct qt_group *G = &m->groups[g];
+        if (G->kind != QT_GROUP_EXPERTS || !G->n_members) continue;
+        const struct qt_resolved *o = &res->t[G->members[0]];
+        if (!o->quantized || !o->s || o->s->kind != QT_SCHEME_INT || o->s->act != QT_ACT_NONE) continue;
+        int64_t hidden = m->cfg.hidden, inter = m->cfg.moe_intermediate;
+        for (int k = 0; k < G->n_members; k++)
+            if (m->tensors[G->members[k]].role == QT_ROLE_EXPERT_DOWN) {
+                inter = qt_tensor_cols(&m->tensors[G->members[k]]);
+                hidden = qt_tensor_rows(&m->tensors[G->members[k]]);
+                break;
+            }
+        int64_t per = ep ? inter : inter / (tp > 0 ? tp : 1);
+        int gs = group_of(o->s);
+        int64_t need = gs > 64 ? gs : 64;
+        if (hidden % 128 == 0 && per % need == 0) continue;
+        const char *why = NULL;
+        if (o->s->strategy != QT_STRAT_GROUP) why = "channel-wise scales";
+        else if (o->actorder && (!strcmp(o->actorder, "group") || !strcmp(o->actorder, "dynamic")))
+            why = "actorder group/dynamic";
+        if (!why) continue;
+        struct ilist tl = {0};
+        for (int k = 0; k < G->n_members; k++)
+            if (il_push(&tl, G->members[k])) return qt_err_set(err, "out of memory");
+        int rc = add(L, "QT013", QT_SEV_ERROR, &tl, err,
+                     "routed experts of layer %d: hidden %lld and expert width %lld per GPU do not fit the "
+                     "Marlin MoE kernel (hidden %% 128, width %% %lld), and the Triton WNA16 MoE kernel vLLM "
+                     "falls back to refuses %s",
+                     G->layer, (long long)hidden, (long long)per, (long long)need, why);
+        if (rc) return rc;
+    }
+    return QT_OK;
+}
+
+/* QT015: vLLM's compressed-tensors kv cache is fp8 (num_bits 8, type
+ * float), one symmetric scale per tensor (validate_kv_cache_scheme). */
+static int lint_kv(struct qt_lint *L, const struct qt_recipe *r, qt_err *err) {
+    for (int i = 0; i < r->n_mods; i++) {
+        const struct qt_modifier *M = &r->mods[i];
+        if (!M->kv_bits) continue;
+        const char *why = NULL;
+        if (M->kv_bits != 8 || strcmp(M->kv_type, "float")) why = "vLLM supports num_bits 8, type float only";
+        else if (M->kv_strategy[0] && strcmp(M->kv_strategy, "tensor")) why = "vLLM supports one scale per tensor only (strategy: tensor)";
+        else if (!M->kv_sym) why = "vLLM supports symmetric scales only";
+        if (!why) continue;
+        int rc = add(L, "QT015", QT_SEV_ERROR, NULL, err,
+                     "kv_cache_scheme of %s (num_bits %d, type %s, strategy %s%s): %s",
+                     M->type, M->kv_bits, M->kv_type, M->kv_strategy[0] ? M->kv_strategy : "tensor",
+                     M->kv_sym ? "" : ", asymmetric", why);
+        if (rc) return rc;
+    }
+    return QT_OK;
+}
+
 /* QT006 for one tensor under s: 0 fine, 1 the group does not divide the
  * input dimension, 2 the tensor-parallel split (tp > 1) leaves a shard that
  * does not take the scheme. */
@@ -227,6 +403,19 @@ static int split_bad(const struct qt_model *m, const struct qt_tensor *t, const 
 int qt_lint_scheme_fits(const struct qt_model *m, int i, const struct qt_scheme *s, int tp) {
     if (qt_scheme_is_kept(s)) return 1;
     if (s->kind == QT_SCHEME_INT && !allowed_group(group_of(s)) && group_of(s) != 0) return 0;
+    /* what vLLM's loader refuses per tensor: QT012 asymmetric experts (QT011's
+     * bits are the candidates' business: a planner may be asked for int3) */
+    if (s->kind == QT_SCHEME_INT && !s->sym && is_expert(m->tensors[i].role)) return 0;
+    /* QT014 per tensor: Marlin's input columns per GPU % 128 (and output
+     * rows % 64 for a Linear not fused with others) */
+    const struct qt_tensor *t = &m->tensors[i];
+    if (s->kind == QT_SCHEME_INT && s->act == QT_ACT_NONE && !is_expert(t->role) && qt_role_is_linear(t->role)) {
+        int kind = tp_kind(t->role), p = tp > 0 ? tp : 1;
+        int64_t k = kind == 2 ? qt_tensor_cols(t) / p : qt_tensor_cols(t);
+        int64_t n = kind == 1 ? rows_per_gpu(m, t, p) : qt_tensor_rows(t);
+        if (k % 128) return 0;
+        if (t->group < 0 && n % 64) return 0;
+    }
     return split_bad(m, &m->tensors[i], s, tp) == 0;
 }
 
@@ -234,6 +423,7 @@ int qt_lint_run(const struct qt_recipe *r, const struct qt_model *m, const struc
                 const struct qt_lint_opts *opts, struct qt_lint *out, qt_err *err) {
     memset(out, 0, sizeof *out);
     int tp = opts && opts->tp > 0 ? opts->tp : 1;
+    int ep = opts && opts->ep;
     struct qt_lint *L = out;
     int rc = QT_OK;
     if (res->n != m->n_tensors) return qt_err_set(err, "lint: resolution does not belong to this model");
@@ -266,9 +456,10 @@ int qt_lint_run(const struct qt_recipe *r, const struct qt_model *m, const struc
             il_push(&head, i))
             goto oom;
     }
-    if (router.n && (rc = add(L, "QT004", QT_SEV_WARNING, &router, err,
-                              "router quantized in %d layer(s): expert selection becomes noisy, and vLLM's MoE "
-                              "models build the gate unquantized; add 're:.*mlp\\.gate$' to ignore", router.n)))
+    if (router.n && (rc = add(L, "QT004", QT_SEV_ERROR, &router, err,
+                              "router quantized in %d layer(s): vLLM's MoE models build the gate unquantized "
+                              "(bf16 weight, fp32 logits) and refuse its packed weights; add "
+                              "'re:.*mlp\\.gate$' to ignore", router.n)))
         goto fail;
     free(router.v);
 
@@ -295,7 +486,8 @@ int qt_lint_run(const struct qt_recipe *r, const struct qt_model *m, const struc
             const struct qt_resolved *o = &res->t[i];
             const struct qt_tensor *t = &m->tensors[i];
             if (!o->quantized || !o->s) continue;
-            int bad = split_bad(m, t, o->s, tp);
+            /* expert parallelism: each GPU holds whole experts, unsplit */
+            int bad = split_bad(m, t, o->s, ep && is_expert(t->role) ? 1 : tp);
             if (bad == 1) {
                 if (il_push(&ng, i)) goto oom;
                 if (ex_g < 0) { ex_g = i; gsz = group_of(o->s); }
@@ -309,7 +501,9 @@ int qt_lint_run(const struct qt_recipe *r, const struct qt_model *m, const struc
         if (ng.n) {
             const struct qt_tensor *t = &m->tensors[ex_g];
             if ((rc = add(L, "QT006", QT_SEV_ERROR, &ng, err,
-                          "%d tensor(s) have an input dimension not divisible by group size %d, e.g. %s [%lld, %lld]",
+                          "%d tensor(s) have an input dimension not divisible by group size %d, e.g. %s [%lld, %lld]: "
+                          "qtune and compressed-tensors quantize the partial last group, but vLLM's kernels "
+                          "need K divisible by the group",
                           ng.n, gsz, t->name, (long long)t->shape[0], (long long)qt_tensor_cols(t))))
                 goto fail;
         }
@@ -333,6 +527,11 @@ int qt_lint_run(const struct qt_recipe *r, const struct qt_model *m, const struc
         goto fail;
     free(mtp.v);
     mtp.v = NULL;
+
+    /* QT011..QT016: what vLLM's loader refuses */
+    if ((rc = lint_schemes(L, r, m, res, err)) || (rc = lint_marlin_dense(L, m, res, tp, err)) ||
+        (rc = lint_moe_kernel(L, m, res, tp, ep, err)) || (rc = lint_kv(L, r, err)))
+        goto fail;
 
     /* QT008 */
     for (int g = 0; g < r->n_groups; g++)

@@ -10,7 +10,8 @@
  *   QT003 warning  a regex matching more than its text suggests
  *                  (re:model.layers.1.* hits layers 10-19; re:.*mlp.gate hits
  *                  gate_proj because re.match does not anchor the end)
- *   QT004 warning  the router (mlp.gate) quantized
+ *   QT004 error    the router (mlp.gate) quantized: vLLM's MoE models build the
+ *                  gate unquantized and refuse its packed weights
  *   QT005 error    int group size outside {-1 (channel), 32, 64, 128}: no
  *                  Marlin / machete kernel
  *   QT006 error    a quantized dimension not divisible by the group size, or
@@ -21,7 +22,20 @@
  *   QT008 warning  a target or ignore pattern that matches nothing
  *   QT009 warning  lm_head or the embeddings quantized
  *   QT010 warning  two groups matching one module at the same strength
- *                  (e.g. two regexes): which scheme wins is order-dependent */
+ *                  (e.g. two regexes): which scheme wins is order-dependent
+ * What vLLM's compressed-tensors loader refuses, one code per refusal:
+ *   QT011 error    int weights at bits vLLM has no kernel for (weight-only:
+ *                  4 and 8; with int8 activations: 8-bit channel/tensor, 4-bit group)
+ *   QT012 error    asymmetric int weights on routed experts (fused MoE is
+ *                  symmetric only)
+ *   QT013 error    experts whose shape misses Marlin MoE (hidden % 128, expert
+ *                  width per GPU % max(64, group)) with channel scales or
+ *                  actorder group/dynamic, which the Triton fallback refuses
+ *   QT014 error    dense int weight-only tensors Marlin refuses: output rows
+ *                  per GPU (fused qkv/gate_up summed) % 64, input columns per
+ *                  GPU % 128
+ *   QT015 error    kv_cache_scheme other than fp8, per tensor, symmetric
+ *   QT016 error    actorder without the group strategy (compressed-tensors) */
 #ifndef QT_LINT_H
 #define QT_LINT_H
 #include "model/model.h"
@@ -47,7 +61,8 @@ struct qt_lint {
 };
 
 struct qt_lint_opts {
-    int tp;                   /* tensor-parallel size for QT006 (default 1) */
+    int tp;                   /* tensor-parallel size for QT006/QT013/QT014 (default 1) */
+    int ep;                   /* 1: experts split by expert parallelism (whole experts per GPU) */
 };
 
 /* Lints recipe r on model m given its resolution res (from

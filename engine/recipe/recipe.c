@@ -264,6 +264,8 @@ static int add_modifier(struct ctx *c, const char *stage, const char *list, cons
     if (kv.present) {
         m->kv_bits = kv.num_bits;
         snprintf(m->kv_type, sizeof m->kv_type, "%s", kv.type);
+        snprintf(m->kv_strategy, sizeof m->kv_strategy, "%s", kv.strategy);
+        m->kv_sym = kv.symmetric;
     }
     /* GPTQ's modifier-level actorder applies to groups that do not set one */
     char actorder[16] = "";

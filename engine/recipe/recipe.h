@@ -69,6 +69,8 @@ struct qt_modifier {
     double smoothing;         /* SmoothQuant smoothing_strength */
     int kv_bits;              /* kv_cache_scheme num_bits, 0 when absent */
     char kv_type[8];          /* kv_cache_scheme type ("float" | "int") */
+    char kv_strategy[16];     /* kv_cache_scheme strategy ("tensor" when omitted) */
+    int kv_sym;               /* kv_cache_scheme symmetric (1 when omitted) */
 };
 
 struct qt_recipe {

@@ -5,6 +5,7 @@
 # need (libs/libs.tar.xz), share/ and tests/refs from the checkout above.
 set -u
 cd "$(dirname "$0")/../.."
+[ -f bin.tar.xz ] && tar xJf bin.tar.xz
 ln -sfn ../share share
 ln -sfn ../../tests/refs tests/refs
 mkdir -p /tmp/ql && tar xJf libs/libs.tar.xz -C /tmp/ql

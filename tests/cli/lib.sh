@@ -18,3 +18,15 @@ expect_err() {
     if [ "$rc" -ge 128 ]; then fail "$n" "killed by signal $((rc-128))"; return; fi
     if grep -q -- "$pat" "$T/err"; then pass "$n"; else fail "$n" "stderr: $(head -c 300 "$T/err")"; fi
 }
+# wait_until CMD...: polls CMD until it succeeds, for at most
+# $QTUNE_TEST_WAIT seconds (default 300: generous, since the machine running
+# the suite may be loaded); fails once the deadline passes.  Tests wait for
+# the event this way, never for a fixed time.
+wait_until() {
+    deadline=$(( $(date +%s) + ${QTUNE_TEST_WAIT:-300} ))
+    while ! "$@"; do
+        [ "$(date +%s)" -ge "$deadline" ] && return 1
+        sleep 0.05
+    done
+    return 0
+}

@@ -18,31 +18,21 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# wait_gone PID: bounded wait for a process to exit (zombies count as gone,
-# once every thread has exited: a killed multi-threaded leader turns zombie
-# while its other threads still hold its files, the listening socket too)
-wait_gone() {
-    i=0
-    while [ $i -lt 300 ]; do
-        st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
-        case "$st" in
-        "") return 0;;
-        Z|X) [ "$(ls "/proc/$1/task" 2>/dev/null | wc -l)" -le 1 ] && return 0;;
-        esac
-        i=$((i+1)); sleep 0.02
-    done
+# gone PID: the process has exited (zombies count as gone, once every
+# thread has exited: a killed multi-threaded leader turns zombie while its
+# other threads still hold its files, the listening socket too)
+gone() {
+    st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
+    case "$st" in
+    "") return 0;;
+    Z|X) [ "$(ls "/proc/$1/task" 2>/dev/null | wc -l)" -le 1 ] && return 0;;
+    esac
     return 1
 }
-# wait_grep FILE PATTERN [TRIES]: bounded wait (TRIES x 20 ms, 6 s unless
-# told) for a line to appear
-wait_grep() {
-    i=0
-    while [ $i -lt "${3:-300}" ]; do
-        grep -q -- "$2" "$1" 2>/dev/null && return 0
-        i=$((i+1)); sleep 0.02
-    done
-    return 1
-}
+# wait_gone PID / wait_grep FILE PATTERN: wait for the event (lib.sh's
+# wait_until: a generous deadline, never a tight fixed time)
+wait_gone() { wait_until gone "$1"; }
+wait_grep() { wait_until grep -q -- "$2" "$1"; }
 
 # --- start, ls, a second daemon refused
 $Q engine --session one >"$T/out" 2>"$T/err"
@@ -100,6 +90,8 @@ check raw_resolve_compact grep -q '^{"id":4,"ok":true,"result":{"count":279,"off
 # preview with calibration statistics: before a calib job the request says
 # to run one (never a forward pass in the daemon); after it rel_out appears
 CAL="$(pwd)/share/data/calib.txt"
+$Q engine --session cal 2>"$T/err"
+check engine_cal_starts test $? = 0
 OPEN=$(printf '{"id":0,"op":"open","model":"%s"}' "$(pwd)/$M")
 PV='"pairs":[["model.layers.1.mlp.experts.3.up_proj.weight","int4-g128-sym"]]'
 printf '{"id":1,"op":"hello","version":1}\n%s\n{"id":2,"op":"preview",%s,"calib":"%s"}\n' "$OPEN" "$PV" "$CAL" |
@@ -118,6 +110,12 @@ printf '{"id":1,"op":"hello","version":1}\n{"id":2,"op":"preview",%s,"calib":"%s
     "$PV" "$CAL" "$PV" | $Q attach cal --raw >"$T/cresp" 2>"$T/err"
 check raw_preview_calib grep -q '^{"id":2,"ok":true,.*"rel_out":0\.11' "$T/cresp"
 check raw_preview_no_calib sh -c "grep '^{\"id\":3,\"ok\":true' '$T/cresp' | grep -qv rel_out"
+# ls names what the recipe does (algorithm and scheme), not its first line
+printf '{"id":1,"op":"hello","version":1}\n{"id":2,"op":"recipe_set","text":"quant_stage:\\n  quant_modifiers:\\n    GPTQModifier:\\n      targets: [Linear]\\n      ignore: [lm_head]\\n      scheme: W4A16\\n"}\n' |
+    $Q attach cal --raw >"$T/cresp" 2>"$T/err"
+$Q ls >"$T/ls" 2>&1
+check ls_recipe_name grep -q '^cal  *up  .* v1 GPTQ W4A16 ' "$T/ls"
+check ls_recipe_not_stage sh -c "! grep -q 'quant_stage:' '$T/ls'"
 $Q kill cal >/dev/null 2>&1
 
 # --- a stale socket (daemon killed) is removed by the next daemon
@@ -158,10 +156,20 @@ check attach_replay grep -q '^\[1\] recipe: version 1' "$T/att"
 check attach_replay_job grep -q 'job 1 (test): cancelled' "$T/att"
 $Q kill one >/dev/null 2>&1
 
+# --- attach never creates a session: an unknown name is a one-line error
+expect_err attach_unknown "attach nosuch: no such session (qtune ls lists sessions)" $Q attach nosuch --no-follow
+$Q attach nosuch --no-follow >/dev/null 2>&1
+check attach_unknown_exit1 test $? = 1
+check attach_unknown_one_line test "$(wc -l <"$T/err")" = 1
+expect_err attach_unknown_raw "no such session" $Q attach nosuch --raw </dev/null
+check attach_unknown_no_dir test ! -e "$QTUNE_HOME/sessions/nosuch"
+$Q ls >"$T/ls" 2>&1
+check attach_unknown_not_listed sh -c "! grep -q '^nosuch' '$T/ls'"
+
 # --- an unsafe socket directory is refused
 BAD="$T/badrun"; mkdir -p "$BAD/qtune"; chmod 755 "$BAD/qtune"
 XDG_RUNTIME_DIR="$BAD" expect_err sockdir_mode "mode 0755, want 0700" $Q engine --session two
-XDG_RUNTIME_DIR="$BAD" expect_err sockdir_mode_attach "want 0700" $Q attach two --no-follow
+XDG_RUNTIME_DIR="$BAD" expect_err sockdir_mode_attach "want 0700" $Q attach one --no-follow
 check sockdir_no_session test ! -e "$QTUNE_HOME/sessions/two"
 rmdir "$BAD/qtune"; mkdir -p "$T/elsewhere"; chmod 700 "$T/elsewhere"; ln -s "$T/elsewhere" "$BAD/qtune"
 XDG_RUNTIME_DIR="$BAD" expect_err sockdir_symlink "not a directory" $Q engine --session two

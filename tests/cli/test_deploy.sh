@@ -31,6 +31,21 @@ check deploy_text_gpu grep -q '^GPU         RTX-PRO-6000-96G' "$T/g46.txt"
 check deploy_text_table grep -q '^   4 ' "$T/g46.txt"
 check deploy_text_ctx grep -q 'ctx 32768 x batch 4' "$T/g46.txt"
 
+# max ctx is capped at the model's limit (4,096 on the fixture), the KV
+# capacity shown apart with the concurrency it gives; --ctx beyond the limit
+# is warned about on stderr
+$Q deploy $M -r recipes/tiny-w4a16.yaml >"$T/tiny.txt" 2>"$T/tiny.err"
+check deploy_ctx_capped grep -Eq '^   1 .* [0-9]{8,}      4096 +[0-9.]+x  yes$' "$T/tiny.txt"
+check deploy_ctx_limit_line grep -q '^max ctx     4096 tokens (max_position_embeddings)$' "$T/tiny.txt"
+check deploy_ctx_default_capped grep -q 'ctx 4096 x batch 1' "$T/tiny.txt"
+check deploy_no_warning test ! -s "$T/tiny.err"
+$Q deploy $M -r recipes/tiny-w4a16.yaml --ctx 8192 --json >"$T/over.json" 2>"$T/over.err"
+check deploy_ctx_warning grep -q "^qtune: warning: --ctx 8192 is beyond the model's limit of 4096 tokens" "$T/over.err"
+check deploy_ctx_over_json grep -q '"ctx_over_limit":[[:space:]]*true' "$T/over.json"
+check deploy_concurrency_json grep -q '"max_concurrency":' "$T/over.json"
+$Q deploy $G/GLM-4.6.config.json -r recipes/glm-4.6-awq-w4a16.yaml --gpu H100-80G --json >"$T/g46cap.json"
+check deploy_glm46_capped sh -c "grep -q '\"max_ctx\":[[:space:]]*202752' '$T/g46cap.json' && ! grep -q '\"max_ctx\":[[:space:]]*1097652' '$T/g46cap.json'"
+
 # the catalog can be replaced
 cat >"$T/gpus.yaml" <<'YAML'
 gpus:
@@ -51,3 +66,8 @@ $Q deploy $M --json >"$T/bf16.json"
 inspect_bytes=$($Q inspect $M --json | sed -n "s/^$TAB$TAB\"bytes\":[[:space:]]*\([0-9]*\),*\$/\1/p")
 check deploy_no_recipe_bf16 test "$(num "$T/bf16.json" weights_bytes)" = "$inspect_bytes"
 check deploy_help sh -c "$Q deploy --help | grep -q usage"
+
+# the README's deploy example is what the command prints, every line
+sed -n '/^\$ qtune deploy share\/models\/meta\/GLM-4.6.config.json/,/^```/p' README.md | sed '1d;$d' >"$T/readme.txt"
+$Q deploy $G/GLM-4.6.config.json -r recipes/glm-4.6-awq-w4a16.yaml --gpu H100-80G >"$T/actual.txt" 2>&1
+check deploy_readme_example cmp -s "$T/readme.txt" "$T/actual.txt"

@@ -42,6 +42,11 @@ $Q quantize $M -r "$T/r.yaml" --format gguf --calib share/data/calib.txt -o "$T/
 check gguf_calib_imatrix test $? = 0
 check gguf_calib_differs sh -c "! cmp -s '$T/m.gguf' '$T/c.gguf'"
 expect_err gguf_two_importances 'give one importance source' $Q quantize $M -r "$T/r.yaml" --format gguf --calib share/data/calib.txt --imatrix x.dat -o "$T/x.gguf"
+# a split set (gguf-split's names), named by its first file and read back whole
+$Q quantize $M -r "$T/r.yaml" --format gguf --max-shard-size 4MB -o "$T/s.gguf" >"$T/s.out" 2>&1
+check gguf_split_says grep -q "^wrote $T/s-00001-of-00003.gguf: 99 tensors .* 3 files" "$T/s.out"
+$Q inspect "$T/s-00001-of-00003.gguf" >"$T/s.txt" 2>&1
+check gguf_split_inspect grep -q 'tensors   279 in 3 GGUF files' "$T/s.txt"
 # lint: the GGUF findings of a qtune_gguf section (shape fallbacks, dead patterns)
 printf 'qtune_gguf:\n  ftype: Q4_K_M\n  tensor_types: [ "ffn_dwn=Q8_0" ]\n' >"$T/l.yaml"
 $Q lint $M -r "$T/l.yaml" >"$T/l.txt" 2>&1

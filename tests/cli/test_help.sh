@@ -22,3 +22,13 @@ done
 check help_open_calib grep -q -- '--calib FILE' "$T/open"
 check help_sensitivity_default_chunks grep -q -- '--chunks 4' "$T/sensitivity"
 check help_eval_default_chunks grep -q -- '--chunks 16' "$T/eval"
+# the commands the README documents explain their options and defaults
+for c in deploy lint inspect attach kill tokenize; do
+    check "help_${c}_explains" test "$(wc -l <"$T/$c")" -ge 4
+done
+check help_deploy_defaults sh -c "grep -q 'default H100-80G' '$T/deploy' && grep -q 'default 8192' '$T/deploy' && grep -q 'default 0.9' '$T/deploy'"
+check help_lint_tp_default grep -q 'default 1' "$T/lint"
+check help_lint_codes grep -q 'QT016' "$T/lint"
+check help_tokenize_pieces grep -q -- '--pieces' "$T/tokenize"
+check help_kill_force grep -q -- '--force, -f' "$T/kill"
+check help_attach_since grep -q -- '--since SEQ' "$T/attach"

@@ -89,3 +89,43 @@ check eval_quantized_w8a8_identical cmp -s "$T/ev8_r.json" "$T/ev8_q.json"
 expect_err eval_quantized_not_ct 'not a compressed-tensors checkpoint' $Q eval $M --quantized $M $EV
 $Q quantize $M -r $R -o $T/new/sub/out >/dev/null 2>&1
 check quantize_mkdir_parents test -f $T/new/sub/out/config.json
+
+# a recipe with lint errors (int3: vLLM's WNA16 kernels serve 4 and 8 bits;
+# an asymmetric expert group) is refused before anything is written, unless
+# --allow-lint-errors; --tp is the lint's too
+cat >"$T/int3.yaml" <<'YAML'
+QuantizationModifier:
+  targets: [Linear]
+  ignore: [lm_head, 're:.*mlp\.gate$', 're:model\.layers\.4\.']
+  scheme: W3A16
+YAML
+expect_err quantize_lint_refused "int3.yaml: 1 lint error, first QT011 .*serve 4 and 8 bits only.*--allow-lint-errors" \
+    $Q quantize $M -r "$T/int3.yaml" -o "$T/int3"
+check quantize_lint_nothing_written test ! -e "$T/int3"
+check quantize_lint_one_line test "$(wc -l <"$T/err")" = 1
+$Q quantize $M -r "$T/int3.yaml" -o "$T/int3" --allow-lint-errors >/dev/null 2>&1
+check quantize_allow_lint_errors test -f "$T/int3/config.json"
+expect_err quantize_lint_tp "first QT006" $Q quantize $M -r $R -o "$T/tp2" --tp 2
+
+# a partial last group (K = 256, group 96: 96 + 96 + 64) is quantized as
+# compressed-tensors does, scales [N, ceil(K/g)]; lint says vLLM refuses it;
+# preview, eval and the checkpoint agree on what is quantized and on the KL
+cat >"$T/g96.yaml" <<'YAML'
+QuantizationModifier:
+  ignore: [lm_head]
+  config_groups:
+    g: {targets: [Linear], weights: {num_bits: 4, type: int, symmetric: true, strategy: group, group_size: 96}}
+YAML
+$Q lint $M -r "$T/g96.yaml" >"$T/g96.lint"
+check partial_group_lint grep -q "^QT006 error .*not divisible by group size 96.*vLLM's kernels need K divisible by the group" "$T/g96.lint"
+$Q preview $M -r "$T/g96.yaml" >"$T/g96.pv"
+check partial_group_preview grep -q '^model.layers.0.self_attn.o_proj.weight  *int4-g96-sym ' "$T/g96.pv"
+$Q quantize $M -r "$T/g96.yaml" -o "$T/g96" --allow-lint-errors >"$T/g96.out" 2>&1
+check partial_group_quantize test $? = 0
+check partial_group_scale_shape sh -c "head -c 200000 '$T/g96/model.safetensors' | grep -aq '\"model.layers.0.self_attn.o_proj.weight_scale\":{\"dtype\":\"BF16\",\"shape\":\\[256,3\\]'"
+$Q eval $M --scheme int4-g96-sym --data share/data/eval.txt --ctx 64 --chunks 2 --json >"$T/g96.e1" 2>"$T/g96.e1err"
+check partial_group_eval test $? = 0
+$Q eval $M --quantized "$T/g96" --data share/data/eval.txt --ctx 64 --chunks 2 --json >"$T/g96.e2" 2>&1
+kl() { sed -n 's/.*"mean":[[:space:]]*\([0-9.e+-]*\).*/\1/p' "$1" | head -n 1; }
+check partial_group_eval_agrees sh -c "test -n \"$(kl "$T/g96.e1")\" && test \"$(kl "$T/g96.e1")\" = \"$(kl "$T/g96.e2")\""
+check partial_group_eval_count grep -q '"tensors_quantized":[[:space:]]*172' "$T/g96.e1"

@@ -121,3 +121,12 @@ printf 'j\n<Bogus>\n' >"$T/bad"
 expect_err "tui script unknown key" 'bad:2: unknown key <Bogus>' env QTUNE_HOME="$T/home" QTUNE_SCRIPT="$T/bad" "$Q" "$M" --no-daemon
 # Not a terminal and no script: refuse, do not draw garbage.
 expect_err "tui refuses a non-tty" 'not a terminal' sh -c "'$Q' '$M' --no-daemon </dev/null"
+# A config-only model: the keys that run jobs on weights say why they do not
+# (the engine's reason), not that there were no engine.
+d="$T/meta"; mkdir -p "$d"
+printf 'e\n:dump %s/e.txt\nS\n:dump %s/S.txt\nc\n:dump %s/c.txt\n' "$d" "$d" "$d" >"$d/script"
+QTUNE_HOME="$d/home" LC_ALL=C.UTF-8 COLUMNS=120 LINES=40 QTUNE_SCRIPT="$d/script" \
+    "$Q" share/models/meta/GLM-4.6.config.json --no-daemon >"$d/out" 2>"$d/err"
+for k in e S c; do
+    check "tui metadata-only $k says why" sh -c "tail -n 2 '$d/$k.txt' | grep -q ': metadata only: no weights\$'"
+done

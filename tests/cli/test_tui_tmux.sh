@@ -2,8 +2,8 @@
 # End to end under tmux: open the demo model in a real terminal, change the
 # bits of an expert group and see its row change, commit (a job on the
 # engine daemon), detach, reattach with `qtune attach` and see the finished
-# job, resize, quit.  Polls capture-pane with bounded retries; no fixed
-# sleeps.  The tmux server (own socket) and the daemon are stopped at the end.
+# job, resize, quit.  Polls capture-pane until a generous deadline; no
+# fixed sleeps.  The tmux server (own socket) and the daemon are stopped at the end.
 . tests/cli/lib.sh
 if ! command -v tmux >/dev/null 2>&1; then
     echo "tmux not installed: skipping the end-to-end TUI test"
@@ -20,15 +20,15 @@ cleanup() {
     tm kill-server >/dev/null 2>&1
 }
 trap cleanup EXIT INT TERM
-# wait_for NAME TEXT [-E]: polls the pane (up to ~10 s) until it shows TEXT
-# (a fixed string, or an extended regex with -E)
+# wait_for NAME TEXT [-E]: polls the pane until it shows TEXT (a fixed
+# string, or an extended regex with -E), for at most $QTUNE_TEST_WAIT
+# seconds (lib.sh's generous deadline)
+on_screen() {
+    tm capture-pane -p -t "$SESS" >"$T/screen" 2>/dev/null
+    grep -q "$1" -- "$2" "$T/screen"
+}
 wait_for() {
-    i=0; mode=${3:--F}
-    while [ $i -lt "${TRIES:-200}" ]; do
-        tm capture-pane -p -t "$SESS" >"$T/screen" 2>/dev/null
-        if grep -q $mode -- "$2" "$T/screen"; then pass "$1"; return 0; fi
-        i=$((i + 1)); sleep 0.05
-    done
+    if wait_until on_screen "${3:--F}" "$2"; then pass "$1"; return 0; fi
     fail "$1" "no '$2' on screen: $(cat "$T/screen" | head -n 40)"
     return 1
 }
@@ -59,9 +59,9 @@ wait_for "tmux: attach brings the workbench back" "routed experts"
 keys o
 # the committed job (an eval of the recipe: KL against the original, a few
 # seconds; quantize + eval once quantize jobs are built in) runs to the end
-TRIES=1200 wait_for "tmux: jobs panel shows the finished job" "#1 .* done" -E
+wait_for "tmux: jobs panel shows the finished job" "#1 .* done" -E
 if grep -q "#2 " "$T/screen"; then   # quantize, then eval of the same recipe
-    TRIES=1200 wait_for "tmux: the eval job after it finishes" "#2 .* done" -E
+    wait_for "tmux: the eval job after it finishes" "#2 .* done" -E
     grep -q "#1 .*quantize.*wrote " "$T/screen" && pass "tmux: the quantize job wrote the checkpoint" \
         || fail "tmux: the quantize job wrote the checkpoint" "$(head -n 8 "$T/screen")"
 fi
@@ -100,17 +100,14 @@ grep -Eq "${ESC}\[([0-9;]*;)?(3[0-7]|4[0-7])[;m]" "$T/esc" && pass "tmux: colors
     || fail "tmux: colors without NO_COLOR"
 # quit: nothing uncommitted, so no question; the idle daemon stops
 keys q
-i=0
-while [ $i -lt 200 ]; do   # the shell prompt is the last line again
+prompt_back() {   # the shell prompt is the last line again
     tm capture-pane -p -t "$SESS" | grep -v '^ *$' | tail -n 1 >"$T/last"
-    grep -q '^qtsh>' "$T/last" && break
-    i=$((i + 1)); sleep 0.05
-done
+    grep -q '^qtsh>' "$T/last"
+}
+wait_until prompt_back
 check "tmux: quit returns to the shell" grep -q '^qtsh>' "$T/last"
-i=0
-while [ $i -lt 100 ] && QTUNE_HOME="$H" XDG_RUNTIME_DIR="$R" "$QB" ls 2>/dev/null | grep -q "$SESS.*running"; do
-    i=$((i + 1)); sleep 0.05
-done
+not_running() { ! QTUNE_HOME="$H" XDG_RUNTIME_DIR="$R" "$QB" ls 2>/dev/null | grep -q "$SESS.*running"; }
+wait_until not_running
 QTUNE_HOME="$H" XDG_RUNTIME_DIR="$R" "$QB" ls >"$T/ls" 2>&1
 if grep -q "$SESS.*running" "$T/ls"; then fail "tmux: quit stops the idle daemon" "$(cat "$T/ls")"
 else pass "tmux: quit stops the idle daemon"; fi

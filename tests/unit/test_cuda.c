@@ -14,6 +14,7 @@
 #include "backend/select.h"
 #include "base/dtype.h"
 #include "eval/forward.h"
+#include "eval/qplan.h"
 #include "model/model.h"
 #include "quant/quant.h"
 #include "quant/scheme.h"
@@ -215,6 +216,81 @@ out:
     qt_model_free(m);
 }
 
+/* Per-token activation fake-quant: the GPU kernel against qt_fwd_act_quant. */
+TU_TEST(cuda_act_quant) {
+    enum { N = 37, C = 1000 };
+    float *a = malloc(sizeof(float) * N * C), *b = malloc(sizeof(float) * N * C);
+    TU_CHECK(a && b);
+    if (!a || !b) { free(a); free(b); return; }
+    for (int mode = 1; mode <= 2; mode++) {
+        for (int i = 0; i < N * C; i++) a[i] = b[i] = (float)((urand() - 0.5) * (i % 7 == 0 ? 40 : 3));
+        for (int j = 0; j < C; j++) a[3 * C + j] = b[3 * C + j] = 0.0f;   /* an all-zero row */
+        qt_fwd_act_quant(mode == 1 ? QT_FWD_ACT_INT8_TOK : QT_FWD_ACT_FP8_TOK, a, N, C);
+        qt_err err;
+        int rc = qt_cuda_act_quant(mode, b, N, C, &err);
+        if (rc != QT_OK) printf("  %s\n", err.msg);
+        TU_CHECK(rc == QT_OK);
+        int diff = 0, first = -1;
+        for (int i = 0; i < N * C; i++)
+            if (memcmp(&a[i], &b[i], 4)) { diff++; if (first < 0) first = i; }
+        if (diff) printf("  mode %d: %d of %d differ (first at %d: cpu %.9g gpu %.9g)\n", mode, diff, N * C, first, a[first], b[first]);
+        TU_CHECK(diff == 0);
+    }
+    free(a);
+    free(b);
+}
+
+/* The quantized forward (weights through qplan's hooks, dequantized on the
+ * GPU; FP8_DYNAMIC also fake-quantizes activations): CPU and GPU logits. */
+TU_TEST(cuda_forward_quantized) {
+    struct qt_model *m = NULL;
+    qt_err err;
+    if (qt_model_open(tu_path("share/models/tiny-glm-moe"), &m, &err) != QT_OK) {
+        TU_CHECK(0);
+        return;
+    }
+    enum { NS = 2, SL = 64 };
+    int V = m->cfg.vocab;
+    int32_t tok[NS * SL];
+    for (int i = 0; i < NS * SL; i++) tok[i] = (int32_t)(urand() * V);
+    float *lc = malloc(sizeof(float) * (size_t)NS * SL * V), *lg = malloc(sizeof(float) * (size_t)NS * SL * V);
+    static const char *const sc[] = {"W4A16", "FP8_DYNAMIC", "W8A8", "int4-g32-asym", "fp8-b128", "nvfp4"};
+    for (size_t k = 0; k < sizeof sc / sizeof sc[0] && lc && lg; k++) {
+        struct qt_qplan plan;
+        int rc = qt_qplan_uniform(m, sc[k], &plan, &err);
+        TU_CHECK(rc == QT_OK);
+        if (rc != QT_OK) { printf("  %s\n", err.msg); continue; }
+        struct qt_fwd_hooks hk = qt_qplan_hooks(&plan);
+        struct qt_fwd *f = NULL;
+        qt_backend_choose("cpu", NULL);
+        rc = qt_fwd_init(m, &hk, &f, &err);
+        if (rc == QT_OK) rc = qt_fwd_run(f, tok, NS, SL, lc, &err);
+        qt_fwd_free(f);
+        f = NULL;
+        qt_backend_choose("cuda", NULL);
+        if (rc == QT_OK) rc = qt_fwd_init(m, &hk, &f, &err);
+        if (rc == QT_OK) rc = qt_fwd_run(f, tok, NS, SL, lg, &err);
+        qt_fwd_free(f);
+        qt_backend_choose("cpu", NULL);
+        qt_qplan_free(&plan);
+        if (rc != QT_OK) printf("  %s: %s\n", sc[k], err.msg);
+        TU_CHECK(rc == QT_OK);
+        if (rc != QT_OK) continue;
+        double e2 = 0, r2 = 0;
+        for (size_t i = 0; i < (size_t)NS * SL * V; i++) {
+            double d = (double)lc[i] - lg[i];
+            e2 += d * d;
+            r2 += (double)lc[i] * lc[i];
+        }
+        double rel = sqrt(e2 / r2);
+        printf("  %s: logits rel %.3g\n", sc[k], rel);
+        TU_CHECKF(rel <= 1e-5, "%s rel %g", sc[k], rel);
+    }
+    free(lc);
+    free(lg);
+    qt_model_free(m);
+}
+
 int main(void) {
     struct qt_cuda_info info;
     qt_err err;
@@ -227,5 +303,7 @@ int main(void) {
     TU_RUN(cuda_quant_schemes_random_shapes);
     TU_RUN(cuda_quant_glm46_shapes);
     TU_RUN(cuda_forward_fixture);
+    TU_RUN(cuda_act_quant);
+    TU_RUN(cuda_forward_quantized);
     return TU_END();
 }

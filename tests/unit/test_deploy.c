@@ -157,6 +157,29 @@ TU_TEST(catalog) {
     qt_gpu_catalog_free(&c2);
 }
 
+TU_TEST(context_capped_at_model_limit) {
+    /* the fixture's limit is 4,096 tokens: max ctx never exceeds it, while
+     * the KV capacity (75M tokens on one H100) is reported apart, with the
+     * concurrency it gives at the context asked for */
+    struct qt_deploy d;
+    TU_CHECK(estimate("share/models/tiny-glm-moe", "recipes/tiny-w4a16.yaml", "H100", 0, &d) == QT_OK);
+    TU_CHECK(d.ctx_limit == 4096 && d.ctx == 4096 && !d.ctx_over_limit);   /* default 8192 capped */
+    TU_CHECK(d.per_gpu[0].max_ctx == 4096 && d.per_gpu[0].max_tokens > 1000000);
+    TU_NEAR(d.per_gpu[0].concurrency, (double)d.per_gpu[0].max_tokens / 4096.0, 1e-9);
+    /* GLM-4.6: 202,752 tokens; TP 8 holds 1.1M tokens of KV */
+    TU_CHECK(estimate("share/models/meta/GLM-4.6.config.json", "recipes/glm-4.6-awq-w4a16.yaml", "H100", 0, &d) == QT_OK);
+    TU_CHECK(d.ctx_limit == 202752 && d.per_gpu[3].max_ctx == 202752 && d.per_gpu[3].max_tokens > 1000000);
+    TU_CHECK(d.per_gpu[2].max_ctx == 202752 && d.per_gpu[2].max_tokens == 283831);
+    /* a ctx beyond the limit is flagged (the CLI warns) */
+    struct qt_model *m = open_model("share/models/tiny-glm-moe");
+    qt_err err;
+    struct qt_deploy_opts o = {.gpu = qt_gpu_find(&cat, "H100"), .ctx = 5000};
+    TU_CHECK(m && qt_deploy_estimate(m, NULL, NULL, &o, &d, &err) == QT_OK && d.ctx_over_limit && d.ctx == 5000);
+    o.ctx = 4096;
+    TU_CHECK(m && qt_deploy_estimate(m, NULL, NULL, &o, &d, &err) == QT_OK && !d.ctx_over_limit);
+    qt_model_free(m);
+}
+
 int main(void) {
     qt_err err;
     if (qt_gpu_catalog_load(tu_path("share/gpus.yaml"), &cat, &err) != QT_OK) {
@@ -168,6 +191,7 @@ int main(void) {
     TU_RUN(kv_cache);
     TU_RUN(unquantized_totals);
     TU_RUN(catalog);
+    TU_RUN(context_capped_at_model_limit);
     qt_gpu_catalog_free(&cat);
     return TU_END();
 }

@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -24,7 +25,10 @@
 #include "sessions/session.h"
 #include "tu.h"
 
-#define WAIT_S 30.0
+/* every wait is for an event, bounded by this generous limit: the suite runs
+ * on loaded machines */
+#define WAIT_S 300.0
+#define CALL_MS 300000   /* a reply, under the same limit */
 
 static const char *sessions[16];
 static int n_sessions;
@@ -49,7 +53,7 @@ static struct qt_client *conn(const char *s, int flags, int64_t since) {
 static cJSON *call(struct qt_client *c, const char *json, qt_err *err) {
     cJSON *req = cJSON_Parse(json);
     if (!req) { qt_err_set(err, "bad test json"); return NULL; }
-    return qt_client_call(c, req, 15000, err);
+    return qt_client_call(c, req, CALL_MS, err);
 }
 
 static cJSON *call_ok(struct qt_client *c, const char *json) {
@@ -138,7 +142,7 @@ static int alive(int pid) {
 }
 
 static int wait_dead(int pid) {
-    for (int i = 0; i < 300; i++) {
+    for (double t0 = qt_now(); qt_now() - t0 < WAIT_S;) {
         if (!alive(pid)) return 1;
         usleep(20000);
     }
@@ -269,7 +273,10 @@ TU_TEST(test_daemon_killed_mid_job) {
     TU_CHECK(wait_for(c, ev, is_progress, &pa));
     /* job.json is saved at most twice a second while running: wait for it */
     int wpid = -1;
-    for (int i = 0; i < 500 && wpid <= 0; i++) { wpid = read_worker_pid("killd", id); if (wpid <= 0) usleep(20000); }
+    for (double t0 = qt_now(); wpid <= 0 && qt_now() - t0 < WAIT_S;) {
+        wpid = read_worker_pid("killd", id);
+        if (wpid <= 0) usleep(20000);
+    }
     TU_CHECK(wpid > 0);
     int64_t last = qt_client_last_seq(c);
     TU_CHECK(kill(dpid, SIGKILL) == 0);
@@ -531,7 +538,8 @@ TU_TEST(test_engine_ops) {
     TU_CHECK(!strcmp(str(x1, "scheme"), "int8-g128-sym") && num(x1, "rel_rmse") < num(x0, "rel_rmse") / 8);
     TU_CHECK(num(x0, "bytes") < num(x1, "bytes") && num(x1, "bytes") < num(x2, "bytes") && num(x2, "bytes") == 65536);
     TU_CHECK(num(x2, "rel_rmse") == 0 && cJSON_IsNull(cJSON_GetObjectItem(x2, "sqnr_db")));
-    TU_CHECK(strstr(str(x3, "error"), "group size") != NULL);
+    /* a group wider than the row: one partial group, quantized (coarser than g128) */
+    TU_CHECK(!cJSON_GetObjectItem(x3, "error") && num(x3, "rel_rmse") > num(x0, "rel_rmse"));
     cJSON_Delete(r);
     /* the same pair again comes from the cache */
     snprintf(req, sizeof req, "{\"op\":\"preview\",\"pairs\":[[\"%s\",\"int4-g128-sym\"]]}", up);
@@ -554,7 +562,7 @@ TU_TEST(test_engine_ops) {
     cJSON_AddStringToObject(q, "op", "recipe_set");
     cJSON_AddStringToObject(q, "text", rec);
     free(rec);
-    cJSON_Delete(qt_client_call(c, q, 15000, &err));
+    cJSON_Delete(qt_client_call(c, q, CALL_MS, &err));
     r = call_ok(c, "{\"op\":\"resolve\",\"filter\":\"^model\\\\.layers\\\\.1\\\\.self_attn\\\\.q_proj\\\\.weight$\"}");
     TU_CHECK(r && num(r, "n_quantized") == 172 && num(r, "count") == 1);
     const cJSON *t0 = cJSON_GetArrayItem(cJSON_GetObjectItem(r, "tensors"), 0);
@@ -656,7 +664,7 @@ TU_TEST(test_eval_job) {
     cJSON_AddStringToObject(q, "op", "recipe_set");
     cJSON_AddStringToObject(q, "text", rec ? rec : "");
     free(rec);
-    cJSON_Delete(qt_client_call(c, q, 15000, &err));
+    cJSON_Delete(qt_client_call(c, q, CALL_MS, &err));
     r = call_ok(c, req);
     id = (int)num(cJSON_GetObjectItem(r, "job"), "id");
     cJSON_Delete(r);
@@ -715,7 +723,7 @@ TU_TEST(test_quantize_job) {
     cJSON_AddStringToObject(q, "op", "recipe_set");
     cJSON_AddStringToObject(q, "text", rec ? rec : "");
     free(rec);
-    cJSON_Delete(qt_client_call(c, q, 15000, &err));
+    cJSON_Delete(qt_client_call(c, q, CALL_MS, &err));
     snprintf(req, sizeof req, "{\"op\":\"job_submit\",\"kind\":\"quantize\",\"params\":{\"out\":\"%s\"}}", cli_out);
     cJSON *r = call(c, req, &err);   /* refuses an existing directory */
     TU_CHECK(!r && strstr(err.msg, "already exists"));
@@ -737,6 +745,24 @@ TU_TEST(test_quantize_job) {
         snprintf(b, sizeof b, "%s/%s", job_out, files[i]);
         TU_CHECKF(same_file(a, b), "%s differs", files[i]);
     }
+    /* at tp 2 the recipe has lint errors (QT006): the job fails, writes nothing */
+    char lint_out[PATH_MAX + 16];
+    snprintf(lint_out, sizeof lint_out, "%s/tp2", tmp);
+    snprintf(req, sizeof req, "{\"op\":\"job_submit\",\"kind\":\"quantize\",\"params\":{\"out\":\"%s\",\"tp\":2}}",
+             lint_out);
+    r = call_ok(c, req);
+    id = (int)num(cJSON_GetObjectItem(r, "job"), "id");
+    cJSON_Delete(r);
+    ev = cJSON_CreateArray();
+    struct job_state jf = {id, "failed"};
+    TU_CHECK(wait_for(c, ev, is_job_state, &jf));
+    cJSON_Delete(ev);
+    r = job_get(c, id);
+    const char *jerr = r ? cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "job"), "error")) : NULL;
+    TU_CHECKF(jerr && strstr(jerr, "lint error") && strstr(jerr, "QT006"), "%s", jerr ? jerr : "(none)");
+    cJSON_Delete(r);
+    struct stat lst;
+    TU_CHECK(stat(lint_out, &lst) != 0);
     qt_client_close(c);
 }
 
@@ -766,7 +792,7 @@ TU_TEST(test_slow_client_dropped) {
     if (qt_session_open("slow", 0, &s, &err) == QT_OK) {
         char path[PATH_MAX];
         qt_session_path(s, "daemon.log", path, sizeof path);
-        for (int i = 0; i < 500 && !dropped; i++) {
+        for (double t0 = qt_now(); !dropped && qt_now() - t0 < WAIT_S;) {
             char *log = qt_read_file(path, NULL, NULL);
             dropped = log && strstr(log, "dropped: does not read its output");
             free(log);

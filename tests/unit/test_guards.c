@@ -209,6 +209,10 @@ TU_TEST(test_attach_not_a_daemon) {
     chmod(rt, 0700);
     snprintf(sock, sizeof sock, "%s/qtune", rt);
     mkdir(sock, 0700);
+    snprintf(sock, sizeof sock, "%s/sessions", rt);   /* attach reconnects to a session that exists */
+    mkdir(sock, 0700);
+    snprintf(sock, sizeof sock, "%s/sessions/imp", rt);
+    mkdir(sock, 0700);
     snprintf(sock, sizeof sock, "%s/qtune/imp.sock", rt);
     for (int mode = 0; mode < 3; mode++) {
         pid_t srv = fake_server(sock, mode);

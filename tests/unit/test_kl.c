@@ -149,7 +149,7 @@ TU_TEST(cancel_and_errors) {
     TU_CHECK(qt_eval_base_init(g_m, &p, &b, &err) == QT_ERR);
     struct qt_qplan plan;
     TU_CHECK(qt_qplan_uniform(g_m, "fp8-t+afp8-t", &plan, &err) == QT_ERR && strstr(err.msg, "per-token"));
-    TU_CHECK(qt_qplan_uniform(g_m, "int5-g7-sym", &plan, &err) == QT_ERR);
+    TU_CHECK(qt_qplan_uniform(g_m, "int5-gx-sym", &plan, &err) == QT_ERR);
 }
 
 int main(void) {

@@ -246,6 +246,42 @@ static double rel_rmse(const char *scheme, const float *w, int64_t rows, int64_t
 
 /* Like ggml's test-quantize-fns: each format keeps the error of a gaussian
  * matrix under a bound (figures measured with this code, +20%). */
+TU_TEST(int_partial_last_group) {
+    /* K = 200, group 128: scales [N, ceil(200/128)] = [N, 2]; the last group
+     * (72 columns) gets its own scale, as compressed-tensors quantizes it:
+     * the same codes and scale as those 72 columns quantized per channel */
+    enum { R = 3, K = 200, TAIL = 72 };
+    float w[R * K], tail[R * TAIL];
+    uint32_t seed = 7;
+    for (int i = 0; i < R * K; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        w[i] = qt_bf16_to_f32(qt_f32_to_bf16(((float)(seed >> 8) / 16777216.0f - 0.5f) * (float)(1 + i % 5)));
+    }
+    for (int r = 0; r < R; r++) memcpy(tail + r * TAIL, w + r * K + 128, TAIL * sizeof(float));
+    static const char *schemes[] = {"int4-g128-sym", "int4-g128-asym", "int8-g128-sym"};
+    for (int k = 0; k < 3; k++) {
+        struct qt_scheme s, ch;
+        qt_err err = {{0}};
+        TU_CHECK(qt_scheme_parse(schemes[k], &s, &err) == QT_OK);
+        ch = s;
+        ch.strategy = QT_STRAT_CHANNEL;
+        ch.group = 0;
+        struct qt_qtensor q, t;
+        TU_CHECKF(qt_quant_tensor(w, R, K, &s, QT_DT_BF16, 0, &q, NULL, &err) == QT_OK, "%s", err.msg);
+        TU_CHECK(q.srows == R && q.scols == 2);
+        TU_CHECK(qt_quant_tensor(tail, R, TAIL, &ch, QT_DT_BF16, 0, &t, NULL, &err) == QT_OK);
+        int same = 1;
+        for (int r = 0; r < R; r++) {
+            same &= q.scale[r * 2 + 1] == t.scale[r];
+            if (q.zero) same &= q.zero[r * 2 + 1] == t.zero[r];
+            same &= !memcmp(q.q + r * K + 128, t.q + r * TAIL, TAIL);
+        }
+        TU_CHECKF(same, "%s", schemes[k]);
+        qt_qtensor_free(&q);
+        qt_qtensor_free(&t);
+    }
+}
+
 TU_TEST(error_bounds) {
     int64_t rows = 256, cols = 512;
     float *w = gauss(rows * cols, 0.02, 1);
@@ -542,6 +578,7 @@ int main(void) {
     TU_RUN(fp8_blocks);
     TU_RUN(nvfp4_grid);
     TU_RUN(mxfp4_scales);
+    TU_RUN(int_partial_last_group);
     TU_RUN(error_bounds);
     TU_RUN(more_bits_less_error);
     TU_RUN(smaller_groups_less_error);

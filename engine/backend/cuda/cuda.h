@@ -143,6 +143,10 @@ struct qt_cuda_fwd_timing {
 };
 void qt_cuda_fwd_stats(struct qt_cuda_fwd *g, struct qt_cuda_fwd_timing *t);
 
+/* The forward's per-token activation fake-quant (mode 1 int8, 2 fp8) on
+ * host rows x (n, cols), in place, through the GPU kernel (for tests). */
+int qt_cuda_act_quant(int mode, float *x, int64_t n, int64_t cols, qt_err *err);
+
 /* ---- GPTQ (gptq.cu) -------------------------------------------------------- */
 
 /* GPTQ of n matrices of one shape, batched (the routed experts of a layer):

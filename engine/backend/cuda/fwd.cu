@@ -475,13 +475,21 @@ static void pf_plan(struct qt_cuda_fwd *g, const int *tis, int n) {
     pthread_mutex_unlock(&P->mu);
 }
 
-/* Forgets what is planned once the reader is idle (between layers). */
+/* Forgets what is planned once the reader is idle (between layers); the
+ * caller holds the backend lock. */
 static void pf_reset(struct qt_cuda_fwd *g) {
     struct pf *P = &g->pf;
     if (!P->started) return;
     pthread_mutex_lock(&P->mu);
     P->n = P->next_read;    /* no new reads */
-    while (P->state[0] == PF_READING || P->state[1] == PF_READING) pthread_cond_wait(&P->cv, &P->mu);
+    if (P->state[0] == PF_READING || P->state[1] == PF_READING) {
+        /* the read in progress may need the GPU (the caller holds the lock) */
+        cu_unlock();
+        while (P->state[0] == PF_READING || P->state[1] == PF_READING) pthread_cond_wait(&P->cv, &P->mu);
+        pthread_mutex_unlock(&P->mu);
+        cu_lock();
+        pthread_mutex_lock(&P->mu);
+    }
     for (int s = 0; s < 2; s++)
         if (P->state[s] == PF_READY) P->state[s] = PF_FREE;    /* read, never used */
     P->n = P->next_read = P->next_use = 0;
@@ -1010,4 +1018,25 @@ extern "C" void qt_cuda_fwd_stats(struct qt_cuda_fwd *g, struct qt_cuda_fwd_timi
         pthread_mutex_unlock(&g->pf.mu);
     }
     t->streaming = g->streaming;
+}
+
+extern "C" int qt_cuda_act_quant(int mode, float *x, int64_t n, int64_t cols, qt_err *err) {
+    cu_lock();
+    struct cu_ctx *cx = cu_get(err);
+    int rc = cx ? QT_OK : QT_ERR;
+    float *d = NULL;
+    if (rc == QT_OK) rc = cu_alloc((void **)&d, (size_t)(n * cols) * 4, "activation test", err);
+    if (rc == QT_OK) {
+        cudaError_t e = cudaMemcpy(d, x, (size_t)(n * cols) * 4, cudaMemcpyHostToDevice);
+        if (e == cudaSuccess) {
+            k_act_quant<<<(unsigned)n, 256, 0, cx->st>>>(d, cols, mode);
+            e = cudaGetLastError();
+        }
+        if (e == cudaSuccess) e = cudaStreamSynchronize(cx->st);
+        if (e == cudaSuccess) e = cudaMemcpy(x, d, (size_t)(n * cols) * 4, cudaMemcpyDeviceToHost);
+        if (e != cudaSuccess) rc = cu_fail(err, "activation test", e);
+    }
+    if (d) cudaFree(d);
+    cu_unlock();
+    return rc;
 }

@@ -4,7 +4,7 @@
  *
  *   dead inputs (H_jj == 0): H_jj = 1, W[:, j] = 0
  *   H += dampening_frac · mean(diag H) · I;  U = chol(H⁻¹) upper
- *     (cuSOLVER: potrf, potri, potrf on the row-major upper triangle)
+ *     (cuSOLVER potrf and trtri of the flipped H: chol_inv)
  *   the scale grid: round-to-nearest of the (dead-zeroed) W (quant.cu)
  *   per block of block_size columns (k_block, one thread per row, the block
  *   of U and the rows' block of W in shared memory):
@@ -141,56 +141,103 @@ __global__ void __launch_bounds__(GQ_ROWS) k_block(float *W, const float *U, flo
     }
 }
 
+/* Reverses a (n) in place: with both indices of a square matrix flipped,
+ * J A J, whether read row- or column-major. */
+__global__ void k_reverse(float *a, int64_t n) {
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n / 2; i += (int64_t)gridDim.x * blockDim.x) {
+        float t = a[i];
+        a[i] = a[n - 1 - i];
+        a[n - 1 - i] = t;
+    }
+}
+
+enum { GQ_STREAMS = 4 };        /* factorizations in flight at once */
+
 struct gq_ctx {
-    cusolverDnHandle_t sol;
     int ready;
+    cusolverDnHandle_t sol[GQ_STREAMS];
+    cudaStream_t st[GQ_STREAMS];
+    struct cu_buf work[GQ_STREAMS];
+    void *hwork[GQ_STREAMS];
+    size_t hwork_n[GQ_STREAMS];
+    cudaEvent_t done[GQ_STREAMS], start;
 };
 static struct gq_ctx gs;
 
-static int sol_get(struct cu_ctx *cx, qt_err *err) {
+static int sol_get(qt_err *err) {
     if (gs.ready) return QT_OK;
-    if (cusolverDnCreate(&gs.sol) != CUSOLVER_STATUS_SUCCESS) return qt_err_set(err, "CUDA: cusolverDnCreate failed");
-    cusolverDnSetStream(gs.sol, cx->st);
+    for (int k = 0; k < GQ_STREAMS; k++) {
+        if (cusolverDnCreate(&gs.sol[k]) != CUSOLVER_STATUS_SUCCESS) return qt_err_set(err, "CUDA: cusolverDnCreate failed");
+        CU_TRY(cudaStreamCreateWithFlags(&gs.st[k], cudaStreamNonBlocking), "GPTQ: stream");
+        cusolverDnSetStream(gs.sol[k], gs.st[k]);
+        cudaEventCreateWithFlags(&gs.done[k], cudaEventDisableTiming);
+    }
+    cudaEventCreateWithFlags(&gs.start, cudaEventDisableTiming);
     gs.ready = 1;
     return QT_OK;
 }
 
-/* U = chol(H⁻¹) upper of each of n matrices (C, C) in place (row-major
- * upper triangle, which is cuSOLVER's column-major lower). */
+/* U = chol(H⁻¹) upper of each of n matrices (C, C) in place, row-major (H
+ * valid in its row-major upper triangle = column-major lower).  Without
+ * forming H⁻¹: with J the exchange matrix, J H J = L Lᵀ, so H = R Rᵀ with
+ * R = J L J upper and U = R⁻¹ = J L⁻¹ J.  Flipping both indices of a
+ * square matrix is reversing its array, so per matrix: reverse (column-major
+ * J H J, valid in its upper triangle), potrf upper (= Lᵀ), trtri upper
+ * (= L⁻ᵀ), reverse (row-major J L⁻¹ J = U).  Matrices run on GQ_STREAMS
+ * streams at once. */
 static int chol_inv(struct cu_ctx *cx, float *H, int n, int64_t C, qt_err *err) {
-    if (sol_get(cx, err)) return QT_ERR;
-    int lw1 = 0, lw2 = 0;
-    if (cusolverDnSpotrf_bufferSize(gs.sol, CUBLAS_FILL_MODE_LOWER, (int)C, H, (int)C, &lw1) != CUSOLVER_STATUS_SUCCESS ||
-        cusolverDnSpotri_bufferSize(gs.sol, CUBLAS_FILL_MODE_LOWER, (int)C, H, (int)C, &lw2) != CUSOLVER_STATUS_SUCCESS)
+    if (sol_get(err)) return QT_ERR;
+    int lw = 0;
+    size_t dw = 0, hw = 0;
+    if (cusolverDnSpotrf_bufferSize(gs.sol[0], CUBLAS_FILL_MODE_UPPER, (int)C, H, (int)C, &lw) != CUSOLVER_STATUS_SUCCESS ||
+        cusolverDnXtrtri_bufferSize(gs.sol[0], CUBLAS_FILL_MODE_UPPER, CUBLAS_DIAG_NON_UNIT, C, CUDA_R_32F, H, C, &dw,
+                                    &hw) != CUSOLVER_STATUS_SUCCESS)
         return qt_err_set(err, "CUDA: cuSOLVER workspace query failed");
-    int lw = lw1 > lw2 ? lw1 : lw2;
-    static struct cu_buf work, info;
-    if (cu_buf_need(&work, (size_t)lw * 4 + 4, "GPTQ: cuSOLVER workspace", err) ||
-        cu_buf_need(&info, (size_t)n * 3 * sizeof(int), "GPTQ: cuSOLVER info", err))
-        return QT_ERR;
-    int *dinfo = (int *)info.p;
-    CU_TRY(cudaMemsetAsync(dinfo, 0, (size_t)n * 3 * sizeof(int), cx->st), "GPTQ: clear");
-    for (int m = 0; m < n; m++) {
-        float *h = H + (int64_t)m * C * C;
-        cusolverStatus_t a = cusolverDnSpotrf(gs.sol, CUBLAS_FILL_MODE_LOWER, (int)C, h, (int)C, (float *)work.p, lw,
-                                              dinfo + 3 * m);
-        cusolverStatus_t b = cusolverDnSpotri(gs.sol, CUBLAS_FILL_MODE_LOWER, (int)C, h, (int)C, (float *)work.p, lw,
-                                              dinfo + 3 * m + 1);
-        cusolverStatus_t c = cusolverDnSpotrf(gs.sol, CUBLAS_FILL_MODE_LOWER, (int)C, h, (int)C, (float *)work.p, lw,
-                                              dinfo + 3 * m + 2);
-        if (a || b || c) return qt_err_set(err, "CUDA: cuSOLVER call failed (matrix %d)", m);
+    size_t wbytes = (size_t)lw * 4 > dw ? (size_t)lw * 4 : dw;
+    static struct cu_buf info;
+    if (cu_buf_need(&info, (size_t)n * 2 * sizeof(int), "GPTQ: cuSOLVER info", err)) return QT_ERR;
+    for (int k = 0; k < GQ_STREAMS; k++) {
+        if (cu_buf_need(&gs.work[k], wbytes + 16, "GPTQ: cuSOLVER workspace", err)) return QT_ERR;
+        if (hw > gs.hwork_n[k]) {
+            free(gs.hwork[k]);
+            gs.hwork[k] = malloc(hw);
+            if (!gs.hwork[k]) return qt_err_set(err, "out of memory");
+            gs.hwork_n[k] = hw;
+        }
     }
-    int *hinfo = (int *)malloc((size_t)n * 3 * sizeof(int));
+    int *dinfo = (int *)info.p;
+    CU_TRY(cudaMemsetAsync(dinfo, 0, (size_t)n * 2 * sizeof(int), cx->st), "GPTQ: clear");
+    CU_TRY(cudaEventRecord(gs.start, cx->st), "GPTQ");
+    for (int k = 0; k < GQ_STREAMS; k++) cudaStreamWaitEvent(gs.st[k], gs.start, 0);
+    int64_t nn = C * C;
+    int grid = cx->prop.multiProcessorCount * 4;
+    for (int m = 0; m < n; m++) {
+        int k = m % GQ_STREAMS;
+        float *h = H + (int64_t)m * nn;
+        k_reverse<<<grid, 256, 0, gs.st[k]>>>(h, nn);
+        cusolverStatus_t a = cusolverDnSpotrf(gs.sol[k], CUBLAS_FILL_MODE_UPPER, (int)C, h, (int)C,
+                                              (float *)gs.work[k].p, lw, dinfo + 2 * m);
+        cusolverStatus_t b = cusolverDnXtrtri(gs.sol[k], CUBLAS_FILL_MODE_UPPER, CUBLAS_DIAG_NON_UNIT, C, CUDA_R_32F, h,
+                                              C, gs.work[k].p, dw, gs.hwork[k], hw, dinfo + 2 * m + 1);
+        k_reverse<<<grid, 256, 0, gs.st[k]>>>(h, nn);
+        if (a || b) return qt_err_set(err, "CUDA: cuSOLVER call failed (matrix %d: %d %d)", m, (int)a, (int)b);
+    }
+    for (int k = 0; k < GQ_STREAMS; k++) {
+        cudaEventRecord(gs.done[k], gs.st[k]);
+        cudaStreamWaitEvent(cx->st, gs.done[k], 0);
+    }
+    CU_TRY(cudaGetLastError(), "GPTQ: factorization");
+    int *hinfo = (int *)malloc((size_t)n * 2 * sizeof(int));
     if (!hinfo) return qt_err_set(err, "out of memory");
-    cudaError_t e = cudaMemcpyAsync(hinfo, dinfo, (size_t)n * 3 * sizeof(int), cudaMemcpyDeviceToHost, cx->st);
+    cudaError_t e = cudaMemcpyAsync(hinfo, dinfo, (size_t)n * 2 * sizeof(int), cudaMemcpyDeviceToHost, cx->st);
     if (e == cudaSuccess) e = cudaStreamSynchronize(cx->st);
     if (e != cudaSuccess) {
         free(hinfo);
         return cu_fail(err, "GPTQ: Cholesky", e);
     }
     for (int m = 0; m < n; m++)
-        if (hinfo[3 * m] || hinfo[3 * m + 1] || hinfo[3 * m + 2]) {
-            int bad = hinfo[3 * m] ? hinfo[3 * m] : hinfo[3 * m + 1] ? hinfo[3 * m + 1] : hinfo[3 * m + 2];
+        if (hinfo[2 * m] || hinfo[2 * m + 1]) {
+            int bad = hinfo[2 * m] ? hinfo[2 * m] : hinfo[2 * m + 1];
             free(hinfo);
             return qt_err_set(err, "GPTQ (raise dampening_frac): Cholesky of matrix %d failed (minor %d)", m, bad);
         }

@@ -160,9 +160,16 @@ static __device__ void d_cell_params(const qc &c, float mn, float mx, kp *p) {
         } else {
             s = d_rnd_w(dt, d_rnd_w(dt, mx - mn) / (float)(qmax - qmin));
             float z = d_rnd_w(dt, (float)qmin - d_rnd_w(dt, mn / s));
-            if (z < (float)qmin) z = (float)qmin;
-            if (z > (float)qmax) z = (float)qmax;
-            p->zpi = isnan(z) ? 0 : (int)rintf(z);
+            /* 0/0 (an all-zero cell) is NaN, which torch's int8 cast makes 0;
+             * tested first: the compiler may turn the clamps into fminf /
+             * fmaxf, which would pick a bound instead of keeping the NaN */
+            if (isnan(z)) {
+                p->zpi = 0;
+            } else {
+                if (z < (float)qmin) z = (float)qmin;
+                if (z > (float)qmax) z = (float)qmax;
+                p->zpi = (int)rintf(z);
+            }
             p->zp = (float)p->zpi;
         }
         if (s == 0.0f) s = d_eps_w(dt);

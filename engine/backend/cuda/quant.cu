@@ -288,14 +288,212 @@ __global__ void __launch_bounds__(256) k_apply(const T *w, geo G, const kp *para
     if (o.acc) stat_flush(a, o.acc);
 }
 
-/* ---- host driver --------------------------------------------------------- */
-
-static struct cu_buf b_w, b_d, b_deq, b_codes, b_scale, b_zero, b_scode, b_params, b_acc;
-
 static int grid_for(const struct cu_ctx *c, int64_t work) {
     int64_t g = (work + 255) / 256, cap = (int64_t)c->prop.multiProcessorCount * 8;
     return (int)(g < 1 ? 1 : g > cap ? cap : g);
 }
+
+/* ---- statistics-only fast path (the preview) ----------------------------- */
+
+/* The element step specialized on the scheme kind, the work dtype (BF16 or
+ * F32), rounding of w/s and a zero point, as quant.c's AVX2 kernels are:
+ * with BF16 values and a BF16 scale in [2^-90, 2^90], x * RN(1/s) rounded to
+ * BF16 equals x / s rounded to BF16 (quant.c checked it exhaustively), so
+ * the division is a multiplication there; elsewhere it is exact division. */
+template <int DT>
+__device__ __forceinline__ float rw(float x) {
+    if (DT == QT_DT_BF16) return d_rnd_bf16(x);
+    return x;
+}
+
+template <int KIND, int DT, int RT, int ZP>
+__device__ __forceinline__ float felem(float x, float s, float y, float zp, float lo, float hi, bool mul) {
+    float t = (RT && DT == QT_DT_BF16 && mul) ? x * y : __fdiv_rn(x, s);
+    if (RT) t = rw<DT>(t);
+    if (ZP) t = rw<DT>(t + zp);
+    t = t < lo ? lo : t;
+    t = t > hi ? hi : t;
+    float q = KIND == EK_INT ? rintf(t) : KIND == EK_FP8 ? d_fp8_round(t) : d_fp4_round(t);
+    return rw<DT>((ZP ? q - zp : q) * s);
+}
+
+/* Statistics of 8 elements against one cell's parameters. */
+template <int KIND, int DT, int RT, int ZP>
+__device__ __forceinline__ void fstats8(const float (&x)[8], const kp &p, stat_acc &a) {
+    float y = 1.0f / p.s;
+    bool mul = p.s >= 0x1p-90f && p.s <= 0x1p90f;
+    float e2 = 0.0f, w2 = 0.0f, m = a.mx;
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+        float wq = felem<KIND, DT, RT, ZP>(x[k], p.s, y, p.zp, p.lo, p.hi, mul);
+        float e = x[k] - wq;
+        e2 = fmaf(e, e, e2);
+        w2 = fmaf(x[k], x[k], w2);
+        m = fmaxf(m, fabsf(e));
+    }
+    a.mx = m;
+    a.e2 += (double)e2;
+    a.w2 += (double)w2;
+}
+
+template <typename T>
+__device__ __forceinline__ void load8r(const T *w, int64_t i, float (&x)[8]) {
+    float t[8];
+    load8(w, i, t);
+#pragma unroll
+    for (int k = 0; k < 8; k++) x[k] = t[k];
+}
+
+/* GROUP of G*8 columns (G = 2..32, a power of two), statistics only. */
+template <typename T, int KIND, int DT, int RT, int ZP>
+__global__ void __launch_bounds__(256) k_group_fast(const T *w, int64_t n8, int G, qc c, double *acc) {
+    stat_acc a = {0, 0, 0, 0, 0.0f};
+    int64_t stride = (int64_t)gridDim.x * blockDim.x;
+    int64_t base = (int64_t)blockIdx.x * blockDim.x + (threadIdx.x & ~31);
+    for (; base < n8; base += stride) {
+        int64_t t = base + (threadIdx.x & 31);
+        bool live = t < n8;
+        float x[8];
+        if (live) load8r(w, t * 8, x);
+        else
+#pragma unroll
+            for (int k = 0; k < 8; k++) x[k] = 0.0f;
+        float mn = x[0], mx = x[0];
+#pragma unroll
+        for (int k = 1; k < 8; k++) { mn = fminf(mn, x[k]); mx = fmaxf(mx, x[k]); }
+        for (int off = 1; off < G; off <<= 1) {
+            mn = fminf(mn, __shfl_xor_sync(0xffffffffu, mn, off));
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+        }
+        if (!live) continue;
+        kp p;
+        d_cell_params(c, mn, mx, &p);
+        fstats8<KIND, DT, RT, ZP>(x, p, a);
+    }
+    stat_flush(a, acc);
+}
+
+/* CHANNEL (or TENSOR with the tensor's min / max in mm), statistics only:
+ * a block of 128 threads per row, the row held in registers (CH chunks of 8
+ * per thread, cols <= 128 * 8 * CH); blocks loop over rows. */
+template <typename T, int KIND, int DT, int RT, int ZP, int CH>
+__global__ void __launch_bounds__(128) k_row_fast(const T *w, int64_t rows, int64_t cols, qc c,
+                                                  const unsigned int *mm, double *acc) {
+    stat_acc a = {0, 0, 0, 0, 0.0f};
+    __shared__ float smn[4], smx[4];
+    __shared__ kp sp;
+    int64_t nch = cols / 8;
+    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+        float x[CH][8];
+        float mn = INFINITY, mx = -INFINITY;
+#pragma unroll
+        for (int k = 0; k < CH; k++) {
+            int64_t ch = threadIdx.x + (int64_t)k * 128;
+            if (ch < nch) {
+                load8r(w, r * cols + ch * 8, x[k]);
+#pragma unroll
+                for (int e = 0; e < 8; e++) { mn = fminf(mn, x[k][e]); mx = fmaxf(mx, x[k][e]); }
+            }
+        }
+        if (!mm) {
+            for (int off = 16; off > 0; off >>= 1) {
+                mn = fminf(mn, __shfl_xor_sync(0xffffffffu, mn, off));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+            }
+            if ((threadIdx.x & 31) == 0) { smn[threadIdx.x >> 5] = mn; smx[threadIdx.x >> 5] = mx; }
+        }
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            if (mm) {
+                mn = unord(mm[0]);
+                mx = unord(mm[1]);
+            } else {
+                mn = fminf(fminf(smn[0], smn[1]), fminf(smn[2], smn[3]));
+                mx = fmaxf(fmaxf(smx[0], smx[1]), fmaxf(smx[2], smx[3]));
+            }
+            d_cell_params(c, mn, mx, &sp);
+        }
+        __syncthreads();
+        kp p = sp;
+#pragma unroll
+        for (int k = 0; k < CH; k++) {
+            int64_t ch = threadIdx.x + (int64_t)k * 128;
+            if (ch < nch) fstats8<KIND, DT, RT, ZP>(x[k], p, a);
+        }
+        __syncthreads();    /* sp and the partials are rewritten next row */
+    }
+    stat_flush(a, acc);
+}
+
+/* Which specialization a scheme takes: 0 none (the generic kernels). */
+enum { FV_NONE, FV_INT, FV_INTZ, FV_FP8, FV_NV, FV_MX };
+
+static int fast_variant(const struct qt_scheme *s) {
+    switch (s->kind) {
+    case QT_SCHEME_INT: return s->sym ? FV_INT : FV_INTZ;
+    case QT_SCHEME_FP8: return FV_FP8;
+    case QT_SCHEME_NVFP4: return FV_NV;
+    case QT_SCHEME_MXFP4: return FV_MX;
+    default: return FV_NONE;
+    }
+}
+
+template <typename T, int KIND, int DT, int RT, int ZP>
+static void go_fast(struct cu_ctx *cx, const T *dw, const struct qt_qctx *c, const qc &q, const unsigned int *mm,
+                    double *acc, int grid) {
+    const struct qt_scheme *s = &c->s;
+    if (s->strategy == QT_STRAT_GROUP) {
+        k_group_fast<T, KIND, DT, RT, ZP><<<grid, 256, 0, cx->st>>>(dw, c->rows * c->cols / 8, s->group / 8, q, acc);
+        return;
+    }
+    int64_t chunks = (c->cols / 8 + 127) / 128;
+    int rg = c->rows < (int64_t)cx->prop.multiProcessorCount * 16 ? (int)c->rows : cx->prop.multiProcessorCount * 16;
+    if (chunks <= 4) k_row_fast<T, KIND, DT, RT, ZP, 4><<<rg, 128, 0, cx->st>>>(dw, c->rows, c->cols, q, mm, acc);
+    else if (chunks <= 8) k_row_fast<T, KIND, DT, RT, ZP, 8><<<rg, 128, 0, cx->st>>>(dw, c->rows, c->cols, q, mm, acc);
+    else k_row_fast<T, KIND, DT, RT, ZP, 16><<<rg, 128, 0, cx->st>>>(dw, c->rows, c->cols, q, mm, acc);
+}
+
+template <typename T, int DT>
+static void go_fast_dt(struct cu_ctx *cx, const T *dw, const struct qt_qctx *c, const qc &q, const unsigned int *mm,
+                       double *acc, int grid) {
+    switch (fast_variant(&c->s)) {
+    case FV_INT: go_fast<T, EK_INT, DT, 1, 0>(cx, dw, c, q, mm, acc, grid); break;
+    case FV_INTZ: go_fast<T, EK_INT, DT, 1, 1>(cx, dw, c, q, mm, acc, grid); break;
+    case FV_FP8: go_fast<T, EK_FP8, DT, 1, 0>(cx, dw, c, q, mm, acc, grid); break;
+    case FV_NV: go_fast<T, EK_FP4, DT, 0, 0>(cx, dw, c, q, mm, acc, grid); break;
+    default: go_fast<T, EK_FP4, DT, 1, 0>(cx, dw, c, q, mm, acc, grid); break;
+    }
+}
+
+/* The fast path when it applies (statistics only, no importance, BF16 or
+ * F32 work dtype, groups of 16..256 or rows of <= 16384 columns, whole
+ * chunks of 8): returns 1 when launched. */
+template <typename T>
+static int try_fast(struct cu_ctx *cx, const T *dw, const struct qt_qctx *c, const outs &o, const unsigned int *mm) {
+    const struct qt_scheme *s = &c->s;
+    if (!o.acc || o.d || o.deq || o.codes || o.scale || o.zero || o.scode) return 0;
+    if (c->wdtype != QT_DT_BF16 && c->wdtype != QT_DT_F32) return 0;
+    if (c->cols % 8 || fast_variant(s) == FV_NONE) return 0;
+    int G = s->group / 8;
+    if (s->strategy == QT_STRAT_GROUP) {
+        if (s->group % 8 || G < 2 || G > 32 || (G & (G - 1))) return 0;
+    } else if (s->strategy == QT_STRAT_CHANNEL || s->strategy == QT_STRAT_TENSOR) {
+        if (c->cols > 128 * 8 * 16) return 0;
+        if (s->strategy == QT_STRAT_TENSOR && !mm) return 0;
+    } else {
+        return 0;
+    }
+    qc q = {(int)s->kind, s->bits, s->sym, (int)c->wdtype, c->gs};
+    int grid = grid_for(cx, c->rows * c->cols / 8);
+    if (c->wdtype == QT_DT_BF16) go_fast_dt<T, QT_DT_BF16>(cx, dw, c, q, mm, o.acc, grid);
+    else go_fast_dt<T, QT_DT_F32>(cx, dw, c, q, mm, o.acc, grid);
+    return 1;
+}
+
+/* ---- host driver --------------------------------------------------------- */
+
+static struct cu_buf b_w, b_d, b_deq, b_codes, b_scale, b_zero, b_scode, b_params, b_acc;
+
 
 /* The kernels on device data dw (rows, cols).  Host-side tensor state in c;
  * device outputs in o (o.acc zeroed by the caller). */
@@ -304,6 +502,10 @@ static int launch(struct cu_ctx *cx, const T *dw, const struct qt_qctx *c, outs 
     const struct qt_scheme *s = &c->s;
     int64_t rows = c->rows, cols = c->cols, n = rows * cols;
     qc q = {(int)s->kind, s->bits, s->sym, (int)c->wdtype, c->gs};
+    if (s->strategy != QT_STRAT_TENSOR && try_fast(cx, dw, c, o, NULL)) {
+        CU_TRY(cudaGetLastError(), "preview kernel");
+        return QT_OK;
+    }
     int G = s->strategy == QT_STRAT_GROUP ? s->group / 8 : 0;
     if (s->strategy == QT_STRAT_GROUP && s->group % 8 == 0 && cols % 8 == 0 && G >= 2 && G <= 32 &&
         (G & (G - 1)) == 0) {
@@ -345,6 +547,10 @@ static int launch(struct cu_ctx *cx, const T *dw, const struct qt_qctx *c, outs 
         unsigned int *dm = (unsigned int *)((char *)b_acc.p + 64);
         CU_TRY(cudaMemcpyAsync(dm, h, sizeof h, cudaMemcpyHostToDevice, cx->st), "quantize: upload");
         mm = dm;
+        if (try_fast(cx, dw, c, o, mm)) {
+            CU_TRY(cudaGetLastError(), "preview kernel");
+            return QT_OK;
+        }
     }
     int threads = s->strategy == QT_STRAT_GROUP ? 32 : 256;
     outs oc = o;

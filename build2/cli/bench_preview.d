@@ -1,0 +1,15 @@
+build2/cli/bench_preview.o: cli/bench_preview.c \
+ /usr/include/cjson/cJSON.h cli/cli.h engine/base/qt.h \
+ engine/backend/cuda/cuda.h engine/base/dtype.h engine/model/model.h \
+ engine/quant/quant.h engine/quant/scheme.h engine/backend/select.h \
+ engine/eval/preview.h
+/usr/include/cjson/cJSON.h:
+cli/cli.h:
+engine/base/qt.h:
+engine/backend/cuda/cuda.h:
+engine/base/dtype.h:
+engine/model/model.h:
+engine/quant/quant.h:
+engine/quant/scheme.h:
+engine/backend/select.h:
+engine/eval/preview.h:

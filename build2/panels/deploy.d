@@ -1,0 +1,16 @@
+build2/panels/deploy.o: panels/deploy.c /usr/include/cjson/cJSON.h \
+ tui/app.h tui/keys.h tui/layout.h tui/screen.h tui/mtree.h \
+ engine/recipe/tree.h engine/base/qt.h engine/model/model.h \
+ engine/base/dtype.h tui/source.h tui/widgets.h
+/usr/include/cjson/cJSON.h:
+tui/app.h:
+tui/keys.h:
+tui/layout.h:
+tui/screen.h:
+tui/mtree.h:
+engine/recipe/tree.h:
+engine/base/qt.h:
+engine/model/model.h:
+engine/base/dtype.h:
+tui/source.h:
+tui/widgets.h:

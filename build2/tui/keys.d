@@ -1,0 +1,2 @@
+build2/tui/keys.o: tui/keys.c tui/keys.h
+tui/keys.h:

@@ -1,0 +1,147 @@
+/* test_edit.c — edit intents (engine/recipe/edit.h): scheme steps, the tree
+ * of the tiny model, node edits kept an antichain, un-ignore. */
+#include "recipe/edit.h"
+#include "tu.h"
+
+static struct qt_model *m;
+static struct qt_tree t;
+
+static const char *step(const char *cur, enum qt_edit_action a) {
+    static char out[8][QT_SCHEME_STR_MAX];
+    static int k;
+    char *o = out[k++ & 7], why[256];
+    if (!qt_scheme_step(cur, a, o, QT_SCHEME_STR_MAX, why, sizeof why)) snprintf(o, QT_SCHEME_STR_MAX, "-");
+    return o;
+}
+
+TU_TEST(scheme_steps) {
+    TU_CHECK(!strcmp(step("bf16", QT_EDIT_BITS_DOWN), "int8-g128-sym"));
+    TU_CHECK(!strcmp(step("bf16", QT_EDIT_BITS_UP), "-"));
+    TU_CHECK(!strcmp(step("bf16", QT_EDIT_TYPE), "fp8-ch"));
+    TU_CHECK(!strcmp(step("bf16", QT_EDIT_GROUP), "int4-g128-sym"));
+    TU_CHECK(!strcmp(step("int8-g128-sym", QT_EDIT_BITS_DOWN), "int7-g128-sym"));
+    TU_CHECK(!strcmp(step("int4-g128-sym", QT_EDIT_BITS_UP), "int5-g128-sym"));
+    TU_CHECK(!strcmp(step("int8-g128-sym", QT_EDIT_BITS_UP), "bf16"));
+    TU_CHECK(!strcmp(step("int2-g128-sym", QT_EDIT_BITS_DOWN), "-"));
+    TU_CHECK(!strcmp(step("int4-g32-sym", QT_EDIT_GROUP), "int4-g64-sym"));
+    TU_CHECK(!strcmp(step("int4-g128-sym", QT_EDIT_SYM), "int4-g128-asym"));
+    TU_CHECK(!strcmp(step("int4-g128-sym", QT_EDIT_TYPE), "fp8-ch"));
+    TU_CHECK(!strcmp(step("fp8-ch", QT_EDIT_BITS_DOWN), "nvfp4"));
+    TU_CHECK(!strcmp(step("fp8-ch", QT_EDIT_SYM), "-"));
+    TU_CHECK(!strcmp(step("nvfp4", QT_EDIT_BITS_UP), "fp8-ch"));
+    TU_CHECK(!strcmp(step("nvfp4", QT_EDIT_GROUP), "mxfp4"));
+    char why[256] = "";
+    char out[QT_SCHEME_STR_MAX];
+    TU_CHECK(!qt_scheme_step("int2-g128-sym", QT_EDIT_BITS_DOWN, out, sizeof out, why, sizeof why));
+    TU_CHECK(strstr(why, "no fewer bits") != NULL);
+    TU_CHECK(qt_edit_action_parse("bits-") == QT_EDIT_BITS_DOWN);
+    TU_CHECK(qt_edit_action_parse("ignore-pattern") == QT_EDIT_IGNORE_PATTERN);
+    TU_CHECK(qt_edit_action_parse("bits") < 0);
+    for (int a = 0; a < QT_EDIT_N; a++) TU_CHECK(qt_edit_action_parse(qt_edit_action_name(a)) == a);
+}
+
+/* Resolves r on m into schemes (n_tensors; "bf16" when kept). */
+static void resolve(struct qt_recipe *r, const char **schemes, struct qt_resolution *rs) {
+    qt_err err;
+    qt_resolution_free(rs);
+    memset(rs, 0, sizeof *rs);
+    if (qt_recipe_resolve(r, m, rs, &err) != QT_OK) { printf("  resolve: %s\n", err.msg); return; }
+    for (int i = 0; i < m->n_tensors; i++)
+        schemes[i] = rs->t[i].quantized && rs->t[i].scheme ? rs->t[i].scheme : "bf16";
+}
+
+static int edit(struct qt_recipe *r, const char **schemes, enum qt_edit_action a, const char *target,
+                struct qt_edit_outcome *o) {
+    int node = qt_tree_find(&t, target);
+    struct qt_edit e = {.action = a, .n_nodes = 1, .nodes = &node};
+    qt_err err;
+    if (node < 0) { printf("  no node %s\n", target); return QT_ERR; }
+    int rc = qt_edit_apply(&t, r, schemes, &e, o, &err);
+    if (rc != QT_OK) printf("  edit: %s\n", err.msg);
+    return rc;
+}
+
+static int count(const char **schemes, const char *prefix, const char *sc) {
+    int n = 0;
+    for (int i = 0; i < m->n_tensors; i++)
+        if (!strncmp(m->tensors[i].name, prefix, strlen(prefix)) && !strcmp(schemes[i], sc)) n++;
+    return n;
+}
+
+TU_TEST(tree_and_edits) {
+    qt_err err;
+    TU_CHECK(t.n > 1 && !strcmp(t.nodes[0].target, "Linear"));
+    const char *X1 = "re:model\\.layers\\.1\\.mlp\\.experts\\.", *L1 = "re:model\\.layers\\.1\\.";
+    const char *E3 = "re:model\\.layers\\.1\\.mlp\\.experts\\.3\\.";
+    TU_CHECK(qt_tree_find(&t, X1) > 0);
+    TU_CHECK(qt_tree_find(&t, "re:nothing") < 0);
+    struct qt_recipe *r;
+    TU_CHECK(qt_recipe_new(&r, &err) == QT_OK);
+    const char **schemes = calloc((size_t)m->n_tensors, sizeof *schemes);
+    struct qt_resolution rs = {0};
+    struct qt_edit_outcome o;
+    resolve(r, schemes, &rs);
+    int n_exp = count(schemes, "model.layers.1.mlp.experts.", "bf16");
+    TU_CHECK(n_exp > 0);
+    /* five steps down, each from the resolution of the one before */
+    for (int k = 0; k < 5; k++) {
+        TU_CHECK(edit(r, schemes, QT_EDIT_BITS_DOWN, X1, &o) == QT_OK && o.changed == 1);
+        resolve(r, schemes, &rs);
+    }
+    TU_CHECK(!strcmp(o.scheme, "int4-g128-sym"));
+    TU_CHECKF(count(schemes, "model.layers.1.mlp.experts.", "int4-g128-sym") == n_exp, "%d of %d",
+              count(schemes, "model.layers.1.mlp.experts.", "int4-g128-sym"), n_exp);
+    TU_CHECK(count(schemes, "model.layers.2.", "bf16") == count(schemes, "model.layers.2.", "bf16"));
+    /* the layer to int8, then one expert of it to int4: the layer entry is
+     * split, the expert keeps its own entry (an antichain) */
+    TU_CHECK(edit(r, schemes, QT_EDIT_SET, L1, &o) == QT_ERR);   /* set needs a scheme */
+    int l1 = qt_tree_find(&t, L1), e3 = qt_tree_find(&t, E3);
+    struct qt_edit e = {.action = QT_EDIT_SET, .n_nodes = 1, .nodes = &l1, .scheme = "int8-g128-sym"};
+    TU_CHECK(qt_edit_apply(&t, r, schemes, &e, &o, &err) == QT_OK);
+    resolve(r, schemes, &rs);
+    TU_CHECK(count(schemes, "model.layers.1.mlp.experts.", "int8-g128-sym") == n_exp);
+    e = (struct qt_edit){.action = QT_EDIT_SET, .n_nodes = 1, .nodes = &e3, .scheme = "int4-g128-sym"};
+    TU_CHECK(qt_edit_apply(&t, r, schemes, &e, &o, &err) == QT_OK);
+    resolve(r, schemes, &rs);
+    TU_CHECK(count(schemes, "model.layers.1.mlp.experts.3.", "int4-g128-sym") == t.nodes[e3].n_members);
+    TU_CHECK(count(schemes, "model.layers.1.mlp.experts.", "int8-g128-sym") == n_exp - t.nodes[e3].n_members);
+    size_t len;
+    char *text = qt_recipe_dump(r, &len, &err);
+    TU_CHECK(text && !strstr(text, "'re:model\\.layers\\.1\\.'") && strstr(text, "experts\\.3\\."));
+    /* the router stays kept (a layer's regex matches it: ignored by name) */
+    TU_CHECK(text && strstr(text, "mlp.gate"));
+    free(text);
+    /* ignore, then ignore again: the second un-ignores */
+    TU_CHECK(edit(r, schemes, QT_EDIT_IGNORE, E3, &o) == QT_OK && !o.all_kept && !strcmp(o.scheme, "bf16"));
+    resolve(r, schemes, &rs);
+    TU_CHECK(count(schemes, "model.layers.1.mlp.experts.3.", "bf16") == t.nodes[e3].n_members);
+    TU_CHECK(edit(r, schemes, QT_EDIT_IGNORE, E3, &o) == QT_OK && o.all_kept);
+    /* a step that cannot be made changes nothing and says why */
+    TU_CHECK(edit(r, schemes, QT_EDIT_BITS_UP, "re:model\\.layers\\.2\\.", &o) == QT_OK && !o.changed);
+    TU_CHECK(strstr(o.why, "already kept") != NULL);
+    /* patterns */
+    e = (struct qt_edit){.action = QT_EDIT_TARGET, .n_nodes = 1, .nodes = &e3, .pattern = "re:.*q_proj"};
+    TU_CHECK(qt_edit_apply(&t, r, schemes, &e, &o, &err) == QT_OK && !strcmp(o.scheme, "int4-g128-sym"));
+    e = (struct qt_edit){.action = QT_EDIT_TARGET, .n_nodes = 0, .pattern = "re:(x"};
+    TU_CHECK(qt_edit_apply(&t, r, schemes, &e, &o, &err) == QT_ERR);
+    int bad = t.n;
+    e = (struct qt_edit){.action = QT_EDIT_IGNORE, .n_nodes = 1, .nodes = &bad};
+    TU_CHECK(qt_edit_apply(&t, r, schemes, &e, &o, &err) == QT_ERR);
+    qt_resolution_free(&rs);
+    free(schemes);
+    qt_recipe_free(r);
+}
+
+int main(void) {
+    qt_err err;
+    if (qt_model_open(tu_path("share/models/tiny-glm-moe"), &m, &err) != QT_OK ||
+        qt_tree_build(&t, m, &err) != QT_OK) {
+        printf("FAIL setup: %s\n", err.msg);
+        return 1;
+    }
+    TU_RUN(scheme_steps);
+    TU_RUN(tree_and_edits);
+    qt_tree_free(&t);
+    qt_model_free(m);
+    return TU_END();
+}
