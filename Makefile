@@ -88,7 +88,7 @@ unit: $(TEST_BIN) $(FUZZ_BIN)
 # clang's libFuzzer with ASan+UBSan: each harness runs FUZZ_SECONDS on a
 # copy of its seed corpus (scripts/fuzz.sh; executions go to build-fuzz/).
 fuzz:
-	@FUZZ_SECONDS=$(FUZZ_SECONDS) sh scripts/fuzz.sh $(FUZZ_NAMES)
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RUNS=$(FUZZ_RUNS) sh scripts/fuzz.sh $(FUZZ_NAMES)
 
 test: $(BUILD)/qtune $(TEST_BIN) $(FUZZ_BIN)
 	@QTUNE_TEST_DEPS=1 sh scripts/deps.sh

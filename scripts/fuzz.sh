@@ -4,6 +4,9 @@
 # the regression inputs first.  A crash leaves its input in
 # build-fuzz/crash/NAME/ and fails; the last line per harness says how many
 # executions ran.  Usage: sh scripts/fuzz.sh NAME...  (make fuzz)
+# FUZZ_RUNS=N (with FUZZ_SEED, default 1) bounds each harness by a count of
+# executions from a fixed seed instead: what CI runs, so that its verdict is
+# the same on every run of the same tree (FUZZ_SECONDS still caps the time).
 set -u
 cd "$(dirname "$0")/.."
 : "${FUZZ_SECONDS:=60}"
@@ -37,11 +40,16 @@ for name in "$@"; do
         "$bin" -runs=0 tests/fuzz/regress/$name/* >"$B/$name.regress.log" 2>&1 ||
             { echo "qtune: fuzz $name: a regression input fails again (see $B/$name.regress.log)" >&2; fails=$((fails+1)); }
     fi
-    "$bin" -max_total_time="$FUZZ_SECONDS" -timeout=20 -rss_limit_mb=3072 -max_len=65536 \
+    runs=""
+    [ -n "${FUZZ_RUNS:-}" ] && runs="-runs=$FUZZ_RUNS -seed=${FUZZ_SEED:-1}"
+    t0=$(date +%s)
+    # shellcheck disable=SC2086
+    "$bin" $runs -max_total_time="$FUZZ_SECONDS" -timeout=20 -rss_limit_mb=3072 -max_len=65536 \
         -artifact_prefix="$crash/" -print_final_stats=1 "$corpus" >"$B/$name.log" 2>&1
     rc=$?
+    secs=$(( $(date +%s) - t0 ))
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$B/$name.log" | tail -n 1)
-    line="fuzz $name: ${execs:-?} executions in ${FUZZ_SECONDS} s, $(ls "$corpus" | wc -l) corpus inputs"
+    line="fuzz $name: ${execs:-?} executions in ${secs} s, $(ls "$corpus" | wc -l) corpus inputs"
     if [ $rc != 0 ]; then line="$line, FAILED (rc $rc; $B/$name.log, inputs in $crash/)"; fails=$((fails+1)); fi
     echo "$line"
     summary="$summary$line

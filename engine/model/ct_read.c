@@ -217,6 +217,10 @@ static int add_module(struct qt_model *m, struct ct_model *c, struct qt_tensor_l
             return qt_err_set(err, "%s: %s: weight_packed without an I64 [2] weight_shape", m->path, mod);
         int64_t shp[2];
         memcpy(shp, l->v[ish].data, sizeof shp);   /* safetensors data need not be aligned */
+        /* from the file: bound before any size arithmetic (2^40 elements a side) */
+        if (shp[0] < 1 || shp[1] < 1 || shp[0] > ((int64_t)1 << 40) || shp[1] > ((int64_t)1 << 40))
+            return qt_err_set(err, "%s: %s.weight_shape: [%lld, %lld] is not a matrix shape", m->path, mod,
+                              (long long)shp[0], (long long)shp[1]);
         cm.rows = shp[0];
         cm.cols = shp[1];
         drop[ish] = 1;

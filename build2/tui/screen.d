@@ -1,3 +1,0 @@
-build2/tui/screen.o: tui/screen.c tui/screen.h tui/keys.h
-tui/screen.h:
-tui/keys.h:
