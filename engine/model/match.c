@@ -8,12 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Python regex -> PCRE2.  \Z (end of string in Python) is \z in PCRE2;
- * everything else qtune meets in recipes ((?P<n>..), (?P=n), \A, \d, classes)
- * means the same in both.  Only outside character classes. */
+/* Python regex -> PCRE2, where the two read the same text differently
+ * (outside character classes unless said):
+ *   \Z          end of string in Python      -> \z
+ *   {,n} {,}    Python: 0..n / 0..inf; PCRE2 before 10.43: literal text -> {0,n} {0,}
+ *   \uXXXX \UXXXXXXXX  code points (also in classes); PCRE2 refuses \u -> \x{...}
+ * Everything else qtune meets in recipes ((?P<n>..), (?P=n), \A, \d,
+ * classes) means the same in both. */
 static char *py_to_pcre2(const char *re) {
     size_t n = strlen(re);
-    char *out = malloc(n + 1);
+    char *out = malloc(2 * n + 16);  /* \uXXXX (6) -> \x{XXXX} (8); {, -> {0, */
     if (!out) return NULL;
     int in_class = 0;
     size_t j = 0;
@@ -21,6 +25,13 @@ static char *py_to_pcre2(const char *re) {
         char c = re[i];
         if (c == '\\' && i + 1 < n) {
             char d = re[i + 1];
+            size_t want = d == 'u' ? 4 : d == 'U' ? 8 : 0, k = 0;
+            while (want && k < want && i + 2 + k < n && isxdigit((unsigned char)re[i + 2 + k])) k++;
+            if (want && k == want) {
+                j += (size_t)sprintf(out + j, "\\x{%.*s}", (int)want, re + i + 2);
+                i += 1 + want;
+                continue;
+            }
             out[j++] = '\\';
             out[j++] = (!in_class && d == 'Z') ? 'z' : d;
             i++;
@@ -29,6 +40,11 @@ static char *py_to_pcre2(const char *re) {
         if (c == '[' && !in_class) in_class = 1;
         else if (c == ']' && in_class) in_class = 0;
         out[j++] = c;
+        if (!in_class && c == '{' && re[i + 1] == ',') {
+            size_t k = i + 2;
+            while (k < n && isdigit((unsigned char)re[k])) k++;
+            if (k < n && re[k] == '}') out[j++] = '0';
+        }
     }
     out[j] = 0;
     return out;
@@ -95,6 +111,9 @@ static int ends_with(const char *s, const char *suf) {
 }
 
 int qt_class_matches_role(const char *cls, enum qt_role r) {
+    /* compressed-tensors matches any class in the module's MRO: every
+     * module is a torch.nn.Module */
+    if (!strcmp(cls, "Module")) return 1;
     if (!strcmp(cls, "Linear")) return qt_role_is_linear(r);
     if (!strcmp(cls, "Embedding")) return r == QT_ROLE_EMBED || r == QT_ROLE_MTP_EMBED;
     if (ends_with(cls, "RMSNorm") || ends_with(cls, "LayerNorm"))

@@ -1,5 +1,6 @@
 /* recipe.c — llm-compressor recipes: parse, resolve, edit, save. */
 #include "recipe/recipe.h"
+#include "recipe/modtab.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@ const char *qt_algo_name(enum qt_algo a) {
     case QT_ALGO_AWQ: return "AWQ";
     case QT_ALGO_SMOOTHQUANT: return "SmoothQuant";
     case QT_ALGO_SPARSEGPT: return "SparseGPT";
+    case QT_ALGO_AUTOROUND: return "AutoRound";
     case QT_ALGO_OTHER: return "other";
     default: return "none";
     }
@@ -49,11 +51,32 @@ static int at_fail(struct ctx *c, const struct qt_yaml *n, const char *fmt, cons
     return qt_err_set(c->err, "%s: %s%s", c->fname, fmt, what ? what : "");
 }
 
+/* Refuses a key of map m that `ok` does not accept, as llm-compressor and
+ * compressed-tensors (pydantic, extra="forbid") refuse it: names the key,
+ * what it is a field of, and the nearest valid name in `names`. */
+static int check_fields(struct ctx *c, const struct qt_yaml *m, const char *what, int (*ok)(const char *, const void *),
+                        const void *arg, const char *names) {
+    if (!m || m->kind != QT_YAML_MAP) return QT_OK;
+    for (int i = 0; i < m->n; i++) {
+        if (ok(m->keys[i], arg)) continue;
+        char near[64], msg[256];
+        const char *nn = qt_nearest_name(m->keys[i], names, near, sizeof near);
+        if (nn) snprintf(msg, sizeof msg, "unknown field '%s' of %s (did you mean '%s'?)", m->keys[i], what, nn);
+        else snprintf(msg, sizeof msg, "unknown field '%s' of %s (fields: %s)", m->keys[i], what, names);
+        return at_fail(c, m->items[i], msg, NULL);
+    }
+    return QT_OK;
+}
+static int qargs_ok(const char *k, const void *arg) { (void)arg; return qt_qargs_field_ok(k); }
+static int scheme_ok(const char *k, const void *arg) { (void)arg; return qt_scheme_field_ok(k); }
+static int modifier_ok(const char *k, const void *arg) { return qt_modclass_has_field(arg, k); }
+
 /* Parses QuantizationArgs from a map node. */
 static int parse_qargs(struct ctx *c, const struct qt_yaml *m, struct cargs *q) {
     memset(q, 0, sizeof *q);
     if (!m || qt_yaml_is_null(m)) return QT_OK;
     if (m->kind != QT_YAML_MAP) return at_fail(c, m, "quantization args must be a mapping", NULL);
+    if (check_fields(c, m, "QuantizationArgs", qargs_ok, NULL, qt_qargs_fields()) != QT_OK) return QT_ERR;
     q->present = 1;
     q->num_bits = 8;
     strcpy(q->type, "int");
@@ -206,15 +229,6 @@ static int add_group(struct ctx *c, int mod, const char *name, const struct qt_y
     return QT_OK;
 }
 
-static enum qt_algo algo_of(const char *type) {
-    if (!strcmp(type, "QuantizationModifier")) return QT_ALGO_RTN;
-    if (!strcmp(type, "GPTQModifier")) return QT_ALGO_GPTQ;
-    if (!strcmp(type, "AWQModifier")) return QT_ALGO_AWQ;
-    if (!strcmp(type, "SmoothQuantModifier")) return QT_ALGO_SMOOTHQUANT;
-    if (!strcmp(type, "SparseGPTModifier")) return QT_ALGO_SPARSEGPT;
-    return QT_ALGO_OTHER;
-}
-
 static int add_modifier(struct ctx *c, const char *stage, const char *list, const char *type,
                         struct qt_yaml *args) {
     struct qt_recipe *r = c->r;
@@ -228,12 +242,30 @@ static int add_modifier(struct ctx *c, const char *stage, const char *list, cons
     m->list = list ? strdup(list) : NULL;
     m->type = strdup(type);
     m->args = args;
-    m->algo = algo_of(type);
-    m->quantizes = m->algo == QT_ALGO_RTN || m->algo == QT_ALGO_GPTQ || m->algo == QT_ALGO_AWQ;
     m->first_group = r->n_groups;
     if (!m->type) return qt_err_set(c->err, "out of memory");
+    const struct qt_modclass *mc = qt_modclass_find(type);
+    if (!mc) {
+        char near[64], msg[160];
+        const char *nn = qt_nearest_name(type, qt_modclass_names(), near, sizeof near);
+        snprintf(msg, sizeof msg, "unknown modifier class '%s'", type);
+        if (nn) snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " (did you mean '%s'?)", nn);
+        return at_fail(c, args, msg, NULL);
+    }
+    m->algo = mc->algo;
     if (args && !qt_yaml_is_null(args) && args->kind != QT_YAML_MAP)
         return at_fail(c, args, "arguments of a modifier must be a mapping: ", type);
+    char fields[1024];
+    if (check_fields(c, args, type, modifier_ok, mc, qt_modclass_fields(mc, fields, sizeof fields)) != QT_OK)
+        return QT_ERR;
+    /* AWQ's modern form is a transform only: its quantization comes from the
+     * QuantizationModifier / GPTQModifier that follows; the older one-modifier
+     * form carries config_groups or a scheme itself. */
+    m->quantizes = mc->quant_args;
+    if (m->algo == QT_ALGO_AWQ) {
+        const struct qt_yaml *g = qt_yaml_get(args, "config_groups"), *s = qt_yaml_get(args, "scheme");
+        m->quantizes = (g && !qt_yaml_is_null(g)) || (s && !qt_yaml_is_null(s));
+    }
     const struct qt_yaml *v;
     if (parse_patterns(c, qt_yaml_get(args, "ignore"), &m->ignore, &m->n_ignore) != QT_OK) return QT_ERR;
     m->ignore_hits = calloc((size_t)m->n_ignore + 1, sizeof *m->ignore_hits);
@@ -284,10 +316,13 @@ static int add_modifier(struct ctx *c, const char *stage, const char *list, cons
         for (int i = 0; i < cg->n; i++) {
             const struct qt_yaml *g = cg->items[i];
             if (g->kind != QT_YAML_MAP) return at_fail(c, g, "a config group must be a mapping: ", cg->keys[i]);
-            struct cargs w, a;
+            if (check_fields(c, g, "a config group (QuantizationScheme)", scheme_ok, NULL, qt_scheme_fields()) != QT_OK)
+                return QT_ERR;
+            struct cargs w, a, o;
             const struct qt_yaml *wn = qt_yaml_get(g, "weights");
             if (parse_qargs(c, wn, &w) != QT_OK ||
                 parse_qargs(c, qt_yaml_get(g, "input_activations"), &a) != QT_OK ||
+                parse_qargs(c, qt_yaml_get(g, "output_activations"), &o) != QT_OK ||
                 to_scheme(c, wn ? wn : g, cg->keys[i], &w, &a, &sch) != QT_OK)
                 return QT_ERR;
             const struct qt_yaml *t = qt_yaml_get(g, "targets");
@@ -557,6 +592,11 @@ int qt_recipe_resolve(struct qt_recipe *r, const struct qt_model *m, struct qt_r
             o->target = bt;
             o->ambiguous_group = amb;
             o->algo = md->algo;
+            /* the modern AWQ form: an AWQModifier transform before the
+             * QuantizationModifier that rounds makes the result AWQ */
+            if (o->algo == QT_ALGO_RTN)
+                for (int k = 0; k < mi; k++)
+                    if (r->mods[k].algo == QT_ALGO_AWQ && !r->mods[k].quantizes) o->algo = QT_ALGO_AWQ;
             o->scheme = r->groups[bg].scheme;
             o->s = &r->groups[bg].s;
             o->actorder = r->groups[bg].actorder;

@@ -33,7 +33,7 @@
 /* What a modifier runs.  qtune previews every quantizing algorithm as
  * round-to-nearest until it implements it (qt_algo_runnable). */
 enum qt_algo { QT_ALGO_NONE, QT_ALGO_RTN, QT_ALGO_GPTQ, QT_ALGO_AWQ, QT_ALGO_SMOOTHQUANT,
-               QT_ALGO_SPARSEGPT, QT_ALGO_OTHER };
+               QT_ALGO_SPARSEGPT, QT_ALGO_AUTOROUND, QT_ALGO_OTHER };
 
 const char *qt_algo_name(enum qt_algo a);   /* "RTN", "GPTQ", ... */
 int qt_algo_runnable(enum qt_algo a);       /* 1 when qtune runs it for real */

@@ -70,6 +70,20 @@ check quantize_gptq_needs_calib_no_out test ! -e $T/gptq
 printf 'quant_stage:\n  quant_modifiers:\n    SmoothQuantModifier:\n      smoothing_strength: 0.8\n    QuantizationModifier:\n      targets: [Linear]\n      ignore: [lm_head]\n      scheme: W8A8\n' >"$T/sq.yaml"
 expect_err quantize_smoothquant_needs_calib 'needs calibration text' $Q quantize $M -r "$T/sq.yaml" -o $T/sq
 expect_err quantize_refuses_awq 'AWQModifier: AWQ' $Q quantize $M -r recipes/glm-4.6-awq-w4a16.yaml -o $T/awq
+# AutoRound resolves like a quantization modifier (229 modules, as
+# compressed-tensors resolves it) and is refused by name when run
+printf 'quant_stage:\n  quant_modifiers:\n    AutoRoundModifier:\n      targets: [Linear]\n      ignore: [lm_head]\n      scheme: W4A16\n      iters: 200\n' >"$T/ar.yaml"
+$Q preview $M -r "$T/ar.yaml" >"$T/ar.out" 2>&1
+check autoround_resolves grep -q '(229 tensors quantized)' "$T/ar.out"
+check autoround_labelled grep -q 'AutoRound, previewed as RTN' "$T/ar.out"
+expect_err quantize_refuses_autoround 'AutoRoundModifier: AutoRound is not implemented' $Q quantize $M -r "$T/ar.yaml" -o $T/ar
+# the split AWQ form (transform + QuantizationModifier) is AWQ, not RTN
+printf 'quant_stage:\n  quant_modifiers:\n    AWQModifier: {duo_scaling: true}\n    QuantizationModifier:\n      targets: [Linear]\n      ignore: [lm_head]\n      scheme: W4A16\n' >"$T/awq2.yaml"
+$Q preview $M -r "$T/awq2.yaml" >"$T/awq2.out" 2>&1
+check preview_split_awq_is_awq grep -q 'int4-g128-sym .*AWQ' "$T/awq2.out"
+# a misspelled field is an error naming the nearest valid one
+printf 'quant_stage:\n  quant_modifiers:\n    QuantizationModifier:\n      targets: [Linear]\n      ignroe: [lm_head]\n      scheme: W4A16\n' >"$T/typo.yaml"
+expect_err recipe_typo_named "unknown field 'ignroe' of QuantizationModifier (did you mean 'ignore'?)" $Q preview $M -r "$T/typo.yaml"
 printf 'quant_stage:\n  quant_modifiers:\n    QuantizationModifier:\n      targets: [Linear]\n      ignore: [lm_head]\n      scheme: NVFP4A16\n' >"$T/fp4.yaml"
 expect_err quantize_refuses_fp4 'not implemented' $Q quantize $M -r "$T/fp4.yaml" -o $T/fp4
 check quantize_refuses_fp4_no_partial sh -c "! ls -d $T/fp4 $T/fp4.partial-* 2>/dev/null"

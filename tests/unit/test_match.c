@@ -66,6 +66,18 @@ TU_TEST(python_syntax) {
                 QT_ROLE_EXPERT_UP) == 0);
     /* [\Z] inside a class is left alone (no translation there) */
     TU_CHECK(m1("re:a[Z]", "aZ", QT_ROLE_OTHER) == 1);
+    /* {,n} is 0..n in Python (literal text in PCRE2 before 10.43), {,} 0..inf,
+     * {} stays literal */
+    TU_CHECK(m1("re:model\\.layers\\.1{,1}\\.mlp", "model.layers..mlp", QT_ROLE_OTHER) == 1);
+    TU_CHECK(m1("re:model\\.layers\\.1{,1}\\.mlp", "model.layers.1.mlp", QT_ROLE_OTHER) == 1);
+    TU_CHECK(m1("re:model\\.layers\\.1{,1}\\.mlp", "model.layers.11.mlp", QT_ROLE_OTHER) == 0);
+    TU_CHECK(m1("re:ab{,}c", "abbbc", QT_ROLE_OTHER) == 1);
+    TU_CHECK(m1("re:a{}", "a{}", QT_ROLE_OTHER) == 1);
+    TU_CHECK(m1("re:a[{,1}]", "a,", QT_ROLE_OTHER) == 1);
+    /* \uXXXX / \UXXXXXXXX are code points, in and out of classes */
+    TU_CHECK(m1("re:\\u006c\\u006d_head", "lm_head", QT_ROLE_LM_HEAD) == 1);
+    TU_CHECK(m1("re:[\\u006b-\\u006d]m_head", "lm_head", QT_ROLE_LM_HEAD) == 1);
+    TU_CHECK(m1("re:\\U0000006cm_head", "lm_head", QT_ROLE_LM_HEAD) == 1);
 }
 
 TU_TEST(invalid_regex_offset) {
@@ -91,6 +103,9 @@ TU_TEST(class_names) {
     TU_CHECK(m1("Glm4MoeRMSNorm", "model.norm", QT_ROLE_FINAL_NORM) == 1);
     TU_CHECK(m1("Glm4MoeTopkRouter", "model.layers.3.mlp.gate", QT_ROLE_ROUTER) == 1);
     TU_CHECK(m1("Glm4MoeTopkRouter", "model.layers.3.mlp.gate_proj", QT_ROLE_MLP_GATE) == 0);
+    /* a class anywhere in the MRO matches: every module is a Module */
+    TU_CHECK(m1("Module", "model.layers.3.input_layernorm", QT_ROLE_NORM) == 1);
+    TU_CHECK(m1("Module", "model.layers.3.mlp.experts.5.down_proj", QT_ROLE_EXPERT_DOWN) == 1);
     /* exact names */
     TU_CHECK(m1("lm_head", "lm_head", QT_ROLE_LM_HEAD) == 1);
     TU_CHECK(m1("model.layers.0.mlp.down_proj", "model.layers.0.mlp.down_proj", QT_ROLE_MLP_DOWN) == 1);

@@ -14,6 +14,7 @@ static const char full[] =
     "# header comment kept\n"
     "# second line\n"
     "version: '1.1'\n"
+    "my_future_arg: {nested: [1, 2.5, \"three\"], flag: ~, text: \"a: b\"}\n"
     "sparsity_stage:\n"
     "  sparsity_modifiers:\n"
     "    SparseGPTModifier:\n"
@@ -34,8 +35,10 @@ static const char full[] =
     "      dampening_frac: 0.01\n"
     "      actorder: static\n"
     "      offload_hessians: true\n"
-    "      my_future_arg: {nested: [1, 2.5, \"three\"], flag: ~, text: \"a: b\"}\n"
     "      kv_cache_scheme: {num_bits: 8, type: float, strategy: tensor, dynamic: false, symmetric: true}\n";
+
+static struct qt_model *tiny(void);
+static int find(const struct qt_model *m, const char *name);
 
 static struct qt_recipe *parse_ok(const char *text) {
     struct qt_recipe *r = NULL;
@@ -65,7 +68,8 @@ TU_TEST(parse_stages) {
     qt_recipe_free(r);
 }
 
-/* Unknown arguments and their values come back unchanged. */
+/* Keys qtune does not interpret (outside the modifiers, whose fields are
+ * checked) and their values come back unchanged. */
 TU_TEST(round_trip_unknown_args) {
     struct qt_recipe *r = parse_ok(full);
     if (!r) { TU_CHECK(0); return; }
@@ -80,7 +84,7 @@ TU_TEST(round_trip_unknown_args) {
     TU_CHECKF(n1 == n2 && !strcmp(d1, d2), "first:\n%s\nsecond:\n%s", d1, d2);
     TU_CHECK(strstr(d1, "# header comment kept") == d1);
     const struct qt_yaml *args = r2->mods[2].args;
-    const struct qt_yaml *fut = qt_yaml_get(args, "my_future_arg");
+    const struct qt_yaml *fut = qt_yaml_get(r2->root, "my_future_arg");
     TU_CHECK(fut && fut->kind == QT_YAML_MAP && fut->n == 3);
     const struct qt_yaml *nest = qt_yaml_get(fut, "nested");
     TU_CHECK(nest && nest->kind == QT_YAML_SEQ && nest->n == 3);
@@ -107,6 +111,56 @@ TU_TEST(round_trip_unknown_args) {
     TU_CHECK(d3 && !strcmp(d3, d1));
     free(d1); free(d2); free(d3);
     qt_recipe_free(r); qt_recipe_free(r2); qt_recipe_free(r3);
+}
+
+/* Unknown modifier classes and fields are refused as llm-compressor and
+ * compressed-tensors refuse them (pydantic extra="forbid"), naming the
+ * nearest valid name; AutoRound resolves like a quantization modifier. */
+TU_TEST(unknown_fields_refused) {
+    static const struct { const char *text, *msg; } cases[] = {
+        {"quant_stage:\n  quant_modifiers:\n    GPTQModifier:\n      targets: [Linear]\n      ignroe: [lm_head]\n",
+         "t.yaml:5:15: unknown field 'ignroe' of GPTQModifier (did you mean 'ignore'?)"},
+        {"quant_stage:\n  quant_modifiers:\n    GPTQModifer: {targets: [Linear]}\n",
+         "t.yaml:3:18: unknown modifier class 'GPTQModifer' (did you mean 'GPTQModifier'?)"},
+        {"quant_stage:\n  quant_modifiers:\n    QuantizationModifier:\n      config_groups:\n        g:\n"
+         "          targets: [Linear]\n          weights: {num_bits: 4, strategy: channel, symetric: true}\n",
+         "unknown field 'symetric' of QuantizationArgs (did you mean 'symmetric'?)"},
+        {"quant_stage:\n  quant_modifiers:\n    QuantizationModifier:\n      config_groups:\n        g:\n"
+         "          targets: [Linear]\n          weight: {num_bits: 4}\n",
+         "unknown field 'weight' of a config group (QuantizationScheme) (did you mean 'weights'?)"},
+        {"quant_stage:\n  quant_modifiers:\n    SmoothQuantModifier: {smoothing_strenght: 0.8}\n",
+         "did you mean 'smoothing_strength'?"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct qt_recipe *r = NULL;
+        qt_err err = {{0}};
+        TU_CHECK(qt_recipe_parse(cases[i].text, strlen(cases[i].text), "t.yaml", &r, &err) == QT_ERR);
+        TU_CHECKF(strstr(err.msg, cases[i].msg), "case %zu: %s", i, err.msg);
+        qt_recipe_free(r);
+    }
+    struct qt_recipe *r = parse_ok("quant_stage:\n  quant_modifiers:\n    AutoRoundModifier:\n"
+                                   "      targets: [Linear]\n      scheme: W4A16\n      iters: 200\n");
+    TU_CHECK(r && r->n_mods == 1 && r->mods[0].algo == QT_ALGO_AUTOROUND && r->mods[0].quantizes &&
+             r->n_groups == 1);
+    qt_recipe_free(r);
+    /* the modern AWQ form: the transform quantizes nothing itself; edits go to
+     * the QuantizationModifier, and resolution calls the result AWQ */
+    struct qt_model *m = tiny();
+    r = parse_ok("quant_stage:\n  quant_modifiers:\n    AWQModifier: {duo_scaling: true}\n"
+                 "    QuantizationModifier:\n      targets: [Linear]\n      ignore: [lm_head]\n      scheme: W4A16\n");
+    qt_err err = {{0}};
+    TU_CHECK(r && !r->mods[0].quantizes && r->mods[1].quantizes);
+    if (r && m) {
+        TU_CHECK(qt_recipe_set_scheme(r, "model.layers.0.self_attn.o_proj", "W8A16", &err) == QT_OK);
+        TU_CHECK(!qt_yaml_get(r->mods[0].args, "config_groups") && !qt_yaml_get(r->mods[0].args, "scheme"));
+        TU_CHECK(r->mods[1].n_groups == 2);
+        struct qt_resolution res;
+        TU_CHECK(qt_recipe_resolve(r, m, &res, &err) == QT_OK);
+        TU_CHECK(res.t[find(m, "model.layers.0.self_attn.q_proj.weight")].algo == QT_ALGO_AWQ);
+        qt_resolution_free(&res);
+    }
+    qt_recipe_free(r);
+    qt_model_free(m);
 }
 
 TU_TEST(yaml_error_position) {
@@ -372,6 +426,7 @@ TU_TEST(edit_api) {
 int main(void) {
     TU_RUN(parse_stages);
     TU_RUN(round_trip_unknown_args);
+    TU_RUN(unknown_fields_refused);
     TU_RUN(yaml_error_position);
     TU_RUN(other_layouts);
     TU_RUN(resolve_reference_recipes);
