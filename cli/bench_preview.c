@@ -153,7 +153,7 @@ int qt_bench_preview(void **json_out, qt_err *err) {
     cJSON_AddNumberToObject(d, "buffer_mib", (double)bytes / 1048576.0);
     cJSON_AddNumberToObject(d, "threads", nthreads);
     cJSON_AddNumberToObject(d, "runs", reps);
-    cJSON_AddStringToObject(d, "kernels", qt_quant_simd_active() ? "avx2" : "portable");
+    cJSON_AddStringToObject(d, "kernels", qt_quant_isa_name(qt_quant_isa()));
     cJSON_AddNumberToObject(d, "int4_rel_rmse", r_int4);
     cJSON_AddNumberToObject(d, "fp8_rel_rmse", r_fp8);
     cJSON_AddNumberToObject(d, "int4_gb_per_cpu_s", c_int4);
