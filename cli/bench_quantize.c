@@ -91,6 +91,10 @@ int qt_bench_quantize(void **json_out, qt_err *err) {
     int rc = QT_OK;
     for (int r = 0; r < reps && rc == QT_OK; r++) {
         struct qt_write_result res;
+        /* a fresh output directory, as the copy gets: removing the previous
+         * run's checkpoint is not part of writing one */
+        qt_write_rmtree(out, err);
+        qt_write_rmtree(gout, err);
         double t0 = qt_now();
         rc = gguf ? qt_gguf_write(m, &plan, &gp, &res, err) : qt_write_ct(m, &p, &res, err);
         double t1 = qt_now();

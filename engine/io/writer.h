@@ -51,6 +51,8 @@ struct qt_write_params {
     qt_write_progress_fn progress;
     void *progress_ud;
     const volatile int *cancel;   /* non-zero: stop, clean up, fail with "cancelled" */
+    int64_t chunk_elems;          /* elements a worker quantizes at a time (whole scale
+                                     bands); 0: the default (2M).  Tests force small ones. */
 };
 
 struct qt_write_result {
