@@ -161,6 +161,8 @@ int qt_bench_preview(void **json_out, qt_err *err) {
     cJSON_AddNumberToObject(d, "memcpy_gb_per_cpu_s", c_copy);
     cJSON_AddNumberToObject(d, "idle_cores_ratio_estimate", nthreads * c_min / c_copy);
     cJSON_AddNumberToObject(d, "goal_ratio", 0.5);
+    double la[1] = {0};
+    if (getloadavg(la, 1) == 1) cJSON_AddNumberToObject(d, "load_average_1min", la[0]);   /* how shared the cores were */
     *json_out = j;
     return QT_OK;
 }

@@ -133,6 +133,9 @@ int qt_bench_quantize(void **json_out, qt_err *err) {
     cJSON_AddNumberToObject(d, "copy_ms", base * 1e3);
     cJSON_AddNumberToObject(d, "runs", reps);
     cJSON_AddStringToObject(d, "baseline_is", "read + write + fsync of the same .safetensors files");
+    double la[1] = {0};
+    if (getloadavg(la, 1) == 1) cJSON_AddNumberToObject(d, "load_average_1min", la[0]);   /* how shared the cores were */
+    if (!gguf) cJSON_AddNumberToObject(d, "goal_ratio", 0.5);
     *json_out = j;
     return QT_OK;
 }
