@@ -12,6 +12,7 @@
 
 #include "daemon/daemon_ops.h"
 #include "daemon/job.h"
+#include "model/ct_read.h"
 #include "model/match.h"
 #include "base/hmap.h"
 #include "io/report.h"
@@ -175,9 +176,37 @@ static void model_summary(const struct qt_model *m, cJSON *res) {
     if (m->metadata_only) cJSON_AddStringToObject(res, "jobs_unavailable", QT_NO_WEIGHTS);
 }
 
+/* A quantized checkpoint qtune (or llm-compressor) wrote carries the recipe
+ * it was made with: a session without a recipe yet starts from it, so that
+ * the workbench shows the checkpoint's schemes, sizes and bpw instead of
+ * its dequantized weights as bf16.  The path taken, or NULL. */
+static const char *checkpoint_recipe(struct qt_daemon *d, const struct qt_model *m, char *path, size_t n) {
+    if (!qt_ct_format(m) || d->s->hist_cur != 0) return NULL;
+    struct stat st;
+    snprintf(path, n, "%s", m->path);
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {   /* opened by its config.json or a .safetensors */
+        char *slash = strrchr(path, '/');
+        if (!slash) return NULL;
+        *slash = 0;
+    }
+    size_t l = strlen(path);
+    snprintf(path + l, n - l, "/recipe.yaml");
+    qt_err e;
+    size_t len;
+    char *text = qt_read_file(path, &len, &e);
+    int ok = text && len && qt_dop_recipe_check(text, path, &e) == QT_OK && qt_session_recipe_set(d->s, text, &e) == QT_OK;
+    if (text && !ok) qt_daemon_log(d, "open: %s not used: %s", path, e.msg);
+    free(text);
+    if (!ok) return NULL;
+    qt_dop_recipe_event(d);
+    return path;
+}
+
 /* open {model} -> {model, arch, layers, mtp_layers, experts, tensors,
- *                  params, bytes, metadata_only}
- * Opens (or re-opens) the session's model and records it. */
+ *                  params, bytes, metadata_only, recipe_from?}
+ * Opens (or re-opens) the session's model and records it.  A
+ * compressed-tensors checkpoint's recipe.yaml becomes the recipe of a
+ * session that has none yet (recipe_from names it; a recipe event). */
 static int op_open(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
     const char *path = qt_dop_str(req, "model");
@@ -192,6 +221,11 @@ static int op_open(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
     model_summary(m, res);
     cJSON_ReplaceItemInObject(res, "model", cJSON_CreateString(d->s->model));
     qt_daemon_log(d, "opened %s (%d tensors)", d->s->model, m->n_tensors);
+    char rp[PATH_MAX + 16];
+    if (checkpoint_recipe(d, m, rp, sizeof rp)) {
+        cJSON_AddStringToObject(res, "recipe_from", rp);
+        qt_daemon_log(d, "recipe from the checkpoint: %s", rp);
+    }
     return QT_OK;
 }
 
