@@ -201,6 +201,7 @@ struct src_ops {
 struct src_recipe {
     char *text;
     int version, can_undo, can_redo;
+    int replies;              /* answers to recipe_get / undo / redo so far (the message of undo waits for its own) */
     int saved_version;        /* version last written or committed */
     char *path;               /* -r file, where `w` writes */
     char *variant[2];         /* variants A, B (NULL when empty) */
@@ -244,6 +245,8 @@ struct src_lint {
     int stale, inflight, n_errors, n_warnings;
     int n_findings;
     struct src_finding *findings;  /* (n_findings) */
+    int n_flag;
+    unsigned char *flag;      /* (n_flag = model n_tensors) 1: a finding names the tensor (the tree's lint filter) */
 };
 
 /* The deployment estimate (SRC_CAP_DEPLOY) and the GPU catalog's names. */

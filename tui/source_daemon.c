@@ -428,6 +428,11 @@ static void lint_take(struct src *s, const cJSON *res) {
     const cJSON *arr = cJSON_GetObjectItem(res, "findings"), *f;
     int n = cJSON_GetArraySize(arr), k = 0;
     s->lint.findings = n ? calloc((size_t)n, sizeof *s->lint.findings) : NULL;
+    if (!s->lint.flag && s->model->n_tensors > 0) {
+        s->lint.flag = calloc((size_t)s->model->n_tensors, 1);
+        s->lint.n_flag = s->lint.flag ? s->model->n_tensors : 0;
+    }
+    if (s->lint.flag) memset(s->lint.flag, 0, (size_t)s->lint.n_flag);
     cJSON_ArrayForEach(f, arr) {
         if (!s->lint.findings) break;
         struct src_finding *F = &s->lint.findings[k++];
@@ -439,10 +444,16 @@ static void lint_take(struct src *s, const cJSON *res) {
             const cJSON *t0 = cJSON_GetArrayItem(tl, 0);
             F->n_tensors = cJSON_GetArraySize(tl);
             F->first = cJSON_IsString(t0) ? qt_model_find_index(s->model, t0->valuestring) : -1;
-        } else {
+            const cJSON *tn;
+            cJSON_ArrayForEach(tn, tl) {
+                int ti = cJSON_IsString(tn) ? qt_model_find_index(s->model, tn->valuestring) : -1;
+                if (ti >= 0 && ti < s->lint.n_flag) s->lint.flag[ti] = 1;
+            }
+        } else {   /* an edit's answer names the first tensor only */
             F->n_tensors = (int)jnum(f, "tensors", 0);
             F->first = (int)jnum(f, "first", -1);
         }
+        if (F->first >= 0 && F->first < s->lint.n_flag) s->lint.flag[F->first] = 1;
     }
     s->lint.n_findings = k;
     s->lint.n_errors = (int)jnum(res, "errors", 0);
@@ -625,6 +636,8 @@ static void on_job_get(struct src *s, const struct pending *p, const cJSON *m) {
 static void on_recipe(struct src *s, const struct pending *p, const cJSON *m) {
     (void)p;
     struct dsrc *d = s->impl;
+    s->recipe.replies++;
+    s->changed = 1;
     const cJSON *res = ok_result(m);
     if (res) { recipe_update(s, res); return; }
     note(s, 1, jstr(m, "error"));
