@@ -53,6 +53,8 @@ struct qt_write_params {
     qt_write_progress_fn progress;
     void *progress_ud;
     const volatile int *cancel;   /* non-zero: stop, clean up, fail with "cancelled" */
+    int64_t chunk_elems;          /* elements a worker quantizes at a time (whole scale
+                                     bands); 0: the default (2M).  Tests force small ones. */
     const struct qt_pipe *pipe;   /* calibrated results (codes, scales, g_idx, smoothed tensors);
                                      NULL: round to nearest */
     const char *algorithm;        /* recorded in the report ("GPTQ"); NULL: "RTN" */
