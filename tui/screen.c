@@ -265,7 +265,7 @@ struct tui_term *tui_term_open(const char *term, FILE *out, FILE *in, int no_col
         mouseinterval(0);
     }
     curs_set(0);
-    set_escdelay(25);
+    if (!getenv("ESCDELAY")) set_escdelay(25);   /* ESCDELAY (ms) as curses reads it: slow links, mouse sequences */
     const char *nc = getenv("NO_COLOR");
     int color = !no_color && !(nc && *nc) && has_colors();
     t->scheme = color ? &tui_scheme_default : &tui_scheme_mono;

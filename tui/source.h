@@ -295,6 +295,7 @@ struct src {
     char note[256];           /* a message from the engine for the message line */
     int note_err;             /* 1: the note is an error */
     int quit_ok;              /* after close: the engine was asked to stop */
+    double idle_grace;        /* after src_shutdown_idle with jobs: seconds the engine waits after them, -1 unknown */
 };
 
 /* Opens a source over the engine daemon of session (NULL: the model's
@@ -305,8 +306,10 @@ struct src {
  * the tree.  Caller frees with src_close. */
 int src_open_daemon(const char *model_path, const char *recipe_path, const char *session,
                     int inproc, struct src **out, qt_err *err);
-/* Asks the daemon to stop when it has no jobs (quit, as opposed to detach);
- * returns the number of jobs that keep it running. */
+/* Asks the daemon to stop (quit, as opposed to detach): now when it has no
+ * jobs, else once its jobs are done and no client is attached, after a
+ * grace period (s->idle_grace seconds).  Returns the number of jobs that
+ * keep it running for now. */
 int src_shutdown_idle(struct src *s);
 
 void src_close(struct src *s);

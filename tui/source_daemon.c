@@ -1072,16 +1072,25 @@ static const struct src_ops daemon_ops = {
 };
 
 int src_shutdown_idle(struct src *s) {
+    s->idle_grace = -1;
     struct dsrc *d = s->impl;
     int busy = 0;
     for (int i = 0; i < s->jobs.n; i++)
         if (!strcmp(s->jobs.list[i].state, "running") || !strcmp(s->jobs.list[i].state, "queued")) busy++;
-    if (!d || d->gone || d->inproc || busy || s->ops != &daemon_ops) return busy;
+    if (!d || d->gone || d->inproc || s->ops != &daemon_ops) return busy;
     qt_err err;
     cJSON *r = op("shutdown");
-    cJSON_Delete(qt_client_call(d->c, r, 5000, &err));
-    s->quit_ok = 1;
-    return 0;
+    /* jobs running: the daemon stops after them, once no client is left */
+    if (busy) cJSON_AddTrueToObject(r, "when_idle");
+    cJSON *ans = qt_client_call(d->c, r, 5000, &err);
+    const cJSON *res = ans;   /* the reply's result, NULL on an error */
+    const cJSON *g = cJSON_GetObjectItem(res, "grace");
+    s->idle_grace = cJSON_IsNumber(g) ? g->valuedouble : -1;
+    if (busy && res && !cJSON_GetObjectItem(res, "deferred"))
+        busy = 0;   /* the jobs ended meanwhile: it stopped now */
+    cJSON_Delete(ans);
+    if (!busy) s->quit_ok = 1;
+    return busy;
 }
 
 /* Whether the daemon's hello lists op and, on a model with (weights) or
