@@ -339,14 +339,19 @@ AVX2 static inline __m256 v_fp8_round(__m256 t) {
     return r;
 }
 
+/* e2m1 rounding: the quantum is 0.5 below 2, 1 below 4, 2 above; one
+ * round-half-even of |t| scaled by the inverse quantum m (a power of two,
+ * so both products are exact) gives what rounding each range would. */
 AVX2 static inline __m256 v_fp4_round(__m256 t) {
     const __m256 sign = _mm256_set1_ps(-0.0f);
     __m256 a = _mm256_andnot_ps(sign, t);
-    __m256 r1 = _mm256_mul_ps(v_rne(_mm256_mul_ps(a, _mm256_set1_ps(2.0f))), _mm256_set1_ps(0.5f));
-    __m256 r2 = v_rne(a);
-    __m256 r4 = _mm256_mul_ps(v_rne(_mm256_mul_ps(a, _mm256_set1_ps(0.5f))), _mm256_set1_ps(2.0f));
-    __m256 r = _mm256_blendv_ps(r4, r2, _mm256_cmp_ps(a, _mm256_set1_ps(4.0f), _CMP_LT_OQ));
-    r = _mm256_blendv_ps(r, r1, _mm256_cmp_ps(a, _mm256_set1_ps(2.0f), _CMP_LT_OQ));
+    __m256 lt2 = _mm256_cmp_ps(a, _mm256_set1_ps(2.0f), _CMP_LT_OQ);
+    __m256 lt4 = _mm256_cmp_ps(a, _mm256_set1_ps(4.0f), _CMP_LT_OQ);
+    __m256 m = _mm256_blendv_ps(_mm256_blendv_ps(_mm256_set1_ps(0.5f), _mm256_set1_ps(1.0f), lt4),
+                                _mm256_set1_ps(2.0f), lt2);
+    __m256 im = _mm256_blendv_ps(_mm256_blendv_ps(_mm256_set1_ps(2.0f), _mm256_set1_ps(1.0f), lt4),
+                                 _mm256_set1_ps(0.5f), lt2);
+    __m256 r = _mm256_mul_ps(v_rne(_mm256_mul_ps(a, m)), im);
     return _mm256_or_ps(r, _mm256_and_ps(sign, t));
 }
 
@@ -605,11 +610,13 @@ AVX512 static INLINE __m512 w_fp8_round(__m512 t) {
 AVX512 static INLINE __m512 w_fp4_round(__m512 t) {
     const __m512 sign = _mm512_set1_ps(-0.0f);
     __m512 a = _mm512_andnot_ps(sign, t);
-    __m512 r1 = _mm512_mul_ps(w_rne(_mm512_mul_ps(a, _mm512_set1_ps(2.0f))), _mm512_set1_ps(0.5f));
-    __m512 r2 = w_rne(a);
-    __m512 r4 = _mm512_mul_ps(w_rne(_mm512_mul_ps(a, _mm512_set1_ps(0.5f))), _mm512_set1_ps(2.0f));
-    __m512 r = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(4.0f), _CMP_LT_OQ), r4, r2);
-    r = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(2.0f), _CMP_LT_OQ), r, r1);
+    __mmask16 lt2 = _mm512_cmp_ps_mask(a, _mm512_set1_ps(2.0f), _CMP_LT_OQ);
+    __mmask16 lt4 = _mm512_cmp_ps_mask(a, _mm512_set1_ps(4.0f), _CMP_LT_OQ);
+    __m512 m = _mm512_mask_blend_ps(lt2, _mm512_mask_blend_ps(lt4, _mm512_set1_ps(0.5f), _mm512_set1_ps(1.0f)),
+                                    _mm512_set1_ps(2.0f));
+    __m512 im = _mm512_mask_blend_ps(lt2, _mm512_mask_blend_ps(lt4, _mm512_set1_ps(2.0f), _mm512_set1_ps(1.0f)),
+                                     _mm512_set1_ps(0.5f));
+    __m512 r = _mm512_mul_ps(w_rne(_mm512_mul_ps(a, m)), im);
     return _mm512_or_ps(r, _mm512_and_ps(sign, t));
 }
 
@@ -739,6 +746,27 @@ AVX512 static void minmax_avx512(const void *x, int bf16src, int64_t n, float *m
     }
     *mn = _mm512_reduce_min_ps(_mm512_min_ps(a, a2));
     *mx = _mm512_reduce_max_ps(_mm512_max_ps(b, b2));
+}
+
+/* max |x| of n BF16 values, what a symmetric cell's parameters need: the
+ * magnitude bits (x & 0x7fff) of non-NaN BF16 order as unsigned integers
+ * the way |x| orders, so 32 values take one AND and one unsigned 16-bit
+ * max, with no widening to float. */
+AVX512 static float amax_bf16_avx512(const uint16_t *x, int64_t n) {
+    const __m512i mag = _mm512_set1_epi16(0x7fff);
+    __m512i m = _mm512_setzero_si512(), m2 = m;
+    int64_t j = 0;
+    for (; j + 64 <= n; j += 64) {
+        m = _mm512_max_epu16(m, _mm512_and_si512(_mm512_loadu_si512((const void *)(x + j)), mag));
+        m2 = _mm512_max_epu16(m2, _mm512_and_si512(_mm512_loadu_si512((const void *)(x + j + 32)), mag));
+    }
+    for (; j < n; j += 32) {
+        __mmask32 k = j + 32 <= n ? (__mmask32)0xffffffffu : (__mmask32)((1ull << (n - j)) - 1);
+        m = _mm512_max_epu16(m, _mm512_and_si512(_mm512_maskz_loadu_epi16(k, x + j), mag));
+    }
+    m = _mm512_max_epu16(m, m2);
+    __m512i w = _mm512_max_epu32(_mm512_and_si512(m, _mm512_set1_epi32(0xffff)), _mm512_srli_epi32(m, 16));
+    return u2f((uint32_t)_mm512_reduce_max_epu32(w) << 16);
 }
 
 /* ---- specializations ----------------------------------------------------- */
@@ -942,6 +970,17 @@ void qt_qctx_finish_observe(struct qt_qctx *c) {
     c->gs = gs;
 }
 
+#define PIECE 1024
+
+/* Hints the cache to fetch columns [c0, c0 + n) of the row after xr (L2:
+ * this row's own lines stay in L1).  A hint past the buffer's end is
+ * harmless: prefetches never fault. */
+static inline void prefetch_next_row(const void *xr, int bf16src, int64_t cols, int64_t c0, int64_t n) {
+    size_t es = bf16src ? 2 : 4;
+    uintptr_t a = (uintptr_t)xr + (size_t)(cols + c0) * es, e = a + (size_t)n * es;
+    for (a &= ~(uintptr_t)63; a < e; a += 64) __builtin_prefetch((const void *)a, 0, 2);
+}
+
 /* Runs a band of rows x (nrows, cols), float32 or BF16 (bf16src):
  * statistics into st (may be NULL), w' rows into deq (nrows, cols) (may be
  * NULL), codes into codes (nrows, cols) (may be NULL), scales into qt (may
@@ -974,6 +1013,9 @@ static void band_run(const struct qt_qctx *c, const void *x, int bf16src, int64_
         }
     struct lanes l;
     memset(&l, 0, sizeof l);
+#ifdef QT_HAVE_X86
+    const int sym_amax = isa >= QT_ISA_AVX512 && bf16src && !(c->s.kind == QT_SCHEME_INT && !c->s.sym);
+#endif
     for (int64_t r = 0; r < nrows; r++) {
         const void *xr = adv(x, bf16src, r * cols);
         float *out = deq ? deq + r * cols : (st && c->d ? scratch : NULL);
@@ -983,14 +1025,30 @@ static void band_run(const struct qt_qctx *c, const void *x, int bf16src, int64_
             for (int64_t b = 0; b < nseg; b++) {
                 int64_t c0 = b * seg, n = c0 + seg > cols ? cols - c0 : seg;
                 float mn, mx;
+#ifdef QT_HAVE_X86
+                if (sym_amax) {     /* a symmetric cell needs max(-min(w, 0), max(w, 0)) = max |w| only */
+                    float a = amax_bf16_avx512((const uint16_t *)xr + c0, n);
+                    cell_params(c, -a, a, &gp[b]);
+                    continue;
+                }
+#endif
                 minmax_any(adv(xr, bf16src, c0), bf16src, n, &mn, &mx, isa);
                 cell_params(c, mn, mx, &gp[b]);
             }
         for (int64_t b = 0; b < nseg; b++) {
             int64_t c0 = b * seg, n = c0 + seg > cols ? cols - c0 : seg;
             const struct kparams *p = c->s.strategy == QT_STRAT_TENSOR ? &gp[0] : &gp[b];
-            seg_run(adv(xr, bf16src, c0), bf16src, n, p, out ? out + c0 : NULL, codes ? codes + r * cols + c0 : NULL,
-                    st ? &l : NULL, c0, cols, isa);
+            /* In pieces of at most PIECE columns (a multiple of 128: every
+             * kernel's alignment holds, the lanes carry over), each after
+             * asking for the same columns of the next row, so that memory
+             * streams in while this row computes (its first pass over the
+             * cells runs faster than the hardware prefetcher reads ahead). */
+            for (int64_t k0 = 0; k0 < n; k0 += PIECE) {
+                int64_t m = n - k0 < PIECE ? n - k0 : PIECE;
+                prefetch_next_row(xr, bf16src, cols, c0 + k0, m);
+                seg_run(adv(xr, bf16src, c0 + k0), bf16src, m, p, out ? out + c0 + k0 : NULL,
+                        codes ? codes + r * cols + c0 + k0 : NULL, st ? &l : NULL, c0 + k0, cols, isa);
+            }
             if (qt && (r == 0 || c->s.strategy != QT_STRAT_BLOCK) &&
                 (c->s.strategy != QT_STRAT_TENSOR || row0 + r == 0)) {
                 int64_t si = c->s.strategy == QT_STRAT_TENSOR ? 0
