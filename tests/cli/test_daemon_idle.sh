@@ -38,7 +38,7 @@ check "idle: and says why in its log" grep -q 'idle with no client for 1 s after
 $Q engine --session idl2 >/dev/null 2>&1
 P=$(cat "$QTUNE_HOME/sessions/idl2/daemon.pid")
 printf '%s\n' '{"id":1,"op":"hello","version":1}' \
-    '{"id":2,"op":"job_submit","kind":"test","params":{"steps":30,"step_ms":30}}' \
+    '{"id":2,"op":"job_submit","kind":"test","params":{"steps":100000,"step_ms":30}}' \
     '{"id":3,"op":"shutdown"}' '{"id":4,"op":"shutdown","when_idle":true}' |
     $Q attach idl2 --raw >"$T/raw2" 2>&1
 check "idle: plain shutdown refused while a job runs" grep -q '^{"id":3,"ok":false' "$T/raw2"
@@ -47,7 +47,6 @@ check "idle: ls does not cancel the stop" sh -c "! grep -q 'the shutdown when id
 printf '%s\n' '{"id":1,"op":"hello","version":1}' '{"id":2,"op":"job_submit","kind":"test","params":{"steps":3,"step_ms":30}}' |
     $Q attach idl2 --raw >/dev/null 2>&1
 check "idle: a new job cancels the stop" grep -q 'job_submit: the shutdown when idle is off' "$QTUNE_HOME/sessions/idl2/daemon.log"
-check "idle: the jobs finish" wait_grep "$QTUNE_HOME/sessions/idl2/jobs/2/job.json" '"state":.*"done"'
 $Q ls >"$T/ls" 2>&1
 check "idle: the daemon kept running" grep -q '^idl2  *up ' "$T/ls"
-$Q kill idl2 >/dev/null 2>&1
+$Q kill idl2 --force >/dev/null 2>&1
