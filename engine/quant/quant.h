@@ -142,4 +142,18 @@ void qt_quant_band_stats_bf16(const struct qt_qctx *c, const uint16_t *x, int64_
                               float *buf, float *scratch, struct qt_qstats *st);
 void qt_quant_minmax_bf16(const uint16_t *x, int64_t n, float *mn, float *mx);
 
+/* One band of rows [row0, row0 + nrows) given as x (nrows, cols): statistics
+ * accumulated into st (may be NULL), w' into deq (nrows, cols) (may be
+ * NULL), codes, scales, zero points and scale codes into qt's whole-tensor
+ * arrays (may be NULL).  scratch holds cols floats.  The reference kernel the
+ * CPU backend's quantize runs (engine/backend/cpu.c). */
+void qt_quant_band(const struct qt_qctx *c, const float *x, int64_t row0, int64_t nrows, float *scratch,
+                   struct qt_qstats *st, float *deq, struct qt_qtensor *qt);
+
+/* w' (nrows, q->cols) of rows [row0, row0 + nrows) from q's codes and
+ * scales: rnd((q - zp) * s) with s the cell's effective scale (nvfp4: the
+ * stored fp8 scale / global_scale): what quantizing gave as deq, as values
+ * (an int code cannot carry the sign of a zero). */
+void qt_quant_decode(const struct qt_qtensor *q, int64_t row0, int64_t nrows, float *out);
+
 #endif
