@@ -68,7 +68,7 @@ int qt_bench_quantize(void **json_out, qt_err *err) {
         nq += tg[i] == 0;
     }
     const char *targets[] = {"Linear"};
-    struct qt_ct_group g = {"group_0", 1, targets, "W4A16"};
+    struct qt_ct_group g = {"group_0", 1, targets, "W4A16", NULL};
     struct qt_write_params p = {.out = out, .force = 1, .n_groups = 1, .groups = &g, .tensor_group = tg};
     /* --format gguf: the same model as a Q4_K_M GGUF (llama-quantize's mix) */
     const int gguf = !strcmp(qt_bench_format, "gguf");

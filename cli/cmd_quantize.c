@@ -20,13 +20,15 @@
 #include "recipe/gguf_plan.h"
 #include "recipe/lint.h"
 
-#define USAGE "quantize MODEL -r RECIPE -o OUT [--format ct|gguf] [--gguf-type T] [--imatrix FILE] [--calib FILE] [--max-shard-size 5GB] [--threads N] [--tp N] [--ep] [--allow-lint-errors] [--force] [--json]"
+#define USAGE "quantize MODEL -r RECIPE -o OUT [--format ct|gguf] [--gguf-type T] [--imatrix FILE] [--calib FILE] [--calib-samples 128] [--calib-len 512] [--max-shard-size 5GB] [--threads N] [--tp N] [--ep] [--allow-lint-errors] [--force] [--json]"
 static const char usage[] =
     "usage: qtune " USAGE "\n"
     "  Writes OUT as a compressed-tensors checkpoint (vLLM): pack-quantized int weights,\n"
     "  int-quantized W8A8, float-quantized FP8; everything else copied unchanged.\n"
     "  OUT appears only when complete; an existing OUT is replaced only with --force.\n"
-    "  Round-to-nearest only: GPTQ, AWQ, SmoothQuant and SparseGPT modifiers are refused.\n"
+    "  QuantizationModifier rounds to nearest; GPTQModifier runs the sequential calibration\n"
+    "  pipeline over --calib FILE (--calib-samples chunks of --calib-len tokens from the start,\n"
+    "  default 128 x 512) one decoder layer at a time.  AWQ, SmoothQuant and SparseGPT are refused.\n"
     "  --calib FILE is recorded in qtune-report.json (round-to-nearest needs no calibration).\n"
     "  --max-shard-size takes B, KB, MB, GB (default 5GB), KiB, MiB, GiB.\n"
     "  --format gguf writes OUT.gguf for llama.cpp (glm4moe) instead: per-tensor GGUF types from the\n"
@@ -40,6 +42,14 @@ static volatile sig_atomic_t cancel_flag;
 static void on_signal(int sig) { (void)sig; cancel_flag = 1; }
 
 struct prog { int tty; double last; };
+
+static void on_layer(void *ud, int done, int total, double secs) {
+    struct prog *p = ud;
+    if (!p->tty) return;
+    double eta = done > 0 ? secs / done * (total - done) : 0;
+    fprintf(stderr, "\r\033[Kcalibrating: layer %d/%d  %.1f s  ETA %.0f s", done, total, secs, eta);
+    if (done >= total) fputc('\n', stderr);
+}
 
 static void on_progress(void *ud, int64_t done, int64_t total, const char *tensor) {
     struct prog *p = ud;
@@ -134,9 +144,9 @@ done0:
 
 int qt_cmd_quantize(int argc, char **argv) {
     const char *model = NULL, *recipe = NULL, *out = NULL, *calib = NULL, *shard = NULL;
+    int force = 0, json = 0, samples = 0, clen = 0;
     const char *format = "ct", *gguf_type = NULL, *imatrix = NULL;
     long threads = 0;
-    int force = 0, json = 0;
     int allow_lint = 0, ep = 0;
     long tp = 1;
     for (int i = 1; i < argc; i++) {
@@ -145,6 +155,13 @@ int qt_cmd_quantize(int argc, char **argv) {
         if (!strcmp(a, "-r") || !strcmp(a, "--recipe")) { if (++i >= argc) return cli_failf("%s: missing value", a); recipe = argv[i]; }
         else if (!strcmp(a, "-o") || !strcmp(a, "--out")) { if (++i >= argc) return cli_failf("%s: missing value", a); out = argv[i]; }
         else if (!strcmp(a, "--calib")) { if (++i >= argc) return cli_failf("%s: missing value", a); calib = argv[i]; }
+        else if (!strcmp(a, "--calib-samples") || !strcmp(a, "--calib-len")) {
+            if (++i >= argc) return cli_failf("%s: missing value", a);
+            char *end;
+            long v = strtol(argv[i], &end, 10);
+            if (*end || end == argv[i] || v < 1 || v > 1 << 20) return cli_failf("%s: %s: expected a number from 1 to 1048576", a, argv[i]);
+            if (a[8] == 's') samples = (int)v; else clen = (int)v;
+        }
         else if (!strcmp(a, "--max-shard-size")) { if (++i >= argc) return cli_failf("%s: missing value", a); shard = argv[i]; }
         else if (!strcmp(a, "--format")) { if (++i >= argc) return cli_failf("%s: missing value", a); format = argv[i]; }
         else if (!strcmp(a, "--gguf-type")) { if (++i >= argc) return cli_failf("%s: missing value", a); gguf_type = argv[i]; }
@@ -210,6 +227,7 @@ int qt_cmd_quantize(int argc, char **argv) {
     struct qt_write_params p = {
         .out = out, .max_shard_bytes = max_shard, .force = force, .recipe_path = recipe, .calib = calib,
         .progress = on_progress, .progress_ud = &pr, .cancel = (const volatile int *)&cancel_flag,
+        .calib_samples = samples, .calib_len = clen, .layer_progress = on_layer, .layer_progress_ud = &pr,
     };
     struct qt_write_result res;
     if (qt_write_ct_recipe(c.model, c.recipe, &c.res, &p, &res, &err) != QT_OK) { cli_fail(&err); goto done; }

@@ -24,6 +24,12 @@ static const char *pstr(const void *params, const char *k) {
     return cJSON_GetStringValue(cJSON_GetObjectItem((const cJSON *)params, k));
 }
 
+/* A positive count parameter (calib_samples, calib_len); 0 when absent or bad. */
+static int pint(const void *params, const char *k) {
+    const cJSON *v = cJSON_GetObjectItem((const cJSON *)params, k);
+    return cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble <= 1 << 20 ? (int)v->valuedouble : 0;
+}
+
 int qt_job_quantize_check(const void *params, qt_err *err) {
     const char *out = pstr(params, "out");
     if (!out || !*out) return qt_err_set(err, "quantize: params.out (the checkpoint directory) is required");
@@ -33,6 +39,12 @@ int qt_job_quantize_check(const void *params, qt_err *err) {
         return qt_err_set(err, "quantize: %s: already exists (params.force replaces it)", out);
     const char *calib = pstr(params, "calib");
     if (calib && access(calib, R_OK) != 0) return qt_err_set(err, "quantize: %s: cannot read calibration file", calib);
+    const char *ik[] = {"calib_samples", "calib_len"};
+    for (int k = 0; k < 2; k++) {
+        const cJSON *v = cJSON_GetObjectItem((const cJSON *)params, ik[k]);
+        if (v && !pint(params, ik[k]))
+            return qt_err_set(err, "quantize: params.%s: expected a number from 1 to 1048576", ik[k]);
+    }
     const char *shard = pstr(params, "max_shard_size");
     uint64_t sz;
     if (shard && qt_write_parse_size(shard, &sz, err)) return qt_err_prefix(err, "quantize: params.max_shard_size");
@@ -47,6 +59,12 @@ static int make_parent(const char *out, qt_err *err) {
     if (!slash || slash == dir) return QT_OK;
     *slash = 0;
     return qt_mkdirs(dir, 0755, err);
+}
+
+/* Calibrated recipes: layer by layer first (the job's ETA comes from it). */
+static void on_layer(void *ud, int done, int total, double secs) {
+    (void)secs;
+    qt_job_progress(ud, done, total, "calibrating");
 }
 
 static void on_progress(void *ud, int64_t done, int64_t total, const char *tensor) {
@@ -96,6 +114,8 @@ int qt_job_quantize_run(struct qt_job_ctx *ctx, qt_err *err) {
         .recipe_path = rpath,
         .calib = pstr(ctx->params, "calib"), .progress = on_progress, .progress_ud = ctx,
         .cancel = (const volatile int *)ctx->cancel,
+        .calib_samples = pint(ctx->params, "calib_samples"), .calib_len = pint(ctx->params, "calib_len"),
+        .layer_progress = on_layer, .layer_progress_ud = ctx,
     };
     if (make_parent(out, err)) goto done;
     qt_job_log(ctx, "quantize: %d tensors -> %s", res.n_quantized, out);
@@ -103,6 +123,18 @@ int qt_job_quantize_run(struct qt_job_ctx *ctx, qt_err *err) {
     /* refuses GPTQ/AWQ/... and kv_cache_scheme, maps recipe groups to config groups */
     if (qt_write_ct_recipe(m, r, &res, &wp, &wr, err)) goto done;
     ctx->report = qt_write_json(NULL, out, &wr);
+    {   /* the calibration part of the checkpoint's report (per-expert tokens, errors) */
+        char rp[PATH_MAX];
+        snprintf(rp, sizeof rp, "%s/qtune-report.json", out);
+        qt_err e2;
+        char *txt = qt_read_file(rp, NULL, &e2);
+        cJSON *j = txt ? cJSON_Parse(txt) : NULL;
+        cJSON *cal = j ? cJSON_DetachItemFromObjectCaseSensitive(j, "calibration") : NULL;
+        if (cal && ctx->report) cJSON_AddItemToObject((cJSON *)ctx->report, "calibration", cal);
+        else cJSON_Delete(cal);
+        cJSON_Delete(j);
+        free(txt);
+    }
     qt_job_log(ctx, "wrote %s: %d modules quantized, %d tensors kept, %d shard%s", out, wr.n_quantized, wr.n_kept,
                wr.n_shards, wr.n_shards == 1 ? "" : "s");
     rc = QT_OK;

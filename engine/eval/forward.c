@@ -284,6 +284,12 @@ static float *grow(float **buf, size_t *cap, size_t n) {
 /* Small vectors (norm weights, biases) as float32: out (numel). */
 static int read_vec(struct qt_fwd *f, int ti, float *out, qt_err *err) {
     const struct qt_tensor *t = &f->m->tensors[ti];
+    /* through the weight hook too: smoothing (SmoothQuant, AWQ) changes norms,
+     * biases and the router, and a checkpoint carries its own */
+    if (f->hooks.weight) {
+        int rc = f->hooks.weight(f->hooks.ctx, ti, out, err);
+        if (rc != 1) return rc;
+    }
     return qt_tensor_read_f32(f->m, t, 0, qt_tensor_rows(t), out, err);
 }
 
@@ -369,7 +375,7 @@ static int moe(struct qt_fwd *f, const struct fwd_layer *L, const float *x, int6
         qt_err_set(err, "out of memory");
         goto out;
     }
-    /* Router in fp32 (never quantized: read straight from the model). */
+    /* Router in fp32 (never quantized; through the hook: smoothing compensates it). */
     {
         const struct qt_tensor *rt = &f->m->tensors[L->router];
         float *W = malloc(sizeof(float) * (size_t)qt_tensor_numel(rt));

@@ -46,7 +46,9 @@ struct qt_fwd_hooks {
     /* Fills out (rows, cols) with the float32 weight to use for tensor ti
      * (an index into model->tensors) and returns QT_OK; returns 1 to use the
      * model's own weight; QT_ERR (with err) aborts the forward.  NULL: always
-     * the model's weights.  May be called from one thread at a time only. */
+     * the model's weights.  Asked for every tensor the forward reads except
+     * the embedding and lm_head: Linears, norms, biases and the router (out
+     * then holds numel floats).  May be called from one thread at a time. */
     int (*weight)(void *ctx, int ti, float *out, qt_err *err);
     /* Activation fake-quant for the input of Linear ti; NULL: none. */
     enum qt_fwd_act (*act)(void *ctx, int ti);

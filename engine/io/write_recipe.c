@@ -11,7 +11,7 @@
 static int check_modifiers(const struct qt_recipe *r, qt_err *err) {
     for (int i = 0; i < r->n_mods; i++) {
         const struct qt_modifier *md = &r->mods[i];
-        if (md->algo != QT_ALGO_RTN)
+        if (md->algo != QT_ALGO_RTN && md->algo != QT_ALGO_GPTQ && md->algo != QT_ALGO_SMOOTHQUANT)
             return qt_err_set(err, "%s: %s is not implemented yet; qtune quantize would only round to nearest. "
                               "Use QuantizationModifier for round-to-nearest", md->type,
                               md->algo == QT_ALGO_OTHER ? "this modifier" : qt_algo_name(md->algo));
@@ -38,6 +38,7 @@ int qt_write_ct_recipe(const struct qt_model *m, const struct qt_recipe *r, cons
     char (*names)[32] = calloc((size_t)nrg + 1, sizeof *names);
     const char **targets = calloc(ntot + 1, sizeof *targets);
     char *yaml = NULL;
+    struct qt_pipe *pipe = NULL;
     int rc = QT_ERR;
     if (!tg || !map || !groups || !names || !targets) { qt_err_set(err, "out of memory"); goto done; }
     for (int g = 0; g < nrg; g++) map[g] = -1;
@@ -69,8 +70,33 @@ int qt_write_ct_recipe(const struct qt_model *m, const struct qt_recipe *r, cons
     q.groups = groups;
     q.tensor_group = tg;
     q.recipe_yaml = yaml;
+    if (qt_pipe_needed(r, res)) {
+        struct qt_pipe_params pp = {
+            .calib_path = p->calib, .samples = p->calib_samples, .seqlen = p->calib_len,
+            .progress = p->layer_progress, .progress_ud = p->layer_progress_ud, .cancel = p->cancel,
+        };
+        if (qt_pipe_check(m, &pp, err) != QT_OK) goto done;
+        /* config groups of GPTQ modifiers record their activation order */
+        for (int i = 0; i < m->n_tensors; i++) {
+            const struct qt_resolved *rv = &res->t[i];
+            if (tg[i] < 0 || rv->algo != QT_ALGO_GPTQ) continue;
+            groups[tg[i]].actorder = "static";
+        }
+        if (qt_pipe_run(m, r, res, &pp, &pipe, err) != QT_OK) goto done;
+        for (int i = 0; i < m->n_tensors; i++) {
+            const struct qt_resolved *rv = &res->t[i];
+            if (tg[i] < 0 || rv->algo != QT_ALGO_GPTQ) continue;
+            groups[tg[i]].actorder = qt_pipe_actorder(pipe, i);
+        }
+        q.pipe = pipe;
+        int sq = 0, gq = 0;
+        for (int i = 0; i < r->n_mods; i++) sq |= r->mods[i].algo == QT_ALGO_SMOOTHQUANT;
+        for (int i = 0; i < m->n_tensors; i++) gq |= res->t[i].quantized && res->t[i].algo == QT_ALGO_GPTQ;
+        q.algorithm = sq && gq ? "SmoothQuant+GPTQ" : sq ? "SmoothQuant+RTN" : "GPTQ";
+    }
     rc = qt_write_ct(m, &q, out, err);
 done:
+    qt_pipe_free(pipe);
     free(yaml);
     free(tg);
     free(map);

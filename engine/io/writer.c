@@ -22,7 +22,7 @@
 #include "model/safetensors.h"
 #include "quant/scheme.h"
 
-enum part { PART_RAW, PART_PACKED, PART_QWEIGHT, PART_SCALE, PART_ZP, PART_SHAPE };
+enum part { PART_RAW, PART_PACKED, PART_QWEIGHT, PART_SCALE, PART_ZP, PART_SHAPE, PART_GIDX };
 
 /* One tensor of the output. */
 struct out_entry {
@@ -53,6 +53,7 @@ struct modbuf {
     int32_t *zp_packed;       /* (words(srows), scols) */
     void *scale;              /* (srows, scols) in the weight dtype */
     int64_t shape[2];         /* weight_shape */
+    int32_t *g_idx;           /* (cols) GPTQ activation-order groups, or NULL */
 };
 
 static int ends_with(const char *s, const char *suf) {
@@ -244,11 +245,15 @@ static int build_plan(const struct qt_model *m, const struct qt_write_params *p,
                     ok &= plan_add(pl, pre, "weight_zero_point", QT_DT_I8, snd, ss[0], ss[1], i, PART_ZP) == QT_OK;
             }
             ok &= plan_add(pl, pre, "weight_shape", QT_DT_I64, 1, 2, 0, i, PART_SHAPE) == QT_OK;
+            if (qt_pipe_has_gidx(p->pipe, i))
+                ok &= plan_add(pl, pre, "weight_g_idx", QT_DT_I32, 1, K, 0, i, PART_GIDX) == QT_OK;
         } else {
             enum qt_dtype qd = s->kind == QT_SCHEME_INT ? QT_DT_I8 : QT_DT_F8_E4M3;
             ok &= plan_add(pl, pre, "weight", qd, 2, N, K, i, PART_QWEIGHT) == QT_OK;
             ok &= plan_add(pl, pre, "weight_scale", wd, snd, ss[0], ss[1], i, PART_SCALE) == QT_OK;
             if (!s->sym) ok &= plan_add(pl, pre, "weight_zero_point", QT_DT_I8, snd, ss[0], ss[1], i, PART_ZP) == QT_OK;
+            if (qt_pipe_has_gidx(p->pipe, i))
+                ok &= plan_add(pl, pre, "weight_g_idx", QT_DT_I32, 1, K, 0, i, PART_GIDX) == QT_OK;
         }
         if (!ok) { rc = qt_err_set(err, "out of memory"); break; }
         pl->e[pl->n - 1].last = 1;
@@ -316,15 +321,24 @@ static void modbuf_clear(struct modbuf *b) {
     free(b->packed);
     free(b->zp_packed);
     free(b->scale);
+    free(b->g_idx);
     memset(b, 0, sizeof *b);
     b->tensor = -1;
 }
 
 /* Quantizes tensor ti into b under scheme s. */
-static int modbuf_fill(struct modbuf *b, const struct qt_model *m, int ti, const struct qt_scheme *s, qt_err *err) {
+static int modbuf_fill(struct modbuf *b, const struct qt_model *m, const struct qt_pipe *pipe, int ti,
+                       const struct qt_scheme *s, qt_err *err) {
     const struct qt_tensor *t = &m->tensors[ti];
     int64_t N = t->shape[0], K = t->shape[1];
     enum qt_dtype wd = work_dtype(m, t);
+    if (pipe) {   /* calibrated: the pipeline's codes and scales */
+        b->g_idx = qt_pipe_has_gidx(pipe, ti) ? malloc(sizeof(int32_t) * (size_t)K) : NULL;
+        if (qt_pipe_has_gidx(pipe, ti) && !b->g_idx) return qt_err_set(err, "out of memory");
+        int prc = qt_pipe_get(pipe, ti, &b->q, b->g_idx, err);
+        if (prc == QT_ERR) return qt_err_prefix(err, "%s", t->name);
+        if (prc == QT_OK) goto have_q;
+    }
     float *w = malloc((size_t)(N * K) * sizeof *w);   /* (N, K) */
     if (!w) return qt_err_set(err, "%s: out of memory (%lld x %lld)", t->name, (long long)N, (long long)K);
     int rc = qt_tensor_read_f32(m, t, 0, N, w, err);
@@ -337,6 +351,7 @@ static int modbuf_fill(struct modbuf *b, const struct qt_model *m, int ti, const
     if (rc == QT_OK) rc = qt_be_quant_tensor(w, N, K, s, wd, 0, &b->q, NULL, err);
     free(w);
     if (rc != QT_OK) return qt_err_prefix(err, "%s", t->name);
+have_q:
     b->tensor = ti;
     int64_t ns = b->q.srows * b->q.scols;
     size_t es = qt_dtype_size(wd);
@@ -371,6 +386,7 @@ static const void *entry_bytes(const struct out_entry *e, const struct modbuf *b
     case PART_SCALE: return b->scale;
     case PART_ZP: return b->zp_packed ? (const void *)b->zp_packed : (const void *)b->q.zero;
     case PART_SHAPE: return b->shape;
+    case PART_GIDX: return b->g_idx;
     }
     return NULL;
 }
@@ -451,7 +467,7 @@ static void *batch_worker(void *arg) {
         int ti = b->tensor;
         b->tensor = -1;
         qt_err e;
-        if (modbuf_fill(b, bt->ws->m, ti, &bt->ws->gs[bt->ws->p->tensor_group[ti]], &e) != QT_OK) {
+        if (modbuf_fill(b, bt->ws->m, bt->ws->p->pipe, ti, &bt->ws->gs[bt->ws->p->tensor_group[ti]], &e) != QT_OK) {
             pthread_mutex_lock(&bt->mu);
             if (bt->rc == QT_OK) { bt->rc = QT_ERR; bt->err = e; }
             pthread_mutex_unlock(&bt->mu);
@@ -531,7 +547,25 @@ static int write_shards(struct wstate *ws, const char *dir, qt_err *err) {
                 b = sb;
             }
             if (e->part == PART_RAW && !t->data) { rc = qt_err_set(err, "%s: no data", t->name); break; }
-            rc = pwrite_all(fd, entry_bytes(e, b, m), e->nbytes, (int64_t)(hlen + e->offset), path, err);
+            const void *bytes = entry_bytes(e, b, m);
+            void *conv = NULL;
+            if (e->part == PART_RAW && p->pipe) {   /* a tensor the pipeline changed (smoothing) */
+                int64_t ne = qt_tensor_numel(t);
+                float *v = malloc(sizeof(float) * (size_t)ne + 1);
+                conv = malloc((size_t)t->nbytes + 1);
+                if (!v || !conv) { free(v); free(conv); rc = qt_err_set(err, "out of memory"); break; }
+                if (qt_pipe_kept(p->pipe, e->tensor, v) == QT_OK) {
+                    for (int64_t k = 0; k < ne; k++) {
+                        if (t->dtype == QT_DT_BF16) ((uint16_t *)conv)[k] = qt_f32_to_bf16(v[k]);
+                        else if (t->dtype == QT_DT_F16) ((uint16_t *)conv)[k] = qt_f32_to_f16(v[k]);
+                        else if (t->dtype == QT_DT_F32) ((float *)conv)[k] = v[k];
+                    }
+                    if (t->dtype == QT_DT_BF16 || t->dtype == QT_DT_F16 || t->dtype == QT_DT_F32) bytes = conv;
+                }
+                free(v);
+            }
+            rc = pwrite_all(fd, bytes, e->nbytes, (int64_t)(hlen + e->offset), path, err);
+            free(conv);
             ws->written += (int64_t)e->nbytes;
             if (rc != QT_OK || !e->last) continue;
             ws->done += (int64_t)t->nbytes;
@@ -667,7 +701,10 @@ static cJSON *quant_config(const struct wstate *ws, qt_err *err) {
                 if (p->tensor_group[i] == g)
                     cJSON_AddItemToArray(tg, cJSON_CreateString(qt_tensor_module(&m->tensors[i], mod, sizeof mod)));
         }
-        cJSON_AddItemToObject(o, "weights", qargs_json(&wa, 1));
+        cJSON *wj = qargs_json(&wa, 1);
+        if (G->actorder && *G->actorder && cJSON_IsObject(wj))
+            cJSON_ReplaceItemInObjectCaseSensitive(wj, "actorder", cJSON_CreateString(G->actorder));
+        cJSON_AddItemToObject(o, "weights", wj);
     }
     free(used);
     cJSON_AddStringToObject(q, "format", mixed ? "mixed-precision" : fmt ? fmt : "dense");
@@ -870,7 +907,8 @@ int qt_write_ct(const struct qt_model *m, const struct qt_write_params *p, struc
         else cJSON_AddNullToObject(r, "recipe");
         if (p->calib) cJSON_AddStringToObject(r, "calib", p->calib);
         else cJSON_AddNullToObject(r, "calib");
-        cJSON_AddStringToObject(r, "algorithm", "RTN");
+        cJSON_AddStringToObject(r, "algorithm", p->algorithm ? p->algorithm : "RTN");
+        if (p->pipe) cJSON_AddItemToObject(r, "calibration", qt_pipe_report(p->pipe));
         cJSON_AddNumberToObject(r, "seconds", secs);
         cJSON_AddNumberToObject(r, "modules_quantized", ws.n_quantized);
         cJSON_AddNumberToObject(r, "tensors_kept", ws.n_kept);

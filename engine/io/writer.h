@@ -18,6 +18,7 @@
 #define QT_WRITER_H
 #include <stdint.h>
 
+#include "algo/pipeline.h"
 #include "model/model.h"
 #include "base/qt.h"
 
@@ -32,6 +33,7 @@ struct qt_ct_group {
     int n_targets;
     const char *const *targets;   /* (n_targets) borrowed */
     const char *scheme;           /* "int4-g128-sym", "W8A8", ... */
+    const char *actorder;         /* weights' actorder as written ("static", "group"), NULL: null */
 };
 
 /* Called after each tensor: done / total in bytes of source weights. */
@@ -51,6 +53,14 @@ struct qt_write_params {
     qt_write_progress_fn progress;
     void *progress_ud;
     const volatile int *cancel;   /* non-zero: stop, clean up, fail with "cancelled" */
+    const struct qt_pipe *pipe;   /* calibrated results (codes, scales, g_idx, smoothed tensors);
+                                     NULL: round to nearest */
+    const char *algorithm;        /* recorded in the report ("GPTQ"); NULL: "RTN" */
+    /* qt_write_ct_recipe only: the calibration pipeline's sample count and
+     * length (0: 128 x 512) and its per-layer progress */
+    int calib_samples, calib_len;
+    qt_pipe_progress_fn layer_progress;
+    void *layer_progress_ud;
 };
 
 struct qt_write_result {
@@ -74,8 +84,9 @@ int qt_write_ct(const struct qt_model *m, const struct qt_write_params *p,
                 struct qt_write_result *res, qt_err *err);
 
 /* The same from a recipe (what `qtune quantize` and the daemon's quantize job
- * call): refuses modifiers qtune does not run faithfully (GPTQ, AWQ,
- * SmoothQuant, SparseGPT, unknown ones: the message names the modifier) and
+ * call): runs the calibration pipeline first when a modifier needs it
+ * (GPTQModifier; p->calib is the text, checked before any work), refuses
+ * modifiers qtune does not run yet (the message names the modifier) and
  * kv_cache_scheme, builds one config group per recipe group that quantizes
  * something (its targets written as the recipe has them), and writes the
  * recipe as recipe.yaml.  res is r resolved against m.  p supplies out,

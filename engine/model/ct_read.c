@@ -31,6 +31,7 @@ struct ct_mod {
     const void *scale;            /* (srows, scols) in wdt */
     int64_t srows, scols;
     int8_t *zp;                   /* (srows, scols) unpacked zero points, NULL when symmetric */
+    int32_t *g_idx;               /* (cols) group of each input column (GPTQ actorder group), or NULL */
     int li;                       /* index in the loader's list while attaching */
 };
 
@@ -50,7 +51,10 @@ void qt_ct_free(void *p) {
         free(c->groups[g].targets);
     }
     free(c->groups);
-    for (int i = 0; i < c->n; i++) free(c->mods[i].zp);
+    for (int i = 0; i < c->n; i++) {
+        free(c->mods[i].zp);
+        free(c->mods[i].g_idx);
+    }
     free(c->mods);
     free(c);
 }
@@ -266,10 +270,31 @@ static int add_module(struct qt_model *m, struct ct_model *c, struct qt_tensor_l
         }
         drop[iz] = 1;
     }
+    snprintf(nm, sizeof nm, "%s.weight_g_idx", mod);
+    int ig = qt_hmap_get(h, nm);
+    if (ig >= 0) {   /* activation-order groups: column j uses scale column g_idx[j] */
+        const struct qt_tensor *gt = &l->v[ig];
+        if (G->s.strategy != QT_STRAT_GROUP || gt->dtype != QT_DT_I32 || numel(gt) != cm.cols || !gt->data) {
+            free(cm.zp);
+            return qt_err_set(err, "%s: %s.weight_g_idx: expected I32 [%lld] under a group scheme", m->path, mod,
+                              (long long)cm.cols);
+        }
+        cm.g_idx = malloc(sizeof(int32_t) * (size_t)cm.cols);
+        if (!cm.g_idx) { free(cm.zp); return qt_err_set(err, "out of memory"); }
+        memcpy(cm.g_idx, gt->data, sizeof(int32_t) * (size_t)cm.cols);
+        for (int64_t j = 0; j < cm.cols; j++)
+            if (cm.g_idx[j] < 0 || cm.g_idx[j] >= cm.scols) {
+                free(cm.zp);
+                free(cm.g_idx);
+                return qt_err_set(err, "%s: %s.weight_g_idx[%lld] = %d: out of range (%lld groups)", m->path, mod,
+                                  (long long)j, cm.g_idx[j], (long long)cm.scols);
+            }
+        drop[ig] = 1;
+    }
     if (c->n == c->cap) {
         int nc = c->cap ? c->cap * 2 : 256;
         struct ct_mod *nm2 = realloc(c->mods, (size_t)nc * sizeof *nm2);
-        if (!nm2) { free(cm.zp); return qt_err_set(err, "out of memory"); }
+        if (!nm2) { free(cm.zp); free(cm.g_idx); return qt_err_set(err, "out of memory"); }
         c->mods = nm2;
         c->cap = nc;
     }
@@ -366,7 +391,8 @@ int qt_ct_read_f32(const struct qt_model *m, const struct qt_tensor *t, int64_t 
         const int8_t *zrow = cm->zp ? cm->zp + sr * cm->scols : NULL;
         int64_t div = s->strategy == QT_STRAT_GROUP || s->strategy == QT_STRAT_BLOCK ? s->group : C;
         for (int64_t j = 0; j < C; j++) {
-            int64_t sc = s->strategy == QT_STRAT_TENSOR || s->strategy == QT_STRAT_CHANNEL ? 0 : j / div;
+            int64_t sc = s->strategy == QT_STRAT_TENSOR || s->strategy == QT_STRAT_CHANNEL ? 0
+                       : cm->g_idx ? cm->g_idx[j] : j / div;
             float q = s->kind == QT_SCHEME_FP8 ? qt_fp8e4m3_to_f32((uint8_t)codes[j]) : (float)codes[j];
             float zp = zrow ? (float)zrow[sc] : 0.0f;
             o[j] = to_w(cm->wdt, (q - zp) * srow[sc]);

@@ -62,12 +62,13 @@ check quantize_full_says grep -q 'File too large' "$T/full.err"
 check quantize_full_no_out test ! -e $T/full
 check quantize_full_no_partial sh -c "! ls -d $T/full.partial-* 2>/dev/null"
 
-# algorithms qtune does not run are refused, naming the modifier
+# calibrated algorithms need calibration text; those qtune does not run are
+# refused, naming the modifier
 printf 'quant_stage:\n  quant_modifiers:\n    GPTQModifier:\n      targets: [Linear]\n      ignore: [lm_head]\n      scheme: W4A16\n' >"$T/gptq.yaml"
-expect_err quantize_refuses_gptq 'GPTQModifier: GPTQ is not implemented' $Q quantize $M -r "$T/gptq.yaml" -o $T/gptq
-check quantize_refuses_gptq_no_out test ! -e $T/gptq
+expect_err quantize_gptq_needs_calib 'needs calibration text' $Q quantize $M -r "$T/gptq.yaml" -o $T/gptq
+check quantize_gptq_needs_calib_no_out test ! -e $T/gptq
 printf 'quant_stage:\n  quant_modifiers:\n    SmoothQuantModifier:\n      smoothing_strength: 0.8\n    QuantizationModifier:\n      targets: [Linear]\n      ignore: [lm_head]\n      scheme: W8A8\n' >"$T/sq.yaml"
-expect_err quantize_refuses_smoothquant 'SmoothQuantModifier: SmoothQuant is not implemented' $Q quantize $M -r "$T/sq.yaml" -o $T/sq
+expect_err quantize_smoothquant_needs_calib 'needs calibration text' $Q quantize $M -r "$T/sq.yaml" -o $T/sq
 expect_err quantize_refuses_awq 'AWQModifier: AWQ' $Q quantize $M -r recipes/glm-4.6-awq-w4a16.yaml -o $T/awq
 printf 'quant_stage:\n  quant_modifiers:\n    QuantizationModifier:\n      targets: [Linear]\n      ignore: [lm_head]\n      scheme: NVFP4A16\n' >"$T/fp4.yaml"
 expect_err quantize_refuses_fp4 'not implemented' $Q quantize $M -r "$T/fp4.yaml" -o $T/fp4

@@ -80,7 +80,8 @@ TU_TEST(known_answer_bytes) {
     const char *tg0[] = {"model.layers.0.mlp.gate_proj"}, *tg1[] = {"model.layers.0.mlp.up_proj"},
                *tg2[] = {"model.layers.0.mlp.down_proj"};
     struct qt_ct_group groups[3] = {
-        {"group_0", 1, tg0, "int4-g4-sym"}, {"group_1", 1, tg1, "int4-g4-asym"}, {"group_2", 1, tg2, "int8-ch-sym"}};
+        {"group_0", 1, tg0, "int4-g4-sym", NULL}, {"group_1", 1, tg1, "int4-g4-asym", NULL},
+        {"group_2", 1, tg2, "int8-ch-sym", NULL}};
     int *tgi = malloc((size_t)m->n_tensors * sizeof *tgi);
     for (int i = 0; i < m->n_tensors; i++) {
         const char *n = m->tensors[i].name;
@@ -160,7 +161,7 @@ static void roundtrip(const char *scheme) {
     struct qt_scheme s;
     TU_CHECK(qt_scheme_parse(scheme, &s, &err) == QT_OK);
     const char *targets[] = {"Linear"};
-    struct qt_ct_group g = {"group_0", 1, targets, scheme};
+    struct qt_ct_group g = {"group_0", 1, targets, scheme, NULL};
     int *tg = malloc((size_t)m->n_tensors * sizeof *tg);
     for (int i = 0; i < m->n_tensors; i++) {
         const struct qt_tensor *t = &m->tensors[i];
@@ -222,7 +223,7 @@ TU_TEST(atomic_out) {
     TU_CHECK(qt_model_open(tu_path("share/models/tiny-glm-moe"), &m, &err) == QT_OK);
     if (!m) return;
     const char *targets[] = {"Linear"};
-    struct qt_ct_group g = {"group_0", 1, targets, "W4A16"};
+    struct qt_ct_group g = {"group_0", 1, targets, "W4A16", NULL};
     int *tg = malloc((size_t)m->n_tensors * sizeof *tg);
     for (int i = 0; i < m->n_tensors; i++)
         tg[i] = qt_role_is_linear(m->tensors[i].role) && m->tensors[i].role != QT_ROLE_LM_HEAD ? 0 : -1;
@@ -271,7 +272,7 @@ TU_TEST(refuses_fp4_and_static) {
     snprintf(out, sizeof out, "%s/out", tu_tmpdir("writer_refuse"));
     const char *bad[] = {"NVFP4A16", "FP8"};
     for (int k = 0; k < 2; k++) {
-        struct qt_ct_group g = {"group_0", 1, targets, bad[k]};
+        struct qt_ct_group g = {"group_0", 1, targets, bad[k], NULL};
         struct qt_write_params p = {.out = out, .n_groups = 1, .groups = &g, .tensor_group = tg};
         TU_CHECKF(qt_write_ct(m, &p, NULL, &err) == QT_ERR, "%s", bad[k]);
         TU_CHECK(!exists(out));

@@ -1,0 +1,982 @@
+/* pipeline.c — the sequential calibration pipeline (see pipeline.h). */
+#include "algo/pipeline.h"
+
+#include <cJSON.h>
+#include <cblas.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "algo/gptq.h"
+#include "algo/smoothquant.h"
+#include "eval/forward.h"
+#include "model/tokenizer.h"
+
+enum tkind { TK_NONE, TK_RTN, TK_GPTQ };
+
+/* Where a tensor's result lies in the spill file. */
+struct rec {
+    int has;
+    int64_t off;                /* codes (rows*cols) | scale (ns floats) | zero (ns) | g_idx (cols int32) */
+    int64_t srows, scols;
+    int zero, gidx;
+    struct qt_qtensor shape;    /* scheme, wdtype, rows, cols, srows, scols (no arrays) */
+};
+
+struct qt_pipe {
+    const struct qt_model *m;
+    int n;
+    struct rec *rec;            /* (n) */
+    float **kept;               /* (n) replaced values (smoothed norms, router) or NULL */
+    float **colscale;           /* (n) smoothing: W[:, j] *= colscale[j] (cols), or NULL */
+    uint8_t *act;               /* (n) enum qt_fwd_act of the quantized Linear's input */
+    double *smooth_diff;        /* (n_layers) smoothed vs original layer output, max rel. diff; NAN none */
+    double alpha;               /* SmoothQuant smoothing_strength, < 0: no SmoothQuant */
+    int64_t *tokens;            /* (n) rows observed, -1 not observed */
+    double *out_err, *rtn_err;  /* (n) */
+    uint8_t *fallback;          /* (n) */
+    uint8_t *kind;              /* (n) enum tkind */
+    uint8_t *ao;                /* (n) 1 + enum qt_actorder GPTQ ran with, 0 not GPTQ */
+    double *layer_s;            /* (n_layers) */
+    int n_layers;
+    int nseq, seqlen;
+    int64_t text_tokens;
+    int fd;
+    char *spill;
+    int64_t spill_end;
+    char gptq_desc[160];
+};
+
+/* ---- recipe reading --------------------------------------------------- */
+
+int qt_pipe_needed(const struct qt_recipe *r, const struct qt_resolution *res) {
+    for (int i = 0; i < r->n_mods; i++)
+        if (r->mods[i].algo == QT_ALGO_SMOOTHQUANT || r->mods[i].algo == QT_ALGO_AWQ ||
+            r->mods[i].algo == QT_ALGO_SPARSEGPT)
+            return 1;
+    for (int i = 0; i < res->n; i++)
+        if (res->t[i].quantized && res->t[i].algo == QT_ALGO_GPTQ) return 1;
+    return 0;
+}
+
+static double arg_num(const struct qt_modifier *md, const char *key, double def) {
+    const struct qt_yaml *v = md->args ? qt_yaml_get(md->args, key) : NULL;
+    double d;
+    if (v && !qt_yaml_is_null(v) && qt_yaml_num(v, &d) == QT_OK) return d;
+    return def;
+}
+
+/* GPTQ arguments of a modifier and group; llm-compressor 0.14 defaults. */
+static int gptq_args(const struct qt_recipe *r, const struct qt_resolved *rv, struct qt_gptq_args *a, qt_err *err) {
+    qt_gptq_args_default(a);
+    const struct qt_modifier *md = &r->mods[rv->mod];
+    a->block_size = (int)arg_num(md, "block_size", 128);
+    a->dampening_frac = arg_num(md, "dampening_frac", 0.01);
+    if (a->block_size < 1 || a->block_size > 1 << 16)
+        return qt_err_set(err, "%s: block_size %d out of range", md->type, a->block_size);
+    if (!(a->dampening_frac >= 0 && a->dampening_frac < 1e6))
+        return qt_err_set(err, "%s: dampening_frac %g out of range", md->type, a->dampening_frac);
+    /* actorder: the group's, else the modifier's; absent means static (the
+     * 0.14 default), an explicit null means none */
+    const struct qt_yaml *v = md->args ? qt_yaml_get(md->args, "actorder") : NULL;
+    const char *ao = rv->actorder && *rv->actorder ? rv->actorder : NULL;
+    if (!ao && v) ao = qt_yaml_is_null(v) ? "" : qt_yaml_str(v) ? qt_yaml_str(v) : "";
+    if (!ao) ao = "static";
+    int b;
+    if (v && !rv->actorder[0] && qt_yaml_bool(v, &b) == QT_OK) ao = b ? "group" : "";
+    if (qt_gptq_parse_actorder(ao, &a->actorder, err) != QT_OK) return qt_err_prefix(err, "%s", md->type);
+    return QT_OK;
+}
+
+/* ---- checks ----------------------------------------------------------- */
+
+int qt_pipe_check(const struct qt_model *m, const struct qt_pipe_params *p, qt_err *err) {
+    int seqlen = p->seqlen > 0 ? p->seqlen : QT_PIPE_SEQLEN;
+    if (p->samples < 0) return qt_err_set(err, "--calib-samples: %d: must be at least 1", p->samples);
+    if (p->seqlen < 0 || seqlen < 2 || seqlen > 1 << 20)
+        return qt_err_set(err, "--calib-len: %d: must be between 2 and 1048576", p->seqlen);
+    if (!p->calib_path) return qt_err_set(err, "a calibrated recipe needs calibration text (--calib FILE)");
+    if (m->metadata_only) return qt_err_set(err, "%s: no weights (opened from its config only)", m->path);
+    char tp[4200];
+    snprintf(tp, sizeof tp, "%s/tokenizer.json", m->path);
+    struct stat st;
+    if (stat(tp, &st) != 0) return qt_err_set(err, "%s: the model has no tokenizer.json; calibration needs one", m->path);
+    if (stat(p->calib_path, &st) != 0)
+        return qt_err_set(err, "%s: cannot read calibration text: %s", p->calib_path, strerror(errno));
+    if (!S_ISREG(st.st_mode)) return qt_err_set(err, "%s: calibration text is not a regular file", p->calib_path);
+    if (st.st_size == 0) return qt_err_set(err, "%s: calibration text is empty", p->calib_path);
+    /* a text of fewer bytes than one sample's tokens cannot hold one sample */
+    if (st.st_size < seqlen)
+        return qt_err_set(err, "%s: %lld bytes, too short for one sample of %d tokens (--calib-len)", p->calib_path,
+                          (long long)st.st_size, seqlen);
+    return QT_OK;
+}
+
+/* ---- smoothing state --------------------------------------------------- */
+
+/* out (numel) = tensor ti as smoothing left it; 1 when smoothing did not
+ * touch it. */
+static int smoothed(const struct qt_pipe *P, int ti, float *out, qt_err *err) {
+    const struct qt_tensor *t = &P->m->tensors[ti];
+    int64_t ne = qt_tensor_numel(t);
+    if (P->kept[ti]) {
+        memcpy(out, P->kept[ti], sizeof(float) * (size_t)ne);
+        return QT_OK;
+    }
+    if (!P->colscale[ti]) return 1;
+    int64_t R = qt_tensor_rows(t), C = qt_tensor_cols(t);
+    if (qt_tensor_read_f32(P->m, t, 0, R, out, err) != QT_OK) return QT_ERR;
+    const float *cs = P->colscale[ti];
+    for (int64_t r = 0; r < R; r++)
+        for (int64_t j = 0; j < C; j++) out[r * C + j] *= cs[j];   /* powers of two: exact */
+    return QT_OK;
+}
+
+/* ---- hooks ------------------------------------------------------------ */
+
+struct hess {
+    double *h;                  /* (cols, cols) Σ x xᵀ */
+    int64_t cols, n;
+};
+
+struct ctx {
+    const struct qt_model *m;
+    struct qt_pipe *P;
+    int *rep;                   /* (n) tensor whose Hessian slot ti uses */
+    struct hess *H;             /* (n) by rep */
+    uint8_t *want;              /* (n) 1: accumulate rep ti in this pass */
+    float **cur;                /* (n) weight to substitute, or NULL */
+    int observing;
+    int amax_mode;              /* 1: this pass records max|x_j| into amax[rep] instead of Hessians */
+    float **amax;               /* (n) by rep, (cols) */
+    int count;                  /* 1: count rows per tensor in this pass */
+    int fail;
+    const float *last_x;
+    int64_t last_n;
+    int last_rep;
+    float *tmp;                 /* (tmp_cap) xᵀx of one call */
+    int64_t tmp_cap;
+};
+
+static int hook_weight(void *vc, int ti, float *out, qt_err *err) {
+    (void)err;
+    struct ctx *c = vc;
+    /* observation runs the layer as it was; the quantized weights feed only
+     * the propagation to the next layer */
+    if (c->observing || !c->cur[ti]) return smoothed(c->P, ti, out, err);
+    memcpy(out, c->cur[ti], sizeof(float) * (size_t)qt_tensor_numel(&c->m->tensors[ti]));
+    return QT_OK;
+}
+
+/* The quantized model's activation fake-quant, in the propagation only. */
+static enum qt_fwd_act hook_act(void *vc, int ti) {
+    struct ctx *c = vc;
+    return c->observing ? QT_FWD_ACT_NONE : (enum qt_fwd_act)c->P->act[ti];
+}
+
+struct syrk_arg { const float *x; int64_t n, cols; float *out; };
+
+/* Rows [i0, i1) of the upper triangle of xᵀx: out[i][j] for j >= i0 (the
+ * diagonal block with syrk, the rest with one gemm; half of a full gemm). */
+static void xtx_rows(void *p, int64_t i0, int64_t i1) {
+    struct syrk_arg *A = p;
+    int64_t C = A->cols, nb = i1 - i0;
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)nb, (int)A->n, 1.0f, A->x + i0, (int)C, 0.0f,
+                A->out + i0 * C + i0, (int)C);
+    if (i1 < C)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nb, (int)(C - i1), (int)A->n, 1.0f, A->x + i0,
+                    (int)C, A->x + i1, (int)C, 0.0f, A->out + i0 * C + i1, (int)C);
+}
+
+static void hook_observe(void *vc, int ti, const float *x, int64_t n, int64_t cols) {
+    struct ctx *c = vc;
+    if (!c->observing || n <= 0 || c->fail) return;
+    int rp = c->rep[ti];
+    int dup = rp == c->last_rep && x == c->last_x && n == c->last_n;
+    c->last_rep = rp;
+    c->last_x = x;
+    c->last_n = n;
+    if (c->count) {
+        if (c->P->tokens[ti] < 0) c->P->tokens[ti] = 0;
+        c->P->tokens[ti] += n;
+    }
+    if (!c->want[rp] || dup) return;
+    if (c->amax_mode) {
+        if (!c->amax[rp]) c->amax[rp] = calloc((size_t)cols, sizeof(float));
+        if (!c->amax[rp]) { c->fail = 1; return; }
+        float *a = c->amax[rp];
+        for (int64_t r = 0; r < n; r++)
+            for (int64_t j = 0; j < cols; j++) {
+                float v = fabsf(x[r * cols + j]);
+                if (v > a[j]) a[j] = v;
+            }
+        return;
+    }
+    struct hess *H = &c->H[rp];
+    if (!H->h) {
+        H->h = calloc((size_t)(cols * cols), sizeof(double));
+        H->cols = cols;
+        if (!H->h) { c->fail = 1; return; }
+    }
+    if (cols * cols > c->tmp_cap) {
+        free(c->tmp);
+        c->tmp = malloc(sizeof(float) * (size_t)(cols * cols));
+        c->tmp_cap = c->tmp ? cols * cols : 0;
+        if (!c->tmp) { c->fail = 1; return; }
+    }
+    /* float32 products of one batch (≤ 8192 rows), summed in double */
+    struct syrk_arg A = {x, n, cols, c->tmp};
+    if (cols * cols * n < (1 << 24)) xtx_rows(&A, 0, cols);
+    else qt_parallel_for(cols, xtx_rows, &A);
+    for (int64_t i = 0; i < cols; i++) {
+        const float *t = c->tmp + i * cols;
+        double *hr = H->h + i * cols;
+        for (int64_t j = i; j < cols; j++) hr[j] += t[j];
+    }
+    H->n += n;
+}
+
+/* ---- helpers ---------------------------------------------------------- */
+
+/* The tensor of layer l / expert e with role r, or -1. */
+static int find(const struct qt_model *m, int l, int e, enum qt_role r) {
+    for (int i = 0; i < m->n_tensors; i++) {
+        const struct qt_tensor *t = &m->tensors[i];
+        if (t->layer == l && t->expert == e && t->role == r && !t->mtp) return i;
+    }
+    return -1;
+}
+
+static int shared_input_rep(const struct qt_model *m, int ti) {
+    const struct qt_tensor *t = &m->tensors[ti];
+    int r = -1;
+    switch (t->role) {
+    case QT_ROLE_ATTN_K: case QT_ROLE_ATTN_V: r = find(m, t->layer, t->expert, QT_ROLE_ATTN_Q); break;
+    case QT_ROLE_MLP_UP: r = find(m, t->layer, t->expert, QT_ROLE_MLP_GATE); break;
+    case QT_ROLE_SHARED_UP: r = find(m, t->layer, t->expert, QT_ROLE_SHARED_GATE); break;
+    case QT_ROLE_EXPERT_UP: r = find(m, t->layer, t->expert, QT_ROLE_EXPERT_GATE); break;
+    default: break;
+    }
+    return r >= 0 ? r : ti;
+}
+
+static enum qt_dtype work_dtype(const struct qt_model *m, const struct qt_tensor *t) {
+    if (t->dtype == QT_DT_BF16 || t->dtype == QT_DT_F16 || t->dtype == QT_DT_F32) return t->dtype;
+    if (m->cfg.dtype == QT_DT_F16 || m->cfg.dtype == QT_DT_F32) return m->cfg.dtype;
+    return QT_DT_BF16;
+}
+
+static float to_w(enum qt_dtype dt, float x) {
+    if (dt == QT_DT_BF16) return qt_bf16_to_f32(qt_f32_to_bf16(x));
+    if (dt == QT_DT_F16) return qt_f16_to_f32(qt_f32_to_f16(x));
+    return x;
+}
+
+/* The weight of ti as float32 values of its work dtype: w (rows, cols). */
+static float *read_weight(const struct qt_pipe *P, int ti, qt_err *err) {
+    const struct qt_model *m = P->m;
+    const struct qt_tensor *t = &m->tensors[ti];
+    int64_t R = qt_tensor_rows(t), C = qt_tensor_cols(t);
+    float *w = malloc(sizeof(float) * (size_t)(R * C));
+    if (!w) { qt_err_set(err, "%s: out of memory", t->name); return NULL; }
+    int src = smoothed(P, ti, w, err);
+    if (src == QT_ERR || (src == 1 && qt_tensor_read_f32(m, t, 0, R, w, err) != QT_OK)) { free(w); return NULL; }
+    enum qt_dtype wd = work_dtype(m, t);
+    if (t->dtype != wd)
+        for (int64_t i = 0; i < R * C; i++) w[i] = to_w(wd, w[i]);
+    return w;
+}
+
+static int pwrite_full(int fd, const void *buf, size_t n, int64_t off) {
+    const char *b = buf;
+    while (n > 0) {
+        ssize_t w = pwrite(fd, b, n, (off_t)off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        b += w;
+        n -= (size_t)w;
+        off += w;
+    }
+    return 0;
+}
+
+static int pread_full(int fd, void *buf, size_t n, int64_t off) {
+    char *b = buf;
+    while (n > 0) {
+        ssize_t r = pread(fd, b, n, (off_t)off);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        b += r;
+        n -= (size_t)r;
+        off += r;
+    }
+    return 0;
+}
+
+/* Appends q (and g_idx) of tensor ti to the spill file. */
+static int spill(struct qt_pipe *P, int ti, const struct qt_qtensor *q, const int32_t *g_idx, qt_err *err) {
+    struct rec *R = &P->rec[ti];
+    int64_t ns = q->srows * q->scols, off = P->spill_end;
+    R->off = off;
+    R->srows = q->srows;
+    R->scols = q->scols;
+    R->zero = q->zero != NULL;
+    R->gidx = g_idx != NULL;
+    R->shape = *q;
+    R->shape.q = NULL;
+    R->shape.scale = NULL;
+    R->shape.zero = NULL;
+    R->shape.scale_code = NULL;
+    size_t nq = (size_t)(q->rows * q->cols);
+    int bad = pwrite_full(P->fd, q->q, nq, off);
+    off += (int64_t)nq;
+    bad |= pwrite_full(P->fd, q->scale, sizeof(float) * (size_t)ns, off);
+    off += (int64_t)sizeof(float) * ns;
+    if (q->zero) { bad |= pwrite_full(P->fd, q->zero, (size_t)ns, off); off += ns; }
+    if (g_idx) { bad |= pwrite_full(P->fd, g_idx, sizeof(int32_t) * (size_t)q->cols, off); off += 4 * q->cols; }
+    if (bad) return qt_err_set(err, "%s: cannot write: %s", P->spill, strerror(errno));
+    P->spill_end = off;
+    R->has = 1;
+    return QT_OK;
+}
+
+int qt_pipe_get(const struct qt_pipe *p, int ti, struct qt_qtensor *q, int32_t *g_idx, qt_err *err) {
+    if (!p || ti < 0 || ti >= p->n || !p->rec[ti].has) return 1;
+    const struct rec *R = &p->rec[ti];
+    *q = R->shape;
+    int64_t ns = R->srows * R->scols;
+    size_t nq = (size_t)(q->rows * q->cols);
+    q->q = malloc(nq + 1);
+    q->scale = malloc(sizeof(float) * (size_t)ns + 1);
+    q->zero = R->zero ? malloc((size_t)ns + 1) : NULL;
+    if (!q->q || !q->scale || (R->zero && !q->zero)) { qt_qtensor_free(q); return qt_err_set(err, "out of memory"); }
+    int64_t off = R->off;
+    int bad = pread_full(p->fd, q->q, nq, off);
+    off += (int64_t)nq;
+    bad |= pread_full(p->fd, q->scale, sizeof(float) * (size_t)ns, off);
+    off += 4 * ns;
+    if (R->zero) { bad |= pread_full(p->fd, q->zero, (size_t)ns, off); off += ns; }
+    if (R->gidx && g_idx) bad |= pread_full(p->fd, g_idx, sizeof(int32_t) * (size_t)q->cols, off);
+    if (bad) { qt_qtensor_free(q); return qt_err_set(err, "%s: cannot read back: %s", p->spill, strerror(errno)); }
+    return QT_OK;
+}
+
+int qt_pipe_has_gidx(const struct qt_pipe *p, int ti) {
+    return p && ti >= 0 && ti < p->n && p->rec[ti].has && p->rec[ti].gidx;
+}
+
+const char *qt_pipe_actorder(const struct qt_pipe *p, int ti) {
+    if (!p || ti < 0 || ti >= p->n || !p->ao[ti]) return NULL;
+    enum qt_actorder a = (enum qt_actorder)(p->ao[ti] - 1);
+    return a == QT_ACTORDER_GROUP ? "group" : a == QT_ACTORDER_STATIC ? "static" : NULL;
+}
+
+int qt_pipe_kept(const struct qt_pipe *p, int ti, float *out) {
+    if (!p || ti < 0 || ti >= p->n) return 1;
+    qt_err e;
+    return smoothed(p, ti, out, &e) == QT_OK ? QT_OK : 1;
+}
+
+int64_t qt_pipe_tokens(const struct qt_pipe *p, int ti) { return p && ti >= 0 && ti < p->n ? p->tokens[ti] : -1; }
+double qt_pipe_out_err(const struct qt_pipe *p, int ti, double *rtn_err) {
+    if (!p || ti < 0 || ti >= p->n) { if (rtn_err) *rtn_err = NAN; return NAN; }
+    if (rtn_err) *rtn_err = p->rtn_err[ti];
+    return p->out_err[ti];
+}
+int qt_pipe_fallback(const struct qt_pipe *p, int ti) { return p && ti >= 0 && ti < p->n && p->fallback[ti]; }
+int qt_pipe_samples(const struct qt_pipe *p, int *seqlen) {
+    if (seqlen) *seqlen = p ? p->seqlen : 0;
+    return p ? p->nseq : 0;
+}
+
+void qt_pipe_free(struct qt_pipe *p) {
+    if (!p) return;
+    if (p->fd >= 0) close(p->fd);
+    if (p->spill) unlink(p->spill);
+    free(p->spill);
+    for (int i = 0; p->kept && i < p->n; i++) free(p->kept[i]);
+    for (int i = 0; p->colscale && i < p->n; i++) free(p->colscale[i]);
+    free(p->kept);
+    free(p->colscale);
+    free(p->act);
+    free(p->smooth_diff);
+    free(p->rec);
+    free(p->tokens);
+    free(p->out_err);
+    free(p->rtn_err);
+    free(p->fallback);
+    free(p->kind);
+    free(p->ao);
+    free(p->layer_s);
+    free(p);
+}
+
+/* ---- SmoothQuant -------------------------------------------------------- */
+
+/* One smooth layer (a norm) and every Linear that reads its output. */
+struct smap {
+    int smooth;                 /* norm tensor */
+    int n;
+    int *cons;                  /* (n) consumers; the router among them */
+};
+
+static int is_consumer(enum qt_role r, int post) {
+    if (!post) return r == QT_ROLE_ATTN_Q || r == QT_ROLE_ATTN_K || r == QT_ROLE_ATTN_V;
+    return r == QT_ROLE_MLP_GATE || r == QT_ROLE_MLP_UP || r == QT_ROLE_SHARED_GATE || r == QT_ROLE_SHARED_UP ||
+           r == QT_ROLE_EXPERT_GATE || r == QT_ROLE_EXPERT_UP || r == QT_ROLE_ROUTER;
+}
+
+/* Whether a SmoothQuantModifier's `mappings` name this smooth layer (no
+ * mappings: the glm4_moe defaults, both norms of every layer).  Mappings are
+ * [[balance...], smooth] lists or {smooth_layer, balance_layers} maps; only
+ * the smooth layer matters, the consumers come from the graph. */
+static int mapping_wants(const struct qt_yaml *maps, const char *module, qt_err *err) {
+    if (!maps || qt_yaml_is_null(maps)) return 1;
+    for (int i = 0; i < maps->n; i++) {
+        const struct qt_yaml *e = maps->items[i], *sm = NULL;
+        if (e->kind == QT_YAML_SEQ && e->n == 2) sm = e->items[1];
+        else if (e->kind == QT_YAML_MAP) sm = qt_yaml_get(e, "smooth_layer");
+        const char *txt = sm ? qt_yaml_str(sm) : NULL;
+        if (!txt) continue;
+        struct qt_pattern pt;
+        if (qt_pattern_compile(txt, &pt, err) != QT_OK) return -1;
+        int hit = qt_pattern_match(&pt, module, QT_ROLE_NORM, NULL) != QT_MATCH_NONE;
+        qt_pattern_free(&pt);
+        if (hit) return 1;
+    }
+    return 0;
+}
+
+/* Runs rows [0, nb*seqlen) of h through layer l on a copy: out. */
+static int run_copy(struct qt_fwd *f, int l, const float *h, float *out, int nb, int seqlen, int H, qt_err *err) {
+    memcpy(out, h, sizeof(float) * (size_t)((int64_t)nb * seqlen * H));
+    return qt_fwd_layer(f, l, out, nb, seqlen, err);
+}
+
+/* SmoothQuant on layer l: max|x| of every smooth layer's output over the
+ * calibration tokens (one pass), power-of-two factors, then the norm and all
+ * its consumers rescaled; the layer's output on the first batch is compared
+ * before and after (it must not move by more than 1e-3 relative). */
+static int smooth_layer(struct ctx *c, struct qt_fwd *f, const struct qt_yaml *maps, const float *h, float *tmp,
+                        float *ref, int nseq, int seqlen, int bseq, int l, const volatile int *cancel, qt_err *err) {
+    struct qt_pipe *P = c->P;
+    const struct qt_model *m = c->m;
+    int n = m->n_tensors, H = m->cfg.hidden, rc = QT_ERR;
+    struct smap mp[2];
+    memset(mp, 0, sizeof mp);
+    float *amax = malloc(sizeof(float) * (size_t)H), *wmax = malloc(sizeof(float) * (size_t)H);
+    float *s = malloc(sizeof(float) * (size_t)H), *w = NULL;
+    char nm[256];
+    if (!amax || !wmax || !s) { qt_err_set(err, "out of memory"); goto out; }
+    for (int k = 0; k < 2; k++) {
+        snprintf(nm, sizeof nm, "model.layers.%d.%s", l, k ? "post_attention_layernorm" : "input_layernorm");
+        int want = mapping_wants(maps, nm, err);
+        if (want < 0) goto out;
+        mp[k].smooth = -1;
+        if (!want) continue;
+        snprintf(nm + strlen(nm), sizeof nm - strlen(nm), ".weight");
+        mp[k].smooth = qt_model_find_index(m, nm);
+        mp[k].cons = malloc(sizeof(int) * ((size_t)n + 1));
+        if (!mp[k].cons) { qt_err_set(err, "out of memory"); goto out; }
+        for (int i = 0; i < n && mp[k].smooth >= 0; i++) {
+            const struct qt_tensor *t = &m->tensors[i];
+            if (t->layer == l && !t->mtp && t->ndim == 2 && is_consumer(t->role, k)) mp[k].cons[mp[k].n++] = i;
+        }
+        if (mp[k].n == 0) mp[k].smooth = -1;
+    }
+    /* pass: max|x| at the consumers (the shared expert, or the union of
+     * the routed experts, covers every token) */
+    memset(c->want, 0, (size_t)n);
+    for (int k = 0; k < 2; k++)
+        for (int q = 0; mp[k].smooth >= 0 && q < mp[k].n; q++)
+            if (m->tensors[mp[k].cons[q]].role != QT_ROLE_ROUTER) c->want[c->rep[mp[k].cons[q]]] = 1;
+    c->observing = 1;
+    c->amax_mode = 1;
+    c->count = 0;
+    for (int s0 = 0; s0 < nseq; s0 += bseq) {
+        if (cancel && *cancel) { qt_err_set(err, "cancelled"); goto out; }
+        int nb = nseq - s0 < bseq ? nseq - s0 : bseq;
+        c->last_x = NULL;
+        c->last_rep = -1;
+        if (run_copy(f, l, h + (int64_t)s0 * seqlen * H, tmp, nb, seqlen, H, err) != QT_OK) goto out;
+        if (c->fail) { qt_err_set(err, "out of memory"); goto out; }
+    }
+    c->amax_mode = 0;
+    memset(c->want, 0, (size_t)n);
+    int nb0 = nseq < bseq ? nseq : bseq;
+    int64_t nr = (int64_t)nb0 * seqlen * H;
+    if (run_copy(f, l, h, ref, nb0, seqlen, H, err) != QT_OK) goto out;
+    for (int k = 0; k < 2; k++) {
+        if (mp[k].smooth < 0) continue;
+        for (int j = 0; j < H; j++) amax[j] = wmax[j] = 0;
+        for (int q = 0; q < mp[k].n; q++) {
+            int ti = mp[k].cons[q];
+            const struct qt_tensor *t = &m->tensors[ti];
+            if (t->role == QT_ROLE_ROUTER) continue;   /* compensated, not a quantized consumer */
+            const float *a = c->amax[c->rep[ti]];
+            for (int j = 0; a && j < H; j++) amax[j] = fmaxf(amax[j], a[j]);
+            int64_t R = qt_tensor_rows(t);
+            free(w);
+            w = read_weight(P, ti, err);
+            if (!w) goto out;
+            for (int64_t r = 0; r < R; r++)
+                for (int j = 0; j < H; j++) wmax[j] = fmaxf(wmax[j], fabsf(w[r * H + j]));
+        }
+        qt_sq_scales(amax, wmax, H, P->alpha, s);
+        /* the norm: w / s; every consumer: W[:, j] * s_j (the router too) */
+        int sn = mp[k].smooth;
+        float *nw = malloc(sizeof(float) * (size_t)H);
+        if (!nw) { qt_err_set(err, "out of memory"); goto out; }
+        if (smoothed(P, sn, nw, err) == 1 && qt_tensor_read_f32(m, &m->tensors[sn], 0, qt_tensor_rows(&m->tensors[sn]), nw, err) != QT_OK) {
+            free(nw);
+            goto out;
+        }
+        for (int j = 0; j < H; j++) nw[j] /= s[j];
+        free(P->kept[sn]);
+        P->kept[sn] = nw;
+        for (int q = 0; q < mp[k].n; q++) {
+            int ti = mp[k].cons[q];
+            const struct qt_tensor *t = &m->tensors[ti];
+            if (t->role == QT_ROLE_ROUTER) {
+                int64_t R = qt_tensor_rows(t);
+                free(w);
+                w = read_weight(P, ti, err);
+                if (!w) goto out;
+                for (int64_t r = 0; r < R; r++)
+                    for (int j = 0; j < H; j++) w[r * H + j] *= s[j];
+                free(P->kept[ti]);
+                P->kept[ti] = w;
+                w = NULL;
+                continue;
+            }
+            if (!P->colscale[ti]) {
+                P->colscale[ti] = malloc(sizeof(float) * (size_t)H);
+                if (!P->colscale[ti]) { qt_err_set(err, "out of memory"); goto out; }
+                for (int j = 0; j < H; j++) P->colscale[ti][j] = 1;
+            }
+            for (int j = 0; j < H; j++) P->colscale[ti][j] *= s[j];
+        }
+    }
+    /* the function-preservation check */
+    if (run_copy(f, l, h, tmp, nb0, seqlen, H, err) != QT_OK) goto out;
+    double dmax = 0, ymax = 0;
+    for (int64_t i = 0; i < nr; i++) {
+        dmax = fmax(dmax, fabs((double)tmp[i] - ref[i]));
+        ymax = fmax(ymax, fabs((double)ref[i]));
+    }
+    P->smooth_diff[l] = ymax > 0 ? dmax / ymax : 0;
+    if (!(P->smooth_diff[l] < 1e-3)) {
+        qt_err_set(err, "layer %d: smoothing changed the layer's output by %.3g (relative, limit 1e-3)", l,
+                   P->smooth_diff[l]);
+        goto out;
+    }
+    rc = QT_OK;
+out:
+    c->observing = 0;
+    c->amax_mode = 0;
+    for (int i = 0; i < n; i++) { free(c->amax[i]); c->amax[i] = NULL; }
+    for (int k = 0; k < 2; k++) free(mp[k].cons);
+    free(amax);
+    free(wmax);
+    free(s);
+    free(w);
+    return rc;
+}
+
+/* ---- the run ---------------------------------------------------------- */
+
+/* Quantizes tensor ti of the current layer; c->cur[ti] gets its dequantized
+ * weight for the propagation pass. */
+static int quantize_one(struct ctx *c, const struct qt_recipe *r, const struct qt_resolution *res, int ti,
+                        const double *hfb, int64_t fb_n, qt_err *err) {
+    const struct qt_model *m = c->m;
+    struct qt_pipe *P = c->P;
+    const struct qt_tensor *t = &m->tensors[ti];
+    const struct qt_resolved *rv = &res->t[ti];
+    int64_t R = qt_tensor_rows(t), C = qt_tensor_cols(t);
+    enum qt_dtype wd = work_dtype(m, t);
+    float *w = read_weight(P, ti, err);
+    if (!w) return QT_ERR;
+    float *deq = malloc(sizeof(float) * (size_t)(R * C));
+    int32_t *gi = malloc(sizeof(int32_t) * (size_t)C);
+    struct qt_qtensor q;
+    memset(&q, 0, sizeof q);
+    int rc = QT_ERR, has_g = 0;
+    if (!deq || !gi) { qt_err_set(err, "%s: out of memory", t->name); goto out; }
+    if (P->kind[ti] == TK_GPTQ) {
+        struct qt_gptq_args a;
+        if (gptq_args(r, rv, &a, err) != QT_OK) goto out;
+        P->ao[ti] = (uint8_t)(1 + a.actorder);
+        const struct hess *H = &c->H[c->rep[ti]];
+        const double *h = H->h;
+        int64_t nt = H->n;
+        if (t->expert >= 0 && nt < C && hfb) {   /* the low-token rule (pipeline.h) */
+            h = hfb;
+            P->fallback[ti] = 1;
+            nt = fb_n;
+        }
+        if (!h || nt == 0) {
+            /* never observed (no routed expert saw a token): RTN is all there is */
+            P->fallback[ti] = 1;
+            if (qt_quant_tensor(w, R, C, rv->s, wd, 0, &q, deq, err) != QT_OK) goto out;
+        } else {
+            struct qt_gptq_stats st;
+            if (qt_gptq_quantize(w, R, C, h, rv->s, wd, &a, NULL, &q, gi, deq, &st, err) != QT_OK) goto out;
+            has_g = a.actorder == QT_ACTORDER_GROUP && rv->s->strategy == QT_STRAT_GROUP;
+            P->out_err[ti] = st.out_err;
+            P->rtn_err[ti] = st.rtn_err;
+        }
+    } else {
+        if (qt_quant_tensor(w, R, C, rv->s, wd, 0, &q, deq, err) != QT_OK) goto out;
+        const double *h = c->H[c->rep[ti]].h;
+        if (h) P->rtn_err[ti] = P->out_err[ti] = qt_gptq_out_err(w, deq, R, C, h);
+    }
+    if (spill(P, ti, &q, has_g ? gi : NULL, err) != QT_OK) goto out;
+    c->cur[ti] = deq;
+    deq = NULL;
+    rc = QT_OK;
+out:
+    if (rc != QT_OK) qt_err_prefix(err, "%s", t->name);
+    qt_qtensor_free(&q);
+    free(w);
+    free(deq);
+    free(gi);
+    return rc;
+}
+
+int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struct qt_resolution *res,
+                const struct qt_pipe_params *pp, struct qt_pipe **out, qt_err *err) {
+    *out = NULL;
+    if (qt_pipe_check(m, pp, err) != QT_OK) return QT_ERR;
+    for (int i = 0; i < r->n_mods; i++) {
+        const struct qt_modifier *md = &r->mods[i];
+        if (md->algo != QT_ALGO_RTN && md->algo != QT_ALGO_GPTQ && md->algo != QT_ALGO_SMOOTHQUANT)
+            return qt_err_set(err, "%s: %s is not implemented yet", md->type, qt_algo_name(md->algo));
+    }
+    int seqlen = pp->seqlen > 0 ? pp->seqlen : QT_PIPE_SEQLEN;
+    int want_seq = pp->samples > 0 ? pp->samples : QT_PIPE_SAMPLES;
+    int n = m->n_tensors, H = m->cfg.hidden;
+    double t0 = qt_now();
+    struct qt_pipe *P = calloc(1, sizeof *P);
+    struct ctx c;
+    memset(&c, 0, sizeof c);
+    struct qt_fwd *f = NULL;
+    struct qt_tok *tok = NULL;
+    char *text = NULL;
+    int32_t *ids = NULL;
+    float *h = NULL, *tmp = NULL, *ref = NULL;
+    int rc = QT_ERR;
+    if (!P) return qt_err_set(err, "out of memory");
+    P->m = m;
+    P->n = n;
+    P->fd = -1;
+    P->rec = calloc((size_t)n + 1, sizeof *P->rec);
+    P->kept = calloc((size_t)n + 1, sizeof *P->kept);
+    P->tokens = malloc(sizeof(int64_t) * ((size_t)n + 1));
+    P->out_err = malloc(sizeof(double) * ((size_t)n + 1));
+    P->rtn_err = malloc(sizeof(double) * ((size_t)n + 1));
+    P->fallback = calloc((size_t)n + 1, 1);
+    P->kind = calloc((size_t)n + 1, 1);
+    P->colscale = calloc((size_t)n + 1, sizeof *P->colscale);
+    P->act = calloc((size_t)n + 1, 1);
+    c.amax = calloc((size_t)n + 1, sizeof *c.amax);
+    P->alpha = -1;
+    P->ao = calloc((size_t)n + 1, 1);
+    c.m = m;
+    c.P = P;
+    c.rep = malloc(sizeof(int) * ((size_t)n + 1));
+    c.H = calloc((size_t)n + 1, sizeof *c.H);
+    c.want = calloc((size_t)n + 1, 1);
+    c.cur = calloc((size_t)n + 1, sizeof *c.cur);
+    c.last_rep = -1;
+    if (!P->rec || !P->kept || !P->tokens || !P->out_err || !P->rtn_err || !P->fallback || !P->kind || !P->ao || !P->colscale || !P->act || !c.amax || !c.rep ||
+        !c.H || !c.want || !c.cur) {
+        qt_err_set(err, "out of memory");
+        goto out;
+    }
+    const struct qt_yaml *sq_maps = NULL;
+    for (int i = 0; i < r->n_mods; i++)
+        if (r->mods[i].algo == QT_ALGO_SMOOTHQUANT) {
+            P->alpha = r->mods[i].smoothing;
+            sq_maps = r->mods[i].args ? qt_yaml_get(r->mods[i].args, "mappings") : NULL;
+            if (!(P->alpha >= 0 && P->alpha <= 1)) {
+                qt_err_set(err, "SmoothQuantModifier: smoothing_strength %g is outside [0, 1]", P->alpha);
+                goto out;
+            }
+        }
+    for (int i = 0; i < n; i++) {
+        P->tokens[i] = -1;
+        P->out_err[i] = P->rtn_err[i] = NAN;
+        c.rep[i] = shared_input_rep(m, i);
+        const struct qt_resolved *rv = &res->t[i];
+        const struct qt_tensor *t = &m->tensors[i];
+        if (!rv->quantized || !rv->s || t->layer < 0 || t->mtp) continue;
+        P->kind[i] = rv->algo == QT_ALGO_GPTQ ? TK_GPTQ : TK_RTN;
+        P->act[i] = rv->s->act == QT_ACT_INT8_TOK ? QT_FWD_ACT_INT8_TOK
+                  : rv->s->act == QT_ACT_FP8_TOK ? QT_FWD_ACT_FP8_TOK : QT_FWD_ACT_NONE;
+        if (P->kind[i] == TK_GPTQ) {
+            struct qt_gptq_args a;
+            if (gptq_args(r, rv, &a, err) != QT_OK) goto out;
+            if (rv->s->kind != QT_SCHEME_INT && rv->s->kind != QT_SCHEME_FP8) {
+                qt_err_set(err, "%s: GPTQ runs int and fp8 weights only (scheme %s)", t->name, rv->scheme);
+                goto out;
+            }
+            if (!P->gptq_desc[0])
+                snprintf(P->gptq_desc, sizeof P->gptq_desc, "block_size %d, dampening_frac %g, actorder %s",
+                         a.block_size, a.dampening_frac,
+                         a.actorder == QT_ACTORDER_GROUP ? "group" : a.actorder == QT_ACTORDER_STATIC ? "static" : "null");
+        }
+    }
+    /* calibration tokens */
+    size_t len;
+    text = qt_read_file(pp->calib_path, &len, err);
+    if (!text) goto out;
+    char tp[4200];
+    snprintf(tp, sizeof tp, "%s/tokenizer.json", m->path);
+    size_t nids = 0;
+    if (qt_tok_load(tp, &tok, err) != QT_OK) goto out;
+    if (qt_tok_encode(tok, text, len, &ids, &nids, err) != QT_OK) { qt_err_prefix(err, "%s", pp->calib_path); goto out; }
+    P->text_tokens = (int64_t)nids;
+    int nseq = (int)(nids / (size_t)seqlen);
+    if (nseq < 1) {
+        qt_err_set(err, "%s: %zu tokens, fewer than one sample of %d (--calib-len)", pp->calib_path, nids, seqlen);
+        goto out;
+    }
+    if (nseq > want_seq) nseq = want_seq;
+    P->nseq = nseq;
+    P->seqlen = seqlen;
+    /* the spill file, unlinked at free */
+    {
+        const char *dir = pp->spill_dir ? pp->spill_dir : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+        size_t pl = strlen(dir) + 40;
+        P->spill = malloc(pl);
+        if (!P->spill) { qt_err_set(err, "out of memory"); goto out; }
+        snprintf(P->spill, pl, "%s/qtune-calib-XXXXXX", dir);
+        P->fd = mkstemp(P->spill);
+        if (P->fd < 0) {
+            qt_err_set(err, "%s: cannot create: %s", P->spill, strerror(errno));
+            free(P->spill);
+            P->spill = NULL;
+            goto out;
+        }
+    }
+    struct qt_fwd_hooks hk = {.ctx = &c, .weight = hook_weight, .act = hook_act, .observe = hook_observe};
+    if (qt_fwd_init(m, &hk, &f, err) != QT_OK) goto out;
+    int L = qt_fwd_n_layers(f);
+    P->n_layers = L;
+    P->layer_s = calloc((size_t)L + 1, sizeof(double));
+    P->smooth_diff = malloc(sizeof(double) * ((size_t)L + 1));
+    for (int l = 0; P->smooth_diff && l < L; l++) P->smooth_diff[l] = NAN;
+    int64_t npos = (int64_t)nseq * seqlen;
+    int bseq = (int)(8192 / seqlen) > 0 ? (int)(8192 / seqlen) : 1;   /* sequences per forward batch */
+    h = malloc(sizeof(float) * (size_t)(npos * H));                   /* (npos, H) hidden states */
+    tmp = malloc(sizeof(float) * (size_t)((int64_t)bseq * seqlen * H)); /* (bseq*seqlen, H) */
+    ref = P->alpha >= 0 ? malloc(sizeof(float) * (size_t)((int64_t)bseq * seqlen * H)) : NULL;
+    if (!P->layer_s || !P->smooth_diff || !h || !tmp || (P->alpha >= 0 && !ref)) { qt_err_set(err, "out of memory (%lld calibration tokens)", (long long)npos); goto out; }
+    if (qt_fwd_embed(f, ids, npos, h, err) != QT_OK) goto out;
+    for (int l = 0; l < L; l++) {
+        double tl = qt_now();
+        if (P->alpha >= 0 &&
+            smooth_layer(&c, f, sq_maps, h, tmp, ref, nseq, seqlen, bseq, l, pp->cancel, err) != QT_OK)
+            goto out;
+        /* this layer's tensors, and Hessian slots split into passes within the budget */
+        int any = 0;
+        for (int i = 0; i < n; i++)
+            if (m->tensors[i].layer == l && P->kind[i]) any = 1;
+        if (any) {
+            int *todo = malloc(sizeof(int) * ((size_t)n + 1));
+            int nt = 0;
+            if (!todo) { qt_err_set(err, "out of memory"); goto out; }
+            for (int i = 0; i < n; i++)
+                if (m->tensors[i].layer == l && P->kind[i]) todo[nt++] = i;
+            int k0 = 0;
+            while (k0 < nt) {
+                /* pick reps until the budget is reached */
+                uint64_t bytes = 0;
+                int k1 = k0;
+                memset(c.want, 0, (size_t)n);
+                while (k1 < nt) {
+                    int rp = c.rep[todo[k1]];
+                    uint64_t cb = 8ull * (uint64_t)qt_tensor_cols(&m->tensors[todo[k1]]) *
+                                  (uint64_t)qt_tensor_cols(&m->tensors[todo[k1]]);
+                    if (!c.want[rp]) {
+                        if (k1 > k0 && bytes + cb > QT_PIPE_HESS_BUDGET) break;
+                        bytes += cb;
+                        c.want[rp] = 1;
+                    }
+                    k1++;
+                }
+                /* keep whole fused sets together: extend over members of wanted reps */
+                while (k1 < nt && c.want[c.rep[todo[k1]]]) k1++;
+                /* observe */
+                c.observing = 1;
+                c.count = k0 == 0;   /* token counts from the first pass only */
+                for (int s0 = 0; s0 < nseq; s0 += bseq) {
+                    if (pp->cancel && *pp->cancel) { free(todo); qt_err_set(err, "cancelled"); goto out; }
+                    int nb = nseq - s0 < bseq ? nseq - s0 : bseq;
+                    int64_t rows = (int64_t)nb * seqlen;
+                    memcpy(tmp, h + (int64_t)s0 * seqlen * H, sizeof(float) * (size_t)(rows * H));
+                    c.last_x = NULL;
+                    c.last_rep = -1;
+                    if (qt_fwd_layer(f, l, tmp, nb, seqlen, err) != QT_OK) { free(todo); goto out; }
+                    if (c.fail) { free(todo); qt_err_set(err, "out of memory (Hessians of layer %d)", l); goto out; }
+                }
+                c.observing = 0;
+                for (int i = 0; i < n; i++) {   /* the upper triangles were accumulated: mirror them */
+                    struct hess *hs = &c.H[i];
+                    if (!c.want[i] || !hs->h) continue;
+                    for (int64_t a = 0; a < hs->cols; a++)
+                        for (int64_t b = a + 1; b < hs->cols; b++) hs->h[b * hs->cols + a] = hs->h[a * hs->cols + b];
+                }
+                /* pooled Hessians of the routed experts, per projection, for the low-token rule */
+                double *pool[3] = {NULL, NULL, NULL};
+                int64_t pool_n[3] = {0, 0, 0};
+                for (int k = k0; k < k1; k++) {
+                    const struct qt_tensor *t = &m->tensors[todo[k]];
+                    if (t->expert < 0 || c.rep[todo[k]] != todo[k]) continue;
+                    int pi = t->role == QT_ROLE_EXPERT_DOWN ? 1 : 0;
+                    const struct hess *hs = &c.H[todo[k]];
+                    if (!hs->h) continue;
+                    if (!pool[pi]) pool[pi] = calloc((size_t)(hs->cols * hs->cols), sizeof(double));
+                    if (!pool[pi]) continue;
+                    for (int64_t j = 0; j < hs->cols * hs->cols; j++) pool[pi][j] += hs->h[j];
+                    pool_n[pi] += hs->n;
+                }
+                int qrc = QT_OK;
+                for (int k = k0; k < k1 && qrc == QT_OK; k++) {
+                    int ti = todo[k];
+                    const struct qt_tensor *t = &m->tensors[ti];
+                    int pi = t->role == QT_ROLE_EXPERT_DOWN ? 1 : 0;
+                    if (pp->cancel && *pp->cancel) qrc = qt_err_set(err, "cancelled");
+                    else qrc = quantize_one(&c, r, res, ti, t->expert >= 0 ? pool[pi] : NULL, pool_n[pi], err);
+                }
+                for (int pi = 0; pi < 3; pi++) free(pool[pi]);
+                for (int i = 0; i < n; i++)
+                    if (c.want[i]) { free(c.H[i].h); c.H[i].h = NULL; c.H[i].n = 0; }
+                if (qrc != QT_OK) { free(todo); goto out; }
+                k0 = k1;
+            }
+            free(todo);
+        }
+        /* propagate with the quantized weights (the last layer's outputs feed nothing) */
+        for (int s0 = 0; s0 < nseq && l + 1 < L; s0 += bseq) {
+            if (pp->cancel && *pp->cancel) { qt_err_set(err, "cancelled"); goto out; }
+            int nb = nseq - s0 < bseq ? nseq - s0 : bseq;
+            if (qt_fwd_layer(f, l, h + (int64_t)s0 * seqlen * H, nb, seqlen, err) != QT_OK) goto out;
+        }
+        for (int i = 0; i < n; i++)
+            if (c.cur[i]) { free(c.cur[i]); c.cur[i] = NULL; }
+        P->layer_s[l] = qt_now() - tl;
+        if (pp->progress) pp->progress(pp->progress_ud, l + 1, L, qt_now() - t0);
+    }
+    /* GPTQ modules outside the decoder layers (the MTP layer, which the
+     * sequential pipeline does not run, and lm_head when targeted) are
+     * rounded to nearest; under actorder group they still get a g_idx (the
+     * identity grouping), as every module of such a config group must */
+    for (int i = 0; i < n; i++) {
+        const struct qt_resolved *rv = &res->t[i];
+        if (!rv->quantized || !rv->s || rv->algo != QT_ALGO_GPTQ || P->rec[i].has) continue;
+        struct qt_gptq_args a;
+        if (gptq_args(r, rv, &a, err) != QT_OK) goto out;
+        P->ao[i] = (uint8_t)(1 + a.actorder);
+        if (a.actorder != QT_ACTORDER_GROUP || rv->s->strategy != QT_STRAT_GROUP) continue;
+        const struct qt_tensor *t = &m->tensors[i];
+        int64_t R = qt_tensor_rows(t), C = qt_tensor_cols(t);
+        float *w = read_weight(P, i, err);
+        int32_t *gi = malloc(sizeof(int32_t) * (size_t)C + 1);
+        struct qt_qtensor q;
+        memset(&q, 0, sizeof q);
+        int qrc = w && gi ? qt_quant_tensor(w, R, C, rv->s, work_dtype(m, t), 0, &q, NULL, err) : QT_ERR;
+        if (!gi && w) qt_err_set(err, "out of memory");
+        for (int64_t j = 0; gi && j < C; j++) gi[j] = (int32_t)(j / rv->s->group);
+        if (qrc == QT_OK) qrc = spill(P, i, &q, gi, err);
+        qt_qtensor_free(&q);
+        free(w);
+        free(gi);
+        if (qrc != QT_OK) { qt_err_prefix(err, "%s", t->name); goto out; }
+    }
+    rc = QT_OK;
+out:
+    qt_fwd_free(f);
+    qt_tok_free(tok);
+    free(text);
+    free(ids);
+    free(h);
+    free(tmp);
+    free(ref);
+    for (int i = 0; c.amax && i < n; i++) free(c.amax[i]);
+    free(c.amax);
+    for (int i = 0; c.H && i < n; i++) free(c.H[i].h);
+    for (int i = 0; c.cur && i < n; i++) free(c.cur[i]);
+    free(c.H);
+    free(c.cur);
+    free(c.rep);
+    free(c.want);
+    free(c.tmp);
+    if (rc == QT_OK) *out = P;
+    else qt_pipe_free(P);
+    return rc;
+}
+
+/* ---- report ----------------------------------------------------------- */
+
+struct cJSON *qt_pipe_report(const struct qt_pipe *p) {
+    cJSON *o = cJSON_CreateObject();
+    if (!o || !p) return o;
+    const struct qt_model *m = p->m;
+    cJSON_AddNumberToObject(o, "samples", p->nseq);
+    cJSON_AddNumberToObject(o, "sample_len", p->seqlen);
+    cJSON_AddNumberToObject(o, "text_tokens", (double)p->text_tokens);
+    cJSON_AddStringToObject(o, "pipeline", "sequential");
+    if (p->gptq_desc[0]) cJSON_AddStringToObject(o, "gptq", p->gptq_desc);
+    cJSON_AddStringToObject(o, "low_token_rule",
+                            "a routed expert observed on fewer tokens than its input width is quantized by GPTQ "
+                            "with the pooled Hessian of all tokens routed to the layer's experts (same projection); "
+                            "one that saw no token at all, by round-to-nearest");
+    if (p->alpha >= 0) {
+        cJSON *sq = cJSON_AddObjectToObject(o, "smoothquant");
+        cJSON_AddNumberToObject(sq, "smoothing_strength", p->alpha);
+        cJSON_AddStringToObject(sq, "compensated", "every consumer of each smoothed norm, the router included; "
+                                                   "factors rounded to powers of two");
+        cJSON *d = cJSON_AddArrayToObject(sq, "max_rel_output_change");
+        for (int l = 0; l < p->n_layers; l++)
+            cJSON_AddItemToArray(d, isnan(p->smooth_diff[l]) ? cJSON_CreateNull() : cJSON_CreateNumber(p->smooth_diff[l]));
+    }
+    cJSON *ls = cJSON_AddArrayToObject(o, "layer_seconds");
+    for (int l = 0; l < p->n_layers; l++) cJSON_AddItemToArray(ls, cJSON_CreateNumber(p->layer_s[l]));
+    cJSON *mods = cJSON_AddArrayToObject(o, "modules");
+    cJSON *fb = cJSON_AddArrayToObject(o, "low_token_experts");
+    cJSON *ex = cJSON_AddObjectToObject(o, "expert_tokens");
+    char mod[512];
+    for (int i = 0; i < p->n; i++) {
+        const struct qt_tensor *t = &m->tensors[i];
+        if (!p->kind[i]) continue;
+        qt_tensor_module(t, mod, sizeof mod);
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "module", mod);
+        cJSON_AddStringToObject(e, "algorithm", p->kind[i] == TK_GPTQ && !(p->fallback[i] && p->tokens[i] <= 0) ? "GPTQ" : "RTN");
+        cJSON_AddNumberToObject(e, "tokens", (double)(p->tokens[i] < 0 ? 0 : p->tokens[i]));
+        if (!isnan(p->out_err[i])) cJSON_AddNumberToObject(e, "out_err", p->out_err[i]);
+        if (!isnan(p->rtn_err[i])) cJSON_AddNumberToObject(e, "rtn_out_err", p->rtn_err[i]);
+        if (p->fallback[i]) cJSON_AddTrueToObject(e, "low_token_fallback");
+        if (p->rec[i].gidx) cJSON_AddTrueToObject(e, "g_idx");
+        cJSON_AddItemToArray(mods, e);
+        if (p->fallback[i]) {
+            cJSON *f = cJSON_CreateObject();
+            cJSON_AddStringToObject(f, "module", mod);
+            cJSON_AddNumberToObject(f, "tokens", (double)(p->tokens[i] < 0 ? 0 : p->tokens[i]));
+            cJSON_AddItemToArray(fb, f);
+        }
+        if (t->expert >= 0 && t->role == QT_ROLE_EXPERT_GATE) {
+            char key[64];
+            snprintf(key, sizeof key, "%d.%d", t->layer, t->expert);
+            cJSON_AddNumberToObject(ex, key, (double)(p->tokens[i] < 0 ? 0 : p->tokens[i]));
+        }
+    }
+    return o;
+}
