@@ -2,7 +2,6 @@
 #include "algo/pipeline.h"
 
 #include <cJSON.h>
-#include <cblas.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -146,6 +145,7 @@ struct hess {
 
 struct ctx {
     const struct qt_model *m;
+    struct qt_backend *be;      /* the forward's: computes the Hessians */
     struct qt_pipe *P;
     int *rep;                   /* (n) tensor whose Hessian slot ti uses */
     struct hess *H;             /* (n) by rep */
@@ -177,20 +177,6 @@ static int hook_weight(void *vc, int ti, float *out, qt_err *err) {
 static enum qt_fwd_act hook_act(void *vc, int ti) {
     struct ctx *c = vc;
     return c->observing ? QT_FWD_ACT_NONE : (enum qt_fwd_act)c->P->act[ti];
-}
-
-struct syrk_arg { const float *x; int64_t n, cols; float *out; };
-
-/* Rows [i0, i1) of the upper triangle of xᵀx: out[i][j] for j >= i0 (the
- * diagonal block with syrk, the rest with one gemm; half of a full gemm). */
-static void xtx_rows(void *p, int64_t i0, int64_t i1) {
-    struct syrk_arg *A = p;
-    int64_t C = A->cols, nb = i1 - i0;
-    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)nb, (int)A->n, 1.0f, A->x + i0, (int)C, 0.0f,
-                A->out + i0 * C + i0, (int)C);
-    if (i1 < C)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nb, (int)(C - i1), (int)A->n, 1.0f, A->x + i0,
-                    (int)C, A->x + i1, (int)C, 0.0f, A->out + i0 * C + i1, (int)C);
 }
 
 static void hook_observe(void *vc, int ti, const float *x, int64_t n, int64_t cols) {
@@ -230,9 +216,7 @@ static void hook_observe(void *vc, int ti, const float *x, int64_t n, int64_t co
         if (!c->tmp) { c->fail = 1; return; }
     }
     /* float32 products of one batch (≤ 8192 rows), summed in double */
-    struct syrk_arg A = {x, n, cols, c->tmp};
-    if (cols * cols * n < (1 << 24)) xtx_rows(&A, 0, cols);
-    else qt_parallel_for(cols, xtx_rows, &A);
+    if (qt_be_gram_upper(c->be, x, n, cols, c->tmp, NULL) != QT_OK) { c->fail = 1; return; }
     for (int64_t i = 0; i < cols; i++) {
         const float *t = c->tmp + i * cols;
         double *hr = H->h + i * cols;
@@ -767,6 +751,7 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
     }
     struct qt_fwd_hooks hk = {.ctx = &c, .weight = hook_weight, .act = hook_act, .observe = hook_observe};
     if (qt_fwd_init(m, &hk, &f, err) != QT_OK) goto out;
+    c.be = qt_fwd_backend_of(f);
     int L = qt_fwd_n_layers(f);
     P->n_layers = L;
     P->layer_s = calloc((size_t)L + 1, sizeof(double));

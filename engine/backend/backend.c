@@ -63,8 +63,9 @@ static int check_table(struct qt_backend *be, qt_err *err) {
     for (size_t k = 0; k < sizeof req / sizeof req[0]; k++)
         if (!req[k]) return qt_err_set(err, "backend %s: its table lacks buffer entry %zu", t->name, k);
     const void *kern[] = {
-        (const void *)t->minmax, (const void *)t->quant_stats, (const void *)t->quantize,
-        (const void *)t->dequantize, (const void *)t->gemm_nt, (const void *)t->gram, (const void *)t->rmsnorm,
+        (const void *)t->to_f32, (const void *)t->minmax, (const void *)t->quant_stats, (const void *)t->quantize,
+        (const void *)t->dequantize, (const void *)t->gemm_nt, (const void *)t->gram, (const void *)t->gram_upper,
+        (const void *)t->dgemm, (const void *)t->chol_inv_upper, (const void *)t->rmsnorm,
         (const void *)t->qk_norm_rope, (const void *)t->attention, (const void *)t->route,
         (const void *)t->gather_rows, (const void *)t->scatter_add_rows, (const void *)t->silu_mul,
         (const void *)t->add, (const void *)t->act_quant,
@@ -128,6 +129,10 @@ void qt_backend_info_of(struct qt_backend *be, struct qt_backend_info *out) {
         return b_->i->entry(b_, __VA_ARGS__);                                                  \
     } while (0)
 
+int qt_be_to_f32(struct qt_backend *be, const void *x, enum qt_dtype xdt, int64_t n, float *out, qt_err *err) {
+    DISPATCH(to_f32, x, xdt, n, out, err);
+}
+
 int qt_be_minmax(struct qt_backend *be, const void *x, enum qt_dtype xdt, int64_t n, float *mn, float *mx,
                  qt_err *err) {
     DISPATCH(minmax, x, xdt, n, mn, mx, err);
@@ -155,6 +160,19 @@ int qt_be_gemm_nt(struct qt_backend *be, const float *x, const float *w, float *
 
 int qt_be_gram(struct qt_backend *be, const float *x, int64_t n, int64_t in, float beta, float *c, qt_err *err) {
     DISPATCH(gram, x, n, in, beta, c, err);
+}
+
+int qt_be_gram_upper(struct qt_backend *be, const float *x, int64_t n, int64_t in, float *c, qt_err *err) {
+    DISPATCH(gram_upper, x, n, in, c, err);
+}
+
+int qt_be_dgemm(struct qt_backend *be, int64_t m, int64_t n, int64_t k, double alpha, const double *a, int64_t lda,
+                const double *b, int64_t ldb, double beta, double *c, int64_t ldc, qt_err *err) {
+    DISPATCH(dgemm, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, err);
+}
+
+int qt_be_chol_inv_upper(struct qt_backend *be, double *a, int64_t n, qt_err *err) {
+    DISPATCH(chol_inv_upper, a, n, err);
 }
 
 int qt_be_rmsnorm(struct qt_backend *be, const float *x, float *y, const float *w, int64_t n, int64_t dim,

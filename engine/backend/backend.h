@@ -154,6 +154,8 @@ struct qt_backend_i {
     int (*sync)(struct qt_backend *be, qt_err *err);
 
     /* ---- element kernels (quant.h states the arithmetic) ---- */
+    /* out (n) float32 = x (n) of dtype xdt (BF16, F16 or F32), exactly. */
+    int (*to_f32)(struct qt_backend *be, const void *x, enum qt_dtype xdt, int64_t n, float *out, qt_err *err);
     /* Minimum and maximum of x (n), dtype xdt (F32 or BF16). */
     int (*minmax)(struct qt_backend *be, const void *x, enum qt_dtype xdt, int64_t n, float *mn, float *mx,
                   qt_err *err);
@@ -192,6 +194,20 @@ struct qt_backend_i {
     /* c (in, in) = beta c + x^T x, x (n, in): the Gram matrix calibration
      * accumulates (GPTQ's Hessian). */
     int (*gram)(struct qt_backend *be, const float *x, int64_t n, int64_t in, float beta, float *c, qt_err *err);
+
+    /* Upper triangle (j >= i) of c (in, in) = x^T x, x (n, in); the strictly
+     * lower triangle is not written (calibrated algorithms' Hessians: half
+     * the work of gram). */
+    int (*gram_upper)(struct qt_backend *be, const float *x, int64_t n, int64_t in, float *c, qt_err *err);
+    /* Double precision, row-major, no transposes: c (m, n) = alpha a (m, k)
+     * b (k, n) + beta c, leading dimensions lda, ldb, ldc (GPTQ's updates). */
+    int (*dgemm)(struct qt_backend *be, int64_t m, int64_t n, int64_t k, double alpha, const double *a, int64_t lda,
+                 const double *b, int64_t ldb, double beta, double *c, int64_t ldc, qt_err *err);
+    /* a (n, n) symmetric positive definite, row-major -> a = U (n, n) upper
+     * triangular with a^-1 = U^T U, strictly lower triangle zeroed (GPTQ's
+     * Cholesky of the inverse Hessian).  QT_ERR saying which step failed
+     * when a is not positive definite. */
+    int (*chol_inv_upper)(struct qt_backend *be, double *a, int64_t n, qt_err *err);
 
     /* ---- forward building blocks (float32) ---- */
     /* y (n, dim) = w (dim) * (x / sqrt(mean(x^2) + eps)), row by row (y may be x). */
@@ -284,6 +300,7 @@ void qt_backend_info_of(struct qt_backend *be, struct qt_backend_info *out);
 /* ---- dispatchers ----------------------------------------------------------- */
 /* Each calls be's entry, or the CPU reference's when be leaves it NULL; the
  * arguments are those of the entry of the same name. */
+int qt_be_to_f32(struct qt_backend *be, const void *x, enum qt_dtype xdt, int64_t n, float *out, qt_err *err);
 int qt_be_minmax(struct qt_backend *be, const void *x, enum qt_dtype xdt, int64_t n, float *mn, float *mx,
                  qt_err *err);
 int qt_be_quant_stats(struct qt_backend *be, const struct qt_qctx *c, const void *x, enum qt_dtype xdt,
@@ -295,6 +312,10 @@ int qt_be_dequantize(struct qt_backend *be, const struct qt_qtensor *q, int64_t 
 int qt_be_gemm_nt(struct qt_backend *be, const float *x, const float *w, float *y, int64_t n, int64_t out,
                   int64_t in, qt_err *err);
 int qt_be_gram(struct qt_backend *be, const float *x, int64_t n, int64_t in, float beta, float *c, qt_err *err);
+int qt_be_gram_upper(struct qt_backend *be, const float *x, int64_t n, int64_t in, float *c, qt_err *err);
+int qt_be_dgemm(struct qt_backend *be, int64_t m, int64_t n, int64_t k, double alpha, const double *a, int64_t lda,
+                const double *b, int64_t ldb, double beta, double *c, int64_t ldc, qt_err *err);
+int qt_be_chol_inv_upper(struct qt_backend *be, double *a, int64_t n, qt_err *err);
 int qt_be_rmsnorm(struct qt_backend *be, const float *x, float *y, const float *w, int64_t n, int64_t dim,
                   float eps, qt_err *err);
 int qt_be_qk_norm_rope(struct qt_backend *be, float *x, const float *nw, int64_t ntok, int nh, int hd, int rot,

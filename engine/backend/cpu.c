@@ -19,6 +19,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define QT_HAVE_X86 1
+#endif
+
 /* ---- device -------------------------------------------------------------- */
 
 static int cpu_info(struct qt_backend *be, struct qt_backend_info *out, qt_err *err) {
@@ -72,6 +77,39 @@ static int cpu_sync(struct qt_backend *be, qt_err *err) {
 }
 
 /* ---- element kernels ----------------------------------------------------- */
+
+#ifdef QT_HAVE_X86
+__attribute__((target("avx2"))) static void bf16_to_f32_avx2(const uint16_t *s, float *d, int64_t n) {
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m128i h = _mm_loadu_si128((const __m128i *)(s + j));
+        __m256i u = _mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16);
+        _mm256_storeu_ps(d + j, _mm256_castsi256_ps(u));
+    }
+    for (; j < n; j++) { uint16_t h; memcpy(&h, s + j, 2); d[j] = qt_bf16_to_f32(h); }
+}
+#endif
+
+/* BF16 widening is a shift (AVX2 when quant's kernels use it). */
+static int cpu_to_f32(struct qt_backend *be, const void *x, enum qt_dtype xdt, int64_t n, float *out, qt_err *err) {
+    (void)be;
+    const uint16_t *h = x;
+    switch (xdt) {
+    case QT_DT_BF16:
+#ifdef QT_HAVE_X86
+        if (qt_quant_simd_active()) { bf16_to_f32_avx2(h, out, n); return QT_OK; }
+#endif
+        for (int64_t j = 0; j < n; j++) { uint16_t v; memcpy(&v, h + j, 2); out[j] = qt_bf16_to_f32(v); }
+        return QT_OK;
+    case QT_DT_F16:
+        for (int64_t j = 0; j < n; j++) { uint16_t v; memcpy(&v, h + j, 2); out[j] = qt_f16_to_f32(v); }
+        return QT_OK;
+    case QT_DT_F32:
+        if ((const void *)out != x) memmove(out, x, (size_t)n * sizeof(float));
+        return QT_OK;
+    default: return qt_err_set(err, "cpu: widening of %s", qt_dtype_name(xdt));
+    }
+}
 
 static int cpu_minmax(struct qt_backend *be, const void *x, enum qt_dtype xdt, int64_t n, float *mn, float *mx,
                       qt_err *err) {
@@ -168,6 +206,70 @@ static int cpu_gram(struct qt_backend *be, const float *x, int64_t n, int64_t in
     (void)err;
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)in, (int)in, (int)n, 1.0f, x, (int)in, x, (int)in,
                 beta, c, (int)in);
+    return QT_OK;
+}
+
+/* Rows [i0, i1) of the upper triangle of x^T x: out[i][j] for j >= i0 (the
+ * diagonal block with syrk, the rest with one gemm; half of a full gemm). */
+struct syrk_arg {
+    const float *x;
+    int64_t n, cols;
+    float *out;
+};
+
+static void xtx_rows(void *p, int64_t i0, int64_t i1) {
+    struct syrk_arg *A = p;
+    int64_t C = A->cols, nb = i1 - i0;
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)nb, (int)A->n, 1.0f, A->x + i0, (int)C, 0.0f,
+                A->out + i0 * C + i0, (int)C);
+    if (i1 < C)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nb, (int)(C - i1), (int)A->n, 1.0f, A->x + i0,
+                    (int)C, A->x + i1, (int)C, 0.0f, A->out + i0 * C + i1, (int)C);
+}
+
+/* Row blocks of the triangle over the pool when the product is large. */
+static int cpu_gram_upper(struct qt_backend *be, const float *x, int64_t n, int64_t in, float *c, qt_err *err) {
+    (void)be;
+    (void)err;
+    struct syrk_arg A = {x, n, in, c};
+    if (in * in * n < (1 << 24)) xtx_rows(&A, 0, in);
+    else qt_parallel_for(in, xtx_rows, &A);
+    return QT_OK;
+}
+
+static int cpu_dgemm(struct qt_backend *be, int64_t m, int64_t n, int64_t k, double alpha, const double *a,
+                     int64_t lda, const double *b, int64_t ldb, double beta, double *c, int64_t ldc, qt_err *err) {
+    (void)be;
+    (void)err;
+    if (m <= 0 || n <= 0 || k <= 0) return QT_OK;
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb,
+                beta, c, (int)ldc);
+    return QT_OK;
+}
+
+/* LAPACK, column-major.  A symmetric row-major matrix is its own transpose,
+ * so 'L' on the column-major view works on the row-major upper triangle. */
+extern void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info);
+extern void dpotri_(const char *uplo, const int *n, double *a, const int *lda, int *info);
+
+static int cpu_chol_inv_upper(struct qt_backend *be, double *a, int64_t n, qt_err *err) {
+    (void)be;
+    if (n <= 0) return QT_OK;
+    if (n > 1 << 20) return qt_err_set(err, "matrix of %lld columns is too large", (long long)n);
+    int N = (int)n, info = 0;
+    /* H = L Lᵀ (column-major lower = row-major upper) */
+    dpotrf_("L", &N, a, &N, &info);
+    if (info != 0) return qt_err_set(err, "Cholesky factorization failed (not positive definite, minor %d)", info);
+    dpotri_("L", &N, a, &N, &info);   /* H⁻¹ in the same triangle */
+    if (info != 0) return qt_err_set(err, "inverting the Cholesky factor failed (%d)", info);
+    /* symmetrize: row-major upper holds H⁻¹; copy it into the lower triangle */
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = i + 1; j < n; j++) a[j * n + i] = a[i * n + j];
+    /* H⁻¹ = L' L'ᵀ (column-major lower) = Uᵀ U with U = L'ᵀ row-major upper */
+    dpotrf_("L", &N, a, &N, &info);
+    if (info != 0) return qt_err_set(err, "Cholesky factorization of the inverse failed (minor %d)", info);
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < i; j++) a[i * n + j] = 0;
     return QT_OK;
 }
 
@@ -501,12 +603,16 @@ static const struct qt_backend_i cpu_i = {
     .upload = cpu_copy,
     .download = cpu_copy,
     .sync = cpu_sync,
+    .to_f32 = cpu_to_f32,
     .minmax = cpu_minmax,
     .quant_stats = cpu_quant_stats,
     .quantize = cpu_quantize,
     .dequantize = cpu_dequantize,
     .gemm_nt = cpu_gemm_nt,
     .gram = cpu_gram,
+    .gram_upper = cpu_gram_upper,
+    .dgemm = cpu_dgemm,
+    .chol_inv_upper = cpu_chol_inv_upper,
     .rmsnorm = cpu_rmsnorm,
     .qk_norm_rope = cpu_qk_norm_rope,
     .attention = cpu_attention,

@@ -16,6 +16,7 @@
 
 #include <cJSON.h>
 
+#include "backend/backend.h"
 #include "backend/select.h"
 #include "quant/pack.h"
 #include "quant/quant.h"
@@ -456,13 +457,16 @@ struct batch {
     pthread_mutex_t mu;
 };
 
-static void *batch_worker(void *arg) {
+/* One part of the pool's run: claims slots until none is left. */
+static void batch_worker(void *arg, int64_t i0, int64_t i1) {
     struct batch *bt = arg;
+    (void)i0;
+    (void)i1;
     for (;;) {
         pthread_mutex_lock(&bt->mu);
         int k = bt->rc == QT_OK && !is_cancelled(bt->ws->p) ? bt->next++ : bt->n;
         pthread_mutex_unlock(&bt->mu);
-        if (k >= bt->n) return NULL;
+        if (k >= bt->n) return;
         struct modbuf *b = &bt->b[k];
         int ti = b->tensor;
         b->tensor = -1;
@@ -494,12 +498,7 @@ static int batch_fill(const struct wstate *ws, int i, struct modbuf *slots, int 
     int nt = qt_nthreads();
     if (nt > n) nt = n;
     if (nt > 64) nt = 64;
-    pthread_t th[64];
-    int started = 0;
-    for (int k = 1; k < nt; k++)
-        if (pthread_create(&th[started], NULL, batch_worker, &bt) == 0) started++;
-    batch_worker(&bt);
-    for (int k = 0; k < started; k++) pthread_join(th[k], NULL);
+    qt_pool_run(nt, nt, batch_worker, &bt);   /* nt parts, each claiming slots */
     pthread_mutex_destroy(&bt.mu);
     *nslots = n;
     if (bt.rc != QT_OK) { *err = bt.err; return QT_ERR; }
