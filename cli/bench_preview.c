@@ -153,7 +153,7 @@ int qt_bench_preview(void **json_out, qt_err *err) {
     cJSON_AddNumberToObject(d, "buffer_mib", (double)bytes / 1048576.0);
     cJSON_AddNumberToObject(d, "threads", nthreads);
     cJSON_AddNumberToObject(d, "runs", reps);
-    cJSON_AddStringToObject(d, "kernels", qt_quant_simd_active() ? "avx2" : "portable");
+    cJSON_AddStringToObject(d, "kernels", qt_quant_isa_name(qt_quant_isa()));
     cJSON_AddNumberToObject(d, "int4_rel_rmse", r_int4);
     cJSON_AddNumberToObject(d, "fp8_rel_rmse", r_fp8);
     cJSON_AddNumberToObject(d, "int4_gb_per_cpu_s", c_int4);
@@ -161,6 +161,8 @@ int qt_bench_preview(void **json_out, qt_err *err) {
     cJSON_AddNumberToObject(d, "memcpy_gb_per_cpu_s", c_copy);
     cJSON_AddNumberToObject(d, "idle_cores_ratio_estimate", nthreads * c_min / c_copy);
     cJSON_AddNumberToObject(d, "goal_ratio", 0.5);
+    double la[1] = {0};
+    if (getloadavg(la, 1) == 1) cJSON_AddNumberToObject(d, "load_average_1min", la[0]);   /* how shared the cores were */
     *json_out = j;
     return QT_OK;
 }

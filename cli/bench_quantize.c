@@ -91,6 +91,10 @@ int qt_bench_quantize(void **json_out, qt_err *err) {
     int rc = QT_OK;
     for (int r = 0; r < reps && rc == QT_OK; r++) {
         struct qt_write_result res;
+        /* a fresh output directory, as the copy gets: removing the previous
+         * run's checkpoint is not part of writing one */
+        qt_write_rmtree(out, err);
+        qt_write_rmtree(gout, err);
         double t0 = qt_now();
         rc = gguf ? qt_gguf_write(m, &plan, &gp, &res, err) : qt_write_ct(m, &p, &res, err);
         double t1 = qt_now();
@@ -129,6 +133,9 @@ int qt_bench_quantize(void **json_out, qt_err *err) {
     cJSON_AddNumberToObject(d, "copy_ms", base * 1e3);
     cJSON_AddNumberToObject(d, "runs", reps);
     cJSON_AddStringToObject(d, "baseline_is", "read + write + fsync of the same .safetensors files");
+    double la[1] = {0};
+    if (getloadavg(la, 1) == 1) cJSON_AddNumberToObject(d, "load_average_1min", la[0]);   /* how shared the cores were */
+    if (!gguf) cJSON_AddNumberToObject(d, "goal_ratio", 0.5);
     *json_out = j;
     return QT_OK;
 }

@@ -143,9 +143,9 @@ int qt_be_quant_stats(struct qt_backend *be, const struct qt_qctx *c, const void
     DISPATCH(quant_stats, c, x, xdt, row0, nrows, st, err);
 }
 
-int qt_be_quantize(struct qt_backend *be, const struct qt_qctx *c, const float *x, int64_t row0, int64_t nrows,
-                   struct qt_qtensor *q, float *deq, qt_err *err) {
-    DISPATCH(quantize, c, x, row0, nrows, q, deq, err);
+int qt_be_quantize(struct qt_backend *be, const struct qt_qctx *c, const void *x, enum qt_dtype xdt, int64_t row0,
+                   int64_t nrows, int8_t *codes, struct qt_qtensor *q, float *deq, qt_err *err) {
+    DISPATCH(quantize, c, x, xdt, row0, nrows, codes, q, deq, err);
 }
 
 int qt_be_dequantize(struct qt_backend *be, const struct qt_qtensor *q, int64_t row0, int64_t nrows, float *out,
@@ -217,37 +217,6 @@ int qt_be_act_quant(struct qt_backend *be, enum qt_act_quant a, float *x, int64_
 
 /* ---- whole-tensor helpers ---------------------------------------------------- */
 
-int qt_qtensor_alloc(struct qt_qtensor *out, const struct qt_scheme *s, enum qt_dtype wdtype, int64_t rows,
-                     int64_t cols, qt_err *err) {
-    memset(out, 0, sizeof *out);
-    if (qt_scheme_check_shape(s, rows, cols, err) != QT_OK) return QT_ERR;
-    out->scheme = *s;
-    out->wdtype = wdtype;
-    out->rows = rows;
-    out->cols = cols;
-    switch (s->strategy) {
-    case QT_STRAT_TENSOR: out->srows = out->scols = 1; break;
-    case QT_STRAT_CHANNEL: out->srows = rows; out->scols = 1; break;
-    case QT_STRAT_GROUP: out->srows = rows; out->scols = (cols + s->group - 1) / s->group; break;   /* last may be partial */
-    case QT_STRAT_BLOCK:
-        out->srows = (rows + s->group - 1) / s->group;
-        out->scols = (cols + s->group - 1) / s->group;
-        break;
-    default: return qt_err_set(err, "quantize: no strategy");
-    }
-    size_t ns = (size_t)(out->srows * out->scols);
-    int zp = s->kind == QT_SCHEME_INT && !s->sym, sc = s->kind == QT_SCHEME_NVFP4 || s->kind == QT_SCHEME_MXFP4;
-    out->q = malloc((size_t)(rows * cols) + 1);
-    out->scale = calloc(ns, sizeof(float));
-    if (zp) out->zero = calloc(ns, 1);
-    if (sc) out->scale_code = calloc(ns, 1);
-    if (!out->q || !out->scale || (zp && !out->zero) || (sc && !out->scale_code)) {
-        qt_qtensor_free(out);
-        return qt_err_set(err, "quantize: out of memory");
-    }
-    return QT_OK;
-}
-
 /* Observe (when the scheme needs it) and quantize every band of w, all in
  * be's memory; q and deq may be NULL. */
 static int quant_on(struct qt_backend *be, const float *w, struct qt_qctx *c, struct qt_qtensor *q, float *deq,
@@ -256,7 +225,7 @@ static int quant_on(struct qt_backend *be, const float *w, struct qt_qctx *c, st
         if (qt_be_minmax(be, w, QT_DT_F32, c->rows * c->cols, &c->gmin, &c->gmax, err) != QT_OK) return QT_ERR;
         qt_qctx_finish_observe(c);
     }
-    if (qt_be_quantize(be, c, w, 0, c->rows, q, deq, err) != QT_OK) return QT_ERR;
+    if (qt_be_quantize(be, c, w, QT_DT_F32, 0, c->rows, q ? q->q : NULL, q, deq, err) != QT_OK) return QT_ERR;
     if (q) q->global_scale = c->s.kind == QT_SCHEME_NVFP4 ? c->gs : 0.0f;
     return QT_OK;
 }
@@ -318,7 +287,7 @@ int qt_backend_quant_tensor(struct qt_backend *be, const float *w, int64_t rows,
                             struct qt_qtensor *out, float *deq, qt_err *err) {
     be = qt_backend_or_default(be);
     if (s->kind == QT_SCHEME_BF16) return qt_quant_tensor(w, rows, cols, s, wdtype, global_amax, out, deq, err);
-    if (qt_qtensor_alloc(out, s, wdtype, rows, cols, err) != QT_OK) return QT_ERR;
+    if (qt_qtensor_init(out, s, wdtype, rows, cols, 1, err) != QT_OK) return QT_ERR;
     int rc = be->i->tensor_quant
                  ? be->i->tensor_quant(be, w, QT_DT_F32, rows, cols, s, wdtype, global_amax, NULL, NULL, deq, out, err)
                  : quant_generic(be, w, rows, cols, s, wdtype, global_amax, out, deq, err);

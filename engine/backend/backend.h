@@ -166,13 +166,14 @@ struct qt_backend_i {
      * c->needs_global. */
     int (*quant_stats)(struct qt_backend *be, const struct qt_qctx *c, const void *x, enum qt_dtype xdt,
                        int64_t row0, int64_t nrows, struct qt_qstats *st, qt_err *err);
-    /* Quantizes rows [row0, row0 + nrows) given as x (nrows, c->cols):
-     * codes, scales, zero points and scale codes into q's whole-tensor
-     * arrays (q->q (rows, cols), q->scale / zero / scale_code (srows,
-     * scols); q may be NULL), w' into deq (nrows, cols) (may be NULL).  Same
-     * row0 rule as quant_stats. */
-    int (*quantize)(struct qt_backend *be, const struct qt_qctx *c, const float *x, int64_t row0, int64_t nrows,
-                    struct qt_qtensor *q, float *deq, qt_err *err);
+    /* Quantizes rows [row0, row0 + nrows) given as x (nrows, c->cols), dtype
+     * xdt (F32 or BF16): codes into codes (nrows, cols) (may be NULL), their
+     * scale cells (scales, zero points, scale codes) into q's whole-tensor
+     * arrays (srows, scols) and q->global_scale when row0 is 0 (q may be
+     * NULL), w' into deq (nrows, cols) (may be NULL).  Same row0 rule as
+     * quant_stats; disjoint row ranges of one tensor may run at once. */
+    int (*quantize)(struct qt_backend *be, const struct qt_qctx *c, const void *x, enum qt_dtype xdt, int64_t row0,
+                    int64_t nrows, int8_t *codes, struct qt_qtensor *q, float *deq, qt_err *err);
     /* w' (nrows, q->cols) of rows [row0, row0 + nrows) from q's codes and
      * scales: equal as values to quantize's deq (an int code cannot carry
      * the sign of a zero w'). */
@@ -305,8 +306,8 @@ int qt_be_minmax(struct qt_backend *be, const void *x, enum qt_dtype xdt, int64_
                  qt_err *err);
 int qt_be_quant_stats(struct qt_backend *be, const struct qt_qctx *c, const void *x, enum qt_dtype xdt,
                       int64_t row0, int64_t nrows, struct qt_qstats *st, qt_err *err);
-int qt_be_quantize(struct qt_backend *be, const struct qt_qctx *c, const float *x, int64_t row0, int64_t nrows,
-                   struct qt_qtensor *q, float *deq, qt_err *err);
+int qt_be_quantize(struct qt_backend *be, const struct qt_qctx *c, const void *x, enum qt_dtype xdt, int64_t row0,
+                   int64_t nrows, int8_t *codes, struct qt_qtensor *q, float *deq, qt_err *err);
 int qt_be_dequantize(struct qt_backend *be, const struct qt_qtensor *q, int64_t row0, int64_t nrows, float *out,
                      qt_err *err);
 int qt_be_gemm_nt(struct qt_backend *be, const float *x, const float *w, float *y, int64_t n, int64_t out,
@@ -333,12 +334,6 @@ int qt_be_add(struct qt_backend *be, float *y, const float *x, int64_t n, qt_err
 int qt_be_act_quant(struct qt_backend *be, enum qt_act_quant a, float *x, int64_t n, int64_t cols, qt_err *err);
 
 /* ---- whole-tensor helpers over the table ------------------------------------ */
-
-/* Lays out out for a rows x cols tensor under s as qt_quant_tensor does
- * (scale grid of the strategy; zero points for asym int, scale codes for
- * fp4), codes uninitialized; free with qt_qtensor_free. */
-int qt_qtensor_alloc(struct qt_qtensor *out, const struct qt_scheme *s, enum qt_dtype wdtype, int64_t rows,
-                     int64_t cols, qt_err *err);
 
 /* qt_quant_tensor on be (same contract; the same codes, scales and zero
  * points bit for bit): be's tensor_quant when it has one, else observe the
@@ -369,7 +364,19 @@ void qt_pool_run(int64_t n, int parts, void (*fn)(void *arg, int64_t i0, int64_t
 /* qt_pool_run(n, min(qt_nthreads(), 64), fn, arg): the forward's loops. */
 void qt_parallel_for(int64_t n, void (*fn)(void *arg, int64_t i0, int64_t i1), void *arg);
 
-/* Threads of the pool, the caller included (starts it). */
+/* A job that runs beside its submitter: the blocks of qt_pool_run(n, parts,
+ * fn, arg) start on the pool's workers and qt_pool_start returns at once
+ * (the compressed-tensors writer quantizes on the pool while its own thread
+ * writes).  qt_pool_wait runs any block no worker has claimed yet, waits
+ * for the rest, and frees the handle.  Returns NULL, running nothing, when
+ * no worker is idle to take it now (a single-threaded process, or every
+ * worker busy): the caller then does the work itself, without counting on
+ * concurrency. */
+struct qt_pool_job;
+struct qt_pool_job *qt_pool_start(int64_t n, int parts, void (*fn)(void *arg, int64_t i0, int64_t i1), void *arg);
+void qt_pool_wait(struct qt_pool_job *job);
+
+/* Workers of the pool (starts it): qt_nthreads(). */
 int qt_pool_threads(void);
 
 #endif

@@ -36,13 +36,7 @@ static int cpu_info(struct qt_backend *be, struct qt_backend_info *out, qt_err *
     long pages = sysconf(_SC_PHYS_PAGES), avail = sysconf(_SC_AVPHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
     if (pages > 0 && psz > 0) out->mem_total = (int64_t)pages * psz;
     if (avail > 0 && psz > 0) out->mem_free = (int64_t)avail * psz;
-    snprintf(out->device, sizeof out->device, "%s, %d threads",
-#if defined(__x86_64__)
-             qt_quant_simd_active() ? "x86-64 AVX2/FMA" : "x86-64",
-#else
-             "portable C",
-#endif
-             out->threads);
+    snprintf(out->device, sizeof out->device, "%s kernels, %d threads", qt_quant_isa_name(qt_quant_isa()), out->threads);
     return QT_OK;
 }
 
@@ -121,42 +115,39 @@ static int cpu_minmax(struct qt_backend *be, const void *x, enum qt_dtype xdt, i
 }
 
 /* Bands of rows one after another, each band's sums added in order: what the
- * preview's parallel blocks did before the seam existed. */
+ * preview's parallel parts did before the seam existed.  quant's kernels read
+ * BF16 rows themselves; scratch (cols) serves importance statistics only. */
 static int cpu_quant_stats(struct qt_backend *be, const struct qt_qctx *c, const void *x, enum qt_dtype xdt,
                            int64_t row0, int64_t nrows, struct qt_qstats *st, qt_err *err) {
     (void)be;
     if (xdt != QT_DT_BF16 && xdt != QT_DT_F32) return qt_err_set(err, "cpu: statistics of %s", qt_dtype_name(xdt));
+    int bf = xdt == QT_DT_BF16;
     int64_t band = c->band, cols = c->cols;
-    float *buf = xdt == QT_DT_BF16 ? malloc((size_t)(band * cols) * sizeof(float)) : NULL;
-    float *scratch = malloc((size_t)cols * sizeof(float));
-    if ((xdt == QT_DT_BF16 && !buf) || !scratch) {
-        free(buf);
-        free(scratch);
-        return qt_err_set(err, "cpu: out of memory");
-    }
+    float *scratch = c->d ? malloc((size_t)cols * sizeof(float)) : NULL;
+    if (c->d && !scratch) return qt_err_set(err, "cpu: out of memory");
     for (int64_t r = 0; r < nrows; r += band) {
         int64_t n = r + band > nrows ? nrows - r : band;
-        if (xdt == QT_DT_BF16)
-            qt_quant_band_stats_bf16(c, (const uint16_t *)x + r * cols, row0 + r, n, buf, scratch, st);
-        else
-            qt_quant_band_stats(c, (const float *)x + r * cols, row0 + r, n, scratch, st);
+        const void *xr = bf ? (const void *)((const uint16_t *)x + r * cols) : (const void *)((const float *)x + r * cols);
+        qt_quant_band(c, xr, bf, row0 + r, n, scratch, st, NULL, NULL, NULL);
     }
-    free(buf);
     free(scratch);
     return QT_OK;
 }
 
-static int cpu_quantize(struct qt_backend *be, const struct qt_qctx *c, const float *x, int64_t row0, int64_t nrows,
-                        struct qt_qtensor *q, float *deq, qt_err *err) {
+/* Band after band (no scratch: it serves only importance statistics). */
+static int cpu_quantize(struct qt_backend *be, const struct qt_qctx *c, const void *x, enum qt_dtype xdt, int64_t row0,
+                        int64_t nrows, int8_t *codes, struct qt_qtensor *q, float *deq, qt_err *err) {
     (void)be;
+    if (xdt != QT_DT_BF16 && xdt != QT_DT_F32) return qt_err_set(err, "cpu: quantize from %s", qt_dtype_name(xdt));
+    int bf = xdt == QT_DT_BF16;
     int64_t band = c->band, cols = c->cols;
-    float *scratch = malloc((size_t)cols * sizeof(float));
-    if (!scratch) return qt_err_set(err, "cpu: out of memory");
     for (int64_t r = 0; r < nrows; r += band) {
         int64_t n = r + band > nrows ? nrows - r : band;
-        qt_quant_band(c, x + r * cols, row0 + r, n, scratch, NULL, deq ? deq + r * cols : NULL, q);
+        const void *xr = bf ? (const void *)((const uint16_t *)x + r * cols) : (const void *)((const float *)x + r * cols);
+        qt_quant_band(c, xr, bf, row0 + r, n, NULL, NULL, deq ? deq + r * cols : NULL, codes ? codes + r * cols : NULL,
+                      q);
     }
-    free(scratch);
+    if (q && row0 == 0) q->global_scale = c->s.kind == QT_SCHEME_NVFP4 ? c->gs : 0.0f;
     return QT_OK;
 }
 

@@ -1,7 +1,10 @@
-/* pool.c — the process's one thread pool (backend.h: qt_pool_run).
+/* pool.c — the process's one thread pool (backend.h: qt_pool_run,
+ * qt_pool_start / qt_pool_wait).
  *
- * Workers start on first use (qt_nthreads() - 1 of them; the caller is the
- * last) and wait on a condition variable between jobs, so a forward that
+ * Workers start on first use (qt_nthreads() of them, so that a job started
+ * with qt_pool_start runs on every core while its submitter does other work;
+ * a qt_pool_run caller works too, but a job never has more blocks running
+ * than its parts) and wait on a condition variable between jobs, so a forward that
  * runs thousands of small parallel loops pays no pthread_create per loop.
  * A job is a range cut into static blocks; any thread claims the next block
  * with an atomic counter.  The submitting thread works through its own
@@ -31,6 +34,7 @@ static pthread_cond_t finished = PTHREAD_COND_INITIALIZER;  /* a block finished 
 static struct pjob *queue;
 static pthread_t *workers;
 static int n_workers = -1;       /* -1: not started */
+static int n_idle;               /* workers waiting for a job (under mu) */
 static int stopping;
 
 static void run_block(struct pjob *j, int k) {
@@ -54,7 +58,9 @@ static void *worker_main(void *unused) {
     (void)unused;
     pthread_mutex_lock(&mu);
     for (;;) {
+        n_idle++;
         while (!queue && !stopping) pthread_cond_wait(&work, &mu);
+        n_idle--;
         if (stopping) break;
         struct pjob *j = queue;
         int k = claim(j);
@@ -91,6 +97,7 @@ static void pool_atfork_child(void) {
     free(workers);
     workers = NULL;
     n_workers = -1;
+    n_idle = 0;
     stopping = 0;
 }
 
@@ -102,7 +109,7 @@ static void pool_start(void) {
         pthread_atfork(NULL, NULL, pool_atfork_child);
         atexit(pool_stop);
     }
-    int want = qt_nthreads() - 1;
+    int want = qt_nthreads();
     n_workers = 0;
     if (want <= 0) return;
     workers = malloc(sizeof *workers * (size_t)want);
@@ -116,9 +123,9 @@ static void pool_start(void) {
 int qt_pool_threads(void) {
     pthread_mutex_lock(&mu);
     if (n_workers < 0) pool_start();
-    int n = n_workers + 1;
+    int n = n_workers;
     pthread_mutex_unlock(&mu);
-    return n;
+    return n > 0 ? n : 1;
 }
 
 void qt_pool_run(int64_t n, int parts, void (*fn)(void *arg, int64_t i0, int64_t i1), void *arg) {
@@ -154,4 +161,54 @@ void qt_parallel_for(int64_t n, void (*fn)(void *arg, int64_t i0, int64_t i1), v
     int nt = qt_nthreads();
     if (nt > 64) nt = 64;
     qt_pool_run(n, nt, fn, arg);
+}
+
+/* ---- jobs that run beside their submitter ---------------------------------- */
+
+struct qt_pool_job {
+    struct pjob j;
+};
+
+struct qt_pool_job *qt_pool_start(int64_t n, int parts, void (*fn)(void *arg, int64_t i0, int64_t i1), void *arg) {
+    if (n <= 0) return NULL;
+    if (parts <= 0) parts = qt_nthreads();
+    if (parts > n) parts = (int)n;
+    struct qt_pool_job *h = calloc(1, sizeof *h);
+    if (!h) return NULL;
+    h->j.fn = fn;
+    h->j.arg = arg;
+    h->j.n = n;
+    h->j.parts = parts;
+    atomic_init(&h->j.next, 0);
+    pthread_mutex_lock(&mu);
+    if (n_workers < 0) pool_start();
+    /* an idle worker takes it now; with none, the caller must not count on
+     * concurrency (every worker may be busy with work that waits on it) */
+    if (n_workers <= 0 || n_idle <= 0) {
+        pthread_mutex_unlock(&mu);
+        free(h);
+        return NULL;
+    }
+    h->j.link = queue;
+    queue = &h->j;
+    pthread_cond_broadcast(&work);
+    pthread_mutex_unlock(&mu);
+    return h;
+}
+
+void qt_pool_wait(struct qt_pool_job *h) {
+    if (!h) return;
+    struct pjob *j = &h->j;
+    pthread_mutex_lock(&mu);
+    for (;;) {
+        int k = claim(j);
+        if (k < 0) break;
+        pthread_mutex_unlock(&mu);
+        run_block(j, k);
+        pthread_mutex_lock(&mu);
+        j->done++;
+    }
+    while (j->done < j->parts) pthread_cond_wait(&finished, &mu);
+    pthread_mutex_unlock(&mu);
+    free(h);
 }

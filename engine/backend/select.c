@@ -91,7 +91,7 @@ void qt_backend_describe(char *buf, size_t n) {
             return;
         }
     }
-    snprintf(buf, n, "cpu: %d threads, %s kernels", qt_nthreads(), qt_quant_simd_active() ? "AVX2/FMA" : "portable");
+    snprintf(buf, n, "cpu: %d threads, %s kernels", qt_nthreads(), qt_quant_isa_name(qt_quant_isa()));
 }
 
 void qt_backend_mem(int64_t *free_b, int64_t *total_b) {

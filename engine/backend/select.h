@@ -31,7 +31,7 @@ enum qt_backend_kind qt_backend_active(void);
 const char *qt_backend_active_name(void);   /* "cpu" | "cuda" */
 
 /* One line naming the backend and device: "cuda: NVIDIA H200, 139.2 GiB
- * free of 139.8 GiB" or "cpu: 16 threads, AVX2/FMA kernels". */
+ * free of 139.8 GiB" or "cpu: 16 threads, avx512 kernels". */
 void qt_backend_describe(char *buf, size_t n);
 
 /* For a process that forks workers without exec (the engine daemon): CUDA

@@ -17,7 +17,6 @@
 #include <cJSON.h>
 
 #include "backend/backend.h"
-#include "backend/select.h"
 #include "quant/pack.h"
 #include "quant/quant.h"
 #include "model/safetensors.h"
@@ -328,7 +327,7 @@ static void modbuf_clear(struct modbuf *b) {
 }
 
 /* Quantizes tensor ti into b under scheme s. */
-static int modbuf_fill(struct modbuf *b, const struct qt_model *m, const struct qt_pipe *pipe, int ti,
+static int modbuf_fill(struct modbuf *b, struct qt_backend *be, const struct qt_model *m, const struct qt_pipe *pipe, int ti,
                        const struct qt_scheme *s, qt_err *err) {
     const struct qt_tensor *t = &m->tensors[ti];
     int64_t N = t->shape[0], K = t->shape[1];
@@ -349,7 +348,7 @@ static int modbuf_fill(struct modbuf *b, const struct qt_model *m, const struct 
         for (int64_t i = 0; i < N * K; i++)
             w[i] = wd == QT_DT_BF16 ? qt_bf16_to_f32(qt_f32_to_bf16(w[i]))
                  : wd == QT_DT_F16 ? qt_f16_to_f32(qt_f32_to_f16(w[i])) : w[i];
-    if (rc == QT_OK) rc = qt_be_quant_tensor(w, N, K, s, wd, 0, &b->q, NULL, err);
+    if (rc == QT_OK) rc = qt_backend_quant_tensor(be, w, N, K, s, wd, 0, &b->q, NULL, err);
     free(w);
     if (rc != QT_OK) return qt_err_prefix(err, "%s", t->name);
 have_q:
@@ -431,6 +430,7 @@ static char *shard_header(const struct plan *pl, int s, uint64_t *len) {
 struct wstate {
     const struct qt_model *m;
     const struct qt_write_params *p;
+    struct qt_backend *be;        /* p->be or the default: quantizes */
     const struct qt_scheme *gs;   /* (p->n_groups) parsed group schemes */
     struct plan pl;
     int64_t done, total;      /* source bytes */
@@ -441,83 +441,298 @@ struct wstate {
 
 static int is_cancelled(const struct qt_write_params *p) { return p->cancel && *p->cancel; }
 
-/* Modules are quantized a batch at a time on qt_nthreads() threads while the
- * writer thread writes them in order; a batch holds at most BATCH_MAX modules
- * and about BATCH_BYTES of float32 input. */
-#define BATCH_MAX 64
-#define BATCH_BYTES (1ull << 30)
+/* ---- the quantization pipeline -------------------------------------------- */
 
-struct batch {
+/* Modules are quantized in plan order by qt_nthreads() worker threads while
+ * this thread writes the finished ones in order, so reading, quantizing and
+ * writing overlap.  A module is split into chunks of rows (whole scale bands)
+ * that workers take one at a time, so a huge tensor (lm_head, embeddings)
+ * spreads over every thread; the last chunk's worker finishes the module
+ * (scales to the weight dtype, zero points packed).  Buffers of modules
+ * started but not yet written stay under PIPE_BYTES (the module the writer
+ * waits for may always start). */
+#define PIPE_BYTES (512ull << 20)
+#define CHUNK_ELEMS (1 << 21)         /* elements per chunk, about */
+
+struct pjob {
+    int tensor;
+    const struct qt_scheme *s;
+    enum qt_dtype wd;
+    const uint16_t *bf16;         /* (N, K) the source as it is, when BF16 in the work dtype */
+    int64_t chunk_rows;
+    int nchunks, claimed, done;   /* chunks handed out, finished (under mu) */
+    int observed;                 /* tensor min/max known (needs_global), under mu */
+    int ready;                    /* buffers complete, under mu */
+    int whole;                    /* one chunk by modbuf_fill (CUDA backend, calibrated) */
+    uint64_t bytes;               /* buffer bytes while in flight */
+    struct qt_qctx ctx;
+    struct modbuf b;
+};
+
+struct pipe {
     const struct wstate *ws;
-    struct modbuf *b;         /* (n) slots, .tensor set, filled by the workers */
+    struct pjob *j;               /* (n) quantized modules in plan order */
     int n;
-    int next;                 /* next slot to fill (under mu) */
+    int claim;                    /* first job with chunks left */
+    int wnext;                    /* job the writer waits for */
+    uint64_t inflight;            /* bytes of started, unwritten jobs */
+    int stop;
     int rc;
     qt_err err;
     pthread_mutex_t mu;
+    pthread_cond_t cv;            /* any change: a chunk, a job ready, a job written */
 };
 
-/* One part of the pool's run: claims slots until none is left. */
-static void batch_worker(void *arg, int64_t i0, int64_t i1) {
-    struct batch *bt = arg;
-    (void)i0;
-    (void)i1;
-    for (;;) {
-        pthread_mutex_lock(&bt->mu);
-        int k = bt->rc == QT_OK && !is_cancelled(bt->ws->p) ? bt->next++ : bt->n;
-        pthread_mutex_unlock(&bt->mu);
-        if (k >= bt->n) return;
-        struct modbuf *b = &bt->b[k];
-        int ti = b->tensor;
-        b->tensor = -1;
-        qt_err e;
-        if (modbuf_fill(b, bt->ws->m, bt->ws->p->pipe, ti, &bt->ws->gs[bt->ws->p->tensor_group[ti]], &e) != QT_OK) {
-            pthread_mutex_lock(&bt->mu);
-            if (bt->rc == QT_OK) { bt->rc = QT_ERR; bt->err = e; }
-            pthread_mutex_unlock(&bt->mu);
-        }
-    }
+/* Whether tensor t can be quantized straight from its mmap'd bytes. */
+static const uint16_t *direct_bf16(const struct qt_tensor *t, enum qt_dtype wd) {
+    if (t->dtype != QT_DT_BF16 || wd != QT_DT_BF16 || t->scale >= 0 || t->ct || t->gg || !t->data) return NULL;
+    return t->data;
 }
 
-/* Clears the slots and quantizes the next quantized modules from entry i on. */
-static int batch_fill(const struct wstate *ws, int i, struct modbuf *slots, int *nslots, qt_err *err) {
-    for (int k = 0; k < *nslots; k++) modbuf_clear(&slots[k]);
-    int n = 0;
-    uint64_t bytes = 0;
-    for (; i < ws->pl.n && n < BATCH_MAX; i++) {
-        const struct out_entry *e = &ws->pl.e[i];
-        if (e->part == PART_RAW || !e->last) continue;
-        uint64_t sz = (uint64_t)qt_tensor_numel(&ws->m->tensors[e->tensor]) * 6;
-        if (n > 0 && bytes + sz > BATCH_BYTES) break;
-        bytes += sz;
-        memset(&slots[n], 0, sizeof slots[n]);
-        slots[n++].tensor = e->tensor;
-    }
-    struct batch bt = {.ws = ws, .b = slots, .n = n, .rc = QT_OK};
-    pthread_mutex_init(&bt.mu, NULL);
-    int nt = qt_nthreads();
-    if (nt > n) nt = n;
-    if (nt > 64) nt = 64;
-    qt_pool_run(nt, nt, batch_worker, &bt);   /* nt parts, each claiming slots */
-    pthread_mutex_destroy(&bt.mu);
-    *nslots = n;
-    if (bt.rc != QT_OK) { *err = bt.err; return QT_ERR; }
-    if (is_cancelled(ws->p)) return qt_err_set(err, "cancelled");
+/* Rows [r0, r0 + n) of t as float32 in the work dtype into out (n, K). */
+static int read_rows(const struct qt_model *m, const struct qt_tensor *t, enum qt_dtype wd, int64_t r0, int64_t n,
+                     float *out, qt_err *err) {
+    int64_t K = t->shape[1];
+    if (qt_tensor_read_f32(m, t, r0, n, out, err) != QT_OK) return QT_ERR;
+    /* source values widened to float; round to the work dtype as the
+     * quantizer expects (FP8 sources dequantize to arbitrary floats) */
+    if (t->dtype != wd)
+        for (int64_t i = 0; i < n * K; i++)
+            out[i] = wd == QT_DT_BF16 ? qt_bf16_to_f32(qt_f32_to_bf16(out[i]))
+                   : wd == QT_DT_F16 ? qt_f16_to_f32(qt_f32_to_f16(out[i])) : out[i];
     return QT_OK;
 }
 
-static struct modbuf *slot_of(struct modbuf *slots, int n, int tensor) {
-    for (int k = 0; k < n; k++)
-        if (slots[k].tensor == tensor) return &slots[k];
-    return NULL;
+/* Per-worker buffers, grown to the largest chunk seen. */
+struct wscratch {
+    float *f;                     /* (chunk rows, K) float32 rows */
+    int8_t *codes;                /* (chunk rows, K) codes of a packed module */
+    size_t nf, nc;
+};
+
+static int scratch_grow(struct wscratch *w, size_t nf, size_t nc) {
+    if (nf > w->nf) {
+        free(w->f);
+        w->f = malloc(nf * sizeof *w->f);
+        w->nf = w->f ? nf : 0;
+        if (!w->f) return QT_ERR;
+    }
+    if (nc > w->nc) {
+        free(w->codes);
+        w->codes = malloc(nc);
+        w->nc = w->codes ? nc : 0;
+        if (!w->codes) return QT_ERR;
+    }
+    return QT_OK;
+}
+
+/* Allocates job J's buffers and context (the first chunk's claimant, under mu). */
+static int pjob_start(const struct wstate *ws, struct pjob *J, qt_err *err) {
+    const struct qt_tensor *t = &ws->m->tensors[J->tensor];
+    int64_t N = t->shape[0], K = t->shape[1];
+    struct modbuf *b = &J->b;
+    memset(b, 0, sizeof *b);
+    b->tensor = J->tensor;
+    if (J->whole) return QT_OK;                   /* modbuf_fill does it all */
+    const struct qt_scheme *s = J->s;
+    int packed = s->kind == QT_SCHEME_INT && s->act == QT_ACT_NONE;
+    if (qt_qctx_init(&J->ctx, s, J->wd, N, K, NULL, err) != QT_OK ||
+        qt_qtensor_init(&b->q, s, J->wd, N, K, !packed, err) != QT_OK)
+        return qt_err_prefix(err, "%s", t->name);
+    if (packed) {
+        b->packed = malloc((size_t)(N * qt_pack_words(K, s->bits)) * sizeof(int32_t));
+        if (!b->packed) return qt_err_set(err, "%s: out of memory", t->name);
+    }
+    b->shape[0] = N;
+    b->shape[1] = K;
+    return QT_OK;
+}
+
+/* Tensor min/max of job J for the schemes that need it (no lock held). */
+static int pjob_observe(const struct wstate *ws, struct pjob *J, struct wscratch *w, qt_err *err) {
+    const struct qt_tensor *t = &ws->m->tensors[J->tensor];
+    int64_t N = t->shape[0], K = t->shape[1];
+    if (J->bf16) {
+        if (qt_be_minmax(ws->be, J->bf16, QT_DT_BF16, N * K, &J->ctx.gmin, &J->ctx.gmax, err) != QT_OK)
+            return qt_err_prefix(err, "%s", t->name);
+    } else {
+        for (int64_t r = 0; r < N; r += J->chunk_rows) {
+            int64_t n = r + J->chunk_rows > N ? N - r : J->chunk_rows;
+            if (scratch_grow(w, (size_t)(n * K), 0) != QT_OK) return qt_err_set(err, "%s: out of memory", t->name);
+            if (read_rows(ws->m, t, J->wd, r, n, w->f, err) != QT_OK) return qt_err_prefix(err, "%s", t->name);
+            float a, z;
+            if (qt_be_minmax(ws->be, w->f, QT_DT_F32, n * K, &a, &z, err) != QT_OK)
+                return qt_err_prefix(err, "%s", t->name);
+            if (a < J->ctx.gmin) J->ctx.gmin = a;
+            if (z > J->ctx.gmax) J->ctx.gmax = z;
+        }
+    }
+    qt_qctx_finish_observe(&J->ctx);
+    return QT_OK;
+}
+
+/* Chunk c of job J: read, quantize, pack (no lock held). */
+static int pjob_chunk(const struct wstate *ws, struct pjob *J, int c, struct wscratch *w, qt_err *err) {
+    const struct qt_tensor *t = &ws->m->tensors[J->tensor];
+    if (J->whole) return modbuf_fill(&J->b, ws->be, ws->m, ws->p->pipe, J->tensor, J->s, err);
+    int64_t N = t->shape[0], K = t->shape[1];
+    int64_t r0 = (int64_t)c * J->chunk_rows, n = r0 + J->chunk_rows > N ? N - r0 : J->chunk_rows;
+    struct modbuf *b = &J->b;
+    const void *x = J->bf16 ? (const void *)(J->bf16 + r0 * K) : NULL;
+    if (scratch_grow(w, J->bf16 ? 0 : (size_t)(n * K), b->packed ? (size_t)(n * K) : 0) != QT_OK)
+        return qt_err_set(err, "%s: out of memory", t->name);
+    if (!x) {
+        if (read_rows(ws->m, t, J->wd, r0, n, w->f, err) != QT_OK) return qt_err_prefix(err, "%s", t->name);
+        x = w->f;
+    }
+    int8_t *codes = b->packed ? w->codes : b->q.q + r0 * K;
+    if (qt_be_quantize(ws->be, &J->ctx, x, J->bf16 ? QT_DT_BF16 : QT_DT_F32, r0, n, codes, &b->q, NULL, err) != QT_OK)
+        return qt_err_prefix(err, "%s", t->name);
+    if (b->packed && qt_pack_rows(codes, n, K, J->s->bits, b->packed + r0 * qt_pack_words(K, J->s->bits), err) != QT_OK)
+        return qt_err_prefix(err, "%s", t->name);
+    return QT_OK;
+}
+
+/* After the last chunk: scales in the weight dtype, zero points packed. */
+static int pjob_finish(struct pjob *J, const struct qt_model *m, qt_err *err) {
+    struct modbuf *b = &J->b;
+    if (b->scale) return QT_OK;                   /* modbuf_fill did it */
+    const struct qt_scheme *s = J->s;
+    int64_t ns = b->q.srows * b->q.scols;
+    size_t es = qt_dtype_size(J->wd);
+    b->scale = malloc((size_t)ns * es);
+    if (!b->scale) return qt_err_set(err, "out of memory");
+    for (int64_t i = 0; i < ns; i++) {
+        if (J->wd == QT_DT_BF16) ((uint16_t *)b->scale)[i] = qt_f32_to_bf16(b->q.scale[i]);
+        else if (J->wd == QT_DT_F16) ((uint16_t *)b->scale)[i] = qt_f32_to_f16(b->q.scale[i]);
+        else ((float *)b->scale)[i] = b->q.scale[i];
+    }
+    if (b->packed && !s->sym && (s->strategy == QT_STRAT_GROUP || s->strategy == QT_STRAT_CHANNEL)) {
+        b->zp_packed = malloc((size_t)(qt_pack_words(b->q.srows, s->bits) * b->q.scols) * sizeof(int32_t));
+        if (!b->zp_packed) return qt_err_set(err, "out of memory");
+        if (qt_pack_cols(b->q.zero, b->q.srows, b->q.scols, s->bits, b->zp_packed, err) != QT_OK)
+            return qt_err_prefix(err, "%s", m->tensors[J->tensor].name);
+    }
+    return QT_OK;
+}
+
+static void pipe_fail(struct pipe *P, const qt_err *e) {
+    if (P->rc == QT_OK) { P->rc = QT_ERR; P->err = *e; }
+    P->stop = 1;
+    pthread_cond_broadcast(&P->cv);
+}
+
+/* One part of the pool job: claims chunks until every job is claimed. */
+static void pipe_worker(void *arg, int64_t i0, int64_t i1) {
+    struct pipe *P = arg;
+    (void)i0;
+    (void)i1;
+    const struct wstate *ws = P->ws;
+    struct wscratch w = {0};
+    qt_err e;
+    pthread_mutex_lock(&P->mu);
+    for (;;) {
+        if (P->stop || P->claim >= P->n) break;
+        if (is_cancelled(ws->p)) { qt_err_set(&e, "cancelled"); pipe_fail(P, &e); break; }
+        struct pjob *J = &P->j[P->claim];
+        if (J->claimed == 0) {
+            if (P->claim > P->wnext && P->inflight > 0 && P->inflight + J->bytes > PIPE_BYTES) {
+                pthread_cond_wait(&P->cv, &P->mu);    /* the writer frees what it wrote */
+                continue;
+            }
+            if (pjob_start(ws, J, &e) != QT_OK) { pipe_fail(P, &e); break; }
+            P->inflight += J->bytes;
+        }
+        int c = J->claimed++;
+        if (J->claimed == J->nchunks) P->claim++;
+        if (J->ctx.needs_global && !J->observed) {
+            if (c == 0) {
+                pthread_mutex_unlock(&P->mu);
+                int rc = pjob_observe(ws, J, &w, &e);
+                pthread_mutex_lock(&P->mu);
+                if (rc != QT_OK) { pipe_fail(P, &e); break; }
+                J->observed = 1;
+                pthread_cond_broadcast(&P->cv);
+            }
+            while (!J->observed && !P->stop) pthread_cond_wait(&P->cv, &P->mu);
+            if (P->stop) break;
+        }
+        pthread_mutex_unlock(&P->mu);
+        int rc = pjob_chunk(ws, J, c, &w, &e);
+        pthread_mutex_lock(&P->mu);
+        if (rc != QT_OK) { pipe_fail(P, &e); break; }
+        if (++J->done == J->nchunks) {
+            pthread_mutex_unlock(&P->mu);
+            rc = pjob_finish(J, ws->m, &e);
+            pthread_mutex_lock(&P->mu);
+            if (rc != QT_OK) { pipe_fail(P, &e); break; }
+            J->ready = 1;
+            pthread_cond_broadcast(&P->cv);
+        }
+    }
+    pthread_mutex_unlock(&P->mu);
+    free(w.f);
+    free(w.codes);
+}
+
+/* The jobs of the plan's quantized modules; job_of (n_tensors) maps a
+ * tensor to its job or -1. */
+static int pipe_init(struct pipe *P, const struct wstate *ws, int *job_of, qt_err *err) {
+    memset(P, 0, sizeof *P);
+    P->ws = ws;
+    P->rc = QT_OK;
+    int n = 0;
+    for (int i = 0; i < ws->pl.n; i++) n += ws->pl.e[i].part != PART_RAW && ws->pl.e[i].last;
+    P->j = calloc((size_t)n + 1, sizeof *P->j);
+    if (!P->j) return qt_err_set(err, "out of memory");
+    for (int i = 0; i < ws->pl.n; i++) {
+        const struct out_entry *e = &ws->pl.e[i];
+        if (e->part == PART_RAW || !e->last) continue;
+        const struct qt_tensor *t = &ws->m->tensors[e->tensor];
+        struct pjob *J = &P->j[P->n];
+        J->tensor = e->tensor;
+        J->s = &ws->gs[ws->p->tensor_group[e->tensor]];
+        J->wd = work_dtype(ws->m, t);
+        J->bf16 = direct_bf16(t, J->wd);
+        int64_t N = t->shape[0], K = t->shape[1];
+        int64_t band = J->s->strategy == QT_STRAT_BLOCK ? J->s->group : 1;
+        int64_t rows = (ws->p->chunk_elems > 0 ? ws->p->chunk_elems : CHUNK_ELEMS) / (K > 0 ? K : 1);
+        rows = rows / band * band;
+        J->chunk_rows = rows < band ? band : rows;
+        J->nchunks = N > 0 ? (int)((N + J->chunk_rows - 1) / J->chunk_rows) : 1;
+        /* the GPU takes whole tensors, and a calibration pipeline has
+         * computed its modules' codes already */
+        if (ws->be->i->tensor_quant || ws->p->pipe) {
+            J->whole = 1;
+            J->chunk_rows = N > 0 ? N : 1;
+            J->nchunks = 1;
+        }
+        for (int k = i; k >= 0 && ws->pl.e[k].tensor == e->tensor; k--) J->bytes += ws->pl.e[k].nbytes;
+        if (!(J->s->kind == QT_SCHEME_INT && J->s->act == QT_ACT_NONE)) J->bytes += (uint64_t)(N * K);
+        job_of[e->tensor] = P->n++;
+    }
+    pthread_mutex_init(&P->mu, NULL);
+    pthread_cond_init(&P->cv, NULL);
+    return QT_OK;
 }
 
 static int write_shards(struct wstate *ws, const char *dir, qt_err *err) {
     const struct qt_model *m = ws->m;
     const struct qt_write_params *p = ws->p;
-    struct modbuf *slots = calloc(BATCH_MAX, sizeof *slots);   /* (BATCH_MAX) */
-    int nslots = 0;
-    if (!slots) return qt_err_set(err, "out of memory");
+    int *job_of = malloc(((size_t)m->n_tensors + 1) * sizeof *job_of);   /* (n_tensors) */
+    if (!job_of) return qt_err_set(err, "out of memory");
+    for (int i = 0; i < m->n_tensors; i++) job_of[i] = -1;
+    struct pipe P;
+    if (pipe_init(&P, ws, job_of, err) != QT_OK) { free(job_of); return QT_ERR; }
+    int nt = qt_nthreads();
+    if (nt > P.n) nt = P.n;
+    if (nt > 64) nt = 64;
+    /* nt parts on the one pool, beside this thread (which writes) */
+    struct qt_pool_job *pj = P.n > 0 ? qt_pool_start(nt, nt, pipe_worker, &P) : NULL;
+    if (!pj && P.n > 0) {    /* no idle worker: quantize everything first, unbounded */
+        P.wnext = P.n;
+        pipe_worker(&P, 0, 1);
+    }
     static const struct modbuf none = {.tensor = -1};
     char name[64], path[4200];
     int rc = QT_OK, i = 0;
@@ -536,14 +751,16 @@ static int write_shards(struct wstate *ws, const char *dir, qt_err *err) {
             const struct qt_tensor *t = &m->tensors[e->tensor];
             if (is_cancelled(p)) { rc = qt_err_set(err, "cancelled"); break; }
             const struct modbuf *b = &none;
+            struct pjob *J = NULL;
             if (e->part != PART_RAW) {
-                struct modbuf *sb = slot_of(slots, nslots, e->tensor);
-                if (!sb) {
-                    if ((rc = batch_fill(ws, i, slots, &nslots, err)) != QT_OK) break;
-                    sb = slot_of(slots, nslots, e->tensor);
-                    if (!sb) { rc = qt_err_set(err, "%s: not quantized", t->name); break; }
-                }
-                b = sb;
+                J = &P.j[job_of[e->tensor]];
+                pthread_mutex_lock(&P.mu);
+                while (!J->ready && P.rc == QT_OK) pthread_cond_wait(&P.cv, &P.mu);
+                if (P.rc != QT_OK) *err = P.err;
+                rc = P.rc;
+                pthread_mutex_unlock(&P.mu);
+                if (rc != QT_OK) break;
+                b = &J->b;
             }
             if (e->part == PART_RAW && !t->data) { rc = qt_err_set(err, "%s: no data", t->name); break; }
             const void *bytes = entry_bytes(e, b, m);
@@ -584,15 +801,28 @@ static int write_shards(struct wstate *ws, const char *dir, qt_err *err) {
                 for (int k = i; k >= 0 && ws->pl.e[k].tensor == e->tensor; k--) ob += ws->pl.e[k].nbytes;
                 cJSON_AddNumberToObject(row, "bytes_written", (double)ob);
                 cJSON_AddItemToArray(ws->modules, row);
-                modbuf_clear((struct modbuf *)b);
+                modbuf_clear(&J->b);
+                pthread_mutex_lock(&P.mu);
+                P.inflight -= J->bytes;
+                P.wnext = job_of[e->tensor] + 1;
+                pthread_cond_broadcast(&P.cv);
+                pthread_mutex_unlock(&P.mu);
             }
             if (p->progress) p->progress(p->progress_ud, ws->done, ws->total, t->name);
         }
         if (rc == QT_OK && fsync(fd) != 0) rc = qt_err_set(err, "%s: %s", path, strerror(errno));
         if (close(fd) != 0 && rc == QT_OK) rc = qt_err_set(err, "%s: %s", path, strerror(errno));
     }
-    for (int k = 0; k < nslots; k++) modbuf_clear(&slots[k]);
-    free(slots);
+    pthread_mutex_lock(&P.mu);
+    P.stop = 1;
+    pthread_cond_broadcast(&P.cv);
+    pthread_mutex_unlock(&P.mu);
+    qt_pool_wait(pj);
+    for (int k = 0; k < P.n; k++) modbuf_clear(&P.j[k].b);
+    pthread_mutex_destroy(&P.mu);
+    pthread_cond_destroy(&P.cv);
+    free(P.j);
+    free(job_of);
     return rc;
 }
 
@@ -800,6 +1030,24 @@ static int copy_side_files(const struct qt_model *m, const char *dir, cJSON *lis
     return rc;
 }
 
+/* Index, config.json and side files: what a checkpoint holds besides the
+ * shards and the report. */
+struct side_job {
+    struct wstate *ws;
+    const char *dir;
+    cJSON *files;             /* names of the side files copied */
+    int rc;
+    qt_err err;
+};
+
+static void *side_main(void *arg) {
+    struct side_job *j = arg;
+    j->rc = write_index(j->ws, j->dir, &j->err);
+    if (j->rc == QT_OK) j->rc = write_config(j->ws, j->dir, &j->err);
+    if (j->rc == QT_OK) j->rc = copy_side_files(j->ws->m, j->dir, j->files, &j->err);
+    return NULL;
+}
+
 static int sync_dir(const char *dir) {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return -1;
@@ -854,6 +1102,7 @@ int qt_write_ct(const struct qt_model *m, const struct qt_write_params *p, struc
     memset(&ws, 0, sizeof ws);
     ws.m = m;
     ws.p = p;
+    ws.be = qt_backend_or_default(p->be);
     struct qt_scheme *gs = calloc((size_t)p->n_groups + 1, sizeof *gs);
     if (!gs) return qt_err_set(err, "out of memory");
     for (int g = 0; g < p->n_groups; g++)
@@ -887,11 +1136,16 @@ int qt_write_ct(const struct qt_model *m, const struct qt_write_params *p, struc
     chmod(partial, 0755);
     ws.modules = cJSON_CreateArray();
     cJSON *files = cJSON_CreateArray();
+    /* the files that do not depend on the weights are written (and
+     * fsync'd) beside the shards */
+    struct side_job sj = {.ws = &ws, .dir = partial, .files = files, .rc = QT_OK};
+    pthread_t sth;
+    int side_thread = pthread_create(&sth, NULL, side_main, &sj) == 0;
+    if (!side_thread) side_main(&sj);
     int rc = write_shards(&ws, partial, err);
+    if (side_thread) pthread_join(sth, NULL);
+    if (rc == QT_OK && sj.rc != QT_OK) { rc = QT_ERR; *err = sj.err; }
     if (rc == QT_OK && is_cancelled(p)) rc = qt_err_set(err, "cancelled");
-    if (rc == QT_OK) rc = write_index(&ws, partial, err);
-    if (rc == QT_OK) rc = write_config(&ws, partial, err);
-    if (rc == QT_OK) rc = copy_side_files(m, partial, files, err);
     if (rc == QT_OK && p->recipe_yaml) {
         char path[4200];
         snprintf(path, sizeof path, "%s/recipe.yaml", partial);

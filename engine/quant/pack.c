@@ -63,10 +63,57 @@ static void unpack_line(const int32_t *in, int64_t wstride, int64_t n, int bits,
     }
 }
 
+/* The common widths on a contiguous row, a word at a time: 4 bits is
+ * (q & 15) ^ 8 per nibble (q + 8 mod 16), gathered from 8 bytes by shifts;
+ * 8 bits is q ^ 0x80 per byte (every int8 is in range).  Returns 0 when a
+ * value is out of range
+ * (pack_line then names it). */
+static int pack_line_fast(const int8_t *q, int64_t n, int bits, int32_t *out) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    int off = 1 << (bits - 1);
+    int64_t w = 0, j = 0;
+    if (bits == 4) {
+        for (; j + 8 <= n; j += 8, w++) {
+            uint64_t x, lo;
+            memcpy(&x, q + j, 8);
+            /* in range: every byte is its low nibble sign-extended */
+            lo = x & 0x0f0f0f0f0f0f0f0full;
+            if (x != (lo | (((lo & 0x0808080808080808ull) >> 3) * 0xf0))) return 0;
+            x = lo ^ 0x0808080808080808ull;
+            x = (x | (x >> 4)) & 0x00ff00ff00ff00ffull;
+            x = (x | (x >> 8)) & 0x0000ffff0000ffffull;
+            out[w] = (int32_t)(uint32_t)(x | (x >> 16));
+        }
+    } else if (bits == 8) {
+        for (; j + 4 <= n; j += 4, w++) {
+            uint32_t x;
+            memcpy(&x, q + j, 4);
+            x ^= 0x80808080u;
+            memcpy(&out[w], &x, 4);
+        }
+    } else {
+        return 0;
+    }
+    if (j < n) {                    /* the partial last word */
+        uint32_t acc = 0;
+        for (int64_t k = j; k < n; k++) {
+            if ((unsigned)(q[k] + off) > (1u << bits) - 1) return 0;
+            acc |= (uint32_t)(q[k] + off) << ((k - j) * bits);
+        }
+        out[w] = (int32_t)acc;
+    }
+    return 1;
+#else
+    (void)q; (void)n; (void)bits; (void)out;
+    return 0;
+#endif
+}
+
 int qt_pack_rows(const int8_t *q, int64_t rows, int64_t cols, int bits, int32_t *out, qt_err *err) {
     if (bits < 1 || bits > 8) return qt_err_set(err, "pack: %d bits (1..8 are packable)", bits);
     int64_t nw = qt_pack_words(cols, bits);
     for (int64_t r = 0; r < rows; r++) {
+        if ((bits == 4 || bits == 8) && pack_line_fast(q + r * cols, cols, bits, out + r * nw)) continue;
         int64_t bad = pack_line(q + r * cols, cols, 1, bits, out + r * nw, 1);
         if (bad >= 0)
             return qt_err_set(err, "pack: value %d at (%lld, %lld) is outside %d-bit range",

@@ -2,9 +2,11 @@
  * 0.20 computes it on a BF16 weight (see quant.h for the arithmetic), and the
  * fused error statistics behind the preview.
  *
- * One element kernel exists twice: portable C and AVX2/FMA (chosen at run
- * time).  Both compute every element the same way and accumulate in the same
- * order (struct lanes), so they give the same figures to the last bit. */
+ * One element kernel exists three times: portable C, AVX2/FMA and AVX-512
+ * (the widest the CPU has, chosen at run time; QTUNE_SIMD or
+ * qt_quant_set_isa force one).  All compute every element the same way and
+ * accumulate in the same order (struct lanes), so they give the same codes,
+ * scales and figures to the last bit. */
 #include "quant/quant.h"
 
 #include <float.h>
@@ -243,26 +245,44 @@ static inline float elem_deq(const struct kparams *p, float x, float *q_out) {
     return rnd_w(p->dt, (q - p->zp) * p->s);
 }
 
+/* Element j of a row given as float32 or as BF16 (bf16src). */
+static inline float ld1(const void *x, int bf16src, int64_t j) {
+    if (bf16src) {
+        uint16_t h;
+        memcpy(&h, (const uint16_t *)x + j, 2);
+        return qt_bf16_to_f32(h);
+    }
+    return ((const float *)x)[j];
+}
+
+/* x advanced by off elements of its kind. */
+static inline const void *adv(const void *x, int bf16src, int64_t off) {
+    return bf16src ? (const void *)((const uint16_t *)x + off) : (const void *)((const float *)x + off);
+}
+
+/* The stored code of a quantized value q. */
+static inline int8_t code_of(const struct kparams *p, float q) {
+    if (p->kind == EK_INT) return (int8_t)q;
+    if (p->kind == EK_FP8) return (int8_t)qt_f32_to_fp8e4m3(q);
+    return fp4_code(q);
+}
+
 /* Portable kernel over one segment x (n) starting at column col0 of its row:
  * statistics into the row accumulator l (may be NULL), w' into out (may be
  * NULL), codes into codes (may be NULL). */
-static void seg_scalar(const float *x, int64_t n, const struct kparams *p, float *out,
+static void seg_scalar(const void *x, int bf16src, int64_t n, const struct kparams *p, float *out,
                        int8_t *codes, struct lanes *l, int64_t col0) {
     for (int64_t j = 0; j < n; j++) {
-        float q;
-        float wq = elem_deq(p, x[j], &q);
+        float q, xj = ld1(x, bf16src, j);
+        float wq = elem_deq(p, xj, &q);
         if (out) out[j] = wq;
-        if (codes) {
-            if (p->kind == EK_INT) codes[j] = (int8_t)q;
-            else if (p->kind == EK_FP8) codes[j] = (int8_t)qt_f32_to_fp8e4m3(q);
-            else codes[j] = fp4_code(q);
-        }
+        if (codes) codes[j] = code_of(p, q);
         if (l) {
             int64_t c = col0 + j;
-            float e = x[j] - wq;
+            float e = xj - wq;
             int k = (int)(c & (NLANES - 1));
             l->e2[k] = fmaf(e, e, l->e2[k]);
-            l->w2[k] = fmaf(x[j], x[j], l->w2[k]);
+            l->w2[k] = fmaf(xj, xj, l->w2[k]);
             float a = fabsf(e);
             if (a > l->mx[k]) l->mx[k] = a;
             if ((c & 127) == 127) lanes_spill(l);
@@ -270,11 +290,12 @@ static void seg_scalar(const float *x, int64_t n, const struct kparams *p, float
     }
 }
 
-static void minmax_scalar(const float *x, int64_t n, float *mn, float *mx) {
+static void minmax_scalar(const void *x, int bf16src, int64_t n, float *mn, float *mx) {
     float a = INFINITY, b = -INFINITY;
     for (int64_t j = 0; j < n; j++) {
-        if (x[j] < a) a = x[j];
-        if (x[j] > b) b = x[j];
+        float f = ld1(x, bf16src, j);
+        if (f < a) a = f;
+        if (f > b) b = f;
     }
     *mn = a;
     *mx = b;
@@ -282,6 +303,9 @@ static void minmax_scalar(const float *x, int64_t n, float *mn, float *mx) {
 
 #ifdef QT_HAVE_X86
 #define AVX2 __attribute__((target("avx2,fma")))
+#define INLINE __attribute__((always_inline)) inline
+
+/* ---- AVX2/FMA: 8 lanes --------------------------------------------------- */
 
 /* Round to bf16, ties to even, by Veltkamp splitting: p = x * (2^16 + 1),
  * p - (p - x) is x rounded to 8 significant bits.  Checked
@@ -326,7 +350,44 @@ AVX2 static inline __m256 v_fp4_round(__m256 t) {
     return _mm256_or_ps(r, _mm256_and_ps(sign, t));
 }
 
-#define INLINE __attribute__((always_inline)) inline
+/* Codes of 8 quantized values q, as int32 lanes 0..255 or -128..127 (what
+ * code_of gives): int q itself; e4m3 bits (q is an e4m3 value: normal
+ * exponent and top 3 mantissa bits rebased, subnormal q * 2^9); e2m1 sign
+ * and magnitude index (0, .5, 1, 1.5 -> 2q; 2, 3 -> q + 2; 4, 6 -> q/2 + 4). */
+AVX2 static INLINE __m256i v_codes(__m256 q, int kind) {
+    if (kind == EK_INT) return _mm256_cvtps_epi32(q);
+    __m256i u = _mm256_castps_si256(q);
+    __m256 a = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), q);
+    if (kind == EK_FP8) {
+        __m256i sign = _mm256_and_si256(_mm256_srli_epi32(u, 24), _mm256_set1_epi32(0x80));
+        __m256i norm = _mm256_sub_epi32(_mm256_srli_epi32(_mm256_castps_si256(a), 20), _mm256_set1_epi32(960));
+        __m256i sub = _mm256_cvtps_epi32(_mm256_mul_ps(a, _mm256_set1_ps(512.0f)));
+        __m256 small = _mm256_cmp_ps(a, _mm256_set1_ps(0.015625f), _CMP_LT_OQ);
+        __m256i m = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(norm), _mm256_castsi256_ps(sub), small));
+        return _mm256_or_si256(m, sign);
+    }
+    __m256 i1 = _mm256_mul_ps(a, _mm256_set1_ps(2.0f));
+    __m256 i2 = _mm256_add_ps(a, _mm256_set1_ps(2.0f));
+    __m256 i4 = _mm256_add_ps(_mm256_mul_ps(a, _mm256_set1_ps(0.5f)), _mm256_set1_ps(4.0f));
+    __m256 i = _mm256_blendv_ps(i4, i2, _mm256_cmp_ps(a, _mm256_set1_ps(4.0f), _CMP_LT_OQ));
+    i = _mm256_blendv_ps(i, i1, _mm256_cmp_ps(a, _mm256_set1_ps(2.0f), _CMP_LT_OQ));
+    __m256i sign = _mm256_slli_epi32(_mm256_srli_epi32(u, 31), 3);
+    return _mm256_or_si256(_mm256_cvtps_epi32(i), sign);
+}
+
+/* Stores the low bytes of the 8 int32 lanes of v at dst (m <= 8 of them). */
+AVX2 static INLINE void v_store_codes(int8_t *dst, __m256i v, int64_t m) {
+    v = _mm256_and_si256(v, _mm256_set1_epi32(0xff));
+    __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    __m128i b = _mm_packus_epi16(w, w);
+    if (m >= 8) {
+        _mm_storel_epi64((__m128i *)dst, b);
+    } else {
+        int8_t t[16];
+        _mm_storeu_si128((__m128i *)t, b);
+        memcpy(dst, t, (size_t)m);
+    }
+}
 
 /* 8 elements from x at j: float32, or BF16 widened (bf16src). */
 AVX2 static INLINE __m256 v_load(const void *x, int bf16src, int64_t j) {
@@ -353,18 +414,20 @@ AVX2 static INLINE __m256 v_load_tail(const void *x, int bf16src, int64_t j, int
  * y = RN(1/s) is RN(x/s) (Markstein) unless the quotient underflows; tiny
  * quotients round to 0 in every element format anyway, and the callers keep
  * s in [2^-90, 2^90] so that r cannot underflow for quotients that matter.
- * Checked exhaustively against division for all bf16 pairs. */
+ * Checked exhaustively against division for all bf16 pairs.  s > 0. */
 AVX2 static INLINE __m256 v_div(__m256 x, __m256 s, __m256 y, int exact) {
     if (exact) return _mm256_div_ps(x, s);
     __m256 q0 = _mm256_mul_ps(x, y);
     __asm__("" : "+x"(q0));     /* no fusing of q0 into the residual */
     __m256 r = _mm256_fnmadd_ps(q0, s, x);
-    return _mm256_fmadd_ps(r, y, q0);
+    /* s > 0: the quotient has x's sign, which the correction loses when it
+     * is zero (-0 / s is -0, and an fp8/fp4 code keeps that sign) */
+    return _mm256_or_ps(_mm256_fmadd_ps(r, y, q0), _mm256_and_ps(x, _mm256_set1_ps(-0.0f)));
 }
 
-/* w' of 8 elements. */
+/* w' of 8 elements; *qout gets q. */
 AVX2 static INLINE __m256 v_deq(__m256 vx, __m256 vs, __m256 vy, __m256 vzp, __m256 vlo, __m256 vhi,
-                                int exact, int kind, int bf, int rt, int zp) {
+                                int exact, int kind, int bf, int rt, int zp, __m256 *qout) {
     /* With x and s both bf16 and t rounded to bf16, x * RN(1/s) rounds like
      * x / s: a quotient of two 8-bit significands lies at least 2^-17
      * (relative) from any bf16 midpoint, beyond the product's 2^-23 error
@@ -377,6 +440,7 @@ AVX2 static INLINE __m256 v_deq(__m256 vx, __m256 vs, __m256 vy, __m256 vzp, __m
     }
     t = _mm256_min_ps(_mm256_max_ps(t, vlo), vhi);
     __m256 q = kind == EK_INT ? v_rne(t) : kind == EK_FP8 ? v_fp8_round(t) : v_fp4_round(t);
+    *qout = q;
     __m256 wq = _mm256_mul_ps(zp ? _mm256_sub_ps(q, vzp) : q, vs);
     return bf ? v_rnd_bf16(wq) : wq;
 }
@@ -387,12 +451,12 @@ AVX2 static INLINE void v_spill(double *d, __m256 v) {
     _mm256_storeu_pd(d + 4, _mm256_add_pd(_mm256_loadu_pd(d + 4), _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
 }
 
-/* The AVX2 twin of seg_scalar without codes.  kind, bf (work dtype bf16),
- * rt (round w/s to bf16) and zp are constants in the specialized callers.
- * col0 is a multiple of 8; the vector at column c feeds accumulator A when
- * c % 16 == 0, B when c % 16 == 8. */
+/* The AVX2 twin of seg_scalar.  kind, bf (work dtype bf16), rt (round w/s
+ * to bf16), zp, exact and which outputs exist are constants in the
+ * specialized callers.  col0 is a multiple of 8; the vector at column c
+ * feeds accumulator A when c % 16 == 0, B when c % 16 == 8. */
 AVX2 static INLINE void seg_avx2_t(const void *x, int bf16src, int64_t n, const struct kparams *p,
-                                   float *out, struct lanes *l, int64_t col0,
+                                   float *out, int8_t *codes, struct lanes *l, int64_t col0,
                                    int kind, int bf, int rt, int zp, int exact) {
     const __m256 vs = _mm256_set1_ps(p->s), vzp = _mm256_set1_ps(p->zp);
     const __m256 vy = _mm256_set1_ps(1.0f / p->s);
@@ -410,11 +474,11 @@ AVX2 static INLINE void seg_avx2_t(const void *x, int bf16src, int64_t n, const 
     int64_t j = 0;
     /* Statistics only, whole pairs of vectors from an even column: the hot
      * loop, without branches on the accumulator. */
-    if (!out && l && !(col0 & 8)) {
+    if (!out && !codes && l && !(col0 & 8)) {
         for (; j + 16 <= n; j += 16) {
-            __m256 xa = v_load(x, bf16src, j), xb = v_load(x, bf16src, j + 8);
-            __m256 qa = v_deq(xa, vs, vy, vzp, vlo, vhi, exact, kind, bf, rt, zp);
-            __m256 qb = v_deq(xb, vs, vy, vzp, vlo, vhi, exact, kind, bf, rt, zp);
+            __m256 xa = v_load(x, bf16src, j), xb = v_load(x, bf16src, j + 8), q;
+            __m256 qa = v_deq(xa, vs, vy, vzp, vlo, vhi, exact, kind, bf, rt, zp, &q);
+            __m256 qb = v_deq(xb, vs, vy, vzp, vlo, vhi, exact, kind, bf, rt, zp, &q);
             __m256 e = _mm256_sub_ps(xa, qa), f = _mm256_sub_ps(xb, qb);
             ea = _mm256_fmadd_ps(e, e, ea);
             wa = _mm256_fmadd_ps(xa, xa, wa);
@@ -432,8 +496,9 @@ AVX2 static INLINE void seg_avx2_t(const void *x, int bf16src, int64_t n, const 
         }
     }
     for (; j < n; j += 8) {
-        __m256 vx = j + 8 <= n ? v_load(x, bf16src, j) : v_load_tail(x, bf16src, j, n - j);
-        __m256 wq = v_deq(vx, vs, vy, vzp, vlo, vhi, exact, kind, bf, rt, zp);
+        __m256 vx = j + 8 <= n ? v_load(x, bf16src, j) : v_load_tail(x, bf16src, j, n - j), q;
+        __m256 wq = v_deq(vx, vs, vy, vzp, vlo, vhi, exact, kind, bf, rt, zp, &q);
+        if (codes) v_store_codes(codes + j, v_codes(q, kind), n - j);
         if (out) {
             if (j + 8 <= n) _mm256_storeu_ps(out + j, wq);
             else {
@@ -472,44 +537,6 @@ AVX2 static INLINE void seg_avx2_t(const void *x, int bf16src, int64_t n, const 
     }
 }
 
-/* Specializations for the preview's hot cases (statistics only, bf16). */
-#define SEG_SPEC(name, src, kind, rt, zp)                                                   \
-    AVX2 static void name(const void *x, int64_t n, const struct kparams *p, struct lanes *l, \
-                          int64_t col0) {                                                   \
-        seg_avx2_t(x, src, n, p, NULL, l, col0, kind, 1, rt, zp, 0);                        \
-    }
-SEG_SPEC(seg_int_f, 0, EK_INT, 1, 0)
-SEG_SPEC(seg_int_h, 1, EK_INT, 1, 0)
-SEG_SPEC(seg_intz_f, 0, EK_INT, 1, 1)
-SEG_SPEC(seg_intz_h, 1, EK_INT, 1, 1)
-SEG_SPEC(seg_fp8_f, 0, EK_FP8, 1, 0)
-SEG_SPEC(seg_fp8_h, 1, EK_FP8, 1, 0)
-SEG_SPEC(seg_mx_f, 0, EK_FP4, 1, 0)
-SEG_SPEC(seg_mx_h, 1, EK_FP4, 1, 0)
-SEG_SPEC(seg_nv_f, 0, EK_FP4, 0, 0)
-SEG_SPEC(seg_nv_h, 1, EK_FP4, 0, 0)
-
-AVX2 static void seg_avx2_any(const void *x, int bf16src, int64_t n, const struct kparams *p,
-                              float *out, struct lanes *l, int64_t col0) {
-    seg_avx2_t(x, bf16src, n, p, out, l, col0, p->kind, p->rnd_bf16, p->round_t && p->rnd_bf16,
-               p->zp != 0.0f, !(p->s >= 0x1p-90f && p->s <= 0x1p90f));
-}
-
-static void seg_avx2(const void *x, int bf16src, int64_t n, const struct kparams *p, float *out,
-                     struct lanes *l, int64_t col0) {
-    if (!out && l && p->rnd_bf16 && p->s >= 0x1p-90f && p->s <= 0x1p90f) {
-        int zp = p->zp != 0.0f;
-        void (*f)(const void *, int64_t, const struct kparams *, struct lanes *, int64_t);
-        if (p->kind == EK_INT) f = zp ? (bf16src ? seg_intz_h : seg_intz_f) : (bf16src ? seg_int_h : seg_int_f);
-        else if (p->kind == EK_FP8) f = bf16src ? seg_fp8_h : seg_fp8_f;
-        else if (p->round_t) f = bf16src ? seg_mx_h : seg_mx_f;
-        else f = bf16src ? seg_nv_h : seg_nv_f;
-        f(x, n, p, l, col0);
-        return;
-    }
-    seg_avx2_any(x, bf16src, n, p, out, l, col0);
-}
-
 AVX2 static INLINE float v_hmin(__m256 v) {
     __m128 a = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     a = _mm_min_ps(a, _mm_movehl_ps(a, a));
@@ -524,12 +551,12 @@ AVX2 static INLINE float v_hmax(__m256 v) {
     return _mm_cvtss_f32(a);
 }
 
-AVX2 static void minmax_bf16_avx2(const uint16_t *x, int64_t n, float *mn, float *mx) {
+AVX2 static void minmax_avx2(const void *x, int bf16src, int64_t n, float *mn, float *mx) {
     __m256 a = _mm256_set1_ps(INFINITY), b = _mm256_set1_ps(-INFINITY);
     __m256 a2 = a, b2 = b;
     int64_t j = 0;
     for (; j + 16 <= n; j += 16) {
-        __m256 v = v_load(x, 1, j), w = v_load(x, 1, j + 8);
+        __m256 v = v_load(x, bf16src, j), w = v_load(x, bf16src, j + 8);
         a = _mm256_min_ps(a, v);
         b = _mm256_max_ps(b, v);
         a2 = _mm256_min_ps(a2, w);
@@ -537,9 +564,7 @@ AVX2 static void minmax_bf16_avx2(const uint16_t *x, int64_t n, float *mn, float
     }
     float r = v_hmin(_mm256_min_ps(a, a2)), s = v_hmax(_mm256_max_ps(b, b2));
     for (; j < n; j++) {
-        uint16_t h;
-        memcpy(&h, x + j, 2);
-        float f = qt_bf16_to_f32(h);
+        float f = ld1(x, bf16src, j);
         if (f < r) r = f;
         if (f > s) s = f;
     }
@@ -547,66 +572,339 @@ AVX2 static void minmax_bf16_avx2(const uint16_t *x, int64_t n, float *mn, float
     *mx = s;
 }
 
-AVX2 static void minmax_avx2(const float *x, int64_t n, float *mn, float *mx) {
-    __m256 a = _mm256_set1_ps(INFINITY), b = _mm256_set1_ps(-INFINITY);
+/* ---- AVX-512 (F, BW, VL, DQ): 16 lanes ---------------------------------- */
+
+/* The same arithmetic as the AVX2 kernels, operation for operation, on
+ * vectors of 16: one register holds the whole row accumulator (lane k =
+ * column % 16), so the sums come out in the same order. */
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")))
+
+AVX512 static INLINE __m512 w_rnd_bf16(__m512 x) {
+    __m512 p = _mm512_mul_ps(x, _mm512_set1_ps(65537.0f));
+    __asm__("" : "+v"(p));
+    return _mm512_sub_ps(p, _mm512_sub_ps(p, x));
+}
+
+AVX512 static INLINE __m512 w_rne(__m512 x) {
+    return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+
+AVX512 static INLINE __m512 w_fp8_round(__m512 t) {
+    __m512 p = _mm512_mul_ps(t, _mm512_set1_ps(1048577.0f));
+    __asm__("" : "+v"(p));
+    __m512 r = _mm512_sub_ps(p, _mm512_sub_ps(p, t));
+    __m512 a = _mm512_andnot_ps(_mm512_set1_ps(-0.0f), t);
+    __mmask16 small = _mm512_cmp_ps_mask(a, _mm512_set1_ps(0.015625f), _CMP_LT_OQ);
+    if (small) {
+        __m512 sub = _mm512_mul_ps(w_rne(_mm512_mul_ps(t, _mm512_set1_ps(512.0f))), _mm512_set1_ps(1.0f / 512.0f));
+        r = _mm512_mask_blend_ps(small, r, sub);
+    }
+    return r;
+}
+
+AVX512 static INLINE __m512 w_fp4_round(__m512 t) {
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    __m512 a = _mm512_andnot_ps(sign, t);
+    __m512 r1 = _mm512_mul_ps(w_rne(_mm512_mul_ps(a, _mm512_set1_ps(2.0f))), _mm512_set1_ps(0.5f));
+    __m512 r2 = w_rne(a);
+    __m512 r4 = _mm512_mul_ps(w_rne(_mm512_mul_ps(a, _mm512_set1_ps(0.5f))), _mm512_set1_ps(2.0f));
+    __m512 r = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(4.0f), _CMP_LT_OQ), r4, r2);
+    r = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(2.0f), _CMP_LT_OQ), r, r1);
+    return _mm512_or_ps(r, _mm512_and_ps(sign, t));
+}
+
+/* v_codes on 16 lanes. */
+AVX512 static INLINE __m512i w_codes(__m512 q, int kind) {
+    if (kind == EK_INT) return _mm512_cvtps_epi32(q);
+    __m512i u = _mm512_castps_si512(q);
+    __m512 a = _mm512_andnot_ps(_mm512_set1_ps(-0.0f), q);
+    if (kind == EK_FP8) {
+        __m512i sign = _mm512_and_si512(_mm512_srli_epi32(u, 24), _mm512_set1_epi32(0x80));
+        __m512i norm = _mm512_sub_epi32(_mm512_srli_epi32(_mm512_castps_si512(a), 20), _mm512_set1_epi32(960));
+        __m512i sub = _mm512_cvtps_epi32(_mm512_mul_ps(a, _mm512_set1_ps(512.0f)));
+        __mmask16 small = _mm512_cmp_ps_mask(a, _mm512_set1_ps(0.015625f), _CMP_LT_OQ);
+        return _mm512_or_si512(_mm512_mask_blend_epi32(small, norm, sub), sign);
+    }
+    __m512 i1 = _mm512_mul_ps(a, _mm512_set1_ps(2.0f));
+    __m512 i2 = _mm512_add_ps(a, _mm512_set1_ps(2.0f));
+    __m512 i4 = _mm512_add_ps(_mm512_mul_ps(a, _mm512_set1_ps(0.5f)), _mm512_set1_ps(4.0f));
+    __m512 i = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(4.0f), _CMP_LT_OQ), i4, i2);
+    i = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(2.0f), _CMP_LT_OQ), i, i1);
+    __m512i sign = _mm512_slli_epi32(_mm512_srli_epi32(u, 31), 3);
+    return _mm512_or_si512(_mm512_cvtps_epi32(i), sign);
+}
+
+/* 16 elements from x at j (lanes outside k read as 0, never touched). */
+AVX512 static INLINE __m512 w_load(const void *x, int bf16src, int64_t j, __mmask16 k) {
+    if (bf16src) {
+        const uint16_t *s = (const uint16_t *)x + j;
+        __m256i h = k == 0xffff ? _mm256_loadu_si256((const __m256i *)s) : _mm256_maskz_loadu_epi16(k, s);
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    }
+    const float *s = (const float *)x + j;
+    return k == 0xffff ? _mm512_loadu_ps(s) : _mm512_maskz_loadu_ps(k, s);
+}
+
+AVX512 static INLINE __m512 w_div(__m512 x, __m512 s, __m512 y, int exact) {
+    if (exact) return _mm512_div_ps(x, s);
+    __m512 q0 = _mm512_mul_ps(x, y);
+    __asm__("" : "+v"(q0));
+    __m512 r = _mm512_fnmadd_ps(q0, s, x);
+    return _mm512_or_ps(_mm512_fmadd_ps(r, y, q0), _mm512_and_ps(x, _mm512_set1_ps(-0.0f)));
+}
+
+AVX512 static INLINE __m512 w_deq(__m512 vx, __m512 vs, __m512 vy, __m512 vzp, __m512 vlo, __m512 vhi,
+                                  int exact, int kind, int bf, int rt, int zp, __m512 *qout) {
+    __m512 t = rt && !exact ? _mm512_mul_ps(vx, vy) : w_div(vx, vs, vy, exact);
+    if (rt) t = w_rnd_bf16(t);
+    if (zp) {
+        t = _mm512_add_ps(t, vzp);
+        if (bf) t = w_rnd_bf16(t);
+    }
+    t = _mm512_min_ps(_mm512_max_ps(t, vlo), vhi);
+    __m512 q = kind == EK_INT ? w_rne(t) : kind == EK_FP8 ? w_fp8_round(t) : w_fp4_round(t);
+    *qout = q;
+    __m512 wq = _mm512_mul_ps(zp ? _mm512_sub_ps(q, vzp) : q, vs);
+    return bf ? w_rnd_bf16(wq) : wq;
+}
+
+/* d[0..15] += (double)v, lane by lane. */
+AVX512 static INLINE void w_spill(double *d, __m512 v) {
+    _mm512_storeu_pd(d, _mm512_add_pd(_mm512_loadu_pd(d), _mm512_cvtps_pd(_mm512_castps512_ps256(v))));
+    _mm512_storeu_pd(d + 8, _mm512_add_pd(_mm512_loadu_pd(d + 8), _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1))));
+}
+
+/* seg_avx2_t on 16 lanes: col0 is a multiple of 16, and every vector but
+ * the row's last is whole. */
+AVX512 static INLINE void seg_avx512_t(const void *x, int bf16src, int64_t n, const struct kparams *p,
+                                       float *out, int8_t *codes, struct lanes *l, int64_t col0,
+                                       int kind, int bf, int rt, int zp, int exact) {
+    const __m512 vs = _mm512_set1_ps(p->s), vzp = _mm512_set1_ps(p->zp);
+    const __m512 vy = _mm512_set1_ps(1.0f / p->s);
+    const __m512 vlo = _mm512_set1_ps(p->lo), vhi = _mm512_set1_ps(p->hi);
+    const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+    __m512 e2 = _mm512_setzero_ps(), w2 = e2, mx = e2;
+    if (l) {
+        e2 = _mm512_loadu_ps(l->e2);
+        w2 = _mm512_loadu_ps(l->w2);
+        mx = _mm512_loadu_ps(l->mx);
+    }
+    for (int64_t j = 0; j < n; j += 16) {
+        __mmask16 k = j + 16 <= n ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
+        __m512 vx = w_load(x, bf16src, j, k), q;
+        __m512 wq = w_deq(vx, vs, vy, vzp, vlo, vhi, exact, kind, bf, rt, zp, &q);
+        if (codes) {
+            __m128i b = _mm512_cvtepi32_epi8(w_codes(q, kind));
+            if (k == 0xffff) _mm_storeu_si128((__m128i *)(codes + j), b);
+            else _mm_mask_storeu_epi8(codes + j, k, b);
+        }
+        if (out) {
+            if (k == 0xffff) _mm512_storeu_ps(out + j, wq);
+            else _mm512_mask_storeu_ps(out + j, k, wq);
+        }
+        if (!l) continue;
+        __m512 e = _mm512_sub_ps(vx, wq);
+        e2 = _mm512_mask3_fmadd_ps(e, e, e2, k);
+        w2 = _mm512_mask3_fmadd_ps(vx, vx, w2, k);
+        mx = _mm512_mask_max_ps(mx, k, mx, _mm512_and_ps(e, absmask));
+        if (k == 0xffff && ((col0 + j) & 127) == 112) {     /* spill, as lanes_spill does */
+            w_spill(l->de, e2);
+            w_spill(l->dw, w2);
+            e2 = w2 = _mm512_setzero_ps();
+        }
+    }
+    if (l) {
+        _mm512_storeu_ps(l->e2, e2);
+        _mm512_storeu_ps(l->w2, w2);
+        _mm512_storeu_ps(l->mx, mx);
+    }
+}
+
+AVX512 static void minmax_avx512(const void *x, int bf16src, int64_t n, float *mn, float *mx) {
+    __m512 a = _mm512_set1_ps(INFINITY), b = _mm512_set1_ps(-INFINITY);
+    __m512 a2 = a, b2 = b;
     int64_t j = 0;
-    for (; j + 8 <= n; j += 8) {
-        __m256 v = _mm256_loadu_ps(x + j);
-        a = _mm256_min_ps(a, v);
-        b = _mm256_max_ps(b, v);
+    for (; j + 32 <= n; j += 32) {
+        __m512 v = w_load(x, bf16src, j, 0xffff), w = w_load(x, bf16src, j + 16, 0xffff);
+        a = _mm512_min_ps(a, v);
+        b = _mm512_max_ps(b, v);
+        a2 = _mm512_min_ps(a2, w);
+        b2 = _mm512_max_ps(b2, w);
     }
-    float r = v_hmin(a), s = v_hmax(b);
-    for (; j < n; j++) {
-        if (x[j] < r) r = x[j];
-        if (x[j] > s) s = x[j];
+    for (; j < n; j += 16) {
+        __mmask16 k = j + 16 <= n ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
+        __m512 v = w_load(x, bf16src, j, k);
+        a = _mm512_mask_min_ps(a, k, a, v);
+        b = _mm512_mask_max_ps(b, k, b, v);
     }
-    *mn = r;
-    *mx = s;
+    *mn = _mm512_reduce_min_ps(_mm512_min_ps(a, a2));
+    *mx = _mm512_reduce_max_ps(_mm512_max_ps(b, b2));
+}
+
+/* ---- specializations ----------------------------------------------------- */
+
+/* The hot cases (bf16 work dtype, scale in the fast division's range), one
+ * function each per ISA: statistics only (the preview) and codes only (the
+ * checkpoint writer), from float32 (_f) or BF16 (_h) rows. */
+typedef void (*seg_fn)(const void *x, int64_t n, const struct kparams *p, struct lanes *l, int8_t *codes,
+                       int64_t col0);
+#define SEG_SPEC(isa, tmpl, name, src, kind, rt, zp, stats)                                       \
+    isa static void name(const void *x, int64_t n, const struct kparams *p, struct lanes *l,      \
+                         int8_t *codes, int64_t col0) {                                           \
+        if (stats) tmpl(x, src, n, p, NULL, NULL, l, col0, kind, 1, rt, zp, 0);                   \
+        else tmpl(x, src, n, p, NULL, codes, NULL, col0, kind, 1, rt, zp, 0);                     \
+    }
+#define SEG_SET(isa, tmpl, pre, stats)                              \
+    SEG_SPEC(isa, tmpl, pre##_int_f, 0, EK_INT, 1, 0, stats)        \
+    SEG_SPEC(isa, tmpl, pre##_int_h, 1, EK_INT, 1, 0, stats)        \
+    SEG_SPEC(isa, tmpl, pre##_intz_f, 0, EK_INT, 1, 1, stats)       \
+    SEG_SPEC(isa, tmpl, pre##_intz_h, 1, EK_INT, 1, 1, stats)       \
+    SEG_SPEC(isa, tmpl, pre##_fp8_f, 0, EK_FP8, 1, 0, stats)        \
+    SEG_SPEC(isa, tmpl, pre##_fp8_h, 1, EK_FP8, 1, 0, stats)        \
+    SEG_SPEC(isa, tmpl, pre##_mx_f, 0, EK_FP4, 1, 0, stats)         \
+    SEG_SPEC(isa, tmpl, pre##_mx_h, 1, EK_FP4, 1, 0, stats)         \
+    SEG_SPEC(isa, tmpl, pre##_nv_f, 0, EK_FP4, 0, 0, stats)         \
+    SEG_SPEC(isa, tmpl, pre##_nv_h, 1, EK_FP4, 0, 0, stats)         \
+    static const seg_fn pre##_table[10] = {pre##_int_f, pre##_int_h, pre##_intz_f, pre##_intz_h, \
+                                           pre##_fp8_f, pre##_fp8_h, pre##_mx_f, pre##_mx_h,     \
+                                           pre##_nv_f, pre##_nv_h};
+SEG_SET(AVX2, seg_avx2_t, s2, 1)
+SEG_SET(AVX2, seg_avx2_t, c2, 0)
+SEG_SET(AVX512, seg_avx512_t, s5, 1)
+SEG_SET(AVX512, seg_avx512_t, c5, 0)
+
+/* Index into a specialization table, or -1 for the general kernel. */
+static int spec_index(const struct kparams *p, int bf16src, const float *out, const int8_t *codes,
+                      const struct lanes *l) {
+    if (out || !p->rnd_bf16 || !(p->s >= 0x1p-90f && p->s <= 0x1p90f)) return -1;
+    if (!!l == !!codes) return -1;              /* statistics or codes, not both */
+    int k;
+    if (p->kind == EK_INT) k = p->zp != 0.0f ? 2 : 0;
+    else if (p->kind == EK_FP8) k = 4;
+    else k = p->round_t ? 6 : 8;
+    return k + !!bf16src;
+}
+
+AVX2 static void seg_avx2_any(const void *x, int bf16src, int64_t n, const struct kparams *p,
+                              float *out, int8_t *codes, struct lanes *l, int64_t col0) {
+    seg_avx2_t(x, bf16src, n, p, out, codes, l, col0, p->kind, p->rnd_bf16, p->round_t && p->rnd_bf16,
+               p->zp != 0.0f, !(p->s >= 0x1p-90f && p->s <= 0x1p90f));
+}
+
+AVX512 static void seg_avx512_any(const void *x, int bf16src, int64_t n, const struct kparams *p,
+                                  float *out, int8_t *codes, struct lanes *l, int64_t col0) {
+    seg_avx512_t(x, bf16src, n, p, out, codes, l, col0, p->kind, p->rnd_bf16, p->round_t && p->rnd_bf16,
+                 p->zp != 0.0f, !(p->s >= 0x1p-90f && p->s <= 0x1p90f));
 }
 #endif
 
 /* ---- dispatch ---------------------------------------------------------- */
 
-static int simd_wanted = 1;
+static int isa_wanted = -1;     /* QT_ISA_*, -1: from QTUNE_SIMD on first use */
 
-int qt_quant_set_simd(int on) {
-    int old = simd_wanted;
-    simd_wanted = on;
-    return old;
-}
-
-int qt_quant_simd_active(void) {
+/* The best kernels this CPU runs. */
+static int isa_have(void) {
 #ifdef QT_HAVE_X86
     static int have = -1;
     if (have < 0) {
         __builtin_cpu_init();
-        have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        int h = QT_ISA_PORTABLE;
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+            h = QT_ISA_AVX2;
+            if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+                h = QT_ISA_AVX512;
+        }
+        have = h;
     }
-    return simd_wanted && have;
+    return have;
 #else
-    return 0;
+    return QT_ISA_PORTABLE;
 #endif
+}
+
+int qt_quant_isa_parse(const char *name) {
+    if (!name) return -1;
+    if (!strcmp(name, "portable") || !strcmp(name, "scalar") || !strcmp(name, "c")) return QT_ISA_PORTABLE;
+    if (!strcmp(name, "avx2")) return QT_ISA_AVX2;
+    if (!strcmp(name, "avx512")) return QT_ISA_AVX512;
+    return -1;
+}
+
+const char *qt_quant_isa_name(int isa) {
+    return isa == QT_ISA_AVX512 ? "avx512" : isa == QT_ISA_AVX2 ? "avx2" : "portable";
+}
+
+static int isa_request(void) {
+    int w = __atomic_load_n(&isa_wanted, __ATOMIC_RELAXED);
+    if (w < 0) {
+        w = qt_quant_isa_parse(getenv("QTUNE_SIMD"));
+        if (w < 0) w = QT_ISA_AVX512;
+        __atomic_store_n(&isa_wanted, w, __ATOMIC_RELAXED);
+    }
+    return w;
+}
+
+int qt_quant_set_isa(int isa) {
+    int old = isa_request();
+    __atomic_store_n(&isa_wanted, isa < QT_ISA_PORTABLE ? QT_ISA_PORTABLE : isa > QT_ISA_AVX512 ? QT_ISA_AVX512 : isa,
+                     __ATOMIC_RELAXED);
+    return old;
+}
+
+int qt_quant_isa(void) {
+    int w = isa_request(), h = isa_have();
+    return w < h ? w : h;
+}
+
+int qt_quant_isa_best(void) { return isa_have(); }
+
+int qt_quant_set_simd(int on) {
+    return qt_quant_set_isa(on ? QT_ISA_AVX512 : QT_ISA_PORTABLE) != QT_ISA_PORTABLE;
+}
+
+int qt_quant_simd_active(void) { return qt_quant_isa() >= QT_ISA_AVX2; }
+
+static void minmax_any(const void *x, int bf16src, int64_t n, float *mn, float *mx, int isa) {
+#ifdef QT_HAVE_X86
+    if (isa >= QT_ISA_AVX512) { minmax_avx512(x, bf16src, n, mn, mx); return; }
+    if (isa >= QT_ISA_AVX2) { minmax_avx2(x, bf16src, n, mn, mx); return; }
+#endif
+    (void)isa;
+    minmax_scalar(x, bf16src, n, mn, mx);
 }
 
 void qt_quant_minmax(const float *x, int64_t n, float *mn, float *mx) {
-#ifdef QT_HAVE_X86
-    if (qt_quant_simd_active()) { minmax_avx2(x, n, mn, mx); return; }
-#endif
-    minmax_scalar(x, n, mn, mx);
+    minmax_any(x, 0, n, mn, mx, qt_quant_isa());
 }
 
-/* The AVX2 kernel needs segments that start on a multiple of 8 columns and
- * fill whole vectors unless they end the row. */
-static void seg_run(const float *x, int64_t n, const struct kparams *p, float *out, int8_t *codes,
-                    struct lanes *l, int64_t col0, int64_t cols) {
+void qt_quant_minmax_bf16(const uint16_t *x, int64_t n, float *mn, float *mx) {
+    minmax_any(x, 1, n, mn, mx, qt_quant_isa());
+}
+
+/* One segment on the widest kernel its position allows: AVX-512 needs a
+ * segment starting on a multiple of 16 columns, AVX2 of 8, each filling
+ * whole vectors unless it ends the row (every kernel keeps the lanes the
+ * others keep, so they mix within a row).  F16 work runs portable. */
+static void seg_run(const void *x, int bf16src, int64_t n, const struct kparams *p, float *out, int8_t *codes,
+                    struct lanes *l, int64_t col0, int64_t cols, int isa) {
 #ifdef QT_HAVE_X86
-    if (!codes && p->dt != QT_DT_F16 && qt_quant_simd_active() && (col0 & 7) == 0 &&
-        ((n & 7) == 0 || col0 + n == cols)) {
-        seg_avx2(x, 0, n, p, out, l, col0);
+    if (p->dt != QT_DT_F16 && isa >= QT_ISA_AVX512 && (col0 & 15) == 0 && ((n & 15) == 0 || col0 + n == cols)) {
+        int k = spec_index(p, bf16src, out, codes, l);
+        if (k >= 0) (l ? s5_table : c5_table)[k](x, n, p, l, codes, col0);
+        else seg_avx512_any(x, bf16src, n, p, out, codes, l, col0);
+        return;
+    }
+    if (p->dt != QT_DT_F16 && isa >= QT_ISA_AVX2 && (col0 & 7) == 0 && ((n & 7) == 0 || col0 + n == cols)) {
+        int k = spec_index(p, bf16src, out, codes, l);
+        if (k >= 0) (l ? s2_table : c2_table)[k](x, n, p, l, codes, col0);
+        else seg_avx2_any(x, bf16src, n, p, out, codes, l, col0);
         return;
     }
 #endif
-    seg_scalar(x, n, p, out, codes, l, col0);
+    (void)isa;
+    (void)cols;
+    seg_scalar(x, bf16src, n, p, out, codes, l, col0);
 }
 
 /* ---- tensor driver ----------------------------------------------------- */
@@ -644,11 +942,14 @@ void qt_qctx_finish_observe(struct qt_qctx *c) {
     c->gs = gs;
 }
 
-/* Runs a band: statistics into st (may be NULL), w' rows into deq (nrows,
- * cols) (may be NULL), codes and scales into qt (may be NULL). */
-static void band_run(const struct qt_qctx *c, const float *x, int64_t row0, int64_t nrows,
-                     float *scratch, struct qt_qstats *st, float *deq, struct qt_qtensor *qt) {
+/* Runs a band of rows x (nrows, cols), float32 or BF16 (bf16src):
+ * statistics into st (may be NULL), w' rows into deq (nrows, cols) (may be
+ * NULL), codes into codes (nrows, cols) (may be NULL), scales into qt (may
+ * be NULL).  scratch (cols) is needed with importance only. */
+static void band_run(const struct qt_qctx *c, const void *x, int bf16src, int64_t row0, int64_t nrows,
+                     float *scratch, struct qt_qstats *st, float *deq, int8_t *codes, struct qt_qtensor *qt) {
     const int64_t cols = c->cols;
+    const int isa = qt_quant_isa();
     int64_t seg;                         /* columns per cell segment */
     switch (c->s.strategy) {
     case QT_STRAT_GROUP: seg = c->s.group; break;
@@ -656,45 +957,44 @@ static void band_run(const struct qt_qctx *c, const float *x, int64_t row0, int6
     default: seg = cols; break;
     }
     int64_t nseg = (cols + seg - 1) / seg;
-    struct kparams tp, *bp = NULL;
-    if (c->s.strategy == QT_STRAT_TENSOR) cell_params(c, c->gmin, c->gmax, &tp);
-    if (c->s.strategy == QT_STRAT_BLOCK) {
-        bp = malloc((size_t)nseg * sizeof *bp);
-        if (!bp) return;
+    struct kparams stackp[256], *gp = nseg <= 256 ? stackp : malloc((size_t)nseg * sizeof *gp);   /* (nseg) */
+    if (!gp) return;
+    if (c->s.strategy == QT_STRAT_TENSOR) cell_params(c, c->gmin, c->gmax, &gp[0]);
+    if (c->s.strategy == QT_STRAT_BLOCK)
         for (int64_t b = 0; b < nseg; b++) {
             int64_t c0 = b * seg, n = c0 + seg > cols ? cols - c0 : seg;
             float mn = INFINITY, mx = -INFINITY;
             for (int64_t r = 0; r < nrows; r++) {
                 float a, z;
-                qt_quant_minmax(x + r * cols + c0, n, &a, &z);
+                minmax_any(adv(x, bf16src, r * cols + c0), bf16src, n, &a, &z, isa);
                 if (a < mn) mn = a;
                 if (z > mx) mx = z;
             }
-            cell_params(c, mn, mx, &bp[b]);
+            cell_params(c, mn, mx, &gp[b]);
         }
-    }
     struct lanes l;
     memset(&l, 0, sizeof l);
     for (int64_t r = 0; r < nrows; r++) {
-        const float *xr = x + r * cols;
-        float *out = deq ? deq + r * cols : (c->d ? scratch : NULL);
+        const void *xr = adv(x, bf16src, r * cols);
+        float *out = deq ? deq + r * cols : (st && c->d ? scratch : NULL);
+        /* every cell's parameters first (independent, so their reductions
+         * and divisions overlap), then the kernels */
+        if (c->s.strategy == QT_STRAT_GROUP || c->s.strategy == QT_STRAT_CHANNEL)
+            for (int64_t b = 0; b < nseg; b++) {
+                int64_t c0 = b * seg, n = c0 + seg > cols ? cols - c0 : seg;
+                float mn, mx;
+                minmax_any(adv(xr, bf16src, c0), bf16src, n, &mn, &mx, isa);
+                cell_params(c, mn, mx, &gp[b]);
+            }
         for (int64_t b = 0; b < nseg; b++) {
             int64_t c0 = b * seg, n = c0 + seg > cols ? cols - c0 : seg;
-            struct kparams gp;
-            const struct kparams *p;
-            if (bp) p = &bp[b];
-            else if (c->s.strategy == QT_STRAT_TENSOR) p = &tp;
-            else {
-                float mn, mx;
-                qt_quant_minmax(xr + c0, n, &mn, &mx);
-                cell_params(c, mn, mx, &gp);
-                p = &gp;
-            }
-            int8_t *codes = qt ? qt->q + (row0 + r) * cols + c0 : NULL;
-            seg_run(xr + c0, n, p, out ? out + c0 : NULL, codes, st ? &l : NULL, c0, cols);
-            if (qt && (r == 0 || !bp) && (c->s.strategy != QT_STRAT_TENSOR || row0 + r == 0)) {
+            const struct kparams *p = c->s.strategy == QT_STRAT_TENSOR ? &gp[0] : &gp[b];
+            seg_run(adv(xr, bf16src, c0), bf16src, n, p, out ? out + c0 : NULL, codes ? codes + r * cols + c0 : NULL,
+                    st ? &l : NULL, c0, cols, isa);
+            if (qt && (r == 0 || c->s.strategy != QT_STRAT_BLOCK) &&
+                (c->s.strategy != QT_STRAT_TENSOR || row0 + r == 0)) {
                 int64_t si = c->s.strategy == QT_STRAT_TENSOR ? 0
-                           : bp ? (row0 / c->band) * qt->scols + b
+                           : c->s.strategy == QT_STRAT_BLOCK ? (row0 / c->band) * qt->scols + b
                            : (row0 + r) * qt->scols + b;
                 qt->scale[si] = p->stored;
                 if (qt->zero) qt->zero[si] = p->zpi;
@@ -705,26 +1005,27 @@ static void band_run(const struct qt_qctx *c, const float *x, int64_t row0, int6
         if (st && c->d) {
             double de = 0, dw = 0;
             for (int64_t j = 0; j < cols; j++) {
-                double e = (double)xr[j] - (double)out[j];
+                double xj = (double)ld1(xr, bf16src, j);
+                double e = xj - (double)out[j];
                 de += (double)c->d[j] * e * e;
-                dw += (double)c->d[j] * (double)xr[j] * (double)xr[j];
+                dw += (double)c->d[j] * xj * xj;
             }
             st->derr2 += de;
             st->dw2 += dw;
         }
     }
     if (st) st->n += nrows * cols;
-    free(bp);
+    if (gp != stackp) free(gp);
 }
 
 void qt_quant_band_stats(const struct qt_qctx *c, const float *x, int64_t row0, int64_t nrows,
                          float *scratch, struct qt_qstats *st) {
-    band_run(c, x, row0, nrows, scratch, st, NULL, NULL);
+    band_run(c, x, 0, row0, nrows, scratch, st, NULL, NULL, NULL);
 }
 
-void qt_quant_band(const struct qt_qctx *c, const float *x, int64_t row0, int64_t nrows, float *scratch,
-                   struct qt_qstats *st, float *deq, struct qt_qtensor *qt) {
-    band_run(c, x, row0, nrows, scratch, st, deq, qt);
+void qt_quant_band(const struct qt_qctx *c, const void *x, int x_bf16, int64_t row0, int64_t nrows, float *scratch,
+                   struct qt_qstats *st, float *deq, int8_t *codes, struct qt_qtensor *qt) {
+    band_run(c, x, x_bf16, row0, nrows, scratch, st, deq, codes, qt);
 }
 
 void qt_quant_decode(const struct qt_qtensor *q, int64_t row0, int64_t nrows, float *out) {
@@ -760,94 +1061,24 @@ void qt_quant_decode(const struct qt_qtensor *q, int64_t row0, int64_t nrows, fl
     }
 }
 
-void qt_quant_minmax_bf16(const uint16_t *x, int64_t n, float *mn, float *mx) {
-#ifdef QT_HAVE_X86
-    if (qt_quant_simd_active()) { minmax_bf16_avx2(x, n, mn, mx); return; }
-#endif
-    float a = INFINITY, b = -INFINITY;
-    for (int64_t j = 0; j < n; j++) {
-        uint16_t h;
-        memcpy(&h, x + j, 2);
-        float f = qt_bf16_to_f32(h);
-        if (f < a) a = f;
-        if (f > b) b = f;
-    }
-    *mn = a;
-    *mx = b;
-}
-
 void qt_quant_band_stats_bf16(const struct qt_qctx *c, const uint16_t *x, int64_t row0, int64_t nrows,
                               float *buf, float *scratch, struct qt_qstats *st) {
-    const int64_t cols = c->cols;
-#ifdef QT_HAVE_X86
-    /* Straight from BF16: no widened copy of the rows. */
-    int64_t seg = c->s.strategy == QT_STRAT_GROUP ? c->s.group : cols;
-    int64_t nseg = (cols + seg - 1) / seg;
-    struct kparams stackp[256], *gp = nseg <= 256 ? stackp : malloc((size_t)nseg * sizeof *gp);
-    if (gp && qt_quant_simd_active() && c->wdtype == QT_DT_BF16 && !c->d && (seg % 8 == 0 || seg == cols) &&
-        (c->s.strategy == QT_STRAT_GROUP || c->s.strategy == QT_STRAT_CHANNEL ||
-         c->s.strategy == QT_STRAT_TENSOR)) {
-        /* Per row: first every cell's parameters (independent, so their
-         * reductions and divisions overlap), then the kernels. */
-        struct kparams tp;
-        struct lanes l;
-        memset(&l, 0, sizeof l);
-        if (c->s.strategy == QT_STRAT_TENSOR) cell_params(c, c->gmin, c->gmax, &tp);
-        for (int64_t r = 0; r < nrows; r++) {
-            const uint16_t *xr = x + r * cols;
-            if (c->s.strategy != QT_STRAT_TENSOR)
-                for (int64_t b = 0; b < nseg; b++) {
-                    int64_t c0 = b * seg, n = c0 + seg > cols ? cols - c0 : seg;
-                    float mn, mx;
-                    minmax_bf16_avx2(xr + c0, n, &mn, &mx);
-                    cell_params(c, mn, mx, &gp[b]);
-                }
-            for (int64_t b = 0; b < nseg; b++) {
-                int64_t c0 = b * seg, n = c0 + seg > cols ? cols - c0 : seg;
-                seg_avx2(xr + c0, 1, n, c->s.strategy == QT_STRAT_TENSOR ? &tp : &gp[b], NULL, &l, c0);
-            }
-            lanes_done(&l, st);
-        }
-        if (gp != stackp) free(gp);
-        st->n += nrows * cols;
-        return;
-    }
-    if (gp != stackp) free(gp);
-#endif
-    for (int64_t i = 0; i < nrows * cols; i++) {
-        uint16_t h;
-        memcpy(&h, x + i, 2);
-        buf[i] = qt_bf16_to_f32(h);
-    }
-    band_run(c, buf, row0, nrows, scratch, st, NULL, NULL);
+    (void)buf;      /* every kernel reads BF16 itself now */
+    band_run(c, x, 1, row0, nrows, scratch, st, NULL, NULL, NULL);
 }
 
-/* Whole-tensor run behind the public entry points. */
-static int run_tensor(const float *w, int64_t rows, int64_t cols, const struct qt_scheme *s,
-                      enum qt_dtype wdtype, float global_amax, const float *d,
-                      struct qt_qstats *st, float *deq, struct qt_qtensor *qt, qt_err *err) {
-    struct qt_qctx c;
-    if (qt_qctx_init(&c, s, wdtype, rows, cols, d, err) != QT_OK) return QT_ERR;
-    c.global_amax = global_amax;
-    if (c.needs_global) {
-        qt_quant_minmax(w, rows * cols, &c.gmin, &c.gmax);
-        qt_qctx_finish_observe(&c);
+void qt_quant_rows_codes(const struct qt_qctx *c, const void *x, int x_bf16, int64_t row0, int64_t nrows,
+                         int8_t *codes, struct qt_qtensor *qt) {
+    for (int64_t r = 0; r < nrows; r += c->band) {
+        int64_t n = r + c->band > nrows ? nrows - r : c->band;
+        band_run(c, adv(x, x_bf16, r * c->cols), x_bf16, row0 + r, n, NULL, NULL, NULL,
+                 codes + r * c->cols, qt);
     }
-    float *scratch = malloc((size_t)cols * sizeof(float));
-    if (!scratch) return qt_err_set(err, "quantize: out of memory");
-    if (st) memset(st, 0, sizeof *st);
-    for (int64_t r = 0; r < rows; r += c.band) {
-        int64_t n = r + c.band > rows ? rows - r : c.band;
-        band_run(&c, w + r * cols, r, n, scratch, st, deq ? deq + r * cols : NULL, qt);
-    }
-    free(scratch);
-    if (qt) qt->global_scale = s->kind == QT_SCHEME_NVFP4 ? c.gs : 0.0f;
-    return QT_OK;
+    if (row0 == 0) qt->global_scale = c->s.kind == QT_SCHEME_NVFP4 ? c->gs : 0.0f;
 }
 
-int qt_quant_tensor(const float *w, int64_t rows, int64_t cols, const struct qt_scheme *s,
-                    enum qt_dtype wdtype, float global_amax, struct qt_qtensor *out,
-                    float *deq, qt_err *err) {
+int qt_qtensor_init(struct qt_qtensor *out, const struct qt_scheme *s, enum qt_dtype wdtype, int64_t rows,
+                    int64_t cols, int with_codes, qt_err *err) {
     memset(out, 0, sizeof *out);
     if (s->kind == QT_SCHEME_BF16) return qt_err_set(err, "quantize: bf16 keeps the tensor");
     if (qt_scheme_check_shape(s, rows, cols, err) != QT_OK) return QT_ERR;
@@ -866,15 +1097,46 @@ int qt_quant_tensor(const float *w, int64_t rows, int64_t cols, const struct qt_
     default: return qt_err_set(err, "quantize: no strategy");
     }
     size_t ns = (size_t)(out->srows * out->scols);
-    out->q = malloc((size_t)(rows * cols));
+    size_t nq = (size_t)(rows * cols);
+    if (with_codes) out->q = malloc(nq ? nq : 1);
     out->scale = calloc(ns, sizeof(float));
     if (s->kind == QT_SCHEME_INT && !s->sym) out->zero = calloc(ns, 1);
     if (s->kind == QT_SCHEME_NVFP4 || s->kind == QT_SCHEME_MXFP4) out->scale_code = calloc(ns, 1);
-    if (!out->q || !out->scale || (s->kind == QT_SCHEME_INT && !s->sym && !out->zero) ||
+    if ((with_codes && !out->q) || !out->scale || (s->kind == QT_SCHEME_INT && !s->sym && !out->zero) ||
         ((s->kind == QT_SCHEME_NVFP4 || s->kind == QT_SCHEME_MXFP4) && !out->scale_code)) {
         qt_qtensor_free(out);
         return qt_err_set(err, "quantize: out of memory");
     }
+    return QT_OK;
+}
+
+/* Whole-tensor run behind the public entry points. */
+static int run_tensor(const float *w, int64_t rows, int64_t cols, const struct qt_scheme *s,
+                      enum qt_dtype wdtype, float global_amax, const float *d,
+                      struct qt_qstats *st, float *deq, struct qt_qtensor *qt, qt_err *err) {
+    struct qt_qctx c;
+    if (qt_qctx_init(&c, s, wdtype, rows, cols, d, err) != QT_OK) return QT_ERR;
+    c.global_amax = global_amax;
+    if (c.needs_global) {
+        qt_quant_minmax(w, rows * cols, &c.gmin, &c.gmax);
+        qt_qctx_finish_observe(&c);
+    }
+    float *scratch = malloc((size_t)cols * sizeof(float));
+    if (!scratch) return qt_err_set(err, "quantize: out of memory");
+    if (st) memset(st, 0, sizeof *st);
+    for (int64_t r = 0; r < rows; r += c.band) {
+        int64_t n = r + c.band > rows ? rows - r : c.band;
+        band_run(&c, w + r * cols, 0, r, n, scratch, st, deq ? deq + r * cols : NULL, qt ? qt->q + r * cols : NULL, qt);
+    }
+    free(scratch);
+    if (qt) qt->global_scale = s->kind == QT_SCHEME_NVFP4 ? c.gs : 0.0f;
+    return QT_OK;
+}
+
+int qt_quant_tensor(const float *w, int64_t rows, int64_t cols, const struct qt_scheme *s,
+                    enum qt_dtype wdtype, float global_amax, struct qt_qtensor *out,
+                    float *deq, qt_err *err) {
+    if (qt_qtensor_init(out, s, wdtype, rows, cols, 1, err) != QT_OK) return QT_ERR;
     if (run_tensor(w, rows, cols, s, wdtype, global_amax, NULL, NULL, deq, out, err) != QT_OK) {
         qt_qtensor_free(out);
         return QT_ERR;

@@ -106,10 +106,19 @@ int qt_quant_histograms(const float *w, int64_t rows, int64_t cols, const struct
 
 /* ---- Engine-internal: the streaming pieces the preview drives in parallel. */
 
-/* Which kernels run: 1 = AVX2/FMA when the CPU has them (default), 0 = the
- * portable C path.  Returns the previous setting.  For tests and benchmarks. */
+/* Which kernels run.  Every set gives the same codes, scales and statistics
+ * bit for bit; the widest the CPU has runs unless QTUNE_SIMD
+ * (portable|avx2|avx512) or qt_quant_set_isa asks for less.  For tests and
+ * benchmarks. */
+enum { QT_ISA_PORTABLE = 0, QT_ISA_AVX2 = 1, QT_ISA_AVX512 = 2 };
+int qt_quant_set_isa(int isa);          /* returns the previous request */
+int qt_quant_isa(void);                 /* the set in use: min(request, CPU) */
+int qt_quant_isa_best(void);            /* the widest this CPU runs */
+int qt_quant_isa_parse(const char *name);   /* QT_ISA_* or -1 */
+const char *qt_quant_isa_name(int isa);     /* "portable" | "avx2" | "avx512" */
+/* 1 = the widest kernels (default), 0 = portable C; returns the previous. */
 int qt_quant_set_simd(int on);
-int qt_quant_simd_active(void);
+int qt_quant_simd_active(void);         /* qt_quant_isa() >= QT_ISA_AVX2 */
 
 /* Tensor-level state of a streaming quantization. */
 struct qt_qctx {
@@ -136,19 +145,36 @@ void qt_qctx_finish_observe(struct qt_qctx *c);
 void qt_quant_band_stats(const struct qt_qctx *c, const float *x, int64_t row0, int64_t nrows,
                          float *scratch, struct qt_qstats *st);
 
-/* The same from BF16 rows x (nrows, cols); buf holds nrows * cols floats
- * for the schemes that need a widened copy (block, importance, no AVX2). */
+/* The same from BF16 rows x (nrows, cols); buf is unused (every kernel
+ * reads BF16 itself). */
 void qt_quant_band_stats_bf16(const struct qt_qctx *c, const uint16_t *x, int64_t row0, int64_t nrows,
                               float *buf, float *scratch, struct qt_qstats *st);
 void qt_quant_minmax_bf16(const uint16_t *x, int64_t n, float *mn, float *mx);
 
-/* One band of rows [row0, row0 + nrows) given as x (nrows, cols): statistics
- * accumulated into st (may be NULL), w' into deq (nrows, cols) (may be
- * NULL), codes, scales, zero points and scale codes into qt's whole-tensor
- * arrays (may be NULL).  scratch holds cols floats.  The reference kernel the
- * CPU backend's quantize runs (engine/backend/cpu.c). */
-void qt_quant_band(const struct qt_qctx *c, const float *x, int64_t row0, int64_t nrows, float *scratch,
-                   struct qt_qstats *st, float *deq, struct qt_qtensor *qt);
+/* Allocates out for a rows x cols tensor under s: scale grid (and zero
+ * points, scale codes) always, codes q (rows, cols) when with_codes.  Free
+ * with qt_qtensor_free. */
+int qt_qtensor_init(struct qt_qtensor *out, const struct qt_scheme *s, enum qt_dtype wdtype, int64_t rows,
+                    int64_t cols, int with_codes, qt_err *err);
+/* Codes of rows [row0, row0 + nrows) given as x (nrows, cols), float32 or
+ * BF16 (x_bf16), into codes (nrows, cols), and their scale cells into qt
+ * (made by qt_qtensor_init for the whole tensor; its q is not touched).
+ * row0 and nrows are multiples of c->band (nrows may end the tensor); c has
+ * observed the tensor when c->needs_global.  Row ranges are independent, so
+ * threads may run disjoint ones of one tensor at once: the bytes are those
+ * qt_quant_tensor gives. */
+void qt_quant_rows_codes(const struct qt_qctx *c, const void *x, int x_bf16, int64_t row0, int64_t nrows,
+                         int8_t *codes, struct qt_qtensor *qt);
+
+/* One band of rows [row0, row0 + nrows) given as x (nrows, cols), float32
+ * or BF16 (x_bf16): statistics accumulated into st (may be NULL), w' into
+ * deq (nrows, cols) (may be NULL), codes into codes (nrows, cols) (may be
+ * NULL), scales, zero points and scale codes into qt's whole-tensor arrays
+ * (may be NULL).  scratch holds cols floats (needed with st and c->d only).
+ * The reference kernel the CPU backend's quantize runs
+ * (engine/backend/cpu.c). */
+void qt_quant_band(const struct qt_qctx *c, const void *x, int x_bf16, int64_t row0, int64_t nrows, float *scratch,
+                   struct qt_qstats *st, float *deq, int8_t *codes, struct qt_qtensor *qt);
 
 /* w' (nrows, q->cols) of rows [row0, row0 + nrows) from q's codes and
  * scales: rnd((q - zp) * s) with s the cell's effective scale (nvfp4: the

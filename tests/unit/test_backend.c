@@ -81,7 +81,7 @@ static int run_scheme(struct qt_backend *be, const float *w, int64_t rows, int64
     float *ddeq = be->i->buf_alloc(be, nb, &e), *ddec = be->i->buf_alloc(be, nb, &e);
     int rc = QT_ERR;
     if (!dq.q || !dq.scale || !ddeq || !ddec) goto out;
-    if (qt_be_quantize(be, &c, x, 0, rows, &dq, ddeq, &e) != QT_OK) goto out;
+    if (qt_be_quantize(be, &c, x, QT_DT_F32, 0, rows, dq.q, &dq, ddeq, &e) != QT_OK) goto out;
     dq.global_scale = s->kind == QT_SCHEME_NVFP4 ? c.gs : 0.0f;
     if (qt_be_dequantize(be, &dq, 0, rows, ddec, &e) != QT_OK) goto out;
     if (down(be, qt->q, dq.q, (size_t)(rows * cols)) || down(be, qt->scale, dq.scale, ns * sizeof(float)) ||

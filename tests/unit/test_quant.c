@@ -382,6 +382,142 @@ TU_TEST(simd_matches_scalar) {
 
 /* ---- metrics, sizes, histograms ----------------------------------------- */
 
+/* ---- every kernel set against portable C, codes and all ---------------- */
+
+/* What one kernel set gives for a tensor under a scheme: codes, scales,
+ * zero points, scale codes and w' of qt_quant_tensor, the codes of
+ * qt_quant_rows_codes from BF16 rows in two row ranges, and the statistics
+ * of qt_quant_error (with and without importance) and of the BF16 preview. */
+struct isa_result {
+    struct qt_qtensor q;
+    int8_t *rc;                 /* (rows, cols) codes of qt_quant_rows_codes */
+    struct qt_qtensor rq;       /* its scales */
+    float *deq;                 /* (rows, cols) */
+    struct qt_qstats st, std, pv;
+    int ok;
+};
+
+static void isa_run(const float *w, const uint16_t *h, int64_t rows, int64_t cols, const struct qt_scheme *s,
+                    enum qt_dtype dt, const float *d, struct isa_result *r) {
+    qt_err err = {{0}};
+    memset(r, 0, sizeof *r);
+    r->deq = malloc((size_t)(rows * cols) * sizeof *r->deq);
+    r->rc = malloc((size_t)(rows * cols));
+    r->ok = qt_quant_tensor(w, rows, cols, s, dt, 0, &r->q, r->deq, &err) == QT_OK &&
+            qt_quant_error(w, rows, cols, s, dt, NULL, &r->st, &err) == QT_OK &&
+            qt_quant_error(w, rows, cols, s, dt, d, &r->std, &err) == QT_OK;
+    if (r->ok && dt == QT_DT_BF16) {
+        struct qt_qctx c;
+        r->ok = qt_qctx_init(&c, s, dt, rows, cols, NULL, &err) == QT_OK &&
+                qt_qtensor_init(&r->rq, s, dt, rows, cols, 0, &err) == QT_OK;
+        if (r->ok && c.needs_global) {
+            qt_quant_minmax_bf16(h, rows * cols, &c.gmin, &c.gmax);
+            qt_qctx_finish_observe(&c);
+        }
+        int64_t split = (rows / 2 / c.band) * c.band;     /* two ranges, as two threads take them */
+        if (r->ok) {
+            qt_quant_rows_codes(&c, h + split * cols, 1, split, rows - split, r->rc + split * cols, &r->rq);
+            qt_quant_rows_codes(&c, h, 1, 0, split, r->rc, &r->rq);
+        }
+        r->ok = r->ok && qt_preview_bf16(h, rows, cols, s, NULL, 2, &r->pv, &err) == QT_OK;
+    }
+    if (!r->ok) printf("  %s\n", err.msg);
+}
+
+static void isa_free(struct isa_result *r) {
+    qt_qtensor_free(&r->q);
+    qt_qtensor_free(&r->rq);
+    free(r->rc);
+    free(r->deq);
+}
+
+static int stats_equal(const struct qt_qstats *a, const struct qt_qstats *b) {
+    return a->err2 == b->err2 && a->w2 == b->w2 && a->max_abs == b->max_abs && a->derr2 == b->derr2 &&
+           a->dw2 == b->dw2 && a->n == b->n;
+}
+
+/* Bytes of r against the portable run p; names the first difference. */
+static int isa_same(const struct isa_result *p, const struct isa_result *r, int64_t rows, int64_t cols,
+                    enum qt_dtype dt, const char *what) {
+    int64_t n = rows * cols, ns = p->q.srows * p->q.scols;
+    const char *bad = NULL;
+    if (!r->ok) bad = "failed";
+    else if (memcmp(p->q.q, r->q.q, (size_t)n)) bad = "codes";
+    else if (memcmp(p->q.scale, r->q.scale, (size_t)ns * sizeof(float))) bad = "scales";
+    else if (p->q.zero && memcmp(p->q.zero, r->q.zero, (size_t)ns)) bad = "zero points";
+    else if (p->q.scale_code && memcmp(p->q.scale_code, r->q.scale_code, (size_t)ns)) bad = "scale codes";
+    else if (p->q.global_scale != r->q.global_scale) bad = "global scale";
+    else if (memcmp(p->deq, r->deq, (size_t)n * sizeof(float))) bad = "w'";
+    else if (!stats_equal(&p->st, &r->st)) bad = "statistics";
+    else if (!stats_equal(&p->std, &r->std)) bad = "statistics with importance";
+    else if (dt == QT_DT_BF16 && memcmp(p->q.q, r->rc, (size_t)n)) bad = "row-range codes from BF16";
+    else if (dt == QT_DT_BF16 && memcmp(p->q.scale, r->rq.scale, (size_t)ns * sizeof(float))) bad = "row-range scales";
+    else if (dt == QT_DT_BF16 && p->q.zero && memcmp(p->q.zero, r->rq.zero, (size_t)ns)) bad = "row-range zero points";
+    else if (dt == QT_DT_BF16 && !stats_equal(&p->st, &r->pv)) bad = "BF16 preview statistics";
+    if (bad) printf("  %s: %s differ\n", what, bad);
+    for (int64_t i = 0; bad && i < n; i++)
+        if (p->q.q[i] != r->q.q[i] || memcmp(&p->deq[i], &r->deq[i], 4)) {
+            printf("  first at row %lld col %lld: code %d/%d w' %.9g/%.9g\n", (long long)(i / cols), (long long)(i % cols),
+                   p->q.q[i], r->q.q[i], p->deq[i], r->deq[i]);
+            break;
+        }
+    return !bad;
+}
+
+TU_TEST(isa_paths_identical) {
+    int best = qt_quant_isa_best();
+    printf("  kernels on this CPU: portable%s%s\n", best >= QT_ISA_AVX2 ? ", avx2" : "",
+           best >= QT_ISA_AVX512 ? ", avx512" : "");
+    /* random rows with the awkward cases: an all-zero row and group, signed
+     * zeros, outliers, rows whose scales leave the fast division's range */
+    const int64_t rows = 40, cols = 1184;   /* 9.25 groups of 128: a partial vector ends each row */
+    float *w = gauss(rows * cols, 0.02, 11);
+    for (int64_t j = 0; j < cols; j++) w[3 * cols + j] = 0.0f;
+    for (int64_t j = 0; j < 64; j++) w[5 * cols + j] = j & 1 ? -0.0f : 0.0f;
+    for (int64_t j = 0; j < cols; j++) w[7 * cols + j] = bf(w[7 * cols + j] * 1e-28f);
+    for (int64_t j = 0; j < cols; j++) w[8 * cols + j] = bf(w[8 * cols + j] * 1e26f);
+    for (int64_t j = 0; j < cols; j += 97) w[9 * cols + j] = bf(w[9 * cols + j] * 300.0f);
+    uint16_t *h = malloc((size_t)(rows * cols) * sizeof *h);
+    for (int64_t i = 0; i < rows * cols; i++) h[i] = qt_f32_to_bf16(w[i]);
+    float *d = malloc((size_t)cols * sizeof *d);
+    for (int64_t j = 0; j < cols; j++) d[j] = (float)(0.5 + urand());
+    const char *sc[] = {"int4-g128-sym", "int4-g128-asym", "int4-g64-sym", "int4-g32-asym", "int4-g16-sym",
+                        "int4-g8-asym", "int4-g56-sym", "int3-g128-asym", "int2-g64-asym", "int8-g128-sym",
+                        "int8-ch-sym", "int4-ch-asym", "int8-t-sym", "int4-t-asym", "fp8-ch", "fp8-t",
+                        "fp8-b128", "fp8-b64", "nvfp4", "mxfp4"};
+    const enum qt_dtype dts[] = {QT_DT_BF16, QT_DT_F32};
+    int prev = qt_quant_set_isa(QT_ISA_AVX512), ran = 0;
+    for (size_t k = 0; k < sizeof sc / sizeof sc[0]; k++)
+        for (int di = 0; di < 2; di++) {
+            struct qt_scheme s = sch(sc[k]);
+            struct isa_result ref, r;
+            qt_quant_set_isa(QT_ISA_PORTABLE);
+            isa_run(w, h, rows, cols, &s, dts[di], d, &ref);
+            TU_CHECKF(ref.ok, "%s", sc[k]);
+            for (int isa = QT_ISA_AVX2; isa <= best && ref.ok; isa++) {
+                qt_quant_set_isa(isa);
+                TU_CHECK(qt_quant_isa() == isa);
+                isa_run(w, h, rows, cols, &s, dts[di], d, &r);
+                char what[128];
+                snprintf(what, sizeof what, "%s %s %s", sc[k], dts[di] == QT_DT_BF16 ? "bf16" : "f32",
+                         qt_quant_isa_name(isa));
+                TU_CHECK(isa_same(&ref, &r, rows, cols, dts[di], what));
+                isa_free(&r);
+                ran++;
+            }
+            TU_CHECK(!ref.ok || ref.st.err2 > 0);
+            isa_free(&ref);
+        }
+    qt_quant_set_isa(prev);
+    printf("  %d scheme x dtype x kernel comparisons\n", ran);
+    /* QTUNE_SIMD names */
+    TU_CHECK(qt_quant_isa_parse("avx512") == QT_ISA_AVX512 && qt_quant_isa_parse("avx2") == QT_ISA_AVX2 &&
+             qt_quant_isa_parse("portable") == QT_ISA_PORTABLE && qt_quant_isa_parse("sse") == -1);
+    free(w);
+    free(h);
+    free(d);
+}
+
 TU_TEST(metrics) {
     int64_t rows = 64, cols = 256;
     float *w = gauss(rows * cols, 0.02, 5);
@@ -583,6 +719,7 @@ int main(void) {
     TU_RUN(more_bits_less_error);
     TU_RUN(smaller_groups_less_error);
     TU_RUN(simd_matches_scalar);
+    TU_RUN(isa_paths_identical);
     TU_RUN(metrics);
     TU_RUN(bytes);
     TU_RUN(histograms);

@@ -3,6 +3,7 @@
  * hand from DESIGN §4/§7), round trip on the tiny model (the dequantized
  * weights read back equal, bit for bit, what the quantizer's dequantization
  * gives), atomicity (existing OUT, --force, cancel). */
+#include <dirent.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -217,6 +218,79 @@ static void cancel_after_first(void *ud, int64_t done, int64_t total, const char
     *(int *)ud = 1;
 }
 
+/* The bytes of every file of two output directories but the report (its
+ * seconds differ). */
+static int same_outputs(const char *a, const char *b) {
+    DIR *d = opendir(a);
+    if (!d) return 0;
+    struct dirent *de;
+    int ok = 1, n = 0;
+    while (ok && (de = readdir(d))) {
+        if (de->d_name[0] == '.' || !strcmp(de->d_name, "qtune-report.json")) continue;
+        char pa[4800], pb[4800];
+        snprintf(pa, sizeof pa, "%s/%s", a, de->d_name);
+        snprintf(pb, sizeof pb, "%s/%s", b, de->d_name);
+        size_t la = 0, lb = 0;
+        qt_err e;
+        char *x = qt_read_file_ex(pa, &la, (size_t)1 << 30, 0, &e), *y = qt_read_file_ex(pb, &lb, (size_t)1 << 30, 0, &e);
+        ok = x && y && la == lb && !memcmp(x, y, la);
+        if (!ok) printf("  %s differs\n", de->d_name);
+        free(x);
+        free(y);
+        n++;
+    }
+    closedir(d);
+    return ok && n >= 3;
+}
+
+/* A module split into chunks of rows that several threads quantize, on every
+ * kernel set, writes the bytes of the whole tensor quantized at once by the
+ * portable kernels: every scheme the writer takes, lm_head included, tensor
+ * scales (observed first), blocks (chunks of whole bands). */
+TU_TEST(chunked_equals_whole) {
+    struct qt_model *m;
+    qt_err err;
+    TU_CHECK(qt_model_open(tu_path("share/models/tiny-glm-moe"), &m, &err) == QT_OK);
+    if (!m) return;
+    const char *sc[] = {"int4-g128-sym", "int4-g32-asym", "int8-ch-sym+aint8-tok", "fp8-ch+afp8-tok", "fp8-t",
+                        "fp8-b128+afp8-g128", "int8-t-sym", "int3-g64-asym"};
+    enum { NG = sizeof sc / sizeof sc[0] };
+    struct qt_ct_group g[NG];
+    char names[NG][16];
+    for (int k = 0; k < NG; k++) {
+        snprintf(names[k], sizeof names[k], "group_%d", k);
+        g[k] = (struct qt_ct_group){.name = names[k], .scheme = sc[k]};
+    }
+    int *tg = malloc((size_t)m->n_tensors * sizeof *tg), next = 0, heads = 0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const struct qt_tensor *t = &m->tensors[i];
+        size_t n = strlen(t->name);
+        int q = qt_role_is_linear(t->role) && t->ndim == 2 && n > 7 && !strcmp(t->name + n - 7, ".weight");
+        tg[i] = q ? next++ % NG : -1;
+        heads += q && t->role == QT_ROLE_LM_HEAD;
+    }
+    TU_CHECK(heads == 1);
+    const char *dir = tu_tmpdir("writer_chunks");
+    char whole[4200], chunked[4200];
+    snprintf(whole, sizeof whole, "%s/whole", dir);
+    snprintf(chunked, sizeof chunked, "%s/chunked", dir);
+    struct qt_write_params p = {.out = whole, .n_groups = NG, .groups = g, .tensor_group = tg,
+                                .chunk_elems = (int64_t)1 << 40};
+    int prev = qt_quant_set_isa(QT_ISA_PORTABLE);
+    TU_CHECKF(qt_write_ct(m, &p, NULL, &err) == QT_OK, "%s", err.msg);
+    for (int isa = QT_ISA_AVX2; isa <= qt_quant_isa_best(); isa++) {
+        qt_quant_set_isa(isa);
+        p.out = chunked;
+        p.force = 1;
+        p.chunk_elems = 1000;       /* a few rows, or one band of blocks */
+        TU_CHECKF(qt_write_ct(m, &p, NULL, &err) == QT_OK, "%s", err.msg);
+        TU_CHECKF(same_outputs(whole, chunked), "%s", qt_quant_isa_name(isa));
+    }
+    qt_quant_set_isa(prev);
+    free(tg);
+    qt_model_free(m);
+}
+
 TU_TEST(atomic_out) {
     struct qt_model *m = NULL;
     qt_err err;
@@ -300,6 +374,7 @@ int main(void) {
     TU_RUN(roundtrip_w8a8);
     TU_RUN(roundtrip_fp8_dynamic);
     TU_RUN(roundtrip_fp8_block);
+    TU_RUN(chunked_equals_whole);
     TU_RUN(atomic_out);
     TU_RUN(refuses_fp4_and_static);
     TU_RUN(parse_size);
