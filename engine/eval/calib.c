@@ -340,7 +340,7 @@ int qt_calib_run(const struct qt_model *m, const struct qt_calib_params *p, stru
     }
     o.c = c;
     struct qt_fwd_hooks hk = {.ctx = &o, .observe = observe};
-    if (qt_fwd_init(m, &hk, &f, err) != QT_OK) goto out;
+    if (qt_fwd_open(p->be, m, &hk, &f, err) != QT_OK) goto out;
     o.be = qt_fwd_backend_of(f);
     int64_t npos = (int64_t)nseq * ctx;
     h = malloc(sizeof(float) * (size_t)(npos * m->cfg.hidden));   /* (npos, hidden) */
