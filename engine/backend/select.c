@@ -111,7 +111,7 @@ static int qtensor_alloc(struct qt_qtensor *out, const struct qt_scheme *s, enum
     switch (s->strategy) {
     case QT_STRAT_TENSOR: out->srows = out->scols = 1; break;
     case QT_STRAT_CHANNEL: out->srows = rows; out->scols = 1; break;
-    case QT_STRAT_GROUP: out->srows = rows; out->scols = cols / s->group; break;
+    case QT_STRAT_GROUP: out->srows = rows; out->scols = (cols + s->group - 1) / s->group; break;   /* last may be partial */
     case QT_STRAT_BLOCK:
         out->srows = (rows + s->group - 1) / s->group;
         out->scols = (cols + s->group - 1) / s->group;

@@ -280,12 +280,13 @@ static int fixture_logits(struct qt_model *m, const struct qt_fwd_hooks *hk, con
  * activation schemes are not stable under summation order: a last-bit
  * change of a GEMM output moves an activation across a rounding edge (one
  * fp8 / int8 step) and that difference grows through the layers.  On the
- * CPU alone, flipping the last bit of 1/16 of the weights moves the
- * fixture's FP8_DYNAMIC logits by 1.9e-3 and W8A8's by 1.2e-2 (3 argmax
- * changes in 128; docs/cuda-notes.md).  So they are checked one layer at a
- * time from the same input (FP8_DYNAMIC within 1e-4, W8A8 within 1e-2; the
- * same CPU experiment gives at most 6e-7 and 7e-4), and whole-model logits
- * within 5e-2 with the same argmax at >= 95% of positions. */
+ * CPU alone, weights times 1 + u, u uniform in +-5e-7 (which moves W4A16's
+ * logits by 5e-7, what cuBLAS's summation order does), move FP8_DYNAMIC's
+ * logits by 1.4e-2 and single layers by up to 1.4e-3, W8A8's by 6.9e-3 and
+ * 7e-4 (3 argmax changes in 128; docs/cuda-notes.md).  So these two are
+ * checked one layer at a time from the same input within 5e-3, and
+ * whole-model logits within 5e-2 with the same argmax at >= 90% of
+ * positions; the activation kernel itself is bit for bit (cuda_act_quant). */
 TU_TEST(cuda_forward_quantized) {
     struct qt_model *m = NULL;
     qt_err err;
@@ -315,7 +316,7 @@ TU_TEST(cuda_forward_quantized) {
         if (rc == QT_OK) {
             printf("  %s: logits rel %.3g, argmax mismatches %d of %d\n", sc[k], rel, mism, NS * SL);
             if (!act) TU_CHECKF(rel <= 1e-5, "%s rel %g", sc[k], rel);
-            else TU_CHECKF(rel <= 5e-2 && mism * 20 <= NS * SL, "%s rel %g, %d mismatches", sc[k], rel, mism);
+            else TU_CHECKF(rel <= 5e-2 && mism * 10 <= NS * SL, "%s rel %g, %d mismatches", sc[k], rel, mism);
         }
         if (act && rc == QT_OK) {
             /* layer by layer from the CPU's states */
@@ -326,7 +327,7 @@ TU_TEST(cuda_forward_quantized) {
             if (rc == QT_OK) rc = qt_fwd_init(m, &hk, &fg, &err);
             qt_backend_choose("cpu", NULL);
             if (rc == QT_OK) rc = qt_fwd_embed(fc, tok, NS * SL, hc, &err);
-            double tol = !strcmp(sc[k], "W8A8") ? 1e-2 : 1e-4, worst = 0;
+            double tol = 5e-3, worst = 0;
             for (int l = 0; rc == QT_OK && l < qt_fwd_n_layers(fc); l++) {
                 memcpy(hg, hc, sizeof(float) * (size_t)NS * SL * H);
                 rc = qt_fwd_layer(fc, l, hc, NS, SL, &err);
