@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -458,6 +459,7 @@ struct pjob {
     const struct qt_scheme *s;
     enum qt_dtype wd;
     const uint16_t *bf16;         /* (N, K) the source as it is, when BF16 in the work dtype */
+    size_t src_bytes;             /* its size */
     int64_t chunk_rows;
     int nchunks, claimed, done;   /* chunks handed out, finished (under mu) */
     int observed;                 /* tensor min/max known (needs_global), under mu */
@@ -612,6 +614,15 @@ static int pjob_finish(struct pjob *J, const struct qt_model *m, qt_err *err) {
     return QT_OK;
 }
 
+/* Asks the kernel to read job J's source ahead (a hint: mmap'd shards read
+ * on first touch otherwise, so the workers would wait on the disk). */
+static void pjob_readahead(const struct pjob *J) {
+    if (!J->bf16 || J->src_bytes == 0) return;
+    long pg = sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)J->bf16, lo = a & ~(uintptr_t)(pg > 0 ? pg - 1 : 4095);
+    madvise((void *)lo, (size_t)(a - lo) + J->src_bytes, MADV_WILLNEED);
+}
+
 static void pipe_fail(struct pipe *P, const qt_err *e) {
     if (P->rc == QT_OK) { P->rc = QT_ERR; P->err = *e; }
     P->stop = 1;
@@ -638,6 +649,7 @@ static void *pipe_worker(void *arg) {
         }
         int c = J->claimed++;
         if (J->claimed == J->nchunks) P->claim++;
+        const struct pjob *ra = c == 0 && J - P->j + 1 < P->n ? J + 1 : NULL;   /* read the next module ahead */
         if (J->ctx.needs_global && !J->observed) {
             if (c == 0) {
                 pthread_mutex_unlock(&P->mu);
@@ -651,6 +663,7 @@ static void *pipe_worker(void *arg) {
             if (P->stop) break;
         }
         pthread_mutex_unlock(&P->mu);
+        if (ra) pjob_readahead(ra);
         int rc = pjob_chunk(ws, J, c, &w, &e);
         pthread_mutex_lock(&P->mu);
         if (rc != QT_OK) { pipe_fail(P, &e); break; }
@@ -688,6 +701,7 @@ static int pipe_init(struct pipe *P, const struct wstate *ws, int *job_of, qt_er
         J->s = &ws->gs[ws->p->tensor_group[e->tensor]];
         J->wd = work_dtype(ws->m, t);
         J->bf16 = direct_bf16(t, J->wd);
+        J->src_bytes = (size_t)t->nbytes;
         int64_t N = t->shape[0], K = t->shape[1];
         int64_t band = J->s->strategy == QT_STRAT_BLOCK ? J->s->group : 1;
         int64_t rows = (ws->p->chunk_elems > 0 ? ws->p->chunk_elems : CHUNK_ELEMS) / (K > 0 ? K : 1);

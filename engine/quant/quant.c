@@ -339,14 +339,19 @@ AVX2 static inline __m256 v_fp8_round(__m256 t) {
     return r;
 }
 
+/* e2m1 rounding: the quantum is 0.5 below 2, 1 below 4, 2 above; one
+ * round-half-even of |t| scaled by the inverse quantum m (a power of two,
+ * so both products are exact) gives what rounding each range would. */
 AVX2 static inline __m256 v_fp4_round(__m256 t) {
     const __m256 sign = _mm256_set1_ps(-0.0f);
     __m256 a = _mm256_andnot_ps(sign, t);
-    __m256 r1 = _mm256_mul_ps(v_rne(_mm256_mul_ps(a, _mm256_set1_ps(2.0f))), _mm256_set1_ps(0.5f));
-    __m256 r2 = v_rne(a);
-    __m256 r4 = _mm256_mul_ps(v_rne(_mm256_mul_ps(a, _mm256_set1_ps(0.5f))), _mm256_set1_ps(2.0f));
-    __m256 r = _mm256_blendv_ps(r4, r2, _mm256_cmp_ps(a, _mm256_set1_ps(4.0f), _CMP_LT_OQ));
-    r = _mm256_blendv_ps(r, r1, _mm256_cmp_ps(a, _mm256_set1_ps(2.0f), _CMP_LT_OQ));
+    __m256 lt2 = _mm256_cmp_ps(a, _mm256_set1_ps(2.0f), _CMP_LT_OQ);
+    __m256 lt4 = _mm256_cmp_ps(a, _mm256_set1_ps(4.0f), _CMP_LT_OQ);
+    __m256 m = _mm256_blendv_ps(_mm256_blendv_ps(_mm256_set1_ps(0.5f), _mm256_set1_ps(1.0f), lt4),
+                                _mm256_set1_ps(2.0f), lt2);
+    __m256 im = _mm256_blendv_ps(_mm256_blendv_ps(_mm256_set1_ps(2.0f), _mm256_set1_ps(1.0f), lt4),
+                                 _mm256_set1_ps(0.5f), lt2);
+    __m256 r = _mm256_mul_ps(v_rne(_mm256_mul_ps(a, m)), im);
     return _mm256_or_ps(r, _mm256_and_ps(sign, t));
 }
 
@@ -605,11 +610,13 @@ AVX512 static INLINE __m512 w_fp8_round(__m512 t) {
 AVX512 static INLINE __m512 w_fp4_round(__m512 t) {
     const __m512 sign = _mm512_set1_ps(-0.0f);
     __m512 a = _mm512_andnot_ps(sign, t);
-    __m512 r1 = _mm512_mul_ps(w_rne(_mm512_mul_ps(a, _mm512_set1_ps(2.0f))), _mm512_set1_ps(0.5f));
-    __m512 r2 = w_rne(a);
-    __m512 r4 = _mm512_mul_ps(w_rne(_mm512_mul_ps(a, _mm512_set1_ps(0.5f))), _mm512_set1_ps(2.0f));
-    __m512 r = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(4.0f), _CMP_LT_OQ), r4, r2);
-    r = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(2.0f), _CMP_LT_OQ), r, r1);
+    __mmask16 lt2 = _mm512_cmp_ps_mask(a, _mm512_set1_ps(2.0f), _CMP_LT_OQ);
+    __mmask16 lt4 = _mm512_cmp_ps_mask(a, _mm512_set1_ps(4.0f), _CMP_LT_OQ);
+    __m512 m = _mm512_mask_blend_ps(lt2, _mm512_mask_blend_ps(lt4, _mm512_set1_ps(0.5f), _mm512_set1_ps(1.0f)),
+                                    _mm512_set1_ps(2.0f));
+    __m512 im = _mm512_mask_blend_ps(lt2, _mm512_mask_blend_ps(lt4, _mm512_set1_ps(2.0f), _mm512_set1_ps(1.0f)),
+                                     _mm512_set1_ps(0.5f));
+    __m512 r = _mm512_mul_ps(w_rne(_mm512_mul_ps(a, m)), im);
     return _mm512_or_ps(r, _mm512_and_ps(sign, t));
 }
 

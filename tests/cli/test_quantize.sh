@@ -21,6 +21,10 @@ check quantize_report grep -q '"modules_quantized":[[:space:]]*172' "$O/qtune-re
 check quantize_report_version grep -q '"qtune_version"' "$O/qtune-report.json"
 check quantize_no_partial sh -c "! ls -d $T/w4.partial-* 2>/dev/null"
 
+# the portable kernels (QTUNE_SIMD) write the same bytes as the widest ones
+QTUNE_SIMD=portable $Q quantize $M -r $R -o $T/simd-portable >/dev/null 2>&1
+check quantize_portable_same_bytes cmp -s "$O/model.safetensors" "$T/simd-portable/model.safetensors"
+
 # read back: every tensor (279, the MTP layer included), schemes shown
 $Q inspect $O --json >"$T/i.json" 2>"$T/i.err"
 check inspect_out_exit test $? = 0

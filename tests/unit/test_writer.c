@@ -256,7 +256,7 @@ TU_TEST(chunked_equals_whole) {
                         "fp8-b128+afp8-g128", "int8-t-sym", "int3-g64-asym"};
     enum { NG = sizeof sc / sizeof sc[0] };
     struct qt_ct_group g[NG];
-    char names[NG][16];
+    char names[NG][24];
     for (int k = 0; k < NG; k++) {
         snprintf(names[k], sizeof names[k], "group_%d", k);
         g[k] = (struct qt_ct_group){.name = names[k], .scheme = sc[k]};
