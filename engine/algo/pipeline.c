@@ -77,7 +77,7 @@ int qt_pipe_needed(const struct qt_recipe *r, const struct qt_resolution *res) {
 static double arg_num(const struct qt_modifier *md, const char *key, double def) {
     const struct qt_yaml *v = md->args ? qt_yaml_get(md->args, key) : NULL;
     double d;
-    if (v && !qt_yaml_is_null(v) && qt_yaml_num(v, &d) == QT_OK) return d;
+    if (v && !qt_yaml_is_null(v) && qt_yaml_num(v, &d)) return d;   /* 1 on success */
     return def;
 }
 
@@ -98,7 +98,7 @@ static int gptq_args(const struct qt_recipe *r, const struct qt_resolved *rv, st
     if (!ao && v) ao = qt_yaml_is_null(v) ? "" : qt_yaml_str(v) ? qt_yaml_str(v) : "";
     if (!ao) ao = "static";
     int b;
-    if (v && !rv->actorder[0] && qt_yaml_bool(v, &b) == QT_OK) ao = b ? "group" : "";
+    if (v && !rv->actorder[0] && qt_yaml_bool(v, &b)) ao = b ? "group" : "";
     if (qt_gptq_parse_actorder(ao, &a->actorder, err) != QT_OK) return qt_err_prefix(err, "%s", md->type);
     return QT_OK;
 }
@@ -746,7 +746,7 @@ static int awq_layer(struct ctx *c, struct qt_fwd *f, const struct qt_recipe *r,
     }
     c->observing = 1;
     c->asum_on = 1;
-    c->count = 0;
+    c->count = 1;   /* the token counts of the layer (its smoothing keeps routing) */
     for (int s0 = 0; s0 < nseq; s0 += bseq) {
         if (cancel && *cancel) { qt_err_set(err, "cancelled"); goto out; }
         int nb = nseq - s0 < bseq ? nseq - s0 : bseq;
@@ -1118,9 +1118,9 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
             P->awq_mod = i;
             P->awq_duo = 1;
             P->awq_grid = (int)arg_num(md, "n_grid", QT_AWQ_N_GRID);
-            if ((v = md->args ? qt_yaml_get(md->args, "duo_scaling") : NULL) && qt_yaml_bool(v, &b) == QT_OK)
+            if ((v = md->args ? qt_yaml_get(md->args, "duo_scaling") : NULL) && qt_yaml_bool(v, &b))
                 P->awq_duo = b;
-            if ((v = md->args ? qt_yaml_get(md->args, "clip_search") : NULL) && qt_yaml_bool(v, &b) == QT_OK)
+            if ((v = md->args ? qt_yaml_get(md->args, "clip_search") : NULL) && qt_yaml_bool(v, &b))
                 P->awq_clip = b;
             if (P->awq_grid < 1 || P->awq_grid > 1000) {
                 qt_err_set(err, "AWQModifier: n_grid %d out of range (1..1000)", P->awq_grid);
@@ -1242,10 +1242,13 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
                 }
                 /* keep whole fused sets together: extend over members of wanted reps */
                 while (k1 < nt && c.want[c.rep[todo[k1]]]) k1++;
-                /* observe */
+                /* observe; after AWQ, a layer rounded to nearest needs no
+                 * second pass (its counts come from AWQ's) */
+                int gq = 0;
+                for (int k = k0; k < k1; k++) gq |= P->kind[todo[k]] == TK_GPTQ;
                 c.observing = 1;
-                c.count = k0 == 0;   /* token counts from the first pass only */
-                for (int s0 = 0; s0 < nseq; s0 += bseq) {
+                c.count = k0 == 0 && P->awq_mod < 0;   /* token counts from the first pass only */
+                for (int s0 = 0; s0 < nseq && (gq || P->awq_mod < 0); s0 += bseq) {
                     if (pp->cancel && *pp->cancel) { free(todo); qt_err_set(err, "cancelled"); goto out; }
                     int nb = nseq - s0 < bseq ? nseq - s0 : bseq;
                     int64_t rows = (int64_t)nb * seqlen;
