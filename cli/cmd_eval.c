@@ -19,16 +19,15 @@
 #include "eval/qplan.h"
 #include "io/report.h"
 #include "eval/ct_eval.h"
+#include "progress.h"
 
 static const char usage[] =
     "eval MODEL (-r RECIPE | --scheme S | --quantized OUT) --data FILE [--ctx N] [--chunks N] [--second-half] [--f32-arith] [--ggml-arith] [--json]";
 
+static struct cli_bar bar;   /* the progress bar, on a terminal's stderr only */
+
 static void progress(void *ctx, int64_t done, int64_t total) {
-    const char *what = ctx;
-    FILE *e = cli_raw_stderr();   /* redraws with \r */
-    fprintf(e, "\r%s %lld/%lld", what, (long long)done, (long long)total);
-    if (done == total) fputc('\n', e);
-    fflush(e);
+    cli_bar_update(&bar, ctx, done, total, NULL);
 }
 
 static int parse_int(const char *s, int *out) {
@@ -124,8 +123,8 @@ int qt_cmd_eval(int argc, char **argv) {
     char cache[4096];
     p.data_path = data;
     p.cache_dir = qt_eval_default_cache_dir(cache, sizeof cache);
-    int tty = isatty(2) && !json;
-    if (tty) {
+    cli_bar_init(&bar, json);
+    if (bar.on) {
         p.progress = progress;
         p.progress_ctx = "base";
     }
@@ -134,11 +133,13 @@ int qt_cmd_eval(int argc, char **argv) {
     if (ggml_arith) p.base_act = QT_FWD_ACT_GGML_BF16;   /* llama.cpp's base: the BF16 GGUF */
     if (gguf) p.base_model = m;
     rc = qt_eval_base_init(m, &p, &base, &err);
+    if (rc != QT_OK) cli_bar_end(&bar);
     if (rc == QT_OK) {
         struct qt_fwd_hooks hk = ckpt ? qt_ct_fwd_hooks(&ch) : qt_qplan_hooks(&plan);
         p.progress_ctx = "quantized";
         struct qt_fwd_hooks gk = {.ctx = cm, .act = gguf_act};
         rc = gguf ? qt_eval_run(cm, base, ggml_arith ? &gk : NULL, 0, &p, &st, &err) : qt_eval_run(m, base, &hk, 0, &p, &st, &err);
+        cli_bar_end(&bar);
         st.tensors_quantized = ckpt ? ch.n_quantized : plan.n_quantized;
         if (gguf) {
             st.tensors_quantized = 0;

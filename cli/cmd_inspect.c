@@ -14,6 +14,7 @@
 #include "base/format.h"
 #include "model/model.h"
 #include "model/ct_read.h"
+#include "model/safetensors.h"
 
 static const char usage[] = "inspect MODEL [--json]";
 static const char help[] =
@@ -22,7 +23,8 @@ static const char help[] =
     "  quantization of a checkpoint qtune wrote) and one line per tensor: role, name,\n"
     "  shape, dtype or scheme, parameters, fused group.\n"
     "  MODEL   a checkpoint directory, a .safetensors file or a config.json alone\n"
-    "  --json  {model{arch, layers, mtp_layers, experts, params, bytes, dtype},\n"
+    "  --json  {model{arch, layers, mtp_layers, experts, params, bytes, dtype,\n"
+    "                 disk_bytes, stored (quantized checkpoints)},\n"
     "           tensors[{name, shape, dtype, role, layer, expert, group}]}\n";
 
 static int n_experts_seen(const struct qt_model *m) {
@@ -42,6 +44,8 @@ static int n_layers_seen(const struct qt_model *m, int mtp) {
     }
     return mx < 0 ? 0 : mx - mn + 1;
 }
+
+static int stored_summary(const struct qt_model *m, uint64_t *disk, char *buf, size_t n);
 
 static cJSON *model_json(const struct qt_model *m) {
     cJSON *j = cJSON_CreateObject();
@@ -65,6 +69,12 @@ static cJSON *model_json(const struct qt_model *m) {
     cJSON_AddNumberToObject(j, "files", m->gguf ? ((const struct qt_gguf *)m->gguf)->n_files : m->n_files);
     if (m->gguf) cJSON_AddStringToObject(j, "format", "gguf");
     cJSON_AddStringToObject(j, "dtype", qt_dtype_name(m->cfg.dtype));
+    uint64_t disk;
+    char types[256];
+    if (stored_summary(m, &disk, types, sizeof types)) {   /* a quantized checkpoint: what it stores */
+        cJSON_AddNumberToObject(j, "disk_bytes", (double)disk);
+        cJSON_AddStringToObject(j, "stored", types);
+    }
     {
         char be[256];
         qt_backend_describe(be, sizeof be);
@@ -74,6 +84,43 @@ static cJSON *model_json(const struct qt_model *m) {
     if (qt_ct_format(m)) cJSON_AddStringToObject(j, "quantization", qt_ct_format(m));
     return j;
 }
+
+/* What a quantized checkpoint (compressed-tensors or GGUF) stores: its
+ * bytes on disk (*disk) and its weight types, distinct, in tensor order:
+ * "int4-g128-sym", "Q4_K, Q6_K, BF16" (at most 4, then "..."), into buf.
+ * Returns 0 for an unquantized model (the header says its dtype). */
+static int stored_summary(const struct qt_model *m, uint64_t *disk, char *buf, size_t n) {
+    const struct qt_gguf *g = m->gguf;
+    if (!qt_ct_format(m) && !g) return 0;
+    *disk = 0;
+    if (g)
+        for (int i = 0; i < g->n_files; i++) *disk += g->map_len[i];
+    else
+        for (int i = 0; i < m->n_files; i++) *disk += m->files[i]->size;
+    const char *seen[5];
+    int ns = 0, more = 0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const struct qt_tensor *t = &m->tensors[i];
+        const char *ty = NULL;
+        if (g) ty = t->gg && t->ndim >= 2 ? qt_ggml_type_name(t->gg - 1) : NULL;
+        else if (!qt_ct_info(m, t, &ty, NULL, NULL)) ty = NULL;
+        if (!ty) continue;
+        int k = 0;
+        while (k < ns && strcmp(seen[k], ty)) k++;
+        if (k < ns) continue;
+        if (ns < 4) seen[ns++] = ty;
+        else more = 1;
+    }
+    size_t l = 0;
+    buf[0] = 0;
+    for (int k = 0; k < ns && l < n; k++) l += (size_t)snprintf(buf + l, n - l, "%s%s", k ? ", " : "", seen[k]);
+    if (more && l < n) snprintf(buf + l, n - l, ", ...");
+    if (!ns) snprintf(buf, n, "%s", g ? "GGUF" : qt_ct_format(m));
+    return 1;
+}
+
+/* The dtype column's width: its widest entry (schemes are wider than dtypes). */
+static int dtype_width(const struct qt_model *m);
 
 /* The dtype column: a quantized module's scheme, else the dtype. */
 static const char *dtype_or_scheme(const struct qt_model *m, const struct qt_tensor *t) {
@@ -102,7 +149,16 @@ static void print_text(const struct qt_model *m) {
     printf("    hidden %d    vocab %d\n", cf->hidden, cf->vocab);
     printf("params    %s", qt_fmt_count(qt_model_params(m, 0), a, sizeof a));
     if (qt_model_params(m, 1)) printf(" (+%s MTP)", qt_fmt_count(qt_model_params(m, 1), b, sizeof b));
-    printf("    %s    %s\n", qt_fmt_bytes((double)qt_model_bytes(m, -1), c, sizeof c), qt_dtype_name(cf->dtype));
+    uint64_t disk;
+    char types[256];
+    if (stored_summary(m, &disk, types, sizeof types)) {   /* a quantized checkpoint: what it stores, not BF16 */
+        char d[32];
+        printf("    %s on disk    %s%s%s    (%s as %s)\n", qt_fmt_bytes((double)disk, d, sizeof d), types,
+               qt_ct_format(m) ? " " : "", qt_ct_format(m) ? qt_ct_format(m) : "",
+               qt_fmt_bytes(2.0 * (double)qt_model_params(m, -1), c, sizeof c), "BF16");
+    } else {
+        printf("    %s    %s\n", qt_fmt_bytes((double)qt_model_bytes(m, -1), c, sizeof c), qt_dtype_name(cf->dtype));
+    }
     {
         char be[256];
         qt_backend_describe(be, sizeof be);
@@ -114,7 +170,8 @@ static void print_text(const struct qt_model *m) {
            m->fused_experts ? " (fused 3-D expert layout)" : "");
     if (m->gguf) printf("GGUF: the dtype column shows each tensor's ggml type (stacked experts listed per expert)\n\n");
     if (qt_ct_format(m)) printf("quantized compressed-tensors %s: the dtype column shows each module's scheme\n\n", qt_ct_format(m));
-    printf("  %-16s %-44s %-14s %-8s %9s  %s\n", "role", "tensor", "shape", "dtype", "params", "fused group");
+    int dw = dtype_width(m);
+    printf("  %-16s %-44s %-14s %-*s %9s  %s\n", "role", "tensor", "shape", dw, "dtype", "params", "fused group");
     int last_layer = -2;
     for (int i = 0; i < m->n_tensors; i++) {
         const struct qt_tensor *t = &m->tensors[i];
@@ -145,7 +202,7 @@ static void print_text(const struct qt_model *m) {
             for (int q = 0; q < 3; q++) if (f[q]) qt_fmt_shape(f[q]->shape, f[q]->ndim, sh[q], sizeof sh[q]);
             char what[96];
             snprintf(what, sizeof what, "mlp.experts.{0..%d}.{gate,up,down}", ne - 1);
-            printf("  %-16s %-44s %-14s %-8s %9s  %s\n", "experts", what, sh[0], dtype_or_scheme(m, t),
+            printf("  %-16s %-44s %-14s %-*s %9s  %s\n", "experts", what, sh[0], dw, dtype_or_scheme(m, t),
                    qt_fmt_count(params, a, sizeof a), t->group >= 0 ? "experts" : "");
             printf("  %-16s %-44s %-14s   (%d tensors; down %s)\n", "", "", "", k - i, sh[2]);
             i = k - 1;
@@ -157,9 +214,18 @@ static void print_text(const struct qt_model *m) {
             const char *gn = m->groups[t->group].name, *dot = strrchr(gn, '.');
             g = dot ? dot + 1 : gn;
         }
-        printf("  %-16s %-44s %-14s %-8s %9s  %s\n", qt_role_name(t->role), short_name(t), b, dtype_or_scheme(m, t),
+        printf("  %-16s %-44s %-14s %-*s %9s  %s\n", qt_role_name(t->role), short_name(t), b, dw, dtype_or_scheme(m, t),
                qt_fmt_count(qt_tensor_numel(t), a, sizeof a), g);
     }
+}
+
+static int dtype_width(const struct qt_model *m) {
+    int w = 8;
+    for (int i = 0; i < m->n_tensors; i++) {
+        int l = (int)strlen(dtype_or_scheme(m, &m->tensors[i]));
+        if (l > w) w = l;
+    }
+    return w;
 }
 
 int qt_cmd_inspect(int argc, char **argv) {

@@ -17,6 +17,7 @@
 #include <cJSON.h>
 
 #include "cli.h"
+#include "progress.h"
 #include "cli_recipe.h"
 #include "eval/eval.h"
 #include "eval/plan.h"
@@ -54,10 +55,11 @@ struct opts {
     enum qt_plan_format format;
 };
 
+static struct cli_bar bar;   /* the progress bar, on a terminal's stderr only */
+
 static void progress(void *ctx, int64_t done, int64_t total) {
     (void)ctx;
-    fprintf(stderr, "\rmeasuring ΔKL %5.1f%%", total ? 100.0 * (double)done / (double)total : 0.0);
-    if (done >= total) fputc('\n', stderr);
+    cli_bar_update(&bar, "ΔKL scan", done, total, NULL);
 }
 
 /* The unit kinds of p in order of first appearance (at most 16) into k;
@@ -351,8 +353,11 @@ int qt_cmd_plan(int argc, char **argv) {
         char cache[4096];
         struct qt_eval_params ep = {.data_path = o.data, .ctx = (int)o.dkl_ctx, .chunks = (int)o.dkl_chunks,
                                     .cache_dir = qt_eval_default_cache_dir(cache, sizeof cache)};
-        if (isatty(2) && !o.json) ep.progress = progress;
-        if (qt_plan_measure(&p, &ep, &err) != QT_OK) goto fail;
+        cli_bar_init(&bar, o.json);
+        if (bar.on) ep.progress = progress;
+        int mrc = qt_plan_measure(&p, &ep, &err);
+        cli_bar_end(&bar);
+        if (mrc != QT_OK) goto fail;
         if (o.dkl_out) {
             char *tbl = qt_plan_dkl_json(&p, &err);
             int wrc = tbl ? qt_write_file_atomic(o.dkl_out, tbl, strlen(tbl), &err) : QT_ERR;

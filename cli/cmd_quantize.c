@@ -11,6 +11,7 @@
 
 #include "base/format.h"
 #include "cli.h"
+#include "progress.h"
 #include "cli_recipe.h"
 #include "io/report.h"
 #include "eval/calib.h"
@@ -26,9 +27,10 @@ static const char usage[] =
     "  Writes OUT as a compressed-tensors checkpoint (vLLM): pack-quantized int weights,\n"
     "  int-quantized W8A8, float-quantized FP8; everything else copied unchanged.\n"
     "  OUT appears only when complete; an existing OUT is replaced only with --force.\n"
-    "  QuantizationModifier rounds to nearest; GPTQModifier runs the sequential calibration\n"
-    "  pipeline over --calib FILE (--calib-samples chunks of --calib-len tokens from the start,\n"
-    "  default 128 x 512) one decoder layer at a time.  AWQ, SmoothQuant and SparseGPT are refused.\n"
+    "  QuantizationModifier rounds to nearest; GPTQModifier, SmoothQuantModifier and AWQModifier\n"
+    "  (duo_scaling, n_grid, clip_search, mappings) run the sequential calibration pipeline over\n"
+    "  --calib FILE (--calib-samples chunks of --calib-len tokens from the start, default\n"
+    "  128 x 512) one decoder layer at a time.  SparseGPT is refused.\n"
     "  --calib FILE is recorded in qtune-report.json (round-to-nearest needs no calibration).\n"
     "  --max-shard-size takes B, KB, MB, GB (default 5GB), KiB, MiB, GiB.\n"
     "  --format gguf writes OUT.gguf for llama.cpp (glm4moe) instead: per-tensor GGUF types from the\n"
@@ -41,28 +43,15 @@ static const char usage[] =
 static volatile sig_atomic_t cancel_flag;
 static void on_signal(int sig) { (void)sig; cancel_flag = 1; }
 
-struct prog { int tty; double last; };
-
+/* The progress bar (on a terminal's stderr only): calibration by layer,
+ * then the tensors written. */
 static void on_layer(void *ud, int done, int total, double secs) {
-    struct prog *p = ud;
-    if (!p->tty) return;
-    double eta = done > 0 ? secs / done * (total - done) : 0;
-    fprintf(stderr, "\r\033[Kcalibrating: layer %d/%d  %.1f s  ETA %.0f s", done, total, secs, eta);
-    if (done >= total) fputc('\n', stderr);
+    (void)secs;
+    cli_bar_update(ud, "calibrate", done, total, NULL);
 }
 
 static void on_progress(void *ud, int64_t done, int64_t total, const char *tensor) {
-    struct prog *p = ud;
-    if (!p->tty) return;
-    double now = qt_now();
-    if (done < total && now - p->last < 0.1) return;
-    p->last = now;
-    char esc[512];
-    FILE *e = cli_raw_stderr();   /* \r and ESC[K are ours; the name is escaped */
-    fprintf(e, "\r\033[K%5.1f%%  %s", total ? 100.0 * (double)done / (double)total : 100.0,
-            cli_esc(tensor, esc, sizeof esc));
-    if (done >= total) fputc('\n', e);
-    fflush(e);
+    cli_bar_update(ud, "quantize", done, total, tensor);
 }
 
 /* --format gguf: the plan from the recipe's qtune_gguf section (or
@@ -101,13 +90,15 @@ static int quantize_gguf(const char *model, const char *recipe, const char *out,
     signal(SIGXFSZ, SIG_IGN);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    struct prog pr = {isatty(2) && !json, 0};
+    struct cli_bar pr;
+    cli_bar_init(&pr, json);
     struct qt_gguf_write_params p = {
         .out = out, .max_split_bytes = split, .force = force, .imatrix = have_im ? &im : NULL, .recipe_path = recipe,
         .progress = on_progress, .progress_ud = &pr, .cancel = (const volatile int *)&cancel_flag, .threads = threads,
     };
     struct qt_write_result res;
     int wr = qt_gguf_write(c.model, &plan, &p, &res, &err);
+    cli_bar_end(&pr);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     if (wr != QT_OK) { cli_fail(&err); goto done; }
@@ -223,14 +214,17 @@ int qt_cmd_quantize(int argc, char **argv) {
     signal(SIGXFSZ, SIG_IGN);   /* a file size limit makes write() fail with EFBIG instead of killing us */
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    struct prog pr = {isatty(2) && !json, 0};
+    struct cli_bar pr;
+    cli_bar_init(&pr, json);
     struct qt_write_params p = {
         .out = out, .max_shard_bytes = max_shard, .force = force, .recipe_path = recipe, .calib = calib,
         .progress = on_progress, .progress_ud = &pr, .cancel = (const volatile int *)&cancel_flag,
         .calib_samples = samples, .calib_len = clen, .layer_progress = on_layer, .layer_progress_ud = &pr,
     };
     struct qt_write_result res;
-    if (qt_write_ct_recipe(c.model, c.recipe, &c.res, &p, &res, &err) != QT_OK) { cli_fail(&err); goto done; }
+    int wrc = qt_write_ct_recipe(c.model, c.recipe, &c.res, &p, &res, &err);
+    cli_bar_end(&pr);
+    if (wrc != QT_OK) { cli_fail(&err); goto done; }
     if (json) {
         cli_print_json(qt_write_json(NULL, out, &res));
     } else {

@@ -12,6 +12,7 @@
 #include <cJSON.h>
 
 #include "cli.h"
+#include "progress.h"
 #include "eval/eval.h"
 #include "model/model.h"
 #include "eval/qplan.h"
@@ -21,11 +22,11 @@
 static const char usage[] = "sensitivity MODEL (--scheme S | -r RECIPE) --data FILE [--by group|layer] "
                             "[--ctx N] [--chunks N] [--f32-arith] [--json]";
 
+static struct cli_bar bar;   /* the progress bar, on a terminal's stderr only */
+
 static void progress(void *ctx, int64_t done, int64_t total) {
     (void)ctx;
-    fprintf(cli_raw_stderr(), "\rsensitivity %lld/%lld", (long long)done, (long long)total);
-    fflush(cli_raw_stderr());
-    if (done >= total) fputc('\n', stderr);
+    cli_bar_update(&bar, "sensitivity", done, total, NULL);
 }
 
 static int parse_int(const char *s, int *out) {
@@ -86,9 +87,11 @@ int qt_cmd_sensitivity(int argc, char **argv) {
     char cache[4096];
     p.eval.data_path = data;
     p.eval.cache_dir = qt_eval_default_cache_dir(cache, sizeof cache);
-    if (isatty(2) && !json) p.eval.progress = progress;
+    cli_bar_init(&bar, json);
+    if (bar.on) p.eval.progress = progress;
     struct qt_sens_result r;
     rc = qt_sensitivity_run(m, &plan, &p, &r, &err);
+    cli_bar_end(&bar);
     if (rc == QT_OK && json) {
         cJSON *doc = cJSON_CreateObject();
         cJSON_AddStringToObject(doc, "model", model);

@@ -79,6 +79,9 @@ static int deploy_key(struct app *a, enum tui_action act, int key) {
     cur = (cur + dir + s->deploy.n_gpus) % s->deploy.n_gpus;
     tui_strcpy(s->deploy.gpu, sizeof s->deploy.gpu, s->deploy.gpus[cur]);
     s->deploy.stale = 1;
+    qt_err err;   /* the session keeps the choice for the next attach */
+    if (s->ops->settings_send && s->ops->settings_send(s, "gpu", s->deploy.gpu, 0, &err) != QT_OK)
+        app_msg(a, TS_WARN, "%s", err.msg);
     return 1;
 }
 

@@ -447,7 +447,7 @@ int qt_session_token(struct qt_session *s, char tok[33], qt_err *err) {
 }
 
 static int slot_ok(char slot, qt_err *err) {
-    if (slot != 'A' && slot != 'B') return qt_err_set(err, "variant: slot must be A or B");
+    if (slot < 'A' || slot > 'Z') return qt_err_set(err, "variant: slot must be a letter A..Z");
     return QT_OK;
 }
 
@@ -471,6 +471,48 @@ char *qt_session_variant_get(const struct qt_session *s, char slot, qt_err *err)
     struct stat st;
     if (lstat(path, &st) != 0) return NULL;
     return sess_read(path, NULL, err);
+}
+
+int qt_session_variant_slots(const struct qt_session *s, char *out, size_t n) {
+    size_t k = 0;
+    for (char c = 'A'; c <= 'Z' && k + 1 < n; c++) {
+        char path[PATH_MAX], rel[32];
+        struct stat st;
+        snprintf(rel, sizeof rel, "variants/%c.yaml", c);
+        if (lstat(qt_session_path(s, rel, path, sizeof path), &st) == 0 && S_ISREG(st.st_mode)) out[k++] = c;
+    }
+    if (n) out[k] = 0;
+    return (int)k;
+}
+
+int qt_session_variant_drop(struct qt_session *s, char slot, qt_err *err) {
+    if (slot_ok(slot, err) || need_write(s, err)) return QT_ERR;
+    char path[PATH_MAX], rel[32];
+    snprintf(rel, sizeof rel, "variants/%c.yaml", slot);
+    int lk = lock_dir(s, err);
+    if (lk < 0) return QT_ERR;
+    int rc = unlink(qt_session_path(s, rel, path, sizeof path)) == 0 || errno == ENOENT
+                 ? QT_OK : qt_err_set(err, "%s: %s", path, strerror(errno));
+    unlock_dir(lk);
+    return rc;
+}
+
+char *qt_session_settings(const struct qt_session *s, qt_err *err) {
+    char path[PATH_MAX];
+    struct stat st;
+    if (err) err->msg[0] = 0;
+    if (lstat(qt_session_path(s, "settings.json", path, sizeof path), &st) != 0) return NULL;
+    return sess_read(path, NULL, err);
+}
+
+int qt_session_settings_store(struct qt_session *s, const char *text, qt_err *err) {
+    if (need_write(s, err)) return QT_ERR;
+    char path[PATH_MAX];
+    int lk = lock_dir(s, err);
+    if (lk < 0) return QT_ERR;
+    int rc = qt_write_file_atomic(qt_session_path(s, "settings.json", path, sizeof path), text, strlen(text), err);
+    unlock_dir(lk);
+    return rc;
 }
 
 static int cmp_int(const void *a, const void *b) {

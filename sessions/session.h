@@ -81,10 +81,21 @@ int qt_session_redo(struct qt_session *s, qt_err *err);
 int qt_session_can_undo(const struct qt_session *s);
 int qt_session_can_redo(const struct qt_session *s);
 
-/* Variant slots 'A' and 'B'.  get returns NULL with no error when the slot
- * is empty (err->msg[0] == 0); caller frees. */
+/* Variant slots 'A' .. 'Z' (variants/X.yaml).  get returns NULL with no
+ * error when the slot is empty (err->msg[0] == 0); caller frees.  drop
+ * empties a slot (not an error when it is empty). */
 int qt_session_variant_store(struct qt_session *s, char slot, const char *text, qt_err *err);
 char *qt_session_variant_get(const struct qt_session *s, char slot, qt_err *err);
+int qt_session_variant_drop(struct qt_session *s, char slot, qt_err *err);
+/* The letters of the slots that hold a variant, in order, NUL-terminated
+ * into out (n >= 27 holds all); returns how many. */
+int qt_session_variant_slots(const struct qt_session *s, char *out, size_t n);
+
+/* The session's settings (settings.json: the deploy GPU, the eval text,
+ * ctx and chunks the workbench uses), NULL with no error when none were
+ * stored yet; caller frees.  store writes the whole text. */
+char *qt_session_settings(const struct qt_session *s, qt_err *err);
+int qt_session_settings_store(struct qt_session *s, const char *text, qt_err *err);
 
 /* Creates jobs/ID/ with the next free id (1, 2, ...); *id gets it and
  * dir (size n) its path. */

@@ -91,6 +91,8 @@ int app_action_available(const struct app *a, enum tui_action act) {
     case TA_COMMIT: return (caps & SRC_CAP_JOBS) && a->src->jobs.commit_kind[0];
     case TA_SENS: return (caps & SRC_CAP_JOBS) && a->src->jobs.can_sens && a->src->ops->sens_submit;
     case TA_EVAL_AB: return (caps & SRC_CAP_JOBS) && a->src->jobs.can_eval && a->src->ops->eval_submit;
+    case TA_EVAL_SET: return (caps & SRC_CAP_JOBS) && (a->src->jobs.can_eval || a->src->jobs.can_sens) &&
+                             a->src->ops->settings_send;
     case TA_CALIB: return (caps & SRC_CAP_JOBS) && a->src->calib.can && a->src->ops->calib_submit;
     case TA_JOBS: case TA_CANCEL: return (caps & SRC_CAP_JOBS) != 0;
     case TA_DEPLOY: return (caps & SRC_CAP_DEPLOY) != 0;
@@ -200,6 +202,7 @@ static const char *prompt_label(enum prompt_kind k) {
     case PR_TARGET: return "target pattern: ";
     case PR_IGNORE: return "ignore pattern: ";
     case PR_WRITE: return "write recipe to: ";
+    case PR_EVALSET: return "eval settings: ";
     default: return "";
     }
 }
@@ -353,6 +356,11 @@ static void do_edit(struct app *a, enum tui_action act) {
 
 static void prompt_live(struct app *a) {
     a->pinfo[0] = 0;
+    if (a->prompt == PR_EVALSET) {
+        snprintf(a->pinfo, sizeof a->pinfo, "data=FILE ctx=N chunks=N (default: the engine's)");
+        a->pinfo_style = TS_DIM;
+        return;
+    }
     if (a->prompt != PR_TARGET && a->prompt != PR_IGNORE) return;
     if (!a->plen) {
         snprintf(a->pinfo, sizeof a->pinfo, "name, class or re:REGEX");
@@ -392,6 +400,51 @@ static int search_from(struct app *a, const char *text, int dir) {
     return 1;
 }
 
+/* The eval settings as the prompt shows them: "data=FILE ctx=N chunks=N". */
+static void evalset_text(const struct src *s, char *buf, size_t n) {
+    char c[16] = "default", k[16] = "default";
+    if (s->jobs.eval_ctx > 0) snprintf(c, sizeof c, "%d", s->jobs.eval_ctx);
+    if (s->jobs.eval_chunks > 0) snprintf(k, sizeof k, "%d", s->jobs.eval_chunks);
+    snprintf(buf, n, "data=%.1000s ctx=%s chunks=%s", s->jobs.eval_data, c, k);
+}
+
+/* Sends what the eval settings prompt changed to the daemon, which checks
+ * and keeps it (the answer updates the shown settings). */
+static void evalset_accept(struct app *a) {
+    struct src *s = a->src;
+    char buf[sizeof a->pbuf];
+    tui_strcpy(buf, sizeof buf, a->pbuf);
+    qt_err err = {{0}};
+    int sent = 0;
+    for (char *tok = strtok(buf, " \t"); tok; tok = strtok(NULL, " \t")) {
+        char *eq = strchr(tok, '=');
+        if (!eq || eq == tok) { app_msg(a, TS_ERROR, "eval settings: %.60s: write KEY=VALUE (data, ctx, chunks)", tok); return; }
+        *eq++ = 0;
+        int rc;
+        if (!strcmp(tok, "data")) {
+            char abs[PATH_MAX];
+            if (!realpath(eq, abs)) { app_msg(a, TS_ERROR, "eval settings: data: %.200s: no such file", eq); return; }
+            if (!strcmp(abs, s->jobs.eval_data)) continue;
+            rc = s->ops->settings_send(s, "eval_data", abs, 0, &err);
+        } else if (!strcmp(tok, "ctx") || !strcmp(tok, "chunks")) {
+            char *end;
+            long v = strcmp(eq, "default") ? strtol(eq, &end, 10) : 0;
+            if (strcmp(eq, "default") && (*end || v < 1)) {
+                app_msg(a, TS_ERROR, "eval settings: %s: %.40s: a whole number from 1 (or default)", tok, eq);
+                return;
+            }
+            if (v == (!strcmp(tok, "ctx") ? s->jobs.eval_ctx : s->jobs.eval_chunks)) continue;
+            rc = s->ops->settings_send(s, !strcmp(tok, "ctx") ? "eval_ctx" : "eval_chunks", NULL, v, &err);
+        } else {
+            app_msg(a, TS_ERROR, "eval settings: %.40s: unknown (data, ctx, chunks)", tok);
+            return;
+        }
+        if (rc != QT_OK) { app_msg(a, TS_ERROR, "%s", err.msg); return; }
+        sent++;
+    }
+    app_msg(a, TS_INFO, sent ? "eval settings sent (kept in the session)" : "eval settings unchanged");
+}
+
 static void prompt_accept(struct app *a) {
     enum prompt_kind k = a->prompt;
     a->prompt = PR_NONE;
@@ -416,6 +469,8 @@ static void prompt_accept(struct app *a) {
     } else if (k == PR_WRITE) {
         if (!a->plen) return;
         if (src_write_recipe(a->src, a->pbuf, &err) != QT_OK) app_msg(a, TS_ERROR, "%s", err.msg);
+    } else if (k == PR_EVALSET) {
+        evalset_accept(a);
     }
 }
 
@@ -448,16 +503,20 @@ static void prompt_key(struct app *a, int key) {
  * text done, queued or running); opens the compare panel to watch them. */
 static void eval_variants(struct app *a) {
     struct src *s = a->src;
-    if (!s->recipe.variant[0] && !s->recipe.variant[1]) {
-        app_msg(a, TS_WARN, "no variants yet: a / b store the recipe as A / B");
+    int any = 0;
+    for (int k = 0; k < SRC_NVAR; k++) any |= s->recipe.variant[k] != NULL;
+    if (!any) {
+        app_msg(a, TS_WARN, "no variants yet: a / b / v store the recipe as A / B / the next letter");
         return;
     }
-    char sent[8] = "";
+    char sent[2 * SRC_NVAR + 1] = "";
     qt_err err = {{0}};
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < SRC_NVAR; k++) {
         const char *t = s->recipe.variant[k];
         if (!t) continue;
-        if (k == 1 && s->recipe.variant[0] && !strcmp(t, s->recipe.variant[0]) && sent[0]) continue;   /* same text */
+        int dup = 0;   /* the same text as an earlier variant: one job serves both */
+        for (int e = 0; e < k && !dup; e++) dup = s->recipe.variant[e] && !strcmp(t, s->recipe.variant[e]);
+        if (dup) continue;
         const struct src_job *j = src_eval_of(s, t);
         if (j && strcmp(j->state, "failed") && strcmp(j->state, "interrupted")) continue;
         if (s->ops->eval_submit(s, t, &err) != QT_OK) { app_msg(a, TS_ERROR, "%s", err.msg); return; }
@@ -490,7 +549,7 @@ void app_key(struct app *a, int key) {
         return;
     }
     if (!app_action_available(a, act)) {
-        int weights = act == TA_COMMIT || act == TA_SENS || act == TA_EVAL_AB || act == TA_CALIB;
+        int weights = act == TA_COMMIT || act == TA_SENS || act == TA_EVAL_AB || act == TA_CALIB || act == TA_EVAL_SET;
         app_msg(a, TS_WARN, "%s: %s", tui_keydefs[act - 1].help,
                 weights && a->src->jobs.no_jobs_why[0] ? a->src->jobs.no_jobs_why
                                                   : "needs the engine daemon (not available in this session)");
@@ -553,13 +612,31 @@ void app_key(struct app *a, int key) {
         break;
     case TA_VARIANT_A:
     case TA_VARIANT_B:
-        if (a->src->ops->variant_store(a->src, act == TA_VARIANT_B, &err) != QT_OK)
+    case TA_VARIANT_NEW: {
+        int k = act == TA_VARIANT_A ? 0 : 1;
+        if (act == TA_VARIANT_NEW) {   /* the first empty slot after B */
+            k = 2;
+            while (k < SRC_NVAR && a->src->recipe.variant[k]) k++;
+            if (k == SRC_NVAR) {
+                app_msg(a, TS_WARN, "variants A..%c are all stored: x in the compare panel (C) drops one",
+                        'A' + SRC_NVAR - 1);
+                break;
+            }
+        }
+        if (a->src->ops->variant_store(a->src, k, &err) != QT_OK)
             app_msg(a, TS_ERROR, "%s", err.msg);
         else {
             cmp_clear(a);
-            app_msg(a, TS_INFO, "stored the recipe as variant %c", act == TA_VARIANT_A ? 'A' : 'B');
+            app_msg(a, TS_INFO, "stored the recipe as variant %c", 'A' + k);
         }
         break;
+    }
+    case TA_EVAL_SET: {
+        char buf[sizeof a->pbuf];
+        evalset_text(a->src, buf, sizeof buf);
+        prompt_open(a, PR_EVALSET, buf);
+        break;
+    }
     case TA_COMMIT:
         if (a->src->ops->job_submit(a->src, &err) != QT_OK) app_msg(a, TS_ERROR, "%s", err.msg);
         else {

@@ -32,7 +32,7 @@ struct panel_ops {
 extern const struct panel_ops panel_tree, panel_detail, panel_recipe, panel_jobs, panel_compare,
     panel_deploy, panel_help;
 
-enum prompt_kind { PR_NONE, PR_SEARCH, PR_TARGET, PR_IGNORE, PR_WRITE };
+enum prompt_kind { PR_NONE, PR_SEARCH, PR_TARGET, PR_IGNORE, PR_WRITE, PR_EVALSET };
 enum dialog_kind { DLG_NONE, DLG_QUIT };
 
 struct app {
@@ -52,7 +52,7 @@ struct app {
     int msg_match;                    /* > 0: the message gets the match count of this generation (src->match) */
     /* prompt */
     enum prompt_kind prompt;
-    char pbuf[256];
+    char pbuf[1200];
     int plen;
     char pinfo[128];                  /* live info right of the prompt */
     enum tui_style pinfo_style;
@@ -63,7 +63,8 @@ struct app {
      * match count when it was accepted (-1: not in yet, then pat_gen's) */
     int edit_seen;
     int pat_count, pat_gen;
-    /* compare cache: tensors whose schemes differ between variants A and B */
+    int cmp_sel;                      /* compare panel: the selected variant (0 = A) */
+    /* compare cache: tensors whose schemes differ between the variants */
     int cmp_valid;
     int *cmp_diff;                    /* (n_cmp_diff) tensor indices whose schemes differ */
     int n_cmp_diff;

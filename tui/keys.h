@@ -42,8 +42,10 @@ enum {
     X(REDO,       "U <C-r>",                NULL,      "redo")                               \
     X(VARIANT_A,  "a",                      NULL,      "store the recipe as variant A")      \
     X(VARIANT_B,  "b",                      NULL,      "store the recipe as variant B")      \
-    X(COMPARE,    "C",                      "A/B",     "compare variants A and B")           \
-    X(EVAL_AB,    "E",                      NULL,      "KL of variants A and B (eval jobs; compare panel)") \
+    X(VARIANT_NEW,"v",                      NULL,      "store the recipe as the next free variant (C, D, ... H)") \
+    X(COMPARE,    "C",                      "A/B",     "compare the variants (x there drops the selected one)") \
+    X(EVAL_AB,    "E",                      NULL,      "KL of every variant (eval jobs; compare panel)") \
+    X(EVAL_SET,   "T",                      NULL,      "eval settings: text, ctx, chunks of eval and dKL jobs (kept in the session)") \
     X(RECIPE,     "r",                      "recipe",  "toggle recipe / detail pane")        \
     X(WRITE,      "w",                      "write",   "write the recipe to a file")         \
     X(COMMIT,     "c",                      "commit",  "commit: quantize + eval job")        \

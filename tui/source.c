@@ -16,7 +16,7 @@
 /* ---- resolutions ---- */
 
 struct src_res *src_res_of(struct src *s, int slot) {
-    return slot == 0 ? &s->resol.cur : &s->resol.variant[slot == 1 ? 0 : 1];
+    return slot <= 0 ? &s->resol.cur : &s->resol.variant[slot - 1 < SRC_NVAR ? slot - 1 : SRC_NVAR - 1];
 }
 
 void src_res_free(struct src_res *r) {
@@ -208,13 +208,11 @@ void src_close(struct src *s) {
     if (!s) return;
     if (s->ops && s->ops->close) s->ops->close(s);
     src_res_free(&s->resol.cur);
-    src_res_free(&s->resol.variant[0]);
-    src_res_free(&s->resol.variant[1]);
+    for (int k = 0; k < SRC_NVAR; k++) src_res_free(&s->resol.variant[k]);
     qt_model_free(s->model);
     free(s->recipe.text);
     free(s->recipe.path);
-    free(s->recipe.variant[0]);
-    free(s->recipe.variant[1]);
+    for (int k = 0; k < SRC_NVAR; k++) free(s->recipe.variant[k]);
     free(s->jobs.list);
     for (int i = 0; i < s->lint.n_findings; i++) free(s->lint.findings[i].message);
     free(s->lint.findings);

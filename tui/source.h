@@ -168,14 +168,19 @@ struct src_ops {
     int (*write_send)(struct src *s, const char *path, qt_err *err);
     int (*undo)(struct src *s, qt_err *err);
     int (*redo)(struct src *s, qt_err *err);
-    int (*variant_store)(struct src *s, int slot, qt_err *err);   /* slot 0 = A, 1 = B */
+    int (*variant_store)(struct src *s, int slot, qt_err *err);   /* slot 0 = A, 1 = B, ... */
+    int (*variant_drop)(struct src *s, int slot, qt_err *err);    /* empties the slot */
+    /* Sets one of the session's settings (the daemon keeps them for the
+     * next attach): key "gpu" or "eval_data" with str, "eval_ctx" or
+     * "eval_chunks" with num (str NULL; num <= 0: back to the default). */
+    int (*settings_send)(struct src *s, const char *key, const char *str, long num, qt_err *err);
     int (*job_submit)(struct src *s, qt_err *err);
     int (*job_cancel)(struct src *s, int id, qt_err *err);
     /* Asks for previews of n (tensor, scheme) pairs; answers arrive through
      * pump into the preview cache. */
     int (*preview_send)(struct src *s, int n, const int *tensors, char (*schemes)[48], qt_err *err);
     /* Asks how text resolves (paged; the answer lands in src_res_of(s, slot)):
-     * slot 0 the current recipe, 1 and 2 variants A and B. */
+     * slot 0 the current recipe, 1 + k variant k (A, B, ...). */
     int (*resolve_send)(struct src *s, int slot, const char *text, qt_err *err);
     /* Asks what pattern matches; the answer for generation gen lands in
      * s->match (dropped when the text has changed since). */
@@ -197,20 +202,23 @@ struct src_ops {
 
 /* The state the source keeps, one struct per concern. */
 
+/* Named variants the workbench shows: A .. H (the daemon keeps A .. Z). */
+#define SRC_NVAR 8
+
 /* The current recipe as the engine holds it, and the variants' texts. */
 struct src_recipe {
     char *text;
     int version, can_undo, can_redo;
     int saved_version;        /* version last written or committed */
     char *path;               /* -r file, where `w` writes */
-    char *variant[2];         /* variants A, B (NULL when empty) */
+    char *variant[SRC_NVAR];  /* variants A, B, ... (NULL when empty) */
 };
 
 /* How the engine resolves the current recipe and the variants. */
 struct src_resolution {
     struct src_res cur;       /* the last complete answer for the current recipe */
     int stale;                /* the answer for the current text is on its way */
-    struct src_res variant[2];   /* variants A, B */
+    struct src_res variant[SRC_NVAR];   /* variants A, B, ... */
 };
 
 /* Jobs as last reported, what `c` submits, the last sensitivity scan. */
@@ -226,6 +234,10 @@ struct src_jobs {
     char **dkl_name;          /* (n_dkl) module prefixes, "model.layers.1.self_attn" */
     double *dkl;              /* (n_dkl) mean KL increase with that unit alone quantized */
     char dkl_scheme[48];      /* the scheme the scan used */
+    /* the eval settings of the eval and dKL jobs the workbench submits
+     * (the session's settings, kept by the daemon) */
+    char eval_data[1024];     /* absolute path of the eval text */
+    int eval_ctx, eval_chunks;   /* 0: the engine's default */
 };
 
 /* The preview cache (SRC_CAP_PREVIEW): open addressing on (tensor, scheme),
@@ -319,7 +331,7 @@ const struct src_job *src_eval_of(const struct src *s, const char *text);
  * the resolution stale and asks the engine to resolve the new text. */
 void src_recipe_changed(struct src *s);
 
-/* The resolution of slot: 0 the current recipe, 1 and 2 variants A and B. */
+/* The resolution of slot: 0 the current recipe, 1 + k variant k. */
 struct src_res *src_res_of(struct src *s, int slot);
 /* Fills r's per-pattern first tensors and its summary from r->t. */
 void src_res_finish(const struct src *s, struct src_res *r);

@@ -26,12 +26,12 @@
 struct src_prev *src_prev_slot(struct src *s, int tensor, const char *scheme);
 
 enum req_kind { RQ_RECIPE, RQ_VARIANT, RQ_VARIANT_GET, RQ_SUBMIT, RQ_CANCEL, RQ_PREVIEW, RQ_LINT,
-                RQ_DEPLOY, RQ_JOBGET, RQ_RESOLVE, RQ_DETAIL, RQ_MATCH, RQ_EDIT, RQ_WRITE, RQ_OTHER };
+                RQ_DEPLOY, RQ_JOBGET, RQ_RESOLVE, RQ_DETAIL, RQ_MATCH, RQ_EDIT, RQ_WRITE, RQ_SETTINGS, RQ_OTHER };
 
 struct pending {
     int id;
     enum req_kind kind;
-    int slot;   /* variants: 0 = A, 1 = B; resolve: 0 current, 1 A, 2 B; job_get: the job */
+    int slot;   /* variants: 0 = A, 1 = B, ...; resolve: 0 current, 1 + k variant k; job_get: the job */
     int gen;    /* resolve, match: the text generation asked about */
 };
 
@@ -60,14 +60,13 @@ struct dsrc {
     int pv_n;                 /* the preview request in flight: its pairs */
     int pv_t[64];             /* (pv_n) tensors */
     char pv_s[64][48];        /* (pv_n) schemes */
-    char eval_data[4096];     /* eval text for commits ("" when none) */
     char sens_scheme[48];     /* the scheme of the last sensitivity scan asked for */
     char calib_want[1024];    /* the calibration text of the last calib job asked for */
     struct pending pend[64];
     int n_pend;
     int gone;
     int n_edit;               /* edit intents sent and not answered */
-    struct fetch fetch[3];    /* resolutions: current recipe, variant A, variant B */
+    struct fetch fetch[1 + SRC_NVAR];   /* resolutions: current recipe, variants A, B, ... */
     int probe_fd, probe_pid;  /* the device probe child (backend/select.h), -1 when none */
     int probe_jobs;           /* running jobs when it was started: a job's end probes again */
 };
@@ -602,7 +601,8 @@ static void on_job_get(struct src *s, const struct pending *p, const cJSON *m) {
             s->jobs.dkl[k++] = jnum(u, "dkl", 0);
         }
         s->jobs.n_dkl = k;
-        tui_strcpy(s->jobs.dkl_scheme, sizeof s->jobs.dkl_scheme, *jstr(rep, "scheme") ? jstr(rep, "scheme") : d->sens_scheme);
+        tui_strcpy(s->jobs.dkl_scheme, sizeof s->jobs.dkl_scheme,
+                   *jstr(rep, "scheme") ? jstr(rep, "scheme") : d->sens_scheme[0] ? d->sens_scheme : "the recipe");
         const cJSON *top = cJSON_GetArrayItem(units, 0);
         snprintf(j->result, sizeof j->result, "dKL of %d groups at %s; worst %s %.4g", k, s->jobs.dkl_scheme,
                  top ? jstr(top, "name") : "-", top ? jnum(top, "dkl", 0) : 0);
@@ -647,17 +647,20 @@ static void on_write(struct src *s, const struct pending *p, const cJSON *m) {
     note(s, 0, b);
 }
 
-/* Stored: fetch the text the daemon stored, for the compare panel. */
+/* Stored: the variant event that follows fetches the text the daemon
+ * stored, for the compare panel (every client's, this one's too). */
 static void on_variant(struct src *s, const struct pending *p, const cJSON *m) {
-    struct dsrc *d = s->impl;
-    if (!ok_result(m)) { note(s, 1, jstr(m, "error")); return; }
-    if (!d->c || d->n_pend >= 64) return;
-    cJSON *q = cJSON_CreateObject();
-    cJSON_AddStringToObject(q, "op", "variant_get");
-    cJSON_AddStringToObject(q, "slot", p->slot ? "B" : "A");
-    qt_err err;
-    int nid = qt_client_send(d->c, q, &err);
-    if (nid > 0) d->pend[d->n_pend++] = (struct pending){nid, RQ_VARIANT_GET, p->slot, 0};
+    (void)p;
+    if (!ok_result(m)) note(s, 1, jstr(m, "error"));
+}
+
+static void apply_settings(struct src *s, const cJSON *st);
+
+static void on_settings(struct src *s, const struct pending *p, const cJSON *m) {
+    (void)p;
+    const cJSON *res = ok_result(m);
+    if (!res) { note(s, 1, jstr(m, "error")); return; }
+    apply_settings(s, cJSON_GetObjectItem(res, "settings"));
 }
 
 static void on_variant_get(struct src *s, const struct pending *p, const cJSON *m) {
@@ -703,12 +706,32 @@ static void (*const on_reply[RQ_OTHER + 1])(struct src *s, const struct pending 
     [RQ_SUBMIT] = on_job,      [RQ_CANCEL] = on_job,      [RQ_PREVIEW] = on_preview,
     [RQ_LINT] = on_lint,       [RQ_DEPLOY] = on_deploy,   [RQ_JOBGET] = on_job_get,
     [RQ_RESOLVE] = on_resolve, [RQ_DETAIL] = on_detail,   [RQ_MATCH] = on_match,
-    [RQ_EDIT] = on_edit,       [RQ_WRITE] = on_write,     [RQ_OTHER] = on_other,
+    [RQ_EDIT] = on_edit,       [RQ_WRITE] = on_write,     [RQ_SETTINGS] = on_settings,
+    [RQ_OTHER] = on_other,
 };
 
 /* An event: jobs, progress, the recipe changed (by any client). */
+/* Asks for variant slot's text (k: 0 = A ...), after a variant event or at
+ * attach. */
+static void ask_variant(struct src *s, int k) {
+    struct dsrc *d = s->impl;
+    if (k < 0 || k >= SRC_NVAR || !d->c || d->n_pend >= 64) return;
+    cJSON *q = cJSON_CreateObject();
+    cJSON_AddStringToObject(q, "op", "variant_get");
+    char sl[2] = {(char)('A' + k), 0};
+    cJSON_AddStringToObject(q, "slot", sl);
+    qt_err err;
+    int nid = qt_client_send(d->c, q, &err);
+    if (nid > 0) d->pend[d->n_pend++] = (struct pending){nid, RQ_VARIANT_GET, k, 0};
+}
+
 static void on_event(struct src *s, const cJSON *m, const char *ev) {
     if (!strcmp(ev, "recipe")) recipe_update(s, m);
+    else if (!strcmp(ev, "variant")) {   /* stored or dropped, by any client */
+        const char *sl = jstr(m, "slot");
+        if (sl[0] >= 'A' && !sl[1]) ask_variant(s, sl[0] - 'A');
+    }
+    else if (!strcmp(ev, "settings")) apply_settings(s, cJSON_GetObjectItem(m, "settings"));
     else if (!strcmp(ev, "job")) {
         const cJSON *J = cJSON_GetObjectItem(m, "job");
         job_update(s, J);
@@ -785,7 +808,7 @@ static int d_pump(struct src *s) {
     qt_err err = {{0}};
     int gone = qt_client_pump(d->c, &err) != QT_OK;
     for (cJSON *m; (m = qt_client_next(d->c)); cJSON_Delete(m)) handle(s, m);
-    for (int k = 0; k < 3 && !gone; k++) {   /* pages not asked for while the table was full */
+    for (int k = 0; k < 1 + SRC_NVAR && !gone; k++) {   /* pages not asked for while the table was full */
         struct fetch *f = &d->fetch[k];
         if (f->text && f->inflight < RESOLVE_AHEAD && f->next < s->model->n_tensors &&
             resolve_pages(s, k, &err) != QT_OK)
@@ -796,7 +819,7 @@ static int d_pump(struct src *s) {
         d->n_pend = 0;
         s->preview.inflight = s->lint.inflight = s->deploy.inflight = s->detail_inflight = 0;
         s->match.sent = 0;
-        for (int k = 0; k < 3; k++) d->fetch[k].inflight = 0;
+        for (int k = 0; k < 1 + SRC_NVAR; k++) d->fetch[k].inflight = 0;
         s->resol.stale = 0;   /* no answer will come: show what there is */
         if (s->detail.state == DT_PENDING) s->detail.tensor = -1;
         note(s, 1, "engine: connection closed (the daemon has gone)");
@@ -882,10 +905,28 @@ static int d_redo(struct src *s, qt_err *err) {
 }
 
 static int d_variant_store(struct src *s, int slot, qt_err *err) {
+    if (slot < 0 || slot >= SRC_NVAR) return qt_err_set(err, "variant: slot %d: out of range", slot);
     cJSON *r = op("variant_store");
-    cJSON_AddStringToObject(r, "slot", slot ? "B" : "A");
+    char sl[2] = {(char)('A' + slot), 0};
+    cJSON_AddStringToObject(r, "slot", sl);
     /* no text: the daemon stores its current recipe, which (requests being
      * served in order) includes every edit and undo sent before */
+    return send_req_slot(s, r, RQ_VARIANT, slot, err);
+}
+
+/* The eval text, context and chunk count of the session's settings, into
+ * an eval or sensitivity job's params. */
+static void eval_params(struct src *s, cJSON *p) {
+    cJSON_AddStringToObject(p, "data", s->jobs.eval_data);
+    if (s->jobs.eval_ctx > 0) cJSON_AddNumberToObject(p, "ctx", s->jobs.eval_ctx);
+    if (s->jobs.eval_chunks > 0) cJSON_AddNumberToObject(p, "chunks", s->jobs.eval_chunks);
+}
+
+static int d_variant_drop(struct src *s, int slot, qt_err *err) {
+    if (slot < 0 || slot >= SRC_NVAR) return qt_err_set(err, "variant: slot %d: out of range", slot);
+    cJSON *r = op("variant_drop");
+    char sl[2] = {(char)('A' + slot), 0};
+    cJSON_AddStringToObject(r, "slot", sl);
     return send_req_slot(s, r, RQ_VARIANT, slot, err);
 }
 
@@ -901,7 +942,6 @@ static cJSON *submit_req(struct src *s, const char *kind) {
  * session) then eval (KL against the original on share/data/eval.txt), as
  * far as this engine has them. */
 static int d_job_submit(struct src *s, qt_err *err) {
-    struct dsrc *d = s->impl;
     if (!s->jobs.commit_kind[0]) return qt_err_set(err, "commit: no job kind to run in this build");
     if (!strcmp(s->jobs.commit_kind, "test")) {
         cJSON *r = submit_req(s, "test"), *p = cJSON_GetObjectItem(r, "params");
@@ -915,14 +955,22 @@ static int d_job_submit(struct src *s, qt_err *err) {
         if (!s->jobs.commit_eval) return QT_OK;
     }
     cJSON *e = submit_req(s, "eval");
-    cJSON_AddStringToObject(cJSON_GetObjectItem(e, "params"), "data", d->eval_data);
+    eval_params(s, cJSON_GetObjectItem(e, "params"));
     return send_req(s, e, RQ_SUBMIT, err);
+}
+
+static int d_settings_send(struct src *s, const char *key, const char *str, long num, qt_err *err) {
+    cJSON *r = op("settings"), *set = cJSON_AddObjectToObject(r, "set");
+    if (str) cJSON_AddStringToObject(set, key, str);
+    else if (num > 0) cJSON_AddNumberToObject(set, key, (double)num);
+    else cJSON_AddNullToObject(set, key);
+    return send_req(s, r, RQ_SETTINGS, err);
 }
 
 static int d_sens_submit(struct src *s, const char *scheme, qt_err *err) {
     struct dsrc *d = s->impl;
     cJSON *r = submit_req(s, "sensitivity"), *p = cJSON_GetObjectItem(r, "params");
-    cJSON_AddStringToObject(p, "data", d->eval_data);
+    eval_params(s, p);
     cJSON_AddStringToObject(p, "scheme", scheme);
     cJSON_AddStringToObject(p, "by", "group");
     tui_strcpy(d->sens_scheme, sizeof d->sens_scheme, scheme);
@@ -930,11 +978,10 @@ static int d_sens_submit(struct src *s, const char *scheme, qt_err *err) {
 }
 
 static int d_eval_submit(struct src *s, const char *text, qt_err *err) {
-    struct dsrc *d = s->impl;
     if (!s->jobs.can_eval) return qt_err_set(err, "eval: no eval jobs in this build");
     cJSON *r = submit_req(s, "eval");
     cJSON_ReplaceItemInObject(r, "text", cJSON_CreateString(text ? text : ""));
-    cJSON_AddStringToObject(cJSON_GetObjectItem(r, "params"), "data", d->eval_data);
+    eval_params(s, cJSON_GetObjectItem(r, "params"));
     return send_req(s, r, RQ_SUBMIT, err);
 }
 
@@ -1038,7 +1085,7 @@ static void d_close(struct src *s) {
         close(d->probe_fd);
         if (d->probe_pid > 0) waitpid(d->probe_pid, NULL, 0);
     }
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 1 + SRC_NVAR; k++) {
         free(d->fetch[k].text);
         src_res_free(&d->fetch[k].stage);
     }
@@ -1051,6 +1098,8 @@ static const struct src_ops daemon_ops = {
     .fd = d_fd, .events = d_events, .pump = d_pump, .idle = d_idle, .pending = d_pending,
     .edit_send = d_edit_send, .write_send = d_write_send, .undo = d_undo, .redo = d_redo,
     .variant_store = d_variant_store,
+    .settings_send = d_settings_send,
+    .variant_drop = d_variant_drop,
     .job_submit = d_job_submit, .job_cancel = d_job_cancel,
     .preview_send = d_preview_send, .lint_send = d_lint_send, .deploy_send = d_deploy_send,
     .resolve_send = d_resolve_send, .detail_send = d_detail_send, .match_send = d_match_send,
@@ -1106,13 +1155,15 @@ static void capabilities(struct src *s, struct dsrc *d, const cJSON *h, int weig
         if (s->deploy.gpus && cJSON_IsString(v)) s->deploy.gpus[s->deploy.n_gpus++] = qt_strdup(v->valuestring);
     tui_strcpy(s->deploy.gpu, sizeof s->deploy.gpu, jstr(g, "default"));
     cJSON_Delete(g);
+    apply_settings(s, cJSON_GetObjectItem(h, "settings"));
     /* what `c` submits: quantize + eval, as far as this engine has them;
      * else the `test` job kind when the daemon offers it (QTUNE_TEST_JOBS=1) */
     int can_q = can_run(h, "quantize", weights);
-    int can_e = can_run(h, "eval", weights) && qt_share_find("data/eval.txt", d->eval_data, sizeof d->eval_data);
+    int can_e = can_run(h, "eval", weights) && qt_share_find("data/eval.txt", s->jobs.eval_data, sizeof s->jobs.eval_data);
     s->calib.can = can_run(h, "calib", weights);
     s->jobs.can_eval = can_e;
-    s->jobs.can_sens = can_run(h, "sensitivity", weights) && d->eval_data[0];
+    s->jobs.can_sens = can_run(h, "sensitivity", weights) && s->jobs.eval_data[0];
+    if (can_e) apply_settings(s, cJSON_GetObjectItem(h, "settings"));   /* a chosen eval text over the default */
     if (can_q) {
         snprintf(s->jobs.commit_kind, sizeof s->jobs.commit_kind, "quantize");
         s->jobs.commit_eval = can_e;
@@ -1121,6 +1172,24 @@ static void capabilities(struct src *s, struct dsrc *d, const cJSON *h, int weig
     } else if (can_run(h, "test", weights)) {
         snprintf(s->jobs.commit_kind, sizeof s->jobs.commit_kind, "test");
     }
+}
+
+/* The session's settings (hello, a settings reply or event): the deploy
+ * GPU when the catalog has it, the eval text, ctx and chunks. */
+static void apply_settings(struct src *s, const cJSON *st) {
+    if (!cJSON_IsObject(st)) return;
+    const char *gpu = cJSON_GetStringValue(cJSON_GetObjectItem(st, "gpu"));
+    for (int i = 0; gpu && i < s->deploy.n_gpus; i++)
+        if (!strcmp(s->deploy.gpus[i], gpu) && strcmp(s->deploy.gpu, gpu)) {
+            tui_strcpy(s->deploy.gpu, sizeof s->deploy.gpu, gpu);
+            s->deploy.stale = 1;
+        }
+    const char *data = cJSON_GetStringValue(cJSON_GetObjectItem(st, "eval_data"));
+    if (data && *data) tui_strcpy(s->jobs.eval_data, sizeof s->jobs.eval_data, data);
+    const cJSON *c = cJSON_GetObjectItem(st, "eval_ctx"), *n = cJSON_GetObjectItem(st, "eval_chunks");
+    s->jobs.eval_ctx = cJSON_IsNumber(c) ? c->valueint : 0;
+    s->jobs.eval_chunks = cJSON_IsNumber(n) ? n->valueint : 0;
+    s->changed = 1;
 }
 
 /* Synchronous call at startup (before the first frame). */
@@ -1215,6 +1284,11 @@ int src_open_daemon(const char *model_path, const char *recipe_path, const char 
         if (!res) goto fail;
         cJSON_Delete(res);
         s->recipe.path = qt_strdup(recipe_path);
+    }
+    /* the variants the session keeps (their eval jobs' KL was asked above) */
+    cJSON_ArrayForEach(j, cJSON_GetObjectItem(h, "variants")) {
+        const char *sl = cJSON_GetStringValue(j);
+        if (sl && sl[0] >= 'A' && !sl[1]) ask_variant(s, sl[0] - 'A');
     }
     cJSON *res = call(d, op("recipe_get"), err);
     if (!res) goto fail;

@@ -12,6 +12,7 @@
 
 #include "daemon/daemon_ops.h"
 #include "daemon/job.h"
+#include "model/ct_read.h"
 #include "model/match.h"
 #include "base/hmap.h"
 #include "io/report.h"
@@ -83,6 +84,20 @@ static cJSON *jobs_array(struct qt_daemon *d) {
 /* The reason jobs that read weights are refused on a config-only model. */
 #define QT_NO_WEIGHTS "metadata only: no weights"
 
+/* The session's settings as stored (an empty object when none, or when
+ * the file does not parse: settings are conveniences, never fatal). */
+static cJSON *settings_json(struct qt_daemon *d) {
+    qt_err err;
+    char *t = qt_session_settings(d->s, &err);
+    cJSON *j = t ? cJSON_Parse(t) : NULL;
+    free(t);
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        j = cJSON_CreateObject();
+    }
+    return j;
+}
+
 static void session_state(struct qt_daemon *d, cJSON *res) {
     cJSON_AddNumberToObject(res, "version", QT_PROTO_VERSION);
     cJSON_AddStringToObject(res, "session", d->s->name);
@@ -95,6 +110,14 @@ static void session_state(struct qt_daemon *d, cJSON *res) {
     cJSON_AddStringToObject(res, "dir", d->s->dir);
     cJSON_AddItemToObject(res, "jobs", jobs_array(d));
     if (d->model && d->model->metadata_only) cJSON_AddStringToObject(res, "jobs_unavailable", QT_NO_WEIGHTS);
+    char slots[27];
+    qt_session_variant_slots(d->s, slots, sizeof slots);
+    cJSON *v = cJSON_AddArrayToObject(res, "variants");
+    for (int i = 0; slots[i]; i++) {
+        char sl[2] = {slots[i], 0};
+        cJSON_AddItemToArray(v, cJSON_CreateString(sl));
+    }
+    cJSON_AddItemToObject(res, "settings", settings_json(d));
 }
 
 /* ---- ops */
@@ -153,9 +176,37 @@ static void model_summary(const struct qt_model *m, cJSON *res) {
     if (m->metadata_only) cJSON_AddStringToObject(res, "jobs_unavailable", QT_NO_WEIGHTS);
 }
 
+/* A quantized checkpoint qtune (or llm-compressor) wrote carries the recipe
+ * it was made with: a session without a recipe yet starts from it, so that
+ * the workbench shows the checkpoint's schemes, sizes and bpw instead of
+ * its dequantized weights as bf16.  The path taken, or NULL. */
+static const char *checkpoint_recipe(struct qt_daemon *d, const struct qt_model *m, char *path, size_t n) {
+    if (!qt_ct_format(m) || d->s->hist_cur != 0) return NULL;
+    struct stat st;
+    snprintf(path, n, "%s", m->path);
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {   /* opened by its config.json or a .safetensors */
+        char *slash = strrchr(path, '/');
+        if (!slash) return NULL;
+        *slash = 0;
+    }
+    size_t l = strlen(path);
+    snprintf(path + l, n - l, "/recipe.yaml");
+    qt_err e;
+    size_t len;
+    char *text = qt_read_file(path, &len, &e);
+    int ok = text && len && qt_dop_recipe_check(text, path, &e) == QT_OK && qt_session_recipe_set(d->s, text, &e) == QT_OK;
+    if (text && !ok) qt_daemon_log(d, "open: %s not used: %s", path, e.msg);
+    free(text);
+    if (!ok) return NULL;
+    qt_dop_recipe_event(d);
+    return path;
+}
+
 /* open {model} -> {model, arch, layers, mtp_layers, experts, tensors,
- *                  params, bytes, metadata_only}
- * Opens (or re-opens) the session's model and records it. */
+ *                  params, bytes, metadata_only, recipe_from?}
+ * Opens (or re-opens) the session's model and records it.  A
+ * compressed-tensors checkpoint's recipe.yaml becomes the recipe of a
+ * session that has none yet (recipe_from names it; a recipe event). */
 static int op_open(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
     const char *path = qt_dop_str(req, "model");
@@ -170,6 +221,11 @@ static int op_open(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
     model_summary(m, res);
     cJSON_ReplaceItemInObject(res, "model", cJSON_CreateString(d->s->model));
     qt_daemon_log(d, "opened %s (%d tensors)", d->s->model, m->n_tensors);
+    char rp[PATH_MAX + 16];
+    if (checkpoint_recipe(d, m, rp, sizeof rp)) {
+        cJSON_AddStringToObject(res, "recipe_from", rp);
+        qt_daemon_log(d, "recipe from the checkpoint: %s", rp);
+    }
     return QT_OK;
 }
 
@@ -453,16 +509,29 @@ static int op_redo(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
 
 static int slot_of(const cJSON *req, char *slot, qt_err *err) {
     const char *s = qt_dop_str(req, "slot");
-    if (!s || (strcmp(s, "A") && strcmp(s, "B"))) return qt_err_set(err, "variant: \"slot\" must be \"A\" or \"B\"");
+    if (!s || s[0] < 'A' || s[0] > 'Z' || s[1])
+        return qt_err_set(err, "variant: \"slot\" must be a letter \"A\" .. \"Z\"");
     *slot = s[0];
     return QT_OK;
 }
 
-/* variant_store {slot: "A"|"B", text?} -> {slot, bytes}
- * Keeps text (default: the current recipe) as variant slot. */
+/* A variant event: slot stored (bytes) or dropped (bytes null), for the
+ * other clients' compare panels. */
+static void variant_event(struct qt_daemon *d, char slot, long bytes) {
+    cJSON *ev = qt_daemon_event("variant");
+    char sl[2] = {slot, 0};
+    cJSON_AddStringToObject(ev, "slot", sl);
+    if (bytes >= 0) cJSON_AddNumberToObject(ev, "bytes", (double)bytes);
+    else cJSON_AddNullToObject(ev, "bytes");
+    qt_daemon_emit(d, ev);
+}
+
+/* variant_store {slot: "A".."Z", text?} -> {slot, bytes}
+ * Keeps text (default: the current recipe) as variant slot; a variant
+ * event. */
 static int op_variant_store(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
-    char slot;
+    char slot = 0;
     if (slot_of(req, &slot, err)) return QT_ERR;
     char *cur;
     const char *text = qt_dop_text(d, req, &cur, err);
@@ -472,15 +541,77 @@ static int op_variant_store(struct qt_daemon *d, struct qt_client_slot *c, const
         char sl[2] = {slot, 0};
         cJSON_AddStringToObject(res, "slot", sl);
         cJSON_AddNumberToObject(res, "bytes", (double)strlen(text));
+        variant_event(d, slot, (long)strlen(text));
     }
     free(cur);
     return rc;
 }
 
+/* variant_drop {slot} -> {slot}: empties the slot; a variant event. */
+static int op_variant_drop(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
+    (void)c;
+    char slot = 0;
+    if (slot_of(req, &slot, err) || qt_session_variant_drop(d->s, slot, err)) return QT_ERR;
+    char sl[2] = {slot, 0};
+    cJSON_AddStringToObject(res, "slot", sl);
+    variant_event(d, slot, -1);
+    return QT_OK;
+}
+
+/* settings {set?: {gpu?, eval_data?, eval_ctx?, eval_chunks?}} -> {settings}
+ * The workbench's choices the session keeps for the next attach: the
+ * deploy panel's GPU and the eval text, context and chunk count of the
+ * eval and dKL jobs it submits.  set merges the given keys (null removes
+ * one) after checking them; a settings event carries the result. */
+static int op_settings(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
+    (void)c;
+    const cJSON *set = cJSON_GetObjectItem(req, "set");
+    cJSON *st = settings_json(d);
+    if (set && !cJSON_IsObject(set)) { cJSON_Delete(st); return qt_err_set(err, "settings: \"set\" must be an object"); }
+    const cJSON *v;
+    cJSON_ArrayForEach(v, set) {
+        const char *k = v->string;
+        int str = !strcmp(k, "gpu") || !strcmp(k, "eval_data"), num = !strcmp(k, "eval_ctx") || !strcmp(k, "eval_chunks");
+        if (!str && !num) {
+            cJSON_Delete(st);
+            return qt_err_set(err, "settings: %.60s: unknown (gpu, eval_data, eval_ctx, eval_chunks)", k);
+        }
+        if (cJSON_IsNull(v)) { cJSON_DeleteItemFromObject(st, k); continue; }
+        if (str && (!cJSON_IsString(v) || !*v->valuestring || strlen(v->valuestring) > 4000)) {
+            cJSON_Delete(st);
+            return qt_err_set(err, "settings: %s must be a non-empty string", k);
+        }
+        if (!strcmp(k, "eval_data") && (v->valuestring[0] != '/' || access(v->valuestring, R_OK) != 0)) {
+            cJSON_Delete(st);
+            return qt_err_set(err, "settings: eval_data: %.300s: not a readable file (give an absolute path)",
+                              v->valuestring);
+        }
+        if (num && (!cJSON_IsNumber(v) || v->valuedouble != (int)v->valuedouble || v->valuedouble < 1 ||
+                    v->valuedouble > (!strcmp(k, "eval_ctx") ? 1 << 20 : 1 << 16))) {
+            cJSON_Delete(st);
+            return qt_err_set(err, "settings: %s must be a whole number from 1 to %d", k,
+                              !strcmp(k, "eval_ctx") ? 1 << 20 : 1 << 16);
+        }
+        cJSON_DeleteItemFromObject(st, k);
+        cJSON_AddItemToObject(st, k, cJSON_Duplicate(v, 1));
+    }
+    if (set) {
+        char *t = cJSON_PrintUnformatted(st);
+        int rc = t ? qt_session_settings_store(d->s, t, err) : qt_err_set(err, "settings: out of memory");
+        free(t);
+        if (rc != QT_OK) { cJSON_Delete(st); return QT_ERR; }
+        cJSON *ev = qt_daemon_event("settings");
+        cJSON_AddItemToObject(ev, "settings", cJSON_Duplicate(st, 1));
+        qt_daemon_emit(d, ev);
+    }
+    cJSON_AddItemToObject(res, "settings", st);
+    return QT_OK;
+}
+
 /* variant_get {slot} -> {slot, text|null} */
 static int op_variant_get(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
-    char slot;
+    char slot = 0;
     if (slot_of(req, &slot, err)) return QT_ERR;
     char *t = qt_session_variant_get(d->s, slot, err);
     if (!t && err->msg[0]) return QT_ERR;
@@ -663,8 +794,10 @@ static const struct op_row {
     {"recipe_write", qt_dop_recipe_write, NEEDS_NONE, "write the current recipe to a file"},
     {"undo", op_undo, NEEDS_NONE, "one history step back"},
     {"redo", op_redo, NEEDS_NONE, "one history step forward"},
-    {"variant_store", op_variant_store, NEEDS_NONE, "keep a recipe as variant A or B"},
+    {"variant_store", op_variant_store, NEEDS_NONE, "keep a recipe as a named variant (A..Z)"},
     {"variant_get", op_variant_get, NEEDS_NONE, "a variant's text"},
+    {"variant_drop", op_variant_drop, NEEDS_NONE, "empty a variant slot"},
+    {"settings", op_settings, NEEDS_NONE, "the session's deploy GPU and eval settings, read or set"},
     {"resolve", qt_dop_resolve, NEEDS_MODEL, "what a recipe does to every tensor, paged"},
     {"match", qt_dop_match, NEEDS_MODEL, "what one pattern matches"},
     {"edit", qt_dop_edit, NEEDS_MODEL, "an edit intent on tree nodes (one key press)"},

@@ -145,6 +145,11 @@ int qt_job_sensitivity_run(struct qt_job_ctx *ctx, qt_err *err) {
     int rc = qt_sensitivity_run(ctx->model, &plan, &p, &r, err);
     if (rc == QT_OK) {
         ctx->report = qt_sens_json(NULL, &r, p.by);
+        /* what the units were quantized to, for whoever reads the report
+         * later (a client attaching after the scan knows nothing of it) */
+        const char *scheme = pstr(ctx->params, "scheme");
+        if (ctx->report && !cJSON_GetObjectItem(ctx->report, "scheme"))
+            cJSON_AddStringToObject(ctx->report, "scheme", scheme ? scheme : "recipe");
         qt_job_log(ctx, "%d units; sum of single-unit ΔKL %.6f, all together %.6f", r.n_units, r.sum_dkl,
                    r.all.kld_mean);
     }

@@ -748,6 +748,27 @@ AVX512 static void minmax_avx512(const void *x, int bf16src, int64_t n, float *m
     *mx = _mm512_reduce_max_ps(_mm512_max_ps(b, b2));
 }
 
+/* max |x| of n BF16 values, what a symmetric cell's parameters need: the
+ * magnitude bits (x & 0x7fff) of non-NaN BF16 order as unsigned integers
+ * the way |x| orders, so 32 values take one AND and one unsigned 16-bit
+ * max, with no widening to float. */
+AVX512 static float amax_bf16_avx512(const uint16_t *x, int64_t n) {
+    const __m512i mag = _mm512_set1_epi16(0x7fff);
+    __m512i m = _mm512_setzero_si512(), m2 = m;
+    int64_t j = 0;
+    for (; j + 64 <= n; j += 64) {
+        m = _mm512_max_epu16(m, _mm512_and_si512(_mm512_loadu_si512((const void *)(x + j)), mag));
+        m2 = _mm512_max_epu16(m2, _mm512_and_si512(_mm512_loadu_si512((const void *)(x + j + 32)), mag));
+    }
+    for (; j < n; j += 32) {
+        __mmask32 k = j + 32 <= n ? (__mmask32)0xffffffffu : (__mmask32)((1ull << (n - j)) - 1);
+        m = _mm512_max_epu16(m, _mm512_and_si512(_mm512_maskz_loadu_epi16(k, x + j), mag));
+    }
+    m = _mm512_max_epu16(m, m2);
+    __m512i w = _mm512_max_epu32(_mm512_and_si512(m, _mm512_set1_epi32(0xffff)), _mm512_srli_epi32(m, 16));
+    return u2f((uint32_t)_mm512_reduce_max_epu32(w) << 16);
+}
+
 /* ---- specializations ----------------------------------------------------- */
 
 /* The hot cases (bf16 work dtype, scale in the fast division's range), one
@@ -949,6 +970,17 @@ void qt_qctx_finish_observe(struct qt_qctx *c) {
     c->gs = gs;
 }
 
+#define PIECE 1024
+
+/* Hints the cache to fetch columns [c0, c0 + n) of the row after xr (L2:
+ * this row's own lines stay in L1).  A hint past the buffer's end is
+ * harmless: prefetches never fault. */
+static inline void prefetch_next_row(const void *xr, int bf16src, int64_t cols, int64_t c0, int64_t n) {
+    size_t es = bf16src ? 2 : 4;
+    uintptr_t a = (uintptr_t)xr + (size_t)(cols + c0) * es, e = a + (size_t)n * es;
+    for (a &= ~(uintptr_t)63; a < e; a += 64) __builtin_prefetch((const void *)a, 0, 2);
+}
+
 /* Runs a band of rows x (nrows, cols), float32 or BF16 (bf16src):
  * statistics into st (may be NULL), w' rows into deq (nrows, cols) (may be
  * NULL), codes into codes (nrows, cols) (may be NULL), scales into qt (may
@@ -981,6 +1013,9 @@ static void band_run(const struct qt_qctx *c, const void *x, int bf16src, int64_
         }
     struct lanes l;
     memset(&l, 0, sizeof l);
+#ifdef QT_HAVE_X86
+    const int sym_amax = isa >= QT_ISA_AVX512 && bf16src && !(c->s.kind == QT_SCHEME_INT && !c->s.sym);
+#endif
     for (int64_t r = 0; r < nrows; r++) {
         const void *xr = adv(x, bf16src, r * cols);
         float *out = deq ? deq + r * cols : (st && c->d ? scratch : NULL);
@@ -990,14 +1025,30 @@ static void band_run(const struct qt_qctx *c, const void *x, int bf16src, int64_
             for (int64_t b = 0; b < nseg; b++) {
                 int64_t c0 = b * seg, n = c0 + seg > cols ? cols - c0 : seg;
                 float mn, mx;
+#ifdef QT_HAVE_X86
+                if (sym_amax) {     /* a symmetric cell needs max(-min(w, 0), max(w, 0)) = max |w| only */
+                    float a = amax_bf16_avx512((const uint16_t *)xr + c0, n);
+                    cell_params(c, -a, a, &gp[b]);
+                    continue;
+                }
+#endif
                 minmax_any(adv(xr, bf16src, c0), bf16src, n, &mn, &mx, isa);
                 cell_params(c, mn, mx, &gp[b]);
             }
         for (int64_t b = 0; b < nseg; b++) {
             int64_t c0 = b * seg, n = c0 + seg > cols ? cols - c0 : seg;
             const struct kparams *p = c->s.strategy == QT_STRAT_TENSOR ? &gp[0] : &gp[b];
-            seg_run(adv(xr, bf16src, c0), bf16src, n, p, out ? out + c0 : NULL, codes ? codes + r * cols + c0 : NULL,
-                    st ? &l : NULL, c0, cols, isa);
+            /* In pieces of at most PIECE columns (a multiple of 128: every
+             * kernel's alignment holds, the lanes carry over), each after
+             * asking for the same columns of the next row, so that memory
+             * streams in while this row computes (its first pass over the
+             * cells runs faster than the hardware prefetcher reads ahead). */
+            for (int64_t k0 = 0; k0 < n; k0 += PIECE) {
+                int64_t m = n - k0 < PIECE ? n - k0 : PIECE;
+                prefetch_next_row(xr, bf16src, cols, c0 + k0, m);
+                seg_run(adv(xr, bf16src, c0 + k0), bf16src, m, p, out ? out + c0 + k0 : NULL,
+                        codes ? codes + r * cols + c0 + k0 : NULL, st ? &l : NULL, c0 + k0, cols, isa);
+            }
             if (qt && (r == 0 || c->s.strategy != QT_STRAT_BLOCK) &&
                 (c->s.strategy != QT_STRAT_TENSOR || row0 + r == 0)) {
                 int64_t si = c->s.strategy == QT_STRAT_TENSOR ? 0

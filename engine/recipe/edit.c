@@ -147,7 +147,25 @@ static int clear_below(const struct qt_tree *t, struct qt_recipe *r, int i, qt_e
     return QT_OK;
 }
 
-int qt_edit_node_scheme(const struct qt_tree *t, struct qt_recipe *r, int i, const char *sc, qt_err *err) {
+/* A layer's regex also matches its router, which people keep (QT004):
+ * once node i has the scheme sc from a regex of its own, its routers are
+ * ignored by name, unless the router itself is what is being edited. */
+static int keep_routers(const struct qt_tree *t, struct qt_recipe *r, int i, const char *sc, qt_err *err) {
+    if (!strcmp(sc, "bf16") || t->nodes[i].tensor >= 0 || !t->model) return QT_OK;
+    for (int k = 0; k < t->nodes[i].n_members; k++) {
+        int ti = t->members[t->nodes[i].first_member + k];
+        if (t->model->tensors[ti].role != QT_ROLE_ROUTER) continue;
+        for (int n = 1; n < t->n; n++)
+            if (t->nodes[n].tensor == ti && qt_recipe_add_ignore(r, t->nodes[n].target, err) != QT_OK)
+                return QT_ERR;
+    }
+    return QT_OK;
+}
+
+/* The old way, kept for what an override cannot say (an ancestor's ignore
+ * entry wins over every target): every ancestor entry along the path is
+ * split into entries for its other children, then i gets its own. */
+static int split_edit(const struct qt_tree *t, struct qt_recipe *r, int i, const char *sc, qt_err *err) {
     int path[64], np = 0;   /* path[0] = i ... path[np-1] = the top-level ancestor */
     for (int p = i; p > 0 && np < 64; p = t->nodes[p].parent) path[np++] = p;
     /* top down: an ancestor's entry is split; its scheme goes to the
@@ -166,18 +184,149 @@ int qt_edit_node_scheme(const struct qt_tree *t, struct qt_recipe *r, int i, con
     const char *own = t->nodes[i].target;
     if (!sc) return is_ignore(r, own) ? qt_recipe_remove_ignore(r, own, err) : QT_OK;
     if (set_entry(r, own, sc, err) != QT_OK) return QT_ERR;
-    /* a layer's regex also matches its router, which people keep (QT004):
-     * ignore it by name unless the router itself is what is being edited */
-    if (strcmp(sc, "bf16") && t->nodes[i].tensor < 0)
-        for (int k = 0; k < t->nodes[i].n_members; k++) {
-            int ti = t->members[t->nodes[i].first_member + k];
-            if (t->model && t->model->tensors[ti].role == QT_ROLE_ROUTER) {
-                for (int n = 1; n < t->n; n++)
-                    if (t->nodes[n].tensor == ti && qt_recipe_add_ignore(r, t->nodes[n].target, err) != QT_OK)
-                        return QT_ERR;
-            }
+    return keep_routers(t, r, i, sc, err);
+}
+
+
+/* ---- minimal entries: the group pattern plus overrides
+ *
+ * What a person writes for "experts 3 and 4 of layer 1 in int3, the rest
+ * int4" is the experts' pattern at int4 and an override for 3 and 4, not a
+ * regex per expert.  So a node edit keeps the entries above the node and
+ * adds one for the node only where it is needed:
+ *   - no entry at all when the node already gets the scheme from above
+ *     (an override set back to the group's scheme disappears);
+ *   - bf16: an `ignore` of the node's pattern (ignore beats every target);
+ *   - a scheme: the node's pattern, which beats a class target above it
+ *     (`Linear`); under a regex above it (an ancestor's pattern is a prefix
+ *     of the node's and sorts first, so it wins in compressed-tensors) the
+ *     node's modules by their exact names, which beat every regex, unless
+ *     splitting the ancestors takes fewer entries (an experts group under a
+ *     layer's pattern);
+ *   - an ancestor that is ignored cannot be overridden: it is split.
+ * Each result is checked by resolving the node's tensors; an edit that
+ * would not do what it says falls back to splitting.  Then, walking up,
+ * a parent whose tensors all agree again is folded back into one entry of
+ * its own (or none, when what is above already gives that scheme). */
+
+/* The scheme tensor ti of node i is to have when i has sc: a router under
+ * a wider node stays kept (see keep_routers). */
+static const char *expected(const struct qt_tree *t, int i, int ti, const char *sc) {
+    if (t->nodes[i].tensor < 0 && t->model->tensors[ti].role == QT_ROLE_ROUTER) return "bf16";
+    return sc;
+}
+
+/* 1 when every tensor of node i resolves, under r, as i having sc. */
+static int members_have(const struct qt_tree *t, struct qt_recipe *r, int i, const char *sc) {
+    const struct qt_tree_node *nd = &t->nodes[i];
+    for (int k = 0; k < nd->n_members; k++) {
+        int ti = t->members[nd->first_member + k];
+        if (strcmp(qt_recipe_resolve_tensor(r, t->model, ti, NULL), expected(t, i, ti, sc))) return 0;
+    }
+    return 1;
+}
+
+/* The scheme node i's tensors agree on (routers under it kept, as an edit
+ * of i leaves them), into out; 0 when they differ or i has none. */
+static int uniform_scheme(const struct qt_tree *t, struct qt_recipe *r, int i, char *out, size_t n) {
+    const struct qt_tree_node *nd = &t->nodes[i];
+    out[0] = 0;
+    for (int k = 0; k < nd->n_members; k++) {   /* the scheme: the first non-router's */
+        int ti = t->members[nd->first_member + k];
+        if (!strcmp(expected(t, i, ti, "-"), "-")) {
+            copy(out, n, qt_recipe_resolve_tensor(r, t->model, ti, NULL));
+            break;
         }
+    }
+    return out[0] && members_have(t, r, i, out);
+}
+
+static int has_ancestor_ignore(const struct qt_tree *t, struct qt_recipe *r, int i) {
+    for (int p = t->nodes[i].parent; p >= 0; p = t->nodes[p].parent)
+        if (is_ignore(r, t->nodes[p].target)) return 1;
+    return 0;
+}
+
+/* The entries splitting the ancestors of i from the shallowest one with a
+ * regex entry would write: their other children along the path; 0 when no
+ * ancestor has a regex entry (nothing above beats i's pattern). */
+static int split_cost(const struct qt_tree *t, struct qt_recipe *r, int i) {
+    int cost = 0, above = 0;
+    for (int c = i, p = t->nodes[i].parent; p >= 0; c = p, p = t->nodes[p].parent) {
+        for (int s = t->nodes[p].first_child; s >= 0; s = t->nodes[s].next)
+            if (s != c && t->nodes[s].n_members) cost++;
+        const char *es = entry_scheme(r, t->nodes[p].target);
+        if (es && strcmp(es, "bf16") && !strncmp(t->nodes[p].target, "re:", 3)) above = cost;
+    }
+    return above;
+}
+
+/* Node i's entry for sc under the entries above it, which stay (above). */
+static int override_edit(const struct qt_tree *t, struct qt_recipe *r, int i, const char *sc, qt_err *err) {
+    const char *own = t->nodes[i].target;
+    if (clear_below(t, r, i, err) != QT_OK) return QT_ERR;
+    if (entry_scheme(r, own) && remove_entry(r, own, err) != QT_OK) return QT_ERR;
+    if (!sc || members_have(t, r, i, sc)) return QT_OK;   /* what is above already says it */
+    if (!strcmp(sc, "bf16")) return qt_recipe_add_ignore(r, own, err);
+    int leaf = t->nodes[i].tensor >= 0, cost = leaf ? 0 : split_cost(t, r, i);
+    if (!cost) return set_entry(r, own, sc, err) != QT_OK ? QT_ERR : keep_routers(t, r, i, sc, err);
+    int n_exact = 0;
+    for (int k = 0; k < t->nodes[i].n_members; k++)
+        n_exact += strcmp(expected(t, i, t->members[t->nodes[i].first_member + k], sc), "bf16") != 0;
+    if (cost < n_exact) return split_edit(t, r, i, sc, err);
+    /* exact names beat the regex above: one per tensor, from the leaves */
+    for (int n = t->nodes[i].first_child; n >= 0; n = t->nodes[n].next) {
+        int ti = t->nodes[n].tensor;
+        const char *want = ti >= 0 ? expected(t, i, ti, sc) : sc;   /* a router stays kept */
+        if (override_edit(t, r, n, want, err) != QT_OK) return QT_ERR;
+    }
     return QT_OK;
+}
+
+/* Puts back the recipe text saved before a step that did not work. */
+static int restore(struct qt_recipe *r, struct qt_yaml *saved, qt_err *err) {
+    qt_yaml_free(r->root);
+    r->root = saved;
+    return qt_recipe_reparse(r, err);
+}
+
+/* Walking up from i: a parent whose tensors agree is rewritten as one
+ * entry (or none).  Stops at the first parent that does not agree, and
+ * below the root, whose entries (`ignore: [lm_head]`, `Linear`) are the
+ * recipe's own. */
+static int fold_up(const struct qt_tree *t, struct qt_recipe *r, int i, qt_err *err) {
+    char sc[QT_SCHEME_STR_MAX];
+    for (int p = t->nodes[i].parent; p > 0; p = t->nodes[p].parent) {
+        if (!uniform_scheme(t, r, p, sc, sizeof sc)) break;
+        struct qt_yaml *saved = qt_yaml_copy(r->root);
+        if (!saved) return qt_err_set(err, "edit: out of memory");
+        if (override_edit(t, r, p, sc, err) != QT_OK || !members_have(t, r, p, sc)) {
+            if (restore(r, saved, err) != QT_OK) return QT_ERR;
+            break;
+        }
+        qt_yaml_free(saved);
+    }
+    return QT_OK;
+}
+
+int qt_edit_node_scheme(const struct qt_tree *t, struct qt_recipe *r, int i, const char *sc, qt_err *err) {
+    char want[QT_SCHEME_STR_MAX];
+    if (sc && strcmp(sc, "bf16")) {   /* the canonical text, as resolution gives it */
+        struct qt_scheme s;
+        if (qt_scheme_parse(sc, &s, err) != QT_OK) return QT_ERR;
+        qt_scheme_format(&s, want, sizeof want);
+        if (qt_scheme_is_kept(&s)) copy(want, sizeof want, "bf16");
+        sc = want;
+    }
+    if (!t->model || i <= 0 || has_ancestor_ignore(t, r, i)) return split_edit(t, r, i, sc, err);
+    struct qt_yaml *saved = qt_yaml_copy(r->root);
+    if (!saved) return qt_err_set(err, "edit: out of memory");
+    if (override_edit(t, r, i, sc, err) != QT_OK || (sc && !members_have(t, r, i, sc))) {
+        if (restore(r, saved, err) != QT_OK) return QT_ERR;
+        return split_edit(t, r, i, sc, err);
+    }
+    qt_yaml_free(saved);
+    return fold_up(t, r, i, err);
 }
 
 /* ---- applying an intent */

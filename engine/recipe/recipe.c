@@ -490,6 +490,72 @@ void qt_resolution_free(struct qt_resolution *res) {
     memset(res, 0, sizeof *res);
 }
 
+/* Resolves tensor t into o; counts the matches into r's hit arrays when
+ * count is 1 (qt_recipe_resolve), not when 0 (qt_recipe_resolve_tensor). */
+static void resolve_tensor(struct qt_recipe *r, const struct qt_tensor *t, struct qt_resolved *o, int count) {
+    memset(o, 0, sizeof *o);
+    o->group = o->mod = o->target = o->ignored_by = o->ignored_by_mod = o->ambiguous_group = -1;
+    o->scheme = "bf16";
+    o->actorder = "";
+    /* one module per ".weight": counts are per module */
+    if (!ends_with(t->name, ".weight")) return;
+    char mod[1024];
+    qt_match_module(t, mod, sizeof mod);
+    int can = qt_recipe_quantizable(t);
+    for (int mi = 0; mi < r->n_mods; mi++) {
+        struct qt_modifier *md = &r->mods[mi];
+        int ig = -1;
+        for (int k = 0; k < md->n_ignore; k++)
+            if ((count || ig < 0) && qt_pattern_match(&md->ignore[k], mod, t->role, NULL)) {
+                if (count) md->ignore_hits[k]++;
+                if (ig < 0) ig = k;
+            }
+        if (md->algo == QT_ALGO_SPARSEGPT && ig < 0 && can)
+            for (int k = 0; k < md->n_sparse_targets; k++)
+                if (qt_pattern_match(&md->sparse_targets[k], mod, t->role, NULL)) { o->sparse = 1; break; }
+        if (!md->quantizes) continue;
+        /* compressed-tensors' match_targets: the strongest match wins; at
+         * equal strength the target text that sorts first; the same text
+         * in two groups maps to the later group (target_to_scheme). */
+        int best = QT_MATCH_NONE, bg = -1, bt = -1, amb = -1;
+        const char *btext = NULL;
+        for (int g = md->first_group; g < md->first_group + md->n_groups; g++) {
+            struct qt_rgroup *gr = &r->groups[g];
+            for (int k = 0; k < gr->n_targets; k++) {
+                int s = (int)qt_pattern_match(&gr->targets[k], mod, t->role, NULL);
+                if (!s) continue;
+                if (count) gr->target_hits[k]++;
+                const char *tx = gr->targets[k].text;
+                int c = btext ? strcmp(tx, btext) : -1;
+                if (s > best) { best = s; bg = g; bt = k; btext = tx; amb = -1; }
+                else if (s == best && g != bg) {
+                    if (c <= 0) { amb = bg; bg = g; bt = k; btext = tx; }
+                    else amb = g;
+                } else if (s == best && c < 0) { bt = k; btext = tx; }
+            }
+        }
+        if (bg < 0) continue;
+        if (ig >= 0) {
+            o->ignored_by_mod = mi;
+            o->ignored_by = ig;
+            continue;
+        }
+        if (!can || qt_scheme_is_kept(&r->groups[bg].s)) continue;
+        o->quantized = 1;
+        o->group = bg;
+        o->mod = mi;
+        o->how = (enum qt_match_kind)best;
+        o->target = bt;
+        o->ambiguous_group = amb;
+        o->algo = md->algo;
+        o->scheme = r->groups[bg].scheme;
+        o->s = &r->groups[bg].s;
+        o->actorder = r->groups[bg].actorder;
+        o->ignored_by = o->ignored_by_mod = -1;
+    }
+    if (o->quantized) o->preview_algo = qt_algo_runnable(o->algo) ? o->algo : QT_ALGO_RTN;
+}
+
 int qt_recipe_resolve(struct qt_recipe *r, const struct qt_model *m, struct qt_resolution *out,
                       qt_err *err) {
     memset(out, 0, sizeof *out);
@@ -500,75 +566,26 @@ int qt_recipe_resolve(struct qt_recipe *r, const struct qt_model *m, struct qt_r
         memset(r->groups[g].target_hits, 0, (size_t)r->groups[g].n_targets * sizeof(int));
     for (int i = 0; i < r->n_mods; i++)
         memset(r->mods[i].ignore_hits, 0, (size_t)r->mods[i].n_ignore * sizeof(int));
-    char mod[1024];
     for (int i = 0; i < m->n_tensors; i++) {
-        const struct qt_tensor *t = &m->tensors[i];
-        struct qt_resolved *o = &out->t[i];
-        o->group = o->mod = o->target = o->ignored_by = o->ignored_by_mod = o->ambiguous_group = -1;
-        o->scheme = "bf16";
-        o->actorder = "";
-        /* one module per ".weight": counts are per module */
-        if (!ends_with(t->name, ".weight")) continue;
-        qt_match_module(t, mod, sizeof mod);
-        int can = qt_recipe_quantizable(t);
-        for (int mi = 0; mi < r->n_mods; mi++) {
-            struct qt_modifier *md = &r->mods[mi];
-            int ig = -1;
-            for (int k = 0; k < md->n_ignore; k++)
-                if (qt_pattern_match(&md->ignore[k], mod, t->role, NULL)) {
-                    md->ignore_hits[k]++;
-                    if (ig < 0) ig = k;
-                }
-            if (md->algo == QT_ALGO_SPARSEGPT && ig < 0 && can)
-                for (int k = 0; k < md->n_sparse_targets; k++)
-                    if (qt_pattern_match(&md->sparse_targets[k], mod, t->role, NULL)) { o->sparse = 1; break; }
-            if (!md->quantizes) continue;
-            /* compressed-tensors' match_targets: the strongest match wins; at
-             * equal strength the target text that sorts first; the same text
-             * in two groups maps to the later group (target_to_scheme). */
-            int best = QT_MATCH_NONE, bg = -1, bt = -1, amb = -1;
-            const char *btext = NULL;
-            for (int g = md->first_group; g < md->first_group + md->n_groups; g++) {
-                struct qt_rgroup *gr = &r->groups[g];
-                for (int k = 0; k < gr->n_targets; k++) {
-                    int s = (int)qt_pattern_match(&gr->targets[k], mod, t->role, NULL);
-                    if (!s) continue;
-                    gr->target_hits[k]++;
-                    const char *tx = gr->targets[k].text;
-                    int c = btext ? strcmp(tx, btext) : -1;
-                    if (s > best) { best = s; bg = g; bt = k; btext = tx; amb = -1; }
-                    else if (s == best && g != bg) {
-                        if (c <= 0) { amb = bg; bg = g; bt = k; btext = tx; }
-                        else amb = g;
-                    } else if (s == best && c < 0) { bt = k; btext = tx; }
-                }
-            }
-            if (bg < 0) continue;
-            if (ig >= 0) {
-                o->ignored_by_mod = mi;
-                o->ignored_by = ig;
-                continue;
-            }
-            if (!can || qt_scheme_is_kept(&r->groups[bg].s)) continue;
-            o->quantized = 1;
-            o->group = bg;
-            o->mod = mi;
-            o->how = (enum qt_match_kind)best;
-            o->target = bt;
-            o->ambiguous_group = amb;
-            o->algo = md->algo;
-            o->scheme = r->groups[bg].scheme;
-            o->s = &r->groups[bg].s;
-            o->actorder = r->groups[bg].actorder;
-            o->ignored_by = o->ignored_by_mod = -1;
-        }
-        if (o->quantized) {
-            o->preview_algo = qt_algo_runnable(o->algo) ? o->algo : QT_ALGO_RTN;
-            out->n_quantized++;
-        }
+        resolve_tensor(r, &m->tensors[i], &out->t[i], 1);
+        out->n_quantized += out->t[i].quantized;
     }
     /* biases and router biases follow nothing: kept */
     return QT_OK;
+}
+
+const char *qt_recipe_resolve_tensor(struct qt_recipe *r, const struct qt_model *m, int ti, struct qt_resolved *o) {
+    struct qt_resolved tmp;
+    if (!o) o = &tmp;
+    if (ti < 0 || ti >= m->n_tensors) {
+        memset(o, 0, sizeof *o);
+        o->group = o->mod = o->target = o->ignored_by = o->ignored_by_mod = o->ambiguous_group = -1;
+        o->scheme = "bf16";
+        o->actorder = "";
+        return o->scheme;
+    }
+    resolve_tensor(r, &m->tensors[ti], o, 0);
+    return o->scheme;
 }
 
 /* ---- edits ---- */

@@ -160,6 +160,11 @@ struct qt_resolution {
 int qt_recipe_resolve(struct qt_recipe *r, const struct qt_model *m, struct qt_resolution *out,
                       qt_err *err);
 void qt_resolution_free(struct qt_resolution *res);
+/* Resolves tensor ti of m alone, as qt_recipe_resolve would (without
+ * counting pattern hits), into o when o is not NULL.  Returns its scheme
+ * ("bf16" when kept, or for an out-of-range ti); the string points into r
+ * and lives until r is next edited.  For edits that check a few tensors. */
+const char *qt_recipe_resolve_tensor(struct qt_recipe *r, const struct qt_model *m, int ti, struct qt_resolved *o);
 
 /* 1 when tensor t is one qt_recipe_resolve may quantize. */
 int qt_recipe_quantizable(const struct qt_tensor *t);

@@ -92,8 +92,9 @@ TU_TEST(tree_and_edits) {
     TU_CHECKF(count(schemes, "model.layers.1.mlp.experts.", "int4-g128-sym") == n_exp, "%d of %d",
               count(schemes, "model.layers.1.mlp.experts.", "int4-g128-sym"), n_exp);
     TU_CHECK(count(schemes, "model.layers.2.", "bf16") == count(schemes, "model.layers.2.", "bf16"));
-    /* the layer to int8, then one expert of it to int4: the layer entry is
-     * split, the expert keeps its own entry (an antichain) */
+    /* the layer to int8, then one expert of it to int4: the layer entry
+     * stays, the expert is overridden by its modules' exact names (its own
+     * regex would sort after the layer's and lose) */
     TU_CHECK(edit(r, schemes, QT_EDIT_SET, L1, &o) == QT_ERR);   /* set needs a scheme */
     int l1 = qt_tree_find(&t, L1), e3 = qt_tree_find(&t, E3);
     struct qt_edit e = {.action = QT_EDIT_SET, .n_nodes = 1, .nodes = &l1, .scheme = "int8-g128-sym"};
@@ -107,7 +108,8 @@ TU_TEST(tree_and_edits) {
     TU_CHECK(count(schemes, "model.layers.1.mlp.experts.", "int8-g128-sym") == n_exp - t.nodes[e3].n_members);
     size_t len;
     char *text = qt_recipe_dump(r, &len, &err);
-    TU_CHECK(text && !strstr(text, "'re:model\\.layers\\.1\\.'") && strstr(text, "experts\\.3\\."));
+    TU_CHECKF(text && strstr(text, "'re:model\\.layers\\.1\\.'") && strstr(text, "model.layers.1.mlp.experts.3.up_proj") &&
+              !strstr(text, "experts\\.4\\."), "%s", text);
     /* the router stays kept (a layer's regex matches it: ignored by name) */
     TU_CHECK(text && strstr(text, "mlp.gate"));
     free(text);
@@ -132,6 +134,99 @@ TU_TEST(tree_and_edits) {
     qt_recipe_free(r);
 }
 
+/* Targets written in the recipe, all groups. */
+static int n_targets(const struct qt_recipe *r) {
+    int n = 0;
+    for (int g = 0; g < r->n_groups; g++) n += r->groups[g].n_targets;
+    return n;
+}
+
+static int edit_nodes(struct qt_recipe *r, const char **schemes, enum qt_edit_action a, const int *nodes, int n,
+                      const char *sc) {
+    struct qt_edit e = {.action = a, .n_nodes = n, .nodes = nodes, .scheme = sc};
+    struct qt_edit_outcome o;
+    qt_err err;
+    int rc = qt_edit_apply(&t, r, schemes, &e, &o, &err);
+    if (rc != QT_OK) printf("  edit: %s\n", err.msg);
+    return rc == QT_OK && o.changed ? QT_OK : QT_ERR;
+}
+
+/* Marking 2 experts of a group and lowering them writes the group's
+ * pattern plus an override for the two, not one entry per expert; raising
+ * them back folds the recipe back to what it was. */
+TU_TEST(minimal_overrides) {
+    qt_err err;
+    const char *X1 = "re:model\\.layers\\.1\\.mlp\\.experts\\.", *L1 = "re:model\\.layers\\.1\\.";
+    int x1 = qt_tree_find(&t, X1), l1 = qt_tree_find(&t, L1);
+    int ex[2] = {qt_tree_find(&t, "re:model\\.layers\\.1\\.mlp\\.experts\\.3\\."),
+                 qt_tree_find(&t, "re:model\\.layers\\.1\\.mlp\\.experts\\.4\\.")};
+    TU_CHECK(x1 > 0 && l1 > 0 && ex[0] > 0 && ex[1] > 0);
+    struct qt_recipe *r;
+    TU_CHECK(qt_recipe_new(&r, &err) == QT_OK);
+    const char **schemes = calloc((size_t)m->n_tensors, sizeof *schemes);
+    struct qt_resolution rs = {0};
+    resolve(r, schemes, &rs);
+    TU_CHECK(edit_nodes(r, schemes, QT_EDIT_SET, &x1, 1, "int4-g128-sym") == QT_OK);
+    resolve(r, schemes, &rs);
+    char *before = qt_recipe_dump(r, NULL, &err);
+    int n_exp = count(schemes, "model.layers.1.mlp.experts.", "int4-g128-sym");
+    TU_CHECK(n_targets(r) == 1 && n_exp == t.nodes[x1].n_members);
+    /* 3 and 4 one bit down: the group's regex plus their 2 x 3 exact names */
+    TU_CHECK(edit_nodes(r, schemes, QT_EDIT_BITS_DOWN, ex, 2, NULL) == QT_OK);
+    resolve(r, schemes, &rs);
+    char *text = qt_recipe_dump(r, NULL, &err);
+    TU_CHECKF(n_targets(r) == 1 + t.nodes[ex[0]].n_members + t.nodes[ex[1]].n_members, "%d targets:\n%s",
+              n_targets(r), text);
+    TU_CHECK(text && strstr(text, X1 + 3) && !strstr(text, "experts\\.5\\.") && !strstr(text, "experts.5."));
+    TU_CHECK(count(schemes, "model.layers.1.mlp.experts.3.", "int3-g128-sym") == t.nodes[ex[0]].n_members);
+    TU_CHECK(count(schemes, "model.layers.1.mlp.experts.4.", "int3-g128-sym") == t.nodes[ex[1]].n_members);
+    TU_CHECK(count(schemes, "model.layers.1.mlp.experts.", "int4-g128-sym") ==
+             n_exp - t.nodes[ex[0]].n_members - t.nodes[ex[1]].n_members);
+    free(text);
+    /* back up: the overrides go, the recipe is the one before */
+    TU_CHECK(edit_nodes(r, schemes, QT_EDIT_BITS_UP, ex, 2, NULL) == QT_OK);
+    resolve(r, schemes, &rs);
+    text = qt_recipe_dump(r, NULL, &err);
+    TU_CHECKF(text && before && !strcmp(text, before), "before:\n%s\nafter:\n%s", before, text);
+    free(text);
+    /* under a class target (Linear), an override is the expert's own regex */
+    int root = 0;
+    TU_CHECK(edit_nodes(r, schemes, QT_EDIT_SET, &root, 1, "int8-ch-sym") == QT_OK);
+    resolve(r, schemes, &rs);
+    TU_CHECK(edit_nodes(r, schemes, QT_EDIT_SET, ex, 2, "int4-g128-sym") == QT_OK);
+    resolve(r, schemes, &rs);
+    text = qt_recipe_dump(r, NULL, &err);
+    TU_CHECKF(text && strstr(text, "experts\\.3\\.") && strstr(text, "experts\\.4\\.") && !strstr(text, "experts.3.") &&
+              n_targets(r) == 3, "%d targets:\n%s", n_targets(r), text);
+    free(text);
+    /* every expert of the group the same again: one entry for the group */
+    for (int c = t.nodes[x1].first_child; c >= 0; c = t.nodes[c].next) {
+        TU_CHECK(edit_nodes(r, schemes, QT_EDIT_SET, &c, 1, "int4-g128-sym") == QT_OK ||
+                 c == ex[0] || c == ex[1]);
+        resolve(r, schemes, &rs);
+    }
+    text = qt_recipe_dump(r, NULL, &err);
+    TU_CHECKF(text && strstr(text, X1 + 3) && !strstr(text, "experts\\.3\\.") && n_targets(r) == 2, "%d targets:\n%s",
+              n_targets(r), text);
+    TU_CHECK(count(schemes, "model.layers.1.mlp.experts.", "int4-g128-sym") == n_exp);
+    free(text);
+    /* the experts group under a layer's regex: the layer is split (its few
+     * other children), not the group named tensor by tensor */
+    TU_CHECK(edit_nodes(r, schemes, QT_EDIT_SET, &l1, 1, "int8-ch-sym") == QT_OK);
+    resolve(r, schemes, &rs);
+    TU_CHECK(edit_nodes(r, schemes, QT_EDIT_SET, &x1, 1, "int4-g128-sym") == QT_OK);
+    resolve(r, schemes, &rs);
+    text = qt_recipe_dump(r, NULL, &err);
+    TU_CHECKF(text && !strstr(text, "experts.0.") && n_targets(r) < 10, "%d targets:\n%s", n_targets(r), text);
+    TU_CHECK(count(schemes, "model.layers.1.mlp.experts.", "int4-g128-sym") == n_exp);
+    TU_CHECK(count(schemes, "model.layers.1.self_attn.", "int8-ch-sym") > 0);
+    free(text);
+    free(before);
+    qt_resolution_free(&rs);
+    free(schemes);
+    qt_recipe_free(r);
+}
+
 int main(void) {
     qt_err err;
     if (qt_model_open(tu_path("share/models/tiny-glm-moe"), &m, &err) != QT_OK ||
@@ -141,6 +236,7 @@ int main(void) {
     }
     TU_RUN(scheme_steps);
     TU_RUN(tree_and_edits);
+    TU_RUN(minimal_overrides);
     qt_tree_free(&t);
     qt_model_free(m);
     return TU_END();

@@ -439,12 +439,44 @@ TU_TEST(test_malformed_and_oversized) {
     TU_CHECK(!r && strstr(err.msg, "unknown job kind") && strstr(err.msg, "quantize"));
     r = call(c, "{\"op\":\"undo\"}", &err);
     TU_CHECK(!r && strstr(err.msg, "nothing to undo"));
-    r = call(c, "{\"op\":\"variant_get\",\"slot\":\"Z\"}", &err);
+    r = call(c, "{\"op\":\"variant_get\",\"slot\":\"AB\"}", &err);   /* slots are one letter A..Z */
     TU_CHECK(!r && strstr(err.msg, "slot"));
+    r = call(c, "{\"op\":\"variant_get\",\"slot\":\"a\"}", &err);
+    TU_CHECK(!r && strstr(err.msg, "slot"));
+    r = call_ok(c, "{\"op\":\"variant_get\",\"slot\":\"Z\"}");
+    TU_CHECK(r && cJSON_IsNull(cJSON_GetObjectItem(r, "text")));
+    cJSON_Delete(r);
+    /* settings: checked, merged, kept; null removes a key */
+    r = call(c, "{\"op\":\"settings\",\"set\":{\"colour\":\"red\"}}", &err);
+    TU_CHECK(!r && strstr(err.msg, "colour: unknown"));
+    r = call(c, "{\"op\":\"settings\",\"set\":{\"eval_ctx\":0}}", &err);
+    TU_CHECK(!r && strstr(err.msg, "eval_ctx"));
+    r = call(c, "{\"op\":\"settings\",\"set\":{\"eval_data\":\"relative.txt\"}}", &err);
+    TU_CHECK(!r && strstr(err.msg, "absolute"));
+    cJSON_Delete(call_ok(c, "{\"op\":\"settings\",\"set\":{\"gpu\":\"H200\",\"eval_ctx\":64}}"));
+    cJSON_Delete(call_ok(c, "{\"op\":\"settings\",\"set\":{\"eval_chunks\":2,\"eval_ctx\":null}}"));
+    r = call_ok(c, "{\"op\":\"settings\"}");
+    const cJSON *st = r ? cJSON_GetObjectItem(r, "settings") : NULL;
+    TU_CHECK(st && !strcmp(str(st, "gpu"), "H200") && !cJSON_GetObjectItem(st, "eval_ctx") &&
+             cJSON_GetNumberValue(cJSON_GetObjectItem(st, "eval_chunks")) == 2);
+    cJSON_Delete(r);
+    r = call_ok(c, "{\"op\":\"session\"}");
+    st = r ? cJSON_GetObjectItem(r, "settings") : NULL;
+    TU_CHECK(st && !strcmp(str(st, "gpu"), "H200"));
+    cJSON_Delete(r);
     cJSON_Delete(call_ok(c, "{\"op\":\"variant_store\",\"slot\":\"B\",\"text\":\"b\\n\"}"));
     r = call_ok(c, "{\"op\":\"variant_get\",\"slot\":\"B\"}");
     TU_CHECK(r && !strcmp(str(r, "text"), "b\n"));
     cJSON_Delete(r);
+    r = call_ok(c, "{\"op\":\"session\"}");   /* the session lists its variants, for attach */
+    const cJSON *vl = r ? cJSON_GetObjectItem(r, "variants") : NULL;
+    TU_CHECK(cJSON_GetArraySize(vl) == 1 && !strcmp(cJSON_GetStringValue(cJSON_GetArrayItem(vl, 0)), "B"));
+    cJSON_Delete(r);
+    cJSON_Delete(call_ok(c, "{\"op\":\"variant_drop\",\"slot\":\"B\"}"));
+    r = call_ok(c, "{\"op\":\"variant_get\",\"slot\":\"B\"}");
+    TU_CHECK(r && cJSON_IsNull(cJSON_GetObjectItem(r, "text")));
+    cJSON_Delete(r);
+    cJSON_Delete(call_ok(c, "{\"op\":\"variant_store\",\"slot\":\"B\",\"text\":\"b\\n\"}"));
     r = call(c, "{\"op\":\"open\",\"model\":\"/nonexistent/model\"}", &err);
     TU_CHECK(!r && strstr(err.msg, "/nonexistent/model"));
     char req[PATH_MAX + 64];

@@ -135,9 +135,21 @@ TU_TEST(test_variants_jobs_list) {
     char *v = qt_session_variant_get(s, 'A', &err);
     TU_CHECK(v == NULL && err.msg[0] == 0);
     TU_CHECK(qt_session_variant_store(s, 'A', "default: int4\n", &err) == QT_OK);
-    TU_CHECK(qt_session_variant_store(s, 'C', "x", &err) == QT_ERR);
+    TU_CHECK(qt_session_variant_store(s, 'C', "x", &err) == QT_OK);   /* named variants A..Z */
+    TU_CHECK(qt_session_variant_store(s, 'a', "x", &err) == QT_ERR);
+    TU_CHECK(qt_session_variant_store(s, '[', "x", &err) == QT_ERR);
     v = qt_session_variant_get(s, 'A', &err);
     TU_CHECK(v && !strcmp(v, "default: int4\n"));
+    free(v);
+    char slots[27];
+    TU_CHECK(qt_session_variant_slots(s, slots, sizeof slots) == 2 && !strcmp(slots, "AC"));
+    TU_CHECK(qt_session_variant_drop(s, 'C', &err) == QT_OK && qt_session_variant_drop(s, 'C', &err) == QT_OK);
+    TU_CHECK(qt_session_variant_slots(s, slots, sizeof slots) == 1 && !strcmp(slots, "A"));
+    v = qt_session_settings(s, &err);
+    TU_CHECK(v == NULL && err.msg[0] == 0);
+    TU_CHECK(qt_session_settings_store(s, "{\"gpu\":\"H200\"}", &err) == QT_OK);
+    v = qt_session_settings(s, &err);
+    TU_CHECK(v && strstr(v, "H200"));
     free(v);
     int id1, id2;
     char dir[4096];
