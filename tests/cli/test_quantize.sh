@@ -73,7 +73,7 @@ expect_err quantize_gptq_needs_calib 'needs calibration text' $Q quantize $M -r 
 check quantize_gptq_needs_calib_no_out test ! -e $T/gptq
 printf 'quant_stage:\n  quant_modifiers:\n    SmoothQuantModifier:\n      smoothing_strength: 0.8\n    QuantizationModifier:\n      targets: [Linear]\n      ignore: [lm_head]\n      scheme: W8A8\n' >"$T/sq.yaml"
 expect_err quantize_smoothquant_needs_calib 'needs calibration text' $Q quantize $M -r "$T/sq.yaml" -o $T/sq
-expect_err quantize_refuses_awq 'AWQModifier: AWQ' $Q quantize $M -r recipes/glm-4.6-awq-w4a16.yaml -o $T/awq
+expect_err quantize_awq_needs_calib 'needs calibration text' $Q quantize $M -r recipes/glm-4.6-awq-w4a16.yaml -o $T/awq
 printf 'quant_stage:\n  quant_modifiers:\n    QuantizationModifier:\n      targets: [Linear]\n      ignore: [lm_head]\n      scheme: NVFP4A16\n' >"$T/fp4.yaml"
 expect_err quantize_refuses_fp4 'not implemented' $Q quantize $M -r "$T/fp4.yaml" -o $T/fp4
 check quantize_refuses_fp4_no_partial sh -c "! ls -d $T/fp4 $T/fp4.partial-* 2>/dev/null"
