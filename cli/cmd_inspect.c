@@ -23,7 +23,8 @@ static const char help[] =
     "  quantization of a checkpoint qtune wrote) and one line per tensor: role, name,\n"
     "  shape, dtype or scheme, parameters, fused group.\n"
     "  MODEL   a checkpoint directory, a .safetensors file or a config.json alone\n"
-    "  --json  {model{arch, layers, mtp_layers, experts, params, bytes, dtype},\n"
+    "  --json  {model{arch, layers, mtp_layers, experts, params, bytes, dtype,\n"
+    "                 disk_bytes, stored (quantized checkpoints)},\n"
     "           tensors[{name, shape, dtype, role, layer, expert, group}]}\n";
 
 static int n_experts_seen(const struct qt_model *m) {
@@ -43,6 +44,8 @@ static int n_layers_seen(const struct qt_model *m, int mtp) {
     }
     return mx < 0 ? 0 : mx - mn + 1;
 }
+
+static int stored_summary(const struct qt_model *m, uint64_t *disk, char *buf, size_t n);
 
 static cJSON *model_json(const struct qt_model *m) {
     cJSON *j = cJSON_CreateObject();
@@ -66,6 +69,12 @@ static cJSON *model_json(const struct qt_model *m) {
     cJSON_AddNumberToObject(j, "files", m->gguf ? ((const struct qt_gguf *)m->gguf)->n_files : m->n_files);
     if (m->gguf) cJSON_AddStringToObject(j, "format", "gguf");
     cJSON_AddStringToObject(j, "dtype", qt_dtype_name(m->cfg.dtype));
+    uint64_t disk;
+    char types[256];
+    if (stored_summary(m, &disk, types, sizeof types)) {   /* a quantized checkpoint: what it stores */
+        cJSON_AddNumberToObject(j, "disk_bytes", (double)disk);
+        cJSON_AddStringToObject(j, "stored", types);
+    }
     {
         char be[256];
         qt_backend_describe(be, sizeof be);
@@ -146,7 +155,7 @@ static void print_text(const struct qt_model *m) {
         char d[32];
         printf("    %s on disk    %s%s%s    (%s as %s)\n", qt_fmt_bytes((double)disk, d, sizeof d), types,
                qt_ct_format(m) ? " " : "", qt_ct_format(m) ? qt_ct_format(m) : "",
-               qt_fmt_bytes((double)qt_model_bytes(m, -1), c, sizeof c), qt_dtype_name(cf->dtype));
+               qt_fmt_bytes(2.0 * (double)qt_model_params(m, -1), c, sizeof c), "BF16");
     } else {
         printf("    %s    %s\n", qt_fmt_bytes((double)qt_model_bytes(m, -1), c, sizeof c), qt_dtype_name(cf->dtype));
     }

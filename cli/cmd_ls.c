@@ -43,7 +43,7 @@ static void recipe_glance(const char *t, char *buf, size_t n) {
     buf[0] = 0;
     for (int i = 0; i < r->n_mods && len + 1 < n; i++) {
         const struct qt_modifier *m = &r->mods[i];
-        if (!m->quantizes && m->algo != QT_ALGO_SMOOTHQUANT && m->algo != QT_ALGO_SPARSEGPT) continue;
+        if (!m->quantizes && m->algo != QT_ALGO_SMOOTHQUANT && m->algo != QT_ALGO_SPARSEGPT && m->algo != QT_ALGO_AWQ) continue;
         len += (size_t)snprintf(buf + len, n - len, "%s%s", len ? ", " : "", qt_algo_name(m->algo));
         if (len + 1 >= n) break;
         if (m->n_groups > 0) {

@@ -45,8 +45,13 @@ int qt_tui_open(const char *model, const char *recipe, const char *session, cons
         printf("detached: session %s keeps running (qtune attach %s)\n", s->session, s->session);
     } else if (rc == TUI_QUIT && !inproc) {
         int busy = src_shutdown_idle(s);
-        if (busy) printf("session %s keeps running %d job%s (qtune attach %s)\n", s->session, busy,
-                         busy == 1 ? "" : "s", s->session);
+        if (busy && s->idle_grace >= 0)
+            printf("session %s keeps running %d job%s (qtune attach %s); its engine stops %.0f s after the last one "
+                   "unless a client attaches\n",
+                   s->session, busy, busy == 1 ? "" : "s", s->session, s->idle_grace);
+        else if (busy)
+            printf("session %s keeps running %d job%s (qtune attach %s; qtune kill %s stops it)\n", s->session, busy,
+                   busy == 1 ? "" : "s", s->session, s->session);
     }
     src_close(s);
     if (rc == QT_ERR) return cli_fail(&err);

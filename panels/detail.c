@@ -20,11 +20,16 @@ static int line(struct app *a, const struct tui_rect *r, int *y, enum tui_style 
     va_end(ap);
     int x = r->x + 1;
     if (key) x += tui_printf(&a->scr, r, x, *y, -1, TS_DIM, "%-8s ", key);
-    /* long values (patterns, names) wrap onto up to two more lines */
+    /* long values (patterns, names) wrap onto up to two more lines, at a
+     * blank when there is one (a number is never split) */
     int w = r->x + r->w - x, len = (int)strlen(buf), off = 0;
     for (int k = 0; k < 3 && off < len && *y < r->y + r->h && w > 0; k++) {
-        tui_puts(&a->scr, r, x, *y, w, st, buf + off);
-        off += w;
+        int chunk = w;
+        if (off + w < len && buf[off + w] != ' ')
+            for (int i = off + w - 1; i > off + w / 2; i--)
+                if (buf[i] == ' ') { chunk = i - off + 1; break; }
+        tui_puts(&a->scr, r, x, *y, chunk, st, buf + off);
+        off += chunk;
         (*y)++;
     }
     if (len == 0) (*y)++;
@@ -92,6 +97,10 @@ static int error_table(struct app *a, const struct tui_rect *r, int y, int ti) {
     static const char *fpl[] = {"fp8", "nvfp4", "mxfp4"};
     int x = x0;
     for (int k = 0; k < 3; k++) {
+        if (x + (int)strlen(fpl[k]) + 6 > r->x + r->w) {   /* wraps: a figure is never cut at the edge */
+            x = x0;
+            y++;
+        }
         x += tui_puts(&a->scr, r, x, y, -1, TS_DIM, fpl[k]);
         err_cell(a, r, x, y, 6, ti, fp[k], !strcmp(fp[k], cur));
         x += 7;

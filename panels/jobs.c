@@ -31,7 +31,16 @@ static void jobs_draw(struct app *a, const struct tui_rect *r, int focused) {
         int bw = r->w / 2;
         if (bw < 10) bw = 10;
         wg_bar(s, r, a->g, r->x + 6, y + 1, bw, frac);
-        tui_printf(s, r, r->x + 7 + bw, y + 1, -1, j->error[0] ? TS_ERROR : TS_NORMAL, "%3.0f%% %s", 100 * frac,
+        /* how far, in the job's unit: bytes (binary units, as everywhere) for a write */
+        char far[96] = "";
+        if (j->total > 0 && !j->error[0] && !strcmp(j->kind, "quantize") && !strcmp(j->stage, "writing")) {
+            char b1[32], b2[32];
+            snprintf(far, sizeof far, "%s of %s  ", wg_bytes((int64_t)j->done, b1, sizeof b1),
+                     wg_bytes((int64_t)j->total, b2, sizeof b2));
+        } else if (j->total > 1 && !j->error[0] && strcmp(j->state, "done")) {
+            snprintf(far, sizeof far, "%.0f/%.0f  ", j->done, j->total);
+        }
+        tui_printf(s, r, r->x + 7 + bw, y + 1, -1, j->error[0] ? TS_ERROR : TS_NORMAL, "%3.0f%% %s%s", 100 * frac, far,
                    j->error[0] ? j->error : eta);
         if (j->result[0]) tui_puts(s, r, x + 2, y, r->x + r->w - x - 2, TS_INFO, j->result);
         if (k == a->jobs_l.cur) tui_putc(s, r, r->x, y, TS_CURSOR, a->g->cursor);

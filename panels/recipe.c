@@ -67,6 +67,22 @@ static int build(struct app *a, struct rline *L, int max) {
 }
 
 static struct rline lines[MAXL];
+static int hx;   /* horizontal scroll (cells) when focused: Right / Left */
+
+/* Line text from cell hx on, in w cells, with the ellipsis at an edge that
+ * hides text. */
+static void hline_draw(struct app *a, const struct tui_rect *r, int y, const struct rline *L, int off) {
+    wchar_t wt[300];
+    int len = (int)mbstowcs(wt, L->text, 299);
+    if (len < 0) { tui_puts(&a->scr, r, r->x + 1, y, r->w - 1, L->st, L->text); return; }
+    int w = r->w - 1, x = r->x + 1;
+    if (off > len) off = len;
+    for (int i = 0; i < w && off + i < len; i++) tui_putc(&a->scr, r, x + i, y, L->st, wt[off + i]);
+    wchar_t ell[4];
+    if ((int)mbstowcs(ell, a->g->ellipsis, 3) < 1) ell[0] = L'~';
+    if (off > 0) tui_putc(&a->scr, r, x, y, TS_DIM, ell[0]);
+    if (len - off > w) tui_putc(&a->scr, r, x + w - 1, y, TS_DIM, ell[0]);
+}
 
 static void recipe_draw(struct app *a, const struct tui_rect *r, int focused) {
     struct tui_screen *s = &a->scr;
@@ -74,20 +90,20 @@ static void recipe_draw(struct app *a, const struct tui_rect *r, int focused) {
     struct tui_rect head = {r->x, r->y, r->w, 1};
     tui_fill(s, &head, L' ', TS_HEADER);
     tui_printf(s, r, r->x + 1, r->y, r->w - 1, TS_HEADER, "recipe v%d%s", a->src->recipe.version,
-               focused ? "  (Enter: jump)" : "  (Tab to scroll)");
+               focused ? " (Enter jump, h/l)" : "  (Tab to scroll)");
+    if (!focused) hx = 0;
     int h = r->h - 1;
     wg_list_fix(&a->recipe_l, n, h);
     for (int row = 0; row < h; row++) {
         int k = a->recipe_l.top + row;
         if (k >= n) break;
         int y = r->y + 1 + row;
-        tui_puts(s, r, r->x + 1, y, r->w - 1, lines[k].st, lines[k].text);
+        hline_draw(a, r, y, &lines[k], hx);
         if (focused && k == a->recipe_l.cur) tui_restyle(s, r->x, y, r->w, TS_CURSOR);
     }
 }
 
 static int recipe_key(struct app *a, enum tui_action act, int key) {
-    (void)key;
     int n = build(a, lines, MAXL), h = a->lay.side.h - 1;
     switch (act) {
     case TA_DOWN: wg_list_move(&a->recipe_l, 1, n, h); return 1;
@@ -96,7 +112,19 @@ static int recipe_key(struct app *a, enum tui_action act, int key) {
     case TA_PGUP: wg_list_move(&a->recipe_l, -(h - 1), n, h); return 1;
     case TA_HOME: wg_list_move(&a->recipe_l, INT_MIN, n, h); return 1;
     case TA_END: wg_list_move(&a->recipe_l, INT_MAX, n, h); return 1;
+    case TA_COLLAPSE:
+        hx = hx > 8 ? hx - 8 : 0;
+        return 1;
     case TA_EXPAND: {
+        if (key != TK_ENTER) {   /* Right / l: scroll the long lines */
+            int longest = 0;
+            for (int k = 0; k < n; k++) {
+                int len = (int)mbstowcs(NULL, lines[k].text, 0);
+                if (len > longest) longest = len;
+            }
+            if (hx + a->lay.side.w - 1 < longest) hx += 8;
+            return 1;
+        }
         int t = a->recipe_l.cur < n ? lines[a->recipe_l.cur].jump : -1;
         if (t < 0) { app_msg(a, TS_DIM, "nothing to jump to on this line"); return 1; }
         int node = mt_leaf_of(&a->tree, t);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int app_init(struct app *a, struct src *s, int w, int h, int ascii, qt_err *err) {
     memset(a, 0, sizeof *a);
@@ -51,6 +52,7 @@ void app_msg(struct app *a, enum tui_style st, const char *fmt, ...) {
     va_end(ap);
     a->msg_style = st;
     a->msg_match = 0;
+    a->msg_job = 0;
 }
 
 int app_selected(const struct app *a) {
@@ -75,12 +77,30 @@ int app_node_dkl(const struct app *a, int node, double *dkl) {
     if (!s->jobs.n_dkl || strncmp(t, "re:", 3) || n < 6 || strcmp(t + n - 2, "\\.")) return 0;
     char plain[512];
     size_t k = 0;
-    for (size_t i = 3; i < n - 2 && k < sizeof plain - 1; i++)
+    for (size_t i = 3; i < n - 2 && k < sizeof plain - 2; i++)
         if (t[i] != '\\') plain[k++] = t[i];
     plain[k] = 0;
     for (int i = 0; i < s->jobs.n_dkl; i++)
         if (!strcmp(s->jobs.dkl_name[i], plain)) { *dkl = s->jobs.dkl[i]; return 1; }
-    return 0;
+    /* a node above the scan's groups (a layer): the sum of its groups' dKL,
+     * the additive estimate the planner uses too */
+    plain[k++] = '.';
+    plain[k] = 0;
+    double sum = 0;
+    int found = 0;
+    for (int i = 0; i < s->jobs.n_dkl; i++)
+        if (!strncmp(s->jobs.dkl_name[i], plain, k)) { sum += s->jobs.dkl[i]; found = 1; }
+    if (found) *dkl = sum;
+    return found;
+}
+
+void app_sort(struct app *a, int key, int desc) {
+    a->sort = key > 0 && key < SORT_N ? key : SORT_NONE;
+    a->sort_desc = desc;
+    panel_tree_order(a);
+    if (a->sort) app_msg(a, TS_INFO, "sorted by %s, %s first (> next column, < reverse)", panel_tree_sort_name(a->sort),
+                         desc ? "largest" : "smallest");
+    else app_msg(a, TS_INFO, "tree order");
 }
 
 int app_dirty(const struct app *a) { return a->src->recipe.version != a->src->recipe.saved_version; }
@@ -113,7 +133,25 @@ void app_source_changed(struct app *a) {
     }
     if (a->src->note[0]) {
         app_msg(a, a->src->note_err ? TS_ERROR : TS_INFO, "%s", a->src->note);
+        int id;
+        if (!a->src->note_err && sscanf(a->src->note, "job %d (", &id) == 1) a->msg_job = id;   /* follows the job */
+        if (a->src->note_err) a->undo_wait = 0;
         a->src->note[0] = 0;
+    }
+    if (a->msg_job) {   /* "job N (kind): queued" becomes running, done ... as the engine says */
+        const struct src_job *j = NULL;
+        for (int i = 0; i < a->src->jobs.n; i++)
+            if (a->src->jobs.list[i].id == a->msg_job) j = &a->src->jobs.list[i];
+        if (j) {
+            int st = !strcmp(j->state, "failed") ? TS_ERROR : TS_INFO;
+            app_msg(a, st, "job %d (%s): %s%s%s", j->id, j->kind, j->state, j->error[0] ? ": " : "", j->error);
+            a->msg_job = j->id;
+            if (strcmp(j->state, "queued") && strcmp(j->state, "running")) a->msg_job = 0;
+        }
+    }
+    if (a->undo_wait && a->src->recipe.replies != a->undo_from) {   /* the version undo/redo restored */
+        app_msg(a, TS_INFO, "%s: recipe version %d", a->undo_wait == 1 ? "undone" : "redone", a->src->recipe.version);
+        a->undo_wait = 0;
     }
     const struct src_match *mt = &a->src->match;
     if (a->msg_match && (mt->gen != a->msg_match || mt->state != MT_PENDING)) {   /* an accepted pattern's count */
@@ -202,6 +240,8 @@ static const char *prompt_label(enum prompt_kind k) {
     case PR_TARGET: return "target pattern: ";
     case PR_IGNORE: return "ignore pattern: ";
     case PR_WRITE: return "write recipe to: ";
+    case PR_FILTER: return "filter: ";
+    case PR_JUMP: return "go to layer: ";
     case PR_EVALSET: return "eval settings: ";
     default: return "";
     }
@@ -215,8 +255,13 @@ static void draw_msg(struct app *a) {
     if (a->prompt) {
         prompt_live(a);   /* the engine's answer may have come since the last key */
         int x = tui_puts(s, r, 0, r->y, -1, TS_PROMPT, prompt_label(a->prompt));
+        char head[sizeof a->pbuf];
+        tui_strcpy(head, sizeof head, a->pbuf);
+        head[a->ppos] = 0;
+        int cx = x + (int)mbstowcs(NULL, head, 0);
         x += tui_puts(s, r, x, r->y, -1, TS_NORMAL, a->pbuf);
-        tui_putc(s, r, x, r->y, TS_CURSOR, L' ');
+        if (a->ppos == a->plen) tui_putc(s, r, x, r->y, TS_CURSOR, L' ');
+        else tui_restyle(s, cx, r->y, 1, TS_CURSOR);
         if (a->pinfo[0]) {
             int len = (int)mbstowcs(NULL, a->pinfo, 0);
             int px = r->w - len - 1;
@@ -229,6 +274,19 @@ static void draw_msg(struct app *a) {
 }
 
 static void draw_dialog(struct app *a) {
+    if (a->dialog == DLG_OVERWRITE) {
+        struct tui_rect in = wg_box(&a->scr, a->g, 60, 6, "write");
+        char b[300];
+        tui_printf(&a->scr, &in, in.x, in.y, in.w, TS_NORMAL, "%s exists.",
+                   wg_elide(a->confirm_path, in.w - 8, a->g->ellipsis, b, sizeof b));
+        tui_puts(&a->scr, &in, in.x, in.y + 1, in.w, TS_NORMAL, "Overwrite it with the session's recipe?");
+        int x = in.x;
+        x += tui_puts(&a->scr, &in, x, in.y + 3, -1, TS_HINT_KEY, "y");
+        x += tui_puts(&a->scr, &in, x, in.y + 3, -1, TS_NORMAL, " yes   ");
+        x += tui_puts(&a->scr, &in, x, in.y + 3, -1, TS_CURSOR, "N");
+        tui_puts(&a->scr, &in, x, in.y + 3, -1, TS_NORMAL, " no (default)");
+        return;
+    }
     if (a->dialog != DLG_QUIT) return;
     struct tui_rect in = wg_box(&a->scr, a->g, 52, 6, "quit");
     int edits = a->src->recipe.version - a->src->recipe.saved_version;
@@ -361,6 +419,28 @@ static void prompt_live(struct app *a) {
         a->pinfo_style = TS_DIM;
         return;
     }
+    if (a->prompt == PR_FILTER) {
+        if (!a->plen) snprintf(a->pinfo, sizeof a->pinfo, "role:R scheme:S q lint NAME (Enter: %s)", a->filter[0] ? "clear" : "none");
+        else {
+            int c = panel_tree_filter_count(a, a->pbuf);
+            snprintf(a->pinfo, sizeof a->pinfo, "%d tensor%s", c, c == 1 ? "" : "s");
+        }
+        a->pinfo_style = a->plen && !panel_tree_filter_count(a, a->pbuf) ? TS_WARN : TS_DIM;
+        return;
+    }
+    if (a->prompt == PR_WRITE && a->plen) {
+        char abs[2300];
+        if (a->pbuf[0] == '/') tui_strcpy(abs, sizeof abs, a->pbuf);
+        else {
+            char cwd[1024];
+            snprintf(abs, sizeof abs, "%s/%s", getcwd(cwd, sizeof cwd) ? cwd : ".", a->pbuf);
+        }
+        if (access(abs, F_OK) == 0) {
+            snprintf(a->pinfo, sizeof a->pinfo, "exists: asks before overwriting");
+            a->pinfo_style = TS_WARN;
+        }
+        return;
+    }
     if (a->prompt != PR_TARGET && a->prompt != PR_IGNORE) return;
     if (!a->plen) {
         snprintf(a->pinfo, sizeof a->pinfo, "name, class or re:REGEX");
@@ -386,7 +466,7 @@ static void prompt_live(struct app *a) {
 static void prompt_open(struct app *a, enum prompt_kind k, const char *init) {
     a->prompt = k;
     tui_strcpy(a->pbuf, sizeof a->pbuf, init ? init : "");
-    a->plen = (int)strlen(a->pbuf);
+    a->plen = a->ppos = (int)strlen(a->pbuf);
     prompt_live(a);
 }
 
@@ -468,33 +548,138 @@ static void prompt_accept(struct app *a) {
             app_msg(a, TS_ERROR, "%s", err.msg);
     } else if (k == PR_WRITE) {
         if (!a->plen) return;
+        char abs[2300];
+        if (a->pbuf[0] == '/') tui_strcpy(abs, sizeof abs, a->pbuf);
+        else {
+            char cwd[1024];
+            snprintf(abs, sizeof abs, "%s/%s", getcwd(cwd, sizeof cwd) ? cwd : ".", a->pbuf);
+        }
+        if (access(abs, F_OK) == 0) {   /* never replace a file without asking (the shipped recipe ...) */
+            tui_strcpy(a->confirm_path, sizeof a->confirm_path, a->pbuf);
+            a->dialog = DLG_OVERWRITE;
+            return;
+        }
         if (src_write_recipe(a->src, a->pbuf, &err) != QT_OK) app_msg(a, TS_ERROR, "%s", err.msg);
+    } else if (k == PR_FILTER) {
+        tui_strcpy(a->filter, sizeof a->filter, a->pbuf);
+        panel_tree_order(a);
+        if (a->filter[0]) {
+            int c = panel_tree_filter_count(a, a->filter);
+            app_msg(a, c ? TS_INFO : TS_WARN, "filter %s: %d tensor%s (f, Enter on empty clears)", a->filter, c, c == 1 ? "" : "s");
+        } else {
+            app_msg(a, TS_INFO, "filter cleared");
+        }
+    } else if (k == PR_JUMP) {
+        char *end;
+        long L = strtol(a->pbuf, &end, 10);
+        while (*end == ' ') end++;
+        int node = a->plen && !*end && L >= 0 && L < INT_MAX ? panel_tree_layer(a, (int)L) : -1;
+        if (node < 0) {
+            int last = -1;
+            for (int i = a->tree.nodes[0].first_child; i > 0; i = a->tree.nodes[i].next)
+                if (!strncmp(a->tree.nodes[i].label, "layer ", 6)) last = atoi(a->tree.nodes[i].label + 6);
+            app_msg(a, TS_WARN, "go to layer: %s: no such layer (0..%d)", a->pbuf, last);
+            return;
+        }
+        a->full = NULL;
+        a->focus_side = 0;
+        app_select(a, node);
+        a->tree_l.top = a->tree_l.cur;   /* the layer at the top, its parts below */
+        wg_list_fix(&a->tree_l, a->tree.n_vis, a->lay.tree.h - 1);
+        app_msg(a, TS_INFO, "%s", a->tree.nodes[node].label);
     } else if (k == PR_EVALSET) {
         evalset_accept(a);
     }
 }
 
+/* Deletes bytes [from, to) of the prompt's text. */
+static void prompt_cut(struct app *a, int from, int to) {
+    memmove(a->pbuf + from, a->pbuf + to, (size_t)(a->plen - to + 1));
+    a->plen -= to - from;
+    a->ppos = from;
+}
+
+static int utf8_prev(const char *b, int i) {
+    if (i > 0) i--;
+    while (i > 0 && ((unsigned char)b[i] & 0xc0) == 0x80) i--;
+    return i;
+}
+
+static int utf8_next(const char *b, int n, int i) {
+    if (i < n) i++;
+    while (i < n && ((unsigned char)b[i] & 0xc0) == 0x80) i++;
+    return i;
+}
+
+/* Prompt editing with readline's keys: C-a / Home start, C-e / End end,
+ * C-b / Left and C-f / Right move, C-u kills to the start, C-k to the end,
+ * C-w the word before the cursor, BS / C-h and Del / C-d delete. */
 static void prompt_key(struct app *a, int key) {
-    if (key == TK_ESC) { a->prompt = PR_NONE; app_msg(a, TS_NORMAL, "%s", ""); return; }
+    if (tk_is_mouse(key)) return;
+    if (key == TK_ESC || key == 7) { a->prompt = PR_NONE; app_msg(a, TS_NORMAL, "%s", ""); return; }
     if (key == TK_ENTER) { prompt_accept(a); return; }
-    if (key == TK_BS) {
-        while (a->plen > 0 && ((unsigned char)a->pbuf[a->plen - 1] & 0xc0) == 0x80) a->plen--;
-        if (a->plen > 0) a->plen--;
-        a->pbuf[a->plen] = 0;
+    if (key == TK_BS || key == 8) {
+        if (a->ppos > 0) prompt_cut(a, utf8_prev(a->pbuf, a->ppos), a->ppos);
+    } else if (key == TK_DEL || key == 4) {
+        if (a->ppos < a->plen) prompt_cut(a, a->ppos, utf8_next(a->pbuf, a->plen, a->ppos));
+    } else if (key == 1 || key == TK_HOME) {
+        a->ppos = 0;
+    } else if (key == 5 || key == TK_END) {
+        a->ppos = a->plen;
+    } else if (key == 2 || key == TK_LEFT) {
+        a->ppos = utf8_prev(a->pbuf, a->ppos);
+    } else if (key == 6 || key == TK_RIGHT) {
+        a->ppos = utf8_next(a->pbuf, a->plen, a->ppos);
+    } else if (key == 21) {
+        prompt_cut(a, 0, a->ppos);
+    } else if (key == 11) {
+        a->pbuf[a->ppos] = 0;
+        a->plen = a->ppos;
+    } else if (key == 23) {
+        int i = a->ppos;
+        while (i > 0 && a->pbuf[i - 1] == ' ') i--;
+        while (i > 0 && a->pbuf[i - 1] != ' ' && a->pbuf[i - 1] != '/') i--;
+        prompt_cut(a, i, a->ppos);
     } else if (key >= 32 && key < TK_BASE && key != 127) {
         char mb[8];
         mbstate_t ms;
         memset(&ms, 0, sizeof ms);
         size_t k = wcrtomb(mb, (wchar_t)key, &ms);
         if (k != (size_t)-1 && a->plen + (int)k < (int)sizeof a->pbuf - 1) {
-            memcpy(a->pbuf + a->plen, mb, k);
+            memmove(a->pbuf + a->ppos + k, a->pbuf + a->ppos, (size_t)(a->plen - a->ppos + 1));
+            memcpy(a->pbuf + a->ppos, mb, k);
             a->plen += (int)k;
-            a->pbuf[a->plen] = 0;
+            a->ppos += (int)k;
         }
     } else {
         return;
     }
     prompt_live(a);
+}
+
+/* A mouse event: the pane under it takes it (the tree selects, scrolls and
+ * sorts; a side or full panel scrolls with the wheel). */
+static void app_mouse(struct app *a, int key) {
+    int kind = tk_mouse_kind(key), x = tk_mouse_x(key), y = tk_mouse_y(key);
+    if (a->lay.too_small || a->dialog) return;
+    const struct tui_rect *tr = &a->lay.tree, *sr = &a->lay.side, *br = &a->lay.body;
+    int wheel = kind == TM_WHEEL_UP || kind == TM_WHEEL_DOWN;
+    enum tui_action step = kind == TM_WHEEL_UP ? TA_UP : TA_DOWN;
+    if (a->full) {
+        if (y < br->y || y >= br->y + br->h) return;
+        if (a->full == &panel_strip && panel_strip_mouse(a, kind, x, y)) return;
+        if (wheel && a->full->key)
+            for (int i = 0; i < 3; i++) a->full->key(a, step, 0);
+        return;
+    }
+    if (x >= tr->x && x < tr->x + tr->w && y >= tr->y && y < tr->y + tr->h) {
+        a->focus_side = 0;
+        panel_tree_mouse(a, kind, x, y);
+    } else if (x >= sr->x && x < sr->x + sr->w && y >= sr->y && y < sr->y + sr->h) {
+        if (kind == TM_CLICK) a->focus_side = 1;
+        else if (a->side->key)
+            for (int i = 0; i < 3; i++) a->side->key(a, step, 0);
+    }
 }
 
 /* ---- dispatch ---- */
@@ -535,6 +720,17 @@ static void open_full(struct app *a, const struct panel_ops *p) {
 
 void app_key(struct app *a, int key) {
     if (key == TK_RESIZE) return;
+    if (a->dialog == DLG_OVERWRITE) {
+        qt_err err = {{0}};
+        a->dialog = DLG_NONE;
+        if (key == 'y' || key == 'Y') {
+            if (src_write_recipe(a->src, a->confirm_path, &err) != QT_OK) app_msg(a, TS_ERROR, "%s", err.msg);
+        } else {
+            app_msg(a, TS_INFO, "not written: %s is unchanged", a->confirm_path);
+        }
+        return;
+    }
+    if (tk_is_mouse(key) && !a->prompt) { app_mouse(a, key); return; }
     if (a->dialog == DLG_QUIT) {
         if (key == 'y' || key == 'Y') a->quit = 1;
         a->dialog = DLG_NONE;
@@ -542,6 +738,7 @@ void app_key(struct app *a, int key) {
     }
     if (a->prompt) { prompt_key(a, key); return; }
     a->msg[0] = 0;
+    a->msg_job = 0;
     enum tui_action act = tui_key_action(key);
     if (act == TA_NONE) {
         char kn[16];
@@ -597,17 +794,37 @@ void app_key(struct app *a, int key) {
         break;
     case TA_PATTERN: prompt_open(a, PR_TARGET, "re:"); break;
     case TA_PATTERN_IGN: prompt_open(a, PR_IGNORE, "re:"); break;
-    case TA_WRITE:
-        prompt_open(a, PR_WRITE, a->src->recipe.path ? a->src->recipe.path : "recipe.yaml");
+    case TA_WRITE: {
+        /* the session's name, in the current directory: never the -r file
+         * by default (it may be a shipped recipe); an existing file asks */
+        char def[160];
+        snprintf(def, sizeof def, "%s.yaml", a->src->session[0] ? a->src->session : "recipe");
+        prompt_open(a, PR_WRITE, def);
         break;
+    }
+    case TA_FILTER: prompt_open(a, PR_FILTER, a->filter); break;
+    case TA_JUMP: {
+        char d[2] = {key >= '0' && key <= '9' ? (char)key : 0, 0};
+        prompt_open(a, PR_JUMP, d);
+        break;
+    }
+    case TA_SORT: app_sort(a, (a->sort + 1) % SORT_N, 1); break;
+    case TA_SORT_REV:
+        if (!a->sort) app_msg(a, TS_WARN, "not sorted (> sorts by a column)");
+        else app_sort(a, a->sort, !a->sort_desc);
+        break;
+    case TA_STRIP: open_full(a, &panel_strip); break;
+    case TA_METRIC: app_msg(a, TS_DIM, "m: the layer strip's metric (L opens the strip)"); break;
     case TA_UNDO:
     case TA_REDO:
+        a->undo_from = a->src->recipe.replies;
         if ((act == TA_UNDO ? a->src->ops->undo : a->src->ops->redo)(a->src, &err) != QT_OK)
             app_msg(a, TS_WARN, "%s", err.msg);
         else {
+            /* the message names the version restored, once the engine says which */
+            a->undo_wait = act == TA_UNDO ? 1 : 2;
+            app_msg(a, TS_DIM, "%s ...", act == TA_UNDO ? "undo" : "redo");
             app_source_changed(a);
-            app_msg(a, TS_INFO, "%s: recipe version %d", act == TA_UNDO ? "undone" : "redone",
-                    a->src->recipe.version);
         }
         break;
     case TA_VARIANT_A:

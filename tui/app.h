@@ -30,10 +30,12 @@ struct panel_ops {
 };
 
 extern const struct panel_ops panel_tree, panel_detail, panel_recipe, panel_jobs, panel_compare,
-    panel_deploy, panel_help;
+    panel_deploy, panel_help, panel_strip;
 
-enum prompt_kind { PR_NONE, PR_SEARCH, PR_TARGET, PR_IGNORE, PR_WRITE, PR_EVALSET };
-enum dialog_kind { DLG_NONE, DLG_QUIT };
+enum prompt_kind { PR_NONE, PR_SEARCH, PR_TARGET, PR_IGNORE, PR_WRITE, PR_EVALSET, PR_FILTER, PR_JUMP };
+enum dialog_kind { DLG_NONE, DLG_QUIT, DLG_OVERWRITE };
+/* What the tree's siblings are sorted by (> and <, or a click on a header). */
+enum tree_sort { SORT_NONE, SORT_ERR, SORT_DKL, SORT_PARAMS, SORT_BYTES, SORT_N };
 
 struct app {
     struct src *src;
@@ -53,12 +55,22 @@ struct app {
     /* prompt */
     enum prompt_kind prompt;
     char pbuf[1200];
-    int plen;
+    int plen, ppos;                   /* length and cursor (bytes) of the prompt's text */
     char pinfo[128];                  /* live info right of the prompt */
     enum tui_style pinfo_style;
     char search[256];
     /* dialog */
     enum dialog_kind dialog;
+    char confirm_path[1024];          /* DLG_OVERWRITE: the file `w` would replace */
+    /* tree order and filter (panels/tree.c applies them) */
+    int sort, sort_desc;
+    char filter[256];
+    /* the layer strip: selected cell and heat metric (0 err%, 1 dKL) */
+    int strip_layer, strip_kind, strip_metric;
+    /* a message that follows the engine: the job it names (its state as it
+     * changes), an undo/redo waiting for the version it restores */
+    int msg_job;
+    int undo_wait, undo_from;
     /* edits: the last answer reported (src->edit.seq); the pattern prompt's
      * match count when it was accepted (-1: not in yet, then pat_gen's) */
     int edit_seen;
@@ -101,5 +113,23 @@ void app_state_load(struct app *a);
 int app_node_dkl(const struct app *a, int node, double *dkl);
 /* Uncommitted (unsaved) edits since the last commit or write. */
 int app_dirty(const struct app *a);
+/* Sorts the tree's siblings by key (SORT_NONE: tree order). */
+void app_sort(struct app *a, int key, int desc);
+
+/* panels/tree.c, for the app and the layer strip */
+/* Relative RMS error of node under the current recipe (previews); -1 while
+ * incomplete, -2 when none.  wish: ask for what is missing. */
+double panel_tree_error(struct app *a, int node, int wish);
+/* Re-applies sort and filter to the visible list, the cursor on its node. */
+void panel_tree_order(struct app *a);
+/* Leaves (tensors) the filter text keeps. */
+int panel_tree_filter_count(struct app *a, const char *filter);
+/* The node of decoder layer L, -1 when none. */
+int panel_tree_layer(const struct app *a, int L);
+/* A mouse event in the tree's rectangle (TM_* kind, screen cell x, y). */
+int panel_tree_mouse(struct app *a, int kind, int x, int y);
+const char *panel_tree_sort_name(int key);
+/* panels/strip.c: a click on the strip selects the cell under it */
+int panel_strip_mouse(struct app *a, int kind, int x, int y);
 
 #endif

@@ -37,6 +37,15 @@ int tui_key_parse(const char *s) {
     if (n - 2 >= sizeof in) return 0;
     memcpy(in, s + 1, n - 2);
     in[n - 2] = 0;
+    static const char *mouse[] = {"Click:", "WheelUp:", "WheelDown:"};
+    for (int k = 0; k < 3; k++) {
+        size_t ml = strlen(mouse[k]);
+        int x, y;
+        char tail;
+        if (!strncmp(in, mouse[k], ml) && sscanf(in + ml, "%d,%d%c", &x, &y, &tail) == 2 && x >= 0 && y >= 0 &&
+            x < 4096 && y < 4096)
+            return tk_mouse(k, x, y);
+    }
     if ((in[0] == 'C' || in[0] == 'c') && in[1] == '-' && in[2] && !in[3]) {
         char c = in[2];
         if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
@@ -49,6 +58,12 @@ int tui_key_parse(const char *s) {
 }
 
 const char *tui_key_name(int k, char *buf, int n) {
+    if (tk_is_mouse(k)) {
+        static const char *mouse[] = {"Click", "WheelUp", "WheelDown"};
+        int kind = tk_mouse_kind(k);
+        snprintf(buf, (size_t)n, "%s:%d,%d", kind >= 0 && kind < 3 ? mouse[kind] : "Mouse", tk_mouse_x(k), tk_mouse_y(k));
+        return buf;
+    }
     for (int i = 0; i < N_NAMED; i++)
         if (named[i].code == k && k != '<') { snprintf(buf, (size_t)n, "%s", named[i].name); return buf; }
     if (k >= 1 && k <= 26) snprintf(buf, (size_t)n, "C-%c", 'a' + k - 1);
@@ -91,6 +106,7 @@ const char *tui_action_key(enum tui_action a, char *buf, int n) {
     if (a <= TA_NONE || a >= TA_COUNT) return buf;
     const char *k = tui_keydefs[a - 1].keys;
     int len = (int)strcspn(k, " ");
+    if (!strncmp(k, "<lt>", 4)) { snprintf(buf, (size_t)n, "<"); return buf; }
     if (k[0] == '<' && len > 2) snprintf(buf, (size_t)n, "%.*s", len - 2, k + 1);
     else snprintf(buf, (size_t)n, "%.*s", len, k);
     return buf;

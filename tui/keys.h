@@ -15,6 +15,16 @@ enum {
     TK_CTRL_R = 18,
 };
 
+/* Mouse events are key codes too: TK_MOUSE + (kind * 4096 + y) * 4096 + x,
+ * written <Click:X,Y>, <WheelUp:X,Y>, <WheelDown:X,Y> in scripts. */
+enum { TM_CLICK = 0, TM_WHEEL_UP = 1, TM_WHEEL_DOWN = 2 };
+#define TK_MOUSE 0x1000000
+static inline int tk_mouse(int kind, int x, int y) { return TK_MOUSE + (kind * 4096 + (y & 4095)) * 4096 + (x & 4095); }
+static inline int tk_is_mouse(int k) { return k >= TK_MOUSE; }
+static inline int tk_mouse_kind(int k) { return (k - TK_MOUSE) / (4096 * 4096); }
+static inline int tk_mouse_x(int k) { return (k - TK_MOUSE) % 4096; }
+static inline int tk_mouse_y(int k) { return (k - TK_MOUSE) / 4096 % 4096; }
+
 /*  id          keys                      hint       help */
 #define TUI_KEYS(X)                                                                         \
     X(DOWN,       "j <Down>",               NULL,      "move down")                          \
@@ -29,6 +39,12 @@ enum {
     X(SEARCH,     "/",                      "search",  "search node names")                  \
     X(SEARCH_NEXT,"n",                      NULL,      "next search match")                  \
     X(SEARCH_PREV,"N",                      NULL,      "previous search match")              \
+    X(FILTER,     "f",                      "filter",  "filter the tree: role:R scheme:S q (quantized) lint NAME (each must hold; empty clears)") \
+    X(JUMP,       ": 0 1 2 3 4 5 6 7 8 9",  NULL,      "go to layer N (type the number, Enter)") \
+    X(SORT,       ">",                      NULL,      "sort siblings by the next column: err%, dKL, params, bytes, none (or click a column header)") \
+    X(SORT_REV,   "<lt>",                   NULL,      "reverse the sort order")             \
+    X(STRIP,      "L",                      "strip",   "layer strip: every layer's parts as heat cells of err% or dKL (h/l j/k move, m metric, Enter: the tree)") \
+    X(METRIC,     "m",                      NULL,      "layer strip: heat of err% or dKL")   \
     X(MARK,       "<Space>",                "mark",    "mark / unmark node (edits apply to marked nodes)") \
     X(BITS_UP,    "+ =",                    "+-bits",  "more bits (int 2..8, then kept bf16)") \
     X(BITS_DOWN,  "-",                      NULL,      "fewer bits (bf16 -> int8 -> ... -> int2)") \

@@ -7,7 +7,9 @@
  *   KEY [KEY ...]     keys separated by blanks: a character (`j`, `+`, `/`)
  *                     or a name in angle brackets: <Up> <Down> <Left> <Right>
  *                     <PgUp> <PgDn> <Home> <End> <Enter> <Tab> <BTab> <Esc>
- *                     <BS> <Del> <F1> <Space> <lt> (a literal '<'), <C-x>
+ *                     <BS> <Del> <F1> <Space> <lt> (a literal '<'), <C-x>,
+ *                     mouse events <Click:X,Y> <WheelUp:X,Y> <WheelDown:X,Y>
+ *                     (screen cells, 0-based)
  *   :type TEXT        types TEXT (everything after one blank) key by key
  *   :dump FILE        writes the screen as text (UTF-8, trailing blanks
  *                     trimmed) to FILE, relative to the current directory

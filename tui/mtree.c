@@ -2,6 +2,8 @@
  * with what the person sees of it (expanded, marked, aggregates). */
 #include "mtree.h"
 
+#include <math.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +57,9 @@ void mt_free(struct mtree *t) {
     free(t->members);
     free(t->vis);
     free(t->listed);
+    free(t->sort_key);
+    free(t->keep);
+    free(t->all);
     memset(t, 0, sizeof *t);
 }
 
@@ -95,17 +100,41 @@ void mt_update(struct mtree *t, const struct src *s) {
         if (t->nodes[i].mixed) t->nodes[i].scheme = NULL;
 }
 
+static int key_cmp(const void *pa, const void *pb, void *ctx) {
+    const struct mtree *t = ctx;
+    int a = *(const int *)pa, b = *(const int *)pb;
+    double ka = t->sort_key[a], kb = t->sort_key[b];
+    int na = isnan(ka), nb = isnan(kb);
+    if (na != nb) return na - nb;   /* unknown figures last */
+    if (!na && ka != kb) return (ka < kb) == !t->sort_desc ? -1 : 1;
+    return a - b;
+}
+
+/* Appends the shown children of parent (and theirs) to t->vis. */
+static void vis_children(struct mtree *t, int parent) {
+    int cnt = 0;
+    for (int c = t->nodes[parent].first_child; c >= 0; c = t->nodes[c].next) cnt++;
+    int *kids = cnt ? malloc(sizeof(int) * (size_t)cnt) : NULL;
+    int m = 0;
+    for (int c = t->nodes[parent].first_child; c >= 0; c = t->nodes[c].next)
+        if (!t->keep || t->keep[c]) {
+            if (kids) kids[m++] = c;
+            else t->vis[t->n_vis++] = c;   /* out of memory: tree order, no descent */
+        }
+    if (!kids) return;
+    if (t->sort_key && m > 1) qsort_r(kids, (size_t)m, sizeof *kids, key_cmp, t);
+    for (int k = 0; k < m; k++) {
+        int c = kids[k];
+        t->vis[t->n_vis++] = c;
+        const struct mt_node *n = &t->nodes[c];
+        if (n->first_child >= 0 && (n->expanded || (t->keep && !t->all[c]))) vis_children(t, c);
+    }
+    free(kids);
+}
+
 void mt_visible(struct mtree *t) {
     t->n_vis = 0;
-    int i = t->nodes[0].first_child;
-    while (i >= 0) {
-        t->vis[t->n_vis++] = i;
-        const struct mt_node *n = &t->nodes[i];
-        if (n->expanded && n->first_child >= 0) { i = n->first_child; continue; }
-        while (i >= 0 && t->nodes[i].next < 0) i = t->nodes[i].parent;   /* climb */
-        if (i <= 0) break;
-        i = t->nodes[i].next;
-    }
+    if (t->n > 0) vis_children(t, 0);
 }
 
 void mt_reveal(struct mtree *t, int i) {

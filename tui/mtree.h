@@ -35,6 +35,12 @@ struct mtree {
     int n_marked;
     unsigned char *listed;    /* (model n_tensors) 1: a leaf of the tree (a quantizable weight) */
     const struct qt_model *model;  /* borrowed: the model the tree shows */
+    /* how the visible list is ordered and filtered (the tree panel sets
+     * these from figures the engine sent; mt_visible applies them) */
+    double *sort_key;         /* (n) NULL: tree order; else siblings by key, NAN last */
+    int sort_desc;            /* 1: largest key first */
+    unsigned char *keep;      /* (n) NULL: no filter; 1: the node or a descendant matches */
+    unsigned char *all;       /* (n) with keep: 1 when every leaf below matches (not descended) */
 };
 
 /* Builds the tree of s->model (2-D weights only; norms and biases are in the
@@ -43,7 +49,10 @@ int mt_build(struct mtree *t, const struct src *s, qt_err *err);
 void mt_free(struct mtree *t);
 /* Recomputes aggregates from s->resol.cur and s->bytes_after. */
 void mt_update(struct mtree *t, const struct src *s);
-/* Rebuilds the visible list after expand/collapse. */
+/* Rebuilds the visible list after expand/collapse, sort or filter changes:
+ * children of expanded nodes in sort_key order (ties in tree order); with a
+ * filter only kept nodes, and a kept node whose leaves do not all match is
+ * descended into even when collapsed, so that every match shows. */
 void mt_visible(struct mtree *t);
 /* Expands every ancestor of node i. */
 void mt_reveal(struct mtree *t, int i);

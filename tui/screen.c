@@ -1,5 +1,6 @@
 /* screen.c — virtual screen, glyph tables, color schemes, curses backend. */
 #include "screen.h"
+#include "keys.h"
 
 #include <curses.h>
 #include <langinfo.h>
@@ -257,8 +258,14 @@ struct tui_term *tui_term_open(const char *term, FILE *out, FILE *in, int no_col
     nonl();
     keypad(stdscr, TRUE);
     nodelay(stdscr, TRUE);
+    /* clicks and the wheel (QTUNE_MOUSE=0 leaves the mouse to the terminal) */
+    const char *mo = getenv("QTUNE_MOUSE");
+    if (!(mo && !strcmp(mo, "0"))) {
+        mousemask(BUTTON1_PRESSED | BUTTON4_PRESSED | BUTTON5_PRESSED, NULL);
+        mouseinterval(0);
+    }
     curs_set(0);
-    set_escdelay(25);
+    if (!getenv("ESCDELAY")) set_escdelay(25);   /* ESCDELAY (ms) as curses reads it: slow links, mouse sequences */
     const char *nc = getenv("NO_COLOR");
     int color = !no_color && !(nc && *nc) && has_colors();
     t->scheme = color ? &tui_scheme_default : &tui_scheme_mono;
@@ -349,6 +356,16 @@ int tui_term_key(struct tui_term *t) {
         case KEY_DC: return TK_DEL;
         case KEY_F(1): return TK_F1;
         case KEY_RESIZE: return TK_RESIZE;
+        case KEY_MOUSE: {
+            MEVENT ev;
+            if (getmouse(&ev) != OK || ev.x < 0 || ev.y < 0) return 0;
+            if (ev.bstate & BUTTON4_PRESSED) return tk_mouse(TM_WHEEL_UP, ev.x, ev.y);
+#ifdef BUTTON5_PRESSED
+            if (ev.bstate & BUTTON5_PRESSED) return tk_mouse(TM_WHEEL_DOWN, ev.x, ev.y);
+#endif
+            if (ev.bstate & BUTTON1_PRESSED) return tk_mouse(TM_CLICK, ev.x, ev.y);
+            return 0;
+        }
         default: return 0;
         }
     }

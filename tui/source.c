@@ -216,6 +216,7 @@ void src_close(struct src *s) {
     free(s->jobs.list);
     for (int i = 0; i < s->lint.n_findings; i++) free(s->lint.findings[i].message);
     free(s->lint.findings);
+    free(s->lint.flag);
     free(s->preview.slots);
     cJSON_Delete(s->deploy.result);
     for (int i = 0; i < s->deploy.n_gpus; i++) free(s->deploy.gpus[i]);

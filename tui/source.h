@@ -209,6 +209,7 @@ struct src_ops {
 struct src_recipe {
     char *text;
     int version, can_undo, can_redo;
+    int replies;              /* answers to recipe_get / undo / redo so far (the message of undo waits for its own) */
     int saved_version;        /* version last written or committed */
     char *path;               /* -r file, where `w` writes */
     char *variant[SRC_NVAR];  /* variants A, B, ... (NULL when empty) */
@@ -256,6 +257,8 @@ struct src_lint {
     int stale, inflight, n_errors, n_warnings;
     int n_findings;
     struct src_finding *findings;  /* (n_findings) */
+    int n_flag;
+    unsigned char *flag;      /* (n_flag = model n_tensors) 1: a finding names the tensor (the tree's lint filter) */
 };
 
 /* The deployment estimate (SRC_CAP_DEPLOY) and the GPU catalog's names. */
@@ -304,6 +307,7 @@ struct src {
     char note[256];           /* a message from the engine for the message line */
     int note_err;             /* 1: the note is an error */
     int quit_ok;              /* after close: the engine was asked to stop */
+    double idle_grace;        /* after src_shutdown_idle with jobs: seconds the engine waits after them, -1 unknown */
 };
 
 /* Opens a source over the engine daemon of session (NULL: the model's
@@ -314,8 +318,10 @@ struct src {
  * the tree.  Caller frees with src_close. */
 int src_open_daemon(const char *model_path, const char *recipe_path, const char *session,
                     int inproc, struct src **out, qt_err *err);
-/* Asks the daemon to stop when it has no jobs (quit, as opposed to detach);
- * returns the number of jobs that keep it running. */
+/* Asks the daemon to stop (quit, as opposed to detach): now when it has no
+ * jobs, else once its jobs are done and no client is attached, after a
+ * grace period (s->idle_grace seconds).  Returns the number of jobs that
+ * keep it running for now. */
 int src_shutdown_idle(struct src *s);
 
 void src_close(struct src *s);

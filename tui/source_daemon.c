@@ -427,6 +427,11 @@ static void lint_take(struct src *s, const cJSON *res) {
     const cJSON *arr = cJSON_GetObjectItem(res, "findings"), *f;
     int n = cJSON_GetArraySize(arr), k = 0;
     s->lint.findings = n ? calloc((size_t)n, sizeof *s->lint.findings) : NULL;
+    if (!s->lint.flag && s->model->n_tensors > 0) {
+        s->lint.flag = calloc((size_t)s->model->n_tensors, 1);
+        s->lint.n_flag = s->lint.flag ? s->model->n_tensors : 0;
+    }
+    if (s->lint.flag) memset(s->lint.flag, 0, (size_t)s->lint.n_flag);
     cJSON_ArrayForEach(f, arr) {
         if (!s->lint.findings) break;
         struct src_finding *F = &s->lint.findings[k++];
@@ -438,10 +443,16 @@ static void lint_take(struct src *s, const cJSON *res) {
             const cJSON *t0 = cJSON_GetArrayItem(tl, 0);
             F->n_tensors = cJSON_GetArraySize(tl);
             F->first = cJSON_IsString(t0) ? qt_model_find_index(s->model, t0->valuestring) : -1;
-        } else {
+            const cJSON *tn;
+            cJSON_ArrayForEach(tn, tl) {
+                int ti = cJSON_IsString(tn) ? qt_model_find_index(s->model, tn->valuestring) : -1;
+                if (ti >= 0 && ti < s->lint.n_flag) s->lint.flag[ti] = 1;
+            }
+        } else {   /* an edit's answer names the first tensor only */
             F->n_tensors = (int)jnum(f, "tensors", 0);
             F->first = (int)jnum(f, "first", -1);
         }
+        if (F->first >= 0 && F->first < s->lint.n_flag) s->lint.flag[F->first] = 1;
     }
     s->lint.n_findings = k;
     s->lint.n_errors = (int)jnum(res, "errors", 0);
@@ -625,6 +636,8 @@ static void on_job_get(struct src *s, const struct pending *p, const cJSON *m) {
 static void on_recipe(struct src *s, const struct pending *p, const cJSON *m) {
     (void)p;
     struct dsrc *d = s->impl;
+    s->recipe.replies++;
+    s->changed = 1;
     const cJSON *res = ok_result(m);
     if (res) { recipe_update(s, res); return; }
     note(s, 1, jstr(m, "error"));
@@ -1108,16 +1121,25 @@ static const struct src_ops daemon_ops = {
 };
 
 int src_shutdown_idle(struct src *s) {
+    s->idle_grace = -1;
     struct dsrc *d = s->impl;
     int busy = 0;
     for (int i = 0; i < s->jobs.n; i++)
         if (!strcmp(s->jobs.list[i].state, "running") || !strcmp(s->jobs.list[i].state, "queued")) busy++;
-    if (!d || d->gone || d->inproc || busy || s->ops != &daemon_ops) return busy;
+    if (!d || d->gone || d->inproc || s->ops != &daemon_ops) return busy;
     qt_err err;
     cJSON *r = op("shutdown");
-    cJSON_Delete(qt_client_call(d->c, r, 5000, &err));
-    s->quit_ok = 1;
-    return 0;
+    /* jobs running: the daemon stops after them, once no client is left */
+    if (busy) cJSON_AddTrueToObject(r, "when_idle");
+    cJSON *ans = qt_client_call(d->c, r, 5000, &err);
+    const cJSON *res = ans;   /* the reply's result, NULL on an error */
+    const cJSON *g = cJSON_GetObjectItem(res, "grace");
+    s->idle_grace = cJSON_IsNumber(g) ? g->valuedouble : -1;
+    if (busy && res && !cJSON_GetObjectItem(res, "deferred"))
+        busy = 0;   /* the jobs ended meanwhile: it stopped now */
+    cJSON_Delete(ans);
+    if (!busy) s->quit_ok = 1;
+    return busy;
 }
 
 /* Whether the daemon's hello lists op and, on a model with (weights) or

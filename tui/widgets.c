@@ -67,6 +67,62 @@ void wg_cell(struct tui_screen *s, const struct tui_rect *r, int y, const struct
     tui_puts(s, r, x, y, w, st, text);
 }
 
+static int text_w(const char *t) {
+    int len = (int)mbstowcs(NULL, t, 0);
+    return len < 0 ? (int)strlen(t) : len;
+}
+
+const char *wg_fit_num(const char *text, int w, const char *ell, char *buf, int n) {
+    tui_strcpy(buf, (size_t)n, text);
+    if (text_w(buf) <= w) return buf;
+    char *end;
+    double v = strtod(text, &end);
+    const char *dot = strchr(text, '.');
+    if (end != text && dot && dot < end) {
+        for (int d = (int)(end - dot) - 2; d >= 0; d--) {
+            snprintf(buf, (size_t)n, "%.*f%s", d, v, end);
+            if (text_w(buf) <= w) return buf;
+        }
+    }
+    tui_strcpy(buf, (size_t)n, w >= text_w(ell) ? ell : "");
+    return buf;
+}
+
+void wg_num(struct tui_screen *s, const struct tui_rect *r, int y, const struct wg_col *c,
+            enum tui_style st, const char *text, const char *ell) {
+    char b[64];
+    wg_cell(s, r, y, c, st, wg_fit_num(text, colw(c), ell, b, sizeof b));
+}
+
+const char *wg_elide(const char *text, int w, const char *ell, char *buf, int n) {
+    tui_strcpy(buf, (size_t)n, text);
+    int tw = text_w(text), ew = text_w(ell);
+    if (tw <= w || w <= 0) return buf;
+    wchar_t wt[512], we[8];
+    int len = (int)mbstowcs(wt, text, 511);
+    if (len < 0 || (int)mbstowcs(we, ell, 7) < 0) return buf;   /* not text: cut by tui_puts */
+    wt[len < 511 ? len : 511] = 0;
+    we[7] = 0;
+    /* keep a trailing parenthesized part when there is room for some head */
+    int tail = 0;
+    if (len > 2 && wt[len - 1] == L')')
+        for (int i = len - 2; i > 0; i--)
+            if (wt[i] == L'(' && wt[i - 1] == L' ') { tail = len - i + 1; break; }
+    if (tail && w - ew - tail < 8) tail = 0;   /* the name matters more than the part in parentheses */
+    int head = w - ew - tail;
+    if (head < 0) head = 0;
+    wchar_t out[512];
+    int k = 0;
+    for (int i = 0; i < head && i < len; i++) out[k++] = wt[i];
+    while (k > 0 && out[k - 1] == L' ') k--;
+    for (int i = 0; we[i] && k < 510; i++) out[k++] = we[i];
+    for (int i = len - tail; i < len && k < 510; i++) out[k++] = wt[i];
+    out[k] = 0;
+    if (wcstombs(buf, out, (size_t)n) == (size_t)-1) tui_strcpy(buf, (size_t)n, text);
+    buf[n - 1] = 0;
+    return buf;
+}
+
 void wg_cols_header(struct tui_screen *s, const struct tui_rect *r, int y, const struct wg_col *c,
                     int n) {
     struct tui_rect row = {r->x, y, r->w, 1};

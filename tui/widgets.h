@@ -33,6 +33,18 @@ void wg_cols_header(struct tui_screen *s, const struct tui_rect *r, int y, const
 void wg_cell(struct tui_screen *s, const struct tui_rect *r, int y, const struct wg_col *c,
              enum tui_style st, const char *text);
 
+/* A number in column c, right-aligned; when it does not fit it is shown
+ * with fewer decimals (rounded: "11.26" -> "11.3"), and when even that does
+ * not fit as ell alone: digits are never cut. */
+void wg_num(struct tui_screen *s, const struct tui_rect *r, int y, const struct wg_col *c,
+            enum tui_style st, const char *text, const char *ell);
+/* Text fitted into w cells: unchanged when it fits, else cut with ell at
+ * the end, keeping a trailing "(...)" part ("routed ex… (160)").  Returns buf. */
+const char *wg_elide(const char *text, int w, const char *ell, char *buf, int n);
+/* A number fitted into w cells as wg_num does (fewer decimals, rounded;
+ * ell when nothing fits).  Returns buf. */
+const char *wg_fit_num(const char *text, int w, const char *ell, char *buf, int n);
+
 /* A horizontal bar of w cells filled to frac (0..1), partial cells with
  * eighth blocks (UTF-8) or '#' (ASCII). */
 void wg_bar(struct tui_screen *s, const struct tui_rect *r, const struct tui_glyphs *g, int x,

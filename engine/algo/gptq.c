@@ -1,7 +1,6 @@
 /* gptq.c — GPTQ on one weight matrix (see gptq.h for the semantics). */
 #include "algo/gptq.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,8 +136,7 @@ double qt_gptq_out_err(const float *w, const float *wq, int64_t rows, int64_t co
             int64_t nr = r0 + chunk < rows ? chunk : rows - r0;
             for (int64_t i = 0; i < nr * cols; i++)
                 e[i] = pass ? (double)w[r0 * cols + i] : (double)w[r0 * cols + i] - (double)wq[r0 * cols + i];
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nr, (int)cols, (int)cols, 1.0, e, (int)cols, h,
-                        (int)cols, 0.0, eh, (int)cols);
+            qt_be_dgemm(qt_backend_default(), nr, cols, cols, 1.0, e, cols, h, cols, 0.0, eh, cols, NULL);
             double acc = 0;
             for (int64_t i = 0; i < nr * cols; i++) acc += e[i] * eh[i];
             if (pass) den += acc; else num += acc;

@@ -1,8 +1,9 @@
 /* linalg.h — the dense linear algebra the calibrated algorithms need
  * (GPTQ / SparseGPT): Cholesky factorization and the upper Cholesky factor
  * of a symmetric positive definite matrix's inverse.  Double precision,
- * row-major; LAPACK (OpenBLAS) underneath.  When the backend interface lands
- * these become backend ops so a GPU backend can run the same pipeline. */
+ * row-major.  These are the process backend's ops (backend.h: chol_inv_upper,
+ * dgemm; LAPACK and OpenBLAS on the CPU), so a GPU backend can run the same
+ * pipeline. */
 #ifndef QT_LINALG_H
 #define QT_LINALG_H
 #include <stdint.h>

@@ -2,7 +2,6 @@
 #include "algo/pipeline.h"
 
 #include <cJSON.h>
-#include <cblas.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -12,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "algo/awq.h"
 #include "algo/gptq.h"
 #include "algo/smoothquant.h"
 #include "eval/forward.h"
@@ -34,6 +34,15 @@ struct qt_pipe {
     struct rec *rec;            /* (n) */
     float **kept;               /* (n) replaced values (smoothed norms, router) or NULL */
     float **colscale;           /* (n) smoothing: W[:, j] *= colscale[j] (cols), or NULL */
+    float **rowdiv;             /* (n) AWQ smooth Linear: W[i, :] /= rowdiv[i] (rows), or NULL */
+    float **clip;               /* (n) AWQ clip search: [lo, hi] per (row, group) (rows, ng, 2), or NULL */
+    int64_t *clip_gs;           /* (n) columns per clip group */
+    uint8_t *awq;               /* (n) 1: smoothed by AWQ (balance or smooth Linear) */
+    double *awq_diff;           /* (n_layers) AWQ: smoothed vs original layer output, max rel. diff; NAN none */
+    struct cJSON *awq_maps;     /* AWQ: one entry per mapping applied, NULL without AWQ */
+    int awq_mod;                /* index of the AWQModifier, -1 none */
+    int awq_duo, awq_grid, awq_clip;
+    double awq_clip_before, awq_clip_after;
     uint8_t *act;               /* (n) enum qt_fwd_act of the quantized Linear's input */
     double *smooth_diff;        /* (n_layers) smoothed vs original layer output, max rel. diff; NAN none */
     double alpha;               /* SmoothQuant smoothing_strength, < 0: no SmoothQuant */
@@ -67,7 +76,7 @@ int qt_pipe_needed(const struct qt_recipe *r, const struct qt_resolution *res) {
 static double arg_num(const struct qt_modifier *md, const char *key, double def) {
     const struct qt_yaml *v = md->args ? qt_yaml_get(md->args, key) : NULL;
     double d;
-    if (v && !qt_yaml_is_null(v) && qt_yaml_num(v, &d) == QT_OK) return d;
+    if (v && !qt_yaml_is_null(v) && qt_yaml_num(v, &d)) return d;   /* 1 on success */
     return def;
 }
 
@@ -88,7 +97,7 @@ static int gptq_args(const struct qt_recipe *r, const struct qt_resolved *rv, st
     if (!ao && v) ao = qt_yaml_is_null(v) ? "" : qt_yaml_str(v) ? qt_yaml_str(v) : "";
     if (!ao) ao = "static";
     int b;
-    if (v && !rv->actorder[0] && qt_yaml_bool(v, &b) == QT_OK) ao = b ? "group" : "";
+    if (v && !rv->actorder[0] && qt_yaml_bool(v, &b)) ao = b ? "group" : "";
     if (qt_gptq_parse_actorder(ao, &a->actorder, err) != QT_OK) return qt_err_prefix(err, "%s", md->type);
     return QT_OK;
 }
@@ -128,12 +137,26 @@ static int smoothed(const struct qt_pipe *P, int ti, float *out, qt_err *err) {
         memcpy(out, P->kept[ti], sizeof(float) * (size_t)ne);
         return QT_OK;
     }
-    if (!P->colscale[ti]) return 1;
+    if (!P->colscale[ti] && !P->rowdiv[ti] && !P->clip[ti]) return 1;
     int64_t R = qt_tensor_rows(t), C = qt_tensor_cols(t);
     if (qt_tensor_read_f32(P->m, t, 0, R, out, err) != QT_OK) return QT_ERR;
-    const float *cs = P->colscale[ti];
+    /* SmoothQuant's powers of two are exact; AWQ's factors are not, and the
+     * product goes to the quantizer in float32 (or, for a tensor that is not
+     * quantized, is rounded once by the writer) */
+    const float *cs = P->colscale[ti], *rd = P->rowdiv[ti];
     for (int64_t r = 0; r < R; r++)
-        for (int64_t j = 0; j < C; j++) out[r * C + j] *= cs[j];   /* powers of two: exact */
+        for (int64_t j = 0; cs && j < C; j++) out[r * C + j] *= cs[j];
+    for (int64_t r = 0; rd && r < R; r++)
+        for (int64_t j = 0; j < C; j++) out[r * C + j] /= rd[r];
+    if (P->clip[ti]) {
+        int64_t gs = P->clip_gs[ti], ng = C / gs;
+        const float *cv = P->clip[ti];
+        for (int64_t r = 0; r < R; r++)
+            for (int64_t j = 0; j < C; j++) {
+                const float *b = cv + (r * ng + j / gs) * 2;
+                out[r * C + j] = fminf(fmaxf(out[r * C + j], b[0]), b[1]);
+            }
+    }
     return QT_OK;
 }
 
@@ -146,6 +169,7 @@ struct hess {
 
 struct ctx {
     const struct qt_model *m;
+    struct qt_backend *be;      /* the forward's: computes the Hessians */
     struct qt_pipe *P;
     int *rep;                   /* (n) tensor whose Hessian slot ti uses */
     struct hess *H;             /* (n) by rep */
@@ -154,6 +178,8 @@ struct ctx {
     int observing;
     int amax_mode;              /* 1: this pass records max|x_j| into amax[rep] instead of Hessians */
     float **amax;               /* (n) by rep, (cols) */
+    int asum_on;                /* 1: also sum |x_j| into asum[rep] (AWQ's x_mean) */
+    double **asum;              /* (n) by rep, (cols) */
     int count;                  /* 1: count rows per tensor in this pass */
     int fail;
     const float *last_x;
@@ -177,20 +203,6 @@ static int hook_weight(void *vc, int ti, float *out, qt_err *err) {
 static enum qt_fwd_act hook_act(void *vc, int ti) {
     struct ctx *c = vc;
     return c->observing ? QT_FWD_ACT_NONE : (enum qt_fwd_act)c->P->act[ti];
-}
-
-struct syrk_arg { const float *x; int64_t n, cols; float *out; };
-
-/* Rows [i0, i1) of the upper triangle of xᵀx: out[i][j] for j >= i0 (the
- * diagonal block with syrk, the rest with one gemm; half of a full gemm). */
-static void xtx_rows(void *p, int64_t i0, int64_t i1) {
-    struct syrk_arg *A = p;
-    int64_t C = A->cols, nb = i1 - i0;
-    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)nb, (int)A->n, 1.0f, A->x + i0, (int)C, 0.0f,
-                A->out + i0 * C + i0, (int)C);
-    if (i1 < C)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nb, (int)(C - i1), (int)A->n, 1.0f, A->x + i0,
-                    (int)C, A->x + i1, (int)C, 0.0f, A->out + i0 * C + i1, (int)C);
 }
 
 static void hook_observe(void *vc, int ti, const float *x, int64_t n, int64_t cols) {
@@ -230,15 +242,20 @@ static void hook_observe(void *vc, int ti, const float *x, int64_t n, int64_t co
         if (!c->tmp) { c->fail = 1; return; }
     }
     /* float32 products of one batch (≤ 8192 rows), summed in double */
-    struct syrk_arg A = {x, n, cols, c->tmp};
-    if (cols * cols * n < (1 << 24)) xtx_rows(&A, 0, cols);
-    else qt_parallel_for(cols, xtx_rows, &A);
+    if (qt_be_gram_upper(c->be, x, n, cols, c->tmp, NULL) != QT_OK) { c->fail = 1; return; }
     for (int64_t i = 0; i < cols; i++) {
         const float *t = c->tmp + i * cols;
         double *hr = H->h + i * cols;
         for (int64_t j = i; j < cols; j++) hr[j] += t[j];
     }
     H->n += n;
+    if (c->asum_on) {
+        if (!c->asum[rp]) c->asum[rp] = calloc((size_t)cols, sizeof(double));
+        if (!c->asum[rp]) { c->fail = 1; return; }
+        double *a = c->asum[rp];
+        for (int64_t r = 0; r < n; r++)
+            for (int64_t j = 0; j < cols; j++) a[j] += fabsf(x[r * cols + j]);
+    }
 }
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -403,6 +420,14 @@ void qt_pipe_free(struct qt_pipe *p) {
     for (int i = 0; p->colscale && i < p->n; i++) free(p->colscale[i]);
     free(p->kept);
     free(p->colscale);
+    for (int i = 0; p->rowdiv && i < p->n; i++) free(p->rowdiv[i]);
+    for (int i = 0; p->clip && i < p->n; i++) free(p->clip[i]);
+    free(p->rowdiv);
+    free(p->clip);
+    free(p->clip_gs);
+    free(p->awq);
+    free(p->awq_diff);
+    cJSON_Delete(p->awq_maps);
     free(p->act);
     free(p->smooth_diff);
     free(p->rec);
@@ -435,7 +460,7 @@ static int is_consumer(enum qt_role r, int post) {
  * mappings: the glm4_moe defaults, both norms of every layer).  Mappings are
  * [[balance...], smooth] lists or {smooth_layer, balance_layers} maps; only
  * the smooth layer matters, the consumers come from the graph. */
-static int mapping_wants(const struct qt_yaml *maps, const char *module, qt_err *err) {
+static int mapping_wants(const struct qt_yaml *maps, const char *module, enum qt_role role, qt_err *err) {
     if (!maps || qt_yaml_is_null(maps)) return 1;
     for (int i = 0; i < maps->n; i++) {
         const struct qt_yaml *e = maps->items[i], *sm = NULL;
@@ -445,7 +470,7 @@ static int mapping_wants(const struct qt_yaml *maps, const char *module, qt_err 
         if (!txt) continue;
         struct qt_pattern pt;
         if (qt_pattern_compile(txt, &pt, err) != QT_OK) return -1;
-        int hit = qt_pattern_match(&pt, module, QT_ROLE_NORM, NULL) != QT_MATCH_NONE;
+        int hit = qt_pattern_match(&pt, module, role, NULL) != QT_MATCH_NONE;
         qt_pattern_free(&pt);
         if (hit) return 1;
     }
@@ -475,7 +500,7 @@ static int smooth_layer(struct ctx *c, struct qt_fwd *f, const struct qt_yaml *m
     if (!amax || !wmax || !s) { qt_err_set(err, "out of memory"); goto out; }
     for (int k = 0; k < 2; k++) {
         snprintf(nm, sizeof nm, "model.layers.%d.%s", l, k ? "post_attention_layernorm" : "input_layernorm");
-        int want = mapping_wants(maps, nm, err);
+        int want = mapping_wants(maps, nm, QT_ROLE_NORM, err);
         if (want < 0) goto out;
         mp[k].smooth = -1;
         if (!want) continue;
@@ -588,6 +613,358 @@ out:
     return rc;
 }
 
+
+/* ---- AWQ ----------------------------------------------------------------- */
+
+/* One AWQ mapping: a smooth layer (a norm, v_proj or an up projection) and
+ * every Linear reading its output (the balance layers, the router among
+ * them), taken from the graph. */
+struct amap {
+    int smooth;                 /* norm weight or Linear */
+    int bias;                   /* the smooth Linear's bias, -1 none */
+    int n;
+    int bal[80];                /* balance tensors (n) */
+};
+
+/* The graph's mappings of layer l: input_layernorm -> q/k/v; v_proj -> o_proj
+ * where v's outputs are o's inputs (not under GQA); post_attention_layernorm
+ * -> every reader (dense MLP gate/up, or the router, the shared expert's and
+ * every routed expert's gate/up); each up projection -> its down projection. */
+static int awq_mappings(const struct qt_model *m, int l, struct amap **out, int *nout, qt_err *err) {
+    int n = m->n_tensors, cap = 8, k = 0;
+    struct amap *mp = calloc((size_t)cap, sizeof *mp);
+    char nm[256];
+    if (!mp) return qt_err_set(err, "out of memory");
+    for (int post = 0; post < 2; post++) {
+        snprintf(nm, sizeof nm, "model.layers.%d.%s.weight", l, post ? "post_attention_layernorm" : "input_layernorm");
+        int sn = qt_model_find_index(m, nm);
+        if (sn < 0) continue;
+        struct amap *a = &mp[k];
+        a->smooth = sn;
+        a->bias = -1;
+        for (int i = 0; i < n; i++) {
+            const struct qt_tensor *t = &m->tensors[i];
+            if (t->layer != l || t->mtp || t->ndim != 2 || !is_consumer(t->role, post)) continue;
+            if (a->n == (int)(sizeof a->bal / sizeof a->bal[0])) { free(mp); return qt_err_set(err, "layer %d: too many readers of %s", l, nm); }
+            a->bal[a->n++] = i;
+        }
+        if (a->n) k++;
+        if (!post) {   /* v -> o */
+            int v = find(m, l, -1, QT_ROLE_ATTN_V), o = find(m, l, -1, QT_ROLE_ATTN_O);
+            if (v >= 0 && o >= 0 && qt_tensor_rows(&m->tensors[v]) == qt_tensor_cols(&m->tensors[o])) {
+                mp[k].smooth = v;
+                mp[k].bias = find(m, l, -1, QT_ROLE_ATTN_V_BIAS);
+                mp[k].n = 1;
+                mp[k].bal[0] = o;
+                k++;
+            }
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        const struct qt_tensor *t = &m->tensors[i];
+        enum qt_role dr = t->role == QT_ROLE_MLP_UP ? QT_ROLE_MLP_DOWN : t->role == QT_ROLE_SHARED_UP ? QT_ROLE_SHARED_DOWN
+                        : t->role == QT_ROLE_EXPERT_UP ? QT_ROLE_EXPERT_DOWN : QT_ROLE_OTHER;
+        if (t->layer != l || t->mtp || dr == QT_ROLE_OTHER) continue;
+        int d = find(m, l, t->expert, dr);
+        if (d < 0 || qt_tensor_rows(t) != qt_tensor_cols(&m->tensors[d])) continue;
+        if (k == cap) {
+            struct amap *nx = realloc(mp, sizeof *mp * (size_t)(cap *= 2));
+            if (!nx) { free(mp); return qt_err_set(err, "out of memory"); }
+            mp = nx;
+        }
+        memset(&mp[k], 0, sizeof mp[k]);
+        mp[k].smooth = i;
+        mp[k].bias = -1;
+        mp[k].n = 1;
+        mp[k].bal[0] = d;
+        k++;
+    }
+    *out = mp;
+    *nout = k;
+    return QT_OK;
+}
+
+/* Exposed for the unit test through qt_pipe_awq_mappings. */
+int qt_pipe_awq_mappings(const struct qt_model *m, int layer, int *smooth, int *nbal, int *bal, int cap, qt_err *err) {
+    struct amap *mp;
+    int k, nb = 0;
+    if (awq_mappings(m, layer, &mp, &k, err) != QT_OK) return -1;
+    for (int i = 0; i < k && i < cap; i++) {
+        smooth[i] = mp[i].smooth;
+        nbal[i] = mp[i].n;
+        for (int j = 0; j < mp[i].n && nb < cap; j++) bal[nb++] = mp[i].bal[j];
+    }
+    free(mp);
+    return k;
+}
+
+/* The rounding of value x as tensor t stores it. */
+static float stored(const struct qt_tensor *t, float x) { return to_w(t->dtype, x); }
+
+/* AWQ on layer l (before its quantization): one pass observing the Hessian
+ * and mean |x| of every Linear of the layer, the scale search per mapping,
+ * the smoothing, the function-preservation check, then (clip_search) the
+ * clip search of each quantized Linear but q/k (llm-awq's rule: the
+ * attention scores are too sensitive to clipped q/k). */
+static int awq_layer(struct ctx *c, struct qt_fwd *f, const struct qt_recipe *r, const struct qt_resolution *res,
+                     const float *h, float *tmp, float *ref, int nseq, int seqlen, int bseq, int l,
+                     const volatile int *cancel, qt_err *err) {
+    struct qt_pipe *P = c->P;
+    const struct qt_model *m = c->m;
+    const struct qt_modifier *md = &r->mods[P->awq_mod];
+    const struct qt_yaml *maps = md->args ? qt_yaml_get(md->args, "mappings") : NULL;
+    int n = m->n_tensors, H = m->cfg.hidden, rc = QT_ERR, nm = 0;
+    struct amap *mp = NULL;
+    float **acs = calloc((size_t)n + 1, sizeof *acs);   /* (n) AWQ's own column factors of this layer */
+    float *s = NULL, *best = NULL;
+    double *xm = NULL, *wm = NULL;
+    float **wb = NULL, **wq = NULL;
+    if (!acs) return qt_err_set(err, "out of memory");
+    if (awq_mappings(m, l, &mp, &nm, err) != QT_OK) goto out;
+    /* observe every Linear of the layer */
+    memset(c->want, 0, (size_t)n);
+    for (int i = 0; i < n; i++) {
+        const struct qt_tensor *t = &m->tensors[i];
+        if (t->layer == l && !t->mtp && t->ndim == 2 && t->role != QT_ROLE_ROUTER && qt_role_is_linear(t->role))
+            c->want[c->rep[i]] = 1;
+    }
+    c->observing = 1;
+    c->asum_on = 1;
+    c->count = 1;   /* the token counts of the layer (its smoothing keeps routing) */
+    for (int s0 = 0; s0 < nseq; s0 += bseq) {
+        if (cancel && *cancel) { qt_err_set(err, "cancelled"); goto out; }
+        int nb = nseq - s0 < bseq ? nseq - s0 : bseq;
+        c->last_x = NULL;
+        c->last_rep = -1;
+        if (run_copy(f, l, h + (int64_t)s0 * seqlen * H, tmp, nb, seqlen, H, err) != QT_OK) goto out;
+        if (c->fail) { qt_err_set(err, "out of memory (AWQ statistics of layer %d)", l); goto out; }
+    }
+    c->observing = 0;
+    c->asum_on = 0;
+    for (int i = 0; i < n; i++) {
+        struct hess *hs = &c->H[i];
+        if (!c->want[i] || !hs->h) continue;
+        for (int64_t a = 0; a < hs->cols; a++)
+            for (int64_t b = a + 1; b < hs->cols; b++) hs->h[b * hs->cols + a] = hs->h[a * hs->cols + b];
+    }
+    memset(c->want, 0, (size_t)n);
+    int nb0 = nseq < bseq ? nseq : bseq;
+    int64_t nr = (int64_t)nb0 * seqlen * H;
+    if (run_copy(f, l, h, ref, nb0, seqlen, H, err) != QT_OK) goto out;
+    char mod[512];
+    for (int k = 0; k < nm; k++) {
+        struct amap *a = &mp[k];
+        const struct qt_tensor *st = &m->tensors[a->smooth];
+        qt_tensor_module(st, mod, sizeof mod);
+        int want = mapping_wants(maps, mod, st->role, err);
+        if (want < 0) goto out;
+        if (!want) continue;
+        int ig = 0;
+        for (int q = 0; q < md->n_ignore; q++)
+            if (qt_pattern_match(&md->ignore[q], mod, st->role, NULL) != QT_MATCH_NONE) ig = 1;
+        if (ig) continue;
+        int64_t C = qt_tensor_cols(&m->tensors[a->bal[0]]);
+        /* x_mean from the balance input seen by the most tokens (the router's
+         * input is the shared expert's; a dense MLP or q sees every token) */
+        int src = -1;
+        for (int q = 0; q < a->n; q++) {
+            int rp = c->rep[a->bal[q]];
+            if (c->asum[rp] && c->H[rp].h && (src < 0 || c->H[rp].n > c->H[src].n)) src = rp;
+        }
+        if (src < 0) continue;   /* no token reached it (an unrouted expert): nothing to balance */
+        free(s); free(best); free(xm); free(wm);
+        s = malloc(sizeof(float) * (size_t)C);
+        best = malloc(sizeof(float) * (size_t)C);
+        xm = malloc(sizeof(double) * (size_t)C);
+        wm = calloc((size_t)C, sizeof(double));
+        wb = calloc((size_t)a->n, sizeof *wb);
+        wq = calloc((size_t)a->n, sizeof *wq);
+        if (!s || !best || !xm || !wm || !wb || !wq) { qt_err_set(err, "out of memory"); goto out; }
+        for (int64_t j = 0; j < C; j++) xm[j] = c->asum[src][j] / (double)c->H[src].n;
+        int64_t wrows = 0;
+        for (int q = 0; q < a->n; q++) {
+            int ti = a->bal[q];
+            const struct qt_tensor *t = &m->tensors[ti];
+            int64_t R = qt_tensor_rows(t);
+            wb[q] = read_weight(P, ti, err);
+            wq[q] = malloc(sizeof(float) * (size_t)(R * C));
+            if (!wb[q] || !wq[q]) { if (wb[q]) qt_err_set(err, "out of memory"); goto out_maps; }
+            const struct qt_resolved *rv = &res->t[ti];
+            qt_awq_wmean_add(wb[q], R, C, qt_awq_group(rv->quantized ? rv->s : NULL, C), wm);
+            wrows += R;
+        }
+        for (int64_t j = 0; j < C; j++) wm[j] /= (double)(wrows > 0 ? wrows : 1);
+        /* A reader that is not quantized and stored rounded (the router in
+         * bf16) cannot absorb an arbitrary factor exactly: its mapping's
+         * factors are rounded to powers of two, which bf16 represents
+         * exactly on both sides (SmoothQuant's rule); the search then picks
+         * the best ratio among the rounded factors. */
+        int pow2 = 0;
+        for (int q = 0; q < a->n; q++)
+            if (!P->kind[a->bal[q]] && m->tensors[a->bal[q]].dtype != QT_DT_F32) pow2 = 1;
+        /* the grid */
+        double best_loss = INFINITY, loss1 = 0, best_ratio = -1;
+        for (int g = -1; g < P->awq_grid; g++) {
+            double ratio = g < 0 ? 0 : (double)g / P->awq_grid, loss = 0;
+            if (g < 0) for (int64_t j = 0; j < C; j++) s[j] = 1;   /* the unscaled loss, reported */
+            else qt_awq_scales(xm, wm, C, ratio, P->awq_duo, s);
+            for (int64_t j = 0; pow2 && g >= 0 && j < C; j++) {
+                double e = nearbyint(log2((double)s[j]));
+                s[j] = (float)ldexp(1.0, (int)(e > 60 ? 60 : e < -60 ? -60 : e));
+            }
+            for (int q = 0; q < a->n; q++) {
+                int ti = a->bal[q];
+                const struct qt_resolved *rv = &res->t[ti];
+                const struct hess *hs = &c->H[c->rep[ti]];
+                if (!P->kind[ti] || !hs->h || hs->cols != C) continue;   /* the router: never quantized */
+                const struct qt_tensor *t = &m->tensors[ti];
+                int64_t R = qt_tensor_rows(t);
+                for (int64_t i = 0; i < R * C; i++) wq[q][i] = wb[q][i] * s[i % C];
+                struct qt_qtensor qq;
+                memset(&qq, 0, sizeof qq);
+                int qrc = qt_quant_tensor(wq[q], R, C, rv->s, work_dtype(m, t), 0, &qq, wq[q], err);
+                qt_qtensor_free(&qq);
+                if (qrc != QT_OK) { qt_err_prefix(err, "%s", t->name); goto out_maps; }
+                for (int64_t i = 0; i < R * C; i++) wq[q][i] /= s[i % C];
+                loss += qt_awq_sse(wb[q], wq[q], R, C, hs->h);
+            }
+            if (g < 0) { loss1 = loss; continue; }
+            if (loss < best_loss) { best_loss = loss; best_ratio = ratio; memcpy(best, s, sizeof(float) * (size_t)C); }
+        }
+        if (best_ratio < 0) { qt_err_set(err, "%s: AWQ found no finite loss on the grid", mod); goto out_maps; }
+        /* apply: the smooth layer / s, every balance layer's columns * s */
+        if (st->ndim == 1) {
+            float *nw = read_weight(P, a->smooth, err);
+            if (!nw) goto out_maps;
+            /* the norm is stored rounded (bf16): its readers get the factor
+             * the stored norm actually applies, so the product is exact */
+            for (int64_t j = 0; j < C; j++) {
+                float n0 = nw[j], n1 = stored(st, n0 / best[j]);
+                nw[j] = n1;
+                if (n0 != 0 && n1 != 0 && isfinite(n0 / n1)) best[j] = n0 / n1;
+            }
+            free(P->kept[a->smooth]);
+            P->kept[a->smooth] = nw;
+        } else {
+            int64_t R = qt_tensor_rows(st);
+            if (!P->rowdiv[a->smooth]) {
+                P->rowdiv[a->smooth] = malloc(sizeof(float) * (size_t)R);
+                if (!P->rowdiv[a->smooth]) { qt_err_set(err, "out of memory"); goto out_maps; }
+                for (int64_t i = 0; i < R; i++) P->rowdiv[a->smooth][i] = 1;
+            }
+            for (int64_t i = 0; i < R; i++) P->rowdiv[a->smooth][i] *= best[i];
+            P->awq[a->smooth] = 1;
+            if (a->bias >= 0) {
+                float *b = read_weight(P, a->bias, err);
+                if (!b) goto out_maps;
+                for (int64_t i = 0; i < R; i++) b[i] = stored(&m->tensors[a->bias], b[i] / best[i]);
+                free(P->kept[a->bias]);
+                P->kept[a->bias] = b;
+            }
+        }
+        for (int q = 0; q < a->n; q++) {
+            int ti = a->bal[q];
+            const struct qt_tensor *t = &m->tensors[ti];
+            if (t->role == QT_ROLE_ROUTER || !P->kind[ti]) {   /* not quantized: the stored value, compensated */
+                int64_t R = qt_tensor_rows(t);
+                for (int64_t i = 0; i < R * C; i++) wb[q][i] = stored(t, wb[q][i] * best[i % C]);
+                free(P->kept[ti]);
+                P->kept[ti] = wb[q];
+                wb[q] = NULL;
+                continue;
+            }
+            if (!P->colscale[ti]) {
+                P->colscale[ti] = malloc(sizeof(float) * (size_t)C);
+                if (!P->colscale[ti]) { qt_err_set(err, "out of memory"); goto out_maps; }
+                for (int64_t j = 0; j < C; j++) P->colscale[ti][j] = 1;
+            }
+            if (!acs[ti]) {
+                acs[ti] = malloc(sizeof(float) * (size_t)C);
+                if (!acs[ti]) { qt_err_set(err, "out of memory"); goto out_maps; }
+                for (int64_t j = 0; j < C; j++) acs[ti][j] = 1;
+            }
+            for (int64_t j = 0; j < C; j++) { P->colscale[ti][j] *= best[j]; acs[ti][j] *= best[j]; }
+            P->awq[ti] = 1;
+        }
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "smooth_layer", mod);
+        cJSON_AddNumberToObject(e, "balance_layers", a->n);
+        cJSON_AddNumberToObject(e, "ratio", best_ratio);
+        if (pow2) cJSON_AddTrueToObject(e, "power_of_two");
+        cJSON_AddNumberToObject(e, "loss", best_loss);
+        cJSON_AddNumberToObject(e, "unscaled_loss", loss1);
+        cJSON_AddItemToArray(P->awq_maps, e);
+        for (int q = 0; q < a->n; q++) { free(wb[q]); free(wq[q]); }
+        free(wb); free(wq);
+        wb = wq = NULL;
+        continue;
+    out_maps:
+        for (int q = 0; q < a->n; q++) { free(wb[q]); free(wq[q]); }
+        free(wb); free(wq);
+        wb = wq = NULL;
+        goto out;
+    }
+    /* the function-preservation check (before any clipping: clipping is
+     * quantization error, smoothing must be exact) */
+    if (run_copy(f, l, h, tmp, nb0, seqlen, H, err) != QT_OK) goto out;
+    double dmax = 0, ymax = 0;
+    for (int64_t i = 0; i < nr; i++) {
+        dmax = fmax(dmax, fabs((double)tmp[i] - ref[i]));
+        ymax = fmax(ymax, fabs((double)ref[i]));
+    }
+    P->awq_diff[l] = ymax > 0 ? dmax / ymax : 0;
+    if (!(P->awq_diff[l] < 1e-3)) {
+        qt_err_set(err, "layer %d: AWQ smoothing changed the unquantized layer's output by %.3g (relative, limit "
+                   "1e-3); a consumer of a smoothed layer is not compensated", l, P->awq_diff[l]);
+        goto out;
+    }
+    if (P->awq_clip)
+        for (int ti = 0; ti < n; ti++) {
+            const struct qt_tensor *t = &m->tensors[ti];
+            const struct qt_resolved *rv = &res->t[ti];
+            if (t->layer != l || t->mtp || !P->kind[ti] || t->role == QT_ROLE_ATTN_Q || t->role == QT_ROLE_ATTN_K) continue;
+            if (rv->s->kind != QT_SCHEME_INT) continue;
+            const struct hess *hs = &c->H[c->rep[ti]];
+            int64_t R = qt_tensor_rows(t), C = qt_tensor_cols(t), gs = qt_awq_group(rv->s, C);
+            if (!hs->h || hs->cols != C) continue;
+            /* the input after smoothing is x / acs: H' = diag(1/acs) H diag(1/acs) */
+            double *h2 = malloc(sizeof(double) * (size_t)(C * C));
+            float *w = read_weight(P, ti, err);
+            float *cv = malloc(sizeof(float) * (size_t)(R * (C / gs) * 2));
+            if (!h2 || !w || !cv) {
+                if (w) qt_err_set(err, "out of memory");
+                free(h2); free(w); free(cv);
+                goto out;
+            }
+            for (int64_t i = 0; i < C; i++)
+                for (int64_t j = 0; j < C; j++)
+                    h2[i * C + j] = hs->h[i * C + j] / (acs[ti] ? (double)acs[ti][i] * acs[ti][j] : 1.0);
+            double b0 = 0, b1 = 0;
+            int crc = qt_awq_clip(w, R, C, rv->s, work_dtype(m, t), h2, cv, &b0, &b1, err);
+            free(h2);
+            free(w);
+            if (crc != QT_OK) { free(cv); qt_err_prefix(err, "%s", t->name); goto out; }
+            free(P->clip[ti]);
+            P->clip[ti] = cv;
+            P->clip_gs[ti] = gs;
+            P->awq_clip_before += b0;
+            P->awq_clip_after += b1;
+        }
+    rc = QT_OK;
+out:
+    c->observing = 0;
+    c->asum_on = 0;
+    for (int i = 0; i < n; i++) {
+        free(c->asum[i]); c->asum[i] = NULL;
+        free(c->H[i].h); c->H[i].h = NULL; c->H[i].n = 0;
+        free(acs[i]);
+    }
+    free(acs);
+    free(mp);
+    free(s); free(best); free(xm); free(wm);
+    return rc;
+}
+
 /* ---- the run ---------------------------------------------------------- */
 
 /* Quantizes tensor ti of the current layer; c->cur[ti] gets its dequantized
@@ -655,7 +1032,8 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
     if (qt_pipe_check(m, pp, err) != QT_OK) return QT_ERR;
     for (int i = 0; i < r->n_mods; i++) {
         const struct qt_modifier *md = &r->mods[i];
-        if (md->algo != QT_ALGO_RTN && md->algo != QT_ALGO_GPTQ && md->algo != QT_ALGO_SMOOTHQUANT)
+        if (md->algo != QT_ALGO_RTN && md->algo != QT_ALGO_GPTQ && md->algo != QT_ALGO_SMOOTHQUANT &&
+            md->algo != QT_ALGO_AWQ)
             return qt_err_set(err, "%s: %s is not implemented yet", md->type, qt_algo_name(md->algo));
     }
     int seqlen = pp->seqlen > 0 ? pp->seqlen : QT_PIPE_SEQLEN;
@@ -685,6 +1063,12 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
     P->colscale = calloc((size_t)n + 1, sizeof *P->colscale);
     P->act = calloc((size_t)n + 1, 1);
     c.amax = calloc((size_t)n + 1, sizeof *c.amax);
+    c.asum = calloc((size_t)n + 1, sizeof *c.asum);
+    P->rowdiv = calloc((size_t)n + 1, sizeof *P->rowdiv);
+    P->clip = calloc((size_t)n + 1, sizeof *P->clip);
+    P->clip_gs = calloc((size_t)n + 1, sizeof *P->clip_gs);
+    P->awq = calloc((size_t)n + 1, 1);
+    P->awq_mod = -1;
     P->alpha = -1;
     P->ao = calloc((size_t)n + 1, 1);
     c.m = m;
@@ -695,6 +1079,7 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
     c.cur = calloc((size_t)n + 1, sizeof *c.cur);
     c.last_rep = -1;
     if (!P->rec || !P->kept || !P->tokens || !P->out_err || !P->rtn_err || !P->fallback || !P->kind || !P->ao || !P->colscale || !P->act || !c.amax || !c.rep ||
+        !c.asum || !P->rowdiv || !P->clip || !P->clip_gs || !P->awq ||
         !c.H || !c.want || !c.cur) {
         qt_err_set(err, "out of memory");
         goto out;
@@ -709,6 +1094,25 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
                 goto out;
             }
         }
+    for (int i = 0; i < r->n_mods; i++)
+        if (r->mods[i].algo == QT_ALGO_AWQ && P->awq_mod < 0) {
+            const struct qt_modifier *md = &r->mods[i];
+            const struct qt_yaml *v;
+            int b;
+            P->awq_mod = i;
+            P->awq_duo = 1;
+            P->awq_grid = (int)arg_num(md, "n_grid", QT_AWQ_N_GRID);
+            if ((v = md->args ? qt_yaml_get(md->args, "duo_scaling") : NULL) && qt_yaml_bool(v, &b))
+                P->awq_duo = b;
+            if ((v = md->args ? qt_yaml_get(md->args, "clip_search") : NULL) && qt_yaml_bool(v, &b))
+                P->awq_clip = b;
+            if (P->awq_grid < 1 || P->awq_grid > 1000) {
+                qt_err_set(err, "AWQModifier: n_grid %d out of range (1..1000)", P->awq_grid);
+                goto out;
+            }
+            P->awq_maps = cJSON_CreateArray();
+            if (!P->awq_maps) { qt_err_set(err, "out of memory"); goto out; }
+        }
     for (int i = 0; i < n; i++) {
         P->tokens[i] = -1;
         P->out_err[i] = P->rtn_err[i] = NAN;
@@ -717,6 +1121,11 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
         const struct qt_tensor *t = &m->tensors[i];
         if (!rv->quantized || !rv->s || t->layer < 0 || t->mtp) continue;
         P->kind[i] = rv->algo == QT_ALGO_GPTQ ? TK_GPTQ : TK_RTN;
+        if (P->awq_mod >= 0 && rv->s->act != QT_ACT_NONE && (rv->mod == P->awq_mod || rv->algo == QT_ALGO_AWQ)) {
+            qt_err_set(err, "AWQModifier: AWQ runs weight-only schemes (W4A16, W8A16, ...); %s has %s", t->name,
+                       rv->scheme);
+            goto out;
+        }
         P->act[i] = rv->s->act == QT_ACT_INT8_TOK ? QT_FWD_ACT_INT8_TOK
                   : rv->s->act == QT_ACT_FP8_TOK ? QT_FWD_ACT_FP8_TOK : QT_FWD_ACT_NONE;
         if (P->kind[i] == TK_GPTQ) {
@@ -767,22 +1176,27 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
     }
     struct qt_fwd_hooks hk = {.ctx = &c, .weight = hook_weight, .act = hook_act, .observe = hook_observe};
     if (qt_fwd_init(m, &hk, &f, err) != QT_OK) goto out;
+    c.be = qt_fwd_backend_of(f);
     int L = qt_fwd_n_layers(f);
     P->n_layers = L;
     P->layer_s = calloc((size_t)L + 1, sizeof(double));
     P->smooth_diff = malloc(sizeof(double) * ((size_t)L + 1));
-    for (int l = 0; P->smooth_diff && l < L; l++) P->smooth_diff[l] = NAN;
+    P->awq_diff = malloc(sizeof(double) * ((size_t)L + 1));
+    for (int l = 0; P->smooth_diff && P->awq_diff && l < L; l++) P->smooth_diff[l] = P->awq_diff[l] = NAN;
     int64_t npos = (int64_t)nseq * seqlen;
     int bseq = (int)(8192 / seqlen) > 0 ? (int)(8192 / seqlen) : 1;   /* sequences per forward batch */
     h = malloc(sizeof(float) * (size_t)(npos * H));                   /* (npos, H) hidden states */
     tmp = malloc(sizeof(float) * (size_t)((int64_t)bseq * seqlen * H)); /* (bseq*seqlen, H) */
-    ref = P->alpha >= 0 ? malloc(sizeof(float) * (size_t)((int64_t)bseq * seqlen * H)) : NULL;
-    if (!P->layer_s || !P->smooth_diff || !h || !tmp || (P->alpha >= 0 && !ref)) { qt_err_set(err, "out of memory (%lld calibration tokens)", (long long)npos); goto out; }
+    int need_ref = P->alpha >= 0 || P->awq_mod >= 0;
+    ref = need_ref ? malloc(sizeof(float) * (size_t)((int64_t)bseq * seqlen * H)) : NULL;
+    if (!P->layer_s || !P->smooth_diff || !P->awq_diff || !h || !tmp || (need_ref && !ref)) { qt_err_set(err, "out of memory (%lld calibration tokens)", (long long)npos); goto out; }
     if (qt_fwd_embed(f, ids, npos, h, err) != QT_OK) goto out;
     for (int l = 0; l < L; l++) {
         double tl = qt_now();
         if (P->alpha >= 0 &&
             smooth_layer(&c, f, sq_maps, h, tmp, ref, nseq, seqlen, bseq, l, pp->cancel, err) != QT_OK)
+            goto out;
+        if (P->awq_mod >= 0 && awq_layer(&c, f, r, res, h, tmp, ref, nseq, seqlen, bseq, l, pp->cancel, err) != QT_OK)
             goto out;
         /* this layer's tensors, and Hessian slots split into passes within the budget */
         int any = 0;
@@ -813,10 +1227,13 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
                 }
                 /* keep whole fused sets together: extend over members of wanted reps */
                 while (k1 < nt && c.want[c.rep[todo[k1]]]) k1++;
-                /* observe */
+                /* observe; after AWQ, a layer rounded to nearest needs no
+                 * second pass (its counts come from AWQ's) */
+                int gq = 0;
+                for (int k = k0; k < k1; k++) gq |= P->kind[todo[k]] == TK_GPTQ;
                 c.observing = 1;
-                c.count = k0 == 0;   /* token counts from the first pass only */
-                for (int s0 = 0; s0 < nseq; s0 += bseq) {
+                c.count = k0 == 0 && P->awq_mod < 0;   /* token counts from the first pass only */
+                for (int s0 = 0; s0 < nseq && (gq || P->awq_mod < 0); s0 += bseq) {
                     if (pp->cancel && *pp->cancel) { free(todo); qt_err_set(err, "cancelled"); goto out; }
                     int nb = nseq - s0 < bseq ? nseq - s0 : bseq;
                     int64_t rows = (int64_t)nb * seqlen;
@@ -911,6 +1328,8 @@ out:
     free(ref);
     for (int i = 0; c.amax && i < n; i++) free(c.amax[i]);
     free(c.amax);
+    for (int i = 0; c.asum && i < n; i++) free(c.asum[i]);
+    free(c.asum);
     for (int i = 0; c.H && i < n; i++) free(c.H[i].h);
     for (int i = 0; c.cur && i < n; i++) free(c.cur[i]);
     free(c.H);
@@ -947,6 +1366,25 @@ struct cJSON *qt_pipe_report(const struct qt_pipe *p) {
         for (int l = 0; l < p->n_layers; l++)
             cJSON_AddItemToArray(d, isnan(p->smooth_diff[l]) ? cJSON_CreateNull() : cJSON_CreateNumber(p->smooth_diff[l]));
     }
+    if (p->awq_mod >= 0) {
+        cJSON *aw = cJSON_AddObjectToObject(o, "awq");
+        cJSON_AddBoolToObject(aw, "duo_scaling", p->awq_duo);
+        cJSON_AddNumberToObject(aw, "n_grid", p->awq_grid);
+        cJSON_AddBoolToObject(aw, "clip_search", p->awq_clip);
+        cJSON_AddStringToObject(aw, "compensated", "every reader of each smoothed layer, taken from the graph: "
+                                                   "q/k/v; the router, the shared expert and every routed expert; "
+                                                   "v->o where shapes allow; up->down per expert");
+        cJSON_AddStringToObject(aw, "loss", "squared error of the balance layers' outputs on the calibration "
+                                            "Hessians (the parent output for a single balance layer)");
+        if (p->awq_clip) {
+            cJSON_AddNumberToObject(aw, "clip_rtn_err", p->awq_clip_before);
+            cJSON_AddNumberToObject(aw, "clip_err", p->awq_clip_after);
+        }
+        cJSON *d = cJSON_AddArrayToObject(aw, "max_rel_output_change");
+        for (int l = 0; l < p->n_layers; l++)
+            cJSON_AddItemToArray(d, isnan(p->awq_diff[l]) ? cJSON_CreateNull() : cJSON_CreateNumber(p->awq_diff[l]));
+        cJSON_AddItemToObject(aw, "mappings", p->awq_maps ? cJSON_Duplicate(p->awq_maps, 1) : cJSON_CreateArray());
+    }
     cJSON *ls = cJSON_AddArrayToObject(o, "layer_seconds");
     for (int l = 0; l < p->n_layers; l++) cJSON_AddItemToArray(ls, cJSON_CreateNumber(p->layer_s[l]));
     cJSON *mods = cJSON_AddArrayToObject(o, "modules");
@@ -964,6 +1402,8 @@ struct cJSON *qt_pipe_report(const struct qt_pipe *p) {
         if (!isnan(p->out_err[i])) cJSON_AddNumberToObject(e, "out_err", p->out_err[i]);
         if (!isnan(p->rtn_err[i])) cJSON_AddNumberToObject(e, "rtn_out_err", p->rtn_err[i]);
         if (p->fallback[i]) cJSON_AddTrueToObject(e, "low_token_fallback");
+        if (p->awq[i]) cJSON_AddTrueToObject(e, "awq_smoothed");
+        if (p->clip[i]) cJSON_AddTrueToObject(e, "awq_clipped");
         if (p->rec[i].gidx) cJSON_AddTrueToObject(e, "g_idx");
         cJSON_AddItemToArray(mods, e);
         if (p->fallback[i]) {

@@ -97,4 +97,10 @@ double qt_pipe_out_err(const struct qt_pipe *p, int ti, double *rtn_err);
 int qt_pipe_fallback(const struct qt_pipe *p, int ti);
 int qt_pipe_samples(const struct qt_pipe *p, int *seqlen);
 
+/* AWQ's mappings of decoder layer `layer`, derived from the graph (awq.h):
+ * smooth (cap entries) gets each mapping's smooth tensor, nbal its number of
+ * balance tensors, bal (cap) the balance tensors of all mappings in order.
+ * Returns the number of mappings, -1 on error (err).  For tests. */
+int qt_pipe_awq_mappings(const struct qt_model *m, int layer, int *smooth, int *nbal, int *bal, int cap, qt_err *err);
+
 #endif

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "backend/backend.h"
 #include "backend/cuda/cuda.h"
 
 static pthread_mutex_t sel_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -42,6 +43,8 @@ static int open_cuda(qt_err *err) {
     touched = 1;
     return qt_cuda_probe(&info, err);
 }
+
+int qt_backend_cuda_enter(qt_err *err) { return open_cuda(err); }
 
 int qt_backend_choose(const char *name, qt_err *err) {
     int k;
@@ -100,58 +103,16 @@ void qt_backend_mem(int64_t *free_b, int64_t *total_b) {
     }
 }
 
-/* qt_quant_tensor's layout of out, without computing it (the GPU fills it). */
-static int qtensor_alloc(struct qt_qtensor *out, const struct qt_scheme *s, enum qt_dtype wdtype, int64_t rows,
-                         int64_t cols, qt_err *err) {
-    memset(out, 0, sizeof *out);
-    out->scheme = *s;
-    out->wdtype = wdtype;
-    out->rows = rows;
-    out->cols = cols;
-    switch (s->strategy) {
-    case QT_STRAT_TENSOR: out->srows = out->scols = 1; break;
-    case QT_STRAT_CHANNEL: out->srows = rows; out->scols = 1; break;
-    case QT_STRAT_GROUP: out->srows = rows; out->scols = cols / s->group; break;
-    case QT_STRAT_BLOCK:
-        out->srows = (rows + s->group - 1) / s->group;
-        out->scols = (cols + s->group - 1) / s->group;
-        break;
-    default: return qt_err_set(err, "quantize: no strategy");
-    }
-    size_t ns = (size_t)(out->srows * out->scols);
-    int zp = s->kind == QT_SCHEME_INT && !s->sym, sc = s->kind == QT_SCHEME_NVFP4 || s->kind == QT_SCHEME_MXFP4;
-    out->q = malloc((size_t)(rows * cols) + 1);
-    out->scale = calloc(ns, sizeof(float));
-    if (zp) out->zero = calloc(ns, 1);
-    if (sc) out->scale_code = calloc(ns, 1);
-    if (!out->q || !out->scale || (zp && !out->zero) || (sc && !out->scale_code)) {
-        qt_qtensor_free(out);
-        return qt_err_set(err, "quantize: out of memory");
-    }
-    return QT_OK;
-}
-
+/* The dispatching helpers: the table of the chosen backend (backend.c). */
 int qt_be_quant_tensor(const float *w, int64_t rows, int64_t cols, const struct qt_scheme *s,
                        enum qt_dtype wdtype, float global_amax, struct qt_qtensor *out,
                        float *deq, qt_err *err) {
-    if (qt_backend_active() != QT_BACKEND_CUDA || s->kind == QT_SCHEME_BF16)
-        return qt_quant_tensor(w, rows, cols, s, wdtype, global_amax, out, deq, err);
-    memset(out, 0, sizeof *out);
-    if (qt_scheme_check_shape(s, rows, cols, err) != QT_OK) return QT_ERR;
-    if (qtensor_alloc(out, s, wdtype, rows, cols, err) != QT_OK) return QT_ERR;
-    if (qt_cuda_quant(w, 0, rows, cols, s, wdtype, global_amax, NULL, NULL, deq, out, err) != QT_OK) {
-        qt_qtensor_free(out);
-        return QT_ERR;
-    }
-    return QT_OK;
+    return qt_backend_quant_tensor(qt_backend_default(), w, rows, cols, s, wdtype, global_amax, out, deq, err);
 }
 
 int qt_be_quant_dequant(const float *w, int64_t rows, int64_t cols, const struct qt_scheme *s,
                         enum qt_dtype wdtype, float *out, qt_err *err) {
-    if (qt_backend_active() != QT_BACKEND_CUDA || s->kind == QT_SCHEME_BF16)
-        return qt_quant_dequant(w, rows, cols, s, wdtype, out, err);
-    /* the GPU reads its own copy of w: out may equal w */
-    return qt_cuda_quant(w, 0, rows, cols, s, wdtype, 0.0f, NULL, NULL, out, NULL, err);
+    return qt_backend_quant_dequant(qt_backend_default(), w, rows, cols, s, wdtype, out, err);
 }
 
 int qt_backend_probe_start(int *pid) {

@@ -21,6 +21,11 @@ enum qt_backend_kind { QT_BACKEND_CPU, QT_BACKEND_CUDA };
  * "auto" never fails. */
 int qt_backend_choose(const char *name, qt_err *err);
 
+/* Opens the CUDA device for the CUDA row (backend.h) under the rules
+ * above: refused in a process that leaves the GPU to its children, else
+ * qt_cuda_probe's answer. */
+int qt_backend_cuda_enter(qt_err *err);
+
 /* The backend in use (resolving auto, or QTUNE_BACKEND, on first call). */
 enum qt_backend_kind qt_backend_active(void);
 const char *qt_backend_active_name(void);   /* "cpu" | "cuda" */
@@ -49,8 +54,9 @@ int qt_backend_probe_poll(int fd, int pid, char *buf, size_t n);
 /* Free and total bytes of the device (0 on the CPU backend). */
 void qt_backend_mem(int64_t *free_b, int64_t *total_b);
 
-/* qt_quant_tensor / qt_quant_dequant on the active backend (same contract,
- * same results bit for bit). */
+/* qt_quant_tensor / qt_quant_dequant on the chosen backend's table
+ * (backend.h: qt_backend_quant_tensor on qt_backend_default()); same
+ * contract, same results bit for bit. */
 int qt_be_quant_tensor(const float *w, int64_t rows, int64_t cols, const struct qt_scheme *s,
                        enum qt_dtype wdtype, float global_amax, struct qt_qtensor *out,
                        float *deq, qt_err *err);

@@ -340,7 +340,7 @@ static void clean_temps_in(struct qt_daemon *d, const char *dir, int depth) {
 static void job_reached(const struct qt_job *j, char *msg, size_t n) {
     char got[160];
     if (j->total > 0 && !strcmp(j->kind, "quantize"))
-        snprintf(got, sizeof got, "reached %.1f of %.1f MB", (double)j->done / 1e6, (double)j->total / 1e6);
+        snprintf(got, sizeof got, "reached %.1f of %.1f MiB", (double)j->done / 1048576.0, (double)j->total / 1048576.0);
     else if (j->total > 0)
         snprintf(got, sizeof got, "reached %lld/%lld", (long long)j->done, (long long)j->total);
     else if (j->started > 0)
@@ -1056,6 +1056,16 @@ int qt_daemon_run(struct qt_daemon *d, int handle_signals, qt_err *err) {
             qt_daemon_quit(d);
         }
         if (!d->listening && d->had_client && d->n_clients == 0) qt_daemon_quit(d);
+        if (d->quit_when_idle && !d->quitting) {   /* shutdown {when_idle}: no job, no client, for the grace */
+            int viewers = 0;   /* probes (ls, attach --no-follow) come and go: not counted */
+            for (int i = 0; i < d->n_clients; i++) viewers += d->clients[i]->viewer;
+            if (viewers || qt_daemon_jobs_active(d)) d->idle_since = 0;
+            else if (!d->idle_since) d->idle_since = qt_now();
+            else if (qt_now() - d->idle_since >= d->idle_grace) {
+                qt_daemon_log(d, "idle with no client for %.0f s after the last job: stopping", d->idle_grace);
+                qt_daemon_quit(d);
+            }
+        }
         int running = 0, reaping = 0;
         for (int i = 0; i < d->n_jobs; i++) {
             running += d->jobs[i]->state == JOB_RUNNING;
@@ -1087,6 +1097,7 @@ int qt_daemon_run(struct qt_daemon *d, int handle_signals, qt_err *err) {
         int timeout = -1;
         if (running) timeout = reaping ? 20 : 250;
         if (d->quitting) timeout = 20;
+        if (d->quit_when_idle && (timeout < 0 || timeout > 200)) timeout = 200;   /* the grace is counted */
         for (int i = 0; i < d->n_clients; i++)
             if (d->clients[i]->more) timeout = 0;   /* requests left from the last turn */
         int r = poll(pf, (nfds_t)n, timeout);

@@ -760,11 +760,28 @@ static int op_job_cancel(struct qt_daemon *d, struct qt_client_slot *c, const cJ
     return QT_OK;
 }
 
-/* shutdown {force?} -> {}; refused while jobs run unless force. */
+/* shutdown {force?, when_idle?} -> {deferred?, grace?}; refused while jobs
+ * run unless force; with when_idle the daemon stops once it has had no job
+ * and no client for a grace period ($QTUNE_IDLE_GRACE seconds, 30 by
+ * default), answering {deferred: jobs, grace: seconds}.  A client that
+ * connects meanwhile cancels that. */
 static int op_shutdown(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
-    (void)res;
     int force = cJSON_IsTrue(cJSON_GetObjectItem(req, "force"));
     int n = qt_daemon_jobs_active(d);
+    if (n && !force && cJSON_IsTrue(cJSON_GetObjectItem(req, "when_idle"))) {
+        const char *g = getenv("QTUNE_IDLE_GRACE");
+        char *end = NULL;
+        double grace = g && *g ? strtod(g, &end) : 30;
+        if (!(grace >= 0 && grace < 1e7) || (end && *end)) grace = 30;
+        d->quit_when_idle = 1;
+        d->idle_since = 0;
+        d->idle_grace = grace;
+        qt_daemon_log(d, "client %d: shutdown when idle (%d job%s, then %.0f s without clients)", c->num, n,
+                      n == 1 ? "" : "s", grace);
+        cJSON_AddNumberToObject(res, "deferred", n);
+        cJSON_AddNumberToObject(res, "grace", grace);
+        return QT_OK;
+    }
     if (n && !force)
         return qt_err_set(err, "shutdown: %d job%s running or queued (force to cancel them)", n, n == 1 ? "" : "s");
     qt_daemon_log(d, "client %d: shutdown%s", c->num, force ? " (force)" : "");
@@ -842,6 +859,18 @@ int qt_daemon_op(struct qt_daemon *d, struct qt_client_slot *c, const char *op,
                  const cJSON *req, cJSON *result, qt_err *err) {
     if (!c->hello && strcmp(op, "hello") != 0)
         return qt_err_set(err, "%s: say hello first ({\"op\":\"hello\",\"version\":%d})", op, QT_PROTO_VERSION);
+    /* a client working on the session again (an edit, a job) cancels a
+     * shutdown {when_idle}; looking (ls, attach --raw, previews) does not */
+    static const char *const work[] = {"recipe_set", "undo", "redo", "edit", "recipe_edit", "variant_store", "job_submit"};
+    static const char *const probe[] = {"hello", "session", "job_list", "job_get", "gpus", "shutdown"};
+    int probing = 0;
+    for (size_t i = 0; i < sizeof probe / sizeof probe[0]; i++) probing |= !strcmp(op, probe[i]);
+    if (!probing) c->viewer = 1;   /* the idle stop waits while such a client is attached */
+    for (size_t i = 0; d->quit_when_idle && i < sizeof work / sizeof work[0]; i++)
+        if (!strcmp(op, work[i])) {
+            qt_daemon_log(d, "client %d: %s: the shutdown when idle is off", c->num, op);
+            d->quit_when_idle = 0;
+        }
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
         if (!strcmp(ops[i].name, op)) return ops[i].fn(d, c, req, result, err);
     return qt_err_set(err, "%s: unknown op", op);

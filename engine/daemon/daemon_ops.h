@@ -44,6 +44,7 @@ struct qt_client_slot {
     int dead;
     int more;                  /* complete requests still buffered */
     int64_t replay_since;      /* >= 0: replay after the pending reply */
+    int viewer;                /* asked more than a probe does (hello, session, jobs): a workbench */
 };
 
 struct qt_session;
@@ -76,6 +77,10 @@ struct qt_daemon {
     int64_t seq, first_seq;
     int events_lines;
     int quitting, quit_now;
+    /* shutdown {when_idle}: the last client quit while jobs ran; the daemon
+     * stops idle_grace seconds after it has neither jobs nor clients */
+    int quit_when_idle;
+    double idle_since, idle_grace;
     char token[33];            /* the session's job token (qt_session_token) */
 };
 

@@ -120,7 +120,7 @@ int qt_job_quantize_run(struct qt_job_ctx *ctx, qt_err *err) {
     if (make_parent(out, err)) goto done;
     qt_job_log(ctx, "quantize: %d tensors -> %s", res.n_quantized, out);
     struct qt_write_result wr;
-    /* refuses GPTQ/AWQ/... and kv_cache_scheme, maps recipe groups to config groups */
+    /* refuses what qtune does not run (SparseGPT, kv_cache_scheme), maps recipe groups to config groups */
     if (qt_write_ct_recipe(m, r, &res, &wp, &wr, err)) goto done;
     ctx->report = qt_write_json(NULL, out, &wr);
     {   /* the calibration part of the checkpoint's report (per-expert tokens, errors) */

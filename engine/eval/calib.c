@@ -1,7 +1,6 @@
 /* calib.c — calibration statistics through the forward's observe hook. */
 #include "eval/calib.h"
 
-#include <cblas.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -58,6 +57,7 @@ struct obs {
     int last_ti;
     double *inc;                /* (cols) Σ x_j² of the last call */
     float *inc_xtx;             /* (cols, cols) of the last call */
+    struct qt_backend *be;      /* the forward's: computes the Gram matrices */
     int64_t inc_cap;
 };
 
@@ -110,9 +110,10 @@ static void observe(void *ctx, int ti, const float *x, int64_t n, int64_t cols) 
             const float *row = x + r * cols;
             for (int64_t j = 0; j < cols; j++) o->inc[j] += (double)row[j] * row[j];
         }
-        if (o->xtx)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)cols, (int)cols, (int)n, 1.0f, x, (int)cols, x,
-                        (int)cols, 0.0f, o->inc_xtx, (int)cols);
+        if (o->xtx && qt_be_gram(o->be, x, n, cols, 0.0f, o->inc_xtx, NULL) != QT_OK) {
+            o->fail = 1;
+            return;
+        }
         o->last_x = x;
         o->last_n = n;
         o->last_cols = cols;
@@ -339,7 +340,8 @@ int qt_calib_run(const struct qt_model *m, const struct qt_calib_params *p, stru
     }
     o.c = c;
     struct qt_fwd_hooks hk = {.ctx = &o, .observe = observe};
-    if (qt_fwd_init(m, &hk, &f, err) != QT_OK) goto out;
+    if (qt_fwd_open(p->be, m, &hk, &f, err) != QT_OK) goto out;
+    o.be = qt_fwd_backend_of(f);
     int64_t npos = (int64_t)nseq * ctx;
     h = malloc(sizeof(float) * (size_t)(npos * m->cfg.hidden));   /* (npos, hidden) */
     if (!h) {

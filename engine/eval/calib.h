@@ -14,6 +14,8 @@
 #include "model/model.h"
 #include "base/qt.h"
 
+struct qt_backend;
+
 struct qt_calib_params {
     const char *calib_path;     /* calibration text */
     int ctx;                    /* tokens per sequence (default 512 when 0) */
@@ -24,6 +26,7 @@ struct qt_calib_params {
     void (*progress)(void *progress_ctx, int64_t done, int64_t total);
     void *progress_ctx;
     volatile int *cancel;       /* non-zero: stop, fail "cancelled" */
+    struct qt_backend *be;      /* where the forward runs (backend.h); NULL: qt_backend_default() */
 };
 
 struct qt_calib {

@@ -160,7 +160,7 @@ int qt_eval_base_init(const struct qt_model *m, const struct qt_eval_params *p,
     if (!text) return QT_ERR;
     struct qt_fwd *f = NULL;
     struct qt_fwd_hooks bh = {.ctx = (void *)&p->base_act, .act = base_act_of};
-    if (qt_fwd_init(m, p->base_act ? &bh : NULL, &f, err) != QT_OK) {
+    if (qt_fwd_open(p->be, m, p->base_act ? &bh : NULL, &f, err) != QT_OK) {
         free(text);
         return QT_ERR;
     }
@@ -333,9 +333,9 @@ int qt_eval_run(const struct qt_model *m, const struct qt_eval_base *base,
     if (start_layer > 0 && !base->states)
         return qt_err_set(err, "restarting at layer %d needs the base states (keep_states)", start_layer);
     struct qt_fwd *fq = NULL, *fb = NULL;
-    if (qt_fwd_init(m, hooks, &fq, err) != QT_OK) return QT_ERR;
+    if (qt_fwd_open(p->be, m, hooks, &fq, err) != QT_OK) return QT_ERR;
     struct qt_fwd_hooks bh = {.ctx = (void *)&p->base_act, .act = base_act_of};
-    if (!base->logits && qt_fwd_init(p->base_model ? p->base_model : m, p->base_act ? &bh : NULL, &fb, err) != QT_OK) {
+    if (!base->logits && qt_fwd_open(p->be, p->base_model ? p->base_model : m, p->base_act ? &bh : NULL, &fb, err) != QT_OK) {
         qt_fwd_free(fq);
         return QT_ERR;
     }

@@ -47,6 +47,8 @@ struct qt_eval_params {
      * states into logits when they are not kept (NULL: the run's model).
      * Set when the run's model is another file (a GGUF of the base). */
     const struct qt_model *base_model;
+    /* where the forwards run (backend.h); NULL: qt_backend_default() */
+    struct qt_backend *be;
 };
 
 struct qt_eval_base {

@@ -1,16 +1,16 @@
-/* forward.c — float32 CPU forward of glm4_moe-shaped decoders (DESIGN §6). */
+/* forward.c — float32 forward of glm4_moe-shaped decoders (DESIGN §6), on a
+ * backend: its building blocks (norm, rope, attention, routing, expert
+ * GEMMs), or its whole layers when it offers them (the CUDA row). */
 #include "eval/forward.h"
 
-#include <cblas.h>
-#include <float.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend/cuda/cuda.h"
-#include "backend/select.h"
 #include "base/dtype.h"
+
+_Static_assert((int)QT_FWD_ACT_GGML_F16 == (int)QT_AQ_GGML_F16 && (int)QT_FWD_ACT_INT8_TOK == (int)QT_AQ_INT8_TOK,
+               "enum qt_fwd_act and enum qt_act_quant name the same modes");
 
 /* Tensor indices of one decoder layer (-1 when absent). */
 struct fwd_layer {
@@ -24,6 +24,7 @@ struct fwd_layer {
 };
 
 struct qt_fwd {
+    struct qt_backend *be;          /* computes everything below */
     const struct qt_model *m;
     struct qt_fwd_hooks hooks;
     int n_layers;
@@ -36,64 +37,13 @@ struct qt_fwd {
     size_t w_cap;
     float *xq;                      /* activation fake-quant copy */
     size_t xq_cap;
-    struct qt_cuda_fwd *gpu;        /* the layer and the head on the GPU (CUDA backend) */
+    void *gpu;                      /* the backend's whole-layer state (fwd_init), or NULL */
 };
 
-/* ---- threads ------------------------------------------------------------- */
-
-struct pf_job {
-    void (*fn)(void *, int64_t, int64_t);
-    void *arg;
-    int64_t i0, i1;
-};
-
-static void *pf_main(void *p) {
-    struct pf_job *j = p;
-    j->fn(j->arg, j->i0, j->i1);
-    return NULL;
-}
-
-void qt_parallel_for(int64_t n, void (*fn)(void *arg, int64_t i0, int64_t i1), void *arg) {
-    int nt = qt_nthreads();
-    if (nt > 64) nt = 64;
-    if (nt > n) nt = (int)n;
-    if (nt <= 1) {
-        if (n > 0) fn(arg, 0, n);
-        return;
-    }
-    pthread_t th[64];
-    struct pf_job jobs[64];
-    int started[64] = {0};
-    for (int t = 0; t < nt; t++) {
-        jobs[t] = (struct pf_job){fn, arg, n * t / nt, n * (t + 1) / nt};
-        if (t > 0) started[t] = pthread_create(&th[t], NULL, pf_main, &jobs[t]) == 0;
-    }
-    fn(arg, jobs[0].i0, jobs[0].i1);
-    for (int t = 1; t < nt; t++) {
-        if (started[t]) pthread_join(th[t], NULL);
-        else fn(arg, jobs[t].i0, jobs[t].i1);
-    }
-}
-
-/* y (n, out) = x (n, in) W^T with W (out, in), rows of x split over our
- * threads, each running a single-threaded OpenBLAS sgemm (OpenBLAS's own
- * threads spin between calls and starve ours on small machines). */
-struct mm_arg {
-    const float *x, *w;
-    float *y;
-    int64_t out, in;
-};
-
-static void mm_rows(void *p, int64_t r0, int64_t r1) {
-    struct mm_arg *A = p;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(r1 - r0), (int)A->out, (int)A->in, 1.0f,
-                A->x + r0 * A->in, (int)A->in, A->w, (int)A->in, 0.0f, A->y + r0 * A->out, (int)A->out);
-}
-
-static void matmul_nt(const float *x, const float *w, float *y, int64_t n, int64_t out, int64_t in) {
-    struct mm_arg A = {x, w, y, out, in};
-    if (n * out * in < (1 << 20)) mm_rows(&A, 0, n);
-    else qt_parallel_for(n, mm_rows, &A);
+/* y (n, out) = x (n, in) W^T with W (out, in), on the backend. */
+static int matmul_nt(struct qt_fwd *f, const float *x, const float *w, float *y, int64_t n, int64_t out, int64_t in,
+                     qt_err *err) {
+    return qt_be_gemm_nt(f->be, x, w, y, n, out, in, err);
 }
 
 /* ---- setup --------------------------------------------------------------- */
@@ -141,24 +91,29 @@ static void gpu_observe(void *ctx, int ti, const float *x, int64_t n, int64_t co
     f->hooks.observe(f->hooks.ctx, ti, x, n, cols);
 }
 
-static struct qt_cuda_fwd_cb gpu_cb(struct qt_fwd *f) {
-    struct qt_cuda_fwd_cb cb = {f, gpu_weight, gpu_act, f->hooks.observe ? gpu_observe : NULL, 1};
+static struct qt_be_fwd_cb gpu_cb(struct qt_fwd *f) {
+    struct qt_be_fwd_cb cb = {f, gpu_weight, gpu_act, f->hooks.observe ? gpu_observe : NULL, 1};
     return cb;
 }
 
 static int gpu_init(struct qt_fwd *f, qt_err *err) {
     const struct qt_config *c = &f->m->cfg;
-    struct qt_cuda_fwd_cfg g = {
+    struct qt_be_fwd_cfg g = {
         .hidden = c->hidden, .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads, .head_dim = c->head_dim,
         .rot = f->rot, .n_experts = c->n_experts, .top_k = c->top_k, .n_group = c->n_group,
         .topk_group = c->topk_group, .norm_topk_prob = c->norm_topk_prob,
         .routed_scaling = (float)c->routed_scaling, .eps = (float)c->rms_eps, .inv_freq = f->inv_freq,
     };
-    struct qt_cuda_fwd_cb cb = gpu_cb(f);
-    return qt_cuda_fwd_init(f->m, &g, &cb, &f->gpu, err);
+    struct qt_be_fwd_cb cb = gpu_cb(f);
+    return f->be->i->fwd_init(f->be, f->m, &g, &cb, &f->gpu, err);
 }
 
 int qt_fwd_init(const struct qt_model *m, const struct qt_fwd_hooks *hooks,
+                struct qt_fwd **out, qt_err *err) {
+    return qt_fwd_open(NULL, m, hooks, out, err);
+}
+
+int qt_fwd_open(struct qt_backend *be, const struct qt_model *m, const struct qt_fwd_hooks *hooks,
                 struct qt_fwd **out, qt_err *err) {
     *out = NULL;
     const struct qt_config *c = &m->cfg;
@@ -175,7 +130,7 @@ int qt_fwd_init(const struct qt_model *m, const struct qt_fwd_hooks *hooks,
         return qt_err_set(err, "%s: routing or head configuration outside what the CPU forward supports", m->path);
     struct qt_fwd *f = calloc(1, sizeof *f);
     if (!f) return qt_err_set(err, "out of memory");
-    openblas_set_num_threads(1);   /* we thread ourselves: see matmul_nt */
+    f->be = qt_backend_or_default(be);
     f->m = m;
     if (hooks) f->hooks = *hooks;
     f->n_layers = c->n_layers;
@@ -259,7 +214,7 @@ int qt_fwd_init(const struct qt_model *m, const struct qt_fwd_hooks *hooks,
             if (L->eg[e] < 0 || L->eu[e] < 0 || L->ed[e] < 0)
                 rc = qt_err_set(err, "%s: layer %d: routed expert %d is incomplete", m->path, l, e);
     }
-    if (rc == QT_OK && qt_backend_active() == QT_BACKEND_CUDA) rc = gpu_init(f, err);
+    if (rc == QT_OK && f->be->i->fwd_init) rc = gpu_init(f, err);
     if (rc != QT_OK) {
         qt_fwd_free(f);
         return QT_ERR;
@@ -268,12 +223,22 @@ int qt_fwd_init(const struct qt_model *m, const struct qt_fwd_hooks *hooks,
     return QT_OK;
 }
 
-const char *qt_fwd_backend(const struct qt_fwd *f) { return f->gpu ? "cuda" : "cpu"; }
+const char *qt_fwd_backend(const struct qt_fwd *f) { return f->be->i->name; }
+
+struct qt_backend *qt_fwd_backend_of(const struct qt_fwd *f) { return f->be; }
 
 int qt_fwd_gpu_stats(struct qt_fwd *f, struct qt_cuda_fwd_timing *t) {
     memset(t, 0, sizeof *t);
     if (!f->gpu) return 0;
-    qt_cuda_fwd_stats(f->gpu, t);
+    struct qt_be_fwd_timing b = {0};
+    if (f->be->i->fwd_stats) f->be->i->fwd_stats(f->be, f->gpu, &b);
+    t->resident = b.resident;
+    t->streamed = b.streamed;
+    t->read = b.read;
+    t->upload = b.upload;
+    t->wait = b.wait;
+    t->layers = b.layers;
+    t->streaming = b.streaming;
     return 1;
 }
 
@@ -285,7 +250,7 @@ void qt_fwd_free(struct qt_fwd *f) {
             free(f->L[l].eu);
             free(f->L[l].ed);
         }
-    qt_cuda_fwd_free(f->gpu);
+    if (f->gpu) f->be->i->fwd_free(f->be, f->gpu);
     free(f->L);
     free(f->inv_freq);
     free(f->w);
@@ -297,8 +262,8 @@ void qt_fwd_set_hooks(struct qt_fwd *f, const struct qt_fwd_hooks *hooks) {
     if (hooks) f->hooks = *hooks;
     else memset(&f->hooks, 0, sizeof f->hooks);
     if (f->gpu) {
-        struct qt_cuda_fwd_cb cb = gpu_cb(f);
-        qt_cuda_fwd_set_cb(f->gpu, &cb);
+        struct qt_be_fwd_cb cb = gpu_cb(f);
+        f->be->i->fwd_set_cb(f->be, f->gpu, &cb);
     }
 }
 
@@ -345,77 +310,8 @@ static float *load_weight(struct qt_fwd *f, int ti, qt_err *err) {
     return f->w;
 }
 
-struct aq_arg {
-    enum qt_fwd_act a;
-    float *x;
-    int64_t cols;
-};
-
-/* llama.cpp's activation types (ggml-cpu quantize_row_q8_0 / q8_K, fp32 to
- * bf16/f16), applied and undone: the values its integer dot products see. */
-static void ggml_act_row(enum qt_fwd_act a, float *x, int64_t cols) {
-    if (a == QT_FWD_ACT_GGML_BF16) {
-        for (int64_t j = 0; j < cols; j++) x[j] = qt_bf16_to_f32(qt_f32_to_bf16(x[j]));
-        return;
-    }
-    if (a == QT_FWD_ACT_GGML_F16) {
-        for (int64_t j = 0; j < cols; j++) x[j] = qt_f16_to_f32(qt_f32_to_f16(x[j]));
-        return;
-    }
-    const int64_t bs = a == QT_FWD_ACT_GGML_Q8_0 ? 32 : 256;
-    for (int64_t b = 0; b + bs <= cols; b += bs) {
-        float *v = x + b;
-        float amax = 0, vmax = 0;
-        for (int64_t j = 0; j < bs; j++)
-            if (fabsf(v[j]) > amax) { amax = fabsf(v[j]); vmax = v[j]; }
-        if (a == QT_FWD_ACT_GGML_Q8_0) {
-            /* d = amax/127 stored as f16; q = round(x * 127/amax), ties to even (the AVX path) */
-            const float d = qt_f16_to_f32(qt_f32_to_f16(amax / 127.f)), id = amax != 0.0f ? 127.f / amax : 0.0f;
-            for (int64_t j = 0; j < bs; j++) v[j] = nearbyintf(v[j] * id) * d;
-        } else {
-            if (!amax) { memset(v, 0, (size_t)bs * sizeof *v); continue; }
-            const float is = -127.f / vmax, d = 1 / is;
-            for (int64_t j = 0; j < bs; j++) {
-                float q = nearbyintf(is * v[j]);
-                v[j] = (q > 127 ? 127 : q) * d;
-            }
-        }
-    }
-}
-
-static void aq_rows(void *p, int64_t r0, int64_t r1) {
-    struct aq_arg *A = p;
-    for (int64_t r = r0; r < r1; r++) {
-        float *x = A->x + r * A->cols;
-        if (A->a >= QT_FWD_ACT_GGML_Q8_0) { ggml_act_row(A->a, x, A->cols); continue; }
-        float amax = 0;
-        for (int64_t j = 0; j < A->cols; j++) amax = fmaxf(amax, fabsf(x[j]));
-        if (A->a == QT_FWD_ACT_INT8_TOK) {
-            /* compressed-tensors sym int8: scale = amax / ((127 - -128) / 2) */
-            float s = amax / 127.5f;
-            if (s == 0) s = FLT_EPSILON;
-            for (int64_t j = 0; j < A->cols; j++) {
-                float q = nearbyintf(x[j] / s);
-                q = q < -128 ? -128 : q > 127 ? 127 : q;
-                x[j] = q * s;
-            }
-        } else if (A->a == QT_FWD_ACT_FP8_TOK) {
-            float s = amax / 448.0f;
-            if (s == 0) s = FLT_EPSILON;
-            for (int64_t j = 0; j < A->cols; j++) {
-                float t = x[j] / s;
-                t = t < -448 ? -448 : t > 448 ? 448 : t;
-                x[j] = qt_fp8e4m3_to_f32(qt_f32_to_fp8e4m3(t)) * s;
-            }
-        }
-    }
-}
-
 void qt_fwd_act_quant(enum qt_fwd_act a, float *x, int64_t n, int64_t cols) {
-    if (a == QT_FWD_ACT_NONE || n <= 0) return;
-    struct aq_arg A = {a, x, cols};
-    if (n * cols < 65536) aq_rows(&A, 0, n);
-    else qt_parallel_for(n, aq_rows, &A);
+    qt_be_act_quant(qt_backend_cpu(), (enum qt_act_quant)a, x, n, cols, NULL);
 }
 
 /* y (n, out) = x (n, in) W^T (+ bias), W = Linear ti (out, in).  x is not
@@ -429,157 +325,18 @@ static int linear(struct qt_fwd *f, int ti, const float *x, int64_t n, float *y,
     if (a != QT_FWD_ACT_NONE) {
         if (!grow(&f->xq, &f->xq_cap, (size_t)(n * in))) return qt_err_set(err, "out of memory");
         memcpy(f->xq, x, sizeof(float) * (size_t)(n * in));
-        qt_fwd_act_quant(a, f->xq, n, in);
+        if (qt_be_act_quant(f->be, (enum qt_act_quant)a, f->xq, n, in, err) != QT_OK) return QT_ERR;
         x = f->xq;
     }
     if (f->hooks.observe) f->hooks.observe(f->hooks.ctx, ti, x, n, in);
     const float *W = load_weight(f, ti, err);
     if (!W) return QT_ERR;
-    matmul_nt(x, W, y, n, out, in);
+    if (matmul_nt(f, x, W, y, n, out, in, err) != QT_OK) return QT_ERR;
     if (bias)
         for (int64_t r = 0; r < n; r++)
             for (int64_t j = 0; j < out; j++) y[r * out + j] += bias[j];
     return QT_OK;
 }
-
-struct norm_arg {
-    const float *x;
-    float *y;
-    const float *w;
-    int64_t dim;
-    float eps;
-};
-
-static void norm_rows(void *p, int64_t r0, int64_t r1) {
-    struct norm_arg *A = p;
-    for (int64_t r = r0; r < r1; r++) {
-        const float *x = A->x + r * A->dim;
-        float *y = A->y + r * A->dim;
-        double ss = 0;
-        for (int64_t j = 0; j < A->dim; j++) ss += (double)x[j] * x[j];
-        float var = (float)(ss / (double)A->dim);
-        float inv = 1.0f / sqrtf(var + A->eps);
-        for (int64_t j = 0; j < A->dim; j++) y[j] = A->w[j] * (x[j] * inv);
-    }
-}
-
-/* RMSNorm of n rows of dim: normalize in fp32, then multiply by the weight. */
-static void rmsnorm(const float *x, float *y, const float *w, int64_t n, int64_t dim, float eps) {
-    struct norm_arg A = {x, y, w, dim, eps};
-    if (n * dim < 32768) norm_rows(&A, 0, n);
-    else qt_parallel_for(n, norm_rows, &A);
-}
-
-/* Per-head RMSNorm then partial NeoX RoPE on x (nseq*seqlen, nh*hd). */
-struct qkr_arg {
-    struct qt_fwd *f;
-    float *x;
-    const float *nw;                /* (hd) or NULL */
-    int nh, hd, seqlen;
-    float eps;
-};
-
-static void qkr_rows(void *p, int64_t r0, int64_t r1) {
-    struct qkr_arg *A = p;
-    int rot = A->f->rot, half = rot / 2, hd = A->hd;
-    float cs[512], sn[512];
-    for (int64_t r = r0; r < r1; r++) {
-        int pos = (int)(r % A->seqlen);
-        for (int i = 0; i < half && i < 512; i++) {
-            float fr = (float)pos * A->f->inv_freq[i];
-            cs[i] = cosf(fr);
-            sn[i] = sinf(fr);
-        }
-        for (int h = 0; h < A->nh; h++) {
-            float *v = A->x + r * (int64_t)A->nh * hd + (int64_t)h * hd;
-            if (A->nw) norm_rows(&(struct norm_arg){v, v, A->nw, hd, A->eps}, 0, 1);
-            for (int i = 0; i < half; i++) {
-                float a = v[i], b = v[i + half];
-                v[i] = a * cs[i] - b * sn[i];
-                v[i + half] = b * cs[i] + a * sn[i];
-            }
-        }
-    }
-}
-
-/* Causal GQA attention: (sequence, head) units spread over the threads; per
- * block of queries, scores S = Q K^T over the keys up to the block's end
- * (sgemm), masked softmax in fp32, then O = P V (sgemm). */
-struct sm_arg {
-    float *s;                       /* (rows, ld) scores -> probabilities */
-    int ld, i0;                     /* query row r is position i0 + r */
-    float scale;
-};
-
-static void softmax_rows(void *p, int64_t r0, int64_t r1) {
-    struct sm_arg *A = p;
-    for (int64_t r = r0; r < r1; r++) {
-        float *row = A->s + r * A->ld;
-        int n = A->i0 + (int)r + 1;   /* keys 0..i visible */
-        float mx = -INFINITY;
-        for (int j = 0; j < n; j++) {
-            row[j] *= A->scale;
-            if (row[j] > mx) mx = row[j];
-        }
-        float sum = 0;
-        for (int j = 0; j < n; j++) {
-            row[j] = expf(row[j] - mx);
-            sum += row[j];
-        }
-        float inv = 1.0f / sum;
-        for (int j = 0; j < n; j++) row[j] *= inv;
-        for (int j = n; j < A->ld; j++) row[j] = 0;
-    }
-}
-
-enum { ATT_BLOCK = 128 };
-
-struct att_arg {
-    const float *q, *k, *v;         /* (ntok, nh*hd), (ntok, nkv*hd), (ntok, nkv*hd) */
-    float *o;                       /* (ntok, nh*hd) */
-    int nh, nkv, hd, T;
-    int fail;
-};
-
-static void att_units(void *p, int64_t u0, int64_t u1) {
-    struct att_arg *A = p;
-    int T = A->T, hd = A->hd, nh = A->nh;
-    int64_t qs = (int64_t)nh * hd, ks = (int64_t)A->nkv * hd;
-    int B = T < ATT_BLOCK ? T : ATT_BLOCK;
-    float *S = malloc(sizeof(float) * (size_t)B * (size_t)T);   /* (B, T) scores of a query block */
-    if (!S) {
-        A->fail = 1;
-        return;
-    }
-    float scale = 1.0f / sqrtf((float)hd);
-    for (int64_t u = u0; u < u1; u++) {
-        int64_t s = u / nh;
-        int h = (int)(u % nh), kh = h / (nh / A->nkv);
-        const float *Q = A->q + s * T * qs + (int64_t)h * hd;
-        const float *K = A->k + s * T * ks + (int64_t)kh * hd;
-        const float *V = A->v + s * T * ks + (int64_t)kh * hd;
-        float *O = A->o + s * T * qs + (int64_t)h * hd;
-        for (int i0 = 0; i0 < T; i0 += B) {
-            int nb = T - i0 < B ? T - i0 : B, nk = i0 + nb;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, nk, hd, 1.0f, Q + i0 * qs, (int)qs, K, (int)ks,
-                        0.0f, S, nk);
-            struct sm_arg sa = {S, nk, i0, scale};
-            softmax_rows(&sa, 0, nb);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, hd, nk, 1.0f, S, nk, V, (int)ks, 0.0f,
-                        O + i0 * qs, (int)qs);
-        }
-    }
-    free(S);
-}
-
-static int attention(const float *q, const float *k, const float *v, float *o, int nseq, int T, int nh, int nkv,
-                     int hd, qt_err *err) {
-    struct att_arg A = {q, k, v, o, nh, nkv, hd, T, 0};
-    qt_parallel_for((int64_t)nseq * nh, att_units, &A);
-    return A.fail ? qt_err_set(err, "out of memory") : QT_OK;
-}
-
-static float silu(float x) { return x / (1.0f + expf(-x)); }
 
 /* SwiGLU MLP on x (n, hidden) with Linears g/u/d, y (n, hidden) = result. */
 static int swiglu(struct qt_fwd *f, int g, int u, int d, const float *x, int64_t n, float *y, qt_err *err) {
@@ -591,8 +348,9 @@ static int swiglu(struct qt_fwd *f, int g, int u, int d, const float *x, int64_t
         qt_err_set(err, "out of memory");
         goto out;
     }
-    if (linear(f, g, x, n, a, NULL, err) || linear(f, u, x, n, b, NULL, err)) goto out;
-    for (int64_t i = 0; i < n * ni; i++) a[i] = silu(a[i]) * b[i];
+    if (linear(f, g, x, n, a, NULL, err) || linear(f, u, x, n, b, NULL, err) ||
+        qt_be_silu_mul(f->be, a, b, n * ni, err))
+        goto out;
     rc = linear(f, d, a, n, y, NULL, err);
 out:
     free(a);
@@ -629,58 +387,13 @@ static int moe(struct qt_fwd *f, const struct fwd_layer *L, const float *x, int6
             free(W);
             goto out;
         }
-        matmul_nt(x, W, logits, n, E, H);
+        int r = matmul_nt(f, x, W, logits, n, E, H, err);
         free(W);
+        if (r != QT_OK) goto out;
     }
     if (L->router_bias >= 0 && read_vec(f, L->router_bias, bias, err)) goto out;
-    int G = c->n_group > 0 ? c->n_group : 1, TG = c->topk_group > 0 ? c->topk_group : G;
-    int per = E / G;
-    for (int64_t t = 0; t < n; t++) {
-        float *s = logits + t * E;
-        float ch[1024];
-        int gmask[64];
-        for (int e = 0; e < E; e++) {
-            s[e] = 1.0f / (1.0f + expf(-s[e]));
-            ch[e] = s[e] + bias[e];
-        }
-        /* group-limited routing: keep the topk_group groups by sum of top-2 */
-        for (int g = 0; g < G; g++) gmask[g] = 1;
-        if (G > 1 && TG < G) {
-            float gs[64];
-            for (int g = 0; g < G; g++) {
-                float a = -INFINITY, b = -INFINITY;
-                for (int e = g * per; e < (g + 1) * per; e++) {
-                    if (ch[e] > a) { b = a; a = ch[e]; }
-                    else if (ch[e] > b) b = ch[e];
-                }
-                gs[g] = a + b;
-                gmask[g] = 0;
-            }
-            for (int k = 0; k < TG; k++) {
-                int best = -1;
-                for (int g = 0; g < G; g++)
-                    if (!gmask[g] && (best < 0 || gs[g] > gs[best])) best = g;
-                gmask[best] = 1;
-            }
-        }
-        float sum = 0;
-        for (int k = 0; k < K; k++) {
-            int best = -1;
-            for (int e = 0; e < E; e++) {
-                if (!gmask[e / per]) continue;
-                int used = 0;
-                for (int j = 0; j < k; j++) used |= sel[t * K + j] == e;
-                if (!used && (best < 0 || ch[e] > ch[best])) best = e;
-            }
-            sel[t * K + k] = best;
-            wt[t * K + k] = s[best];
-            sum += s[best];
-        }
-        for (int k = 0; k < K; k++) {
-            if (c->norm_topk_prob) wt[t * K + k] /= sum + 1e-20f;
-            wt[t * K + k] *= (float)c->routed_scaling;
-        }
-    }
+    struct qt_route rt = {E, K, c->n_group, c->topk_group, c->norm_topk_prob, (float)c->routed_scaling};
+    if (qt_be_route(f->be, logits, bias, n, &rt, sel, wt, err) != QT_OK) goto out;
     /* Bucket the (token, slot) pairs by expert. */
     for (int64_t i = 0; i < n * K; i++) cnt[sel[i] + 1]++;
     for (int e = 0; e < E; e++) cnt[e + 1] += cnt[e];
@@ -716,13 +429,10 @@ static int moe(struct qt_fwd *f, const struct fwd_layer *L, const float *x, int6
     for (int e = 0; e < E; e++) {
         int c0 = cnt[e], ne = cnt[e + 1] - cnt[e];
         if (ne == 0) continue;   /* an expert with no tokens is never loaded */
-        for (int i = 0; i < ne; i++) memcpy(xe + (int64_t)i * H, x + tok[c0 + i] * H, sizeof(float) * (size_t)H);
-        if (swiglu(f, L->eg[e], L->eu[e], L->ed[e], xe, ne, ye, err)) goto out;
-        for (int i = 0; i < ne; i++) {
-            float w = tw[c0 + i], *dst = y + tok[c0 + i] * H;
-            const float *src = ye + (int64_t)i * H;
-            for (int j = 0; j < H; j++) dst[j] += w * src[j];
-        }
+        if (qt_be_gather_rows(f->be, x, H, tok + c0, ne, xe, err) ||
+            swiglu(f, L->eg[e], L->eu[e], L->ed[e], xe, ne, ye, err) ||
+            qt_be_scatter_add_rows(f->be, y, H, tok + c0, tw + c0, ne, ye, err))
+            goto out;
     }
     rc = QT_OK;
 out:
@@ -757,12 +467,12 @@ int qt_fwd_layer(struct qt_fwd *f, int layer, float *h, int nseq, int seqlen, qt
     const struct qt_config *c = &f->m->cfg;
     const struct fwd_layer *L = &f->L[layer];
     if (f->gpu) {
-        struct qt_cuda_layer G = {
+        struct qt_be_layer G = {
             L->in_norm, L->post_norm, L->q, L->k, L->v, L->o, L->qb, L->kb, L->vb, L->ob, L->qn, L->kn,
             L->gate, L->up, L->down, L->router, L->router_bias, L->sgate, L->sup, L->sdown,
             L->eg, L->eu, L->ed, L->moe,
         };
-        return qt_cuda_fwd_layer(f->gpu, &G, h, nseq, seqlen, err);
+        return f->be->i->fwd_layer(f->be, f->gpu, &G, h, nseq, seqlen, err);
     }
     int64_t n = (int64_t)nseq * seqlen;
     int H = c->hidden, nh = c->n_heads, nkv = c->n_kv_heads, hd = c->head_dim;
@@ -794,25 +504,22 @@ int qt_fwd_layer(struct qt_fwd *f, int layer, float *h, int nseq, int seqlen, qt
         goto out;
     float eps = (float)c->rms_eps;
     /* attention */
-    rmsnorm(h, x, nin, n, H, eps);
-    if (linear(f, L->q, x, n, q, bq, err) || linear(f, L->k, x, n, k, bk, err) ||
-        linear(f, L->v, x, n, v, bv, err))
+    struct qt_backend *be = f->be;
+    if (qt_be_rmsnorm(be, h, x, nin, n, H, eps, err) || linear(f, L->q, x, n, q, bq, err) ||
+        linear(f, L->k, x, n, k, bk, err) || linear(f, L->v, x, n, v, bv, err) ||
+        qt_be_qk_norm_rope(be, q, nq, n, nh, hd, f->rot, f->inv_freq, seqlen, eps, err) ||
+        qt_be_qk_norm_rope(be, k, nk, n, nkv, hd, f->rot, f->inv_freq, seqlen, eps, err) ||
+        qt_be_attention(be, q, k, v, o, nseq, seqlen, nh, nkv, hd, err) || linear(f, L->o, o, n, y, bo, err) ||
+        qt_be_add(be, h, y, n * H, err))
         goto out;
-    struct qkr_arg qa = {f, q, nq, nh, hd, seqlen, eps};
-    qt_parallel_for(n, qkr_rows, &qa);
-    struct qkr_arg ka = {f, k, nk, nkv, hd, seqlen, eps};
-    qt_parallel_for(n, qkr_rows, &ka);
-    if (attention(q, k, v, o, nseq, seqlen, nh, nkv, hd, err)) goto out;
-    if (linear(f, L->o, o, n, y, bo, err)) goto out;
-    for (int64_t i = 0; i < n * H; i++) h[i] += y[i];
     /* MLP */
-    rmsnorm(h, x, npost, n, H, eps);
+    if (qt_be_rmsnorm(be, h, x, npost, n, H, eps, err)) goto out;
     if (L->moe) {
         if (moe(f, L, x, n, y, err)) goto out;
     } else if (swiglu(f, L->gate, L->up, L->down, x, n, y, err)) {
         goto out;
     }
-    for (int64_t i = 0; i < n * H; i++) h[i] += y[i];
+    if (qt_be_add(be, h, y, n * H, err)) goto out;
     rc = QT_OK;
 out:
     free(x);
@@ -833,7 +540,7 @@ out:
 }
 
 int qt_fwd_final(struct qt_fwd *f, const float *h, int64_t ntok, float *logits, qt_err *err) {
-    if (f->gpu) return qt_cuda_fwd_final(f->gpu, f->final_norm, f->lm_head, h, ntok, logits, err);
+    if (f->gpu) return f->be->i->fwd_final(f->be, f->gpu, f->final_norm, f->lm_head, h, ntok, logits, err);
     int H = f->m->cfg.hidden;
     float *nw = malloc(sizeof(float) * (size_t)H);   /* (H) final norm */
     float *x = malloc(sizeof(float) * (size_t)(ntok * H));
@@ -847,8 +554,8 @@ int qt_fwd_final(struct qt_fwd *f, const float *h, int64_t ntok, float *logits, 
         free(nw);
         return QT_ERR;
     }
-    rmsnorm(h, x, nw, ntok, H, (float)f->m->cfg.rms_eps);
-    int rc = linear(f, f->lm_head, x, ntok, logits, NULL, err);
+    int rc = qt_be_rmsnorm(f->be, h, x, nw, ntok, H, (float)f->m->cfg.rms_eps, err);
+    if (rc == QT_OK) rc = linear(f, f->lm_head, x, ntok, logits, NULL, err);
     free(x);
     free(nw);
     return rc;

@@ -1,12 +1,15 @@
-/* forward.h — a float32 forward pass of a decoder model on the CPU (OpenBLAS
- * sgemm, threaded by OpenBLAS and by our own parallel loops), DESIGN §6.
+/* forward.h — a float32 forward pass of a decoder model on a backend
+ * (backend/backend.h), DESIGN §6.
  *
  * Architectures: glm4_moe (GLM-4.5/4.6/4.7); qt_fwd_init refuses others.
  *
- * Threads: the forward splits matmuls over qt_nthreads() threads of its own,
- * each calling a single-threaded sgemm; qt_fwd_init therefore sets OpenBLAS
- * to one thread for the process (its idle workers spin between calls and
- * starve ours).  Code that wants OpenBLAS threading sets it back itself.
+ * Backend: the forward composes the backend's building blocks (gemm_nt,
+ * rmsnorm, qk_norm_rope, attention, route, gather/scatter of expert rows,
+ * silu_mul, add, act_quant); a backend that runs whole decoder layers (the
+ * CUDA row: fwd_init ... fwd_final) is handed layers instead.  Threads are
+ * the backend's: the CPU backend splits rows over the one pool, each block
+ * calling a single-threaded sgemm (it keeps OpenBLAS at one thread: its idle
+ * workers spin between calls and starve ours).
  *
  * Work is layer-major: a batch of nseq sequences of seqlen tokens goes through
  * one layer at a time, so each weight is converted from the mmap once per
@@ -24,6 +27,7 @@
 #define QT_FORWARD_H
 #include <stdint.h>
 
+#include "backend/backend.h"
 #include "backend/cuda/cuda.h"
 #include "model/model.h"
 #include "base/qt.h"
@@ -55,18 +59,26 @@ struct qt_fwd_hooks {
 
 struct qt_fwd;
 
-/* Prepares a forward for model m (which must outlive it and have weights).
- * hooks may be NULL; it is copied.  Fails for architectures or configs the
- * forward does not implement, or missing tensors.  Free with qt_fwd_free. */
+/* Prepares a forward on backend be (NULL: qt_backend_default()) for model m
+ * (which must outlive it and have weights).  hooks may be NULL; it is
+ * copied.  Fails for architectures or configs the forward does not
+ * implement, or missing tensors.  Free with qt_fwd_free. */
+int qt_fwd_open(struct qt_backend *be, const struct qt_model *m, const struct qt_fwd_hooks *hooks,
+                struct qt_fwd **out, qt_err *err);
+/* qt_fwd_open(NULL, m, hooks, out, err). */
 int qt_fwd_init(const struct qt_model *m, const struct qt_fwd_hooks *hooks,
                 struct qt_fwd **out, qt_err *err);
+
+/* The backend the forward computes on (what calibration statistics and the
+ * evaluation's own kernels should use too). */
+struct qt_backend *qt_fwd_backend_of(const struct qt_fwd *f);
 void qt_fwd_free(struct qt_fwd *f);
 
 /* Replaces the hooks (NULL: none). */
 void qt_fwd_set_hooks(struct qt_fwd *f, const struct qt_fwd_hooks *hooks);
 
-/* "cuda" when the layers and the head run on the GPU (the CUDA backend was
- * active at qt_fwd_init), else "cpu". */
+/* The name of the forward's backend row: "cuda" when the layers and the
+ * head run on the GPU, else "cpu". */
 const char *qt_fwd_backend(const struct qt_fwd *f);
 
 /* The GPU forward's timing split (cuda.h); returns 0 (and zeros) on the CPU. */
@@ -95,10 +107,10 @@ int qt_fwd_run(struct qt_fwd *f, const int32_t *tokens, int nseq, int seqlen,
  * top_k per token). */
 double qt_fwd_flops(const struct qt_model *m, int nseq, int seqlen);
 
-/* Per-token fake quantization of x (n, cols) in place (exposed for tests). */
+/* Per-token fake quantization of x (n, cols) in place on the CPU reference
+ * (the backend's act_quant; exposed for tests). */
 void qt_fwd_act_quant(enum qt_fwd_act a, float *x, int64_t n, int64_t cols);
 
-/* Runs fn(arg, i) for i in [0, n) on qt_nthreads() threads (static blocks). */
-void qt_parallel_for(int64_t n, void (*fn)(void *arg, int64_t i0, int64_t i1), void *arg);
+/* qt_parallel_for (the one pool) is declared in backend/backend.h. */
 
 #endif

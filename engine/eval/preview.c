@@ -3,19 +3,12 @@
 #include "eval/preview.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend/cuda/cuda.h"
-#include "backend/select.h"
+#include "backend/backend.h"
 #include "base/hmap.h"
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define QT_HAVE_X86 1
-#endif
 
 int qt_preview_quantizable(const struct qt_model *m, int ti) {
     const struct qt_tensor *t = &m->tensors[ti];
@@ -83,31 +76,11 @@ static void cache_put(struct qt_preview_cache *c, const char *key, const float *
     c->n++;
 }
 
-/* ---- BF16 rows to float ------------------------------------------------ */
-
-#ifdef QT_HAVE_X86
-__attribute__((target("avx2"))) static void bf16_to_f32_avx2(const uint16_t *s, float *d, int64_t n) {
-    int64_t j = 0;
-    for (; j + 8 <= n; j += 8) {
-        __m128i h = _mm_loadu_si128((const __m128i *)(s + j));
-        __m256i u = _mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16);
-        _mm256_storeu_ps(d + j, _mm256_castsi256_ps(u));
-    }
-    for (; j < n; j++) { uint16_t h; memcpy(&h, s + j, 2); d[j] = qt_bf16_to_f32(h); }
-}
-#endif
-
-static void bf16_rows(const uint16_t *s, float *d, int64_t n) {
-#ifdef QT_HAVE_X86
-    if (qt_quant_simd_active()) { bf16_to_f32_avx2(s, d, n); return; }
-#endif
-    for (int64_t j = 0; j < n; j++) { uint16_t h; memcpy(&h, s + j, 2); d[j] = qt_bf16_to_f32(h); }
-}
-
 /* ---- parallel driver --------------------------------------------------- */
 
 /* Where rows come from: a BF16 buffer, or the model's reader. */
 struct source {
+    struct qt_backend *be;      /* computes the statistics */
     const uint16_t *bf16;       /* (rows, cols) or NULL */
     const struct qt_model *m;
     const struct qt_tensor *t;
@@ -116,10 +89,7 @@ struct source {
 
 static int source_read(const struct source *src, int64_t row0, int64_t nrows, int64_t cols,
                        float *out, qt_err *err) {
-    if (src->bf16) {
-        bf16_rows(src->bf16 + row0 * cols, out, nrows * cols);
-        return QT_OK;
-    }
+    if (src->bf16) return qt_be_to_f32(src->be, src->bf16 + row0 * cols, QT_DT_BF16, nrows * cols, out, err);
     if (qt_tensor_read_f32(src->m, src->t, row0, nrows, out, err) != QT_OK) return QT_ERR;
     if (src->round_bf16)
         for (int64_t i = 0; i < nrows * cols; i++) out[i] = qt_bf16_to_f32(qt_f32_to_bf16(out[i]));
@@ -137,56 +107,59 @@ struct job {
     qt_err err;
 };
 
-static void *job_main(void *arg) {
-    struct job *j = arg;
+/* One job: rows [b0, b1) observed, or bands [b0, b1) measured, on the
+ * source's backend.  BF16 rows in memory go to the backend as they are (all
+ * the job's bands in one call); rows from the reader go band by band. */
+static void job_main(struct job *j) {
     const struct qt_qctx *c = j->c;
+    struct qt_backend *be = j->src->be;
     int64_t band = c->band, cols = c->cols;
     int64_t rows_per = j->observe ? 16 : band;   /* observe in chunks of rows */
-    float *buf = malloc((size_t)(rows_per * cols) * sizeof(float));
-    float *scratch = malloc((size_t)cols * sizeof(float));
+    float *buf = NULL;
     j->mn = INFINITY;
     j->mx = -INFINITY;
     memset(&j->st, 0, sizeof j->st);
-    if (!buf || !scratch) {
+    j->rc = QT_OK;
+    if (j->src->bf16 && !j->observe) {
+        int64_t r0 = j->b0 * band, r1 = j->b1 * band > c->rows ? c->rows : j->b1 * band;
+        j->rc = qt_be_quant_stats(be, c, j->src->bf16 + r0 * cols, QT_DT_BF16, r0, r1 - r0, &j->st, &j->err);
+        return;
+    }
+    if (!j->src->bf16 && !(buf = malloc((size_t)(rows_per * cols) * sizeof(float)))) {
         j->rc = qt_err_set(&j->err, "preview: out of memory");
-        goto done;
+        return;
     }
     if (j->observe) {
-        for (int64_t r = j->b0; r < j->b1; r += rows_per) {
+        for (int64_t r = j->b0; r < j->b1 && j->rc == QT_OK; r += rows_per) {
             int64_t n = r + rows_per > j->b1 ? j->b1 - r : rows_per;
             float a, b;
-            if (j->src->bf16) {
-                qt_quant_minmax_bf16(j->src->bf16 + r * cols, n * cols, &a, &b);
-            } else {
-                if ((j->rc = source_read(j->src, r, n, cols, buf, &j->err)) != QT_OK) goto done;
-                qt_quant_minmax(buf, n * cols, &a, &b);
-            }
+            if (j->src->bf16)
+                j->rc = qt_be_minmax(be, j->src->bf16 + r * cols, QT_DT_BF16, n * cols, &a, &b, &j->err);
+            else if ((j->rc = source_read(j->src, r, n, cols, buf, &j->err)) == QT_OK)
+                j->rc = qt_be_minmax(be, buf, QT_DT_F32, n * cols, &a, &b, &j->err);
+            if (j->rc != QT_OK) break;
             if (a < j->mn) j->mn = a;
             if (b > j->mx) j->mx = b;
         }
     } else {
-        for (int64_t b = j->b0; b < j->b1; b++) {
+        for (int64_t b = j->b0; b < j->b1 && j->rc == QT_OK; b++) {
             int64_t r0 = b * band, n = r0 + band > c->rows ? c->rows - r0 : band;
-            if (j->src->bf16) {
-                qt_quant_band_stats_bf16(c, j->src->bf16 + r0 * cols, r0, n, buf, scratch, &j->st);
-                continue;
-            }
-            if ((j->rc = source_read(j->src, r0, n, cols, buf, &j->err)) != QT_OK) goto done;
-            qt_quant_band_stats(c, buf, r0, n, scratch, &j->st);
+            if ((j->rc = source_read(j->src, r0, n, cols, buf, &j->err)) == QT_OK)
+                j->rc = qt_be_quant_stats(be, c, buf, QT_DT_F32, r0, n, &j->st, &j->err);
         }
     }
-    j->rc = QT_OK;
-done:
     free(buf);
-    free(scratch);
-    return NULL;
 }
 
-/* Runs jobs over [0, total) split across nthreads; the last runs inline. */
+static void job_block(void *arg, int64_t i0, int64_t i1) {
+    struct job *jobs = arg;
+    for (int64_t i = i0; i < i1; i++) job_main(&jobs[i]);
+}
+
+/* Runs jobs over [0, total) split into nthreads static parts on the one
+ * pool; per-job results are combined in job order by the caller. */
 static int run_jobs(struct job *jobs, int nthreads, int64_t total, const struct source *src,
                     struct qt_qctx *c, int observe, qt_err *err) {
-    pthread_t th[256];
-    int started[256] = {0};
     for (int i = 0; i < nthreads; i++) {
         memset(&jobs[i], 0, sizeof jobs[i]);
         jobs[i].src = src;
@@ -195,13 +168,7 @@ static int run_jobs(struct job *jobs, int nthreads, int64_t total, const struct 
         jobs[i].b0 = total * i / nthreads;
         jobs[i].b1 = total * (i + 1) / nthreads;
     }
-    for (int i = 0; i + 1 < nthreads; i++)
-        started[i] = pthread_create(&th[i], NULL, job_main, &jobs[i]) == 0;
-    job_main(&jobs[nthreads - 1]);
-    for (int i = 0; i + 1 < nthreads; i++) {
-        if (started[i]) pthread_join(th[i], NULL);
-        else job_main(&jobs[i]);
-    }
+    qt_pool_run(nthreads, nthreads, job_block, jobs);
     for (int i = 0; i < nthreads; i++)
         if (jobs[i].rc != QT_OK) {
             if (err) *err = jobs[i].err;
@@ -217,9 +184,11 @@ static int preview_source(const struct source *src, int64_t rows, int64_t cols,
     memset(out, 0, sizeof *out);
     if (qt_qctx_init(&c, s, wdtype, rows, cols, d, err) != QT_OK) return QT_ERR;
     c.global_amax = global_amax;
-    /* BF16 weights go to the GPU as they are (half the bytes of float) */
-    if (src->bf16 && qt_backend_active() == QT_BACKEND_CUDA)
-        return qt_cuda_quant(src->bf16, 1, rows, cols, s, wdtype, global_amax, d, out, NULL, NULL, err);
+    /* BF16 weights go to a whole-tensor backend (the GPU) as they are (half
+     * the bytes of float) */
+    if (src->bf16 && src->be->i->tensor_quant)
+        return src->be->i->tensor_quant(src->be, src->bf16, QT_DT_BF16, rows, cols, s, wdtype, global_amax, d, out,
+                                        NULL, NULL, err);
     /* Small tensors are not worth a thread: about 256K elements per thread. */
     int64_t per = 1 << 18;
     int64_t want = (rows * cols + per - 1) / per;
@@ -256,15 +225,18 @@ static int tensor_amax(const struct qt_model *m, int ti, struct qt_preview_cache
     int64_t rows = qt_tensor_rows(t), cols = qt_tensor_cols(t), chunk = 64;
     float *buf = malloc((size_t)(chunk * cols) * sizeof(float));
     if (!buf) return qt_err_set(err, "preview: out of memory");
-    struct source src = {.m = m, .t = t};
+    struct source src = {.be = qt_backend_default(), .m = m, .t = t};
     if (t->dtype == QT_DT_BF16 && t->scale < 0) src.bf16 = t->data;
     else if (t->dtype != QT_DT_F16 && t->dtype != QT_DT_F32) src.round_bf16 = 1;
     float a = 0.0f;
     for (int64_t r = 0; r < rows; r += chunk) {
         int64_t n = r + chunk > rows ? rows - r : chunk;
-        if (source_read(&src, r, n, cols, buf, err) != QT_OK) { free(buf); return QT_ERR; }
         float mn, mx;
-        qt_quant_minmax(buf, n * cols, &mn, &mx);
+        if (source_read(&src, r, n, cols, buf, err) != QT_OK ||
+            qt_be_minmax(src.be, buf, QT_DT_F32, n * cols, &mn, &mx, err) != QT_OK) {
+            free(buf);
+            return QT_ERR;
+        }
         if (-mn > a) a = -mn;
         if (mx > a) a = mx;
     }
@@ -318,7 +290,7 @@ static int fused_amax(const struct qt_model *m, int ti, struct qt_preview_cache 
 
 int qt_preview_bf16(const uint16_t *w, int64_t rows, int64_t cols, const struct qt_scheme *s,
                     const float *d, int nthreads, struct qt_qstats *out, qt_err *err) {
-    struct source src = {.bf16 = w};
+    struct source src = {.be = qt_backend_default(), .bf16 = w};
     return preview_source(&src, rows, cols, QT_DT_BF16, s, d, 0.0f, nthreads, out, err);
 }
 
@@ -338,7 +310,7 @@ int qt_preview_tensor(const struct qt_model *m, int ti, const struct qt_scheme *
     }
     if (!t->data)
         return qt_err_set(err, "%s: no weights (the model was opened from its config only)", t->name);
-    struct source src = {.m = m, .t = t};
+    struct source src = {.be = qt_backend_default(), .m = m, .t = t};
     enum qt_dtype wd = t->dtype;
     if (wd == QT_DT_BF16 && t->scale < 0) src.bf16 = t->data;
     if (wd != QT_DT_BF16 && wd != QT_DT_F16 && wd != QT_DT_F32) { wd = QT_DT_BF16; src.round_bf16 = 1; }

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 
 #include <cJSON.h>
 
+#include "backend/backend.h"
 #include "eval/calib.h"
 #include "model/gguf.h"
 #include "quant/ggml_quants.h"
@@ -454,21 +454,26 @@ struct job {
     int rc;
 };
 
-static void *run_job(void *arg) {
-    struct job *j = arg;
+/* Rows [r0, r1) of one job: read, quantize, into dst. */
+static void run_job(struct job *j) {
     const int64_t step = 64;
     size_t rs = qt_ggml_row_size(j->type, j->cols);
     for (int64_t r = j->r0; r < j->r1; r += step) {
         int64_t k = j->r1 - r < step ? j->r1 - r : step;
-        if (qt_tensor_read_f32(j->m, j->t, r, k, j->scratch, &j->err) != QT_OK) { j->rc = QT_ERR; return NULL; }
+        if (qt_tensor_read_f32(j->m, j->t, r, k, j->scratch, &j->err) != QT_OK) { j->rc = QT_ERR; return; }
         if (qt_ggml_quantize(j->type, j->scratch, j->dst + (size_t)(r - j->r0) * rs, k, j->cols, j->im) != rs * (size_t)k) {
             qt_err_set(&j->err, "%s: cannot write as %s", j->t->name, qt_ggml_type_name(j->type));
             j->rc = QT_ERR;
-            return NULL;
+            return;
         }
     }
     j->rc = QT_OK;
-    return NULL;
+}
+
+static void run_jobs(void *arg, int64_t i0, int64_t i1) {
+    struct job *jobs = arg;
+    for (int64_t i = i0; i < i1; i++)
+        if (jobs[i].r0 < jobs[i].r1) run_job(&jobs[i]);
 }
 
 /* 1 when the source bytes are already the target type (a plain copy). */
@@ -530,8 +535,6 @@ static int write_tensor(struct wctx *w, int fd, const char *path, const struct q
                 if (k < 64 * nt) nt = (int)((k + 63) / 64);
                 if (nt < 1) nt = 1;
                 struct job jobs[16];
-                pthread_t th[16];
-                int started[16] = {0};
                 int64_t per = (k + nt - 1) / nt;
                 for (int i = 0; i < nt; i++) {
                     struct job *j = &jobs[i];
@@ -541,13 +544,11 @@ static int write_tensor(struct wctx *w, int fd, const char *path, const struct q
                     j->r1 = r + per * (i + 1) < r + k ? r + per * (i + 1) : r + k;
                     j->dst = w->buf + (size_t)(j->r0 - r) * rs;
                     j->scratch = w->scratch + (size_t)i * 64 * (size_t)cols;
-                    if (j->r0 >= j->r1) { j->rc = QT_OK; continue; }
-                    if (i == nt - 1 || pthread_create(&th[i], NULL, run_job, j) != 0) run_job(j);
-                    else started[i] = 1;
+                    if (j->r0 >= j->r1) j->rc = QT_OK;
                 }
+                qt_pool_run(nt, nt, run_jobs, jobs);   /* the one pool */
                 int rc = QT_OK;
                 for (int i = 0; i < nt; i++) {
-                    if (started[i]) pthread_join(th[i], NULL);
                     if (jobs[i].rc != QT_OK && rc == QT_OK) { *err = jobs[i].err; rc = QT_ERR; }
                 }
                 if (rc != QT_OK) return QT_ERR;

@@ -11,7 +11,8 @@
 static int check_modifiers(const struct qt_recipe *r, qt_err *err) {
     for (int i = 0; i < r->n_mods; i++) {
         const struct qt_modifier *md = &r->mods[i];
-        if (md->algo != QT_ALGO_RTN && md->algo != QT_ALGO_GPTQ && md->algo != QT_ALGO_SMOOTHQUANT)
+        if (md->algo != QT_ALGO_RTN && md->algo != QT_ALGO_GPTQ && md->algo != QT_ALGO_SMOOTHQUANT &&
+            md->algo != QT_ALGO_AWQ)
             return qt_err_set(err, "%s: %s is not implemented yet; qtune quantize would only round to nearest. "
                               "Use QuantizationModifier for round-to-nearest", md->type,
                               md->algo == QT_ALGO_OTHER ? "this modifier" : qt_algo_name(md->algo));

@@ -17,7 +17,7 @@
 
 #include <cJSON.h>
 
-#include "backend/select.h"
+#include "backend/backend.h"
 #include "quant/pack.h"
 #include "quant/quant.h"
 #include "model/safetensors.h"
@@ -328,7 +328,7 @@ static void modbuf_clear(struct modbuf *b) {
 }
 
 /* Quantizes tensor ti into b under scheme s. */
-static int modbuf_fill(struct modbuf *b, const struct qt_model *m, const struct qt_pipe *pipe, int ti,
+static int modbuf_fill(struct modbuf *b, struct qt_backend *be, const struct qt_model *m, const struct qt_pipe *pipe, int ti,
                        const struct qt_scheme *s, qt_err *err) {
     const struct qt_tensor *t = &m->tensors[ti];
     int64_t N = t->shape[0], K = t->shape[1];
@@ -349,7 +349,7 @@ static int modbuf_fill(struct modbuf *b, const struct qt_model *m, const struct 
         for (int64_t i = 0; i < N * K; i++)
             w[i] = wd == QT_DT_BF16 ? qt_bf16_to_f32(qt_f32_to_bf16(w[i]))
                  : wd == QT_DT_F16 ? qt_f16_to_f32(qt_f32_to_f16(w[i])) : w[i];
-    if (rc == QT_OK) rc = qt_be_quant_tensor(w, N, K, s, wd, 0, &b->q, NULL, err);
+    if (rc == QT_OK) rc = qt_backend_quant_tensor(be, w, N, K, s, wd, 0, &b->q, NULL, err);
     free(w);
     if (rc != QT_OK) return qt_err_prefix(err, "%s", t->name);
 have_q:
@@ -431,6 +431,7 @@ static char *shard_header(const struct plan *pl, int s, uint64_t *len) {
 struct wstate {
     const struct qt_model *m;
     const struct qt_write_params *p;
+    struct qt_backend *be;        /* p->be or the default: quantizes */
     const struct qt_scheme *gs;   /* (p->n_groups) parsed group schemes */
     struct plan pl;
     int64_t done, total;      /* source bytes */
@@ -554,14 +555,16 @@ static int pjob_observe(const struct wstate *ws, struct pjob *J, struct wscratch
     const struct qt_tensor *t = &ws->m->tensors[J->tensor];
     int64_t N = t->shape[0], K = t->shape[1];
     if (J->bf16) {
-        qt_quant_minmax_bf16(J->bf16, N * K, &J->ctx.gmin, &J->ctx.gmax);
+        if (qt_be_minmax(ws->be, J->bf16, QT_DT_BF16, N * K, &J->ctx.gmin, &J->ctx.gmax, err) != QT_OK)
+            return qt_err_prefix(err, "%s", t->name);
     } else {
         for (int64_t r = 0; r < N; r += J->chunk_rows) {
             int64_t n = r + J->chunk_rows > N ? N - r : J->chunk_rows;
             if (scratch_grow(w, (size_t)(n * K), 0) != QT_OK) return qt_err_set(err, "%s: out of memory", t->name);
             if (read_rows(ws->m, t, J->wd, r, n, w->f, err) != QT_OK) return qt_err_prefix(err, "%s", t->name);
             float a, z;
-            qt_quant_minmax(w->f, n * K, &a, &z);
+            if (qt_be_minmax(ws->be, w->f, QT_DT_F32, n * K, &a, &z, err) != QT_OK)
+                return qt_err_prefix(err, "%s", t->name);
             if (a < J->ctx.gmin) J->ctx.gmin = a;
             if (z > J->ctx.gmax) J->ctx.gmax = z;
         }
@@ -573,7 +576,7 @@ static int pjob_observe(const struct wstate *ws, struct pjob *J, struct wscratch
 /* Chunk c of job J: read, quantize, pack (no lock held). */
 static int pjob_chunk(const struct wstate *ws, struct pjob *J, int c, struct wscratch *w, qt_err *err) {
     const struct qt_tensor *t = &ws->m->tensors[J->tensor];
-    if (J->whole) return modbuf_fill(&J->b, ws->m, ws->p->pipe, J->tensor, J->s, err);
+    if (J->whole) return modbuf_fill(&J->b, ws->be, ws->m, ws->p->pipe, J->tensor, J->s, err);
     int64_t N = t->shape[0], K = t->shape[1];
     int64_t r0 = (int64_t)c * J->chunk_rows, n = r0 + J->chunk_rows > N ? N - r0 : J->chunk_rows;
     struct modbuf *b = &J->b;
@@ -585,7 +588,8 @@ static int pjob_chunk(const struct wstate *ws, struct pjob *J, int c, struct wsc
         x = w->f;
     }
     int8_t *codes = b->packed ? w->codes : b->q.q + r0 * K;
-    qt_quant_rows_codes(&J->ctx, x, J->bf16 != NULL, r0, n, codes, &b->q);
+    if (qt_be_quantize(ws->be, &J->ctx, x, J->bf16 ? QT_DT_BF16 : QT_DT_F32, r0, n, codes, &b->q, NULL, err) != QT_OK)
+        return qt_err_prefix(err, "%s", t->name);
     if (b->packed && qt_pack_rows(codes, n, K, J->s->bits, b->packed + r0 * qt_pack_words(K, J->s->bits), err) != QT_OK)
         return qt_err_prefix(err, "%s", t->name);
     return QT_OK;
@@ -629,8 +633,11 @@ static void pipe_fail(struct pipe *P, const qt_err *e) {
     pthread_cond_broadcast(&P->cv);
 }
 
-static void *pipe_worker(void *arg) {
+/* One part of the pool job: claims chunks until every job is claimed. */
+static void pipe_worker(void *arg, int64_t i0, int64_t i1) {
     struct pipe *P = arg;
+    (void)i0;
+    (void)i1;
     const struct wstate *ws = P->ws;
     struct wscratch w = {0};
     qt_err e;
@@ -679,7 +686,6 @@ static void *pipe_worker(void *arg) {
     pthread_mutex_unlock(&P->mu);
     free(w.f);
     free(w.codes);
-    return NULL;
 }
 
 /* The jobs of the plan's quantized modules; job_of (n_tensors) maps a
@@ -710,7 +716,7 @@ static int pipe_init(struct pipe *P, const struct wstate *ws, int *job_of, qt_er
         J->nchunks = N > 0 ? (int)((N + J->chunk_rows - 1) / J->chunk_rows) : 1;
         /* the GPU takes whole tensors, and a calibration pipeline has
          * computed its modules' codes already */
-        if (qt_backend_active() == QT_BACKEND_CUDA || ws->p->pipe) {
+        if (ws->be->i->tensor_quant || ws->p->pipe) {
             J->whole = 1;
             J->chunk_rows = N > 0 ? N : 1;
             J->nchunks = 1;
@@ -735,13 +741,11 @@ static int write_shards(struct wstate *ws, const char *dir, qt_err *err) {
     int nt = qt_nthreads();
     if (nt > P.n) nt = P.n;
     if (nt > 64) nt = 64;
-    pthread_t th[64];
-    int started = 0;
-    for (int k = 0; k < nt; k++)
-        if (pthread_create(&th[started], NULL, pipe_worker, &P) == 0) started++;
-    if (started == 0 && P.n > 0) {    /* no thread: quantize everything first, unbounded */
+    /* nt parts on the one pool, beside this thread (which writes) */
+    struct qt_pool_job *pj = P.n > 0 ? qt_pool_start(nt, nt, pipe_worker, &P) : NULL;
+    if (!pj && P.n > 0) {    /* no idle worker: quantize everything first, unbounded */
         P.wnext = P.n;
-        pipe_worker(&P);
+        pipe_worker(&P, 0, 1);
     }
     static const struct modbuf none = {.tensor = -1};
     char name[64], path[4200];
@@ -827,7 +831,7 @@ static int write_shards(struct wstate *ws, const char *dir, qt_err *err) {
     P.stop = 1;
     pthread_cond_broadcast(&P.cv);
     pthread_mutex_unlock(&P.mu);
-    for (int k = 0; k < started; k++) pthread_join(th[k], NULL);
+    qt_pool_wait(pj);
     for (int k = 0; k < P.n; k++) modbuf_clear(&P.j[k].b);
     pthread_mutex_destroy(&P.mu);
     pthread_cond_destroy(&P.cv);
@@ -1112,6 +1116,7 @@ int qt_write_ct(const struct qt_model *m, const struct qt_write_params *p, struc
     memset(&ws, 0, sizeof ws);
     ws.m = m;
     ws.p = p;
+    ws.be = qt_backend_or_default(p->be);
     struct qt_scheme *gs = calloc((size_t)p->n_groups + 1, sizeof *gs);
     if (!gs) return qt_err_set(err, "out of memory");
     for (int g = 0; g < p->n_groups; g++)

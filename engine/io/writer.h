@@ -39,6 +39,8 @@ struct qt_ct_group {
 /* Called after each tensor: done / total in bytes of source weights. */
 typedef void (*qt_write_progress_fn)(void *ud, int64_t done, int64_t total, const char *tensor);
 
+struct qt_backend;
+
 struct qt_write_params {
     const char *out;              /* final directory */
     uint64_t max_shard_bytes;     /* 0: QT_WRITE_DEFAULT_SHARD */
@@ -53,6 +55,7 @@ struct qt_write_params {
     qt_write_progress_fn progress;
     void *progress_ud;
     const volatile int *cancel;   /* non-zero: stop, clean up, fail with "cancelled" */
+    struct qt_backend *be;        /* computes the quantization; NULL: qt_backend_default() */
     int64_t chunk_elems;          /* elements a worker quantizes at a time (whole scale
                                      bands); 0: the default (2M).  Tests force small ones. */
     const struct qt_pipe *pipe;   /* calibrated results (codes, scales, g_idx, smoothed tensors);

@@ -1081,6 +1081,44 @@ void qt_quant_band_stats(const struct qt_qctx *c, const float *x, int64_t row0, 
     band_run(c, x, 0, row0, nrows, scratch, st, NULL, NULL, NULL);
 }
 
+void qt_quant_band(const struct qt_qctx *c, const void *x, int x_bf16, int64_t row0, int64_t nrows, float *scratch,
+                   struct qt_qstats *st, float *deq, int8_t *codes, struct qt_qtensor *qt) {
+    band_run(c, x, x_bf16, row0, nrows, scratch, st, deq, codes, qt);
+}
+
+void qt_quant_decode(const struct qt_qtensor *q, int64_t row0, int64_t nrows, float *out) {
+    const struct qt_scheme *s = &q->scheme;
+    enum qt_dtype dt = q->wdtype;
+    int64_t cols = q->cols, g = s->group > 0 ? s->group : cols;
+    for (int64_t r = 0; r < nrows; r++) {
+        int64_t row = row0 + r;
+        for (int64_t j = 0; j < cols; j++) {
+            int64_t si;
+            switch (s->strategy) {
+            case QT_STRAT_CHANNEL: si = row; break;
+            case QT_STRAT_GROUP: si = row * q->scols + j / g; break;
+            case QT_STRAT_BLOCK: si = (row / g) * q->scols + j / g; break;
+            default: si = 0; break;        /* tensor */
+            }
+            int8_t code = q->q[row * cols + j];
+            float sc = q->scale[si], v, zp = 0.0f;
+            switch (s->kind) {
+            case QT_SCHEME_INT:
+                v = (float)code;
+                if (q->zero) zp = (float)q->zero[si];
+                break;
+            case QT_SCHEME_FP8: v = qt_fp8e4m3_to_f32((uint8_t)code); break;
+            default:    /* e2m1: sign << 3 | magnitude index */
+                v = fp4_values[code & 7];
+                if (code & 8) v = -v;
+                if (s->kind == QT_SCHEME_NVFP4) sc = sc / q->global_scale;
+                break;
+            }
+            out[r * cols + j] = rnd_w(dt, (v - zp) * sc);
+        }
+    }
+}
+
 void qt_quant_band_stats_bf16(const struct qt_qctx *c, const uint16_t *x, int64_t row0, int64_t nrows,
                               float *buf, float *scratch, struct qt_qstats *st) {
     (void)buf;      /* every kernel reads BF16 itself now */

@@ -166,4 +166,20 @@ int qt_qtensor_init(struct qt_qtensor *out, const struct qt_scheme *s, enum qt_d
 void qt_quant_rows_codes(const struct qt_qctx *c, const void *x, int x_bf16, int64_t row0, int64_t nrows,
                          int8_t *codes, struct qt_qtensor *qt);
 
+/* One band of rows [row0, row0 + nrows) given as x (nrows, cols), float32
+ * or BF16 (x_bf16): statistics accumulated into st (may be NULL), w' into
+ * deq (nrows, cols) (may be NULL), codes into codes (nrows, cols) (may be
+ * NULL), scales, zero points and scale codes into qt's whole-tensor arrays
+ * (may be NULL).  scratch holds cols floats (needed with st and c->d only).
+ * The reference kernel the CPU backend's quantize runs
+ * (engine/backend/cpu.c). */
+void qt_quant_band(const struct qt_qctx *c, const void *x, int x_bf16, int64_t row0, int64_t nrows, float *scratch,
+                   struct qt_qstats *st, float *deq, int8_t *codes, struct qt_qtensor *qt);
+
+/* w' (nrows, q->cols) of rows [row0, row0 + nrows) from q's codes and
+ * scales: rnd((q - zp) * s) with s the cell's effective scale (nvfp4: the
+ * stored fp8 scale / global_scale): what quantizing gave as deq, as values
+ * (an int code cannot carry the sign of a zero). */
+void qt_quant_decode(const struct qt_qtensor *q, int64_t row0, int64_t nrows, float *out);
+
 #endif

@@ -16,6 +16,8 @@ B=${BUILD:-build}
 cp "$B/qtune" "$DEST/build/qtune"
 cp "$B/tests/test_cuda" "$DEST/build/tests/"
 strip "$DEST/build/qtune" "$DEST/build/tests/test_cuda"
+# the carried folder and the checkout share 64 MiB: binaries travel packed
+(cd "$DEST" && tar cJf bin.tar.xz build && rm -rf build)
 t=$(mktemp -d)
 for l in libcjson.so.1 libgfortran.so.5 libncursesw.so.6 libopenblas.so.0 libpcre2-8.so.0 \
          libquadmath.so.0 libtinfo.so.6 libyaml-0.so.2; do cp -L "/lib/x86_64-linux-gnu/$l" "$t/"; done

@@ -175,7 +175,7 @@ printf '{"id":8,"kind":"test","state":"running","done":1e300,"total":-1e300,"tok
 printf '%s\n{"id":2,"op":"job_list"}\n' "$OPEN" | raw stale >"$T/r" 2>&1
 check stale_temps_removed test ! -e "$S/session.json.tmp-4194300-0" -a ! -e "$S/history/000001.yaml.tmp-4194301"
 check stale_partial_removed test ! -e "$T/qout/m.partial-Ab12Cd"
-check interrupted_says_how_far grep -q '"id":7,.*"state":"interrupted".*reached 112.0 of 300.0 MB in writing' "$T/r"
+check interrupted_says_how_far grep -q '"id":7,.*"state":"interrupted".*reached 106.8 of 286.1 MiB in writing' "$T/r"
 check interrupted_huge_done_clamped grep -q '"id":8,.*"state":"interrupted"' "$T/r"
 $Q kill stale >/dev/null 2>&1
 

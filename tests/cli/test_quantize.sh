@@ -73,7 +73,7 @@ expect_err quantize_gptq_needs_calib 'needs calibration text' $Q quantize $M -r 
 check quantize_gptq_needs_calib_no_out test ! -e $T/gptq
 printf 'quant_stage:\n  quant_modifiers:\n    SmoothQuantModifier:\n      smoothing_strength: 0.8\n    QuantizationModifier:\n      targets: [Linear]\n      ignore: [lm_head]\n      scheme: W8A8\n' >"$T/sq.yaml"
 expect_err quantize_smoothquant_needs_calib 'needs calibration text' $Q quantize $M -r "$T/sq.yaml" -o $T/sq
-expect_err quantize_refuses_awq 'AWQModifier: AWQ' $Q quantize $M -r recipes/glm-4.6-awq-w4a16.yaml -o $T/awq
+expect_err quantize_awq_needs_calib 'needs calibration text' $Q quantize $M -r recipes/glm-4.6-awq-w4a16.yaml -o $T/awq
 # AutoRound resolves like a quantization modifier (229 modules, as
 # compressed-tensors resolves it) and is refused by name when run
 printf 'quant_stage:\n  quant_modifiers:\n    AutoRoundModifier:\n      targets: [Linear]\n      ignore: [lm_head]\n      scheme: W4A16\n      iters: 200\n' >"$T/ar.yaml"

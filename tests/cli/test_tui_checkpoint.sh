@@ -12,6 +12,10 @@ head -n 5 "$T/inspect" | grep '^params' >"$T/params"
 grep -q 'on disk.*int4-g128-sym.*pack-quantized' "$T/params" && ! grep -Eq 'MiB +BF16$' "$T/params" \
     && pass "checkpoint: inspect's header names the stored size and scheme" \
     || fail "checkpoint: inspect's header names the stored size and scheme" "$(cat "$T/params")"
+"$Q" inspect "$CT" --json >"$T/inspect.json" 2>&1
+grep -q '"stored":[[:space:]]*"int4-g128-sym"' "$T/inspect.json" && grep -q '"disk_bytes"' "$T/inspect.json" \
+    && pass "checkpoint: inspect --json gives disk_bytes and the stored scheme" \
+    || fail "checkpoint: inspect --json gives disk_bytes and the stored scheme" "$(head -c 300 "$T/inspect.json")"
 # every row's params value ends where the header's "params" does
 awk '/^  role +tensor/ { end = index($0, "params") + 5; next }
      end && /^  [a-z_]+ +[a-z.{}_0-9,]+ +\[/ && !/\(/ {

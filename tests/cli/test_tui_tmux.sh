@@ -41,12 +41,12 @@ wait_for "tmux: hint bar with letters" "q quit"
 # layer 1 -> its routed experts; int8 then int4 (group 128)
 keys j j Enter j j j
 wait_for "tmux: expert group selected" "target   re:model\\.layers\\.1\\.mlp\\.experts\\."
-grep "routed experts" "$T/screen" | grep -Eq "bf16 +3\.0M +16\.00 +[│|]" && pass "tmux: experts start in bf16, no error" \
-    || fail "tmux: experts start in bf16, no error" "$(grep 'routed experts' "$T/screen")"
+grep "routed exper" "$T/screen" | grep -Eq "bf16 +3\.0M +16\.00 +[│|]" && pass "tmux: experts start in bf16, no error" \
+    || fail "tmux: experts start in bf16, no error" "$(grep 'routed exper' "$T/screen")"
 keys - - - - -
 wait_for "tmux: bits change shows in the row" "int4-g128-sym  792.8K"
 # the engine's preview of the 48 tensors lands in the row's error column
-wait_for "tmux: preview error of the group" 'routed experts.*int4-g128-sym +792\.8K +4\.13 +[0-9]+\.[0-9][0-9] ' -E
+wait_for "tmux: preview error of the group" 'routed exper.*int4-g128-sym +792\.8K +4\.13 +[0-9]+\.[0-9][0-9] ' -E
 wait_for "tmux: status shows the new size" "29.5 MiB [+]"
 # commit: the job goes to the daemon; detach at once
 keys c
@@ -55,7 +55,7 @@ keys d
 wait_for "tmux: detach leaves the session running" "detached: session $SESS keeps running"
 # reattach: the same screen, with the job (finished by now or soon)
 keys "$ENV $QB attach $SESS" Enter
-wait_for "tmux: attach brings the workbench back" "routed experts"
+wait_for "tmux: attach brings the workbench back" "routed exper"
 keys o
 # the committed job (an eval of the recipe: KL against the original, a few
 # seconds; quantize + eval once quantize jobs are built in) runs to the end
@@ -75,14 +75,14 @@ wait_for "tmux: recipe kept across attach" "int4-g128-sym"
 tm resize-window -t "$SESS" -x 70 -y 20
 wait_for "tmux: too-small screen" "terminal too small"
 tm resize-window -t "$SESS" -x 100 -y 30
-wait_for "tmux: redraws after resize" "routed experts"
+wait_for "tmux: redraws after resize" "routed exper"
 keys C-l
 wait_for "tmux: Ctrl-L repaints" "q quit"
 # NO_COLOR: the same screen in monochrome (attributes, no color escapes)
 keys d
 wait_for "tmux: detach again" "detached: session $SESS keeps running"
 keys "$ENV NO_COLOR=1 $QB attach $SESS" Enter
-wait_for "tmux: attach with NO_COLOR" "routed experts"
+wait_for "tmux: attach with NO_COLOR" "routed exper"
 tm capture-pane -e -p -t "$SESS" >"$T/esc"
 ESC=$(printf '\033')
 if grep -Eq "${ESC}\[([0-9;]*;)?(3[0-7]|4[0-7]|38;5;[0-9]+|48;5;[0-9]+)[;m]" "$T/esc"; then
@@ -94,7 +94,7 @@ grep -Eq "${ESC}\[([0-9;]*;)?7[;m]" "$T/esc" && pass "tmux: monochrome cursor in
 keys d
 wait_for "tmux: detach once more" "detached: session $SESS keeps running"
 keys "$ENV $QB attach $SESS" Enter
-wait_for "tmux: attach with colors" "routed experts"
+wait_for "tmux: attach with colors" "routed exper"
 tm capture-pane -e -p -t "$SESS" >"$T/esc"
 grep -Eq "${ESC}\[([0-9;]*;)?(3[0-7]|4[0-7])[;m]" "$T/esc" && pass "tmux: colors without NO_COLOR" \
     || fail "tmux: colors without NO_COLOR"

@@ -17,13 +17,23 @@ expect_err cuda_bad_backend 'unknown backend' $Q inspect $M --backend tpu
 
 # sig4 FILE KEY: the value of "KEY": in FILE to 4 significant digits
 sig() { sed -n "s/.*\"$2\":[[:space:]]*\([-0-9.eE+]*\).*/\1/p" "$1" | head -n 1 | awk -v d="$3" '{ printf "%.*g\n", d, $1 }'; }
+# W4A16 to 4 significant digits.  FP8_DYNAMIC's dynamic activation rounding
+# turns last-bit differences of the GEMMs into whole rounding steps (the CPU
+# alone, with the last bit of 1/16 of its weights flipped, moves the mean KL
+# by 1.9% and p99 by 4%: docs/cuda-notes.md), so its figures are compared
+# within 5% (p99 and max, single positions' tails, within 20%).
 for sc in W4A16 FP8_DYNAMIC; do
     QTUNE_HOME="$T/h-cpu-$sc" $Q eval $M --scheme $sc --data $D $S --json --backend cpu >"$T/cpu-$sc.json" 2>"$T/e1"
     QTUNE_HOME="$T/h-gpu-$sc" $Q eval $M --scheme $sc --data $D $S --json --backend cuda >"$T/gpu-$sc.json" 2>"$T/e2"
     for k in mean median p99 max same_top_p ppl_base ppl_q; do
         a=$(sig "$T/cpu-$sc.json" $k 4); b=$(sig "$T/gpu-$sc.json" $k 4)
         echo "  eval $sc $k cpu $a cuda $b"
-        check "cuda_eval_${sc}_$k" test -n "$a" -a "$a" = "$b"
+        if [ $sc = W4A16 ] || [ $k = ppl_base ]; then
+            check "cuda_eval_${sc}_$k" test -n "$a" -a "$a" = "$b"
+        else
+            tol=0.05; case $k in p99|max) tol=0.2 ;; esac
+            check "cuda_eval_${sc}_$k" awk -v a="$a" -v b="$b" -v t=$tol 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a != "" && d <= t * (a < 0 ? -a : a)) }'
+        fi
     done
 done
 for sc in int4-g128-asym fp8-b128 nvfp4; do

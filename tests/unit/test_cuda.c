@@ -222,10 +222,10 @@ TU_TEST(cuda_act_quant) {
     float *a = malloc(sizeof(float) * N * C), *b = malloc(sizeof(float) * N * C);
     TU_CHECK(a && b);
     if (!a || !b) { free(a); free(b); return; }
-    for (int mode = 1; mode <= 2; mode++) {
+    for (int mode = QT_FWD_ACT_INT8_TOK; mode <= QT_FWD_ACT_GGML_F16; mode++) {
         for (int i = 0; i < N * C; i++) a[i] = b[i] = (float)((urand() - 0.5) * (i % 7 == 0 ? 40 : 3));
         for (int j = 0; j < C; j++) a[3 * C + j] = b[3 * C + j] = 0.0f;   /* an all-zero row */
-        qt_fwd_act_quant(mode == 1 ? QT_FWD_ACT_INT8_TOK : QT_FWD_ACT_FP8_TOK, a, N, C);
+        qt_fwd_act_quant((enum qt_fwd_act)mode, a, N, C);
         qt_err err;
         int rc = qt_cuda_act_quant(mode, b, N, C, &err);
         if (rc != QT_OK) printf("  %s\n", err.msg);
@@ -240,8 +240,53 @@ TU_TEST(cuda_act_quant) {
     free(b);
 }
 
+/* CPU and GPU logits of the whole fixture, relative error and argmax
+ * mismatches. */
+static int fixture_logits(struct qt_model *m, const struct qt_fwd_hooks *hk, const int32_t *tok, int ns, int sl,
+                          float *lc, float *lg, double *rel, int *mism, qt_err *err) {
+    struct qt_fwd *f = NULL;
+    int V = m->cfg.vocab;
+    qt_backend_choose("cpu", NULL);
+    int rc = qt_fwd_init(m, hk, &f, err);
+    if (rc == QT_OK) rc = qt_fwd_run(f, tok, ns, sl, lc, err);
+    qt_fwd_free(f);
+    f = NULL;
+    qt_backend_choose("cuda", NULL);
+    if (rc == QT_OK) rc = qt_fwd_init(m, hk, &f, err);
+    if (rc == QT_OK) rc = qt_fwd_run(f, tok, ns, sl, lg, err);
+    qt_fwd_free(f);
+    qt_backend_choose("cpu", NULL);
+    if (rc != QT_OK) return rc;
+    double e2 = 0, r2 = 0;
+    *mism = 0;
+    for (int t = 0; t < ns * sl; t++) {
+        const float *a = lc + (size_t)t * V, *b = lg + (size_t)t * V;
+        int ia = 0, ib = 0;
+        for (int v = 0; v < V; v++) {
+            double d = (double)a[v] - b[v];
+            e2 += d * d;
+            r2 += (double)a[v] * a[v];
+            if (a[v] > a[ia]) ia = v;
+            if (b[v] > b[ib]) ib = v;
+        }
+        *mism += ia != ib;
+    }
+    *rel = sqrt(e2 / r2);
+    return QT_OK;
+}
+
 /* The quantized forward (weights through qplan's hooks, dequantized on the
- * GPU; FP8_DYNAMIC also fake-quantizes activations): CPU and GPU logits. */
+ * GPU): weight-only schemes give the CPU's logits to 1e-5.  Dynamic
+ * activation schemes are not stable under summation order: a last-bit
+ * change of a GEMM output moves an activation across a rounding edge (one
+ * fp8 / int8 step) and that difference grows through the layers.  On the
+ * CPU alone, weights times 1 + u, u uniform in +-5e-7 (which moves W4A16's
+ * logits by 5e-7, what cuBLAS's summation order does), move FP8_DYNAMIC's
+ * logits by 1.4e-2 and single layers by up to 1.4e-3, W8A8's by 6.9e-3 and
+ * 7e-4 (3 argmax changes in 128; docs/cuda-notes.md).  So these two are
+ * checked one layer at a time from the same input within 5e-3, and
+ * whole-model logits within 5e-2 with the same argmax at >= 90% of
+ * positions; the activation kernel itself is bit for bit (cuda_act_quant). */
 TU_TEST(cuda_forward_quantized) {
     struct qt_model *m = NULL;
     qt_err err;
@@ -250,44 +295,66 @@ TU_TEST(cuda_forward_quantized) {
         return;
     }
     enum { NS = 2, SL = 64 };
-    int V = m->cfg.vocab;
+    int V = m->cfg.vocab, H = m->cfg.hidden;
     int32_t tok[NS * SL];
     for (int i = 0; i < NS * SL; i++) tok[i] = (int32_t)(urand() * V);
     float *lc = malloc(sizeof(float) * (size_t)NS * SL * V), *lg = malloc(sizeof(float) * (size_t)NS * SL * V);
-    static const char *const sc[] = {"W4A16", "FP8_DYNAMIC", "W8A8", "int4-g32-asym", "fp8-b128", "nvfp4"};
-    for (size_t k = 0; k < sizeof sc / sizeof sc[0] && lc && lg; k++) {
+    float *hc = malloc(sizeof(float) * (size_t)NS * SL * H), *hg = malloc(sizeof(float) * (size_t)NS * SL * H);
+    static const char *const sc[] = {"W4A16", "int4-g32-asym", "fp8-b128", "nvfp4", "fp8-ch", "FP8_DYNAMIC", "W8A8"};
+    for (size_t k = 0; k < sizeof sc / sizeof sc[0] && lc && lg && hc && hg; k++) {
         struct qt_qplan plan;
         int rc = qt_qplan_uniform(m, sc[k], &plan, &err);
         TU_CHECK(rc == QT_OK);
         if (rc != QT_OK) { printf("  %s\n", err.msg); continue; }
         struct qt_fwd_hooks hk = qt_qplan_hooks(&plan);
-        struct qt_fwd *f = NULL;
-        qt_backend_choose("cpu", NULL);
-        rc = qt_fwd_init(m, &hk, &f, &err);
-        if (rc == QT_OK) rc = qt_fwd_run(f, tok, NS, SL, lc, &err);
-        qt_fwd_free(f);
-        f = NULL;
-        qt_backend_choose("cuda", NULL);
-        if (rc == QT_OK) rc = qt_fwd_init(m, &hk, &f, &err);
-        if (rc == QT_OK) rc = qt_fwd_run(f, tok, NS, SL, lg, &err);
-        qt_fwd_free(f);
-        qt_backend_choose("cpu", NULL);
-        qt_qplan_free(&plan);
+        int act = !strcmp(sc[k], "FP8_DYNAMIC") || !strcmp(sc[k], "W8A8");
+        double rel = 0;
+        int mism = 0;
+        rc = fixture_logits(m, &hk, tok, NS, SL, lc, lg, &rel, &mism, &err);
         if (rc != QT_OK) printf("  %s: %s\n", sc[k], err.msg);
         TU_CHECK(rc == QT_OK);
-        if (rc != QT_OK) continue;
-        double e2 = 0, r2 = 0;
-        for (size_t i = 0; i < (size_t)NS * SL * V; i++) {
-            double d = (double)lc[i] - lg[i];
-            e2 += d * d;
-            r2 += (double)lc[i] * lc[i];
+        if (rc == QT_OK) {
+            printf("  %s: logits rel %.3g, argmax mismatches %d of %d\n", sc[k], rel, mism, NS * SL);
+            if (!act) TU_CHECKF(rel <= 1e-5, "%s rel %g", sc[k], rel);
+            else TU_CHECKF(rel <= 5e-2 && mism * 10 <= NS * SL, "%s rel %g, %d mismatches", sc[k], rel, mism);
         }
-        double rel = sqrt(e2 / r2);
-        printf("  %s: logits rel %.3g\n", sc[k], rel);
-        TU_CHECKF(rel <= 1e-5, "%s rel %g", sc[k], rel);
+        if (act && rc == QT_OK) {
+            /* layer by layer from the CPU's states */
+            struct qt_fwd *fc = NULL, *fg = NULL;
+            qt_backend_choose("cpu", NULL);
+            rc = qt_fwd_init(m, &hk, &fc, &err);
+            qt_backend_choose("cuda", NULL);
+            if (rc == QT_OK) rc = qt_fwd_init(m, &hk, &fg, &err);
+            qt_backend_choose("cpu", NULL);
+            if (rc == QT_OK) rc = qt_fwd_embed(fc, tok, NS * SL, hc, &err);
+            double tol = 5e-3, worst = 0;
+            for (int l = 0; rc == QT_OK && l < qt_fwd_n_layers(fc); l++) {
+                memcpy(hg, hc, sizeof(float) * (size_t)NS * SL * H);
+                rc = qt_fwd_layer(fc, l, hc, NS, SL, &err);
+                if (rc == QT_OK) rc = qt_fwd_layer(fg, l, hg, NS, SL, &err);
+                if (rc != QT_OK) break;
+                double e2 = 0, r2 = 0;
+                for (size_t i = 0; i < (size_t)NS * SL * H; i++) {
+                    double d = (double)hc[i] - hg[i];
+                    e2 += d * d;
+                    r2 += (double)hc[i] * hc[i];
+                }
+                double lr = sqrt(e2 / r2);
+                if (lr > worst) worst = lr;
+            }
+            qt_fwd_free(fc);
+            qt_fwd_free(fg);
+            if (rc != QT_OK) printf("  %s: %s\n", sc[k], err.msg);
+            TU_CHECK(rc == QT_OK);
+            printf("  %s: worst layer rel %.3g (bound %g)\n", sc[k], worst, tol);
+            TU_CHECKF(worst <= tol, "%s layer rel %g", sc[k], worst);
+        }
+        qt_qplan_free(&plan);
     }
     free(lc);
     free(lg);
+    free(hc);
+    free(hg);
     qt_model_free(m);
 }
 

@@ -73,7 +73,8 @@ int qt_cuda_bench_preview(int64_t rows, int64_t cols, const struct qt_scheme *s,
 /* How the GPU forward gets what only the caller knows.  weight fills out
  * (rows, cols) float32 for tensor ti (the model's own weight, or a
  * substitute); act says the per-token activation fake-quant of Linear ti's
- * input (0 none, 1 int8, 2 fp8, as enum qt_fwd_act); observe, when not NULL,
+ * input (enum qt_fwd_act: 0 none, 1 int8, 2 fp8, 3..6 llama.cpp's types);
+ * observe, when not NULL,
  * sees the rows entering Linear ti (copied back to host memory). */
 struct qt_cuda_fwd_cb {
     void *ctx;
@@ -143,7 +144,8 @@ struct qt_cuda_fwd_timing {
 };
 void qt_cuda_fwd_stats(struct qt_cuda_fwd *g, struct qt_cuda_fwd_timing *t);
 
-/* The forward's per-token activation fake-quant (mode 1 int8, 2 fp8) on
+/* The forward's per-token activation fake-quant (mode: enum qt_fwd_act,
+ * 1 int8, 2 fp8, 3..6 llama.cpp's Q8_0, Q8_K, BF16, F16) on
  * host rows x (n, cols), in place, through the GPU kernel (for tests). */
 int qt_cuda_act_quant(int mode, float *x, int64_t n, int64_t cols, qt_err *err);
 

@@ -214,9 +214,66 @@ __global__ void k_silu_mul(float *a, const float *b, int64_t n) {
     }
 }
 
-/* Per-token fake quantization (forward.c's aq_rows): one block per row. */
+/* llama.cpp's activation types (forward.c's ggml_act_row), one row per
+ * block: 5 BF16 and 6 F16 round each element; 3 Q8_0 (blocks of 32, one per
+ * warp) and 4 Q8_K (blocks of 256, one per warp, 8 per lane) quantize whole
+ * blocks and leave a partial last block as it is, as the CPU does. */
+__device__ void act_ggml_row(float *r, int64_t cols, int mode) {
+    if (mode == 5 || mode == 6) {
+        for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
+            float v = r[j];
+            if (isnan(v)) continue;
+            r[j] = mode == 5 ? d_rnd_bf16(v) : d_f16_to_f32(d_f32_to_f16(v));
+        }
+        return;
+    }
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    if (mode == 3) {
+        for (int64_t b = w; (b + 1) * 32 <= cols; b += nw) {
+            float v = r[b * 32 + lane], amax = fabsf(v);
+            for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+            float d = d_f16_to_f32(d_f32_to_f16(amax / 127.f)), id = amax != 0.0f ? 127.f / amax : 0.0f;
+            r[b * 32 + lane] = rintf(v * id) * d;
+        }
+        return;
+    }
+    for (int64_t b = w; (b + 1) * 256 <= cols; b += nw) {
+        float *v = r + b * 256;
+        /* amax and the value at the first index holding it (the CPU's strict >) */
+        float amax = 0.0f;
+        int at = 1 << 30;
+        for (int k = 0; k < 8; k++) {
+            int j = lane + 32 * k;
+            float a = fabsf(v[j]);
+            if (a > amax) { amax = a; at = j; }
+        }
+        for (int o = 16; o > 0; o >>= 1) {
+            float a2 = __shfl_xor_sync(0xffffffffu, amax, o);
+            int at2 = __shfl_xor_sync(0xffffffffu, at, o);
+            if (a2 > amax || (a2 == amax && at2 < at)) { amax = a2; at = at2; }
+        }
+        if (amax == 0.0f) {
+            for (int k = 0; k < 8; k++) v[lane + 32 * k] = 0.0f;
+            continue;
+        }
+        float vmax = v[at];
+        __syncwarp();   /* every lane has read v[at] before any writes */
+        const float is = -127.f / vmax, d = 1 / is;
+        for (int k = 0; k < 8; k++) {
+            float q = rintf(is * v[lane + 32 * k]);
+            v[lane + 32 * k] = (q > 127 ? 127 : q) * d;
+        }
+    }
+}
+
+/* Per-token fake quantization (forward.c's aq_rows): one block per row;
+ * mode is enum qt_fwd_act (1 int8, 2 fp8, 3.. llama.cpp's types). */
 __global__ void k_act_quant(float *x, int64_t cols, int mode) {
     float *r = x + (int64_t)blockIdx.x * cols;
+    if (mode >= 3) {
+        act_ggml_row(r, cols, mode);
+        return;
+    }
     float amax = 0.0f;
     for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) amax = fmaxf(amax, fabsf(r[j]));
     for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));

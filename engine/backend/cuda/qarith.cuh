@@ -159,10 +159,13 @@ static __device__ void d_cell_params(const qc &c, float mn, float mx, kp *p) {
             s = d_rnd_w(dt, amax / ((float)(qmax - qmin) / 2.0f));
         } else {
             s = d_rnd_w(dt, d_rnd_w(dt, mx - mn) / (float)(qmax - qmin));
-            float z = d_rnd_w(dt, (float)qmin - d_rnd_w(dt, mn / s));
-            /* 0/0 (an all-zero cell) is NaN, which torch's int8 cast makes 0;
-             * tested first: the compiler may turn the clamps into fminf /
-             * fmaxf, which would pick a bound instead of keeping the NaN */
+            /* 0/0 (an all-zero cell) is NaN, which torch's int8 cast makes 0.
+             * Tested on the quotient itself: the GPU's NaN is 0x7fffffff,
+             * which the BF16 rounding's carry turns into -0 (the CPU's
+             * 0xffc00000 stays NaN), and the clamps below may become
+             * fminf / fmaxf, which pick a bound instead of keeping NaN. */
+            float r = mn / s;
+            float z = isnan(r) ? r : d_rnd_w(dt, (float)qmin - d_rnd_w(dt, r));
             if (isnan(z)) {
                 p->zpi = 0;
             } else {

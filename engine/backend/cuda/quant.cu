@@ -202,9 +202,9 @@ __device__ __forceinline__ void cell_box(const geo &G, int64_t cell, int64_t *r0
     switch (G.strat) {
     case QT_STRAT_TENSOR: *r0 = 0; *r1 = G.rows; *c0 = 0; *c1 = G.cols; break;
     case QT_STRAT_CHANNEL: *r0 = cell; *r1 = cell + 1; *c0 = 0; *c1 = G.cols; break;
-    case QT_STRAT_GROUP:
+    case QT_STRAT_GROUP:    /* an int row may end in a partial group */
         *r0 = cell / G.scols; *r1 = *r0 + 1;
-        *c0 = (cell % G.scols) * G.g; *c1 = *c0 + G.g;
+        *c0 = (cell % G.scols) * G.g; *c1 = *c0 + G.g < G.cols ? *c0 + G.g : G.cols;
         break;
     default: {
         int64_t br = cell / G.scols, bc = cell % G.scols;
@@ -465,6 +465,8 @@ static void go_fast_dt(struct cu_ctx *cx, const T *dw, const struct qt_qctx *c, 
     }
 }
 
+static int cols_not_whole(const struct qt_qctx *c) { return c->cols % c->s.group != 0; }
+
 /* The fast path when it applies (statistics only, no importance, BF16 or
  * F32 work dtype, groups of 16..256 or rows of <= 16384 columns, whole
  * chunks of 8): returns 1 when launched. */
@@ -476,7 +478,7 @@ static int try_fast(struct cu_ctx *cx, const T *dw, const struct qt_qctx *c, con
     if (c->cols % 8 || fast_variant(s) == FV_NONE) return 0;
     int G = s->group / 8;
     if (s->strategy == QT_STRAT_GROUP) {
-        if (s->group % 8 || G < 2 || G > 32 || (G & (G - 1))) return 0;
+        if (s->group % 8 || cols_not_whole(c) || G < 2 || G > 32 || (G & (G - 1))) return 0;
     } else if (s->strategy == QT_STRAT_CHANNEL || s->strategy == QT_STRAT_TENSOR) {
         if (c->cols > 128 * 8 * 16) return 0;
         if (s->strategy == QT_STRAT_TENSOR && !mm) return 0;
@@ -507,7 +509,8 @@ static int launch(struct cu_ctx *cx, const T *dw, const struct qt_qctx *c, outs 
         return QT_OK;
     }
     int G = s->strategy == QT_STRAT_GROUP ? s->group / 8 : 0;
-    if (s->strategy == QT_STRAT_GROUP && s->group % 8 == 0 && cols % 8 == 0 && G >= 2 && G <= 32 &&
+    /* the one-pass kernel tiles the flattened tensor with whole groups */
+    if (s->strategy == QT_STRAT_GROUP && s->group % 8 == 0 && cols % s->group == 0 && G >= 2 && G <= 32 &&
         (G & (G - 1)) == 0) {
         int64_t n8 = n / 8;
         int grid = grid_for(cx, n8);
@@ -526,7 +529,7 @@ static int launch(struct cu_ctx *cx, const T *dw, const struct qt_qctx *c, outs 
     switch (s->strategy) {
     case QT_STRAT_TENSOR: ncells = 1; break;
     case QT_STRAT_CHANNEL: ncells = rows; break;
-    case QT_STRAT_GROUP: g.scols = cols / s->group; ncells = rows * g.scols; break;
+    case QT_STRAT_GROUP: g.scols = (cols + s->group - 1) / s->group; ncells = rows * g.scols; break;
     default:
         g.scols = (cols + s->group - 1) / s->group;
         ncells = ((rows + s->group - 1) / s->group) * g.scols;

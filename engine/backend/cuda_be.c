@@ -1,0 +1,190 @@
+/* cuda_be.c — the CUDA row of the backend table: a thin wrapper over the C
+ * entry points of engine/backend/cuda/cuda.h (the kernels themselves live
+ * there; this file only adapts their arguments to struct qt_backend_i).
+ *
+ * Those entry points take host memory and move it to the device and back
+ * themselves, whole tensors at a time (qt_cuda_quant) and whole decoder
+ * layers at a time (qt_cuda_fwd_*).  So the row declares QT_BE_HOST_MEMORY,
+ * its buffers are host memory, and it offers the coarse entries
+ * (tensor_quant, fwd_*) and act_quant; the band and building-block entries
+ * are NULL and the CPU reference runs them (backend.h).  When the GPU code
+ * exposes device buffers and single kernels, they become entries here.
+ *
+ * In a build without nvcc, cuda/none.c answers every entry point with
+ * "built without CUDA", qt_backend_cuda_compiled() is 0 and the registry
+ * does not list the row. */
+#include "backend/backend.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cuda/cuda.h"
+#include "backend/select.h"
+
+static int cuda_info(struct qt_backend *be, struct qt_backend_info *out, qt_err *err) {
+    (void)be;
+    struct qt_cuda_info ci;
+    memset(out, 0, sizeof *out);
+    out->name = "cuda";
+    out->caps = QT_BE_HOST_MEMORY;
+    out->threads = qt_nthreads();
+    if (qt_cuda_probe(&ci, err) != QT_OK) return QT_ERR;
+    snprintf(out->device, sizeof out->device, "%.200s (sm_%d%d, %d SMs)", ci.name, ci.cc_major, ci.cc_minor, ci.sms);
+    out->mem_total = ci.mem_total;
+    out->mem_free = ci.mem_free;
+    return QT_OK;
+}
+
+/* ---- buffers: host memory (the entry points upload it themselves) ---- */
+
+static void *cuda_alloc(struct qt_backend *be, size_t bytes, qt_err *err) {
+    (void)be;
+    void *p = NULL;
+    if (posix_memalign(&p, 64, bytes ? bytes : 1) != 0) {
+        qt_err_set(err, "cuda: out of host memory (%zu bytes)", bytes);
+        return NULL;
+    }
+    return p;
+}
+
+static void cuda_buf_free(struct qt_backend *be, void *p) {
+    (void)be;
+    free(p);
+}
+
+static int cuda_copy(struct qt_backend *be, void *dst, const void *src, size_t bytes, qt_err *err) {
+    (void)be;
+    (void)err;
+    if (dst != src && bytes) memmove(dst, src, bytes);
+    return QT_OK;
+}
+
+/* Every entry point returns after its device work is done. */
+static int cuda_sync(struct qt_backend *be, qt_err *err) {
+    (void)be;
+    (void)err;
+    return QT_OK;
+}
+
+/* ---- whole tensors ---- */
+
+static int cuda_tensor_quant(struct qt_backend *be, const void *w, enum qt_dtype xdt, int64_t rows, int64_t cols,
+                             const struct qt_scheme *s, enum qt_dtype wdtype, float global_amax, const float *d,
+                             struct qt_qstats *st, float *deq, struct qt_qtensor *q, qt_err *err) {
+    (void)be;
+    if (xdt != QT_DT_BF16 && xdt != QT_DT_F32) return qt_err_set(err, "cuda: quantize from %s", qt_dtype_name(xdt));
+    return qt_cuda_quant(w, xdt == QT_DT_BF16, rows, cols, s, wdtype, global_amax, d, st, deq, q, err);
+}
+
+/* The GPU kernel for the compressed-tensors modes; llama.cpp's modes have
+ * no GPU kernel and run on the CPU reference. */
+static int cuda_act_quant(struct qt_backend *be, enum qt_act_quant a, float *x, int64_t n, int64_t cols,
+                          qt_err *err) {
+    (void)be;
+    if (a == QT_AQ_NONE || n <= 0) return QT_OK;
+    if (a == QT_AQ_INT8_TOK || a == QT_AQ_FP8_TOK) return qt_cuda_act_quant((int)a, x, n, cols, err);
+    struct qt_backend *cpu = qt_backend_cpu();
+    return cpu->i->act_quant(cpu, a, x, n, cols, err);
+}
+
+/* ---- whole decoder layers (fwd.cu) ---- */
+
+/* backend.h's types are cuda.h's field for field (checked here, so that a
+ * change on either side fails the build rather than the forward). */
+_Static_assert(sizeof(struct qt_be_layer) == sizeof(struct qt_cuda_layer), "qt_be_layer vs qt_cuda_layer");
+_Static_assert(sizeof(struct qt_be_fwd_cfg) == sizeof(struct qt_cuda_fwd_cfg), "qt_be_fwd_cfg vs qt_cuda_fwd_cfg");
+_Static_assert(sizeof(struct qt_be_fwd_cb) == sizeof(struct qt_cuda_fwd_cb), "qt_be_fwd_cb vs qt_cuda_fwd_cb");
+_Static_assert(sizeof(struct qt_be_fwd_timing) == sizeof(struct qt_cuda_fwd_timing), "timing structs differ");
+
+static struct qt_cuda_fwd_cb cb_of(const struct qt_be_fwd_cb *cb) {
+    struct qt_cuda_fwd_cb c = {cb->ctx, cb->weight, cb->act, cb->observe, cb->cache_weights};
+    return c;
+}
+
+static int cuda_fwd_init(struct qt_backend *be, const struct qt_model *m, const struct qt_be_fwd_cfg *cfg,
+                         const struct qt_be_fwd_cb *cb, void **out, qt_err *err) {
+    (void)be;
+    struct qt_cuda_fwd_cfg g = {
+        .hidden = cfg->hidden, .n_heads = cfg->n_heads, .n_kv_heads = cfg->n_kv_heads, .head_dim = cfg->head_dim,
+        .rot = cfg->rot, .n_experts = cfg->n_experts, .top_k = cfg->top_k, .n_group = cfg->n_group,
+        .topk_group = cfg->topk_group, .norm_topk_prob = cfg->norm_topk_prob,
+        .routed_scaling = cfg->routed_scaling, .eps = cfg->eps, .inv_freq = cfg->inv_freq,
+    };
+    struct qt_cuda_fwd_cb c = cb_of(cb);
+    struct qt_cuda_fwd *f = NULL;
+    int rc = qt_cuda_fwd_init(m, &g, &c, &f, err);
+    *out = f;
+    return rc;
+}
+
+static void cuda_fwd_free(struct qt_backend *be, void *g) {
+    (void)be;
+    qt_cuda_fwd_free(g);
+}
+
+static void cuda_fwd_set_cb(struct qt_backend *be, void *g, const struct qt_be_fwd_cb *cb) {
+    (void)be;
+    struct qt_cuda_fwd_cb c = cb_of(cb);
+    qt_cuda_fwd_set_cb(g, &c);
+}
+
+static int cuda_fwd_layer(struct qt_backend *be, void *g, const struct qt_be_layer *L, float *h, int nseq,
+                          int seqlen, qt_err *err) {
+    (void)be;
+    struct qt_cuda_layer G = {
+        L->in_norm, L->post_norm, L->q, L->k, L->v, L->o, L->qb, L->kb, L->vb, L->ob, L->qn, L->kn,
+        L->gate, L->up, L->down, L->router, L->router_bias, L->sgate, L->sup, L->sdown,
+        L->eg, L->eu, L->ed, L->moe,
+    };
+    return qt_cuda_fwd_layer(g, &G, h, nseq, seqlen, err);
+}
+
+static int cuda_fwd_final(struct qt_backend *be, void *g, int norm_ti, int head_ti, const float *h, int64_t ntok,
+                          float *logits, qt_err *err) {
+    (void)be;
+    return qt_cuda_fwd_final(g, norm_ti, head_ti, h, ntok, logits, err);
+}
+
+static void cuda_fwd_stats(struct qt_backend *be, void *g, struct qt_be_fwd_timing *t) {
+    (void)be;
+    struct qt_cuda_fwd_timing c;
+    qt_cuda_fwd_stats(g, &c);
+    t->resident = c.resident;
+    t->streamed = c.streamed;
+    t->read = c.read;
+    t->upload = c.upload;
+    t->wait = c.wait;
+    t->layers = c.layers;
+    t->streaming = c.streaming;
+}
+
+static const struct qt_backend_i cuda_i = {
+    .name = "cuda",
+    .info = cuda_info,
+    .buf_alloc = cuda_alloc,
+    .buf_free = cuda_buf_free,
+    .upload = cuda_copy,
+    .download = cuda_copy,
+    .sync = cuda_sync,
+    .tensor_quant = cuda_tensor_quant,
+    .act_quant = cuda_act_quant,
+    .fwd_init = cuda_fwd_init,
+    .fwd_free = cuda_fwd_free,
+    .fwd_set_cb = cuda_fwd_set_cb,
+    .fwd_layer = cuda_fwd_layer,
+    .fwd_final = cuda_fwd_final,
+    .fwd_stats = cuda_fwd_stats,
+};
+
+static struct qt_backend cuda_be = {&cuda_i, NULL};
+
+int qt_backend_cuda_compiled(void) { return qt_cuda_compiled(); }
+
+int qt_backend_cuda_open(struct qt_backend **out, qt_err *err) {
+    *out = NULL;
+    if (!qt_cuda_compiled()) return qt_err_set(err, "this qtune was built without the CUDA backend (no nvcc)");
+    if (qt_backend_cuda_enter(err) != QT_OK) return QT_ERR;
+    *out = &cuda_be;
+    return QT_OK;
+}
