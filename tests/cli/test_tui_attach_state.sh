@@ -12,25 +12,7 @@ if ! command -v tmux >/dev/null 2>&1; then
 fi
 SOCK="qtune-as-$$"
 SESS=as$$
-H="$T/home"; R="$T/run"
-mkdir -p "$H" "$R"; chmod 700 "$R"
-QB=$(cd "$(dirname "$Q")" && pwd)/$(basename "$Q")
-tm() { tmux -L "$SOCK" "$@"; }
-cleanup() {
-    QTUNE_HOME="$H" XDG_RUNTIME_DIR="$R" "$QB" kill --force "$SESS" >/dev/null 2>&1
-    tm kill-server >/dev/null 2>&1
-}
-trap cleanup EXIT INT TERM
-on_screen() {
-    tm capture-pane -p -t "$SESS" >"$T/screen" 2>/dev/null
-    grep -q "$1" -- "$2" "$T/screen"
-}
-wait_for() {
-    if wait_until on_screen "${3:--F}" "$2"; then pass "$1"; return 0; fi
-    fail "$1" "no '$2' on screen: $(head -n 40 "$T/screen")"
-    return 1
-}
-keys() { tm send-keys -t "$SESS" "$@"; }
+. tests/cli/tmux.sh
 ENV="env QTUNE_HOME=$H XDG_RUNTIME_DIR=$R LC_ALL=C.UTF-8 TERM=xterm-256color"
 tm new-session -d -s "$SESS" -x 120 -y 40 "env PS1='qtsh> ' sh"
 keys "$ENV $QB $M -s $SESS" Enter
