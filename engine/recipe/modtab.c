@@ -51,8 +51,7 @@ static const char QARGS_FIELDS[] =
     "num_bits type symmetric group_size strategy block_structure dynamic actorder observer observer_kwargs "
     "scale_dtype zp_dtype";
 
-/* 1 when the space-separated list holds word w. */
-static int in_list(const char *list, const char *w) {
+int qt_name_in_list(const char *list, const char *w) {
     size_t n = strlen(w);
     for (const char *p = list; *p;) {
         while (*p == ' ') p++;
@@ -70,14 +69,6 @@ const struct qt_modclass *qt_modclass_find(const char *name) {
     return NULL;
 }
 
-int qt_modclass_has_field(const struct qt_modclass *mc, const char *field) {
-    return in_list(BASE_FIELDS, field) || (mc->quant_args && in_list(QMIX_FIELDS, field)) ||
-           in_list(mc->fields, field);
-}
-
-int qt_scheme_field_ok(const char *field) { return in_list(SCHEME_FIELDS, field); }
-int qt_qargs_field_ok(const char *field) { return in_list(QARGS_FIELDS, field); }
-
 const char *qt_modclass_fields(const struct qt_modclass *mc, char *buf, size_t cap) {
     snprintf(buf, cap, "%s %s %s", BASE_FIELDS, mc->quant_args ? QMIX_FIELDS : "", mc->fields);
     return buf;
@@ -86,13 +77,11 @@ const char *qt_modclass_fields(const struct qt_modclass *mc, char *buf, size_t c
 const char *qt_scheme_fields(void) { return SCHEME_FIELDS; }
 const char *qt_qargs_fields(void) { return QARGS_FIELDS; }
 
-const char *qt_modclass_names(void) {
-    static char buf[1024];
-    if (!buf[0]) {
-        size_t o = 0;
-        for (size_t i = 0; i < N_CLASSES && o < sizeof buf; i++)
-            o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%s", i ? " " : "", CLASSES[i].name);
-    }
+const char *qt_modclass_names(char *buf, size_t cap) {
+    size_t o = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < N_CLASSES && o < cap; i++)
+        o += (size_t)snprintf(buf + o, cap - o, "%s%s", i ? " " : "", CLASSES[i].name);
     return buf;
 }
 

@@ -19,11 +19,8 @@ struct qt_modclass {
 
 /* The row of class `name`, or NULL. */
 const struct qt_modclass *qt_modclass_find(const char *name);
-/* 1 when `field` is an argument class mc accepts. */
-int qt_modclass_has_field(const struct qt_modclass *mc, const char *field);
-/* Fields of a config group (QuantizationScheme) and of QuantizationArgs. */
-int qt_scheme_field_ok(const char *field);
-int qt_qargs_field_ok(const char *field);
+/* 1 when the space-separated list `names` holds the word w. */
+int qt_name_in_list(const char *names, const char *w);
 
 /* The name in the space-separated list `names` nearest to s by edit
  * distance, or NULL when none is close (at most 2 edits, or a third of s). */
@@ -33,7 +30,7 @@ const char *qt_modclass_fields(const struct qt_modclass *mc, char *buf, size_t c
 /* The fields of a config group / of QuantizationArgs, space-separated. */
 const char *qt_scheme_fields(void);
 const char *qt_qargs_fields(void);
-/* Every known modifier class, space-separated (for suggestions). */
-const char *qt_modclass_names(void);
+/* Every known modifier class, space-separated, into buf (for suggestions). */
+const char *qt_modclass_names(char *buf, size_t cap);
 
 #endif

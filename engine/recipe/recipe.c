@@ -51,14 +51,13 @@ static int at_fail(struct ctx *c, const struct qt_yaml *n, const char *fmt, cons
     return qt_err_set(c->err, "%s: %s%s", c->fname, fmt, what ? what : "");
 }
 
-/* Refuses a key of map m that `ok` does not accept, as llm-compressor and
- * compressed-tensors (pydantic, extra="forbid") refuse it: names the key,
- * what it is a field of, and the nearest valid name in `names`. */
-static int check_fields(struct ctx *c, const struct qt_yaml *m, const char *what, int (*ok)(const char *, const void *),
-                        const void *arg, const char *names) {
+/* Refuses a key of map m that is not in `names` (space-separated), as
+ * llm-compressor and compressed-tensors (pydantic, extra="forbid") refuse
+ * it: names the key, what it is a field of, and the nearest valid name. */
+static int check_fields(struct ctx *c, const struct qt_yaml *m, const char *what, const char *names) {
     if (!m || m->kind != QT_YAML_MAP) return QT_OK;
     for (int i = 0; i < m->n; i++) {
-        if (ok(m->keys[i], arg)) continue;
+        if (qt_name_in_list(names, m->keys[i])) continue;
         char near[64], msg[256];
         const char *nn = qt_nearest_name(m->keys[i], names, near, sizeof near);
         if (nn) snprintf(msg, sizeof msg, "unknown field '%s' of %s (did you mean '%s'?)", m->keys[i], what, nn);
@@ -67,16 +66,13 @@ static int check_fields(struct ctx *c, const struct qt_yaml *m, const char *what
     }
     return QT_OK;
 }
-static int qargs_ok(const char *k, const void *arg) { (void)arg; return qt_qargs_field_ok(k); }
-static int scheme_ok(const char *k, const void *arg) { (void)arg; return qt_scheme_field_ok(k); }
-static int modifier_ok(const char *k, const void *arg) { return qt_modclass_has_field(arg, k); }
 
 /* Parses QuantizationArgs from a map node. */
 static int parse_qargs(struct ctx *c, const struct qt_yaml *m, struct cargs *q) {
     memset(q, 0, sizeof *q);
     if (!m || qt_yaml_is_null(m)) return QT_OK;
     if (m->kind != QT_YAML_MAP) return at_fail(c, m, "quantization args must be a mapping", NULL);
-    if (check_fields(c, m, "QuantizationArgs", qargs_ok, NULL, qt_qargs_fields()) != QT_OK) return QT_ERR;
+    if (check_fields(c, m, "QuantizationArgs", qt_qargs_fields()) != QT_OK) return QT_ERR;
     q->present = 1;
     q->num_bits = 8;
     strcpy(q->type, "int");
@@ -246,8 +242,8 @@ static int add_modifier(struct ctx *c, const char *stage, const char *list, cons
     if (!m->type) return qt_err_set(c->err, "out of memory");
     const struct qt_modclass *mc = qt_modclass_find(type);
     if (!mc) {
-        char near[64], msg[160];
-        const char *nn = qt_nearest_name(type, qt_modclass_names(), near, sizeof near);
+        char near[64], msg[160], names[1024];
+        const char *nn = qt_nearest_name(type, qt_modclass_names(names, sizeof names), near, sizeof near);
         snprintf(msg, sizeof msg, "unknown modifier class '%s'", type);
         if (nn) snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " (did you mean '%s'?)", nn);
         return at_fail(c, args, msg, NULL);
@@ -256,7 +252,7 @@ static int add_modifier(struct ctx *c, const char *stage, const char *list, cons
     if (args && !qt_yaml_is_null(args) && args->kind != QT_YAML_MAP)
         return at_fail(c, args, "arguments of a modifier must be a mapping: ", type);
     char fields[1024];
-    if (check_fields(c, args, type, modifier_ok, mc, qt_modclass_fields(mc, fields, sizeof fields)) != QT_OK)
+    if (check_fields(c, args, type, qt_modclass_fields(mc, fields, sizeof fields)) != QT_OK)
         return QT_ERR;
     /* AWQ's modern form is a transform only: its quantization comes from the
      * QuantizationModifier / GPTQModifier that follows; the older one-modifier
@@ -316,7 +312,7 @@ static int add_modifier(struct ctx *c, const char *stage, const char *list, cons
         for (int i = 0; i < cg->n; i++) {
             const struct qt_yaml *g = cg->items[i];
             if (g->kind != QT_YAML_MAP) return at_fail(c, g, "a config group must be a mapping: ", cg->keys[i]);
-            if (check_fields(c, g, "a config group (QuantizationScheme)", scheme_ok, NULL, qt_scheme_fields()) != QT_OK)
+            if (check_fields(c, g, "a config group (QuantizationScheme)", qt_scheme_fields()) != QT_OK)
                 return QT_ERR;
             struct cargs w, a, o;
             const struct qt_yaml *wn = qt_yaml_get(g, "weights");
