@@ -83,14 +83,21 @@ $(BUILD)/tests/test_fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c tests/fuzz/f
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/fuzz -DFUZZ_NAME='"$*"' -o $@ $< tests/fuzz/replay.c $(BUILD)/libqtengine.a $(LDFLAGS) $(LDLIBS)
 
-unit: $(TEST_BIN) $(FUZZ_BIN)
+# tests/tools/: programs the test scripts run (no engine): pngcheck reads
+# the screenshots of tests/cli/test_report.sh.
+PNGCHECK := $(BUILD)/tests/tools/pngcheck
+$(PNGCHECK): tests/tools/pngcheck.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
+
+unit: $(TEST_BIN) $(FUZZ_BIN) $(PNGCHECK)
 
 # clang's libFuzzer with ASan+UBSan: each harness runs FUZZ_SECONDS on a
 # copy of its seed corpus (scripts/fuzz.sh; executions go to build-fuzz/).
 fuzz:
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RUNS=$(FUZZ_RUNS) sh scripts/fuzz.sh $(FUZZ_NAMES)
 
-test: $(BUILD)/qtune $(TEST_BIN) $(FUZZ_BIN)
+test: $(BUILD)/qtune $(TEST_BIN) $(FUZZ_BIN) $(PNGCHECK)
 	@QTUNE_TEST_DEPS=1 sh scripts/deps.sh
 	@QTUNE_BIN=$(BUILD)/qtune QTUNE_TESTBIN=$(BUILD)/tests sh tests/run.sh
 

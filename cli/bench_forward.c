@@ -1,8 +1,11 @@
 /* bench_forward.c — `qtune bench forward`: tokens/s and GFLOP/s of the
- * float32 CPU forward on the tiny GLM-MoE fixture (4 sequences of 512
+ * float32 forward on the tiny GLM-MoE fixture (4 sequences of 512
  * tokens, best of 3), against the GFLOP/s of a plain 2048³ OpenBLAS sgemm
  * run in the same process with OpenBLAS's own threads (the machine's
- * practical matmul peak).  The forward's FLOPs count matmuls and causal
+ * practical matmul peak).  On the CUDA backend the timed unit is a KL
+ * evaluation's batch (tokens to per-position KL figures, all on the GPU);
+ * QTUNE_FORWARD_BASELINE_MS (transformers eager, measured in the same run
+ * by scripts/dev/bench_hf_forward.py) gives the ratio against it.  The forward's FLOPs count matmuls and causal
  * attention only (qt_fwd_flops). */
 #include <cblas.h>
 #include <stdlib.h>
@@ -58,16 +61,58 @@ int qt_bench_forward(void **json_out, qt_err *err) {
         return err->msg[0] ? QT_ERR : qt_err_set(err, "out of memory");
     }
     for (int64_t i = 0; i < n; i++) tok[i] = (int32_t)((i * 7919 + 13) % m->cfg.vocab);
-    double best = 1e30;
+    double best = 1e30, best_logits = 0;
     int rc = QT_OK;
-    for (int r = 0; r < reps && rc == QT_OK; r++) {
+    /* On a device that keeps the hidden states (CUDA), the timed unit is
+     * what `qtune eval` does per batch: tokens up, the layers, the logits and
+     * the KL against base logits kept on the device (a second forward over
+     * the same model, run once before timing), the per-position figures
+     * down.  The logits never leave the device. */
+    struct qt_fwd *fb = NULL;
+    int res = qt_fwd_resident(f);
+    int64_t per = n;
+    double *kd = NULL;
+    unsigned char *same = NULL;
+    if (res) {
+        kd = malloc(sizeof(double) * (size_t)per * 4);
+        same = malloc((size_t)per);
+        rc = kd && same ? qt_fwd_open(qt_fwd_backend_of(f), m, NULL, &fb, err) : qt_err_set(err, "out of memory");
+        if (rc == QT_OK) rc = qt_fwd_embed_resident(fb, tok, n, err);
+        for (int l = 0; rc == QT_OK && l < qt_fwd_n_layers(fb); l++) rc = qt_fwd_layer(fb, l, NULL, nseq, seq, err);
+        if (rc == QT_OK) rc = qt_fwd_final_resident(fb, 0, n, NULL, err);
+    }
+    struct qt_be_kl_out ko = {kd, kd ? kd + per : NULL, kd ? kd + 2 * per : NULL, kd ? kd + 3 * per : NULL, same};
+    double klsum = 0;
+    for (int r = 0; r < reps + (res ? 2 : 0) && rc == QT_OK; r++) {
         double t = qt_now();
-        rc = qt_fwd_run(f, tok, nseq, seq, logits, err);
+        if (res) {
+            rc = qt_fwd_embed_resident(f, tok, n, err);
+            for (int l = 0; rc == QT_OK && l < qt_fwd_n_layers(f); l++) rc = qt_fwd_layer(f, l, NULL, nseq, seq, err);
+            if (rc == QT_OK) rc = qt_fwd_final_resident(f, 0, n, NULL, err);
+            if (rc == QT_OK) rc = qt_fwd_kl(f, fb, tok, nseq, seq, 0, &ko, err);
+        } else {
+            rc = qt_fwd_run(f, tok, nseq, seq, logits, err);
+        }
         t = qt_now() - t;
+        if (res && r < 2) continue;     /* warm-ups: weights uploaded, buffers grown */
         if (t < best) best = t;
     }
+    if (res && rc == QT_OK) {
+        for (int64_t i = 0; i < per; i++) klsum += kd[i];
+        /* the old unit too: the same forward with the logits brought down */
+        best_logits = 1e30;
+        for (int r = 0; r < 3 && rc == QT_OK; r++) {
+            double t = qt_now();
+            rc = qt_fwd_run(f, tok, nseq, seq, logits, err);
+            t = qt_now() - t;
+            if (t < best_logits) best_logits = t;
+        }
+    }
+    qt_fwd_free(fb);
+    free(kd);
+    free(same);
     double flops = qt_fwd_flops(m, nseq, seq);
-    struct qt_cuda_fwd_timing gt;
+    struct qt_be_fwd_timing gt;
     int on_gpu = qt_fwd_gpu_stats(f, &gt);
     qt_fwd_free(f);
     free(tok);
@@ -82,15 +127,25 @@ int qt_bench_forward(void **json_out, qt_err *err) {
     double head = on_gpu ? 0 : sgemm_rate((int)n, m->cfg.vocab, m->cfg.hidden, 3);
     openblas_set_num_threads(1);   /* as the forward leaves it */
     double gf = flops / best / 1e9;
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "name", "forward");
-    cJSON_AddStringToObject(j, "metric", "forward GFLOP/s (tiny GLM-MoE, 4x512 tokens) vs OpenBLAS sgemm 2048^3");
-    cJSON_AddNumberToObject(j, "value", gf);
-    cJSON_AddNumberToObject(j, "baseline", peak);
-    cJSON_AddNumberToObject(j, "ratio", peak > 0 ? gf / peak : 0);
+    cJSON *d;
+    cJSON *j = cli_bench_result("forward", "forward GFLOP/s (tiny GLM-MoE, 4x512 tokens) vs OpenBLAS sgemm 2048^3", gf,
+                                peak, peak > 0 ? gf / peak : 0, "GFLOP/s", &d);
     cJSON_AddNumberToObject(j, "tokens_per_s", (double)n / best);
     if (on_gpu) {
         cJSON *g = cJSON_AddObjectToObject(j, "gpu");
+        cJSON_AddBoolToObject(g, "timed_with_kl", res);
+        if (res) {
+            cJSON_AddNumberToObject(g, "kl_mean_same_model", klsum / (double)per);
+            cJSON_AddNumberToObject(g, "forward_logits_to_host_ms", best_logits * 1e3);
+        }
+        /* transformers eager on the same GPU, checkpoint and batch, measured
+         * by scripts/dev/bench_hf_forward.py in the same run */
+        const char *hb = getenv("QTUNE_FORWARD_BASELINE_MS");
+        double hms = hb ? atof(hb) : 0;
+        if (hms > 0) {
+            cJSON_AddNumberToObject(g, "transformers_eager_ms", hms);
+            cJSON_AddNumberToObject(g, "ratio_vs_transformers", hms / (best * 1e3));
+        }
         cJSON_AddNumberToObject(g, "runs", reps);
         cJSON_AddNumberToObject(g, "layers_s", gt.layers);
         cJSON_AddNumberToObject(g, "read_s", gt.read);
@@ -100,10 +155,21 @@ int qt_bench_forward(void **json_out, qt_err *err) {
         cJSON_AddNumberToObject(g, "streamed_gib", (double)gt.streamed / 1073741824.0);
         cJSON_AddBoolToObject(g, "streaming", gt.streaming);
         cJSON_AddNumberToObject(g, "model_gib", (double)qt_model_bytes(m, -1) / 1073741824.0);
+        if (gt.profiled) {   /* QTUNE_CUDA_PROFILE=1: [device ms, host ms] per phase of the last batch */
+            static const char *const names[] = QT_BE_PHASE_NAMES;
+            cJSON *p = cJSON_AddObjectToObject(g, "profile_ms");
+            double sd = 0, sh = 0;
+            for (int k = 0; k < QT_BE_NPHASE; k++) {
+                double v[2] = {gt.phase_dev[k] * 1e3, gt.phase_host[k] * 1e3};
+                cJSON_AddItemToObject(p, names[k], cJSON_CreateDoubleArray(v, 2));
+                sd += v[0];
+                sh += v[1];
+            }
+            double v[2] = {sd, sh};
+            cJSON_AddItemToObject(p, "total", cJSON_CreateDoubleArray(v, 2));
+        }
     }
     cJSON_AddNumberToObject(j, "forward_ms", best * 1e3);
-    cJSON_AddStringToObject(j, "unit", "GFLOP/s");
-    cJSON *d = cJSON_AddObjectToObject(j, "detail");
     cJSON_AddNumberToObject(d, "tokens_per_s", (double)n / best);
     cJSON_AddNumberToObject(d, "seconds", best);
     cJSON_AddNumberToObject(d, "gflop", flops / 1e9);

@@ -28,14 +28,8 @@ int qt_bench_gptq(void **json_out, qt_err *err) {
     const char *b = getenv("QTUNE_GPTQ_BASELINE_S");
     double base = b ? atof(b) : 0;
     double layers = 92, whole = t.total * layers;
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "name", "gptq");
-    cJSON_AddStringToObject(j, "metric", "seconds for GPTQ W4A16 of one GLM-4.6 MoE layer (160 experts, 50k tokens)");
-    cJSON_AddNumberToObject(j, "value", t.total);
-    cJSON_AddNumberToObject(j, "baseline", base > 0 ? base : 2700.0 / layers);
-    cJSON_AddNumberToObject(j, "ratio", base > 0 ? base / t.total : (2700.0 / layers) / t.total);
-    cJSON_AddStringToObject(j, "unit", "s");
-    cJSON *d = cJSON_AddObjectToObject(j, "detail");
+    cJSON *d;
+    cJSON *j = cli_bench_result("gptq", "seconds for GPTQ W4A16 of one GLM-4.6 MoE layer (160 experts, 50k tokens)", t.total, base > 0 ? base : 2700.0 / layers, base > 0 ? base / t.total : (2700.0 / layers) / t.total, "s", &d);
     cJSON_AddStringToObject(d, "baseline_is", base > 0 ? "PyTorch GPTQ batched over experts (QTUNE_GPTQ_BASELINE_S)"
                                                        : "45 min / 92 layers (the whole-model target)");
     cJSON_AddNumberToObject(d, "hessian_s", t.hessian);

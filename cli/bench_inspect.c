@@ -34,14 +34,8 @@ int qt_bench_inspect(void **json_out, qt_err *err) {
         if (t1 - t0 < best) best = t1 - t0;
         if (t3 - t2 < base) base = t3 - t2;
     }
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "name", "inspect");
-    cJSON_AddStringToObject(j, "metric", "open GLM-4.6 metadata model");
-    cJSON_AddNumberToObject(j, "value", best * 1e3);
-    cJSON_AddNumberToObject(j, "baseline", base * 1e3);
-    cJSON_AddNumberToObject(j, "ratio", base > 0 ? best / base : 0);
-    cJSON_AddStringToObject(j, "unit", "ms");
-    cJSON *d = cJSON_AddObjectToObject(j, "detail");
+    cJSON *d;
+    cJSON *j = cli_bench_result("inspect", "open GLM-4.6 metadata model", best * 1e3, base * 1e3, base > 0 ? best / base : 0, "ms", &d);
     cJSON_AddNumberToObject(d, "tensors", ntensors);
     cJSON_AddNumberToObject(d, "runs", reps);
     cJSON_AddNumberToObject(d, "budget_ms", 300);

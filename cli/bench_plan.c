@@ -83,14 +83,8 @@ int qt_bench_plan(void **json_out, qt_err *err) {
     }
     if (rc != QT_OK) return QT_ERR;
     double search = t_solve + t_curve;
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "name", "plan");
-    cJSON_AddStringToObject(j, "metric", "GLM-4.6 search once ΔKL is known: knapsack at 4.5 bpw + 48-point curve");
-    cJSON_AddNumberToObject(j, "value", search);
-    cJSON_AddNumberToObject(j, "baseline", t_open);
-    cJSON_AddNumberToObject(j, "ratio", search / t_open);
-    cJSON_AddStringToObject(j, "unit", "s");
-    cJSON *d = cJSON_AddObjectToObject(j, "detail");
+    cJSON *d;
+    cJSON *j = cli_bench_result("plan", "GLM-4.6 search once ΔKL is known: knapsack at 4.5 bpw + 48-point curve", search, t_open, search / t_open, "s", &d);
     cJSON_AddStringToObject(d, "baseline_is", "opening the GLM-4.6 metadata model (qt_model_open)");
     cJSON_AddNumberToObject(d, "units", units);
     cJSON_AddNumberToObject(d, "candidates", cands);

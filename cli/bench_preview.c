@@ -74,14 +74,8 @@ static int bench_preview_cuda(void **json_out, qt_err *err) {
     double gb = (double)(rows * cols) * 2 / 1e9;
     double v_int4 = gb / tp[0], v_fp8 = gb / tp[1], v_copy = gb / tc[0];
     double value = v_int4 < v_fp8 ? v_int4 : v_fp8;
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "name", "preview");
-    cJSON_AddStringToObject(j, "metric", "BF16 bytes/s into error statistics on the GPU (slower of int4-g128-sym, fp8-ch)");
-    cJSON_AddNumberToObject(j, "value", value);
-    cJSON_AddNumberToObject(j, "baseline", v_copy);
-    cJSON_AddNumberToObject(j, "ratio", value / v_copy);
-    cJSON_AddStringToObject(j, "unit", "GB/s");
-    cJSON *d = cJSON_AddObjectToObject(j, "detail");
+    cJSON *d;
+    cJSON *j = cli_bench_result("preview", "BF16 bytes/s into error statistics on the GPU (slower of int4-g128-sym, fp8-ch)", value, v_copy, value / v_copy, "GB/s", &d);
     for (int i = 0; i < NS; i++) {
         char k[64];
         snprintf(k, sizeof k, "%s_ms", names[i]);
@@ -137,14 +131,8 @@ int qt_bench_preview(void **json_out, qt_err *err) {
      * is what the ratio would be on idle cores. */
     double c_int4 = gb / t_int4.cpu, c_fp8 = gb / t_fp8.cpu, c_copy = gb / copy.cpu;
     double c_min = c_int4 < c_fp8 ? c_int4 : c_fp8;
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "name", "preview");
-    cJSON_AddStringToObject(j, "metric", "BF16 bytes/s into error statistics (slower of int4-g128-sym, fp8-ch)");
-    cJSON_AddNumberToObject(j, "value", value);
-    cJSON_AddNumberToObject(j, "baseline", v_copy);
-    cJSON_AddNumberToObject(j, "ratio", value / v_copy);
-    cJSON_AddStringToObject(j, "unit", "GB/s");
-    cJSON *d = cJSON_AddObjectToObject(j, "detail");
+    cJSON *d;
+    cJSON *j = cli_bench_result("preview", "BF16 bytes/s into error statistics (slower of int4-g128-sym, fp8-ch)", value, v_copy, value / v_copy, "GB/s", &d);
     cJSON_AddNumberToObject(d, "int4_g128_sym_gbps", v_int4);
     cJSON_AddNumberToObject(d, "fp8_ch_gbps", v_fp8);
     cJSON_AddNumberToObject(d, "memcpy_gbps", v_copy);

@@ -17,6 +17,7 @@
 #include "model/model.h"
 #include "io/gguf_write.h"
 #include "io/writer.h"
+#include "io/outdir.h"
 #include "recipe/gguf_plan.h"
 
 /* Copies every .safetensors file of src into dst; *bytes gets the total. */
@@ -58,7 +59,7 @@ int qt_bench_quantize(void **json_out, qt_err *err) {
     snprintf(out, sizeof out, "%s/out", dir);
     snprintf(cp, sizeof cp, "%s/copy", dir);
     struct qt_model *m;
-    if (qt_model_open(model, &m, err) != QT_OK) { qt_write_rmtree(dir, err); return QT_ERR; }
+    if (qt_model_open(model, &m, err) != QT_OK) { qt_outdir_rmtree(dir, err); return QT_ERR; }
     int *tg = malloc((size_t)m->n_tensors * sizeof *tg);
     if (!tg) { qt_model_free(m); return qt_err_set(err, "out of memory"); }
     int nq = 0;
@@ -80,7 +81,7 @@ int qt_bench_quantize(void **json_out, qt_err *err) {
     if (gguf && (qt_gguf_spec_from_ftype("Q4_K_M", &spec, err) != QT_OK || qt_gguf_plan_build(m, &spec, 0, &plan, err) != QT_OK)) {
         free(tg);
         qt_model_free(m);
-        qt_write_rmtree(dir, err);
+        qt_outdir_rmtree(dir, err);
         return QT_ERR;
     }
     if (gguf) nq = 0;
@@ -93,15 +94,15 @@ int qt_bench_quantize(void **json_out, qt_err *err) {
         struct qt_write_result res;
         /* a fresh output directory, as the copy gets: removing the previous
          * run's checkpoint is not part of writing one */
-        qt_write_rmtree(out, err);
-        qt_write_rmtree(gout, err);
+        qt_outdir_rmtree(out, err);
+        qt_outdir_rmtree(gout, err);
         double t0 = qt_now();
         rc = gguf ? qt_gguf_write(m, &plan, &gp, &res, err) : qt_write_ct(m, &p, &res, err);
         double t1 = qt_now();
         if (rc != QT_OK) break;
         src_bytes = res.bytes_source;
         written = res.bytes_written;
-        qt_write_rmtree(cp, err);
+        qt_outdir_rmtree(cp, err);
         mkdir(cp, 0755);
         double t2 = qt_now();
         rc = copy_weights(model, cp, &copy_bytes, err);
@@ -110,21 +111,16 @@ int qt_bench_quantize(void **json_out, qt_err *err) {
         if (t3 - t2 < base) base = t3 - t2;
     }
     qt_err e2;
-    qt_write_rmtree(dir, &e2);
+    qt_outdir_rmtree(dir, &e2);
     free(tg);
     qt_model_free(m);
     if (gguf) qt_gguf_plan_free(&plan);
     if (rc != QT_OK) return QT_ERR;
     double v = (double)src_bytes / best / 1e9, b = (double)copy_bytes / base / 1e9;
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "name", "quantize");
-    cJSON_AddStringToObject(j, "metric", gguf ? "Q4_K_M GGUF write, GB of source weights per second"
-                                              : "W4A16 checkpoint write, GB of source weights per second");
-    cJSON_AddNumberToObject(j, "value", v);
-    cJSON_AddNumberToObject(j, "baseline", b);
-    cJSON_AddNumberToObject(j, "ratio", b > 0 ? v / b : 0);
-    cJSON_AddStringToObject(j, "unit", "GB/s");
-    cJSON *d = cJSON_AddObjectToObject(j, "detail");
+    cJSON *d;
+    cJSON *j = cli_bench_result("quantize", gguf ? "Q4_K_M GGUF write, GB of source weights per second"
+                                                 : "W4A16 checkpoint write, GB of source weights per second",
+                                v, b, b > 0 ? v / b : 0, "GB/s", &d);
     cJSON_AddNumberToObject(d, "source_bytes", (double)src_bytes);
     cJSON_AddNumberToObject(d, "written_bytes", (double)written);
     cJSON_AddNumberToObject(d, "copied_bytes", (double)copy_bytes);

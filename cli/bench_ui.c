@@ -16,6 +16,7 @@
 #include "app.h"
 #include "cli.h"
 #include "io/writer.h"
+#include "io/outdir.h"
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -37,7 +38,7 @@ int qt_bench_ui(void **json_out, qt_err *err) {
     else unsetenv("QTUNE_HOME");
     free(saved);
     qt_err e2;
-    qt_write_rmtree(home, &e2);
+    qt_outdir_rmtree(home, &e2);
     return rc;
 }
 
@@ -127,14 +128,8 @@ static int bench_ui(const char *path, void **json_out, qt_err *err) {
     for (int i = 0; i < N; i++) sum += ft[i];
     qsort(ft, N, sizeof *ft, cmp_double);
     double mean = sum / N * 1e3, base = base_sum / N * 1e3;
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "name", "ui");
-    cJSON_AddStringToObject(j, "metric", "time per frame, 1,000 navigation keys on GLM-4.6 (120x40)");
-    cJSON_AddNumberToObject(j, "value", mean);
-    cJSON_AddNumberToObject(j, "baseline", base);
-    cJSON_AddNumberToObject(j, "ratio", base > 0 ? mean / base : 0);
-    cJSON_AddStringToObject(j, "unit", "ms");
-    cJSON *d = cJSON_AddObjectToObject(j, "detail");
+    cJSON *d;
+    cJSON *j = cli_bench_result("ui", "time per frame, 1,000 navigation keys on GLM-4.6 (120x40)", mean, base, base > 0 ? mean / base : 0, "ms", &d);
     cJSON_AddNumberToObject(d, "frames", N);
     cJSON_AddNumberToObject(d, "p50_ms", ft[N / 2] * 1e3);
     cJSON_AddNumberToObject(d, "p99_ms", ft[N * 99 / 100] * 1e3);

@@ -47,6 +47,8 @@ int cli_help(const char *usage);
       "KL cost of quantizing each group alone")                                      \
     X(plan, "plan MODEL [--data FILE] (--target-bytes SIZE | --target-bpw B | --gpus N --gpu NAME [--ctx N] [--batch N]) [--format ct|gguf] [--candidates LIST] [-r BASE_RECIPE] [-o RECIPE] [--dkl FILE] [--eval FILE] [--json]", \
       "the recipe with the least KL for a size, a bpw or GPUs")                     \
+    X(report, "report SESSION|CHECKPOINT -o FILE.html|FILE.md|FILE.json [--gpu NAME] [--tp N] [--eval FILE] [--dkl FILE] [--model MODEL] [--no-error] [--no-plots]", \
+      "a report page (HTML or Markdown) to attach to a pull request")              \
     X(tokenize, "tokenize MODEL [--file F | TEXT] [--pieces] [--json]", "token ids (and pieces) of a text")   \
     X(engine, "engine --session NAME [--foreground]", "run the engine daemon")        \
     X(ls, "ls [--json]", "list sessions")                                                     \
@@ -74,6 +76,11 @@ QT_COMMANDS(QT_CMD_DECL)
     int qt_bench_##name(void **json_out, qt_err *err) __attribute__((weak));
 QT_BENCHES(QT_BENCH_DECL)
 #undef QT_BENCH_DECL
+/* The result every benchmark returns: {name, metric, value, baseline, ratio,
+ * unit, detail}; *detail gets the empty detail object to fill. */
+struct cJSON;
+struct cJSON *cli_bench_result(const char *name, const char *metric, double value, double baseline, double ratio,
+                               const char *unit, struct cJSON **detail);
 /* `qtune bench quantize --format gguf`: the output format a benchmark
  * measures ("ct" unless given). */
 extern const char *qt_bench_format;

@@ -52,6 +52,10 @@ static void print_job(const cJSON *j) {
 
 static void print_event(const cJSON *m) {
     const char *ev = str(m, "event");
+    if (!strcmp(ev, "device")) {   /* a live notice: no seq */
+        printf("device: %s\n", str(cJSON_GetObjectItem(m, "device"), "summary"));
+        return;
+    }
     printf("[%.0f] ", num(m, "seq"));
     if (!strcmp(ev, "job")) {
         print_job(cJSON_GetObjectItem(m, "job"));
@@ -64,6 +68,7 @@ static void print_event(const cJSON *m) {
         printf("job %d: %s\n", (int)num(m, "job"), str(m, "line"));
     } else if (!strcmp(ev, "recipe")) {
         printf("recipe: version %d\n", (int)num(m, "version"));
+
     } else {
         char *s = cJSON_PrintUnformatted(m);
         printf("%s\n", s ? s : "");
@@ -158,6 +163,8 @@ int qt_cmd_attach(int argc, char **argv) {
     printf("session %s  engine pid %d  model %s  recipe v%d  seq %.0f\n", str(h, "session"),
            (int)num(h, "daemon_pid"), *str(h, "model") ? str(h, "model") : "-",
            (int)num(h, "recipe_version"), num(h, "seq"));
+    const cJSON *dv = cJSON_GetObjectItem(h, "device");
+    if (cJSON_IsObject(dv)) printf("device: %s\n", str(dv, "summary"));
     if (cJSON_IsTrue(cJSON_GetObjectItem(h, "gap"))) printf("(some older events are no longer kept)\n");
     const cJSON *j;
     cJSON_ArrayForEach(j, cJSON_GetObjectItem(h, "jobs")) print_job(j);

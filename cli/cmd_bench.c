@@ -8,6 +8,19 @@
 #include "cli.h"
 #include "backend/select.h"
 
+cJSON *cli_bench_result(const char *name, const char *metric, double value, double baseline, double ratio,
+                        const char *unit, cJSON **detail) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "name", name);
+    cJSON_AddStringToObject(j, "metric", metric);
+    cJSON_AddNumberToObject(j, "value", value);
+    cJSON_AddNumberToObject(j, "baseline", baseline);
+    cJSON_AddNumberToObject(j, "ratio", ratio);
+    cJSON_AddStringToObject(j, "unit", unit);
+    *detail = cJSON_AddObjectToObject(j, "detail");
+    return j;
+}
+
 struct bench_row {
     const char *name, *summary;
     int (*fn)(void **, qt_err *);

@@ -13,12 +13,12 @@
 #include <cJSON.h>
 
 #include "cli.h"
-#include "quant/ggml_quants.h"
 #include "eval/eval.h"
 #include "model/model.h"
 #include "eval/qplan.h"
 #include "io/report.h"
 #include "eval/ct_eval.h"
+#include "eval/gguf_eval.h"
 #include "progress.h"
 
 static const char usage[] =
@@ -36,22 +36,6 @@ static int parse_int(const char *s, int *out) {
     if (*s == 0 || *e || v <= 0 || v > 1 << 24) return -1;
     *out = (int)v;
     return 0;
-}
-
-/* --ggml-arith on a GGUF file: each Linear's input as llama.cpp's CPU
- * backend converts it for the weight's type (its vec_dot_type). */
-static enum qt_fwd_act gguf_act(void *ctx, int ti) {
-    const struct qt_model *cm = ctx;
-    int g = cm->tensors[ti].gg - 1;
-    switch (g) {
-    case QT_GGML_BF16: return QT_FWD_ACT_GGML_BF16;
-    case QT_GGML_F16: return QT_FWD_ACT_GGML_F16;
-    case QT_GGML_Q4_0: case QT_GGML_Q4_1: case QT_GGML_Q5_0: case QT_GGML_Q5_1: case QT_GGML_Q8_0: case QT_GGML_IQ4_NL:
-        return QT_FWD_ACT_GGML_Q8_0;
-    case QT_GGML_Q2_K: case QT_GGML_Q3_K: case QT_GGML_Q4_K: case QT_GGML_Q5_K: case QT_GGML_Q6_K: case QT_GGML_IQ4_XS:
-        return QT_FWD_ACT_GGML_Q8_K;
-    default: return QT_FWD_ACT_NONE;
-    }
 }
 
 int qt_cmd_eval(int argc, char **argv) {
@@ -105,9 +89,7 @@ int qt_cmd_eval(int argc, char **argv) {
     /* a GGUF file runs as a model of its own (every tensor dequantized as
      * llama.cpp reads it, the embedding and output included) */
     const int gguf = rc == QT_OK && cm && cm->gguf;
-    if (gguf && (cm->cfg.hidden != m->cfg.hidden || cm->cfg.n_layers != m->cfg.n_layers || cm->cfg.vocab != m->cfg.vocab))
-        rc = qt_err_set(&err, "%s: not a GGUF of %s (hidden %d, %d layers, vocab %d there; %d, %d, %d here)", ckpt, model,
-                        cm->cfg.hidden, cm->cfg.n_layers, cm->cfg.vocab, m->cfg.hidden, m->cfg.n_layers, m->cfg.vocab);
+    if (gguf) rc = qt_gguf_eval_check(m, cm, ckpt, &err);
     if (rc == QT_OK && ckpt && !gguf) rc = qt_ct_hooks_init(m, cm, &ch, &err);
     if (rc == QT_OK) {
         if (ckpt) rc = qt_qplan_init(m, &plan, &err);
@@ -137,17 +119,11 @@ int qt_cmd_eval(int argc, char **argv) {
     if (rc == QT_OK) {
         struct qt_fwd_hooks hk = ckpt ? qt_ct_fwd_hooks(&ch) : qt_qplan_hooks(&plan);
         p.progress_ctx = "quantized";
-        struct qt_fwd_hooks gk = {.ctx = cm, .act = gguf_act};
+        struct qt_fwd_hooks gk = gguf ? qt_gguf_fwd_hooks(cm, ggml_arith) : hk;
         rc = gguf ? qt_eval_run(cm, base, ggml_arith ? &gk : NULL, 0, &p, &st, &err) : qt_eval_run(m, base, &hk, 0, &p, &st, &err);
         cli_bar_end(&bar);
         st.tensors_quantized = ckpt ? ch.n_quantized : plan.n_quantized;
-        if (gguf) {
-            st.tensors_quantized = 0;
-            for (int i = 0; i < cm->n_tensors; i++) {
-                const struct qt_tensor *t = &cm->tensors[i];
-                if (t->gg && t->gg - 1 != QT_GGML_F32 && t->gg - 1 != QT_GGML_F16 && t->gg - 1 != QT_GGML_BF16) st.tensors_quantized++;
-            }
-        }
+        if (gguf) st.tensors_quantized = qt_gguf_eval_n_quantized(cm);
     }
     if (rc == QT_OK) {
         if (json) {

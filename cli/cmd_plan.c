@@ -22,6 +22,7 @@
 #include "eval/eval.h"
 #include "eval/plan.h"
 #include "eval/qplan.h"
+#include "algo/plan_gptq.h"
 #include "base/format.h"
 #include "io/writer.h"
 #include "io/report.h"
@@ -32,7 +33,7 @@
 static const char usage[] =
     "plan MODEL [--data FILE] (--target-bytes SIZE | --target-bpw B | --gpus N --gpu NAME [--ctx N] [--batch N])\n"
     "       [--format ct|gguf] [--candidates LIST] [-r BASE_RECIPE] [-o RECIPE] [--dkl FILE] [--dkl-out FILE]\n"
-    "       [--dkl-ctx N] [--dkl-chunks N] [--eval FILE] [--points N] [--ascii] [--json]";
+    "       [--dkl-ctx N] [--dkl-chunks N] [--eval FILE] [--points N] [--gptq [--calib FILE] [--calib-samples N]] [--ascii] [--json]";
 
 static const char help_text[] =
     "  Measures the KL cost (ΔKL) of each unit — a fused group (qkv, gate_up, the shared expert's\n"
@@ -45,13 +46,17 @@ static const char help_text[] =
     "  --dkl FILE reuses the table of an earlier `plan --json` or --dkl-out FILE; --eval FILE measures the planned\n"
     "  recipe's KL on another text (ctx 512, 16 chunks, as qtune eval).  Predicted KL = Σ ΔKL x the\n"
     "  additivity factor measured on the uniform recipes.  --format gguf is refused until qtune has\n"
-    "  GGUF types.";
+    "  GGUF types.\n"
+    "  --gptq: every quantizing candidate is GPTQ's (default actorder; calibration on --calib FILE, default\n"
+    "  --data, else share/data/calib.txt; --calib-samples chunks of 512 tokens, 128): ΔKL is measured with the weights the\n"
+    "  calibration pipeline gives each candidate's uniform recipe, --eval runs the pipeline on the plan, and\n"
+    "  the recipe is a GPTQModifier.";
 
 struct opts {
-    const char *model, *data, *base, *outp, *dkl, *dkl_out, *eval, *gpu, *gpus_file, *cands, *target_bytes;
+    const char *model, *data, *base, *outp, *dkl, *dkl_out, *eval, *gpu, *gpus_file, *cands, *target_bytes, *calib;
     double bpw;
-    long gpus, ctx, batch, dkl_ctx, dkl_chunks, points;
-    int json, ascii;
+    long gpus, ctx, batch, dkl_ctx, dkl_chunks, points, calib_samples;
+    int json, ascii, gptq;
     enum qt_plan_format format;
 };
 
@@ -176,10 +181,15 @@ static void print_curve(const struct qt_plan *p, const struct qt_plan_curve *cv,
 /* KL of the planned allocation on another text (eval's protocol: 16
  * chunks of 512 tokens). */
 static int eval_choice(const struct qt_plan *p, const int *choice, const struct qt_resolution *bres,
-                       const char *data, struct qt_kl_stats *st, qt_err *err) {
+                       const char *data, struct qt_plan_gptq *g, struct qt_kl_stats *st, qt_err *err) {
     struct qt_qplan qp;
     if (qt_qplan_init(p->m, &qp, err) != QT_OK) return QT_ERR;
     int rc = QT_OK;
+    /* GPTQ: the pipeline on the planned recipe, as qtune quantize runs it */
+    if (g && (rc = qt_plan_gptq_weights(g, p, choice, &qp, err)) != QT_OK) {
+        qt_qplan_free(&qp);
+        return QT_ERR;
+    }
     unsigned char *in_unit = calloc((size_t)p->m->n_tensors + 1, 1);
     if (!in_unit) rc = qt_err_set(err, "out of memory");
     for (int u = 0; u < p->n_units && rc == QT_OK; u++)
@@ -199,6 +209,7 @@ static int eval_choice(const struct qt_plan *p, const int *choice, const struct 
     if (rc == QT_OK) rc = qt_eval_run(p->m, b, &hk, 0, &ep, st, err);
     qt_eval_base_free(b);
     qt_qplan_free(&qp);
+    if (g) qt_plan_gptq_release(g);
     return rc;
 }
 
@@ -209,6 +220,7 @@ static int parse_args(int argc, char **argv, struct opts *o) {
         int rc = 0;
         if (!strcmp(a, "--json")) { o->json = 1; continue; }
         if (!strcmp(a, "--ascii")) { o->ascii = 1; continue; }
+        if (!strcmp(a, "--gptq")) { o->gptq = 1; continue; }
         if (a[0] == '-' && a[1] && !v) return cli_failf("plan: %s: missing value", a);
         if (!strcmp(a, "--data")) o->data = v;
         else if (!strcmp(a, "-r") || !strcmp(a, "--recipe")) o->base = v;
@@ -216,6 +228,7 @@ static int parse_args(int argc, char **argv, struct opts *o) {
         else if (!strcmp(a, "--dkl")) o->dkl = v;
         else if (!strcmp(a, "--dkl-out")) o->dkl_out = v;
         else if (!strcmp(a, "--eval")) o->eval = v;
+        else if (!strcmp(a, "--calib")) o->calib = v;
         else if (!strcmp(a, "--gpu")) o->gpu = v;
         else if (!strcmp(a, "--gpu-catalog")) o->gpus_file = v;
         else if (!strcmp(a, "--candidates")) o->cands = v;
@@ -237,6 +250,7 @@ static int parse_args(int argc, char **argv, struct opts *o) {
         else if (!strcmp(a, "--dkl-ctx")) rc = cli_parse_int("--dkl-ctx", v, 2, 1 << 20, &o->dkl_ctx);
         else if (!strcmp(a, "--dkl-chunks")) rc = cli_parse_int("--dkl-chunks", v, 1, 1 << 20, &o->dkl_chunks);
         else if (!strcmp(a, "--points")) rc = cli_parse_int("--points", v, 2, 10000, &o->points);
+        else if (!strcmp(a, "--calib-samples")) rc = cli_parse_int("--calib-samples", v, 1, 1 << 20, &o->calib_samples);
         else if (a[0] == '-' && a[1]) return cli_failf("plan: unknown option %s (usage: qtune %s)", a, usage);
         else {
             if (o->model) return cli_usage("plan", usage);
@@ -270,6 +284,7 @@ int qt_cmd_plan(int argc, char **argv) {
     struct qt_plan p = {0};
     struct qt_plan_solution sol = {0};
     struct qt_plan_curve cv = {0};
+    struct qt_plan_gptq gq = {0};
     struct qt_recipe *out_r = NULL;
     struct qt_lint lint = {0};
     int rc = 1, have_eval = 0;
@@ -278,8 +293,20 @@ int qt_cmd_plan(int argc, char **argv) {
     char a1[32], a2[32], a3[32], target_desc[128];
 
     struct qt_plan_opts po = {.format = o.format, .candidates = o.cands, .tp = (int)o.gpus,
+                              .algo = o.gptq ? QT_ALGO_GPTQ : QT_ALGO_RTN,
                               .base = c.recipe, .base_res = c.recipe ? &c.res : NULL};
     if (qt_plan_init(c.model, &po, &p, &err) != QT_OK) goto fail;
+    char calib_def[4096];
+    if (o.gptq) {
+        const char *cal = o.calib ? o.calib : o.data;
+        if (!cal && qt_share_find("data/calib.txt", calib_def, sizeof calib_def)) cal = calib_def;
+        if (!cal) {
+            qt_err_set(&err, "plan: --gptq: no calibration text (--calib FILE)");
+            goto fail;
+        }
+        struct qt_pipe_params pp = {.calib_path = cal, .samples = (int)o.calib_samples};
+        qt_plan_gptq_attach(&p, &gq, &pp);
+    }
 
     double budget = 0;
     struct qt_scheme like;
@@ -409,9 +436,10 @@ int qt_cmd_plan(int argc, char **argv) {
              "# Planned by qtune plan (%s): %s, %.2f bits per weight over the planned weights.\n"
              "# Predicted KL %.4f (sum of single-unit dKL %.4f x additivity %.3f), measured on %s\n"
              "# (%d chunks of %d tokens).  One scheme per fused group (qkv, gate_up, routed experts)\n"
-             "# and per other Linear of each layer, round-to-nearest.\n",
+             "# and per other Linear of each layer, %s.\n",
              target_desc, qt_fmt_bytes(sol.bytes, a1, sizeof a1), sol.bpw, pred(&p, sol.sum_dkl), sol.sum_dkl, sol.sum_dkl > 0 ? pred(&p, sol.sum_dkl) / sol.sum_dkl : 1,
-             p.data[0] ? p.data : "(table)", p.nseq, p.ctx);
+             p.data[0] ? p.data : "(table)", p.nseq, p.ctx,
+             o.gptq ? "GPTQ (quantize with --calib)" : "round-to-nearest");
     if (qt_plan_recipe(&p, sol.choice, o.base, header, &out_r, &err) != QT_OK) goto fail;
     {
         struct qt_resolution res;
@@ -423,7 +451,7 @@ int qt_cmd_plan(int argc, char **argv) {
     }
     if (o.outp && qt_recipe_save(out_r, o.outp, &err) != QT_OK) goto fail;
     if (o.eval) {
-        if (eval_choice(&p, sol.choice, c.recipe ? &c.res : NULL, o.eval, &est, &err) != QT_OK) goto fail;
+        if (eval_choice(&p, sol.choice, c.recipe ? &c.res : NULL, o.eval, o.gptq ? &gq : NULL, &est, &err) != QT_OK) goto fail;
         have_eval = 1;
     }
 
@@ -477,6 +505,7 @@ int qt_cmd_plan(int argc, char **argv) {
 fail:
     rc = cli_fail(&err);
 done:
+    qt_plan_gptq_release(&gq);
     qt_lint_free(&lint);
     qt_recipe_free(out_r);
     qt_plan_curve_free(&cv);

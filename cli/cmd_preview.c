@@ -2,7 +2,10 @@
  * [--json]`: the weight error of every quantizable Linear weight under one
  * scheme or as a recipe resolves it, the kept tensors alongside, and totals
  * with bits per weight.  Recipe algorithms qtune does not run yet (GPTQ, AWQ)
- * are previewed as round-to-nearest and labelled so. */
+ * are previewed as round-to-nearest and labelled so.  Tensors a
+ * SparseGPTModifier prunes get the error of magnitude pruning in its
+ * structure beside their quantization error (an estimate: SparseGPT's
+ * updates recover part of it), so a 2:4 recipe shows where its error is. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +13,7 @@
 
 #include <cJSON.h>
 
+#include "algo/sparsegpt.h"
 #include "eval/calib.h"
 #include "base/format.h"
 #include "cli.h"
@@ -32,6 +36,14 @@ static int filter_select(const struct qt_model *m, const char *re, unsigned char
     return 0;
 }
 
+/* Magnitude-pruning estimates per tensor (n_tensors), NAN when no
+ * SparseGPTModifier prunes it; NULL without a recipe. */
+struct sparse_est {
+    double *rel, *rel_out;      /* (n_tensors) */
+    char mask[16];              /* "2:4", or "" for unstructured */
+    double sparsity;
+};
+
 static void add_num_or_null(cJSON *o, const char *k, double v) {
     if (isfinite(v)) cJSON_AddNumberToObject(o, k, v);
     else cJSON_AddNullToObject(o, k);
@@ -47,7 +59,7 @@ static const char *algo_of(const struct qt_resolution *res, int ti, const char *
 
 static cJSON *to_json(const struct qt_model *m, const struct qt_scheme *s,
                       const struct qt_preview_row *rows, int n, const struct qt_preview_total *tot,
-                      const char *recipe, const struct qt_resolution *res) {
+                      const char *recipe, const struct qt_resolution *res, const struct sparse_est *se) {
     char buf[QT_SCHEME_STR_MAX];
     cJSON *doc = cJSON_CreateObject();
     cJSON_AddStringToObject(doc, "model", m->path);
@@ -86,6 +98,13 @@ static cJSON *to_json(const struct qt_model *m, const struct qt_scheme *s,
             cJSON_AddStringToObject(o, "algo", algo);
             cJSON_AddStringToObject(o, "preview_algo", ran);
         }
+        if (se && !isnan(se->rel[r->tensor])) {
+            cJSON *sp = cJSON_AddObjectToObject(o, "sparsegpt");
+            if (se->mask[0]) cJSON_AddStringToObject(sp, "mask_structure", se->mask);
+            else cJSON_AddNumberToObject(sp, "sparsity", se->sparsity);
+            cJSON_AddNumberToObject(sp, "magnitude_rel_rmse", se->rel[r->tensor]);
+            if (!isnan(se->rel_out[r->tensor])) cJSON_AddNumberToObject(sp, "magnitude_rel_out", se->rel_out[r->tensor]);
+        }
         cJSON_AddItemToArray(arr, o);
     }
     cJSON *t = cJSON_AddObjectToObject(doc, "total");
@@ -108,7 +127,8 @@ static void fmt_count(char *b, size_t n, double v) {
 
 static void print_text(const struct qt_model *m, const struct qt_scheme *s,
                        const struct qt_preview_row *rows, int n, const struct qt_preview_total *tot,
-                       int with_out, const char *recipe, const struct qt_resolution *res) {
+                       int with_out, const char *recipe, const struct qt_resolution *res,
+                       const struct sparse_est *se) {
     char sc[QT_SCHEME_STR_MAX], p[32], b[32];
     if (recipe) {
         printf("model   %s\nrecipe  %s (%d tensors quantized)\n\n", m->path, recipe, res->n_quantized);
@@ -140,6 +160,11 @@ static void print_text(const struct qt_model *m, const struct qt_scheme *s,
             if (algo && strcmp(algo, ran)) printf("  %s, previewed as %s", algo, ran);
             putchar('\n');
         }
+        if (se && !isnan(se->rel[r->tensor])) {
+            printf("%-52s %-16s %8s %9s %10.6f", "", se->mask[0] ? se->mask : "pruned", "", "+ pruning", se->rel[r->tensor]);
+            if (with_out && !isnan(se->rel_out[r->tensor])) printf(" %8s %10s %10.6f", "", "", se->rel_out[r->tensor]);
+            printf("  SparseGPT, estimated by magnitude\n");
+        }
     }
     fmt_count(p, sizeof p, (double)tot->params);
     qt_fmt_bytes((double)tot->bytes, b, sizeof b);
@@ -147,6 +172,26 @@ static void print_text(const struct qt_model *m, const struct qt_scheme *s,
            "%.3f bpw", (long long)tot->n_quantized, (long long)tot->n_kept, p, b, tot->bpw);
     if (tot->no_weights) printf(" (config only: no error figures)\n");
     else printf("; rel_rmse %.6f\n", qt_qstats_rel_rmse(&tot->st));
+    if (se) {
+        /* the pruning's error against the quantization's, over the pruned tensors */
+        double e = 0, q = 0;
+        int k = 0;
+        for (int i = 0; i < n; i++) {
+            const struct qt_preview_row *r = &rows[i];
+            if (isnan(se->rel[r->tensor])) continue;
+            k++;
+            e += se->rel[r->tensor] * se->rel[r->tensor];
+            if (!qt_scheme_is_kept(&r->scheme) && !r->no_weights) q += qt_qstats_rel_rmse(&r->st) * qt_qstats_rel_rmse(&r->st);
+        }
+        if (k) {
+            char what[48];
+            if (se->mask[0]) snprintf(what, sizeof what, "%s", se->mask);
+            else snprintf(what, sizeof what, "%.0f%% unstructured", 100 * se->sparsity);
+            printf("sparse  SparseGPT %s on %d tensors: pruning rel_rmse %.4f (magnitude estimate) against the "
+                   "quantization's %.4f%s; written dense, vLLM runs it no faster (QT017)\n", what, k, sqrt(e / k),
+                   sqrt(q / k), e > q ? ": the pruning costs most of the error" : "");
+        }
+    }
 }
 
 int qt_cmd_preview(int argc, char **argv) {
@@ -194,7 +239,7 @@ int qt_cmd_preview(int argc, char **argv) {
         rc = cli_fail(&err);
         goto out;
     }
-    for (int i = 0; i < m->n_tensors; i++) per[i] = rec && res.t[i].quantized ? *res.t[i].s : s;
+    for (int i = 0; i < m->n_tensors; i++) per[i] = s;
     if (filter && filter_select(m, filter, sel) != 0) goto out;
     if (calib) {
         /* importance vectors E[x_j^2] from one forward over the text, cached */
@@ -206,12 +251,41 @@ int qt_cmd_preview(int argc, char **argv) {
             fprintf(stderr, "calibration: %lld tokens%s; %d of %d Linears got no token\n", (long long)cal->tokens,
                     cal->from_cache ? " (cached)" : "", cal->n_unseen, cal->n_linear);
     }
-    if (qt_preview_run(m, per, sel, (const float *const *)d, cache, &rows, &n, &tot, &err) != QT_OK) {
+    /* a recipe is previewed exactly as it resolves (lm_head too when it is
+     * targeted), a bare scheme on its targets (qt_preview_scheme_target) */
+    if ((rec ? qt_preview_run_resolved(m, &res, sel, (const float *const *)d, cache, &rows, &n, &tot, &err)
+             : qt_preview_run(m, per, sel, (const float *const *)d, cache, &rows, &n, &tot, &err)) != QT_OK) {
         rc = cli_failf("preview: %s", err.msg);
         goto out;
     }
+    /* SparseGPT's pruning, estimated per pruned tensor */
+    struct sparse_est se = {0};
+    int any_sparse = 0;
+    for (int i = 0; rec && i < m->n_tensors; i++) any_sparse |= res.t[i].sparse && res.t[i].sparse_mod >= 0;
+    if (any_sparse && !m->metadata_only) {
+        se.rel = malloc(sizeof(double) * (size_t)m->n_tensors);
+        se.rel_out = malloc(sizeof(double) * (size_t)m->n_tensors);
+        if (!se.rel || !se.rel_out) { rc = cli_failf("preview: out of memory"); free(se.rel); free(se.rel_out); goto out; }
+        for (int i = 0; i < m->n_tensors; i++) se.rel[i] = se.rel_out[i] = NAN;
+        for (int k = 0; k < n; k++) {
+            int ti = rows[k].tensor;
+            const struct qt_resolved *rv = &res.t[ti];
+            if (!rv->sparse || rv->sparse_mod < 0 || m->tensors[ti].ndim != 2) continue;
+            struct qt_sgpt_args sa;
+            if (qt_sgpt_args_from(&rec->mods[rv->sparse_mod], &sa, &err) != QT_OK ||
+                qt_sgpt_preview(m, ti, &sa, d ? d[ti] : NULL, &se.rel[ti], &se.rel_out[ti], &err) != QT_OK) {
+                rc = cli_failf("preview: %s", err.msg);
+                free(se.rel);
+                free(se.rel_out);
+                goto out;
+            }
+            snprintf(se.mask, sizeof se.mask, "%s", rec->mods[rv->sparse_mod].mask);
+            se.sparsity = sa.sparsity;
+        }
+    }
+    const struct sparse_est *sep = se.rel ? &se : NULL;
     if (json) {
-        cJSON *doc = to_json(m, &s, rows, n, &tot, recipe, rec ? &res : NULL);
+        cJSON *doc = to_json(m, &s, rows, n, &tot, recipe, rec ? &res : NULL, sep);
         if (cal) {
             /* what the importance vectors rest on, and the Linears they miss */
             cJSON *c = cJSON_AddObjectToObject(doc, "calibration");
@@ -225,7 +299,9 @@ int qt_cmd_preview(int argc, char **argv) {
         }
         cli_print_json(doc);
     }
-    else print_text(m, &s, rows, n, &tot, d != NULL, recipe, rec ? &res : NULL);
+    else print_text(m, &s, rows, n, &tot, d != NULL, recipe, rec ? &res : NULL, sep);
+    free(se.rel);
+    free(se.rel_out);
     rc = 0;
 out:
     qt_resolution_free(&res);

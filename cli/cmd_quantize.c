@@ -17,6 +17,7 @@
 #include "eval/calib.h"
 #include "eval/eval.h"
 #include "io/gguf_write.h"
+#include "io/outdir.h"
 #include "io/writer.h"
 #include "recipe/gguf_plan.h"
 #include "recipe/lint.h"
@@ -27,10 +28,11 @@ static const char usage[] =
     "  Writes OUT as a compressed-tensors checkpoint (vLLM): pack-quantized int weights,\n"
     "  int-quantized W8A8, float-quantized FP8; everything else copied unchanged.\n"
     "  OUT appears only when complete; an existing OUT is replaced only with --force.\n"
-    "  QuantizationModifier rounds to nearest; GPTQModifier, SmoothQuantModifier and AWQModifier\n"
-    "  (duo_scaling, n_grid, clip_search, mappings) run the sequential calibration pipeline over\n"
-    "  --calib FILE (--calib-samples chunks of --calib-len tokens from the start, default\n"
-    "  128 x 512) one decoder layer at a time.  SparseGPT is refused.\n"
+    "  QuantizationModifier rounds to nearest; GPTQModifier, SmoothQuantModifier, AWQModifier\n"
+    "  (duo_scaling, n_grid, clip_search, mappings) and SparseGPTModifier run the sequential\n"
+    "  calibration pipeline over --calib FILE (--calib-samples chunks of --calib-len tokens from\n"
+    "  the start, default 128 x 512) one decoder layer at a time.  SparseGPT's zeros are written\n"
+    "  dense (vLLM has no sparse kernels: no speed-up); the measured sparsity is printed.\n"
     "  --calib FILE is recorded in qtune-report.json (round-to-nearest needs no calibration).\n"
     "  --max-shard-size takes B, KB, MB, GB (default 5GB), KiB, MiB, GiB.\n"
     "  --format gguf writes OUT.gguf for llama.cpp (glm4moe) instead: per-tensor GGUF types from the\n"
@@ -105,18 +107,7 @@ static int quantize_gguf(const char *model, const char *recipe, const char *out,
     char first[4200];
     qt_gguf_split_path(out, 0, res.n_shards, first, sizeof first);   /* the file llama.cpp is given */
     if (json) {
-        cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "out", first);
-        cJSON_AddStringToObject(j, "format", "gguf");
-        cJSON_AddNumberToObject(j, "tensors", plan.n);
-        cJSON_AddNumberToObject(j, "tensors_quantized", res.n_quantized);
-        cJSON_AddNumberToObject(j, "tensors_fallback", plan.n_fallback);
-        cJSON_AddNumberToObject(j, "files", res.n_shards);
-        cJSON_AddNumberToObject(j, "bytes_written", (double)res.bytes_written);
-        cJSON_AddNumberToObject(j, "bytes_source", (double)res.bytes_source);
-        cJSON_AddNumberToObject(j, "bpw", plan.params ? 8.0 * (double)plan.bytes / (double)plan.params : 0);
-        cJSON_AddNumberToObject(j, "seconds", res.seconds);
-        cli_print_json(j);
+        cli_print_json(qt_gguf_result_json(first, NULL, &plan, &res));
     } else {
         printf("wrote %s: %d tensors (%d quantized, %d fallback), %d file%s, %.1f MB (%.2f bpw) from %.1f MB in %.2f s\n", first,
                plan.n, res.n_quantized, plan.n_fallback, res.n_shards, res.n_shards == 1 ? "" : "s",
@@ -131,6 +122,37 @@ done0:
     qt_imatrix_free(&im);
     cli_recipe_close(&c);
     return rc;
+}
+
+/* The SparseGPT part of OUT's qtune-report.json (calibration.sparsegpt), or
+ * NULL: the measured sparsity and what the pruning costs, said on the
+ * terminal too because the serving engine gains nothing from it. */
+static cJSON *sparse_report(const char *out) {
+    char rp[4200];
+    snprintf(rp, sizeof rp, "%s/qtune-report.json", out);
+    qt_err e;
+    char *txt = qt_read_file(rp, NULL, &e);
+    cJSON *j = txt ? cJSON_Parse(txt) : NULL;
+    free(txt);
+    cJSON *sg = cJSON_DetachItemFromObjectCaseSensitive(cJSON_GetObjectItem(j, "calibration"), "sparsegpt");
+    cJSON_Delete(j);
+    return sg;
+}
+
+static void print_sparse(const cJSON *sg) {
+    const cJSON *ms = cJSON_GetObjectItem(sg, "measured_sparsity"), *nm = cJSON_GetObjectItem(sg, "modules");
+    const cJSON *ep = cJSON_GetObjectItem(sg, "mean_out_err_pruning_alone");
+    const cJSON *eq = cJSON_GetObjectItem(sg, "mean_out_err_pruned_and_quantized");
+    const cJSON *er = cJSON_GetObjectItem(sg, "mean_out_err_quantized_unpruned_rtn");
+    printf("sparsity: %.1f%% zeros in %d pruned modules (%s), written dense: vLLM runs it no faster (QT017)\n",
+           100 * cJSON_GetNumberValue(ms), (int)cJSON_GetNumberValue(nm),
+           cJSON_GetStringValue(cJSON_GetObjectItem(sg, "args")));
+    if (cJSON_IsNumber(ep) && cJSON_IsNumber(eq) && cJSON_IsNumber(er))
+        printf("  output error on the calibration inputs (mean over the pruned modules): pruning alone %.4g, "
+               "pruned + quantized %.4g, quantized unpruned (RTN) %.4g%s\n", ep->valuedouble, eq->valuedouble,
+               er->valuedouble, ep->valuedouble >= 0.5 * eq->valuedouble ? ": the pruning costs most of it" : "");
+    else if (cJSON_IsNumber(ep))
+        printf("  output error of the pruning on the calibration inputs (mean): %.4g\n", ep->valuedouble);
 }
 
 int qt_cmd_quantize(int argc, char **argv) {
@@ -183,8 +205,7 @@ int qt_cmd_quantize(int argc, char **argv) {
         struct stat st;
         if (stat(calib, &st) != 0) return cli_failf("%s: cannot read calibration file", calib);
     }
-    struct stat st;
-    if (!force && stat(out, &st) == 0) return cli_failf("%s: already exists (use --force to replace it)", out);
+    if (qt_outdir_check(out, force, NULL, &err) != QT_OK) return cli_fail(&err);
     if (!strcmp(format, "gguf")) {
         if (imatrix && calib) return cli_failf("quantize: --imatrix and --calib: give one importance source");
         return quantize_gguf(model, recipe, out, gguf_type, imatrix, calib, shard ? max_shard : 0, force, json, (int)threads);
@@ -225,14 +246,20 @@ int qt_cmd_quantize(int argc, char **argv) {
     int wrc = qt_write_ct_recipe(c.model, c.recipe, &c.res, &p, &res, &err);
     cli_bar_end(&pr);
     if (wrc != QT_OK) { cli_fail(&err); goto done; }
+    cJSON *sg = sparse_report(out);
     if (json) {
-        cli_print_json(qt_write_json(NULL, out, &res));
+        cJSON *j = qt_write_json(NULL, out, &res);
+        if (sg && j) cJSON_AddItemToObject(j, "sparsegpt", sg);
+        else cJSON_Delete(sg);
+        cli_print_json(j);
     } else {
         char bw[32], bs[32];
         printf("wrote %s: %d modules quantized, %d tensors kept, %d shard%s, %s from %s in %.2f s\n", out,
                res.n_quantized, res.n_kept, res.n_shards, res.n_shards == 1 ? "" : "s",
                qt_fmt_bytes((double)res.bytes_written, bw, sizeof bw),
                qt_fmt_bytes((double)res.bytes_source, bs, sizeof bs), res.seconds);
+        if (sg) print_sparse(sg);
+        cJSON_Delete(sg);
     }
     rc = 0;
 done:

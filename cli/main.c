@@ -13,6 +13,7 @@
 #include "base/unicode.h"
 #include "cli.h"
 #include "backend/select.h"
+#include "quant/quant.h"
 
 struct cli_cmd {
     const char *name, *usage, *summary;
@@ -174,7 +175,9 @@ static void print_help(FILE *f) {
                "usage:\n", QT_VERSION);
     for (int i = 0; i < N_COMMANDS; i++)
         if (commands[i].fn) fprintf(f, "  qtune %s\n      %s\n", commands[i].usage, commands[i].summary);
-    fprintf(f, "\nCommands that compute take --backend cpu|cuda|auto (default auto: the GPU when one is present).\n");
+    fprintf(f, "\nCommands that compute take --backend cpu|cuda|auto (default auto: the GPU when one is present)\n"
+               "and --arith f32|bf16 (how w / scale is rounded: f32, the default, is llm-compressor on a GPU;\n"
+               "bf16 is llm-compressor on the CPU).\n");
     fprintf(f, "Every command takes --help.  Errors go to stderr as \"qtune: <what>: <why>\".\n");
 }
 
@@ -219,6 +222,43 @@ static int take_backend(int *argc, char **argv) {
     return 0;
 }
 
+/* `--arith f32|bf16` (or --arith=MODE) anywhere after the command: the
+ * arithmetic of w / scale for every quantization the command runs (quant.h;
+ * default f32, llm-compressor's GPU path; bf16 is its CPU path).  Taken out
+ * of argv like --backend and passed on to the engine daemon as QTUNE_ARITH.
+ * Returns 0, or 1 after printing why. */
+static int take_arith(int *argc, char **argv) {
+    const char *name = NULL;
+    int j = 1;
+    for (int i = 1; i < *argc; i++) {
+        if (!strcmp(argv[i], "--arith") && i + 1 < *argc) {
+            name = argv[++i];
+            continue;
+        }
+        if (!strncmp(argv[i], "--arith=", 8)) {
+            name = argv[i] + 8;
+            continue;
+        }
+        if (!strcmp(argv[i], "--arith")) {
+            cli_failf("--arith: needs f32 or bf16");
+            return 1;
+        }
+        argv[j++] = argv[i];
+    }
+    argv[j] = NULL;
+    *argc = j;
+    if (!name) return 0;
+    int a = qt_arith_parse(name);
+    if (a < 0) {
+        cli_failf("--arith: %s is not an arithmetic mode (f32: llm-compressor on a GPU, the default; bf16: on the "
+                  "CPU)", name);
+        return 1;
+    }
+    qt_quant_set_arith(a);
+    setenv("QTUNE_ARITH", qt_arith_name(a), 1);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     setlocale(LC_ALL, "");
     setlocale(LC_NUMERIC, "C");   /* JSON and figures always use '.' */
@@ -235,7 +275,7 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "--version")) { printf("qtune %s\n", QT_VERSION); return 0; }
-    if (take_backend(&argc, argv) != 0) return 1;
+    if (take_backend(&argc, argv) != 0 || take_arith(&argc, argv) != 0) return 1;
     const struct cli_cmd *c = find_cmd(argv[1]);
     if (c) {
         return c->fn(argc - 1, argv + 1);

@@ -1,6 +1,7 @@
 /* detail.c — the selected node: what it is, the recipe entry that decides
  * its scheme, bytes before and after, the weight histogram (models with
  * weights), bits per weight of its parts as a sparkline. */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -42,8 +43,10 @@ static void why(const struct app *a, int ti, char *buf, size_t n) {
     if (rs->state != RS_OK || !rs->t) { snprintf(buf, n, "-"); return; }
     const struct src_tres *rv = &rs->t[ti];
     const struct src_pat *p = rv->pattern >= 0 && rv->pattern < rs->n_pats ? &rs->pats[rv->pattern] : NULL;
-    if (p && !p->ignore) snprintf(buf, n, "%.60s: %.180s", p->group, p->text);
+    if (p && !p->ignore) snprintf(buf, n, "%.60s: %.180s", p->group[0] ? p->group : "target", p->text);
     else if (p) snprintf(buf, n, "ignore: %.200s", p->text);
+    else if (rs->gguf && rs->ftype[0]) snprintf(buf, n, "%s: llama-quantize's rules", rs->ftype);
+    else if (rs->gguf) snprintf(buf, n, "the source's type");
     else snprintf(buf, n, "no target matches");
 }
 
@@ -68,10 +71,38 @@ static void err_cell(struct app *a, const struct tui_rect *r, int x, int y, int 
     tui_puts(&a->scr, r, x + w - len, y, len, current ? TS_MATCH : st, b);
 }
 
+/* A GGUF target's error table: the GGUF types qtune writes, by width, rel
+ * RMSE in percent of ggml's quantizer; the current type highlighted. */
+static int gguf_table(struct app *a, const struct tui_rect *r, int y, int ti) {
+    static const char *const rows[][5] = {
+        {"Q8_0", NULL}, {"Q6_K", NULL}, {"Q5_K", "Q5_0", "Q5_1", NULL},
+        {"Q4_K", "Q4_0", "Q4_1", "IQ4_NL", "IQ4_XS"}, {"Q3_K", "Q2_K", NULL},
+    };
+    const char *cur = a->src->resol.cur.t ? a->src->resol.cur.t[ti].scheme : "BF16";
+    if (y + 7 > r->y + r->h) return y;
+    int x0 = r->x + 1;
+    tui_puts(&a->scr, r, x0, y++, -1, TS_DIM, "err %  (GGUF, ggml's quantizer)");
+    for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++, y++) {
+        int x = x0;
+        for (int j = 0; j < 5 && rows[k][j]; j++) {
+            int l = (int)strlen(rows[k][j]);
+            if (x + l + 7 > r->x + r->w) {   /* wraps: a figure is never cut at the edge */
+                x = x0;
+                y++;
+            }
+            x += tui_puts(&a->scr, r, x, y, -1, TS_DIM, rows[k][j]);
+            err_cell(a, r, x, y, 6, ti, rows[k][j], !strcmp(rows[k][j], cur));
+            x += 7;
+        }
+    }
+    return y + 1;
+}
+
 /* The error table bits x group size (symmetric int) and the fp formats,
  * rel RMSE in percent; the current scheme's cell is highlighted.  Returns
  * the next free row. */
 static int error_table(struct app *a, const struct tui_rect *r, int y, int ti) {
+    if (a->src->resol.cur.gguf) return gguf_table(a, r, y, ti);
     static const int bits[] = {8, 4, 3, 2};
     static const int groups[] = {32, 64, 128, 0};
     const char *cur = a->src->resol.cur.t ? a->src->resol.cur.t[ti].scheme : "bf16";
@@ -108,14 +139,20 @@ static int error_table(struct app *a, const struct tui_rect *r, int y, int ti) {
     return y + 2;
 }
 
+static void tokens_line(struct app *a, const struct tui_rect *r, int *y, int ti, int64_t tokens, int fallback,
+                        const char *ran);
+
 /* The calibration-weighted error of the tensor's current scheme (DESIGN §4
  * rel_out: the output error of the Linear on the calibration inputs), once
  * a calib job has produced statistics. */
-static void calib_line(struct app *a, const struct tui_rect *r, int *y, int ti) {
+static void calib_line(struct app *a, const struct tui_rect *r, int *y, int ti, int tokens_shown) {
     struct src *src = a->src;
     const char *cur = src->resol.cur.t ? src->resol.cur.t[ti].scheme : "bf16";
     if (!src->calib.ready) return;   /* S (help) runs the calib job */
-    if (!strcmp(cur, "bf16")) {
+    const struct src_prev *pt = src_preview_get(src, ti, cur);
+    if (!tokens_shown && pt && pt->state == PV_OK && pt->tokens >= 0)
+        tokens_line(a, r, y, ti, pt->tokens, 0, "");
+    if (wg_scheme_kept(cur)) {
         line(a, r, y, TS_NORMAL, "out err", "0 (kept)");
         return;
     }
@@ -131,6 +168,66 @@ static void calib_line(struct app *a, const struct tui_rect *r, int *y, int ti) 
         line(a, r, y, (enum tui_style)(TS_HEAT0 + wg_heat(e->rel_out)), "out err", "%.2f%% (weights %.2f%%)", 100 * e->rel_out,
              100 * e->rel_rmse);
     }
+}
+
+/* Tokens the calibration routed to a tensor, with the low-token rule the
+ * pipeline applied when it was starved (pipeline.h): fewer tokens than its
+ * input width, GPTQ on the pooled Hessian of the layer's experts; none at
+ * all, round-to-nearest. */
+static void tokens_line(struct app *a, const struct tui_rect *r, int *y, int ti, int64_t tokens, int fallback,
+                        const char *ran) {
+    int64_t cols = qt_tensor_cols(&a->src->model->tensors[ti]);
+    if (tokens < 0) return;
+    if (fallback && tokens == 0) line(a, r, y, TS_ERROR, "tokens", "0: no token reached it, %s", ran);
+    else if (fallback) line(a, r, y, TS_MIXED, "tokens", "%lld < %lld inputs: GPTQ on the layer's pooled Hessian",
+                            (long long)tokens, (long long)cols);
+    else line(a, r, y, TS_NORMAL, "tokens", "%lld (calibration)", (long long)tokens);
+}
+
+/* What the recipe's calibrated algorithms do to tensor ti (the engine's
+ * tensor_calib): the algorithm; once a quantize job has run it, its own
+ * output error on the calibration Hessian beside round-to-nearest's,
+ * labelled, the tokens it saw and, after SparseGPT, what pruning alone
+ * costs beside quantization alone.  Before that the error table is RTN's
+ * and says so.  Returns 1 when it showed the tensor's token count. */
+static int algo_lines(struct app *a, const struct tui_rect *r, int *y, int ti) {
+    struct src *src = a->src;
+    const struct src_tcalib *tc = src_tcalib_get(src, ti);
+    if (!tc) return 0;
+    if (tc->state == TC_ERROR) { line(a, r, y, TS_DIM, "algo", "%s", tc->err); return 0; }
+    const char *cur = src->resol.cur.t ? src->resol.cur.t[ti].scheme : "bf16";
+    int have = tc->job && !strcmp(tc->scheme, cur) && tc->out_err >= 0;
+    if (!tc->algo[0] && !tc->modifiers[0]) return 0;   /* kept, plain recipe */
+    if (tc->algo[0] && strcmp(tc->algo, "RTN") && !have)
+        line(a, r, y, TS_DIM, "algo", "%s: previewed as RTN until a commit runs it", tc->algo);
+    else if (tc->modifiers[0] && !have)
+        line(a, r, y, TS_DIM, "algo", "%s: previewed as RTN until a commit runs it", tc->modifiers);
+    if (have) {
+        /* the job's figures: GPTQ (or RTN after smoothing) on the calibration Hessian */
+        line(a, r, y, TS_QUANT, "algo", "%s (job %d%s)", tc->modifiers[0] ? tc->modifiers : tc->algorithm, tc->job,
+             strcmp(tc->job_state, "done") ? ", running" : "");
+        /* the engine's ratios are of energies (Σ e H eᵀ / Σ w H wᵀ): shown
+         * as relative RMS, the scale of every other err% here */
+        double oe = sqrt(tc->out_err);
+        char rtn[32] = "-";
+        if (tc->rtn_err >= 0) snprintf(rtn, sizeof rtn, "%.2f%%", 100 * sqrt(tc->rtn_err));
+        if (strcmp(tc->algorithm, "RTN"))
+            line(a, r, y, (enum tui_style)(TS_HEAT0 + wg_heat(oe)), "out err", "%s %.2f%%  RTN %s (Hessian)",
+                 tc->algorithm, 100 * oe, rtn);
+        else
+            line(a, r, y, (enum tui_style)(TS_HEAT0 + wg_heat(oe)), "out err", "RTN %.2f%% (Hessian)", 100 * oe);
+        if (tc->sp_err >= 0) {
+            /* SparseGPT: what each stage costs the Linear's output alone */
+            line(a, r, y, TS_NORMAL, "stages", "2:4 alone %.2f%%  quant alone %s  both %.2f%%", 100 * sqrt(tc->sp_err),
+                 rtn, 100 * oe);
+            if (tc->sparsity >= 0) line(a, r, y, TS_NORMAL, "sparsity", "%.1f%% zeros (written dense)", 100 * tc->sparsity);
+        }
+        tokens_line(a, r, y, ti, tc->tokens, tc->fallback, tc->algorithm);
+        return tc->tokens >= 0;
+    }
+    if (tc->job && tc->out_err >= 0 && tc->algo[0])
+        line(a, r, y, TS_DIM, "", "job %d ran it at %s", tc->job, tc->scheme);
+    return 0;
 }
 
 static void detail_draw(struct app *a, const struct tui_rect *r, int focused) {
@@ -159,7 +256,7 @@ static void detail_draw(struct app *a, const struct tui_rect *r, int focused) {
     }
     line(a, r, &y, TS_NORMAL, "params", "%s", wg_count(n->params, b1, sizeof b1));
     if (n->scheme) {
-        line(a, r, &y, strcmp(n->scheme, "bf16") ? TS_QUANT : TS_KEPT, "scheme", "%s", n->scheme);
+        line(a, r, &y, !wg_scheme_kept(n->scheme) ? TS_QUANT : TS_KEPT, "scheme", "%s", n->scheme);
     } else {
         /* mixed: the distinct schemes and how many tensors have each */
         const char *seen[4];
@@ -172,7 +269,7 @@ static void detail_draw(struct app *a, const struct tui_rect *r, int focused) {
             else if (ns < 4) { seen[ns] = sc; cnt[ns++] = 1; }
             else more = 1;
         }
-        line(a, r, &y, TS_MIXED, "scheme", "mixed (fused groups must agree)");
+        line(a, r, &y, TS_MIXED, "scheme", src->resol.cur.gguf ? "mixed (GGUF types)" : "mixed (fused groups must agree)");
         for (int j = 0; j < ns; j++) line(a, r, &y, TS_NORMAL, "", "%3d x %s", cnt[j], seen[j]);
         if (more) line(a, r, &y, TS_NORMAL, "", "...");
     }
@@ -201,7 +298,8 @@ static void detail_draw(struct app *a, const struct tui_rect *r, int focused) {
         }
     }
     if (n->tensor >= 0 && (src->caps & SRC_CAP_PREVIEW)) {   /* the tree lists quantizable weights only */
-        calib_line(a, r, &y, n->tensor);
+        int tk = algo_lines(a, r, &y, n->tensor);
+        calib_line(a, r, &y, n->tensor, tk);
         y = error_table(a, r, y, n->tensor);
     }
     if (n->tensor >= 0 && (src->caps & SRC_CAP_HIST)) {

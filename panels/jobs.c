@@ -13,7 +13,8 @@ static void jobs_draw(struct app *a, const struct tui_rect *r, int focused) {
     const struct src *src = a->src;
     struct tui_rect head = {r->x, r->y, r->w, 1};
     tui_fill(s, &head, L' ', TS_HEADER);
-    tui_printf(s, r, r->x + 1, r->y, r->w - 1, TS_HEADER, "jobs (%d)   K cancel   Esc close", src->jobs.n);
+    tui_printf(s, r, r->x + 1, r->y, r->w - 1, TS_HEADER, "jobs (%d)   K cancel%s   Esc close", src->jobs.n,
+               app_action_available(a, TA_RESUME) ? "   O resume" : "");
     int h = (r->h - 1) / 2;
     wg_list_fix(&a->jobs_l, src->jobs.n, h);
     for (int row = 0; row < h; row++) {
@@ -37,6 +38,9 @@ static void jobs_draw(struct app *a, const struct tui_rect *r, int focused) {
             char b1[32], b2[32];
             snprintf(far, sizeof far, "%s of %s  ", wg_bytes((int64_t)j->done, b1, sizeof b1),
                      wg_bytes((int64_t)j->total, b2, sizeof b2));
+        } else if (j->total > 0 && !j->error[0] && !strcmp(j->stage, "calibrating") && strcmp(j->state, "done")) {
+            /* the sequential pipeline: decoder layers finished (calibrated, quantized, propagated) */
+            snprintf(far, sizeof far, "layer %.0f/%.0f  ", j->done, j->total);
         } else if (j->total > 1 && !j->error[0] && strcmp(j->state, "done")) {
             snprintf(far, sizeof far, "%.0f/%.0f  ", j->done, j->total);
         }
@@ -59,6 +63,13 @@ static int jobs_key(struct app *a, enum tui_action act, int key) {
     case TA_UP: wg_list_move(&a->jobs_l, -1, n, h); return 1;
     case TA_HOME: wg_list_move(&a->jobs_l, INT_MIN, n, h); return 1;
     case TA_END: wg_list_move(&a->jobs_l, INT_MAX, n, h); return 1;
+    case TA_RESUME: {
+        if (!n) return 1;
+        const struct src_job *j = &a->src->jobs.list[a->jobs_l.cur];
+        if (a->src->ops->job_resume(a->src, j->id, &err) != QT_OK) app_msg(a, TS_ERROR, "%s", err.msg);
+        else app_msg(a, TS_INFO, "resume requested for job %d", j->id);
+        return 1;
+    }
     case TA_CANCEL:
         if (!n) return 1;
         if (a->src->ops->job_cancel(a->src, a->src->jobs.list[a->jobs_l.cur].id, &err) != QT_OK)

@@ -46,10 +46,12 @@ static void build(const struct app *a, struct strip *S) {
 }
 
 /* One letter per scheme: . bf16, 2..8 int bits, F fp8, N nvfp4, M mxfp4,
- * * when the members differ. */
+ * * when the members differ; a GGUF type by its bits (Q4_K, IQ4_XS: 4). */
 static char scheme_char(const char *sc) {
     if (!sc) return '*';
-    if (!strcmp(sc, "bf16")) return '.';
+    if (wg_scheme_kept(sc)) return '.';
+    if (sc[0] == 'Q' && sc[1] >= '1' && sc[1] <= '8') return sc[1];
+    if (sc[0] == 'I' && sc[1] == 'Q' && sc[2] >= '1' && sc[2] <= '8') return sc[2];
     if (!strncmp(sc, "int", 3) && sc[3] >= '1' && sc[3] <= '8') return sc[3];
     if (!strncmp(sc, "fp8", 3)) return 'F';
     if (!strncmp(sc, "nvfp4", 5)) return 'N';

@@ -213,7 +213,7 @@ static void tree_draw(struct app *a, const struct tui_rect *r, int focused) {
         }
         wg_num(s, r, y, &c[C_PARAMS], TS_NORMAL, wg_count(n->params, b, sizeof b), a->g->ellipsis);
         const char *sc = n->scheme ? n->scheme : "mixed";
-        enum tui_style st = !n->scheme ? TS_MIXED : !strcmp(sc, "bf16") ? TS_KEPT : TS_QUANT;
+        enum tui_style st = !n->scheme ? TS_MIXED : wg_scheme_kept(sc) ? TS_KEPT : TS_QUANT;
         wg_cell(s, r, y, &c[C_SCHEME], st, sc);
         wg_num(s, r, y, &c[C_BYTES], TS_NORMAL, wg_bytes_short(n->bytes_after, b, sizeof b), a->g->ellipsis);
         if (n->params) snprintf(b, sizeof b, "%.2f", 8.0 * (double)n->bytes_after / (double)n->params);

@@ -16,6 +16,13 @@ need libpcre2-8 libpcre2-dev
 if [ "${QTUNE_TEST_DEPS:-0}" = 1 ]; then
     command -v tmux >/dev/null 2>&1 || missing="$missing tmux"
 fi
+# the report test's headless browser (.ci/run asks for it; without it that
+# test says SKIP): Debian's chromium, installed without its recommends
+# (fonts-liberation, upower, ...) to keep CI's install short
+norec=""
+if [ "${QTUNE_BROWSER_DEPS:-0}" = 1 ]; then
+    command -v chromium >/dev/null 2>&1 || norec="chromium"
+fi
 # make fuzz: clang and its libFuzzer runtime (Debian 12: clang-14, whose
 # libclang_rt.fuzzer*.a ships in libclang-rt-14-dev; libclang-rt-dev is the
 # default version's)
@@ -28,14 +35,22 @@ if [ "${QTUNE_FUZZ_DEPS:-0}" = 1 ]; then
             missing="$missing libclang-rt-dev"
     fi
 fi
-[ -z "$missing" ] && exit 0
+[ -z "$missing" ] && [ -z "$norec" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "qtune: installing:$missing" >&2
+    echo "qtune: installing:$missing${norec:+ $norec}" >&2
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2 && apt-get install -y -qq $missing >&2 && exit 0
-    echo "qtune: apt-get install failed for:$missing" >&2
-    exit 1
+    apt-get update -qq >&2 || { echo "qtune: apt-get update failed" >&2; exit 1; }
+    if [ -n "$missing" ] && ! apt-get install -y -qq $missing >&2; then
+        echo "qtune: apt-get install failed for:$missing" >&2
+        exit 1
+    fi
+    if [ -n "$norec" ] && ! apt-get install -y -qq --no-install-recommends $norec >&2; then
+        echo "qtune: apt-get install failed for: $norec" >&2
+        exit 1
+    fi
+    exit 0
 fi
-echo "qtune: missing packages:$missing" >&2
-echo "qtune: run: sudo apt-get install -y$missing" >&2
+[ -n "$missing" ] && echo "qtune: missing packages:$missing" >&2
+[ -n "$missing" ] && echo "qtune: run: sudo apt-get install -y$missing" >&2
+[ -n "$norec" ] && echo "qtune: run: sudo apt-get install -y --no-install-recommends $norec" >&2
 exit 1

@@ -4,6 +4,8 @@
  * history/ (undo/redo, crash recovery), variants A and B, a preview cache and
  * one directory per job.  Every file is written atomically (temp + fsync +
  * rename); history is the source of truth and recipe.yaml its mirror. */
+/* Folder sessions/ (docs/architecture.md): the on-disk session store, just
+ * above base/ (which it alone includes); only daemon/ uses it. */
 #ifndef QT_SESSION_H
 #define QT_SESSION_H
 #include <stddef.h>

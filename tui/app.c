@@ -19,6 +19,7 @@ int app_init(struct app *a, struct src *s, int w, int h, int ascii, qt_err *err)
         return qt_err_set(err, "screen: out of memory");
     if (mt_build(&a->tree, s, err) != QT_OK) { tui_screen_free(&a->scr); return QT_ERR; }
     a->side = &panel_detail;
+    a->plan_sel = -1;
     app_resize(a, w, h);
     return QT_OK;
 }
@@ -115,7 +116,10 @@ int app_action_available(const struct app *a, enum tui_action act) {
                              a->src->ops->settings_send;
     case TA_CALIB: return (caps & SRC_CAP_JOBS) && a->src->calib.can && a->src->ops->calib_submit;
     case TA_JOBS: case TA_CANCEL: return (caps & SRC_CAP_JOBS) != 0;
+    case TA_RESUME: return (caps & SRC_CAP_RESUME) && a->src->ops->job_resume;
     case TA_DEPLOY: return (caps & SRC_CAP_DEPLOY) != 0;
+    case TA_PLAN: return a->src->plan.can_size && a->src->ops->plan_size_send;
+    case TA_PLAN_RUN: return (caps & SRC_CAP_JOBS) && a->src->plan.can && a->src->ops->plan_submit;
     case TA_DETACH: return (caps & SRC_CAP_DETACH) != 0;
     default: return 1;
     }
@@ -184,7 +188,10 @@ static void draw_status(struct app *a) {
     if ((src->caps & SRC_CAP_LINT) && (src->lint.n_errors || src->lint.n_warnings))
         snprintf(extra, sizeof extra, "%slint %dE %dW", a->g->sep, src->lint.n_errors, src->lint.n_warnings);
     const cJSON *dp = src->deploy.result;
-    if (dp) {
+    if (src->resol.cur.state == RS_OK && src->resol.cur.gguf) {   /* llama.cpp, not vLLM: the file type instead of fits */
+        size_t el = strlen(extra);
+        snprintf(extra + el, sizeof extra - el, "%sGGUF %s", a->g->sep, src->resol.cur.ftype[0] ? src->resol.cur.ftype : "mixed");
+    } else if (dp) {
         int need = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(dp, "gpus_needed"));
         const char *gname = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(dp, "gpu"), "name"));
         size_t el = strlen(extra);
@@ -243,6 +250,7 @@ static const char *prompt_label(enum prompt_kind k) {
     case PR_FILTER: return "filter: ";
     case PR_JUMP: return "go to layer: ";
     case PR_EVALSET: return "eval settings: ";
+    case PR_PLAN: return "plan target: ";
     default: return "";
     }
 }
@@ -362,8 +370,15 @@ static void edit_report(struct app *a) {
         return;
     }
     if (!E->stepped) { app_msg(a, TS_WARN, "%s", E->why); return; }
+    if (E->gguf) {   /* the target or the file type */
+        if (!strcmp(E->scheme, "compressed-tensors"))
+            app_msg(a, TS_INFO, "target: compressed-tensors (vLLM); G: GGUF again");
+        else
+            app_msg(a, TS_INFO, "target: GGUF %s for llama.cpp (+/- t: GGUF types, F: next file type, c: write it)", E->scheme);
+        return;
+    }
     const char *now = E->now[0] ? E->now : "bf16";
-    int kept = !strcmp(now, "bf16");
+    int kept = !strcmp(now, "bf16") || !strcmp(now, "BF16");
     if (E->ignore && E->all_kept)
         app_msg(a, kept ? TS_WARN : TS_INFO, "%s: not ignored (%s)", E->node, kept ? "no target matches it" : now);
     else if (strcmp(now, E->scheme))
@@ -388,6 +403,8 @@ static const char *edit_action(enum tui_action act) {
     case TA_SYM: return "sym";
     case TA_TYPE: return "type";
     case TA_IGNORE: return "ignore";
+    case TA_GGUF: return "gguf";
+    case TA_FTYPE: return "ftype";
     default: return NULL;
     }
 }
@@ -397,9 +414,9 @@ static const char *edit_action(enum tui_action act) {
  * shows (source.h). */
 static void do_edit(struct app *a, enum tui_action act) {
     int nodes[256];
-    int n = edit_nodes(a, nodes, 256);
+    int n = act == TA_GGUF || act == TA_FTYPE ? 0 : edit_nodes(a, nodes, 256);   /* those two: the whole recipe */
     const char *action = edit_action(act);
-    if (!n || !action) return;
+    if ((!n && act != TA_GGUF && act != TA_FTYPE) || !action) return;
     const char *targets[256];
     for (int i = 0; i < n; i++) targets[i] = a->tree.nodes[nodes[i]].target;
     qt_err err = {{0}};
@@ -407,7 +424,7 @@ static void do_edit(struct app *a, enum tui_action act) {
         app_msg(a, TS_ERROR, "%s", err.msg);
         return;
     }
-    app_msg(a, TS_DIM, "%s: %s ...", targets[0], action);
+    app_msg(a, TS_DIM, "%s: %s ...", n ? targets[0] : "recipe", action);
 }
 
 /* ---- prompts ---- */
@@ -416,6 +433,12 @@ static void prompt_live(struct app *a) {
     a->pinfo[0] = 0;
     if (a->prompt == PR_EVALSET) {
         snprintf(a->pinfo, sizeof a->pinfo, "data=FILE ctx=N chunks=N (default: the engine's)");
+        a->pinfo_style = TS_DIM;
+        return;
+    }
+    if (a->prompt == PR_PLAN) {
+        snprintf(a->pinfo, sizeof a->pinfo, "22GiB, W4A16 (its size), 4.5bpw, 2x%s",
+                 a->src->deploy.gpu[0] ? a->src->deploy.gpu : "GPU");
         a->pinfo_style = TS_DIM;
         return;
     }
@@ -480,12 +503,15 @@ static int search_from(struct app *a, const char *text, int dir) {
     return 1;
 }
 
-/* The eval settings as the prompt shows them: "data=FILE ctx=N chunks=N". */
+/* The eval settings as the prompt shows them: "data=FILE ctx=N chunks=N
+ * calib_samples=N calib_len=N" (the last two: the commit's calibration). */
 static void evalset_text(const struct src *s, char *buf, size_t n) {
-    char c[16] = "default", k[16] = "default";
+    char c[16] = "default", k[16] = "default", cs[16] = "default", cl[16] = "default";
     if (s->jobs.eval_ctx > 0) snprintf(c, sizeof c, "%d", s->jobs.eval_ctx);
     if (s->jobs.eval_chunks > 0) snprintf(k, sizeof k, "%d", s->jobs.eval_chunks);
-    snprintf(buf, n, "data=%.1000s ctx=%s chunks=%s", s->jobs.eval_data, c, k);
+    if (s->jobs.calib_samples > 0) snprintf(cs, sizeof cs, "%d", s->jobs.calib_samples);
+    if (s->jobs.calib_len > 0) snprintf(cl, sizeof cl, "%d", s->jobs.calib_len);
+    snprintf(buf, n, "data=%.1000s ctx=%s chunks=%s calib_samples=%s calib_len=%s", s->jobs.eval_data, c, k, cs, cl);
 }
 
 /* Sends what the eval settings prompt changed to the daemon, which checks
@@ -506,17 +532,21 @@ static void evalset_accept(struct app *a) {
             if (!realpath(eq, abs)) { app_msg(a, TS_ERROR, "eval settings: data: %.200s: no such file", eq); return; }
             if (!strcmp(abs, s->jobs.eval_data)) continue;
             rc = s->ops->settings_send(s, "eval_data", abs, 0, &err);
-        } else if (!strcmp(tok, "ctx") || !strcmp(tok, "chunks")) {
+        } else if (!strcmp(tok, "ctx") || !strcmp(tok, "chunks") || !strcmp(tok, "calib_samples") ||
+                   !strcmp(tok, "calib_len")) {
             char *end;
             long v = strcmp(eq, "default") ? strtol(eq, &end, 10) : 0;
             if (strcmp(eq, "default") && (*end || v < 1)) {
                 app_msg(a, TS_ERROR, "eval settings: %s: %.40s: a whole number from 1 (or default)", tok, eq);
                 return;
             }
-            if (v == (!strcmp(tok, "ctx") ? s->jobs.eval_ctx : s->jobs.eval_chunks)) continue;
-            rc = s->ops->settings_send(s, !strcmp(tok, "ctx") ? "eval_ctx" : "eval_chunks", NULL, v, &err);
+            int cur = !strcmp(tok, "ctx") ? s->jobs.eval_ctx : !strcmp(tok, "chunks") ? s->jobs.eval_chunks
+                    : !strcmp(tok, "calib_samples") ? s->jobs.calib_samples : s->jobs.calib_len;
+            if (v == cur) continue;
+            rc = s->ops->settings_send(s, !strcmp(tok, "ctx") ? "eval_ctx" : !strcmp(tok, "chunks") ? "eval_chunks" : tok,
+                                       NULL, v, &err);
         } else {
-            app_msg(a, TS_ERROR, "eval settings: %.40s: unknown (data, ctx, chunks)", tok);
+            app_msg(a, TS_ERROR, "eval settings: %.40s: unknown (data, ctx, chunks, calib_samples, calib_len)", tok);
             return;
         }
         if (rc != QT_OK) { app_msg(a, TS_ERROR, "%s", err.msg); return; }
@@ -589,8 +619,16 @@ static void prompt_accept(struct app *a) {
         app_msg(a, TS_INFO, "%s", a->tree.nodes[node].label);
     } else if (k == PR_EVALSET) {
         evalset_accept(a);
+    } else if (k == PR_PLAN) {   /* the engine checks it: the size side answers or says why not */
+        tui_strcpy(a->src->plan.target, sizeof a->src->plan.target, a->pbuf);
+        a->src->plan.size_stale = 1;
+        a->src->plan.size_err[0] = 0;
+        app_msg(a, TS_INFO, "plan target %s%s", a->pbuf[0] ? a->pbuf : "none (the curve only)",
+                app_action_available(a, TA_PLAN_RUN) ? " (R runs the plan job)" : "");
     }
 }
+
+void app_plan_target_prompt(struct app *a) { prompt_open(a, PR_PLAN, a->src->plan.target); }
 
 /* Deletes bytes [from, to) of the prompt's text. */
 static void prompt_cut(struct app *a, int from, int to) {
@@ -746,7 +784,8 @@ void app_key(struct app *a, int key) {
         return;
     }
     if (!app_action_available(a, act)) {
-        int weights = act == TA_COMMIT || act == TA_SENS || act == TA_EVAL_AB || act == TA_CALIB || act == TA_EVAL_SET;
+        int weights = act == TA_COMMIT || act == TA_SENS || act == TA_EVAL_AB || act == TA_CALIB || act == TA_EVAL_SET ||
+                      act == TA_PLAN_RUN;
         app_msg(a, TS_WARN, "%s: %s", tui_keydefs[act - 1].help,
                 weights && a->src->jobs.no_jobs_why[0] ? a->src->jobs.no_jobs_why
                                                   : "needs the engine daemon (not available in this session)");
@@ -776,6 +815,12 @@ void app_key(struct app *a, int key) {
     case TA_JOBS: open_full(a, &panel_jobs); break;
     case TA_DEPLOY: open_full(a, &panel_deploy); break;
     case TA_COMPARE: open_full(a, &panel_compare); break;
+    case TA_PLAN: open_full(a, &panel_plan); break;
+    case TA_PLAN_RUN:
+        if (a->src->ops->plan_submit(a->src, &err) != QT_OK) app_msg(a, TS_ERROR, "%s", err.msg);
+        else app_msg(a, TS_INFO, "plan job for %s submitted", a->src->plan.target[0] ? a->src->plan.target : "the curve");
+        a->full = &panel_plan;
+        break;
     case TA_REPAINT: a->repaint = 1; break;
     case TA_RECIPE:
         a->full = NULL;
@@ -840,7 +885,7 @@ void app_key(struct app *a, int key) {
                 break;
             }
         }
-        if (a->src->ops->variant_store(a->src, k, &err) != QT_OK)
+        if (a->src->ops->variant_store(a->src, k, NULL, &err) != QT_OK)
             app_msg(a, TS_ERROR, "%s", err.msg);
         else {
             cmp_clear(a);
@@ -859,12 +904,18 @@ void app_key(struct app *a, int key) {
         else {
             a->src->recipe.saved_version = a->src->recipe.version;
             app_msg(a, TS_INFO, "committed: %s%s job submitted (o: jobs)%s", a->src->jobs.commit_kind,
-                    a->src->jobs.commit_eval ? " + eval" : "",
+                    a->src->resol.cur.gguf && !strcmp(a->src->jobs.commit_kind, "quantize")
+                        ? a->src->jobs.commit_eval ? " (GGUF) + eval" : " (GGUF)"
+                    : a->src->jobs.commit_eval ? " + eval" : "",
                     !strcmp(a->src->jobs.commit_kind, "eval") ? "; quantize jobs are not in this build" : "");
         }
         break;
     case TA_SENS: {
         char sc[64];
+        if (a->src->resol.cur.gguf) {   /* the scan quantizes with compressed-tensors schemes */
+            app_msg(a, TS_WARN, "dKL scans run compressed-tensors schemes, not GGUF types (G: back to compressed-tensors)");
+            break;
+        }
         tui_strcpy(sc, sizeof sc, node_scheme(a, app_selected(a)));
         if (!strcmp(sc, "bf16")) tui_strcpy(sc, sizeof sc, "int4-g128-sym");
         if (a->src->ops->sens_submit(a->src, sc, &err) != QT_OK) app_msg(a, TS_ERROR, "%s", err.msg);
@@ -878,6 +929,7 @@ void app_key(struct app *a, int key) {
         break;
     case TA_DETACH: a->detach = 1; break;
     case TA_BITS_UP: case TA_BITS_DOWN: case TA_GROUP: case TA_SYM: case TA_TYPE: case TA_IGNORE:
+    case TA_GGUF: case TA_FTYPE:
         do_edit(a, act);
         break;
     default:

@@ -30,9 +30,9 @@ struct panel_ops {
 };
 
 extern const struct panel_ops panel_tree, panel_detail, panel_recipe, panel_jobs, panel_compare,
-    panel_deploy, panel_help, panel_strip;
+    panel_deploy, panel_help, panel_strip, panel_plan;
 
-enum prompt_kind { PR_NONE, PR_SEARCH, PR_TARGET, PR_IGNORE, PR_WRITE, PR_EVALSET, PR_FILTER, PR_JUMP };
+enum prompt_kind { PR_NONE, PR_SEARCH, PR_TARGET, PR_IGNORE, PR_WRITE, PR_EVALSET, PR_FILTER, PR_JUMP, PR_PLAN };
 enum dialog_kind { DLG_NONE, DLG_QUIT, DLG_OVERWRITE };
 /* What the tree's siblings are sorted by (> and <, or a click on a header). */
 enum tree_sort { SORT_NONE, SORT_ERR, SORT_DKL, SORT_PARAMS, SORT_BYTES, SORT_N };
@@ -76,6 +76,7 @@ struct app {
     int edit_seen;
     int pat_count, pat_gen;
     int cmp_sel;                      /* compare panel: the selected variant (0 = A) */
+    int plan_sel, plan_gen;           /* plan panel: the selected point (-1: the default) of report generation plan_gen */
     /* compare cache: tensors whose schemes differ between the variants */
     int cmp_valid;
     int *cmp_diff;                    /* (n_cmp_diff) tensor indices whose schemes differ */
@@ -109,6 +110,8 @@ void app_select(struct app *a, int node);
  * brings the same screen back.  Failures are silent: it is a convenience. */
 void app_state_save(const struct app *a);
 void app_state_load(struct app *a);
+/* Opens the plan panel's target prompt (t there). */
+void app_plan_target_prompt(struct app *a);
 /* dKL of node's group from the last sensitivity scan; 0 when unknown. */
 int app_node_dkl(const struct app *a, int node, double *dkl);
 /* Uncommitted (unsaved) edits since the last commit or write. */

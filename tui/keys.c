@@ -73,7 +73,7 @@ const char *tui_key_name(int k, char *buf, int n) {
 }
 
 /* The bindings, parsed once from the table. */
-#define MAX_BINDINGS 128
+#define MAX_BINDINGS 256
 static struct { int key; enum tui_action a; } bindings[MAX_BINDINGS];
 static int n_bindings = -1;
 

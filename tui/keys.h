@@ -46,11 +46,13 @@ static inline int tk_mouse_y(int k) { return (k - TK_MOUSE) / 4096 % 4096; }
     X(STRIP,      "L",                      "strip",   "layer strip: every layer's parts as heat cells of err% or dKL (h/l j/k move, m metric, Enter: the tree)") \
     X(METRIC,     "m",                      NULL,      "layer strip: heat of err% or dKL")   \
     X(MARK,       "<Space>",                "mark",    "mark / unmark node (edits apply to marked nodes)") \
-    X(BITS_UP,    "+ =",                    "+-bits",  "more bits (int 2..8, then kept bf16)") \
-    X(BITS_DOWN,  "-",                      NULL,      "fewer bits (bf16 -> int8 -> ... -> int2)") \
+    X(BITS_UP,    "+ =",                    "+-bits",  "more bits (int 2..8, then kept bf16; GGUF: ... Q4_K Q5_K Q6_K Q8_0 BF16)") \
+    X(BITS_DOWN,  "-",                      NULL,      "fewer bits (bf16 -> int8 -> ... -> int2; GGUF: BF16 Q8_0 ... Q2_K)") \
     X(GROUP,      "g",                      "group",   "cycle group size 32 / 64 / 128 / channel") \
     X(SYM,        "s",                      "sym",     "toggle symmetric / asymmetric")      \
-    X(TYPE,       "t",                      "type",    "cycle type int / fp8 / fp4")         \
+    X(TYPE,       "t",                      "type",    "cycle type int / fp8 / fp4 (GGUF: Q4_K Q4_0 Q4_1 IQ4_NL IQ4_XS)") \
+    X(GGUF,       "G",                      NULL,      "GGUF target for llama.cpp on / off (+ - t then step GGUF types)") \
+    X(FTYPE,      "F",                      NULL,      "GGUF file type: the next llama.cpp preset (Q4_K_M Q5_K_M ...)") \
     X(IGNORE,     "x",                      "ignore",  "toggle ignore (keep in bf16)")       \
     X(PATTERN,    "p",                      "pattern", "add a target pattern (live match count)") \
     X(PATTERN_IGN,"I",                      NULL,      "add an ignore pattern (live match count)") \
@@ -61,7 +63,7 @@ static inline int tk_mouse_y(int k) { return (k - TK_MOUSE) / 4096 % 4096; }
     X(VARIANT_NEW,"v",                      NULL,      "store the recipe as the next free variant (C, D, ... H)") \
     X(COMPARE,    "C",                      "A/B",     "compare the variants (x there drops the selected one)") \
     X(EVAL_AB,    "E",                      NULL,      "KL of every variant (eval jobs; compare panel)") \
-    X(EVAL_SET,   "T",                      NULL,      "eval settings: text, ctx, chunks of eval and dKL jobs (kept in the session)") \
+    X(EVAL_SET,   "T",                      NULL,      "eval settings: text, ctx, chunks of eval and dKL jobs; calib_samples, calib_len of the commit (kept in the session)") \
     X(RECIPE,     "r",                      "recipe",  "toggle recipe / detail pane")        \
     X(WRITE,      "w",                      "write",   "write the recipe to a file")         \
     X(COMMIT,     "c",                      "commit",  "commit: quantize + eval job")        \
@@ -69,7 +71,10 @@ static inline int tk_mouse_y(int k) { return (k - TK_MOUSE) / 4096 % 4096; }
     X(CALIB,      "S",                      "calib",   "calibration statistics (calib job): the detail panel adds the calibration-weighted error") \
     X(JOBS,       "o",                      "jobs",    "jobs panel")                         \
     X(CANCEL,     "K",                      NULL,      "cancel the selected job")            \
+    X(RESUME,     "O",                      NULL,      "jobs: resume the selected interrupted quantize job from its last finished layer") \
     X(DEPLOY,     "D",                      "deploy",  "deploy panel")                       \
+    X(PLAN,       "P",                      "plan",    "plan panel: least-KL recipes for a size, bpw or GPUs (t target, g GPTQ, R run, h/l, Enter)") \
+    X(PLAN_RUN,   "R",                      NULL,      "run the plan job for the plan panel's target") \
     X(DETACH,     "d",                      "detach",  "detach (the engine keeps running)")  \
     X(HELP,       "? <F1>",                 "help",    "this help")                          \
     X(REPAINT,    "<C-l>",                  NULL,      "repaint the screen")                 \

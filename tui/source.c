@@ -49,7 +49,7 @@ void src_res_finish(const struct src *s, struct src_res *r) {
 
 void src_recipe_changed(struct src *s) {
     qt_err err = {{0}};
-    s->lint.stale = s->deploy.stale = 1;
+    s->lint.stale = s->deploy.stale = s->plan.size_stale = 1;
     s->changed = 1;
     if (!s->ops->resolve_send) return;
     if (s->ops->resolve_send(s, 0, s->recipe.text ? s->recipe.text : "", &err) == QT_OK) {
@@ -91,6 +91,23 @@ const struct src_detail *src_detail_get(struct src *s, int tensor) {
     if (s->detail.tensor == tensor && s->detail.state != DT_PENDING) return &s->detail;
     s->detail_want = tensor;
     return NULL;
+}
+
+int src_quantize_done(const struct src *s) {
+    int n = 0;
+    for (int i = 0; i < s->jobs.n; i++)
+        n += !strcmp(s->jobs.list[i].kind, "quantize") && !strcmp(s->jobs.list[i].state, "done");
+    return n;
+}
+
+/* Whether tcalib answers for tensor as things are now (the recipe, the done
+ * quantize jobs); else the frame wishes for it. */
+const struct src_tcalib *src_tcalib_get(struct src *s, int tensor) {
+    if (!(s->caps & SRC_CAP_TCALIB) || tensor < 0) return NULL;
+    const struct src_tcalib *t = &s->tcalib;
+    int fresh = t->tensor == tensor && t->version == s->recipe.version && t->jobs_done == src_quantize_done(s);
+    if (!fresh || t->state == TC_PENDING) s->tcalib_want = tensor;
+    return t->tensor == tensor && (t->state == TC_OK || t->state == TC_ERROR) ? t : NULL;
 }
 
 /* ---- previews, lint, deploy ---- */
@@ -185,6 +202,20 @@ void src_tick(struct src *s) {
         }
     }
     s->detail_want = -1;
+    if ((s->caps & SRC_CAP_TCALIB) && s->tcalib_want >= 0 && !s->tcalib_inflight && s->ops->tcalib_send) {
+        struct src_tcalib *t = &s->tcalib;
+        int q = src_quantize_done(s);
+        if (t->tensor != s->tcalib_want || t->version != s->recipe.version || t->jobs_done != q) {
+            if (s->ops->tcalib_send(s, s->tcalib_want, &err) == QT_OK) {
+                if (t->tensor != s->tcalib_want) t->state = TC_PENDING;   /* another tensor: nothing to show meanwhile */
+                t->tensor = s->tcalib_want;
+                t->version = s->recipe.version;
+                t->jobs_done = q;
+                s->tcalib_inflight = 1;
+            }
+        }
+    }
+    s->tcalib_want = -1;
     struct src_match *mt = &s->match;
     if (mt->state == MT_PENDING && !mt->sent) {
         if (s->ops->match_send && s->ops->match_send(s, mt->text, mt->gen, &err) == QT_OK) {
@@ -202,6 +233,13 @@ void src_tick(struct src *s) {
         s->deploy.stale = 0;
         if (s->ops->deploy_send(s, s->deploy.gpu, &err) == QT_OK) s->deploy.inflight = 1;
     }
+    /* the plan panel's size side, while it is shown */
+    if (s->plan.want && s->plan.can_size && s->plan.size_stale && !s->plan.size_inflight && s->ops->plan_size_send) {
+        s->plan.size_stale = 0;
+        if (s->ops->plan_size_send(s, &err) == QT_OK) s->plan.size_inflight = 1;
+        else tui_strcpy(s->plan.size_err, sizeof s->plan.size_err, err.msg);
+    }
+    s->plan.want = 0;
 }
 
 void src_close(struct src *s) {
@@ -219,6 +257,8 @@ void src_close(struct src *s) {
     free(s->lint.flag);
     free(s->preview.slots);
     cJSON_Delete(s->deploy.result);
+    cJSON_Delete(s->plan.size);
+    cJSON_Delete(s->plan.report);
     for (int i = 0; i < s->deploy.n_gpus; i++) free(s->deploy.gpus[i]);
     free(s->deploy.gpus);
     for (int i = 0; i < s->jobs.n_dkl; i++) free(s->jobs.dkl_name[i]);

@@ -29,6 +29,8 @@ enum {
     SRC_CAP_JOBS = 8,      /* quantize / eval jobs, commit */
     SRC_CAP_HIST = 16,     /* weight statistics and histograms (needs weights) */
     SRC_CAP_DETACH = 32,   /* the engine outlives this client */
+    SRC_CAP_TCALIB = 64,   /* what calibrated algorithms did to a tensor (tensor_calib) */
+    SRC_CAP_RESUME = 128,  /* an interrupted quantize job resumes (job_resume) */
 };
 
 struct src_job {
@@ -88,6 +90,10 @@ struct src_res {
     int n_pats;
     struct src_pat *pats;     /* (n_pats) targets then ignores, per modifier */
     int64_t total_params, total_bytes;   /* the answer's total: quantizable weights and their bytes after */
+    int gguf;                 /* 1: the text targets a GGUF file (schemes are ggml types) */
+    char ftype[16];           /* its llama.cpp file type ("" none) */
+    int64_t gguf_bytes;       /* the GGUF file's tensor data */
+    int gguf_fallback;        /* tensors whose row length forced another type */
     struct src_summary sum;
 };
 
@@ -112,8 +118,32 @@ struct src_prev {
     double rel_rmse, sqnr_db, max_abs;
     double rel_out;           /* calibration-weighted error (has_out) */
     int has_out;              /* 1: asked with calibration statistics and the tensor was observed */
+    int64_t tokens;           /* calibration tokens the tensor saw (routed experts: routed to it), -1 unknown */
     int64_t bytes;
     char err[96];
+};
+
+/* What the recipe's calibrated algorithms do to one tensor (the
+ * `tensor_calib` op): the algorithm the current recipe runs for it and the
+ * figures the newest quantize job measured (GPTQ's output error on the
+ * calibration Hessian beside round-to-nearest's, tokens, fallback). */
+enum { TC_NONE = 0, TC_PENDING, TC_OK, TC_ERROR };
+struct src_tcalib {
+    int tensor;               /* -1: none */
+    int state;                /* TC_* */
+    int version;              /* the recipe version it was asked for */
+    int jobs_done;            /* done quantize jobs when asked (a new one asks again) */
+    char algo[16];            /* what the recipe runs for it ("GPTQ", "RTN"; "" when kept) */
+    char modifiers[96];       /* the recipe's calibrated modifiers in order ("SmoothQuant GPTQ") */
+    int job;                  /* the job of the figures, 0: none */
+    char job_state[16];       /* "done", or "running" while its layers finish */
+    char scheme[48];          /* the scheme the figures are of */
+    char algorithm[16];       /* what the job ran for it ("GPTQ", "RTN") */
+    int64_t tokens;           /* calibration tokens it saw, -1 unknown */
+    double out_err, rtn_err;  /* output error on the calibration Hessian, and RTN's; < 0 unknown */
+    double sparsity, sp_err;  /* SparseGPT: measured sparsity and the pruning's own error; < 0 none */
+    int fallback;             /* low-token rule applied */
+    char err[128];
 };
 
 /* What the pattern prompt's text matches (the `match` op). */
@@ -136,6 +166,7 @@ struct src_edit {
     int ignore;               /* the action was ignore (nodes) or ignore-pattern */
     int all_kept;             /* ignore of kept nodes: they were un-ignored */
     int multi;                /* more than one node */
+    int gguf;                 /* the action was gguf or ftype (the target, the file type) */
     int stepped;              /* 0: no node could take the step (why says why) */
     char node[256];           /* the first node's target, or the pattern */
     char scheme[48];          /* what it was asked to get */
@@ -168,11 +199,17 @@ struct src_ops {
     int (*write_send)(struct src *s, const char *path, qt_err *err);
     int (*undo)(struct src *s, qt_err *err);
     int (*redo)(struct src *s, qt_err *err);
-    int (*variant_store)(struct src *s, int slot, qt_err *err);   /* slot 0 = A, 1 = B, ... */
+    /* Stores text (NULL: the current recipe as the engine has it, every
+     * request sent before included) as variant slot (0 = A, 1 = B, ...). */
+    int (*variant_store)(struct src *s, int slot, const char *text, qt_err *err);
+    /* Replaces the current recipe by text: one history step (undo restores
+     * the one before).  The answer is the recipe state. */
+    int (*recipe_set)(struct src *s, const char *text, qt_err *err);
     int (*variant_drop)(struct src *s, int slot, qt_err *err);    /* empties the slot */
     /* Sets one of the session's settings (the daemon keeps them for the
-     * next attach): key "gpu" or "eval_data" with str, "eval_ctx" or
-     * "eval_chunks" with num (str NULL; num <= 0: back to the default). */
+     * next attach): key "gpu" or "eval_data" with str, "eval_ctx",
+     * "eval_chunks", "calib_samples" or "calib_len" with num (str NULL;
+     * num <= 0: back to the default). */
     int (*settings_send)(struct src *s, const char *key, const char *str, long num, qt_err *err);
     int (*job_submit)(struct src *s, qt_err *err);
     int (*job_cancel)(struct src *s, int id, qt_err *err);
@@ -187,6 +224,11 @@ struct src_ops {
     int (*match_send)(struct src *s, const char *pattern, int gen, qt_err *err);
     /* Asks for the weight statistics of a tensor (into s->detail). */
     int (*detail_send)(struct src *s, int tensor, qt_err *err);
+    /* Asks what the calibrated algorithms did to a tensor (into s->tcalib). */
+    int (*tcalib_send)(struct src *s, int tensor, qt_err *err);
+    /* Resumes an interrupted, failed or cancelled quantize job from its last
+     * finished layer (a new job; the answer is a note). */
+    int (*job_resume)(struct src *s, int id, qt_err *err);
     /* Asks for lint findings / the deployment estimate of the current recipe. */
     int (*lint_send)(struct src *s, qt_err *err);
     int (*deploy_send)(struct src *s, const char *gpu, qt_err *err);
@@ -197,6 +239,12 @@ struct src_ops {
     /* Submits a calib job over path (NULL: the session's calibration text,
      * else share/data/calib.txt); when it is done, previews carry rel_out. */
     int (*calib_submit)(struct src *s, const char *path, qt_err *err);
+    /* Submits a plan job for s->plan.target (ΔKL measured on the
+     * calibration text, or the table s->plan.dkl_path), see struct src_plan. */
+    int (*plan_submit)(struct src *s, qt_err *err);
+    /* Asks the planner's size side for s->plan.target and the current
+     * recipe's place on the shown plan job's table (into s->plan.size). */
+    int (*plan_size_send)(struct src *s, qt_err *err);
     void (*close)(struct src *s);
 };
 
@@ -239,6 +287,7 @@ struct src_jobs {
      * (the session's settings, kept by the daemon) */
     char eval_data[1024];     /* absolute path of the eval text */
     int eval_ctx, eval_chunks;   /* 0: the engine's default */
+    int calib_samples, calib_len;   /* the commit's calibration: samples and their tokens (0: 128 x 512) */
 };
 
 /* The preview cache (SRC_CAP_PREVIEW): open addressing on (tensor, scheme),
@@ -280,6 +329,25 @@ struct src_calib {
     int gen;                  /* bumped when the statistics change (answers to older asks are dropped) */
 };
 
+/* The plan panel: the target the person chose, the planner's size side for
+ * it (the plan_size op: no weights needed), the newest plan job and the
+ * report of the newest finished one (its curve, every point's recipe). */
+struct src_plan {
+    int can;                  /* the engine runs plan jobs on this model (weights) */
+    int can_size;             /* the engine answers plan_size */
+    char target[128];         /* as written: "W4A16", "22GiB", "4.5bpw", "2xH100-80G" */
+    char data[1024];          /* the text ΔKL is measured on (the calibration text) */
+    char dkl_path[1024];      /* QTUNE_PLAN_DKL: a ΔKL table the job reuses instead of measuring ("" none) */
+    int gptq;                 /* 1: GPTQ candidates (calibrated on the calibration text), 0: round to nearest */
+    void *size;               /* cJSON result of the last plan_size answer, or NULL */
+    char size_err[256];       /* its refusal ("" none) */
+    int size_stale, size_inflight, want;
+    int job;                  /* the newest plan job submitted here or seen, 0 none */
+    void *report;             /* cJSON report of the newest finished plan job, NULL */
+    int report_job;           /* its id */
+    int gen;                  /* bumped when report changes */
+};
+
 struct src {
     const struct src_ops *ops;
     void *impl;
@@ -287,7 +355,7 @@ struct src {
     char engine_state[48];    /* "local", "idle", "busy 1 job" ... */
     char session[64];
     char session_dir[1024];   /* the session's directory, as the daemon says ("" when unknown) */
-    char device[96];          /* "NVIDIA H200 139.2 GiB free" on the CUDA backend, else "" */
+    char device[96];          /* "NVIDIA H200 139.2/139.8 GiB free" (the engine's device on CUDA), else "" */
     /* the model as the daemon describes it (no file of it is opened here) */
     struct qt_model *model;
     char model_name[128];     /* last path component, for the status line */
@@ -298,11 +366,15 @@ struct src {
     struct src_lint lint;
     struct src_deploy deploy;
     struct src_calib calib;
+    struct src_plan plan;
     struct src_edit edit;     /* the last edit intent's answer */
     struct src_match match;   /* the pattern prompt's live match count (src_match_want) */
     /* weight statistics of the last tensor asked for (SRC_CAP_HIST) */
     struct src_detail detail;
     int detail_want, detail_inflight;
+    /* what calibrated algorithms did to the last tensor asked for (SRC_CAP_TCALIB) */
+    struct src_tcalib tcalib;
+    int tcalib_want, tcalib_inflight;
     int changed;              /* set by the source, cleared by the UI after a redraw */
     char note[256];           /* a message from the engine for the message line */
     int note_err;             /* 1: the note is an error */
@@ -371,5 +443,12 @@ void src_tick(struct src *s);
 /* The weight statistics of tensor, or NULL while they are not in: wishes
  * them for this frame (sent by src_tick, one request in flight). */
 const struct src_detail *src_detail_get(struct src *s, int tensor);
+
+/* What the calibrated algorithms did to tensor, or NULL while not in (or
+ * the engine has no tensor_calib): wished for this frame like the detail;
+ * asked again when the recipe or the done quantize jobs change. */
+const struct src_tcalib *src_tcalib_get(struct src *s, int tensor);
+/* Done quantize jobs the source knows of. */
+int src_quantize_done(const struct src *s);
 
 #endif

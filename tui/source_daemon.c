@@ -6,6 +6,7 @@
  * brings the recipe, lint counts, deployment and resolution it made. */
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <poll.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -26,7 +27,8 @@
 struct src_prev *src_prev_slot(struct src *s, int tensor, const char *scheme);
 
 enum req_kind { RQ_RECIPE, RQ_VARIANT, RQ_VARIANT_GET, RQ_SUBMIT, RQ_CANCEL, RQ_PREVIEW, RQ_LINT,
-                RQ_DEPLOY, RQ_JOBGET, RQ_RESOLVE, RQ_DETAIL, RQ_MATCH, RQ_EDIT, RQ_WRITE, RQ_SETTINGS, RQ_OTHER };
+                RQ_DEPLOY, RQ_JOBGET, RQ_RESOLVE, RQ_DETAIL, RQ_MATCH, RQ_EDIT, RQ_WRITE, RQ_SETTINGS, RQ_PLAN_SIZE,
+                RQ_TCALIB, RQ_COMMIT, RQ_OTHER };
 
 struct pending {
     int id;
@@ -67,8 +69,6 @@ struct dsrc {
     int gone;
     int n_edit;               /* edit intents sent and not answered */
     struct fetch fetch[1 + SRC_NVAR];   /* resolutions: current recipe, variants A, B, ... */
-    int probe_fd, probe_pid;  /* the device probe child (backend/select.h), -1 when none */
-    int probe_jobs;           /* running jobs when it was started: a job's end probes again */
 };
 
 static const char *jstr(const cJSON *o, const char *k) {
@@ -224,6 +224,10 @@ static int pats_parse(struct src_res *r, const cJSON *res) {
     const cJSON *arr = cJSON_GetObjectItem(res, "patterns"), *p, *tot = cJSON_GetObjectItem(res, "total");
     r->total_params = (int64_t)jnum(tot, "params", 0);
     r->total_bytes = (int64_t)jnum(tot, "bytes", 0);
+    r->gguf = !strcmp(jstr(res, "target"), "gguf");
+    tui_strcpy(r->ftype, sizeof r->ftype, jstr(res, "ftype"));
+    r->gguf_bytes = (int64_t)jnum(res, "gguf_bytes", 0);
+    r->gguf_fallback = (int)jnum(res, "gguf_fallback", 0);
     free(r->pats);
     r->n_pats = 0;
     r->pats = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof *r->pats);
@@ -335,6 +339,37 @@ static void detail_reply(struct src *s, const cJSON *m) {
         D->counts[k++] = (int64_t)(cJSON_IsNumber(c) ? c->valuedouble : 0);
     }
     D->state = DT_OK;
+}
+
+/* What the calibrated algorithms did to s->tcalib.tensor came back (an
+ * answer for a tensor since left is still taken: the next tick asks anew). */
+static void tcalib_reply(struct src *s, const cJSON *m) {
+    struct src_tcalib *t = &s->tcalib;
+    s->tcalib_inflight = 0;
+    s->changed = 1;
+    if (!cJSON_IsTrue(cJSON_GetObjectItem(m, "ok"))) {
+        t->state = TC_ERROR;
+        tui_strcpy(t->err, sizeof t->err, jstr(m, "error"));
+        return;
+    }
+    const cJSON *res = cJSON_GetObjectItem(m, "result"), *f = cJSON_GetObjectItem(res, "figures"), *v;
+    tui_strcpy(t->algo, sizeof t->algo, jstr(res, "algo"));
+    t->modifiers[0] = 0;
+    cJSON_ArrayForEach(v, cJSON_GetObjectItem(res, "modifiers"))
+        if (cJSON_IsString(v))
+            snprintf(t->modifiers + strlen(t->modifiers), sizeof t->modifiers - strlen(t->modifiers), "%s%s",
+                     t->modifiers[0] ? " " : "", v->valuestring);
+    t->job = cJSON_IsObject(f) ? (int)jnum(res, "job", 0) : 0;
+    tui_strcpy(t->job_state, sizeof t->job_state, jstr(res, "job_state"));
+    tui_strcpy(t->scheme, sizeof t->scheme, jstr(f, "scheme"));
+    tui_strcpy(t->algorithm, sizeof t->algorithm, jstr(f, "algorithm"));
+    t->tokens = (int64_t)jnum(f, "tokens", -1);
+    t->out_err = jnum(f, "out_err", -1);
+    t->rtn_err = jnum(f, "rtn_out_err", -1);
+    t->sparsity = jnum(f, "sparsity", -1);
+    t->sp_err = jnum(f, "sparsity_out_err", -1);
+    t->fallback = cJSON_IsTrue(cJSON_GetObjectItem(f, "low_token_fallback"));
+    t->state = TC_OK;
 }
 
 /* The match count of the pattern prompt's text of generation gen came
@@ -518,6 +553,7 @@ static void on_resolve(struct src *s, const struct pending *p, const cJSON *m) {
 static void on_edit(struct src *s, const struct pending *p, const cJSON *m) { (void)p; edit_reply(s, m); }
 static void on_detail(struct src *s, const struct pending *p, const cJSON *m) { (void)p; detail_reply(s, m); }
 static void on_match(struct src *s, const struct pending *p, const cJSON *m) { match_reply(s, p->gen, m); }
+static void on_tcalib(struct src *s, const struct pending *p, const cJSON *m) { (void)p; tcalib_reply(s, m); }
 
 static void on_preview(struct src *s, const struct pending *p, const cJSON *m) {
     struct dsrc *d = s->impl;
@@ -554,6 +590,7 @@ static void on_preview(struct src *s, const struct pending *p, const cJSON *m) {
         e->sqnr_db = jnum(r, "sqnr_db", 1e9);   /* null: exact */
         e->max_abs = jnum(r, "max_abs", 0);
         const cJSON *ro = cJSON_GetObjectItem(r, "rel_out");
+        e->tokens = (int64_t)jnum(r, "tokens", -1);
         e->has_out = cJSON_IsNumber(ro);
         e->rel_out = e->has_out ? ro->valuedouble : 0;
         e->bytes = (int64_t)jnum(r, "bytes", 0);
@@ -579,6 +616,37 @@ static void on_deploy(struct src *s, const struct pending *p, const cJSON *m) {
     s->changed = 1;
 }
 
+/* A finished plan job's report: the newest is the plan panel's (its curve
+ * and every point's recipe), and the size side is asked again to place the
+ * current recipe on its table. */
+static void plan_report(struct src *s, struct src_job *j, const cJSON *rep) {
+    const cJSON *pl = cJSON_GetObjectItem(rep, "plan");
+    int n = cJSON_GetArraySize(cJSON_GetObjectItem(rep, "curve"));
+    if (pl)
+        snprintf(j->result, sizeof j->result, "%d points; plan %.4g bpw, predicted KL %.4g", n, jnum(pl, "bpw", 0),
+                 jnum(pl, "predicted_kl", 0));
+    else
+        snprintf(j->result, sizeof j->result, "%d points on the curve", n);
+    if (j->id < s->plan.report_job) return;
+    cJSON_Delete(s->plan.report);
+    s->plan.report = cJSON_Duplicate(rep, 1);
+    s->plan.report_job = j->id;
+    if (j->id > s->plan.job) s->plan.job = j->id;
+    s->plan.gen++;
+    s->plan.size_stale = 1;
+}
+
+/* The size side of the plan panel's target (plan_size). */
+static void on_plan_size(struct src *s, const struct pending *p, const cJSON *m) {
+    (void)p;
+    const cJSON *res = ok_result(m);
+    s->plan.size_inflight = 0;
+    cJSON_Delete(s->plan.size);
+    s->plan.size = res ? cJSON_Duplicate(res, 1) : NULL;
+    tui_strcpy(s->plan.size_err, sizeof s->plan.size_err, res ? "" : jstr(m, "error"));
+    s->changed = 1;
+}
+
 /* A finished job's report, one line for the jobs panel (and the dKL
  * column, the calibration statistics, the variants' KL). */
 static void on_job_get(struct src *s, const struct pending *p, const cJSON *m) {
@@ -598,6 +666,8 @@ static void on_job_get(struct src *s, const struct pending *p, const cJSON *m) {
     const cJSON *units = cJSON_GetObjectItem(rep, "units");
     if (!strcmp(j->kind, "calib")) {
         calib_report(s, j, rep);
+    } else if (!strcmp(j->kind, "plan")) {
+        plan_report(s, j, rep);
     } else if (cJSON_IsArray(units)) {   /* sensitivity: keep dKL per unit for the tree */
         for (int i = 0; i < s->jobs.n_dkl; i++) free(s->jobs.dkl_name[i]);
         free(s->jobs.dkl_name);
@@ -627,7 +697,18 @@ static void on_job_get(struct src *s, const struct pending *p, const cJSON *m) {
                  jnum(kld, "mean", 0), jnum(kld, "stderr", 0), 100 * jnum(rep, "same_top_p", 0),
                  jnum(rep, "ppl_base", 0), jnum(rep, "ppl_q", 0));
     } else if (cJSON_GetObjectItem(rep, "out")) {
-        snprintf(j->result, sizeof j->result, "wrote %.200s", jstr(rep, "out"));
+        const cJSON *cal = cJSON_GetObjectItem(rep, "calibration"), *sg = cJSON_GetObjectItem(cal, "sparsegpt");
+        int ra = (int)jnum(cal, "resumed_at_layer", 0);
+        char more[96] = "";
+        if (ra > 0) snprintf(more, sizeof more, " (resumed after layer %d)", ra);
+        if (cJSON_IsObject(sg) && cJSON_IsNumber(cJSON_GetObjectItem(sg, "mean_out_err_pruning_alone")))
+            /* what each stage of SparseGPT + quantization costs the Linears' outputs (relative RMS) */
+            snprintf(j->result, sizeof j->result, "out err: pruning alone %.1f%%, quantization alone %.1f%%, both %.1f%%; wrote %.150s%s",
+                     100 * sqrt(jnum(sg, "mean_out_err_pruning_alone", 0)),
+                     100 * sqrt(jnum(sg, "mean_out_err_quantized_unpruned_rtn", 0)),
+                     100 * sqrt(jnum(sg, "mean_out_err_pruned_and_quantized", 0)), jstr(rep, "out"), more);
+        else
+            snprintf(j->result, sizeof j->result, "wrote %.200s%s", jstr(rep, "out"), more);
     }
 }
 
@@ -668,6 +749,7 @@ static void on_variant(struct src *s, const struct pending *p, const cJSON *m) {
 }
 
 static void apply_settings(struct src *s, const cJSON *st);
+static void apply_device(struct src *s, const cJSON *dv);
 
 static void on_settings(struct src *s, const struct pending *p, const cJSON *m) {
     (void)p;
@@ -703,9 +785,30 @@ static void on_job(struct src *s, const struct pending *p, const cJSON *m) {
     if (!res) { note(s, 1, jstr(m, "error")); return; }
     const cJSON *J = cJSON_GetObjectItem(res, "job");
     job_update(s, J);
+    if (!strcmp(jstr(J, "kind"), "plan") && (int)jnum(J, "id", 0) > s->plan.job) s->plan.job = (int)jnum(J, "id", 0);
     char b[128];
     snprintf(b, sizeof b, "job %d (%s): %s", (int)jnum(J, "id", 0), jstr(J, "kind"), jstr(J, "state"));
     note(s, 0, b);
+}
+
+static int send_req(struct src *s, cJSON *req, enum req_kind kind, qt_err *err);
+static cJSON *submit_req(struct src *s, const char *kind);
+static void eval_params(struct src *s, cJSON *p);
+
+/* The quantize job of a commit was queued: the eval that follows measures
+ * the checkpoint it writes (params.quantized_job: what the calibrated
+ * algorithms produced, not the recipe rounded to nearest; for a GGUF file,
+ * p->slot 1, with llama.cpp's arithmetic). */
+static void on_commit(struct src *s, const struct pending *p, const cJSON *m) {
+    on_job(s, p, m);
+    const cJSON *res = ok_result(m);
+    if (!res || !s->jobs.commit_eval) return;
+    cJSON *e = submit_req(s, "eval"), *ep = cJSON_GetObjectItem(e, "params");
+    eval_params(s, ep);
+    cJSON_AddNumberToObject(ep, "quantized_job", jnum(cJSON_GetObjectItem(res, "job"), "id", 0));
+    if (p->slot == 1) cJSON_AddTrueToObject(ep, "ggml_arith");
+    qt_err err;
+    if (send_req(s, e, RQ_SUBMIT, &err) != QT_OK) note(s, 1, err.msg);
 }
 
 static void on_other(struct src *s, const struct pending *p, const cJSON *m) {
@@ -720,6 +823,7 @@ static void (*const on_reply[RQ_OTHER + 1])(struct src *s, const struct pending 
     [RQ_LINT] = on_lint,       [RQ_DEPLOY] = on_deploy,   [RQ_JOBGET] = on_job_get,
     [RQ_RESOLVE] = on_resolve, [RQ_DETAIL] = on_detail,   [RQ_MATCH] = on_match,
     [RQ_EDIT] = on_edit,       [RQ_WRITE] = on_write,     [RQ_SETTINGS] = on_settings,
+    [RQ_PLAN_SIZE] = on_plan_size, [RQ_TCALIB] = on_tcalib, [RQ_COMMIT] = on_commit,
     [RQ_OTHER] = on_other,
 };
 
@@ -745,11 +849,13 @@ static void on_event(struct src *s, const cJSON *m, const char *ev) {
         if (sl[0] >= 'A' && !sl[1]) ask_variant(s, sl[0] - 'A');
     }
     else if (!strcmp(ev, "settings")) apply_settings(s, cJSON_GetObjectItem(m, "settings"));
+    else if (!strcmp(ev, "device")) apply_device(s, cJSON_GetObjectItem(m, "device"));
     else if (!strcmp(ev, "job")) {
         const cJSON *J = cJSON_GetObjectItem(m, "job");
         job_update(s, J);
         int jid = (int)jnum(J, "id", 0);
         struct src_job *sj = job_slot(s, jid);
+        if (!strcmp(jstr(J, "kind"), "plan") && jid > s->plan.job) s->plan.job = jid;   /* any client's */
         if (!strcmp(jstr(J, "state"), "done")) ask_job(s, jid);
         else if (sj && !strcmp(sj->kind, "eval") && !sj->recipe_asked) ask_job(s, jid);   /* its recipe */
     }
@@ -793,31 +899,22 @@ static short d_events(struct src *s) {
     return d->gone ? 0 : qt_client_poll_events(d->c);
 }
 
-/* The status line's device and free memory: a forked probe at open and
- * after each job ends (the TUI itself never opens the GPU). */
-static void device_probe(struct src *s) {
-    struct dsrc *d = s->impl;
-    int running = 0;
-    for (int i = 0; i < s->jobs.n; i++) running += !strcmp(s->jobs.list[i].state, "running");
-    if (d->probe_fd >= 0) {
-        char line[96];
-        int r = qt_backend_probe_poll(d->probe_fd, d->probe_pid, line, sizeof line);
-        if (r == 0) return;
-        d->probe_fd = d->probe_pid = -1;
-        if (r == 1 && strcmp(line, s->device)) {
-            tui_strcpy(s->device, sizeof s->device, line);
-            s->changed = 1;
-        }
-    } else if (running < d->probe_jobs && s->device[0]) {
-        d->probe_fd = qt_backend_probe_start(&d->probe_pid);
+/* The status line's device and free memory: the engine's "device" (hello,
+ * session, and a "device" event when it changes; the engine probes it, the
+ * TUI never opens the GPU).  Shown for a GPU; the CPU backend shows
+ * nothing there (its cores and RAM are in hello for other clients). */
+static void apply_device(struct src *s, const cJSON *dv) {
+    const char *line = "";
+    if (cJSON_IsObject(dv) && !strcmp(jstr(dv, "backend"), "cuda")) line = jstr(dv, "summary");
+    if (strcmp(line, s->device)) {
+        tui_strcpy(s->device, sizeof s->device, line);
+        s->changed = 1;
     }
-    d->probe_jobs = running;
 }
 
 static int d_pump(struct src *s) {
     struct dsrc *d = s->impl;
     if (d->gone) return 0;
-    device_probe(s);
     qt_err err = {{0}};
     int gone = qt_client_pump(d->c, &err) != QT_OK;
     for (cJSON *m; (m = qt_client_next(d->c)); cJSON_Delete(m)) handle(s, m);
@@ -830,7 +927,8 @@ static int d_pump(struct src *s) {
     if (gone) {
         d->gone = 1;
         d->n_pend = 0;
-        s->preview.inflight = s->lint.inflight = s->deploy.inflight = s->detail_inflight = 0;
+        s->preview.inflight = s->lint.inflight = s->deploy.inflight = s->detail_inflight = s->tcalib_inflight = 0;
+        if (s->tcalib.state == TC_PENDING) s->tcalib.tensor = -1;
         s->match.sent = 0;
         for (int k = 0; k < 1 + SRC_NVAR; k++) d->fetch[k].inflight = 0;
         s->resol.stale = 0;   /* no answer will come: show what there is */
@@ -897,6 +995,7 @@ static int d_edit_send(struct src *s, const char *action, int n, const char *con
     E->pattern = pattern != NULL;
     E->ignore = !strcmp(action, "ignore") || !strcmp(action, "ignore-pattern");
     E->multi = n > 1;
+    E->gguf = !strcmp(action, "gguf") || !strcmp(action, "ftype");
     tui_strcpy(E->node, sizeof E->node, pattern ? pattern : n ? nodes[0] : "");
     return QT_OK;
 }
@@ -917,14 +1016,79 @@ static int d_redo(struct src *s, qt_err *err) {
     return send_req(s, op("redo"), RQ_RECIPE, err);
 }
 
-static int d_variant_store(struct src *s, int slot, qt_err *err) {
+static int d_variant_store(struct src *s, int slot, const char *text, qt_err *err) {
     if (slot < 0 || slot >= SRC_NVAR) return qt_err_set(err, "variant: slot %d: out of range", slot);
     cJSON *r = op("variant_store");
     char sl[2] = {(char)('A' + slot), 0};
     cJSON_AddStringToObject(r, "slot", sl);
+    if (text) cJSON_AddStringToObject(r, "text", text);
     /* no text: the daemon stores its current recipe, which (requests being
      * served in order) includes every edit and undo sent before */
     return send_req_slot(s, r, RQ_VARIANT, slot, err);
+}
+
+static int d_recipe_set(struct src *s, const char *text, qt_err *err) {
+    cJSON *r = op("recipe_set");
+    cJSON_AddStringToObject(r, "text", text ? text : "");
+    return send_req(s, r, RQ_RECIPE, err);
+}
+
+/* The plan panel's target as params: "4.5bpw" -> target_bpw, "2xH100-80G"
+ * (a count and a catalog GPU) -> gpus and gpu, anything else -> target_bytes
+ * as text (a size or a scheme; the engine checks it). */
+static int plan_target(struct src *s, cJSON *p, qt_err *err) {
+    const char *t = s->plan.target;
+    while (*t == ' ') t++;
+    if (!*t) return QT_OK;
+    char *end;
+    double v = strtod(t, &end);
+    while (*end == ' ') end++;
+    if (end > t && !strcmp(end, "bpw")) {
+        if (!(v > 0) || v > 32) return qt_err_set(err, "plan: target %s: bits per weight in (0, 32]", t);
+        cJSON_AddNumberToObject(p, "target_bpw", v);
+        return QT_OK;
+    }
+    if (end > t && (*end == 'x' || *end == 'X') && v == (int)v) {
+        const char *g = end + 1;
+        while (*g == ' ') g++;
+        for (int i = 0; i < s->deploy.n_gpus; i++)
+            if (!strcmp(s->deploy.gpus[i], g)) {
+                cJSON_AddNumberToObject(p, "gpus", v);
+                cJSON_AddStringToObject(p, "gpu", g);
+                return QT_OK;
+            }
+        return qt_err_set(err, "plan: target %s: %s is not in the GPU catalog (D lists it)", t, g);
+    }
+    cJSON_AddStringToObject(p, "target_bytes", t);
+    return QT_OK;
+}
+
+static cJSON *submit_req(struct src *s, const char *kind);
+
+static int d_plan_submit(struct src *s, qt_err *err) {
+    if (!s->plan.can) return qt_err_set(err, "plan: no plan jobs on this model");
+    cJSON *r = submit_req(s, "plan"), *p = cJSON_GetObjectItem(r, "params");
+    if (plan_target(s, p, err) != QT_OK) { cJSON_Delete(r); return QT_ERR; }
+    if (s->plan.dkl_path[0]) cJSON_AddStringToObject(p, "dkl", s->plan.dkl_path);
+    else cJSON_AddStringToObject(p, "data", s->calib.path[0] ? s->calib.path : s->plan.data);
+    if (s->plan.gptq) {   /* calibrated on the same text (docs/plan.md) */
+        const char *cal = s->calib.path[0] ? s->calib.path : s->plan.data;
+        if (!cal[0]) {
+            cJSON_Delete(r);
+            return qt_err_set(err, "plan: GPTQ candidates need a calibration text (--calib FILE)");
+        }
+        cJSON_AddTrueToObject(p, "gptq");
+        cJSON_AddStringToObject(p, "calib", cal);
+    }
+    cJSON_AddNumberToObject(p, "points", 24);
+    return send_req(s, r, RQ_SUBMIT, err);
+}
+
+static int d_plan_size_send(struct src *s, qt_err *err) {
+    cJSON *r = op("plan_size");
+    if (plan_target(s, r, err) != QT_OK) { cJSON_Delete(r); return QT_ERR; }
+    if (s->plan.report_job) cJSON_AddNumberToObject(r, "job", s->plan.report_job);
+    return send_req(s, r, RQ_PLAN_SIZE, err);
 }
 
 /* The eval text, context and chunk count of the session's settings, into
@@ -963,9 +1127,26 @@ static int d_job_submit(struct src *s, qt_err *err) {
         return send_req(s, r, RQ_SUBMIT, err);
     }
     if (!strcmp(s->jobs.commit_kind, "quantize")) {   /* the daemon puts it in the session's checkpoints/ */
-        cJSON *r = submit_req(s, "quantize");
-        if (send_req(s, r, RQ_SUBMIT, err) != QT_OK) return QT_ERR;
-        if (!s->jobs.commit_eval) return QT_OK;
+        cJSON *r = submit_req(s, "quantize"), *p = cJSON_GetObjectItem(r, "params");
+        /* a GGUF target: the GGUF file (checkpoints/vN.gguf); its eval
+         * (on_commit; pending slot 1) runs the file with llama.cpp's
+         * activation arithmetic, the KL llama-perplexity reports */
+        if (s->resol.cur.gguf) {
+            cJSON_AddStringToObject(p, "format", "gguf");
+            return send_req_gen(s, r, RQ_COMMIT, 1, 0, err);
+        }
+        /* calibrated modifiers (GPTQ, AWQ, SmoothQuant) run on the session's
+         * calibration text, else share/data/calib.txt; round-to-nearest
+         * recipes only record it */
+        struct dsrc *d = s->impl;
+        char found[PATH_MAX], abs[PATH_MAX];
+        const char *cal = d->calib_want[0] ? d->calib_want : s->calib.path[0] ? s->calib.path : NULL;
+        if (!cal && qt_share_find("data/calib.txt", found, sizeof found) && realpath(found, abs)) cal = abs;
+        if (cal) cJSON_AddStringToObject(p, "calib", cal);
+        if (s->jobs.calib_samples > 0) cJSON_AddNumberToObject(p, "calib_samples", s->jobs.calib_samples);
+        if (s->jobs.calib_len > 0) cJSON_AddNumberToObject(p, "calib_len", s->jobs.calib_len);
+        /* the eval follows once the daemon has queued this (on_commit) */
+        return send_req(s, r, RQ_COMMIT, err);
     }
     cJSON *e = submit_req(s, "eval");
     eval_params(s, cJSON_GetObjectItem(e, "params"));
@@ -1077,6 +1258,19 @@ static int d_detail_send(struct src *s, int tensor, qt_err *err) {
     return send_req(s, r, RQ_DETAIL, err);
 }
 
+static int d_tcalib_send(struct src *s, int tensor, qt_err *err) {
+    cJSON *r = op("tensor_calib");
+    cJSON_AddStringToObject(r, "tensor", s->model->tensors[tensor].name);
+    cJSON_AddStringToObject(r, "text", s->recipe.text ? s->recipe.text : "");
+    return send_req(s, r, RQ_TCALIB, err);
+}
+
+static int d_job_resume(struct src *s, int id, qt_err *err) {
+    cJSON *r = op("job_resume");
+    cJSON_AddNumberToObject(r, "job", id);
+    return send_req(s, r, RQ_SUBMIT, err);
+}
+
 static int d_lint_send(struct src *s, qt_err *err) {
     cJSON *r = op("lint");
     cJSON_AddStringToObject(r, "text", s->recipe.text ? s->recipe.text : "");
@@ -1094,10 +1288,6 @@ static void d_close(struct src *s) {
     struct dsrc *d = s->impl;
     if (!d) return;
     if (d->c) qt_client_close(d->c);
-    if (d->probe_fd >= 0) {
-        close(d->probe_fd);
-        if (d->probe_pid > 0) waitpid(d->probe_pid, NULL, 0);
-    }
     for (int k = 0; k < 1 + SRC_NVAR; k++) {
         free(d->fetch[k].text);
         src_res_free(&d->fetch[k].stage);
@@ -1110,12 +1300,14 @@ static const struct src_ops daemon_ops = {
     .name = "daemon",
     .fd = d_fd, .events = d_events, .pump = d_pump, .idle = d_idle, .pending = d_pending,
     .edit_send = d_edit_send, .write_send = d_write_send, .undo = d_undo, .redo = d_redo,
-    .variant_store = d_variant_store,
+    .variant_store = d_variant_store, .recipe_set = d_recipe_set, .plan_submit = d_plan_submit,
+    .plan_size_send = d_plan_size_send,
     .settings_send = d_settings_send,
     .variant_drop = d_variant_drop,
     .job_submit = d_job_submit, .job_cancel = d_job_cancel,
     .preview_send = d_preview_send, .lint_send = d_lint_send, .deploy_send = d_deploy_send,
     .resolve_send = d_resolve_send, .detail_send = d_detail_send, .match_send = d_match_send,
+    .tcalib_send = d_tcalib_send, .job_resume = d_job_resume,
     .sens_submit = d_sens_submit, .eval_submit = d_eval_submit, .calib_submit = d_calib_submit,
     .close = d_close,
 };
@@ -1169,6 +1361,8 @@ static void capabilities(struct src *s, struct dsrc *d, const cJSON *h, int weig
               (has_op(h, "detail", weights) ? SRC_CAP_HIST : 0) | (has_op(h, "preview", weights) ? SRC_CAP_PREVIEW : 0);
     if (has_op(h, "lint", weights)) s->caps |= SRC_CAP_LINT, s->lint.stale = 1;
     if (has_op(h, "deploy", weights)) s->caps |= SRC_CAP_DEPLOY, s->deploy.stale = 1;
+    if (has_op(h, "tensor_calib", weights)) s->caps |= SRC_CAP_TCALIB;
+    if (has_op(h, "job_resume", weights)) s->caps |= SRC_CAP_RESUME;
     qt_err err;
     cJSON *g = has_op(h, "gpus", weights) ? qt_client_call(d->c, op("gpus"), 30000, &err) : NULL;
     const cJSON *names = cJSON_GetObjectItem(g, "gpus"), *v;
@@ -1185,6 +1379,16 @@ static void capabilities(struct src *s, struct dsrc *d, const cJSON *h, int weig
     s->calib.can = can_run(h, "calib", weights);
     s->jobs.can_eval = can_e;
     s->jobs.can_sens = can_run(h, "sensitivity", weights) && s->jobs.eval_data[0];
+    /* the plan panel: the size side on any model, plan jobs where there are
+     * weights; ΔKL on the calibration text (QTUNE_PLAN_DKL: a table instead) */
+    s->plan.can_size = has_op(h, "plan_size", weights);
+    const char *tbl = getenv("QTUNE_PLAN_DKL");
+    char tabs[PATH_MAX];
+    if (tbl && *tbl && realpath(tbl, tabs)) tui_strcpy(s->plan.dkl_path, sizeof s->plan.dkl_path, tabs);
+    int have_text = qt_share_find("data/calib.txt", s->plan.data, sizeof s->plan.data);
+    s->plan.can = can_run(h, "plan", weights) && (s->plan.dkl_path[0] || have_text);
+    if (!s->plan.target[0]) tui_strcpy(s->plan.target, sizeof s->plan.target, "W4A16");
+    s->plan.size_stale = 1;
     if (can_e) apply_settings(s, cJSON_GetObjectItem(h, "settings"));   /* a chosen eval text over the default */
     if (can_q) {
         snprintf(s->jobs.commit_kind, sizeof s->jobs.commit_kind, "quantize");
@@ -1211,6 +1415,9 @@ static void apply_settings(struct src *s, const cJSON *st) {
     const cJSON *c = cJSON_GetObjectItem(st, "eval_ctx"), *n = cJSON_GetObjectItem(st, "eval_chunks");
     s->jobs.eval_ctx = cJSON_IsNumber(c) ? c->valueint : 0;
     s->jobs.eval_chunks = cJSON_IsNumber(n) ? n->valueint : 0;
+    const cJSON *cs = cJSON_GetObjectItem(st, "calib_samples"), *cl = cJSON_GetObjectItem(st, "calib_len");
+    s->jobs.calib_samples = cJSON_IsNumber(cs) ? cs->valueint : 0;
+    s->jobs.calib_len = cJSON_IsNumber(cl) ? cl->valueint : 0;
     s->changed = 1;
 }
 
@@ -1227,9 +1434,8 @@ int src_open_daemon(const char *model_path, const char *recipe_path, const char 
     s->ops = &daemon_ops;
     s->impl = d;
     d->inproc = inproc;
-    d->probe_fd = d->probe_pid = -1;
-    if (qt_cuda_compiled()) d->probe_fd = qt_backend_probe_start(&d->probe_pid);
     s->detail.tensor = s->detail_want = -1;
+    s->tcalib.tensor = s->tcalib_want = -1;
     char name[128];
     if (session) {
         tui_strcpy(name, sizeof name, session);
@@ -1332,6 +1538,7 @@ int src_open_daemon(const char *model_path, const char *recipe_path, const char 
         goto fail;
     }
     capabilities(s, d, h, !s->model->metadata_only);
+    apply_device(s, cJSON_GetObjectItem(h, "device"));
     s->recipe.saved_version = s->recipe.version;
     s->changed = 0;
     set_state(s);

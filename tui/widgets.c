@@ -231,3 +231,7 @@ const char *wg_bytes_short(int64_t n, char *buf, int len) {
     else snprintf(buf, (size_t)len, "%.1fG", n / 1073741824.0);
     return buf;
 }
+
+int wg_scheme_kept(const char *sc) {
+    return sc && (!strcmp(sc, "bf16") || !strcmp(sc, "BF16") || !strcmp(sc, "F16") || !strcmp(sc, "F32"));
+}

@@ -66,6 +66,9 @@ int wg_heat(double rel_rmse);
 /* Human numbers: 2.10M, 31.7 MiB. */
 const char *wg_count(int64_t n, char *buf, int len);
 const char *wg_bytes(int64_t n, char *buf, int len);
+/* 1 when a resolved scheme keeps the weights unquantized: "bf16", or the
+ * ggml float types a GGUF target gives (BF16, F16, F32). */
+int wg_scheme_kept(const char *sc);
 /* Compact bytes for narrow columns: 792.8K, 3.0M, 1.4G (binary units). */
 const char *wg_bytes_short(int64_t n, char *buf, int len);
 

@@ -90,17 +90,21 @@ static void rows_fn(void *arg, int64_t r0, int64_t r1) {
                 int8_t code;
                 float q;
                 if (J->keep && !J->keep[r * C + oc]) {
-                    /* a pruned element: exact zero, no error to spread */
+                    /* a pruned element: exact zero (the code of 0); what the
+                     * earlier columns' updates moved onto it is spread on
+                     * like any rounding error */
                     q = 0;
                     code = J->s->kind == QT_SCHEME_FP8 ? 0 : J->zero ? J->zero[srow + J->cell[j]] : 0;
-                    e = 0;
                 } else {
                     q = quant1(J, (float)w, srow + J->cell[j], &code);
+                }
+                {
                     double d = J->U[j * C + j];
                     e = (w - q) / d;
                     loss += e * e;
                     const double *u = J->U + j * C;
-                    for (int64_t k = j + 1; k < i2; k++) wr[k] -= e * u[k];
+                    if (e != 0)
+                        for (int64_t k = j + 1; k < i2; k++) wr[k] -= e * u[k];
                 }
                 wr[j] = q;
                 err[(r - r0) * bs + (j - i1)] = e;

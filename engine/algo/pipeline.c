@@ -3,6 +3,7 @@
 
 #include <cJSON.h>
 #include <errno.h>
+#include <float.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include "algo/awq.h"
 #include "algo/gptq.h"
 #include "algo/smoothquant.h"
+#include "algo/sparsegpt.h"
 #include "eval/forward.h"
 #include "model/tokenizer.h"
 
@@ -51,6 +53,24 @@ struct qt_pipe {
     uint8_t *fallback;          /* (n) */
     uint8_t *kind;              /* (n) enum tkind */
     uint8_t *ao;                /* (n) 1 + enum qt_actorder GPTQ ran with, 0 not GPTQ */
+    uint8_t *sp;                /* (n) 1: SparseGPT prunes it (before it is quantized) */
+    uint8_t *mag;               /* (n) 1: pruned by magnitude (outside the decoder layers: no Hessian) */
+    double *sp_err;             /* (n) output error of the pruning alone, NAN when not computed */
+    int64_t *zeros;             /* (n) exact zeros of the weight as written, -1 when not counted */
+    /* static input activations (dynamic: false, per tensor) */
+    uint8_t *smode;             /* (n) QT_FWD_STATIC_INT8 / _FP8, 0 none */
+    uint8_t *sobs;              /* (n) enum obs */
+    float *savg;                /* (n) minmax's averaging constant */
+    double *omin, *omax;        /* (n) observer state, NAN before the first observation */
+    float *iscale;              /* (n) input_scale as written (weight dtype), 0 none */
+    float *escale;              /* (n) what vLLM applies: the max over the fused group / the layer's experts */
+    uint8_t *sfall;             /* (n) 1: never observed (no routed token, or outside the pipeline) */
+    /* fp8 kv cache, one scale per layer for keys and values */
+    int kv_on;
+    uint8_t kv_obs;
+    float kv_avg;
+    double *kvmin, *kvmax;      /* (2 * n_layers) k then v observer state */
+    float *kscale, *vscale;     /* (n_layers) as written (weight dtype) */
     double *layer_s;            /* (n_layers) */
     int n_layers;
     int nseq, seqlen;
@@ -59,6 +79,9 @@ struct qt_pipe {
     char *spill;
     int64_t spill_end;
     char gptq_desc[160];
+    char sgpt_desc[160];
+    int keep_spill;             /* the spill lives in a state directory: not removed at free */
+    int resumed_at;             /* the layer a resumed run continued at, 0 none */
 };
 
 /* ---- recipe reading --------------------------------------------------- */
@@ -68,9 +91,23 @@ int qt_pipe_needed(const struct qt_recipe *r, const struct qt_resolution *res) {
         if (r->mods[i].algo == QT_ALGO_SMOOTHQUANT || r->mods[i].algo == QT_ALGO_AWQ ||
             r->mods[i].algo == QT_ALGO_SPARSEGPT)
             return 1;
-    for (int i = 0; i < res->n; i++)
+    for (int i = 0; i < r->n_mods; i++)
+        if (r->mods[i].kv_bits > 0) return 1;   /* kv-cache scales are calibrated */
+    for (int i = 0; i < res->n; i++) {
         if (res->t[i].quantized && res->t[i].algo == QT_ALGO_GPTQ) return 1;
+        /* static input activations need calibrated input scales */
+        if (res->t[i].quantized && res->t[i].s && qt_act_traits(res->t[i].s->act)->is_static) return 1;
+    }
     return 0;
+}
+
+/* The input_activations node of recipe group g (config_groups form), or NULL. */
+static const struct qt_yaml *group_inputs(const struct qt_recipe *r, int g) {
+    if (g < 0 || g >= r->n_groups) return NULL;
+    const struct qt_modifier *md = &r->mods[r->groups[g].mod];
+    const struct qt_yaml *cg = md->args ? qt_yaml_get(md->args, "config_groups") : NULL;
+    const struct qt_yaml *gr = cg && cg->kind == QT_YAML_MAP ? qt_yaml_get(cg, r->groups[g].name) : NULL;
+    return gr && gr->kind == QT_YAML_MAP ? qt_yaml_get(gr, "input_activations") : NULL;
 }
 
 static double arg_num(const struct qt_modifier *md, const char *key, double def) {
@@ -100,6 +137,11 @@ static int gptq_args(const struct qt_recipe *r, const struct qt_resolved *rv, st
     if (v && !rv->actorder[0] && qt_yaml_bool(v, &b)) ao = b ? "group" : "";
     if (qt_gptq_parse_actorder(ao, &a->actorder, err) != QT_OK) return qt_err_prefix(err, "%s", md->type);
     return QT_OK;
+}
+
+/* SparseGPT arguments of the modifier that prunes rv. */
+static int sgpt_args(const struct qt_recipe *r, const struct qt_resolved *rv, struct qt_sgpt_args *a, qt_err *err) {
+    return qt_sgpt_args_from(&r->mods[rv->sparse_mod], a, err);
 }
 
 /* ---- checks ----------------------------------------------------------- */
@@ -160,6 +202,69 @@ static int smoothed(const struct qt_pipe *P, int ti, float *out, qt_err *err) {
     return QT_OK;
 }
 
+/* ---- observers (static input activations, kv cache) ------------------- */
+
+/* llm-compressor's min/max observers: minmax (its default for static
+ * activations) moves min and max toward each observation's by the
+ * averaging constant (0.01), static_minmax keeps the extremes,
+ * memoryless_minmax the last.  One observation is one calibration sample
+ * (the pipeline observes one sequence per forward call, as oneshot's
+ * batches of one). */
+enum obs { OBS_MINMAX, OBS_STATIC, OBS_MEMORYLESS };
+
+static int parse_obs(const char *name, uint8_t *out, qt_err *err) {
+    if (!name || !*name || !strcmp(name, "minmax")) *out = OBS_MINMAX;
+    else if (!strcmp(name, "static_minmax")) *out = OBS_STATIC;
+    else if (!strcmp(name, "memoryless_minmax") || !strcmp(name, "memoryless")) *out = OBS_MEMORYLESS;
+    else return qt_err_set(err, "observer \"%s\" is not supported for static activations (minmax, static_minmax, "
+                           "memoryless_minmax)", name);
+    return QT_OK;
+}
+
+/* The observer of QuantizationArgs node q (may be NULL): its name, else def;
+ * observer_kwargs.averaging_constant, else 0.01. */
+static int obs_of(const struct qt_yaml *q, const char *def, uint8_t *kind, float *avg, qt_err *err) {
+    const struct qt_yaml *v = q && q->kind == QT_YAML_MAP ? qt_yaml_get(q, "observer") : NULL;
+    const char *name = v && !qt_yaml_is_null(v) && qt_yaml_str(v) ? qt_yaml_str(v) : def;
+    *avg = 0.01f;
+    const struct qt_yaml *kw = q && q->kind == QT_YAML_MAP ? qt_yaml_get(q, "observer_kwargs") : NULL;
+    double d;
+    if (kw && kw->kind == QT_YAML_MAP && (v = qt_yaml_get(kw, "averaging_constant")) && qt_yaml_num(v, &d)) {
+        if (!(d > 0 && d <= 1)) return qt_err_set(err, "observer_kwargs.averaging_constant %g is outside (0, 1]", d);
+        *avg = (float)d;
+    }
+    return parse_obs(name, kind, err);
+}
+
+static void obs_update(double *mn, double *mx, uint8_t kind, float avg, double bmin, double bmax) {
+    if (isnan(*mn) || kind == OBS_MEMORYLESS) { *mn = bmin; *mx = bmax; return; }
+    if (kind == OBS_STATIC) { *mn = fmin(*mn, bmin); *mx = fmax(*mx, bmax); return; }
+    *mn += avg * (bmin - *mn);   /* torch.lerp(prev, new, c) */
+    *mx += avg * (bmax - *mx);
+}
+
+/* compressed-tensors' symmetric per-tensor scale from an observer's range:
+ * max(|min(mn, 0)|, max(mx, 0)) / (int8: 255 / 2, fp8: 448), at least
+ * float32's epsilon, stored in the weight dtype. */
+static float obs_scale(double mn, double mx, int mode, enum qt_dtype wd) {
+    double a = fmax(-fmin(mn, 0), fmax(mx, 0));
+    float s = (float)(a / (mode == QT_FWD_STATIC_INT8 ? 127.5 : 448.0));
+    if (!(s >= FLT_EPSILON)) s = FLT_EPSILON;
+    if (wd == QT_DT_BF16) return qt_bf16_to_f32(qt_f32_to_bf16(s));
+    if (wd == QT_DT_F16) return qt_f16_to_f32(qt_f32_to_f16(s));
+    return s;
+}
+
+static void range_of(const float *x, int64_t n, double *mn, double *mx) {
+    float a = x[0], b = x[0];
+    for (int64_t i = 1; i < n; i++) {
+        a = fminf(a, x[i]);
+        b = fmaxf(b, x[i]);
+    }
+    *mn = a;
+    *mx = b;
+}
+
 /* ---- hooks ------------------------------------------------------------ */
 
 struct hess {
@@ -205,6 +310,36 @@ static enum qt_fwd_act hook_act(void *vc, int ti) {
     return c->observing ? QT_FWD_ACT_NONE : (enum qt_fwd_act)c->P->act[ti];
 }
 
+/* Static input scales, in the propagation only (as vLLM applies them). */
+static int hook_act_static(void *vc, int ti, float *scale) {
+    struct ctx *c = vc;
+    const struct qt_pipe *P = c->P;
+    if (c->observing || !P->smode[ti] || !(P->escale[ti] > 0)) return 0;
+    *scale = P->escale[ti];
+    return P->smode[ti];
+}
+
+/* The fp8 kv cache: observed in the first observation pass, applied in the
+ * propagation. */
+static int hook_kv(void *vc, int layer, const float *k, const float *v, int64_t n, int64_t cols, float *ks, float *vs) {
+    struct ctx *c = vc;
+    struct qt_pipe *P = c->P;
+    if (!P->kv_on || n <= 0 || layer < 0 || layer >= P->n_layers) return 0;
+    if (c->observing) {
+        if (!c->count || c->amax_mode) return 0;
+        double a, b;
+        range_of(k, n * cols, &a, &b);
+        obs_update(&P->kvmin[layer], &P->kvmax[layer], P->kv_obs, P->kv_avg, a, b);
+        range_of(v, n * cols, &a, &b);
+        obs_update(&P->kvmin[P->n_layers + layer], &P->kvmax[P->n_layers + layer], P->kv_obs, P->kv_avg, a, b);
+        return 0;
+    }
+    if (!(P->kscale[layer] > 0 && P->vscale[layer] > 0)) return 0;
+    *ks = P->kscale[layer];
+    *vs = P->vscale[layer];
+    return 1;
+}
+
 static void hook_observe(void *vc, int ti, const float *x, int64_t n, int64_t cols) {
     struct ctx *c = vc;
     if (!c->observing || n <= 0 || c->fail) return;
@@ -216,6 +351,11 @@ static void hook_observe(void *vc, int ti, const float *x, int64_t n, int64_t co
     if (c->count) {
         if (c->P->tokens[ti] < 0) c->P->tokens[ti] = 0;
         c->P->tokens[ti] += n;
+        if (c->P->smode[ti] && !c->amax_mode) {   /* the module's input observer */
+            double a, b;
+            range_of(x, n * cols, &a, &b);
+            obs_update(&c->P->omin[ti], &c->P->omax[ti], c->P->sobs[ti], c->P->savg[ti], a, b);
+        }
     }
     if (!c->want[rp] || dup) return;
     if (c->amax_mode) {
@@ -399,6 +539,29 @@ int qt_pipe_kept(const struct qt_pipe *p, int ti, float *out) {
     return smoothed(p, ti, out, &e) == QT_OK ? QT_OK : 1;
 }
 
+int qt_pipe_input_scale(const struct qt_pipe *p, int ti, float *scale) {
+    if (!p || ti < 0 || ti >= p->n || !p->smode[ti] || !(p->iscale[ti] > 0)) return 1;
+    *scale = p->iscale[ti];
+    return QT_OK;
+}
+
+static const char *obs_name(uint8_t k) {
+    return k == OBS_STATIC ? "static_minmax" : k == OBS_MEMORYLESS ? "memoryless_minmax" : "minmax";
+}
+
+const char *qt_pipe_input_observer(const struct qt_pipe *p, int ti) {
+    return p && ti >= 0 && ti < p->n && p->smode[ti] ? obs_name(p->sobs[ti]) : NULL;
+}
+
+const char *qt_pipe_kv_observer(const struct qt_pipe *p) { return p && p->kv_on ? obs_name(p->kv_obs) : NULL; }
+
+int qt_pipe_kv_scales(const struct qt_pipe *p, int layer, float *k_scale, float *v_scale) {
+    if (!p || !p->kv_on || layer < 0 || layer >= p->n_layers || !(p->kscale[layer] > 0)) return 1;
+    *k_scale = p->kscale[layer];
+    *v_scale = p->vscale[layer];
+    return QT_OK;
+}
+
 int64_t qt_pipe_tokens(const struct qt_pipe *p, int ti) { return p && ti >= 0 && ti < p->n ? p->tokens[ti] : -1; }
 double qt_pipe_out_err(const struct qt_pipe *p, int ti, double *rtn_err) {
     if (!p || ti < 0 || ti >= p->n) { if (rtn_err) *rtn_err = NAN; return NAN; }
@@ -406,6 +569,7 @@ double qt_pipe_out_err(const struct qt_pipe *p, int ti, double *rtn_err) {
     return p->out_err[ti];
 }
 int qt_pipe_fallback(const struct qt_pipe *p, int ti) { return p && ti >= 0 && ti < p->n && p->fallback[ti]; }
+int qt_pipe_resumed_at(const struct qt_pipe *p) { return p ? p->resumed_at : 0; }
 int qt_pipe_samples(const struct qt_pipe *p, int *seqlen) {
     if (seqlen) *seqlen = p ? p->seqlen : 0;
     return p ? p->nseq : 0;
@@ -414,7 +578,7 @@ int qt_pipe_samples(const struct qt_pipe *p, int *seqlen) {
 void qt_pipe_free(struct qt_pipe *p) {
     if (!p) return;
     if (p->fd >= 0) close(p->fd);
-    if (p->spill) unlink(p->spill);
+    if (p->spill && !p->keep_spill) unlink(p->spill);
     free(p->spill);
     for (int i = 0; p->kept && i < p->n; i++) free(p->kept[i]);
     for (int i = 0; p->colscale && i < p->n; i++) free(p->colscale[i]);
@@ -437,8 +601,346 @@ void qt_pipe_free(struct qt_pipe *p) {
     free(p->fallback);
     free(p->kind);
     free(p->ao);
+    free(p->sp);
+    free(p->smode);
+    free(p->sobs);
+    free(p->savg);
+    free(p->omin);
+    free(p->omax);
+    free(p->iscale);
+    free(p->escale);
+    free(p->sfall);
+    free(p->kvmin);
+    free(p->kvmax);
+    free(p->kscale);
+    free(p->vscale);
+    free(p->mag);
+    free(p->sp_err);
+    free(p->zeros);
     free(p->layer_s);
     free(p);
+}
+
+/* ---- resumable state (pipeline.h: state_dir) ---------------------------
+ *
+ * After each finished decoder layer: layer-NNNN.bin (what the layer set,
+ * below), hidden.bin (the hidden states the next layer reads), the spill
+ * flushed, then state.json naming how many layers are done — written last,
+ * each file atomically, so a run killed at any point leaves either the
+ * previous layer's state or this one's.  Every per-tensor field the layers
+ * set is saved here: a field added to struct qt_pipe that a layer sets must
+ * get its place in tstate (or a vector bit) too, and STATE_VERSION bumped. */
+
+#define STATE_VERSION 2
+#define STATE_MAGIC 0x31505451u   /* "QTP1" */
+
+/* A tensor's scalars as saved (raw: the state is read back by the same
+ * build; the key carries STATE_VERSION and this struct's size). */
+struct tstate {
+    int32_t ti;
+    uint8_t fallback, ao, awq, vec;   /* vec: 1 kept, 2 colscale, 4 rowdiv, 8 clip */
+    struct rec rec;                   /* rec.shape's arrays are NULL */
+    int64_t tokens, clip_gs;
+    double out_err, rtn_err;
+    /* SparseGPT and static input scales */
+    uint8_t sfall;
+    int64_t zeros;
+    double sp_err, omin, omax;
+    float iscale, escale;
+};
+
+struct sbuf { char *b; size_t n, cap; int oom; };
+
+static void sbuf_put(struct sbuf *B, const void *p, size_t n) {
+    if (B->oom) return;
+    if (B->n + n > B->cap) {
+        size_t c = B->cap ? B->cap : 4096;
+        while (c < B->n + n) c *= 2;
+        char *nb = realloc(B->b, c);
+        if (!nb) { B->oom = 1; return; }
+        B->b = nb;
+        B->cap = c;
+    }
+    memcpy(B->b + B->n, p, n);
+    B->n += n;
+}
+
+/* Lengths of tensor ti's vectors (floats): kept, colscale, rowdiv, clip. */
+static void vec_lens(const struct qt_pipe *P, int ti, int64_t len[4]) {
+    const struct qt_tensor *t = &P->m->tensors[ti];
+    int64_t R = qt_tensor_rows(t), C = qt_tensor_cols(t);
+    len[0] = qt_tensor_numel(t);
+    len[1] = C;
+    len[2] = R;
+    len[3] = P->clip_gs[ti] > 0 ? R * (C / P->clip_gs[ti]) * 2 : 0;
+}
+
+static float **vec_slot(struct qt_pipe *P, int k) {
+    return k == 0 ? P->kept : k == 1 ? P->colscale : k == 2 ? P->rowdiv : P->clip;
+}
+
+static int has_state(const struct qt_pipe *P, int i) {
+    return P->rec[i].has || P->tokens[i] >= 0 || !isnan(P->out_err[i]) || P->kept[i] || P->colscale[i] ||
+           P->rowdiv[i] || P->clip[i] || P->awq[i] || P->fallback[i] || !isnan(P->sp_err[i]) || P->zeros[i] >= 0 ||
+           !isnan(P->omin[i]) || P->iscale[i] > 0;
+}
+
+static void state_path(char *out, size_t n, const char *dir, const char *name) { snprintf(out, n, "%s/%s", dir, name); }
+
+/* Saves layer l's state (tensors of layer l, and any other tensor that got
+ * state and was not saved yet: saved (n) marks them), h (npos, H) when a
+ * layer follows, then state.json. */
+static int state_save(struct qt_pipe *P, const struct qt_pipe_params *pp, int l, int L, uint8_t *saved,
+                      const float *h, int64_t npos, int H, qt_err *err) {
+    char path[4200], name[32];
+    struct sbuf B = {0};
+    uint32_t magic = STATE_MAGIC;
+    int32_t li = l;
+    sbuf_put(&B, &magic, sizeof magic);
+    sbuf_put(&B, &li, sizeof li);
+    sbuf_put(&B, &P->layer_s[l], sizeof(double));
+    sbuf_put(&B, &P->smooth_diff[l], sizeof(double));
+    sbuf_put(&B, &P->awq_diff[l], sizeof(double));
+    double kv[4] = {P->kvmin[l], P->kvmax[l], P->kvmin[L + l], P->kvmax[L + l]};   /* k then v observers */
+    float ks[2] = {P->kscale[l], P->vscale[l]};
+    sbuf_put(&B, kv, sizeof kv);
+    sbuf_put(&B, ks, sizeof ks);
+    for (int i = 0; i < P->n; i++) {
+        if (!(P->m->tensors[i].layer == l || (!saved[i] && has_state(P, i)))) continue;
+        saved[i] = 1;
+        struct tstate ts;
+        memset(&ts, 0, sizeof ts);
+        ts.ti = i;
+        ts.fallback = P->fallback[i];
+        ts.ao = P->ao[i];
+        ts.awq = P->awq[i];
+        ts.rec = P->rec[i];
+        ts.tokens = P->tokens[i];
+        ts.clip_gs = P->clip_gs[i];
+        ts.out_err = P->out_err[i];
+        ts.rtn_err = P->rtn_err[i];
+        ts.sfall = P->sfall[i];
+        ts.zeros = P->zeros[i];
+        ts.sp_err = P->sp_err[i];
+        ts.omin = P->omin[i];
+        ts.omax = P->omax[i];
+        ts.iscale = P->iscale[i];
+        ts.escale = P->escale[i];
+        for (int k = 0; k < 4; k++)
+            if (vec_slot(P, k)[i]) ts.vec |= (uint8_t)(1 << k);
+        sbuf_put(&B, &ts, sizeof ts);
+        int64_t len[4];
+        vec_lens(P, i, len);
+        for (int k = 0; k < 4; k++)
+            if (ts.vec & (1 << k)) sbuf_put(&B, vec_slot(P, k)[i], sizeof(float) * (size_t)len[k]);
+    }
+    if (B.oom) { free(B.b); return qt_err_set(err, "out of memory (pipeline state)"); }
+    snprintf(name, sizeof name, "layer-%04d.bin", l);
+    state_path(path, sizeof path, pp->state_dir, name);
+    int rc = qt_write_file_atomic(path, B.b, B.n, err);
+    free(B.b);
+    if (rc != QT_OK) return QT_ERR;
+    if (l + 1 < L) {
+        state_path(path, sizeof path, pp->state_dir, "hidden.bin");
+        if (qt_write_file_atomic(path, h, sizeof(float) * (size_t)(npos * H), err) != QT_OK) return QT_ERR;
+    }
+    if (fsync(P->fd) != 0) return qt_err_set(err, "%s: fsync: %s", P->spill, strerror(errno));
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "version", STATE_VERSION);
+    cJSON_AddStringToObject(j, "key", pp->state_key ? pp->state_key : "");
+    cJSON_AddNumberToObject(j, "layers_done", l + 1);
+    cJSON_AddNumberToObject(j, "layers", L);
+    cJSON_AddNumberToObject(j, "tensors", P->n);
+    cJSON_AddNumberToObject(j, "samples", P->nseq);
+    cJSON_AddNumberToObject(j, "sample_len", P->seqlen);
+    cJSON_AddNumberToObject(j, "hidden", H);
+    cJSON_AddNumberToObject(j, "record", (double)sizeof(struct tstate));
+    cJSON_AddNumberToObject(j, "spill_end", (double)P->spill_end);
+    cJSON_AddNumberToObject(j, "awq_clip_before", P->awq_clip_before);
+    cJSON_AddNumberToObject(j, "awq_clip_after", P->awq_clip_after);
+    if (P->awq_maps) cJSON_AddItemToObject(j, "awq_maps", cJSON_Duplicate(P->awq_maps, 1));
+    char *txt = cJSON_Print(j);
+    cJSON_Delete(j);
+    if (!txt) return qt_err_set(err, "out of memory (pipeline state)");
+    state_path(path, sizeof path, pp->state_dir, "state.json");
+    rc = qt_write_file_atomic(path, txt, strlen(txt), err);
+    free(txt);
+    return rc;
+}
+
+/* Forgets what a partly applied state set (the run starts over). */
+static void state_forget(struct qt_pipe *P) {
+    for (int i = 0; i < P->n; i++) {
+        for (int k = 0; k < 4; k++) { free(vec_slot(P, k)[i]); vec_slot(P, k)[i] = NULL; }
+        memset(&P->rec[i], 0, sizeof P->rec[i]);
+        P->tokens[i] = -1;
+        P->out_err[i] = P->rtn_err[i] = NAN;
+        P->fallback[i] = P->awq[i] = 0;
+        P->clip_gs[i] = 0;
+        P->ao[i] = 0;
+        P->sp_err[i] = P->omin[i] = P->omax[i] = NAN;
+        P->zeros[i] = -1;
+        P->iscale[i] = P->escale[i] = 0;
+        P->sfall[i] = 0;
+    }
+    for (int l = 0; l < P->n_layers; l++) {
+        P->layer_s[l] = 0;
+        P->smooth_diff[l] = P->awq_diff[l] = NAN;
+        P->kvmin[l] = P->kvmax[l] = P->kvmin[P->n_layers + l] = P->kvmax[P->n_layers + l] = NAN;
+        P->kscale[l] = P->vscale[l] = 0;
+    }
+    P->awq_clip_before = P->awq_clip_after = 0;
+    P->spill_end = 0;
+}
+
+/* Reads layer l's file and applies it; saved (n) marks its tensors. */
+static int state_load_layer(struct qt_pipe *P, const char *dir, int l, uint8_t *saved, qt_err *err) {
+    char path[4200], name[32];
+    snprintf(name, sizeof name, "layer-%04d.bin", l);
+    state_path(path, sizeof path, dir, name);
+    size_t len;
+    char *b = qt_read_file_ex(path, &len, SIZE_MAX / 2, 0, err);
+    if (!b) return QT_ERR;
+    size_t off = 0;
+    int rc = qt_err_set(err, "%s: malformed", path);
+    uint32_t magic;
+    int32_t li;
+    int L = P->n_layers;
+    if (len < 4 + 4 + 24 + 32 + 8) goto out;
+    memcpy(&magic, b, 4);
+    memcpy(&li, b + 4, 4);
+    if (magic != STATE_MAGIC || li != l) goto out;
+    memcpy(&P->layer_s[l], b + 8, 8);
+    memcpy(&P->smooth_diff[l], b + 16, 8);
+    memcpy(&P->awq_diff[l], b + 24, 8);
+    double kv[4];
+    float ks[2];
+    memcpy(kv, b + 32, sizeof kv);
+    memcpy(ks, b + 64, sizeof ks);
+    P->kvmin[l] = kv[0], P->kvmax[l] = kv[1], P->kvmin[L + l] = kv[2], P->kvmax[L + l] = kv[3];
+    P->kscale[l] = ks[0], P->vscale[l] = ks[1];
+    off = 72;
+    while (off < len) {
+        struct tstate ts;
+        if (len - off < sizeof ts) goto out;
+        memcpy(&ts, b + off, sizeof ts);
+        off += sizeof ts;
+        if (ts.ti < 0 || ts.ti >= P->n) goto out;
+        int i = ts.ti;
+        saved[i] = 1;
+        P->fallback[i] = ts.fallback;
+        P->ao[i] = ts.ao;
+        P->awq[i] = ts.awq;
+        P->rec[i] = ts.rec;
+        P->rec[i].shape.q = NULL;
+        P->rec[i].shape.scale = NULL;
+        P->rec[i].shape.zero = NULL;
+        P->rec[i].shape.scale_code = NULL;
+        P->tokens[i] = ts.tokens;
+        P->clip_gs[i] = ts.clip_gs;
+        P->out_err[i] = ts.out_err;
+        P->rtn_err[i] = ts.rtn_err;
+        P->sfall[i] = ts.sfall;
+        P->zeros[i] = ts.zeros;
+        P->sp_err[i] = ts.sp_err;
+        P->omin[i] = ts.omin;
+        P->omax[i] = ts.omax;
+        P->iscale[i] = ts.iscale;
+        P->escale[i] = ts.escale;
+        if (P->rec[i].has && P->rec[i].off + P->rec[i].srows * P->rec[i].scols > P->spill_end) goto out;
+        int64_t vl[4];
+        vec_lens(P, i, vl);
+        for (int k = 0; k < 4; k++) {
+            if (!(ts.vec & (1 << k))) continue;
+            size_t nb = sizeof(float) * (size_t)vl[k];
+            if (vl[k] <= 0 || len - off < nb) goto out;
+            float *v = malloc(nb);
+            if (!v) { rc = qt_err_set(err, "out of memory (pipeline state)"); goto out; }
+            memcpy(v, b + off, nb);
+            off += nb;
+            free(vec_slot(P, k)[i]);
+            vec_slot(P, k)[i] = v;
+        }
+    }
+    rc = QT_OK;
+out:
+    free(b);
+    return rc;
+}
+
+/* The layer to start at: 0 for a fresh state (the directory cleared), k
+ * after loading a matching state of k finished layers (h (npos, H) gets
+ * its hidden states).  The spill file is opened either way. */
+static int state_open(struct qt_pipe *P, const struct qt_pipe_params *pp, int L, float *h, int64_t npos, int H,
+                      uint8_t *saved, int *start, qt_err *err) {
+    char path[4200];
+    *start = 0;
+    if (qt_mkdirs(pp->state_dir, 0755, err) != QT_OK) return QT_ERR;
+    state_path(path, sizeof path, pp->state_dir, "state.json");
+    qt_err e2;
+    char *txt = qt_read_file(path, NULL, &e2);
+    cJSON *j = txt ? cJSON_Parse(txt) : NULL;
+    free(txt);
+    int done = 0;
+    const cJSON *k = cJSON_GetObjectItem(j, "key");
+    double num[7];
+    const char *keys[7] = {"version", "layers", "tensors", "samples", "sample_len", "hidden", "record"};
+    double want[7] = {STATE_VERSION, L, P->n, P->nseq, P->seqlen, H, (double)sizeof(struct tstate)};
+    int match = cJSON_IsString(k) && !strcmp(k->valuestring, pp->state_key ? pp->state_key : "");
+    for (int i = 0; i < 7 && match; i++) {
+        const cJSON *v = cJSON_GetObjectItem(j, keys[i]);
+        num[i] = cJSON_IsNumber(v) ? v->valuedouble : -1;
+        match = num[i] == want[i];
+    }
+    if (match) {
+        const cJSON *d = cJSON_GetObjectItem(j, "layers_done"), *se = cJSON_GetObjectItem(j, "spill_end");
+        done = cJSON_IsNumber(d) && d->valuedouble >= 1 && d->valuedouble <= L ? (int)d->valuedouble : 0;
+        P->spill_end = cJSON_IsNumber(se) && se->valuedouble >= 0 ? (int64_t)se->valuedouble : 0;
+        P->awq_clip_before = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "awq_clip_before"));
+        P->awq_clip_after = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "awq_clip_after"));
+        if (isnan(P->awq_clip_before)) P->awq_clip_before = 0;
+        if (isnan(P->awq_clip_after)) P->awq_clip_after = 0;
+        const cJSON *am = cJSON_GetObjectItem(j, "awq_maps");
+        if (P->awq_maps && cJSON_IsArray(am)) {
+            cJSON_Delete(P->awq_maps);
+            P->awq_maps = cJSON_Duplicate(am, 1);
+        }
+    }
+    cJSON_Delete(j);
+    state_path(path, sizeof path, pp->state_dir, "spill.bin");
+    P->spill = qt_strdup(path);
+    if (!P->spill) return qt_err_set(err, "out of memory");
+    P->keep_spill = 1;
+    struct stat st;
+    if (done && (stat(path, &st) != 0 || st.st_size < P->spill_end)) done = 0;   /* the results are not all there */
+    for (int l = 0; l < done; l++)
+        if (state_load_layer(P, pp->state_dir, l, saved, &e2) != QT_OK) { done = 0; break; }
+    if (done && done < L) {
+        state_path(path, sizeof path, pp->state_dir, "hidden.bin");
+        size_t len;
+        char *hb = qt_read_file_ex(path, &len, SIZE_MAX / 2, 0, &e2);
+        if (hb && len == sizeof(float) * (size_t)(npos * H)) memcpy(h, hb, len);
+        else done = 0;
+        free(hb);
+    }
+    if (!done) {
+        state_forget(P);
+        memset(saved, 0, (size_t)P->n);
+        static const char *const old[] = {"state.json", "hidden.bin"};
+        for (int i = 0; i < 2; i++) { state_path(path, sizeof path, pp->state_dir, old[i]); unlink(path); }
+        for (int l = 0; l < L; l++) {
+            char name[32];
+            snprintf(name, sizeof name, "layer-%04d.bin", l);
+            state_path(path, sizeof path, pp->state_dir, name);
+            unlink(path);
+        }
+    }
+    P->fd = open(P->spill, O_RDWR | O_CREAT | O_CLOEXEC | (done ? 0 : O_TRUNC), 0600);
+    if (P->fd < 0) return qt_err_set(err, "%s: cannot open: %s", P->spill, strerror(errno));
+    if (done && ftruncate(P->fd, P->spill_end) != 0)
+        return qt_err_set(err, "%s: cannot truncate: %s", P->spill, strerror(errno));
+    *start = done;
+    return QT_OK;
 }
 
 /* ---- SmoothQuant -------------------------------------------------------- */
@@ -460,7 +962,7 @@ static int is_consumer(enum qt_role r, int post) {
  * mappings: the glm4_moe defaults, both norms of every layer).  Mappings are
  * [[balance...], smooth] lists or {smooth_layer, balance_layers} maps; only
  * the smooth layer matters, the consumers come from the graph. */
-static int mapping_wants(const struct qt_yaml *maps, const char *module, enum qt_role role, qt_err *err) {
+static int mapping_wants(const struct qt_yaml *maps, const char *module, const struct qt_mclass *cls, qt_err *err) {
     if (!maps || qt_yaml_is_null(maps)) return 1;
     for (int i = 0; i < maps->n; i++) {
         const struct qt_yaml *e = maps->items[i], *sm = NULL;
@@ -470,7 +972,7 @@ static int mapping_wants(const struct qt_yaml *maps, const char *module, enum qt
         if (!txt) continue;
         struct qt_pattern pt;
         if (qt_pattern_compile(txt, &pt, err) != QT_OK) return -1;
-        int hit = qt_pattern_match(&pt, module, role, NULL) != QT_MATCH_NONE;
+        int hit = qt_pattern_match(&pt, module, cls, NULL) != QT_MATCH_NONE;
         qt_pattern_free(&pt);
         if (hit) return 1;
     }
@@ -500,7 +1002,9 @@ static int smooth_layer(struct ctx *c, struct qt_fwd *f, const struct qt_yaml *m
     if (!amax || !wmax || !s) { qt_err_set(err, "out of memory"); goto out; }
     for (int k = 0; k < 2; k++) {
         snprintf(nm, sizeof nm, "model.layers.%d.%s", l, k ? "post_attention_layernorm" : "input_layernorm");
-        int want = mapping_wants(maps, nm, QT_ROLE_NORM, err);
+        struct qt_mclass cls;
+        qt_model_classes(m, QT_ROLE_NORM, &cls);
+        int want = mapping_wants(maps, nm, &cls, err);
         if (want < 0) goto out;
         mp[k].smooth = -1;
         if (!want) continue;
@@ -613,6 +1117,59 @@ out:
     return rc;
 }
 
+/* ---- static scales ------------------------------------------------------ */
+
+/* Input and kv-cache scales of layer l from its observers: each module's
+ * own (as written), and the max over its fused group (as vLLM applies it);
+ * a routed expert that saw no token takes its group's. */
+static void layer_scales(struct qt_pipe *P, int l) {
+    const struct qt_model *m = P->m;
+    for (int i = 0; i < P->n; i++) {
+        const struct qt_tensor *t = &m->tensors[i];
+        if (t->layer != l || t->mtp || !P->smode[i]) continue;
+        if (!isnan(P->omin[i])) P->iscale[i] = obs_scale(P->omin[i], P->omax[i], P->smode[i], work_dtype(m, t));
+    }
+    for (int i = 0; i < P->n; i++) {
+        const struct qt_tensor *t = &m->tensors[i];
+        if (t->layer != l || t->mtp || !P->smode[i]) continue;
+        int cl = qt_role_input_scale_class(t->role);
+        float mx = P->iscale[i];
+        for (int j = 0; cl && j < P->n; j++) {
+            const struct qt_tensor *u = &m->tensors[j];
+            if (u->layer == l && !u->mtp && P->smode[j] && qt_role_input_scale_class(u->role) == cl) mx = fmaxf(mx, P->iscale[j]);
+        }
+        P->escale[i] = mx;
+        if (!(P->iscale[i] > 0)) { P->iscale[i] = mx; P->sfall[i] = 1; }
+    }
+    if (P->kv_on && !isnan(P->kvmin[l])) {
+        enum qt_dtype wd = m->cfg.dtype == QT_DT_F16 || m->cfg.dtype == QT_DT_F32 ? m->cfg.dtype : QT_DT_BF16;
+        P->kscale[l] = obs_scale(P->kvmin[l], P->kvmax[l], QT_FWD_STATIC_FP8, wd);
+        P->vscale[l] = obs_scale(P->kvmin[P->n_layers + l], P->kvmax[P->n_layers + l], QT_FWD_STATIC_FP8, wd);
+    }
+}
+
+/* Modules with static inputs outside the decoder layers (the MTP layer,
+ * which the pipeline does not run): the scale of the same projection class
+ * in the last decoder layer, else that layer's largest. */
+static void outside_scales(struct qt_pipe *P) {
+    const struct qt_model *m = P->m;
+    int last = P->n_layers - 1;
+    for (int i = 0; i < P->n; i++) {
+        const struct qt_tensor *t = &m->tensors[i];
+        if (!P->smode[i] || (t->layer >= 0 && !t->mtp && P->iscale[i] > 0)) continue;
+        float same = 0, any = 0;
+        int cl = qt_role_input_scale_class(t->role);
+        for (int j = 0; j < P->n; j++) {
+            const struct qt_tensor *u = &m->tensors[j];
+            if (u->layer != last || u->mtp || !(P->iscale[j] > 0)) continue;
+            any = fmaxf(any, P->escale[j]);
+            if (u->role == t->role || (cl && qt_role_input_scale_class(u->role) == cl))
+                same = fmaxf(same, P->escale[j]);
+        }
+        P->iscale[i] = P->escale[i] = same > 0 ? same : any > 0 ? any : 1.0f;
+        P->sfall[i] = 2;
+    }
+}
 
 /* ---- AWQ ----------------------------------------------------------------- */
 
@@ -756,12 +1313,14 @@ static int awq_layer(struct ctx *c, struct qt_fwd *f, const struct qt_recipe *r,
         struct amap *a = &mp[k];
         const struct qt_tensor *st = &m->tensors[a->smooth];
         qt_tensor_module(st, mod, sizeof mod);
-        int want = mapping_wants(maps, mod, st->role, err);
+        struct qt_mclass cls;
+        qt_model_classes(m, st->role, &cls);
+        int want = mapping_wants(maps, mod, &cls, err);
         if (want < 0) goto out;
         if (!want) continue;
         int ig = 0;
         for (int q = 0; q < md->n_ignore; q++)
-            if (qt_pattern_match(&md->ignore[q], mod, st->role, NULL) != QT_MATCH_NONE) ig = 1;
+            if (qt_pattern_match(&md->ignore[q], mod, &cls, NULL) != QT_MATCH_NONE) ig = 1;
         if (ig) continue;
         int64_t C = qt_tensor_cols(&m->tensors[a->bal[0]]);
         /* x_mean from the balance input seen by the most tokens (the router's
@@ -967,8 +1526,20 @@ out:
 
 /* ---- the run ---------------------------------------------------------- */
 
-/* Quantizes tensor ti of the current layer; c->cur[ti] gets its dequantized
- * weight for the propagation pass. */
+/* Exact zeros of w (n). */
+static int64_t count_zeros(const float *w, int64_t n) {
+    int64_t z = 0;
+    for (int64_t i = 0; i < n; i++) z += w[i] == 0.0f;
+    return z;
+}
+
+/* Prunes (SparseGPT), then quantizes (GPTQ or round-to-nearest) tensor ti
+ * of the current layer; c->cur[ti] gets its dequantized weight for the
+ * propagation pass.  A pruned tensor that is not quantized keeps its pruned
+ * values (P->kept, written dense).  GPTQ quantizes the pruned weight with
+ * the pruned elements held at zero, whatever the modifiers' order in the
+ * recipe: pruning a quantized weight would take its values off the grid,
+ * and the writer would round them again. */
 static int quantize_one(struct ctx *c, const struct qt_recipe *r, const struct qt_resolution *res, int ti,
                         const double *hfb, int64_t fb_n, qt_err *err) {
     const struct qt_model *m = c->m;
@@ -981,46 +1552,85 @@ static int quantize_one(struct ctx *c, const struct qt_recipe *r, const struct q
     if (!w) return QT_ERR;
     float *deq = malloc(sizeof(float) * (size_t)(R * C));
     int32_t *gi = malloc(sizeof(int32_t) * (size_t)C);
+    float *w0 = NULL;           /* (R, C) the dense weight, when pruned */
+    uint8_t *keep = NULL;       /* (R, C) SparseGPT's mask */
     struct qt_qtensor q;
     memset(&q, 0, sizeof q);
     int rc = QT_ERR, has_g = 0;
     if (!deq || !gi) { qt_err_set(err, "%s: out of memory", t->name); goto out; }
+    /* the Hessian, or for a routed expert seen on too few tokens the pooled
+     * one (the low-token rule, pipeline.h); NULL when never observed */
+    const struct hess *HS = &c->H[c->rep[ti]];
+    const double *h = HS->h;
+    int64_t nt = HS->n;
+    if ((P->kind[ti] == TK_GPTQ || P->sp[ti]) && t->expert >= 0 && nt < C && hfb) {
+        h = hfb;
+        P->fallback[ti] = 1;
+        nt = fb_n;
+    }
+    if (nt == 0) h = NULL;
+    if (P->sp[ti]) {
+        struct qt_sgpt_args sa;
+        if (sgpt_args(r, rv, &sa, err) != QT_OK) goto out;
+        w0 = malloc(sizeof(float) * (size_t)(R * C));
+        keep = malloc((size_t)(R * C));
+        if (!w0 || !keep) { qt_err_set(err, "%s: out of memory", t->name); goto out; }
+        memcpy(w0, w, sizeof(float) * (size_t)(R * C));
+        /* never observed: magnitude pruning in the same structure (identity Hessian) */
+        if (!h) P->fallback[ti] = 1;
+        if (qt_sgpt_prune(w, R, C, h, &sa, keep, NULL, err) != QT_OK) goto out;
+        for (int64_t i = 0; i < R * C; i++) w[i] = to_w(wd, w[i]);   /* stored in the weight dtype */
+        if (h) P->sp_err[ti] = qt_gptq_out_err(w0, w, R, C, h);
+    }
     if (P->kind[ti] == TK_GPTQ) {
         struct qt_gptq_args a;
         if (gptq_args(r, rv, &a, err) != QT_OK) goto out;
         P->ao[ti] = (uint8_t)(1 + a.actorder);
-        const struct hess *H = &c->H[c->rep[ti]];
-        const double *h = H->h;
-        int64_t nt = H->n;
-        if (t->expert >= 0 && nt < C && hfb) {   /* the low-token rule (pipeline.h) */
-            h = hfb;
-            P->fallback[ti] = 1;
-            nt = fb_n;
-        }
-        if (!h || nt == 0) {
+        if (!h) {
             /* never observed (no routed expert saw a token): RTN is all there is */
             P->fallback[ti] = 1;
             if (qt_quant_tensor(w, R, C, rv->s, wd, 0, &q, deq, err) != QT_OK) goto out;
         } else {
             struct qt_gptq_stats st;
-            if (qt_gptq_quantize(w, R, C, h, rv->s, wd, &a, NULL, &q, gi, deq, &st, err) != QT_OK) goto out;
+            if (qt_gptq_quantize(w, R, C, h, rv->s, wd, &a, keep, &q, gi, deq, &st, err) != QT_OK) goto out;
             has_g = a.actorder == QT_ACTORDER_GROUP && rv->s->strategy == QT_STRAT_GROUP;
             P->out_err[ti] = st.out_err;
             P->rtn_err[ti] = st.rtn_err;
         }
-    } else {
+    } else if (P->kind[ti] == TK_RTN) {
         if (qt_quant_tensor(w, R, C, rv->s, wd, 0, &q, deq, err) != QT_OK) goto out;
-        const double *h = c->H[c->rep[ti]].h;
         if (h) P->rtn_err[ti] = P->out_err[ti] = qt_gptq_out_err(w, deq, R, C, h);
+    } else {
+        memcpy(deq, w, sizeof(float) * (size_t)(R * C));
     }
-    if (spill(P, ti, &q, has_g ? gi : NULL, err) != QT_OK) goto out;
-    c->cur[ti] = deq;
+    if (w0 && h) {
+        /* errors against the dense weight: the whole result, and round-to-
+         * nearest of the dense weight (what the recipe would give unpruned) */
+        P->out_err[ti] = qt_gptq_out_err(w0, deq, R, C, h);
+        P->rtn_err[ti] = NAN;
+        if (P->kind[ti]) {
+            struct qt_qtensor tq;
+            if (qt_quant_tensor(w0, R, C, rv->s, wd, 0, &tq, w, err) != QT_OK) goto out;
+            qt_qtensor_free(&tq);
+            P->rtn_err[ti] = qt_gptq_out_err(w0, w, R, C, h);
+        }
+    }
+    if (P->sp[ti]) P->zeros[ti] = count_zeros(deq, R * C);
+    if (P->kind[ti]) {
+        if (spill(P, ti, &q, has_g ? gi : NULL, err) != QT_OK) goto out;
+        c->cur[ti] = deq;
+    } else {
+        free(P->kept[ti]);
+        P->kept[ti] = deq;      /* smoothed() serves it to the propagation and the writer */
+    }
     deq = NULL;
     rc = QT_OK;
 out:
     if (rc != QT_OK) qt_err_prefix(err, "%s", t->name);
     qt_qtensor_free(&q);
     free(w);
+    free(w0);
+    free(keep);
     free(deq);
     free(gi);
     return rc;
@@ -1032,8 +1642,7 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
     if (qt_pipe_check(m, pp, err) != QT_OK) return QT_ERR;
     for (int i = 0; i < r->n_mods; i++) {
         const struct qt_modifier *md = &r->mods[i];
-        if (md->algo != QT_ALGO_RTN && md->algo != QT_ALGO_GPTQ && md->algo != QT_ALGO_SMOOTHQUANT &&
-            md->algo != QT_ALGO_AWQ)
+        if (!qt_algo_quantize_runs(md->algo))
             return qt_err_set(err, "%s: %s is not implemented yet", md->type, qt_algo_name(md->algo));
     }
     int seqlen = pp->seqlen > 0 ? pp->seqlen : QT_PIPE_SEQLEN;
@@ -1048,6 +1657,7 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
     char *text = NULL;
     int32_t *ids = NULL;
     float *h = NULL, *tmp = NULL, *ref = NULL;
+    uint8_t *saved = NULL;      /* (n) state_dir: tensors whose state is saved */
     int rc = QT_ERR;
     if (!P) return qt_err_set(err, "out of memory");
     P->m = m;
@@ -1071,6 +1681,18 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
     P->awq_mod = -1;
     P->alpha = -1;
     P->ao = calloc((size_t)n + 1, 1);
+    P->sp = calloc((size_t)n + 1, 1);
+    P->mag = calloc((size_t)n + 1, 1);
+    P->sp_err = malloc(sizeof(double) * ((size_t)n + 1));
+    P->zeros = malloc(sizeof(int64_t) * ((size_t)n + 1));
+    P->smode = calloc((size_t)n + 1, 1);
+    P->sobs = calloc((size_t)n + 1, 1);
+    P->savg = calloc((size_t)n + 1, sizeof(float));
+    P->omin = malloc(sizeof(double) * ((size_t)n + 1));
+    P->omax = malloc(sizeof(double) * ((size_t)n + 1));
+    P->iscale = calloc((size_t)n + 1, sizeof(float));
+    P->escale = calloc((size_t)n + 1, sizeof(float));
+    P->sfall = calloc((size_t)n + 1, 1);
     c.m = m;
     c.P = P;
     c.rep = malloc(sizeof(int) * ((size_t)n + 1));
@@ -1079,6 +1701,8 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
     c.cur = calloc((size_t)n + 1, sizeof *c.cur);
     c.last_rep = -1;
     if (!P->rec || !P->kept || !P->tokens || !P->out_err || !P->rtn_err || !P->fallback || !P->kind || !P->ao || !P->colscale || !P->act || !c.amax || !c.rep ||
+        !P->sp || !P->mag || !P->sp_err || !P->zeros || !P->smode || !P->sobs || !P->savg || !P->omin || !P->omax ||
+        !P->iscale || !P->escale || !P->sfall ||
         !c.asum || !P->rowdiv || !P->clip || !P->clip_gs || !P->awq ||
         !c.H || !c.want || !c.cur) {
         qt_err_set(err, "out of memory");
@@ -1094,6 +1718,21 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
                 goto out;
             }
         }
+    for (int i = 0; i < r->n_mods; i++) {
+        const struct qt_modifier *md = &r->mods[i];
+        if (md->kv_bits <= 0) continue;
+        if (md->kv_bits != 8 || strcmp(md->kv_type, "float") || (md->kv_strategy[0] && strcmp(md->kv_strategy, "tensor")) ||
+            !md->kv_sym) {
+            qt_err_set(err, "%s: kv_cache_scheme: qtune calibrates fp8 (num_bits 8, type float), symmetric, per "
+                       "tensor, what vLLM runs (lint QT015)", md->type);
+            goto out;
+        }
+        P->kv_on = 1;
+        if (obs_of(qt_yaml_get(md->args, "kv_cache_scheme"), "minmax", &P->kv_obs, &P->kv_avg, err) != QT_OK) {
+            qt_err_prefix(err, "%s: kv_cache_scheme", md->type);
+            goto out;
+        }
+    }
     for (int i = 0; i < r->n_mods; i++)
         if (r->mods[i].algo == QT_ALGO_AWQ && P->awq_mod < 0) {
             const struct qt_modifier *md = &r->mods[i];
@@ -1115,10 +1754,35 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
         }
     for (int i = 0; i < n; i++) {
         P->tokens[i] = -1;
-        P->out_err[i] = P->rtn_err[i] = NAN;
+        P->out_err[i] = P->rtn_err[i] = P->sp_err[i] = NAN;
+        P->zeros[i] = -1;
+        P->omin[i] = P->omax[i] = NAN;
         c.rep[i] = shared_input_rep(m, i);
         const struct qt_resolved *rv = &res->t[i];
         const struct qt_tensor *t = &m->tensors[i];
+        if (rv->quantized && rv->s && qt_act_traits(rv->s->act)->is_static) {
+            struct qt_qargs ia;
+            qt_scheme_qargs(rv->s, NULL, &ia);
+            P->smode[i] = rv->s->act == QT_ACT_INT8_TENSOR ? QT_FWD_STATIC_INT8 : QT_FWD_STATIC_FP8;
+            if (obs_of(group_inputs(r, rv->group), ia.observer ? ia.observer : "minmax", &P->sobs[i], &P->savg[i],
+                       err) != QT_OK) {
+                qt_err_prefix(err, "%s: input_activations", r->groups[rv->group].name);
+                goto out;
+            }
+        }
+        if (rv->sparse && rv->sparse_mod >= 0 && t->layer >= 0 && !t->mtp && t->ndim == 2) {
+            struct qt_sgpt_args sa;
+            if (sgpt_args(r, rv, &sa, err) != QT_OK) goto out;
+            P->sp[i] = 1;
+            if (!P->sgpt_desc[0]) {
+                if (sa.prune_n)
+                    snprintf(P->sgpt_desc, sizeof P->sgpt_desc, "mask_structure %d:%d, block_size %d, dampening_frac %g",
+                             sa.prune_n, sa.prune_m, sa.block_size, sa.dampening_frac);
+                else
+                    snprintf(P->sgpt_desc, sizeof P->sgpt_desc, "sparsity %g (unstructured), block_size %d, dampening_frac %g",
+                             sa.sparsity, sa.block_size, sa.dampening_frac);
+            }
+        }
         if (!rv->quantized || !rv->s || t->layer < 0 || t->mtp) continue;
         P->kind[i] = rv->algo == QT_ALGO_GPTQ ? TK_GPTQ : TK_RTN;
         if (P->awq_mod >= 0 && rv->s->act != QT_ACT_NONE && (rv->mod == P->awq_mod || rv->algo == QT_ALGO_AWQ)) {
@@ -1159,8 +1823,9 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
     if (nseq > want_seq) nseq = want_seq;
     P->nseq = nseq;
     P->seqlen = seqlen;
-    /* the spill file, unlinked at free */
-    {
+    /* the spill file, unlinked at free (with a state directory: its
+     * spill.bin, opened by state_open below) */
+    if (!pp->state_dir) {
         const char *dir = pp->spill_dir ? pp->spill_dir : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
         size_t pl = strlen(dir) + 40;
         P->spill = malloc(pl);
@@ -1175,12 +1840,29 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
         }
     }
     struct qt_fwd_hooks hk = {.ctx = &c, .weight = hook_weight, .act = hook_act, .observe = hook_observe};
+    int any_static = P->kv_on;
+    for (int i = 0; i < n; i++) any_static |= P->smode[i] != 0;
+    if (any_static && P->awq_mod >= 0) {
+        /* AWQ's statistics pass replaces the first observation pass, which
+         * is where the observers see their one sample per call */
+        qt_err_set(err, "AWQModifier: static input scales and kv_cache_scheme are not calibrated together with AWQ "
+                   "(use dynamic activations, or no kv_cache_scheme)");
+        goto out;
+    }
+    if (any_static) hk.act_static = hook_act_static;
+    if (P->kv_on) hk.kv = hook_kv;
     if (qt_fwd_init(m, &hk, &f, err) != QT_OK) goto out;
     c.be = qt_fwd_backend_of(f);
     int L = qt_fwd_n_layers(f);
     P->n_layers = L;
     P->layer_s = calloc((size_t)L + 1, sizeof(double));
     P->smooth_diff = malloc(sizeof(double) * ((size_t)L + 1));
+    P->kvmin = malloc(sizeof(double) * (2 * (size_t)L + 1));
+    P->kvmax = malloc(sizeof(double) * (2 * (size_t)L + 1));
+    P->kscale = calloc((size_t)L + 1, sizeof(float));
+    P->vscale = calloc((size_t)L + 1, sizeof(float));
+    if (!P->kvmin || !P->kvmax || !P->kscale || !P->vscale) { qt_err_set(err, "out of memory"); goto out; }
+    for (int l = 0; l < 2 * L; l++) P->kvmin[l] = P->kvmax[l] = NAN;
     P->awq_diff = malloc(sizeof(double) * ((size_t)L + 1));
     for (int l = 0; P->smooth_diff && P->awq_diff && l < L; l++) P->smooth_diff[l] = P->awq_diff[l] = NAN;
     int64_t npos = (int64_t)nseq * seqlen;
@@ -1191,7 +1873,16 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
     ref = need_ref ? malloc(sizeof(float) * (size_t)((int64_t)bseq * seqlen * H)) : NULL;
     if (!P->layer_s || !P->smooth_diff || !P->awq_diff || !h || !tmp || (need_ref && !ref)) { qt_err_set(err, "out of memory (%lld calibration tokens)", (long long)npos); goto out; }
     if (qt_fwd_embed(f, ids, npos, h, err) != QT_OK) goto out;
-    for (int l = 0; l < L; l++) {
+    int start = 0;
+    if (pp->state_dir) {
+        saved = calloc((size_t)n + 1, 1);
+        if (!saved) { qt_err_set(err, "out of memory"); goto out; }
+        if (state_open(P, pp, L, h, npos, H, saved, &start, err) != QT_OK) goto out;
+        P->resumed_at = start;
+    }
+    /* the stage starts (at the resumed layer): its rate counts from here */
+    if (pp->progress) pp->progress(pp->progress_ud, start, L, qt_now() - t0);
+    for (int l = start; l < L; l++) {
         double tl = qt_now();
         if (P->alpha >= 0 &&
             smooth_layer(&c, f, sq_maps, h, tmp, ref, nseq, seqlen, bseq, l, pp->cancel, err) != QT_OK)
@@ -1201,15 +1892,22 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
         /* this layer's tensors, and Hessian slots split into passes within the budget */
         int any = 0;
         for (int i = 0; i < n; i++)
-            if (m->tensors[i].layer == l && P->kind[i]) any = 1;
-        if (any) {
+            if (m->tensors[i].layer == l && (P->kind[i] || P->sp[i])) any = 1;
+        /* static input scales and the kv cache are observed one sample per
+         * forward call, as llm-compressor's observers see them */
+        int lstat = P->kv_on, ob = bseq;
+        for (int i = 0; i < n; i++)
+            if (m->tensors[i].layer == l && !m->tensors[i].mtp && P->smode[i]) lstat = 1;
+        if (lstat) ob = 1;
+        if (any || P->kv_on) {
             int *todo = malloc(sizeof(int) * ((size_t)n + 1));
             int nt = 0;
             if (!todo) { qt_err_set(err, "out of memory"); goto out; }
             for (int i = 0; i < n; i++)
-                if (m->tensors[i].layer == l && P->kind[i]) todo[nt++] = i;
-            int k0 = 0;
-            while (k0 < nt) {
+                if (m->tensors[i].layer == l && (P->kind[i] || P->sp[i])) todo[nt++] = i;
+            int k0 = 0, passes = 0;
+            while (k0 < nt || (passes == 0 && P->kv_on)) {   /* the kv cache needs a pass of its own */
+                passes++;
                 /* pick reps until the budget is reached */
                 uint64_t bytes = 0;
                 int k1 = k0;
@@ -1228,14 +1926,15 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
                 /* keep whole fused sets together: extend over members of wanted reps */
                 while (k1 < nt && c.want[c.rep[todo[k1]]]) k1++;
                 /* observe; after AWQ, a layer rounded to nearest needs no
-                 * second pass (its counts come from AWQ's) */
+                 * second pass (its counts come from AWQ's); GPTQ and
+                 * SparseGPT need their Hessians */
                 int gq = 0;
-                for (int k = k0; k < k1; k++) gq |= P->kind[todo[k]] == TK_GPTQ;
+                for (int k = k0; k < k1; k++) gq |= P->kind[todo[k]] == TK_GPTQ || P->sp[todo[k]];
                 c.observing = 1;
-                c.count = k0 == 0 && P->awq_mod < 0;   /* token counts from the first pass only */
-                for (int s0 = 0; s0 < nseq && (gq || P->awq_mod < 0); s0 += bseq) {
+                c.count = k0 == 0 && P->awq_mod < 0;   /* token counts (and observers) from the first pass only */
+                for (int s0 = 0; s0 < nseq && (gq || P->awq_mod < 0); s0 += ob) {
                     if (pp->cancel && *pp->cancel) { free(todo); qt_err_set(err, "cancelled"); goto out; }
-                    int nb = nseq - s0 < bseq ? nseq - s0 : bseq;
+                    int nb = nseq - s0 < ob ? nseq - s0 : ob;
                     int64_t rows = (int64_t)nb * seqlen;
                     memcpy(tmp, h + (int64_t)s0 * seqlen * H, sizeof(float) * (size_t)(rows * H));
                     c.last_x = NULL;
@@ -1244,6 +1943,7 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
                     if (c.fail) { free(todo); qt_err_set(err, "out of memory (Hessians of layer %d)", l); goto out; }
                 }
                 c.observing = 0;
+                if (k0 == 0 && lstat) layer_scales(P, l);
                 for (int i = 0; i < n; i++) {   /* the upper triangles were accumulated: mirror them */
                     struct hess *hs = &c.H[i];
                     if (!c.want[i] || !hs->h) continue;
@@ -1289,31 +1989,61 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
         for (int i = 0; i < n; i++)
             if (c.cur[i]) { free(c.cur[i]); c.cur[i] = NULL; }
         P->layer_s[l] = qt_now() - tl;
+        if (pp->state_dir && state_save(P, pp, l, L, saved, h, npos, H, err) != QT_OK) goto out;
         if (pp->progress) pp->progress(pp->progress_ud, l + 1, L, qt_now() - t0);
     }
-    /* GPTQ modules outside the decoder layers (the MTP layer, which the
-     * sequential pipeline does not run, and lm_head when targeted) are
-     * rounded to nearest; under actorder group they still get a g_idx (the
-     * identity grouping), as every module of such a config group must */
+    outside_scales(P);
+    /* Modules outside the decoder layers (the MTP layer, which the
+     * sequential pipeline does not run, and lm_head when targeted) have no
+     * calibration statistics: GPTQ ones are rounded to nearest — under
+     * actorder group they still get a g_idx (the identity grouping), as
+     * every module of such a config group must — and SparseGPT ones are
+     * pruned by magnitude in the same structure (an identity Hessian), then
+     * rounded to nearest when quantized. */
     for (int i = 0; i < n; i++) {
         const struct qt_resolved *rv = &res->t[i];
-        if (!rv->quantized || !rv->s || rv->algo != QT_ALGO_GPTQ || P->rec[i].has) continue;
-        struct qt_gptq_args a;
-        if (gptq_args(r, rv, &a, err) != QT_OK) goto out;
-        P->ao[i] = (uint8_t)(1 + a.actorder);
-        if (a.actorder != QT_ACTORDER_GROUP || rv->s->strategy != QT_STRAT_GROUP) continue;
         const struct qt_tensor *t = &m->tensors[i];
+        int prune = rv->sparse && rv->sparse_mod >= 0 && !P->sp[i] && t->ndim == 2;
+        int gq = rv->quantized && rv->s && rv->algo == QT_ALGO_GPTQ && !P->rec[i].has;
+        if (!prune && !gq) continue;
+        int want_g = 0;
+        if (gq) {
+            struct qt_gptq_args a;
+            if (gptq_args(r, rv, &a, err) != QT_OK) goto out;
+            P->ao[i] = (uint8_t)(1 + a.actorder);
+            want_g = a.actorder == QT_ACTORDER_GROUP && rv->s->strategy == QT_STRAT_GROUP;
+        }
+        if (!prune && !want_g) continue;
         int64_t R = qt_tensor_rows(t), C = qt_tensor_cols(t);
+        enum qt_dtype wd = work_dtype(m, t);
         float *w = read_weight(P, i, err);
+        float *dq = malloc(sizeof(float) * (size_t)(R * C) + 1);
         int32_t *gi = malloc(sizeof(int32_t) * (size_t)C + 1);
         struct qt_qtensor q;
         memset(&q, 0, sizeof q);
-        int qrc = w && gi ? qt_quant_tensor(w, R, C, rv->s, work_dtype(m, t), 0, &q, NULL, err) : QT_ERR;
-        if (!gi && w) qt_err_set(err, "out of memory");
-        for (int64_t j = 0; gi && j < C; j++) gi[j] = (int32_t)(j / rv->s->group);
-        if (qrc == QT_OK) qrc = spill(P, i, &q, gi, err);
+        int qrc = w && gi && dq ? QT_OK : QT_ERR;
+        if (w && (!gi || !dq)) qt_err_set(err, "out of memory");
+        if (qrc == QT_OK && prune) {
+            struct qt_sgpt_args sa;
+            qrc = sgpt_args(r, rv, &sa, err);
+            if (qrc == QT_OK) qrc = qt_sgpt_prune(w, R, C, NULL, &sa, NULL, NULL, err);
+            for (int64_t k = 0; qrc == QT_OK && k < R * C; k++) w[k] = to_w(wd, w[k]);
+            P->sp[i] = P->mag[i] = 1;
+        }
+        if (qrc == QT_OK && rv->quantized && rv->s) {
+            qrc = qt_quant_tensor(w, R, C, rv->s, wd, 0, &q, dq, err);
+            for (int64_t j = 0; j < C; j++) gi[j] = (int32_t)(want_g ? j / rv->s->group : 0);
+            if (qrc == QT_OK) qrc = spill(P, i, &q, want_g ? gi : NULL, err);
+            if (qrc == QT_OK && prune) P->zeros[i] = count_zeros(dq, R * C);
+        } else if (qrc == QT_OK) {
+            P->zeros[i] = count_zeros(w, R * C);
+            free(P->kept[i]);
+            P->kept[i] = w;
+            w = NULL;
+        }
         qt_qtensor_free(&q);
         free(w);
+        free(dq);
         free(gi);
         if (qrc != QT_OK) { qt_err_prefix(err, "%s", t->name); goto out; }
     }
@@ -1326,6 +2056,7 @@ out:
     free(h);
     free(tmp);
     free(ref);
+    free(saved);
     for (int i = 0; c.amax && i < n; i++) free(c.amax[i]);
     free(c.amax);
     for (int i = 0; c.asum && i < n; i++) free(c.asum[i]);
@@ -1352,11 +2083,13 @@ struct cJSON *qt_pipe_report(const struct qt_pipe *p) {
     cJSON_AddNumberToObject(o, "sample_len", p->seqlen);
     cJSON_AddNumberToObject(o, "text_tokens", (double)p->text_tokens);
     cJSON_AddStringToObject(o, "pipeline", "sequential");
+    if (p->resumed_at) cJSON_AddNumberToObject(o, "resumed_at_layer", p->resumed_at);
     if (p->gptq_desc[0]) cJSON_AddStringToObject(o, "gptq", p->gptq_desc);
     cJSON_AddStringToObject(o, "low_token_rule",
                             "a routed expert observed on fewer tokens than its input width is quantized by GPTQ "
                             "with the pooled Hessian of all tokens routed to the layer's experts (same projection); "
-                            "one that saw no token at all, by round-to-nearest");
+                            "one that saw no token at all, by round-to-nearest (SparseGPT: the same pooled Hessian; "
+                            "no token: magnitude pruning)");
     if (p->alpha >= 0) {
         cJSON *sq = cJSON_AddObjectToObject(o, "smoothquant");
         cJSON_AddNumberToObject(sq, "smoothing_strength", p->alpha);
@@ -1365,6 +2098,75 @@ struct cJSON *qt_pipe_report(const struct qt_pipe *p) {
         cJSON *d = cJSON_AddArrayToObject(sq, "max_rel_output_change");
         for (int l = 0; l < p->n_layers; l++)
             cJSON_AddItemToArray(d, isnan(p->smooth_diff[l]) ? cJSON_CreateNull() : cJSON_CreateNumber(p->smooth_diff[l]));
+    }
+    if (p->sgpt_desc[0]) {
+        /* measured over the pruned modules; the output errors are means over
+         * them, each against the dense (smoothed) weight on its Hessian */
+        cJSON *sg = cJSON_AddObjectToObject(o, "sparsegpt");
+        cJSON_AddStringToObject(sg, "args", p->sgpt_desc);
+        int64_t z = 0, ne = 0;
+        int nm = 0, ns = 0, nq = 0, nmag = 0;
+        double es = 0, eq = 0, er = 0;
+        for (int i = 0; i < p->n; i++) {
+            if (!p->sp[i] || p->zeros[i] < 0) continue;
+            nm++;
+            nmag += p->mag[i];
+            z += p->zeros[i];
+            ne += qt_tensor_numel(&m->tensors[i]);
+            if (!isnan(p->sp_err[i])) { es += p->sp_err[i]; ns++; }
+            if (!isnan(p->out_err[i]) && !isnan(p->rtn_err[i])) { eq += p->out_err[i]; er += p->rtn_err[i]; nq++; }
+        }
+        cJSON_AddNumberToObject(sg, "modules", nm);
+        if (nmag) cJSON_AddNumberToObject(sg, "magnitude_pruned_outside_the_pipeline", nmag);
+        cJSON_AddNumberToObject(sg, "measured_sparsity", ne ? (double)z / (double)ne : 0);
+        if (ns) cJSON_AddNumberToObject(sg, "mean_out_err_pruning_alone", es / ns);
+        if (nq) {
+            cJSON_AddNumberToObject(sg, "mean_out_err_pruned_and_quantized", eq / nq);
+            cJSON_AddNumberToObject(sg, "mean_out_err_quantized_unpruned_rtn", er / nq);
+        }
+        cJSON_AddStringToObject(sg, "written", "dense, zeros in place (sparsity_config {}): vLLM has no sparse "
+                                               "kernels for it, so the checkpoint is as fast and as large as unpruned");
+    }
+    {
+        /* static input scales: the observer, and the modules that could not be observed */
+        int ns = 0, nout = 0;
+        const char *obs = NULL;
+        static const char *names[] = {"minmax", "static_minmax", "memoryless_minmax"};
+        cJSON *nf = NULL;
+        char mb[512];
+        for (int i = 0; i < p->n; i++) {
+            if (!p->smode[i]) continue;
+            ns++;
+            obs = names[p->sobs[i] < 3 ? p->sobs[i] : 0];
+            nout += p->sfall[i] == 2;
+            if (p->sfall[i] == 1) {
+                if (!nf) nf = cJSON_CreateArray();
+                cJSON_AddItemToArray(nf, cJSON_CreateString(qt_tensor_module(&m->tensors[i], mb, sizeof mb)));
+            }
+        }
+        if (ns) {
+            cJSON *si = cJSON_AddObjectToObject(o, "static_input_scales");
+            cJSON_AddNumberToObject(si, "modules", ns);
+            cJSON_AddStringToObject(si, "observer", obs);
+            cJSON_AddStringToObject(si, "applied", "the max over each fused group (q/k/v, gate/up) and over a layer's "
+                                                   "routed experts (gate/up, down), as vLLM applies them");
+            cJSON_AddStringToObject(si, "not_observed_rule",
+                                    "a routed expert that saw no token takes its group's scale; a module outside the "
+                                    "decoder layers (MTP) the same projection's of the last decoder layer");
+            if (nf) cJSON_AddItemToObject(si, "not_observed", nf);
+            if (nout) cJSON_AddNumberToObject(si, "outside_the_pipeline", nout);
+        } else {
+            cJSON_Delete(nf);
+        }
+        if (p->kv_on) {
+            cJSON *kv = cJSON_AddObjectToObject(o, "kv_cache");
+            cJSON_AddStringToObject(kv, "observer", names[p->kv_obs < 3 ? p->kv_obs : 0]);
+            cJSON *ka = cJSON_AddArrayToObject(kv, "k_scale"), *va = cJSON_AddArrayToObject(kv, "v_scale");
+            for (int l = 0; l < p->n_layers; l++) {
+                cJSON_AddItemToArray(ka, cJSON_CreateNumber(p->kscale[l]));
+                cJSON_AddItemToArray(va, cJSON_CreateNumber(p->vscale[l]));
+            }
+        }
     }
     if (p->awq_mod >= 0) {
         cJSON *aw = cJSON_AddObjectToObject(o, "awq");
@@ -1393,14 +2195,25 @@ struct cJSON *qt_pipe_report(const struct qt_pipe *p) {
     char mod[512];
     for (int i = 0; i < p->n; i++) {
         const struct qt_tensor *t = &m->tensors[i];
-        if (!p->kind[i]) continue;
+        if (!p->kind[i] && !p->sp[i]) continue;
         qt_tensor_module(t, mod, sizeof mod);
         cJSON *e = cJSON_CreateObject();
         cJSON_AddStringToObject(e, "module", mod);
-        cJSON_AddStringToObject(e, "algorithm", p->kind[i] == TK_GPTQ && !(p->fallback[i] && p->tokens[i] <= 0) ? "GPTQ" : "RTN");
+        const char *alg = p->kind[i] == TK_GPTQ && !(p->fallback[i] && p->tokens[i] <= 0) ? "GPTQ" : "RTN";
+        char ab[48];
+        snprintf(ab, sizeof ab, "%s%s%s", p->mag[i] ? "magnitude pruning" : p->sp[i] ? "SparseGPT" : "",
+                 p->sp[i] && (p->kind[i] || p->rec[i].has) ? "+" : "", p->kind[i] || p->rec[i].has ? alg : "");
+        cJSON_AddStringToObject(e, "algorithm", ab);
         cJSON_AddNumberToObject(e, "tokens", (double)(p->tokens[i] < 0 ? 0 : p->tokens[i]));
+        if (p->rec[i].has) {   /* the scheme the figures are of (the TUI compares it with the recipe's) */
+            char sb[QT_SCHEME_STR_MAX];
+            cJSON_AddStringToObject(e, "scheme", qt_scheme_format(&p->rec[i].shape.scheme, sb, sizeof sb));
+        }
         if (!isnan(p->out_err[i])) cJSON_AddNumberToObject(e, "out_err", p->out_err[i]);
         if (!isnan(p->rtn_err[i])) cJSON_AddNumberToObject(e, "rtn_out_err", p->rtn_err[i]);
+        if (!isnan(p->sp_err[i])) cJSON_AddNumberToObject(e, "sparsity_out_err", p->sp_err[i]);
+        if (p->zeros[i] >= 0)
+            cJSON_AddNumberToObject(e, "sparsity", (double)p->zeros[i] / (double)qt_tensor_numel(t));
         if (p->fallback[i]) cJSON_AddTrueToObject(e, "low_token_fallback");
         if (p->awq[i]) cJSON_AddTrueToObject(e, "awq_smoothed");
         if (p->clip[i]) cJSON_AddTrueToObject(e, "awq_clipped");

@@ -26,6 +26,10 @@
  * llm-compressor report) is quantized by GPTQ with the pooled Hessian of all
  * tokens routed to that layer's experts (same projection).  It is listed in
  * the report with its token count; so is an expert that saw no token. */
+/* Folder algo/ (docs/architecture.md): the calibrated algorithms (GPTQ,
+ * SmoothQuant, the sequential calibration pipeline; AWQ and SparseGPT next),
+ * each turning weights and calibration statistics into what the writer
+ * stores.  Includes every folder below it (base … eval). */
 #ifndef QT_PIPELINE_H
 #define QT_PIPELINE_H
 #include <stdint.h>
@@ -50,6 +54,18 @@ struct qt_pipe_params {
     qt_pipe_progress_fn progress;
     void *progress_ud;
     const volatile int *cancel; /* non-zero: stop, fail "cancelled" */
+    /* Resumable runs: with state_dir (created when missing) the pipeline
+     * keeps its per-layer state there — spill.bin (the quantized results
+     * so far), hidden.bin (the samples' hidden states after the last
+     * finished layer), layer-NNNN.bin (what each finished layer set:
+     * results' places, smoothing factors, clip bounds, token counts and
+     * errors) and state.json (written last, after each layer: key, layers
+     * done, spill length).  A run whose state_dir holds a state.json of the
+     * same state_key and shapes continues after its last finished layer; a
+     * different or unreadable one is discarded and the run starts over.
+     * The caller removes the directory once it no longer needs it. */
+    const char *state_dir;
+    const char *state_key;      /* what the state must have been made from (recipe, text, sizes) */
 };
 
 struct qt_pipe;
@@ -83,6 +99,22 @@ const char *qt_pipe_actorder(const struct qt_pipe *p, int ti);
  * unchanged. */
 int qt_pipe_kept(const struct qt_pipe *p, int ti, float *out);
 
+/* Static input activations (dynamic: false, per tensor): the input_scale of
+ * module ti as written (weight dtype), QT_OK; 1 when ti has none.  The
+ * observer is llm-compressor's (minmax by default: min and max moved toward
+ * each sample's by 0.01; static_minmax; memoryless_minmax), run on the
+ * module's input in the sequential pipeline, one sample at a time;
+ * scale = max(|min|, |max|) / (int8: 127.5, fp8: 448). */
+int qt_pipe_input_scale(const struct qt_pipe *p, int ti, float *scale);
+/* kv_cache_scheme (fp8, per tensor): decoder layer `layer`'s scales of the
+ * keys (after RoPE) and values, QT_OK; 1 when there are none. */
+int qt_pipe_kv_scales(const struct qt_pipe *p, int layer, float *k_scale, float *v_scale);
+
+/* The observer that calibrated ti's input scale / the kv cache
+ * ("minmax", "static_minmax", "memoryless_minmax"), NULL when none. */
+const char *qt_pipe_input_observer(const struct qt_pipe *p, int ti);
+const char *qt_pipe_kv_observer(const struct qt_pipe *p);
+
 /* The report object (algorithm per modifier, samples, per-layer seconds,
  * per-module errors beside round-to-nearest's, per-expert token counts, the
  * low-token experts and the rule applied).  Caller owns the cJSON. */
@@ -96,6 +128,8 @@ int64_t qt_pipe_tokens(const struct qt_pipe *p, int ti);
 double qt_pipe_out_err(const struct qt_pipe *p, int ti, double *rtn_err);
 int qt_pipe_fallback(const struct qt_pipe *p, int ti);
 int qt_pipe_samples(const struct qt_pipe *p, int *seqlen);
+/* The decoder layer a resumed run continued at (0: it ran from the start). */
+int qt_pipe_resumed_at(const struct qt_pipe *p);
 
 /* AWQ's mappings of decoder layer `layer`, derived from the graph (awq.h):
  * smooth (cap entries) gets each mapping's smooth tensor, nbal its number of

@@ -78,6 +78,9 @@ static int check_table(struct qt_backend *be, qt_err *err) {
                               t->name, k);
     int nf = !!t->fwd_init + !!t->fwd_free + !!t->fwd_set_cb + !!t->fwd_layer + !!t->fwd_final;
     if (nf != 0 && nf != 5) return qt_err_set(err, "backend %s: its whole-layer entries are incomplete", t->name);
+    int nr = !!t->fwd_embed + !!t->fwd_h + !!t->fwd_final_at + !!t->fwd_kl;
+    if (nr != 0 && (nr != 4 || nf != 5))
+        return qt_err_set(err, "backend %s: its resident-state entries are incomplete", t->name);
     return QT_OK;
 }
 
@@ -282,13 +285,18 @@ static int quant_generic(struct qt_backend *be, const float *w, int64_t rows, in
     return rc;
 }
 
+int qt_be_whole_quant(struct qt_backend *be) {
+    be = qt_backend_or_default(be);
+    return be->i->tensor_quant && qt_quant_arith() == QT_ARITH_BF16;
+}
+
 int qt_backend_quant_tensor(struct qt_backend *be, const float *w, int64_t rows, int64_t cols,
                             const struct qt_scheme *s, enum qt_dtype wdtype, float global_amax,
                             struct qt_qtensor *out, float *deq, qt_err *err) {
     be = qt_backend_or_default(be);
     if (s->kind == QT_SCHEME_BF16) return qt_quant_tensor(w, rows, cols, s, wdtype, global_amax, out, deq, err);
     if (qt_qtensor_init(out, s, wdtype, rows, cols, 1, err) != QT_OK) return QT_ERR;
-    int rc = be->i->tensor_quant
+    int rc = qt_be_whole_quant(be)
                  ? be->i->tensor_quant(be, w, QT_DT_F32, rows, cols, s, wdtype, global_amax, NULL, NULL, deq, out, err)
                  : quant_generic(be, w, rows, cols, s, wdtype, global_amax, out, deq, err);
     if (rc != QT_OK) qt_qtensor_free(out);
@@ -300,7 +308,7 @@ int qt_backend_quant_dequant(struct qt_backend *be, const float *w, int64_t rows
     be = qt_backend_or_default(be);
     if (s->kind == QT_SCHEME_BF16) return qt_quant_dequant(w, rows, cols, s, wdtype, out, err);
     /* a device reads its own copy of w: out may equal w */
-    if (be->i->tensor_quant)
+    if (qt_be_whole_quant(be))
         return be->i->tensor_quant(be, w, QT_DT_F32, rows, cols, s, wdtype, 0.0f, NULL, NULL, out, NULL, err);
     return quant_generic(be, w, rows, cols, s, wdtype, 0.0f, NULL, out, err);
 }

@@ -51,6 +51,7 @@
 #include "model/model.h"
 #include "quant/quant.h"
 #include "quant/scheme.h"
+#include "backend/fwdtypes.h"
 
 struct qt_backend;
 
@@ -90,45 +91,8 @@ struct qt_route {
 
 /* ---- whole-layer forward (the coarse entries) ---------------------------- */
 
-/* Tensor indices of one glm4_moe decoder layer (-1 when absent). */
-struct qt_be_layer {
-    int in_norm, post_norm;
-    int q, k, v, o, qb, kb, vb, ob, qn, kn;
-    int gate, up, down;
-    int router, router_bias;
-    int sgate, sup, sdown;
-    const int *eg, *eu, *ed;        /* (n_experts) */
-    int moe;
-};
-
-struct qt_be_fwd_cfg {
-    int hidden, n_heads, n_kv_heads, head_dim, rot;
-    int n_experts, top_k, n_group, topk_group, norm_topk_prob;
-    float routed_scaling, eps;
-    const float *inv_freq;          /* (rot/2) */
-};
-
-/* What only the forward's caller knows (eval/forward.h's hooks): weight
- * fills out (rows, cols) with tensor ti's float32 weight and returns QT_OK,
- * or 1 for the model's own, or QT_ERR; act gives Linear ti's input
- * fake-quant (enum qt_act_quant); observe (may be NULL) sees the rows
- * entering Linear ti; cache_weights 1: weights may stay resident between
- * calls. */
-struct qt_be_fwd_cb {
-    void *ctx;
-    int (*weight)(void *ctx, int ti, float *out, qt_err *err);
-    int (*act)(void *ctx, int ti);
-    void (*observe)(void *ctx, int ti, const float *x, int64_t n, int64_t cols);
-    int cache_weights;
-};
-
-/* Where a whole-layer forward's time went (seconds, summed over calls) and
- * what it holds (bytes): cuda.h's struct qt_cuda_fwd_timing field for field. */
-struct qt_be_fwd_timing {
-    int64_t resident, streamed;
-    double read, upload, wait, layers;
-    int streaming;
-};
+/* struct qt_be_layer, qt_be_fwd_cfg, qt_be_fwd_cb, qt_be_fwd_timing and
+ * qt_be_kl_out: backend/fwdtypes.h (shared with the CUDA backend). */
 
 /* ---- the table ----------------------------------------------------------- */
 
@@ -257,6 +221,27 @@ struct qt_backend_i {
                      float *logits, qt_err *err);
     /* Optional even with the above: the time split (zeros when NULL). */
     void (*fwd_stats)(struct qt_backend *be, void *g, struct qt_be_fwd_timing *t);
+
+    /* ---- device-resident hidden states (optional, all four or none) ----
+     * A backend that offers these keeps one (ntok, hidden) buffer of hidden
+     * states on its device per forward state g: fwd_layer and fwd_final
+     * with h == NULL work on it, so a whole forward moves only token ids up
+     * and what the caller asks for down (eval's KL figures, not logits). */
+    /* resident h (ntok, hidden) = embedding rows emb_ti of tokens (ntok),
+     * ids already checked against the vocabulary. */
+    int (*fwd_embed)(struct qt_backend *be, void *g, int emb_ti, const int32_t *tokens, int64_t ntok,
+                     qt_err *err);
+    /* to_host 0: resident h = host h (ntok, hidden); 1: host h = resident h. */
+    int (*fwd_h)(struct qt_backend *be, void *g, float *h, int64_t ntok, int to_host, qt_err *err);
+    /* logits (ntok, vocab) of resident rows [tok0, tok0 + ntok), kept on the
+     * device in g (the KL's input) and copied to host logits when not NULL. */
+    int (*fwd_final_at)(struct qt_backend *be, void *g, int norm_ti, int head_ti, int64_t tok0, int64_t ntok,
+                        float *logits, qt_err *err);
+    /* KL of the kept logits of gq against gb's (both nseq * ctx rows, vocab
+     * columns), per position first..ctx-1 of each sequence; tokens (nseq *
+     * ctx) for the next-token terms; results in out (host). */
+    int (*fwd_kl)(struct qt_backend *be, void *gq, void *gb, const int32_t *tokens, int nseq, int ctx, int first,
+                  const struct qt_be_kl_out *out, qt_err *err);
 };
 
 /* A backend instance: its table and its private state. */
@@ -334,6 +319,12 @@ int qt_be_add(struct qt_backend *be, float *y, const float *x, int64_t n, qt_err
 int qt_be_act_quant(struct qt_backend *be, enum qt_act_quant a, float *x, int64_t n, int64_t cols, qt_err *err);
 
 /* ---- whole-tensor helpers over the table ------------------------------------ */
+
+/* 1 when be's tensor_quant is to be used now: be has one and it computes
+ * the arithmetic mode in force (quant.h).  The CUDA kernels compute the
+ * bf16 arithmetic only, so under f32 the CPU reference's band kernels run
+ * instead (same codes as the GPU library path, CPU speed). */
+int qt_be_whole_quant(struct qt_backend *be);
 
 /* qt_quant_tensor on be (same contract; the same codes, scales and zero
  * points bit for bit): be's tensor_quant when it has one, else observe the

@@ -90,30 +90,14 @@ static int cuda_act_quant(struct qt_backend *be, enum qt_act_quant a, float *x, 
 
 /* ---- whole decoder layers (fwd.cu) ---- */
 
-/* backend.h's types are cuda.h's field for field (checked here, so that a
- * change on either side fails the build rather than the forward). */
-_Static_assert(sizeof(struct qt_be_layer) == sizeof(struct qt_cuda_layer), "qt_be_layer vs qt_cuda_layer");
-_Static_assert(sizeof(struct qt_be_fwd_cfg) == sizeof(struct qt_cuda_fwd_cfg), "qt_be_fwd_cfg vs qt_cuda_fwd_cfg");
-_Static_assert(sizeof(struct qt_be_fwd_cb) == sizeof(struct qt_cuda_fwd_cb), "qt_be_fwd_cb vs qt_cuda_fwd_cb");
-_Static_assert(sizeof(struct qt_be_fwd_timing) == sizeof(struct qt_cuda_fwd_timing), "timing structs differ");
-
-static struct qt_cuda_fwd_cb cb_of(const struct qt_be_fwd_cb *cb) {
-    struct qt_cuda_fwd_cb c = {cb->ctx, cb->weight, cb->act, cb->observe, cb->cache_weights};
-    return c;
-}
+/* backend.h and cuda.h share the forward's types (backend/fwdtypes.h):
+ * the entries pass them straight through. */
 
 static int cuda_fwd_init(struct qt_backend *be, const struct qt_model *m, const struct qt_be_fwd_cfg *cfg,
                          const struct qt_be_fwd_cb *cb, void **out, qt_err *err) {
     (void)be;
-    struct qt_cuda_fwd_cfg g = {
-        .hidden = cfg->hidden, .n_heads = cfg->n_heads, .n_kv_heads = cfg->n_kv_heads, .head_dim = cfg->head_dim,
-        .rot = cfg->rot, .n_experts = cfg->n_experts, .top_k = cfg->top_k, .n_group = cfg->n_group,
-        .topk_group = cfg->topk_group, .norm_topk_prob = cfg->norm_topk_prob,
-        .routed_scaling = cfg->routed_scaling, .eps = cfg->eps, .inv_freq = cfg->inv_freq,
-    };
-    struct qt_cuda_fwd_cb c = cb_of(cb);
     struct qt_cuda_fwd *f = NULL;
-    int rc = qt_cuda_fwd_init(m, &g, &c, &f, err);
+    int rc = qt_cuda_fwd_init(m, cfg, cb, &f, err);
     *out = f;
     return rc;
 }
@@ -125,19 +109,13 @@ static void cuda_fwd_free(struct qt_backend *be, void *g) {
 
 static void cuda_fwd_set_cb(struct qt_backend *be, void *g, const struct qt_be_fwd_cb *cb) {
     (void)be;
-    struct qt_cuda_fwd_cb c = cb_of(cb);
-    qt_cuda_fwd_set_cb(g, &c);
+    qt_cuda_fwd_set_cb(g, cb);
 }
 
 static int cuda_fwd_layer(struct qt_backend *be, void *g, const struct qt_be_layer *L, float *h, int nseq,
                           int seqlen, qt_err *err) {
     (void)be;
-    struct qt_cuda_layer G = {
-        L->in_norm, L->post_norm, L->q, L->k, L->v, L->o, L->qb, L->kb, L->vb, L->ob, L->qn, L->kn,
-        L->gate, L->up, L->down, L->router, L->router_bias, L->sgate, L->sup, L->sdown,
-        L->eg, L->eu, L->ed, L->moe,
-    };
-    return qt_cuda_fwd_layer(g, &G, h, nseq, seqlen, err);
+    return qt_cuda_fwd_layer(g, L, h, nseq, seqlen, err);
 }
 
 static int cuda_fwd_final(struct qt_backend *be, void *g, int norm_ti, int head_ti, const float *h, int64_t ntok,
@@ -148,15 +126,30 @@ static int cuda_fwd_final(struct qt_backend *be, void *g, int norm_ti, int head_
 
 static void cuda_fwd_stats(struct qt_backend *be, void *g, struct qt_be_fwd_timing *t) {
     (void)be;
-    struct qt_cuda_fwd_timing c;
-    qt_cuda_fwd_stats(g, &c);
-    t->resident = c.resident;
-    t->streamed = c.streamed;
-    t->read = c.read;
-    t->upload = c.upload;
-    t->wait = c.wait;
-    t->layers = c.layers;
-    t->streaming = c.streaming;
+    qt_cuda_fwd_stats(g, t);
+}
+
+static int cuda_fwd_embed(struct qt_backend *be, void *g, int emb_ti, const int32_t *tokens, int64_t ntok,
+                          qt_err *err) {
+    (void)be;
+    return qt_cuda_fwd_embed(g, emb_ti, tokens, ntok, err);
+}
+
+static int cuda_fwd_h(struct qt_backend *be, void *g, float *h, int64_t ntok, int to_host, qt_err *err) {
+    (void)be;
+    return qt_cuda_fwd_h(g, h, ntok, to_host, err);
+}
+
+static int cuda_fwd_final_at(struct qt_backend *be, void *g, int norm_ti, int head_ti, int64_t tok0, int64_t ntok,
+                             float *logits, qt_err *err) {
+    (void)be;
+    return qt_cuda_fwd_final_at(g, norm_ti, head_ti, tok0, ntok, logits, err);
+}
+
+static int cuda_fwd_kl(struct qt_backend *be, void *gq, void *gb, const int32_t *tokens, int nseq, int ctx,
+                       int first, const struct qt_be_kl_out *out, qt_err *err) {
+    (void)be;
+    return qt_cuda_fwd_kl(gq, gb, tokens, nseq, ctx, first, out, err);
 }
 
 static const struct qt_backend_i cuda_i = {
@@ -175,6 +168,10 @@ static const struct qt_backend_i cuda_i = {
     .fwd_layer = cuda_fwd_layer,
     .fwd_final = cuda_fwd_final,
     .fwd_stats = cuda_fwd_stats,
+    .fwd_embed = cuda_fwd_embed,
+    .fwd_h = cuda_fwd_h,
+    .fwd_final_at = cuda_fwd_final_at,
+    .fwd_kl = cuda_fwd_kl,
 };
 
 static struct qt_backend cuda_be = {&cuda_i, NULL};

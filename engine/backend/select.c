@@ -115,6 +115,66 @@ int qt_be_quant_dequant(const float *w, int64_t rows, int64_t cols, const struct
     return qt_backend_quant_dequant(qt_backend_default(), w, rows, cols, s, wdtype, out, err);
 }
 
+void qt_backend_device_cpu(struct qt_backend_device *dv) {
+    memset(dv, 0, sizeof *dv);
+    snprintf(dv->backend, sizeof dv->backend, "cpu");
+    snprintf(dv->name, sizeof dv->name, "cpu");
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    dv->cores = n > 0 ? (int)n : 1;
+    dv->threads = qt_nthreads();
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f)) {
+        char *c = strchr(line, ':');
+        if (strncmp(line, "model name", 10) != 0 || !c) continue;
+        c++;
+        while (*c == ' ' || *c == '\t') c++;
+        size_t len = strcspn(c, "\n");
+        while (len > 0 && c[len - 1] == ' ') len--;
+        if (len) snprintf(dv->name, sizeof dv->name, "%.*s", (int)len, c);
+        break;
+    }
+    if (f) fclose(f);
+    /* MemAvailable (what a new allocation can get without swapping), else
+     * the free pages */
+    f = fopen("/proc/meminfo", "r");
+    while (f && fgets(line, sizeof line, f)) {
+        long long kb;
+        if (sscanf(line, "MemTotal: %lld kB", &kb) == 1) dv->mem_total = (int64_t)kb * 1024;
+        else if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1) dv->mem_free = (int64_t)kb * 1024;
+    }
+    if (f) fclose(f);
+    long pg = sysconf(_SC_PAGESIZE);
+    if (!dv->mem_total && pg > 0) dv->mem_total = (int64_t)sysconf(_SC_PHYS_PAGES) * pg;
+    if (!dv->mem_free && pg > 0) dv->mem_free = (int64_t)sysconf(_SC_AVPHYS_PAGES) * pg;
+}
+
+void qt_backend_device_text(const struct qt_backend_device *dv, char *buf, size_t n) {
+    double fr = (double)dv->mem_free / 1073741824.0, tot = (double)dv->mem_total / 1073741824.0;
+    if (!strcmp(dv->backend, "cuda")) snprintf(buf, n, "%s %.1f/%.1f GiB free", dv->name, fr, tot);
+    else snprintf(buf, n, "cpu %d cores %.1f/%.1f GiB free", dv->cores, fr, tot);
+}
+
+/* The device of a fresh backend choice in this process (a probe child). */
+static void device_now(struct qt_backend_device *dv) {
+    struct qt_cuda_info info;
+    const char *env = getenv("QTUNE_BACKEND");
+    int want = !env || !*env || strcmp(env, "cpu") != 0;
+    touched = 1;
+    if (want && qt_cuda_compiled() && qt_cuda_probe(&info, NULL) == QT_OK) {
+        memset(dv, 0, sizeof *dv);
+        snprintf(dv->backend, sizeof dv->backend, "cuda");
+        snprintf(dv->name, sizeof dv->name, "%.119s", info.name);
+        dv->cores = info.sms;
+        dv->cc_major = info.cc_major;
+        dv->cc_minor = info.cc_minor;
+        dv->mem_free = info.mem_free;
+        dv->mem_total = info.mem_total;
+        return;
+    }
+    qt_backend_device_cpu(dv);
+}
+
 int qt_backend_probe_start(int *pid) {
     int p[2];
     *pid = -1;
@@ -126,17 +186,12 @@ int qt_backend_probe_start(int *pid) {
         return -1;
     }
     if (c == 0) {
-        /* the child: its own choice (QTUNE_BACKEND or auto), then one line */
+        /* the child: its own choice, then the struct in one write (smaller
+         * than PIPE_BUF: atomic) */
         close(p[0]);
-        char line[320] = "";
-        struct qt_cuda_info info;
-        const char *env = getenv("QTUNE_BACKEND");
-        int want = !env || !*env || strcmp(env, "cpu") != 0;
-        touched = 1;
-        if (want && qt_cuda_probe(&info, NULL) == QT_OK)
-            snprintf(line, sizeof line, "%s %.1f GiB free", info.name, (double)info.mem_free / 1073741824.0);
-        size_t len = strlen(line) + 1;
-        ssize_t w = write(p[1], line, len);
+        struct qt_backend_device dv;
+        device_now(&dv);
+        ssize_t w = write(p[1], &dv, sizeof dv);
         (void)w;
         _exit(0);
     }
@@ -147,14 +202,15 @@ int qt_backend_probe_start(int *pid) {
     return p[0];
 }
 
-int qt_backend_probe_poll(int fd, int pid, char *buf, size_t n) {
-    char tmp[320];
-    ssize_t r = read(fd, tmp, sizeof tmp - 1);
+int qt_backend_probe_poll(int fd, int pid, struct qt_backend_device *dv) {
+    struct qt_backend_device tmp;
+    ssize_t r = read(fd, &tmp, sizeof tmp);
     if (r < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
     close(fd);
     if (pid > 0) waitpid((pid_t)pid, NULL, 0);
-    if (r <= 0) return -1;
-    tmp[r] = 0;
-    snprintf(buf, n, "%s", tmp);
+    if (r != (ssize_t)sizeof tmp) return -1;
+    tmp.backend[sizeof tmp.backend - 1] = 0;
+    tmp.name[sizeof tmp.name - 1] = 0;
+    *dv = tmp;
     return 1;
 }

@@ -4,6 +4,10 @@
  * is built and a device opens, else the CPU.  The dispatching helpers below
  * are what the preview, the quantizer and the evaluation call instead of the
  * CPU kernels. */
+/* Folder backend/ (docs/architecture.md): where the arithmetic runs — the
+ * backend choice, the CPU reference and cuda/ (a GPU backend tested against
+ * the CPU).  Includes base/, quant/ and model/; everything above calls a
+ * backend instead of an #ifdef of its own. */
 #ifndef QT_BACKEND_SELECT_H
 #define QT_BACKEND_SELECT_H
 #include <stddef.h>
@@ -41,15 +45,36 @@ void qt_backend_describe(char *buf, size_t n);
  * to the CPU. */
 void qt_backend_gpu_in_children_only(void);
 
-/* The GPU as a forked child sees it, for a process that must not open the
- * device itself (the TUI, the daemon): qt_backend_probe_start forks a child
- * that chooses the backend afresh and, when that is CUDA, writes a short
- * line ("NVIDIA H200 139.2 GiB free") to a pipe; it returns the pipe's
- * non-blocking read end, or -1.  qt_backend_probe_poll returns 1 with buf
- * filled ("" on the CPU backend) and the child reaped, 0 while the child is
- * still at work, -1 on failure (fd closed, child reaped either way). */
+/* The device a backend computes on, as hello/session report it
+ * (docs/protocol.md): on CUDA the card (name, compute capability,
+ * multiprocessors) and its device memory; on the CPU the processor (its
+ * model name from /proc/cpuinfo, else "cpu"), online cores, the threads
+ * qtune computes with, and RAM (free = MemAvailable). */
+struct qt_backend_device {
+    char backend[8];            /* "cuda" | "cpu" */
+    char name[120];             /* "NVIDIA H200" | "AMD EPYC 9654 96-Core Processor" */
+    int cores;                  /* CUDA: multiprocessors; CPU: online cores */
+    int threads;                /* CPU: compute threads (qt_nthreads); CUDA: 0 */
+    int cc_major, cc_minor;     /* CUDA compute capability; 0 on the CPU */
+    int64_t mem_free, mem_total;/* bytes: device memory, or RAM */
+};
+
+/* The CPU as this process sees it (never opens the GPU). */
+void qt_backend_device_cpu(struct qt_backend_device *dv);
+
+/* One short line for a status line: "NVIDIA H200 139.2/139.8 GiB free",
+ * "cpu 16 cores 101.3/125.7 GiB free". */
+void qt_backend_device_text(const struct qt_backend_device *dv, char *buf, size_t n);
+
+/* The device as a forked child sees it, for a process that must not open
+ * the GPU itself (the TUI, the daemon): qt_backend_probe_start forks a child
+ * that chooses the backend afresh (QTUNE_BACKEND, else auto) and writes its
+ * device (the CUDA card when that opens, else the CPU) to a pipe; it returns
+ * the pipe's non-blocking read end, or -1.  qt_backend_probe_poll returns 1
+ * with *dv filled and the child reaped, 0 while the child is still at work,
+ * -1 on failure (fd closed, child reaped either way). */
 int qt_backend_probe_start(int *pid);
-int qt_backend_probe_poll(int fd, int pid, char *buf, size_t n);
+int qt_backend_probe_poll(int fd, int pid, struct qt_backend_device *dv);
 
 /* Free and total bytes of the device (0 on the CPU backend). */
 void qt_backend_mem(int64_t *free_b, int64_t *total_b);

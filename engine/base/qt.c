@@ -62,6 +62,11 @@ int qt_open_regular(const char *path, int flags, struct stat *st, qt_err *err) {
     return fd;
 }
 
+int qt_str_ends_with(const char *s, const char *suf) {
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && !memcmp(s + a - b, suf, b);
+}
+
 char *qt_read_file_ex(const char *path, size_t *len, size_t max, int flags, qt_err *err) {
     struct stat st;
     int fd = qt_open_regular(path, flags, &st, err);

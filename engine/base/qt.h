@@ -4,6 +4,10 @@
  * QT_OK (0) or QT_ERR (-1) and, on failure, fills a qt_err with one line of
  * the form "<what>: <why>" (usually "<file>: <problem>") that the caller
  * shows as "qtune: <msg>". */
+/* Folder base/ (docs/architecture.md), the bottom layer: errors (qt_err),
+ * files (whole-file reads, atomic writes, mkdir -p), the hash map, dtypes and
+ * their conversions, the YAML tree, number formatting, Unicode tables.  It
+ * knows nothing of models or quantization and includes no other folder. */
 #ifndef QT_H
 #define QT_H
 #include <stddef.h>
@@ -28,6 +32,8 @@ int qt_err_prefix(qt_err *err, const char *fmt, ...) __attribute__((format(print
  * callers check.  qt_strdup(NULL) returns NULL. */
 char *qt_strdup(const char *s);
 char *qt_strndup(const char *s, size_t n);
+/* 1 when s ends with suffix suf (both NUL-terminated). */
+int qt_str_ends_with(const char *s, const char *suf);
 
 /* Opens path read-only for a reader that needs a regular file: refuses a
  * FIFO, device, socket or directory with "<path>: not a regular file"

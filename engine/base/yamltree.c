@@ -6,6 +6,81 @@
 #include <strings.h>
 #include <yaml.h>
 
+/* ---- comments ---- */
+
+/* One comment line on a line of its own.  dcol is its column relative to
+ * the entry it belongs to (absolute for the document's own comments), so
+ * that it keeps its place when the entry moves; src orders comments that
+ * land on the same output line as they were in the source. */
+struct qt_ycline {
+    char *text;               /* from '#' to the end of the line, trailing blanks cut */
+    int dcol;
+    int blank;                /* a blank line preceded it */
+    int src;                  /* source line */
+};
+
+struct qt_ycomments {
+    int n_before, n_after;
+    struct qt_ycline *before; /* (n_before) lines just above the entry */
+    struct qt_ycline *after;  /* (n_after) lines below the entry's subtree, indented into it */
+    char *trail;              /* comment(s) at the end of the entry's line, NULL when none */
+};
+
+static void cm_free(struct qt_ycomments *c) {
+    if (!c) return;
+    for (int i = 0; i < c->n_before; i++) free(c->before[i].text);
+    for (int i = 0; i < c->n_after; i++) free(c->after[i].text);
+    free(c->before);
+    free(c->after);
+    free(c->trail);
+    free(c);
+}
+
+static int cl_copy(struct qt_ycline **dst, const struct qt_ycline *src, int n) {
+    *dst = NULL;
+    if (!n) return QT_OK;
+    *dst = calloc((size_t)n, sizeof **dst);
+    if (!*dst) return QT_ERR;
+    for (int i = 0; i < n; i++) {
+        (*dst)[i] = src[i];
+        if (!((*dst)[i].text = strdup(src[i].text))) return QT_ERR;
+    }
+    return QT_OK;
+}
+
+/* A deep copy; NULL for NULL or when out of memory (*oom set). */
+static struct qt_ycomments *cm_copy(const struct qt_ycomments *c, int *oom) {
+    if (!c) return NULL;
+    struct qt_ycomments *d = calloc(1, sizeof *d);
+    if (!d) { *oom = 1; return NULL; }
+    d->n_before = c->n_before;
+    d->n_after = c->n_after;
+    if (cl_copy(&d->before, c->before, c->n_before) || cl_copy(&d->after, c->after, c->n_after) ||
+        (c->trail && !(d->trail = strdup(c->trail)))) {
+        cm_free(d);
+        *oom = 1;
+        return NULL;
+    }
+    return d;
+}
+
+/* Appends a line to a comment list. */
+static int cl_push(struct qt_ycline **v, int *n, const char *text, size_t len, int dcol, int blank, int src) {
+    struct qt_ycline *nv = realloc(*v, (size_t)(*n + 1) * sizeof *nv);
+    if (!nv) return QT_ERR;
+    *v = nv;
+    char *t = strndup(text, len);
+    if (!t) return QT_ERR;
+    nv[*n] = (struct qt_ycline){t, dcol, blank, src};
+    (*n)++;
+    return QT_OK;
+}
+
+static struct qt_ycomments *cm_of(struct qt_yaml *n) {
+    if (!n->cm) n->cm = calloc(1, sizeof *n->cm);
+    return n->cm;
+}
+
 /* ---- nodes ---- */
 
 static struct qt_yaml *node_new(enum qt_yaml_kind k) {
@@ -43,6 +118,7 @@ void qt_yaml_free(struct qt_yaml *n) {
     free(n->items);
     free(n->keys);
     free(n->value);
+    cm_free(n->cm);
     free(n);
 }
 
@@ -69,6 +145,12 @@ struct qt_yaml *qt_yaml_copy(const struct qt_yaml *n) {
     c->flow = n->flow;
     c->line = n->line;
     c->col = n->col;
+    c->kline = n->kline;
+    c->kcol = n->kcol;
+    c->alias = n->alias;
+    int oom = 0;
+    c->cm = cm_copy(n->cm, &oom);
+    if (oom) goto oom;
     if (n->value && !(c->value = strdup(n->value))) goto oom;
     for (int i = 0; i < n->n; i++) {
         if (grow(c)) goto oom;
@@ -102,6 +184,11 @@ int qt_yaml_set(struct qt_yaml *m, const char *key, struct qt_yaml *v) {
     if (!m || m->kind != QT_YAML_MAP || !v) { qt_yaml_free(v); return QT_ERR; }
     int i = qt_yaml_find(m, key);
     if (i >= 0) {
+        /* the entry stays: so do its comments */
+        if (!v->cm) {
+            v->cm = m->items[i]->cm;
+            m->items[i]->cm = NULL;
+        }
         qt_yaml_free(m->items[i]);
         m->items[i] = v;
         return QT_OK;
@@ -169,9 +256,15 @@ int qt_yaml_bool(const struct qt_yaml *n, int *v) {
 
 struct anchor { char *name; struct qt_yaml *node; };
 
+/* Where a scalar (key or value) lies in the source, libyaml marks (0-based
+ * line, column in characters): a '#' inside one starts no comment. */
+struct span { int l0, c0, l1, c1, quoted; };
+
 struct loader {
     yaml_parser_t p;
     const char *fname;
+    struct span *spans;       /* (n_spans) in document order */
+    int n_spans, cap_spans;
     struct anchor *anchors;   /* (n_anchors) */
     int n_anchors;
     qt_err *err;
@@ -207,6 +300,21 @@ static int parse_fail(struct loader *L) {
                       p->problem ? p->problem : "YAML error");
 }
 
+static int add_span(struct loader *L, const yaml_event_t *e) {
+    if (L->n_spans == L->cap_spans) {
+        int cap = L->cap_spans ? 2 * L->cap_spans : 64;
+        struct span *v = realloc(L->spans, (size_t)cap * sizeof *v);
+        if (!v) return qt_err_set(L->err, "%s: out of memory", L->fname);
+        L->spans = v;
+        L->cap_spans = cap;
+    }
+    yaml_scalar_style_t st = e->data.scalar.style;
+    L->spans[L->n_spans++] = (struct span){(int)e->start_mark.line, (int)e->start_mark.column,
+                                           (int)e->end_mark.line, (int)e->end_mark.column,
+                                           st == YAML_SINGLE_QUOTED_SCALAR_STYLE || st == YAML_DOUBLE_QUOTED_SCALAR_STYLE};
+    return QT_OK;
+}
+
 static int add_anchor(struct loader *L, const yaml_char_t *name, struct qt_yaml *n) {
     if (!name) return QT_OK;
     struct anchor *a = realloc(L->anchors, (size_t)(L->n_anchors + 1) * sizeof *a);
@@ -230,6 +338,12 @@ static int load_node(struct loader *L, yaml_event_t *ev, struct qt_yaml **out) {
                 if (budget(L, tree_size(L->anchors[i].node), 1, line, col)) return QT_ERR;
                 n = qt_yaml_copy(L->anchors[i].node);
                 if (!n) return qt_err_set(L->err, "%s: out of memory", L->fname);
+                /* the copy's comments stay with the anchored original */
+                cm_free(n->cm);
+                n->cm = NULL;
+                n->alias = 1;
+                n->kline = line;
+                n->kcol = col;
                 *out = n;
                 return QT_OK;
             }
@@ -240,7 +354,7 @@ static int load_node(struct loader *L, yaml_event_t *ev, struct qt_yaml **out) {
         if (memchr(ev->data.scalar.value, 0, ev->data.scalar.length))
             return qt_err_set(L->err, "%s:%d:%d: a string contains a NUL character (\\0); refusing", L->fname, line,
                               col);
-        if (budget(L, 1, 0, line, col)) return QT_ERR;
+        if (budget(L, 1, 0, line, col) || add_span(L, ev)) return QT_ERR;
         n = node_new(QT_YAML_SCALAR);
         if (!n) return qt_err_set(L->err, "%s: out of memory", L->fname);
         n->value = strndup((const char *)ev->data.scalar.value, ev->data.scalar.length);
@@ -252,8 +366,8 @@ static int load_node(struct loader *L, yaml_event_t *ev, struct qt_yaml **out) {
         case YAML_FOLDED_SCALAR_STYLE: n->style = QT_YS_FOLDED; break;
         default: n->style = QT_YS_PLAIN; break;
         }
-        n->line = line;
-        n->col = col;
+        n->line = n->kline = line;
+        n->col = n->kcol = col;
         *out = n;
         return add_anchor(L, ev->data.scalar.anchor, n);
     }
@@ -268,8 +382,8 @@ static int load_node(struct loader *L, yaml_event_t *ev, struct qt_yaml **out) {
         if (!n) return qt_err_set(L->err, "%s: out of memory", L->fname);
         n->flow = is_map ? ev->data.mapping_start.style == YAML_FLOW_MAPPING_STYLE
                          : ev->data.sequence_start.style == YAML_FLOW_SEQUENCE_STYLE;
-        n->line = line;
-        n->col = col;
+        n->line = n->kline = line;
+        n->col = n->kcol = col;
         const yaml_char_t *anchor = is_map ? ev->data.mapping_start.anchor
                                            : ev->data.sequence_start.anchor;
         char *anchor_copy = anchor ? strdup((const char *)anchor) : NULL;
@@ -281,6 +395,7 @@ static int load_node(struct loader *L, yaml_event_t *ev, struct qt_yaml **out) {
                 break;
             }
             char *key = NULL;
+            int klc[2] = {0, 0};
             if (is_map) {
                 if (e.type != YAML_SCALAR_EVENT) {
                     int kl = (int)e.start_mark.line + 1, kc = (int)e.start_mark.column + 1;
@@ -292,6 +407,9 @@ static int load_node(struct loader *L, yaml_event_t *ev, struct qt_yaml **out) {
                 }
                 int nul = memchr(e.data.scalar.value, 0, e.data.scalar.length) != NULL;
                 int kl = (int)e.start_mark.line + 1, kc = (int)e.start_mark.column + 1;
+                klc[0] = kl;
+                klc[1] = kc;
+                if (add_span(L, &e)) { yaml_event_delete(&e); free(anchor_copy); qt_yaml_free(n); return QT_ERR; }
                 key = nul ? NULL : strndup((const char *)e.data.scalar.value, e.data.scalar.length);
                 yaml_event_delete(&e);
                 if (!key) {
@@ -313,7 +431,11 @@ static int load_node(struct loader *L, yaml_event_t *ev, struct qt_yaml **out) {
             yaml_event_delete(&e);
             if (rc == QT_OK && grow(n)) rc = qt_err_set(L->err, "%s: out of memory", L->fname);
             if (rc != QT_OK) { free(key); qt_yaml_free(child); free(anchor_copy); qt_yaml_free(n); return rc; }
-            if (is_map) n->keys[n->n] = key;
+            if (is_map) {
+                n->keys[n->n] = key;
+                child->kline = klc[0];   /* the entry starts at its key */
+                child->kcol = klc[1];
+            }
             n->items[n->n++] = child;
         }
         *out = n;
@@ -326,8 +448,12 @@ static int load_node(struct loader *L, yaml_event_t *ev, struct qt_yaml **out) {
     }
 }
 
-int qt_yaml_load(const char *text, size_t len, const char *fname, struct qt_yaml **out,
-                 qt_err *err) {
+static int attach_comments(const char *text, size_t len, const struct span *sp, int n_sp, struct qt_yaml *root);
+
+/* Parses text; with comments, also finds the comments and attaches them to
+ * the entries of the tree (off for the re-read of our own output). */
+static int load_text(const char *text, size_t len, const char *fname, struct qt_yaml **out, qt_err *err,
+                     int comments, struct span **spans, int *n_spans) {
     struct loader L = {.fname = fname ? fname : "<yaml>", .err = err};
     *out = NULL;
     if (len > QT_YAML_MAX_BYTES)
@@ -359,14 +485,238 @@ int qt_yaml_load(const char *text, size_t len, const char *fname, struct qt_yaml
     yaml_parser_delete(&L.p);
     for (int i = 0; i < L.n_anchors; i++) free(L.anchors[i].name);
     free(L.anchors);
-    if (rc != QT_OK) { qt_yaml_free(root); return rc; }
+    if (rc != QT_OK) { qt_yaml_free(root); free(L.spans); return rc; }
     if (!root || qt_yaml_is_null(root)) {
         qt_yaml_free(root);
         root = qt_yaml_map(0);
-        if (!root) return qt_err_set(err, "%s: out of memory", L.fname);
+        if (!root) { free(L.spans); return qt_err_set(err, "%s: out of memory", L.fname); }
+    }
+    if (comments && attach_comments(text, len, L.spans, L.n_spans, root) != QT_OK) {
+        free(L.spans);
+        qt_yaml_free(root);
+        return qt_err_set(err, "%s: out of memory", L.fname);
+    }
+    if (spans) {
+        *spans = L.spans;
+        *n_spans = L.n_spans;
+    } else {
+        free(L.spans);
     }
     *out = root;
     return QT_OK;
+}
+
+int qt_yaml_load(const char *text, size_t len, const char *fname, struct qt_yaml **out, qt_err *err) {
+    return load_text(text, len, fname, out, err, 1, NULL, NULL);
+}
+
+/* ---- comments in ---- */
+
+/* Length of the line break at text[i], 0 when none: libyaml's breaks are
+ * \r\n, \r, \n, NEL (C2 85), LS and PS (E2 80 A8/A9). */
+static size_t brk(const char *text, size_t len, size_t i) {
+    const unsigned char *u = (const unsigned char *)text;
+    if (i >= len) return 0;
+    if (u[i] == '\n') return 1;
+    if (u[i] == '\r') return i + 1 < len && u[i + 1] == '\n' ? 2 : 1;
+    if (u[i] == 0xC2 && i + 1 < len && u[i + 1] == 0x85) return 2;
+    if (u[i] == 0xE2 && i + 2 < len && u[i + 1] == 0x80 && (u[i + 2] == 0xA8 || u[i + 2] == 0xA9)) return 3;
+    return 0;
+}
+
+/* Byte offsets of the starts of text's lines, as libyaml counts lines. */
+struct lines { size_t *start; int n; };
+
+static int lines_of(const char *text, size_t len, struct lines *ls) {
+    int n = 1;
+    for (size_t i = 0; i < len;) {
+        size_t b = brk(text, len, i);
+        n += b > 0;
+        i += b ? b : 1;
+    }
+    ls->start = malloc((size_t)(n + 1) * sizeof *ls->start);
+    if (!ls->start) return QT_ERR;
+    ls->n = 0;
+    ls->start[ls->n++] = 0;
+    for (size_t i = 0; i < len;) {
+        size_t b = brk(text, len, i);
+        i += b ? b : 1;
+        if (b) ls->start[ls->n++] = i;
+    }
+    ls->start[ls->n] = len + 1;   /* sentinel: one past the end */
+    return QT_OK;
+}
+
+/* Byte offset of a libyaml mark: 0-based line, column in characters. */
+static size_t mark_off(const char *text, size_t len, const struct lines *ls, int line, int col) {
+    if (line >= ls->n) return len;
+    size_t i = ls->start[line];
+    for (int c = 0; c < col && i < len && !brk(text, len, i); c++) {
+        i++;
+        while (i < len && ((unsigned char)text[i] & 0xC0) == 0x80) i++;
+    }
+    return i;
+}
+
+static int line_of(const struct lines *ls, size_t off) {
+    int lo = 0, hi = ls->n - 1;
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (ls->start[mid] <= off) lo = mid;
+        else hi = mid - 1;
+    }
+    return lo;
+}
+
+static int chars_between(const char *text, size_t a, size_t b) {
+    int n = 0;
+    for (size_t i = a; i < b; i++) n += ((unsigned char)text[i] & 0xC0) != 0x80;
+    return n;
+}
+
+static int blank_line(const char *text, size_t len, const struct lines *ls, int l) {
+    if (l < 0 || l >= ls->n) return 0;
+    for (size_t i = ls->start[l]; i < len && !brk(text, len, i); i++)
+        if (text[i] != ' ' && text[i] != '\t') return 0;
+    return 1;
+}
+
+/* An entry of the tree in document order: a map value (at its key) or a
+ * sequence item; parent is the index of the enclosing entry, -1 for the
+ * document's top level. */
+struct ent { struct qt_yaml *n; int line, col, parent; };
+struct ents { struct ent *v; int n, cap; };
+
+static int ents_collect(struct qt_yaml *n, int parent, struct ents *E) {
+    for (int i = 0; i < n->n; i++) {
+        struct qt_yaml *c = n->items[i];
+        if (E->n == E->cap) {
+            int cap = E->cap ? 2 * E->cap : 64;
+            struct ent *v = realloc(E->v, (size_t)cap * sizeof *v);
+            if (!v) return QT_ERR;
+            E->v = v;
+            E->cap = cap;
+        }
+        int me = E->n++;
+        E->v[me] = (struct ent){c, c->kline, c->kcol, parent};
+        /* an alias copy's inner positions are the anchor's: not entries */
+        if (!c->alias && ents_collect(c, me, E)) return QT_ERR;
+    }
+    return QT_OK;
+}
+
+/* Gives the comment t (tl bytes) on source line L (1-based), column C
+ * (1-based), to its entry: a comment after text on its line trails the
+ * outermost entry starting on that line (the key of `ignore: [a, b]  # c`,
+ * not b: the entry that an edit of the list keeps), or the last entry
+ * before it; one on a line of its own goes before the next entry unless it
+ * is indented deeper than that entry, then after the innermost entry above
+ * that it is indented into; the document keeps what comes before every
+ * entry or is indented into none. */
+static int attach_one(struct qt_yaml *root, const struct ents *E, const char *t, size_t tl, int L, int C,
+                      int full, int blank) {
+    int p = -1;
+    for (int lo = 0, hi = E->n - 1; lo <= hi;) {   /* last entry with line < L */
+        int mid = (lo + hi) / 2;
+        if (E->v[mid].line < L) { p = mid; lo = mid + 1; }
+        else hi = mid - 1;
+    }
+    if (!full && p + 1 < E->n && E->v[p + 1].line == L) p++;
+    /* inside a flow collection, or after one that ended on an earlier line
+     * (written on one line again): the comment is the whole collection's,
+     * after it */
+    int in_flow = 0;
+    for (int q = p; q >= 0; q = E->v[q].parent)
+        if (E->v[q].parent >= 0 && E->v[E->v[q].parent].n->flow) { p = E->v[q].parent; in_flow = 1; }
+        else if (E->v[q].parent < 0 && root->flow) in_flow = 2;
+    if (in_flow == 2) {   /* the document is one flow collection */
+        struct qt_ycomments *rc = cm_of(root);
+        return rc ? cl_push(&rc->after, &rc->n_after, t, tl, 0, blank, L) : QT_ERR;
+    }
+    if (in_flow && full) {   /* indented as it was from the collection's entry */
+        struct qt_ycomments *fc = cm_of(E->v[p].n);
+        int d = C - E->v[p].col;
+        return fc ? cl_push(&fc->after, &fc->n_after, t, tl, d < 0 ? 0 : d, blank, L) : QT_ERR;
+    }
+    struct qt_ycomments *cm;
+    if (!full && p >= 0) {
+        struct qt_yaml *n = E->v[p].n;
+        if (!(cm = cm_of(n))) return QT_ERR;
+        if (!cm->trail) {
+            return (cm->trail = strndup(t, tl)) ? QT_OK : QT_ERR;
+        }
+        size_t ol = strlen(cm->trail);
+        char *j = realloc(cm->trail, ol + 2 + tl + 1);
+        if (!j) return QT_ERR;
+        memcpy(j + ol, "  ", 2);
+        memcpy(j + ol + 2, t, tl);
+        j[ol + 2 + tl] = 0;
+        cm->trail = j;
+        return QT_OK;
+    }
+    if (p < 0) {   /* before every entry (a trail here: on a `---` line) */
+        if (!(cm = cm_of(root))) return QT_ERR;
+        return cl_push(&cm->before, &cm->n_before, t, tl, full ? C - 1 : 0, blank, L);
+    }
+    int nx = p + 1;
+    /* the next entry inside a flow collection (written on one line
+     * again): the comment goes before the whole collection's entry */
+    while (nx < E->n && E->v[nx].parent >= 0 && E->v[E->v[nx].parent].n->flow) nx = E->v[nx].parent;
+    if (nx < E->n && C <= E->v[nx].col) {
+        if (!(cm = cm_of(E->v[nx].n))) return QT_ERR;
+        return cl_push(&cm->before, &cm->n_before, t, tl, C - E->v[nx].col, blank, L);
+    }
+    int a = p;
+    while (a >= 0 && E->v[a].col > C) a = E->v[a].parent;
+    if (a < 0) {
+        if (!(cm = cm_of(root))) return QT_ERR;
+        return cl_push(&cm->after, &cm->n_after, t, tl, C - 1, blank, L);
+    }
+    if (!(cm = cm_of(E->v[a].n))) return QT_ERR;
+    return cl_push(&cm->after, &cm->n_after, t, tl, C - E->v[a].col, blank, L);
+}
+
+/* Finds every comment of text ('#' at a line's start or after a blank,
+ * outside every scalar) and attaches it (attach_one). */
+static int attach_comments(const char *text, size_t len, const struct span *sp, int n_sp, struct qt_yaml *root) {
+    struct lines ls;
+    struct ents E = {0};
+    size_t *s0 = NULL, *s1 = NULL;
+    int rc = QT_ERR;
+    if (lines_of(text, len, &ls)) return QT_ERR;
+    if (!(s0 = malloc((size_t)(n_sp + 1) * sizeof *s0)) || !(s1 = malloc((size_t)(n_sp + 1) * sizeof *s1)))
+        goto out;
+    for (int k = 0; k < n_sp; k++) {
+        s0[k] = mark_off(text, len, &ls, sp[k].l0, sp[k].c0);
+        s1[k] = mark_off(text, len, &ls, sp[k].l1, sp[k].c1);
+    }
+    if (ents_collect(root, -1, &E)) goto out;
+    int k = 0;
+    for (size_t i = 0; i < len;) {
+        while (k < n_sp && s1[k] <= i) k++;
+        if (k < n_sp && s0[k] <= i) { i = s1[k]; continue; }
+        char c = text[i];
+        if (c != '#' || (i > 0 && !strchr(" \t\n\r", text[i - 1]))) { i++; continue; }
+        size_t e = i;
+        while (e < len && !brk(text, len, e)) e++;
+        size_t te = e;
+        while (te > i && (text[te - 1] == ' ' || text[te - 1] == '\t')) te--;
+        int l = line_of(&ls, i);
+        int full = 1;
+        for (size_t j = ls.start[l]; j < i; j++)
+            if (text[j] != ' ' && text[j] != '\t') { full = 0; break; }
+        int col = chars_between(text, ls.start[l], i) + 1;
+        if (attach_one(root, &E, text + i, te - i, l + 1, col, full, full && blank_line(text, len, &ls, l - 1)))
+            goto out;
+        i = e;
+    }
+    rc = QT_OK;
+out:
+    free(ls.start);
+    free(E.v);
+    free(s0);
+    free(s1);
+    return rc;
 }
 
 int qt_yaml_load_file(const char *path, struct qt_yaml **out, qt_err *err) {
@@ -413,16 +763,19 @@ static int emit_scalar(yaml_emitter_t *em, const char *v, enum qt_yaml_style st)
     return yaml_emitter_emit(em, &e);
 }
 
-static int emit_node(yaml_emitter_t *em, const struct qt_yaml *n) {
+/* in_flow: n is inside a flow collection, where libyaml writes an empty
+ * plain scalar (a null) as '' (a string): it is written as null there. */
+static int emit_node(yaml_emitter_t *em, const struct qt_yaml *n, int in_flow) {
     yaml_event_t e;
-    if (n->kind == QT_YAML_SCALAR) return emit_scalar(em, n->value, n->style);
+    if (n->kind == QT_YAML_SCALAR)
+        return emit_scalar(em, in_flow && n->style == QT_YS_PLAIN && !n->value[0] ? "null" : n->value, n->style);
     if (n->kind == QT_YAML_SEQ) {
         if (!yaml_sequence_start_event_initialize(&e, NULL, NULL, 1,
                 n->flow ? YAML_FLOW_SEQUENCE_STYLE : YAML_BLOCK_SEQUENCE_STYLE) ||
             !yaml_emitter_emit(em, &e))
             return 0;
         for (int i = 0; i < n->n; i++)
-            if (!emit_node(em, n->items[i])) return 0;
+            if (!emit_node(em, n->items[i], in_flow || n->flow)) return 0;
         return yaml_sequence_end_event_initialize(&e) && yaml_emitter_emit(em, &e);
     }
     if (!yaml_mapping_start_event_initialize(&e, NULL, NULL, 1,
@@ -430,8 +783,197 @@ static int emit_node(yaml_emitter_t *em, const struct qt_yaml *n) {
         !yaml_emitter_emit(em, &e))
         return 0;
     for (int i = 0; i < n->n; i++)
-        if (!emit_scalar(em, n->keys[i], QT_YS_PLAIN) || !emit_node(em, n->items[i])) return 0;
+        if (!emit_scalar(em, n->keys[i], QT_YS_PLAIN) || !emit_node(em, n->items[i], in_flow || n->flow)) return 0;
     return yaml_mapping_end_event_initialize(&e) && yaml_emitter_emit(em, &e);
+}
+
+/* ---- comments out ---- */
+
+int qt_yaml_comment_count(const struct qt_yaml *n) {
+    if (!n) return 0;
+    int k = n->cm ? n->cm->n_before + n->cm->n_after + (n->cm->trail != NULL) : 0;
+    for (int i = 0; i < n->n; i++) k += qt_yaml_comment_count(n->items[i]);
+    return k;
+}
+
+void qt_yaml_drop_lead_comments(struct qt_yaml *root) {
+    if (!root || !root->cm) return;
+    for (int i = 0; i < root->cm->n_before; i++) free(root->cm->before[i].text);
+    free(root->cm->before);
+    root->cm->before = NULL;
+    root->cm->n_before = 0;
+}
+
+/* An entry of the tree paired with the same entry of the re-read output:
+ * out is its output line (1-based), col its output column, end the index
+ * of the first entry after its subtree. */
+struct pent { const struct qt_yaml *n; int out, col, end; };
+struct pents { struct pent *v; int n, cap; };
+
+/* Walks the tree (a) and its re-read output (b) together; 0 when their
+ * shapes differ (then the comments are not written). */
+static int pair_walk(const struct qt_yaml *a, const struct qt_yaml *b, struct pents *P, int *oom) {
+    if (a->kind != b->kind || a->n != b->n) return 0;
+    for (int i = 0; i < a->n; i++) {
+        if (P->n == P->cap) {
+            int cap = P->cap ? 2 * P->cap : 64;
+            struct pent *v = realloc(P->v, (size_t)cap * sizeof *v);
+            if (!v) { *oom = 1; return 0; }
+            P->v = v;
+            P->cap = cap;
+        }
+        int me = P->n++;
+        P->v[me] = (struct pent){a->items[i], b->items[i]->kline, b->items[i]->kcol, 0};
+        if (!pair_walk(a->items[i], b->items[i], P, oom)) return 0;
+        P->v[me].end = P->n;
+    }
+    return 1;
+}
+
+/* One comment line to write before output line `at` (0-based; the line
+ * count for the end). */
+struct ins { int at, src, seq, indent, blank; const char *text; };
+
+static int ins_cmp(const void *x, const void *y) {
+    const struct ins *a = x, *b = y;
+    if (a->at != b->at) return a->at < b->at ? -1 : 1;
+    if (a->src != b->src) return a->src < b->src ? -1 : 1;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+static int ins_add(struct ins **v, int *n, int *cap, int at, int indent, const struct qt_ycline *c) {
+    if (*n == *cap) {
+        int nc = *cap ? 2 * *cap : 32;
+        struct ins *nv = realloc(*v, (size_t)nc * sizeof *nv);
+        if (!nv) return QT_ERR;
+        *v = nv;
+        *cap = nc;
+    }
+    (*v)[*n] = (struct ins){at, c->src, *n, indent < 0 ? 0 : indent, c->blank, c->text};
+    (*n)++;
+    return QT_OK;
+}
+
+/* The libyaml output y of tree t with t's comments put back (weave): the
+ * output is read again and walked beside t, which gives each entry's line
+ * and column in y.  Returns a new buffer, y itself when the shapes differ,
+ * NULL when out of memory. */
+static char *weave(const struct qt_yaml *t, char *y) {
+    size_t len = strlen(y);
+    struct qt_yaml *b = NULL;
+    qt_err e2;
+    struct span *sp = NULL;
+    int nsp = 0;
+    if (load_text(y, len, "<dump>", &b, &e2, 0, &sp, &nsp) != QT_OK) return y;
+    int *cap = NULL;              /* (nl+1) the most indent a comment before the line may have, -1: any */
+    unsigned char *mid = NULL;    /* (nl) bit 1: the line starts inside a scalar; 2: its break is in one */
+    struct pents P = {0};
+    struct lines ls = {0};
+    struct ins *iv = NULL;
+    char **trail = NULL;          /* (nl) per output line, malloc'd */
+    int ni = 0, ci = 0, oom = 0, nl = 0;
+    char *out = NULL;
+    struct sink s = {0};
+    if (!pair_walk(t, b, &P, &oom)) { out = oom ? NULL : y; goto done; }
+    if (lines_of(y, len, &ls)) goto done;
+    nl = ls.n - (ls.start[ls.n - 1] == len);   /* lines with text */
+    if (!(trail = calloc((size_t)nl + 1, sizeof *trail)) || !(mid = calloc((size_t)nl + 1, 1))) goto done;
+    /* a quoted scalar over several lines takes no comment inside it:
+     * insertions and trails move below it (a block scalar's header line
+     * takes a trail, and no entry starts inside its text) */
+    for (int k = 0; k < nsp; k++)
+        for (int l = sp[k].l0; sp[k].quoted && l < sp[k].l1 && l < nl; l++) {
+            mid[l] |= 2;
+            mid[l + 1] |= 1;
+        }
+    /* a comment line right after a block scalar's text, indented as deep
+     * as that text, would read back as more of it: its indent stays below
+     * the text's (below the header line's when the text is blank) */
+    if (!(cap = malloc(((size_t)nl + 1) * sizeof *cap))) goto done;
+    for (int l = 0; l <= nl; l++) cap[l] = -1;
+    for (int k = 0; k < nsp; k++) {
+        if (sp[k].quoted || sp[k].l1 <= sp[k].l0 || sp[k].l0 >= nl) continue;
+        int hi = 0, tc = -1;
+        for (size_t j = ls.start[sp[k].l0]; j < len && y[j] == ' '; j++) hi++;
+        for (int l = sp[k].l0 + 1; l < nl && l <= sp[k].l1 && tc < 0; l++) {
+            int n = 0;
+            size_t j = ls.start[l];
+            while (j < len && y[j] == ' ') j++, n++;
+            if (j < len && !brk(y, len, j)) tc = n;
+        }
+        int m = tc > 0 ? tc - 1 : hi;
+        int last = sp[k].l1 + (sp[k].c1 > 0);
+        for (int l = sp[k].l0 + 1; l <= last && l <= nl; l++)
+            if (cap[l] < 0 || m < cap[l]) cap[l] = m;
+    }
+    const struct qt_ycomments *rc = t->cm;
+    for (int k = 0; rc && k < rc->n_before; k++)
+        if (ins_add(&iv, &ni, &ci, 0, rc->before[k].dcol, &rc->before[k])) goto done;
+    for (int k = 0; rc && k < rc->n_after; k++)
+        if (ins_add(&iv, &ni, &ci, nl, rc->after[k].dcol, &rc->after[k])) goto done;
+    for (int i = 0; i < P.n; i++) {
+        const struct qt_ycomments *c = P.v[i].n->cm;
+        if (!c) continue;
+        int line0 = P.v[i].out - 1, col0 = P.v[i].col - 1;
+        for (int k = 0; k < c->n_before; k++)
+            if (ins_add(&iv, &ni, &ci, line0, col0 + c->before[k].dcol, &c->before[k])) goto done;
+        int at = P.v[i].end < P.n ? P.v[P.v[i].end].out - 1 : nl;
+        if (at < line0 + 1) at = line0 + 1;
+        while (at < nl && (mid[at] & 1)) at++;
+        for (int k = 0; k < c->n_after; k++)
+            if (ins_add(&iv, &ni, &ci, at, col0 + c->after[k].dcol, &c->after[k])) goto done;
+        while (line0 >= 0 && line0 < nl && (mid[line0] & 2)) line0++;
+        if (c->trail && line0 >= 0 && line0 < nl) {
+            /* several entries on one line (a flow collection): their
+             * comments follow one another, in document order */
+            size_t ol = trail[line0] ? strlen(trail[line0]) : 0, tl = strlen(c->trail);
+            char *j = realloc(trail[line0], ol + 2 + tl + 1);
+            if (!j) goto done;
+            if (ol) memcpy(j + ol, "  ", 2), ol += 2;
+            memcpy(j + ol, c->trail, tl + 1);
+            trail[line0] = j;
+        }
+    }
+    if (ni) qsort(iv, (size_t)ni, sizeof *iv, ins_cmp);
+    int k = 0, last_blank = 1;
+    for (int l = 0; l <= nl; l++) {
+        for (; k < ni && iv[k].at <= l; k++) {
+            if (iv[k].blank && !last_blank && !sink_write(&s, (unsigned char *)"\n", 1)) goto done;
+            int ind = iv[k].indent;
+            if (cap[l] >= 0 && ind > cap[l]) ind = cap[l];
+            for (int c = 0; c < ind; c++)
+                if (!sink_write(&s, (unsigned char *)" ", 1)) goto done;
+            if (!sink_write(&s, (unsigned char *)iv[k].text, strlen(iv[k].text)) ||
+                !sink_write(&s, (unsigned char *)"\n", 1))
+                goto done;
+            last_blank = 0;
+        }
+        if (l == nl) break;
+        size_t a = ls.start[l], z = a;
+        while (z < len && !brk(y, len, z)) z++;
+        size_t zb = z + brk(y, len, z);   /* the line's own break, written as it was */
+        if (!sink_write(&s, (unsigned char *)y + a, z - a)) goto done;
+        if (trail[l] && (!sink_write(&s, (unsigned char *)"  ", 2) ||
+                         !sink_write(&s, (unsigned char *)trail[l], strlen(trail[l]))))
+            goto done;
+        if (zb > z ? !sink_write(&s, (unsigned char *)y + z, zb - z) : !sink_write(&s, (unsigned char *)"\n", 1))
+            goto done;
+        last_blank = z == a;
+    }
+    out = s.buf ? s.buf : strdup("");
+    s.buf = NULL;
+done:
+    free(s.buf);
+    free(P.v);
+    free(ls.start);
+    free(iv);
+    for (int l = 0; trail && l < nl; l++) free(trail[l]);
+    free(trail);
+    free(mid);
+    free(cap);
+    free(sp);
+    qt_yaml_free(b);
+    return out;
 }
 
 char *qt_yaml_dump(const struct qt_yaml *node, size_t *len, qt_err *err) {
@@ -445,7 +987,7 @@ char *qt_yaml_dump(const struct qt_yaml *node, size_t *len, qt_err *err) {
     yaml_event_t e;
     int ok = yaml_stream_start_event_initialize(&e, YAML_UTF8_ENCODING) && yaml_emitter_emit(&em, &e) &&
              yaml_document_start_event_initialize(&e, NULL, NULL, NULL, 1) && yaml_emitter_emit(&em, &e) &&
-             emit_node(&em, node) &&
+             emit_node(&em, node, 0) &&
              yaml_document_end_event_initialize(&e, 1) && yaml_emitter_emit(&em, &e) &&
              yaml_stream_end_event_initialize(&e) && yaml_emitter_emit(&em, &e) &&
              yaml_emitter_flush(&em);
@@ -457,6 +999,12 @@ char *qt_yaml_dump(const struct qt_yaml *node, size_t *len, qt_err *err) {
     }
     yaml_emitter_delete(&em);
     if (!s.buf) s.buf = strdup("{}\n");
-    if (len) *len = s.buf ? strlen(s.buf) : 0;
+    if (s.buf && qt_yaml_comment_count(node)) {
+        char *w = weave(node, s.buf);
+        if (w != s.buf) free(s.buf);
+        s.buf = w;
+    }
+    if (!s.buf) { qt_err_set(err, "yaml: out of memory"); return NULL; }
+    if (len) *len = strlen(s.buf);
     return s.buf;
 }

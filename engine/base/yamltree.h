@@ -1,8 +1,11 @@
 /* yamltree.h — a generic YAML node tree on top of libyaml, for recipes and the GPU
  * catalog.  Loading keeps every node (unknown keys included), the scalar
  * quoting style and the flow/block style of collections, so that a document
- * loaded and saved again says the same thing.  Comments are not kept except a
- * leading block of comment lines, which the recipe module carries over. */
+ * loaded and saved again says the same thing.  Comments are kept too: each
+ * one belongs to an entry of the tree (a map value with its key, a sequence
+ * item, or the document) and is written back beside that entry, so that an
+ * edit which keeps the entry keeps its comments and one that deletes the
+ * entry drops them. */
 #ifndef QT_YAMLTREE_H
 #define QT_YAMLTREE_H
 #include <stddef.h>
@@ -23,6 +26,9 @@ struct qt_yaml {
     struct qt_yaml **items;   /* (n) sequence items, or map values */
     char **keys;              /* (n) map keys (scalar keys only), NULL for sequences */
     int line, col;            /* 1-based position in the source, 0 for built nodes */
+    int kline, kcol;          /* position of the entry: a map value's key, else line/col */
+    int alias;                /* 1 on the root of a copy made for an alias */
+    struct qt_ycomments *cm;  /* comments of this entry (yamltree.c), NULL when none */
 };
 
 /* Bounds on what a document may make the loader build (a 520-byte document
@@ -45,10 +51,20 @@ int qt_yaml_load(const char *text, size_t len, const char *fname, struct qt_yaml
 int qt_yaml_load_file(const char *path, struct qt_yaml **out, qt_err *err);
 
 /* Emits node as a YAML document (block style unless a collection is flow)
- * into a malloc'd NUL-terminated buffer; *len may be NULL.  Caller frees. */
+ * into a malloc'd NUL-terminated buffer; *len may be NULL.  Caller frees.
+ * Comments go back beside their entries: the ones on lines of their own
+ * before the entry's line (indented as they were relative to the entry),
+ * the ones that closed a more indented block after the entry's lines, the
+ * ones at the end of a line at the end of the entry's line, the document's
+ * first and last ones first and last. */
 char *qt_yaml_dump(const struct qt_yaml *node, size_t *len, qt_err *err);
 
 void qt_yaml_free(struct qt_yaml *n);
+/* Drops the comments of the document's leading block (those before its
+ * first entry), for a caller that writes a header of its own. */
+void qt_yaml_drop_lead_comments(struct qt_yaml *root);
+/* Number of comment lines kept in the tree under n (n included). */
+int qt_yaml_comment_count(const struct qt_yaml *n);
 struct qt_yaml *qt_yaml_copy(const struct qt_yaml *n);
 
 /* Builders.  Return NULL only when out of memory. */
@@ -61,7 +77,8 @@ struct qt_yaml *qt_yaml_get(const struct qt_yaml *m, const char *key);
 /* Index of key in map m, -1 when absent. */
 int qt_yaml_find(const struct qt_yaml *m, const char *key);
 /* Sets key to v (takes ownership of v): replaces an existing value in place,
- * keeping the key's position, or appends.  Returns QT_OK or QT_ERR (OOM). */
+ * keeping the key's position and its comments (when v has none), or
+ * appends.  Returns QT_OK or QT_ERR (OOM). */
 int qt_yaml_set(struct qt_yaml *m, const char *key, struct qt_yaml *v);
 /* Removes key from map m (frees its value); 1 if it was there. */
 int qt_yaml_del(struct qt_yaml *m, const char *key);

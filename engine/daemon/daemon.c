@@ -26,11 +26,13 @@
 
 #include <cJSON.h>
 
+#include "backend/select.h"
 #include "daemon/daemon_ops.h"
 #include "daemon/job.h"
 #include "model/model.h"
 #include "daemon/proto.h"
 #include "io/writer.h"
+#include "io/outdir.h"
 #include "sessions/session.h"
 
 #define EVENT_RING 4096                 /* events kept for replay */
@@ -299,7 +301,7 @@ static void remove_partials(struct qt_daemon *d, const struct qt_job *j) {
         if (lstat(p, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid()) continue;
         if (j->started > 0 && (double)st.st_mtime < j->started - 2) continue;
         qt_err e2;
-        if (qt_write_rmtree(p, &e2) == QT_OK) qt_daemon_log(d, "job %d: removed %s left by a killed worker", j->id, p);
+        if (qt_outdir_rmtree(p, &e2) == QT_OK) qt_daemon_log(d, "job %d: removed %s left by a killed worker", j->id, p);
         else qt_daemon_log(d, "job %d: %s", j->id, e2.msg);
     }
     closedir(dd);
@@ -542,7 +544,8 @@ static void job_start(struct qt_daemon *d, struct qt_job *j) {
     qt_conn_init(&j->pipe, p[0]);
     j->pipe_open = 1;
     j->started = unix_now();
-    j->t_start = qt_now();
+    j->t_start = j->t_stage = qt_now();
+    j->done_stage = 0;
     j->done = j->total = 0;
     j->saved_progress = 0;
     j->stage[0] = 0;
@@ -571,9 +574,15 @@ static void job_message(struct qt_daemon *d, struct qt_job *j, const char *line)
     if (cJSON_IsNumber(v = cJSON_GetObjectItem(m, "done"))) {
         j->done = qt_json_i64(v, 0, INT64_MAX / 2, 0);
         if (cJSON_IsNumber(v = cJSON_GetObjectItem(m, "total"))) j->total = qt_json_i64(v, 0, INT64_MAX / 2, 0);
-        if (cJSON_IsString(v = cJSON_GetObjectItem(m, "stage"))) snprintf(j->stage, sizeof j->stage, "%s", v->valuestring);
-        double el = now - j->t_start;
-        j->rate = el > 0 ? (double)j->done / el : 0;
+        if (cJSON_IsString(v = cJSON_GetObjectItem(m, "stage"))) {
+            /* a new stage (calibrating layers, then writing bytes; or a
+             * resumed run starting at layer k): its rate counts from now */
+            if (!j->stage[0] || strcmp(j->stage, v->valuestring)) { j->t_stage = now; j->done_stage = j->done; }
+            snprintf(j->stage, sizeof j->stage, "%s", v->valuestring);
+        }
+        if (j->done < j->done_stage) j->done_stage = j->done;
+        double el = now - j->t_stage;
+        j->rate = el > 0 ? (double)(j->done - j->done_stage) / el : 0;
         j->eta = j->rate > 0 && j->total >= j->done ? (double)(j->total - j->done) / j->rate : -1;
         if (now - j->last_emit >= 0.2 || j->done >= j->total) job_progress_event(d, j);
         /* the first progress at once, then at most twice a second: what a
@@ -879,6 +888,7 @@ int qt_daemon_new(const char *session, int listen_it, struct qt_daemon **out, qt
     struct qt_daemon *d = calloc(1, sizeof *d);
     if (!d) return qt_err_set(err, "daemon: out of memory");
     d->lock_fd = d->listen_fd = d->events_fd = -1;
+    d->probe_fd = d->probe_pid = -1;
     d->pid = getpid();
     d->max_jobs = 1;
     const char *mj = getenv("QTUNE_MAX_JOBS");
@@ -969,6 +979,9 @@ static void daemon_release(struct qt_daemon *d, int cleanup) {
     }
     if (d->lock_fd >= 0) close(d->lock_fd);
     if (d->events_fd >= 0) close(d->events_fd);
+    if (d->probe_fd >= 0) close(d->probe_fd);   /* the child exits on EPIPE or its own */
+    if (cleanup && d->probe_pid > 0) waitpid((pid_t)d->probe_pid, NULL, WNOHANG);
+    cJSON_Delete(d->device);
     if (cleanup && d->log) qt_daemon_log(d, "exit");
     if (d->log) fclose(d->log);
     qt_dop_rescache_free(d);
@@ -1036,6 +1049,77 @@ static void service_jobs(struct qt_daemon *d) {
     }
 }
 
+/* ---- the device (hello's "device", a "device" event when it changes) */
+
+#define DEVICE_PERIOD 10.0   /* seconds between probes while a job runs */
+
+/* {backend, name, cores, threads?, cc?, mem_total, mem_free, summary} */
+static cJSON *device_json(const struct qt_backend_device *dv) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "backend", dv->backend);
+    cJSON_AddStringToObject(o, "name", dv->name);
+    cJSON_AddNumberToObject(o, "cores", dv->cores);
+    if (!strcmp(dv->backend, "cpu")) {
+        cJSON_AddNumberToObject(o, "threads", dv->threads);
+    } else {
+        char cc[24];
+        snprintf(cc, sizeof cc, "%d.%d", dv->cc_major, dv->cc_minor);
+        cJSON_AddStringToObject(o, "cc", cc);
+    }
+    cJSON_AddNumberToObject(o, "mem_total", (double)dv->mem_total);
+    cJSON_AddNumberToObject(o, "mem_free", (double)dv->mem_free);
+    char line[200];
+    qt_backend_device_text(dv, line, sizeof line);
+    cJSON_AddStringToObject(o, "summary", line);
+    return o;
+}
+
+/* Starts a probe when one is due and none is in flight; a change in the
+ * number of running jobs makes one due (a worker takes or gives back the
+ * device's memory). */
+static void device_tick(struct qt_daemon *d, int running) {
+    double now = qt_now();
+    if (running != d->probe_running) d->probe_next = now;
+    if (d->probe_fd >= 0 || d->probe_next <= 0 || now < d->probe_next || d->quitting) return;
+    d->probe_running = running;
+    d->probe_next = 0;
+    d->probe_fd = qt_backend_probe_start(&d->probe_pid);
+    if (d->probe_fd < 0) d->probe_pid = -1;
+}
+
+/* The probe's answer: kept, and sent to every client as a "device" event
+ * when its summary (memory to 0.1 GiB) changed. */
+static void device_read(struct qt_daemon *d) {
+    struct qt_backend_device dv;
+    int r = qt_backend_probe_poll(d->probe_fd, d->probe_pid, &dv);
+    if (r == 0) return;
+    d->probe_fd = d->probe_pid = -1;
+    if (d->probe_running > 0) d->probe_next = qt_now() + DEVICE_PERIOD;
+    if (r < 0) return;
+    cJSON *o = device_json(&dv);
+    const char *was = d->device ? cJSON_GetStringValue(cJSON_GetObjectItem(d->device, "summary")) : NULL;
+    int same = was && !strcmp(was, cJSON_GetStringValue(cJSON_GetObjectItem(o, "summary")));
+    cJSON_Delete(d->device);
+    d->device = o;
+    if (same) return;
+    if (!was) qt_daemon_log(d, "device: %s", cJSON_GetStringValue(cJSON_GetObjectItem(o, "summary")));
+    /* a live notice, not history: no seq, not logged, not replayed (hello
+     * and session carry the current one) */
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddStringToObject(ev, "event", "device");
+    cJSON_AddItemToObject(ev, "device", cJSON_Duplicate(o, 1));
+    char *line = qt_json_print(ev);
+    cJSON_Delete(ev);
+    if (!line) return;
+    size_t n = strlen(line);
+    for (int i = 0; i < d->n_clients; i++) {
+        struct qt_client_slot *c = d->clients[i];
+        if (!c->hello || c->dead) continue;
+        if (qt_conn_queue(&c->conn, line, n) || qt_conn_queue(&c->conn, "\n", 1)) c->dead = 1;
+    }
+    free(line);
+}
+
 int qt_daemon_run(struct qt_daemon *d, int handle_signals, qt_err *err) {
     (void)err;
     if (handle_signals) {
@@ -1050,6 +1134,8 @@ int qt_daemon_run(struct qt_daemon *d, int handle_signals, qt_err *err) {
     jobs_schedule(d);
     struct pollfd *pf = NULL;
     int pf_cap = 0;
+    d->probe_next = qt_now();   /* the first probe, at once */
+    d->probe_running = 0;
     for (;;) {
         if (got_term && handle_signals && !d->quitting) {
             qt_daemon_log(d, "terminating on a signal");
@@ -1072,7 +1158,8 @@ int qt_daemon_run(struct qt_daemon *d, int handle_signals, qt_err *err) {
             reaping += d->jobs[i]->state == JOB_RUNNING && !d->jobs[i]->pipe_open;
         }
         if (d->quitting && running == 0) break;
-        int need = 1 + d->n_clients + d->n_jobs;
+        device_tick(d, running);
+        int need = 2 + d->n_clients + d->n_jobs;
         if (need > pf_cap) {
             pf_cap = need * 2;
             struct pollfd *p = realloc(pf, (size_t)pf_cap * sizeof *pf);
@@ -1094,10 +1181,17 @@ int qt_daemon_run(struct qt_daemon *d, int handle_signals, qt_err *err) {
         int nj = 0;
         for (int i = 0; i < d->n_jobs; i++)
             if (d->jobs[i]->pipe_open) { jmap[nj++] = i; pf[n++] = (struct pollfd){d->jobs[i]->pipe.fd, POLLIN, 0}; }
+        int pi = -1;
+        if (d->probe_fd >= 0) { pi = n; pf[n++] = (struct pollfd){d->probe_fd, POLLIN, 0}; }
         int timeout = -1;
         if (running) timeout = reaping ? 20 : 250;
         if (d->quitting) timeout = 20;
         if (d->quit_when_idle && (timeout < 0 || timeout > 200)) timeout = 200;   /* the grace is counted */
+        if (d->probe_fd < 0 && d->probe_next > 0) {   /* the next probe is counted */
+            double ms = (d->probe_next - qt_now()) * 1000.0 + 1;
+            int t = ms < 0 ? 0 : ms > 60000 ? 60000 : (int)ms;
+            if (timeout < 0 || timeout > t) timeout = t;
+        }
         for (int i = 0; i < d->n_clients; i++)
             if (d->clients[i]->more) timeout = 0;   /* requests left from the last turn */
         int r = poll(pf, (nfds_t)n, timeout);
@@ -1120,6 +1214,7 @@ int qt_daemon_run(struct qt_daemon *d, int handle_signals, qt_err *err) {
             if (j->pipe.eof) { j->pipe_open = 0; qt_conn_close(&j->pipe); }
         }
         if (li >= 0 && r > 0 && (pf[li].revents & POLLIN)) accept_clients(d);
+        if (pi >= 0 && r > 0 && (pf[pi].revents & (POLLIN | POLLHUP | POLLERR))) device_read(d);
         service_jobs(d);
         jobs_schedule(d);
         /* flush, drop the dead, the gone and the ones that stopped reading */

@@ -3,6 +3,10 @@
  * socketpair ends handed in, for --no-daemon and tests), running jobs in
  * forked worker processes, keeping the session directory and a bounded
  * event log for re-attaching clients. */
+/* Folder daemon/ (docs/architecture.md), the top layer: the engine daemon
+ * (protocol, the declarative op table, jobs) and its client library, the
+ * only part of the engine the TUI links against for work.  The only folder
+ * that includes sessions/; nothing but daemon/ includes daemon/. */
 #ifndef QT_DAEMON_H
 #define QT_DAEMON_H
 #include "base/qt.h"

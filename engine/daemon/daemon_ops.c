@@ -13,6 +13,8 @@
 #include "daemon/daemon_ops.h"
 #include "daemon/job.h"
 #include "model/ct_read.h"
+#include "recipe/gguf_edit.h"
+#include "recipe/recipe_of.h"
 #include "model/match.h"
 #include "base/hmap.h"
 #include "io/report.h"
@@ -118,13 +120,14 @@ static void session_state(struct qt_daemon *d, cJSON *res) {
         cJSON_AddItemToArray(v, cJSON_CreateString(sl));
     }
     cJSON_AddItemToObject(res, "settings", settings_json(d));
+    cJSON_AddItemToObject(res, "device", d->device ? cJSON_Duplicate(d->device, 1) : cJSON_CreateNull());
 }
 
 /* ---- ops */
 
 /* hello {version, since?, client?}
  *   -> {version, session, daemon_pid, seq, first_seq, model, recipe_version,
- *       jobs[], gap, ops[{op, needs, summary}], job_kinds[{kind, runnable,
+ *       jobs[], device|null, gap, ops[{op, needs, summary}], job_kinds[{kind, runnable,
  *       needs_model, needs_weights, summary}]}
  * The first request of a connection; ops and job_kinds are this engine's
  * capabilities, generated from the op and job kind tables. */
@@ -181,7 +184,18 @@ static void model_summary(const struct qt_model *m, cJSON *res) {
  * the workbench shows the checkpoint's schemes, sizes and bpw instead of
  * its dequantized weights as bf16.  The path taken, or NULL. */
 static const char *checkpoint_recipe(struct qt_daemon *d, const struct qt_model *m, char *path, size_t n) {
-    if (!qt_ct_format(m) || d->s->hist_cur != 0) return NULL;
+    if ((!qt_ct_format(m) && !m->gguf) || d->s->hist_cur != 0) return NULL;
+    qt_err e;
+    if (m->gguf) {   /* a GGUF file: its own types as a GGUF target (gguf_edit.h) */
+        char *text = qt_gguf_recipe_of_file(m, &e);
+        int ok = text && qt_dop_recipe_check(text, m->path, &e) == QT_OK && qt_session_recipe_set(d->s, text, &e) == QT_OK;
+        if (!ok) qt_daemon_log(d, "open: %s: its GGUF types are not a recipe: %s", m->path, e.msg);
+        free(text);
+        if (!ok) return NULL;
+        qt_dop_recipe_event(d);
+        snprintf(path, n, "%s (its GGUF types)", m->path);
+        return path;
+    }
     struct stat st;
     snprintf(path, n, "%s", m->path);
     if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {   /* opened by its config.json or a .safetensors */
@@ -191,9 +205,15 @@ static const char *checkpoint_recipe(struct qt_daemon *d, const struct qt_model 
     }
     size_t l = strlen(path);
     snprintf(path + l, n - l, "/recipe.yaml");
-    qt_err e;
     size_t len;
-    char *text = qt_read_file(path, &len, &e);
+    char *text = access(path, F_OK) == 0 ? qt_read_file(path, &len, &e) : NULL;
+    if (!text) {   /* none came with it: what its quantization_config says */
+        snprintf(path + l, n - l, "/config.json");
+        text = qt_recipe_of_ct(path, &e);
+        len = text ? strlen(text) : 0;
+        if (!text) qt_daemon_log(d, "open: no recipe.yaml, and %s", e.msg);
+        if (text) snprintf(path + l, n - l, "/config.json (quantization_config)");
+    }
     int ok = text && len && qt_dop_recipe_check(text, path, &e) == QT_OK && qt_session_recipe_set(d->s, text, &e) == QT_OK;
     if (text && !ok) qt_daemon_log(d, "open: %s not used: %s", path, e.msg);
     free(text);
@@ -558,10 +578,11 @@ static int op_variant_drop(struct qt_daemon *d, struct qt_client_slot *c, const 
     return QT_OK;
 }
 
-/* settings {set?: {gpu?, eval_data?, eval_ctx?, eval_chunks?}} -> {settings}
+/* settings {set?: {gpu?, eval_data?, eval_ctx?, eval_chunks?, calib_samples?, calib_len?}} -> {settings}
  * The workbench's choices the session keeps for the next attach: the
  * deploy panel's GPU and the eval text, context and chunk count of the
- * eval and dKL jobs it submits.  set merges the given keys (null removes
+ * eval and dKL jobs it submits, the calibration samples and their length
+ * of the quantize job a commit submits.  set merges the given keys (null removes
  * one) after checking them; a settings event carries the result. */
 static int op_settings(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
@@ -571,11 +592,15 @@ static int op_settings(struct qt_daemon *d, struct qt_client_slot *c, const cJSO
     const cJSON *v;
     cJSON_ArrayForEach(v, set) {
         const char *k = v->string;
-        int str = !strcmp(k, "gpu") || !strcmp(k, "eval_data"), num = !strcmp(k, "eval_ctx") || !strcmp(k, "eval_chunks");
+        int str = !strcmp(k, "gpu") || !strcmp(k, "eval_data"),
+            num = !strcmp(k, "eval_ctx") || !strcmp(k, "eval_chunks") || !strcmp(k, "calib_samples") ||
+                  !strcmp(k, "calib_len");
         if (!str && !num) {
             cJSON_Delete(st);
-            return qt_err_set(err, "settings: %.60s: unknown (gpu, eval_data, eval_ctx, eval_chunks)", k);
+            return qt_err_set(err, "settings: %.60s: unknown (gpu, eval_data, eval_ctx, eval_chunks, calib_samples, "
+                              "calib_len)", k);
         }
+        int big = !strcmp(k, "eval_ctx") || !strcmp(k, "calib_len");   /* token counts; the others count chunks */
         if (cJSON_IsNull(v)) { cJSON_DeleteItemFromObject(st, k); continue; }
         if (str && (!cJSON_IsString(v) || !*v->valuestring || strlen(v->valuestring) > 4000)) {
             cJSON_Delete(st);
@@ -587,10 +612,9 @@ static int op_settings(struct qt_daemon *d, struct qt_client_slot *c, const cJSO
                               v->valuestring);
         }
         if (num && (!cJSON_IsNumber(v) || v->valuedouble != (int)v->valuedouble || v->valuedouble < 1 ||
-                    v->valuedouble > (!strcmp(k, "eval_ctx") ? 1 << 20 : 1 << 16))) {
+                    v->valuedouble > (big ? 1 << 20 : 1 << 16))) {
             cJSON_Delete(st);
-            return qt_err_set(err, "settings: %s must be a whole number from 1 to %d", k,
-                              !strcmp(k, "eval_ctx") ? 1 << 20 : 1 << 16);
+            return qt_err_set(err, "settings: %s must be a whole number from 1 to %d", k, big ? 1 << 20 : 1 << 16);
         }
         cJSON_DeleteItemFromObject(st, k);
         cJSON_AddItemToObject(st, k, cJSON_Duplicate(v, 1));
@@ -625,23 +649,23 @@ static int op_variant_get(struct qt_daemon *d, struct qt_client_slot *c, const c
 
 /* checkpoints/v<recipe version>[-N] in the session directory, created up
  * to checkpoints/ (the writer refuses an existing output). */
-static int checkpoint_dir(struct qt_daemon *d, char *out, size_t n, qt_err *err) {
+static int checkpoint_dir(struct qt_daemon *d, const char *ext, char *out, size_t n, qt_err *err) {
     if (n < PATH_MAX) return qt_err_set(err, "commit: path buffer too small");
     char dir[PATH_MAX - 32];   /* room for /vN-K in out */
     qt_session_path(d->s, "checkpoints", dir, sizeof dir);
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) return qt_err_set(err, "commit: %s: %s", dir, strerror(errno));
     struct stat st;
-    snprintf(out, n, "%s/v%d", dir, d->s->hist_cur);
-    for (int k = 2; stat(out, &st) == 0 && k < 1000; k++) snprintf(out, n, "%s/v%d-%d", dir, d->s->hist_cur, k);
+    snprintf(out, n, "%s/v%d%s", dir, d->s->hist_cur, ext);
+    for (int k = 2; stat(out, &st) == 0 && k < 1000; k++) snprintf(out, n, "%s/v%d-%d%s", dir, d->s->hist_cur, k, ext);
     return QT_OK;
 }
 
-/* Makes the path params of a job (out, data, calib) absolute against the
+/* Makes the path params of a job (out, data, calib, dkl) absolute against the
  * client's working directory (/proc/PID/cwd of the peer), not the
  * daemon's: "out": "q4" from a shell in ~/models lands in ~/models/q4.
  * Refuses a relative path when the peer's directory cannot be known. */
 static int absolute_paths(const struct qt_client_slot *c, cJSON *p, qt_err *err) {
-    static const char *const keys[] = {"out", "data", "calib"};
+    static const char *const keys[] = {"out", "data", "calib", "dkl"};
     char cwd[PATH_MAX] = "";
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         cJSON *v = cJSON_GetObjectItem(p, keys[i]);
@@ -669,6 +693,44 @@ static int absolute_paths(const struct qt_client_slot *c, cJSON *p, qt_err *err)
 }
 
 
+/* 1 when quantize job j left a pipeline state to continue from: it did
+ * not finish (interrupted, failed, cancelled) and jobs/ID/pipeline/state.json
+ * exists. */
+static int resumable(const struct qt_job *j) {
+    if (strcmp(j->kind, "quantize") || (j->state != JOB_INTERRUPTED && j->state != JOB_FAILED && j->state != JOB_CANCELLED))
+        return 0;
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/pipeline/state.json", j->dir);
+    return access(path, R_OK) == 0;
+}
+
+/* The same calibration inputs: calib, calib_samples, calib_len. */
+static int same_calib(const cJSON *a, const cJSON *b) {
+    static const char *const keys[] = {"calib", "calib_samples", "calib_len"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const cJSON *x = cJSON_GetObjectItem(a, keys[i]), *y = cJSON_GetObjectItem(b, keys[i]);
+        if (!x != !y || (x && !cJSON_Compare(x, y, 1))) return 0;
+    }
+    return 1;
+}
+
+/* The newest quantize job a new quantize of text with params p continues
+ * (same frozen recipe and calibration inputs, a pipeline state left), or
+ * NULL: a re-commit after an interruption picks up where it stopped. */
+static const struct qt_job *resume_candidate(struct qt_daemon *d, const char *text, const cJSON *p) {
+    for (int k = d->n_jobs - 1; k >= 0; k--) {
+        const struct qt_job *j = d->jobs[k];
+        if (!resumable(j) || !same_calib(j->params, p)) continue;
+        char path[PATH_MAX + 16];
+        snprintf(path, sizeof path, "%s/recipe.yaml", j->dir);
+        char *t = qt_read_file(path, NULL, NULL);
+        int same = t && !strcmp(t, text);
+        free(t);
+        if (same) return j;
+    }
+    return NULL;
+}
+
 /* job_submit {kind, text?, params?} -> {job}
  * Queues a job of kind on text (default: the current recipe), frozen.  A
  * quantize job without params.out writes a checkpoint in the session
@@ -695,7 +757,8 @@ static int op_job_submit(struct qt_daemon *d, struct qt_client_slot *c, const cJ
     if (!bad && !strcmp(kind, "quantize") && !qt_dop_str(p, "out")) {
         /* a commit from the TUI: a checkpoint in the session */
         char out[PATH_MAX + 32];
-        if (checkpoint_dir(d, out, sizeof out, err)) bad = 1;
+        const char *fmt = qt_dop_str(p, "format");
+        if (checkpoint_dir(d, fmt && !strcmp(fmt, "gguf") ? ".gguf" : "", out, sizeof out, err)) bad = 1;
         else cJSON_AddStringToObject(p, "out", out);
     }
     if (!bad && k->check && k->check(p, err) != QT_OK) bad = qt_err_prefix(err, "job_submit") != QT_OK;
@@ -703,6 +766,10 @@ static int op_job_submit(struct qt_daemon *d, struct qt_client_slot *c, const cJ
     char *cur;
     const char *text = qt_dop_text(d, req, &cur, err);
     if (!text) { cJSON_Delete(p); return QT_ERR; }
+    if (!strcmp(kind, "quantize") && !cJSON_GetObjectItem(p, "resume_from")) {
+        const struct qt_job *rj = resume_candidate(d, text, p);
+        if (rj) cJSON_AddNumberToObject(p, "resume_from", rj->id);
+    }
     struct qt_job *j = qt_daemon_job_add(d, kind, p, text, err);
     free(cur);
     if (!j) return QT_ERR;
@@ -747,6 +814,36 @@ static int op_job_get(struct qt_daemon *d, struct qt_client_slot *c, const cJSON
     size_t keep = 64 * 1024;
     cJSON_AddStringToObject(res, "log", !txt ? "" : n > keep ? txt + n - keep : txt);
     free(txt);
+    return QT_OK;
+}
+
+/* job_resume {job} -> {job}
+ * A quantize job that did not finish (interrupted with its daemon,
+ * failed, cancelled) and left its pipeline state continues as a new job:
+ * the same frozen recipe and params plus resume_from; its worker takes the
+ * state over and the pipeline goes on after the last finished layer. */
+static int op_job_resume(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
+    (void)c;
+    struct qt_job *old = req_job(d, req, "job_resume", err);
+    if (!old) return QT_ERR;
+    if (strcmp(old->kind, "quantize")) return qt_err_set(err, "job_resume: job %d is %s, not quantize", old->id, old->kind);
+    if (!resumable(old))
+        return qt_err_set(err, "job_resume: job %d (%s) left no finished layer to resume from", old->id,
+                          qt_daemon_job_state_name(old->state));
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/recipe.yaml", old->dir);
+    char *text = qt_read_file(path, NULL, err);
+    if (!text) return qt_err_prefix(err, "job_resume");
+    cJSON *p = cJSON_Duplicate(old->params, 1);
+    if (!p) { free(text); return qt_err_set(err, "job_resume: out of memory"); }
+    cJSON_DeleteItemFromObject(p, "resume_from");
+    cJSON_AddNumberToObject(p, "resume_from", old->id);
+    const struct qt_job_kind *k = qt_job_kind_find("quantize");
+    if (k && k->check && k->check(p, err) != QT_OK) { cJSON_Delete(p); free(text); return qt_err_prefix(err, "job_resume"); }
+    struct qt_job *j = qt_daemon_job_add(d, "quantize", p, text, err);
+    free(text);
+    if (!j) return QT_ERR;
+    cJSON_AddItemToObject(res, "job", qt_daemon_job_json(j));
     return QT_OK;
 }
 
@@ -822,10 +919,13 @@ static const struct op_row {
     {"lint", qt_dop_lint, NEEDS_MODEL, "lint findings of a recipe"},
     {"deploy", qt_dop_deploy, NEEDS_MODEL, "deployment estimate of a recipe on a GPU"},
     {"gpus", qt_dop_gpus, NEEDS_NONE, "the GPU catalog's names"},
+    {"tensor_calib", qt_dop_tensor_calib, NEEDS_MODEL, "what the calibrated algorithms did to one tensor (job figures)"},
+    {"plan_size", qt_dop_plan_size, NEEDS_MODEL, "the planner's size side for a target; a recipe on a plan job's curve"},
     {"job_submit", op_job_submit, NEEDS_NONE, "queue a job"},
     {"job_list", op_job_list, NEEDS_NONE, "every job"},
     {"job_get", op_job_get, NEEDS_NONE, "one job's record, report, frozen recipe and log"},
     {"job_cancel", op_job_cancel, NEEDS_NONE, "cancel a job"},
+    {"job_resume", op_job_resume, NEEDS_WEIGHTS, "continue an unfinished quantize job after its last finished layer"},
     {"shutdown", op_shutdown, NEEDS_NONE, "stop the daemon"},
 };
 
@@ -861,7 +961,8 @@ int qt_daemon_op(struct qt_daemon *d, struct qt_client_slot *c, const char *op,
         return qt_err_set(err, "%s: say hello first ({\"op\":\"hello\",\"version\":%d})", op, QT_PROTO_VERSION);
     /* a client working on the session again (an edit, a job) cancels a
      * shutdown {when_idle}; looking (ls, attach --raw, previews) does not */
-    static const char *const work[] = {"recipe_set", "undo", "redo", "edit", "recipe_edit", "variant_store", "job_submit"};
+    static const char *const work[] = {"recipe_set", "undo", "redo", "edit", "recipe_edit", "variant_store", "job_submit",
+                                       "job_resume"};
     static const char *const probe[] = {"hello", "session", "job_list", "job_get", "gpus", "shutdown"};
     int probing = 0;
     for (size_t i = 0; i < sizeof probe / sizeof probe[0]; i++) probing |= !strcmp(op, probe[i]);

@@ -33,6 +33,8 @@ struct qt_job {
     int pipe_open;
     int cancel_requested;
     double cancel_deadline, t_start, last_emit, last_save, log_window;
+    double t_stage;            /* when the current stage began (t_start for the first) */
+    int64_t done_stage;        /* done at that moment: rate and ETA are of the stage */
     int saved_progress;        /* job.json has the first progress of this run */
     int log_count;
 };
@@ -59,6 +61,7 @@ struct qt_daemon {
     struct qt_dop_rescache *rescache;  /* recipe texts resolved on model (daemon_recipe.c) */
     char *calib_path;          /* calibration text of calib_d, or NULL */
     float **calib_d;           /* (calib_n) importance vectors for preview rel_out, or NULL */
+    int64_t *calib_count;      /* (calib_n) rows (tokens) each tensor saw, or NULL */
     int calib_n;
     pid_t pid;
     int listening, bound;
@@ -82,6 +85,13 @@ struct qt_daemon {
     int quit_when_idle;
     double idle_since, idle_grace;
     char token[33];            /* the session's job token (qt_session_token) */
+    /* the device the jobs compute on (hello's "device"), from a forked probe
+     * (the daemon never opens the GPU: its job workers do): at start, when
+     * a job starts or ends, and every DEVICE_PERIOD seconds while one runs */
+    cJSON *device;             /* NULL until the first probe answers */
+    int probe_fd, probe_pid;   /* the probe child in flight, -1 when none */
+    int probe_running;         /* running jobs when the last probe was started */
+    double probe_next;         /* qt_now() of the next probe; 0: none due */
 };
 
 void qt_daemon_log(struct qt_daemon *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -137,6 +147,9 @@ QT_DOP(gpus);
 int qt_dop_recipe_check(const char *text, const char *name, qt_err *err);
 QT_DOP(lint);
 QT_DOP(deploy);
+QT_DOP(tensor_calib);
+/* job_plan.c: the planner's size side and a recipe placed on a plan job's curve */
+QT_DOP(plan_size);
 
 /* Serves one request: fills result (an empty object) and returns QT_OK, or
  * returns QT_ERR with err. */

@@ -12,6 +12,7 @@
 #include "eval/eval.h"
 #include "model/model.h"
 #include "eval/preview.h"
+#include "quant/ggml_quants.h"
 #include "quant/quant.h"
 #include "quant/scheme.h"
 
@@ -22,12 +23,96 @@ static void num_or_null(cJSON *o, const char *k, double v) {
     else cJSON_AddNullToObject(o, k);
 }
 
+/* A ggml type name as a GGUF target's resolution gives it ("Q4_K", "BF16"):
+ * upper case, which no canonical compressed-tensors scheme is.  Its id, or -1. */
+static int ggml_scheme(const char *scheme) {
+    return scheme[0] >= 'A' && scheme[0] <= 'Z' ? qt_ggml_type_parse(scheme) : -1;
+}
+
+/* The error of tensor t under ggml type ty: every row quantized and
+ * dequantized by ggml's reference quantizer (the bytes the GGUF writer
+ * writes), importance-weighted when imp (cols) is given, as llama-quantize
+ * with an imatrix.  "error" in o when the type does not fit. */
+static int preview_ggml(const struct qt_model *m, const struct qt_tensor *t, int ty, const float *imp, cJSON *o,
+                        qt_err *err) {
+    const struct qt_ggml_type_info *ti = qt_ggml_type_info(ty);
+    int64_t rows = qt_tensor_rows(t), cols = qt_tensor_cols(t);
+    if (!ti || !ti->write) {
+        cJSON_AddStringToObject(o, "error", "a GGUF type qtune does not write");
+        return QT_OK;
+    }
+    if (t->ndim != 2 || cols % ti->block) {
+        char why[200];
+        snprintf(why, sizeof why, "row length %lld is not a multiple of %s's block of %d", (long long)cols, ti->name,
+                 ti->block);
+        cJSON_AddStringToObject(o, "error", t->ndim != 2 ? "not a 2-D weight" : why);
+        return QT_OK;
+    }
+    if (t->gg && t->gg - 1 == ty) {   /* a GGUF file's own type: no original weights to compare with */
+        cJSON_AddStringToObject(o, "error", "as the file stores it (no original weights to compare)");
+        return QT_OK;
+    }
+    int64_t band = rows < 64 ? rows : 64;
+    size_t rs = qt_ggml_row_size(ty, cols);
+    float *w = malloc(sizeof(float) * (size_t)(band * cols)), *y = malloc(sizeof(float) * (size_t)(band * cols));
+    unsigned char *q = malloc(rs * (size_t)band + 1);
+    struct qt_qstats st = {0};
+    int rc = w && y && q ? QT_OK : qt_err_set(err, "preview: out of memory");
+    qt_err e2 = {{0}};
+    for (int64_t r0 = 0; rc == QT_OK && r0 < rows; r0 += band) {
+        int64_t nr = rows - r0 < band ? rows - r0 : band;
+        if (qt_tensor_read_f32(m, t, r0, nr, w, &e2)) {
+            cJSON_AddStringToObject(o, "error", e2.msg);
+            free(w), free(y), free(q);
+            return QT_OK;
+        }
+        if (!qt_ggml_quantize(ty, w, q, nr, cols, imp) || qt_ggml_dequantize(ty, q, y, nr * cols)) {
+            cJSON_AddStringToObject(o, "error", "ggml quantizer failed");
+            free(w), free(y), free(q);
+            return QT_OK;
+        }
+        for (int64_t i = 0; i < nr * cols; i++) {
+            double d = (double)w[i] - y[i], a = fabs(d);
+            st.err2 += d * d;
+            st.w2 += (double)w[i] * w[i];
+            if (a > st.max_abs) st.max_abs = a;
+            if (imp) {
+                st.derr2 += imp[i % cols] * d * d;
+                st.dw2 += imp[i % cols] * (double)w[i] * w[i];
+            }
+        }
+        st.n += nr * cols;
+    }
+    free(w), free(y), free(q);
+    if (rc) return rc;
+    cJSON_AddNumberToObject(o, "rel_rmse", qt_qstats_rel_rmse(&st));
+    num_or_null(o, "sqnr_db", qt_qstats_sqnr_db(&st));
+    cJSON_AddNumberToObject(o, "max_abs", st.max_abs);
+    if (imp) num_or_null(o, "rel_out", qt_qstats_rel_out(&st));
+    cJSON_AddNumberToObject(o, "bytes", (double)(rs * (size_t)rows));
+    cJSON_AddFalseToObject(o, "cached");
+    return QT_OK;
+}
+
 /* One (tensor, scheme) pair into arr.  An unknown tensor or scheme fails the
- * request; a pair that cannot be computed gets "error". */
+ * request; a pair that cannot be computed gets "error".  A ggml type name
+ * (a GGUF target) is computed with ggml's quantizer. */
 static int preview_pair(struct qt_daemon *d, const struct qt_model *m, const char *name, const char *scheme,
                         int calib, cJSON *arr, qt_err *err) {
     int ti = qt_model_find_index(m, name);
     if (ti < 0) return qt_err_set(err, "preview: %s: no such tensor", name);
+    int gty = ggml_scheme(scheme);
+    if (gty >= 0) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", m->tensors[ti].name);
+        cJSON_AddStringToObject(o, "scheme", qt_ggml_type_name(gty));
+        cJSON_AddItemToArray(arr, o);
+        if (m->metadata_only) {
+            cJSON_AddStringToObject(o, "error", "metadata only: no weights");
+            return QT_OK;
+        }
+        return preview_ggml(m, &m->tensors[ti], gty, calib && d->calib_d ? d->calib_d[ti] : NULL, o, err);
+    }
     struct qt_scheme s;
     if (qt_scheme_parse(scheme, &s, err)) return qt_err_prefix(err, "preview");
     const struct qt_tensor *t = &m->tensors[ti];
@@ -44,6 +129,7 @@ static int preview_pair(struct qt_daemon *d, const struct qt_model *m, const cha
         cJSON_AddNumberToObject(o, "max_abs", 0);
         cJSON_AddNumberToObject(o, "bytes", (double)t->nbytes);
         cJSON_AddFalseToObject(o, "cached");
+        if (calib && d->calib_count) cJSON_AddNumberToObject(o, "tokens", (double)d->calib_count[ti]);
         return QT_OK;
     }
     qt_err e2 = {{0}};
@@ -67,7 +153,8 @@ static int preview_pair(struct qt_daemon *d, const struct qt_model *m, const cha
     num_or_null(o, "sqnr_db", qt_qstats_sqnr_db(&st));
     cJSON_AddNumberToObject(o, "max_abs", st.max_abs);
     if (imp) num_or_null(o, "rel_out", qt_qstats_rel_out(&st));
-    cJSON_AddNumberToObject(o, "bytes", (double)qt_quant_bytes(&s, rows, cols, wd));
+    if (calib && d->calib_count) cJSON_AddNumberToObject(o, "tokens", (double)d->calib_count[ti]);
+    cJSON_AddNumberToObject(o, "bytes", (double)qt_scheme_bytes(&s, rows, cols, wd));
     cJSON_AddBoolToObject(o, "cached", qt_preview_cache_hits(d->pcache) > hits);
     return QT_OK;
 }
@@ -79,6 +166,8 @@ void qt_dop_preview_reset(struct qt_daemon *d) {
     d->pcache = NULL;
     if (d->calib_d) qt_calib_importance_free(d->calib_d, d->calib_n);
     d->calib_d = NULL;
+    free(d->calib_count);
+    d->calib_count = NULL;
     d->calib_n = 0;
     free(d->calib_path);
     d->calib_path = NULL;
@@ -96,10 +185,17 @@ static int calib_ensure(struct qt_daemon *d, const struct qt_model *m, const cha
     struct qt_calib *c;
     if (qt_calib_run(m, &p, &c, err)) return qt_err_prefix(err, "preview: calib");
     float **imp = qt_calib_importance_all(c, m);
+    int64_t *cnt = malloc(sizeof(int64_t) * ((size_t)m->n_tensors + 1));   /* (n_tensors) */
+    for (int i = 0; cnt && i < m->n_tensors; i++) cnt[i] = i < c->n ? c->count[i] : 0;
     qt_calib_free(c);
-    if (!imp) return qt_err_set(err, "preview: calib: out of memory");
+    if (!imp || !cnt) {
+        free(cnt);
+        if (imp) qt_calib_importance_free(imp, m->n_tensors);
+        return qt_err_set(err, "preview: calib: out of memory");
+    }
     qt_dop_preview_reset(d);
     d->calib_d = imp;
+    d->calib_count = cnt;
     d->calib_n = m->n_tensors;
     d->calib_path = qt_strdup(path);
     return QT_OK;
@@ -145,16 +241,15 @@ int qt_dop_preview(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
 void qt_dop_size(const struct qt_model *m, const char *const *schemes, int64_t *params, int64_t *bytes) {
     *params = *bytes = 0;
     for (int i = 0; i < m->n_tensors; i++) {
-        if (!qt_preview_quantizable(m, i)) continue;
         const struct qt_tensor *t = &m->tensors[i];
         enum qt_dtype wd = t->dtype == QT_DT_F16 || t->dtype == QT_DT_F32 ? t->dtype : QT_DT_BF16;
         struct qt_scheme s;
         qt_err e2;
+        int q = schemes[i] && strcmp(schemes[i], "bf16") && qt_model_quantizable(m, t) &&
+                qt_scheme_parse(schemes[i], &s, &e2) == QT_OK && !qt_scheme_is_kept(&s);
+        if (!qt_preview_counted(t, q)) continue;
         *params += qt_tensor_numel(t);
-        if (schemes[i] && strcmp(schemes[i], "bf16") && qt_scheme_parse(schemes[i], &s, &e2) == QT_OK &&
-            !qt_scheme_is_kept(&s))
-            *bytes += qt_quant_bytes(&s, qt_tensor_rows(t), qt_tensor_cols(t), wd);
-        else
-            *bytes += (int64_t)t->nbytes;
+        if (q) *bytes += qt_scheme_bytes(&s, qt_tensor_rows(t), qt_tensor_cols(t), wd);
+        else *bytes += (int64_t)t->nbytes;
     }
 }

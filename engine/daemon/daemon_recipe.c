@@ -9,13 +9,17 @@
 #include "daemon/daemon_ops.h"
 #include "recipe/deploy.h"
 #include "recipe/edit.h"
+#include "recipe/gguf_edit.h"
+#include "recipe/gguf_plan.h"
 #include "recipe/tree.h"
+#include "quant/ggml_quants.h"
 #include "base/hmap.h"
 #include "recipe/lint.h"
 #include "model/match.h"
 #include "model/model.h"
 #include "recipe/recipe.h"
 #include "io/report.h"
+#include "eval/preview.h"
 #include "sessions/session.h"
 
 /* ---- recipes: resolve, edit, lint, deploy */
@@ -107,15 +111,35 @@ struct resolved {
     double *bytes;               /* (n_tensors) after quantization */
     int64_t params, total;       /* quantizable weights and their bytes after (qt_dop_size) */
     uint64_t used;
+    /* a GGUF target (the recipe has a qtune_gguf section, gguf_edit.h):
+     * schemes are ggml type names and bytes the GGUF tensors' (a stacked
+     * expert tensor's bytes shared by its experts) */
+    int gguf;
+    struct qt_gguf_spec spec;
+    struct qt_gguf_plan plan;
+    int *gmap;                   /* (n_tensors) plan index of each tensor, -1 */
+    int *ghits;                  /* (spec.n_over) quantizable tensors each tensor_types entry matches */
+};
+struct calfig {
+    int job;                     /* the job whose figures these are, 0: none */
+    cJSON *mods;                 /* array of module entries (report's calibration.modules) */
+    struct qt_hmap by_module;    /* module name -> index in mods (keys point into mods) */
 };
 struct qt_dop_rescache {
     struct resolved e[RESCACHE_N];
+    struct calfig fig;           /* tensor_calib's figures of one quantize job */
     uint64_t tick;
     struct qt_tree tree;         /* the edit op's nodes, built on first use */
     const struct qt_model *tree_m;   /* tree is of this model, NULL: not built */
 };
 
 static void resolved_clear(struct resolved *x) {
+    if (x->gguf) {
+        qt_gguf_plan_free(&x->plan);
+        qt_gguf_spec_free(&x->spec);
+    }
+    free(x->gmap);
+    free(x->ghits);
     free(x->text);
     qt_resolution_free(&x->rs);
     qt_recipe_free(x->r);
@@ -127,9 +151,92 @@ static void resolved_clear(struct resolved *x) {
 void qt_dop_rescache_free(struct qt_daemon *d) {
     if (!d->rescache) return;
     for (int i = 0; i < RESCACHE_N; i++) resolved_clear(&d->rescache->e[i]);
+    if (d->rescache->fig.job) qt_hmap_free(&d->rescache->fig.by_module);
+    cJSON_Delete(d->rescache->fig.mods);
     if (d->rescache->tree_m) qt_tree_free(&d->rescache->tree);
     free(d->rescache);
     d->rescache = NULL;
+}
+
+/* The GGUF side of x (its recipe has a qtune_gguf section): the plan the
+ * GGUF writer would follow, as ggml type names and GGUF bytes per tensor. */
+static int gguf_resolve(struct resolved *x, const struct qt_model *m, qt_err *err) {
+    if (qt_gguf_spec_from_yaml(x->r->root, "recipe", &x->spec, err)) return QT_ERR;
+    if (qt_gguf_plan_build(m, &x->spec, 0, &x->plan, err)) {
+        qt_gguf_spec_free(&x->spec);
+        return QT_ERR;
+    }
+    x->gguf = 1;
+    x->gmap = qt_gguf_plan_map(&x->plan, m->n_tensors);
+    x->ghits = calloc((size_t)x->spec.n_over + 1, sizeof *x->ghits);
+    if (!x->gmap || !x->ghits) return qt_err_set(err, "resolve: out of memory");
+    for (int i = 0; i < m->n_tensors; i++) {
+        int k = x->gmap[i];
+        const struct qt_gguf_out *o = k >= 0 ? &x->plan.t[k] : NULL;
+        x->schemes[i] = o ? qt_ggml_type_name(o->type) : "F32";
+        x->bytes[i] = o ? (double)qt_gguf_out_bytes(o) / (o->n_src > 0 ? o->n_src : 1) : 0;
+        if (qt_preview_scheme_target(&m->tensors[i])) {
+            x->params += qt_tensor_numel(&m->tensors[i]);
+            x->total += (int64_t)x->bytes[i];
+        }
+    }
+    for (int k = 0; k < x->spec.n_over; k++)
+        for (int i = 0; i < m->n_tensors; i++) {
+            int g = x->gmap[i];
+            if (g >= 0 && x->plan.t[g].quantizable && qt_gguf_override_match(&x->spec.over[k], x->plan.t[g].name))
+                x->ghits[k]++;
+        }
+    return QT_OK;
+}
+
+/* Pattern index (resolve's "pattern") of tensor i under a GGUF target: the
+ * tensor_types entry that chose its type, then output_tensor_type and
+ * token_embedding_type; -1 when the file type's rules did. */
+static int gguf_pattern_index(const struct resolved *rv, int i) {
+    int k = rv->gmap[i];
+    if (k < 0) return -1;
+    int rule = rv->plan.t[k].rule, n = rv->spec.n_over;
+    if (rule >= 0) return rule;
+    if (rule == QT_GGUF_RULE_OUTPUT) return n;
+    if (rule == QT_GGUF_RULE_EMBD) return n + (rv->spec.output_type >= 0);
+    return -1;
+}
+
+/* 1 when tensor i is written in a quantized ggml type. */
+static int gguf_quantized(const struct resolved *rv, int i) {
+    int k = rv->gmap[i];
+    return k >= 0 && qt_gguf_type_quantized(rv->plan.t[k].type);
+}
+
+/* The patterns of a GGUF target: its tensor_types entries, then
+ * output_tensor_type / token_embedding_type when given. */
+static cJSON *gguf_patterns_json(const struct resolved *rv) {
+    cJSON *arr = cJSON_CreateArray();
+    const struct qt_gguf_spec *s = &rv->spec;
+    for (int k = 0; k < s->n_over; k++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "pattern", s->over[k].pattern);
+        cJSON_AddStringToObject(o, "kind", "target");
+        cJSON_AddStringToObject(o, "modifier", "qtune_gguf");
+        cJSON_AddStringToObject(o, "group", "qtune_gguf");
+        cJSON_AddStringToObject(o, "scheme", qt_ggml_type_name(s->over[k].type));
+        cJSON_AddNumberToObject(o, "matches", rv->ghits[k]);
+        cJSON_AddItemToArray(arr, o);
+    }
+    const char *keys[2] = {"output_tensor_type", "token_embedding_type"};
+    const int types[2] = {s->output_type, s->embd_type};
+    for (int k = 0; k < 2; k++) {
+        if (types[k] < 0) continue;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "pattern", keys[k]);
+        cJSON_AddStringToObject(o, "kind", "target");
+        cJSON_AddStringToObject(o, "modifier", "qtune_gguf");
+        cJSON_AddStringToObject(o, "group", "qtune_gguf");
+        cJSON_AddStringToObject(o, "scheme", qt_ggml_type_name(types[k]));
+        cJSON_AddNumberToObject(o, "matches", 1);
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
 }
 
 /* The resolution of text on m, from the cache or made and cached: the one
@@ -166,6 +273,15 @@ static const struct resolved *resolved_text(struct qt_daemon *d, const struct qt
         resolved_clear(x);
         return NULL;
     }
+    if (qt_gguf_recipe_on(x->r)) {
+        if (gguf_resolve(x, m, err)) {
+            resolved_clear(x);
+            return NULL;
+        }
+        x->m = m;
+        x->used = ++c->tick;
+        return x;
+    }
     for (int i = 0; i < m->n_tensors; i++) {
         const struct qt_resolved *t = x->r ? &x->rs.t[i] : NULL;
         int q = t && t->quantized;
@@ -198,16 +314,16 @@ static int compact_put(cJSON *res, const struct resolved *rv, const int *idx, in
     if (!names) return qt_err_set(err, "resolve: out of memory");
     for (int k = 0; k < n; k++) {
         int i = idx[k];
-        const struct qt_resolved *x = rv->r ? &rv->rs.t[i] : NULL;
+        const struct qt_resolved *x = rv->r && !rv->gguf ? &rv->rs.t[i] : NULL;
         const char *scheme = rv->schemes[i];
         int si = 0;
         while (si < n_names && strcmp(names[si], scheme)) si++;
         if (si == n_names) names[n_names++] = scheme;
         if (with_i) numlist_add(&li, i);
         numlist_add(&ls, si);
-        numlist_add(&lp, x ? pattern_index(rv->r, x) : -1);
+        numlist_add(&lp, rv->gguf ? gguf_pattern_index(rv, i) : x ? pattern_index(rv->r, x) : -1);
         numlist_add(&lb, (long long)rv->bytes[i]);
-        numlist_add(&lq, x && x->quantized);
+        numlist_add(&lq, rv->gguf ? gguf_quantized(rv, i) : x && x->quantized);
     }
     cJSON *sa = cJSON_AddArrayToObject(res, "schemes");
     for (int k = 0; k < n_names; k++) cJSON_AddItemToArray(sa, cJSON_CreateString(names[k]));
@@ -221,9 +337,23 @@ static int compact_put(cJSON *res, const struct resolved *rv, const int *idx, in
 }
 
 /* What every page of a resolution carries: patterns, n_quantized, total. */
-static void resolve_totals(cJSON *res, const struct resolved *rv) {
-    cJSON_AddItemToObject(res, "patterns", qt_patterns_json(rv->r, 1));
-    cJSON_AddNumberToObject(res, "n_quantized", rv->r ? rv->rs.n_quantized : 0);
+static void resolve_totals(cJSON *res, const struct resolved *rv, const struct qt_model *m) {
+    if (rv->gguf) {
+        int nq = 0;
+        for (int i = 0; i < m->n_tensors; i++) nq += gguf_quantized(rv, i);
+        cJSON_AddItemToObject(res, "patterns", gguf_patterns_json(rv));
+        cJSON_AddNumberToObject(res, "n_quantized", nq);
+        /* the target and the file type: the client shows GGUF mode */
+        cJSON_AddStringToObject(res, "target", "gguf");
+        if (rv->spec.ftype) cJSON_AddStringToObject(res, "ftype", rv->spec.ftype->name);
+        else cJSON_AddNullToObject(res, "ftype");
+        cJSON_AddNumberToObject(res, "gguf_bytes", (double)rv->plan.bytes);
+        cJSON_AddNumberToObject(res, "gguf_fallback", rv->plan.n_fallback);
+    } else {
+        cJSON_AddItemToObject(res, "patterns", qt_patterns_json(rv->r, 1));
+        cJSON_AddNumberToObject(res, "n_quantized", rv->r ? rv->rs.n_quantized : 0);
+        cJSON_AddStringToObject(res, "target", "compressed-tensors");
+    }
     cJSON *tot = cJSON_AddObjectToObject(res, "total");
     cJSON_AddNumberToObject(tot, "params", (double)rv->params);
     cJSON_AddNumberToObject(tot, "bytes", (double)rv->total);
@@ -260,20 +390,24 @@ int qt_dop_resolve(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
         cJSON *arr = cJSON_AddArrayToObject(res, "tensors");
         for (int k = 0; k < n_idx; k++) {
             int i = idx[k];
-            const struct qt_resolved *x = r ? &rv->rs.t[i] : NULL;
-            int q = x && x->quantized, pi = x ? pattern_index(r, x) : -1;
+            const struct qt_resolved *x = r && !rv->gguf ? &rv->rs.t[i] : NULL;
+            int q = rv->gguf ? gguf_quantized(rv, i) : x && x->quantized;
+            int pi = rv->gguf ? gguf_pattern_index(rv, i) : x ? pattern_index(r, x) : -1;
             cJSON *o = cJSON_CreateObject();
             cJSON_AddNumberToObject(o, "index", i);
             cJSON_AddStringToObject(o, "name", m->tensors[i].name);
             cJSON_AddStringToObject(o, "scheme", rv->schemes[i]);
-            if (q) {
+            if (q && !x) {   /* a GGUF target: ggml's quantizer */
+                cJSON_AddStringToObject(o, "algo", "ggml");
+                cJSON_AddStringToObject(o, "preview_algo", "ggml");
+            } else if (q) {
                 cJSON_AddStringToObject(o, "algo", qt_algo_name(x->algo));
                 cJSON_AddStringToObject(o, "preview_algo", qt_algo_name(x->preview_algo));
             } else {
                 cJSON_AddNullToObject(o, "algo");
                 cJSON_AddNullToObject(o, "preview_algo");
             }
-            if (q && x->group >= 0) cJSON_AddStringToObject(o, "group", r->groups[x->group].name);
+            if (q && x && x->group >= 0) cJSON_AddStringToObject(o, "group", r->groups[x->group].name);
             else cJSON_AddNullToObject(o, "group");
             if (x && x->ignored_by_mod >= 0 && x->ignored_by >= 0)
                 cJSON_AddStringToObject(o, "ignored_by", r->mods[x->ignored_by_mod].ignore[x->ignored_by].text);
@@ -286,7 +420,7 @@ int qt_dop_resolve(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
     }
     free(idx);
     qt_name_filter_free(f);
-    resolve_totals(res, rv);
+    resolve_totals(res, rv, m);
     return rc;
 }
 
@@ -308,9 +442,11 @@ int qt_dop_match(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req
     cJSON *names = cJSON_CreateArray();
     for (int i = 0; i < m->n_tensors; i++) {
         const struct qt_tensor *t = &m->tensors[i];
-        if (!qt_recipe_quantizable(t)) continue;
+        if (!qt_model_quantizable(m, t)) continue;
         qt_match_module(t, mod, sizeof mod);
-        if (qt_pattern_match(&p, mod, t->role, NULL) == QT_MATCH_NONE) continue;
+        struct qt_mclass cls;
+        qt_model_classes(m, t->role, &cls);
+        if (qt_pattern_match(&p, mod, &cls, NULL) == QT_MATCH_NONE) continue;
         if (n++ < limit) cJSON_AddItemToArray(names, cJSON_CreateString(mod));
     }
     qt_pattern_free(&p);
@@ -361,6 +497,8 @@ int qt_dop_recipe_edit(struct qt_daemon *d, struct qt_client_slot *c, const cJSO
 static int lint_of(const struct qt_model *m, const struct resolved *rv, int tp, struct qt_lint *L, qt_err *err) {
     memset(L, 0, sizeof *L);
     if (!rv->r) return QT_OK;
+    /* a GGUF target: llama.cpp's rules (gguf_plan.h), not vLLM's */
+    if (rv->gguf) return qt_gguf_lint(m, &rv->spec, &rv->plan, L, err);
     struct qt_lint_opts o = {.tp = tp < 1 ? 1 : tp};
     return qt_lint_run(rv->r, m, &rv->rs, &o, L, err);
 }
@@ -383,6 +521,8 @@ int qt_dop_lint(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req,
  * util, kv_dtype) into res (qt_deploy_json's fields). */
 static int deploy_put(const struct qt_model *m, const struct resolved *rv, const cJSON *req, cJSON *res,
                       qt_err *err) {
+    if (rv->gguf)
+        return qt_err_set(err, "deploy: a GGUF target runs in llama.cpp; the estimate is vLLM's (G: back to compressed-tensors)");
     const char *gname = qt_dop_str(req, "gpu") ? qt_dop_str(req, "gpu") : "H100-80G";
     int tp = qt_dop_int(req, "tp", 0), batch = qt_dop_int(req, "batch", 1);
     /* no ctx: the engine's default (8192, or the model's limit when smaller) */
@@ -494,7 +634,18 @@ struct patkey {
     int ignore;
     const char *text, *group;
 };
-static int pattern_keys(const struct qt_recipe *r, struct patkey **out) {
+static int pattern_keys(const struct resolved *rv, struct patkey **out) {
+    const struct qt_recipe *r = rv->r;
+    if (rv->gguf) {   /* tensor_types entries, output_tensor_type, token_embedding_type */
+        const struct qt_gguf_spec *s = &rv->spec;
+        struct patkey *k = *out = calloc((size_t)s->n_over + 3, sizeof *k);
+        if (!k) return -1;
+        int n = 0;
+        for (int i = 0; i < s->n_over; i++) k[n++] = (struct patkey){0, s->over[i].pattern, NULL};
+        if (s->output_type >= 0) k[n++] = (struct patkey){0, "output_tensor_type", NULL};
+        if (s->embd_type >= 0) k[n++] = (struct patkey){0, "token_embedding_type", NULL};
+        return n;
+    }
     int n = 0;
     for (int i = 0; r && i < r->n_mods; i++) {
         for (int g = r->mods[i].first_group; g < r->mods[i].first_group + r->mods[i].n_groups; g++)
@@ -527,7 +678,7 @@ static int pattern_keys(const struct qt_recipe *r, struct patkey **out) {
 static int delta_put(cJSON *res, const struct qt_model *m, const struct resolved *ov, const struct resolved *nv,
                      qt_err *err) {
     struct patkey *ok = NULL, *nk = NULL;
-    int no = pattern_keys(ov->r, &ok), nn = pattern_keys(nv->r, &nk);
+    int no = pattern_keys(ov, &ok), nn = pattern_keys(nv, &nk);
     int *remap = calloc((size_t)(no > 0 ? no : 0) + 1, sizeof *remap);   /* (no) old pattern -> new, -1 */
     int *idx = malloc(sizeof(int) * (size_t)(m->n_tensors + 1));        /* (n_idx) changed tensors */
     int n_idx = 0, rc = 1;
@@ -536,14 +687,18 @@ static int delta_put(cJSON *res, const struct qt_model *m, const struct resolved
         remap[k] = -1;
         for (int j = 0; j < nn && remap[k] < 0; j++)
             if (ok[k].ignore == nk[j].ignore && !strcmp(ok[k].text, nk[j].text) &&
-                (!ok[k].group || !strcmp(ok[k].group, nk[j].group)))
+                (!ok[k].group || (nk[j].group && !strcmp(ok[k].group, nk[j].group))))
                 remap[k] = j;
     }
     for (int i = 0; i < m->n_tensors; i++) {
-        const struct qt_resolved *a = ov->r ? &ov->rs.t[i] : NULL, *b = nv->r ? &nv->rs.t[i] : NULL;
-        int pa = a ? pattern_index(ov->r, a) : -1, pb = b ? pattern_index(nv->r, b) : -1;
-        if (strcmp(ov->schemes[i], nv->schemes[i]) || ov->bytes[i] != nv->bytes[i] ||
-            (a && a->quantized) != (b && b->quantized) || (pa >= 0 ? remap[pa] : -1) != pb) {
+        const struct qt_resolved *a = ov->r && !ov->gguf ? &ov->rs.t[i] : NULL;
+        const struct qt_resolved *b = nv->r && !nv->gguf ? &nv->rs.t[i] : NULL;
+        int pa = ov->gguf ? gguf_pattern_index(ov, i) : a ? pattern_index(ov->r, a) : -1;
+        int pb = nv->gguf ? gguf_pattern_index(nv, i) : b ? pattern_index(nv->r, b) : -1;
+        int qa = ov->gguf ? gguf_quantized(ov, i) : a && a->quantized;
+        int qb = nv->gguf ? gguf_quantized(nv, i) : b && b->quantized;
+        if (strcmp(ov->schemes[i], nv->schemes[i]) || ov->bytes[i] != nv->bytes[i] || qa != qb ||
+            (pa >= 0 ? remap[pa] : -1) != pb) {
             if (n_idx == EDIT_DELTA_MAX) { rc = 0; goto out; }
             idx[n_idx++] = i;
         }
@@ -554,7 +709,7 @@ static int delta_put(cJSON *res, const struct qt_model *m, const struct resolved
     cJSON_AddItemToObject(res, "remap", cJSON_CreateIntArray(remap, no));
     cJSON_AddNumberToObject(res, "count", n_idx);
     if (compact_put(res, nv, idx, n_idx, 1, err)) rc = QT_ERR;
-    else resolve_totals(res, nv);
+    else resolve_totals(res, nv, m);
 out:
     free(ok);
     free(nk);
@@ -608,7 +763,9 @@ int qt_dop_edit(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req,
     int rc = ov ? QT_OK : QT_ERR;
     if (rc == QT_OK)
         rc = blank(base_text) ? qt_recipe_new(&r, err) : qt_recipe_parse(base_text, strlen(base_text), "recipe", &r, err);
-    if (rc == QT_OK) rc = qt_edit_apply(t, r, ov->schemes, &e, &o, err);
+    /* a GGUF target's edits are entries of its qtune_gguf section */
+    int gg = act == QT_EDIT_GGUF || act == QT_EDIT_FTYPE || (ov && ov->gguf);
+    if (rc == QT_OK) rc = gg ? qt_gguf_edit_apply(t, r, m, &e, &o, err) : qt_edit_apply(t, r, ov->schemes, &e, &o, err);
     size_t len;
     if (rc == QT_OK && o.changed && !(text = qt_recipe_dump(r, &len, err))) rc = QT_ERR;
     qt_recipe_free(r);
@@ -672,4 +829,94 @@ int qt_dop_edit(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req,
     free(base_text);
     free(text);
     return rc;
+}
+
+/* ---- tensor_calib: what the calibrated algorithms did to one tensor */
+
+/* The per-module figures of quantize job j (its report's calibration
+ * modules) into f; QT_OK with f->mods NULL when the job has none. */
+static int calfig_load(const struct qt_job *j, struct calfig *f, qt_err *err) {
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/report.json", j->dir);
+    char *txt = qt_read_file(path, NULL, NULL);
+    cJSON *rep = txt ? cJSON_Parse(txt) : NULL;
+    free(txt);
+    cJSON *cal = cJSON_GetObjectItem(rep, "calibration");
+    cJSON *mods = cJSON_IsObject(cal) ? cJSON_DetachItemFromObjectCaseSensitive(cal, "modules") : NULL;
+    cJSON_Delete(rep);
+    if (!cJSON_IsArray(mods)) { cJSON_Delete(mods); return QT_OK; }
+    int n = cJSON_GetArraySize(mods), k = 0;
+    if (qt_hmap_init(&f->by_module, (size_t)n + 1)) { cJSON_Delete(mods); return qt_err_set(err, "tensor_calib: out of memory"); }
+    const cJSON *e;
+    cJSON_ArrayForEach(e, mods) {
+        const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(e, "module"));
+        if (name && qt_hmap_put(&f->by_module, name, k)) {
+            qt_hmap_free(&f->by_module);
+            cJSON_Delete(mods);
+            return qt_err_set(err, "tensor_calib: out of memory");
+        }
+        k++;
+    }
+    f->mods = mods;
+    f->job = j->id;
+    return QT_OK;
+}
+
+/* tensor_calib {tensor} -> {tensor, algo|null, modifiers[], job|null, job_state|null, figures|null}
+ * What the recipe's calibrated algorithms do to one tensor: the algorithm
+ * the current recipe runs for it, and the figures the newest quantize job
+ * with calibration figures measured for its module (none when that job did
+ * not calibrate it) (the report's
+ * calibration.modules entry: algorithm, scheme, tokens, out_err,
+ * rtn_out_err, low_token_fallback ...).  Reads files only: never computes. */
+int qt_dop_tensor_calib(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
+    (void)c;
+    const struct qt_model *m = qt_daemon_model(d, err);
+    if (!m) return QT_ERR;
+    const char *name = qt_dop_str(req, "tensor");
+    if (!name) return qt_err_set(err, "tensor_calib: no \"tensor\"");
+    int ti = qt_model_find_index(m, name);
+    if (ti < 0) return qt_err_set(err, "tensor_calib: %s: no such tensor", name);
+    const struct resolved *rv = resolved_of(d, m, req, err);
+    if (!rv) return QT_ERR;
+    cJSON_AddStringToObject(res, "tensor", m->tensors[ti].name);
+    const struct qt_resolved *x = rv->r ? &rv->rs.t[ti] : NULL;
+    if (x && x->quantized) cJSON_AddStringToObject(res, "algo", qt_algo_name(x->algo));
+    else cJSON_AddNullToObject(res, "algo");
+    /* the recipe's calibrated modifiers in order (the pipeline's stages) */
+    cJSON *mods = cJSON_AddArrayToObject(res, "modifiers");
+    for (int i = 0; rv->r && i < rv->r->n_mods; i++)
+        if (rv->r->mods[i].algo != QT_ALGO_RTN && rv->r->mods[i].algo != QT_ALGO_NONE)
+            cJSON_AddItemToArray(mods, cJSON_CreateString(qt_algo_name(rv->r->mods[i].algo)));
+    struct calfig *f = &d->rescache->fig;   /* resolved_of made the cache */
+    char mod[512];
+    qt_tensor_module(&m->tensors[ti], mod, sizeof mod);
+    const cJSON *fig = NULL;
+    const struct qt_job *fj = NULL;
+    for (int k = d->n_jobs - 1; k >= 0 && !fig; k--) {
+        const struct qt_job *j = d->jobs[k];
+        if (strcmp(j->kind, "quantize") || j->state != JOB_DONE) continue;
+        if (f->job != j->id) {
+            if (f->job) qt_hmap_free(&f->by_module);
+            cJSON_Delete(f->mods);
+            memset(f, 0, sizeof *f);
+            if (calfig_load(j, f, err)) return QT_ERR;
+            if (!f->mods) continue;
+        }
+        /* the newest job with figures decides (an older job's figures
+         * would be of another recipe); a module it did not calibrate has none */
+        int at = qt_hmap_get(&f->by_module, mod);
+        if (at >= 0) { fig = cJSON_GetArrayItem(f->mods, at); fj = j; }
+        break;
+    }
+    if (fj) {
+        cJSON_AddNumberToObject(res, "job", fj->id);
+        cJSON_AddStringToObject(res, "job_state", qt_daemon_job_state_name(fj->state));
+        cJSON_AddItemToObject(res, "figures", cJSON_Duplicate(fig, 1));
+    } else {
+        cJSON_AddNullToObject(res, "job");
+        cJSON_AddNullToObject(res, "job_state");
+        cJSON_AddNullToObject(res, "figures");
+    }
+    return QT_OK;
 }

@@ -31,10 +31,12 @@ static void write_line(int fd, cJSON *msg) {
 
 void qt_job_progress(struct qt_job_ctx *ctx, int64_t done, int64_t total, const char *stage) {
     double now = qt_now();
+    /* a new stage is never throttled: the daemon's rate and ETA count from its first report */
+    int same = !strcmp(ctx->last_stage, stage ? stage : "");
     ctx->last_done = done;
     ctx->last_total = total;
     snprintf(ctx->last_stage, sizeof ctx->last_stage, "%s", stage ? stage : "");
-    if (done < total && now - ctx->last_progress < 0.2) return;
+    if (same && done < total && now - ctx->last_progress < 0.2) return;
     ctx->last_progress = now;
     cJSON *m = cJSON_CreateObject();
     cJSON_AddNumberToObject(m, "done", (double)done);

@@ -4,13 +4,16 @@
  * statistics (engine/calib.h) the preview's weighted error needs. */
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <cJSON.h>
 
 #include "eval/calib.h"
+#include "eval/ct_eval.h"
 #include "eval/eval.h"
+#include "eval/gguf_eval.h"
 #include "daemon/job.h"
 #include "model/model.h"
 #include "eval/qplan.h"
@@ -42,7 +45,44 @@ static int check_common(const void *params, const char *kind, qt_err *err) {
     return QT_OK;
 }
 
-int qt_job_eval_check(const void *params, qt_err *err) { return check_common(params, "eval", err); }
+int qt_job_eval_check(const void *params, qt_err *err) {
+    if (check_common(params, "eval", err)) return QT_ERR;
+    const cJSON *qj = cJSON_GetObjectItem((const cJSON *)params, "quantized_job");
+    if (qj && !(cJSON_IsNumber(qj) && qj->valuedouble >= 1 && qj->valuedouble < 1e9))
+        return qt_err_set(err, "eval: params.quantized_job: expected a job id");
+    const cJSON *q = cJSON_GetObjectItem((const cJSON *)params, "quantized");
+    if (q && !cJSON_IsString(q)) return qt_err_set(err, "eval: params.quantized must be a path");
+    const cJSON *ga = cJSON_GetObjectItem((const cJSON *)params, "ggml_arith");
+    if (ga && !cJSON_IsBool(ga)) return qt_err_set(err, "eval: params.ggml_arith must be true or false");
+    return QT_OK;
+}
+
+/* The checkpoint an eval evaluates instead of its recipe, into out (n):
+ * params.quantized, or the out of the finished quantize job
+ * params.quantized_job of the same session (jobs/ID/job.json beside this
+ * job's directory).  1 when neither is given. */
+static int eval_checkpoint(struct qt_job_ctx *ctx, char *out, size_t n, qt_err *err) {
+    const char *q = pstr(ctx->params, "quantized");
+    if (q) { snprintf(out, n, "%s", q); return QT_OK; }
+    const cJSON *qj = cJSON_GetObjectItem((const cJSON *)ctx->params, "quantized_job");
+    if (!cJSON_IsNumber(qj)) return 1;
+    int id = (int)qj->valuedouble;
+    char path[PATH_MAX];
+    const char *slash = strrchr(ctx->dir, '/');
+    int plen = slash ? (int)(slash - ctx->dir) : 0;
+    snprintf(path, sizeof path, "%.*s/%d/job.json", plen, ctx->dir, id);
+    char *txt = qt_read_file(path, NULL, err);
+    cJSON *j = txt ? cJSON_Parse(txt) : NULL;
+    free(txt);
+    const char *st = cJSON_GetStringValue(cJSON_GetObjectItem(j, "state"));
+    const char *o = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "params"), "out"));
+    int rc = QT_OK;
+    if (!j || !st || !o) rc = qt_err_set(err, "eval: quantize job %d: no such job with an output", id);
+    else if (strcmp(st, "done")) rc = qt_err_set(err, "eval: quantize job %d is %s, not done: no checkpoint to evaluate", id, st);
+    else snprintf(out, n, "%s", o);
+    cJSON_Delete(j);
+    return rc;
+}
 
 int qt_job_sensitivity_check(const void *params, qt_err *err) {
     if (check_common(params, "sensitivity", err)) return QT_ERR;
@@ -97,21 +137,53 @@ static void params_eval(struct qt_job_ctx *ctx, struct qt_eval_params *p, char *
 
 int qt_job_eval_run(struct qt_job_ctx *ctx, qt_err *err) {
     struct qt_qplan plan;
-    if (make_plan(ctx, "eval", &plan, err)) return QT_ERR;
+    char ckpt[PATH_MAX];
+    int has_ckpt = eval_checkpoint(ctx, ckpt, sizeof ckpt, err);
+    if (has_ckpt == QT_ERR) return QT_ERR;
+    has_ckpt = has_ckpt == QT_OK;
+    /* a checkpoint: what the quantize job wrote (calibrated algorithms
+     * included), its weights through hooks, as `qtune eval --quantized` */
+    struct qt_model *cm = NULL;
+    struct qt_ct_hooks ch = {0};
+    int gguf = 0;   /* a GGUF file (params.format gguf's output): it runs as a model of its own */
+    const int ggml_arith = cJSON_IsTrue(cJSON_GetObjectItem((const cJSON *)ctx->params, "ggml_arith"));
+    if (has_ckpt) {
+        int orc = qt_model_open(ckpt, &cm, err);
+        gguf = orc == QT_OK && cm->gguf;
+        if (orc || (gguf ? qt_gguf_eval_check(ctx->model, cm, ckpt, err) : qt_ct_hooks_init(ctx->model, cm, &ch, err)) ||
+            qt_qplan_init(ctx->model, &plan, err)) {
+            qt_ct_hooks_free(&ch);
+            qt_model_free(cm);
+            return qt_err_prefix(err, "eval: %s", ckpt);
+        }
+    } else if (make_plan(ctx, "eval", &plan, err)) return QT_ERR;
+    if (ggml_arith && !gguf) {
+        qt_qplan_free(&plan);
+        qt_ct_hooks_free(&ch);
+        qt_model_free(cm);
+        return qt_err_set(err, "eval: params.ggml_arith needs a GGUF checkpoint (params.quantized or quantized_job)");
+    }
     struct progress_ctx pc = {ctx, "base"};
     struct qt_eval_params p;
     char cache[PATH_MAX];
     params_eval(ctx, &p, cache, sizeof cache, &pc, 0, 0);
-    qt_job_log(ctx, "eval: %d tensors quantized, data %s", plan.n_quantized, p.data_path);
+    if (gguf) {
+        if (ggml_arith) p.base_act = QT_FWD_ACT_GGML_BF16;   /* llama.cpp's base: the BF16 GGUF */
+        p.base_model = ctx->model;
+        qt_job_log(ctx, "eval: GGUF %s (%d tensors quantized%s), data %s", ckpt, qt_gguf_eval_n_quantized(cm),
+                   ggml_arith ? ", llama.cpp's activation arithmetic" : "", p.data_path);
+    } else if (has_ckpt) qt_job_log(ctx, "eval: checkpoint %s (%d modules quantized), data %s", ckpt, ch.n_quantized, p.data_path);
+    else qt_job_log(ctx, "eval: %d tensors quantized, data %s", plan.n_quantized, p.data_path);
     struct qt_eval_base *base = NULL;
     struct qt_kl_stats st;
     int rc = qt_eval_base_init(ctx->model, &p, &base, err);
     if (rc == QT_OK) {
         qt_job_log(ctx, "base: %d chunks of %d tokens%s", base->nseq, base->ctx, base->from_cache ? " (cached)" : "");
-        struct qt_fwd_hooks hk = qt_qplan_hooks(&plan);
+        struct qt_fwd_hooks hk = gguf ? qt_gguf_fwd_hooks(cm, ggml_arith) : has_ckpt ? qt_ct_fwd_hooks(&ch) : qt_qplan_hooks(&plan);
         pc.stage = "quantized";
-        rc = qt_eval_run(ctx->model, base, &hk, 0, &p, &st, err);
-        st.tensors_quantized = plan.n_quantized;
+        if (gguf) rc = qt_eval_run(cm, base, ggml_arith ? &hk : NULL, 0, &p, &st, err);
+        else rc = qt_eval_run(ctx->model, base, &hk, 0, &p, &st, err);
+        st.tensors_quantized = gguf ? qt_gguf_eval_n_quantized(cm) : has_ckpt ? ch.n_quantized : plan.n_quantized;
     }
     if (rc == QT_OK) {
         cJSON *r = qt_eval_json(NULL, &st);
@@ -120,12 +192,19 @@ int qt_job_eval_run(struct qt_job_ctx *ctx, qt_err *err) {
         cJSON_AddStringToObject(r, "data", p.data_path);
         const char *scheme = pstr(ctx->params, "scheme");
         if (scheme) cJSON_AddStringToObject(r, "scheme", scheme);
+        if (has_ckpt) cJSON_AddStringToObject(r, "quantized", ckpt);
+        if (gguf) {
+            cJSON_AddStringToObject(r, "format", "gguf");
+            cJSON_AddBoolToObject(r, "ggml_arith", ggml_arith);
+        }
         ctx->report = r;
         qt_job_log(ctx, "KL mean %.6f ± %.6f, same top %.2f%%, ln PPL ratio %+.6f", st.kld_mean, st.kld_stderr,
                    100 * st.same_top_p, st.ln_ppl_ratio);
     }
     qt_eval_base_free(base);
     qt_qplan_free(&plan);
+    qt_ct_hooks_free(&ch);
+    qt_model_free(cm);
     return rc;
 }
 

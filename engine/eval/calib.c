@@ -62,16 +62,8 @@ struct obs {
 };
 
 /* Tensors fed the same rows by construction: q/k/v of a layer, gate/up of
- * one MLP (dense, shared or one routed expert). */
-static int input_kind(enum qt_role r) {
-    switch (r) {
-    case QT_ROLE_ATTN_Q: case QT_ROLE_ATTN_K: case QT_ROLE_ATTN_V: return 1;
-    case QT_ROLE_MLP_GATE: case QT_ROLE_MLP_UP: return 2;
-    case QT_ROLE_SHARED_GATE: case QT_ROLE_SHARED_UP: return 3;
-    case QT_ROLE_EXPERT_GATE: case QT_ROLE_EXPERT_UP: return 4;
-    default: return 0;
-    }
-}
+ * one MLP (dense, shared or one routed expert): the role table's in column. */
+static int input_kind(enum qt_role r) { return (int)qt_role_traits(r)->in; }
 
 static int same_input(const struct obs *o, int ti, const float *x, int64_t n, int64_t cols) {
     if (x != o->last_x || n != o->last_n || cols != o->last_cols || o->last_ti < 0) return 0;
@@ -125,18 +117,10 @@ static void observe(void *ctx, int ti, const float *x, int64_t n, int64_t cols) 
         for (int64_t k = 0; k < cols * cols; k++) c->xtx[ti][k] += o->inc_xtx[k];
 }
 
-/* Linears the forward runs: attention, dense MLP, routed and shared experts. */
+/* Linears the forward runs in the decoder layers: attention, dense MLP,
+ * routed and shared experts (QT_RF_FWD; lm_head is outside the layers). */
 static int forward_linear(const struct qt_tensor *t) {
-    if (t->mtp || t->layer < 0) return 0;
-    switch (t->role) {
-    case QT_ROLE_ATTN_Q: case QT_ROLE_ATTN_K: case QT_ROLE_ATTN_V: case QT_ROLE_ATTN_O:
-    case QT_ROLE_MLP_GATE: case QT_ROLE_MLP_UP: case QT_ROLE_MLP_DOWN:
-    case QT_ROLE_EXPERT_GATE: case QT_ROLE_EXPERT_UP: case QT_ROLE_EXPERT_DOWN:
-    case QT_ROLE_SHARED_GATE: case QT_ROLE_SHARED_UP: case QT_ROLE_SHARED_DOWN:
-        return 1;
-    default:
-        return 0;
-    }
+    return !t->mtp && t->layer >= 0 && qt_role_has(t->role, QT_RF_FWD);
 }
 
 static int finish(struct qt_calib *c, const struct qt_model *m) {

@@ -218,16 +218,25 @@ int qt_eval_base_init(const struct qt_model *m, const struct qt_eval_params *p,
             goto out;
         }
         int64_t total = b->n_layers + 1;
-        if (qt_fwd_embed(f, b->tokens, b->npos, b->h_final, err)) goto out;
+        /* on a device backend the hidden states stay there between layers
+         * (they come down only for the kept states and at the end) */
+        int res = qt_fwd_resident(f);
+        if (res ? qt_fwd_embed_resident(f, b->tokens, b->npos, err) : qt_fwd_embed(f, b->tokens, b->npos, b->h_final, err))
+            goto out;
         for (int l = 0; l < b->n_layers; l++) {
             if (cancelled(p)) {
                 qt_err_set(err, "cancelled");
                 goto out;
             }
-            if (b->states) memcpy(b->states + (size_t)l * nh, b->h_final, sizeof(float) * nh);
-            if (qt_fwd_layer(f, l, b->h_final, nseq, ctx, err)) goto out;
+            if (b->states) {
+                if (res ? qt_fwd_h(f, b->states + (size_t)l * nh, b->npos, 1, err) != QT_OK
+                        : (memcpy(b->states + (size_t)l * nh, b->h_final, sizeof(float) * nh), 0))
+                    goto out;
+            }
+            if (qt_fwd_layer(f, l, res ? NULL : b->h_final, nseq, ctx, err)) goto out;
             report(p, l + 1, total);
         }
+        if (res && qt_fwd_h(f, b->h_final, b->npos, 1, err)) goto out;
         if (b->cache_path) {
             qt_err e2;
             /* a cache that fails to write is no error: the base is just not cached */
@@ -330,33 +339,45 @@ int qt_eval_run(const struct qt_model *m, const struct qt_eval_base *base,
                 const struct qt_eval_params *p, struct qt_kl_stats *st, qt_err *err) {
     memset(st, 0, sizeof *st);
     if (start_layer < 0 || start_layer > base->n_layers) return qt_err_set(err, "start layer %d out of range", start_layer);
+    if (p->second_half && base->ctx < 3) return qt_err_set(err, "--second-half needs a context of at least 3 tokens");
     if (start_layer > 0 && !base->states)
         return qt_err_set(err, "restarting at layer %d needs the base states (keep_states)", start_layer);
     struct qt_fwd *fq = NULL, *fb = NULL;
     if (qt_fwd_open(p->be, m, hooks, &fq, err) != QT_OK) return QT_ERR;
+    /* on a device backend the KL runs there: the base logits are made there
+     * again from the base's final hidden states (a few MB up instead of the
+     * logits), and neither set of logits comes down */
+    int res = qt_fwd_resident(fq);
     struct qt_fwd_hooks bh = {.ctx = (void *)&p->base_act, .act = base_act_of};
-    if (!base->logits && qt_fwd_open(p->be, p->base_model ? p->base_model : m, p->base_act ? &bh : NULL, &fb, err) != QT_OK) {
+    if ((res || !base->logits) &&
+        qt_fwd_open(p->be, p->base_model ? p->base_model : m, p->base_act ? &bh : NULL, &fb, err) != QT_OK) {
         qt_fwd_free(fq);
         return QT_ERR;
     }
+    if (res && !qt_fwd_resident(fb)) res = 0;
     int ctx = base->ctx, V = base->vocab, nseq = base->nseq;
     int first = p->second_half ? ctx / 2 : 0, per = ctx - first;
     size_t nh = (size_t)(base->npos * base->hidden);
     int64_t npk = (int64_t)nseq * per;
     int rc = QT_ERR;
-    float *h = malloc(sizeof(float) * nh);                           /* (npos, hidden) */
-    float *ql = malloc(sizeof(float) * (size_t)ctx * (size_t)V);     /* (ctx, vocab) quant logits of a chunk */
-    float *bl = base->logits ? NULL : malloc(sizeof(float) * (size_t)ctx * (size_t)V);
+    float *h = res ? NULL : malloc(sizeof(float) * nh);              /* (npos, hidden) */
+    float *ql = res ? NULL : malloc(sizeof(float) * (size_t)ctx * (size_t)V);   /* (ctx, vocab) quant logits of a chunk */
+    float *bl = base->logits || res ? NULL : malloc(sizeof(float) * (size_t)ctx * (size_t)V);
     double *kl = malloc(sizeof(double) * (size_t)npk);              /* (nseq * per) */
     double *nllb = malloc(sizeof(double) * (size_t)npk), *nllq = malloc(sizeof(double) * (size_t)npk);
     double *dp = malloc(sizeof(double) * (size_t)npk);
     unsigned char *same = malloc((size_t)npk);
-    if (!h || !ql || (!base->logits && !bl) || !kl || !nllb || !nllq || !dp || !same) {
+    if ((!res && (!h || !ql || (!base->logits && !bl))) || !kl || !nllb || !nllq || !dp || !same) {
         qt_err_set(err, "out of memory");
         goto out;
     }
     int64_t total = (base->n_layers - start_layer) + nseq, done = 0;
-    if (start_layer == 0) {
+    if (res) {
+        if (qt_fwd_h(fb, base->h_final, base->npos, 0, err) ||
+            (start_layer == 0 ? qt_fwd_embed_resident(fq, base->tokens, base->npos, err)
+                              : qt_fwd_h(fq, base->states + (size_t)start_layer * nh, base->npos, 0, err)))
+            goto out;
+    } else if (start_layer == 0) {
         if (qt_fwd_embed(fq, base->tokens, base->npos, h, err)) goto out;
     } else {
         memcpy(h, base->states + (size_t)start_layer * nh, sizeof(float) * nh);
@@ -366,7 +387,7 @@ int qt_eval_run(const struct qt_model *m, const struct qt_eval_base *base,
             qt_err_set(err, "cancelled");
             goto out;
         }
-        if (qt_fwd_layer(fq, l, h, nseq, ctx, err)) goto out;
+        if (qt_fwd_layer(fq, l, h, nseq, ctx, err)) goto out;   /* h NULL: resident */
         report(p, ++done, total);
     }
     for (int s = 0; s < nseq; s++) {
@@ -375,6 +396,16 @@ int qt_eval_run(const struct qt_model *m, const struct qt_eval_base *base,
             goto out;
         }
         size_t off = (size_t)s * ctx;
+        if (res) {
+            size_t o = (size_t)s * per;
+            struct qt_be_kl_out ko = {kl + o, nllb + o, nllq + o, dp + o, same + o};
+            if (qt_fwd_final_resident(fq, (int64_t)off, ctx, NULL, err) ||
+                qt_fwd_final_resident(fb, (int64_t)off, ctx, NULL, err) ||
+                qt_fwd_kl(fq, fb, base->tokens + off, 1, ctx, first, &ko, err))
+                goto out;
+            report(p, ++done, total);
+            continue;
+        }
         if (qt_fwd_final(fq, h + off * base->hidden, ctx, ql, err)) goto out;
         const float *b = base->logits ? base->logits + off * V : bl;
         if (!base->logits && qt_fwd_final(fb, base->h_final + off * base->hidden, ctx, bl, err)) goto out;
@@ -382,6 +413,22 @@ int qt_eval_run(const struct qt_model *m, const struct qt_eval_base *base,
         struct kl_arg A = {b, ql, base->tokens + off, ctx, V, first, kl + o, nllb + o, nllq + o, dp + o, same + o};
         qt_parallel_for(per, kl_rows, &A);
         report(p, ++done, total);
+    }
+    if (p->second_half) {
+        /* llama-perplexity --kl-divergence scores n_ctx - 1 - n_ctx/2
+         * positions a chunk: the last one, which predicts no token, is not
+         * among them (tools/perplexity: process_logits over n_ctx-1-first) */
+        int64_t w = 0;
+        for (int s = 0; s < nseq; s++)
+            for (int i = 0; i + 1 < per; i++, w++) {
+                int64_t r = (int64_t)s * per + i;
+                kl[w] = kl[r];
+                nllb[w] = nllb[r];
+                nllq[w] = nllq[r];
+                dp[w] = dp[r];
+                same[w] = same[r];
+            }
+        npk = w;
     }
     double sb = 0, sq = 0, sdp = 0;
     int64_t np = 0, nsame = 0;

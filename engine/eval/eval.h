@@ -9,7 +9,9 @@
  * scored positions that have a next token (0..ctx-2); same_top_p = argmax
  * agreement; rms_dp = RMS of p_quant − p_base of the correct next token.
  * Percentiles by nearest rank on the sorted values, index = round(f·(n−1)).
- * --second-half scores only positions ctx/2 .. ctx-1 of each chunk.
+ * --second-half scores only positions ctx/2 .. ctx-2 of each chunk, the
+ * ctx - 1 - ctx/2 positions llama-perplexity --kl-divergence scores (the
+ * last position, which predicts no token, is not one of them).
  *
  * The base model runs once per (model, text, ctx, chunks): what is kept is
  * the hidden state after the last layer (npos × hidden floats — small) and,
@@ -21,6 +23,10 @@
  * store in 16 bits for KLs of 1e-4.  The base logits are kept in memory when
  * they fit in 1 GiB, so evaluating several schemes in one process (tests,
  * the daemon, sensitivity scans) computes them once. */
+/* Folder eval/ (docs/architecture.md): measuring — the forward pass, KL /
+ * perplexity evaluation, calibration statistics, the preview's error
+ * statistics, sensitivity scans and the bit-allocation planner.  Reads
+ * weights; includes every folder below it (base … recipe). */
 #ifndef QT_EVAL_H
 #define QT_EVAL_H
 #include <stdint.h>

@@ -214,7 +214,8 @@ int qt_fwd_open(struct qt_backend *be, const struct qt_model *m, const struct qt
             if (L->eg[e] < 0 || L->eu[e] < 0 || L->ed[e] < 0)
                 rc = qt_err_set(err, "%s: layer %d: routed expert %d is incomplete", m->path, l, e);
     }
-    if (rc == QT_OK && f->be->i->fwd_init) rc = gpu_init(f, err);
+    /* static activation and kv-cache scales run on the per-op path only */
+    if (rc == QT_OK && f->be->i->fwd_init && !f->hooks.act_static && !f->hooks.kv) rc = gpu_init(f, err);
     if (rc != QT_OK) {
         qt_fwd_free(f);
         return QT_ERR;
@@ -227,18 +228,12 @@ const char *qt_fwd_backend(const struct qt_fwd *f) { return f->be->i->name; }
 
 struct qt_backend *qt_fwd_backend_of(const struct qt_fwd *f) { return f->be; }
 
-int qt_fwd_gpu_stats(struct qt_fwd *f, struct qt_cuda_fwd_timing *t) {
+int qt_fwd_gpu_stats(struct qt_fwd *f, struct qt_be_fwd_timing *t) {
     memset(t, 0, sizeof *t);
     if (!f->gpu) return 0;
     struct qt_be_fwd_timing b = {0};
     if (f->be->i->fwd_stats) f->be->i->fwd_stats(f->be, f->gpu, &b);
-    t->resident = b.resident;
-    t->streamed = b.streamed;
-    t->read = b.read;
-    t->upload = b.upload;
-    t->wait = b.wait;
-    t->layers = b.layers;
-    t->streaming = b.streaming;
+    *t = b;
     return 1;
 }
 
@@ -314,6 +309,31 @@ void qt_fwd_act_quant(enum qt_fwd_act a, float *x, int64_t n, int64_t cols) {
     qt_be_act_quant(qt_backend_cpu(), (enum qt_act_quant)a, x, n, cols, NULL);
 }
 
+struct sq_arg { int mode; float scale; float *x; int64_t cols; };
+
+static void sq_rows(void *p, int64_t r0, int64_t r1) {
+    struct sq_arg *A = p;
+    const float s = A->scale;
+    for (int64_t i = r0 * A->cols; i < r1 * A->cols; i++) {
+        float t = A->x[i] / s;
+        if (A->mode == QT_FWD_STATIC_INT8) {
+            t = nearbyintf(t);
+            t = t < -128 ? -128 : t > 127 ? 127 : t;
+            A->x[i] = t * s;
+        } else {
+            t = t < -448 ? -448 : t > 448 ? 448 : t;
+            A->x[i] = qt_fp8e4m3_to_f32(qt_f32_to_fp8e4m3(t)) * s;
+        }
+    }
+}
+
+void qt_fwd_act_quant_static(int mode, float scale, float *x, int64_t n, int64_t cols) {
+    if (!mode || n <= 0 || !(scale > 0)) return;
+    struct sq_arg A = {mode, scale, x, cols};
+    if (n * cols < 65536) sq_rows(&A, 0, n);
+    else qt_parallel_for(n, sq_rows, &A);
+}
+
 /* y (n, out) = x (n, in) W^T (+ bias), W = Linear ti (out, in).  x is not
  * modified (activation fake-quant works on a copy). */
 static int linear(struct qt_fwd *f, int ti, const float *x, int64_t n, float *y, const float *bias,
@@ -322,7 +342,14 @@ static int linear(struct qt_fwd *f, int ti, const float *x, int64_t n, float *y,
     int64_t out = qt_tensor_rows(t), in = qt_tensor_cols(t);
     if (n == 0) return QT_OK;
     enum qt_fwd_act a = f->hooks.act ? f->hooks.act(f->hooks.ctx, ti) : QT_FWD_ACT_NONE;
-    if (a != QT_FWD_ACT_NONE) {
+    float ssc = 0;
+    int sm = f->hooks.act_static ? f->hooks.act_static(f->hooks.ctx, ti, &ssc) : 0;
+    if (sm) {
+        if (!grow(&f->xq, &f->xq_cap, (size_t)(n * in))) return qt_err_set(err, "out of memory");
+        memcpy(f->xq, x, sizeof(float) * (size_t)(n * in));
+        qt_fwd_act_quant_static(sm, ssc, f->xq, n, in);
+        x = f->xq;
+    } else if (a != QT_FWD_ACT_NONE) {
         if (!grow(&f->xq, &f->xq_cap, (size_t)(n * in))) return qt_err_set(err, "out of memory");
         memcpy(f->xq, x, sizeof(float) * (size_t)(n * in));
         if (qt_be_act_quant(f->be, (enum qt_act_quant)a, f->xq, n, in, err) != QT_OK) return QT_ERR;
@@ -462,10 +489,41 @@ int qt_fwd_embed(struct qt_fwd *f, const int32_t *tokens, int64_t ntok, float *h
     return QT_OK;
 }
 
+int qt_fwd_resident(const struct qt_fwd *f) { return f->gpu && f->be->i->fwd_embed; }
+
+int qt_fwd_embed_resident(struct qt_fwd *f, const int32_t *tokens, int64_t ntok, qt_err *err) {
+    if (!qt_fwd_resident(f)) return qt_err_set(err, "backend %s keeps no hidden states", f->be->i->name);
+    int64_t V = qt_tensor_rows(&f->m->tensors[f->embed]);
+    for (int64_t i = 0; i < ntok; i++)
+        if (tokens[i] < 0 || tokens[i] >= V)
+            return qt_err_set(err, "token id %d out of the vocabulary (%lld)", tokens[i], (long long)V);
+    return f->be->i->fwd_embed(f->be, f->gpu, f->embed, tokens, ntok, err);
+}
+
+int qt_fwd_h(struct qt_fwd *f, float *h, int64_t ntok, int to_host, qt_err *err) {
+    if (!qt_fwd_resident(f)) return qt_err_set(err, "backend %s keeps no hidden states", f->be->i->name);
+    return f->be->i->fwd_h(f->be, f->gpu, h, ntok, to_host, err);
+}
+
+int qt_fwd_final_resident(struct qt_fwd *f, int64_t tok0, int64_t ntok, float *logits, qt_err *err) {
+    if (!qt_fwd_resident(f)) return qt_err_set(err, "backend %s keeps no hidden states", f->be->i->name);
+    return f->be->i->fwd_final_at(f->be, f->gpu, f->final_norm, f->lm_head, tok0, ntok, logits, err);
+}
+
+int qt_fwd_kl(struct qt_fwd *fq, struct qt_fwd *fb, const int32_t *tokens, int nseq, int ctx, int first,
+              const struct qt_be_kl_out *out, qt_err *err) {
+    if (!qt_fwd_resident(fq) || !qt_fwd_resident(fb) || fq->be != fb->be)
+        return qt_err_set(err, "the KL on the device needs both forwards on one device backend");
+    return fq->be->i->fwd_kl(fq->be, fq->gpu, fb->gpu, tokens, nseq, ctx, first, out, err);
+}
+
 int qt_fwd_layer(struct qt_fwd *f, int layer, float *h, int nseq, int seqlen, qt_err *err) {
     if (layer < 0 || layer >= f->n_layers) return qt_err_set(err, "layer %d out of range", layer);
+    if (!h && !qt_fwd_resident(f)) return qt_err_set(err, "backend %s keeps no hidden states", f->be->i->name);
     const struct qt_config *c = &f->m->cfg;
     const struct fwd_layer *L = &f->L[layer];
+    if (f->gpu && (f->hooks.act_static || f->hooks.kv))
+        return qt_err_set(err, "static activation and kv-cache scales run on the CPU backend only (--backend cpu)");
     if (f->gpu) {
         struct qt_be_layer G = {
             L->in_norm, L->post_norm, L->q, L->k, L->v, L->o, L->qb, L->kb, L->vb, L->ob, L->qn, L->kn,
@@ -508,8 +566,17 @@ int qt_fwd_layer(struct qt_fwd *f, int layer, float *h, int nseq, int seqlen, qt
     if (qt_be_rmsnorm(be, h, x, nin, n, H, eps, err) || linear(f, L->q, x, n, q, bq, err) ||
         linear(f, L->k, x, n, k, bk, err) || linear(f, L->v, x, n, v, bv, err) ||
         qt_be_qk_norm_rope(be, q, nq, n, nh, hd, f->rot, f->inv_freq, seqlen, eps, err) ||
-        qt_be_qk_norm_rope(be, k, nk, n, nkv, hd, f->rot, f->inv_freq, seqlen, eps, err) ||
-        qt_be_attention(be, q, k, v, o, nseq, seqlen, nh, nkv, hd, err) || linear(f, L->o, o, n, y, bo, err) ||
+        qt_be_qk_norm_rope(be, k, nk, n, nkv, hd, f->rot, f->inv_freq, seqlen, eps, err))
+        goto out;
+    if (f->hooks.kv) {
+        /* the fp8 kv cache: keys (after RoPE) and values as the cache stores them */
+        float ks = 0, vs = 0;
+        if (f->hooks.kv(f->hooks.ctx, layer, k, v, n, kd, &ks, &vs)) {
+            qt_fwd_act_quant_static(QT_FWD_STATIC_FP8, ks, k, n, kd);
+            qt_fwd_act_quant_static(QT_FWD_STATIC_FP8, vs, v, n, kd);
+        }
+    }
+    if (qt_be_attention(be, q, k, v, o, nseq, seqlen, nh, nkv, hd, err) || linear(f, L->o, o, n, y, bo, err) ||
         qt_be_add(be, h, y, n * H, err))
         goto out;
     /* MLP */
@@ -563,6 +630,12 @@ int qt_fwd_final(struct qt_fwd *f, const float *h, int64_t ntok, float *logits, 
 
 int qt_fwd_run(struct qt_fwd *f, const int32_t *tokens, int nseq, int seqlen, float *logits, qt_err *err) {
     int64_t n = (int64_t)nseq * seqlen;
+    if (qt_fwd_resident(f)) {
+        /* the hidden states stay on the device; only the logits come back */
+        int rc = qt_fwd_embed_resident(f, tokens, n, err);
+        for (int l = 0; rc == QT_OK && l < f->n_layers; l++) rc = qt_fwd_layer(f, l, NULL, nseq, seqlen, err);
+        return rc == QT_OK ? qt_fwd_final_resident(f, 0, n, logits, err) : rc;
+    }
     float *h = malloc(sizeof(float) * (size_t)(n * f->m->cfg.hidden));   /* (n, hidden) */
     if (!h) return qt_err_set(err, "out of memory");
     int rc = qt_fwd_embed(f, tokens, n, h, err);

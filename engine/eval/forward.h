@@ -28,7 +28,6 @@
 #include <stdint.h>
 
 #include "backend/backend.h"
-#include "backend/cuda/cuda.h"
 #include "model/model.h"
 #include "base/qt.h"
 
@@ -55,7 +54,28 @@ struct qt_fwd_hooks {
     /* Sees x (n, cols), the rows entering Linear ti (after activation
      * fake-quant, i.e. what the matmul consumes).  NULL: nothing. */
     void (*observe)(void *ctx, int ti, const float *x, int64_t n, int64_t cols);
+    /* Static per-tensor activation fake-quant of Linear ti's input (a
+     * calibrated input_scale): returns QT_FWD_STATIC_INT8 or
+     * QT_FWD_STATIC_FP8 with *scale > 0, or 0 for none (act then decides).
+     * NULL: none.  The CUDA backend does not run it: a forward with this
+     * hook computes on the CPU. */
+    int (*act_static)(void *ctx, int ti, float *scale);
+    /* fp8 kv cache of decoder layer `layer`: sees the keys (after RoPE and
+     * the k norm) and values, k and v (n, kv_heads*head_dim), before they
+     * are cached; then returns 1 with the static scales the cache stores
+     * them with (k' = fp8(k / k_scale) * k_scale), 0 for none.  NULL: none;
+     * CPU only, as act_static. */
+    int (*kv)(void *ctx, int layer, const float *k, const float *v, int64_t n, int64_t cols, float *k_scale,
+              float *v_scale);
 };
+
+/* act_static's answers. */
+enum { QT_FWD_STATIC_INT8 = 1, QT_FWD_STATIC_FP8 = 2 };
+
+/* Static per-tensor fake quantization of x (n, cols) in place with scale:
+ * int8 sym clamp(round(x / scale), -128, 127) * scale, or fp8 e4m3 (the
+ * division in float32, as compressed-tensors' GPU path). */
+void qt_fwd_act_quant_static(int mode, float scale, float *x, int64_t n, int64_t cols);
 
 struct qt_fwd;
 
@@ -82,7 +102,7 @@ void qt_fwd_set_hooks(struct qt_fwd *f, const struct qt_fwd_hooks *hooks);
 const char *qt_fwd_backend(const struct qt_fwd *f);
 
 /* The GPU forward's timing split (cuda.h); returns 0 (and zeros) on the CPU. */
-int qt_fwd_gpu_stats(struct qt_fwd *f, struct qt_cuda_fwd_timing *t);
+int qt_fwd_gpu_stats(struct qt_fwd *f, struct qt_be_fwd_timing *t);
 
 /* Number of decoder layers the forward runs (MTP layers excluded). */
 int qt_fwd_n_layers(const struct qt_fwd *f);
@@ -92,8 +112,36 @@ int qt_fwd_n_layers(const struct qt_fwd *f);
 int qt_fwd_embed(struct qt_fwd *f, const int32_t *tokens, int64_t ntok, float *h, qt_err *err);
 
 /* Runs decoder layer `layer` in place on h (nseq * seqlen, hidden): nseq
- * independent sequences of seqlen tokens, positions 0..seqlen-1, causal. */
+ * independent sequences of seqlen tokens, positions 0..seqlen-1, causal.
+ * h == NULL: on the resident hidden states (qt_fwd_resident). */
 int qt_fwd_layer(struct qt_fwd *f, int layer, float *h, int nseq, int seqlen, qt_err *err);
+
+/* ---- hidden states resident on the backend's device ----------------------
+ * A backend with the fwd_embed ... fwd_kl entries (the CUDA row) keeps the
+ * forward's hidden states on its device: qt_fwd_layer with h == NULL runs
+ * on them, and a KL evaluation moves token ids up and per-position figures
+ * down, never hidden states or logits.  Each call below fails on a backend
+ * without them (check qt_fwd_resident first). */
+
+/* 1 when f's backend keeps hidden states on its device. */
+int qt_fwd_resident(const struct qt_fwd *f);
+
+/* Resident h (ntok, hidden) = embedding rows of tokens (ntok); fails on an
+ * id out of the vocabulary. */
+int qt_fwd_embed_resident(struct qt_fwd *f, const int32_t *tokens, int64_t ntok, qt_err *err);
+
+/* to_host 0: resident h = host h (ntok, hidden); 1: host h = resident h. */
+int qt_fwd_h(struct qt_fwd *f, float *h, int64_t ntok, int to_host, qt_err *err);
+
+/* Logits of resident rows [tok0, tok0 + ntok), kept on the device for
+ * qt_fwd_kl and copied to logits (ntok, vocab) when it is not NULL. */
+int qt_fwd_final_resident(struct qt_fwd *f, int64_t tok0, int64_t ntok, float *logits, qt_err *err);
+
+/* KL(base || quant) figures per position from the logits fb (base) and fq
+ * (quant) kept (nseq * ctx rows each): positions first..ctx-1 of each
+ * sequence, as eval.c computes them on the host; tokens (nseq * ctx). */
+int qt_fwd_kl(struct qt_fwd *fq, struct qt_fwd *fb, const int32_t *tokens, int nseq, int ctx, int first,
+              const struct qt_be_kl_out *out, qt_err *err);
 
 /* logits (ntok, vocab) = lm_head(final_norm(h (ntok, hidden))). */
 int qt_fwd_final(struct qt_fwd *f, const float *h, int64_t ntok, float *logits, qt_err *err);

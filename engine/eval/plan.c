@@ -57,7 +57,12 @@ int qt_plan_init(const struct qt_model *m, const struct qt_plan_opts *o, struct 
     out->m = m;
     out->format = o->format;
     out->tp = o->tp > 1 ? o->tp : 1;
+    out->algo = o->algo == QT_ALGO_GPTQ ? QT_ALGO_GPTQ : QT_ALGO_RTN;
     out->kappa = 1;
+    if (o->algo != QT_ALGO_NONE && o->algo != QT_ALGO_RTN && o->algo != QT_ALGO_GPTQ)
+        return qt_err_set(err, "plan: %s candidates: not supported (GPTQ or round to nearest)", qt_algo_name(o->algo));
+    if (out->algo == QT_ALGO_GPTQ && o->base)
+        return qt_err_set(err, "plan: GPTQ candidates over a base recipe (-r): not supported yet");
     for (int c = 0; c < QT_PLAN_MAX_CAND; c++) out->uniform_kl[c] = NAN;
     if (o->format == QT_PLAN_GGUF)
         return qt_err_set(err, "plan: --format gguf: not supported yet (its units would be single tensors "
@@ -80,7 +85,7 @@ int qt_plan_init(const struct qt_model *m, const struct qt_plan_opts *o, struct 
         const struct qt_tensor *t = &m->tensors[i];
         char name[128];
         const char *kind = qt_sens_unit_of(m, t, QT_SENS_FUSED, name, sizeof name);
-        if (!kind || !qt_recipe_quantizable(t)) continue;
+        if (!kind || !qt_model_quantizable(m, t)) continue;
         if (o->base && !o->base_res->t[i].quantized) continue;   /* the base keeps it: fixed */
         int k = nu - 1;
         /* a unit's tensors are contiguous in model order except across kinds
@@ -301,16 +306,26 @@ int qt_plan_measure(struct qt_plan *p, const struct qt_eval_params *ep, qt_err *
         g.slot++;
         struct qt_qplan qp;
         if ((rc = qt_qplan_init(m, &qp, err)) != QT_OK) break;
-        int any = 0;
+        int any = 0, began = 0;
         for (int u = 0; u < p->n_units && rc == QT_OK; u++) {
             const struct qt_plan_unit *un = &p->units[u];
             if (un->bytes[c] < 0) continue;
             for (int j = 0; j < un->n_tensors && rc == QT_OK; j++) rc = qt_qplan_set(&qp, un->tensors[j], &p->cand[c], err);
             any = 1;
         }
+        if (rc == QT_OK && any && p->algo == QT_ALGO_GPTQ) {   /* GPTQ's weights for the uniform recipe of c */
+            int *choice = malloc(sizeof(int) * (size_t)p->n_units);
+            if (!choice) rc = qt_err_set(err, "out of memory");
+            else if (!p->calw.begin) rc = qt_err_set(err, "plan: GPTQ candidates need the calibration pipeline");
+            else if ((rc = qt_plan_uniform_choice(p, c, choice, err)) == QT_OK)
+                rc = p->calw.begin(p->calw.ctx, p, choice, &qp, err);
+            began = rc == QT_OK;
+            free(choice);
+        }
         struct qt_sens_params sp = {.eval = e, .by = QT_SENS_FUSED};
         struct qt_sens_result r = {0};
         if (rc == QT_OK && any) rc = qt_sensitivity_scan(m, base, &qp, &sp, &r, err);
+        if (began && p->calw.end) p->calw.end(p->calw.ctx);
         for (int k = 0; rc == QT_OK && k < r.n_units; k++)
             for (int u = 0; u < p->n_units; u++)
                 if (!strcmp(p->units[u].name, r.units[k].name)) {
@@ -343,6 +358,7 @@ char *qt_plan_dkl_json(const struct qt_plan *p, qt_err *err) {
     cJSON_AddNumberToObject(d, "ctx", p->ctx);
     cJSON_AddNumberToObject(d, "chunks", p->nseq);
     cJSON_AddNumberToObject(d, "kappa", p->kappa);
+    if (p->algo == QT_ALGO_GPTQ) cJSON_AddStringToObject(d, "algo", "GPTQ");   /* absent: round to nearest */
     cJSON *cands = cJSON_AddArrayToObject(d, "candidates"), *uk = cJSON_AddArrayToObject(d, "uniform_kl");
     for (int c = 0; c < p->n_cand; c++) {
         cJSON_AddItemToArray(cands, cJSON_CreateString(p->cand_name[c]));
@@ -383,6 +399,13 @@ int qt_plan_load_dkl(struct qt_plan *p, const char *json, size_t len, const char
     int rc = QT_OK, map[QT_PLAN_MAX_CAND];
     if (!cJSON_IsArray(cands) || !cJSON_IsArray(units)) {
         rc = qt_err_set(err, "%s: no ΔKL table (expected \"candidates\" and \"units\" arrays)", fname);
+        goto out;
+    }
+    const char *algo = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "algo"));
+    int t_gptq = algo && !strcmp(algo, "GPTQ");
+    if (t_gptq != (p->algo == QT_ALGO_GPTQ)) {
+        rc = qt_err_set(err, "%s: the table was measured with %s weights, the plan asks for %s", fname,
+                        t_gptq ? "GPTQ" : "round-to-nearest", p->algo == QT_ALGO_GPTQ ? "GPTQ (--gptq)" : "round to nearest");
         goto out;
     }
     for (int c = 0; c < p->n_cand; c++) {
@@ -941,11 +964,34 @@ static int check_recipe(const struct qt_plan *p, const int *choice, struct qt_re
     return rc;
 }
 
+int qt_plan_uniform_choice(const struct qt_plan *p, int c, int *choice, qt_err *err) {
+    int kept = -1;
+    for (int k = 0; k < p->n_cand; k++)
+        if (qt_scheme_is_kept(&p->cand[k])) kept = k;
+    for (int u = 0; u < p->n_units; u++) {
+        choice[u] = p->units[u].bytes[c] >= 0 ? c : kept;
+        if (choice[u] < 0)
+            return qt_err_set(err, "plan: %s does not fit %s and bf16 is not a candidate", p->cand_name[c], p->units[u].name);
+    }
+    return QT_OK;
+}
+
+/* The empty recipe of a GPTQ plan: llm-compressor's GPTQModifier with its
+ * default activation order, static (scales in the weight's own order: no
+ * g_idx, so the sizes are those of the scheme), left unsaid because
+ * compressed-tensors refuses an explicit actorder on channel groups (lint
+ * QT016), and its default dampening. */
+static const char gptq_empty[] = "quant_stage:\n  quant_modifiers:\n    GPTQModifier:\n      ignore: [lm_head]\n"
+                                 "      dampening_frac: 0.01\n";
+
 int qt_plan_recipe(const struct qt_plan *p, const int *choice, const char *base_path, const char *header,
                    struct qt_recipe **out, qt_err *err) {
     *out = NULL;
     struct qt_recipe *r = NULL;
-    if ((base_path ? qt_recipe_load(base_path, &r, err) : qt_recipe_new(&r, err)) != QT_OK) return QT_ERR;
+    int lrc = base_path                  ? qt_recipe_load(base_path, &r, err)
+              : p->algo == QT_ALGO_GPTQ ? qt_recipe_parse(gptq_empty, strlen(gptq_empty), "plan", &r, err)
+                                        : qt_recipe_new(&r, err);
+    if (lrc != QT_OK) return QT_ERR;
     int n = p->n_units, rc = QT_OK;
     char (*pre)[128] = calloc((size_t)n + 1, sizeof *pre);
     char (*suf)[384] = calloc((size_t)n + 1, sizeof *suf);
@@ -990,6 +1036,7 @@ int qt_plan_recipe(const struct qt_plan *p, const int *choice, const char *base_
         else {
             free(r->header);
             r->header = h;
+            qt_yaml_drop_lead_comments(r->root);   /* ours replaces the base's */
         }
     }
     if (rc == QT_OK) rc = check_recipe(p, choice, r, base_path, err);

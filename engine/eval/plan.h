@@ -56,9 +56,27 @@ struct qt_plan_unit {
     double dkl_se[QT_PLAN_MAX_CAND];  /* (n_cand) its standard error */
 };
 
+struct qt_qplan;
+struct qt_plan;
+
+/* A calibrated algorithm's quantized weights, for candidates that are not
+ * rounded to nearest (GPTQ): the algo layer sets this (algo/plan_gptq.h),
+ * since the calibration pipeline sits above eval/.  begin runs the
+ * algorithm for the allocation choice (n_units candidate indices) and
+ * points qp's weight source (qplan.h wsrc) at its result; end releases it. */
+struct qt_plan_weights {
+    int (*begin)(void *ctx, const struct qt_plan *p, const int *choice, struct qt_qplan *qp, qt_err *err);
+    void (*end)(void *ctx);
+    void *ctx;
+};
+
 struct qt_plan {
     const struct qt_model *m;
     enum qt_plan_format format;
+    /* QT_ALGO_RTN, or QT_ALGO_GPTQ: every quantizing candidate is measured
+     * with GPTQ's weights (calw) and the recipe is a GPTQModifier */
+    enum qt_algo algo;
+    struct qt_plan_weights calw;
     int tp;                     /* tensor parallel size the candidates must split over (1) */
     int n_cand;
     struct qt_scheme cand[QT_PLAN_MAX_CAND];            /* (n_cand) */
@@ -82,6 +100,7 @@ struct qt_plan_opts {
     enum qt_plan_format format;
     const char *candidates;     /* comma-separated schemes, NULL: the format's default */
     int tp;                     /* 0/1: no tensor-parallel constraint */
+    enum qt_algo algo;          /* 0 / QT_ALGO_RTN: round to nearest; QT_ALGO_GPTQ (no base) */
     struct qt_recipe *base;     /* may be NULL: every decoder Linear planned, the rest kept */
     const struct qt_resolution *base_res;   /* base resolved against m (with base) */
 };
@@ -93,7 +112,10 @@ void qt_plan_free(struct qt_plan *p);
 
 /* Measures ΔKL of every (unit, candidate) on ep's text (ctx, chunks, cache,
  * progress over the whole scan, cancel).  Needs weights: a config.json alone
- * fails saying so. */
+ * fails saying so.  With algo GPTQ, each candidate's weights are GPTQ's for
+ * the uniform recipe of that candidate (p->calw; units it does not fit kept):
+ * ΔKL of a unit is then measured with the weights the calibration pipeline
+ * gives it when every layer before it is quantized too. */
 int qt_plan_measure(struct qt_plan *p, const struct qt_eval_params *ep, qt_err *err);
 
 /* The plan's candidates and ΔKL table as JSON text (caller frees) and back:
@@ -160,11 +182,17 @@ struct qt_plan_curve {
 int qt_plan_curve(const struct qt_plan *p, int npts, struct qt_plan_curve *out, qt_err *err);
 void qt_plan_curve_free(struct qt_plan_curve *c);
 
+/* The allocation giving candidate c to every unit it fits and the kept
+ * candidate (bf16) to the rest, into choice (n_units); QT_ERR when a unit
+ * takes neither. */
+int qt_plan_uniform_choice(const struct qt_plan *p, int c, int *choice, qt_err *err);
+
 /* The recipe of choice as a person writes it: one config group per scheme
  * whose targets are one regex per unit kind and layer range
  * ('re:model\.layers\.(?:[3-9]|1[0-7])\.mlp\.experts\.\d+\.(?:gate|up|down)_proj$'),
  * on a copy of the base recipe (NULL: a new QuantizationModifier recipe with
- * ignore [lm_head]).  header: comment lines put first (may be NULL).  The
+ * ignore [lm_head]; with algo GPTQ a GPTQModifier, default actorder).
+ * header: comment lines put first (may be NULL).  The
  * result is resolved against m and checked to give every tensor the planned
  * scheme.  Free with qt_recipe_free. */
 int qt_plan_recipe(const struct qt_plan *p, const int *choice, const char *base_path, const char *header,

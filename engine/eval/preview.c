@@ -10,12 +10,12 @@
 #include "backend/backend.h"
 #include "base/hmap.h"
 
-int qt_preview_quantizable(const struct qt_model *m, int ti) {
-    const struct qt_tensor *t = &m->tensors[ti];
-    if (t->ndim != 2 || !qt_role_is_linear(t->role)) return 0;
-    if (t->role == QT_ROLE_LM_HEAD || t->role == QT_ROLE_MTP_HEAD) return 0;
-    size_t n = strlen(t->name);
-    return n > 7 && !strcmp(t->name + n - 7, ".weight");
+int qt_preview_scheme_target(const struct qt_tensor *t) {
+    return qt_tensor_quantizable(t) && qt_role_is_linear(t->role) && !qt_role_has(t->role, QT_RF_HEAD);
+}
+
+int qt_preview_counted(const struct qt_tensor *t, int quantized) {
+    return quantized || qt_preview_scheme_target(t);
 }
 
 /* ---- cache ------------------------------------------------------------- */
@@ -186,7 +186,7 @@ static int preview_source(const struct source *src, int64_t rows, int64_t cols,
     c.global_amax = global_amax;
     /* BF16 weights go to a whole-tensor backend (the GPU) as they are (half
      * the bytes of float) */
-    if (src->bf16 && src->be->i->tensor_quant)
+    if (src->bf16 && qt_be_whole_quant(src->be))
         return src->be->i->tensor_quant(src->be, src->bf16, QT_DT_BF16, rows, cols, s, wdtype, global_amax, d, out,
                                         NULL, NULL, err);
     /* Small tensors are not worth a thread: about 256K elements per thread. */
@@ -324,10 +324,12 @@ int qt_preview_tensor(const struct qt_model *m, int ti, const struct qt_scheme *
     return QT_OK;
 }
 
-int qt_preview_run(const struct qt_model *m, const struct qt_scheme *per_tensor,
-                   const unsigned char *select, const float *const *d,
-                   struct qt_preview_cache *cache, struct qt_preview_row **rows_out,
-                   int *n_rows, struct qt_preview_total *total, qt_err *err) {
+/* The preview of every selected tensor: tensor i is quantized under
+ * per_tensor[i] when quant[i] (NULL: when it is a scheme target) and the
+ * scheme is not bf16. */
+static int run(const struct qt_model *m, const struct qt_scheme *per_tensor, const unsigned char *quant,
+               const unsigned char *select, const float *const *d, struct qt_preview_cache *cache,
+               struct qt_preview_row **rows_out, int *n_rows, struct qt_preview_total *total, qt_err *err) {
     struct qt_preview_row *rows = calloc((size_t)(m->n_tensors ? m->n_tensors : 1), sizeof *rows);
     if (!rows) return qt_err_set(err, "preview: out of memory");
     struct qt_preview_total tot;
@@ -340,12 +342,14 @@ int qt_preview_run(const struct qt_model *m, const struct qt_scheme *per_tensor,
         struct qt_preview_row *r = &rows[n++];
         r->tensor = i;
         r->params = qt_tensor_numel(t);
-        r->quantizable = qt_preview_quantizable(m, i);
+        int q = (quant ? quant[i] : qt_preview_scheme_target(t)) && qt_model_quantizable(m, t) &&
+                !qt_scheme_is_kept(&per_tensor[i]);
+        r->quantizable = qt_preview_counted(t, q);
         r->scheme.kind = QT_SCHEME_BF16;
         r->scheme.bits = 16;
         r->scheme.sym = 1;
         enum qt_dtype wd = t->dtype == QT_DT_F16 || t->dtype == QT_DT_F32 ? t->dtype : QT_DT_BF16;
-        if (r->quantizable && !qt_scheme_is_kept(&per_tensor[i])) {
+        if (q) {
             qt_err e2 = {{0}};
             if (qt_scheme_check_shape(&per_tensor[i], qt_tensor_rows(t), qt_tensor_cols(t), &e2) != QT_OK) {
                 r->failed = 1;
@@ -360,7 +364,7 @@ int qt_preview_run(const struct qt_model *m, const struct qt_scheme *per_tensor,
             }
         }
         if (qt_scheme_is_kept(&r->scheme)) r->bytes = (int64_t)t->nbytes;
-        else r->bytes = qt_quant_bytes(&r->scheme, qt_tensor_rows(t), qt_tensor_cols(t), wd);
+        else r->bytes = qt_scheme_bytes(&r->scheme, qt_tensor_rows(t), qt_tensor_cols(t), wd);
         if (qt_scheme_is_kept(&r->scheme)) tot.n_kept++;
         else {
             tot.n_quantized++;
@@ -377,4 +381,35 @@ int qt_preview_run(const struct qt_model *m, const struct qt_scheme *per_tensor,
     *rows_out = rows;
     *n_rows = n;
     return QT_OK;
+}
+
+int qt_preview_run(const struct qt_model *m, const struct qt_scheme *per_tensor,
+                   const unsigned char *select, const float *const *d,
+                   struct qt_preview_cache *cache, struct qt_preview_row **rows_out,
+                   int *n_rows, struct qt_preview_total *total, qt_err *err) {
+    return run(m, per_tensor, NULL, select, d, cache, rows_out, n_rows, total, err);
+}
+
+int qt_preview_run_resolved(const struct qt_model *m, const struct qt_resolution *res,
+                            const unsigned char *select, const float *const *d,
+                            struct qt_preview_cache *cache, struct qt_preview_row **rows_out,
+                            int *n_rows, struct qt_preview_total *total, qt_err *err) {
+    if (res->n != m->n_tensors) return qt_err_set(err, "preview: the recipe was resolved against another model");
+    size_t n = (size_t)(m->n_tensors ? m->n_tensors : 1);
+    struct qt_scheme *per = calloc(n, sizeof *per);        /* (n_tensors) */
+    unsigned char *quant = calloc(n, 1);                    /* (n_tensors) */
+    if (!per || !quant) {
+        free(per);
+        free(quant);
+        return qt_err_set(err, "preview: out of memory");
+    }
+    for (int i = 0; i < m->n_tensors; i++) {
+        quant[i] = res->t[i].quantized && res->t[i].s;
+        if (quant[i]) per[i] = *res->t[i].s;
+        else per[i] = (struct qt_scheme){.kind = QT_SCHEME_BF16, .bits = 16, .sym = 1};
+    }
+    int rc = run(m, per, quant, select, d, cache, rows_out, n_rows, total, err);
+    free(per);
+    free(quant);
+    return rc;
 }

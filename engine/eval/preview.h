@@ -9,11 +9,17 @@
 #include "model/model.h"
 #include "quant/quant.h"
 #include "quant/scheme.h"
+#include "recipe/recipe.h"
 
-/* 1 when tensor ti is a quantizable Linear weight: a 2-D weight of a Linear
- * role other than lm_head and the MTP shared head (kept, like the router,
- * norms and embeddings). */
-int qt_preview_quantizable(const struct qt_model *m, int ti);
+/* 1 when a bare scheme (`qtune preview --scheme S`, the TUI's totals)
+ * quantizes t: a quantizable (qt_tensor_quantizable) Linear weight other
+ * than the output heads lm_head and the MTP shared head, which stay kept as
+ * llm-compressor's presets keep lm_head (ignore: [lm_head]). */
+int qt_preview_scheme_target(const struct qt_tensor *t);
+
+/* 1 when t counts in the preview's totals ("quantizable weights": params,
+ * bytes, bpw): a scheme target, or any tensor a recipe quantizes. */
+int qt_preview_counted(const struct qt_tensor *t, int quantized);
 
 /* Cache of results keyed by (tensor index, canonical scheme); owned by the
  * caller, one per model. */
@@ -39,7 +45,7 @@ int qt_preview_bf16(const uint16_t *w, int64_t rows, int64_t cols, const struct 
 struct qt_preview_row {
     int tensor;                 /* index into m->tensors */
     struct qt_scheme scheme;    /* bf16 when kept */
-    int quantizable;            /* qt_preview_quantizable */
+    int quantizable;            /* counted in the totals (qt_preview_counted) */
     int failed;                 /* 1: the scheme does not fit (error holds why); counted as kept */
     int no_weights;             /* 1: metadata-only model: sizes only, no statistics */
     char error[200];
@@ -57,8 +63,8 @@ struct qt_preview_total {
 };
 
 /* Runs the preview over the model's tensors.  per_tensor (m->n_tensors)
- * gives each tensor's scheme (entries of non-quantizable tensors are
- * ignored; they are reported kept).  select (m->n_tensors) or NULL picks the
+ * gives each tensor's scheme; it applies to the scheme targets
+ * (qt_preview_scheme_target), every other tensor is reported kept.  select (m->n_tensors) or NULL picks the
  * tensors to report; d (m->n_tensors) or NULL gives importance vectors.
  * *rows_out (*n_rows) lists every selected tensor, quantized or kept; the
  * caller frees it with free().  A metadata-only model gets sizes and bpw
@@ -67,5 +73,13 @@ int qt_preview_run(const struct qt_model *m, const struct qt_scheme *per_tensor,
                    const unsigned char *select, const float *const *d,
                    struct qt_preview_cache *cache, struct qt_preview_row **rows_out,
                    int *n_rows, struct qt_preview_total *total, qt_err *err);
+
+/* The same as a resolved recipe says: exactly the tensors res quantizes,
+ * each under its group's scheme (lm_head too when the recipe targets it),
+ * so the preview agrees with lint, deploy and the writer. */
+int qt_preview_run_resolved(const struct qt_model *m, const struct qt_resolution *res,
+                            const unsigned char *select, const float *const *d,
+                            struct qt_preview_cache *cache, struct qt_preview_row **rows_out,
+                            int *n_rows, struct qt_preview_total *total, qt_err *err);
 
 #endif

@@ -30,24 +30,22 @@ void qt_qplan_free(struct qt_qplan *p) {
     memset(p, 0, sizeof *p);
 }
 
+/* A Linear the forward runs (QT_RF_FWD: the decoder layers' projections
+ * and lm_head), outside the MTP layers. */
 static int used_by_forward(const struct qt_tensor *t) {
-    if (t->mtp) return 0;
-    switch (t->role) {
-    case QT_ROLE_ATTN_Q: case QT_ROLE_ATTN_K: case QT_ROLE_ATTN_V: case QT_ROLE_ATTN_O:
-    case QT_ROLE_MLP_GATE: case QT_ROLE_MLP_UP: case QT_ROLE_MLP_DOWN:
-    case QT_ROLE_EXPERT_GATE: case QT_ROLE_EXPERT_UP: case QT_ROLE_EXPERT_DOWN:
-    case QT_ROLE_SHARED_GATE: case QT_ROLE_SHARED_UP: case QT_ROLE_SHARED_DOWN:
-        return t->layer >= 0;
-    case QT_ROLE_LM_HEAD:
-        return 1;
-    default:
-        return 0;
-    }
+    return !t->mtp && qt_role_has(t->role, QT_RF_FWD) && (t->layer >= 0 || t->role == QT_ROLE_LM_HEAD);
 }
 
 int qt_qplan_set(struct qt_qplan *p, int i, const struct qt_scheme *s, qt_err *err) {
     const struct qt_tensor *t = &p->m->tensors[i];
     if (qt_scheme_is_kept(s)) return QT_OK;
+    if (qt_act_traits(s->act)->is_static) {
+        char b[QT_SCHEME_STR_MAX];
+        return qt_err_set(err, "%s: scheme %s: evaluation models per-token dynamic activations here; static input "
+                          "activations need calibrated input scales: qtune quantize -r RECIPE --calib FILE -o OUT, "
+                          "then eval --quantized OUT", t->name,
+                          qt_scheme_format(s, b, sizeof b));
+    }
     if (s->act != QT_ACT_NONE && s->act != QT_ACT_INT8_TOK && s->act != QT_ACT_FP8_TOK) {
         char b[QT_SCHEME_STR_MAX];
         return qt_err_set(err, "%s: scheme %s: evaluation models only per-token dynamic activations "
@@ -143,6 +141,10 @@ static int plan_weight(void *ctx, int ti, float *out, qt_err *err) {
     const struct qt_tensor *t = &p->m->tensors[ti];
     const struct qt_scheme *s = &p->s[ti];
     int64_t rows = qt_tensor_rows(t), cols = qt_tensor_cols(t);
+    if (p->wsrc) {
+        int r = p->wsrc(p->wctx, ti, out, err);
+        if (r != 1) return r;
+    }
     if (qt_tensor_read_f32(p->m, t, 0, rows, out, err) != QT_OK) return QT_ERR;
     enum qt_dtype wd = t->dtype == QT_DT_F16 || t->dtype == QT_DT_F32 ? t->dtype : QT_DT_BF16;
     int rc;

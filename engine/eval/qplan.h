@@ -21,6 +21,12 @@ struct qt_qplan {
      * 1: fp32 arithmetic with the scales rounded to the weight dtype, the
      * protocol of tests/refs/eval_kl.json (integer schemes; others as 0). */
     int f32_arith;
+    /* When set, the replaced weight of tensor i comes from here instead of
+     * rounding to nearest under s[i]: a calibrated algorithm's result (the
+     * planner's GPTQ candidates, algo/plan_gptq.h).  Fills out (rows, cols)
+     * and returns QT_OK, QT_ERR with err, or 1: round to nearest after all. */
+    int (*wsrc)(void *ctx, int ti, float *out, qt_err *err);
+    void *wctx;
 };
 
 /* A plan giving scheme s to every Linear of the decoder layers the forward

@@ -14,6 +14,7 @@
 
 #include "backend/backend.h"
 #include "eval/calib.h"
+#include "io/outdir.h"
 #include "model/gguf.h"
 #include "quant/ggml_quants.h"
 
@@ -570,29 +571,6 @@ static int write_tensor(struct wctx *w, int fd, const char *path, const struct q
 
 /* ---- the files ------------------------------------------------------------- */
 
-static int sync_parent(const char *path) {
-    char d[4200];
-    snprintf(d, sizeof d, "%s", path);
-    char *sl = strrchr(d, '/');
-    if (sl && sl != d) *sl = 0; else if (sl) sl[1] = 0; else snprintf(d, sizeof d, ".");
-    int fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    int r = fsync(fd);
-    close(fd);
-    return r;
-}
-
-static int mkdirs_for(const char *path, qt_err *err) {
-    char d[4200];
-    snprintf(d, sizeof d, "%s", path);
-    for (char *sl = strchr(d + 1, '/'); sl; sl = strchr(sl + 1, '/')) {
-        *sl = 0;
-        if (mkdir(d, 0755) != 0 && errno != EEXIST) return qt_err_set(err, "%s: cannot create: %s", d, strerror(errno));
-        *sl = '/';
-    }
-    return QT_OK;
-}
-
 int qt_gguf_write(const struct qt_model *m, const struct qt_gguf_plan *p, const struct qt_gguf_write_params *wp,
                   struct qt_write_result *res, qt_err *err) {
     double t0 = qt_now();
@@ -620,12 +598,11 @@ int qt_gguf_write(const struct qt_model *m, const struct qt_gguf_plan *p, const 
     }
     if (n_split > 99999) { free(split_of); return qt_err_set(err, "%s: more than 99999 split files", wp->out); }
     char path[4200];
-    struct stat st;
     for (int s = 0; s < n_split; s++) {
         qt_gguf_split_path(wp->out, s, n_split, path, sizeof path);
-        if (!wp->force && stat(path, &st) == 0) { free(split_of); return qt_err_set(err, "%s: already exists (use --force to replace it)", path); }
+        if (qt_outdir_check(path, wp->force, NULL, err) != QT_OK) { free(split_of); return QT_ERR; }
     }
-    if (mkdirs_for(wp->out, err) != QT_OK) { free(split_of); return QT_ERR; }
+    if (qt_outdir_parents(wp->out, err) != QT_OK) { free(split_of); return QT_ERR; }
 
     struct gbuf meta = {0};
     int rc = arch_keys(m, p, wp, &meta, err);
@@ -645,11 +622,9 @@ int qt_gguf_write(const struct qt_model *m, const struct qt_gguf_plan *p, const 
     uint64_t written = 0;
     for (int s = 0; s < n_split && rc == QT_OK; s++) {
         qt_gguf_split_path(wp->out, s, n_split, path, sizeof path);
-        snprintf(partial[s], sizeof partial[s], "%s.partial-XXXXXX", path);
-        int fd = mkstemp(partial[s]);
-        if (fd < 0) { rc = qt_err_set(err, "%s: cannot create: %s", partial[s], strerror(errno)); break; }
+        int fd = qt_outdir_tmpfile(path, partial[s], sizeof partial[s], err);
+        if (fd < 0) { rc = QT_ERR; break; }
         made = s + 1;
-        fchmod(fd, 0644);
         struct gbuf h = {0};
         int64_t nt = 0;
         for (int i = 0; i < p->n; i++) nt += split_of[i] == s;
@@ -694,7 +669,7 @@ int qt_gguf_write(const struct qt_model *m, const struct qt_gguf_plan *p, const 
         if (rename(partial[s], path) != 0) rc = qt_err_set(err, "%s: %s", path, strerror(errno));
         else partial[s][0] = 0;
     }
-    if (rc == QT_OK) sync_parent(wp->out);
+    if (rc == QT_OK) qt_outdir_sync_parent(wp->out);
     if (rc != QT_OK) {
         for (int s = 0; s < made; s++)
             if (partial[s][0]) unlink(partial[s]);
@@ -714,4 +689,22 @@ int qt_gguf_write(const struct qt_model *m, const struct qt_gguf_plan *p, const 
     free(w.buf);
     free(w.scratch);
     return rc;
+}
+
+cJSON *qt_gguf_result_json(const char *first, const char *ftype, const struct qt_gguf_plan *p,
+                           const struct qt_write_result *r) {
+    cJSON *j = cJSON_CreateObject();
+    if (!j) return NULL;
+    cJSON_AddStringToObject(j, "out", first);
+    cJSON_AddStringToObject(j, "format", "gguf");
+    if (ftype) cJSON_AddStringToObject(j, "ftype", ftype);
+    cJSON_AddNumberToObject(j, "tensors", p->n);
+    cJSON_AddNumberToObject(j, "tensors_quantized", r->n_quantized);
+    cJSON_AddNumberToObject(j, "tensors_fallback", p->n_fallback);
+    cJSON_AddNumberToObject(j, "files", r->n_shards);
+    cJSON_AddNumberToObject(j, "bytes_written", (double)r->bytes_written);
+    cJSON_AddNumberToObject(j, "bytes_source", (double)r->bytes_source);
+    cJSON_AddNumberToObject(j, "bpw", p->params ? 8.0 * (double)p->bytes / (double)p->params : 0);
+    cJSON_AddNumberToObject(j, "seconds", r->seconds);
+    return j;
 }

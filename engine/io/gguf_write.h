@@ -21,6 +21,8 @@
 #define QT_GGUF_WRITE_H
 #include <stdint.h>
 
+#include <cJSON.h>
+
 #include "base/qt.h"
 #include "io/writer.h"
 #include "model/model.h"
@@ -77,5 +79,12 @@ int qt_gguf_write(const struct qt_model *m, const struct qt_gguf_plan *p, const 
 /* The i-th file name of an n-file set for OUT ("x.gguf" -> "x-00002-of-00003.gguf";
  * n == 1: OUT itself). */
 void qt_gguf_split_path(const char *out, int i, int n, char *buf, size_t len);
+
+/* What a GGUF write did, as `qtune quantize --json` and the quantize job's
+ * report give it: out (first, the file llama.cpp is given), format, ftype
+ * (when not NULL), tensor counts, files, bytes, bpw, seconds.  The caller
+ * owns the object. */
+cJSON *qt_gguf_result_json(const char *first, const char *ftype, const struct qt_gguf_plan *p,
+                           const struct qt_write_result *r);
 
 #endif

@@ -7,6 +7,7 @@
 #include "backend/select.h"
 #include "model/ct_read.h"
 #include "quant/ggml_quants.h"
+#include "quant/quant.h"
 
 static cJSON *object_or(cJSON *into) { return into ? into : cJSON_CreateObject(); }
 
@@ -185,6 +186,7 @@ cJSON *qt_write_json(cJSON *into, const char *out, const struct qt_write_result 
     cJSON_AddNumberToObject(j, "bytes_written", (double)wr->bytes_written);
     cJSON_AddNumberToObject(j, "seconds", wr->seconds);
     cJSON_AddStringToObject(j, "backend", qt_backend_active_name());
+    cJSON_AddStringToObject(j, "arith", qt_arith_name(qt_quant_arith()));
     return j;
 }
 

@@ -11,14 +11,10 @@
 static int check_modifiers(const struct qt_recipe *r, qt_err *err) {
     for (int i = 0; i < r->n_mods; i++) {
         const struct qt_modifier *md = &r->mods[i];
-        if (md->algo != QT_ALGO_RTN && md->algo != QT_ALGO_GPTQ && md->algo != QT_ALGO_SMOOTHQUANT &&
-            md->algo != QT_ALGO_AWQ)
+        if (!qt_algo_quantize_runs(md->algo))
             return qt_err_set(err, "%s: %s is not implemented yet; qtune quantize would only round to nearest. "
                               "Use QuantizationModifier for round-to-nearest", md->type,
                               md->algo == QT_ALGO_OTHER ? "this modifier" : qt_algo_name(md->algo));
-        if (md->kv_bits > 0)
-            return qt_err_set(err, "%s: kv_cache_scheme needs calibrated k/v scales, which qtune does not compute yet",
-                              md->type);
     }
     return QT_OK;
 }
@@ -40,6 +36,7 @@ int qt_write_ct_recipe(const struct qt_model *m, const struct qt_recipe *r, cons
     const char **targets = calloc(ntot + 1, sizeof *targets);
     char *yaml = NULL;
     struct qt_pipe *pipe = NULL;
+    char algo[64];
     int rc = QT_ERR;
     if (!tg || !map || !groups || !names || !targets) { qt_err_set(err, "out of memory"); goto done; }
     for (int g = 0; g < nrg; g++) map[g] = -1;
@@ -75,6 +72,7 @@ int qt_write_ct_recipe(const struct qt_model *m, const struct qt_recipe *r, cons
         struct qt_pipe_params pp = {
             .calib_path = p->calib, .samples = p->calib_samples, .seqlen = p->calib_len,
             .progress = p->layer_progress, .progress_ud = p->layer_progress_ud, .cancel = p->cancel,
+            .state_dir = p->pipe_state_dir, .state_key = p->pipe_state_key,
         };
         if (qt_pipe_check(m, &pp, err) != QT_OK) goto done;
         /* config groups of GPTQ modifiers record their activation order */
@@ -90,10 +88,15 @@ int qt_write_ct_recipe(const struct qt_model *m, const struct qt_recipe *r, cons
             groups[tg[i]].actorder = qt_pipe_actorder(pipe, i);
         }
         q.pipe = pipe;
-        int sq = 0, gq = 0;
+        /* what ran, in pipeline order: "SmoothQuant+GPTQ+SparseGPT", "AWQ+GPTQ", "AWQ" */
+        int sq = 0, aw = 0, gq = 0, sp = 0;
         for (int i = 0; i < r->n_mods; i++) sq |= r->mods[i].algo == QT_ALGO_SMOOTHQUANT;
+        for (int i = 0; i < r->n_mods; i++) aw |= r->mods[i].algo == QT_ALGO_AWQ;
         for (int i = 0; i < m->n_tensors; i++) gq |= res->t[i].quantized && res->t[i].algo == QT_ALGO_GPTQ;
-        q.algorithm = sq && gq ? "SmoothQuant+GPTQ" : sq ? "SmoothQuant+RTN" : "GPTQ";
+        for (int i = 0; i < m->n_tensors; i++) sp |= res->t[i].sparse;
+        snprintf(algo, sizeof algo, "%s%s%s%s", sq ? "SmoothQuant+" : "", aw ? (gq ? "AWQ+" : "AWQ") : "",
+                 gq ? "GPTQ" : aw ? "" : "RTN", sp ? "+SparseGPT" : "");
+        q.algorithm = algo;
     }
     rc = qt_write_ct(m, &q, out, err);
 done:

@@ -18,12 +18,20 @@
 #include <cJSON.h>
 
 #include "backend/backend.h"
+#include "backend/select.h"
+#include "io/outdir.h"
 #include "quant/pack.h"
 #include "quant/quant.h"
 #include "model/safetensors.h"
 #include "quant/scheme.h"
 
-enum part { PART_RAW, PART_PACKED, PART_QWEIGHT, PART_SCALE, PART_ZP, PART_SHAPE, PART_GIDX };
+/* What an output tensor holds: a source tensor copied as it is, GPTQ's
+ * activation-order groups, a calibrated scalar (input_scale, k_scale,
+ * v_scale: its bytes in the entry), or one part of a quantized module's
+ * layout (enum qt_part_kind, quant/scheme.h). */
+#define PART_RAW (-1)
+#define PART_GIDX (-2)
+#define PART_SMALL (-3)
 
 /* One tensor of the output. */
 struct out_entry {
@@ -33,10 +41,11 @@ struct out_entry {
     int64_t shape[4];
     uint64_t nbytes;
     int tensor;               /* model tensor index */
-    enum part part;
+    int part;                 /* PART_RAW or an enum qt_part_kind */
     int last;                 /* last entry of its module */
     int shard;
     uint64_t offset;          /* within the shard's data */
+    unsigned char small[8];   /* PART_SMALL: the bytes */
 };
 
 struct plan {
@@ -56,11 +65,6 @@ struct modbuf {
     int64_t shape[2];         /* weight_shape */
     int32_t *g_idx;           /* (cols) GPTQ activation-order groups, or NULL */
 };
-
-static int ends_with(const char *s, const char *suf) {
-    size_t a = strlen(s), b = strlen(suf);
-    return a >= b && !strcmp(s + a - b, suf);
-}
 
 int qt_write_parse_size(const char *s, uint64_t *out, qt_err *err) {
     char *end;
@@ -85,32 +89,10 @@ int qt_write_parse_size(const char *s, uint64_t *out, qt_err *err) {
     return QT_OK;
 }
 
-int qt_write_rmtree(const char *path, qt_err *err) {
-    struct stat st;
-    if (lstat(path, &st) != 0) return errno == ENOENT ? QT_OK : qt_err_set(err, "%s: %s", path, strerror(errno));
-    if (!S_ISDIR(st.st_mode)) {
-        if (unlink(path) != 0) return qt_err_set(err, "%s: %s", path, strerror(errno));
-        return QT_OK;
-    }
-    DIR *d = opendir(path);
-    if (!d) return qt_err_set(err, "%s: %s", path, strerror(errno));
-    struct dirent *de;
-    int rc = QT_OK;
-    char sub[4096];
-    while ((de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-        snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-        if (qt_write_rmtree(sub, err) != QT_OK) rc = QT_ERR;
-    }
-    closedir(d);
-    if (rmdir(path) != 0 && rc == QT_OK) rc = qt_err_set(err, "%s: %s", path, strerror(errno));
-    return rc;
-}
-
 /* ---- planning -------------------------------------------------------------- */
 
 static int plan_add(struct plan *p, const char *module, const char *suffix, enum qt_dtype dt, int ndim,
-                    int64_t d0, int64_t d1, int tensor, enum part part) {
+                    int64_t d0, int64_t d1, int tensor, int part) {
     if (p->n == p->cap) {
         int nc = p->cap ? p->cap * 2 : 256;
         struct out_entry *ne = realloc(p->e, (size_t)nc * sizeof *ne);
@@ -148,43 +130,14 @@ static enum qt_dtype work_dtype(const struct qt_model *m, const struct qt_tensor
     return QT_DT_BF16;
 }
 
-/* Scale grid of a scheme for a rows x cols weight, as compressed-tensors
- * shapes weight_scale: tensor (1,), channel (N, 1), group (N, K/g), block
- * (ceil(N/b), ceil(K/b)). */
-static int scale_shape(const struct qt_scheme *s, int64_t rows, int64_t cols, int64_t shape[2]) {
-    switch (s->strategy) {
-    case QT_STRAT_TENSOR: shape[0] = 1; shape[1] = 0; return 1;
-    case QT_STRAT_CHANNEL: shape[0] = rows; shape[1] = 1; return 2;
-    case QT_STRAT_GROUP: shape[0] = rows; shape[1] = (cols + s->group - 1) / s->group; return 2;   /* [N, ceil(K/g)] */
-    case QT_STRAT_BLOCK:
-        shape[0] = (rows + s->group - 1) / s->group;
-        shape[1] = (cols + s->group - 1) / s->group;
-        return 2;
-    default: return 0;
-    }
-}
-
-/* Whether the writer can produce a module of scheme s; fills err if not. */
-static int check_writable(const struct qt_scheme *s, const char *module, qt_err *err) {
-    char sb[QT_SCHEME_STR_MAX];
-    qt_scheme_format(s, sb, sizeof sb);
-    if (s->kind == QT_SCHEME_NVFP4 || s->kind == QT_SCHEME_MXFP4)
-        return qt_err_set(err, "%s: %s: writing fp4 checkpoints is not implemented", module, sb);
-    if (s->act == QT_ACT_FP8_TENSOR || s->act == QT_ACT_NVFP4)
-        return qt_err_set(err, "%s: %s: static activation quantization needs calibrated input scales, "
-                          "which qtune does not compute yet", module, sb);
-    if (s->kind == QT_SCHEME_INT && (s->bits < 1 || s->bits > 8))
-        return qt_err_set(err, "%s: %s: int weights of %d bits cannot be written", module, sb, s->bits);
+/* A PART_SMALL entry: one value v of dtype dt, shape [1]. */
+static int plan_small(struct plan *pl, const char *module, const char *suffix, enum qt_dtype dt, float v, int tensor) {
+    if (plan_add(pl, module, suffix, dt, 1, 1, 0, tensor, PART_SMALL) != QT_OK) return QT_ERR;
+    struct out_entry *e = &pl->e[pl->n - 1];
+    if (dt == QT_DT_BF16) { uint16_t b = qt_f32_to_bf16(v); memcpy(e->small, &b, 2); }
+    else if (dt == QT_DT_F16) { uint16_t b = qt_f32_to_f16(v); memcpy(e->small, &b, 2); }
+    else { memcpy(e->small, &v, 4); e->dtype = QT_DT_F32; e->nbytes = 4; }
     return QT_OK;
-}
-
-/* compressed-tensors format of a module: pack-quantized for int weights
- * without int activations (packing happens whether or not b < 8 — llm-compressor
- * infers pack-quantized for W8A16 too), int-quantized for W8A8, float-quantized
- * for fp8. */
-static const char *module_format(const struct qt_scheme *s) {
-    if (s->kind == QT_SCHEME_INT) return s->act == QT_ACT_NONE ? "pack-quantized" : "int-quantized";
-    return "float-quantized";
 }
 
 static int build_plan(const struct qt_model *m, const struct qt_write_params *p, const struct qt_scheme *gs,
@@ -220,44 +173,55 @@ static int build_plan(const struct qt_model *m, const struct qt_write_params *p,
         if (g >= p->n_groups) { rc = qt_err_set(err, "%s: config group %d out of range", t->name, g); break; }
         const struct qt_scheme *s = &gs[g];
         qt_tensor_module(t, mod, sizeof mod);
-        if (t->ndim != 2 || !ends_with(t->name, ".weight")) {
+        if (t->ndim != 2 || !qt_str_ends_with(t->name, ".weight")) {
             rc = qt_err_set(err, "%s: only 2-D .weight tensors can be quantized", t->name);
             break;
         }
-        if (check_writable(s, mod, err) != QT_OK || qt_scheme_check_shape(s, t->shape[0], t->shape[1], err) != QT_OK) {
+        float isc = 0;
+        int have_is = qt_pipe_input_scale(p->pipe, i, &isc) == QT_OK;
+        if (qt_scheme_writable(s, mod, have_is, err) != QT_OK ||
+            qt_scheme_check_shape(s, t->shape[0], t->shape[1], err) != QT_OK) {
             if (!strstr(err->msg, mod)) qt_err_prefix(err, "%s", mod);
             rc = QT_ERR;
             break;
         }
-        int64_t N = t->shape[0], K = t->shape[1], ss[2] = {0, 0};
-        int snd = scale_shape(s, N, K, ss);
-        enum qt_dtype wd = work_dtype(m, t);
+        /* the module's tensors are its scheme's layout: the same rows that
+         * preview, deploy and the TUI count bytes from */
+        struct qt_scheme_part parts[QT_SCHEME_PARTS_MAX];
+        int np = qt_scheme_layout(s, t->shape[0], t->shape[1], work_dtype(m, t), parts);
         int ok = 1;
         char pre[520];
         snprintf(pre, sizeof pre, "%s.", mod);
-        if (!strcmp(module_format(s), "pack-quantized")) {
-            ok &= plan_add(pl, pre, "weight_packed", QT_DT_I32, 2, N, qt_pack_words(K, s->bits), i, PART_PACKED) == QT_OK;
-            ok &= plan_add(pl, pre, "weight_scale", wd, snd, ss[0], ss[1], i, PART_SCALE) == QT_OK;
-            if (!s->sym) {
-                if (s->strategy == QT_STRAT_GROUP || s->strategy == QT_STRAT_CHANNEL)
-                    ok &= plan_add(pl, pre, "weight_zero_point", QT_DT_I32, 2, qt_pack_words(ss[0], s->bits), ss[1], i,
-                                   PART_ZP) == QT_OK;
-                else
-                    ok &= plan_add(pl, pre, "weight_zero_point", QT_DT_I8, snd, ss[0], ss[1], i, PART_ZP) == QT_OK;
-            }
-            ok &= plan_add(pl, pre, "weight_shape", QT_DT_I64, 1, 2, 0, i, PART_SHAPE) == QT_OK;
-            if (qt_pipe_has_gidx(p->pipe, i))
-                ok &= plan_add(pl, pre, "weight_g_idx", QT_DT_I32, 1, K, 0, i, PART_GIDX) == QT_OK;
-        } else {
-            enum qt_dtype qd = s->kind == QT_SCHEME_INT ? QT_DT_I8 : QT_DT_F8_E4M3;
-            ok &= plan_add(pl, pre, "weight", qd, 2, N, K, i, PART_QWEIGHT) == QT_OK;
-            ok &= plan_add(pl, pre, "weight_scale", wd, snd, ss[0], ss[1], i, PART_SCALE) == QT_OK;
-            if (!s->sym) ok &= plan_add(pl, pre, "weight_zero_point", QT_DT_I8, snd, ss[0], ss[1], i, PART_ZP) == QT_OK;
-            if (qt_pipe_has_gidx(p->pipe, i))
-                ok &= plan_add(pl, pre, "weight_g_idx", QT_DT_I32, 1, K, 0, i, PART_GIDX) == QT_OK;
-        }
+        /* the calibrated input_scale (the layout's QT_PART_INPUT_SCALE) comes
+         * first, as the pipeline's scalar */
+        if (have_is) ok &= plan_small(pl, pre, "input_scale", work_dtype(m, t), isc, i) == QT_OK;
+        for (int k = 0; k < np; k++)
+            if (parts[k].kind != QT_PART_INPUT_SCALE)
+                ok &= plan_add(pl, pre, parts[k].suffix, parts[k].dtype, parts[k].ndim, parts[k].shape[0],
+                               parts[k].shape[1], i, (int)parts[k].kind) == QT_OK;
+        /* weight_g_idx I32 (cols): GPTQ's activation order (deploy counts it too) */
+        if (qt_pipe_has_gidx(p->pipe, i))
+            ok &= plan_add(pl, pre, "weight_g_idx", QT_DT_I32, 1, t->shape[1], 0, i, PART_GIDX) == QT_OK;
         if (!ok) { rc = qt_err_set(err, "out of memory"); break; }
         pl->e[pl->n - 1].last = 1;
+    }
+    /* kv-cache scales: one k_scale and v_scale per attention, named as
+     * compressed-tensors saves them (vLLM maps self_attn.k_scale to its
+     * attention's k_scale), each an entry of its own */
+    for (int i = 0; i < m->n_tensors && rc == QT_OK; i++) {
+        const struct qt_tensor *t = &m->tensors[i];
+        float ks, vs;
+        if (t->role != QT_ROLE_ATTN_K || t->mtp || !qt_str_ends_with(t->name, ".weight") ||
+            qt_pipe_kv_scales(p->pipe, t->layer, &ks, &vs) != QT_OK)
+            continue;
+        char pre[520];
+        snprintf(pre, sizeof pre, "model.layers.%d.self_attn.", t->layer);
+        enum qt_dtype wd = work_dtype(m, t);
+        if (plan_small(pl, pre, "k_scale", wd, ks, i) != QT_OK || plan_small(pl, pre, "v_scale", wd, vs, i) != QT_OK) {
+            rc = qt_err_set(err, "out of memory");
+            break;
+        }
+        pl->e[pl->n - 2].last = pl->e[pl->n - 1].last = 1;
     }
     free(drop);
     if (rc != QT_OK) return rc;
@@ -365,7 +329,7 @@ have_q:
     }
     b->shape[0] = N;
     b->shape[1] = K;
-    if (s->kind == QT_SCHEME_INT && s->act == QT_ACT_NONE) {
+    if (!strcmp(qt_scheme_ct_format(s), "pack-quantized")) {
         b->packed = malloc((size_t)(N * qt_pack_words(K, s->bits)) * sizeof(int32_t));
         if (!b->packed) return qt_err_set(err, "out of memory");
         if (qt_pack_rows(b->q.q, N, K, s->bits, b->packed, err) != QT_OK) return qt_err_prefix(err, "%s", t->name);
@@ -382,12 +346,14 @@ have_q:
 static const void *entry_bytes(const struct out_entry *e, const struct modbuf *b, const struct qt_model *m) {
     switch (e->part) {
     case PART_RAW: return m->tensors[e->tensor].data;
-    case PART_PACKED: return b->packed;
-    case PART_QWEIGHT: return b->q.q;
-    case PART_SCALE: return b->scale;
-    case PART_ZP: return b->zp_packed ? (const void *)b->zp_packed : (const void *)b->q.zero;
-    case PART_SHAPE: return b->shape;
+    case QT_PART_PACKED: return b->packed;
+    case QT_PART_QWEIGHT: return b->q.q;
+    case QT_PART_SCALE: return b->scale;
+    case QT_PART_ZP: return b->zp_packed ? (const void *)b->zp_packed : (const void *)b->q.zero;
+    case QT_PART_SHAPE: return b->shape;
     case PART_GIDX: return b->g_idx;
+    case PART_SMALL: return e->small;
+    default: return NULL;   /* fp4: refused by qt_scheme_writable */
     }
     return NULL;
 }
@@ -695,12 +661,12 @@ static int pipe_init(struct pipe *P, const struct wstate *ws, int *job_of, qt_er
     P->ws = ws;
     P->rc = QT_OK;
     int n = 0;
-    for (int i = 0; i < ws->pl.n; i++) n += ws->pl.e[i].part != PART_RAW && ws->pl.e[i].last;
+    for (int i = 0; i < ws->pl.n; i++) n += ws->pl.e[i].part != PART_RAW && ws->pl.e[i].part != PART_SMALL && ws->pl.e[i].last;
     P->j = calloc((size_t)n + 1, sizeof *P->j);
     if (!P->j) return qt_err_set(err, "out of memory");
     for (int i = 0; i < ws->pl.n; i++) {
         const struct out_entry *e = &ws->pl.e[i];
-        if (e->part == PART_RAW || !e->last) continue;
+        if (e->part == PART_RAW || e->part == PART_SMALL || !e->last) continue;
         const struct qt_tensor *t = &ws->m->tensors[e->tensor];
         struct pjob *J = &P->j[P->n];
         J->tensor = e->tensor;
@@ -716,7 +682,7 @@ static int pipe_init(struct pipe *P, const struct wstate *ws, int *job_of, qt_er
         J->nchunks = N > 0 ? (int)((N + J->chunk_rows - 1) / J->chunk_rows) : 1;
         /* the GPU takes whole tensors, and a calibration pipeline has
          * computed its modules' codes already */
-        if (ws->be->i->tensor_quant || ws->p->pipe) {
+        if (qt_be_whole_quant(ws->be) || ws->p->pipe) {
             J->whole = 1;
             J->chunk_rows = N > 0 ? N : 1;
             J->nchunks = 1;
@@ -766,7 +732,7 @@ static int write_shards(struct wstate *ws, const char *dir, qt_err *err) {
             if (is_cancelled(p)) { rc = qt_err_set(err, "cancelled"); break; }
             const struct modbuf *b = &none;
             struct pjob *J = NULL;
-            if (e->part != PART_RAW) {
+            if (e->part != PART_RAW && e->part != PART_SMALL) {   /* a scale entry carries its bytes */
                 J = &P.j[job_of[e->tensor]];
                 pthread_mutex_lock(&P.mu);
                 while (!J->ready && P.rc == QT_OK) pthread_cond_wait(&P.cv, &P.mu);
@@ -797,7 +763,7 @@ static int write_shards(struct wstate *ws, const char *dir, qt_err *err) {
             rc = pwrite_all(fd, bytes, e->nbytes, (int64_t)(hlen + e->offset), path, err);
             free(conv);
             ws->written += (int64_t)e->nbytes;
-            if (rc != QT_OK || !e->last) continue;
+            if (rc != QT_OK || !e->last || e->part == PART_SMALL) continue;   /* k/v scales: no module of their own */
             ws->done += (int64_t)t->nbytes;
             if (e->part == PART_RAW) {
                 ws->n_kept++;
@@ -808,7 +774,7 @@ static int write_shards(struct wstate *ws, const char *dir, qt_err *err) {
                 cJSON *row = cJSON_CreateObject();
                 cJSON_AddStringToObject(row, "module", qt_tensor_module(t, mod, sizeof mod));
                 cJSON_AddStringToObject(row, "scheme", qt_scheme_format(sc, sb, sizeof sb));
-                cJSON_AddStringToObject(row, "format", module_format(sc));
+                cJSON_AddStringToObject(row, "format", qt_scheme_ct_format(sc));
                 cJSON_AddStringToObject(row, "group", p->groups[p->tensor_group[e->tensor]].name);
                 cJSON_AddNumberToObject(row, "bytes_source", (double)t->nbytes);
                 uint64_t ob = 0;
@@ -920,7 +886,7 @@ static cJSON *quant_config(const struct wstate *ws, qt_err *err) {
     int mixed = 0;
     for (int g = 0; g < p->n_groups; g++) {
         if (!used[g]) continue;
-        const char *f = module_format(&ws->gs[g]);
+        const char *f = qt_scheme_ct_format(&ws->gs[g]);
         if (fmt && strcmp(fmt, f)) mixed = 1;
         fmt = f;
     }
@@ -932,8 +898,13 @@ static cJSON *quant_config(const struct wstate *ws, qt_err *err) {
         struct qt_qargs wa, ia;
         qt_scheme_qargs(&ws->gs[g], &wa, &ia);
         cJSON *o = cJSON_AddObjectToObject(cg, G->name);
-        if (mixed) cJSON_AddStringToObject(o, "format", module_format(&ws->gs[g]));
+        if (mixed) cJSON_AddStringToObject(o, "format", qt_scheme_ct_format(&ws->gs[g]));
         else cJSON_AddNullToObject(o, "format");
+        /* static inputs: the observer the pipeline ran (minmax unless the recipe named another) */
+        const char *iobs = NULL;
+        for (int i = 0; i < m->n_tensors && !iobs; i++)
+            if (p->tensor_group[i] == g) iobs = qt_pipe_input_observer(p->pipe, i);
+        if (iobs) ia.observer = iobs;
         cJSON_AddItemToObject(o, "input_activations", qargs_json(&ia, 0));
         cJSON_AddNullToObject(o, "output_activations");
         cJSON *tg = cJSON_AddArrayToObject(o, "targets");
@@ -956,14 +927,20 @@ static cJSON *quant_config(const struct wstate *ws, qt_err *err) {
     char mod[512];
     for (int i = 0; i < m->n_tensors; i++) {
         const struct qt_tensor *t = &m->tensors[i];
-        if (p->tensor_group[i] >= 0 || !qt_role_is_linear(t->role) || t->ndim != 2 || !ends_with(t->name, ".weight"))
+        if (p->tensor_group[i] >= 0 || !qt_role_is_linear(t->role) || t->ndim != 2 || !qt_str_ends_with(t->name, ".weight"))
             continue;
         cJSON_AddItemToArray(ig, cJSON_CreateString(qt_tensor_module(t, mod, sizeof mod)));
     }
+    float ks, vs;
     if (p->kv_cache_json) {
         cJSON *kv = cJSON_Parse(p->kv_cache_json);
         if (!kv) { cJSON_Delete(q); qt_err_set(err, "kv_cache_scheme: not valid JSON"); return NULL; }
         cJSON_AddItemToObject(q, "kv_cache_scheme", kv);
+    } else if (qt_pipe_kv_scales(p->pipe, 0, &ks, &vs) == QT_OK) {
+        /* calibrated fp8 kv cache, per tensor (what vLLM runs) */
+        struct qt_qargs kq = {.present = 1, .num_bits = 8, .type = "float", .symmetric = 1, .strategy = "tensor",
+                              .dynamic = "false", .observer = qt_pipe_kv_observer(p->pipe)};
+        cJSON_AddItemToObject(q, "kv_cache_scheme", qargs_json(&kq, 0));
     } else {
         cJSON_AddNullToObject(q, "kv_cache_scheme");
     }
@@ -1001,7 +978,7 @@ static int skip_side_file(const char *n) {
                                       ".msgpack", ".onnx", NULL};
     if (n[0] == '.') return 1;
     for (int i = 0; exact[i]; i++) if (!strcmp(n, exact[i])) return 1;
-    for (int i = 0; ext[i]; i++) if (ends_with(n, ext[i])) return 1;
+    for (int i = 0; ext[i]; i++) if (qt_str_ends_with(n, ext[i])) return 1;
     return 0;
 }
 
@@ -1062,44 +1039,6 @@ static void *side_main(void *arg) {
     return NULL;
 }
 
-static int sync_dir(const char *dir) {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    int r = fsync(fd);
-    close(fd);
-    return r;
-}
-
-/* Moves the finished partial directory to its final name, replacing an
- * existing OUT only when forced (the old one is moved aside first, so a
- * failure never loses both). */
-static int publish(const char *partial, const char *out, int force, qt_err *err) {
-    struct stat st;
-    if (stat(out, &st) == 0) {
-        if (!force) return qt_err_set(err, "%s: already exists (use --force to replace it)", out);
-        char old[4200];
-        snprintf(old, sizeof old, "%s.old-%s", out, strrchr(partial, '-') + 1);
-        if (rename(out, old) != 0) return qt_err_set(err, "%s: cannot move aside: %s", out, strerror(errno));
-        if (rename(partial, out) != 0) {
-            int e = errno;
-            if (rename(old, out) != 0) { /* keep old: the message names it */
-                return qt_err_set(err, "%s: %s (previous checkpoint left at %s)", out, strerror(e), old);
-            }
-            return qt_err_set(err, "%s: %s", out, strerror(e));
-        }
-        qt_err tmp;
-        qt_write_rmtree(old, &tmp);
-    } else if (rename(partial, out) != 0) {
-        return qt_err_set(err, "%s: %s", out, strerror(errno));
-    }
-    char parent[4096];
-    snprintf(parent, sizeof parent, "%s", out);
-    char *sl = strrchr(parent, '/');
-    if (sl && sl != parent) *sl = 0; else if (sl) sl[1] = 0; else snprintf(parent, sizeof parent, ".");
-    sync_dir(parent);
-    return QT_OK;
-}
-
 int qt_write_ct(const struct qt_model *m, const struct qt_write_params *p, struct qt_write_result *res,
                 qt_err *err) {
     double t0 = qt_now();
@@ -1109,8 +1048,7 @@ int qt_write_ct(const struct qt_model *m, const struct qt_write_params *p, struc
     char out[4096];
     snprintf(out, sizeof out, "%s", p->out);
     for (size_t n = strlen(out); n > 1 && out[n - 1] == '/';) out[--n] = 0;
-    struct stat st;
-    if (stat(out, &st) == 0 && !p->force) return qt_err_set(err, "%s: already exists (use --force to replace it)", out);
+    if (qt_outdir_check(out, p->force, NULL, err) != QT_OK) return QT_ERR;
 
     struct wstate ws;
     memset(&ws, 0, sizeof ws);
@@ -1127,27 +1065,14 @@ int qt_write_ct(const struct qt_model *m, const struct qt_write_params *p, struc
     ws.gs = gs;
     if (build_plan(m, p, gs, &ws.pl, err) != QT_OK) { plan_free(&ws.pl); free(gs); return QT_ERR; }
     for (int i = 0; i < ws.pl.n; i++)
-        if (ws.pl.e[i].last) ws.total += (int64_t)m->tensors[ws.pl.e[i].tensor].nbytes;
+        if (ws.pl.e[i].last && ws.pl.e[i].part != PART_SMALL) ws.total += (int64_t)m->tensors[ws.pl.e[i].tensor].nbytes;
 
-    /* create missing parent directories, as mkdir -p */
-    for (char *sl = strchr(out + 1, '/'); sl; sl = strchr(sl + 1, '/')) {
-        *sl = 0;
-        if (mkdir(out, 0755) != 0 && errno != EEXIST) {
-            qt_err_set(err, "%s: cannot create: %s", out, strerror(errno));
-            *sl = '/';
-            plan_free(&ws.pl);
-            free(gs);
-            return QT_ERR;
-        }
-        *sl = '/';
-    }
     char partial[4096 + 32];
-    snprintf(partial, sizeof partial, "%s.partial-XXXXXX", out);
-    if (!mkdtemp(partial)) {
+    if (qt_outdir_parents(out, err) != QT_OK || qt_outdir_tmpdir(out, partial, sizeof partial, err) != QT_OK) {
         plan_free(&ws.pl);
-        return qt_err_set(err, "%s: cannot create: %s", partial, strerror(errno));
+        free(gs);
+        return QT_ERR;
     }
-    chmod(partial, 0755);
     ws.modules = cJSON_CreateArray();
     cJSON *files = cJSON_CreateArray();
     /* the files that do not depend on the weights are written (and
@@ -1175,6 +1100,8 @@ int qt_write_ct(const struct qt_model *m, const struct qt_write_params *p, struc
         if (p->calib) cJSON_AddStringToObject(r, "calib", p->calib);
         else cJSON_AddNullToObject(r, "calib");
         cJSON_AddStringToObject(r, "algorithm", p->algorithm ? p->algorithm : "RTN");
+        /* how w / scale was rounded (quant.h): the codes differ between modes */
+        cJSON_AddStringToObject(r, "arith", qt_arith_name(qt_quant_arith()));
         if (p->pipe) cJSON_AddItemToObject(r, "calibration", qt_pipe_report(p->pipe));
         cJSON_AddNumberToObject(r, "seconds", secs);
         cJSON_AddNumberToObject(r, "modules_quantized", ws.n_quantized);
@@ -1190,11 +1117,11 @@ int qt_write_ct(const struct qt_model *m, const struct qt_write_params *p, struc
         cJSON_Delete(r);
     }
     if (rc == QT_OK && is_cancelled(p)) rc = qt_err_set(err, "cancelled");
-    if (rc == QT_OK) sync_dir(partial);
-    if (rc == QT_OK) rc = publish(partial, out, p->force, err);
+    if (rc == QT_OK) qt_outdir_sync(partial);
+    if (rc == QT_OK) rc = qt_outdir_publish(partial, out, p->force, err);
     if (rc != QT_OK) {
         qt_err e2, why = *err;
-        if (qt_write_rmtree(partial, &e2) == QT_OK) qt_err_prefix(err, "%s", out);
+        if (qt_outdir_rmtree(partial, &e2) == QT_OK) qt_err_prefix(err, "%s", out);
         else qt_err_set(err, "%s: %s; and the partial output could not be removed: %s", out, why.msg, e2.msg);
         size_t l = strlen(err->msg);
         if (l + 40 < sizeof err->msg && !strstr(err->msg, "could not be removed"))

@@ -7,13 +7,20 @@
  *                              a partial last group has its own scale, as compressed-tensors),
  *                              P.weight_shape I64 [2], asym: P.weight_zero_point I32
  *                              [ceil(N·b/32), ceil(K/g)] (packed along the output dimension)
- *   int with int activations  "int-quantized":   P.weight I8 [N, K] + P.weight_scale D
+ *   int with activations      "int-quantized":   P.weight I8 [N, K] + P.weight_scale D
+ *                              (W8A8, W4A8, W4AFP8: one int8 a weight whatever the bits)
  *   fp8                        "float-quantized": P.weight F8_E4M3 [N, K] + P.weight_scale D
- * Everything else is copied byte for byte (the MTP layer included).
+ * Everything else is copied byte for byte (the MTP layer included).  The
+ * list is qt_scheme_layout's (quant/scheme.h): the bytes preview, deploy
+ * and the TUI show are the bytes written.
  *
  * The checkpoint is built in OUT.partial-XXXXXX next to OUT and renamed to
  * OUT only when complete; on any failure or cancellation the partial
  * directory is removed and OUT is untouched. */
+/* Folder io/ (docs/architecture.md): what leaves the engine as files — the
+ * output-path module every writer shares (outdir.h), the compressed-tensors
+ * writer, the GGUF writer, recipe writing and the JSON reports.  Includes
+ * every folder below it (base … algo). */
 #ifndef QT_WRITER_H
 #define QT_WRITER_H
 #include <stdint.h>
@@ -66,6 +73,9 @@ struct qt_write_params {
     int calib_samples, calib_len;
     qt_pipe_progress_fn layer_progress;
     void *layer_progress_ud;
+    /* the pipeline's resumable state (pipeline.h): NULL, or the directory
+     * and the key of what it must have been made from */
+    const char *pipe_state_dir, *pipe_state_key;
 };
 
 struct qt_write_result {
@@ -104,9 +114,5 @@ int qt_write_ct_recipe(const struct qt_model *m, const struct qt_recipe *r, cons
 
 /* Parses a size such as "5GB", "500MB", "2GiB", "1000" (bytes) into *out. */
 int qt_write_parse_size(const char *s, uint64_t *out, qt_err *err);
-
-/* Removes a directory tree (used to clean up partial outputs); QT_OK when
- * it does not exist. */
-int qt_write_rmtree(const char *path, qt_err *err);
 
 #endif

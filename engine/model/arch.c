@@ -1,6 +1,7 @@
 /* arch.c — the architecture table, config parsing, name classification and
  * the tensor names/shapes a config implies. */
 #include "model/arch.h"
+#include "model/match.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,22 +10,87 @@
 #include <cJSON.h>
 
 static const struct qt_arch arch_table[] = {
-    /* type          attn             bias qk  moe             experts key          width key                dense key               mtp */
-    {"glm4_moe",     QT_ATTN_GQA,     1,   1,  QT_MOE_GLM,     "n_routed_experts",  "moe_intermediate_size", "first_k_dense_replace", 1},
-    {"glm_moe_dsa",  QT_ATTN_MLA_DSA, 0,   0,  QT_MOE_GLM,     "n_routed_experts",  "moe_intermediate_size", "first_k_dense_replace", 1},
-    {"deepseek_v3",  QT_ATTN_MLA,     0,   0,  QT_MOE_GLM,     "n_routed_experts",  "moe_intermediate_size", "first_k_dense_replace", 1},
-    {"deepseek_v32", QT_ATTN_MLA_DSA, 0,   0,  QT_MOE_GLM,     "n_routed_experts",  "moe_intermediate_size", "first_k_dense_replace", 1},
-    {"llama",        QT_ATTN_GQA,     0,   0,  QT_MOE_NONE,    NULL,                NULL,                    NULL,                    0},
-    {"qwen2",        QT_ATTN_GQA,     1,   0,  QT_MOE_NONE,    NULL,                NULL,                    NULL,                    0},
-    {"qwen3",        QT_ATTN_GQA,     0,   2,  QT_MOE_NONE,    NULL,                NULL,                    NULL,                    0},
-    {"qwen3_moe",    QT_ATTN_GQA,     0,   2,  QT_MOE_QWEN,    "num_experts",       "moe_intermediate_size", NULL,                    0},
-    {"mixtral",      QT_ATTN_GQA,     0,   0,  QT_MOE_MIXTRAL, "num_local_experts", "intermediate_size",     NULL,                    0},
+    /* type          attn             bias qk  moe             experts key          width key                dense key               mtp class prefix */
+    {"glm4_moe",     QT_ATTN_GQA,     1,   1,  QT_MOE_GLM,     "n_routed_experts",  "moe_intermediate_size", "first_k_dense_replace", 1, "Glm4Moe"},
+    {"glm_moe_dsa",  QT_ATTN_MLA_DSA, 0,   0,  QT_MOE_GLM,     "n_routed_experts",  "moe_intermediate_size", "first_k_dense_replace", 1, "GlmMoeDsa"},
+    {"deepseek_v3",  QT_ATTN_MLA,     0,   0,  QT_MOE_GLM,     "n_routed_experts",  "moe_intermediate_size", "first_k_dense_replace", 1, "DeepseekV3"},
+    {"deepseek_v32", QT_ATTN_MLA_DSA, 0,   0,  QT_MOE_GLM,     "n_routed_experts",  "moe_intermediate_size", "first_k_dense_replace", 1, "DeepseekV32"},
+    {"llama",        QT_ATTN_GQA,     0,   0,  QT_MOE_NONE,    NULL,                NULL,                    NULL,                    0, "Llama"},
+    {"qwen2",        QT_ATTN_GQA,     1,   0,  QT_MOE_NONE,    NULL,                NULL,                    NULL,                    0, "Qwen2"},
+    {"qwen3",        QT_ATTN_GQA,     0,   2,  QT_MOE_NONE,    NULL,                NULL,                    NULL,                    0, "Qwen3"},
+    {"qwen3_moe",    QT_ATTN_GQA,     0,   2,  QT_MOE_QWEN,    "num_experts",       "moe_intermediate_size", NULL,                    0, "Qwen3Moe"},
+    {"mixtral",      QT_ATTN_GQA,     0,   0,  QT_MOE_MIXTRAL, "num_local_experts", "intermediate_size",     NULL,                    0, "Mixtral"},
 };
 
 const struct qt_arch *qt_arch_find(const char *model_type) {
     for (size_t i = 0; i < sizeof arch_table / sizeof arch_table[0]; i++)
         if (!strcmp(arch_table[i].model_type, model_type)) return &arch_table[i];
     return NULL;
+}
+
+/* ---- module classes -------------------------------------------------------- */
+
+/* Bias and scale tensors belong to the module of their weight. */
+static enum qt_role module_role(enum qt_role r) {
+    switch (r) {
+    case QT_ROLE_ATTN_Q_BIAS: return QT_ROLE_ATTN_Q;
+    case QT_ROLE_ATTN_K_BIAS: return QT_ROLE_ATTN_K;
+    case QT_ROLE_ATTN_V_BIAS: return QT_ROLE_ATTN_V;
+    case QT_ROLE_ATTN_O_BIAS: return QT_ROLE_ATTN_O;
+    case QT_ROLE_ROUTER_BIAS: return QT_ROLE_ROUTER;
+    default: return r;
+    }
+}
+
+static void mclass_add(struct qt_mclass *c, const char *a, const char *b) {
+    if (c->n < QT_MCLASS_MAX) snprintf(c->name[c->n++], sizeof c->name[0], "%s%s", a, b);
+}
+
+/* transformers (4.57, the modeling files of each architecture):
+ *   q/k/v/o, MLA and indexer projections, (shared) experts, dense MLP,
+ *   lm_head, MTP eh_proj / shared_head.head   nn.Linear
+ *   embed_tokens (and the MTP layer's)         nn.Embedding
+ *   every RMS norm                             <Prefix>RMSNorm(nn.Module)
+ *   the DSA indexer's k_norm                   nn.LayerNorm
+ *   mlp.gate: glm4_moe, deepseek_v3 (MoE kind GLM)  <Prefix>TopkRouter(nn.Module);
+ *             qwen3_moe, mixtral              nn.Linear
+ * Every one is a torch.nn.Module. */
+void qt_model_classes(const struct qt_model *m, enum qt_role r, struct qt_mclass *out) {
+    memset(out, 0, sizeof *out);
+    const struct qt_arch *a = m ? qt_arch_find(m->cfg.model_type) : NULL;
+    char prefix[48] = "";
+    const char *f = m ? strstr(m->cfg.architecture, "For") : NULL;
+    if (f && f > m->cfg.architecture && f - m->cfg.architecture < (int)sizeof prefix) {
+        memcpy(prefix, m->cfg.architecture, (size_t)(f - m->cfg.architecture));
+        prefix[f - m->cfg.architecture] = 0;
+    } else if (a) {
+        snprintf(prefix, sizeof prefix, "%s", a->cls);
+    }
+    /* the role table's cls column names the class; the architecture names it */
+    switch (qt_role_traits(module_role(r))->cls) {
+    case QT_CLS_LINEAR: mclass_add(out, "Linear", ""); break;
+    case QT_CLS_EMBEDDING: mclass_add(out, "Embedding", ""); break;
+    case QT_CLS_LAYERNORM: mclass_add(out, "LayerNorm", ""); break;
+    case QT_CLS_NORM:
+        if (prefix[0]) mclass_add(out, prefix, "RMSNorm");
+        break;
+    case QT_CLS_ROUTER:
+        if (a && (a->moe == QT_MOE_QWEN || a->moe == QT_MOE_MIXTRAL)) mclass_add(out, "Linear", "");
+        else if (prefix[0]) mclass_add(out, prefix, "TopkRouter");
+        break;
+    case QT_CLS_NONE: break;
+    }
+    mclass_add(out, "Module", "");
+}
+
+int qt_model_quantizable(const struct qt_model *m, const struct qt_tensor *t) {
+    if (qt_tensor_quantizable(t)) return 1;
+    /* a router that is an nn.Linear (qwen3_moe, mixtral) is quantized like
+     * any Linear; a <Prefix>TopkRouter never is */
+    if (t->role != QT_ROLE_ROUTER || t->ndim != 2 || !qt_str_ends_with(t->name, ".weight")) return 0;
+    struct qt_mclass c;
+    qt_model_classes(m, t->role, &c);
+    return qt_class_in("Linear", &c);
 }
 
 /* ---- config.json ---------------------------------------------------------- */
@@ -191,11 +257,6 @@ static const struct name_rule expert_rules[] = {
     {"w3.weight", QT_ROLE_EXPERT_UP},          {"w2.weight", QT_ROLE_EXPERT_DOWN},
 };
 
-static int ends_with(const char *s, const char *suf) {
-    size_t a = strlen(s), b = strlen(suf);
-    return a >= b && !memcmp(s + a - b, suf, b);
-}
-
 /* Parses a decimal index at s; returns chars consumed (0 if none). */
 static int parse_index(const char *s, int *v) {
     int k = 0;
@@ -208,9 +269,9 @@ static int parse_index(const char *s, int *v) {
 enum qt_role qt_classify(const char *name, int *layer, int *expert) {
     *layer = -1;
     *expert = -1;
-    if (ends_with(name, "weight_scale") || ends_with(name, "weight_scale_inv") ||
-        ends_with(name, "input_scale") || ends_with(name, "weight_zero_point") ||
-        ends_with(name, "weight_shape") || ends_with(name, "weight_g_idx"))
+    if (qt_str_ends_with(name, "weight_scale") || qt_str_ends_with(name, "weight_scale_inv") ||
+        qt_str_ends_with(name, "input_scale") || qt_str_ends_with(name, "weight_zero_point") ||
+        qt_str_ends_with(name, "weight_shape") || qt_str_ends_with(name, "weight_g_idx"))
         return QT_ROLE_WEIGHT_SCALE;
     const char *p = strstr(name, "layers.");
     if (p && (p == name || p[-1] == '.')) {
@@ -228,17 +289,17 @@ enum qt_role qt_classify(const char *name, int *layer, int *expert) {
             }
             for (size_t i = 0; i < sizeof layer_rules / sizeof layer_rules[0]; i++)
                 if (!strcmp(rest, layer_rules[i].suffix)) return layer_rules[i].role;
-            if (ends_with(rest, "norm.weight") || ends_with(rest, "layernorm.weight")) return QT_ROLE_NORM;
-            if (ends_with(rest, "proj.weight")) return QT_ROLE_LINEAR;
+            if (qt_str_ends_with(rest, "norm.weight") || qt_str_ends_with(rest, "layernorm.weight")) return QT_ROLE_NORM;
+            if (qt_str_ends_with(rest, "proj.weight")) return QT_ROLE_LINEAR;
             return QT_ROLE_OTHER;
         }
         *layer = -1;
     }
-    if (ends_with(name, "embed_tokens.weight") || ends_with(name, "wte.weight") || ends_with(name, "tok_embeddings.weight"))
+    if (qt_str_ends_with(name, "embed_tokens.weight") || qt_str_ends_with(name, "wte.weight") || qt_str_ends_with(name, "tok_embeddings.weight"))
         return QT_ROLE_EMBED;
-    if (!strcmp(name, "lm_head.weight") || ends_with(name, ".lm_head.weight")) return QT_ROLE_LM_HEAD;
-    if (ends_with(name, "norm.weight")) return QT_ROLE_FINAL_NORM;
-    if (ends_with(name, "proj.weight")) return QT_ROLE_LINEAR;
+    if (!strcmp(name, "lm_head.weight") || qt_str_ends_with(name, ".lm_head.weight")) return QT_ROLE_LM_HEAD;
+    if (qt_str_ends_with(name, "norm.weight")) return QT_ROLE_FINAL_NORM;
+    if (qt_str_ends_with(name, "proj.weight")) return QT_ROLE_LINEAR;
     return QT_ROLE_OTHER;
 }
 

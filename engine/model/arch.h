@@ -17,6 +17,8 @@ struct qt_arch {
     const char *moe_inter_key; /* config key of the expert width */
     const char *dense_key;     /* first_k_dense_replace or NULL */
     int has_mtp;               /* reads num_nextn_predict_layers */
+    const char *cls;           /* transformers' class prefix ("Glm4Moe": Glm4MoeRMSNorm, ...),
+                                  when config.json names no architecture */
 };
 
 const struct qt_arch *qt_arch_find(const char *model_type);

@@ -59,11 +59,6 @@ void qt_ct_free(void *p) {
     free(c);
 }
 
-static int ends_with(const char *s, const char *suf) {
-    size_t a = strlen(s), b = strlen(suf);
-    return a >= b && !strcmp(s + a - b, suf);
-}
-
 static const char *jstr(const cJSON *o, const char *k) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
     return cJSON_IsString(v) ? v->valuestring : NULL;
@@ -112,6 +107,7 @@ static int args_to_scheme(const cJSON *w, const cJSON *a, struct qt_scheme *s, c
         const char *as = jstr(a, "strategy") ? jstr(a, "strategy") : "tensor";
         int dyn = jbool(a, "dynamic", 0);
         if (!strcmp(at, "int") && !strcmp(as, "token")) s->act = QT_ACT_INT8_TOK;
+        else if (!strcmp(at, "int") && !strcmp(as, "tensor") && !dyn) s->act = QT_ACT_INT8_TENSOR;
         else if (!strcmp(at, "float") && !strcmp(as, "token")) s->act = QT_ACT_FP8_TOK;
         else if (!strcmp(at, "float") && !strcmp(as, "tensor") && !dyn) s->act = QT_ACT_FP8_TENSOR;
         else if (!strcmp(at, "float") && !strcmp(as, "group")) s->act = QT_ACT_FP8_G128;
@@ -156,14 +152,15 @@ static int parse_groups(struct ct_model *c, const cJSON *q, const char *cfg, qt_
 }
 
 /* The config group of a module: the strongest target match (exact > regex > class). */
-static int group_of(const struct ct_model *c, const char *module, const char *wname) {
+static int group_of(const struct qt_model *m, const struct ct_model *c, const char *module, const char *wname) {
     int layer, expert;
-    enum qt_role role = qt_classify(wname, &layer, &expert);
+    struct qt_mclass cls;
+    qt_model_classes(m, qt_classify(wname, &layer, &expert), &cls);
     int best = -1;
     enum qt_match_kind bk = QT_MATCH_NONE;
     for (int g = 0; g < c->n_groups; g++)
         for (int k = 0; k < c->groups[g].n_targets; k++) {
-            enum qt_match_kind mk = qt_pattern_match(&c->groups[g].targets[k], module, role, NULL);
+            enum qt_match_kind mk = qt_pattern_match(&c->groups[g].targets[k], module, &cls, NULL);
             if (mk > bk) { bk = mk; best = g; }
         }
     if (best < 0 && c->n_groups == 1) best = 0;
@@ -198,7 +195,7 @@ static int add_module(struct qt_model *m, struct ct_model *c, struct qt_tensor_l
         if (l->v[iq].dtype != QT_DT_I8 && l->v[iq].dtype != QT_DT_F8_E4M3) return QT_OK;
     }
     snprintf(nm, sizeof nm, "%s.weight", mod);
-    int g = group_of(c, mod, nm);
+    int g = group_of(m, c, mod, nm);
     if (g < 0) return qt_err_set(err, "%s: %s: quantized, but no config group targets it", m->path, mod);
     const struct ct_group *G = &c->groups[g];
     struct qt_tensor *q = &l->v[iq], *s = &l->v[i_scale];
@@ -333,14 +330,14 @@ int qt_ct_attach(struct qt_model *m, struct qt_tensor_list *l, const char *cfg_p
     char mod[600];
     for (int i = 0; i < l->n && rc == QT_OK; i++) {
         const char *n = l->v[i].name;
-        if (!ends_with(n, ".weight_scale")) continue;
+        if (!qt_str_ends_with(n, ".weight_scale")) continue;
         snprintf(mod, sizeof mod, "%.*s", (int)(strlen(n) - strlen(".weight_scale")), n);
         rc = add_module(m, c, l, &h, mod, i, drop, err);
     }
     qt_hmap_free(&h);
     for (int i = 0; c && i < c->n && rc == QT_OK; i++) {
         struct qt_tensor *lt = &l->v[c->mods[i].li];
-        if (!ends_with(lt->name, "_packed")) continue;
+        if (!qt_str_ends_with(lt->name, "_packed")) continue;
         lt->name[strlen(lt->name) - strlen("_packed")] = 0;
     }
     if (rc != QT_OK) { free(drop); qt_ct_free(c); return QT_ERR; }

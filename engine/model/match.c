@@ -105,24 +105,10 @@ void qt_pattern_free(struct qt_pattern *p) {
     memset(p, 0, sizeof *p);
 }
 
-static int ends_with(const char *s, const char *suf) {
-    size_t a = strlen(s), b = strlen(suf);
-    return a >= b && !strcmp(s + a - b, suf);
-}
-
-int qt_class_matches_role(const char *cls, enum qt_role r) {
-    /* compressed-tensors matches any class in the module's MRO: every
-     * module is a torch.nn.Module */
-    if (!strcmp(cls, "Module")) return 1;
-    if (!strcmp(cls, "Linear")) return qt_role_is_linear(r);
-    if (!strcmp(cls, "Embedding")) return r == QT_ROLE_EMBED || r == QT_ROLE_MTP_EMBED;
-    if (ends_with(cls, "RMSNorm") || ends_with(cls, "LayerNorm"))
-        return r == QT_ROLE_NORM || r == QT_ROLE_FINAL_NORM || r == QT_ROLE_ATTN_Q_NORM ||
-               r == QT_ROLE_ATTN_K_NORM || r == QT_ROLE_ATTN_Q_A_NORM ||
-               r == QT_ROLE_ATTN_KV_A_NORM || r == QT_ROLE_MTP_ENORM || r == QT_ROLE_MTP_HNORM ||
-               r == QT_ROLE_MTP_NORM || r == QT_ROLE_INDEXER_K_NORM;
-    if (ends_with(cls, "TopkRouter") || ends_with(cls, "MoEGate") || !strcmp(cls, "Router"))
-        return r == QT_ROLE_ROUTER || r == QT_ROLE_ROUTER_BIAS;
+int qt_class_in(const char *name, const struct qt_mclass *cls) {
+    for (int i = 0; cls && i < cls->n; i++)
+        if (!strcmp(cls->name[i], name) || (!strcmp(cls->name[i], "LinearBase") && !strcmp(name, "Linear")))
+            return 1;
     return 0;
 }
 
@@ -131,7 +117,7 @@ int qt_pattern_is_class(const char *t) {
 }
 
 enum qt_match_kind qt_pattern_match(const struct qt_pattern *p, const char *module,
-                                    enum qt_role role, size_t *end) {
+                                    const struct qt_mclass *cls, size_t *end) {
     if (p->is_regex) {
         if (!p->code) return QT_MATCH_NONE;
         int rc = pcre2_match(p->code, (PCRE2_SPTR)module, PCRE2_ZERO_TERMINATED, 0, 0, p->md, NULL);
@@ -140,7 +126,7 @@ enum qt_match_kind qt_pattern_match(const struct qt_pattern *p, const char *modu
         return QT_MATCH_REGEX;
     }
     if (!strcmp(p->text, module)) return QT_MATCH_EXACT;
-    if (qt_class_matches_role(p->text, role)) return QT_MATCH_CLASS;
+    if (qt_class_in(p->text, cls)) return QT_MATCH_CLASS;
     return QT_MATCH_NONE;
 }
 

@@ -4,9 +4,15 @@
  *   "re:REGEX"  a Python regex applied with re.match (anchored at the start
  *               only, not at the end) to the module name, i.e. the tensor name
  *               without ".weight";
- *   anything else: an exact module name, or a class name ("Linear" = every
- *               projection including lm_head and eh_proj, never the router,
- *               norms or embeddings; "Embedding", "*RMSNorm", "*TopkRouter").
+ *   anything else: an exact module name, or a class name, which matches a
+ *               module when it names any class in the module's MRO
+ *               (qt_model_classes: "Linear" = every projection including
+ *               lm_head and eh_proj, and the router where it is an nn.Linear
+ *               (qwen3_moe, mixtral); "Glm4MoeRMSNorm", "Glm4MoeTopkRouter",
+ *               "Embedding"; "Module" = everything; container classes such
+ *               as Glm4MoeDecoderLayer hold no weight of their own and match
+ *               no tensor, as in compressed-tensors, which gives them the
+ *               scheme and quantizes nothing).
  * When several patterns match, exact name beats regex beats class: the match
  * functions return that strength so callers can rank groups. */
 #ifndef QT_MATCH_H
@@ -33,15 +39,17 @@ struct qt_pattern {
 int qt_pattern_compile(const char *text, struct qt_pattern *p, qt_err *err);
 void qt_pattern_free(struct qt_pattern *p);
 
-/* Matches p against a module of the given role.  Returns the strength of the
- * match (QT_MATCH_NONE when it does not match); for regex matches *end (if
- * not NULL) gets the offset in module where the match ended. */
+/* Matches p against a module whose classes are cls (qt_model_classes).
+ * Returns the strength of the match (QT_MATCH_NONE when it does not
+ * match); for regex matches *end (if not NULL) gets the offset in module
+ * where the match ended. */
 enum qt_match_kind qt_pattern_match(const struct qt_pattern *p, const char *module,
-                                    enum qt_role role, size_t *end);
+                                    const struct qt_mclass *cls, size_t *end);
 
-/* 1 when class name cls (e.g. "Linear", "Embedding", "Glm4MoeRMSNorm",
- * "Glm4MoeTopkRouter") is the class of modules of this role. */
-int qt_class_matches_role(const char *cls, enum qt_role role);
+/* 1 when class name name is one of cls's classes (compressed-tensors'
+ * _match_class: exact names along the MRO; vLLM's LinearBase counts as
+ * Linear). */
+int qt_class_in(const char *name, const struct qt_mclass *cls);
 
 /* 1 when text names a class (starts with an upper-case letter and has no '.'),
  * i.e. is not meant as a module name. */

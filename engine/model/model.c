@@ -18,20 +18,6 @@
 #include "base/hmap.h"
 #include "model/safetensors.h"
 
-static const struct { const char *name; int linear; } role_info[QT_ROLE_COUNT] = {
-#define QT_ROLE_ROW(id, nm, lin) {nm, lin},
-    QT_ROLES(QT_ROLE_ROW)
-#undef QT_ROLE_ROW
-};
-
-const char *qt_role_name(enum qt_role r) {
-    return (r >= 0 && r < QT_ROLE_COUNT) ? role_info[r].name : "?";
-}
-
-int qt_role_is_linear(enum qt_role r) {
-    return (r >= 0 && r < QT_ROLE_COUNT) ? role_info[r].linear : 0;
-}
-
 int64_t qt_tensor_numel(const struct qt_tensor *t) {
     int64_t n = 1;
     for (int d = 0; d < t->ndim; d++) n *= t->shape[d];
@@ -63,11 +49,6 @@ static int path_exists(const char *p) {
 static int is_dir(const char *p) {
     struct stat st;
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-static int ends_with(const char *s, const char *suf) {
-    size_t a = strlen(s), b = strlen(suf);
-    return a >= b && !memcmp(s + a - b, suf, b);
 }
 
 /* Sort key: embeddings, then layers in order (norms, attention, router,
@@ -190,8 +171,8 @@ static void link_scales(struct qt_model *m) {
     char buf[512];
     for (int i = 0; i < m->n_tensors; i++) {
         struct qt_tensor *s = &m->tensors[i];
-        int inv = ends_with(s->name, ".weight_scale_inv");
-        if (!inv && !ends_with(s->name, ".weight_scale")) continue;
+        int inv = qt_str_ends_with(s->name, ".weight_scale_inv");
+        if (!inv && !qt_str_ends_with(s->name, ".weight_scale")) continue;
         size_t base = strlen(s->name) - (inv ? strlen("_scale_inv") : strlen("_scale"));
         snprintf(buf, sizeof buf, "%.*s", (int)base, s->name);
         int w = qt_model_find_index(m, buf);
@@ -338,7 +319,7 @@ static int open_dir_shards(struct qt_model *m, qt_err *err) {
     int n = 0, rc = QT_OK;
     struct dirent *de;
     while ((de = readdir(d))) {
-        if (!ends_with(de->d_name, ".safetensors")) continue;
+        if (!qt_str_ends_with(de->d_name, ".safetensors")) continue;
         char **nn = realloc(names, (size_t)(n + 1) * sizeof *nn);
         if (!nn) { rc = qt_err_set(err, "out of memory"); break; }
         names = nn;
@@ -400,9 +381,9 @@ int qt_model_open(const char *path, struct qt_model **out, qt_err *err) {
     if (!path_exists(path)) return qt_err_set(err, "%s: %s", path, strerror(errno));
     char cfg[4096], idx[4096], one[4096];
     if (!is_dir(path)) {
-        if (ends_with(path, ".gguf")) return qt_model_open_gguf(path, out, err);
-        if (ends_with(path, ".json") && !ends_with(path, ".safetensors.index.json")) return qt_model_from_config(path, out, err);
-        if (!ends_with(path, ".safetensors"))
+        if (qt_str_ends_with(path, ".gguf")) return qt_model_open_gguf(path, out, err);
+        if (qt_str_ends_with(path, ".json") && !qt_str_ends_with(path, ".safetensors.index.json")) return qt_model_from_config(path, out, err);
+        if (!qt_str_ends_with(path, ".safetensors"))
             return qt_err_set(err, "%s: not a model: expected a directory, a config.json or a .safetensors file", path);
     }
     struct qt_model *m = calloc(1, sizeof *m);

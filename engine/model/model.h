@@ -3,6 +3,11 @@
  * group), whatever the on-disk layout.  Weights stay in the mmap'd shards and
  * are converted to float32 rows on demand; a config-only model has every
  * descriptor and no data. */
+/* Folder model/ (docs/architecture.md): a model as tensors — safetensors and
+ * GGUF files, config.json and the architecture table, the role table (one row
+ * of facts per role), the one definition of a quantizable tensor, name
+ * matching (targets / ignore), the tokenizer, the compressed-tensors reader.
+ * Includes base/ and quant/. */
 #ifndef QT_MODEL_H
 #define QT_MODEL_H
 #include <stdint.h>
@@ -10,45 +15,113 @@
 #include "base/dtype.h"
 #include "base/qt.h"
 
-/* X-macro: role enum, short name, quantizable as a Linear module. */
-#define QT_ROLES(X)                                                     \
-    X(OTHER, "other", 0)            X(EMBED, "embed", 0)                \
-    X(ATTN_Q, "attn_q", 1)          X(ATTN_K, "attn_k", 1)              \
-    X(ATTN_V, "attn_v", 1)          X(ATTN_O, "attn_o", 1)              \
-    X(ATTN_Q_BIAS, "attn_q_bias", 0) X(ATTN_K_BIAS, "attn_k_bias", 0)   \
-    X(ATTN_V_BIAS, "attn_v_bias", 0) X(ATTN_O_BIAS, "attn_o_bias", 0)   \
-    X(ATTN_Q_NORM, "attn_q_norm", 0) X(ATTN_K_NORM, "attn_k_norm", 0)   \
-    X(ATTN_Q_A, "attn_q_a", 1)      X(ATTN_Q_B, "attn_q_b", 1)          \
-    X(ATTN_KV_A, "attn_kv_a", 1)    X(ATTN_KV_B, "attn_kv_b", 1)        \
-    X(ATTN_Q_A_NORM, "attn_q_a_norm", 0) X(ATTN_KV_A_NORM, "attn_kv_a_norm", 0) \
-    X(ROUTER, "router", 0)          X(ROUTER_BIAS, "router_bias", 0)    \
-    X(EXPERT_GATE, "expert_gate", 1) X(EXPERT_UP, "expert_up", 1)       \
-    X(EXPERT_DOWN, "expert_down", 1)                                    \
-    X(SHARED_GATE, "shared_gate", 1) X(SHARED_UP, "shared_up", 1)       \
-    X(SHARED_DOWN, "shared_down", 1)                                    \
-    X(MLP_GATE, "mlp_gate", 1)      X(MLP_UP, "mlp_up", 1)              \
-    X(MLP_DOWN, "mlp_down", 1)                                          \
-    X(NORM, "norm", 0)              X(FINAL_NORM, "final_norm", 0)      \
-    X(LM_HEAD, "lm_head", 1)                                            \
-    X(MTP_EH_PROJ, "mtp_eh_proj", 1) X(MTP_ENORM, "mtp_enorm", 0)       \
-    X(MTP_HNORM, "mtp_hnorm", 0)    X(MTP_HEAD, "mtp_shared_head", 1)   \
-    X(MTP_NORM, "mtp_shared_norm", 0) X(MTP_EMBED, "mtp_embed", 0)      \
-    X(INDEXER_WQ_B, "indexer_wq_b", 1) X(INDEXER_WK, "indexer_wk", 1)   \
-    X(INDEXER_K_NORM, "indexer_k_norm", 0)                              \
-    X(INDEXER_WEIGHTS_PROJ, "indexer_weights_proj", 1)                  \
-    X(LINEAR, "linear", 1)                                              \
-    X(WEIGHT_SCALE, "weight_scale", 0)
+/* ---- roles: one row per role (ggml's type_traits) ---------------------------
+ * Every fact about a role that more than one module needs is a column here,
+ * so a new role is one row (docs/architecture.md, "How to add a role"):
+ *   name   short name (protocol, reports, inspect)
+ *   cls    the module class the reference implementation gives it (what a
+ *          class target such as "Linear" or "Glm4MoeRMSNorm" matches:
+ *          qt_model_classes names it for the architecture; NORM is its
+ *          <Prefix>RMSNorm, ROUTER its <Prefix>TopkRouter or nn.Linear)
+ *   tp     how vLLM's tensor parallelism splits it: column (output rows),
+ *          row (input columns) or none (replicated, or vocab-padded)
+ *   in     tensors of the same kind in one layer (and expert) are fed the
+ *          same input rows (q/k/v; gate/up): calibration shares the sums
+ *   isc    which static input scale vLLM shares: it runs q/k/v (1), dense
+ *          gate/up (2), shared gate/up (3) and a layer's routed experts'
+ *          gate/up (4, w13) or down (5, w2) as one kernel with one input
+ *          scale, the max of its parts'; 0 for a module on its own
+ *   flags  QT_RF_QUANT   compressed-tensors quantizes it when a target names
+ *                        it (the one definition of "quantizable": never the
+ *                        router, norms or biases)
+ *          QT_RF_REPL    held whole on every GPU under tensor parallelism
+ *          QT_RF_FWD     a Linear qtune's CPU forward pass runs
+ *          QT_RF_HEAD    an output projection over the vocabulary, which a
+ *                        bare --scheme keeps (as ignore: [lm_head] does)
+ *          QT_RF_EXPERT  a routed expert's projection */
+enum qt_role_class { QT_CLS_NONE, QT_CLS_LINEAR, QT_CLS_EMBEDDING, QT_CLS_NORM, QT_CLS_LAYERNORM, QT_CLS_ROUTER };
+enum qt_tp_split { QT_TP_NONE, QT_TP_COLUMN, QT_TP_ROW };
+enum qt_role_input { QT_IN_NONE, QT_IN_ATTN, QT_IN_MLP, QT_IN_SHARED, QT_IN_EXPERT };
+#define QT_RF_QUANT 1
+#define QT_RF_REPL 2
+#define QT_RF_FWD 4
+#define QT_RF_HEAD 8
+#define QT_RF_EXPERT 16
+
+#define QT_RF_LIN_FWD (QT_RF_QUANT | QT_RF_FWD)
+#define QT_ROLES(X) \
+    /* id                    name                    cls        tp      in      isc flags */ \
+    X(OTHER,                "other",                NONE,      NONE,   NONE,   0,  QT_RF_QUANT) \
+    X(EMBED,                "embed",                EMBEDDING, NONE,   NONE,   0,  QT_RF_QUANT) \
+    X(ATTN_Q,               "attn_q",               LINEAR,    COLUMN, ATTN,   1,  QT_RF_LIN_FWD) \
+    X(ATTN_K,               "attn_k",               LINEAR,    COLUMN, ATTN,   1,  QT_RF_LIN_FWD) \
+    X(ATTN_V,               "attn_v",               LINEAR,    COLUMN, ATTN,   1,  QT_RF_LIN_FWD) \
+    X(ATTN_O,               "attn_o",               LINEAR,    ROW,    NONE,   0,  QT_RF_LIN_FWD) \
+    X(ATTN_Q_BIAS,          "attn_q_bias",          NONE,      NONE,   NONE,   0,  0) \
+    X(ATTN_K_BIAS,          "attn_k_bias",          NONE,      NONE,   NONE,   0,  0) \
+    X(ATTN_V_BIAS,          "attn_v_bias",          NONE,      NONE,   NONE,   0,  0) \
+    X(ATTN_O_BIAS,          "attn_o_bias",          NONE,      NONE,   NONE,   0,  QT_RF_REPL) \
+    X(ATTN_Q_NORM,          "attn_q_norm",          NORM,      NONE,   NONE,   0,  QT_RF_REPL) \
+    X(ATTN_K_NORM,          "attn_k_norm",          NORM,      NONE,   NONE,   0,  QT_RF_REPL) \
+    X(ATTN_Q_A,             "attn_q_a",             LINEAR,    NONE,   NONE,   0,  QT_RF_QUANT | QT_RF_REPL) \
+    X(ATTN_Q_B,             "attn_q_b",             LINEAR,    COLUMN, NONE,   0,  QT_RF_QUANT) \
+    X(ATTN_KV_A,            "attn_kv_a",            LINEAR,    NONE,   NONE,   0,  QT_RF_QUANT | QT_RF_REPL) \
+    X(ATTN_KV_B,            "attn_kv_b",            LINEAR,    COLUMN, NONE,   0,  QT_RF_QUANT) \
+    X(ATTN_Q_A_NORM,        "attn_q_a_norm",        NORM,      NONE,   NONE,   0,  QT_RF_REPL) \
+    X(ATTN_KV_A_NORM,       "attn_kv_a_norm",       NORM,      NONE,   NONE,   0,  QT_RF_REPL) \
+    X(ROUTER,               "router",               ROUTER,    NONE,   NONE,   0,  QT_RF_REPL) \
+    X(ROUTER_BIAS,          "router_bias",          ROUTER,    NONE,   NONE,   0,  QT_RF_REPL) \
+    X(EXPERT_GATE,          "expert_gate",          LINEAR,    COLUMN, EXPERT, 4,  QT_RF_LIN_FWD | QT_RF_EXPERT) \
+    X(EXPERT_UP,            "expert_up",            LINEAR,    COLUMN, EXPERT, 4,  QT_RF_LIN_FWD | QT_RF_EXPERT) \
+    X(EXPERT_DOWN,          "expert_down",          LINEAR,    ROW,    NONE,   5,  QT_RF_LIN_FWD | QT_RF_EXPERT) \
+    X(SHARED_GATE,          "shared_gate",          LINEAR,    COLUMN, SHARED, 3,  QT_RF_LIN_FWD) \
+    X(SHARED_UP,            "shared_up",            LINEAR,    COLUMN, SHARED, 3,  QT_RF_LIN_FWD) \
+    X(SHARED_DOWN,          "shared_down",          LINEAR,    ROW,    NONE,   0,  QT_RF_LIN_FWD) \
+    X(MLP_GATE,             "mlp_gate",             LINEAR,    COLUMN, MLP,    2,  QT_RF_LIN_FWD) \
+    X(MLP_UP,               "mlp_up",               LINEAR,    COLUMN, MLP,    2,  QT_RF_LIN_FWD) \
+    X(MLP_DOWN,             "mlp_down",             LINEAR,    ROW,    NONE,   0,  QT_RF_LIN_FWD) \
+    X(NORM,                 "norm",                 NORM,      NONE,   NONE,   0,  QT_RF_REPL) \
+    X(FINAL_NORM,           "final_norm",           NORM,      NONE,   NONE,   0,  QT_RF_REPL) \
+    X(LM_HEAD,              "lm_head",              LINEAR,    NONE,   NONE,   0,  QT_RF_LIN_FWD | QT_RF_HEAD) \
+    X(MTP_EH_PROJ,          "mtp_eh_proj",          LINEAR,    NONE,   NONE,   0,  QT_RF_QUANT | QT_RF_REPL) \
+    X(MTP_ENORM,            "mtp_enorm",            NORM,      NONE,   NONE,   0,  QT_RF_REPL) \
+    X(MTP_HNORM,            "mtp_hnorm",            NORM,      NONE,   NONE,   0,  QT_RF_REPL) \
+    X(MTP_HEAD,             "mtp_shared_head",      LINEAR,    NONE,   NONE,   0,  QT_RF_QUANT | QT_RF_HEAD) \
+    X(MTP_NORM,             "mtp_shared_norm",      NORM,      NONE,   NONE,   0,  QT_RF_REPL) \
+    X(MTP_EMBED,            "mtp_embed",            EMBEDDING, NONE,   NONE,   0,  QT_RF_QUANT) \
+    X(INDEXER_WQ_B,         "indexer_wq_b",         LINEAR,    NONE,   NONE,   0,  QT_RF_QUANT | QT_RF_REPL) \
+    X(INDEXER_WK,           "indexer_wk",           LINEAR,    NONE,   NONE,   0,  QT_RF_QUANT | QT_RF_REPL) \
+    X(INDEXER_K_NORM,       "indexer_k_norm",       LAYERNORM, NONE,   NONE,   0,  QT_RF_REPL) \
+    X(INDEXER_WEIGHTS_PROJ, "indexer_weights_proj", LINEAR,    NONE,   NONE,   0,  QT_RF_QUANT | QT_RF_REPL) \
+    X(LINEAR,               "linear",               LINEAR,    NONE,   NONE,   0,  QT_RF_QUANT) \
+    X(WEIGHT_SCALE,         "weight_scale",         NONE,      NONE,   NONE,   0,  0)
 
 enum qt_role {
-#define QT_ROLE_ENUM(id, name, lin) QT_ROLE_##id,
+#define QT_ROLE_ENUM(id, name, cls, tp, in, isc, flags) QT_ROLE_##id,
     QT_ROLES(QT_ROLE_ENUM)
 #undef QT_ROLE_ENUM
     QT_ROLE_COUNT
 };
 
+struct qt_role_traits {
+    const char *name;
+    enum qt_role_class cls;
+    enum qt_tp_split tp;
+    enum qt_role_input in;
+    int isc;                  /* vLLM's input-scale class */
+    int flags;                /* QT_RF_* */
+};
+
+/* The row of role r (the OTHER row for a value out of range). */
+const struct qt_role_traits *qt_role_traits(enum qt_role r);
 const char *qt_role_name(enum qt_role r);
 /* 1 when modules of this role are nn.Linear (targets of "Linear"). */
 int qt_role_is_linear(enum qt_role r);
+/* 1 when r's row has all of flags (QT_RF_*). */
+int qt_role_has(enum qt_role r, int flags);
+/* Which input activation scale a module of this role shares in vLLM: the
+ * row's isc column (0 for a module on its own). */
+int qt_role_input_scale_class(enum qt_role r);
 
 /* A fused group: tensors vLLM runs as one kernel, which must share a scheme. */
 enum qt_group_kind { QT_GROUP_QKV, QT_GROUP_GATE_UP, QT_GROUP_SHARED_GATE_UP,
@@ -147,6 +220,18 @@ int64_t qt_tensor_numel(const struct qt_tensor *t);
 int64_t qt_tensor_rows(const struct qt_tensor *t);  /* shape[0], 1 for scalars/vectors */
 int64_t qt_tensor_cols(const struct qt_tensor *t);  /* numel / rows */
 
+/* The one definition of "quantizable", shared by resolve, preview, lint,
+ * deploy, the TUI's tree and the writer: a 2-D ".weight" of a role that
+ * compressed-tensors quantizes when a target names it (QT_RF_QUANT).  The
+ * router, norms, biases and FP8 scales never are, whatever the targets. */
+int qt_tensor_quantizable(const struct qt_tensor *t);
+/* The same for a tensor of m, where the architecture decides one more
+ * case: the router is quantizable where transformers makes it an nn.Linear
+ * (qwen3_moe, mixtral: what `Linear` targets), never as <Prefix>TopkRouter
+ * (glm4_moe, deepseek_v3).  What resolve, preview, match and the planner
+ * use. */
+int qt_model_quantizable(const struct qt_model *m, const struct qt_tensor *t);
+
 /* Module name: the tensor name without a trailing ".weight" / ".bias"; writes
  * into buf (size n) and returns buf. */
 char *qt_tensor_module(const struct qt_tensor *t, char *buf, size_t n);
@@ -156,6 +241,23 @@ char *qt_tensor_module(const struct qt_tensor *t, char *buf, size_t n);
  * models with a message saying so. */
 int qt_tensor_read_f32(const struct qt_model *m, const struct qt_tensor *t,
                        int64_t row0, int64_t nrows, float *out, qt_err *err);
+
+/* The torch classes of a module, most derived first, as its type's
+ * __mro__ lists them (`object` left out): what a class-name target of
+ * compressed-tensors matches (any class in the list, by name). */
+#define QT_MCLASS_MAX 3
+struct qt_mclass {
+    int n;
+    char name[QT_MCLASS_MAX][64];   /* (n) e.g. "Glm4MoeTopkRouter", "Module" */
+};
+
+/* The classes of the module holding tensors of role r in m, as transformers
+ * builds the model (arch.c's table: nn.Linear projections and lm_head,
+ * nn.Embedding, the architecture's <Prefix>RMSNorm, its router class, or
+ * nn.Linear where the router is one: qwen3_moe, mixtral).  The prefix is
+ * config.json's architectures[0] without "ForCausalLM", else the table's
+ * for model_type.  m NULL or a role with no known class: {"Module"}. */
+void qt_model_classes(const struct qt_model *m, enum qt_role r, struct qt_mclass *out);
 
 /* Totals over the model: parameters and bytes of all tensors, excluding
  * (mtp=0) or only (mtp=1) MTP layers; mtp=-1 counts everything. */

@@ -83,7 +83,7 @@ enum ek { EK_INT, EK_FP8, EK_FP4 };
 /* What the element kernel needs for one scale cell. */
 struct kparams {
     enum ek kind;
-    int round_t;            /* t = rnd(w / s) (everything but nvfp4) */
+    int round_t;            /* t = rnd(w / s), rnd(t + zp): the bf16 arithmetic (never nvfp4) */
     int rnd_bf16;           /* work dtype: 1 bf16, 0 f32 (f16 runs scalar with dt) */
     enum qt_dtype dt;
     float s;                /* effective scale: w / s, q * s */
@@ -124,7 +124,7 @@ static void cell_params(const struct qt_qctx *c, float mn, float mx, struct kpar
     memset(p, 0, sizeof *p);
     p->dt = dt;
     p->rnd_bf16 = dt == QT_DT_BF16;
-    p->round_t = 1;
+    p->round_t = c->arith == QT_ARITH_BF16;
     mn = mn < 0.0f ? mn : 0.0f;
     mx = mx > 0.0f ? mx : 0.0f;
     float amax = -mn > mx ? -mn : mx;
@@ -237,7 +237,10 @@ static inline void lanes_done(struct lanes *l, struct qt_qstats *st) {
 static inline float elem_deq(const struct kparams *p, float x, float *q_out) {
     float t = x / p->s;
     if (p->round_t) t = rnd_w(p->dt, t);
-    if (p->zp != 0.0f) t = rnd_w(p->dt, t + p->zp);
+    if (p->zp != 0.0f) {
+        t += p->zp;
+        if (p->round_t) t = rnd_w(p->dt, t);
+    }
     t = t < p->lo ? p->lo : t;
     t = t > p->hi ? p->hi : t;
     float q = p->kind == EK_INT ? nearbyintf(t) : p->kind == EK_FP8 ? fp8_round(t) : fp4_round(t);
@@ -441,7 +444,7 @@ AVX2 static INLINE __m256 v_deq(__m256 vx, __m256 vs, __m256 vy, __m256 vzp, __m
     if (rt) t = v_rnd_bf16(t);
     if (zp) {
         t = _mm256_add_ps(t, vzp);
-        if (bf) t = v_rnd_bf16(t);
+        if (rt) t = v_rnd_bf16(t);
     }
     t = _mm256_min_ps(_mm256_max_ps(t, vlo), vhi);
     __m256 q = kind == EK_INT ? v_rne(t) : kind == EK_FP8 ? v_fp8_round(t) : v_fp4_round(t);
@@ -666,7 +669,7 @@ AVX512 static INLINE __m512 w_deq(__m512 vx, __m512 vs, __m512 vy, __m512 vzp, _
     if (rt) t = w_rnd_bf16(t);
     if (zp) {
         t = _mm512_add_ps(t, vzp);
-        if (bf) t = w_rnd_bf16(t);
+        if (rt) t = w_rnd_bf16(t);
     }
     t = _mm512_min_ps(_mm512_max_ps(t, vlo), vhi);
     __m512 q = kind == EK_INT ? w_rne(t) : kind == EK_FP8 ? w_fp8_round(t) : w_fp4_round(t);
@@ -773,7 +776,8 @@ AVX512 static float amax_bf16_avx512(const uint16_t *x, int64_t n) {
 
 /* The hot cases (bf16 work dtype, scale in the fast division's range), one
  * function each per ISA: statistics only (the preview) and codes only (the
- * checkpoint writer), from float32 (_f) or BF16 (_h) rows. */
+ * checkpoint writer), from float32 (_f) or BF16 (_h) rows, in the bf16
+ * arithmetic and (…32) the f32 one. */
 typedef void (*seg_fn)(const void *x, int64_t n, const struct kparams *p, struct lanes *l, int8_t *codes,
                        int64_t col0);
 #define SEG_SPEC(isa, tmpl, name, src, kind, rt, zp, stats)                                       \
@@ -793,9 +797,16 @@ typedef void (*seg_fn)(const void *x, int64_t n, const struct kparams *p, struct
     SEG_SPEC(isa, tmpl, pre##_mx_h, 1, EK_FP4, 1, 0, stats)         \
     SEG_SPEC(isa, tmpl, pre##_nv_f, 0, EK_FP4, 0, 0, stats)         \
     SEG_SPEC(isa, tmpl, pre##_nv_h, 1, EK_FP4, 0, 0, stats)         \
-    static const seg_fn pre##_table[10] = {pre##_int_f, pre##_int_h, pre##_intz_f, pre##_intz_h, \
-                                           pre##_fp8_f, pre##_fp8_h, pre##_mx_f, pre##_mx_h,     \
-                                           pre##_nv_f, pre##_nv_h};
+    SEG_SPEC(isa, tmpl, pre##_int32_f, 0, EK_INT, 0, 0, stats)      \
+    SEG_SPEC(isa, tmpl, pre##_int32_h, 1, EK_INT, 0, 0, stats)      \
+    SEG_SPEC(isa, tmpl, pre##_intz32_f, 0, EK_INT, 0, 1, stats)     \
+    SEG_SPEC(isa, tmpl, pre##_intz32_h, 1, EK_INT, 0, 1, stats)     \
+    SEG_SPEC(isa, tmpl, pre##_fp832_f, 0, EK_FP8, 0, 0, stats)      \
+    SEG_SPEC(isa, tmpl, pre##_fp832_h, 1, EK_FP8, 0, 0, stats)      \
+    static const seg_fn pre##_table[16] = {pre##_int_f, pre##_int_h, pre##_intz_f, pre##_intz_h,   \
+                                           pre##_fp8_f, pre##_fp8_h, pre##_mx_f, pre##_mx_h,       \
+                                           pre##_nv_f, pre##_nv_h, pre##_int32_f, pre##_int32_h,   \
+                                           pre##_intz32_f, pre##_intz32_h, pre##_fp832_f, pre##_fp832_h};
 SEG_SET(AVX2, seg_avx2_t, s2, 1)
 SEG_SET(AVX2, seg_avx2_t, c2, 0)
 SEG_SET(AVX512, seg_avx512_t, s5, 1)
@@ -807,9 +818,9 @@ static int spec_index(const struct kparams *p, int bf16src, const float *out, co
     if (out || !p->rnd_bf16 || !(p->s >= 0x1p-90f && p->s <= 0x1p90f)) return -1;
     if (!!l == !!codes) return -1;              /* statistics or codes, not both */
     int k;
-    if (p->kind == EK_INT) k = p->zp != 0.0f ? 2 : 0;
-    else if (p->kind == EK_FP8) k = 4;
-    else k = p->round_t ? 6 : 8;
+    if (p->kind == EK_INT) k = (p->zp != 0.0f ? 2 : 0) + (p->round_t ? 0 : 10);
+    else if (p->kind == EK_FP8) k = p->round_t ? 4 : 14;
+    else k = p->round_t ? 6 : 8;     /* fp4 without rounding: nvfp4's kernel */
     return k + !!bf16src;
 }
 
@@ -825,6 +836,35 @@ AVX512 static void seg_avx512_any(const void *x, int bf16src, int64_t n, const s
                  p->zp != 0.0f, !(p->s >= 0x1p-90f && p->s <= 0x1p90f));
 }
 #endif
+
+/* ---- arithmetic mode --------------------------------------------------- */
+
+static int arith_wanted = -1;   /* QT_ARITH_*, -1: from QTUNE_ARITH on first use */
+
+int qt_arith_parse(const char *name) {
+    if (!name) return -1;
+    if (!strcmp(name, "f32") || !strcmp(name, "fp32") || !strcmp(name, "float32")) return QT_ARITH_F32;
+    if (!strcmp(name, "bf16") || !strcmp(name, "bfloat16")) return QT_ARITH_BF16;
+    return -1;
+}
+
+const char *qt_arith_name(int mode) { return mode == QT_ARITH_BF16 ? "bf16" : "f32"; }
+
+int qt_quant_arith(void) {
+    int a = __atomic_load_n(&arith_wanted, __ATOMIC_RELAXED);
+    if (a < 0) {
+        a = qt_arith_parse(getenv("QTUNE_ARITH"));
+        if (a < 0) a = QT_ARITH_F32;
+        __atomic_store_n(&arith_wanted, a, __ATOMIC_RELAXED);
+    }
+    return a;
+}
+
+int qt_quant_set_arith(int mode) {
+    int old = qt_quant_arith();
+    __atomic_store_n(&arith_wanted, mode == QT_ARITH_BF16 ? QT_ARITH_BF16 : QT_ARITH_F32, __ATOMIC_RELAXED);
+    return old;
+}
 
 /* ---- dispatch ---------------------------------------------------------- */
 
@@ -946,6 +986,7 @@ int qt_qctx_init(struct qt_qctx *c, const struct qt_scheme *s, enum qt_dtype wdt
     if (qt_scheme_check_shape(s, rows, cols, err) != QT_OK) return QT_ERR;
     c->s = *s;
     c->wdtype = wdtype;
+    c->arith = qt_quant_arith();
     c->rows = rows;
     c->cols = cols;
     c->d = d;
@@ -1266,49 +1307,6 @@ double qt_qstats_sqnr_db(const struct qt_qstats *st) {
 
 double qt_qstats_rel_out(const struct qt_qstats *st) {
     return st->dw2 > 0 ? sqrt(st->derr2 / st->dw2) : NAN;
-}
-
-/* ---- sizes ------------------------------------------------------------- */
-
-int64_t qt_quant_bytes(const struct qt_scheme *s, int64_t rows, int64_t cols, enum qt_dtype wdtype) {
-    int64_t wsz = (int64_t)qt_dtype_size(wdtype), n = rows * cols;
-    if (wsz == 0) wsz = 2;
-    int64_t nscales;
-    switch (s->strategy) {
-    case QT_STRAT_TENSOR: nscales = 1; break;
-    case QT_STRAT_CHANNEL: nscales = rows; break;
-    case QT_STRAT_GROUP: nscales = rows * ((cols + s->group - 1) / s->group); break;
-    case QT_STRAT_BLOCK:
-        nscales = ((rows + s->group - 1) / s->group) * ((cols + s->group - 1) / s->group);
-        break;
-    default: nscales = 0; break;
-    }
-    switch (s->kind) {
-    case QT_SCHEME_BF16: return n * wsz;
-    case QT_SCHEME_INT: {
-        int64_t b = s->bits, bytes;
-        if (!strcmp(qt_scheme_ct_format(s), "int-quantized")) {
-            bytes = n;                                   /* I8 weight */
-        } else {
-            bytes = rows * ((cols * b + 31) / 32) * 4;   /* I32 weight_packed */
-            bytes += 2 * 8;                              /* I64 weight_shape */
-        }
-        bytes += nscales * wsz;
-        if (!s->sym) {                                   /* I32 zero points packed along rows */
-            int64_t zr = s->strategy == QT_STRAT_TENSOR ? 1 : rows;
-            int64_t zc = nscales / (s->strategy == QT_STRAT_TENSOR ? 1 : rows);
-            bytes += ((zr * b + 31) / 32) * 4 * zc;
-        }
-        return bytes;
-    }
-    case QT_SCHEME_FP8:
-        return n + nscales * wsz + (s->act == QT_ACT_FP8_TENSOR ? wsz : 0);
-    case QT_SCHEME_NVFP4:
-        return n / 2 + nscales + 4 + (s->act == QT_ACT_NVFP4 ? 4 : 0);
-    case QT_SCHEME_MXFP4:
-        return n / 2 + nscales;
-    }
-    return n * wsz;
 }
 
 /* ---- histograms -------------------------------------------------------- */

@@ -16,9 +16,15 @@
  *     max(s, FLT_EPSILON) is what older compressed-tensors did: 0.20 replaces
  *     only a zero scale, by the scale dtype's eps, and so do we (w' is 0
  *     either way; only the stored scale of an all-zero group differs)
- *   per element:
+ *   per element, in the bf16 arithmetic (compressed-tensors' torch path, what
+ *   llm-compressor runs on the CPU):
  *     t = rnd(w / s); asym: t = rnd(t + zp); t = clamp(t, qmin, qmax)
  *     q = rne(t) (int) | e4m3(t) (fp8);  w' = rnd((q - zp) * s)
+ *   in the f32 arithmetic (its Triton kernel, what it runs on a GPU; the
+ *   default): t = w / s and t + zp in float32, not rounded to D; the scales
+ *   and w' = rnd((q - zp) * s) are the same in both (torch computes the
+ *   scales on D tensors on either device).  mxfp4's w / s divides by a power
+ *   of two and nvfp4's is float32 anyway: both modes give the same codes.
  *   nvfp4 (group 16): gs = f32(rnd(rnd(1 / max(amax_tensor, tiny(D))) * 2688)),
  *     sc = e4m3(gs * rnd(amax_group / 6)) (0 -> 0.125), s = sc / gs (f32),
  *     q = e2m1(clamp(w / s, -6, 6)) (f32), w' = rnd(q * s)
@@ -85,10 +91,6 @@ double qt_qstats_rel_out(const struct qt_qstats *st);    /* sqrt(derr2 / dw2); N
 int qt_quant_error(const float *w, int64_t rows, int64_t cols, const struct qt_scheme *s,
                    enum qt_dtype wdtype, const float *d, struct qt_qstats *out, qt_err *err);
 
-/* Bytes of the tensor once written (packed weights, scales, zero points,
- * global scales, weight_shape); a kept tensor counts rows*cols*size(wdtype). */
-int64_t qt_quant_bytes(const struct qt_scheme *s, int64_t rows, int64_t cols, enum qt_dtype wdtype);
-
 /* Fixed-bin histograms for the detail panel. */
 struct qt_hist {
     int nbins;
@@ -120,10 +122,22 @@ const char *qt_quant_isa_name(int isa);     /* "portable" | "avx2" | "avx512" */
 int qt_quant_set_simd(int on);
 int qt_quant_simd_active(void);         /* qt_quant_isa() >= QT_ISA_AVX2 */
 
+/* The arithmetic of w / s (above): QT_ARITH_F32 (the default) or
+ * QT_ARITH_BF16.  Process-wide like the kernel set: `--arith f32|bf16` on
+ * the command line, QTUNE_ARITH in the environment, the session's setting
+ * in the engine.  A quantization takes the mode in force when its qt_qctx
+ * is initialized. */
+enum { QT_ARITH_F32 = 0, QT_ARITH_BF16 = 1 };
+int qt_quant_set_arith(int mode);       /* returns the previous mode */
+int qt_quant_arith(void);
+int qt_arith_parse(const char *name);   /* "f32" | "bf16" -> QT_ARITH_*, else -1 */
+const char *qt_arith_name(int mode);    /* "f32" | "bf16" */
+
 /* Tensor-level state of a streaming quantization. */
 struct qt_qctx {
     struct qt_scheme s;
     enum qt_dtype wdtype;
+    int arith;              /* QT_ARITH_*, from qt_quant_arith() at init */
     int64_t rows, cols;
     int band;               /* rows per band: block edge for BLOCK, else 1 */
     int needs_global;       /* 1: tensor min/max must be observed first (TENSOR, NVFP4) */

@@ -7,15 +7,39 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *act_suffix[QT_ACT_COUNT] = {
-    [QT_ACT_NONE] = "",
-    [QT_ACT_INT8_TOK] = "+aint8-tok",
-    [QT_ACT_FP8_TOK] = "+afp8-tok",
-    [QT_ACT_FP8_TENSOR] = "+afp8-t",
-    [QT_ACT_FP8_G128] = "+afp8-g128",
-    [QT_ACT_NVFP4] = "+anvfp4",
-    [QT_ACT_MXFP4] = "+amxfp4",
+#include "quant/pack.h"
+
+/* The scheme families (struct qt_scheme_traits, scheme.h). */
+static const struct qt_scheme_traits scheme_traits[] = {
+    /* kind            family   format (A16)            format (activations)    write bits     more      fewer            type */
+    {QT_SCHEME_BF16,  "bf16",  "dense",                "dense",                1, 16, 16, NULL,     "int8-g128-sym", "fp8-ch"},
+    {QT_SCHEME_INT,   "int",   "pack-quantized",       "int-quantized",        1, 2, 8,   "bf16",   NULL,            "fp8-ch"},
+    {QT_SCHEME_FP8,   "fp8",   "float-quantized",      "float-quantized",      1, 8, 8,   "bf16",   "nvfp4",         "nvfp4"},
+    {QT_SCHEME_NVFP4, "nvfp4", "nvfp4-pack-quantized", "nvfp4-pack-quantized", 0, 4, 4,   "fp8-ch", NULL,            "int4-g128-sym"},
+    {QT_SCHEME_MXFP4, "mxfp4", "mxfp4-pack-quantized", "mxfp4-pack-quantized", 0, 4, 4,   "fp8-ch", NULL,            "int4-g128-sym"},
 };
+
+/* Activation quantizations (struct qt_act_traits): suffix, static per-tensor scale. */
+static const struct qt_act_traits act_traits[QT_ACT_COUNT] = {
+    [QT_ACT_NONE] = {"", 0},
+    [QT_ACT_INT8_TOK] = {"+aint8-tok", 0},
+    [QT_ACT_FP8_TOK] = {"+afp8-tok", 0},
+    [QT_ACT_FP8_TENSOR] = {"+afp8-t", 1},
+    [QT_ACT_FP8_G128] = {"+afp8-g128", 0},
+    [QT_ACT_NVFP4] = {"+anvfp4", 0},
+    [QT_ACT_MXFP4] = {"+amxfp4", 0},
+    [QT_ACT_INT8_TENSOR] = {"+aint8-t", 1},
+};
+
+const struct qt_scheme_traits *qt_scheme_traits(enum qt_scheme_kind kind) {
+    for (size_t i = 0; i < sizeof scheme_traits / sizeof scheme_traits[0]; i++)
+        if (scheme_traits[i].kind == kind) return &scheme_traits[i];
+    return &scheme_traits[0];
+}
+
+const struct qt_act_traits *qt_act_traits(enum qt_act act) {
+    return &act_traits[act >= 0 && act < QT_ACT_COUNT ? act : QT_ACT_NONE];
+}
 
 /* llm-compressor presets (compressed_tensors.quantization.quant_scheme) as
  * canonical strings. */
@@ -39,7 +63,7 @@ static const struct { const char *name, *canon; } presets[] = {
 
 static const char accepted[] =
     "accepted: int{2..8}-{g<N>|ch|t}-{sym|asym}, fp8-{t|ch|b128}, nvfp4, mxfp4, bf16, "
-    "optionally +aint8-tok|+afp8-tok|+afp8-t|+afp8-g128|+anvfp4|+amxfp4; "
+    "optionally +aint8-tok|+aint8-t|+afp8-tok|+afp8-t|+afp8-g128|+anvfp4|+amxfp4; "
     "or a preset W2A16..W8A16, W4A16_ASYM, W8A8, W4A8, W4AFP8, FP8, FP8_DYNAMIC, "
     "FP8_BLOCK, NVFP4A16, NVFP4, MXFP4A16, MXFP4";
 
@@ -111,7 +135,7 @@ static int parse_canonical(const char *s, struct qt_scheme *o) {
     if (plus) {
         int found = 0;
         for (int a = 1; a < QT_ACT_COUNT; a++)
-            if (!strcmp(plus, act_suffix[a])) { o->act = (enum qt_act)a; found = 1; }
+            if (!strcmp(plus, act_traits[a].suffix)) { o->act = (enum qt_act)a; found = 1; }
         if (!found || o->kind == QT_SCHEME_BF16) return 0;
     }
     return 1;
@@ -150,7 +174,7 @@ char *qt_scheme_format(const struct qt_scheme *s, char *buf, size_t n) {
     }
     }
     int a = (s->act >= 0 && s->act < QT_ACT_COUNT && s->kind != QT_SCHEME_BF16) ? s->act : 0;
-    snprintf(buf, n, "%s%s", w, act_suffix[a]);
+    snprintf(buf, n, "%s%s", w, act_traits[a].suffix);
     return buf;
 }
 
@@ -219,6 +243,9 @@ void qt_scheme_qargs(const struct qt_scheme *s, struct qt_qargs *wq, struct qt_q
         a.dynamic = "true";
         switch (s->act) {
         case QT_ACT_INT8_TOK: a.num_bits = 8; a.type = "int"; a.strategy = "token"; a.zp_dtype = "int8"; break;
+        case QT_ACT_INT8_TENSOR:
+            a.num_bits = 8; a.type = "int"; a.strategy = "tensor"; a.dynamic = "false"; a.zp_dtype = "int8";
+            break;
         case QT_ACT_FP8_TOK: a.num_bits = 8; a.strategy = "token"; a.zp_dtype = "float8_e4m3fn"; break;
         case QT_ACT_FP8_TENSOR:
             a.num_bits = 8; a.strategy = "tensor"; a.dynamic = "false"; a.observer = "static_minmax";
@@ -239,13 +266,95 @@ void qt_scheme_qargs(const struct qt_scheme *s, struct qt_qargs *wq, struct qt_q
 }
 
 const char *qt_scheme_ct_format(const struct qt_scheme *s) {
-    switch (s->kind) {
-    case QT_SCHEME_BF16: return "dense";
-    case QT_SCHEME_FP8: return "float-quantized";
-    case QT_SCHEME_NVFP4: return "nvfp4-pack-quantized";
-    case QT_SCHEME_MXFP4: return "mxfp4-pack-quantized";
-    case QT_SCHEME_INT:
-        return (s->bits == 8 && s->act == QT_ACT_INT8_TOK) ? "int-quantized" : "pack-quantized";
+    const struct qt_scheme_traits *t = qt_scheme_traits(s->kind);
+    return s->act != QT_ACT_NONE ? t->ct_format_act : t->ct_format;
+}
+
+int qt_scheme_writable(const struct qt_scheme *s, const char *module, int have_static, qt_err *err) {
+    char sb[QT_SCHEME_STR_MAX];
+    qt_scheme_format(s, sb, sizeof sb);
+    if (!qt_scheme_traits(s->kind)->writable)
+        return qt_err_set(err, "%s: %s: writing %s checkpoints is not implemented", module, sb,
+                          s->kind == QT_SCHEME_NVFP4 || s->kind == QT_SCHEME_MXFP4 ? "fp4" : sb);
+    if (s->act == QT_ACT_NVFP4)
+        return qt_err_set(err, "%s: %s: nvfp4 activations are not implemented", module, sb);
+    if (qt_act_traits(s->act)->is_static && !have_static)
+        return qt_err_set(err, "%s: %s: static activation quantization needs calibrated input scales "
+                          "(qtune quantize -r RECIPE --calib FILE)", module, sb);
+    if (s->kind == QT_SCHEME_INT && (s->bits < 1 || s->bits > 8))
+        return qt_err_set(err, "%s: %s: int weights of %d bits cannot be written", module, sb, s->bits);
+    return QT_OK;
+}
+
+int qt_scheme_scale_shape(const struct qt_scheme *s, int64_t rows, int64_t cols, int64_t shape[2]) {
+    switch (s->strategy) {
+    case QT_STRAT_TENSOR: shape[0] = 1; shape[1] = 0; return 1;
+    case QT_STRAT_CHANNEL: shape[0] = rows; shape[1] = 1; return 2;
+    case QT_STRAT_GROUP: shape[0] = rows; shape[1] = (cols + s->group - 1) / s->group; return 2;
+    case QT_STRAT_BLOCK:
+        shape[0] = (rows + s->group - 1) / s->group;
+        shape[1] = (cols + s->group - 1) / s->group;
+        return 2;
+    default: shape[0] = shape[1] = 0; return 0;
     }
-    return "dense";
+}
+
+static int part(struct qt_scheme_part *p, int n, enum qt_part_kind k, const char *suffix, enum qt_dtype dt,
+                int ndim, int64_t d0, int64_t d1) {
+    p[n] = (struct qt_scheme_part){.kind = k, .suffix = suffix, .dtype = dt, .ndim = ndim, .shape = {d0, ndim > 1 ? d1 : 0}};
+    return n + 1;
+}
+
+int qt_scheme_layout(const struct qt_scheme *s, int64_t rows, int64_t cols, enum qt_dtype wd,
+                     struct qt_scheme_part *p) {
+    int64_t ss[2];
+    int snd = qt_scheme_scale_shape(s, rows, cols, ss), n = 0;
+    if (qt_dtype_size(wd) == 0) wd = QT_DT_BF16;
+    switch (s->kind) {
+    case QT_SCHEME_BF16: return 0;
+    case QT_SCHEME_INT:
+        if (!strcmp(qt_scheme_ct_format(s), "pack-quantized")) {
+            n = part(p, n, QT_PART_PACKED, "weight_packed", QT_DT_I32, 2, rows, qt_pack_words(cols, s->bits));
+            n = part(p, n, QT_PART_SCALE, "weight_scale", wd, snd, ss[0], ss[1]);
+            /* group / channel zero points are packed along the output dimension */
+            if (!s->sym && snd == 2)
+                n = part(p, n, QT_PART_ZP, "weight_zero_point", QT_DT_I32, 2, qt_pack_words(ss[0], s->bits), ss[1]);
+            else if (!s->sym)
+                n = part(p, n, QT_PART_ZP, "weight_zero_point", QT_DT_I8, snd, ss[0], ss[1]);
+            n = part(p, n, QT_PART_SHAPE, "weight_shape", QT_DT_I64, 1, 2, 0);
+        } else {   /* int-quantized: one int8 a weight, whatever the bits */
+            n = part(p, n, QT_PART_QWEIGHT, "weight", QT_DT_I8, 2, rows, cols);
+            n = part(p, n, QT_PART_SCALE, "weight_scale", wd, snd, ss[0], ss[1]);
+            if (!s->sym) n = part(p, n, QT_PART_ZP, "weight_zero_point", QT_DT_I8, snd, ss[0], ss[1]);
+        }
+        break;
+    case QT_SCHEME_FP8:
+        n = part(p, n, QT_PART_QWEIGHT, "weight", QT_DT_F8_E4M3, 2, rows, cols);
+        n = part(p, n, QT_PART_SCALE, "weight_scale", wd, snd, ss[0], ss[1]);
+        break;
+    case QT_SCHEME_NVFP4:
+        n = part(p, n, QT_PART_FP4, "weight_packed", QT_DT_U8, 2, rows, cols / 2);
+        n = part(p, n, QT_PART_SCALE, "weight_scale", QT_DT_F8_E4M3, snd, ss[0], ss[1]);
+        n = part(p, n, QT_PART_GLOBAL_SCALE, "weight_global_scale", QT_DT_F32, 1, 1, 0);
+        break;
+    case QT_SCHEME_MXFP4:
+        n = part(p, n, QT_PART_FP4, "weight_packed", QT_DT_U8, 2, rows, cols / 2);
+        n = part(p, n, QT_PART_SCALE, "weight_scale", QT_DT_U8, snd, ss[0], ss[1]);
+        break;
+    }
+    /* static inputs: one calibrated scale (nvfp4's is a global scale) */
+    if (s->act == QT_ACT_NVFP4) n = part(p, n, QT_PART_INPUT_SCALE, "input_global_scale", QT_DT_F32, 1, 1, 0);
+    else if (qt_act_traits(s->act)->is_static) n = part(p, n, QT_PART_INPUT_SCALE, "input_scale", wd, 1, 1, 0);
+    return n;
+}
+
+int64_t qt_scheme_bytes(const struct qt_scheme *s, int64_t rows, int64_t cols, enum qt_dtype wd) {
+    struct qt_scheme_part p[QT_SCHEME_PARTS_MAX];
+    int64_t wsz = (int64_t)qt_dtype_size(wd);
+    if (qt_scheme_is_kept(s)) return rows * cols * (wsz ? wsz : 2);
+    int n = qt_scheme_layout(s, rows, cols, wd, p);
+    int64_t b = 0;
+    for (int k = 0; k < n; k++)
+        b += p[k].shape[0] * (p[k].ndim > 1 ? p[k].shape[1] : 1) * (int64_t)qt_dtype_size(p[k].dtype);
+    return b;
 }

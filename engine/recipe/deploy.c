@@ -103,28 +103,15 @@ const struct qt_gpu *qt_gpu_find(const struct qt_gpu_catalog *c, const char *nam
 double qt_deploy_tensor_bytes(const struct qt_tensor *t, const struct qt_scheme *s, const char *actorder) {
     if (!s || qt_scheme_is_kept(s)) return (double)t->nbytes;
     int64_t rows = qt_tensor_rows(t), cols = qt_tensor_cols(t);
-    double b = (double)qt_quant_bytes(s, rows, cols, t->dtype == QT_DT_F32 ? QT_DT_F32 : QT_DT_BF16);
+    double b = (double)qt_scheme_bytes(s, rows, cols, t->dtype == QT_DT_F32 ? QT_DT_F32 : QT_DT_BF16);
     if (actorder && !strcmp(actorder, "group")) b += (double)cols * 4; /* weight_g_idx I32 [cols] */
     return b;
 }
 
-/* Held whole on every GPU under tensor parallelism. */
-static int replicated(enum qt_role r) {
-    switch (r) {
-    case QT_ROLE_NORM: case QT_ROLE_FINAL_NORM: case QT_ROLE_ATTN_Q_NORM: case QT_ROLE_ATTN_K_NORM:
-    case QT_ROLE_ATTN_Q_A_NORM: case QT_ROLE_ATTN_KV_A_NORM: case QT_ROLE_ROUTER: case QT_ROLE_ROUTER_BIAS:
-    case QT_ROLE_ATTN_Q_A: case QT_ROLE_ATTN_KV_A: case QT_ROLE_MTP_EH_PROJ: case QT_ROLE_MTP_ENORM:
-    case QT_ROLE_MTP_HNORM: case QT_ROLE_MTP_NORM: case QT_ROLE_INDEXER_WQ_B: case QT_ROLE_INDEXER_WK:
-    case QT_ROLE_INDEXER_K_NORM: case QT_ROLE_INDEXER_WEIGHTS_PROJ: case QT_ROLE_ATTN_O_BIAS:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
-static int is_expert(enum qt_role r) {
-    return r == QT_ROLE_EXPERT_GATE || r == QT_ROLE_EXPERT_UP || r == QT_ROLE_EXPERT_DOWN;
-}
+/* Held whole on every GPU under tensor parallelism, a routed expert: the
+ * role table's columns (model/model.h). */
+static int replicated(enum qt_role r) { return qt_role_has(r, QT_RF_REPL); }
+static int is_expert(enum qt_role r) { return qt_role_has(r, QT_RF_EXPERT); }
 
 int qt_deploy_estimate(const struct qt_model *m, const struct qt_recipe *r,
                        const struct qt_resolution *res, const struct qt_deploy_opts *o,

@@ -63,7 +63,7 @@ void qt_gpu_catalog_free(struct qt_gpu_catalog *c);
 const struct qt_gpu *qt_gpu_find(const struct qt_gpu_catalog *c, const char *name);
 
 /* Bytes of tensor t stored under scheme s (NULL or bf16: as stored):
- * qt_quant_bytes' compressed-tensors layout, plus weight_g_idx (int32 per
+ * qt_scheme_bytes' compressed-tensors layout, plus weight_g_idx (int32 per
  * input column) when actorder is "group". */
 double qt_deploy_tensor_bytes(const struct qt_tensor *t, const struct qt_scheme *s, const char *actorder);
 

@@ -9,6 +9,7 @@ static const char *const action_names[QT_EDIT_N] = {
     [QT_EDIT_BITS_UP] = "bits+", [QT_EDIT_BITS_DOWN] = "bits-", [QT_EDIT_GROUP] = "group",
     [QT_EDIT_SYM] = "sym",       [QT_EDIT_TYPE] = "type",       [QT_EDIT_IGNORE] = "ignore",
     [QT_EDIT_SET] = "set",       [QT_EDIT_TARGET] = "target",   [QT_EDIT_IGNORE_PATTERN] = "ignore-pattern",
+    [QT_EDIT_GGUF] = "gguf",     [QT_EDIT_FTYPE] = "ftype",
 };
 
 const char *qt_edit_action_name(enum qt_edit_action a) {
@@ -22,7 +23,7 @@ int qt_edit_action_parse(const char *name) {
 }
 
 const char *qt_edit_action_list(void) {
-    return "bits+, bits-, group, sym, type, ignore, set, target, ignore-pattern";
+    return "bits+, bits-, group, sym, type, ignore, set, target, ignore-pattern, gguf, ftype";
 }
 
 static void copy(char *dst, size_t n, const char *src) {
@@ -39,9 +40,11 @@ int qt_scheme_step(const char *cur, enum qt_edit_action act, char *out, size_t n
         copy(msg, mn, err.msg);
         return 0;
     }
+    /* bits and type steps come from the family's row (quant/scheme.h) */
+    const struct qt_scheme_traits *tr = qt_scheme_traits(kept ? QT_SCHEME_BF16 : w.kind);
     if (kept) {
-        const char *to = act == QT_EDIT_BITS_UP ? NULL : act == QT_EDIT_BITS_DOWN ? "int8-g128-sym"
-                         : act == QT_EDIT_TYPE ? "fp8-ch" : "int4-g128-sym";
+        const char *to = act == QT_EDIT_BITS_UP ? tr->more_bits : act == QT_EDIT_BITS_DOWN ? tr->fewer_bits
+                         : act == QT_EDIT_TYPE ? tr->next_type : "int4-g128-sym";
         if (!to) { snprintf(msg, mn, "already kept in bf16"); return 0; }
         copy(out, n, to);
         return 1;
@@ -49,13 +52,12 @@ int qt_scheme_step(const char *cur, enum qt_edit_action act, char *out, size_t n
     int isint = w.kind == QT_SCHEME_INT, fp4 = w.kind == QT_SCHEME_NVFP4 || w.kind == QT_SCHEME_MXFP4;
     switch (act) {
     case QT_EDIT_BITS_UP:
-        if (isint && w.bits < 8) { w.bits++; break; }
-        if (fp4) { snprintf(out, n, "fp8-ch"); return 1; }
-        snprintf(out, n, "bf16");
+        if (w.bits < tr->max_bits) { w.bits++; break; }
+        copy(out, n, tr->more_bits);
         return 1;
     case QT_EDIT_BITS_DOWN:
-        if (isint && w.bits > 2) { w.bits--; break; }
-        if (!isint && !fp4) { snprintf(out, n, "nvfp4"); return 1; }
+        if (w.bits > tr->min_bits) { w.bits--; break; }
+        if (tr->fewer_bits) { copy(out, n, tr->fewer_bits); return 1; }
         snprintf(msg, mn, "%s: no fewer bits", cur);
         return 0;
     case QT_EDIT_GROUP:
@@ -80,7 +82,7 @@ int qt_scheme_step(const char *cur, enum qt_edit_action act, char *out, size_t n
         w.sym = !w.sym;
         break;
     case QT_EDIT_TYPE:
-        copy(out, n, isint ? "fp8-ch" : fp4 ? "int4-g128-sym" : "nvfp4");
+        copy(out, n, tr->next_type);
         return 1;
     default:
         return 0;
@@ -345,6 +347,8 @@ int qt_edit_apply(const struct qt_tree *t, struct qt_recipe *r, const char *cons
                   const struct qt_edit *e, struct qt_edit_outcome *o, qt_err *err) {
     memset(o, 0, sizeof *o);
     if ((int)e->action < 0 || e->action >= QT_EDIT_N) return qt_err_set(err, "edit: unknown action");
+    if (e->action == QT_EDIT_GGUF || e->action == QT_EDIT_FTYPE)
+        return qt_err_set(err, "edit: %s is a GGUF edit (qt_gguf_edit_apply)", qt_edit_action_name(e->action));
     for (int k = 0; k < e->n_nodes; k++)
         if (e->nodes[k] < 0 || e->nodes[k] >= t->n) return qt_err_set(err, "edit: node %d: no such node", e->nodes[k]);
     if (e->action == QT_EDIT_TARGET || e->action == QT_EDIT_IGNORE_PATTERN) {

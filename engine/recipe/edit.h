@@ -19,7 +19,9 @@
 
 /* What an edit does to each of its nodes.  Names (qt_edit_action_name) are
  * the protocol's: "bits+", "bits-", "group", "sym", "type", "ignore", "set",
- * "target", "ignore-pattern". */
+ * "target", "ignore-pattern", "gguf", "ftype".  In GGUF mode (a recipe
+ * with a qtune_gguf section) the daemon applies them with qt_gguf_edit_apply
+ * (recipe/gguf_edit.h) instead. */
 enum qt_edit_action {
     QT_EDIT_BITS_UP,          /* int 2..8 one bit more, then fp8, then kept bf16 */
     QT_EDIT_BITS_DOWN,        /* bf16 -> int8 -> ... -> int2; fp8 -> nvfp4 */
@@ -30,6 +32,8 @@ enum qt_edit_action {
     QT_EDIT_SET,              /* the given scheme */
     QT_EDIT_TARGET,           /* add a pattern as a target (the given scheme, else the first node's) */
     QT_EDIT_IGNORE_PATTERN,   /* add a pattern to ignore */
+    QT_EDIT_GGUF,             /* GGUF target on / off: the recipe's qtune_gguf section (gguf_edit.h) */
+    QT_EDIT_FTYPE,            /* GGUF file type (preset): the given one, else the next */
     QT_EDIT_N
 };
 

@@ -159,6 +159,15 @@ int qt_gguf_spec_from_yaml(const struct qt_yaml *root, const char *fname, struct
     return QT_OK;
 }
 
+int qt_gguf_override_match(const struct qt_gguf_override *o, const char *name) {
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(o->re, NULL);
+    int r = md ? pcre2_match(o->re, (PCRE2_SPTR)name, PCRE2_ZERO_TERMINATED, 0, 0, md, NULL) : -1;
+    pcre2_match_data_free(md);
+    return r >= 0;
+}
+
+int qt_gguf_type_quantized(int type) { return is_quantized(type); }
+
 void qt_gguf_spec_free(struct qt_gguf_spec *s) {
     for (int i = 0; i < s->n_over; i++) {
         free(s->over[i].pattern);
@@ -388,6 +397,7 @@ int qt_gguf_plan_build(const struct qt_model *m, const struct qt_gguf_spec *s, i
     for (int i = 0; i < p->n; i++) {
         struct qt_gguf_out *o = &p->t[i];
         o->quantizable = allows_quantization(o);
+        o->rule = -1;
         int source = o->type;
         if (!o->quantizable) {
             /* convert_hf_to_gguf writes 1-D tensors, norms, the router and
@@ -398,14 +408,10 @@ int qt_gguf_plan_build(const struct qt_model *m, const struct qt_gguf_spec *s, i
         int t = base >= 0 ? base : source;
         enum cat c = category(o->name);
         /* --token-embedding-type / --output-tensor-type win outright (no fallback, as llama.cpp) */
-        if (s->embd_type >= 0 && c == C_TOKEN_EMBD) { o->type = o->wanted = s->embd_type; continue; }
-        if (s->output_type >= 0 && c == C_OUTPUT) { o->type = o->wanted = s->output_type; continue; }
-        for (int k = 0; k < s->n_over; k++) {
-            pcre2_match_data *md = pcre2_match_data_create_from_pattern(s->over[k].re, NULL);
-            int r = md ? pcre2_match(s->over[k].re, (PCRE2_SPTR)o->name, PCRE2_ZERO_TERMINATED, 0, 0, md, NULL) : -1;
-            pcre2_match_data_free(md);
-            if (r >= 0) { t = s->over[k].type; o->manual = 1; break; }
-        }
+        if (s->embd_type >= 0 && c == C_TOKEN_EMBD) { o->type = o->wanted = s->embd_type; o->rule = QT_GGUF_RULE_EMBD; continue; }
+        if (s->output_type >= 0 && c == C_OUTPUT) { o->type = o->wanted = s->output_type; o->rule = QT_GGUF_RULE_OUTPUT; continue; }
+        for (int k = 0; k < s->n_over; k++)
+            if (qt_gguf_override_match(&s->over[k], o->name)) { t = s->over[k].type; o->manual = 1; o->rule = k; break; }
         /* llama-quantize's mix rules run only for a quantized base type; the
          * overrides above also apply to an F16/BF16/F32 base (qtune's extension) */
         if (base >= 0 && is_quantized(base) && !o->manual && !s->pure) t = mix_rules(&q, s, o, c, t);

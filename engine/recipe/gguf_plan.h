@@ -65,6 +65,11 @@ int qt_gguf_spec_from_ftype(const char *name, struct qt_gguf_spec *s, qt_err *er
 /* Adds one PATTERN=TYPE override. */
 int qt_gguf_spec_add_override(struct qt_gguf_spec *s, const char *pattern_eq_type, qt_err *err);
 void qt_gguf_spec_free(struct qt_gguf_spec *s);
+/* 1 when override o's pattern is found in the GGUF name (llama-quantize's
+ * regex search). */
+int qt_gguf_override_match(const struct qt_gguf_override *o, const char *name);
+/* 1 when the type is a quantized one (not F32, F16, BF16). */
+int qt_gguf_type_quantized(int type);
 
 /* One tensor of the GGUF file. */
 struct qt_gguf_out {
@@ -78,7 +83,12 @@ struct qt_gguf_out {
     int wanted;               /* the type before the shape fallback */
     int quantizable;          /* llama-quantize would quantize it */
     int manual;               /* a tensor_types pattern chose it */
+    int rule;                 /* what chose it: the tensor_types index, QT_GGUF_RULE_OUTPUT /
+                                 QT_GGUF_RULE_EMBD (output_tensor_type / token_embedding_type),
+                                 -1 for the file type's own rules */
 };
+#define QT_GGUF_RULE_OUTPUT (-2)
+#define QT_GGUF_RULE_EMBD (-3)
 
 struct qt_gguf_plan {
     int n;

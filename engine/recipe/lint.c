@@ -1,4 +1,4 @@
-/* lint.c — QT001..QT016 over a resolved recipe. */
+/* lint.c — QT001..QT017 over a resolved recipe. */
 #include "recipe/lint.h"
 
 #include <ctype.h>
@@ -142,7 +142,9 @@ static int lint_broad(struct qt_lint *L, const struct qt_model *m, const struct 
         if (len < 7 || strcmp(t->name + len - 7, ".weight")) continue;
         qt_match_module(t, mod, sizeof mod);
         size_t end = 0;
-        if (!qt_pattern_match(p, mod, t->role, &end)) continue;
+        struct qt_mclass cls;
+        qt_model_classes(m, t->role, &cls);
+        if (!qt_pattern_match(p, mod, &cls, &end)) continue;
         if (trap && t->layer >= 0) {
             snprintf(lbuf, sizeof lbuf, "%d", t->layer);
             if (strlen(lbuf) > dl && !strncmp(lbuf, digits, dl)) {
@@ -175,22 +177,14 @@ static int lint_broad(struct qt_lint *L, const struct qt_model *m, const struct 
 
 static int allowed_group(int g) { return g == -1 || g == 32 || g == 64 || g == 128; }
 
-/* Role split by tensor parallelism as vLLM shards it: 1 column-parallel
- * (output rows split), 2 row-parallel (input columns split), 0 replicated or
- * padded.  Routed experts are split along the expert width (no expert
- * parallelism assumed). */
+/* Role split by tensor parallelism as vLLM shards it (the role table's tp
+ * column): 1 column-parallel (output rows split), 2 row-parallel (input
+ * columns split), 0 replicated or padded (lm_head and embeddings are
+ * vocab-parallel: vLLM pads the vocabulary).  Routed experts are split along
+ * the expert width (no expert parallelism assumed). */
 static int tp_kind(enum qt_role r) {
-    switch (r) {
-    case QT_ROLE_ATTN_Q: case QT_ROLE_ATTN_K: case QT_ROLE_ATTN_V:
-    case QT_ROLE_MLP_GATE: case QT_ROLE_MLP_UP: case QT_ROLE_SHARED_GATE: case QT_ROLE_SHARED_UP:
-    case QT_ROLE_EXPERT_GATE: case QT_ROLE_EXPERT_UP: case QT_ROLE_ATTN_Q_B: case QT_ROLE_ATTN_KV_B:
-        return 1;
-    /* lm_head and embeddings are vocab-parallel: vLLM pads the vocabulary */
-    case QT_ROLE_ATTN_O: case QT_ROLE_MLP_DOWN: case QT_ROLE_SHARED_DOWN: case QT_ROLE_EXPERT_DOWN:
-        return 2;
-    default:
-        return 0;
-    }
+    enum qt_tp_split k = qt_role_traits(r)->tp;
+    return k == QT_TP_COLUMN ? 1 : k == QT_TP_ROW ? 2 : 0;
 }
 
 /* Group size of a scheme in the QT005 sense: -1 channel, 0 n/a. */
@@ -221,12 +215,14 @@ static const char *int_bits_refusal(const struct qt_scheme *s) {
         return "with int8 activations vLLM serves symmetric 8-bit weights per channel or tensor (W8A8) "
                "or symmetric 4-bit group weights (W4A8)";
     }
+    if (s->act == QT_ACT_INT8_TENSOR) {
+        if (s->bits == 8 && s->sym && (s->strategy == QT_STRAT_CHANNEL || s->strategy == QT_STRAT_TENSOR)) return NULL;
+        return "with static int8 activations vLLM serves symmetric 8-bit weights per channel or tensor only";
+    }
     return "vLLM has no kernel for int weights with these activations";
 }
 
-static int is_expert(enum qt_role r) {
-    return r == QT_ROLE_EXPERT_GATE || r == QT_ROLE_EXPERT_UP || r == QT_ROLE_EXPERT_DOWN;
-}
+static int is_expert(enum qt_role r) { return qt_role_has(r, QT_RF_EXPERT); }
 
 /* QT011 (bits vLLM serves), QT012 (asymmetric MoE), QT016 (activation
  * order without group strategy): one finding per config group. */
@@ -248,6 +244,13 @@ static int lint_schemes(struct qt_lint *L, const struct qt_recipe *r, const stru
             if (rc || (rc = add(L, "QT011", QT_SEV_ERROR, &copy, err,
                                 "group '%s': %s: %s (%d tensor(s))", G->name, G->scheme, why, all.n)))
                 { free(copy.v); goto out; }
+        }
+        if (moe.n && G->s.act == QT_ACT_INT8_TENSOR) {
+            if ((rc = add(L, "QT011", QT_SEV_ERROR, &moe, err,
+                          "group '%s': %s on routed experts: vLLM's int8 fused MoE takes per-channel weights with "
+                          "dynamic per-token activations only (\"Found static input scales\")", G->name, G->scheme)))
+                goto out;
+            moe.n = 0;
         }
         if (moe.n && G->s.kind == QT_SCHEME_INT && !G->s.sym) {
             if ((rc = add(L, "QT012", QT_SEV_ERROR, &moe, err,
@@ -446,8 +449,8 @@ int qt_lint_run(const struct qt_recipe *r, const struct qt_model *m, const struc
     for (int i = 0; i < m->n_tensors; i++) {
         const struct qt_resolved *o = &res->t[i];
         const struct qt_tensor *t = &m->tensors[i];
+        if (o->named && t->role == QT_ROLE_ROUTER && il_push(&router, i)) goto oom;
         if (!o->quantized) continue;
-        if (t->role == QT_ROLE_ROUTER && il_push(&router, i)) goto oom;
         if (t->mtp && o->s && o->s->bits < 8) {
             if (il_push(&mtp, i)) goto oom;
             if (o->s->bits < mtp_bits) mtp_bits = o->s->bits;
@@ -457,8 +460,9 @@ int qt_lint_run(const struct qt_recipe *r, const struct qt_model *m, const struc
             goto oom;
     }
     if (router.n && (rc = add(L, "QT004", QT_SEV_ERROR, &router, err,
-                              "router quantized in %d layer(s): vLLM's MoE models build the gate unquantized "
-                              "(bf16 weight, fp32 logits) and refuse its packed weights; add "
+                              "router quantized in %d layer(s) by the recipe's targets, which compressed-tensors "
+                              "never does: vLLM's MoE models build the gate unquantized (bf16 weight, fp32 "
+                              "logits), so qtune keeps it bf16; add "
                               "'re:.*mlp\\.gate$' to ignore", router.n)))
         goto fail;
     free(router.v);
@@ -532,6 +536,27 @@ int qt_lint_run(const struct qt_recipe *r, const struct qt_model *m, const struc
     if ((rc = lint_schemes(L, r, m, res, err)) || (rc = lint_marlin_dense(L, m, res, tp, err)) ||
         (rc = lint_moe_kernel(L, m, res, tp, ep, err)) || (rc = lint_kv(L, r, err)))
         goto fail;
+
+    /* QT017: SparseGPT's zeros buy nothing when served */
+    {
+        struct ilist sp = {0};
+        const char *mask = "";
+        for (int i = 0; i < m->n_tensors; i++)
+            if (res->t[i].sparse) {
+                if (il_push(&sp, i)) goto oom;
+                if (res->t[i].sparse_mod >= 0 && r->mods[res->t[i].sparse_mod].mask[0])
+                    mask = r->mods[res->t[i].sparse_mod].mask;
+            }
+        if (sp.n && (rc = add(L, "QT017", QT_SEV_WARNING, &sp, err,
+                              "SparseGPT prunes %d module(s)%s%s: vLLM has no sparse kernels (2:4 support was "
+                              "removed, compressed-tensors dropped its sparse formats), so qtune writes the weights "
+                              "dense with zeros in place: no speed-up and no memory saved when served, only the "
+                              "quality loss", sp.n, mask[0] ? " to " : "", mask))) {
+            free(sp.v);
+            goto fail;
+        }
+        free(sp.v);
+    }
 
     /* QT008 */
     for (int g = 0; g < r->n_groups; g++)

@@ -25,7 +25,8 @@
  *                  (e.g. two regexes): which scheme wins is order-dependent
  * What vLLM's compressed-tensors loader refuses, one code per refusal:
  *   QT011 error    int weights at bits vLLM has no kernel for (weight-only:
- *                  4 and 8; with int8 activations: 8-bit channel/tensor, 4-bit group)
+ *                  4 and 8; with int8 activations: 8-bit channel/tensor, 4-bit group;
+ *                  static int8 activations: 8-bit channel/tensor, not on routed experts)
  *   QT012 error    asymmetric int weights on routed experts (fused MoE is
  *                  symmetric only)
  *   QT013 error    experts whose shape misses Marlin MoE (hidden % 128, expert
@@ -35,7 +36,10 @@
  *                  per GPU (fused qkv/gate_up summed) % 64, input columns per
  *                  GPU % 128
  *   QT015 error    kv_cache_scheme other than fp8, per tensor, symmetric
- *   QT016 error    actorder without the group strategy (compressed-tensors) */
+ *   QT016 error    actorder without the group strategy (compressed-tensors)
+ * And what vLLM accepts but does not run faster:
+ *   QT017 warning  SparseGPT pruning: written dense (vLLM has no sparse
+ *                  kernels), so no speed-up or memory saving when served */
 #ifndef QT_LINT_H
 #define QT_LINT_H
 #include "model/model.h"

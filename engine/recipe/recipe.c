@@ -8,25 +8,44 @@
 #include <string.h>
 #include <strings.h>
 
-static int ends_with(const char *s, const char *suf) {
-    size_t a = strlen(s), b = strlen(suf);
-    return a >= b && !strcmp(s + a - b, suf);
+/* The algorithms qtune knows, one row each (docs/architecture.md, "How to
+ * add an algorithm"); which llm-compressor class runs which algorithm, and
+ * the fields each accepts, is modtab.c's table.  Per algorithm: its name,
+ * whether `qtune quantize` runs it (else it refuses the recipe) and whether
+ * the preview computes it (else it previews round-to-nearest and says so). */
+struct algo_traits { enum qt_algo algo; const char *name; int runs; int previewed; };
+static const struct algo_traits algo_traits[] = {
+    /* algo               name           runs previewed */
+    {QT_ALGO_RTN,         "RTN",         1, 1},
+    {QT_ALGO_GPTQ,        "GPTQ",        1, 0},
+    {QT_ALGO_AWQ,         "AWQ",         1, 0},
+    {QT_ALGO_SMOOTHQUANT, "SmoothQuant", 1, 0},
+    {QT_ALGO_SPARSEGPT,   "SparseGPT",   1, 0},
+    {QT_ALGO_AUTOROUND,   "AutoRound",   0, 0},
+    {QT_ALGO_OTHER,       "other",       0, 0},
+};
+#define N_ALGO_TRAITS (int)(sizeof algo_traits / sizeof algo_traits[0])
+
+static const struct algo_traits *algo_row(enum qt_algo a) {
+    for (int i = 0; i < N_ALGO_TRAITS; i++)
+        if (algo_traits[i].algo == a) return &algo_traits[i];
+    return NULL;
 }
 
 const char *qt_algo_name(enum qt_algo a) {
-    switch (a) {
-    case QT_ALGO_RTN: return "RTN";
-    case QT_ALGO_GPTQ: return "GPTQ";
-    case QT_ALGO_AWQ: return "AWQ";
-    case QT_ALGO_SMOOTHQUANT: return "SmoothQuant";
-    case QT_ALGO_SPARSEGPT: return "SparseGPT";
-    case QT_ALGO_AUTOROUND: return "AutoRound";
-    case QT_ALGO_OTHER: return "other";
-    default: return "none";
-    }
+    const struct algo_traits *t = algo_row(a);
+    return t ? t->name : "none";
 }
 
-int qt_algo_runnable(enum qt_algo a) { return a == QT_ALGO_RTN; }
+int qt_algo_runnable(enum qt_algo a) {
+    const struct algo_traits *t = algo_row(a);
+    return t && t->previewed;
+}
+
+int qt_algo_quantize_runs(enum qt_algo a) {
+    const struct algo_traits *t = algo_row(a);
+    return t && t->runs;
+}
 
 /* ---- parsing the tree ---- */
 
@@ -161,6 +180,8 @@ static int to_scheme(struct ctx *c, const struct qt_yaml *at, const char *group,
         int aint = !strcmp(a->type, "int"), ab = a->num_bits;
         const char *as = a->strategy;
         if (aint && ab == 8 && !strcmp(as, "token")) s->act = QT_ACT_INT8_TOK;
+        else if (aint && ab == 8 && !strcmp(as, "tensor") && !a->dynamic && a->symmetric) s->act = QT_ACT_INT8_TENSOR;
+        else if (aint && ab == 8 && !strcmp(as, "tensor") && !a->dynamic) bad = "asymmetric static int8 activations";
         else if (!aint && ab == 8 && !strcmp(as, "token")) s->act = QT_ACT_FP8_TOK;
         else if (!aint && ab == 8 && !strcmp(as, "tensor")) s->act = QT_ACT_FP8_TENSOR;
         else if (!aint && ab == 8 && !strcmp(as, "group") && a->group_size == 128) s->act = QT_ACT_FP8_G128;
@@ -171,7 +192,7 @@ static int to_scheme(struct ctx *c, const struct qt_yaml *at, const char *group,
     if (!bad) return QT_OK;
     if (at && at->line)
         return qt_err_set(c->err, "%s:%d:%d: group '%s': qtune does not model %s (int 2..8 bits t/ch/g, "
-                          "fp8 t/ch/block, nvfp4, mxfp4; activations int8/fp8 per token, fp8 t/g128, fp4)",
+                          "fp8 t/ch/block, nvfp4, mxfp4; activations int8/fp8 per token, int8 static per tensor (sym), fp8 t/g128, fp4)",
                           c->fname, at->line, at->col, group, bad);
     return qt_err_set(c->err, "%s: group '%s': qtune does not model %s", c->fname, group, bad);
 }
@@ -345,7 +366,7 @@ static int add_modifier(struct ctx *c, const char *stage, const char *list, cons
     return QT_OK;
 }
 
-static int is_modifier_name(const char *k) { return ends_with(k, "Modifier"); }
+static int is_modifier_name(const char *k) { return qt_str_ends_with(k, "Modifier"); }
 
 /* Modifiers under a *_modifiers key: a map of class -> args or a list of
  * single-key maps. */
@@ -404,13 +425,13 @@ static int build_view(struct qt_recipe *r, const char *fname, qt_err *err) {
         for (int i = 0; i < root->n && rc == QT_OK; i++) {
             const char *k = root->keys[i];
             struct qt_yaml *v = root->items[i];
-            if (ends_with(k, "_stage")) {
+            if (qt_str_ends_with(k, "_stage")) {
                 if (qt_yaml_is_null(v)) continue;
                 if (v->kind != QT_YAML_MAP) { rc = at_fail(&c, v, "a stage must be a mapping: ", k); break; }
                 for (int j = 0; j < v->n && rc == QT_OK; j++)
-                    if (ends_with(v->keys[j], "_modifiers"))
+                    if (qt_str_ends_with(v->keys[j], "_modifiers"))
                         rc = walk_modifiers(&c, k, v->keys[j], v->items[j]);
-            } else if (ends_with(k, "_modifiers")) {
+            } else if (qt_str_ends_with(k, "_modifiers")) {
                 rc = walk_modifiers(&c, NULL, k, v);
             } else if (is_modifier_name(k)) {
                 rc = add_modifier(&c, NULL, NULL, k, v);
@@ -429,28 +450,13 @@ int qt_recipe_reparse(struct qt_recipe *r, qt_err *err) {
     return build_view(r, r->path, err);
 }
 
-/* The leading block of comment / blank lines, kept verbatim. */
-static char *leading_comments(const char *text, size_t len) {
-    size_t i = 0, end = 0;
-    while (i < len) {
-        size_t j = i;
-        while (j < len && text[j] != '\n') j++;
-        size_t k = i;
-        while (k < j && (text[k] == ' ' || text[k] == '\t' || text[k] == '\r')) k++;
-        if (k < j && text[k] != '#') break;
-        i = j < len ? j + 1 : j;
-        if (k < j) end = i; /* up to the last comment line */
-    }
-    return strndup(text, end);
-}
-
 int qt_recipe_parse(const char *text, size_t len, const char *fname, struct qt_recipe **out,
                     qt_err *err) {
     *out = NULL;
     struct qt_recipe *r = calloc(1, sizeof *r);
     if (!r) return qt_err_set(err, "out of memory");
     r->path = fname ? strdup(fname) : NULL;
-    r->header = leading_comments(text, len);
+    r->header = strdup("");   /* the comments are in the tree */
     if (qt_yaml_load(text, len, fname ? fname : "<recipe>", &r->root, err) != QT_OK ||
         build_view(r, fname, err) != QT_OK) {
         qt_recipe_free(r);
@@ -509,12 +515,6 @@ int qt_recipe_save(const struct qt_recipe *r, const char *path, qt_err *err) {
 
 /* ---- resolution ---- */
 
-int qt_recipe_quantizable(const struct qt_tensor *t) {
-    if (t->ndim < 2 || !ends_with(t->name, ".weight")) return 0;
-    return qt_role_is_linear(t->role) || t->role == QT_ROLE_ROUTER || t->role == QT_ROLE_EMBED ||
-           t->role == QT_ROLE_MTP_EMBED || t->role == QT_ROLE_OTHER;
-}
-
 void qt_resolution_free(struct qt_resolution *res) {
     if (!res) return;
     free(res->t);
@@ -523,27 +523,30 @@ void qt_resolution_free(struct qt_resolution *res) {
 
 /* Resolves tensor t into o; counts the matches into r's hit arrays when
  * count is 1 (qt_recipe_resolve), not when 0 (qt_recipe_resolve_tensor). */
-static void resolve_tensor(struct qt_recipe *r, const struct qt_tensor *t, struct qt_resolved *o, int count) {
+static void resolve_tensor(struct qt_recipe *r, const struct qt_model *m, const struct qt_tensor *t,
+                           struct qt_resolved *o, int count) {
     memset(o, 0, sizeof *o);
-    o->group = o->mod = o->target = o->ignored_by = o->ignored_by_mod = o->ambiguous_group = -1;
+    o->group = o->mod = o->target = o->ignored_by = o->ignored_by_mod = o->ambiguous_group = o->sparse_mod = -1;
     o->scheme = "bf16";
     o->actorder = "";
     /* one module per ".weight": counts are per module */
-    if (!ends_with(t->name, ".weight")) return;
+    if (!qt_str_ends_with(t->name, ".weight")) return;
     char mod[1024];
     qt_match_module(t, mod, sizeof mod);
-    int can = qt_recipe_quantizable(t);
+    struct qt_mclass cls;
+    qt_model_classes(m, t->role, &cls);
+    int can = qt_model_quantizable(m, t);
     for (int mi = 0; mi < r->n_mods; mi++) {
         struct qt_modifier *md = &r->mods[mi];
         int ig = -1;
         for (int k = 0; k < md->n_ignore; k++)
-            if ((count || ig < 0) && qt_pattern_match(&md->ignore[k], mod, t->role, NULL)) {
+            if ((count || ig < 0) && qt_pattern_match(&md->ignore[k], mod, &cls, NULL)) {
                 if (count) md->ignore_hits[k]++;
                 if (ig < 0) ig = k;
             }
         if (md->algo == QT_ALGO_SPARSEGPT && ig < 0 && can)
             for (int k = 0; k < md->n_sparse_targets; k++)
-                if (qt_pattern_match(&md->sparse_targets[k], mod, t->role, NULL)) { o->sparse = 1; break; }
+                if (qt_pattern_match(&md->sparse_targets[k], mod, &cls, NULL)) { o->sparse = 1; o->sparse_mod = mi; break; }
         if (!md->quantizes) continue;
         /* compressed-tensors' match_targets: the strongest match wins; at
          * equal strength the target text that sorts first; the same text
@@ -553,7 +556,7 @@ static void resolve_tensor(struct qt_recipe *r, const struct qt_tensor *t, struc
         for (int g = md->first_group; g < md->first_group + md->n_groups; g++) {
             struct qt_rgroup *gr = &r->groups[g];
             for (int k = 0; k < gr->n_targets; k++) {
-                int s = (int)qt_pattern_match(&gr->targets[k], mod, t->role, NULL);
+                int s = (int)qt_pattern_match(&gr->targets[k], mod, &cls, NULL);
                 if (!s) continue;
                 if (count) gr->target_hits[k]++;
                 const char *tx = gr->targets[k].text;
@@ -571,7 +574,11 @@ static void resolve_tensor(struct qt_recipe *r, const struct qt_tensor *t, struc
             o->ignored_by = ig;
             continue;
         }
-        if (!can || qt_scheme_is_kept(&r->groups[bg].s)) continue;
+        if (qt_scheme_is_kept(&r->groups[bg].s)) continue;
+        if (!can) {   /* named, never quantized (the router): lint says so */
+            o->named = 1;
+            continue;
+        }
         o->quantized = 1;
         o->group = bg;
         o->mod = mi;
@@ -603,7 +610,7 @@ int qt_recipe_resolve(struct qt_recipe *r, const struct qt_model *m, struct qt_r
     for (int i = 0; i < r->n_mods; i++)
         memset(r->mods[i].ignore_hits, 0, (size_t)r->mods[i].n_ignore * sizeof(int));
     for (int i = 0; i < m->n_tensors; i++) {
-        resolve_tensor(r, &m->tensors[i], &out->t[i], 1);
+        resolve_tensor(r, m, &m->tensors[i], &out->t[i], 1);
         out->n_quantized += out->t[i].quantized;
     }
     /* biases and router biases follow nothing: kept */
@@ -615,12 +622,12 @@ const char *qt_recipe_resolve_tensor(struct qt_recipe *r, const struct qt_model 
     if (!o) o = &tmp;
     if (ti < 0 || ti >= m->n_tensors) {
         memset(o, 0, sizeof *o);
-        o->group = o->mod = o->target = o->ignored_by = o->ignored_by_mod = o->ambiguous_group = -1;
+        o->group = o->mod = o->target = o->ignored_by = o->ignored_by_mod = o->ambiguous_group = o->sparse_mod = -1;
         o->scheme = "bf16";
         o->actorder = "";
         return o->scheme;
     }
-    resolve_tensor(r, &m->tensors[ti], o, 0);
+    resolve_tensor(r, m, &m->tensors[ti], o, 0);
     return o->scheme;
 }
 
@@ -925,12 +932,14 @@ static int modules_of(const struct qt_recipe *r, int mi, const struct qt_model *
     int k = 0;
     for (int i = 0; i < m->n_tensors; i++) {
         const struct qt_tensor *t = &m->tensors[i];
-        if (!qt_recipe_quantizable(t)) continue;
+        if (!qt_model_quantizable(m, t)) continue;
         qt_match_module(t, mod, sizeof mod);
-        if (!qt_pattern_match(&p, mod, t->role, NULL)) continue;
+        struct qt_mclass cls;
+        qt_model_classes(m, t->role, &cls);
+        if (!qt_pattern_match(&p, mod, &cls, NULL)) continue;
         int ig = 0;
         for (int j = 0; mi >= 0 && j < r->mods[mi].n_ignore && !ig; j++)
-            ig = qt_pattern_match(&r->mods[mi].ignore[j], mod, t->role, NULL) != QT_MATCH_NONE;
+            ig = qt_pattern_match(&r->mods[mi].ignore[j], mod, &cls, NULL) != QT_MATCH_NONE;
         if (!ig && !(v[k++] = strdup(mod))) { qt_pattern_free(&p); *out = v; *n = k; return qt_err_set(err, "out of memory"); }
     }
     qt_pattern_free(&p);

@@ -20,6 +20,11 @@
  *   config_groups: {group_0: {targets, weights: {QuantizationArgs},
  *                             input_activations: {QuantizationArgs}}}
  * plus `ignore` and `kv_cache_scheme`. */
+/* Folder recipe/ (docs/architecture.md): what the user asks for — recipes
+ * (parse, resolve, edit, the modifier table), the recipe tree and edit
+ * intents, lint (what vLLM would refuse), deployment estimates, GGUF plans.
+ * Works on descriptions only (no weights are read); includes base/, quant/,
+ * model/ and backend/. */
 #ifndef QT_RECIPE_H
 #define QT_RECIPE_H
 #include <stddef.h>
@@ -35,8 +40,9 @@
 enum qt_algo { QT_ALGO_NONE, QT_ALGO_RTN, QT_ALGO_GPTQ, QT_ALGO_AWQ, QT_ALGO_SMOOTHQUANT,
                QT_ALGO_SPARSEGPT, QT_ALGO_AUTOROUND, QT_ALGO_OTHER };
 
-const char *qt_algo_name(enum qt_algo a);   /* "RTN", "GPTQ", ... */
-int qt_algo_runnable(enum qt_algo a);       /* 1 when qtune runs it for real */
+const char *qt_algo_name(enum qt_algo a);   /* "RTN", "GPTQ", ...; "none" */
+int qt_algo_runnable(enum qt_algo a);       /* 1 when the preview runs it for real */
+int qt_algo_quantize_runs(enum qt_algo a);  /* 1 when `qtune quantize` runs it */
 
 /* One config group: a set of targets and the scheme they get. */
 struct qt_rgroup {
@@ -75,7 +81,8 @@ struct qt_modifier {
 
 struct qt_recipe {
     char *path;               /* file it was loaded from / saved to, may be NULL */
-    char *header;             /* leading comment lines, kept on save ("" if none) */
+    char *header;             /* lines written before the document ("" if none; the
+                                 recipe's own comments are kept in root) */
     struct qt_yaml *root;     /* the document */
     int n_mods;
     struct qt_modifier *mods;     /* (n_mods) in file order */
@@ -93,7 +100,8 @@ int qt_recipe_load(const char *path, struct qt_recipe **out, qt_err *err);
 int qt_recipe_new(struct qt_recipe **out, qt_err *err);
 void qt_recipe_free(struct qt_recipe *r);
 
-/* The recipe as YAML (header comments first); caller frees. */
+/* The recipe as YAML (header first, then the document with every comment
+ * of the source that survived the edits); caller frees. */
 char *qt_recipe_dump(const struct qt_recipe *r, size_t *len, qt_err *err);
 /* Writes the recipe atomically (temp file, fsync, rename). */
 int qt_recipe_save(const struct qt_recipe *r, const char *path, qt_err *err);
@@ -137,6 +145,9 @@ struct qt_resolved {
     enum qt_algo algo;        /* algorithm of the choosing modifier */
     enum qt_algo preview_algo;/* what qtune runs for it (RTN when algo is not runnable) */
     int sparse;               /* a SparseGPT modifier targets it */
+    int sparse_mod;           /* the last such modifier (recipe->mods index), -1 */
+    int named;                /* a quantizing target names it, not ignored, but it is not
+                                 quantizable (the router): kept; lint QT004 reports it */
     const char *scheme;       /* canonical scheme, "bf16" when kept; points into recipe */
     const struct qt_scheme *s;/* the group's scheme, NULL when kept */
     const char *actorder;     /* the group's activation order, "" when kept */
@@ -148,9 +159,10 @@ struct qt_resolution {
     int n_quantized;          /* tensors given a scheme */
 };
 
-/* Resolves every tensor of m through r.  Only 2-D weights (".weight" of a
- * Linear, router, embedding or MTP projection) can be quantized; norms and
- * biases are matched (for pattern counts) but always kept.  Within a
+/* Resolves every tensor of m through r.  Only quantizable tensors
+ * (qt_tensor_quantizable: 2-D ".weight" of a Linear, embedding or unknown
+ * module, never the router) can be quantized; the router, norms and biases
+ * are matched (for pattern counts and lint) but always kept.  Within a
  * modifier, as compressed-tensors' match_targets: the strongest match wins
  * (exact > regex > class); at equal strength the target whose text sorts
  * first, and the same text in two groups goes to the later group;
@@ -165,8 +177,5 @@ void qt_resolution_free(struct qt_resolution *res);
  * ("bf16" when kept, or for an out-of-range ti); the string points into r
  * and lives until r is next edited.  For edits that check a few tensors. */
 const char *qt_recipe_resolve_tensor(struct qt_recipe *r, const struct qt_model *m, int ti, struct qt_resolved *o);
-
-/* 1 when tensor t is one qt_recipe_resolve may quantize. */
-int qt_recipe_quantizable(const struct qt_tensor *t);
 
 #endif

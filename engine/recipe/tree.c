@@ -80,7 +80,9 @@ int qt_tree_build(struct qt_tree *t, const struct qt_model *m, qt_err *err) {
     char label[256], mod[512];
     for (int ti = 0; ti < m->n_tensors; ti++) {
         const struct qt_tensor *x = &m->tensors[ti];
-        if (!qt_recipe_quantizable(x)) continue;
+        /* the tree shows the quantizable weights and, kept, the router:
+         * a layer's regex names it, and lint says so */
+        if (!qt_tensor_quantizable(x) && !(x->role == QT_ROLE_ROUTER && x->ndim == 2)) continue;
         if (t->n + 4 >= cap_nodes) goto oom;
         qt_match_module(x, mod, sizeof mod);
         int parent = 0, L = x->layer;

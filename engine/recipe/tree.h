@@ -30,8 +30,9 @@ struct qt_tree {
     const struct qt_model *model;  /* borrowed: the model the tree is of */
 };
 
-/* Builds the tree of m: quantizable 2-D weights only (norms and biases are
- * not listed).  Children come after their parent.  Free with qt_tree_free. */
+/* Builds the tree of m: quantizable weights (qt_tensor_quantizable) and the
+ * router, which is never quantized but which a layer's regex names (norms
+ * and biases are not listed).  Children come after their parent.  Free with qt_tree_free. */
 int qt_tree_build(struct qt_tree *t, const struct qt_model *m, qt_err *err);
 void qt_tree_free(struct qt_tree *t);
 /* The node whose target is exactly target, -1 when none (the first one in

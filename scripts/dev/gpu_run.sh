@@ -23,8 +23,31 @@ for step in ${STEPS:-test preview forward gptq hf}; do
     test) echo "== test-cuda"; QTUNE_BIN=build/qtune QTUNE_TESTBIN=build/tests timeout 200 sh tests/cuda/run.sh
           tar czf "${OUT:-/tmp}/cuda-test-logs.tgz" tests/out/cuda ;;
     preview) echo "== bench preview cuda"; timeout 90 build/qtune bench preview --backend cuda --json ;;
-    forward) echo "== bench forward cuda"; timeout 60 build/qtune bench forward --backend cuda --json
-             echo "== bench forward cpu"; timeout 60 build/qtune bench forward --backend cpu --json ;;
+    forward) echo "== transformers eager (the forward's baseline, same run)"
+             PYTHONUNBUFFERED=1 timeout 120 python3 scripts/dev/bench_hf_forward.py share/models/tiny-glm-moe | tee /tmp/hf.json
+             b=$(sed -n 's/.*"bf16": {"forward_ms": \([0-9.]*\).*/\1/p' /tmp/hf.json); hb=$b
+             echo "== bench forward cuda"; QTUNE_FORWARD_BASELINE_MS=$b timeout 60 build/qtune bench forward --backend cuda --json ;;
+    profile) echo "== bench forward cuda, QTUNE_CUDA_PROFILE=1 (phase timers; synchronizes per layer)"
+             QTUNE_CUDA_PROFILE=1 timeout 60 build/qtune bench forward --backend cuda --json ;;
+    nogrouped) echo "== bench forward cuda, QTUNE_CUDA_NO_GROUPED=1 QTUNE_CUDA_PROFILE=1 (experts one at a time)"
+               QTUNE_CUDA_NO_GROUPED=1 QTUNE_CUDA_PROFILE=1 timeout 60 build/qtune bench forward --backend cuda --json ;;
+    gptq8) echo "== bench gptq cuda, QTUNE_GPTQ_STREAMS=8"
+           QTUNE_GPTQ_STREAMS=8 QTUNE_GPTQ_BASELINE_S=${b:-0} timeout 90 build/qtune bench gptq --backend cuda --json ;;
+    oldattn) echo "== bench forward cuda, QTUNE_CUDA_OLD_ATTN=1 (the shared-memory k_attn)"
+             QTUNE_CUDA_OLD_ATTN=1 QTUNE_FORWARD_BASELINE_MS=${hb:-0} timeout 60 build/qtune bench forward --backend cuda --json ;;
+    gptqtrsm) echo "== bench gptq cuda, QTUNE_GPTQ_TRSM=0 (cuSOLVER trtri, the earlier inverse)"
+              QTUNE_GPTQ_TRSM=0 QTUNE_GPTQ_BASELINE_S=${b:-0} timeout 90 build/qtune bench gptq --backend cuda --json ;;
+    hello) echo "== the engine's device (hello)"
+           H=$(mktemp -d); mkdir -p "$H/home" "$H/run"; chmod 700 "$H/run"
+           QTUNE_HOME="$H/home" XDG_RUNTIME_DIR="$H/run" build/qtune engine --session g
+           for i in 1 2 3 4 5 6 7 8 9 10; do
+               QTUNE_HOME="$H/home" XDG_RUNTIME_DIR="$H/run" build/qtune attach g --no-start --no-follow >"$H/att" 2>&1
+               grep -q '^device:' "$H/att" && break; sleep 0.5; done
+           cat "$H/att"
+           printf '{"id":1,"op":"hello","version":1}\n' | QTUNE_HOME="$H/home" XDG_RUNTIME_DIR="$H/run" build/qtune attach g --raw |
+               grep -o '"device":{[^}]*}'
+           QTUNE_HOME="$H/home" XDG_RUNTIME_DIR="$H/run" build/qtune kill g ;;
+    forwardcpu) echo "== bench forward cpu"; timeout 60 build/qtune bench forward --backend cpu --json ;;
     hf) echo "== transformers eager"; PYTHONUNBUFFERED=1 timeout 120 python3 scripts/dev/bench_hf_forward.py share/models/tiny-glm-moe ;;
     gptq) echo "== torch gptq baseline"; PYTHONUNBUFFERED=1 timeout 150 python3 scripts/dev/bench_gptq_torch.py | tee /tmp/tg.json
           b=$(sed -n 's/.*"torch_gptq_layer_s": \([0-9.]*\).*/\1/p' /tmp/tg.json)

@@ -40,6 +40,111 @@ $Q eval $M --quantized "$T/g3" --data $D --json >"$T/g3.json" 2>"$T/g3e.err"
 K=$(kl "$T/g3.json"); echo "gptq W3A16 KL $K (llm-compressor 0.1532)"
 check gptq_w3a16_kl_le_0.161 le "$K" 0.161
 
+# SmoothQuant 0.8 + GPTQ W8A8 (dynamic per-token int8 activations in eval):
+# llm-compressor 0.0843 (its glm4_moe mappings leave the router
+# uncompensated); the issue's goal 0.0060 (RTN W8A8: 0.00499).  Smoothing
+# must not change what the unquantized layers compute: the report's
+# per-layer check is 0 (power-of-two factors are exact).  32 samples keep
+# the suite lean (0.00311; 0.00303 with the issue's 128, docs/bench.md).
+printf 'quant_stage:\n  quant_modifiers:\n    SmoothQuantModifier:\n      smoothing_strength: 0.8\n' >"$T/sq.yaml"
+printf '    GPTQModifier:\n      targets: [Linear]\n      ignore: [lm_head, '"'"'re:.*mlp\\.gate$'"'"']\n      scheme: W8A8\n' >>"$T/sq.yaml"
+$Q quantize $M -r "$T/sq.yaml" -o "$T/sq" --calib $C --calib-samples 32 >"$T/sq.out" 2>"$T/sq.err"
+check sq_gptq_w8a8_exit test $? = 0
+check sq_gptq_w8a8_algorithm grep -q '"algorithm":[[:space:]]*"SmoothQuant+GPTQ"' "$T/sq/qtune-report.json"
+check sq_gptq_w8a8_preserved sh -c "tr -d ' \t\n' <'$T/sq/qtune-report.json' | grep -q '\"max_rel_output_change\":\[0,0,0,0\]'"
+check sq_gptq_w8a8_format grep -q '"format":[[:space:]]*"int-quantized"' "$T/sq/config.json"
+$Q eval $M --quantized "$T/sq" --data $D --json >"$T/sq.json" 2>"$T/sqe.err"
+check sq_gptq_w8a8_eval test $? = 0
+K=$(kl "$T/sq.json"); echo "SmoothQuant 0.8 + GPTQ W8A8 KL $K (llm-compressor 0.0843, RTN W8A8 0.00499)"
+check sq_gptq_w8a8_kl_le_0.0060 le "$K" 0.0060
+
+# The GLM-4.5-Air document's pipeline on attention (share/refs/calibrated.json,
+# seed_glm45air_attention): SmoothQuant 0.8 -> GPTQ W8A8 -> SparseGPT 2:4.
+# llm-compressor 0.2357 -> at most 0.2475.  Written dense (int-quantized,
+# sparsity_config {}), the measured sparsity reported, the pruning's own
+# output error beside the quantization's, and the terminal says so.  32
+# samples (0.1656; 0.1613 with 128, docs/bench.md).
+cat >"$T/air.yaml" <<'EOF2'
+quant_stage:
+  quant_modifiers:
+    SmoothQuantModifier:
+      smoothing_strength: 0.8
+    GPTQModifier:
+      targets: ['re:.*self_attn\.(q|k|v|o)_proj$']
+      ignore: [lm_head, 're:.*mlp\.gate$']
+      scheme: W8A8
+    SparseGPTModifier:
+      sparsity: 0.5
+      mask_structure: '2:4'
+      targets: ['re:.*self_attn\.(q|k|v|o)_proj$']
+      ignore: [lm_head, 're:.*mlp\.gate$']
+EOF2
+$Q quantize $M -r "$T/air.yaml" -o "$T/air" --calib $C --calib-samples 32 >"$T/air.out" 2>"$T/air.err"
+check air_exit test $? = 0
+check air_algorithm grep -q '"algorithm":[[:space:]]*"SmoothQuant+GPTQ+SparseGPT"' "$T/air/qtune-report.json"
+check air_says_sparsity grep -q '^sparsity: 50.0% zeros in 20 pruned modules (mask_structure 2:4.*written dense: vLLM runs it no faster (QT017)' "$T/air.out"
+check air_says_cost grep -q 'pruning alone .*: the pruning costs most of it$' "$T/air.out"
+check air_measured_sparsity sh -c "tr -d ' \t\n' <'$T/air/qtune-report.json' | grep -q '\"measured_sparsity\":0\.5000'"
+check air_module_sparsity sh -c "tr -d ' \t\n' <'$T/air/qtune-report.json' | grep -q '\"algorithm\":\"SparseGPT+GPTQ\",\"tokens\":16384,.*\"sparsity\":0\.5'"
+check air_dense_format grep -q '"format":[[:space:]]*"int-quantized"' "$T/air/config.json"
+check air_no_sparse_format sh -c "tr -d ' \t\n' <'$T/air/config.json' | grep -q '\"sparsity_config\":{}'"
+$Q eval $M --quantized "$T/air" --data $D --json >"$T/air.json" 2>"$T/aire.err"
+check air_eval test $? = 0
+K=$(kl "$T/air.json"); echo "SmoothQuant 0.8 -> GPTQ W8A8 -> SparseGPT 2:4 (attention) KL $K (llm-compressor 0.2357)"
+check air_kl_le_0.2475 le "$K" 0.2475
+# the preview puts the pruning's error beside the quantization's
+$Q preview $M -r "$T/air.yaml" --filter 'layers\.1\.self_attn\.q_proj' >"$T/airp.txt" 2>&1
+check air_preview_row grep -q '^ *2:4 *+ pruning *0\.[0-9]*  SparseGPT, estimated by magnitude' "$T/airp.txt"
+check air_preview_total grep -q '^sparse  SparseGPT 2:4 on 1 tensors: .*the pruning costs most of the error' "$T/airp.txt"
+
+# Static activation scales (dynamic: false, per tensor), 8 samples: the
+# FP8 preset and int8 static on attention write an input_scale per module
+# (shape [1], the weight dtype) and evaluate through it; an fp8 kv cache
+# writes self_attn.k_scale / v_scale and eval models it.
+hdr() { n=$(od -An -t u8 -N8 "$1" | tr -d ' '); head -c $((n + 8)) "$1" | tail -c "$n"; }
+recipe "$T/fp8.yaml" QuantizationModifier FP8
+expect_err fp8_static_needs_calib 'needs calibration text' $Q quantize $M -r "$T/fp8.yaml" -o "$T/fp8x"
+$Q quantize $M -r "$T/fp8.yaml" -o "$T/fp8" --calib $C --calib-samples 8 >"$T/fp8.out" 2>"$T/fp8.err"
+check fp8_static_exit test $? = 0
+check fp8_static_input_scales test "$(hdr "$T/fp8/model.safetensors" | grep -o '"[^"]*\.input_scale":{"dtype":"BF16","shape":\[1\]' | wc -l)" = 229
+check fp8_static_config sh -c "tr -d ' \t\n' <'$T/fp8/config.json' | grep -q '\"input_activations\":{[^}]*\"dynamic\":false'"
+$Q eval $M --quantized "$T/fp8" --data $D --json >"$T/fp8.json" 2>"$T/fp8e.err"
+check fp8_static_eval test $? = 0
+K=$(kl "$T/fp8.json"); echo "FP8 static (8 samples) KL $K"
+check fp8_static_kl_le_0.012 le "$K" 0.012
+cat >"$T/i8s.yaml" <<'EOF2'
+quant_stage:
+  quant_modifiers:
+    QuantizationModifier:
+      ignore: [lm_head]
+      config_groups:
+        group_0:
+          weights: {num_bits: 8, type: int, symmetric: true, strategy: channel}
+          input_activations: {num_bits: 8, type: int, symmetric: true, strategy: tensor, dynamic: false}
+          targets: ['re:.*self_attn\.(q|k|v|o)_proj$']
+EOF2
+$Q quantize $M -r "$T/i8s.yaml" -o "$T/i8s" --calib $C --calib-samples 8 >"$T/i8s.out" 2>"$T/i8s.err"
+check int8_static_exit test $? = 0
+check int8_static_input_scales test "$(hdr "$T/i8s/model.safetensors" | grep -o 'input_scale' | wc -l)" = 20
+check int8_static_observer sh -c "tr -d ' \t\n' <'$T/i8s/config.json' | grep -q '\"observer\":\"minmax\",\"observer_kwargs\":{},\"strategy\":\"tensor\",\"symmetric\":true,\"type\":\"int\"'"
+$Q eval $M --quantized "$T/i8s" --data $D --json >"$T/i8s.json" 2>"$T/i8se.err"
+K=$(kl "$T/i8s.json"); echo "int8 static attention (8 samples) KL $K"
+check int8_static_kl_le_0.005 le "$K" 0.005
+sed 's/targets: .*/targets: [Linear]/' "$T/i8s.yaml" >"$T/i8e.yaml"
+expect_err int8_static_experts_lint 'QT011 .*routed experts: vLLM.s int8 fused MoE' $Q quantize $M -r "$T/i8e.yaml" -o "$T/i8e" --calib $C
+recipe "$T/kv.yaml" QuantizationModifier FP8_DYNAMIC '      kv_cache_scheme: {num_bits: 8, type: float, strategy: tensor, dynamic: false, symmetric: true}\n'
+recipe "$T/nokv.yaml" QuantizationModifier FP8_DYNAMIC
+$Q quantize $M -r "$T/kv.yaml" -o "$T/kv" --calib $C --calib-samples 8 >"$T/kv.out" 2>"$T/kv.err"
+check kv_exit test $? = 0
+check kv_scales test "$(hdr "$T/kv/model.safetensors" | grep -o '"model\.layers\.[0-3]\.self_attn\.[kv]_scale":{"dtype":"BF16","shape":\[1\]' | wc -l)" = 8
+check kv_config sh -c "tr -d ' \t\n' <'$T/kv/config.json' | grep -q '\"kv_cache_scheme\":{\"actorder\":null,\"block_structure\":null,\"dynamic\":false,\"group_size\":null,\"num_bits\":8,\"observer\":\"minmax\"'"
+$Q quantize $M -r "$T/nokv.yaml" -o "$T/nokv" >/dev/null 2>&1
+$Q eval $M --quantized "$T/kv" --data $D --json >"$T/kv.json" 2>"$T/kve.err"
+$Q eval $M --quantized "$T/nokv" --data $D --json >"$T/nokv.json" 2>"$T/nokve.err"
+K=$(kl "$T/kv.json"); K0=$(kl "$T/nokv.json"); echo "FP8_DYNAMIC + fp8 kv cache KL $K (without the kv cache $K0)"
+check kv_eval_models_cache sh -c "awk -v a='$K' -v b='$K0' 'BEGIN { exit !(a > b) }'"
+check kv_kl_le_0.035 le "$K" 0.035
+
 # actorder group (few samples: the layout, not the quality): weight_g_idx
 # written for every GPTQ module, config says so, eval reads it
 recipe "$T/gg.yaml" GPTQModifier W4A16 '      actorder: group\n'
@@ -47,8 +152,7 @@ $Q quantize $M -r "$T/gg.yaml" -o "$T/gg" --calib $C --calib-samples 8 --calib-l
 check gptq_group_exit test $? = 0
 check gptq_group_samples grep -q '"samples":[[:space:]]*8,' "$T/gg/qtune-report.json"
 check gptq_group_config grep -q '"actorder":[[:space:]]*"group"' "$T/gg/config.json"
-# the safetensors header (8-byte length, then JSON) names each g_idx once
-hdr() { n=$(od -An -t u8 -N8 "$1" | tr -d ' '); head -c $((n + 8)) "$1" | tail -c "$n"; }
+# the safetensors header (8-byte length, then JSON, hdr above) names each g_idx once
 check gptq_group_gidx test "$(hdr "$T/gg/model.safetensors" | grep -o 'weight_g_idx' | wc -l)" = 229
 $Q eval $M --quantized "$T/gg" --data $D --ctx 128 --chunks 2 --json >"$T/gg.json" 2>"$T/gge.err"
 check gptq_group_eval test $? = 0
@@ -110,7 +214,7 @@ check awq_clip_w3a16_kl_le_0.231 le "$K" 0.231
 printf 'quant_stage:\n  quant_modifiers:\n    AWQModifier:\n      duo_scaling: true\n    GPTQModifier:\n      targets: [Linear]\n      ignore: [lm_head, '"'"'re:.*mlp\\.gate$'"'"']\n      scheme: W4A16\n' >"$T/ag.yaml"
 $Q quantize $M -r "$T/ag.yaml" -o "$T/ag" --calib $C --calib-samples 4 --calib-len 128 >"$T/ag.out" 2>"$T/ag.err"
 check awq_gptq_exit test $? = 0
-check awq_gptq_algorithm grep -q '"algorithm":[[:space:]]*"GPTQ"' "$T/ag/qtune-report.json"
+check awq_gptq_algorithm grep -q '"algorithm":[[:space:]]*"AWQ+GPTQ"' "$T/ag/qtune-report.json"
 check awq_gptq_smoothed grep -q '"awq_smoothed":[[:space:]]*true' "$T/ag/qtune-report.json"
 recipe "$T/aa.yaml" AWQModifier W8A8
 expect_err awq_refuses_act 'AWQ runs weight-only schemes' $Q quantize $M -r "$T/aa.yaml" -o "$T/aa" --calib $C

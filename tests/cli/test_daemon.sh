@@ -127,6 +127,12 @@ check stale_restart test $? = 0
 check stale_logged grep -q "removing stale socket" "$QTUNE_HOME/sessions/one/daemon.log"
 $Q attach one --no-start --no-follow >"$T/att" 2>&1
 check attach_state grep -q '^session one  engine pid [0-9]*  model .*tiny-glm-moe  recipe v0' "$T/att"
+# the device the jobs compute on (hello's "device", from the engine's probe):
+# attach prints its summary once the probe has answered
+dev_known() { $Q attach one --no-start --no-follow 2>/dev/null | grep -q '^device: .* [0-9.]*/[0-9.]* GiB free$'; }
+check attach_device wait_until dev_known
+printf '%s\n' '{"id":1,"op":"hello","version":1}' | $Q attach one --raw >"$T/hello" 2>&1
+check hello_device grep -q '"device":{"backend":"\(cpu\|cuda\)","name":"[^"]*","cores":[0-9]*,.*"mem_total":[0-9]*,"mem_free":[0-9]*,"summary":"' "$T/hello"
 
 # --- kill: refuses without --force when a job runs and stdin is no tty
 printf '%s\n' '{"id":1,"op":"hello","version":1}' \

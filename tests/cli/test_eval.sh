@@ -16,7 +16,7 @@ check eval_base_cached sh -c "ls '${QTUNE_HOME:-$HOME/.local/state/qtune}'/cache
 $Q eval $M --scheme W4A16 --data $D $S --json >"$T/w4b.json" 2>&1
 check eval_cached_same cmp -s "$T/w4.json" "$T/w4b.json"
 $Q eval $M --scheme W4A16 --data $D $S --second-half --json >"$T/half.json"
-check eval_second_half grep -q '"positions":[[:space:]]*128,' "$T/half.json"
+check eval_second_half grep -q '"positions":[[:space:]]*126,' "$T/half.json"   # 2 x (128 - 1 - 64)
 $Q eval $M --scheme int8-ch-sym+aint8-tok --data $D $S >"$T/w8a8.txt"
 check eval_text_w8a8 grep -q '^KL  *mean' "$T/w8a8.txt"
 check eval_text_ppl grep -q '^PPL  *base' "$T/w8a8.txt"
@@ -37,7 +37,7 @@ check eval_recipe_tensors grep -q '"tensors_quantized":[[:space:]]*28' "$T/r.jso
 expect_err eval_no_data "usage" $Q eval $M --scheme W4A16
 expect_err eval_both "usage" $Q eval $M --scheme W4A16 -r "$T/recipe.yaml" --data $D
 expect_err eval_bad_scheme "qtune: " $Q eval $M --scheme int9-g7 --data $D $S
-expect_err eval_static_act "per-token" $Q eval $M --scheme FP8 --data $D $S
+expect_err eval_static_act "need calibrated input scales: qtune quantize" $Q eval $M --scheme FP8 --data $D $S
 expect_err eval_missing_data "nonexistent" $Q eval $M --scheme W4A16 --data "$T/nonexistent.txt" $S
 expect_err eval_bad_ctx "ctx" $Q eval $M --scheme W4A16 --data $D --ctx 1
 expect_err eval_short_text "fewer than one chunk" $Q eval $M --scheme W4A16 --data $D --ctx 10000000

@@ -48,3 +48,34 @@ check preview_meta_exit test $? = 0
 check preview_meta_null_rmse grep -q '"rel_rmse":[[:space:]]*null' "$T/air.json"
 check preview_meta_bpw grep -q '"bpw":[[:space:]]*4\.1' "$T/air.json"
 check preview_help sh -c "$Q preview --help | grep -q 'usage: qtune preview'"
+
+# Issue 12's defects: preview counts what `qtune quantize` writes and
+# quantizes what the recipe resolves to.
+# W4A8 / W4AFP8: int weights with activations are int-quantized (one int8 a
+# weight), not packed: the preview's bytes equal the report's bytes_written.
+for sc in W4A8 W4AFP8; do
+    printf 'QuantizationModifier:\n  targets: Linear\n  scheme: %s\n  ignore: [lm_head]\n' "$sc" >"$T/$sc.yaml"
+    $Q quantize $M -r "$T/$sc.yaml" -o "$T/$sc.out" --allow-lint-errors >/dev/null 2>&1
+    $Q preview $M -r "$T/$sc.yaml" --json >"$T/$sc.json"
+    pv=$(awk '/"quantized":[[:space:]]*true/ {q=1} /"quantized":[[:space:]]*false/ {q=0}
+              /"bytes":/ && q {gsub(/[^0-9]/, "", $2); s += $2; q=0} END {print s+0}' "$T/$sc.json")
+    wr=$(awk '/"module":/ {q=1} /"bytes_written":/ && q {gsub(/[^0-9]/, "", $2); s += $2; q=0} END {print s+0}' \
+         "$T/$sc.out/qtune-report.json")
+    check "preview_bytes_equal_written_$sc" test "$pv" -gt 0 -a "$pv" = "$wr"
+done
+# targets: Linear without ignore quantizes lm_head and the MTP shared head,
+# as lint, deploy and the writer do: 230, as the header says
+printf 'QuantizationModifier:\n  targets: Linear\n  scheme: W4A16\n' >"$T/lin.yaml"
+$Q preview $M -r "$T/lin.yaml" --json >"$T/lin.json"
+check preview_recipe_linear_230 test "$(grep -c '"quantized":[[:space:]]*true' "$T/lin.json")" = 230
+check preview_recipe_lm_head sh -c "grep -A2 '\"lm_head.weight\"' '$T/lin.json' | grep -q '\"scheme\":[[:space:]]*\"int4-g128-sym\"'"
+$Q preview $M -r "$T/lin.yaml" --filter 'lm_head' >"$T/lin.txt"
+check preview_recipe_header_is_total grep -q '(230 tensors quantized)' "$T/lin.txt"
+# the router is never quantized, whatever names it (GLM-4.6: 43,479 modules
+# as compressed-tensors, not 43,569); lint still says the recipe names it
+printf "QuantizationModifier:\n  targets: ['re:.*mlp\\\\..*']\n  scheme: W4A16\n" >"$T/mlp.yaml"
+$Q preview share/models/meta/GLM-4.6.config.json -r "$T/mlp.yaml" --filter 'layers\.3\.mlp\.gate\.' >"$T/mlp.txt"
+check preview_router_glm46_43479 grep -q '(43479 tensors quantized)' "$T/mlp.txt"
+check preview_router_glm46_kept grep -q '^model.layers.3.mlp.gate.weight .* kept' "$T/mlp.txt"
+$Q lint share/models/meta/GLM-4.6.config.json -r "$T/mlp.yaml" >"$T/mlp.lint" 2>&1
+check lint_router_named grep -q '^QT004 ' "$T/mlp.lint"

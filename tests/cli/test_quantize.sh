@@ -5,7 +5,11 @@
 
 R=recipes/tiny-w4a16.yaml
 O=$T/w4
-$Q quantize $M -r $R -o $O >"$T/q.out" 2>"$T/q.err"
+# the first run's recipe has comments inside, which recipe.yaml keeps
+sed -e 's/^      scheme: W4A16$/      # int4 weights, group 128\n      scheme: W4A16  # the preset/' \
+    -e 's/^quant_stage:$/quant_stage:  # one stage/' $R >"$T/commented.yaml"
+echo '# end of the recipe' >>"$T/commented.yaml"
+$Q quantize $M -r "$T/commented.yaml" -o $O >"$T/q.out" 2>"$T/q.err"
 check quantize_exit test $? = 0
 check quantize_says grep -q "^wrote $O: 172 modules quantized" "$T/q.out"
 check quantize_config grep -q '"quant_method":[[:space:]]*"compressed-tensors"' "$O/config.json"
@@ -17,6 +21,9 @@ check quantize_keeps_arch grep -q '"model_type":[[:space:]]*"glm4_moe"' "$O/conf
 check quantize_tokenizer cmp -s $M/tokenizer.json "$O/tokenizer.json"
 check quantize_generation cmp -s $M/generation_config.json "$O/generation_config.json"
 check quantize_recipe grep -q 'scheme: W4A16' "$O/recipe.yaml"
+check quantize_recipe_comments sh -c "grep -qx '      # int4 weights, group 128' '$O/recipe.yaml' &&
+    grep -qx '      scheme: W4A16  # the preset' '$O/recipe.yaml' && grep -qx 'quant_stage:  # one stage' '$O/recipe.yaml' &&
+    tail -1 '$O/recipe.yaml' | grep -qx '# end of the recipe' && head -1 '$O/recipe.yaml' | grep -q '^# Tiny GLM-MoE'"
 check quantize_report grep -q '"modules_quantized":[[:space:]]*172' "$O/qtune-report.json"
 check quantize_report_version grep -q '"qtune_version"' "$O/qtune-report.json"
 check quantize_no_partial sh -c "! ls -d $T/w4.partial-* 2>/dev/null"

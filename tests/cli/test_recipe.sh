@@ -12,7 +12,12 @@ for pair in tiny-w4a16:$M tiny-w8a16:$M glm-4.6-awq-w4a16:$G/GLM-4.6.config.json
     r=${pair%%:*}; mdl=${pair#*:}
     check "recipe_has_source_comment_$r" grep -q '^# ' recipes/$r.yaml
     $Q lint "$mdl" -r recipes/$r.yaml >"$T/$r.txt" 2>&1
-    check "recipe_lints_clean_$r" grep -q '^0 errors, 0 warnings$' "$T/$r.txt"
+    case $r in
+    *2of4) # SparseGPT 2:4: the one warning says vLLM gains no speed from it
+        check "recipe_lints_clean_$r" grep -q '^0 errors, 1 warning$' "$T/$r.txt"
+        check "recipe_sparse_warns_$r" grep -q '^QT017 warning SparseGPT prunes .* to 2:4: vLLM has no sparse kernels' "$T/$r.txt";;
+    *) check "recipe_lints_clean_$r" grep -q '^0 errors, 0 warnings$' "$T/$r.txt";;
+    esac
 done
 
 # the GLM-4.6 AWQ recipe keeps what the published checkpoint keeps

@@ -107,6 +107,42 @@ one_screen compare-kl "compare KL" "$(printf 'j j <Enter> j j j\n- - - - -\na u\
 one_screen calib "calibration-weighted error" \
     "$(printf 'j j <Enter> j j j <Enter>\n- - - - -\n/\n:type expert 0\n<Enter> <Enter> j')" \
     --calib share/data/calib.txt
+# A GPTQ recipe: before the commit the detail says the preview is RTN's;
+# the commit (calibration 8 x 128 from the eval settings prompt) runs GPTQ
+# layer by layer and its eval measures the checkpoint; then the detail
+# shows GPTQ's output error on the calibration Hessian beside RTN's and the
+# tokens routed to the expert.
+d="$T/gptq"; mkdir -p "$d"
+printf 'quant_stage:\n  quant_modifiers:\n    GPTQModifier:\n      targets: [Linear]\n      ignore: [lm_head, "re:.*mlp\\\\.gate$"]\n      scheme: W4A16\n' >"$d/r.yaml"
+cat >"$d/script" <<KEYS
+j j <Enter> j j j <Enter>
+/
+:type expert 0
+<Enter> <Enter> j
+:wait-idle
+:dump $d/before.txt
+T <C-u>
+:type calib_samples=8 calib_len=128
+<Enter>
+c
+:wait-idle
+:dump $d/after.txt
+KEYS
+if QTUNE_HOME="$d/home" LC_ALL=C.UTF-8 COLUMNS=120 LINES=30 QTUNE_SCRIPT="$d/script" "$Q" "$M" -r "$d/r.yaml" \
+        --no-daemon >"$d/out" 2>"$d/err"; then
+    for n in before after; do
+        g="$G/tui-120x30-utf8-gptq-$n.txt"
+        if [ "${QTUNE_UPDATE_GOLDEN:-}" = 1 ]; then cp "$d/$n.txt" "$g"; fi
+        if diff -u "$g" "$d/$n.txt" >"$d/$n.diff"; then pass "tui golden gptq $n commit"
+        else fail "tui golden gptq $n commit" "$(head -n 20 "$d/$n.diff")"; fi
+    done
+    J="$d/home/sessions/tiny-glm-moe/jobs"
+    check "tui gptq commit calibrates 8 x 128" grep -q '"samples":[[:space:]]*8,' "$J/1/report.json"
+    check "tui gptq commit evaluates the checkpoint" grep -q '"quantized":[[:space:]]*".*checkpoints/v1"' "$J/2/report.json"
+    check "tui gptq progress per layer" grep -q '"stage":"calibrating"' "$d/home/sessions/tiny-glm-moe/events.jsonl"
+else
+    fail "tui golden gptq: run" "$(head -c 300 "$d/err")"
+fi
 expect_err "tui --calib unreadable" "open: --calib: $T/none.txt: No such file" \
     env QTUNE_HOME="$T/home" QTUNE_SCRIPT="$T/script" "$Q" "$M" --no-daemon --calib "$T/none.txt"
 # The glyph table follows the locale: a non-UTF-8 locale draws ASCII.

@@ -28,6 +28,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             if (qt_lint_run(r, m, &res, &o, &l, &err) == QT_OK) qt_lint_free(&l);
         }
         qt_resolution_free(&res);
+        /* what qtune writes back (comments put beside their entries) reads
+         * again as the same document */
+        size_t n;
+        char *d = qt_recipe_dump(r, &n, &err);
+        if (d) {
+            struct qt_recipe *r2 = NULL;
+            if (qt_recipe_parse(d, n, "dump.yaml", &r2, &err) != QT_OK) __builtin_trap();
+            char *d2 = qt_recipe_dump(r2, NULL, &err);
+            if (!d2 || strcmp(d, d2)) __builtin_trap();
+            free(d2);
+            qt_recipe_free(r2);
+            free(d);
+        }
         qt_recipe_free(r);
     }
     return 0;

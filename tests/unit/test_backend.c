@@ -13,8 +13,13 @@
  * the CPU reference itself against naive double-precision loops. */
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "backend/backend.h"
+#include "backend/select.h"
 #include "eval/forward.h"
 #include "model/model.h"
 #include "quant/quant.h"
@@ -531,6 +536,41 @@ TU_TEST(pool) {
     TU_CHECK(qt_pool_threads() >= 1);
 }
 
+/* The device hello reports: the CPU's fields, its summary line, and the
+ * forked probe's round trip (QTUNE_BACKEND=cpu: the CPU, whatever is
+ * built). */
+TU_TEST(device) {
+    struct qt_backend_device dv;
+    qt_backend_device_cpu(&dv);
+    TU_CHECK(!strcmp(dv.backend, "cpu"));
+    TU_CHECK(dv.name[0] != 0);
+    TU_CHECK(dv.cores >= 1 && dv.threads >= 1);
+    TU_CHECKF(dv.mem_total > 0 && dv.mem_free > 0 && dv.mem_free <= dv.mem_total, "%lld of %lld",
+              (long long)dv.mem_free, (long long)dv.mem_total);
+    char line[200];
+    qt_backend_device_text(&dv, line, sizeof line);
+    char want[64];
+    snprintf(want, sizeof want, "cpu %d cores ", dv.cores);
+    TU_CHECKF(!strncmp(line, want, strlen(want)) && strstr(line, " GiB free"), "%s", line);
+    struct qt_backend_device cu = {"cuda", "NVIDIA H200", 132, 0, 9, 0, 149496004608LL, 150754820096LL};
+    qt_backend_device_text(&cu, line, sizeof line);
+    TU_CHECKF(!strcmp(line, "NVIDIA H200 139.2/140.4 GiB free"), "%s", line);
+    setenv("QTUNE_BACKEND", "cpu", 1);
+    int pid;
+    int fd = qt_backend_probe_start(&pid);
+    TU_CHECK(fd >= 0 && pid > 0);
+    struct qt_backend_device got;
+    memset(&got, 0, sizeof got);
+    int r = 0;
+    /* the probe's answer, waited for under a generous deadline (a loaded
+     * machine), not a count of sleeps */
+    for (double t0 = qt_now(); (r = qt_backend_probe_poll(fd, pid, &got)) == 0 && qt_now() - t0 < 300.0;)
+        usleep(2000);
+    unsetenv("QTUNE_BACKEND");
+    TU_CHECKF(r == 1, "probe answered %d", r);
+    TU_CHECK(!strcmp(got.backend, "cpu") && got.cores == dv.cores && !strcmp(got.name, dv.name));
+}
+
 int main(void) {
     qt_err e;
     if (qt_model_open(tu_path("share/models/tiny-glm-moe"), &g_m, &e) != QT_OK) {
@@ -541,6 +581,7 @@ int main(void) {
     TU_RUN(registry);
     TU_RUN(pool);
     TU_RUN(every_backend_matches_cpu);
+    TU_RUN(device);
     qt_model_free(g_m);
     return TU_END();
 }

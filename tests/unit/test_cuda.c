@@ -358,6 +358,143 @@ TU_TEST(cuda_forward_quantized) {
     qt_model_free(m);
 }
 
+/* The three ways the GPU forward can run give the CPU's logits: hidden
+ * states resident (qt_fwd_run), hidden states through the host each layer
+ * (qt_fwd_layer with h), and the routed experts one at a time instead of
+ * the grouped GEMMs (QTUNE_CUDA_NO_GROUPED). */
+TU_TEST(cuda_forward_paths) {
+    struct qt_model *m = NULL;
+    qt_err err;
+    if (qt_model_open(tu_path("share/models/tiny-glm-moe"), &m, &err) != QT_OK) {
+        TU_CHECK(0);
+        return;
+    }
+    enum { NS = 2, SL = 96 };
+    int V = m->cfg.vocab, H = m->cfg.hidden, n = NS * SL;
+    int32_t tok[NS * SL];
+    for (int i = 0; i < n; i++) tok[i] = (int32_t)(urand() * V);
+    float *lc = malloc(sizeof(float) * (size_t)n * V), *lg = malloc(sizeof(float) * (size_t)n * V);
+    float *h = malloc(sizeof(float) * (size_t)n * H);
+    TU_CHECK(lc && lg && h);
+    struct qt_fwd *f = NULL;
+    qt_backend_choose("cpu", NULL);
+    int rc = lc && lg && h ? qt_fwd_init(m, NULL, &f, &err) : QT_ERR;
+    if (rc == QT_OK) rc = qt_fwd_run(f, tok, NS, SL, lc, &err);
+    qt_fwd_free(f);
+    for (int way = 0; way < 3 && rc == QT_OK; way++) {
+        f = NULL;
+        if (way == 2) setenv("QTUNE_CUDA_NO_GROUPED", "1", 1);
+        qt_backend_choose("cuda", NULL);
+        rc = qt_fwd_init(m, NULL, &f, &err);
+        if (rc == QT_OK) TU_CHECK(qt_fwd_resident(f));
+        if (rc == QT_OK && way == 1) {
+            rc = qt_fwd_embed(f, tok, n, h, &err);
+            for (int l = 0; rc == QT_OK && l < qt_fwd_n_layers(f); l++) rc = qt_fwd_layer(f, l, h, NS, SL, &err);
+            if (rc == QT_OK) rc = qt_fwd_final(f, h, n, lg, &err);
+        } else if (rc == QT_OK) {
+            rc = qt_fwd_run(f, tok, NS, SL, lg, &err);
+        }
+        qt_fwd_free(f);
+        unsetenv("QTUNE_CUDA_NO_GROUPED");
+        qt_backend_choose("cpu", NULL);
+        if (rc != QT_OK) break;
+        double e2 = 0, r2 = 0;
+        for (size_t i = 0; i < (size_t)n * V; i++) {
+            double d = (double)lc[i] - lg[i];
+            e2 += d * d;
+            r2 += (double)lc[i] * lc[i];
+        }
+        printf("  way %d (%s): logits rel %.3g\n", way, way == 0 ? "resident" : way == 1 ? "host states" : "per expert",
+               sqrt(e2 / r2));
+        TU_CHECKF(sqrt(e2 / r2) <= 1e-5, "way %d rel %g", way, sqrt(e2 / r2));
+    }
+    if (rc != QT_OK) printf("  %s\n", err.msg);
+    TU_CHECK(rc == QT_OK);
+    free(lc);
+    free(lg);
+    free(h);
+    qt_model_free(m);
+}
+
+/* The KL kernel against the host's double-precision formulas (eval.c's
+ * kl_rows) on the very logits it read: the base forward's and a W4A16
+ * forward's, kept on the GPU and copied down. */
+TU_TEST(cuda_kl) {
+    struct qt_model *m = NULL;
+    qt_err err;
+    if (qt_model_open(tu_path("share/models/tiny-glm-moe"), &m, &err) != QT_OK) {
+        TU_CHECK(0);
+        return;
+    }
+    enum { NS = 2, SL = 80, FIRST = 40, PER = SL - FIRST, NP = NS * PER };
+    int V = m->cfg.vocab, n = NS * SL;
+    int32_t tok[NS * SL];
+    for (int i = 0; i < n; i++) tok[i] = (int32_t)(urand() * V);
+    float *lb = malloc(sizeof(float) * (size_t)n * V), *lq = malloc(sizeof(float) * (size_t)n * V);
+    double kl[NP], nb[NP], nq[NP], dp[NP];
+    unsigned char same[NP];
+    struct qt_qplan plan;
+    int rc = lb && lq ? qt_qplan_uniform(m, "W4A16", &plan, &err) : QT_ERR;
+    TU_CHECK(rc == QT_OK);
+    if (rc != QT_OK) {
+        free(lb); free(lq); qt_model_free(m);
+        return;
+    }
+    struct qt_fwd_hooks hk = qt_qplan_hooks(&plan);
+    struct qt_fwd *fb = NULL, *fq = NULL;
+    qt_backend_choose("cuda", NULL);
+    rc = qt_fwd_init(m, NULL, &fb, &err);
+    if (rc == QT_OK) rc = qt_fwd_init(m, &hk, &fq, &err);
+    qt_backend_choose("cpu", NULL);
+    if (rc == QT_OK) rc = qt_fwd_run(fb, tok, NS, SL, lb, &err);
+    if (rc == QT_OK) rc = qt_fwd_run(fq, tok, NS, SL, lq, &err);
+    struct qt_be_kl_out ko = {kl, nb, nq, dp, same};
+    if (rc == QT_OK) rc = qt_fwd_kl(fq, fb, tok, NS, SL, FIRST, &ko, &err);
+    if (rc != QT_OK) printf("  %s\n", err.msg);
+    TU_CHECK(rc == QT_OK);
+    double worst = 0, mean = 0;
+    int bad = 0;
+    for (int r = 0; rc == QT_OK && r < NP; r++) {
+        int s = r / PER, pos = FIRST + r % PER;
+        const float *b = lb + (size_t)(s * SL + pos) * V, *q = lq + (size_t)(s * SL + pos) * V;
+        int ab = 0, aq = 0;
+        for (int v = 1; v < V; v++) {
+            if (b[v] > b[ab]) ab = v;
+            if (q[v] > q[aq]) aq = v;
+        }
+        double sb = 0, sq = 0, k = 0;
+        for (int v = 0; v < V; v++) {
+            sb += exp((double)b[v] - b[ab]);
+            sq += exp((double)q[v] - q[aq]);
+        }
+        double Lb = b[ab] + log(sb), Lq = q[aq] + log(sq);
+        for (int v = 0; v < V; v++) k += exp((double)b[v] - b[ab]) * (((double)b[v] - Lb) - ((double)q[v] - Lq));
+        k /= sb;
+        if (k < 0) k = 0;
+        mean += k / NP;
+        double d = fabs(k - kl[r]) / (fabs(k) + 1e-4);   /* relative, absolute near 0 */
+        if (d > worst) worst = d;
+        bad += same[r] != (ab == aq);
+        if (pos + 1 < SL) {
+            int t = tok[s * SL + pos + 1];
+            bad += fabs(-((double)b[t] - Lb) - nb[r]) > 1e-9 || fabs(-((double)q[t] - Lq) - nq[r]) > 1e-9;
+            bad += fabs(exp((double)q[t] - Lq) - exp((double)b[t] - Lb) - dp[r]) > 1e-9;
+        } else {
+            bad += !isnan(nb[r]) || !isnan(nq[r]) || !isnan(dp[r]);
+        }
+    }
+    printf("  W4A16 mean KL %.6g, worst relative difference %.3g, %d other differences\n", mean, worst, bad);
+    TU_CHECK(mean > 0);
+    TU_CHECKF(worst <= 1e-9, "KL rel %g", worst);
+    TU_CHECK(bad == 0);
+    qt_fwd_free(fb);
+    qt_fwd_free(fq);
+    qt_qplan_free(&plan);
+    free(lb);
+    free(lq);
+    qt_model_free(m);
+}
+
 int main(void) {
     struct qt_cuda_info info;
     qt_err err;
@@ -367,10 +504,15 @@ int main(void) {
     }
     printf("  device %s (sm_%d%d, %d SMs, %.1f GiB free)\n", info.name, info.cc_major, info.cc_minor, info.sms,
            (double)info.mem_free / 1073741824.0);
+    /* the GPU's whole-tensor kernels are the bf16 arithmetic (--arith bf16;
+     * under f32 the quantizer stays on the CPU reference) */
+    qt_quant_set_arith(QT_ARITH_BF16);
     TU_RUN(cuda_quant_schemes_random_shapes);
     TU_RUN(cuda_quant_glm46_shapes);
     TU_RUN(cuda_forward_fixture);
     TU_RUN(cuda_act_quant);
     TU_RUN(cuda_forward_quantized);
+    TU_RUN(cuda_forward_paths);
+    TU_RUN(cuda_kl);
     return TU_END();
 }

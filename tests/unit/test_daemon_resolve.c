@@ -190,9 +190,11 @@ static int count_here(const char *pattern) {
     char mod[512];
     for (int i = 0; i < m->n_tensors; i++) {
         const struct qt_tensor *t = &m->tensors[i];
-        if (!qt_recipe_quantizable(t)) continue;
+        if (!qt_tensor_quantizable(t)) continue;
         qt_match_module(t, mod, sizeof mod);
-        if (qt_pattern_match(&p, mod, t->role, NULL) != QT_MATCH_NONE) n++;
+        struct qt_mclass cls;
+        qt_model_classes(m, t->role, &cls);
+        if (qt_pattern_match(&p, mod, &cls, NULL) != QT_MATCH_NONE) n++;
     }
     qt_pattern_free(&p);
     return n;

@@ -227,6 +227,163 @@ TU_TEST(minimal_overrides) {
     qt_recipe_free(r);
 }
 
+
+/* An llm-compressor style recipe full of comments through the TUI's edits,
+ * each followed by the daemon's text round trip (dump, parse): every
+ * comment stays, once, beside its entry, until an edit deletes the entry. */
+static const char commented[] =
+    "# Tiny GLM-MoE, GPTQ W4A16 (the layout of llm-compressor's examples)\n"
+    "# second line of the header\n"
+    "\n"
+    "quant_stage:  # one stage\n"
+    "  quant_modifiers:\n"
+    "    # GPTQ over every Linear but the head\n"
+    "    GPTQModifier:\n"
+    "      # the router is no Linear; the head stays bf16\n"
+    "      ignore: [lm_head, 're:model\\.layers\\.4\\.']  # MTP layer too\n"
+    "      dampening_frac: 0.01   # llm-compressor's default\n"
+    "      config_groups:\n"
+    "        # the whole model\n"
+    "        group_0:\n"
+    "          targets: [Linear]  # every projection\n"
+    "          weights:\n"
+    "            num_bits: 4  # four bits, 'not # a comment'\n"
+    "            type: int\n"
+    "            symmetric: true\n"
+    "            strategy: group\n"
+    "            group_size: 128\n"
+    "          # no input_activations: weight-only\n"
+    "      # actorder: static\n"
+    "# end of recipe\n";
+
+static int occurs(const char *text, const char *what) {
+    int n = 0;
+    for (const char *p = text; p && (p = strstr(p, what)); p += strlen(what)) n++;
+    return n;
+}
+
+/* The daemon's round trip: r's text parsed again (r replaced). */
+static char *round_trip(struct qt_recipe **r) {
+    qt_err err;
+    char *text = qt_recipe_dump(*r, NULL, &err);
+    struct qt_recipe *r2 = NULL;
+    if (!text || qt_recipe_parse(text, strlen(text), "recipe", &r2, &err) != QT_OK) {
+        printf("  round trip: %s\n%s\n", err.msg, text ? text : "");
+        free(text);
+        return NULL;
+    }
+    qt_recipe_free(*r);
+    *r = r2;
+    return text;
+}
+
+TU_TEST(comments_through_edits) {
+    static const char *const all[] = {
+        "# Tiny GLM-MoE, GPTQ W4A16", "# second line of the header", "quant_stage:  # one stage",
+        "    # GPTQ over every Linear but the head\n    GPTQModifier:",
+        "      # the router is no Linear; the head stays bf16\n      ignore:", "]  # MTP layer too\n",
+        "dampening_frac: 0.01  # llm-compressor's default\n", "        # the whole model\n        group_0:",
+        "targets: [Linear]  # every projection\n", "num_bits: 4  # four bits, 'not # a comment'\n",
+        "      # no input_activations: weight-only\n", "    # actorder: static\n", "# end of recipe\n"};
+    const int n_all = (int)(sizeof all / sizeof all[0]);
+    qt_err err;
+    struct qt_recipe *r = NULL;
+    TU_CHECK(qt_recipe_parse(commented, sizeof commented - 1, "c.yaml", &r, &err) == QT_OK);
+    if (!r) return;
+    const char **schemes = calloc((size_t)m->n_tensors, sizeof *schemes);
+    struct qt_resolution rs = {0};
+    char *first = round_trip(&r);
+    TU_CHECK(first != NULL);
+    for (int i = 0; first && i < n_all; i++) TU_CHECKF(occurs(first, all[i]) == 1, "%s\n---\n%s", all[i], first);
+    /* the comments sit where they were: the header first, the last last */
+    TU_CHECK(first && !strncmp(first, "# Tiny GLM-MoE", 14));
+    TU_CHECK(first && strlen(first) > 16 && !strcmp(first + strlen(first) - 16, "# end of recipe\n"));
+    resolve(r, schemes, &rs);
+    /* the experts of layer 1 one bit down: a group of their own */
+    int x1 = qt_tree_find(&t, "re:model\\.layers\\.1\\.mlp\\.experts\\.");
+    TU_CHECK(edit_nodes(r, schemes, QT_EDIT_BITS_DOWN, &x1, 1, NULL) == QT_OK);
+    char *text = round_trip(&r);
+    TU_CHECKF(text && occurs(text, "int3") + occurs(text, "num_bits: 3") > 0, "%s", text ? text : "");
+    for (int i = 0; text && i < n_all; i++) TU_CHECKF(occurs(text, all[i]) == 1, "%s\n---\n%s", all[i], text);
+    free(text);
+    resolve(r, schemes, &rs);
+    /* and back up: the recipe folds back, comments and all */
+    TU_CHECK(edit_nodes(r, schemes, QT_EDIT_BITS_UP, &x1, 1, NULL) == QT_OK);
+    text = round_trip(&r);
+    TU_CHECKF(text && first && !strcmp(text, first), "before:\n%s\nafter:\n%s", first, text ? text : "");
+    free(text);
+    resolve(r, schemes, &rs);
+    /* an ignore pattern added and removed: the ignore entry keeps its comments */
+    TU_CHECK(qt_recipe_add_ignore(r, "re:.*shared_experts\\.", &err) == QT_OK);
+    text = round_trip(&r);
+    TU_CHECKF(text && occurs(text, "shared_experts\\.']  # MTP layer too\n") == 1 &&
+              occurs(text, "# the router is no Linear") == 1, "%s", text ? text : "");
+    free(text);
+    TU_CHECK(qt_recipe_remove_ignore(r, "re:.*shared_experts\\.", &err) == QT_OK);
+    text = round_trip(&r);
+    TU_CHECKF(text && first && !strcmp(text, first), "before:\n%s\nafter:\n%s", first, text ? text : "");
+    free(text);
+    resolve(r, schemes, &rs);
+    /* the whole model to int8: `Linear` leaves group_0, which goes with
+     * the comments inside it; the others stay */
+    int root = 0;
+    TU_CHECK(edit_nodes(r, schemes, QT_EDIT_SET, &root, 1, "int8-ch-sym") == QT_OK);
+    text = round_trip(&r);
+    TU_CHECK(text && occurs(text, "num_bits: 8") == 1);
+    for (int i = 0; text && i < n_all; i++) {
+        int gone = strstr(all[i], "whole model") || strstr(all[i], "every projection") ||
+                   strstr(all[i], "four bits") || strstr(all[i], "weight-only");
+        TU_CHECKF(occurs(text, all[i]) == !gone, "%s\n---\n%s", all[i], text);
+    }
+    free(text);
+    qt_resolution_free(&rs);
+    free(schemes);
+    free(first);
+    qt_recipe_free(r);
+}
+
+/* Comments the fuzzer moved or turned into text between a dump and the
+ * dump of its re-read (found by fuzz_recipe; each dump is read back as
+ * itself): after a flow collection, after a folded scalar, inside a flow
+ * list; and a null inside a flow mapping. */
+static void dump_twice(const char *y, char **d1, char **d2) {
+    struct qt_recipe *r = NULL, *r2 = NULL;
+    qt_err err;
+    size_t n;
+    *d1 = *d2 = NULL;
+    if (qt_recipe_parse(y, strlen(y), "f.yaml", &r, &err) != QT_OK) return;
+    *d1 = qt_recipe_dump(r, &n, &err);
+    if (*d1 && qt_recipe_parse(*d1, n, "d.yaml", &r2, &err) == QT_OK) *d2 = qt_recipe_dump(r2, NULL, &err);
+    qt_recipe_free(r);
+    qt_recipe_free(r2);
+}
+
+TU_TEST(comment_dump_fixed_point) {
+    static const char *in[] = {
+        "a: &x {p: 1, q: [2, 3]}\nb: *x\n  # indented under b\ne: 1\n",
+        "c: {p: 1}\n  # indented under c\ne: 1\n",
+        "d: >-\n    folded text\n  # a comment, not text\ne: 1\n",
+        "t: [\n# inside the brackets\nLinear]\ns: 1\n",
+        "QuantizationModifier: {targets: [Linear], ignore: }\n",
+    };
+    static const char *want[] = {
+        "b: {p: 1, q: [2, 3]}\n  # indented under b\n",
+        "c: {p: 1}\n  # indented under c\n",
+        "d: >-\n  folded text\n # a comment, not text\n",
+        "# inside the brackets\nt: [Linear]\n",
+        "ignore: null}",
+    };
+    for (size_t i = 0; i < sizeof in / sizeof *in; i++) {
+        char *d1, *d2;
+        dump_twice(in[i], &d1, &d2);
+        TU_CHECK(d1 && d2 && !strcmp(d1, d2));
+        TU_CHECK(d1 && strstr(d1, want[i]));
+        if (d1 && !strstr(d1, want[i])) fprintf(stderr, "case %zu: %s", i, d1);
+        free(d1);
+        free(d2);
+    }
+}
+
 int main(void) {
     qt_err err;
     if (qt_model_open(tu_path("share/models/tiny-glm-moe"), &m, &err) != QT_OK ||
@@ -237,6 +394,8 @@ int main(void) {
     TU_RUN(scheme_steps);
     TU_RUN(tree_and_edits);
     TU_RUN(minimal_overrides);
+    TU_RUN(comments_through_edits);
+    TU_RUN(comment_dump_fixed_point);
     qt_tree_free(&t);
     qt_model_free(m);
     return TU_END();

@@ -5,6 +5,7 @@
  * (QTUNE_TEST_JOBS=1).  Every wait is bounded; every daemon is stopped. */
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -926,6 +927,72 @@ TU_TEST(test_plan_job) {
     TU_CHECK(qt_recipe_load(str(plan, "recipe_path"), &rec, &err) == QT_OK);
     qt_recipe_free(rec);
     cJSON_Delete(r);
+    /* over a committed ΔKL table (no measuring), the target as a scheme:
+     * the plan carries its recipe; the default candidates the table has */
+    snprintf(req, sizeof req, "{\"op\":\"job_submit\",\"kind\":\"plan\",\"params\":{\"dkl\":\"%s\","
+             "\"target_bytes\":\"W4A16\",\"points\":8}}", tu_path("tests/refs/plan_dkl_tiny.json"));
+    r = call_ok(c, req);
+    int id2 = (int)num(cJSON_GetObjectItem(r, "job"), "id");
+    cJSON_Delete(r);
+    struct job_state js2 = {id2, "done"};
+    TU_CHECK(wait_for(c, ev, is_job_state, &js2));
+    r = job_get(c, id2);
+    rep = cJSON_GetObjectItem(r, "report");
+    plan = cJSON_GetObjectItem(rep, "plan");
+    TU_CHECK(!strcmp(str(rep, "target"), "W4A16 size"));
+    TU_CHECK(num(plan, "bytes") <= num(rep, "target_bytes") && num(plan, "predicted_kl") > 0);
+    TU_CHECK(strstr(str(plan, "recipe"), "quant_stage") != NULL);
+    TU_CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(rep, "candidates")) == 10);   /* no int8-g128: not in the table */
+    /* plan_size: the size side for a target, the plan's recipe placed on
+     * the job's table at the plan's own prediction; the empty recipe at 0 */
+    cJSON *q2 = cJSON_CreateObject();
+    cJSON_AddStringToObject(q2, "op", "plan_size");
+    cJSON_AddStringToObject(q2, "target_bytes", "W4A16");
+    cJSON_AddNumberToObject(q2, "job", id2);
+    cJSON_AddStringToObject(q2, "text", str(plan, "recipe"));
+    cJSON *z = qt_client_call(c, q2, 15000, &err);
+    TU_CHECKF(z != NULL, "%s", err.msg);
+    const cJSON *zr = cJSON_GetObjectItem(z, "recipe");
+    TU_CHECK(num(z, "units") == 19 && num(z, "target_bytes") == num(rep, "target_bytes"));
+    TU_CHECK(cJSON_IsTrue(cJSON_GetObjectItem(z, "fits")) && cJSON_IsNull(cJSON_GetObjectItem(z, "dkl")));
+    TU_CHECKF(fabs(num(zr, "predicted_kl") - num(plan, "predicted_kl")) < 1e-9 && fabs(num(zr, "bytes") - num(plan, "bytes")) < 1,
+              "placed %g %g, plan %g %g", num(zr, "predicted_kl"), num(zr, "bytes"), num(plan, "predicted_kl"), num(plan, "bytes"));
+    cJSON_Delete(z);
+    z = call_ok(c, "{\"op\":\"plan_size\",\"target_bpw\":5,\"text\":\"\"}");
+    zr = cJSON_GetObjectItem(z, "recipe");
+    TU_CHECK(num(z, "target_bpw") > 4.99 && num(z, "target_bpw") < 5.01);
+    TU_CHECK(num(zr, "bpw") > 15.99 && cJSON_IsNull(cJSON_GetObjectItem(zr, "predicted_kl")));   /* no job: no ΔKL */
+    cJSON_Delete(z);
+    q2 = cJSON_Parse("{\"op\":\"plan_size\",\"target_bytes\":\"lots\"}");
+    z = qt_client_call(c, q2, 15000, &err);
+    TU_CHECKF(!z && strstr(err.msg, "expected a size"), "%s", z ? "accepted" : err.msg);
+    cJSON_Delete(z);
+    cJSON_Delete(r);
+    /* GPTQ candidates over their committed table: the points are GPTQModifier
+     * recipes, and plan_size places them on that (GPTQ) table */
+    snprintf(req, sizeof req, "{\"op\":\"job_submit\",\"kind\":\"plan\",\"params\":{\"dkl\":\"%s\",\"gptq\":true,"
+             "\"calib\":\"%s\",\"target_bytes\":\"W4A16\",\"points\":6}}", tu_path("tests/refs/plan_dkl_tiny_gptq.json"),
+             tu_path("share/data/calib.txt"));
+    r = call_ok(c, req);
+    int id3 = (int)num(cJSON_GetObjectItem(r, "job"), "id");
+    cJSON_Delete(r);
+    struct job_state js3 = {id3, "done"};
+    TU_CHECK(wait_for(c, ev, is_job_state, &js3));
+    r = job_get(c, id3);
+    plan = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "report"), "plan");
+    TU_CHECKF(strstr(str(plan, "recipe"), "GPTQModifier") != NULL, "%s", str(cJSON_GetObjectItem(r, "job"), "error"));
+    snprintf(req, sizeof req, "{\"op\":\"plan_size\",\"job\":%d}", id3);
+    z = call_ok(c, req);
+    TU_CHECK(cJSON_IsObject(cJSON_GetObjectItem(z, "recipe")));
+    cJSON_Delete(z);
+    cJSON_Delete(r);
+    /* a config.json alone: the size side answers, ΔKL says it needs weights */
+    snprintf(req, sizeof req, "{\"op\":\"open\",\"model\":\"%s\"}", tu_path("share/models/meta/GLM-4.6.config.json"));
+    cJSON_Delete(call_ok(c, req));
+    z = call_ok(c, "{\"op\":\"plan_size\",\"gpus\":8,\"gpu\":\"H100-80G\"}");
+    TU_CHECK(num(z, "units") == 457 && num(z, "target_bytes") > num(z, "min_bytes"));
+    TU_CHECK(strstr(str(z, "dkl"), "needs the weights") != NULL);
+    cJSON_Delete(z);
     cJSON_Delete(ev);
     qt_client_close(c);
 }

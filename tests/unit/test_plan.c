@@ -251,6 +251,49 @@ TU_TEST(recipe_as_a_person_writes_it) {
     qt_recipe_free(base);
 }
 
+/* GPTQ candidates: the recipe is one GPTQModifier (default actorder) giving
+ * every tensor the planned scheme; a table records its algorithm and a plan
+ * of the other kind refuses it; no base recipe yet. */
+TU_TEST(gptq_candidates) {
+    struct qt_plan p, q;
+    qt_err err;
+    struct qt_plan_opts o = {.algo = QT_ALGO_GPTQ, .candidates = "int4-g128-sym,int8-ch-sym,bf16"};
+    TU_CHECKF(qt_plan_init(g_m, &o, &p, &err) == QT_OK, "%s", err.msg);
+    synth(&p, 5);
+    struct qt_plan_solution s;
+    TU_CHECK(qt_plan_solve(&p, p.min_bytes + 0.2 * (p.max_bytes - p.min_bytes), 0, &s, &err) == QT_OK);
+    struct qt_recipe *r = NULL;
+    TU_CHECKF(qt_plan_recipe(&p, s.choice, NULL, NULL, &r, &err) == QT_OK, "%s", err.msg);
+    TU_CHECK(r && r->n_mods == 1 && r->mods[0].algo == QT_ALGO_GPTQ);
+    /* actorder left to the default (static): an explicit one on a channel
+     * group is what compressed-tensors refuses (QT016) */
+    int no_actorder = r != NULL && r->n_groups > 0;
+    for (int g = 0; r && g < r->n_groups; g++) no_actorder &= !r->groups[g].actorder[0];
+    TU_CHECK(no_actorder);
+    qt_recipe_free(r);
+    int choice[64];
+    TU_CHECK(p.n_units <= 64 && qt_plan_uniform_choice(&p, 0, choice, &err) == QT_OK && choice[0] == 0);
+    /* the table says GPTQ; a round-to-nearest plan refuses it */
+    char *tbl = qt_plan_dkl_json(&p, &err);
+    TU_CHECK(tbl && strstr(tbl, "\"algo\":\"GPTQ\""));
+    struct qt_plan_opts o2 = {.candidates = "int4-g128-sym,int8-ch-sym,bf16"};
+    TU_CHECK(qt_plan_init(g_m, &o2, &q, &err) == QT_OK);
+    TU_CHECK(qt_plan_load_dkl(&q, tbl, strlen(tbl), "t.json", &err) == QT_ERR && strstr(err.msg, "GPTQ"));
+    qt_plan_free(&q);
+    free(tbl);
+    qt_plan_solution_free(&s);
+    qt_plan_free(&p);
+    struct qt_recipe *base;
+    struct qt_resolution bres;
+    TU_CHECK(qt_recipe_load(tu_path("recipes/tiny-w8a16.yaml"), &base, &err) == QT_OK);
+    TU_CHECK(qt_recipe_resolve(base, g_m, &bres, &err) == QT_OK);
+    o.base = base;
+    o.base_res = &bres;
+    TU_CHECK(qt_plan_init(g_m, &o, &p, &err) == QT_ERR && strstr(err.msg, "base recipe"));
+    qt_resolution_free(&bres);
+    qt_recipe_free(base);
+}
+
 TU_TEST(glm46_metadata) {
     struct qt_model *m = NULL;
     qt_err err;
@@ -290,6 +333,7 @@ int main(void) {
     TU_RUN(numbers_regex);
     TU_RUN(knapsack_exact);
     TU_RUN(recipe_as_a_person_writes_it);
+    TU_RUN(gptq_candidates);
     TU_RUN(glm46_metadata);
     qt_model_free(g_m);
     return TU_END();

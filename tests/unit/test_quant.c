@@ -550,21 +550,21 @@ TU_TEST(metrics) {
 TU_TEST(bytes) {
     struct qt_scheme s = sch("int4-g128-sym");
     /* 256 x 256: packed 256 * 32 words, scales 256 * 2 bf16, weight_shape 16 */
-    TU_CHECK(qt_quant_bytes(&s, 256, 256, QT_DT_BF16) == 256 * 32 * 4 + 256 * 2 * 2 + 16);
+    TU_CHECK(qt_scheme_bytes(&s, 256, 256, QT_DT_BF16) == 256 * 32 * 4 + 256 * 2 * 2 + 16);
     s = sch("int4-g128-asym");      /* + zero points packed along rows: ceil(256*4/32) words x 2 groups */
-    TU_CHECK(qt_quant_bytes(&s, 256, 256, QT_DT_BF16) == 256 * 32 * 4 + 256 * 2 * 2 + 16 + 32 * 4 * 2);
+    TU_CHECK(qt_scheme_bytes(&s, 256, 256, QT_DT_BF16) == 256 * 32 * 4 + 256 * 2 * 2 + 16 + 32 * 4 * 2);
     s = sch("int8-ch-sym+aint8-tok");
-    TU_CHECK(qt_quant_bytes(&s, 256, 256, QT_DT_BF16) == 65536 + 256 * 2);
+    TU_CHECK(qt_scheme_bytes(&s, 256, 256, QT_DT_BF16) == 65536 + 256 * 2);
     s = sch("fp8-ch");
-    TU_CHECK(qt_quant_bytes(&s, 256, 256, QT_DT_BF16) == 65536 + 256 * 2);
+    TU_CHECK(qt_scheme_bytes(&s, 256, 256, QT_DT_BF16) == 65536 + 256 * 2);
     s = sch("fp8-b128");
-    TU_CHECK(qt_quant_bytes(&s, 300, 256, QT_DT_BF16) == 300 * 256 + 3 * 2 * 2);
+    TU_CHECK(qt_scheme_bytes(&s, 300, 256, QT_DT_BF16) == 300 * 256 + 3 * 2 * 2);
     s = sch("nvfp4");
-    TU_CHECK(qt_quant_bytes(&s, 256, 256, QT_DT_BF16) == 32768 + 4096 + 4);
+    TU_CHECK(qt_scheme_bytes(&s, 256, 256, QT_DT_BF16) == 32768 + 4096 + 4);
     s = sch("mxfp4");
-    TU_CHECK(qt_quant_bytes(&s, 256, 256, QT_DT_BF16) == 32768 + 2048);
+    TU_CHECK(qt_scheme_bytes(&s, 256, 256, QT_DT_BF16) == 32768 + 2048);
     s = sch("bf16");
-    TU_CHECK(qt_quant_bytes(&s, 256, 256, QT_DT_BF16) == 131072);
+    TU_CHECK(qt_scheme_bytes(&s, 256, 256, QT_DT_BF16) == 131072);
 }
 
 TU_TEST(histograms) {
@@ -705,6 +705,8 @@ TU_TEST(fixture_preview_int4) {
 }
 
 int main(void) {
+    /* the figures below are the bf16 arithmetic's (test_arith checks f32) */
+    qt_quant_set_arith(QT_ARITH_BF16);
     TU_RUN(int4_sym_group_ties);
     TU_RUN(int4_sym_scale_rounded);
     TU_RUN(int4_asym_group);

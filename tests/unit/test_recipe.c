@@ -64,7 +64,9 @@ TU_TEST(parse_stages) {
     TU_CHECK(r->groups[0].n_targets == 1 && !strcmp(r->groups[0].targets[0].text, "Linear"));
     TU_CHECK(r->mods[2].kv_bits == 8 && !strcmp(r->mods[2].kv_type, "float"));
     TU_CHECK(!strcmp(r->groups[0].actorder, "static")); /* the modifier's actorder */
-    TU_CHECK(!strncmp(r->header, "# header comment kept\n# second line\n", 36));
+    char *d = qt_recipe_dump(r, NULL, &(qt_err){{0}});
+    TU_CHECK(d && !strncmp(d, "# header comment kept\n# second line\n", 36));
+    free(d);
     qt_recipe_free(r);
 }
 
@@ -423,6 +425,60 @@ TU_TEST(edit_api) {
     qt_model_free(m);
 }
 
+
+/* Class targets resolve through the module's class hierarchy: on
+ * qwen3_moe the router (mlp.gate) is an nn.Linear, so `Linear` quantizes
+ * it unless ignored (llm-compressor's Qwen3 MoE recipes ignore
+ * "re:.*mlp.gate$" for this); on glm4_moe it is a Glm4MoeTopkRouter, which
+ * `Linear` leaves alone and nothing quantizes; container classes quantize
+ * nothing. */
+TU_TEST(class_targets_by_hierarchy) {
+    const char *dir = tu_tmpdir("qwen3moe");
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) { TU_CHECK(0); return; }
+    fputs("{\"model_type\":\"qwen3_moe\",\"architectures\":[\"Qwen3MoeForCausalLM\"],\"hidden_size\":64,"
+          "\"num_hidden_layers\":2,\"num_attention_heads\":4,\"num_key_value_heads\":2,\"head_dim\":16,"
+          "\"vocab_size\":100,\"intermediate_size\":96,\"moe_intermediate_size\":32,\"num_experts\":8,"
+          "\"num_experts_per_tok\":2}", f);
+    fclose(f);
+    struct qt_model *q = NULL, *g = tiny();
+    qt_err err;
+    TU_CHECKF(qt_model_open(dir, &q, &err) == QT_OK, "%s", err.msg);
+    if (!q || !g) { qt_model_free(q); qt_model_free(g); return; }
+    struct qt_recipe *r = parse_ok("QuantizationModifier: {targets: [Linear], scheme: W4A16, ignore: [lm_head]}\n");
+    struct qt_resolution res = {0};
+    TU_CHECK(r && qt_recipe_resolve(r, q, &res, &err) == QT_OK);
+    TU_CHECK(res.t && res.t[find(q, "model.layers.1.mlp.gate.weight")].quantized);
+    qt_resolution_free(&res);
+    TU_CHECK(r && qt_recipe_resolve(r, g, &res, &err) == QT_OK);
+    TU_CHECK(res.t && !res.t[find(g, "model.layers.1.mlp.gate.weight")].quantized);
+    qt_resolution_free(&res);
+    qt_recipe_free(r);
+    r = parse_ok("QuantizationModifier: {targets: [Linear], scheme: W4A16, ignore: [lm_head, 're:.*mlp.gate$']}\n");
+    TU_CHECK(r && qt_recipe_resolve(r, q, &res, &err) == QT_OK);
+    TU_CHECK(res.t && !res.t[find(q, "model.layers.1.mlp.gate.weight")].quantized);
+    qt_resolution_free(&res);
+    qt_recipe_free(r);
+    /* the router named by its class matches (lint says so) but a
+     * Glm4MoeTopkRouter is no nn.Linear: never quantized (issue 12);
+     * containers by their class: nothing */
+    r = parse_ok("QuantizationModifier: {targets: [Glm4MoeTopkRouter, Glm4MoeDecoderLayer, Glm4MoeMLP], scheme: W8A16}\n");
+    TU_CHECK(r && qt_recipe_resolve(r, g, &res, &err) == QT_OK);
+    TU_CHECK(res.t && !res.t[find(g, "model.layers.1.mlp.gate.weight")].quantized &&
+             res.t[find(g, "model.layers.1.mlp.gate.weight")].named);
+    int routers = 0;
+    for (int i = 0; i < g->n_tensors; i++) routers += g->tensors[i].role == QT_ROLE_ROUTER;
+    TU_CHECKF(routers == 4 && res.n_quantized == 0 && r && r->groups[0].target_hits[0] == routers &&
+              r->groups[0].target_hits[1] == 0 && r->groups[0].target_hits[2] == 0,
+              "%d quantized", res.n_quantized);
+    qt_resolution_free(&res);
+    qt_recipe_free(r);
+    qt_model_free(q);
+    qt_model_free(g);
+}
+
 int main(void) {
     TU_RUN(parse_stages);
     TU_RUN(round_trip_unknown_args);
@@ -434,5 +490,6 @@ int main(void) {
     TU_RUN(tie_sorted_target_wins);
     TU_RUN(edit_override_wins);
     TU_RUN(edit_api);
+    TU_RUN(class_targets_by_hierarchy);
     return TU_END();
 }

@@ -33,7 +33,7 @@ TU_TEST(eval_and_write_fields) {
     j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "mine", "x");
     TU_CHECK(qt_write_json(j, "out", &wr) == j);
-    TU_CHECK(!strcmp(keys(j, b, sizeof b), "mine,out,modules_quantized,tensors_kept,shards,bytes_source,bytes_written,seconds,backend"));
+    TU_CHECK(!strcmp(keys(j, b, sizeof b), "mine,out,modules_quantized,tensors_kept,shards,bytes_source,bytes_written,seconds,backend,arith"));
     cJSON_Delete(j);
 }
 

@@ -16,6 +16,10 @@
 #include "quant/scheme.h"
 #include "tu.h"
 #include "io/writer.h"
+#include "daemon/daemon_ops.h"
+#include "eval/preview.h"
+#include "recipe/deploy.h"
+#include "recipe/recipe.h"
 
 #define U32(x) ((int32_t)(uint32_t)(x))
 
@@ -366,6 +370,64 @@ TU_TEST(parse_size) {
     TU_CHECK(qt_write_parse_size("-1GB", &v, &err) == QT_ERR);
 }
 
+/* Issue 12: preview, deploy and the TUI's totals count, byte for byte, what
+ * `qtune quantize` writes.  Int weights with activations (W4A8, W4AFP8) are
+ * int-quantized, one int8 a weight: the preview used to count them packed
+ * (about half). */
+static void bytes_agree(const char *scheme) {
+    struct qt_model *m = NULL;
+    struct qt_recipe *r = NULL;
+    struct qt_resolution rs = {0};
+    qt_err err;
+    char text[256], out[4200];
+    snprintf(text, sizeof text, "QuantizationModifier:\n  targets: Linear\n  scheme: %s\n  ignore: [lm_head]\n", scheme);
+    TU_CHECK(qt_model_open(tu_path("share/models/tiny-glm-moe"), &m, &err) == QT_OK);
+    TU_CHECKF(qt_recipe_parse(text, strlen(text), "r.yaml", &r, &err) == QT_OK, "%s", err.msg);
+    if (!m || !r) goto done;
+    TU_CHECK(qt_recipe_resolve(r, m, &rs, &err) == QT_OK);
+    snprintf(out, sizeof out, "%s/out", tu_tmpdir("writer_bytes"));
+    struct qt_write_params p = {.out = out, .force = 1};
+    struct qt_write_result wr;
+    TU_CHECKF(qt_write_ct_recipe(m, r, &rs, &p, &wr, &err) == QT_OK, "%s: %s", scheme, err.msg);
+    /* preview: the bytes of every row (quantized and kept) */
+    struct qt_preview_row *rows = NULL;
+    int n = 0;
+    struct qt_preview_total tot;
+    TU_CHECK(qt_preview_run_resolved(m, &rs, NULL, NULL, NULL, &rows, &n, &tot, &err) == QT_OK);
+    int64_t pv = 0, counted = 0, nq = 0;
+    double dp = 0;
+    const char **schemes = calloc((size_t)m->n_tensors, sizeof *schemes);
+    for (int i = 0; i < n; i++) {
+        pv += rows[i].bytes;
+        if (rows[i].quantizable) counted += rows[i].bytes;
+        nq += !qt_scheme_is_kept(&rows[i].scheme);
+    }
+    for (int i = 0; i < m->n_tensors; i++) {
+        dp += qt_deploy_tensor_bytes(&m->tensors[i], rs.t[i].quantized ? rs.t[i].s : NULL, rs.t[i].actorder);
+        schemes[i] = rs.t[i].scheme;
+    }
+    int64_t tp = 0, tb = 0;   /* the TUI's totals come from the daemon's qt_dop_size */
+    qt_dop_size(m, schemes, &tp, &tb);
+    TU_CHECKF(nq == wr.n_quantized, "%s: preview quantizes %lld, the writer %d", scheme, (long long)nq, wr.n_quantized);
+    TU_CHECKF(pv == wr.bytes_written, "%s: preview %lld bytes, written %lld", scheme, (long long)pv,
+              (long long)wr.bytes_written);
+    TU_CHECKF((int64_t)dp == wr.bytes_written, "%s: deploy %.0f bytes, written %lld", scheme, dp, (long long)wr.bytes_written);
+    TU_CHECKF(tb == counted && tb == tot.bytes, "%s: TUI total %lld, preview total %lld", scheme, (long long)tb,
+              (long long)tot.bytes);
+    free(schemes);
+    free(rows);
+done:
+    qt_resolution_free(&rs);
+    qt_recipe_free(r);
+    qt_model_free(m);
+}
+
+TU_TEST(preview_bytes_match_writer) {
+    static const char *const sc[] = {"W4A8", "W4AFP8", "W8A8", "W4A16", "int4-g128-asym", "int8-ch-asym+aint8-tok",
+                                     "int4-t-asym", "FP8_DYNAMIC", "FP8_BLOCK"};
+    for (size_t k = 0; k < sizeof sc / sizeof sc[0]; k++) bytes_agree(sc[k]);
+}
+
 int main(void) {
     TU_RUN(known_answer_bytes);
     TU_RUN(roundtrip_w4a16);
@@ -378,5 +440,6 @@ int main(void) {
     TU_RUN(atomic_out);
     TU_RUN(refuses_fp4_and_static);
     TU_RUN(parse_size);
+    TU_RUN(preview_bytes_match_writer);
     return TU_END();
 }

@@ -10,8 +10,11 @@
  *   - the glm4_moe decoder layer (fwd.cu): cuBLAS sgemm for every Linear,
  *     RMSNorm, partial NeoX RoPE, causal GQA attention without a score
  *     matrix (flash-style online softmax), sigmoid router with correction
- *     bias and top-k, routed experts over the tokens each received, shared
- *     expert.  Float32 throughout (cuBLAS default math: no TF32).
+ *     bias and top-k, the routed experts as grouped GEMMs over the tokens
+ *     each received (bucketed on the GPU), shared expert; hidden states
+ *     that stay on the GPU between layers, and the KL evaluation's
+ *     log-softmax statistics over the full vocabulary.  Float32 throughout
+ *     (cuBLAS default math: no TF32).
  *
  * Device memory comes from plain cudaMalloc (never managed memory).  One
  * device (0), one stream, one cuBLAS handle per process, created on first
@@ -31,6 +34,7 @@ extern "C" {
 #include "model/model.h"
 #include "quant/quant.h"
 #include "quant/scheme.h"
+#include "backend/fwdtypes.h"
 
 /* 1 when this binary was built with the CUDA backend (nvcc found). */
 int qt_cuda_compiled(void);
@@ -70,79 +74,52 @@ int qt_cuda_bench_preview(int64_t rows, int64_t cols, const struct qt_scheme *s,
 
 /* ---- forward (fwd.cu) ------------------------------------------------------ */
 
-/* How the GPU forward gets what only the caller knows.  weight fills out
- * (rows, cols) float32 for tensor ti (the model's own weight, or a
- * substitute); act says the per-token activation fake-quant of Linear ti's
- * input (enum qt_fwd_act: 0 none, 1 int8, 2 fp8, 3..6 llama.cpp's types);
- * observe, when not NULL,
- * sees the rows entering Linear ti (copied back to host memory). */
-struct qt_cuda_fwd_cb {
-    void *ctx;
-    /* QT_OK: out holds the weight; 1: use the model's own; QT_ERR.  Called
-     * from one thread at a time (the streaming thread while streaming),
-     * never with the backend's lock held. */
-    int (*weight)(void *ctx, int ti, float *out, qt_err *err);
-    int (*act)(void *ctx, int ti);
-    void (*observe)(void *ctx, int ti, const float *x, int64_t n, int64_t cols);
-    /* 1: weights may stay on the GPU between calls (the same tensor index
-     * always gives the same weight); 0: fetched for each layer call. */
-    int cache_weights;
-};
-
-/* Tensor indices of one decoder layer, as the CPU forward resolves them
- * (-1 when absent). */
-struct qt_cuda_layer {
-    int in_norm, post_norm;
-    int q, k, v, o, qb, kb, vb, ob, qn, kn;
-    int gate, up, down;
-    int router, router_bias;
-    int sgate, sup, sdown;
-    const int *eg, *eu, *ed;    /* (n_experts) */
-    int moe;
-};
-
-struct qt_cuda_fwd_cfg {
-    int hidden, n_heads, n_kv_heads, head_dim, rot;
-    int n_experts, top_k, n_group, topk_group, norm_topk_prob;
-    float routed_scaling, eps;
-    const float *inv_freq;      /* (rot/2) */
-};
+/* The layer, config, callback and timing types are the backend table's
+ * (backend/fwdtypes.h): the table's CUDA row passes them through. */
 
 struct qt_cuda_fwd;
 
 /* A GPU forward over model m (which must outlive it). */
-int qt_cuda_fwd_init(const struct qt_model *m, const struct qt_cuda_fwd_cfg *cfg,
-                     const struct qt_cuda_fwd_cb *cb, struct qt_cuda_fwd **out, qt_err *err);
+int qt_cuda_fwd_init(const struct qt_model *m, const struct qt_be_fwd_cfg *cfg,
+                     const struct qt_be_fwd_cb *cb, struct qt_cuda_fwd **out, qt_err *err);
 void qt_cuda_fwd_free(struct qt_cuda_fwd *g);
-void qt_cuda_fwd_set_cb(struct qt_cuda_fwd *g, const struct qt_cuda_fwd_cb *cb);
+void qt_cuda_fwd_set_cb(struct qt_cuda_fwd *g, const struct qt_be_fwd_cb *cb);
 
 /* One decoder layer in place on host h (nseq * seqlen, hidden), as
- * qt_fwd_layer (h goes up and comes back each call). */
-int qt_cuda_fwd_layer(struct qt_cuda_fwd *g, const struct qt_cuda_layer *L, float *h, int nseq,
+ * qt_fwd_layer (h goes up and comes back each call); h == NULL: on the
+ * resident hidden states (qt_cuda_fwd_embed / qt_cuda_fwd_h), which stay
+ * on the GPU. */
+int qt_cuda_fwd_layer(struct qt_cuda_fwd *g, const struct qt_be_layer *L, float *h, int nseq,
                       int seqlen, qt_err *err);
 
 /* logits (ntok, vocab) = x W^T for the normed h: final RMSNorm with weight
- * tensor norm_ti, then Linear head_ti. */
+ * tensor norm_ti, then Linear head_ti; h and logits host memory. */
 int qt_cuda_fwd_final(struct qt_cuda_fwd *g, int norm_ti, int head_ti, const float *h, int64_t ntok,
                       float *logits, qt_err *err);
 
-/* Where a forward's time went (seconds, summed over calls):
- *   read      host side: the weight callback, or copying BF16 rows from the
- *             mmap into pinned memory (on the streaming thread, overlapped)
- *   upload    host-to-device copies of weights (events on the copy stream
- *             when streaming, overlapped with the GEMMs)
- *   wait      the layers waiting for a streamed weight (what overlap hid
- *             not: read + upload that the compute could not cover)
- *   layers    wall time inside qt_cuda_fwd_layer
- * resident: bytes of float32 weights held on the GPU; streamed: bytes of
- * weights uploaded by the streaming path; streaming: 1 once the cache was
- * full (or QTUNE_CUDA_CACHE_MB reached) and weights began to stream. */
-struct qt_cuda_fwd_timing {
-    int64_t resident, streamed;
-    double read, upload, wait, layers;
-    int streaming;
-};
-void qt_cuda_fwd_stats(struct qt_cuda_fwd *g, struct qt_cuda_fwd_timing *t);
+/* Resident hidden states (ntok, hidden) = rows tokens (ntok) of embedding
+ * tensor emb_ti (ids checked by the caller). */
+int qt_cuda_fwd_embed(struct qt_cuda_fwd *g, int emb_ti, const int32_t *tokens, int64_t ntok, qt_err *err);
+
+/* to_host 0: resident hidden states = host h (ntok, hidden); 1: the other
+ * way. */
+int qt_cuda_fwd_h(struct qt_cuda_fwd *g, float *h, int64_t ntok, int to_host, qt_err *err);
+
+/* Logits (ntok, vocab) of resident rows [tok0, tok0 + ntok), kept on the GPU
+ * for qt_cuda_fwd_kl (until the next final on g) and copied to host logits
+ * when it is not NULL. */
+int qt_cuda_fwd_final_at(struct qt_cuda_fwd *g, int norm_ti, int head_ti, int64_t tok0, int64_t ntok,
+                         float *logits, qt_err *err);
+
+/* KL(base || quant) and next-token terms per position, from the logits
+ * kept in gq (quant) and gb (base), each nseq * ctx rows of the same
+ * vocabulary: positions first..ctx-1 of each sequence, in double precision
+ * as eval.c's kl_rows (argmax: the first index of the maximum).  tokens
+ * (nseq * ctx) host. */
+int qt_cuda_fwd_kl(struct qt_cuda_fwd *gq, struct qt_cuda_fwd *gb, const int32_t *tokens, int nseq, int ctx,
+                   int first, const struct qt_be_kl_out *out, qt_err *err);
+
+void qt_cuda_fwd_stats(struct qt_cuda_fwd *g, struct qt_be_fwd_timing *t);
 
 /* The forward's per-token activation fake-quant (mode: enum qt_fwd_act,
  * 1 int8, 2 fp8, 3..6 llama.cpp's Q8_0, Q8_K, BF16, F16) on

@@ -47,8 +47,8 @@ struct pf {
 
 struct qt_cuda_fwd {
     const struct qt_model *m;
-    struct qt_cuda_fwd_cfg cfg;
-    struct qt_cuda_fwd_cb cb;
+    struct qt_be_fwd_cfg cfg;
+    struct qt_be_fwd_cb cb;
     float *inv_freq_d;          /* (rot/2) device */
     float **wcache;             /* (n_tensors) device weights or NULL */
     int64_t resident;
@@ -61,8 +61,61 @@ struct qt_cuda_fwd {
     int64_t streamed;           /* bytes uploaded by the streaming path */
     struct pf pf;
     struct cu_buf h, x, q, k, v, o, y, a, b, xe, ye, lg, sel, wt, tok, tw, xq, obs;
+    struct cu_buf pos, cnt, gptr;   /* routing: slot positions (n*K), counts (E+1), expert pointers (8E) */
+    int *hcnt;                      /* (E+1) pinned copy of cnt */
+    void **hptr;                    /* (8E) pinned expert pointer arrays */
+    int64_t h_ntok;                 /* rows of resident hidden states in h (0: none) */
+    struct cu_buf hf, tokd, klb, lk;    /* host-final input; token ids; KL outputs; kept logits */
+    int64_t lg_rows, lg_vocab;      /* logits kept in lk by the last final_at */
+    void *emb_d;                    /* the embedding table on the GPU (raw BF16 or float32), or NULL */
+    int emb_bf16, emb_ti;
+    int64_t emb_bytes;
     double t_read, t_upload, t_compute, t_wait, t_layers;
+    /* QTUNE_CUDA_PROFILE=1: events at phase boundaries (pmark), read back at
+     * the end of each call (pflush); cur: this batch, last: the batch the
+     * last KL call ended */
+    int prof, pn;
+    cudaEvent_t pev[48];
+    int pph[48];
+    double pht[48];
+    double pcur_d[QT_BE_NPHASE], pcur_h[QT_BE_NPHASE], plast_d[QT_BE_NPHASE], plast_h[QT_BE_NPHASE];
+    cudaEvent_t pend;               /* the end of the previous call: the gap to the next */
+    double pend_h;
+    int plast_set, pend_set;
 };
+
+/* Records a phase boundary: the phase ph ends here (-1: a call starts). */
+static void pmark(struct qt_cuda_fwd *g, cudaStream_t st, int ph) {
+    if (!g->prof || g->pn >= 48) return;
+    if (ph < 0 && g->pn) return;
+    cudaEventRecord(g->pev[g->pn], st);
+    g->pph[g->pn] = ph;
+    g->pht[g->pn] = qt_now();
+    g->pn++;
+}
+
+/* The end of a call: waits for its last event and adds up the phases (the
+ * time from the previous call's end to this call's start is between_calls:
+ * host work outside the backend and launch latency). */
+static void pflush(struct qt_cuda_fwd *g) {
+    if (!g->prof || g->pn < 2) { if (g) g->pn = 0; return; }
+    cudaEventSynchronize(g->pev[g->pn - 1]);
+    float ms;
+    if (g->pend_set && cudaEventElapsedTime(&ms, g->pend, g->pev[0]) == cudaSuccess) {
+        g->pcur_d[QT_BE_PH_GAP] += ms * 1e-3;
+        g->pcur_h[QT_BE_PH_GAP] += g->pht[0] - g->pend_h;
+    }
+    for (int i = 1; i < g->pn; i++) {
+        if (cudaEventElapsedTime(&ms, g->pev[i - 1], g->pev[i]) != cudaSuccess) ms = 0;
+        g->pcur_d[g->pph[i]] += ms * 1e-3;
+        g->pcur_h[g->pph[i]] += g->pht[i] - g->pht[i - 1];
+    }
+    cudaEventRecord(g->pend, 0);
+    cudaEventSynchronize(g->pend);
+    g->pend_h = qt_now();
+    g->pend_set = 1;
+    g->pn = 0;
+}
 
 /* ---- kernels ------------------------------------------------------------- */
 
@@ -195,6 +248,86 @@ __global__ void __launch_bounds__(ATT_Q * 32) k_attn(const float *q, const float
         int d = lane + 32 * t;
         if (d < hd) O[d] = acc[t] * inv;
     }
+}
+
+/* The same attention for head_dim HD (32, 64) with the keys spread over
+ * the lanes instead of the dimensions: warp w of a block takes query i =
+ * tile * 8 + w of one (sequence, head); the block stages key/value tiles of
+ * 32 rows in shared memory (coalesced loads, rows padded to HD + 1 floats:
+ * lane j reading row j is conflict-free), lane j runs its own online
+ * softmax over keys j0 + j <= i of each tile (the query in registers), and
+ * the 32 partial (max, sum, output) states are merged by a butterfly at the
+ * end.  A first version read each lane's key row from global memory: ncu
+ * showed it L1-bound (95% L1 throughput, 32 lines per load). */
+template <int HD>
+__global__ void __launch_bounds__(256) k_attn_lane(const float *q, const float *k, const float *v, float *o, int T,
+                                                   int nh, int nkv, float scale) {
+    __shared__ float Ks[32 * (HD + 1)], Vs[32 * (HD + 1)];
+    int qtiles = (T + 7) / 8;
+    int64_t bid = blockIdx.x;
+    int qt = (int)(bid % qtiles), h = (int)((bid / qtiles) % nh);
+    int64_t s = bid / qtiles / nh;
+    int w = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int i = qt * 8 + w;
+    int kh = h / (nh / nkv);
+    int64_t qs = (int64_t)nh * HD, ks = (int64_t)nkv * HD;
+    const float *Kb = k + (s * T) * ks + (int64_t)kh * HD, *Vb = v + (s * T) * ks + (int64_t)kh * HD;
+    float qr[HD], acc[HD];
+    const float *Q = q + (s * T + (i < T ? i : T - 1)) * qs + (int64_t)h * HD;
+#pragma unroll
+    for (int d = 0; d < HD; d++) {
+        qr[d] = Q[d];
+        acc[d] = 0.0f;
+    }
+    float m = -INFINITY, sum = 0.0f;
+    int last = qt * 8 + 7 < T - 1 ? qt * 8 + 7 : T - 1;   /* keys 0..last are seen by some warp */
+    for (int j0 = 0; j0 <= last; j0 += 32) {
+        __syncthreads();
+        for (int e = threadIdx.x; e < 32 * HD; e += 256) {
+            int r = e / HD, d = e % HD;
+            int ok = j0 + r <= last;
+            Ks[r * (HD + 1) + d] = ok ? Kb[(int64_t)(j0 + r) * ks + d] : 0.0f;
+            Vs[r * (HD + 1) + d] = ok ? Vb[(int64_t)(j0 + r) * ks + d] : 0.0f;
+        }
+        __syncthreads();
+        int j = j0 + lane;
+        if (i >= T || j > i) continue;
+        const float *kr = Ks + lane * (HD + 1), *vr = Vs + lane * (HD + 1);
+        float d0 = 0.0f, d1 = 0.0f, d2 = 0.0f, d3 = 0.0f;
+#pragma unroll
+        for (int t = 0; t < HD; t += 4) {
+            d0 = fmaf(qr[t], kr[t], d0);
+            d1 = fmaf(qr[t + 1], kr[t + 1], d1);
+            d2 = fmaf(qr[t + 2], kr[t + 2], d2);
+            d3 = fmaf(qr[t + 3], kr[t + 3], d3);
+        }
+        float sc = ((d0 + d1) + (d2 + d3)) * scale;
+        float mn = fmaxf(m, sc);
+        float corr = expf(m - mn);          /* 0 for the lane's first key (m = -inf) */
+        float p = expf(sc - mn);
+        sum = sum * corr + p;
+#pragma unroll
+        for (int t = 0; t < HD; t++) acc[t] = fmaf(p, vr[t], acc[t] * corr);
+        m = mn;
+    }
+    if (i >= T) return;
+    for (int off = 16; off > 0; off >>= 1) {
+        float m2 = __shfl_xor_sync(0xffffffffu, m, off), s2 = __shfl_xor_sync(0xffffffffu, sum, off);
+        float mn = fmaxf(m, m2);
+        float c1 = m == -INFINITY ? 0.0f : expf(m - mn), c2 = m2 == -INFINITY ? 0.0f : expf(m2 - mn);
+        sum = sum * c1 + s2 * c2;
+#pragma unroll
+        for (int d = 0; d < HD; d++) {
+            float a2 = __shfl_xor_sync(0xffffffffu, acc[d], off);
+            acc[d] = acc[d] * c1 + a2 * c2;
+        }
+        m = mn;
+    }
+    if (lane) return;
+    float inv = 1.0f / sum;
+    float4 *O = (float4 *)(o + (s * T + i) * qs + (int64_t)h * HD);
+#pragma unroll
+    for (int t = 0; t < HD / 4; t++) O[t] = make_float4(acc[4 * t] * inv, acc[4 * t + 1] * inv, acc[4 * t + 2] * inv, acc[4 * t + 3] * inv);
 }
 
 __global__ void k_bias(float *y, const float *b, int64_t n, int64_t out) {
@@ -360,10 +493,174 @@ __global__ void k_gather(const float *x, int64_t dim, const int64_t *tok, int64_
     }
 }
 
-__global__ void k_scatter(float *y, int64_t dim, const int64_t *tok, const float *w, int64_t ne, const float *ye) {
+/* Bucketing of the routed (token, slot) pairs by expert, on the GPU (no
+ * host round trip of the routing): block e scans sel (nk = n * K) twice,
+ * first counting the pairs of experts below e (its offset) and its own,
+ * then placing its pairs in token order (stable, as the CPU's loop):
+ * tok[off + r] = token, tw[off + r] = weight, pos[i] = off + r.  cnt (E + 1)
+ * gets each expert's count and cnt[E] the pairs with no valid expert (NaN
+ * router logits), counted by block 0. */
+__global__ void k_bucket(const int *sel, const float *wt, int64_t nk, int K, int E, int64_t *tok, float *tw,
+                         int *pos, int *cnt) {
+    __shared__ int wsum[32];
+    __shared__ int base_s;
+    int e = blockIdx.x, lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    int below = 0, mine = 0, bad = 0;
+    for (int64_t i = threadIdx.x; i < nk; i += blockDim.x) {
+        int x = sel[i];
+        below += x >= 0 && x < e;
+        mine += x == e;
+        bad += x < 0 || x >= E;
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+        below += __shfl_xor_sync(0xffffffffu, below, o);
+        mine += __shfl_xor_sync(0xffffffffu, mine, o);
+        bad += __shfl_xor_sync(0xffffffffu, bad, o);
+    }
+    __shared__ int sb[32], sm[32], sx[32];
+    if (lane == 0) { sb[w] = below; sm[w] = mine; sx[w] = bad; }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        int tb = 0, tm = 0, tx = 0;
+        for (int k = 0; k < nw; k++) { tb += sb[k]; tm += sm[k]; tx += sx[k]; }
+        base_s = tb;
+        cnt[e] = tm;
+        if (e == 0) cnt[E] = tx;
+    }
+    __syncthreads();
+    int base = base_s;
+    for (int64_t c0 = 0; c0 < nk; c0 += blockDim.x) {
+        int64_t i = c0 + threadIdx.x;
+        int f = i < nk && sel[i] == e;
+        unsigned b = __ballot_sync(0xffffffffu, f);
+        if (lane == 0) wsum[w] = __popc(b);
+        __syncthreads();
+        int before = 0, total = 0;
+        for (int k = 0; k < nw; k++) {
+            before += k < w ? wsum[k] : 0;
+            total += wsum[k];
+        }
+        if (f) {
+            int r = base + before + __popc(b & ((1u << lane) - 1u));
+            tok[r] = i / K;
+            tw[r] = wt[i];
+            pos[i] = r;
+        }
+        base += total;
+        __syncthreads();
+    }
+}
+
+/* y[t] += Σ_k tw * ye[pos[t, k]] over token t's K slots, in ascending
+ * expert order (the order the CPU adds its experts in).  One block per
+ * token. */
+__global__ void k_combine(float *y, int64_t dim, const int *sel, const int *pos, const float *tw, int K,
+                          const float *ye) {
+    int64_t t = blockIdx.x;
+    int order[16];
+    int nk = K < 16 ? K : 16;
+    for (int k = 0; k < nk; k++) order[k] = k;
+    for (int a = 1; a < nk; a++)
+        for (int b = a; b > 0 && sel[t * K + order[b]] < sel[t * K + order[b - 1]]; b--) {
+            int x = order[b];
+            order[b] = order[b - 1];
+            order[b - 1] = x;
+        }
+    float *yr = y + t * dim;
+    for (int64_t j = threadIdx.x; j < dim; j += blockDim.x) {
+        float acc = yr[j];
+        for (int k = 0; k < nk; k++) {
+            int r = pos[t * K + order[k]];
+            acc += tw[r] * ye[(int64_t)r * dim + j];
+        }
+        yr[j] = acc;
+    }
+}
+
+/* xe (ne, dim) = embedding rows tok (ne) of emb (., dim), BF16 bits or
+ * float32. */
+__global__ void k_embed(const void *emb, int bf16, int64_t dim, const int32_t *tok, int64_t ne, float *xe) {
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < ne * dim; i += (int64_t)gridDim.x * blockDim.x) {
-        int64_t r = i / dim;
-        y[tok[r] * dim + (i - r * dim)] += w[r] * ye[i];
+        int64_t r = i / dim, c = i - r * dim, src = (int64_t)tok[r] * dim + c;
+        xe[i] = bf16 ? __uint_as_float((uint32_t)((const uint16_t *)emb)[src] << 16) : ((const float *)emb)[src];
+    }
+}
+
+/* The KL evaluation's per-position statistics (eval.c's kl_rows, in double
+ * precision): row r of the n = nseq * (ctx - first) positions is position
+ * first + r % per of sequence r / per; logits rows p = s * ctx + pos of lb
+ * (base) and lq (quant), V columns.  One block per row. */
+__global__ void k_kl(const float *lb, const float *lq, const int32_t *tok, int ctx, int first, int64_t V,
+                     double *kl, double *nllb, double *nllq, double *dp, unsigned char *same) {
+    int per = ctx - first;
+    int64_t r = blockIdx.x, s = r / per;
+    int pos = first + (int)(r % per);
+    int64_t p = s * ctx + pos;
+    const float *b = lb + p * V, *q = lq + p * V;
+    __shared__ float smb[32], smq[32];
+    __shared__ int sab[32], saq[32];
+    __shared__ double sd1[32], sd2[32];
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    /* max and the first index holding it */
+    float mb = -INFINITY, mq = -INFINITY;
+    int ab = 0x7fffffff, aq = 0x7fffffff;
+    for (int64_t v = threadIdx.x; v < V; v += blockDim.x) {
+        if (b[v] > mb || ab == 0x7fffffff) { mb = b[v]; ab = (int)v; }
+        if (q[v] > mq || aq == 0x7fffffff) { mq = q[v]; aq = (int)v; }
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+        float m2 = __shfl_xor_sync(0xffffffffu, mb, o);
+        int a2 = __shfl_xor_sync(0xffffffffu, ab, o);
+        if (m2 > mb || (m2 == mb && a2 < ab)) { mb = m2; ab = a2; }
+        m2 = __shfl_xor_sync(0xffffffffu, mq, o);
+        a2 = __shfl_xor_sync(0xffffffffu, aq, o);
+        if (m2 > mq || (m2 == mq && a2 < aq)) { mq = m2; aq = a2; }
+    }
+    if (lane == 0) { smb[w] = mb; sab[w] = ab; smq[w] = mq; saq[w] = aq; }
+    __syncthreads();
+    mb = smb[0]; ab = sab[0]; mq = smq[0]; aq = saq[0];
+    for (int k = 1; k < nw; k++) {
+        if (smb[k] > mb || (smb[k] == mb && sab[k] < ab)) { mb = smb[k]; ab = sab[k]; }
+        if (smq[k] > mq || (smq[k] == mq && saq[k] < aq)) { mq = smq[k]; aq = saq[k]; }
+    }
+    double dmb = mb, dmq = mq;
+    double sb = 0, sq = 0;
+    for (int64_t v = threadIdx.x; v < V; v += blockDim.x) {
+        sb += exp((double)b[v] - dmb);
+        sq += exp((double)q[v] - dmq);
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+        sb += __shfl_xor_sync(0xffffffffu, sb, o);
+        sq += __shfl_xor_sync(0xffffffffu, sq, o);
+    }
+    __syncthreads();
+    if (lane == 0) { sd1[w] = sb; sd2[w] = sq; }
+    __syncthreads();
+    sb = 0; sq = 0;
+    for (int k = 0; k < nw; k++) { sb += sd1[k]; sq += sd2[k]; }
+    double lsb = dmb + log(sb), lsq = dmq + log(sq), acc = 0;
+    for (int64_t v = threadIdx.x; v < V; v += blockDim.x) {
+        double bv = b[v];
+        acc += exp(bv - dmb) * ((bv - lsb) - ((double)q[v] - lsq));
+    }
+    for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+    __syncthreads();
+    if (lane == 0) sd1[w] = acc;
+    __syncthreads();
+    if (threadIdx.x != 0) return;
+    acc = 0;
+    for (int k = 0; k < nw; k++) acc += sd1[k];
+    acc /= sb;
+    kl[r] = acc < 0 ? 0 : acc;
+    same[r] = ab == aq;
+    if (pos + 1 < ctx) {
+        int t = tok[s * ctx + pos + 1];
+        double lpb = (double)b[t] - lsb, lpq = (double)q[t] - lsq;
+        nllb[r] = -lpb;
+        nllq[r] = -lpq;
+        dp[r] = exp(lpq) - exp(lpb);
+    } else {
+        nllb[r] = nllq[r] = dp[r] = NAN;
     }
 }
 
@@ -768,9 +1065,118 @@ static int swiglu(struct qt_cuda_fwd *g, struct cu_ctx *cx, int gi, int ui, int 
     return linear(g, cx, di, a, n, y, -1, err);
 }
 
-static int moe(struct qt_cuda_fwd *g, struct cu_ctx *cx, const struct qt_cuda_layer *L, const float *x, int64_t n,
+/* The routed experts' SwiGLU as three grouped GEMMs (cuBLAS grouped
+ * batched sgemm: one call for every expert's gate, one for up, one for
+ * down) over xe (n*K, H), the routed rows bucketed by expert (g->hcnt the
+ * counts), into ye (n*K, H).  QT_ERR with an empty err when this layer must
+ * take the per-expert path instead: a weight that is not resident, rows
+ * that are observed, activation fake-quant modes that differ between
+ * experts. */
+static int grouped_experts(struct qt_cuda_fwd *g, struct cu_ctx *cx, const struct qt_be_layer *L, const float *xe,
+                           float *ye, qt_err *err) {
+    const struct qt_be_fwd_cfg *c = &g->cfg;
+    int E = c->n_experts, H = c->hidden;
+    const int *cnt = g->hcnt;
+    if (g->cb.observe || !g->cb.cache_weights || g->streaming || getenv("QTUNE_CUDA_NO_GROUPED")) return QT_ERR;
+    int e0 = -1;
+    for (int e = 0; e < E && e0 < 0; e++)
+        if (cnt[e] > 0) e0 = e;
+    if (e0 < 0) return QT_OK;
+    int ni = (int)qt_tensor_rows(&g->m->tensors[L->eg[e0]]);
+    int ag = g->cb.act ? g->cb.act(g->cb.ctx, L->eg[e0]) : 0, ad = g->cb.act ? g->cb.act(g->cb.ctx, L->ed[e0]) : 0;
+    /* (8, E) pinned: gate, up, down weights; x rows, gate out, up out (the
+     * first two GEMMs); mid rows, out rows (down) */
+    const float **P = (const float **)g->hptr;
+    int ng = 0;
+    int64_t off = 0;
+    int m_[1024], n_[1024], k_[1024], ld_w[1024], ld_o[1024], one_[1024];
+    for (int e = 0; e < E; e++) {
+        int ne = cnt[e];
+        if (ne == 0) continue;
+        const int tis[3] = {L->eg[e], L->eu[e], L->ed[e]};
+        for (int j = 0; j < 3; j++) {
+            int a = g->cb.act ? g->cb.act(g->cb.ctx, tis[j]) : 0;
+            if (a != (j < 2 ? ag : ad) || qt_tensor_rows(&g->m->tensors[tis[j]]) != (j < 2 ? ni : H)) return QT_ERR;
+            const float *W = dev_tensor(g, cx, tis[j], 1, err);
+            if (!W) return QT_ERR;
+            if (!g->wcache[tis[j]]) return QT_ERR;     /* the cache filled up: weights stream now */
+            P[j * E + ng] = W;
+        }
+        n_[ng] = ne;
+        off += ne;
+        ng++;
+    }
+    if (need(&g->a, (size_t)off * ni * 4, "mlp gate", err) || need(&g->b, (size_t)off * ni * 4, "mlp up", err) ||
+        need(&g->gptr, sizeof(void *) * (size_t)(8 * E), "expert pointers", err))
+        return QT_ERR;
+    if (ag && need(&g->xq, (size_t)off * H * 4, "activation copy", err)) return QT_ERR;
+    float *a = (float *)g->a.p, *b = (float *)g->b.p;
+    const float *xin = xe;
+    if (ag) {
+        CU_TRY(cudaMemcpyAsync(g->xq.p, xe, (size_t)off * H * 4, cudaMemcpyDeviceToDevice, cx->st), "copy");
+        k_act_quant<<<(unsigned)off, 256, 0, cx->st>>>((float *)g->xq.p, H, ag);
+        LAUNCHED("activation quant kernel");
+        xin = (const float *)g->xq.p;
+    }
+    off = 0;
+    for (int k = 0; k < ng; k++) {
+        P[3 * E + k] = xin + off * H;                     /* x rows (gate and up) */
+        P[4 * E + k] = a + off * ni;                      /* gate out, then mid */
+        P[5 * E + k] = b + off * ni;                      /* up out */
+        off += n_[k];
+    }
+    /* pointer arrays on the device; hptr is rewritten only after the next
+     * layer's routing synchronizes the stream, so this copy has finished */
+    const float **D = (const float **)g->gptr.p;
+    off = 0;
+    for (int k = 0; k < ng; k++) {
+        P[6 * E + k] = a + off * ni;                      /* mid rows (down's input) */
+        P[7 * E + k] = ye + off * H;                      /* down out */
+        off += n_[k];
+    }
+    CU_TRY(cudaMemcpyAsync(D, P, sizeof(void *) * (size_t)(8 * E), cudaMemcpyHostToDevice, cx->st), "expert pointers");
+    cublasOperation_t tA[1024], tB[1024];
+    float alpha[1024], beta[1024];
+    for (int k = 0; k < ng; k++) {
+        tA[k] = CUBLAS_OP_T;
+        tB[k] = CUBLAS_OP_N;
+        alpha[k] = 1.0f;
+        beta[k] = 0.0f;
+        one_[k] = 1;
+        m_[k] = ni;
+        k_[k] = H;
+        ld_w[k] = H;
+        ld_o[k] = ni;
+    }
+    /* gate and up: (ni, ne) = W (ni, H) applied to x (ne, H), column-major views */
+    cublasStatus_t bs = cublasSgemmGroupedBatched(cx->blas, tA, tB, m_, n_, k_, alpha, D + 0 * E, ld_w, D + 3 * E, ld_w,
+                                                  beta, (float *const *)(D + 4 * E), ld_o, ng, one_);
+    if (bs == CUBLAS_STATUS_SUCCESS)
+        bs = cublasSgemmGroupedBatched(cx->blas, tA, tB, m_, n_, k_, alpha, D + 1 * E, ld_w, D + 3 * E, ld_w, beta,
+                                       (float *const *)(D + 5 * E), ld_o, ng, one_);
+    if (bs != CUBLAS_STATUS_SUCCESS) return cu_blas_fail(err, "grouped expert gemm", bs);
+    k_silu_mul<<<blocks(cx, off * ni), 256, 0, cx->st>>>(a, b, off * ni);
+    LAUNCHED("silu kernel");
+    if (ad) {
+        k_act_quant<<<(unsigned)off, 256, 0, cx->st>>>(a, ni, ad);
+        LAUNCHED("activation quant kernel");
+    }
+    /* down: (H, ne) = Wd (H, ni) applied to mid (ne, ni), into ye rows */
+    for (int k = 0; k < ng; k++) {
+        m_[k] = H;
+        k_[k] = ni;
+        ld_w[k] = ni;
+        ld_o[k] = H;
+    }
+    bs = cublasSgemmGroupedBatched(cx->blas, tA, tB, m_, n_, k_, alpha, D + 2 * E, ld_w, D + 6 * E, ld_w, beta,
+                                   (float *const *)(D + 7 * E), ld_o, ng, one_);
+    if (bs != CUBLAS_STATUS_SUCCESS) return cu_blas_fail(err, "grouped expert gemm", bs);
+    return QT_OK;
+}
+
+static int moe(struct qt_cuda_fwd *g, struct cu_ctx *cx, const struct qt_be_layer *L, const float *x, int64_t n,
                float *y, qt_err *err) {
-    const struct qt_cuda_fwd_cfg *c = &g->cfg;
+    const struct qt_be_fwd_cfg *c = &g->cfg;
     int E = c->n_experts, K = c->top_k, H = c->hidden;
     if (need(&g->lg, (size_t)(n * E) * 4, "router logits", err) || need(&g->sel, (size_t)(n * K) * 4, "routing", err) ||
         need(&g->wt, (size_t)(n * K) * 4, "routing", err) || need(&g->tok, (size_t)(n * K) * 8, "routing", err) ||
@@ -794,104 +1200,86 @@ static int moe(struct qt_cuda_fwd *g, struct cu_ctx *cx, const struct qt_cuda_la
     k_route<<<(unsigned)((n + 127) / 128), 128, 0, cx->st>>>(lg, bias, n, E, K, G, TG, c->norm_topk_prob,
                                                              c->routed_scaling, (int *)g->sel.p, (float *)g->wt.p);
     LAUNCHED("router kernel");
-    /* bucket (token, slot) pairs by expert on the host: n*K ints */
-    int *sel = (int *)malloc((size_t)(n * K) * 4);
-    float *wt = (float *)malloc((size_t)(n * K) * 4);
-    int *cnt = (int *)calloc((size_t)E + 1, sizeof(int));
-    int64_t *tok = (int64_t *)malloc((size_t)(n * K) * 8);
-    float *tw = (float *)malloc((size_t)(n * K) * 4);
-    int rc = QT_ERR;
-    if (!sel || !wt || !cnt || !tok || !tw) {
-        qt_err_set(err, "out of memory");
-        goto out;
-    }
-    {
-        cudaError_t e = cudaMemcpyAsync(sel, g->sel.p, (size_t)(n * K) * 4, cudaMemcpyDeviceToHost, cx->st);
-        if (e == cudaSuccess) e = cudaMemcpyAsync(wt, g->wt.p, (size_t)(n * K) * 4, cudaMemcpyDeviceToHost, cx->st);
-        if (e == cudaSuccess) e = cudaStreamSynchronize(cx->st);
-        if (e != cudaSuccess) {
-            cu_fail(err, "routing", e);
-            goto out;
+    /* bucket the (token, slot) pairs by expert on the GPU; only the E + 1
+     * counts come back (the grouped GEMMs' sizes) */
+    if (need(&g->pos, (size_t)(n * K) * 4, "routing", err) || need(&g->cnt, (size_t)(E + 1) * 4, "routing", err))
+        return QT_ERR;
+    if (!g->hcnt) {
+        if (cudaMallocHost((void **)&g->hcnt, sizeof(int) * (size_t)(E + 1)) != cudaSuccess ||
+            cudaMallocHost((void **)&g->hptr, sizeof(void *) * (size_t)(8 * E)) != cudaSuccess) {
+            cudaGetLastError();
+            return qt_err_set(err, "out of pinned host memory (routing)");
         }
     }
-    for (int64_t i = 0; i < n * K; i++) {
-        if (sel[i] < 0 || sel[i] >= E) {
-            qt_err_set(err, "CUDA: router picked no expert (NaN router logits?)");
-            goto out;
-        }
-        cnt[sel[i] + 1]++;
-    }
-    for (int e = 0; e < E; e++) cnt[e + 1] += cnt[e];
-    {
-        int *pos = (int *)malloc(sizeof(int) * (size_t)E);
-        if (!pos) {
-            qt_err_set(err, "out of memory");
-            goto out;
-        }
-        memcpy(pos, cnt, sizeof(int) * (size_t)E);
-        for (int64_t i = 0; i < n * K; i++) {
-            int e = sel[i];
-            tok[pos[e]] = i / K;
-            tw[pos[e]] = wt[i];
-            pos[e]++;
-        }
-        free(pos);
-    }
-    {
-        cudaError_t e = cudaMemcpyAsync(g->tok.p, tok, (size_t)(n * K) * 8, cudaMemcpyHostToDevice, cx->st);
-        if (e == cudaSuccess) e = cudaMemcpyAsync(g->tw.p, tw, (size_t)(n * K) * 4, cudaMemcpyHostToDevice, cx->st);
-        if (e == cudaSuccess) e = cudaStreamSynchronize(cx->st);   /* tok/tw host buffers are freed below */
-        if (e != cudaSuccess) {
-            cu_fail(err, "routing upload", e);
-            goto out;
-        }
-    }
+    k_bucket<<<E, 256, 0, cx->st>>>((const int *)g->sel.p, (const float *)g->wt.p, n * K, K, E, (int64_t *)g->tok.p,
+                                    (float *)g->tw.p, (int *)g->pos.p, (int *)g->cnt.p);
+    LAUNCHED("bucket kernel");
+    CU_TRY(cudaMemcpyAsync(g->hcnt, g->cnt.p, sizeof(int) * (size_t)(E + 1), cudaMemcpyDeviceToHost, cx->st),
+           "routing");
+    CU_TRY(cudaStreamSynchronize(cx->st), "routing");
+    pmark(g, cx->st, QT_BE_PH_ROUTE);
+    const int *cnt = g->hcnt;
+    if (cnt[E] != 0) return qt_err_set(err, "CUDA: router picked no expert (NaN router logits?)");
     if (g->pf.started) {
         for (int e = 0; e < E; e++)
-            if (cnt[e + 1] > cnt[e]) {
+            if (cnt[e] > 0) {
                 int plan[3] = {L->eg[e], L->eu[e], L->ed[e]};
                 pf_plan(g, plan, 3);
             }
     }
     if (L->sgate >= 0) {
-        if (swiglu(g, cx, L->sgate, L->sup, L->sdown, x, n, y, err)) goto out;
-    } else if (cudaMemsetAsync(y, 0, (size_t)(n * H) * 4, cx->st) != cudaSuccess) {
-        qt_err_set(err, "CUDA: clear failed");
-        goto out;
+        if (swiglu(g, cx, L->sgate, L->sup, L->sdown, x, n, y, err)) return QT_ERR;
+    } else {
+        CU_TRY(cudaMemsetAsync(y, 0, (size_t)(n * H) * 4, cx->st), "clear");
     }
-    {
-        int maxc = 0;
-        for (int e = 0; e < E; e++) maxc = cnt[e + 1] - cnt[e] > maxc ? cnt[e + 1] - cnt[e] : maxc;
-        if (need(&g->xe, (size_t)maxc * H * 4 + 4, "expert rows", err) ||
-            need(&g->ye, (size_t)maxc * H * 4 + 4, "expert rows", err))
-            goto out;
-        float *xe = (float *)g->xe.p, *ye = (float *)g->ye.p;
-        const int64_t *dtok = (const int64_t *)g->tok.p;
-        const float *dtw = (const float *)g->tw.p;
-        for (int e = 0; e < E; e++) {
-            int c0 = cnt[e], ne = cnt[e + 1] - cnt[e];
-            if (ne == 0) continue;
-            k_gather<<<blocks(cx, (int64_t)ne * H), 256, 0, cx->st>>>(x, H, dtok + c0, ne, xe);
-            if (cudaGetLastError() != cudaSuccess) { qt_err_set(err, "CUDA: gather kernel failed"); goto out; }
-            if (swiglu(g, cx, L->eg[e], L->eu[e], L->ed[e], xe, ne, ye, err)) goto out;
-            k_scatter<<<blocks(cx, (int64_t)ne * H), 256, 0, cx->st>>>(y, H, dtok + c0, dtw + c0, ne, ye);
-            if (cudaGetLastError() != cudaSuccess) { qt_err_set(err, "CUDA: scatter kernel failed"); goto out; }
+    pmark(g, cx->st, QT_BE_PH_SHARED);
+    int64_t nk = n * K;
+    if (need(&g->xe, (size_t)nk * H * 4 + 4, "expert rows", err) || need(&g->ye, (size_t)nk * H * 4 + 4, "expert rows", err))
+        return QT_ERR;
+    float *xe = (float *)g->xe.p, *ye = (float *)g->ye.p;
+    k_gather<<<blocks(cx, nk * H), 256, 0, cx->st>>>(x, H, (const int64_t *)g->tok.p, nk, xe);
+    LAUNCHED("gather kernel");
+    /* grouped_experts says "take the per-expert path" with an empty err:
+     * a message left in err by an earlier call (the caller's err is not
+     * cleared on success) would read as a failure */
+    err->msg[0] = 0;
+    if (grouped_experts(g, cx, L, xe, ye, err) != QT_OK) {
+        if (!err->msg[0]) {
+            /* one expert at a time over its contiguous rows: weights that
+             * stream, observed inputs, mixed activation modes */
+            int64_t off = 0;
+            for (int e = 0; e < E; e++) {
+                int ne = cnt[e];
+                if (ne > 0 && swiglu(g, cx, L->eg[e], L->eu[e], L->ed[e], xe + off * H, ne, ye + off * H, err))
+                    return QT_ERR;
+                off += ne;
+            }
+        } else {
+            return QT_ERR;
         }
     }
-    rc = QT_OK;
-out:
-    free(sel);
-    free(wt);
-    free(cnt);
-    free(tok);
-    free(tw);
-    return rc;
+    pmark(g, cx->st, QT_BE_PH_EXPERTS);
+    k_combine<<<(unsigned)n, 256, 0, cx->st>>>(y, H, (const int *)g->sel.p, (const int *)g->pos.p,
+                                               (const float *)g->tw.p, K, ye);
+    LAUNCHED("combine kernel");
+    return QT_OK;
 }
 
 static int attention(struct qt_cuda_fwd *g, struct cu_ctx *cx, const float *q, const float *k, const float *v,
                      float *o, int nseq, int T, qt_err *err) {
-    const struct qt_cuda_fwd_cfg *c = &g->cfg;
+    const struct qt_be_fwd_cfg *c = &g->cfg;
     int hd = c->head_dim;
+    static int old_attn = -1;
+    if (old_attn < 0) old_attn = getenv("QTUNE_CUDA_OLD_ATTN") != NULL;   /* the k_attn figures of docs/bench.md */
+    if (!old_attn && (hd == 32 || hd == 64)) {
+        unsigned nbl = (unsigned)((int64_t)nseq * c->n_heads * ((T + 7) / 8));
+        if (hd == 32)
+            k_attn_lane<32><<<nbl, 256, 0, cx->st>>>(q, k, v, o, T, c->n_heads, c->n_kv_heads, 1.0f / sqrtf((float)hd));
+        else
+            k_attn_lane<64><<<nbl, 256, 0, cx->st>>>(q, k, v, o, T, c->n_heads, c->n_kv_heads, 1.0f / sqrtf((float)hd));
+        LAUNCHED("attention kernel");
+        return QT_OK;
+    }
     size_t smem = (size_t)(2 * ATT_K * (hd + 1) + ATT_Q * hd) * sizeof(float);
     static size_t smem_set;
     if (smem > 48 * 1024 && smem > smem_set) {
@@ -905,13 +1293,16 @@ static int attention(struct qt_cuda_fwd *g, struct cu_ctx *cx, const float *q, c
     return QT_OK;
 }
 
-static int layer_locked(struct qt_cuda_fwd *g, struct cu_ctx *cx, const struct qt_cuda_layer *L, float *hh, int nseq,
+static int layer_locked(struct qt_cuda_fwd *g, struct cu_ctx *cx, const struct qt_be_layer *L, float *hh, int nseq,
                         int seqlen, qt_err *err) {
-    const struct qt_cuda_fwd_cfg *c = &g->cfg;
+    const struct qt_be_fwd_cfg *c = &g->cfg;
     int64_t n = (int64_t)nseq * seqlen;
     int H = c->hidden, nh = c->n_heads, nkv = c->n_kv_heads, hd = c->head_dim;
     int64_t qd = (int64_t)nh * hd, kd = (int64_t)nkv * hd;
-    if (need(&g->h, (size_t)(n * H) * 4, "hidden states", err) || need(&g->x, (size_t)(n * H) * 4, "normed", err) ||
+    if (!hh && g->h_ntok != n)
+        return qt_err_set(err, "CUDA: %lld resident hidden states, the layer asks for %lld", (long long)g->h_ntok,
+                          (long long)n);
+    if ((hh && need(&g->h, (size_t)(n * H) * 4, "hidden states", err)) || need(&g->x, (size_t)(n * H) * 4, "normed", err) ||
         need(&g->q, (size_t)(n * qd) * 4, "q", err) || need(&g->k, (size_t)(n * kd) * 4, "k", err) ||
         need(&g->v, (size_t)(n * kd) * 4, "v", err) || need(&g->o, (size_t)(n * qd) * 4, "attention out", err) ||
         need(&g->y, (size_t)(n * H) * 4, "layer out", err))
@@ -924,7 +1315,10 @@ static int layer_locked(struct qt_cuda_fwd *g, struct cu_ctx *cx, const struct q
                        L->moe ? L->sdown : L->down};
         pf_plan(g, plan, 7);
     }
-    CU_TRY(cudaMemcpyAsync(h, hh, (size_t)(n * H) * 4, cudaMemcpyHostToDevice, cx->st), "upload hidden states");
+    if (hh) {
+        CU_TRY(cudaMemcpyAsync(h, hh, (size_t)(n * H) * 4, cudaMemcpyHostToDevice, cx->st), "upload hidden states");
+        g->h_ntok = n;
+    }
     const float *nin = dev_tensor(g, cx, L->in_norm, 0, err);
     const float *npost = nin ? dev_tensor(g, cx, L->post_norm, 0, err) : NULL;
     if (!npost) return QT_ERR;
@@ -932,20 +1326,25 @@ static int layer_locked(struct qt_cuda_fwd *g, struct cu_ctx *cx, const struct q
     if (L->qn >= 0 && !(nq = dev_tensor(g, cx, L->qn, 0, err))) return QT_ERR;
     if (L->kn >= 0 && !(nk = dev_tensor(g, cx, L->kn, 0, err))) return QT_ERR;
     float eps = c->eps;
+    pmark(g, cx->st, -1);
     k_rmsnorm<<<(unsigned)n, 256, 0, cx->st>>>(h, x, nin, H, eps);
     LAUNCHED("rmsnorm kernel");
     if (linear(g, cx, L->q, x, n, q, L->qb, err) || linear(g, cx, L->k, x, n, k, L->kb, err) ||
         linear(g, cx, L->v, x, n, v, L->vb, err))
         return QT_ERR;
+    pmark(g, cx->st, QT_BE_PH_QKV);
     int64_t uq = n * nh, uk = n * nkv;
     k_qk_rope<<<(unsigned)((uq + 7) / 8), 256, 0, cx->st>>>(q, nq, nh, hd, c->rot, g->inv_freq_d, seqlen, eps, uq);
     k_qk_rope<<<(unsigned)((uk + 7) / 8), 256, 0, cx->st>>>(k, nk, nkv, hd, c->rot, g->inv_freq_d, seqlen, eps, uk);
     LAUNCHED("rope kernel");
+    pmark(g, cx->st, QT_BE_PH_ROPE);
     if (attention(g, cx, q, k, v, o, nseq, seqlen, err)) return QT_ERR;
+    pmark(g, cx->st, QT_BE_PH_ATTN);
     if (linear(g, cx, L->o, o, n, y, L->ob, err)) return QT_ERR;
     k_add<<<blocks(cx, n * H), 256, 0, cx->st>>>(h, y, n * H);
     k_rmsnorm<<<(unsigned)n, 256, 0, cx->st>>>(h, x, npost, H, eps);
     LAUNCHED("rmsnorm kernel");
+    pmark(g, cx->st, QT_BE_PH_OPROJ);
     if (L->moe) {
         if (moe(g, cx, L, x, n, y, err)) return QT_ERR;
     } else if (swiglu(g, cx, L->gate, L->up, L->down, x, n, y, err)) {
@@ -953,6 +1352,8 @@ static int layer_locked(struct qt_cuda_fwd *g, struct cu_ctx *cx, const struct q
     }
     k_add<<<blocks(cx, n * H), 256, 0, cx->st>>>(h, y, n * H);
     LAUNCHED("residual kernel");
+    pmark(g, cx->st, L->moe ? QT_BE_PH_COMBINE : QT_BE_PH_MLP);
+    if (!hh) return QT_OK;      /* resident: the next call on this stream orders after it */
     double t0 = qt_now();
     CU_TRY(cudaMemcpyAsync(hh, h, (size_t)(n * H) * 4, cudaMemcpyDeviceToHost, cx->st), "download hidden states");
     CU_TRY(cudaStreamSynchronize(cx->st), "layer");
@@ -960,12 +1361,13 @@ static int layer_locked(struct qt_cuda_fwd *g, struct cu_ctx *cx, const struct q
     return QT_OK;
 }
 
-extern "C" int qt_cuda_fwd_init(const struct qt_model *m, const struct qt_cuda_fwd_cfg *cfg,
-                                const struct qt_cuda_fwd_cb *cb, struct qt_cuda_fwd **out, qt_err *err) {
+extern "C" int qt_cuda_fwd_init(const struct qt_model *m, const struct qt_be_fwd_cfg *cfg,
+                                const struct qt_be_fwd_cb *cb, struct qt_cuda_fwd **out, qt_err *err) {
     *out = NULL;
     if (cfg->head_dim > 32 * ATT_MAXD)
         return qt_err_set(err, "CUDA: head_dim %d is above the attention kernel's %d", cfg->head_dim, 32 * ATT_MAXD);
     if (cfg->n_group > 64) return qt_err_set(err, "CUDA: n_group %d is above 64", cfg->n_group);
+    if (cfg->top_k > 16) return qt_err_set(err, "CUDA: top_k %d is above 16", cfg->top_k);
     cu_lock();
     struct cu_ctx *cx = cu_get(err);
     if (!cx) {
@@ -983,6 +1385,13 @@ extern "C" int qt_cuda_fwd_init(const struct qt_model *m, const struct qt_cuda_f
         g->cache_cap = cap && *cap ? (int64_t)atoll(cap) << 20 : -1;
         g->wcache = (float **)calloc((size_t)m->n_tensors, sizeof(float *));
         if (!g->wcache) rc = qt_err_set(err, "out of memory");
+        const char *pr = getenv("QTUNE_CUDA_PROFILE");
+        if (rc == QT_OK && pr && *pr == '1') {
+            g->prof = 1;
+            for (int i = 0; i < 48 && g->prof; i++) g->prof = cudaEventCreate(&g->pev[i]) == cudaSuccess;
+            if (g->prof) g->prof = cudaEventCreate(&g->pend) == cudaSuccess;
+            if (!g->prof) cudaGetLastError();
+        }
     }
     if (rc == QT_OK) rc = cu_alloc((void **)&g->inv_freq_d, (size_t)(cfg->rot / 2 + 1) * 4, "rope", err);
     if (rc == QT_OK && cfg->rot > 0) {
@@ -1006,26 +1415,35 @@ extern "C" void qt_cuda_fwd_free(struct qt_cuda_fwd *g) {
     free(g->wcache);
     if (g->inv_freq_d) cudaFree(g->inv_freq_d);
     if (g->hw) cudaFreeHost(g->hw);
+    if (g->hcnt) cudaFreeHost(g->hcnt);
+    if (g->hptr) cudaFreeHost(g->hptr);
+    if (g->emb_d) cudaFree(g->emb_d);
+    if (g->prof) {
+        for (int i = 0; i < 48; i++) cudaEventDestroy(g->pev[i]);
+        cudaEventDestroy(g->pend);
+    }
     struct cu_buf *bufs[] = {&g->stream_w, &g->stream_stage, &g->h, &g->x, &g->q, &g->k, &g->v, &g->o, &g->y, &g->a, &g->b,
-                             &g->xe, &g->ye, &g->lg, &g->sel, &g->wt, &g->tok, &g->tw, &g->xq, &g->obs};
+                             &g->xe, &g->ye, &g->lg, &g->sel, &g->wt, &g->tok, &g->tw, &g->xq, &g->obs,
+                             &g->pos, &g->cnt, &g->gptr, &g->hf, &g->tokd, &g->klb, &g->lk};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) cu_buf_free(bufs[i]);
     cu_unlock();
     free(g);
 }
 
-extern "C" void qt_cuda_fwd_set_cb(struct qt_cuda_fwd *g, const struct qt_cuda_fwd_cb *cb) {
+extern "C" void qt_cuda_fwd_set_cb(struct qt_cuda_fwd *g, const struct qt_be_fwd_cb *cb) {
     cu_lock();
     g->cb = *cb;
     drop_cache(g);      /* other hooks, other weights */
     cu_unlock();
 }
 
-extern "C" int qt_cuda_fwd_layer(struct qt_cuda_fwd *g, const struct qt_cuda_layer *L, float *h, int nseq,
+extern "C" int qt_cuda_fwd_layer(struct qt_cuda_fwd *g, const struct qt_be_layer *L, float *h, int nseq,
                                  int seqlen, qt_err *err) {
     cu_lock();
     struct cu_ctx *cx = cu_get(err);
     double t0 = qt_now();
     int rc = cx ? layer_locked(g, cx, L, h, nseq, seqlen, err) : QT_ERR;
+    pflush(g);
     g->t_layers += qt_now() - t0;
     cu_unlock();
     return rc;
@@ -1035,15 +1453,15 @@ static int final_locked(struct qt_cuda_fwd *g, struct cu_ctx *cx, int norm_ti, i
                         int64_t ntok, float *logits, qt_err *err) {
     int H = g->cfg.hidden;
     int64_t V = qt_tensor_rows(&g->m->tensors[head_ti]);
-    if (need(&g->h, (size_t)(ntok * H) * 4, "hidden states", err) || need(&g->x, (size_t)(ntok * H) * 4, "normed", err) ||
+    if (need(&g->hf, (size_t)(ntok * H) * 4, "hidden states", err) || need(&g->x, (size_t)(ntok * H) * 4, "normed", err) ||
         need(&g->lg, (size_t)(ntok * V) * 4, "logits", err))
         return QT_ERR;
     pf_reset(g);
     pf_plan(g, &head_ti, 1);
-    CU_TRY(cudaMemcpyAsync(g->h.p, hh, (size_t)(ntok * H) * 4, cudaMemcpyHostToDevice, cx->st), "upload");
+    CU_TRY(cudaMemcpyAsync(g->hf.p, hh, (size_t)(ntok * H) * 4, cudaMemcpyHostToDevice, cx->st), "upload");
     const float *nw = dev_tensor(g, cx, norm_ti, 0, err);
     if (!nw) return QT_ERR;
-    k_rmsnorm<<<(unsigned)ntok, 256, 0, cx->st>>>((const float *)g->h.p, (float *)g->x.p, nw, H, g->cfg.eps);
+    k_rmsnorm<<<(unsigned)ntok, 256, 0, cx->st>>>((const float *)g->hf.p, (float *)g->x.p, nw, H, g->cfg.eps);
     LAUNCHED("rmsnorm kernel");
     if (linear(g, cx, head_ti, (const float *)g->x.p, ntok, (float *)g->lg.p, -1, err)) return QT_ERR;
     CU_TRY(cudaMemcpyAsync(logits, g->lg.p, (size_t)(ntok * V) * 4, cudaMemcpyDeviceToHost, cx->st), "download logits");
@@ -1060,7 +1478,7 @@ extern "C" int qt_cuda_fwd_final(struct qt_cuda_fwd *g, int norm_ti, int head_ti
     return rc;
 }
 
-extern "C" void qt_cuda_fwd_stats(struct qt_cuda_fwd *g, struct qt_cuda_fwd_timing *t) {
+extern "C" void qt_cuda_fwd_stats(struct qt_cuda_fwd *g, struct qt_be_fwd_timing *t) {
     memset(t, 0, sizeof *t);
     t->resident = g->resident;
     t->streamed = g->streamed;
@@ -1075,6 +1493,197 @@ extern "C" void qt_cuda_fwd_stats(struct qt_cuda_fwd *g, struct qt_cuda_fwd_timi
         pthread_mutex_unlock(&g->pf.mu);
     }
     t->streaming = g->streaming;
+    if (g->plast_set) {
+        t->profiled = 1;
+        memcpy(t->phase_dev, g->plast_d, sizeof t->phase_dev);
+        memcpy(t->phase_host, g->plast_h, sizeof t->phase_host);
+    }
+}
+
+/* ---- resident hidden states, final logits kept on the GPU, KL ------------ */
+
+extern "C" int qt_cuda_fwd_embed(struct qt_cuda_fwd *g, int emb_ti, const int32_t *tokens, int64_t ntok, qt_err *err) {
+    cu_lock();
+    struct cu_ctx *cx = cu_get(err);
+    int rc = cx ? QT_OK : QT_ERR;
+    const struct qt_tensor *t = &g->m->tensors[emb_ti];
+    int64_t H = qt_tensor_cols(t), V = qt_tensor_rows(t);
+    if (rc == QT_OK && H != g->cfg.hidden) rc = qt_err_set(err, "CUDA: %s is not hidden_size wide", t->name);
+    if (rc == QT_OK && (need(&g->h, (size_t)(ntok * H) * 4, "hidden states", err) ||
+                        need(&g->tokd, (size_t)ntok * 4, "token ids", err)))
+        rc = QT_ERR;
+    g->h_ntok = 0;
+    /* the table on the GPU, raw BF16 (half the bytes) or float32; a table
+     * above a quarter of the free memory is gathered on the host instead */
+    size_t fr = 0, tot = 0;
+    int bf = t->dtype == QT_DT_BF16 && t->data && t->scale < 0;
+    size_t tb = (size_t)(V * H) * (bf ? 2 : 4);
+    if (rc == QT_OK && g->emb_d && g->emb_ti != emb_ti) {
+        cudaFree(g->emb_d);
+        g->emb_d = NULL;
+        g->resident -= g->emb_bytes;
+    }
+    if (rc == QT_OK && !g->emb_d) cudaMemGetInfo(&fr, &tot);   /* once: the table stays */
+    if (rc == QT_OK && !g->emb_d && tb < fr / 4) {
+        void *d = NULL;
+        if (cu_alloc(&d, tb, t->name, err) != QT_OK) {
+            rc = QT_ERR;
+        } else if (bf) {
+            cudaError_t e = cudaMemcpy(d, t->data, tb, cudaMemcpyHostToDevice);
+            if (e != cudaSuccess) rc = cu_fail(err, "upload embedding", e);
+        } else {
+            float *hb = (float *)malloc(tb);
+            rc = hb ? qt_tensor_read_f32(g->m, t, 0, V, hb, err) : qt_err_set(err, "out of memory");
+            if (rc == QT_OK) {
+                cudaError_t e = cudaMemcpy(d, hb, tb, cudaMemcpyHostToDevice);
+                if (e != cudaSuccess) rc = cu_fail(err, "upload embedding", e);
+            }
+            free(hb);
+        }
+        if (rc == QT_OK) {
+            g->emb_d = d;
+            g->emb_ti = emb_ti;
+            g->emb_bf16 = bf;
+            g->emb_bytes = (int64_t)tb;
+            g->resident += (int64_t)tb;
+        } else if (d) {
+            cudaFree(d);
+        }
+    }
+    if (rc == QT_OK) pmark(g, cx->st, -1);
+    if (rc == QT_OK && g->emb_d) {
+        cudaError_t e = cudaMemcpyAsync(g->tokd.p, tokens, (size_t)ntok * 4, cudaMemcpyHostToDevice, cx->st);
+        if (e == cudaSuccess) {
+            k_embed<<<blocks(cx, ntok * H), 256, 0, cx->st>>>(g->emb_d, g->emb_bf16, H,
+                                                             (const int32_t *)g->tokd.p, ntok, (float *)g->h.p);
+            e = cudaGetLastError();
+        }
+        /* tokens is the caller's: it may change once we return */
+        if (e == cudaSuccess) e = cudaStreamSynchronize(cx->st);
+        if (e != cudaSuccess) rc = cu_fail(err, "embedding", e);
+    } else if (rc == QT_OK) {
+        float *hb = (float *)malloc((size_t)(ntok * H) * 4);
+        rc = hb ? QT_OK : qt_err_set(err, "out of memory");
+        for (int64_t i = 0; rc == QT_OK && i < ntok; i++) rc = qt_tensor_read_f32(g->m, t, tokens[i], 1, hb + i * H, err);
+        if (rc == QT_OK) {
+            cudaError_t e = cudaMemcpy(g->h.p, hb, (size_t)(ntok * H) * 4, cudaMemcpyHostToDevice);
+            if (e != cudaSuccess) rc = cu_fail(err, "upload hidden states", e);
+        }
+        free(hb);
+    }
+    if (rc == QT_OK) g->h_ntok = ntok;
+    if (rc == QT_OK) pmark(g, cx->st, QT_BE_PH_EMBED);
+    pflush(g);
+    cu_unlock();
+    return rc;
+}
+
+extern "C" int qt_cuda_fwd_h(struct qt_cuda_fwd *g, float *h, int64_t ntok, int to_host, qt_err *err) {
+    cu_lock();
+    struct cu_ctx *cx = cu_get(err);
+    int rc = cx ? QT_OK : QT_ERR;
+    size_t bytes = (size_t)(ntok * g->cfg.hidden) * 4;
+    if (rc == QT_OK && to_host && ntok > g->h_ntok)
+        rc = qt_err_set(err, "CUDA: %lld hidden states asked, %lld resident", (long long)ntok, (long long)g->h_ntok);
+    if (rc == QT_OK && !to_host) {
+        g->h_ntok = 0;
+        rc = need(&g->h, bytes, "hidden states", err);
+    }
+    if (rc == QT_OK) {
+        cudaError_t e = to_host ? cudaMemcpyAsync(h, g->h.p, bytes, cudaMemcpyDeviceToHost, cx->st)
+                                : cudaMemcpyAsync(g->h.p, h, bytes, cudaMemcpyHostToDevice, cx->st);
+        if (e == cudaSuccess) e = cudaStreamSynchronize(cx->st);
+        if (e != cudaSuccess) rc = cu_fail(err, to_host ? "download hidden states" : "upload hidden states", e);
+    }
+    if (rc == QT_OK && !to_host) g->h_ntok = ntok;
+    cu_unlock();
+    return rc;
+}
+
+extern "C" int qt_cuda_fwd_final_at(struct qt_cuda_fwd *g, int norm_ti, int head_ti, int64_t tok0, int64_t ntok,
+                                    float *logits, qt_err *err) {
+    cu_lock();
+    struct cu_ctx *cx = cu_get(err);
+    int rc = cx ? QT_OK : QT_ERR;
+    int H = g->cfg.hidden;
+    int64_t V = qt_tensor_rows(&g->m->tensors[head_ti]);
+    g->lg_rows = 0;
+    if (rc == QT_OK && (tok0 < 0 || tok0 + ntok > g->h_ntok))
+        rc = qt_err_set(err, "CUDA: rows %lld..%lld of %lld resident hidden states", (long long)tok0,
+                        (long long)(tok0 + ntok), (long long)g->h_ntok);
+    if (rc == QT_OK && (need(&g->x, (size_t)(ntok * H) * 4, "normed", err) ||
+                        need(&g->lk, (size_t)(ntok * V) * 4, "logits", err)))
+        rc = QT_ERR;
+    const float *nw = NULL;
+    if (rc == QT_OK) {
+        pf_reset(g);
+        pf_plan(g, &head_ti, 1);
+        if (!(nw = dev_tensor(g, cx, norm_ti, 0, err))) rc = QT_ERR;
+    }
+    if (rc == QT_OK) {
+        pmark(g, cx->st, -1);
+        k_rmsnorm<<<(unsigned)ntok, 256, 0, cx->st>>>((const float *)g->h.p + tok0 * H, (float *)g->x.p, nw, H,
+                                                      g->cfg.eps);
+        cudaError_t e = cudaGetLastError();
+        if (e != cudaSuccess) rc = cu_fail(err, "rmsnorm kernel", e);
+    }
+    if (rc == QT_OK) rc = linear(g, cx, head_ti, (const float *)g->x.p, ntok, (float *)g->lk.p, -1, err);
+    if (rc == QT_OK && logits) {
+        cudaError_t e = cudaMemcpyAsync(logits, g->lk.p, (size_t)(ntok * V) * 4, cudaMemcpyDeviceToHost, cx->st);
+        if (e == cudaSuccess) e = cudaStreamSynchronize(cx->st);
+        if (e != cudaSuccess) rc = cu_fail(err, "download logits", e);
+    }
+    if (rc == QT_OK) {
+        g->lg_rows = ntok;
+        g->lg_vocab = V;
+        pmark(g, cx->st, QT_BE_PH_HEAD);
+    }
+    pflush(g);
+    cu_unlock();
+    return rc;
+}
+
+extern "C" int qt_cuda_fwd_kl(struct qt_cuda_fwd *gq, struct qt_cuda_fwd *gb, const int32_t *tokens, int nseq, int ctx,
+                              int first, const struct qt_be_kl_out *out, qt_err *err) {
+    cu_lock();
+    struct cu_ctx *cx = cu_get(err);
+    int rc = cx ? QT_OK : QT_ERR;
+    int64_t rows = (int64_t)nseq * ctx, per = ctx - first, n = (int64_t)nseq * per, V = gq->lg_vocab;
+    if (rc == QT_OK && (first < 0 || per < 1 || gq->lg_rows != rows || gb->lg_rows != rows || gb->lg_vocab != V))
+        rc = qt_err_set(err, "CUDA: KL of %lld positions: logits kept for %lld and %lld rows", (long long)rows,
+                        (long long)gq->lg_rows, (long long)gb->lg_rows);
+    /* outputs packed in one device buffer: kl, nllb, nllq, dp (doubles), same (bytes) */
+    if (rc == QT_OK && (need(&gq->klb, (size_t)n * 33, "KL", err) || need(&gq->tokd, (size_t)rows * 4, "token ids", err)))
+        rc = QT_ERR;
+    if (rc == QT_OK) {
+        double *d = (double *)gq->klb.p;
+        unsigned char *sm = (unsigned char *)(d + 4 * n);
+        pmark(gq, cx->st, -1);
+        cudaError_t e = cudaMemcpyAsync(gq->tokd.p, tokens, (size_t)rows * 4, cudaMemcpyHostToDevice, cx->st);
+        if (e == cudaSuccess) {
+            k_kl<<<(unsigned)n, 256, 0, cx->st>>>((const float *)gb->lk.p, (const float *)gq->lk.p,
+                                                  (const int32_t *)gq->tokd.p, ctx, first, V, d, d + n, d + 2 * n,
+                                                  d + 3 * n, sm);
+            e = cudaGetLastError();
+        }
+        double *hs[4] = {out->kl, out->nllb, out->nllq, out->dp};
+        for (int k = 0; k < 4 && e == cudaSuccess; k++)
+            e = cudaMemcpyAsync(hs[k], d + k * n, (size_t)n * 8, cudaMemcpyDeviceToHost, cx->st);
+        if (e == cudaSuccess) e = cudaMemcpyAsync(out->same, sm, (size_t)n, cudaMemcpyDeviceToHost, cx->st);
+        if (e == cudaSuccess) e = cudaStreamSynchronize(cx->st);
+        if (e != cudaSuccess) rc = cu_fail(err, "KL", e);
+        pmark(gq, cx->st, QT_BE_PH_KL);
+    }
+    pflush(gq);
+    if (gq->prof) {   /* a batch ends with its KL */
+        memcpy(gq->plast_d, gq->pcur_d, sizeof gq->pcur_d);
+        memcpy(gq->plast_h, gq->pcur_h, sizeof gq->pcur_h);
+        memset(gq->pcur_d, 0, sizeof gq->pcur_d);
+        memset(gq->pcur_h, 0, sizeof gq->pcur_h);
+        gq->plast_set = 1;
+    }
+    cu_unlock();
+    return rc;
 }
 
 extern "C" int qt_cuda_act_quant(int mode, float *x, int64_t n, int64_t cols, qt_err *err) {

@@ -29,17 +29,17 @@ int qt_cuda_bench_preview(int64_t rows, int64_t cols, const struct qt_scheme *s,
     return none(err);
 }
 
-int qt_cuda_fwd_init(const struct qt_model *m, const struct qt_cuda_fwd_cfg *cfg,
-                     const struct qt_cuda_fwd_cb *cb, struct qt_cuda_fwd **out, qt_err *err) {
+int qt_cuda_fwd_init(const struct qt_model *m, const struct qt_be_fwd_cfg *cfg,
+                     const struct qt_be_fwd_cb *cb, struct qt_cuda_fwd **out, qt_err *err) {
     (void)m; (void)cfg; (void)cb;
     *out = NULL;
     return none(err);
 }
 
 void qt_cuda_fwd_free(struct qt_cuda_fwd *g) { (void)g; }
-void qt_cuda_fwd_set_cb(struct qt_cuda_fwd *g, const struct qt_cuda_fwd_cb *cb) { (void)g; (void)cb; }
+void qt_cuda_fwd_set_cb(struct qt_cuda_fwd *g, const struct qt_be_fwd_cb *cb) { (void)g; (void)cb; }
 
-int qt_cuda_fwd_layer(struct qt_cuda_fwd *g, const struct qt_cuda_layer *L, float *h, int nseq,
+int qt_cuda_fwd_layer(struct qt_cuda_fwd *g, const struct qt_be_layer *L, float *h, int nseq,
                       int seqlen, qt_err *err) {
     (void)g; (void)L; (void)h; (void)nseq; (void)seqlen;
     return none(err);
@@ -51,7 +51,29 @@ int qt_cuda_fwd_final(struct qt_cuda_fwd *g, int norm_ti, int head_ti, const flo
     return none(err);
 }
 
-void qt_cuda_fwd_stats(struct qt_cuda_fwd *g, struct qt_cuda_fwd_timing *t) {
+int qt_cuda_fwd_embed(struct qt_cuda_fwd *g, int emb_ti, const int32_t *tokens, int64_t ntok, qt_err *err) {
+    (void)g; (void)emb_ti; (void)tokens; (void)ntok;
+    return none(err);
+}
+
+int qt_cuda_fwd_h(struct qt_cuda_fwd *g, float *h, int64_t ntok, int to_host, qt_err *err) {
+    (void)g; (void)h; (void)ntok; (void)to_host;
+    return none(err);
+}
+
+int qt_cuda_fwd_final_at(struct qt_cuda_fwd *g, int norm_ti, int head_ti, int64_t tok0, int64_t ntok,
+                         float *logits, qt_err *err) {
+    (void)g; (void)norm_ti; (void)head_ti; (void)tok0; (void)ntok; (void)logits;
+    return none(err);
+}
+
+int qt_cuda_fwd_kl(struct qt_cuda_fwd *gq, struct qt_cuda_fwd *gb, const int32_t *tokens, int nseq, int ctx,
+                   int first, const struct qt_be_kl_out *out, qt_err *err) {
+    (void)gq; (void)gb; (void)tokens; (void)nseq; (void)ctx; (void)first; (void)out;
+    return none(err);
+}
+
+void qt_cuda_fwd_stats(struct qt_cuda_fwd *g, struct qt_be_fwd_timing *t) {
     (void)g;
     memset(t, 0, sizeof *t);
 }
