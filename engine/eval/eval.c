@@ -334,6 +334,19 @@ void qt_kl_summarize(double *v, int64_t n, struct qt_kl_stats *st) {
     st->kld_max = v[n - 1];
 }
 
+/* The embeddings of the base tokens on fq's device: there, or — with an
+ * embed hook (a fake-quantized token embedding) — made on the host and
+ * uploaded. */
+static int embed_resident(struct qt_fwd *fq, const struct qt_eval_base *base, size_t nh, qt_err *err) {
+    if (!qt_fwd_has_embed_hook(fq)) return qt_fwd_embed_resident(fq, base->tokens, base->npos, err);
+    float *h = malloc(sizeof(float) * nh);
+    if (!h) return qt_err_set(err, "out of memory");
+    int rc = qt_fwd_embed(fq, base->tokens, base->npos, h, err);
+    if (rc == QT_OK) rc = qt_fwd_h(fq, h, base->npos, 0, err);
+    free(h);
+    return rc;
+}
+
 int qt_eval_run(const struct qt_model *m, const struct qt_eval_base *base,
                 const struct qt_fwd_hooks *hooks, int start_layer,
                 const struct qt_eval_params *p, struct qt_kl_stats *st, qt_err *err) {
@@ -374,7 +387,7 @@ int qt_eval_run(const struct qt_model *m, const struct qt_eval_base *base,
     int64_t total = (base->n_layers - start_layer) + nseq, done = 0;
     if (res) {
         if (qt_fwd_h(fb, base->h_final, base->npos, 0, err) ||
-            (start_layer == 0 ? qt_fwd_embed_resident(fq, base->tokens, base->npos, err)
+            (start_layer == 0 ? embed_resident(fq, base, nh, err)
                               : qt_fwd_h(fq, base->states + (size_t)start_layer * nh, base->npos, 0, err)))
             goto out;
     } else if (start_layer == 0) {

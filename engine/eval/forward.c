@@ -481,13 +481,19 @@ int qt_fwd_embed(struct qt_fwd *f, const int32_t *tokens, int64_t ntok, float *h
     const struct qt_tensor *t = &f->m->tensors[f->embed];
     int64_t V = qt_tensor_rows(t), H = qt_tensor_cols(t);
     if (H != f->m->cfg.hidden) return qt_err_set(err, "%s: width %lld is not hidden_size", t->name, (long long)H);
-    for (int64_t i = 0; i < ntok; i++) {
+    for (int64_t i = 0; i < ntok; i++)
         if (tokens[i] < 0 || tokens[i] >= V)
             return qt_err_set(err, "token id %d out of the vocabulary (%lld)", tokens[i], (long long)V);
-        if (qt_tensor_read_f32(f->m, t, tokens[i], 1, h + i * H, err)) return QT_ERR;
+    if (f->hooks.embed) {
+        int rc = f->hooks.embed(f->hooks.ctx, f->embed, tokens, ntok, H, h, err);
+        if (rc != 1) return rc;
     }
+    for (int64_t i = 0; i < ntok; i++)
+        if (qt_tensor_read_f32(f->m, t, tokens[i], 1, h + i * H, err)) return QT_ERR;
     return QT_OK;
 }
+
+int qt_fwd_has_embed_hook(const struct qt_fwd *f) { return f->hooks.embed != NULL; }
 
 int qt_fwd_resident(const struct qt_fwd *f) { return f->gpu && f->be->i->fwd_embed; }
 

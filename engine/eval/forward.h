@@ -67,6 +67,12 @@ struct qt_fwd_hooks {
      * CPU only, as act_static. */
     int (*kv)(void *ctx, int layer, const float *k, const float *v, int64_t n, int64_t cols, float *k_scale,
               float *v_scale);
+    /* The embedding rows of tokens (n) into h (n, cols) for embedding
+     * tensor ti (a fake-quantized token embedding: the GGUF planner's
+     * token_embd unit); returns QT_OK, 1 to read the model's rows, QT_ERR.
+     * NULL: the model's rows.  On a backend with resident states the rows
+     * are made on the host and uploaded (eval.c). */
+    int (*embed)(void *ctx, int ti, const int32_t *tokens, int64_t n, int64_t cols, float *h, qt_err *err);
 };
 
 /* act_static's answers. */
@@ -107,8 +113,8 @@ int qt_fwd_gpu_stats(struct qt_fwd *f, struct qt_be_fwd_timing *t);
 /* Number of decoder layers the forward runs (MTP layers excluded). */
 int qt_fwd_n_layers(const struct qt_fwd *f);
 
-/* h (ntok, hidden) = embedding rows of tokens (ntok).  Fails on an id out of
- * the vocabulary. */
+/* h (ntok, hidden) = embedding rows of tokens (ntok), through the embed
+ * hook when there is one.  Fails on an id out of the vocabulary. */
 int qt_fwd_embed(struct qt_fwd *f, const int32_t *tokens, int64_t ntok, float *h, qt_err *err);
 
 /* Runs decoder layer `layer` in place on h (nseq * seqlen, hidden): nseq
@@ -125,6 +131,9 @@ int qt_fwd_layer(struct qt_fwd *f, int layer, float *h, int nseq, int seqlen, qt
 
 /* 1 when f's backend keeps hidden states on its device. */
 int qt_fwd_resident(const struct qt_fwd *f);
+
+/* 1 when f has an embed hook (the embedding rows are made on the host). */
+int qt_fwd_has_embed_hook(const struct qt_fwd *f);
 
 /* Resident h (ntok, hidden) = embedding rows of tokens (ntok); fails on an
  * id out of the vocabulary. */

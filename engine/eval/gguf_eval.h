@@ -31,4 +31,27 @@ enum qt_fwd_act qt_gguf_act_of_type(int gg);
 /* Tensors of gguf stored in a quantized type (not F32/F16/BF16). */
 int qt_gguf_eval_n_quantized(const struct qt_model *gguf);
 
+/* ---- fake quantization to ggml types (the GGUF planner) ------------------
+ * The forward of the original model with some tensors replaced by what a
+ * GGUF file would hold: each quantized (ggml's quantizer, with importance
+ * weights as the GGUF writer passes them) and dequantized, row by row, so
+ * that the KL is the one `qtune eval --quantized FILE.gguf` measures on the
+ * written file (without --ggml-arith).  The token embedding goes through the
+ * forward's embed hook (only the rows of the tokens seen are quantized: ggml
+ * quantizes rows independently), lm_head / `output` through the weight hook. */
+struct qt_gguf_fq {
+    const struct qt_model *m;
+    int *type;                  /* (n_tensors) ggml type tensor i becomes, -1: the model's own */
+    float *const *imp;          /* (n_tensors) importance (cols) or NULL; may be NULL itself */
+    const unsigned char *only;  /* (n_tensors) or NULL: when set, only tensors with only[i] are replaced */
+};
+
+/* y (rows, cols) = dequantize(quantize(x, type, imp)); x and y may be the
+ * same array.  Row bands run on the pool.  Fails for a type qtune does not
+ * write or a row length its block does not divide. */
+int qt_gguf_fake_quant(int type, const float *x, float *y, int64_t rows, int64_t cols, const float *imp, qt_err *err);
+
+/* Forward hooks serving f (f must outlive their use). */
+struct qt_fwd_hooks qt_gguf_fq_hooks(struct qt_gguf_fq *f);
+
 #endif

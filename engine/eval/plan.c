@@ -9,9 +9,11 @@
 
 #include <cJSON.h>
 
+#include "eval/plan_gguf.h"
 #include "eval/qplan.h"
 #include "eval/sensitivity.h"
 #include "base/format.h"
+#include "quant/ggml_quants.h"
 #include "recipe/lint.h"
 
 const char qt_plan_ct_candidates[] =
@@ -22,6 +24,7 @@ void qt_plan_free(struct qt_plan *p) {
     if (!p) return;
     for (int u = 0; u < p->n_units; u++) free(p->units[u].tensors);
     free(p->units);
+    qt_plan_gguf_free(p);
     memset(p, 0, sizeof *p);
 }
 
@@ -64,9 +67,12 @@ int qt_plan_init(const struct qt_model *m, const struct qt_plan_opts *o, struct 
     if (out->algo == QT_ALGO_GPTQ && o->base)
         return qt_err_set(err, "plan: GPTQ candidates over a base recipe (-r): not supported yet");
     for (int c = 0; c < QT_PLAN_MAX_CAND; c++) out->uniform_kl[c] = NAN;
-    if (o->format == QT_PLAN_GGUF)
-        return qt_err_set(err, "plan: --format gguf: not supported yet (its units would be single tensors "
-                          "and its candidates GGUF types); use --format ct");
+    if (o->format == QT_PLAN_GGUF) {
+        if (out->algo == QT_ALGO_GPTQ)
+            return qt_err_set(err, "plan: --format gguf: GPTQ candidates are compressed-tensors schemes (GGUF "
+                              "types are ggml's own quantizers)");
+        return qt_plan_gguf_init(m, o, out, err);
+    }
     if (o->base && (!o->base_res || o->base_res->n != m->n_tensors))
         return qt_err_set(err, "plan: the base recipe was not resolved against this model");
     if (parse_candidates(out, o->candidates ? o->candidates : qt_plan_ct_candidates, err) != QT_OK) return QT_ERR;
@@ -245,7 +251,7 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static void compute_kappa(struct qt_plan *p) {
+void qt_plan_fit(struct qt_plan *p) {
     double r[QT_PLAN_MAX_CAND];
     int nr = 0;
     p->n_fit = 0;
@@ -288,6 +294,7 @@ int qt_plan_measure(struct qt_plan *p, const struct qt_eval_params *ep, qt_err *
     if (m->metadata_only)
         return qt_err_set(err, "plan: ΔKL needs the weights: the model is a config.json alone (sizes, budgets "
                           "and what fits work without them; open a checkpoint to measure ΔKL)");
+    if (p->format == QT_PLAN_GGUF) return qt_plan_gguf_measure(p, ep, err);
     int nmeas = 0;
     for (int c = 0; c < p->n_cand; c++) nmeas += !qt_scheme_is_kept(&p->cand[c]);
     struct mprog g = {ep, 0, nmeas + 1};
@@ -342,7 +349,7 @@ int qt_plan_measure(struct qt_plan *p, const struct qt_eval_params *ep, qt_err *
         p->nseq = base->nseq;
         p->ctx = base->ctx;
         snprintf(p->data, sizeof p->data, "%s", ep->data_path ? ep->data_path : "");
-        compute_kappa(p);
+        qt_plan_fit(p);
     }
     qt_eval_base_free(base);
     return rc;
@@ -359,6 +366,10 @@ char *qt_plan_dkl_json(const struct qt_plan *p, qt_err *err) {
     cJSON_AddNumberToObject(d, "chunks", p->nseq);
     cJSON_AddNumberToObject(d, "kappa", p->kappa);
     if (p->algo == QT_ALGO_GPTQ) cJSON_AddStringToObject(d, "algo", "GPTQ");   /* absent: round to nearest */
+    if (p->format == QT_PLAN_GGUF) {   /* absent: compressed-tensors */
+        cJSON_AddStringToObject(d, "format", "gguf");
+        cJSON_AddStringToObject(d, "imatrix", p->gguf_calib);
+    }
     cJSON *cands = cJSON_AddArrayToObject(d, "candidates"), *uk = cJSON_AddArrayToObject(d, "uniform_kl");
     for (int c = 0; c < p->n_cand; c++) {
         cJSON_AddItemToArray(cands, cJSON_CreateString(p->cand_name[c]));
@@ -408,13 +419,21 @@ int qt_plan_load_dkl(struct qt_plan *p, const char *json, size_t len, const char
                         t_gptq ? "GPTQ" : "round-to-nearest", p->algo == QT_ALGO_GPTQ ? "GPTQ (--gptq)" : "round to nearest");
         goto out;
     }
+    const char *fmt = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "format"));
+    int t_gguf = fmt && !strcmp(fmt, "gguf");
+    if (t_gguf != (p->format == QT_PLAN_GGUF)) {
+        rc = qt_err_set(err, "%s: the table was measured for %s, the plan is for %s", fname,
+                        t_gguf ? "GGUF (--format gguf)" : "compressed-tensors", p->format == QT_PLAN_GGUF ? "GGUF" : "compressed-tensors");
+        goto out;
+    }
     for (int c = 0; c < p->n_cand; c++) {
         map[c] = -1;
         for (int k = 0; k < cJSON_GetArraySize(cands); k++) {
             const cJSON *s = cJSON_GetArrayItem(cands, k);
             struct qt_scheme sc;
-            if (cJSON_IsString(s) && qt_scheme_parse(s->valuestring, &sc, NULL) == QT_OK &&
-                qt_scheme_equal(&sc, &p->cand[c]))
+            if (!cJSON_IsString(s)) continue;
+            if (t_gguf ? qt_ggml_type_parse(s->valuestring) == p->cand_gg[c]
+                       : qt_scheme_parse(s->valuestring, &sc, NULL) == QT_OK && qt_scheme_equal(&sc, &p->cand[c]))
                 map[c] = k;
         }
         if (map[c] < 0 && !qt_scheme_is_kept(&p->cand[c])) {
@@ -452,7 +471,7 @@ int qt_plan_load_dkl(struct qt_plan *p, const char *json, size_t len, const char
     if (cJSON_IsNumber(x = cJSON_GetObjectItemCaseSensitive(d, "chunks"))) p->nseq = x->valueint;
     if (cJSON_IsString(x = cJSON_GetObjectItemCaseSensitive(d, "data")))
         snprintf(p->data, sizeof p->data, "%s", x->valuestring);
-    compute_kappa(p);
+    qt_plan_fit(p);
     p->measured = 1;
 out:
     cJSON_Delete(root);
@@ -987,6 +1006,7 @@ static const char gptq_empty[] = "quant_stage:\n  quant_modifiers:\n    GPTQModi
 int qt_plan_recipe(const struct qt_plan *p, const int *choice, const char *base_path, const char *header,
                    struct qt_recipe **out, qt_err *err) {
     *out = NULL;
+    if (p->format == QT_PLAN_GGUF) return qt_plan_gguf_recipe(p, choice, base_path, header, out, err);
     struct qt_recipe *r = NULL;
     int lrc = base_path                  ? qt_recipe_load(base_path, &r, err)
               : p->algo == QT_ALGO_GPTQ ? qt_recipe_parse(gptq_empty, strlen(gptq_empty), "plan", &r, err)
@@ -1052,4 +1072,18 @@ int qt_plan_recipe(const struct qt_plan *p, const int *choice, const char *base_
     }
     *out = r;
     return QT_OK;
+}
+
+const char *qt_plan_choice_name(const struct qt_plan *p, int u, int c) {
+    if (p->format == QT_PLAN_GGUF && u >= 0 && u < p->n_units) return qt_ggml_type_name(p->units[u].gg[c]);
+    return p->cand_name[c];
+}
+
+int qt_plan_cand_kept(const struct qt_plan *p, int c) { return qt_scheme_is_kept(&p->cand[c]); }
+
+double qt_plan_uniform_bytes(const struct qt_plan *p, int c) {
+    if (!qt_plan_uniform_ok(p, c)) return -1;
+    double b = p->fixed_bytes;
+    for (int u = 0; u < p->n_units; u++) b += p->units[u].bytes[c];
+    return b;
 }

@@ -35,6 +35,7 @@
 #include "base/qt.h"
 #include "quant/scheme.h"
 #include "recipe/deploy.h"
+#include "recipe/gguf_plan.h"
 #include "recipe/recipe.h"
 
 enum qt_plan_format { QT_PLAN_CT, QT_PLAN_GGUF };
@@ -43,6 +44,9 @@ enum qt_plan_format { QT_PLAN_CT, QT_PLAN_GGUF };
 
 /* The default compressed-tensors candidates (what vLLM's kernels run). */
 extern const char qt_plan_ct_candidates[];
+/* The default GGUF candidates: the K types llama.cpp's presets are made of,
+ * the 8-bit and legacy 4-bit types, IQ4_XS and BF16 (docs/plan.md). */
+extern const char qt_plan_gguf_candidates[];
 
 struct qt_plan_unit {
     char name[128];             /* "model.layers.3.mlp.experts" */
@@ -54,6 +58,12 @@ struct qt_plan_unit {
     double bytes[QT_PLAN_MAX_CAND];   /* (n_cand) bytes under candidate c; < 0: c does not fit the unit */
     double dkl[QT_PLAN_MAX_CAND];     /* (n_cand) ΔKL of the unit alone under c; NAN: not measured */
     double dkl_se[QT_PLAN_MAX_CAND];  /* (n_cand) its standard error */
+    /* GGUF: the ggml type candidate c writes on this tensor (llama-quantize's
+     * shape fallback applied: Q4_K on a row of 128 is Q5_0), the unit's
+     * index in the plan's GGUF tensors and its kind's storage */
+    int gg[QT_PLAN_MAX_CAND];
+    int gout;
+    char gkind[32];
 };
 
 struct qt_qplan;
@@ -94,6 +104,15 @@ struct qt_plan {
     double fit_sum[QT_PLAN_MAX_CAND], fit_kl[QT_PLAN_MAX_CAND];  /* (n_fit) their Σ ΔKL and KL, by Σ */
     int nseq, ctx;              /* measuring text: chunks of ctx tokens */
     char data[256];             /* measuring text's path */
+    /* GGUF (format QT_PLAN_GGUF): units are GGUF tensors (a layer's routed
+     * experts are one stacked tensor per projection), candidates ggml types */
+    int cand_gg[QT_PLAN_MAX_CAND];      /* (n_cand) ggml type of each candidate */
+    char gguf_ftype[16];        /* the recipe's file type: the fixed part (MTP layer) follows its rules */
+    int gguf_imatrix;           /* importance weights are used (llama-quantize's has_imatrix) */
+    char gguf_calib[256];       /* the text the importance comes from ("" none) */
+    float **imp;                /* (m->n_tensors) importance per input column, or NULL */
+    struct qt_gguf_spec *gspec; /* the preset: ftype + the base recipe's qtune_gguf entries */
+    struct qt_gguf_plan *gplan; /* the model's GGUF tensors under gspec (the fixed part's types) */
 };
 
 struct qt_plan_opts {
@@ -103,12 +122,43 @@ struct qt_plan_opts {
     enum qt_algo algo;          /* 0 / QT_ALGO_RTN: round to nearest; QT_ALGO_GPTQ (no base) */
     struct qt_recipe *base;     /* may be NULL: every decoder Linear planned, the rest kept */
     const struct qt_resolution *base_res;   /* base resolved against m (with base) */
+    /* GGUF: the file type written as the recipe's ftype (NULL: the base
+     * recipe's qtune_gguf ftype, else Q8_0), and whether importance weights
+     * will be used (qt_plan_set_importance; some preset rules depend on it) */
+    const char *gguf_ftype;
+    int gguf_imatrix;
 };
 
 /* Builds the units, candidates and sizes of m (metadata-only models work:
  * the size side needs no weights).  Free with qt_plan_free. */
 int qt_plan_init(const struct qt_model *m, const struct qt_plan_opts *o, struct qt_plan *out, qt_err *err);
 void qt_plan_free(struct qt_plan *p);
+
+struct qt_calib;
+/* GGUF: importance weights from calibration statistics, as the GGUF writer
+ * takes them from `qtune quantize --format gguf --calib FILE` (E[x²] per
+ * input column; an expert that saw no token 1.0; a tensor with no
+ * statistics — token_embd, output — none).  calib_path is recorded. */
+int qt_plan_set_importance(struct qt_plan *p, const struct qt_calib *c, const char *calib_path, qt_err *err);
+
+/* Name of what candidate c writes on unit u: the scheme, or for GGUF the
+ * ggml type after the shape fallback. */
+const char *qt_plan_choice_name(const struct qt_plan *p, int u, int c);
+/* 1 when candidate c keeps the weights (bf16; GGUF: BF16, F16, F32). */
+int qt_plan_cand_kept(const struct qt_plan *p, int c);
+/* Bytes of the whole model with every unit at candidate c (units it does
+ * not fit: -1). */
+double qt_plan_uniform_bytes(const struct qt_plan *p, int c);
+/* GGUF: the size of the file llama-quantize's file type name (Q4_K_M,
+ * Q6_K, ...) gives the model, into out; QT_ERR with err for another name. */
+int qt_plan_budget_gguf(const struct qt_plan *p, const char *ftype, double *out, qt_err *err);
+/* GGUF: the KL of choice on ep's text as the written file would give it
+ * (every tensor of the recipe fake-quantized, as `qtune eval --quantized`
+ * reads the file). */
+int qt_plan_gguf_eval(const struct qt_plan *p, const int *choice, const struct qt_eval_params *ep,
+                      struct qt_kl_stats *st, qt_err *err);
+/* Refits the prediction (kappa, fit_*) from uniform_kl and the table. */
+void qt_plan_fit(struct qt_plan *p);
 
 /* Measures ΔKL of every (unit, candidate) on ep's text (ctx, chunks, cache,
  * progress over the whole scan, cancel).  Needs weights: a config.json alone
