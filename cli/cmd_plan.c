@@ -21,6 +21,8 @@
 #include "cli_recipe.h"
 #include "eval/eval.h"
 #include "eval/plan.h"
+#include "eval/calib.h"
+#include "recipe/gguf_plan.h"
 #include "eval/qplan.h"
 #include "algo/plan_gptq.h"
 #include "base/format.h"
@@ -33,7 +35,8 @@
 static const char usage[] =
     "plan MODEL [--data FILE] (--target-bytes SIZE | --target-bpw B | --gpus N --gpu NAME [--ctx N] [--batch N])\n"
     "       [--format ct|gguf] [--candidates LIST] [-r BASE_RECIPE] [-o RECIPE] [--dkl FILE] [--dkl-out FILE]\n"
-    "       [--dkl-ctx N] [--dkl-chunks N] [--eval FILE] [--points N] [--gptq [--calib FILE] [--calib-samples N]] [--ascii] [--json]";
+    "       [--dkl-ctx N] [--dkl-chunks N] [--eval FILE] [--points N] [--gptq [--calib FILE] [--calib-samples N]]\n"
+    "       [--gguf-ftype T] [--ascii] [--json]";
 
 static const char help_text[] =
     "  Measures the KL cost (ΔKL) of each unit — a fused group (qkv, gate_up, the shared expert's\n"
@@ -45,15 +48,23 @@ static const char help_text[] =
     "  int8-ch/g128, fp8-ch, bf16.\n"
     "  --dkl FILE reuses the table of an earlier `plan --json` or --dkl-out FILE; --eval FILE measures the planned\n"
     "  recipe's KL on another text (ctx 512, 16 chunks, as qtune eval).  Predicted KL = Σ ΔKL x the\n"
-    "  additivity factor measured on the uniform recipes.  --format gguf is refused until qtune has\n"
-    "  GGUF types.\n"
+    "  additivity factor measured on the uniform recipes.\n"
+    "  --format gguf: units are the GGUF file's tensors (a layer's routed experts: one stacked tensor per\n"
+    "  projection), candidates ggml types (default Q2_K,Q3_K,Q4_K,Q5_K,Q6_K,Q8_0,IQ4_XS,Q4_0,BF16; a row\n"
+    "  length a type's block does not divide gets llama-quantize's fallback); ΔKL by ggml's own quantizer.\n"
+    "  --target-bytes also takes a file type (Q4_K_M, Q3_K_M: that file's size; it is then the recipe's\n"
+    "  ftype, else --gguf-ftype, default Q8_0, for the tensors not planned: the MTP layer).  --calib FILE:\n"
+    "  importance weights from calibration statistics, as `quantize --format gguf --calib FILE` (give\n"
+    "  it to quantize too).  The recipe is a qtune_gguf section (docs/gguf.md) for `quantize --format\n"
+    "  gguf`; the presets are marked + on the curve, and --eval also measures the target's preset.\n"
     "  --gptq: every quantizing candidate is GPTQ's (default actorder; calibration on --calib FILE, default\n"
     "  --data, else share/data/calib.txt; --calib-samples chunks of 512 tokens, 128): ΔKL is measured with the weights the\n"
     "  calibration pipeline gives each candidate's uniform recipe, --eval runs the pipeline on the plan, and\n"
     "  the recipe is a GPTQModifier.";
 
 struct opts {
-    const char *model, *data, *base, *outp, *dkl, *dkl_out, *eval, *gpu, *gpus_file, *cands, *target_bytes, *calib;
+    const char *model, *data, *base, *outp, *dkl, *dkl_out, *eval, *gpu, *gpus_file, *cands, *target_bytes, *calib,
+        *gguf_ftype;
     double bpw;
     long gpus, ctx, batch, dkl_ctx, dkl_chunks, points, calib_samples;
     int json, ascii, gptq;
@@ -93,9 +104,10 @@ static void print_alloc(const struct qt_plan *p, const int *choice) {
         for (int c = 0; c < p->n_cand; c++) {
             char runs[1024] = "";
             size_t len = 0;
-            int prev = -2, start = -1, nr = 0;
+            int prev = -2, start = -1, nr = 0, first = -1;
             for (int u = 0; u <= p->n_units; u++) {
                 int hit = u < p->n_units && !strcmp(p->units[u].kind, kinds[k]) && choice[u] == c;
+                if (hit && first < 0) first = u;
                 int l = hit ? p->units[u].layer : -10;
                 if (hit && l == prev + 1) {
                     prev = l;
@@ -110,7 +122,9 @@ static void print_alloc(const struct qt_plan *p, const int *choice) {
                 prev = hit ? l : -2;
             }
             if (!nr) continue;
-            printf("  %-14s %-16s layers %s\n", any ? "" : kinds[k], p->cand_name[c], runs);
+            /* GGUF: the type written (after the shape fallback); a tensor outside the blocks has no layers */
+            if (p->units[first].layer < 0) printf("  %-14s %s\n", any ? "" : kinds[k], qt_plan_choice_name(p, first, c));
+            else printf("  %-14s %-16s layers %s\n", any ? "" : kinds[k], qt_plan_choice_name(p, first, c), runs);
             any = 1;
         }
     }
@@ -125,8 +139,19 @@ static int utf8_locale(void) {
 
 static double pred(const struct qt_plan *p, double sum) { return qt_plan_predict(p, sum); }
 
+/* GGUF: llama-quantize's presets the plan can express (every unit's type a
+ * candidate), as points of the curve. */
+#define gguf_presets qt_plan_gguf_presets
+#define N_PRESETS 16
+
+struct preset_pt {
+    const char *name;
+    double bytes, sum_dkl, bpw;
+    int *choice;
+};
+
 static void print_curve(const struct qt_plan *p, const struct qt_plan_curve *cv, const struct qt_plan_solution *sol,
-                        int ascii) {
+                        const struct preset_pt *pre, int n_pre, int ascii) {
     if (cv->n < 2) return;
     int W = 64, H = 14;
     double x0 = cv->pt[0].bpw, x1 = cv->pt[cv->n - 1].bpw, ymax = cv->pt[0].sum_dkl;
@@ -137,9 +162,10 @@ static void print_curve(const struct qt_plan *p, const struct qt_plan_curve *cv,
             break;
         }
     if (!(x1 > x0)) x1 = x0 + 1;
-    double *x = malloc(sizeof(double) * (size_t)(cv->n + cv->n_uniform + 2) * 2);
+    size_t np = (size_t)(cv->n + cv->n_uniform + n_pre + 2);
+    double *x = malloc(sizeof(double) * np * 2);
     if (!x) return;
-    double *y = x + cv->n + cv->n_uniform + 2;
+    double *y = x + np;
     for (int i = 0; i < cv->n; i++) {
         x[i] = cv->pt[i].bpw;
         y[i] = pred(p, cv->pt[i].sum_dkl);
@@ -152,18 +178,27 @@ static void print_curve(const struct qt_plan *p, const struct qt_plan_curve *cv,
     double *sx = ux + cv->n_uniform, *sy = uy + cv->n_uniform;
     sx[0] = sol->bpw;
     sy[0] = pred(p, sol->sum_dkl);
+    double *px = sx + 1, *py = sy + 1;
+    int npp = 0;
+    for (int i = 0; i < n_pre; i++)
+        if (isfinite(pre[i].sum_dkl)) {
+            px[npp] = pre[i].bpw;
+            py[npp++] = pred(p, pre[i].sum_dkl);
+        }
     double ytop = pred(p, ymax);
     for (int i = 0; i < cv->n_uniform; i++)
         if (ux[i] <= x1 && uy[i] > ytop) ytop = uy[i];
+    for (int i = 0; i < npp; i++)
+        if (px[i] >= x0 && px[i] <= x1 && py[i] > ytop) ytop = py[i];
     struct plot pl = {W, H, ascii, x0, x1, 0, ytop * 1.02};
-    struct plot_series s[3] = {{x, y, cv->n, 0}, {ux, uy, cv->n_uniform, 'o'}, {sx, sy, 1, '*'}};
+    struct plot_series s[4] = {{x, y, cv->n, 0}, {ux, uy, cv->n_uniform, 'o'}, {px, py, npp, '+'}, {sx, sy, 1, '*'}};
     char **rows = malloc(sizeof(char *) * (size_t)H);
     char *buf = malloc((size_t)H * PLOT_ROW_MAX(W));
     if (rows && buf) {
         for (int r = 0; r < H; r++) rows[r] = buf + (size_t)r * PLOT_ROW_MAX(W);
-        plot_render(&pl, s, 3, rows);
-        printf("\nPareto curve: predicted KL against bits per weight (%s optimal allocations, o uniform, * plan)\n",
-               ascii ? "." : "line:");
+        plot_render(&pl, s, 4, rows);
+        printf("\nPareto curve: predicted KL against bits per weight (%s optimal allocations, o uniform, %s* plan)\n",
+               ascii ? "." : "line:", npp ? "+ GGUF file types, " : "");
         for (int r = 0; r < H; r++) {
             if (r == 0) printf("%8.4f |%s\n", pl.y1, rows[r]);
             else if (r == H - 1) printf("%8.4f |%s\n", 0.0, rows[r]);
@@ -213,6 +248,30 @@ static int eval_choice(const struct qt_plan *p, const int *choice, const struct 
     return rc;
 }
 
+static int gguf_preset_points(const struct qt_plan *p, struct preset_pt *pp) {
+    int n = 0;
+    for (int i = 0; gguf_presets[i] && n < N_PRESETS; i++) {
+        int *ch = malloc(sizeof(int) * (size_t)(p->n_units + 1));
+        double b;
+        if (!ch || qt_plan_gguf_preset(p, gguf_presets[i], ch, &b, NULL) != QT_OK) {
+            free(ch);
+            continue;
+        }
+        pp[n] = (struct preset_pt){gguf_presets[i], b, p->measured ? qt_plan_sum_dkl(p, ch) : NAN,
+                                   (qt_plan_bytes(p, ch) - p->fixed_bytes) * 8 / (double)p->unit_params, ch};
+        n++;
+    }
+    return n;
+}
+
+/* KL of a GGUF allocation on another text (eval's protocol). */
+static int eval_gguf(const struct qt_plan *p, const int *choice, const char *data, struct qt_kl_stats *st, qt_err *err) {
+    char cache[4096];
+    struct qt_eval_params ep = {.data_path = data, .ctx = 512, .chunks = 16,
+                                .cache_dir = qt_eval_default_cache_dir(cache, sizeof cache)};
+    return qt_plan_gguf_eval(p, choice, &ep, st, err);
+}
+
 static int parse_args(int argc, char **argv, struct opts *o) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -229,6 +288,7 @@ static int parse_args(int argc, char **argv, struct opts *o) {
         else if (!strcmp(a, "--dkl-out")) o->dkl_out = v;
         else if (!strcmp(a, "--eval")) o->eval = v;
         else if (!strcmp(a, "--calib")) o->calib = v;
+        else if (!strcmp(a, "--gguf-ftype")) o->gguf_ftype = v;
         else if (!strcmp(a, "--gpu")) o->gpu = v;
         else if (!strcmp(a, "--gpu-catalog")) o->gpus_file = v;
         else if (!strcmp(a, "--candidates")) o->cands = v;
@@ -263,6 +323,7 @@ static int parse_args(int argc, char **argv, struct opts *o) {
     int targets = (o->target_bytes != NULL) + (o->bpw > 0) + (o->gpus > 0);
     if (!o->model || targets != 1) return cli_usage("plan", usage);
     if (o->gpus > 0 && !o->gpu) return cli_failf("plan: --gpus needs --gpu NAME (a GPU of the catalog)");
+    if (o->gguf_ftype && o->format != QT_PLAN_GGUF) return cli_failf("plan: --gguf-ftype needs --format gguf");
     return -1;
 }
 
@@ -287,7 +348,9 @@ int qt_cmd_plan(int argc, char **argv) {
     struct qt_plan_gptq gq = {0};
     struct qt_recipe *out_r = NULL;
     struct qt_lint lint = {0};
-    int rc = 1, have_eval = 0;
+    int rc = 1, have_eval = 0, n_pre = 0, tpre = -1, have_peval = 0;
+    struct preset_pt pre[N_PRESETS];
+    struct qt_kl_stats pst = {0};
     struct qt_kl_stats est = {0};
     const struct qt_gpu *g = NULL;
     char a1[32], a2[32], a3[32], target_desc[128];
@@ -295,9 +358,26 @@ int qt_cmd_plan(int argc, char **argv) {
     struct qt_plan_opts po = {.format = o.format, .candidates = o.cands, .tp = (int)o.gpus,
                               .algo = o.gptq ? QT_ALGO_GPTQ : QT_ALGO_RTN,
                               .base = c.recipe, .base_res = c.recipe ? &c.res : NULL};
+    int gguf = o.format == QT_PLAN_GGUF;
+    /* --target-bytes Q4_K_M: that file's size, and its file type for the recipe */
+    const char *target_ftype = gguf && o.target_bytes && qt_gguf_ftype_find(o.target_bytes) ? o.target_bytes : NULL;
+    if (gguf) {
+        po.gguf_ftype = o.gguf_ftype ? o.gguf_ftype : target_ftype;
+        po.gguf_imatrix = o.calib != NULL;
+    }
     if (qt_plan_init(c.model, &po, &p, &err) != QT_OK) goto fail;
+    if (gguf && o.calib && !c.model->metadata_only) {
+        /* importance weights as `quantize --format gguf --calib` takes them (the same cached statistics) */
+        char cache[4096];
+        struct qt_calib_params cp = {.calib_path = o.calib, .cache_dir = qt_eval_default_cache_dir(cache, sizeof cache)};
+        struct qt_calib *cs = NULL;
+        if (qt_calib_run(c.model, &cp, &cs, &err) != QT_OK) goto fail;
+        int irc = qt_plan_set_importance(&p, cs, o.calib, &err);
+        qt_calib_free(cs);
+        if (irc != QT_OK) goto fail;
+    }
     char calib_def[4096];
-    if (o.gptq) {
+    if (o.gptq && !gguf) {
         const char *cal = o.calib ? o.calib : o.data;
         if (!cal && qt_share_find("data/calib.txt", calib_def, sizeof calib_def)) cal = calib_def;
         if (!cal) {
@@ -310,14 +390,18 @@ int qt_cmd_plan(int argc, char **argv) {
 
     double budget = 0;
     struct qt_scheme like;
-    if (o.target_bytes && qt_scheme_parse(o.target_bytes, &like, NULL) == QT_OK) {
+    if (target_ftype) {
+        if (qt_plan_budget_gguf(&p, target_ftype, &budget, &err) != QT_OK) goto fail;
+        snprintf(target_desc, sizeof target_desc, "--target-bytes %s (that GGUF file's size)", o.target_bytes);
+    } else if (o.target_bytes && !gguf && qt_scheme_parse(o.target_bytes, &like, NULL) == QT_OK) {
         /* --target-bytes W4A16: the size of that scheme everywhere */
         if (qt_plan_budget_uniform(&p, &like, &budget, &err) != QT_OK) goto fail;
         snprintf(target_desc, sizeof target_desc, "--target-bytes %s (its uniform size)", o.target_bytes);
     } else if (o.target_bytes) {
         uint64_t b;
         if (qt_write_parse_size(o.target_bytes, &b, &err) != QT_OK) {
-            qt_err_prefix(&err, "plan: --target-bytes (a size such as 180GiB, or a scheme: its uniform size)");
+            qt_err_prefix(&err, gguf ? "plan: --target-bytes (a size such as 20MiB, or a GGUF file type: Q4_K_M)"
+                                     : "plan: --target-bytes (a size such as 180GiB, or a scheme: its uniform size)");
             goto fail;
         }
         budget = (double)b;
@@ -346,8 +430,12 @@ int qt_cmd_plan(int argc, char **argv) {
             snprintf(kl + strlen(kl), sizeof kl - strlen(kl), "%s%d %s", k ? ", " : "", cnt[k], kinds[k]);
         printf("model       %s\n", o.model);
         printf("units       %d (%s): %s weights planned\n", p.n_units, kl, qt_fmt_count(p.unit_params, a1, sizeof a1));
-        printf("fixed       %s (everything outside the units, as %s)\n", qt_fmt_bytes(p.fixed_bytes, a1, sizeof a1),
-               o.base ? o.base : "stored: embeddings, lm_head, router, norms, MTP");
+        if (gguf)
+            printf("fixed       %s (everything outside the units: norms, router, biases in F32, the MTP layer as the "
+                   "file type's rules give it)\n", qt_fmt_bytes(p.fixed_bytes, a1, sizeof a1));
+        else
+            printf("fixed       %s (everything outside the units, as %s)\n", qt_fmt_bytes(p.fixed_bytes, a1, sizeof a1),
+                   o.base ? o.base : "stored: embeddings, lm_head, router, norms, MTP");
         printf("target      %s = %s (%.2f bpw over the planned weights)\n", target_desc,
                qt_fmt_bytes(budget, a1, sizeof a1), (budget - p.fixed_bytes) * 8 / (double)p.unit_params);
         printf("candidates  uniform size:");
@@ -356,10 +444,10 @@ int qt_cmd_plan(int argc, char **argv) {
                 printf("  %s (not every unit)", p.cand_name[k]);
                 continue;
             }
-            double b = p.fixed_bytes;
-            for (int u = 0; u < p.n_units; u++) b += p.units[u].bytes[k];
-            printf("  %s %s", p.cand_name[k], qt_fmt_bytes(b, a1, sizeof a1));
+            printf("  %s %s", p.cand_name[k], qt_fmt_bytes(qt_plan_uniform_bytes(&p, k), a1, sizeof a1));
         }
+        if (gguf) printf("\nggml        file type %s for the tensors not planned; importance %s", p.gguf_ftype,
+                         o.calib ? o.calib : "none (--calib FILE)");
         printf("\nrange       %s .. %s\n", qt_fmt_bytes(p.min_bytes, a1, sizeof a1), qt_fmt_bytes(p.max_bytes, a2, sizeof a2));
         fflush(stdout);
     }
@@ -432,6 +520,16 @@ int qt_cmd_plan(int argc, char **argv) {
     if (qt_plan_solve(&p, budget, 0, &sol, &err) != QT_OK) goto fail;
     if (qt_plan_curve(&p, (int)o.points, &cv, &err) != QT_OK) goto fail;
     char header[2048];
+    if (gguf)
+        snprintf(header, sizeof header,
+                 "# Planned by qtune plan --format gguf (%s): %s, %.2f bits per weight over the planned tensors.\n"
+                 "# Predicted KL %.4f (sum of single-tensor dKL %.4f x additivity %.3f), measured on %s\n"
+                 "# (%d chunks of %d tokens) with ggml's quantizer, importance %s.  One ggml type per GGUF tensor;\n"
+                 "# write it with: qtune quantize MODEL -r THIS --format gguf%s%s -o OUT.gguf\n",
+                 target_desc, qt_fmt_bytes(sol.bytes, a1, sizeof a1), sol.bpw, pred(&p, sol.sum_dkl), sol.sum_dkl,
+                 sol.sum_dkl > 0 ? pred(&p, sol.sum_dkl) / sol.sum_dkl : 1, p.data[0] ? p.data : "(table)", p.nseq,
+                 p.ctx, p.gguf_calib[0] ? p.gguf_calib : "none", p.gguf_calib[0] ? " --calib " : "", p.gguf_calib);
+    else
     snprintf(header, sizeof header,
              "# Planned by qtune plan (%s): %s, %.2f bits per weight over the planned weights.\n"
              "# Predicted KL %.4f (sum of single-unit dKL %.4f x additivity %.3f), measured on %s\n"
@@ -450,7 +548,17 @@ int qt_cmd_plan(int argc, char **argv) {
         if (lrc != QT_OK) goto fail;
     }
     if (o.outp && qt_recipe_save(out_r, o.outp, &err) != QT_OK) goto fail;
-    if (o.eval) {
+    n_pre = gguf ? gguf_preset_points(&p, pre) : 0;
+    for (int i = 0; i < n_pre; i++)
+        if (target_ftype && qt_gguf_ftype_find(target_ftype) == qt_gguf_ftype_find(pre[i].name)) tpre = i;
+    if (o.eval && gguf) {
+        if (eval_gguf(&p, sol.choice, o.eval, &est, &err) != QT_OK) goto fail;
+        have_eval = 1;
+        if (tpre >= 0) {   /* the file type of the same size, measured the same way */
+            if (eval_gguf(&p, pre[tpre].choice, o.eval, &pst, &err) != QT_OK) goto fail;
+            have_peval = 1;
+        }
+    } else if (o.eval) {
         if (eval_choice(&p, sol.choice, c.recipe ? &c.res : NULL, o.eval, o.gptq ? &gq : NULL, &est, &err) != QT_OK) goto fail;
         have_eval = 1;
     }
@@ -458,7 +566,7 @@ int qt_cmd_plan(int argc, char **argv) {
     if (o.json) {
         cJSON *d = cJSON_CreateObject();
         cJSON_AddStringToObject(d, "model", o.model);
-        cJSON_AddStringToObject(d, "format", o.format == QT_PLAN_CT ? "ct" : "gguf");
+        if (!gguf) cJSON_AddStringToObject(d, "format", "ct");   /* gguf: qt_plan_json says it */
         cJSON_AddStringToObject(d, "target", target_desc);
         cJSON_AddNumberToObject(d, "target_bytes", budget);
         qt_plan_json(d, &p, &sol, &cv, 0);
@@ -468,6 +576,16 @@ int qt_cmd_plan(int argc, char **argv) {
             cJSON_AddNumberToObject(pl, "measured_kl", est.kld_mean);
             cJSON_AddNumberToObject(pl, "measured_kl_stderr", est.kld_stderr);
             cJSON_AddNumberToObject(pl, "same_top_p", est.same_top_p);
+        }
+        if (have_peval) {   /* the target's file type, measured the same way */
+            cJSON *x = cJSON_CreateObject();
+            cJSON_AddStringToObject(x, "ftype", pre[tpre].name);
+            cJSON_AddNumberToObject(x, "bytes", pre[tpre].bytes);
+            cJSON_AddNumberToObject(x, "predicted_kl", pred(&p, pre[tpre].sum_dkl));
+            cJSON_AddStringToObject(x, "eval_data", o.eval);
+            cJSON_AddNumberToObject(x, "measured_kl", pst.kld_mean);
+            cJSON_AddNumberToObject(x, "measured_kl_stderr", pst.kld_stderr);
+            cJSON_AddItemToObject(d, "target_preset", x);
         }
         cJSON *li = cJSON_AddObjectToObject(d, "lint");
         cJSON_AddNumberToObject(li, "errors", lint.n_errors);
@@ -486,7 +604,18 @@ int qt_cmd_plan(int argc, char **argv) {
         if (have_eval)
             printf("measured    KL %.5f ± %.5f on %s (16 chunks of 512 tokens); predicted/measured %.2f\n",
                    est.kld_mean, est.kld_stderr, o.eval, est.kld_mean > 0 ? pred(&p, sol.sum_dkl) / est.kld_mean : 0);
+        if (have_peval)
+            printf("            %s (the same size): KL %.5f ± %.5f measured the same way, predicted %.5f; the plan is "
+                   "%.0f%% lower\n", pre[tpre].name, pst.kld_mean, pst.kld_stderr, pred(&p, pre[tpre].sum_dkl),
+                   pst.kld_mean > 0 ? 100 * (1 - est.kld_mean / pst.kld_mean) : 0);
         print_alloc(&p, sol.choice);
+        if (n_pre) {
+            printf("presets     ");
+            for (int i = 0; i < n_pre; i++)
+                printf("%s%s %s %.4f", i ? "; " : "", pre[i].name, qt_fmt_bytes(pre[i].bytes, a2, sizeof a2),
+                       pred(&p, pre[i].sum_dkl));
+            printf("\n            (llama-quantize file types: size, predicted KL)\n");
+        }
         printf("uniform     ");
         for (int i = 0; i < cv.n_uniform; i++) {
             const struct qt_plan_point *u = &cv.uni[i];
@@ -498,13 +627,14 @@ int qt_cmd_plan(int argc, char **argv) {
                o.gpus > 0 ? " at --tp " : "", o.gpus > 0 ? (snprintf(a3, sizeof a3, "%ld", o.gpus), a3) : "");
         for (int i = 0; i < lint.n; i++) printf("  %s %s\n", lint.f[i].code, lint.f[i].message);
         if (o.outp) printf("recipe      %s\n", o.outp);
-        print_curve(&p, &cv, &sol, o.ascii || !utf8_locale());
+        print_curve(&p, &cv, &sol, pre, n_pre, o.ascii || !utf8_locale());
     }
     rc = 0;
     goto done;
 fail:
     rc = cli_fail(&err);
 done:
+    for (int i = 0; i < n_pre; i++) free(pre[i].choice);
     qt_plan_gptq_release(&gq);
     qt_lint_free(&lint);
     qt_recipe_free(out_r);

@@ -385,15 +385,20 @@ int qt_eval_run(const struct qt_model *m, const struct qt_eval_base *base,
         goto out;
     }
     int64_t total = (base->n_layers - start_layer) + nseq, done = 0;
+    /* the state entering start_layer: after the last layer that is h_final
+     * (a change at the head alone: the GGUF planner's output tensor) */
+    const float *st_in = start_layer == 0                 ? NULL
+                         : start_layer == base->n_layers ? base->h_final
+                                                         : base->states + (size_t)start_layer * nh;
     if (res) {
         if (qt_fwd_h(fb, base->h_final, base->npos, 0, err) ||
             (start_layer == 0 ? embed_resident(fq, base, nh, err)
-                              : qt_fwd_h(fq, base->states + (size_t)start_layer * nh, base->npos, 0, err)))
+                              : qt_fwd_h(fq, (float *)st_in, base->npos, 0, err)))
             goto out;
     } else if (start_layer == 0) {
         if (qt_fwd_embed(fq, base->tokens, base->npos, h, err)) goto out;
     } else {
-        memcpy(h, base->states + (size_t)start_layer * nh, sizeof(float) * nh);
+        memcpy(h, st_in, sizeof(float) * nh);
     }
     for (int l = start_layer; l < base->n_layers; l++) {
         if (cancelled(p)) {

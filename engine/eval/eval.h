@@ -91,7 +91,8 @@ void qt_eval_base_free(struct qt_eval_base *b);
 
 /* Runs the forward with hooks (the quantized model) from layer start_layer
  * (0: from the embeddings; > 0: from the base states entering that layer,
- * which needs base->states) and fills st against the base.  Layers below
+ * which needs base->states; n_layers: from h_final, only the head runs)
+ * and fills st against the base.  Layers below
  * start_layer are the base's.  st->tensors_quantized is left 0. */
 int qt_eval_run(const struct qt_model *m, const struct qt_eval_base *base,
                 const struct qt_fwd_hooks *hooks, int start_layer,

@@ -426,6 +426,15 @@ int qt_plan_load_dkl(struct qt_plan *p, const char *json, size_t len, const char
                         t_gguf ? "GGUF (--format gguf)" : "compressed-tensors", p->format == QT_PLAN_GGUF ? "GGUF" : "compressed-tensors");
         goto out;
     }
+    if (t_gguf) {
+        const char *im = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "imatrix"));
+        int t_im = im && *im, p_im = p->gguf_calib[0] != 0;
+        if (t_im != p_im) {
+            rc = qt_err_set(err, "%s: the table was measured %s importance weights, the plan is %s (--calib FILE)", fname,
+                            t_im ? "with" : "without", p_im ? "with them" : "without");
+            goto out;
+        }
+    }
     for (int c = 0; c < p->n_cand; c++) {
         map[c] = -1;
         for (int k = 0; k < cJSON_GetArraySize(cands); k++) {

@@ -47,6 +47,8 @@ extern const char qt_plan_ct_candidates[];
 /* The default GGUF candidates: the K types llama.cpp's presets are made of,
  * the 8-bit and legacy 4-bit types, IQ4_XS and BF16 (docs/plan.md). */
 extern const char qt_plan_gguf_candidates[];
+/* llama-quantize's file types marked on a GGUF plan's curve (NULL-ended). */
+extern const char *const qt_plan_gguf_presets[];
 
 struct qt_plan_unit {
     char name[128];             /* "model.layers.3.mlp.experts" */
@@ -152,6 +154,11 @@ double qt_plan_uniform_bytes(const struct qt_plan *p, int c);
 /* GGUF: the size of the file llama-quantize's file type name (Q4_K_M,
  * Q6_K, ...) gives the model, into out; QT_ERR with err for another name. */
 int qt_plan_budget_gguf(const struct qt_plan *p, const char *ftype, double *out, qt_err *err);
+/* GGUF: the allocation llama-quantize's file type ftype (Q4_K_M, Q3_K_M,
+ * ...) gives the units — each unit's type mapped to the candidate that
+ * writes it — into choice (n_units), and that file's tensor bytes; QT_ERR
+ * when a unit's type is not among the candidates. */
+int qt_plan_gguf_preset(const struct qt_plan *p, const char *ftype, int *choice, double *bytes, qt_err *err);
 /* GGUF: the KL of choice on ep's text as the written file would give it
  * (every tensor of the recipe fake-quantized, as `qtune eval --quantized`
  * reads the file). */

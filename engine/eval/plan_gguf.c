@@ -14,6 +14,8 @@
 #include "recipe/gguf_plan.h"
 
 const char qt_plan_gguf_candidates[] = "Q2_K,Q3_K,Q4_K,Q5_K,Q6_K,Q8_0,IQ4_XS,Q4_0,BF16";
+const char *const qt_plan_gguf_presets[] = {"Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_K_S", "Q4_K_M",
+                                            "IQ4_XS", "Q5_K_S", "Q5_K_M", "Q6_K", "Q8_0", NULL};
 
 static int float_type(int t) { return t == QT_GGML_F32 || t == QT_GGML_F16 || t == QT_GGML_BF16; }
 
@@ -324,6 +326,29 @@ int qt_plan_budget_gguf(const struct qt_plan *p, const char *ftype, double *out,
         qt_gguf_plan_free(&gp);
     }
     qt_gguf_spec_free(&s);
+    return rc;
+}
+
+int qt_plan_gguf_preset(const struct qt_plan *p, const char *ftype, int *choice, double *bytes, qt_err *err) {
+    if (p->format != QT_PLAN_GGUF) return qt_err_set(err, "plan: not a GGUF plan");
+    struct qt_gguf_spec s;
+    if (qt_gguf_spec_from_ftype(ftype, &s, err) != QT_OK) return QT_ERR;
+    struct qt_gguf_plan gp;
+    int rc = qt_gguf_plan_build(p->m, &s, p->gguf_imatrix, &gp, err);
+    qt_gguf_spec_free(&s);
+    if (rc != QT_OK) return QT_ERR;
+    if (gp.n != p->gplan->n) rc = qt_err_set(err, "plan: %s: %d GGUF tensors, the plan has %d", ftype, gp.n, p->gplan->n);
+    for (int u = 0; u < p->n_units && rc == QT_OK; u++) {
+        const struct qt_plan_unit *un = &p->units[u];
+        int t = gp.t[un->gout].type, c = 0;
+        while (c < p->n_cand && !(un->bytes[c] >= 0 && un->gg[c] == t)) c++;
+        if (c == p->n_cand)
+            rc = qt_err_set(err, "plan: %s gives %s %s, not a candidate", ftype, un->name, qt_ggml_type_name(t));
+        else
+            choice[u] = c;
+    }
+    if (rc == QT_OK) *bytes = (double)gp.bytes;
+    qt_gguf_plan_free(&gp);
     return rc;
 }
 

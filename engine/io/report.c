@@ -241,7 +241,9 @@ cJSON *qt_plan_json(cJSON *into, const struct qt_plan *p, const struct qt_plan_s
             cJSON_AddStringToObject(x, "name", un->name);
             cJSON_AddStringToObject(x, "kind", un->kind);
             cJSON_AddNumberToObject(x, "layer", un->layer);
-            cJSON_AddStringToObject(x, "scheme", p->cand_name[sol->choice[u]]);
+            cJSON_AddStringToObject(x, "scheme", qt_plan_choice_name(p, u, sol->choice[u]));   /* GGUF: the type written */
+            if (p->format == QT_PLAN_GGUF)   /* a model tensor it holds (the first expert of a stacked one) */
+                cJSON_AddStringToObject(x, "tensor", p->m->tensors[un->tensors[0]].name);
             cJSON_AddNumberToObject(x, "bytes", un->bytes[sol->choice[u]]);
             cJSON_AddNumberToObject(x, "dkl", un->dkl[sol->choice[u]]);
             cJSON_AddItemToArray(us, x);
@@ -251,6 +253,29 @@ cJSON *qt_plan_json(cJSON *into, const struct qt_plan *p, const struct qt_plan_s
         cJSON *c = cJSON_AddArrayToObject(d, "curve"), *u = cJSON_AddArrayToObject(d, "uniform");
         for (int i = 0; i < cv->n; i++) cJSON_AddItemToArray(c, plan_point(p, &cv->pt[i], choices));
         for (int i = 0; i < cv->n_uniform; i++) cJSON_AddItemToArray(u, plan_point(p, &cv->uni[i], 0));
+    }
+    if (p->format == QT_PLAN_GGUF) {
+        cJSON_AddStringToObject(d, "format", "gguf");
+        cJSON_AddStringToObject(d, "gguf_ftype", p->gguf_ftype);
+        cJSON_AddStringToObject(d, "importance", p->gguf_calib);
+        /* llama-quantize's file types the candidates express: the uniform GGUF recipes people make */
+        cJSON *pa = cJSON_AddArrayToObject(d, "presets");
+        int *ch = malloc(sizeof(int) * (size_t)(p->n_units + 1));
+        for (int i = 0; ch && qt_plan_gguf_presets[i]; i++) {
+            double b;
+            if (qt_plan_gguf_preset(p, qt_plan_gguf_presets[i], ch, &b, NULL) != QT_OK) continue;
+            cJSON *x = cJSON_CreateObject();
+            cJSON_AddStringToObject(x, "ftype", qt_plan_gguf_presets[i]);
+            cJSON_AddNumberToObject(x, "bytes", b);
+            cJSON_AddNumberToObject(x, "bpw", (qt_plan_bytes(p, ch) - p->fixed_bytes) * 8 / (double)p->unit_params);
+            if (p->measured) {
+                double sum = qt_plan_sum_dkl(p, ch);
+                cJSON_AddNumberToObject(x, "sum_dkl", sum);
+                cJSON_AddNumberToObject(x, "predicted_kl", qt_plan_predict(p, sum));
+            }
+            cJSON_AddItemToArray(pa, x);
+        }
+        free(ch);
     }
     char *tbl = qt_plan_dkl_json(p, NULL);
     if (tbl) {
