@@ -9,7 +9,9 @@
  *   {"data":FILE, "dkl":FILE?, "ctx":N?, "chunks":N?, "candidates":"LIST"?, "points":N?,
  *    "target_bytes":B|"SCHEME"|"SIZE"? | "target_bpw":X? | "gpus":N?, "gpu":NAME?, "kv_ctx":N?, "batch":N?,
  *    "base":bool? (plan over the frozen recipe: what it keeps stays kept),
- *    "gptq":bool? (GPTQ candidates, calibrated on "calib", else "data")}
+ *    "gptq":bool? (GPTQ candidates, calibrated on "calib", else "data"),
+ *    "format":"ct"|"gguf"? (gguf: GGUF tensors and ggml types; "target_bytes" may be a
+ *    file type, "Q4_K_M": its size and ftype; "gguf_ftype":T?; "calib": importance weights)}
  *
  * The op answers the size side at once (no weights needed: a config.json
  * alone works) and places a recipe text on a finished plan job's table. */
@@ -30,7 +32,9 @@
 #include "io/report.h"
 #include "io/writer.h"
 #include "model/model.h"
+#include "eval/calib.h"
 #include "recipe/deploy.h"
+#include "recipe/gguf_plan.h"
 #include "recipe/recipe.h"
 
 /* Room for a comma-separated candidate list (QT_PLAN_MAX_CAND schemes). */
@@ -54,6 +58,7 @@ static int num(const void *params, const char *k, double lo, double def, double 
  * ("22GiB", "180GB", "5000000000"); 1 = scheme, 0 = size, QT_ERR. */
 static int target_text(const char *t, struct qt_scheme *s, uint64_t *bytes, qt_err *err) {
     if (qt_scheme_parse(t, s, NULL) == QT_OK) return 1;
+    if (qt_gguf_ftype_find(t)) return 2;   /* a GGUF file type: that file's size (format gguf) */
     if (qt_write_parse_size(t, bytes, NULL) == QT_OK && *bytes > 0) return 0;
     return qt_err_set(err, "plan: target %s: expected a size (22GiB), a scheme (W4A16: its uniform size), "
                       "a bits per weight or GPUs", t);
@@ -63,10 +68,20 @@ static int target_text(const char *t, struct qt_scheme *s, uint64_t *bytes, qt_e
 static int check_target(const void *params, qt_err *err) {
     double x;
     const cJSON *tb = item(params, "target_bytes");
+    const char *fmt = cJSON_GetStringValue(item(params, "format"));
+    if (item(params, "format") && (!fmt || (strcmp(fmt, "ct") && strcmp(fmt, "gguf"))))
+        return qt_err_set(err, "plan: params.format: \"ct\" or \"gguf\"");
+    int gguf = fmt && !strcmp(fmt, "gguf");
     if (cJSON_IsString(tb)) {
         struct qt_scheme s;
         uint64_t b;
-        if (target_text(tb->valuestring, &s, &b, err) == QT_ERR) return QT_ERR;
+        int k = target_text(tb->valuestring, &s, &b, err);
+        if (k == QT_ERR) return QT_ERR;
+        if (k == 2 && !gguf)
+            return qt_err_set(err, "plan: target %s: a GGUF file type needs \"format\":\"gguf\"", tb->valuestring);
+        if (k == 1 && gguf)
+            return qt_err_set(err, "plan: target %s: a compressed-tensors scheme; for gguf give a size or a file type (Q4_K_M)",
+                              tb->valuestring);
     } else if (num(params, "target_bytes", 1, 0, &x, err)) {
         return QT_ERR;
     }
@@ -117,7 +132,10 @@ static int plan_budget(const struct qt_plan *p, const void *P, struct qt_recipe 
         uint64_t b = 0;
         int k = target_text(tb->valuestring, &s, &b, err);
         if (k == QT_ERR) return QT_ERR;
-        if (k == 1) {
+        if (k == 2) {
+            if (qt_plan_budget_gguf(p, tb->valuestring, budget, err) != QT_OK) return QT_ERR;
+            snprintf(desc, dn, "%s size", tb->valuestring);
+        } else if (k == 1) {
             if (qt_plan_budget_uniform(p, &s, budget, err) != QT_OK) return QT_ERR;
             snprintf(desc, dn, "%s size", tb->valuestring);
         } else {
@@ -213,9 +231,22 @@ int qt_job_plan_run(struct qt_job_ctx *ctx, qt_err *err) {
                      qt_recipe_resolve(base, ctx->model, &bres, err) != QT_OK))
         goto out;
     const char *cand_list = cJSON_GetStringValue(item(P, "candidates"));
+    const char *fmt = cJSON_GetStringValue(item(P, "format"));
+    int gguf = fmt && !strcmp(fmt, "gguf");
+    const char *calib = cJSON_GetStringValue(item(P, "calib"));
     if (dkl_path) {
         if (!(table = qt_read_file(dkl_path, &table_len, err))) goto out;
-        if (!cand_list) {   /* the default candidates the table measured */
+        if (!cand_list && gguf) {   /* the types the table measured */
+            cJSON *root = cJSON_ParseWithLength(table, table_len), *x;
+            const cJSON *d = cJSON_GetObjectItem(root, "dkl");
+            size_t n = 0;
+            cands[0] = 0;
+            cJSON_ArrayForEach(x, cJSON_GetObjectItem(cJSON_IsObject(d) ? d : root, "candidates"))
+                if (cJSON_IsString(x) && n + strlen(x->valuestring) + 2 < sizeof cands)
+                    n += (size_t)snprintf(cands + n, sizeof cands - n, "%s%s", n ? "," : "", x->valuestring);
+            cJSON_Delete(root);
+            if (cands[0]) cand_list = cands;
+        } else if (!cand_list) {   /* the default candidates the table measured */
             table_candidates(table, table_len, cands, sizeof cands);
             cand_list = cands;
         }
@@ -223,7 +254,25 @@ int qt_job_plan_run(struct qt_job_ctx *ctx, qt_err *err) {
     int gptq = cJSON_IsTrue(item(P, "gptq"));
     struct qt_plan_opts po = {.candidates = cand_list, .tp = cJSON_IsNumber(item(P, "gpus")) ? item(P, "gpus")->valueint : 0,
                               .algo = gptq ? QT_ALGO_GPTQ : QT_ALGO_RTN, .base = base, .base_res = base ? &bres : NULL};
+    if (gguf) {
+        const cJSON *tb = item(P, "target_bytes");
+        po.format = QT_PLAN_GGUF;
+        po.gguf_ftype = cJSON_GetStringValue(item(P, "gguf_ftype"));
+        if (!po.gguf_ftype && cJSON_IsString(tb) && qt_gguf_ftype_find(tb->valuestring)) po.gguf_ftype = tb->valuestring;
+        po.gguf_imatrix = calib != NULL;
+    }
     if (qt_plan_init(ctx->model, &po, &p, err) != QT_OK) goto out;
+    if (gguf && calib) {   /* importance weights as the gguf quantize job takes them from "calib" */
+        char cache[PATH_MAX];
+        struct qt_calib_params cp = {.calib_path = calib, .cache_dir = qt_eval_default_cache_dir(cache, sizeof cache),
+                                     .cancel = (volatile int *)ctx->cancel};
+        struct qt_calib *cs = NULL;
+        qt_job_log(ctx, "plan: importance weights from %s", calib);
+        if (qt_calib_run(ctx->model, &cp, &cs, err) != QT_OK) goto out;
+        int irc = qt_plan_set_importance(&p, cs, calib, err);
+        qt_calib_free(cs);
+        if (irc != QT_OK) goto out;
+    }
     if (gptq) {
         const char *cal = cJSON_GetStringValue(item(P, "calib"));
         struct qt_pipe_params pp = {.calib_path = cal ? cal : cJSON_GetStringValue(item(P, "data")),
@@ -397,6 +446,14 @@ int qt_dop_plan_size(struct qt_daemon *d, struct qt_client_slot *c, const cJSON 
     struct qt_plan p = {0};
     struct qt_plan_opts po = {.candidates = cand_list, .tp = cJSON_IsNumber(item(req, "gpus")) ? item(req, "gpus")->valueint : 0,
                               .algo = gptq_table ? QT_ALGO_GPTQ : QT_ALGO_RTN};
+    const char *fmt = cJSON_GetStringValue(item(req, "format"));
+    int gguf = fmt && !strcmp(fmt, "gguf");
+    if (gguf) {
+        const cJSON *tb = item(req, "target_bytes");
+        po.format = QT_PLAN_GGUF;
+        po.gguf_ftype = cJSON_GetStringValue(item(req, "gguf_ftype"));
+        if (!po.gguf_ftype && cJSON_IsString(tb) && qt_gguf_ftype_find(tb->valuestring)) po.gguf_ftype = tb->valuestring;
+    }
     int rc = qt_plan_init(m, &po, &p, err);
     if (rc == QT_OK && table) rc = qt_plan_load_dkl(&p, table, tlen, "plan job report", err);
     double budget = 0;
@@ -414,8 +471,8 @@ int qt_dop_plan_size(struct qt_daemon *d, struct qt_client_slot *c, const cJSON 
         for (int k = 0; k < p.n_cand; k++) {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "scheme", p.cand_name[k]);
-            double b;
-            if (qt_plan_uniform_ok(&p, k) && qt_plan_budget_uniform(&p, &p.cand[k], &b, NULL) == QT_OK) {
+            double b = gguf ? qt_plan_uniform_bytes(&p, k) : -1;
+            if (gguf ? b >= 0 : qt_plan_uniform_ok(&p, k) && qt_plan_budget_uniform(&p, &p.cand[k], &b, NULL) == QT_OK) {
                 cJSON_AddNumberToObject(o, "uniform_bytes", b);
                 cJSON_AddNumberToObject(o, "uniform_bpw", (b - p.fixed_bytes) * w);
             } else {
@@ -435,9 +492,11 @@ int qt_dop_plan_size(struct qt_daemon *d, struct qt_client_slot *c, const cJSON 
         else
             cJSON_AddNullToObject(res, "dkl");
         if (table) cJSON_AddNumberToObject(res, "job", jv->valueint);
-        const char *text = qt_dop_text(d, req, &own, err);
-        cJSON *o = cJSON_AddObjectToObject(res, "recipe");
-        if (!text || place_recipe(&p, text, o, err) != QT_OK) rc = QT_ERR;
+        /* a recipe placed on the curve: compressed-tensors accounting (GGUF: not yet, null) */
+        const char *text = gguf ? NULL : qt_dop_text(d, req, &own, err);
+        cJSON *o = gguf ? NULL : cJSON_AddObjectToObject(res, "recipe");
+        if (gguf) cJSON_AddNullToObject(res, "recipe");
+        else if (!text || place_recipe(&p, text, o, err) != QT_OK) rc = QT_ERR;
     }
     free(own);
     free(table);

@@ -72,3 +72,26 @@ check plan_q_w3_gptq_modifier grep -q '^    GPTQModifier:' "$T/w3g.yaml"
 # a GPTQ table is refused without --gptq: its ΔKL is not round-to-nearest's
 expect_err plan_q_gptq_table_needs_gptq "measured with GPTQ weights" \
     $Q plan $M --target-bytes W4A16 --dkl tests/refs/plan_dkl_tiny_gptq.json --candidates $G
+
+# GGUF (--format gguf): ggml types per GGUF tensor, ΔKL by ggml's quantizer
+# with importance weights from calib.txt (tests/refs/plan_dkl_tiny_gguf.json,
+# see its README), at the size of the Q4_K_M and Q3_K_M files; --eval
+# measures the plan and that file type on eval.txt in the same run.
+GG="--format gguf --dkl tests/refs/plan_dkl_tiny_gguf.json --calib share/data/calib.txt --eval $E"
+for ft in Q4_K_M Q3_K_M; do
+    $Q plan $M --target-bytes $ft $GG --json -o "$T/$ft.yaml" >"$T/$ft.json" 2>"$T/err"
+    check "plan_q_gguf_${ft}_exit" test $? = 0
+    mp=$(val "$T/$ft.json" measured_kl)
+    mu=$(sed -n '/"target_preset":/,$p' "$T/$ft.json" | sed -n 's/^[[:space:]]*"measured_kl":[[:space:]]*\([-0-9.eE+]*\),*$/\1/p' | head -n 1)
+    echo "GGUF $ft size: plan measured $mp, $ft measured ${mu:-?}, predicted $(val "$T/$ft.json" predicted_kl)"
+    check "plan_q_gguf_${ft}_better" le "$mp" "0.8 * ${mu:-0}"
+    check "plan_q_gguf_${ft}_size" le "$(val "$T/$ft.json" bytes)" "$(val "$T/$ft.json" target_bytes)"
+done
+# the written file measures what the plan said (the same quantizer, the same importance)
+$Q quantize $M -r "$T/Q4_K_M.yaml" --format gguf --calib share/data/calib.txt -o "$T/q4.gguf" >"$T/q.txt" 2>"$T/err"
+check plan_q_gguf_quantize test $? = 0
+$Q eval $M --quantized "$T/q4.gguf" --data $E --json >"$T/e4.json" 2>"$T/err"
+ef=$(sed -n 's/.*"kld_mean":[[:space:]]*\([0-9.e+-]*\).*/\1/p; s/.*"mean":[[:space:]]*\([0-9.e+-]*\).*/\1/p' "$T/e4.json" | head -n 1)
+mp=$(val "$T/Q4_K_M.json" measured_kl)
+echo "GGUF Q4_K_M-size plan: qtune eval on the written file $ef, plan --eval $mp"
+check plan_q_gguf_file_matches le "($ef - $mp) * ($ef - $mp)" "(0.01 * $mp) * (0.01 * $mp)"
