@@ -986,6 +986,33 @@ TU_TEST(test_plan_job) {
     TU_CHECK(cJSON_IsObject(cJSON_GetObjectItem(z, "recipe")));
     cJSON_Delete(z);
     cJSON_Delete(r);
+    /* --format gguf over its committed table (importance from calib.txt, as
+     * the table was measured): a qtune_gguf recipe within the Q4_K_M file's
+     * size, the file types on the curve; plan_size answers the GGUF sizes */
+    snprintf(req, sizeof req, "{\"op\":\"job_submit\",\"kind\":\"plan\",\"params\":{\"dkl\":\"%s\",\"format\":\"gguf\","
+             "\"calib\":\"%s\",\"target_bytes\":\"Q4_K_M\",\"points\":4}}", tu_path("tests/refs/plan_dkl_tiny_gguf.json"),
+             tu_path("share/data/calib.txt"));
+    r = call_ok(c, req);
+    int id4 = (int)num(cJSON_GetObjectItem(r, "job"), "id");
+    cJSON_Delete(r);
+    struct job_state js4 = {id4, "done"};
+    TU_CHECK(wait_for(c, ev, is_job_state, &js4));
+    r = job_get(c, id4);
+    rep = cJSON_GetObjectItem(r, "report");
+    plan = cJSON_GetObjectItem(rep, "plan");
+    TU_CHECKF(plan && strstr(str(plan, "recipe"), "qtune_gguf:") != NULL, "%s", str(cJSON_GetObjectItem(r, "job"), "error"));
+    TU_CHECK(num(plan, "bytes") > 0 && num(plan, "bytes") <= num(rep, "target_bytes"));
+    TU_CHECK(!strcmp(str(rep, "format"), "gguf") && !strcmp(str(rep, "gguf_ftype"), "Q4_K_M"));
+    TU_CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(rep, "presets")) >= 5);
+    TU_CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(rep, "units")) == 39);
+    cJSON_Delete(r);
+    z = call_ok(c, "{\"op\":\"plan_size\",\"format\":\"gguf\",\"target_bytes\":\"Q4_K_M\"}");
+    TU_CHECK(num(z, "units") == 39 && cJSON_IsTrue(cJSON_GetObjectItem(z, "fits")) && num(z, "target_bytes") > 1e7);
+    cJSON_Delete(z);
+    q2 = cJSON_Parse("{\"op\":\"plan_size\",\"target_bytes\":\"Q4_K_M\"}");
+    z = qt_client_call(c, q2, 15000, &err);
+    TU_CHECKF(!z && strstr(err.msg, "needs \"format\":\"gguf\""), "%s", z ? "accepted" : err.msg);
+    cJSON_Delete(z);
     /* a config.json alone: the size side answers, ΔKL says it needs weights */
     snprintf(req, sizeof req, "{\"op\":\"open\",\"model\":\"%s\"}", tu_path("share/models/meta/GLM-4.6.config.json"));
     cJSON_Delete(call_ok(c, req));
