@@ -17,8 +17,6 @@
 
 #include <cJSON.h>
 
-#include "backend/cuda/cuda.h"
-#include "backend/select.h"
 #include "base/hmap.h"
 #include "daemon/client.h"
 #include "screen.h"
