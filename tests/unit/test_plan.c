@@ -65,9 +65,15 @@ TU_TEST(units_and_sizes) {
     for (int u = 0; u < p.n_units; u++) u128 += p.units[u].bytes[g128];
     TU_CHECK(fabs(b - u128) < 0.002 * u128);
     qt_plan_free(&p);
-    /* gguf is refused until there are GGUF types */
+    /* gguf: GGUF tensors as units (39 on the fixture), ggml types as candidates;
+     * a compressed-tensors scheme is not a ggml type */
     o.format = QT_PLAN_GGUF;
-    TU_CHECK(qt_plan_init(g_m, &o, &p, &err) == QT_ERR && strstr(err.msg, "gguf"));
+    o.candidates = NULL;
+    TU_CHECKF(qt_plan_init(g_m, &o, &p, &err) == QT_OK && p.n_units == 39, "%s", err.msg);
+    qt_plan_free(&p);
+    o.candidates = "int4-ch-sym,bf16";
+    TU_CHECK(qt_plan_init(g_m, &o, &p, &err) == QT_ERR && strstr(err.msg, "not a GGUF type"));
+    o.candidates = NULL;
     /* a candidate list with a group that divides nothing of 128-wide experts */
     o.format = QT_PLAN_CT;
     o.candidates = "int4-g256-sym,bf16";
