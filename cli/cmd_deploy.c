@@ -35,14 +35,6 @@ static const char help[] =
     "  max ctx is capped at the model's max_position_embeddings; KV tokens is the cache's\n"
     "  capacity and concurrency how many requests of ctx tokens it holds at once.\n";
 
-static int kv_dtype_bytes(const char *s) {
-    if (!strcmp(s, "auto")) return 0;
-    if (!strcmp(s, "bf16") || !strcmp(s, "fp16") || !strcmp(s, "f16") || !strcmp(s, "half")) return 2;
-    if (!strcmp(s, "fp8") || !strcmp(s, "fp8_e4m3") || !strcmp(s, "fp8_e5m2") || !strcmp(s, "int8")) return 1;
-    if (!strcmp(s, "fp32") || !strcmp(s, "float32")) return 4;
-    return -1;
-}
-
 static void print_text(const struct qt_deploy *d, const struct qt_gpu *g) {
     char a[32], b[32], c[32];
     printf("weights     %s (MTP %s; without MTP %s)\n", qt_fmt_bytes(d->weights_bytes, a, sizeof a),
@@ -101,7 +93,7 @@ int qt_cmd_deploy(int argc, char **argv) {
         i++;
     }
     if (!model) return cli_usage("deploy", usage);
-    int kvb = kv_dtype_bytes(kv);
+    int kvb = qt_deploy_kv_dtype_bytes(kv);
     if (kvb < 0) return cli_failf("--kv-dtype: unknown type '%s' (auto, bf16, fp16, fp8)", kv);
     qt_err err = {{0}};
     struct qt_gpu_catalog cat;

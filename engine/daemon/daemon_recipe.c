@@ -534,14 +534,9 @@ static int deploy_put(const struct qt_model *m, const struct resolved *rv, const
      * absent (0) means the engine's default */
     if (batch < 1 || (cJSON_GetObjectItem(req, "ctx") && !(ctx >= 1 && ctx <= 1e12)) || !(util > 0 && util <= 1))
         return qt_err_set(err, "deploy: bad ctx, batch or util");
-    int kvb = 0;
     const char *kv = qt_dop_str(req, "kv_dtype");
-    if (kv && strcmp(kv, "auto")) {
-        if (!strcmp(kv, "bf16") || !strcmp(kv, "fp16")) kvb = 2;
-        else if (!strcmp(kv, "fp8") || !strcmp(kv, "int8")) kvb = 1;
-        else if (!strcmp(kv, "fp32")) kvb = 4;
-        else return qt_err_set(err, "deploy: kv_dtype %s: unknown (auto, bf16, fp16, fp8)", kv);
-    }
+    int kvb = kv ? qt_deploy_kv_dtype_bytes(kv) : 0;
+    if (kvb < 0) return qt_err_set(err, "deploy: kv_dtype %.40s: unknown (" QT_DEPLOY_KV_DTYPES ")", kv);
     struct qt_gpu_catalog cat;
     if (qt_gpu_catalog_load_default(NULL, &cat, err)) return QT_ERR;
     const struct qt_gpu *g = qt_gpu_find(&cat, gname);

@@ -108,6 +108,15 @@ double qt_deploy_tensor_bytes(const struct qt_tensor *t, const struct qt_scheme 
     return b;
 }
 
+int qt_deploy_kv_dtype_bytes(const char *s) {
+    if (!s) return -1;
+    if (!strcmp(s, "auto")) return 0;
+    if (!strcmp(s, "bf16") || !strcmp(s, "fp16") || !strcmp(s, "f16") || !strcmp(s, "half")) return 2;
+    if (!strcmp(s, "fp8") || !strcmp(s, "fp8_e4m3") || !strcmp(s, "fp8_e5m2") || !strcmp(s, "int8")) return 1;
+    if (!strcmp(s, "fp32") || !strcmp(s, "float32")) return 4;
+    return -1;
+}
+
 /* Held whole on every GPU under tensor parallelism, a routed expert: the
  * role table's columns (model/model.h). */
 static int replicated(enum qt_role r) { return qt_role_has(r, QT_RF_REPL); }

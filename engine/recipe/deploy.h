@@ -67,6 +67,14 @@ const struct qt_gpu *qt_gpu_find(const struct qt_gpu_catalog *c, const char *nam
  * input column) when actorder is "group". */
 double qt_deploy_tensor_bytes(const struct qt_tensor *t, const struct qt_scheme *s, const char *actorder);
 
+/* Bytes per KV-cache element of a dtype name as vLLM's --kv-cache-dtype
+ * and qtune deploy --kv-dtype write it: 0 for "auto" (the recipe's
+ * kv_cache_scheme, else the model dtype), 2 bf16/fp16/f16/half, 1
+ * fp8/fp8_e4m3/fp8_e5m2/int8, 4 fp32/float32; -1 when unknown.  One list
+ * for the CLI, the daemon's deploy op and its settings. */
+int qt_deploy_kv_dtype_bytes(const char *name);
+#define QT_DEPLOY_KV_DTYPES "auto, bf16, fp16, fp8, fp32"
+
 struct qt_deploy_opts {
     const struct qt_gpu *gpu; /* required */
     int tp;                   /* 0: the smallest that fits */
