@@ -24,7 +24,8 @@ static const char help[] =
     "  --gpu NAME      a GPU of the catalog (default H100-80G; a unique prefix is enough)\n"
     "  --tp N          1, 2, 4 or 8 for the decode and cost lines (default: the smallest that fits)\n"
     "  --ctx N         tokens per request (default 8192, or the model's max_position_embeddings\n"
-    "                  when smaller; a larger value is warned about: vLLM refuses it)\n"
+    "                  when smaller; a larger value is capped there, with a warning: vLLM\n"
+    "                  refuses it)\n"
     "  --batch N       requests served at once (default 1)\n"
     "  --kv-dtype T    KV cache element: auto (the recipe's kv_cache_scheme, else the model\n"
     "                  dtype), bf16, fp16 or fp8 (default auto)\n"
@@ -115,8 +116,8 @@ int qt_cmd_deploy(int argc, char **argv) {
     else {
         if (d.ctx_over_limit)
             fprintf(stderr, "qtune: warning: --ctx %lld is beyond the model's limit of %lld tokens "
-                    "(max_position_embeddings): vLLM refuses a longer --max-model-len\n",
-                    (long long)d.ctx, (long long)d.ctx_limit);
+                    "(max_position_embeddings): capped at %lld (vLLM refuses a longer --max-model-len)\n",
+                    (long long)d.ctx_asked, (long long)d.ctx_limit, (long long)d.ctx);
         if (json) cli_print_json(qt_deploy_json(NULL, &d, g));
         else print_text(&d, g);
     }

@@ -101,6 +101,8 @@ static cJSON *settings_json(struct qt_daemon *d) {
     return j;
 }
 
+cJSON *qt_dop_settings(struct qt_daemon *d) { return settings_json(d); }
+
 static void session_state(struct qt_daemon *d, cJSON *res) {
     cJSON_AddNumberToObject(res, "version", QT_PROTO_VERSION);
     cJSON_AddStringToObject(res, "session", d->s->name);

@@ -112,6 +112,9 @@ void qt_daemon_quit(struct qt_daemon *d);
  * daemon_recipe.c (split so that no file includes both scheme.h and
  * recipe.h). */
 const char *qt_dop_str(const cJSON *req, const char *k);
+/* The session's stored settings (settings.json; an empty object when
+ * none), the caller's to free. */
+cJSON *qt_dop_settings(struct qt_daemon *d);
 int qt_dop_int(const cJSON *req, const char *k, int def);
 /* Writes v in decimal at out (room for 21 bytes) and returns its length:
  * the long number lists of tensors and resolve (snprintf's general path

@@ -132,6 +132,10 @@ int qt_deploy_estimate(const struct qt_model *m, const struct qt_recipe *r,
     out->ctx_limit = c->max_pos > 0 ? c->max_pos : 0;
     out->ctx = o->ctx > 0 ? o->ctx : out->ctx_limit > 0 && out->ctx_limit < 8192 ? out->ctx_limit : 8192;
     out->ctx_over_limit = out->ctx_limit > 0 && out->ctx > out->ctx_limit;
+    /* vLLM refuses a --max-model-len beyond the model's limit: the figures
+     * are of the limit (the caller warns, naming ctx_asked) */
+    out->ctx_asked = out->ctx;
+    if (out->ctx_over_limit) out->ctx = out->ctx_limit;
     out->batch = o->batch > 0 ? o->batch : 1;
     out->util = o->util > 0 && o->util <= 1 ? o->util : 0.9;
 

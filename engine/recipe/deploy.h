@@ -79,7 +79,8 @@ struct qt_deploy_opts {
     const struct qt_gpu *gpu; /* required */
     int tp;                   /* 0: the smallest that fits */
     int64_t ctx;              /* tokens per sequence (default 8192, at most
-                                 the model's max_position_embeddings) */
+                                 the model's max_position_embeddings; more is
+                                 capped there, ctx_over_limit set) */
     int batch;                /* sequences (default 1) */
     double util;              /* memory utilization (default 0.9) */
     int kv_bytes;             /* bytes per KV element, 0: from the recipe's
@@ -113,7 +114,9 @@ struct qt_deploy {
     int batch;
     double util;
     int64_t ctx_limit;        /* the model's max_position_embeddings, 0 unknown */
-    int ctx_over_limit;       /* 1: the ctx asked for is beyond ctx_limit (vLLM refuses it) */
+    int ctx_over_limit;       /* 1: the ctx asked for is beyond ctx_limit (vLLM refuses it):
+                                 ctx is then capped at ctx_limit */
+    int64_t ctx_asked;        /* the ctx asked for (the default's when none) */
 };
 
 /* Estimates serving r on m (res from qt_recipe_resolve; r/res may be NULL for
