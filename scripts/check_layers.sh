@@ -42,9 +42,8 @@ done
 # engine only the protocol client, base/ helpers and the description structs
 # the protocol carries -- no recipe parsing, resolving, scheme stepping or
 # capability tables of their own.
-# backend/select.h and backend/cuda/cuda.h: the status line's device probe
-# (a forked child, main's CUDA work), to move behind the daemon's hello.
-THIN="daemon/client.h base/* model/model.h recipe/tree.h backend/select.h backend/cuda/cuda.h"
+# The device the status line shows comes from the daemon's hello.
+THIN="daemon/client.h base/* model/model.h recipe/tree.h"
 for f in $(find tui panels -name '*.[ch]' | sort); do
     for h in $(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$f"); do
         case $h in */*) ;; *) continue;; esac   # the TUI's own headers

@@ -103,6 +103,26 @@ static cJSON *settings_json(struct qt_daemon *d) {
 
 cJSON *qt_dop_settings(struct qt_daemon *d) { return settings_json(d); }
 
+int qt_dop_arith(struct qt_daemon *d) {
+    if (d->arith < 0) {
+        cJSON *st = settings_json(d);
+        qt_err e;
+        const cJSON *v = cJSON_GetObjectItem(st, "arith");
+        int a = v ? qt_dop_arith_parse(v, "settings: arith", &e) : -1;
+        d->arith = a >= 0 ? a : d->arith_default;
+        cJSON_Delete(st);
+    }
+    return d->arith;
+}
+
+/* The settings as clients see them (hello, settings): as stored, plus the
+ * arithmetic mode in force when the session has not chosen one. */
+static cJSON *settings_shown(struct qt_daemon *d, const cJSON *stored) {
+    cJSON *j = stored ? cJSON_Duplicate(stored, 1) : settings_json(d);
+    if (!cJSON_GetObjectItem(j, "arith")) cJSON_AddStringToObject(j, "arith", qt_dop_arith_name(qt_dop_arith(d)));
+    return j;
+}
+
 static void session_state(struct qt_daemon *d, cJSON *res) {
     cJSON_AddNumberToObject(res, "version", QT_PROTO_VERSION);
     cJSON_AddStringToObject(res, "session", d->s->name);
@@ -122,7 +142,7 @@ static void session_state(struct qt_daemon *d, cJSON *res) {
         char sl[2] = {slots[i], 0};
         cJSON_AddItemToArray(v, cJSON_CreateString(sl));
     }
-    cJSON_AddItemToObject(res, "settings", settings_json(d));
+    cJSON_AddItemToObject(res, "settings", settings_shown(d, NULL));
     cJSON_AddItemToObject(res, "device", d->device ? cJSON_Duplicate(d->device, 1) : cJSON_CreateNull());
 }
 
@@ -582,9 +602,10 @@ static int op_variant_drop(struct qt_daemon *d, struct qt_client_slot *c, const 
 }
 
 /* The settings a session keeps, with what each must be: a string (gpu, a
- * path, a KV dtype name), a whole number within [lo, hi], or a fraction in
- * (0, 1].  The deploy panel's keys are the deploy op's options. */
-enum set_kind { SET_STR, SET_PATH, SET_KV, SET_INT, SET_TP, SET_FRAC };
+ * path, a KV dtype name, an arithmetic mode), a whole number within
+ * [lo, hi], or a fraction in (0, 1].  The deploy panel's keys are the
+ * deploy op's options. */
+enum set_kind { SET_STR, SET_PATH, SET_KV, SET_ARITH, SET_INT, SET_TP, SET_FRAC };
 static const struct setting {
     const char *key;
     enum set_kind kind;
@@ -596,6 +617,7 @@ static const struct setting {
     {"eval_chunks", SET_INT, 1, 1 << 16},
     {"calib_samples", SET_INT, 1, 1 << 16},
     {"calib_len", SET_INT, 1, 1 << 20},
+    {"arith", SET_ARITH, 0, 0},
     {"deploy_ctx", SET_INT, 1, 100000000},       /* qtune deploy --ctx's range */
     {"deploy_batch", SET_INT, 1, 1000000},
     {"deploy_kv_dtype", SET_KV, 0, 0},
@@ -606,6 +628,8 @@ static const struct setting {
 /* Checks one settings value; the error names the key and what it must be. */
 static int setting_check(const struct setting *k, const cJSON *v, qt_err *err) {
     switch (k->kind) {
+    case SET_ARITH:
+        return qt_dop_arith_parse(v, "settings: arith", err) < 0 ? QT_ERR : QT_OK;
     case SET_STR: case SET_PATH: case SET_KV:
         if (!cJSON_IsString(v) || !*v->valuestring || strlen(v->valuestring) > 4000)
             return qt_err_set(err, "settings: %s must be a non-empty string", k->key);
@@ -633,15 +657,17 @@ static int setting_check(const struct setting *k, const cJSON *v, qt_err *err) {
     return QT_OK;
 }
 
-/* settings {set?: {gpu?, eval_data?, eval_ctx?, eval_chunks?, calib_samples?, calib_len?, deploy_ctx?,
+/* settings {set?: {gpu?, eval_data?, eval_ctx?, eval_chunks?, calib_samples?, calib_len?, arith?, deploy_ctx?,
  *                  deploy_batch?, deploy_kv_dtype?, deploy_util?, deploy_tp?}} -> {settings}
  * The workbench's choices the session keeps for the next attach: the
  * deploy panel's GPU, context, batch, KV dtype, memory utilization and
  * tensor parallel size, the eval text, context and chunk count of the
  * eval and dKL jobs it submits, the calibration samples and their length
- * of the quantize job a commit submits.  set merges the given keys (null
- * removes one) after checking them all (one bad value changes nothing); a
- * settings event carries the result. */
+ * of the quantize job a commit submits, the arithmetic mode (f32 | bf16)
+ * of the session's previews and of every job that rounds weights.  set
+ * merges the given keys (null removes one) after checking them; a
+ * settings event carries the result.  The answer always names the mode
+ * in force ("arith": the daemon's default when the session has none). */
 static int op_settings(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
     const cJSON *set = cJSON_GetObjectItem(req, "set");
@@ -656,23 +682,28 @@ static int op_settings(struct qt_daemon *d, struct qt_client_slot *c, const cJSO
         if (!def) {
             cJSON_Delete(st);
             return qt_err_set(err, "settings: %.60s: unknown (gpu, eval_data, eval_ctx, eval_chunks, calib_samples, "
-                              "calib_len, deploy_ctx, deploy_batch, deploy_kv_dtype, deploy_util, deploy_tp)", k);
+                              "calib_len, arith, deploy_ctx, deploy_batch, deploy_kv_dtype, deploy_util, deploy_tp)", k);
         }
         if (cJSON_IsNull(v)) { cJSON_DeleteItemFromObject(st, k); continue; }
         if (setting_check(def, v, err) != QT_OK) { cJSON_Delete(st); return QT_ERR; }
         cJSON_DeleteItemFromObject(st, k);
-        cJSON_AddItemToObject(st, k, cJSON_Duplicate(v, 1));
+        if (def->kind == SET_ARITH)   /* canonical: "fp32" is kept as "f32" */
+            cJSON_AddStringToObject(st, k, qt_dop_arith_name(qt_dop_arith_parse(v, "settings: arith", err)));
+        else
+            cJSON_AddItemToObject(st, k, cJSON_Duplicate(v, 1));
     }
     if (set) {
         char *t = cJSON_PrintUnformatted(st);
         int rc = t ? qt_session_settings_store(d->s, t, err) : qt_err_set(err, "settings: out of memory");
         free(t);
         if (rc != QT_OK) { cJSON_Delete(st); return QT_ERR; }
+        d->arith = -1;   /* read again: the mode may have changed */
         cJSON *ev = qt_daemon_event("settings");
-        cJSON_AddItemToObject(ev, "settings", cJSON_Duplicate(st, 1));
+        cJSON_AddItemToObject(ev, "settings", settings_shown(d, st));
         qt_daemon_emit(d, ev);
     }
-    cJSON_AddItemToObject(res, "settings", st);
+    cJSON_AddItemToObject(res, "settings", settings_shown(d, st));
+    cJSON_Delete(st);
     return QT_OK;
 }
 
@@ -748,9 +779,10 @@ static int resumable(const struct qt_job *j) {
     return access(path, R_OK) == 0;
 }
 
-/* The same calibration inputs: calib, calib_samples, calib_len. */
+/* The same calibration inputs: calib, calib_samples, calib_len, and the
+ * arithmetic the finished layers were quantized in. */
 static int same_calib(const cJSON *a, const cJSON *b) {
-    static const char *const keys[] = {"calib", "calib_samples", "calib_len"};
+    static const char *const keys[] = {"calib", "calib_samples", "calib_len", "arith"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         const cJSON *x = cJSON_GetObjectItem(a, keys[i]), *y = cJSON_GetObjectItem(b, keys[i]);
         if (!x != !y || (x && !cJSON_Compare(x, y, 1))) return 0;
@@ -773,6 +805,21 @@ static const struct qt_job *resume_candidate(struct qt_daemon *d, const char *te
         if (same) return j;
     }
     return NULL;
+}
+
+/* 1 when a job of kind with params p rounds weights to a compressed-
+ * tensors scheme, whose codes depend on the arithmetic mode: quantize
+ * (but the GGUF writer: ggml's quantizers), eval of a recipe or a
+ * scheme (a written checkpoint is read as written: its report says the
+ * mode it was written in), sensitivity, plan.  A calib job measures the
+ * original model only. */
+static int rounds_weights(const char *kind, const cJSON *p) {
+    if (!strcmp(kind, "quantize")) {
+        const char *f = qt_dop_str(p, "format");
+        return !f || strcmp(f, "gguf");
+    }
+    if (!strcmp(kind, "eval")) return !cJSON_GetObjectItem(p, "quantized") && !cJSON_GetObjectItem(p, "quantized_job");
+    return !strcmp(kind, "sensitivity") || !strcmp(kind, "plan");
 }
 
 /* job_submit {kind, text?, params?} -> {job}
@@ -806,6 +853,17 @@ static int op_job_submit(struct qt_daemon *d, struct qt_client_slot *c, const cJ
         else cJSON_AddStringToObject(p, "out", out);
     }
     if (!bad && k->check && k->check(p, err) != QT_OK) bad = qt_err_prefix(err, "job_submit") != QT_OK;
+    if (!bad && rounds_weights(kind, p)) {
+        /* the arithmetic mode of the job: as given, else the session's (its
+         * previews' mode), recorded in the params the worker reads */
+        const cJSON *a = cJSON_GetObjectItem(p, "arith");
+        int am = a ? qt_dop_arith_parse(a, "job_submit: params.arith", err) : qt_dop_arith(d);
+        if (am < 0) bad = 1;
+        else {
+            cJSON_DeleteItemFromObject(p, "arith");
+            cJSON_AddStringToObject(p, "arith", qt_dop_arith_name(am));
+        }
+    }
     if (bad) { cJSON_Delete(p); return QT_ERR; }
     char *cur;
     const char *text = qt_dop_text(d, req, &cur, err);

@@ -2,7 +2,8 @@
 # End to end under tmux: what a session keeps for `qtune attach` beyond the
 # recipe — named variants A, B, C (the compare table lists them all), the
 # GPU chosen in the deploy panel with its ctx, batch, kv dtype, memory
-# utilization and TP, the eval settings typed at `T`, and a
+# utilization and TP, the eval settings typed at `T` (the arithmetic mode
+# among them: the daemon's default is bf16 here), and a
 # finished dKL scan's summary with its scheme.  Polls capture-pane until a
 # generous deadline; no fixed sleeps.  The tmux server (own socket) and the
 # daemon are stopped at the end.
@@ -14,7 +15,7 @@ fi
 SOCK="qtune-as-$$"
 SESS=as$$
 . tests/cli/tmux.sh
-ENV="env QTUNE_HOME=$H XDG_RUNTIME_DIR=$R LC_ALL=C.UTF-8 TERM=xterm-256color"
+ENV="env QTUNE_HOME=$H XDG_RUNTIME_DIR=$R LC_ALL=C.UTF-8 TERM=xterm-256color QTUNE_ARITH=bf16"
 tm new-session -d -s "$SESS" -x 120 -y 40 "env PS1='qtsh> ' sh"
 keys "$ENV $QB $M -s $SESS" Enter
 wait_for "attach-state: workbench opens" "layer 1  MoE" || exit 0
@@ -47,11 +48,11 @@ wait_for "attach-state: deploy prompt" "deploy: ctx=default batch=default kv=aut
 keys C-u "ctx=2048 batch=4 kv=fp8 util=0.5 tp=2" Enter
 wait_for "attach-state: deploy settings in the table" "ctx 2048 x batch 4 at 50% memory   kv fp8   tp 2"
 keys Escape
-# the eval settings: a shorter context and fewer chunks
+# the eval settings: a shorter context and fewer chunks, f32 arithmetic
 keys T
-wait_for "attach-state: eval settings prompt" "eval settings: data="
+wait_for "attach-state: eval settings prompt" "arith=bf16"
 keys $(for _ in $(seq 1 400); do printf 'BSpace '; done)
-keys "ctx=64 chunks=2" Enter
+keys "ctx=64 chunks=2 arith=f32" Enter
 wait_for "attach-state: eval settings sent" "eval settings sent"
 keys o
 wait_for "attach-state: the scan finishes" "dKL of [0-9]+ groups at int2-g128-sym" -E
@@ -80,7 +81,7 @@ grep -q "at tp 2: decode" "$T/screen" && pass "attach-state: the kept tp is the 
     || fail "attach-state: the kept tp is the figures'" "$(head -n 20 "$T/screen")"
 keys Escape
 keys T
-wait_for "attach-state: the eval settings are kept" "ctx=64 chunks=2"
+wait_for "attach-state: the eval settings are kept" "ctx=64 chunks=2 calib_samples=default calib_len=default arith=f32"
 keys Escape
 # x in the compare panel drops the selected variant (A), which stays dropped
 keys C
