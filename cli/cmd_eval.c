@@ -127,7 +127,9 @@ int qt_cmd_eval(int argc, char **argv) {
     }
     if (rc == QT_OK) {
         if (json) {
-            cli_print_json(qt_eval_json(NULL, &st));
+            cJSON *j = qt_eval_json(NULL, &st);
+            qt_eval_json_arith(j, ckpt, gguf);
+            cli_print_json(j);
         } else {
             printf("model       %s\n", model);
             printf("quantized   %s (%d tensors)\n", ckpt ? ckpt : scheme ? scheme : recipe, st.tensors_quantized);

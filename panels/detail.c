@@ -198,7 +198,11 @@ static int algo_lines(struct app *a, const struct tui_rect *r, int *y, int ti) {
     const char *cur = src->resol.cur.t ? src->resol.cur.t[ti].scheme : "bf16";
     int have = tc->job && !strcmp(tc->scheme, cur) && tc->out_err >= 0;
     if (!tc->algo[0] && !tc->modifiers[0]) return 0;   /* kept, plain recipe */
-    if (tc->algo[0] && strcmp(tc->algo, "RTN") && !have)
+    if (!have && tc->job && !strcmp(tc->scheme, cur) && (tc->modifiers[0] || strcmp(tc->algo, "RTN")))
+        /* the job ran it but measured nothing for it (an AWQ clip search) */
+        line(a, r, y, TS_DIM, "algo", "%s (job %d): no output figures for it", tc->modifiers[0] ? tc->modifiers : tc->algo,
+             tc->job);
+    else if (tc->algo[0] && strcmp(tc->algo, "RTN") && !have)
         line(a, r, y, TS_DIM, "algo", "%s: previewed as RTN until a commit runs it", tc->algo);
     else if (tc->modifiers[0] && !have)
         line(a, r, y, TS_DIM, "algo", "%s: previewed as RTN until a commit runs it", tc->modifiers);
@@ -214,6 +218,11 @@ static int algo_lines(struct app *a, const struct tui_rect *r, int *y, int ti) {
         if (strcmp(tc->algorithm, "RTN"))
             line(a, r, y, (enum tui_style)(TS_HEAT0 + wg_heat(oe)), "out err", "%s %.2f%%  RTN %s (Hessian)",
                  tc->algorithm, 100 * oe, rtn);
+        else if (tc->modifiers[0] && tc->rtn_err >= 0 && tc->rtn_err != tc->out_err)
+            /* rounded to nearest after the recipe's smoothing (SmoothQuant,
+             * AWQ): beside plain RTN of the weight as it was */
+            line(a, r, y, (enum tui_style)(TS_HEAT0 + wg_heat(oe)), "out err", "%s+RTN %.2f%%  RTN %s (Hessian)",
+                 tc->modifiers, 100 * oe, rtn);
         else
             line(a, r, y, (enum tui_style)(TS_HEAT0 + wg_heat(oe)), "out err", "RTN %.2f%% (Hessian)", 100 * oe);
         if (tc->sp_err >= 0) {

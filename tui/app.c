@@ -256,6 +256,7 @@ static const char *prompt_label(enum prompt_kind k) {
 }
 
 static void prompt_live(struct app *a);
+static int utf8_next(const char *b, int n, int i);
 
 static void draw_msg(struct app *a) {
     struct tui_screen *s = &a->scr;
@@ -263,11 +264,22 @@ static void draw_msg(struct app *a) {
     if (a->prompt) {
         prompt_live(a);   /* the engine's answer may have come since the last key */
         int x = tui_puts(s, r, 0, r->y, -1, TS_PROMPT, prompt_label(a->prompt));
+        /* a line longer than the row scrolls: the cursor stays on screen,
+         * an ellipsis says that the start is cut */
+        int off = 0;
+        while (off < a->ppos) {
+            char head[sizeof a->pbuf];
+            tui_strcpy(head, sizeof head, a->pbuf + off);
+            head[a->ppos - off] = 0;
+            if (x + (off ? 1 : 0) + (int)mbstowcs(NULL, head, 0) < r->w - 1) break;
+            off = utf8_next(a->pbuf, a->plen, off);
+        }
+        if (off) x += tui_puts(s, r, x, r->y, -1, TS_DIM, a->g->ellipsis);
         char head[sizeof a->pbuf];
-        tui_strcpy(head, sizeof head, a->pbuf);
-        head[a->ppos] = 0;
+        tui_strcpy(head, sizeof head, a->pbuf + off);
+        head[a->ppos - off] = 0;
         int cx = x + (int)mbstowcs(NULL, head, 0);
-        x += tui_puts(s, r, x, r->y, -1, TS_NORMAL, a->pbuf);
+        x += tui_puts(s, r, x, r->y, -1, TS_NORMAL, a->pbuf + off);
         if (a->ppos == a->plen) tui_putc(s, r, x, r->y, TS_CURSOR, L' ');
         else tui_restyle(s, cx, r->y, 1, TS_CURSOR);
         if (a->pinfo[0]) {
@@ -432,7 +444,8 @@ static void do_edit(struct app *a, enum tui_action act) {
 static void prompt_live(struct app *a) {
     a->pinfo[0] = 0;
     if (a->prompt == PR_EVALSET) {
-        snprintf(a->pinfo, sizeof a->pinfo, "data=FILE ctx=N chunks=N (default: the engine's)");
+        snprintf(a->pinfo, sizeof a->pinfo, "data=FILE ctx=N chunks=N calib_samples=N calib_len=N arith=f32|bf16 "
+                 "(default: the engine's)");
         a->pinfo_style = TS_DIM;
         return;
     }
@@ -504,14 +517,17 @@ static int search_from(struct app *a, const char *text, int dir) {
 }
 
 /* The eval settings as the prompt shows them: "data=FILE ctx=N chunks=N
- * calib_samples=N calib_len=N" (the last two: the commit's calibration). */
+ * calib_samples=N calib_len=N arith=MODE" (calib_*: the commit's
+ * calibration; arith: the arithmetic of previews and of the jobs that
+ * round weights, the mode the daemon names). */
 static void evalset_text(const struct src *s, char *buf, size_t n) {
     char c[16] = "default", k[16] = "default", cs[16] = "default", cl[16] = "default";
     if (s->jobs.eval_ctx > 0) snprintf(c, sizeof c, "%d", s->jobs.eval_ctx);
     if (s->jobs.eval_chunks > 0) snprintf(k, sizeof k, "%d", s->jobs.eval_chunks);
     if (s->jobs.calib_samples > 0) snprintf(cs, sizeof cs, "%d", s->jobs.calib_samples);
     if (s->jobs.calib_len > 0) snprintf(cl, sizeof cl, "%d", s->jobs.calib_len);
-    snprintf(buf, n, "data=%.1000s ctx=%s chunks=%s calib_samples=%s calib_len=%s", s->jobs.eval_data, c, k, cs, cl);
+    snprintf(buf, n, "data=%.1000s ctx=%s chunks=%s calib_samples=%s calib_len=%s arith=%s", s->jobs.eval_data, c, k,
+             cs, cl, s->jobs.arith[0] ? s->jobs.arith : "default");
 }
 
 /* Sends what the eval settings prompt changed to the daemon, which checks
@@ -524,7 +540,11 @@ static void evalset_accept(struct app *a) {
     int sent = 0;
     for (char *tok = strtok(buf, " \t"); tok; tok = strtok(NULL, " \t")) {
         char *eq = strchr(tok, '=');
-        if (!eq || eq == tok) { app_msg(a, TS_ERROR, "eval settings: %.60s: write KEY=VALUE (data, ctx, chunks)", tok); return; }
+        if (!eq || eq == tok) {
+            app_msg(a, TS_ERROR, "eval settings: %.60s: write KEY=VALUE (data, ctx, chunks, calib_samples, calib_len, arith)",
+                    tok);
+            return;
+        }
         *eq++ = 0;
         int rc;
         if (!strcmp(tok, "data")) {
@@ -545,8 +565,13 @@ static void evalset_accept(struct app *a) {
             if (v == cur) continue;
             rc = s->ops->settings_send(s, !strcmp(tok, "ctx") ? "eval_ctx" : !strcmp(tok, "chunks") ? "eval_chunks" : tok,
                                        NULL, v, &err);
+        } else if (!strcmp(tok, "arith")) {
+            /* the daemon checks the mode (its error names the choices) */
+            if (!strcmp(eq, s->jobs.arith)) continue;
+            rc = strcmp(eq, "default") ? s->ops->settings_send(s, "arith", eq, 0, &err)
+                                       : s->ops->settings_send(s, "arith", NULL, 0, &err);
         } else {
-            app_msg(a, TS_ERROR, "eval settings: %.40s: unknown (data, ctx, chunks, calib_samples, calib_len)", tok);
+            app_msg(a, TS_ERROR, "eval settings: %.40s: unknown (data, ctx, chunks, calib_samples, calib_len, arith)", tok);
             return;
         }
         if (rc != QT_OK) { app_msg(a, TS_ERROR, "%s", err.msg); return; }

@@ -63,7 +63,7 @@ static inline int tk_mouse_y(int k) { return (k - TK_MOUSE) / 4096 % 4096; }
     X(VARIANT_NEW,"v",                      NULL,      "store the recipe as the next free variant (C, D, ... H)") \
     X(COMPARE,    "C",                      "A/B",     "compare the variants (x there drops the selected one)") \
     X(EVAL_AB,    "E",                      NULL,      "KL of every variant (eval jobs; compare panel)") \
-    X(EVAL_SET,   "T",                      NULL,      "eval settings: text, ctx, chunks of eval and dKL jobs; calib_samples, calib_len of the commit (kept in the session)") \
+    X(EVAL_SET,   "T",                      NULL,      "eval settings: text, ctx, chunks of eval and dKL jobs; calib_samples, calib_len of the commit; arith (f32|bf16) of previews and jobs (kept in the session)") \
     X(RECIPE,     "r",                      "recipe",  "toggle recipe / detail pane")        \
     X(WRITE,      "w",                      "write",   "write the recipe to a file")         \
     X(COMMIT,     "c",                      "commit",  "commit: quantize + eval job")        \

@@ -207,7 +207,7 @@ struct src_ops {
     int (*recipe_set)(struct src *s, const char *text, qt_err *err);
     int (*variant_drop)(struct src *s, int slot, qt_err *err);    /* empties the slot */
     /* Sets one of the session's settings (the daemon keeps them for the
-     * next attach): key "gpu" or "eval_data" with str, "eval_ctx",
+     * next attach): key "gpu", "eval_data" or "arith" with str, "eval_ctx",
      * "eval_chunks", "calib_samples" or "calib_len" with num (str NULL;
      * num <= 0: back to the default). */
     int (*settings_send)(struct src *s, const char *key, const char *str, long num, qt_err *err);
@@ -288,6 +288,10 @@ struct src_jobs {
     char eval_data[1024];     /* absolute path of the eval text */
     int eval_ctx, eval_chunks;   /* 0: the engine's default */
     int calib_samples, calib_len;   /* the commit's calibration: samples and their tokens (0: 128 x 512) */
+    /* the arithmetic mode of w / scale (f32 | bf16) of the session's
+     * previews and of the jobs that round weights: the daemon names the
+     * one in force; "" until it has */
+    char arith[8];
 };
 
 /* The preview cache (SRC_CAP_PREVIEW): open addressing on (tensor, scheme),
@@ -326,7 +330,7 @@ struct src_calib {
     char path[1024];          /* absolute path of the calibration text ("" when none) */
     int ready;                /* a calib job over path is done */
     int job;                  /* the newest calib job whose report was taken, 0 when none */
-    int gen;                  /* bumped when the statistics change (answers to older asks are dropped) */
+    int gen;                  /* bumped when the statistics or the arithmetic mode change (answers to older asks are dropped) */
 };
 
 /* The plan panel: the target the person chose, the planner's size side for

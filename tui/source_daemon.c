@@ -1399,7 +1399,8 @@ static void capabilities(struct src *s, struct dsrc *d, const cJSON *h, int weig
 }
 
 /* The session's settings (hello, a settings reply or event): the deploy
- * GPU when the catalog has it, the eval text, ctx and chunks. */
+ * GPU when the catalog has it, the eval text, ctx and chunks, the
+ * commit's calibration, the arithmetic mode. */
 static void apply_settings(struct src *s, const cJSON *st) {
     if (!cJSON_IsObject(st)) return;
     const char *gpu = cJSON_GetStringValue(cJSON_GetObjectItem(st, "gpu"));
@@ -1416,6 +1417,15 @@ static void apply_settings(struct src *s, const cJSON *st) {
     const cJSON *cs = cJSON_GetObjectItem(st, "calib_samples"), *cl = cJSON_GetObjectItem(st, "calib_len");
     s->jobs.calib_samples = cJSON_IsNumber(cs) ? cs->valueint : 0;
     s->jobs.calib_len = cJSON_IsNumber(cl) ? cl->valueint : 0;
+    /* the arithmetic mode: previews asked in another one are for nothing */
+    const char *ar = cJSON_GetStringValue(cJSON_GetObjectItem(st, "arith"));
+    if (ar && strcmp(ar, s->jobs.arith)) {
+        if (s->jobs.arith[0]) {
+            s->calib.gen++;
+            src_preview_clear(s);
+        }
+        tui_strcpy(s->jobs.arith, sizeof s->jobs.arith, ar);
+    }
     s->changed = 1;
 }
 

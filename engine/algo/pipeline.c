@@ -1303,6 +1303,10 @@ static int awq_layer(struct ctx *c, struct qt_fwd *f, const struct qt_recipe *r,
     float *s = NULL, *best = NULL;
     double *xm = NULL, *wm = NULL;
     float **wb = NULL, **wq = NULL;
+    /* (balance layers of one mapping) each one's output error on its
+     * calibration Hessian: at the ratio being tried, at the best one, and
+     * unscaled (round-to-nearest as the weight was); its output energy */
+    double *lq = NULL, *lbest = NULL, *l0 = NULL, *den = NULL;
     if (!acs) return qt_err_set(err, "out of memory");
     if (awq_mappings(m, l, &mp, &nm, err) != QT_OK) goto out;
     /* observe every Linear of the layer */
@@ -1365,7 +1369,12 @@ static int awq_layer(struct ctx *c, struct qt_fwd *f, const struct qt_recipe *r,
         wm = calloc((size_t)C, sizeof(double));
         wb = calloc((size_t)a->n, sizeof *wb);
         wq = calloc((size_t)a->n, sizeof *wq);
-        if (!s || !best || !xm || !wm || !wb || !wq) { qt_err_set(err, "out of memory"); goto out; }
+        free(lq); free(lbest); free(l0); free(den);
+        lq = calloc((size_t)a->n, sizeof *lq);
+        lbest = calloc((size_t)a->n, sizeof *lbest);
+        l0 = calloc((size_t)a->n, sizeof *l0);
+        den = calloc((size_t)a->n, sizeof *den);
+        if (!s || !best || !xm || !wm || !wb || !wq || !lq || !lbest || !l0 || !den) { qt_err_set(err, "out of memory"); goto out; }
         for (int64_t j = 0; j < C; j++) xm[j] = c->asum[src][j] / (double)c->H[src].n;
         int64_t wrows = 0;
         for (int q = 0; q < a->n; q++) {
@@ -1412,10 +1421,21 @@ static int awq_layer(struct ctx *c, struct qt_fwd *f, const struct qt_recipe *r,
                 qt_qtensor_free(&qq);
                 if (qrc != QT_OK) { qt_err_prefix(err, "%s", t->name); goto out_maps; }
                 for (int64_t i = 0; i < R * C; i++) wq[q][i] /= s[i % C];
-                loss += qt_awq_sse(wb[q], wq[q], R, C, hs->h);
+                lq[q] = qt_awq_sse(wb[q], wq[q], R, C, hs->h);
+                loss += lq[q];
+                if (g < 0) {   /* the relative error gives the output energy Σ w H wᵀ */
+                    double rel = qt_gptq_out_err(wb[q], wq[q], R, C, hs->h);
+                    l0[q] = lq[q];
+                    den[q] = rel > 0 ? lq[q] / rel : 0;
+                }
             }
             if (g < 0) { loss1 = loss; continue; }
-            if (loss < best_loss) { best_loss = loss; best_ratio = ratio; memcpy(best, s, sizeof(float) * (size_t)C); }
+            if (loss < best_loss) {
+                best_loss = loss;
+                best_ratio = ratio;
+                memcpy(best, s, sizeof(float) * (size_t)C);
+                memcpy(lbest, lq, sizeof(double) * (size_t)a->n);
+            }
         }
         if (best_ratio < 0) { qt_err_set(err, "%s: AWQ found no finite loss on the grid", mod); goto out_maps; }
         /* apply: the smooth layer / s, every balance layer's columns * s */
@@ -1471,6 +1491,14 @@ static int awq_layer(struct ctx *c, struct qt_fwd *f, const struct qt_recipe *r,
             }
             for (int64_t j = 0; j < C; j++) { P->colscale[ti][j] *= best[j]; acs[ti][j] *= best[j]; }
             P->awq[ti] = 1;
+            /* the figures of the tensor (the report's out_err beside
+             * rtn_out_err), relative to its output energy on the
+             * calibration Hessian: what AWQ's search measured at the chosen
+             * ratio and unscaled (a clip search, later, drops them) */
+            if (den[q] > 0) {
+                P->out_err[ti] = lbest[q] / den[q];
+                P->rtn_err[ti] = l0[q] / den[q];
+            }
         }
         cJSON *e = cJSON_CreateObject();
         cJSON_AddStringToObject(e, "smooth_layer", mod);
@@ -1530,9 +1558,31 @@ static int awq_layer(struct ctx *c, struct qt_fwd *f, const struct qt_recipe *r,
             free(P->clip[ti]);
             P->clip[ti] = cv;
             P->clip_gs[ti] = gs;
+            P->out_err[ti] = P->rtn_err[ti] = NAN;   /* the search's figures were of the unclipped weight */
             P->awq_clip_before += b0;
             P->awq_clip_after += b1;
         }
+    /* a Linear rounded to nearest that no mapping scaled (and no clip
+     * changed) gets its plain RTN figure on the Hessian observed here: a
+     * layer after AWQ has no second pass when nothing in it needs GPTQ */
+    for (int ti = 0; ti < n; ti++) {
+        const struct qt_tensor *t = &m->tensors[ti];
+        const struct hess *hs = &c->H[c->rep[ti]];
+        int64_t R = qt_tensor_rows(t), C = qt_tensor_cols(t);
+        if (t->layer != l || t->mtp || P->kind[ti] != TK_RTN || acs[ti] || P->clip[ti] || !isnan(P->out_err[ti]) ||
+            !hs->h || hs->cols != C)
+            continue;
+        float *w = read_weight(P, ti, err), *dq = malloc(sizeof(float) * (size_t)(R * C));
+        struct qt_qtensor qq;
+        memset(&qq, 0, sizeof qq);
+        int qrc = w && dq ? qt_quant_tensor(w, R, C, res->t[ti].s, work_dtype(m, t), 0, &qq, dq, err)
+                          : w ? qt_err_set(err, "out of memory") : QT_ERR;
+        if (qrc == QT_OK) P->out_err[ti] = P->rtn_err[ti] = qt_gptq_out_err(w, dq, R, C, hs->h);
+        qt_qtensor_free(&qq);
+        free(w);
+        free(dq);
+        if (qrc != QT_OK) { qt_err_prefix(err, "%s", t->name); goto out; }
+    }
     rc = QT_OK;
 out:
     c->observing = 0;
@@ -1543,6 +1593,7 @@ out:
         free(acs[i]);
     }
     free(acs);
+    free(lq); free(lbest); free(l0); free(den);
     free(mp);
     free(s); free(best); free(xm); free(wm);
     return rc;
@@ -1555,6 +1606,32 @@ static int64_t count_zeros(const float *w, int64_t n) {
     int64_t z = 0;
     for (int64_t i = 0; i < n; i++) z += w[i] == 0.0f;
     return z;
+}
+
+/* Round-to-nearest's output error of tensor ti as it was before the
+ * smoothing that scaled its columns (cs: SmoothQuant's, AWQ's): w (R, C)
+ * is the smoothed weight, h the Hessian of its smoothed input; the weight
+ * unsmoothed is w / cs, its input's Hessian diag(cs) h diag(cs).  NAN when
+ * out of memory or the scheme fails (the figure is then not reported). */
+static double rtn_unsmoothed(const float *w, const float *cs, int64_t R, int64_t C, const double *h,
+                             const struct qt_scheme *sc, enum qt_dtype wd) {
+    float *wo = malloc(sizeof(float) * (size_t)(R * C)), *dq = malloc(sizeof(float) * (size_t)(R * C));
+    double *ho = malloc(sizeof(double) * (size_t)(C * C));
+    double e = NAN;
+    struct qt_qtensor q;
+    memset(&q, 0, sizeof q);
+    qt_err err = {{0}};
+    if (wo && dq && ho) {
+        for (int64_t i = 0; i < R * C; i++) wo[i] = w[i] / cs[i % C];
+        for (int64_t a = 0; a < C; a++)
+            for (int64_t b = 0; b < C; b++) ho[a * C + b] = h[a * C + b] * (double)cs[a] * (double)cs[b];
+        if (qt_quant_tensor(wo, R, C, sc, wd, 0, &q, dq, &err) == QT_OK) e = qt_gptq_out_err(wo, dq, R, C, ho);
+    }
+    qt_qtensor_free(&q);
+    free(wo);
+    free(dq);
+    free(ho);
+    return e;
 }
 
 /* Prunes (SparseGPT), then quantizes (GPTQ or round-to-nearest) tensor ti
@@ -1626,6 +1703,13 @@ static int quantize_one(struct ctx *c, const struct qt_recipe *r, const struct q
         if (h) P->rtn_err[ti] = P->out_err[ti] = qt_gptq_out_err(w, deq, R, C, h);
     } else {
         memcpy(deq, w, sizeof(float) * (size_t)(R * C));
+    }
+    /* a smoothed weight (SmoothQuant, AWQ before GPTQ): RTN's figure is of
+     * the weight as it was, not of the smoothed one (the smoothing is the
+     * algorithm's doing) */
+    if (P->kind[ti] && h && !w0 && P->colscale[ti] && !isnan(P->out_err[ti])) {
+        double e = rtn_unsmoothed(w, P->colscale[ti], R, C, h, rv->s, wd);
+        if (!isnan(e)) P->rtn_err[ti] = e;
     }
     if (w0 && h) {
         /* errors against the dense weight: the whole result, and round-to-

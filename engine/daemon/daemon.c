@@ -470,6 +470,11 @@ static void worker_main(struct qt_daemon *d, struct qt_job *j, const struct qt_j
     ctx.cancel = &worker_cancel;
     ctx.fd = 3;
     qt_err err = {{0}};
+    /* the arithmetic mode the job was submitted with (job_submit records
+     * the session's in the params of every job that rounds weights) */
+    const cJSON *ar = cJSON_GetObjectItem(j->params, "arith");
+    int am = ar ? qt_dop_arith_parse(ar, "arith", &err) : -1;
+    if (am >= 0) qt_dop_arith_use(am);
     int rc = k->run(&ctx, &err);
     if (worker_cancel && getppid() != d->pid) {
         /* the daemon died: leave how far we got for the next one, which
@@ -891,6 +896,7 @@ int qt_daemon_new(const char *session, int listen_it, struct qt_daemon **out, qt
     d->probe_fd = d->probe_pid = -1;
     d->pid = getpid();
     d->max_jobs = 1;
+    qt_dop_arith_init(d);
     const char *mj = getenv("QTUNE_MAX_JOBS");
     if (mj && atoi(mj) > 0) d->max_jobs = atoi(mj);
     d->out_cap = CLIENT_OUT_CAP;

@@ -100,6 +100,26 @@ static cJSON *settings_json(struct qt_daemon *d) {
     return j;
 }
 
+int qt_dop_arith(struct qt_daemon *d) {
+    if (d->arith < 0) {
+        cJSON *st = settings_json(d);
+        qt_err e;
+        const cJSON *v = cJSON_GetObjectItem(st, "arith");
+        int a = v ? qt_dop_arith_parse(v, "settings: arith", &e) : -1;
+        d->arith = a >= 0 ? a : d->arith_default;
+        cJSON_Delete(st);
+    }
+    return d->arith;
+}
+
+/* The settings as clients see them (hello, settings): as stored, plus the
+ * arithmetic mode in force when the session has not chosen one. */
+static cJSON *settings_shown(struct qt_daemon *d, const cJSON *stored) {
+    cJSON *j = stored ? cJSON_Duplicate(stored, 1) : settings_json(d);
+    if (!cJSON_GetObjectItem(j, "arith")) cJSON_AddStringToObject(j, "arith", qt_dop_arith_name(qt_dop_arith(d)));
+    return j;
+}
+
 static void session_state(struct qt_daemon *d, cJSON *res) {
     cJSON_AddNumberToObject(res, "version", QT_PROTO_VERSION);
     cJSON_AddStringToObject(res, "session", d->s->name);
@@ -119,7 +139,7 @@ static void session_state(struct qt_daemon *d, cJSON *res) {
         char sl[2] = {slots[i], 0};
         cJSON_AddItemToArray(v, cJSON_CreateString(sl));
     }
-    cJSON_AddItemToObject(res, "settings", settings_json(d));
+    cJSON_AddItemToObject(res, "settings", settings_shown(d, NULL));
     cJSON_AddItemToObject(res, "device", d->device ? cJSON_Duplicate(d->device, 1) : cJSON_CreateNull());
 }
 
@@ -578,12 +598,15 @@ static int op_variant_drop(struct qt_daemon *d, struct qt_client_slot *c, const 
     return QT_OK;
 }
 
-/* settings {set?: {gpu?, eval_data?, eval_ctx?, eval_chunks?, calib_samples?, calib_len?}} -> {settings}
+/* settings {set?: {gpu?, eval_data?, eval_ctx?, eval_chunks?, calib_samples?, calib_len?, arith?}} -> {settings}
  * The workbench's choices the session keeps for the next attach: the
  * deploy panel's GPU and the eval text, context and chunk count of the
  * eval and dKL jobs it submits, the calibration samples and their length
- * of the quantize job a commit submits.  set merges the given keys (null removes
- * one) after checking them; a settings event carries the result. */
+ * of the quantize job a commit submits, the arithmetic mode (f32 | bf16)
+ * of the session's previews and of every job that rounds weights.  set
+ * merges the given keys (null removes one) after checking them; a
+ * settings event carries the result.  The answer always names the mode
+ * in force ("arith": the daemon's default when the session has none). */
 static int op_settings(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
     const cJSON *set = cJSON_GetObjectItem(req, "set");
@@ -592,13 +615,20 @@ static int op_settings(struct qt_daemon *d, struct qt_client_slot *c, const cJSO
     const cJSON *v;
     cJSON_ArrayForEach(v, set) {
         const char *k = v->string;
-        int str = !strcmp(k, "gpu") || !strcmp(k, "eval_data"),
+        if (!strcmp(k, "arith") && !cJSON_IsNull(v)) {
+            int a = qt_dop_arith_parse(v, "settings: arith", err);
+            if (a < 0) { cJSON_Delete(st); return QT_ERR; }
+            cJSON_DeleteItemFromObject(st, k);
+            cJSON_AddStringToObject(st, k, qt_dop_arith_name(a));   /* canonical: "fp32" is kept as "f32" */
+            continue;
+        }
+        int str = !strcmp(k, "gpu") || !strcmp(k, "eval_data") || !strcmp(k, "arith"),
             num = !strcmp(k, "eval_ctx") || !strcmp(k, "eval_chunks") || !strcmp(k, "calib_samples") ||
                   !strcmp(k, "calib_len");
         if (!str && !num) {
             cJSON_Delete(st);
             return qt_err_set(err, "settings: %.60s: unknown (gpu, eval_data, eval_ctx, eval_chunks, calib_samples, "
-                              "calib_len)", k);
+                              "calib_len, arith)", k);
         }
         int big = !strcmp(k, "eval_ctx") || !strcmp(k, "calib_len");   /* token counts; the others count chunks */
         if (cJSON_IsNull(v)) { cJSON_DeleteItemFromObject(st, k); continue; }
@@ -624,11 +654,13 @@ static int op_settings(struct qt_daemon *d, struct qt_client_slot *c, const cJSO
         int rc = t ? qt_session_settings_store(d->s, t, err) : qt_err_set(err, "settings: out of memory");
         free(t);
         if (rc != QT_OK) { cJSON_Delete(st); return QT_ERR; }
+        d->arith = -1;   /* read again: the mode may have changed */
         cJSON *ev = qt_daemon_event("settings");
-        cJSON_AddItemToObject(ev, "settings", cJSON_Duplicate(st, 1));
+        cJSON_AddItemToObject(ev, "settings", settings_shown(d, st));
         qt_daemon_emit(d, ev);
     }
-    cJSON_AddItemToObject(res, "settings", st);
+    cJSON_AddItemToObject(res, "settings", settings_shown(d, st));
+    cJSON_Delete(st);
     return QT_OK;
 }
 
@@ -704,9 +736,10 @@ static int resumable(const struct qt_job *j) {
     return access(path, R_OK) == 0;
 }
 
-/* The same calibration inputs: calib, calib_samples, calib_len. */
+/* The same calibration inputs: calib, calib_samples, calib_len, and the
+ * arithmetic the finished layers were quantized in. */
 static int same_calib(const cJSON *a, const cJSON *b) {
-    static const char *const keys[] = {"calib", "calib_samples", "calib_len"};
+    static const char *const keys[] = {"calib", "calib_samples", "calib_len", "arith"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         const cJSON *x = cJSON_GetObjectItem(a, keys[i]), *y = cJSON_GetObjectItem(b, keys[i]);
         if (!x != !y || (x && !cJSON_Compare(x, y, 1))) return 0;
@@ -729,6 +762,21 @@ static const struct qt_job *resume_candidate(struct qt_daemon *d, const char *te
         if (same) return j;
     }
     return NULL;
+}
+
+/* 1 when a job of kind with params p rounds weights to a compressed-
+ * tensors scheme, whose codes depend on the arithmetic mode: quantize
+ * (but the GGUF writer: ggml's quantizers), eval of a recipe or a
+ * scheme (a written checkpoint is read as written: its report says the
+ * mode it was written in), sensitivity, plan.  A calib job measures the
+ * original model only. */
+static int rounds_weights(const char *kind, const cJSON *p) {
+    if (!strcmp(kind, "quantize")) {
+        const char *f = qt_dop_str(p, "format");
+        return !f || strcmp(f, "gguf");
+    }
+    if (!strcmp(kind, "eval")) return !cJSON_GetObjectItem(p, "quantized") && !cJSON_GetObjectItem(p, "quantized_job");
+    return !strcmp(kind, "sensitivity") || !strcmp(kind, "plan");
 }
 
 /* job_submit {kind, text?, params?} -> {job}
@@ -762,6 +810,17 @@ static int op_job_submit(struct qt_daemon *d, struct qt_client_slot *c, const cJ
         else cJSON_AddStringToObject(p, "out", out);
     }
     if (!bad && k->check && k->check(p, err) != QT_OK) bad = qt_err_prefix(err, "job_submit") != QT_OK;
+    if (!bad && rounds_weights(kind, p)) {
+        /* the arithmetic mode of the job: as given, else the session's (its
+         * previews' mode), recorded in the params the worker reads */
+        const cJSON *a = cJSON_GetObjectItem(p, "arith");
+        int am = a ? qt_dop_arith_parse(a, "job_submit: params.arith", err) : qt_dop_arith(d);
+        if (am < 0) bad = 1;
+        else {
+            cJSON_DeleteItemFromObject(p, "arith");
+            cJSON_AddStringToObject(p, "arith", qt_dop_arith_name(am));
+        }
+    }
     if (bad) { cJSON_Delete(p); return QT_ERR; }
     char *cur;
     const char *text = qt_dop_text(d, req, &cur, err);

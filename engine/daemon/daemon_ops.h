@@ -63,6 +63,11 @@ struct qt_daemon {
     float **calib_d;           /* (calib_n) importance vectors for preview rel_out, or NULL */
     int64_t *calib_count;      /* (calib_n) rows (tokens) each tensor saw, or NULL */
     int calib_n;
+    /* the arithmetic mode of w / scale (quant.h): the session's setting
+     * "arith", else arith_default, the mode the daemon started with
+     * (QTUNE_ARITH, --arith of `qtune engine`; f32 by default).  arith is
+     * -1 until settings.json has been read (again). */
+    int arith_default, arith;
     pid_t pid;
     int listening, bound;
     char sock[108];
@@ -112,6 +117,16 @@ void qt_daemon_quit(struct qt_daemon *d);
  * daemon_recipe.c (split so that no file includes both scheme.h and
  * recipe.h). */
 const char *qt_dop_str(const cJSON *req, const char *k);
+/* The session's arithmetic mode (QT_ARITH_*): its "arith" setting, else
+ * the daemon's default (qt_dop_arith_init records it at start). */
+void qt_dop_arith_init(struct qt_daemon *d);
+int qt_dop_arith(struct qt_daemon *d);
+/* QT_ARITH_* of a job param or setting value "f32" | "bf16"; -1 with err
+ * (naming what, e.g. "settings: arith") otherwise. */
+int qt_dop_arith_parse(const cJSON *v, const char *what, qt_err *err);
+const char *qt_dop_arith_name(int mode);
+/* Makes mode the process's arithmetic (a preview; a job's worker). */
+void qt_dop_arith_use(int mode);
 int qt_dop_int(const cJSON *req, const char *k, int def);
 /* Writes v in decimal at out (room for 21 bytes) and returns its length:
  * the long number lists of tensors and resolve (snprintf's general path

@@ -159,6 +159,25 @@ static int preview_pair(struct qt_daemon *d, const struct qt_model *m, const cha
     return QT_OK;
 }
 
+/* ---- the session's arithmetic mode ------------------------------------ */
+
+void qt_dop_arith_init(struct qt_daemon *d) {
+    d->arith_default = qt_quant_arith();
+    d->arith = -1;
+}
+
+int qt_dop_arith_parse(const cJSON *v, const char *what, qt_err *err) {
+    int a = cJSON_IsString(v) ? qt_arith_parse(v->valuestring) : -1;
+    if (a < 0)
+        qt_err_set(err, "%s: %.40s is not an arithmetic mode (f32: llm-compressor on a GPU; bf16: on the CPU)", what,
+                   cJSON_IsString(v) ? v->valuestring : "a non-string");
+    return a;
+}
+
+const char *qt_dop_arith_name(int mode) { return qt_arith_name(mode); }
+
+void qt_dop_arith_use(int mode) { qt_quant_set_arith(mode); }
+
 void qt_dop_preview_reset(struct qt_daemon *d) {
     /* cached results point at the importance vectors: they go together (a
      * new allocation could reuse an old vector's address) */
@@ -209,6 +228,9 @@ int qt_dop_preview(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
     (void)c;
     const struct qt_model *m = qt_daemon_model(d, err);
     if (!m) return QT_ERR;
+    /* the session's mode, the one its quantize and eval jobs run (the
+     * cache keys results by mode) */
+    qt_quant_set_arith(qt_dop_arith(d));
     const char *calib = cJSON_GetStringValue(cJSON_GetObjectItem(req, "calib"));
     if (calib && calib_ensure(d, m, calib, err)) return QT_ERR;
     int cal = calib != NULL;

@@ -193,6 +193,7 @@ int qt_job_eval_run(struct qt_job_ctx *ctx, qt_err *err) {
         const char *scheme = pstr(ctx->params, "scheme");
         if (scheme) cJSON_AddStringToObject(r, "scheme", scheme);
         if (has_ckpt) cJSON_AddStringToObject(r, "quantized", ckpt);
+        qt_eval_json_arith(r, has_ckpt ? ckpt : NULL, gguf);
         if (gguf) {
             cJSON_AddStringToObject(r, "format", "gguf");
             cJSON_AddBoolToObject(r, "ggml_arith", ggml_arith);

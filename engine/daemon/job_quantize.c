@@ -25,6 +25,7 @@
 #include "io/gguf_write.h"
 #include "eval/calib.h"
 #include "eval/eval.h"
+#include "quant/quant.h"
 #include "recipe/gguf_plan.h"
 #include "recipe/lint.h"
 
@@ -83,16 +84,16 @@ static void on_layer(void *ud, int done, int total, double secs) {
 
 /* The pipeline's resumable state lives in the job's directory
  * (jobs/ID/pipeline); its key covers what the state is made of: the frozen
- * recipe, the model, the calibration text (path, size, mtime) and the
- * sample count and length. */
+ * recipe, the model, the calibration text (path, size, mtime), the
+ * sample count and length, and the arithmetic mode. */
 static void state_key(const struct qt_job_ctx *ctx, char *out, size_t n) {
     const char *calib = pstr(ctx->params, "calib");
     struct stat st;
     memset(&st, 0, sizeof st);
     if (calib) stat(calib, &st);
     char nums[160];
-    snprintf(nums, sizeof nums, "|%lld|%lld|%d|%d", (long long)st.st_size, (long long)st.st_mtime,
-             pint(ctx->params, "calib_samples"), pint(ctx->params, "calib_len"));
+    snprintf(nums, sizeof nums, "|%lld|%lld|%d|%d|%s", (long long)st.st_size, (long long)st.st_mtime,
+             pint(ctx->params, "calib_samples"), pint(ctx->params, "calib_len"), qt_arith_name(qt_quant_arith()));
     uint64_t h = qt_hash_bytes(ctx->recipe, strlen(ctx->recipe));
     h = qt_hash_more(h, ctx->model_path ? ctx->model_path : "", ctx->model_path ? strlen(ctx->model_path) : 0);
     h = qt_hash_more(h, calib ? calib : "", calib ? strlen(calib) : 0);

@@ -51,9 +51,12 @@ void qt_preview_cache_free(struct qt_preview_cache *c) {
 int qt_preview_cache_size(const struct qt_preview_cache *c) { return c ? c->n : 0; }
 int64_t qt_preview_cache_hits(const struct qt_preview_cache *c) { return c ? c->hits : 0; }
 
+/* A result depends on the arithmetic mode in force (quant.h: the two
+ * modes give different codes), so the mode is part of the key: a session
+ * whose mode changes never gets the other mode's figures. */
 static void cache_key(int ti, const struct qt_scheme *s, char *buf, size_t n) {
     char sc[QT_SCHEME_STR_MAX];
-    snprintf(buf, n, "%d|%s", ti, qt_scheme_format(s, sc, sizeof sc));
+    snprintf(buf, n, "%d|%s|%s", ti, qt_scheme_format(s, sc, sizeof sc), qt_arith_name(qt_quant_arith()));
 }
 
 static void cache_put(struct qt_preview_cache *c, const char *key, const float *d,

@@ -3,6 +3,7 @@
 #include "io/report.h"
 #include <math.h>
 #include <stdlib.h>
+#include <stdio.h>
 
 #include "backend/select.h"
 #include "model/ct_read.h"
@@ -174,6 +175,28 @@ cJSON *qt_deploy_json(cJSON *into, const struct qt_deploy *d, const struct qt_gp
     cJSON_AddNumberToObject(j, "cost_per_hour", d->cost_per_hour);
     cJSON_AddNumberToObject(j, "cost_per_mtok", d->cost_per_mtok);
     return j;
+}
+
+void qt_eval_json_arith(cJSON *j, const char *ckpt, int gguf) {
+    if (!j) return;
+    if (!ckpt) {
+        cJSON_AddStringToObject(j, "arith", qt_arith_name(qt_quant_arith()));
+        return;
+    }
+    char path[4200];
+    const char *mode = NULL;
+    cJSON *r = NULL;
+    if (!gguf && snprintf(path, sizeof path, "%s/qtune-report.json", ckpt) < (int)sizeof path) {
+        qt_err e;
+        char *t = qt_read_file(path, NULL, &e);
+        r = t ? cJSON_Parse(t) : NULL;
+        free(t);
+        mode = cJSON_GetStringValue(cJSON_GetObjectItem(r, "arith"));
+        if (mode && qt_arith_parse(mode) < 0) mode = NULL;
+    }
+    if (mode) cJSON_AddStringToObject(j, "arith", mode);
+    else cJSON_AddNullToObject(j, "arith");
+    cJSON_Delete(r);
 }
 
 cJSON *qt_write_json(cJSON *into, const char *out, const struct qt_write_result *wr) {

@@ -22,6 +22,12 @@
  * p999, max}, same_top_p, ppl_base, ppl_q, ln_ppl_ratio, rms_dp, positions,
  * tensors_quantized, backend ("cpu" | "cuda": where the forward ran). */
 cJSON *qt_eval_json(cJSON *into, const struct qt_kl_stats *st);
+/* Adds "arith" to an eval's JSON: the arithmetic mode (quant.h: "f32" |
+ * "bf16") the evaluated weights were rounded in -- the mode in force for a
+ * recipe or a scheme (ckpt NULL), a written checkpoint's own (the "arith"
+ * of its qtune-report.json), null when the checkpoint does not say (not
+ * written by qtune) or is a GGUF file (ggml's quantizers). */
+void qt_eval_json_arith(cJSON *j, const char *ckpt, int gguf);
 
 /* Sensitivity scan: by, ctx, chunks, units[{rank, name, kind, layer,
  * tensors, params, dkl, dkl_stderr, kld_p99, same_top_p, ln_ppl_ratio}]

@@ -212,7 +212,7 @@ check paging_huge_empty grep -q '^{"id":6,"ok":true,"result":{"count":279,"offse
 mkdir -p "$T/cwd"
 ( cd "$T/cwd" && printf '%s\n{"id":2,"op":"job_submit","kind":"quantize","params":{"out":"rel/q4"}}\n' "$OPEN" |
     "$ROOT/$Q" attach ub --raw ) >"$T/r" 2>&1
-check relative_out_is_clients grep -q "^{\"id\":2,\"ok\":true,.*\"params\":{\"out\":\"$T/cwd/rel/q4\"}" "$T/r"
+check relative_out_is_clients grep -q "^{\"id\":2,\"ok\":true,.*\"params\":{\"out\":\"$T/cwd/rel/q4\"[,}]" "$T/r"
 $Q kill ub --force >/dev/null 2>&1
 
 # --- no daemon left behind

@@ -83,4 +83,61 @@ check resume_state_removed_when_done test ! -d "$S/jobs/3/pipeline"
 printf '%s\n' '{"id":1,"op":"hello","version":1}' '{"id":2,"op":"job_resume","job":2}' |
     $Q attach rs --raw >"$T/res2" 2>&1
 check resume_refused_without_state grep -q '"error":"job_resume: job 2 (interrupted) left no finished layer to resume from"' "$T/res2"
+
+# SparseGPT 2:4 after GPTQ W8A8 with static int8 input scales and an fp8
+# kv cache (what each finished layer sets: pruning masks, input_scale,
+# k_scale/v_scale): killed after a layer, resumed, cancelled one layer on,
+# resumed again — the checkpoint is byte-identical to an uninterrupted run.
+cat >"$T/mix.yaml" <<'EOF2'
+quant_stage:
+  quant_modifiers:
+    GPTQModifier:
+      ignore: [lm_head, 're:.*mlp\.gate$']
+      config_groups:
+        group_0:
+          weights: {num_bits: 8, type: int, symmetric: true, strategy: channel}
+          input_activations: {num_bits: 8, type: int, symmetric: true, strategy: tensor, dynamic: false}
+          targets: ['re:.*self_attn\.(q|k|v|o)_proj$']
+      kv_cache_scheme: {num_bits: 8, type: float, strategy: tensor, dynamic: false, symmetric: true}
+    SparseGPTModifier:
+      sparsity: 0.5
+      mask_structure: '2:4'
+      targets: ['re:.*self_attn\.(q|k|v|o)_proj$']
+      ignore: [lm_head, 're:.*mlp\.gate$']
+EOF2
+MT=$(sed ':a;N;$!ba;s/\\/\\\\/g;s/"/\\"/g;s/\n/\\n/g' "$T/mix.yaml")
+$Q quantize $M -r "$T/mix.yaml" -o "$T/mixref" --calib $C --calib-samples 4 --calib-len 64 >"$T/mixref.out" 2>&1
+check mix_reference test $? = 0
+hdr() { n=$(od -An -t u8 -N8 "$1" | tr -d ' '); head -c $((n + 8)) "$1" | tail -c "$n"; }
+check mix_reference_has_scales test "$(hdr "$T/mixref/model.safetensors" | grep -o '\.\(input_scale\|k_scale\|v_scale\)"' | wc -l)" = 28
+touch "$T/hold"
+printf '%s\n' '{"id":1,"op":"hello","version":1}' \
+    "{\"id\":2,\"op\":\"job_submit\",\"kind\":\"quantize\",\"text\":\"$MT\",\"params\":{\"out\":\"$T/mix4\",$PARAMS}}" |
+    $Q attach rs --raw >"$T/sub4" 2>&1
+check mix_submitted grep -q '"id":2,"ok":true,"result":{"job":{"id":4,' "$T/sub4"
+wait_until at_least 4 1
+check mix_state_after_layer_1 at_least 4 1
+kill_all
+k4=$(layers_done 4)
+printf '%s\n' '{"id":1,"op":"hello","version":1}' '{"id":2,"op":"job_resume","job":4}' |
+    $Q attach rs --raw >"$T/res5" 2>&1
+check mix_resume_op grep -q '"id":2,"ok":true,"result":{"job":{"id":5,"kind":"quantize"' "$T/res5"
+wait_until at_least 5 $((k4 + 1))
+check mix_continues_after_layer_$k4 at_least 5 $((k4 + 1))
+# cancelled while held: the state of its last finished layer stays
+job_state() { printf '%s\n' '{"id":1,"op":"hello","version":1}' "{\"id\":2,\"op\":\"job_get\",\"job\":$1}" |
+    $Q attach rs --raw 2>/dev/null | grep '"id":2,' | grep -q "\"state\":\"$2\""; }
+printf '%s\n' '{"id":1,"op":"hello","version":1}' '{"id":2,"op":"job_cancel","job":5}' | $Q attach rs --raw >"$T/can5" 2>&1
+wait_until job_state 5 cancelled
+check mix_cancelled job_state 5 cancelled
+k5=$(layers_done 5)
+check mix_cancel_keeps_state test -n "$k5"
+rm -f "$T/hold"
+printf '%s\n' '{"id":1,"op":"hello","version":1}' '{"id":2,"op":"job_resume","job":5}' |
+    $Q attach rs --raw >"$T/res6" 2>&1
+check mix_resume_after_cancel grep -q '"id":2,"ok":true,"result":{"job":{"id":6,"kind":"quantize"' "$T/res6"
+wait_until test -s "$S/jobs/6/report.json"
+check mix_resumed_at_layer_$k5 grep -q '"resumed_at_layer":[[:space:]]*'"$k5" "$S/jobs/6/report.json"
+check mix_resume_identical_checkpoint cmp "$T/mixref/model.safetensors" "$T/mix4/model.safetensors"
+check mix_resume_same_config cmp "$T/mixref/config.json" "$T/mix4/config.json"
 printf '%s\n' '{"id":1,"op":"hello","version":1}' '{"id":2,"op":"shutdown","force":true}' | $Q attach rs --raw >/dev/null 2>&1

@@ -1,7 +1,8 @@
 #!/bin/sh
 # End to end under tmux: what a session keeps for `qtune attach` beyond the
 # recipe — named variants A, B, C (the compare table lists them all), the
-# GPU chosen in the deploy panel, the eval settings typed at `T`, and a
+# GPU chosen in the deploy panel, the eval settings typed at `T` (the
+# arithmetic mode among them: the daemon's default is bf16 here), and a
 # finished dKL scan's summary with its scheme.  Polls capture-pane until a
 # generous deadline; no fixed sleeps.  The tmux server (own socket) and the
 # daemon are stopped at the end.
@@ -13,7 +14,7 @@ fi
 SOCK="qtune-as-$$"
 SESS=as$$
 . tests/cli/tmux.sh
-ENV="env QTUNE_HOME=$H XDG_RUNTIME_DIR=$R LC_ALL=C.UTF-8 TERM=xterm-256color"
+ENV="env QTUNE_HOME=$H XDG_RUNTIME_DIR=$R LC_ALL=C.UTF-8 TERM=xterm-256color QTUNE_ARITH=bf16"
 tm new-session -d -s "$SESS" -x 120 -y 40 "env PS1='qtsh> ' sh"
 keys "$ENV $QB $M -s $SESS" Enter
 wait_for "attach-state: workbench opens" "layer 1  MoE" || exit 0
@@ -41,11 +42,11 @@ wait_for "attach-state: deploy panel" "deploy on H100-80G"
 keys j
 wait_for "attach-state: GPU changed" "deploy on H200"
 keys Escape
-# the eval settings: a shorter context and fewer chunks
+# the eval settings: a shorter context and fewer chunks, f32 arithmetic
 keys T
-wait_for "attach-state: eval settings prompt" "eval settings: data="
+wait_for "attach-state: eval settings prompt" "arith=bf16"
 keys $(for _ in $(seq 1 400); do printf 'BSpace '; done)
-keys "ctx=64 chunks=2" Enter
+keys "ctx=64 chunks=2 arith=f32" Enter
 wait_for "attach-state: eval settings sent" "eval settings sent"
 keys o
 wait_for "attach-state: the scan finishes" "dKL of [0-9]+ groups at int2-g128-sym" -E
@@ -71,7 +72,7 @@ keys D
 wait_for "attach-state: the chosen GPU is kept" "deploy on H200"
 keys Escape
 keys T
-wait_for "attach-state: the eval settings are kept" "ctx=64 chunks=2"
+wait_for "attach-state: the eval settings are kept" "ctx=64 chunks=2 calib_samples=default calib_len=default arith=f32"
 keys Escape
 # x in the compare panel drops the selected variant (A), which stays dropped
 keys C

@@ -107,6 +107,53 @@ one_screen compare-kl "compare KL" "$(printf 'j j <Enter> j j j\n- - - - -\na u\
 one_screen calib "calibration-weighted error" \
     "$(printf 'j j <Enter> j j j <Enter>\n- - - - -\n/\n:type expert 0\n<Enter> <Enter> j')" \
     --calib share/data/calib.txt
+# The arithmetic mode (T: arith=f32|bf16) is the daemon's: the prompt shows
+# the mode in force, the detail's error table is computed again in the one
+# typed (the figure the CLI gives in that mode, int8 g32: the modes differ
+# there on the fixture), a mode the daemon does not know is a one-line
+# error, and the session keeps the choice.
+d="$T/arith"; mkdir -p "$d"
+cat >"$d/script" <<KEYS
+j j <Enter> j j j <Enter>
+/
+:type expert 0
+<Enter> <Enter> j
+T <C-u>
+:type arith=f32
+<Enter>
+:wait-idle
+:dump $d/f32.txt
+T <C-u>
+:type arith=bf16
+<Enter>
+:wait-idle
+:dump $d/bf16.txt
+T
+:dump $d/prompt.txt
+<C-u>
+:type arith=fp16
+<Enter>
+:wait-idle
+:dump $d/bad.txt
+KEYS
+if QTUNE_HOME="$d/home" LC_ALL=C.UTF-8 COLUMNS=120 LINES=30 QTUNE_SCRIPT="$d/script" "$Q" "$M" --no-daemon \
+        >"$d/out" 2>"$d/err"; then
+    for a in f32 bf16; do
+        cli=$($Q preview $M --scheme int8-g32-sym --arith $a --filter 'layers\.1\.mlp\.experts\.0\.gate_proj' --json |
+            tr -d ' \t\n' | sed -n 's/.*"total":{.*"rel_rmse":\([0-9.e-]*\).*/\1/p')
+        want=$(awk -v v="$cli" 'BEGIN { printf "%.2f", 100 * v }')
+        got=$(sed -n 's/.*│ int8 *\([0-9.]*\) .*/\1/p' "$d/$a.txt")
+        check "tui arith=$a: the detail's int8 g32 is the CLI's in $a ($want)" test "$got" = "$want"
+    done
+    check "tui arith: the two modes differ on the fixture" sh -c "! cmp -s '$d/f32.txt' '$d/bf16.txt'"
+    check "tui arith: the prompt shows the mode in force" grep -q "arith=bf16" "$d/prompt.txt"
+    check "tui arith: a bad mode is a one-line error" sh -c \
+        "tail -n 2 '$d/bad.txt' | grep -q 'settings: arith: fp16 is not an arithmetic mode'"
+    check "tui arith: the session keeps the mode" grep -q '"arith":[[:space:]]*"bf16"' \
+        "$d/home/sessions/tiny-glm-moe/settings.json"
+else
+    fail "tui arith: run" "$(head -c 300 "$d/err")"
+fi
 # A GPTQ recipe: before the commit the detail says the preview is RTN's;
 # the commit (calibration 8 x 128 from the eval settings prompt) runs GPTQ
 # layer by layer and its eval measures the checkpoint; then the detail
@@ -143,6 +190,37 @@ if QTUNE_HOME="$d/home" LC_ALL=C.UTF-8 COLUMNS=120 LINES=30 QTUNE_SCRIPT="$d/scr
 else
     fail "tui golden gptq: run" "$(head -c 300 "$d/err")"
 fi
+# After a commit of an AWQ, a SmoothQuant or a SparseGPT recipe the detail
+# shows that algorithm's own output error on the calibration Hessian beside
+# plain RTN's, labelled, the figures of the job's report.  algo_case NAME
+# RECIPE MODULE KEYS LABEL: KEYS select MODULE's tensor after the commit;
+# the detail's "out err" line starts with LABEL and its two figures are the
+# report's out_err and rtn_out_err (relative RMS: the square roots).
+algo_case() {
+    name=$1 recipe=$2 module=$3 keys=$4 label=$5
+    d="$T/algo-$name"; mkdir -p "$d"
+    printf 'T <C-u>\n:type calib_samples=8 calib_len=128\n<Enter>\nc\n:wait-idle\n%s\n:dump %s/screen.txt\n' \
+        "$keys" "$d" >"$d/script"
+    if ! QTUNE_HOME="$d/home" LC_ALL=C.UTF-8 COLUMNS=160 LINES=30 QTUNE_SCRIPT="$d/script" "$Q" "$M" -r "$recipe" \
+            --no-daemon >"$d/out" 2>"$d/err"; then
+        fail "tui $name detail: run" "$(head -c 300 "$d/err")"; return
+    fi
+    rep="$d/home/sessions/tiny-glm-moe/jobs/1/report.json"
+    want=$(tr -d ' \t\n' <"$rep" | sed 's/},{/}\n{/g' | grep "\"module\":\"$module\"" |
+        sed -n 's/.*"out_err":\([0-9.e-]*\),"rtn_out_err":\([0-9.e-]*\).*/\1 \2/p' |
+        awk '{ printf "%.2f%%  RTN %.2f%%", 100 * sqrt($1), 100 * sqrt($2) }')
+    got=$(sed -n 's/.*│ out err  \(.*\) (Hessian).*/\1/p' "$d/screen.txt")
+    check "tui $name detail: $module has its figures in the report" test -n "$want"
+    check "tui $name detail: '$label $want'" test "$got" = "$label $want"
+}
+printf 'quant_stage:\n  quant_modifiers:\n    SmoothQuantModifier:\n      smoothing_strength: 0.8\n    QuantizationModifier:\n      targets: [Linear]\n      ignore: [lm_head, "re:.*mlp\\\\.gate$"]\n      scheme: W8A8\n' >"$T/sq.yaml"
+# AWQ (the GLM-4.6 recipe: layers 0-2 kept; up -> down smoothed in layer 3)
+algo_case awq recipes/glm-4.6-awq-w4a16.yaml model.layers.3.mlp.experts.0.down_proj \
+    "$(printf '/\n:type expert 0\n<Enter> n n <Enter> j j j')" "AWQ+RTN"
+algo_case sq "$T/sq.yaml" model.layers.2.self_attn.q_proj \
+    "$(printf '/\n:type attention\n<Enter> n n <Enter> j')" "SmoothQuant+RTN"
+algo_case sparsegpt recipes/glm-4.5-air-sq-gptq-w8a8-2of4.yaml model.layers.2.self_attn.q_proj \
+    "$(printf '/\n:type attention\n<Enter> n n <Enter> j')" "SparseGPT+GPTQ"
 expect_err "tui --calib unreadable" "open: --calib: $T/none.txt: No such file" \
     env QTUNE_HOME="$T/home" QTUNE_SCRIPT="$T/script" "$Q" "$M" --no-daemon --calib "$T/none.txt"
 # The glyph table follows the locale: a non-UTF-8 locale draws ASCII.
