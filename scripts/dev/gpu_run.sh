@@ -58,6 +58,17 @@ for step in ${STEPS:-test preview forward gptq hf}; do
             du -sh /tmp/air
             echo "== bench forward, GLM-4.5-Air shapes, cache capped at ${AIR_CACHE_MB:-12000} MB"
             QTUNE_CUDA_CACHE_MB=${AIR_CACHE_MB:-12000} QTUNE_BENCH_MODEL=/tmp/air QTUNE_BENCH_REPS=2 timeout 200 build/qtune bench forward --backend cuda --json ;;
+    air) echo "== synthetic GLM-4.5-Air checkpoint (${AIR_LAYERS:-4} layers), transformers eager vs qtune, resident"
+         [ -f /tmp/air/config.json ] || { PYTHONUNBUFFERED=1 timeout 200 python3 scripts/dev/make_air_ckpt.py ${AIR_LAYERS:-4} /tmp/air >/tmp/air.log 2>&1; tail -2 /tmp/air.log; }
+         du -sh /tmp/air
+         HF_DTYPES=bf16 PYTHONUNBUFFERED=1 timeout 200 python3 scripts/dev/bench_hf_forward.py /tmp/air | tee /tmp/hfa.json
+         b=$(sed -n 's/.*"bf16": {"forward_ms": \([0-9.]*\).*/\1/p' /tmp/hfa.json)
+         echo "== bench forward cuda, Air shapes"
+         QTUNE_CUDA_CACHE_MB=100000 QTUNE_BENCH_MODEL=/tmp/air QTUNE_BENCH_REPS=3 QTUNE_FORWARD_BASELINE_MS=$b timeout 200 build/qtune bench forward --backend cuda --json
+         echo "== profile, Air shapes"
+         QTUNE_CUDA_PROFILE=1 QTUNE_CUDA_CACHE_MB=100000 QTUNE_BENCH_MODEL=/tmp/air QTUNE_BENCH_REPS=2 timeout 200 build/qtune bench forward --backend cuda --json ;;
+    cpubench) echo "== bench preview cpu (16-core host)"; timeout 120 build/qtune bench preview --backend cpu --json
+              echo "== bench quantize cpu"; timeout 120 build/qtune bench quantize --backend cpu --json ;;
     *) echo "== $step"; sh -c "$step" ;;
     esac
 done

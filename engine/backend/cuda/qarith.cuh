@@ -138,7 +138,7 @@ static __device__ float d_mx_pow2(int dt, float amax) {
 }
 
 /* quant.c's cell_params. */
-static __device__ void d_cell_params(const qc &c, float mn, float mx, kp *p) {
+static __device__ __forceinline__ void d_cell_params(const qc &c, float mn, float mx, kp *p) {
     int dt = c.dt;
     p->dt = dt;
     p->round_t = 1;

@@ -295,38 +295,89 @@ static int grid_for(const struct cu_ctx *c, int64_t work) {
 
 /* ---- statistics-only fast path (the preview) ----------------------------- */
 
-/* The element step specialized on the scheme kind, the work dtype (BF16 or
- * F32), rounding of w/s and a zero point, as quant.c's AVX2 kernels are:
- * with BF16 values and a BF16 scale in [2^-90, 2^90], x * RN(1/s) rounded to
- * BF16 equals x / s rounded to BF16 (quant.c checked it exhaustively), so
- * the division is a multiplication there; elsewhere it is exact division. */
+/* The element step specialized on the scheme (SK: enum qt_scheme_kind), the
+ * work dtype (BF16 or F32) and, for int, a zero point, as quant.c's AVX2
+ * kernels are: with BF16 values and a BF16 scale in [2^-90, 2^90], x *
+ * RN(1/s) rounded to BF16 equals x / s rounded to BF16 (quant.c checked it
+ * exhaustively), so the division is a multiplication there (MUL); elsewhere
+ * it is exact division.  The cell parameters come from d_cell_params with
+ * the scheme and dtype as constants (the switch folds away).
+ *
+ * Statistics only: round-to-integer is (t + 1.5 * 2^23) - 1.5 * 2^23, two
+ * full-rate adds instead of the quarter-rate FRND, exact for |t| <= 2^22
+ * (every caller's t is clamped far below) and equal to rintf except for the
+ * sign of a zero result, which no statistic sees (e = x - w' and e*e). */
+#define SK_RT(SK) ((SK) != QT_SCHEME_NVFP4)
+#define SK_EK(SK) ((SK) == QT_SCHEME_INT ? EK_INT : (SK) == QT_SCHEME_FP8 ? EK_FP8 : EK_FP4)
+
+__device__ __forceinline__ float frint(float t) { return __fsub_rn(__fadd_rn(t, 12582912.0f), 12582912.0f); }
+
 template <int DT>
 __device__ __forceinline__ float rw(float x) {
     if (DT == QT_DT_BF16) return d_rnd_bf16(x);
     return x;
 }
 
-template <int KIND, int DT, int RT, int ZP>
-__device__ __forceinline__ float felem(float x, float s, float y, float zp, float lo, float hi, bool mul) {
-    float t = (RT && DT == QT_DT_BF16 && mul) ? x * y : __fdiv_rn(x, s);
-    if (RT) t = rw<DT>(t);
-    if (ZP) t = rw<DT>(t + zp);
-    t = t < lo ? lo : t;
-    t = t > hi ? hi : t;
-    float q = KIND == EK_INT ? rintf(t) : KIND == EK_FP8 ? d_fp8_round(t) : d_fp4_round(t);
-    return rw<DT>((ZP ? q - zp : q) * s);
+/* d_fp8_round / d_fp4_round with frint (statistics only) */
+__device__ __forceinline__ float fp8_round_s(float t) {
+    float a = fabsf(t), r;
+    if (a < 0.015625f) {
+        r = __fsub_rn(__fadd_rn(a, 24576.0f), 24576.0f);  /* rint(a * 512) / 512: ulp of 1.5 * 2^14 is 2^-9 */
+    } else {
+        uint32_t u = __float_as_uint(a);
+        r = __uint_as_float((u + 0x7ffffu + ((u >> 20) & 1u)) & 0xfff00000u);
+    }
+    return copysignf(r, t);
+}
+__device__ __forceinline__ float fp4_round_s(float t) {
+    float a = fabsf(t), r;
+    if (a < 2.0f) r = frint(a * 2.0f) * 0.5f;
+    else if (a < 4.0f) r = frint(a);
+    else r = frint(a * 0.5f) * 2.0f;
+    return copysignf(r, t);
 }
 
-/* Statistics of 8 elements against one cell's parameters. */
-template <int KIND, int DT, int RT, int ZP>
-__device__ __forceinline__ void fstats8(const float (&x)[8], const kp &p, stat_acc &a) {
-    float y = 1.0f / p.s;
-    bool mul = p.s >= 0x1p-90f && p.s <= 0x1p90f;
+/* One cell's constants for the element step. */
+struct fcell {
+    float s, y, zp, lo, hi;
+    bool mul;
+};
+
+template <int SK, int DT, int ZP>
+__device__ __forceinline__ fcell fparams(const qc &c, float mn, float mx) {
+    qc k = c;
+    k.kind = SK;
+    k.dt = DT;
+    if (SK == QT_SCHEME_INT) k.sym = !ZP;
+    kp p;
+    d_cell_params(k, mn, mx, &p);
+    fcell f;
+    f.s = p.s;
+    f.y = 1.0f / p.s;
+    f.zp = p.zp;
+    f.lo = p.lo;
+    f.hi = p.hi;
+    f.mul = SK_RT(SK) && DT == QT_DT_BF16 && p.s >= 0x1p-90f && p.s <= 0x1p90f;
+    return f;
+}
+
+template <int SK, int DT, int ZP, bool MUL>
+__device__ __forceinline__ float felem(float x, const fcell &f) {
+    float t = MUL ? x * f.y : __fdiv_rn(x, f.s);
+    if (SK_RT(SK)) t = rw<DT>(t);
+    if (ZP) t = rw<DT>(t + f.zp);
+    t = t < f.lo ? f.lo : t;
+    t = t > f.hi ? f.hi : t;
+    float q = SK == QT_SCHEME_INT ? frint(t) : SK == QT_SCHEME_FP8 ? fp8_round_s(t) : fp4_round_s(t);
+    return rw<DT>((ZP ? q - f.zp : q) * f.s);
+}
+
+template <int SK, int DT, int ZP, bool MUL>
+__device__ __forceinline__ void fstats8m(const float (&x)[8], const fcell &f, stat_acc &a) {
     float e2 = 0.0f, w2 = 0.0f, m = a.mx;
 #pragma unroll
     for (int k = 0; k < 8; k++) {
-        float wq = felem<KIND, DT, RT, ZP>(x[k], p.s, y, p.zp, p.lo, p.hi, mul);
-        float e = x[k] - wq;
+        float e = x[k] - felem<SK, DT, ZP, MUL>(x[k], f);
         e2 = fmaf(e, e, e2);
         w2 = fmaf(x[k], x[k], w2);
         m = fmaxf(m, fabsf(e));
@@ -336,159 +387,315 @@ __device__ __forceinline__ void fstats8(const float (&x)[8], const kp &p, stat_a
     a.w2 += (double)w2;
 }
 
-template <typename T>
-__device__ __forceinline__ void load8r(const T *w, int64_t i, float (&x)[8]) {
-    float t[8];
-    load8(w, i, t);
-#pragma unroll
-    for (int k = 0; k < 8; k++) x[k] = t[k];
+/* Statistics of 8 elements against one cell (the multiplication where it is exact). */
+template <int SK, int DT, int ZP>
+__device__ __forceinline__ void fstats8(const float (&x)[8], const fcell &f, stat_acc &a) {
+    if (SK_RT(SK) && DT == QT_DT_BF16 && f.mul) fstats8m<SK, DT, ZP, true>(x, f, a);
+    else fstats8m<SK, DT, ZP, false>(x, f, a);
 }
 
-/* GROUP of G*8 columns (G = 2..32, a power of two), statistics only. */
-template <typename T, int KIND, int DT, int RT, int ZP>
-__global__ void __launch_bounds__(256) k_group_fast(const T *w, int64_t n8, int G, qc c, double *acc) {
+/* A chunk of 8 elements as loaded: BF16 stays packed (4 registers) and is
+ * unpacked at each use; float is held as is. */
+template <typename T> struct chunk;
+template <> struct chunk<uint16_t> {
+    uint4 v;
+    __device__ __forceinline__ void load(const uint16_t *w, int64_t i) { v = *(const uint4 *)(w + i); }
+    __device__ __forceinline__ void unpack(float (&x)[8]) const {
+        uint32_t a[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            x[2 * k] = __uint_as_float(a[k] << 16);
+            x[2 * k + 1] = __uint_as_float(a[k] & 0xffff0000u);
+        }
+    }
+    __device__ __forceinline__ void zero() { v = make_uint4(0, 0, 0, 0); }
+};
+template <> struct chunk<float> {
+    float4 a, b;
+    __device__ __forceinline__ void load(const float *w, int64_t i) {
+        a = *(const float4 *)(w + i);
+        b = *(const float4 *)(w + i + 4);
+    }
+    __device__ __forceinline__ void unpack(float (&x)[8]) const {
+        x[0] = a.x; x[1] = a.y; x[2] = a.z; x[3] = a.w;
+        x[4] = b.x; x[5] = b.y; x[6] = b.z; x[7] = b.w;
+    }
+    __device__ __forceinline__ void zero() { a = b = make_float4(0, 0, 0, 0); }
+};
+
+template <typename T>
+__device__ __forceinline__ void chunk_minmax(const chunk<T> &c, float &mn, float &mx) {
+    float x[8];
+    c.unpack(x);
+#pragma unroll
+    for (int k = 0; k < 8; k++) { mn = fminf(mn, x[k]); mx = fmaxf(mx, x[k]); }
+}
+
+/* GROUP of G chunks of 8 columns (G = 2..32, a power of two; groups tile the
+ * flattened tensor), statistics only.  A team of TPG = G / CPT lanes holds
+ * one group, CPT chunks each (lane s of the team takes chunks s, s + TPG,
+ * ...: a warp's load instruction reads whole 32-byte sectors); the team's
+ * min / max by log2(TPG) shuffles; every lane derives the cell's constants. */
+template <typename T, int SK, int DT, int ZP, int G, int CPT>
+__global__ void __launch_bounds__(256) k_group_fast(const T *w, int64_t ngroups, qc c, double *acc) {
+    constexpr int TPG = G / CPT, GPW = 32 / TPG;
     stat_acc a = {0, 0, 0, 0, 0.0f};
-    int64_t stride = (int64_t)gridDim.x * blockDim.x;
-    int64_t base = (int64_t)blockIdx.x * blockDim.x + (threadIdx.x & ~31);
-    for (; base < n8; base += stride) {
-        int64_t t = base + (threadIdx.x & 31);
-        bool live = t < n8;
-        float x[8];
-        if (live) load8r(w, t * 8, x);
-        else
+    int lane = threadIdx.x & 31, s = lane % TPG;
+    int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+    int64_t nwarps = ((int64_t)gridDim.x * blockDim.x) >> 5;
+    for (int64_t g0 = warp * GPW; g0 < ngroups; g0 += nwarps * GPW) {   /* warp-uniform */
+        int64_t gi = g0 + lane / TPG;
+        bool live = gi < ngroups;
+        chunk<T> ch[CPT];
 #pragma unroll
-            for (int k = 0; k < 8; k++) x[k] = 0.0f;
-        float mn = x[0], mx = x[0];
+        for (int k = 0; k < CPT; k++) {
+            if (live) ch[k].load(w, (gi * G + s + TPG * k) * 8);
+            else ch[k].zero();
+        }
+        float mn = INFINITY, mx = -INFINITY;
 #pragma unroll
-        for (int k = 1; k < 8; k++) { mn = fminf(mn, x[k]); mx = fmaxf(mx, x[k]); }
-        for (int off = 1; off < G; off <<= 1) {
+        for (int k = 0; k < CPT; k++) chunk_minmax(ch[k], mn, mx);
+#pragma unroll
+        for (int off = 1; off < TPG; off <<= 1) {
             mn = fminf(mn, __shfl_xor_sync(0xffffffffu, mn, off));
             mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
         }
         if (!live) continue;
-        kp p;
-        d_cell_params(c, mn, mx, &p);
-        fstats8<KIND, DT, RT, ZP>(x, p, a);
+        fcell f = fparams<SK, DT, ZP>(c, mn, mx);
+#pragma unroll
+        for (int k = 0; k < CPT; k++) {
+            float x[8];
+            ch[k].unpack(x);
+            fstats8<SK, DT, ZP>(x, f, a);
+        }
     }
     stat_flush(a, acc);
 }
 
-/* CHANNEL (or TENSOR with the tensor's min / max in mm), statistics only:
- * a block of 128 threads per row, the row held in registers (CH chunks of 8
- * per thread, cols <= 128 * 8 * CH); blocks loop over rows. */
-template <typename T, int KIND, int DT, int RT, int ZP, int CH>
+/* CHANNEL (or TENSOR with the tensor's min / max in mm), statistics only: a
+ * block of 128 threads per row, the row in registers (CH chunks of 8 per
+ * thread, cols <= 128 * 8 * CH); blocks loop over rows, loading the next
+ * row (BF16: PF) while the current one is computed.  One barrier per row:
+ * the warps' partial min / max alternate between two shared slots. */
+template <typename T, int SK, int DT, int ZP, int CH>
 __global__ void __launch_bounds__(128) k_row_fast(const T *w, int64_t rows, int64_t cols, qc c,
                                                   const unsigned int *mm, double *acc) {
+    constexpr bool PF = sizeof(T) == 2;
     stat_acc a = {0, 0, 0, 0, 0.0f};
-    __shared__ float smn[4], smx[4];
-    __shared__ kp sp;
+    __shared__ float smn[2][4], smx[2][4];
     int64_t nch = cols / 8;
-    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
-        float x[CH][8];
+    chunk<T> cur[CH], nxt[CH];
+    int64_t r = blockIdx.x;
+    if (r >= rows) return;      /* before any barrier: the whole block leaves */
+#pragma unroll
+    for (int k = 0; k < CH; k++) {
+        int64_t chi = threadIdx.x + (int64_t)k * 128;
+        if (chi < nch) cur[k].load(w, r * cols + chi * 8);
+        else cur[k].zero();
+    }
+    for (int par = 0; r < rows; par ^= 1) {
         float mn = INFINITY, mx = -INFINITY;
 #pragma unroll
-        for (int k = 0; k < CH; k++) {
-            int64_t ch = threadIdx.x + (int64_t)k * 128;
-            if (ch < nch) {
-                load8r(w, r * cols + ch * 8, x[k]);
-#pragma unroll
-                for (int e = 0; e < 8; e++) { mn = fminf(mn, x[k][e]); mx = fmaxf(mx, x[k][e]); }
-            }
-        }
-        if (!mm) {
+        for (int k = 0; k < CH; k++)
+            if (threadIdx.x + (int64_t)k * 128 < nch) chunk_minmax(cur[k], mn, mx);
+        if (mm) {
+            mn = unord(mm[0]);
+            mx = unord(mm[1]);
+        } else {
             for (int off = 16; off > 0; off >>= 1) {
                 mn = fminf(mn, __shfl_xor_sync(0xffffffffu, mn, off));
                 mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
             }
-            if ((threadIdx.x & 31) == 0) { smn[threadIdx.x >> 5] = mn; smx[threadIdx.x >> 5] = mx; }
+            if ((threadIdx.x & 31) == 0) { smn[par][threadIdx.x >> 5] = mn; smx[par][threadIdx.x >> 5] = mx; }
+            __syncthreads();
+            mn = fminf(fminf(smn[par][0], smn[par][1]), fminf(smn[par][2], smn[par][3]));
+            mx = fmaxf(fmaxf(smx[par][0], smx[par][1]), fmaxf(smx[par][2], smx[par][3]));
         }
-        __syncthreads();
-        if (threadIdx.x == 0) {
-            if (mm) {
-                mn = unord(mm[0]);
-                mx = unord(mm[1]);
-            } else {
-                mn = fminf(fminf(smn[0], smn[1]), fminf(smn[2], smn[3]));
-                mx = fmaxf(fmaxf(smx[0], smx[1]), fmaxf(smx[2], smx[3]));
+        int64_t r2 = r + gridDim.x;
+        if (PF && r2 < rows) {
+#pragma unroll
+            for (int k = 0; k < CH; k++) {
+                int64_t chi = threadIdx.x + (int64_t)k * 128;
+                if (chi < nch) nxt[k].load(w, r2 * cols + chi * 8);
             }
-            d_cell_params(c, mn, mx, &sp);
         }
-        __syncthreads();
-        kp p = sp;
+        fcell f = fparams<SK, DT, ZP>(c, mn, mx);
 #pragma unroll
         for (int k = 0; k < CH; k++) {
-            int64_t ch = threadIdx.x + (int64_t)k * 128;
-            if (ch < nch) fstats8<KIND, DT, RT, ZP>(x[k], p, a);
+            if (threadIdx.x + (int64_t)k * 128 < nch) {
+                float x[8];
+                cur[k].unpack(x);
+                fstats8<SK, DT, ZP>(x, f, a);
+            }
         }
-        __syncthreads();    /* sp and the partials are rewritten next row */
+        r = r2;
+        if (r >= rows) break;
+#pragma unroll
+        for (int k = 0; k < CH; k++) {
+            if (PF) cur[k] = nxt[k];
+            else {
+                int64_t chi = threadIdx.x + (int64_t)k * 128;
+                if (chi < nch) cur[k].load(w, r * cols + chi * 8);
+            }
+        }
     }
     stat_flush(a, acc);
 }
 
-/* Which specialization a scheme takes: 0 none (the generic kernels). */
-enum { FV_NONE, FV_INT, FV_INTZ, FV_FP8, FV_NV, FV_MX };
-
-static int fast_variant(const struct qt_scheme *s) {
-    switch (s->kind) {
-    case QT_SCHEME_INT: return s->sym ? FV_INT : FV_INTZ;
-    case QT_SCHEME_FP8: return FV_FP8;
-    case QT_SCHEME_NVFP4: return FV_NV;
-    case QT_SCHEME_MXFP4: return FV_MX;
-    default: return FV_NONE;
+/* BLOCK of 128 x 128 with whole blocks (rows and cols multiples of 128),
+ * statistics only: a block of 256 threads per cell, 8 chunks each (thread t
+ * takes chunks t, t + 256, ... of the cell, 16 to a row: whole 256-byte row
+ * segments per warp load); blocks loop over cells. */
+template <typename T, int SK, int DT>
+__global__ void __launch_bounds__(256) k_block_fast(const T *w, int64_t rows, int64_t cols, qc c, double *acc) {
+    stat_acc a = {0, 0, 0, 0, 0.0f};
+    __shared__ float smn[2][8], smx[2][8];
+    int64_t bcols = cols / 128, ncells = (rows / 128) * bcols;
+    int par = 0;
+    for (int64_t cell = blockIdx.x; cell < ncells; cell += gridDim.x, par ^= 1) {
+        int64_t r0 = (cell / bcols) * 128, c0 = (cell % bcols) * 128;
+        chunk<T> ch[8];
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            int q = threadIdx.x + 256 * k;
+            ch[k].load(w, (r0 + (q >> 4)) * cols + c0 + (q & 15) * 8);
+        }
+        float mn = INFINITY, mx = -INFINITY;
+#pragma unroll
+        for (int k = 0; k < 8; k++) chunk_minmax(ch[k], mn, mx);
+        for (int off = 16; off > 0; off >>= 1) {
+            mn = fminf(mn, __shfl_xor_sync(0xffffffffu, mn, off));
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+        }
+        if ((threadIdx.x & 31) == 0) { smn[par][threadIdx.x >> 5] = mn; smx[par][threadIdx.x >> 5] = mx; }
+        __syncthreads();
+        mn = smn[par][0];
+        mx = smx[par][0];
+#pragma unroll
+        for (int k = 1; k < 8; k++) { mn = fminf(mn, smn[par][k]); mx = fmaxf(mx, smx[par][k]); }
+        fcell f = fparams<SK, DT, 0>(c, mn, mx);
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            float x[8];
+            ch[k].unpack(x);
+            fstats8<SK, DT, 0>(x, f, a);
+        }
     }
+    stat_flush(a, acc);
 }
 
-template <typename T, int KIND, int DT, int RT, int ZP>
+/* Resident blocks of a kernel on the whole GPU, at least 1. */
+template <typename K>
+static int full_grid(const struct cu_ctx *cx, K kern, int threads, int64_t work_blocks) {
+    int per = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, kern, threads, 0) != cudaSuccess || per < 1) {
+        cudaGetLastError();
+        per = 1;
+    }
+    int64_t g = (int64_t)per * cx->prop.multiProcessorCount;
+    if (g > work_blocks) g = work_blocks;
+    return (int)(g < 1 ? 1 : g);
+}
+
+template <typename T, int SK, int DT, int ZP, int G>
+static void go_group(struct cu_ctx *cx, const T *dw, int64_t ngroups, const qc &q, double *acc) {
+    constexpr int CPT = G >= 16 ? 8 : G / 2 > 0 ? G / 2 : 1;
+    constexpr int GPB = 256 / 32 * (32 / (G / CPT));   /* groups a block takes per step */
+    auto kern = k_group_fast<T, SK, DT, ZP, G, CPT>;
+    int grid = full_grid(cx, kern, 256, (ngroups + GPB - 1) / GPB);
+    kern<<<grid, 256, 0, cx->st>>>(dw, ngroups, q, acc);
+}
+
+template <typename T, int SK, int DT, int ZP, int CH>
+static void go_row(struct cu_ctx *cx, const T *dw, const struct qt_qctx *c, const qc &q, const unsigned int *mm,
+                   double *acc) {
+    auto kern = k_row_fast<T, SK, DT, ZP, CH>;
+    int grid = full_grid(cx, kern, 128, c->rows);
+    kern<<<grid, 128, 0, cx->st>>>(dw, c->rows, c->cols, q, mm, acc);
+}
+
+template <typename T, int SK, int DT, int ZP>
 static void go_fast(struct cu_ctx *cx, const T *dw, const struct qt_qctx *c, const qc &q, const unsigned int *mm,
-                    double *acc, int grid) {
+                    double *acc) {
     const struct qt_scheme *s = &c->s;
     if (s->strategy == QT_STRAT_GROUP) {
-        k_group_fast<T, KIND, DT, RT, ZP><<<grid, 256, 0, cx->st>>>(dw, c->rows * c->cols / 8, s->group / 8, q, acc);
+        int64_t ng = c->rows * c->cols / s->group;
+        switch (s->group / 8) {
+        case 2: go_group<T, SK, DT, ZP, 2>(cx, dw, ng, q, acc); break;
+        case 4: go_group<T, SK, DT, ZP, 4>(cx, dw, ng, q, acc); break;
+        case 8: go_group<T, SK, DT, ZP, 8>(cx, dw, ng, q, acc); break;
+        case 16: go_group<T, SK, DT, ZP, 16>(cx, dw, ng, q, acc); break;
+        default: go_group<T, SK, DT, ZP, 32>(cx, dw, ng, q, acc); break;
+        }
+        return;
+    }
+    if (s->strategy == QT_STRAT_BLOCK) {
+        if (SK == QT_SCHEME_FP8 && !ZP) {
+            auto kern = k_block_fast<T, QT_SCHEME_FP8, DT>;
+            int grid = full_grid(cx, kern, 256, (c->rows / 128) * (c->cols / 128));
+            kern<<<grid, 256, 0, cx->st>>>(dw, c->rows, c->cols, q, acc);
+        }
         return;
     }
     int64_t chunks = (c->cols / 8 + 127) / 128;
-    int rg = c->rows < (int64_t)cx->prop.multiProcessorCount * 16 ? (int)c->rows : cx->prop.multiProcessorCount * 16;
-    if (chunks <= 4) k_row_fast<T, KIND, DT, RT, ZP, 4><<<rg, 128, 0, cx->st>>>(dw, c->rows, c->cols, q, mm, acc);
-    else if (chunks <= 8) k_row_fast<T, KIND, DT, RT, ZP, 8><<<rg, 128, 0, cx->st>>>(dw, c->rows, c->cols, q, mm, acc);
-    else k_row_fast<T, KIND, DT, RT, ZP, 16><<<rg, 128, 0, cx->st>>>(dw, c->rows, c->cols, q, mm, acc);
+    if (chunks <= 2) go_row<T, SK, DT, ZP, 2>(cx, dw, c, q, mm, acc);
+    else if (chunks <= 4) go_row<T, SK, DT, ZP, 4>(cx, dw, c, q, mm, acc);
+    else if (chunks <= 5) go_row<T, SK, DT, ZP, 5>(cx, dw, c, q, mm, acc);
+    else if (chunks <= 8) go_row<T, SK, DT, ZP, 8>(cx, dw, c, q, mm, acc);
+    else if (chunks <= 12) go_row<T, SK, DT, ZP, 12>(cx, dw, c, q, mm, acc);
+    else go_row<T, SK, DT, ZP, 16>(cx, dw, c, q, mm, acc);
 }
 
 template <typename T, int DT>
 static void go_fast_dt(struct cu_ctx *cx, const T *dw, const struct qt_qctx *c, const qc &q, const unsigned int *mm,
-                       double *acc, int grid) {
-    switch (fast_variant(&c->s)) {
-    case FV_INT: go_fast<T, EK_INT, DT, 1, 0>(cx, dw, c, q, mm, acc, grid); break;
-    case FV_INTZ: go_fast<T, EK_INT, DT, 1, 1>(cx, dw, c, q, mm, acc, grid); break;
-    case FV_FP8: go_fast<T, EK_FP8, DT, 1, 0>(cx, dw, c, q, mm, acc, grid); break;
-    case FV_NV: go_fast<T, EK_FP4, DT, 0, 0>(cx, dw, c, q, mm, acc, grid); break;
-    default: go_fast<T, EK_FP4, DT, 1, 0>(cx, dw, c, q, mm, acc, grid); break;
+                       double *acc) {
+    switch (c->s.kind) {
+    case QT_SCHEME_INT:
+        if (c->s.sym) go_fast<T, QT_SCHEME_INT, DT, 0>(cx, dw, c, q, mm, acc);
+        else go_fast<T, QT_SCHEME_INT, DT, 1>(cx, dw, c, q, mm, acc);
+        break;
+    case QT_SCHEME_FP8: go_fast<T, QT_SCHEME_FP8, DT, 0>(cx, dw, c, q, mm, acc); break;
+    case QT_SCHEME_NVFP4: go_fast<T, QT_SCHEME_NVFP4, DT, 0>(cx, dw, c, q, mm, acc); break;
+    default: go_fast<T, QT_SCHEME_MXFP4, DT, 0>(cx, dw, c, q, mm, acc); break;
     }
 }
 
 static int cols_not_whole(const struct qt_qctx *c) { return c->cols % c->s.group != 0; }
 
+/* QTUNE_CUDA_GENERIC_PREVIEW=1: the generic kernels for statistics too (the
+ * fast path's reference in the same run: tests and bench). */
+static int generic_only(void) {
+    static int v = -1;
+    if (v < 0) v = getenv("QTUNE_CUDA_GENERIC_PREVIEW") && atoi(getenv("QTUNE_CUDA_GENERIC_PREVIEW")) > 0;
+    return v;
+}
+
 /* The fast path when it applies (statistics only, no importance, BF16 or
- * F32 work dtype, groups of 16..256 or rows of <= 16384 columns, whole
- * chunks of 8): returns 1 when launched. */
+ * F32 work dtype, whole groups of 16..256, rows of <= 16384 columns, whole
+ * 128 x 128 fp8 blocks, whole chunks of 8): returns 1 when launched. */
 template <typename T>
 static int try_fast(struct cu_ctx *cx, const T *dw, const struct qt_qctx *c, const outs &o, const unsigned int *mm) {
     const struct qt_scheme *s = &c->s;
-    if (!o.acc || o.d || o.deq || o.codes || o.scale || o.zero || o.scode) return 0;
+    if (!o.acc || o.d || o.deq || o.codes || o.scale || o.zero || o.scode || generic_only()) return 0;
     if (c->wdtype != QT_DT_BF16 && c->wdtype != QT_DT_F32) return 0;
-    if (c->cols % 8 || fast_variant(s) == FV_NONE) return 0;
+    if (c->cols % 8) return 0;
+    if (s->kind != QT_SCHEME_INT && s->kind != QT_SCHEME_FP8 && s->kind != QT_SCHEME_NVFP4 &&
+        s->kind != QT_SCHEME_MXFP4)
+        return 0;
     int G = s->group / 8;
     if (s->strategy == QT_STRAT_GROUP) {
         if (s->group % 8 || cols_not_whole(c) || G < 2 || G > 32 || (G & (G - 1))) return 0;
     } else if (s->strategy == QT_STRAT_CHANNEL || s->strategy == QT_STRAT_TENSOR) {
         if (c->cols > 128 * 8 * 16) return 0;
         if (s->strategy == QT_STRAT_TENSOR && !mm) return 0;
+    } else if (s->strategy == QT_STRAT_BLOCK) {
+        if (s->kind != QT_SCHEME_FP8 || s->group != 128 || c->rows % 128 || c->cols % 128) return 0;
     } else {
         return 0;
     }
     qc q = {(int)s->kind, s->bits, s->sym, (int)c->wdtype, c->gs};
-    int grid = grid_for(cx, c->rows * c->cols / 8);
-    if (c->wdtype == QT_DT_BF16) go_fast_dt<T, QT_DT_BF16>(cx, dw, c, q, mm, o.acc, grid);
-    else go_fast_dt<T, QT_DT_F32>(cx, dw, c, q, mm, o.acc, grid);
+    if (c->wdtype == QT_DT_BF16) go_fast_dt<T, QT_DT_BF16>(cx, dw, c, q, mm, o.acc);
+    else go_fast_dt<T, QT_DT_F32>(cx, dw, c, q, mm, o.acc);
     return 1;
 }
 
