@@ -24,7 +24,8 @@ static const char help[] =
     "  --gpu NAME      a GPU of the catalog (default H100-80G; a unique prefix is enough)\n"
     "  --tp N          1, 2, 4 or 8 for the decode and cost lines (default: the smallest that fits)\n"
     "  --ctx N         tokens per request (default 8192, or the model's max_position_embeddings\n"
-    "                  when smaller; a larger value is warned about: vLLM refuses it)\n"
+    "                  when smaller; a larger value is capped there, with a warning: vLLM\n"
+    "                  refuses it)\n"
     "  --batch N       requests served at once (default 1)\n"
     "  --kv-dtype T    KV cache element: auto (the recipe's kv_cache_scheme, else the model\n"
     "                  dtype), bf16, fp16 or fp8 (default auto)\n"
@@ -34,14 +35,6 @@ static const char help[] =
     "                  max_tokens, max_ctx, max_concurrency, fits}], ...)\n"
     "  max ctx is capped at the model's max_position_embeddings; KV tokens is the cache's\n"
     "  capacity and concurrency how many requests of ctx tokens it holds at once.\n";
-
-static int kv_dtype_bytes(const char *s) {
-    if (!strcmp(s, "auto")) return 0;
-    if (!strcmp(s, "bf16") || !strcmp(s, "fp16") || !strcmp(s, "f16") || !strcmp(s, "half")) return 2;
-    if (!strcmp(s, "fp8") || !strcmp(s, "fp8_e4m3") || !strcmp(s, "fp8_e5m2") || !strcmp(s, "int8")) return 1;
-    if (!strcmp(s, "fp32") || !strcmp(s, "float32")) return 4;
-    return -1;
-}
 
 static void print_text(const struct qt_deploy *d, const struct qt_gpu *g) {
     char a[32], b[32], c[32];
@@ -101,7 +94,7 @@ int qt_cmd_deploy(int argc, char **argv) {
         i++;
     }
     if (!model) return cli_usage("deploy", usage);
-    int kvb = kv_dtype_bytes(kv);
+    int kvb = qt_deploy_kv_dtype_bytes(kv);
     if (kvb < 0) return cli_failf("--kv-dtype: unknown type '%s' (auto, bf16, fp16, fp8)", kv);
     qt_err err = {{0}};
     struct qt_gpu_catalog cat;
@@ -123,8 +116,8 @@ int qt_cmd_deploy(int argc, char **argv) {
     else {
         if (d.ctx_over_limit)
             fprintf(stderr, "qtune: warning: --ctx %lld is beyond the model's limit of %lld tokens "
-                    "(max_position_embeddings): vLLM refuses a longer --max-model-len\n",
-                    (long long)d.ctx, (long long)d.ctx_limit);
+                    "(max_position_embeddings): capped at %lld (vLLM refuses a longer --max-model-len)\n",
+                    (long long)d.ctx_asked, (long long)d.ctx_limit, (long long)d.ctx);
         if (json) cli_print_json(qt_deploy_json(NULL, &d, g));
         else print_text(&d, g);
     }

@@ -136,6 +136,37 @@ static const char *short_name(const struct qt_tensor *t) {
     return p ? p + 1 : t->name;
 }
 
+/* The dtypes of a run of routed experts [i, k): 1 when every tensor has the
+ * same one; else 0 and, per projection, its dtype or dtypes ("gate Q4_K, up
+ * Q4_K, down Q5_0": llama-quantize gives ffn_down_exps its own type). */
+static int expert_types(const struct qt_model *m, int i, int k, char *buf, size_t n) {
+    static const struct { enum qt_role role; const char *name; } proj[3] = {
+        {QT_ROLE_EXPERT_GATE, "gate"}, {QT_ROLE_EXPERT_UP, "up"}, {QT_ROLE_EXPERT_DOWN, "down"}};
+    const char *first = dtype_or_scheme(m, &m->tensors[i]);
+    int same = 1;
+    for (int x = i; x < k; x++) same &= !strcmp(dtype_or_scheme(m, &m->tensors[x]), first);
+    size_t l = 0;
+    buf[0] = 0;
+    for (int q = 0; q < 3 && !same; q++) {
+        const char *seen[3];
+        int ns = 0, more = 0;
+        for (int x = i; x < k; x++) {
+            if (m->tensors[x].role != proj[q].role) continue;
+            const char *ty = dtype_or_scheme(m, &m->tensors[x]);
+            int s = 0;
+            while (s < ns && strcmp(seen[s], ty)) s++;
+            if (s < ns) continue;
+            if (ns < 3) seen[ns++] = ty;
+            else more = 1;
+        }
+        if (!ns) continue;
+        if (l < n) l += (size_t)snprintf(buf + l, n - l, "%s%s ", l ? ", " : "", proj[q].name);
+        for (int s = 0; s < ns && l < n; s++) l += (size_t)snprintf(buf + l, n - l, "%s%s", s ? "+" : "", seen[s]);
+        if (more && l < n) l += (size_t)snprintf(buf + l, n - l, "+...");
+    }
+    return same;
+}
+
 static void print_text(const struct qt_model *m) {
     char a[64], b[64], c[64];
     const struct qt_config *cf = &m->cfg;
@@ -152,8 +183,11 @@ static void print_text(const struct qt_model *m) {
     uint64_t disk;
     char types[256];
     if (stored_summary(m, &disk, types, sizeof types)) {   /* a quantized checkpoint: what it stores, not BF16 */
-        char d[32];
-        printf("    %s on disk    %s%s%s    (%s as %s)\n", qt_fmt_bytes((double)disk, d, sizeof d), types,
+        char d[32], bpw[32] = "";
+        int64_t np = qt_model_params(m, -1);
+        if (m->gguf && np)   /* the tensors' bytes over their weights, as quantize --format gguf reports it */
+            snprintf(bpw, sizeof bpw, " (%.2f bpw)", 8.0 * (double)qt_model_bytes(m, -1) / (double)np);
+        printf("    %s on disk%s    %s%s%s    (%s as %s)\n", qt_fmt_bytes((double)disk, d, sizeof d), bpw, types,
                qt_ct_format(m) ? " " : "", qt_ct_format(m) ? qt_ct_format(m) : "",
                qt_fmt_bytes(2.0 * (double)qt_model_params(m, -1), c, sizeof c), "BF16");
     } else {
@@ -200,11 +234,13 @@ static void print_text(const struct qt_model *m) {
             }
             char sh[3][48] = {"-", "-", "-"};
             for (int q = 0; q < 3; q++) if (f[q]) qt_fmt_shape(f[q]->shape, f[q]->ndim, sh[q], sizeof sh[q]);
-            char what[96];
+            char what[96], etypes[160];
             snprintf(what, sizeof what, "mlp.experts.{0..%d}.{gate,up,down}", ne - 1);
-            printf("  %-16s %-44s %-14s %-*s %9s  %s\n", "experts", what, sh[0], dw, dtype_or_scheme(m, t),
+            int same = expert_types(m, i, k, etypes, sizeof etypes);
+            printf("  %-16s %-44s %-14s %-*s %9s  %s\n", "experts", what, sh[0], dw, same ? dtype_or_scheme(m, t) : "mixed",
                    qt_fmt_count(params, a, sizeof a), t->group >= 0 ? "experts" : "");
-            printf("  %-16s %-44s %-14s   (%d tensors; down %s)\n", "", "", "", k - i, sh[2]);
+            if (same) printf("  %-16s %-44s %-14s   (%d tensors; down %s)\n", "", "", "", k - i, sh[2]);
+            else printf("  %-16s %-44s %-14s   (%d tensors; down %s; %s)\n", "", "", "", k - i, sh[2], etypes);
             i = k - 1;
             continue;
         }

@@ -251,6 +251,7 @@ static const char *prompt_label(enum prompt_kind k) {
     case PR_JUMP: return "go to layer: ";
     case PR_EVALSET: return "eval settings: ";
     case PR_PLAN: return "plan target: ";
+    case PR_DEPLOY: return "deploy: ";
     default: return "";
     }
 }
@@ -449,6 +450,11 @@ static void prompt_live(struct app *a) {
         a->pinfo_style = TS_DIM;
         return;
     }
+    if (a->prompt == PR_DEPLOY) {
+        snprintf(a->pinfo, sizeof a->pinfo, "ctx=N batch=N kv=auto|bf16|fp8 util=0.9 tp=auto|1|2|4|8");
+        a->pinfo_style = TS_DIM;
+        return;
+    }
     if (a->prompt == PR_PLAN) {
         snprintf(a->pinfo, sizeof a->pinfo, "22GiB, W4A16 (its size), 4.5bpw, 2x%s",
                  a->src->deploy.gpu[0] ? a->src->deploy.gpu : "GPU");
@@ -580,6 +586,78 @@ static void evalset_accept(struct app *a) {
     app_msg(a, TS_INFO, sent ? "eval settings sent (kept in the session)" : "eval settings unchanged");
 }
 
+/* The deploy panel's choices as its prompt shows them: "ctx=N batch=N
+ * kv=T util=F tp=N" ("default" / "auto": the engine's). */
+static void deploy_text(const struct src *s, char *buf, size_t n) {
+    char c[24] = "default", b[24] = "default", u[24] = "default", t[16] = "auto";
+    if (s->deploy.ctx > 0) snprintf(c, sizeof c, "%ld", s->deploy.ctx);
+    if (s->deploy.batch > 0) snprintf(b, sizeof b, "%ld", s->deploy.batch);
+    if (s->deploy.util > 0) snprintf(u, sizeof u, "%g", s->deploy.util);
+    if (s->deploy.tp > 0) snprintf(t, sizeof t, "%d", s->deploy.tp);
+    snprintf(buf, n, "ctx=%s batch=%s kv=%s util=%s tp=%s", c, b, s->deploy.kv[0] ? s->deploy.kv : "auto", u, t);
+}
+
+void app_deploy_prompt(struct app *a) {
+    char buf[128];
+    deploy_text(a->src, buf, sizeof buf);
+    prompt_open(a, PR_DEPLOY, buf);
+}
+
+/* Sends what the deploy prompt changed to the daemon, which checks and
+ * keeps it and computes the table again (the settings answer marks the
+ * estimate stale).  A word that is not KEY=VALUE of the right form is
+ * one line here; the daemon's refusals arrive as one line too. */
+static void deploy_accept(struct app *a) {
+    struct src *s = a->src;
+    char buf[sizeof a->pbuf];
+    tui_strcpy(buf, sizeof buf, a->pbuf);
+    qt_err err = {{0}};
+    int sent = 0;
+    for (char *tok = strtok(buf, " \t"); tok; tok = strtok(NULL, " \t")) {
+        char *eq = strchr(tok, '=');
+        if (!eq || eq == tok) { app_msg(a, TS_ERROR, "deploy: %.60s: write KEY=VALUE (ctx, batch, kv, util, tp)", tok); return; }
+        *eq++ = 0;
+        int dflt = !strcmp(eq, "default") || !strcmp(eq, "auto");
+        char *end = eq;
+        int rc;
+        if (!strcmp(tok, "ctx") || !strcmp(tok, "batch")) {
+            long v = dflt ? 0 : strtol(eq, &end, 10);
+            if (!dflt && (!*eq || *end || v < 1)) {
+                app_msg(a, TS_ERROR, "deploy: %s: %.40s: a whole number from 1 (or default)", tok, eq);
+                return;
+            }
+            if (v == (!strcmp(tok, "ctx") ? s->deploy.ctx : s->deploy.batch)) continue;
+            rc = s->ops->settings_send(s, !strcmp(tok, "ctx") ? "deploy_ctx" : "deploy_batch", NULL, (double)v, &err);
+        } else if (!strcmp(tok, "util")) {
+            double v = dflt ? 0 : strtod(eq, &end);
+            if (!dflt && (!*eq || *end || !(v > 0 && v <= 1))) {
+                app_msg(a, TS_ERROR, "deploy: util: %.40s: a fraction of GPU memory in (0, 1] (or default)", eq);
+                return;
+            }
+            if (v == s->deploy.util) continue;
+            rc = s->ops->settings_send(s, "deploy_util", NULL, v, &err);
+        } else if (!strcmp(tok, "tp")) {
+            long v = dflt ? 0 : strtol(eq, &end, 10);
+            if (!dflt && (!*eq || *end || (v != 1 && v != 2 && v != 4 && v != 8))) {
+                app_msg(a, TS_ERROR, "deploy: tp: %.40s: 1, 2, 4 or 8 (or auto: the smallest that fits)", eq);
+                return;
+            }
+            if (v == s->deploy.tp) continue;
+            rc = s->ops->settings_send(s, "deploy_tp", NULL, (double)v, &err);
+        } else if (!strcmp(tok, "kv")) {
+            /* the daemon knows the dtypes (its error lists them) */
+            if (!strcmp(eq, s->deploy.kv[0] ? s->deploy.kv : "auto")) continue;
+            rc = s->ops->settings_send(s, "deploy_kv_dtype", !strcmp(eq, "default") ? NULL : eq, 0, &err);
+        } else {
+            app_msg(a, TS_ERROR, "deploy: %.40s: unknown (ctx, batch, kv, util, tp)", tok);
+            return;
+        }
+        if (rc != QT_OK) { app_msg(a, TS_ERROR, "%s", err.msg); return; }
+        sent++;
+    }
+    app_msg(a, TS_INFO, sent ? "deploy settings sent (kept in the session)" : "deploy settings unchanged");
+}
+
 static void prompt_accept(struct app *a) {
     enum prompt_kind k = a->prompt;
     a->prompt = PR_NONE;
@@ -644,6 +722,8 @@ static void prompt_accept(struct app *a) {
         app_msg(a, TS_INFO, "%s", a->tree.nodes[node].label);
     } else if (k == PR_EVALSET) {
         evalset_accept(a);
+    } else if (k == PR_DEPLOY) {
+        deploy_accept(a);
     } else if (k == PR_PLAN) {   /* the engine checks it: the size side answers or says why not */
         tui_strcpy(a->src->plan.target, sizeof a->src->plan.target, a->pbuf);
         a->src->plan.size_stale = 1;

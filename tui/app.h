@@ -32,7 +32,7 @@ struct panel_ops {
 extern const struct panel_ops panel_tree, panel_detail, panel_recipe, panel_jobs, panel_compare,
     panel_deploy, panel_help, panel_strip, panel_plan;
 
-enum prompt_kind { PR_NONE, PR_SEARCH, PR_TARGET, PR_IGNORE, PR_WRITE, PR_EVALSET, PR_FILTER, PR_JUMP, PR_PLAN };
+enum prompt_kind { PR_NONE, PR_SEARCH, PR_TARGET, PR_IGNORE, PR_WRITE, PR_EVALSET, PR_FILTER, PR_JUMP, PR_PLAN, PR_DEPLOY };
 enum dialog_kind { DLG_NONE, DLG_QUIT, DLG_OVERWRITE };
 /* What the tree's siblings are sorted by (> and <, or a click on a header). */
 enum tree_sort { SORT_NONE, SORT_ERR, SORT_DKL, SORT_PARAMS, SORT_BYTES, SORT_N };
@@ -112,6 +112,9 @@ void app_state_save(const struct app *a);
 void app_state_load(struct app *a);
 /* Opens the plan panel's target prompt (t there). */
 void app_plan_target_prompt(struct app *a);
+/* The deploy panel's prompt: ctx, batch, kv, util, tp (the session's
+ * deploy settings, sent to the daemon on Enter). */
+void app_deploy_prompt(struct app *a);
 /* dKL of node's group from the last sensitivity scan; 0 when unknown. */
 int app_node_dkl(const struct app *a, int node, double *dkl);
 /* Uncommitted (unsaved) edits since the last commit or write. */

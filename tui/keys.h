@@ -72,7 +72,7 @@ static inline int tk_mouse_y(int k) { return (k - TK_MOUSE) / 4096 % 4096; }
     X(JOBS,       "o",                      "jobs",    "jobs panel")                         \
     X(CANCEL,     "K",                      NULL,      "cancel the selected job")            \
     X(RESUME,     "O",                      NULL,      "jobs: resume the selected interrupted quantize job from its last finished layer") \
-    X(DEPLOY,     "D",                      "deploy",  "deploy panel")                       \
+    X(DEPLOY,     "D",                      "deploy",  "deploy panel (j/k GPU, Enter: ctx batch kv util tp)") \
     X(PLAN,       "P",                      "plan",    "plan panel: least-KL recipes for a size, bpw or GPUs (t target, g GPTQ, R run, h/l, Enter)") \
     X(PLAN_RUN,   "R",                      NULL,      "run the plan job for the plan panel's target") \
     X(DETACH,     "d",                      "detach",  "detach (the engine keeps running)")  \

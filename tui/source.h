@@ -207,10 +207,11 @@ struct src_ops {
     int (*recipe_set)(struct src *s, const char *text, qt_err *err);
     int (*variant_drop)(struct src *s, int slot, qt_err *err);    /* empties the slot */
     /* Sets one of the session's settings (the daemon keeps them for the
-     * next attach): key "gpu", "eval_data" or "arith" with str, "eval_ctx",
-     * "eval_chunks", "calib_samples" or "calib_len" with num (str NULL;
-     * num <= 0: back to the default). */
-    int (*settings_send)(struct src *s, const char *key, const char *str, long num, qt_err *err);
+     * next attach): key "gpu", "eval_data", "arith" or "deploy_kv_dtype"
+     * with str, "eval_ctx", "eval_chunks", "calib_samples", "calib_len",
+     * "deploy_ctx", "deploy_batch", "deploy_util" or "deploy_tp" with num
+     * (str NULL; num <= 0: back to the default). */
+    int (*settings_send)(struct src *s, const char *key, const char *str, double num, qt_err *err);
     int (*job_submit)(struct src *s, qt_err *err);
     int (*job_cancel)(struct src *s, int id, qt_err *err);
     /* Asks for previews of n (tensor, scheme) pairs; answers arrive through
@@ -321,6 +322,14 @@ struct src_deploy {
     int stale, inflight;
     int n_gpus;
     char **gpus;              /* (n_gpus) catalog names, for the deploy panel */
+    /* the panel's other choices as the session keeps them (settings
+     * deploy_ctx, deploy_batch, deploy_kv_dtype, deploy_util, deploy_tp);
+     * 0 / "": the engine's default.  The daemon applies them to every
+     * estimate: the panel only shows and sends them. */
+    long ctx, batch;
+    int tp;
+    double util;
+    char kv[16];
 };
 
 /* Calibration statistics (calib jobs): previews are asked with path once

@@ -1151,10 +1151,10 @@ static int d_job_submit(struct src *s, qt_err *err) {
     return send_req(s, e, RQ_SUBMIT, err);
 }
 
-static int d_settings_send(struct src *s, const char *key, const char *str, long num, qt_err *err) {
+static int d_settings_send(struct src *s, const char *key, const char *str, double num, qt_err *err) {
     cJSON *r = op("settings"), *set = cJSON_AddObjectToObject(r, "set");
     if (str) cJSON_AddStringToObject(set, key, str);
-    else if (num > 0) cJSON_AddNumberToObject(set, key, (double)num);
+    else if (num > 0) cJSON_AddNumberToObject(set, key, num);
     else cJSON_AddNullToObject(set, key);
     return send_req(s, r, RQ_SETTINGS, err);
 }
@@ -1409,6 +1409,22 @@ static void apply_settings(struct src *s, const cJSON *st) {
             tui_strcpy(s->deploy.gpu, sizeof s->deploy.gpu, gpu);
             s->deploy.stale = 1;
         }
+    /* the deploy panel's other choices: a change asks the estimate again */
+    const cJSON *dc = cJSON_GetObjectItem(st, "deploy_ctx"), *db = cJSON_GetObjectItem(st, "deploy_batch"),
+                *dt = cJSON_GetObjectItem(st, "deploy_tp"), *du = cJSON_GetObjectItem(st, "deploy_util");
+    const char *dk = cJSON_GetStringValue(cJSON_GetObjectItem(st, "deploy_kv_dtype"));
+    long nc = cJSON_IsNumber(dc) ? (long)dc->valuedouble : 0, nb = cJSON_IsNumber(db) ? (long)db->valuedouble : 0;
+    int nt = cJSON_IsNumber(dt) ? dt->valueint : 0;
+    double nu = cJSON_IsNumber(du) ? du->valuedouble : 0;
+    if (nc != s->deploy.ctx || nb != s->deploy.batch || nt != s->deploy.tp || nu != s->deploy.util ||
+        strcmp(dk ? dk : "", s->deploy.kv)) {
+        s->deploy.ctx = nc;
+        s->deploy.batch = nb;
+        s->deploy.tp = nt;
+        s->deploy.util = nu;
+        tui_strcpy(s->deploy.kv, sizeof s->deploy.kv, dk ? dk : "");
+        s->deploy.stale = 1;
+    }
     const char *data = cJSON_GetStringValue(cJSON_GetObjectItem(st, "eval_data"));
     if (data && *data) tui_strcpy(s->jobs.eval_data, sizeof s->jobs.eval_data, data);
     const cJSON *c = cJSON_GetObjectItem(st, "eval_ctx"), *n = cJSON_GetObjectItem(st, "eval_chunks");

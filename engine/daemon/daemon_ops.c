@@ -19,6 +19,7 @@
 #include "base/hmap.h"
 #include "io/report.h"
 #include "model/model.h"
+#include "recipe/deploy.h"
 #include "sessions/session.h"
 
 typedef int (*op_fn)(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req,
@@ -99,6 +100,8 @@ static cJSON *settings_json(struct qt_daemon *d) {
     }
     return j;
 }
+
+cJSON *qt_dop_settings(struct qt_daemon *d) { return settings_json(d); }
 
 int qt_dop_arith(struct qt_daemon *d) {
     if (d->arith < 0) {
@@ -598,9 +601,67 @@ static int op_variant_drop(struct qt_daemon *d, struct qt_client_slot *c, const 
     return QT_OK;
 }
 
-/* settings {set?: {gpu?, eval_data?, eval_ctx?, eval_chunks?, calib_samples?, calib_len?, arith?}} -> {settings}
+/* The settings a session keeps, with what each must be: a string (gpu, a
+ * path, a KV dtype name, an arithmetic mode), a whole number within
+ * [lo, hi], or a fraction in (0, 1].  The deploy panel's keys are the
+ * deploy op's options. */
+enum set_kind { SET_STR, SET_PATH, SET_KV, SET_ARITH, SET_INT, SET_TP, SET_FRAC };
+static const struct setting {
+    const char *key;
+    enum set_kind kind;
+    double lo, hi;
+} settings_keys[] = {
+    {"gpu", SET_STR, 0, 0},
+    {"eval_data", SET_PATH, 0, 0},
+    {"eval_ctx", SET_INT, 1, 1 << 20},
+    {"eval_chunks", SET_INT, 1, 1 << 16},
+    {"calib_samples", SET_INT, 1, 1 << 16},
+    {"calib_len", SET_INT, 1, 1 << 20},
+    {"arith", SET_ARITH, 0, 0},
+    {"deploy_ctx", SET_INT, 1, 100000000},       /* qtune deploy --ctx's range */
+    {"deploy_batch", SET_INT, 1, 1000000},
+    {"deploy_kv_dtype", SET_KV, 0, 0},
+    {"deploy_util", SET_FRAC, 0, 1},
+    {"deploy_tp", SET_TP, 1, 8},
+};
+
+/* Checks one settings value; the error names the key and what it must be. */
+static int setting_check(const struct setting *k, const cJSON *v, qt_err *err) {
+    switch (k->kind) {
+    case SET_ARITH:
+        return qt_dop_arith_parse(v, "settings: arith", err) < 0 ? QT_ERR : QT_OK;
+    case SET_STR: case SET_PATH: case SET_KV:
+        if (!cJSON_IsString(v) || !*v->valuestring || strlen(v->valuestring) > 4000)
+            return qt_err_set(err, "settings: %s must be a non-empty string", k->key);
+        if (k->kind == SET_PATH && (v->valuestring[0] != '/' || access(v->valuestring, R_OK) != 0))
+            return qt_err_set(err, "settings: %s: %.300s: not a readable file (give an absolute path)", k->key,
+                              v->valuestring);
+        if (k->kind == SET_KV && qt_deploy_kv_dtype_bytes(v->valuestring) < 0)
+            return qt_err_set(err, "settings: %s: %.40s: unknown (" QT_DEPLOY_KV_DTYPES ")", k->key, v->valuestring);
+        return QT_OK;
+    case SET_INT:
+        if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < k->lo ||
+            v->valuedouble > k->hi)
+            return qt_err_set(err, "settings: %s must be a whole number from %.0f to %.0f", k->key, k->lo, k->hi);
+        return QT_OK;
+    case SET_TP:
+        if (!cJSON_IsNumber(v) || (v->valuedouble != 1 && v->valuedouble != 2 && v->valuedouble != 4 &&
+                                   v->valuedouble != 8))
+            return qt_err_set(err, "settings: %s must be 1, 2, 4 or 8 (null: the smallest that fits)", k->key);
+        return QT_OK;
+    case SET_FRAC:
+        if (!cJSON_IsNumber(v) || !(v->valuedouble > 0 && v->valuedouble <= 1))
+            return qt_err_set(err, "settings: %s must be a fraction in (0, 1]", k->key);
+        return QT_OK;
+    }
+    return QT_OK;
+}
+
+/* settings {set?: {gpu?, eval_data?, eval_ctx?, eval_chunks?, calib_samples?, calib_len?, arith?, deploy_ctx?,
+ *                  deploy_batch?, deploy_kv_dtype?, deploy_util?, deploy_tp?}} -> {settings}
  * The workbench's choices the session keeps for the next attach: the
- * deploy panel's GPU and the eval text, context and chunk count of the
+ * deploy panel's GPU, context, batch, KV dtype, memory utilization and
+ * tensor parallel size, the eval text, context and chunk count of the
  * eval and dKL jobs it submits, the calibration samples and their length
  * of the quantize job a commit submits, the arithmetic mode (f32 | bf16)
  * of the session's previews and of every job that rounds weights.  set
@@ -615,39 +676,21 @@ static int op_settings(struct qt_daemon *d, struct qt_client_slot *c, const cJSO
     const cJSON *v;
     cJSON_ArrayForEach(v, set) {
         const char *k = v->string;
-        if (!strcmp(k, "arith") && !cJSON_IsNull(v)) {
-            int a = qt_dop_arith_parse(v, "settings: arith", err);
-            if (a < 0) { cJSON_Delete(st); return QT_ERR; }
-            cJSON_DeleteItemFromObject(st, k);
-            cJSON_AddStringToObject(st, k, qt_dop_arith_name(a));   /* canonical: "fp32" is kept as "f32" */
-            continue;
-        }
-        int str = !strcmp(k, "gpu") || !strcmp(k, "eval_data") || !strcmp(k, "arith"),
-            num = !strcmp(k, "eval_ctx") || !strcmp(k, "eval_chunks") || !strcmp(k, "calib_samples") ||
-                  !strcmp(k, "calib_len");
-        if (!str && !num) {
+        const struct setting *def = NULL;
+        for (size_t i = 0; i < sizeof settings_keys / sizeof *settings_keys; i++)
+            if (!strcmp(settings_keys[i].key, k)) def = &settings_keys[i];
+        if (!def) {
             cJSON_Delete(st);
             return qt_err_set(err, "settings: %.60s: unknown (gpu, eval_data, eval_ctx, eval_chunks, calib_samples, "
-                              "calib_len, arith)", k);
+                              "calib_len, arith, deploy_ctx, deploy_batch, deploy_kv_dtype, deploy_util, deploy_tp)", k);
         }
-        int big = !strcmp(k, "eval_ctx") || !strcmp(k, "calib_len");   /* token counts; the others count chunks */
         if (cJSON_IsNull(v)) { cJSON_DeleteItemFromObject(st, k); continue; }
-        if (str && (!cJSON_IsString(v) || !*v->valuestring || strlen(v->valuestring) > 4000)) {
-            cJSON_Delete(st);
-            return qt_err_set(err, "settings: %s must be a non-empty string", k);
-        }
-        if (!strcmp(k, "eval_data") && (v->valuestring[0] != '/' || access(v->valuestring, R_OK) != 0)) {
-            cJSON_Delete(st);
-            return qt_err_set(err, "settings: eval_data: %.300s: not a readable file (give an absolute path)",
-                              v->valuestring);
-        }
-        if (num && (!cJSON_IsNumber(v) || v->valuedouble != (int)v->valuedouble || v->valuedouble < 1 ||
-                    v->valuedouble > (big ? 1 << 20 : 1 << 16))) {
-            cJSON_Delete(st);
-            return qt_err_set(err, "settings: %s must be a whole number from 1 to %d", k, big ? 1 << 20 : 1 << 16);
-        }
+        if (setting_check(def, v, err) != QT_OK) { cJSON_Delete(st); return QT_ERR; }
         cJSON_DeleteItemFromObject(st, k);
-        cJSON_AddItemToObject(st, k, cJSON_Duplicate(v, 1));
+        if (def->kind == SET_ARITH)   /* canonical: "fp32" is kept as "f32" */
+            cJSON_AddStringToObject(st, k, qt_dop_arith_name(qt_dop_arith_parse(v, "settings: arith", err)));
+        else
+            cJSON_AddItemToObject(st, k, cJSON_Duplicate(v, 1));
     }
     if (set) {
         char *t = cJSON_PrintUnformatted(st);
@@ -970,7 +1013,7 @@ static const struct op_row {
     {"variant_store", op_variant_store, NEEDS_NONE, "keep a recipe as a named variant (A..Z)"},
     {"variant_get", op_variant_get, NEEDS_NONE, "a variant's text"},
     {"variant_drop", op_variant_drop, NEEDS_NONE, "empty a variant slot"},
-    {"settings", op_settings, NEEDS_NONE, "the session's deploy GPU and eval settings, read or set"},
+    {"settings", op_settings, NEEDS_NONE, "the session's deploy and eval settings, read or set"},
     {"resolve", qt_dop_resolve, NEEDS_MODEL, "what a recipe does to every tensor, paged"},
     {"match", qt_dop_match, NEEDS_MODEL, "what one pattern matches"},
     {"edit", qt_dop_edit, NEEDS_MODEL, "an edit intent on tree nodes (one key press)"},

@@ -117,6 +117,9 @@ void qt_daemon_quit(struct qt_daemon *d);
  * daemon_recipe.c (split so that no file includes both scheme.h and
  * recipe.h). */
 const char *qt_dop_str(const cJSON *req, const char *k);
+/* The session's stored settings (settings.json; an empty object when
+ * none), the caller's to free. */
+cJSON *qt_dop_settings(struct qt_daemon *d);
 /* The session's arithmetic mode (QT_ARITH_*): its "arith" setting, else
  * the daemon's default (qt_dop_arith_init records it at start). */
 void qt_dop_arith_init(struct qt_daemon *d);

@@ -534,14 +534,9 @@ static int deploy_put(const struct qt_model *m, const struct resolved *rv, const
      * absent (0) means the engine's default */
     if (batch < 1 || (cJSON_GetObjectItem(req, "ctx") && !(ctx >= 1 && ctx <= 1e12)) || !(util > 0 && util <= 1))
         return qt_err_set(err, "deploy: bad ctx, batch or util");
-    int kvb = 0;
     const char *kv = qt_dop_str(req, "kv_dtype");
-    if (kv && strcmp(kv, "auto")) {
-        if (!strcmp(kv, "bf16") || !strcmp(kv, "fp16")) kvb = 2;
-        else if (!strcmp(kv, "fp8") || !strcmp(kv, "int8")) kvb = 1;
-        else if (!strcmp(kv, "fp32")) kvb = 4;
-        else return qt_err_set(err, "deploy: kv_dtype %s: unknown (auto, bf16, fp16, fp8)", kv);
-    }
+    int kvb = kv ? qt_deploy_kv_dtype_bytes(kv) : 0;
+    if (kvb < 0) return qt_err_set(err, "deploy: kv_dtype %.40s: unknown (" QT_DEPLOY_KV_DTYPES ")", kv);
     struct qt_gpu_catalog cat;
     if (qt_gpu_catalog_load_default(NULL, &cat, err)) return QT_ERR;
     const struct qt_gpu *g = qt_gpu_find(&cat, gname);
@@ -554,13 +549,36 @@ static int deploy_put(const struct qt_model *m, const struct resolved *rv, const
     return rc;
 }
 
-/* deploy {text?, gpu?, tp?, ctx?, batch?, util?, kv_dtype?} -> qt_deploy_json's fields */
+/* The deploy options of req, each absent one from the session's settings
+ * (the deploy panel's choices: gpu, deploy_tp, deploy_ctx, deploy_batch,
+ * deploy_util, deploy_kv_dtype), the caller's to free. */
+static cJSON *deploy_req(struct qt_daemon *d, const cJSON *req) {
+    static const char *const keys[][2] = {{"gpu", "gpu"},          {"tp", "deploy_tp"},
+                                          {"ctx", "deploy_ctx"},   {"batch", "deploy_batch"},
+                                          {"util", "deploy_util"}, {"kv_dtype", "deploy_kv_dtype"}};
+    cJSON *st = qt_dop_settings(d), *q = cJSON_CreateObject();
+    for (size_t i = 0; q && i < sizeof keys / sizeof keys[0]; i++) {
+        const cJSON *v = cJSON_GetObjectItem(req, keys[i][0]);
+        if (!v) v = cJSON_GetObjectItem(st, keys[i][1]);
+        if (v) cJSON_AddItemToObject(q, keys[i][0], cJSON_Duplicate(v, 1));
+    }
+    cJSON_Delete(st);
+    return q;
+}
+
+/* deploy {text?, gpu?, tp?, ctx?, batch?, util?, kv_dtype?} -> qt_deploy_json's fields
+ * (an option not given: the session's setting, else the engine's default) */
 int qt_dop_deploy(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req, cJSON *res, qt_err *err) {
     (void)c;
     const struct qt_model *m = qt_daemon_model(d, err);
     if (!m) return QT_ERR;
     const struct resolved *rv = resolved_of(d, m, req, err);
-    return rv ? deploy_put(m, rv, req, res, err) : QT_ERR;
+    if (!rv) return QT_ERR;
+    cJSON *q = deploy_req(d, req);
+    if (!q) return qt_err_set(err, "deploy: out of memory");
+    int rc = deploy_put(m, rv, q, res, err);
+    cJSON_Delete(q);
+    return rc;
 }
 
 /* gpus {} -> {gpus[NAME...], default}
@@ -812,7 +830,10 @@ int qt_dop_edit(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *req,
         }
         cJSON *dp = cJSON_CreateObject();
         qt_err de = {{0}};
-        if (deploy_put(m, nv, req, dp, &de) == QT_OK) {
+        cJSON *dq = deploy_req(d, req);
+        int drc = dq ? deploy_put(m, nv, dq, dp, &de) : qt_err_set(&de, "deploy: out of memory");
+        cJSON_Delete(dq);
+        if (drc == QT_OK) {
             cJSON_AddItemToObject(res, "deploy", dp);
         } else {
             cJSON_Delete(dp);

@@ -21,8 +21,10 @@ enum qt_fwd_act qt_gguf_act_of_type(int gg) {
     case QT_GGML_BF16: return QT_FWD_ACT_GGML_BF16;
     case QT_GGML_F16: return QT_FWD_ACT_GGML_F16;
     case QT_GGML_Q4_0: case QT_GGML_Q4_1: case QT_GGML_Q5_0: case QT_GGML_Q5_1: case QT_GGML_Q8_0: case QT_GGML_IQ4_NL:
+    case QT_GGML_Q1_0: case QT_GGML_Q2_0: case QT_GGML_MXFP4: case QT_GGML_NVFP4:   /* read only */
         return QT_FWD_ACT_GGML_Q8_0;
     case QT_GGML_Q2_K: case QT_GGML_Q3_K: case QT_GGML_Q4_K: case QT_GGML_Q5_K: case QT_GGML_Q6_K: case QT_GGML_IQ4_XS:
+    case QT_GGML_TQ1_0: case QT_GGML_TQ2_0:
         return QT_FWD_ACT_GGML_Q8_K;
     default: return QT_FWD_ACT_NONE;
     }

@@ -168,6 +168,7 @@ cJSON *qt_deploy_json(cJSON *into, const struct qt_deploy *d, const struct qt_gp
     cJSON_AddNumberToObject(j, "ctx", (double)d->ctx);
     cJSON_AddNumberToObject(j, "max_position_embeddings", (double)d->ctx_limit);
     cJSON_AddBoolToObject(j, "ctx_over_limit", d->ctx_over_limit);
+    if (d->ctx_over_limit) cJSON_AddNumberToObject(j, "ctx_asked", (double)d->ctx_asked);
     cJSON_AddNumberToObject(j, "batch", d->batch);
     cJSON_AddNumberToObject(j, "util", d->util);
     cJSON_AddNumberToObject(j, "tok_s_bound", d->tok_s_bound);

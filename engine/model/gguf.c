@@ -216,6 +216,8 @@ static int parse_one(const char *path, struct onefile *f, qt_err *err) {
     uint32_t ver;
     uint64_t nt, nkv;
     get_u32(&r, &ver);
+    if (ver == 0x02000000u || ver == 0x03000000u)   /* gguf-py writes these with --bigendian */
+        return qt_err_set(err, "%s: a big-endian GGUF file: qtune reads little-endian ones (llama.cpp's default)", path);
     if (ver != 3 && ver != 2) return qt_err_set(err, "%s: GGUF version %u is not supported (2 or 3)", path, ver);
     f->version = (int)ver;
     if (get_u64(&r, &nt) || get_u64(&r, &nkv)) return QT_ERR;
@@ -334,52 +336,90 @@ void qt_gguf_close(struct qt_gguf *g) {
     free(g);
 }
 
-/* "x-00001-of-00003.gguf" -> prefix "x", count 3; 0 when not a split name. */
-static int split_name(const char *path, char *prefix, size_t n, int *count) {
+/* "x-00002-of-00003.gguf" -> prefix "x", part 2, count 3; 0 when not a
+ * split name. */
+static int split_name(const char *path, char *prefix, size_t n, int *part, int *count) {
     size_t l = strlen(path);
     const char *suf = "-00001-of-00000.gguf";
     size_t sl = strlen(suf);
     if (l <= sl) return 0;
     const char *s = path + l - sl;
-    int a, b;
-    char tail[8];
-    if (sscanf(s, "-%5d-of-%5d.%5s", &a, &b, tail) != 3 || a != 1 || b < 1 || strcmp(tail, "gguf")) return 0;
+    int a, b, used = 0;
+    if (sscanf(s, "-%5d-of-%5d.gguf%n", &a, &b, &used) != 2 || (size_t)used != sl || a < 1 || b < a) return 0;
     if (l - sl >= n) return 0;
     memcpy(prefix, path, l - sl);
     prefix[l - sl] = 0;
+    *part = a;
     *count = b;
     return 1;
 }
 
+/* split.KEY of a parsed file: its value, or dflt when absent; -1 when it is
+ * not an integer. */
+static int64_t split_key(const struct onefile *f, const char *key, int64_t dflt) {
+    int k = kv_index(f->kv, f->n_kv, key);
+    int64_t v;
+    if (k < 0) return dflt;
+    return kv_int(&f->kv[k], &v) ? -1 : v;
+}
+
+/* A file is one part of a split set when its split.count says so (as
+ * llama.cpp decides: the keys, not the name); the name must then be
+ * NAME-00001-of-0000N.gguf, the other parts are found by it. */
 int qt_gguf_open(const char *path, struct qt_gguf **out, qt_err *err) {
     *out = NULL;
-    struct qt_gguf *g = calloc(1, sizeof *g);
-    if (!g) return qt_err_set(err, "out of memory");
-    g->path = qt_strdup(path);
-    char prefix[4096];
-    int count = 1;
-    int is_split = split_name(path, prefix, sizeof prefix, &count);
-    g->maps = calloc((size_t)count, sizeof *g->maps);
-    g->map_len = calloc((size_t)count, sizeof *g->map_len);
-    if (!g->path || !g->maps || !g->map_len) { qt_gguf_close(g); return qt_err_set(err, "out of memory"); }
+    struct onefile f;
+    if (parse_one(path, &f, err) != QT_OK) { onefile_free(&f, 0); return QT_ERR; }
+    int64_t count = split_key(&f, "split.count", 1), no = split_key(&f, "split.no", 0);
+    char prefix[4096] = "";
+    int part = 0, ncount = 0;
+    int named = split_name(path, prefix, sizeof prefix, &part, &ncount);
+    int rc = QT_OK;
+    if (count < 1 || count > 99999 || no < 0 || no >= count)
+        rc = qt_err_set(err, "%s: bad split keys (split.no %lld, split.count %lld)", path, (long long)no, (long long)count);
+    else if (no != 0 && named)
+        rc = qt_err_set(err, "%s: part %lld of a %lld-file split set: open its first part, %s-00001-of-%05lld.gguf", path,
+                        (long long)no + 1, (long long)count, prefix, (long long)count);
+    else if (no != 0)
+        rc = qt_err_set(err, "%s: part %lld of a %lld-file split set (split.no): open its first part", path, (long long)no + 1,
+                        (long long)count);
+    else if (count > 1 && (!named || part != 1 || ncount != count))
+        rc = qt_err_set(err, "%s: first part of a %lld-file split set (split.count), but not named NAME-00001-of-%05lld.gguf: "
+                        "its other parts cannot be found", path, (long long)count, (long long)count);
+    struct qt_gguf *g = rc == QT_OK ? calloc(1, sizeof *g) : NULL;
+    if (rc == QT_OK && !g) rc = qt_err_set(err, "out of memory");
+    if (g) {
+        g->path = qt_strdup(path);
+        g->maps = calloc((size_t)count, sizeof *g->maps);
+        g->map_len = calloc((size_t)count, sizeof *g->map_len);
+        if (!g->path || !g->maps || !g->map_len) rc = qt_err_set(err, "out of memory");
+    }
+    if (rc != QT_OK) {
+        onefile_free(&f, 0);
+        qt_gguf_close(g);
+        return QT_ERR;
+    }
     for (int s = 0; s < count; s++) {
-        char p[4200];
-        if (is_split) snprintf(p, sizeof p, "%s-%05d-of-%05d.gguf", prefix, s + 1, count);
-        else snprintf(p, sizeof p, "%s", path);
-        struct onefile f;
-        if (parse_one(p, &f, err) != QT_OK) { onefile_free(&f, 0); qt_gguf_close(g); return QT_ERR; }
+        char p[4200] = "";
+        if (s > 0) snprintf(p, sizeof p, "%s-%05d-of-%05d.gguf", prefix, s + 1, (int)count);
+        if (s > 0 && parse_one(p, &f, err) != QT_OK) {
+            onefile_free(&f, 0);
+            qt_gguf_close(g);
+            if (err) {   /* the message names the part; say which set it belongs to */
+                size_t l = strlen(err->msg);
+                snprintf(err->msg + l, sizeof err->msg - l, " (part %d of the %d-file split set)", s + 1, (int)count);
+            }
+            return QT_ERR;
+        }
         g->maps[s] = f.map;
         g->map_len[s] = f.len;
         g->n_files = s + 1;
-        int64_t v;
-        int k = kv_index(f.kv, f.n_kv, "split.count");
-        if (is_split && (k < 0 || kv_int(&f.kv[k], &v) || v != count)) {
+        if (s > 0 && split_key(&f, "split.count", -1) != count) {
             onefile_free(&f, 1);
             qt_gguf_close(g);
-            return qt_err_set(err, "%s: split.count does not say %d", p, count);
+            return qt_err_set(err, "%s: split.count does not say %d", p, (int)count);
         }
-        k = kv_index(f.kv, f.n_kv, "split.no");
-        if (is_split && (k < 0 || kv_int(&f.kv[k], &v) || v != s)) {
+        if (s > 0 && split_key(&f, "split.no", -1) != s) {
             onefile_free(&f, 1);
             qt_gguf_close(g);
             return qt_err_set(err, "%s: split.no is not %d", p, s);
@@ -405,7 +445,7 @@ int qt_gguf_open(const char *path, struct qt_gguf **out, qt_err *err) {
     }
     int k = qt_gguf_find(g, "split.tensors.count");
     int64_t v;
-    if (is_split && k >= 0 && !kv_int(&g->kv[k], &v) && v != g->n_tensors) {
+    if (count > 1 && k >= 0 && !kv_int(&g->kv[k], &v) && v != g->n_tensors) {
         qt_err_set(err, "%s: split.tensors.count is %lld, the files hold %lld", path, (long long)v, (long long)g->n_tensors);
         qt_gguf_close(g);
         return QT_ERR;

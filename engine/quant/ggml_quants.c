@@ -897,9 +897,40 @@ static void deq_k4(const uint8_t *b, float *y, int five) {
     }
 }
 
+/* Types qtune reads but does not write: other people's GGUF files (ggml's
+ * dequantize_row_* of ggml-quants.c; all exact products, no rounding). */
+static int read_only(int id) {
+    return id == QT_GGML_Q1_0 || id == QT_GGML_Q2_0 || id == QT_GGML_TQ1_0 || id == QT_GGML_TQ2_0 ||
+           id == QT_GGML_MXFP4 || id == QT_GGML_NVFP4;
+}
+
+int qt_ggml_can_dequantize(int id) {
+    const struct qt_ggml_type_info *t = qt_ggml_type_info(id);
+    return t && (t->write || read_only(id));
+}
+
+/* E2M1 values times 2 (ggml's kvalues_mxfp4), the scales below are halved. */
+static const int8_t fp4_x2[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+
+/* MXFP4's E8M0 scale, halved: 2^(e - 128) (ggml_e8m0_to_fp32_half). */
+static float e8m0_half(uint8_t e) {
+    uint32_t bits = e < 2 ? 0x00200000u << e : (uint32_t)(e - 1) << 23;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+/* NVFP4's UE4M3 sub-block scale, halved (ggml_ue4m3_to_fp32). */
+static float ue4m3_half(uint8_t x) {
+    if (x == 0 || x == 0x7F) return 0.0f;
+    const int ex = (x >> 3) & 0xF, man = x & 7;
+    const float raw = ex == 0 ? ldexpf((float)man, -9) : ldexpf(1.0f + (float)man / 8.0f, ex - 7);
+    return raw * 0.5f;
+}
+
 int qt_ggml_dequantize(int id, const void *src, float *y, int64_t n) {
     const struct qt_ggml_type_info *t = qt_ggml_type_info(id);
-    if (!t || !t->write || n % t->block) return -1;
+    if (!qt_ggml_can_dequantize(id) || n % t->block) return -1;
     const uint8_t *b = src;
     const int64_t nb = n / t->block;
     switch (id) {
@@ -984,6 +1015,61 @@ int qt_ggml_dequantize(int id, const void *src, float *y, int64_t n) {
                 }
             }
             y += SUPER;
+            break;
+        }
+        case QT_GGML_Q1_0: {   /* fp16 d, 128 sign bits: bit j set -> +d, else -d */
+            const float d = get_h(b);
+            for (int j = 0; j < 128; j++) *y++ = (b[2 + j / 8] >> (j % 8)) & 1 ? d : -d;
+            break;
+        }
+        case QT_GGML_Q2_0: {   /* fp16 d, 64 two-bit codes q: (q - 1)·d */
+            const float d = get_h(b);
+            for (int j = 0; j < 64; j++) *y++ = (float)(((b[2 + j / 4] >> (2 * (j % 4))) & 3) - 1) * d;
+            break;
+        }
+        case QT_GGML_TQ1_0: {  /* qs[48] five ternary digits a byte, qh[4] four, fp16 d last */
+            static const uint8_t pow3[6] = {1, 3, 9, 27, 81, 243};
+            const float d = get_h(b + 52);
+            for (int j = 0; j < 48; j += (j < 32 ? 32 : 16)) {
+                const int w = j < 32 ? 32 : 16;
+                for (int k = 0; k < 5; k++)
+                    for (int m = 0; m < w; m++) {
+                        const uint8_t q = (uint8_t)(b[j + m] * pow3[k]);
+                        *y++ = (float)((((uint16_t)q * 3) >> 8) - 1) * d;
+                    }
+            }
+            for (int k = 0; k < 4; k++)
+                for (int j = 0; j < 4; j++) {
+                    const uint8_t q = (uint8_t)(b[48 + j] * pow3[k]);
+                    *y++ = (float)((((uint16_t)q * 3) >> 8) - 1) * d;
+                }
+            break;
+        }
+        case QT_GGML_TQ2_0: {  /* qs[64] two-bit codes, fp16 d last */
+            const float d = get_h(b + 64);
+            for (int j = 0; j < 64; j += 32)
+                for (int l = 0; l < 4; l++)
+                    for (int m = 0; m < 32; m++) *y++ = (float)(((b[j + m] >> (2 * l)) & 3) - 1) * d;
+            break;
+        }
+        case QT_GGML_MXFP4: {  /* E8M0 scale, 16 bytes of E2M1 pairs (low nibbles first half) */
+            const float d = e8m0_half(b[0]);
+            for (int j = 0; j < 16; j++) {
+                y[j] = fp4_x2[b[1 + j] & 0xF] * d;
+                y[j + 16] = fp4_x2[b[1 + j] >> 4] * d;
+            }
+            y += 32;
+            break;
+        }
+        case QT_GGML_NVFP4: {  /* four UE4M3 scales of 16, 32 bytes of E2M1 pairs */
+            for (int s = 0; s < 4; s++) {
+                const float d = ue4m3_half(b[s]);
+                for (int j = 0; j < 8; j++) {
+                    y[16 * s + j] = fp4_x2[b[4 + 8 * s + j] & 0xF] * d;
+                    y[16 * s + j + 8] = fp4_x2[b[4 + 8 * s + j] >> 4] * d;
+                }
+            }
+            y += 64;
             break;
         }
         case QT_GGML_IQ4_NL: {

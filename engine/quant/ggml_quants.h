@@ -72,6 +72,12 @@ double qt_ggml_bpw(int id);
  * (the caller checks shapes first: qt_gguf lint says which). */
 size_t qt_ggml_quantize(int id, const float *x, void *dst, int64_t nrows, int64_t ncols, const float *imatrix);
 
+/* 1 when qtune dequantizes type id: the types it writes, and Q1_0, Q2_0,
+ * TQ1_0, TQ2_0, MXFP4 and NVFP4, which it only reads (llama-quantize's
+ * Q1_0, Q2_0, TQ1_0, TQ2_0 and MXFP4_MOE files).  The grid types (IQ1_*,
+ * IQ2_*, IQ3_*) are listed and sized but not dequantized. */
+int qt_ggml_can_dequantize(int id);
+
 /* Converts n elements (a multiple of the block) of type id at src into
  * float32 at y.  Returns 0, or -1 when the type has no dequantizer here. */
 int qt_ggml_dequantize(int id, const void *src, float *y, int64_t n);

@@ -108,6 +108,15 @@ double qt_deploy_tensor_bytes(const struct qt_tensor *t, const struct qt_scheme 
     return b;
 }
 
+int qt_deploy_kv_dtype_bytes(const char *s) {
+    if (!s) return -1;
+    if (!strcmp(s, "auto")) return 0;
+    if (!strcmp(s, "bf16") || !strcmp(s, "fp16") || !strcmp(s, "f16") || !strcmp(s, "half")) return 2;
+    if (!strcmp(s, "fp8") || !strcmp(s, "fp8_e4m3") || !strcmp(s, "fp8_e5m2") || !strcmp(s, "int8")) return 1;
+    if (!strcmp(s, "fp32") || !strcmp(s, "float32")) return 4;
+    return -1;
+}
+
 /* Held whole on every GPU under tensor parallelism, a routed expert: the
  * role table's columns (model/model.h). */
 static int replicated(enum qt_role r) { return qt_role_has(r, QT_RF_REPL); }
@@ -123,6 +132,10 @@ int qt_deploy_estimate(const struct qt_model *m, const struct qt_recipe *r,
     out->ctx_limit = c->max_pos > 0 ? c->max_pos : 0;
     out->ctx = o->ctx > 0 ? o->ctx : out->ctx_limit > 0 && out->ctx_limit < 8192 ? out->ctx_limit : 8192;
     out->ctx_over_limit = out->ctx_limit > 0 && out->ctx > out->ctx_limit;
+    /* vLLM refuses a --max-model-len beyond the model's limit: the figures
+     * are of the limit (the caller warns, naming ctx_asked) */
+    out->ctx_asked = out->ctx;
+    if (out->ctx_over_limit) out->ctx = out->ctx_limit;
     out->batch = o->batch > 0 ? o->batch : 1;
     out->util = o->util > 0 && o->util <= 1 ? o->util : 0.9;
 

@@ -67,11 +67,20 @@ const struct qt_gpu *qt_gpu_find(const struct qt_gpu_catalog *c, const char *nam
  * input column) when actorder is "group". */
 double qt_deploy_tensor_bytes(const struct qt_tensor *t, const struct qt_scheme *s, const char *actorder);
 
+/* Bytes per KV-cache element of a dtype name as vLLM's --kv-cache-dtype
+ * and qtune deploy --kv-dtype write it: 0 for "auto" (the recipe's
+ * kv_cache_scheme, else the model dtype), 2 bf16/fp16/f16/half, 1
+ * fp8/fp8_e4m3/fp8_e5m2/int8, 4 fp32/float32; -1 when unknown.  One list
+ * for the CLI, the daemon's deploy op and its settings. */
+int qt_deploy_kv_dtype_bytes(const char *name);
+#define QT_DEPLOY_KV_DTYPES "auto, bf16, fp16, fp8, fp32"
+
 struct qt_deploy_opts {
     const struct qt_gpu *gpu; /* required */
     int tp;                   /* 0: the smallest that fits */
     int64_t ctx;              /* tokens per sequence (default 8192, at most
-                                 the model's max_position_embeddings) */
+                                 the model's max_position_embeddings; more is
+                                 capped there, ctx_over_limit set) */
     int batch;                /* sequences (default 1) */
     double util;              /* memory utilization (default 0.9) */
     int kv_bytes;             /* bytes per KV element, 0: from the recipe's
@@ -105,7 +114,9 @@ struct qt_deploy {
     int batch;
     double util;
     int64_t ctx_limit;        /* the model's max_position_embeddings, 0 unknown */
-    int ctx_over_limit;       /* 1: the ctx asked for is beyond ctx_limit (vLLM refuses it) */
+    int ctx_over_limit;       /* 1: the ctx asked for is beyond ctx_limit (vLLM refuses it):
+                                 ctx is then capped at ctx_limit */
+    int64_t ctx_asked;        /* the ctx asked for (the default's when none) */
 };
 
 /* Estimates serving r on m (res from qt_recipe_resolve; r/res may be NULL for

@@ -43,6 +43,14 @@ $Q deploy $M -r recipes/tiny-w4a16.yaml --ctx 8192 --json >"$T/over.json" 2>"$T/
 check deploy_ctx_warning grep -q "^qtune: warning: --ctx 8192 is beyond the model's limit of 4096 tokens" "$T/over.err"
 check deploy_ctx_over_json grep -q '"ctx_over_limit":[[:space:]]*true' "$T/over.json"
 check deploy_concurrency_json grep -q '"max_concurrency":' "$T/over.json"
+# ... and capped: the figures are of the limit, the JSON names what was asked
+check deploy_ctx_over_capped sh -c "grep -q '\"ctx\":[[:space:]]*4096,' '$T/over.json' && grep -q '\"ctx_asked\":[[:space:]]*8192' '$T/over.json'"
+check deploy_ctx_over_warning_says_capped grep -q "capped at 4096" "$T/over.err"
+$Q deploy $M -r recipes/tiny-w4a16.yaml --ctx 8192 >"$T/over.txt" 2>/dev/null
+check deploy_ctx_over_text grep -q 'ctx 4096 x batch 1' "$T/over.txt"
+$Q deploy $G/GLM-4.6.config.json -r recipes/glm-4.6-awq-w4a16.yaml --gpu H200 --ctx 300000 --json >"$T/g46over.json" 2>"$T/g46over.err"
+check deploy_glm46_ctx_capped sh -c "grep -q '\"ctx\":[[:space:]]*202752,' '$T/g46over.json' && grep -q '\"ctx_asked\":[[:space:]]*300000' '$T/g46over.json'"
+check deploy_glm46_ctx_warning grep -q "^qtune: warning: --ctx 300000 is beyond the model's limit of 202752 tokens (max_position_embeddings): capped at 202752" "$T/g46over.err"
 $Q deploy $G/GLM-4.6.config.json -r recipes/glm-4.6-awq-w4a16.yaml --gpu H100-80G --json >"$T/g46cap.json"
 check deploy_glm46_capped sh -c "grep -q '\"max_ctx\":[[:space:]]*202752' '$T/g46cap.json' && ! grep -q '\"max_ctx\":[[:space:]]*1097652' '$T/g46cap.json'"
 

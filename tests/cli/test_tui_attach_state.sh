@@ -1,8 +1,9 @@
 #!/bin/sh
 # End to end under tmux: what a session keeps for `qtune attach` beyond the
 # recipe — named variants A, B, C (the compare table lists them all), the
-# GPU chosen in the deploy panel, the eval settings typed at `T` (the
-# arithmetic mode among them: the daemon's default is bf16 here), and a
+# GPU chosen in the deploy panel with its ctx, batch, kv dtype, memory
+# utilization and TP, the eval settings typed at `T` (the arithmetic mode
+# among them: the daemon's default is bf16 here), and a
 # finished dKL scan's summary with its scheme.  Polls capture-pane until a
 # generous deadline; no fixed sleeps.  The tmux server (own socket) and the
 # daemon are stopped at the end.
@@ -41,6 +42,11 @@ keys D
 wait_for "attach-state: deploy panel" "deploy on H100-80G"
 keys j
 wait_for "attach-state: GPU changed" "deploy on H200"
+# ... and its other choices (Enter: ctx batch kv util tp), the daemon's table
+keys Enter
+wait_for "attach-state: deploy prompt" "deploy: ctx=default batch=default kv=auto util=default tp=auto"
+keys C-u "ctx=2048 batch=4 kv=fp8 util=0.5 tp=2" Enter
+wait_for "attach-state: deploy settings in the table" "ctx 2048 x batch 4 at 50% memory   kv fp8   tp 2"
 keys Escape
 # the eval settings: a shorter context and fewer chunks, f32 arithmetic
 keys T
@@ -70,6 +76,9 @@ grep -q "groups at ;" "$T/screen" && fail "attach-state: no empty scheme in the 
 keys Escape
 keys D
 wait_for "attach-state: the chosen GPU is kept" "deploy on H200"
+wait_for "attach-state: the deploy choices are kept" "ctx 2048 x batch 4 at 50% memory   kv fp8   tp 2"
+grep -q "at tp 2: decode" "$T/screen" && pass "attach-state: the kept tp is the figures'" \
+    || fail "attach-state: the kept tp is the figures'" "$(head -n 20 "$T/screen")"
 keys Escape
 keys T
 wait_for "attach-state: the eval settings are kept" "ctx=64 chunks=2 calib_samples=default calib_len=default arith=f32"

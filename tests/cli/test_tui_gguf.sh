@@ -81,8 +81,9 @@ fi
 if [ -n "$GG" ] && "$Q" inspect "$GG" >"$T/inspect" 2>&1; then
     pass "tui gguf: commit wrote a GGUF file qtune reads"
     # the experts' entry reached the file: layer 1's experts are IQ4_XS, layer 2's not
-    awk '/^layer 1 /{l=1} /^layer 2 /{l=0} l && /^  experts /' "$T/inspect" | grep -q 'IQ4_XS' \
-        && ! awk '/^layer 2 /{l=1} /^layer 3 /{l=0} l && /^  experts /' "$T/inspect" | grep -q 'IQ4_XS' \
+    # (the summary and the line under it, which names each projection's type when they differ)
+    awk '/^layer 1 /{l=1} /^layer 2 /{l=0} l && /^  experts /{print; getline; print}' "$T/inspect" | grep -q 'IQ4_XS' \
+        && ! awk '/^layer 2 /{l=1} /^layer 3 /{l=0} l && /^  experts /{print; getline; print}' "$T/inspect" | grep -q 'IQ4_XS' \
         && pass "tui gguf: the file holds the edited type" \
         || fail "tui gguf: the file holds the edited type" "$(grep -n 'experts.0.up_proj' "$T/inspect" | head -n 3)"
     head -n 5 "$T/inspect" | grep '^params' | grep -q 'on disk' && ! head -n 5 "$T/inspect" | grep '^params' | grep -Eq 'BF16$' \

@@ -244,3 +244,80 @@ QTUNE_HOME="$d/home" LC_ALL=C.UTF-8 COLUMNS=120 LINES=40 QTUNE_SCRIPT="$d/script
 for k in e S c; do
     check "tui metadata-only $k says why" sh -c "tail -n 2 '$d/$k.txt' | grep -q ': metadata only: no weights\$'"
 done
+# The deploy panel's choices (Enter: ctx batch kv util tp): each one typed
+# changes the daemon's table — ctx the concurrency, batch the cost per
+# token, kv the KV bytes per token, util the KV capacity, tp the GPUs the
+# figures are of; a ctx beyond the model's limit (4,096) is capped and says
+# so; a bad value is one line (the TUI's check or the daemon's).
+d="$T/deploy"; mkdir -p "$d"
+cat >"$d/script" <<KEYS
+D
+:wait-idle
+:dump $d/0.txt
+<Enter> <C-u>
+:type ctx=2048
+<Enter>
+:wait-idle
+:dump $d/ctx.txt
+<Enter> <C-u>
+:type batch=8
+<Enter>
+:wait-idle
+:dump $d/batch.txt
+<Enter> <C-u>
+:type kv=fp8
+<Enter>
+:wait-idle
+:dump $d/kv.txt
+<Enter> <C-u>
+:type util=0.45
+<Enter>
+:wait-idle
+:dump $d/util.txt
+<Enter> <C-u>
+:type tp=4
+<Enter>
+:wait-idle
+:dump $d/tp.txt
+<Enter>
+:dump $d/prompt.txt
+<C-u>
+:type ctx=100000
+<Enter>
+:wait-idle
+:dump $d/over.txt
+<Enter> <C-u>
+:type util=2
+<Enter>
+:dump $d/bad.txt
+<Enter> <C-u>
+:type kv=int3
+<Enter>
+:wait-idle
+:dump $d/badkv.txt
+KEYS
+if QTUNE_HOME="$d/home" LC_ALL=C.UTF-8 COLUMNS=100 LINES=30 QTUNE_SCRIPT="$d/script" "$Q" "$M" -r recipes/tiny-w4a16.yaml \
+        --no-daemon >"$d/out" 2>"$d/err"; then
+    row1() { grep -m1 '^ *1 ' "$1"; }   # the tp 1 row
+    check "tui deploy: the default ctx is the model's limit" grep -q "ctx 4096 x batch 1 at 90% memory   kv auto   tp auto" "$d/0.txt"
+    check "tui deploy: ctx=2048 is the daemon's" grep -q "ctx 2048 x batch 1" "$d/ctx.txt"
+    check "tui deploy: ctx changes the concurrency" test "$(row1 "$d/0.txt" | awk '{print $(NF-1)}')" != "$(row1 "$d/ctx.txt" | awk '{print $(NF-1)}')"
+    check "tui deploy: batch=8 is the daemon's" grep -q "ctx 2048 x batch 8" "$d/batch.txt"
+    check "tui deploy: batch changes the cost per token" sh -c "! diff -q '$d/ctx.txt' '$d/batch.txt' >/dev/null && \
+        test \"\$(grep 'per M tokens' '$d/ctx.txt')\" != \"\$(grep 'per M tokens' '$d/batch.txt')\""
+    check "tui deploy: kv=fp8 makes 1-byte elements" sh -c "grep -q 'kv fp8' '$d/kv.txt' && grep -q 'KV 1.0 KiB/token (gqa, 2 B)' '$d/batch.txt' && grep -q 'KV 512 B/token (gqa, 1 B)' '$d/kv.txt'"
+    check "tui deploy: util=0.45 lowers the KV capacity" sh -c "grep -q 'at 45% memory' '$d/util.txt' && \
+        test \"\$(grep -m1 '^ *1 ' '$d/kv.txt' | awk '{print \$6}')\" != \"\$(grep -m1 '^ *1 ' '$d/util.txt' | awk '{print \$6}')\""
+    check "tui deploy: tp=4 is the figures' tp" sh -c "grep -q 'kv fp8   tp 4' '$d/tp.txt' && grep -q 'at tp 4: decode' '$d/tp.txt' && grep -q 'at tp 1: decode' '$d/util.txt'"
+    check "tui deploy: the prompt shows the kept values" grep -q "deploy: ctx=2048 batch=8 kv=fp8 util=0.45 tp=4" "$d/prompt.txt"
+    check "tui deploy: a ctx beyond the limit is capped, with a warning" sh -c "grep -q 'ctx 4096 x batch 8' '$d/over.txt' && \
+        grep -q \"ctx 100000 is beyond the model's limit of 4096 tokens: capped\" '$d/over.txt'"
+    check "tui deploy: a bad util is one line" sh -c "tail -n 2 '$d/bad.txt' | grep -q 'deploy: util: 2: a fraction of GPU memory in (0, 1]'"
+    check "tui deploy: a kv dtype the daemon does not know is one line" sh -c \
+        "tail -n 2 '$d/badkv.txt' | grep -q 'settings: deploy_kv_dtype: int3: unknown (auto, bf16, fp16, fp8, fp32)'"
+    for kv in '"deploy_ctx":100000' '"deploy_batch":8' '"deploy_kv_dtype":"fp8"' '"deploy_util":0.45' '"deploy_tp":4'; do
+        check "tui deploy: the session keeps $kv" grep -q "$kv" "$d/home/sessions/tiny-glm-moe/settings.json"
+    done
+else
+    fail "tui deploy: run" "$(head -c 300 "$d/err")"
+fi

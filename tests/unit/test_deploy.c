@@ -170,11 +170,12 @@ TU_TEST(context_capped_at_model_limit) {
     TU_CHECK(estimate("share/models/meta/GLM-4.6.config.json", "recipes/glm-4.6-awq-w4a16.yaml", "H100", 0, &d) == QT_OK);
     TU_CHECK(d.ctx_limit == 202752 && d.per_gpu[3].max_ctx == 202752 && d.per_gpu[3].max_tokens > 1000000);
     TU_CHECK(d.per_gpu[2].max_ctx == 202752 && d.per_gpu[2].max_tokens == 283831);
-    /* a ctx beyond the limit is flagged (the CLI warns) */
+    /* a ctx beyond the limit is capped there and flagged (the CLI warns) */
     struct qt_model *m = open_model("share/models/tiny-glm-moe");
     qt_err err;
     struct qt_deploy_opts o = {.gpu = qt_gpu_find(&cat, "H100"), .ctx = 5000};
-    TU_CHECK(m && qt_deploy_estimate(m, NULL, NULL, &o, &d, &err) == QT_OK && d.ctx_over_limit && d.ctx == 5000);
+    TU_CHECK(m && qt_deploy_estimate(m, NULL, NULL, &o, &d, &err) == QT_OK && d.ctx_over_limit && d.ctx == 4096 &&
+             d.ctx_asked == 5000);
     o.ctx = 4096;
     TU_CHECK(m && qt_deploy_estimate(m, NULL, NULL, &o, &d, &err) == QT_OK && !d.ctx_over_limit);
     qt_model_free(m);

@@ -482,6 +482,32 @@ TU_TEST(test_malformed_and_oversized) {
     st = r ? cJSON_GetObjectItem(r, "settings") : NULL;
     TU_CHECK(st && !strcmp(str(st, "gpu"), "H200"));
     cJSON_Delete(r);
+    /* the deploy panel's settings: each checked, one bad value changes nothing */
+    r = call(c, "{\"op\":\"settings\",\"set\":{\"deploy_ctx\":2048,\"deploy_tp\":3}}", &err);
+    TU_CHECK(!r && strstr(err.msg, "deploy_tp must be 1, 2, 4 or 8"));
+    r = call(c, "{\"op\":\"settings\",\"set\":{\"deploy_kv_dtype\":\"int3\"}}", &err);
+    TU_CHECK(!r && strstr(err.msg, "deploy_kv_dtype: int3: unknown (auto, bf16, fp16, fp8, fp32)"));
+    r = call(c, "{\"op\":\"settings\",\"set\":{\"deploy_util\":1.5}}", &err);
+    TU_CHECK(!r && strstr(err.msg, "deploy_util must be a fraction in (0, 1]"));
+    r = call(c, "{\"op\":\"settings\",\"set\":{\"deploy_ctx\":\"32k\"}}", &err);
+    TU_CHECK(!r && strstr(err.msg, "deploy_ctx must be a whole number from 1 to 100000000"));
+    r = call(c, "{\"op\":\"settings\",\"set\":{\"deploy_batch\":0}}", &err);
+    TU_CHECK(!r && strstr(err.msg, "deploy_batch must be a whole number from 1 to 1000000"));
+    r = call_ok(c, "{\"op\":\"settings\"}");
+    st = r ? cJSON_GetObjectItem(r, "settings") : NULL;
+    TU_CHECK(st && !cJSON_GetObjectItem(st, "deploy_ctx"));
+    cJSON_Delete(r);
+    cJSON_Delete(call_ok(c, "{\"op\":\"settings\",\"set\":{\"deploy_ctx\":2048,\"deploy_batch\":2,"
+                            "\"deploy_kv_dtype\":\"fp8\",\"deploy_util\":0.8,\"deploy_tp\":2}}"));
+    cJSON_Delete(call_ok(c, "{\"op\":\"settings\",\"set\":{\"deploy_tp\":null}}"));
+    r = call_ok(c, "{\"op\":\"session\"}");   /* kept for the next attach */
+    st = r ? cJSON_GetObjectItem(r, "settings") : NULL;
+    TU_CHECK(st && cJSON_GetNumberValue(cJSON_GetObjectItem(st, "deploy_ctx")) == 2048 &&
+             cJSON_GetNumberValue(cJSON_GetObjectItem(st, "deploy_batch")) == 2 &&
+             !strcmp(str(st, "deploy_kv_dtype"), "fp8") &&
+             cJSON_GetNumberValue(cJSON_GetObjectItem(st, "deploy_util")) == 0.8 &&
+             !cJSON_GetObjectItem(st, "deploy_tp") && !strcmp(str(st, "gpu"), "H200"));
+    cJSON_Delete(r);
     cJSON_Delete(call_ok(c, "{\"op\":\"variant_store\",\"slot\":\"B\",\"text\":\"b\\n\"}"));
     r = call_ok(c, "{\"op\":\"variant_get\",\"slot\":\"B\"}");
     TU_CHECK(r && !strcmp(str(r, "text"), "b\n"));

@@ -58,8 +58,9 @@ TU_TEST(ggml_known_answers) {
         float *wd = malloc(n * 4), *gd = malloc(n * 4);
         rd(want, nb); rd(wd, n * 4);
         size_t w = qt_ggml_quantize((int)ty, in[ii].x, got, in[ii].nrows, in[ii].ncols, use_im ? in[ii].im : NULL);
-        TU_CHECKF(w == nb, "%s: %zu bytes, want %u", qt_ggml_type_name((int)ty), w, nb);
-        if (w == nb && memcmp(want, got, nb)) {
+        const struct qt_ggml_type_info *ti = qt_ggml_type_info((int)ty);
+        TU_CHECKF(ti && w == (ti->write ? nb : 0), "%s: %zu bytes, want %u", qt_ggml_type_name((int)ty), w, ti && ti->write ? nb : 0);
+        if (ti && ti->write && w == nb && memcmp(want, got, nb)) {
             size_t k = 0;
             while (want[k] == got[k]) k++;
             printf("  %s input %u imatrix %u: byte %zu of %u differs (%02x, want %02x; row %zu)\n",
@@ -81,6 +82,10 @@ TU_TEST(ggml_known_answers) {
                         QT_GGML_Q6_K, QT_GGML_IQ4_NL, QT_GGML_IQ4_XS};
     for (size_t i = 0; i < sizeof must / sizeof must[0]; i++)
         TU_CHECKF(seen[must[i]][0] && seen[must[i]][1], "%s not covered", qt_ggml_type_name(must[i]));
+    /* read only (llama-quantize's Q1_0, Q2_0, TQ1_0, TQ2_0, MXFP4_MOE files): the dequantizer */
+    const int must_read[] = {QT_GGML_Q1_0, QT_GGML_Q2_0, QT_GGML_TQ1_0, QT_GGML_TQ2_0, QT_GGML_MXFP4, QT_GGML_NVFP4};
+    for (size_t i = 0; i < sizeof must_read / sizeof must_read[0]; i++)
+        TU_CHECKF(seen[must_read[i]][0] && seen[must_read[i]][1], "%s not covered", qt_ggml_type_name(must_read[i]));
     for (int i = 0; i < 2; i++) { free(in[i].x); free(in[i].im); }
     free(blob);
 }
@@ -98,6 +103,10 @@ TU_TEST(ggml_type_table) {
     uint8_t b[512];
     TU_CHECK(qt_ggml_quantize(QT_GGML_Q4_K, x, b, 1, 128, NULL) == 0);   /* 128 is not a multiple of 256 */
     TU_CHECK(qt_ggml_quantize(QT_GGML_IQ2_XXS, x, b, 1, 256, NULL) == 0); /* not writable */
+    TU_CHECK(qt_ggml_quantize(QT_GGML_Q1_0, x, b, 1, 128, NULL) == 0);    /* read only */
+    TU_CHECK(qt_ggml_can_dequantize(QT_GGML_Q1_0) && qt_ggml_can_dequantize(QT_GGML_Q4_K));
+    TU_CHECK(!qt_ggml_can_dequantize(QT_GGML_IQ2_XXS) && !qt_ggml_can_dequantize(QT_GGML_Q8_K) && !qt_ggml_can_dequantize(99));
+    TU_CHECK(qt_ggml_dequantize(QT_GGML_IQ2_XXS, b, (float *)x, 256) == -1);
 }
 
 int main(void) {

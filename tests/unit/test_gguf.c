@@ -268,6 +268,72 @@ TU_TEST(gguf_bad_files) {
     qt_model_free(m);
 }
 
+/* Copies file a to b (0 on success). */
+static int copy_file(const char *a, const char *b) {
+    size_t n;
+    qt_err err;
+    char *d = qt_read_file(a, &n, &err);
+    FILE *f = d ? fopen(b, "wb") : NULL;
+    int ok = f && fwrite(d, 1, n, f) == n;
+    if (f) ok &= fclose(f) == 0;
+    free(d);
+    return ok ? 0 : -1;
+}
+
+/* Split sets as llama-gguf-split makes them: the split.* keys decide (as in
+ * llama.cpp), the name finds the other parts; every misuse is one line. */
+TU_TEST(gguf_split_keys) {
+    struct qt_model *m = fixture();
+    if (!m) return;
+    const char *dir = tu_tmpdir("gguf_split");
+    char out[4200], first[4300], second[4300], p[4300];
+    snprintf(out, sizeof out, "%s/s.gguf", dir);
+    struct qt_gguf_spec s;
+    struct qt_gguf_plan pl;
+    qt_err err;
+    struct qt_write_result res;
+    TU_CHECK(qt_gguf_spec_from_ftype("Q4_0", &s, &err) == QT_OK && qt_gguf_plan_build(m, &s, 0, &pl, &err) == QT_OK);
+    struct qt_gguf_write_params sp = {.out = out, .max_split_bytes = 4000000};
+    TU_CHECK(qt_gguf_write(m, &pl, &sp, &res, &err) == QT_OK && res.n_shards == 3);
+    qt_gguf_split_path(out, 0, res.n_shards, first, sizeof first);
+    qt_gguf_split_path(out, 1, res.n_shards, second, sizeof second);
+    struct qt_gguf *g = NULL;
+    TU_CHECKF(qt_gguf_open(first, &g, &err) == QT_OK && g->n_files == 3 && g->n_tensors == 99, "%s", err.msg);
+    qt_gguf_close(g);
+    g = NULL;
+    /* its second part: name the first */
+    TU_CHECK(qt_gguf_open(second, &g, &err) == QT_ERR && strstr(err.msg, "part 2 of a 3-file split set") &&
+             strstr(err.msg, "s-00001-of-00003.gguf") && !strchr(err.msg, '\n'));
+    /* the first part renamed: its keys say 3 parts, which cannot be found */
+    snprintf(p, sizeof p, "%s/renamed.gguf", dir);
+    TU_CHECK(copy_file(first, p) == 0);
+    TU_CHECK(qt_gguf_open(p, &g, &err) == QT_ERR && strstr(err.msg, "renamed.gguf: first part of a 3-file split set"));
+    /* a single file named like a part is a single file (no split keys) */
+    char one[4300];
+    snprintf(one, sizeof one, "%s/t.gguf", dir);
+    struct qt_gguf_write_params wp = {.out = one};
+    TU_CHECK(qt_gguf_write(m, &pl, &wp, NULL, &err) == QT_OK);
+    snprintf(p, sizeof p, "%s/x-00001-of-00002.gguf", dir);
+    TU_CHECK(copy_file(one, p) == 0);
+    TU_CHECKF(qt_gguf_open(p, &g, &err) == QT_OK && g->n_files == 1 && g->n_tensors == 99, "%s", err.msg);
+    qt_gguf_close(g);
+    g = NULL;
+    /* a part missing */
+    TU_CHECK(unlink(second) == 0);
+    TU_CHECK(qt_gguf_open(first, &g, &err) == QT_ERR && strstr(err.msg, "s-00002-of-00003.gguf") &&
+             strstr(err.msg, "part 2 of the 3-file split set"));
+    /* big-endian (gguf-py --bigendian): said so, not "version 50331648" */
+    snprintf(p, sizeof p, "%s/be.gguf", dir);
+    FILE *f = fopen(p, "wb");
+    static const uint8_t be[32] = "GGUF\0\0\0\x03";
+    fwrite(be, 1, sizeof be, f);
+    fclose(f);
+    TU_CHECK(qt_gguf_open(p, &g, &err) == QT_ERR && strstr(err.msg, "big-endian"));
+    qt_gguf_plan_free(&pl);
+    qt_gguf_spec_free(&s);
+    qt_model_free(m);
+}
+
 TU_TEST(gguf_imatrix_legacy) {
     const char *dir = tu_tmpdir("gguf_imatrix");
     char p[4200];
@@ -348,6 +414,7 @@ int main(void) {
     TU_RUN(gguf_recipe_section);
     TU_RUN(gguf_write_read);
     TU_RUN(gguf_bad_files);
+    TU_RUN(gguf_split_keys);
     TU_RUN(gguf_imatrix_legacy);
     TU_RUN(gguf_imatrix_gguf);
     return TU_END();

@@ -20,6 +20,13 @@ TU_TEST(act_of_type_is_vec_dot_type) {
     TU_CHECK(qt_gguf_act_of_type(QT_GGML_Q4_K) == QT_FWD_ACT_GGML_Q8_K);
     TU_CHECK(qt_gguf_act_of_type(QT_GGML_Q6_K) == QT_FWD_ACT_GGML_Q8_K);
     TU_CHECK(qt_gguf_act_of_type(QT_GGML_IQ4_XS) == QT_FWD_ACT_GGML_Q8_K);
+    /* the read-only types (ggml-cpu.c type_traits_cpu of llama.cpp 0.5.0-dev) */
+    TU_CHECK(qt_gguf_act_of_type(QT_GGML_Q1_0) == QT_FWD_ACT_GGML_Q8_0);
+    TU_CHECK(qt_gguf_act_of_type(QT_GGML_Q2_0) == QT_FWD_ACT_GGML_Q8_0);
+    TU_CHECK(qt_gguf_act_of_type(QT_GGML_MXFP4) == QT_FWD_ACT_GGML_Q8_0);
+    TU_CHECK(qt_gguf_act_of_type(QT_GGML_NVFP4) == QT_FWD_ACT_GGML_Q8_0);
+    TU_CHECK(qt_gguf_act_of_type(QT_GGML_TQ1_0) == QT_FWD_ACT_GGML_Q8_K);
+    TU_CHECK(qt_gguf_act_of_type(QT_GGML_TQ2_0) == QT_FWD_ACT_GGML_Q8_K);
     TU_CHECK(qt_gguf_act_of_type(QT_GGML_BF16) == QT_FWD_ACT_GGML_BF16);
     TU_CHECK(qt_gguf_act_of_type(QT_GGML_F16) == QT_FWD_ACT_GGML_F16);
     /* F32 weights (the router, kept F32 in every llama.cpp ftype) take f32 inputs */
