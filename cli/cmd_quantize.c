@@ -109,10 +109,12 @@ static int quantize_gguf(const char *model, const char *recipe, const char *out,
     if (json) {
         cli_print_json(qt_gguf_result_json(first, NULL, &plan, &res));
     } else {
-        printf("wrote %s: %d tensors (%d quantized, %d fallback), %d file%s, %.1f MB (%.2f bpw) from %.1f MB in %.2f s\n", first,
+        char bw[32], bs[32];   /* binary units, as the compressed-tensors line and every other size */
+        printf("wrote %s: %d tensors (%d quantized, %d fallback), %d file%s, %s (%.2f bpw) from %s in %.2f s\n", first,
                plan.n, res.n_quantized, plan.n_fallback, res.n_shards, res.n_shards == 1 ? "" : "s",
-               (double)res.bytes_written / 1e6, plan.params ? 8.0 * (double)plan.bytes / (double)plan.params : 0,
-               (double)res.bytes_source / 1e6, res.seconds);
+               qt_fmt_bytes((double)res.bytes_written, bw, sizeof bw),
+               plan.params ? 8.0 * (double)plan.bytes / (double)plan.params : 0,
+               qt_fmt_bytes((double)res.bytes_source, bs, sizeof bs), res.seconds);
     }
     rc = 0;
 done:
