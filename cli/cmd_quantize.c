@@ -49,11 +49,15 @@ static void on_signal(int sig) { (void)sig; cancel_flag = 1; }
  * then the tensors written. */
 static void on_layer(void *ud, int done, int total, double secs) {
     (void)secs;
-    cli_bar_update(ud, "calibrate", done, total, NULL);
+    struct cli_bar *b = ud;
+    b->bytes = 0;   /* layers */
+    cli_bar_update(b, "calibrate", done, total, NULL);
 }
 
 static void on_progress(void *ud, int64_t done, int64_t total, const char *tensor) {
-    cli_bar_update(ud, "quantize", done, total, tensor);
+    struct cli_bar *b = ud;
+    b->bytes = 1;   /* the writer counts source bytes; calibration's layers come before */
+    cli_bar_update(b, "quantize", done, total, tensor);
 }
 
 /* --format gguf: the plan from the recipe's qtune_gguf section (or
