@@ -1992,6 +1992,7 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
     if (pp->progress) pp->progress(pp->progress_ud, start, L, qt_now() - t0);
     for (int l = start; l < L; l++) {
         double tl = qt_now();
+        qt_model_prefetch_layer(c.m, l + 1);   /* read ahead while this layer calibrates */
         if (P->alpha >= 0 &&
             smooth_layer(&c, f, sq_maps, h, tmp, ref, nseq, seqlen, bseq, l, pp->cancel, err) != QT_OK)
             goto out;

@@ -237,6 +237,13 @@ int qt_dop_preview(struct qt_daemon *d, struct qt_client_slot *c, const cJSON *r
     const cJSON *tensors = cJSON_GetObjectItem(req, "tensors"), *schemes = cJSON_GetObjectItem(req, "schemes");
     const cJSON *pairs = cJSON_GetObjectItem(req, "pairs"), *x, *y;
     cJSON *arr = cJSON_AddArrayToObject(res, "results");
+    /* a screen's tensors are read ahead together while the first computes */
+    const cJSON *named = cJSON_IsArray(pairs) ? pairs : tensors;
+    cJSON_ArrayForEach(x, named) {
+        const cJSON *a = cJSON_IsArray(x) ? cJSON_GetArrayItem(x, 0) : x;
+        int ti = cJSON_IsString(a) ? qt_model_find_index(m, a->valuestring) : -1;
+        if (ti >= 0) qt_tensor_prefetch(&m->tensors[ti]);
+    }
     if (cJSON_IsArray(pairs)) {
         cJSON_ArrayForEach(x, pairs) {
             const cJSON *a = cJSON_GetArrayItem(x, 0), *b = cJSON_GetArrayItem(x, 1);

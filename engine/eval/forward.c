@@ -538,6 +538,8 @@ int qt_fwd_layer(struct qt_fwd *f, int layer, float *h, int nseq, int seqlen, qt
         };
         return f->be->i->fwd_layer(f->be, f->gpu, &G, h, nseq, seqlen, err);
     }
+    /* the next layer's weights are read from the shards while this one computes */
+    qt_model_prefetch_layer(f->m, layer + 1);
     int64_t n = (int64_t)nseq * seqlen;
     int H = c->hidden, nh = c->n_heads, nkv = c->n_kv_heads, hd = c->head_dim;
     int64_t qd = (int64_t)nh * hd, kd = (int64_t)nkv * hd;

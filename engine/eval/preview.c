@@ -337,11 +337,14 @@ static int run(const struct qt_model *m, const struct qt_scheme *per_tensor, con
     if (!rows) return qt_err_set(err, "preview: out of memory");
     struct qt_preview_total tot;
     memset(&tot, 0, sizeof tot);
-    int n = 0;
+    int n = 0, ahead = 0;   /* the next tensor hinted for read-ahead */
     for (int i = 0; i < m->n_tensors; i++) {
         const struct qt_tensor *t = &m->tensors[i];
         if (select && !select[i]) continue;
         if (t->role == QT_ROLE_WEIGHT_SCALE) continue;
+        if (ahead <= i) ahead = i + 1;
+        while (ahead < m->n_tensors && select && !select[ahead]) ahead++;
+        if (ahead < m->n_tensors) qt_tensor_prefetch(&m->tensors[ahead++]);
         struct qt_preview_row *r = &rows[n++];
         r->tensor = i;
         r->params = qt_tensor_numel(t);

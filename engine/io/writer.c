@@ -584,15 +584,6 @@ static int pjob_finish(struct pjob *J, const struct qt_model *m, qt_err *err) {
     return QT_OK;
 }
 
-/* Asks the kernel to read job J's source ahead (a hint: mmap'd shards read
- * on first touch otherwise, so the workers would wait on the disk). */
-static void pjob_readahead(const struct pjob *J) {
-    if (!J->bf16 || J->src_bytes == 0) return;
-    long pg = sysconf(_SC_PAGESIZE);
-    uintptr_t a = (uintptr_t)J->bf16, lo = a & ~(uintptr_t)(pg > 0 ? pg - 1 : 4095);
-    madvise((void *)lo, (size_t)(a - lo) + J->src_bytes, MADV_WILLNEED);
-}
-
 static void pipe_fail(struct pipe *P, const qt_err *e) {
     if (P->rc == QT_OK) { P->rc = QT_ERR; P->err = *e; }
     P->stop = 1;
@@ -636,7 +627,7 @@ static void pipe_worker(void *arg, int64_t i0, int64_t i1) {
             if (P->stop) break;
         }
         pthread_mutex_unlock(&P->mu);
-        if (ra) pjob_readahead(ra);
+        if (ra) qt_tensor_prefetch(&ws->m->tensors[ra->tensor]);   /* read ahead (model.h) */
         int rc = pjob_chunk(ws, J, c, &w, &e);
         pthread_mutex_lock(&P->mu);
         if (rc != QT_OK) { pipe_fail(P, &e); break; }

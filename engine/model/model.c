@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cJSON.h>
 
@@ -504,6 +506,21 @@ int64_t qt_model_bytes(const struct qt_model *m, int mtp) {
 }
 
 /* ---- reading ------------------------------------------------------------- */
+
+void qt_tensor_prefetch(const struct qt_tensor *t) {
+    static int off = -1;   /* QTUNE_READAHEAD=0: no hints (to measure what they bring) */
+    if (off < 0) off = getenv("QTUNE_READAHEAD") && !strcmp(getenv("QTUNE_READAHEAD"), "0");
+    if (off || !t || !t->data || t->ct || t->nbytes == 0) return;
+    long pg = sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)t->data, lo = a & ~(uintptr_t)(pg > 0 ? pg - 1 : 4095);
+    (void)madvise((void *)lo, (size_t)(a - lo) + (size_t)t->nbytes, MADV_WILLNEED);
+}
+
+void qt_model_prefetch_layer(const struct qt_model *m, int layer) {
+    if (!m || m->metadata_only || layer < 0) return;
+    for (int i = 0; i < m->n_tensors; i++)
+        if (m->tensors[i].layer == layer) qt_tensor_prefetch(&m->tensors[i]);
+}
 
 int qt_tensor_read_f32(const struct qt_model *m, const struct qt_tensor *t,
                        int64_t row0, int64_t nrows, float *out, qt_err *err) {

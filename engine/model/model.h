@@ -236,6 +236,17 @@ int qt_model_quantizable(const struct qt_model *m, const struct qt_tensor *t);
  * into buf (size n) and returns buf. */
 char *qt_tensor_module(const struct qt_tensor *t, char *buf, size_t n);
 
+/* Read-ahead hints for passes over mmap'd shards (madvise MADV_WILLNEED on
+ * the tensor's bytes): the kernel starts reading them while the caller
+ * computes on what it has, instead of faulting each page in on first
+ * touch.  A hint: no effect on results, nothing for a tensor without bytes
+ * in a mapping (metadata only, a compressed-tensors module).
+ * qt_model_prefetch_layer hints every tensor of decoder layer `layer`
+ * (nothing when it is out of range).  QTUNE_READAHEAD=0 turns the hints
+ * off (docs/bench.md measures them with it). */
+void qt_tensor_prefetch(const struct qt_tensor *t);
+void qt_model_prefetch_layer(const struct qt_model *m, int layer);
+
 /* Reads rows [row0, row0+nrows) of t as float32 into out (nrows * cols).
  * FP8 sources are dequantized with their scales.  Fails on metadata-only
  * models with a message saying so. */

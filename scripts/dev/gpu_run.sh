@@ -80,6 +80,28 @@ for step in ${STEPS:-test preview forward gptq hf}; do
          for i in 1 2 3 4 5 6 7 8 9 10; do [ -S "$H/run/qtune/lat.sock" ] && break; sleep 0.5; done
          QTUNE_HOME="$H/home" XDG_RUNTIME_DIR="$H/run" timeout 200 python3 scripts/dev/preview_latency.py lat /tmp/g46 3 42 3
          QTUNE_HOME="$H/home" XDG_RUNTIME_DIR="$H/run" build/qtune kill lat ;;
+    readahead) echo "== cold passes over the GLM-4.6-shaped shards, read-ahead hints on and off (issue 18 pt 10)"
+         [ -f /tmp/g46/config.json ] || { PYTHONUNBUFFERED=1 timeout 300 python3 scripts/dev/make_air_ckpt.py 4 /tmp/g46 GLM-4.6 >/tmp/g46.log 2>&1; tail -2 /tmp/g46.log; }
+         cp share/models/tiny-glm-moe/tokenizer.json share/models/tiny-glm-moe/tokenizer_config.json /tmp/g46/
+         for ra in 1 0 1 0; do
+             sync; echo 3 > /proc/sys/vm/drop_caches || echo "cannot drop caches"
+             s=$(date +%s.%N); QTUNE_READAHEAD=$ra timeout 200 build/qtune preview /tmp/g46 --scheme W4A16 --backend cpu >/tmp/pv.txt 2>&1; e=$(date +%s.%N)
+             echo "preview W4A16 cold, QTUNE_READAHEAD=$ra: $(echo "$e - $s" | bc) s ($(tail -n 1 /tmp/pv.txt))"
+         done
+         for ra in 1 0; do
+             sync; echo 3 > /proc/sys/vm/drop_caches
+             s=$(date +%s.%N); QTUNE_READAHEAD=$ra timeout 200 build/qtune eval /tmp/g46 --scheme W4A16 --backend cpu --ctx 128 --chunks 2 --data share/data/eval.txt >/tmp/ev.txt 2>&1; e=$(date +%s.%N)
+             echo "eval W4A16 cold, QTUNE_READAHEAD=$ra: $(echo "$e - $s" | bc) s ($(tail -n 1 /tmp/ev.txt))"
+         done ;;
+    peakmem) echo "== calibrated GPTQ W4A16 of a GLM-4.5-Air-shaped checkpoint (${AIR_LAYERS:-4} layers): peak memory (issue 13 pt 1)"
+         [ -f /tmp/air/config.json ] || { PYTHONUNBUFFERED=1 timeout 200 python3 scripts/dev/make_air_ckpt.py ${AIR_LAYERS:-4} /tmp/air >/tmp/air.log 2>&1; tail -2 /tmp/air.log; }
+         cp share/models/tiny-glm-moe/tokenizer.json share/models/tiny-glm-moe/tokenizer_config.json /tmp/air/
+         du -sh /tmp/air; free -g | head -2
+         for be in ${PEAK_BACKENDS:-cuda}; do rm -rf /tmp/airq
+             echo "-- --backend $be, --calib-samples ${PEAK_SAMPLES:-32} --calib-len 512"
+             timeout 400 python3 scripts/dev/peak_mem.py build/qtune quantize /tmp/air -r scripts/dev/gptq-air.yaml --calib share/data/calib.txt \
+                 --calib-samples ${PEAK_SAMPLES:-32} --calib-len 512 -o /tmp/airq --backend $be 2>&1 | tail -n 6
+         done ;;
     cpubench) echo "== bench preview cpu (16-core host)"; timeout 120 build/qtune bench preview --backend cpu --json
               echo "== bench quantize cpu"; timeout 120 build/qtune bench quantize --backend cpu --json ;;
     *) echo "== $step"; sh -c "$step" ;;
