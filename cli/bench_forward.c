@@ -154,6 +154,10 @@ int qt_bench_forward(void **json_out, qt_err *err) {
         cJSON_AddNumberToObject(g, "resident_gib", (double)gt.resident / 1073741824.0);
         cJSON_AddNumberToObject(g, "streamed_gib", (double)gt.streamed / 1073741824.0);
         cJSON_AddBoolToObject(g, "streaming", gt.streaming);
+        static const char *const gemm_names[] = QT_BE_GEMM_NAMES;
+        cJSON_AddStringToObject(g, "gemm", gemm_names[gt.gemm_mode]);   /* QTUNE_CUDA_GEMM */
+        cJSON_AddBoolToObject(g, "gemm_experts_one_by_one", gt.gemm_per_expert);
+        cJSON_AddStringToObject(g, "attention", gt.attn_gemm ? "batched gemm" : "flash kernel");
         cJSON_AddNumberToObject(g, "model_gib", (double)qt_model_bytes(m, -1) / 1073741824.0);
         if (gt.profiled) {   /* QTUNE_CUDA_PROFILE=1: [device ms, host ms] per phase of the last batch */
             static const char *const names[] = QT_BE_PHASE_NAMES;

@@ -70,10 +70,19 @@ enum {
     {"norm_qkv", "rope", "attention", "o_proj_norm", "routing", "shared_expert", "experts", "combine_add", \
      "dense_mlp_add", "embed", "head", "kl", "between_calls"}
 
+/* The CUDA forward's GEMM arithmetic (QTUNE_CUDA_GEMM=f32|tf32|bf16):
+ * float32; tensor cores with inputs rounded to TF32; to BF16.  Float32
+ * accumulation in all three. */
+enum { QT_BE_GEMM_F32, QT_BE_GEMM_TF32, QT_BE_GEMM_BF16 };
+#define QT_BE_GEMM_NAMES {"f32", "tf32", "bf16"}
+
 struct qt_be_fwd_timing {
     int64_t resident, streamed;
     double read, upload, wait, layers;
     int streaming;
+    int gemm_mode;                                  /* QT_BE_GEMM_* (QTUNE_CUDA_GEMM) */
+    int gemm_per_expert;                            /* the grouped tensor-core GEMM was refused */
+    int attn_gemm;                                  /* attention ran as batched GEMMs (tensor-core modes) */
     int profiled;                                   /* the phase figures below are set */
     double phase_dev[QT_BE_NPHASE], phase_host[QT_BE_NPHASE];   /* seconds */
 };

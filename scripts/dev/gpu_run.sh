@@ -5,6 +5,7 @@
 # need (libs/libs.tar.xz), share/ and tests/refs from the checkout above.
 set -u
 cd "$(dirname "$0")/../.."
+[ -f src.tar.xz ] && tar xJf src.tar.xz
 [ -f bin.tar.xz ] && tar xJf bin.tar.xz
 ln -sfn ../share share
 ln -sfn ../../tests/refs tests/refs
@@ -63,10 +64,14 @@ for step in ${STEPS:-test preview forward gptq hf}; do
          du -sh /tmp/air
          HF_DTYPES=bf16 PYTHONUNBUFFERED=1 timeout 200 python3 scripts/dev/bench_hf_forward.py /tmp/air | tee /tmp/hfa.json
          b=$(sed -n 's/.*"bf16": {"forward_ms": \([0-9.]*\).*/\1/p' /tmp/hfa.json)
-         echo "== bench forward cuda, Air shapes"
-         QTUNE_CUDA_CACHE_MB=100000 QTUNE_BENCH_MODEL=/tmp/air QTUNE_BENCH_REPS=3 QTUNE_FORWARD_BASELINE_MS=$b timeout 200 build/qtune bench forward --backend cuda --json
-         echo "== profile, Air shapes"
-         QTUNE_CUDA_PROFILE=1 QTUNE_CUDA_CACHE_MB=100000 QTUNE_BENCH_MODEL=/tmp/air QTUNE_BENCH_REPS=2 timeout 200 build/qtune bench forward --backend cuda --json ;;
+         for gm in ${AIR_GEMM:-f32 tf32 bf16}; do
+             echo "== bench forward cuda, Air shapes, QTUNE_CUDA_GEMM=$gm"
+             QTUNE_CUDA_GEMM=$gm QTUNE_CUDA_CACHE_MB=100000 QTUNE_BENCH_MODEL=/tmp/air QTUNE_BENCH_REPS=3 QTUNE_FORWARD_BASELINE_MS=$b timeout 200 build/qtune bench forward --backend cuda --json
+         done
+         echo "== profile, Air shapes, bf16"
+         QTUNE_CUDA_GEMM=bf16 QTUNE_CUDA_PROFILE=1 QTUNE_CUDA_CACHE_MB=100000 QTUNE_BENCH_MODEL=/tmp/air QTUNE_BENCH_REPS=2 timeout 200 build/qtune bench forward --backend cuda --json | grep -A16 profile_ms ;;
+    fwdbf16) for gm in tf32 bf16; do echo "== bench forward cuda, fixture, QTUNE_CUDA_GEMM=$gm"
+             QTUNE_CUDA_GEMM=$gm QTUNE_FORWARD_BASELINE_MS=${hb:-0} timeout 60 build/qtune bench forward --backend cuda --json; done ;;
     cpubench) echo "== bench preview cpu (16-core host)"; timeout 120 build/qtune bench preview --backend cpu --json
               echo "== bench quantize cpu"; timeout 120 build/qtune bench quantize --backend cpu --json ;;
     *) echo "== $step"; sh -c "$step" ;;

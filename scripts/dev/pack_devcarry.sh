@@ -18,6 +18,9 @@ cp "$B/tests/test_cuda" "$DEST/build/tests/"
 strip "$DEST/build/qtune" "$DEST/build/tests/test_cuda"
 # the carried folder and the checkout share 64 MiB: binaries travel packed
 (cd "$DEST" && tar cJf bin.tar.xz build && rm -rf build)
+# and so do the sources (all but scripts/, which unpacks them)
+(cd "$DEST" && set -- $(ls -A | grep -v -E '^(scripts|bin.tar.xz|libs)$') &&
+    tar cJf src.tar.xz "$@" && rm -rf "$@")
 t=$(mktemp -d)
 for l in libcjson.so.1 libgfortran.so.5 libncursesw.so.6 libopenblas.so.0 libpcre2-8.so.0 \
          libquadmath.so.0 libtinfo.so.6 libyaml-0.so.2; do cp -L "/lib/x86_64-linux-gnu/$l" "$t/"; done

@@ -57,6 +57,14 @@ struct qt_cuda_fwd {
     struct cu_buf stream_w;     /* a weight that is not cached, loaded synchronously */
     struct cu_buf stream_stage; /* its bf16 form */
     int streaming;              /* the cache is full: weights stream */
+    int gemm_mode;              /* QT_BE_GEMM_*: QTUNE_CUDA_GEMM=f32|tf32|bf16 */
+    int grouped_ex_off;         /* the grouped tensor-core GEMM was refused once: experts one by one */
+    int att_gemm_off;           /* the batched attention GEMMs were refused once: the flash kernel */
+    int att_gemm_ran;           /* the last attention call ran as GEMMs */
+    struct cu_buf att_s, att_p; /* scores of a chunk of (sequence, head) pairs; their pointer arrays */
+    void **att_ph;              /* host copy of the pointer arrays */
+    size_t att_ph_n;
+    const void *att_key[6];     /* q, k, v, o, scores, (T, nseq) the arrays were built for */
     int64_t cache_cap;          /* bytes the cache may hold (QTUNE_CUDA_CACHE_MB), -1: what fits */
     int64_t streamed;           /* bytes uploaded by the streaming path */
     struct pf pf;
@@ -328,6 +336,30 @@ __global__ void __launch_bounds__(256) k_attn_lane(const float *q, const float *
     float4 *O = (float4 *)(o + (s * T + i) * qs + (int64_t)h * HD);
 #pragma unroll
     for (int t = 0; t < HD / 4; t++) O[t] = make_float4(acc[4 * t] * inv, acc[4 * t + 1] * inv, acc[4 * t + 2] * inv, acc[4 * t + 3] * inv);
+}
+
+/* Causal softmax over the score columns of attention_gemm: column c is
+ * query i = c % T of one (sequence, head); keys 0..i are softmax(scale *
+ * s), keys after i are 0 (so the P V product can run over all T keys).
+ * One warp per column. */
+__global__ void k_att_softmax(float *S, int T, int64_t ncol, float scale) {
+    int64_t c = (int64_t)blockIdx.x * 8 + threadIdx.x / 32;
+    if (c >= ncol) return;
+    int lane = threadIdx.x & 31, i = (int)(c % T);
+    float *s = S + c * T;
+    float mx = -INFINITY;
+    for (int j = lane; j <= i; j += 32) mx = fmaxf(mx, s[j]);
+    for (int o = 16; o; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+    float sum = 0.0f;
+    for (int j = lane; j <= i; j += 32) {
+        float e = expf((s[j] - mx) * scale);
+        s[j] = e;
+        sum += e;
+    }
+    for (int o = 16; o; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    float inv = 1.0f / sum;
+    for (int j = lane; j <= i; j += 32) s[j] *= inv;
+    for (int j = i + 1 + lane; j < T; j += 32) s[j] = 0.0f;
 }
 
 __global__ void k_bias(float *y, const float *b, int64_t n, int64_t out) {
@@ -1006,6 +1038,58 @@ static const float *dev_tensor(struct qt_cuda_fwd *g, struct cu_ctx *cx, int ti,
 /* y (n, out) = x (n, in) W^T + bias for Linear ti (activation fake-quant
  * and observation as forward.c's linear).  x may be rewritten only through
  * a copy. */
+/* C (m, n) = A^T B in cuBLAS's column-major view (A: k x m, lda; B: k x n,
+ * ldb; C: ldc), float32 in and out.  QTUNE_CUDA_GEMM picks the arithmetic:
+ * f32 (default) float32 throughout, no TF32: the CPU's logits to 1e-5;
+ * tf32: tensor cores with both inputs rounded to TF32 (10-bit mantissa)
+ * and float32 accumulation (a BF16 checkpoint's weights are exact in TF32,
+ * so this is the BF16-weight forward with activations kept to 10 bits);
+ * bf16: both inputs rounded to BF16, float32 accumulation, the arithmetic of
+ * a BF16 forward's GEMMs (CUBLAS_COMPUTE_32F_FAST_16BF). */
+static cublasComputeType_t gemm_compute(const struct qt_cuda_fwd *g) {
+    return g->gemm_mode == QT_BE_GEMM_BF16   ? CUBLAS_COMPUTE_32F_FAST_16BF
+           : g->gemm_mode == QT_BE_GEMM_TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                             : CUBLAS_COMPUTE_32F;
+}
+
+static cublasStatus_t gemm_tn(const struct qt_cuda_fwd *g, struct cu_ctx *cx, int m, int n, int k, const float *A,
+                              int lda, const float *B, int ldb, float *C, int ldc) {
+    const float one = 1.0f, zero = 0.0f;
+    if (g->gemm_mode == QT_BE_GEMM_F32)
+        return cublasSgemm(cx->blas, CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &one, A, lda, B, ldb, &zero, C, ldc);
+    return cublasGemmEx(cx->blas, CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &one, A, CUDA_R_32F, lda, B, CUDA_R_32F, ldb,
+                        &zero, C, CUDA_R_32F, ldc, gemm_compute(g), CUBLAS_GEMM_DEFAULT);
+}
+
+/* The grouped form: ng problems of one group each, A^T B, pointer arrays
+ * on the device (Ad, Bd, Cd) with their host copies (Ah, Bh, Ch).  In the
+ * tensor-core modes cublasGemmGroupedBatchedEx; where this cuBLAS refuses
+ * the compute type for grouped problems (it does for FAST_16BF), each
+ * problem is one gemm_tn (the same arithmetic, one launch per expert), and
+ * the refusal is remembered. */
+static cublasStatus_t gemm_grouped_tn(struct qt_cuda_fwd *g, struct cu_ctx *cx, const cublasOperation_t *tA,
+                                      const cublasOperation_t *tB, const int *m_, const int *n_, const int *k_,
+                                      const float *alpha, const float *const *Ad, const float *const *Ah,
+                                      const int *lda, const float *const *Bd, const float *const *Bh, const int *ldb,
+                                      const float *beta, float *const *Cd, float *const *Ch, const int *ldc, int ng,
+                                      const int *one_) {
+    if (g->gemm_mode == QT_BE_GEMM_F32)
+        return cublasSgemmGroupedBatched(cx->blas, tA, tB, m_, n_, k_, alpha, Ad, lda, Bd, ldb, beta, Cd, ldc, ng,
+                                         one_);
+    if (!g->grouped_ex_off) {
+        cublasStatus_t bs = cublasGemmGroupedBatchedEx(
+            cx->blas, tA, tB, m_, n_, k_, alpha, (const void *const *)Ad, CUDA_R_32F, lda, (const void *const *)Bd,
+            CUDA_R_32F, ldb, beta, (void *const *)Cd, CUDA_R_32F, ldc, ng, one_, gemm_compute(g));
+        if (bs != CUBLAS_STATUS_NOT_SUPPORTED && bs != CUBLAS_STATUS_INVALID_VALUE) return bs;
+        g->grouped_ex_off = 1;
+    }
+    for (int k = 0; k < ng; k++) {
+        cublasStatus_t bs = gemm_tn(g, cx, m_[k], n_[k], k_[k], Ah[k], lda[k], Bh[k], ldb[k], Ch[k], ldc[k]);
+        if (bs != CUBLAS_STATUS_SUCCESS) return bs;
+    }
+    return CUBLAS_STATUS_SUCCESS;
+}
+
 static int linear(struct qt_cuda_fwd *g, struct cu_ctx *cx, int ti, const float *x, int64_t n, float *y,
                   int bias_ti, qt_err *err) {
     const struct qt_tensor *t = &g->m->tensors[ti];
@@ -1037,9 +1121,7 @@ static int linear(struct qt_cuda_fwd *g, struct cu_ctx *cx, int ti, const float 
     const float *W = dev_tensor_slot(g, cx, ti, 1, &slot, err);
     if (!W) return QT_ERR;
     double t0 = qt_now();
-    const float one = 1.0f, zero = 0.0f;
-    cublasStatus_t bs = cublasSgemm(cx->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)out, (int)n, (int)in, &one, W, (int)in, x,
-                                    (int)in, &zero, y, (int)out);
+    cublasStatus_t bs = gemm_tn(g, cx, (int)out, (int)n, (int)in, W, (int)in, x, (int)in, y, (int)out);
     if (bs != CUBLAS_STATUS_SUCCESS) return cu_blas_fail(err, t->name, bs);
     if (bias_ti >= 0) {
         const float *b = dev_tensor(g, cx, bias_ti, 0, err);
@@ -1149,11 +1231,12 @@ static int grouped_experts(struct qt_cuda_fwd *g, struct cu_ctx *cx, const struc
         ld_o[k] = ni;
     }
     /* gate and up: (ni, ne) = W (ni, H) applied to x (ne, H), column-major views */
-    cublasStatus_t bs = cublasSgemmGroupedBatched(cx->blas, tA, tB, m_, n_, k_, alpha, D + 0 * E, ld_w, D + 3 * E, ld_w,
-                                                  beta, (float *const *)(D + 4 * E), ld_o, ng, one_);
+    float *const *Ph = (float *const *)P;
+    cublasStatus_t bs = gemm_grouped_tn(g, cx, tA, tB, m_, n_, k_, alpha, D + 0 * E, P + 0 * E, ld_w, D + 3 * E,
+                                        P + 3 * E, ld_w, beta, (float *const *)(D + 4 * E), Ph + 4 * E, ld_o, ng, one_);
     if (bs == CUBLAS_STATUS_SUCCESS)
-        bs = cublasSgemmGroupedBatched(cx->blas, tA, tB, m_, n_, k_, alpha, D + 1 * E, ld_w, D + 3 * E, ld_w, beta,
-                                       (float *const *)(D + 5 * E), ld_o, ng, one_);
+        bs = gemm_grouped_tn(g, cx, tA, tB, m_, n_, k_, alpha, D + 1 * E, P + 1 * E, ld_w, D + 3 * E, P + 3 * E, ld_w,
+                             beta, (float *const *)(D + 5 * E), Ph + 5 * E, ld_o, ng, one_);
     if (bs != CUBLAS_STATUS_SUCCESS) return cu_blas_fail(err, "grouped expert gemm", bs);
     k_silu_mul<<<blocks(cx, off * ni), 256, 0, cx->st>>>(a, b, off * ni);
     LAUNCHED("silu kernel");
@@ -1168,8 +1251,8 @@ static int grouped_experts(struct qt_cuda_fwd *g, struct cu_ctx *cx, const struc
         ld_w[k] = ni;
         ld_o[k] = H;
     }
-    bs = cublasSgemmGroupedBatched(cx->blas, tA, tB, m_, n_, k_, alpha, D + 2 * E, ld_w, D + 6 * E, ld_w, beta,
-                                   (float *const *)(D + 7 * E), ld_o, ng, one_);
+    bs = gemm_grouped_tn(g, cx, tA, tB, m_, n_, k_, alpha, D + 2 * E, P + 2 * E, ld_w, D + 6 * E, P + 6 * E, ld_w,
+                         beta, (float *const *)(D + 7 * E), Ph + 7 * E, ld_o, ng, one_);
     if (bs != CUBLAS_STATUS_SUCCESS) return cu_blas_fail(err, "grouped expert gemm", bs);
     return QT_OK;
 }
@@ -1265,10 +1348,91 @@ static int moe(struct qt_cuda_fwd *g, struct cu_ctx *cx, const struct qt_be_laye
     return QT_OK;
 }
 
+/* Attention in the tensor-core modes (QTUNE_CUDA_GEMM=tf32|bf16): per
+ * (sequence, head) S = K Q^T (T x T, one column per query), the causal
+ * softmax in place, O = V S, as two batched cuBLAS GEMMs in the mode's
+ * arithmetic (the P V product with P rounded like the inputs, as a BF16
+ * flash attention does).  The scores are materialized for a chunk of pairs
+ * at a time (ATT_WS bytes), and only while one pair's scores are at most
+ * ATT_PAIR_MAX bytes (T <= 4096): longer contexts take the flash kernel.
+ * Returns 1 where it does not apply or cuBLAS refused (nothing written to
+ * o then, and a refusal is remembered), -1 on an error. */
+enum { ATT_WS = 256 << 20, ATT_PAIR_MAX = 64 << 20 };
+
+static int attention_gemm(struct qt_cuda_fwd *g, struct cu_ctx *cx, const float *q, const float *k, const float *v,
+                          float *o, int nseq, int T, qt_err *err) {
+    const struct qt_be_fwd_cfg *c = &g->cfg;
+    if (g->gemm_mode == QT_BE_GEMM_F32 || g->att_gemm_off || getenv("QTUNE_CUDA_ATTN_FLASH")) return 1;
+    size_t pair = (size_t)T * T * 4;
+    if (pair > ATT_PAIR_MAX) return 1;
+    int nh = c->n_heads, nkv = c->n_kv_heads, hd = c->head_dim;
+    int64_t np = (int64_t)nseq * nh, chunk = (int64_t)(ATT_WS / pair);
+    const char *ch = getenv("QTUNE_CUDA_ATTN_CHUNK");   /* tests: pairs per chunk */
+    if (ch && atoll(ch) > 0 && atoll(ch) < chunk) chunk = atoll(ch);
+    if (chunk > np) chunk = np;
+    if (need(&g->att_s, (size_t)chunk * pair, "attention scores", err) ||
+        need(&g->att_p, (size_t)np * 6 * sizeof(void *), "attention pointers", err))
+        return -1;
+    float *S = (float *)g->att_s.p;
+    void **P = (void **)g->att_p.p;
+    const void *key[6] = {q, k, v, o, S, (const void *)(intptr_t)((int64_t)T << 32 | nseq)};
+    if (memcmp(key, g->att_key, sizeof key)) {
+        if (g->att_ph_n < (size_t)np * 6) {
+            void **nph = (void **)realloc(g->att_ph, (size_t)np * 6 * sizeof(void *));
+            if (!nph) return qt_err_set(err, "out of memory"), -1;
+            g->att_ph = nph;
+            g->att_ph_n = (size_t)np * 6;
+        }
+        int64_t qs = (int64_t)nh * hd, ks = (int64_t)nkv * hd;
+        for (int64_t b = 0; b < np; b++) {
+            int64_t s = b / nh;
+            int h = (int)(b % nh), kh = h / (nh / nkv);
+            float *Sb = S + (b % chunk) * (int64_t)T * T;
+            g->att_ph[0 * np + b] = (void *)(k + s * T * ks + (int64_t)kh * hd);   /* GEMM 1: A = K, B = Q, C = S */
+            g->att_ph[1 * np + b] = (void *)(q + s * T * qs + (int64_t)h * hd);
+            g->att_ph[2 * np + b] = Sb;
+            g->att_ph[3 * np + b] = (void *)(v + s * T * ks + (int64_t)kh * hd);   /* GEMM 2: A = V, B = S, C = O */
+            g->att_ph[4 * np + b] = Sb;
+            g->att_ph[5 * np + b] = o + s * T * qs + (int64_t)h * hd;
+        }
+        CU_TRY(cudaMemcpyAsync(P, g->att_ph, (size_t)np * 6 * sizeof(void *), cudaMemcpyHostToDevice, cx->st),
+               "attention pointers");
+        memcpy(g->att_key, key, sizeof key);
+    }
+    int ldq = nh * hd, ldk = nkv * hd;
+    const float one = 1.0f, zero = 0.0f;
+    cublasComputeType_t ct = gemm_compute(g);
+    for (int64_t b0 = 0; b0 < np; b0 += chunk) {
+        int nb = (int)(np - b0 < chunk ? np - b0 : chunk);
+        cublasStatus_t bs = cublasGemmBatchedEx(cx->blas, CUBLAS_OP_T, CUBLAS_OP_N, T, T, hd, &one,
+                                                (const void *const *)(P + 0 * np + b0), CUDA_R_32F, ldk,
+                                                (const void *const *)(P + 1 * np + b0), CUDA_R_32F, ldq, &zero,
+                                                (void *const *)(P + 2 * np + b0), CUDA_R_32F, T, nb, ct, CUBLAS_GEMM_DEFAULT);
+        if (bs == CUBLAS_STATUS_SUCCESS) {
+            int64_t ncol = (int64_t)nb * T;
+            k_att_softmax<<<(unsigned)((ncol + 7) / 8), 256, 0, cx->st>>>(S, T, ncol, 1.0f / sqrtf((float)hd));
+            LAUNCHED("attention softmax kernel");
+            bs = cublasGemmBatchedEx(cx->blas, CUBLAS_OP_N, CUBLAS_OP_N, hd, T, T, &one,
+                                     (const void *const *)(P + 3 * np + b0), CUDA_R_32F, ldk,
+                                     (const void *const *)(P + 4 * np + b0), CUDA_R_32F, T, &zero,
+                                     (void *const *)(P + 5 * np + b0), CUDA_R_32F, ldq, nb, ct, CUBLAS_GEMM_DEFAULT);
+        }
+        if (bs == CUBLAS_STATUS_NOT_SUPPORTED || bs == CUBLAS_STATUS_INVALID_VALUE) {
+            g->att_gemm_off = 1;   /* o is rewritten whole by the flash kernel */
+            return 1;
+        }
+        if (bs != CUBLAS_STATUS_SUCCESS) return cu_blas_fail(err, "attention gemm", bs), -1;
+    }
+    return 0;
+}
+
 static int attention(struct qt_cuda_fwd *g, struct cu_ctx *cx, const float *q, const float *k, const float *v,
                      float *o, int nseq, int T, qt_err *err) {
     const struct qt_be_fwd_cfg *c = &g->cfg;
     int hd = c->head_dim;
+    int ag = attention_gemm(g, cx, q, k, v, o, nseq, T, err);
+    g->att_gemm_ran = ag == 0;
+    if (ag <= 0) return ag ? QT_ERR : QT_OK;
     static int old_attn = -1;
     if (old_attn < 0) old_attn = getenv("QTUNE_CUDA_OLD_ATTN") != NULL;   /* the k_attn figures of docs/bench.md */
     if (!old_attn && (hd == 32 || hd == 64)) {
@@ -1385,6 +1549,12 @@ extern "C" int qt_cuda_fwd_init(const struct qt_model *m, const struct qt_be_fwd
         g->cache_cap = cap && *cap ? (int64_t)atoll(cap) << 20 : -1;
         g->wcache = (float **)calloc((size_t)m->n_tensors, sizeof(float *));
         if (!g->wcache) rc = qt_err_set(err, "out of memory");
+        const char *gm = getenv("QTUNE_CUDA_GEMM");
+        g->gemm_mode = !gm || !*gm || !strcmp(gm, "f32") ? QT_BE_GEMM_F32
+                       : !strcmp(gm, "tf32")             ? QT_BE_GEMM_TF32
+                       : !strcmp(gm, "bf16")             ? QT_BE_GEMM_BF16
+                                                         : -1;
+        if (g->gemm_mode < 0) rc = qt_err_set(err, "QTUNE_CUDA_GEMM=%.20s: unknown (f32, tf32 or bf16)", gm);
         const char *pr = getenv("QTUNE_CUDA_PROFILE");
         if (rc == QT_OK && pr && *pr == '1') {
             g->prof = 1;
@@ -1424,8 +1594,9 @@ extern "C" void qt_cuda_fwd_free(struct qt_cuda_fwd *g) {
     }
     struct cu_buf *bufs[] = {&g->stream_w, &g->stream_stage, &g->h, &g->x, &g->q, &g->k, &g->v, &g->o, &g->y, &g->a, &g->b,
                              &g->xe, &g->ye, &g->lg, &g->sel, &g->wt, &g->tok, &g->tw, &g->xq, &g->obs,
-                             &g->pos, &g->cnt, &g->gptr, &g->hf, &g->tokd, &g->klb, &g->lk};
+                             &g->pos, &g->cnt, &g->gptr, &g->hf, &g->tokd, &g->klb, &g->lk, &g->att_s, &g->att_p};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) cu_buf_free(bufs[i]);
+    free(g->att_ph);
     cu_unlock();
     free(g);
 }
@@ -1493,6 +1664,9 @@ extern "C" void qt_cuda_fwd_stats(struct qt_cuda_fwd *g, struct qt_be_fwd_timing
         pthread_mutex_unlock(&g->pf.mu);
     }
     t->streaming = g->streaming;
+    t->gemm_mode = g->gemm_mode;
+    t->gemm_per_expert = g->grouped_ex_off;
+    t->attn_gemm = g->att_gemm_ran;
     if (g->plast_set) {
         t->profiled = 1;
         memcpy(t->phase_dev, g->plast_d, sizeof t->phase_dev);
