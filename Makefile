@@ -47,7 +47,7 @@ FUZZ_BIN   := $(FUZZ_NAMES:%=$(BUILD)/tests/test_fuzz_%)
 FUZZ_SECONDS ?= 60
 DEPS_OK    := $(BUILD)/.deps-ok
 
-.PHONY: all demo test test-cuda unit asan clean deps fuzz
+.PHONY: all demo test test-cuda cuda-check unit asan clean deps fuzz
 all: qtune
 
 deps: $(DEPS_OK)
@@ -105,6 +105,11 @@ test: $(BUILD)/qtune $(TEST_BIN) $(FUZZ_BIN) $(PNGCHECK)
 # without one).
 test-cuda: $(BUILD)/qtune $(BUILD)/tests/test_cuda
 	@QTUNE_BIN=$(BUILD)/qtune QTUNE_TESTBIN=$(BUILD)/tests sh tests/cuda/run.sh
+
+# Compile-only check of the CUDA sources without a toolkit installed (CI):
+# nvcc and headers fetched from the package registry (scripts/ci/cuda_check.sh)
+cuda-check:
+	@sh scripts/ci/cuda_check.sh
 
 demo: qtune
 	./qtune share/models/tiny-glm-moe --calib share/data/calib.txt

@@ -139,8 +139,15 @@ int qt_cmd_attach(int argc, char **argv) {
     {
         qt_err serr;
         struct qt_session *s;
-        if (qt_session_open(name, 0, &s, &serr) != QT_OK)
+        if (qt_session_open(name, 0, &s, &serr) != QT_OK) {
+            /* a session that is missing says how to see them; one that is
+             * refused (a state directory writable by others, another owner,
+             * a link) says why */
+            char missing[QT_SESSION_NAME_MAX + 32];
+            snprintf(missing, sizeof missing, "%s: no such session", name);
+            if (strcmp(serr.msg, missing)) return cli_failf("attach %s: %s", name, serr.msg);
             return cli_failf("attach %s: no such session (qtune ls lists sessions)", name);
+        }
         qt_session_free(s);
     }
     struct sigaction sa = {0};

@@ -49,11 +49,15 @@ static void on_signal(int sig) { (void)sig; cancel_flag = 1; }
  * then the tensors written. */
 static void on_layer(void *ud, int done, int total, double secs) {
     (void)secs;
-    cli_bar_update(ud, "calibrate", done, total, NULL);
+    struct cli_bar *b = ud;
+    b->bytes = 0;   /* layers */
+    cli_bar_update(b, "calibrate", done, total, NULL);
 }
 
 static void on_progress(void *ud, int64_t done, int64_t total, const char *tensor) {
-    cli_bar_update(ud, "quantize", done, total, tensor);
+    struct cli_bar *b = ud;
+    b->bytes = 1;   /* the writer counts source bytes; calibration's layers come before */
+    cli_bar_update(b, "quantize", done, total, tensor);
 }
 
 /* --format gguf: the plan from the recipe's qtune_gguf section (or
@@ -109,10 +113,12 @@ static int quantize_gguf(const char *model, const char *recipe, const char *out,
     if (json) {
         cli_print_json(qt_gguf_result_json(first, NULL, &plan, &res));
     } else {
-        printf("wrote %s: %d tensors (%d quantized, %d fallback), %d file%s, %.1f MB (%.2f bpw) from %.1f MB in %.2f s\n", first,
+        char bw[32], bs[32];   /* binary units, as the compressed-tensors line and every other size */
+        printf("wrote %s: %d tensors (%d quantized, %d fallback), %d file%s, %s (%.2f bpw) from %s in %.2f s\n", first,
                plan.n, res.n_quantized, plan.n_fallback, res.n_shards, res.n_shards == 1 ? "" : "s",
-               (double)res.bytes_written / 1e6, plan.params ? 8.0 * (double)plan.bytes / (double)plan.params : 0,
-               (double)res.bytes_source / 1e6, res.seconds);
+               qt_fmt_bytes((double)res.bytes_written, bw, sizeof bw),
+               plan.params ? 8.0 * (double)plan.bytes / (double)plan.params : 0,
+               qt_fmt_bytes((double)res.bytes_source, bs, sizeof bs), res.seconds);
     }
     rc = 0;
 done:

@@ -7,6 +7,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "base/format.h"
 #include "cli.h"
 
 void cli_bar_init(struct cli_bar *b, int quiet) {
@@ -23,7 +24,8 @@ static void fmt_secs(char *buf, size_t n, double s) {
     else snprintf(buf, n, "%d h %02d min", (int)s / 3600, (int)s % 3600 / 60);
 }
 
-void cli_bar_format(char *buf, int n, const char *label, int64_t done, int64_t total, double elapsed, int width) {
+void cli_bar_format(char *buf, int n, const char *label, int64_t done, int64_t total, int bytes, double elapsed,
+                    int width) {
     if (n <= 0) return;
     double f = total > 0 ? (double)done / (double)total : 0;
     if (f < 0) f = 0;
@@ -45,8 +47,14 @@ void cli_bar_format(char *buf, int n, const char *label, int64_t done, int64_t t
         fmt_secs(t, sizeof t, elapsed / (double)done * (double)(total - done));
         snprintf(eta, sizeof eta, "  ETA %s", t);
     }
-    snprintf(buf, (size_t)n, "%-10s %s %3d%%  %lld/%lld  %s%s", label, bar, (int)(100 * f), (long long)done,
-             (long long)total, el, eta);
+    char cnt[80];
+    if (bytes) {   /* binary units, as every size qtune prints */
+        char d[32], t[32];
+        snprintf(cnt, sizeof cnt, "%s/%s", qt_fmt_bytes((double)done, d, sizeof d), qt_fmt_bytes((double)total, t, sizeof t));
+    } else {
+        snprintf(cnt, sizeof cnt, "%lld/%lld", (long long)done, (long long)total);
+    }
+    snprintf(buf, (size_t)n, "%-10s %s %3d%%  %s  %s%s", label, bar, (int)(100 * f), cnt, el, eta);
 }
 
 static int term_cols(void) {
@@ -71,7 +79,7 @@ void cli_bar_update(struct cli_bar *b, const char *label, int64_t done, int64_t 
     b->last = now;
     int cols = term_cols(), width = cols >= 100 ? 30 : cols >= 70 ? 20 : 10;
     char line[512], esc[256];
-    cli_bar_format(line, sizeof line, label, done, total, now - b->t0, width);
+    cli_bar_format(line, sizeof line, label, done, total, b->bytes, now - b->t0, width);
     FILE *e = cli_raw_stderr();   /* \r and ESC[K are ours; the detail is escaped */
     if (detail && *detail) {
         int room = cols - 3 - (int)strlen(line);

@@ -14,6 +14,7 @@ struct cli_bar {
     char label[32];           /* the current stage ("base", "quantized" ...) */
     double t0, last;          /* when the stage started, when it was last drawn */
     int open;                 /* a line is drawn and not yet ended */
+    int bytes;                /* done/total count bytes: shown in binary units */
 };
 
 /* Sets b up; b->on says whether anything will be drawn.  quiet (--json
@@ -27,7 +28,9 @@ void cli_bar_end(struct cli_bar *b);
 
 /* The bar as text, for tests and for cli_bar_update: width cells of '#'
  * and '-' (ASCII; UTF-8 locales get the same, which every terminal
- * shows), percent, counts, elapsed and ETA; into buf (size n). */
-void cli_bar_format(char *buf, int n, const char *label, int64_t done, int64_t total, double elapsed, int width);
+ * shows), percent, counts (bytes: "4.00 MiB/31.73 MiB"), elapsed and ETA;
+ * into buf (size n). */
+void cli_bar_format(char *buf, int n, const char *label, int64_t done, int64_t total, int bytes, double elapsed,
+                    int width);
 
 #endif

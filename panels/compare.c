@@ -85,6 +85,12 @@ static void variant_kl(struct app *a, int k, char *kl, char *top, char *ppl, siz
     snprintf(kl, n, "-");
     snprintf(top, n, "-");
     snprintf(ppl, n, "-");
+    if (src_text_original(a->src->recipe.variant[k])) {   /* the model itself: nothing to measure */
+        snprintf(kl, n, "0 (original)");
+        snprintf(top, n, "100.0%%");
+        snprintf(ppl, n, "1.0000");
+        return;
+    }
     if (!j) return;
     if (j->has_kl) {
         snprintf(kl, n, "%.4f", j->kl);

@@ -271,11 +271,12 @@ int qt_session_open(const char *name, int flags, struct qt_session **out, qt_err
     if (qt_session_home(home, sizeof home, err)) return QT_ERR;
     snprintf(sessions, sizeof sessions, "%s/sessions", home);
     snprintf(dir, sizeof dir, "%s/%s", sessions, name);
-    if (create && qt_mkdirs(sessions, 0700, err)) return QT_ERR;
     /* the home may be a link (a state dir moved elsewhere); what it leads to,
-     * sessions/ and the session tree must be the user's alone */
+     * sessions/ and the session tree must be the user's alone, checked before
+     * anything is created in them */
     struct stat st;
     if (stat(home, &st) == 0 && qt_session_check_dir(home, "state directory", 1, err)) return QT_ERR;
+    if (create && qt_mkdirs(sessions, 0700, err)) return QT_ERR;
     if (lstat(sessions, &st) == 0 && qt_session_check_dir(sessions, "sessions directory", 0, err)) return QT_ERR;
     int exists = lstat(dir, &st) == 0;
     if (!exists && !create) return qt_err_set(err, "%s: no such session", name);

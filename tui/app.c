@@ -844,7 +844,7 @@ static void eval_variants(struct app *a) {
         if (!t) continue;
         int dup = 0;   /* the same text as an earlier variant: one job serves both */
         for (int e = 0; e < k && !dup; e++) dup = s->recipe.variant[e] && !strcmp(t, s->recipe.variant[e]);
-        if (dup) continue;
+        if (dup || src_text_original(t)) continue;   /* the original's KL is 0: no job */
         const struct src_job *j = src_eval_of(s, t);
         if (j && strcmp(j->state, "failed") && strcmp(j->state, "interrupted")) continue;
         if (s->ops->eval_submit(s, t, &err) != QT_OK) { app_msg(a, TS_ERROR, "%s", err.msg); return; }

@@ -417,6 +417,10 @@ uint64_t src_text_hash(const char *text);
  * else the newest queued or running one, else the newest failed one; NULL
  * when none. */
 const struct src_job *src_eval_of(const struct src *s, const char *text);
+/* 1 when a recipe text is empty (white space only): the original model,
+ * whose KL against itself is 0 by definition (no eval job is run for it;
+ * the engine refuses one without a recipe). */
+int src_text_original(const char *text);
 
 /* Called by the backend after recipe_text changed: marks lint, deploy and
  * the resolution stale and asks the engine to resolve the new text. */

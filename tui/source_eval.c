@@ -26,3 +26,10 @@ const struct src_job *src_eval_of(const struct src *s, const char *text) {
     }
     return done ? done : live ? live : failed;
 }
+
+int src_text_original(const char *text) {
+    if (!text) return 0;
+    for (const char *p = text; *p; p++)
+        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') return 0;
+    return 1;
+}

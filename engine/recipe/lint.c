@@ -206,6 +206,13 @@ static int group_of(const struct qt_scheme *s) {
  * per-token activations vLLM runs 8-bit weights (W8A8, per channel or per
  * tensor) and 4-bit group weights (W4A8). */
 static const char *int_bits_refusal(const struct qt_scheme *s) {
+    /* nvfp4 weights: NVFP4 (W4A4) or NVFP4A16; MoE says so, dense Linears
+     * find no compressed-tensors scheme for anything else */
+    if (s->kind == QT_SCHEME_NVFP4)
+        return s->act == QT_ACT_NONE || s->act == QT_ACT_NVFP4
+                   ? NULL
+                   : "vLLM serves nvfp4 weights with nvfp4 activations or none (\"For NVFP4 weights, input "
+                     "quantization must also be NVFP4 format or None\")";
     if (s->kind != QT_SCHEME_INT) return NULL;
     if (s->act == QT_ACT_NONE)
         return s->bits == 4 || s->bits == 8 ? NULL : "vLLM's WNA16 kernels serve 4 and 8 bits only";

@@ -26,7 +26,8 @@
  * What vLLM's compressed-tensors loader refuses, one code per refusal:
  *   QT011 error    int weights at bits vLLM has no kernel for (weight-only:
  *                  4 and 8; with int8 activations: 8-bit channel/tensor, 4-bit group;
- *                  static int8 activations: 8-bit channel/tensor, not on routed experts)
+ *                  static int8 activations: 8-bit channel/tensor, not on routed experts),
+ *                  or nvfp4 weights with activations other than nvfp4 or none
  *   QT012 error    asymmetric int weights on routed experts (fused MoE is
  *                  symmetric only)
  *   QT013 error    experts whose shape misses Marlin MoE (hidden % 128, expert

@@ -72,6 +72,14 @@ for step in ${STEPS:-test preview forward gptq hf}; do
          QTUNE_CUDA_GEMM=bf16 QTUNE_CUDA_PROFILE=1 QTUNE_CUDA_CACHE_MB=100000 QTUNE_BENCH_MODEL=/tmp/air QTUNE_BENCH_REPS=2 timeout 200 build/qtune bench forward --backend cuda --json | grep -A16 profile_ms ;;
     fwdbf16) for gm in tf32 bf16; do echo "== bench forward cuda, fixture, QTUNE_CUDA_GEMM=$gm"
              QTUNE_CUDA_GEMM=$gm QTUNE_FORWARD_BASELINE_MS=${hb:-0} timeout 60 build/qtune bench forward --backend cuda --json; done ;;
+    tuipreview) echo "== daemon previews of one screen of rows, GLM-4.6 shapes (4 layers: 3 dense, 1 MoE)"
+         [ -f /tmp/g46/config.json ] || { PYTHONUNBUFFERED=1 timeout 300 python3 scripts/dev/make_air_ckpt.py 4 /tmp/g46 GLM-4.6 >/tmp/g46.log 2>&1; tail -2 /tmp/g46.log; }
+         du -sh /tmp/g46; cat /tmp/g46/* >/dev/null
+         H=$(mktemp -d); mkdir -p "$H/home" "$H/run"; chmod 700 "$H/run"
+         QTUNE_HOME="$H/home" XDG_RUNTIME_DIR="$H/run" build/qtune engine --session lat
+         for i in 1 2 3 4 5 6 7 8 9 10; do [ -S "$H/run/qtune/lat.sock" ] && break; sleep 0.5; done
+         QTUNE_HOME="$H/home" XDG_RUNTIME_DIR="$H/run" timeout 200 python3 scripts/dev/preview_latency.py lat /tmp/g46 3 42 3
+         QTUNE_HOME="$H/home" XDG_RUNTIME_DIR="$H/run" build/qtune kill lat ;;
     cpubench) echo "== bench preview cpu (16-core host)"; timeout 120 build/qtune bench preview --backend cpu --json
               echo "== bench quantize cpu"; timeout 120 build/qtune bench quantize --backend cpu --json ;;
     *) echo "== $step"; sh -c "$step" ;;

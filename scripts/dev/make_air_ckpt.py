@@ -2,15 +2,18 @@
 (hidden 4096, 96 heads x 128, 8 KV heads, 128 experts of 1408, one shared
 expert, first layer dense 10944, vocab 151552) and N decoder layers, random
 BF16 weights (sigma 0.02, norms 1), for the streaming runs on the GPU
-machine (docs/cuda-notes.md).  Usage: make_air_ckpt.py N OUTDIR"""
+machine (docs/cuda-notes.md).  Usage: make_air_ckpt.py N OUTDIR [CONFIG]
+(CONFIG: a name of share/models/meta, default GLM-4.5-Air; GLM-4.6 gives
+its shapes: hidden 5120, 160 experts of 1536, 3 dense layers first)"""
 import json, os, sys
 
 import torch
 from safetensors.torch import save_file
 
 n_layers, out = int(sys.argv[1]), sys.argv[2]
+meta = sys.argv[3] if len(sys.argv) > 3 else "GLM-4.5-Air"
 os.makedirs(out, exist_ok=True)
-cfg = json.load(open(os.path.join(os.path.dirname(__file__), "../../share/models/meta/GLM-4.5-Air.config.json")))
+cfg = json.load(open(os.path.join(os.path.dirname(__file__), f"../../share/models/meta/{meta}.config.json")))
 cfg["num_hidden_layers"] = n_layers
 cfg["num_nextn_predict_layers"] = 0
 json.dump(cfg, open(os.path.join(out, "config.json"), "w"), indent=1)
@@ -41,6 +44,9 @@ for l in range(n_layers):
          p + "self_attn.k_proj.weight": rnd(kv, H), p + "self_attn.k_proj.bias": rnd(kv),
          p + "self_attn.v_proj.weight": rnd(kv, H), p + "self_attn.v_proj.bias": rnd(kv),
          p + "self_attn.o_proj.weight": rnd(H, q)}
+    if cfg.get("use_qk_norm"):
+        t[p + "self_attn.q_norm.weight"] = torch.ones(cfg["head_dim"], dtype=torch.bfloat16)
+        t[p + "self_attn.k_norm.weight"] = torch.ones(cfg["head_dim"], dtype=torch.bfloat16)
     if l < cfg["first_k_dense_replace"]:
         t.update({p + "mlp.gate_proj.weight": rnd(I, H), p + "mlp.up_proj.weight": rnd(I, H),
                   p + "mlp.down_proj.weight": rnd(H, I)})

@@ -17,6 +17,8 @@ Y
 $Q quantize $M -r "$T/r.yaml" --format gguf -o "$T/m.gguf" >"$T/q.out" 2>"$T/q.err"
 check gguf_quantize_exit test $? = 0
 check gguf_quantize_says grep -q "^wrote $T/m.gguf: 99 tensors" "$T/q.out"
+# sizes in binary units, as the compressed-tensors writer and every other line say
+check gguf_quantize_mib grep -q "^wrote $T/m.gguf: .*, 1 file, [0-9.]* MiB ([0-9.]* bpw) from [0-9.]* MiB in " "$T/q.out"
 check gguf_magic sh -c "head -c 4 '$T/m.gguf' | grep -q GGUF"
 check gguf_no_partial sh -c "! ls $T | grep -q partial"
 $Q inspect "$T/m.gguf" --json >"$T/i.json" 2>"$T/i.err"

@@ -120,6 +120,10 @@ expect_err home_world_writable "state directory is writable by group or others (
 expect_err home_world_writable_ls "writable by group or others" $Q ls
 chmod 700 "$QTUNE_HOME"
 check home_nothing_created test ! -e "$QTUNE_HOME/sessions/ww"
+# a fresh state directory writable by others: refused before sessions/ is made in it
+H2="$T/home2"; mkdir -p "$H2"; chmod 777 "$H2"
+QTUNE_HOME="$H2" expect_err home_fresh_world_writable "state directory is writable by group or others" $Q engine --session ww
+check home_fresh_nothing_created test ! -e "$H2/sessions"
 printf '%s\n' "$OPEN" | raw plant >/dev/null 2>&1
 $Q kill plant >/dev/null 2>&1
 S="$QTUNE_HOME/sessions/plant"
@@ -132,6 +136,11 @@ printf '%s\n{"id":2,"op":"job_list"}\n' "$OPEN" | raw plant >"$T/r" 2>&1
 check planted_job_not_run grep -q '"id":5,"kind":"test","state":"failed".*not created by this user.s daemon' "$T/r"
 check planted_job_no_log test ! -e "$S/jobs/5/log"
 $Q kill plant >/dev/null 2>&1
+# attach to a session that is there but refused says why, not "no such session"
+chmod 777 "$S"
+expect_err attach_refused_says_why "attach plant: .*plant: session directory is writable by group or others" $Q attach plant --no-follow
+check attach_refused_not_missing sh -c "! grep -q 'no such session' '$T/err'"
+chmod 700 "$S"
 mv "$QTUNE_HOME/sessions" "$T/theirs"; ln -s "$T/theirs" "$QTUNE_HOME/sessions"
 expect_err sessions_symlink "sessions directory is a symbolic link; refusing" $Q engine --session plant
 rm "$QTUNE_HOME/sessions"; mv "$T/theirs" "$QTUNE_HOME/sessions"

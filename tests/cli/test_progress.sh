@@ -33,3 +33,10 @@ for c in "$EV" "$SE"; do
 done
 grep -q '^base ' "$T/eval.lines" && grep -q '^quantized ' "$T/eval.lines" && pass "progress: eval names its stages" \
     || fail "progress: eval names its stages" "$(head -c 300 "$T/eval.lines")"
+# quantize counts bytes: its bar says how far in binary units, never a raw
+# byte count (4194304/33271424)
+TERM=xterm COLUMNS=100 script -qec "$QB quantize $M -r recipes/tiny-w4a16.yaml -o $T/q 2>&1 >$T/q.tty.out" /dev/null >"$T/q.tty" 2>&1
+tr '\r' '\n' <"$T/q.tty" | sed 's/\x1b\[K//g' >"$T/q.lines"
+if grep -Eq '^quantize +\[#+\] 100%  31\.73 MiB/31\.73 MiB ' "$T/q.lines" && ! grep -Eq '[0-9]{6,}/[0-9]{6,}' "$T/q.lines"; then
+    pass "progress: quantize shows bytes in MiB"
+else fail "progress: quantize shows bytes in MiB" "$(tail -c 400 "$T/q.lines")"; fi

@@ -255,3 +255,21 @@ has "w: an existing file asks first" "$T/write/ask.txt" 'Overwrite it with the s
 check "w: No keeps the file" cmp -s recipes/glm-4.6-awq-w4a16.yaml "$T/shipped.yaml"
 has "w: says it kept it" "$T/write/kept.txt" 'not written: .*shipped\.yaml is unchanged'
 check "w: readline keys (C-u C-a Del C-e BS C-w) edited the path" test -f "$T/write/new.yaml"
+
+# compare: a variant stored before any edit is the original model, its KL 0
+# by definition; E measures the others and runs no eval of an empty recipe
+# (the engine refuses one: the row said "failed (job 1)")
+run original 120x40 share/models/tiny-glm-moe <<'KEYS'
+T <C-u>
+:type ctx=64 chunks=1
+<Enter>
+a
+j j <Enter> j j j -
+b
+E
+:wait-idle
+:dump D/compare.txt
+KEYS
+has "compare: the unquantized variant is the original" "$T/original/compare.txt" '^ +▶? *A +[0-9.]+ MiB +16\.000 +0 .*0 \(original\) +100\.0% +1\.0000'
+hasnt "compare: no failed eval of the original" "$T/original/compare.txt" 'failed \(job'
+has "compare: B measured" "$T/original/compare.txt" '^ +▶? *B +[0-9.]+ MiB .* [0-9]\.[0-9]{4} +[0-9.]+% +[0-9]\.[0-9]{4}'

@@ -185,6 +185,15 @@ TU_TEST(qt011_bits_vllm_serves) {
                          "weights: {num_bits: 8, type: int, strategy: group, group_size: 128}, "
                          "input_activations: {num_bits: 8, type: int, strategy: token, dynamic: true}}\n",
                    1, "QT011", NULL) == 1);
+    /* nvfp4 weights: with nvfp4 activations or none; any other activations
+     * vLLM refuses (MoE: "For NVFP4 weights, input quantization must also be
+     * NVFP4 format or None"; dense: no compressed-tensors scheme matches) */
+    TU_CHECK(count(tiny, "QuantizationModifier:\n  targets: [Linear]\n  ignore: [lm_head]\n  scheme: NVFP4A16\n", 1, "QT011", NULL) == 0);
+    TU_CHECK(count(tiny, "QuantizationModifier:\n  targets: [Linear]\n  ignore: [lm_head]\n  scheme: NVFP4\n", 1, "QT011", NULL) == 0);
+    s = QT_SEV_WARNING;
+    TU_CHECK(count(tiny, ARGS("num_bits: 4, type: float, strategy: tensor_group, group_size: 16, symmetric: true}, "
+                              "input_activations: {num_bits: 8, type: int, strategy: token, dynamic: true, symmetric: true"),
+                   1, "QT011", &s) == 1 && s == QT_SEV_ERROR);
 }
 
 TU_TEST(qt012_asym_experts) {
