@@ -38,3 +38,32 @@ int cli_parse_int(const char *opt, const char *v, long lo, long hi, long *out) {
     *out = x;
     return 0;
 }
+
+int cli_eval_opt(const char *cmd, int argc, char **argv, int *i, struct cli_eval_opts *o) {
+    const char *a = argv[*i];
+    const char **str = !strcmp(a, "-r") || !strcmp(a, "--recipe") ? &o->recipe
+                       : !strcmp(a, "--scheme")                   ? &o->scheme
+                       : !strcmp(a, "--data")                     ? &o->data
+                                                                  : NULL;
+    int *num = !strcmp(a, "--ctx") ? o->ctx : !strcmp(a, "--chunks") ? o->chunks : NULL;
+    if (!str && !num) return 0;
+    if (*i + 1 >= argc) {
+        cli_failf("%s: %s: missing value", cmd, a);
+        return -1;
+    }
+    const char *v = argv[++*i];
+    if (str) {
+        *str = v;
+        return 1;
+    }
+    long lo = num == o->ctx ? 2 : 1, x;
+    char *end;
+    errno = 0;
+    x = strtol(v, &end, 10);
+    if (errno || *end || end == v || x < lo || x > 1 << 24) {
+        cli_failf("%s: %s: expected an integer in %ld..%d, not '%s'", cmd, a, lo, 1 << 24, v);
+        return -1;
+    }
+    *num = (int)x;
+    return 1;
+}

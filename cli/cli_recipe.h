@@ -19,4 +19,17 @@ void cli_recipe_close(struct cli_recipe_ctx *c);
 
 /* Parses a positive integer option value; returns 0 on success. */
 int cli_parse_int(const char *opt, const char *v, long lo, long hi, long *out);
+
+/* The options eval and sensitivity share: what is measured (-r/--recipe
+ * RECIPE or --scheme S), on what text (--data FILE) and how much of it
+ * (--ctx N tokens a chunk, at least 2; --chunks N).  ctx and chunks are
+ * those of the command's qt_eval_params, left as they are when not given. */
+struct cli_eval_opts {
+    const char *recipe, *scheme, *data;
+    int *ctx, *chunks;
+};
+/* argv[*i] one of those options: consumes it and its value (*i moves to the
+ * value) and returns 1; another argument: 0; a missing or bad value: prints
+ * "qtune: CMD: OPT: why" and returns -1. */
+int cli_eval_opt(const char *cmd, int argc, char **argv, int *i, struct cli_eval_opts *o);
 #endif

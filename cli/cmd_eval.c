@@ -13,6 +13,7 @@
 #include <cJSON.h>
 
 #include "cli.h"
+#include "cli_recipe.h"
 #include "eval/eval.h"
 #include "model/model.h"
 #include "eval/qplan.h"
@@ -30,17 +31,10 @@ static void progress(void *ctx, int64_t done, int64_t total) {
     cli_bar_update(&bar, ctx, done, total, NULL);
 }
 
-static int parse_int(const char *s, int *out) {
-    char *e;
-    long v = strtol(s, &e, 10);
-    if (*s == 0 || *e || v <= 0 || v > 1 << 24) return -1;
-    *out = (int)v;
-    return 0;
-}
-
 int qt_cmd_eval(int argc, char **argv) {
-    const char *model = NULL, *recipe = NULL, *scheme = NULL, *data = NULL, *ckpt = NULL;
+    const char *model = NULL, *ckpt = NULL;
     struct qt_eval_params p = {0};
+    struct cli_eval_opts eo = {.ctx = &p.ctx, .chunks = &p.chunks};
     int json = 0, f32 = 0, ggml_arith = 0;
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) {
@@ -54,29 +48,24 @@ int qt_cmd_eval(int argc, char **argv) {
             return 0;
         }
         const char *a = argv[i];
-        int has = i + 1 < argc;
+        int has = i + 1 < argc, k = cli_eval_opt("eval", argc, argv, &i, &eo);
+        if (k < 0) return 1;
+        if (k) continue;
         if (!strcmp(a, "--json")) json = 1;
         else if (!strcmp(a, "--second-half")) p.second_half = 1;
         else if (!strcmp(a, "--f32-arith")) f32 = 1;
         else if (!strcmp(a, "--ggml-arith")) ggml_arith = 1;
-        else if ((!strcmp(a, "-r") || !strcmp(a, "--recipe")) && has) recipe = argv[++i];
-        else if (!strcmp(a, "--scheme") && has) scheme = argv[++i];
-        else if (!strcmp(a, "--data") && has) data = argv[++i];
-        else if (!strcmp(a, "--ctx") && has) {
-            if (parse_int(argv[++i], &p.ctx)) return cli_failf("eval: --ctx: not a positive number: %s", argv[i]);
-        } else if (!strcmp(a, "--chunks") && has) {
-            if (parse_int(argv[++i], &p.chunks)) return cli_failf("eval: --chunks: not a positive number: %s", argv[i]);
-        } else if (!strcmp(a, "--quantized") && has) {
+        else if (!strcmp(a, "--quantized") && has) {
             ckpt = argv[++i];
         } else if (a[0] == '-' && a[1]) {
             return cli_failf("eval: unknown option %s (usage: qtune %s)", a, usage);
         } else if (!model) model = a;
         else return cli_usage("eval", usage);
     }
+    const char *recipe = eo.recipe, *scheme = eo.scheme, *data = eo.data;
     if (!model || !data || (!!recipe + !!scheme + !!ckpt) != 1) return cli_usage("eval", usage);
     if (ggml_arith && (!ckpt || strlen(ckpt) < 5 || strcmp(ckpt + strlen(ckpt) - 5, ".gguf")))
         return cli_failf("eval: --ggml-arith needs --quantized FILE.gguf");
-    if (p.ctx && p.ctx < 2) return cli_failf("eval: --ctx must be at least 2");
 
     qt_err err = {{0}};
     struct qt_model *m = NULL;

@@ -12,6 +12,7 @@
 #include <cJSON.h>
 
 #include "cli.h"
+#include "cli_recipe.h"
 #include "progress.h"
 #include "eval/eval.h"
 #include "model/model.h"
@@ -29,17 +30,10 @@ static void progress(void *ctx, int64_t done, int64_t total) {
     cli_bar_update(&bar, "sensitivity", done, total, NULL);
 }
 
-static int parse_int(const char *s, int *out) {
-    char *e;
-    long v = strtol(s, &e, 10);
-    if (*s == 0 || *e || v <= 0 || v > 1 << 24) return -1;
-    *out = (int)v;
-    return 0;
-}
-
 int qt_cmd_sensitivity(int argc, char **argv) {
-    const char *model = NULL, *recipe = NULL, *scheme = NULL, *data = NULL;
+    const char *model = NULL;
     struct qt_sens_params p = {.eval = {.ctx = 512, .chunks = 4}, .by = QT_SENS_GROUP};
+    struct cli_eval_opts eo = {.ctx = &p.eval.ctx, .chunks = &p.eval.chunks};
     int json = 0, f32 = 0;
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) {
@@ -50,28 +44,22 @@ int qt_cmd_sensitivity(int argc, char **argv) {
             return 0;
         }
         const char *a = argv[i];
-        int has = i + 1 < argc;
+        int has = i + 1 < argc, k = cli_eval_opt("sensitivity", argc, argv, &i, &eo);
+        if (k < 0) return 1;
+        if (k) continue;
         if (!strcmp(a, "--json")) json = 1;
         else if (!strcmp(a, "--f32-arith")) f32 = 1;
-        else if ((!strcmp(a, "-r") || !strcmp(a, "--recipe")) && has) recipe = argv[++i];
-        else if (!strcmp(a, "--scheme") && has) scheme = argv[++i];
-        else if (!strcmp(a, "--data") && has) data = argv[++i];
         else if (!strcmp(a, "--by") && has) {
             const char *b = argv[++i];
             if (!strcmp(b, "group")) p.by = QT_SENS_GROUP;
             else if (!strcmp(b, "layer")) p.by = QT_SENS_LAYER;
             else return cli_failf("sensitivity: --by: expected group or layer, not %s", b);
-        } else if (!strcmp(a, "--ctx") && has) {
-            if (parse_int(argv[++i], &p.eval.ctx) || p.eval.ctx < 2)
-                return cli_failf("sensitivity: --ctx: not a number of at least 2: %s", argv[i]);
-        } else if (!strcmp(a, "--chunks") && has) {
-            if (parse_int(argv[++i], &p.eval.chunks))
-                return cli_failf("sensitivity: --chunks: not a positive number: %s", argv[i]);
         } else if (a[0] == '-' && a[1]) {
             return cli_failf("sensitivity: unknown option %s (usage: qtune %s)", a, usage);
         } else if (!model) model = a;
         else return cli_usage("sensitivity", usage);
     }
+    const char *recipe = eo.recipe, *scheme = eo.scheme, *data = eo.data;
     if (!model || !data || (!recipe == !scheme)) return cli_usage("sensitivity", usage);
 
     qt_err err = {{0}};

@@ -38,6 +38,22 @@ for f in $(find engine sessions -name '*.[ch]' -o -name '*.cu' -o -name '*.cuh' 
         fi
     done
 done
+# The backend seam (docs/architecture.md, "The backend"): nothing outside
+# backend/ calls BLAS or LAPACK, uses SIMD intrinsics or starts threads for
+# compute.  The exceptions are the ones the docs name: quant/quant.c holds the
+# element kernels the CPU backend runs (runtime AVX2/FMA dispatch), the
+# writer's side-file I/O thread and the daemon client's connection thread.
+for f in $(find engine sessions -name '*.[ch]' | sort); do
+    case $f in engine/backend/*) continue;; esac
+    case $f in
+        engine/quant/quant.c) pat='cblas_\|<cblas\.h>\|<lapack\|pthread_create';;
+        engine/io/writer.c|engine/daemon/client.c) pat='cblas_\|<cblas\.h>\|<lapack\|intrin\.h>\|_mm256_\|_mm512_';;
+        *) pat='cblas_\|<cblas\.h>\|<lapack\|intrin\.h>\|_mm256_\|_mm512_\|pthread_create';;
+    esac
+    grep -n "$pat" "$f" | grep -v '^[0-9]*:\s*\(/\*\|\*\|//\)' | head -n 1 | while IFS=: read -r ln _; do
+        echo "FAIL layers: $f:$ln computes outside the backend (BLAS, SIMD or a thread: go through backend.h)"
+    done | grep . && bad=1
+done
 # The TUI is a thin client (docs/tui.md): tui/ and panels/ include from the
 # engine only the protocol client, base/ helpers and the description structs
 # the protocol carries -- no recipe parsing, resolving, scheme stepping or

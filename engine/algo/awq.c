@@ -1,11 +1,11 @@
 /* awq.c — AWQ's scale search pieces and the clip search (see awq.h). */
 #include "algo/awq.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/backend.h"
 #include "quant/quant.h"
 
 int64_t qt_awq_group(const struct qt_scheme *s, int64_t cols) {
@@ -53,8 +53,13 @@ double qt_awq_sse(const float *w, const float *wq, int64_t rows, int64_t cols, c
     double sse = 0;
     if (!e || !m) { free(e); free(m); return NAN; }
     for (int64_t i = 0; i < rows * cols; i++) e[i] = (double)w[i] - wq[i];
-    cblas_dsymm(CblasRowMajor, CblasRight, CblasUpper, (int)rows, (int)cols, 1.0, h, (int)cols, e, (int)cols, 0.0,
-                m, (int)cols);
+    /* m = e H (H is symmetric and stored whole: the pipeline mirrors it) */
+    qt_err be_err;
+    if (qt_be_dgemm(qt_backend_default(), rows, cols, cols, 1.0, e, cols, h, cols, 0.0, m, cols, &be_err) != QT_OK) {
+        free(e);
+        free(m);
+        return NAN;
+    }
     for (int64_t i = 0; i < rows * cols; i++) sse += e[i] * m[i];
     free(e);
     free(m);
@@ -68,8 +73,8 @@ static void group_err(const float *w, const float *wq, int64_t rows, int64_t col
     for (int64_t i = 0; i < rows * cols; i++) e[i] = (double)w[i] - wq[i];
     for (int64_t g = 0; g < ng; g++) {
         int64_t g0 = g * gs;
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)gs, (int)gs, 1.0, e + g0, (int)cols,
-                    h + g0 * cols + g0, (int)cols, 0.0, m, (int)gs);
+        qt_err be_err;   /* host-memory dgemm: the CPU row (no backend row offers its own) cannot fail */
+        qt_be_dgemm(qt_backend_default(), rows, gs, gs, 1.0, e + g0, cols, h + g0 * cols + g0, cols, 0.0, m, gs, &be_err);
         for (int64_t r = 0; r < rows; r++) {
             double a = 0;
             for (int64_t k = 0; k < gs; k++) a += e[r * cols + g0 + k] * m[r * gs + k];

@@ -26,8 +26,8 @@
  * llm-compressor report) is quantized by GPTQ with the pooled Hessian of all
  * tokens routed to that layer's experts (same projection).  It is listed in
  * the report with its token count; so is an expert that saw no token. */
-/* Folder algo/ (docs/architecture.md): the calibrated algorithms (GPTQ,
- * SmoothQuant, the sequential calibration pipeline; AWQ and SparseGPT next),
+/* Folder algo/ (docs/architecture.md): the calibrated algorithms (GPTQ, AWQ,
+ * SmoothQuant, SparseGPT, the sequential calibration pipeline),
  * each turning weights and calibration statistics into what the writer
  * stores.  Includes every folder below it (base … eval). */
 #ifndef QT_PIPELINE_H

@@ -63,6 +63,10 @@ REQ
 $Q attach one --raw <"$T/req" >"$T/resp" 2>"$T/err"
 check raw_exit test $? = 0
 check raw_hello grep -q '^{"id":1,"ok":true,"result":{"version":1,"session":"one"' "$T/resp"
+# hello's capabilities come from the op and job kind tables (issue 12 point 4)
+check raw_hello_ops grep -q '^{"id":1,.*"ops":\[{"op":"hello","needs":null,"summary":"' "$T/resp"
+check raw_hello_ops_needs grep -q '^{"id":1,.*{"op":"edit","needs":"model","summary":"' "$T/resp"
+check raw_hello_job_kinds grep -q '^{"id":1,.*"job_kinds":\[.*{"kind":"plan","runnable":true,"needs_model":true' "$T/resp"
 check raw_open grep -q '^{"id":2,"ok":true,"result":{"model":".*tiny-glm-moe","arch":"glm4_moe"' "$T/resp"
 check raw_recipe_event grep -q '^{"event":"recipe","seq":1,"version":1,' "$T/resp"
 check raw_preview grep -q '^{"id":4,"ok":true,"result":{"results":\[{"name":"model.layers.1.mlp.experts.3.up_proj.weight","scheme":"int4-g128-sym","rel_rmse":0.1118' "$T/resp"

@@ -55,6 +55,14 @@ $Q sensitivity $M --scheme W8A16 --data $D $S --by layer >"$T/sens.txt"
 check sens_by_layer test "$(grep -c 'model.layers.[0-3]  *layer' "$T/sens.txt")" = 4
 check sens_text_sum grep -q '^sum of single-unit' "$T/sens.txt"
 expect_err sens_bad_by "group or layer" $Q sensitivity $M --scheme W4A16 --data $D --by tensor
+# eval and sensitivity read their shared options alike (cli_eval_opt): a
+# missing value is said as such, not as an unknown option; one range a number
+for c in eval sensitivity; do
+    expect_err "${c}_ctx_missing" "qtune: $c: --ctx: missing value" $Q $c $M --scheme W4A16 --data $D --ctx
+    expect_err "${c}_recipe_missing" "qtune: $c: -r: missing value" $Q $c $M --data $D -r
+    expect_err "${c}_ctx_one" "qtune: $c: --ctx: expected an integer in 2\.\." $Q $c $M --scheme W4A16 --data $D --ctx 1
+    expect_err "${c}_chunks_zero" "qtune: $c: --chunks: expected an integer in 1\.\." $Q $c $M --scheme W4A16 --data $D --chunks 0
+done
 
 # preview with calibration statistics
 $Q preview $M --scheme W4A16 --calib share/data/calib.txt --filter 'layers\.1\.self_attn\.q_proj' --json >"$T/pc.json" 2>"$T/err"
