@@ -438,12 +438,15 @@ TU_TEST(prefetch_reads_ahead) {
     } else {
         qt_model_prefetch_layer(m, 2);
         size_t after = 0;
-        struct timespec ts = {0, 20 * 1000 * 1000};
-        for (int tries = 0; tries < 1500; tries++) {   /* up to 30 s */
+        struct timespec ts = {0, 20 * 1000 * 1000}, t0, now;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (;;) {   /* until resident, or a deadline of 60 s */
             after = 0;
             for (int i = 0; i < m->n_tensors; i++)
                 if (m->tensors[i].layer == 2 && m->tensors[i].nbytes >= 16384) after += resident_pages(&m->tensors[i], &total);
-            if (after * 10 >= tot_all * 9) break;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if (after * 10 >= tot_all * 9 || (double)(now.tv_sec - t0.tv_sec) + 1e-9 * (double)(now.tv_nsec - t0.tv_nsec) > 60.0)
+                break;
             nanosleep(&ts, NULL);
         }
         TU_CHECKF(after * 10 >= tot_all * 9, "%zu of %zu pages resident after the hint (%zu before)", after, tot_all, before);
