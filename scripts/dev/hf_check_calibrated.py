@@ -27,7 +27,14 @@ def load(d, q):
     kw = {"dtype": torch.float32, "attn_implementation": "eager"}
     if q:
         kw["quantization_config"] = CompressedTensorsConfig(run_compressed=False)
-    return AutoModelForCausalLM.from_pretrained(d, **kw).eval()
+    m = AutoModelForCausalLM.from_pretrained(d, **kw).eval()
+    # transformers 5.25 leaves the fused routed experts (gate_up_proj,
+    # down_proj) it builds from decompressed modules in bf16 despite
+    # dtype=float32, and then computes them in bf16: cast them, so that both
+    # forwards are float32 and only the weights can differ
+    for p in m.parameters():
+        p.data = p.data.float()
+    return m
 
 
 def logp(m):
@@ -36,8 +43,9 @@ def logp(m):
 
 def find_kl(j):
     if isinstance(j, dict):
-        if "kl" in j and isinstance(j["kl"], dict) and "mean" in j["kl"]:
-            return j["kl"]["mean"]
+        for key in ("kld", "kl"):
+            if isinstance(j.get(key), dict) and "mean" in j[key]:
+                return j[key]["mean"]
         for v in j.values():
             r = find_kl(v)
             if r is not None:
