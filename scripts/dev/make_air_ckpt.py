@@ -19,11 +19,12 @@ cfg["num_nextn_predict_layers"] = 0
 json.dump(cfg, open(os.path.join(out, "config.json"), "w"), indent=1)
 H, I, MI, E, V = cfg["hidden_size"], cfg["intermediate_size"], cfg["moe_intermediate_size"], cfg["n_routed_experts"], cfg["vocab_size"]
 q, kv = cfg["num_attention_heads"] * cfg["head_dim"], cfg["num_key_value_heads"] * cfg["head_dim"]
-g = torch.Generator(device="cuda").manual_seed(0)
+dev = "cuda" if torch.cuda.is_available() else "cpu"
+g = torch.Generator(device=dev).manual_seed(0)
 
 
 def rnd(*shape):
-    return (torch.randn(*shape, device="cuda", generator=g) * 0.02).to(torch.bfloat16).cpu()
+    return (torch.randn(*shape, device=dev, generator=g) * 0.02).to(torch.bfloat16).cpu()
 
 
 wmap = {}
