@@ -536,54 +536,72 @@ static void evalset_text(const struct src *s, char *buf, size_t n) {
              cs, cl, s->jobs.arith[0] ? s->jobs.arith : "default");
 }
 
-/* Sends what the eval settings prompt changed to the daemon, which checks
- * and keeps it (the answer updates the shown settings). */
-static void evalset_accept(struct app *a) {
-    struct src *s = a->src;
+/* Sends one setting of a settings prompt: 1, or -1 with the daemon's
+ * refusal shown. */
+static int setting_send(struct app *a, const char *key, const char *str, double num) {
+    qt_err err = {{0}};
+    if (a->src->ops->settings_send(a->src, key, str, num, &err) == QT_OK) return 1;
+    app_msg(a, TS_ERROR, "%s", err.msg);
+    return -1;
+}
+
+/* One KEY=VALUE word of a settings prompt: 1 sent, 0 the value it has
+ * already, -1 refused (said), -2 not one of the prompt's keys. */
+typedef int (*setting_word_fn)(struct app *a, const char *key, char *val);
+
+/* Accepts a settings prompt: its KEY=VALUE words one by one through word
+ * (what = the prefix of its errors, keys = the keys they list, name =
+ * what the last line calls the settings), stopping at the first wrong
+ * one; the daemon checks and keeps what is sent. */
+static void settings_accept(struct app *a, const char *what, const char *keys, const char *name, setting_word_fn word) {
     char buf[sizeof a->pbuf];
     tui_strcpy(buf, sizeof buf, a->pbuf);
-    qt_err err = {{0}};
     int sent = 0;
     for (char *tok = strtok(buf, " \t"); tok; tok = strtok(NULL, " \t")) {
         char *eq = strchr(tok, '=');
-        if (!eq || eq == tok) {
-            app_msg(a, TS_ERROR, "eval settings: %.60s: write KEY=VALUE (data, ctx, chunks, calib_samples, calib_len, arith)",
-                    tok);
-            return;
-        }
+        if (!eq || eq == tok) { app_msg(a, TS_ERROR, "%s: %.60s: write KEY=VALUE (%s)", what, tok, keys); return; }
         *eq++ = 0;
-        int rc;
-        if (!strcmp(tok, "data")) {
-            char abs[PATH_MAX];
-            if (!realpath(eq, abs)) { app_msg(a, TS_ERROR, "eval settings: data: %.200s: no such file", eq); return; }
-            if (!strcmp(abs, s->jobs.eval_data)) continue;
-            rc = s->ops->settings_send(s, "eval_data", abs, 0, &err);
-        } else if (!strcmp(tok, "ctx") || !strcmp(tok, "chunks") || !strcmp(tok, "calib_samples") ||
-                   !strcmp(tok, "calib_len")) {
-            char *end;
-            long v = strcmp(eq, "default") ? strtol(eq, &end, 10) : 0;
-            if (strcmp(eq, "default") && (*end || v < 1)) {
-                app_msg(a, TS_ERROR, "eval settings: %s: %.40s: a whole number from 1 (or default)", tok, eq);
-                return;
-            }
-            int cur = !strcmp(tok, "ctx") ? s->jobs.eval_ctx : !strcmp(tok, "chunks") ? s->jobs.eval_chunks
-                    : !strcmp(tok, "calib_samples") ? s->jobs.calib_samples : s->jobs.calib_len;
-            if (v == cur) continue;
-            rc = s->ops->settings_send(s, !strcmp(tok, "ctx") ? "eval_ctx" : !strcmp(tok, "chunks") ? "eval_chunks" : tok,
-                                       NULL, v, &err);
-        } else if (!strcmp(tok, "arith")) {
-            /* the daemon checks the mode (its error names the choices) */
-            if (!strcmp(eq, s->jobs.arith)) continue;
-            rc = strcmp(eq, "default") ? s->ops->settings_send(s, "arith", eq, 0, &err)
-                                       : s->ops->settings_send(s, "arith", NULL, 0, &err);
-        } else {
-            app_msg(a, TS_ERROR, "eval settings: %.40s: unknown (data, ctx, chunks, calib_samples, calib_len, arith)", tok);
-            return;
-        }
-        if (rc != QT_OK) { app_msg(a, TS_ERROR, "%s", err.msg); return; }
-        sent++;
+        int r = word(a, tok, eq);
+        if (r == -2) app_msg(a, TS_ERROR, "%s: %.40s: unknown (%s)", what, tok, keys);
+        if (r < 0) return;
+        sent += r;
     }
-    app_msg(a, TS_INFO, sent ? "eval settings sent (kept in the session)" : "eval settings unchanged");
+    app_msg(a, TS_INFO, sent ? "%s sent (kept in the session)" : "%s unchanged", name);
+}
+
+/* A word of the eval settings prompt. */
+static int evalset_word(struct app *a, const char *tok, char *eq) {
+    struct src *s = a->src;
+    if (!strcmp(tok, "data")) {
+        char abs[PATH_MAX];
+        if (!realpath(eq, abs)) { app_msg(a, TS_ERROR, "eval settings: data: %.200s: no such file", eq); return -1; }
+        return strcmp(abs, s->jobs.eval_data) ? setting_send(a, "eval_data", abs, 0) : 0;
+    }
+    if (!strcmp(tok, "ctx") || !strcmp(tok, "chunks") || !strcmp(tok, "calib_samples") || !strcmp(tok, "calib_len")) {
+        char *end;
+        long v = strcmp(eq, "default") ? strtol(eq, &end, 10) : 0;
+        if (strcmp(eq, "default") && (*end || v < 1)) {
+            app_msg(a, TS_ERROR, "eval settings: %s: %.40s: a whole number from 1 (or default)", tok, eq);
+            return -1;
+        }
+        int cur = !strcmp(tok, "ctx") ? s->jobs.eval_ctx : !strcmp(tok, "chunks") ? s->jobs.eval_chunks
+                : !strcmp(tok, "calib_samples") ? s->jobs.calib_samples : s->jobs.calib_len;
+        if (v == cur) return 0;
+        return setting_send(a, !strcmp(tok, "ctx") ? "eval_ctx" : !strcmp(tok, "chunks") ? "eval_chunks" : tok, NULL, v);
+    }
+    if (!strcmp(tok, "arith")) {
+        /* the daemon checks the mode (its error names the choices) */
+        if (!strcmp(eq, s->jobs.arith)) return 0;
+        return setting_send(a, "arith", strcmp(eq, "default") ? eq : NULL, 0);
+    }
+    return -2;
+}
+
+/* Sends what the eval settings prompt changed to the daemon, which checks
+ * and keeps it (the answer updates the shown settings). */
+static void evalset_accept(struct app *a) {
+    settings_accept(a, "eval settings", "data, ctx, chunks, calib_samples, calib_len, arith", "eval settings",
+                    evalset_word);
 }
 
 /* The deploy panel's choices as its prompt shows them: "ctx=N batch=N
@@ -603,59 +621,50 @@ void app_deploy_prompt(struct app *a) {
     prompt_open(a, PR_DEPLOY, buf);
 }
 
+/* A word of the deploy prompt ("default" / "auto": the engine's). */
+static int deploy_word(struct app *a, const char *tok, char *eq) {
+    struct src *s = a->src;
+    int dflt = !strcmp(eq, "default") || !strcmp(eq, "auto");
+    char *end = eq;
+    if (!strcmp(tok, "ctx") || !strcmp(tok, "batch")) {
+        long v = dflt ? 0 : strtol(eq, &end, 10);
+        if (!dflt && (!*eq || *end || v < 1)) {
+            app_msg(a, TS_ERROR, "deploy: %s: %.40s: a whole number from 1 (or default)", tok, eq);
+            return -1;
+        }
+        if (v == (!strcmp(tok, "ctx") ? s->deploy.ctx : s->deploy.batch)) return 0;
+        return setting_send(a, !strcmp(tok, "ctx") ? "deploy_ctx" : "deploy_batch", NULL, (double)v);
+    }
+    if (!strcmp(tok, "util")) {
+        double v = dflt ? 0 : strtod(eq, &end);
+        if (!dflt && (!*eq || *end || !(v > 0 && v <= 1))) {
+            app_msg(a, TS_ERROR, "deploy: util: %.40s: a fraction of GPU memory in (0, 1] (or default)", eq);
+            return -1;
+        }
+        return v == s->deploy.util ? 0 : setting_send(a, "deploy_util", NULL, v);
+    }
+    if (!strcmp(tok, "tp")) {
+        long v = dflt ? 0 : strtol(eq, &end, 10);
+        if (!dflt && (!*eq || *end || (v != 1 && v != 2 && v != 4 && v != 8))) {
+            app_msg(a, TS_ERROR, "deploy: tp: %.40s: 1, 2, 4 or 8 (or auto: the smallest that fits)", eq);
+            return -1;
+        }
+        return v == s->deploy.tp ? 0 : setting_send(a, "deploy_tp", NULL, (double)v);
+    }
+    if (!strcmp(tok, "kv")) {
+        /* the daemon knows the dtypes (its error lists them) */
+        if (!strcmp(eq, s->deploy.kv[0] ? s->deploy.kv : "auto")) return 0;
+        return setting_send(a, "deploy_kv_dtype", !strcmp(eq, "default") ? NULL : eq, 0);
+    }
+    return -2;
+}
+
 /* Sends what the deploy prompt changed to the daemon, which checks and
  * keeps it and computes the table again (the settings answer marks the
  * estimate stale).  A word that is not KEY=VALUE of the right form is
  * one line here; the daemon's refusals arrive as one line too. */
 static void deploy_accept(struct app *a) {
-    struct src *s = a->src;
-    char buf[sizeof a->pbuf];
-    tui_strcpy(buf, sizeof buf, a->pbuf);
-    qt_err err = {{0}};
-    int sent = 0;
-    for (char *tok = strtok(buf, " \t"); tok; tok = strtok(NULL, " \t")) {
-        char *eq = strchr(tok, '=');
-        if (!eq || eq == tok) { app_msg(a, TS_ERROR, "deploy: %.60s: write KEY=VALUE (ctx, batch, kv, util, tp)", tok); return; }
-        *eq++ = 0;
-        int dflt = !strcmp(eq, "default") || !strcmp(eq, "auto");
-        char *end = eq;
-        int rc;
-        if (!strcmp(tok, "ctx") || !strcmp(tok, "batch")) {
-            long v = dflt ? 0 : strtol(eq, &end, 10);
-            if (!dflt && (!*eq || *end || v < 1)) {
-                app_msg(a, TS_ERROR, "deploy: %s: %.40s: a whole number from 1 (or default)", tok, eq);
-                return;
-            }
-            if (v == (!strcmp(tok, "ctx") ? s->deploy.ctx : s->deploy.batch)) continue;
-            rc = s->ops->settings_send(s, !strcmp(tok, "ctx") ? "deploy_ctx" : "deploy_batch", NULL, (double)v, &err);
-        } else if (!strcmp(tok, "util")) {
-            double v = dflt ? 0 : strtod(eq, &end);
-            if (!dflt && (!*eq || *end || !(v > 0 && v <= 1))) {
-                app_msg(a, TS_ERROR, "deploy: util: %.40s: a fraction of GPU memory in (0, 1] (or default)", eq);
-                return;
-            }
-            if (v == s->deploy.util) continue;
-            rc = s->ops->settings_send(s, "deploy_util", NULL, v, &err);
-        } else if (!strcmp(tok, "tp")) {
-            long v = dflt ? 0 : strtol(eq, &end, 10);
-            if (!dflt && (!*eq || *end || (v != 1 && v != 2 && v != 4 && v != 8))) {
-                app_msg(a, TS_ERROR, "deploy: tp: %.40s: 1, 2, 4 or 8 (or auto: the smallest that fits)", eq);
-                return;
-            }
-            if (v == s->deploy.tp) continue;
-            rc = s->ops->settings_send(s, "deploy_tp", NULL, (double)v, &err);
-        } else if (!strcmp(tok, "kv")) {
-            /* the daemon knows the dtypes (its error lists them) */
-            if (!strcmp(eq, s->deploy.kv[0] ? s->deploy.kv : "auto")) continue;
-            rc = s->ops->settings_send(s, "deploy_kv_dtype", !strcmp(eq, "default") ? NULL : eq, 0, &err);
-        } else {
-            app_msg(a, TS_ERROR, "deploy: %.40s: unknown (ctx, batch, kv, util, tp)", tok);
-            return;
-        }
-        if (rc != QT_OK) { app_msg(a, TS_ERROR, "%s", err.msg); return; }
-        sent++;
-    }
-    app_msg(a, TS_INFO, sent ? "deploy settings sent (kept in the session)" : "deploy settings unchanged");
+    settings_accept(a, "deploy", "ctx, batch, kv, util, tp", "deploy settings", deploy_word);
 }
 
 static void prompt_accept(struct app *a) {
