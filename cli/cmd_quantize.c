@@ -46,10 +46,15 @@ static volatile sig_atomic_t cancel_flag;
 static void on_signal(int sig) { (void)sig; cancel_flag = 1; }
 
 /* The progress bar (on a terminal's stderr only): calibration by layer,
- * then the tensors written. */
+ * then the tensors written.  QTUNE_PROGRESS=lines: one line per calibrated
+ * layer on stderr instead, for logs of long runs without a terminal. */
 static void on_layer(void *ud, int done, int total, double secs) {
-    (void)secs;
     struct cli_bar *b = ud;
+    const char *pl = getenv("QTUNE_PROGRESS");
+    if (pl && !strcmp(pl, "lines")) {
+        fprintf(stderr, "calibrate: layer %d of %d done, %.1f s\n", done, total, secs);
+        return;
+    }
     b->bytes = 0;   /* layers */
     cli_bar_update(b, "calibrate", done, total, NULL);
 }

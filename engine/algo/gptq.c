@@ -128,6 +128,18 @@ static int by_diag_desc(const void *a, const void *b) {
     return x->i < y->i ? -1 : x->i > y->i;
 }
 
+int qt_gptq_order(const double *h, int64_t cols, enum qt_actorder ao, int64_t *perm, qt_err *err) {
+    for (int64_t j = 0; j < cols; j++) perm[j] = j;
+    if (ao == QT_ACTORDER_NONE) return QT_OK;
+    struct dkey *k = malloc(sizeof *k * (size_t)cols);
+    if (!k) return qt_err_set(err, "GPTQ: out of memory");
+    for (int64_t j = 0; j < cols; j++) k[j] = (struct dkey){h[j * cols + j], j};
+    qsort(k, (size_t)cols, sizeof *k, by_diag_desc);
+    for (int64_t j = 0; j < cols; j++) perm[j] = k[j].i;
+    free(k);
+    return QT_OK;
+}
+
 double qt_gptq_out_err(const float *w, const float *wq, int64_t rows, int64_t cols, const double *h) {
     /* Σ_r e_r H e_rᵀ in chunks of rows: E (nr, cols) · H then row dots */
     int64_t chunk = 256;
@@ -172,15 +184,8 @@ int qt_gptq_quantize(const float *w, int64_t rows, int64_t cols, const double *h
     double *loss = calloc((size_t)rows, sizeof(double));
     float *rtn = NULL;
     if (!perm || !cell || !H || !diag || !W || !wp || !dq || !loss) { qt_err_set(err, "GPTQ: out of memory"); goto out; }
-    for (int64_t j = 0; j < C; j++) { diag[j] = h[j * C + j]; perm[j] = j; }
-    if (ao != QT_ACTORDER_NONE) {
-        struct dkey *k = malloc(sizeof *k * (size_t)C);
-        if (!k) { qt_err_set(err, "GPTQ: out of memory"); goto out; }
-        for (int64_t j = 0; j < C; j++) k[j] = (struct dkey){diag[j], j};
-        qsort(k, (size_t)C, sizeof *k, by_diag_desc);
-        for (int64_t j = 0; j < C; j++) perm[j] = k[j].i;
-        free(k);
-    }
+    for (int64_t j = 0; j < C; j++) diag[j] = h[j * C + j];
+    if (qt_gptq_order(h, C, ao, perm, err) != QT_OK) goto out;
     /* dead inputs (never non-zero): their weights cannot matter; zero them */
     for (int64_t r = 0; r < rows; r++)
         for (int64_t j = 0; j < C; j++) {

@@ -68,6 +68,12 @@ int qt_gptq_quantize(const float *w, int64_t rows, int64_t cols, const double *h
                      enum qt_dtype wdtype, const struct qt_gptq_args *a, const uint8_t *keep,
                      struct qt_qtensor *out, int32_t *g_idx, float *deq, struct qt_gptq_stats *st, qt_err *err);
 
+/* The processing order of GPTQ's columns under actorder ao: perm (cols)
+ * gets the original column of each position — natural for none, by
+ * descending H_jj (ties by index) for static and group.  Block-strategy
+ * schemes run in natural order whatever ao says (qt_gptq_quantize). */
+int qt_gptq_order(const double *h, int64_t cols, enum qt_actorder ao, int64_t *perm, qt_err *err);
+
 /* Output error ratio Σ_r e_r H e_rᵀ / Σ_r w_r H w_rᵀ of an approximation wq
  * of w (rows, cols) under h (cols, cols). */
 double qt_gptq_out_err(const float *w, const float *wq, int64_t rows, int64_t cols, const double *h);

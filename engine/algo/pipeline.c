@@ -33,6 +33,9 @@ struct rec {
 struct qt_pipe {
     const struct qt_model *m;
     int n;
+    int64_t gptq_batched, gptq_batches;   /* tensors / batches the backend's batched GPTQ ran */
+    double t_observe, t_quant, t_prop;    /* seconds: observation passes, quantization, propagation */
+    char be_name[32];                     /* the forward's backend */
     struct rec *rec;            /* (n) */
     float **kept;               /* (n) replaced values (smoothed norms, router) or NULL */
     float **colscale;           /* (n) smoothing: W[:, j] *= colscale[j] (cols), or NULL */
@@ -265,6 +268,33 @@ static void range_of(const float *x, int64_t n, double *mn, double *mx) {
     *mx = b;
 }
 
+/* Row ranges over the pool's threads: the Hessian mirror, pooled sums and
+ * bf16 widening are memory-bound sweeps of tens of MB per tensor. */
+struct sweep {
+    double *h;                  /* mirror: (C, C) */
+    int64_t C;
+    double *acc;                /* pool: acc += src over n */
+    const double *src;
+    float *out;                 /* widen: out = bf16 in over n */
+    const uint16_t *in;
+};
+
+static void mirror_fn(void *arg, int64_t a0, int64_t a1) {
+    const struct sweep *S = arg;
+    for (int64_t a = a0; a < a1; a++)
+        for (int64_t b = a + 1; b < S->C; b++) S->h[b * S->C + a] = S->h[a * S->C + b];
+}
+
+static void addto_fn(void *arg, int64_t i0, int64_t i1) {
+    const struct sweep *S = arg;
+    for (int64_t i = i0; i < i1; i++) S->acc[i] += S->src[i];
+}
+
+static void widen_fn(void *arg, int64_t i0, int64_t i1) {
+    const struct sweep *S = arg;
+    for (int64_t i = i0; i < i1; i++) S->out[i] = qt_bf16_to_f32(S->in[i]);
+}
+
 /* ---- hooks ------------------------------------------------------------ */
 
 struct hess {
@@ -280,6 +310,7 @@ struct ctx {
     struct hess *H;             /* (n) by rep */
     uint8_t *want;              /* (n) 1: accumulate rep ti in this pass */
     float **cur;                /* (n) weight to substitute, or NULL */
+    uint16_t **cur16;           /* (n) the same as bf16 (set_cur), or NULL */
     int observing;
     int amax_mode;              /* 1: this pass records max|x_j| into amax[rep] instead of Hessians */
     float **amax;               /* (n) by rep, (cols) */
@@ -292,6 +323,9 @@ struct ctx {
     int last_rep;
     float *tmp;                 /* (tmp_cap) xᵀx of one call */
     int64_t tmp_cap;
+    uint8_t *done;              /* (n) quantized by a GPTQ batch in this pass */
+    int batch_gptq;             /* 1: use the backend's batched GPTQ when it has one */
+    const volatile int *cancel;
 };
 
 static int hook_weight(void *vc, int ti, float *out, qt_err *err) {
@@ -299,8 +333,14 @@ static int hook_weight(void *vc, int ti, float *out, qt_err *err) {
     struct ctx *c = vc;
     /* observation runs the layer as it was; the quantized weights feed only
      * the propagation to the next layer */
+    int64_t ne = qt_tensor_numel(&c->m->tensors[ti]);
+    if (!c->observing && c->cur16[ti]) {
+        struct sweep S = {.out = out, .in = c->cur16[ti]};
+        qt_parallel_for(ne, widen_fn, &S);
+        return QT_OK;
+    }
     if (c->observing || !c->cur[ti]) return smoothed(c->P, ti, out, err);
-    memcpy(out, c->cur[ti], sizeof(float) * (size_t)qt_tensor_numel(&c->m->tensors[ti]));
+    memcpy(out, c->cur[ti], sizeof(float) * (size_t)ne);
     return QT_OK;
 }
 
@@ -399,6 +439,30 @@ static void hook_observe(void *vc, int ti, const float *x, int64_t n, int64_t co
 }
 
 /* ---- helpers ---------------------------------------------------------- */
+
+/* w' of ti (deq, taken over) for the propagation: kept as bf16 when every
+ * value is one — w' of a bf16 checkpoint is, so a MoE layer's experts wait
+ * for the propagation in half the memory — else as float32. */
+static void set_cur(struct ctx *c, int ti, float *deq) {
+    int64_t ne = qt_tensor_numel(&c->m->tensors[ti]), i = 0;
+    free(c->cur[ti]);
+    free(c->cur16[ti]);
+    c->cur[ti] = NULL;
+    c->cur16[ti] = NULL;
+    uint16_t *b = malloc(sizeof(uint16_t) * (size_t)ne + 1);
+    for (; b && i < ne; i++) {
+        uint16_t v = qt_f32_to_bf16(deq[i]);
+        if (qt_bf16_to_f32(v) != deq[i]) break;
+        b[i] = v;
+    }
+    if (b && i == ne) {
+        free(deq);
+        c->cur16[ti] = b;
+        return;
+    }
+    free(b);
+    c->cur[ti] = deq;
+}
 
 /* The tensor of layer l / expert e with role r, or -1. */
 static int find(const struct qt_model *m, int l, int e, enum qt_role r) {
@@ -1726,7 +1790,7 @@ static int quantize_one(struct ctx *c, const struct qt_recipe *r, const struct q
     if (P->sp[ti]) P->zeros[ti] = count_zeros(deq, R * C);
     if (P->kind[ti]) {
         if (spill(P, ti, &q, has_g ? gi : NULL, err) != QT_OK) goto out;
-        c->cur[ti] = deq;
+        set_cur(c, ti, deq);
     } else {
         free(P->kept[ti]);
         P->kept[ti] = deq;      /* smoothed() serves it to the propagation and the writer */
@@ -1741,6 +1805,206 @@ out:
     free(keep);
     free(deq);
     free(gi);
+    return rc;
+}
+
+/* ---- GPTQ in batches on a backend that offers them --------------------- */
+
+/* One Hessian of a pass and the GPTQ tensors that read it (a unit). */
+struct gunit {
+    int rep;                    /* Hessian slot */
+    const double *h;            /* the Hessian (the pooled one under the low-token rule) */
+    int64_t nt;                 /* its tokens */
+    int pooled;
+    int nm, ti[4];              /* members in tensor order */
+    struct qt_gptq_args a;
+    int ao;                     /* effective actorder (block strategy: none) */
+};
+
+/* 1 when units x and y can share one batch: same width, members of the
+ * same shapes, schemes and dtypes in the same order, same arguments. */
+static int gunit_same(const struct ctx *c, const struct qt_resolution *res, const struct gunit *x, const struct gunit *y) {
+    const struct qt_model *m = c->m;
+    if (x->nm != y->nm || x->ao != y->ao || x->a.block_size != y->a.block_size ||
+        x->a.dampening_frac != y->a.dampening_frac)
+        return 0;
+    for (int k = 0; k < x->nm; k++) {
+        const struct qt_tensor *a = &m->tensors[x->ti[k]], *b = &m->tensors[y->ti[k]];
+        if (qt_tensor_rows(a) != qt_tensor_rows(b) || qt_tensor_cols(a) != qt_tensor_cols(b) ||
+            work_dtype(m, a) != work_dtype(m, b) || strcmp(res->t[x->ti[k]].scheme, res->t[y->ti[k]].scheme) ||
+            memcmp(res->t[x->ti[k]].s, res->t[y->ti[k]].s, sizeof(struct qt_scheme)))
+            return 0;
+    }
+    return 1;
+}
+
+/* Host memory of one batch of nu units like u (weights, w', codes). */
+static int64_t gunit_bytes(const struct ctx *c, const struct gunit *u) {
+    int64_t b = 0;
+    for (int k = 0; k < u->nm; k++) b += 9 * qt_tensor_numel(&c->m->tensors[u->ti[k]]);
+    return b;
+}
+
+#define QT_PIPE_BATCH_BYTES (3ull << 30)   /* host bytes of one GPTQ batch's weights and results */
+
+/* Runs one batch of units (all gunit_same) on the backend and finishes
+ * their tensors as quantize_one does: the results spilled, w' kept for the
+ * propagation, the figures for the report. */
+static int gptq_batch(struct ctx *c, const struct qt_recipe *r, const struct qt_resolution *res, struct gunit *u,
+                      int nu, uint8_t *done, qt_err *err) {
+    const struct qt_model *m = c->m;
+    struct qt_pipe *P = c->P;
+    int nm = u[0].nm, rc = QT_ERR;
+    int64_t C = qt_tensor_cols(&m->tensors[u[0].ti[0]]);
+    const double **hs = calloc((size_t)nu, sizeof *hs);
+    int64_t **perm = calloc((size_t)nu, sizeof *perm);
+    float **w = calloc((size_t)(nu * nm), sizeof *w), **deq = calloc((size_t)(nu * nm), sizeof *deq);
+    struct qt_qtensor *q = calloc((size_t)(nu * nm), sizeof *q);
+    double *oe = malloc(sizeof(double) * (size_t)(nu * nm)), *re = malloc(sizeof(double) * (size_t)(nu * nm));
+    struct qt_be_gptq_set sets[4];
+    int32_t *gi = malloc(sizeof(int32_t) * (size_t)C + 1);
+    (void)r;
+    if (!hs || !perm || !w || !deq || !q || !oe || !re || !gi) { qt_err_set(err, "out of memory"); goto out; }
+    for (int i = 0; i < nu; i++) {
+        hs[i] = u[i].h;
+        if (u[i].ao != QT_ACTORDER_NONE) {
+            perm[i] = malloc(sizeof(int64_t) * (size_t)C);
+            if (!perm[i]) { qt_err_set(err, "out of memory"); goto out; }
+            if (qt_gptq_order(u[i].h, C, (enum qt_actorder)u[i].ao, perm[i], err) != QT_OK) goto out;
+        }
+        for (int k = 0; k < nm; k++) {
+            int ti = u[i].ti[k];
+            w[k * nu + i] = read_weight(P, ti, err);
+            deq[k * nu + i] = malloc(sizeof(float) * (size_t)qt_tensor_numel(&m->tensors[ti]));
+            if (!w[k * nu + i]) goto out;
+            if (!deq[k * nu + i]) { qt_err_set(err, "%s: out of memory", m->tensors[ti].name); goto out; }
+        }
+    }
+    for (int k = 0; k < nm; k++) {
+        int t0 = u[0].ti[k];
+        sets[k] = (struct qt_be_gptq_set){
+            .rows = qt_tensor_rows(&m->tensors[t0]), .s = res->t[t0].s, .wdtype = work_dtype(m, &m->tensors[t0]),
+            .w = (const float *const *)(w + k * nu), .q = q + k * nu, .deq = deq + k * nu, .out_err = oe + k * nu,
+            .rtn_err = re + k * nu,
+        };
+    }
+    struct qt_be_gptq b = {
+        .n = nu, .cols = C, .h = hs, .perm = u[0].ao != QT_ACTORDER_NONE ? (const int64_t *const *)perm : NULL,
+        .group_order = u[0].ao == QT_ACTORDER_GROUP, .block_size = u[0].a.block_size,
+        .damp = u[0].a.dampening_frac, .nsets = nm, .sets = sets,
+    };
+    if (c->be->i->gptq(c->be, &b, err) != QT_OK) {
+        qt_err_prefix(err, "%s", m->tensors[u[0].ti[0]].name);
+        goto out;
+    }
+    P->gptq_batches++;
+    P->gptq_batched += nu * nm;
+    for (int i = 0; i < nu; i++)
+        for (int k = 0; k < nm; k++) {
+            int ti = u[i].ti[k], j = k * nu + i;
+            const struct qt_tensor *t = &m->tensors[ti];
+            const struct qt_resolved *rv = &res->t[ti];
+            int has_g = u[i].ao == QT_ACTORDER_GROUP && rv->s->strategy == QT_STRAT_GROUP;
+            for (int64_t p = 0; has_g && p < C; p++) gi[perm[i][p]] = (int32_t)(p / rv->s->group);
+            P->ao[ti] = (uint8_t)(1 + u[i].a.actorder);
+            P->fallback[ti] = (uint8_t)u[i].pooled;
+            P->out_err[ti] = oe[j];
+            P->rtn_err[ti] = re[j];
+            if (P->colscale[ti]) {
+                double e = rtn_unsmoothed(w[j], P->colscale[ti], qt_tensor_rows(t), C, u[i].h, rv->s, work_dtype(m, t));
+                if (!isnan(e)) P->rtn_err[ti] = e;
+            }
+            if (spill(P, ti, &q[j], has_g ? gi : NULL, err) != QT_OK) goto out;
+            set_cur(c, ti, deq[j]);
+            deq[j] = NULL;
+            done[ti] = 1;
+        }
+    rc = QT_OK;
+out:
+    for (int i = 0; perm && i < nu; i++) free(perm[i]);
+    for (int j = 0; j < nu * nm; j++) {
+        if (w) free(w[j]);
+        if (deq) free(deq[j]);
+        if (q) qt_qtensor_free(&q[j]);
+    }
+    free(hs);
+    free(perm);
+    free(w);
+    free(deq);
+    free(q);
+    free(oe);
+    free(re);
+    free(gi);
+    return rc;
+}
+
+/* The GPTQ tensors of todo[k0, k1) that the backend's batched GPTQ takes:
+ * grouped into units by Hessian, the units into batches of one signature
+ * (every routed expert's gate/up of the pass, their down projections, each
+ * fused set), each batch run at once.  What it leaves (pruned tensors, RTN
+ * ones, Hessians never observed, mixed arguments) quantize_one does. */
+static int gptq_batches(struct ctx *c, const struct qt_recipe *r, const struct qt_resolution *res, const int *todo,
+                        int k0, int k1, double *const pool[3], const int64_t pool_n[3], uint8_t *done, qt_err *err) {
+    const struct qt_model *m = c->m;
+    struct qt_pipe *P = c->P;
+    struct gunit *u = calloc((size_t)(k1 - k0) + 1, sizeof *u);
+    uint8_t *used = calloc((size_t)(k1 - k0) + 1, 1);
+    int nu = 0, rc = QT_ERR;
+    if (!u || !used) { qt_err_set(err, "out of memory"); goto out; }
+    for (int k = k0; k < k1; k++) {
+        int ti = todo[k];
+        const struct qt_tensor *t = &m->tensors[ti];
+        const struct qt_resolved *rv = &res->t[ti];
+        if (P->kind[ti] != TK_GPTQ || P->sp[ti] || !rv->s) continue;
+        if (rv->s->kind != QT_SCHEME_INT && rv->s->kind != QT_SCHEME_FP8) continue;
+        const struct hess *HS = &c->H[c->rep[ti]];
+        const double *h = HS->h;
+        int64_t nt = HS->n, C = qt_tensor_cols(t);
+        int pooled = 0, pi = t->role == QT_ROLE_EXPERT_DOWN ? 1 : 0;
+        if (t->expert >= 0 && nt < C && pool[pi]) { h = pool[pi]; nt = pool_n[pi]; pooled = 1; }
+        if (!h || nt == 0) continue;    /* never observed: quantize_one's RTN */
+        struct qt_gptq_args a;
+        if (gptq_args(r, rv, &a, err) != QT_OK) goto out;
+        int ao = rv->s->strategy == QT_STRAT_BLOCK ? QT_ACTORDER_NONE : (int)a.actorder;
+        int g = -1;
+        for (int i = 0; i < nu; i++)
+            if (u[i].rep == c->rep[ti] && u[i].h == h) g = i;
+        if (g >= 0 && (u[g].nm == 4 || u[g].ao != ao || u[g].a.block_size != a.block_size ||
+                       u[g].a.dampening_frac != a.dampening_frac || u[g].a.actorder != a.actorder))
+            continue;           /* a member that differs: left to quantize_one */
+        if (g < 0) {
+            g = nu++;
+            u[g] = (struct gunit){.rep = c->rep[ti], .h = h, .nt = nt, .pooled = pooled, .a = a, .ao = ao};
+        }
+        u[g].ti[u[g].nm++] = ti;
+    }
+    for (int i = 0; i < nu; i++) {
+        if (used[i]) continue;
+        /* this unit and every later one of its signature, in batches within the memory bound */
+        int *sel = malloc(sizeof(int) * (size_t)nu);
+        struct gunit *bu = malloc(sizeof *bu * (size_t)nu);
+        if (!sel || !bu) { free(sel); free(bu); qt_err_set(err, "out of memory"); goto out; }
+        int ns = 0;
+        for (int j = i; j < nu; j++)
+            if (!used[j] && gunit_same(c, res, &u[i], &u[j])) { sel[ns++] = j; used[j] = 1; }
+        int64_t per = gunit_bytes(c, &u[i]);
+        int cap = per > 0 ? (int)((int64_t)QT_PIPE_BATCH_BYTES / per) : ns;
+        if (cap < 1) cap = 1;
+        int brc = QT_OK;
+        for (int s0 = 0; s0 < ns && brc == QT_OK; s0 += cap) {
+            int nb = ns - s0 < cap ? ns - s0 : cap;
+            for (int j = 0; j < nb; j++) bu[j] = u[sel[s0 + j]];
+            if (c->cancel && *c->cancel) brc = qt_err_set(err, "cancelled");
+            else brc = gptq_batch(c, r, res, bu, nb, done, err);
+        }
+        free(sel);
+        free(bu);
+        if (brc != QT_OK) goto out;
+    }
+    rc = QT_OK;
+out:
+    free(u);
+    free(used);
     return rc;
 }
 
@@ -1807,12 +2071,19 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
     c.H = calloc((size_t)n + 1, sizeof *c.H);
     c.want = calloc((size_t)n + 1, 1);
     c.cur = calloc((size_t)n + 1, sizeof *c.cur);
+    c.cur16 = calloc((size_t)n + 1, sizeof *c.cur16);
     c.last_rep = -1;
-    if (!P->rec || !P->kept || !P->tokens || !P->out_err || !P->rtn_err || !P->fallback || !P->kind || !P->ao || !P->colscale || !P->act || !c.amax || !c.rep ||
+    c.done = calloc((size_t)n + 1, 1);
+    c.cancel = pp->cancel;
+    {
+        const char *bv = getenv("QTUNE_GPTQ_BATCH");   /* 0: matrix by matrix on the CPU reference */
+        c.batch_gptq = !(bv && *bv == '0');
+    }
+    if (!c.done || !P->rec || !P->kept || !P->tokens || !P->out_err || !P->rtn_err || !P->fallback || !P->kind || !P->ao || !P->colscale || !P->act || !c.amax || !c.rep ||
         !P->sp || !P->mag || !P->sp_err || !P->zeros || !P->smode || !P->sobs || !P->savg || !P->omin || !P->omax ||
         !P->iscale || !P->escale || !P->sfall ||
         !c.asum || !P->rowdiv || !P->clip || !P->clip_gs || !P->awq ||
-        !c.H || !c.want || !c.cur) {
+        !c.H || !c.want || !c.cur || !c.cur16) {
         qt_err_set(err, "out of memory");
         goto out;
     }
@@ -1961,6 +2232,11 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
     if (P->kv_on) hk.kv = hook_kv;
     if (qt_fwd_init(m, &hk, &f, err) != QT_OK) goto out;
     c.be = qt_fwd_backend_of(f);
+    if (c.be) {
+        struct qt_backend_info bi;
+        qt_backend_info_of(c.be, &bi);
+        snprintf(P->be_name, sizeof P->be_name, "%s", bi.name ? bi.name : "?");
+    }
     int L = qt_fwd_n_layers(f);
     P->n_layers = L;
     P->layer_s = calloc((size_t)L + 1, sizeof(double));
@@ -2039,6 +2315,7 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
                  * SparseGPT need their Hessians */
                 int gq = 0;
                 for (int k = k0; k < k1; k++) gq |= P->kind[todo[k]] == TK_GPTQ || P->sp[todo[k]];
+                double tob = qt_now();
                 c.observing = 1;
                 c.count = k0 == 0 && P->awq_mod < 0;   /* token counts (and observers) from the first pass only */
                 for (int s0 = 0; s0 < nseq && (gq || P->awq_mod < 0); s0 += ob) {
@@ -2052,12 +2329,14 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
                     if (c.fail) { free(todo); qt_err_set(err, "out of memory (Hessians of layer %d)", l); goto out; }
                 }
                 c.observing = 0;
+                P->t_observe += qt_now() - tob;
+                double tq = qt_now();
                 if (k0 == 0 && lstat) layer_scales(P, l);
                 for (int i = 0; i < n; i++) {   /* the upper triangles were accumulated: mirror them */
                     struct hess *hs = &c.H[i];
                     if (!c.want[i] || !hs->h) continue;
-                    for (int64_t a = 0; a < hs->cols; a++)
-                        for (int64_t b = a + 1; b < hs->cols; b++) hs->h[b * hs->cols + a] = hs->h[a * hs->cols + b];
+                    struct sweep S = {.h = hs->h, .C = hs->cols};
+                    qt_parallel_for(hs->cols, mirror_fn, &S);
                 }
                 /* pooled Hessians of the routed experts, per projection, for the low-token rule */
                 double *pool[3] = {NULL, NULL, NULL};
@@ -2070,33 +2349,47 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
                     if (!hs->h) continue;
                     if (!pool[pi]) pool[pi] = calloc((size_t)(hs->cols * hs->cols), sizeof(double));
                     if (!pool[pi]) continue;
-                    for (int64_t j = 0; j < hs->cols * hs->cols; j++) pool[pi][j] += hs->h[j];
+                    struct sweep S = {.acc = pool[pi], .src = hs->h};
+                    qt_parallel_for(hs->cols * hs->cols, addto_fn, &S);
                     pool_n[pi] += hs->n;
                 }
                 int qrc = QT_OK;
+                /* a backend with batched GPTQ takes what it can (the CPU
+                 * reference has none: quantize_one, matrix by matrix) */
+                memset(c.done, 0, (size_t)n);
+                if (c.be && c.be->i->gptq && c.batch_gptq)
+                    qrc = gptq_batches(&c, r, res, todo, k0, k1, pool, pool_n, c.done, err);
                 for (int k = k0; k < k1 && qrc == QT_OK; k++) {
                     int ti = todo[k];
                     const struct qt_tensor *t = &m->tensors[ti];
                     int pi = t->role == QT_ROLE_EXPERT_DOWN ? 1 : 0;
+                    if (c.done[ti]) continue;
                     if (pp->cancel && *pp->cancel) qrc = qt_err_set(err, "cancelled");
                     else qrc = quantize_one(&c, r, res, ti, t->expert >= 0 ? pool[pi] : NULL, pool_n[pi], err);
                 }
                 for (int pi = 0; pi < 3; pi++) free(pool[pi]);
                 for (int i = 0; i < n; i++)
                     if (c.want[i]) { free(c.H[i].h); c.H[i].h = NULL; c.H[i].n = 0; }
+                P->t_quant += qt_now() - tq;
                 if (qrc != QT_OK) { free(todo); goto out; }
                 k0 = k1;
             }
             free(todo);
         }
         /* propagate with the quantized weights (the last layer's outputs feed nothing) */
+        double tpr = qt_now();
         for (int s0 = 0; s0 < nseq && l + 1 < L; s0 += bseq) {
             if (pp->cancel && *pp->cancel) { qt_err_set(err, "cancelled"); goto out; }
             int nb = nseq - s0 < bseq ? nseq - s0 : bseq;
             if (qt_fwd_layer(f, l, h + (int64_t)s0 * seqlen * H, nb, seqlen, err) != QT_OK) goto out;
         }
-        for (int i = 0; i < n; i++)
-            if (c.cur[i]) { free(c.cur[i]); c.cur[i] = NULL; }
+        P->t_prop += qt_now() - tpr;
+        for (int i = 0; i < n; i++) {
+            free(c.cur[i]);
+            free(c.cur16[i]);
+            c.cur[i] = NULL;
+            c.cur16[i] = NULL;
+        }
         P->layer_s[l] = qt_now() - tl;
         if (pp->state_dir && state_save(P, pp, l, L, saved, h, npos, H, err) != QT_OK) goto out;
         if (pp->progress) pp->progress(pp->progress_ud, l + 1, L, qt_now() - t0);
@@ -2172,11 +2465,14 @@ out:
     free(c.asum);
     for (int i = 0; c.H && i < n; i++) free(c.H[i].h);
     for (int i = 0; c.cur && i < n; i++) free(c.cur[i]);
+    for (int i = 0; c.cur16 && i < n; i++) free(c.cur16[i]);
+    free(c.cur16);
     free(c.H);
     free(c.cur);
     free(c.rep);
     free(c.want);
     free(c.tmp);
+    free(c.done);
     if (rc == QT_OK) *out = P;
     else qt_pipe_free(P);
     return rc;
@@ -2194,6 +2490,16 @@ struct cJSON *qt_pipe_report(const struct qt_pipe *p) {
     cJSON_AddStringToObject(o, "pipeline", "sequential");
     if (p->resumed_at) cJSON_AddNumberToObject(o, "resumed_at_layer", p->resumed_at);
     if (p->gptq_desc[0]) cJSON_AddStringToObject(o, "gptq", p->gptq_desc);
+    if (p->be_name[0]) cJSON_AddStringToObject(o, "backend", p->be_name);
+    if (p->gptq_batched) {
+        cJSON *g = cJSON_AddObjectToObject(o, "gptq_batched");
+        cJSON_AddNumberToObject(g, "tensors", (double)p->gptq_batched);
+        cJSON_AddNumberToObject(g, "batches", (double)p->gptq_batches);
+    }
+    cJSON *ts = cJSON_AddObjectToObject(o, "seconds");
+    cJSON_AddNumberToObject(ts, "observe", p->t_observe);
+    cJSON_AddNumberToObject(ts, "quantize", p->t_quant);
+    cJSON_AddNumberToObject(ts, "propagate", p->t_prop);
     cJSON_AddStringToObject(o, "low_token_rule",
                             "a routed expert observed on fewer tokens than its input width is quantized by GPTQ "
                             "with the pooled Hessian of all tokens routed to the layer's experts (same projection); "

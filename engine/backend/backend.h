@@ -52,6 +52,7 @@
 #include "quant/quant.h"
 #include "quant/scheme.h"
 #include "backend/fwdtypes.h"
+#include "backend/gptqtypes.h"
 
 struct qt_backend;
 
@@ -173,6 +174,13 @@ struct qt_backend_i {
      * Cholesky of the inverse Hessian).  QT_ERR saying which step failed
      * when a is not positive definite. */
     int (*chol_inv_upper)(struct qt_backend *be, double *a, int64_t n, qt_err *err);
+    /* GPTQ of one batch of matrices (backend/gptqtypes.h: n Hessians, the
+     * weight sets that read them), host memory in and out (optional: NULL,
+     * and engine/algo/pipeline.c runs engine/algo/gptq.c matrix by matrix,
+     * the reference).  A backend offers it when its batched float32 GPTQ
+     * beats the reference's per-matrix double one by a wide margin (the
+     * CUDA row: the experts of a layer at once). */
+    int (*gptq)(struct qt_backend *be, const struct qt_be_gptq *b, qt_err *err);
 
     /* ---- forward building blocks (float32) ---- */
     /* y (n, dim) = w (dim) * (x / sqrt(mean(x^2) + eps)), row by row (y may be x). */

@@ -88,6 +88,13 @@ static int cuda_act_quant(struct qt_backend *be, enum qt_act_quant a, float *x, 
     return cpu->i->act_quant(cpu, a, x, n, cols, err);
 }
 
+/* ---- GPTQ (gptq.cu): the batches of the calibrated pipeline ---- */
+
+static int cuda_gptq(struct qt_backend *be, const struct qt_be_gptq *b, qt_err *err) {
+    (void)be;
+    return qt_cuda_gptq_batch(b, err);
+}
+
 /* ---- whole decoder layers (fwd.cu) ---- */
 
 /* backend.h and cuda.h share the forward's types (backend/fwdtypes.h):
@@ -162,6 +169,7 @@ static const struct qt_backend_i cuda_i = {
     .sync = cuda_sync,
     .tensor_quant = cuda_tensor_quant,
     .act_quant = cuda_act_quant,
+    .gptq = cuda_gptq,
     .fwd_init = cuda_fwd_init,
     .fwd_free = cuda_fwd_free,
     .fwd_set_cb = cuda_fwd_set_cb,

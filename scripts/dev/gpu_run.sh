@@ -99,8 +99,9 @@ for step in ${STEPS:-test preview forward gptq hf}; do
          du -sh /tmp/air; free -g | head -2
          for be in ${PEAK_BACKENDS:-cuda}; do rm -rf /tmp/airq
              echo "-- --backend $be, --calib-samples ${PEAK_SAMPLES:-32} --calib-len 512"
-             timeout 400 python3 scripts/dev/peak_mem.py build/qtune quantize /tmp/air -r scripts/dev/gptq-air.yaml --calib share/data/calib.txt \
-                 --calib-samples ${PEAK_SAMPLES:-32} --calib-len 512 -o /tmp/airq --backend $be 2>&1 | tail -n 6
+             QTUNE_PROGRESS=lines timeout ${PEAK_TIMEOUT:-400} python3 scripts/dev/peak_mem.py build/qtune quantize /tmp/air -r scripts/dev/gptq-air.yaml --calib share/data/calib.txt \
+                 --calib-samples ${PEAK_SAMPLES:-32} --calib-len 512 -o /tmp/airq --backend $be 2>&1 | tail -n 12
+             python3 -c "import json; c=json.load(open('/tmp/airq/qtune-report.json'))['calibration']; print(json.dumps({k: c.get(k) for k in ('backend', 'gptq_batched', 'seconds', 'layer_seconds')}))"
          done ;;
     cpubench) echo "== bench preview cpu (16-core host)"; timeout 120 build/qtune bench preview --backend cpu --json
               echo "== bench quantize cpu"; timeout 120 build/qtune bench quantize --backend cpu --json ;;

@@ -35,6 +35,7 @@ extern "C" {
 #include "quant/quant.h"
 #include "quant/scheme.h"
 #include "backend/fwdtypes.h"
+#include "backend/gptqtypes.h"
 
 /* 1 when this binary was built with the CUDA backend (nvcc found). */
 int qt_cuda_compiled(void);
@@ -128,17 +129,11 @@ int qt_cuda_act_quant(int mode, float *x, int64_t n, int64_t cols, qt_err *err);
 
 /* ---- GPTQ (gptq.cu) -------------------------------------------------------- */
 
-/* GPTQ of n matrices of one shape, batched (the routed experts of a layer):
- * w (n, rows, cols) host float32 values of wdtype; h (n, cols, cols) host
- * float32 Hessians (any positive multiple of Σ x xᵀ; only the upper triangle
- * of each is read).  Natural column order, block_size columns per lazy
- * block (<= 128), dampening fraction damp.  Outputs (host): codes (n, rows,
- * cols) int8 (fp8: e4m3 bits), scale and zero (n, srows, scols) as
- * qt_quant_tensor lays them out (zero only for asym int; may be NULL
- * otherwise), deq (n, rows, cols) w' or NULL.  Int and fp8 schemes. */
-int qt_cuda_gptq(int n, const float *w, int64_t rows, int64_t cols, const float *h,
-                 const struct qt_scheme *s, enum qt_dtype wdtype, int block_size, double damp,
-                 int8_t *codes, float *scale, int8_t *zero, float *deq, qt_err *err);
+/* One batch of GPTQ (backend/gptqtypes.h): host memory in and out, the
+ * Hessians and weights uploaded, every matrix of a set done at once (one
+ * column kernel and one strided batched GEMM per block of columns over all
+ * of them), the factorizations on gq_streams() streams. */
+int qt_cuda_gptq_batch(const struct qt_be_gptq *b, qt_err *err);
 
 struct qt_cuda_gptq_times {
     double hessian;             /* accumulating every expert's Hessians */

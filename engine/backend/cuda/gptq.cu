@@ -95,7 +95,7 @@ __device__ __forceinline__ int64_t gq_cell(const gq &G, int64_t r, int64_t c) {
  * processed columns), U (n, C, C), E (n, rows, bs) the scaled errors. */
 __global__ void __launch_bounds__(GQ_ROWS) k_block(float *W, const float *U, float *E, int8_t *codes, const float *scale,
                                                    const int8_t *zero, int64_t rows, int64_t C, int64_t i1, int nb,
-                                                   int bs, gq G) {
+                                                   int bs, gq G, const int32_t *gcol) {
     extern __shared__ float sm[];
     float *Ub = sm;                              /* (nb, nb) U[i1.., i1..] */
     float *Ws = Ub + nb * nb;                    /* (GQ_ROWS, nb + 1) */
@@ -121,7 +121,10 @@ __global__ void __launch_bounds__(GQ_ROWS) k_block(float *W, const float *U, flo
         float *er = E + (m * rows + r) * bs;
         int8_t *cr = codes + (m * rows + r) * C;
         for (int j = 0; j < nb; j++) {
-            int64_t cell = so + gq_cell(G, G.strat == QT_STRAT_TENSOR ? 0 : r, i1 + j);
+            /* static actorder: processing column i1 + j keeps the group of
+             * its original column (gcol); otherwise groups follow the order */
+            int64_t cell = so + (gcol && G.strat == QT_STRAT_GROUP ? r * G.scols + gcol[m * C + i1 + j]
+                                                                   : gq_cell(G, G.strat == QT_STRAT_TENSOR ? 0 : r, i1 + j));
             float sc = scale[cell], zp = zero ? (float)zero[cell] : 0.0f;
             float w = wr[j];
             int8_t code;
@@ -296,7 +299,7 @@ static int chol_inv(struct cu_ctx *cx, float *H, int n, int64_t C, qt_err *err) 
  * (scale, zero: device outputs), W ends as w'. */
 static int columns(struct cu_ctx *cx, int n, float *W, const float *U, int64_t rows, int64_t C,
                    const struct qt_scheme *s, enum qt_dtype wd, int bs, int8_t *codes, float *scale, int8_t *zero,
-                   qt_err *err) {
+                   int make_grid, const int32_t *gcol, qt_err *err) {
     struct qt_qctx c;
     if (qt_qctx_init(&c, s, wd, rows, C, NULL, err)) return QT_ERR;
     gq G;
@@ -310,11 +313,11 @@ static int columns(struct cu_ctx *cx, int n, float *W, const float *U, int64_t r
     switch (s->strategy) {
     case QT_STRAT_TENSOR: G.srows = G.scols = 1; break;
     case QT_STRAT_CHANNEL: G.srows = rows; G.scols = 1; break;
-    case QT_STRAT_GROUP: G.srows = rows; G.scols = C / s->group; break;
+    case QT_STRAT_GROUP: G.srows = rows; G.scols = (C + s->group - 1) / s->group; break;
     default: G.srows = (rows + s->group - 1) / s->group; G.scols = (C + s->group - 1) / s->group; break;
     }
     int64_t ns = G.srows * G.scols;
-    for (int m = 0; m < n; m++) {
+    for (int m = 0; make_grid && m < n; m++) {
         struct qt_qctx cm = c;
         if (cu_quant_f32_dev(cx, W + (int64_t)m * rows * C, &cm, NULL, NULL, scale + m * ns, zero ? zero + m * ns : NULL,
                              NULL, err))
@@ -332,7 +335,7 @@ static int columns(struct cu_ctx *cx, int n, float *W, const float *U, int64_t r
     dim3 grid((unsigned)((rows + GQ_ROWS - 1) / GQ_ROWS), (unsigned)n);
     for (int64_t i1 = 0; i1 < C; i1 += bs) {
         int nb = (int)(C - i1 < bs ? C - i1 : bs);
-        k_block<<<grid, GQ_ROWS, smem, cx->st>>>(W, U, E, codes, scale, zero, rows, C, i1, nb, bs, G);
+        k_block<<<grid, GQ_ROWS, smem, cx->st>>>(W, U, E, codes, scale, zero, rows, C, i1, nb, bs, G, gcol);
         CU_TRY(cudaGetLastError(), "GPTQ: column kernel");
         int64_t i2 = i1 + nb;
         if (i2 >= C) break;
@@ -365,7 +368,7 @@ static int gptq_dev(struct cu_ctx *cx, int n, float *W, float *H, int64_t rows, 
     int64_t all = (int64_t)n * rows * C;
     k_zero_dead<<<cx->prop.multiProcessorCount * 8, 256, 0, cx->st>>>(W, rows, C, (const unsigned char *)dead.p, all);
     CU_TRY(cudaGetLastError(), "GPTQ: dead columns kernel");
-    if (columns(cx, n, W, H, rows, C, s, wd, bs, codes, scale, zero, err)) return QT_ERR;
+    if (columns(cx, n, W, H, rows, C, s, wd, bs, codes, scale, zero, 1, NULL, err)) return QT_ERR;
     CU_TRY(cudaStreamSynchronize(cx->st), "GPTQ");
     double t2 = qt_now();
     if (t_chol) *t_chol += t1 - t0;
@@ -377,53 +380,6 @@ static int check_scheme(const struct qt_scheme *s, int64_t rows, int64_t cols, q
     if (s->kind != QT_SCHEME_INT && s->kind != QT_SCHEME_FP8)
         return qt_err_set(err, "GPTQ: scheme kind not supported (int or fp8 weights only)");
     return qt_scheme_check_shape(s, rows, cols, err);
-}
-
-extern "C" int qt_cuda_gptq(int n, const float *w, int64_t rows, int64_t cols, const float *h,
-                            const struct qt_scheme *s, enum qt_dtype wdtype, int block_size, double damp,
-                            int8_t *codes, float *scale, int8_t *zero, float *deq, qt_err *err) {
-    if (check_scheme(s, rows, cols, err)) return QT_ERR;
-    int bs = block_size > 0 ? block_size : 128;
-    if (bs > 128) bs = 128;
-    int64_t ns;
-    switch (s->strategy) {
-    case QT_STRAT_TENSOR: ns = 1; break;
-    case QT_STRAT_CHANNEL: ns = rows; break;
-    case QT_STRAT_GROUP: ns = rows * (cols / s->group); break;
-    default: ns = ((rows + s->group - 1) / s->group) * ((cols + s->group - 1) / s->group); break;
-    }
-    cu_lock();
-    struct cu_ctx *cx = cu_get(err);
-    int rc = cx ? QT_OK : QT_ERR;
-    float *dW = NULL, *dH = NULL, *dS = NULL;
-    int8_t *dC = NULL, *dZ = NULL;
-    size_t nw = (size_t)n * rows * cols, nh = (size_t)n * cols * cols, nsc = (size_t)n * ns;
-    if (rc == QT_OK) rc = cu_alloc((void **)&dW, nw * 4, "GPTQ: weights", err);
-    if (rc == QT_OK) rc = cu_alloc((void **)&dH, nh * 4, "GPTQ: Hessians", err);
-    if (rc == QT_OK) rc = cu_alloc((void **)&dC, nw, "GPTQ: codes", err);
-    if (rc == QT_OK) rc = cu_alloc((void **)&dS, nsc * 4, "GPTQ: scales", err);
-    if (rc == QT_OK && zero) rc = cu_alloc((void **)&dZ, nsc, "GPTQ: zero points", err);
-    if (rc == QT_OK && (cudaMemcpyAsync(dW, w, nw * 4, cudaMemcpyHostToDevice, cx->st) != cudaSuccess ||
-                        cudaMemcpyAsync(dH, h, nh * 4, cudaMemcpyHostToDevice, cx->st) != cudaSuccess))
-        rc = qt_err_set(err, "CUDA: GPTQ upload failed");
-    if (rc == QT_OK)
-        rc = gptq_dev(cx, n, dW, dH, rows, cols, s, wdtype, bs, damp, dC, dS, s->sym || s->kind == QT_SCHEME_FP8 ? NULL : dZ,
-                      1, NULL, NULL, err);
-    if (rc == QT_OK) {
-        cudaError_t e = cudaMemcpyAsync(codes, dC, nw, cudaMemcpyDeviceToHost, cx->st);
-        if (e == cudaSuccess) e = cudaMemcpyAsync(scale, dS, nsc * 4, cudaMemcpyDeviceToHost, cx->st);
-        if (e == cudaSuccess && zero && dZ) e = cudaMemcpyAsync(zero, dZ, nsc, cudaMemcpyDeviceToHost, cx->st);
-        if (e == cudaSuccess && deq) e = cudaMemcpyAsync(deq, dW, nw * 4, cudaMemcpyDeviceToHost, cx->st);
-        if (e == cudaSuccess) e = cudaStreamSynchronize(cx->st);
-        if (e != cudaSuccess) rc = cu_fail(err, "GPTQ: download", e);
-    }
-    cudaFree(dW);
-    cudaFree(dH);
-    cudaFree(dC);
-    cudaFree(dS);
-    cudaFree(dZ);
-    cu_unlock();
-    return rc;
 }
 
 /* ---- benchmark: one GLM-4.6-shaped MoE layer ----------------------------- */
@@ -581,5 +537,243 @@ extern "C" int qt_cuda_bench_gptq(int E, int64_t hidden, int64_t inter, int64_t 
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
         if (ps[i]) cudaFree(ps[i]);
     cu_unlock();
+    return rc;
+}
+
+/* ---- one batch of the calibrated pipeline (backend.h's gptq entry) ------- */
+
+/* dst[m][r][j] = src[m][r][perm[m][j]] (to processing order). */
+__global__ void k_perm_cols(float *dst, const float *src, const int32_t *perm, int64_t rows, int64_t C, int64_t n_all) {
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n_all; i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t m = i / (rows * C), j = i % C;
+        dst[i] = src[i - j + perm[m * C + j]];
+    }
+}
+
+/* dst[m][r][perm[m][j]] = src[m][r][j] (back to the original order). */
+template <typename T>
+__global__ void k_unperm_cols(T *dst, const T *src, const int32_t *perm, int64_t rows, int64_t C, int64_t n_all) {
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n_all; i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t m = i / (rows * C), j = i % C;
+        dst[i - j + perm[m * C + j]] = src[i];
+    }
+}
+
+/* dst[m][a][b] = src[m][perm[a]][perm[b]]. */
+__global__ void k_perm_h(float *dst, const float *src, const int32_t *perm, int64_t C, int64_t n_all) {
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n_all; i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t m = i / (C * C), a = (i / C) % C, b = i % C;
+        const int32_t *p = perm + m * C;
+        dst[i] = src[m * C * C + (int64_t)p[a] * C + p[b]];
+    }
+}
+
+/* W[m][r][j] = 0 where dead[m][j] (the inputs that never saw a non-zero). */
+static int zero_dead(struct cu_ctx *cx, float *W, int64_t rows, int64_t C, const unsigned char *dead, int n, qt_err *err) {
+    k_zero_dead<<<cx->prop.multiProcessorCount * 8, 256, 0, cx->st>>>(W, rows, C, dead, (int64_t)n * rows * C);
+    CU_TRY(cudaGetLastError(), "GPTQ: dead columns kernel");
+    return QT_OK;
+}
+
+struct gb_bufs {
+    float *H0, *H, *W0, *Wz, *W, *D, *E, *T, *S;
+    int8_t *Cp, *Co, *Z;
+    unsigned char *dead, *deadp;
+    int32_t *perm, *gcol;
+    double *acc;
+};
+
+static void gb_free(struct gb_bufs *B) {
+    void *ps[] = {B->H0, B->H, B->W0, B->Wz, B->W, B->D, B->E, B->T, B->S, B->Cp, B->Co, B->Z,
+                  B->dead, B->deadp, B->perm, B->gcol, B->acc};
+    for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
+        if (ps[i]) cudaFree(ps[i]);
+}
+
+static int64_t grid_cells(const struct qt_scheme *s, int64_t rows, int64_t C) {
+    switch (s->strategy) {
+    case QT_STRAT_TENSOR: return 1;
+    case QT_STRAT_CHANNEL: return rows;
+    case QT_STRAT_GROUP: return rows * ((C + s->group - 1) / s->group);
+    default: return ((rows + s->group - 1) / s->group) * ((C + s->group - 1) / s->group);
+    }
+}
+
+/* One weight set of the batch: the matrices reading each Hessian. */
+static int gb_set(struct cu_ctx *cx, const struct qt_be_gptq *b, const struct qt_be_gptq_set *S, struct gb_bufs *B,
+                  int permuted, int bs, qt_err *err) {
+    int n = b->n;
+    int64_t C = b->cols, R = S->rows, RC = R * C, all = (int64_t)n * RC;
+    const struct qt_scheme *s = S->s;
+    int asym = s->kind == QT_SCHEME_INT && !s->sym;
+    int grid = cx->prop.multiProcessorCount * 8;
+    for (int m = 0; m < n; m++)
+        CU_TRY(cudaMemcpyAsync(B->W0 + m * RC, S->w[m], (size_t)RC * 4, cudaMemcpyHostToDevice, cx->st), "GPTQ: upload");
+    struct qt_qctx c;
+    if (qt_qctx_init(&c, s, S->wdtype, R, C, NULL, err)) return QT_ERR;
+    int64_t ns = grid_cells(s, R, C);
+    CU_TRY(cudaMemcpyAsync(B->Wz, B->W0, (size_t)all * 4, cudaMemcpyDeviceToDevice, cx->st), "GPTQ: copy");
+    if (zero_dead(cx, B->Wz, R, C, B->dead, n, err)) return QT_ERR;
+    /* the scale grid of the weight as it is (static or no actorder) */
+    for (int m = 0; !b->group_order && m < n; m++) {
+        struct qt_qctx cm = c;
+        if (cu_quant_f32_dev(cx, B->Wz + m * RC, &cm, NULL, NULL, B->S + m * ns, asym ? B->Z + m * ns : NULL, NULL, err))
+            return QT_ERR;
+    }
+    float *W = B->Wz;
+    if (permuted) {
+        k_perm_cols<<<grid, 256, 0, cx->st>>>(B->W, B->Wz, B->perm, R, C, all);
+        CU_TRY(cudaGetLastError(), "GPTQ: permute kernel");
+        W = B->W;
+    }
+    int static_order = permuted && !b->group_order;
+    if (columns(cx, n, W, B->H, R, C, s, S->wdtype, bs, permuted ? B->Cp : B->Co, B->S, asym ? B->Z : NULL,
+                b->group_order, static_order ? B->gcol : NULL, err))
+        return QT_ERR;
+    float *deq = W;
+    if (permuted) {
+        k_unperm_cols<int8_t><<<grid, 256, 0, cx->st>>>(B->Co, B->Cp, B->perm, R, C, all);
+        k_unperm_cols<float><<<grid, 256, 0, cx->st>>>(B->Wz, B->W, B->perm, R, C, all);
+        CU_TRY(cudaGetLastError(), "GPTQ: permute kernel");
+        deq = B->Wz;
+    }
+    /* results to the host, in the layout qt_quant_tensor gives */
+    for (int m = 0; m < n; m++) {
+        struct qt_qtensor *q = &S->q[m];
+        if (qt_qtensor_init(q, s, S->wdtype, R, C, 1, err)) return QT_ERR;
+        if (q->srows * q->scols != ns) return qt_err_set(err, "GPTQ: scale grid of %lld cells, expected %lld",
+                                                        (long long)(q->srows * q->scols), (long long)ns);
+        cudaError_t e = cudaMemcpyAsync(q->q, B->Co + m * RC, (size_t)RC, cudaMemcpyDeviceToHost, cx->st);
+        if (e == cudaSuccess) e = cudaMemcpyAsync(q->scale, B->S + m * ns, (size_t)ns * 4, cudaMemcpyDeviceToHost, cx->st);
+        if (e == cudaSuccess && asym && q->zero)
+            e = cudaMemcpyAsync(q->zero, B->Z + m * ns, (size_t)ns, cudaMemcpyDeviceToHost, cx->st);
+        if (e == cudaSuccess && S->deq && S->deq[m])
+            e = cudaMemcpyAsync(S->deq[m], deq + m * RC, (size_t)RC * 4, cudaMemcpyDeviceToHost, cx->st);
+        if (e != cudaSuccess) return cu_fail(err, "GPTQ: download", e);
+    }
+    CU_TRY(cudaStreamSynchronize(cx->st), "GPTQ: download");
+    /* output errors under the undamped Hessian, against the weight as given */
+    for (int m = 0; (S->out_err || S->rtn_err) && m < n; m++) {
+        double den = 0, num = 0, rn = 0;
+        const float *H0 = B->H0 + (int64_t)m * C * C;
+        if (quad(cx, B->W0 + m * RC, H0, R, C, B->T, B->acc, &den, err)) return QT_ERR;
+        k_sub<<<grid, 256, 0, cx->st>>>(B->E, B->W0 + m * RC, deq + m * RC, RC);
+        if (quad(cx, B->E, H0, R, C, B->T, B->acc, &num, err)) return QT_ERR;
+        if (S->rtn_err) {
+            struct qt_qctx cm = c;
+            if (cu_quant_f32_dev(cx, B->W0 + m * RC, &cm, B->D, NULL, NULL, NULL, NULL, err)) return QT_ERR;
+            k_sub<<<grid, 256, 0, cx->st>>>(B->E, B->W0 + m * RC, B->D, RC);
+            if (quad(cx, B->E, H0, R, C, B->T, B->acc, &rn, err)) return QT_ERR;
+            S->rtn_err[m] = den > 0 ? rn / den : 0;
+        }
+        if (S->out_err) S->out_err[m] = den > 0 ? num / den : 0;
+    }
+    return QT_OK;
+}
+
+static int gb_run(struct cu_ctx *cx, const struct qt_be_gptq *b, struct gb_bufs *B, qt_err *err) {
+    int n = b->n;
+    int64_t C = b->cols, CC = C * C;
+    int bs = b->block_size > 0 && b->block_size < 128 ? b->block_size : 128;
+    int64_t maxr = 0;
+    int any_asym = 0;
+    for (int k = 0; k < b->nsets; k++) {
+        const struct qt_be_gptq_set *S = &b->sets[k];
+        if (check_scheme(S->s, S->rows, C, err)) return QT_ERR;
+        if (b->perm && S->s->strategy == QT_STRAT_BLOCK)
+            return qt_err_set(err, "GPTQ: block strategy with an activation order (gptq.c runs it in natural order)");
+        if (S->rows > maxr) maxr = S->rows;
+        any_asym |= S->s->kind == QT_SCHEME_INT && !S->s->sym;
+    }
+    int64_t wall = (int64_t)n * maxr * C, sall = 0;
+    for (int k = 0; k < b->nsets; k++) {
+        int64_t c = (int64_t)n * grid_cells(b->sets[k].s, b->sets[k].rows, C);
+        if (c > sall) sall = c;
+    }
+    int rc = QT_OK;
+    if (rc == QT_OK) rc = cu_alloc((void **)&B->H0, (size_t)n * CC * 4, "GPTQ: Hessians", err);
+    if (rc == QT_OK) rc = cu_alloc((void **)&B->H, (size_t)n * CC * 4, "GPTQ: factors", err);
+    if (rc == QT_OK) rc = cu_alloc((void **)&B->W0, (size_t)wall * 4, "GPTQ: weights", err);
+    if (rc == QT_OK) rc = cu_alloc((void **)&B->Wz, (size_t)wall * 4, "GPTQ: weights", err);
+    if (rc == QT_OK && b->perm) rc = cu_alloc((void **)&B->W, (size_t)wall * 4, "GPTQ: permuted weights", err);
+    if (rc == QT_OK) rc = cu_alloc((void **)&B->D, (size_t)maxr * C * 4, "GPTQ: check", err);
+    if (rc == QT_OK) rc = cu_alloc((void **)&B->E, (size_t)maxr * C * 4, "GPTQ: check", err);
+    if (rc == QT_OK) rc = cu_alloc((void **)&B->T, (size_t)maxr * C * 4, "GPTQ: check", err);
+    if (rc == QT_OK) rc = cu_alloc((void **)&B->S, (size_t)sall * 4 + 4, "GPTQ: scales", err);
+    if (rc == QT_OK && any_asym) rc = cu_alloc((void **)&B->Z, (size_t)sall + 4, "GPTQ: zero points", err);
+    if (rc == QT_OK) rc = cu_alloc((void **)&B->Co, (size_t)wall, "GPTQ: codes", err);
+    if (rc == QT_OK && b->perm) rc = cu_alloc((void **)&B->Cp, (size_t)wall, "GPTQ: codes", err);
+    if (rc == QT_OK) rc = cu_alloc((void **)&B->dead, (size_t)n * C, "GPTQ: dead columns", err);
+    if (rc == QT_OK) rc = cu_alloc((void **)&B->deadp, (size_t)n * C, "GPTQ: dead columns", err);
+    if (rc == QT_OK && b->perm) rc = cu_alloc((void **)&B->perm, (size_t)n * C * 4, "GPTQ: order", err);
+    if (rc == QT_OK && b->perm) rc = cu_alloc((void **)&B->gcol, (size_t)n * C * 4, "GPTQ: order", err);
+    if (rc == QT_OK) rc = cu_alloc((void **)&B->acc, 8, "GPTQ", err);
+    if (rc != QT_OK) return QT_ERR;
+    /* Hessians (double on the host, float32 here as llm-compressor keeps
+     * them), dead inputs and the processing order */
+    float *hf = (float *)malloc((size_t)CC * 4);
+    unsigned char *dead = (unsigned char *)malloc((size_t)n * C);
+    int32_t *perm = b->perm ? (int32_t *)malloc((size_t)n * C * 4) : NULL;
+    int32_t *gcol = b->perm ? (int32_t *)malloc((size_t)n * C * 4) : NULL;
+    if (!hf || !dead || (b->perm && (!perm || !gcol))) rc = qt_err_set(err, "out of memory");
+    /* static order: a processing column keeps its original column's group */
+    int64_t g0 = 0;
+    for (int k = 0; k < b->nsets; k++) {
+        const struct qt_scheme *sk = b->sets[k].s;
+        if (sk->strategy != QT_STRAT_GROUP) continue;
+        if (!g0) g0 = sk->group;
+        else if (sk->group != g0 && b->perm && !b->group_order)
+            rc = qt_err_set(err, "GPTQ: one batch's group sizes differ (static actorder)");
+    }
+    if (g0 < 1) g0 = 1;
+    for (int m = 0; rc == QT_OK && m < n; m++) {
+        const double *h = b->h[m];
+        for (int64_t i = 0; i < CC; i++) hf[i] = (float)h[i];
+        for (int64_t j = 0; j < C; j++) dead[(int64_t)m * C + j] = h[j * C + j] == 0;
+        for (int64_t j = 0; perm && j < C; j++) {
+            int64_t p = b->perm[m][j];
+            perm[(int64_t)m * C + j] = (int32_t)p;
+            gcol[(int64_t)m * C + j] = (int32_t)(p / g0);
+        }
+        cudaError_t e = cudaMemcpy(B->H0 + (int64_t)m * CC, hf, (size_t)CC * 4, cudaMemcpyHostToDevice);
+        if (e != cudaSuccess) rc = cu_fail(err, "GPTQ: upload", e);
+    }
+    if (rc == QT_OK && cudaMemcpy(B->dead, dead, (size_t)n * C, cudaMemcpyHostToDevice) != cudaSuccess)
+        rc = qt_err_set(err, "CUDA: GPTQ upload failed");
+    if (rc == QT_OK && perm &&
+        (cudaMemcpy(B->perm, perm, (size_t)n * C * 4, cudaMemcpyHostToDevice) != cudaSuccess ||
+         cudaMemcpy(B->gcol, gcol, (size_t)n * C * 4, cudaMemcpyHostToDevice) != cudaSuccess))
+        rc = qt_err_set(err, "CUDA: GPTQ upload failed");
+    free(hf);
+    free(dead);
+    free(perm);
+    free(gcol);
+    if (rc != QT_OK) return QT_ERR;
+    int grid = cx->prop.multiProcessorCount * 8;
+    if (b->perm) k_perm_h<<<grid, 256, 0, cx->st>>>(B->H, B->H0, B->perm, C, (int64_t)n * CC);
+    else CU_TRY(cudaMemcpyAsync(B->H, B->H0, (size_t)n * CC * 4, cudaMemcpyDeviceToDevice, cx->st), "GPTQ: copy");
+    CU_TRY(cudaGetLastError(), "GPTQ: permute kernel");
+    /* dampening is the same in either order (the mean of the diagonal) */
+    k_damp<<<n, 256, 0, cx->st>>>(B->H, C, b->damp, B->deadp);
+    CU_TRY(cudaGetLastError(), "GPTQ: dampening kernel");
+    if (chol_inv(cx, B->H, n, C, err)) return QT_ERR;
+    for (int k = 0; k < b->nsets; k++)
+        if (gb_set(cx, b, &b->sets[k], B, b->perm != NULL, bs, err)) return QT_ERR;
+    return QT_OK;
+}
+
+extern "C" int qt_cuda_gptq_batch(const struct qt_be_gptq *b, qt_err *err) {
+    if (!b || b->n < 1 || b->nsets < 1 || b->cols < 1) return qt_err_set(err, "GPTQ: empty batch");
+    cu_lock();
+    struct cu_ctx *cx = cu_get(err);
+    struct gb_bufs B;
+    memset(&B, 0, sizeof B);
+    int rc = cx ? gb_run(cx, b, &B, err) : QT_ERR;
+    if (cx) cudaStreamSynchronize(cx->st);
+    gb_free(&B);
+    cu_unlock();
+    if (rc != QT_OK)
+        for (int k = 0; k < b->nsets; k++)
+            for (int m = 0; m < b->n; m++) qt_qtensor_free(&b->sets[k].q[m]);
     return rc;
 }

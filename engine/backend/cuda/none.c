@@ -78,11 +78,8 @@ void qt_cuda_fwd_stats(struct qt_cuda_fwd *g, struct qt_be_fwd_timing *t) {
     memset(t, 0, sizeof *t);
 }
 
-int qt_cuda_gptq(int n, const float *w, int64_t rows, int64_t cols, const float *h,
-                 const struct qt_scheme *s, enum qt_dtype wdtype, int block_size, double damp,
-                 int8_t *codes, float *scale, int8_t *zero, float *deq, qt_err *err) {
-    (void)n; (void)w; (void)rows; (void)cols; (void)h; (void)s; (void)wdtype; (void)block_size;
-    (void)damp; (void)codes; (void)scale; (void)zero; (void)deq;
+int qt_cuda_gptq_batch(const struct qt_be_gptq *b, qt_err *err) {
+    (void)b;
     return none(err);
 }
 
