@@ -1847,6 +1847,24 @@ static int64_t gunit_bytes(const struct ctx *c, const struct gunit *u) {
 
 #define QT_PIPE_BATCH_BYTES (3ull << 30)   /* host bytes of one GPTQ batch's weights and results */
 
+/* A batch through the reference, matrix by matrix (QTUNE_GPTQ_BATCH=ref:
+ * the batching's own plumbing checked on a machine without the entry; the
+ * checkpoint must equal the unbatched one byte for byte). */
+static int ref_batch(const struct qt_be_gptq *b, const struct qt_gptq_args *a, qt_err *err) {
+    for (int k = 0; k < b->nsets; k++) {
+        const struct qt_be_gptq_set *S = &b->sets[k];
+        for (int m = 0; m < b->n; m++) {
+            struct qt_gptq_stats st;
+            if (qt_gptq_quantize(S->w[m], S->rows, b->cols, b->h[m], S->s, S->wdtype, a, NULL, &S->q[m], NULL,
+                                 S->deq[m], &st, err) != QT_OK)
+                return QT_ERR;
+            S->out_err[m] = st.out_err;
+            S->rtn_err[m] = st.rtn_err;
+        }
+    }
+    return QT_OK;
+}
+
 /* Runs one batch of units (all gunit_same) on the backend and finishes
  * their tensors as quantize_one does: the results spilled, w' kept for the
  * propagation, the figures for the report. */
@@ -1893,7 +1911,7 @@ static int gptq_batch(struct ctx *c, const struct qt_recipe *r, const struct qt_
         .group_order = u[0].ao == QT_ACTORDER_GROUP, .block_size = u[0].a.block_size,
         .damp = u[0].a.dampening_frac, .nsets = nm, .sets = sets,
     };
-    if (c->be->i->gptq(c->be, &b, err) != QT_OK) {
+    if ((c->be->i->gptq ? c->be->i->gptq(c->be, &b, err) : ref_batch(&b, &u[0].a, err)) != QT_OK) {
         qt_err_prefix(err, "%s", m->tensors[u[0].ti[0]].name);
         goto out;
     }
@@ -2076,8 +2094,10 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
     c.done = calloc((size_t)n + 1, 1);
     c.cancel = pp->cancel;
     {
-        const char *bv = getenv("QTUNE_GPTQ_BATCH");   /* 0: matrix by matrix on the CPU reference */
-        c.batch_gptq = !(bv && *bv == '0');
+        /* 0: matrix by matrix on the CPU reference; ref: batches, each
+         * through the reference (tests) */
+        const char *bv = getenv("QTUNE_GPTQ_BATCH");
+        c.batch_gptq = bv && !strcmp(bv, "ref") ? 2 : !(bv && *bv == '0');
     }
     if (!c.done || !P->rec || !P->kept || !P->tokens || !P->out_err || !P->rtn_err || !P->fallback || !P->kind || !P->ao || !P->colscale || !P->act || !c.amax || !c.rep ||
         !P->sp || !P->mag || !P->sp_err || !P->zeros || !P->smode || !P->sobs || !P->savg || !P->omin || !P->omax ||
@@ -2357,7 +2377,7 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
                 /* a backend with batched GPTQ takes what it can (the CPU
                  * reference has none: quantize_one, matrix by matrix) */
                 memset(c.done, 0, (size_t)n);
-                if (c.be && c.be->i->gptq && c.batch_gptq)
+                if (c.be && (c.be->i->gptq || c.batch_gptq == 2) && c.batch_gptq)
                     qrc = gptq_batches(&c, r, res, todo, k0, k1, pool, pool_n, c.done, err);
                 for (int k = k0; k < k1 && qrc == QT_OK; k++) {
                     int ti = todo[k];
