@@ -2,9 +2,11 @@
 (hidden 4096, 96 heads x 128, 8 KV heads, 128 experts of 1408, one shared
 expert, first layer dense 10944, vocab 151552) and N decoder layers, random
 BF16 weights (sigma 0.02, norms 1), for the streaming runs on the GPU
-machine (docs/cuda-notes.md).  Usage: make_air_ckpt.py N OUTDIR [CONFIG]
+machine (docs/cuda-notes.md).  Usage: make_air_ckpt.py N OUTDIR [CONFIG [OVERRIDES]]
 (CONFIG: a name of share/models/meta, default GLM-4.5-Air; GLM-4.6 gives
-its shapes: hidden 5120, 160 experts of 1536, 3 dense layers first)"""
+its shapes: hidden 5120, 160 experts of 1536, 3 dense layers first;
+OVERRIDES, a fifth argument: JSON config fields to replace, for a smaller
+model of the same structure)"""
 import json, os, sys
 
 import torch
@@ -14,6 +16,8 @@ n_layers, out = int(sys.argv[1]), sys.argv[2]
 meta = sys.argv[3] if len(sys.argv) > 3 else "GLM-4.5-Air"
 os.makedirs(out, exist_ok=True)
 cfg = json.load(open(os.path.join(os.path.dirname(__file__), f"../../share/models/meta/{meta}.config.json")))
+if len(sys.argv) > 4:   # JSON overrides of the config (a smaller model of the same structure)
+    cfg.update(json.loads(sys.argv[4]))
 cfg["num_hidden_layers"] = n_layers
 cfg["num_nextn_predict_layers"] = 0
 json.dump(cfg, open(os.path.join(out, "config.json"), "w"), indent=1)
