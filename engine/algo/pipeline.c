@@ -1698,6 +1698,38 @@ static double rtn_unsmoothed(const float *w, const float *cs, int64_t R, int64_t
     return e;
 }
 
+/* The slot of a routed expert's projection among the pooled Hessians of
+ * the low-token rule (gate/up share their input: 0; down: 1). */
+static int pool_slot(const struct qt_tensor *t) { return t->role == QT_ROLE_EXPERT_DOWN ? 1 : 0; }
+
+/* The Hessian GPTQ and SparseGPT use for ti: its own, or for a routed
+ * expert seen on fewer tokens than its input width the pooled one hfb of
+ * fb_n tokens (the low-token rule, pipeline.h: *pooled 1); NULL when never
+ * observed. */
+static const double *tensor_hessian(const struct ctx *c, int ti, const double *hfb, int64_t fb_n, int *pooled) {
+    const struct qt_tensor *t = &c->m->tensors[ti];
+    const struct hess *HS = &c->H[c->rep[ti]];
+    const double *h = HS->h;
+    int64_t nt = HS->n;
+    *pooled = 0;
+    if ((c->P->kind[ti] == TK_GPTQ || c->P->sp[ti]) && t->expert >= 0 && nt < qt_tensor_cols(t) && hfb) {
+        h = hfb;
+        nt = fb_n;
+        *pooled = 1;
+    }
+    return nt == 0 ? NULL : h;
+}
+
+/* A smoothed tensor's (SmoothQuant's, AWQ's) round-to-nearest figure is of
+ * its weight as it was before the smoothing (rtn_unsmoothed); w (R, C) is
+ * the smoothed weight, h its input's Hessian. */
+static void rtn_err_unsmoothed(struct qt_pipe *P, int ti, const float *w, const double *h, const struct qt_scheme *s) {
+    const struct qt_tensor *t = &P->m->tensors[ti];
+    if (!P->colscale[ti]) return;
+    double e = rtn_unsmoothed(w, P->colscale[ti], qt_tensor_rows(t), qt_tensor_cols(t), h, s, work_dtype(P->m, t));
+    if (!isnan(e)) P->rtn_err[ti] = e;
+}
+
 /* Prunes (SparseGPT), then quantizes (GPTQ or round-to-nearest) tensor ti
  * of the current layer; c->cur[ti] gets its dequantized weight for the
  * propagation pass.  A pruned tensor that is not quantized keeps its pruned
@@ -1723,17 +1755,9 @@ static int quantize_one(struct ctx *c, const struct qt_recipe *r, const struct q
     memset(&q, 0, sizeof q);
     int rc = QT_ERR, has_g = 0;
     if (!deq || !gi) { qt_err_set(err, "%s: out of memory", t->name); goto out; }
-    /* the Hessian, or for a routed expert seen on too few tokens the pooled
-     * one (the low-token rule, pipeline.h); NULL when never observed */
-    const struct hess *HS = &c->H[c->rep[ti]];
-    const double *h = HS->h;
-    int64_t nt = HS->n;
-    if ((P->kind[ti] == TK_GPTQ || P->sp[ti]) && t->expert >= 0 && nt < C && hfb) {
-        h = hfb;
-        P->fallback[ti] = 1;
-        nt = fb_n;
-    }
-    if (nt == 0) h = NULL;
+    int pooled;
+    const double *h = tensor_hessian(c, ti, hfb, fb_n, &pooled);
+    if (pooled) P->fallback[ti] = 1;
     if (P->sp[ti]) {
         struct qt_sgpt_args sa;
         if (sgpt_args(r, rv, &sa, err) != QT_OK) goto out;
@@ -1771,10 +1795,7 @@ static int quantize_one(struct ctx *c, const struct qt_recipe *r, const struct q
     /* a smoothed weight (SmoothQuant, AWQ before GPTQ): RTN's figure is of
      * the weight as it was, not of the smoothed one (the smoothing is the
      * algorithm's doing) */
-    if (P->kind[ti] && h && !w0 && P->colscale[ti] && !isnan(P->out_err[ti])) {
-        double e = rtn_unsmoothed(w, P->colscale[ti], R, C, h, rv->s, wd);
-        if (!isnan(e)) P->rtn_err[ti] = e;
-    }
+    if (P->kind[ti] && h && !w0 && !isnan(P->out_err[ti])) rtn_err_unsmoothed(P, ti, w, h, rv->s);
     if (w0 && h) {
         /* errors against the dense weight: the whole result, and round-to-
          * nearest of the dense weight (what the recipe would give unpruned) */
@@ -1814,7 +1835,6 @@ out:
 struct gunit {
     int rep;                    /* Hessian slot */
     const double *h;            /* the Hessian (the pooled one under the low-token rule) */
-    int64_t nt;                 /* its tokens */
     int pooled;
     int nm, ti[4];              /* members in tensor order */
     struct qt_gptq_args a;
@@ -1831,8 +1851,7 @@ static int gunit_same(const struct ctx *c, const struct qt_resolution *res, cons
     for (int k = 0; k < x->nm; k++) {
         const struct qt_tensor *a = &m->tensors[x->ti[k]], *b = &m->tensors[y->ti[k]];
         if (qt_tensor_rows(a) != qt_tensor_rows(b) || qt_tensor_cols(a) != qt_tensor_cols(b) ||
-            work_dtype(m, a) != work_dtype(m, b) || strcmp(res->t[x->ti[k]].scheme, res->t[y->ti[k]].scheme) ||
-            memcmp(res->t[x->ti[k]].s, res->t[y->ti[k]].s, sizeof(struct qt_scheme)))
+            work_dtype(m, a) != work_dtype(m, b) || !qt_scheme_equal(res->t[x->ti[k]].s, res->t[y->ti[k]].s))
             return 0;
     }
     return 1;
@@ -1868,8 +1887,7 @@ static int ref_batch(const struct qt_be_gptq *b, const struct qt_gptq_args *a, q
 /* Runs one batch of units (all gunit_same) on the backend and finishes
  * their tensors as quantize_one does: the results spilled, w' kept for the
  * propagation, the figures for the report. */
-static int gptq_batch(struct ctx *c, const struct qt_recipe *r, const struct qt_resolution *res, struct gunit *u,
-                      int nu, uint8_t *done, qt_err *err) {
+static int gptq_batch(struct ctx *c, const struct qt_resolution *res, const struct gunit *u, int nu, qt_err *err) {
     const struct qt_model *m = c->m;
     struct qt_pipe *P = c->P;
     int nm = u[0].nm, rc = QT_ERR;
@@ -1881,7 +1899,6 @@ static int gptq_batch(struct ctx *c, const struct qt_recipe *r, const struct qt_
     double *oe = malloc(sizeof(double) * (size_t)(nu * nm)), *re = malloc(sizeof(double) * (size_t)(nu * nm));
     struct qt_be_gptq_set sets[4];
     int32_t *gi = malloc(sizeof(int32_t) * (size_t)C + 1);
-    (void)r;
     if (!hs || !perm || !w || !deq || !q || !oe || !re || !gi) { qt_err_set(err, "out of memory"); goto out; }
     for (int i = 0; i < nu; i++) {
         hs[i] = u[i].h;
@@ -1920,7 +1937,6 @@ static int gptq_batch(struct ctx *c, const struct qt_recipe *r, const struct qt_
     for (int i = 0; i < nu; i++)
         for (int k = 0; k < nm; k++) {
             int ti = u[i].ti[k], j = k * nu + i;
-            const struct qt_tensor *t = &m->tensors[ti];
             const struct qt_resolved *rv = &res->t[ti];
             int has_g = u[i].ao == QT_ACTORDER_GROUP && rv->s->strategy == QT_STRAT_GROUP;
             for (int64_t p = 0; has_g && p < C; p++) gi[perm[i][p]] = (int32_t)(p / rv->s->group);
@@ -1928,14 +1944,11 @@ static int gptq_batch(struct ctx *c, const struct qt_recipe *r, const struct qt_
             P->fallback[ti] = (uint8_t)u[i].pooled;
             P->out_err[ti] = oe[j];
             P->rtn_err[ti] = re[j];
-            if (P->colscale[ti]) {
-                double e = rtn_unsmoothed(w[j], P->colscale[ti], qt_tensor_rows(t), C, u[i].h, rv->s, work_dtype(m, t));
-                if (!isnan(e)) P->rtn_err[ti] = e;
-            }
+            rtn_err_unsmoothed(P, ti, w[j], u[i].h, rv->s);
             if (spill(P, ti, &q[j], has_g ? gi : NULL, err) != QT_OK) goto out;
             set_cur(c, ti, deq[j]);
             deq[j] = NULL;
-            done[ti] = 1;
+            c->done[ti] = 1;
         }
     rc = QT_OK;
 out:
@@ -1962,25 +1975,24 @@ out:
  * fused set), each batch run at once.  What it leaves (pruned tensors, RTN
  * ones, Hessians never observed, mixed arguments) quantize_one does. */
 static int gptq_batches(struct ctx *c, const struct qt_recipe *r, const struct qt_resolution *res, const int *todo,
-                        int k0, int k1, double *const pool[3], const int64_t pool_n[3], uint8_t *done, qt_err *err) {
+                        int k0, int k1, double *const pool[3], const int64_t pool_n[3], qt_err *err) {
     const struct qt_model *m = c->m;
     struct qt_pipe *P = c->P;
-    struct gunit *u = calloc((size_t)(k1 - k0) + 1, sizeof *u);
-    uint8_t *used = calloc((size_t)(k1 - k0) + 1, 1);
+    size_t nk = (size_t)(k1 - k0) + 1;
+    struct gunit *u = calloc(nk, sizeof *u), *bu = malloc(sizeof *bu * nk);
+    uint8_t *used = calloc(nk, 1);
+    int *sel = malloc(sizeof(int) * nk);
     int nu = 0, rc = QT_ERR;
-    if (!u || !used) { qt_err_set(err, "out of memory"); goto out; }
+    if (!u || !bu || !used || !sel) { qt_err_set(err, "out of memory"); goto out; }
     for (int k = k0; k < k1; k++) {
         int ti = todo[k];
         const struct qt_tensor *t = &m->tensors[ti];
         const struct qt_resolved *rv = &res->t[ti];
         if (P->kind[ti] != TK_GPTQ || P->sp[ti] || !rv->s) continue;
         if (rv->s->kind != QT_SCHEME_INT && rv->s->kind != QT_SCHEME_FP8) continue;
-        const struct hess *HS = &c->H[c->rep[ti]];
-        const double *h = HS->h;
-        int64_t nt = HS->n, C = qt_tensor_cols(t);
-        int pooled = 0, pi = t->role == QT_ROLE_EXPERT_DOWN ? 1 : 0;
-        if (t->expert >= 0 && nt < C && pool[pi]) { h = pool[pi]; nt = pool_n[pi]; pooled = 1; }
-        if (!h || nt == 0) continue;    /* never observed: quantize_one's RTN */
+        int pooled, pi = pool_slot(t);
+        const double *h = tensor_hessian(c, ti, pool[pi], pool_n[pi], &pooled);
+        if (!h) continue;               /* never observed: quantize_one's RTN */
         struct qt_gptq_args a;
         if (gptq_args(r, rv, &a, err) != QT_OK) goto out;
         int ao = rv->s->strategy == QT_STRAT_BLOCK ? QT_ACTORDER_NONE : (int)a.actorder;
@@ -1992,16 +2004,13 @@ static int gptq_batches(struct ctx *c, const struct qt_recipe *r, const struct q
             continue;           /* a member that differs: left to quantize_one */
         if (g < 0) {
             g = nu++;
-            u[g] = (struct gunit){.rep = c->rep[ti], .h = h, .nt = nt, .pooled = pooled, .a = a, .ao = ao};
+            u[g] = (struct gunit){.rep = c->rep[ti], .h = h, .pooled = pooled, .a = a, .ao = ao};
         }
         u[g].ti[u[g].nm++] = ti;
     }
     for (int i = 0; i < nu; i++) {
         if (used[i]) continue;
         /* this unit and every later one of its signature, in batches within the memory bound */
-        int *sel = malloc(sizeof(int) * (size_t)nu);
-        struct gunit *bu = malloc(sizeof *bu * (size_t)nu);
-        if (!sel || !bu) { free(sel); free(bu); qt_err_set(err, "out of memory"); goto out; }
         int ns = 0;
         for (int j = i; j < nu; j++)
             if (!used[j] && gunit_same(c, res, &u[i], &u[j])) { sel[ns++] = j; used[j] = 1; }
@@ -2013,16 +2022,16 @@ static int gptq_batches(struct ctx *c, const struct qt_recipe *r, const struct q
             int nb = ns - s0 < cap ? ns - s0 : cap;
             for (int j = 0; j < nb; j++) bu[j] = u[sel[s0 + j]];
             if (c->cancel && *c->cancel) brc = qt_err_set(err, "cancelled");
-            else brc = gptq_batch(c, r, res, bu, nb, done, err);
+            else brc = gptq_batch(c, res, bu, nb, err);
         }
-        free(sel);
-        free(bu);
         if (brc != QT_OK) goto out;
     }
     rc = QT_OK;
 out:
     free(u);
+    free(bu);
     free(used);
+    free(sel);
     return rc;
 }
 
@@ -2364,7 +2373,7 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
                 for (int k = k0; k < k1; k++) {
                     const struct qt_tensor *t = &m->tensors[todo[k]];
                     if (t->expert < 0 || c.rep[todo[k]] != todo[k]) continue;
-                    int pi = t->role == QT_ROLE_EXPERT_DOWN ? 1 : 0;
+                    int pi = pool_slot(t);
                     const struct hess *hs = &c.H[todo[k]];
                     if (!hs->h) continue;
                     if (!pool[pi]) pool[pi] = calloc((size_t)(hs->cols * hs->cols), sizeof(double));
@@ -2378,11 +2387,11 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
                  * reference has none: quantize_one, matrix by matrix) */
                 memset(c.done, 0, (size_t)n);
                 if (c.be && (c.be->i->gptq || c.batch_gptq == 2) && c.batch_gptq)
-                    qrc = gptq_batches(&c, r, res, todo, k0, k1, pool, pool_n, c.done, err);
+                    qrc = gptq_batches(&c, r, res, todo, k0, k1, pool, pool_n, err);
                 for (int k = k0; k < k1 && qrc == QT_OK; k++) {
                     int ti = todo[k];
                     const struct qt_tensor *t = &m->tensors[ti];
-                    int pi = t->role == QT_ROLE_EXPERT_DOWN ? 1 : 0;
+                    int pi = pool_slot(t);
                     if (c.done[ti]) continue;
                     if (pp->cancel && *pp->cancel) qrc = qt_err_set(err, "cancelled");
                     else qrc = quantize_one(&c, r, res, ti, t->expert >= 0 ? pool[pi] : NULL, pool_n[pi], err);
