@@ -15,8 +15,11 @@
  *
  * Q is gptq.c's quant1: float32 w / scale (+ zp), clamp, round half even (or
  * e4m3), w' rounded to the weight dtype.  Hessians come from the caller
- * (qt_cuda_gptq) or are accumulated here (the benchmark: cublasSsyrk of the
- * rows each expert received). */
+ * (qt_cuda_gptq_batch, the calibrated pipeline's batches, which also runs
+ * static and group actorder: the weights and Hessians permuted on the
+ * device to the caller's processing order, and for static order each
+ * column keeping its original group) or are accumulated here (the
+ * benchmark: cublasSsyrk of the rows each expert received). */
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/qarith.cuh"
 
@@ -310,12 +313,10 @@ static int columns(struct cu_ctx *cx, int n, float *W, const float *U, int64_t r
     G.dt = (int)wd;
     G.strat = (int)s->strategy;
     G.g = s->group;
-    switch (s->strategy) {
-    case QT_STRAT_TENSOR: G.srows = G.scols = 1; break;
-    case QT_STRAT_CHANNEL: G.srows = rows; G.scols = 1; break;
-    case QT_STRAT_GROUP: G.srows = rows; G.scols = (C + s->group - 1) / s->group; break;
-    default: G.srows = (rows + s->group - 1) / s->group; G.scols = (C + s->group - 1) / s->group; break;
-    }
+    int64_t sh[2];
+    int snd = qt_scheme_scale_shape(s, rows, C, sh);
+    G.srows = sh[0];
+    G.scols = snd == 2 ? sh[1] : 1;
     int64_t ns = G.srows * G.scols;
     for (int m = 0; make_grid && m < n; m++) {
         struct qt_qctx cm = c;
@@ -590,13 +591,11 @@ static void gb_free(struct gb_bufs *B) {
         if (ps[i]) cudaFree(ps[i]);
 }
 
+/* Cells of the scale grid (qt_scheme_scale_shape, as the writer lays it out). */
 static int64_t grid_cells(const struct qt_scheme *s, int64_t rows, int64_t C) {
-    switch (s->strategy) {
-    case QT_STRAT_TENSOR: return 1;
-    case QT_STRAT_CHANNEL: return rows;
-    case QT_STRAT_GROUP: return rows * ((C + s->group - 1) / s->group);
-    default: return ((rows + s->group - 1) / s->group) * ((C + s->group - 1) / s->group);
-    }
+    int64_t sh[2];
+    int snd = qt_scheme_scale_shape(s, rows, C, sh);
+    return sh[0] * (snd == 2 ? sh[1] : 1);
 }
 
 /* One weight set of the batch: the matrices reading each Hessian. */
