@@ -6,7 +6,7 @@
  * themselves, whole tensors at a time (qt_cuda_quant) and whole decoder
  * layers at a time (qt_cuda_fwd_*).  So the row declares QT_BE_HOST_MEMORY,
  * its buffers are host memory, and it offers the coarse entries
- * (tensor_quant, fwd_*) and act_quant; the band and building-block entries
+ * (tensor_quant, gptq, fwd_*) and act_quant; the band and building-block entries
  * are NULL and the CPU reference runs them (backend.h).  When the GPU code
  * exposes device buffers and single kernels, they become entries here.
  *

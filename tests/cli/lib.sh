@@ -30,3 +30,5 @@ wait_until() {
     done
     return 0
 }
+# kl FILE: the KL mean of an eval --json answer (kld_mean or mean)
+kl() { sed -n 's/.*"kld_mean":[[:space:]]*\([0-9.e+-]*\).*/\1/p; s/.*"mean":[[:space:]]*\([0-9.e+-]*\).*/\1/p' "$1" | head -1; }

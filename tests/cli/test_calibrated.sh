@@ -11,8 +11,6 @@ D=share/data/eval.txt
 recipe() { # recipe FILE MODIFIER SCHEME [extra arg line]
     printf 'quant_stage:\n  quant_modifiers:\n    %s:\n      targets: [Linear]\n      ignore: [lm_head, '"'"'re:.*mlp\\.gate$'"'"']\n      scheme: %s\n%b' "$2" "$3" "${4:-}" >"$1"
 }
-# kl FILE: the KL mean of an eval --json answer
-kl() { sed -n 's/.*"kld_mean":[[:space:]]*\([0-9.e+-]*\).*/\1/p; s/.*"mean":[[:space:]]*\([0-9.e+-]*\).*/\1/p' "$1" | head -1; }
 le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "" && a + 0 <= b + 0) }'; }
 
 # GPTQ W4A16: llm-compressor 0.0376 -> at most 0.0395

@@ -54,7 +54,6 @@ done
 # bit-reproducible across float32 and double: llm-compressor's own CPU and
 # GPU runs differ by 1.6%).
 printf 'quant_stage:\n  quant_modifiers:\n    GPTQModifier:\n      targets: [Linear]\n      ignore: [lm_head, '"'"'re:.*mlp\\.gate$'"'"']\n      scheme: W4A16\n' >"$T/g4.yaml"
-kl() { sed -n 's/.*"kld_mean":[[:space:]]*\([0-9.e+-]*\).*/\1/p; s/.*"mean":[[:space:]]*\([0-9.e+-]*\).*/\1/p' "$1" | head -1; }
 for be in cuda cpu; do
     $Q quantize $M -r "$T/g4.yaml" -o "$T/g4-$be" --calib share/data/calib.txt --backend $be >"$T/g4-$be.out" 2>"$T/g4-$be.err"
     check "cuda_gptq_pipeline_${be}_exit" test $? = 0
