@@ -524,7 +524,16 @@ int qt_fwd_kl(struct qt_fwd *fq, struct qt_fwd *fb, const int32_t *tokens, int n
 }
 
 int qt_fwd_layer(struct qt_fwd *f, int layer, float *h, int nseq, int seqlen, qt_err *err) {
+    return qt_fwd_layer_part(f, layer, QT_FWD_WHOLE, h, nseq, seqlen, err);
+}
+
+int qt_fwd_parts(const struct qt_fwd *f) { return !f->gpu; }
+
+int qt_fwd_layer_part(struct qt_fwd *f, int layer, int part, float *h, int nseq, int seqlen, qt_err *err) {
     if (layer < 0 || layer >= f->n_layers) return qt_err_set(err, "layer %d out of range", layer);
+    if (part != QT_FWD_ATTN && part != QT_FWD_MLP && part != QT_FWD_WHOLE) return qt_err_set(err, "bad layer part %d", part);
+    if (part != QT_FWD_WHOLE && !qt_fwd_parts(f))
+        return qt_err_set(err, "backend %s runs whole decoder layers only", f->be->i->name);
     if (!h && !qt_fwd_resident(f)) return qt_err_set(err, "backend %s keeps no hidden states", f->be->i->name);
     const struct qt_config *c = &f->m->cfg;
     const struct fwd_layer *L = &f->L[layer];
@@ -571,6 +580,7 @@ int qt_fwd_layer(struct qt_fwd *f, int layer, float *h, int nseq, int seqlen, qt
     float eps = (float)c->rms_eps;
     /* attention */
     struct qt_backend *be = f->be;
+    if (!(part & QT_FWD_ATTN)) goto mlp;
     if (qt_be_rmsnorm(be, h, x, nin, n, H, eps, err) || linear(f, L->q, x, n, q, bq, err) ||
         linear(f, L->k, x, n, k, bk, err) || linear(f, L->v, x, n, v, bv, err) ||
         qt_be_qk_norm_rope(be, q, nq, n, nh, hd, f->rot, f->inv_freq, seqlen, eps, err) ||
@@ -587,7 +597,11 @@ int qt_fwd_layer(struct qt_fwd *f, int layer, float *h, int nseq, int seqlen, qt
     if (qt_be_attention(be, q, k, v, o, nseq, seqlen, nh, nkv, hd, err) || linear(f, L->o, o, n, y, bo, err) ||
         qt_be_add(be, h, y, n * H, err))
         goto out;
-    /* MLP */
+mlp:
+    if (!(part & QT_FWD_MLP)) {
+        rc = QT_OK;
+        goto out;
+    }
     if (qt_be_rmsnorm(be, h, x, npost, n, H, eps, err)) goto out;
     if (L->moe) {
         if (moe(f, L, x, n, y, err)) goto out;

@@ -122,6 +122,16 @@ int qt_fwd_embed(struct qt_fwd *f, const int32_t *tokens, int64_t ntok, float *h
  * h == NULL: on the resident hidden states (qt_fwd_resident). */
 int qt_fwd_layer(struct qt_fwd *f, int layer, float *h, int nseq, int seqlen, qt_err *err);
 
+/* One residual block of decoder layer `layer` in place on h, as
+ * qt_fwd_layer: QT_FWD_ATTN h += attention(input_layernorm(h)), QT_FWD_MLP
+ * h += mlp(post_attention_layernorm(h)) (the MoE block on a MoE layer),
+ * QT_FWD_WHOLE both (qt_fwd_layer).  A backend that runs whole layers (the
+ * CUDA row) refuses the halves: check qt_fwd_parts. */
+enum { QT_FWD_ATTN = 1, QT_FWD_MLP = 2, QT_FWD_WHOLE = 3 };
+int qt_fwd_layer_part(struct qt_fwd *f, int layer, int part, float *h, int nseq, int seqlen, qt_err *err);
+/* 1 when f runs the halves of a layer (qt_fwd_layer_part). */
+int qt_fwd_parts(const struct qt_fwd *f);
+
 /* ---- hidden states resident on the backend's device ----------------------
  * A backend with the fwd_embed ... fwd_kl entries (the CUDA row) keeps the
  * forward's hidden states on its device: qt_fwd_layer with h == NULL runs

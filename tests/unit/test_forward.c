@@ -111,6 +111,17 @@ TU_TEST(forward_pieces_and_restart) {
     for (int l = 2; l < L; l++) TU_CHECK(qt_fwd_layer(f, l, h, 1, SEQ, &err) == QT_OK);
     TU_CHECK(qt_fwd_final(f, h, SEQ, out, &err) == QT_OK);
     TU_CHECK(memcmp(out, all + (size_t)(NSEQ - 1) * SEQ * VOCAB, sizeof(float) * SEQ * VOCAB) == 0);
+    /* the same restart by halves: the attention block, then the MLP block */
+    if (qt_fwd_parts(f)) {
+        memcpy(h, h2 + (size_t)2 * SEQ * H, sizeof(float) * SEQ * H);
+        for (int l = 2; l < L; l++) {
+            TU_CHECK(qt_fwd_layer_part(f, l, QT_FWD_ATTN, h, 1, SEQ, &err) == QT_OK);
+            TU_CHECK(qt_fwd_layer_part(f, l, QT_FWD_MLP, h, 1, SEQ, &err) == QT_OK);
+        }
+        TU_CHECK(qt_fwd_final(f, h, SEQ, out, &err) == QT_OK);
+        TU_CHECK(memcmp(out, all + (size_t)(NSEQ - 1) * SEQ * VOCAB, sizeof(float) * SEQ * VOCAB) == 0);
+        TU_CHECK(qt_fwd_layer_part(f, 2, 0, h, 1, SEQ, &err) == QT_ERR && strstr(err.msg, "bad layer part"));
+    }
     int32_t bad = 1 << 20;
     TU_CHECK(qt_fwd_embed(f, &bad, 1, h, &err) == QT_ERR && strstr(err.msg, "out of the vocabulary"));
     free(h); free(h2); free(out); free(all);
