@@ -47,6 +47,25 @@ void qt_awq_scales(const double *xmean, const double *wmean, int64_t n, double r
     free(v);
 }
 
+int qt_awq_grid(int n_grid, int duo, double *ratio, int *duo_at, int cap) {
+    int k = 0;
+#define PT(r, d) do { if (k < cap) { ratio[k] = (r); duo_at[k] = (d); } k++; } while (0)
+    if (duo == QT_AWQ_DUO_BOTH) {
+        int h = n_grid / 2;
+        if (h < 2) return -1;
+        for (int i = 0; i < h; i++) { PT((double)i / (h - 1), 0); PT((double)i / (h - 1), 1); }
+    } else if (duo) {
+        if (n_grid < 3) return -1;
+        PT(0.0, 0);
+        for (int i = 0; i < n_grid - 1; i++) PT((double)i / (n_grid - 2), 1);
+    } else {
+        if (n_grid < 2) return -1;
+        for (int i = 0; i < n_grid; i++) PT((double)i / (n_grid - 1), 0);
+    }
+#undef PT
+    return k;
+}
+
 double qt_awq_sse(const float *w, const float *wq, int64_t rows, int64_t cols, const double *h) {
     double *e = calloc((size_t)(rows * cols) + 1, sizeof(double));
     double *m = malloc(sizeof(double) * (size_t)(rows * cols));

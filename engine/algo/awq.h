@@ -7,19 +7,22 @@
  *   x_mean_j = mean |x_j| over the calibration tokens entering the balance
  *              layers;  w_mean_j = mean over the balance layers' rows of
  *              |W_ij| / max |W| of its quantization group
- *   for ratio r in {0, 1/n, ..., (n-1)/n}:
- *     s = x_mean^r / (w_mean^(1-r) + 1e-4)   (duo_scaling; else x_mean^r),
+ *   for each (ratio r, duo) of the grid (qt_awq_grid, the identity first):
+ *     s = x_mean^r / (w_mean^(1-r) + 1e-4)   (duo; else x_mean^r),
  *         clamped to >= 1e-4, divided by sqrt(max s * min s)
- *     loss(s) = Σ_b || (W_b - Q(W_b · diag s) · diag s⁻¹) X_bᵀ ||²
+ *     loss(s) = mean squared difference of the parent module's output with
+ *               every balance layer's W_b replaced by Q(W_b · diag s) · diag s⁻¹
  *   keep the s of least loss; smooth layer /= s, balance layers' W[:, j] *= s_j
  *
- * The loss is the squared error of the balance layers' outputs, computed
- * exactly from each one's Hessian H = Σ x xᵀ (e H eᵀ per row): for a single
- * balance layer (v→o, up→down) that is llm-compressor's parent-module output;
- * for the norms' mappings it is the linear part of the parent's output (the
- * attention block, the MoE block), which qtune does not rerun 20 times per
- * mapping.  Q is the scheme's own round-to-nearest quantizer, i.e. exactly
- * what the writer (or, for a following GPTQModifier, GPTQ's grid) produces.
+ * The parent is llm-compressor's: the balance layers' lowest common
+ * ancestor.  For the norms' mappings it is the attention block (q/k/v) or
+ * the MLP / MoE block (its readers, the router among them, which keeps its
+ * weight during the search, so routing does not move); the pipeline reruns
+ * that block per grid point (pipeline.c, awq_parent_loss).  For a single
+ * balance layer (v→o, up→down) the parent is the Linear itself, whose output
+ * error is exactly Σ_b e H eᵀ over its Hessian H = Σ x xᵀ (qt_awq_sse).  Q
+ * is the scheme's own round-to-nearest quantizer, i.e. exactly what the
+ * writer (or, for a following GPTQModifier, GPTQ's grid) produces.
  *
  * Clip search (llm-awq auto_clip): per row and quantization group, the range
  * max|w| is shrunk to max|w|·(1 - i/n_grid), i = 0 .. max_shrink·n_grid - 1,
@@ -35,6 +38,12 @@
 #include "quant/scheme.h"
 
 #define QT_AWQ_N_GRID 20
+#define QT_AWQ_GRID_MAX 1000
+/* The calibration samples AWQ's scale search scores by default (qtune's
+ * `search_samples`; llm-compressor scores every one): each grid point reruns
+ * a block of the layer on them, 20 per mapping.  On the fixture 32 and all
+ * 128 pick the same scales (docs/bench.md). */
+#define QT_AWQ_SEARCH_SAMPLES 32
 #define QT_AWQ_CLIP_GRID 20
 #define QT_AWQ_CLIP_MAX_SHRINK 0.5
 
@@ -49,6 +58,17 @@ void qt_awq_wmean_add(const float *w, int64_t rows, int64_t cols, int64_t group,
 /* s (n) for one grid ratio from x_mean (n) and w_mean (n); non-finite
  * factors become 1. */
 void qt_awq_scales(const double *xmean, const double *wmean, int64_t n, double ratio, int duo, float *s);
+
+/* duo_scaling's values: false, true, "both". */
+enum { QT_AWQ_DUO_OFF, QT_AWQ_DUO_ON, QT_AWQ_DUO_BOTH };
+
+/* The grid of AWQModifier 0.14 (_get_grid_search_params): duo_scaling true:
+ * (0, off) then (i/(n_grid-2), on) for i < n_grid-1; false: (i/(n_grid-1),
+ * off) for i < n_grid; "both": (i/(h-1), off) and (i/(h-1), on) for i < h,
+ * h = n_grid/2.  The first point is always the identity (ratio 0, no duo).
+ * Writes up to cap points into ratio / duo_at and returns their number, or
+ * -1 when n_grid is too small for the form (3, 2, 4). */
+int qt_awq_grid(int n_grid, int duo, double *ratio, int *duo_at, int cap);
 
 /* Σ_r e_r H e_rᵀ, e = w - wq, for w, wq (rows, cols) and h (cols, cols). */
 double qt_awq_sse(const float *w, const float *wq, int64_t rows, int64_t cols, const double *h);

@@ -46,7 +46,8 @@ struct qt_pipe {
     double *awq_diff;           /* (n_layers) AWQ: smoothed vs original layer output, max rel. diff; NAN none */
     struct cJSON *awq_maps;     /* AWQ: one entry per mapping applied, NULL without AWQ */
     int awq_mod;                /* index of the AWQModifier, -1 none */
-    int awq_duo, awq_grid, awq_clip;
+    int awq_duo, awq_grid, awq_clip;   /* awq_duo: QT_AWQ_DUO_* */
+    int awq_search;             /* AWQ: calibration samples the scale search scores, 0 all */
     double awq_clip_before, awq_clip_after;
     uint8_t *act;               /* (n) enum qt_fwd_act of the quantized Linear's input */
     double *smooth_diff;        /* (n_layers) smoothed vs original layer output, max rel. diff; NAN none */
@@ -326,7 +327,53 @@ struct ctx {
     uint8_t *done;              /* (n) quantized by a GPTQ batch in this pass */
     int batch_gptq;             /* 1: use the backend's batched GPTQ when it has one */
     const volatile int *cancel;
+    /* AWQ's scale search on the parent module's output (awq_parent_loss) */
+    float **trial;              /* (n) weight to try for ti while observing, or NULL */
+    /* What hook_weight serves changes (observing, trial, cur, smoothing):
+     * wgen counts the changes, wseen is the state the forward last ran
+     * with; layer_run re-sets the hooks on a change, which drops a GPU
+     * forward's resident weights (it caches them by tensor index). */
+    const struct qt_fwd_hooks *hk;
+    unsigned wgen, wseen;
+    struct probe *probe;        /* the attention output's probe, or NULL */
 };
+
+/* AWQ's loss on the attention's output: the rows entering o_proj, times
+ * o_proj's weight, against the reference's (stored on the first pass). */
+struct probe {
+    int ti;                     /* o_proj */
+    const float *w;             /* its weight (rows, cols) */
+    int64_t rows, cols;
+    float *ref;                 /* (tokens, rows) the reference output */
+    int64_t at;                 /* row of the batch being run */
+    int store;                  /* 1: fill ref; 0: add the squared difference to loss */
+    double loss;
+    float *y;                   /* (cap) one batch's output */
+    int64_t cap;
+};
+
+static void probe_rows(struct ctx *c, const float *x, int64_t n, int64_t cols) {
+    struct probe *pb = c->probe;
+    if (cols != pb->cols) { c->fail = 1; return; }
+    if (n * pb->rows > pb->cap) {
+        free(pb->y);
+        pb->y = malloc(sizeof(float) * (size_t)(n * pb->rows));
+        pb->cap = pb->y ? n * pb->rows : 0;
+        if (!pb->y) { c->fail = 1; return; }
+    }
+    float *y = pb->store ? pb->ref + pb->at * pb->rows : pb->y;
+    if (qt_be_gemm_nt(qt_backend_cpu(), x, pb->w, y, n, pb->rows, cols, NULL) != QT_OK) { c->fail = 1; return; }
+    if (!pb->store) {
+        const float *r = pb->ref + pb->at * pb->rows;
+        double sum = 0;
+        for (int64_t i = 0; i < n * pb->rows; i++) {
+            double d = (double)y[i] - r[i];
+            sum += d * d;
+        }
+        pb->loss += sum;
+    }
+    pb->at += n;
+}
 
 static int hook_weight(void *vc, int ti, float *out, qt_err *err) {
     (void)err;
@@ -337,6 +384,10 @@ static int hook_weight(void *vc, int ti, float *out, qt_err *err) {
     if (!c->observing && c->cur16[ti]) {
         struct sweep S = {.out = out, .in = c->cur16[ti]};
         qt_parallel_for(ne, widen_fn, &S);
+        return QT_OK;
+    }
+    if (c->observing && c->trial && c->trial[ti]) {
+        memcpy(out, c->trial[ti], sizeof(float) * (size_t)ne);
         return QT_OK;
     }
     if (c->observing || !c->cur[ti]) return smoothed(c->P, ti, out, err);
@@ -383,6 +434,7 @@ static int hook_kv(void *vc, int layer, const float *k, const float *v, int64_t 
 static void hook_observe(void *vc, int ti, const float *x, int64_t n, int64_t cols) {
     struct ctx *c = vc;
     if (!c->observing || n <= 0 || c->fail) return;
+    if (c->probe && ti == c->probe->ti) probe_rows(c, x, n, cols);
     int rp = c->rep[ti];
     int dup = rp == c->last_rep && x == c->last_x && n == c->last_n;
     c->last_rep = rp;
@@ -445,6 +497,8 @@ static void hook_observe(void *vc, int ti, const float *x, int64_t n, int64_t co
  * for the propagation in half the memory — else as float32. */
 static void set_cur(struct ctx *c, int ti, float *deq) {
     int64_t ne = qt_tensor_numel(&c->m->tensors[ti]), i = 0;
+    /* no wgen change: w' is served only while propagating, which follows
+     * every observation of the layer (observing is part of the key) */
     free(c->cur[ti]);
     free(c->cur16[ti]);
     c->cur[ti] = NULL;
@@ -1044,9 +1098,21 @@ static int mapping_wants(const struct qt_yaml *maps, const char *module, const s
 }
 
 /* Runs rows [0, nb*seqlen) of h through layer l on a copy: out. */
-static int run_copy(struct qt_fwd *f, int l, const float *h, float *out, int nb, int seqlen, int H, qt_err *err) {
+/* Layer l (or one block of it, qt_fwd_layer_part) in place on h, with the
+ * weights hook_weight serves now. */
+static int layer_run(struct ctx *c, struct qt_fwd *f, int l, int part, float *h, int nb, int seqlen, qt_err *err) {
+    unsigned key = c->wgen * 2u + (c->observing != 0);
+    if (key != c->wseen) {
+        qt_fwd_set_hooks(f, c->hk);
+        c->wseen = key;
+    }
+    return qt_fwd_layer_part(f, l, part, h, nb, seqlen, err);
+}
+
+static int run_copy(struct ctx *c, struct qt_fwd *f, int l, const float *h, float *out, int nb, int seqlen, int H,
+                    qt_err *err) {
     memcpy(out, h, sizeof(float) * (size_t)((int64_t)nb * seqlen * H));
-    return qt_fwd_layer(f, l, out, nb, seqlen, err);
+    return layer_run(c, f, l, QT_FWD_WHOLE, out, nb, seqlen, err);
 }
 
 /* The function-preservation check of smoothing: how far the layer's output
@@ -1127,14 +1193,14 @@ static int smooth_layer(struct ctx *c, struct qt_fwd *f, const struct qt_yaml *m
         int nb = nseq - s0 < bseq ? nseq - s0 : bseq;
         c->last_x = NULL;
         c->last_rep = -1;
-        if (run_copy(f, l, h + (int64_t)s0 * seqlen * H, tmp, nb, seqlen, H, err) != QT_OK) goto out;
+        if (run_copy(c, f, l, h + (int64_t)s0 * seqlen * H, tmp, nb, seqlen, H, err) != QT_OK) goto out;
         if (c->fail) { qt_err_set(err, "out of memory"); goto out; }
     }
     c->amax_mode = 0;
     memset(c->want, 0, (size_t)n);
     int nb0 = nseq < bseq ? nseq : bseq;
     int64_t nr = (int64_t)nb0 * seqlen * H;
-    if (run_copy(f, l, h, ref, nb0, seqlen, H, err) != QT_OK) goto out;
+    if (run_copy(c, f, l, h, ref, nb0, seqlen, H, err) != QT_OK) goto out;
     for (int k = 0; k < 2; k++) {
         if (mp[k].smooth < 0) continue;
         for (int j = 0; j < H; j++) amax[j] = wmax[j] = 0;
@@ -1186,8 +1252,9 @@ static int smooth_layer(struct ctx *c, struct qt_fwd *f, const struct qt_yaml *m
             for (int j = 0; j < H; j++) P->colscale[ti][j] *= s[j];
         }
     }
+    c->wgen++;   /* the smoothed weights */
     /* the function-preservation check */
-    if (run_copy(f, l, h, tmp, nb0, seqlen, H, err) != QT_OK) goto out;
+    if (run_copy(c, f, l, h, tmp, nb0, seqlen, H, err) != QT_OK) goto out;
     int64_t ties;
     P->smooth_diff[l] = output_change(tmp, ref, nr / H, H, 1e-3, &ties);
     if (!(P->smooth_diff[l] < 1e-3)) {
@@ -1267,9 +1334,16 @@ static void outside_scales(struct qt_pipe *P) {
 /* One AWQ mapping: a smooth layer (a norm, v_proj or an up projection) and
  * every Linear reading its output (the balance layers, the router among
  * them), taken from the graph. */
+enum { AP_SELF, AP_ATTN, AP_MLP };
 struct amap {
     int smooth;                 /* norm weight or Linear */
     int bias;                   /* the smooth Linear's bias, -1 none */
+    /* the module whose output the scale search scores (llm-compressor's
+     * parent: the balance layers' lowest common ancestor): AP_ATTN the
+     * attention (q/k/v), AP_MLP the MLP or MoE block (its readers, the
+     * router among them), AP_SELF the one balance Linear (o_proj, a down
+     * projection), whose output error is its Hessian's */
+    int parent;
     int n;
     int bal[80];                /* balance tensors (n) */
 };
@@ -1290,6 +1364,7 @@ static int awq_mappings(const struct qt_model *m, int l, struct amap **out, int 
         struct amap *a = &mp[k];
         a->smooth = sn;
         a->bias = -1;
+        a->parent = post ? AP_MLP : AP_ATTN;
         for (int i = 0; i < n; i++) {
             const struct qt_tensor *t = &m->tensors[i];
             if (t->layer != l || t->mtp || t->ndim != 2 || !is_consumer(t->role, post)) continue;
@@ -1346,6 +1421,93 @@ int qt_pipe_awq_mappings(const struct qt_model *m, int layer, int *smooth, int *
     return k;
 }
 
+/* AWQ's loss of a mapping with a parent module (AP_ATTN, AP_MLP): the mean
+ * squared difference of the parent's output over every calibration token
+ * between layer l as it is (the reference, stored in yref when store) and
+ * with the balance layers' weights replaced by trial (n; NULL entries keep
+ * theirs), as AWQModifier's _compute_loss.  The attention's output is
+ * o_proj's, computed from the rows entering it (the probe); the MLP's
+ * output difference is the layer output's, the attention before it being
+ * the same in both runs.  hmid (tokens, H), when the forward runs the
+ * halves of a layer: the MLP's input, stored with the reference, so a trial
+ * runs only the block it scores; NULL: whole layers from h.  The router
+ * reads its input unscaled, so routing is the reference's. */
+static int awq_parent_loss(struct ctx *c, struct qt_fwd *f, const struct amap *a, float **trial, const float *h,
+                           float *hmid, float *tmp, float *yref, int nseq, int seqlen, int bseq, int H, int l,
+                           int store, double *loss, qt_err *err) {
+    const struct qt_model *m = c->m;
+    struct probe pb;
+    memset(&pb, 0, sizeof pb);
+    float *wo = NULL;
+    int rc = QT_ERR;
+    if (a->parent == AP_ATTN) {
+        pb.ti = find(m, l, -1, QT_ROLE_ATTN_O);
+        if (pb.ti < 0) return qt_err_set(err, "layer %d: AWQ: no o_proj to score the attention's output", l);
+        wo = read_weight(c->P, pb.ti, err);
+        if (!wo) return QT_ERR;
+        pb.w = wo;
+        pb.rows = qt_tensor_rows(&m->tensors[pb.ti]);
+        pb.cols = qt_tensor_cols(&m->tensors[pb.ti]);
+        pb.ref = yref;
+        pb.store = store;
+        c->probe = &pb;
+    }
+    memset(c->want, 0, (size_t)m->n_tensors);
+    c->observing = 1;
+    c->count = 0;
+    c->asum_on = 0;
+    c->trial = store ? NULL : trial;
+    c->wgen++;
+    double sum = 0;
+    for (int s0 = 0; s0 < nseq; s0 += bseq) {
+        if (c->cancel && *c->cancel) { qt_err_set(err, "cancelled"); goto out; }
+        int nb = nseq - s0 < bseq ? nseq - s0 : bseq;
+        int64_t ne = (int64_t)nb * seqlen * H, at = (int64_t)s0 * seqlen;
+        pb.at = at;
+        c->last_x = NULL;
+        c->last_rep = -1;
+        int frc;
+        if (!qt_fwd_parts(f) || (a->parent == AP_MLP && !hmid)) {
+            frc = run_copy(c, f, l, h + at * H, tmp, nb, seqlen, H, err);
+        } else if (a->parent == AP_ATTN || store) {
+            memcpy(tmp, h + at * H, sizeof(float) * (size_t)ne);
+            frc = layer_run(c, f, l, QT_FWD_ATTN, tmp, nb, seqlen, err);
+            if (frc == QT_OK && a->parent == AP_MLP) {
+                memcpy(hmid + at * H, tmp, sizeof(float) * (size_t)ne);
+                frc = layer_run(c, f, l, QT_FWD_MLP, tmp, nb, seqlen, err);
+            }
+        } else {
+            memcpy(tmp, hmid + at * H, sizeof(float) * (size_t)ne);
+            frc = layer_run(c, f, l, QT_FWD_MLP, tmp, nb, seqlen, err);
+        }
+        if (frc != QT_OK) goto out;
+        if (c->fail) { qt_err_set(err, "out of memory (AWQ's search of layer %d)", l); goto out; }
+        if (a->parent == AP_ATTN && pb.at != at + (int64_t)nb * seqlen) {
+            qt_err_set(err, "layer %d: AWQ: o_proj saw %lld rows of %lld", l, (long long)(pb.at - at),
+                       (long long)nb * seqlen);
+            goto out;
+        }
+        if (a->parent != AP_MLP) continue;
+        if (store) memcpy(yref + at * H, tmp, sizeof(float) * (size_t)ne);
+        else
+            for (int64_t i = 0; i < ne; i++) {
+                double d = (double)tmp[i] - yref[at * H + i];
+                sum += d * d;
+            }
+    }
+    if (a->parent == AP_ATTN) sum = pb.loss;
+    *loss = sum / ((double)nseq * seqlen * (a->parent == AP_ATTN ? (double)pb.rows : H));
+    rc = QT_OK;
+out:
+    c->probe = NULL;
+    c->trial = NULL;
+    c->wgen++;
+    c->observing = 0;
+    free(pb.y);
+    free(wo);
+    return rc;
+}
+
 /* The rounding of value x as tensor t stores it. */
 static float stored(const struct qt_tensor *t, float x) { return to_w(t->dtype, x); }
 
@@ -1371,7 +1533,16 @@ static int awq_layer(struct ctx *c, struct qt_fwd *f, const struct qt_recipe *r,
      * calibration Hessian: at the ratio being tried, at the best one, and
      * unscaled (round-to-nearest as the weight was); its output energy */
     double *lq = NULL, *lbest = NULL, *l0 = NULL, *den = NULL;
-    if (!acs) return qt_err_set(err, "out of memory");
+    float **trial = calloc((size_t)n + 1, sizeof *trial);   /* (n) the search's trial weights */
+    float *yref = NULL;                                      /* (tokens, H) the parent's reference output */
+    float *hmid = NULL;                                      /* (tokens, H) the MLP's input, when the forward runs halves */
+    /* the search's grid and the calibration samples it scores */
+    double gratio[2 * QT_AWQ_GRID_MAX];
+    int gduo[2 * QT_AWQ_GRID_MAX];
+    int ngrid = qt_awq_grid(P->awq_grid, P->awq_duo, gratio, gduo, 2 * QT_AWQ_GRID_MAX);
+    int nsearch = P->awq_search > 0 && P->awq_search < nseq ? P->awq_search : nseq;
+    if (!acs || !trial) { free(acs); free(trial); return qt_err_set(err, "out of memory"); }
+    if (ngrid < 1 || ngrid > 2 * QT_AWQ_GRID_MAX) { free(acs); free(trial); return qt_err_set(err, "AWQModifier: bad n_grid"); }
     if (awq_mappings(m, l, &mp, &nm, err) != QT_OK) goto out;
     /* observe every Linear of the layer */
     memset(c->want, 0, (size_t)n);
@@ -1388,7 +1559,7 @@ static int awq_layer(struct ctx *c, struct qt_fwd *f, const struct qt_recipe *r,
         int nb = nseq - s0 < bseq ? nseq - s0 : bseq;
         c->last_x = NULL;
         c->last_rep = -1;
-        if (run_copy(f, l, h + (int64_t)s0 * seqlen * H, tmp, nb, seqlen, H, err) != QT_OK) goto out;
+        if (run_copy(c, f, l, h + (int64_t)s0 * seqlen * H, tmp, nb, seqlen, H, err) != QT_OK) goto out;
         if (c->fail) { qt_err_set(err, "out of memory (AWQ statistics of layer %d)", l); goto out; }
     }
     c->observing = 0;
@@ -1402,7 +1573,7 @@ static int awq_layer(struct ctx *c, struct qt_fwd *f, const struct qt_recipe *r,
     memset(c->want, 0, (size_t)n);
     int nb0 = nseq < bseq ? nseq : bseq;
     int64_t nr = (int64_t)nb0 * seqlen * H;
-    if (run_copy(f, l, h, ref, nb0, seqlen, H, err) != QT_OK) goto out;
+    if (run_copy(c, f, l, h, ref, nb0, seqlen, H, err) != QT_OK) goto out;
     char mod[512];
     for (int k = 0; k < nm; k++) {
         struct amap *a = &mp[k];
@@ -1461,13 +1632,29 @@ static int awq_layer(struct ctx *c, struct qt_fwd *f, const struct qt_recipe *r,
         int pow2 = 0;
         for (int q = 0; q < a->n; q++)
             if (!P->kind[a->bal[q]] && m->tensors[a->bal[q]].dtype != QT_DT_F32) pow2 = 1;
-        /* the grid */
+        /* the parent's reference output (the layer as it is now: smoothed
+         * by the mappings before this one, unquantized) */
+        if (a->parent != AP_SELF) {
+            size_t nbytes = sizeof(float) * (size_t)((int64_t)nsearch * seqlen * H);
+            if (!yref) yref = malloc(nbytes);
+            if (!hmid && a->parent == AP_MLP && qt_fwd_parts(f)) hmid = malloc(nbytes);
+            if (!yref || (a->parent == AP_MLP && qt_fwd_parts(f) && !hmid)) {
+                qt_err_set(err, "out of memory (AWQ's reference output of layer %d)", l);
+                goto out_maps;
+            }
+            double z;
+            if (awq_parent_loss(c, f, a, NULL, h, a->parent == AP_MLP ? hmid : NULL, tmp, yref, nsearch, seqlen, bseq,
+                                H, l, 1, &z, err) != QT_OK)
+                goto out_maps;
+        }
+        /* the grid; its first point is the identity, whose loss is also
+         * reported as the unscaled one */
         double best_loss = INFINITY, loss1 = 0, best_ratio = -1;
-        for (int g = -1; g < P->awq_grid; g++) {
-            double ratio = g < 0 ? 0 : (double)g / P->awq_grid, loss = 0;
-            if (g < 0) for (int64_t j = 0; j < C; j++) s[j] = 1;   /* the unscaled loss, reported */
-            else qt_awq_scales(xm, wm, C, ratio, P->awq_duo, s);
-            for (int64_t j = 0; pow2 && g >= 0 && j < C; j++) {
+        int best_duo = 0;
+        for (int g = 0; g < ngrid; g++) {
+            double ratio = gratio[g], loss = 0;
+            qt_awq_scales(xm, wm, C, ratio, gduo[g], s);
+            for (int64_t j = 0; pow2 && j < C; j++) {
                 double e = nearbyint(log2((double)s[j]));
                 s[j] = (float)ldexp(1.0, (int)(e > 60 ? 60 : e < -60 ? -60 : e));
             }
@@ -1487,16 +1674,24 @@ static int awq_layer(struct ctx *c, struct qt_fwd *f, const struct qt_recipe *r,
                 for (int64_t i = 0; i < R * C; i++) wq[q][i] /= s[i % C];
                 lq[q] = qt_awq_sse(wb[q], wq[q], R, C, hs->h);
                 loss += lq[q];
-                if (g < 0) {   /* the relative error gives the output energy Σ w H wᵀ */
+                trial[ti] = wq[q];
+                if (g == 0) {   /* the relative error gives the output energy Σ w H wᵀ */
                     double rel = qt_gptq_out_err(wb[q], wq[q], R, C, hs->h);
                     l0[q] = lq[q];
                     den[q] = rel > 0 ? lq[q] / rel : 0;
                 }
             }
-            if (g < 0) { loss1 = loss; continue; }
+            if (a->parent != AP_SELF) {
+                int prc = awq_parent_loss(c, f, a, trial, h, a->parent == AP_MLP ? hmid : NULL, tmp, yref, nsearch,
+                                          seqlen, bseq, H, l, 0, &loss, err);
+                for (int q = 0; q < a->n; q++) trial[a->bal[q]] = NULL;
+                if (prc != QT_OK) goto out_maps;
+            }
+            if (g == 0) loss1 = loss;
             if (loss < best_loss) {
                 best_loss = loss;
                 best_ratio = ratio;
+                best_duo = gduo[g];
                 memcpy(best, s, sizeof(float) * (size_t)C);
                 memcpy(lbest, lq, sizeof(double) * (size_t)a->n);
             }
@@ -1568,7 +1763,9 @@ static int awq_layer(struct ctx *c, struct qt_fwd *f, const struct qt_recipe *r,
         cJSON_AddStringToObject(e, "smooth_layer", mod);
         cJSON_AddNumberToObject(e, "balance_layers", a->n);
         cJSON_AddNumberToObject(e, "ratio", best_ratio);
+        cJSON_AddBoolToObject(e, "duo_scaling", best_duo);
         if (pow2) cJSON_AddTrueToObject(e, "power_of_two");
+        cJSON_AddStringToObject(e, "loss_on", a->parent == AP_ATTN ? "self_attn" : a->parent == AP_MLP ? "mlp" : "balance_layer");
         cJSON_AddNumberToObject(e, "loss", best_loss);
         cJSON_AddNumberToObject(e, "unscaled_loss", loss1);
         cJSON_AddItemToArray(P->awq_maps, e);
@@ -1582,9 +1779,10 @@ static int awq_layer(struct ctx *c, struct qt_fwd *f, const struct qt_recipe *r,
         wb = wq = NULL;
         goto out;
     }
+    c->wgen++;   /* the smoothed weights */
     /* the function-preservation check (before any clipping: clipping is
      * quantization error, smoothing must be exact) */
-    if (run_copy(f, l, h, tmp, nb0, seqlen, H, err) != QT_OK) goto out;
+    if (run_copy(c, f, l, h, tmp, nb0, seqlen, H, err) != QT_OK) goto out;
     int64_t ties;
     P->awq_diff[l] = output_change(tmp, ref, nr / H, H, 1e-3, &ties);
     if (!(P->awq_diff[l] < 1e-3)) {
@@ -1622,6 +1820,7 @@ static int awq_layer(struct ctx *c, struct qt_fwd *f, const struct qt_recipe *r,
             free(P->clip[ti]);
             P->clip[ti] = cv;
             P->clip_gs[ti] = gs;
+            c->wgen++;
             P->out_err[ti] = P->rtn_err[ti] = NAN;   /* the search's figures were of the unclipped weight */
             P->awq_clip_before += b0;
             P->awq_clip_after += b1;
@@ -1657,6 +1856,9 @@ out:
         free(acs[i]);
     }
     free(acs);
+    free(trial);
+    free(yref);
+    free(hmid);
     free(lq); free(lbest); free(l0); free(den);
     free(mp);
     free(s); free(best); free(xm); free(wm);
@@ -1815,6 +2017,7 @@ static int quantize_one(struct ctx *c, const struct qt_recipe *r, const struct q
     } else {
         free(P->kept[ti]);
         P->kept[ti] = deq;      /* smoothed() serves it to the propagation and the writer */
+        c->wgen++;
     }
     deq = NULL;
     rc = QT_OK;
@@ -2147,15 +2350,38 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
             const struct qt_yaml *v;
             int b;
             P->awq_mod = i;
-            P->awq_duo = 1;
-            P->awq_grid = (int)arg_num(md, "n_grid", QT_AWQ_N_GRID);
-            if ((v = md->args ? qt_yaml_get(md->args, "duo_scaling") : NULL) && qt_yaml_bool(v, &b))
-                P->awq_duo = b;
+            P->awq_duo = QT_AWQ_DUO_ON;
+            double ng = arg_num(md, "n_grid", QT_AWQ_N_GRID);
+            if ((v = md->args ? qt_yaml_get(md->args, "duo_scaling") : NULL) && !qt_yaml_is_null(v)) {
+                const char *dv = qt_yaml_str(v);
+                if (qt_yaml_bool(v, &b)) P->awq_duo = b ? QT_AWQ_DUO_ON : QT_AWQ_DUO_OFF;
+                else if (dv && !strcmp(dv, "both")) P->awq_duo = QT_AWQ_DUO_BOTH;
+                else {
+                    qt_err_set(err, "AWQModifier: duo_scaling must be true, false or both, not %s", dv ? dv : "a list");
+                    goto out;
+                }
+            }
             if ((v = md->args ? qt_yaml_get(md->args, "clip_search") : NULL) && qt_yaml_bool(v, &b))
                 P->awq_clip = b;
-            if (P->awq_grid < 1 || P->awq_grid > 1000) {
-                qt_err_set(err, "AWQModifier: n_grid %d out of range (1..1000)", P->awq_grid);
+            int gmin = P->awq_duo == QT_AWQ_DUO_BOTH ? 4 : P->awq_duo ? 3 : 2;
+            if (!(ng >= gmin && ng <= QT_AWQ_GRID_MAX) || ng != floor(ng)) {
+                qt_err_set(err, "AWQModifier: n_grid %g out of range (%d..%d with duo_scaling %s)", ng, gmin,
+                           QT_AWQ_GRID_MAX, P->awq_duo == QT_AWQ_DUO_BOTH ? "both" : P->awq_duo ? "true" : "false");
                 goto out;
+            }
+            P->awq_grid = (int)ng;
+            /* qtune's: the calibration samples the search scores (0 or
+             * "all": every one, as llm-compressor) */
+            P->awq_search = QT_AWQ_SEARCH_SAMPLES;
+            if ((v = md->args ? qt_yaml_get(md->args, "search_samples") : NULL) && !qt_yaml_is_null(v)) {
+                const char *sv = qt_yaml_str(v);
+                double d;
+                if (sv && !strcmp(sv, "all")) P->awq_search = 0;
+                else if (qt_yaml_num(v, &d) && d >= 0 && d <= 1e6 && d == floor(d)) P->awq_search = (int)d;
+                else {
+                    qt_err_set(err, "AWQModifier: search_samples must be a count or all, not %s", sv ? sv : "a list");
+                    goto out;
+                }
             }
             P->awq_maps = cJSON_CreateArray();
             if (!P->awq_maps) { qt_err_set(err, "out of memory"); goto out; }
@@ -2260,6 +2486,8 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
     if (any_static) hk.act_static = hook_act_static;
     if (P->kv_on) hk.kv = hook_kv;
     if (qt_fwd_init(m, &hk, &f, err) != QT_OK) goto out;
+    c.hk = &hk;
+    c.wseen = 0;   /* the hooks just given */
     c.be = qt_fwd_backend_of(f);
     if (c.be) {
         struct qt_backend_info bi;
@@ -2296,6 +2524,7 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
     /* the stage starts (at the resumed layer): its rate counts from here */
     if (pp->progress) pp->progress(pp->progress_ud, start, L, qt_now() - t0);
     for (int l = start; l < L; l++) {
+        c.wgen++;   /* the last layer's resident weights are not needed again */
         double tl = qt_now();
         qt_model_prefetch_layer(c.m, l + 1);   /* read ahead while this layer calibrates */
         if (P->alpha >= 0 &&
@@ -2354,7 +2583,7 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
                     memcpy(tmp, h + (int64_t)s0 * seqlen * H, sizeof(float) * (size_t)(rows * H));
                     c.last_x = NULL;
                     c.last_rep = -1;
-                    if (qt_fwd_layer(f, l, tmp, nb, seqlen, err) != QT_OK) { free(todo); goto out; }
+                    if (layer_run(&c, f, l, QT_FWD_WHOLE, tmp, nb, seqlen, err) != QT_OK) { free(todo); goto out; }
                     if (c.fail) { free(todo); qt_err_set(err, "out of memory (Hessians of layer %d)", l); goto out; }
                 }
                 c.observing = 0;
@@ -2410,7 +2639,7 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
         for (int s0 = 0; s0 < nseq && l + 1 < L; s0 += bseq) {
             if (pp->cancel && *pp->cancel) { qt_err_set(err, "cancelled"); goto out; }
             int nb = nseq - s0 < bseq ? nseq - s0 : bseq;
-            if (qt_fwd_layer(f, l, h + (int64_t)s0 * seqlen * H, nb, seqlen, err) != QT_OK) goto out;
+            if (layer_run(&c, f, l, QT_FWD_WHOLE, h + (int64_t)s0 * seqlen * H, nb, seqlen, err) != QT_OK) goto out;
         }
         P->t_prop += qt_now() - tpr;
         for (int i = 0; i < n; i++) {
@@ -2614,14 +2843,19 @@ struct cJSON *qt_pipe_report(const struct qt_pipe *p) {
     }
     if (p->awq_mod >= 0) {
         cJSON *aw = cJSON_AddObjectToObject(o, "awq");
-        cJSON_AddBoolToObject(aw, "duo_scaling", p->awq_duo);
+        if (p->awq_duo == QT_AWQ_DUO_BOTH) cJSON_AddStringToObject(aw, "duo_scaling", "both");
+        else cJSON_AddBoolToObject(aw, "duo_scaling", p->awq_duo);
         cJSON_AddNumberToObject(aw, "n_grid", p->awq_grid);
+        cJSON_AddNumberToObject(aw, "search_samples",
+                                p->awq_search > 0 && p->awq_search < p->nseq ? p->awq_search : p->nseq);
         cJSON_AddBoolToObject(aw, "clip_search", p->awq_clip);
         cJSON_AddStringToObject(aw, "compensated", "every reader of each smoothed layer, taken from the graph: "
                                                    "q/k/v; the router, the shared expert and every routed expert; "
                                                    "v->o where shapes allow; up->down per expert");
-        cJSON_AddStringToObject(aw, "loss", "squared error of the balance layers' outputs on the calibration "
-                                            "Hessians (the parent output for a single balance layer)");
+        cJSON_AddStringToObject(aw, "loss", "mean squared difference of the parent module's output (llm-compressor's "
+                                            "parent: the attention for q/k/v, the MLP or MoE block for the "
+                                            "post-attention norm's readers, the Linear itself for v->o and up->down, "
+                                            "there exactly its output error on the calibration Hessian)");
         if (p->awq_clip) {
             cJSON_AddNumberToObject(aw, "clip_rtn_err", p->awq_clip_before);
             cJSON_AddNumberToObject(aw, "clip_err", p->awq_clip_after);

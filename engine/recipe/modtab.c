@@ -20,8 +20,9 @@ static const struct qt_modclass CLASSES[] = {
     {"GPTQModifier", QT_ALGO_GPTQ, 1,
      "block_size dampening_frac actorder offload_hessians sequential_targets sequential_update"},
     /* the transform (mappings, duo_scaling, n_grid) and, in the older one-modifier
-     * form, quantization arguments; clip_search is qtune's (llm-awq's clipping) */
-    {"AWQModifier", QT_ALGO_AWQ, 1, "mappings offload_device duo_scaling n_grid sequential_targets clip_search"},
+     * form, quantization arguments; clip_search is qtune's (llm-awq's clipping), search_samples
+     * too (the calibration samples the scale search scores) */
+    {"AWQModifier", QT_ALGO_AWQ, 1, "mappings offload_device duo_scaling n_grid sequential_targets clip_search search_samples"},
     {"AutoRoundModifier", QT_ALGO_AUTOROUND, 1,
      "iters enable_torch_compile batch_size lr device_ids disable_opt_rtn sequential_targets"},
     {"SmoothQuantModifier", QT_ALGO_SMOOTHQUANT, 0,

@@ -165,6 +165,28 @@ TU_TEST(awq_loss_clip_and_identity) {
     TU_CHECK(mx > mn);
 }
 
+/* AWQModifier 0.14's _get_grid_search_params, for each duo_scaling form */
+TU_TEST(awq_grid_is_llm_compressors) {
+    double r[64];
+    int d[64];
+    TU_CHECK(qt_awq_grid(20, QT_AWQ_DUO_ON, r, d, 64) == 20);
+    TU_CHECK(r[0] == 0 && d[0] == 0);   /* the identity first */
+    for (int i = 1; i < 20; i++) TU_CHECKF(r[i] == (double)(i - 1) / 18 && d[i] == 1, "point %d: %g %d", i, r[i], d[i]);
+    TU_CHECK(qt_awq_grid(20, QT_AWQ_DUO_OFF, r, d, 64) == 20);
+    for (int i = 0; i < 20; i++) TU_CHECK(r[i] == (double)i / 19 && d[i] == 0);
+    TU_CHECK(qt_awq_grid(20, QT_AWQ_DUO_BOTH, r, d, 64) == 20);
+    for (int i = 0; i < 20; i++) TU_CHECK(r[i] == (double)(i / 2) / 9 && d[i] == i % 2);
+    TU_CHECK(qt_awq_grid(2, QT_AWQ_DUO_ON, r, d, 64) == -1);
+    TU_CHECK(qt_awq_grid(1, QT_AWQ_DUO_OFF, r, d, 64) == -1);
+    TU_CHECK(qt_awq_grid(3, QT_AWQ_DUO_BOTH, r, d, 64) == -1);
+    TU_CHECK(qt_awq_grid(3, QT_AWQ_DUO_ON, r, d, 64) == 3 && r[2] == 1.0);
+    /* the identity's scales are exactly 1 */
+    double xm[4] = {0.5, 2, 0, 7}, wm[4] = {0.1, 0.2, 0.3, 0.4};
+    float s[4];
+    qt_awq_scales(xm, wm, 4, 0, 0, s);
+    for (int j = 0; j < 4; j++) TU_CHECK(s[j] == 1.0f);
+}
+
 int main(void) {
     qt_err err;
     if (qt_model_open(tu_path("share/models/tiny-glm-moe"), &g_m, &err) != QT_OK) {
@@ -174,6 +196,7 @@ int main(void) {
     TU_RUN(awq_mappings_from_graph);
     TU_RUN(awq_smoothing_preserves_function);
     TU_RUN(awq_loss_clip_and_identity);
+    TU_RUN(awq_grid_is_llm_compressors);
     qt_model_free(g_m);
     return TU_END();
 }
