@@ -213,6 +213,14 @@ check awq_w3a16_search_samples grep -q '"search_samples":[[:space:]]*32' "$T/a3/
 $Q eval $M --quantized "$T/a3" --data $D --json >"$T/a3.json" 2>"$T/a3e.err"
 K=$(kl "$T/a3.json"); echo "awq W3A16 KL $K (llm-compressor 0.2498)"
 check awq_w3a16_kl_le_0.2498 le "$K" 0.2498
+# and in the default arithmetic, f32: llm-compressor's figure is a GPU run,
+# i.e. f32, so this is the like-for-like one
+$Q quantize $M -r "$T/a3.yaml" -o "$T/a3f" --calib $C --allow-lint-errors --arith f32 >"$T/a3f.out" 2>"$T/a3f.err"
+check awq_w3a16_f32_exit test $? = 0
+check awq_w3a16_f32_recorded grep -q '"arith":[[:space:]]*"f32"' "$T/a3f/qtune-report.json"
+$Q eval $M --quantized "$T/a3f" --data $D --json --arith f32 >"$T/a3f.json" 2>"$T/a3fe.err"
+K=$(kl "$T/a3f.json"); echo "awq W3A16 (f32) KL $K (llm-compressor 0.2498)"
+check awq_w3a16_f32_kl_le_0.2498 le "$K" 0.2498
 
 # W3A16 with clip search: at most 0.231 (5% below RTN's 0.2432)
 recipe "$T/a3c.yaml" AWQModifier W3A16 '      clip_search: true\n'
