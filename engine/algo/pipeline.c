@@ -329,7 +329,7 @@ struct ctx {
     const volatile int *cancel;
     /* AWQ's scale search on the parent module's output (awq_parent_loss) */
     float **trial;              /* (n) weight to try for ti while observing, or NULL */
-    /* What hook_weight serves changes (observing, trial, cur, smoothing):
+    /* What hook_weight serves changes (observing, trial, smoothing, kept):
      * wgen counts the changes, wseen is the state the forward last ran
      * with; layer_run re-sets the hooks on a change, which drops a GPU
      * forward's resident weights (it caches them by tensor index). */
@@ -339,10 +339,11 @@ struct ctx {
 };
 
 /* AWQ's loss on the attention's output: the rows entering o_proj, times
- * o_proj's weight, against the reference's (stored on the first pass). */
+ * o_proj's weight, against the reference's (stored on the first pass).
+ * One per mapping: its weight is read once for the whole grid. */
 struct probe {
     int ti;                     /* o_proj */
-    const float *w;             /* its weight (rows, cols) */
+    float *w;                   /* its weight (rows, cols) */
     int64_t rows, cols;
     float *ref;                 /* (tokens, rows) the reference output */
     int64_t at;                 /* row of the batch being run */
@@ -351,6 +352,16 @@ struct probe {
     float *y;                   /* (cap) one batch's output */
     int64_t cap;
 };
+
+/* Σ (a_i - b_i)² over n values, in double. */
+static double sq_diff(const float *a, const float *b, int64_t n) {
+    double sum = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = (double)a[i] - b[i];
+        sum += d * d;
+    }
+    return sum;
+}
 
 static void probe_rows(struct ctx *c, const float *x, int64_t n, int64_t cols) {
     struct probe *pb = c->probe;
@@ -363,15 +374,7 @@ static void probe_rows(struct ctx *c, const float *x, int64_t n, int64_t cols) {
     }
     float *y = pb->store ? pb->ref + pb->at * pb->rows : pb->y;
     if (qt_be_gemm_nt(qt_backend_cpu(), x, pb->w, y, n, pb->rows, cols, NULL) != QT_OK) { c->fail = 1; return; }
-    if (!pb->store) {
-        const float *r = pb->ref + pb->at * pb->rows;
-        double sum = 0;
-        for (int64_t i = 0; i < n * pb->rows; i++) {
-            double d = (double)y[i] - r[i];
-            sum += d * d;
-        }
-        pb->loss += sum;
-    }
+    if (!pb->store) pb->loss += sq_diff(y, pb->ref + pb->at * pb->rows, n * pb->rows);
     pb->at += n;
 }
 
@@ -1097,7 +1100,6 @@ static int mapping_wants(const struct qt_yaml *maps, const char *module, const s
     return 0;
 }
 
-/* Runs rows [0, nb*seqlen) of h through layer l on a copy: out. */
 /* Layer l (or one block of it, qt_fwd_layer_part) in place on h, with the
  * weights hook_weight serves now. */
 static int layer_run(struct ctx *c, struct qt_fwd *f, int l, int part, float *h, int nb, int seqlen, qt_err *err) {
@@ -1109,6 +1111,7 @@ static int layer_run(struct ctx *c, struct qt_fwd *f, int l, int part, float *h,
     return qt_fwd_layer_part(f, l, part, h, nb, seqlen, err);
 }
 
+/* Runs rows [0, nb*seqlen) of h through layer l on a copy: out. */
 static int run_copy(struct ctx *c, struct qt_fwd *f, int l, const float *h, float *out, int nb, int seqlen, int H,
                     qt_err *err) {
     memcpy(out, h, sizeof(float) * (size_t)((int64_t)nb * seqlen * H));
@@ -1426,31 +1429,21 @@ int qt_pipe_awq_mappings(const struct qt_model *m, int layer, int *smooth, int *
  * between layer l as it is (the reference, stored in yref when store) and
  * with the balance layers' weights replaced by trial (n; NULL entries keep
  * theirs), as AWQModifier's _compute_loss.  The attention's output is
- * o_proj's, computed from the rows entering it (the probe); the MLP's
+ * o_proj's, computed from the rows entering it (pb, AP_ATTN only); the MLP's
  * output difference is the layer output's, the attention before it being
  * the same in both runs.  hmid (tokens, H), when the forward runs the
  * halves of a layer: the MLP's input, stored with the reference, so a trial
  * runs only the block it scores; NULL: whole layers from h.  The router
  * reads its input unscaled, so routing is the reference's. */
-static int awq_parent_loss(struct ctx *c, struct qt_fwd *f, const struct amap *a, float **trial, const float *h,
-                           float *hmid, float *tmp, float *yref, int nseq, int seqlen, int bseq, int H, int l,
-                           int store, double *loss, qt_err *err) {
+static int awq_parent_loss(struct ctx *c, struct qt_fwd *f, const struct amap *a, struct probe *pb, float **trial,
+                           const float *h, float *hmid, float *tmp, float *yref, int nseq, int seqlen, int bseq,
+                           int H, int l, int store, double *loss, qt_err *err) {
     const struct qt_model *m = c->m;
-    struct probe pb;
-    memset(&pb, 0, sizeof pb);
-    float *wo = NULL;
     int rc = QT_ERR;
     if (a->parent == AP_ATTN) {
-        pb.ti = find(m, l, -1, QT_ROLE_ATTN_O);
-        if (pb.ti < 0) return qt_err_set(err, "layer %d: AWQ: no o_proj to score the attention's output", l);
-        wo = read_weight(c->P, pb.ti, err);
-        if (!wo) return QT_ERR;
-        pb.w = wo;
-        pb.rows = qt_tensor_rows(&m->tensors[pb.ti]);
-        pb.cols = qt_tensor_cols(&m->tensors[pb.ti]);
-        pb.ref = yref;
-        pb.store = store;
-        c->probe = &pb;
+        pb->store = store;
+        pb->loss = 0;
+        c->probe = pb;
     }
     memset(c->want, 0, (size_t)m->n_tensors);
     c->observing = 1;
@@ -1463,7 +1456,7 @@ static int awq_parent_loss(struct ctx *c, struct qt_fwd *f, const struct amap *a
         if (c->cancel && *c->cancel) { qt_err_set(err, "cancelled"); goto out; }
         int nb = nseq - s0 < bseq ? nseq - s0 : bseq;
         int64_t ne = (int64_t)nb * seqlen * H, at = (int64_t)s0 * seqlen;
-        pb.at = at;
+        if (c->probe) pb->at = at;
         c->last_x = NULL;
         c->last_rep = -1;
         int frc;
@@ -1482,29 +1475,23 @@ static int awq_parent_loss(struct ctx *c, struct qt_fwd *f, const struct amap *a
         }
         if (frc != QT_OK) goto out;
         if (c->fail) { qt_err_set(err, "out of memory (AWQ's search of layer %d)", l); goto out; }
-        if (a->parent == AP_ATTN && pb.at != at + (int64_t)nb * seqlen) {
-            qt_err_set(err, "layer %d: AWQ: o_proj saw %lld rows of %lld", l, (long long)(pb.at - at),
+        if (a->parent == AP_ATTN && pb->at != at + (int64_t)nb * seqlen) {
+            qt_err_set(err, "layer %d: AWQ: o_proj saw %lld rows of %lld", l, (long long)(pb->at - at),
                        (long long)nb * seqlen);
             goto out;
         }
         if (a->parent != AP_MLP) continue;
         if (store) memcpy(yref + at * H, tmp, sizeof(float) * (size_t)ne);
-        else
-            for (int64_t i = 0; i < ne; i++) {
-                double d = (double)tmp[i] - yref[at * H + i];
-                sum += d * d;
-            }
+        else sum += sq_diff(tmp, yref + at * H, ne);
     }
-    if (a->parent == AP_ATTN) sum = pb.loss;
-    *loss = sum / ((double)nseq * seqlen * (a->parent == AP_ATTN ? (double)pb.rows : H));
+    if (a->parent == AP_ATTN) sum = pb->loss;
+    *loss = sum / ((double)nseq * seqlen * (a->parent == AP_ATTN ? (double)pb->rows : H));
     rc = QT_OK;
 out:
     c->probe = NULL;
     c->trial = NULL;
     c->wgen++;
     c->observing = 0;
-    free(pb.y);
-    free(wo);
     return rc;
 }
 
@@ -1536,13 +1523,15 @@ static int awq_layer(struct ctx *c, struct qt_fwd *f, const struct qt_recipe *r,
     float **trial = calloc((size_t)n + 1, sizeof *trial);   /* (n) the search's trial weights */
     float *yref = NULL;                                      /* (tokens, H) the parent's reference output */
     float *hmid = NULL;                                      /* (tokens, H) the MLP's input, when the forward runs halves */
-    /* the search's grid and the calibration samples it scores */
-    double gratio[2 * QT_AWQ_GRID_MAX];
-    int gduo[2 * QT_AWQ_GRID_MAX];
-    int ngrid = qt_awq_grid(P->awq_grid, P->awq_duo, gratio, gduo, 2 * QT_AWQ_GRID_MAX);
+    struct probe pb;                                         /* the attention mapping's */
+    memset(&pb, 0, sizeof pb);
+    /* the search's grid (at most n_grid points) and the calibration samples it scores */
+    double gratio[QT_AWQ_GRID_MAX];
+    int gduo[QT_AWQ_GRID_MAX];
+    int ngrid = qt_awq_grid(P->awq_grid, P->awq_duo, gratio, gduo, QT_AWQ_GRID_MAX);
     int nsearch = P->awq_search > 0 && P->awq_search < nseq ? P->awq_search : nseq;
     if (!acs || !trial) { free(acs); free(trial); return qt_err_set(err, "out of memory"); }
-    if (ngrid < 1 || ngrid > 2 * QT_AWQ_GRID_MAX) { free(acs); free(trial); return qt_err_set(err, "AWQModifier: bad n_grid"); }
+    if (ngrid < 1 || ngrid > QT_AWQ_GRID_MAX) { free(acs); free(trial); return qt_err_set(err, "AWQModifier: bad n_grid"); }
     if (awq_mappings(m, l, &mp, &nm, err) != QT_OK) goto out;
     /* observe every Linear of the layer */
     memset(c->want, 0, (size_t)n);
@@ -1642,9 +1631,22 @@ static int awq_layer(struct ctx *c, struct qt_fwd *f, const struct qt_recipe *r,
                 qt_err_set(err, "out of memory (AWQ's reference output of layer %d)", l);
                 goto out_maps;
             }
+            if (a->parent == AP_ATTN) {
+                free(pb.w);
+                pb.w = NULL;
+                pb.ti = find(m, l, -1, QT_ROLE_ATTN_O);
+                if (pb.ti < 0) {
+                    qt_err_set(err, "layer %d: AWQ: no o_proj to score the attention's output", l);
+                    goto out_maps;
+                }
+                if (!(pb.w = read_weight(P, pb.ti, err))) goto out_maps;
+                pb.rows = qt_tensor_rows(&m->tensors[pb.ti]);
+                pb.cols = qt_tensor_cols(&m->tensors[pb.ti]);
+                pb.ref = yref;
+            }
             double z;
-            if (awq_parent_loss(c, f, a, NULL, h, a->parent == AP_MLP ? hmid : NULL, tmp, yref, nsearch, seqlen, bseq,
-                                H, l, 1, &z, err) != QT_OK)
+            if (awq_parent_loss(c, f, a, &pb, NULL, h, a->parent == AP_MLP ? hmid : NULL, tmp, yref, nsearch, seqlen,
+                                bseq, H, l, 1, &z, err) != QT_OK)
                 goto out_maps;
         }
         /* the grid; its first point is the identity, whose loss is also
@@ -1672,9 +1674,12 @@ static int awq_layer(struct ctx *c, struct qt_fwd *f, const struct qt_recipe *r,
                 qt_qtensor_free(&qq);
                 if (qrc != QT_OK) { qt_err_prefix(err, "%s", t->name); goto out_maps; }
                 for (int64_t i = 0; i < R * C; i++) wq[q][i] /= s[i % C];
+                trial[ti] = wq[q];
+                /* the Hessian figures: the loss of a single-Linear parent;
+                 * else reported at the identity and the best point only */
+                if (a->parent != AP_SELF && g > 0) continue;
                 lq[q] = qt_awq_sse(wb[q], wq[q], R, C, hs->h);
                 loss += lq[q];
-                trial[ti] = wq[q];
                 if (g == 0) {   /* the relative error gives the output energy Σ w H wᵀ */
                     double rel = qt_gptq_out_err(wb[q], wq[q], R, C, hs->h);
                     l0[q] = lq[q];
@@ -1682,11 +1687,18 @@ static int awq_layer(struct ctx *c, struct qt_fwd *f, const struct qt_recipe *r,
                 }
             }
             if (a->parent != AP_SELF) {
-                int prc = awq_parent_loss(c, f, a, trial, h, a->parent == AP_MLP ? hmid : NULL, tmp, yref, nsearch,
-                                          seqlen, bseq, H, l, 0, &loss, err);
-                for (int q = 0; q < a->n; q++) trial[a->bal[q]] = NULL;
-                if (prc != QT_OK) goto out_maps;
+                int prc = awq_parent_loss(c, f, a, &pb, trial, h, a->parent == AP_MLP ? hmid : NULL, tmp, yref,
+                                          nsearch, seqlen, bseq, H, l, 0, &loss, err);
+                if (prc != QT_OK) {
+                    for (int q = 0; q < a->n; q++) trial[a->bal[q]] = NULL;
+                    goto out_maps;
+                }
+                for (int q = 0; g > 0 && loss < best_loss && q < a->n; q++)
+                    if (trial[a->bal[q]])
+                        lq[q] = qt_awq_sse(wb[q], wq[q], qt_tensor_rows(&m->tensors[a->bal[q]]), C,
+                                           c->H[c->rep[a->bal[q]]].h);
             }
+            for (int q = 0; q < a->n; q++) trial[a->bal[q]] = NULL;
             if (g == 0) loss1 = loss;
             if (loss < best_loss) {
                 best_loss = loss;
@@ -1859,6 +1871,8 @@ out:
     free(trial);
     free(yref);
     free(hmid);
+    free(pb.w);
+    free(pb.y);
     free(lq); free(lbest); free(l0); free(den);
     free(mp);
     free(s); free(best); free(xm); free(wm);
