@@ -30,5 +30,9 @@ wait_until() {
     done
     return 0
 }
+# script_in DIR: a TUI script from stdin with each word-initial D/ (":dump
+# D/x.txt") made DIR/; a D/ inside a word is left alone, so a scratch path
+# that happens to end in D (mktemp's XXXXXX) is typed as it is.
+script_in() { sed -E "s#(^|[[:space:]])D/#\\1$1/#g"; }
 # kl FILE: the KL mean of an eval --json answer (kld_mean or mean)
 kl() { sed -n 's/.*"kld_mean":[[:space:]]*\([0-9.e+-]*\).*/\1/p; s/.*"mean":[[:space:]]*\([0-9.e+-]*\).*/\1/p' "$1" | head -1; }

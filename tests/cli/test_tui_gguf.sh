@@ -41,7 +41,7 @@ KEYS
 run_case() { # run_case SIZE GLYPHS [OPTS]
     size=$1; gl=$2; shift 2
     d="$T/$size-$gl"; mkdir -p "$d"
-    sed "s|D/|$d/|" "$T/script" >"$d/script"
+    script_in "$d" <"$T/script" >"$d/script"
     cols=${size%x*}; lines=${size#*x}
     if ! QTUNE_HOME="$d/home" LC_ALL=C.UTF-8 COLUMNS=$cols LINES=$lines QTUNE_SCRIPT="$d/script" \
             "$Q" "$M" --no-daemon "$@" >"$d/out" 2>"$d/err"; then

@@ -61,7 +61,7 @@ KEYS
 run_case() { # run_case SIZE GLYPHS LOCALE [OPTS]
     size=$1; gl=$2; loc=$3; shift 3
     d="$T/$size-$gl"; mkdir -p "$d"
-    sed "s|D/|$d/|" "$T/script" >"$d/script"
+    script_in "$d" <"$T/script" >"$d/script"
     cols=${size%x*}; lines=${size#*x}
     if ! QTUNE_HOME="$d/home" LC_ALL=$loc COLUMNS=$cols LINES=$lines QTUNE_SCRIPT="$d/script" \
             "$Q" "$M" --no-daemon "$@" \
@@ -225,7 +225,7 @@ expect_err "tui --calib unreadable" "open: --calib: $T/none.txt: No such file" \
     env QTUNE_HOME="$T/home" QTUNE_SCRIPT="$T/script" "$Q" "$M" --no-daemon --calib "$T/none.txt"
 # The glyph table follows the locale: a non-UTF-8 locale draws ASCII.
 d="$T/80x24-clocale"; mkdir -p "$d"
-sed "s|D/|$d/|" "$T/script" >"$d/script"
+script_in "$d" <"$T/script" >"$d/script"
 QTUNE_HOME="$d/home" LC_ALL=C LANG=C COLUMNS=80 LINES=24 QTUNE_SCRIPT="$d/script" "$Q" "$M" --no-daemon >/dev/null 2>&1
 check "tui C locale draws ASCII" cmp -s "$d/02-experts-int4.txt" "$T/80x24-ascii/02-experts-int4.txt"
 # ASCII screens hold nothing but ASCII.

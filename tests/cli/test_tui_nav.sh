@@ -13,7 +13,7 @@ mkdir -p "$T"
 run() {
     name=$1 size=$2 model=$3; shift 3
     d="$T/$name"; mkdir -p "$d"
-    sed "s|D/|$d/|g" >"$d/script"
+    script_in "$d" >"$d/script"
     if ! (cd "$d" && QTUNE_HOME="$d/home" LC_ALL=C.UTF-8 COLUMNS=${size%x*} LINES=${size#*x} QTUNE_SCRIPT="$d/script" \
             "$OLDPWD/$Q" "$OLDPWD/$model" --no-daemon "$@" >"$d/out" 2>"$d/err"); then
         fail "tui nav $name: run" "$(head -c 300 "$d/err")"; return 1

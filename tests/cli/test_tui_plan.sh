@@ -48,7 +48,7 @@ KEYS
 run_case() { # run_case SIZE GLYPHS [OPTS]
     size=$1; gl=$2; shift 2
     d="$T/$size-$gl"; mkdir -p "$d"
-    sed "s|D/|$d/|" "$T/script" >"$d/script"
+    script_in "$d" <"$T/script" >"$d/script"
     if ! QTUNE_HOME="$d/home" QTUNE_PLAN_DKL="$DKL" LC_ALL=C.UTF-8 COLUMNS=${size%x*} LINES=${size#*x} \
             QTUNE_SCRIPT="$d/script" "$Q" "$M" --no-daemon "$@" >"$d/out" 2>"$d/err"; then
         fail "tui plan $size $gl: run" "$(head -c 300 "$d/err")"; return
