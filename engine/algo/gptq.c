@@ -128,16 +128,25 @@ static int by_diag_desc(const void *a, const void *b) {
     return x->i < y->i ? -1 : x->i > y->i;
 }
 
-int qt_gptq_order(const double *h, int64_t cols, enum qt_actorder ao, int64_t *perm, qt_err *err) {
+/* The order of the diagonal d[j * step], j < cols. */
+static int order_by(const double *d, int64_t step, int64_t cols, enum qt_actorder ao, int64_t *perm, qt_err *err) {
     for (int64_t j = 0; j < cols; j++) perm[j] = j;
     if (ao == QT_ACTORDER_NONE) return QT_OK;
     struct dkey *k = malloc(sizeof *k * (size_t)cols);
     if (!k) return qt_err_set(err, "GPTQ: out of memory");
-    for (int64_t j = 0; j < cols; j++) k[j] = (struct dkey){h[j * cols + j], j};
+    for (int64_t j = 0; j < cols; j++) k[j] = (struct dkey){d[j * step], j};
     qsort(k, (size_t)cols, sizeof *k, by_diag_desc);
     for (int64_t j = 0; j < cols; j++) perm[j] = k[j].i;
     free(k);
     return QT_OK;
+}
+
+int qt_gptq_order(const double *h, int64_t cols, enum qt_actorder ao, int64_t *perm, qt_err *err) {
+    return order_by(h, cols + 1, cols, ao, perm, err);
+}
+
+int qt_gptq_order_diag(const double *diag, int64_t cols, enum qt_actorder ao, int64_t *perm, qt_err *err) {
+    return order_by(diag, 1, cols, ao, perm, err);
 }
 
 double qt_gptq_out_err(const float *w, const float *wq, int64_t rows, int64_t cols, const double *h) {

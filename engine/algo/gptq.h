@@ -73,6 +73,8 @@ int qt_gptq_quantize(const float *w, int64_t rows, int64_t cols, const double *h
  * descending H_jj (ties by index) for static and group.  Block-strategy
  * schemes run in natural order whatever ao says (qt_gptq_quantize). */
 int qt_gptq_order(const double *h, int64_t cols, enum qt_actorder ao, int64_t *perm, qt_err *err);
+/* The same from the diagonal alone, diag (cols). */
+int qt_gptq_order_diag(const double *diag, int64_t cols, enum qt_actorder ao, int64_t *perm, qt_err *err);
 
 /* Output error ratio Σ_r e_r H e_rᵀ / Σ_r w_r H w_rᵀ of an approximation wq
  * of w (rows, cols) under h (cols, cols). */

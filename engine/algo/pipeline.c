@@ -34,6 +34,10 @@ struct qt_pipe {
     const struct qt_model *m;
     int n;
     int64_t gptq_batched, gptq_batches;   /* tensors / batches the backend's batched GPTQ ran */
+    int64_t hess_dev;                     /* Hessians accumulated in the backend's memory */
+    int hess_passes_max;                  /* most observation passes of one layer */
+    int fwd_dev;                          /* 1: the forward ran on a device; fwd its time split */
+    struct qt_be_fwd_timing fwd;
     double t_observe, t_quant, t_prop;    /* seconds: observation passes, quantization, propagation */
     char be_name[32];                     /* the forward's backend */
     struct rec *rec;            /* (n) */
@@ -299,8 +303,10 @@ static void widen_fn(void *arg, int64_t i0, int64_t i1) {
 /* ---- hooks ------------------------------------------------------------ */
 
 struct hess {
-    double *h;                  /* (cols, cols) Σ x xᵀ */
+    double *h;                  /* (cols, cols) Σ x xᵀ on the host (mirrored after the pass), or NULL */
     int64_t cols, n;
+    struct qt_hacc a;           /* or the sum kept by the backend (a pass in device mode), a.cols 0: none */
+    double *diag;               /* (cols) a's diagonal on the host, after the pass */
 };
 
 struct ctx {
@@ -326,6 +332,12 @@ struct ctx {
     int64_t tmp_cap;
     uint8_t *done;              /* (n) quantized by a GPTQ batch in this pass */
     int batch_gptq;             /* 1: use the backend's batched GPTQ when it has one */
+    /* Hessians where GPTQ runs (device mode, QTUNE_PIPE_HACC): 0 never, 1
+     * when the backend keeps accumulators and runs batched GPTQ, 2 always
+     * (the CPU then keeps them in host accumulators: the tests' check of
+     * the plumbing); dh: this pass accumulates so */
+    int dh_mode, dh;
+    qt_err ferr;                /* why fail was set, when it was not memory */
     const volatile int *cancel;
     /* AWQ's scale search on the parent module's output (awq_parent_loss) */
     float **trial;              /* (n) weight to try for ti while observing, or NULL */
@@ -465,6 +477,17 @@ static void hook_observe(void *vc, int ti, const float *x, int64_t n, int64_t co
         return;
     }
     struct hess *H = &c->H[rp];
+    if (c->dh) {
+        /* device mode: the float32 products of this call summed where GPTQ will read them */
+        if (!H->a.cols) {
+            if (qt_be_hacc_new(c->be, 1, cols, &H->a, &c->ferr) != QT_OK) { c->fail = 1; return; }
+            H->cols = cols;
+            if (H->a.dev) c->P->hess_dev++;
+        }
+        if (H->a.cols != cols || qt_be_hacc_add(c->be, &H->a, x, n, &c->ferr) != QT_OK) { c->fail = 1; return; }
+        H->n += n;
+        return;
+    }
     if (!H->h) {
         H->h = calloc((size_t)(cols * cols), sizeof(double));
         H->cols = cols;
@@ -1914,26 +1937,58 @@ static double rtn_unsmoothed(const float *w, const float *cs, int64_t R, int64_t
     return e;
 }
 
+/* Releases what hs holds (host or backend) and empties it. */
+static void hess_clear(struct ctx *c, struct hess *hs) {
+    free(hs->h);
+    free(hs->diag);
+    qt_be_hacc_free(c->be, &hs->a);
+    hs->h = NULL;
+    hs->diag = NULL;
+    hs->n = 0;
+}
+
+/* hs's sum as a full host array: hs->h, or (device mode) a copy read back
+ * into *tmp, which the caller frees; NULL with err filled on failure. */
+static const double *hess_host(struct ctx *c, const struct hess *hs, double **tmp, qt_err *err) {
+    *tmp = NULL;
+    if (hs->h) return hs->h;
+    int64_t C = hs->a.cols;
+    if (C < 1) { qt_err_set(err, "a Hessian that was never observed"); return NULL; }
+    *tmp = malloc(sizeof(double) * (size_t)(C * C));
+    if (!*tmp) { qt_err_set(err, "out of memory (a Hessian of %lld x %lld)", (long long)C, (long long)C); return NULL; }
+    if (qt_be_hacc_read(c->be, &hs->a, *tmp, NULL, err) != QT_OK) {
+        free(*tmp);
+        *tmp = NULL;
+        return NULL;
+    }
+    return *tmp;
+}
+
+/* GPTQ's processing order of hs's columns (from its diagonal). */
+static int hess_order(const struct hess *hs, int64_t C, enum qt_actorder ao, int64_t *perm, qt_err *err) {
+    if (hs->h) return qt_gptq_order(hs->h, C, ao, perm, err);
+    if (!hs->diag) return qt_err_set(err, "GPTQ: a Hessian without its diagonal");
+    return qt_gptq_order_diag(hs->diag, C, ao, perm, err);
+}
+
 /* The slot of a routed expert's projection among the pooled Hessians of
  * the low-token rule (gate/up share their input: 0; down: 1). */
 static int pool_slot(const struct qt_tensor *t) { return t->role == QT_ROLE_EXPERT_DOWN ? 1 : 0; }
 
 /* The Hessian GPTQ and SparseGPT use for ti: its own, or for a routed
- * expert seen on fewer tokens than its input width the pooled one hfb of
- * fb_n tokens (the low-token rule, pipeline.h: *pooled 1); NULL when never
- * observed. */
-static const double *tensor_hessian(const struct ctx *c, int ti, const double *hfb, int64_t fb_n, int *pooled) {
+ * expert seen on fewer tokens than its input width the pooled one (the
+ * low-token rule, pipeline.h: *pooled 1; pool NULL or empty: none); NULL
+ * when never observed. */
+static struct hess *tensor_hessian(struct ctx *c, int ti, struct hess *pool, int *pooled) {
     const struct qt_tensor *t = &c->m->tensors[ti];
-    const struct hess *HS = &c->H[c->rep[ti]];
-    const double *h = HS->h;
-    int64_t nt = HS->n;
+    struct hess *HS = &c->H[c->rep[ti]];
     *pooled = 0;
-    if ((c->P->kind[ti] == TK_GPTQ || c->P->sp[ti]) && t->expert >= 0 && nt < qt_tensor_cols(t) && hfb) {
-        h = hfb;
-        nt = fb_n;
+    if ((c->P->kind[ti] == TK_GPTQ || c->P->sp[ti]) && t->expert >= 0 && HS->n < qt_tensor_cols(t) && pool &&
+        (pool->h || pool->a.cols)) {
+        HS = pool;
         *pooled = 1;
     }
-    return nt == 0 ? NULL : h;
+    return HS->n == 0 ? NULL : HS;
 }
 
 /* A smoothed tensor's (SmoothQuant's, AWQ's) round-to-nearest figure is of
@@ -1954,7 +2009,7 @@ static void rtn_err_unsmoothed(struct qt_pipe *P, int ti, const float *w, const 
  * recipe: pruning a quantized weight would take its values off the grid,
  * and the writer would round them again. */
 static int quantize_one(struct ctx *c, const struct qt_recipe *r, const struct qt_resolution *res, int ti,
-                        const double *hfb, int64_t fb_n, qt_err *err) {
+                        struct hess *pool, qt_err *err) {
     const struct qt_model *m = c->m;
     struct qt_pipe *P = c->P;
     const struct qt_tensor *t = &m->tensors[ti];
@@ -1970,9 +2025,12 @@ static int quantize_one(struct ctx *c, const struct qt_recipe *r, const struct q
     struct qt_qtensor q;
     memset(&q, 0, sizeof q);
     int rc = QT_ERR, has_g = 0;
+    double *htmp = NULL;        /* a device-mode Hessian read back */
     if (!deq || !gi) { qt_err_set(err, "%s: out of memory", t->name); goto out; }
     int pooled;
-    const double *h = tensor_hessian(c, ti, hfb, fb_n, &pooled);
+    const struct hess *hs = tensor_hessian(c, ti, pool, &pooled);
+    const double *h = hs ? hess_host(c, hs, &htmp, err) : NULL;
+    if (hs && !h) goto out;
     if (pooled) P->fallback[ti] = 1;
     if (P->sp[ti]) {
         struct qt_sgpt_args sa;
@@ -2043,6 +2101,7 @@ out:
     free(keep);
     free(deq);
     free(gi);
+    free(htmp);
     return rc;
 }
 
@@ -2051,7 +2110,7 @@ out:
 /* One Hessian of a pass and the GPTQ tensors that read it (a unit). */
 struct gunit {
     int rep;                    /* Hessian slot */
-    const double *h;            /* the Hessian (the pooled one under the low-token rule) */
+    struct hess *hs;            /* the Hessian (the pooled one under the low-token rule) */
     int pooled;
     int nm, ti[4];              /* members in tensor order */
     struct qt_gptq_args a;
@@ -2110,19 +2169,24 @@ static int gptq_batch(struct ctx *c, const struct qt_resolution *res, const stru
     int nm = u[0].nm, rc = QT_ERR;
     int64_t C = qt_tensor_cols(&m->tensors[u[0].ti[0]]);
     const double **hs = calloc((size_t)nu, sizeof *hs);
+    const struct qt_hacc **ha = calloc((size_t)nu, sizeof *ha);
+    double **htmp = calloc((size_t)nu, sizeof *htmp);   /* device-mode Hessians read back */
     int64_t **perm = calloc((size_t)nu, sizeof *perm);
     float **w = calloc((size_t)(nu * nm), sizeof *w), **deq = calloc((size_t)(nu * nm), sizeof *deq);
     struct qt_qtensor *q = calloc((size_t)(nu * nm), sizeof *q);
     double *oe = malloc(sizeof(double) * (size_t)(nu * nm)), *re = malloc(sizeof(double) * (size_t)(nu * nm));
     struct qt_be_gptq_set sets[4];
     int32_t *gi = malloc(sizeof(int32_t) * (size_t)C + 1);
-    if (!hs || !perm || !w || !deq || !q || !oe || !re || !gi) { qt_err_set(err, "out of memory"); goto out; }
+    if (!hs || !ha || !htmp || !perm || !w || !deq || !q || !oe || !re || !gi) { qt_err_set(err, "out of memory"); goto out; }
+    /* device mode: the backend reads its own sums; anything else gets host arrays */
+    int on_dev = u[0].hs->a.dev && c->be->i->gptq;
     for (int i = 0; i < nu; i++) {
-        hs[i] = u[i].h;
+        ha[i] = &u[i].hs->a;
+        if (!on_dev && !(hs[i] = hess_host(c, u[i].hs, &htmp[i], err))) goto out;
         if (u[i].ao != QT_ACTORDER_NONE) {
             perm[i] = malloc(sizeof(int64_t) * (size_t)C);
             if (!perm[i]) { qt_err_set(err, "out of memory"); goto out; }
-            if (qt_gptq_order(u[i].h, C, (enum qt_actorder)u[i].ao, perm[i], err) != QT_OK) goto out;
+            if (hess_order(u[i].hs, C, (enum qt_actorder)u[i].ao, perm[i], err) != QT_OK) goto out;
         }
         for (int k = 0; k < nm; k++) {
             int ti = u[i].ti[k];
@@ -2141,7 +2205,7 @@ static int gptq_batch(struct ctx *c, const struct qt_resolution *res, const stru
         };
     }
     struct qt_be_gptq b = {
-        .n = nu, .cols = C, .h = hs, .perm = u[0].ao != QT_ACTORDER_NONE ? (const int64_t *const *)perm : NULL,
+        .n = nu, .cols = C, .h = on_dev ? NULL : hs, .hacc = on_dev ? ha : NULL, .perm = u[0].ao != QT_ACTORDER_NONE ? (const int64_t *const *)perm : NULL,
         .group_order = u[0].ao == QT_ACTORDER_GROUP, .block_size = u[0].a.block_size,
         .damp = u[0].a.dampening_frac, .nsets = nm, .sets = sets,
     };
@@ -2161,11 +2225,17 @@ static int gptq_batch(struct ctx *c, const struct qt_resolution *res, const stru
             P->fallback[ti] = (uint8_t)u[i].pooled;
             P->out_err[ti] = oe[j];
             P->rtn_err[ti] = re[j];
-            rtn_err_unsmoothed(P, ti, w[j], u[i].h, rv->s);
+            if (P->colscale[ti] && !hs[i] && !(hs[i] = hess_host(c, u[i].hs, &htmp[i], err))) goto out;
+            rtn_err_unsmoothed(P, ti, w[j], hs[i], rv->s);
             if (spill(P, ti, &q[j], has_g ? gi : NULL, err) != QT_OK) goto out;
             set_cur(c, ti, deq[j]);
             deq[j] = NULL;
             c->done[ti] = 1;
+            if (k == nm - 1 && htmp[i]) {   /* one read-back at a time */
+                free(htmp[i]);
+                htmp[i] = NULL;
+                hs[i] = NULL;
+            }
         }
     rc = QT_OK;
 out:
@@ -2175,7 +2245,10 @@ out:
         if (deq) free(deq[j]);
         if (q) qt_qtensor_free(&q[j]);
     }
+    for (int i = 0; htmp && i < nu; i++) free(htmp[i]);
     free(hs);
+    free(ha);
+    free(htmp);
     free(perm);
     free(w);
     free(deq);
@@ -2192,7 +2265,7 @@ out:
  * fused set), each batch run at once.  What it leaves (pruned tensors, RTN
  * ones, Hessians never observed, mixed arguments) quantize_one does. */
 static int gptq_batches(struct ctx *c, const struct qt_recipe *r, const struct qt_resolution *res, const int *todo,
-                        int k0, int k1, double *const pool[3], const int64_t pool_n[3], qt_err *err) {
+                        int k0, int k1, struct hess pool[3], qt_err *err) {
     const struct qt_model *m = c->m;
     struct qt_pipe *P = c->P;
     size_t nk = (size_t)(k1 - k0) + 1;
@@ -2208,20 +2281,20 @@ static int gptq_batches(struct ctx *c, const struct qt_recipe *r, const struct q
         if (P->kind[ti] != TK_GPTQ || P->sp[ti] || !rv->s) continue;
         if (rv->s->kind != QT_SCHEME_INT && rv->s->kind != QT_SCHEME_FP8) continue;
         int pooled, pi = pool_slot(t);
-        const double *h = tensor_hessian(c, ti, pool[pi], pool_n[pi], &pooled);
+        struct hess *h = tensor_hessian(c, ti, &pool[pi], &pooled);
         if (!h) continue;               /* never observed: quantize_one's RTN */
         struct qt_gptq_args a;
         if (gptq_args(r, rv, &a, err) != QT_OK) goto out;
         int ao = rv->s->strategy == QT_STRAT_BLOCK ? QT_ACTORDER_NONE : (int)a.actorder;
         int g = -1;
         for (int i = 0; i < nu; i++)
-            if (u[i].rep == c->rep[ti] && u[i].h == h) g = i;
+            if (u[i].rep == c->rep[ti] && u[i].hs == h) g = i;
         if (g >= 0 && (u[g].nm == 4 || u[g].ao != ao || u[g].a.block_size != a.block_size ||
                        u[g].a.dampening_frac != a.dampening_frac || u[g].a.actorder != a.actorder))
             continue;           /* a member that differs: left to quantize_one */
         if (g < 0) {
             g = nu++;
-            u[g] = (struct gunit){.rep = c->rep[ti], .h = h, .pooled = pooled, .a = a, .ao = ao};
+            u[g] = (struct gunit){.rep = c->rep[ti], .hs = h, .pooled = pooled, .a = a, .ao = ao};
         }
         u[g].ti[u[g].nm++] = ti;
     }
@@ -2324,6 +2397,10 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
          * through the reference (tests) */
         const char *bv = getenv("QTUNE_GPTQ_BATCH");
         c.batch_gptq = bv && !strcmp(bv, "ref") ? 2 : !(bv && *bv == '0');
+        /* Hessians in the backend's memory: 0 never, 1 forced (the CPU's
+         * host accumulators, for tests), unset when the backend offers it */
+        const char *hv = getenv("QTUNE_PIPE_HACC");
+        c.dh_mode = hv && *hv == '0' ? 0 : hv && *hv == '1' ? 2 : 1;
     }
     if (!c.done || !P->rec || !P->kept || !P->tokens || !P->out_err || !P->rtn_err || !P->fallback || !P->kind || !P->ao || !P->colscale || !P->act || !c.amax || !c.rep ||
         !P->sp || !P->mag || !P->sp_err || !P->zeros || !P->smode || !P->sobs || !P->savg || !P->omin || !P->omax ||
@@ -2562,6 +2639,27 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
             if (!todo) { qt_err_set(err, "out of memory"); goto out; }
             for (int i = 0; i < n; i++)
                 if (m->tensors[i].layer == l && (P->kind[i] || P->sp[i])) todo[nt++] = i;
+            /* device mode when every tensor of the layer goes to the
+             * backend's batched GPTQ: the Hessians are summed where it runs
+             * and never cross to the host, in one pass as far as half the
+             * device's free memory allows */
+            uint64_t budget = QT_PIPE_HESS_BUDGET;
+            c.dh = c.dh_mode == 2 || (c.dh_mode == 1 && qt_be_hacc_offered(c.be) && c.be->i->gptq && c.batch_gptq == 1);
+            for (int k = 0; c.dh && k < nt; k++) {
+                const struct qt_scheme *sk = res->t[todo[k]].s;
+                if (P->kind[todo[k]] != TK_GPTQ || P->sp[todo[k]] || !sk ||
+                    (sk->kind != QT_SCHEME_INT && sk->kind != QT_SCHEME_FP8))
+                    c.dh = 0;
+            }
+            if (c.dh && qt_be_hacc_offered(c.be)) {
+                struct qt_backend_info bi;
+                qt_backend_info_of(c.be, &bi);
+                if (bi.mem_free > 0) budget = (uint64_t)bi.mem_free / 2;
+            }
+            {
+                const char *bm = getenv("QTUNE_PIPE_HESS_MB");   /* tests: several passes on a small model */
+                if (bm && atoll(bm) > 0) budget = (uint64_t)atoll(bm) << 20;
+            }
             int k0 = 0, passes = 0;
             while (k0 < nt || (passes == 0 && P->kv_on)) {   /* the kv cache needs a pass of its own */
                 passes++;
@@ -2574,7 +2672,7 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
                     uint64_t cb = 8ull * (uint64_t)qt_tensor_cols(&m->tensors[todo[k1]]) *
                                   (uint64_t)qt_tensor_cols(&m->tensors[todo[k1]]);
                     if (!c.want[rp]) {
-                        if (k1 > k0 && bytes + cb > QT_PIPE_HESS_BUDGET) break;
+                        if (k1 > k0 && bytes + cb > budget) break;
                         bytes += cb;
                         c.want[rp] = 1;
                     }
@@ -2598,9 +2696,15 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
                     c.last_x = NULL;
                     c.last_rep = -1;
                     if (layer_run(&c, f, l, QT_FWD_WHOLE, tmp, nb, seqlen, err) != QT_OK) { free(todo); goto out; }
-                    if (c.fail) { free(todo); qt_err_set(err, "out of memory (Hessians of layer %d)", l); goto out; }
+                    if (c.fail) {
+                        free(todo);
+                        if (c.ferr.msg[0]) qt_err_set(err, "Hessians of layer %d: %s", l, c.ferr.msg);
+                        else qt_err_set(err, "out of memory (Hessians of layer %d)", l);
+                        goto out;
+                    }
                 }
                 c.observing = 0;
+                if (passes > P->hess_passes_max) P->hess_passes_max = passes;
                 P->t_observe += qt_now() - tob;
                 double tq = qt_now();
                 if (k0 == 0 && lstat) layer_scales(P, l);
@@ -2611,41 +2715,58 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
                     qt_parallel_for(hs->cols, mirror_fn, &S);
                 }
                 /* pooled Hessians of the routed experts, per projection, for the low-token rule */
-                double *pool[3] = {NULL, NULL, NULL};
-                int64_t pool_n[3] = {0, 0, 0};
-                for (int k = k0; k < k1; k++) {
+                struct hess pool[3];
+                memset(pool, 0, sizeof pool);
+                int qrc = QT_OK;
+                for (int k = k0; k < k1 && qrc == QT_OK; k++) {
                     const struct qt_tensor *t = &m->tensors[todo[k]];
                     if (t->expert < 0 || c.rep[todo[k]] != todo[k]) continue;
                     int pi = pool_slot(t);
                     const struct hess *hs = &c.H[todo[k]];
+                    if (hs->a.cols) {   /* device mode: summed where they are */
+                        if (!pool[pi].a.cols) qrc = qt_be_hacc_new(c.be, 1, hs->a.cols, &pool[pi].a, err);
+                        if (qrc == QT_OK) qrc = qt_be_hacc_addto(c.be, &pool[pi].a, &hs->a, err);
+                        pool[pi].cols = hs->a.cols;
+                        pool[pi].n += hs->n;
+                        continue;
+                    }
                     if (!hs->h) continue;
-                    if (!pool[pi]) pool[pi] = calloc((size_t)(hs->cols * hs->cols), sizeof(double));
-                    if (!pool[pi]) continue;
-                    struct sweep S = {.acc = pool[pi], .src = hs->h};
+                    if (!pool[pi].h) pool[pi].h = calloc((size_t)(hs->cols * hs->cols), sizeof(double));
+                    if (!pool[pi].h) continue;
+                    struct sweep S = {.acc = pool[pi].h, .src = hs->h};
                     qt_parallel_for(hs->cols * hs->cols, addto_fn, &S);
-                    pool_n[pi] += hs->n;
+                    pool[pi].cols = hs->cols;
+                    pool[pi].n += hs->n;
                 }
-                int qrc = QT_OK;
+                /* device mode: the diagonals (GPTQ's activation order) come back, nothing else */
+                for (int i = 0; qrc == QT_OK && i < n + 3; i++) {
+                    struct hess *hs = i < n ? &c.H[i] : &pool[i - n];
+                    if ((i < n && !c.want[i]) || !hs->a.cols) continue;
+                    hs->diag = malloc(sizeof(double) * (size_t)hs->a.cols);
+                    if (!hs->diag) qrc = qt_err_set(err, "out of memory");
+                    else qrc = qt_be_hacc_read(c.be, &hs->a, NULL, hs->diag, err);
+                }
                 /* a backend with batched GPTQ takes what it can (the CPU
                  * reference has none: quantize_one, matrix by matrix) */
                 memset(c.done, 0, (size_t)n);
-                if (c.be && (c.be->i->gptq || c.batch_gptq == 2) && c.batch_gptq)
-                    qrc = gptq_batches(&c, r, res, todo, k0, k1, pool, pool_n, err);
+                if (qrc == QT_OK && c.be && (c.be->i->gptq || c.batch_gptq == 2) && c.batch_gptq)
+                    qrc = gptq_batches(&c, r, res, todo, k0, k1, pool, err);
                 for (int k = k0; k < k1 && qrc == QT_OK; k++) {
                     int ti = todo[k];
                     const struct qt_tensor *t = &m->tensors[ti];
                     int pi = pool_slot(t);
                     if (c.done[ti]) continue;
                     if (pp->cancel && *pp->cancel) qrc = qt_err_set(err, "cancelled");
-                    else qrc = quantize_one(&c, r, res, ti, t->expert >= 0 ? pool[pi] : NULL, pool_n[pi], err);
+                    else qrc = quantize_one(&c, r, res, ti, t->expert >= 0 ? &pool[pi] : NULL, err);
                 }
-                for (int pi = 0; pi < 3; pi++) free(pool[pi]);
+                for (int pi = 0; pi < 3; pi++) hess_clear(&c, &pool[pi]);
                 for (int i = 0; i < n; i++)
-                    if (c.want[i]) { free(c.H[i].h); c.H[i].h = NULL; c.H[i].n = 0; }
+                    if (c.want[i]) hess_clear(&c, &c.H[i]);
                 P->t_quant += qt_now() - tq;
                 if (qrc != QT_OK) { free(todo); goto out; }
                 k0 = k1;
             }
+            c.dh = 0;   /* AWQ's and SmoothQuant's observations keep host sums */
             free(todo);
         }
         /* propagate with the quantized weights (the last layer's outputs feed nothing) */
@@ -2666,6 +2787,7 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
         if (pp->state_dir && state_save(P, pp, l, L, saved, h, npos, H, err) != QT_OK) goto out;
         if (pp->progress) pp->progress(pp->progress_ud, l + 1, L, qt_now() - t0);
     }
+    P->fwd_dev = qt_fwd_gpu_stats(f, &P->fwd);
     outside_scales(P);
     /* Modules outside the decoder layers (the MTP layer, which the
      * sequential pipeline does not run, and lm_head when targeted) have no
@@ -2735,7 +2857,7 @@ out:
     free(c.amax);
     for (int i = 0; c.asum && i < n; i++) free(c.asum[i]);
     free(c.asum);
-    for (int i = 0; c.H && i < n; i++) free(c.H[i].h);
+    for (int i = 0; c.H && i < n; i++) hess_clear(&c, &c.H[i]);
     for (int i = 0; c.cur && i < n; i++) free(c.cur[i]);
     for (int i = 0; c.cur16 && i < n; i++) free(c.cur16[i]);
     free(c.cur16);
@@ -2767,6 +2889,18 @@ struct cJSON *qt_pipe_report(const struct qt_pipe *p) {
         cJSON *g = cJSON_AddObjectToObject(o, "gptq_batched");
         cJSON_AddNumberToObject(g, "tensors", (double)p->gptq_batched);
         cJSON_AddNumberToObject(g, "batches", (double)p->gptq_batches);
+    }
+    if (p->hess_dev) cJSON_AddNumberToObject(o, "hessians_on_device", (double)p->hess_dev);
+    if (p->hess_passes_max) cJSON_AddNumberToObject(o, "observation_passes_max", p->hess_passes_max);
+    if (p->fwd_dev) {   /* the device forward's time: its layers, the weights read into pinned buffers and uploaded */
+        cJSON *g = cJSON_AddObjectToObject(o, "forward");
+        cJSON_AddNumberToObject(g, "layers_s", p->fwd.layers);
+        cJSON_AddNumberToObject(g, "read_s", p->fwd.read);
+        cJSON_AddNumberToObject(g, "upload_s", p->fwd.upload);
+        cJSON_AddNumberToObject(g, "wait_s", p->fwd.wait);
+        cJSON_AddNumberToObject(g, "resident_gib", (double)p->fwd.resident / 1073741824.0);
+        cJSON_AddNumberToObject(g, "streamed_gib", (double)p->fwd.streamed / 1073741824.0);
+        cJSON_AddBoolToObject(g, "streaming", p->fwd.streaming);
     }
     cJSON *ts = cJSON_AddObjectToObject(o, "seconds");
     cJSON_AddNumberToObject(ts, "observe", p->t_observe);

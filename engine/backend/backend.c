@@ -81,6 +81,8 @@ static int check_table(struct qt_backend *be, qt_err *err) {
     int nr = !!t->fwd_embed + !!t->fwd_h + !!t->fwd_final_at + !!t->fwd_kl;
     if (nr != 0 && (nr != 4 || nf != 5))
         return qt_err_set(err, "backend %s: its resident-state entries are incomplete", t->name);
+    int nh = !!t->hacc_new + !!t->hacc_add + !!t->hacc_read + !!t->hacc_free;
+    if (nh != 0 && nh != 4) return qt_err_set(err, "backend %s: its Hessian-accumulator entries are incomplete", t->name);
     return QT_OK;
 }
 
@@ -216,6 +218,88 @@ int qt_be_add(struct qt_backend *be, float *y, const float *x, int64_t n, qt_err
 
 int qt_be_act_quant(struct qt_backend *be, enum qt_act_quant a, float *x, int64_t n, int64_t cols, qt_err *err) {
     DISPATCH(act_quant, a, x, n, cols, err);
+}
+
+/* ---- Hessian accumulators ---- */
+
+int qt_be_hacc_offered(const struct qt_backend *be) { return be && be->i->hacc_new; }
+
+int qt_be_hacc_new(struct qt_backend *be, int on_backend, int64_t cols, struct qt_hacc *a, qt_err *err) {
+    memset(a, 0, sizeof *a);
+    if (cols < 1) return qt_err_set(err, "Hessian of %lld columns", (long long)cols);
+    if (on_backend && qt_be_hacc_offered(be)) {
+        a->dev = be->i->hacc_new(be, cols, err);
+        if (!a->dev) return QT_ERR;
+    } else {
+        a->h = calloc((size_t)(cols * cols), sizeof(double));
+        if (!a->h) return qt_err_set(err, "out of memory (a Hessian of %lld x %lld)", (long long)cols, (long long)cols);
+    }
+    a->cols = cols;
+    return QT_OK;
+}
+
+int qt_be_hacc_add(struct qt_backend *be, struct qt_hacc *a, const float *x, int64_t n, qt_err *err) {
+    int64_t C = a->cols;
+    if (n <= 0) return QT_OK;
+    if (a->dev) return be->i->hacc_add(be, a->dev, C, x, n, NULL, err);
+    float *t = malloc(sizeof(float) * (size_t)(C * C));
+    if (!t) return qt_err_set(err, "out of memory (a Hessian of %lld x %lld)", (long long)C, (long long)C);
+    int rc = qt_be_gram_upper(be, x, n, C, t, err);
+    for (int64_t i = 0; rc == QT_OK && i < C; i++) {
+        const float *tr = t + i * C;
+        double *hr = a->h + i * C;
+        for (int64_t j = i; j < C; j++) hr[j] += tr[j];
+    }
+    free(t);
+    return rc;
+}
+
+struct hacc_sweep {
+    double *dst;
+    const double *src;
+    int64_t C;
+};
+
+static void hacc_addto_fn(void *arg, int64_t i0, int64_t i1) {
+    const struct hacc_sweep *S = arg;
+    for (int64_t i = i0; i < i1; i++) S->dst[i] += S->src[i];
+}
+
+static void hacc_mirror_fn(void *arg, int64_t a0, int64_t a1) {
+    const struct hacc_sweep *S = arg;
+    for (int64_t a = a0; a < a1; a++)
+        for (int64_t b = a + 1; b < S->C; b++) S->dst[b * S->C + a] = S->dst[a * S->C + b];
+}
+
+int qt_be_hacc_addto(struct qt_backend *be, struct qt_hacc *dst, const struct qt_hacc *src, qt_err *err) {
+    if (dst->cols != src->cols || !dst->dev != !src->dev)
+        return qt_err_set(err, "Hessians of %lld and %lld columns, or in two places", (long long)dst->cols,
+                          (long long)src->cols);
+    if (dst->dev) return be->i->hacc_add(be, dst->dev, dst->cols, NULL, 0, src->dev, err);
+    struct hacc_sweep S = {.dst = dst->h, .src = src->h};
+    qt_parallel_for(dst->cols * dst->cols, hacc_addto_fn, &S);
+    return QT_OK;
+}
+
+int qt_be_hacc_read(struct qt_backend *be, const struct qt_hacc *a, double *h, double *diag, qt_err *err) {
+    int64_t C = a->cols;
+    if (a->dev) {
+        if (be->i->hacc_read(be, a->dev, C, h, diag, err) != QT_OK) return QT_ERR;
+    } else {
+        if (h) memcpy(h, a->h, sizeof(double) * (size_t)(C * C));
+        for (int64_t j = 0; diag && j < C; j++) diag[j] = a->h[j * C + j];
+    }
+    if (h) {
+        struct hacc_sweep S = {.dst = h, .C = C};
+        qt_parallel_for(C, hacc_mirror_fn, &S);
+    }
+    return QT_OK;
+}
+
+void qt_be_hacc_free(struct qt_backend *be, struct qt_hacc *a) {
+    if (a->dev && be && be->i->hacc_free) be->i->hacc_free(be, a->dev);
+    free(a->h);
+    memset(a, 0, sizeof *a);
 }
 
 /* ---- whole-tensor helpers ---------------------------------------------------- */

@@ -182,6 +182,23 @@ struct qt_backend_i {
      * CUDA row: the experts of a layer at once). */
     int (*gptq)(struct qt_backend *be, const struct qt_be_gptq *b, qt_err *err);
 
+    /* ---- Hessian accumulators in the backend's memory (optional, all four
+     * or none; qt_be_hacc_* below keep them on the host when NULL) ----
+     * The calibrated pipeline sums every observed Linear's Σ x xᵀ where its
+     * GPTQ runs, so the sums never cross to the host (backend/gptqtypes.h
+     * struct qt_hacc; a gptq batch takes them as b->hacc). */
+    /* (cols, cols) doubles, zeroed; NULL with err filled. */
+    void *(*hacc_new)(struct qt_backend *be, int64_t cols, qt_err *err);
+    /* acc's upper triangle += that of x^T x, x host (n, cols) float32 (the
+     * float32 products of the call summed into double, as the host path);
+     * x NULL: acc += src (another accumulator of the same width). */
+    int (*hacc_add)(struct qt_backend *be, void *acc, int64_t cols, const float *x, int64_t n, const void *src,
+                    qt_err *err);
+    /* To the host, each optional: h (cols, cols) whose upper triangle is
+     * acc's (the lower is the caller's to fill), diag (cols). */
+    int (*hacc_read)(struct qt_backend *be, const void *acc, int64_t cols, double *h, double *diag, qt_err *err);
+    void (*hacc_free)(struct qt_backend *be, void *acc);
+
     /* ---- forward building blocks (float32) ---- */
     /* y (n, dim) = w (dim) * (x / sqrt(mean(x^2) + eps)), row by row (y may be x). */
     int (*rmsnorm)(struct qt_backend *be, const float *x, float *y, const float *w, int64_t n, int64_t dim,
@@ -325,6 +342,22 @@ int qt_be_scatter_add_rows(struct qt_backend *be, float *y, int64_t dim, const i
 int qt_be_silu_mul(struct qt_backend *be, float *a, const float *b, int64_t n, qt_err *err);
 int qt_be_add(struct qt_backend *be, float *y, const float *x, int64_t n, qt_err *err);
 int qt_be_act_quant(struct qt_backend *be, enum qt_act_quant a, float *x, int64_t n, int64_t cols, qt_err *err);
+
+/* Hessian accumulators: in be's memory when be offers the hacc entries and
+ * on_backend is 1, else a host array (the reference: the same float32
+ * products of one call summed into double).  a is zeroed by qt_be_hacc_new
+ * and emptied by qt_be_hacc_free (safe on a zeroed a); the other calls take
+ * the be that made a. */
+int qt_be_hacc_new(struct qt_backend *be, int on_backend, int64_t cols, struct qt_hacc *a, qt_err *err);
+/* 1 when be keeps accumulators in its own memory. */
+int qt_be_hacc_offered(const struct qt_backend *be);
+/* a += x^T x, x host (n, a->cols) float32. */
+int qt_be_hacc_add(struct qt_backend *be, struct qt_hacc *a, const float *x, int64_t n, qt_err *err);
+/* dst += src (same width, same place). */
+int qt_be_hacc_addto(struct qt_backend *be, struct qt_hacc *dst, const struct qt_hacc *src, qt_err *err);
+/* To the host, each optional: h (cols, cols) the full symmetric sum, diag (cols). */
+int qt_be_hacc_read(struct qt_backend *be, const struct qt_hacc *a, double *h, double *diag, qt_err *err);
+void qt_be_hacc_free(struct qt_backend *be, struct qt_hacc *a);
 
 /* ---- whole-tensor helpers over the table ------------------------------------ */
 

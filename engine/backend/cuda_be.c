@@ -6,7 +6,8 @@
  * themselves, whole tensors at a time (qt_cuda_quant) and whole decoder
  * layers at a time (qt_cuda_fwd_*).  So the row declares QT_BE_HOST_MEMORY,
  * its buffers are host memory, and it offers the coarse entries
- * (tensor_quant, gptq, fwd_*) and act_quant; the band and building-block entries
+ * (tensor_quant, gptq, fwd_*), the Hessian accumulators (hacc_*: device
+ * memory behind an opaque handle) and act_quant; the band and building-block entries
  * are NULL and the CPU reference runs them (backend.h).  When the GPU code
  * exposes device buffers and single kernels, they become entries here.
  *
@@ -95,6 +96,27 @@ static int cuda_gptq(struct qt_backend *be, const struct qt_be_gptq *b, qt_err *
     return qt_cuda_gptq_batch(b, err);
 }
 
+static void *cuda_hacc_new(struct qt_backend *be, int64_t cols, qt_err *err) {
+    (void)be;
+    return qt_cuda_hacc_new(cols, err);
+}
+
+static int cuda_hacc_add(struct qt_backend *be, void *acc, int64_t cols, const float *x, int64_t n, const void *src,
+                         qt_err *err) {
+    (void)be;
+    return qt_cuda_hacc_add(acc, cols, x, n, src, err);
+}
+
+static int cuda_hacc_read(struct qt_backend *be, const void *acc, int64_t cols, double *h, double *diag, qt_err *err) {
+    (void)be;
+    return qt_cuda_hacc_read(acc, cols, h, diag, err);
+}
+
+static void cuda_hacc_free(struct qt_backend *be, void *acc) {
+    (void)be;
+    qt_cuda_hacc_free(acc);
+}
+
 /* ---- whole decoder layers (fwd.cu) ---- */
 
 /* backend.h and cuda.h share the forward's types (backend/fwdtypes.h):
@@ -170,6 +192,10 @@ static const struct qt_backend_i cuda_i = {
     .tensor_quant = cuda_tensor_quant,
     .act_quant = cuda_act_quant,
     .gptq = cuda_gptq,
+    .hacc_new = cuda_hacc_new,
+    .hacc_add = cuda_hacc_add,
+    .hacc_read = cuda_hacc_read,
+    .hacc_free = cuda_hacc_free,
     .fwd_init = cuda_fwd_init,
     .fwd_free = cuda_fwd_free,
     .fwd_set_cb = cuda_fwd_set_cb,

@@ -21,6 +21,17 @@
 #include "quant/quant.h"
 #include "quant/scheme.h"
 
+/* A Hessian accumulator (backend.h's hacc entries, qt_be_hacc_*): Σ x xᵀ
+ * of inputs of width cols in double, the upper triangle (row-major, j >= i)
+ * kept where the backend computes.  dev is the backend's memory (the CUDA
+ * row: a device array of cols * cols doubles) or NULL, and then h is the
+ * host array of the CPU reference. */
+struct qt_hacc {
+    int64_t cols;
+    double *h;                      /* host (cols, cols) upper triangle, or NULL */
+    void *dev;                      /* the backend's (cols, cols) upper triangle, or NULL */
+};
+
 struct qt_be_gptq_set {
     int64_t rows;
     const struct qt_scheme *s;      /* int or fp8; tensor, channel, group or block strategy */
@@ -35,6 +46,8 @@ struct qt_be_gptq {
     int n;                          /* Hessians */
     int64_t cols;
     const double *const *h;         /* (n) host (cols, cols) symmetric Σ x xᵀ (any positive multiple) */
+    const struct qt_hacc *const *hacc; /* (n) in place of h (NULL there): the backend's own accumulators
+                                       (only for a backend with hacc entries; the CUDA row) */
     const int64_t *const *perm;     /* (n) processing order (qt_gptq_order), or NULL: natural */
     int group_order;                /* 1: actorder group (the scale grid of the permuted weight,
                                        groups in processing order); 0: the grid of the weight as it is */

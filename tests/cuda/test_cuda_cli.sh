@@ -67,3 +67,15 @@ echo "  gptq pipeline: KL cuda $kc cpu $kp, batched tensors / GPTQ modules: $n"
 check cuda_gptq_pipeline_batched sh -c "set -- $n; test \"\${1:-0}\" -gt 100 -a \"\$1\" = \"\$2\""
 check cuda_gptq_pipeline_kl_goal awk -v a="$kc" 'BEGIN { exit !(a != "" && a + 0 <= 0.0395) }'
 check cuda_gptq_pipeline_kl_near_cpu awk -v a="$kc" -v b="$kp" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a != "" && b != "" && d <= 0.05 * b) }'
+# The Hessians were summed on the GPU (every calibrated Linear's, one pass a
+# layer); the earlier host path (QTUNE_PIPE_HACC=0: rows back to the CPU,
+# summed there) reaches the same goal, within float32 summation order of it.
+hd=$(sed -n 's/.*"hessians_on_device":[[:space:]]*\([0-9]*\).*/\1/p' "$T/g4-cuda/qtune-report.json")
+check cuda_gptq_pipeline_hessians_on_device test "${hd:-0}" -gt 50
+QTUNE_PIPE_HACC=0 $Q quantize $M -r "$T/g4.yaml" -o "$T/g4-host" --calib share/data/calib.txt --backend cuda >"$T/g4-host.out" 2>"$T/g4-host.err"
+check cuda_gptq_pipeline_host_hessians_exit test $? = 0
+$Q eval $M --quantized "$T/g4-host" --data $D --json --backend cuda >"$T/g4-host.json" 2>>"$T/g4-host.err"
+kh=$(kl "$T/g4-host.json")
+echo "  gptq pipeline, Hessians on the host: KL $kh (on the device: $kc)"
+check cuda_gptq_pipeline_host_hessians_none sh -c "! grep -q hessians_on_device '$T/g4-host/qtune-report.json'"
+check cuda_gptq_pipeline_host_hessians_near awk -v a="$kc" -v b="$kh" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a != "" && b != "" && d <= 0.02 * b) }'

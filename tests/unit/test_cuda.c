@@ -7,9 +7,11 @@
  * Without a usable GPU (no nvcc at build time, no driver, no device) it
  * prints one "SKIP" line with the reason and no PASS/FAIL, so the CPU-only
  * suite stays green; `make test-cuda` runs it on a GPU machine. */
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "backend/backend.h"
 #include "backend/cuda/cuda.h"
 #include "backend/select.h"
 #include "base/dtype.h"
@@ -633,6 +635,112 @@ TU_TEST(cuda_gptq_batch) {
     gptq_case("fp8-b128", QT_ACTORDER_STATIC, 256, 256);
 }
 
+/* The calibrated pipeline's Hessian accumulators on the device (backend.h
+ * hacc entries, through the qt_be_hacc_* dispatchers) against the host
+ * reference accumulator fed the same rows: every entry within float32
+ * summation order, the diagonal read alone equal to the full read's, a
+ * dead input exactly 0, sums of accumulators exact; and a GPTQ batch that
+ * reads the device sums (b->hacc) bit-identical to one given the same sums
+ * read back to the host (b->h). */
+static void hacc_case(int64_t C) {
+    qt_err err;
+    struct qt_backend *be = NULL;
+    TU_CHECKF(qt_backend_open("cuda", &be, &err) == QT_OK, "%s", err.msg);
+    if (!be) return;
+    TU_CHECK(qt_be_hacc_offered(be));
+    struct qt_hacc d, hst, pool;
+    TU_CHECKF(qt_be_hacc_new(be, 1, C, &d, &err) == QT_OK, "%s", err.msg);
+    TU_CHECK(qt_be_hacc_new(be, 0, C, &hst, &err) == QT_OK);
+    TU_CHECK(qt_be_hacc_new(be, 1, C, &pool, &err) == QT_OK);
+    TU_CHECK(d.dev != NULL && hst.dev == NULL && hst.h != NULL);
+    const int64_t ns[] = {100, 257, 1, 640};
+    float *x = malloc(sizeof(float) * (size_t)(640 * C));
+    for (int k = 0; k < 4; k++) {
+        for (int64_t t = 0; t < ns[k]; t++)
+            for (int64_t j = 0; j < C; j++)
+                x[t * C + j] = j == 7 ? 0.0f : (float)((urand() - 0.5) * (0.2 + (double)(j % 13)));
+        TU_CHECKF(qt_be_hacc_add(be, &d, x, ns[k], &err) == QT_OK, "%s", err.msg);
+        TU_CHECK(qt_be_hacc_add(be, &hst, x, ns[k], &err) == QT_OK);
+    }
+    double *hd = malloc(sizeof(double) * (size_t)(C * C)), *hh = malloc(sizeof(double) * (size_t)(C * C));
+    double *dg = malloc(sizeof(double) * (size_t)C), *hp = malloc(sizeof(double) * (size_t)(C * C));
+    TU_CHECKF(qt_be_hacc_read(be, &d, hd, NULL, &err) == QT_OK, "%s", err.msg);
+    TU_CHECK(qt_be_hacc_read(be, &d, NULL, dg, &err) == QT_OK);
+    TU_CHECK(qt_be_hacc_read(be, &hst, hh, NULL, &err) == QT_OK);
+    double worst = 0;
+    int64_t sym_bad = 0, diag_bad = 0;
+    for (int64_t a = 0; a < C; a++)
+        for (int64_t b = 0; b < C; b++) {
+            double ref = hh[a * C + b], sc = sqrt(hh[a * C + a] * hh[b * C + b]);
+            double r = sc > 0 ? fabs(hd[a * C + b] - ref) / sc : fabs(hd[a * C + b] - ref);
+            if (r > worst) worst = r;
+            sym_bad += hd[a * C + b] != hd[b * C + a];
+        }
+    for (int64_t j = 0; j < C; j++) diag_bad += memcmp(&dg[j], &hd[j * C + j], 8) != 0;
+    printf("  hessian accumulator %lld: worst |device - host| / sqrt(h_aa h_bb) %.3g\n", (long long)C, worst);
+    TU_CHECKF(worst <= 2e-6, "C %lld: %g", (long long)C, worst);
+    TU_CHECK(sym_bad == 0);
+    TU_CHECK(diag_bad == 0);
+    TU_CHECK(hd[7 * C + 7] == 0.0 && hd[7 * C + 3] == 0.0 && hd[3 * C + 7] == 0.0);
+    TU_CHECK(qt_be_hacc_addto(be, &pool, &d, &err) == QT_OK);
+    TU_CHECK(qt_be_hacc_addto(be, &pool, &d, &err) == QT_OK);
+    TU_CHECK(qt_be_hacc_addto(be, &pool, &hst, &err) == QT_ERR);   /* two places: refused */
+    TU_CHECK(qt_be_hacc_read(be, &pool, hp, NULL, &err) == QT_OK);
+    int64_t sum_bad = 0;
+    for (int64_t i = 0; i < C * C; i++) sum_bad += hp[i] != 2.0 * hd[i];
+    TU_CHECK(sum_bad == 0);
+    /* GPTQ on the device sums against the same sums from the host */
+    struct qt_scheme s;
+    TU_CHECK(qt_scheme_parse("int4-g128-sym", &s, &err) == QT_OK);
+    int64_t rows = 64;
+    float *w = malloc(sizeof(float) * (size_t)(rows * C)), *dq[2];
+    uint16_t *tmp = malloc(sizeof(uint16_t) * (size_t)(rows * C));
+    fill(w, tmp, rows, C);
+    struct qt_qtensor q[2];
+    double oe[2], re[2];
+    memset(q, 0, sizeof q);
+    int64_t perm[4096];
+    TU_CHECK(C <= 4096 && qt_gptq_order_diag(dg, C, QT_ACTORDER_STATIC, perm, &err) == QT_OK);
+    const int64_t *pp[1] = {perm};
+    for (int v = 0; v < 2; v++) {
+        dq[v] = malloc(sizeof(float) * (size_t)(rows * C));
+        const float *wl[1] = {w};
+        float *dl[1] = {dq[v]};
+        const double *hl[1] = {hd};
+        const struct qt_hacc *al[1] = {&d};
+        struct qt_be_gptq_set set = {.rows = rows, .s = &s, .wdtype = QT_DT_BF16, .w = wl, .q = &q[v], .deq = dl,
+                                     .out_err = &oe[v], .rtn_err = &re[v]};
+        struct qt_be_gptq b = {.n = 1, .cols = C, .h = v ? NULL : hl, .hacc = v ? al : NULL, .perm = pp,
+                               .block_size = 128, .damp = 0.01, .nsets = 1, .sets = &set};
+        TU_CHECKF(qt_cuda_gptq_batch(&b, &err) == QT_OK, "%s", err.msg);
+    }
+    TU_CHECK(memcmp(q[0].q, q[1].q, (size_t)(rows * C)) == 0);
+    TU_CHECK(memcmp(q[0].scale, q[1].scale, sizeof(float) * (size_t)(q[0].srows * q[0].scols)) == 0);
+    TU_CHECK(memcmp(dq[0], dq[1], sizeof(float) * (size_t)(rows * C)) == 0);
+    TU_CHECK(oe[0] == oe[1] && re[0] == re[1] && oe[0] < re[0]);
+    for (int64_t r = 0; r < rows; r++) TU_CHECK(dq[1][r * C + 7] == 0.0f);   /* the dead input */
+    for (int v = 0; v < 2; v++) {
+        qt_qtensor_free(&q[v]);
+        free(dq[v]);
+    }
+    qt_be_hacc_free(be, &d);
+    qt_be_hacc_free(be, &hst);
+    qt_be_hacc_free(be, &pool);
+    TU_CHECK(d.dev == NULL && d.cols == 0);
+    free(w);
+    free(tmp);
+    free(x);
+    free(hd);
+    free(hh);
+    free(dg);
+    free(hp);
+}
+
+TU_TEST(cuda_hessian_acc) {
+    hacc_case(256);
+    hacc_case(1408);
+}
+
 int main(void) {
     struct qt_cuda_info info;
     qt_err err;
@@ -656,5 +764,6 @@ int main(void) {
     TU_RUN(cuda_forward_paths);
     TU_RUN(cuda_kl);
     TU_RUN(cuda_gptq_batch);
+    TU_RUN(cuda_hessian_acc);
     return TU_END();
 }

@@ -135,6 +135,16 @@ int qt_cuda_act_quant(int mode, float *x, int64_t n, int64_t cols, qt_err *err);
  * of them), the factorizations on gq_streams() streams. */
 int qt_cuda_gptq_batch(const struct qt_be_gptq *b, qt_err *err);
 
+/* Hessian accumulators on the device (backend.h's hacc entries): a
+ * (cols, cols) array of doubles, zeroed; add sums the upper triangle of
+ * x^T x (x host (n, cols): uploaded, cublasSsyrk in float32, added in
+ * double), or src (x NULL); read copies the upper triangle into h (cols,
+ * cols) and/or the diagonal into diag, each optional. */
+void *qt_cuda_hacc_new(int64_t cols, qt_err *err);
+int qt_cuda_hacc_add(void *acc, int64_t cols, const float *x, int64_t n, const void *src, qt_err *err);
+int qt_cuda_hacc_read(const void *acc, int64_t cols, double *h, double *diag, qt_err *err);
+void qt_cuda_hacc_free(void *acc);
+
 struct qt_cuda_gptq_times {
     double hessian;             /* accumulating every expert's Hessians */
     double cholesky;            /* dampening, chol(H^-1) (gate/up share one) */

@@ -576,6 +576,17 @@ static int zero_dead(struct cu_ctx *cx, float *W, int64_t rows, int64_t C, const
     return QT_OK;
 }
 
+/* H (C, C) float32 symmetric from an accumulator's upper triangle (the host
+ * path's (float) of the mirrored double), dead[j] = (acc_jj == 0). */
+__global__ void k_h_from_acc(float *H, unsigned char *dead, const double *acc, int64_t C) {
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < C * C; i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t r = i / C, c = i % C;
+        double v = c >= r ? acc[i] : acc[c * C + r];
+        H[i] = (float)v;
+        if (r == c) dead[r] = v == 0;
+    }
+}
+
 struct gb_bufs {
     float *H0, *H, *W0, *Wz, *W, *D, *E, *T, *S;
     int8_t *Cp, *Co, *Z;
@@ -710,11 +721,11 @@ static int gb_run(struct cu_ctx *cx, const struct qt_be_gptq *b, struct gb_bufs 
     if (rc != QT_OK) return QT_ERR;
     /* Hessians (double on the host, float32 here as llm-compressor keeps
      * them), dead inputs and the processing order */
-    float *hf = (float *)malloc((size_t)CC * 4);
+    float *hf = b->hacc ? NULL : (float *)malloc((size_t)CC * 4);
     unsigned char *dead = (unsigned char *)malloc((size_t)n * C);
     int32_t *perm = b->perm ? (int32_t *)malloc((size_t)n * C * 4) : NULL;
     int32_t *gcol = b->perm ? (int32_t *)malloc((size_t)n * C * 4) : NULL;
-    if (!hf || !dead || (b->perm && (!perm || !gcol))) rc = qt_err_set(err, "out of memory");
+    if ((!hf && !b->hacc) || !dead || (b->perm && (!perm || !gcol))) rc = qt_err_set(err, "out of memory");
     /* static order: a processing column keeps its original column's group */
     int64_t g0 = 0;
     for (int k = 0; k < b->nsets; k++) {
@@ -725,19 +736,28 @@ static int gb_run(struct cu_ctx *cx, const struct qt_be_gptq *b, struct gb_bufs 
             rc = qt_err_set(err, "GPTQ: one batch's group sizes differ (static actorder)");
     }
     if (g0 < 1) g0 = 1;
+    int grid = cx->prop.multiProcessorCount * 8;
     for (int m = 0; rc == QT_OK && m < n; m++) {
-        const double *h = b->h[m];
-        for (int64_t i = 0; i < CC; i++) hf[i] = (float)h[i];
-        for (int64_t j = 0; j < C; j++) dead[(int64_t)m * C + j] = h[j * C + j] == 0;
         for (int64_t j = 0; perm && j < C; j++) {
             int64_t p = b->perm[m][j];
             perm[(int64_t)m * C + j] = (int32_t)p;
             gcol[(int64_t)m * C + j] = (int32_t)(p / g0);
         }
+        if (b->hacc) {  /* the device's own sums: converted where they are */
+            const struct qt_hacc *a = b->hacc[m];
+            if (!a || !a->dev || a->cols != C) { rc = qt_err_set(err, "GPTQ: Hessian %d is not a device accumulator of %lld columns", m, (long long)C); break; }
+            k_h_from_acc<<<grid, 256, 0, cx->st>>>(B->H0 + (int64_t)m * CC, B->dead + (int64_t)m * C, (const double *)a->dev, C);
+            cudaError_t e = cudaGetLastError();
+            if (e != cudaSuccess) rc = cu_fail(err, "GPTQ: Hessian kernel", e);
+            continue;
+        }
+        const double *h = b->h[m];
+        for (int64_t i = 0; i < CC; i++) hf[i] = (float)h[i];
+        for (int64_t j = 0; j < C; j++) dead[(int64_t)m * C + j] = h[j * C + j] == 0;
         cudaError_t e = cudaMemcpy(B->H0 + (int64_t)m * CC, hf, (size_t)CC * 4, cudaMemcpyHostToDevice);
         if (e != cudaSuccess) rc = cu_fail(err, "GPTQ: upload", e);
     }
-    if (rc == QT_OK && cudaMemcpy(B->dead, dead, (size_t)n * C, cudaMemcpyHostToDevice) != cudaSuccess)
+    if (rc == QT_OK && !b->hacc && cudaMemcpy(B->dead, dead, (size_t)n * C, cudaMemcpyHostToDevice) != cudaSuccess)
         rc = qt_err_set(err, "CUDA: GPTQ upload failed");
     if (rc == QT_OK && perm &&
         (cudaMemcpy(B->perm, perm, (size_t)n * C * 4, cudaMemcpyHostToDevice) != cudaSuccess ||
@@ -748,7 +768,6 @@ static int gb_run(struct cu_ctx *cx, const struct qt_be_gptq *b, struct gb_bufs 
     free(perm);
     free(gcol);
     if (rc != QT_OK) return QT_ERR;
-    int grid = cx->prop.multiProcessorCount * 8;
     if (b->perm) k_perm_h<<<grid, 256, 0, cx->st>>>(B->H, B->H0, B->perm, C, (int64_t)n * CC);
     else CU_TRY(cudaMemcpyAsync(B->H, B->H0, (size_t)n * CC * 4, cudaMemcpyDeviceToDevice, cx->st), "GPTQ: copy");
     CU_TRY(cudaGetLastError(), "GPTQ: permute kernel");
@@ -759,6 +778,99 @@ static int gb_run(struct cu_ctx *cx, const struct qt_be_gptq *b, struct gb_bufs 
     for (int k = 0; k < b->nsets; k++)
         if (gb_set(cx, b, &b->sets[k], B, b->perm != NULL, bs, err)) return QT_ERR;
     return QT_OK;
+}
+
+/* ---- Hessian accumulators (the calibrated pipeline's, backend.h hacc) ---- */
+
+/* acc[r][c] += t[r][c] for c >= r (t: cublasSsyrk lower in column-major =
+ * the row-major upper triangle). */
+__global__ void k_hacc_upper(double *acc, const float *t, int64_t C) {
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < C * C; i += (int64_t)gridDim.x * blockDim.x)
+        if (i % C >= i / C) acc[i] += (double)t[i];
+}
+
+__global__ void k_hacc_sum(double *acc, const double *src, int64_t n) {
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        acc[i] += src[i];
+}
+
+__global__ void k_hacc_diag(double *d, const double *acc, int64_t C) {
+    for (int64_t j = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; j < C; j += (int64_t)gridDim.x * blockDim.x)
+        d[j] = acc[j * C + j];
+}
+
+static struct cu_buf hx, ht, hd;    /* staging of hacc_add / hacc_read (under the lock) */
+
+extern "C" void *qt_cuda_hacc_new(int64_t C, qt_err *err) {
+    cu_lock();
+    struct cu_ctx *cx = cu_get(err);
+    void *p = NULL;
+    if (cx && cu_alloc(&p, (size_t)(C * C) * 8, "Hessian accumulator", err) == QT_OK &&
+        cudaMemsetAsync(p, 0, (size_t)(C * C) * 8, cx->st) != cudaSuccess) {
+        cudaFree(p);
+        p = NULL;
+        qt_err_set(err, "CUDA: clearing a Hessian accumulator failed");
+    }
+    cu_unlock();
+    return p;
+}
+
+static int hacc_add(struct cu_ctx *cx, double *acc, int64_t C, const float *x, int64_t n, const double *src,
+                    qt_err *err) {
+    int grid = cx->prop.multiProcessorCount * 8;
+    if (!x) {
+        k_hacc_sum<<<grid, 256, 0, cx->st>>>(acc, src, C * C);
+        CU_TRY(cudaGetLastError(), "Hessian sum kernel");
+        return QT_OK;
+    }
+    if (cu_buf_need(&hx, (size_t)(n * C) * 4, "Hessian rows", err) || cu_buf_need(&ht, (size_t)(C * C) * 4, "Hessian products", err))
+        return QT_ERR;
+    /* from pageable memory: returns once x is staged, so the caller may reuse it */
+    CU_TRY(cudaMemcpyAsync(hx.p, x, (size_t)(n * C) * 4, cudaMemcpyHostToDevice, cx->st), "Hessian rows upload");
+    const float one = 1.0f, zero = 0.0f;
+    cublasStatus_t bs = cublasSsyrk(cx->blas, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, (int)C, (int)n, &one,
+                                    (const float *)hx.p, (int)C, &zero, (float *)ht.p, (int)C);
+    if (bs != CUBLAS_STATUS_SUCCESS) return cu_blas_fail(err, "Hessian products (syrk)", bs);
+    k_hacc_upper<<<grid, 256, 0, cx->st>>>(acc, (const float *)ht.p, C);
+    CU_TRY(cudaGetLastError(), "Hessian sum kernel");
+    return QT_OK;
+}
+
+extern "C" int qt_cuda_hacc_add(void *acc, int64_t C, const float *x, int64_t n, const void *src, qt_err *err) {
+    if (x && n <= 0) return QT_OK;
+    if (x && (n > INT32_MAX || C > INT32_MAX)) return qt_err_set(err, "Hessian: %lld rows of %lld", (long long)n, (long long)C);
+    cu_lock();
+    struct cu_ctx *cx = cu_get(err);
+    int rc = cx ? hacc_add(cx, (double *)acc, C, x, n, (const double *)src, err) : QT_ERR;
+    cu_unlock();
+    return rc;
+}
+
+extern "C" int qt_cuda_hacc_read(const void *acc, int64_t C, double *h, double *diag, qt_err *err) {
+    cu_lock();
+    struct cu_ctx *cx = cu_get(err);
+    int rc = cx ? QT_OK : QT_ERR;
+    cudaError_t e = cudaSuccess;
+    if (rc == QT_OK && h) e = cudaMemcpyAsync(h, acc, (size_t)(C * C) * 8, cudaMemcpyDeviceToHost, cx->st);
+    if (rc == QT_OK && e == cudaSuccess && diag) {
+        if (cu_buf_need(&hd, (size_t)C * 8, "Hessian diagonal", err)) rc = QT_ERR;
+        else {
+            k_hacc_diag<<<(unsigned)((C + 255) / 256), 256, 0, cx->st>>>((double *)hd.p, (const double *)acc, C);
+            e = cudaGetLastError();
+            if (e == cudaSuccess) e = cudaMemcpyAsync(diag, hd.p, (size_t)C * 8, cudaMemcpyDeviceToHost, cx->st);
+        }
+    }
+    if (rc == QT_OK && e == cudaSuccess) e = cudaStreamSynchronize(cx->st);
+    if (rc == QT_OK && e != cudaSuccess) rc = cu_fail(err, "Hessian download", e);
+    cu_unlock();
+    return rc;
+}
+
+extern "C" void qt_cuda_hacc_free(void *acc) {
+    if (!acc) return;
+    cu_lock();
+    cudaFree(acc);
+    cu_unlock();
 }
 
 extern "C" int qt_cuda_gptq_batch(const struct qt_be_gptq *b, qt_err *err) {
