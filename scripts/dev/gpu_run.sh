@@ -103,6 +103,35 @@ for step in ${STEPS:-test preview forward gptq hf}; do
                  --calib-samples ${PEAK_SAMPLES:-32} --calib-len 512 -o /tmp/airq --backend $be 2>&1 | tail -n 12
              python3 -c "import json; c=json.load(open('/tmp/airq/qtune-report.json'))['calibration']; print(json.dumps({k: c.get(k) for k in ('backend', 'gptq_batched', 'seconds', 'layer_seconds')}))"
          done ;;
+    pipeab) echo "== calibrated GPTQ W4A16, ${AIR_LAYERS:-2}-layer Air checkpoint: Hessians on the GPU, then on the host (QTUNE_PIPE_HACC=0)"
+         [ -f /tmp/air/config.json ] || { PYTHONUNBUFFERED=1 timeout 200 python3 scripts/dev/make_air_ckpt.py ${AIR_LAYERS:-2} /tmp/air >/tmp/air.log 2>&1; tail -2 /tmp/air.log; }
+         cp share/models/tiny-glm-moe/tokenizer.json share/models/tiny-glm-moe/tokenizer_config.json /tmp/air/
+         du -sh /tmp/air
+         for hv in ${PIPE_HACC:-1 0}; do rm -rf /tmp/airq
+             echo "-- QTUNE_PIPE_HACC=$hv --calib-samples ${PEAK_SAMPLES:-16} --calib-len 512"
+             QTUNE_PIPE_HACC=$hv QTUNE_PROGRESS=lines timeout ${PEAK_TIMEOUT:-200} python3 scripts/dev/peak_mem.py build/qtune quantize /tmp/air -r scripts/dev/gptq-air.yaml --calib share/data/calib.txt \
+                 --calib-samples ${PEAK_SAMPLES:-16} --calib-len 512 -o /tmp/airq --backend cuda 2>&1 | tail -n 6
+             python3 -c "import json; c=json.load(open('/tmp/airq/qtune-report.json'))['calibration']; print(json.dumps({k: c.get(k) for k in ('backend', 'gptq_batched', 'hessians_on_device', 'observation_passes_max', 'seconds', 'layer_seconds', 'forward')}))"
+         done ;;
+    bigstream) echo "== a checkpoint larger than the GPU's free memory: ${BIG_LAYERS:-8}-layer Air checkpoint, ${BALLAST_GIB:-110} GiB held by another process"
+         rm -rf /tmp/air /tmp/airq
+         [ -f /tmp/big/config.json ] || { PYTHONUNBUFFERED=1 timeout 250 python3 scripts/dev/make_air_ckpt.py ${BIG_LAYERS:-8} /tmp/big >/tmp/big.log 2>&1; tail -2 /tmp/big.log; }
+         cp share/models/tiny-glm-moe/tokenizer.json share/models/tiny-glm-moe/tokenizer_config.json /tmp/big/
+         du -sh /tmp/big; df -h /tmp | tail -1; free -g | head -2
+         rm -f /tmp/ballast.ok
+         python3 -c "import torch, time, sys; x = torch.empty(int(sys.argv[1]) << 30, dtype=torch.uint8, device='cuda'); x.fill_(1); torch.cuda.synchronize(); open('/tmp/ballast.ok', 'w').write('1'); time.sleep(3000)" ${BALLAST_GIB:-110} &
+         bp=$!
+         for i in $(seq 1 120); do [ -f /tmp/ballast.ok ] && break; sleep 0.5; done
+         nvidia-smi --query-gpu=memory.used,memory.free,memory.total --format=csv
+         echo "-- eval W4A16 (round to nearest), 4 x 512 tokens"
+         s=$(date +%s); timeout ${BIG_EVAL_TIMEOUT:-200} build/qtune eval /tmp/big --scheme W4A16 --backend cuda --ctx 512 --chunks 4 --data share/data/eval.txt --json >/tmp/bige.json 2>/tmp/bige.err; echo "rc $? in $(( $(date +%s) - s )) s"
+         tail -n 3 /tmp/bige.err; python3 -c "import json; j=json.load(open('/tmp/bige.json')); print(json.dumps({k: j.get(k) for k in ('kld', 'backend', 'forward')}))"
+         echo "-- quantize GPTQ W4A16, --calib-samples ${PEAK_SAMPLES:-16} --calib-len 512"
+         QTUNE_PROGRESS=lines timeout ${BIG_TIMEOUT:-300} python3 scripts/dev/peak_mem.py build/qtune quantize /tmp/big -r scripts/dev/gptq-air.yaml --calib share/data/calib.txt \
+             --calib-samples ${PEAK_SAMPLES:-16} --calib-len 512 -o /tmp/bigq --backend cuda 2>&1 | tail -n 14
+         python3 -c "import json; c=json.load(open('/tmp/bigq/qtune-report.json'))['calibration']; print(json.dumps({k: c.get(k) for k in ('backend', 'gptq_batched', 'hessians_on_device', 'observation_passes_max', 'seconds', 'layer_seconds', 'forward')}))"
+         du -sh /tmp/bigq; nvidia-smi --query-gpu=memory.used,memory.free --format=csv
+         kill $bp ;;
     cpubench) echo "== bench preview cpu (16-core host)"; timeout 120 build/qtune bench preview --backend cpu --json
               echo "== bench quantize cpu"; timeout 120 build/qtune bench quantize --backend cpu --json ;;
     *) echo "== $step"; sh -c "$step" ;;

@@ -60,6 +60,11 @@ struct qt_cuda_fwd {
     int gemm_mode;              /* QT_BE_GEMM_*: QTUNE_CUDA_GEMM=f32|tf32|bf16 */
     int grouped_ex_off;         /* the grouped tensor-core GEMM was refused once: experts one by one */
     int att_gemm_off;           /* the batched attention GEMMs were refused once: the flash kernel */
+    /* read once at init: QTUNE_CUDA_NO_GROUPED (experts one GEMM each),
+     * QTUNE_CUDA_ATTN_FLASH (the flash kernel in every mode),
+     * QTUNE_CUDA_ATTN_CHUNK (pairs per attention chunk, tests) */
+    int no_grouped, attn_flash;
+    int64_t attn_chunk;
     int att_gemm_ran;           /* the last attention call ran as GEMMs */
     struct cu_buf att_s, att_p; /* scores of a chunk of (sequence, head) pairs; their pointer arrays */
     void **att_ph;              /* host copy of the pointer arrays */
@@ -725,6 +730,49 @@ static void drop_cache(struct qt_cuda_fwd *g) {
  * through the callback (a substitute, or 1: the model's own), else the
  * model's values.  The model's own BF16 weights are copied raw (half the
  * bytes; *bf16 = 1) and widened on the GPU.  Runs without the lock. */
+/* memcpy in slices on up to 8 threads (QTUNE_CUDA_READERS): the streaming
+ * reader's copy out of the mmap'd shards is bound by page faults and one
+ * core's bandwidth (7.3 s of reads against 3.4 s of uploads on the H200
+ * host with one thread). */
+struct pc_job {
+    char *dst;
+    const char *src;
+    size_t n;
+};
+
+static void *pc_main(void *arg) {
+    struct pc_job *j = (struct pc_job *)arg;
+    memcpy(j->dst, j->src, j->n);
+    return NULL;
+}
+
+static void pcopy(void *dst, const void *src, size_t n) {
+    static int nt = 0;
+    if (!nt) {
+        const char *v = getenv("QTUNE_CUDA_READERS");
+        int k = v && *v ? atoi(v) : 8;
+        nt = k < 1 ? 1 : k > 8 ? 8 : k;
+    }
+    if (nt == 1 || n < (16u << 20)) {
+        memcpy(dst, src, n);
+        return;
+    }
+    struct pc_job jobs[8];
+    pthread_t th[8];
+    int started[8] = {0};
+    size_t per = (n / (size_t)nt + 4095) & ~(size_t)4095;
+    for (int k = 0; k < nt; k++) {
+        size_t a = per * (size_t)k, b = a + per < n ? a + per : n;
+        jobs[k] = (struct pc_job){(char *)dst + a, (const char *)src + a, a < n ? b - a : 0};
+    }
+    for (int k = 1; k < nt; k++) started[k] = jobs[k].n && pthread_create(&th[k], NULL, pc_main, &jobs[k]) == 0;
+    pc_main(&jobs[0]);
+    for (int k = 1; k < nt; k++) {
+        if (started[k]) pthread_join(th[k], NULL);
+        else if (jobs[k].n) pc_main(&jobs[k]);   /* no thread: copied here */
+    }
+}
+
 static int fetch_host(struct qt_cuda_fwd *g, int ti, int weight, void *buf, int *bf16, qt_err *err) {
     const struct qt_tensor *t = &g->m->tensors[ti];
     *bf16 = 0;
@@ -733,7 +781,7 @@ static int fetch_host(struct qt_cuda_fwd *g, int ti, int weight, void *buf, int 
         if (rc != 1) return rc;
     }
     if (t->dtype == QT_DT_BF16 && t->data && t->scale < 0) {
-        memcpy(buf, t->data, (size_t)qt_tensor_numel(t) * 2);
+        pcopy(buf, t->data, (size_t)qt_tensor_numel(t) * 2);
         *bf16 = 1;
         return QT_OK;
     }
@@ -1159,7 +1207,7 @@ static int grouped_experts(struct qt_cuda_fwd *g, struct cu_ctx *cx, const struc
     const struct qt_be_fwd_cfg *c = &g->cfg;
     int E = c->n_experts, H = c->hidden;
     const int *cnt = g->hcnt;
-    if (g->cb.observe || !g->cb.cache_weights || g->streaming || getenv("QTUNE_CUDA_NO_GROUPED")) return QT_ERR;
+    if (g->cb.observe || !g->cb.cache_weights || g->streaming || g->no_grouped) return QT_ERR;
     int e0 = -1;
     for (int e = 0; e < E && e0 < 0; e++)
         if (cnt[e] > 0) e0 = e;
@@ -1362,13 +1410,12 @@ enum { ATT_WS = 256 << 20, ATT_PAIR_MAX = 64 << 20 };
 static int attention_gemm(struct qt_cuda_fwd *g, struct cu_ctx *cx, const float *q, const float *k, const float *v,
                           float *o, int nseq, int T, qt_err *err) {
     const struct qt_be_fwd_cfg *c = &g->cfg;
-    if (g->gemm_mode == QT_BE_GEMM_F32 || g->att_gemm_off || getenv("QTUNE_CUDA_ATTN_FLASH")) return 1;
+    if (g->gemm_mode == QT_BE_GEMM_F32 || g->att_gemm_off || g->attn_flash) return 1;
     size_t pair = (size_t)T * T * 4;
     if (pair > ATT_PAIR_MAX) return 1;
     int nh = c->n_heads, nkv = c->n_kv_heads, hd = c->head_dim;
     int64_t np = (int64_t)nseq * nh, chunk = (int64_t)(ATT_WS / pair);
-    const char *ch = getenv("QTUNE_CUDA_ATTN_CHUNK");   /* tests: pairs per chunk */
-    if (ch && atoll(ch) > 0 && atoll(ch) < chunk) chunk = atoll(ch);
+    if (g->attn_chunk > 0 && g->attn_chunk < chunk) chunk = g->attn_chunk;
     if (chunk > np) chunk = np;
     if (need(&g->att_s, (size_t)chunk * pair, "attention scores", err) ||
         need(&g->att_p, (size_t)np * 6 * sizeof(void *), "attention pointers", err))
@@ -1555,6 +1602,10 @@ extern "C" int qt_cuda_fwd_init(const struct qt_model *m, const struct qt_be_fwd
                        : !strcmp(gm, "bf16")             ? QT_BE_GEMM_BF16
                                                          : -1;
         if (g->gemm_mode < 0) rc = qt_err_set(err, "QTUNE_CUDA_GEMM=%.20s: unknown (f32, tf32 or bf16)", gm);
+        g->no_grouped = getenv("QTUNE_CUDA_NO_GROUPED") != NULL;
+        g->attn_flash = getenv("QTUNE_CUDA_ATTN_FLASH") != NULL;
+        const char *ch = getenv("QTUNE_CUDA_ATTN_CHUNK");
+        g->attn_chunk = ch && *ch ? atoll(ch) : 0;
         const char *pr = getenv("QTUNE_CUDA_PROFILE");
         if (rc == QT_OK && pr && *pr == '1') {
             g->prof = 1;
