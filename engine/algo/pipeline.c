@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -39,6 +40,7 @@ struct qt_pipe {
     int fwd_dev;                          /* 1: the forward ran on a device; fwd its time split */
     struct qt_be_fwd_timing fwd;
     double t_observe, t_quant, t_prop;    /* seconds: observation passes, quantization, propagation */
+    double t_gq_read, t_gq_run, t_gq_finish;   /* of t_quant, the GPTQ batches': weights read, the backend, results kept */
     char be_name[32];                     /* the forward's backend */
     struct rec *rec;            /* (n) */
     float **kept;               /* (n) replaced values (smoothed norms, router) or NULL */
@@ -2160,6 +2162,35 @@ static int ref_batch(const struct qt_be_gptq *b, const struct qt_gptq_args *a, q
     return QT_OK;
 }
 
+/* The weights of a batch read on the pool's threads (each a tensor). */
+struct wread {
+    const struct qt_pipe *P;
+    const struct qt_model *m;
+    const int *ti;              /* (n) */
+    float **w, **deq;           /* (n) out */
+    int bad;                    /* first failing item + 1 */
+    qt_err err;
+    pthread_mutex_t mu;
+};
+
+static void wread_fn(void *arg, int64_t i0, int64_t i1) {
+    struct wread *R = arg;
+    for (int64_t i = i0; i < i1; i++) {
+        qt_err e;
+        e.msg[0] = 0;
+        R->w[i] = read_weight(R->P, R->ti[i], &e);
+        R->deq[i] = malloc(sizeof(float) * (size_t)qt_tensor_numel(&R->m->tensors[R->ti[i]]));
+        if (R->w[i] && R->deq[i]) continue;
+        if (R->w[i]) qt_err_set(&e, "%s: out of memory", R->m->tensors[R->ti[i]].name);
+        pthread_mutex_lock(&R->mu);
+        if (!R->bad) {
+            R->bad = (int)i + 1;
+            R->err = e;
+        }
+        pthread_mutex_unlock(&R->mu);
+    }
+}
+
 /* Runs one batch of units (all gunit_same) on the backend and finishes
  * their tensors as quantize_one does: the results spilled, w' kept for the
  * propagation, the figures for the report. */
@@ -2177,7 +2208,9 @@ static int gptq_batch(struct ctx *c, const struct qt_resolution *res, const stru
     double *oe = malloc(sizeof(double) * (size_t)(nu * nm)), *re = malloc(sizeof(double) * (size_t)(nu * nm));
     struct qt_be_gptq_set sets[4];
     int32_t *gi = malloc(sizeof(int32_t) * (size_t)C + 1);
-    if (!hs || !ha || !htmp || !perm || !w || !deq || !q || !oe || !re || !gi) { qt_err_set(err, "out of memory"); goto out; }
+    int *wti = malloc(sizeof(int) * (size_t)(nu * nm) + 1);
+    double tr0 = qt_now();
+    if (!hs || !ha || !htmp || !perm || !w || !deq || !q || !oe || !re || !gi || !wti) { free(wti); qt_err_set(err, "out of memory"); goto out; }
     /* device mode: the backend reads its own sums; anything else gets host arrays */
     int on_dev = u[0].hs->a.dev && c->be->i->gptq;
     for (int i = 0; i < nu; i++) {
@@ -2188,14 +2221,20 @@ static int gptq_batch(struct ctx *c, const struct qt_resolution *res, const stru
             if (!perm[i]) { qt_err_set(err, "out of memory"); goto out; }
             if (hess_order(u[i].hs, C, (enum qt_actorder)u[i].ao, perm[i], err) != QT_OK) goto out;
         }
-        for (int k = 0; k < nm; k++) {
-            int ti = u[i].ti[k];
-            w[k * nu + i] = read_weight(P, ti, err);
-            deq[k * nu + i] = malloc(sizeof(float) * (size_t)qt_tensor_numel(&m->tensors[ti]));
-            if (!w[k * nu + i]) goto out;
-            if (!deq[k * nu + i]) { qt_err_set(err, "%s: out of memory", m->tensors[ti].name); goto out; }
+        for (int k = 0; k < nm; k++) wti[k * nu + i] = u[i].ti[k];
+    }
+    {   /* tens of MB each out of the mmap'd shards: on the pool's threads */
+        struct wread R = {.P = P, .m = m, .ti = wti, .w = w, .deq = deq};
+        pthread_mutex_init(&R.mu, NULL);
+        qt_parallel_for(nu * nm, wread_fn, &R);
+        pthread_mutex_destroy(&R.mu);
+        free(wti);
+        if (R.bad) {
+            *err = R.err;
+            goto out;
         }
     }
+    P->t_gq_read += qt_now() - tr0;
     for (int k = 0; k < nm; k++) {
         int t0 = u[0].ti[k];
         sets[k] = (struct qt_be_gptq_set){
@@ -2209,10 +2248,13 @@ static int gptq_batch(struct ctx *c, const struct qt_resolution *res, const stru
         .group_order = u[0].ao == QT_ACTORDER_GROUP, .block_size = u[0].a.block_size,
         .damp = u[0].a.dampening_frac, .nsets = nm, .sets = sets,
     };
+    double tg0 = qt_now();
     if ((c->be->i->gptq ? c->be->i->gptq(c->be, &b, err) : ref_batch(&b, &u[0].a, err)) != QT_OK) {
         qt_err_prefix(err, "%s", m->tensors[u[0].ti[0]].name);
         goto out;
     }
+    double tf0 = qt_now();
+    P->t_gq_run += tf0 - tg0;
     P->gptq_batches++;
     P->gptq_batched += nu * nm;
     for (int i = 0; i < nu; i++)
@@ -2237,6 +2279,7 @@ static int gptq_batch(struct ctx *c, const struct qt_resolution *res, const stru
                 hs[i] = NULL;
             }
         }
+    P->t_gq_finish += qt_now() - tf0;
     rc = QT_OK;
 out:
     for (int i = 0; perm && i < nu; i++) free(perm[i]);
@@ -2906,6 +2949,11 @@ struct cJSON *qt_pipe_report(const struct qt_pipe *p) {
     cJSON_AddNumberToObject(ts, "observe", p->t_observe);
     cJSON_AddNumberToObject(ts, "quantize", p->t_quant);
     cJSON_AddNumberToObject(ts, "propagate", p->t_prop);
+    if (p->gptq_batched) {   /* of quantize: the batches' weight reads, the backend's GPTQ, keeping the results */
+        cJSON_AddNumberToObject(ts, "gptq_read", p->t_gq_read);
+        cJSON_AddNumberToObject(ts, "gptq_backend", p->t_gq_run);
+        cJSON_AddNumberToObject(ts, "gptq_finish", p->t_gq_finish);
+    }
     cJSON_AddStringToObject(o, "low_token_rule",
                             "a routed expert observed on fewer tokens than its input width is quantized by GPTQ "
                             "with the pooled Hessian of all tokens routed to the layer's experts (same projection); "
