@@ -2191,6 +2191,21 @@ static void wread_fn(void *arg, int64_t i0, int64_t i1) {
     }
 }
 
+/* set_cur of a batch's results on the pool's threads (distinct tensors). */
+struct curset {
+    struct ctx *c;
+    const int *ti;
+    float **deq;                /* (n) taken over */
+};
+
+static void curset_fn(void *arg, int64_t i0, int64_t i1) {
+    struct curset *S = arg;
+    for (int64_t i = i0; i < i1; i++) {
+        set_cur(S->c, S->ti[i], S->deq[i]);
+        S->deq[i] = NULL;
+    }
+}
+
 /* Runs one batch of units (all gunit_same) on the backend and finishes
  * their tensors as quantize_one does: the results spilled, w' kept for the
  * propagation, the figures for the report. */
@@ -2209,8 +2224,13 @@ static int gptq_batch(struct ctx *c, const struct qt_resolution *res, const stru
     struct qt_be_gptq_set sets[4];
     int32_t *gi = malloc(sizeof(int32_t) * (size_t)C + 1);
     int *wti = malloc(sizeof(int) * (size_t)(nu * nm) + 1);
+    int *cti = malloc(sizeof(int) * (size_t)(nu * nm) + 1);   /* the finished tensors, for set_cur */
     double tr0 = qt_now();
-    if (!hs || !ha || !htmp || !perm || !w || !deq || !q || !oe || !re || !gi || !wti) { free(wti); qt_err_set(err, "out of memory"); goto out; }
+    if (!hs || !ha || !htmp || !perm || !w || !deq || !q || !oe || !re || !gi || !wti || !cti) {
+        free(wti);
+        qt_err_set(err, "out of memory");
+        goto out;
+    }
     /* device mode: the backend reads its own sums; anything else gets host arrays */
     int on_dev = u[0].hs->a.dev && c->be->i->gptq;
     for (int i = 0; i < nu; i++) {
@@ -2270,8 +2290,7 @@ static int gptq_batch(struct ctx *c, const struct qt_resolution *res, const stru
             if (P->colscale[ti] && !hs[i] && !(hs[i] = hess_host(c, u[i].hs, &htmp[i], err))) goto out;
             rtn_err_unsmoothed(P, ti, w[j], hs[i], rv->s);
             if (spill(P, ti, &q[j], has_g ? gi : NULL, err) != QT_OK) goto out;
-            set_cur(c, ti, deq[j]);
-            deq[j] = NULL;
+            cti[j] = ti;
             c->done[ti] = 1;
             if (k == nm - 1 && htmp[i]) {   /* one read-back at a time */
                 free(htmp[i]);
@@ -2279,6 +2298,10 @@ static int gptq_batch(struct ctx *c, const struct qt_resolution *res, const stru
                 hs[i] = NULL;
             }
         }
+    {   /* w' kept for the propagation (BF16 where every value is one): per tensor, in parallel */
+        struct curset S = {.c = c, .ti = cti, .deq = deq};
+        qt_parallel_for(nu * nm, curset_fn, &S);
+    }
     P->t_gq_finish += qt_now() - tf0;
     rc = QT_OK;
 out:
@@ -2289,6 +2312,7 @@ out:
         if (q) qt_qtensor_free(&q[j]);
     }
     for (int i = 0; htmp && i < nu; i++) free(htmp[i]);
+    free(cti);
     free(hs);
     free(ha);
     free(htmp);
