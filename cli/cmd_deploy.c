@@ -47,7 +47,7 @@ static void print_text(const struct qt_deploy *d, const struct qt_gpu *g) {
            (long long)d->ctx, d->batch);
     if (d->ctx_limit > 0) printf("max ctx     %lld tokens (max_position_embeddings)\n", (long long)d->ctx_limit);
     printf("  TP  weights/GPU   KV/token/GPU     KV tokens   max ctx  concurrency  fits\n");
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < QT_DEPLOY_NTP; k++) {
         const struct qt_deploy_tp *p = &d->per_gpu[k];
         char conc[32];
         snprintf(conc, sizeof conc, "%.2fx", p->concurrency);
@@ -81,7 +81,7 @@ int qt_cmd_deploy(int argc, char **argv) {
         else if (!strcmp(a, "--kv-dtype")) kv = v;
         else if (!strcmp(a, "--tp")) {
             rc = cli_parse_int("--tp", v, 1, 8, &tp);
-            if (!rc && tp != 1 && tp != 2 && tp != 4 && tp != 8) return cli_failf("--tp: expected 1, 2, 4 or 8");
+            if (!rc && qt_deploy_tp_index(tp) < 0) return cli_failf("--tp: expected " QT_DEPLOY_TPS_TEXT);
         } else if (!strcmp(a, "--ctx")) rc = cli_parse_int("--ctx", v, 1, 100000000, &ctx);
         else if (!strcmp(a, "--batch")) rc = cli_parse_int("--batch", v, 1, 1000000, &batch);
         else if (!strcmp(a, "--util")) {

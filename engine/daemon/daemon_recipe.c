@@ -529,7 +529,7 @@ static int deploy_put(const struct qt_model *m, const struct resolved *rv, const
     double ctx = cJSON_IsNumber(cJSON_GetObjectItem(req, "ctx")) ? cJSON_GetObjectItem(req, "ctx")->valuedouble : 0;
     const cJSON *u = cJSON_GetObjectItem(req, "util");
     double util = cJSON_IsNumber(u) ? u->valuedouble : 0.9;
-    if (tp != 0 && tp != 1 && tp != 2 && tp != 4 && tp != 8) return qt_err_set(err, "deploy: tp must be 1, 2, 4 or 8");
+    if (tp != 0 && qt_deploy_tp_index(tp) < 0) return qt_err_set(err, "deploy: tp must be " QT_DEPLOY_TPS_TEXT);
     /* ctx is cast to int64 below: refuse what does not fit (1e300) first;
      * absent (0) means the engine's default */
     if (batch < 1 || (cJSON_GetObjectItem(req, "ctx") && !(ctx >= 1 && ctx <= 1e12)) || !(util > 0 && util <= 1))

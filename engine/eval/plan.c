@@ -215,11 +215,8 @@ int qt_plan_budget_uniform(const struct qt_plan *p, const struct qt_scheme *s, d
 
 int qt_plan_budget_gpus(const struct qt_plan *p, const struct qt_recipe *r, const struct qt_resolution *res,
                         const struct qt_deploy_opts *o, double *out, qt_err *err) {
-    static const int tps[4] = {1, 2, 4, 8};
-    int k = -1;
-    for (int i = 0; i < 4; i++)
-        if (tps[i] == o->tp) k = i;
-    if (k < 0) return qt_err_set(err, "plan: --gpus: expected 1, 2, 4 or 8, not %d", o->tp);
+    int k = qt_deploy_tp_index(o->tp);
+    if (k < 0) return qt_err_set(err, "plan: --gpus: expected " QT_DEPLOY_TPS_TEXT ", not %d", o->tp);
     struct qt_deploy d;
     if (qt_deploy_estimate(p->m, r, res, o, &d, err) != QT_OK) return QT_ERR;
     /* per GPU: (W - R) / tp + R + ctx·batch·kv ≤ memory · util */

@@ -156,7 +156,7 @@ cJSON *qt_deploy_json(cJSON *into, const struct qt_deploy *d, const struct qt_gp
     cJSON_AddNumberToObject(j, "kv_element_bytes", d->kv_bytes);
     cJSON_AddStringToObject(j, "kv_layout", d->kv_mla ? "mla" : "gqa");
     cJSON *arr = cJSON_AddArrayToObject(j, "per_gpu");
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < QT_DEPLOY_NTP; k++) {
         const struct qt_deploy_tp *p = &d->per_gpu[k];
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "tp", p->tp);

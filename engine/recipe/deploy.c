@@ -13,6 +13,14 @@
 #include "quant/quant.h"
 #include "base/yamltree.h"
 
+const int qt_deploy_tps[QT_DEPLOY_NTP] = {1, 2, 4, 8};
+
+int qt_deploy_tp_index(int tp) {
+    for (int k = 0; k < QT_DEPLOY_NTP; k++)
+        if (qt_deploy_tps[k] == tp) return k;
+    return -1;
+}
+
 /* ---- catalog ---- */
 
 void qt_gpu_catalog_free(struct qt_gpu_catalog *c) {
@@ -174,11 +182,10 @@ int qt_deploy_estimate(const struct qt_model *m, const struct qt_recipe *r,
     else
         out->kv_bytes_per_token = 2.0 * c->n_layers * c->n_kv_heads * c->head_dim * kvb;
 
-    static const int tps[4] = {1, 2, 4, 8};
     double need = (double)out->ctx * out->batch;
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < QT_DEPLOY_NTP; k++) {
         struct qt_deploy_tp *p = &out->per_gpu[k];
-        int tp = tps[k];
+        int tp = qt_deploy_tps[k];
         p->tp = tp;
         p->weights_bytes = (out->weights_bytes - out->replicated_bytes) / tp + out->replicated_bytes;
         int split = out->kv_mla ? 1 : (c->n_kv_heads > 0 && c->n_kv_heads < tp ? c->n_kv_heads : tp);

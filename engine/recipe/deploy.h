@@ -20,7 +20,7 @@
  *               --max-model-len; concurrency = tokens / ctx (vLLM's "maximum
  *               concurrency" for ctx tokens per request).  No allowance for
  *               activations or CUDA graphs: an upper bound.
- *   GPUs needed the smallest tp in {1,2,4,8} where ctx·batch tokens fit.
+ *   GPUs needed the smallest tp of qt_deploy_tps where ctx·batch tokens fit.
  *   decode      tok_s_bound = tp · bandwidth / bytes read per token at batch
  *               1: every non-MTP weight except the embedding table, with
  *               routed experts counted for top_k of n_experts (active experts
@@ -97,6 +97,14 @@ struct qt_deploy_tp {
     int fits;                 /* ctx·batch tokens fit */
 };
 
+/* The tensor-parallel sizes vLLM's deployments take (per_gpu's rows,
+ * --tp, the planner's --gpus): the one table of them. */
+#define QT_DEPLOY_NTP 4
+extern const int qt_deploy_tps[QT_DEPLOY_NTP];   /* 1, 2, 4, 8 */
+#define QT_DEPLOY_TPS_TEXT "1, 2, 4 or 8"
+/* The row of qt_deploy_tps holding tp, or -1. */
+int qt_deploy_tp_index(int tp);
+
 struct qt_deploy {
     double weights_bytes;     /* all tensors after quantization, MTP included */
     double mtp_bytes;         /* the MTP part of weights_bytes */
@@ -105,7 +113,7 @@ struct qt_deploy {
     double kv_bytes_per_token;/* whole model, one token */
     int kv_bytes;             /* per element */
     int kv_mla;               /* 1: MLA latent cache */
-    struct qt_deploy_tp per_gpu[4];   /* tp 1, 2, 4, 8 */
+    struct qt_deploy_tp per_gpu[QT_DEPLOY_NTP];   /* by qt_deploy_tps */
     int gpus_needed;          /* 0 when it does not fit on 8 */
     int tp;                   /* the tp the figures below use */
     double tok_s_bound, tok_s_bound_ctx;
