@@ -30,8 +30,7 @@ static int copy_weights(const char *src, const char *dst, int64_t *bytes, qt_err
     *bytes = 0;
     int rc = QT_OK;
     while (rc == QT_OK && (de = readdir(d))) {
-        size_t n = strlen(de->d_name);
-        if (n < 12 || strcmp(de->d_name + n - 12, ".safetensors")) continue;
+        if (!qt_str_ends_with(de->d_name, ".safetensors")) continue;
         snprintf(a, sizeof a, "%s/%s", src, de->d_name);
         snprintf(b, sizeof b, "%s/%s", dst, de->d_name);
         int in = open(a, O_RDONLY), out = open(b, O_WRONLY | O_CREAT | O_TRUNC, 0644);

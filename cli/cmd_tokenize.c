@@ -38,8 +38,7 @@ static char *tokenizer_path(const char *model, qt_err *why) {
     } else {
         const char *base = strrchr(model, '/');
         base = base ? base + 1 : model;
-        size_t bl = strlen(base);
-        if (bl >= 11 && !strcmp(base + bl - 11, "config.json")) {
+        if (qt_str_ends_with(base, "config.json")) {
             /* a config: look for tokenizer.json beside it */
             what = "a config-only model has no tokenizer; give the checkpoint directory";
             size_t dl = (size_t)(base - model);

@@ -162,7 +162,7 @@ int qt_imatrix_load(const char *path, struct qt_imatrix *im, qt_err *err) {
         for (int64_t i = 0; i < g->n_tensors && rc == QT_OK; i++) {
             const struct qt_gguf_tensor *s = &g->t[i];
             size_t l = strlen(s->name);
-            if (l < 8 || strcmp(s->name + l - 8, ".in_sum2")) continue;
+            if (!qt_str_ends_with(s->name, ".in_sum2")) continue;
             char cn[512];
             snprintf(cn, sizeof cn, "%.*s.counts", (int)(l - 8), s->name);
             const struct qt_gguf_tensor *c = qt_gguf_tensor(g, cn);

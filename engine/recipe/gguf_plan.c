@@ -205,8 +205,7 @@ static int allows_quantization(const struct qt_gguf_out *o) {
     int nd = o->ndim;
     while (nd > 1 && o->ne[nd - 1] == 1) nd--;     /* ggml_n_dims */
     if (nd < 2) return 0;
-    size_t l = strlen(o->name);
-    if (l < 6 || strcmp(o->name + l - 6, "weight")) return 0;
+    if (!qt_str_ends_with(o->name, "weight")) return 0;
     if (strstr(o->name, "_norm.weight")) return 0;
     if (strstr(o->name, "ffn_gate_inp.weight")) return 0;
     return 1;

@@ -138,8 +138,7 @@ static int lint_broad(struct qt_lint *L, const struct qt_model *m, const struct 
     int lo = -1, hi = -1;
     for (int i = 0; i < m->n_tensors; i++) {
         const struct qt_tensor *t = &m->tensors[i];
-        size_t len = strlen(t->name);
-        if (len < 7 || strcmp(t->name + len - 7, ".weight")) continue;
+        if (!qt_str_ends_with(t->name, ".weight")) continue;
         qt_match_module(t, mod, sizeof mod);
         size_t end = 0;
         struct qt_mclass cls;
