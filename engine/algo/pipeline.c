@@ -502,12 +502,7 @@ static void hook_observe(void *vc, int ti, const float *x, int64_t n, int64_t co
         if (!c->tmp) { c->fail = 1; return; }
     }
     /* float32 products of one batch (≤ 8192 rows), summed in double */
-    if (qt_be_gram_upper(c->be, x, n, cols, c->tmp, NULL) != QT_OK) { c->fail = 1; return; }
-    for (int64_t i = 0; i < cols; i++) {
-        const float *t = c->tmp + i * cols;
-        double *hr = H->h + i * cols;
-        for (int64_t j = i; j < cols; j++) hr[j] += t[j];
-    }
+    if (qt_be_gram_acc_upper(c->be, H->h, cols, x, n, c->tmp, &c->ferr) != QT_OK) { c->fail = 1; return; }
     H->n += n;
     if (c->asum_on) {
         if (!c->asum[rp]) c->asum[rp] = calloc((size_t)cols, sizeof(double));
@@ -1581,8 +1576,8 @@ static int awq_layer(struct ctx *c, struct qt_fwd *f, const struct qt_recipe *r,
     for (int i = 0; i < n; i++) {
         struct hess *hs = &c->H[i];
         if (!c->want[i] || !hs->h) continue;
-        for (int64_t a = 0; a < hs->cols; a++)
-            for (int64_t b = a + 1; b < hs->cols; b++) hs->h[b * hs->cols + a] = hs->h[a * hs->cols + b];
+        struct sweep S = {.h = hs->h, .C = hs->cols};
+        qt_parallel_for(hs->cols, mirror_fn, &S);
     }
     memset(c->want, 0, (size_t)n);
     int nb0 = nseq < bseq ? nseq : bseq;

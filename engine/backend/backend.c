@@ -238,27 +238,41 @@ int qt_be_hacc_new(struct qt_backend *be, int on_backend, int64_t cols, struct q
     return QT_OK;
 }
 
+struct hacc_sweep {
+    double *dst;
+    const double *src;
+    const float *t;
+    int64_t C;
+};
+
+static void hacc_upper_fn(void *arg, int64_t i0, int64_t i1) {
+    const struct hacc_sweep *S = arg;
+    for (int64_t i = i0; i < i1; i++) {
+        const float *tr = S->t + i * S->C;
+        double *hr = S->dst + i * S->C;
+        for (int64_t j = i; j < S->C; j++) hr[j] += tr[j];
+    }
+}
+
+int qt_be_gram_acc_upper(struct qt_backend *be, double *h, int64_t cols, const float *x, int64_t n, float *tmp,
+                         qt_err *err) {
+    if (n <= 0) return QT_OK;
+    if (qt_be_gram_upper(be, x, n, cols, tmp, err) != QT_OK) return QT_ERR;
+    struct hacc_sweep S = {.dst = h, .t = tmp, .C = cols};
+    qt_parallel_for(cols, hacc_upper_fn, &S);
+    return QT_OK;
+}
+
 int qt_be_hacc_add(struct qt_backend *be, struct qt_hacc *a, const float *x, int64_t n, qt_err *err) {
     int64_t C = a->cols;
     if (n <= 0) return QT_OK;
     if (a->dev) return be->i->hacc_add(be, a->dev, C, x, n, NULL, err);
     float *t = malloc(sizeof(float) * (size_t)(C * C));
     if (!t) return qt_err_set(err, "out of memory (a Hessian of %lld x %lld)", (long long)C, (long long)C);
-    int rc = qt_be_gram_upper(be, x, n, C, t, err);
-    for (int64_t i = 0; rc == QT_OK && i < C; i++) {
-        const float *tr = t + i * C;
-        double *hr = a->h + i * C;
-        for (int64_t j = i; j < C; j++) hr[j] += tr[j];
-    }
+    int rc = qt_be_gram_acc_upper(be, a->h, C, x, n, t, err);
     free(t);
     return rc;
 }
-
-struct hacc_sweep {
-    double *dst;
-    const double *src;
-    int64_t C;
-};
 
 static void hacc_addto_fn(void *arg, int64_t i0, int64_t i1) {
     const struct hacc_sweep *S = arg;

@@ -349,6 +349,12 @@ int qt_be_act_quant(struct qt_backend *be, enum qt_act_quant a, float *x, int64_
  * and emptied by qt_be_hacc_free (safe on a zeroed a); the other calls take
  * the be that made a. */
 int qt_be_hacc_new(struct qt_backend *be, int on_backend, int64_t cols, struct qt_hacc *a, qt_err *err);
+/* The host accumulation both paths share: h (cols, cols) upper triangle +=
+ * that of x^T x, x (n, cols) float32, the float32 products by be's
+ * gram_upper into tmp (cols * cols floats), added in double on the pool's
+ * threads. */
+int qt_be_gram_acc_upper(struct qt_backend *be, double *h, int64_t cols, const float *x, int64_t n, float *tmp,
+                         qt_err *err);
 /* 1 when be keeps accumulators in its own memory. */
 int qt_be_hacc_offered(const struct qt_backend *be);
 /* a += x^T x, x host (n, a->cols) float32. */
