@@ -2222,7 +2222,6 @@ static int gptq_batch(struct ctx *c, const struct qt_resolution *res, const stru
     int *cti = malloc(sizeof(int) * (size_t)(nu * nm) + 1);   /* the finished tensors, for set_cur */
     double tr0 = qt_now();
     if (!hs || !ha || !htmp || !perm || !w || !deq || !q || !oe || !re || !gi || !wti || !cti) {
-        free(wti);
         qt_err_set(err, "out of memory");
         goto out;
     }
@@ -2243,7 +2242,6 @@ static int gptq_batch(struct ctx *c, const struct qt_resolution *res, const stru
         pthread_mutex_init(&R.mu, NULL);
         qt_parallel_for(nu * nm, wread_fn, &R);
         pthread_mutex_destroy(&R.mu);
-        free(wti);
         if (R.bad) {
             *err = R.err;
             goto out;
@@ -2307,6 +2305,7 @@ out:
         if (q) qt_qtensor_free(&q[j]);
     }
     for (int i = 0; htmp && i < nu; i++) free(htmp[i]);
+    free(wti);
     free(cti);
     free(hs);
     free(ha);
