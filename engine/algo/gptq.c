@@ -149,26 +149,41 @@ int qt_gptq_order_diag(const double *diag, int64_t cols, enum qt_actorder ao, in
     return order_by(diag, 1, cols, ao, perm, err);
 }
 
-double qt_gptq_out_err(const float *w, const float *wq, int64_t rows, int64_t cols, const double *h) {
-    /* Σ_r e_r H e_rᵀ in chunks of rows: E (nr, cols) · H then row dots */
+/* den = Σ_r w_r H w_rᵀ once, and for each of nq approximations wq[k]
+ * out[k] = Σ_r e_r H e_rᵀ / den, e = w - wq[k]: in chunks of rows, E
+ * (nr, cols) · H then row dots (each sum in the order of the one-at-a-time
+ * figure, so both give the same doubles).  -1 when out of memory. */
+static int out_err_n(const float *w, const float *const *wq, int nq, int64_t rows, int64_t cols, const double *h,
+                     double *out) {
     int64_t chunk = 256;
     double *e = malloc(sizeof(double) * (size_t)(chunk * cols));    /* (chunk, cols) */
     double *eh = malloc(sizeof(double) * (size_t)(chunk * cols));   /* (chunk, cols) */
-    if (!e || !eh) { free(e); free(eh); return NAN; }
-    double num = 0, den = 0;
-    for (int pass = 0; pass < 2; pass++)
+    if (!e || !eh) { free(e); free(eh); return -1; }
+    double den = 0;
+    for (int k = 0; k <= nq; k++) {     /* k == nq: the denominator */
+        double sum = 0;
+        const float *q = k < nq ? wq[k] : NULL;
         for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
             int64_t nr = r0 + chunk < rows ? chunk : rows - r0;
             for (int64_t i = 0; i < nr * cols; i++)
-                e[i] = pass ? (double)w[r0 * cols + i] : (double)w[r0 * cols + i] - (double)wq[r0 * cols + i];
+                e[i] = q ? (double)w[r0 * cols + i] - (double)q[r0 * cols + i] : (double)w[r0 * cols + i];
             qt_be_dgemm(qt_backend_default(), nr, cols, cols, 1.0, e, cols, h, cols, 0.0, eh, cols, NULL);
             double acc = 0;
             for (int64_t i = 0; i < nr * cols; i++) acc += e[i] * eh[i];
-            if (pass) den += acc; else num += acc;
+            sum += acc;
         }
+        if (k < nq) out[k] = sum;
+        else den = sum;
+    }
+    for (int k = 0; k < nq; k++) out[k] = den > 0 ? out[k] / den : 0;
     free(e);
     free(eh);
-    return den > 0 ? num / den : 0;
+    return 0;
+}
+
+double qt_gptq_out_err(const float *w, const float *wq, int64_t rows, int64_t cols, const double *h) {
+    double r;
+    return out_err_n(w, &wq, 1, rows, cols, h, &r) ? NAN : r;
 }
 
 int qt_gptq_quantize(const float *w, int64_t rows, int64_t cols, const double *h, const struct qt_scheme *s,
@@ -257,13 +272,18 @@ int qt_gptq_quantize(const float *w, int64_t rows, int64_t cols, const double *h
     if (st) {
         for (int64_t r = 0; r < rows; r++) st->loss += loss[r];
         if (a->stats) {
-            st->out_err = qt_gptq_out_err(w, dq, rows, C, h);
+            /* GPTQ's and round-to-nearest's figures share their denominator */
             rtn = malloc(sizeof(float) * (size_t)(rows * C));
             struct qt_qtensor tmp;
             if (rtn && qt_quant_tensor(w, rows, C, s, wdtype, 0, &tmp, rtn, err) == QT_OK) {
                 qt_qtensor_free(&tmp);
-                st->rtn_err = qt_gptq_out_err(w, rtn, rows, C, h);
+                const float *both[2] = {dq, rtn};
+                double r[2];
+                if (out_err_n(w, both, 2, rows, C, h, r)) r[0] = r[1] = NAN;
+                st->out_err = r[0];
+                st->rtn_err = r[1];
             } else {
+                st->out_err = qt_gptq_out_err(w, dq, rows, C, h);
                 st->rtn_err = NAN;
             }
         }
