@@ -147,13 +147,7 @@ int qt_bench_forward(void **json_out, qt_err *err) {
             cJSON_AddNumberToObject(g, "ratio_vs_transformers", hms / (best * 1e3));
         }
         cJSON_AddNumberToObject(g, "runs", reps);
-        cJSON_AddNumberToObject(g, "layers_s", gt.layers);
-        cJSON_AddNumberToObject(g, "read_s", gt.read);
-        cJSON_AddNumberToObject(g, "upload_s", gt.upload);
-        cJSON_AddNumberToObject(g, "wait_s", gt.wait);
-        cJSON_AddNumberToObject(g, "resident_gib", (double)gt.resident / 1073741824.0);
-        cJSON_AddNumberToObject(g, "streamed_gib", (double)gt.streamed / 1073741824.0);
-        cJSON_AddBoolToObject(g, "streaming", gt.streaming);
+        qt_fwd_timing_json(g, &gt);
         static const char *const gemm_names[] = QT_BE_GEMM_NAMES;
         cJSON_AddStringToObject(g, "gemm", gemm_names[gt.gemm_mode]);   /* QTUNE_CUDA_GEMM */
         cJSON_AddBoolToObject(g, "gemm_experts_one_by_one", gt.gemm_per_expert);

@@ -275,27 +275,13 @@ static void range_of(const float *x, int64_t n, double *mn, double *mx) {
     *mx = b;
 }
 
-/* Row ranges over the pool's threads: the Hessian mirror, pooled sums and
- * bf16 widening are memory-bound sweeps of tens of MB per tensor. */
+/* bf16 widening over the pool's threads (tens of MB per tensor; the
+ * Hessians' mirror and sums are backend.h's qt_be_mirror_upper and
+ * qt_be_hacc_addto). */
 struct sweep {
-    double *h;                  /* mirror: (C, C) */
-    int64_t C;
-    double *acc;                /* pool: acc += src over n */
-    const double *src;
-    float *out;                 /* widen: out = bf16 in over n */
+    float *out;                 /* out = bf16 in over n */
     const uint16_t *in;
 };
-
-static void mirror_fn(void *arg, int64_t a0, int64_t a1) {
-    const struct sweep *S = arg;
-    for (int64_t a = a0; a < a1; a++)
-        for (int64_t b = a + 1; b < S->C; b++) S->h[b * S->C + a] = S->h[a * S->C + b];
-}
-
-static void addto_fn(void *arg, int64_t i0, int64_t i1) {
-    const struct sweep *S = arg;
-    for (int64_t i = i0; i < i1; i++) S->acc[i] += S->src[i];
-}
 
 static void widen_fn(void *arg, int64_t i0, int64_t i1) {
     const struct sweep *S = arg;
@@ -1576,8 +1562,7 @@ static int awq_layer(struct ctx *c, struct qt_fwd *f, const struct qt_recipe *r,
     for (int i = 0; i < n; i++) {
         struct hess *hs = &c->H[i];
         if (!c->want[i] || !hs->h) continue;
-        struct sweep S = {.h = hs->h, .C = hs->cols};
-        qt_parallel_for(hs->cols, mirror_fn, &S);
+        qt_be_mirror_upper(hs->h, hs->cols);
     }
     memset(c->want, 0, (size_t)n);
     int nb0 = nseq < bseq ? nseq : bseq;
@@ -2772,8 +2757,7 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
                 for (int i = 0; i < n; i++) {   /* the upper triangles were accumulated: mirror them */
                     struct hess *hs = &c.H[i];
                     if (!c.want[i] || !hs->h) continue;
-                    struct sweep S = {.h = hs->h, .C = hs->cols};
-                    qt_parallel_for(hs->cols, mirror_fn, &S);
+                    qt_be_mirror_upper(hs->h, hs->cols);
                 }
                 /* pooled Hessians of the routed experts, per projection, for the low-token rule */
                 struct hess pool[3];
@@ -2784,18 +2768,17 @@ int qt_pipe_run(const struct qt_model *m, const struct qt_recipe *r, const struc
                     if (t->expert < 0 || c.rep[todo[k]] != todo[k]) continue;
                     int pi = pool_slot(t);
                     const struct hess *hs = &c.H[todo[k]];
-                    if (hs->a.cols) {   /* device mode: summed where they are */
+                    /* device mode: summed where they are; else the mirrored host arrays */
+                    if (hs->a.cols) {
                         if (!pool[pi].a.cols) qrc = qt_be_hacc_new(c.be, 1, hs->a.cols, &pool[pi].a, err);
-                        if (qrc == QT_OK) qrc = qt_be_hacc_addto(c.be, &pool[pi].a, &hs->a, err);
-                        pool[pi].cols = hs->a.cols;
-                        pool[pi].n += hs->n;
+                    } else if (!hs->h) {
+                        continue;
+                    } else if (!pool[pi].h && !(pool[pi].h = calloc((size_t)(hs->cols * hs->cols), sizeof(double)))) {
                         continue;
                     }
-                    if (!hs->h) continue;
-                    if (!pool[pi].h) pool[pi].h = calloc((size_t)(hs->cols * hs->cols), sizeof(double));
-                    if (!pool[pi].h) continue;
-                    struct sweep S = {.acc = pool[pi].h, .src = hs->h};
-                    qt_parallel_for(hs->cols * hs->cols, addto_fn, &S);
+                    struct qt_hacc dst = hs->a.cols ? pool[pi].a : (struct qt_hacc){.cols = hs->cols, .h = pool[pi].h};
+                    struct qt_hacc src = hs->a.cols ? hs->a : (struct qt_hacc){.cols = hs->cols, .h = hs->h};
+                    if (qrc == QT_OK) qrc = qt_be_hacc_addto(c.be, &dst, &src, err);
                     pool[pi].cols = hs->cols;
                     pool[pi].n += hs->n;
                 }
@@ -2953,16 +2936,8 @@ struct cJSON *qt_pipe_report(const struct qt_pipe *p) {
     }
     if (p->hess_dev) cJSON_AddNumberToObject(o, "hessians_on_device", (double)p->hess_dev);
     if (p->hess_passes_max) cJSON_AddNumberToObject(o, "observation_passes_max", p->hess_passes_max);
-    if (p->fwd_dev) {   /* the device forward's time: its layers, the weights read into pinned buffers and uploaded */
-        cJSON *g = cJSON_AddObjectToObject(o, "forward");
-        cJSON_AddNumberToObject(g, "layers_s", p->fwd.layers);
-        cJSON_AddNumberToObject(g, "read_s", p->fwd.read);
-        cJSON_AddNumberToObject(g, "upload_s", p->fwd.upload);
-        cJSON_AddNumberToObject(g, "wait_s", p->fwd.wait);
-        cJSON_AddNumberToObject(g, "resident_gib", (double)p->fwd.resident / 1073741824.0);
-        cJSON_AddNumberToObject(g, "streamed_gib", (double)p->fwd.streamed / 1073741824.0);
-        cJSON_AddBoolToObject(g, "streaming", p->fwd.streaming);
-    }
+    if (p->fwd_dev)   /* the device forward's time: its layers, the weights read into pinned buffers and uploaded */
+        qt_fwd_timing_json(cJSON_AddObjectToObject(o, "forward"), &p->fwd);
     cJSON *ts = cJSON_AddObjectToObject(o, "seconds");
     cJSON_AddNumberToObject(ts, "observe", p->t_observe);
     cJSON_AddNumberToObject(ts, "quantize", p->t_quant);

@@ -285,6 +285,11 @@ static void hacc_mirror_fn(void *arg, int64_t a0, int64_t a1) {
         for (int64_t b = a + 1; b < S->C; b++) S->dst[b * S->C + a] = S->dst[a * S->C + b];
 }
 
+void qt_be_mirror_upper(double *h, int64_t cols) {
+    struct hacc_sweep S = {.dst = h, .C = cols};
+    qt_parallel_for(cols, hacc_mirror_fn, &S);
+}
+
 int qt_be_hacc_addto(struct qt_backend *be, struct qt_hacc *dst, const struct qt_hacc *src, qt_err *err) {
     if (dst->cols != src->cols || !dst->dev != !src->dev)
         return qt_err_set(err, "Hessians of %lld and %lld columns, or in two places", (long long)dst->cols,
@@ -303,10 +308,7 @@ int qt_be_hacc_read(struct qt_backend *be, const struct qt_hacc *a, double *h, d
         if (h) memcpy(h, a->h, sizeof(double) * (size_t)(C * C));
         for (int64_t j = 0; diag && j < C; j++) diag[j] = a->h[j * C + j];
     }
-    if (h) {
-        struct hacc_sweep S = {.dst = h, .C = C};
-        qt_parallel_for(C, hacc_mirror_fn, &S);
-    }
+    if (h) qt_be_mirror_upper(h, C);
     return QT_OK;
 }
 

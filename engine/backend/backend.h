@@ -355,6 +355,9 @@ int qt_be_hacc_new(struct qt_backend *be, int on_backend, int64_t cols, struct q
  * threads. */
 int qt_be_gram_acc_upper(struct qt_backend *be, double *h, int64_t cols, const float *x, int64_t n, float *tmp,
                          qt_err *err);
+/* h (cols, cols): its strictly lower triangle = the upper one, on the
+ * pool's threads. */
+void qt_be_mirror_upper(double *h, int64_t cols);
 /* 1 when be keeps accumulators in its own memory. */
 int qt_be_hacc_offered(const struct qt_backend *be);
 /* a += x^T x, x host (n, a->cols) float32. */

@@ -466,17 +466,7 @@ int qt_eval_run(const struct qt_model *m, const struct qt_eval_base *base,
         st->ln_ppl_ratio = (sq - sb) / (double)np;
         st->rms_dp = sqrt(sdp / (double)np);
     }
-    struct qt_be_fwd_timing gt;
-    if (qt_fwd_gpu_stats(fq, &gt)) {
-        st->on_device = 1;
-        st->streaming = gt.streaming;
-        st->fwd_layers_s = gt.layers;
-        st->fwd_read_s = gt.read;
-        st->fwd_upload_s = gt.upload;
-        st->fwd_wait_s = gt.wait;
-        st->fwd_resident_gib = (double)gt.resident / 1073741824.0;
-        st->fwd_streamed_gib = (double)gt.streamed / 1073741824.0;
-    }
+    st->on_device = qt_fwd_gpu_stats(fq, &st->fwd);
     qt_kl_summarize(kl, npk, st);
     rc = QT_OK;
 out:

@@ -76,12 +76,10 @@ struct qt_kl_stats {
     int64_t positions;          /* positions KL is scored on */
     int64_t ppl_positions;      /* positions with a next token */
     int tensors_quantized;      /* filled by the caller (the plan's count) */
-    /* the quantized model's forward on a device backend (on_device 1):
-     * seconds in its layers, reading weights into pinned buffers and
-     * uploading them (when they stream), waiting for them; GiB kept on the
-     * device and streamed through it */
-    int on_device, streaming;
-    double fwd_layers_s, fwd_read_s, fwd_upload_s, fwd_wait_s, fwd_resident_gib, fwd_streamed_gib;
+    /* on_device 1: the quantized model's forward ran on a device backend,
+     * fwd its time split (qt_fwd_gpu_stats) */
+    int on_device;
+    struct qt_be_fwd_timing fwd;
 };
 
 /* Default cache directory: $QTUNE_HOME/cache, else $XDG_STATE_HOME/qtune/cache,

@@ -3,6 +3,7 @@
  * GEMMs), or its whole layers when it offers them (the CUDA row). */
 #include "eval/forward.h"
 
+#include <cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,6 +236,16 @@ int qt_fwd_gpu_stats(struct qt_fwd *f, struct qt_be_fwd_timing *t) {
     if (f->be->i->fwd_stats) f->be->i->fwd_stats(f->be, f->gpu, &b);
     *t = b;
     return 1;
+}
+
+void qt_fwd_timing_json(struct cJSON *o, const struct qt_be_fwd_timing *t) {
+    cJSON_AddNumberToObject(o, "layers_s", t->layers);
+    cJSON_AddNumberToObject(o, "read_s", t->read);
+    cJSON_AddNumberToObject(o, "upload_s", t->upload);
+    cJSON_AddNumberToObject(o, "wait_s", t->wait);
+    cJSON_AddNumberToObject(o, "resident_gib", (double)t->resident / 1073741824.0);
+    cJSON_AddNumberToObject(o, "streamed_gib", (double)t->streamed / 1073741824.0);
+    cJSON_AddBoolToObject(o, "streaming", t->streaming);
 }
 
 void qt_fwd_free(struct qt_fwd *f) {

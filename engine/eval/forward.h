@@ -110,6 +110,12 @@ const char *qt_fwd_backend(const struct qt_fwd *f);
 /* The GPU forward's timing split (cuda.h); returns 0 (and zeros) on the CPU. */
 int qt_fwd_gpu_stats(struct qt_fwd *f, struct qt_be_fwd_timing *t);
 
+/* Its fields into JSON object o (cJSON): layers_s, read_s, upload_s,
+ * wait_s, resident_gib, streamed_gib, streaming — what bench forward, the
+ * calibrated pipeline's report and eval --json print. */
+struct cJSON;
+void qt_fwd_timing_json(struct cJSON *o, const struct qt_be_fwd_timing *t);
+
 /* Number of decoder layers the forward runs (MTP layers excluded). */
 int qt_fwd_n_layers(const struct qt_fwd *f);
 

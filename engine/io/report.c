@@ -29,16 +29,8 @@ cJSON *qt_eval_json(cJSON *into, const struct qt_kl_stats *st) {
     cJSON_AddNumberToObject(j, "positions", (double)st->positions);
     cJSON_AddNumberToObject(j, "tensors_quantized", st->tensors_quantized);
     cJSON_AddStringToObject(j, "backend", qt_backend_active_name());
-    if (st->on_device) {   /* where the quantized forward's time went */
-        cJSON *f = cJSON_AddObjectToObject(j, "forward");
-        cJSON_AddNumberToObject(f, "layers_s", st->fwd_layers_s);
-        cJSON_AddNumberToObject(f, "read_s", st->fwd_read_s);
-        cJSON_AddNumberToObject(f, "upload_s", st->fwd_upload_s);
-        cJSON_AddNumberToObject(f, "wait_s", st->fwd_wait_s);
-        cJSON_AddNumberToObject(f, "resident_gib", st->fwd_resident_gib);
-        cJSON_AddNumberToObject(f, "streamed_gib", st->fwd_streamed_gib);
-        cJSON_AddBoolToObject(f, "streaming", st->streaming);
-    }
+    if (st->on_device)   /* where the quantized forward's time went */
+        qt_fwd_timing_json(cJSON_AddObjectToObject(j, "forward"), &st->fwd);
     return j;
 }
 
