@@ -65,6 +65,7 @@ struct qt_cuda_fwd {
      * QTUNE_CUDA_ATTN_CHUNK (pairs per attention chunk, tests) */
     int no_grouped, attn_flash;
     int64_t attn_chunk;
+    int readers;                /* QTUNE_CUDA_READERS: threads of the streaming copy (1-8, default 8) */
     int att_gemm_ran;           /* the last attention call ran as GEMMs */
     struct cu_buf att_s, att_p; /* scores of a chunk of (sequence, head) pairs; their pointer arrays */
     void **att_ph;              /* host copy of the pointer arrays */
@@ -726,14 +727,11 @@ static void drop_cache(struct qt_cuda_fwd *g) {
 
 /* ---- weights: cache, synchronous loads, streaming with double buffering -- */
 
-/* Host copy of tensor ti into buf (pinned, numel floats): a Linear weight
- * through the callback (a substitute, or 1: the model's own), else the
- * model's values.  The model's own BF16 weights are copied raw (half the
- * bytes; *bf16 = 1) and widened on the GPU.  Runs without the lock. */
-/* memcpy in slices on up to 8 threads (QTUNE_CUDA_READERS): the streaming
- * reader's copy out of the mmap'd shards is bound by page faults and one
- * core's bandwidth (7.3 s of reads against 3.4 s of uploads on the H200
- * host with one thread). */
+/* memcpy in slices on nt <= 8 threads of its own (g->readers,
+ * QTUNE_CUDA_READERS): the streaming reader's copy out of the mmap'd shards
+ * is bound by page faults and one core's bandwidth (7.3 s of reads against
+ * 3.4 s of uploads on the H200 host with one thread).  Not the CPU pool: the
+ * reader runs beside the caller, which may be using it. */
 struct pc_job {
     char *dst;
     const char *src;
@@ -746,14 +744,8 @@ static void *pc_main(void *arg) {
     return NULL;
 }
 
-static void pcopy(void *dst, const void *src, size_t n) {
-    static int nt = 0;
-    if (!nt) {
-        const char *v = getenv("QTUNE_CUDA_READERS");
-        int k = v && *v ? atoi(v) : 8;
-        nt = k < 1 ? 1 : k > 8 ? 8 : k;
-    }
-    if (nt == 1 || n < (16u << 20)) {
+static void pcopy(void *dst, const void *src, size_t n, int nt) {
+    if (nt <= 1 || n < (16u << 20)) {
         memcpy(dst, src, n);
         return;
     }
@@ -773,6 +765,10 @@ static void pcopy(void *dst, const void *src, size_t n) {
     }
 }
 
+/* Host copy of tensor ti into buf (pinned, numel floats): a Linear weight
+ * through the callback (a substitute, or 1: the model's own), else the
+ * model's values.  The model's own BF16 weights are copied raw (half the
+ * bytes; *bf16 = 1) and widened on the GPU.  Runs without the lock. */
 static int fetch_host(struct qt_cuda_fwd *g, int ti, int weight, void *buf, int *bf16, qt_err *err) {
     const struct qt_tensor *t = &g->m->tensors[ti];
     *bf16 = 0;
@@ -781,7 +777,7 @@ static int fetch_host(struct qt_cuda_fwd *g, int ti, int weight, void *buf, int 
         if (rc != 1) return rc;
     }
     if (t->dtype == QT_DT_BF16 && t->data && t->scale < 0) {
-        pcopy(buf, t->data, (size_t)qt_tensor_numel(t) * 2);
+        pcopy(buf, t->data, (size_t)qt_tensor_numel(t) * 2, g->readers);
         *bf16 = 1;
         return QT_OK;
     }
@@ -1606,6 +1602,10 @@ extern "C" int qt_cuda_fwd_init(const struct qt_model *m, const struct qt_be_fwd
         g->attn_flash = getenv("QTUNE_CUDA_ATTN_FLASH") != NULL;
         const char *ch = getenv("QTUNE_CUDA_ATTN_CHUNK");
         g->attn_chunk = ch && *ch ? atoll(ch) : 0;
+        const char *rd = getenv("QTUNE_CUDA_READERS");
+        g->readers = rd && *rd ? atoi(rd) : 8;
+        if (g->readers < 1) g->readers = 1;
+        if (g->readers > 8) g->readers = 8;
         const char *pr = getenv("QTUNE_CUDA_PROFILE");
         if (rc == QT_OK && pr && *pr == '1') {
             g->prof = 1;
